@@ -1,0 +1,105 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import tidal_schema
+from pydantic import ValidationError
+from tidal_schema import HistoryEvent, Payload, names, shard_for
+from tidal_schema.events import ActivityTaskScheduled, WorkflowExecutionStarted
+from tidal_schema.jsonschema import message_schemas
+from tidal_schema.messages import HISTORY_MESSAGE, CompleteWorkflowTask, StartWorkflowExecution
+
+
+def test_public_api_is_pinned() -> None:
+    assert tidal_schema.__all__ == sorted(tidal_schema.__all__, key=lambda s: (not s.isupper(), s))
+    assert set(tidal_schema.__all__) == {
+        "CLOSE_EVENT_TYPES",
+        "DEFAULT_SHARD_COUNT",
+        "SCHEMA_VERSION",
+        "Failure",
+        "HistoryEvent",
+        "Payload",
+        "RetryPolicy",
+        "TimeoutType",
+        "WorkflowExecution",
+        "WorkflowExecutionStatus",
+        "WorkflowIdConflictPolicy",
+        "WorkflowIdReusePolicy",
+        "commands",
+        "events",
+        "json_payloads",
+        "messages",
+        "names",
+        "shard_for",
+    }
+
+
+def test_history_message_round_trips_through_json_with_discriminator() -> None:
+    msg = CompleteWorkflowTask(
+        workflow_id="w",
+        run_id="r",
+        scheduled_event_id=2,
+        commands=({"type": "StartTimer", "timer_id": "1", "start_to_fire_timeout": 1.5},),  # type: ignore[arg-type]
+    )
+    parsed = HISTORY_MESSAGE.validate_json(msg.model_dump_json())
+    assert parsed == msg
+    assert parsed.commands[0].start_to_fire_timeout == timedelta(seconds=1.5)  # type: ignore[union-attr]
+
+
+def test_unknown_message_type_and_extra_fields_are_rejected() -> None:
+    with pytest.raises(ValidationError):
+        HISTORY_MESSAGE.validate_json(b'{"type": "Nope"}')
+    with pytest.raises(ValidationError):
+        StartWorkflowExecution.model_validate(
+            {"workflow_id": "w", "workflow_type": "T", "task_queue": "q", "request_id": "x", "bogus": 1}
+        )
+    with pytest.raises(ValidationError):
+        StartWorkflowExecution(workflow_id="", workflow_type="T", task_queue="q", request_id="x")
+
+
+def test_history_event_type_comes_from_attributes() -> None:
+    ev = HistoryEvent(
+        event_id=1,
+        event_time=datetime.now(UTC),
+        attributes=WorkflowExecutionStarted(workflow_type="T", task_queue="q", input=(Payload(data=1),)),
+    )
+    again = HistoryEvent.model_validate_json(ev.model_dump_json())
+    assert again.event_type == "WorkflowExecutionStarted"
+    assert again == ev
+    with pytest.raises(ValidationError):
+        HistoryEvent(event_id=0, event_time=datetime.now(UTC), attributes=ev.attributes)
+    sched = ActivityTaskScheduled(
+        activity_id="1", activity_type="a", task_queue="q", workflow_task_completed_event_id=4
+    )
+    assert sched.retry_policy is None
+
+
+def test_shard_function_is_stable_and_spread() -> None:
+    assert shard_for("default", "order-1", 16) == shard_for("default", "order-1", 16)
+    # A fixed expectation guards against anyone swapping the hash (that would orphan workflows).
+    assert shard_for("default", "order-1", 16) == 14
+    counts = [0] * 16
+    for i in range(1600):
+        counts[shard_for("default", f"wf-{i}", 16)] += 1
+    assert min(counts) > 60
+    with pytest.raises(ValueError):
+        shard_for("default", "x", 0)
+
+
+def test_names_escape_unsafe_characters() -> None:
+    assert names.workflow_task_queue("default", "orders") == "tidal.tq.default.orders.workflow"
+    assert names.workflow_task_queue("a.b", "c") != names.workflow_task_queue("a", "b.c")
+    assert " " not in names.activity_task_queue("default", "my queue")
+    assert names.history_queue(3) == "tidal.history.shard.3"
+
+
+def test_json_schema_export_covers_every_family() -> None:
+    schemas = message_schemas()
+    assert set(schemas) == {
+        "HistoryMessage",
+        "MatchingMessage",
+        "TaskMessage",
+        "TimerMessage",
+        "NotifyMessage",
+        "Reply",
+    }
+    assert "StartWorkflowExecution" in str(schemas["HistoryMessage"])

@@ -1,0 +1,351 @@
+"""History events, following Temporal's event types and semantics.
+
+An event is `HistoryEvent(event_id, event_time, attributes)`; the attributes model carries the
+`type` discriminator. Event ids are contiguous per run, starting at 1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from .common import Failure, Frozen, Payload, RetryPolicy, TimeoutType
+
+
+class WorkflowExecutionStarted(Frozen):
+    type: Literal["WorkflowExecutionStarted"] = "WorkflowExecutionStarted"
+    workflow_type: str
+    task_queue: str
+    input: tuple[Payload, ...] = ()
+    workflow_execution_timeout: timedelta | None = None
+    workflow_run_timeout: timedelta | None = None
+    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    original_execution_run_id: str = ""
+    first_execution_run_id: str = ""
+    continued_execution_run_id: str | None = None
+    parent_workflow_id: str | None = None
+    parent_run_id: str | None = None
+    attempt: int = 1
+    retry_policy: RetryPolicy | None = None
+    cron_schedule: str | None = None
+    memo: dict[str, Payload] = Field(default_factory=dict)
+    search_attributes: dict[str, Any] = Field(default_factory=dict)
+    identity: str = ""
+    request_id: str = ""
+
+
+class WorkflowExecutionCompleted(Frozen):
+    type: Literal["WorkflowExecutionCompleted"] = "WorkflowExecutionCompleted"
+    result: tuple[Payload, ...] = ()
+    workflow_task_completed_event_id: int
+
+
+class WorkflowExecutionFailed(Frozen):
+    type: Literal["WorkflowExecutionFailed"] = "WorkflowExecutionFailed"
+    failure: Failure
+    workflow_task_completed_event_id: int
+
+
+class WorkflowExecutionTimedOut(Frozen):
+    type: Literal["WorkflowExecutionTimedOut"] = "WorkflowExecutionTimedOut"
+
+
+class WorkflowExecutionCanceled(Frozen):
+    type: Literal["WorkflowExecutionCanceled"] = "WorkflowExecutionCanceled"
+    workflow_task_completed_event_id: int
+    details: tuple[Payload, ...] = ()
+
+
+class WorkflowExecutionTerminated(Frozen):
+    type: Literal["WorkflowExecutionTerminated"] = "WorkflowExecutionTerminated"
+    reason: str = ""
+    identity: str = ""
+
+
+class WorkflowExecutionContinuedAsNew(Frozen):
+    type: Literal["WorkflowExecutionContinuedAsNew"] = "WorkflowExecutionContinuedAsNew"
+    new_execution_run_id: str
+    workflow_type: str
+    task_queue: str
+    input: tuple[Payload, ...] = ()
+    workflow_task_completed_event_id: int
+
+
+class WorkflowExecutionSignaled(Frozen):
+    type: Literal["WorkflowExecutionSignaled"] = "WorkflowExecutionSignaled"
+    signal_name: str
+    input: tuple[Payload, ...] = ()
+    identity: str = ""
+    request_id: str = ""
+
+
+class WorkflowExecutionCancelRequested(Frozen):
+    type: Literal["WorkflowExecutionCancelRequested"] = "WorkflowExecutionCancelRequested"
+    cause: str = ""
+    identity: str = ""
+
+
+class WorkflowTaskScheduled(Frozen):
+    type: Literal["WorkflowTaskScheduled"] = "WorkflowTaskScheduled"
+    task_queue: str
+    start_to_close_timeout: timedelta = timedelta(seconds=10)
+    attempt: int = 1
+
+
+class WorkflowTaskStarted(Frozen):
+    type: Literal["WorkflowTaskStarted"] = "WorkflowTaskStarted"
+    scheduled_event_id: int
+    identity: str = ""
+    request_id: str = ""
+
+
+class WorkflowTaskCompleted(Frozen):
+    type: Literal["WorkflowTaskCompleted"] = "WorkflowTaskCompleted"
+    scheduled_event_id: int
+    started_event_id: int
+    identity: str = ""
+    binary_checksum: str = ""
+
+
+class WorkflowTaskTimedOut(Frozen):
+    type: Literal["WorkflowTaskTimedOut"] = "WorkflowTaskTimedOut"
+    scheduled_event_id: int
+    started_event_id: int
+    timeout_type: TimeoutType = TimeoutType.START_TO_CLOSE
+
+
+class WorkflowTaskFailed(Frozen):
+    type: Literal["WorkflowTaskFailed"] = "WorkflowTaskFailed"
+    scheduled_event_id: int
+    started_event_id: int
+    cause: str = "WorkflowWorkerUnhandledFailure"
+    failure: Failure | None = None
+    identity: str = ""
+
+
+class ActivityTaskScheduled(Frozen):
+    type: Literal["ActivityTaskScheduled"] = "ActivityTaskScheduled"
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: tuple[Payload, ...] = ()
+    schedule_to_close_timeout: timedelta | None = None
+    schedule_to_start_timeout: timedelta | None = None
+    start_to_close_timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
+    workflow_task_completed_event_id: int
+    retry_policy: RetryPolicy | None = None
+
+
+class ActivityTaskStarted(Frozen):
+    type: Literal["ActivityTaskStarted"] = "ActivityTaskStarted"
+    scheduled_event_id: int
+    identity: str = ""
+    attempt: int = 1
+    last_failure: Failure | None = None
+
+
+class ActivityTaskCompleted(Frozen):
+    type: Literal["ActivityTaskCompleted"] = "ActivityTaskCompleted"
+    result: tuple[Payload, ...] = ()
+    scheduled_event_id: int
+    started_event_id: int
+    identity: str = ""
+
+
+class ActivityTaskFailed(Frozen):
+    type: Literal["ActivityTaskFailed"] = "ActivityTaskFailed"
+    failure: Failure
+    scheduled_event_id: int
+    started_event_id: int
+    identity: str = ""
+    retry_state: str = "MaximumAttemptsReached"
+
+
+class ActivityTaskTimedOut(Frozen):
+    type: Literal["ActivityTaskTimedOut"] = "ActivityTaskTimedOut"
+    failure: Failure
+    scheduled_event_id: int
+    started_event_id: int
+    retry_state: str = "Timeout"
+
+
+class ActivityTaskCancelRequested(Frozen):
+    type: Literal["ActivityTaskCancelRequested"] = "ActivityTaskCancelRequested"
+    scheduled_event_id: int
+    workflow_task_completed_event_id: int
+
+
+class ActivityTaskCanceled(Frozen):
+    type: Literal["ActivityTaskCanceled"] = "ActivityTaskCanceled"
+    details: tuple[Payload, ...] = ()
+    scheduled_event_id: int
+    started_event_id: int = 0
+
+
+class TimerStarted(Frozen):
+    type: Literal["TimerStarted"] = "TimerStarted"
+    timer_id: str
+    start_to_fire_timeout: timedelta
+    workflow_task_completed_event_id: int
+
+
+class TimerFired(Frozen):
+    type: Literal["TimerFired"] = "TimerFired"
+    timer_id: str
+    started_event_id: int
+
+
+class TimerCanceled(Frozen):
+    type: Literal["TimerCanceled"] = "TimerCanceled"
+    timer_id: str
+    started_event_id: int
+    workflow_task_completed_event_id: int
+
+
+class MarkerRecorded(Frozen):
+    type: Literal["MarkerRecorded"] = "MarkerRecorded"
+    marker_name: str
+    details: dict[str, tuple[Payload, ...]] = Field(default_factory=dict)
+    workflow_task_completed_event_id: int
+    failure: Failure | None = None
+
+
+class UpsertWorkflowSearchAttributes(Frozen):
+    type: Literal["UpsertWorkflowSearchAttributes"] = "UpsertWorkflowSearchAttributes"
+    search_attributes: dict[str, Any]
+    workflow_task_completed_event_id: int
+
+
+class StartChildWorkflowExecutionInitiated(Frozen):
+    type: Literal["StartChildWorkflowExecutionInitiated"] = "StartChildWorkflowExecutionInitiated"
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: tuple[Payload, ...] = ()
+    parent_close_policy: str = "Terminate"
+    workflow_task_completed_event_id: int
+
+
+class ChildWorkflowExecutionStarted(Frozen):
+    type: Literal["ChildWorkflowExecutionStarted"] = "ChildWorkflowExecutionStarted"
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    initiated_event_id: int
+
+
+class ChildWorkflowExecutionCompleted(Frozen):
+    type: Literal["ChildWorkflowExecutionCompleted"] = "ChildWorkflowExecutionCompleted"
+    result: tuple[Payload, ...] = ()
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+    started_event_id: int
+
+
+class ChildWorkflowExecutionFailed(Frozen):
+    type: Literal["ChildWorkflowExecutionFailed"] = "ChildWorkflowExecutionFailed"
+    failure: Failure
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+    started_event_id: int
+
+
+class SignalExternalWorkflowExecutionInitiated(Frozen):
+    type: Literal["SignalExternalWorkflowExecutionInitiated"] = "SignalExternalWorkflowExecutionInitiated"
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    signal_name: str
+    input: tuple[Payload, ...] = ()
+    workflow_task_completed_event_id: int
+
+
+class RequestCancelExternalWorkflowExecutionInitiated(Frozen):
+    type: Literal["RequestCancelExternalWorkflowExecutionInitiated"] = (
+        "RequestCancelExternalWorkflowExecutionInitiated"
+    )
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    workflow_task_completed_event_id: int
+
+
+class WorkflowExecutionUpdateAccepted(Frozen):
+    type: Literal["WorkflowExecutionUpdateAccepted"] = "WorkflowExecutionUpdateAccepted"
+    update_id: str
+    name: str
+    input: tuple[Payload, ...] = ()
+
+
+class WorkflowExecutionUpdateCompleted(Frozen):
+    type: Literal["WorkflowExecutionUpdateCompleted"] = "WorkflowExecutionUpdateCompleted"
+    update_id: str
+    accepted_event_id: int
+    result: tuple[Payload, ...] = ()
+    failure: Failure | None = None
+
+
+EventAttributes = Annotated[
+    WorkflowExecutionStarted
+    | WorkflowExecutionCompleted
+    | WorkflowExecutionFailed
+    | WorkflowExecutionTimedOut
+    | WorkflowExecutionCanceled
+    | WorkflowExecutionTerminated
+    | WorkflowExecutionContinuedAsNew
+    | WorkflowExecutionSignaled
+    | WorkflowExecutionCancelRequested
+    | WorkflowTaskScheduled
+    | WorkflowTaskStarted
+    | WorkflowTaskCompleted
+    | WorkflowTaskTimedOut
+    | WorkflowTaskFailed
+    | ActivityTaskScheduled
+    | ActivityTaskStarted
+    | ActivityTaskCompleted
+    | ActivityTaskFailed
+    | ActivityTaskTimedOut
+    | ActivityTaskCancelRequested
+    | ActivityTaskCanceled
+    | TimerStarted
+    | TimerFired
+    | TimerCanceled
+    | MarkerRecorded
+    | UpsertWorkflowSearchAttributes
+    | StartChildWorkflowExecutionInitiated
+    | ChildWorkflowExecutionStarted
+    | ChildWorkflowExecutionCompleted
+    | ChildWorkflowExecutionFailed
+    | SignalExternalWorkflowExecutionInitiated
+    | RequestCancelExternalWorkflowExecutionInitiated
+    | WorkflowExecutionUpdateAccepted
+    | WorkflowExecutionUpdateCompleted,
+    Field(discriminator="type"),
+]
+
+CLOSE_EVENT_TYPES = frozenset(
+    {
+        "WorkflowExecutionCompleted",
+        "WorkflowExecutionFailed",
+        "WorkflowExecutionTimedOut",
+        "WorkflowExecutionCanceled",
+        "WorkflowExecutionTerminated",
+        "WorkflowExecutionContinuedAsNew",
+    }
+)
+
+
+class HistoryEvent(Frozen):
+    event_id: int = Field(ge=1)
+    event_time: datetime
+    attributes: EventAttributes
+
+    @property
+    def event_type(self) -> str:
+        return self.attributes.type

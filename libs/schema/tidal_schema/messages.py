@@ -1,0 +1,274 @@
+"""Messages that cross process boundaries over the bus.
+
+Every message has a `type` discriminator and a `schema_version`. Messages are grouped by the
+queue family that receives them; each family is a discriminated union (`HistoryMessage`,
+`MatchingMessage`, `TaskMessage`, `TimerMessage`, `NotifyMessage`, `Reply`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from .commands import Command
+from .common import (
+    SCHEMA_VERSION,
+    Failure,
+    Frozen,
+    Payload,
+    RetryPolicy,
+    WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy,
+)
+from .events import HistoryEvent
+
+
+class _Message(Frozen):
+    schema_version: int = SCHEMA_VERSION
+
+
+class _ExecutionRef(_Message):
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str
+
+
+# --- to history (routed to the owning shard) ---------------------------------------------
+
+
+class StartWorkflowExecution(_Message):
+    type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str = Field(min_length=1, max_length=1000)
+    workflow_type: str = Field(min_length=1, max_length=1000)
+    task_queue: str = Field(min_length=1, max_length=1000)
+    input: tuple[Payload, ...] = ()
+    request_id: str = Field(min_length=1)
+    workflow_execution_timeout: timedelta | None = None
+    workflow_run_timeout: timedelta | None = None
+    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
+    id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
+    retry_policy: RetryPolicy | None = None
+    memo: dict[str, Payload] = Field(default_factory=dict)
+    search_attributes: dict[str, Any] = Field(default_factory=dict)
+    start_delay: timedelta | None = None
+    identity: str = ""
+
+
+class CompleteWorkflowTask(_ExecutionRef):
+    """A worker finished a workflow task; `sticky_queue` is where the next one should go."""
+
+    type: Literal["CompleteWorkflowTask"] = "CompleteWorkflowTask"
+    scheduled_event_id: int
+    attempt: int = 1
+    commands: tuple[Command, ...] = ()
+    identity: str = ""
+    sticky_queue: str | None = None
+
+
+class FailWorkflowTask(_ExecutionRef):
+    type: Literal["FailWorkflowTask"] = "FailWorkflowTask"
+    scheduled_event_id: int
+    attempt: int = 1
+    failure: Failure
+    cause: str = "WorkflowWorkerUnhandledFailure"
+    identity: str = ""
+
+
+class CompleteActivityTask(_ExecutionRef):
+    type: Literal["CompleteActivityTask"] = "CompleteActivityTask"
+    scheduled_event_id: int
+    attempt: int
+    result: tuple[Payload, ...] = ()
+    identity: str = ""
+
+
+class FailActivityTask(_ExecutionRef):
+    type: Literal["FailActivityTask"] = "FailActivityTask"
+    scheduled_event_id: int
+    attempt: int
+    failure: Failure
+    identity: str = ""
+
+
+class TimerKind(StrEnum):
+    USER_TIMER = "user_timer"
+    ACTIVITY_RETRY = "activity_retry"
+    ACTIVITY_TIMEOUT = "activity_timeout"
+    WORKFLOW_TASK_TIMEOUT = "workflow_task_timeout"
+    WORKFLOW_RUN_TIMEOUT = "workflow_run_timeout"
+
+
+class FireTimer(_ExecutionRef):
+    """Published by the timer service when a durable timer is due. History discards stale ones."""
+
+    type: Literal["FireTimer"] = "FireTimer"
+    kind: TimerKind
+    key: str
+    # What the timer is about: a user timer id, or an activity / workflow task scheduled event id
+    # together with the attempt it was set for (so a fire for an older attempt is stale).
+    timer_id: str | None = None
+    scheduled_event_id: int | None = None
+    attempt: int | None = None
+
+
+class SignalWorkflowExecution(_Message):
+    type: Literal["SignalWorkflowExecution"] = "SignalWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    signal_name: str
+    input: tuple[Payload, ...] = ()
+    request_id: str
+    identity: str = ""
+
+
+class TerminateWorkflowExecution(_Message):
+    type: Literal["TerminateWorkflowExecution"] = "TerminateWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    reason: str = ""
+    identity: str = ""
+
+
+HistoryMessage = Annotated[
+    StartWorkflowExecution
+    | CompleteWorkflowTask
+    | FailWorkflowTask
+    | CompleteActivityTask
+    | FailActivityTask
+    | FireTimer
+    | SignalWorkflowExecution
+    | TerminateWorkflowExecution,
+    Field(discriminator="type"),
+]
+
+
+# --- tasks delivered to workers -----------------------------------------------------------
+
+
+class WorkflowTask(_ExecutionRef):
+    """A workflow task. `events` holds the whole history when `previous_started_event_id` is 0,
+    otherwise only the events after it (sticky delivery to a worker that has the run cached)."""
+
+    type: Literal["WorkflowTask"] = "WorkflowTask"
+    workflow_type: str
+    task_queue: str
+    scheduled_event_id: int
+    attempt: int = 1
+    previous_started_event_id: int = 0
+    history_length: int
+    events: tuple[HistoryEvent, ...]
+    # Where the worker publishes its completion (the owning history shard).
+    history_routing_key: str
+
+
+class ActivityTask(_ExecutionRef):
+    type: Literal["ActivityTask"] = "ActivityTask"
+    workflow_type: str
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: tuple[Payload, ...] = ()
+    scheduled_event_id: int
+    attempt: int = 1
+    scheduled_time: datetime
+    current_attempt_scheduled_time: datetime
+    schedule_to_close_timeout: timedelta | None = None
+    start_to_close_timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
+    heartbeat_details: tuple[Payload, ...] = ()
+    history_routing_key: str
+
+
+TaskMessage = Annotated[WorkflowTask | ActivityTask, Field(discriminator="type")]
+
+
+# --- to matching --------------------------------------------------------------------------
+
+
+class AddWorkflowTask(_Message):
+    type: Literal["AddWorkflowTask"] = "AddWorkflowTask"
+    sticky_queue: str | None = None
+    task: WorkflowTask
+
+
+class AddActivityTask(_Message):
+    type: Literal["AddActivityTask"] = "AddActivityTask"
+    task: ActivityTask
+
+
+MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask, Field(discriminator="type")]
+
+
+# --- to the timer service -----------------------------------------------------------------
+
+
+class ScheduleTimer(_Message):
+    type: Literal["ScheduleTimer"] = "ScheduleTimer"
+    shard_id: int
+    key: str
+    fire_at: datetime
+    fire: FireTimer
+
+
+class CancelTimer(_Message):
+    type: Literal["CancelTimer"] = "CancelTimer"
+    shard_id: int
+    key: str
+
+
+TimerMessage = Annotated[ScheduleTimer | CancelTimer, Field(discriminator="type")]
+
+
+# --- notifications (fanout) and replies ---------------------------------------------------
+
+
+class WorkflowClosed(_ExecutionRef):
+    type: Literal["WorkflowClosed"] = "WorkflowClosed"
+    status: WorkflowExecutionStatus
+
+
+NotifyMessage = Annotated[WorkflowClosed, Field(discriminator="type")]
+
+
+class StartWorkflowReply(_Message):
+    type: Literal["StartWorkflowReply"] = "StartWorkflowReply"
+    run_id: str
+    started: bool = True
+
+
+class AckReply(_Message):
+    type: Literal["AckReply"] = "AckReply"
+    run_id: str | None = None
+
+
+class ErrorCode(StrEnum):
+    ALREADY_STARTED = "already_started"
+    NOT_FOUND = "not_found"
+    INVALID_ARGUMENT = "invalid_argument"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class ErrorReply(_Message):
+    type: Literal["ErrorReply"] = "ErrorReply"
+    code: ErrorCode
+    message: str
+    run_id: str | None = None
+
+
+Reply = Annotated[StartWorkflowReply | AckReply | ErrorReply, Field(discriminator="type")]
+
+HISTORY_MESSAGE: TypeAdapter[HistoryMessage] = TypeAdapter(HistoryMessage)
+MATCHING_MESSAGE: TypeAdapter[MatchingMessage] = TypeAdapter(MatchingMessage)
+TASK_MESSAGE: TypeAdapter[TaskMessage] = TypeAdapter(TaskMessage)
+TIMER_MESSAGE: TypeAdapter[TimerMessage] = TypeAdapter(TimerMessage)
+NOTIFY_MESSAGE: TypeAdapter[NotifyMessage] = TypeAdapter(NotifyMessage)
+REPLY: TypeAdapter[Reply] = TypeAdapter(Reply)

@@ -1,0 +1,46 @@
+"""Exchange, queue and routing-key names: the one place they are spelled."""
+
+from __future__ import annotations
+
+import re
+
+HISTORY_EXCHANGE = "tidal.history"
+MATCHING_EXCHANGE = "tidal.matching"
+TASKS_EXCHANGE = "tidal.tasks"
+TIMER_EXCHANGE = "tidal.timer"
+NOTIFY_EXCHANGE = "tidal.notify"
+COMMANDS_EXCHANGE = "tidal.commands"
+
+MATCHING_QUEUE = "tidal.matching"
+MATCHING_ROUTING_KEY = "tasks"
+
+_SAFE = re.compile(r"[^A-Za-z0-9_:-]")
+
+
+def _part(value: str) -> str:
+    # Routing keys and queue names must stay unambiguous whatever users call their queues.
+    return _SAFE.sub(lambda m: f"%{ord(m.group()):02x}", value)
+
+
+def shard_routing_key(shard_id: int) -> str:
+    return f"shard.{shard_id}"
+
+
+def history_queue(shard_id: int) -> str:
+    return f"tidal.history.shard.{shard_id}"
+
+
+def timer_queue(shard_id: int) -> str:
+    return f"tidal.timer.shard.{shard_id}"
+
+
+def workflow_task_queue(namespace: str, task_queue: str) -> str:
+    return f"tidal.tq.{_part(namespace)}.{_part(task_queue)}.workflow"
+
+
+def activity_task_queue(namespace: str, task_queue: str) -> str:
+    return f"tidal.tq.{_part(namespace)}.{_part(task_queue)}.activity"
+
+
+def sticky_queue(worker_identity: str) -> str:
+    return f"tidal.sticky.{_part(worker_identity)}"
