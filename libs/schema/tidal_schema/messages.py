@@ -154,15 +154,16 @@ HistoryMessage = Annotated[
 
 
 class WorkflowTask(_ExecutionRef):
-    """A workflow task. `events` holds the whole history when `previous_started_event_id` is 0,
-    otherwise only the events after it (sticky delivery to a worker that has the run cached)."""
+    """A workflow task. `events` are the run's events from `first_event_id` up to and including the
+    task's WorkflowTaskScheduled event: the whole history when `first_event_id` is 1, otherwise
+    only what a sticky worker that has the run cached has not seen yet."""
 
     type: Literal["WorkflowTask"] = "WorkflowTask"
     workflow_type: str
     task_queue: str
     scheduled_event_id: int
     attempt: int = 1
-    previous_started_event_id: int = 0
+    first_event_id: int = 1
     history_length: int
     events: tuple[HistoryEvent, ...]
     # Where the worker publishes its completion (the owning history shard).
