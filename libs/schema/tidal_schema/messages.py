@@ -101,6 +101,7 @@ class TimerKind(StrEnum):
     ACTIVITY_RETRY = "activity_retry"
     ACTIVITY_TIMEOUT = "activity_timeout"
     WORKFLOW_TASK_TIMEOUT = "workflow_task_timeout"
+    WORKFLOW_TASK_RETRY = "workflow_task_retry"
     WORKFLOW_RUN_TIMEOUT = "workflow_run_timeout"
 
 

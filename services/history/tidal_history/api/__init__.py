@@ -1,0 +1,1 @@
+"""One module per operation, each with one entry function `handle(...) -> Outcome`."""

@@ -1,0 +1,34 @@
+"""FailWorkflowTask: the worker could not run the task (workflow code raised, nondeterminism).
+The workflow keeps running; the task is retried with backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidal_schema import HistoryEvent
+from tidal_schema import events as ev
+from tidal_schema.messages import FailWorkflowTask, TimerKind
+
+from ..mutation import Mutation, Outcome, timer_key, unchanged
+from ..state import MutableState
+
+
+def handle(
+    state: MutableState, history: Sequence[HistoryEvent], msg: FailWorkflowTask, *, now: datetime
+) -> Outcome:
+    wft = state.workflow_task
+    if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
+        return unchanged()
+    m = Mutation(state, history, now=now)
+    m.delete_timer(timer_key(state.run_id, TimerKind.WORKFLOW_TASK_TIMEOUT,
+                             scheduled_event_id=wft.scheduled_event_id, attempt=wft.attempt))
+    started_id = m.add_event(ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id,
+                                                    identity=msg.identity))
+    m.add_event(ev.WorkflowTaskFailed(scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id,
+                                      cause=msg.cause, failure=msg.failure, identity=msg.identity))
+    state.workflow_task = None
+    state.sticky_queue = None  # the worker's cached copy is suspect: replay from full history
+    m.flush_buffered()
+    m.retry_workflow_task_later(wft.attempt + 1)
+    return m.finish()

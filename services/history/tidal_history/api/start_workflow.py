@@ -1,0 +1,106 @@
+"""StartWorkflowExecution: id-conflict and id-reuse policies, request-id dedup, first task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tidal_schema import WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from tidal_schema import events as ev
+from tidal_schema.messages import ErrorCode, ErrorReply, StartWorkflowExecution, StartWorkflowReply, TimerKind
+
+from ..mutation import Mutation, Outcome, unchanged
+from ..state import MutableState
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurrentRun:
+    """The `current_executions` row for the workflow id, if any."""
+
+    run_id: str
+    status: WorkflowExecutionStatus
+    start_request_id: str
+
+
+def handle(
+    msg: StartWorkflowExecution,
+    current: CurrentRun | None,
+    *,
+    new_run_id: str,
+    shard_id: int,
+    now: datetime,
+) -> Outcome:
+    if current is not None:
+        if current.start_request_id == msg.request_id:
+            return unchanged(StartWorkflowReply(run_id=current.run_id, started=True))
+        refusal = _refuse(msg, current)
+        if refusal is not None:
+            return refusal
+    state = MutableState(
+        namespace=msg.namespace,
+        workflow_id=msg.workflow_id,
+        run_id=new_run_id,
+        workflow_type=msg.workflow_type,
+        task_queue=msg.task_queue,
+        shard_id=shard_id,
+        start_time=now,
+        start_request_id=msg.request_id,
+        workflow_task_timeout=msg.workflow_task_timeout,
+    )
+    m = Mutation(state, (), now=now, is_new_run=True)
+    m.add_event(
+        ev.WorkflowExecutionStarted(
+            workflow_type=msg.workflow_type,
+            task_queue=msg.task_queue,
+            input=msg.input,
+            workflow_execution_timeout=msg.workflow_execution_timeout,
+            workflow_run_timeout=msg.workflow_run_timeout,
+            workflow_task_timeout=msg.workflow_task_timeout,
+            original_execution_run_id=new_run_id,
+            first_execution_run_id=new_run_id,
+            retry_policy=msg.retry_policy,
+            memo=msg.memo,
+            search_attributes=msg.search_attributes,
+            identity=msg.identity,
+            request_id=msg.request_id,
+        )
+    )
+    run_timeout = msg.workflow_run_timeout or msg.workflow_execution_timeout
+    if run_timeout is not None:
+        m.set_timer(TimerKind.WORKFLOW_RUN_TIMEOUT, fire_at=now + run_timeout)
+    if msg.start_delay:
+        m.set_timer(TimerKind.WORKFLOW_TASK_RETRY, fire_at=now + msg.start_delay, attempt=1)
+    else:
+        m.schedule_workflow_task()
+    m.reply = StartWorkflowReply(run_id=new_run_id)
+    return m.finish()
+
+
+def _refuse(msg: StartWorkflowExecution, current: CurrentRun) -> Outcome | None:
+    if current.status is WorkflowExecutionStatus.RUNNING:
+        if msg.id_conflict_policy is WorkflowIdConflictPolicy.USE_EXISTING:
+            return unchanged(StartWorkflowReply(run_id=current.run_id, started=False))
+        # TERMINATE_EXISTING needs a two-run transition; until then it is refused like FAIL.
+        return unchanged(
+            ErrorReply(
+                code=ErrorCode.ALREADY_STARTED,
+                message=f"workflow {msg.workflow_id!r} is already running (run {current.run_id})",
+                run_id=current.run_id,
+            )
+        )
+    policy = msg.id_reuse_policy
+    if policy is WorkflowIdReusePolicy.REJECT_DUPLICATE or (
+        policy is WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+        and current.status is WorkflowExecutionStatus.COMPLETED
+    ):
+        return unchanged(
+            ErrorReply(
+                code=ErrorCode.ALREADY_STARTED,
+                message=(
+                    f"workflow {msg.workflow_id!r} already ran (run {current.run_id}, "
+                    f"{current.status.value}) and the id reuse policy is {policy.value}"
+                ),
+                run_id=current.run_id,
+            )
+        )
+    return None

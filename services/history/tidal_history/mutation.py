@@ -1,0 +1,296 @@
+"""The builder every transition uses: appends events, records side effects, and finishes into an
+`Outcome` that the shard processor commits in one transaction. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, TypeAdapter
+
+from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus, names
+from tidal_schema import events as ev
+from tidal_schema.messages import (
+    ActivityTask,
+    AddActivityTask,
+    AddWorkflowTask,
+    FireTimer,
+    Reply,
+    ScheduleTimer,
+    TimerKind,
+    WorkflowClosed,
+    WorkflowTask,
+)
+
+from .state import ActivityInfo, MutableState, WorkflowTaskInfo
+
+_ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
+_WFT_RETRY_CAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outgoing:
+    """A message for the outbox: published after the transaction commits."""
+
+    exchange: str
+    routing_key: str
+    message: BaseModel
+
+
+@dataclass(kw_only=True)
+class Outcome:
+    state: MutableState | None
+    events: list[HistoryEvent] = field(default_factory=list)
+    outbox: list[Outgoing] = field(default_factory=list)
+    timers_set: list[ScheduleTimer] = field(default_factory=list)
+    timers_deleted: list[str] = field(default_factory=list)
+    reply: Reply | None = None
+    # The state document changed (False for stale or duplicate messages: nothing to write).
+    changed: bool = False
+    is_new_run: bool = False
+
+
+class Mutation:
+    def __init__(
+        self,
+        state: MutableState,
+        history: Sequence[HistoryEvent],
+        *,
+        now: datetime,
+        is_new_run: bool = False,
+    ) -> None:
+        self.state = state
+        self.now = now
+        self._history = history
+        self._new: list[HistoryEvent] = []
+        self._outbox: list[Outgoing] = []
+        self._timers_set: list[ScheduleTimer] = []
+        self._timers_deleted: list[str] = []
+        self._dispatch_wft = False
+        self._is_new_run = is_new_run
+        self.reply: Reply | None = None
+
+    # --- events ---------------------------------------------------------------------------
+
+    def add_event(self, attributes: ev.EventAttributes) -> int:
+        event_id = self.state.next_event_id
+        self._new.append(HistoryEvent(event_id=event_id, event_time=self.now, attributes=attributes))
+        self.state.next_event_id = event_id + 1
+        return event_id
+
+    def record_external(self, attributes: ev.EventAttributes) -> None:
+        """An event from outside the workflow task loop (activity result, timer, signal)."""
+        if self.state.workflow_task is not None:
+            self.state.buffered_events.append(attributes.model_dump(mode="json"))
+            return
+        self.add_event(attributes)
+        self.schedule_workflow_task()
+
+    def record_activity_outcome(self, info: ActivityInfo, outcome: ev.EventAttributes) -> None:
+        """ActivityTaskStarted is written together with the outcome (as Temporal does for
+        retried activities), so a started event always immediately precedes its outcome."""
+        started = ev.ActivityTaskStarted(
+            scheduled_event_id=info.scheduled_event_id, attempt=info.attempt, last_failure=info.last_failure
+        )
+        if self.state.workflow_task is not None:
+            self.state.buffered_events.append(started.model_dump(mode="json"))
+            self.state.buffered_events.append(outcome.model_dump(mode="json"))
+            return
+        started_id = self.add_event(started)
+        self.add_event(outcome.model_copy(update={"started_event_id": started_id}))
+        self.schedule_workflow_task()
+
+    def flush_buffered(self) -> bool:
+        buffered, self.state.buffered_events = self.state.buffered_events, []
+        for raw in buffered:
+            attrs = _ATTRS.validate_python(raw)
+            if getattr(attrs, "started_event_id", None) == 0 and attrs.type.startswith("ActivityTask"):
+                attrs = attrs.model_copy(update={"started_event_id": self.state.next_event_id - 1})
+            self.add_event(attrs)
+        return bool(buffered)
+
+    # --- workflow tasks -------------------------------------------------------------------
+
+    def schedule_workflow_task(self, *, attempt: int = 1) -> None:
+        if self.state.workflow_task is not None or not self.state.is_running:
+            return
+        scheduled_id = self.add_event(
+            ev.WorkflowTaskScheduled(
+                task_queue=self.state.task_queue,
+                start_to_close_timeout=self.state.workflow_task_timeout,
+                attempt=attempt,
+            )
+        )
+        self.state.workflow_task = WorkflowTaskInfo(
+            scheduled_event_id=scheduled_id, attempt=attempt, scheduled_time=self.now
+        )
+        self._dispatch_wft = True
+        self.set_timer(
+            TimerKind.WORKFLOW_TASK_TIMEOUT,
+            fire_at=self.now + self.state.workflow_task_timeout,
+            scheduled_event_id=scheduled_id,
+            attempt=attempt,
+        )
+
+    def retry_workflow_task_later(self, attempt: int) -> None:
+        """Failed workflow tasks retry at once the first time, then back off (a bug in workflow
+        code must not spin a worker)."""
+        if attempt <= 2:
+            self.schedule_workflow_task(attempt=attempt)
+            return
+        delay = min(timedelta(seconds=2 ** (attempt - 3)), _WFT_RETRY_CAP)
+        self.set_timer(TimerKind.WORKFLOW_TASK_RETRY, fire_at=self.now + delay, attempt=attempt)
+
+    def _workflow_task_message(self) -> AddWorkflowTask:
+        st = self.state
+        assert st.workflow_task is not None
+        events = (*self._history, *self._new)
+        return AddWorkflowTask(
+            sticky_queue=st.sticky_queue,
+            task=WorkflowTask(
+                namespace=st.namespace,
+                workflow_id=st.workflow_id,
+                run_id=st.run_id,
+                workflow_type=st.workflow_type,
+                task_queue=st.task_queue,
+                scheduled_event_id=st.workflow_task.scheduled_event_id,
+                attempt=st.workflow_task.attempt,
+                first_event_id=1,
+                history_length=len(events),
+                events=events,
+                history_routing_key=names.shard_routing_key(st.shard_id),
+            ),
+        )
+
+    # --- activities -----------------------------------------------------------------------
+
+    def dispatch_activity(self, info: ActivityInfo) -> None:
+        st = self.state
+        task = ActivityTask(
+            namespace=st.namespace,
+            workflow_id=st.workflow_id,
+            run_id=st.run_id,
+            workflow_type=st.workflow_type,
+            activity_id=info.activity_id,
+            activity_type=info.activity_type,
+            task_queue=info.task_queue,
+            input=info.input,
+            scheduled_event_id=info.scheduled_event_id,
+            attempt=info.attempt,
+            scheduled_time=info.scheduled_time,
+            current_attempt_scheduled_time=self.now,
+            schedule_to_close_timeout=info.schedule_to_close_timeout,
+            start_to_close_timeout=info.start_to_close_timeout,
+            heartbeat_timeout=info.heartbeat_timeout,
+            heartbeat_details=info.heartbeat_details,
+            history_routing_key=names.shard_routing_key(st.shard_id),
+        )
+        self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, AddActivityTask(task=task))
+        if info.start_to_close_timeout is not None:
+            self.set_timer(
+                TimerKind.ACTIVITY_TIMEOUT,
+                fire_at=self.now + info.start_to_close_timeout,
+                scheduled_event_id=info.scheduled_event_id,
+                attempt=info.attempt,
+            )
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def set_timer(
+        self,
+        kind: TimerKind,
+        *,
+        fire_at: datetime,
+        timer_id: str | None = None,
+        scheduled_event_id: int | None = None,
+        attempt: int | None = None,
+    ) -> str:
+        st = self.state
+        key = timer_key(st.run_id, kind, timer_id=timer_id, scheduled_event_id=scheduled_event_id,
+                        attempt=attempt)
+        fire = FireTimer(
+            namespace=st.namespace,
+            workflow_id=st.workflow_id,
+            run_id=st.run_id,
+            kind=kind,
+            key=key,
+            timer_id=timer_id,
+            scheduled_event_id=scheduled_event_id,
+            attempt=attempt,
+        )
+        scheduled = ScheduleTimer(shard_id=st.shard_id, key=key, fire_at=fire_at, fire=fire)
+        self._timers_set.append(scheduled)
+        self.send(names.TIMER_EXCHANGE, names.shard_routing_key(st.shard_id), scheduled)
+        return key
+
+    def delete_timer(self, key: str) -> None:
+        # The timer service may still fire it; history treats such fires as stale.
+        self._timers_deleted.append(key)
+
+    # --- closing --------------------------------------------------------------------------
+
+    def close(
+        self,
+        status: WorkflowExecutionStatus,
+        attributes: ev.EventAttributes,
+        *,
+        result: tuple[Payload, ...] | None = None,
+        failure: Failure | None = None,
+    ) -> None:
+        st = self.state
+        self.add_event(attributes)
+        st.status = status
+        st.close_time = self.now
+        st.result = result
+        st.failure = failure
+        st.workflow_task = None
+        st.buffered_events = []
+        st.activities.clear()
+        st.timers.clear()
+        self.send(
+            names.NOTIFY_EXCHANGE,
+            "",
+            WorkflowClosed(namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=status),
+        )
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def send(self, exchange: str, routing_key: str, message: BaseModel) -> None:
+        self._outbox.append(Outgoing(exchange=exchange, routing_key=routing_key, message=message))
+
+    def finish(self) -> Outcome:
+        if self._dispatch_wft and self.state.workflow_task is not None:
+            self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task_message())
+        return Outcome(
+            state=self.state,
+            events=self._new,
+            outbox=self._outbox,
+            timers_set=self._timers_set,
+            timers_deleted=self._timers_deleted,
+            reply=self.reply,
+            changed=True,
+            is_new_run=self._is_new_run,
+        )
+
+
+def timer_key(
+    run_id: str,
+    kind: TimerKind,
+    *,
+    timer_id: str | None = None,
+    scheduled_event_id: int | None = None,
+    attempt: int | None = None,
+) -> str:
+    parts = [run_id, kind.value]
+    if timer_id is not None:
+        parts.append(f"t={timer_id}")
+    if scheduled_event_id is not None:
+        parts.append(f"e={scheduled_event_id}")
+    if attempt is not None:
+        parts.append(f"a={attempt}")
+    return "/".join(parts)
+
+
+def unchanged(reply: Reply | None = None) -> Outcome:
+    return Outcome(state=None, reply=reply, changed=False)

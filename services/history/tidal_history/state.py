@@ -1,0 +1,73 @@
+"""Mutable state of one workflow run: what history keeps (cached, and as JSON in `executions`)
+to decide transitions without reading the event history."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class ActivityInfo(_State):
+    scheduled_event_id: int
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: tuple[Payload, ...] = ()
+    scheduled_time: datetime
+    attempt: int = 1
+    current_attempt_scheduled_time: datetime
+    schedule_to_close_timeout: timedelta | None = None
+    start_to_close_timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
+    retry_policy: RetryPolicy
+    last_failure: Failure | None = None
+    heartbeat_details: tuple[Payload, ...] = ()
+
+
+class TimerInfo(_State):
+    timer_id: str
+    started_event_id: int
+    fire_at: datetime
+
+
+class WorkflowTaskInfo(_State):
+    scheduled_event_id: int
+    attempt: int = 1
+    scheduled_time: datetime
+
+
+class MutableState(_State):
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    shard_id: int
+    status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING
+    start_time: datetime
+    close_time: datetime | None = None
+    start_request_id: str
+    next_event_id: int = 1
+    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    workflow_task: WorkflowTaskInfo | None = None
+    sticky_queue: str | None = None
+    activities: dict[int, ActivityInfo] = Field(default_factory=dict)
+    timers: dict[str, TimerInfo] = Field(default_factory=dict)
+    # Events that arrived while a workflow task was outstanding: written after its completion so
+    # the worker's view of history (which ends at the task's WorkflowTaskScheduled) stays valid.
+    buffered_events: list[dict[str, object]] = Field(default_factory=list)
+    # Recent signal request ids: a redelivered signal is answered, not applied twice.
+    signal_request_ids: list[str] = Field(default_factory=list)
+    result: tuple[Payload, ...] | None = None
+    failure: Failure | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self.status is WorkflowExecutionStatus.RUNNING
