@@ -44,3 +44,9 @@ def activity_task_queue(namespace: str, task_queue: str) -> str:
 
 def sticky_queue(worker_identity: str) -> str:
     return f"tidal.sticky.{_part(worker_identity)}"
+
+
+# Dead-letter exchange every durable queue points at (x-dead-letter-exchange); workers that
+# declare shared task queues must use the same arguments as the server or RabbitMQ refuses them.
+DEAD_LETTER_EXCHANGE = "tidal.dlx"
+DEAD_LETTER_QUEUE = "tidal.dead-letter"

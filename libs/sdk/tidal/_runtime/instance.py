@@ -1,0 +1,428 @@
+"""One workflow run, executed deterministically from its history.
+
+The worker calls `activate(task)` with the events of a workflow task. Events are walked in order:
+events the server writes on its own (activity results, timer fires, signals...) are buffered as
+jobs; each `WorkflowTaskCompleted` of a task this instance has not run yet triggers a *replay*
+activation (jobs applied, code run until idle, commands queued as unconfirmed); command events
+must then match those unconfirmed commands; the task's own `WorkflowTaskScheduled` (always the
+last event) triggers the *new* activation whose commands `activate` returns. A cached (sticky)
+instance is handed only the events after `last_event_id`, and confirms the commands it returned
+last time when they come back as events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tidal_schema import Failure, Payload, events
+from tidal_schema.commands import (
+    CancelWorkflowExecution,
+    Command,
+    CompleteWorkflowExecution,
+    ContinueAsNewWorkflowExecution,
+    FailWorkflowExecution,
+)
+from tidal_schema.events import HistoryEvent
+from tidal_schema.messages import WorkflowTask
+
+from .. import exceptions as exc_mod
+from ..converter import DataConverter
+from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
+from ..workflow import ContinueAsNewError, Info, WorkflowDefinition
+from . import matching
+from .services import WorkflowServices, _Activity
+
+
+class WorkflowTaskError(Exception):
+    """The workflow *task* failed (the workflow did not): report `FailWorkflowTask(failure=...,
+    cause=...)`, evict the instance, and let the server retry the task. The original exception
+    (a bug in workflow code, a NondeterminismError) is `__cause__`."""
+
+    def __init__(self, message: str, *, failure: Failure, cause: str = "WorkflowWorkerUnhandledFailure"):
+        super().__init__(message)
+        self.failure = failure
+        self.cause = cause
+
+
+class StaleInstanceError(Exception):
+    """This cached instance cannot apply the task (events do not follow `last_event_id`, or a task it
+    completed itself failed or timed out). Evict it and replay the run from its full history."""
+
+
+class WorkflowInstance(WorkflowServices):
+    def __init__(
+        self,
+        *,
+        definition: WorkflowDefinition,
+        namespace: str,
+        workflow_id: str,
+        run_id: str,
+        converter: DataConverter | None = None,
+    ) -> None:
+        super().__init__(run_id=run_id, converter=converter)
+        self.definition = definition
+        self.namespace = namespace
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self._last_event_id = 0
+        self._activated_upto = 0  # scheduled event id of the last task this instance ran
+        self._task_times: dict[int, datetime] = {}
+        self._jobs: list[HistoryEvent] = []
+        self._unconfirmed: deque[Command] = deque()
+        self._object: Any = None
+        self._run_task: asyncio.Task[Any] | None = None
+        self._closed = False
+        self._cancel_requested = False
+        self._workflow_failure: BaseException | None = None  # FailureError from a handler
+        self._poisoned = False
+        self._last_commands: tuple[Command, ...] = ()
+        self._activity_by_event: dict[int, str] = {}
+
+    # --- the worker's API -------------------------------------------------------------------
+
+    @property
+    def last_event_id(self) -> int:
+        return self._last_event_id
+
+    @property
+    def is_closed(self) -> bool:
+        """The run produced its closing command (complete, fail, cancel, continue-as-new)."""
+        return self._closed
+
+    def activate(self, task: WorkflowTask) -> tuple[Command, ...]:
+        """Apply the task's events and return the commands of the new activation.
+
+        Raises WorkflowTaskError (report FailWorkflowTask) or StaleInstanceError (replay from the
+        full history); either way this instance must be dropped afterwards."""
+        if self._poisoned:
+            raise StaleInstanceError("instance already failed a task; build a new one")
+        if task.scheduled_event_id == self._activated_upto == self._last_event_id:
+            # A redelivered copy of the task this instance just ran (delivery is at least once):
+            # answer it the same way instead of running the code twice.
+            return self._last_commands
+        evs = task.events
+        if not evs or evs[0].event_id != self._last_event_id + 1:
+            got = evs[0].event_id if evs else None
+            raise StaleInstanceError(
+                f"task events start at {got}, instance expects {self._last_event_id + 1}"
+            )
+        last = evs[-1]
+        if last.event_id != task.scheduled_event_id or last.event_type != "WorkflowTaskScheduled":
+            raise StaleInstanceError(
+                f"task must end with its WorkflowTaskScheduled {task.scheduled_event_id}"
+            )
+        # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
+        # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            self._last_commands = self._apply_events(evs)
+            return self._last_commands
+        except WorkflowTaskError:
+            self._poisoned = True
+            raise
+        except StaleInstanceError:
+            self._poisoned = True
+            raise
+        except NondeterminismError as e:
+            self._poisoned = True
+            raise WorkflowTaskError(str(e), failure=error_to_failure(e), cause="NonDeterministicError") from e
+        except Exception as e:
+            self._poisoned = True
+            raise WorkflowTaskError(f"workflow task failed: {e!r}", failure=error_to_failure(e)) from e
+        finally:
+            asyncio.events._set_running_loop(outer)
+
+    def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
+        """Run a query handler against the current state (read-only; no commands)."""
+        q = self.definition.queries.get(name)
+        if q is None:
+            known = ", ".join(sorted(self.definition.queries)) or "none"
+            raise ValueError(f"workflow {self.definition.name} has no query {name!r} (known: {known})")
+        if self._object is None:
+            raise RuntimeError("workflow has not started yet")
+        values = self.converter.from_payloads(args, q.arg_types)
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            return self.converter.to_payload(q.fn(self._object, *values))
+        finally:
+            asyncio.events._set_running_loop(outer)
+
+    # --- walking history --------------------------------------------------------------------
+
+    def _apply_events(self, evs: Sequence[HistoryEvent]) -> tuple[Command, ...]:
+        for i, ev in enumerate(evs):
+            a = ev.attributes
+            self._last_event_id = ev.event_id
+            if a.type == "WorkflowTaskScheduled":
+                self._task_times[ev.event_id] = ev.event_time
+                if ev is evs[-1]:
+                    return tuple(self._activate(ev, replaying=False))
+            elif a.type == "WorkflowTaskCompleted":
+                if a.scheduled_event_id > self._activated_upto:
+                    self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
+                    self._activate(ev, replaying=True, scheduled_event_id=a.scheduled_event_id)
+            elif a.type in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
+                # A failed attempt's activation does not count, unless this instance ran it: then its
+                # state is ahead of history and only a replay from scratch can recover.
+                if a.scheduled_event_id == self._activated_upto:
+                    raise StaleInstanceError(
+                        f"workflow task {a.scheduled_event_id} run by this instance failed"
+                    )
+            elif a.type in matching.COMMAND_EVENTS:
+                self._confirm(ev)
+            elif a.type in matching.JOB_EVENTS:
+                self._jobs.append(ev)
+            # Anything else (WorkflowTaskStarted, ActivityTaskStarted, updates...) needs no action.
+        raise AssertionError("unreachable: the last event is the task's WorkflowTaskScheduled")
+
+    @staticmethod
+    def _patch_ids_ahead(evs: Sequence[HistoryEvent]) -> set[str]:
+        """Patch markers among the command events that follow a WorkflowTaskCompleted: on replay,
+        `patched(id)` is true only if the original run recorded it in this task."""
+        ids: set[str] = set()
+        for ev in evs:
+            if ev.event_type not in matching.COMMAND_EVENTS:
+                break
+            if (pid := matching.patch_id(ev)) is not None:
+                ids.add(pid)
+        return ids
+
+    def _confirm(self, ev: HistoryEvent) -> None:
+        head = self._unconfirmed[0] if self._unconfirmed else None
+        if head is None or not matching.matches(ev, head):
+            # A patch marker whose patched()/deprecate_patch() call was since removed is fine.
+            if matching.patch_id(ev) is not None:
+                return
+            raise matching.mismatch(ev, head)
+        self._unconfirmed.popleft()
+        a = ev.attributes
+        if isinstance(a, events.ActivityTaskScheduled):
+            self._activities[a.activity_id].scheduled_event_id = ev.event_id
+            self._activity_by_event[ev.event_id] = a.activity_id
+
+    # --- activations ------------------------------------------------------------------------
+
+    def _activate(
+        self, ev: HistoryEvent, *, replaying: bool, scheduled_event_id: int | None = None
+    ) -> list[Command]:
+        if self._unconfirmed:
+            raise matching.unmatched(list(self._unconfirmed), ev)
+        sched = scheduled_event_id or ev.event_id
+        self.is_replaying = replaying
+        if not replaying:
+            self._patches_in_task = set()
+        # Workflow time is the task's scheduled time: the same on first execution and on replay.
+        t = self._task_times.get(sched, ev.event_time)
+        self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+        self._loop.set_time(self._now.timestamp())
+        self._activated_upto = sched
+        self._task_times = {k: v for k, v in self._task_times.items() if k > sched}
+        # Jobs written after the task was scheduled were not seen by it: they wait for the next one.
+        jobs = [j for j in self._jobs if j.event_id < sched]
+        self._jobs = [j for j in self._jobs if j.event_id >= sched]
+        for job in jobs:
+            self._apply_job(job)
+        self._run_until_idle()
+        self._check_outcome()
+        produced, self._commands = self._commands, []
+        self._unconfirmed.extend(produced)
+        return produced
+
+    def _run_until_idle(self) -> None:
+        while True:
+            self._loop.run_ready()
+            progressed = False
+            for cond in list(self._conditions):
+                fn, fut = cond
+                if fut.done():  # e.g. cancelled by a wait_condition timeout
+                    self._conditions.remove(cond)
+                    continue
+                try:
+                    ok = fn()
+                except Exception as e:
+                    self._conditions.remove(cond)
+                    fut.set_exception(e)
+                    progressed = True
+                    continue
+                if ok:
+                    self._conditions.remove(cond)
+                    fut.set_result(True)
+                    progressed = True
+            if not progressed and not self._loop.has_ready():
+                return
+
+    def _check_outcome(self) -> None:
+        if self._task_failure is not None:
+            e = self._task_failure
+            raise WorkflowTaskError(f"workflow code raised {e!r}", failure=error_to_failure(e)) from e
+        if self._closed:
+            return
+        if self._workflow_failure is not None:
+            self._close(FailWorkflowExecution(failure=error_to_failure(self._workflow_failure)))
+            return
+        task = self._run_task
+        if task is None or not task.done():
+            return
+        if task.cancelled():
+            if self._cancel_requested:
+                self._close(CancelWorkflowExecution())
+            else:
+                failure = error_to_failure(exc_mod.CancelledError("Workflow cancelled itself"))
+                self._close(FailWorkflowExecution(failure=failure))
+            return
+        err = task.exception()
+        if err is None:
+            self._close(CompleteWorkflowExecution(result=self.converter.to_payloads([task.result()])))
+        elif isinstance(err, ContinueAsNewError):
+            info = self.info
+            self._close(
+                ContinueAsNewWorkflowExecution(
+                    workflow_type=err.workflow or info.workflow_type,
+                    task_queue=err.task_queue or info.task_queue,
+                    input=self.converter.to_payloads(err.input_args),
+                    workflow_run_timeout=err.run_timeout or info.run_timeout,
+                    workflow_task_timeout=err.task_timeout or info.task_timeout,
+                )
+            )
+        elif self._cancel_requested and _is_cancellation(err):
+            self._close(CancelWorkflowExecution())
+        elif isinstance(err, FailureError):
+            self._close(FailWorkflowExecution(failure=error_to_failure(err)))
+        else:
+            # Temporal semantics: a non-Failure exception is a bug, so fail the task (it is retried
+            # and can succeed after a fix) rather than the workflow.
+            raise WorkflowTaskError(f"workflow code raised {err!r}", failure=error_to_failure(err)) from err
+
+    def _close(self, cmd: Command) -> None:
+        self._closed = True
+        self._commands.append(cmd)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def _apply_job(self, ev: HistoryEvent) -> None:
+        a = ev.attributes
+        if isinstance(a, events.WorkflowExecutionStarted):
+            self._start(ev, a)
+        elif isinstance(a, events.WorkflowExecutionSignaled):
+            self._signal(a)
+        elif isinstance(a, events.WorkflowExecutionCancelRequested):
+            self._cancel_requested = True
+            if self._run_task is not None and not self._run_task.done():
+                self._run_task.cancel()
+        elif isinstance(a, events.ActivityTaskCompleted):
+            act = self._activity_done(ev, a.scheduled_event_id)
+            if not act.future.done():
+                payloads = a.result[:1]
+                value = self.converter.from_payloads(payloads, [act.result_type])[0] if payloads else None
+                act.future.set_result(value)
+        elif isinstance(
+            a, events.ActivityTaskFailed | events.ActivityTaskTimedOut | events.ActivityTaskCanceled
+        ):
+            act = self._activity_done(ev, a.scheduled_event_id)
+            if not act.future.done():
+                error = ActivityError(
+                    "Activity task failed" if a.type != "ActivityTaskCanceled" else "Activity task cancelled",
+                    scheduled_event_id=a.scheduled_event_id,
+                    started_event_id=a.started_event_id,
+                    activity_type=act.activity_type,
+                    activity_id=act.activity_id,
+                    retry_state=getattr(a, "retry_state", None),
+                )
+                if isinstance(a, events.ActivityTaskCanceled):
+                    error.__cause__ = exc_mod.CancelledError(
+                        "Activity cancelled", *[p.data for p in a.details]
+                    )
+                else:
+                    error.__cause__ = failure_to_error(a.failure)
+                act.future.set_exception(error)
+        elif isinstance(a, events.TimerFired):
+            handle = self._timers.pop(a.timer_id, None)
+            if handle is not None:  # None: cancelled by the code since
+                self._timer_of_handle.pop(id(handle), None)
+                self._loop.fire(handle)
+        # Child workflow events: child workflows are not supported by this runtime yet.
+
+    def _activity_done(self, ev: HistoryEvent, scheduled_event_id: int) -> _Activity:
+        """The activity a terminal activity event is about (forgotten afterwards: it is final)."""
+        aid = self._activity_by_event.pop(scheduled_event_id, None)
+        if aid is None:
+            raise NondeterminismError(
+                f"Nondeterminism: history event {ev.event_id} {ev.event_type} refers to activity scheduled "
+                f"at event {scheduled_event_id}, which the workflow code never scheduled; {matching.ADVICE}"
+            )
+        return self._activities.pop(aid)
+
+    def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
+        self._info = Info(
+            namespace=self.namespace,
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            workflow_type=a.workflow_type,
+            task_queue=a.task_queue,
+            attempt=a.attempt,
+            start_time=ev.event_time,
+            run_timeout=a.workflow_run_timeout,
+            execution_timeout=a.workflow_execution_timeout,
+            task_timeout=a.workflow_task_timeout,
+        )
+        d = self.definition
+        args = self.converter.from_payloads(a.input, d.arg_types)
+        try:
+            self._object = d.cls()
+        except BaseException as e:
+            # Treated like an exception from run(): FailureError fails the workflow, others the task.
+            error = e
+
+            async def raise_init_error() -> Any:
+                raise error
+
+            self._run_task = self._loop.create_task(raise_init_error())
+            return
+        self._run_task = self._loop.create_task(d.run_fn(self._object, *args), name=f"workflow:{d.name}")
+
+    def _signal(self, a: events.WorkflowExecutionSignaled) -> None:
+        s = self.definition.signals.get(a.signal_name)
+        if s is None or self._object is None:
+            # Temporal buffers these for dynamically registered handlers, which we do not support.
+            from ..workflow import logger
+
+            logger.warning("dropping signal %r: the workflow has no handler for it", a.signal_name)
+            return
+        args = self.converter.from_payloads(a.input, s.arg_types)
+        if s.is_async:
+            t = self._loop.create_task(s.fn(self._object, *args), name=f"signal:{s.name}")
+            t.add_done_callback(self._handler_done)
+            return
+        # Sync handlers run right away, so within an activation they see signals in history order
+        # and, on the first activation, run before the workflow's run method starts.
+        try:
+            s.fn(self._object, *args)
+        except Exception as e:
+            self._handler_failed(e)
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and (e := task.exception()) is not None:
+            self._handler_failed(e)
+
+    def _handler_failed(self, e: BaseException) -> None:
+        if isinstance(e, FailureError):
+            self._workflow_failure = self._workflow_failure or e
+        else:
+            self._task_failure = self._task_failure or e
+
+
+def _is_cancellation(err: BaseException) -> bool:
+    """The run ended because of the cancellation it was asked for (possibly wrapped, e.g. an
+    ActivityError caused by the activity's cancellation)."""
+    e: BaseException | None = err
+    while e is not None:
+        if isinstance(e, asyncio.CancelledError | exc_mod.CancelledError):
+            return True
+        e = e.__cause__
+    return False

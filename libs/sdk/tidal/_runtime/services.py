@@ -1,0 +1,160 @@
+"""What workflow code can ask of its run: activities, timers, conditions, patches, time, info.
+
+`workflow.*` functions reach these methods through the running loop's `tidal_instance`; each one
+records a command for the activation in progress. Kept apart from `instance.py`, which drives these
+from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tidal_schema import Payload
+from tidal_schema.commands import (
+    CancelTimer,
+    Command,
+    RecordMarker,
+    RequestCancelActivityTask,
+    ScheduleActivityTask,
+    StartTimer,
+)
+
+from ..common import RetryPolicy
+from ..converter import DataConverter
+from ..workflow import ActivityHandle, Info
+from . import matching
+from .loop import WorkflowEventLoop
+
+
+@dataclass
+class _Activity:
+    activity_id: str
+    activity_type: str
+    command: ScheduleActivityTask
+    future: asyncio.Future[Any]
+    result_type: Any
+    scheduled_event_id: int | None = None
+
+
+class WorkflowServices:
+    def __init__(self, *, run_id: str, converter: DataConverter | None) -> None:
+        self.converter = converter or DataConverter.default
+        self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        # Seeded from the run id (str seeds hash with sha512, stable across processes).
+        self.random = random.Random(run_id)
+        self.is_replaying = False
+        self._info: Info | None = None
+        self._now = datetime.fromtimestamp(0, UTC)
+        self._commands: list[Command] = []  # produced by the activation in progress
+        self._task_failure: BaseException | None = None  # non-Failure error: fails the task
+        self._activity_seq = 0
+        self._timer_seq = 0
+        self._activities: dict[str, _Activity] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timer_of_handle: dict[int, tuple[str, StartTimer]] = {}  # id(handle) -> timer
+        self._conditions: list[tuple[Callable[[], bool], asyncio.Future[Any]]] = []
+        self._patches: dict[str, bool] = {}
+        self._patches_in_task: set[str] = set()
+
+    @property
+    def info(self) -> Info:
+        if self._info is None:
+            raise RuntimeError("workflow info is not available before the run starts")
+        return self._info
+
+    def now(self) -> datetime:
+        return self._now
+
+    def add_condition(self, fn: Callable[[], bool]) -> asyncio.Future[Any]:
+        fut = self._loop.create_future()
+        self._conditions.append((fn, fut))
+        return fut
+
+    def patch(self, patch_id: str, *, deprecated: bool) -> bool:
+        if patch_id in self._patches:
+            return self._patches[patch_id]
+        # New code path when running for the first time, or when the original run took it.
+        take = not self.is_replaying or patch_id in self._patches_in_task
+        if take:
+            details = {"patch_id": (Payload(data=patch_id),), "deprecated": (Payload(data=deprecated),)}
+            self._commands.append(RecordMarker(marker_name=matching.PATCH_MARKER, details=details))
+        self._patches[patch_id] = take or deprecated
+        return take or deprecated
+
+    def start_activity(
+        self,
+        *,
+        activity_type: str,
+        args: list[Any],
+        task_queue: str | None,
+        result_type: Any,
+        schedule_to_close_timeout: timedelta | None,
+        schedule_to_start_timeout: timedelta | None,
+        start_to_close_timeout: timedelta | None,
+        heartbeat_timeout: timedelta | None,
+        retry_policy: RetryPolicy | None,
+        activity_id: str | None,
+    ) -> ActivityHandle[Any]:
+        self._activity_seq += 1
+        aid = activity_id or str(self._activity_seq)
+        if aid in self._activities:
+            raise ValueError(f"activity id {aid!r} already used in this run")
+        cmd = ScheduleActivityTask(
+            activity_id=aid,
+            activity_type=activity_type,
+            task_queue=task_queue or self.info.task_queue,
+            input=self.converter.to_payloads(args),
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            schedule_to_start_timeout=schedule_to_start_timeout,
+            start_to_close_timeout=start_to_close_timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=retry_policy.to_schema() if retry_policy else None,
+        )
+        act = _Activity(aid, activity_type, cmd, self._loop.create_future(), result_type)
+        self._activities[aid] = act
+        self._commands.append(cmd)
+        return ActivityHandle(self._await_activity(act), loop=self._loop, name=f"activity:{aid}")
+
+    async def _await_activity(self, act: _Activity) -> Any:
+        try:
+            return await act.future
+        except asyncio.CancelledError:
+            # Try-cancel: ask the server to cancel the attempt and let the workflow go on at once.
+            if not self._remove_command(act.command) and act.scheduled_event_id is not None:
+                self._commands.append(RequestCancelActivityTask(scheduled_event_id=act.scheduled_event_id))
+            raise
+
+    def _remove_command(self, cmd: Command) -> bool:
+        """Drop a command produced in this activation (it never reaches the server)."""
+        for i, c in enumerate(self._commands):
+            if c is cmd:
+                del self._commands[i]
+                return True
+        return False
+
+    def start_timer(self, handle: asyncio.TimerHandle, delay: float) -> None:
+        self._timer_seq += 1
+        tid = str(self._timer_seq)
+        # Millisecond precision: loop time is float epoch seconds, so `call_at` deltas carry noise.
+        ms = max(1, round(delay * 1000))
+        cmd = StartTimer(timer_id=tid, start_to_fire_timeout=timedelta(milliseconds=ms))
+        self._timers[tid] = handle
+        self._timer_of_handle[id(handle)] = (tid, cmd)
+        self._commands.append(cmd)
+
+    def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
+        entry = self._timer_of_handle.pop(id(handle), None)
+        if entry is None:  # already fired, or a zero-delay handle with no durable timer
+            return
+        tid, cmd = entry
+        self._timers.pop(tid, None)
+        if not self._remove_command(cmd):
+            self._commands.append(CancelTimer(timer_id=tid))
+
+    def callback_failed(self, exc: BaseException) -> None:
+        self._task_failure = self._task_failure or exc

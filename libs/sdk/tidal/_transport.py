@@ -1,0 +1,127 @@
+"""How a worker reaches its task queues and the history shards.
+
+Two implementations satisfy `WorkerTransport`: `AmqpTransport` (RabbitMQ, production) and the
+embedded server's in-memory adapter (supplied by `tidal.testing` / `tidal-server dev`), which
+matches this protocol structurally so the SDK never imports server code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from tidal_schema import names
+
+
+class TaskDelivery(Protocol):
+    @property
+    def body(self) -> bytes: ...
+
+    async def ack(self) -> None: ...
+
+    async def nack(self, *, requeue: bool = True) -> None: ...
+
+
+TaskHandler = Callable[[TaskDelivery], Awaitable[None]]
+
+
+class TaskConsumer(Protocol):
+    async def cancel(self) -> None: ...
+
+
+class WorkerTransport(Protocol):
+    async def declare_task_queue(self, name: str, *, sticky: bool) -> None: ...
+
+    async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _AmqpDelivery:
+    __slots__ = ("_msg",)
+
+    def __init__(self, msg: AbstractIncomingMessage) -> None:
+        self._msg = msg
+
+    @property
+    def body(self) -> bytes:
+        return self._msg.body
+
+    async def ack(self) -> None:
+        await self._msg.ack()
+
+    async def nack(self, *, requeue: bool = True) -> None:
+        await self._msg.nack(requeue=requeue)
+
+
+class _AmqpConsumer:
+    def __init__(self, channel: AbstractChannel, queue: aio_pika.abc.AbstractQueue, tag: str) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._tag = tag
+
+    async def cancel(self) -> None:
+        if not self._channel.is_closed:
+            await self._queue.cancel(self._tag)
+            await self._channel.close()
+
+
+class AmqpTransport:
+    def __init__(self, url: str, *, connection_name: str = "tidal-worker") -> None:
+        self._url = url
+        self._name = connection_name
+        self._conn: AbstractRobustConnection | None = None
+        self._pub: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> AbstractRobustConnection:
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await aio_pika.connect_robust(self._url, client_properties={
+                    "connection_name": self._name})
+                self._pub = await self._conn.channel(publisher_confirms=True)
+            return self._conn
+
+    async def declare_task_queue(self, name: str, *, sticky: bool) -> None:
+        conn = await self._connection()
+        async with conn.channel() as ch:
+            if sticky:
+                # Gone with the worker's connection: matching then falls back to the shared queue.
+                await ch.declare_queue(name, durable=False, exclusive=True, auto_delete=True)
+            else:
+                await ch.declare_queue(name, durable=True,
+                                       arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE})
+
+    async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer:
+        conn = await self._connection()
+        channel = await conn.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        q = await channel.get_queue(queue, ensure=False)
+
+        async def on_message(msg: AbstractIncomingMessage) -> None:
+            await handler(_AmqpDelivery(msg))
+
+        tag = await q.consume(on_message)
+        return _AmqpConsumer(channel, q, tag)
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
+        await self._connection()
+        assert self._pub is not None
+        ex: Any = self._pub.default_exchange if exchange == "" else await self._pub.get_exchange(
+            exchange, ensure=False)
+        await ex.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                             content_type="application/json"),
+            routing_key=routing_key, mandatory=True,
+        )
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None

@@ -1,0 +1,165 @@
+"""Activity side of the SDK (mirrors temporalio.activity).
+
+`@activity.defn` only records a definition on the function; the worker runs it and sets the
+per-attempt context (`_set_context`) that `info()`/`heartbeat()` read. The context is a ContextVar
+so concurrent activities in one worker each see their own.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import logging
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, overload
+
+CallableT = TypeVar("CallableT", bound=Callable[..., Any])
+
+_DEFN_ATTR = "__tidal_activity_definition__"
+
+
+@dataclass(frozen=True)
+class ActivityDefinition:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    arg_types: Sequence[Any] | None
+    ret_type: Any
+
+
+def _type_hints(fn: Callable[..., Any], *, skip_self: bool = False) -> tuple[list[Any] | None, Any]:
+    """Argument and return hints of `fn`; `None` where they cannot be resolved (e.g. local types),
+    in which case values are passed as plain JSON."""
+    try:
+        hints = typing.get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters.values())
+    except Exception:
+        return None, None
+    if skip_self and params:
+        params = params[1:]
+    args = [
+        hints.get(p.name)
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return args, hints.get("return")
+
+
+@overload
+def defn(fn: CallableT) -> CallableT: ...
+
+
+@overload
+def defn(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+
+
+def defn(fn: CallableT | None = None, *, name: str | None = None) -> Any:
+    """Mark a function as an activity, optionally with a different registered name."""
+
+    def decorate(f: CallableT) -> CallableT:
+        arg_types, ret_type = _type_hints(f)
+        defn_ = ActivityDefinition(
+            name=name or str(getattr(f, "__name__", type(f).__name__)),
+            fn=f,
+            is_async=inspect.iscoroutinefunction(f),
+            arg_types=arg_types,
+            ret_type=ret_type,
+        )
+        setattr(f, _DEFN_ATTR, defn_)
+        return f
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def get_definition(fn: Callable[..., Any]) -> ActivityDefinition:
+    """The definition `@activity.defn` recorded on `fn`; TypeError if it has none."""
+    defn_ = getattr(fn, _DEFN_ATTR, None)
+    if not isinstance(defn_, ActivityDefinition):
+        raise TypeError(f"{fn!r} is not an activity: decorate it with @activity.defn")
+    return defn_
+
+
+@dataclass(frozen=True)
+class Info:
+    activity_id: str
+    activity_type: str
+    attempt: int
+    workflow_id: str
+    workflow_run_id: str
+    workflow_type: str
+    workflow_namespace: str
+    task_queue: str
+    scheduled_time: datetime
+    current_attempt_scheduled_time: datetime
+    start_to_close_timeout: timedelta | None
+    schedule_to_close_timeout: timedelta | None
+    heartbeat_timeout: timedelta | None
+    heartbeat_details: Sequence[Any]
+    is_local: bool = False
+
+
+@dataclass
+class _Context:
+    """What the worker provides to a running activity attempt."""
+
+    info: Info
+    heartbeat: Callable[..., None] | None = None
+    cancelled: bool = False
+
+
+_current: contextvars.ContextVar[_Context | None] = contextvars.ContextVar("tidal_activity", default=None)
+
+
+def _set_context(ctx: _Context) -> contextvars.Token[_Context | None]:
+    """Called by the worker around an activity attempt; reset with `_reset_context(token)`."""
+    return _current.set(ctx)
+
+
+def _reset_context(token: contextvars.Token[_Context | None]) -> None:
+    _current.reset(token)
+
+
+def _context() -> _Context:
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("Not in activity context")
+    return ctx
+
+
+def in_activity() -> bool:
+    return _current.get() is not None
+
+
+def info() -> Info:
+    return _context().info
+
+
+def heartbeat(*details: Any) -> None:
+    """Report progress (and details a retry can resume from). No-op if the worker gave no hook."""
+    hook = _context().heartbeat
+    if hook is not None:
+        hook(*details)
+
+
+def is_cancelled() -> bool:
+    return _context().cancelled
+
+
+class _ActivityLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Appends the current activity's identity to each message (as temporalio's adapter does)."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        ctx = _current.get()
+        if ctx is not None:
+            i = ctx.info
+            extra = {"activity_id": i.activity_id, "activity_type": i.activity_type, "attempt": i.attempt}
+            extra |= {"workflow_id": i.workflow_id, "workflow_run_id": i.workflow_run_id}
+            kwargs.setdefault("extra", {}).update(extra)
+            msg = f"{msg} ({extra})"
+        return msg, kwargs
+
+
+logger = _ActivityLoggerAdapter(logging.getLogger("tidal.activity"), {})

@@ -1,0 +1,303 @@
+"""The client: start workflows and talk to running ones through the frontend's HTTP API.
+
+Mirrors `temporalio.client` (`Client.connect`, `start_workflow`, `execute_workflow`,
+`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate`).
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
+
+from . import workflow as _workflow
+from ._transport import AmqpTransport, WorkerTransport
+from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from .common import RetryPolicy
+from .converter import DataConverter
+from .exceptions import RPCError, WorkflowAlreadyStartedError, WorkflowFailureError, failure_to_error
+
+ReturnT = TypeVar("ReturnT")
+_MISSING: Any = object()
+_RESULT_POLL_SECONDS = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowExecutionDescription:
+    id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowExecutionStatus
+    start_time: datetime
+    close_time: datetime | None
+    history_length: int
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WorkflowHistory:
+    workflow_id: str
+    events: Sequence[HistoryEvent]
+
+
+class Client:
+    """Connect with `await Client.connect("http://127.0.0.1:7243")`."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        namespace: str = "default",
+        data_converter: DataConverter = DataConverter.default,
+        identity: str | None = None,
+        worker_transport: Callable[[], WorkerTransport] | None = None,
+    ) -> None:
+        self._http = http
+        self.namespace = namespace
+        self.data_converter = data_converter
+        self.identity = identity or f"{uuid.uuid4().hex[:8]}@client"
+        self._worker_transport = worker_transport
+
+    @staticmethod
+    async def connect(
+        target_host: str = "http://127.0.0.1:7243",
+        *,
+        namespace: str = "default",
+        data_converter: DataConverter = DataConverter.default,
+        identity: str | None = None,
+        amqp_url: str | None = None,
+        api_key: str | None = None,
+    ) -> Client:
+        base = target_host if "://" in target_host else f"http://{target_host}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(90.0, connect=10.0))
+        client = Client(http=http, namespace=namespace, data_converter=data_converter, identity=identity)
+        client._amqp_url = amqp_url
+        return client
+
+    _amqp_url: str | None = None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # --- worker plumbing ------------------------------------------------------------------
+
+    async def _new_worker_transport(self) -> WorkerTransport:
+        if self._worker_transport is not None:
+            return self._worker_transport()
+        url = self._amqp_url
+        if url is None:
+            info = await self._call("GET", "/api/v1/cluster")
+            url = info.get("worker_amqp_url")
+            if not url:
+                raise RPCError("the server did not say which AMQP broker workers should use; pass "
+                               "amqp_url= to Client.connect", status="unavailable")
+        return AmqpTransport(url)
+
+    # --- workflows ------------------------------------------------------------------------
+
+    async def start_workflow(
+        self,
+        workflow: Any,
+        arg: Any = _MISSING,
+        *,
+        id: str,
+        task_queue: str,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        retry_policy: RetryPolicy | None = None,
+        memo: dict[str, Any] | None = None,
+        search_attributes: dict[str, Any] | None = None,
+        start_delay: timedelta | None = None,
+        request_id: str | None = None,
+    ) -> WorkflowHandle[Any]:
+        name, ret_type = _workflow_name(workflow)
+        values = [arg] if arg is not _MISSING else list(args)
+        body: dict[str, Any] = {
+            "workflow_id": id,
+            "workflow_type": name,
+            "task_queue": task_queue,
+            "input": [p.model_dump(mode="json") for p in self.data_converter.to_payloads(values)],
+            "request_id": request_id or str(uuid.uuid4()),
+            "id_reuse_policy": id_reuse_policy.value,
+            "id_conflict_policy": id_conflict_policy.value,
+        }
+        for key, td in (("workflow_execution_timeout", execution_timeout), ("workflow_run_timeout", run_timeout),
+                        ("workflow_task_timeout", task_timeout), ("start_delay", start_delay)):
+            if td is not None:
+                body[key] = td.total_seconds()
+        if retry_policy is not None:
+            body["retry_policy"] = retry_policy.to_schema().model_dump(mode="json")
+        if memo:
+            body["memo"] = {k: self.data_converter.to_payload(v).model_dump(mode="json") for k, v in memo.items()}
+        if search_attributes:
+            body["search_attributes"] = search_attributes
+        try:
+            reply = await self._call("POST", self._wf_path(), json=body)
+        except RPCError as exc:
+            if exc.status == "already_started":
+                raise WorkflowAlreadyStartedError(id, name, run_id=getattr(exc, "run_id", None)) from exc
+            raise
+        return WorkflowHandle(self, id, run_id=reply["run_id"], result_run_id=reply["run_id"],
+                              result_type=result_type or ret_type)
+
+    async def execute_workflow(self, workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
+        handle = await self.start_workflow(workflow, arg, **kwargs)
+        return await handle.result()
+
+    def get_workflow_handle(
+        self, workflow_id: str, *, run_id: str | None = None, result_type: type | None = None
+    ) -> WorkflowHandle[Any]:
+        return WorkflowHandle(self, workflow_id, run_id=run_id, result_run_id=run_id, result_type=result_type)
+
+    def get_workflow_handle_for(self, workflow: Any, workflow_id: str, *, run_id: str | None = None
+                                ) -> WorkflowHandle[Any]:
+        _, ret_type = _workflow_name(workflow)
+        return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=ret_type)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def _wf_path(self, workflow_id: str | None = None, suffix: str = "") -> str:
+        base = f"/api/v1/namespaces/{self.namespace}/workflows"
+        if workflow_id is None:
+            return base
+        return f"{base}/{httpx.URL(path=workflow_id).raw_path.decode()}{suffix}"
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RPCError(f"cannot reach the Tidal frontend at {self._http.base_url}: {exc}; is the server "
+                           "running? (`tidal-server dev` starts one)", status="unavailable") from exc
+        if resp.status_code >= 400:
+            try:
+                problem = resp.json()
+            except ValueError:
+                problem = {"detail": resp.text}
+            err = RPCError(str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
+                           status=str(problem.get("code", "internal")), code=resp.status_code)
+            err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
+            raise err
+        data: dict[str, Any] = resp.json() if resp.content else {}
+        return data
+
+
+class WorkflowHandle(Generic[ReturnT]):
+    def __init__(self, client: Client, id: str, *, run_id: str | None = None,
+                 result_run_id: str | None = None, result_type: type | None = None) -> None:
+        self._client = client
+        self.id = id
+        self.run_id = run_id
+        self.result_run_id = result_run_id
+        self._result_type = result_type
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        params = {k: v for k, v in extra.items() if v is not None}
+        if self.run_id:
+            params["run_id"] = self.run_id
+        return params
+
+    async def result(self) -> ReturnT:
+        c = self._client
+        while True:
+            data = await c._call("GET", c._wf_path(self.id, "/result"),
+                                 params=self._params(wait=_RESULT_POLL_SECONDS))
+            status = WorkflowExecutionStatus(data["status"])
+            if status is WorkflowExecutionStatus.RUNNING:
+                continue
+            if status is WorkflowExecutionStatus.COMPLETED:
+                payloads = [Payload.model_validate(p) for p in data.get("result") or []]
+                if not payloads:
+                    return None  # type: ignore[return-value]
+                value: ReturnT = c.data_converter.from_payload(payloads[0], self._result_type)
+                return value
+            failure = Failure.model_validate(data["failure"]) if data.get("failure") else Failure(
+                message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application"))
+            raise WorkflowFailureError(cause=failure_to_error(failure))
+
+    async def describe(self) -> WorkflowExecutionDescription:
+        c = self._client
+        d = await c._call("GET", c._wf_path(self.id), params=self._params())
+        return WorkflowExecutionDescription(
+            id=d["workflow_id"], run_id=d["run_id"], workflow_type=d["workflow_type"], task_queue=d["task_queue"],
+            status=WorkflowExecutionStatus(d["status"]), start_time=datetime.fromisoformat(d["start_time"]),
+            close_time=datetime.fromisoformat(d["close_time"]) if d.get("close_time") else None,
+            history_length=int(d.get("history_length", 0)), raw=d,
+        )
+
+    async def fetch_history(self) -> WorkflowHistory:
+        c = self._client
+        events: list[HistoryEvent] = []
+        token: str | None = None
+        while True:
+            data = await c._call("GET", c._wf_path(self.id, "/history"),
+                                 params=self._params(page_size=1000, next_page_token=token))
+            events.extend(HistoryEvent.model_validate(e) for e in data["events"])
+            token = data.get("next_page_token")
+            if not token:
+                return WorkflowHistory(self.id, events)
+
+    async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
+        c = self._client
+        name = signal if isinstance(signal, str) else getattr(signal, "__tidal_signal_name__", signal.__name__)
+        values = [arg] if arg is not _MISSING else list(args)
+        body = {"signal_name": name, "request_id": str(uuid.uuid4()),
+                "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)]}
+        if self.run_id:
+            body["run_id"] = self.run_id
+        await c._call("POST", c._wf_path(self.id, "/signal"), json=body)
+
+    async def terminate(self, reason: str | None = None) -> None:
+        c = self._client
+        body = {"reason": reason or ""}
+        if self.run_id:
+            body["run_id"] = self.run_id
+        await c._call("POST", c._wf_path(self.id, "/terminate"), json=body)
+
+
+_KIND = {
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TIMED_OUT: "timeout",
+}
+
+
+def _workflow_name(workflow: Any) -> tuple[str, Any]:
+    """A workflow may be named by string, by its class, or by its @workflow.run method."""
+    if isinstance(workflow, str):
+        return workflow, None
+    if isinstance(workflow, type):
+        defn = _workflow.get_definition(workflow)
+        return defn.name, defn.ret_type
+    owner = _owner_class(workflow)
+    if owner is not None:
+        defn = _workflow.get_definition(owner)
+        return defn.name, defn.ret_type
+    raise TypeError(f"{workflow!r} is not a workflow: pass a @workflow.defn class, its @workflow.run method, "
+                    "or the workflow type name")
+
+
+def _owner_class(fn: Any) -> type | None:
+    qualname = getattr(fn, "__qualname__", "")
+    module = sys.modules.get(getattr(fn, "__module__", ""), None)
+    if module is None or "." not in qualname or "<locals>" in qualname:
+        return None
+    obj: Any = module
+    for part in qualname.split(".")[:-1]:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if isinstance(obj, type) else None

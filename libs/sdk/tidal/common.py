@@ -1,0 +1,39 @@
+"""Values shared by the client, worker, workflow and activity sides (mirrors temporalio.common)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import tidal_schema
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed activities (and workflows) are retried. `maximum_attempts=0` means unlimited."""
+
+    initial_interval: timedelta = timedelta(seconds=1)
+    backoff_coefficient: float = 2.0
+    maximum_interval: timedelta | None = None
+    maximum_attempts: int = 0
+    non_retryable_error_types: Sequence[str] | None = None
+
+    def to_schema(self) -> tidal_schema.RetryPolicy:
+        return tidal_schema.RetryPolicy(
+            initial_interval=self.initial_interval,
+            backoff_coefficient=self.backoff_coefficient,
+            maximum_interval=self.maximum_interval,
+            maximum_attempts=self.maximum_attempts,
+            non_retryable_error_types=tuple(self.non_retryable_error_types or ()),
+        )
+
+    @staticmethod
+    def from_schema(policy: tidal_schema.RetryPolicy) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=policy.initial_interval,
+            backoff_coefficient=policy.backoff_coefficient,
+            maximum_interval=policy.maximum_interval,
+            maximum_attempts=policy.maximum_attempts,
+            non_retryable_error_types=list(policy.non_retryable_error_types) or None,
+        )

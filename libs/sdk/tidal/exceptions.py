@@ -1,0 +1,284 @@
+"""Exceptions (mirrors temporalio.exceptions) and their conversion to and from `Failure`.
+
+A `FailureError` is an error that crosses process boundaries: raising one from workflow code fails
+the *workflow*; any other exception fails only the workflow *task* (the server retries it, so a bug
+fix plus a worker restart can resume the run). `Failure.kind` tells the receiving side which class
+to rebuild, and `Failure.cause` chains become `__cause__` chains.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from tidal_schema import Failure, Payload, TimeoutType
+
+
+class TidalError(Exception):
+    """Root of every Tidal error."""
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class FailureError(TidalError):
+    """An error that is represented by (and converts to) a `Failure`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self._failure: Failure | None = None
+
+    @property
+    def failure(self) -> Failure | None:
+        """The failure this error was built from, when it came from another process."""
+        return self._failure
+
+
+class ApplicationError(FailureError):
+    """A user error. `non_retryable=True` (or a type listed in the retry policy's
+    `non_retryable_error_types`) stops activity retries."""
+
+    def __init__(
+        self,
+        message: str,
+        *details: Any,
+        type: str | None = None,
+        non_retryable: bool = False,
+        next_retry_delay: timedelta | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.details: Sequence[Any] = details
+        self.type = type
+        self.non_retryable = non_retryable
+        self.next_retry_delay = next_retry_delay
+
+
+class CancelledError(FailureError):
+    def __init__(self, message: str = "Cancelled", *details: Any) -> None:
+        super().__init__(message)
+        self.details: Sequence[Any] = details
+
+
+class TerminatedError(FailureError):
+    def __init__(self, message: str = "Terminated", *details: Any) -> None:
+        super().__init__(message)
+        self.details: Sequence[Any] = details
+
+
+class TimeoutError(FailureError):  # shadows the builtin, as temporalio.exceptions.TimeoutError does
+    def __init__(
+        self,
+        message: str = "Timed out",
+        *,
+        type: TimeoutType | None = None,
+        last_heartbeat_details: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(message)
+        self.type = type
+        self.last_heartbeat_details = last_heartbeat_details
+
+
+class ServerError(FailureError):
+    def __init__(self, message: str, *, non_retryable: bool = False) -> None:
+        super().__init__(message)
+        self.non_retryable = non_retryable
+
+
+class ActivityError(FailureError):
+    """An activity failed; the reason (ApplicationError, TimeoutError, ...) is in `__cause__`."""
+
+    def __init__(
+        self,
+        message: str = "Activity task failed",
+        *,
+        scheduled_event_id: int = 0,
+        started_event_id: int = 0,
+        identity: str = "",
+        activity_type: str = "",
+        activity_id: str = "",
+        retry_state: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.scheduled_event_id = scheduled_event_id
+        self.started_event_id = started_event_id
+        self.identity = identity
+        self.activity_type = activity_type
+        self.activity_id = activity_id
+        self.retry_state = retry_state
+
+
+class ChildWorkflowError(FailureError):
+    """A child workflow failed; the reason is in `__cause__`."""
+
+    def __init__(
+        self,
+        message: str = "Child workflow execution failed",
+        *,
+        namespace: str = "",
+        workflow_id: str = "",
+        run_id: str = "",
+        workflow_type: str = "",
+        initiated_event_id: int = 0,
+        started_event_id: int = 0,
+        retry_state: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.namespace = namespace
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.workflow_type = workflow_type
+        self.initiated_event_id = initiated_event_id
+        self.started_event_id = started_event_id
+        self.retry_state = retry_state
+
+
+class WorkflowAlreadyStartedError(FailureError):
+    def __init__(self, workflow_id: str, workflow_type: str, *, run_id: str | None = None) -> None:
+        super().__init__("Workflow execution already started")
+        self.workflow_id = workflow_id
+        self.workflow_type = workflow_type
+        self.run_id = run_id
+
+
+class WorkflowFailureError(TidalError):
+    """Client side: the workflow failed. The reason (a FailureError) is in `__cause__`."""
+
+    def __init__(self, *, cause: BaseException) -> None:
+        super().__init__("Workflow execution failed")
+        self.__cause__ = cause
+
+    @property
+    def cause(self) -> BaseException:
+        assert self.__cause__ is not None
+        return self.__cause__
+
+
+class NondeterminismError(TidalError):
+    """Replaying the history produced different commands than the code does now."""
+
+
+class RPCError(TidalError):
+    """A client/server call failed. `status` is the server's error code (`not_found`,
+    `already_started`, `invalid_argument`, `unavailable`, `internal`); `code` the HTTP status."""
+
+    def __init__(self, message: str, *, status: str = "internal", code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+# --- conversion -------------------------------------------------------------------------------
+
+_ACTIVITY_FIELDS = ("scheduled_event_id", "started_event_id", "identity", "activity_type", "activity_id")
+_CHILD_FIELDS = (
+    "namespace",
+    "workflow_id",
+    "run_id",
+    "workflow_type",
+    "initiated_event_id",
+    "started_event_id",
+)
+
+
+def _payloads(values: Sequence[Any]) -> tuple[Payload, ...]:
+    from .converter import DataConverter  # local: the converter must not depend on exceptions
+
+    return DataConverter.default.to_payloads(values)
+
+
+def _values(payloads: Sequence[Payload]) -> list[Any]:
+    return [p.data for p in payloads]
+
+
+def error_to_failure(exc: BaseException) -> Failure:
+    """Convert an exception (and its `__cause__` chain) to a `Failure`, stack trace included."""
+    stack = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
+    if isinstance(exc, FailureError) and exc.failure is not None and not stack:
+        stack = exc.failure.stack_trace
+    cause = error_to_failure(exc.__cause__) if exc.__cause__ is not None else None
+    common: dict[str, Any] = {"message": str(exc.args[0]) if exc.args else str(exc), "stack_trace": stack}
+    if cause is not None:
+        common["cause"] = cause
+    if isinstance(exc, ApplicationError):
+        return Failure(
+            type=exc.type or "",
+            non_retryable=exc.non_retryable,
+            next_retry_delay=exc.next_retry_delay,
+            details=_payloads(exc.details),
+            kind="application",
+            **common,
+        )
+    if isinstance(exc, TimeoutError):
+        return Failure(
+            type="TimeoutError",
+            kind="timeout",
+            timeout_type=str(exc.type) if exc.type else None,
+            details=_payloads(exc.last_heartbeat_details),
+            **common,
+        )
+    if isinstance(exc, CancelledError):
+        return Failure(type="CancelledError", kind="canceled", details=_payloads(exc.details), **common)
+    if isinstance(exc, TerminatedError):
+        return Failure(type="TerminatedError", kind="terminated", details=_payloads(exc.details), **common)
+    if isinstance(exc, ServerError):
+        return Failure(type="ServerError", kind="server", non_retryable=exc.non_retryable, **common)
+    if isinstance(exc, ActivityError):
+        # Failure has no activity fields; they travel as one JSON detail so they survive the trip.
+        info = {f: getattr(exc, f) for f in _ACTIVITY_FIELDS} | {"retry_state": exc.retry_state}
+        return Failure(type="ActivityError", kind="activity", details=_payloads([info]), **common)
+    if isinstance(exc, ChildWorkflowError):
+        info = {f: getattr(exc, f) for f in _CHILD_FIELDS} | {"retry_state": exc.retry_state}
+        return Failure(type="ChildWorkflowError", kind="child_workflow", details=_payloads([info]), **common)
+    # Any other exception becomes an application failure typed by its class name (as Temporal does).
+    common["message"] = str(exc)
+    return Failure(type=type(exc).__name__, kind="application", **common)
+
+
+def failure_to_error(failure: Failure) -> FailureError:
+    """Rebuild the exception a `Failure` describes, with its cause chain as `__cause__`."""
+    err: FailureError
+    kind = failure.kind
+    if kind == "timeout":
+        tt = TimeoutType(failure.timeout_type) if failure.timeout_type else None
+        err = TimeoutError(failure.message, type=tt, last_heartbeat_details=_values(failure.details))
+    elif kind == "canceled":
+        err = CancelledError(failure.message, *_values(failure.details))
+    elif kind == "terminated":
+        err = TerminatedError(failure.message, *_values(failure.details))
+    elif kind == "server":
+        err = ServerError(failure.message, non_retryable=failure.non_retryable)
+    elif kind == "activity":
+        info = _detail_dict(failure)
+        err = ActivityError(
+            failure.message,
+            retry_state=info.get("retry_state"),
+            **{f: info[f] for f in _ACTIVITY_FIELDS if f in info},
+        )
+    elif kind == "child_workflow":
+        info = _detail_dict(failure)
+        err = ChildWorkflowError(
+            failure.message,
+            retry_state=info.get("retry_state"),
+            **{f: info[f] for f in _CHILD_FIELDS if f in info},
+        )
+    else:
+        err = ApplicationError(
+            failure.message,
+            *_values(failure.details),
+            type=failure.type or None,
+            non_retryable=failure.non_retryable,
+            next_retry_delay=failure.next_retry_delay,
+        )
+    err._failure = failure
+    if failure.cause is not None:
+        err.__cause__ = failure_to_error(failure.cause)
+    return err
+
+
+def _detail_dict(failure: Failure) -> dict[str, Any]:
+    if failure.details and isinstance(failure.details[0].data, dict):
+        return dict(failure.details[0].data)
+    return {}

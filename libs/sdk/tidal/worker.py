@@ -1,0 +1,284 @@
+"""The worker: runs workflow tasks (deterministic, cached per run) and activities for one task
+queue. Mirrors `temporalio.worker.Worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from tidal_schema import names
+from tidal_schema import commands as cmd
+from tidal_schema.messages import (
+    TASK_MESSAGE,
+    ActivityTask,
+    CompleteActivityTask,
+    CompleteWorkflowTask,
+    FailActivityTask,
+    FailWorkflowTask,
+    WorkflowTask,
+)
+
+from . import activity as _activity
+from . import workflow as _workflow
+from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
+from .client import Client
+from .exceptions import ApplicationError, NondeterminismError, error_to_failure
+
+log = logging.getLogger("tidal.worker")
+
+_CLOSE_COMMANDS = (cmd.CompleteWorkflowExecution, cmd.FailWorkflowExecution, cmd.CancelWorkflowExecution,
+                   cmd.ContinueAsNewWorkflowExecution)
+
+
+class WorkerError(Exception):
+    """The worker was configured wrongly or could not start."""
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+        activity_executor: concurrent.futures.Executor | None = None,
+        max_concurrent_workflow_tasks: int = 100,
+        max_concurrent_activities: int = 100,
+        max_cached_workflows: int = 1000,
+        identity: str | None = None,
+    ) -> None:
+        if not workflows and not activities:
+            raise WorkerError("a worker needs at least one workflow or activity")
+        self._client = client
+        self.task_queue = task_queue
+        self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
+        self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
+        sync = [n for n, d in self._activities.items() if not d.is_async]
+        if sync and activity_executor is None:
+            raise WorkerError(f"activities {sync} are not async: pass activity_executor= (e.g. a "
+                              "ThreadPoolExecutor), as temporalio requires")
+        self._executor = activity_executor
+        self._max_wft = max_concurrent_workflow_tasks
+        self._max_act = max_concurrent_activities
+        self._max_cached = max_cached_workflows
+        self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
+        self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
+        self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
+        self._transport: WorkerTransport | None = None
+        self._consumers: list[TaskConsumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._started = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.shutdown()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._stopped.clear()
+        self._transport = t = await self._client._new_worker_transport()
+        ns = self._client.namespace
+        if self._workflows:
+            shared = names.workflow_task_queue(ns, self.task_queue)
+            await t.declare_task_queue(shared, sticky=False)
+            await t.declare_task_queue(self.sticky_queue, sticky=True)
+            for queue in (self.sticky_queue, shared):
+                self._consumers.append(await t.consume(queue, self._spawn(self._on_workflow_task),
+                                                       prefetch=self._max_wft))
+        if self._activities:
+            queue = names.activity_task_queue(ns, self.task_queue)
+            await t.declare_task_queue(queue, sticky=False)
+            self._consumers.append(await t.consume(queue, self._spawn(self._on_activity_task),
+                                                   prefetch=self._max_act))
+        log.info("worker %s polling task queue %r", self.identity, self.task_queue)
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for consumer in self._consumers:
+            try:
+                await consumer.cancel()
+            except Exception:
+                log.debug("consumer cancel failed", exc_info=True)
+        self._consumers.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+        self._cache.clear()
+        self._stopped.set()
+
+    def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
+        # Each delivery runs as its own task so one slow activity never blocks the queue;
+        # prefetch bounds how many are in flight.
+        async def handler(delivery: TaskDelivery) -> None:
+            task = asyncio.create_task(fn(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return handler
+
+    async def _publish(self, routing_key: str, body: bytes) -> None:
+        assert self._transport is not None
+        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body)
+
+    # --- workflow tasks -------------------------------------------------------------------
+
+    async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
+        try:
+            task = TASK_MESSAGE.validate_json(delivery.body)
+        except ValidationError:
+            log.exception("dropping a malformed task")
+            await delivery.nack(requeue=False)
+            return
+        if not isinstance(task, WorkflowTask):
+            await delivery.nack(requeue=False)
+            return
+        try:
+            reply = self._run_workflow_task(task)
+            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+            await delivery.ack()
+        except Exception:
+            log.exception("workflow task for %s failed to complete; it will be redelivered", task.workflow_id)
+            await delivery.nack(requeue=True)
+
+    def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
+        defn = self._workflows.get(task.workflow_type)
+        ref = dict(namespace=task.namespace, workflow_id=task.workflow_id, run_id=task.run_id,
+                   scheduled_event_id=task.scheduled_event_id, attempt=task.attempt, identity=self.identity)
+        if defn is None:
+            known = ", ".join(sorted(self._workflows)) or "none"
+            failure = error_to_failure(ApplicationError(
+                f"workflow type {task.workflow_type!r} is not registered on this worker (registered: {known})",
+                type="NotFoundError"))
+            return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)  # type: ignore[arg-type]
+        instance = self._cache.get(task.run_id)
+        if instance is not None and instance.last_event_id <= task.scheduled_event_id:
+            events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
+            task_for_instance = task.model_copy(update={"events": events,
+                                                        "first_event_id": instance.last_event_id + 1})
+        else:
+            instance, task_for_instance = self._new_instance(defn, task), task
+        try:
+            try:
+                commands = instance.activate(task_for_instance)
+            except StaleInstanceError:
+                if task.first_event_id != 1:
+                    raise
+                instance = self._new_instance(defn, task)
+                commands = instance.activate(task)
+        except Exception as exc:
+            self._cache.pop(task.run_id, None)
+            log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
+            if isinstance(exc, WorkflowTaskError):
+                return FailWorkflowTask(failure=exc.failure, cause=exc.cause, **ref)  # type: ignore[arg-type]
+            cause = "NonDeterministicError" if isinstance(exc, NondeterminismError) else "WorkflowWorkerUnhandledFailure"
+            return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)  # type: ignore[arg-type]
+        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands):
+            self._cache.pop(task.run_id, None)
+        else:
+            self._cache[task.run_id] = instance
+            self._cache.move_to_end(task.run_id)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+        return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)  # type: ignore[arg-type]
+
+    def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
+        return WorkflowInstance(definition=defn, namespace=task.namespace, workflow_id=task.workflow_id,
+                                run_id=task.run_id, converter=self._client.data_converter)
+
+    # --- activities -----------------------------------------------------------------------
+
+    async def _on_activity_task(self, delivery: TaskDelivery) -> None:
+        try:
+            task = TASK_MESSAGE.validate_json(delivery.body)
+        except ValidationError:
+            log.exception("dropping a malformed task")
+            await delivery.nack(requeue=False)
+            return
+        if not isinstance(task, ActivityTask):
+            await delivery.nack(requeue=False)
+            return
+        reply = await self._run_activity(task)
+        try:
+            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+            await delivery.ack()
+        except Exception:
+            log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+            await delivery.nack(requeue=True)
+
+    async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
+        ref = dict(namespace=task.namespace, workflow_id=task.workflow_id, run_id=task.run_id,
+                   scheduled_event_id=task.scheduled_event_id, attempt=task.attempt, identity=self.identity)
+        defn = self._activities.get(task.activity_type)
+        if defn is None:
+            known = ", ".join(sorted(self._activities)) or "none"
+            exc: BaseException = ApplicationError(
+                f"activity type {task.activity_type!r} is not registered on this worker (registered: {known})",
+                type="NotFoundError")
+            return FailActivityTask(failure=error_to_failure(exc), **ref)  # type: ignore[arg-type]
+        conv = self._client.data_converter
+        info = _activity.Info(
+            activity_id=task.activity_id, activity_type=task.activity_type, attempt=task.attempt,
+            workflow_id=task.workflow_id, workflow_run_id=task.run_id, workflow_type=task.workflow_type,
+            workflow_namespace=task.namespace, task_queue=task.task_queue, scheduled_time=task.scheduled_time,
+            current_attempt_scheduled_time=task.current_attempt_scheduled_time,
+            start_to_close_timeout=task.start_to_close_timeout,
+            schedule_to_close_timeout=task.schedule_to_close_timeout,
+            heartbeat_timeout=task.heartbeat_timeout,
+            heartbeat_details=conv.from_payloads(task.heartbeat_details),
+        )
+        token = _activity._set_context(_activity._Context(info=info))
+        try:
+            args = conv.from_payloads(task.input, defn.arg_types)
+            timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
+            if defn.is_async:
+                result = await asyncio.wait_for(defn.fn(*args), timeout)
+            else:
+                loop = asyncio.get_running_loop()
+                ctx = _activity._context()
+
+                def call() -> Any:
+                    t2 = _activity._set_context(ctx)
+                    try:
+                        return defn.fn(*args)
+                    finally:
+                        _activity._reset_context(t2)
+
+                result = await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+            if inspect.isawaitable(result):
+                result = await result
+            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)  # type: ignore[arg-type]
+        except Exception as exc:
+            return FailActivityTask(failure=error_to_failure(exc), **ref)  # type: ignore[arg-type]
+        finally:
+            _activity._reset_context(token)
