@@ -1,0 +1,126 @@
+"""All four services in one process over the in-memory bus and SQLite: `tidal-server dev` and
+the SDK's `WorkflowEnvironment.start_local()`.
+
+Services are found through the `tidal.services` entry points, so this library never imports a
+service package (services depend on it, not the reverse).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from .bus import Handler, InMemoryBus, OutMessage, QueueSpec
+from .bus._api import Consumer
+from .clock import Clock, SystemClock
+from .db.engine import create_engine
+from .db.migrate import migrate
+from .service import Runtime, Service, ServiceFactory
+
+log = logging.getLogger("tidal.embedded")
+
+START_ORDER = ("history", "matching", "timer", "frontend")
+
+
+def discover_services() -> dict[str, ServiceFactory]:
+    found: dict[str, ServiceFactory] = {}
+    for ep in entry_points(group="tidal.services"):
+        found[ep.name] = ep.load()
+    return found
+
+
+class BusWorkerTransport:
+    """The SDK's worker transport over the in-process bus (matches `tidal._transport.
+    WorkerTransport` structurally)."""
+
+    def __init__(self, bus: InMemoryBus) -> None:
+        self._bus = bus
+        self._sticky: list[str] = []
+
+    async def declare_task_queue(self, name: str, *, sticky: bool) -> None:
+        if sticky:
+            self._sticky.append(name)
+            await self._bus.declare_queue(QueueSpec(name=name, durable=False, auto_delete=True, dead_letter=False))
+        else:
+            await self._bus.declare_queue(QueueSpec(name=name))
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
+        return await self._bus.consume(queue, handler, prefetch=prefetch)
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
+        await self._bus.publish(OutMessage(exchange=exchange, routing_key=routing_key, body=body))
+
+    async def close(self) -> None:
+        # A worker's sticky queue goes with it, as an exclusive queue does on RabbitMQ.
+        for name in self._sticky:
+            await self._bus.delete_queue(name)
+        self._sticky.clear()
+
+
+class EmbeddedServer:
+    def __init__(
+        self, *, database_path: str | None = None, shard_count: int = 4, http_port: int = 0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._db_path = database_path
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.shard_count = shard_count
+        self.http_port = http_port
+        self.clock = clock or SystemClock()
+        self.bus = InMemoryBus()
+        self.services: dict[str, Service] = {}
+        self.runtime: Runtime | None = None
+
+    @property
+    def database_url(self) -> str:
+        assert self._db_path is not None
+        return f"sqlite+aiosqlite:///{self._db_path}"
+
+    async def start(self) -> None:
+        if self._db_path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tidal-embedded-")
+            self._db_path = str(Path(self._tmp.name) / "tidal.sqlite3")
+        else:
+            Path(self._db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._db_path = str(Path(self._db_path).expanduser())
+        await migrate(self.database_url)
+        await self.bus.connect()
+        engine = create_engine(self.database_url)
+        self.runtime = Runtime(bus=self.bus, engine=engine, member_id=f"embedded-{uuid.uuid4().hex[:8]}",
+                               shard_count=self.shard_count, clock=self.clock, embedded=True,
+                               overrides={"frontend": {"http_port": self.http_port}})
+        factories = discover_services()
+        missing = [n for n in START_ORDER if n not in factories]
+        if missing:
+            raise RuntimeError(f"services {missing} are not installed; install the tidal-{missing[0]} package")
+        for name in START_ORDER:
+            service = factories[name](self.runtime)
+            await service.start()
+            self.services[name] = service
+        log.info("embedded Tidal started (%d shards, database %s)", self.shard_count, self._db_path)
+
+    async def stop(self) -> None:
+        for name in reversed(list(self.services)):
+            try:
+                await self.services[name].stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
+        self.services.clear()
+        if self.runtime is not None:
+            await self.runtime.engine.dispose()
+            self.runtime = None
+        await self.bus.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def asgi_app(self) -> Any:
+        return self.services["frontend"].asgi_app  # type: ignore[attr-defined]
+
+    def worker_transport(self) -> BusWorkerTransport:
+        return BusWorkerTransport(self.bus)
