@@ -1,0 +1,54 @@
+# Developer entry points. `make test` is the command the README and CI both use.
+#
+#   make test ARGS="-k foo"     extra pytest arguments
+#   make test ARGS="tests/test_servers.py -x"
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# pip --user installs uv here; bootstrap may have just put it there, in this same make run.
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+ARGS ?=
+UV ?= uv
+
+.PHONY: help bootstrap test lint fmt dev bench up down clean
+
+help:
+	@echo "targets: bootstrap test lint fmt dev bench up down clean"
+	@echo "  make test ARGS='-k foo'   pass extra arguments to pytest"
+
+bootstrap:
+	scripts/bootstrap.sh
+
+# The fixtures start private RabbitMQ/Postgres servers themselves (or use Docker /
+# TIDAL_TEST_AMQP_URL + TIDAL_TEST_DATABASE_URL), so nothing needs to be running.
+test:
+	scripts/bootstrap.sh --test-servers
+	$(UV) run pytest $(ARGS)
+
+lint:
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy libs services
+
+fmt:
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+dev:
+	$(UV) run tidal-server dev --with-sample
+
+bench:
+	$(UV) run python bench/run.py $(ARGS)
+
+up:
+	docker compose up -d
+
+down:
+	docker compose down
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .tidal bench/results
+	find . -path ./.venv -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -1,0 +1,199 @@
+"""Describe, history, result (long poll) and the cluster/health endpoints, from real Postgres rows
+and real WorkflowClosed notifications on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tidal_frontend.app import FrontendService
+from tidal_schema import HistoryEvent, WorkflowExecutionStatus, events, names
+from tidal_schema.messages import WorkflowClosed
+from tidal_server.bus import AmqpBus, OutMessage
+
+from .conftest import DEADLINE, SHARDS, close_run, insert_run, now, watched
+
+BASE = "/api/v1/namespaces/default/workflows"
+S = WorkflowExecutionStatus
+
+
+def wid() -> str:
+    return f"wf-{uuid.uuid4().hex[:10]}"
+
+
+def history(n: int) -> list[HistoryEvent]:
+    t = now()
+    out = [HistoryEvent(event_id=1, event_time=t, attributes=events.WorkflowExecutionStarted(
+        workflow_type="Greet", task_queue="tq"))]
+    out += [HistoryEvent(event_id=i, event_time=t,
+                         attributes=events.WorkflowExecutionSignaled(signal_name=f"s{i}"))
+            for i in range(2, n + 1)]
+    return out
+
+
+async def test_unknown_workflow_is_404_everywhere(client: httpx.AsyncClient) -> None:
+    w = wid()
+    for path in (f"{BASE}/{w}", f"{BASE}/{w}/result", f"{BASE}/{w}/history", f"{BASE}/{w}?run_id=nope"):
+        r = await client.get(path)
+        assert r.status_code == 404, path
+        assert r.json()["code"] == "not_found"
+    assert (await client.get("/api/v1/nothing-here")).json()["code"] == "not_found"
+
+
+async def test_describe_running_run_with_pending_work(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    w = wid()
+    t = now().isoformat()
+    state = {
+        "activities": {"5": {"scheduled_event_id": 5, "activity_id": "1", "activity_type": "charge",
+                             "task_queue": "tq", "scheduled_time": t, "attempt": 3,
+                             "current_attempt_scheduled_time": t, "retry_policy": {},
+                             "last_failure": {"message": "card declined"}}},
+        "timers": {"t1": {"timer_id": "t1", "started_event_id": 6, "fire_at": t}},
+        "workflow_task": {"scheduled_event_id": 7, "attempt": 1, "scheduled_time": t},
+        "something_new": {"from": "a newer history"},
+    }
+    run_id = await insert_run(engine, workflow_id=w, state=state, events=history(7),
+                              memo={"k": {"metadata": {"encoding": "json/plain"}, "data": 1}})
+    r = await client.get(f"{BASE}/{w}")
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert (d["workflow_id"], d["run_id"], d["status"], d["workflow_type"], d["task_queue"]) == (
+        w, run_id, "Running", "Greet", "tq")
+    assert d["history_length"] == 7 and d["close_time"] is None
+    assert d["memo"]["k"]["data"] == 1
+    [act] = d["pending_activities"]
+    assert (act["activity_type"], act["attempt"]) == ("charge", 3)
+    assert act["last_failure_message"] == "card declined"
+    assert d["pending_timers"][0]["timer_id"] == "t1"
+    assert d["pending_workflow_task"]["scheduled_event_id"] == 7
+
+
+async def test_describe_picks_current_run_or_the_given_one(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    w = wid()
+    old = await insert_run(engine, workflow_id=w, status=S.COMPLETED, result={"result": []})
+    new = await insert_run(engine, workflow_id=w)
+    assert (await client.get(f"{BASE}/{w}")).json()["run_id"] == new
+    d = (await client.get(f"{BASE}/{w}", params={"run_id": old})).json()
+    assert d["run_id"] == old and d["status"] == "Completed" and d["pending_activities"] == []
+
+
+async def test_history_pages_in_event_order(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    w = wid()
+    run_id = await insert_run(engine, workflow_id=w, events=history(5))
+    seen: list[int] = []
+    token = None
+    pages = 0
+    while True:
+        params = {"page_size": 2, **({"next_page_token": token} if token else {})}
+        r = await client.get(f"{BASE}/{w}/history", params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert page["run_id"] == run_id
+        seen += [e["event_id"] for e in page["events"]]
+        pages += 1
+        token = page["next_page_token"]
+        if token is None:
+            break
+    assert seen == [1, 2, 3, 4, 5] and pages == 3
+    first = HistoryEvent.model_validate((await client.get(f"{BASE}/{w}/history")).json()["events"][0])
+    assert first.event_type == "WorkflowExecutionStarted"
+    bad = await client.get(f"{BASE}/{w}/history", params={"next_page_token": "abc"})
+    assert bad.status_code == 400
+    too_big = await client.get(f"{BASE}/{w}/history", params={"page_size": 0})
+    assert too_big.status_code == 400 and too_big.json()["errors"][0]["loc"] == ["query", "page_size"]
+
+
+async def test_result_of_closed_runs(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    w = wid()
+    payload = {"metadata": {"encoding": "json/plain"}, "data": "hello"}
+    await insert_run(engine, workflow_id=w, status=S.COMPLETED, result={"result": [payload]})
+    r = await client.get(f"{BASE}/{w}/result")
+    assert r.json()["status"] == "Completed" and r.json()["result"] == [payload]
+
+    f = wid()
+    await insert_run(engine, workflow_id=f, status=S.FAILED,
+                     result={"failure": {"message": "boom", "type": "ValueError"}})
+    body = (await client.get(f"{BASE}/{f}/result", params={"wait": 5})).json()
+    assert body["status"] == "Failed" and body["failure"]["message"] == "boom" and body["result"] is None
+
+    c = wid()
+    nxt = str(uuid.uuid4())
+    can = HistoryEvent(event_id=2, event_time=now(), attributes=events.WorkflowExecutionContinuedAsNew(
+        new_execution_run_id=nxt, workflow_type="Greet", task_queue="tq", workflow_task_completed_event_id=1))
+    await insert_run(engine, workflow_id=c, status=S.CONTINUED_AS_NEW, events=[*history(1), can])
+    assert (await client.get(f"{BASE}/{c}/result")).json()["new_run_id"] == nxt
+
+
+async def test_result_long_poll_times_out_as_running(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    w = wid()
+    await insert_run(engine, workflow_id=w)
+    started = time.monotonic()
+    r = await client.get(f"{BASE}/{w}/result", params={"wait": 0.3})
+    assert r.status_code == 200 and r.json()["status"] == "Running"
+    assert time.monotonic() - started >= 0.3
+    assert (await client.get(f"{BASE}/{w}/result")).json()["status"] == "Running"  # wait=0: at once
+
+
+async def test_result_long_poll_woken_by_workflow_closed(
+    client: httpx.AsyncClient, engine: AsyncEngine, frontend: FrontendService, frontend_bus: AmqpBus
+) -> None:
+    w = wid()
+    run_id = await insert_run(engine, workflow_id=w)
+    key = ("default", w, run_id)
+    started = time.monotonic()
+    payload = {"metadata": {"encoding": "json/plain"}, "data": 42}
+    with watched(frontend, key) as waiting:
+        poll = asyncio.create_task(client.get(f"{BASE}/{w}/result", params={"wait": 30}))
+        async with asyncio.timeout(DEADLINE):
+            # The poll is waiting before history "closes" the run.
+            await waiting.wait()
+    async with asyncio.timeout(DEADLINE):
+        await close_run(engine, workflow_id=w, run_id=run_id, status=S.COMPLETED,
+                        result={"result": [payload]})
+        closed = WorkflowClosed(namespace="default", workflow_id=w, run_id=run_id, status=S.COMPLETED)
+        await frontend_bus.publish(OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="",
+                                              body=closed.model_dump_json().encode()))
+        r = await poll
+    assert r.json() == {"workflow_id": w, "run_id": run_id, "status": "Completed", "result": [payload],
+                        "failure": None, "new_run_id": None}
+    assert time.monotonic() - started < DEADLINE  # not the 30 s wait
+    assert not frontend.context.waiters.watching(key)
+
+
+async def test_notification_wakes_the_poll_even_before_the_commit_shows(
+    client: httpx.AsyncClient, engine: AsyncEngine, frontend: FrontendService, frontend_bus: AmqpBus
+) -> None:
+    """A notification whose commit our read does not see yet: the poll wakes, re-reads after a short
+    grace, and answers Running (the client polls again) instead of waiting out `wait`."""
+    w = wid()
+    run_id = await insert_run(engine, workflow_id=w)
+    key = ("default", w, run_id)
+    started = time.monotonic()
+    with watched(frontend, key) as waiting:
+        poll = asyncio.create_task(client.get(f"{BASE}/{w}/result", params={"wait": 30}))
+        async with asyncio.timeout(DEADLINE):
+            await waiting.wait()
+    closed = WorkflowClosed(namespace="default", workflow_id=w, run_id=run_id, status=S.COMPLETED)
+    async with asyncio.timeout(DEADLINE):
+        await frontend_bus.publish(OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="",
+                                              body=closed.model_dump_json().encode()))
+        r = await poll
+    assert r.json()["status"] == "Running"
+    assert time.monotonic() - started < DEADLINE
+
+
+async def test_cluster_health_and_openapi(client: httpx.AsyncClient, frontend: FrontendService) -> None:
+    info = (await client.get("/api/v1/cluster")).json()
+    assert info == {"shard_count": SHARDS, "worker_amqp_url": frontend.settings.amqp_url, "embedded": False}
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    assert "/api/v1/namespaces/{namespace}/workflows" in spec["paths"]
+    assert "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result" in spec["paths"]

@@ -1,0 +1,109 @@
+"""GET /api/v1/namespaces/{ns}/workflows/{workflow_id}: a run's status and what it is waiting on.
+
+The pending summary comes from the run's mutable-state document (`executions.state`, written by
+history). The frontend reads it as a tolerant reader (unknown fields ignored, missing ones
+defaulted) so history can grow its state without breaking describe. Shown:
+- `pending_activities`: activities scheduled and not yet closed (with their current attempt);
+- `pending_timers`: user timers started and not yet fired or canceled;
+- `pending_workflow_task`: the outstanding workflow task, if any.
+Closed runs have none of these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tidal_schema import WorkflowExecutionStatus
+
+from ..context import Ctx
+from ..store import ExecutionRow
+from .models import NamespacePath, WorkflowIdPath, not_found
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PendingActivity(_Lenient):
+    activity_id: str
+    activity_type: str
+    scheduled_event_id: int
+    attempt: int = 1
+    scheduled_time: datetime | None = None
+    current_attempt_scheduled_time: datetime | None = None
+    last_failure_message: str | None = None
+
+
+class PendingTimer(_Lenient):
+    timer_id: str
+    started_event_id: int
+    fire_at: datetime
+
+
+class PendingWorkflowTask(_Lenient):
+    scheduled_event_id: int
+    attempt: int = 1
+    scheduled_time: datetime | None = None
+
+
+class DescribeWorkflowResponse(BaseModel):
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowExecutionStatus
+    start_time: datetime
+    close_time: datetime | None
+    history_length: int = Field(description="number of events written so far")
+    memo: dict[str, Any]
+    search_attributes: dict[str, Any]
+    pending_activities: list[PendingActivity]
+    pending_timers: list[PendingTimer]
+    pending_workflow_task: PendingWorkflowTask | None
+
+
+_Pending = tuple[list[PendingActivity], list[PendingTimer], PendingWorkflowTask | None]
+
+
+def _pending(state: dict[str, Any]) -> _Pending:
+    try:
+        activities = []
+        for info in (state.get("activities") or {}).values():
+            failure = info.get("last_failure") or {}
+            activities.append(PendingActivity.model_validate(
+                {**info, "last_failure_message": failure.get("message")}))
+        timers = [PendingTimer.model_validate(t) for t in (state.get("timers") or {}).values()]
+        wft = state.get("workflow_task")
+        task = PendingWorkflowTask.model_validate(wft) if wft else None
+    except (ValidationError, AttributeError, TypeError):
+        # A state document this frontend cannot read (version skew): describe the run anyway.
+        return [], [], None
+    activities.sort(key=lambda a: a.scheduled_event_id)
+    timers.sort(key=lambda t: t.started_event_id)
+    return activities, timers, task
+
+
+def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
+    activities, timers, task = _pending(row.state) if row.running else ([], [], None)
+    return DescribeWorkflowResponse(
+        namespace=row.namespace, workflow_id=row.workflow_id, run_id=row.run_id,
+        workflow_type=row.workflow_type, task_queue=row.task_queue, status=row.status,
+        start_time=row.start_time, close_time=row.close_time, history_length=max(row.next_event_id - 1, 0),
+        memo=row.memo, search_attributes=row.search_attributes, pending_activities=activities,
+        pending_timers=timers, pending_workflow_task=task,
+    )
+
+
+async def describe_workflow(
+    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath,
+    run_id: Annotated[str | None, Query(description="default: the current run")] = None,
+) -> DescribeWorkflowResponse:
+    row = await ctx.store.execution(namespace, workflow_id, run_id or None)
+    if row is None:
+        raise not_found(namespace, workflow_id, run_id)
+    return describe(row)
+

@@ -1,0 +1,93 @@
+"""GET /api/v1/namespaces/{ns}/workflows/{workflow_id}/result?run_id=&wait=: the outcome of a run,
+as a long poll.
+
+A closed run answers at once. For a running one the request waits (up to `wait` seconds, capped at
+`long_poll_max_seconds`) for history's WorkflowClosed notification, then reads the database once
+and answers; `{"status": "Running"}` tells the client to poll again. The database is read a
+bounded number of times per request (to find the run, once the watch is registered, after
+waking, and once more if a notification outran the commit's visibility), never in a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+from tidal_schema import Failure, Payload, WorkflowExecutionStatus
+
+from ..context import Ctx, FrontendContext
+from ..store import ExecutionRow
+from .models import NamespacePath, WorkflowIdPath, not_found
+
+# A notification is published after history's commit, but our read may run on a connection
+# whose snapshot predates it (or a replica lagging behind): give the commit this long to show.
+VISIBILITY_GRACE_SECONDS = 0.25
+
+
+class WorkflowResultResponse(BaseModel):
+    workflow_id: str
+    run_id: str
+    status: WorkflowExecutionStatus
+    result: list[Payload] | None = Field(default=None, description="when Completed")
+    failure: Failure | None = Field(
+        default=None, description="when Failed, TimedOut, Terminated or Canceled (if recorded)")
+    new_run_id: str | None = Field(
+        default=None, description="when ContinuedAsNew: the run to poll next for the final result")
+
+
+async def get_result(
+    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath,
+    run_id: Annotated[str | None, Query(description="default: the current run")] = None,
+    wait: Annotated[float, Query(ge=0, description="seconds to wait for the run to close")] = 0.0,
+) -> WorkflowResultResponse:
+    row = await ctx.store.execution(namespace, workflow_id, run_id or None)
+    if row is None:
+        raise not_found(namespace, workflow_id, run_id)
+    wait = min(wait, ctx.settings.long_poll_max_seconds)
+    if row.running and wait > 0:
+        row = await _wait_for_close(ctx, row, wait)
+    return await _response(ctx, row)
+
+
+async def _wait_for_close(ctx: FrontendContext, row: ExecutionRow, wait: float) -> ExecutionRow:
+    key = (row.namespace, row.workflow_id, row.run_id)
+    with ctx.waiters.watch(key) as closed:
+        # Watching first, then re-reading: a close that committed after our first read but before
+        # the watch started would otherwise be missed until the timeout.
+        again = await _reread(ctx, row)
+        if not again.running:
+            return again
+        try:
+            notification = await asyncio.wait_for(asyncio.shield(closed), timeout=wait)
+        except TimeoutError:
+            notification = None
+    again = await _reread(ctx, row)
+    if again.running and notification is not None:
+        await asyncio.sleep(VISIBILITY_GRACE_SECONDS)
+        again = await _reread(ctx, row)
+    return again
+
+
+async def _reread(ctx: FrontendContext, row: ExecutionRow) -> ExecutionRow:
+    # The run cannot vanish (history never deletes a run it is still running); keep the old row
+    # if it did, e.g. retention cleanup racing a long poll.
+    return await ctx.store.execution(row.namespace, row.workflow_id, row.run_id) or row
+
+
+async def _response(ctx: FrontendContext, row: ExecutionRow) -> WorkflowResultResponse:
+    out = WorkflowResultResponse(workflow_id=row.workflow_id, run_id=row.run_id, status=row.status)
+    stored: Any = row.result if isinstance(row.result, dict) else {}
+    if "result" in stored:
+        out.result = [Payload.model_validate(p) for p in stored["result"] or ()]
+    elif "failure" in stored:
+        out.failure = Failure.model_validate(stored["failure"])
+    elif row.status is WorkflowExecutionStatus.COMPLETED:
+        out.result = []
+    if row.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        # The close event names the next run; it is the run's last event.
+        event = await ctx.store.event(row.namespace, row.workflow_id, row.run_id, row.next_event_id - 1)
+        attributes = (event or {}).get("attributes") or {}
+        out.new_run_id = attributes.get("new_execution_run_id")
+    return out

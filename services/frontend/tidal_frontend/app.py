@@ -1,0 +1,131 @@
+"""Composition root of the frontend: the FastAPI app, the notification listener and uvicorn.
+
+`build(runtime)` is the `tidal.services` entry point. The ASGI app is also exposed
+(`FrontendService.asgi_app`) so the embedded mode, the SDK and tests can call it in-process through
+`httpx.ASGITransport`, without a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from tidal_schema import names
+from tidal_server.service import Runtime
+
+from . import problems
+from .api.router import PREFIX, api_router, health_router
+from .context import FrontendContext
+from .notifications import NotificationListener
+from .settings import FrontendSettings
+
+log = logging.getLogger("tidal.frontend")
+
+
+def create_app(ctx: FrontendContext) -> FastAPI:
+    """The HTTP API over `ctx`. Without a started `NotificationListener` in `ctx.listener`, result
+    long polls still answer correctly, but only wake at their timeout."""
+    app = FastAPI(
+        title="Tidal API", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        description="Start, signal, terminate, describe workflows, fetch results and histories. "
+                    "Errors are RFC 7807 problem documents with a stable `code`.",
+    )
+    app.state.tidal = ctx
+    problems.install(app)
+    app.include_router(api_router())
+    app.include_router(health_router())
+    # Seam for later issues: authentication and metrics middleware wrap here, inside the limit.
+    app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handling: the host process owns SIGTERM/SIGINT and stops us."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class FrontendService:
+    name = "frontend"
+
+    def __init__(self, runtime: Runtime, settings: FrontendSettings) -> None:
+        self._runtime = runtime
+        self.settings = settings
+        self.context = FrontendContext(
+            bus=runtime.bus, engine=runtime.engine, settings=settings, shard_count=runtime.shard_count,
+            embedded=runtime.embedded,
+        )
+        self._app = create_app(self.context)
+        self._server: _Server | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self.port: int | None = None
+        """The port HTTP is served on once started (None when http_port is 0: in-process only)."""
+
+    @property
+    def asgi_app(self) -> FastAPI:
+        return self._app
+
+    async def start(self) -> None:
+        bus = self._runtime.bus
+        # Declared idempotently so a start before history does not fail on a missing exchange
+        # (the request then answers 503 until history binds its shard queues).
+        await bus.declare_exchange(names.HISTORY_EXCHANGE, "direct")
+        listener = NotificationListener(bus, self.context.waiters, self._runtime.member_id)
+        await listener.start()
+        self.context.listener = listener
+        if self.settings.http_port:
+            await self._serve_http()
+
+    async def _serve_http(self) -> None:
+        host, port = self.settings.http_host, self.settings.http_port
+        # Bind here rather than inside uvicorn: a taken port fails start() with a clear error
+        # (uvicorn would sys.exit inside its task), and connections queue from this moment on.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            await self._stop_listener()
+            raise RuntimeError(f"frontend cannot listen on {host}:{port}: {exc}") from exc
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app, lifespan="off", log_config=None, access_log=False,
+            timeout_graceful_shutdown=int(self.settings.shutdown_grace_seconds),
+        )
+        self._server = _Server(config)
+        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]), name="frontend-http")
+        log.info("frontend listening on http://%s:%s%s", host, self.port, PREFIX)
+
+    async def stop(self) -> None:
+        # Long polls answer now (they re-read and return) instead of holding the graceful stop.
+        self.context.waiters.release_all()
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            try:
+                await self._serving
+            except (Exception, SystemExit):
+                log.exception("the HTTP server failed while stopping")
+            self._server = None
+            self._serving = None
+        await self._stop_listener()
+
+    async def _stop_listener(self) -> None:
+        if self.context.listener is not None:
+            await self.context.listener.stop()
+            self.context.listener = None
+
+
+def build(runtime: Runtime) -> FrontendService:
+    return FrontendService(runtime, FrontendSettings())

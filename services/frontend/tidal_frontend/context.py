@@ -1,0 +1,40 @@
+"""What every endpoint is composed with: built once by the service (or a test), stored on the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tidal_server.bus import Bus
+
+from .notifications import ClosedWaiters, NotificationListener
+from .settings import FrontendSettings
+from .store import ReadStore
+
+
+@dataclass(kw_only=True)
+class FrontendContext:
+    bus: Bus
+    engine: AsyncEngine
+    settings: FrontendSettings
+    shard_count: int
+    embedded: bool = False
+    waiters: ClosedWaiters = field(default_factory=ClosedWaiters)
+    # None until the service starts it: /readyz reports not ready without it.
+    listener: NotificationListener | None = None
+    store: ReadStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = ReadStore(self.engine)
+
+
+def _context(request: Request) -> FrontendContext:
+    ctx = request.app.state.tidal
+    assert isinstance(ctx, FrontendContext)
+    return ctx
+
+
+Ctx = Annotated[FrontendContext, Depends(_context)]
+"""Endpoint parameter type: `async def endpoint(ctx: Ctx, ...)`."""

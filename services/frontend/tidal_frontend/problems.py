@@ -1,0 +1,175 @@
+"""Error bodies (RFC 7807 problem details) with stable `code` values clients can switch on.
+
+Every error the API returns goes through here, so clients see one shape whatever failed:
+``{"type", "title", "status", "detail", "code", ...extra}`` with content type
+``application/problem+json``. `code` is the contract; `title`/`detail` are for humans.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+from tidal_server.bus import BusError
+
+log = logging.getLogger("tidal.frontend")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# code -> (HTTP status, title). ErrorReply codes from history map onto the same table.
+CODES: dict[str, tuple[int, str]] = {
+    "invalid_argument": (400, "Invalid argument"),
+    "not_found": (404, "Not found"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "already_started": (409, "Workflow already started"),
+    "payload_too_large": (413, "Request body too large"),
+    "internal": (500, "Internal error"),
+    "unavailable": (503, "Service unavailable"),
+}
+
+
+class ProblemModel(BaseModel):
+    """The documented shape of an error body (extra members such as run_id may be present)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+class Problem(Exception):
+    """Raise from an endpoint to answer with a problem body."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return CODES.get(self.code, CODES["internal"])[0]
+
+
+def problem_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    status, title = CODES.get(code, CODES["internal"])
+    return {"type": f"urn:tidal:problem:{code}", "title": title, "status": status, "detail": detail,
+            "code": code, **extra}
+
+
+def problem_response(code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = problem_body(code, detail, **extra)
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
+
+
+# OpenAPI: the error responses each operation documents.
+def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        CODES[c][0]: {"model": ProblemModel, "description": CODES[c][1],
+                      "content": {PROBLEM_MEDIA_TYPE: {}}}
+        for c in codes
+    }
+
+
+async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(exc.code, exc.detail, **exc.extra)
+
+
+async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # 400 rather than FastAPI's 422: a malformed request is a client error like any other, and
+    # clients need one status to switch on. `errors` keeps the per-field details.
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:5])
+    return problem_response("invalid_argument", f"invalid request: {where}", errors=errors)
+
+
+async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {400: "invalid_argument", 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large", 503: "unavailable"}.get(exc.status_code, "internal")
+    return problem_response(code, str(exc.detail))
+
+
+async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # The broker or database is unreachable: a retryable condition, not a bug.
+    log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+    detail = f"a backend dependency is unavailable ({type(exc).__name__}); retry"
+    return problem_response("unavailable", detail)
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response("internal", "internal error; see the frontend's logs")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    for exc_type in (BusError, OperationalError, InterfaceError, ConnectionError, TimeoutError):
+        app.add_exception_handler(exc_type, _on_unavailable)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class BodyLimit:
+    """ASGI middleware answering 413 for bodies over `max_bytes`, declared or streamed.
+
+    The body is buffered here (FastAPI buffers it anyway) so an oversize chunked upload is
+    refused before any endpoint runs; the limit is small enough (MiBs) for that to be cheap.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            # After the body: pass through, so long polls still see the client disconnect.
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response("payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+        await response(scope, receive, send)

@@ -1,0 +1,341 @@
+"""The timer service against both buses: InMemoryBus + SQLite (the embedded mode) and AmqpBus on a
+fresh RabbitMQ vhost + a fresh Postgres database. Time is a FakeClock; tests wait on conditions
+with deadlines (the service's `progress` event, or deliveries arriving), never on sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tidal_schema import names
+from tidal_schema.messages import CancelTimer, FireTimer, ScheduleTimer, TimerKind
+from tidal_server.bus import (
+    DLX_EXCHANGE,
+    H_DL_REASON,
+    AmqpBus,
+    Bus,
+    Delivery,
+    InMemoryBus,
+    OutMessage,
+    QueueSpec,
+)
+from tidal_server.clock import FakeClock
+from tidal_server.db import tables as t
+from tidal_server.db.engine import create_engine
+from tidal_server.db.migrate import migrate
+from tidal_server.service import Runtime
+from tidal_timer.service import TimerService
+from tidal_timer.settings import TimerSettings
+
+DEADLINE = 10.0
+SHARDS = 2
+
+
+class Collector:
+    """Acks and records deliveries; `wait_for(n)` waits (with a deadline) until n arrived."""
+
+    def __init__(self) -> None:
+        self.items: list[Delivery] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, d: Delivery) -> None:
+        self.items.append(d)
+        await d.ack()
+        self._changed.set()
+
+    async def wait_for(self, n: int) -> list[Delivery]:
+        async with asyncio.timeout(DEADLINE):
+            while len(self.items) < n:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.items
+
+    def fires(self) -> list[FireTimer]:
+        return [FireTimer.model_validate_json(d.body) for d in self.items]
+
+
+class Env:
+    def __init__(self, bus: Bus, engine: AsyncEngine) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.clock = FakeClock()
+        self.history = [Collector() for _ in range(SHARDS)]
+        self.dlq = Collector()
+        self.services: list[TimerService] = []
+
+    async def setup(self) -> None:
+        await self.bus.declare_exchange(names.HISTORY_EXCHANGE, "direct")
+        for shard in range(SHARDS):
+            # What history's topology declares; the test stands in for history's consumer.
+            await self.bus.declare_queue(
+                QueueSpec(
+                    name=names.history_queue(shard),
+                    bindings=[(names.HISTORY_EXCHANGE, names.shard_routing_key(shard))],
+                )
+            )
+            await self.bus.consume(names.history_queue(shard), self.history[shard])
+        # A private copy of everything dead-lettered (the DLX is a fanout).
+        tap = f"test.dlq-tap.{uuid.uuid4().hex[:8]}"
+        await self.bus.declare_queue(QueueSpec(name=tap, bindings=[(DLX_EXCHANGE, "")], dead_letter=False))
+        await self.bus.consume(tap, self.dlq)
+
+    async def start_service(self, **settings: Any) -> TimerService:
+        svc = TimerService(
+            Runtime(
+                bus=self.bus,
+                engine=self.engine,
+                member_id=f"timer-{uuid.uuid4().hex[:6]}",
+                shard_count=SHARDS,
+                clock=self.clock,
+            ),
+            TimerSettings(**settings),
+        )
+        await svc.start()
+        self.services.append(svc)
+        assert svc.shards.keys() == set(range(SHARDS))
+        return svc
+
+    async def stop_service(self, svc: TimerService) -> None:
+        await svc.stop()
+        self.services.remove(svc)
+
+    async def publish(self, message: ScheduleTimer | CancelTimer, *, shard: int | None = None) -> None:
+        await self.publish_raw(
+            message.model_dump_json().encode(), message.shard_id if shard is None else shard
+        )
+
+    async def publish_raw(self, body: bytes, shard: int) -> None:
+        await self.bus.publish(
+            OutMessage(exchange=names.TIMER_EXCHANGE, routing_key=names.shard_routing_key(shard), body=body)
+        )
+
+    async def insert_rows(self, *timers: ScheduleTimer) -> None:
+        """What history commits with the outbox row of each ScheduleTimer."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.insert(t.timers),
+                [
+                    {
+                        "shard_id": s.shard_id,
+                        "key": s.key,
+                        "fire_at": s.fire_at,
+                        "body": s.model_dump(mode="json"),
+                    }
+                    for s in timers
+                ],
+            )
+
+
+def timer(key: str, fire_at: datetime, shard: int = 0) -> ScheduleTimer:
+    fire = FireTimer(
+        workflow_id=f"wf-{key}", run_id="run-1", kind=TimerKind.USER_TIMER, key=key, timer_id=key
+    )
+    return ScheduleTimer(shard_id=shard, key=key, fire_at=fire_at, fire=fire)
+
+
+async def until(svc: TimerService, predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            svc.progress.clear()
+            if predicate():
+                return
+            await svc.progress.wait()
+
+
+async def advance(env: Env, svc: TimerService, delta: timedelta | float) -> None:
+    """Move the fake clock once the service is parked on it (else a sleep registered after the
+    advance would measure from the new time and wake late)."""
+    await until(svc, svc.idle)
+    env.clock.advance(delta)
+
+
+@pytest.fixture(params=["memory", "amqp"])
+async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
+    bus: Bus
+    if request.param == "amqp":
+        url = request.getfixturevalue("fresh_database_url")
+        bus = AmqpBus(request.getfixturevalue("fresh_vhost_amqp_url"), connection_name="tidal-test-timer")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'tidal.db'}"
+        bus = InMemoryBus()
+    await migrate(url)
+    engine = create_engine(url, pool_size=4)
+    await bus.connect()
+    e = Env(bus, engine)
+    try:
+        await e.setup()
+        yield e
+    finally:
+        for svc in list(e.services):
+            await svc.stop()
+        await bus.close()
+        await engine.dispose()
+
+
+async def test_schedule_fires_once_due_and_not_before(env: Env) -> None:
+    svc = await env.start_service()
+    now = env.clock.now()
+    sched = timer("t1", now + timedelta(seconds=30), shard=1)
+    await env.publish(sched)
+    await until(svc, lambda: "t1" in svc.heap)
+
+    await advance(env, svc, timedelta(seconds=29.999))
+    # The firing loop only ever publishes what peek_due(now) returns; with the clock short of
+    # fire_at nothing is due, so nothing may have gone out.
+    assert svc.heap.peek_due(env.clock.now()) == []
+    assert svc.fired == 0 and env.history[1].items == []
+
+    await advance(env, svc, timedelta(seconds=0.001))
+    (delivery,) = await env.history[1].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body) == sched.fire
+    assert delivery.routing_key == names.shard_routing_key(1)
+    await until(svc, lambda: svc.fired == 1)
+    assert "t1" not in svc.heap and svc.lateness == 0.0
+    assert env.history[0].items == []
+
+
+async def test_earlier_timer_wakes_the_firing_loop(env: Env) -> None:
+    svc = await env.start_service()
+    now = env.clock.now()
+    await env.publish(timer("late", now + timedelta(seconds=100)))
+    await until(svc, lambda: "late" in svc.heap)
+    # The loop now sleeps until +100 s; an earlier timer must cut that sleep short.
+    await env.publish(timer("early", now + timedelta(seconds=5)))
+    await until(svc, lambda: "early" in svc.heap)
+    await advance(env, svc, 5)
+    await env.history[0].wait_for(1)
+    assert [f.key for f in env.history[0].fires()] == ["early"]
+    await advance(env, svc, 95)
+    await env.history[0].wait_for(2)
+    assert [f.key for f in env.history[0].fires()] == ["early", "late"]
+
+
+async def test_recovery_fires_rows_present_at_start(env: Env) -> None:
+    now = env.clock.now()
+    overdue = timer("overdue", now - timedelta(seconds=10))
+    soon = timer("soon", now + timedelta(seconds=60), shard=1)
+    far = timer("far", now + timedelta(minutes=20))  # beyond the 10-minute load window
+    await env.insert_rows(overdue, soon, far)
+
+    svc = await env.start_service()
+    (d,) = await env.history[0].wait_for(1)  # overdue: fired right after the shard was acquired
+    assert FireTimer.model_validate_json(d.body) == overdue.fire
+    assert "soon" in svc.heap and "far" not in svc.heap
+    await until(svc, lambda: svc.fired == 1)  # counted after the confirm, which may trail the delivery
+    assert svc.lateness == 10.0
+
+    await advance(env, svc, 60)
+    await env.history[1].wait_for(1)
+    assert env.history[1].fires() == [soon.fire]
+
+    # The loader's next run (every load_interval) reads the next window, which reaches "far".
+    await advance(env, svc, timedelta(minutes=12))
+    await until(svc, lambda: "far" in svc.heap)
+    assert len(env.history[0].items) == 1
+    await advance(env, svc, timedelta(minutes=8))
+    await env.history[0].wait_for(2)
+    assert env.history[0].fires()[1] == far.fire
+
+
+async def test_restart_recovers_timers_scheduled_before_the_stop(env: Env) -> None:
+    svc = await env.start_service()
+    sched = timer("t-restart", env.clock.now() + timedelta(seconds=30))
+    # History commits the row and publishes the message; the first process takes it, then dies.
+    await env.insert_rows(sched)
+    await env.publish(sched)
+    await until(svc, lambda: "t-restart" in svc.heap)
+    await env.stop_service(svc)
+
+    svc2 = await env.start_service()
+    assert "t-restart" in svc2.heap
+    await advance(env, svc2, 30)
+    await env.history[0].wait_for(1)
+    assert env.history[0].fires() == [sched.fire]
+
+
+async def test_cancelled_timer_does_not_fire(env: Env) -> None:
+    svc = await env.start_service()
+    now = env.clock.now()
+    await env.publish(timer("cancelled", now + timedelta(seconds=30)))
+    await until(svc, lambda: "cancelled" in svc.heap)
+    await env.publish(CancelTimer(shard_id=0, key="cancelled"))
+    await until(svc, lambda: "cancelled" not in svc.heap)
+    await advance(env, svc, 60)
+    # A canary due after the cancelled timer: once it fired, the cancelled one would have too.
+    await env.publish(timer("canary", env.clock.now()))
+    await env.history[0].wait_for(1)
+    assert [f.key for f in env.history[0].fires()] == ["canary"]
+    await until(svc, lambda: svc.fired == 1)
+
+
+async def test_timer_beyond_the_window_waits_for_its_load(env: Env) -> None:
+    svc = await env.start_service()
+    far = timer("far-msg", env.clock.now() + timedelta(hours=1))
+    await env.insert_rows(far)
+    await env.publish(far)
+    await until(svc, lambda: svc.received == 1)
+    assert len(svc.heap) == 0
+    # Acked but not kept: the row is in the database and a later window load brings it in.
+    await advance(env, svc, timedelta(minutes=55))
+    await until(svc, lambda: "far-msg" in svc.heap)
+    await advance(env, svc, timedelta(minutes=5))
+    await env.history[0].wait_for(1)
+
+
+async def test_invalid_messages_are_dead_lettered_and_the_service_keeps_working(env: Env) -> None:
+    svc = await env.start_service()
+    await env.publish_raw(b"not json", 0)
+    await env.publish_raw(b'{"type": "ScheduleTimer", "shard_id": 0}', 0)
+    await env.publish(timer("wrong-shard", env.clock.now(), shard=1), shard=0)
+    naive = timer("naive", env.clock.now()).model_dump(mode="json")
+    naive["fire_at"] = "2026-01-01T00:00:00"
+    await env.publish_raw(json.dumps(naive).encode(), 0)
+
+    dead = await env.dlq.wait_for(4)
+    reasons = [str(d.headers[H_DL_REASON]) for d in dead]
+    assert sum("invalid timer message" in r for r in reasons) == 3
+    assert any("shard 1" in r for r in reasons)
+    assert svc.dead_lettered == 4
+
+    await env.publish(timer("ok", env.clock.now()))
+    await env.history[0].wait_for(1)
+    assert [f.key for f in env.history[0].fires()] == ["ok"]
+
+
+async def test_publish_failure_is_retried_until_it_succeeds(env: Env) -> None:
+    # No history queue for shard 1 yet: the fire is unroutable, so it must stay and be retried.
+    await env.bus.delete_queue(names.history_queue(1))
+    svc = await env.start_service()
+    await env.publish(timer("retry", env.clock.now(), shard=1))
+    await until(svc, lambda: svc.publish_failures >= 1)
+    assert "retry" in svc.heap
+
+    await env.bus.declare_queue(
+        QueueSpec(
+            name=names.history_queue(1), bindings=[(names.HISTORY_EXCHANGE, names.shard_routing_key(1))]
+        )
+    )
+    got = Collector()
+    await env.bus.consume(names.history_queue(1), got)
+    await advance(env, svc, svc._settings.publish_backoff_max_seconds)  # past any backoff
+    await got.wait_for(1)
+    await until(svc, lambda: svc.fired == 1 and "retry" not in svc.heap)
+
+
+async def test_a_backlog_larger_than_one_load_is_paged_in(env: Env) -> None:
+    now = env.clock.now()
+    # Several timers share one fire_at: paging must resume after a key, not a time.
+    backlog = [timer(f"b{i}", now - timedelta(seconds=i // 3)) for i in range(7)]
+    await env.insert_rows(*backlog)
+    svc = await env.start_service(load_batch_max=2, publish_batch_max=1)
+    await env.history[0].wait_for(7)
+    assert sorted(f.key for f in env.history[0].fires()) == sorted(s.key for s in backlog)
+    await until(svc, lambda: all(s.cursor is None for s in svc.shards.values()))

@@ -1,0 +1,358 @@
+"""The timer service: owns timer shards, keeps their near future in a heap, fires due timers to the
+owning history shard.
+
+Durability lives in Postgres (history writes the `timers` row in the same transaction as the
+outbox row that publishes the ScheduleTimer), so this process is a cache that may be lost at any
+time: on acquiring a shard it reloads the shard's rows due before now + window, and every load
+window afterwards it reads the next slice. ScheduleTimer messages only add what is due inside
+the loaded window; later ones are acked and picked up by a later load. Fires are at least once:
+a crash between the publish confirm and forgetting, a reload of a row history has not deleted yet,
+or a redelivered ScheduleTimer can fire a timer twice, and history discards stale fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from pydantic import ValidationError
+from tidal_schema import names
+from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer
+from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, OutMessage, QueueSpec
+from tidal_server.service import Runtime
+from tidal_server.sharding import Membership
+
+from .heap import Entry, TimerHeap
+from .settings import TimerSettings
+from .store import load_due
+
+log = logging.getLogger("tidal.timer")
+
+
+def timer_queue_spec(shard_id: int) -> QueueSpec:
+    # Must equal history's declaration (tidal_history.topology): a different spec is a
+    # PreconditionError on redeclare.
+    return QueueSpec(
+        name=names.timer_queue(shard_id), bindings=[(names.TIMER_EXCHANGE, names.shard_routing_key(shard_id))]
+    )
+
+
+@dataclass(eq=False)
+class _Shard:
+    id: int
+    horizon: datetime
+    """The heap holds every timer of this shard due at or before the horizon (ScheduleTimers
+    beyond it are acked and left to a later load from the database)."""
+    cursor: tuple[datetime, str] | None = None
+    """Set while a row-limited load has more rows to page through: (fire_at, key) of the last row."""
+    consumer: Consumer | None = None
+
+
+class TimerService:
+    name = "timer"
+
+    def __init__(self, runtime: Runtime, settings: TimerSettings) -> None:
+        self._rt = runtime
+        self._settings = settings
+        self._window = timedelta(seconds=settings.load_window_seconds)
+        self.heap: TimerHeap[ScheduleTimer] = TimerHeap()
+        self.shards: dict[int, _Shard] = {}
+        self._wake = asyncio.Event()  # the firing loop re-plans its sleep (an earlier timer arrived)
+        self._load_now = asyncio.Event()  # the loader runs before its interval (a backlog drained)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._parked: dict[str, datetime | None] = {}  # loop name -> deadline it sleeps until
+        # Figures for the metrics issue; plain attributes until then.
+        self.received = 0
+        """Timer messages received (applied, ignored as beyond the window, or dead-lettered)."""
+        self.fired = 0
+        self.lateness = 0.0
+        """Seconds between due time and publish confirm, for the latest fired batch (its worst)."""
+        self.max_lateness = 0.0
+        self.publish_failures = 0
+        self.dead_lettered = 0
+        # Set on every state change (message handled, load done, batch fired): lets tests wait on
+        # a condition instead of sleeping.
+        self.progress = asyncio.Event()
+        self.membership = Membership(
+            engine=runtime.engine,
+            clock=runtime.clock,
+            service="timer",
+            member_id=runtime.member_id,
+            shard_count=runtime.shard_count,
+            acquire=self._acquire,
+            release=self._release,
+            heartbeat=timedelta(seconds=settings.heartbeat_seconds),
+            ttl=timedelta(seconds=settings.member_ttl_seconds),
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        bus = self._rt.bus
+        await bus.declare_exchange(names.TIMER_EXCHANGE, "direct")
+        await bus.declare_exchange(names.HISTORY_EXCHANGE, "direct")
+        # History declares these too; whoever starts first must not lose ScheduleTimers.
+        for shard in range(self._rt.shard_count):
+            await bus.declare_queue(timer_queue_spec(shard))
+        self._tasks = [
+            asyncio.create_task(self._fire_loop(), name="timer-fire"),
+            asyncio.create_task(self._load_loop(), name="timer-load"),
+        ]
+        await self.membership.start()
+
+    async def stop(self) -> None:
+        await self.membership.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        # An acquire interrupted by the stop is not in membership.owned; release it here.
+        for shard in list(self.shards):
+            await self._release(shard)
+
+    # --- shard ownership --------------------------------------------------------------------
+
+    async def _acquire(self, shard_id: int) -> bool:
+        state = _Shard(id=shard_id, horizon=self._rt.clock.now() + self._window)
+        # Registered before consuming so the first deliveries are accepted.
+        self.shards[shard_id] = state
+        try:
+            state.consumer = await self._rt.bus.consume(
+                names.timer_queue(shard_id),
+                partial(self._handle, state),
+                prefetch=self._settings.prefetch,
+                exclusive=True,
+            )
+        except ExclusiveConsumerError:
+            log.info("timer shard %s is still held by its previous owner; retrying", shard_id)
+            self.shards.pop(shard_id, None)
+            return False
+        except BaseException:
+            self.shards.pop(shard_id, None)  # Membership logs it and retries on the next heartbeat
+            raise
+        try:
+            await self._load(state, initial=True)
+        except Exception:
+            # Owning a shard without its recovered timers would silently lose them until the next
+            # acquire: give it up and let the next heartbeat try again.
+            log.exception("loading timers of shard %s failed; releasing it", shard_id)
+            await self._release(shard_id)
+            return False
+        log.info("acquired timer shard %s (%d timers loaded)", shard_id, self.heap.count(shard_id))
+        return True
+
+    async def _release(self, shard_id: int) -> None:
+        state = self.shards.pop(shard_id, None)
+        if state is None:
+            return
+        if state.consumer is not None:
+            try:
+                await state.consumer.cancel()
+            except BusError:
+                log.warning("cancelling the consumer of timer shard %s failed", shard_id, exc_info=True)
+        # The next owner reloads these from the database.
+        dropped = self.heap.drop_group(shard_id)
+        log.info("released timer shard %s (%d timers dropped)", shard_id, dropped)
+        self.progress.set()
+
+    # --- consuming --------------------------------------------------------------------------
+
+    async def _handle(self, state: _Shard, delivery: Delivery) -> None:
+        self.received += 1
+        try:
+            msg = TIMER_MESSAGE.validate_json(delivery.body)
+        except ValidationError as exc:
+            await self._dead_letter(
+                delivery, f"invalid timer message: {exc.error_count()} error(s): {_short(exc)}"
+            )
+            return
+        if msg.shard_id != state.id:
+            await self._dead_letter(
+                delivery, f"timer message for shard {msg.shard_id} arrived on the queue of shard {state.id}"
+            )
+            return
+        if isinstance(msg, ScheduleTimer) and msg.fire_at.tzinfo is None:
+            await self._dead_letter(delivery, "invalid timer message: fire_at has no time zone")
+            return
+        if self.shards.get(state.id) is not state:
+            # The shard was released while this delivery was in flight: the broker has requeued it
+            # for the next owner, and settling it now would only raise.
+            return
+        if isinstance(msg, ScheduleTimer):
+            if msg.fire_at <= state.horizon:
+                self._insert(msg)
+        else:
+            entry = self.heap.get(msg.key)
+            if entry is not None and entry.group == state.id:
+                self.heap.cancel(msg.key)
+        try:
+            await delivery.ack()
+        except BusError:
+            # Requeued by the broker; the redelivery is an idempotent upsert / removal.
+            log.debug("could not ack a timer message of shard %s", state.id, exc_info=True)
+        self.progress.set()
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        log.warning("dead-lettering a message from %s: %s", delivery.queue, reason)
+        self.dead_lettered += 1
+        try:
+            await delivery.dead_letter(reason)
+        except BusError:
+            log.warning("could not dead-letter a message from %s", delivery.queue, exc_info=True)
+        self.progress.set()
+
+    def _insert(self, sched: ScheduleTimer) -> None:
+        if self.heap.schedule(sched.key, sched.fire_at, sched, group=sched.shard_id):
+            self._wake.set()
+
+    # --- loading windows --------------------------------------------------------------------
+
+    async def _load(self, state: _Shard, *, initial: bool = False) -> None:
+        """Read the next slice of the shard's timers table into the heap."""
+        end = self._rt.clock.now() + self._window
+        if initial:
+            start: datetime | None = None  # everything overdue too: this is the recovery path
+            after_key = None
+        elif state.cursor is not None:
+            start, after_key = state.cursor
+        else:
+            start, after_key = state.horizon, None
+            if end <= start:
+                return
+        before = (state.horizon, state.cursor)
+        # Widened before the query: a ScheduleTimer consumed while the query runs may belong to a row
+        # committed after the query's snapshot, so it must go into the heap, not be left to the DB.
+        state.horizon = max(state.horizon, end)
+        try:
+            loaded = await load_due(
+                self._rt.engine,
+                state.id,
+                start=start,
+                after_key=after_key,
+                end=end,
+                limit=self._settings.load_batch_max,
+            )
+        except BaseException:
+            if self.shards.get(state.id) is state:
+                state.horizon, state.cursor = before
+            raise
+        if self.shards.get(state.id) is not state:
+            return  # released while loading: these rows belong to the next owner
+        for sched in loaded.timers:
+            self._insert(sched)
+        state.cursor = loaded.cursor
+        if loaded.cursor is not None:
+            # Only rows up to the cursor are known; later ScheduleTimers wait for the next page.
+            state.horizon = loaded.cursor[0]
+        self.progress.set()
+
+    async def _load_loop(self) -> None:
+        interval = self._settings.load_interval_seconds
+        while True:
+            await self._park("load", interval, self._load_now)
+            self._load_now.clear()
+            for state in list(self.shards.values()):
+                if state.cursor is not None and self._backlogged(state.id):
+                    continue  # still firing the previous page of a large backlog
+                try:
+                    await self._load(state)
+                except Exception:
+                    log.exception("loading the next window of timer shard %s failed; retrying", state.id)
+
+    def _backlogged(self, shard_id: int) -> bool:
+        return self.heap.count(shard_id) > self._settings.load_batch_max // 2
+
+    # --- firing -----------------------------------------------------------------------------
+
+    async def _fire_loop(self) -> None:
+        clock = self._rt.clock
+        backoff = self._settings.publish_backoff_initial_seconds
+        while True:
+            # Cleared before looking at the heap: an insert after this point wakes the wait below.
+            self._wake.clear()
+            now = clock.now()
+            due = self.heap.peek_due(now, self._settings.publish_batch_max)
+            if not due:
+                nxt = self.heap.next_due()
+                delay = None if nxt is None else (nxt - now).total_seconds()
+                await self._park("fire", delay, self._wake)
+                continue
+            try:
+                await self._publish(due)
+            except Exception:
+                # Kept in the heap and retried: a timer is forgotten only after its fire is confirmed.
+                self.publish_failures += 1
+                log.warning(
+                    "publishing %d timer fires failed; retrying in %.2fs", len(due), backoff, exc_info=True
+                )
+                await self._park("fire", backoff, None)
+                backoff = min(backoff * 2, self._settings.publish_backoff_max_seconds)
+                continue
+            backoff = self._settings.publish_backoff_initial_seconds
+            fired_at = clock.now()
+            self.heap.forget(due)
+            self.fired += len(due)
+            self.lateness = max(0.0, (fired_at - due[0].due).total_seconds())  # due[0] is the earliest
+            self.max_lateness = max(self.max_lateness, self.lateness)
+            if any(s.cursor is not None and not self._backlogged(s.id) for s in self.shards.values()):
+                self._load_now.set()
+            self.progress.set()
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    async def _park(self, loop: str, seconds: float | None, wake: asyncio.Event | None) -> None:
+        """Sleep on the injected clock for `seconds` (forever when None) or until `wake` is set."""
+        clock = self._rt.clock
+        waits: list[asyncio.Future[Any]] = []
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        if seconds is not None:
+            waits.append(asyncio.ensure_future(clock.sleep(seconds)))
+        try:
+            # One turn of the event loop so the sleep has registered its deadline with the clock
+            # before we report being parked (a FakeClock advanced earlier would wake it late).
+            await asyncio.sleep(0)
+            self._parked[loop] = None if seconds is None else clock.now() + timedelta(seconds=seconds)
+            self.progress.set()
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._parked.pop(loop, None)
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    def idle(self) -> bool:
+        """Both loops are waiting and nothing has woken them yet: the state only changes when the
+        clock passes a deadline or a message arrives. For tests driving a FakeClock."""
+        now = self._rt.clock.now()
+        return (
+            {"fire", "load"} <= self._parked.keys()
+            and all(d is None or d > now for d in self._parked.values())
+            and not self._wake.is_set()
+            and not self._load_now.is_set()
+        )
+
+    async def _publish(self, due: list[Entry[ScheduleTimer]]) -> None:
+        await self._rt.bus.publish_many(
+            [
+                OutMessage(
+                    exchange=names.HISTORY_EXCHANGE,
+                    routing_key=names.shard_routing_key(e.value.shard_id),
+                    body=e.value.fire.model_dump_json().encode(),
+                    # Same id for every attempt of one fire: lets tracing and dedup tools see repeats.
+                    message_id=f"{e.key}@{e.due.isoformat()}",
+                )
+                for e in due
+            ]
+        )
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])

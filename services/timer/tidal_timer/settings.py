@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pydantic import Field
+from tidal_server.settings import CommonSettings
+
+
+# tidal_server ships no py.typed yet, so outside MYPYPATH=libs/server it is Any to mypy.
+class TimerSettings(CommonSettings):  # type: ignore[misc,unused-ignore]
+    prefetch: int = Field(default=1024, ge=1)
+    heartbeat_seconds: float = Field(default=1.0, gt=0)
+    member_ttl_seconds: float = Field(default=5.0, gt=0)
+    # How far ahead the heap holds timers; further ones stay in Postgres until a later load.
+    load_window_seconds: float = Field(default=600.0, gt=0)
+    # How often the next window is loaded; well under the window so the heap never runs dry.
+    load_interval_seconds: float = Field(default=60.0, gt=0)
+    # Rows per load query: bounds memory when a shard has a huge overdue backlog (after an outage).
+    load_batch_max: int = Field(default=10_000, ge=1)
+    publish_batch_max: int = Field(default=512, ge=1)
+    publish_backoff_initial_seconds: float = Field(default=0.1, gt=0)
+    publish_backoff_max_seconds: float = Field(default=5.0, gt=0)

@@ -1,0 +1,62 @@
+"""Read-only access to the `timers` table (history writes it; the timer service only reads)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tidal_schema.messages import ScheduleTimer
+from tidal_server.db import tables as t
+
+log = logging.getLogger("tidal.timer")
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    timers: list[ScheduleTimer]
+    cursor: tuple[datetime, str] | None
+    """(fire_at, key) of the last row when the row limit was hit: the next load resumes after it.
+    None when every row of the range was read."""
+
+
+async def load_due(
+    engine: AsyncEngine,
+    shard_id: int,
+    *,
+    start: datetime | None,
+    end: datetime,
+    limit: int,
+    after_key: str | None = None,
+) -> Loaded:
+    """Timers of `shard_id` with start <= fire_at < end, earliest first, at most `limit` rows.
+    No lower bound when start is None, so overdue rows are recovered after a restart. With
+    `after_key`, rows at exactly `start` resume after that key (keyset paging: many timers can
+    share one fire_at, so a time alone cannot say where a truncated load stopped)."""
+    c = t.timers.c
+    query = sa.select(c.key, c.fire_at, c.body).where(c.shard_id == shard_id, c.fire_at < end)
+    if start is not None and after_key is None:
+        query = query.where(c.fire_at >= start)
+    elif start is not None:
+        query = query.where(sa.or_(c.fire_at > start, sa.and_(c.fire_at == start, c.key > after_key)))
+    query = query.order_by(c.fire_at, c.key).limit(limit)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    out: list[ScheduleTimer] = []
+    for row in rows:
+        try:
+            sched = ScheduleTimer.model_validate(row.body)
+        except ValidationError as exc:
+            # A row we cannot read would otherwise block nothing but be retried forever; history
+            # owns the table, so report it and leave it there for an operator.
+            log.error("unreadable timers row (shard %s, key %r): %s", shard_id, row.key, exc)
+            continue
+        # The column is what the index orders by and what history updates; trust it over the body.
+        if sched.fire_at != row.fire_at or sched.key != row.key:
+            sched = sched.model_copy(update={"fire_at": row.fire_at, "key": row.key})
+        out.append(sched)
+    last = rows[-1] if len(rows) >= limit else None
+    return Loaded(out, None if last is None else (last.fire_at, last.key))
