@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,10 @@ from .bus._api import Consumer
 from .clock import Clock, SystemClock
 from .db.engine import create_engine
 from .db.migrate import migrate
-from .service import Runtime, Service, ServiceFactory
+from .host import PREFERRED_ORDER, load_factories
+from .service import Runtime, Service
 
 log = logging.getLogger("tidal.embedded")
-
-START_ORDER = ("history", "matching", "timer", "frontend")
-
-
-def discover_services() -> dict[str, ServiceFactory]:
-    found: dict[str, ServiceFactory] = {}
-    for ep in entry_points(group="tidal.services"):
-        found[ep.name] = ep.load()
-    return found
 
 
 class BusWorkerTransport:
@@ -93,11 +84,8 @@ class EmbeddedServer:
         self.runtime = Runtime(bus=self.bus, engine=engine, member_id=f"embedded-{uuid.uuid4().hex[:8]}",
                                shard_count=self.shard_count, clock=self.clock, embedded=True,
                                overrides={"frontend": {"http_port": self.http_port}})
-        factories = discover_services()
-        missing = [n for n in START_ORDER if n not in factories]
-        if missing:
-            raise RuntimeError(f"services {missing} are not installed; install the tidal-{missing[0]} package")
-        for name in START_ORDER:
+        factories = load_factories(PREFERRED_ORDER)
+        for name in PREFERRED_ORDER:
             service = factories[name](self.runtime)
             await service.start()
             self.services[name] = service

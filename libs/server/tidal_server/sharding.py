@@ -42,6 +42,8 @@ class Membership:
         self._clock = clock
         self._service = service
         self.member_id = member_id
+        # One process may host several services (the embedded mode): a member row is per service.
+        self._key = f"{service}/{member_id}"
         self._shard_count = shard_count
         self._acquire = acquire
         self._release = release
@@ -67,7 +69,7 @@ class Membership:
             await self._release(shard)
         self.owned.clear()
         async with self._engine.begin() as conn:
-            await conn.execute(sa.delete(t.members).where(t.members.c.member_id == self.member_id))
+            await conn.execute(sa.delete(t.members).where(t.members.c.member_id == self._key))
 
     async def _run(self) -> None:
         while True:
@@ -80,7 +82,7 @@ class Membership:
     async def tick(self) -> None:
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            ins = self._insert(t.members).values(member_id=self.member_id, service=self._service,
+            ins = self._insert(t.members).values(member_id=self._key, service=self._service,
                                                  heartbeat_at=now, started_at=now)
             await conn.execute(ins.on_conflict_do_update(index_elements=["member_id"],
                                                          set_={"heartbeat_at": now}))
@@ -95,7 +97,7 @@ class Membership:
                             self.member_id)
                 await self._release(shard)
                 self.owned.discard(shard)
-        target = {s for s, m in assign(self._shard_count, live).items() if m == self.member_id}
+        target = {s for s, m in assign(self._shard_count, live).items() if m == self._key}
         for shard in sorted(self.owned - target):
             await self._release(shard)
             self.owned.discard(shard)

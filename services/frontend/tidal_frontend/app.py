@@ -128,4 +128,4 @@ class FrontendService:
 
 
 def build(runtime: Runtime) -> FrontendService:
-    return FrontendService(runtime, FrontendSettings())
+    return FrontendService(runtime, FrontendSettings(**runtime.settings_overrides("frontend")))

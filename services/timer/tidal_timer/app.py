@@ -9,4 +9,4 @@ from .settings import TimerSettings
 
 
 def build(runtime: Runtime) -> TimerService:
-    return TimerService(runtime, TimerSettings())
+    return TimerService(runtime, TimerSettings(**runtime.settings_overrides("timer")))

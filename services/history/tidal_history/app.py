@@ -1,0 +1,68 @@
+"""Composition root of the history service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from tidal_server.bus import ExclusiveConsumerError
+from tidal_server.service import Runtime
+from tidal_server.sharding import Membership
+
+from . import topology
+from .settings import HistorySettings
+from .shard import ShardProcessor
+from .store import HistoryStore
+
+log = logging.getLogger("tidal.history")
+
+
+class HistoryService:
+    name = "history"
+
+    def __init__(self, runtime: Runtime, settings: HistorySettings) -> None:
+        self._rt = runtime
+        self._settings = settings
+        self._store = HistoryStore(runtime.engine)
+        self.processors: dict[int, ShardProcessor] = {}
+        self.membership = Membership(
+            engine=runtime.engine, clock=runtime.clock, service="history", member_id=runtime.member_id,
+            shard_count=runtime.shard_count, acquire=self._acquire, release=self._release,
+            heartbeat=timedelta(seconds=settings.heartbeat_seconds),
+            ttl=timedelta(seconds=settings.member_ttl_seconds),
+            healthy=lambda shard: shard in self.processors and not self.processors[shard].lost.is_set(),
+        )
+
+    async def start(self) -> None:
+        await topology.declare(self._rt.bus, self._rt.shard_count)
+        await self.membership.start()
+
+    async def stop(self) -> None:
+        await self.membership.stop()
+
+    async def _acquire(self, shard_id: int) -> bool:
+        range_id = await self._store.acquire_shard(shard_id, self._rt.member_id)
+        processor = ShardProcessor(
+            shard_id=shard_id, range_id=range_id, store=self._store, bus=self._rt.bus, clock=self._rt.clock,
+            cache_size=self._settings.cache_size, batch_max=self._settings.batch_max,
+            prefetch=self._settings.prefetch,
+        )
+        try:
+            await processor.start()
+        except ExclusiveConsumerError:
+            log.info("shard %s is still held by its previous owner; retrying", shard_id)
+            return False
+        processor.lost.clear()
+        self.processors[shard_id] = processor
+        log.info("acquired shard %s (range_id %s)", shard_id, range_id)
+        return True
+
+    async def _release(self, shard_id: int) -> None:
+        processor = self.processors.pop(shard_id, None)
+        if processor is not None:
+            await processor.stop()
+            log.info("released shard %s", shard_id)
+
+
+def build(runtime: Runtime) -> HistoryService:
+    return HistoryService(runtime, HistorySettings(**runtime.settings_overrides("history")))

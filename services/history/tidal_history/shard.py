@@ -1,0 +1,282 @@
+"""One owned shard: consume its queue exclusively, apply messages in batches, commit once per
+batch, then publish the outbox and settle the deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from tidal_schema import names
+from tidal_schema.messages import (
+    HISTORY_MESSAGE,
+    CompleteActivityTask,
+    CompleteWorkflowTask,
+    FailActivityTask,
+    FailWorkflowTask,
+    FireTimer,
+    HistoryMessage,
+    SignalWorkflowExecution,
+    StartWorkflowExecution,
+    TerminateWorkflowExecution,
+)
+from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
+from tidal_server.clock import Clock
+
+from .api import (
+    complete_activity_task,
+    complete_workflow_task,
+    fail_activity_task,
+    fail_workflow_task,
+    fire_timer,
+    signal_workflow,
+    start_workflow,
+    terminate_workflow,
+)
+from .api.start_workflow import CurrentRun
+from .cache import CachedRun, RunCache, RunKey
+from .mutation import Outcome
+from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
+
+log = logging.getLogger("tidal.history.shard")
+
+
+@dataclass(kw_only=True)
+class _Working:
+    """A run as this batch sees it: a private copy, published to the cache only after commit."""
+
+    run: CachedRun
+    write: RunWrite | None = None
+
+
+class ShardProcessor:
+    def __init__(
+        self, *, shard_id: int, range_id: int, store: HistoryStore, bus: Bus, clock: Clock,
+        cache_size: int, batch_max: int, prefetch: int,
+    ) -> None:
+        self.shard_id = shard_id
+        self.range_id = range_id
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._cache = RunCache(cache_size)
+        self._batch_max = batch_max
+        self._prefetch = prefetch
+        self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._consumer: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._published: list[int] = []
+        self.lost = asyncio.Event()
+        self.processed = 0
+
+    async def start(self) -> None:
+        await self._relay_pending_outbox()
+        self._consumer = await self._bus.consume(
+            names.history_queue(self.shard_id), self._enqueue, prefetch=self._prefetch, exclusive=True)
+        self._task = asyncio.create_task(self._loop(), name=f"history-shard-{self.shard_id}")
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.cancel()  # unsettled deliveries go back to the queue
+            self._consumer = None
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self._cache.clear()
+
+    async def _enqueue(self, delivery: Delivery) -> None:
+        self._inbox.put_nowait(delivery)
+
+    async def _relay_pending_outbox(self) -> None:
+        """After a takeover or crash: what was committed but maybe not published goes out again
+        (at least once; consumers are idempotent)."""
+        while True:
+            pending = await self._store.pending_outbox(self.shard_id)
+            if not pending:
+                return
+            await self._publish(pending)
+            await self._store.delete_outbox([p.seq for p in pending])
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                first = await asyncio.wait_for(self._inbox.get(), timeout=1.0)
+            except TimeoutError:
+                if self._published:
+                    seqs, self._published = self._published, []
+                    await self._store.delete_outbox(seqs)
+                continue
+            batch = [first]
+            while len(batch) < self._batch_max and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                await self._process(batch)
+            except ShardLostError:
+                log.warning("lost shard %s; stopping its processor", self.shard_id)
+                await self._requeue(batch)
+                self.lost.set()
+                if self._consumer is not None:
+                    await self._consumer.cancel()
+                    self._consumer = None
+                return
+            except Exception:
+                # A transient store or bus failure: requeue, drop cached state (it may be ahead of
+                # the database), and go on.
+                log.exception("batch on shard %s failed; requeueing %d messages", self.shard_id, len(batch))
+                self._cache.clear()
+                await self._requeue(batch)
+                await asyncio.sleep(0.2)
+
+    async def _requeue(self, batch: list[Delivery]) -> None:
+        for d in batch:
+            if not d.settled:
+                try:
+                    await d.nack(requeue=True)
+                except Exception:
+                    log.debug("could not requeue a delivery", exc_info=True)
+
+    async def _process(self, batch: list[Delivery]) -> None:
+        now = self._clock.now()
+        working: dict[RunKey, _Working] = {}
+        currents: dict[tuple[str, str], CurrentRun | None] = {}
+        replies: list[tuple[Delivery, Outcome]] = []
+        valid: list[Delivery] = []
+        for d in batch:
+            try:
+                msg = HISTORY_MESSAGE.validate_json(d.body)
+            except ValidationError as exc:
+                await d.dead_letter(f"invalid history message: {_short(exc)}")
+                continue
+            outcome = await self._apply(msg, now, working, currents)
+            valid.append(d)
+            if outcome.reply is not None and d.reply_to:
+                replies.append((d, outcome))
+        writes = [w.write for w in working.values() if w.write is not None]
+        to_publish: list[PendingOutbox] = []
+        if writes or self._published:
+            published, self._published = self._published, []
+            try:
+                to_publish = await self._store.commit(
+                    shard_id=self.shard_id, range_id=self.range_id, writes=writes, published_seqs=published)
+            except StoreError:
+                self._published = published + self._published
+                raise
+            for key, w in working.items():
+                if w.write is not None:
+                    self._cache.put(key, w.run)
+        await self._publish(to_publish)
+        self._published.extend(p.seq for p in to_publish)
+        await self._bus.publish_many([
+            OutMessage(exchange="", routing_key=d.reply_to or "", correlation_id=d.correlation_id,
+                       body=o.reply.model_dump_json().encode(), mandatory=False)
+            for d, o in replies if o.reply is not None
+        ])
+        for d in valid:
+            await d.ack()
+        self.processed += len(valid)
+
+    async def _publish(self, items: list[PendingOutbox]) -> None:
+        if items:
+            await self._bus.publish_many([
+                OutMessage(exchange=p.exchange, routing_key=p.routing_key, body=p.body,
+                           mandatory=p.exchange != names.NOTIFY_EXCHANGE)
+                for p in items
+            ])
+
+    async def _apply(
+        self, msg: HistoryMessage, now: object, working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> Outcome:
+        assert hasattr(now, "tzinfo")
+        if isinstance(msg, StartWorkflowExecution):
+            ck = (msg.namespace, msg.workflow_id)
+            if ck not in currents:
+                currents[ck] = await self._current(msg.namespace, msg.workflow_id)
+            outcome = start_workflow.handle(msg, currents[ck], new_run_id=str(uuid.uuid4()),
+                                            shard_id=self.shard_id, now=now)  # type: ignore[arg-type]
+            if outcome.changed and outcome.state is not None:
+                st = outcome.state
+                key = (st.namespace, st.workflow_id, st.run_id)
+                currents[ck] = CurrentRun(run_id=st.run_id, status=st.status, start_request_id=st.start_request_id)
+                run = CachedRun(state=st, version=1, events=list(outcome.events))
+                working[key] = _Working(run=run, write=RunWrite(
+                    state=st, old_version=None, events=list(outcome.events), timers_set=outcome.timers_set,
+                    timers_deleted=outcome.timers_deleted, outbox=outcome.outbox,
+                    memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
+                    search_attributes=dict(msg.search_attributes)))
+            return outcome
+        run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
+        w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
+        if w is None:
+            if isinstance(msg, SignalWorkflowExecution | TerminateWorkflowExecution):
+                handler = signal_workflow.handle if isinstance(msg, SignalWorkflowExecution) else terminate_workflow.handle
+                return handler(None, [], msg, now=now)  # type: ignore[arg-type]
+            return Outcome(state=None)  # a message for a run that no longer exists: stale
+        state, history = w.run.state, w.run.events
+        outcome = _dispatch(msg, state, history, now)
+        if outcome.changed:
+            if w.write is None:
+                w.write = RunWrite(state=state, old_version=w.run.version)
+            w.write.events.extend(outcome.events)
+            w.write.timers_set.extend(outcome.timers_set)
+            w.write.timers_deleted.extend(outcome.timers_deleted)
+            w.write.outbox.extend(outcome.outbox)
+            w.run.events.extend(outcome.events)
+            w.run.version = w.write.new_version
+        return outcome
+
+    async def _working(self, working: dict[RunKey, _Working], key: RunKey) -> _Working | None:
+        w = working.get(key)
+        if w is not None:
+            return w
+        cached = self._cache.get(key)
+        if cached is None:
+            loaded = await self._store.load_run(*key)
+            if loaded is None:
+                return None
+            cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
+        # Transitions mutate what they are given: hand them a private copy of the cached run.
+        w = _Working(run=CachedRun(state=cached.state.model_copy(deep=True), version=cached.version,
+                                   events=list(cached.events)))
+        working[key] = w
+        return w
+
+    async def _current(self, namespace: str, workflow_id: str) -> CurrentRun | None:
+        return await self._store.load_current(namespace, workflow_id)
+
+    async def _current_run_id(self, namespace: str, workflow_id: str) -> str | None:
+        run_id = self._cache.current_run_id(namespace, workflow_id)
+        if run_id is not None:
+            return run_id
+        current = await self._store.load_current(namespace, workflow_id)
+        return current.run_id if current else None
+
+
+def _dispatch(msg: HistoryMessage, state: object, history: object, now: object) -> Outcome:
+    kw = {"now": now}
+    if isinstance(msg, CompleteWorkflowTask):
+        return complete_workflow_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    if isinstance(msg, FailWorkflowTask):
+        return fail_workflow_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    if isinstance(msg, CompleteActivityTask):
+        return complete_activity_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    if isinstance(msg, FailActivityTask):
+        return fail_activity_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    if isinstance(msg, FireTimer):
+        return fire_timer.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    if isinstance(msg, SignalWorkflowExecution):
+        return signal_workflow.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    if isinstance(msg, TerminateWorkflowExecution):
+        return terminate_workflow.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+    raise TypeError(f"unhandled history message {type(msg).__name__}")
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])

@@ -1,0 +1,233 @@
+"""History's Postgres/SQLite I/O: load runs, commit a batch in one fenced transaction, outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tidal_schema import HistoryEvent, WorkflowExecutionStatus
+from tidal_schema.messages import ScheduleTimer
+from tidal_server.db import tables as t
+
+from .api.start_workflow import CurrentRun
+from .mutation import Outgoing
+from .state import MutableState
+
+
+class StoreError(Exception):
+    """Root of history store errors."""
+
+
+class ShardLostError(StoreError):
+    """The shard's range_id moved on: another history process owns it now."""
+
+    def __init__(self, shard_id: int) -> None:
+        super().__init__(f"shard {shard_id} is owned by another history process")
+        self.shard_id = shard_id
+
+
+class VersionConflictError(StoreError):
+    """A run changed underneath us (only possible after an ownership change)."""
+
+
+@dataclass(kw_only=True)
+class RunWrite:
+    """Everything one batch changes for one run."""
+
+    state: MutableState
+    old_version: int | None  # None: a new run
+    events: list[HistoryEvent] = field(default_factory=list)
+    timers_set: list[ScheduleTimer] = field(default_factory=list)
+    timers_deleted: list[str] = field(default_factory=list)
+    outbox: list[Outgoing] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict)
+    search_attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def new_version(self) -> int:
+        return (self.old_version or 0) + 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedRun:
+    state: MutableState
+    version: int
+    events: list[HistoryEvent]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingOutbox:
+    seq: int
+    exchange: str
+    routing_key: str
+    body: bytes
+
+
+class HistoryStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        dialect = engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # --- shard ownership ------------------------------------------------------------------
+
+    async def acquire_shard(self, shard_id: int, owner: str) -> int:
+        """Take the shard by bumping its fencing token; returns the new range_id."""
+        async with self._engine.begin() as conn:
+            ins = self._insert(t.shards).values(shard_id=shard_id, range_id=1, owner=owner)
+            await conn.execute(ins.on_conflict_do_nothing(index_elements=["shard_id"]))
+            row = (await conn.execute(
+                sa.update(t.shards).where(t.shards.c.shard_id == shard_id)
+                .values(range_id=t.shards.c.range_id + 1, owner=owner, updated_at=sa.func.current_timestamp())
+                .returning(t.shards.c.range_id)
+            )).one()
+            return int(row[0])
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def load_current(self, namespace: str, workflow_id: str) -> CurrentRun | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(t.current_executions.c.run_id, t.current_executions.c.status,
+                          t.current_executions.c.start_request_id)
+                .where(t.current_executions.c.namespace == namespace,
+                       t.current_executions.c.workflow_id == workflow_id)
+            )).first()
+        if row is None:
+            return None
+        return CurrentRun(run_id=row.run_id, status=WorkflowExecutionStatus(row.status),
+                          start_request_id=row.start_request_id)
+
+    async def load_run(self, namespace: str, workflow_id: str, run_id: str) -> LoadedRun | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(t.executions.c.state, t.executions.c.version)
+                .where(t.executions.c.namespace == namespace, t.executions.c.workflow_id == workflow_id,
+                       t.executions.c.run_id == run_id)
+            )).first()
+            if row is None:
+                return None
+            rows = (await conn.execute(
+                sa.select(t.history_events.c.data)
+                .where(t.history_events.c.namespace == namespace,
+                       t.history_events.c.workflow_id == workflow_id,
+                       t.history_events.c.run_id == run_id)
+                .order_by(t.history_events.c.event_id)
+            )).all()
+        events = [HistoryEvent.model_validate(r.data) for r in rows]
+        return LoadedRun(state=MutableState.model_validate(row.state), version=int(row.version), events=events)
+
+    async def pending_outbox(self, shard_id: int, limit: int = 1000) -> list[PendingOutbox]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(t.outbox.c.seq, t.outbox.c.exchange, t.outbox.c.routing_key, t.outbox.c.body)
+                .where(t.outbox.c.shard_id == shard_id).order_by(t.outbox.c.seq).limit(limit)
+            )).all()
+        return [PendingOutbox(seq=r.seq, exchange=r.exchange, routing_key=r.routing_key, body=bytes(r.body))
+                for r in rows]
+
+    async def delete_outbox(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            async with self._engine.begin() as conn:
+                await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(seqs))))
+
+    # --- the batch commit -----------------------------------------------------------------
+
+    async def commit(
+        self, *, shard_id: int, range_id: int, writes: Sequence[RunWrite], published_seqs: Sequence[int] = ()
+    ) -> list[PendingOutbox]:
+        """One transaction for the whole batch; returns the outbox rows to publish, in order."""
+        async with self._engine.begin() as conn:
+            fenced = await conn.execute(
+                sa.update(t.shards).where(t.shards.c.shard_id == shard_id, t.shards.c.range_id == range_id)
+                .values(range_id=range_id)
+            )
+            if fenced.rowcount != 1:
+                raise ShardLostError(shard_id)
+            if published_seqs:
+                await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(published_seqs))))
+            for w in writes:
+                await self._write_run(conn, w)
+            await self._write_events(conn, writes)
+            await self._write_timers(conn, shard_id, writes)
+            return await self._write_outbox(conn, shard_id, writes)
+
+    async def _write_run(self, conn: AsyncConnection, w: RunWrite) -> None:
+        st = w.state
+        doc = st.model_dump(mode="json")
+        result: Any = None
+        if st.result is not None:
+            result = {"result": [p.model_dump(mode="json") for p in st.result]}
+        elif st.failure is not None:
+            result = {"failure": st.failure.model_dump(mode="json")}
+        values = dict(status=st.status.value, close_time=st.close_time, next_event_id=st.next_event_id,
+                      version=w.new_version, state=doc, result=result)
+        if w.old_version is None:
+            await conn.execute(sa.insert(t.executions).values(
+                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, shard_id=st.shard_id,
+                workflow_type=st.workflow_type, task_queue=st.task_queue, start_time=st.start_time,
+                memo=w.memo, search_attributes=w.search_attributes, **values))
+            ins = self._insert(t.current_executions).values(
+                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=st.status.value,
+                start_request_id=st.start_request_id, shard_id=st.shard_id)
+            await conn.execute(ins.on_conflict_do_update(
+                index_elements=["namespace", "workflow_id"],
+                set_={"run_id": st.run_id, "status": st.status.value, "start_request_id": st.start_request_id}))
+            return
+        res = await conn.execute(
+            sa.update(t.executions)
+            .where(t.executions.c.namespace == st.namespace, t.executions.c.workflow_id == st.workflow_id,
+                   t.executions.c.run_id == st.run_id, t.executions.c.version == w.old_version)
+            .values(**values))
+        if res.rowcount != 1:
+            raise VersionConflictError(f"run {st.run_id} changed concurrently (expected version {w.old_version})")
+        if not st.is_running:
+            await conn.execute(
+                sa.update(t.current_executions)
+                .where(t.current_executions.c.namespace == st.namespace,
+                       t.current_executions.c.workflow_id == st.workflow_id,
+                       t.current_executions.c.run_id == st.run_id)
+                .values(status=st.status.value))
+
+    async def _write_events(self, conn: AsyncConnection, writes: Sequence[RunWrite]) -> None:
+        rows = [
+            {"namespace": w.state.namespace, "workflow_id": w.state.workflow_id, "run_id": w.state.run_id,
+             "event_id": e.event_id, "event_type": e.event_type, "event_time": e.event_time,
+             "data": e.model_dump(mode="json")}
+            for w in writes for e in w.events
+        ]
+        if rows:
+            await conn.execute(sa.insert(t.history_events), rows)
+
+    async def _write_timers(self, conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]) -> None:
+        deleted = [k for w in writes for k in w.timers_deleted]
+        if deleted:
+            await conn.execute(sa.delete(t.timers).where(t.timers.c.shard_id == shard_id,
+                                                         t.timers.c.key.in_(deleted)))
+        rows = [{"shard_id": shard_id, "key": s.key, "fire_at": s.fire_at, "body": s.model_dump(mode="json")}
+                for w in writes for s in w.timers_set]
+        if rows:
+            ins = self._insert(t.timers)
+            await conn.execute(ins.on_conflict_do_nothing(index_elements=["shard_id", "key"]), rows)
+
+    async def _write_outbox(
+        self, conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]
+    ) -> list[PendingOutbox]:
+        items = [o for w in writes for o in w.outbox]
+        if not items:
+            return []
+        rows = [{"shard_id": shard_id, "exchange": o.exchange, "routing_key": o.routing_key,
+                 "body": o.message.model_dump_json().encode(), "headers": {}} for o in items]
+        result = await conn.execute(
+            sa.insert(t.outbox).returning(t.outbox.c.seq, sort_by_parameter_order=True), rows)
+        seqs = [r[0] for r in result.all()]
+        return [PendingOutbox(seq=s, exchange=r["exchange"], routing_key=r["routing_key"], body=r["body"])
+                for s, r in zip(seqs, rows, strict=True)]
+
+

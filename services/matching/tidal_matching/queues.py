@@ -1,0 +1,12 @@
+"""Worker-facing queue declarations, shared in shape with the SDK's worker (both declare them;
+RabbitMQ refuses a redeclaration with other arguments, so the spec lives in one place here and
+the SDK mirrors it)."""
+
+from __future__ import annotations
+
+from tidal_server.bus import QueueSpec
+
+
+def task_queue_spec(name: str) -> QueueSpec:
+    # Durable: tasks outlive worker restarts; unacked tasks of a dead worker are redelivered.
+    return QueueSpec(name=name, durable=True)

@@ -1,0 +1,16 @@
+"""Pure routing decisions: which worker queue a task goes to."""
+
+from __future__ import annotations
+
+from tidal_schema import names
+from tidal_schema.messages import AddActivityTask, AddWorkflowTask, MatchingMessage
+
+
+def destinations(msg: MatchingMessage) -> list[str]:
+    """Queues to try in order: the sticky queue first (the worker that has the run cached),
+    then the task queue's shared queue."""
+    if isinstance(msg, AddWorkflowTask):
+        shared = names.workflow_task_queue(msg.task.namespace, msg.task.task_queue)
+        return [msg.sticky_queue, shared] if msg.sticky_queue else [shared]
+    assert isinstance(msg, AddActivityTask)
+    return [names.activity_task_queue(msg.task.namespace, msg.task.task_queue)]
