@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,7 +89,10 @@ def test_shard_function_is_stable_and_spread() -> None:
 def test_names_escape_unsafe_characters() -> None:
     assert names.workflow_task_queue("default", "orders") == "tidal.tq.default.orders.workflow"
     assert names.workflow_task_queue("a.b", "c") != names.workflow_task_queue("a", "b.c")
-    assert " " not in names.activity_task_queue("default", "my queue")
+    amqp_name = re.compile(r"^[A-Za-z0-9_.:-]+$")
+    for odd in ("my queue", "a/b", "ü", "x%y", "pid@host", "a:b"):
+        assert amqp_name.fullmatch(names.activity_task_queue("default", odd))
+        assert amqp_name.fullmatch(names.sticky_queue(odd))
     assert names.history_queue(3) == "tidal.history.shard.3"
 
 

@@ -14,12 +14,13 @@ COMMANDS_EXCHANGE = "tidal.commands"
 MATCHING_QUEUE = "tidal.matching"
 MATCHING_ROUTING_KEY = "tasks"
 
-_SAFE = re.compile(r"[^A-Za-z0-9_:-]")
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def _part(value: str) -> str:
-    # Routing keys and queue names must stay unambiguous whatever users call their queues.
-    return _SAFE.sub(lambda m: f"%{ord(m.group()):02x}", value)
+    """AMQP names allow only [A-Za-z0-9-_.:]; '.' separates our name parts, so everything else
+    (including '.' and ':') is escaped as ':<hex>' to keep names valid and unambiguous."""
+    return _SAFE.sub(lambda m: f":{ord(m.group()):x}:", value)
 
 
 def shard_routing_key(shard_id: int) -> str:
