@@ -41,9 +41,8 @@ class HistoryService:
         await self.membership.stop()
 
     async def _acquire(self, shard_id: int) -> bool:
-        range_id = await self._store.acquire_shard(shard_id, self._rt.member_id)
         processor = ShardProcessor(
-            shard_id=shard_id, range_id=range_id, store=self._store, bus=self._rt.bus, clock=self._rt.clock,
+            shard_id=shard_id, owner=self._rt.member_id, store=self._store, bus=self._rt.bus, clock=self._rt.clock,
             cache_size=self._settings.cache_size, batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
         )
@@ -54,7 +53,7 @@ class HistoryService:
             return False
         processor.lost.clear()
         self.processors[shard_id] = processor
-        log.info("acquired shard %s (range_id %s)", shard_id, range_id)
+        log.info("acquired shard %s (range_id %s)", shard_id, processor.range_id)
         return True
 
     async def _release(self, shard_id: int) -> None:

@@ -54,11 +54,12 @@ class _Working:
 
 class ShardProcessor:
     def __init__(
-        self, *, shard_id: int, range_id: int, store: HistoryStore, bus: Bus, clock: Clock,
+        self, *, shard_id: int, owner: str, store: HistoryStore, bus: Bus, clock: Clock,
         cache_size: int, batch_max: int, prefetch: int,
     ) -> None:
         self.shard_id = shard_id
-        self.range_id = range_id
+        self.owner = owner
+        self.range_id = 0
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -73,9 +74,18 @@ class ShardProcessor:
         self.processed = 0
 
     async def start(self) -> None:
-        await self._relay_pending_outbox()
+        """The exclusive consumer is the claim (it fails while another process holds the shard);
+        only then is the fencing token bumped, which cuts off any write still in flight from the
+        previous owner. Deliveries wait in the inbox until the loop starts."""
         self._consumer = await self._bus.consume(
             names.history_queue(self.shard_id), self._enqueue, prefetch=self._prefetch, exclusive=True)
+        try:
+            self.range_id = await self._store.acquire_shard(self.shard_id, self.owner)
+            await self._relay_pending_outbox()
+        except BaseException:
+            await self._consumer.cancel()
+            self._consumer = None
+            raise
         self._task = asyncio.create_task(self._loop(), name=f"history-shard-{self.shard_id}")
 
     async def stop(self) -> None:
