@@ -37,8 +37,9 @@ fmt:
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-dev:
-	$(UV) run tidal-server dev --with-sample
+# The engine embedded (in-memory bus + SQLite) with the HTTP API on :7243 and a sample worker.
+dev: bootstrap
+	$(UV) run python examples/dev.py $(ARGS)
 
 bench:
 	$(UV) run python bench/run.py $(ARGS)
