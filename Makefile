@@ -31,7 +31,7 @@ test:
 lint:
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs services
+	$(UV) run mypy libs/schema/tidal_schema libs/sdk/tidal libs/server/tidal_server services/*/tidal_*
 
 fmt:
 	$(UV) run ruff check --fix .

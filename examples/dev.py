@@ -16,11 +16,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hello import HelloWorkflow, compose_greeting  # noqa: E402
-
-from tidal.client import Client  # noqa: E402
-from tidal.worker import Worker  # noqa: E402
-from tidal_server.embedded import EmbeddedServer  # noqa: E402
+from hello import HelloWorkflow, compose_greeting
+from tidal.client import Client
+from tidal.worker import Worker
+from tidal_server.embedded import EmbeddedServer
 
 TASK_QUEUE = "hello"
 
@@ -28,8 +27,9 @@ TASK_QUEUE = "hello"
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=7243)
-    parser.add_argument("--db", default=str(Path.home() / ".tidal" / "dev.sqlite3"),
-                        help="SQLite file (kept between runs)")
+    parser.add_argument(
+        "--db", default=str(Path.home() / ".tidal" / "dev.sqlite3"), help="SQLite file (kept between runs)"
+    )
     parser.add_argument("--once", action="store_true", help="run the sample workflow and exit")
     args = parser.parse_args()
 
@@ -39,21 +39,35 @@ async def main() -> None:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal")
     client = Client(http=http, worker_transport=server.worker_transport)
     try:
-        async with Worker(client, task_queue=TASK_QUEUE, workflows=[HelloWorkflow], activities=[compose_greeting]):
+        async with Worker(
+            client, task_queue=TASK_QUEUE, workflows=[HelloWorkflow], activities=[compose_greeting]
+        ):
             wf_id = f"hello-{uuid.uuid4().hex[:8]}"
-            result = await client.execute_workflow(HelloWorkflow.run, "Tidal", id=wf_id, task_queue=TASK_QUEUE)
-            print(f"\nworkflow {wf_id} returned {result!r} ({time.monotonic() - began:.1f}s after start-up began)")
+            result = await client.execute_workflow(
+                HelloWorkflow.run, "Tidal", id=wf_id, task_queue=TASK_QUEUE
+            )
+            print(
+                f"\nworkflow {wf_id} returned {result!r} "
+                f"({time.monotonic() - began:.1f}s after start-up began)"
+            )
             if args.once:
                 return
             base = f"http://127.0.0.1:{args.port}/api/v1/namespaces/default/workflows"
-            print(f"""
+            body = (
+                f'{{"workflow_id": "hello-2", "workflow_type": "HelloWorkflow", '
+                f'"task_queue": "{TASK_QUEUE}", "args": ["you"]}}'
+            )
+            print(
+                f"""
 Tidal dev server on http://127.0.0.1:{args.port} (database {args.db}), worker on task queue "{TASK_QUEUE}".
 Start more workflows:
   curl -s -X POST {base} -H 'content-type: application/json' \\
-       -d '{{"workflow_id": "hello-2", "workflow_type": "HelloWorkflow", "task_queue": "{TASK_QUEUE}", "args": ["you"]}}'
+       -d '{body}'
   curl -s '{base}/hello-2/result?wait=10'
   curl -s '{base}/hello-2/history'
-API reference: http://127.0.0.1:{args.port}/api/v1/docs   Stop with Ctrl-C.""", flush=True)
+API reference: http://127.0.0.1:{args.port}/api/v1/docs   Stop with Ctrl-C.""",
+                flush=True,
+            )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

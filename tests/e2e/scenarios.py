@@ -22,9 +22,17 @@ async def one_activity(client: Client, task_queue: str) -> None:
     assert _contiguous(list(history))
     types = [e.event_type for e in history]
     assert types == [
-        "WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted",
-        "ActivityTaskScheduled", "ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled",
-        "WorkflowTaskStarted", "WorkflowTaskCompleted", "WorkflowExecutionCompleted",
+        "WorkflowExecutionStarted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+        "ActivityTaskStarted",
+        "ActivityTaskCompleted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "WorkflowExecutionCompleted",
     ]
     desc = await handle.describe()
     assert desc.status is WorkflowExecutionStatus.COMPLETED and desc.workflow_type == "GreetingWorkflow"
@@ -32,7 +40,9 @@ async def one_activity(client: Client, task_queue: str) -> None:
 
 
 async def one_second_timer(client: Client, task_queue: str) -> None:
-    handle = await client.start_workflow(TimerWorkflow.run, 1.0, id=f"timer-{uuid.uuid4()}", task_queue=task_queue)
+    handle = await client.start_workflow(
+        TimerWorkflow.run, 1.0, id=f"timer-{uuid.uuid4()}", task_queue=task_queue
+    )
     elapsed = await handle.result()
     assert elapsed >= 1.0
     types = [e.event_type for e in (await handle.fetch_history()).events]

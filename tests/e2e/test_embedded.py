@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 

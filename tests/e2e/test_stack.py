@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 import sqlalchemy as sa
-
 from tidal.client import Client
 from tidal.worker import Worker
 from tidal_schema import names
@@ -64,11 +63,16 @@ async def _completed_counts(database_url: str, prefix: str) -> dict[str, int]:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(t.history_events.c.workflow_id, sa.func.count())
-                .where(t.history_events.c.workflow_id.like(f"{prefix}%"),
-                       t.history_events.c.event_type == "ActivityTaskCompleted")
-                .group_by(t.history_events.c.workflow_id))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(t.history_events.c.workflow_id, sa.func.count())
+                    .where(
+                        t.history_events.c.workflow_id.like(f"{prefix}%"),
+                        t.history_events.c.event_type == "ActivityTaskCompleted",
+                    )
+                    .group_by(t.history_events.c.workflow_id)
+                )
+            ).all()
         return {r[0]: int(r[1]) for r in rows}
     finally:
         await engine.dispose()
@@ -78,17 +82,26 @@ async def test_history_sigkill_mid_flight_loses_nothing(running: Stack) -> None:
     client = await Client.connect(running.address)
     prefix = f"crash-{uuid.uuid4().hex[:6]}-"
     async with Worker(client, task_queue=TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
-        handles = [await client.start_workflow(GreetingWorkflow.run, f"n{i}", id=f"{prefix}{i}",
-                                               task_queue=TASK_QUEUE) for i in range(200)]
+        handles = [
+            await client.start_workflow(
+                GreetingWorkflow.run, f"n{i}", id=f"{prefix}{i}", task_queue=TASK_QUEUE
+            )
+            for i in range(200)
+        ]
         # Kill history while workflows are in every stage, then bring it back.
-        await wait_for(lambda: sum(1 for k in ATTEMPTS if k.startswith(f"greet:{prefix}")) >= 20,
-                       timeout=60, what="some activities to run")
+        await wait_for(
+            lambda: sum(1 for k in ATTEMPTS if k.startswith(f"greet:{prefix}")) >= 20,
+            timeout=60,
+            what="some activities to run",
+        )
         running.kill("history")
         running.start("history")
         results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=180)
     assert results == [f"Hello, n{i}!" for i in range(200)]
     counts = await _completed_counts(running.database_url, prefix)
-    assert len(counts) == 200 and set(counts.values()) == {1}, "each activity completed exactly once in history"
+    assert len(counts) == 200 and set(counts.values()) == {1}, (
+        "each activity completed exactly once in history"
+    )
     await client.close()
 
 
@@ -106,8 +119,11 @@ async def test_two_history_processes_share_shards_and_fail_over(stack: Stack) ->
 
     async def split_evenly() -> bool:
         o = await owners()
-        return len(o) == stack.shard_count and sorted(set(o.values())) == ["history-a", "history-b"] and \
-            list(o.values()).count("history-a") == stack.shard_count // 2
+        return (
+            len(o) == stack.shard_count
+            and sorted(set(o.values())) == ["history-a", "history-b"]
+            and list(o.values()).count("history-a") == stack.shard_count // 2
+        )
 
     try:
         await wait_for(split_evenly, timeout=30, what="both history processes to own half the shards")
@@ -119,9 +135,17 @@ async def test_two_history_processes_share_shards_and_fail_over(stack: Stack) ->
         await wait_for(b_owns_all, timeout=30, what="history-b to take over history-a's shards")
         client = await Client.connect(stack.address)
         async with Worker(client, task_queue=TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
-            results = await asyncio.gather(*(client.execute_workflow(
-                GreetingWorkflow.run, f"x{i}", id=f"after-failover-{uuid.uuid4()}", task_queue=TASK_QUEUE)
-                for i in range(16)))
+            results = await asyncio.gather(
+                *(
+                    client.execute_workflow(
+                        GreetingWorkflow.run,
+                        f"x{i}",
+                        id=f"after-failover-{uuid.uuid4()}",
+                        task_queue=TASK_QUEUE,
+                    )
+                    for i in range(16)
+                )
+            )
         assert results == [f"Hello, x{i}!" for i in range(16)]
         await client.close()
     finally:
@@ -146,7 +170,8 @@ async def test_malformed_messages_are_dead_lettered_and_services_keep_running(ru
             msg = await dlq.get(no_ack=True, fail=False)
             if msg is not None:
                 seen[str(msg.headers.get("x-tidal-original-queue"))] = str(
-                    msg.headers.get("x-tidal-dead-letter-reason"))
+                    msg.headers.get("x-tidal-dead-letter-reason")
+                )
             return set(targets) <= set(seen)
 
         await wait_for(drained, timeout=30, what="all malformed messages in the dead-letter queue")

@@ -39,28 +39,40 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "TIDAL_AMQP_URL": self.amqp_url,
-            "TIDAL_DATABASE_URL": self.database_url,
-            "TIDAL_SHARD_COUNT": str(self.shard_count),
-            "TIDAL_HTTP_PORT": str(self.http_port),
-            "TIDAL_LOG_LEVEL": "INFO",
-            # Fast failover in tests: members are considered gone after 2 s without a heartbeat.
-            "TIDAL_HEARTBEAT_SECONDS": "0.5",
-            "TIDAL_MEMBER_TTL_SECONDS": "2",
-        })
+        env.update(
+            {
+                "TIDAL_AMQP_URL": self.amqp_url,
+                "TIDAL_DATABASE_URL": self.database_url,
+                "TIDAL_SHARD_COUNT": str(self.shard_count),
+                "TIDAL_HTTP_PORT": str(self.http_port),
+                "TIDAL_LOG_LEVEL": "INFO",
+                # Fast failover in tests: members are considered gone after 2 s without a heartbeat.
+                "TIDAL_HEARTBEAT_SECONDS": "0.5",
+                "TIDAL_MEMBER_TTL_SECONDS": "2",
+            }
+        )
         env.update(extra)
         return env
 
     def migrate(self) -> None:
-        subprocess.run([sys.executable, "-m", "tidal_server.cli", "migrate"], env=self.env(), check=True,
-                       cwd=ROOT, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "tidal_server.cli", "migrate"],
+            env=self.env(),
+            check=True,
+            cwd=ROOT,
+            timeout=120,
+        )
 
     def start(self, name: str, *, key: str | None = None, **extra_env: str) -> subprocess.Popen[bytes]:
         key = key or name
-        log = open(self.log_dir / f"tidal-{key}-{os.getpid()}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "tidal_server.cli", "run", name], env=self.env(**extra_env),
-                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        log = open(self.log_dir / f"tidal-{key}-{os.getpid()}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tidal_server.cli", "run", name],
+            env=self.env(**extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         self.procs[key] = proc
         return proc
 
@@ -79,7 +91,9 @@ class Stack:
             while True:
                 for key, proc in self.procs.items():
                     if proc.poll() is not None:
-                        raise RuntimeError(f"{key} exited with {proc.returncode}:\n{self.log_of(key)[-3000:]}")
+                        raise RuntimeError(
+                            f"{key} exited with {proc.returncode}:\n{self.log_of(key)[-3000:]}"
+                        )
                 try:
                     r = await http.get(f"{self.address}/readyz", timeout=2)
                     if r.status_code == 200:
@@ -87,8 +101,10 @@ class Stack:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the stack did not become ready:\n" +
-                                       "\n".join(f"--- {k}\n{self.log_of(k)[-2000:]}" for k in self.procs))
+                    raise TimeoutError(
+                        "the stack did not become ready:\n"
+                        + "\n".join(f"--- {k}\n{self.log_of(k)[-2000:]}" for k in self.procs)
+                    )
                 await asyncio.sleep(0.1)
 
     def kill(self, key: str, sig: int = signal.SIGKILL) -> None:
@@ -100,7 +116,7 @@ class Stack:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for key, proc in list(self.procs.items()):
+        for proc in list(self.procs.values()):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -17,7 +17,9 @@ ATTEMPTS: dict[str, int] = {}
 
 @activity.defn
 async def greet(name: str) -> str:
-    ATTEMPTS[f"greet:{activity.info().workflow_id}"] = ATTEMPTS.get(f"greet:{activity.info().workflow_id}", 0) + 1
+    ATTEMPTS[f"greet:{activity.info().workflow_id}"] = (
+        ATTEMPTS.get(f"greet:{activity.info().workflow_id}", 0) + 1
+    )
     return f"Hello, {name}!"
 
 
@@ -53,7 +55,9 @@ class RetryWorkflow:
     @workflow.run
     async def run(self, key: str) -> str:
         return await workflow.execute_activity(
-            flaky, key, start_to_close_timeout=timedelta(seconds=30),
+            flaky,
+            key,
+            start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=5),
         )
 

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-
 from tidal_schema import names
 
 
@@ -83,8 +82,9 @@ class AmqpTransport:
     async def _connection(self) -> AbstractRobustConnection:
         async with self._lock:
             if self._conn is None:
-                self._conn = await aio_pika.connect_robust(self._url, client_properties={
-                    "connection_name": self._name})
+                self._conn = await aio_pika.connect_robust(
+                    self._url, client_properties={"connection_name": self._name}
+                )
                 self._pub = await self._conn.channel(publisher_confirms=True)
             return self._conn
 
@@ -95,8 +95,9 @@ class AmqpTransport:
                 # Gone with the worker's connection: matching then falls back to the shared queue.
                 await ch.declare_queue(name, durable=False, exclusive=True, auto_delete=True)
             else:
-                await ch.declare_queue(name, durable=True,
-                                       arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE})
+                await ch.declare_queue(
+                    name, durable=True, arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE}
+                )
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer:
         conn = await self._connection()
@@ -113,12 +114,17 @@ class AmqpTransport:
     async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
         await self._connection()
         assert self._pub is not None
-        ex: Any = self._pub.default_exchange if exchange == "" else await self._pub.get_exchange(
-            exchange, ensure=False)
+        ex: Any = (
+            self._pub.default_exchange
+            if exchange == ""
+            else await self._pub.get_exchange(exchange, ensure=False)
+        )
         await ex.publish(
-            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                             content_type="application/json"),
-            routing_key=routing_key, mandatory=True,
+            aio_pika.Message(
+                body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type="application/json"
+            ),
+            routing_key=routing_key,
+            mandatory=True,
         )
 
     async def close(self) -> None:

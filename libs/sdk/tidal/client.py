@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import httpx
-
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
 from . import workflow as _workflow
-from ._transport import AmqpTransport, WorkerTransport
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._transport import AmqpTransport, WorkerTransport
 from .common import RetryPolicy
 from .converter import DataConverter
 from .exceptions import RPCError, WorkflowAlreadyStartedError, WorkflowFailureError, failure_to_error
@@ -98,8 +97,11 @@ class Client:
             info = await self._call("GET", "/api/v1/cluster")
             url = info.get("worker_amqp_url")
             if not url:
-                raise RPCError("the server did not say which AMQP broker workers should use; pass "
-                               "amqp_url= to Client.connect", status="unavailable")
+                raise RPCError(
+                    "the server did not say which AMQP broker workers should use; pass "
+                    "amqp_url= to Client.connect",
+                    status="unavailable",
+                )
         return AmqpTransport(url)
 
     # --- workflows ------------------------------------------------------------------------
@@ -135,14 +137,20 @@ class Client:
             "id_reuse_policy": id_reuse_policy.value,
             "id_conflict_policy": id_conflict_policy.value,
         }
-        for key, td in (("workflow_execution_timeout", execution_timeout), ("workflow_run_timeout", run_timeout),
-                        ("workflow_task_timeout", task_timeout), ("start_delay", start_delay)):
+        for key, td in (
+            ("workflow_execution_timeout", execution_timeout),
+            ("workflow_run_timeout", run_timeout),
+            ("workflow_task_timeout", task_timeout),
+            ("start_delay", start_delay),
+        ):
             if td is not None:
                 body[key] = td.total_seconds()
         if retry_policy is not None:
             body["retry_policy"] = retry_policy.to_schema().model_dump(mode="json")
         if memo:
-            body["memo"] = {k: self.data_converter.to_payload(v).model_dump(mode="json") for k, v in memo.items()}
+            body["memo"] = {
+                k: self.data_converter.to_payload(v).model_dump(mode="json") for k, v in memo.items()
+            }
         if search_attributes:
             body["search_attributes"] = search_attributes
         try:
@@ -151,8 +159,13 @@ class Client:
             if exc.status == "already_started":
                 raise WorkflowAlreadyStartedError(id, name, run_id=getattr(exc, "run_id", None)) from exc
             raise
-        return WorkflowHandle(self, id, run_id=reply["run_id"], result_run_id=reply["run_id"],
-                              result_type=result_type or ret_type)
+        return WorkflowHandle(
+            self,
+            id,
+            run_id=reply["run_id"],
+            result_run_id=reply["run_id"],
+            result_type=result_type or ret_type,
+        )
 
     async def execute_workflow(self, workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
         handle = await self.start_workflow(workflow, arg, **kwargs)
@@ -163,8 +176,9 @@ class Client:
     ) -> WorkflowHandle[Any]:
         return WorkflowHandle(self, workflow_id, run_id=run_id, result_run_id=run_id, result_type=result_type)
 
-    def get_workflow_handle_for(self, workflow: Any, workflow_id: str, *, run_id: str | None = None
-                                ) -> WorkflowHandle[Any]:
+    def get_workflow_handle_for(
+        self, workflow: Any, workflow_id: str, *, run_id: str | None = None
+    ) -> WorkflowHandle[Any]:
         _, ret_type = _workflow_name(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=ret_type)
 
@@ -180,15 +194,21 @@ class Client:
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise RPCError(f"cannot reach the Tidal frontend at {self._http.base_url}: {exc}; is the server "
-                           "running? (`tidal-server dev` starts one)", status="unavailable") from exc
+            raise RPCError(
+                f"cannot reach the Tidal frontend at {self._http.base_url}: {exc}; is the server "
+                "running? (`tidal-server dev` starts one)",
+                status="unavailable",
+            ) from exc
         if resp.status_code >= 400:
             try:
                 problem = resp.json()
             except ValueError:
                 problem = {"detail": resp.text}
-            err = RPCError(str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
-                           status=str(problem.get("code", "internal")), code=resp.status_code)
+            err = RPCError(
+                str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
+                status=str(problem.get("code", "internal")),
+                code=resp.status_code,
+            )
             err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
             raise err
         data: dict[str, Any] = resp.json() if resp.content else {}
@@ -196,8 +216,15 @@ class Client:
 
 
 class WorkflowHandle(Generic[ReturnT]):
-    def __init__(self, client: Client, id: str, *, run_id: str | None = None,
-                 result_run_id: str | None = None, result_type: type | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        id: str,
+        *,
+        run_id: str | None = None,
+        result_run_id: str | None = None,
+        result_type: type | None = None,
+    ) -> None:
         self._client = client
         self.id = id
         self.run_id = run_id
@@ -213,8 +240,9 @@ class WorkflowHandle(Generic[ReturnT]):
     async def result(self) -> ReturnT:
         c = self._client
         while True:
-            data = await c._call("GET", c._wf_path(self.id, "/result"),
-                                 params=self._params(wait=_RESULT_POLL_SECONDS))
+            data = await c._call(
+                "GET", c._wf_path(self.id, "/result"), params=self._params(wait=_RESULT_POLL_SECONDS)
+            )
             status = WorkflowExecutionStatus(data["status"])
             if status is WorkflowExecutionStatus.RUNNING:
                 continue
@@ -224,18 +252,28 @@ class WorkflowHandle(Generic[ReturnT]):
                     return None  # type: ignore[return-value]
                 value: ReturnT = c.data_converter.from_payload(payloads[0], self._result_type)
                 return value
-            failure = Failure.model_validate(data["failure"]) if data.get("failure") else Failure(
-                message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application"))
+            failure = (
+                Failure.model_validate(data["failure"])
+                if data.get("failure")
+                else Failure(
+                    message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application")
+                )
+            )
             raise WorkflowFailureError(cause=failure_to_error(failure))
 
     async def describe(self) -> WorkflowExecutionDescription:
         c = self._client
         d = await c._call("GET", c._wf_path(self.id), params=self._params())
         return WorkflowExecutionDescription(
-            id=d["workflow_id"], run_id=d["run_id"], workflow_type=d["workflow_type"], task_queue=d["task_queue"],
-            status=WorkflowExecutionStatus(d["status"]), start_time=datetime.fromisoformat(d["start_time"]),
+            id=d["workflow_id"],
+            run_id=d["run_id"],
+            workflow_type=d["workflow_type"],
+            task_queue=d["task_queue"],
+            status=WorkflowExecutionStatus(d["status"]),
+            start_time=datetime.fromisoformat(d["start_time"]),
             close_time=datetime.fromisoformat(d["close_time"]) if d.get("close_time") else None,
-            history_length=int(d.get("history_length", 0)), raw=d,
+            history_length=int(d.get("history_length", 0)),
+            raw=d,
         )
 
     async def fetch_history(self) -> WorkflowHistory:
@@ -243,8 +281,11 @@ class WorkflowHandle(Generic[ReturnT]):
         events: list[HistoryEvent] = []
         token: str | None = None
         while True:
-            data = await c._call("GET", c._wf_path(self.id, "/history"),
-                                 params=self._params(page_size=1000, next_page_token=token))
+            data = await c._call(
+                "GET",
+                c._wf_path(self.id, "/history"),
+                params=self._params(page_size=1000, next_page_token=token),
+            )
             events.extend(HistoryEvent.model_validate(e) for e in data["events"])
             token = data.get("next_page_token")
             if not token:
@@ -252,10 +293,15 @@ class WorkflowHandle(Generic[ReturnT]):
 
     async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
         c = self._client
-        name = signal if isinstance(signal, str) else getattr(signal, "__tidal_signal_name__", signal.__name__)
+        name = (
+            signal if isinstance(signal, str) else getattr(signal, "__tidal_signal_name__", signal.__name__)
+        )
         values = [arg] if arg is not _MISSING else list(args)
-        body = {"signal_name": name, "request_id": str(uuid.uuid4()),
-                "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)]}
+        body = {
+            "signal_name": name,
+            "request_id": str(uuid.uuid4()),
+            "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
+        }
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/signal"), json=body)
@@ -286,8 +332,10 @@ def _workflow_name(workflow: Any) -> tuple[str, Any]:
     if owner is not None:
         defn = _workflow.get_definition(owner)
         return defn.name, defn.ret_type
-    raise TypeError(f"{workflow!r} is not a workflow: pass a @workflow.defn class, its @workflow.run method, "
-                    "or the workflow type name")
+    raise TypeError(
+        f"{workflow!r} is not a workflow: pass a @workflow.defn class, its @workflow.run method, "
+        "or the workflow type name"
+    )
 
 
 def _owner_class(fn: Any) -> type | None:

@@ -31,15 +31,22 @@ class WorkflowEnvironment:
         try:
             from tidal_server.embedded import EmbeddedServer
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise RuntimeError("WorkflowEnvironment.start_local() needs the Tidal server packages: "
-                               "`pip install tidal-server tidal-history tidal-matching tidal-timer "
-                               "tidal-frontend`") from exc
+            raise RuntimeError(
+                "WorkflowEnvironment.start_local() needs the Tidal server packages: "
+                "`pip install tidal-server tidal-history tidal-matching tidal-timer "
+                "tidal-frontend`"
+            ) from exc
         server = EmbeddedServer(shard_count=shard_count, database_path=database_path)
         await server.start()
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server.asgi_app),
-                                 base_url="http://tidal.embedded", timeout=90.0)
-        client = Client(http=http, namespace=namespace, data_converter=data_converter,
-                        worker_transport=server.worker_transport)
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal.embedded", timeout=90.0
+        )
+        client = Client(
+            http=http,
+            namespace=namespace,
+            data_converter=data_converter,
+            worker_transport=server.worker_transport,
+        )
         return WorkflowEnvironment(client=client, server=server)
 
     @property

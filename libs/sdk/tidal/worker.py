@@ -15,9 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-
-from tidal_schema import names
 from tidal_schema import commands as cmd
+from tidal_schema import names
 from tidal_schema.messages import (
     TASK_MESSAGE,
     ActivityTask,
@@ -37,8 +36,12 @@ from .exceptions import ApplicationError, NondeterminismError, error_to_failure
 
 log = logging.getLogger("tidal.worker")
 
-_CLOSE_COMMANDS = (cmd.CompleteWorkflowExecution, cmd.FailWorkflowExecution, cmd.CancelWorkflowExecution,
-                   cmd.ContinueAsNewWorkflowExecution)
+_CLOSE_COMMANDS = (
+    cmd.CompleteWorkflowExecution,
+    cmd.FailWorkflowExecution,
+    cmd.CancelWorkflowExecution,
+    cmd.ContinueAsNewWorkflowExecution,
+)
 
 
 class WorkerError(Exception):
@@ -67,8 +70,10 @@ class Worker:
         self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
         sync = [n for n, d in self._activities.items() if not d.is_async]
         if sync and activity_executor is None:
-            raise WorkerError(f"activities {sync} are not async: pass activity_executor= (e.g. a "
-                              "ThreadPoolExecutor), as temporalio requires")
+            raise WorkerError(
+                f"activities {sync} are not async: pass activity_executor= (e.g. a "
+                "ThreadPoolExecutor), as temporalio requires"
+            )
         self._executor = activity_executor
         self._max_wft = max_concurrent_workflow_tasks
         self._max_act = max_concurrent_activities
@@ -110,13 +115,15 @@ class Worker:
             await t.declare_task_queue(shared, sticky=False)
             await t.declare_task_queue(self.sticky_queue, sticky=True)
             for queue in (self.sticky_queue, shared):
-                self._consumers.append(await t.consume(queue, self._spawn(self._on_workflow_task),
-                                                       prefetch=self._max_wft))
+                self._consumers.append(
+                    await t.consume(queue, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
+                )
         if self._activities:
             queue = names.activity_task_queue(ns, self.task_queue)
             await t.declare_task_queue(queue, sticky=False)
-            self._consumers.append(await t.consume(queue, self._spawn(self._on_activity_task),
-                                                   prefetch=self._max_act))
+            self._consumers.append(
+                await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
+            )
         log.info("worker %s polling task queue %r", self.identity, self.task_queue)
 
     async def shutdown(self) -> None:
@@ -173,19 +180,30 @@ class Worker:
 
     def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
-        ref = dict(namespace=task.namespace, workflow_id=task.workflow_id, run_id=task.run_id,
-                   scheduled_event_id=task.scheduled_event_id, attempt=task.attempt, identity=self.identity)
+        ref = dict(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            attempt=task.attempt,
+            identity=self.identity,
+        )
         if defn is None:
             known = ", ".join(sorted(self._workflows)) or "none"
-            failure = error_to_failure(ApplicationError(
-                f"workflow type {task.workflow_type!r} is not registered on this worker (registered: {known})",
-                type="NotFoundError"))
-            return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)  # type: ignore[arg-type]
+            failure = error_to_failure(
+                ApplicationError(
+                    f"workflow type {task.workflow_type!r} is not registered on this worker "
+                    f"(registered: {known})",
+                    type="NotFoundError",
+                )
+            )
+            return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
         instance = self._cache.get(task.run_id)
         if instance is not None and instance.last_event_id <= task.scheduled_event_id:
             events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
-            task_for_instance = task.model_copy(update={"events": events,
-                                                        "first_event_id": instance.last_event_id + 1})
+            task_for_instance = task.model_copy(
+                update={"events": events, "first_event_id": instance.last_event_id + 1}
+            )
         else:
             instance, task_for_instance = self._new_instance(defn, task), task
         try:
@@ -200,9 +218,13 @@ class Worker:
             self._cache.pop(task.run_id, None)
             log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
             if isinstance(exc, WorkflowTaskError):
-                return FailWorkflowTask(failure=exc.failure, cause=exc.cause, **ref)  # type: ignore[arg-type]
-            cause = "NonDeterministicError" if isinstance(exc, NondeterminismError) else "WorkflowWorkerUnhandledFailure"
-            return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)  # type: ignore[arg-type]
+                return FailWorkflowTask(failure=exc.failure, cause=exc.cause, **ref)
+            cause = (
+                "NonDeterministicError"
+                if isinstance(exc, NondeterminismError)
+                else "WorkflowWorkerUnhandledFailure"
+            )
+            return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)
         if any(isinstance(c, _CLOSE_COMMANDS) for c in commands):
             self._cache.pop(task.run_id, None)
         else:
@@ -210,11 +232,16 @@ class Worker:
             self._cache.move_to_end(task.run_id)
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
-        return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)  # type: ignore[arg-type]
+        return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)
 
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
-        return WorkflowInstance(definition=defn, namespace=task.namespace, workflow_id=task.workflow_id,
-                                run_id=task.run_id, converter=self._client.data_converter)
+        return WorkflowInstance(
+            definition=defn,
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            converter=self._client.data_converter,
+        )
 
     # --- activities -----------------------------------------------------------------------
 
@@ -237,20 +264,34 @@ class Worker:
             await delivery.nack(requeue=True)
 
     async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
-        ref = dict(namespace=task.namespace, workflow_id=task.workflow_id, run_id=task.run_id,
-                   scheduled_event_id=task.scheduled_event_id, attempt=task.attempt, identity=self.identity)
+        ref = dict(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            attempt=task.attempt,
+            identity=self.identity,
+        )
         defn = self._activities.get(task.activity_type)
         if defn is None:
             known = ", ".join(sorted(self._activities)) or "none"
             exc: BaseException = ApplicationError(
-                f"activity type {task.activity_type!r} is not registered on this worker (registered: {known})",
-                type="NotFoundError")
-            return FailActivityTask(failure=error_to_failure(exc), **ref)  # type: ignore[arg-type]
+                f"activity type {task.activity_type!r} is not registered on this worker "
+                f"(registered: {known})",
+                type="NotFoundError",
+            )
+            return FailActivityTask(failure=error_to_failure(exc), **ref)
         conv = self._client.data_converter
         info = _activity.Info(
-            activity_id=task.activity_id, activity_type=task.activity_type, attempt=task.attempt,
-            workflow_id=task.workflow_id, workflow_run_id=task.run_id, workflow_type=task.workflow_type,
-            workflow_namespace=task.namespace, task_queue=task.task_queue, scheduled_time=task.scheduled_time,
+            activity_id=task.activity_id,
+            activity_type=task.activity_type,
+            attempt=task.attempt,
+            workflow_id=task.workflow_id,
+            workflow_run_id=task.run_id,
+            workflow_type=task.workflow_type,
+            workflow_namespace=task.namespace,
+            task_queue=task.task_queue,
+            scheduled_time=task.scheduled_time,
             current_attempt_scheduled_time=task.current_attempt_scheduled_time,
             start_to_close_timeout=task.start_to_close_timeout,
             schedule_to_close_timeout=task.schedule_to_close_timeout,
@@ -277,8 +318,8 @@ class Worker:
                 result = await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
             if inspect.isawaitable(result):
                 result = await result
-            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)  # type: ignore[arg-type]
+            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)
         except Exception as exc:
-            return FailActivityTask(failure=error_to_failure(exc), **ref)  # type: ignore[arg-type]
+            return FailActivityTask(failure=error_to_failure(exc), **ref)
         finally:
             _activity._reset_context(token)

@@ -268,7 +268,7 @@ async def sleep(duration: float | timedelta) -> None:
 async def wait_condition(
     fn: Callable[[], bool],
     *,
-    timeout: float | timedelta | None = None,  # noqa: ASYNC109 - temporalio's signature
+    timeout: float | timedelta | None = None,
 ) -> None:
     """Wait until `fn()` is true (checked whenever workflow code goes idle). On timeout raises
     `asyncio.TimeoutError`, like temporalio."""

@@ -7,9 +7,9 @@ observed through a per-test "tap" queue bound to the DLX fanout exchange.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -171,11 +171,13 @@ async def test_unroutable_and_missing_exchange_do_not_break_publishing(env: Env)
 async def test_non_mandatory_publish_to_no_queue_is_dropped_quietly(env: Env) -> None:
     ex = await env.exchange()
     q = await env.queue((ex, "yes"))
-    await env.bus.publish_many([
-        replace(msg(ex, "no"), mandatory=False),
-        replace(msg("", env.name("no-such-queue")), mandatory=False),
-        replace(msg(ex, "yes", b"1"), mandatory=False),
-    ])
+    await env.bus.publish_many(
+        [
+            replace(msg(ex, "no"), mandatory=False),
+            replace(msg("", env.name("no-such-queue")), mandatory=False),
+            replace(msg(ex, "yes", b"1"), mandatory=False),
+        ]
+    )
     got = Collector()
     await env.bus.consume(q, got)
     assert await asyncio.wait_for(_bodies(got, 1), DEADLINE) == [b"1"]

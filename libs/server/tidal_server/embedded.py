@@ -7,6 +7,7 @@ service package (services depend on it, not the reverse).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import uuid
@@ -35,7 +36,9 @@ class BusWorkerTransport:
     async def declare_task_queue(self, name: str, *, sticky: bool) -> None:
         if sticky:
             self._sticky.append(name)
-            await self._bus.declare_queue(QueueSpec(name=name, durable=False, auto_delete=True, dead_letter=False))
+            await self._bus.declare_queue(
+                QueueSpec(name=name, durable=False, auto_delete=True, dead_letter=False)
+            )
         else:
             await self._bus.declare_queue(QueueSpec(name=name))
 
@@ -54,7 +57,11 @@ class BusWorkerTransport:
 
 class EmbeddedServer:
     def __init__(
-        self, *, database_path: str | None = None, shard_count: int = 4, http_port: int = 0,
+        self,
+        *,
+        database_path: str | None = None,
+        shard_count: int = 4,
+        http_port: int = 0,
         clock: Clock | None = None,
     ) -> None:
         self._db_path = database_path
@@ -76,14 +83,20 @@ class EmbeddedServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="tidal-embedded-")
             self._db_path = str(Path(self._tmp.name) / "tidal.sqlite3")
         else:
-            Path(self._db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._db_path = str(Path(self._db_path).expanduser())
+            path = await asyncio.to_thread(_prepare_path, self._db_path)
+            self._db_path = str(path)
         await migrate(self.database_url)
         await self.bus.connect()
         engine = create_engine(self.database_url)
-        self.runtime = Runtime(bus=self.bus, engine=engine, member_id=f"embedded-{uuid.uuid4().hex[:8]}",
-                               shard_count=self.shard_count, clock=self.clock, embedded=True,
-                               overrides={"frontend": {"http_port": self.http_port}})
+        self.runtime = Runtime(
+            bus=self.bus,
+            engine=engine,
+            member_id=f"embedded-{uuid.uuid4().hex[:8]}",
+            shard_count=self.shard_count,
+            clock=self.clock,
+            embedded=True,
+            overrides={"frontend": {"http_port": self.http_port}},
+        )
         factories = load_factories(PREFERRED_ORDER)
         for name in PREFERRED_ORDER:
             service = factories[name](self.runtime)
@@ -112,3 +125,9 @@ class EmbeddedServer:
 
     def worker_transport(self) -> BusWorkerTransport:
         return BusWorkerTransport(self.bus)
+
+
+def _prepare_path(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

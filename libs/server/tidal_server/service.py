@@ -30,7 +30,7 @@ class Runtime:
     engine: AsyncEngine
     member_id: str
     shard_count: int
-    clock: Clock = SystemClock()
+    clock: Clock = field(default_factory=SystemClock)
     embedded: bool = False
     # Settings the host fixes for a service (e.g. the embedded frontend's port), applied over
     # the environment when the service builds its settings class.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from tidal_schema import DEFAULT_SHARD_COUNT
 
 

@@ -33,9 +33,18 @@ def assign(shard_count: int, members: Sequence[str]) -> dict[int, str]:
 
 class Membership:
     def __init__(
-        self, *, engine: AsyncEngine, clock: Clock, service: str, member_id: str, shard_count: int,
-        acquire: Acquire, release: Release, heartbeat: timedelta = timedelta(seconds=1),
-        ttl: timedelta = timedelta(seconds=5), healthy: Callable[[int], bool] | None = None,
+        self,
+        *,
+        engine: AsyncEngine,
+        clock: Clock,
+        service: str,
+        member_id: str,
+        shard_count: int,
+        acquire: Acquire,
+        release: Release,
+        heartbeat: timedelta = timedelta(seconds=1),
+        ttl: timedelta = timedelta(seconds=5),
+        healthy: Callable[[int], bool] | None = None,
     ) -> None:
         self._healthy = healthy
         self._engine = engine
@@ -82,19 +91,25 @@ class Membership:
     async def tick(self) -> None:
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            ins = self._insert(t.members).values(member_id=self._key, service=self._service,
-                                                 heartbeat_at=now, started_at=now)
-            await conn.execute(ins.on_conflict_do_update(index_elements=["member_id"],
-                                                         set_={"heartbeat_at": now}))
-            rows = (await conn.execute(
-                sa.select(t.members.c.member_id).where(t.members.c.service == self._service,
-                                                       t.members.c.heartbeat_at > now - self._ttl)
-            )).all()
+            ins = self._insert(t.members).values(
+                member_id=self._key, service=self._service, heartbeat_at=now, started_at=now
+            )
+            await conn.execute(
+                ins.on_conflict_do_update(index_elements=["member_id"], set_={"heartbeat_at": now})
+            )
+            rows = (
+                await conn.execute(
+                    sa.select(t.members.c.member_id).where(
+                        t.members.c.service == self._service, t.members.c.heartbeat_at > now - self._ttl
+                    )
+                )
+            ).all()
         live = [r.member_id for r in rows]
         if self._healthy is not None:
             for shard in [s for s in self.owned if not self._healthy(s)]:
-                log.warning("shard %s was lost by %s; it will be re-acquired if still assigned", shard,
-                            self.member_id)
+                log.warning(
+                    "shard %s was lost by %s; it will be re-acquired if still assigned", shard, self.member_id
+                )
                 await self._release(shard)
                 self.owned.discard(shard)
         target = {s for s, m in assign(self._shard_count, live).items() if m == self._key}
@@ -113,5 +128,10 @@ class Membership:
             self.settled.set()
         else:
             self.settled.clear()
-        log.debug("%s owns %d shards of %d (%d live members)", self.member_id, len(self.owned),
-                  self._shard_count, len(live))
+        log.debug(
+            "%s owns %d shards of %d (%d live members)",
+            self.member_id,
+            len(self.owned),
+            self._shard_count,
+            len(live),
+        )

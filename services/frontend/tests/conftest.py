@@ -113,7 +113,8 @@ class FakeHistory:
         for shard in range(SHARDS):
             queue = names.history_queue(shard)
             await self.bus.declare_queue(
-                QueueSpec(name=queue, bindings=[(names.HISTORY_EXCHANGE, names.shard_routing_key(shard))]))
+                QueueSpec(name=queue, bindings=[(names.HISTORY_EXCHANGE, names.shard_routing_key(shard))])
+            )
             self.consumers.append(await self.bus.consume(queue, self._handle, exclusive=True))
 
     async def stop(self) -> None:
@@ -129,8 +130,9 @@ class FakeHistory:
         reply = self._answer(msg)
         assert d.reply_to
         body = reply.model_dump_json().encode()
-        await self.bus.publish(OutMessage(exchange="", routing_key=d.reply_to,
-                                          correlation_id=d.correlation_id, body=body))
+        await self.bus.publish(
+            OutMessage(exchange="", routing_key=d.reply_to, correlation_id=d.correlation_id, body=body)
+        )
 
     def _answer(self, msg: Any) -> Any:
         key = (msg.namespace, msg.workflow_id)
@@ -139,8 +141,9 @@ class FakeHistory:
             if current is not None:
                 if current[1] == msg.request_id:
                     return StartWorkflowReply(run_id=current[0])
-                return ErrorReply(code=ErrorCode.ALREADY_STARTED, message="already running",
-                                  run_id=current[0])
+                return ErrorReply(
+                    code=ErrorCode.ALREADY_STARTED, message="already running", run_id=current[0]
+                )
             run_id = str(uuid.uuid4())
             self.runs[key] = (run_id, msg.request_id)
             return StartWorkflowReply(run_id=run_id)
@@ -176,15 +179,24 @@ async def frontend_bus(module_amqp_url: str) -> AsyncIterator[AmqpBus]:
 
 @pytest.fixture(scope="module")
 async def frontend(
-    frontend_bus: AmqpBus, engine: AsyncEngine, module_amqp_url: str, module_database_url: str,
+    frontend_bus: AmqpBus,
+    engine: AsyncEngine,
+    module_amqp_url: str,
+    module_database_url: str,
     fake_history: FakeHistory,
 ) -> AsyncIterator[FrontendService]:
     settings = FrontendSettings(
-        http_port=0, amqp_url=module_amqp_url, database_url=module_database_url, shard_count=SHARDS,
-        request_timeout_seconds=1.0, max_body_bytes=64 * 1024, long_poll_max_seconds=30,
+        http_port=0,
+        amqp_url=module_amqp_url,
+        database_url=module_database_url,
+        shard_count=SHARDS,
+        request_timeout_seconds=1.0,
+        max_body_bytes=64 * 1024,
+        long_poll_max_seconds=30,
     )
-    runtime = Runtime(bus=frontend_bus, engine=engine, member_id=f"test-{uuid.uuid4().hex[:8]}",
-                      shard_count=SHARDS)
+    runtime = Runtime(
+        bus=frontend_bus, engine=engine, member_id=f"test-{uuid.uuid4().hex[:8]}", shard_count=SHARDS
+    )
     service = FrontendService(runtime, settings)
     await service.start()
     try:
@@ -208,40 +220,95 @@ def now() -> datetime:
 
 
 async def insert_run(
-    engine: AsyncEngine, *, workflow_id: str, run_id: str | None = None, namespace: str = "default",
-    status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING, state: dict[str, Any] | None = None,
-    result: Any = None, events: Sequence[HistoryEvent] = (), current: bool = True,
+    engine: AsyncEngine,
+    *,
+    workflow_id: str,
+    run_id: str | None = None,
+    namespace: str = "default",
+    status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING,
+    state: dict[str, Any] | None = None,
+    result: Any = None,
+    events: Sequence[HistoryEvent] = (),
+    current: bool = True,
     memo: dict[str, Any] | None = None,
 ) -> str:
     run_id = run_id or str(uuid.uuid4())
     start = now()
     async with engine.begin() as conn:
-        await conn.execute(sa.insert(executions).values(
-            namespace=namespace, workflow_id=workflow_id, run_id=run_id, shard_id=0, workflow_type="Greet",
-            task_queue="tq", status=status.value, start_time=start,
-            close_time=None if status is WorkflowExecutionStatus.RUNNING else start,
-            next_event_id=len(events) + 1, version=1, state=state or {}, memo=memo or {},
-            search_attributes={}, result=result))
+        await conn.execute(
+            sa.insert(executions).values(
+                namespace=namespace,
+                workflow_id=workflow_id,
+                run_id=run_id,
+                shard_id=0,
+                workflow_type="Greet",
+                task_queue="tq",
+                status=status.value,
+                start_time=start,
+                close_time=None if status is WorkflowExecutionStatus.RUNNING else start,
+                next_event_id=len(events) + 1,
+                version=1,
+                state=state or {},
+                memo=memo or {},
+                search_attributes={},
+                result=result,
+            )
+        )
         if current:
-            await conn.execute(sa.delete(current_executions).where(
-                current_executions.c.namespace == namespace, current_executions.c.workflow_id == workflow_id))
-            await conn.execute(sa.insert(current_executions).values(
-                namespace=namespace, workflow_id=workflow_id, run_id=run_id, status=status.value,
-                start_request_id="r", shard_id=0))
+            await conn.execute(
+                sa.delete(current_executions).where(
+                    current_executions.c.namespace == namespace,
+                    current_executions.c.workflow_id == workflow_id,
+                )
+            )
+            await conn.execute(
+                sa.insert(current_executions).values(
+                    namespace=namespace,
+                    workflow_id=workflow_id,
+                    run_id=run_id,
+                    status=status.value,
+                    start_request_id="r",
+                    shard_id=0,
+                )
+            )
         if events:
-            await conn.execute(sa.insert(history_events), [
-                {"namespace": namespace, "workflow_id": workflow_id, "run_id": run_id, "event_id": e.event_id,
-                 "event_type": e.event_type, "event_time": e.event_time, "data": e.model_dump(mode="json")}
-                for e in events])
+            await conn.execute(
+                sa.insert(history_events),
+                [
+                    {
+                        "namespace": namespace,
+                        "workflow_id": workflow_id,
+                        "run_id": run_id,
+                        "event_id": e.event_id,
+                        "event_type": e.event_type,
+                        "event_time": e.event_time,
+                        "data": e.model_dump(mode="json"),
+                    }
+                    for e in events
+                ],
+            )
     return run_id
 
 
-async def close_run(engine: AsyncEngine, *, workflow_id: str, run_id: str, status: WorkflowExecutionStatus,
-                    result: Any, namespace: str = "default") -> None:
+async def close_run(
+    engine: AsyncEngine,
+    *,
+    workflow_id: str,
+    run_id: str,
+    status: WorkflowExecutionStatus,
+    result: Any,
+    namespace: str = "default",
+) -> None:
     async with engine.begin() as conn:
-        await conn.execute(sa.update(executions).where(
-            executions.c.namespace == namespace, executions.c.workflow_id == workflow_id,
-            executions.c.run_id == run_id).values(status=status.value, close_time=now(), result=result))
+        await conn.execute(
+            sa.update(executions)
+            .where(
+                executions.c.namespace == namespace,
+                executions.c.workflow_id == workflow_id,
+                executions.c.run_id == run_id,
+            )
+            .values(status=status.value, close_time=now(), result=result)
+        )
 
 
 @contextlib.contextmanager

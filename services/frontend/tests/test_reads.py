@@ -26,11 +26,19 @@ def wid() -> str:
 
 def history(n: int) -> list[HistoryEvent]:
     t = now()
-    out = [HistoryEvent(event_id=1, event_time=t, attributes=events.WorkflowExecutionStarted(
-        workflow_type="Greet", task_queue="tq"))]
-    out += [HistoryEvent(event_id=i, event_time=t,
-                         attributes=events.WorkflowExecutionSignaled(signal_name=f"s{i}"))
-            for i in range(2, n + 1)]
+    out = [
+        HistoryEvent(
+            event_id=1,
+            event_time=t,
+            attributes=events.WorkflowExecutionStarted(workflow_type="Greet", task_queue="tq"),
+        )
+    ]
+    out += [
+        HistoryEvent(
+            event_id=i, event_time=t, attributes=events.WorkflowExecutionSignaled(signal_name=f"s{i}")
+        )
+        for i in range(2, n + 1)
+    ]
     return out
 
 
@@ -47,21 +55,40 @@ async def test_describe_running_run_with_pending_work(client: httpx.AsyncClient,
     w = wid()
     t = now().isoformat()
     state = {
-        "activities": {"5": {"scheduled_event_id": 5, "activity_id": "1", "activity_type": "charge",
-                             "task_queue": "tq", "scheduled_time": t, "attempt": 3,
-                             "current_attempt_scheduled_time": t, "retry_policy": {},
-                             "last_failure": {"message": "card declined"}}},
+        "activities": {
+            "5": {
+                "scheduled_event_id": 5,
+                "activity_id": "1",
+                "activity_type": "charge",
+                "task_queue": "tq",
+                "scheduled_time": t,
+                "attempt": 3,
+                "current_attempt_scheduled_time": t,
+                "retry_policy": {},
+                "last_failure": {"message": "card declined"},
+            }
+        },
         "timers": {"t1": {"timer_id": "t1", "started_event_id": 6, "fire_at": t}},
         "workflow_task": {"scheduled_event_id": 7, "attempt": 1, "scheduled_time": t},
         "something_new": {"from": "a newer history"},
     }
-    run_id = await insert_run(engine, workflow_id=w, state=state, events=history(7),
-                              memo={"k": {"metadata": {"encoding": "json/plain"}, "data": 1}})
+    run_id = await insert_run(
+        engine,
+        workflow_id=w,
+        state=state,
+        events=history(7),
+        memo={"k": {"metadata": {"encoding": "json/plain"}, "data": 1}},
+    )
     r = await client.get(f"{BASE}/{w}")
     assert r.status_code == 200, r.text
     d = r.json()
     assert (d["workflow_id"], d["run_id"], d["status"], d["workflow_type"], d["task_queue"]) == (
-        w, run_id, "Running", "Greet", "tq")
+        w,
+        run_id,
+        "Running",
+        "Greet",
+        "tq",
+    )
     assert d["history_length"] == 7 and d["close_time"] is None
     assert d["memo"]["k"]["data"] == 1
     [act] = d["pending_activities"]
@@ -116,15 +143,24 @@ async def test_result_of_closed_runs(client: httpx.AsyncClient, engine: AsyncEng
     assert r.json()["status"] == "Completed" and r.json()["result"] == [payload]
 
     f = wid()
-    await insert_run(engine, workflow_id=f, status=S.FAILED,
-                     result={"failure": {"message": "boom", "type": "ValueError"}})
+    await insert_run(
+        engine, workflow_id=f, status=S.FAILED, result={"failure": {"message": "boom", "type": "ValueError"}}
+    )
     body = (await client.get(f"{BASE}/{f}/result", params={"wait": 5})).json()
     assert body["status"] == "Failed" and body["failure"]["message"] == "boom" and body["result"] is None
 
     c = wid()
     nxt = str(uuid.uuid4())
-    can = HistoryEvent(event_id=2, event_time=now(), attributes=events.WorkflowExecutionContinuedAsNew(
-        new_execution_run_id=nxt, workflow_type="Greet", task_queue="tq", workflow_task_completed_event_id=1))
+    can = HistoryEvent(
+        event_id=2,
+        event_time=now(),
+        attributes=events.WorkflowExecutionContinuedAsNew(
+            new_execution_run_id=nxt,
+            workflow_type="Greet",
+            task_queue="tq",
+            workflow_task_completed_event_id=1,
+        ),
+    )
     await insert_run(engine, workflow_id=c, status=S.CONTINUED_AS_NEW, events=[*history(1), can])
     assert (await client.get(f"{BASE}/{c}/result")).json()["new_run_id"] == nxt
 
@@ -153,14 +189,22 @@ async def test_result_long_poll_woken_by_workflow_closed(
             # The poll is waiting before history "closes" the run.
             await waiting.wait()
     async with asyncio.timeout(DEADLINE):
-        await close_run(engine, workflow_id=w, run_id=run_id, status=S.COMPLETED,
-                        result={"result": [payload]})
+        await close_run(
+            engine, workflow_id=w, run_id=run_id, status=S.COMPLETED, result={"result": [payload]}
+        )
         closed = WorkflowClosed(namespace="default", workflow_id=w, run_id=run_id, status=S.COMPLETED)
-        await frontend_bus.publish(OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="",
-                                              body=closed.model_dump_json().encode()))
+        await frontend_bus.publish(
+            OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="", body=closed.model_dump_json().encode())
+        )
         r = await poll
-    assert r.json() == {"workflow_id": w, "run_id": run_id, "status": "Completed", "result": [payload],
-                        "failure": None, "new_run_id": None}
+    assert r.json() == {
+        "workflow_id": w,
+        "run_id": run_id,
+        "status": "Completed",
+        "result": [payload],
+        "failure": None,
+        "new_run_id": None,
+    }
     assert time.monotonic() - started < DEADLINE  # not the 30 s wait
     assert not frontend.context.waiters.watching(key)
 
@@ -180,8 +224,9 @@ async def test_notification_wakes_the_poll_even_before_the_commit_shows(
             await waiting.wait()
     closed = WorkflowClosed(namespace="default", workflow_id=w, run_id=run_id, status=S.COMPLETED)
     async with asyncio.timeout(DEADLINE):
-        await frontend_bus.publish(OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="",
-                                              body=closed.model_dump_json().encode()))
+        await frontend_bus.publish(
+            OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="", body=closed.model_dump_json().encode())
+        )
         r = await poll
     assert r.json()["status"] == "Running"
     assert time.monotonic() - started < DEADLINE

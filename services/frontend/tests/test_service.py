@@ -71,4 +71,6 @@ def test_build_reads_settings_from_the_environment(monkeypatch: pytest.MonkeyPat
     runtime = Runtime(bus=None, engine=None, member_id="m", shard_count=2)  # type: ignore[arg-type]
     service = build(runtime)
     assert service.name == "frontend"
-    assert service.settings.http_port == 0 and service.settings.worker_amqp_url == "amqp://workers@broker:5672"
+    assert (
+        service.settings.http_port == 0 and service.settings.worker_amqp_url == "amqp://workers@broker:5672"
+    )

@@ -26,8 +26,16 @@ async def test_start_routes_to_the_shard_and_answers_201(
     client: httpx.AsyncClient, fake_history: FakeHistory
 ) -> None:
     w = wid()
-    r = await client.post(BASE, json={"workflow_id": w, "workflow_type": "Greet", "task_queue": "tq",
-                                      "args": ["Ada", {"n": 1}], "workflow_run_timeout": 30.5})
+    r = await client.post(
+        BASE,
+        json={
+            "workflow_id": w,
+            "workflow_type": "Greet",
+            "task_queue": "tq",
+            "args": ["Ada", {"n": 1}],
+            "workflow_run_timeout": 30.5,
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["workflow_id"] == w and body["started"] is True and body["run_id"]
@@ -44,8 +52,13 @@ async def test_start_routes_to_the_shard_and_answers_201(
 async def test_start_with_payloads_and_same_request_id_is_idempotent(client: httpx.AsyncClient) -> None:
     w = wid()
     payload = {"metadata": {"encoding": "json/plain"}, "data": [1, 2]}
-    req = {"workflow_id": w, "workflow_type": "Greet", "task_queue": "tq", "input": [payload],
-           "request_id": "req-1"}
+    req = {
+        "workflow_id": w,
+        "workflow_type": "Greet",
+        "task_queue": "tq",
+        "input": [payload],
+        "request_id": "req-1",
+    }
     first = await client.post(BASE, json=req)
     again = await client.post(BASE, json=req)
     assert first.status_code == again.status_code == 201
@@ -73,12 +86,14 @@ async def test_invalid_body_is_400_with_field_errors(client: httpx.AsyncClient) 
     fields = {e["loc"][-1] for e in problem["errors"]}
     assert {"workflow_type", "workflow_run_timeout"} <= fields
 
-    both = await client.post(BASE, json={"workflow_id": "x", "workflow_type": "G", "task_queue": "tq",
-                                         "args": [1], "input": []})
+    both = await client.post(
+        BASE, json={"workflow_id": "x", "workflow_type": "G", "task_queue": "tq", "args": [1], "input": []}
+    )
     assert both.status_code == 400 and "either input" in both.text
 
-    unknown = await client.post(BASE, json={"workflow_id": "x", "workflow_type": "G", "task_queue": "tq",
-                                            "task_qeue": "typo"})
+    unknown = await client.post(
+        BASE, json={"workflow_id": "x", "workflow_type": "G", "task_queue": "tq", "task_qeue": "typo"}
+    )
     assert unknown.status_code == 400
 
     not_json = await client.post(BASE, content=b"{nope", headers={"content-type": "application/json"})
@@ -104,8 +119,9 @@ async def test_history_not_answering_is_503_with_retry_hint(
 ) -> None:
     w = wid()
     fake_history.silent.add(w)
-    r = await client.post(BASE, json={"workflow_id": w, "workflow_type": "G", "task_queue": "tq",
-                                      "request_id": "keep-me"})
+    r = await client.post(
+        BASE, json={"workflow_id": w, "workflow_type": "G", "task_queue": "tq", "request_id": "keep-me"}
+    )
     assert r.status_code == 503
     problem = r.json()
     assert problem["code"] == "unavailable"

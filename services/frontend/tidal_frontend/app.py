@@ -31,10 +31,13 @@ def create_app(ctx: FrontendContext) -> FastAPI:
     """The HTTP API over `ctx`. Without a started `NotificationListener` in `ctx.listener`, result
     long polls still answer correctly, but only wake at their timeout."""
     app = FastAPI(
-        title="Tidal API", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
+        title="Tidal API",
+        version="1",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
         redoc_url=None,
         description="Start, signal, terminate, describe workflows, fetch results and histories. "
-                    "Errors are RFC 7807 problem documents with a stable `code`.",
+        "Errors are RFC 7807 problem documents with a stable `code`.",
     )
     app.state.tidal = ctx
     problems.install(app)
@@ -60,7 +63,10 @@ class FrontendService:
         self._runtime = runtime
         self.settings = settings
         self.context = FrontendContext(
-            bus=runtime.bus, engine=runtime.engine, settings=settings, shard_count=runtime.shard_count,
+            bus=runtime.bus,
+            engine=runtime.engine,
+            settings=settings,
+            shard_count=runtime.shard_count,
             embedded=runtime.embedded,
         )
         self._app = create_app(self.context)
@@ -101,7 +107,10 @@ class FrontendService:
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app, lifespan="off", log_config=None, access_log=False,
+            self._app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
             timeout_graceful_shutdown=int(self.settings.shutdown_grace_seconds),
         )
         self._server = _Server(config)

@@ -21,8 +21,13 @@ _ERROR_CODES = {"already_started", "not_found", "invalid_argument", "unavailable
 
 
 async def send(
-    bus: Bus, *, namespace: str, workflow_id: str, shard_count: int, message: BaseModel,
-    timeout: float,  # noqa: ASYNC109 (passed on to Bus.request, whose contract takes a timeout)
+    bus: Bus,
+    *,
+    namespace: str,
+    workflow_id: str,
+    shard_count: int,
+    message: BaseModel,
+    timeout: float,
     retry_hint: str,
 ) -> StartWorkflowReply | AckReply:
     """Send `message` to the workflow's shard; returns the success reply or raises `Problem`.
@@ -32,21 +37,31 @@ async def send(
     """
     shard = shard_for(namespace, workflow_id, shard_count)
     out = OutMessage(
-        exchange=names.HISTORY_EXCHANGE, routing_key=names.shard_routing_key(shard),
-        body=message.model_dump_json().encode(), correlation_id=uuid.uuid4().hex,
+        exchange=names.HISTORY_EXCHANGE,
+        routing_key=names.shard_routing_key(shard),
+        body=message.model_dump_json().encode(),
+        correlation_id=uuid.uuid4().hex,
     )
     try:
         delivery = await bus.request(out, timeout=timeout)
     except RequestTimeout:
-        raise Problem("unavailable", f"history did not answer in {timeout:g}s; the operation may still "
-                      f"happen: {retry_hint}", shard=shard) from None
+        raise Problem(
+            "unavailable",
+            f"history did not answer in {timeout:g}s; the operation may still happen: {retry_hint}",
+            shard=shard,
+        ) from None
     except UnroutableError:
         # Nothing is bound for the shard yet: history has not declared its queues (not started).
-        raise Problem("unavailable", f"history shard {shard} is not available; retry later",
-                      shard=shard) from None
+        raise Problem(
+            "unavailable", f"history shard {shard} is not available; retry later", shard=shard
+        ) from None
     except BusError as exc:
-        raise Problem("unavailable", f"the message bus failed ({type(exc).__name__}); the operation may "
-                      f"or may not have happened: {retry_hint}", shard=shard) from None
+        raise Problem(
+            "unavailable",
+            f"the message bus failed ({type(exc).__name__}); the operation may "
+            f"or may not have happened: {retry_hint}",
+            shard=shard,
+        ) from None
     try:
         reply: Reply = REPLY.validate_json(delivery.body)
     except ValidationError:

@@ -89,11 +89,16 @@ class NotificationListener:
 
     async def start(self) -> None:
         await self._bus.declare_exchange(names.NOTIFY_EXCHANGE, "fanout")
-        await self._bus.declare_queue(QueueSpec(
-            name=self.queue, bindings=[(names.NOTIFY_EXCHANGE, "")],
-            # Nothing to keep across restarts (waiters re-read the DB), nothing to dead-letter.
-            durable=False, auto_delete=True, dead_letter=False,
-        ))
+        await self._bus.declare_queue(
+            QueueSpec(
+                name=self.queue,
+                bindings=[(names.NOTIFY_EXCHANGE, "")],
+                # Nothing to keep across restarts (waiters re-read the DB), nothing to dead-letter.
+                durable=False,
+                auto_delete=True,
+                dead_letter=False,
+            )
+        )
         self._consumer = await self._bus.consume(self.queue, self._on_message, prefetch=1000, exclusive=True)
 
     async def stop(self) -> None:

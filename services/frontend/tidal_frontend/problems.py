@@ -61,8 +61,14 @@ class Problem(Exception):
 
 def problem_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     status, title = CODES.get(code, CODES["internal"])
-    return {"type": f"urn:tidal:problem:{code}", "title": title, "status": status, "detail": detail,
-            "code": code, **extra}
+    return {
+        "type": f"urn:tidal:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
 
 
 def problem_response(code: str, detail: str, **extra: Any) -> JSONResponse:
@@ -73,8 +79,7 @@ def problem_response(code: str, detail: str, **extra: Any) -> JSONResponse:
 # OpenAPI: the error responses each operation documents.
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     return {
-        CODES[c][0]: {"model": ProblemModel, "description": CODES[c][1],
-                      "content": {PROBLEM_MEDIA_TYPE: {}}}
+        CODES[c][0]: {"model": ProblemModel, "description": CODES[c][1], "content": {PROBLEM_MEDIA_TYPE: {}}}
         for c in codes
     }
 
@@ -98,8 +103,13 @@ async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {400: "invalid_argument", 404: "not_found", 405: "method_not_allowed",
-            413: "payload_too_large", 503: "unavailable"}.get(exc.status_code, "internal")
+    code = {
+        400: "invalid_argument",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+        503: "unavailable",
+    }.get(exc.status_code, "internal")
     return problem_response(code, str(exc.detail))
 
 

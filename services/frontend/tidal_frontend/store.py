@@ -40,9 +40,21 @@ class ExecutionRow:
         return self.status is WorkflowExecutionStatus.RUNNING
 
 
-_COLUMNS = (ex.c.namespace, ex.c.workflow_id, ex.c.run_id, ex.c.workflow_type, ex.c.task_queue, ex.c.status,
-            ex.c.start_time, ex.c.close_time, ex.c.next_event_id, ex.c.state, ex.c.memo,
-            ex.c.search_attributes, ex.c.result)
+_COLUMNS = (
+    ex.c.namespace,
+    ex.c.workflow_id,
+    ex.c.run_id,
+    ex.c.workflow_type,
+    ex.c.task_queue,
+    ex.c.status,
+    ex.c.start_time,
+    ex.c.close_time,
+    ex.c.next_event_id,
+    ex.c.state,
+    ex.c.memo,
+    ex.c.search_attributes,
+    ex.c.result,
+)
 
 
 class ReadStore:
@@ -55,18 +67,32 @@ class ReadStore:
         if run_id:
             query = query.where(ex.c.run_id == run_id)
         else:
-            query = query.join(ce, sa.and_(ce.c.namespace == ex.c.namespace,
-                                           ce.c.workflow_id == ex.c.workflow_id, ce.c.run_id == ex.c.run_id))
+            query = query.join(
+                ce,
+                sa.and_(
+                    ce.c.namespace == ex.c.namespace,
+                    ce.c.workflow_id == ex.c.workflow_id,
+                    ce.c.run_id == ex.c.run_id,
+                ),
+            )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
         return ExecutionRow(
-            namespace=row.namespace, workflow_id=row.workflow_id, run_id=row.run_id,
-            workflow_type=row.workflow_type, task_queue=row.task_queue,
-            status=WorkflowExecutionStatus(row.status), start_time=row.start_time, close_time=row.close_time,
-            next_event_id=int(row.next_event_id), state=row.state or {}, memo=row.memo or {},
-            search_attributes=row.search_attributes or {}, result=row.result,
+            namespace=row.namespace,
+            workflow_id=row.workflow_id,
+            run_id=row.run_id,
+            workflow_type=row.workflow_type,
+            task_queue=row.task_queue,
+            status=WorkflowExecutionStatus(row.status),
+            start_time=row.start_time,
+            close_time=row.close_time,
+            next_event_id=int(row.next_event_id),
+            state=row.state or {},
+            memo=row.memo or {},
+            search_attributes=row.search_attributes or {},
+            result=row.result,
         )
 
     async def events(
@@ -76,8 +102,12 @@ class ReadStore:
         stable and index-backed however deep the page)."""
         query = (
             sa.select(he.c.data)
-            .where(he.c.namespace == namespace, he.c.workflow_id == workflow_id, he.c.run_id == run_id,
-                   he.c.event_id > after_event_id)
+            .where(
+                he.c.namespace == namespace,
+                he.c.workflow_id == workflow_id,
+                he.c.run_id == run_id,
+                he.c.event_id > after_event_id,
+            )
             .order_by(he.c.event_id)
             .limit(limit)
         )
@@ -87,8 +117,12 @@ class ReadStore:
     async def event(
         self, namespace: str, workflow_id: str, run_id: str, event_id: int
     ) -> dict[str, Any] | None:
-        query = sa.select(he.c.data).where(he.c.namespace == namespace, he.c.workflow_id == workflow_id,
-                                           he.c.run_id == run_id, he.c.event_id == event_id)
+        query = sa.select(he.c.data).where(
+            he.c.namespace == namespace,
+            he.c.workflow_id == workflow_id,
+            he.c.run_id == run_id,
+            he.c.event_id == event_id,
+        )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else dict(row.data)

@@ -2,6 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
+from tidal_history.api import (
+    complete_activity_task,
+    complete_workflow_task,
+    fail_activity_task,
+    fire_timer,
+    signal_workflow,
+    start_workflow,
+)
+from tidal_history.mutation import Outcome
 from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
@@ -17,22 +26,14 @@ from tidal_schema.messages import (
     TimerKind,
     WorkflowClosed,
 )
-from tidal_history.api import (
-    complete_activity_task,
-    complete_workflow_task,
-    fail_activity_task,
-    fire_timer,
-    signal_workflow,
-    start_workflow,
-)
-from tidal_history.mutation import Outcome
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _start() -> Outcome:
-    msg = StartWorkflowExecution(workflow_id="w1", workflow_type="Order", task_queue="q", request_id="r1",
-                                 input=(Payload(data="o-1"),))
+    msg = StartWorkflowExecution(
+        workflow_id="w1", workflow_type="Order", task_queue="q", request_id="r1", input=(Payload(data="o-1"),)
+    )
     return start_workflow.handle(msg, None, new_run_id="run1", shard_id=3, now=T0)
 
 
@@ -59,32 +60,52 @@ def test_one_activity_workflow_runs_to_completion() -> None:
     o = _start()
     state, history = o.state, list(o.events)
     assert state is not None
-    sched = cmd.ScheduleActivityTask(activity_id="1", activity_type="charge", task_queue="q",
-                                     start_to_close_timeout=timedelta(seconds=30))
-    o = complete_workflow_task.handle(state, history, CompleteWorkflowTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=2, commands=(sched,), sticky_queue="sq"),
-        now=T0 + timedelta(seconds=1))
+    sched = cmd.ScheduleActivityTask(
+        activity_id="1", activity_type="charge", task_queue="q", start_to_close_timeout=timedelta(seconds=30)
+    )
+    o = complete_workflow_task.handle(
+        state,
+        history,
+        CompleteWorkflowTask(
+            workflow_id="w1", run_id="run1", scheduled_event_id=2, commands=(sched,), sticky_queue="sq"
+        ),
+        now=T0 + timedelta(seconds=1),
+    )
     history += o.events
     assert _types(o) == ["WorkflowTaskStarted", "WorkflowTaskCompleted", "ActivityTaskScheduled"]
     (act,) = _outbox(o, AddActivityTask)
     assert act.task.scheduled_event_id == 5 and act.task.attempt == 1
     assert o.state is not None and o.state.sticky_queue == "sq"
     # A duplicate completion of the same workflow task changes nothing.
-    dup = complete_workflow_task.handle(o.state, history, CompleteWorkflowTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=2), now=T0)
+    dup = complete_workflow_task.handle(
+        o.state, history, CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2), now=T0
+    )
     assert not dup.changed
-    o = complete_activity_task.handle(o.state, history, CompleteActivityTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1, result=(Payload(data="ok"),)),
-        now=T0 + timedelta(seconds=2))
+    o = complete_activity_task.handle(
+        o.state,
+        history,
+        CompleteActivityTask(
+            workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1, result=(Payload(data="ok"),)
+        ),
+        now=T0 + timedelta(seconds=2),
+    )
     history += o.events
     assert _types(o) == ["ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled"]
     assert o.events[1].attributes.started_event_id == 6  # type: ignore[union-attr]
     (wft,) = _outbox(o, AddWorkflowTask)
     assert wft.sticky_queue == "sq" and wft.task.history_length == 8
     assert o.state is not None
-    o = complete_workflow_task.handle(o.state, history, CompleteWorkflowTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=8,
-        commands=(cmd.CompleteWorkflowExecution(result=(Payload(data="done"),)),)), now=T0)
+    o = complete_workflow_task.handle(
+        o.state,
+        history,
+        CompleteWorkflowTask(
+            workflow_id="w1",
+            run_id="run1",
+            scheduled_event_id=8,
+            commands=(cmd.CompleteWorkflowExecution(result=(Payload(data="done"),)),),
+        ),
+        now=T0,
+    )
     history += o.events
     assert o.state is not None and o.state.status is WorkflowExecutionStatus.COMPLETED
     assert [e.event_id for e in history] == list(range(1, 12))
@@ -92,8 +113,9 @@ def test_one_activity_workflow_runs_to_completion() -> None:
 
 
 def test_duplicate_start_is_answered_and_conflict_is_refused() -> None:
-    current = start_workflow.CurrentRun(run_id="run1", status=WorkflowExecutionStatus.RUNNING,
-                                        start_request_id="r1")
+    current = start_workflow.CurrentRun(
+        run_id="run1", status=WorkflowExecutionStatus.RUNNING, start_request_id="r1"
+    )
     same = StartWorkflowExecution(workflow_id="w1", workflow_type="T", task_queue="q", request_id="r1")
     o = start_workflow.handle(same, current, new_run_id="x", shard_id=0, now=T0)
     assert not o.changed and isinstance(o.reply, StartWorkflowReply) and o.reply.run_id == "run1"
@@ -106,16 +128,28 @@ def test_activity_failure_retries_with_backoff_then_fails() -> None:
     o = _start()
     assert o.state is not None
     history = list(o.events)
-    sched = cmd.ScheduleActivityTask(activity_id="1", activity_type="a", task_queue="q",
-                                     start_to_close_timeout=timedelta(seconds=5),
-                                     retry_policy=RetryPolicy(maximum_attempts=2))
-    o = complete_workflow_task.handle(o.state, history, CompleteWorkflowTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=2, commands=(sched,)), now=T0)
+    sched = cmd.ScheduleActivityTask(
+        activity_id="1",
+        activity_type="a",
+        task_queue="q",
+        start_to_close_timeout=timedelta(seconds=5),
+        retry_policy=RetryPolicy(maximum_attempts=2),
+    )
+    o = complete_workflow_task.handle(
+        o.state,
+        history,
+        CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2, commands=(sched,)),
+        now=T0,
+    )
     history += o.events
     boom = Failure(message="boom")
     assert o.state is not None
-    o = fail_activity_task.handle(o.state, history, FailActivityTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1, failure=boom), now=T0)
+    o = fail_activity_task.handle(
+        o.state,
+        history,
+        FailActivityTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1, failure=boom),
+        now=T0,
+    )
     assert o.events == []  # retries write no events
     (retry,) = [t for t in o.timers_set if t.fire.kind is TimerKind.ACTIVITY_RETRY]
     assert retry.fire_at == T0 + timedelta(seconds=1) and retry.fire.attempt == 2
@@ -125,11 +159,19 @@ def test_activity_failure_retries_with_backoff_then_fails() -> None:
     assert act.task.attempt == 2
     assert o.state is not None
     # A stale completion for attempt 1 is ignored.
-    stale = complete_activity_task.handle(o.state, history, CompleteActivityTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1), now=T0)
+    stale = complete_activity_task.handle(
+        o.state,
+        history,
+        CompleteActivityTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1),
+        now=T0,
+    )
     assert not stale.changed
-    o = fail_activity_task.handle(o.state, history, FailActivityTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=2, failure=boom), now=T0)
+    o = fail_activity_task.handle(
+        o.state,
+        history,
+        FailActivityTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=2, failure=boom),
+        now=T0,
+    )
     assert _types(o) == ["ActivityTaskStarted", "ActivityTaskFailed", "WorkflowTaskScheduled"]
 
 
@@ -142,19 +184,32 @@ def test_signal_while_task_outstanding_is_buffered_then_flushed_after_completion
     assert o.events == [] and o.state is not None and len(o.state.buffered_events) == 1
     again = signal_workflow.handle(o.state, history, sig, now=T0)
     assert not again.changed  # deduplicated by request id
-    o = complete_workflow_task.handle(o.state, history, CompleteWorkflowTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=2), now=T0)
-    assert _types(o) == ["WorkflowTaskStarted", "WorkflowTaskCompleted", "WorkflowExecutionSignaled",
-                         "WorkflowTaskScheduled"]
+    o = complete_workflow_task.handle(
+        o.state, history, CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2), now=T0
+    )
+    assert _types(o) == [
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "WorkflowExecutionSignaled",
+        "WorkflowTaskScheduled",
+    ]
 
 
 def test_user_timer_fires_once_and_stale_fire_is_ignored() -> None:
     o = _start()
     assert o.state is not None
     history = list(o.events)
-    o = complete_workflow_task.handle(o.state, history, CompleteWorkflowTask(
-        workflow_id="w1", run_id="run1", scheduled_event_id=2,
-        commands=(cmd.StartTimer(timer_id="1", start_to_fire_timeout=timedelta(seconds=1)),)), now=T0)
+    o = complete_workflow_task.handle(
+        o.state,
+        history,
+        CompleteWorkflowTask(
+            workflow_id="w1",
+            run_id="run1",
+            scheduled_event_id=2,
+            commands=(cmd.StartTimer(timer_id="1", start_to_fire_timeout=timedelta(seconds=1)),),
+        ),
+        now=T0,
+    )
     history += o.events
     (timer,) = [t for t in o.timers_set if t.fire.kind is TimerKind.USER_TIMER]
     assert timer.fire_at == T0 + timedelta(seconds=1)

@@ -26,8 +26,13 @@ class HistoryService:
         self._store = HistoryStore(runtime.engine)
         self.processors: dict[int, ShardProcessor] = {}
         self.membership = Membership(
-            engine=runtime.engine, clock=runtime.clock, service="history", member_id=runtime.member_id,
-            shard_count=runtime.shard_count, acquire=self._acquire, release=self._release,
+            engine=runtime.engine,
+            clock=runtime.clock,
+            service="history",
+            member_id=runtime.member_id,
+            shard_count=runtime.shard_count,
+            acquire=self._acquire,
+            release=self._release,
             heartbeat=timedelta(seconds=settings.heartbeat_seconds),
             ttl=timedelta(seconds=settings.member_ttl_seconds),
             healthy=lambda shard: shard in self.processors and not self.processors[shard].lost.is_set(),
@@ -42,8 +47,13 @@ class HistoryService:
 
     async def _acquire(self, shard_id: int) -> bool:
         processor = ShardProcessor(
-            shard_id=shard_id, owner=self._rt.member_id, store=self._store, bus=self._rt.bus, clock=self._rt.clock,
-            cache_size=self._settings.cache_size, batch_max=self._settings.batch_max,
+            shard_id=shard_id,
+            owner=self._rt.member_id,
+            store=self._store,
+            bus=self._rt.bus,
+            clock=self._rt.clock,
+            cache_size=self._settings.cache_size,
+            batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
         )
         try:

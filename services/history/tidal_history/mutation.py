@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, TypeAdapter
-
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus, names
 from tidal_schema import events as ev
 from tidal_schema.messages import (
@@ -207,8 +206,9 @@ class Mutation:
         attempt: int | None = None,
     ) -> str:
         st = self.state
-        key = timer_key(st.run_id, kind, timer_id=timer_id, scheduled_event_id=scheduled_event_id,
-                        attempt=attempt)
+        key = timer_key(
+            st.run_id, kind, timer_id=timer_id, scheduled_event_id=scheduled_event_id, attempt=attempt
+        )
         fire = FireTimer(
             namespace=st.namespace,
             workflow_id=st.workflow_id,
@@ -251,7 +251,9 @@ class Mutation:
         self.send(
             names.NOTIFY_EXCHANGE,
             "",
-            WorkflowClosed(namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=status),
+            WorkflowClosed(
+                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=status
+            ),
         )
 
     # --- plumbing -------------------------------------------------------------------------

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
-
-from tidal_schema import names
+from tidal_schema import HistoryEvent, names
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
     CompleteActivityTask,
@@ -39,6 +39,7 @@ from .api import (
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
 from .mutation import Outcome
+from .state import MutableState
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
@@ -54,8 +55,16 @@ class _Working:
 
 class ShardProcessor:
     def __init__(
-        self, *, shard_id: int, owner: str, store: HistoryStore, bus: Bus, clock: Clock,
-        cache_size: int, batch_max: int, prefetch: int,
+        self,
+        *,
+        shard_id: int,
+        owner: str,
+        store: HistoryStore,
+        bus: Bus,
+        clock: Clock,
+        cache_size: int,
+        batch_max: int,
+        prefetch: int,
     ) -> None:
         self.shard_id = shard_id
         self.owner = owner
@@ -78,7 +87,8 @@ class ShardProcessor:
         only then is the fencing token bumped, which cuts off any write still in flight from the
         previous owner. Deliveries wait in the inbox until the loop starts."""
         self._consumer = await self._bus.consume(
-            names.history_queue(self.shard_id), self._enqueue, prefetch=self._prefetch, exclusive=True)
+            names.history_queue(self.shard_id), self._enqueue, prefetch=self._prefetch, exclusive=True
+        )
         try:
             self.range_id = await self._store.acquire_shard(self.shard_id, self.owner)
             await self._relay_pending_outbox()
@@ -174,7 +184,8 @@ class ShardProcessor:
             published, self._published = self._published, []
             try:
                 to_publish = await self._store.commit(
-                    shard_id=self.shard_id, range_id=self.range_id, writes=writes, published_seqs=published)
+                    shard_id=self.shard_id, range_id=self.range_id, writes=writes, published_seqs=published
+                )
             except StoreError:
                 self._published = published + self._published
                 raise
@@ -183,51 +194,79 @@ class ShardProcessor:
                     self._cache.put(key, w.run)
         await self._publish(to_publish)
         self._published.extend(p.seq for p in to_publish)
-        await self._bus.publish_many([
-            OutMessage(exchange="", routing_key=d.reply_to or "", correlation_id=d.correlation_id,
-                       body=o.reply.model_dump_json().encode(), mandatory=False)
-            for d, o in replies if o.reply is not None
-        ])
+        await self._bus.publish_many(
+            [
+                OutMessage(
+                    exchange="",
+                    routing_key=d.reply_to or "",
+                    correlation_id=d.correlation_id,
+                    body=o.reply.model_dump_json().encode(),
+                    mandatory=False,
+                )
+                for d, o in replies
+                if o.reply is not None
+            ]
+        )
         for d in valid:
             await d.ack()
         self.processed += len(valid)
 
     async def _publish(self, items: list[PendingOutbox]) -> None:
         if items:
-            await self._bus.publish_many([
-                OutMessage(exchange=p.exchange, routing_key=p.routing_key, body=p.body,
-                           mandatory=p.exchange != names.NOTIFY_EXCHANGE)
-                for p in items
-            ])
+            await self._bus.publish_many(
+                [
+                    OutMessage(
+                        exchange=p.exchange,
+                        routing_key=p.routing_key,
+                        body=p.body,
+                        mandatory=p.exchange != names.NOTIFY_EXCHANGE,
+                    )
+                    for p in items
+                ]
+            )
 
     async def _apply(
-        self, msg: HistoryMessage, now: object, working: dict[RunKey, _Working],
+        self,
+        msg: HistoryMessage,
+        now: datetime,
+        working: dict[RunKey, _Working],
         currents: dict[tuple[str, str], CurrentRun | None],
     ) -> Outcome:
-        assert hasattr(now, "tzinfo")
         if isinstance(msg, StartWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in currents:
                 currents[ck] = await self._current(msg.namespace, msg.workflow_id)
-            outcome = start_workflow.handle(msg, currents[ck], new_run_id=str(uuid.uuid4()),
-                                            shard_id=self.shard_id, now=now)  # type: ignore[arg-type]
+            outcome = start_workflow.handle(
+                msg, currents[ck], new_run_id=str(uuid.uuid4()), shard_id=self.shard_id, now=now
+            )
             if outcome.changed and outcome.state is not None:
                 st = outcome.state
                 key = (st.namespace, st.workflow_id, st.run_id)
-                currents[ck] = CurrentRun(run_id=st.run_id, status=st.status, start_request_id=st.start_request_id)
+                currents[ck] = CurrentRun(
+                    run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
+                )
                 run = CachedRun(state=st, version=1, events=list(outcome.events))
-                working[key] = _Working(run=run, write=RunWrite(
-                    state=st, old_version=None, events=list(outcome.events), timers_set=outcome.timers_set,
-                    timers_deleted=outcome.timers_deleted, outbox=outcome.outbox,
-                    memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
-                    search_attributes=dict(msg.search_attributes)))
+                working[key] = _Working(
+                    run=run,
+                    write=RunWrite(
+                        state=st,
+                        old_version=None,
+                        events=list(outcome.events),
+                        timers_set=outcome.timers_set,
+                        timers_deleted=outcome.timers_deleted,
+                        outbox=outcome.outbox,
+                        memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
+                        search_attributes=dict(msg.search_attributes),
+                    ),
+                )
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
         if w is None:
-            if isinstance(msg, SignalWorkflowExecution | TerminateWorkflowExecution):
-                handler = signal_workflow.handle if isinstance(msg, SignalWorkflowExecution) else terminate_workflow.handle
-                return handler(None, [], msg, now=now)  # type: ignore[arg-type]
+            if isinstance(msg, SignalWorkflowExecution):
+                return signal_workflow.handle(None, [], msg, now=now)
+            if isinstance(msg, TerminateWorkflowExecution):
+                return terminate_workflow.handle(None, [], msg, now=now)
             return Outcome(state=None)  # a message for a run that no longer exists: stale
         state, history = w.run.state, w.run.events
         outcome = _dispatch(msg, state, history, now)
@@ -253,8 +292,11 @@ class ShardProcessor:
                 return None
             cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
         # Transitions mutate what they are given: hand them a private copy of the cached run.
-        w = _Working(run=CachedRun(state=cached.state.model_copy(deep=True), version=cached.version,
-                                   events=list(cached.events)))
+        w = _Working(
+            run=CachedRun(
+                state=cached.state.model_copy(deep=True), version=cached.version, events=list(cached.events)
+            )
+        )
         working[key] = w
         return w
 
@@ -269,22 +311,23 @@ class ShardProcessor:
         return current.run_id if current else None
 
 
-def _dispatch(msg: HistoryMessage, state: object, history: object, now: object) -> Outcome:
-    kw = {"now": now}
+def _dispatch(
+    msg: HistoryMessage, state: MutableState, history: list[HistoryEvent], now: datetime
+) -> Outcome:
     if isinstance(msg, CompleteWorkflowTask):
-        return complete_workflow_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return complete_workflow_task.handle(state, history, msg, now=now)
     if isinstance(msg, FailWorkflowTask):
-        return fail_workflow_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return fail_workflow_task.handle(state, history, msg, now=now)
     if isinstance(msg, CompleteActivityTask):
-        return complete_activity_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return complete_activity_task.handle(state, history, msg, now=now)
     if isinstance(msg, FailActivityTask):
-        return fail_activity_task.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return fail_activity_task.handle(state, history, msg, now=now)
     if isinstance(msg, FireTimer):
-        return fire_timer.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return fire_timer.handle(state, history, msg, now=now)
     if isinstance(msg, SignalWorkflowExecution):
-        return signal_workflow.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return signal_workflow.handle(state, history, msg, now=now)
     if isinstance(msg, TerminateWorkflowExecution):
-        return terminate_workflow.handle(state, history, msg, **kw)  # type: ignore[arg-type]
+        return terminate_workflow.handle(state, history, msg, now=now)
     raise TypeError(f"unhandled history message {type(msg).__name__}")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_schema.messages import ScheduleTimer
 from tidal_server.db import tables as t
@@ -82,55 +80,85 @@ class HistoryStore:
         async with self._engine.begin() as conn:
             ins = self._insert(t.shards).values(shard_id=shard_id, range_id=1, owner=owner)
             await conn.execute(ins.on_conflict_do_nothing(index_elements=["shard_id"]))
-            row = (await conn.execute(
-                sa.update(t.shards).where(t.shards.c.shard_id == shard_id)
-                .values(range_id=t.shards.c.range_id + 1, owner=owner, updated_at=sa.func.current_timestamp())
-                .returning(t.shards.c.range_id)
-            )).one()
+            row = (
+                await conn.execute(
+                    sa.update(t.shards)
+                    .where(t.shards.c.shard_id == shard_id)
+                    .values(
+                        range_id=t.shards.c.range_id + 1, owner=owner, updated_at=sa.func.current_timestamp()
+                    )
+                    .returning(t.shards.c.range_id)
+                )
+            ).one()
             return int(row[0])
 
     # --- reads ----------------------------------------------------------------------------
 
     async def load_current(self, namespace: str, workflow_id: str) -> CurrentRun | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                sa.select(t.current_executions.c.run_id, t.current_executions.c.status,
-                          t.current_executions.c.start_request_id)
-                .where(t.current_executions.c.namespace == namespace,
-                       t.current_executions.c.workflow_id == workflow_id)
-            )).first()
+            row = (
+                await conn.execute(
+                    sa.select(
+                        t.current_executions.c.run_id,
+                        t.current_executions.c.status,
+                        t.current_executions.c.start_request_id,
+                    ).where(
+                        t.current_executions.c.namespace == namespace,
+                        t.current_executions.c.workflow_id == workflow_id,
+                    )
+                )
+            ).first()
         if row is None:
             return None
-        return CurrentRun(run_id=row.run_id, status=WorkflowExecutionStatus(row.status),
-                          start_request_id=row.start_request_id)
+        return CurrentRun(
+            run_id=row.run_id,
+            status=WorkflowExecutionStatus(row.status),
+            start_request_id=row.start_request_id,
+        )
 
     async def load_run(self, namespace: str, workflow_id: str, run_id: str) -> LoadedRun | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                sa.select(t.executions.c.state, t.executions.c.version)
-                .where(t.executions.c.namespace == namespace, t.executions.c.workflow_id == workflow_id,
-                       t.executions.c.run_id == run_id)
-            )).first()
+            row = (
+                await conn.execute(
+                    sa.select(t.executions.c.state, t.executions.c.version).where(
+                        t.executions.c.namespace == namespace,
+                        t.executions.c.workflow_id == workflow_id,
+                        t.executions.c.run_id == run_id,
+                    )
+                )
+            ).first()
             if row is None:
                 return None
-            rows = (await conn.execute(
-                sa.select(t.history_events.c.data)
-                .where(t.history_events.c.namespace == namespace,
-                       t.history_events.c.workflow_id == workflow_id,
-                       t.history_events.c.run_id == run_id)
-                .order_by(t.history_events.c.event_id)
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(t.history_events.c.data)
+                    .where(
+                        t.history_events.c.namespace == namespace,
+                        t.history_events.c.workflow_id == workflow_id,
+                        t.history_events.c.run_id == run_id,
+                    )
+                    .order_by(t.history_events.c.event_id)
+                )
+            ).all()
         events = [HistoryEvent.model_validate(r.data) for r in rows]
-        return LoadedRun(state=MutableState.model_validate(row.state), version=int(row.version), events=events)
+        return LoadedRun(
+            state=MutableState.model_validate(row.state), version=int(row.version), events=events
+        )
 
     async def pending_outbox(self, shard_id: int, limit: int = 1000) -> list[PendingOutbox]:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(t.outbox.c.seq, t.outbox.c.exchange, t.outbox.c.routing_key, t.outbox.c.body)
-                .where(t.outbox.c.shard_id == shard_id).order_by(t.outbox.c.seq).limit(limit)
-            )).all()
-        return [PendingOutbox(seq=r.seq, exchange=r.exchange, routing_key=r.routing_key, body=bytes(r.body))
-                for r in rows]
+            rows = (
+                await conn.execute(
+                    sa.select(t.outbox.c.seq, t.outbox.c.exchange, t.outbox.c.routing_key, t.outbox.c.body)
+                    .where(t.outbox.c.shard_id == shard_id)
+                    .order_by(t.outbox.c.seq)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            PendingOutbox(seq=r.seq, exchange=r.exchange, routing_key=r.routing_key, body=bytes(r.body))
+            for r in rows
+        ]
 
     async def delete_outbox(self, seqs: Sequence[int]) -> None:
         if seqs:
@@ -145,7 +173,8 @@ class HistoryStore:
         """One transaction for the whole batch; returns the outbox rows to publish, in order."""
         async with self._engine.begin() as conn:
             fenced = await conn.execute(
-                sa.update(t.shards).where(t.shards.c.shard_id == shard_id, t.shards.c.range_id == range_id)
+                sa.update(t.shards)
+                .where(t.shards.c.shard_id == shard_id, t.shards.c.range_id == range_id)
                 .values(range_id=range_id)
             )
             if fenced.rowcount != 1:
@@ -166,41 +195,86 @@ class HistoryStore:
             result = {"result": [p.model_dump(mode="json") for p in st.result]}
         elif st.failure is not None:
             result = {"failure": st.failure.model_dump(mode="json")}
-        values = dict(status=st.status.value, close_time=st.close_time, next_event_id=st.next_event_id,
-                      version=w.new_version, state=doc, result=result)
+        values = dict(
+            status=st.status.value,
+            close_time=st.close_time,
+            next_event_id=st.next_event_id,
+            version=w.new_version,
+            state=doc,
+            result=result,
+        )
         if w.old_version is None:
-            await conn.execute(sa.insert(t.executions).values(
-                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, shard_id=st.shard_id,
-                workflow_type=st.workflow_type, task_queue=st.task_queue, start_time=st.start_time,
-                memo=w.memo, search_attributes=w.search_attributes, **values))
+            await conn.execute(
+                sa.insert(t.executions).values(
+                    namespace=st.namespace,
+                    workflow_id=st.workflow_id,
+                    run_id=st.run_id,
+                    shard_id=st.shard_id,
+                    workflow_type=st.workflow_type,
+                    task_queue=st.task_queue,
+                    start_time=st.start_time,
+                    memo=w.memo,
+                    search_attributes=w.search_attributes,
+                    **values,
+                )
+            )
             ins = self._insert(t.current_executions).values(
-                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=st.status.value,
-                start_request_id=st.start_request_id, shard_id=st.shard_id)
-            await conn.execute(ins.on_conflict_do_update(
-                index_elements=["namespace", "workflow_id"],
-                set_={"run_id": st.run_id, "status": st.status.value, "start_request_id": st.start_request_id}))
+                namespace=st.namespace,
+                workflow_id=st.workflow_id,
+                run_id=st.run_id,
+                status=st.status.value,
+                start_request_id=st.start_request_id,
+                shard_id=st.shard_id,
+            )
+            await conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["namespace", "workflow_id"],
+                    set_={
+                        "run_id": st.run_id,
+                        "status": st.status.value,
+                        "start_request_id": st.start_request_id,
+                    },
+                )
+            )
             return
         res = await conn.execute(
             sa.update(t.executions)
-            .where(t.executions.c.namespace == st.namespace, t.executions.c.workflow_id == st.workflow_id,
-                   t.executions.c.run_id == st.run_id, t.executions.c.version == w.old_version)
-            .values(**values))
+            .where(
+                t.executions.c.namespace == st.namespace,
+                t.executions.c.workflow_id == st.workflow_id,
+                t.executions.c.run_id == st.run_id,
+                t.executions.c.version == w.old_version,
+            )
+            .values(**values)
+        )
         if res.rowcount != 1:
-            raise VersionConflictError(f"run {st.run_id} changed concurrently (expected version {w.old_version})")
+            raise VersionConflictError(
+                f"run {st.run_id} changed concurrently (expected version {w.old_version})"
+            )
         if not st.is_running:
             await conn.execute(
                 sa.update(t.current_executions)
-                .where(t.current_executions.c.namespace == st.namespace,
-                       t.current_executions.c.workflow_id == st.workflow_id,
-                       t.current_executions.c.run_id == st.run_id)
-                .values(status=st.status.value))
+                .where(
+                    t.current_executions.c.namespace == st.namespace,
+                    t.current_executions.c.workflow_id == st.workflow_id,
+                    t.current_executions.c.run_id == st.run_id,
+                )
+                .values(status=st.status.value)
+            )
 
     async def _write_events(self, conn: AsyncConnection, writes: Sequence[RunWrite]) -> None:
         rows = [
-            {"namespace": w.state.namespace, "workflow_id": w.state.workflow_id, "run_id": w.state.run_id,
-             "event_id": e.event_id, "event_type": e.event_type, "event_time": e.event_time,
-             "data": e.model_dump(mode="json")}
-            for w in writes for e in w.events
+            {
+                "namespace": w.state.namespace,
+                "workflow_id": w.state.workflow_id,
+                "run_id": w.state.run_id,
+                "event_id": e.event_id,
+                "event_type": e.event_type,
+                "event_time": e.event_time,
+                "data": e.model_dump(mode="json"),
+            }
+            for w in writes
+            for e in w.events
         ]
         if rows:
             await conn.execute(sa.insert(t.history_events), rows)
@@ -208,10 +282,14 @@ class HistoryStore:
     async def _write_timers(self, conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]) -> None:
         deleted = [k for w in writes for k in w.timers_deleted]
         if deleted:
-            await conn.execute(sa.delete(t.timers).where(t.timers.c.shard_id == shard_id,
-                                                         t.timers.c.key.in_(deleted)))
-        rows = [{"shard_id": shard_id, "key": s.key, "fire_at": s.fire_at, "body": s.model_dump(mode="json")}
-                for w in writes for s in w.timers_set]
+            await conn.execute(
+                sa.delete(t.timers).where(t.timers.c.shard_id == shard_id, t.timers.c.key.in_(deleted))
+            )
+        rows = [
+            {"shard_id": shard_id, "key": s.key, "fire_at": s.fire_at, "body": s.model_dump(mode="json")}
+            for w in writes
+            for s in w.timers_set
+        ]
         if rows:
             ins = self._insert(t.timers)
             await conn.execute(ins.on_conflict_do_nothing(index_elements=["shard_id", "key"]), rows)
@@ -222,12 +300,22 @@ class HistoryStore:
         items = [o for w in writes for o in w.outbox]
         if not items:
             return []
-        rows = [{"shard_id": shard_id, "exchange": o.exchange, "routing_key": o.routing_key,
-                 "body": o.message.model_dump_json().encode(), "headers": {}} for o in items]
+        bodies = [o.message.model_dump_json().encode() for o in items]
+        rows = [
+            {
+                "shard_id": shard_id,
+                "exchange": o.exchange,
+                "routing_key": o.routing_key,
+                "body": body,
+                "headers": {},
+            }
+            for o, body in zip(items, bodies, strict=True)
+        ]
         result = await conn.execute(
-            sa.insert(t.outbox).returning(t.outbox.c.seq, sort_by_parameter_order=True), rows)
-        seqs = [r[0] for r in result.all()]
-        return [PendingOutbox(seq=s, exchange=r["exchange"], routing_key=r["routing_key"], body=r["body"])
-                for s, r in zip(seqs, rows, strict=True)]
-
-
+            sa.insert(t.outbox).returning(t.outbox.c.seq, sort_by_parameter_order=True), rows
+        )
+        seqs = [int(r[0]) for r in result.all()]
+        return [
+            PendingOutbox(seq=seq, exchange=o.exchange, routing_key=o.routing_key, body=body)
+            for seq, o, body in zip(seqs, items, bodies, strict=True)
+        ]

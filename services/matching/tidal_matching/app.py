@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from pydantic import ValidationError
-
 from tidal_schema import names
 from tidal_schema.messages import MATCHING_MESSAGE
 from tidal_server.bus import Consumer, Delivery, OutMessage, QueueSpec, UnroutableError
@@ -33,9 +32,14 @@ class MatchingService:
     async def start(self) -> None:
         bus = self._rt.bus
         await bus.declare_exchange(names.MATCHING_EXCHANGE, "direct")
-        await bus.declare_queue(QueueSpec(name=names.MATCHING_QUEUE,
-                                          bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]))
-        self._consumer = await bus.consume(names.MATCHING_QUEUE, self._handle, prefetch=self._settings.prefetch)
+        await bus.declare_queue(
+            QueueSpec(
+                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
+            )
+        )
+        self._consumer = await bus.consume(
+            names.MATCHING_QUEUE, self._handle, prefetch=self._settings.prefetch
+        )
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -46,8 +50,9 @@ class MatchingService:
         try:
             msg = MATCHING_MESSAGE.validate_json(delivery.body)
         except ValidationError as exc:
-            await delivery.dead_letter(f"invalid matching message: {exc.error_count()} error(s): "
-                                       f"{exc.errors()[0]['msg']}")
+            await delivery.dead_letter(
+                f"invalid matching message: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+            )
             return
         # Workers get the task itself, not matching's envelope.
         body = msg.task.model_dump_json().encode()

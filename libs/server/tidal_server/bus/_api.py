@@ -124,7 +124,7 @@ class Bus(Protocol):
         """Handlers run concurrently (one task per delivery), at most `prefetch` unsettled."""
         ...
 
-    async def request(self, message: OutMessage, *, timeout: float) -> Delivery:  # noqa: ASYNC109
+    async def request(self, message: OutMessage, *, timeout: float) -> Delivery:
         """Publish with reply_to/correlation_id set and wait for the reply (a no-ack Delivery).
         Repliers publish to exchange "" with routing_key=reply_to; a reply to a requester whose
         connection is gone raises UnroutableError, which a replier should treat as "nobody waits"."""

@@ -266,7 +266,7 @@ class AmqpBus:
         return consumer
 
     # --- request / reply -----------------------------------------------------------------------
-    async def request(self, message: OutMessage, *, timeout: float) -> ReplyDelivery:  # noqa: ASYNC109 (the contract takes a timeout)
+    async def request(self, message: OutMessage, *, timeout: float) -> ReplyDelivery:
         correlation_id = message.correlation_id or uuid.uuid4().hex
         fut: asyncio.Future[ReplyDelivery] = asyncio.get_running_loop().create_future()
         self._replies[correlation_id] = fut

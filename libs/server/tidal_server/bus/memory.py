@@ -347,7 +347,7 @@ class InMemoryBus:
             task.add_done_callback(c.tasks.discard)
 
     # --- request / reply -----------------------------------------------------------------------
-    async def request(self, message: OutMessage, *, timeout: float) -> _MemDelivery:  # noqa: ASYNC109 (the contract takes a timeout)
+    async def request(self, message: OutMessage, *, timeout: float) -> _MemDelivery:
         loop = self._check()
         corr = message.correlation_id or uuid.uuid4().hex
         fut: asyncio.Future[_MemDelivery] = loop.create_future()

@@ -19,7 +19,8 @@ class ClusterInfo(BaseModel):
     shard_count: int = Field(description="workers route completions to shard_for(namespace, workflow_id, n)")
     worker_amqp_url: str | None = Field(
         description="the broker workers consume tasks from; null in embedded mode (in-memory bus: "
-                    "workers must run in the server's process)")
+        "workers must run in the server's process)"
+    )
     embedded: bool
 
 

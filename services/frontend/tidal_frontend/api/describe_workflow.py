@@ -74,8 +74,9 @@ def _pending(state: dict[str, Any]) -> _Pending:
         activities = []
         for info in (state.get("activities") or {}).values():
             failure = info.get("last_failure") or {}
-            activities.append(PendingActivity.model_validate(
-                {**info, "last_failure_message": failure.get("message")}))
+            activities.append(
+                PendingActivity.model_validate({**info, "last_failure_message": failure.get("message")})
+            )
         timers = [PendingTimer.model_validate(t) for t in (state.get("timers") or {}).values()]
         wft = state.get("workflow_task")
         task = PendingWorkflowTask.model_validate(wft) if wft else None
@@ -90,20 +91,30 @@ def _pending(state: dict[str, Any]) -> _Pending:
 def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
     activities, timers, task = _pending(row.state) if row.running else ([], [], None)
     return DescribeWorkflowResponse(
-        namespace=row.namespace, workflow_id=row.workflow_id, run_id=row.run_id,
-        workflow_type=row.workflow_type, task_queue=row.task_queue, status=row.status,
-        start_time=row.start_time, close_time=row.close_time, history_length=max(row.next_event_id - 1, 0),
-        memo=row.memo, search_attributes=row.search_attributes, pending_activities=activities,
-        pending_timers=timers, pending_workflow_task=task,
+        namespace=row.namespace,
+        workflow_id=row.workflow_id,
+        run_id=row.run_id,
+        workflow_type=row.workflow_type,
+        task_queue=row.task_queue,
+        status=row.status,
+        start_time=row.start_time,
+        close_time=row.close_time,
+        history_length=max(row.next_event_id - 1, 0),
+        memo=row.memo,
+        search_attributes=row.search_attributes,
+        pending_activities=activities,
+        pending_timers=timers,
+        pending_workflow_task=task,
     )
 
 
 async def describe_workflow(
-    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath,
+    ctx: Ctx,
+    namespace: NamespacePath,
+    workflow_id: WorkflowIdPath,
     run_id: Annotated[str | None, Query(description="default: the current run")] = None,
 ) -> DescribeWorkflowResponse:
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
     return describe(row)
-

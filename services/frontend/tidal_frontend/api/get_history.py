@@ -29,7 +29,9 @@ class HistoryPage(BaseModel):
 
 
 async def get_history(
-    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath,
+    ctx: Ctx,
+    namespace: NamespacePath,
+    workflow_id: WorkflowIdPath,
     run_id: Annotated[str | None, Query(description="default: the current run")] = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     next_page_token: Annotated[str | None, Query(description="from the previous page")] = None,
@@ -43,8 +45,9 @@ async def get_history(
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
     # One extra row tells whether another page exists without a count query.
-    events = await ctx.store.events(namespace, workflow_id, row.run_id, after_event_id=after,
-                                    limit=page_size + 1)
+    events = await ctx.store.events(
+        namespace, workflow_id, row.run_id, after_event_id=after, limit=page_size + 1
+    )
     more = len(events) > page_size
     events = events[:page_size]
     token = str(events[-1]["event_id"]) if more and events else None

@@ -32,13 +32,17 @@ class WorkflowResultResponse(BaseModel):
     status: WorkflowExecutionStatus
     result: list[Payload] | None = Field(default=None, description="when Completed")
     failure: Failure | None = Field(
-        default=None, description="when Failed, TimedOut, Terminated or Canceled (if recorded)")
+        default=None, description="when Failed, TimedOut, Terminated or Canceled (if recorded)"
+    )
     new_run_id: str | None = Field(
-        default=None, description="when ContinuedAsNew: the run to poll next for the final result")
+        default=None, description="when ContinuedAsNew: the run to poll next for the final result"
+    )
 
 
 async def get_result(
-    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath,
+    ctx: Ctx,
+    namespace: NamespacePath,
+    workflow_id: WorkflowIdPath,
     run_id: Annotated[str | None, Query(description="default: the current run")] = None,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the run to close")] = 0.0,
 ) -> WorkflowResultResponse:

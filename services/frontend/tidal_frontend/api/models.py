@@ -25,8 +25,8 @@ class WithInput(RequestModel):
     never both."""
 
     input: list[Payload] | None = Field(
-        default=None,
-        description='encoded arguments: [{"metadata": {"encoding": "json/plain"}, "data": ...}]')
+        default=None, description='encoded arguments: [{"metadata": {"encoding": "json/plain"}, "data": ...}]'
+    )
     args: list[Any] | None = Field(default=None, description="plain JSON arguments (wrapped as json/plain)")
 
     @model_validator(mode="after")

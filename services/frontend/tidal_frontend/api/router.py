@@ -29,45 +29,84 @@ _ONE = _WF + "/{workflow_id:path}"
 def api_router() -> APIRouter:
     r = APIRouter(prefix=PREFIX)
     r.add_api_route(
-        _WF, start_workflow.start_workflow, methods=["POST"], status_code=201,
-        response_model=start_workflow.StartWorkflowResponse, tags=["workflows"], summary="Start a workflow",
-        responses={200: {"description": "UseExisting: the running run"},
-                   **responses("invalid_argument", "already_started", "unavailable")},
+        _WF,
+        start_workflow.start_workflow,
+        methods=["POST"],
+        status_code=201,
+        response_model=start_workflow.StartWorkflowResponse,
+        tags=["workflows"],
+        summary="Start a workflow",
+        responses={
+            200: {"description": "UseExisting: the running run"},
+            **responses("invalid_argument", "already_started", "unavailable"),
+        },
     )
     r.add_api_route(
-        _ONE + "/signal", signal_workflow.signal_workflow, methods=["POST"], status_code=202,
-        response_model=RunRef, tags=["workflows"], summary="Signal a running workflow",
+        _ONE + "/signal",
+        signal_workflow.signal_workflow,
+        methods=["POST"],
+        status_code=202,
+        response_model=RunRef,
+        tags=["workflows"],
+        summary="Signal a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable"),
     )
     r.add_api_route(
-        _ONE + "/terminate", terminate_workflow.terminate_workflow, methods=["POST"], status_code=202,
-        response_model=RunRef, tags=["workflows"], summary="Terminate a running workflow",
+        _ONE + "/terminate",
+        terminate_workflow.terminate_workflow,
+        methods=["POST"],
+        status_code=202,
+        response_model=RunRef,
+        tags=["workflows"],
+        summary="Terminate a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable"),
     )
     r.add_api_route(
-        _ONE + "/result", get_result.get_result, methods=["GET"],
-        response_model=get_result.WorkflowResultResponse, tags=["workflows"],
+        _ONE + "/result",
+        get_result.get_result,
+        methods=["GET"],
+        response_model=get_result.WorkflowResultResponse,
+        tags=["workflows"],
         summary="Get a run's result (long poll with ?wait=SECONDS)",
         responses=responses("not_found", "unavailable"),
     )
     r.add_api_route(
-        _ONE + "/history", get_history.get_history, methods=["GET"], response_model=get_history.HistoryPage,
-        tags=["workflows"], summary="Page through a run's history events",
+        _ONE + "/history",
+        get_history.get_history,
+        methods=["GET"],
+        response_model=get_history.HistoryPage,
+        tags=["workflows"],
+        summary="Page through a run's history events",
         responses=responses("invalid_argument", "not_found", "unavailable"),
     )
     r.add_api_route(
-        _ONE, describe_workflow.describe_workflow, methods=["GET"],
-        response_model=describe_workflow.DescribeWorkflowResponse, tags=["workflows"],
-        summary="Describe a run", responses=responses("not_found", "unavailable"),
+        _ONE,
+        describe_workflow.describe_workflow,
+        methods=["GET"],
+        response_model=describe_workflow.DescribeWorkflowResponse,
+        tags=["workflows"],
+        summary="Describe a run",
+        responses=responses("not_found", "unavailable"),
     )
-    r.add_api_route("/cluster", cluster.cluster, methods=["GET"], response_model=cluster.ClusterInfo,
-                    tags=["cluster"], summary="What SDK workers need to join the cluster")
+    r.add_api_route(
+        "/cluster",
+        cluster.cluster,
+        methods=["GET"],
+        response_model=cluster.ClusterInfo,
+        tags=["cluster"],
+        summary="What SDK workers need to join the cluster",
+    )
     return r
 
 
 def health_router() -> APIRouter:
     r = APIRouter(tags=["health"])
     r.add_api_route("/healthz", cluster.healthz, methods=["GET"], response_model=cluster.Health)
-    r.add_api_route("/readyz", cluster.readyz, methods=["GET"], response_model=cluster.Health,
-                    responses={503: {"model": cluster.Health, "description": "not ready"}})
+    r.add_api_route(
+        "/readyz",
+        cluster.readyz,
+        methods=["GET"],
+        response_model=cluster.Health,
+        responses={503: {"model": cluster.Health, "description": "not ready"}},
+    )
     return r

@@ -16,8 +16,11 @@ class SignalWorkflowRequest(WithInput):
     signal_name: str = Field(min_length=1, max_length=1000)
     run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
     request_id: str | None = Field(
-        default=None, min_length=1, max_length=200,
-        description="idempotency key: a retried signal with the same request_id is applied once")
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="idempotency key: a retried signal with the same request_id is applied once",
+    )
     identity: str = Field(default="", max_length=1000)
 
 
@@ -26,11 +29,20 @@ async def signal_workflow(
 ) -> RunRef:
     request_id = body.request_id or str(uuid.uuid4())
     message = SignalWorkflowExecution(
-        namespace=namespace, workflow_id=workflow_id, run_id=body.run_id or None,
-        signal_name=body.signal_name, input=body.payloads(), request_id=request_id, identity=body.identity,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        run_id=body.run_id or None,
+        signal_name=body.signal_name,
+        input=body.payloads(),
+        request_id=request_id,
+        identity=body.identity,
     )
     reply = await history_client.send(
-        ctx.bus, namespace=namespace, workflow_id=workflow_id, shard_count=ctx.shard_count, message=message,
+        ctx.bus,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        shard_count=ctx.shard_count,
+        message=message,
         timeout=ctx.settings.request_timeout_seconds,
         retry_hint=f"retry with the same request_id ({request_id})",
     )

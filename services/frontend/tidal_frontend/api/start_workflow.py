@@ -23,16 +23,20 @@ class StartWorkflowRequest(WithInput):
     workflow_type: str = Field(min_length=1, max_length=1000)
     task_queue: str = Field(min_length=1, max_length=1000)
     request_id: str | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None,
+        min_length=1,
+        max_length=200,
         description="idempotency key: a retry with the same request_id returns the same run "
-                    "(generated when absent, and echoed in the response)")
+        "(generated when absent, and echoed in the response)",
+    )
     workflow_execution_timeout: Seconds = Field(default=None, gt=0, description="seconds")
     workflow_run_timeout: Seconds = Field(default=None, gt=0, description="seconds")
     workflow_task_timeout: Seconds = Field(default=None, gt=0, description="seconds (default 10)")
     id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
     id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
     retry_policy: RetryPolicy | None = Field(
-        default=None, description="intervals in seconds (or ISO 8601 durations)")
+        default=None, description="intervals in seconds (or ISO 8601 durations)"
+    )
     memo: dict[str, Payload] = Field(default_factory=dict)
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     start_delay: Seconds = Field(default=None, gt=0, description="seconds")
@@ -58,21 +62,35 @@ async def start_workflow(
     if body.workflow_task_timeout is not None:  # else the schema's default applies
         extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
     message = StartWorkflowExecution(
-        namespace=namespace, workflow_id=body.workflow_id, workflow_type=body.workflow_type,
-        task_queue=body.task_queue, input=body.payloads(), request_id=request_id,
+        namespace=namespace,
+        workflow_id=body.workflow_id,
+        workflow_type=body.workflow_type,
+        task_queue=body.task_queue,
+        input=body.payloads(),
+        request_id=request_id,
         workflow_execution_timeout=_td(body.workflow_execution_timeout),
         workflow_run_timeout=_td(body.workflow_run_timeout),
-        id_reuse_policy=body.id_reuse_policy, id_conflict_policy=body.id_conflict_policy,
-        retry_policy=body.retry_policy, memo=body.memo, search_attributes=body.search_attributes,
-        start_delay=_td(body.start_delay), identity=body.identity, **extra,
+        id_reuse_policy=body.id_reuse_policy,
+        id_conflict_policy=body.id_conflict_policy,
+        retry_policy=body.retry_policy,
+        memo=body.memo,
+        search_attributes=body.search_attributes,
+        start_delay=_td(body.start_delay),
+        identity=body.identity,
+        **extra,
     )
     reply = await history_client.send(
-        ctx.bus, namespace=namespace, workflow_id=body.workflow_id, shard_count=ctx.shard_count,
-        message=message, timeout=ctx.settings.request_timeout_seconds,
+        ctx.bus,
+        namespace=namespace,
+        workflow_id=body.workflow_id,
+        shard_count=ctx.shard_count,
+        message=message,
+        timeout=ctx.settings.request_timeout_seconds,
         retry_hint=f"retry with the same request_id ({request_id})",
     )
     assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
     # 201 Created for a new run; 200 when UseExisting handed back the run already running.
     response.status_code = 201 if reply.started else 200
-    return StartWorkflowResponse(workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started,
-                                 request_id=request_id)
+    return StartWorkflowResponse(
+        workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id
+    )

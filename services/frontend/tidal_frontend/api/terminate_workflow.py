@@ -17,16 +17,25 @@ class TerminateWorkflowRequest(RequestModel):
 
 
 async def terminate_workflow(
-    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath,
+    ctx: Ctx,
+    namespace: NamespacePath,
+    workflow_id: WorkflowIdPath,
     body: TerminateWorkflowRequest | None = None,
 ) -> RunRef:
     body = body or TerminateWorkflowRequest()
     message = TerminateWorkflowExecution(
-        namespace=namespace, workflow_id=workflow_id, run_id=body.run_id or None, reason=body.reason,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        run_id=body.run_id or None,
+        reason=body.reason,
         identity=body.identity,
     )
     reply = await history_client.send(
-        ctx.bus, namespace=namespace, workflow_id=workflow_id, shard_count=ctx.shard_count, message=message,
+        ctx.bus,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        shard_count=ctx.shard_count,
+        message=message,
         timeout=ctx.settings.request_timeout_seconds,
         # Terminating twice is harmless: the second finds the run closed (404).
         retry_hint="retrying is safe",

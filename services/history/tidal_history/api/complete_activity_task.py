@@ -25,7 +25,11 @@ def handle(
     clear_activity_timers(m, info)
     m.record_activity_outcome(
         info,
-        ev.ActivityTaskCompleted(result=msg.result, scheduled_event_id=info.scheduled_event_id,
-                                 started_event_id=0, identity=msg.identity),
+        ev.ActivityTaskCompleted(
+            result=msg.result,
+            scheduled_event_id=info.scheduled_event_id,
+            started_event_id=0,
+            identity=msg.identity,
+        ),
     )
     return m.finish()

@@ -33,24 +33,38 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out
     m = Mutation(state, history, now=now)
-    m.delete_timer(timer_key(state.run_id, TimerKind.WORKFLOW_TASK_TIMEOUT,
-                             scheduled_event_id=wft.scheduled_event_id, attempt=wft.attempt))
-    started_id = m.add_event(ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id,
-                                                    identity=msg.identity))
+    m.delete_timer(
+        timer_key(
+            state.run_id,
+            TimerKind.WORKFLOW_TASK_TIMEOUT,
+            scheduled_event_id=wft.scheduled_event_id,
+            attempt=wft.attempt,
+        )
+    )
+    started_id = m.add_event(
+        ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=msg.identity)
+    )
     problem = _invalid(state, msg.commands)
     state.workflow_task = None
     if problem is not None:
-        m.add_event(ev.WorkflowTaskFailed(
-            scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id,
-            cause="BadCommandAttributes", failure=Failure(message=problem, type="BadCommandAttributes"),
-            identity=msg.identity,
-        ))
+        m.add_event(
+            ev.WorkflowTaskFailed(
+                scheduled_event_id=wft.scheduled_event_id,
+                started_event_id=started_id,
+                cause="BadCommandAttributes",
+                failure=Failure(message=problem, type="BadCommandAttributes"),
+                identity=msg.identity,
+            )
+        )
         state.sticky_queue = None
         m.flush_buffered()
         m.retry_workflow_task_later(wft.attempt + 1)
         return m.finish()
-    completed_id = m.add_event(ev.WorkflowTaskCompleted(
-        scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id, identity=msg.identity))
+    completed_id = m.add_event(
+        ev.WorkflowTaskCompleted(
+            scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id, identity=msg.identity
+        )
+    )
     state.sticky_queue = msg.sticky_queue
     for command in msg.commands:
         if not state.is_running:
@@ -67,8 +81,10 @@ def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None
             return f"command {c.type} is not supported by this server version"
         if isinstance(c, cmd.ScheduleActivityTask):
             if c.start_to_close_timeout is None and c.schedule_to_close_timeout is None:
-                return (f"ScheduleActivityTask {c.activity_id!r}: set start_to_close_timeout or "
-                        "schedule_to_close_timeout")
+                return (
+                    f"ScheduleActivityTask {c.activity_id!r}: set start_to_close_timeout or "
+                    "schedule_to_close_timeout"
+                )
             if any(a.activity_id == c.activity_id for a in state.activities.values()):
                 return f"ScheduleActivityTask: activity id {c.activity_id!r} is already in use"
         if isinstance(c, cmd.StartTimer) and c.timer_id in state.timers:
@@ -80,53 +96,99 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
     st = m.state
     if isinstance(c, cmd.ScheduleActivityTask):
         task_queue = c.task_queue or st.task_queue
-        event_id = m.add_event(ev.ActivityTaskScheduled(
-            activity_id=c.activity_id, activity_type=c.activity_type, task_queue=task_queue,
-            input=c.input, schedule_to_close_timeout=c.schedule_to_close_timeout,
-            schedule_to_start_timeout=c.schedule_to_start_timeout,
-            start_to_close_timeout=c.start_to_close_timeout, heartbeat_timeout=c.heartbeat_timeout,
-            workflow_task_completed_event_id=completed_id, retry_policy=c.retry_policy,
-        ))
+        event_id = m.add_event(
+            ev.ActivityTaskScheduled(
+                activity_id=c.activity_id,
+                activity_type=c.activity_type,
+                task_queue=task_queue,
+                input=c.input,
+                schedule_to_close_timeout=c.schedule_to_close_timeout,
+                schedule_to_start_timeout=c.schedule_to_start_timeout,
+                start_to_close_timeout=c.start_to_close_timeout,
+                heartbeat_timeout=c.heartbeat_timeout,
+                workflow_task_completed_event_id=completed_id,
+                retry_policy=c.retry_policy,
+            )
+        )
         info = ActivityInfo(
-            scheduled_event_id=event_id, activity_id=c.activity_id, activity_type=c.activity_type,
-            task_queue=task_queue, input=c.input, scheduled_time=m.now,
+            scheduled_event_id=event_id,
+            activity_id=c.activity_id,
+            activity_type=c.activity_type,
+            task_queue=task_queue,
+            input=c.input,
+            scheduled_time=m.now,
             current_attempt_scheduled_time=m.now,
             schedule_to_close_timeout=c.schedule_to_close_timeout,
             start_to_close_timeout=c.start_to_close_timeout or c.schedule_to_close_timeout,
-            heartbeat_timeout=c.heartbeat_timeout, retry_policy=resolve_policy(c.retry_policy),
+            heartbeat_timeout=c.heartbeat_timeout,
+            retry_policy=resolve_policy(c.retry_policy),
         )
         st.activities[event_id] = info
         if c.schedule_to_close_timeout is not None:
-            m.set_timer(TimerKind.ACTIVITY_TIMEOUT, fire_at=m.now + c.schedule_to_close_timeout,
-                        scheduled_event_id=event_id)
+            m.set_timer(
+                TimerKind.ACTIVITY_TIMEOUT,
+                fire_at=m.now + c.schedule_to_close_timeout,
+                scheduled_event_id=event_id,
+            )
         m.dispatch_activity(info)
     elif isinstance(c, cmd.StartTimer):
-        event_id = m.add_event(ev.TimerStarted(timer_id=c.timer_id, start_to_fire_timeout=c.start_to_fire_timeout,
-                                               workflow_task_completed_event_id=completed_id))
+        event_id = m.add_event(
+            ev.TimerStarted(
+                timer_id=c.timer_id,
+                start_to_fire_timeout=c.start_to_fire_timeout,
+                workflow_task_completed_event_id=completed_id,
+            )
+        )
         fire_at = m.now + c.start_to_fire_timeout
         st.timers[c.timer_id] = TimerInfo(timer_id=c.timer_id, started_event_id=event_id, fire_at=fire_at)
         m.set_timer(TimerKind.USER_TIMER, fire_at=fire_at, timer_id=c.timer_id, scheduled_event_id=event_id)
     elif isinstance(c, cmd.CancelTimer):
         timer = st.timers.pop(c.timer_id, None)
         if timer is not None:
-            m.delete_timer(timer_key(st.run_id, TimerKind.USER_TIMER, timer_id=c.timer_id,
-                                     scheduled_event_id=timer.started_event_id))
-            m.add_event(ev.TimerCanceled(timer_id=c.timer_id, started_event_id=timer.started_event_id,
-                                         workflow_task_completed_event_id=completed_id))
+            m.delete_timer(
+                timer_key(
+                    st.run_id,
+                    TimerKind.USER_TIMER,
+                    timer_id=c.timer_id,
+                    scheduled_event_id=timer.started_event_id,
+                )
+            )
+            m.add_event(
+                ev.TimerCanceled(
+                    timer_id=c.timer_id,
+                    started_event_id=timer.started_event_id,
+                    workflow_task_completed_event_id=completed_id,
+                )
+            )
     elif isinstance(c, cmd.CompleteWorkflowExecution):
-        m.close(WorkflowExecutionStatus.COMPLETED,
-                ev.WorkflowExecutionCompleted(result=c.result, workflow_task_completed_event_id=completed_id),
-                result=c.result)
+        m.close(
+            WorkflowExecutionStatus.COMPLETED,
+            ev.WorkflowExecutionCompleted(result=c.result, workflow_task_completed_event_id=completed_id),
+            result=c.result,
+        )
     elif isinstance(c, cmd.FailWorkflowExecution):
-        m.close(WorkflowExecutionStatus.FAILED,
-                ev.WorkflowExecutionFailed(failure=c.failure, workflow_task_completed_event_id=completed_id),
-                failure=c.failure)
+        m.close(
+            WorkflowExecutionStatus.FAILED,
+            ev.WorkflowExecutionFailed(failure=c.failure, workflow_task_completed_event_id=completed_id),
+            failure=c.failure,
+        )
     elif isinstance(c, cmd.CancelWorkflowExecution):
-        m.close(WorkflowExecutionStatus.CANCELED,
-                ev.WorkflowExecutionCanceled(details=c.details, workflow_task_completed_event_id=completed_id))
+        m.close(
+            WorkflowExecutionStatus.CANCELED,
+            ev.WorkflowExecutionCanceled(details=c.details, workflow_task_completed_event_id=completed_id),
+        )
     elif isinstance(c, cmd.RecordMarker):
-        m.add_event(ev.MarkerRecorded(marker_name=c.marker_name, details=c.details, failure=c.failure,
-                                      workflow_task_completed_event_id=completed_id))
+        m.add_event(
+            ev.MarkerRecorded(
+                marker_name=c.marker_name,
+                details=c.details,
+                failure=c.failure,
+                workflow_task_completed_event_id=completed_id,
+            )
+        )
     elif isinstance(c, cmd.UpsertWorkflowSearchAttributesCommand):
-        m.add_event(ev.UpsertWorkflowSearchAttributes(search_attributes=c.search_attributes,
-                                                      workflow_task_completed_event_id=completed_id))
+        m.add_event(
+            ev.UpsertWorkflowSearchAttributes(
+                search_attributes=c.search_attributes, workflow_task_completed_event_id=completed_id
+            )
+        )

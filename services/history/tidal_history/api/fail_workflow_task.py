@@ -21,12 +21,26 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()
     m = Mutation(state, history, now=now)
-    m.delete_timer(timer_key(state.run_id, TimerKind.WORKFLOW_TASK_TIMEOUT,
-                             scheduled_event_id=wft.scheduled_event_id, attempt=wft.attempt))
-    started_id = m.add_event(ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id,
-                                                    identity=msg.identity))
-    m.add_event(ev.WorkflowTaskFailed(scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id,
-                                      cause=msg.cause, failure=msg.failure, identity=msg.identity))
+    m.delete_timer(
+        timer_key(
+            state.run_id,
+            TimerKind.WORKFLOW_TASK_TIMEOUT,
+            scheduled_event_id=wft.scheduled_event_id,
+            attempt=wft.attempt,
+        )
+    )
+    started_id = m.add_event(
+        ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=msg.identity)
+    )
+    m.add_event(
+        ev.WorkflowTaskFailed(
+            scheduled_event_id=wft.scheduled_event_id,
+            started_event_id=started_id,
+            cause=msg.cause,
+            failure=msg.failure,
+            identity=msg.identity,
+        )
+    )
     state.workflow_task = None
     state.sticky_queue = None  # the worker's cached copy is suspect: replay from full history
     m.flush_buffered()

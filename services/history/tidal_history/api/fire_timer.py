@@ -45,10 +45,17 @@ def _fire(m: Mutation, msg: FireTimer) -> None:
             fail_attempt(m, info, _timeout(TimeoutType.START_TO_CLOSE), timed_out=True)
     elif msg.kind is TimerKind.WORKFLOW_TASK_TIMEOUT:
         wft = st.workflow_task
-        if wft is not None and wft.scheduled_event_id == msg.scheduled_event_id and wft.attempt == msg.attempt:
+        if (
+            wft is not None
+            and wft.scheduled_event_id == msg.scheduled_event_id
+            and wft.attempt == msg.attempt
+        ):
             started_id = m.add_event(ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id))
-            m.add_event(ev.WorkflowTaskTimedOut(scheduled_event_id=wft.scheduled_event_id,
-                                                started_event_id=started_id))
+            m.add_event(
+                ev.WorkflowTaskTimedOut(
+                    scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id
+                )
+            )
             st.workflow_task = None
             st.sticky_queue = None  # the sticky worker may be gone: back to the shared queue
             m.flush_buffered()
@@ -57,10 +64,18 @@ def _fire(m: Mutation, msg: FireTimer) -> None:
         if st.workflow_task is None:
             m.schedule_workflow_task(attempt=msg.attempt or 1)
     elif msg.kind is TimerKind.WORKFLOW_RUN_TIMEOUT:
-        m.close(WorkflowExecutionStatus.TIMED_OUT, ev.WorkflowExecutionTimedOut(),
-                failure=_timeout(TimeoutType.START_TO_CLOSE))
+        m.close(
+            WorkflowExecutionStatus.TIMED_OUT,
+            ev.WorkflowExecutionTimedOut(),
+            failure=_timeout(TimeoutType.START_TO_CLOSE),
+        )
 
 
 def _timeout(kind: TimeoutType, *, non_retryable: bool = False) -> Failure:
-    return Failure(message=f"activity {kind.value} timeout", type="TimeoutError", kind="timeout",
-                   timeout_type=kind.value, non_retryable=non_retryable)
+    return Failure(
+        message=f"activity {kind.value} timeout",
+        type="TimeoutError",
+        kind="timeout",
+        timeout_type=kind.value,
+        non_retryable=non_retryable,
+    )

@@ -14,15 +14,23 @@ from ..state import MutableState
 
 
 def handle(
-    state: MutableState | None, history: Sequence[HistoryEvent], msg: TerminateWorkflowExecution,
-    *, now: datetime,
+    state: MutableState | None,
+    history: Sequence[HistoryEvent],
+    msg: TerminateWorkflowExecution,
+    *,
+    now: datetime,
 ) -> Outcome:
     if state is None or not state.is_running or (msg.run_id and msg.run_id != state.run_id):
-        return unchanged(ErrorReply(code=ErrorCode.NOT_FOUND,
-                                    message=f"no running workflow {msg.workflow_id!r} to terminate"))
+        return unchanged(
+            ErrorReply(
+                code=ErrorCode.NOT_FOUND, message=f"no running workflow {msg.workflow_id!r} to terminate"
+            )
+        )
     m = Mutation(state, history, now=now)
-    m.close(WorkflowExecutionStatus.TERMINATED,
-            ev.WorkflowExecutionTerminated(reason=msg.reason, identity=msg.identity),
-            failure=Failure(message=msg.reason or "terminated", type="TerminatedError", kind="terminated"))
+    m.close(
+        WorkflowExecutionStatus.TERMINATED,
+        ev.WorkflowExecutionTerminated(reason=msg.reason, identity=msg.identity),
+        failure=Failure(message=msg.reason or "terminated", type="TerminatedError", kind="terminated"),
+    )
     m.reply = AckReply(run_id=state.run_id)
     return m.finish()
