@@ -152,7 +152,22 @@ class ShardProcessor:
                 log.exception("batch on shard %s failed; requeueing %d messages", self.shard_id, len(batch))
                 self._cache.clear()
                 await self._requeue(batch)
-                await asyncio.sleep(0.2)
+                await self._recover_outbox()
+
+    async def _recover_outbox(self) -> None:
+        """A batch may have committed and then failed to publish: its outbox rows are in the
+        database only, so publish whatever the shard has pending before going on (retrying with
+        backoff while the bus or database is down)."""
+        delay = 0.2
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                self._published.clear()  # the relay deletes every row it publishes
+                await self._relay_pending_outbox()
+                return
+            except Exception:
+                log.exception("relaying the outbox of shard %s failed; retrying", self.shard_id)
+                delay = min(delay * 2, 5.0)
 
     async def _requeue(self, batch: list[Delivery]) -> None:
         for d in batch:

@@ -1,0 +1,86 @@
+"""The outbox: what a batch commits is published even when publishing fails right after the
+commit (the rows stay in the database and are relayed once the bus takes them again)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tidal_history.app import build
+from tidal_schema import names
+from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask, StartWorkflowExecution
+from tidal_server.bus import Delivery, InMemoryBus, OutMessage, QueueSpec
+from tidal_server.db import tables as t
+from tidal_server.db.engine import create_engine
+from tidal_server.db.migrate import migrate
+from tidal_server.service import Runtime
+
+
+async def _until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
+    await migrate(url)
+    bus = InMemoryBus()
+    await bus.connect()
+    engine = create_engine(url)
+    yield Runtime(bus=bus, engine=engine, member_id="h1", shard_count=1, embedded=True)
+    await engine.dispose()
+    await bus.close()
+
+
+async def test_outbox_rows_are_relayed_after_a_failed_publish(runtime: Runtime) -> None:
+    service = build(runtime)
+    await service.start()
+    try:
+        # Nothing takes matching's messages: the publish after the commit fails.
+        await runtime.bus.delete_queue(names.MATCHING_QUEUE)
+        start = StartWorkflowExecution(workflow_id="wf-1", workflow_type="T", task_queue="q", request_id="r1")
+        await runtime.bus.publish(
+            OutMessage(
+                exchange=names.HISTORY_EXCHANGE,
+                routing_key=names.shard_routing_key(0),
+                body=start.model_dump_json().encode(),
+            )
+        )
+
+        async def outbox_rows() -> int:
+            async with runtime.engine.connect() as conn:
+                return int(
+                    (await conn.execute(sa.select(sa.func.count()).select_from(t.outbox))).scalar_one()
+                )
+
+        async def committed_but_unpublished() -> bool:
+            return await outbox_rows() > 0
+
+        await _until(committed_but_unpublished)
+        received: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def take(d: Delivery) -> None:
+            await received.put(d.body)
+            await d.ack()
+
+        await runtime.bus.declare_queue(
+            QueueSpec(
+                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
+            )
+        )
+        await runtime.bus.consume(names.MATCHING_QUEUE, take)
+        msg = MATCHING_MESSAGE.validate_json(await asyncio.wait_for(received.get(), 15))
+        assert isinstance(msg, AddWorkflowTask) and msg.task.workflow_id == "wf-1"
+
+        async def drained() -> bool:
+            return await outbox_rows() == 0
+
+        await _until(drained)
+    finally:
+        await service.stop()
