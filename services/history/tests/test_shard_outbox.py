@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from tidal_history.app import build
 from tidal_schema import names
 from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask, StartWorkflowExecution
@@ -19,11 +18,7 @@ from tidal_server.db.engine import create_engine
 from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 
-
-async def _until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.02)
+from tests.support.stack import wait_for
 
 
 @pytest.fixture
@@ -62,7 +57,7 @@ async def test_outbox_rows_are_relayed_after_a_failed_publish(runtime: Runtime) 
         async def committed_but_unpublished() -> bool:
             return await outbox_rows() > 0
 
-        await _until(committed_but_unpublished)
+        await wait_for(committed_but_unpublished, timeout=15, what="the start to commit")
         received: asyncio.Queue[bytes] = asyncio.Queue()
 
         async def take(d: Delivery) -> None:
@@ -81,6 +76,6 @@ async def test_outbox_rows_are_relayed_after_a_failed_publish(runtime: Runtime) 
         async def drained() -> bool:
             return await outbox_rows() == 0
 
-        await _until(drained)
+        await wait_for(drained, timeout=15, what="the outbox to drain")
     finally:
         await service.stop()
