@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
-from stats import latency_summary_ms
+from common import latency_summary_ms
 
 BODY = b'{"bench": "a small message of about sixty bytes, like a task"}'
 

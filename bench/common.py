@@ -1,10 +1,28 @@
-"""Small numeric helpers shared by the benchmark modules."""
+"""Helpers shared by the benchmark modules (which run as scripts with bench/ on sys.path)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # so `tests.support` imports from a plain `python bench/x.py`
+    sys.path.insert(0, str(ROOT))
+
+
+def run_fast(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop when it is installed (the services run on uvloop too)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
