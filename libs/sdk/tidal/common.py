@@ -8,6 +8,10 @@ from datetime import timedelta
 
 import tidal_schema
 
+from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+__all__ = ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
