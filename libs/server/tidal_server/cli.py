@@ -102,8 +102,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         print(f"--with-sample: no sample available ({SAMPLE_MODULE} is not installed).")
     if sample is None:
         print(
-            "The dev server's bus is in-process: reach it through the HTTP API above, or run "
-            "workers in this process (tidal_server.sample shows how)."
+            "The dev server's bus is in memory, so workers must run in this process: "
+            "`make dev` (examples/dev.py) runs the engine together with a worker."
         )
     overrides = {"frontend": {"http_port": args.http_port}}
     asyncio.run(_serve(names, settings, embedded=True, sample=sample, overrides=overrides))

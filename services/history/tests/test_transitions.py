@@ -217,6 +217,56 @@ def test_user_timer_fires_once_and_stale_fire_is_ignored() -> None:
     o = fire_timer.handle(o.state, history, timer.fire, now=timer.fire_at)
     history += o.events
     assert _types(o) == ["TimerFired", "WorkflowTaskScheduled"]
+    assert timer.key in o.timers_deleted
     assert o.state is not None
     o = fire_timer.handle(o.state, history, timer.fire, now=timer.fire_at)
-    assert o.events == [] and timer.key in o.timers_deleted
+    assert not o.changed and o.events == []
+
+
+def test_stale_fires_cost_no_write_and_a_close_deletes_pending_timer_rows() -> None:
+    o = _start()
+    assert o.state is not None
+    history = list(o.events)
+    (wft_timeout,) = [t for t in o.timers_set if t.fire.kind is TimerKind.WORKFLOW_TASK_TIMEOUT]
+    sched = cmd.ScheduleActivityTask(
+        activity_id="1", activity_type="a", task_queue="q", start_to_close_timeout=timedelta(seconds=5)
+    )
+    o = complete_workflow_task.handle(
+        o.state,
+        history,
+        CompleteWorkflowTask(
+            workflow_id="w1",
+            run_id="run1",
+            scheduled_event_id=2,
+            commands=(sched, cmd.StartTimer(timer_id="t", start_to_fire_timeout=timedelta(hours=1))),
+        ),
+        now=T0,
+    )
+    history += o.events
+    assert wft_timeout.key in o.timers_deleted  # completing the task deleted its timeout row
+    assert o.state is not None
+    # The workflow task's timeout fires late: stale, so nothing is written at all.
+    stale = fire_timer.handle(o.state, history, wft_timeout.fire, now=T0 + timedelta(seconds=10))
+    assert not stale.changed and stale.events == [] and stale.timers_deleted == []
+    pending = {t.key for t in o.timers_set}
+    o = complete_activity_task.handle(
+        o.state,
+        history,
+        CompleteActivityTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1),
+        now=T0,
+    )
+    history += o.events
+    assert o.state is not None
+    o = complete_workflow_task.handle(
+        o.state,
+        history,
+        CompleteWorkflowTask(
+            workflow_id="w1",
+            run_id="run1",
+            scheduled_event_id=o.state.workflow_task.scheduled_event_id,  # type: ignore[union-attr]
+            commands=(cmd.CompleteWorkflowExecution(),),
+        ),
+        now=T0,
+    )
+    user_timer = next(k for k in pending if "user_timer" in k)
+    assert user_timer in o.timers_deleted  # the still-pending user timer's row goes with the close

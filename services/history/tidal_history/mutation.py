@@ -114,6 +114,13 @@ class Mutation:
     def schedule_workflow_task(self, *, attempt: int = 1) -> None:
         if self.state.workflow_task is not None or not self.state.is_running:
             return
+        if self.state.wft_retry_attempt is not None:
+            self.delete_timer(
+                timer_key(
+                    self.state.run_id, TimerKind.WORKFLOW_TASK_RETRY, attempt=self.state.wft_retry_attempt
+                )
+            )
+            self.state.wft_retry_attempt = None
         scheduled_id = self.add_event(
             ev.WorkflowTaskScheduled(
                 task_queue=self.state.task_queue,
@@ -138,8 +145,13 @@ class Mutation:
         if attempt <= 2:
             self.schedule_workflow_task(attempt=attempt)
             return
-        delay = min(timedelta(seconds=2 ** (attempt - 3)), _WFT_RETRY_CAP)
+        self.schedule_workflow_task_after(
+            min(timedelta(seconds=2 ** (attempt - 3)), _WFT_RETRY_CAP), attempt=attempt
+        )
+
+    def schedule_workflow_task_after(self, delay: timedelta, *, attempt: int) -> None:
         self.set_timer(TimerKind.WORKFLOW_TASK_RETRY, fire_at=self.now + delay, attempt=attempt)
+        self.state.wft_retry_attempt = attempt
 
     def _workflow_task_message(self) -> AddWorkflowTask:
         st = self.state
@@ -239,6 +251,7 @@ class Mutation:
         failure: Failure | None = None,
     ) -> None:
         st = self.state
+        self._delete_pending_timer_rows()
         self.add_event(attributes)
         st.status = status
         st.close_time = self.now
@@ -255,6 +268,41 @@ class Mutation:
                 namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=status
             ),
         )
+
+    def _delete_pending_timer_rows(self) -> None:
+        """A closed run's pending timers would only fire stale; their rows go with the close, so
+        stale fires never need a write."""
+        st = self.state
+        run = st.run_id
+        keys = [timer_key(run, TimerKind.WORKFLOW_RUN_TIMEOUT)]
+        if st.workflow_task is not None:
+            keys.append(
+                timer_key(
+                    run,
+                    TimerKind.WORKFLOW_TASK_TIMEOUT,
+                    scheduled_event_id=st.workflow_task.scheduled_event_id,
+                    attempt=st.workflow_task.attempt,
+                )
+            )
+        if st.wft_retry_attempt is not None:
+            keys.append(timer_key(run, TimerKind.WORKFLOW_TASK_RETRY, attempt=st.wft_retry_attempt))
+        for info in st.activities.values():
+            e = info.scheduled_event_id
+            keys += [
+                timer_key(run, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e, attempt=info.attempt),
+                timer_key(run, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e),
+                timer_key(run, TimerKind.ACTIVITY_RETRY, scheduled_event_id=e, attempt=info.attempt),
+            ]
+        for timer in st.timers.values():
+            keys.append(
+                timer_key(
+                    run,
+                    TimerKind.USER_TIMER,
+                    timer_id=timer.timer_id,
+                    scheduled_event_id=timer.started_event_id,
+                )
+            )
+        self._timers_deleted.extend(keys)
 
     # --- plumbing -------------------------------------------------------------------------
 

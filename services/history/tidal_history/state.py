@@ -56,6 +56,9 @@ class MutableState(_State):
     next_event_id: int = 1
     workflow_task_timeout: timedelta = timedelta(seconds=10)
     workflow_task: WorkflowTaskInfo | None = None
+    # Attempt of a workflow task waiting on a retry-backoff timer (its row must go when a task is
+    # scheduled by other means, or the fire would be stale with its row left behind).
+    wft_retry_attempt: int | None = None
     sticky_queue: str | None = None
     activities: dict[int, ActivityInfo] = Field(default_factory=dict)
     timers: dict[str, TimerInfo] = Field(default_factory=dict)

@@ -69,7 +69,7 @@ def handle(
     if run_timeout is not None:
         m.set_timer(TimerKind.WORKFLOW_RUN_TIMEOUT, fire_at=now + run_timeout)
     if msg.start_delay:
-        m.set_timer(TimerKind.WORKFLOW_TASK_RETRY, fire_at=now + msg.start_delay, attempt=1)
+        m.schedule_workflow_task_after(msg.start_delay, attempt=1)
     else:
         m.schedule_workflow_task()
     m.reply = StartWorkflowReply(run_id=new_run_id)
