@@ -1,0 +1,149 @@
+"""`tidal`: the command line for workflows, over the frontend's HTTP API.
+
+    tidal workflow start --type HelloWorkflow --task-queue hello --id hello-1 --input '"you"'
+    tidal workflow result --id hello-1
+    tidal workflow show --id hello-1
+
+The address comes from --address or TIDAL_ADDRESS (default http://127.0.0.1:7243), the namespace
+from --namespace or TIDAL_NAMESPACE. Human-readable tables by default, `--output json` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .client import Client
+from .exceptions import RPCError, TidalError, WorkflowFailureError
+
+EXIT_ERROR = 1
+
+
+def _table(rows: Sequence[tuple[Any, ...]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header], *[[("" if c is None else str(c)) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.output == "json" else text)
+
+
+def _json_values(raw: Sequence[str]) -> list[Any]:
+    values = []
+    for item in raw:
+        try:
+            values.append(json.loads(item))
+        except json.JSONDecodeError as exc:
+            raise SystemExit(
+                f"tidal: --input {item!r} is not JSON ({exc.msg}); quote strings: --input '\"text\"'"
+            ) from None
+    return values
+
+
+async def _run(args: argparse.Namespace) -> int:
+    client = await Client.connect(args.address, namespace=args.namespace)
+    try:
+        handle = client.get_workflow_handle(args.id, run_id=getattr(args, "run_id", None))
+        if args.command == "start":
+            handle = await client.start_workflow(
+                args.type, args=_json_values(args.input), id=args.id, task_queue=args.task_queue
+            )
+            _emit(
+                args,
+                {"workflow_id": handle.id, "run_id": handle.run_id},
+                f"Started workflow {handle.id} (run {handle.run_id})",
+            )
+        elif args.command == "describe":
+            d = await handle.describe()
+            rows: list[tuple[Any, ...]] = [
+                ("Workflow ID", d.id),
+                ("Run ID", d.run_id),
+                ("Type", d.workflow_type),
+                ("Task queue", d.task_queue),
+                ("Status", d.status.value),
+                ("Started", d.start_time),
+                ("Closed", d.close_time),
+                ("History length", d.history_length),
+            ]
+            _emit(args, d.raw, _table(rows, ("Field", "Value")))
+        elif args.command == "result":
+            try:
+                value = await handle.result()
+            except WorkflowFailureError as exc:
+                _emit(args, {"status": "failed", "error": str(exc.cause)}, f"Workflow failed: {exc.cause}")
+                return EXIT_ERROR
+            _emit(args, {"result": value}, json.dumps(value, default=str))
+        elif args.command == "show":
+            history = await handle.fetch_history()
+            rows = [
+                (e.event_id, e.event_time.isoformat(timespec="milliseconds"), e.event_type)
+                for e in history.events
+            ]
+            _emit(
+                args,
+                [e.model_dump(mode="json") for e in history.events],
+                _table(rows, ("ID", "Time", "Type")),
+            )
+        elif args.command == "signal":
+            await handle.signal(args.name, args=_json_values(args.input))
+            _emit(args, {"signaled": args.id}, f"Signaled {args.id} with {args.name}")
+        elif args.command == "terminate":
+            await handle.terminate(args.reason)
+            _emit(args, {"terminated": args.id}, f"Terminated {args.id}")
+        return 0
+    finally:
+        await client.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tidal", description="Tidal command line (workflows over the HTTP API)")
+    p.add_argument("--address", default=os.environ.get("TIDAL_ADDRESS", "http://127.0.0.1:7243"))
+    p.add_argument("--namespace", default=os.environ.get("TIDAL_NAMESPACE", "default"))
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    groups = p.add_subparsers(dest="group", required=True)
+    wf = groups.add_parser("workflow", help="start and inspect workflows").add_subparsers(
+        dest="command", required=True
+    )
+    start = wf.add_parser("start", help="start a workflow")
+    start.add_argument("--type", required=True, help="workflow type name")
+    start.add_argument("--task-queue", required=True)
+    start.add_argument("--input", action="append", default=[], help="one JSON argument (repeatable)")
+    sig = wf.add_parser("signal", help="send a signal")
+    sig.add_argument("--name", required=True)
+    sig.add_argument("--input", action="append", default=[], help="one JSON argument (repeatable)")
+    term = wf.add_parser("terminate", help="terminate a running workflow")
+    term.add_argument("--reason", default="")
+    for name, helptext in (
+        ("describe", "status of a run"),
+        ("result", "wait for and print the result"),
+        ("show", "print the event history"),
+    ):
+        wf.add_parser(name, help=helptext)
+    for sub in wf.choices.values():
+        sub.add_argument("--id", "-w", required=True, help="workflow id")
+        if sub.prog.split()[-1] != "start":
+            sub.add_argument("--run-id", "-r", default=None)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except RPCError as exc:
+        print(f"tidal: error: {exc} ({exc.status})", file=sys.stderr)
+    except TidalError as exc:
+        print(f"tidal: error: {exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
