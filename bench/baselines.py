@@ -39,7 +39,7 @@ async def rabbit_round_trip(url: str, n: int, *, window: int = 1000, prefetch: i
             if received >= n:
                 all_in.set()
 
-        await queue.consume(on_message)
+        tag = await queue.consume(on_message)
         start = time.perf_counter()
         sent = 0
         while sent < n:
@@ -57,6 +57,7 @@ async def rabbit_round_trip(url: str, n: int, *, window: int = 1000, prefetch: i
         confirmed = time.perf_counter() - start
         await asyncio.wait_for(all_in.wait(), timeout=60)
         elapsed = time.perf_counter() - start
+        await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
         return {
             "messages": n,
@@ -92,7 +93,7 @@ async def rabbit_request_reply(url: str, *, count: int, max_seconds: float) -> d
             )
             await msg.ack()
 
-        await req_q.consume(respond)
+        req_tag = await req_q.consume(respond)
 
         cch = await client_conn.channel(publisher_confirms=True)
         reply_q = await cch.declare_queue(f"bench-rr-reply-{uuid.uuid4().hex[:8]}", durable=True)
@@ -104,7 +105,7 @@ async def rabbit_request_reply(url: str, *, count: int, max_seconds: float) -> d
             if fut is not None and not fut.done():
                 fut.set_result(msg.body)
 
-        await reply_q.consume(on_reply)
+        reply_tag = await reply_q.consume(on_reply)
         loop = asyncio.get_running_loop()
         latencies: list[float] = []
         deadline = time.perf_counter() + max_seconds
@@ -129,6 +130,8 @@ async def rabbit_request_reply(url: str, *, count: int, max_seconds: float) -> d
                 latencies.append(time.perf_counter() - t0)
             if time.perf_counter() > deadline:
                 break
+        await req_q.cancel(req_tag)
+        await reply_q.cancel(reply_tag)
         await req_q.delete(if_unused=False, if_empty=False)
         await reply_q.delete(if_unused=False, if_empty=False)
         return latency_summary_ms(latencies)

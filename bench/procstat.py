@@ -25,7 +25,7 @@ def _read_all() -> dict[int, tuple[int, float]]:
         except OSError:
             continue
         # comm may contain spaces and parentheses: split after the last ')'.
-        rest = raw[raw.rfind(")") + 2:].split()
+        rest = raw[raw.rfind(")") + 2 :].split()
         ppid, utime, stime = int(rest[1]), int(rest[11]), int(rest[12])
         out[int(entry.name)] = (ppid, (utime + stime) / _TICK)
     return out
@@ -97,6 +97,8 @@ def rabbitmq_pid(pid_file: Path | None) -> int | None:
 
 def postgres_pid(data_dir: Path | None) -> int | None:
     try:
-        return int((data_dir / "postmaster.pid").read_text().splitlines()[0]) if data_dir is not None else None
+        return (
+            int((data_dir / "postmaster.pid").read_text().splitlines()[0]) if data_dir is not None else None
+        )
     except (OSError, ValueError, IndexError):
         return None
