@@ -12,7 +12,7 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from tidal_schema import commands as cmd
@@ -161,14 +161,8 @@ class Worker:
     # --- workflow tasks -------------------------------------------------------------------
 
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        try:
-            task = TASK_MESSAGE.validate_json(delivery.body)
-        except ValidationError:
-            log.exception("dropping a malformed task")
-            await delivery.nack(requeue=False)
-            return
-        if not isinstance(task, WorkflowTask):
-            await delivery.nack(requeue=False)
+        task = await _parse(delivery, WorkflowTask)
+        if task is None:
             return
         try:
             reply = self._run_workflow_task(task)
@@ -246,14 +240,8 @@ class Worker:
     # --- activities -----------------------------------------------------------------------
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        try:
-            task = TASK_MESSAGE.validate_json(delivery.body)
-        except ValidationError:
-            log.exception("dropping a malformed task")
-            await delivery.nack(requeue=False)
-            return
-        if not isinstance(task, ActivityTask):
-            await delivery.nack(requeue=False)
+        task = await _parse(delivery, ActivityTask)
+        if task is None:
             return
         reply = await self._run_activity(task)
         try:
@@ -323,3 +311,22 @@ class Worker:
             return FailActivityTask(failure=error_to_failure(exc), **ref)
         finally:
             _activity._reset_context(token)
+
+
+TaskT = TypeVar("TaskT", WorkflowTask, ActivityTask)
+
+
+async def _parse(delivery: TaskDelivery, kind: type[TaskT]) -> TaskT | None:
+    """A task this worker cannot read is rejected to the queue's dead-letter exchange, never
+    retried forever."""
+    try:
+        task = TASK_MESSAGE.validate_json(delivery.body)
+    except ValidationError:
+        log.exception("rejecting a malformed task")
+        await delivery.nack(requeue=False)
+        return None
+    if not isinstance(task, kind):
+        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kind.__name__)
+        await delivery.nack(requeue=False)
+        return None
+    return task

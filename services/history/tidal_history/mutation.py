@@ -139,6 +139,25 @@ class Mutation:
             attempt=attempt,
         )
 
+    def end_workflow_task(self, *, identity: str = "") -> tuple[WorkflowTaskInfo, int]:
+        """The outstanding task got its outcome (completed, failed, timed out): its timeout timer
+        goes, and WorkflowTaskStarted is written now, with the outcome (see docs/architecture.md)."""
+        wft = self.state.workflow_task
+        assert wft is not None
+        self.delete_timer(
+            timer_key(
+                self.state.run_id,
+                TimerKind.WORKFLOW_TASK_TIMEOUT,
+                scheduled_event_id=wft.scheduled_event_id,
+                attempt=wft.attempt,
+            )
+        )
+        started_id = self.add_event(
+            ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=identity)
+        )
+        self.state.workflow_task = None
+        return wft, started_id
+
     def retry_workflow_task_later(self, attempt: int) -> None:
         """Failed workflow tasks retry at once the first time, then back off (a bug in workflow
         code must not spin a worker)."""

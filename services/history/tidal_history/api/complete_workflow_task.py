@@ -33,19 +33,8 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out
     m = Mutation(state, history, now=now)
-    m.delete_timer(
-        timer_key(
-            state.run_id,
-            TimerKind.WORKFLOW_TASK_TIMEOUT,
-            scheduled_event_id=wft.scheduled_event_id,
-            attempt=wft.attempt,
-        )
-    )
-    started_id = m.add_event(
-        ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=msg.identity)
-    )
+    wft, started_id = m.end_workflow_task(identity=msg.identity)
     problem = _invalid(state, msg.commands)
-    state.workflow_task = None
     if problem is not None:
         m.add_event(
             ev.WorkflowTaskFailed(

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
-from tidal_schema.messages import FailWorkflowTask, TimerKind
+from tidal_schema.messages import FailWorkflowTask
 
-from ..mutation import Mutation, Outcome, timer_key, unchanged
+from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
 
 
@@ -21,17 +21,7 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()
     m = Mutation(state, history, now=now)
-    m.delete_timer(
-        timer_key(
-            state.run_id,
-            TimerKind.WORKFLOW_TASK_TIMEOUT,
-            scheduled_event_id=wft.scheduled_event_id,
-            attempt=wft.attempt,
-        )
-    )
-    started_id = m.add_event(
-        ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=msg.identity)
-    )
+    wft, started_id = m.end_workflow_task(identity=msg.identity)
     m.add_event(
         ev.WorkflowTaskFailed(
             scheduled_event_id=wft.scheduled_event_id,
@@ -41,7 +31,6 @@ def handle(
             identity=msg.identity,
         )
     )
-    state.workflow_task = None
     state.sticky_queue = None  # the worker's cached copy is suspect: replay from full history
     m.flush_buffered()
     m.retry_workflow_task_later(wft.attempt + 1)

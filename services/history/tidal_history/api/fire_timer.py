@@ -55,7 +55,7 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
         wft = st.workflow_task
         if wft is None or wft.scheduled_event_id != msg.scheduled_event_id or wft.attempt != msg.attempt:
             return False
-        started_id = m.add_event(ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id))
+        _, started_id = m.end_workflow_task()
         m.add_event(
             ev.WorkflowTaskTimedOut(scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id)
         )
