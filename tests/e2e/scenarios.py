@@ -59,3 +59,29 @@ async def retry_then_succeed(client: Client, task_queue: str) -> None:
     # Retries write no events: one ActivityTaskStarted, carrying the final attempt number.
     assert len(started) == 1 and started[0].attributes.attempt == 3  # type: ignore[union-attr]
     assert ATTEMPTS[key] == 3
+
+
+async def sticky_fallback(client: Client, task_queue: str) -> None:
+    """The worker that has the run cached leaves while the run waits on a timer; its sticky queue
+    goes with it, so matching must hand the next task to the shared queue at once (no workflow
+    task timeout in history), and another worker replays the run from its history."""
+    from tidal.worker import Worker
+
+    from tests.support.stack import wait_for
+    from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS
+
+    handle = await client.start_workflow(
+        TimerWorkflow.run, 1.0, id=f"sticky-{uuid.uuid4()}", task_queue=task_queue
+    )
+    first = Worker(client, task_queue=task_queue, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES)
+    await first.start()
+
+    async def timer_started() -> bool:
+        return any(e.event_type == "TimerStarted" for e in (await handle.fetch_history()).events)
+
+    await wait_for(timer_started, timeout=30, what="the first timer to start")
+    await first.shutdown()
+    async with Worker(client, task_queue=task_queue, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
+        assert await handle.result() >= 1.0
+    types = [e.event_type for e in (await handle.fetch_history()).events]
+    assert "WorkflowTaskTimedOut" not in types and types[-1] == "WorkflowExecutionCompleted"

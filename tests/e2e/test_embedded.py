@@ -30,3 +30,11 @@ async def test_one_second_timer(env: WorkflowEnvironment) -> None:
 
 async def test_activity_fails_twice_then_succeeds(env: WorkflowEnvironment) -> None:
     await scenarios.retry_then_succeed(env.client, TASK_QUEUE)
+
+
+async def test_sticky_worker_gone_falls_back_to_the_shared_queue() -> None:
+    env = await WorkflowEnvironment.start_local()
+    try:
+        await scenarios.sticky_fallback(env.client, "sticky-fallback")
+    finally:
+        await env.shutdown()

@@ -183,3 +183,11 @@ async def test_malformed_messages_are_dead_lettered_and_services_keep_running(ru
     async with Worker(client, task_queue=TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
         await scenarios.one_activity(client, TASK_QUEUE)
     await client.close()
+
+
+async def test_sticky_worker_gone_falls_back_to_the_shared_queue(running: Stack) -> None:
+    client = await Client.connect(running.address)
+    try:
+        await scenarios.sticky_fallback(client, "sticky-fallback")
+    finally:
+        await client.close()
