@@ -47,7 +47,7 @@ log = logging.getLogger("tidal.history.shard")
 
 @dataclass(kw_only=True)
 class _Working:
-    """A run as this batch sees it: a private copy, published to the cache only after commit."""
+    """A run as this batch sees it; put (back) into the cache once the batch has committed."""
 
     run: CachedRun
     write: RunWrite | None = None
@@ -306,12 +306,11 @@ class ShardProcessor:
             if loaded is None:
                 return None
             cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
-        # Transitions mutate what they are given: hand them a private copy of the cached run.
-        w = _Working(
-            run=CachedRun(
-                state=cached.state.model_copy(deep=True), version=cached.version, events=list(cached.events)
-            )
-        )
+        # Transitions mutate the cached run in place (no copy per message: copying the state was the
+        # largest single cost in history's profile). That is safe because a batch that fails in any
+        # way clears the whole cache (see _loop), so nothing uncommitted outlives it; and stale or
+        # duplicate messages are recognised before a transition touches anything.
+        w = _Working(run=cached)
         working[key] = w
         return w
 
