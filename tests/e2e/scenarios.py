@@ -85,3 +85,33 @@ async def sticky_fallback(client: Client, task_queue: str) -> None:
         assert await handle.result() >= 1.0
     types = [e.event_type for e in (await handle.fetch_history()).events]
     assert "WorkflowTaskTimedOut" not in types and types[-1] == "WorkflowExecutionCompleted"
+
+
+async def cancel_with_cleanup(client: Client, task_queue: str) -> None:
+    """handle.cancel(): the workflow sees CancelledError, runs a cleanup activity, ends Canceled."""
+    from tidal.exceptions import CancelledError, WorkflowFailureError
+
+    from tests.support.stack import wait_for
+    from tests.support.workflows import CancellableWorkflow
+
+    wf_id = f"cancel-{uuid.uuid4()}"
+    handle = await client.start_workflow(CancellableWorkflow.run, "order-7", id=wf_id, task_queue=task_queue)
+
+    async def waiting() -> bool:
+        return any(e.event_type == "TimerStarted" for e in (await handle.fetch_history()).events)
+
+    await wait_for(waiting, timeout=30, what="the workflow to wait on its timer")
+    await handle.cancel()
+    await handle.cancel()  # asking twice is answered, and recorded once
+    try:
+        await handle.result()
+    except WorkflowFailureError as exc:
+        assert isinstance(exc.cause, CancelledError)
+    else:
+        raise AssertionError("a cancelled workflow must not return a result")
+    types = [e.event_type for e in (await handle.fetch_history()).events]
+    assert types.count("WorkflowExecutionCancelRequested") == 1
+    assert "TimerCanceled" in types and "ActivityTaskCompleted" in types
+    assert types[-1] == "WorkflowExecutionCanceled"
+    assert (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
+    assert ATTEMPTS[f"greet:{wf_id}"] == 1  # the cleanup activity ran once

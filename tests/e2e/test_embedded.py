@@ -38,3 +38,7 @@ async def test_sticky_worker_gone_falls_back_to_the_shared_queue() -> None:
         await scenarios.sticky_fallback(env.client, "sticky-fallback")
     finally:
         await env.shutdown()
+
+
+async def test_cancel_runs_cleanup_and_ends_canceled(env: WorkflowEnvironment) -> None:
+    await scenarios.cancel_with_cleanup(env.client, TASK_QUEUE)

@@ -191,3 +191,7 @@ async def test_sticky_worker_gone_falls_back_to_the_shared_queue(running: Stack)
         await scenarios.sticky_fallback(client, "sticky-fallback")
     finally:
         await client.close()
+
+
+async def test_cancel_runs_cleanup_and_ends_canceled(client: Client) -> None:
+    await scenarios.cancel_with_cleanup(client, TASK_QUEUE)

@@ -62,5 +62,21 @@ class RetryWorkflow:
         )
 
 
-ALL_WORKFLOWS = [GreetingWorkflow, TimerWorkflow, RetryWorkflow]
+@workflow.defn
+class CancellableWorkflow:
+    """Waits a day; on cancellation it runs a cleanup activity, then reports itself cancelled."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        try:
+            await workflow.sleep(86_400)
+        except asyncio.CancelledError:
+            await workflow.execute_activity(
+                greet, f"cleanup for {name}", start_to_close_timeout=timedelta(seconds=30)
+            )
+            raise
+        return "never cancelled"
+
+
+ALL_WORKFLOWS = [GreetingWorkflow, TimerWorkflow, RetryWorkflow, CancellableWorkflow]
 ALL_ACTIVITIES = [greet, flaky]

@@ -85,6 +85,7 @@ class WorkflowExecutionCancelRequested(Frozen):
     type: Literal["WorkflowExecutionCancelRequested"] = "WorkflowExecutionCancelRequested"
     cause: str = ""
     identity: str = ""
+    request_id: str = ""
 
 
 class WorkflowTaskScheduled(Frozen):

@@ -138,6 +138,18 @@ class TerminateWorkflowExecution(_Message):
     identity: str = ""
 
 
+class RequestCancelWorkflowExecution(_Message):
+    """Ask a workflow to cancel: its code sees asyncio.CancelledError and decides how to end."""
+
+    type: Literal["RequestCancelWorkflowExecution"] = "RequestCancelWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    request_id: str
+    reason: str = ""
+    identity: str = ""
+
+
 HistoryMessage = Annotated[
     StartWorkflowExecution
     | CompleteWorkflowTask
@@ -146,7 +158,8 @@ HistoryMessage = Annotated[
     | FailActivityTask
     | FireTimer
     | SignalWorkflowExecution
-    | TerminateWorkflowExecution,
+    | TerminateWorkflowExecution
+    | RequestCancelWorkflowExecution,
     Field(discriminator="type"),
 ]
 

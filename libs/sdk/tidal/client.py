@@ -306,6 +306,15 @@ class WorkflowHandle(Generic[ReturnT]):
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/signal"), json=body)
 
+    async def cancel(self) -> None:
+        """Ask the workflow to cancel (as temporalio's `WorkflowHandle.cancel`): its code sees
+        `asyncio.CancelledError`, may run cleanup, and decides how the run ends."""
+        c = self._client
+        body = {"request_id": str(uuid.uuid4()), "identity": c.identity}
+        if self.run_id:
+            body["run_id"] = self.run_id
+        await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)
+
     async def terminate(self, reason: str | None = None) -> None:
         c = self._client
         body = {"reason": reason or ""}

@@ -270,3 +270,28 @@ def test_stale_fires_cost_no_write_and_a_close_deletes_pending_timer_rows() -> N
     )
     user_timer = next(k for k in pending if "user_timer" in k)
     assert user_timer in o.timers_deleted  # the still-pending user timer's row goes with the close
+
+
+def test_cancel_request_is_recorded_once_and_refused_for_unknown_runs() -> None:
+    from tidal_history.api import request_cancel_workflow
+    from tidal_schema.messages import AckReply, RequestCancelWorkflowExecution
+
+    o = _start()
+    assert o.state is not None
+    history = list(o.events)
+    o = complete_workflow_task.handle(
+        o.state, history, CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2), now=T0
+    )
+    history += o.events
+    assert o.state is not None
+    req = RequestCancelWorkflowExecution(workflow_id="w1", request_id="c1")
+    o = request_cancel_workflow.handle(o.state, history, req, now=T0)
+    assert _types(o) == ["WorkflowExecutionCancelRequested", "WorkflowTaskScheduled"]
+    assert isinstance(o.reply, AckReply)
+    assert o.state is not None
+    again = request_cancel_workflow.handle(
+        o.state, history, req.model_copy(update={"request_id": "c2"}), now=T0
+    )
+    assert not again.changed and isinstance(again.reply, AckReply)
+    missing = request_cancel_workflow.handle(None, [], req, now=T0)
+    assert isinstance(missing.reply, ErrorReply) and missing.reply.code == "not_found"

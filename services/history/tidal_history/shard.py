@@ -19,6 +19,7 @@ from tidal_schema.messages import (
     FailWorkflowTask,
     FireTimer,
     HistoryMessage,
+    RequestCancelWorkflowExecution,
     SignalWorkflowExecution,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
@@ -32,6 +33,7 @@ from .api import (
     fail_activity_task,
     fail_workflow_task,
     fire_timer,
+    request_cancel_workflow,
     signal_workflow,
     start_workflow,
     terminate_workflow,
@@ -282,6 +284,8 @@ class ShardProcessor:
                 return signal_workflow.handle(None, [], msg, now=now)
             if isinstance(msg, TerminateWorkflowExecution):
                 return terminate_workflow.handle(None, [], msg, now=now)
+            if isinstance(msg, RequestCancelWorkflowExecution):
+                return request_cancel_workflow.handle(None, [], msg, now=now)
             return Outcome(state=None)  # a message for a run that no longer exists: stale
         state, history = w.run.state, w.run.events
         outcome = _dispatch(msg, state, history, now)
@@ -342,6 +346,8 @@ def _dispatch(
         return signal_workflow.handle(state, history, msg, now=now)
     if isinstance(msg, TerminateWorkflowExecution):
         return terminate_workflow.handle(state, history, msg, now=now)
+    if isinstance(msg, RequestCancelWorkflowExecution):
+        return request_cancel_workflow.handle(state, history, msg, now=now)
     raise TypeError(f"unhandled history message {type(msg).__name__}")
 
 

@@ -67,6 +67,7 @@ class MutableState(_State):
     buffered_events: list[dict[str, object]] = Field(default_factory=list)
     # Recent signal request ids: a redelivered signal is answered, not applied twice.
     signal_request_ids: list[str] = Field(default_factory=list)
+    cancel_requested: bool = False
     result: tuple[Payload, ...] | None = None
     failure: Failure | None = None
 

@@ -1,7 +1,7 @@
 """The route table: every operation of the HTTP API in one place (handlers live in their modules).
 
 Workflow ids may contain "/", so they use the `path` converter; the routes with a suffix
-(/result, /history, /signal, /terminate) are therefore declared before the bare describe route,
+(/result, /history, /signal, /terminate, /cancel) are therefore declared before the bare describe route,
 which would otherwise swallow them.
 """
 
@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from ..problems import responses
 from . import (
+    cancel_workflow,
     cluster,
     describe_workflow,
     get_history,
@@ -59,6 +60,16 @@ def api_router() -> APIRouter:
         response_model=RunRef,
         tags=["workflows"],
         summary="Terminate a running workflow",
+        responses=responses("invalid_argument", "not_found", "unavailable"),
+    )
+    r.add_api_route(
+        _ONE + "/cancel",
+        cancel_workflow.cancel_workflow,
+        methods=["POST"],
+        status_code=202,
+        response_model=RunRef,
+        tags=["workflows"],
+        summary="Request cancellation of a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable"),
     )
     r.add_api_route(
