@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
-from tidal_schema import HistoryEvent, names
+from tidal_schema import names
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
     CompleteActivityTask,
@@ -41,7 +42,6 @@ from .api import (
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
 from .mutation import Outcome
-from .state import MutableState
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
@@ -279,16 +279,13 @@ class ShardProcessor:
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
+        handler = _HANDLERS[type(msg)]
         if w is None:
-            if isinstance(msg, SignalWorkflowExecution):
-                return signal_workflow.handle(None, [], msg, now=now)
-            if isinstance(msg, TerminateWorkflowExecution):
-                return terminate_workflow.handle(None, [], msg, now=now)
-            if isinstance(msg, RequestCancelWorkflowExecution):
-                return request_cancel_workflow.handle(None, [], msg, now=now)
-            return Outcome(state=None)  # a message for a run that no longer exists: stale
+            if isinstance(msg, _ANSWERS_MISSING):
+                return handler(None, [], msg, now=now)
+            return Outcome(state=None)
         state, history = w.run.state, w.run.events
-        outcome = _dispatch(msg, state, history, now)
+        outcome = handler(state, history, msg, now=now)
         if outcome.changed:
             if w.write is None:
                 w.write = RunWrite(state=state, old_version=w.run.version)
@@ -329,26 +326,21 @@ class ShardProcessor:
         return current.run_id if current else None
 
 
-def _dispatch(
-    msg: HistoryMessage, state: MutableState, history: list[HistoryEvent], now: datetime
-) -> Outcome:
-    if isinstance(msg, CompleteWorkflowTask):
-        return complete_workflow_task.handle(state, history, msg, now=now)
-    if isinstance(msg, FailWorkflowTask):
-        return fail_workflow_task.handle(state, history, msg, now=now)
-    if isinstance(msg, CompleteActivityTask):
-        return complete_activity_task.handle(state, history, msg, now=now)
-    if isinstance(msg, FailActivityTask):
-        return fail_activity_task.handle(state, history, msg, now=now)
-    if isinstance(msg, FireTimer):
-        return fire_timer.handle(state, history, msg, now=now)
-    if isinstance(msg, SignalWorkflowExecution):
-        return signal_workflow.handle(state, history, msg, now=now)
-    if isinstance(msg, TerminateWorkflowExecution):
-        return terminate_workflow.handle(state, history, msg, now=now)
-    if isinstance(msg, RequestCancelWorkflowExecution):
-        return request_cancel_workflow.handle(state, history, msg, now=now)
-    raise TypeError(f"unhandled history message {type(msg).__name__}")
+# Operations on an existing run, by message type (a start is handled apart: it reads the
+# workflow id's current-run row instead).
+_HANDLERS: dict[type, Callable[..., Outcome]] = {
+    CompleteWorkflowTask: complete_workflow_task.handle,
+    FailWorkflowTask: fail_workflow_task.handle,
+    CompleteActivityTask: complete_activity_task.handle,
+    FailActivityTask: fail_activity_task.handle,
+    FireTimer: fire_timer.handle,
+    SignalWorkflowExecution: signal_workflow.handle,
+    TerminateWorkflowExecution: terminate_workflow.handle,
+    RequestCancelWorkflowExecution: request_cancel_workflow.handle,
+}
+# Client requests by workflow id: with no such run they answer "not found" themselves; anything
+# else for a missing run is a stale message from a run that is gone.
+_ANSWERS_MISSING = (SignalWorkflowExecution, TerminateWorkflowExecution, RequestCancelWorkflowExecution)
 
 
 def _short(exc: ValidationError) -> str:
