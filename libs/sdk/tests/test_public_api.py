@@ -57,3 +57,46 @@ def test_temporal_names_exist_where_temporal_users_look_for_them() -> None:
     ):
         assert issubclass(getattr(tidal.exceptions, name), tidal.exceptions.TidalError), name
     assert {"WorkflowIDReusePolicy", "WorkflowIDConflictPolicy", "RetryPolicy"} <= set(dir(tidal.common))
+
+
+async def test_client_retries_unavailable_until_the_server_answers() -> None:
+    """A 503 (history shard not ready yet) is retried with backoff; other errors are not."""
+    import httpx
+    from tidal.client import Client
+    from tidal.exceptions import RPCError
+
+    calls = {"n": 0}
+
+    def app(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if request.url.path.endswith("/missing"):
+            return httpx.Response(404, json={"code": "not_found", "detail": "no such workflow"})
+        if calls["n"] < 3:
+            return httpx.Response(
+                503, json={"code": "unavailable", "detail": "history shard 7 is not available"}
+            )
+        return httpx.Response(200, json={"ok": True})
+
+    client = Client(http=httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://t"))
+    assert await client._call("GET", "/x") == {"ok": True}
+    assert calls["n"] == 3
+    calls["n"] = 0
+    try:
+        await client._call("GET", "/missing")
+    except RPCError as exc:
+        assert exc.status == "not_found" and calls["n"] == 1
+    else:
+        raise AssertionError("404 must not be retried")
+    impatient = Client(
+        http=httpx.AsyncClient(
+            transport=httpx.MockTransport(lambda r: httpx.Response(503, json={"code": "unavailable"})),
+            base_url="http://t",
+        ),
+        rpc_retry_seconds=0.3,
+    )
+    try:
+        await impatient._call("GET", "/x")
+    except RPCError as exc:
+        assert exc.status == "unavailable"
+    else:
+        raise AssertionError("gives up once rpc_retry_seconds has passed")

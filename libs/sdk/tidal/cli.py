@@ -49,7 +49,8 @@ def _json_values(raw: Sequence[str]) -> list[Any]:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    client = await Client.connect(args.address, namespace=args.namespace)
+    # A person at a terminal wants a quick answer when the server is down, not 30 s of retries.
+    client = await Client.connect(args.address, namespace=args.namespace, rpc_retry_seconds=2.0)
     try:
         handle = client.get_workflow_handle(args.id, run_id=getattr(args, "run_id", None))
         if args.command == "start":

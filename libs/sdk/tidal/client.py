@@ -6,7 +6,9 @@ Mirrors `temporalio.client` (`Client.connect`, `start_workflow`, `execute_workfl
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,12 +60,15 @@ class Client:
         data_converter: DataConverter = DataConverter.default,
         identity: str | None = None,
         worker_transport: Callable[[], WorkerTransport] | None = None,
+        rpc_retry_seconds: float = 30.0,
     ) -> None:
         self._http = http
         self.namespace = namespace
         self.data_converter = data_converter
         self.identity = identity or f"{uuid.uuid4().hex[:8]}@client"
         self._worker_transport = worker_transport
+        # How long calls keep retrying while the server answers "unavailable" (503/refused).
+        self.rpc_retry_seconds = rpc_retry_seconds
 
     @staticmethod
     async def connect(
@@ -74,11 +79,18 @@ class Client:
         identity: str | None = None,
         amqp_url: str | None = None,
         api_key: str | None = None,
+        rpc_retry_seconds: float = 30.0,
     ) -> Client:
         base = target_host if "://" in target_host else f"http://{target_host}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(90.0, connect=10.0))
-        client = Client(http=http, namespace=namespace, data_converter=data_converter, identity=identity)
+        client = Client(
+            http=http,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            rpc_retry_seconds=rpc_retry_seconds,
+        )
         client._amqp_url = amqp_url
         return client
 
@@ -191,13 +203,33 @@ class Client:
         return f"{base}/{httpx.URL(path=workflow_id).raw_path.decode()}{suffix}"
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One API call. A server that is starting or briefly without a history shard answers
+        503, and a frontend that is not listening yet refuses the connection: both are retried
+        with backoff until `rpc_retry_seconds` runs out, as temporalio retries UNAVAILABLE.
+        Retrying is safe because every write carries a request id."""
+        deadline = time.monotonic() + self.rpc_retry_seconds
+        delay = 0.05
+        while True:
+            try:
+                return await self._call_once(method, path, **kwargs)
+            except RPCError as exc:
+                if exc.status != "unavailable" or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _call_once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             resp = await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
             raise RPCError(
                 f"cannot reach the Tidal frontend at {self._http.base_url}: {exc}; is the server "
-                "running? (`tidal-server dev` starts one)",
+                "running? (`make dev` or `tidal-server dev` starts one)",
                 status="unavailable",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise RPCError(
+                f"call to the Tidal frontend at {self._http.base_url} failed: {exc}", status="internal"
             ) from exc
         if resp.status_code >= 400:
             try:
