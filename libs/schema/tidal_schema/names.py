@@ -6,7 +6,6 @@ import re
 
 HISTORY_EXCHANGE = "tidal.history"
 MATCHING_EXCHANGE = "tidal.matching"
-TASKS_EXCHANGE = "tidal.tasks"
 TIMER_EXCHANGE = "tidal.timer"
 NOTIFY_EXCHANGE = "tidal.notify"
 COMMANDS_EXCHANGE = "tidal.commands"

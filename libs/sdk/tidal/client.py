@@ -61,6 +61,7 @@ class Client:
         identity: str | None = None,
         worker_transport: Callable[[], WorkerTransport] | None = None,
         rpc_retry_seconds: float = 30.0,
+        amqp_url: str | None = None,
     ) -> None:
         self._http = http
         self.namespace = namespace
@@ -69,6 +70,8 @@ class Client:
         self._worker_transport = worker_transport
         # How long calls keep retrying while the server answers "unavailable" (503/refused).
         self.rpc_retry_seconds = rpc_retry_seconds
+        # Where workers consume; None: ask the frontend (GET /api/v1/cluster).
+        self._amqp_url = amqp_url
 
     @staticmethod
     async def connect(
@@ -90,11 +93,9 @@ class Client:
             data_converter=data_converter,
             identity=identity,
             rpc_retry_seconds=rpc_retry_seconds,
+            amqp_url=amqp_url,
         )
-        client._amqp_url = amqp_url
         return client
-
-    _amqp_url: str | None = None
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -218,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-port", type=int, default=DEFAULT_HTTP_PORT, help="frontend HTTP port (default: %(default)s)"
     )
     p.add_argument(
-        "--with-sample", action="store_true", help="also run the bundled sample workflow and worker"
+        "--with-sample",
+        action="store_true",
+        help="also run tidal_server.sample.run_sample(runtime) in this process, if that module is installed",
     )
     p.set_defaults(func=_cmd_dev, default_format="text")
 

@@ -252,7 +252,7 @@ class ShardProcessor:
         if isinstance(msg, StartWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in currents:
-                currents[ck] = await self._current(msg.namespace, msg.workflow_id)
+                currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
             outcome = start_workflow.handle(
                 msg, currents[ck], new_run_id=str(uuid.uuid4()), shard_id=self.shard_id, now=now
             )
@@ -314,9 +314,6 @@ class ShardProcessor:
         w = _Working(run=cached)
         working[key] = w
         return w
-
-    async def _current(self, namespace: str, workflow_id: str) -> CurrentRun | None:
-        return await self._store.load_current(namespace, workflow_id)
 
     async def _current_run_id(self, namespace: str, workflow_id: str) -> str | None:
         run_id = self._cache.current_run_id(namespace, workflow_id)

@@ -11,7 +11,6 @@ async def declare(bus: Bus, shard_count: int) -> None:
         names.HISTORY_EXCHANGE,
         names.MATCHING_EXCHANGE,
         names.TIMER_EXCHANGE,
-        names.TASKS_EXCHANGE,
     ):
         await bus.declare_exchange(exchange, "direct")
     await bus.declare_exchange(names.NOTIFY_EXCHANGE, "fanout")
