@@ -7,6 +7,7 @@ Mirrors `temporalio.client` (`Client.connect`, `start_workflow`, `execute_workfl
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 import uuid
@@ -45,8 +46,31 @@ class WorkflowExecutionDescription:
 
 @dataclass(frozen=True)
 class WorkflowHistory:
+    """A run's events, as `WorkflowHandle.fetch_history()` returns them. `to_json()` /
+    `from_json()` round-trip it through a file (the format of `GET .../history`, i.e. an object
+    with an `events` list), so a `tidal.worker.Replayer` can check code changes against it."""
+
     workflow_id: str
     events: Sequence[HistoryEvent]
+    run_id: str | None = None
+
+    def to_json(self) -> str:
+        body = {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "events": [e.model_dump(mode="json") for e in self.events],
+        }
+        return json.dumps(body, indent=1)
+
+    @staticmethod
+    def from_json(workflow_id: str, history: str | bytes | dict[str, Any] | list[Any]) -> WorkflowHistory:
+        """Accepts `to_json()` output, a `GET .../history` page, or the event list that
+        `tidal workflow show --output json` prints."""
+        data = json.loads(history) if isinstance(history, str | bytes) else history
+        if isinstance(data, list):
+            data = {"events": data}
+        evs = tuple(HistoryEvent.model_validate(e) for e in data["events"])
+        return WorkflowHistory(workflow_id, evs, run_id=data.get("run_id"))
 
 
 class Client:
@@ -322,7 +346,7 @@ class WorkflowHandle(Generic[ReturnT]):
             events.extend(HistoryEvent.model_validate(e) for e in data["events"])
             token = data.get("next_page_token")
             if not token:
-                return WorkflowHistory(self.id, events)
+                return WorkflowHistory(self.id, events, run_id=data.get("run_id") or self.run_id)
 
     async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
         c = self._client

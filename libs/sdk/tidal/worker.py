@@ -33,6 +33,9 @@ from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
+from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
+
+__all__ = ["Replayer", "Worker", "WorkerError", "WorkflowReplayResult", "WorkflowReplayResults"]
 
 log = logging.getLogger("tidal.worker")
 
