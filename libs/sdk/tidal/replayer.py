@@ -17,11 +17,10 @@ from tidal_schema import HistoryEvent, events
 from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
+from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
 from .converter import DataConverter
 from .exceptions import TidalError
-
-from ._runtime.instance import WorkflowInstance, WorkflowTaskError  # isort: skip
 
 
 class ReplayError(TidalError):
