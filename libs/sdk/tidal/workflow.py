@@ -18,6 +18,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from . import activity as _activity
+from ._waiting import ALL_COMPLETED as ALL_COMPLETED  # deterministic asyncio.wait & co, re-exported
+from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
+from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
+from ._waiting import as_completed as as_completed
+from ._waiting import wait as wait
 from .activity import _type_hints
 from .common import RetryPolicy
 
