@@ -46,3 +46,38 @@ class FakeClock:
         for _, fut in due:
             if not fut.done():
                 fut.set_result(None)
+
+
+class SkippingClock:
+    """Wall-clock time plus an offset that only grows: `skip_to` jumps ahead and wakes every
+    sleeper whose deadline the jump passed. Between jumps time flows normally, so heartbeats and
+    real I/O keep working. The time-skipping test environment drives it."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+        self._jumped = asyncio.Event()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.now() + timedelta(seconds=max(0.0, seconds))
+        while (left := (deadline - self.now()).total_seconds()) > 0:
+            jumped = self._jumped
+            try:
+                await asyncio.wait_for(jumped.wait(), left)
+            except TimeoutError:
+                pass
+        await asyncio.sleep(0)
+
+    def skip_to(self, when: datetime) -> None:
+        delta = when - self.now()
+        if delta <= timedelta(0):
+            return
+        self._offset += delta
+        # A fresh event per jump: sleepers waiting on the old one wake and re-check their deadline.
+        self._jumped.set()
+        self._jumped = asyncio.Event()
+
+    def advance(self, delta: timedelta | float) -> None:
+        self.skip_to(self.now() + (delta if isinstance(delta, timedelta) else timedelta(seconds=delta)))

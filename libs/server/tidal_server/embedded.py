@@ -11,12 +11,16 @@ import asyncio
 import logging
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from .bus import Handler, InMemoryBus, OutMessage, QueueSpec
 from .bus._api import Consumer
 from .clock import Clock, SystemClock
+from .db import tables
 from .db.engine import create_engine
 from .db.migrate import migrate
 from .host import PREFERRED_ORDER, load_factories
@@ -125,6 +129,26 @@ class EmbeddedServer:
 
     def worker_transport(self) -> BusWorkerTransport:
         return BusWorkerTransport(self.bus)
+
+    # --- for the time-skipping test environment ---------------------------------------------
+
+    def busy(self) -> bool:
+        """Work is in flight: messages queued or being handled, or the timer service is not
+        parked. Time may only be skipped when this stays False."""
+        timer: Any = self.services.get("timer")
+        return self.bus.busy() or (timer is not None and not timer.idle())
+
+    async def next_timer_due(self) -> datetime | None:
+        """The earliest durable timer (the `timers` table is the truth; the timer service's heap
+        only holds the next window)."""
+        assert self.runtime is not None
+        async with self.runtime.engine.connect() as conn:
+            due: datetime | None = (
+                await conn.execute(sa.select(sa.func.min(tables.timers.c.fire_at)))
+            ).scalar()
+        if due is None:
+            return None
+        return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
 
 
 def _prepare_path(raw: str) -> Path:

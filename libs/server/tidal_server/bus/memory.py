@@ -346,6 +346,15 @@ class InMemoryBus:
             c.tasks.add(task)
             task.add_done_callback(c.tasks.discard)
 
+    def busy(self) -> bool:
+        """Some consumed queue has messages waiting or being handled. The time-skipping test
+        environment only moves the clock when nothing is (queues nobody consumes do not count:
+        a task for a worker that is not running must not freeze time)."""
+        return any(
+            q.consumers and (q.depth() or q.pending or any(c.unacked for c in q.consumers))
+            for q in self._queues.values()
+        )
+
     # --- request / reply -----------------------------------------------------------------------
     async def request(self, message: OutMessage, *, timeout: float) -> _MemDelivery:
         loop = self._check()
