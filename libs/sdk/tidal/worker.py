@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -35,7 +36,14 @@ from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
 from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
 
-__all__ = ["Replayer", "Worker", "WorkerError", "WorkflowReplayResult", "WorkflowReplayResults"]
+__all__ = [
+    "DeadlockError",
+    "Replayer",
+    "Worker",
+    "WorkerError",
+    "WorkflowReplayResult",
+    "WorkflowReplayResults",
+]
 
 log = logging.getLogger("tidal.worker")
 
@@ -45,6 +53,10 @@ _CLOSE_COMMANDS = (
     cmd.CancelWorkflowExecution,
     cmd.ContinueAsNewWorkflowExecution,
 )
+
+
+class DeadlockError(Exception):
+    """Workflow code held its thread longer than the deadlock detection timeout."""
 
 
 class WorkerError(Exception):
@@ -64,6 +76,9 @@ class Worker:
         max_concurrent_activities: int = 100,
         max_cached_workflows: int = 1000,
         identity: str | None = None,
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        debug_mode: bool = False,
+        deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
     ) -> None:
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
@@ -81,6 +96,14 @@ class Worker:
         self._max_wft = max_concurrent_workflow_tasks
         self._max_act = max_concurrent_activities
         self._max_cached = max_cached_workflows
+        self._failure_types = tuple(workflow_failure_exception_types)
+        # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
+        # loop) is caught as a potential deadlock instead of freezing the worker's event loop.
+        # debug_mode turns the timeout off for stepping through workflow code in a debugger.
+        timeout = deadlock_detection_timeout
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        self._deadlock_seconds = None if debug_mode else seconds
+        self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
         self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -111,6 +134,10 @@ class Worker:
             return
         self._started = True
         self._stopped.clear()
+        if self._workflows and self._deadlock_seconds is not None:
+            self._wf_threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=min(self._max_wft, 16), thread_name_prefix="tidal-workflow"
+            )
         self._transport = t = await self._client._new_worker_transport()
         ns = self._client.namespace
         if self._workflows:
@@ -145,6 +172,10 @@ class Worker:
             await self._transport.close()
             self._transport = None
         self._cache.clear()
+        if self._wf_threads is not None:
+            # wait=False: a thread stuck in deadlocked workflow code must not hang shutdown.
+            self._wf_threads.shutdown(wait=False, cancel_futures=True)
+            self._wf_threads = None
         self._stopped.set()
 
     def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
@@ -168,14 +199,14 @@ class Worker:
         if task is None:
             return
         try:
-            reply = self._run_workflow_task(task)
+            reply = await self._run_workflow_task(task)
             await self._publish(task.history_routing_key, reply.model_dump_json().encode())
             await delivery.ack()
         except Exception:
             log.exception("workflow task for %s failed to complete; it will be redelivered", task.workflow_id)
             await delivery.nack(requeue=True)
 
-    def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
+    async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
         ref = dict(
             namespace=task.namespace,
@@ -205,12 +236,12 @@ class Worker:
             instance, task_for_instance = self._new_instance(defn, task), task
         try:
             try:
-                commands = instance.activate(task_for_instance)
+                commands = await self._activate(instance, task_for_instance)
             except StaleInstanceError:
                 if task.first_event_id != 1:
                     raise
                 instance = self._new_instance(defn, task)
-                commands = instance.activate(task)
+                commands = await self._activate(instance, task)
         except Exception as exc:
             self._cache.pop(task.run_id, None)
             log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
@@ -238,7 +269,24 @@ class Worker:
             workflow_id=task.workflow_id,
             run_id=task.run_id,
             converter=self._client.data_converter,
+            failure_exception_types=self._failure_types,
         )
+
+    async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
+        if self._wf_threads is None:
+            return instance.activate(task)
+        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, instance.activate, task)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
+        except TimeoutError:
+            # The thread cannot be stopped; it is abandoned with the instance (evicted by the
+            # caller), as temporalio does. The task fails and is retried on a fresh replay.
+            raise DeadlockError(
+                f"Potential deadlock detected: workflow {task.workflow_type} ({task.workflow_id}) did "
+                f"not yield within {self._deadlock_seconds:g} s. Workflow code must not block: use "
+                "workflow.sleep / activities instead of time.sleep or blocking I/O (or pass "
+                "debug_mode=True to the Worker while debugging)."
+            ) from None
 
     # --- activities -----------------------------------------------------------------------
 

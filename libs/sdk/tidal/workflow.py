@@ -8,6 +8,7 @@ through the running event loop, which during an activation is the instance's det
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import random as _random_mod
@@ -75,6 +76,8 @@ class WorkflowDefinition:
     ret_type: Any
     signals: Mapping[str, SignalDefinition] = field(default_factory=dict)
     queries: Mapping[str, QueryDefinition] = field(default_factory=dict)
+    # Exceptions that fail the workflow instead of only its task (see `defn`).
+    failure_exception_types: tuple[type[BaseException], ...] = ()
 
     @staticmethod
     def from_class(cls: type, name: str | None = None) -> WorkflowDefinition:
@@ -128,14 +131,31 @@ def defn(cls: ClassT) -> ClassT: ...
 
 
 @overload
-def defn(*, name: str | None = None) -> Callable[[ClassT], ClassT]: ...
+def defn(
+    *, name: str | None = None, failure_exception_types: Sequence[type[BaseException]] = ()
+) -> Callable[[ClassT], ClassT]: ...
 
 
-def defn(cls: ClassT | None = None, *, name: str | None = None) -> Any:
-    """Mark a class as a workflow; validated now so mistakes surface at import, not at run time."""
+def defn(
+    cls: ClassT | None = None,
+    *,
+    name: str | None = None,
+    failure_exception_types: Sequence[type[BaseException]] = (),
+) -> Any:
+    """Mark a class as a workflow; validated now so mistakes surface at import, not at run time.
+
+    As in temporalio, an exception from workflow code that is not a `FailureError` (e.g. a
+    `KeyError`, or a `NondeterminismError` on replay) fails the *workflow task*, which is retried
+    until the code is fixed; exceptions of a type in `failure_exception_types` fail the workflow
+    instead."""
 
     def decorate(c: ClassT) -> ClassT:
-        setattr(c, _DEFN_ATTR, WorkflowDefinition.from_class(c, name))
+        definition = WorkflowDefinition.from_class(c, name)
+        if failure_exception_types:
+            definition = dataclasses.replace(
+                definition, failure_exception_types=tuple(failure_exception_types)
+            )
+        setattr(c, _DEFN_ATTR, definition)
         return c
 
     return decorate(cls) if cls is not None else decorate

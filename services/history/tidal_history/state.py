@@ -59,6 +59,10 @@ class MutableState(_State):
     # Attempt of a workflow task waiting on a retry-backoff timer (its row must go when a task is
     # scheduled by other means, or the fire would be stale with its row left behind).
     wft_retry_attempt: int | None = None
+    # Why the last workflow task attempt failed, until one succeeds: `describe` shows it, since a
+    # failing task is retried forever without failing the workflow.
+    last_wft_failure: Failure | None = None
+    last_wft_failure_cause: str | None = None
     sticky_queue: str | None = None
     activities: dict[int, ActivityInfo] = Field(default_factory=dict)
     timers: dict[str, TimerInfo] = Field(default_factory=dict)

@@ -62,9 +62,12 @@ class WorkflowInstance(WorkflowServices):
         workflow_id: str,
         run_id: str,
         converter: DataConverter | None = None,
+        failure_exception_types: Sequence[type[BaseException]] = (),
     ) -> None:
         super().__init__(run_id=run_id, converter=converter)
         self.definition = definition
+        # The worker's types plus the workflow's own (`@workflow.defn(failure_exception_types=)`).
+        self._failure_types = tuple(failure_exception_types) + definition.failure_exception_types
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
@@ -130,6 +133,8 @@ class WorkflowInstance(WorkflowServices):
             raise
         except NondeterminismError as e:
             self._poisoned = True
+            if isinstance(e, self._failure_types):
+                return (FailWorkflowExecution(failure=error_to_failure(e)),)
             raise WorkflowTaskError(str(e), failure=error_to_failure(e), cause="NonDeterministicError") from e
         except Exception as e:
             self._poisoned = True
@@ -258,9 +263,12 @@ class WorkflowInstance(WorkflowServices):
                 return
 
     def _check_outcome(self) -> None:
-        if self._task_failure is not None:
+        if self._task_failure is not None and not isinstance(self._task_failure, self._failure_types):
             e = self._task_failure
             raise WorkflowTaskError(f"workflow code raised {e!r}", failure=error_to_failure(e)) from e
+        if self._task_failure is not None and not self._closed:
+            self._close(FailWorkflowExecution(failure=error_to_failure(self._task_failure)))
+            return
         if self._closed:
             return
         if self._workflow_failure is not None:
@@ -292,7 +300,7 @@ class WorkflowInstance(WorkflowServices):
             )
         elif self._cancel_requested and _is_cancellation(err):
             self._close(CancelWorkflowExecution())
-        elif isinstance(err, FailureError):
+        elif isinstance(err, (FailureError, *self._failure_types)):
             self._close(FailWorkflowExecution(failure=error_to_failure(err)))
         else:
             # Temporal semantics: a non-Failure exception is a bug, so fail the task (it is retried

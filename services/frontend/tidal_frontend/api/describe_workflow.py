@@ -49,6 +49,12 @@ class PendingWorkflowTask(_Lenient):
     scheduled_time: datetime | None = None
 
 
+class WorkflowTaskFailure(_Lenient):
+    cause: str | None = None
+    message: str
+    type: str | None = None
+
+
 class DescribeWorkflowResponse(BaseModel):
     namespace: str
     workflow_id: str
@@ -64,9 +70,21 @@ class DescribeWorkflowResponse(BaseModel):
     pending_activities: list[PendingActivity]
     pending_timers: list[PendingTimer]
     pending_workflow_task: PendingWorkflowTask | None
+    last_workflow_task_failure: WorkflowTaskFailure | None = Field(
+        None, description="why the workflow task keeps failing (it is retried); cleared by a success"
+    )
 
 
 _Pending = tuple[list[PendingActivity], list[PendingTimer], PendingWorkflowTask | None]
+
+
+def _task_failure(state: dict[str, Any]) -> WorkflowTaskFailure | None:
+    failure = state.get("last_wft_failure")
+    if not isinstance(failure, dict) or "message" not in failure:
+        return None
+    return WorkflowTaskFailure(
+        cause=state.get("last_wft_failure_cause"), message=failure["message"], type=failure.get("type")
+    )
 
 
 def _pending(state: dict[str, Any]) -> _Pending:
@@ -105,6 +123,7 @@ def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
         pending_activities=activities,
         pending_timers=timers,
         pending_workflow_task=task,
+        last_workflow_task_failure=_task_failure(row.state) if row.running else None,
     )
 
 

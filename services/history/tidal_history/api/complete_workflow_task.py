@@ -34,6 +34,7 @@ def handle(
         return unchanged()  # a duplicate or a completion for a task that timed out
     m = Mutation(state, history, now=now)
     wft, started_id = m.end_workflow_task(identity=msg.identity)
+    state.last_wft_failure = state.last_wft_failure_cause = None
     problem = _invalid(state, msg.commands)
     if problem is not None:
         m.add_event(

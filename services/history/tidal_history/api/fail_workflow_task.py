@@ -32,6 +32,7 @@ def handle(
         )
     )
     state.sticky_queue = None  # the worker's cached copy is suspect: replay from full history
+    state.last_wft_failure, state.last_wft_failure_cause = msg.failure, msg.cause
     m.flush_buffered()
     m.retry_workflow_task_later(wft.attempt + 1)
     return m.finish()
