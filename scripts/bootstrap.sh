@@ -3,12 +3,13 @@
 # `make test`, it only does work for what is missing.
 #
 #   scripts/bootstrap.sh                 uv + the workspace's dependencies
-#   scripts/bootstrap.sh --test-servers  ... plus the RabbitMQ/Postgres binaries the
-#                                        test fixtures need, unless Docker or
-#                                        TIDAL_TEST_*_URL make them unnecessary
+#   scripts/bootstrap.sh --test-servers  ... plus what the tests need: the RabbitMQ/Postgres
+#                                        binaries (unless Docker or TIDAL_TEST_*_URL make
+#                                        them unnecessary), Debian's prometheus (promtool)
+#                                        and amqp-tools, and helm + kubectl in .tools/bin
 #
-# It never starts the system RabbitMQ/Postgres services: the test fixtures start
-# private, throwaway servers on free ports (tests/support/servers.py).
+# It never starts the system RabbitMQ/Postgres/Prometheus services: the test fixtures
+# start private, throwaway servers on free ports (tests/support/servers.py).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +19,7 @@ for arg in "$@"; do
     case "$arg" in
         --test-servers) want_test_servers=1 ;;
         -h | --help)
-            sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -72,18 +73,13 @@ fi
 
 [ "$want_test_servers" -eq 1 ] || exit 0
 
-# ---------------------------------------------------------------- test servers
+# ---------------------------------------------------------------- test servers and tools
 docker_answers() {
     [ -z "${TIDAL_TEST_NO_DOCKER:-}" ] || return 1
     command -v docker >/dev/null 2>&1 || return 1
     # A docker CLI without a daemon is common (as on the dev machines); ask the daemon.
     timeout 10 docker info >/dev/null 2>&1
 }
-
-if docker_answers; then
-    log "a Docker engine answers; tests will use testcontainers"
-    exit 0
-fi
 
 have_rabbitmq() {
     [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1
@@ -93,37 +89,51 @@ have_postgres() {
 }
 
 missing=()
-if [ -z "${TIDAL_TEST_AMQP_URL:-}" ] && ! have_rabbitmq; then
-    missing+=(rabbitmq-server)
+if docker_answers; then
+    log "a Docker engine answers; tests will use testcontainers for RabbitMQ and Postgres"
+else
+    if [ -z "${TIDAL_TEST_AMQP_URL:-}" ] && ! have_rabbitmq; then
+        missing+=(rabbitmq-server)
+    fi
+    if [ -z "${TIDAL_TEST_DATABASE_URL:-}" ] && ! have_postgres; then
+        missing+=(postgresql)
+    fi
 fi
-if [ -z "${TIDAL_TEST_DATABASE_URL:-}" ] && ! have_postgres; then
-    missing+=(postgresql)
+# Tools some tests drive as real clients/validators: promtool (alert rules, Prometheus
+# config) and amqp-publish/amqp-consume (publishing commands from outside Python).
+tools_missing=()
+command -v promtool >/dev/null 2>&1 || tools_missing+=(prometheus)
+command -v amqp-publish >/dev/null 2>&1 || tools_missing+=(amqp-tools)
+
+if [ "${#missing[@]}" -eq 0 ] && [ "${#tools_missing[@]}" -eq 0 ]; then
+    log "test servers and tools: present (or not needed); nothing to install"
+elif ! is_root || ! command -v apt-get >/dev/null 2>&1; then
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "the tests need RabbitMQ and Postgres and found neither a Docker engine nor the binaries."
+        log "install them (as root):  apt-get install -y ${missing[*]}"
+        log "or point the tests at running servers: TIDAL_TEST_AMQP_URL=amqp://... TIDAL_TEST_DATABASE_URL=postgresql+asyncpg://..."
+        exit 1
+    fi
+    # Only validators are missing: the tests that need them skip (or fail under CI=1).
+    log "some tests need: apt-get install -y ${tools_missing[*]}  (run as root to install)"
+else
+    packages=("${missing[@]}" "${tools_missing[@]}")
+    log "installing ${packages[*]}"
+    # Keep the packages' maintainer scripts from starting the system services (they
+    # would take ports 5672/5432/9090 and the shared epmd for nothing), unless the
+    # machine already has a policy in place (Docker images ship one that does the same).
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod +x "$policy"
+        own_policy=1
+        trap '[ "$own_policy" -eq 1 ] && rm -f "$policy"' EXIT
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+    log "installed ${packages[*]}"
 fi
 
-if [ "${#missing[@]}" -eq 0 ]; then
-    log "test servers: local binaries present (or URLs given); nothing to install"
-    exit 0
-fi
-
-if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
-    log "the tests need RabbitMQ and Postgres and found neither a Docker engine nor the binaries."
-    log "install them (as root):  apt-get install -y ${missing[*]}"
-    log "or point the tests at running servers: TIDAL_TEST_AMQP_URL=amqp://... TIDAL_TEST_DATABASE_URL=postgresql+asyncpg://..."
-    exit 1
-fi
-
-log "installing ${missing[*]}"
-# Keep the packages' maintainer scripts from starting the system services (they
-# would take ports 5672/5432 and the shared epmd for nothing), unless the machine
-# already has a policy in place (Docker images ship one that does the same).
-policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod +x "$policy"
-    own_policy=1
-    trap '[ "$own_policy" -eq 1 ] && rm -f "$policy"' EXIT
-fi
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-log "installed ${missing[*]}"
+# helm and kubectl for tests/deploy (idempotent; a no-op when present).
+scripts/fetch-tools.sh
