@@ -7,6 +7,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,9 @@ from tidal_schema import names
 from tidal_server.bus import DLQ_QUEUE, H_DL_REASON, H_DL_ROUTING_KEY
 
 from tests.e2e import scenarios_commands as sc
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import ROOT, Stack, wait_for
+
+EXAMPLE = ROOT / "examples" / "commands_pika.py"
 
 AMQP_PUBLISH = shutil.which("amqp-publish")
 needs_amqp_tools = pytest.mark.skipif(
@@ -244,13 +247,16 @@ async def test_pika_replies_dedup_refusals_and_history_outage(stack: Stack, clie
         assert too_big["code"] == "payload_too_large" and too_big["dead_lettered"] is True
         await DeadLetters(stack.amqp_url).wait_for_reason("payload_too_large")
 
-        # Signal the run through the exchange too; with a worker it completes.
-        signalled = await asyncio.to_thread(
-            caller.call,
-            "signal",
-            {"workflow_id": wf_id, "signal_name": "approve", "args": ["frank"]},
-            message_id="sig-frank",
+        # Signal the run with the documented example script (pika, reply printed as JSON).
+        signal = {"workflow_id": wf_id, "signal_name": "approve", "args": ["frank"]}
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(EXAMPLE), stack.amqp_url, "signal", json.dumps(signal), "sig-frank"],
+            check=True,
+            capture_output=True,
+            timeout=90,
         )
+        signalled = json.loads(out.stdout)
         assert signalled["type"] == "CommandAccepted" and signalled["run_id"] == run_id
         async with Worker(client, task_queue=sc.TASK_QUEUE, workflows=sc.WORKFLOWS):
             assert await client.get_workflow_handle(wf_id).result() == "order-11 approved by frank"
