@@ -18,7 +18,7 @@ import pika
 import pytest
 from tidal.client import Client
 from tidal.worker import Worker
-from tidal_schema import names
+from tidal_schema import WorkflowExecutionStatus, names
 from tidal_server.bus import DLQ_QUEUE, H_DL_REASON, H_DL_ROUTING_KEY
 
 from tests.e2e import scenarios_commands as sc
@@ -154,6 +154,21 @@ async def test_amqp_publish_starts_signals_and_dead_letters_garbage(stack: Stack
         )
         await wait_for(lambda: _exists(client, second), timeout=30, what="the signal-with-start run")
         assert await client.get_workflow_handle(second).result() == "order-10 approved by erin"
+
+        # cancel and terminate: runs waiting for approvals that never come.
+        for verb, status in (
+            ("cancel", WorkflowExecutionStatus.CANCELED),
+            ("terminate", WorkflowExecutionStatus.TERMINATED),
+        ):
+            wid = f"amqp-publish-{verb}-{uuid.uuid4()}"
+            amqp_publish(url, "start", json.dumps({**start, "workflow_id": wid, "args": ["order", 5]}))
+            await wait_for(lambda w=wid: _exists(client, w), timeout=30, what=f"the run to {verb}")
+            amqp_publish(url, verb, json.dumps({"workflow_id": wid, "reason": "amqp test"}))
+
+            async def ended(w: str = wid, s: WorkflowExecutionStatus = status) -> bool:
+                return (await client.get_workflow_handle(w).describe()).status is s
+
+            await wait_for(ended, timeout=30, what=f"the run to end {status.value}")
 
 
 class PikaCaller:
