@@ -107,7 +107,6 @@ def asyncapi_document() -> dict[str, Any]:
             "contentType": "application/json",
             "payload": {"$ref": _REF.format(model=model)},
             "correlationId": {"location": "$message.header#/correlation_id"},
-            "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
             "examples": [{"name": kind.value, "payload": EXAMPLES[kind]}],
         }
         channels[channel] = {
@@ -120,6 +119,8 @@ def asyncapi_document() -> dict[str, Any]:
             "action": "receive",
             "channel": {"$ref": f"#/channels/{channel}"},
             "summary": schemas[model].get("description", ""),
+            # Publish persistent; the frontend acks once history accepted the command.
+            "bindings": {"amqp": {"deliveryMode": 2, "ack": True, "bindingVersion": "0.3.0"}},
             "reply": {
                 "address": {
                     "location": "$message.header#/reply_to",
