@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Response
@@ -32,7 +32,7 @@ from tidal_schema.client_commands import (
     StartWorkflowCommand,
     TerminateWorkflowCommand,
 )
-from tidal_server.bus import BusError, Consumer, Delivery, OutMessage, QueueSpec
+from tidal_server.bus import BusClosedError, BusError, Consumer, Delivery, OutMessage, QueueSpec
 
 from .api import cancel_workflow, signal_workflow, start_workflow, terminate_workflow
 from .context import FrontendContext
@@ -109,23 +109,20 @@ class CommandConsumer:
                 self.dead_lettered[rej.code] += 1
                 if self._on_dead_letter is not None:
                     self._on_dead_letter(rej.code)
-                await delivery.dead_letter(f"{rej.code}: {rej.message}")
+                await _settle(delivery.dead_letter(f"{rej.code}: {rej.message}"))
             else:
-                await delivery.ack()
+                await _settle(delivery.ack())
             return
         except Problem as exc:  # only "unavailable" gets here
             self._failures += 1
             delay = min(0.1 * 2**self._failures, _BACKOFF_MAX_SECONDS)
             log.warning("command not accepted (%s); requeueing in %.1fs", exc.detail, delay)
             await asyncio.sleep(delay)
-            try:
-                await delivery.nack(requeue=True)
-            except BusError:  # the consumer stopped meanwhile: the broker has requeued it
-                pass
+            await _settle(delivery.nack(requeue=True))
             return
         self._failures = 0
         await self._reply(delivery, reply)
-        await delivery.ack()
+        await _settle(delivery.ack())
 
     async def _execute(self, delivery: Delivery) -> CommandAccepted:
         cmd = self._parse(delivery)
@@ -225,6 +222,15 @@ class CommandConsumer:
             )
         except BusError:
             log.warning("could not send the reply to %r", delivery.reply_to, exc_info=True)
+
+
+async def _settle(action: Awaitable[None]) -> None:
+    try:
+        await action
+    except BusClosedError:
+        # The consumer stopped (or the connection dropped) meanwhile: the broker has requeued the
+        # command, and its request id makes the redelivery safe.
+        log.info("a command was requeued by the broker before it could be settled")
 
 
 def _start_request(cmd: StartWorkflowCommand | SignalWithStartCommand, request_id: str) -> dict[str, Any]:
