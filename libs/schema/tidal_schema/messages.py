@@ -40,8 +40,10 @@ class _ExecutionRef(_Message):
 # --- to history (routed to the owning shard) ---------------------------------------------
 
 
-class StartWorkflowExecution(_Message):
-    type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
+class _StartOptions(_Message):
+    """What a start says about the new run (shared by StartWorkflowExecution and
+    SignalWithStartWorkflowExecution)."""
+
     namespace: str = "default"
     workflow_id: str = Field(min_length=1, max_length=1000)
     workflow_type: str = Field(min_length=1, max_length=1000)
@@ -58,6 +60,34 @@ class StartWorkflowExecution(_Message):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     start_delay: timedelta | None = None
     identity: str = ""
+
+
+class StartWorkflowExecution(_StartOptions):
+    type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
+
+
+class SignalWithStartWorkflowExecution(_StartOptions):
+    """Signal the running run of `workflow_id`, or start one (per `id_reuse_policy`) with the
+    signal recorded right after WorkflowExecutionStarted, in the same transaction. `request_id`
+    deduplicates both the start and the signal."""
+
+    type: Literal["SignalWithStartWorkflowExecution"] = "SignalWithStartWorkflowExecution"
+    signal_name: str = Field(min_length=1, max_length=1000)
+    signal_input: tuple[Payload, ...] = ()
+
+    def start_part(self) -> StartWorkflowExecution:
+        return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
+
+    def signal_part(self, run_id: str | None = None) -> SignalWorkflowExecution:
+        return SignalWorkflowExecution(
+            namespace=self.namespace,
+            workflow_id=self.workflow_id,
+            run_id=run_id,
+            signal_name=self.signal_name,
+            input=self.signal_input,
+            request_id=self.request_id,
+            identity=self.identity,
+        )
 
 
 class CompleteWorkflowTask(_ExecutionRef):
@@ -152,6 +182,7 @@ class RequestCancelWorkflowExecution(_Message):
 
 HistoryMessage = Annotated[
     StartWorkflowExecution
+    | SignalWithStartWorkflowExecution
     | CompleteWorkflowTask
     | FailWorkflowTask
     | CompleteActivityTask

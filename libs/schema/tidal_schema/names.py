@@ -9,6 +9,9 @@ MATCHING_EXCHANGE = "tidal.matching"
 TIMER_EXCHANGE = "tidal.timer"
 NOTIFY_EXCHANGE = "tidal.notify"
 COMMANDS_EXCHANGE = "tidal.commands"
+# Topic exchange for any AMQP client; every routing key lands in this queue, which the frontends
+# consume competitively (an unknown key is dead-lettered with a reason, not silently dropped).
+COMMANDS_QUEUE = "tidal.frontend.commands"
 
 MATCHING_QUEUE = "tidal.matching"
 MATCHING_ROUTING_KEY = "tasks"

@@ -161,8 +161,13 @@ class Client:
         memo: dict[str, Any] | None = None,
         search_attributes: dict[str, Any] | None = None,
         start_delay: timedelta | None = None,
+        start_signal: str | Callable[..., Any] | None = None,
+        start_signal_args: Sequence[Any] = (),
         request_id: str | None = None,
     ) -> WorkflowHandle[Any]:
+        """Start a run (as temporalio). With `start_signal` (a signal name) it is
+        signal-with-start: a running workflow with this id is only signalled; otherwise a run
+        starts with the signal recorded before its first workflow task."""
         name, ret_type = _workflow_name(workflow)
         values = [arg] if arg is not _MISSING else list(args)
         body: dict[str, Any] = {
@@ -190,6 +195,12 @@ class Client:
             }
         if search_attributes:
             body["search_attributes"] = search_attributes
+        if start_signal is not None:
+            signal_input = self.data_converter.to_payloads(list(start_signal_args))
+            body["start_signal"] = {
+                "name": _signal_name(start_signal),
+                "input": [p.model_dump(mode="json") for p in signal_input],
+            }
         try:
             reply = await self._call("POST", self._wf_path(), json=body)
         except RPCError as exc:
@@ -358,9 +369,7 @@ class WorkflowHandle(Generic[ReturnT]):
 
     async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
         c = self._client
-        name = (
-            signal if isinstance(signal, str) else getattr(signal, "__tidal_signal_name__", signal.__name__)
-        )
+        name = _signal_name(signal)
         values = [arg] if arg is not _MISSING else list(args)
         body = {
             "signal_name": name,
@@ -393,6 +402,13 @@ _KIND = {
     WorkflowExecutionStatus.CANCELED: "canceled",
     WorkflowExecutionStatus.TIMED_OUT: "timeout",
 }
+
+
+def _signal_name(signal: Any) -> str:
+    """A signal may be named by string or by its @workflow.signal method."""
+    if isinstance(signal, str):
+        return signal
+    return str(getattr(signal, "__tidal_signal_name__", signal.__name__))
 
 
 def _workflow_name(workflow: Any) -> tuple[str, Any]:

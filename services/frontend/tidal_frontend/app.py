@@ -20,6 +20,7 @@ from tidal_server.service import Runtime
 
 from . import problems
 from .api.router import PREFIX, api_router, health_router
+from .commands import CommandConsumer, DeadLetterHook
 from .context import FrontendContext
 from .notifications import NotificationListener
 from .settings import FrontendSettings
@@ -71,6 +72,9 @@ class FrontendService:
         )
         self._app = create_app(self.context)
         self._server: _Server | None = None
+        self.on_command_dead_letter: DeadLetterHook | None = None
+        """Metrics seam: called with the reason code of every dead-lettered AMQP command."""
+        self.commands: CommandConsumer | None = None
         self._serving: asyncio.Task[None] | None = None
         self.port: int | None = None
         """The port HTTP is served on once started (None when http_port is 0: in-process only)."""
@@ -87,6 +91,9 @@ class FrontendService:
         listener = NotificationListener(bus, self.context.waiters, self._runtime.member_id)
         await listener.start()
         self.context.listener = listener
+        if self.settings.commands_enabled:
+            self.commands = CommandConsumer(self.context, on_dead_letter=self.on_command_dead_letter)
+            await self.commands.start()
         if self.settings.http_port:
             await self._serve_http()
 
@@ -102,6 +109,7 @@ class FrontendService:
             sock.listen(2048)
         except OSError as exc:
             sock.close()
+            await self._stop_commands()
             await self._stop_listener()
             raise RuntimeError(f"frontend cannot listen on {host}:{port}: {exc}") from exc
         sock.setblocking(False)
@@ -118,6 +126,7 @@ class FrontendService:
         log.info("frontend listening on http://%s:%s%s", host, self.port, PREFIX)
 
     async def stop(self) -> None:
+        await self._stop_commands()
         # Long polls answer now (they re-read and return) instead of holding the graceful stop.
         self.context.waiters.release_all()
         if self._server is not None and self._serving is not None:
@@ -129,6 +138,11 @@ class FrontendService:
             self._server = None
             self._serving = None
         await self._stop_listener()
+
+    async def _stop_commands(self) -> None:
+        if self.commands is not None:
+            await self.commands.stop()
+            self.commands = None
 
     async def _stop_listener(self) -> None:
         if self.context.listener is not None:

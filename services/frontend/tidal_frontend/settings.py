@@ -19,5 +19,9 @@ class FrontendSettings(CommonSettings):
     # The AMQP URL handed to SDK workers by GET /api/v1/cluster. Workers often reach the broker
     # through another address (or credentials) than the servers do; defaults to amqp_url.
     worker_amqp_url: str | None = None
+    # The public AMQP command exchange (tidal.commands): consumed unless disabled; how many
+    # commands each frontend process works on at once.
+    commands_enabled: bool = True
+    command_prefetch: int = Field(default=32, ge=1)
     # How long uvicorn lets open requests (long polls included) finish on stop.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)

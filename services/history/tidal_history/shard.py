@@ -21,6 +21,7 @@ from tidal_schema.messages import (
     FireTimer,
     HistoryMessage,
     RequestCancelWorkflowExecution,
+    SignalWithStartWorkflowExecution,
     SignalWorkflowExecution,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
@@ -35,6 +36,7 @@ from .api import (
     fail_workflow_task,
     fire_timer,
     request_cancel_workflow,
+    signal_with_start,
     signal_workflow,
     start_workflow,
     terminate_workflow,
@@ -249,6 +251,8 @@ class ShardProcessor:
         working: dict[RunKey, _Working],
         currents: dict[tuple[str, str], CurrentRun | None],
     ) -> Outcome:
+        if isinstance(msg, SignalWithStartWorkflowExecution):
+            return await self._signal_with_start(msg, now, working, currents)
         if isinstance(msg, StartWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in currents:
@@ -256,26 +260,7 @@ class ShardProcessor:
             outcome = start_workflow.handle(
                 msg, currents[ck], new_run_id=str(uuid.uuid4()), shard_id=self.shard_id, now=now
             )
-            if outcome.changed and outcome.state is not None:
-                st = outcome.state
-                key = (st.namespace, st.workflow_id, st.run_id)
-                currents[ck] = CurrentRun(
-                    run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
-                )
-                run = CachedRun(state=st, version=1, events=list(outcome.events))
-                working[key] = _Working(
-                    run=run,
-                    write=RunWrite(
-                        state=st,
-                        old_version=None,
-                        events=list(outcome.events),
-                        timers_set=outcome.timers_set,
-                        timers_deleted=outcome.timers_deleted,
-                        outbox=outcome.outbox,
-                        memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
-                        search_attributes=dict(msg.search_attributes),
-                    ),
-                )
+            self._record_new_run(msg, outcome, working, currents)
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
@@ -286,16 +271,81 @@ class ShardProcessor:
             return Outcome(state=None)
         state, history = w.run.state, w.run.events
         outcome = handler(state, history, msg, now=now)
-        if outcome.changed:
-            if w.write is None:
-                w.write = RunWrite(state=state, old_version=w.run.version)
-            w.write.events.extend(outcome.events)
-            w.write.timers_set.extend(outcome.timers_set)
-            w.write.timers_deleted.extend(outcome.timers_deleted)
-            w.write.outbox.extend(outcome.outbox)
-            w.run.events.extend(outcome.events)
-            w.run.version = w.write.new_version
+        self._record_change(w, outcome)
         return outcome
+
+    async def _signal_with_start(
+        self,
+        msg: SignalWithStartWorkflowExecution,
+        now: datetime,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> Outcome:
+        ck = (msg.namespace, msg.workflow_id)
+        if ck not in currents:
+            currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
+        current = currents[ck]
+        w = await self._working(working, (*ck, current.run_id)) if current is not None else None
+        if w is not None:
+            st = w.run.state
+            # The run as this batch sees it: it may have closed earlier in the same batch.
+            current = CurrentRun(run_id=st.run_id, status=st.status, start_request_id=st.start_request_id)
+        outcome = signal_with_start.handle(
+            msg,
+            current,
+            w.run.state if w is not None else None,
+            w.run.events if w is not None else [],
+            new_run_id=str(uuid.uuid4()),
+            shard_id=self.shard_id,
+            now=now,
+        )
+        if outcome.is_new_run:
+            self._record_new_run(msg, outcome, working, currents)
+        elif w is not None:
+            self._record_change(w, outcome)
+        return outcome
+
+    @staticmethod
+    def _record_new_run(
+        msg: StartWorkflowExecution | SignalWithStartWorkflowExecution,
+        outcome: Outcome,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> None:
+        if not (outcome.changed and outcome.state is not None):
+            return
+        st = outcome.state
+        key = (st.namespace, st.workflow_id, st.run_id)
+        currents[(st.namespace, st.workflow_id)] = CurrentRun(
+            run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
+        )
+        run = CachedRun(state=st, version=1, events=list(outcome.events))
+        working[key] = _Working(
+            run=run,
+            write=RunWrite(
+                state=st,
+                old_version=None,
+                events=list(outcome.events),
+                timers_set=outcome.timers_set,
+                timers_deleted=outcome.timers_deleted,
+                outbox=outcome.outbox,
+                memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
+                search_attributes=dict(msg.search_attributes),
+            ),
+        )
+
+    @staticmethod
+    def _record_change(w: _Working, outcome: Outcome) -> None:
+        if not outcome.changed:
+            return
+        if w.write is None:
+            w.write = RunWrite(state=w.run.state, old_version=w.run.version)
+        w.write.events.extend(outcome.events)
+        w.write.timers_set.extend(outcome.timers_set)
+        w.write.timers_deleted.extend(outcome.timers_deleted)
+        w.write.outbox.extend(outcome.outbox)
+        w.run.events.extend(outcome.events)
+        w.run.version = w.write.new_version
 
     async def _working(self, working: dict[RunKey, _Working], key: RunKey) -> _Working | None:
         w = working.get(key)

@@ -1,4 +1,5 @@
-"""POST /api/v1/namespaces/{ns}/workflows: start a workflow run (routed to its history shard)."""
+"""POST /api/v1/namespaces/{ns}/workflows: start a workflow run (routed to its history shard); with
+`start_signal`, signal-with-start."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel, Field
 from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
-from tidal_schema.messages import StartWorkflowExecution, StartWorkflowReply
+from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
 
 from .. import history_client
 from ..context import Ctx
 from .models import NamespacePath, WithInput
 
 Seconds = float | None
+
+
+class StartSignal(WithInput):
+    """Signal-with-start: the signal delivered together with the start."""
+
+    name: str = Field(min_length=1, max_length=1000)
 
 
 class StartWorkflowRequest(WithInput):
@@ -41,6 +48,12 @@ class StartWorkflowRequest(WithInput):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     start_delay: Seconds = Field(default=None, gt=0, description="seconds")
     identity: str = Field(default="", max_length=1000)
+    start_signal: StartSignal | None = Field(
+        default=None,
+        description="signal-with-start: if the workflow is running, only signal it (200); otherwise "
+        "start it (per id_reuse_policy) with this signal recorded before its first workflow task "
+        "(201). id_conflict_policy does not apply.",
+    )
 
 
 class StartWorkflowResponse(BaseModel):
@@ -61,6 +74,7 @@ async def start_workflow(
     extra: dict[str, Any] = {}
     if body.workflow_task_timeout is not None:  # else the schema's default applies
         extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
+    message: StartWorkflowExecution | SignalWithStartWorkflowExecution
     message = StartWorkflowExecution(
         namespace=namespace,
         workflow_id=body.workflow_id,
@@ -79,6 +93,12 @@ async def start_workflow(
         identity=body.identity,
         **extra,
     )
+    if body.start_signal is not None:
+        message = SignalWithStartWorkflowExecution(
+            **message.model_dump(exclude={"type"}),
+            signal_name=body.start_signal.name,
+            signal_input=body.start_signal.payloads(),
+        )
     reply = await history_client.send(
         ctx.bus,
         namespace=namespace,

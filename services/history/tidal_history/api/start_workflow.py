@@ -33,9 +33,18 @@ def handle(
     if current is not None:
         if current.start_request_id == msg.request_id:
             return unchanged(StartWorkflowReply(run_id=current.run_id, started=True))
-        refusal = _refuse(msg, current)
+        refusal = refuse(msg, current)
         if refusal is not None:
             return refusal
+    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now)
+    schedule_first_task(m, msg)
+    m.reply = StartWorkflowReply(run_id=new_run_id)
+    return m.finish()
+
+
+def begin(msg: StartWorkflowExecution, *, new_run_id: str, shard_id: int, now: datetime) -> Mutation:
+    """A new run with its WorkflowExecutionStarted event; signal-with-start records its signal
+    between this and `schedule_first_task`, as Temporal orders them."""
     state = MutableState(
         namespace=msg.namespace,
         workflow_id=msg.workflow_id,
@@ -68,15 +77,17 @@ def handle(
     run_timeout = msg.workflow_run_timeout or msg.workflow_execution_timeout
     if run_timeout is not None:
         m.set_timer(TimerKind.WORKFLOW_RUN_TIMEOUT, fire_at=now + run_timeout)
+    return m
+
+
+def schedule_first_task(m: Mutation, msg: StartWorkflowExecution) -> None:
     if msg.start_delay:
         m.schedule_workflow_task_after(msg.start_delay, attempt=1)
     else:
         m.schedule_workflow_task()
-    m.reply = StartWorkflowReply(run_id=new_run_id)
-    return m.finish()
 
 
-def _refuse(msg: StartWorkflowExecution, current: CurrentRun) -> Outcome | None:
+def refuse(msg: StartWorkflowExecution, current: CurrentRun) -> Outcome | None:
     if current.status is WorkflowExecutionStatus.RUNNING:
         if msg.id_conflict_policy is WorkflowIdConflictPolicy.USE_EXISTING:
             return unchanged(StartWorkflowReply(run_id=current.run_id, started=False))

@@ -1,0 +1,62 @@
+"""SignalWithStartWorkflowExecution: signal the running run, or start one and record the signal in
+the same transaction (WorkflowExecutionStarted, WorkflowExecutionSignaled, WorkflowTaskScheduled,
+as Temporal orders them), so the first workflow task already sees the signal."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidal_schema import HistoryEvent
+from tidal_schema import events as ev
+from tidal_schema.messages import AckReply, SignalWithStartWorkflowExecution, StartWorkflowReply
+
+from ..mutation import Outcome, unchanged
+from ..state import MutableState
+from . import signal_workflow, start_workflow
+from .start_workflow import CurrentRun
+
+
+def handle(
+    msg: SignalWithStartWorkflowExecution,
+    current: CurrentRun | None,
+    state: MutableState | None,
+    history: Sequence[HistoryEvent],
+    *,
+    new_run_id: str,
+    shard_id: int,
+    now: datetime,
+) -> Outcome:
+    """`current` is the workflow id's current run, `state`/`history` that run's (None/empty when
+    there is none). A running run is signalled whatever `id_conflict_policy` says (Temporal's
+    signal-with-start behaves as UseExisting); otherwise `id_reuse_policy` decides the start."""
+    if current is not None and current.start_request_id == msg.request_id:
+        # This very request started the run (a redelivery or a client retry).
+        return unchanged(StartWorkflowReply(run_id=current.run_id, started=True))
+    if state is not None and state.is_running:
+        outcome = signal_workflow.handle(state, history, msg.signal_part(state.run_id), now=now)
+        if isinstance(outcome.reply, AckReply):
+            reply = StartWorkflowReply(run_id=state.run_id, started=False)
+            return dataclasses.replace(outcome, reply=reply)
+        return outcome
+    start = msg.start_part()
+    if current is not None:
+        refusal = start_workflow.refuse(start, current)
+        if refusal is not None:
+            return refusal
+    m = start_workflow.begin(start, new_run_id=new_run_id, shard_id=shard_id, now=now)
+    # Remembered as a signal id too, so a retry that finds the run running acks instead of
+    # signalling twice.
+    m.state.signal_request_ids = [msg.request_id]
+    m.add_event(
+        ev.WorkflowExecutionSignaled(
+            signal_name=msg.signal_name,
+            input=msg.signal_input,
+            identity=msg.identity,
+            request_id=msg.request_id,
+        )
+    )
+    start_workflow.schedule_first_task(m, start)
+    m.reply = StartWorkflowReply(run_id=new_run_id)
+    return m.finish()
