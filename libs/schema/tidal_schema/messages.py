@@ -202,7 +202,51 @@ class ActivityTask(_ExecutionRef):
     history_routing_key: str
 
 
-TaskMessage = Annotated[WorkflowTask | ActivityTask, Field(discriminator="type")]
+# --- queries: frontend -> matching -> worker -> frontend (never through history) -----------
+
+
+class QueryWorkflowTask(_ExecutionRef):
+    """Run a query handler against the run's state as of its history. `events` are the run's
+    whole history as the frontend read it; a worker with the run cached at the same completed
+    workflow task answers from its cache, any other replays `events` in a throwaway instance.
+    Matching fills `reply_to` and `correlation_id` from the AddQueryTask's message properties;
+    the worker publishes a `QueryWorkflowReply` there. After `deadline` nobody waits for the
+    answer any more, so a worker drops the task unanswered."""
+
+    type: Literal["QueryWorkflowTask"] = "QueryWorkflowTask"
+    workflow_type: str
+    task_queue: str
+    query_id: str
+    query_type: str
+    query_args: tuple[Payload, ...] = ()
+    events: tuple[HistoryEvent, ...]
+    deadline: datetime
+    reply_to: str = ""
+    correlation_id: str = ""
+
+
+class QueryErrorKind(StrEnum):
+    UNKNOWN_QUERY = "unknown_query"
+    BAD_ARGUMENTS = "bad_arguments"
+    HANDLER_FAILED = "handler_failed"
+    NOT_READY = "not_ready"
+    WORKER_ERROR = "worker_error"
+
+
+class QueryWorkflowReply(_Message):
+    """A worker's answer to a QueryWorkflowTask: `result` or `error` (with `known_queries` when the
+    query name is unknown)."""
+
+    type: Literal["QueryWorkflowReply"] = "QueryWorkflowReply"
+    query_id: str
+    result: Payload | None = None
+    error: QueryErrorKind | None = None
+    message: str = ""
+    known_queries: tuple[str, ...] = ()
+    identity: str = ""
+
+
+TaskMessage = Annotated[WorkflowTask | ActivityTask | QueryWorkflowTask, Field(discriminator="type")]
 
 
 # --- to matching --------------------------------------------------------------------------
@@ -219,7 +263,16 @@ class AddActivityTask(_Message):
     task: ActivityTask
 
 
-MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask, Field(discriminator="type")]
+class AddQueryTask(_Message):
+    """Published by the frontend as a request (reply-to set); routed sticky first like a workflow
+    task. Matching copies the message's reply-to and correlation id into the task."""
+
+    type: Literal["AddQueryTask"] = "AddQueryTask"
+    sticky_queue: str | None = None
+    task: QueryWorkflowTask
+
+
+MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask | AddQueryTask, Field(discriminator="type")]
 
 
 # --- to the timer service -----------------------------------------------------------------
@@ -287,3 +340,4 @@ TASK_MESSAGE: TypeAdapter[TaskMessage] = TypeAdapter(TaskMessage)
 TIMER_MESSAGE: TypeAdapter[TimerMessage] = TypeAdapter(TimerMessage)
 NOTIFY_MESSAGE: TypeAdapter[NotifyMessage] = TypeAdapter(NotifyMessage)
 REPLY: TypeAdapter[Reply] = TypeAdapter(Reply)
+QUERY_REPLY: TypeAdapter[QueryWorkflowReply] = TypeAdapter(QueryWorkflowReply)

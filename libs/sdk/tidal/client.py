@@ -21,9 +21,16 @@ from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 from . import workflow as _workflow
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._transport import AmqpTransport, WorkerTransport
+from .activity import _type_hints
 from .common import RetryPolicy
 from .converter import DataConverter
-from .exceptions import RPCError, WorkflowAlreadyStartedError, WorkflowFailureError, failure_to_error
+from .exceptions import (
+    RPCError,
+    TidalError,
+    WorkflowAlreadyStartedError,
+    WorkflowFailureError,
+    failure_to_error,
+)
 
 ReturnT = TypeVar("ReturnT")
 _MISSING: Any = object()
@@ -243,6 +250,7 @@ class Client:
                 code=resp.status_code,
             )
             err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
+            err.problem = problem  # type: ignore[attr-defined]
             raise err
         data: dict[str, Any] = resp.json() if resp.content else {}
         return data
@@ -348,12 +356,76 @@ class WorkflowHandle(Generic[ReturnT]):
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)
 
+    async def query(
+        self,
+        query: Any,
+        arg: Any = _MISSING,
+        *,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Run a `@workflow.query` handler on a worker and return its result (as temporalio's
+        `WorkflowHandle.query`). Nothing is written to history; closed runs can be queried too.
+        Raises WorkflowQueryFailedError, or RPCError (`not_found`, `deadline_exceeded` when no
+        worker answers within `rpc_timeout`, default the server's request timeout)."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _query(self, query, values, result_type, rpc_timeout)
+
     async def terminate(self, reason: str | None = None) -> None:
         c = self._client
         body = {"reason": reason or ""}
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/terminate"), json=body)
+
+
+class WorkflowQueryFailedError(TidalError):
+    """The query ran but failed: unknown query name (`known_queries` lists the handlers), bad
+    arguments, the handler raised, or the worker could not rebuild the workflow's state. A query
+    nobody answers is an `RPCError` with status `deadline_exceeded` instead (as in temporalio)."""
+
+    def __init__(self, message: str, *, kind: str = "", known_queries: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.known_queries = tuple(known_queries)
+
+
+async def _query(
+    handle: WorkflowHandle[Any],
+    query: Any,
+    values: list[Any],
+    result_type: type | None,
+    rpc_timeout: timedelta | None,
+) -> Any:
+    c = handle._client
+    name: str | None
+    hint: Any = None
+    if isinstance(query, str):
+        name = query
+    else:
+        name = getattr(query, "__tidal_query_name__", None)
+        if name is None:
+            raise TypeError(f"{query!r} is not a query: pass a @workflow.query method or the query name")
+        hint = _type_hints(query, skip_self=True)[1]
+    body: dict[str, Any] = {
+        "query_name": name,
+        "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
+    }
+    if handle.run_id:
+        body["run_id"] = handle.run_id
+    if rpc_timeout is not None:
+        body["timeout"] = rpc_timeout.total_seconds()
+    try:
+        data = await c._call("POST", c._wf_path(handle.id, "/query"), json=body)
+    except RPCError as exc:
+        if exc.status == "query_failed":
+            problem = getattr(exc, "problem", {})
+            raise WorkflowQueryFailedError(
+                str(exc), kind=problem.get("query_error", ""), known_queries=problem.get("known_queries", ())
+            ) from None
+        raise
+    return c.data_converter.from_payload(Payload.model_validate(data["result"]), result_type or hint)
 
 
 _KIND = {

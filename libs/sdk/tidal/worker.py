@@ -12,7 +12,8 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from tidal_schema import commands as cmd
@@ -24,12 +25,14 @@ from tidal_schema.messages import (
     CompleteWorkflowTask,
     FailActivityTask,
     FailWorkflowTask,
+    QueryWorkflowTask,
     WorkflowTask,
 )
 
 from . import activity as _activity
 from . import workflow as _workflow
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._runtime.query import answer_query
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -161,8 +164,11 @@ class Worker:
     # --- workflow tasks -------------------------------------------------------------------
 
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, WorkflowTask)
-        if task is None:
+        task = await _parse(delivery, (WorkflowTask, QueryWorkflowTask))
+        if isinstance(task, QueryWorkflowTask):
+            await self._on_query_task(task, delivery)
+            return
+        if not isinstance(task, WorkflowTask):
             return
         try:
             reply = self._run_workflow_task(task)
@@ -228,6 +234,27 @@ class Worker:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)
 
+    async def _on_query_task(self, task: QueryWorkflowTask, delivery: TaskDelivery) -> None:
+        # Queries never touch history: the answer goes straight back to the waiting frontend.
+        # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
+        if task.reply_to and task.deadline > datetime.now(UTC):
+            reply = answer_query(
+                task,
+                definitions=self._workflows,
+                cache=self._cache,
+                converter=self._client.data_converter,
+                identity=self.identity,
+            )
+            try:
+                assert self._transport is not None
+                await self._transport.publish(
+                    "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
+                )
+            except Exception:
+                # The requester is gone or the broker hiccuped: the frontend times out and reports it.
+                log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
+        await delivery.ack()
+
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
         return WorkflowInstance(
             definition=defn,
@@ -240,8 +267,8 @@ class Worker:
     # --- activities -----------------------------------------------------------------------
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, ActivityTask)
-        if task is None:
+        task = await _parse(delivery, (ActivityTask,))
+        if not isinstance(task, ActivityTask):
             return
         reply = await self._run_activity(task)
         try:
@@ -313,20 +340,19 @@ class Worker:
             _activity._reset_context(token)
 
 
-TaskT = TypeVar("TaskT", WorkflowTask, ActivityTask)
-
-
-async def _parse(delivery: TaskDelivery, kind: type[TaskT]) -> TaskT | None:
+async def _parse(
+    delivery: TaskDelivery, kinds: tuple[type, ...]
+) -> WorkflowTask | ActivityTask | QueryWorkflowTask | None:
     """A task this worker cannot read is rejected to the queue's dead-letter exchange, never
     retried forever."""
     try:
-        task = TASK_MESSAGE.validate_json(delivery.body)
+        task: WorkflowTask | ActivityTask | QueryWorkflowTask = TASK_MESSAGE.validate_json(delivery.body)
     except ValidationError:
         log.exception("rejecting a malformed task")
         await delivery.nack(requeue=False)
         return None
-    if not isinstance(task, kind):
-        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kind.__name__)
+    if not isinstance(task, kinds):
+        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kinds[0].__name__)
         await delivery.nack(requeue=False)
         return None
     return task

@@ -137,31 +137,41 @@ class WorkflowInstance(WorkflowServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    @property
+    def activated_upto(self) -> int:
+        """Scheduled event id of the last workflow task this instance ran (0: none yet)."""
+        return self._activated_upto
+
+    def catch_up(self, evs: Sequence[HistoryEvent]) -> None:
+        """Replay a whole history (from event 1) for a query, without running the pending
+        workflow task: the state is the one of the last completed task. A run whose first task
+        has not completed yet gets its first activation anyway (its commands are discarded), so
+        a query sees the initialised workflow rather than nothing. Only for throwaway instances.
+        Raises WorkflowTaskError when the workflow code fails while replaying."""
+        from .query import replay_for_query  # the query support lives in its own module
+
+        replay_for_query(self, evs)
+
     def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
-        """Run a query handler against the current state (read-only; no commands)."""
-        q = self.definition.queries.get(name)
-        if q is None:
-            known = ", ".join(sorted(self.definition.queries)) or "none"
-            raise ValueError(f"workflow {self.definition.name} has no query {name!r} (known: {known})")
-        if self._object is None:
-            raise RuntimeError("workflow has not started yet")
-        values = self.converter.from_payloads(args, q.arg_types)
-        outer = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self._loop)
-        try:
-            return self.converter.to_payload(q.fn(self._object, *values))
-        finally:
-            asyncio.events._set_running_loop(outer)
+        """Run a query handler against the current state (read-only; no commands).
+
+        Raises `query.QueryError` (unknown name, bad arguments, not started, a handler that
+        tried to issue a command) or whatever the handler raised."""
+        from .query import run_query
+
+        return run_query(self, name, args)
 
     # --- walking history --------------------------------------------------------------------
 
-    def _apply_events(self, evs: Sequence[HistoryEvent]) -> tuple[Command, ...]:
+    def _apply_events(self, evs: Sequence[HistoryEvent], *, run_last: bool = True) -> tuple[Command, ...]:
+        """Walk `evs`; with `run_last` (a workflow task) the final WorkflowTaskScheduled is
+        activated and its commands returned, without (a query's catch-up) nothing new runs."""
         for i, ev in enumerate(evs):
             a = ev.attributes
             self._last_event_id = ev.event_id
             if a.type == "WorkflowTaskScheduled":
                 self._task_times[ev.event_id] = ev.event_time
-                if ev is evs[-1]:
+                if ev is evs[-1] and run_last:
                     return tuple(self._activate(ev, replaying=False))
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
@@ -179,6 +189,8 @@ class WorkflowInstance(WorkflowServices):
             elif a.type in matching.JOB_EVENTS:
                 self._jobs.append(ev)
             # Anything else (WorkflowTaskStarted, ActivityTaskStarted, updates...) needs no action.
+        if not run_last:
+            return ()
         raise AssertionError("unreachable: the last event is the task's WorkflowTaskScheduled")
 
     @staticmethod
