@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
-from tidal import workflow
-from tidal.client import Client, WorkflowHandle, WorkflowQueryFailedError
-from tidal.exceptions import RPCError
+from tidal import activity, workflow
+from tidal.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
+from tidal.exceptions import ApplicationError, RPCError
 
 from tests.support.stack import wait_for
 
@@ -50,12 +57,12 @@ class CounterWorkflow:
 
     @workflow.query
     def sneaky(self) -> str:
-        # A query must not change the run: this one tries to start a timer.
-        workflow.start_activity("greet", "x", start_to_close_timeout=timedelta(seconds=5))
+        # A query must not change the run: this one tries to record a marker (a command).
+        workflow.patched("query-side-effect")
         return "should not get here"
 
 
-QUERY_WORKFLOWS = [CounterWorkflow]
+QUERY_WORKFLOWS: list[type] = [CounterWorkflow]
 
 
 async def _events(handle: WorkflowHandle) -> list[str]:  # type: ignore[type-arg]
@@ -160,3 +167,136 @@ async def query_replays_on_another_worker(client: Client, task_queue: str) -> No
         assert await handle.query(CounterWorkflow.scaled_value, 2) == 6
         await handle.signal(CounterWorkflow.finish)
         assert await handle.result() == 3
+
+
+# --- updates ---------------------------------------------------------------------------------
+
+
+@activity.defn
+async def shout(word: str) -> str:
+    return f"{word.upper()}!"
+
+
+@workflow.defn
+class CartWorkflow:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.done)
+        return self.items
+
+    @workflow.update
+    async def add_item(self, item: str) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+    @add_item.validator
+    def _check_item(self, item: str) -> None:
+        if not item:
+            raise ApplicationError("an item needs a name", type="EmptyItem")
+
+    @workflow.update
+    async def add_shouted(self, item: str) -> str:
+        # Spans workflow tasks: accepted in one, completed in a later one.
+        loud = await workflow.execute_activity(shout, item, start_to_close_timeout=timedelta(seconds=30))
+        self.items.append(loud)
+        return loud
+
+    @workflow.update
+    def broken(self) -> None:
+        raise ApplicationError("this update always fails", type="Broken")
+
+    @workflow.update
+    def checkout(self) -> int:
+        self.done = True
+        return len(self.items)
+
+    @workflow.query
+    def contents(self) -> list[str]:
+        return list(self.items)
+
+
+UPDATE_WORKFLOWS = [CartWorkflow]
+UPDATE_ACTIVITIES = [shout]
+QUERY_WORKFLOWS.append(CartWorkflow)
+
+
+def _update_events(history: list[Any]) -> list[tuple[str, str]]:
+    return [
+        (e.event_type, e.attributes.update_id)
+        for e in history
+        if e.event_type.startswith("WorkflowExecutionUpdate")
+    ]
+
+
+async def _update_fails(coro, message: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await coro
+    except WorkflowUpdateFailedError as exc:
+        assert isinstance(exc.cause, ApplicationError) and message in str(exc.cause), exc.cause
+        return
+    raise AssertionError("the update must fail")
+
+
+async def updates(client: Client) -> None:
+    """Accepted updates are recorded (Accepted, then Completed with the result); rejected ones
+    leave no event at all; the same update id is applied once; a handler may span tasks; the
+    accepted updates replay (a query on the closed run sees their effects)."""
+    handle = await client.start_workflow(
+        CartWorkflow.run, id=f"cart-{uuid.uuid4()}", task_queue=QUERY_TASK_QUEUE
+    )
+    await _completed_tasks(handle, 1)
+
+    assert await handle.execute_update(CartWorkflow.add_item, "apple") == 1
+    history = list((await handle.fetch_history()).events)
+    accepted = [e for e in history if e.event_type == "WorkflowExecutionUpdateAccepted"]
+    completed = [e for e in history if e.event_type == "WorkflowExecutionUpdateCompleted"]
+    assert len(accepted) == 1 and len(completed) == 1
+    assert accepted[0].attributes.name == "add_item"  # type: ignore[union-attr]
+    assert completed[0].attributes.accepted_event_id == accepted[0].event_id  # type: ignore[union-attr]
+    assert completed[0].attributes.result[0].data == 1  # type: ignore[union-attr]
+
+    # Rejections (by the validator, or an unknown update) write nothing: not even a workflow task.
+    before = await _events(handle)
+    await _update_fails(handle.execute_update(CartWorkflow.add_item, ""), "an item needs a name")
+    await _update_fails(handle.execute_update("no_such_update", 1), "unknown update")
+    assert await _events(handle) == before
+
+    # The same update id twice: applied once, the second call gets the first outcome.
+    assert await handle.execute_update(CartWorkflow.add_item, "pear", id="pear-1") == 2
+    assert await handle.execute_update(CartWorkflow.add_item, "pear", id="pear-1") == 2
+    assert await handle.query(CartWorkflow.contents) == ["apple", "pear"]
+
+    slow = await handle.start_update(
+        CartWorkflow.add_shouted, "kiwi", wait_for_stage=WorkflowUpdateStage.ACCEPTED, id="kiwi-1"
+    )
+    assert slow.id == "kiwi-1"
+    assert await slow.result() == "KIWI!"
+    assert await handle.get_update_handle("kiwi-1").result() == "KIWI!"
+
+    await _update_fails(handle.execute_update(CartWorkflow.broken), "this update always fails")
+    assert await handle.execute_update(CartWorkflow.checkout) == 3
+    assert await handle.result() == ["apple", "pear", "KIWI!"]
+
+    history = list((await handle.fetch_history()).events)
+    kinds = _update_events(history)
+    ids = [i for _, i in kinds]
+    assert ids.count("pear-1") == 2 and ids.count("kiwi-1") == 2  # accepted + completed, once each
+    assert len([k for k, _ in kinds if k == "WorkflowExecutionUpdateAccepted"]) == 5
+    failed = [
+        e
+        for e in history
+        if e.event_type == "WorkflowExecutionUpdateCompleted" and e.attributes.failure is not None  # type: ignore[union-attr]
+    ]
+    assert len(failed) == 1 and "always fails" in failed[0].attributes.failure.message  # type: ignore[union-attr]
+    # Replaying the closed run re-runs the accepted updates (and only those).
+    assert await handle.query(CartWorkflow.contents) == ["apple", "pear", "KIWI!"]
+    try:
+        await handle.execute_update(CartWorkflow.add_item, "late")
+    except RPCError as exc:
+        assert exc.status == "not_found"
+    else:
+        raise AssertionError("a closed workflow takes no updates")

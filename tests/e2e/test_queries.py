@@ -19,7 +19,12 @@ from tests.support.stack import Stack
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local()
-    async with Worker(env.client, task_queue=sq.QUERY_TASK_QUEUE, workflows=sq.QUERY_WORKFLOWS):
+    async with Worker(
+        env.client,
+        task_queue=sq.QUERY_TASK_QUEUE,
+        workflows=sq.QUERY_WORKFLOWS,
+        activities=sq.UPDATE_ACTIVITIES,
+    ):
         yield env
     await env.shutdown()
 
@@ -30,6 +35,10 @@ async def test_embedded_queries(env: WorkflowEnvironment) -> None:
 
 async def test_embedded_query_errors_without_worker(env: WorkflowEnvironment) -> None:
     await sq.query_errors_without_worker(env.client)
+
+
+async def test_embedded_updates(env: WorkflowEnvironment) -> None:
+    await sq.updates(env.client)
 
 
 async def test_embedded_query_replays_on_another_worker(env: WorkflowEnvironment) -> None:
@@ -55,7 +64,9 @@ def stack_(fresh_vhost_amqp_url: str, fresh_database_url: str) -> Iterator[Stack
 async def stack_client(stack_: Stack) -> AsyncIterator[Client]:
     await stack_.wait_ready()
     c = await Client.connect(stack_.address)
-    async with Worker(c, task_queue=sq.QUERY_TASK_QUEUE, workflows=sq.QUERY_WORKFLOWS):
+    async with Worker(
+        c, task_queue=sq.QUERY_TASK_QUEUE, workflows=sq.QUERY_WORKFLOWS, activities=sq.UPDATE_ACTIVITIES
+    ):
         yield c
     await c.close()
 
@@ -64,3 +75,7 @@ async def test_stack_queries(stack_client: Client) -> None:
     await sq.queries(stack_client)
     await sq.query_errors_without_worker(stack_client)
     await sq.query_replays_on_another_worker(stack_client, "queries-moved")
+
+
+async def test_stack_updates(stack_client: Client) -> None:
+    await sq.updates(stack_client)

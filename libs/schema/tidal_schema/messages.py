@@ -150,6 +150,32 @@ class RequestCancelWorkflowExecution(_Message):
     identity: str = ""
 
 
+# --- updates: frontend -> history; delivered to workers inside workflow tasks --------------
+
+
+class UpdateRequest(Frozen):
+    """An admitted update, handed to the worker with a workflow task: the worker validates it and
+    answers with a ProtocolMessage command (accept or reject, later complete)."""
+
+    update_id: str
+    name: str
+    input: tuple[Payload, ...] = ()
+
+
+class UpdateWorkflowExecution(_Message):
+    """Admit an update (deduplicated by `update_id`). History keeps it in mutable state, not in
+    history, until a worker accepts it; a rejected update leaves no event."""
+
+    type: Literal["UpdateWorkflowExecution"] = "UpdateWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    update_id: str = Field(min_length=1, max_length=1000)
+    name: str = Field(min_length=1, max_length=1000)
+    input: tuple[Payload, ...] = ()
+    identity: str = ""
+
+
 HistoryMessage = Annotated[
     StartWorkflowExecution
     | CompleteWorkflowTask
@@ -159,7 +185,8 @@ HistoryMessage = Annotated[
     | FireTimer
     | SignalWorkflowExecution
     | TerminateWorkflowExecution
-    | RequestCancelWorkflowExecution,
+    | RequestCancelWorkflowExecution
+    | UpdateWorkflowExecution,
     Field(discriminator="type"),
 ]
 
@@ -182,6 +209,11 @@ class WorkflowTask(_ExecutionRef):
     events: tuple[HistoryEvent, ...]
     # Where the worker publishes its completion (the owning history shard).
     history_routing_key: str
+    # Admitted updates the worker must accept or reject in this task.
+    updates: tuple[UpdateRequest, ...] = ()
+    # A task scheduled only to deliver updates: its WorkflowTaskScheduled (the last event) is not
+    # in history yet, and history writes nothing at all if the task only rejects updates.
+    speculative: bool = False
 
 
 class ActivityTask(_ExecutionRef):

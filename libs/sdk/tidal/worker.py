@@ -33,6 +33,7 @@ from . import activity as _activity
 from . import workflow as _workflow
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
+from ._runtime.update import only_rejections
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -225,7 +226,11 @@ class Worker:
                 else "WorkflowWorkerUnhandledFailure"
             )
             return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)
-        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands):
+        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands) or (
+            task.speculative and only_rejections(commands)
+        ):
+            # (History drops a speculative task that only rejected updates: this instance ran an
+            # activation history will never show, so the next task must replay from scratch.)
             self._cache.pop(task.run_id, None)
         else:
             self._cache[task.run_id] = instance

@@ -31,7 +31,6 @@ CODES: dict[str, tuple[int, str]] = {
     "already_started": (409, "Workflow already started"),
     "payload_too_large": (413, "Request body too large"),
     "query_failed": (400, "Query failed"),
-    "update_failed": (400, "Update failed"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Service unavailable"),
     "deadline_exceeded": (504, "Deadline exceeded"),

@@ -25,15 +25,16 @@ from tidal_schema.commands import (
     CompleteWorkflowExecution,
     ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
+    ProtocolMessage,
 )
 from tidal_schema.events import HistoryEvent
-from tidal_schema.messages import WorkflowTask
+from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from ..workflow import ContinueAsNewError, Info, WorkflowDefinition
-from . import matching
+from . import matching, update
 from .services import WorkflowServices, _Activity
 
 
@@ -81,6 +82,8 @@ class WorkflowInstance(WorkflowServices):
         self._poisoned = False
         self._last_commands: tuple[Command, ...] = ()
         self._activity_by_event: dict[int, str] = {}
+        self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
+        self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -115,6 +118,7 @@ class WorkflowInstance(WorkflowServices):
             raise StaleInstanceError(
                 f"task must end with its WorkflowTaskScheduled {task.scheduled_event_id}"
             )
+        self._task_updates = task.updates
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
         # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
         outer = asyncio.events._get_running_loop()
@@ -176,6 +180,7 @@ class WorkflowInstance(WorkflowServices):
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
+                    self._replay_updates = update.accepted_ahead(evs[i + 1 :])
                     self._activate(ev, replaying=True, scheduled_event_id=a.scheduled_event_id)
             elif a.type in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
                 # A failed attempt's activation does not count, unless this instance ran it: then its
@@ -240,10 +245,17 @@ class WorkflowInstance(WorkflowServices):
         self._jobs = [j for j in self._jobs if j.event_id >= sched]
         for job in jobs:
             self._apply_job(job)
+        if replaying:
+            update.deliver(self, self._replay_updates, validate=False)
+            self._replay_updates = ()
+        else:
+            update.deliver(self, self._task_updates, validate=True)
+            self._task_updates = ()
         self._run_until_idle()
         self._check_outcome()
         produced, self._commands = self._commands, []
-        self._unconfirmed.extend(produced)
+        # Update protocol messages have no command events to match (a rejection has none at all).
+        self._unconfirmed.extend(c for c in produced if not isinstance(c, ProtocolMessage))
         return produced
 
     def _run_until_idle(self) -> None:

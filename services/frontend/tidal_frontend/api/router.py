@@ -1,7 +1,7 @@
 """The route table: every operation of the HTTP API in one place (handlers live in their modules).
 
 Workflow ids may contain "/", so they use the `path` converter; the routes with a suffix
-(/result, /history, /signal, /terminate, /cancel, /query) are therefore declared before the bare
+(/result, /history, /signal, /terminate, /cancel, /query, /update) are therefore declared before the bare
 describe route, which would otherwise swallow them.
 """
 
@@ -20,6 +20,7 @@ from . import (
     signal_workflow,
     start_workflow,
     terminate_workflow,
+    update_workflow,
 )
 from .models import RunRef
 
@@ -83,6 +84,15 @@ def api_router() -> APIRouter:
         responses=responses(
             "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable"
         ),
+    )
+    r.add_api_route(
+        _ONE + "/update",
+        update_workflow.update_workflow,
+        methods=["POST"],
+        response_model=update_workflow.UpdateWorkflowResponse,
+        tags=["workflows"],
+        summary="Update a running workflow and wait for the update's stage (dedup by update_id)",
+        responses=responses("invalid_argument", "not_found", "unavailable"),
     )
     r.add_api_route(
         _ONE + "/result",
