@@ -110,3 +110,16 @@ def test_query_errors_are_structured() -> None:
     assert no_type.error is QueryErrorKind.WORKER_ERROR and "not registered" in no_type.message
     with pytest.raises(QueryError):
         _instance(h).query("total_times", ())
+
+
+def test_temporal_names_for_queries_and_updates() -> None:
+    import tidal.client as client
+    from tidal.exceptions import TidalError
+
+    assert hasattr(workflow, "update") and hasattr(workflow, "query")
+    for name in ("WorkflowQueryFailedError", "WorkflowUpdateFailedError"):
+        assert issubclass(getattr(client, name), TidalError)
+    assert [s.name for s in client.WorkflowUpdateStage] == ["ADMITTED", "ACCEPTED", "COMPLETED"]
+    for method in ("query", "execute_update", "start_update", "get_update_handle"):
+        assert hasattr(client.WorkflowHandle, method)
+    assert hasattr(client.WorkflowUpdateHandle, "result")

@@ -133,3 +133,22 @@ def test_updates_to_missing_or_closed_runs_are_not_found() -> None:
     msg = UpdateWorkflowExecution(workflow_id="w1", update_id="u", name="add")
     o = update_workflow.handle(None, [], msg, now=T0)
     assert isinstance(o.reply, ErrorReply) and o.reply.code.value == "not_found"
+
+
+def test_an_update_admitted_while_a_task_runs_follows_in_a_speculative_task() -> None:
+    state, history = _running()
+    signal_like = _update(state, history, "u1")  # speculative task 5 outstanding
+    assert _tasks(signal_like)[0].task.speculative
+    _update(state, history, "u2")  # arrives while task 5 runs: waits
+    accept = cmd.ProtocolMessage(update_id="u1", kind="accept")
+    o = complete_workflow_task.handle(
+        state,
+        history,
+        CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, commands=(accept,)),
+        now=T0 + timedelta(seconds=3),
+    )
+    history += o.events
+    (nxt,) = _tasks(o)
+    assert nxt.task.speculative and [u.update_id for u in nxt.task.updates] == ["u2"]
+    assert nxt.task.scheduled_event_id == state.next_event_id
+    assert nxt.task.events[:-1] == tuple(history)

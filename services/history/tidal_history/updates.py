@@ -121,13 +121,13 @@ def drop_speculative(m: Mutation, history: Sequence[HistoryEvent], commands: Seq
         schedule_speculative(m, history)
 
 
-def after_task(m: Mutation, scheduled_event_id: int) -> None:
+def after_task(m: Mutation, history: Sequence[HistoryEvent], scheduled_event_id: int) -> None:
     """A (written) task completed: updates it carried but did not answer fail; updates admitted
-    while it ran need a task of their own."""
+    while it ran go out with the next task, or, if there is none, with a speculative one."""
     st = m.state
     _ignored(st, scheduled_event_id)
-    if st.is_running and has_undelivered(st):
-        m.schedule_workflow_task()
+    if st.is_running and st.workflow_task is None and st.wft_retry_attempt is None and has_undelivered(st):
+        schedule_speculative(m, history)
 
 
 def apply_protocol(m: Mutation, c: cmd.ProtocolMessage, completed_id: int) -> None:

@@ -67,7 +67,7 @@ def handle(
         _apply(m, command, completed_id)
     if state.is_running and m.flush_buffered():
         m.schedule_workflow_task()
-    updates.after_task(m, wft.scheduled_event_id)
+    updates.after_task(m, history, wft.scheduled_event_id)
     return m.finish()
 
 
