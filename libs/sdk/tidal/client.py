@@ -1,7 +1,8 @@
 """The client: start workflows and talk to running ones through the frontend's HTTP API.
 
 Mirrors `temporalio.client` (`Client.connect`, `start_workflow`, `execute_workflow`,
-`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate`).
+`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate/query/
+execute_update/start_update`; queries and updates are in `_client_interactions.py`).
 """
 
 from __future__ import annotations
@@ -13,21 +14,25 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
 import httpx
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
+from . import _client_interactions as _interactions
 from . import workflow as _workflow
+
+# Public here, as in temporalio.client (explicit re-exports).
+from ._client_interactions import WorkflowQueryFailedError as WorkflowQueryFailedError
+from ._client_interactions import WorkflowUpdateFailedError as WorkflowUpdateFailedError
+from ._client_interactions import WorkflowUpdateHandle as WorkflowUpdateHandle
+from ._client_interactions import WorkflowUpdateStage as WorkflowUpdateStage
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._transport import AmqpTransport, WorkerTransport
-from .activity import _type_hints
 from .common import RetryPolicy
 from .converter import DataConverter
 from .exceptions import (
     RPCError,
-    TidalError,
     WorkflowAlreadyStartedError,
     WorkflowFailureError,
     failure_to_error,
@@ -371,7 +376,7 @@ class WorkflowHandle(Generic[ReturnT]):
         Raises WorkflowQueryFailedError, or RPCError (`not_found`, `deadline_exceeded` when no
         worker answers within `rpc_timeout`, default the server's request timeout)."""
         values = [arg] if arg is not _MISSING else list(args)
-        return await _query(self, query, values, result_type, rpc_timeout)
+        return await _interactions.query(self, query, values, result_type, rpc_timeout)
 
     async def execute_update(
         self,
@@ -409,30 +414,10 @@ class WorkflowHandle(Generic[ReturnT]):
         """Send an update and wait until it is ACCEPTED (or COMPLETED). Raises
         WorkflowUpdateFailedError at once if it is rejected. `id` deduplicates: sending the same
         id again waits for the same update instead of running it twice."""
-        if wait_for_stage is WorkflowUpdateStage.ADMITTED:
-            raise ValueError("waiting for the ADMITTED stage is not supported (as in temporalio)")
-        c = self._client
-        name, hint = _update_name(update)
         values = [arg] if arg is not _MISSING else list(args)
-        body: dict[str, Any] = {
-            "name": name,
-            "update_id": id or str(uuid.uuid4()),
-            "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
-            "identity": c.identity,
-        }
-        data = await _update_call(c, self.id, self.run_id, body, wait_for_stage, rpc_timeout)
-        completed = WorkflowUpdateStage[str(data["stage"]).upper()] is WorkflowUpdateStage.COMPLETED
-        handle: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(
-            c,
-            data["update_id"],
-            self.id,
-            workflow_run_id=data.get("run_id"),
-            result_type=result_type or hint,
-            known_outcome=data if completed else None,
+        return await _interactions.start_update(
+            self, update, values, wait_for_stage, id=id, result_type=result_type, rpc_timeout=rpc_timeout
         )
-        if data.get("rejected"):
-            _update_outcome(c, data, None)  # raises WorkflowUpdateFailedError
-        return handle
 
     def get_update_handle(
         self, id: str, *, workflow_run_id: str | None = None, result_type: type | None = None
@@ -447,169 +432,6 @@ class WorkflowHandle(Generic[ReturnT]):
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/terminate"), json=body)
-
-
-class WorkflowUpdateStage(IntEnum):
-    """How far `start_update` waits (as temporalio's; ADMITTED is not supported for waiting)."""
-
-    ADMITTED = 1
-    ACCEPTED = 2
-    COMPLETED = 3
-
-
-class WorkflowUpdateFailedError(TidalError):
-    """The update was rejected (by its validator, or because the workflow has no such update)
-    or its handler raised a FailureError; the reason is `cause`."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__("Workflow update failed")
-        self.__cause__ = cause
-
-    @property
-    def cause(self) -> BaseException:
-        assert self.__cause__ is not None
-        return self.__cause__
-
-
-class WorkflowUpdateHandle(Generic[ReturnT]):
-    """An update that was sent (from `WorkflowHandle.start_update` or `get_update_handle`)."""
-
-    def __init__(
-        self,
-        client: Client,
-        id: str,
-        workflow_id: str,
-        *,
-        workflow_run_id: str | None = None,
-        result_type: type | None = None,
-        known_outcome: dict[str, Any] | None = None,
-    ) -> None:
-        self._client = client
-        self._id = id
-        self._workflow_id = workflow_id
-        self._workflow_run_id = workflow_run_id
-        self._result_type = result_type
-        self._outcome = known_outcome
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    @property
-    def workflow_id(self) -> str:
-        return self._workflow_id
-
-    @property
-    def workflow_run_id(self) -> str | None:
-        return self._workflow_run_id
-
-    async def result(self, *, rpc_timeout: timedelta | None = None) -> ReturnT:
-        """Wait for the update to complete; raises WorkflowUpdateFailedError if it failed."""
-        if self._outcome is None:
-            body: dict[str, Any] = {"update_id": self._id}
-            self._outcome = await _update_call(
-                self._client,
-                self._workflow_id,
-                self._workflow_run_id,
-                body,
-                WorkflowUpdateStage.COMPLETED,
-                rpc_timeout,
-            )
-        value: ReturnT = _update_outcome(self._client, self._outcome, self._result_type)
-        return value
-
-
-async def _update_call(
-    c: Client,
-    workflow_id: str,
-    run_id: str | None,
-    body: dict[str, Any],
-    stage: WorkflowUpdateStage,
-    rpc_timeout: timedelta | None,
-) -> dict[str, Any]:
-    """POST the update (the same update_id every time: admitted once) until it reaches `stage`."""
-    body = {**body, "wait_for_stage": stage.name.lower()}
-    if run_id:
-        body["run_id"] = run_id
-    deadline = time.monotonic() + rpc_timeout.total_seconds() if rpc_timeout else None
-    while True:
-        wait = (
-            _RESULT_POLL_SECONDS
-            if deadline is None
-            else max(0.0, min(_RESULT_POLL_SECONDS, deadline - time.monotonic()))
-        )
-        data = await c._call("POST", c._wf_path(workflow_id, "/update"), json={**body, "wait": wait})
-        if WorkflowUpdateStage[str(data["stage"]).upper()] >= stage:
-            return data
-        if deadline is not None and time.monotonic() >= deadline:
-            raise RPCError(
-                f"update {body.get('update_id')} did not reach stage {stage.name} in time",
-                status="deadline_exceeded",
-            )
-
-
-def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
-    if data.get("failure"):
-        raise WorkflowUpdateFailedError(failure_to_error(Failure.model_validate(data["failure"])))
-    payloads = [Payload.model_validate(p) for p in data.get("result") or []]
-    return c.data_converter.from_payload(payloads[0], result_type) if payloads else None
-
-
-def _update_name(update: Any) -> tuple[str, Any]:
-    if isinstance(update, str):
-        return update, None
-    name = getattr(update, "__tidal_update_name__", None)
-    if name is None:
-        raise TypeError(f"{update!r} is not an update: pass a @workflow.update method or the update name")
-    return str(name), _type_hints(update, skip_self=True)[1]
-
-
-class WorkflowQueryFailedError(TidalError):
-    """The query ran but failed: unknown query name (`known_queries` lists the handlers), bad
-    arguments, the handler raised, or the worker could not rebuild the workflow's state. A query
-    nobody answers is an `RPCError` with status `deadline_exceeded` instead (as in temporalio)."""
-
-    def __init__(self, message: str, *, kind: str = "", known_queries: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.known_queries = tuple(known_queries)
-
-
-async def _query(
-    handle: WorkflowHandle[Any],
-    query: Any,
-    values: list[Any],
-    result_type: type | None,
-    rpc_timeout: timedelta | None,
-) -> Any:
-    c = handle._client
-    name: str | None
-    hint: Any = None
-    if isinstance(query, str):
-        name = query
-    else:
-        name = getattr(query, "__tidal_query_name__", None)
-        if name is None:
-            raise TypeError(f"{query!r} is not a query: pass a @workflow.query method or the query name")
-        hint = _type_hints(query, skip_self=True)[1]
-    body: dict[str, Any] = {
-        "query_name": name,
-        "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
-    }
-    if handle.run_id:
-        body["run_id"] = handle.run_id
-    if rpc_timeout is not None:
-        body["timeout"] = rpc_timeout.total_seconds()
-    try:
-        data = await c._call("POST", c._wf_path(handle.id, "/query"), json=body)
-    except RPCError as exc:
-        if exc.status == "query_failed":
-            problem = getattr(exc, "problem", {})
-            raise WorkflowQueryFailedError(
-                str(exc), kind=problem.get("query_error", ""), known_queries=problem.get("known_queries", ())
-            ) from None
-        raise
-    return c.data_converter.from_payload(Payload.model_validate(data["result"]), result_type or hint)
 
 
 _KIND = {
