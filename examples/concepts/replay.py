@@ -1,6 +1,6 @@
 """Replay: save a finished run's history, then check a code change against it before deploying.
 
-    uv run python examples/concepts/replay.py
+uv run python examples/concepts/replay.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Saga: book three things; when the last fails, undo the others newest first.
 
-    uv run python examples/concepts/saga.py
+uv run python examples/concepts/saga.py
 """
 
 from __future__ import annotations

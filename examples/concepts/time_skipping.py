@@ -1,6 +1,6 @@
 """Time skipping: a workflow that waits 30 days for a payment finishes in a blink under test.
 
-    uv run python examples/concepts/time_skipping.py
+uv run python examples/concepts/time_skipping.py
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ async def main() -> None:
             await paid.signal(Invoice.pay)
             print("invoice-1:", await paid.result())
             print("invoice-2:", await unpaid.result())  # waiting on a result skips the other 20 days
-            print(f"server time moved to {await env.get_current_time():%Y-%m-%d} "
-                  f"in {time.monotonic() - started:.1f} s of real time")
+            print(
+                f"server time moved to {await env.get_current_time():%Y-%m-%d} "
+                f"in {time.monotonic() - started:.1f} s of real time"
+            )
 
 
 if __name__ == "__main__":

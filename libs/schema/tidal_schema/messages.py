@@ -180,6 +180,32 @@ class RequestCancelWorkflowExecution(_Message):
     identity: str = ""
 
 
+# --- updates: frontend -> history; delivered to workers inside workflow tasks --------------
+
+
+class UpdateRequest(Frozen):
+    """An admitted update, handed to the worker with a workflow task: the worker validates it and
+    answers with a ProtocolMessage command (accept or reject, later complete)."""
+
+    update_id: str
+    name: str
+    input: tuple[Payload, ...] = ()
+
+
+class UpdateWorkflowExecution(_Message):
+    """Admit an update (deduplicated by `update_id`). History keeps it in mutable state, not in
+    history, until a worker accepts it; a rejected update leaves no event."""
+
+    type: Literal["UpdateWorkflowExecution"] = "UpdateWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    update_id: str = Field(min_length=1, max_length=1000)
+    name: str = Field(min_length=1, max_length=1000)
+    input: tuple[Payload, ...] = ()
+    identity: str = ""
+
+
 HistoryMessage = Annotated[
     StartWorkflowExecution
     | SignalWithStartWorkflowExecution
@@ -190,7 +216,8 @@ HistoryMessage = Annotated[
     | FireTimer
     | SignalWorkflowExecution
     | TerminateWorkflowExecution
-    | RequestCancelWorkflowExecution,
+    | RequestCancelWorkflowExecution
+    | UpdateWorkflowExecution,
     Field(discriminator="type"),
 ]
 
@@ -213,6 +240,11 @@ class WorkflowTask(_ExecutionRef):
     events: tuple[HistoryEvent, ...]
     # Where the worker publishes its completion (the owning history shard).
     history_routing_key: str
+    # Admitted updates the worker must accept or reject in this task.
+    updates: tuple[UpdateRequest, ...] = ()
+    # A task scheduled only to deliver updates: its WorkflowTaskScheduled (the last event) is not
+    # in history yet, and history writes nothing at all if the task only rejects updates.
+    speculative: bool = False
 
 
 class ActivityTask(_ExecutionRef):
@@ -233,7 +265,51 @@ class ActivityTask(_ExecutionRef):
     history_routing_key: str
 
 
-TaskMessage = Annotated[WorkflowTask | ActivityTask, Field(discriminator="type")]
+# --- queries: frontend -> matching -> worker -> frontend (never through history) -----------
+
+
+class QueryWorkflowTask(_ExecutionRef):
+    """Run a query handler against the run's state as of its history. `events` are the run's
+    whole history as the frontend read it; a worker with the run cached at the same completed
+    workflow task answers from its cache, any other replays `events` in a throwaway instance.
+    Matching fills `reply_to` and `correlation_id` from the AddQueryTask's message properties;
+    the worker publishes a `QueryWorkflowReply` there. After `deadline` nobody waits for the
+    answer any more, so a worker drops the task unanswered."""
+
+    type: Literal["QueryWorkflowTask"] = "QueryWorkflowTask"
+    workflow_type: str
+    task_queue: str
+    query_id: str
+    query_type: str
+    query_args: tuple[Payload, ...] = ()
+    events: tuple[HistoryEvent, ...]
+    deadline: datetime
+    reply_to: str = ""
+    correlation_id: str = ""
+
+
+class QueryErrorKind(StrEnum):
+    UNKNOWN_QUERY = "unknown_query"
+    BAD_ARGUMENTS = "bad_arguments"
+    HANDLER_FAILED = "handler_failed"
+    NOT_READY = "not_ready"
+    WORKER_ERROR = "worker_error"
+
+
+class QueryWorkflowReply(_Message):
+    """A worker's answer to a QueryWorkflowTask: `result` or `error` (with `known_queries` when the
+    query name is unknown)."""
+
+    type: Literal["QueryWorkflowReply"] = "QueryWorkflowReply"
+    query_id: str
+    result: Payload | None = None
+    error: QueryErrorKind | None = None
+    message: str = ""
+    known_queries: tuple[str, ...] = ()
+    identity: str = ""
+
+
+TaskMessage = Annotated[WorkflowTask | ActivityTask | QueryWorkflowTask, Field(discriminator="type")]
 
 
 # --- to matching --------------------------------------------------------------------------
@@ -250,7 +326,16 @@ class AddActivityTask(_Message):
     task: ActivityTask
 
 
-MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask, Field(discriminator="type")]
+class AddQueryTask(_Message):
+    """Published by the frontend as a request (reply-to set); routed sticky first like a workflow
+    task. Matching copies the message's reply-to and correlation id into the task."""
+
+    type: Literal["AddQueryTask"] = "AddQueryTask"
+    sticky_queue: str | None = None
+    task: QueryWorkflowTask
+
+
+MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask | AddQueryTask, Field(discriminator="type")]
 
 
 # --- to the timer service -----------------------------------------------------------------
@@ -318,3 +403,4 @@ TASK_MESSAGE: TypeAdapter[TaskMessage] = TypeAdapter(TaskMessage)
 TIMER_MESSAGE: TypeAdapter[TimerMessage] = TypeAdapter(TimerMessage)
 NOTIFY_MESSAGE: TypeAdapter[NotifyMessage] = TypeAdapter(NotifyMessage)
 REPLY: TypeAdapter[Reply] = TypeAdapter(Reply)
+QUERY_REPLY: TypeAdapter[QueryWorkflowReply] = TypeAdapter(QueryWorkflowReply)

@@ -37,7 +37,12 @@ class WorkerTransport(Protocol):
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None: ...
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+    ) -> None:
+        """`correlation_id` marks a reply (to a frontend's reply-to address): published
+        non-mandatory, since a requester that gave up is not an error."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -111,7 +116,9 @@ class AmqpTransport:
         tag = await q.consume(on_message)
         return _AmqpConsumer(channel, q, tag)
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+    ) -> None:
         await self._connection()
         assert self._pub is not None
         ex: Any = (
@@ -121,10 +128,13 @@ class AmqpTransport:
         )
         await ex.publish(
             aio_pika.Message(
-                body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type="application/json"
+                body,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                content_type="application/json",
+                correlation_id=correlation_id,
             ),
             routing_key=routing_key,
-            mandatory=True,
+            mandatory=correlation_id is None,
         )
 
     async def close(self) -> None:

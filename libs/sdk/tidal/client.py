@@ -1,7 +1,8 @@
 """The client: start workflows and talk to running ones through the frontend's HTTP API.
 
 Mirrors `temporalio.client` (`Client.connect`, `start_workflow`, `execute_workflow`,
-`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate`).
+`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate/query/
+execute_update/start_update`; queries and updates are in `_client_interactions.py`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,24 @@ from typing import Any, Generic, TypeVar
 import httpx
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
+from . import _client_interactions as _interactions
 from . import workflow as _workflow
+
+# Public here, as in temporalio.client (explicit re-exports).
+from ._client_interactions import WorkflowQueryFailedError as WorkflowQueryFailedError
+from ._client_interactions import WorkflowUpdateFailedError as WorkflowUpdateFailedError
+from ._client_interactions import WorkflowUpdateHandle as WorkflowUpdateHandle
+from ._client_interactions import WorkflowUpdateStage as WorkflowUpdateStage
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._transport import AmqpTransport, WorkerTransport
 from .common import RetryPolicy
 from .converter import DataConverter
-from .exceptions import RPCError, WorkflowAlreadyStartedError, WorkflowFailureError, failure_to_error
+from .exceptions import (
+    RPCError,
+    WorkflowAlreadyStartedError,
+    WorkflowFailureError,
+    failure_to_error,
+)
 
 ReturnT = TypeVar("ReturnT")
 _MISSING: Any = object()
@@ -278,6 +291,7 @@ class Client:
                 code=resp.status_code,
             )
             err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
+            err.problem = problem  # type: ignore[attr-defined]
             raise err
         data: dict[str, Any] = resp.json() if resp.content else {}
         return data
@@ -388,6 +402,70 @@ class WorkflowHandle(Generic[ReturnT]):
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)
+
+    async def query(
+        self,
+        query: Any,
+        arg: Any = _MISSING,
+        *,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Run a `@workflow.query` handler on a worker and return its result (as temporalio's
+        `WorkflowHandle.query`). Nothing is written to history; closed runs can be queried too.
+        Raises WorkflowQueryFailedError, or RPCError (`not_found`, `deadline_exceeded` when no
+        worker answers within `rpc_timeout`, default the server's request timeout)."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _interactions.query(self, query, values, result_type, rpc_timeout)
+
+    async def execute_update(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Send an update and wait for its result (as temporalio's `execute_update`)."""
+        handle = await self.start_update(
+            update,
+            arg,
+            args=args,
+            id=id,
+            result_type=result_type,
+            wait_for_stage=WorkflowUpdateStage.COMPLETED,
+            rpc_timeout=rpc_timeout,
+        )
+        return await handle.result()
+
+    async def start_update(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        wait_for_stage: WorkflowUpdateStage,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Send an update and wait until it is ACCEPTED (or COMPLETED). Raises
+        WorkflowUpdateFailedError at once if it is rejected. `id` deduplicates: sending the same
+        id again waits for the same update instead of running it twice."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _interactions.start_update(
+            self, update, values, wait_for_stage, id=id, result_type=result_type, rpc_timeout=rpc_timeout
+        )
+
+    def get_update_handle(
+        self, id: str, *, workflow_run_id: str | None = None, result_type: type | None = None
+    ) -> WorkflowUpdateHandle[Any]:
+        return WorkflowUpdateHandle(
+            self._client, id, self.id, workflow_run_id=workflow_run_id or self.run_id, result_type=result_type
+        )
 
     async def terminate(self, reason: str | None = None) -> None:
         c = self._client

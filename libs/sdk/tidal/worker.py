@@ -12,8 +12,8 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from tidal_schema import commands as cmd
@@ -25,12 +25,15 @@ from tidal_schema.messages import (
     CompleteWorkflowTask,
     FailActivityTask,
     FailWorkflowTask,
+    QueryWorkflowTask,
     WorkflowTask,
 )
 
 from . import activity as _activity
 from . import workflow as _workflow
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._runtime.query import answer_query
+from ._runtime.update import only_rejections
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -104,6 +107,9 @@ class Worker:
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         self._deadlock_seconds = None if debug_mode else seconds
         self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
+        # Runs whose cached instance is being activated on a workflow thread right now: a query
+        # must not read that instance mid-activation (it replays a throwaway copy instead).
+        self._activating: set[str] = set()
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
         self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -195,8 +201,11 @@ class Worker:
     # --- workflow tasks -------------------------------------------------------------------
 
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, WorkflowTask)
-        if task is None:
+        task = await _parse(delivery, (WorkflowTask, QueryWorkflowTask))
+        if isinstance(task, QueryWorkflowTask):
+            await self._on_query_task(task, delivery)
+            return
+        if not isinstance(task, WorkflowTask):
             return
         try:
             reply = await self._run_workflow_task(task)
@@ -253,7 +262,11 @@ class Worker:
                 else "WorkflowWorkerUnhandledFailure"
             )
             return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)
-        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands):
+        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands) or (
+            task.speculative and only_rejections(commands)
+        ):
+            # (History drops a speculative task that only rejected updates: this instance ran an
+            # activation history will never show, so the next task must replay from scratch.)
             self._cache.pop(task.run_id, None)
         else:
             self._cache[task.run_id] = instance
@@ -261,6 +274,27 @@ class Worker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)
+
+    async def _on_query_task(self, task: QueryWorkflowTask, delivery: TaskDelivery) -> None:
+        # Queries never touch history: the answer goes straight back to the waiting frontend.
+        # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
+        if task.reply_to and task.deadline > datetime.now(UTC):
+            reply = answer_query(
+                task,
+                definitions=self._workflows,
+                cache=self._cache if task.run_id not in self._activating else {},
+                converter=self._client.data_converter,
+                identity=self.identity,
+            )
+            try:
+                assert self._transport is not None
+                await self._transport.publish(
+                    "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
+                )
+            except Exception:
+                # The requester is gone or the broker hiccuped: the frontend times out and reports it.
+                log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
+        await delivery.ack()
 
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
         return WorkflowInstance(
@@ -276,6 +310,7 @@ class Worker:
         if self._wf_threads is None:
             return instance.activate(task)
         fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, instance.activate, task)
+        self._activating.add(task.run_id)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
         except TimeoutError:
@@ -287,12 +322,14 @@ class Worker:
                 "workflow.sleep / activities instead of time.sleep or blocking I/O (or pass "
                 "debug_mode=True to the Worker while debugging)."
             ) from None
+        finally:
+            self._activating.discard(task.run_id)
 
     # --- activities -----------------------------------------------------------------------
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, ActivityTask)
-        if task is None:
+        task = await _parse(delivery, (ActivityTask,))
+        if not isinstance(task, ActivityTask):
             return
         reply = await self._run_activity(task)
         try:
@@ -364,20 +401,19 @@ class Worker:
             _activity._reset_context(token)
 
 
-TaskT = TypeVar("TaskT", WorkflowTask, ActivityTask)
-
-
-async def _parse(delivery: TaskDelivery, kind: type[TaskT]) -> TaskT | None:
+async def _parse(
+    delivery: TaskDelivery, kinds: tuple[type, ...]
+) -> WorkflowTask | ActivityTask | QueryWorkflowTask | None:
     """A task this worker cannot read is rejected to the queue's dead-letter exchange, never
     retried forever."""
     try:
-        task = TASK_MESSAGE.validate_json(delivery.body)
+        task: WorkflowTask | ActivityTask | QueryWorkflowTask = TASK_MESSAGE.validate_json(delivery.body)
     except ValidationError:
         log.exception("rejecting a malformed task")
         await delivery.nack(requeue=False)
         return None
-    if not isinstance(task, kind):
-        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kind.__name__)
+    if not isinstance(task, kinds):
+        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kinds[0].__name__)
         await delivery.nack(requeue=False)
         return None
     return task

@@ -38,6 +38,8 @@ _DEFN_ATTR = "__tidal_workflow_definition__"
 _RUN_ATTR = "__tidal_workflow_run__"
 _SIGNAL_ATTR = "__tidal_signal_name__"
 _QUERY_ATTR = "__tidal_query_name__"
+_UPDATE_ATTR = "__tidal_update_name__"
+_VALIDATOR_ATTR = "__tidal_update_validator__"
 
 
 class _Missing:
@@ -68,6 +70,16 @@ class QueryDefinition:
 
 
 @dataclass(frozen=True)
+class UpdateDefinition:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    arg_types: Sequence[Any] | None
+    ret_type: Any
+    validator: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     name: str
     cls: type
@@ -76,6 +88,7 @@ class WorkflowDefinition:
     ret_type: Any
     signals: Mapping[str, SignalDefinition] = field(default_factory=dict)
     queries: Mapping[str, QueryDefinition] = field(default_factory=dict)
+    updates: Mapping[str, UpdateDefinition] = field(default_factory=dict)
     # Exceptions that fail the workflow instead of only its task (see `defn`).
     failure_exception_types: tuple[type[BaseException], ...] = ()
 
@@ -84,6 +97,7 @@ class WorkflowDefinition:
         run_fns: list[Callable[..., Any]] = []
         signals: dict[str, SignalDefinition] = {}
         queries: dict[str, QueryDefinition] = {}
+        updates: dict[str, UpdateDefinition] = {}
         seen: set[str] = set()
         # Walk the MRO most-derived first so overrides win and inherited handlers still count.
         for klass in cls.__mro__:
@@ -107,6 +121,14 @@ class WorkflowDefinition:
                         raise ValueError(f"{cls.__qualname__}.{attr}: queries must not be async")
                     arg_types, ret = _type_hints(member, skip_self=True)
                     queries[q] = QueryDefinition(q, member, arg_types, ret)
+                if (u := getattr(member, _UPDATE_ATTR, None)) is not None:
+                    if u in updates:
+                        raise ValueError(f"{cls.__qualname__}: two update handlers named {u!r}")
+                    arg_types, ret = _type_hints(member, skip_self=True)
+                    validator = getattr(member, _VALIDATOR_ATTR, None)
+                    updates[u] = UpdateDefinition(
+                        u, member, inspect.iscoroutinefunction(member), arg_types, ret, validator
+                    )
         if len(run_fns) != 1:
             raise ValueError(
                 f"{cls.__qualname__}: a workflow needs exactly one @workflow.run method, found {len(run_fns)}"
@@ -123,6 +145,7 @@ class WorkflowDefinition:
             ret_type=ret_type,
             signals=signals,
             queries=queries,
+            updates=updates,
         )
 
 
@@ -193,6 +216,32 @@ def query(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
 def query(fn: CallableT | None = None, *, name: str | None = None) -> Any:
     def decorate(f: CallableT) -> CallableT:
         setattr(f, _QUERY_ATTR, name or f.__name__)
+        return f
+
+    return decorate(fn) if fn is not None else decorate
+
+
+@overload
+def update(fn: CallableT) -> CallableT: ...
+
+
+@overload
+def update(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+
+
+def update(fn: CallableT | None = None, *, name: str | None = None) -> Any:
+    """An update handler (as temporalio's `@workflow.update`): may be async and change state.
+    `@<handler>.validator` registers a sync validator that rejects an update by raising; a
+    rejected update never reaches history."""
+
+    def decorate(f: CallableT) -> CallableT:
+        setattr(f, _UPDATE_ATTR, name or f.__name__)
+
+        def validator(vfn: Callable[..., None]) -> Callable[..., None]:
+            setattr(f, _VALIDATOR_ATTR, vfn)
+            return vfn
+
+        setattr(f, "validator", validator)  # noqa: B010 - a function attribute, as in temporalio
         return f
 
     return decorate(fn) if fn is not None else decorate

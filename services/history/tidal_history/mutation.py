@@ -72,6 +72,10 @@ class Mutation:
 
     # --- events ---------------------------------------------------------------------------
 
+    @property
+    def new_events(self) -> tuple[HistoryEvent, ...]:
+        return tuple(self._new)
+
     def add_event(self, attributes: ev.EventAttributes) -> int:
         event_id = self.state.next_event_id
         self._new.append(HistoryEvent(event_id=event_id, event_time=self.now, attributes=attributes))
@@ -173,6 +177,8 @@ class Mutation:
         self.state.wft_retry_attempt = attempt
 
     def _workflow_task_message(self) -> AddWorkflowTask:
+        from .updates import pending as pending_updates  # updates.py builds on this module
+
         st = self.state
         assert st.workflow_task is not None
         events = (*self._history, *self._new)
@@ -190,6 +196,7 @@ class Mutation:
                 history_length=len(events),
                 events=events,
                 history_routing_key=names.shard_routing_key(st.shard_id),
+                updates=pending_updates(st, st.workflow_task.scheduled_event_id),
             ),
         )
 

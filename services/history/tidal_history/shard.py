@@ -25,6 +25,7 @@ from tidal_schema.messages import (
     SignalWorkflowExecution,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
+    UpdateWorkflowExecution,
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
@@ -40,6 +41,7 @@ from .api import (
     signal_workflow,
     start_workflow,
     terminate_workflow,
+    update_workflow,
 )
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
@@ -384,10 +386,16 @@ _HANDLERS: dict[type, Callable[..., Outcome]] = {
     SignalWorkflowExecution: signal_workflow.handle,
     TerminateWorkflowExecution: terminate_workflow.handle,
     RequestCancelWorkflowExecution: request_cancel_workflow.handle,
+    UpdateWorkflowExecution: update_workflow.handle,
 }
 # Client requests by workflow id: with no such run they answer "not found" themselves; anything
 # else for a missing run is a stale message from a run that is gone.
-_ANSWERS_MISSING = (SignalWorkflowExecution, TerminateWorkflowExecution, RequestCancelWorkflowExecution)
+_ANSWERS_MISSING = (
+    SignalWorkflowExecution,
+    TerminateWorkflowExecution,
+    RequestCancelWorkflowExecution,
+    UpdateWorkflowExecution,
+)
 
 
 def _short(exc: ValidationError) -> str:

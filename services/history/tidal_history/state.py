@@ -40,6 +40,24 @@ class WorkflowTaskInfo(_State):
     scheduled_event_id: int
     attempt: int = 1
     scheduled_time: datetime
+    # Dispatched only to deliver updates; its WorkflowTaskScheduled is not written (see updates.py).
+    speculative: bool = False
+
+
+class UpdateInfo(_State):
+    """An update history knows of: `admitted` (waiting for a worker), `accepted` (its handler
+    runs), `completed` (result or failure; `rejected` ones never reached history)."""
+
+    update_id: str
+    name: str
+    input: tuple[Payload, ...] = ()
+    stage: str = "admitted"
+    # Scheduled event id of the last workflow task that carried it to a worker.
+    delivered_in: int | None = None
+    accepted_event_id: int | None = None
+    rejected: bool = False
+    result: tuple[Payload, ...] | None = None
+    failure: Failure | None = None
 
 
 class MutableState(_State):
@@ -72,6 +90,8 @@ class MutableState(_State):
     # Recent signal request ids: a redelivered signal is answered, not applied twice.
     signal_request_ids: list[str] = Field(default_factory=list)
     cancel_requested: bool = False
+    # By update id, in admission order (the last finished ones are kept for deduplication).
+    updates: dict[str, UpdateInfo] = Field(default_factory=dict)
     result: tuple[Payload, ...] | None = None
     failure: Failure | None = None
 

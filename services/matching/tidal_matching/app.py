@@ -6,7 +6,7 @@ import logging
 
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import MATCHING_MESSAGE
+from tidal_schema.messages import MATCHING_MESSAGE, AddQueryTask
 from tidal_server.bus import Consumer, Delivery, OutMessage, QueueSpec, UnroutableError
 from tidal_server.service import Runtime
 
@@ -55,7 +55,17 @@ class MatchingService:
             )
             return
         # Workers get the task itself, not matching's envelope.
-        body = msg.task.model_dump_json().encode()
+        if isinstance(msg, AddQueryTask):
+            if not delivery.reply_to:
+                await delivery.dead_letter("query task without reply-to: nobody can get the answer")
+                return
+            # The worker answers the frontend directly: it needs the (broker-rewritten) reply-to.
+            task = msg.task.model_copy(
+                update={"reply_to": delivery.reply_to, "correlation_id": delivery.correlation_id or ""}
+            )
+            body = task.model_dump_json().encode()
+        else:
+            body = msg.task.model_dump_json().encode()
         targets = destinations(msg)
         for i, queue in enumerate(targets):
             sticky = i == 0 and len(targets) > 1

@@ -10,6 +10,7 @@ from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, TimerKind
 
+from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
@@ -23,6 +24,7 @@ SUPPORTED = (
     cmd.CancelWorkflowExecution,
     cmd.RecordMarker,
     cmd.UpsertWorkflowSearchAttributesCommand,
+    cmd.ProtocolMessage,
 )
 
 
@@ -33,6 +35,10 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out
     m = Mutation(state, history, now=now)
+    if wft.speculative and updates.only_rejections(msg.commands):
+        updates.drop_speculative(m, history, msg.commands)  # a rejected update leaves no trace
+        return m.finish()
+    updates.materialize(m)
     wft, started_id = m.end_workflow_task(identity=msg.identity)
     state.last_wft_failure = state.last_wft_failure_cause = None
     problem = _invalid(state, msg.commands)
@@ -62,6 +68,7 @@ def handle(
         _apply(m, command, completed_id)
     if state.is_running and m.flush_buffered():
         m.schedule_workflow_task()
+    updates.after_task(m, history, wft.scheduled_event_id)
     return m.finish()
 
 
@@ -176,6 +183,8 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
                 workflow_task_completed_event_id=completed_id,
             )
         )
+    elif isinstance(c, cmd.ProtocolMessage):
+        updates.apply_protocol(m, c, completed_id)
     elif isinstance(c, cmd.UpsertWorkflowSearchAttributesCommand):
         m.add_event(
             ev.UpsertWorkflowSearchAttributes(
