@@ -3,7 +3,7 @@ its own process, real RabbitMQ and Postgres)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from tidal.client import Client
@@ -49,21 +49,8 @@ async def test_embedded_query_replays_on_another_worker(env: WorkflowEnvironment
 
 
 @pytest.fixture
-def stack_(fresh_vhost_amqp_url: str, fresh_database_url: str) -> Iterator[Stack]:
-    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
-    s.migrate()
-    try:
-        for name in ("history", "matching", "timer", "frontend"):
-            s.start(name)
-        yield s
-    finally:
-        s.stop_all()
-
-
-@pytest.fixture
-async def stack_client(stack_: Stack) -> AsyncIterator[Client]:
-    await stack_.wait_ready()
-    c = await Client.connect(stack_.address)
+async def stack_client(running: Stack) -> AsyncIterator[Client]:
+    c = await Client.connect(running.address)
     async with Worker(
         c, task_queue=sq.QUERY_TASK_QUEUE, workflows=sq.QUERY_WORKFLOWS, activities=sq.UPDATE_ACTIVITIES
     ):
