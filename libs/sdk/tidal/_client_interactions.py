@@ -89,7 +89,7 @@ class WorkflowUpdateHandle(Generic[ReturnT]):
                 WorkflowUpdateStage.COMPLETED,
                 rpc_timeout,
             )
-        value: ReturnT = _update_outcome(self._client, self._outcome, self._result_type)
+        value: ReturnT = await _update_outcome(self._client, self._outcome, self._result_type)
         return value
 
 
@@ -122,11 +122,12 @@ async def _update_call(
             )
 
 
-def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
+async def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
     if data.get("failure"):
-        raise WorkflowUpdateFailedError(failure_to_error(Failure.model_validate(data["failure"])))
+        failure = await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
+        raise WorkflowUpdateFailedError(failure_to_error(failure))
     payloads = [Payload.model_validate(p) for p in data.get("result") or []]
-    return c.data_converter.from_payload(payloads[0], result_type) if payloads else None
+    return (await c.data_converter.decode(payloads[:1], [result_type]))[0] if payloads else None
 
 
 def _update_name(update: Any) -> tuple[str, Any]:
@@ -168,7 +169,7 @@ async def query(
         hint = _type_hints(query, skip_self=True)[1]
     body: dict[str, Any] = {
         "query_name": name,
-        "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
+        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
     }
     if handle.run_id:
         body["run_id"] = handle.run_id
@@ -183,7 +184,8 @@ async def query(
                 str(exc), kind=problem.get("query_error", ""), known_queries=problem.get("known_queries", ())
             ) from None
         raise
-    return c.data_converter.from_payload(Payload.model_validate(data["result"]), result_type or hint)
+    result = await c.data_converter.decode([Payload.model_validate(data["result"])], [result_type or hint])
+    return result[0]
 
 
 async def start_update(
@@ -203,7 +205,7 @@ async def start_update(
     body: dict[str, Any] = {
         "name": name,
         "update_id": id or str(uuid.uuid4()),
-        "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
+        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
         "identity": c.identity,
     }
     data = await _update_call(c, handle.id, handle.run_id, body, wait_for_stage, rpc_timeout)
@@ -217,5 +219,5 @@ async def start_update(
         known_outcome=data if completed else None,
     )
     if data.get("rejected"):
-        _update_outcome(c, data, None)  # raises WorkflowUpdateFailedError
+        await _update_outcome(c, data, None)  # raises WorkflowUpdateFailedError
     return out

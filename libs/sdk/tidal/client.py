@@ -187,7 +187,7 @@ class Client:
             "workflow_id": id,
             "workflow_type": name,
             "task_queue": task_queue,
-            "input": [p.model_dump(mode="json") for p in self.data_converter.to_payloads(values)],
+            "input": [p.model_dump(mode="json") for p in await self.data_converter.encode(values)],
             "request_id": request_id or str(uuid.uuid4()),
             "id_reuse_policy": id_reuse_policy.value,
             "id_conflict_policy": id_conflict_policy.value,
@@ -203,13 +203,12 @@ class Client:
         if retry_policy is not None:
             body["retry_policy"] = retry_policy.to_schema().model_dump(mode="json")
         if memo:
-            body["memo"] = {
-                k: self.data_converter.to_payload(v).model_dump(mode="json") for k, v in memo.items()
-            }
+            encoded = await self.data_converter.encode(list(memo.values()))
+            body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
         if search_attributes:
             body["search_attributes"] = search_attributes
         if start_signal is not None:
-            signal_input = self.data_converter.to_payloads(list(start_signal_args))
+            signal_input = await self.data_converter.encode(list(start_signal_args))
             body["start_signal"] = {
                 "name": _signal_name(start_signal),
                 "input": [p.model_dump(mode="json") for p in signal_input],
@@ -340,10 +339,11 @@ class WorkflowHandle(Generic[ReturnT]):
                 payloads = [Payload.model_validate(p) for p in data.get("result") or []]
                 if not payloads:
                     return None  # type: ignore[return-value]
-                value: ReturnT = c.data_converter.from_payload(payloads[0], self._result_type)
+                decoded = await c.data_converter.decode(payloads[:1], [self._result_type])
+                value: ReturnT = decoded[0]
                 return value
             failure = (
-                Failure.model_validate(data["failure"])
+                await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
                 if data.get("failure")
                 else Failure(
                     message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application")
@@ -388,7 +388,7 @@ class WorkflowHandle(Generic[ReturnT]):
         body = {
             "signal_name": name,
             "request_id": str(uuid.uuid4()),
-            "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
+            "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
         }
         if self.run_id:
             body["run_id"] = self.run_id

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from tidal_schema import commands as cmd
 from tidal_schema import names
 from tidal_schema.messages import (
@@ -194,6 +194,12 @@ class Worker:
 
         return handler
 
+    async def _publish_encoded(self, routing_key: str, message: BaseModel) -> None:
+        """Publish a completion with its payloads codec-encoded (the server never sees plain ones
+        when a codec is configured)."""
+        encoded = await self._client.data_converter.encode_model(message)
+        await self._publish(routing_key, encoded.model_dump_json().encode())
+
     async def _publish(self, routing_key: str, body: bytes) -> None:
         assert self._transport is not None
         await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body)
@@ -208,8 +214,9 @@ class Worker:
         if not isinstance(task, WorkflowTask):
             return
         try:
+            task = await self._client.data_converter.decode_model(task)
             reply = await self._run_workflow_task(task)
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+            await self._publish_encoded(task.history_routing_key, reply)
             await delivery.ack()
         except Exception:
             log.exception("workflow task for %s failed to complete; it will be redelivered", task.workflow_id)
@@ -279,6 +286,7 @@ class Worker:
         # Queries never touch history: the answer goes straight back to the waiting frontend.
         # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
         if task.reply_to and task.deadline > datetime.now(UTC):
+            task = await self._client.data_converter.decode_model(task)
             reply = answer_query(
                 task,
                 definitions=self._workflows,
@@ -288,6 +296,7 @@ class Worker:
             )
             try:
                 assert self._transport is not None
+                reply = await self._client.data_converter.encode_model(reply)
                 await self._transport.publish(
                     "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
                 )
@@ -331,9 +340,10 @@ class Worker:
         task = await _parse(delivery, (ActivityTask,))
         if not isinstance(task, ActivityTask):
             return
+        task = await self._client.data_converter.decode_model(task)
         reply = await self._run_activity(task)
         try:
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+            await self._publish_encoded(task.history_routing_key, reply)
             await delivery.ack()
         except Exception:
             log.exception("could not report activity %s; it will be redelivered", task.activity_id)
