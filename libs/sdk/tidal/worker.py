@@ -27,6 +27,7 @@ from tidal_schema.messages import (
     WorkflowTask,
 )
 
+from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
@@ -61,7 +62,10 @@ class Worker:
         max_concurrent_activities: int = 100,
         max_cached_workflows: int = 1000,
         identity: str | None = None,
+        metrics_port: int | None = None,
     ) -> None:
+        """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
+        runs (one port per process: every worker of the process shares the registry)."""
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         self._client = client
@@ -86,6 +90,9 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._started = False
+        self._metrics_port = metrics_port
+        self._metrics_server: tm.MetricsServer | None = None
+        self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -108,6 +115,8 @@ class Worker:
             return
         self._started = True
         self._stopped.clear()
+        if self._metrics_port is not None:
+            self._metrics_server = tm.MetricsServer(self._metrics_port)
         self._transport = t = await self._client._new_worker_transport()
         ns = self._client.namespace
         if self._workflows:
@@ -142,6 +151,9 @@ class Worker:
             await self._transport.close()
             self._transport = None
         self._cache.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         self._stopped.set()
 
     def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
@@ -164,13 +176,27 @@ class Worker:
         task = await _parse(delivery, WorkflowTask)
         if task is None:
             return
-        try:
-            reply = self._run_workflow_task(task)
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
-            await delivery.ack()
-        except Exception:
-            log.exception("workflow task for %s failed to complete; it will be redelivered", task.workflow_id)
-            await delivery.nack(requeue=True)
+        start = tm.now()
+        if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
+            tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
+                tm.since(task.events[-1].event_time)
+            )
+        attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
+        with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
+            try:
+                reply = self._run_workflow_task(task)
+                await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+                await delivery.ack()
+            except Exception:
+                log.exception(
+                    "workflow task for %s failed to complete; it will be redelivered", task.workflow_id
+                )
+                await delivery.nack(requeue=True)
+                return
+        outcome = "completed" if isinstance(reply, CompleteWorkflowTask) else "failed"
+        tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
+        tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
+        self._cached_gauge.set(len(self._cache))
 
     def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
@@ -193,7 +219,9 @@ class Worker:
             )
             return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
         instance = self._cache.get(task.run_id)
-        if instance is not None and instance.last_event_id <= task.scheduled_event_id:
+        hit = instance is not None and instance.last_event_id <= task.scheduled_event_id
+        tm.STICKY_CACHE.labels(self.task_queue, "hit" if hit else "miss").inc()
+        if instance is not None and hit:
             events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
             task_for_instance = task.model_copy(
                 update={"events": events, "first_event_id": instance.last_event_id + 1}
@@ -243,13 +271,26 @@ class Worker:
         task = await _parse(delivery, ActivityTask)
         if task is None:
             return
-        reply = await self._run_activity(task)
-        try:
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
-            await delivery.ack()
-        except Exception:
-            log.exception("could not report activity %s; it will be redelivered", task.activity_id)
-            await delivery.nack(requeue=True)
+        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+            tm.since(task.current_attempt_scheduled_time)
+        )
+        attributes = {
+            "tidal.activity_type": task.activity_type,
+            "tidal.workflow_id": task.workflow_id,
+            "tidal.attempt": str(task.attempt),
+        }
+        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
+            start = tm.now()
+            reply = await self._run_activity(task)
+            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
+            tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            try:
+                await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+                await delivery.ack()
+            except Exception:
+                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+                await delivery.nack(requeue=True)
 
     async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
         ref = dict(
