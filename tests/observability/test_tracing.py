@@ -39,7 +39,9 @@ async def test_one_trace_across_frontend_history_matching_worker_activity(
 ) -> None:
     workflow_id = f"traced-{uuid.uuid4().hex[:8]}"
     async with await WorkflowEnvironment.start_local() as env:
-        async with Worker(env.client, task_queue=TASK_QUEUE, workflows=[GreetingWorkflow], activities=[greet]):
+        async with Worker(
+            env.client, task_queue=TASK_QUEUE, workflows=[GreetingWorkflow], activities=[greet]
+        ):
             handle = await env.client.start_workflow(
                 GreetingWorkflow.run, "traces", id=workflow_id, task_queue=TASK_QUEUE
             )

@@ -58,7 +58,7 @@ WORKFLOW_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400),
 )
 SHARDS_OWNED = Gauge("tidal_history_shards_owned", "Shards this history process owns.")
-SHARD_COUNT = Gauge("tidal_history_shard_count", "Shards in the cluster (TIDAL_SHARD_COUNT).")
+SHARD_COUNT = Gauge("tidal_history_shards_configured", "Shards in the cluster (TIDAL_SHARD_COUNT).")
 SHARD_ACQUIRED = Counter("tidal_history_shard_acquisitions_total", "Shards this process took over.")
 SHARD_LOST = Counter(
     "tidal_history_shard_losses_total", "Shards this process lost to a newer owner (fenced out)."

@@ -17,4 +17,4 @@ PUBLISH_FAILURES = Counter(
 )
 HEAP_SIZE = Gauge("tidal_timer_heap_timers", "Timers held in memory (due within the load window).")
 SHARDS_OWNED = Gauge("tidal_timer_shards_owned", "Timer shards this process owns.")
-SHARD_COUNT = Gauge("tidal_timer_shard_count", "Shards in the cluster (TIDAL_SHARD_COUNT).")
+SHARD_COUNT = Gauge("tidal_timer_shards_configured", "Shards in the cluster (TIDAL_SHARD_COUNT).")
