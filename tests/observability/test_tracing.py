@@ -5,12 +5,7 @@ an in-process SDK worker, and every hop records a span in it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
-import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
@@ -18,20 +13,6 @@ from tidal.worker import Worker
 from tests.support.workflows import GreetingWorkflow, greet
 
 TASK_QUEUE = "obs-tracing"
-
-
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        # The global provider can be set once per process; later modules reuse this one.
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
-    yield exporter
-    processor.shutdown()
 
 
 async def test_one_trace_across_frontend_history_matching_worker_activity(
