@@ -6,7 +6,7 @@ steady workload, lets a private Prometheus (Debian's `prometheus`) scrape the pr
 charts in one HTML page per dashboard, and photographs the pages with headless Chromium (Debian's
 `chromium`). Not run in CI.
 
-    uv run python scripts/screenshot_dashboards.py [--out docs/img/dashboards] [--seconds 60]
+    uv run python scripts/screenshot_dashboards.py [--out .tidal/screenshots] [--seconds 60]
         [--prometheus URL]   # use a running Prometheus instead (no engine, no workload)
 """
 
@@ -166,7 +166,7 @@ def legend(fmt: str, labels: dict[str, str]) -> str:
 
 
 def svg_chart(series: list[tuple[str, list[tuple[float, float]]]], unit: str) -> str:
-    w, h, pad = 430, 170, 34
+    w, h, pad = 428, 170, 40
     points = [(t, v) for _, pts in series for t, v in pts if math.isfinite(v)]
     if not points:
         return (
@@ -194,7 +194,7 @@ def svg_chart(series: list[tuple[str, list[tuple[float, float]]]], unit: str) ->
 
 def fmt_value(v: float, unit: str) -> str:
     if unit == "s":
-        return f"{v * 1000:.0f}ms" if abs(v) < 1 else f"{v:.1f}s"
+        return f"{v * 1000:.3g}ms" if abs(v) < 1 else f"{v:.3g}s"
     if unit == "percentunit":
         return f"{v * 100:.0f}%"
     if unit == "bytes":
@@ -225,10 +225,10 @@ async def render_dashboard(http: httpx.AsyncClient, prom: str, path: Path, secon
         )
     body = "".join(cells)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><style>
-body {{ background:#111217; color:#ccccdc; font:12px sans-serif; margin:12px; width:1360px; }}
+body {{ background:#111217; color:#ccccdc; font:12px sans-serif; margin:12px; width:1366px; }}
 h1 {{ font-size:18px; margin:0 0 4px; }} h2 {{ font-size:14px; width:100%; margin:10px 0 4px; }}
 .wrap {{ display:flex; flex-wrap:wrap; gap:8px; }}
-.panel {{ background:#181b1f; border:1px solid #2c3235; padding:6px; width:436px; }}
+.panel {{ background:#181b1f; border:1px solid #2c3235; padding:6px; width:432px; }}
 .title {{ font-weight:bold; margin-bottom:4px; }} .keys {{ height:30px; overflow:hidden; }}
 .grid {{ stroke:#2c3235; }} .axis {{ fill:#8e8e8e; font-size:9px; text-anchor:end; }}
 .line {{ fill:none; stroke-width:1.6; }} .empty {{ fill:#8e8e8e; text-anchor:middle; }}
@@ -245,7 +245,7 @@ def screenshot(page: Path, png: Path, height: int) -> None:
                 need("chromium", "chromium"),
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
-                f"--window-size=1390,{height}",
+                f"--window-size=1392,{height}",
                 f"--screenshot={png}",
                 page.as_uri(),
             ],
@@ -264,7 +264,7 @@ async def render_all(prom: str, out: Path, seconds: int) -> None:
             html_path = out / f"{uid}.html"
             html_path.write_text(page)
             png = out / f"{uid}.png"
-            screenshot(html_path, png, 80 + rows * 262)
+            screenshot(html_path, png, 90 + rows * 290)
             html_path.unlink()
             print(png)
 
@@ -273,7 +273,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "dashboards")
+    parser.add_argument("--out", type=Path, default=ROOT / ".tidal" / "screenshots")
     parser.add_argument("--seconds", type=int, default=60, help="workload duration and chart window")
     parser.add_argument("--prometheus", help="query this Prometheus instead of running a demo")
     args = parser.parse_args()

@@ -63,7 +63,7 @@ WORKFLOW_LATENCY = Panel(
 FAILURE_RATIO = Panel(
     "Failed or timed-out share of closed workflows",
     q(
-        'sum(rate(tidal_workflow_closed_total{status=~"failed|timed_out"}[5m])) '
+        '(sum(rate(tidal_workflow_closed_total{status=~"failed|timed_out"}[5m])) or vector(0)) '
         "/ clamp_min(sum(rate(tidal_workflow_closed_total[5m])), 1e-9)",
         "failure ratio",
     ),
