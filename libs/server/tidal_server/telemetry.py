@@ -95,7 +95,13 @@ def remote_context(headers: Mapping[str, Any]) -> Iterator[None]:
     """Make the trace context of a received message current (no span). Without one, an empty
     context: the in-memory bus runs handlers in tasks that inherit the publisher's context, and a
     message must not join a trace its headers do not name."""
-    ctx = propagate.extract(_str_headers(headers)) if TRACEPARENT in headers else _EMPTY
+    if TRACEPARENT in headers:
+        ctx = propagate.extract(_str_headers(headers))
+    elif trace.get_current_span() is trace.INVALID_SPAN:
+        yield  # nothing to hide (the common case; attach/detach cost more than this check)
+        return
+    else:
+        ctx = _EMPTY
     token = otel_context.attach(ctx)
     try:
         yield
