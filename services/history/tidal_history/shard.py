@@ -182,7 +182,11 @@ class ShardProcessor:
                 await self._relay_pending_outbox()
                 return
             except Exception:
-                log.exception("relaying the outbox of shard %s failed; retrying", self.shard_id)
+                log.exception(
+                    "relaying the outbox of shard %s failed; retrying",
+                    self.shard_id,
+                    extra={"shard": self.shard_id},
+                )
                 delay = min(delay * 2, 5.0)
 
     async def _requeue(self, batch: list[Delivery]) -> None:
@@ -207,10 +211,24 @@ class ShardProcessor:
                 await d.dead_letter(f"invalid history message: {_short(exc)}")
                 continue
             metrics.message(msg.type)
-            if TRACEPARENT in d.headers:
-                outcome = await self._apply_traced(d, msg, now, working, currents)
-            else:
-                outcome = await self._apply(msg, now, working, currents)
+            try:
+                if TRACEPARENT in d.headers:
+                    outcome = await self._apply_traced(d, msg, now, working, currents)
+                else:
+                    outcome = await self._apply(msg, now, working, currents)
+            except Exception:
+                # The batch fails as a whole (and is logged in _loop); this line names the run.
+                log.warning(
+                    "applying %s failed",
+                    msg.type,
+                    extra={
+                        "shard": self.shard_id,
+                        "namespace": msg.namespace,
+                        "workflow_id": msg.workflow_id,
+                        "run_id": getattr(msg, "run_id", None),
+                    },
+                )
+                raise
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))

@@ -146,7 +146,9 @@ class TimerService:
         except Exception:
             # Owning a shard without its recovered timers would silently lose them until the next
             # acquire: give it up and let the next heartbeat try again.
-            log.exception("loading timers of shard %s failed; releasing it", shard_id)
+            log.exception(
+                "loading timers of shard %s failed; releasing it", shard_id, extra={"shard": shard_id}
+            )
             await self._release(shard_id)
             return False
         log.info("acquired timer shard %s (%d timers loaded)", shard_id, self.heap.count(shard_id))
@@ -269,7 +271,11 @@ class TimerService:
                 try:
                     await self._load(state)
                 except Exception:
-                    log.exception("loading the next window of timer shard %s failed; retrying", state.id)
+                    log.exception(
+                        "loading the next window of timer shard %s failed; retrying",
+                        state.id,
+                        extra={"shard": state.id},
+                    )
 
     def _backlogged(self, shard_id: int) -> bool:
         return self.heap.count(shard_id) > self._settings.load_batch_max // 2
