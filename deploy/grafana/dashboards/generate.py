@@ -69,9 +69,10 @@ FAILURE_RATIO = Panel(
     ),
     unit="percentunit",
 )
+# max, not sum: every matching process samples the same RabbitMQ queues.
 BACKLOG = Panel(
     "Backlog per task queue",
-    q("sum by (namespace, task_queue, kind) (tidal_matching_task_queue_backlog)", "{{task_queue}} {{kind}}"),
+    q("max by (namespace, task_queue, kind) (tidal_matching_task_queue_backlog)", "{{task_queue}} {{kind}}"),
 )
 SCHEDULE_TO_START = Panel(
     "Task schedule-to-start p99 per task queue",
