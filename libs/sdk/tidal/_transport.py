@@ -8,17 +8,23 @@ matches this protocol structurally so the SDK never imports server code.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from opentelemetry import propagate
 from tidal_schema import names
 
 
 class TaskDelivery(Protocol):
     @property
     def body(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        """Message headers; `traceparent` (W3C trace context) is the one the worker reads."""
+        ...
 
     async def ack(self) -> None: ...
 
@@ -40,8 +46,9 @@ class WorkerTransport(Protocol):
     async def publish(
         self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
     ) -> None:
-        """`correlation_id` marks a reply (to a frontend's reply-to address): published
-        non-mandatory, since a requester that gave up is not an error."""
+        """Publish with the current trace context in the message headers. `correlation_id`
+        marks a reply (to a frontend's reply-to address): published non-mandatory, since a
+        requester that gave up is not an error."""
         ...
 
     async def close(self) -> None: ...
@@ -56,6 +63,10 @@ class _AmqpDelivery:
     @property
     def body(self) -> bytes:
         return self._msg.body
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        return self._msg.headers or {}
 
     async def ack(self) -> None:
         await self._msg.ack()
@@ -126,9 +137,12 @@ class AmqpTransport:
             if exchange == ""
             else await self._pub.get_exchange(exchange, ensure=False)
         )
+        headers: dict[str, Any] = {}
+        propagate.inject(headers)
         await ex.publish(
             aio_pika.Message(
                 body,
+                headers=headers or None,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 content_type="application/json",
                 correlation_id=correlation_id,

@@ -29,6 +29,7 @@ from tidal_schema.messages import (
     WorkflowTask,
 )
 
+from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
@@ -82,7 +83,10 @@ class Worker:
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
+        metrics_port: int | None = None,
     ) -> None:
+        """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
+        runs (one port per process: every worker of the process shares the registry)."""
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         self._client = client
@@ -118,6 +122,9 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._started = False
+        self._metrics_port = metrics_port
+        self._metrics_server: tm.MetricsServer | None = None
+        self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -144,6 +151,8 @@ class Worker:
             self._wf_threads = concurrent.futures.ThreadPoolExecutor(
                 max_workers=min(self._max_wft, 16), thread_name_prefix="tidal-workflow"
             )
+        if self._metrics_port is not None:
+            self._metrics_server = tm.MetricsServer(self._metrics_port)
         self._transport = t = await self._client._new_worker_transport()
         ns = self._client.namespace
         if self._workflows:
@@ -182,6 +191,9 @@ class Worker:
             # wait=False: a thread stuck in deadlocked workflow code must not hang shutdown.
             self._wf_threads.shutdown(wait=False, cancel_futures=True)
             self._wf_threads = None
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         self._stopped.set()
 
     def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
@@ -213,14 +225,28 @@ class Worker:
             return
         if not isinstance(task, WorkflowTask):
             return
-        try:
-            task = await self._client.data_converter.decode_model(task)
-            reply = await self._run_workflow_task(task)
-            await self._publish_encoded(task.history_routing_key, reply)
-            await delivery.ack()
-        except Exception:
-            log.exception("workflow task for %s failed to complete; it will be redelivered", task.workflow_id)
-            await delivery.nack(requeue=True)
+        start = tm.now()
+        if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
+            tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
+                tm.since(task.events[-1].event_time)
+            )
+        attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
+        with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
+            try:
+                task = await self._client.data_converter.decode_model(task)
+                reply = await self._run_workflow_task(task)
+                await self._publish_encoded(task.history_routing_key, reply)
+                await delivery.ack()
+            except Exception:
+                log.exception(
+                    "workflow task for %s failed to complete; it will be redelivered", task.workflow_id
+                )
+                await delivery.nack(requeue=True)
+                return
+        outcome = "completed" if isinstance(reply, CompleteWorkflowTask) else "failed"
+        tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
+        tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
+        self._cached_gauge.set(len(self._cache))
 
     async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
@@ -243,7 +269,9 @@ class Worker:
             )
             return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
         instance = self._cache.get(task.run_id)
-        if instance is not None and instance.last_event_id <= task.scheduled_event_id:
+        hit = instance is not None and instance.last_event_id <= task.scheduled_event_id
+        tm.STICKY_CACHE.labels(self.task_queue, "hit" if hit else "miss").inc()
+        if instance is not None and hit:
             events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
             task_for_instance = task.model_copy(
                 update={"events": events, "first_event_id": instance.last_event_id + 1}
@@ -340,14 +368,27 @@ class Worker:
         task = await _parse(delivery, (ActivityTask,))
         if not isinstance(task, ActivityTask):
             return
-        task = await self._client.data_converter.decode_model(task)
-        reply = await self._run_activity(task)
-        try:
-            await self._publish_encoded(task.history_routing_key, reply)
-            await delivery.ack()
-        except Exception:
-            log.exception("could not report activity %s; it will be redelivered", task.activity_id)
-            await delivery.nack(requeue=True)
+        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+            tm.since(task.current_attempt_scheduled_time)
+        )
+        attributes = {
+            "tidal.activity_type": task.activity_type,
+            "tidal.workflow_id": task.workflow_id,
+            "tidal.attempt": str(task.attempt),
+        }
+        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
+            start = tm.now()
+            task = await self._client.data_converter.decode_model(task)
+            reply = await self._run_activity(task)
+            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
+            tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            try:
+                await self._publish_encoded(task.history_routing_key, reply)
+                await delivery.ack()
+            except Exception:
+                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+                await delivery.nack(requeue=True)
 
     async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
         ref = dict(

@@ -35,6 +35,8 @@ class Outgoing:
     exchange: str
     routing_key: str
     message: BaseModel
+    headers: dict[str, str] = field(default_factory=dict)
+    """Trace context of the message that caused it (filled in by the shard processor)."""
 
 
 @dataclass(kw_only=True)

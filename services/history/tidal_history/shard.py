@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import (
@@ -29,7 +30,9 @@ from tidal_schema.messages import (
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
+from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_headers, extract, tracer
 
+from . import metrics
 from .api import (
     complete_activity_task,
     complete_workflow_task,
@@ -49,6 +52,7 @@ from .mutation import Outcome
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
+_tracer = tracer("tidal.history")
 
 
 @dataclass(kw_only=True)
@@ -128,6 +132,7 @@ class ShardProcessor:
             if not pending:
                 return
             await self._publish(pending)
+            metrics.RELAYED.inc(len(pending))
             await self._store.delete_outbox([p.seq for p in pending])
 
     async def _loop(self) -> None:
@@ -145,7 +150,10 @@ class ShardProcessor:
             try:
                 await self._process(batch)
             except ShardLostError:
-                log.warning("lost shard %s; stopping its processor", self.shard_id)
+                log.warning(
+                    "lost shard %s; stopping its processor", self.shard_id, extra={"shard": self.shard_id}
+                )
+                metrics.SHARD_LOST.inc()
                 await self._requeue(batch)
                 self.lost.set()
                 if self._consumer is not None:
@@ -155,7 +163,13 @@ class ShardProcessor:
             except Exception:
                 # A transient store or bus failure: requeue, drop cached state (it may be ahead of
                 # the database), and go on.
-                log.exception("batch on shard %s failed; requeueing %d messages", self.shard_id, len(batch))
+                log.exception(
+                    "batch on shard %s failed; requeueing %d messages",
+                    self.shard_id,
+                    len(batch),
+                    extra={"shard": self.shard_id},
+                )
+                metrics.BATCH_FAILURES.inc()
                 self._cache.clear()
                 await self._requeue(batch)
                 await self._recover_outbox()
@@ -172,7 +186,11 @@ class ShardProcessor:
                 await self._relay_pending_outbox()
                 return
             except Exception:
-                log.exception("relaying the outbox of shard %s failed; retrying", self.shard_id)
+                log.exception(
+                    "relaying the outbox of shard %s failed; retrying",
+                    self.shard_id,
+                    extra={"shard": self.shard_id},
+                )
                 delay = min(delay * 2, 5.0)
 
     async def _requeue(self, batch: list[Delivery]) -> None:
@@ -184,6 +202,7 @@ class ShardProcessor:
                     log.debug("could not requeue a delivery", exc_info=True)
 
     async def _process(self, batch: list[Delivery]) -> None:
+        started = metrics.now()
         now = self._clock.now()
         working: dict[RunKey, _Working] = {}
         currents: dict[tuple[str, str], CurrentRun | None] = {}
@@ -195,7 +214,25 @@ class ShardProcessor:
             except ValidationError as exc:
                 await d.dead_letter(f"invalid history message: {_short(exc)}")
                 continue
-            outcome = await self._apply(msg, now, working, currents)
+            metrics.message(msg.type)
+            try:
+                if TRACEPARENT in d.headers:
+                    outcome = await self._apply_traced(d, msg, now, working, currents)
+                else:
+                    outcome = await self._apply(msg, now, working, currents)
+            except Exception:
+                # The batch fails as a whole (and is logged in _loop); this line names the run.
+                log.warning(
+                    "applying %s failed",
+                    msg.type,
+                    extra={
+                        "shard": self.shard_id,
+                        "namespace": msg.namespace,
+                        "workflow_id": msg.workflow_id,
+                        "run_id": getattr(msg, "run_id", None),
+                    },
+                )
+                raise
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))
@@ -203,6 +240,7 @@ class ShardProcessor:
         to_publish: list[PendingOutbox] = []
         if writes or self._published:
             published, self._published = self._published, []
+            t0 = metrics.now()
             try:
                 to_publish = await self._store.commit(
                     shard_id=self.shard_id, range_id=self.range_id, writes=writes, published_seqs=published
@@ -210,10 +248,16 @@ class ShardProcessor:
             except StoreError:
                 self._published = published + self._published
                 raise
+            metrics.COMMIT_SECONDS.observe(metrics.now() - t0)
+            metrics.committed(writes)
             for key, w in working.items():
                 if w.write is not None:
                     self._cache.put(key, w.run)
-        await self._publish(to_publish)
+        if to_publish:
+            t0 = metrics.now()
+            await self._publish(to_publish)
+            metrics.OUTBOX_LAG.observe(metrics.now() - t0)
+            metrics.PUBLISHED.inc(len(to_publish))
         self._published.extend(p.seq for p in to_publish)
         await self._bus.publish_many(
             [
@@ -231,6 +275,34 @@ class ShardProcessor:
         for d in valid:
             await d.ack()
         self.processed += len(valid)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.BATCH_SECONDS.observe(metrics.now() - started)
+
+    async def _apply_traced(
+        self,
+        d: Delivery,
+        msg: HistoryMessage,
+        now: datetime,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> Outcome:
+        """_apply in a span that continues the message's trace; what it puts in the outbox carries
+        the span's context on (stored with the row, so a relay after a crash keeps it too)."""
+        attributes: dict[str, str | int] = {
+            SERVICE_ATTRIBUTE: "history",
+            "tidal.shard": self.shard_id,
+            "tidal.namespace": msg.namespace,
+            "tidal.workflow_id": msg.workflow_id,
+        }
+        with _tracer.start_as_current_span(
+            f"history {msg.type}", context=extract(d.headers), kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            outcome = await self._apply(msg, now, working, currents)
+            if outcome.outbox:
+                carrier = current_headers()
+                for item in outcome.outbox:
+                    item.headers.update(carrier)
+            return outcome
 
     async def _publish(self, items: list[PendingOutbox]) -> None:
         if items:
@@ -240,6 +312,7 @@ class ShardProcessor:
                         exchange=p.exchange,
                         routing_key=p.routing_key,
                         body=p.body,
+                        headers=p.headers,
                         mandatory=p.exchange != names.NOTIFY_EXCHANGE,
                     )
                     for p in items
@@ -355,7 +428,9 @@ class ShardProcessor:
             return w
         cached = self._cache.get(key)
         if cached is None:
+            t0 = metrics.now()
             loaded = await self._store.load_run(*key)
+            metrics.LOAD_RUN_SECONDS.observe(metrics.now() - t0)
             if loaded is None:
                 return None
             cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
