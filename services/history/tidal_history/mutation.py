@@ -22,6 +22,7 @@ from tidal_schema.messages import (
     WorkflowTask,
 )
 
+from . import relations
 from .state import ActivityInfo, MutableState, WorkflowTaskInfo
 
 _ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
@@ -35,6 +36,9 @@ class Outgoing:
     exchange: str
     routing_key: str
     message: BaseModel
+    # (namespace, workflow_id) of a message for another workflow's history shard: the shard
+    # processor, which knows the shard count, fills in the routing key.
+    to_workflow: tuple[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -48,6 +52,8 @@ class Outcome:
     # The state document changed (False for stale or duplicate messages: nothing to write).
     changed: bool = False
     is_new_run: bool = False
+    # Continue-as-new: the run that replaces this one, committed in the same transaction.
+    successor: Outcome | None = None
 
 
 class Mutation:
@@ -69,6 +75,12 @@ class Mutation:
         self._dispatch_wft = False
         self._is_new_run = is_new_run
         self.reply: Reply | None = None
+        self.successor: Outcome | None = None
+
+    @property
+    def history(self) -> Sequence[HistoryEvent]:
+        """The run's events before this mutation."""
+        return self._history
 
     # --- events ---------------------------------------------------------------------------
 
@@ -102,10 +114,12 @@ class Mutation:
 
     def flush_buffered(self) -> bool:
         buffered, self.state.buffered_events = self.state.buffered_events, []
+        child_started_ids: dict[int, int] = {}
         for raw in buffered:
             attrs = _ATTRS.validate_python(raw)
             if getattr(attrs, "started_event_id", None) == 0 and attrs.type.startswith("ActivityTask"):
                 attrs = attrs.model_copy(update={"started_event_id": self.state.next_event_id - 1})
+            attrs = relations.fix_buffered_child_event(self, attrs, child_started_ids)
             self.add_event(attrs)
         return bool(buffered)
 
@@ -280,6 +294,7 @@ class Mutation:
         st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
+        relations.on_close(self, status, result=result, failure=failure)
         self.send(
             names.NOTIFY_EXCHANGE,
             "",
@@ -328,6 +343,10 @@ class Mutation:
     def send(self, exchange: str, routing_key: str, message: BaseModel) -> None:
         self._outbox.append(Outgoing(exchange=exchange, routing_key=routing_key, message=message))
 
+    def send_to_workflow(self, namespace: str, workflow_id: str, message: BaseModel) -> None:
+        """A message for the history shard that owns another workflow (routed by the processor)."""
+        self._outbox.append(to_workflow(namespace, workflow_id, message))
+
     def finish(self) -> Outcome:
         if self._dispatch_wft and self.state.workflow_task is not None:
             self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task_message())
@@ -340,6 +359,7 @@ class Mutation:
             reply=self.reply,
             changed=True,
             is_new_run=self._is_new_run,
+            successor=self.successor,
         )
 
 
@@ -361,5 +381,13 @@ def timer_key(
     return "/".join(parts)
 
 
-def unchanged(reply: Reply | None = None) -> Outcome:
-    return Outcome(state=None, reply=reply, changed=False)
+def to_workflow(namespace: str, workflow_id: str, message: BaseModel) -> Outgoing:
+    return Outgoing(
+        exchange=names.HISTORY_EXCHANGE, routing_key="", message=message, to_workflow=(namespace, workflow_id)
+    )
+
+
+def unchanged(reply: Reply | None = None, *, send: Sequence[Outgoing] = ()) -> Outcome:
+    """Nothing to write. `send`: answers to other shards that need no write here (e.g. "no such
+    workflow"); the processor publishes them after the batch commits, before acking."""
+    return Outcome(state=None, reply=reply, changed=False, outbox=list(send))

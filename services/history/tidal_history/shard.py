@@ -4,6 +4,7 @@ batch, then publish the outbox and settle the deliveries."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -11,17 +12,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
-from tidal_schema import names
+from tidal_schema import names, shard_for
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
+    ChildWorkflowClosed,
+    ChildWorkflowStarted,
     CompleteActivityTask,
     CompleteWorkflowTask,
+    ExternalWorkflowResult,
     FailActivityTask,
     FailWorkflowTask,
     FireTimer,
     HistoryMessage,
+    RequestCancelExternalWorkflowExecution,
     RequestCancelWorkflowExecution,
+    SignalExternalWorkflowExecution,
     SignalWorkflowExecution,
+    StartChildWorkflowExecution,
+    StartChildWorkflowFailed,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
 )
@@ -29,19 +37,26 @@ from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
 
 from .api import (
+    child_workflow_closed,
+    child_workflow_started,
     complete_activity_task,
     complete_workflow_task,
+    external_workflow_result,
     fail_activity_task,
     fail_workflow_task,
     fire_timer,
+    request_cancel_external_workflow,
     request_cancel_workflow,
+    signal_external_workflow,
     signal_workflow,
+    start_child_workflow,
+    start_child_workflow_failed,
     start_workflow,
     terminate_workflow,
 )
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
-from .mutation import Outcome
+from .mutation import Outcome, Outgoing
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
@@ -64,6 +79,7 @@ class ShardProcessor:
         store: HistoryStore,
         bus: Bus,
         clock: Clock,
+        shard_count: int,
         cache_size: int,
         batch_max: int,
         prefetch: int,
@@ -74,6 +90,7 @@ class ShardProcessor:
         self._store = store
         self._bus = bus
         self._clock = clock
+        self._shard_count = shard_count
         self._cache = RunCache(cache_size)
         self._batch_max = batch_max
         self._prefetch = prefetch
@@ -184,6 +201,7 @@ class ShardProcessor:
         working: dict[RunKey, _Working] = {}
         currents: dict[tuple[str, str], CurrentRun | None] = {}
         replies: list[tuple[Delivery, Outcome]] = []
+        direct: list[Outgoing] = []  # answers to other shards that needed no write here
         valid: list[Delivery] = []
         for d in batch:
             try:
@@ -192,6 +210,8 @@ class ShardProcessor:
                 await d.dead_letter(f"invalid history message: {_short(exc)}")
                 continue
             outcome = await self._apply(msg, now, working, currents)
+            if not outcome.changed:
+                direct.extend(self._route(o) for o in outcome.outbox)
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))
@@ -211,6 +231,14 @@ class ShardProcessor:
                     self._cache.put(key, w.run)
         await self._publish(to_publish)
         self._published.extend(p.seq for p in to_publish)
+        await self._bus.publish_many(
+            [
+                OutMessage(
+                    exchange=o.exchange, routing_key=o.routing_key, body=o.message.model_dump_json().encode()
+                )
+                for o in direct
+            ]
+        )
         await self._bus.publish_many(
             [
                 OutMessage(
@@ -249,32 +277,28 @@ class ShardProcessor:
         working: dict[RunKey, _Working],
         currents: dict[tuple[str, str], CurrentRun | None],
     ) -> Outcome:
-        if isinstance(msg, StartWorkflowExecution):
+        if isinstance(msg, StartWorkflowExecution | StartChildWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in currents:
                 currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
-            outcome = start_workflow.handle(
-                msg, currents[ck], new_run_id=str(uuid.uuid4()), shard_id=self.shard_id, now=now
-            )
-            if outcome.changed and outcome.state is not None:
-                st = outcome.state
-                key = (st.namespace, st.workflow_id, st.run_id)
-                currents[ck] = CurrentRun(
-                    run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
+            new_id, current = str(uuid.uuid4()), currents[ck]
+            if isinstance(msg, StartWorkflowExecution):
+                outcome = start_workflow.handle(
+                    msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
                 )
-                run = CachedRun(state=st, version=1, events=list(outcome.events))
-                working[key] = _Working(
-                    run=run,
-                    write=RunWrite(
-                        state=st,
-                        old_version=None,
-                        events=list(outcome.events),
-                        timers_set=outcome.timers_set,
-                        timers_deleted=outcome.timers_deleted,
-                        outbox=outcome.outbox,
-                        memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
-                        search_attributes=dict(msg.search_attributes),
-                    ),
+            else:
+                outcome = start_child_workflow.handle(
+                    msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
+                )
+            if outcome.changed:
+                memo = msg.memo if isinstance(msg, StartWorkflowExecution) else {}
+                attributes = msg.search_attributes if isinstance(msg, StartWorkflowExecution) else {}
+                self._add_new_run(
+                    outcome,
+                    working,
+                    currents,
+                    memo={k: v.model_dump(mode="json") for k, v in memo.items()},
+                    search_attributes=dict(attributes),
                 )
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
@@ -287,6 +311,7 @@ class ShardProcessor:
         state, history = w.run.state, w.run.events
         outcome = handler(state, history, msg, now=now)
         if outcome.changed:
+            outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
             if w.write is None:
                 w.write = RunWrite(state=state, old_version=w.run.version)
             w.write.events.extend(outcome.events)
@@ -295,7 +320,48 @@ class ShardProcessor:
             w.write.outbox.extend(outcome.outbox)
             w.run.events.extend(outcome.events)
             w.run.version = w.write.new_version
+            if outcome.successor is not None:
+                self._add_new_run(outcome.successor, working, currents)
         return outcome
+
+    def _add_new_run(
+        self,
+        outcome: Outcome,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+        *,
+        memo: dict[str, object] | None = None,
+        search_attributes: dict[str, object] | None = None,
+    ) -> None:
+        """A run started by this batch (a start, or a continue-as-new successor)."""
+        assert outcome.state is not None
+        st = outcome.state
+        outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
+        key = (st.namespace, st.workflow_id, st.run_id)
+        currents[(st.namespace, st.workflow_id)] = CurrentRun(
+            run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
+        )
+        run = CachedRun(state=st, version=1, events=list(outcome.events))
+        working[key] = _Working(
+            run=run,
+            write=RunWrite(
+                state=st,
+                old_version=None,
+                events=list(outcome.events),
+                timers_set=outcome.timers_set,
+                timers_deleted=outcome.timers_deleted,
+                outbox=outcome.outbox,
+                memo=dict(memo or {}),
+                search_attributes=dict(search_attributes or {}),
+            ),
+        )
+
+    def _route(self, o: Outgoing) -> Outgoing:
+        """Messages for another workflow go to the history shard that owns it."""
+        if o.to_workflow is None or o.routing_key:
+            return o
+        shard = shard_for(o.to_workflow[0], o.to_workflow[1], self._shard_count)
+        return dataclasses.replace(o, routing_key=names.shard_routing_key(shard))
 
     async def _working(self, working: dict[RunKey, _Working], key: RunKey) -> _Working | None:
         w = working.get(key)
@@ -334,10 +400,23 @@ _HANDLERS: dict[type, Callable[..., Outcome]] = {
     SignalWorkflowExecution: signal_workflow.handle,
     TerminateWorkflowExecution: terminate_workflow.handle,
     RequestCancelWorkflowExecution: request_cancel_workflow.handle,
+    # child and external workflows (docs/child-workflows.md)
+    SignalExternalWorkflowExecution: signal_external_workflow.handle,
+    RequestCancelExternalWorkflowExecution: request_cancel_external_workflow.handle,
+    ChildWorkflowStarted: child_workflow_started.handle,
+    StartChildWorkflowFailed: start_child_workflow_failed.handle,
+    ChildWorkflowClosed: child_workflow_closed.handle,
+    ExternalWorkflowResult: external_workflow_result.handle,
 }
 # Client requests by workflow id: with no such run they answer "not found" themselves; anything
 # else for a missing run is a stale message from a run that is gone.
-_ANSWERS_MISSING = (SignalWorkflowExecution, TerminateWorkflowExecution, RequestCancelWorkflowExecution)
+_ANSWERS_MISSING = (
+    SignalWorkflowExecution,
+    TerminateWorkflowExecution,
+    RequestCancelWorkflowExecution,
+    SignalExternalWorkflowExecution,
+    RequestCancelExternalWorkflowExecution,
+)
 
 
 def _short(exc: ValidationError) -> str:

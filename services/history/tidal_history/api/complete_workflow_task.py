@@ -13,6 +13,7 @@ from tidal_schema.messages import CompleteWorkflowTask, TimerKind
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
+from . import child_commands
 
 SUPPORTED = (
     cmd.ScheduleActivityTask,
@@ -23,6 +24,7 @@ SUPPORTED = (
     cmd.CancelWorkflowExecution,
     cmd.RecordMarker,
     cmd.UpsertWorkflowSearchAttributesCommand,
+    *child_commands.COMMANDS,
 )
 
 
@@ -34,7 +36,7 @@ def handle(
         return unchanged()  # a duplicate or a completion for a task that timed out
     m = Mutation(state, history, now=now)
     wft, started_id = m.end_workflow_task(identity=msg.identity)
-    problem = _invalid(state, msg.commands)
+    problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
     if problem is not None:
         m.add_event(
             ev.WorkflowTaskFailed(
@@ -83,6 +85,8 @@ def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None
 
 def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
     st = m.state
+    if child_commands.apply(m, c, completed_id):
+        return
     if isinstance(c, cmd.ScheduleActivityTask):
         task_queue = c.task_queue or st.task_queue
         event_id = m.add_event(
