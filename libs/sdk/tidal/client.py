@@ -270,14 +270,21 @@ class WorkflowHandle(Generic[ReturnT]):
             params["run_id"] = self.run_id
         return params
 
-    async def result(self) -> ReturnT:
+    async def result(self, *, follow_runs: bool = True) -> ReturnT:
+        """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
+        continued as new is followed to the run that finally closes."""
         c = self._client
+        run_id = self.run_id
         while True:
-            data = await c._call(
-                "GET", c._wf_path(self.id, "/result"), params=self._params(wait=_RESULT_POLL_SECONDS)
-            )
+            params: dict[str, Any] = {"wait": _RESULT_POLL_SECONDS}
+            if run_id:
+                params["run_id"] = run_id
+            data = await c._call("GET", c._wf_path(self.id, "/result"), params=params)
             status = WorkflowExecutionStatus(data["status"])
             if status is WorkflowExecutionStatus.RUNNING:
+                continue
+            if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs and data.get("new_run_id"):
+                run_id = data["new_run_id"]
                 continue
             if status is WorkflowExecutionStatus.COMPLETED:
                 payloads = [Payload.model_validate(p) for p in data.get("result") or []]

@@ -29,19 +29,18 @@ COMMANDS = (
 
 
 def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
-    """Why these commands cannot be applied (fails the workflow task), or None."""
-    child_ids = {(c.namespace, c.workflow_id) for c in state.children.values()}
+    """Why these commands cannot be applied (fails the workflow task), or None. A workflow id in
+    use is not one of them: the child's shard answers that with StartChildWorkflowExecutionFailed."""
+    del state
     for c in commands:
-        if isinstance(c, cmd.StartChildWorkflowExecution):
-            if c.parent_close_policy not in relations.PARENT_CLOSE_POLICIES:
-                return (
-                    f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
-                    f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
-                )
-            key = (c.namespace or state.namespace, c.workflow_id)
-            if key in child_ids or key == (state.namespace, state.workflow_id):
-                return f"StartChildWorkflowExecution: workflow id {c.workflow_id!r} is already in use"
-            child_ids.add(key)
+        if (
+            isinstance(c, cmd.StartChildWorkflowExecution)
+            and c.parent_close_policy not in relations.PARENT_CLOSE_POLICIES
+        ):
+            return (
+                f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
+                f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
+            )
     return None
 
 
