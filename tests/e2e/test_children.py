@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from tidal import workflow
+from tidal._runtime.instance import WorkflowInstance
 from tidal.client import Client
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
+from tidal_schema import HistoryEvent
+from tidal_schema.commands import CompleteWorkflowExecution
+from tidal_schema.events import WorkflowExecutionCompleted
+from tidal_schema.messages import WorkflowTask
 
 from tests.e2e import scenarios_children as sc
 from tests.support.stack import Stack
@@ -65,3 +72,47 @@ async def test_stack(stack_client: Client) -> None:
     failed = {name: r for name, r in zip(IDS, results, strict=True) if isinstance(r, BaseException)}
     for r in failed.values():
         raise r
+
+
+async def test_parent_histories_replay_deterministically(embedded: Client) -> None:
+    """A worker that lost its cached instance replays the whole history: the child and external
+    commands must match their Initiated events and the outcome events must resolve the same way,
+    ending in the same closing command."""
+    runs = [
+        (sc.ParentWorkflow, ["result"]),
+        (sc.ParentWorkflow, ["fail"]),
+        (sc.ParentWorkflow, ["duplicate"]),
+        (sc.ParentWorkflow, ["signal-cancel"]),
+        (sc.ParentWorkflow, ["continue"]),
+    ]
+    for cls, args in runs:
+        wf_id = f"replay-{uuid.uuid4()}"
+        handle = await embedded.start_workflow(cls.run, args=args, id=wf_id, task_queue=sc.TASK_QUEUE)
+        await handle.result()
+        events = list((await handle.fetch_history()).events)
+        last_task = max(i for i, e in enumerate(events) if e.event_type == "WorkflowTaskScheduled")
+        evs = tuple(events[: last_task + 1])
+        task = WorkflowTask(
+            workflow_id=wf_id,
+            run_id=handle.run_id or "",
+            workflow_type=cls.__name__,
+            task_queue=sc.TASK_QUEUE,
+            scheduled_event_id=evs[-1].event_id,
+            history_length=len(evs),
+            events=evs,
+            history_routing_key="shard.0",
+        )
+        instance = WorkflowInstance(
+            definition=workflow.get_definition(cls),
+            namespace="default",
+            workflow_id=wf_id,
+            run_id=task.run_id,
+        )
+        commands = instance.activate(task)
+        assert [c.type for c in commands][-1:] == ["CompleteWorkflowExecution"], (args, commands)
+        assert commands[-1] == _command_of(events[-1])
+
+
+def _command_of(event: HistoryEvent) -> CompleteWorkflowExecution:
+    assert isinstance(event.attributes, WorkflowExecutionCompleted)
+    return CompleteWorkflowExecution(result=event.attributes.result)

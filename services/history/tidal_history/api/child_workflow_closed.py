@@ -10,7 +10,6 @@ from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import ChildWorkflowClosed
 
-from .. import relations
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
 
@@ -26,16 +25,17 @@ def handle(
     m = Mutation(state, history, now=now)
     if child.run_id is None:
         child.run_id = msg.child_run_id
-        relations.record_child_started(
-            m,
-            child,
-            ev.ChildWorkflowExecutionStarted(
-                workflow_id=msg.child_workflow_id,
-                run_id=msg.child_run_id,
-                workflow_type=msg.workflow_type,
-                initiated_event_id=msg.initiated_event_id,
-            ),
+        started = ev.ChildWorkflowExecutionStarted(
+            workflow_id=msg.child_workflow_id,
+            run_id=msg.child_run_id,
+            workflow_type=msg.workflow_type,
+            initiated_event_id=msg.initiated_event_id,
         )
+        # Written (or buffered) right before the outcome, with no workflow task in between.
+        if state.workflow_task is None:
+            child.started_event_id = m.add_event(started)
+        else:
+            state.buffered_events.append(started.model_dump(mode="json"))
     del state.children[msg.initiated_event_id]
     m.record_external(_event(msg, child.started_event_id))
     return m.finish()
