@@ -7,18 +7,21 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import sqlalchemy as sa
 from tidal import workflow
 from tidal._runtime.instance import WorkflowInstance
 from tidal.client import Client
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
-from tidal_schema import HistoryEvent
+from tidal_schema import HistoryEvent, shard_for
 from tidal_schema.commands import CompleteWorkflowExecution
 from tidal_schema.events import WorkflowExecutionCompleted
 from tidal_schema.messages import WorkflowTask
+from tidal_server.db import tables as t
+from tidal_server.db.engine import create_engine
 
 from tests.e2e import scenarios_children as sc
-from tests.support.stack import Stack
+from tests.support.stack import Stack, wait_for
 
 SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sc.child_result_and_failure,
@@ -46,32 +49,66 @@ async def test_embedded(embedded: Client, scenario: Callable[[Client, str], Awai
 
 
 @pytest.fixture
-async def stack_client(fresh_vhost_amqp_url: str, fresh_database_url: str) -> AsyncIterator[Client]:
+async def two_history_stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> AsyncIterator[Stack]:
+    """The real stack with two history processes, so parents and children often live in
+    different processes (not just different shards)."""
     s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
     s.migrate()
     try:
-        for name in ("history", "matching", "timer", "frontend"):
+        s.start("history", key="history-a", TIDAL_MEMBER_ID="history-a")
+        s.start("history", key="history-b", TIDAL_MEMBER_ID="history-b")
+        for name in ("matching", "timer", "frontend"):
             s.start(name)
         await s.wait_ready()
-        client = await Client.connect(s.address)
+        engine = create_engine(s.database_url)
         try:
-            async with Worker(client, task_queue=sc.TASK_QUEUE, workflows=sc.CHILD_WORKFLOWS):
-                yield client
+
+            async def split() -> bool:
+                async with engine.connect() as conn:
+                    owners = [r.owner for r in (await conn.execute(sa.select(t.shards))).all()]
+                return len(owners) == s.shard_count and owners.count("history-a") == s.shard_count // 2
+
+            await wait_for(split, timeout=60, what="both history processes to own half the shards")
         finally:
-            await client.close()
+            await engine.dispose()
+        yield s
     finally:
         s.stop_all()
 
 
-async def test_stack(stack_client: Client) -> None:
-    """All scenarios at once on one stack (each uses its own workflow ids): starting a stack per
-    scenario would cost more than the scenarios themselves."""
-    results = await asyncio.gather(
-        *(s(stack_client, sc.TASK_QUEUE) for s in SCENARIOS), return_exceptions=True
-    )
-    failed = {name: r for name, r in zip(IDS, results, strict=True) if isinstance(r, BaseException)}
-    for r in failed.values():
-        raise r
+async def test_stack(two_history_stack: Stack) -> None:
+    """All scenarios at once on one stack (each uses its own workflow ids; a stack per scenario
+    would cost more than the scenarios), then proof that parents and children were split across
+    the two history processes."""
+    client = await Client.connect(two_history_stack.address)
+    try:
+        async with Worker(client, task_queue=sc.TASK_QUEUE, workflows=sc.CHILD_WORKFLOWS):
+            runs = [s(client, sc.TASK_QUEUE) for s in SCENARIOS]
+            results = await asyncio.gather(*runs, return_exceptions=True)
+    finally:
+        await client.close()
+    for name, r in zip(IDS, results, strict=True):
+        if isinstance(r, BaseException):
+            raise AssertionError(f"scenario {name} failed: {r!r}") from r
+    assert await _cross_process_pairs(two_history_stack.database_url) > 0
+
+
+async def _cross_process_pairs(database_url: str) -> int:
+    """Parent/child pairs whose shards are owned by different history processes."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            owner = {r.shard_id: r.owner for r in (await conn.execute(sa.select(t.shards))).all()}
+            rows = (await conn.execute(sa.select(t.executions.c.shard_id, t.executions.c.state))).all()
+    finally:
+        await engine.dispose()
+    count = 0
+    for row in rows:
+        parent = (row.state or {}).get("parent")
+        if parent:
+            parent_shard = shard_for(parent["namespace"], parent["workflow_id"], len(owner))
+            count += owner[parent_shard] != owner[row.shard_id]
+    return count
 
 
 async def test_parent_histories_replay_deterministically(embedded: Client) -> None:
