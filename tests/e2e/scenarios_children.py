@@ -14,6 +14,7 @@ from tidal.exceptions import (
     ChildWorkflowError,
     TerminatedError,
     WorkflowAlreadyStartedError,
+    WorkflowFailureError,
 )
 from tidal_schema import WorkflowExecutionStatus
 
@@ -97,6 +98,8 @@ class ParentWorkflow:
             except ChildWorkflowError as e:
                 return [got, type(e.__cause__).__name__]
             raise AssertionError("a cancelled child must not return a result")
+        if mode == "await-child":
+            return await workflow.execute_child_workflow(WaitingChild.run, id=f"{me}-child")
         if mode == "continue":
             return await workflow.execute_child_workflow(CounterWorkflow.run, args=[1, 0], id=f"{me}-counter")
         if mode == "policies":
@@ -187,6 +190,24 @@ async def child_signal_and_cancel(client: Client, task_queue: str) -> None:
     child_b = await _types(client, f"{wf_id}-b")
     assert "WorkflowExecutionCancelRequested" in child_b and child_b[-1] == "WorkflowExecutionCanceled"
     assert "WorkflowExecutionSignaled" in await _types(client, f"{wf_id}-a")
+
+    # Cancelling a parent that awaits its child cancels the child; both end Canceled.
+    wf_id = f"parent-{uuid.uuid4()}"
+    handle = await client.start_workflow(ParentWorkflow.run, "await-child", id=wf_id, task_queue=task_queue)
+
+    async def child_started() -> bool:
+        return "ChildWorkflowExecutionStarted" in await _types(client, wf_id)
+
+    await wait_for(child_started, timeout=60, what="the child to start")
+    await handle.cancel()
+    try:
+        await handle.result()
+    except WorkflowFailureError as e:
+        assert isinstance(e.cause, CancelledError), e.cause
+    else:
+        raise AssertionError("a cancelled parent must not return a result")
+    assert await _status(client, f"{wf_id}-child") is WorkflowExecutionStatus.CANCELED
+    assert (await _types(client, wf_id))[-2:] == ["WorkflowTaskCompleted", "WorkflowExecutionCanceled"]
 
 
 async def parent_close_policies(client: Client, task_queue: str) -> None:
