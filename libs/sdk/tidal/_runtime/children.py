@@ -9,6 +9,7 @@ closed, external request delivered / failed) resolve the futures workflow code a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -115,7 +116,7 @@ class ChildServices:
         # Nobody may await these (e.g. a fire-and-forget child): keep asyncio from logging them.
         child.started.add_done_callback(_retrieve)
         child.result.add_done_callback(_retrieve)
-        self._pending_ops[id_of(cmd)] = child
+        self._pending_ops[_op_key(cmd)] = child
         self._commands.append(cmd)
         handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
             self._await_child(child), loop=self._loop, name=f"child:{id}"
@@ -128,7 +129,7 @@ class ChildServices:
             return await asyncio.shield(child.result)
         except asyncio.CancelledError:
             if self._remove_command(child.command):
-                self._pending_ops.pop(id_of(child.command), None)
+                self._pending_ops.pop(_op_key(child.command), None)
                 raise  # never sent: nothing to cancel
             if child.result.done():
                 raise
@@ -138,7 +139,7 @@ class ChildServices:
             self.request_cancel_external(cmd.namespace, cmd.workflow_id, child.run_id)
             return await child.result
 
-    def _signal_child(self, child: _Child) -> Any:
+    def _signal_child(self, child: _Child) -> Callable[[str, list[Any]], Awaitable[None]]:
         async def signal(name: str, args: list[Any]) -> None:
             await self.signal_external(
                 child.command.namespace, child.command.workflow_id, child.run_id, name, args
@@ -169,7 +170,7 @@ class ChildServices:
     def _external(self, cmd: Command) -> asyncio.Future[None]:
         op = _External(cmd, self._loop.create_future())
         op.done.add_done_callback(_retrieve)
-        self._pending_ops[id_of(cmd)] = op
+        self._pending_ops[_op_key(cmd)] = op
         self._commands.append(cmd)
         return op.done
 
@@ -177,7 +178,7 @@ class ChildServices:
 
     def _child_confirmed(self, ev: HistoryEvent, cmd: Command) -> None:
         """The Initiated event of one of our commands: from now on it is known by its event id."""
-        op = self._pending_ops.pop(id_of(cmd), None)
+        op = self._pending_ops.pop(_op_key(cmd), None)
         if op is None:
             return
         op.initiated_event_id = ev.event_id
@@ -265,10 +266,11 @@ class ChildServices:
         return error
 
 
-def id_of(cmd: Command) -> int:
-    return id(cmd)
-
-
 def _retrieve(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()
+
+
+def _op_key(cmd: Command) -> int:
+    # Identity, not equality: two identical commands (e.g. the same signal twice) are two ops.
+    return id(cmd)
