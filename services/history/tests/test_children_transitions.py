@@ -206,6 +206,7 @@ def test_continue_as_new_closes_the_run_and_starts_its_successor_in_one_outcome(
     started = new.events[0].attributes
     assert started.continued_execution_run_id == "r1" and started.first_execution_run_id == "r1"  # type: ignore[union-attr]
     assert new.state.parent is not None and new.state.parent.run_id == "p1"
+    assert new.state.start_request_id == state.start_request_id  # a redelivered start finds the chain
 
 
 def test_signal_to_a_missing_workflow_answers_the_sender_without_a_write() -> None:

@@ -47,7 +47,9 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         task_queue=task_queue,
         shard_id=old.shard_id,
         start_time=m.now,
-        start_request_id=f"continue-as-new/{old.run_id}",
+        # Inherited: a redelivered start (a client's retry, a parent's child start) must find the
+        # chain it already started, not start the workflow again.
+        start_request_id=old.start_request_id,
         workflow_task_timeout=c.workflow_task_timeout or old.workflow_task_timeout,
         parent=old.parent,
     )
