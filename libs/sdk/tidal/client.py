@@ -318,22 +318,29 @@ class WorkflowHandle(Generic[ReturnT]):
             params["run_id"] = self.run_id
         return params
 
-    async def result(self) -> ReturnT:
+    async def result(self, *, follow_runs: bool = True) -> ReturnT:
+        """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
+        continued as new is followed to the run that finally closes."""
         # The time-skipping test environment skips time while someone waits for a result.
         hook = getattr(self._client, "_result_wait_hook", None)
         if hook is None:
-            return await self._result()
+            return await self._result(follow_runs)
         async with hook():
-            return await self._result()
+            return await self._result(follow_runs)
 
-    async def _result(self) -> ReturnT:
+    async def _result(self, follow_runs: bool) -> ReturnT:
         c = self._client
+        run_id = self.run_id
         while True:
-            data = await c._call(
-                "GET", c._wf_path(self.id, "/result"), params=self._params(wait=_RESULT_POLL_SECONDS)
-            )
+            params: dict[str, Any] = {"wait": _RESULT_POLL_SECONDS}
+            if run_id:
+                params["run_id"] = run_id
+            data = await c._call("GET", c._wf_path(self.id, "/result"), params=params)
             status = WorkflowExecutionStatus(data["status"])
             if status is WorkflowExecutionStatus.RUNNING:
+                continue
+            if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs and data.get("new_run_id"):
+                run_id = data["new_run_id"]
                 continue
             if status is WorkflowExecutionStatus.COMPLETED:
                 payloads = [Payload.model_validate(p) for p in data.get("result") or []]

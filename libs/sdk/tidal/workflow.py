@@ -259,6 +259,15 @@ def get_definition(cls: type) -> WorkflowDefinition:
 
 
 @dataclass(frozen=True)
+class ParentInfo:
+    """The workflow that started this one as a child."""
+
+    namespace: str
+    run_id: str
+    workflow_id: str
+
+
+@dataclass(frozen=True)
 class Info:
     namespace: str
     workflow_id: str
@@ -270,6 +279,8 @@ class Info:
     run_timeout: timedelta | None
     execution_timeout: timedelta | None
     task_timeout: timedelta
+    parent: ParentInfo | None = None
+    continued_run_id: str | None = None  # the run this one continued from (continue-as-new)
 
 
 # --- runtime access -------------------------------------------------------------------------
@@ -581,3 +592,17 @@ class _ReplaySafeLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 logger = _ReplaySafeLoggerAdapter(logging.getLogger("tidal.workflow"), {})
+
+
+# --- child and external workflows (in _children.py; part of this module's API) --------------
+
+from . import _children  # noqa: E402 (it needs the definitions above)
+
+ChildWorkflowCancellationType = _children.ChildWorkflowCancellationType
+ChildWorkflowHandle = _children.ChildWorkflowHandle
+ExternalWorkflowHandle = _children.ExternalWorkflowHandle
+ParentClosePolicy = _children.ParentClosePolicy
+execute_child_workflow = _children.execute_child_workflow
+get_external_workflow_handle = _children.get_external_workflow_handle
+get_external_workflow_handle_for = _children.get_external_workflow_handle_for
+start_child_workflow = _children.start_child_workflow

@@ -53,6 +53,7 @@ class HistoryService:
             store=self._store,
             bus=self._rt.bus,
             clock=self._rt.clock,
+            shard_count=self._rt.shard_count,
             cache_size=self._settings.cache_size,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,

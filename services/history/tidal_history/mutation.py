@@ -22,6 +22,7 @@ from tidal_schema.messages import (
     WorkflowTask,
 )
 
+from . import relations
 from .state import ActivityInfo, MutableState, WorkflowTaskInfo
 
 _ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
@@ -37,6 +38,9 @@ class Outgoing:
     message: BaseModel
     headers: dict[str, str] = field(default_factory=dict)
     """Trace context of the message that caused it (filled in by the shard processor)."""
+    # (namespace, workflow_id) of a message for another workflow's history shard: the shard
+    # processor, which knows the shard count, fills in the routing key.
+    to_workflow: tuple[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -50,6 +54,8 @@ class Outcome:
     # The state document changed (False for stale or duplicate messages: nothing to write).
     changed: bool = False
     is_new_run: bool = False
+    # Continue-as-new: the run that replaces this one, committed in the same transaction.
+    successor: Outcome | None = None
 
 
 class Mutation:
@@ -71,6 +77,12 @@ class Mutation:
         self._dispatch_wft = False
         self._is_new_run = is_new_run
         self.reply: Reply | None = None
+        self.successor: Outcome | None = None
+
+    @property
+    def history(self) -> Sequence[HistoryEvent]:
+        """The run's events before this mutation."""
+        return self._history
 
     # --- events ---------------------------------------------------------------------------
 
@@ -108,10 +120,12 @@ class Mutation:
 
     def flush_buffered(self) -> bool:
         buffered, self.state.buffered_events = self.state.buffered_events, []
+        child_started_ids: dict[int, int] = {}
         for raw in buffered:
             attrs = _ATTRS.validate_python(raw)
             if getattr(attrs, "started_event_id", None) == 0 and attrs.type.startswith("ActivityTask"):
                 attrs = attrs.model_copy(update={"started_event_id": self.state.next_event_id - 1})
+            attrs = relations.fix_buffered_child_event(self, attrs, child_started_ids)
             self.add_event(attrs)
         return bool(buffered)
 
@@ -289,6 +303,7 @@ class Mutation:
         st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
+        relations.on_close(self, status, result=result, failure=failure)
         self.send(
             names.NOTIFY_EXCHANGE,
             "",
@@ -337,6 +352,10 @@ class Mutation:
     def send(self, exchange: str, routing_key: str, message: BaseModel) -> None:
         self._outbox.append(Outgoing(exchange=exchange, routing_key=routing_key, message=message))
 
+    def send_to_workflow(self, namespace: str, workflow_id: str, message: BaseModel) -> None:
+        """A message for the history shard that owns another workflow (routed by the processor)."""
+        self._outbox.append(to_workflow(namespace, workflow_id, message))
+
     def finish(self) -> Outcome:
         if self._dispatch_wft and self.state.workflow_task is not None:
             self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task_message())
@@ -349,6 +368,7 @@ class Mutation:
             reply=self.reply,
             changed=True,
             is_new_run=self._is_new_run,
+            successor=self.successor,
         )
 
 
@@ -370,5 +390,13 @@ def timer_key(
     return "/".join(parts)
 
 
-def unchanged(reply: Reply | None = None) -> Outcome:
-    return Outcome(state=None, reply=reply, changed=False)
+def to_workflow(namespace: str, workflow_id: str, message: BaseModel) -> Outgoing:
+    return Outgoing(
+        exchange=names.HISTORY_EXCHANGE, routing_key="", message=message, to_workflow=(namespace, workflow_id)
+    )
+
+
+def unchanged(reply: Reply | None = None, *, send: Sequence[Outgoing] = ()) -> Outcome:
+    """Nothing to write. `send`: answers to other shards that need no write here (e.g. "no such
+    workflow"); the processor publishes them after the batch commits, before acking."""
+    return Outcome(state=None, reply=reply, changed=False, outbox=list(send))

@@ -4,26 +4,35 @@ batch, then publish the outbox and settle the deliveries."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
-from tidal_schema import names
+from tidal_schema import Payload, names, shard_for
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
+    ChildWorkflowClosed,
+    ChildWorkflowStarted,
     CompleteActivityTask,
     CompleteWorkflowTask,
+    ExternalWorkflowResult,
     FailActivityTask,
     FailWorkflowTask,
     FireTimer,
     HistoryMessage,
+    RequestCancelExternalWorkflowExecution,
     RequestCancelWorkflowExecution,
+    SignalExternalWorkflowExecution,
     SignalWithStartWorkflowExecution,
     SignalWorkflowExecution,
+    StartChildWorkflowExecution,
+    StartChildWorkflowFailed,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
     UpdateWorkflowExecution,
@@ -34,21 +43,28 @@ from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_heade
 
 from . import metrics
 from .api import (
+    child_workflow_closed,
+    child_workflow_started,
     complete_activity_task,
     complete_workflow_task,
+    external_workflow_result,
     fail_activity_task,
     fail_workflow_task,
     fire_timer,
+    request_cancel_external_workflow,
     request_cancel_workflow,
+    signal_external_workflow,
     signal_with_start,
     signal_workflow,
+    start_child_workflow,
+    start_child_workflow_failed,
     start_workflow,
     terminate_workflow,
     update_workflow,
 )
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
-from .mutation import Outcome
+from .mutation import Outcome, Outgoing
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
@@ -72,6 +88,7 @@ class ShardProcessor:
         store: HistoryStore,
         bus: Bus,
         clock: Clock,
+        shard_count: int,
         cache_size: int,
         batch_max: int,
         prefetch: int,
@@ -82,6 +99,7 @@ class ShardProcessor:
         self._store = store
         self._bus = bus
         self._clock = clock
+        self._shard_count = shard_count
         self._cache = RunCache(cache_size)
         self._batch_max = batch_max
         self._prefetch = prefetch
@@ -207,6 +225,7 @@ class ShardProcessor:
         working: dict[RunKey, _Working] = {}
         currents: dict[tuple[str, str], CurrentRun | None] = {}
         replies: list[tuple[Delivery, Outcome]] = []
+        direct: list[Outgoing] = []  # answers to other shards that needed no write here
         valid: list[Delivery] = []
         for d in batch:
             try:
@@ -233,6 +252,8 @@ class ShardProcessor:
                     },
                 )
                 raise
+            if not outcome.changed:
+                direct.extend(self._route(o) for o in outcome.outbox)
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))
@@ -259,6 +280,19 @@ class ShardProcessor:
             metrics.OUTBOX_LAG.observe(metrics.now() - t0)
             metrics.PUBLISHED.inc(len(to_publish))
         self._published.extend(p.seq for p in to_publish)
+        if direct:
+            # Nothing to write here (e.g. a signal to a workflow that does not exist), so nothing
+            # to put in the outbox: answered after the commit, before the ack (at least once).
+            await self._bus.publish_many(
+                [
+                    OutMessage(
+                        exchange=o.exchange,
+                        routing_key=o.routing_key,
+                        body=o.message.model_dump_json().encode(),
+                    )
+                    for o in direct
+                ]
+            )
         await self._bus.publish_many(
             [
                 OutMessage(
@@ -328,14 +362,21 @@ class ShardProcessor:
     ) -> Outcome:
         if isinstance(msg, SignalWithStartWorkflowExecution):
             return await self._signal_with_start(msg, now, working, currents)
-        if isinstance(msg, StartWorkflowExecution):
+        if isinstance(msg, StartWorkflowExecution | StartChildWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in currents:
                 currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
-            outcome = start_workflow.handle(
-                msg, currents[ck], new_run_id=str(uuid.uuid4()), shard_id=self.shard_id, now=now
-            )
-            self._record_new_run(msg, outcome, working, currents)
+            new_id, current = str(uuid.uuid4()), currents[ck]
+            if isinstance(msg, StartWorkflowExecution):
+                outcome = start_workflow.handle(
+                    msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
+                )
+                self._record_new_run(outcome, working, currents, memo=msg.memo, attrs=msg.search_attributes)
+            else:
+                outcome = start_child_workflow.handle(
+                    msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
+                )
+                self._record_new_run(outcome, working, currents)
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
@@ -346,7 +387,7 @@ class ShardProcessor:
             return Outcome(state=None)
         state, history = w.run.state, w.run.events
         outcome = handler(state, history, msg, now=now)
-        self._record_change(w, outcome)
+        self._record_change(w, outcome, working, currents)
         return outcome
 
     async def _signal_with_start(
@@ -375,21 +416,26 @@ class ShardProcessor:
             now=now,
         )
         if outcome.is_new_run:
-            self._record_new_run(msg, outcome, working, currents)
+            self._record_new_run(outcome, working, currents, memo=msg.memo, attrs=msg.search_attributes)
         elif w is not None:
-            self._record_change(w, outcome)
+            self._record_change(w, outcome, working, currents)
         return outcome
 
-    @staticmethod
     def _record_new_run(
-        msg: StartWorkflowExecution | SignalWithStartWorkflowExecution,
+        self,
         outcome: Outcome,
         working: dict[RunKey, _Working],
         currents: dict[tuple[str, str], CurrentRun | None],
+        *,
+        memo: Mapping[str, Payload] | None = None,
+        attrs: Mapping[str, Any] | None = None,
     ) -> None:
+        """A run started by this batch (a start, signal-with-start, child start, or a
+        continue-as-new successor)."""
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
+        outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         currents[(st.namespace, st.workflow_id)] = CurrentRun(
             run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
@@ -404,15 +450,21 @@ class ShardProcessor:
                 timers_set=outcome.timers_set,
                 timers_deleted=outcome.timers_deleted,
                 outbox=outcome.outbox,
-                memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
-                search_attributes=dict(msg.search_attributes),
+                memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
+                search_attributes=dict(attrs or {}),
             ),
         )
 
-    @staticmethod
-    def _record_change(w: _Working, outcome: Outcome) -> None:
+    def _record_change(
+        self,
+        w: _Working,
+        outcome: Outcome,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> None:
         if not outcome.changed:
             return
+        outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
         if w.write is None:
             w.write = RunWrite(state=w.run.state, old_version=w.run.version)
         w.write.events.extend(outcome.events)
@@ -421,6 +473,15 @@ class ShardProcessor:
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
         w.run.version = w.write.new_version
+        if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
+            self._record_new_run(outcome.successor, working, currents)
+
+    def _route(self, o: Outgoing) -> Outgoing:
+        """Messages for another workflow go to the history shard that owns it."""
+        if o.to_workflow is None or o.routing_key:
+            return o
+        shard = shard_for(o.to_workflow[0], o.to_workflow[1], self._shard_count)
+        return dataclasses.replace(o, routing_key=names.shard_routing_key(shard))
 
     async def _working(self, working: dict[RunKey, _Working], key: RunKey) -> _Working | None:
         w = working.get(key)
@@ -462,6 +523,13 @@ _HANDLERS: dict[type, Callable[..., Outcome]] = {
     TerminateWorkflowExecution: terminate_workflow.handle,
     RequestCancelWorkflowExecution: request_cancel_workflow.handle,
     UpdateWorkflowExecution: update_workflow.handle,
+    # child and external workflows (docs/child-workflows.md)
+    SignalExternalWorkflowExecution: signal_external_workflow.handle,
+    RequestCancelExternalWorkflowExecution: request_cancel_external_workflow.handle,
+    ChildWorkflowStarted: child_workflow_started.handle,
+    StartChildWorkflowFailed: start_child_workflow_failed.handle,
+    ChildWorkflowClosed: child_workflow_closed.handle,
+    ExternalWorkflowResult: external_workflow_result.handle,
 }
 # Client requests by workflow id: with no such run they answer "not found" themselves; anything
 # else for a missing run is a stale message from a run that is gone.
@@ -470,6 +538,8 @@ _ANSWERS_MISSING = (
     TerminateWorkflowExecution,
     RequestCancelWorkflowExecution,
     UpdateWorkflowExecution,
+    SignalExternalWorkflowExecution,
+    RequestCancelExternalWorkflowExecution,
 )
 
 

@@ -60,6 +60,35 @@ class UpdateInfo(_State):
     failure: Failure | None = None
 
 
+class ParentInfo(_State):
+    """The run that started this one as a child (kept across continue-as-new)."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+
+
+class ChildInfo(_State):
+    initiated_event_id: int
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    parent_close_policy: str = "Terminate"
+    run_id: str | None = None  # set when ChildWorkflowExecutionStarted is recorded
+    started_event_id: int = 0
+
+
+class ExternalRequestInfo(_State):
+    """An external signal or cancel request waiting for the target shard's answer."""
+
+    initiated_event_id: int
+    kind: str  # "signal" | "cancel"
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+
+
 class MutableState(_State):
     namespace: str
     workflow_id: str
@@ -94,6 +123,10 @@ class MutableState(_State):
     updates: dict[str, UpdateInfo] = Field(default_factory=dict)
     result: tuple[Payload, ...] | None = None
     failure: Failure | None = None
+    # Child and external workflows (docs/child-workflows.md), keyed by initiated event id.
+    parent: ParentInfo | None = None
+    children: dict[int, ChildInfo] = Field(default_factory=dict)
+    external_requests: dict[int, ExternalRequestInfo] = Field(default_factory=dict)
 
     @property
     def is_running(self) -> bool:

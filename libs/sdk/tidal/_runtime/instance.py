@@ -33,8 +33,9 @@ from tidal_schema.messages import UpdateRequest, WorkflowTask
 from .. import exceptions as exc_mod
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
-from ..workflow import ContinueAsNewError, Info, WorkflowDefinition
+from ..workflow import ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
 from . import matching, update
+from .children import CHILD_JOB_EVENTS, ChildServices
 from .services import WorkflowServices, _Activity
 
 
@@ -54,7 +55,7 @@ class StaleInstanceError(Exception):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices):
+class WorkflowInstance(WorkflowServices, ChildServices):
     def __init__(
         self,
         *,
@@ -87,6 +88,7 @@ class WorkflowInstance(WorkflowServices):
         self._activity_by_event: dict[int, str] = {}
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
+        self._init_children()
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -223,6 +225,7 @@ class WorkflowInstance(WorkflowServices):
                 return
             raise matching.mismatch(ev, head)
         self._unconfirmed.popleft()
+        self._child_confirmed(ev, head)
         a = ev.attributes
         if isinstance(a, events.ActivityTaskScheduled):
             self._activities[a.activity_id].scheduled_event_id = ev.event_id
@@ -378,7 +381,8 @@ class WorkflowInstance(WorkflowServices):
             if handle is not None:  # None: cancelled by the code since
                 self._timer_of_handle.pop(id(handle), None)
                 self._loop.fire(handle)
-        # Child workflow events: child workflows are not supported by this runtime yet.
+        elif a.type in CHILD_JOB_EVENTS:
+            self._child_job(ev)
 
     def _activity_done(self, ev: HistoryEvent, scheduled_event_id: int) -> _Activity:
         """The activity a terminal activity event is about (forgotten afterwards: it is final)."""
@@ -402,6 +406,12 @@ class WorkflowInstance(WorkflowServices):
             run_timeout=a.workflow_run_timeout,
             execution_timeout=a.workflow_execution_timeout,
             task_timeout=a.workflow_task_timeout,
+            parent=(
+                ParentInfo(namespace=self.namespace, run_id=a.parent_run_id, workflow_id=a.parent_workflow_id)
+                if a.parent_workflow_id and a.parent_run_id
+                else None
+            ),
+            continued_run_id=a.continued_execution_run_id,
         )
         d = self.definition
         args = self.converter.from_payloads(a.input, d.arg_types)

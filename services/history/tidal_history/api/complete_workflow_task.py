@@ -14,6 +14,7 @@ from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
+from . import child_commands
 
 SUPPORTED = (
     cmd.ScheduleActivityTask,
@@ -25,6 +26,7 @@ SUPPORTED = (
     cmd.RecordMarker,
     cmd.UpsertWorkflowSearchAttributesCommand,
     cmd.ProtocolMessage,
+    *child_commands.COMMANDS,
 )
 
 
@@ -41,7 +43,7 @@ def handle(
     updates.materialize(m)
     wft, started_id = m.end_workflow_task(identity=msg.identity)
     state.last_wft_failure = state.last_wft_failure_cause = None
-    problem = _invalid(state, msg.commands)
+    problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
     if problem is not None:
         m.add_event(
             ev.WorkflowTaskFailed(
@@ -91,6 +93,8 @@ def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None
 
 def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
     st = m.state
+    if child_commands.apply(m, c, completed_id):
+        return
     if isinstance(c, cmd.ScheduleActivityTask):
         task_queue = c.task_queue or st.task_queue
         event_id = m.add_event(
