@@ -29,6 +29,8 @@ class WorkflowExecutionStarted(Frozen):
     parent_run_id: str | None = None
     attempt: int = 1
     retry_policy: RetryPolicy | None = None
+    # When the whole chain of retries must end (start + workflow_execution_timeout).
+    workflow_execution_expiration_time: datetime | None = None
     cron_schedule: str | None = None
     memo: dict[str, Payload] = Field(default_factory=dict)
     search_attributes: dict[str, Any] = Field(default_factory=dict)
@@ -46,6 +48,8 @@ class WorkflowExecutionFailed(Frozen):
     type: Literal["WorkflowExecutionFailed"] = "WorkflowExecutionFailed"
     failure: Failure
     workflow_task_completed_event_id: int
+    # Set when the workflow's retry policy started another attempt as a new run.
+    new_execution_run_id: str | None = None
 
 
 class WorkflowExecutionTimedOut(Frozen):

@@ -339,7 +339,8 @@ class WorkflowHandle(Generic[ReturnT]):
             status = WorkflowExecutionStatus(data["status"])
             if status is WorkflowExecutionStatus.RUNNING:
                 continue
-            if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs and data.get("new_run_id"):
+            # Continued as new, or failed and retried by its retry policy: the chain goes on.
+            if follow_runs and data.get("new_run_id"):
                 run_id = data["new_run_id"]
                 continue
             if status is WorkflowExecutionStatus.COMPLETED:

@@ -291,7 +291,10 @@ class Mutation:
         *,
         result: tuple[Payload, ...] | None = None,
         failure: Failure | None = None,
+        continued: bool = False,
     ) -> None:
+        """Close the run. `continued`: a successor run carries the workflow on (a retry), so a
+        parent is not told its child closed."""
         st = self.state
         self._delete_pending_timer_rows()
         self.add_event(attributes)
@@ -303,7 +306,7 @@ class Mutation:
         st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
-        relations.on_close(self, status, result=result, failure=failure)
+        relations.on_close(self, status, result=result, failure=failure, continued=continued)
         self.send(
             names.NOTIFY_EXCHANGE,
             "",

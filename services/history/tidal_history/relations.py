@@ -32,6 +32,7 @@ def on_close(
     *,
     result: tuple[Payload, ...] | None,
     failure: Failure | None,
+    continued: bool = False,
 ) -> None:
     st = m.state
     for child in st.children.values():
@@ -40,7 +41,7 @@ def on_close(
     st.external_requests.clear()
     parent = st.parent
     # A run that continues as new is not the end of the child: its successor keeps the parent.
-    if parent is None or status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+    if parent is None or continued or status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
         return
     m.send_to_workflow(
         parent.namespace,

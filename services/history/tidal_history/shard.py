@@ -14,7 +14,14 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
-from tidal_schema import Payload, names, shard_for
+from tidal_schema import (
+    Payload,
+    WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy,
+    names,
+    shard_for,
+)
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
     ChildWorkflowClosed,
@@ -368,6 +375,10 @@ class ShardProcessor:
                 currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
             new_id, current = str(uuid.uuid4()), currents[ck]
             if isinstance(msg, StartWorkflowExecution):
+                if _terminates_existing(msg, current):
+                    assert current is not None
+                    await self._terminate_for_start(msg, current, now, working, currents)
+                    current = None
                 outcome = start_workflow.handle(
                     msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
                 )
@@ -476,6 +487,28 @@ class ShardProcessor:
         if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
             self._record_new_run(outcome.successor, working, currents)
 
+    async def _terminate_for_start(
+        self,
+        msg: StartWorkflowExecution,
+        current: CurrentRun,
+        now: datetime,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> None:
+        """id_conflict_policy TERMINATE_EXISTING: the running run is terminated in the same batch
+        (so the same commit) that starts the new one; the start then sees no current run."""
+        w = await self._working(working, (msg.namespace, msg.workflow_id, current.run_id))
+        if w is not None:
+            terminate = TerminateWorkflowExecution(
+                namespace=msg.namespace,
+                workflow_id=msg.workflow_id,
+                run_id=current.run_id,
+                reason=f"terminated by start {msg.request_id} (id_conflict_policy TerminateExisting)",
+                identity=msg.identity,
+            )
+            outcome = terminate_workflow.handle(w.run.state, w.run.events, terminate, now=now)
+            self._record_change(w, outcome, working, currents)
+
     def _route(self, o: Outgoing) -> Outgoing:
         """Messages for another workflow go to the history shard that owns it."""
         if o.to_workflow is None or o.routing_key:
@@ -531,8 +564,23 @@ _HANDLERS: dict[type, Callable[..., Outcome]] = {
     ChildWorkflowClosed: child_workflow_closed.handle,
     ExternalWorkflowResult: external_workflow_result.handle,
 }
+
+
 # Client requests by workflow id: with no such run they answer "not found" themselves; anything
 # else for a missing run is a stale message from a run that is gone.
+def _terminates_existing(msg: StartWorkflowExecution, current: CurrentRun | None) -> bool:
+    return (
+        current is not None
+        and current.status is WorkflowExecutionStatus.RUNNING
+        and (
+            msg.id_conflict_policy is WorkflowIdConflictPolicy.TERMINATE_EXISTING
+            # The older spelling of the same thing (Temporal deprecated it for the conflict policy).
+            or msg.id_reuse_policy is WorkflowIdReusePolicy.TERMINATE_IF_RUNNING
+        )
+        and current.start_request_id != msg.request_id  # a retried start: answered, not re-applied
+    )
+
+
 _ANSWERS_MISSING = (
     SignalWorkflowExecution,
     TerminateWorkflowExecution,

@@ -14,7 +14,7 @@ from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
-from . import child_commands
+from . import child_commands, workflow_retry
 
 SUPPORTED = (
     cmd.ScheduleActivityTask,
@@ -168,6 +168,9 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
             result=c.result,
         )
     elif isinstance(c, cmd.FailWorkflowExecution):
+        if (delay := workflow_retry.delay(m, c.failure)) is not None:
+            workflow_retry.apply(m, c.failure, completed_id, delay)
+            return
         m.close(
             WorkflowExecutionStatus.FAILED,
             ev.WorkflowExecutionFailed(failure=c.failure, workflow_task_completed_event_id=completed_id),

@@ -72,6 +72,9 @@ def begin(
             task_queue=msg.task_queue,
             input=msg.input,
             workflow_execution_timeout=msg.workflow_execution_timeout,
+            workflow_execution_expiration_time=(
+                now + msg.workflow_execution_timeout if msg.workflow_execution_timeout else None
+            ),
             workflow_run_timeout=msg.workflow_run_timeout,
             workflow_task_timeout=msg.workflow_task_timeout,
             original_execution_run_id=new_run_id,
@@ -102,7 +105,7 @@ def refuse(msg: StartWorkflowExecution, current: CurrentRun) -> Outcome | None:
     if current.status is WorkflowExecutionStatus.RUNNING:
         if msg.id_conflict_policy is WorkflowIdConflictPolicy.USE_EXISTING:
             return unchanged(StartWorkflowReply(run_id=current.run_id, started=False))
-        # TERMINATE_EXISTING needs a two-run transition; until then it is refused like FAIL.
+        # TERMINATE_EXISTING never gets here: the shard terminates the running run first.
         return unchanged(
             ErrorReply(
                 code=ErrorCode.ALREADY_STARTED,
