@@ -57,3 +57,22 @@ async def test_one_trace_across_frontend_history_matching_worker_activity(
 def _mentions(span: object, workflow_id: str) -> bool:
     attributes = getattr(span, "attributes", None) or {}
     return attributes.get("tidal.workflow_id") == workflow_id
+
+
+async def test_the_callers_trace_continues_into_the_server(exporter: InMemorySpanExporter) -> None:
+    """The SDK client sends the current trace context (traceparent) with its HTTP calls."""
+    from opentelemetry import trace
+
+    workflow_id = f"caller-{uuid.uuid4().hex[:8]}"
+    async with await WorkflowEnvironment.start_local() as env:
+        with trace.get_tracer("tests").start_as_current_span("checkout") as caller:
+            await env.client.start_workflow(
+                GreetingWorkflow.run, "caller", id=workflow_id, task_queue=f"{TASK_QUEUE}-none"
+            )
+    starts = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.name == "history StartWorkflowExecution" and _mentions(s, workflow_id)
+    ]
+    assert len(starts) == 1
+    assert starts[0].context.trace_id == caller.get_span_context().trace_id

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import httpx
+from opentelemetry import propagate
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
 from . import _client_interactions as _interactions
@@ -267,6 +268,11 @@ class Client:
             delay = min(delay * 2, 2.0)
 
     async def _call_once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        # The caller's trace (if any) continues through the server: W3C traceparent header.
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        if carrier:
+            kwargs["headers"] = {**carrier, **kwargs.get("headers", {})}
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
