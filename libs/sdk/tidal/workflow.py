@@ -29,6 +29,7 @@ from .common import RetryPolicy
 
 if TYPE_CHECKING:
     from ._runtime.instance import WorkflowInstance
+    from .converter import DataConverter
 
 ClassT = TypeVar("ClassT", bound=type)
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
@@ -37,6 +38,7 @@ ReturnT = TypeVar("ReturnT")
 _DEFN_ATTR = "__tidal_workflow_definition__"
 _RUN_ATTR = "__tidal_workflow_run__"
 _SIGNAL_ATTR = "__tidal_signal_name__"
+DYNAMIC_SIGNAL = ""  # the key of the dynamic signal handler (signal names are never empty)
 _QUERY_ATTR = "__tidal_query_name__"
 _UPDATE_ATTR = "__tidal_update_name__"
 _VALIDATOR_ATTR = "__tidal_update_validator__"
@@ -194,12 +196,17 @@ def signal(fn: CallableT) -> CallableT: ...
 
 
 @overload
-def signal(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+def signal(*, name: str | None = None, dynamic: bool = False) -> Callable[[CallableT], CallableT]: ...
 
 
-def signal(fn: CallableT | None = None, *, name: str | None = None) -> Any:
+def signal(fn: CallableT | None = None, *, name: str | None = None, dynamic: bool = False) -> Any:
+    """A signal handler. `dynamic=True` (no name) receives every signal that has no handler of
+    its own, as `(self, name: str, args: Sequence[tidal.common.RawValue])`, like temporalio."""
+    if dynamic and name:
+        raise ValueError("a dynamic signal handler has no name")
+
     def decorate(f: CallableT) -> CallableT:
-        setattr(f, _SIGNAL_ATTR, name or f.__name__)
+        setattr(f, _SIGNAL_ATTR, DYNAMIC_SIGNAL if dynamic else (name or f.__name__))
         return f
 
     return decorate(fn) if fn is not None else decorate
@@ -303,6 +310,11 @@ def in_workflow() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def payload_converter() -> DataConverter:
+    """The worker's data converter (e.g. to convert a dynamic signal's `RawValue`s)."""
+    return _rt().converter
 
 
 def info() -> Info:
