@@ -7,10 +7,13 @@ from datetime import timedelta
 
 import pytest
 from tidal import activity, workflow
+from tidal.client import Client
 from tidal.exceptions import ActivityError, ApplicationError, WorkflowFailureError
 from tidal.saga import Saga, SagaCompensationError
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
+
+from tests.support.stack import Stack
 
 T = timedelta(seconds=30)
 CALLS: list[str] = []
@@ -37,35 +40,47 @@ class Trip:
         return "booked"
 
 
-async def _run(env: WorkflowEnvironment, fail_at: str, fail_undo: bool = False) -> str:
-    handle = await env.client.start_workflow(
+async def _run(client: Client, fail_at: str, fail_undo: bool = False) -> str:
+    handle = await client.start_workflow(
         Trip.run, args=[fail_at, fail_undo], id=f"trip-{uuid.uuid4()}", task_queue="saga"
     )
     return await handle.result()
 
 
-async def test_compensations_run_in_reverse_and_the_original_error_surfaces() -> None:
+async def saga_scenario(client: Client) -> None:
+    async with Worker(client, task_queue="saga", workflows=[Trip], activities=[step]):
+        CALLS.clear()
+        assert await _run(client, fail_at="none") == "booked"
+        assert CALLS == ["book-hotel", "book-flight", "book-car"]
+
+        CALLS.clear()
+        with pytest.raises(WorkflowFailureError) as info:
+            await _run(client, fail_at="car")
+        assert isinstance(info.value.cause, ActivityError)
+        assert CALLS == ["book-hotel", "book-flight", "fail-car", "undo-flight", "undo-hotel"]
+
+        CALLS.clear()
+        with pytest.raises(WorkflowFailureError) as info:
+            await _run(client, fail_at="car", fail_undo=True)
+        # The failed compensation is reported (its own type) and the others still ran.
+        assert CALLS == ["book-hotel", "book-flight", "fail-car", "undo-flight", "fail-undo-hotel"]
+        assert "compensation" in str(info.value.cause)
+
+
+async def test_compensations_run_in_reverse_embedded() -> None:
     env = await WorkflowEnvironment.start_local()
     try:
-        async with Worker(env.client, task_queue="saga", workflows=[Trip], activities=[step]):
-            CALLS.clear()
-            assert await _run(env, fail_at="none") == "booked"
-            assert CALLS == ["book-hotel", "book-flight", "book-car"]
-
-            CALLS.clear()
-            with pytest.raises(WorkflowFailureError) as info:
-                await _run(env, fail_at="car")
-            assert isinstance(info.value.cause, ActivityError)
-            assert CALLS == ["book-hotel", "book-flight", "fail-car", "undo-flight", "undo-hotel"]
-
-            CALLS.clear()
-            with pytest.raises(WorkflowFailureError) as info:
-                await _run(env, fail_at="car", fail_undo=True)
-            # The failed compensation is reported (its own type) and the others still ran.
-            assert CALLS == ["book-hotel", "book-flight", "fail-car", "undo-flight", "fail-undo-hotel"]
-            assert "compensation" in str(info.value.cause)
+        await saga_scenario(env.client)
     finally:
         await env.shutdown()
+
+
+async def test_compensations_run_in_reverse_on_the_stack(running: Stack) -> None:
+    client = await Client.connect(running.address)
+    try:
+        await saga_scenario(client)
+    finally:
+        await client.close()
 
 
 def test_saga_compensation_error_carries_the_errors() -> None:

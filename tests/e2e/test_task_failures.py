@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import pytest
 from tidal import workflow
-from tidal.client import WorkflowExecutionStatus, WorkflowHandle
+from tidal.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from tidal.exceptions import WorkflowFailureError
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 
-from tests.support.stack import wait_for
+from tests.support.stack import Stack, wait_for
 
 
 @workflow.defn
@@ -61,21 +61,31 @@ async def _task_failure(handle: WorkflowHandle[str]) -> dict[str, str]:
     return seen
 
 
-async def test_a_bug_fails_the_task_not_the_workflow_and_describe_says_why(env: WorkflowEnvironment) -> None:
-    async with Worker(env.client, task_queue="bugs", workflows=[Buggy, BuggyButFatal]):
-        handle = await env.client.start_workflow(Buggy.run, id=f"bug-{uuid.uuid4()}", task_queue="bugs")
+async def bug_scenario(client: Client) -> None:
+    async with Worker(client, task_queue="bugs", workflows=[Buggy, BuggyButFatal]):
+        handle = await client.start_workflow(Buggy.run, id=f"bug-{uuid.uuid4()}", task_queue="bugs")
         failure = await _task_failure(handle)
         assert "missing" in failure["message"] and failure["cause"] == "WorkflowWorkerUnhandledFailure"
         types = [e.event_type for e in (await handle.fetch_history()).events]
         assert "WorkflowTaskFailed" in types and "WorkflowExecutionFailed" not in types
         await handle.terminate("test over")
 
-        fatal = await env.client.start_workflow(
-            BuggyButFatal.run, id=f"fatal-{uuid.uuid4()}", task_queue="bugs"
-        )
+        fatal = await client.start_workflow(BuggyButFatal.run, id=f"fatal-{uuid.uuid4()}", task_queue="bugs")
         with pytest.raises(WorkflowFailureError) as info:
             await fatal.result()
         assert "missing" in str(info.value.cause)
+
+
+async def test_a_bug_fails_the_task_not_the_workflow_embedded(env: WorkflowEnvironment) -> None:
+    await bug_scenario(env.client)
+
+
+async def test_a_bug_fails_the_task_not_the_workflow_on_the_stack(running: Stack) -> None:
+    client = await Client.connect(running.address)
+    try:
+        await bug_scenario(client)
+    finally:
+        await client.close()
 
 
 async def test_blocking_workflow_code_is_reported_as_a_potential_deadlock(env: WorkflowEnvironment) -> None:
