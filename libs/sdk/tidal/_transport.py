@@ -20,6 +20,9 @@ class TaskDelivery(Protocol):
     @property
     def body(self) -> bytes: ...
 
+    @property
+    def correlation_id(self) -> str | None: ...
+
     async def ack(self) -> None: ...
 
     async def nack(self, *, requeue: bool = True) -> None: ...
@@ -37,7 +40,15 @@ class WorkerTransport(Protocol):
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None: ...
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -51,6 +62,10 @@ class _AmqpDelivery:
     @property
     def body(self) -> bytes:
         return self._msg.body
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self._msg.correlation_id
 
     async def ack(self) -> None:
         await self._msg.ack()
@@ -111,7 +126,15 @@ class AmqpTransport:
         tag = await q.consume(on_message)
         return _AmqpConsumer(channel, q, tag)
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         await self._connection()
         assert self._pub is not None
         ex: Any = (
@@ -121,7 +144,11 @@ class AmqpTransport:
         )
         await ex.publish(
             aio_pika.Message(
-                body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type="application/json"
+                body,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                content_type="application/json",
+                reply_to=reply_to,
+                correlation_id=correlation_id,
             ),
             routing_key=routing_key,
             mandatory=True,

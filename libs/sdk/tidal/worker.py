@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import logging
 import os
 import socket
@@ -21,15 +20,14 @@ from tidal_schema import names
 from tidal_schema.messages import (
     TASK_MESSAGE,
     ActivityTask,
-    CompleteActivityTask,
     CompleteWorkflowTask,
-    FailActivityTask,
     FailWorkflowTask,
     WorkflowTask,
 )
 
 from . import activity as _activity
 from . import workflow as _workflow
+from ._activity_worker import ActivityWorker
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
@@ -112,6 +110,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._started = False
+        self._activity_worker: ActivityWorker | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -149,6 +148,15 @@ class Worker:
                     await t.consume(queue, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
                 )
         if self._activities:
+            aw = self._activity_worker = ActivityWorker(
+                activities=self._activities,
+                executor=self._executor,
+                converter=self._client.data_converter,
+                identity=self.identity,
+                publish=self._publish,
+            )
+            await t.declare_task_queue(aw.control_queue, sticky=True)
+            self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
             queue = names.activity_task_queue(ns, self.task_queue)
             await t.declare_task_queue(queue, sticky=False)
             self._consumers.append(
@@ -188,9 +196,9 @@ class Worker:
 
         return handler
 
-    async def _publish(self, routing_key: str, body: bytes) -> None:
+    async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
         assert self._transport is not None
-        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body)
+        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body, **props)
 
     # --- workflow tasks -------------------------------------------------------------------
 
@@ -294,74 +302,15 @@ class Worker:
         task = await _parse(delivery, ActivityTask)
         if task is None:
             return
-        reply = await self._run_activity(task)
+        assert self._activity_worker is not None
+        reply = await self._activity_worker.run(task)
         try:
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
+            if reply is not None:
+                await self._publish(task.history_routing_key, reply.model_dump_json().encode())
             await delivery.ack()
         except Exception:
             log.exception("could not report activity %s; it will be redelivered", task.activity_id)
             await delivery.nack(requeue=True)
-
-    async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
-        ref = dict(
-            namespace=task.namespace,
-            workflow_id=task.workflow_id,
-            run_id=task.run_id,
-            scheduled_event_id=task.scheduled_event_id,
-            attempt=task.attempt,
-            identity=self.identity,
-        )
-        defn = self._activities.get(task.activity_type)
-        if defn is None:
-            known = ", ".join(sorted(self._activities)) or "none"
-            exc: BaseException = ApplicationError(
-                f"activity type {task.activity_type!r} is not registered on this worker "
-                f"(registered: {known})",
-                type="NotFoundError",
-            )
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
-        conv = self._client.data_converter
-        info = _activity.Info(
-            activity_id=task.activity_id,
-            activity_type=task.activity_type,
-            attempt=task.attempt,
-            workflow_id=task.workflow_id,
-            workflow_run_id=task.run_id,
-            workflow_type=task.workflow_type,
-            workflow_namespace=task.namespace,
-            task_queue=task.task_queue,
-            scheduled_time=task.scheduled_time,
-            current_attempt_scheduled_time=task.current_attempt_scheduled_time,
-            start_to_close_timeout=task.start_to_close_timeout,
-            schedule_to_close_timeout=task.schedule_to_close_timeout,
-            heartbeat_timeout=task.heartbeat_timeout,
-            heartbeat_details=conv.from_payloads(task.heartbeat_details),
-        )
-        token = _activity._set_context(_activity._Context(info=info))
-        try:
-            args = conv.from_payloads(task.input, defn.arg_types)
-            timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
-            if defn.is_async:
-                result = await asyncio.wait_for(defn.fn(*args), timeout)
-            else:
-                loop = asyncio.get_running_loop()
-                ctx = _activity._context()
-
-                def call() -> Any:
-                    t2 = _activity._set_context(ctx)
-                    try:
-                        return defn.fn(*args)
-                    finally:
-                        _activity._reset_context(t2)
-
-                result = await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
-            if inspect.isawaitable(result):
-                result = await result
-            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)
-        except Exception as exc:
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
-        finally:
-            _activity._reset_context(token)
 
 
 TaskT = TypeVar("TaskT", WorkflowTask, ActivityTask)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from . import activity as _activity
@@ -308,6 +309,18 @@ async def wait_condition(
 # --- activities -----------------------------------------------------------------------------
 
 
+class ActivityCancellationType(IntEnum):
+    """What cancelling an activity handle does (temporalio's enum, same members).
+
+    TRY_CANCEL: ask the server to cancel and raise at once. WAIT_CANCELLATION_COMPLETED: ask, and
+    wait until the activity reports it stopped (or finishes anyway). ABANDON: do not tell the
+    server; the activity runs on, unwatched."""
+
+    TRY_CANCEL = 0
+    WAIT_CANCELLATION_COMPLETED = 1
+    ABANDON = 2
+
+
 class ActivityHandle(asyncio.Task[ReturnT]):
     """The running activity, as an asyncio Task: await it for the result, `cancel()` it to
     request cancellation (try-cancel: the workflow sees CancelledError at once)."""
@@ -334,6 +347,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -351,6 +365,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -368,6 +383,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[Any]: ...
 
 
@@ -384,6 +400,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[Any]:
     """Schedule an activity and return its handle without waiting for it."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -404,6 +421,7 @@ def start_activity(
         heartbeat_timeout=heartbeat_timeout,
         retry_policy=retry_policy,
         activity_id=activity_id,
+        cancellation_type=cancellation_type,
     )
 
 
@@ -421,6 +439,7 @@ async def execute_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ReturnT: ...
 
 
@@ -438,6 +457,7 @@ async def execute_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ReturnT: ...
 
 
@@ -455,6 +475,7 @@ async def execute_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> Any: ...
 
 

@@ -49,8 +49,24 @@ class BusWorkerTransport:
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
         return await self._bus.consume(queue, handler, prefetch=prefetch)
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
-        await self._bus.publish(OutMessage(exchange=exchange, routing_key=routing_key, body=body))
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        await self._bus.publish(
+            OutMessage(
+                exchange=exchange,
+                routing_key=routing_key,
+                body=body,
+                reply_to=reply_to,
+                correlation_id=correlation_id,
+            )
+        )
 
     async def close(self) -> None:
         # A worker's sticky queue goes with it, as an exclusive queue does on RabbitMQ.

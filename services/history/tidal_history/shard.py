@@ -20,6 +20,9 @@ from tidal_schema.messages import (
     FailWorkflowTask,
     FireTimer,
     HistoryMessage,
+    RecordActivityTaskHeartbeat,
+    RecordActivityTaskStarted,
+    ReportActivityTaskCanceled,
     RequestCancelWorkflowExecution,
     SignalWithStartWorkflowExecution,
     SignalWorkflowExecution,
@@ -35,6 +38,9 @@ from .api import (
     fail_activity_task,
     fail_workflow_task,
     fire_timer,
+    record_activity_heartbeat,
+    record_activity_started,
+    report_activity_canceled,
     request_cancel_workflow,
     signal_with_start,
     signal_workflow,
@@ -384,10 +390,22 @@ _HANDLERS: dict[type, Callable[..., Outcome]] = {
     SignalWorkflowExecution: signal_workflow.handle,
     TerminateWorkflowExecution: terminate_workflow.handle,
     RequestCancelWorkflowExecution: request_cancel_workflow.handle,
+    RecordActivityTaskHeartbeat: record_activity_heartbeat.handle,
+    RecordActivityTaskStarted: record_activity_started.handle,
+    ReportActivityTaskCanceled: report_activity_canceled.handle,
 }
 # Client requests by workflow id: with no such run they answer "not found" themselves; anything
 # else for a missing run is a stale message from a run that is gone.
-_ANSWERS_MISSING = (SignalWorkflowExecution, TerminateWorkflowExecution, RequestCancelWorkflowExecution)
+_ANSWERS_MISSING = (
+    SignalWorkflowExecution,
+    TerminateWorkflowExecution,
+    RequestCancelWorkflowExecution,
+    # Activity messages answer a heartbeat or an async completion for a run that is gone.
+    CompleteActivityTask,
+    FailActivityTask,
+    RecordActivityTaskHeartbeat,
+    ReportActivityTaskCanceled,
+)
 
 
 def _short(exc: ValidationError) -> str:
