@@ -123,6 +123,32 @@ async def fails_with(key: str, error_type: str, delay_ms: int) -> str:
     raise ApplicationError(f"failed on attempt {attempt}", type=error_type, next_retry_delay=retry)
 
 
+@activity.defn
+async def local_step(key: str) -> str:
+    assert activity.info().is_local
+    _seen(f"{key}:step", activity.info().attempt)
+    return f"step({key})"
+
+
+@activity.defn
+async def local_flaky(key: str) -> str:
+    attempt = activity.info().attempt
+    _seen(f"{key}:flaky", attempt)
+    if attempt < 3:
+        raise ApplicationError(f"local attempt {attempt} failed", type="Flaky")
+    return f"flaky ok on attempt {attempt}"
+
+
+@activity.defn
+async def local_fatal(key: str) -> str:
+    _seen(f"{key}:fatal", activity.info().attempt)
+    raise ApplicationError("no way", type="Fatal", non_retryable=True)
+
+
+LOCAL_QUEUE = "e2e-activities-local"
+LOCAL_ACTIVITIES = [local_step, local_flaky, local_fatal]
+
+
 ACTIVITIES = [
     resumable,
     goes_silent,
@@ -240,6 +266,30 @@ class RetryPolicyWorkflow:
             )
         except ActivityError as e:
             return _describe(e)
+
+
+@workflow.defn
+class LocalActivityWorkflow:
+    @workflow.run
+    async def run(self, key: str) -> str:
+        first = await workflow.execute_local_activity(
+            local_step, key, start_to_close_timeout=timedelta(seconds=5)
+        )
+        await workflow.sleep(0.2)  # a new workflow task, which replays the one above
+        second = await workflow.execute_local_activity(
+            local_flaky,
+            key,
+            start_to_close_timeout=timedelta(seconds=5),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50)),
+        )
+        try:
+            await workflow.execute_local_activity(
+                local_fatal, key, start_to_close_timeout=timedelta(seconds=5)
+            )
+            third = "no error"
+        except ActivityError as e:
+            third = _describe(e)
+        return f"{first}|{second}|{third}"
 
 
 WORKFLOWS = [
@@ -410,6 +460,39 @@ async def retry_policy_rules(client: Client) -> None:
     assert attempts == [1, 2, 3, 4] and elapsed < 30
 
 
+async def local_activities(client: Client) -> None:
+    """Run in the worker inside the workflow task, recorded as markers; a worker that caches
+    nothing replays every task from history, and the markers keep the activities from running
+    again."""
+    from tidal.worker import Worker
+
+    key = f"local-{uuid.uuid4()}"
+    worker = Worker(
+        client,
+        task_queue=LOCAL_QUEUE,
+        workflows=[LocalActivityWorkflow],
+        activities=LOCAL_ACTIVITIES,
+        max_cached_workflows=0,
+    )
+    async with worker:
+        handle = await client.start_workflow(LocalActivityWorkflow.run, key, id=key, task_queue=LOCAL_QUEUE)
+        result = await handle.result()
+    assert result == (f"step({key})|flaky ok on attempt 3|app:Fatal:no way:NonRetryableFailure"), result
+    assert SEEN[f"{key}:step"] == [1]  # ran once, although replayed by later tasks
+    assert SEEN[f"{key}:flaky"] == [1, 2, 3]  # retried locally
+    assert SEEN[f"{key}:fatal"] == [1]
+    history = (await handle.fetch_history()).events
+    markers = [e for e in history if e.event_type == "MarkerRecorded"]
+    assert [m.attributes.marker_name for m in markers] == ["LocalActivity"] * 3  # type: ignore[union-attr]
+    assert markers[2].attributes.failure is not None  # type: ignore[union-attr]
+    assert not any(e.event_type.startswith("ActivityTask") for e in history)
+    # The replayer, too, takes the results from the markers.
+    from tidal.replayer import Replayer
+
+    await Replayer(workflows=[LocalActivityWorkflow]).replay_workflow(await handle.fetch_history())
+    assert SEEN[f"{key}:step"] == [1] and SEEN[f"{key}:flaky"] == [1, 2, 3]
+
+
 ALL = [
     heartbeat_details_reach_the_next_attempt,
     heartbeat_timeout,
@@ -419,4 +502,5 @@ ALL = [
     cancel_abandon,
     async_completion,
     retry_policy_rules,
+    local_activities,
 ]

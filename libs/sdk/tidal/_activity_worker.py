@@ -16,11 +16,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from tidal_schema import names
+from tidal_schema import Failure, RetryPolicy, names
 from tidal_schema.messages import (
     REPLY,
     ActivityHeartbeatReply,
@@ -30,11 +30,13 @@ from tidal_schema.messages import (
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
     ReportActivityTaskCanceled,
+    WorkflowTask,
 )
 from tidal_schema.task_token import ActivityTaskToken
 
 from . import activity as _activity
 from . import exceptions as _exc
+from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._transport import TaskDelivery
 from .converter import DataConverter
 from .exceptions import ApplicationError, error_to_failure
@@ -259,3 +261,121 @@ class ActivityWorker:
             task_token=token.encode(),
             schedule_to_start_timeout=task.schedule_to_start_timeout,
         )
+
+
+# --- local activities ---------------------------------------------------------------------
+
+
+async def run_local_activity(
+    req: LocalActivityRequest,
+    *,
+    task: WorkflowTask,
+    activities: Mapping[str, _activity.ActivityDefinition],
+    executor: concurrent.futures.Executor | None,
+    converter: DataConverter,
+) -> LocalActivityOutcome:
+    """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
+    are the retry delay itself) until it succeeds, may not retry, or its time is up: the
+    schedule-to-close timeout, capped by the local retry threshold."""
+    defn = activities.get(req.activity_type)
+    if defn is None:
+        known = ", ".join(sorted(activities)) or "none"
+        err = ApplicationError(
+            f"local activity type {req.activity_type!r} is not registered on this worker "
+            f"(registered: {known})",
+            type="NotFoundError",
+            non_retryable=True,
+        )
+        return LocalActivityOutcome(
+            seq=req.seq, attempt=1, failure=error_to_failure(err), retry_state="NonRetryableFailure"
+        )
+    policy = req.retry_policy or RetryPolicy()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    budget = req.local_retry_threshold
+    if req.schedule_to_close_timeout is not None:
+        budget = min(budget, req.schedule_to_close_timeout)
+    attempt = 1
+    while True:
+        info = _local_info(req, task, attempt, loop.time() - started, converter)
+        ctx = _activity._Context(info=info)
+        token = _activity._set_context(ctx)
+        try:
+            timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
+            result = await _call_local(defn, req, ctx, executor, converter, timeout)
+            return LocalActivityOutcome(
+                seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
+            )
+        except Exception as exc:
+            failure = error_to_failure(exc)
+        finally:
+            _activity._reset_context(token)
+        delay, retry_state = _next_local_delay(policy, attempt, failure)
+        elapsed = timedelta(seconds=loop.time() - started)
+        if delay is not None and elapsed + delay >= budget:
+            delay, retry_state = None, "Timeout"
+        if delay is None:
+            return LocalActivityOutcome(
+                seq=req.seq, attempt=attempt, failure=failure, retry_state=retry_state
+            )
+        await asyncio.sleep(delay.total_seconds())
+        attempt += 1
+
+
+async def _call_local(
+    defn: _activity.ActivityDefinition,
+    req: LocalActivityRequest,
+    ctx: _activity._Context,
+    executor: concurrent.futures.Executor | None,
+    converter: DataConverter,
+    timeout: timedelta | None,
+) -> Any:
+    args = converter.from_payloads(req.input, defn.arg_types)
+    seconds = timeout.total_seconds() if timeout else None
+    if defn.is_async:
+        return await asyncio.wait_for(defn.fn(*args), seconds)
+
+    def call() -> Any:
+        t2 = _activity._set_context(ctx)
+        try:
+            return defn.fn(*args)
+        finally:
+            _activity._reset_context(t2)
+
+    return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(executor, call), seconds)
+
+
+def _next_local_delay(policy: RetryPolicy, attempt: int, failure: Failure) -> tuple[timedelta | None, str]:
+    """The server's retry rule (services/history/tidal_history/retry.py), for local retries."""
+    if failure.non_retryable or failure.type in policy.non_retryable_error_types:
+        return None, "NonRetryableFailure"
+    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
+        return None, "MaximumAttemptsReached"
+    if failure.next_retry_delay is not None:
+        return failure.next_retry_delay, ""
+    delay = policy.initial_interval * policy.backoff_coefficient ** (attempt - 1)
+    cap = policy.maximum_interval or policy.initial_interval * 100
+    return min(delay, cap), ""
+
+
+def _local_info(
+    req: LocalActivityRequest, task: WorkflowTask, attempt: int, elapsed: float, converter: DataConverter
+) -> _activity.Info:
+    now = datetime.now(UTC)
+    return _activity.Info(
+        activity_id=req.activity_id,
+        activity_type=req.activity_type,
+        attempt=attempt,
+        workflow_id=task.workflow_id,
+        workflow_run_id=task.run_id,
+        workflow_type=task.workflow_type,
+        workflow_namespace=task.namespace,
+        task_queue=task.task_queue,
+        scheduled_time=now - timedelta(seconds=elapsed),
+        current_attempt_scheduled_time=now,
+        start_to_close_timeout=req.start_to_close_timeout,
+        schedule_to_close_timeout=req.schedule_to_close_timeout,
+        heartbeat_timeout=None,
+        heartbeat_details=(),
+        is_local=True,
+    )

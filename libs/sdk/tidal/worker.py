@@ -27,7 +27,7 @@ from tidal_schema.messages import (
 
 from . import activity as _activity
 from . import workflow as _workflow
-from ._activity_worker import ActivityWorker
+from ._activity_worker import ActivityWorker, run_local_activity
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
@@ -281,9 +281,31 @@ class Worker:
         )
 
     async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
+        commands = await self._in_workflow_thread(instance.activate, task, task)
+        # Local activities run here, inside the task; their markers and what the code does next
+        # join the task's commands (docs/activities.md).
+        while pending := instance.pending_local_activities():
+            outcomes = await asyncio.gather(
+                *(
+                    run_local_activity(
+                        req,
+                        task=task,
+                        activities=self._activities,
+                        executor=self._executor,
+                        converter=self._client.data_converter,
+                    )
+                    for req in pending
+                )
+            )
+            commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
+        return commands
+
+    async def _in_workflow_thread(
+        self, fn: Callable[[Any], tuple[cmd.Command, ...]], arg: Any, task: WorkflowTask
+    ) -> tuple[cmd.Command, ...]:
         if self._wf_threads is None:
-            return instance.activate(task)
-        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, instance.activate, task)
+            return fn(arg)
+        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, fn, arg)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
         except TimeoutError:

@@ -33,7 +33,7 @@ from .. import exceptions as exc_mod
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from ..workflow import ContinueAsNewError, Info, WorkflowDefinition
-from . import matching
+from . import local_activities, matching
 from .services import WorkflowServices, _Activity
 
 
@@ -142,6 +142,31 @@ class WorkflowInstance(WorkflowServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    def resolve_local_activities(
+        self, outcomes: Sequence[local_activities.LocalActivityOutcome]
+    ) -> tuple[Command, ...]:
+        """The worker ran the pending local activities: record their markers, resume the code, and
+        return the commands that follow (to append to the task's commands)."""
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            for outcome in sorted(outcomes, key=lambda o: o.seq):
+                self._resolve_local(outcome)
+            self._run_until_idle()
+            self._check_outcome()
+            produced, self._commands = self._commands, []
+            self._unconfirmed.extend(produced)
+            self._last_commands = (*self._last_commands, *produced)
+            return tuple(produced)
+        except WorkflowTaskError:
+            self._poisoned = True
+            raise
+        except Exception as e:
+            self._poisoned = True
+            raise WorkflowTaskError(f"workflow task failed: {e!r}", failure=error_to_failure(e)) from e
+        finally:
+            asyncio.events._set_running_loop(outer)
+
     def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
         """Run a query handler against the current state (read-only; no commands)."""
         q = self.definition.queries.get(name)
@@ -171,6 +196,7 @@ class WorkflowInstance(WorkflowServices):
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
+                    self._la_markers = local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
                     self._activate(ev, replaying=True, scheduled_event_id=a.scheduled_event_id)
             elif a.type in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
                 # A failed attempt's activation does not count, unless this instance ran it: then its
@@ -260,6 +286,8 @@ class WorkflowInstance(WorkflowServices):
                     fut.set_result(True)
                     progressed = True
             if not progressed and not self._loop.has_ready():
+                if self._resolve_replayed_local_activities():
+                    continue
                 return
 
     def _check_outcome(self) -> None:

@@ -28,6 +28,7 @@ from ..common import RetryPolicy
 from ..converter import DataConverter
 from ..workflow import ActivityCancellationType, ActivityHandle, Info
 from . import matching
+from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
 
 
@@ -42,10 +43,11 @@ class _Activity:
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
 
 
-class WorkflowServices:
+class WorkflowServices(LocalActivities):
     def __init__(self, *, run_id: str, converter: DataConverter | None) -> None:
         self.converter = converter or DataConverter.default
         self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        self._init_local_activities()
         # Seeded from the run id (str seeds hash with sha512, stable across processes).
         self.random = random.Random(run_id)
         self.is_replaying = False
