@@ -35,7 +35,8 @@ def _describe(exc: BaseException) -> str:
     assert isinstance(exc, ActivityError)
     cause = exc.__cause__
     if isinstance(cause, TimeoutError):
-        return f"timeout:{cause.type.value if cause.type else None}:{exc.retry_state}"
+        details = f":{list(cause.last_heartbeat_details)}" if cause.last_heartbeat_details else ""
+        return f"timeout:{cause.type.value if cause.type else None}:{exc.retry_state}{details}"
     if isinstance(cause, CancelledError):
         return f"cancelled:{exc.retry_state}"
     if isinstance(cause, ApplicationError):
@@ -335,7 +336,8 @@ async def heartbeat_timeout(client: Client) -> None:
     handle = await client.start_workflow(
         TimeoutWorkflow.run, args=[key, "heartbeat"], id=key, task_queue=TASK_QUEUE
     )
-    assert await handle.result() == "timeout:Heartbeat:Timeout"
+    # The last heartbeat's details come with the timeout (TimeoutError.last_heartbeat_details).
+    assert await handle.result() == "timeout:Heartbeat:Timeout:['alive']"
     assert SEEN[key] == [1, 2]  # timed out, retried once (maximum_attempts=2), timed out again
     history = (await handle.fetch_history()).events
     timed_out = [e for e in history if e.event_type == "ActivityTaskTimedOut"]

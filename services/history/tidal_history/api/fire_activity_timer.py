@@ -20,7 +20,8 @@ def fire_heartbeat(m: Mutation, msg: FireTimer) -> bool:
         # A heartbeat came since the timer was armed: wait for that heartbeat's deadline instead.
         m.arm_heartbeat_timer(info, deadline)
         return True
-    fail_attempt(m, info, _timeout(TimeoutType.HEARTBEAT), timed_out=True)
+    failure = _timeout(TimeoutType.HEARTBEAT).model_copy(update={"details": info.heartbeat_details})
+    fail_attempt(m, info, failure, timed_out=True)
     return True
 
 
