@@ -124,6 +124,8 @@ class FailActivityTask(_ExecutionRef):
     attempt: int
     failure: Failure
     identity: str = ""
+    # Details of a heartbeat the worker had not sent yet (throttled): kept for the next attempt.
+    last_heartbeat_details: tuple[Payload, ...] | None = None
 
 
 # --- activity model: heartbeats, start notices, cancellation (see docs/activities.md) -------

@@ -205,7 +205,9 @@ class ActivityWorker:
                 raise  # the worker itself is being cancelled
             return FailActivityTask(failure=error_to_failure(exc), **ref)
         except Exception as exc:
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
+            unsent = attempt.pending
+            last = self._conv.to_payloads(list(unsent)) if unsent is not None else None
+            return FailActivityTask(failure=error_to_failure(exc), last_heartbeat_details=last, **ref)
         finally:
             _activity._reset_context(token)
             self._running.pop(attempt.correlation_id, None)

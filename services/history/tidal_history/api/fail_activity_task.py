@@ -20,6 +20,8 @@ def handle(
     if state is None or info is None:
         return unchanged(not_found())
     m = Mutation(state, history, now=now)
+    if msg.last_heartbeat_details is not None:
+        info.heartbeat_details = msg.last_heartbeat_details
     fail_attempt(m, info, msg.failure, timed_out=False, identity=msg.identity)
     m.reply = AckReply(run_id=state.run_id)
     return m.finish()
