@@ -184,7 +184,11 @@ class ActivityWorker:
             return FailActivityTask(failure=error_to_failure(exc), **ref)
         if task.schedule_to_start_timeout is not None:
             started = RecordActivityTaskStarted(**ref)
-            await self._publish(task.history_routing_key, started.model_dump_json().encode())
+            try:
+                await self._publish(task.history_routing_key, started.model_dump_json().encode())
+            except Exception:
+                # Best effort: without it the schedule-to-start timer may time the attempt out.
+                log.warning("start notice of activity %s failed to send", task.activity_id, exc_info=True)
         ctx = _activity._Context(info=self._info(task))
         attempt = _Attempt(task=task, ctx=ctx)
         ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
