@@ -53,7 +53,7 @@ async def resumable(key: str) -> str:
     then fails; attempt 2 resumes from the last heartbeat's details."""
     info = activity.info()
     if info.attempt == 1:
-        deadline = time.monotonic() + 2.5
+        deadline = time.monotonic() + 4.0
         step = 0
         while time.monotonic() < deadline:
             step += 1
@@ -77,7 +77,7 @@ async def goes_silent(key: str) -> str:
 @activity.defn
 async def slow_start(key: str) -> str:
     """Runs longer than its schedule-to-start timeout: the start notice must disarm that timer."""
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(3)
     return f"started in time: {key}"
 
 
@@ -172,7 +172,7 @@ class HeartbeatWorkflow:
             resumable,
             key,
             start_to_close_timeout=timedelta(seconds=30),
-            heartbeat_timeout=timedelta(seconds=1),
+            heartbeat_timeout=timedelta(seconds=3),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
         )
 
@@ -199,7 +199,7 @@ class TimeoutWorkflow:
                 key,
                 task_queue=NOBODY_QUEUE if kind == "schedule_to_start" else None,
                 start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_start_timeout=timedelta(seconds=1),
+                schedule_to_start_timeout=timedelta(seconds=2),
             )
         except ActivityError as e:
             return _describe(e)
@@ -213,7 +213,7 @@ class CancelActivityWorkflow:
             cancellable_sync if sync else cancellable,
             key,
             start_to_close_timeout=timedelta(seconds=60),
-            heartbeat_timeout=timedelta(seconds=2),
+            heartbeat_timeout=timedelta(seconds=3),
             cancellation_type=workflow.ActivityCancellationType[mode],
         )
         await workflow.wait_condition(lambda: self.go)
@@ -317,10 +317,10 @@ async def heartbeat_details_reach_the_next_attempt(client: Client) -> None:
     key = f"hb-{uuid.uuid4()}"
     handle = await client.start_workflow(HeartbeatWorkflow.run, key, id=key, task_queue=TASK_QUEUE)
     result = await handle.result()
-    # Attempt 1 heartbeated for 2.5 s with a 1 s heartbeat timeout and was not timed out; its last
+    # Attempt 1 heartbeated for 4 s with a 3 s heartbeat timeout and was not timed out; its last
     # details reached attempt 2 (throttled heartbeats not sent yet go with the failure report).
     steps, details = SEEN[key]
-    assert steps >= 20
+    assert steps >= 30
     assert details == [f"step-{steps}"]
     assert result == f"resumed from step-{steps} on attempt 2"
     history = (await handle.fetch_history()).events
