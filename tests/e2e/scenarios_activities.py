@@ -53,6 +53,7 @@ async def resumable(key: str) -> str:
     then fails; attempt 2 resumes from the last heartbeat's details."""
     info = activity.info()
     if info.attempt == 1:
+        RUNNING.add(key)
         deadline = time.monotonic() + 4.0
         step = 0
         while time.monotonic() < deadline:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -12,7 +14,7 @@ from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 
 from tests.e2e import scenarios_activities as sa
-from tests.support.stack import Stack
+from tests.support.stack import Stack, wait_for
 
 Scenario = Callable[[Client], Awaitable[None]]
 
@@ -53,6 +55,36 @@ async def test_stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> None
             async with _worker(client, executor):
                 for scenario in sa.ALL:
                     await scenario(client)
+        await client.close()
+    finally:
+        stack.stop_all()
+
+
+async def test_stack_history_sigkill_while_an_activity_heartbeats(
+    fresh_vhost_amqp_url: str, fresh_database_url: str
+) -> None:
+    """Heartbeats published while history is down wait in its shard queue; after the restart they
+    are applied before the heartbeat timer's fire (FIFO), so the attempt is not timed out, and
+    the details recorded before and after the crash reach the next attempt."""
+    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
+    try:
+        stack.start_all()
+        await stack.wait_ready()
+        client = await Client.connect(stack.address)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:
+            async with _worker(client, executor):
+                key = f"hb-crash-{uuid.uuid4()}"
+                handle = await client.start_workflow(
+                    sa.HeartbeatWorkflow.run, key, id=key, task_queue=sa.TASK_QUEUE
+                )
+                await wait_for(lambda: key in sa.RUNNING, timeout=30, what="attempt 1 to run")
+                stack.kill("history")
+                stack.start("history")
+                result = await asyncio.wait_for(handle.result(), timeout=120)
+        steps, details = sa.SEEN[key]
+        assert details == [f"step-{steps}"] and result == f"resumed from step-{steps} on attempt 2"
+        history = (await handle.fetch_history()).events
+        assert "ActivityTaskTimedOut" not in [e.event_type for e in history]
         await client.close()
     finally:
         stack.stop_all()
