@@ -124,12 +124,56 @@ class FailActivityTask(_ExecutionRef):
     attempt: int
     failure: Failure
     identity: str = ""
+    # Details of a heartbeat the worker had not sent yet (throttled): kept for the next attempt.
+    last_heartbeat_details: tuple[Payload, ...] | None = None
+
+
+# --- activity model: heartbeats, start notices, cancellation (see docs/activities.md) -------
+
+
+class RecordActivityTaskHeartbeat(_ExecutionRef):
+    """Progress of the current attempt (throttled by the worker). History keeps `details` for the
+    next attempt and re-arms nothing: the heartbeat timer checks the last heartbeat time when it
+    fires. Published with the AMQP `reply_to` of the worker's activity control queue; history
+    answers `ActivityHeartbeatReply` there (or to the frontend for async completion)."""
+
+    type: Literal["RecordActivityTaskHeartbeat"] = "RecordActivityTaskHeartbeat"
+    scheduled_event_id: int
+    attempt: int
+    details: tuple[Payload, ...] = ()
+    identity: str = ""
+
+
+class RecordActivityTaskStarted(_ExecutionRef):
+    """A worker picked the attempt up. Sent only for activities with a schedule-to-start timeout
+    (nothing else needs it, and it costs a message per attempt); it writes no event."""
+
+    type: Literal["RecordActivityTaskStarted"] = "RecordActivityTaskStarted"
+    scheduled_event_id: int
+    attempt: int
+    identity: str = ""
+
+
+class ReportActivityTaskCanceled(_ExecutionRef):
+    """The attempt stopped because its cancellation was requested (Temporal's
+    RespondActivityTaskCanceled)."""
+
+    type: Literal["ReportActivityTaskCanceled"] = "ReportActivityTaskCanceled"
+    scheduled_event_id: int
+    attempt: int
+    details: tuple[Payload, ...] = ()
+    identity: str = ""
+
+
+# --- timers -------------------------------------------------------------------------------
 
 
 class TimerKind(StrEnum):
     USER_TIMER = "user_timer"
     ACTIVITY_RETRY = "activity_retry"
     ACTIVITY_TIMEOUT = "activity_timeout"
+    ACTIVITY_HEARTBEAT = "activity_heartbeat"
+    ACTIVITY_SCHEDULE_TO_START = "activity_schedule_to_start"
     WORKFLOW_TASK_TIMEOUT = "workflow_task_timeout"
     WORKFLOW_TASK_RETRY = "workflow_task_retry"
     WORKFLOW_RUN_TIMEOUT = "workflow_run_timeout"
@@ -309,6 +353,9 @@ HistoryMessage = Annotated[
     | FailWorkflowTask
     | CompleteActivityTask
     | FailActivityTask
+    | RecordActivityTaskHeartbeat
+    | RecordActivityTaskStarted
+    | ReportActivityTaskCanceled
     | FireTimer
     | SignalWorkflowExecution
     | TerminateWorkflowExecution
@@ -366,6 +413,7 @@ class ActivityTask(_ExecutionRef):
     heartbeat_timeout: timedelta | None = None
     heartbeat_details: tuple[Payload, ...] = ()
     history_routing_key: str
+    schedule_to_start_timeout: timedelta | None = None
 
 
 # --- queries: frontend -> matching -> worker -> frontend (never through history) -----------
@@ -498,7 +546,18 @@ class ErrorReply(_Message):
     run_id: str | None = None
 
 
-Reply = Annotated[StartWorkflowReply | AckReply | ErrorReply, Field(discriminator="type")]
+class ActivityHeartbeatReply(_Message):
+    """History's answer to a heartbeat: stop if the workflow asked to cancel the activity, or if
+    the attempt is no longer current (timed out, completed, run closed: `activity_gone`)."""
+
+    type: Literal["ActivityHeartbeatReply"] = "ActivityHeartbeatReply"
+    cancel_requested: bool = False
+    activity_gone: bool = False
+
+
+Reply = Annotated[
+    StartWorkflowReply | AckReply | ErrorReply | ActivityHeartbeatReply, Field(discriminator="type")
+]
 
 HISTORY_MESSAGE: TypeAdapter[HistoryMessage] = TypeAdapter(HistoryMessage)
 MATCHING_MESSAGE: TypeAdapter[MatchingMessage] = TypeAdapter(MatchingMessage)

@@ -53,3 +53,12 @@ def sticky_queue(worker_identity: str) -> str:
 # declare shared task queues must use the same arguments as the server or RabbitMQ refuses them.
 DEAD_LETTER_EXCHANGE = "tidal.dlx"
 DEAD_LETTER_QUEUE = "tidal.dead-letter"
+
+
+# --- activity model -----------------------------------------------------------------------
+
+
+def activity_control_queue(worker_identity: str) -> str:
+    """A worker's own queue for history's answers to its activity heartbeats (exclusive,
+    auto-delete, like the sticky queue)."""
+    return f"tidal.worker.{_part(worker_identity)}.activities"

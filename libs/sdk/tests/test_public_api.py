@@ -41,10 +41,25 @@ def test_temporal_names_exist_where_temporal_users_look_for_them() -> None:
         "info",
         "logger",
         "patched",
+        "execute_local_activity",
+        "start_local_activity",
+        "ActivityCancellationType",
     ):
         assert hasattr(workflow, fn), fn
-    for fn in ("defn", "info", "heartbeat", "is_cancelled", "logger"):
+    for fn in (
+        "defn",
+        "info",
+        "heartbeat",
+        "is_cancelled",
+        "logger",
+        "wait_for_cancelled",
+        "wait_for_cancelled_sync",
+        "raise_complete_async",
+    ):
         assert hasattr(activity, fn), fn
+    from tidal import client
+
+    assert {"AsyncActivityHandle", "AsyncActivityCancelledError"} <= set(dir(client))
     for name in (
         "ApplicationError",
         "ActivityError",

@@ -26,6 +26,9 @@ class TaskDelivery(Protocol):
         """Message headers; `traceparent` (W3C trace context) is the one the worker reads."""
         ...
 
+    @property
+    def correlation_id(self) -> str | None: ...
+
     async def ack(self) -> None: ...
 
     async def nack(self, *, requeue: bool = True) -> None: ...
@@ -44,11 +47,17 @@ class WorkerTransport(Protocol):
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
 
     async def publish(
-        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         """Publish with the current trace context in the message headers. `correlation_id`
         marks a reply (to a frontend's reply-to address): published non-mandatory, since a
-        requester that gave up is not an error."""
+        requester that gave up is not an error; `reply_to` asks history to answer there."""
         ...
 
     async def close(self) -> None: ...
@@ -67,6 +76,10 @@ class _AmqpDelivery:
     @property
     def headers(self) -> Mapping[str, Any]:
         return self._msg.headers or {}
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self._msg.correlation_id
 
     async def ack(self) -> None:
         await self._msg.ack()
@@ -128,7 +141,13 @@ class AmqpTransport:
         return _AmqpConsumer(channel, q, tag)
 
     async def publish(
-        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         await self._connection()
         assert self._pub is not None
@@ -145,6 +164,7 @@ class AmqpTransport:
                 headers=headers or None,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 content_type="application/json",
+                reply_to=reply_to,
                 correlation_id=correlation_id,
             ),
             routing_key=routing_key,

@@ -7,14 +7,16 @@ so concurrent activities in one worker each see their own.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import logging
+import threading
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
@@ -99,15 +101,40 @@ class Info:
     heartbeat_timeout: timedelta | None
     heartbeat_details: Sequence[Any]
     is_local: bool = False
+    # Addresses this attempt from outside the worker (`Client.get_async_activity_handle`).
+    task_token: bytes = b""
+    schedule_to_start_timeout: timedelta | None = None
 
 
 @dataclass
 class _Context:
-    """What the worker provides to a running activity attempt."""
+    """What the worker provides to a running activity attempt. `cancel()` is called on the
+    worker's event loop; the activity may read the state from any thread."""
 
     info: Info
     heartbeat: Callable[..., None] | None = None
     cancelled: bool = False
+    cancelled_event: threading.Event = field(default_factory=threading.Event)
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.cancelled_event.set()
+        for fut in self._waiters:
+            if not fut.done():
+                fut.get_loop().call_soon_threadsafe(_resolve, fut)
+        self._waiters.clear()
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _CompleteAsyncError(BaseException):
+    """Raised by `raise_complete_async()`: the worker reports nothing and the attempt is completed
+    later through `Client.get_async_activity_handle(task_token=...)`. A BaseException so that
+    `except Exception` in activity code does not swallow it (as in temporalio)."""
 
 
 _current: contextvars.ContextVar[_Context | None] = contextvars.ContextVar("tidal_activity", default=None)
@@ -138,14 +165,41 @@ def info() -> Info:
 
 
 def heartbeat(*details: Any) -> None:
-    """Report progress (and details a retry can resume from). No-op if the worker gave no hook."""
+    """Report progress (and details a retry can resume from, as `info().heartbeat_details`).
+    Cheap to call often: the worker sends at most one heartbeat per 80% of the heartbeat timeout
+    (30 s without one), always the latest details. Safe from sync activities' threads."""
     hook = _context().heartbeat
     if hook is not None:
         hook(*details)
 
 
 def is_cancelled() -> bool:
+    """Cancellation was requested (learnt from a heartbeat reply: activities that want to be
+    cancellable must heartbeat) or the attempt is no longer current (timed out)."""
     return _context().cancelled
+
+
+async def wait_for_cancelled() -> None:
+    """Wait until the activity is cancelled (see `is_cancelled`)."""
+    ctx = _context()
+    if ctx.cancelled:
+        return
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    ctx._waiters.append(fut)
+    await fut
+
+
+def wait_for_cancelled_sync(timeout: timedelta | float | None = None) -> None:
+    """For sync activities: block until cancelled, or until `timeout` passes."""
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    _context().cancelled_event.wait(seconds)
+
+
+def raise_complete_async() -> NoReturn:
+    """End the attempt without a result: it is completed (or failed, or heartbeated) later by
+    anyone holding `info().task_token`, through `Client.get_async_activity_handle`."""
+    _context()  # only meaningful inside an activity
+    raise _CompleteAsyncError()
 
 
 class _ActivityLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -23,6 +23,8 @@ from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
 from . import _client_interactions as _interactions
 from . import workflow as _workflow
+from ._async_activity import AsyncActivityCancelledError as AsyncActivityCancelledError
+from ._async_activity import AsyncActivityHandle as AsyncActivityHandle
 
 # Public here, as in temporalio.client (explicit re-exports).
 from ._client_interactions import WorkflowQueryFailedError as WorkflowQueryFailedError
@@ -242,6 +244,13 @@ class Client:
     ) -> WorkflowHandle[Any]:
         _, ret_type = _workflow_name(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=ret_type)
+
+    def get_async_activity_handle(self, *, task_token: bytes) -> AsyncActivityHandle:
+        """The attempt named by `activity.info().task_token` (temporalio also accepts workflow id,
+        run id and activity id; Tidal only the token)."""
+        return AsyncActivityHandle(
+            call=self._call, converter=self.data_converter, identity=self.identity, task_token=task_token
+        )
 
     # --- HTTP -----------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import logging
 import os
 import socket
@@ -23,7 +22,6 @@ from tidal_schema.messages import (
     ActivityTask,
     CompleteActivityTask,
     CompleteWorkflowTask,
-    FailActivityTask,
     FailWorkflowTask,
     QueryWorkflowTask,
     WorkflowTask,
@@ -32,6 +30,7 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
+from ._activity_worker import ActivityWorker, run_local_activity
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
@@ -125,6 +124,7 @@ class Worker:
         self._metrics_port = metrics_port
         self._metrics_server: tm.MetricsServer | None = None
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
+        self._activity_worker: ActivityWorker | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -164,6 +164,15 @@ class Worker:
                     await t.consume(queue, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
                 )
         if self._activities:
+            aw = self._activity_worker = ActivityWorker(
+                activities=self._activities,
+                executor=self._executor,
+                converter=self._client.data_converter,
+                identity=self.identity,
+                publish=self._publish,
+            )
+            await t.declare_task_queue(aw.control_queue, sticky=True)
+            self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
             queue = names.activity_task_queue(ns, self.task_queue)
             await t.declare_task_queue(queue, sticky=False)
             self._consumers.append(
@@ -212,9 +221,9 @@ class Worker:
         encoded = await self._client.data_converter.encode_model(message)
         await self._publish(routing_key, encoded.model_dump_json().encode())
 
-    async def _publish(self, routing_key: str, body: bytes) -> None:
+    async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
         assert self._transport is not None
-        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body)
+        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body, **props)
 
     # --- workflow tasks -------------------------------------------------------------------
 
@@ -344,9 +353,31 @@ class Worker:
         )
 
     async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
+        commands = await self._in_workflow_thread(instance.activate, task, task)
+        # Local activities run here, inside the task; their markers and what the code does next
+        # join the task's commands (docs/activities.md).
+        while pending := instance.pending_local_activities():
+            outcomes = await asyncio.gather(
+                *(
+                    run_local_activity(
+                        req,
+                        task=task,
+                        activities=self._activities,
+                        executor=self._executor,
+                        converter=self._client.data_converter,
+                    )
+                    for req in pending
+                )
+            )
+            commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
+        return commands
+
+    async def _in_workflow_thread(
+        self, fn: Callable[[Any], tuple[cmd.Command, ...]], arg: Any, task: WorkflowTask
+    ) -> tuple[cmd.Command, ...]:
         if self._wf_threads is None:
-            return instance.activate(task)
-        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, instance.activate, task)
+            return fn(arg)
+        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, fn, arg)
         self._activating.add(task.run_id)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
@@ -376,80 +407,22 @@ class Worker:
             "tidal.workflow_id": task.workflow_id,
             "tidal.attempt": str(task.attempt),
         }
+        assert self._activity_worker is not None
         with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
             start = tm.now()
             task = await self._client.data_converter.decode_model(task)
-            reply = await self._run_activity(task)
+            reply = await self._activity_worker.run(task)
             tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
             outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
-            tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            if reply is not None:
+                tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
             try:
-                await self._publish_encoded(task.history_routing_key, reply)
+                if reply is not None:
+                    await self._publish_encoded(task.history_routing_key, reply)
                 await delivery.ack()
             except Exception:
                 log.exception("could not report activity %s; it will be redelivered", task.activity_id)
                 await delivery.nack(requeue=True)
-
-    async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
-        ref = dict(
-            namespace=task.namespace,
-            workflow_id=task.workflow_id,
-            run_id=task.run_id,
-            scheduled_event_id=task.scheduled_event_id,
-            attempt=task.attempt,
-            identity=self.identity,
-        )
-        defn = self._activities.get(task.activity_type)
-        if defn is None:
-            known = ", ".join(sorted(self._activities)) or "none"
-            exc: BaseException = ApplicationError(
-                f"activity type {task.activity_type!r} is not registered on this worker "
-                f"(registered: {known})",
-                type="NotFoundError",
-            )
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
-        conv = self._client.data_converter
-        info = _activity.Info(
-            activity_id=task.activity_id,
-            activity_type=task.activity_type,
-            attempt=task.attempt,
-            workflow_id=task.workflow_id,
-            workflow_run_id=task.run_id,
-            workflow_type=task.workflow_type,
-            workflow_namespace=task.namespace,
-            task_queue=task.task_queue,
-            scheduled_time=task.scheduled_time,
-            current_attempt_scheduled_time=task.current_attempt_scheduled_time,
-            start_to_close_timeout=task.start_to_close_timeout,
-            schedule_to_close_timeout=task.schedule_to_close_timeout,
-            heartbeat_timeout=task.heartbeat_timeout,
-            heartbeat_details=conv.from_payloads(task.heartbeat_details),
-        )
-        token = _activity._set_context(_activity._Context(info=info))
-        try:
-            args = conv.from_payloads(task.input, defn.arg_types)
-            timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
-            if defn.is_async:
-                result = await asyncio.wait_for(defn.fn(*args), timeout)
-            else:
-                loop = asyncio.get_running_loop()
-                ctx = _activity._context()
-
-                def call() -> Any:
-                    t2 = _activity._set_context(ctx)
-                    try:
-                        return defn.fn(*args)
-                    finally:
-                        _activity._reset_context(t2)
-
-                result = await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
-            if inspect.isawaitable(result):
-                result = await result
-            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)
-        except Exception as exc:
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
-        finally:
-            _activity._reset_context(token)
 
 
 async def _parse(

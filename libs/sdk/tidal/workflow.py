@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from . import activity as _activity
@@ -171,6 +172,18 @@ async def wait_condition(
 # --- activities -----------------------------------------------------------------------------
 
 
+class ActivityCancellationType(IntEnum):
+    """What cancelling an activity handle does (temporalio's enum, same members).
+
+    TRY_CANCEL: ask the server to cancel and raise at once. WAIT_CANCELLATION_COMPLETED: ask, and
+    wait until the activity reports it stopped (or finishes anyway). ABANDON: do not tell the
+    server; the activity runs on, unwatched."""
+
+    TRY_CANCEL = 0
+    WAIT_CANCELLATION_COMPLETED = 1
+    ABANDON = 2
+
+
 class ActivityHandle(asyncio.Task[ReturnT]):
     """The running activity, as an asyncio Task: await it for the result, `cancel()` it to
     request cancellation (try-cancel: the workflow sees CancelledError at once)."""
@@ -197,6 +210,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -214,6 +228,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -231,6 +246,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[Any]: ...
 
 
@@ -247,6 +263,7 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ActivityHandle[Any]:
     """Schedule an activity and return its handle without waiting for it."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -267,6 +284,7 @@ def start_activity(
         heartbeat_timeout=heartbeat_timeout,
         retry_policy=retry_policy,
         activity_id=activity_id,
+        cancellation_type=cancellation_type,
     )
 
 
@@ -284,6 +302,7 @@ async def execute_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ReturnT: ...
 
 
@@ -301,6 +320,7 @@ async def execute_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> ReturnT: ...
 
 
@@ -318,12 +338,66 @@ async def execute_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
 ) -> Any: ...
 
 
 async def execute_activity(activity: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
     """Schedule an activity and wait for its result; failures raise `ActivityError`."""
     return await start_activity(activity, arg, **kwargs)
+
+
+# --- local activities -----------------------------------------------------------------------
+
+
+def start_local_activity(
+    activity: Callable[..., Any] | str,
+    arg: Any = _MISSING,
+    *,
+    args: Sequence[Any] = (),
+    result_type: type | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    local_retry_threshold: timedelta | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+) -> ActivityHandle[Any]:
+    """Run an activity in this worker, inside the current workflow task, and record its outcome
+    as a marker (replay reads the marker instead of running it again). The activity must be
+    registered on the worker and should finish well within the workflow task timeout; retries
+    happen in the worker (see docs/activities.md). `schedule_to_start_timeout` and
+    `cancellation_type` are accepted for compatibility: a cancelled handle raises at once and the
+    running activity is not interrupted."""
+    if start_to_close_timeout is None and schedule_to_close_timeout is None:
+        raise ValueError("start_local_activity needs start_to_close_timeout or schedule_to_close_timeout")
+    if arg is not _MISSING:
+        if args:
+            raise ValueError("pass either arg or args, not both")
+        args = [arg]
+    name, hinted = _activity_name(activity)
+    rt = _rt()
+    fut = rt.start_local_activity(
+        activity_type=name,
+        args=list(args),
+        result_type=result_type if result_type is not None else hinted,
+        start_to_close_timeout=start_to_close_timeout,
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        retry_policy=retry_policy.to_schema() if retry_policy else None,
+        local_retry_threshold=local_retry_threshold,
+        activity_id=activity_id,
+    )
+
+    async def wait() -> Any:
+        return await fut
+
+    return ActivityHandle(wait(), loop=rt._loop, name=f"local_activity:{name}")
+
+
+async def execute_local_activity(activity: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
+    """`start_local_activity` and wait for the result; failures raise `ActivityError`."""
+    return await start_local_activity(activity, arg, **kwargs)
 
 
 # --- continue-as-new ------------------------------------------------------------------------

@@ -50,13 +50,20 @@ class BusWorkerTransport:
         return await self._bus.consume(queue, handler, prefetch=prefetch)
 
     async def publish(
-        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         await self._bus.publish(
             OutMessage(
                 exchange=exchange,
                 routing_key=routing_key,
                 body=body,
+                reply_to=reply_to,
                 correlation_id=correlation_id,
                 mandatory=correlation_id is None,
             )

@@ -11,7 +11,14 @@ import uuid
 
 from pydantic import BaseModel, ValidationError
 from tidal_schema import names, shard_for
-from tidal_schema.messages import REPLY, AckReply, ErrorReply, Reply, StartWorkflowReply
+from tidal_schema.messages import (
+    REPLY,
+    AckReply,
+    ActivityHeartbeatReply,
+    ErrorReply,
+    Reply,
+    StartWorkflowReply,
+)
 from tidal_server.bus import Bus, BusError, OutMessage, RequestTimeout, UnroutableError
 
 from .problems import Problem
@@ -30,6 +37,32 @@ async def send(
     timeout: float,
     retry_hint: str,
 ) -> StartWorkflowReply | AckReply:
+    """Send `message` to the workflow's shard; returns the success reply or raises `Problem`.
+    (Workflow operations; `request` also returns activity heartbeat replies.)"""
+    reply = await request(
+        bus,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        shard_count=shard_count,
+        message=message,
+        timeout=timeout,
+        retry_hint=retry_hint,
+    )
+    if isinstance(reply, ActivityHeartbeatReply):
+        raise Problem("internal", "history answered a workflow operation with a heartbeat reply")
+    return reply
+
+
+async def request(
+    bus: Bus,
+    *,
+    namespace: str,
+    workflow_id: str,
+    shard_count: int,
+    message: BaseModel,
+    timeout: float,
+    retry_hint: str,
+) -> StartWorkflowReply | AckReply | ActivityHeartbeatReply:
     """Send `message` to the workflow's shard; returns the success reply or raises `Problem`.
 
     `retry_hint` completes the 503 detail when the outcome is unknown (the message may still

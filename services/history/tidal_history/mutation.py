@@ -238,6 +238,7 @@ class Mutation:
             heartbeat_timeout=info.heartbeat_timeout,
             heartbeat_details=info.heartbeat_details,
             history_routing_key=names.shard_routing_key(st.shard_id),
+            schedule_to_start_timeout=info.schedule_to_start_timeout,
         )
         self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, AddActivityTask(task=task))
         if info.start_to_close_timeout is not None:
@@ -247,6 +248,28 @@ class Mutation:
                 scheduled_event_id=info.scheduled_event_id,
                 attempt=info.attempt,
             )
+        if info.schedule_to_start_timeout is not None:
+            self.set_timer(
+                TimerKind.ACTIVITY_SCHEDULE_TO_START,
+                fire_at=self.now + info.schedule_to_start_timeout,
+                scheduled_event_id=info.scheduled_event_id,
+                attempt=info.attempt,
+            )
+        if info.heartbeat_timeout is not None:
+            info.last_heartbeat_time = None
+            self.arm_heartbeat_timer(info, self.now + info.heartbeat_timeout)
+
+    def arm_heartbeat_timer(self, info: ActivityInfo, fire_at: datetime) -> None:
+        """One heartbeat timer per attempt at a time: heartbeats only note their time, and a fire
+        that finds a newer heartbeat re-arms for that heartbeat's deadline (docs/activities.md)."""
+        info.heartbeat_timer_seq += 1
+        self.set_timer(
+            TimerKind.ACTIVITY_HEARTBEAT,
+            fire_at=fire_at,
+            timer_id=str(info.heartbeat_timer_seq),
+            scheduled_event_id=info.scheduled_event_id,
+            attempt=info.attempt,
+        )
 
     # --- timers ---------------------------------------------------------------------------
 
@@ -333,12 +356,7 @@ class Mutation:
         if st.wft_retry_attempt is not None:
             keys.append(timer_key(run, TimerKind.WORKFLOW_TASK_RETRY, attempt=st.wft_retry_attempt))
         for info in st.activities.values():
-            e = info.scheduled_event_id
-            keys += [
-                timer_key(run, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e, attempt=info.attempt),
-                timer_key(run, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e),
-                timer_key(run, TimerKind.ACTIVITY_RETRY, scheduled_event_id=e, attempt=info.attempt),
-            ]
+            keys += activity_timer_keys(run, info)
         for timer in st.timers.values():
             keys.append(
                 timer_key(
@@ -397,6 +415,31 @@ def to_workflow(namespace: str, workflow_id: str, message: BaseModel) -> Outgoin
     return Outgoing(
         exchange=names.HISTORY_EXCHANGE, routing_key="", message=message, to_workflow=(namespace, workflow_id)
     )
+
+
+def activity_timer_keys(run_id: str, info: ActivityInfo, *, attempt_only: bool = False) -> list[str]:
+    """The timer rows an activity may have: its current attempt's, and (unless `attempt_only`)
+    the whole activity's schedule-to-close timeout."""
+    e, a = info.scheduled_event_id, info.attempt
+    keys = [
+        timer_key(run_id, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e, attempt=a),
+        timer_key(run_id, TimerKind.ACTIVITY_RETRY, scheduled_event_id=e, attempt=a),
+    ]
+    if info.schedule_to_start_timeout is not None:
+        keys.append(timer_key(run_id, TimerKind.ACTIVITY_SCHEDULE_TO_START, scheduled_event_id=e, attempt=a))
+    if info.heartbeat_timer_seq:
+        keys.append(
+            timer_key(
+                run_id,
+                TimerKind.ACTIVITY_HEARTBEAT,
+                timer_id=str(info.heartbeat_timer_seq),
+                scheduled_event_id=e,
+                attempt=a,
+            )
+        )
+    if not attempt_only and info.schedule_to_close_timeout is not None:
+        keys.append(timer_key(run_id, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e))
+    return keys
 
 
 def unchanged(reply: Reply | None = None, *, send: Sequence[Outgoing] = ()) -> Outcome:

@@ -28,6 +28,14 @@ class ActivityInfo(_State):
     retry_policy: RetryPolicy
     last_failure: Failure | None = None
     heartbeat_details: tuple[Payload, ...] = ()
+    # --- activity model (docs/activities.md); no events, so none of this is in history.
+    schedule_to_start_timeout: timedelta | None = None
+    # The attempt a worker reported started (heartbeat or start notice): disarms schedule-to-start.
+    started_attempt: int = 0
+    last_heartbeat_time: datetime | None = None
+    # Bumped each time the heartbeat timer is (re-)armed, so only the newest fire counts.
+    heartbeat_timer_seq: int = 0
+    cancel_requested: bool = False
 
 
 class TimerInfo(_State):

@@ -35,7 +35,7 @@ from ..common import RawValue
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from ..workflow import DYNAMIC_SIGNAL, ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
-from . import matching, update
+from . import local_activities, matching, update
 from .children import CHILD_JOB_EVENTS, ChildServices
 from .services import WorkflowServices, _Activity
 
@@ -164,6 +164,31 @@ class WorkflowInstance(WorkflowServices, ChildServices):
 
         replay_for_query(self, evs)
 
+    def resolve_local_activities(
+        self, outcomes: Sequence[local_activities.LocalActivityOutcome]
+    ) -> tuple[Command, ...]:
+        """The worker ran the pending local activities: record their markers, resume the code, and
+        return the commands that follow (to append to the task's commands)."""
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            for outcome in sorted(outcomes, key=lambda o: o.seq):
+                self._resolve_local(outcome)
+            self._run_until_idle()
+            self._check_outcome()
+            produced, self._commands = self._commands, []
+            self._unconfirmed.extend(produced)
+            self._last_commands = (*self._last_commands, *produced)
+            return tuple(produced)
+        except WorkflowTaskError:
+            self._poisoned = True
+            raise
+        except Exception as e:
+            self._poisoned = True
+            raise WorkflowTaskError(f"workflow task failed: {e!r}", failure=error_to_failure(e)) from e
+        finally:
+            asyncio.events._set_running_loop(outer)
+
     def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
         """Run a query handler against the current state (read-only; no commands).
 
@@ -189,6 +214,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
                     self._replay_updates = update.accepted_ahead(evs[i + 1 :])
+                    self._la_markers = local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
                     self._activate(ev, replaying=True, scheduled_event_id=a.scheduled_event_id)
             elif a.type in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
                 # A failed attempt's activation does not count, unless this instance ran it: then its
@@ -288,6 +314,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
                     fut.set_result(True)
                     progressed = True
             if not progressed and not self._loop.has_ready():
+                if self._resolve_replayed_local_activities():
+                    continue
                 return
 
     def _check_outcome(self) -> None:

@@ -26,8 +26,9 @@ from tidal_schema.commands import (
 
 from ..common import RetryPolicy
 from ..converter import DataConverter
-from ..workflow import ActivityHandle, Info
+from ..workflow import ActivityCancellationType, ActivityHandle, Info
 from . import matching
+from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
 
 
@@ -39,12 +40,14 @@ class _Activity:
     future: asyncio.Future[Any]
     result_type: Any
     scheduled_event_id: int | None = None
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
 
 
-class WorkflowServices:
+class WorkflowServices(LocalActivities):
     def __init__(self, *, run_id: str, converter: DataConverter | None) -> None:
         self.converter = converter or DataConverter.default
         self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        self._init_local_activities()
         # Seeded from the run id (str seeds hash with sha512, stable across processes).
         self.random = random.Random(run_id)
         self.is_replaying = False
@@ -99,6 +102,7 @@ class WorkflowServices:
         heartbeat_timeout: timedelta | None,
         retry_policy: RetryPolicy | None,
         activity_id: str | None,
+        cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     ) -> ActivityHandle[Any]:
         self._activity_seq += 1
         aid = activity_id or str(self._activity_seq)
@@ -115,19 +119,34 @@ class WorkflowServices:
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy.to_schema() if retry_policy else None,
         )
-        act = _Activity(aid, activity_type, cmd, self._loop.create_future(), result_type)
+        act = _Activity(
+            aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type
+        )
         self._activities[aid] = act
         self._commands.append(cmd)
         return ActivityHandle(self._await_activity(act), loop=self._loop, name=f"activity:{aid}")
 
     async def _await_activity(self, act: _Activity) -> Any:
+        # Shielded: cancelling the handle must not cancel the future history resolves, which
+        # WAIT_CANCELLATION_COMPLETED still waits on.
         try:
-            return await act.future
+            return await asyncio.shield(act.future)
         except asyncio.CancelledError:
-            # Try-cancel: ask the server to cancel the attempt and let the workflow go on at once.
-            if not self._remove_command(act.command) and act.scheduled_event_id is not None:
+            if act.future.done():
+                raise
+            never_sent = self._remove_command(act.command)
+            kind = act.cancellation_type
+            sent = not never_sent and act.scheduled_event_id is not None
+            if sent and kind is not ActivityCancellationType.ABANDON:
+                assert act.scheduled_event_id is not None
                 self._commands.append(RequestCancelActivityTask(scheduled_event_id=act.scheduled_event_id))
-            raise
+            if never_sent or kind is not ActivityCancellationType.WAIT_CANCELLATION_COMPLETED:
+                # Try-cancel and abandon: the workflow goes on at once; the outcome is ignored.
+                act.future.cancel()
+                raise
+        # Wait for the activity to report it stopped (ActivityTaskCanceled -> ActivityError), or
+        # for its result if it finished anyway. A second cancel of the handle stops the wait.
+        return await act.future
 
     def _remove_command(self, cmd: Command) -> bool:
         """Drop a command produced in this activation (it never reaches the server)."""

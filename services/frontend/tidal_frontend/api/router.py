@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from ..problems import responses
 from . import (
+    async_activity,
     cancel_workflow,
     cluster,
     describe_workflow,
@@ -121,6 +122,7 @@ def api_router() -> APIRouter:
         summary="Describe a run",
         responses=responses("not_found", "unavailable"),
     )
+    _async_activity_routes(r)
     r.add_api_route(
         "/cluster",
         cluster.cluster,
@@ -130,6 +132,36 @@ def api_router() -> APIRouter:
         summary="What SDK workers need to join the cluster",
     )
     return r
+
+
+def _async_activity_routes(r: APIRouter) -> None:
+    """Async activity completion (docs/activities.md)."""
+    base = "/namespaces/{namespace}/activities"
+    for op, fn, model, summary in (
+        ("complete", async_activity.complete, async_activity.Accepted, "Complete an activity attempt"),
+        ("fail", async_activity.fail, async_activity.Accepted, "Fail an activity attempt"),
+        (
+            "cancel",
+            async_activity.report_cancellation,
+            async_activity.Accepted,
+            "Report an activity attempt cancelled",
+        ),
+        (
+            "heartbeat",
+            async_activity.heartbeat,
+            async_activity.HeartbeatResponse,
+            "Heartbeat an activity attempt (says whether cancellation was requested)",
+        ),
+    ):
+        r.add_api_route(
+            f"{base}/{op}",
+            fn,
+            methods=["POST"],
+            response_model=model,
+            tags=["activities"],
+            summary=summary,
+            responses=responses("invalid_argument", "not_found", "unavailable"),
+        )
 
 
 def health_router() -> APIRouter:

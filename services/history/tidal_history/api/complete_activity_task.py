@@ -1,4 +1,6 @@
-"""CompleteActivityTask: the result of the current attempt; anything else is a stale duplicate."""
+"""CompleteActivityTask: the result of the current attempt; anything else is a stale duplicate.
+From a worker there is no reply; through the frontend (async completion) the reply says whether
+it counted."""
 
 from __future__ import annotations
 
@@ -7,19 +9,19 @@ from datetime import datetime
 
 from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
-from tidal_schema.messages import CompleteActivityTask
+from tidal_schema.messages import AckReply, CompleteActivityTask
 
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
-from .activity_common import clear_activity_timers
+from .activity_common import clear_activity_timers, current_attempt, not_found
 
 
 def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: CompleteActivityTask, *, now: datetime
+    state: MutableState | None, history: Sequence[HistoryEvent], msg: CompleteActivityTask, *, now: datetime
 ) -> Outcome:
-    info = state.activities.get(msg.scheduled_event_id)
-    if not state.is_running or info is None or info.attempt != msg.attempt:
-        return unchanged()
+    info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
+    if state is None or info is None:
+        return unchanged(not_found())
     m = Mutation(state, history, now=now)
     del state.activities[msg.scheduled_event_id]
     clear_activity_timers(m, info)
@@ -32,4 +34,5 @@ def handle(
             identity=msg.identity,
         ),
     )
+    m.reply = AckReply(run_id=state.run_id)
     return m.finish()

@@ -14,10 +14,11 @@ from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
-from . import child_commands, workflow_retry
+from . import child_commands, request_cancel_activity, workflow_retry
 
 SUPPORTED = (
     cmd.ScheduleActivityTask,
+    cmd.RequestCancelActivityTask,
     cmd.StartTimer,
     cmd.CancelTimer,
     cmd.CompleteWorkflowExecution,
@@ -64,11 +65,15 @@ def handle(
         )
     )
     state.sticky_queue = msg.sticky_queue
+    needs_task = False
     for command in msg.commands:
         if not state.is_running:
             break  # commands after a close command are ignored, as in Temporal
+        if isinstance(command, cmd.RequestCancelActivityTask):
+            needs_task = request_cancel_activity.apply(m, command, completed_id) or needs_task
+            continue
         _apply(m, command, completed_id)
-    if state.is_running and m.flush_buffered():
+    if state.is_running and (m.flush_buffered() or needs_task):
         m.schedule_workflow_task()
     updates.after_task(m, history, wft.scheduled_event_id)
     return m.finish()
@@ -123,6 +128,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
             start_to_close_timeout=c.start_to_close_timeout or c.schedule_to_close_timeout,
             heartbeat_timeout=c.heartbeat_timeout,
             retry_policy=resolve_policy(c.retry_policy),
+            schedule_to_start_timeout=c.schedule_to_start_timeout,
         )
         st.activities[event_id] = info
         if c.schedule_to_close_timeout is not None:

@@ -6,19 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from tidal_schema import HistoryEvent
-from tidal_schema.messages import FailActivityTask
+from tidal_schema.messages import AckReply, FailActivityTask
 
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
-from .activity_common import fail_attempt
+from .activity_common import current_attempt, fail_attempt, not_found
 
 
 def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: FailActivityTask, *, now: datetime
+    state: MutableState | None, history: Sequence[HistoryEvent], msg: FailActivityTask, *, now: datetime
 ) -> Outcome:
-    info = state.activities.get(msg.scheduled_event_id)
-    if not state.is_running or info is None or info.attempt != msg.attempt:
-        return unchanged()
+    info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
+    if state is None or info is None:
+        return unchanged(not_found())
     m = Mutation(state, history, now=now)
+    if msg.last_heartbeat_details is not None:
+        info.heartbeat_details = msg.last_heartbeat_details
     fail_attempt(m, info, msg.failure, timed_out=False, identity=msg.identity)
+    m.reply = AckReply(run_id=state.run_id)
     return m.finish()

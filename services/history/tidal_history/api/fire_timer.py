@@ -15,6 +15,7 @@ from .. import updates
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
 from .activity_common import fail_attempt
+from .fire_activity_timer import fire_heartbeat, fire_schedule_to_start
 
 
 def handle(state: MutableState, history: Sequence[HistoryEvent], msg: FireTimer, *, now: datetime) -> Outcome:
@@ -52,6 +53,10 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
             return False
         fail_attempt(m, info, _timeout(TimeoutType.START_TO_CLOSE), timed_out=True)
         return True
+    if msg.kind is TimerKind.ACTIVITY_HEARTBEAT:
+        return fire_heartbeat(m, msg)
+    if msg.kind is TimerKind.ACTIVITY_SCHEDULE_TO_START:
+        return fire_schedule_to_start(m, msg)
     if msg.kind is TimerKind.WORKFLOW_TASK_TIMEOUT:
         wft = st.workflow_task
         if wft is None or wft.scheduled_event_id != msg.scheduled_event_id or wft.attempt != msg.attempt:

@@ -1,0 +1,387 @@
+"""The activity half of a worker: runs attempts, sends throttled heartbeats, learns about
+cancellation from heartbeat replies, and reports the outcome to the owning history shard.
+
+Heartbeats go to history with the AMQP `reply_to` of this worker's control queue
+(`names.activity_control_queue`); history answers `ActivityHeartbeatReply` there with the
+attempt's correlation id. So a running activity learns that the workflow cancelled it on its next
+heartbeat, as in Temporal (docs/activities.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from tidal_schema import Failure, RetryPolicy, names
+from tidal_schema.messages import (
+    REPLY,
+    ActivityHeartbeatReply,
+    ActivityTask,
+    CompleteActivityTask,
+    FailActivityTask,
+    RecordActivityTaskHeartbeat,
+    RecordActivityTaskStarted,
+    ReportActivityTaskCanceled,
+    WorkflowTask,
+)
+from tidal_schema.task_token import ActivityTaskToken
+
+from . import activity as _activity
+from . import exceptions as _exc
+from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
+from ._transport import TaskDelivery
+from .converter import DataConverter
+from .exceptions import ApplicationError, error_to_failure
+
+log = logging.getLogger("tidal.worker")
+
+# temporalio's defaults: heartbeats at most every 80% of the heartbeat timeout, else every 30 s.
+DEFAULT_HEARTBEAT_THROTTLE = timedelta(seconds=30)
+MAX_HEARTBEAT_THROTTLE = timedelta(seconds=60)
+
+Publish = Callable[..., Awaitable[None]]
+Report = CompleteActivityTask | FailActivityTask | ReportActivityTaskCanceled
+
+
+def heartbeat_throttle(heartbeat_timeout: timedelta | None) -> float:
+    if heartbeat_timeout is None:
+        return DEFAULT_HEARTBEAT_THROTTLE.total_seconds()
+    return min(heartbeat_timeout * 0.8, MAX_HEARTBEAT_THROTTLE).total_seconds()
+
+
+@dataclass(eq=False)
+class _Attempt:
+    task: ActivityTask
+    ctx: _activity._Context
+    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled) or
+    # "activity_gone" (the attempt is no longer current: report nothing).
+    cancel_reason: str | None = None
+    inner: asyncio.Future[Any] | None = None
+    pending: tuple[Any, ...] | None = None
+    sender: asyncio.Task[None] | None = None
+
+
+class ActivityWorker:
+    def __init__(
+        self,
+        *,
+        activities: Mapping[str, _activity.ActivityDefinition],
+        executor: concurrent.futures.Executor | None,
+        converter: DataConverter,
+        identity: str,
+        publish: Publish,
+    ) -> None:
+        self._activities = activities
+        self._executor = executor
+        self._conv = converter
+        self._identity = identity
+        self._publish = publish
+        self.control_queue = names.activity_control_queue(f"{identity}-{uuid.uuid4().hex[:8]}")
+        self._running: dict[str, _Attempt] = {}
+
+    # --- heartbeat replies ----------------------------------------------------------------
+
+    async def on_control(self, delivery: TaskDelivery) -> None:
+        try:
+            reply = REPLY.validate_json(delivery.body)
+        except ValidationError:
+            log.warning("ignoring a malformed message on %s", self.control_queue)
+            await delivery.ack()
+            return
+        attempt = self._running.get(delivery.correlation_id or "")
+        if attempt is not None and isinstance(reply, ActivityHeartbeatReply):
+            if reply.activity_gone:
+                self._cancel(attempt, "activity_gone")
+            elif reply.cancel_requested:
+                self._cancel(attempt, "cancel_requested")
+        await delivery.ack()
+
+    def _cancel(self, attempt: _Attempt, reason: str) -> None:
+        if attempt.cancel_reason is not None:
+            return
+        attempt.cancel_reason = reason
+        attempt.ctx.cancel()
+        if attempt.inner is not None and not attempt.inner.done():
+            # Async activities see asyncio.CancelledError; sync ones poll is_cancelled().
+            if self._activities[attempt.task.activity_type].is_async:
+                attempt.inner.cancel()
+
+    # --- heartbeats -----------------------------------------------------------------------
+
+    def _heartbeat_hook(self, attempt: _Attempt, loop: asyncio.AbstractEventLoop) -> Callable[..., None]:
+        def hook(*details: Any) -> None:
+            loop.call_soon_threadsafe(self._on_heartbeat, attempt, details)
+
+        return hook
+
+    def _on_heartbeat(self, attempt: _Attempt, details: tuple[Any, ...]) -> None:
+        if attempt.correlation_id not in self._running:
+            return  # the attempt has finished; a late heartbeat from its thread
+        attempt.pending = details
+        if attempt.sender is None:
+            attempt.sender = asyncio.get_running_loop().create_task(self._send_heartbeats(attempt))
+
+    async def _send_heartbeats(self, attempt: _Attempt) -> None:
+        """The first heartbeat goes at once; later ones are coalesced to one per throttle window,
+        carrying the latest details (the sleep paces sending; it synchronises nothing)."""
+        throttle = heartbeat_throttle(attempt.task.heartbeat_timeout)
+        try:
+            while attempt.pending is not None:
+                details, attempt.pending = attempt.pending, None
+                t = attempt.task
+                msg = RecordActivityTaskHeartbeat(
+                    namespace=t.namespace,
+                    workflow_id=t.workflow_id,
+                    run_id=t.run_id,
+                    scheduled_event_id=t.scheduled_event_id,
+                    attempt=t.attempt,
+                    details=await self._conv.encode(list(details)),  # codec applies, as for results
+                    identity=self._identity,
+                )
+                try:
+                    await self._publish(
+                        t.history_routing_key,
+                        msg.model_dump_json().encode(),
+                        reply_to=self.control_queue,
+                        correlation_id=attempt.correlation_id,
+                    )
+                except Exception:
+                    log.warning("heartbeat of activity %s failed to send", t.activity_id, exc_info=True)
+                await asyncio.sleep(throttle)
+        finally:
+            attempt.sender = None
+
+    # --- running an attempt ---------------------------------------------------------------
+
+    async def run(self, task: ActivityTask) -> Report | None:
+        """The report for history, or None when there is nothing to report (async completion, or
+        an attempt that history already gave up on)."""
+        ref = dict(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            attempt=task.attempt,
+            identity=self._identity,
+        )
+        defn = self._activities.get(task.activity_type)
+        if defn is None:
+            known = ", ".join(sorted(self._activities)) or "none"
+            exc: BaseException = ApplicationError(
+                f"activity type {task.activity_type!r} is not registered on this worker "
+                f"(registered: {known})",
+                type="NotFoundError",
+            )
+            return FailActivityTask(failure=error_to_failure(exc), **ref)
+        if task.schedule_to_start_timeout is not None:
+            started = RecordActivityTaskStarted(**ref)
+            try:
+                await self._publish(task.history_routing_key, started.model_dump_json().encode())
+            except Exception:
+                # Best effort: without it the schedule-to-start timer may time the attempt out.
+                log.warning("start notice of activity %s failed to send", task.activity_id, exc_info=True)
+        ctx = _activity._Context(info=self._info(task))
+        attempt = _Attempt(task=task, ctx=ctx)
+        ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
+        self._running[attempt.correlation_id] = attempt
+        token = _activity._set_context(ctx)
+        try:
+            result = await self._call(defn, task, attempt)
+            return CompleteActivityTask(result=self._conv.to_payloads([result]), **ref)
+        except _activity._CompleteAsyncError:
+            return None
+        except (asyncio.CancelledError, _exc.CancelledError) as exc:
+            if attempt.cancel_reason == "activity_gone":
+                return None
+            if attempt.cancel_reason == "cancel_requested":
+                details = exc.details if isinstance(exc, _exc.CancelledError) else ()
+                return ReportActivityTaskCanceled(details=self._conv.to_payloads(list(details)), **ref)
+            if isinstance(exc, asyncio.CancelledError):
+                raise  # the worker itself is being cancelled
+            return FailActivityTask(failure=error_to_failure(exc), **ref)
+        except Exception as exc:
+            unsent = attempt.pending
+            last = self._conv.to_payloads(list(unsent)) if unsent is not None else None
+            return FailActivityTask(failure=error_to_failure(exc), last_heartbeat_details=last, **ref)
+        finally:
+            _activity._reset_context(token)
+            self._running.pop(attempt.correlation_id, None)
+            if attempt.sender is not None:
+                attempt.sender.cancel()
+
+    async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
+        args = self._conv.from_payloads(task.input, defn.arg_types)
+        timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
+        loop = asyncio.get_running_loop()
+        if defn.is_async:
+            attempt.inner = loop.create_task(defn.fn(*args))
+        else:
+            ctx = attempt.ctx
+
+            def call() -> Any:
+                t2 = _activity._set_context(ctx)
+                try:
+                    return defn.fn(*args)
+                finally:
+                    _activity._reset_context(t2)
+
+            attempt.inner = loop.run_in_executor(self._executor, call)
+        result = await asyncio.wait_for(attempt.inner, timeout)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _info(self, task: ActivityTask) -> _activity.Info:
+        token = ActivityTaskToken(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            attempt=task.attempt,
+            activity_id=task.activity_id,
+        )
+        return _activity.Info(
+            activity_id=task.activity_id,
+            activity_type=task.activity_type,
+            attempt=task.attempt,
+            workflow_id=task.workflow_id,
+            workflow_run_id=task.run_id,
+            workflow_type=task.workflow_type,
+            workflow_namespace=task.namespace,
+            task_queue=task.task_queue,
+            scheduled_time=task.scheduled_time,
+            current_attempt_scheduled_time=task.current_attempt_scheduled_time,
+            start_to_close_timeout=task.start_to_close_timeout,
+            schedule_to_close_timeout=task.schedule_to_close_timeout,
+            heartbeat_timeout=task.heartbeat_timeout,
+            heartbeat_details=self._conv.from_payloads(task.heartbeat_details),
+            task_token=token.encode(),
+            schedule_to_start_timeout=task.schedule_to_start_timeout,
+        )
+
+
+# --- local activities ---------------------------------------------------------------------
+
+
+async def run_local_activity(
+    req: LocalActivityRequest,
+    *,
+    task: WorkflowTask,
+    activities: Mapping[str, _activity.ActivityDefinition],
+    executor: concurrent.futures.Executor | None,
+    converter: DataConverter,
+) -> LocalActivityOutcome:
+    """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
+    are the retry delay itself) until it succeeds, may not retry, or its time is up: the
+    schedule-to-close timeout, capped by the local retry threshold."""
+    defn = activities.get(req.activity_type)
+    if defn is None:
+        known = ", ".join(sorted(activities)) or "none"
+        err = ApplicationError(
+            f"local activity type {req.activity_type!r} is not registered on this worker "
+            f"(registered: {known})",
+            type="NotFoundError",
+            non_retryable=True,
+        )
+        return LocalActivityOutcome(
+            seq=req.seq, attempt=1, failure=error_to_failure(err), retry_state="NonRetryableFailure"
+        )
+    policy = req.retry_policy or RetryPolicy()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    budget = req.local_retry_threshold
+    if req.schedule_to_close_timeout is not None:
+        budget = min(budget, req.schedule_to_close_timeout)
+    attempt = 1
+    while True:
+        info = _local_info(req, task, attempt, loop.time() - started, converter)
+        ctx = _activity._Context(info=info)
+        token = _activity._set_context(ctx)
+        try:
+            timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
+            result = await _call_local(defn, req, ctx, executor, converter, timeout)
+            return LocalActivityOutcome(
+                seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
+            )
+        except Exception as exc:
+            failure = error_to_failure(exc)
+        finally:
+            _activity._reset_context(token)
+        delay, retry_state = _next_local_delay(policy, attempt, failure)
+        elapsed = timedelta(seconds=loop.time() - started)
+        if delay is not None and elapsed + delay >= budget:
+            delay, retry_state = None, "Timeout"
+        if delay is None:
+            return LocalActivityOutcome(
+                seq=req.seq, attempt=attempt, failure=failure, retry_state=retry_state
+            )
+        await asyncio.sleep(delay.total_seconds())
+        attempt += 1
+
+
+async def _call_local(
+    defn: _activity.ActivityDefinition,
+    req: LocalActivityRequest,
+    ctx: _activity._Context,
+    executor: concurrent.futures.Executor | None,
+    converter: DataConverter,
+    timeout: timedelta | None,
+) -> Any:
+    args = converter.from_payloads(req.input, defn.arg_types)
+    seconds = timeout.total_seconds() if timeout else None
+    if defn.is_async:
+        return await asyncio.wait_for(defn.fn(*args), seconds)
+
+    def call() -> Any:
+        t2 = _activity._set_context(ctx)
+        try:
+            return defn.fn(*args)
+        finally:
+            _activity._reset_context(t2)
+
+    return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(executor, call), seconds)
+
+
+def _next_local_delay(policy: RetryPolicy, attempt: int, failure: Failure) -> tuple[timedelta | None, str]:
+    """The server's retry rule (services/history/tidal_history/retry.py), for local retries."""
+    if failure.non_retryable or failure.type in policy.non_retryable_error_types:
+        return None, "NonRetryableFailure"
+    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
+        return None, "MaximumAttemptsReached"
+    if failure.next_retry_delay is not None:
+        return failure.next_retry_delay, ""
+    delay = policy.initial_interval * policy.backoff_coefficient ** (attempt - 1)
+    cap = policy.maximum_interval or policy.initial_interval * 100
+    return min(delay, cap), ""
+
+
+def _local_info(
+    req: LocalActivityRequest, task: WorkflowTask, attempt: int, elapsed: float, converter: DataConverter
+) -> _activity.Info:
+    now = datetime.now(UTC)
+    return _activity.Info(
+        activity_id=req.activity_id,
+        activity_type=req.activity_type,
+        attempt=attempt,
+        workflow_id=task.workflow_id,
+        workflow_run_id=task.run_id,
+        workflow_type=task.workflow_type,
+        workflow_namespace=task.namespace,
+        task_queue=task.task_queue,
+        scheduled_time=now - timedelta(seconds=elapsed),
+        current_attempt_scheduled_time=now,
+        start_to_close_timeout=req.start_to_close_timeout,
+        schedule_to_close_timeout=req.schedule_to_close_timeout,
+        heartbeat_timeout=None,
+        heartbeat_details=(),
+        is_local=True,
+    )

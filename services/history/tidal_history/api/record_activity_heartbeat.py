@@ -1,0 +1,33 @@
+"""RecordActivityTaskHeartbeat: keep the details for the next attempt, note the time for the
+heartbeat timeout, and tell the worker whether to stop (cancel requested, or attempt gone)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidal_schema import HistoryEvent
+from tidal_schema.messages import ActivityHeartbeatReply, RecordActivityTaskHeartbeat
+
+from ..mutation import Mutation, Outcome, unchanged
+from ..state import MutableState
+from .activity_common import current_attempt
+from .record_activity_started import mark_started
+
+
+def handle(
+    state: MutableState | None,
+    history: Sequence[HistoryEvent],
+    msg: RecordActivityTaskHeartbeat,
+    *,
+    now: datetime,
+) -> Outcome:
+    info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
+    if state is None or info is None:
+        return unchanged(ActivityHeartbeatReply(activity_gone=True))
+    m = Mutation(state, history, now=now)
+    info.heartbeat_details = msg.details
+    info.last_heartbeat_time = now
+    mark_started(m, info)
+    m.reply = ActivityHeartbeatReply(cancel_requested=info.cancel_requested)
+    return m.finish()

@@ -1,0 +1,44 @@
+"""RecordActivityTaskStarted: a worker took the attempt, so its schedule-to-start timeout no
+longer applies. Writes no event (ActivityTaskStarted is written with the outcome)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidal_schema import HistoryEvent
+from tidal_schema.messages import RecordActivityTaskStarted, TimerKind
+
+from ..mutation import Mutation, Outcome, timer_key, unchanged
+from ..state import ActivityInfo, MutableState
+from .activity_common import current_attempt
+
+
+def handle(
+    state: MutableState | None,
+    history: Sequence[HistoryEvent],
+    msg: RecordActivityTaskStarted,
+    *,
+    now: datetime,
+) -> Outcome:
+    info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
+    if state is None or info is None or info.started_attempt == info.attempt:
+        return unchanged()
+    m = Mutation(state, history, now=now)
+    mark_started(m, info)
+    return m.finish()
+
+
+def mark_started(m: Mutation, info: ActivityInfo) -> None:
+    if info.started_attempt == info.attempt:
+        return
+    info.started_attempt = info.attempt
+    if info.schedule_to_start_timeout is not None:
+        m.delete_timer(
+            timer_key(
+                m.state.run_id,
+                TimerKind.ACTIVITY_SCHEDULE_TO_START,
+                scheduled_event_id=info.scheduled_event_id,
+                attempt=info.attempt,
+            )
+        )
