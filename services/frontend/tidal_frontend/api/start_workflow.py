@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
+from tidal_server.visibility import invalid_search_attributes
 
 from .. import history_client
 from ..context import Ctx
@@ -54,6 +55,14 @@ class StartWorkflowRequest(WithInput):
         "start it (per id_reuse_policy) with this signal recorded before its first workflow task "
         "(201). id_conflict_policy does not apply.",
     )
+
+    @field_validator("search_attributes")
+    @classmethod
+    def _check_search_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = invalid_search_attributes(value, allow_none=False)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class StartWorkflowResponse(BaseModel):
