@@ -22,11 +22,20 @@ from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 from . import workflow as _workflow
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._transport import AmqpTransport, WorkerTransport
+from ._visibility import (
+    WorkflowExecution,
+    WorkflowExecutionAsyncIterator,
+    WorkflowExecutionCount,
+    count_workflows,
+    encode_search_attributes,
+)
 from .common import RetryPolicy
 from .converter import DataConverter
 from .exceptions import RPCError, WorkflowAlreadyStartedError, WorkflowFailureError, failure_to_error
 
 ReturnT = TypeVar("ReturnT")
+# Listing types live in _visibility; named here so `from tidal.client import ...` finds them.
+_VISIBILITY_TYPES = (WorkflowExecution, WorkflowExecutionAsyncIterator, WorkflowExecutionCount)
 _MISSING: Any = object()
 _RESULT_POLL_SECONDS = 30.0
 
@@ -194,7 +203,7 @@ class Client:
                 k: self.data_converter.to_payload(v).model_dump(mode="json") for k, v in memo.items()
             }
         if search_attributes:
-            body["search_attributes"] = search_attributes
+            body["search_attributes"] = encode_search_attributes(search_attributes)
         if start_signal is not None:
             signal_input = self.data_converter.to_payloads(list(start_signal_args))
             body["start_signal"] = {
@@ -229,6 +238,25 @@ class Client:
     ) -> WorkflowHandle[Any]:
         _, ret_type = _workflow_name(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=ret_type)
+
+    # --- visibility (docs/visibility.md) --------------------------------------------------
+
+    def list_workflows(
+        self,
+        query: str | None = None,
+        *,
+        limit: int | None = None,
+        page_size: int = 1000,
+        next_page_token: str | None = None,
+    ) -> WorkflowExecutionAsyncIterator:
+        """Runs matching `query` (all runs when None), newest first unless it says
+        `ORDER BY StartTime ASC`: `async for wf in client.list_workflows("WorkflowType = 'X'")`."""
+        return WorkflowExecutionAsyncIterator(
+            self, query or "", page_size=page_size, limit=limit, next_page_token=next_page_token
+        )
+
+    async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
+        return await count_workflows(self, query or "")
 
     # --- HTTP -----------------------------------------------------------------------------
 
