@@ -8,13 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
 from tidal_server.visibility import invalid_search_attributes
 
 from .. import history_client
 from ..context import Ctx
+from ..problems import Problem
 from .models import NamespacePath, WithInput
 
 Seconds = float | None
@@ -56,15 +57,6 @@ class StartWorkflowRequest(WithInput):
         "(201). id_conflict_policy does not apply.",
     )
 
-    @field_validator("search_attributes")
-    @classmethod
-    def _check_search_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problem = invalid_search_attributes(value, allow_none=False)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
-
 class StartWorkflowResponse(BaseModel):
     workflow_id: str
     run_id: str
@@ -80,6 +72,9 @@ async def start_workflow(
     ctx: Ctx, namespace: NamespacePath, body: StartWorkflowRequest, response: Response
 ) -> StartWorkflowResponse:
     request_id = body.request_id or str(uuid.uuid4())
+    bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
+    if bad_attributes is not None:
+        raise Problem("invalid_argument", f"search_attributes: {bad_attributes}")
     extra: dict[str, Any] = {}
     if body.workflow_task_timeout is not None:  # else the schema's default applies
         extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
