@@ -57,6 +57,7 @@ class StartWorkflowRequest(WithInput):
         "(201). id_conflict_policy does not apply.",
     )
 
+
 class StartWorkflowResponse(BaseModel):
     workflow_id: str
     run_id: str
