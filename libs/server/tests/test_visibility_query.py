@@ -112,6 +112,10 @@ def test_type_inference_and_validation() -> None:
     assert "no value" in str(invalid_search_attributes({"X": None}, allow_none=False))
     assert "invalid" in str(invalid_search_attributes({"1x": 1}, allow_none=True))
     assert "no search attribute type" in str(invalid_search_attributes({"X": [1]}, allow_none=True))
+    assert "NUL" in str(invalid_search_attributes({"X": "a\x00b"}, allow_none=True))
+    assert invalid_search_attributes({"X": "é" * 2000}, allow_none=True) is None  # may be Text
+    assert "longer than 65536 bytes" in str(invalid_search_attributes({"X": "x" * 70000}, allow_none=True))
+    assert "64 bits" in str(invalid_search_attributes({"X": 2**63}, allow_none=True))
 
 
 # --- compiled against SQLite ------------------------------------------------------------------
@@ -265,6 +269,27 @@ async def test_upsert_replaces_and_removes(runs: AsyncEngine) -> None:
     page = await list_executions(runs, "ns", "WorkflowId = 'wf-1'", page_size=1)
     assert page.executions[0].search_attributes["CustomerId"] == "c-9"
     assert "Amount" not in page.executions[0].search_attributes
+
+
+async def test_values_that_do_not_fit_are_kept_but_not_indexed(runs: AsyncEngine) -> None:
+    """An over-long Keyword, or a value of another type than the one registered, must never
+    fail history's transaction: the run keeps it in its document, filters do not see it."""
+    long_keyword = "k" * 1025
+    async with runs.begin() as conn:
+        await upsert_attributes(
+            conn,
+            sqlite.insert,
+            namespace="ns",
+            workflow_id="wf-2",
+            run_id="run-002",
+            changes={"CustomerId": long_keyword, "Amount": "lots", "Note": "x" * 5000},
+        )
+    page = await list_executions(runs, "ns", "WorkflowId = 'wf-2'", page_size=1)
+    assert page.executions[0].search_attributes["CustomerId"] == long_keyword
+    assert page.executions[0].search_attributes["Amount"] == "lots"
+    assert await _ids(runs, "CustomerId IS NULL") == [9, 2]
+    assert await _ids(runs, "Amount IS NULL") == [9, 2]
+    assert await _ids(runs, "Note = 'XXXX'") == [2]  # long Text is stored (unindexed) and matched
 
 
 @pytest.mark.parametrize(

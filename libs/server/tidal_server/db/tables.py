@@ -195,7 +195,8 @@ class SearchAttributeDef(SQLModel, table=True):
 
 class SearchAttributeValue(SQLModel, table=True):
     """One typed custom search attribute value of one run, in the column its type uses (Bool as
-    0/1 in `int_value`), so every type gets a B-tree index for =, ranges and prefixes. History
+    0/1 in `int_value`), so every type but Text gets a B-tree index for =, ranges and prefixes
+    (Text, matched as a substring and possibly long, sits unindexed in `text_value`). History
     writes it in the transaction that changes the attribute; `executions.search_attributes`
     keeps the whole JSON document for display."""
 
@@ -212,6 +213,7 @@ class SearchAttributeValue(SQLModel, table=True):
     run_id: str = _text(pk=True)
     name: str = _text(pk=True)
     str_value: str | None = _text(nullable=True)
+    text_value: str | None = _text(nullable=True)
     int_value: int | None = _int(big=True, nullable=True)
     double_value: float | None = Field(default=None, sa_column=sa.Column(sa.Double, nullable=True))
     time_value: datetime | None = _time(nullable=True)

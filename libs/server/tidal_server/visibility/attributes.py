@@ -55,7 +55,7 @@ SYSTEM_ATTRIBUTES: dict[str, SystemAttribute] = {
 # Which `search_attribute_values` column holds each type.
 VALUE_COLUMN: dict[SearchAttributeType, str] = {
     SearchAttributeType.KEYWORD: "str_value",
-    SearchAttributeType.TEXT: "str_value",
+    SearchAttributeType.TEXT: "text_value",
     SearchAttributeType.INT: "int_value",
     SearchAttributeType.BOOL: "int_value",
     SearchAttributeType.DOUBLE: "double_value",
@@ -65,7 +65,10 @@ VALUE_COLUMN: dict[SearchAttributeType, str] = {
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # A string that is an ISO-8601 date-time with an explicit offset is inferred as Datetime.
 _ISO_WITH_ZONE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
-MAX_KEYWORD_LENGTH = 2048
+# Keywords are B-tree indexed, and Postgres refuses index entries over ~2.7 kB: keep them well
+# below. Text is not indexed; its bound only keeps rows reasonable.
+MAX_KEYWORD_BYTES = 1024
+MAX_TEXT_BYTES = 65536
 
 
 def check_name(name: str) -> None:
@@ -109,13 +112,21 @@ def parse_datetime(value: Any) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def _check_string(value: str, limit: int, kind: SearchAttributeType) -> None:
+    if "\x00" in value:  # Postgres text and JSONB cannot hold NUL
+        raise SearchAttributeValueError(f"{kind.value} value contains a NUL character")
+    if len(value.encode()) > limit:
+        raise SearchAttributeValueError(f"{kind.value} value longer than {limit} bytes (UTF-8)")
+
+
 def coerce(value: Any, kind: SearchAttributeType) -> str | int | float | datetime:
     """`value` as the Python value of `kind` (Bool as 0/1), or SearchAttributeValueError."""
     if kind in (SearchAttributeType.KEYWORD, SearchAttributeType.TEXT):
         if not isinstance(value, str):
             raise SearchAttributeValueError(f"{kind.value} value must be a string, not {value!r}")
-        if kind is SearchAttributeType.KEYWORD and len(value) > MAX_KEYWORD_LENGTH:
-            raise SearchAttributeValueError(f"Keyword value longer than {MAX_KEYWORD_LENGTH} characters")
+        _check_string(
+            value, MAX_KEYWORD_BYTES if kind is SearchAttributeType.KEYWORD else MAX_TEXT_BYTES, kind
+        )
         return value
     if kind is SearchAttributeType.BOOL:
         if not isinstance(value, bool):
@@ -151,7 +162,10 @@ def invalid_search_attributes(values: Mapping[str, Any], *, allow_none: bool) ->
                 if not allow_none:
                     raise SearchAttributeValueError(f"search attribute {name!r} has no value")
                 continue
-            coerce(value, infer_type(value))
+            kind = infer_type(value)
+            # A string may be meant for a Text attribute: check it against Text's bound here;
+            # the Keyword bound applies when history indexes it as a Keyword.
+            coerce(value, SearchAttributeType.TEXT if kind is SearchAttributeType.KEYWORD else kind)
         except SearchAttributeValueError as exc:
             return str(exc)
     return None

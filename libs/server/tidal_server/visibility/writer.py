@@ -24,6 +24,7 @@ log = logging.getLogger("tidal.visibility")
 ex = t.executions
 defs = t.search_attribute_defs
 sav = t.search_attribute_values
+_VALUE_COLUMNS = ("str_value", "text_value", "int_value", "double_value", "time_value")
 
 
 def merge(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,8 +97,8 @@ async def index_attributes(
         except VisibilityError as exc:
             log.warning("search attribute %r of run %s not indexed: %s", name, run_id, exc)
             continue
-        row: dict[str, Any] = {**key, "name": name, "str_value": None, "int_value": None}
-        row.update({"double_value": None, "time_value": None, VALUE_COLUMN[kind]: typed})
+        row: dict[str, Any] = {**key, "name": name, **dict.fromkeys(_VALUE_COLUMNS)}
+        row[VALUE_COLUMN[kind]] = typed
         rows.append(row)
     if rows:
         await conn.execute(sa.insert(sav), rows)

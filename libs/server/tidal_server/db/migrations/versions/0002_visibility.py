@@ -40,6 +40,7 @@ def upgrade() -> None:
         _text("run_id"),
         _text("name"),
         _text("str_value", nullable=True),
+        _text("text_value", nullable=True),
         sa.Column("int_value", sa.BigInteger(), nullable=True),
         sa.Column("double_value", sa.Double(), nullable=True),
         sa.Column("time_value", sa.DateTime(timezone=True), nullable=True),
