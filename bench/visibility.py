@@ -43,7 +43,7 @@ SELECT 'default', 'wf-' || i, md5(i::text), i % 8, ({_TYPES})[1 + i % 10], 'tq-'
             ELSE CAST(:t0 AS timestamptz) + i * interval '1 second' + interval '30 seconds' END,
        12, 5, '{{}}'::jsonb, '{{}}'::jsonb,
        jsonb_build_object('CustomerId', 'c-' || (i * 7919 % 10000), 'Amount', i * 31 % 1000)
-FROM generate_series(1, :total) AS i
+FROM generate_series(1::bigint, :total) AS i
 """
 _VALUES = [
     """INSERT INTO search_attribute_values (namespace, workflow_id, run_id, name, str_value)
