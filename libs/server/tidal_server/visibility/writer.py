@@ -41,7 +41,9 @@ def merge(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, A
 async def _types(
     conn: AsyncConnection, insert: Callable[..., Any], namespace: str, values: Mapping[str, Any]
 ) -> dict[str, SearchAttributeType]:
-    names = [n for n, v in values.items() if v is not None]
+    # Sorted: two shards registering the same new names insert them in the same order, so they
+    # wait on each other's unique-index entry instead of deadlocking.
+    names = sorted(n for n, v in values.items() if v is not None)
     if not names:
         return {}
     query = sa.select(defs.c.name, defs.c.type).where(defs.c.namespace == namespace, defs.c.name.in_(names))
