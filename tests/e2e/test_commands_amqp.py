@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,16 +30,6 @@ AMQP_PUBLISH = shutil.which("amqp-publish")
 needs_amqp_tools = pytest.mark.skipif(
     AMQP_PUBLISH is None, reason="Debian's amqp-tools is not installed (apt-get install -y amqp-tools)"
 )
-
-
-@pytest.fixture
-def stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> Iterator[Stack]:
-    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
-    s.migrate()
-    try:
-        yield s
-    finally:
-        s.stop_all()
 
 
 @pytest.fixture

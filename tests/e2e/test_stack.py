@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -19,24 +19,6 @@ from tidal_server.db.engine import create_engine
 from tests.e2e import scenarios
 from tests.support.stack import Stack, wait_for
 from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, ATTEMPTS, TASK_QUEUE, GreetingWorkflow
-
-
-@pytest.fixture
-def stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> Iterator[Stack]:
-    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
-    s.migrate()
-    try:
-        yield s
-    finally:
-        s.stop_all()
-
-
-@pytest.fixture
-async def running(stack: Stack) -> AsyncIterator[Stack]:
-    for name in ("history", "matching", "timer", "frontend"):
-        stack.start(name)
-    await stack.wait_ready()
-    yield stack
 
 
 @pytest.fixture

@@ -71,6 +71,10 @@ class StartChildWorkflowExecution(Frozen):
     task_queue: str
     input: tuple[Payload, ...] = ()
     parent_close_policy: str = "Terminate"
+    # Child workflows (issue 3): the child's own timeouts, as for a client start.
+    workflow_execution_timeout: timedelta | None = None
+    workflow_run_timeout: timedelta | None = None
+    workflow_task_timeout: timedelta | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):

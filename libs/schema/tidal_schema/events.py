@@ -29,6 +29,8 @@ class WorkflowExecutionStarted(Frozen):
     parent_run_id: str | None = None
     attempt: int = 1
     retry_policy: RetryPolicy | None = None
+    # When the whole chain of retries must end (start + workflow_execution_timeout).
+    workflow_execution_expiration_time: datetime | None = None
     cron_schedule: str | None = None
     memo: dict[str, Payload] = Field(default_factory=dict)
     search_attributes: dict[str, Any] = Field(default_factory=dict)
@@ -46,6 +48,8 @@ class WorkflowExecutionFailed(Frozen):
     type: Literal["WorkflowExecutionFailed"] = "WorkflowExecutionFailed"
     failure: Failure
     workflow_task_completed_event_id: int
+    # Set when the workflow's retry policy started another attempt as a new run.
+    new_execution_run_id: str | None = None
 
 
 class WorkflowExecutionTimedOut(Frozen):
@@ -229,6 +233,9 @@ class StartChildWorkflowExecutionInitiated(Frozen):
     input: tuple[Payload, ...] = ()
     parent_close_policy: str = "Terminate"
     workflow_task_completed_event_id: int
+    workflow_execution_timeout: timedelta | None = None
+    workflow_run_timeout: timedelta | None = None
+    workflow_task_timeout: timedelta | None = None
 
 
 class ChildWorkflowExecutionStarted(Frozen):
@@ -292,6 +299,80 @@ class WorkflowExecutionUpdateCompleted(Frozen):
     failure: Failure | None = None
 
 
+# --- child workflows and external workflows: outcomes (issue 3) -----------------------------
+
+
+class StartChildWorkflowExecutionFailed(Frozen):
+    type: Literal["StartChildWorkflowExecutionFailed"] = "StartChildWorkflowExecutionFailed"
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    cause: str = "WorkflowAlreadyStarted"
+    initiated_event_id: int
+
+
+class ChildWorkflowExecutionCanceled(Frozen):
+    type: Literal["ChildWorkflowExecutionCanceled"] = "ChildWorkflowExecutionCanceled"
+    details: tuple[Payload, ...] = ()
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+    started_event_id: int
+
+
+class ChildWorkflowExecutionTerminated(Frozen):
+    type: Literal["ChildWorkflowExecutionTerminated"] = "ChildWorkflowExecutionTerminated"
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+    started_event_id: int
+
+
+class ChildWorkflowExecutionTimedOut(Frozen):
+    type: Literal["ChildWorkflowExecutionTimedOut"] = "ChildWorkflowExecutionTimedOut"
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+    started_event_id: int
+    retry_state: str = "Timeout"
+
+
+class ExternalWorkflowExecutionSignaled(Frozen):
+    type: Literal["ExternalWorkflowExecutionSignaled"] = "ExternalWorkflowExecutionSignaled"
+    initiated_event_id: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+
+
+class SignalExternalWorkflowExecutionFailed(Frozen):
+    type: Literal["SignalExternalWorkflowExecutionFailed"] = "SignalExternalWorkflowExecutionFailed"
+    initiated_event_id: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    cause: str = "ExternalWorkflowExecutionNotFound"
+
+
+class ExternalWorkflowExecutionCancelRequested(Frozen):
+    type: Literal["ExternalWorkflowExecutionCancelRequested"] = "ExternalWorkflowExecutionCancelRequested"
+    initiated_event_id: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+
+
+class RequestCancelExternalWorkflowExecutionFailed(Frozen):
+    type: Literal["RequestCancelExternalWorkflowExecutionFailed"] = (
+        "RequestCancelExternalWorkflowExecutionFailed"
+    )
+    initiated_event_id: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    cause: str = "ExternalWorkflowExecutionNotFound"
+
+
 EventAttributes = Annotated[
     WorkflowExecutionStarted
     | WorkflowExecutionCompleted
@@ -326,7 +407,15 @@ EventAttributes = Annotated[
     | SignalExternalWorkflowExecutionInitiated
     | RequestCancelExternalWorkflowExecutionInitiated
     | WorkflowExecutionUpdateAccepted
-    | WorkflowExecutionUpdateCompleted,
+    | WorkflowExecutionUpdateCompleted
+    | StartChildWorkflowExecutionFailed
+    | ChildWorkflowExecutionCanceled
+    | ChildWorkflowExecutionTerminated
+    | ChildWorkflowExecutionTimedOut
+    | ExternalWorkflowExecutionSignaled
+    | SignalExternalWorkflowExecutionFailed
+    | ExternalWorkflowExecutionCancelRequested
+    | RequestCancelExternalWorkflowExecutionFailed,
     Field(discriminator="type"),
 ]
 

@@ -180,6 +180,128 @@ class RequestCancelWorkflowExecution(_Message):
     identity: str = ""
 
 
+# --- updates: frontend -> history; delivered to workers inside workflow tasks --------------
+
+
+class UpdateRequest(Frozen):
+    """An admitted update, handed to the worker with a workflow task: the worker validates it and
+    answers with a ProtocolMessage command (accept or reject, later complete)."""
+
+    update_id: str
+    name: str
+    input: tuple[Payload, ...] = ()
+
+
+class UpdateWorkflowExecution(_Message):
+    """Admit an update (deduplicated by `update_id`). History keeps it in mutable state, not in
+    history, until a worker accepts it; a rejected update leaves no event."""
+
+    type: Literal["UpdateWorkflowExecution"] = "UpdateWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    update_id: str = Field(min_length=1, max_length=1000)
+    name: str = Field(min_length=1, max_length=1000)
+    input: tuple[Payload, ...] = ()
+    identity: str = ""
+
+
+# --- to history: child and external workflows, across shards (issue 3) -----------------------
+# A parent's shard sends the first three to the target workflow's shard (through its outbox); the
+# target's shard answers with the others, addressed to the parent run. Every answer names the
+# parent's initiated event id, so a duplicate changes nothing.
+
+
+class ParentRef(Frozen):
+    """The run (and its initiating event) that asked for a child start, signal or cancel."""
+
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+
+
+class StartChildWorkflowExecution(_Message):
+    type: Literal["StartChildWorkflowExecution"] = "StartChildWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str = Field(min_length=1, max_length=1000)
+    workflow_type: str = Field(min_length=1, max_length=1000)
+    task_queue: str = Field(min_length=1, max_length=1000)
+    input: tuple[Payload, ...] = ()
+    # "<parent run id>/<initiated event id>": a redelivered start answers with the same child run.
+    request_id: str = Field(min_length=1)
+    workflow_execution_timeout: timedelta | None = None
+    workflow_run_timeout: timedelta | None = None
+    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    parent: ParentRef
+    parent_close_policy: str = "Terminate"
+
+
+class SignalExternalWorkflowExecution(_Message):
+    type: Literal["SignalExternalWorkflowExecution"] = "SignalExternalWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    signal_name: str
+    input: tuple[Payload, ...] = ()
+    request_id: str
+    source: ParentRef
+
+
+class RequestCancelExternalWorkflowExecution(_Message):
+    type: Literal["RequestCancelExternalWorkflowExecution"] = "RequestCancelExternalWorkflowExecution"
+    namespace: str = "default"
+    workflow_id: str
+    run_id: str | None = None
+    request_id: str
+    source: ParentRef
+    reason: str = ""
+
+
+class ChildWorkflowStarted(_ExecutionRef):
+    """To the parent run: its child is running (`child_run_id`)."""
+
+    type: Literal["ChildWorkflowStarted"] = "ChildWorkflowStarted"
+    initiated_event_id: int
+    child_workflow_id: str
+    child_run_id: str
+    workflow_type: str
+
+
+class StartChildWorkflowFailed(_ExecutionRef):
+    type: Literal["StartChildWorkflowFailed"] = "StartChildWorkflowFailed"
+    initiated_event_id: int
+    child_workflow_id: str
+    workflow_type: str
+    cause: str = "WorkflowAlreadyStarted"
+
+
+class ChildWorkflowClosed(_ExecutionRef):
+    """To the parent run: its child's (last) run closed with `status`."""
+
+    type: Literal["ChildWorkflowClosed"] = "ChildWorkflowClosed"
+    initiated_event_id: int
+    child_workflow_id: str
+    child_run_id: str
+    workflow_type: str
+    status: WorkflowExecutionStatus
+    result: tuple[Payload, ...] = ()
+    failure: Failure | None = None
+
+
+class ExternalWorkflowResult(_ExecutionRef):
+    """To the requesting run: its external signal or cancel request was delivered (`failed_cause`
+    None) or not (e.g. `ExternalWorkflowExecutionNotFound`)."""
+
+    type: Literal["ExternalWorkflowResult"] = "ExternalWorkflowResult"
+    initiated_event_id: int
+    kind: Literal["signal", "cancel"]
+    target_namespace: str
+    target_workflow_id: str
+    target_run_id: str | None = None
+    failed_cause: str | None = None
+
+
 HistoryMessage = Annotated[
     StartWorkflowExecution
     | SignalWithStartWorkflowExecution
@@ -190,7 +312,15 @@ HistoryMessage = Annotated[
     | FireTimer
     | SignalWorkflowExecution
     | TerminateWorkflowExecution
-    | RequestCancelWorkflowExecution,
+    | RequestCancelWorkflowExecution
+    | UpdateWorkflowExecution
+    | StartChildWorkflowExecution
+    | SignalExternalWorkflowExecution
+    | RequestCancelExternalWorkflowExecution
+    | ChildWorkflowStarted
+    | StartChildWorkflowFailed
+    | ChildWorkflowClosed
+    | ExternalWorkflowResult,
     Field(discriminator="type"),
 ]
 
@@ -213,6 +343,11 @@ class WorkflowTask(_ExecutionRef):
     events: tuple[HistoryEvent, ...]
     # Where the worker publishes its completion (the owning history shard).
     history_routing_key: str
+    # Admitted updates the worker must accept or reject in this task.
+    updates: tuple[UpdateRequest, ...] = ()
+    # A task scheduled only to deliver updates: its WorkflowTaskScheduled (the last event) is not
+    # in history yet, and history writes nothing at all if the task only rejects updates.
+    speculative: bool = False
 
 
 class ActivityTask(_ExecutionRef):
@@ -233,7 +368,51 @@ class ActivityTask(_ExecutionRef):
     history_routing_key: str
 
 
-TaskMessage = Annotated[WorkflowTask | ActivityTask, Field(discriminator="type")]
+# --- queries: frontend -> matching -> worker -> frontend (never through history) -----------
+
+
+class QueryWorkflowTask(_ExecutionRef):
+    """Run a query handler against the run's state as of its history. `events` are the run's
+    whole history as the frontend read it; a worker with the run cached at the same completed
+    workflow task answers from its cache, any other replays `events` in a throwaway instance.
+    Matching fills `reply_to` and `correlation_id` from the AddQueryTask's message properties;
+    the worker publishes a `QueryWorkflowReply` there. After `deadline` nobody waits for the
+    answer any more, so a worker drops the task unanswered."""
+
+    type: Literal["QueryWorkflowTask"] = "QueryWorkflowTask"
+    workflow_type: str
+    task_queue: str
+    query_id: str
+    query_type: str
+    query_args: tuple[Payload, ...] = ()
+    events: tuple[HistoryEvent, ...]
+    deadline: datetime
+    reply_to: str = ""
+    correlation_id: str = ""
+
+
+class QueryErrorKind(StrEnum):
+    UNKNOWN_QUERY = "unknown_query"
+    BAD_ARGUMENTS = "bad_arguments"
+    HANDLER_FAILED = "handler_failed"
+    NOT_READY = "not_ready"
+    WORKER_ERROR = "worker_error"
+
+
+class QueryWorkflowReply(_Message):
+    """A worker's answer to a QueryWorkflowTask: `result` or `error` (with `known_queries` when the
+    query name is unknown)."""
+
+    type: Literal["QueryWorkflowReply"] = "QueryWorkflowReply"
+    query_id: str
+    result: Payload | None = None
+    error: QueryErrorKind | None = None
+    message: str = ""
+    known_queries: tuple[str, ...] = ()
+    identity: str = ""
+
+
+TaskMessage = Annotated[WorkflowTask | ActivityTask | QueryWorkflowTask, Field(discriminator="type")]
 
 
 # --- to matching --------------------------------------------------------------------------
@@ -250,7 +429,16 @@ class AddActivityTask(_Message):
     task: ActivityTask
 
 
-MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask, Field(discriminator="type")]
+class AddQueryTask(_Message):
+    """Published by the frontend as a request (reply-to set); routed sticky first like a workflow
+    task. Matching copies the message's reply-to and correlation id into the task."""
+
+    type: Literal["AddQueryTask"] = "AddQueryTask"
+    sticky_queue: str | None = None
+    task: QueryWorkflowTask
+
+
+MatchingMessage = Annotated[AddWorkflowTask | AddActivityTask | AddQueryTask, Field(discriminator="type")]
 
 
 # --- to the timer service -----------------------------------------------------------------
@@ -318,3 +506,4 @@ TASK_MESSAGE: TypeAdapter[TaskMessage] = TypeAdapter(TaskMessage)
 TIMER_MESSAGE: TypeAdapter[TimerMessage] = TypeAdapter(TimerMessage)
 NOTIFY_MESSAGE: TypeAdapter[NotifyMessage] = TypeAdapter(NotifyMessage)
 REPLY: TypeAdapter[Reply] = TypeAdapter(Reply)
+QUERY_REPLY: TypeAdapter[QueryWorkflowReply] = TypeAdapter(QueryWorkflowReply)

@@ -8,17 +8,23 @@ matches this protocol structurally so the SDK never imports server code.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from opentelemetry import propagate
 from tidal_schema import names
 
 
 class TaskDelivery(Protocol):
     @property
     def body(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        """Message headers; `traceparent` (W3C trace context) is the one the worker reads."""
+        ...
 
     async def ack(self) -> None: ...
 
@@ -37,7 +43,13 @@ class WorkerTransport(Protocol):
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None: ...
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+    ) -> None:
+        """Publish with the current trace context in the message headers. `correlation_id`
+        marks a reply (to a frontend's reply-to address): published non-mandatory, since a
+        requester that gave up is not an error."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -51,6 +63,10 @@ class _AmqpDelivery:
     @property
     def body(self) -> bytes:
         return self._msg.body
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        return self._msg.headers or {}
 
     async def ack(self) -> None:
         await self._msg.ack()
@@ -111,7 +127,9 @@ class AmqpTransport:
         tag = await q.consume(on_message)
         return _AmqpConsumer(channel, q, tag)
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+    ) -> None:
         await self._connection()
         assert self._pub is not None
         ex: Any = (
@@ -119,12 +137,18 @@ class AmqpTransport:
             if exchange == ""
             else await self._pub.get_exchange(exchange, ensure=False)
         )
+        headers: dict[str, Any] = {}
+        propagate.inject(headers)
         await ex.publish(
             aio_pika.Message(
-                body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type="application/json"
+                body,
+                headers=headers or None,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                content_type="application/json",
+                correlation_id=correlation_id,
             ),
             routing_key=routing_key,
-            mandatory=True,
+            mandatory=correlation_id is None,
         )
 
     async def close(self) -> None:

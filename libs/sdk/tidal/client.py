@@ -1,7 +1,8 @@
 """The client: start workflows and talk to running ones through the frontend's HTTP API.
 
 Mirrors `temporalio.client` (`Client.connect`, `start_workflow`, `execute_workflow`,
-`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate`).
+`get_workflow_handle`, `WorkflowHandle.result/describe/fetch_history/signal/terminate/query/
+execute_update/start_update`; queries and updates are in `_client_interactions.py`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import httpx
+from opentelemetry import propagate
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
+from . import _client_interactions as _interactions
 from . import workflow as _workflow
+
+# Public here, as in temporalio.client (explicit re-exports).
+from ._client_interactions import WorkflowQueryFailedError as WorkflowQueryFailedError
+from ._client_interactions import WorkflowUpdateFailedError as WorkflowUpdateFailedError
+from ._client_interactions import WorkflowUpdateHandle as WorkflowUpdateHandle
+from ._client_interactions import WorkflowUpdateStage as WorkflowUpdateStage
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._transport import AmqpTransport, WorkerTransport
 from ._visibility import (
@@ -31,7 +40,12 @@ from ._visibility import (
 )
 from .common import RetryPolicy
 from .converter import DataConverter
-from .exceptions import RPCError, WorkflowAlreadyStartedError, WorkflowFailureError, failure_to_error
+from .exceptions import (
+    RPCError,
+    WorkflowAlreadyStartedError,
+    WorkflowFailureError,
+    failure_to_error,
+)
 
 ReturnT = TypeVar("ReturnT")
 # Listing types live in _visibility; named here so `from tidal.client import ...` finds them.
@@ -183,7 +197,7 @@ class Client:
             "workflow_id": id,
             "workflow_type": name,
             "task_queue": task_queue,
-            "input": [p.model_dump(mode="json") for p in self.data_converter.to_payloads(values)],
+            "input": [p.model_dump(mode="json") for p in await self.data_converter.encode(values)],
             "request_id": request_id or str(uuid.uuid4()),
             "id_reuse_policy": id_reuse_policy.value,
             "id_conflict_policy": id_conflict_policy.value,
@@ -199,13 +213,12 @@ class Client:
         if retry_policy is not None:
             body["retry_policy"] = retry_policy.to_schema().model_dump(mode="json")
         if memo:
-            body["memo"] = {
-                k: self.data_converter.to_payload(v).model_dump(mode="json") for k, v in memo.items()
-            }
+            encoded = await self.data_converter.encode(list(memo.values()))
+            body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
         if search_attributes:
             body["search_attributes"] = encode_search_attributes(search_attributes)
         if start_signal is not None:
-            signal_input = self.data_converter.to_payloads(list(start_signal_args))
+            signal_input = await self.data_converter.encode(list(start_signal_args))
             body["start_signal"] = {
                 "name": _signal_name(start_signal),
                 "input": [p.model_dump(mode="json") for p in signal_input],
@@ -283,6 +296,11 @@ class Client:
             delay = min(delay * 2, 2.0)
 
     async def _call_once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        # The caller's trace (if any) continues through the server: W3C traceparent header.
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        if carrier:
+            kwargs["headers"] = {**carrier, **kwargs.get("headers", {})}
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
@@ -306,6 +324,7 @@ class Client:
                 code=resp.status_code,
             )
             err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
+            err.problem = problem  # type: ignore[attr-defined]
             raise err
         data: dict[str, Any] = resp.json() if resp.content else {}
         return data
@@ -333,31 +352,40 @@ class WorkflowHandle(Generic[ReturnT]):
             params["run_id"] = self.run_id
         return params
 
-    async def result(self) -> ReturnT:
+    async def result(self, *, follow_runs: bool = True) -> ReturnT:
+        """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
+        continued as new is followed to the run that finally closes."""
         # The time-skipping test environment skips time while someone waits for a result.
         hook = getattr(self._client, "_result_wait_hook", None)
         if hook is None:
-            return await self._result()
+            return await self._result(follow_runs)
         async with hook():
-            return await self._result()
+            return await self._result(follow_runs)
 
-    async def _result(self) -> ReturnT:
+    async def _result(self, follow_runs: bool) -> ReturnT:
         c = self._client
+        run_id = self.run_id
         while True:
-            data = await c._call(
-                "GET", c._wf_path(self.id, "/result"), params=self._params(wait=_RESULT_POLL_SECONDS)
-            )
+            params: dict[str, Any] = {"wait": _RESULT_POLL_SECONDS}
+            if run_id:
+                params["run_id"] = run_id
+            data = await c._call("GET", c._wf_path(self.id, "/result"), params=params)
             status = WorkflowExecutionStatus(data["status"])
             if status is WorkflowExecutionStatus.RUNNING:
+                continue
+            # Continued as new, or failed and retried by its retry policy: the chain goes on.
+            if follow_runs and data.get("new_run_id"):
+                run_id = data["new_run_id"]
                 continue
             if status is WorkflowExecutionStatus.COMPLETED:
                 payloads = [Payload.model_validate(p) for p in data.get("result") or []]
                 if not payloads:
                     return None  # type: ignore[return-value]
-                value: ReturnT = c.data_converter.from_payload(payloads[0], self._result_type)
+                decoded = await c.data_converter.decode(payloads[:1], [self._result_type])
+                value: ReturnT = decoded[0]
                 return value
             failure = (
-                Failure.model_validate(data["failure"])
+                await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
                 if data.get("failure")
                 else Failure(
                     message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application")
@@ -402,7 +430,7 @@ class WorkflowHandle(Generic[ReturnT]):
         body = {
             "signal_name": name,
             "request_id": str(uuid.uuid4()),
-            "input": [p.model_dump(mode="json") for p in c.data_converter.to_payloads(values)],
+            "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
         }
         if self.run_id:
             body["run_id"] = self.run_id
@@ -416,6 +444,70 @@ class WorkflowHandle(Generic[ReturnT]):
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)
+
+    async def query(
+        self,
+        query: Any,
+        arg: Any = _MISSING,
+        *,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Run a `@workflow.query` handler on a worker and return its result (as temporalio's
+        `WorkflowHandle.query`). Nothing is written to history; closed runs can be queried too.
+        Raises WorkflowQueryFailedError, or RPCError (`not_found`, `deadline_exceeded` when no
+        worker answers within `rpc_timeout`, default the server's request timeout)."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _interactions.query(self, query, values, result_type, rpc_timeout)
+
+    async def execute_update(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Send an update and wait for its result (as temporalio's `execute_update`)."""
+        handle = await self.start_update(
+            update,
+            arg,
+            args=args,
+            id=id,
+            result_type=result_type,
+            wait_for_stage=WorkflowUpdateStage.COMPLETED,
+            rpc_timeout=rpc_timeout,
+        )
+        return await handle.result()
+
+    async def start_update(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        wait_for_stage: WorkflowUpdateStage,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Send an update and wait until it is ACCEPTED (or COMPLETED). Raises
+        WorkflowUpdateFailedError at once if it is rejected. `id` deduplicates: sending the same
+        id again waits for the same update instead of running it twice."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _interactions.start_update(
+            self, update, values, wait_for_stage, id=id, result_type=result_type, rpc_timeout=rpc_timeout
+        )
+
+    def get_update_handle(
+        self, id: str, *, workflow_run_id: str | None = None, result_type: type | None = None
+    ) -> WorkflowUpdateHandle[Any]:
+        return WorkflowUpdateHandle(
+            self._client, id, self.id, workflow_run_id=workflow_run_id or self.run_id, result_type=result_type
+        )
 
     async def terminate(self, reason: str | None = None) -> None:
         c = self._client

@@ -4,17 +4,25 @@ The default encoding is `json/plain`: the payload's `data` *is* the JSON value, 
 readable in Postgres and non-Python clients can read and write them. Typed decoding goes through a
 pydantic `TypeAdapter` per type hint (cached: building one is far more expensive than using it), so
 dataclasses, pydantic models, datetimes, enums and containers of them round-trip.
+
+A `PayloadCodec` (e.g. `tidal.contrib.encryption.EncryptionCodec`) transforms payloads where they
+leave and enter the SDK: the client encodes what it sends and decodes what it receives; the
+worker decodes every task and encodes every completion. Workflow code and the deterministic
+runtime only ever see plain payloads, and the server only ever sees encoded ones.
 """
 
 from __future__ import annotations
 
+import abc
 import inspect
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import pydantic_core
-from pydantic import TypeAdapter
-from tidal_schema import Payload
+from pydantic import BaseModel, TypeAdapter
+from tidal_schema import Failure, Payload
+
+T = TypeVar("T")
 
 JSON_PLAIN = "json/plain"
 
@@ -23,13 +31,62 @@ class PayloadConversionError(ValueError):
     """A payload could not be encoded or decoded."""
 
 
+class PayloadCodec(abc.ABC):
+    """Transforms payloads on their way out of (`encode`) and into (`decode`) the SDK, as
+    temporalio's PayloadCodec does: compression, encryption... `decode` must pass payloads it did
+    not encode through unchanged (a plain payload may come from the HTTP API or a command)."""
+
+    @abc.abstractmethod
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]: ...
+
+    @abc.abstractmethod
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]: ...
+
+
 class DataConverter:
-    """Converts values to and from payloads. `DataConverter.default` is the JSON converter."""
+    """Converts values to and from payloads. `DataConverter.default` is the JSON converter;
+    `DataConverter(payload_codec=...)` adds a codec."""
 
     default: ClassVar[DataConverter]
 
-    def __init__(self) -> None:
+    def __init__(self, *, payload_codec: PayloadCodec | None = None) -> None:
         self._adapters: dict[Any, TypeAdapter[Any]] = {}
+        self.payload_codec = payload_codec
+
+    # --- the codec, applied at the SDK's edges ------------------------------------------------
+
+    async def encode(self, values: Sequence[Any]) -> tuple[Payload, ...]:
+        """Values -> payloads as they leave the SDK (converted, then codec-encoded)."""
+        return await self.encode_payloads(self.to_payloads(values))
+
+    async def decode(self, payloads: Sequence[Payload], type_hints: Sequence[Any] | None = None) -> list[Any]:
+        """Payloads that entered the SDK -> values (codec-decoded, then converted)."""
+        return self.from_payloads(await self.decode_payloads(payloads), type_hints)
+
+    async def encode_payloads(self, payloads: Sequence[Payload]) -> tuple[Payload, ...]:
+        if self.payload_codec is None or not payloads:
+            return tuple(payloads)
+        return tuple(await self.payload_codec.encode(payloads))
+
+    async def decode_payloads(self, payloads: Sequence[Payload]) -> tuple[Payload, ...]:
+        if self.payload_codec is None or not payloads:
+            return tuple(payloads)
+        return tuple(await self.payload_codec.decode(payloads))
+
+    async def encode_model(self, obj: T) -> T:
+        """Every payload inside a message (task completion, failure...) codec-encoded."""
+        if self.payload_codec is None:
+            return obj
+        return await _map_payloads(obj, self.payload_codec.encode)
+
+    async def decode_model(self, obj: T) -> T:
+        """Every payload inside a received message (task, history event, failure) decoded."""
+        if self.payload_codec is None:
+            return obj
+        return await _map_payloads(obj, self.payload_codec.decode)
+
+    async def decode_failure(self, failure: Failure) -> Failure:
+        return await self.decode_model(failure)
 
     # --- encoding ---------------------------------------------------------------------------
 
@@ -75,3 +132,36 @@ class DataConverter:
 
 
 DataConverter.default = DataConverter()
+
+
+_Codec = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
+
+
+async def _map_payloads(value: T, fn: _Codec) -> T:
+    """Rebuild `value` with `fn` applied to every Payload in it (pydantic models, tuples, lists
+    and dicts are walked; a sequence of payloads goes to `fn` in one call). Unchanged parts are
+    returned as they are, so messages without payloads cost one walk and no copies."""
+    out: Any
+    if isinstance(value, Payload):
+        out = (await fn([value]))[0]
+    elif isinstance(value, BaseModel):
+        updates: dict[str, Any] = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = await _map_payloads(old, fn)
+            if new is not old:
+                updates[name] = new
+        out = value.model_copy(update=updates) if updates else value
+    elif isinstance(value, tuple | list) and value:
+        if all(isinstance(v, Payload) for v in value):
+            out = type(value)(await fn(value))
+        else:
+            items = [await _map_payloads(v, fn) for v in value]
+            changed = any(a is not b for a, b in zip(items, value, strict=True))
+            out = type(value)(items) if changed else value
+    elif isinstance(value, dict) and value:
+        mapped = {k: await _map_payloads(v, fn) for k, v in value.items()}
+        out = mapped if any(mapped[k] is not v for k, v in value.items()) else value
+    else:
+        out = value
+    return out  # type: ignore[no-any-return]

@@ -61,6 +61,10 @@ class Replayer:
     ) -> WorkflowReplayResult:
         """Replay one history. Raises the `NondeterminismError` (or the workflow code's error)
         when the code no longer matches the history, unless `raise_on_replay_failure=False`."""
+        if self._converter.payload_codec is not None:
+            # Saved histories hold what the server stored: codec-encoded payloads.
+            events = await self._converter.decode_model(tuple(history.events))
+            history = WorkflowHistory(history.workflow_id, events, run_id=history.run_id)
         failure = self._replay(history)
         if failure is not None and raise_on_replay_failure:
             raise failure

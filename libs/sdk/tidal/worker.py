@@ -12,10 +12,10 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from tidal_schema import commands as cmd
 from tidal_schema import names
 from tidal_schema.messages import (
@@ -25,12 +25,16 @@ from tidal_schema.messages import (
     CompleteWorkflowTask,
     FailActivityTask,
     FailWorkflowTask,
+    QueryWorkflowTask,
     WorkflowTask,
 )
 
+from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._runtime.query import answer_query
+from ._runtime.update import only_rejections
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -79,7 +83,10 @@ class Worker:
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
+        metrics_port: int | None = None,
     ) -> None:
+        """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
+        runs (one port per process: every worker of the process shares the registry)."""
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         self._client = client
@@ -104,6 +111,9 @@ class Worker:
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         self._deadlock_seconds = None if debug_mode else seconds
         self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
+        # Runs whose cached instance is being activated on a workflow thread right now: a query
+        # must not read that instance mid-activation (it replays a throwaway copy instead).
+        self._activating: set[str] = set()
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
         self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -112,6 +122,9 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._started = False
+        self._metrics_port = metrics_port
+        self._metrics_server: tm.MetricsServer | None = None
+        self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -138,6 +151,8 @@ class Worker:
             self._wf_threads = concurrent.futures.ThreadPoolExecutor(
                 max_workers=min(self._max_wft, 16), thread_name_prefix="tidal-workflow"
             )
+        if self._metrics_port is not None:
+            self._metrics_server = tm.MetricsServer(self._metrics_port)
         self._transport = t = await self._client._new_worker_transport()
         ns = self._client.namespace
         if self._workflows:
@@ -176,6 +191,9 @@ class Worker:
             # wait=False: a thread stuck in deadlocked workflow code must not hang shutdown.
             self._wf_threads.shutdown(wait=False, cancel_futures=True)
             self._wf_threads = None
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         self._stopped.set()
 
     def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
@@ -188,6 +206,12 @@ class Worker:
 
         return handler
 
+    async def _publish_encoded(self, routing_key: str, message: BaseModel) -> None:
+        """Publish a completion with its payloads codec-encoded (the server never sees plain ones
+        when a codec is configured)."""
+        encoded = await self._client.data_converter.encode_model(message)
+        await self._publish(routing_key, encoded.model_dump_json().encode())
+
     async def _publish(self, routing_key: str, body: bytes) -> None:
         assert self._transport is not None
         await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body)
@@ -195,16 +219,34 @@ class Worker:
     # --- workflow tasks -------------------------------------------------------------------
 
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, WorkflowTask)
-        if task is None:
+        task = await _parse(delivery, (WorkflowTask, QueryWorkflowTask))
+        if isinstance(task, QueryWorkflowTask):
+            await self._on_query_task(task, delivery)
             return
-        try:
-            reply = await self._run_workflow_task(task)
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
-            await delivery.ack()
-        except Exception:
-            log.exception("workflow task for %s failed to complete; it will be redelivered", task.workflow_id)
-            await delivery.nack(requeue=True)
+        if not isinstance(task, WorkflowTask):
+            return
+        start = tm.now()
+        if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
+            tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
+                tm.since(task.events[-1].event_time)
+            )
+        attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
+        with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
+            try:
+                task = await self._client.data_converter.decode_model(task)
+                reply = await self._run_workflow_task(task)
+                await self._publish_encoded(task.history_routing_key, reply)
+                await delivery.ack()
+            except Exception:
+                log.exception(
+                    "workflow task for %s failed to complete; it will be redelivered", task.workflow_id
+                )
+                await delivery.nack(requeue=True)
+                return
+        outcome = "completed" if isinstance(reply, CompleteWorkflowTask) else "failed"
+        tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
+        tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
+        self._cached_gauge.set(len(self._cache))
 
     async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
@@ -227,7 +269,9 @@ class Worker:
             )
             return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
         instance = self._cache.get(task.run_id)
-        if instance is not None and instance.last_event_id <= task.scheduled_event_id:
+        hit = instance is not None and instance.last_event_id <= task.scheduled_event_id
+        tm.STICKY_CACHE.labels(self.task_queue, "hit" if hit else "miss").inc()
+        if instance is not None and hit:
             events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
             task_for_instance = task.model_copy(
                 update={"events": events, "first_event_id": instance.last_event_id + 1}
@@ -253,7 +297,11 @@ class Worker:
                 else "WorkflowWorkerUnhandledFailure"
             )
             return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)
-        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands):
+        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands) or (
+            task.speculative and only_rejections(commands)
+        ):
+            # (History drops a speculative task that only rejected updates: this instance ran an
+            # activation history will never show, so the next task must replay from scratch.)
             self._cache.pop(task.run_id, None)
         else:
             self._cache[task.run_id] = instance
@@ -261,6 +309,29 @@ class Worker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)
+
+    async def _on_query_task(self, task: QueryWorkflowTask, delivery: TaskDelivery) -> None:
+        # Queries never touch history: the answer goes straight back to the waiting frontend.
+        # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
+        if task.reply_to and task.deadline > datetime.now(UTC):
+            task = await self._client.data_converter.decode_model(task)
+            reply = answer_query(
+                task,
+                definitions=self._workflows,
+                cache=self._cache if task.run_id not in self._activating else {},
+                converter=self._client.data_converter,
+                identity=self.identity,
+            )
+            try:
+                assert self._transport is not None
+                reply = await self._client.data_converter.encode_model(reply)
+                await self._transport.publish(
+                    "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
+                )
+            except Exception:
+                # The requester is gone or the broker hiccuped: the frontend times out and reports it.
+                log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
+        await delivery.ack()
 
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
         return WorkflowInstance(
@@ -276,6 +347,7 @@ class Worker:
         if self._wf_threads is None:
             return instance.activate(task)
         fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, instance.activate, task)
+        self._activating.add(task.run_id)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
         except TimeoutError:
@@ -287,20 +359,36 @@ class Worker:
                 "workflow.sleep / activities instead of time.sleep or blocking I/O (or pass "
                 "debug_mode=True to the Worker while debugging)."
             ) from None
+        finally:
+            self._activating.discard(task.run_id)
 
     # --- activities -----------------------------------------------------------------------
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, ActivityTask)
-        if task is None:
+        task = await _parse(delivery, (ActivityTask,))
+        if not isinstance(task, ActivityTask):
             return
-        reply = await self._run_activity(task)
-        try:
-            await self._publish(task.history_routing_key, reply.model_dump_json().encode())
-            await delivery.ack()
-        except Exception:
-            log.exception("could not report activity %s; it will be redelivered", task.activity_id)
-            await delivery.nack(requeue=True)
+        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+            tm.since(task.current_attempt_scheduled_time)
+        )
+        attributes = {
+            "tidal.activity_type": task.activity_type,
+            "tidal.workflow_id": task.workflow_id,
+            "tidal.attempt": str(task.attempt),
+        }
+        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
+            start = tm.now()
+            task = await self._client.data_converter.decode_model(task)
+            reply = await self._run_activity(task)
+            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
+            tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            try:
+                await self._publish_encoded(task.history_routing_key, reply)
+                await delivery.ack()
+            except Exception:
+                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+                await delivery.nack(requeue=True)
 
     async def _run_activity(self, task: ActivityTask) -> CompleteActivityTask | FailActivityTask:
         ref = dict(
@@ -364,20 +452,19 @@ class Worker:
             _activity._reset_context(token)
 
 
-TaskT = TypeVar("TaskT", WorkflowTask, ActivityTask)
-
-
-async def _parse(delivery: TaskDelivery, kind: type[TaskT]) -> TaskT | None:
+async def _parse(
+    delivery: TaskDelivery, kinds: tuple[type, ...]
+) -> WorkflowTask | ActivityTask | QueryWorkflowTask | None:
     """A task this worker cannot read is rejected to the queue's dead-letter exchange, never
     retried forever."""
     try:
-        task = TASK_MESSAGE.validate_json(delivery.body)
+        task: WorkflowTask | ActivityTask | QueryWorkflowTask = TASK_MESSAGE.validate_json(delivery.body)
     except ValidationError:
         log.exception("rejecting a malformed task")
         await delivery.nack(requeue=False)
         return None
-    if not isinstance(task, kind):
-        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kind.__name__)
+    if not isinstance(task, kinds):
+        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kinds[0].__name__)
         await delivery.nack(requeue=False)
         return None
     return task

@@ -41,6 +41,8 @@ _DEFN_ATTR = "__tidal_workflow_definition__"
 _RUN_ATTR = "__tidal_workflow_run__"
 _SIGNAL_ATTR = "__tidal_signal_name__"
 _QUERY_ATTR = "__tidal_query_name__"
+_UPDATE_ATTR = "__tidal_update_name__"
+_VALIDATOR_ATTR = "__tidal_update_validator__"
 
 
 class _Missing:
@@ -71,6 +73,16 @@ class QueryDefinition:
 
 
 @dataclass(frozen=True)
+class UpdateDefinition:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    arg_types: Sequence[Any] | None
+    ret_type: Any
+    validator: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     name: str
     cls: type
@@ -79,6 +91,7 @@ class WorkflowDefinition:
     ret_type: Any
     signals: Mapping[str, SignalDefinition] = field(default_factory=dict)
     queries: Mapping[str, QueryDefinition] = field(default_factory=dict)
+    updates: Mapping[str, UpdateDefinition] = field(default_factory=dict)
     # Exceptions that fail the workflow instead of only its task (see `defn`).
     failure_exception_types: tuple[type[BaseException], ...] = ()
 
@@ -87,6 +100,7 @@ class WorkflowDefinition:
         run_fns: list[Callable[..., Any]] = []
         signals: dict[str, SignalDefinition] = {}
         queries: dict[str, QueryDefinition] = {}
+        updates: dict[str, UpdateDefinition] = {}
         seen: set[str] = set()
         # Walk the MRO most-derived first so overrides win and inherited handlers still count.
         for klass in cls.__mro__:
@@ -110,6 +124,14 @@ class WorkflowDefinition:
                         raise ValueError(f"{cls.__qualname__}.{attr}: queries must not be async")
                     arg_types, ret = _type_hints(member, skip_self=True)
                     queries[q] = QueryDefinition(q, member, arg_types, ret)
+                if (u := getattr(member, _UPDATE_ATTR, None)) is not None:
+                    if u in updates:
+                        raise ValueError(f"{cls.__qualname__}: two update handlers named {u!r}")
+                    arg_types, ret = _type_hints(member, skip_self=True)
+                    validator = getattr(member, _VALIDATOR_ATTR, None)
+                    updates[u] = UpdateDefinition(
+                        u, member, inspect.iscoroutinefunction(member), arg_types, ret, validator
+                    )
         if len(run_fns) != 1:
             raise ValueError(
                 f"{cls.__qualname__}: a workflow needs exactly one @workflow.run method, found {len(run_fns)}"
@@ -126,6 +148,7 @@ class WorkflowDefinition:
             ret_type=ret_type,
             signals=signals,
             queries=queries,
+            updates=updates,
         )
 
 
@@ -201,6 +224,32 @@ def query(fn: CallableT | None = None, *, name: str | None = None) -> Any:
     return decorate(fn) if fn is not None else decorate
 
 
+@overload
+def update(fn: CallableT) -> CallableT: ...
+
+
+@overload
+def update(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+
+
+def update(fn: CallableT | None = None, *, name: str | None = None) -> Any:
+    """An update handler (as temporalio's `@workflow.update`): may be async and change state.
+    `@<handler>.validator` registers a sync validator that rejects an update by raising; a
+    rejected update never reaches history."""
+
+    def decorate(f: CallableT) -> CallableT:
+        setattr(f, _UPDATE_ATTR, name or f.__name__)
+
+        def validator(vfn: Callable[..., None]) -> Callable[..., None]:
+            setattr(f, _VALIDATOR_ATTR, vfn)
+            return vfn
+
+        setattr(f, "validator", validator)  # noqa: B010 - a function attribute, as in temporalio
+        return f
+
+    return decorate(fn) if fn is not None else decorate
+
+
 def get_definition(cls: type) -> WorkflowDefinition:
     """The definition `@workflow.defn` recorded on `cls`; TypeError if it has none."""
     defn_ = cls.__dict__.get(_DEFN_ATTR) if isinstance(cls, type) else None
@@ -210,6 +259,15 @@ def get_definition(cls: type) -> WorkflowDefinition:
 
 
 # --- info -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParentInfo:
+    """The workflow that started this one as a child."""
+
+    namespace: str
+    run_id: str
+    workflow_id: str
 
 
 @dataclass(frozen=True)
@@ -224,6 +282,8 @@ class Info:
     run_timeout: timedelta | None
     execution_timeout: timedelta | None
     task_timeout: timedelta
+    parent: ParentInfo | None = None
+    continued_run_id: str | None = None  # the run this one continued from (continue-as-new)
 
 
 # --- runtime access -------------------------------------------------------------------------
@@ -547,3 +607,17 @@ class _ReplaySafeLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 logger = _ReplaySafeLoggerAdapter(logging.getLogger("tidal.workflow"), {})
+
+
+# --- child and external workflows (in _children.py; part of this module's API) --------------
+
+from . import _children  # noqa: E402 (it needs the definitions above)
+
+ChildWorkflowCancellationType = _children.ChildWorkflowCancellationType
+ChildWorkflowHandle = _children.ChildWorkflowHandle
+ExternalWorkflowHandle = _children.ExternalWorkflowHandle
+ParentClosePolicy = _children.ParentClosePolicy
+execute_child_workflow = _children.execute_child_workflow
+get_external_workflow_handle = _children.get_external_workflow_handle
+get_external_workflow_handle_for = _children.get_external_workflow_handle_for
+start_child_workflow = _children.start_child_workflow

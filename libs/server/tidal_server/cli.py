@@ -140,10 +140,37 @@ async def _serve(
     sample: SampleFn | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    from . import host
+    from .ops_http import OpsServer
+    from .telemetry import configure_tracing, shutdown_tracing
 
     stop = asyncio.Event()
     started = asyncio.Event()
+    configure_tracing("+".join(names))
+    # /healthz answers from now on (the process is alive); /readyz once every service started
+    # (connected to broker and database, shard membership running).
+    ops: OpsServer | None = None
+    if settings.metrics_port is not None:
+        ops = OpsServer(host=settings.metrics_host, port=settings.metrics_port, ready=started.is_set)
+        await ops.start()
+    try:
+        await _serve_runtime(names, settings, embedded, sample, overrides, stop, started)
+    finally:
+        if ops is not None:
+            await ops.stop()
+        shutdown_tracing()
+
+
+async def _serve_runtime(
+    names: Sequence[str],
+    settings: CommonSettings,
+    embedded: bool,
+    sample: SampleFn | None,
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+    stop: asyncio.Event,
+    started: asyncio.Event,
+) -> None:
+    from . import host
+
     async with host.open_runtime(settings, embedded=embedded, overrides=overrides) as runtime:
         runner = asyncio.create_task(host.run_services(names, runtime=runtime, stop=stop, started=started))
         sample_task: asyncio.Task[Any] | None = None

@@ -49,8 +49,18 @@ class BusWorkerTransport:
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
         return await self._bus.consume(queue, handler, prefetch=prefetch)
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
-        await self._bus.publish(OutMessage(exchange=exchange, routing_key=routing_key, body=body))
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, correlation_id: str | None = None
+    ) -> None:
+        await self._bus.publish(
+            OutMessage(
+                exchange=exchange,
+                routing_key=routing_key,
+                body=body,
+                correlation_id=correlation_id,
+                mandatory=correlation_id is None,
+            )
+        )
 
     async def close(self) -> None:
         # A worker's sticky queue goes with it, as an exclusive queue does on RabbitMQ.

@@ -2,6 +2,8 @@
 index shard / namespace / workflow_id / run_id without parsing prose.
 
 Pass context through `extra`: ``log.info("committed batch", extra={"shard": 3, "events": 12})``.
+The conventional keys are `shard`, `namespace`, `workflow_id` and `run_id`; `trace_id` and
+`span_id` are added from the current OpenTelemetry span, so a log line joins its trace.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from .telemetry import current_trace_ids
 
 # Attributes every LogRecord has; anything else on a record came from `extra`.
 # color_message: uvicorn's ANSI-coloured duplicate of the message.
@@ -30,6 +34,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "service": self.service,
         }
+        ids = current_trace_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

@@ -17,4 +17,6 @@ class CommonSettings(BaseSettings):
     shard_count: int = Field(default=DEFAULT_SHARD_COUNT, ge=1, le=4096)
     log_level: str = "INFO"
     metrics_port: int | None = None
+    """Port of the ops HTTP server (/metrics, /healthz, /readyz) of `tidal-server run`; None: off."""
+    metrics_host: str = "0.0.0.0"
     member_id: str | None = None

@@ -62,6 +62,10 @@ class Membership:
         self._task: asyncio.Task[None] | None = None
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.settled = asyncio.Event()
+        # Held while a tick runs: stop() takes it before cancelling the loop, so the loop is never
+        # cancelled inside a transaction (on SQLite that can leave the write lock held, and the
+        # final DELETE below then waits out busy_timeout: "database is locked").
+        self._tick_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.tick()
@@ -69,7 +73,8 @@ class Membership:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            async with self._tick_lock:
+                self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
@@ -84,7 +89,8 @@ class Membership:
         while True:
             await self._clock.sleep(self._heartbeat.total_seconds())
             try:
-                await self.tick()
+                async with self._tick_lock:
+                    await self.tick()
             except Exception:
                 log.exception("membership tick failed for %s", self.member_id)
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from tidal_schema import names
 from tidal_server.service import Runtime
 
-from . import problems
+from . import metrics, problems
 from .api.router import PREFIX, api_router, health_router
 from .commands import CommandConsumer, DeadLetterHook
 from .context import FrontendContext
@@ -44,8 +44,11 @@ def create_app(ctx: FrontendContext) -> FastAPI:
     problems.install(app)
     app.include_router(api_router())
     app.include_router(health_router())
-    # Seam for later issues: authentication and metrics middleware wrap here, inside the limit.
+    app.add_route("/metrics", metrics.metrics_endpoint, include_in_schema=False)
+    # Seam for later issues: authentication wraps here, inside the limit.
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    # Outermost: measures and traces every request, rejected ones included.
+    app.add_middleware(metrics.TelemetryMiddleware)
     return app
 
 

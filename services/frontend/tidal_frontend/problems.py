@@ -30,8 +30,10 @@ CODES: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "already_started": (409, "Workflow already started"),
     "payload_too_large": (413, "Request body too large"),
+    "query_failed": (400, "Query failed"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Service unavailable"),
+    "deadline_exceeded": (504, "Deadline exceeded"),
 }
 
 

@@ -9,7 +9,7 @@ from tidal_server.bus import ExclusiveConsumerError
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
 
-from . import topology
+from . import metrics, topology
 from .settings import HistorySettings
 from .shard import ShardProcessor
 from .store import HistoryStore
@@ -39,6 +39,7 @@ class HistoryService:
         )
 
     async def start(self) -> None:
+        metrics.SHARD_COUNT.set(self._rt.shard_count)
         await topology.declare(self._rt.bus, self._rt.shard_count)
         await self.membership.start()
 
@@ -52,6 +53,7 @@ class HistoryService:
             store=self._store,
             bus=self._rt.bus,
             clock=self._rt.clock,
+            shard_count=self._rt.shard_count,
             cache_size=self._settings.cache_size,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
@@ -63,11 +65,14 @@ class HistoryService:
             return False
         processor.lost.clear()
         self.processors[shard_id] = processor
+        metrics.SHARD_ACQUIRED.inc()
+        metrics.SHARDS_OWNED.set(len(self.processors))
         log.info("acquired shard %s (range_id %s)", shard_id, processor.range_id)
         return True
 
     async def _release(self, shard_id: int) -> None:
         processor = self.processors.pop(shard_id, None)
+        metrics.SHARDS_OWNED.set(len(self.processors))
         if processor is not None:
             await processor.stop()
             log.info("released shard %s", shard_id)

@@ -22,6 +22,7 @@ from tidal_schema.messages import (
     WorkflowTask,
 )
 
+from . import relations
 from .state import ActivityInfo, MutableState, WorkflowTaskInfo
 
 _ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
@@ -35,6 +36,11 @@ class Outgoing:
     exchange: str
     routing_key: str
     message: BaseModel
+    headers: dict[str, str] = field(default_factory=dict)
+    """Trace context of the message that caused it (filled in by the shard processor)."""
+    # (namespace, workflow_id) of a message for another workflow's history shard: the shard
+    # processor, which knows the shard count, fills in the routing key.
+    to_workflow: tuple[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -48,6 +54,8 @@ class Outcome:
     # The state document changed (False for stale or duplicate messages: nothing to write).
     changed: bool = False
     is_new_run: bool = False
+    # Continue-as-new: the run that replaces this one, committed in the same transaction.
+    successor: Outcome | None = None
 
 
 class Mutation:
@@ -69,8 +77,18 @@ class Mutation:
         self._dispatch_wft = False
         self._is_new_run = is_new_run
         self.reply: Reply | None = None
+        self.successor: Outcome | None = None
+
+    @property
+    def history(self) -> Sequence[HistoryEvent]:
+        """The run's events before this mutation."""
+        return self._history
 
     # --- events ---------------------------------------------------------------------------
+
+    @property
+    def new_events(self) -> tuple[HistoryEvent, ...]:
+        return tuple(self._new)
 
     def add_event(self, attributes: ev.EventAttributes) -> int:
         event_id = self.state.next_event_id
@@ -102,10 +120,12 @@ class Mutation:
 
     def flush_buffered(self) -> bool:
         buffered, self.state.buffered_events = self.state.buffered_events, []
+        child_started_ids: dict[int, int] = {}
         for raw in buffered:
             attrs = _ATTRS.validate_python(raw)
             if getattr(attrs, "started_event_id", None) == 0 and attrs.type.startswith("ActivityTask"):
                 attrs = attrs.model_copy(update={"started_event_id": self.state.next_event_id - 1})
+            attrs = relations.fix_buffered_child_event(self, attrs, child_started_ids)
             self.add_event(attrs)
         return bool(buffered)
 
@@ -173,6 +193,8 @@ class Mutation:
         self.state.wft_retry_attempt = attempt
 
     def _workflow_task_message(self) -> AddWorkflowTask:
+        from .updates import pending as pending_updates  # updates.py builds on this module
+
         st = self.state
         assert st.workflow_task is not None
         events = (*self._history, *self._new)
@@ -190,6 +212,7 @@ class Mutation:
                 history_length=len(events),
                 events=events,
                 history_routing_key=names.shard_routing_key(st.shard_id),
+                updates=pending_updates(st, st.workflow_task.scheduled_event_id),
             ),
         )
 
@@ -268,7 +291,10 @@ class Mutation:
         *,
         result: tuple[Payload, ...] | None = None,
         failure: Failure | None = None,
+        continued: bool = False,
     ) -> None:
+        """Close the run. `continued`: a successor run carries the workflow on (a retry), so a
+        parent is not told its child closed."""
         st = self.state
         self._delete_pending_timer_rows()
         self.add_event(attributes)
@@ -280,6 +306,7 @@ class Mutation:
         st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
+        relations.on_close(self, status, result=result, failure=failure, continued=continued)
         self.send(
             names.NOTIFY_EXCHANGE,
             "",
@@ -328,6 +355,10 @@ class Mutation:
     def send(self, exchange: str, routing_key: str, message: BaseModel) -> None:
         self._outbox.append(Outgoing(exchange=exchange, routing_key=routing_key, message=message))
 
+    def send_to_workflow(self, namespace: str, workflow_id: str, message: BaseModel) -> None:
+        """A message for the history shard that owns another workflow (routed by the processor)."""
+        self._outbox.append(to_workflow(namespace, workflow_id, message))
+
     def finish(self) -> Outcome:
         if self._dispatch_wft and self.state.workflow_task is not None:
             self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task_message())
@@ -340,6 +371,7 @@ class Mutation:
             reply=self.reply,
             changed=True,
             is_new_run=self._is_new_run,
+            successor=self.successor,
         )
 
 
@@ -361,5 +393,13 @@ def timer_key(
     return "/".join(parts)
 
 
-def unchanged(reply: Reply | None = None) -> Outcome:
-    return Outcome(state=None, reply=reply, changed=False)
+def to_workflow(namespace: str, workflow_id: str, message: BaseModel) -> Outgoing:
+    return Outgoing(
+        exchange=names.HISTORY_EXCHANGE, routing_key="", message=message, to_workflow=(namespace, workflow_id)
+    )
+
+
+def unchanged(reply: Reply | None = None, *, send: Sequence[Outgoing] = ()) -> Outcome:
+    """Nothing to write. `send`: answers to other shards that need no write here (e.g. "no such
+    workflow"); the processor publishes them after the batch commits, before acking."""
+    return Outcome(state=None, reply=reply, changed=False, outbox=list(send))

@@ -4,49 +4,78 @@ batch, then publish the outbox and settle the deliveries."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
-from tidal_schema import names
+from tidal_schema import (
+    Payload,
+    WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy,
+    names,
+    shard_for,
+)
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
+    ChildWorkflowClosed,
+    ChildWorkflowStarted,
     CompleteActivityTask,
     CompleteWorkflowTask,
+    ExternalWorkflowResult,
     FailActivityTask,
     FailWorkflowTask,
     FireTimer,
     HistoryMessage,
+    RequestCancelExternalWorkflowExecution,
     RequestCancelWorkflowExecution,
+    SignalExternalWorkflowExecution,
     SignalWithStartWorkflowExecution,
     SignalWorkflowExecution,
+    StartChildWorkflowExecution,
+    StartChildWorkflowFailed,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
+    UpdateWorkflowExecution,
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
+from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_headers, extract, tracer
 
+from . import metrics
 from .api import (
+    child_workflow_closed,
+    child_workflow_started,
     complete_activity_task,
     complete_workflow_task,
+    external_workflow_result,
     fail_activity_task,
     fail_workflow_task,
     fire_timer,
+    request_cancel_external_workflow,
     request_cancel_workflow,
+    signal_external_workflow,
     signal_with_start,
     signal_workflow,
+    start_child_workflow,
+    start_child_workflow_failed,
     start_workflow,
     terminate_workflow,
+    update_workflow,
 )
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
-from .mutation import Outcome
+from .mutation import Outcome, Outgoing
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
+_tracer = tracer("tidal.history")
 
 
 @dataclass(kw_only=True)
@@ -66,6 +95,7 @@ class ShardProcessor:
         store: HistoryStore,
         bus: Bus,
         clock: Clock,
+        shard_count: int,
         cache_size: int,
         batch_max: int,
         prefetch: int,
@@ -76,6 +106,7 @@ class ShardProcessor:
         self._store = store
         self._bus = bus
         self._clock = clock
+        self._shard_count = shard_count
         self._cache = RunCache(cache_size)
         self._batch_max = batch_max
         self._prefetch = prefetch
@@ -126,6 +157,7 @@ class ShardProcessor:
             if not pending:
                 return
             await self._publish(pending)
+            metrics.RELAYED.inc(len(pending))
             await self._store.delete_outbox([p.seq for p in pending])
 
     async def _loop(self) -> None:
@@ -143,7 +175,10 @@ class ShardProcessor:
             try:
                 await self._process(batch)
             except ShardLostError:
-                log.warning("lost shard %s; stopping its processor", self.shard_id)
+                log.warning(
+                    "lost shard %s; stopping its processor", self.shard_id, extra={"shard": self.shard_id}
+                )
+                metrics.SHARD_LOST.inc()
                 await self._requeue(batch)
                 self.lost.set()
                 if self._consumer is not None:
@@ -153,7 +188,13 @@ class ShardProcessor:
             except Exception:
                 # A transient store or bus failure: requeue, drop cached state (it may be ahead of
                 # the database), and go on.
-                log.exception("batch on shard %s failed; requeueing %d messages", self.shard_id, len(batch))
+                log.exception(
+                    "batch on shard %s failed; requeueing %d messages",
+                    self.shard_id,
+                    len(batch),
+                    extra={"shard": self.shard_id},
+                )
+                metrics.BATCH_FAILURES.inc()
                 self._cache.clear()
                 await self._requeue(batch)
                 await self._recover_outbox()
@@ -170,7 +211,11 @@ class ShardProcessor:
                 await self._relay_pending_outbox()
                 return
             except Exception:
-                log.exception("relaying the outbox of shard %s failed; retrying", self.shard_id)
+                log.exception(
+                    "relaying the outbox of shard %s failed; retrying",
+                    self.shard_id,
+                    extra={"shard": self.shard_id},
+                )
                 delay = min(delay * 2, 5.0)
 
     async def _requeue(self, batch: list[Delivery]) -> None:
@@ -182,10 +227,12 @@ class ShardProcessor:
                     log.debug("could not requeue a delivery", exc_info=True)
 
     async def _process(self, batch: list[Delivery]) -> None:
+        started = metrics.now()
         now = self._clock.now()
         working: dict[RunKey, _Working] = {}
         currents: dict[tuple[str, str], CurrentRun | None] = {}
         replies: list[tuple[Delivery, Outcome]] = []
+        direct: list[Outgoing] = []  # answers to other shards that needed no write here
         valid: list[Delivery] = []
         for d in batch:
             try:
@@ -193,7 +240,27 @@ class ShardProcessor:
             except ValidationError as exc:
                 await d.dead_letter(f"invalid history message: {_short(exc)}")
                 continue
-            outcome = await self._apply(msg, now, working, currents)
+            metrics.message(msg.type)
+            try:
+                if TRACEPARENT in d.headers:
+                    outcome = await self._apply_traced(d, msg, now, working, currents)
+                else:
+                    outcome = await self._apply(msg, now, working, currents)
+            except Exception:
+                # The batch fails as a whole (and is logged in _loop); this line names the run.
+                log.warning(
+                    "applying %s failed",
+                    msg.type,
+                    extra={
+                        "shard": self.shard_id,
+                        "namespace": msg.namespace,
+                        "workflow_id": msg.workflow_id,
+                        "run_id": getattr(msg, "run_id", None),
+                    },
+                )
+                raise
+            if not outcome.changed:
+                direct.extend(self._route(o) for o in outcome.outbox)
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))
@@ -201,6 +268,7 @@ class ShardProcessor:
         to_publish: list[PendingOutbox] = []
         if writes or self._published:
             published, self._published = self._published, []
+            t0 = metrics.now()
             try:
                 to_publish = await self._store.commit(
                     shard_id=self.shard_id, range_id=self.range_id, writes=writes, published_seqs=published
@@ -208,11 +276,30 @@ class ShardProcessor:
             except StoreError:
                 self._published = published + self._published
                 raise
+            metrics.COMMIT_SECONDS.observe(metrics.now() - t0)
+            metrics.committed(writes)
             for key, w in working.items():
                 if w.write is not None:
                     self._cache.put(key, w.run)
-        await self._publish(to_publish)
+        if to_publish:
+            t0 = metrics.now()
+            await self._publish(to_publish)
+            metrics.OUTBOX_LAG.observe(metrics.now() - t0)
+            metrics.PUBLISHED.inc(len(to_publish))
         self._published.extend(p.seq for p in to_publish)
+        if direct:
+            # Nothing to write here (e.g. a signal to a workflow that does not exist), so nothing
+            # to put in the outbox: answered after the commit, before the ack (at least once).
+            await self._bus.publish_many(
+                [
+                    OutMessage(
+                        exchange=o.exchange,
+                        routing_key=o.routing_key,
+                        body=o.message.model_dump_json().encode(),
+                    )
+                    for o in direct
+                ]
+            )
         await self._bus.publish_many(
             [
                 OutMessage(
@@ -229,6 +316,34 @@ class ShardProcessor:
         for d in valid:
             await d.ack()
         self.processed += len(valid)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.BATCH_SECONDS.observe(metrics.now() - started)
+
+    async def _apply_traced(
+        self,
+        d: Delivery,
+        msg: HistoryMessage,
+        now: datetime,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> Outcome:
+        """_apply in a span that continues the message's trace; what it puts in the outbox carries
+        the span's context on (stored with the row, so a relay after a crash keeps it too)."""
+        attributes: dict[str, str | int] = {
+            SERVICE_ATTRIBUTE: "history",
+            "tidal.shard": self.shard_id,
+            "tidal.namespace": msg.namespace,
+            "tidal.workflow_id": msg.workflow_id,
+        }
+        with _tracer.start_as_current_span(
+            f"history {msg.type}", context=extract(d.headers), kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            outcome = await self._apply(msg, now, working, currents)
+            if outcome.outbox:
+                carrier = current_headers()
+                for item in outcome.outbox:
+                    item.headers.update(carrier)
+            return outcome
 
     async def _publish(self, items: list[PendingOutbox]) -> None:
         if items:
@@ -238,6 +353,7 @@ class ShardProcessor:
                         exchange=p.exchange,
                         routing_key=p.routing_key,
                         body=p.body,
+                        headers=p.headers,
                         mandatory=p.exchange != names.NOTIFY_EXCHANGE,
                     )
                     for p in items
@@ -253,14 +369,25 @@ class ShardProcessor:
     ) -> Outcome:
         if isinstance(msg, SignalWithStartWorkflowExecution):
             return await self._signal_with_start(msg, now, working, currents)
-        if isinstance(msg, StartWorkflowExecution):
+        if isinstance(msg, StartWorkflowExecution | StartChildWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in currents:
                 currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
-            outcome = start_workflow.handle(
-                msg, currents[ck], new_run_id=str(uuid.uuid4()), shard_id=self.shard_id, now=now
-            )
-            self._record_new_run(msg, outcome, working, currents)
+            new_id, current = str(uuid.uuid4()), currents[ck]
+            if isinstance(msg, StartWorkflowExecution):
+                if _terminates_existing(msg, current):
+                    assert current is not None
+                    await self._terminate_for_start(msg, current, now, working, currents)
+                    current = None
+                outcome = start_workflow.handle(
+                    msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
+                )
+                self._record_new_run(outcome, working, currents, memo=msg.memo, attrs=msg.search_attributes)
+            else:
+                outcome = start_child_workflow.handle(
+                    msg, current, new_run_id=new_id, shard_id=self.shard_id, now=now
+                )
+                self._record_new_run(outcome, working, currents)
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
@@ -271,7 +398,7 @@ class ShardProcessor:
             return Outcome(state=None)
         state, history = w.run.state, w.run.events
         outcome = handler(state, history, msg, now=now)
-        self._record_change(w, outcome)
+        self._record_change(w, outcome, working, currents)
         return outcome
 
     async def _signal_with_start(
@@ -300,21 +427,26 @@ class ShardProcessor:
             now=now,
         )
         if outcome.is_new_run:
-            self._record_new_run(msg, outcome, working, currents)
+            self._record_new_run(outcome, working, currents, memo=msg.memo, attrs=msg.search_attributes)
         elif w is not None:
-            self._record_change(w, outcome)
+            self._record_change(w, outcome, working, currents)
         return outcome
 
-    @staticmethod
     def _record_new_run(
-        msg: StartWorkflowExecution | SignalWithStartWorkflowExecution,
+        self,
         outcome: Outcome,
         working: dict[RunKey, _Working],
         currents: dict[tuple[str, str], CurrentRun | None],
+        *,
+        memo: Mapping[str, Payload] | None = None,
+        attrs: Mapping[str, Any] | None = None,
     ) -> None:
+        """A run started by this batch (a start, signal-with-start, child start, or a
+        continue-as-new successor)."""
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
+        outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         currents[(st.namespace, st.workflow_id)] = CurrentRun(
             run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
@@ -329,15 +461,21 @@ class ShardProcessor:
                 timers_set=outcome.timers_set,
                 timers_deleted=outcome.timers_deleted,
                 outbox=outcome.outbox,
-                memo={k: v.model_dump(mode="json") for k, v in msg.memo.items()},
-                search_attributes=dict(msg.search_attributes),
+                memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
+                search_attributes=dict(attrs or {}),
             ),
         )
 
-    @staticmethod
-    def _record_change(w: _Working, outcome: Outcome) -> None:
+    def _record_change(
+        self,
+        w: _Working,
+        outcome: Outcome,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> None:
         if not outcome.changed:
             return
+        outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
         if w.write is None:
             w.write = RunWrite(state=w.run.state, old_version=w.run.version)
         w.write.events.extend(outcome.events)
@@ -346,6 +484,37 @@ class ShardProcessor:
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
         w.run.version = w.write.new_version
+        if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
+            self._record_new_run(outcome.successor, working, currents)
+
+    async def _terminate_for_start(
+        self,
+        msg: StartWorkflowExecution,
+        current: CurrentRun,
+        now: datetime,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> None:
+        """id_conflict_policy TERMINATE_EXISTING: the running run is terminated in the same batch
+        (so the same commit) that starts the new one; the start then sees no current run."""
+        w = await self._working(working, (msg.namespace, msg.workflow_id, current.run_id))
+        if w is not None:
+            terminate = TerminateWorkflowExecution(
+                namespace=msg.namespace,
+                workflow_id=msg.workflow_id,
+                run_id=current.run_id,
+                reason=f"terminated by start {msg.request_id} (id_conflict_policy TerminateExisting)",
+                identity=msg.identity,
+            )
+            outcome = terminate_workflow.handle(w.run.state, w.run.events, terminate, now=now)
+            self._record_change(w, outcome, working, currents)
+
+    def _route(self, o: Outgoing) -> Outgoing:
+        """Messages for another workflow go to the history shard that owns it."""
+        if o.to_workflow is None or o.routing_key:
+            return o
+        shard = shard_for(o.to_workflow[0], o.to_workflow[1], self._shard_count)
+        return dataclasses.replace(o, routing_key=names.shard_routing_key(shard))
 
     async def _working(self, working: dict[RunKey, _Working], key: RunKey) -> _Working | None:
         w = working.get(key)
@@ -353,7 +522,9 @@ class ShardProcessor:
             return w
         cached = self._cache.get(key)
         if cached is None:
+            t0 = metrics.now()
             loaded = await self._store.load_run(*key)
+            metrics.LOAD_RUN_SECONDS.observe(metrics.now() - t0)
             if loaded is None:
                 return None
             cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
@@ -384,10 +555,40 @@ _HANDLERS: dict[type, Callable[..., Outcome]] = {
     SignalWorkflowExecution: signal_workflow.handle,
     TerminateWorkflowExecution: terminate_workflow.handle,
     RequestCancelWorkflowExecution: request_cancel_workflow.handle,
+    UpdateWorkflowExecution: update_workflow.handle,
+    # child and external workflows (docs/child-workflows.md)
+    SignalExternalWorkflowExecution: signal_external_workflow.handle,
+    RequestCancelExternalWorkflowExecution: request_cancel_external_workflow.handle,
+    ChildWorkflowStarted: child_workflow_started.handle,
+    StartChildWorkflowFailed: start_child_workflow_failed.handle,
+    ChildWorkflowClosed: child_workflow_closed.handle,
+    ExternalWorkflowResult: external_workflow_result.handle,
 }
+
+
 # Client requests by workflow id: with no such run they answer "not found" themselves; anything
 # else for a missing run is a stale message from a run that is gone.
-_ANSWERS_MISSING = (SignalWorkflowExecution, TerminateWorkflowExecution, RequestCancelWorkflowExecution)
+def _terminates_existing(msg: StartWorkflowExecution, current: CurrentRun | None) -> bool:
+    return (
+        current is not None
+        and current.status is WorkflowExecutionStatus.RUNNING
+        and (
+            msg.id_conflict_policy is WorkflowIdConflictPolicy.TERMINATE_EXISTING
+            # The older spelling of the same thing (Temporal deprecated it for the conflict policy).
+            or msg.id_reuse_policy is WorkflowIdReusePolicy.TERMINATE_IF_RUNNING
+        )
+        and current.start_request_id != msg.request_id  # a retried start: answered, not re-applied
+    )
+
+
+_ANSWERS_MISSING = (
+    SignalWorkflowExecution,
+    TerminateWorkflowExecution,
+    RequestCancelWorkflowExecution,
+    UpdateWorkflowExecution,
+    SignalExternalWorkflowExecution,
+    RequestCancelExternalWorkflowExecution,
+)
 
 
 def _short(exc: ValidationError) -> str:

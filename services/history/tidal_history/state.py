@@ -40,6 +40,53 @@ class WorkflowTaskInfo(_State):
     scheduled_event_id: int
     attempt: int = 1
     scheduled_time: datetime
+    # Dispatched only to deliver updates; its WorkflowTaskScheduled is not written (see updates.py).
+    speculative: bool = False
+
+
+class UpdateInfo(_State):
+    """An update history knows of: `admitted` (waiting for a worker), `accepted` (its handler
+    runs), `completed` (result or failure; `rejected` ones never reached history)."""
+
+    update_id: str
+    name: str
+    input: tuple[Payload, ...] = ()
+    stage: str = "admitted"
+    # Scheduled event id of the last workflow task that carried it to a worker.
+    delivered_in: int | None = None
+    accepted_event_id: int | None = None
+    rejected: bool = False
+    result: tuple[Payload, ...] | None = None
+    failure: Failure | None = None
+
+
+class ParentInfo(_State):
+    """The run that started this one as a child (kept across continue-as-new)."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+
+
+class ChildInfo(_State):
+    initiated_event_id: int
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    parent_close_policy: str = "Terminate"
+    run_id: str | None = None  # set when ChildWorkflowExecutionStarted is recorded
+    started_event_id: int = 0
+
+
+class ExternalRequestInfo(_State):
+    """An external signal or cancel request waiting for the target shard's answer."""
+
+    initiated_event_id: int
+    kind: str  # "signal" | "cancel"
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
 
 
 class MutableState(_State):
@@ -72,8 +119,14 @@ class MutableState(_State):
     # Recent signal request ids: a redelivered signal is answered, not applied twice.
     signal_request_ids: list[str] = Field(default_factory=list)
     cancel_requested: bool = False
+    # By update id, in admission order (the last finished ones are kept for deduplication).
+    updates: dict[str, UpdateInfo] = Field(default_factory=dict)
     result: tuple[Payload, ...] | None = None
     failure: Failure | None = None
+    # Child and external workflows (docs/child-workflows.md), keyed by initiated event id.
+    parent: ParentInfo | None = None
+    children: dict[int, ChildInfo] = Field(default_factory=dict)
+    external_requests: dict[int, ExternalRequestInfo] = Field(default_factory=dict)
 
     @property
     def is_running(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ class PendingOutbox:
     exchange: str
     routing_key: str
     body: bytes
+    headers: Mapping[str, Any] = field(default_factory=dict)
 
 
 class HistoryStore:
@@ -150,14 +151,26 @@ class HistoryStore:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(t.outbox.c.seq, t.outbox.c.exchange, t.outbox.c.routing_key, t.outbox.c.body)
+                    sa.select(
+                        t.outbox.c.seq,
+                        t.outbox.c.exchange,
+                        t.outbox.c.routing_key,
+                        t.outbox.c.body,
+                        t.outbox.c.headers,
+                    )
                     .where(t.outbox.c.shard_id == shard_id)
                     .order_by(t.outbox.c.seq)
                     .limit(limit)
                 )
             ).all()
         return [
-            PendingOutbox(seq=r.seq, exchange=r.exchange, routing_key=r.routing_key, body=bytes(r.body))
+            PendingOutbox(
+                seq=r.seq,
+                exchange=r.exchange,
+                routing_key=r.routing_key,
+                body=bytes(r.body),
+                headers=r.headers or {},
+            )
             for r in rows
         ]
 
@@ -309,7 +322,7 @@ class HistoryStore:
                 "exchange": o.exchange,
                 "routing_key": o.routing_key,
                 "body": body,
-                "headers": {},
+                "headers": o.headers,
             }
             for o, body in zip(items, bodies, strict=True)
         ]
@@ -318,6 +331,8 @@ class HistoryStore:
         )
         seqs = [int(r[0]) for r in result.all()]
         return [
-            PendingOutbox(seq=seq, exchange=o.exchange, routing_key=o.routing_key, body=body)
+            PendingOutbox(
+                seq=seq, exchange=o.exchange, routing_key=o.routing_key, body=body, headers=o.headers
+            )
             for seq, o, body in zip(seqs, items, bodies, strict=True)
         ]

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import MATCHING_MESSAGE
-from tidal_server.bus import Consumer, Delivery, OutMessage, QueueSpec, UnroutableError
+from tidal_schema.messages import MATCHING_MESSAGE, AddActivityTask, AddQueryTask, MatchingMessage
+from tidal_server.bus import BusError, Consumer, Delivery, OutMessage, QueueSpec, UnroutableError
 from tidal_server.service import Runtime
+from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
 
+from . import metrics
 from .queues import task_queue_spec
 from .router import destinations
 from .settings import MatchingSettings
 
 log = logging.getLogger("tidal.matching")
+_tracer = tracer("tidal.matching")
 
 
 class MatchingService:
@@ -23,8 +30,10 @@ class MatchingService:
     def __init__(self, runtime: Runtime, settings: MatchingSettings) -> None:
         self._rt = runtime
         self._settings = settings
-        self._declared: set[str] = set()
+        # Declared worker queues -> backlog gauge labels (namespace, task queue, kind).
+        self._declared: dict[str, tuple[str, str, str]] = {}
         self._consumer: Consumer | None = None
+        self._poller: asyncio.Task[None] | None = None
         self.delivered = 0
         self.sticky_hits = 0
         self.sticky_misses = 0
@@ -40,8 +49,14 @@ class MatchingService:
         self._consumer = await bus.consume(
             names.MATCHING_QUEUE, self._handle, prefetch=self._settings.prefetch
         )
+        self._poller = asyncio.create_task(self._poll_backlog(), name="matching-backlog")
 
     async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         if self._consumer is not None:
             await self._consumer.cancel()
             self._consumer = None
@@ -54,30 +69,75 @@ class MatchingService:
                 f"invalid matching message: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
             )
             return
+        if isinstance(msg, AddQueryTask):
+            if not delivery.reply_to:
+                await delivery.dead_letter("query task without reply-to: nobody can get the answer")
+                return
+            # The worker answers the frontend directly: it needs the (broker-rewritten) reply-to.
+            task = msg.task.model_copy(
+                update={"reply_to": delivery.reply_to, "correlation_id": delivery.correlation_id or ""}
+            )
+            msg = msg.model_copy(update={"task": task})
+        # Query tasks travel on the workflow task queues.
+        kind = "activity" if isinstance(msg, AddActivityTask) else "workflow"
+        start = time.perf_counter()
+        with _tracer.start_as_current_span(
+            f"matching {msg.type}",
+            kind=SpanKind.CONSUMER,
+            attributes={
+                SERVICE_ATTRIBUTE: "matching",
+                "tidal.namespace": msg.task.namespace,
+                "tidal.task_queue": msg.task.task_queue,
+                "tidal.workflow_id": msg.task.workflow_id,
+            },
+        ):
+            target = await self._dispatch(msg, kind)
+        if target is None:
+            await delivery.nack(requeue=True)
+            return
+        metrics.DISPATCH_SECONDS.labels(kind).observe(time.perf_counter() - start)
+        metrics.TASKS.labels(kind, target).inc()
+        await delivery.ack()
+
+    async def _dispatch(self, msg: MatchingMessage, kind: str) -> str | None:
+        """Publish to the first queue that takes the task; returns "sticky" / "shared" (None: none
+        did)."""
+        task = msg.task
         # Workers get the task itself, not matching's envelope.
-        body = msg.task.model_dump_json().encode()
+        body = task.model_dump_json().encode()
         targets = destinations(msg)
         for i, queue in enumerate(targets):
             sticky = i == 0 and len(targets) > 1
             if not sticky:
-                await self._ensure(queue)
+                await self._ensure(queue, task.namespace, task.task_queue, kind)
             try:
                 await self._rt.bus.publish(OutMessage(exchange="", routing_key=queue, body=body))
             except UnroutableError:
                 # The sticky worker is gone (its queue went with it): fall back to the shared queue.
                 self.sticky_misses += 1
+                metrics.STICKY_MISS.inc()
                 continue
             if sticky:
                 self.sticky_hits += 1
+                metrics.STICKY_HIT.inc()
             self.delivered += 1
-            await delivery.ack()
-            return
-        await delivery.nack(requeue=True)
+            return "sticky" if sticky else "shared"
+        return None
 
-    async def _ensure(self, queue: str) -> None:
+    async def _ensure(self, queue: str, namespace: str, task_queue: str, kind: str) -> None:
         if queue not in self._declared:
             await self._rt.bus.declare_queue(task_queue_spec(queue))
-            self._declared.add(queue)
+            self._declared[queue] = (namespace, task_queue, kind)
+
+    async def _poll_backlog(self) -> None:
+        while True:
+            for queue, labels in list(self._declared.items()):
+                try:
+                    depth = await self._rt.bus.queue_depth(queue)
+                except BusError:
+                    continue  # reconnecting, or deleted by an operator: try again next round
+                metrics.BACKLOG.labels(*labels).set(depth)
+            await asyncio.sleep(self._settings.backlog_poll_seconds)
 
 
 def build(runtime: Runtime) -> MatchingService:

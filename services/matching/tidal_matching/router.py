@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from tidal_schema import names
-from tidal_schema.messages import AddActivityTask, AddWorkflowTask, MatchingMessage
+from tidal_schema.messages import AddActivityTask, AddQueryTask, AddWorkflowTask, MatchingMessage
 
 
 def destinations(msg: MatchingMessage) -> list[str]:
     """Queues to try in order: the sticky queue first (the worker that has the run cached),
-    then the task queue's shared queue."""
-    if isinstance(msg, AddWorkflowTask):
+    then the task queue's shared queue. Queries go where workflow tasks go: the worker that has
+    the run cached answers without replaying."""
+    if isinstance(msg, AddWorkflowTask | AddQueryTask):
         shared = names.workflow_task_queue(msg.task.namespace, msg.task.task_queue)
         return [msg.sticky_queue, shared] if msg.sticky_queue else [shared]
     assert isinstance(msg, AddActivityTask)

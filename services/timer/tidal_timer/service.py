@@ -27,6 +27,7 @@ from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerErro
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
 
+from . import metrics
 from .heap import Entry, TimerHeap
 from .settings import TimerSettings
 from .store import load_due
@@ -93,6 +94,9 @@ class TimerService:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        metrics.SHARD_COUNT.set(self._rt.shard_count)
+        metrics.HEAP_SIZE.set_function(lambda: len(self.heap))
+        metrics.SHARDS_OWNED.set_function(lambda: len(self.shards))
         bus = self._rt.bus
         await bus.declare_exchange(names.TIMER_EXCHANGE, "direct")
         await bus.declare_exchange(names.HISTORY_EXCHANGE, "direct")
@@ -142,7 +146,9 @@ class TimerService:
         except Exception:
             # Owning a shard without its recovered timers would silently lose them until the next
             # acquire: give it up and let the next heartbeat try again.
-            log.exception("loading timers of shard %s failed; releasing it", shard_id)
+            log.exception(
+                "loading timers of shard %s failed; releasing it", shard_id, extra={"shard": shard_id}
+            )
             await self._release(shard_id)
             return False
         log.info("acquired timer shard %s (%d timers loaded)", shard_id, self.heap.count(shard_id))
@@ -166,6 +172,7 @@ class TimerService:
 
     async def _handle(self, state: _Shard, delivery: Delivery) -> None:
         self.received += 1
+        metrics.RECEIVED.inc()
         try:
             msg = TIMER_MESSAGE.validate_json(delivery.body)
         except ValidationError as exc:
@@ -264,7 +271,11 @@ class TimerService:
                 try:
                     await self._load(state)
                 except Exception:
-                    log.exception("loading the next window of timer shard %s failed; retrying", state.id)
+                    log.exception(
+                        "loading the next window of timer shard %s failed; retrying",
+                        state.id,
+                        extra={"shard": state.id},
+                    )
 
     def _backlogged(self, shard_id: int) -> bool:
         return self.heap.count(shard_id) > self._settings.load_batch_max // 2
@@ -289,6 +300,7 @@ class TimerService:
             except Exception:
                 # Kept in the heap and retried: a timer is forgotten only after its fire is confirmed.
                 self.publish_failures += 1
+                metrics.PUBLISH_FAILURES.inc()
                 log.warning(
                     "publishing %d timer fires failed; retrying in %.2fs", len(due), backoff, exc_info=True
                 )
@@ -301,6 +313,10 @@ class TimerService:
             self.fired += len(due)
             self.lateness = max(0.0, (fired_at - due[0].due).total_seconds())  # due[0] is the earliest
             self.max_lateness = max(self.max_lateness, self.lateness)
+            for e in due:
+                kind = e.value.fire.kind.value
+                metrics.FIRED.labels(kind).inc()
+                metrics.LATENESS.labels(kind).observe(max(0.0, (fired_at - e.due).total_seconds()))
             if any(s.cursor is not None and not self._backlogged(s.id) for s in self.shards.values()):
                 self._load_now.set()
             self.progress.set()

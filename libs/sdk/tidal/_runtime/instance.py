@@ -25,15 +25,17 @@ from tidal_schema.commands import (
     CompleteWorkflowExecution,
     ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
+    ProtocolMessage,
 )
 from tidal_schema.events import HistoryEvent
-from tidal_schema.messages import WorkflowTask
+from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
-from ..workflow import ContinueAsNewError, Info, WorkflowDefinition
-from . import matching
+from ..workflow import ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
+from . import matching, update
+from .children import CHILD_JOB_EVENTS, ChildServices
 from .services import WorkflowServices, _Activity
 
 
@@ -53,7 +55,7 @@ class StaleInstanceError(Exception):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices):
+class WorkflowInstance(WorkflowServices, ChildServices):
     def __init__(
         self,
         *,
@@ -84,6 +86,9 @@ class WorkflowInstance(WorkflowServices):
         self._poisoned = False
         self._last_commands: tuple[Command, ...] = ()
         self._activity_by_event: dict[int, str] = {}
+        self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
+        self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
+        self._init_children()
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -118,6 +123,7 @@ class WorkflowInstance(WorkflowServices):
             raise StaleInstanceError(
                 f"task must end with its WorkflowTaskScheduled {task.scheduled_event_id}"
             )
+        self._task_updates = task.updates
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
         # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
         outer = asyncio.events._get_running_loop()
@@ -142,35 +148,46 @@ class WorkflowInstance(WorkflowServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    @property
+    def activated_upto(self) -> int:
+        """Scheduled event id of the last workflow task this instance ran (0: none yet)."""
+        return self._activated_upto
+
+    def catch_up(self, evs: Sequence[HistoryEvent]) -> None:
+        """Replay a whole history (from event 1) for a query, without running the pending
+        workflow task: the state is the one of the last completed task. A run whose first task
+        has not completed yet gets its first activation anyway (its commands are discarded), so
+        a query sees the initialised workflow rather than nothing. Only for throwaway instances.
+        Raises WorkflowTaskError when the workflow code fails while replaying."""
+        from .query import replay_for_query  # the query support lives in its own module
+
+        replay_for_query(self, evs)
+
     def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
-        """Run a query handler against the current state (read-only; no commands)."""
-        q = self.definition.queries.get(name)
-        if q is None:
-            known = ", ".join(sorted(self.definition.queries)) or "none"
-            raise ValueError(f"workflow {self.definition.name} has no query {name!r} (known: {known})")
-        if self._object is None:
-            raise RuntimeError("workflow has not started yet")
-        values = self.converter.from_payloads(args, q.arg_types)
-        outer = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self._loop)
-        try:
-            return self.converter.to_payload(q.fn(self._object, *values))
-        finally:
-            asyncio.events._set_running_loop(outer)
+        """Run a query handler against the current state (read-only; no commands).
+
+        Raises `query.QueryError` (unknown name, bad arguments, not started, a handler that
+        tried to issue a command) or whatever the handler raised."""
+        from .query import run_query
+
+        return run_query(self, name, args)
 
     # --- walking history --------------------------------------------------------------------
 
-    def _apply_events(self, evs: Sequence[HistoryEvent]) -> tuple[Command, ...]:
+    def _apply_events(self, evs: Sequence[HistoryEvent], *, run_last: bool = True) -> tuple[Command, ...]:
+        """Walk `evs`; with `run_last` (a workflow task) the final WorkflowTaskScheduled is
+        activated and its commands returned, without (a query's catch-up) nothing new runs."""
         for i, ev in enumerate(evs):
             a = ev.attributes
             self._last_event_id = ev.event_id
             if a.type == "WorkflowTaskScheduled":
                 self._task_times[ev.event_id] = ev.event_time
-                if ev is evs[-1]:
+                if ev is evs[-1] and run_last:
                     return tuple(self._activate(ev, replaying=False))
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
+                    self._replay_updates = update.accepted_ahead(evs[i + 1 :])
                     self._activate(ev, replaying=True, scheduled_event_id=a.scheduled_event_id)
             elif a.type in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
                 # A failed attempt's activation does not count, unless this instance ran it: then its
@@ -184,6 +201,8 @@ class WorkflowInstance(WorkflowServices):
             elif a.type in matching.JOB_EVENTS:
                 self._jobs.append(ev)
             # Anything else (WorkflowTaskStarted, ActivityTaskStarted, updates...) needs no action.
+        if not run_last:
+            return ()
         raise AssertionError("unreachable: the last event is the task's WorkflowTaskScheduled")
 
     @staticmethod
@@ -206,6 +225,7 @@ class WorkflowInstance(WorkflowServices):
                 return
             raise matching.mismatch(ev, head)
         self._unconfirmed.popleft()
+        self._child_confirmed(ev, head)
         a = ev.attributes
         if isinstance(a, events.ActivityTaskScheduled):
             self._activities[a.activity_id].scheduled_event_id = ev.event_id
@@ -233,10 +253,17 @@ class WorkflowInstance(WorkflowServices):
         self._jobs = [j for j in self._jobs if j.event_id >= sched]
         for job in jobs:
             self._apply_job(job)
+        if replaying:
+            update.deliver(self, self._replay_updates, validate=False)
+            self._replay_updates = ()
+        else:
+            update.deliver(self, self._task_updates, validate=True)
+            self._task_updates = ()
         self._run_until_idle()
         self._check_outcome()
         produced, self._commands = self._commands, []
-        self._unconfirmed.extend(produced)
+        # Update protocol messages have no command events to match (a rejection has none at all).
+        self._unconfirmed.extend(c for c in produced if not isinstance(c, ProtocolMessage))
         return produced
 
     def _run_until_idle(self) -> None:
@@ -354,7 +381,8 @@ class WorkflowInstance(WorkflowServices):
             if handle is not None:  # None: cancelled by the code since
                 self._timer_of_handle.pop(id(handle), None)
                 self._loop.fire(handle)
-        # Child workflow events: child workflows are not supported by this runtime yet.
+        elif a.type in CHILD_JOB_EVENTS:
+            self._child_job(ev)
 
     def _activity_done(self, ev: HistoryEvent, scheduled_event_id: int) -> _Activity:
         """The activity a terminal activity event is about (forgotten afterwards: it is final)."""
@@ -378,6 +406,12 @@ class WorkflowInstance(WorkflowServices):
             run_timeout=a.workflow_run_timeout,
             execution_timeout=a.workflow_execution_timeout,
             task_timeout=a.workflow_task_timeout,
+            parent=(
+                ParentInfo(namespace=self.namespace, run_id=a.parent_run_id, workflow_id=a.parent_workflow_id)
+                if a.parent_workflow_id and a.parent_run_id
+                else None
+            ),
+            continued_run_id=a.continued_execution_run_id,
         )
         d = self.definition
         args = self.converter.from_payloads(a.input, d.arg_types)

@@ -14,6 +14,7 @@ from tidal_schema.commands import Command, RecordMarker
 from tidal_schema.events import HistoryEvent
 
 from ..exceptions import NondeterminismError
+from .children import CHILD_JOB_EVENTS
 
 PATCH_MARKER = "core_patch"
 
@@ -34,7 +35,10 @@ COMMAND_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "WorkflowExecutionContinuedAsNew": ("ContinueAsNewWorkflowExecution", ()),
     "MarkerRecorded": ("RecordMarker", ("marker_name",)),
     "StartChildWorkflowExecutionInitiated": ("StartChildWorkflowExecution", ("workflow_id",)),
-    "SignalExternalWorkflowExecutionInitiated": ("SignalExternalWorkflowExecution", ("workflow_id",)),
+    "SignalExternalWorkflowExecutionInitiated": (
+        "SignalExternalWorkflowExecution",
+        ("workflow_id", "signal_name"),
+    ),
     "RequestCancelExternalWorkflowExecutionInitiated": (
         "RequestCancelExternalWorkflowExecution",
         ("workflow_id",),
@@ -43,20 +47,20 @@ COMMAND_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 # Events the server writes on its own that the workflow reacts to (buffered as activation jobs).
-JOB_EVENTS = frozenset(
-    {
-        "WorkflowExecutionStarted",
-        "WorkflowExecutionSignaled",
-        "WorkflowExecutionCancelRequested",
-        "ActivityTaskCompleted",
-        "ActivityTaskFailed",
-        "ActivityTaskTimedOut",
-        "ActivityTaskCanceled",
-        "TimerFired",
-        "ChildWorkflowExecutionStarted",
-        "ChildWorkflowExecutionCompleted",
-        "ChildWorkflowExecutionFailed",
-    }
+JOB_EVENTS = (
+    frozenset(
+        {
+            "WorkflowExecutionStarted",
+            "WorkflowExecutionSignaled",
+            "WorkflowExecutionCancelRequested",
+            "ActivityTaskCompleted",
+            "ActivityTaskFailed",
+            "ActivityTaskTimedOut",
+            "ActivityTaskCanceled",
+            "TimerFired",
+        }
+    )
+    | CHILD_JOB_EVENTS
 )
 
 

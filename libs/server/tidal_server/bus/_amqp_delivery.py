@@ -9,7 +9,15 @@ from aio_pika.abc import AbstractIncomingMessage
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 
-from ._api import DIRECT_REPLY_TO, DLX_EXCHANGE, BusClosedError, OutMessage, dead_letter_headers, log
+from ._api import (
+    DIRECT_REPLY_TO,
+    DLX_EXCHANGE,
+    BusClosedError,
+    OutMessage,
+    count_dead_letter,
+    dead_letter_headers,
+    log,
+)
 
 if TYPE_CHECKING:
     from .amqp import AmqpBus
@@ -106,6 +114,7 @@ class AmqpDelivery:
                     content_type=m.content_type or "application/json",
                 )
             )
+            count_dead_letter(self.queue)
         else:
             log.warning("dropping a dead-lettered message from %r (%s)", self.queue, reason)
         await self.ack()

@@ -7,9 +7,13 @@ service may rely on is stated here, not in either implementation.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from ..metrics import BUS_METRICS, DEAD_LETTERED, queue_kind
+from ..telemetry import remote_context
 
 log = logging.getLogger("tidal.bus")
 
@@ -179,9 +183,14 @@ def dead_letter_headers(
 
 async def run_handler(handler: Handler, delivery: Delivery) -> None:
     """Run one handler call; a raising handler must never stop the consumer, so its delivery is
-    dead-lettered (unless the handler already settled it) and consumption goes on."""
+    dead-lettered (unless the handler already settled it) and consumption goes on.
+    The message's trace context (if any) is current while the handler runs."""
+    consumed, seconds = BUS_METRICS.consumed(delivery.queue)
+    consumed.inc()
+    start = time.perf_counter()
     try:
-        await handler(delivery)
+        with remote_context(delivery.headers):
+            await handler(delivery)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         log.exception("handler failed on a delivery from %r; dead-lettering", delivery.queue)
@@ -192,3 +201,9 @@ async def run_handler(handler: Handler, delivery: Delivery) -> None:
         except BusError:
             # The delivery stays unsettled: the broker redelivers it after requeue/reconnect.
             log.exception("could not dead-letter a delivery from %r", delivery.queue)
+    finally:
+        seconds.observe(time.perf_counter() - start)
+
+
+def count_dead_letter(queue: str) -> None:
+    DEAD_LETTERED.labels(queue_kind(queue)).inc()

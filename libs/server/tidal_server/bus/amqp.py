@@ -38,6 +38,8 @@ from aiormq.exceptions import (
     PublishError,
 )
 
+from ..metrics import BUS_METRICS
+from ..telemetry import inject
 from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, ReplyDelivery
 from ._api import (
     DIRECT_REPLY_TO,
@@ -209,9 +211,10 @@ class AmqpBus:
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:
         exchange = self._exchanges.get(message.exchange) or await self._exchange(message.exchange)
+        headers = inject(message.headers)
         amqp_message = aio_pika.Message(
             message.body,
-            headers=dict(message.headers) if message.headers else None,
+            headers=dict(headers) if headers else None,
             message_id=message.message_id,
             correlation_id=message.correlation_id,
             reply_to=message.reply_to,
@@ -227,6 +230,7 @@ class AmqpBus:
             await exchange.publish(amqp_message, message.routing_key, mandatory=message.mandatory)
         except AMQP_ERRORS as exc:
             raise self._error(exc) from exc
+        BUS_METRICS.published(message.exchange)
 
     async def _exchange(self, name: str) -> AbstractExchange:
         # Publishing to a missing exchange is a channel error that would also fail every publish

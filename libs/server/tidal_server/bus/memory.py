@@ -9,10 +9,13 @@ handler that publishes (even to its own queue) can never re-enter the dispatcher
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..metrics import BUS_METRICS
+from ..telemetry import inject
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -27,6 +30,7 @@ from ._api import (
     QueueSpec,
     RequestTimeout,
     UnroutableError,
+    count_dead_letter,
     dead_letter_headers,
     log,
     run_handler,
@@ -119,6 +123,7 @@ class _MemDelivery:
         if q.spec.dead_letter:
             m = self._msg
             self._bus._park(m, dead_letter_headers(m.headers, reason, q.spec.name, m.exchange, m.routing_key))
+            count_dead_letter(q.spec.name)
         else:
             log.warning("dropping a dead-lettered message from %r (%s)", q.spec.name, reason)
         await self.ack()
@@ -262,6 +267,11 @@ class InMemoryBus:
             raise first
 
     def _route(self, m: OutMessage) -> None:
+        # Same headers and counts as AmqpBus.publish, so the embedded mode traces and measures too.
+        headers = inject(m.headers)
+        if headers is not m.headers:
+            m = dataclasses.replace(m, headers=headers)
+        BUS_METRICS.published(m.exchange)
         if m.exchange == "":
             q = self._queues.get(m.routing_key)
             if q is None:

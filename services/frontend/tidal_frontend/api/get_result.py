@@ -35,7 +35,8 @@ class WorkflowResultResponse(BaseModel):
         default=None, description="when Failed, TimedOut, Terminated or Canceled (if recorded)"
     )
     new_run_id: str | None = Field(
-        default=None, description="when ContinuedAsNew: the run to poll next for the final result"
+        default=None,
+        description="when ContinuedAsNew, or Failed and retried by its retry policy: the run to poll next",
     )
 
 
@@ -89,8 +90,9 @@ async def _response(ctx: FrontendContext, row: ExecutionRow) -> WorkflowResultRe
         out.failure = Failure.model_validate(stored["failure"])
     elif row.status is WorkflowExecutionStatus.COMPLETED:
         out.result = []
-    if row.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
-        # The close event names the next run; it is the run's last event.
+    if row.status in (WorkflowExecutionStatus.CONTINUED_AS_NEW, WorkflowExecutionStatus.FAILED):
+        # The close event names the next run (continue-as-new, or a retry of a failed workflow);
+        # it is the run's last event.
         event = await ctx.store.event(row.namespace, row.workflow_id, row.run_id, row.next_event_id - 1)
         attributes = (event or {}).get("attributes") or {}
         out.new_run_id = attributes.get("new_execution_run_id")

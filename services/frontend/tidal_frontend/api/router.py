@@ -1,8 +1,8 @@
 """The route table: every operation of the HTTP API in one place (handlers live in their modules).
 
 Workflow ids may contain "/", so they use the `path` converter; the routes with a suffix
-(/result, /history, /signal, /terminate, /cancel) are therefore declared before the bare describe route,
-which would otherwise swallow them.
+(/result, /history, /signal, /terminate, /cancel, /query, /update) are therefore declared before the bare
+describe route, which would otherwise swallow them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from . import (
     get_history,
     get_result,
     list_workflows,
+    query_workflow,
     signal_workflow,
     start_workflow,
     terminate_workflow,
+    update_workflow,
 )
 from .models import RunRef
 
@@ -92,6 +94,26 @@ def api_router() -> APIRouter:
         response_model=RunRef,
         tags=["workflows"],
         summary="Request cancellation of a running workflow",
+        responses=responses("invalid_argument", "not_found", "unavailable"),
+    )
+    r.add_api_route(
+        _ONE + "/query",
+        query_workflow.query_workflow,
+        methods=["POST"],
+        response_model=query_workflow.QueryWorkflowResponse,
+        tags=["workflows"],
+        summary="Query a workflow (answered by a worker; nothing is written to history)",
+        responses=responses(
+            "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable"
+        ),
+    )
+    r.add_api_route(
+        _ONE + "/update",
+        update_workflow.update_workflow,
+        methods=["POST"],
+        response_model=update_workflow.UpdateWorkflowResponse,
+        tags=["workflows"],
+        summary="Update a running workflow and wait for the update's stage (dedup by update_id)",
         responses=responses("invalid_argument", "not_found", "unavailable"),
     )
     r.add_api_route(

@@ -11,9 +11,11 @@ from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, TimerKind
 from tidal_server.visibility import invalid_search_attributes
 
+from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
+from . import child_commands, workflow_retry
 
 SUPPORTED = (
     cmd.ScheduleActivityTask,
@@ -24,6 +26,8 @@ SUPPORTED = (
     cmd.CancelWorkflowExecution,
     cmd.RecordMarker,
     cmd.UpsertWorkflowSearchAttributesCommand,
+    cmd.ProtocolMessage,
+    *child_commands.COMMANDS,
 )
 
 
@@ -34,9 +38,13 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out
     m = Mutation(state, history, now=now)
+    if wft.speculative and updates.only_rejections(msg.commands):
+        updates.drop_speculative(m, history, msg.commands)  # a rejected update leaves no trace
+        return m.finish()
+    updates.materialize(m)
     wft, started_id = m.end_workflow_task(identity=msg.identity)
     state.last_wft_failure = state.last_wft_failure_cause = None
-    problem = _invalid(state, msg.commands)
+    problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
     if problem is not None:
         m.add_event(
             ev.WorkflowTaskFailed(
@@ -63,6 +71,7 @@ def handle(
         _apply(m, command, completed_id)
     if state.is_running and m.flush_buffered():
         m.schedule_workflow_task()
+    updates.after_task(m, history, wft.scheduled_event_id)
     return m.finish()
 
 
@@ -89,6 +98,8 @@ def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None
 
 def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
     st = m.state
+    if child_commands.apply(m, c, completed_id):
+        return
     if isinstance(c, cmd.ScheduleActivityTask):
         task_queue = c.task_queue or st.task_queue
         event_id = m.add_event(
@@ -162,6 +173,9 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
             result=c.result,
         )
     elif isinstance(c, cmd.FailWorkflowExecution):
+        if (delay := workflow_retry.delay(m, c.failure)) is not None:
+            workflow_retry.apply(m, c.failure, completed_id, delay)
+            return
         m.close(
             WorkflowExecutionStatus.FAILED,
             ev.WorkflowExecutionFailed(failure=c.failure, workflow_task_completed_event_id=completed_id),
@@ -181,6 +195,8 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
                 workflow_task_completed_event_id=completed_id,
             )
         )
+    elif isinstance(c, cmd.ProtocolMessage):
+        updates.apply_protocol(m, c, completed_id)
     elif isinstance(c, cmd.UpsertWorkflowSearchAttributesCommand):
         m.add_event(
             ev.UpsertWorkflowSearchAttributes(

@@ -10,6 +10,7 @@ from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import FailWorkflowTask
 
+from .. import updates
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
 
@@ -21,6 +22,7 @@ def handle(
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()
     m = Mutation(state, history, now=now)
+    updates.materialize(m)
     wft, started_id = m.end_workflow_task(identity=msg.identity)
     m.add_event(
         ev.WorkflowTaskFailed(

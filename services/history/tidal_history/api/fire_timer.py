@@ -11,6 +11,7 @@ from tidal_schema import Failure, HistoryEvent, TimeoutType, WorkflowExecutionSt
 from tidal_schema import events as ev
 from tidal_schema.messages import FireTimer, TimerKind
 
+from .. import updates
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
 from .activity_common import fail_attempt
@@ -55,6 +56,7 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
         wft = st.workflow_task
         if wft is None or wft.scheduled_event_id != msg.scheduled_event_id or wft.attempt != msg.attempt:
             return False
+        updates.materialize(m)  # a speculative task that timed out is written like any other
         _, started_id = m.end_workflow_task()
         m.add_event(
             ev.WorkflowTaskTimedOut(scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id)

@@ -10,7 +10,7 @@ from tidal_schema import events as ev
 from tidal_schema.messages import ErrorCode, ErrorReply, StartWorkflowExecution, StartWorkflowReply, TimerKind
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..state import MutableState, ParentInfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +29,7 @@ def handle(
     new_run_id: str,
     shard_id: int,
     now: datetime,
+    parent: ParentInfo | None = None,
 ) -> Outcome:
     if current is not None:
         if current.start_request_id == msg.request_id:
@@ -36,13 +37,20 @@ def handle(
         refusal = refuse(msg, current)
         if refusal is not None:
             return refusal
-    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now)
+    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent)
     schedule_first_task(m, msg)
     m.reply = StartWorkflowReply(run_id=new_run_id)
     return m.finish()
 
 
-def begin(msg: StartWorkflowExecution, *, new_run_id: str, shard_id: int, now: datetime) -> Mutation:
+def begin(
+    msg: StartWorkflowExecution,
+    *,
+    new_run_id: str,
+    shard_id: int,
+    now: datetime,
+    parent: ParentInfo | None = None,
+) -> Mutation:
     """A new run with its WorkflowExecutionStarted event; signal-with-start records its signal
     between this and `schedule_first_task`, as Temporal orders them."""
     state = MutableState(
@@ -55,6 +63,7 @@ def begin(msg: StartWorkflowExecution, *, new_run_id: str, shard_id: int, now: d
         start_time=now,
         start_request_id=msg.request_id,
         workflow_task_timeout=msg.workflow_task_timeout,
+        parent=parent,
     )
     m = Mutation(state, (), now=now, is_new_run=True)
     m.add_event(
@@ -63,6 +72,9 @@ def begin(msg: StartWorkflowExecution, *, new_run_id: str, shard_id: int, now: d
             task_queue=msg.task_queue,
             input=msg.input,
             workflow_execution_timeout=msg.workflow_execution_timeout,
+            workflow_execution_expiration_time=(
+                now + msg.workflow_execution_timeout if msg.workflow_execution_timeout else None
+            ),
             workflow_run_timeout=msg.workflow_run_timeout,
             workflow_task_timeout=msg.workflow_task_timeout,
             original_execution_run_id=new_run_id,
@@ -72,6 +84,8 @@ def begin(msg: StartWorkflowExecution, *, new_run_id: str, shard_id: int, now: d
             search_attributes=msg.search_attributes,
             identity=msg.identity,
             request_id=msg.request_id,
+            parent_workflow_id=parent.workflow_id if parent else None,
+            parent_run_id=parent.run_id if parent else None,
         )
     )
     run_timeout = msg.workflow_run_timeout or msg.workflow_execution_timeout
@@ -91,7 +105,7 @@ def refuse(msg: StartWorkflowExecution, current: CurrentRun) -> Outcome | None:
     if current.status is WorkflowExecutionStatus.RUNNING:
         if msg.id_conflict_policy is WorkflowIdConflictPolicy.USE_EXISTING:
             return unchanged(StartWorkflowReply(run_id=current.run_id, started=False))
-        # TERMINATE_EXISTING needs a two-run transition; until then it is refused like FAIL.
+        # TERMINATE_EXISTING never gets here: the shard terminates the running run first.
         return unchanged(
             ErrorReply(
                 code=ErrorCode.ALREADY_STARTED,

@@ -1,0 +1,223 @@
+"""Queries and updates from the client side (`WorkflowHandle.query`, `start_update`,
+`execute_update`, `WorkflowUpdateHandle`): kept apart from `client.py`, which re-exports the
+public names (`from tidal.client import WorkflowUpdateStage`, as in temporalio.client)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from tidal_schema import Failure, Payload
+
+from .activity import _type_hints
+from .exceptions import RPCError, TidalError, failure_to_error
+
+if TYPE_CHECKING:
+    from .client import Client, WorkflowHandle
+
+ReturnT = TypeVar("ReturnT")
+_RESULT_POLL_SECONDS = 30.0
+
+
+class WorkflowUpdateStage(IntEnum):
+    """How far `start_update` waits (as temporalio's; ADMITTED is not supported for waiting)."""
+
+    ADMITTED = 1
+    ACCEPTED = 2
+    COMPLETED = 3
+
+
+class WorkflowUpdateFailedError(TidalError):
+    """The update was rejected (by its validator, or because the workflow has no such update)
+    or its handler raised a FailureError; the reason is `cause`."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__("Workflow update failed")
+        self.__cause__ = cause
+
+    @property
+    def cause(self) -> BaseException:
+        assert self.__cause__ is not None
+        return self.__cause__
+
+
+class WorkflowUpdateHandle(Generic[ReturnT]):
+    """An update that was sent (from `WorkflowHandle.start_update` or `get_update_handle`)."""
+
+    def __init__(
+        self,
+        client: Client,
+        id: str,
+        workflow_id: str,
+        *,
+        workflow_run_id: str | None = None,
+        result_type: type | None = None,
+        known_outcome: dict[str, Any] | None = None,
+    ) -> None:
+        self._client = client
+        self._id = id
+        self._workflow_id = workflow_id
+        self._workflow_run_id = workflow_run_id
+        self._result_type = result_type
+        self._outcome = known_outcome
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def workflow_id(self) -> str:
+        return self._workflow_id
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        return self._workflow_run_id
+
+    async def result(self, *, rpc_timeout: timedelta | None = None) -> ReturnT:
+        """Wait for the update to complete; raises WorkflowUpdateFailedError if it failed."""
+        if self._outcome is None:
+            body: dict[str, Any] = {"update_id": self._id}
+            self._outcome = await _update_call(
+                self._client,
+                self._workflow_id,
+                self._workflow_run_id,
+                body,
+                WorkflowUpdateStage.COMPLETED,
+                rpc_timeout,
+            )
+        value: ReturnT = await _update_outcome(self._client, self._outcome, self._result_type)
+        return value
+
+
+async def _update_call(
+    c: Client,
+    workflow_id: str,
+    run_id: str | None,
+    body: dict[str, Any],
+    stage: WorkflowUpdateStage,
+    rpc_timeout: timedelta | None,
+) -> dict[str, Any]:
+    """POST the update (the same update_id every time: admitted once) until it reaches `stage`."""
+    body = {**body, "wait_for_stage": stage.name.lower()}
+    if run_id:
+        body["run_id"] = run_id
+    deadline = time.monotonic() + rpc_timeout.total_seconds() if rpc_timeout else None
+    while True:
+        wait = (
+            _RESULT_POLL_SECONDS
+            if deadline is None
+            else max(0.0, min(_RESULT_POLL_SECONDS, deadline - time.monotonic()))
+        )
+        data = await c._call("POST", c._wf_path(workflow_id, "/update"), json={**body, "wait": wait})
+        if WorkflowUpdateStage[str(data["stage"]).upper()] >= stage:
+            return data
+        if deadline is not None and time.monotonic() >= deadline:
+            raise RPCError(
+                f"update {body.get('update_id')} did not reach stage {stage.name} in time",
+                status="deadline_exceeded",
+            )
+
+
+async def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
+    if data.get("failure"):
+        failure = await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
+        raise WorkflowUpdateFailedError(failure_to_error(failure))
+    payloads = [Payload.model_validate(p) for p in data.get("result") or []]
+    return (await c.data_converter.decode(payloads[:1], [result_type]))[0] if payloads else None
+
+
+def _update_name(update: Any) -> tuple[str, Any]:
+    if isinstance(update, str):
+        return update, None
+    name = getattr(update, "__tidal_update_name__", None)
+    if name is None:
+        raise TypeError(f"{update!r} is not an update: pass a @workflow.update method or the update name")
+    return str(name), _type_hints(update, skip_self=True)[1]
+
+
+class WorkflowQueryFailedError(TidalError):
+    """The query ran but failed: unknown query name (`known_queries` lists the handlers), bad
+    arguments, the handler raised, or the worker could not rebuild the workflow's state. A query
+    nobody answers is an `RPCError` with status `deadline_exceeded` instead (as in temporalio)."""
+
+    def __init__(self, message: str, *, kind: str = "", known_queries: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.known_queries = tuple(known_queries)
+
+
+async def query(
+    handle: WorkflowHandle[Any],
+    query: Any,
+    values: list[Any],
+    result_type: type | None,
+    rpc_timeout: timedelta | None,
+) -> Any:
+    c = handle._client
+    name: str | None
+    hint: Any = None
+    if isinstance(query, str):
+        name = query
+    else:
+        name = getattr(query, "__tidal_query_name__", None)
+        if name is None:
+            raise TypeError(f"{query!r} is not a query: pass a @workflow.query method or the query name")
+        hint = _type_hints(query, skip_self=True)[1]
+    body: dict[str, Any] = {
+        "query_name": name,
+        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
+    }
+    if handle.run_id:
+        body["run_id"] = handle.run_id
+    if rpc_timeout is not None:
+        body["timeout"] = rpc_timeout.total_seconds()
+    try:
+        data = await c._call("POST", c._wf_path(handle.id, "/query"), json=body)
+    except RPCError as exc:
+        if exc.status == "query_failed":
+            problem = getattr(exc, "problem", {})
+            raise WorkflowQueryFailedError(
+                str(exc), kind=problem.get("query_error", ""), known_queries=problem.get("known_queries", ())
+            ) from None
+        raise
+    result = await c.data_converter.decode([Payload.model_validate(data["result"])], [result_type or hint])
+    return result[0]
+
+
+async def start_update(
+    handle: WorkflowHandle[Any],
+    update: Any,
+    values: list[Any],
+    wait_for_stage: WorkflowUpdateStage,
+    *,
+    id: str | None,
+    result_type: type | None,
+    rpc_timeout: timedelta | None,
+) -> WorkflowUpdateHandle[Any]:
+    if wait_for_stage is WorkflowUpdateStage.ADMITTED:
+        raise ValueError("waiting for the ADMITTED stage is not supported (as in temporalio)")
+    c = handle._client
+    name, hint = _update_name(update)
+    body: dict[str, Any] = {
+        "name": name,
+        "update_id": id or str(uuid.uuid4()),
+        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
+        "identity": c.identity,
+    }
+    data = await _update_call(c, handle.id, handle.run_id, body, wait_for_stage, rpc_timeout)
+    completed = WorkflowUpdateStage[str(data["stage"]).upper()] is WorkflowUpdateStage.COMPLETED
+    out: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(
+        c,
+        data["update_id"],
+        handle.id,
+        workflow_run_id=data.get("run_id"),
+        result_type=result_type or hint,
+        known_outcome=data if completed else None,
+    )
+    if data.get("rejected"):
+        await _update_outcome(c, data, None)  # raises WorkflowUpdateFailedError
+    return out

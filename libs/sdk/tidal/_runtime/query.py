@@ -1,0 +1,156 @@
+"""Queries against a workflow instance: read-only handler calls, never recorded in history.
+
+A worker answers a query task from the instance it has cached when that instance ran exactly the
+last completed workflow task of the query's history; otherwise it builds a throwaway instance and
+`replay_for_query`s the whole history into it. Either way the handler sees the state as of the
+last completed workflow task (events after it, e.g. a signal not yet handled, are not applied),
+as Temporal's query semantics have it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING
+
+from tidal_schema import Payload
+from tidal_schema.events import HistoryEvent
+from tidal_schema.messages import QueryErrorKind, QueryWorkflowReply, QueryWorkflowTask
+
+from ..converter import DataConverter
+from ..exceptions import NondeterminismError, error_to_failure
+
+if TYPE_CHECKING:
+    from ..workflow import WorkflowDefinition
+    from .instance import WorkflowInstance
+
+
+class QueryError(Exception):
+    """The query could not run (as opposed to a handler that raised): `kind` says why."""
+
+    def __init__(self, kind: QueryErrorKind, message: str, *, known: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.known = tuple(known)
+
+
+def last_completed_task(evs: Sequence[HistoryEvent]) -> int:
+    """Scheduled event id of the last completed workflow task in `evs` (0: none)."""
+    for ev in reversed(evs):
+        a = ev.attributes
+        if a.type == "WorkflowTaskCompleted":
+            return int(a.scheduled_event_id)
+    return 0
+
+
+def replay_for_query(inst: WorkflowInstance, evs: Sequence[HistoryEvent]) -> None:
+    from .instance import WorkflowTaskError
+
+    if not evs or evs[0].event_id != 1:
+        raise QueryError(QueryErrorKind.WORKER_ERROR, "a query needs the run's history from event 1")
+    outer = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(inst._loop)
+    try:
+        inst._apply_events(evs, run_last=False)
+        if inst.activated_upto == 0:
+            pending = [e for e in evs if e.event_type == "WorkflowTaskScheduled"]
+            if pending:
+                inst._activate(pending[-1], replaying=True)
+    except NondeterminismError as e:
+        raise WorkflowTaskError(str(e), failure=error_to_failure(e), cause="NonDeterministicError") from e
+    except WorkflowTaskError:
+        raise
+    except Exception as e:
+        raise WorkflowTaskError(f"replaying for the query failed: {e!r}", failure=error_to_failure(e)) from e
+    finally:
+        asyncio.events._set_running_loop(outer)
+
+
+def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Payload:
+    q = inst.definition.queries.get(name)
+    if q is None:
+        known = sorted(inst.definition.queries)
+        raise QueryError(
+            QueryErrorKind.UNKNOWN_QUERY,
+            f"unknown queryType {name!r} for workflow {inst.definition.name}; "
+            f"KnownQueryTypes=[{', '.join(known)}]",
+            known=known,
+        )
+    obj = inst._object
+    if obj is None:
+        raise QueryError(QueryErrorKind.NOT_READY, "the workflow has not started yet: nothing to query")
+    try:
+        values = inst.converter.from_payloads(args, q.arg_types)
+        inspect.signature(q.fn).bind(obj, *values)
+    except (ValueError, TypeError) as e:
+        raise QueryError(QueryErrorKind.BAD_ARGUMENTS, f"bad arguments for query {name!r}: {e}") from e
+    outer = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(inst._loop)
+    before = len(inst._commands)
+    try:
+        result = q.fn(obj, *values)
+    finally:
+        asyncio.events._set_running_loop(outer)
+        issued = len(inst._commands) > before
+        del inst._commands[before:]
+    if issued:
+        raise QueryError(
+            QueryErrorKind.HANDLER_FAILED,
+            f"query handler {name!r} tried to issue a command (start an activity or timer...): "
+            "queries are read-only",
+        )
+    return inst.converter.to_payload(result)
+
+
+def answer_query(
+    task: QueryWorkflowTask,
+    *,
+    definitions: Mapping[str, WorkflowDefinition],
+    cache: MutableMapping[str, WorkflowInstance],
+    converter: DataConverter,
+    identity: str,
+) -> QueryWorkflowReply:
+    """The worker's answer to a query task (never raises: every failure is a structured reply)."""
+    from .instance import WorkflowInstance, WorkflowTaskError
+
+    def error(kind: QueryErrorKind, message: str, known: Sequence[str] = ()) -> QueryWorkflowReply:
+        return QueryWorkflowReply(
+            query_id=task.query_id, error=kind, message=message, known_queries=tuple(known), identity=identity
+        )
+
+    defn = definitions.get(task.workflow_type)
+    if defn is None:
+        return error(
+            QueryErrorKind.WORKER_ERROR,
+            f"workflow type {task.workflow_type!r} is not registered on worker {identity}",
+        )
+    cached = cache.get(task.run_id)
+    target = last_completed_task(task.events)
+    if cached is not None and target and cached.activated_upto == target:
+        instance = cached
+    else:
+        cached = None
+        instance = WorkflowInstance(
+            definition=defn,
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            converter=converter,
+        )
+        try:
+            instance.catch_up(task.events)
+        except WorkflowTaskError as e:
+            return error(QueryErrorKind.WORKER_ERROR, f"cannot rebuild the workflow state: {e}")
+        except QueryError as e:
+            return error(e.kind, str(e), e.known)
+    try:
+        result = instance.query(task.query_type, task.query_args)
+    except QueryError as e:
+        if cached is not None and e.kind is QueryErrorKind.HANDLER_FAILED:
+            # The handler may have changed the instance's counters: replay next time.
+            cache.pop(task.run_id, None)
+        return error(e.kind, str(e), e.known)
+    except Exception as e:
+        return error(QueryErrorKind.HANDLER_FAILED, f"{type(e).__name__}: {e}")
+    return QueryWorkflowReply(query_id=task.query_id, result=result, identity=identity)

@@ -1,0 +1,126 @@
+"""Updates inside a workflow instance: validate, accept or reject, run the handler, complete.
+
+A workflow task carries the admitted updates (`WorkflowTask.updates`). In the task's new
+activation each is validated (its validator runs against the current state; raising rejects
+it), then accepted: a ProtocolMessage(accept) command, and the handler starts like a signal
+handler. When the handler returns (in this activation or a later one) a ProtocolMessage(complete)
+carries its result, or its failure if it raised a FailureError (other exceptions fail the
+workflow task, as in temporalio). On replay an update is delivered, unvalidated, in the
+activation of the task after whose WorkflowTaskCompleted its WorkflowExecutionUpdateAccepted
+event stands; rejected updates never reach history and are never replayed. Protocol messages
+are not matched against history events (they are not command events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tidal_schema.commands import ProtocolMessage
+from tidal_schema.events import HistoryEvent
+from tidal_schema.messages import UpdateRequest
+
+from ..exceptions import ApplicationError, CancelledError, FailureError, error_to_failure
+
+if TYPE_CHECKING:
+    from .instance import WorkflowInstance
+
+_TASK_EVENTS = frozenset(
+    {
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "WorkflowTaskFailed",
+        "WorkflowTaskTimedOut",
+    }
+)
+
+
+def accepted_ahead(evs: Sequence[HistoryEvent]) -> tuple[UpdateRequest, ...]:
+    """Updates accepted by the task whose WorkflowTaskCompleted precedes `evs`."""
+    out: list[UpdateRequest] = []
+    for ev in evs:
+        if ev.event_type in _TASK_EVENTS:
+            break
+        a = ev.attributes
+        if a.type == "WorkflowExecutionUpdateAccepted":
+            out.append(UpdateRequest(update_id=a.update_id, name=a.name, input=a.input))
+    return tuple(out)
+
+
+def only_rejections(commands: Sequence[Any]) -> bool:
+    return all(isinstance(c, ProtocolMessage) and c.kind == "reject" for c in commands)
+
+
+def deliver(inst: WorkflowInstance, requests: Sequence[UpdateRequest], *, validate: bool) -> None:
+    for r in requests:
+        _deliver(inst, r, validate=validate)
+
+
+def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> None:
+    def reject(exc: BaseException) -> None:
+        inst._commands.append(
+            ProtocolMessage(update_id=r.update_id, kind="reject", failure=error_to_failure(exc))
+        )
+
+    d = inst.definition.updates.get(r.name)
+    if d is None:
+        known = ", ".join(sorted(inst.definition.updates)) or "none"
+        reject(ApplicationError(f"unknown update {r.name!r} (known updates: {known})", type="UpdateNotFound"))
+        return
+    obj = inst._object
+    if obj is None:
+        reject(ApplicationError("the workflow has not started", type="UpdateRejected"))
+        return
+    try:
+        args = inst.converter.from_payloads(r.input, d.arg_types)
+        inspect.signature(d.fn).bind(obj, *args)
+    except (ValueError, TypeError) as e:
+        reject(ApplicationError(f"bad arguments for update {r.name!r}: {e}", type="BadArguments"))
+        return
+    if validate and d.validator is not None:
+        try:
+            d.validator(obj, *args)
+        except Exception as e:
+            reject(e)
+            return
+    inst._commands.append(ProtocolMessage(update_id=r.update_id, kind="accept"))
+    if d.is_async:
+        task = inst._loop.create_task(d.fn(obj, *args), name=f"update:{r.name}")
+        task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
+        return
+    try:
+        result = d.fn(obj, *args)
+    except FailureError as e:
+        _complete(inst, r.update_id, failure=e)
+    except Exception as e:
+        inst._handler_failed(e)
+    else:
+        _complete(inst, r.update_id, result=result)
+
+
+def _finished(inst: WorkflowInstance, update_id: str, task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        _complete(inst, update_id, failure=CancelledError("update handler cancelled"))
+        return
+    e = task.exception()
+    if e is None:
+        _complete(inst, update_id, result=task.result())
+    elif isinstance(e, FailureError):
+        _complete(inst, update_id, failure=e)
+    else:
+        inst._handler_failed(e)
+
+
+def _complete(
+    inst: WorkflowInstance, update_id: str, *, result: Any = None, failure: BaseException | None = None
+) -> None:
+    if failure is not None:
+        msg = ProtocolMessage(update_id=update_id, kind="complete", failure=error_to_failure(failure))
+    else:
+        msg = ProtocolMessage(
+            update_id=update_id, kind="complete", result=inst.converter.to_payloads([result])
+        )
+    inst._commands.append(msg)

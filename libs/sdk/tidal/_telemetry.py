@@ -1,0 +1,109 @@
+"""The worker's metrics and spans.
+
+Metrics register on prometheus_client's default registry; `Worker(metrics_port=...)` serves them.
+Spans go through the OpenTelemetry API only: the application installs an SDK and exporter if it
+wants them (the API alone still passes the trace context from task to completion). Names and
+labels are listed in docs/observability.md; labels are bounded (task queue and workflow /
+activity type names, never ids).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+WORKFLOW_TASKS = Counter(
+    "tidal_worker_workflow_tasks_total",
+    "Workflow tasks run, by task queue, workflow type and outcome (completed, failed).",
+    ["task_queue", "workflow_type", "outcome"],
+)
+WORKFLOW_TASK_SECONDS = Histogram(
+    "tidal_worker_workflow_task_duration_seconds",
+    "Time to run a workflow task (replay + activation) and report it, by task queue and type.",
+    ["task_queue", "workflow_type"],
+    buckets=_BUCKETS,
+)
+ACTIVITY_TASKS = Counter(
+    "tidal_worker_activity_tasks_total",
+    "Activity attempts run, by task queue, activity type and outcome (completed, failed).",
+    ["task_queue", "activity_type", "outcome"],
+)
+ACTIVITY_SECONDS = Histogram(
+    "tidal_worker_activity_execution_seconds",
+    "Time an activity attempt ran, by task queue and activity type.",
+    ["task_queue", "activity_type"],
+    buckets=_BUCKETS,
+)
+SCHEDULE_TO_START = Histogram(
+    "tidal_worker_task_schedule_to_start_seconds",
+    "From the task's scheduling in history to its start on this worker, by task queue and kind "
+    "(workflow, activity). Compares the history host's clock with the worker's.",
+    ["task_queue", "kind"],
+    buckets=_BUCKETS,
+)
+STICKY_CACHE = Counter(
+    "tidal_worker_sticky_cache_total",
+    "Workflow tasks by whether the run was in this worker's cache (hit) or had to be replayed "
+    "from its full history (miss).",
+    ["task_queue", "result"],
+)
+CACHED_WORKFLOWS = Gauge(
+    "tidal_worker_cached_workflows", "Workflow runs cached by workers of a task queue.", ["task_queue"]
+)
+
+_tracer = trace.get_tracer("tidal.worker")
+
+
+@contextlib.contextmanager
+def task_span(name: str, headers: Mapping[str, Any], attributes: Mapping[str, str]) -> Iterator[Span]:
+    """A span continuing the trace the task's message carries; completions published inside it
+    carry it on."""
+    carrier = {k: v.decode() if isinstance(v, bytes) else v for k, v in headers.items()}
+    parent = propagate.extract({k: v for k, v in carrier.items() if isinstance(v, str)})
+    with _tracer.start_as_current_span(
+        name, context=parent, kind=SpanKind.CONSUMER, attributes={"tidal.service": "worker", **attributes}
+    ) as span:
+        yield span
+
+
+def trace_headers() -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def since(scheduled: datetime) -> float:
+    return max(0.0, (datetime.now(UTC) - scheduled).total_seconds())
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+class MetricsServer:
+    """prometheus_client's HTTP server on its own thread (a scrape never waits for the loop)."""
+
+    def __init__(self, port: int, host: str = "0.0.0.0") -> None:
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._server, self._thread = start_http_server(port, addr=host)
+        self.port: int = self._server.server_port
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

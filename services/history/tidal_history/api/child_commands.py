@@ -1,0 +1,175 @@
+"""Workflow-task commands about other workflows (docs/child-workflows.md): start a child, signal or
+cancel another workflow, continue as new. `complete_workflow_task` hands them here; each writes
+its Initiated event and queues, in the same transaction, the message for the target's shard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tidal_schema import commands as cmd
+from tidal_schema import events as ev
+from tidal_schema.messages import (
+    ParentRef,
+    RequestCancelExternalWorkflowExecution,
+    SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
+)
+
+from .. import relations
+from ..mutation import Mutation
+from ..state import ChildInfo, ExternalRequestInfo, MutableState
+from . import continue_as_new
+
+COMMANDS = (
+    cmd.StartChildWorkflowExecution,
+    cmd.SignalExternalWorkflowExecution,
+    cmd.RequestCancelExternalWorkflowExecution,
+    cmd.ContinueAsNewWorkflowExecution,
+)
+
+
+def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
+    """Why these commands cannot be applied (fails the workflow task), or None. A workflow id in
+    use is not one of them: the child's shard answers that with StartChildWorkflowExecutionFailed."""
+    del state
+    for c in commands:
+        if (
+            isinstance(c, cmd.StartChildWorkflowExecution)
+            and c.parent_close_policy not in relations.PARENT_CLOSE_POLICIES
+        ):
+            return (
+                f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
+                f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
+            )
+    return None
+
+
+def apply(m: Mutation, c: cmd.Command, completed_id: int) -> bool:
+    """Apply `c` if it is one of ours; False if it is not."""
+    if isinstance(c, cmd.StartChildWorkflowExecution):
+        _start_child(m, c, completed_id)
+    elif isinstance(c, cmd.SignalExternalWorkflowExecution):
+        _signal_external(m, c, completed_id)
+    elif isinstance(c, cmd.RequestCancelExternalWorkflowExecution):
+        _cancel_external(m, c, completed_id)
+    elif isinstance(c, cmd.ContinueAsNewWorkflowExecution):
+        continue_as_new.apply(m, c, completed_id)
+    else:
+        return False
+    return True
+
+
+def _source(m: Mutation, initiated_id: int) -> ParentRef:
+    st = m.state
+    return ParentRef(
+        namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, initiated_event_id=initiated_id
+    )
+
+
+def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: int) -> None:
+    st = m.state
+    namespace = c.namespace or st.namespace
+    task_queue = c.task_queue or st.task_queue
+    initiated = m.add_event(
+        ev.StartChildWorkflowExecutionInitiated(
+            namespace=namespace,
+            workflow_id=c.workflow_id,
+            workflow_type=c.workflow_type,
+            task_queue=task_queue,
+            input=c.input,
+            parent_close_policy=c.parent_close_policy,
+            workflow_task_completed_event_id=completed_id,
+            workflow_execution_timeout=c.workflow_execution_timeout,
+            workflow_run_timeout=c.workflow_run_timeout,
+            workflow_task_timeout=c.workflow_task_timeout,
+        )
+    )
+    st.children[initiated] = ChildInfo(
+        initiated_event_id=initiated,
+        namespace=namespace,
+        workflow_id=c.workflow_id,
+        workflow_type=c.workflow_type,
+        parent_close_policy=c.parent_close_policy,
+    )
+    start = StartChildWorkflowExecution(
+        namespace=namespace,
+        workflow_id=c.workflow_id,
+        workflow_type=c.workflow_type,
+        task_queue=task_queue,
+        input=c.input,
+        request_id=f"{st.run_id}/{initiated}",
+        workflow_execution_timeout=c.workflow_execution_timeout,
+        workflow_run_timeout=c.workflow_run_timeout,
+        parent=_source(m, initiated),
+        parent_close_policy=c.parent_close_policy,
+    )
+    if c.workflow_task_timeout is not None:
+        start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})
+    m.send_to_workflow(namespace, c.workflow_id, start)
+
+
+def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, completed_id: int) -> None:
+    st = m.state
+    namespace = c.namespace or st.namespace
+    initiated = m.add_event(
+        ev.SignalExternalWorkflowExecutionInitiated(
+            namespace=namespace,
+            workflow_id=c.workflow_id,
+            run_id=c.run_id,
+            signal_name=c.signal_name,
+            input=c.input,
+            workflow_task_completed_event_id=completed_id,
+        )
+    )
+    st.external_requests[initiated] = ExternalRequestInfo(
+        initiated_event_id=initiated,
+        kind="signal",
+        namespace=namespace,
+        workflow_id=c.workflow_id,
+        run_id=c.run_id,
+    )
+    m.send_to_workflow(
+        namespace,
+        c.workflow_id,
+        SignalExternalWorkflowExecution(
+            namespace=namespace,
+            workflow_id=c.workflow_id,
+            run_id=c.run_id,
+            signal_name=c.signal_name,
+            input=c.input,
+            request_id=f"{st.run_id}/{initiated}",
+            source=_source(m, initiated),
+        ),
+    )
+
+
+def _cancel_external(m: Mutation, c: cmd.RequestCancelExternalWorkflowExecution, completed_id: int) -> None:
+    st = m.state
+    namespace = c.namespace or st.namespace
+    initiated = m.add_event(
+        ev.RequestCancelExternalWorkflowExecutionInitiated(
+            namespace=namespace,
+            workflow_id=c.workflow_id,
+            run_id=c.run_id,
+            workflow_task_completed_event_id=completed_id,
+        )
+    )
+    st.external_requests[initiated] = ExternalRequestInfo(
+        initiated_event_id=initiated,
+        kind="cancel",
+        namespace=namespace,
+        workflow_id=c.workflow_id,
+        run_id=c.run_id,
+    )
+    m.send_to_workflow(
+        namespace,
+        c.workflow_id,
+        RequestCancelExternalWorkflowExecution(
+            namespace=namespace,
+            workflow_id=c.workflow_id,
+            run_id=c.run_id,
+            request_id=f"{st.run_id}/{initiated}",
+            source=_source(m, initiated),
+            reason=f"requested by workflow {st.workflow_id}",
+        ),
+    )

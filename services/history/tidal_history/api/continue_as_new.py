@@ -1,0 +1,75 @@
+"""ContinueAsNewWorkflowExecution: the run closes ContinuedAsNew and its successor (same workflow
+id, so the same shard) starts in the same transaction, with a fresh history; `current_executions`
+moves to the successor. The successor's run id is derived from the closing run's, so the
+transition stays a pure function of its input."""
+
+from __future__ import annotations
+
+import uuid
+
+from tidal_schema import WorkflowExecutionStatus
+from tidal_schema import commands as cmd
+from tidal_schema import events as ev
+from tidal_schema.messages import TimerKind
+
+from ..mutation import Mutation
+from ..state import MutableState
+
+_RUN_IDS = uuid.UUID("6f0b6c1e-0c0e-4c55-9a52-746964616c00")  # fixed: ids must be stable
+
+
+def successor_run_id(namespace: str, workflow_id: str, run_id: str) -> str:
+    return str(uuid.uuid5(_RUN_IDS, f"{namespace}\0{workflow_id}\0{run_id}"))
+
+
+def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int) -> None:
+    old = m.state
+    new_run_id = successor_run_id(old.namespace, old.workflow_id, old.run_id)
+    task_queue = c.task_queue or old.task_queue
+    m.close(
+        WorkflowExecutionStatus.CONTINUED_AS_NEW,
+        ev.WorkflowExecutionContinuedAsNew(
+            new_execution_run_id=new_run_id,
+            workflow_type=c.workflow_type,
+            task_queue=task_queue,
+            input=c.input,
+            workflow_task_completed_event_id=completed_id,
+        ),
+    )
+    first = old.run_id
+    if m.history and isinstance(started := m.history[0].attributes, ev.WorkflowExecutionStarted):
+        first = started.first_execution_run_id or old.run_id
+    state = MutableState(
+        namespace=old.namespace,
+        workflow_id=old.workflow_id,
+        run_id=new_run_id,
+        workflow_type=c.workflow_type,
+        task_queue=task_queue,
+        shard_id=old.shard_id,
+        start_time=m.now,
+        # Inherited: a redelivered start (a client's retry, a parent's child start) must find the
+        # chain it already started, not start the workflow again.
+        start_request_id=old.start_request_id,
+        workflow_task_timeout=c.workflow_task_timeout or old.workflow_task_timeout,
+        parent=old.parent,
+    )
+    n = Mutation(state, (), now=m.now, is_new_run=True)
+    n.add_event(
+        ev.WorkflowExecutionStarted(
+            workflow_type=c.workflow_type,
+            task_queue=task_queue,
+            input=c.input,
+            workflow_run_timeout=c.workflow_run_timeout,
+            workflow_task_timeout=state.workflow_task_timeout,
+            original_execution_run_id=new_run_id,
+            first_execution_run_id=first,
+            continued_execution_run_id=old.run_id,
+            parent_workflow_id=old.parent.workflow_id if old.parent else None,
+            parent_run_id=old.parent.run_id if old.parent else None,
+            request_id=state.start_request_id,
+        )
+    )
+    if c.workflow_run_timeout is not None:
+        n.set_timer(TimerKind.WORKFLOW_RUN_TIMEOUT, fire_at=m.now + c.workflow_run_timeout)
+    n.schedule_workflow_task()
+    m.successor = n.finish()

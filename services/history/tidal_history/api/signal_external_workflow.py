@@ -1,0 +1,54 @@
+"""SignalExternalWorkflowExecution, on the target's shard: a signal from another workflow. Applied
+like a client's signal (deduplicated by request id); the answer goes back to the sender's shard,
+in the same transaction when the signal was written, else right after the batch commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidal_schema import HistoryEvent
+from tidal_schema.messages import (
+    AckReply,
+    ExternalWorkflowResult,
+    SignalExternalWorkflowExecution,
+    SignalWorkflowExecution,
+)
+
+from ..mutation import Outcome, to_workflow
+from ..state import MutableState
+from . import signal_workflow
+
+
+def handle(
+    state: MutableState | None,
+    history: Sequence[HistoryEvent],
+    msg: SignalExternalWorkflowExecution,
+    *,
+    now: datetime,
+) -> Outcome:
+    signal = SignalWorkflowExecution(
+        namespace=msg.namespace,
+        workflow_id=msg.workflow_id,
+        run_id=msg.run_id,
+        signal_name=msg.signal_name,
+        input=msg.input,
+        request_id=msg.request_id,
+        identity=f"workflow:{msg.source.workflow_id}",
+    )
+    outcome = signal_workflow.handle(state, history, signal, now=now)
+    s = msg.source
+    answer = ExternalWorkflowResult(
+        namespace=s.namespace,
+        workflow_id=s.workflow_id,
+        run_id=s.run_id,
+        initiated_event_id=s.initiated_event_id,
+        kind="signal",
+        target_namespace=msg.namespace,
+        target_workflow_id=msg.workflow_id,
+        target_run_id=msg.run_id,
+        failed_cause=None if isinstance(outcome.reply, AckReply) else "ExternalWorkflowExecutionNotFound",
+    )
+    outcome.reply = None
+    outcome.outbox.append(to_workflow(s.namespace, s.workflow_id, answer))
+    return outcome

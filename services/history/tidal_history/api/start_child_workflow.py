@@ -1,0 +1,85 @@
+"""StartChildWorkflowExecution, on the child's shard: start the child (recording its parent) and
+answer the parent's shard with ChildWorkflowStarted, in the same transaction; or answer
+StartChildWorkflowFailed when the workflow id is taken. A redelivered start (same request id)
+answers with the child run it already started."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tidal_schema.messages import (
+    ChildWorkflowStarted,
+    ParentRef,
+    StartChildWorkflowExecution,
+    StartChildWorkflowFailed,
+    StartWorkflowExecution,
+)
+
+from ..mutation import Outcome, Outgoing, to_workflow, unchanged
+from ..state import ParentInfo
+from . import start_workflow
+from .start_workflow import CurrentRun
+
+
+def handle(
+    msg: StartChildWorkflowExecution,
+    current: CurrentRun | None,
+    *,
+    new_run_id: str,
+    shard_id: int,
+    now: datetime,
+) -> Outcome:
+    p = msg.parent
+    if current is not None and current.start_request_id == msg.request_id:
+        return unchanged(send=[_answer(_started(msg, current.run_id))])
+    start = StartWorkflowExecution(
+        namespace=msg.namespace,
+        workflow_id=msg.workflow_id,
+        workflow_type=msg.workflow_type,
+        task_queue=msg.task_queue,
+        input=msg.input,
+        request_id=msg.request_id,
+        workflow_execution_timeout=msg.workflow_execution_timeout,
+        workflow_run_timeout=msg.workflow_run_timeout,
+        workflow_task_timeout=msg.workflow_task_timeout,
+        identity=f"parent:{p.workflow_id}",
+    )
+    parent = ParentInfo(
+        namespace=p.namespace,
+        workflow_id=p.workflow_id,
+        run_id=p.run_id,
+        initiated_event_id=p.initiated_event_id,
+    )
+    outcome = start_workflow.handle(
+        start, current, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent
+    )
+    outcome.reply = None  # nobody waits on a reply-to: the answer goes to the parent's shard
+    if not outcome.changed:
+        failed = StartChildWorkflowFailed(
+            namespace=p.namespace,
+            workflow_id=p.workflow_id,
+            run_id=p.run_id,
+            initiated_event_id=p.initiated_event_id,
+            child_workflow_id=msg.workflow_id,
+            workflow_type=msg.workflow_type,
+        )
+        return unchanged(send=[_answer(failed)])
+    outcome.outbox.append(_answer(_started(msg, new_run_id)))
+    return outcome
+
+
+def _started(msg: StartChildWorkflowExecution, run_id: str) -> ChildWorkflowStarted:
+    p: ParentRef = msg.parent
+    return ChildWorkflowStarted(
+        namespace=p.namespace,
+        workflow_id=p.workflow_id,
+        run_id=p.run_id,
+        initiated_event_id=p.initiated_event_id,
+        child_workflow_id=msg.workflow_id,
+        child_run_id=run_id,
+        workflow_type=msg.workflow_type,
+    )
+
+
+def _answer(message: ChildWorkflowStarted | StartChildWorkflowFailed) -> Outgoing:
+    return to_workflow(message.namespace, message.workflow_id, message)

@@ -1,0 +1,45 @@
+"""UpdateWorkflowExecution: admit an update (deduplicated by update id) and get it to a worker.
+
+Nothing is written to history here: the update waits in mutable state and travels with the
+outstanding workflow task's successor, or with a speculative task (see `updates.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidal_schema import HistoryEvent
+from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, UpdateWorkflowExecution
+
+from .. import updates
+from ..mutation import Mutation, Outcome, unchanged
+from ..state import MutableState, UpdateInfo
+
+
+def handle(
+    state: MutableState | None,
+    history: Sequence[HistoryEvent],
+    msg: UpdateWorkflowExecution,
+    *,
+    now: datetime,
+) -> Outcome:
+    if state is None or (msg.run_id and msg.run_id != state.run_id):
+        return unchanged(
+            ErrorReply(code=ErrorCode.NOT_FOUND, message=f"no workflow {msg.workflow_id!r} to update")
+        )
+    if msg.update_id in state.updates:
+        return unchanged(AckReply(run_id=state.run_id))  # a retry: the frontend reads its outcome
+    if not state.is_running:
+        return unchanged(
+            ErrorReply(
+                code=ErrorCode.NOT_FOUND,
+                message=f"workflow {msg.workflow_id!r} is not running: cannot update it",
+            )
+        )
+    m = Mutation(state, history, now=now)
+    updates.admit(state, UpdateInfo(update_id=msg.update_id, name=msg.name, input=msg.input))
+    if state.workflow_task is None and state.wft_retry_attempt is None:
+        updates.schedule_speculative(m, history)
+    # Otherwise the outstanding (or retrying) task's successor carries it (updates.after_task).
+    m.reply = AckReply(run_id=state.run_id)
+    return m.finish()

@@ -1,0 +1,111 @@
+"""History's metrics (listed in docs/observability.md). The shard processor is the engine's
+throughput bottleneck, so recording is per batch where it can be, and labelled children are
+cached instead of resolved with `labels()` per message."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from tidal_server.metrics import LATENCY_BUCKETS, PERSISTENCE_SECONDS
+
+from .store import RunWrite
+
+MESSAGES = Counter("tidal_history_messages_total", "History messages applied, by message type.", ["type"])
+BATCH_SECONDS = Histogram(
+    "tidal_history_batch_duration_seconds",
+    "One shard batch: apply, commit, publish the outbox, reply and ack.",
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "tidal_history_batch_messages",
+    "Messages per shard batch.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
+BATCH_FAILURES = Counter("tidal_history_batch_failures_total", "Shard batches that failed and were requeued.")
+OUTBOX_LAG = Histogram(
+    "tidal_history_outbox_lag_seconds",
+    "From the commit of a batch to the broker's confirm of its outbox messages.",
+    buckets=LATENCY_BUCKETS,
+)
+OUTBOX_PUBLISHED = Counter(
+    "tidal_history_outbox_published_total",
+    "Outbox messages published, by path (batch = right after commit, relay = after a failure or takeover).",
+    ["path"],
+)
+TRANSITIONS = Counter(
+    "tidal_history_state_transitions_total",
+    "History events written, by event type (each is one state transition of a run).",
+    ["event_type"],
+)
+WORKFLOWS_STARTED = Counter(
+    "tidal_workflow_started_total",
+    "Workflow runs started, by namespace and type.",
+    ["namespace", "workflow_type"],
+)
+WORKFLOWS_CLOSED = Counter(
+    "tidal_workflow_closed_total",
+    "Workflow runs closed, by namespace, type and status (completed, failed, canceled, terminated, "
+    "timed_out, continued_as_new).",
+    ["namespace", "workflow_type", "status"],
+)
+WORKFLOW_SECONDS = Histogram(
+    "tidal_workflow_duration_seconds",
+    "Start to close of workflow runs, by namespace and type.",
+    ["namespace", "workflow_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400),
+)
+SHARDS_OWNED = Gauge("tidal_history_shards_owned", "Shards this history process owns.")
+SHARD_COUNT = Gauge("tidal_history_shards_configured", "Shards in the cluster (TIDAL_SHARD_COUNT).")
+SHARD_ACQUIRED = Counter("tidal_history_shard_acquisitions_total", "Shards this process took over.")
+SHARD_LOST = Counter(
+    "tidal_history_shard_losses_total", "Shards this process lost to a newer owner (fenced out)."
+)
+
+COMMIT_SECONDS = PERSISTENCE_SECONDS.labels("history", "commit")
+LOAD_RUN_SECONDS = PERSISTENCE_SECONDS.labels("history", "load_run")
+RELAYED = OUTBOX_PUBLISHED.labels("relay")
+PUBLISHED = OUTBOX_PUBLISHED.labels("batch")
+
+_CLOSE_STATUS = {
+    "WorkflowExecutionCompleted": "completed",
+    "WorkflowExecutionFailed": "failed",
+    "WorkflowExecutionCanceled": "canceled",
+    "WorkflowExecutionTerminated": "terminated",
+    "WorkflowExecutionTimedOut": "timed_out",
+    "WorkflowExecutionContinuedAsNew": "continued_as_new",
+}
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def message(type_name: str) -> None:
+    _child(MESSAGES, type_name).inc()
+
+
+def committed(writes: Sequence[RunWrite]) -> None:
+    """Count what a committed batch did to its runs."""
+    for w in writes:
+        st = w.state
+        for e in w.events:
+            kind = e.attributes.type
+            _child(TRANSITIONS, kind).inc()
+            if kind == "WorkflowExecutionStarted":
+                _child(WORKFLOWS_STARTED, st.namespace, st.workflow_type).inc()
+            elif kind in _CLOSE_STATUS:
+                _child(WORKFLOWS_CLOSED, st.namespace, st.workflow_type, _CLOSE_STATUS[kind]).inc()
+                seconds = (e.event_time - st.start_time).total_seconds()
+                _child(WORKFLOW_SECONDS, st.namespace, st.workflow_type).observe(max(seconds, 0.0))
+
+
+def now() -> float:
+    return time.perf_counter()

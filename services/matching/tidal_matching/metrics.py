@@ -1,0 +1,34 @@
+"""Matching's metrics (listed in docs/observability.md). Labels: task kind, namespace and task
+queue (bounded by the deployment's task queues; never a workflow or worker id)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+from tidal_server.metrics import LATENCY_BUCKETS
+
+TASKS = Counter(
+    "tidal_matching_tasks_dispatched_total",
+    "Tasks handed to a worker queue, by kind (workflow, activity) and target (sticky, shared).",
+    ["kind", "target"],
+)
+STICKY = Counter(
+    "tidal_matching_sticky_dispatch_total",
+    "Workflow tasks with a sticky queue: hit = the sticky worker took it, miss = its queue was gone "
+    "and the task fell back to the shared queue.",
+    ["result"],
+)
+DISPATCH_SECONDS = Histogram(
+    "tidal_matching_dispatch_duration_seconds",
+    "From receiving a task to the broker's confirm of its delivery to a worker queue.",
+    ["kind"],
+    buckets=LATENCY_BUCKETS,
+)
+BACKLOG = Gauge(
+    "tidal_matching_task_queue_backlog",
+    "Tasks waiting in a task queue's worker queue (ready, not yet delivered to a worker), sampled "
+    "every backlog_poll_seconds.",
+    ["namespace", "task_queue", "kind"],
+)
+
+STICKY_HIT = STICKY.labels("hit")
+STICKY_MISS = STICKY.labels("miss")

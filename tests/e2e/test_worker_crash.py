@@ -1,0 +1,67 @@
+"""SIGKILL of the worker process mid-workflow, on the real stack: a new worker replays the run
+from history and finishes it; nothing is lost or applied twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from tidal.client import Client
+
+from tests.support.crash_worker import TASK_QUEUE, CrashSurvivor
+from tests.support.stack import ROOT, Stack, wait_for
+
+
+def start_worker(stack: Stack, key: str) -> subprocess.Popen[bytes]:
+    log = open(stack.log_dir / f"tidal-{key}-{os.getpid()}.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.crash_worker", stack.address],
+        cwd=ROOT,
+        env=stack.env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    stack.procs[key] = proc
+    return proc
+
+
+async def test_worker_killed_with_pending_timer_activity_and_signals(running: Stack, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    client = await Client.connect(running.address)
+    try:
+        start_worker(running, "worker-1")
+        handle = await client.start_workflow(
+            CrashSurvivor.run, str(markers), id=f"crash-{uuid.uuid4()}", task_queue=TASK_QUEUE
+        )
+        await wait_for(
+            lambda: (markers / "attempt-1").exists(), timeout=60, what="the first activity attempt to start"
+        )
+        running.kill("worker-1")  # SIGKILL: no goodbye, the activity attempt dies with it
+
+        # Signals while no worker runs: the first schedules a workflow task nobody takes, the
+        # second arrives while that task is outstanding and is buffered by history.
+        await handle.signal(CrashSurvivor.poke, "a")
+        await handle.signal(CrashSurvivor.poke, "b")
+        (markers / "release").touch()
+        start_worker(running, "worker-2")
+
+        result = await handle.result()
+        assert result["signals"] == ["a", "b"]
+        # The attempt died with the process. Its task was unacked, so the broker hands it to the
+        # new worker (attempt 1 again), unless the start-to-close timeout retried it first.
+        assert result["activity"] in ("done on attempt 1", "done on attempt 2", "done on attempt 3")
+
+        events = (await handle.fetch_history()).events
+        types = [e.event_type for e in events]
+        assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+        assert types.count("ActivityTaskScheduled") == 1
+        assert types.count("ActivityTaskCompleted") == 1
+        assert types.count("TimerStarted") == 1 and types.count("TimerFired") == 1
+        assert types.count("WorkflowExecutionSignaled") == 2
+        assert types[-1] == "WorkflowExecutionCompleted"
+    finally:
+        await client.close()
