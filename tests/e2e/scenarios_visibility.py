@@ -39,7 +39,20 @@ class OrderWorkflow:
         self.shipped = True
 
 
-WORKFLOWS = [OrderWorkflow]
+@workflow.defn
+class RenewingWorkflow:
+    """Continues as new once; its attributes (upserts included) carry over to the successor."""
+
+    @workflow.run
+    async def run(self, generation: int) -> int:
+        if generation == 1:
+            workflow.upsert_search_attributes({"Stage": "renewing"})
+            workflow.continue_as_new(2)
+        workflow.upsert_search_attributes({"Generation": generation})
+        return generation
+
+
+WORKFLOWS = [OrderWorkflow, RenewingWorkflow]
 
 
 async def _ids(client: Client, query: str, **kwargs: int) -> list[str]:
@@ -163,3 +176,17 @@ async def bad_start_attributes_are_refused(client: Client, task_queue: str) -> N
             search_attributes={"WorkflowType": "x"},
         )
     assert info.value.status == "invalid_argument" and "system attribute" in str(info.value)
+
+
+async def continue_as_new_carries_attributes(client: Client, task_queue: str) -> None:
+    customer = f"c-renew-{uuid.uuid4().hex[:8]}"
+    wf_id = f"renew-{customer}"
+    handle = await client.start_workflow(
+        RenewingWorkflow.run, 1, id=wf_id, task_queue=task_queue, search_attributes={"CustomerId": customer}
+    )
+    assert await handle.result() == 2
+    runs = [e async for e in client.list_workflows(f"CustomerId = '{customer}'")]
+    assert [e.status for e in runs] == [S.COMPLETED, S.CONTINUED_AS_NEW]  # successor first (newer)
+    assert runs[0].search_attributes == {"CustomerId": customer, "Stage": "renewing", "Generation": 2}
+    assert runs[1].search_attributes == {"CustomerId": customer, "Stage": "renewing"}
+    assert await _count(client, f"CustomerId = '{customer}' AND Stage = 'renewing' AND Generation = 2") == 1

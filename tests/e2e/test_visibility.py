@@ -35,6 +35,7 @@ async def test_visibility_embedded(embedded: tuple[Client, str]) -> None:
     async with Worker(client, task_queue=tq, workflows=sv.WORKFLOWS):
         await sv.list_count_and_upsert(client, tq, address)
         await sv.bad_start_attributes_are_refused(client, tq)
+        await sv.continue_as_new_carries_attributes(client, tq)
 
 
 @pytest.fixture
@@ -57,5 +58,6 @@ async def test_visibility_on_the_real_stack(stack: Stack) -> None:
         async with Worker(client, task_queue=tq, workflows=sv.WORKFLOWS):
             await sv.list_count_and_upsert(client, tq, stack.address)
             await sv.bad_start_attributes_are_refused(client, tq)
+            await sv.continue_as_new_carries_attributes(client, tq)
     finally:
         await client.close()

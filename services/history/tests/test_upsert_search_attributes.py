@@ -12,9 +12,15 @@ from tidal_schema.messages import CompleteWorkflowTask, StartWorkflowExecution
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _complete(*commands: cmd.Command) -> Outcome:
+def _complete(*commands: cmd.Command, attrs: dict[str, object] | None = None) -> Outcome:
     start = start_workflow.handle(
-        StartWorkflowExecution(workflow_id="w1", workflow_type="Order", task_queue="q", request_id="r1"),
+        StartWorkflowExecution(
+            workflow_id="w1",
+            workflow_type="Order",
+            task_queue="q",
+            request_id="r1",
+            search_attributes=attrs or {},
+        ),
         None,
         new_run_id="run1",
         shard_id=0,
@@ -46,3 +52,15 @@ def test_bad_attributes_fail_the_task() -> None:
         assert len(failed) == 1 and failed[0].cause == "BadCommandAttributes"
         assert failed[0].failure is not None and fragment in failed[0].failure.message
         assert not any(isinstance(e.attributes, ev.UpsertWorkflowSearchAttributes) for e in o.events)
+
+
+def test_continue_as_new_carries_the_attributes_over() -> None:
+    o = _complete(
+        cmd.UpsertWorkflowSearchAttributesCommand(search_attributes={"Stage": "again", "Rank": None}),
+        cmd.ContinueAsNewWorkflowExecution(workflow_type="Order", task_queue="q"),
+        attrs={"CustomerId": "c-1", "Rank": 3},
+    )
+    assert o.successor is not None
+    started = o.successor.events[0].attributes
+    assert isinstance(started, ev.WorkflowExecutionStarted)
+    assert started.search_attributes == {"CustomerId": "c-1", "Stage": "again"}

@@ -106,6 +106,14 @@ async def index_attributes(
         await conn.execute(sa.insert(sav), rows)
 
 
+async def set_document(
+    conn: AsyncConnection, *, namespace: str, workflow_id: str, run_id: str, document: Mapping[str, Any]
+) -> None:
+    """Replace the run's JSON attribute document (display copy; typed rows are separate)."""
+    where = (ex.c.namespace == namespace, ex.c.workflow_id == workflow_id, ex.c.run_id == run_id)
+    await conn.execute(sa.update(ex).where(*where).values(search_attributes=dict(document)))
+
+
 async def upsert_attributes(
     conn: AsyncConnection,
     insert: Callable[..., Any],
