@@ -86,6 +86,7 @@ def test_parse_string_escapes_and_empty_query() -> None:
         ("A = 1 ORDER StartTime", 12, "StartTime", "expected BY"),
         ("A = 1 # x", 6, "#", "unexpected character"),
         ("A = 1.2.3", 4, "1.2.3", "invalid number"),
+        ("(" * 60 + "A = 1" + ")" * 60, 50, "(", "nested deeper than 50"),
     ],
 )
 def test_parse_errors_name_position_and_token(

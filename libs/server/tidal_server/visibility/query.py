@@ -64,6 +64,7 @@ _KEYWORDS = frozenset(
 _OPS = ("!=", "<>", ">=", "<=", "=", ">", "<", "(", ")", ",")
 MAX_QUERY_LENGTH = 8192
 MAX_IN_VALUES = 1000
+MAX_DEPTH = 50  # nested parentheses; deeper is surely a mistake (and would exhaust the stack)
 
 
 class QueryError(VisibilityError):
@@ -195,6 +196,7 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -257,9 +259,14 @@ class _Parser:
         return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
 
     def primary(self) -> Expr:
-        if self.accept("op", "("):
+        if self.tok.kind == "op" and self.tok.text == "(":
+            if self.depth >= MAX_DEPTH:
+                raise self.error(f"parentheses nested deeper than {MAX_DEPTH}")
+            self.advance()
+            self.depth += 1
             inner = self.expr()
             self.expect("op", ")", "')'")
+            self.depth -= 1
             return inner
         return self.predicate()
 
