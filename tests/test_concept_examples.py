@@ -16,6 +16,15 @@ EXPECTED: dict[str, list[str]] = {
     "saga.py": ["cancelled flight\n  cancelled hotel", "trip failed"],
     "time_skipping.py": ["invoice-1: paid", "invoice-2: sent to collections", "server time moved to"],
     "replay.py": ["patched change: replays cleanly", "unsafe change: Nondeterminism: history event"],
+    "signals_queries_updates.py": [
+        "added, cart size: 2",
+        "rejected: an item needs a name",
+        "query: ['apple', 'pear']",
+        "result: ['apple', 'pear']",
+    ],
+    "child_workflows.py": ["sum of squares 1..4 = 30", "counted to 10"],
+    "waiting.py": ["globex: 95\ninitech: 99\nacme: 120", "still pending (cancelled): 1", "cheapest: globex"],
+    "workflow_policies.py": ["report built on attempt 3", "second start refused", "old run Terminated"],
 }
 
 

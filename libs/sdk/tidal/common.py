@@ -10,7 +10,15 @@ import tidal_schema
 
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-__all__ = ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
+__all__ = ["RawValue", "RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A value not yet converted: what a dynamic signal handler receives. Convert it with
+    `workflow.payload_converter().from_payload(raw.payload, SomeType)`."""
+
+    payload: tidal_schema.Payload
 
 
 @dataclass(frozen=True)

@@ -8,41 +8,44 @@ through the running event loop, which during an activation is the instance's det
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import inspect
 import logging
 import random as _random_mod
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from tidal_schema.commands import UpsertWorkflowSearchAttributesCommand
 
 from . import activity as _activity
+from ._definitions import _SIGNAL_ATTR as _SIGNAL_ATTR  # used by _children
+from ._definitions import DYNAMIC_SIGNAL as DYNAMIC_SIGNAL
+from ._definitions import QueryDefinition as QueryDefinition
+from ._definitions import SignalDefinition as SignalDefinition
+from ._definitions import UpdateDefinition as UpdateDefinition
+from ._definitions import WorkflowDefinition as WorkflowDefinition
+from ._definitions import defn as defn
+from ._definitions import get_definition as get_definition
+from ._definitions import query as query
+from ._definitions import run as run
+from ._definitions import signal as signal
+from ._definitions import update as update
 from ._visibility import encode_search_attributes
 from ._waiting import ALL_COMPLETED as ALL_COMPLETED  # deterministic asyncio.wait & co, re-exported
 from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
 from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._waiting import as_completed as as_completed
 from ._waiting import wait as wait
-from .activity import _type_hints
 from .common import RetryPolicy
 
 if TYPE_CHECKING:
     from ._runtime.instance import WorkflowInstance
+    from .converter import DataConverter
 
 ClassT = TypeVar("ClassT", bound=type)
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 ReturnT = TypeVar("ReturnT")
-
-_DEFN_ATTR = "__tidal_workflow_definition__"
-_RUN_ATTR = "__tidal_workflow_run__"
-_SIGNAL_ATTR = "__tidal_signal_name__"
-_QUERY_ATTR = "__tidal_query_name__"
-_UPDATE_ATTR = "__tidal_update_name__"
-_VALIDATOR_ATTR = "__tidal_update_validator__"
 
 
 class _Missing:
@@ -51,211 +54,6 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-# --- definitions ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignalDefinition:
-    name: str
-    fn: Callable[..., Any]
-    is_async: bool
-    arg_types: Sequence[Any] | None
-
-
-@dataclass(frozen=True)
-class QueryDefinition:
-    name: str
-    fn: Callable[..., Any]
-    arg_types: Sequence[Any] | None
-    ret_type: Any
-
-
-@dataclass(frozen=True)
-class UpdateDefinition:
-    name: str
-    fn: Callable[..., Any]
-    is_async: bool
-    arg_types: Sequence[Any] | None
-    ret_type: Any
-    validator: Callable[..., Any] | None = None
-
-
-@dataclass(frozen=True)
-class WorkflowDefinition:
-    name: str
-    cls: type
-    run_fn: Callable[..., Coroutine[Any, Any, Any]]
-    arg_types: Sequence[Any] | None
-    ret_type: Any
-    signals: Mapping[str, SignalDefinition] = field(default_factory=dict)
-    queries: Mapping[str, QueryDefinition] = field(default_factory=dict)
-    updates: Mapping[str, UpdateDefinition] = field(default_factory=dict)
-    # Exceptions that fail the workflow instead of only its task (see `defn`).
-    failure_exception_types: tuple[type[BaseException], ...] = ()
-
-    @staticmethod
-    def from_class(cls: type, name: str | None = None) -> WorkflowDefinition:
-        run_fns: list[Callable[..., Any]] = []
-        signals: dict[str, SignalDefinition] = {}
-        queries: dict[str, QueryDefinition] = {}
-        updates: dict[str, UpdateDefinition] = {}
-        seen: set[str] = set()
-        # Walk the MRO most-derived first so overrides win and inherited handlers still count.
-        for klass in cls.__mro__:
-            for attr, member in vars(klass).items():
-                if attr in seen or not callable(member):
-                    continue
-                seen.add(attr)
-                if getattr(member, _RUN_ATTR, False):
-                    run_fns.append(member)
-                if (sig := getattr(member, _SIGNAL_ATTR, None)) is not None:
-                    if sig in signals:
-                        raise ValueError(f"{cls.__qualname__}: two signal handlers named {sig!r}")
-                    arg_types, _ = _type_hints(member, skip_self=True)
-                    signals[sig] = SignalDefinition(
-                        sig, member, inspect.iscoroutinefunction(member), arg_types
-                    )
-                if (q := getattr(member, _QUERY_ATTR, None)) is not None:
-                    if q in queries:
-                        raise ValueError(f"{cls.__qualname__}: two query handlers named {q!r}")
-                    if inspect.iscoroutinefunction(member):
-                        raise ValueError(f"{cls.__qualname__}.{attr}: queries must not be async")
-                    arg_types, ret = _type_hints(member, skip_self=True)
-                    queries[q] = QueryDefinition(q, member, arg_types, ret)
-                if (u := getattr(member, _UPDATE_ATTR, None)) is not None:
-                    if u in updates:
-                        raise ValueError(f"{cls.__qualname__}: two update handlers named {u!r}")
-                    arg_types, ret = _type_hints(member, skip_self=True)
-                    validator = getattr(member, _VALIDATOR_ATTR, None)
-                    updates[u] = UpdateDefinition(
-                        u, member, inspect.iscoroutinefunction(member), arg_types, ret, validator
-                    )
-        if len(run_fns) != 1:
-            raise ValueError(
-                f"{cls.__qualname__}: a workflow needs exactly one @workflow.run method, found {len(run_fns)}"
-            )
-        run_fn = run_fns[0]
-        if not inspect.iscoroutinefunction(run_fn):
-            raise ValueError(f"{cls.__qualname__}.{run_fn.__name__}: @workflow.run must be an async def")
-        arg_types, ret_type = _type_hints(run_fn, skip_self=True)
-        return WorkflowDefinition(
-            name=name or cls.__name__,
-            cls=cls,
-            run_fn=run_fn,
-            arg_types=arg_types,
-            ret_type=ret_type,
-            signals=signals,
-            queries=queries,
-            updates=updates,
-        )
-
-
-@overload
-def defn(cls: ClassT) -> ClassT: ...
-
-
-@overload
-def defn(
-    *, name: str | None = None, failure_exception_types: Sequence[type[BaseException]] = ()
-) -> Callable[[ClassT], ClassT]: ...
-
-
-def defn(
-    cls: ClassT | None = None,
-    *,
-    name: str | None = None,
-    failure_exception_types: Sequence[type[BaseException]] = (),
-) -> Any:
-    """Mark a class as a workflow; validated now so mistakes surface at import, not at run time.
-
-    As in temporalio, an exception from workflow code that is not a `FailureError` (e.g. a
-    `KeyError`, or a `NondeterminismError` on replay) fails the *workflow task*, which is retried
-    until the code is fixed; exceptions of a type in `failure_exception_types` fail the workflow
-    instead."""
-
-    def decorate(c: ClassT) -> ClassT:
-        definition = WorkflowDefinition.from_class(c, name)
-        if failure_exception_types:
-            definition = dataclasses.replace(
-                definition, failure_exception_types=tuple(failure_exception_types)
-            )
-        setattr(c, _DEFN_ATTR, definition)
-        return c
-
-    return decorate(cls) if cls is not None else decorate
-
-
-def run(fn: CallableT) -> CallableT:
-    setattr(fn, _RUN_ATTR, True)
-    return fn
-
-
-@overload
-def signal(fn: CallableT) -> CallableT: ...
-
-
-@overload
-def signal(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
-
-
-def signal(fn: CallableT | None = None, *, name: str | None = None) -> Any:
-    def decorate(f: CallableT) -> CallableT:
-        setattr(f, _SIGNAL_ATTR, name or f.__name__)
-        return f
-
-    return decorate(fn) if fn is not None else decorate
-
-
-@overload
-def query(fn: CallableT) -> CallableT: ...
-
-
-@overload
-def query(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
-
-
-def query(fn: CallableT | None = None, *, name: str | None = None) -> Any:
-    def decorate(f: CallableT) -> CallableT:
-        setattr(f, _QUERY_ATTR, name or f.__name__)
-        return f
-
-    return decorate(fn) if fn is not None else decorate
-
-
-@overload
-def update(fn: CallableT) -> CallableT: ...
-
-
-@overload
-def update(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
-
-
-def update(fn: CallableT | None = None, *, name: str | None = None) -> Any:
-    """An update handler (as temporalio's `@workflow.update`): may be async and change state.
-    `@<handler>.validator` registers a sync validator that rejects an update by raising; a
-    rejected update never reaches history."""
-
-    def decorate(f: CallableT) -> CallableT:
-        setattr(f, _UPDATE_ATTR, name or f.__name__)
-
-        def validator(vfn: Callable[..., None]) -> Callable[..., None]:
-            setattr(f, _VALIDATOR_ATTR, vfn)
-            return vfn
-
-        setattr(f, "validator", validator)  # noqa: B010 - a function attribute, as in temporalio
-        return f
-
-    return decorate(fn) if fn is not None else decorate
-
-
-def get_definition(cls: type) -> WorkflowDefinition:
-    """The definition `@workflow.defn` recorded on `cls`; TypeError if it has none."""
-    defn_ = cls.__dict__.get(_DEFN_ATTR) if isinstance(cls, type) else None
-    if not isinstance(defn_, WorkflowDefinition):
-        raise TypeError(f"{cls!r} is not a workflow: decorate it with @workflow.defn")
-    return defn_
 
 
 # --- info -----------------------------------------------------------------------------------
@@ -306,6 +104,11 @@ def in_workflow() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def payload_converter() -> DataConverter:
+    """The worker's data converter (e.g. to convert a dynamic signal's `RawValue`s)."""
+    return _rt().converter
 
 
 def info() -> Info:

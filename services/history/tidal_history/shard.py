@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,33 +16,16 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import (
     Payload,
-    WorkflowExecutionStatus,
-    WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy,
     names,
     shard_for,
 )
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
-    ChildWorkflowClosed,
-    ChildWorkflowStarted,
-    CompleteActivityTask,
-    CompleteWorkflowTask,
-    ExternalWorkflowResult,
-    FailActivityTask,
-    FailWorkflowTask,
-    FireTimer,
     HistoryMessage,
-    RequestCancelExternalWorkflowExecution,
-    RequestCancelWorkflowExecution,
-    SignalExternalWorkflowExecution,
     SignalWithStartWorkflowExecution,
-    SignalWorkflowExecution,
     StartChildWorkflowExecution,
-    StartChildWorkflowFailed,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
-    UpdateWorkflowExecution,
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
@@ -50,27 +33,14 @@ from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_heade
 
 from . import metrics
 from .api import (
-    child_workflow_closed,
-    child_workflow_started,
-    complete_activity_task,
-    complete_workflow_task,
-    external_workflow_result,
-    fail_activity_task,
-    fail_workflow_task,
-    fire_timer,
-    request_cancel_external_workflow,
-    request_cancel_workflow,
-    signal_external_workflow,
     signal_with_start,
-    signal_workflow,
     start_child_workflow,
-    start_child_workflow_failed,
     start_workflow,
     terminate_workflow,
-    update_workflow,
 )
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
+from .dispatch import ANSWERS_MISSING, HANDLERS, terminates_existing
 from .mutation import Outcome, Outgoing
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
@@ -375,7 +345,7 @@ class ShardProcessor:
                 currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
             new_id, current = str(uuid.uuid4()), currents[ck]
             if isinstance(msg, StartWorkflowExecution):
-                if _terminates_existing(msg, current):
+                if terminates_existing(msg, current):
                     assert current is not None
                     await self._terminate_for_start(msg, current, now, working, currents)
                     current = None
@@ -391,9 +361,9 @@ class ShardProcessor:
             return outcome
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
-        handler = _HANDLERS[type(msg)]
+        handler = HANDLERS[type(msg)]
         if w is None:
-            if isinstance(msg, _ANSWERS_MISSING):
+            if isinstance(msg, ANSWERS_MISSING):
                 return handler(None, [], msg, now=now)
             return Outcome(state=None)
         state, history = w.run.state, w.run.events
@@ -546,50 +516,5 @@ class ShardProcessor:
 
 # Operations on an existing run, by message type (a start is handled apart: it reads the
 # workflow id's current-run row instead).
-_HANDLERS: dict[type, Callable[..., Outcome]] = {
-    CompleteWorkflowTask: complete_workflow_task.handle,
-    FailWorkflowTask: fail_workflow_task.handle,
-    CompleteActivityTask: complete_activity_task.handle,
-    FailActivityTask: fail_activity_task.handle,
-    FireTimer: fire_timer.handle,
-    SignalWorkflowExecution: signal_workflow.handle,
-    TerminateWorkflowExecution: terminate_workflow.handle,
-    RequestCancelWorkflowExecution: request_cancel_workflow.handle,
-    UpdateWorkflowExecution: update_workflow.handle,
-    # child and external workflows (docs/child-workflows.md)
-    SignalExternalWorkflowExecution: signal_external_workflow.handle,
-    RequestCancelExternalWorkflowExecution: request_cancel_external_workflow.handle,
-    ChildWorkflowStarted: child_workflow_started.handle,
-    StartChildWorkflowFailed: start_child_workflow_failed.handle,
-    ChildWorkflowClosed: child_workflow_closed.handle,
-    ExternalWorkflowResult: external_workflow_result.handle,
-}
-
-
-# Client requests by workflow id: with no such run they answer "not found" themselves; anything
-# else for a missing run is a stale message from a run that is gone.
-def _terminates_existing(msg: StartWorkflowExecution, current: CurrentRun | None) -> bool:
-    return (
-        current is not None
-        and current.status is WorkflowExecutionStatus.RUNNING
-        and (
-            msg.id_conflict_policy is WorkflowIdConflictPolicy.TERMINATE_EXISTING
-            # The older spelling of the same thing (Temporal deprecated it for the conflict policy).
-            or msg.id_reuse_policy is WorkflowIdReusePolicy.TERMINATE_IF_RUNNING
-        )
-        and current.start_request_id != msg.request_id  # a retried start: answered, not re-applied
-    )
-
-
-_ANSWERS_MISSING = (
-    SignalWorkflowExecution,
-    TerminateWorkflowExecution,
-    RequestCancelWorkflowExecution,
-    UpdateWorkflowExecution,
-    SignalExternalWorkflowExecution,
-    RequestCancelExternalWorkflowExecution,
-)
-
-
 def _short(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])

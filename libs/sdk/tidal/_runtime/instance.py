@@ -31,9 +31,10 @@ from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
+from ..common import RawValue
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
-from ..workflow import ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
+from ..workflow import DYNAMIC_SIGNAL, ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
 from . import matching, update
 from .children import CHILD_JOB_EVENTS, ChildServices
 from .services import WorkflowServices, _Activity
@@ -430,13 +431,18 @@ class WorkflowInstance(WorkflowServices, ChildServices):
 
     def _signal(self, a: events.WorkflowExecutionSignaled) -> None:
         s = self.definition.signals.get(a.signal_name)
+        args: list[Any]
+        if s is None and (s := self.definition.signals.get(DYNAMIC_SIGNAL)) is not None:
+            args = [a.signal_name, [RawValue(p) for p in a.input]]
+        elif s is not None:
+            args = self.converter.from_payloads(a.input, s.arg_types)
         if s is None or self._object is None:
-            # Temporal buffers these for dynamically registered handlers, which we do not support.
+            # Temporal buffers these for handlers registered later (set_signal_handler), which
+            # Tidal does not support: declare the handler, or a dynamic one.
             from ..workflow import logger
 
             logger.warning("dropping signal %r: the workflow has no handler for it", a.signal_name)
             return
-        args = self.converter.from_payloads(a.input, s.arg_types)
         if s.is_async:
             t = self._loop.create_task(s.fn(self._object, *args), name=f"signal:{s.name}")
             t.add_done_callback(self._handler_done)
