@@ -2,6 +2,7 @@
 
     uv run python bench/run.py [--quick] [--n 2000] [--m 50] [--worker process|inline|both]
                                [--no-embedded] [--profile]
+    uv run python bench/run.py --visibility [--visibility-rows 100000]   # list/count latency only
 
 See bench/README.md for how to read the output. Results go to bench/results/latest.json.
 """
@@ -385,6 +386,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rabbit-n", type=int, default=20000, help="messages in the RabbitMQ round-trip baseline")
     p.add_argument("--rr-count", type=int, default=1000, help="request/reply samples (capped at 5 s)")
     p.add_argument("--pg-count", type=int, default=20000, help="Postgres commits (capped at 4 s)")
+    p.add_argument(
+        "--visibility",
+        action="store_true",
+        help="run only the visibility scenario (bench/visibility.py): list/count over a large table",
+    )
+    p.add_argument(
+        "--visibility-rows", type=int, default=100_000, help="closed runs it inserts (default 100,000)"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.m = 200, 10
@@ -392,8 +401,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _visibility(rows: int) -> int:
+    import visibility
+
+    res = visibility.run(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "visibility.json").write_text(json.dumps(res, indent=2, default=str))
+    print(visibility.report(res))
+    print(f"results: {RESULTS / 'visibility.json'}")
+    return 0 if res["all_filtered_p95_under_target"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.visibility:
+        return _visibility(args.visibility_rows)
     signal.signal(signal.SIGTERM, _on_sigterm)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = RESULTS / f"run-{stamp}"

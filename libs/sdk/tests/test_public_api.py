@@ -1,6 +1,7 @@
 """The SDK's public surface is deliberate: changing it must be a visible decision."""
 
 import tidal
+import tidal.client
 import tidal.common
 import tidal.exceptions
 
@@ -44,6 +45,7 @@ def test_temporal_names_exist_where_temporal_users_look_for_them() -> None:
         "execute_local_activity",
         "start_local_activity",
         "ActivityCancellationType",
+        "upsert_search_attributes",
     ):
         assert hasattr(workflow, fn), fn
     for fn in (
@@ -72,6 +74,9 @@ def test_temporal_names_exist_where_temporal_users_look_for_them() -> None:
     ):
         assert issubclass(getattr(tidal.exceptions, name), tidal.exceptions.TidalError), name
     assert {"WorkflowIDReusePolicy", "WorkflowIDConflictPolicy", "RetryPolicy"} <= set(dir(tidal.common))
+    for name in ("WorkflowExecution", "WorkflowExecutionAsyncIterator", "WorkflowExecutionCount"):
+        assert hasattr(tidal.client, name), name
+    assert callable(tidal.client.Client.list_workflows) and callable(tidal.client.Client.count_workflows)
 
 
 async def test_client_retries_unavailable_until_the_server_answers() -> None:

@@ -3,6 +3,8 @@
     tidal workflow start --type HelloWorkflow --task-queue hello --id hello-1 --input '"you"'
     tidal workflow result --id hello-1
     tidal workflow show --id hello-1
+    tidal workflow list --query "WorkflowType = 'HelloWorkflow' AND ExecutionStatus = 'Running'"
+    tidal workflow count --query "ExecutionStatus = 'Completed'"
 
 The address comes from --address or TIDAL_ADDRESS (default http://127.0.0.1:7243), the namespace
 from --namespace or TIDAL_NAMESPACE. Human-readable tables by default, `--output json` for scripts.
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _cli_visibility
 from .client import Client
 from .exceptions import RPCError, TidalError, WorkflowFailureError
 
@@ -52,6 +55,8 @@ async def _run(args: argparse.Namespace) -> int:
     # A person at a terminal wants a quick answer when the server is down, not 30 s of retries.
     client = await Client.connect(args.address, namespace=args.namespace, rpc_retry_seconds=2.0)
     try:
+        if args.command in _cli_visibility.COMMANDS:
+            return await _cli_visibility.run(client, args, _emit, _table)
         handle = client.get_workflow_handle(args.id, run_id=getattr(args, "run_id", None))
         if args.command == "start":
             handle = await client.start_workflow(
@@ -132,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--id", "-w", required=True, help="workflow id")
         if sub.prog.split()[-1] != "start":
             sub.add_argument("--run-id", "-r", default=None)
+    _cli_visibility.add_parsers(wf)  # after the loop above: list/count take no --id
     return p
 
 

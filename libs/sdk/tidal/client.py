@@ -33,6 +33,13 @@ from ._client_interactions import WorkflowUpdateHandle as WorkflowUpdateHandle
 from ._client_interactions import WorkflowUpdateStage as WorkflowUpdateStage
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._transport import AmqpTransport, WorkerTransport
+from ._visibility import (
+    WorkflowExecution,
+    WorkflowExecutionAsyncIterator,
+    WorkflowExecutionCount,
+    count_workflows,
+    encode_search_attributes,
+)
 from .common import RetryPolicy
 from .converter import DataConverter
 from .exceptions import (
@@ -43,6 +50,8 @@ from .exceptions import (
 )
 
 ReturnT = TypeVar("ReturnT")
+# Listing types live in _visibility; named here so `from tidal.client import ...` finds them.
+_VISIBILITY_TYPES = (WorkflowExecution, WorkflowExecutionAsyncIterator, WorkflowExecutionCount)
 _MISSING: Any = object()
 _RESULT_POLL_SECONDS = 30.0
 
@@ -209,7 +218,7 @@ class Client:
             encoded = await self.data_converter.encode(list(memo.values()))
             body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
         if search_attributes:
-            body["search_attributes"] = search_attributes
+            body["search_attributes"] = encode_search_attributes(search_attributes)
         if start_signal is not None:
             signal_input = await self.data_converter.encode(list(start_signal_args))
             body["start_signal"] = {
@@ -251,6 +260,25 @@ class Client:
         return AsyncActivityHandle(
             call=self._call, converter=self.data_converter, identity=self.identity, task_token=task_token
         )
+
+    # --- visibility (docs/visibility.md) --------------------------------------------------
+
+    def list_workflows(
+        self,
+        query: str | None = None,
+        *,
+        limit: int | None = None,
+        page_size: int = 1000,
+        next_page_token: str | None = None,
+    ) -> WorkflowExecutionAsyncIterator:
+        """Runs matching `query` (all runs when None), newest first unless it says
+        `ORDER BY StartTime ASC`: `async for wf in client.list_workflows("WorkflowType = 'X'")`."""
+        return WorkflowExecutionAsyncIterator(
+            self, query or "", page_size=page_size, limit=limit, next_page_token=next_page_token
+        )
+
+    async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
+        return await count_workflows(self, query or "")
 
     # --- HTTP -----------------------------------------------------------------------------
 

@@ -11,11 +11,13 @@ import asyncio
 import logging
 import random as _random_mod
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
+
+from tidal_schema.commands import UpsertWorkflowSearchAttributesCommand
 
 from . import activity as _activity
 from ._definitions import _SIGNAL_ATTR as _SIGNAL_ATTR  # used by _children
@@ -30,6 +32,7 @@ from ._definitions import query as query
 from ._definitions import run as run
 from ._definitions import signal as signal
 from ._definitions import update as update
+from ._visibility import encode_search_attributes
 from ._waiting import ALL_COMPLETED as ALL_COMPLETED  # deterministic asyncio.wait & co, re-exported
 from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
 from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
@@ -441,6 +444,18 @@ def continue_as_new(
     raise ContinueAsNewError(
         args=args, workflow=name, task_queue=task_queue, run_timeout=run_timeout, task_timeout=task_timeout
     )
+
+
+def upsert_search_attributes(attributes: Mapping[str, Any]) -> None:
+    """Set (or, with a None value, remove) custom search attributes of this run, so lists can
+    filter on them (`client.list_workflows("CustomerId = 'c-42'")`). Values: str (Keyword, or
+    Text if registered so), int, float, bool or an aware datetime. Recorded as a command, so the
+    change is durable and replays deterministically."""
+    for name, value in attributes.items():
+        if not isinstance(value, str | int | float | bool | datetime | None):
+            raise TypeError(f"search attribute {name!r}: unsupported value type {type(value).__name__}")
+    values = encode_search_attributes(attributes)
+    _rt()._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=values))
 
 
 # --- logging --------------------------------------------------------------------------------

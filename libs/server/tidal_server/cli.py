@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("services", help="list the installed services")
     p.set_defaults(func=_cmd_services, default_format="text")
+
+    from .visibility_cli import add_parser as add_search_attribute_parser
+
+    add_search_attribute_parser(sub, "SQLAlchemy URL (default: TIDAL_DATABASE_URL)")
     return parser
 
 

@@ -16,6 +16,7 @@ from tidal_server.db import tables as t
 from .api.start_workflow import CurrentRun
 from .mutation import Outgoing
 from .state import MutableState
+from .visibility import write_visibility
 
 
 class StoreError(Exception):
@@ -196,6 +197,7 @@ class HistoryStore:
                 await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(published_seqs))))
             for w in writes:
                 await self._write_run(conn, w)
+                await write_visibility(conn, self._insert, w)
             await self._write_events(conn, writes)
             await self._write_timers(conn, shard_id, writes)
             return await self._write_outbox(conn, shard_id, writes)

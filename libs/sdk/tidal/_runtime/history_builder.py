@@ -167,6 +167,12 @@ class HistoryBuilder:
                     workflow_task_completed_event_id=completed_id,
                 )
             )
+        elif c.type == "UpsertWorkflowSearchAttributes":
+            self.add(
+                events.UpsertWorkflowSearchAttributes(
+                    search_attributes=c.search_attributes, workflow_task_completed_event_id=completed_id
+                )
+            )
         else:
             raise NotImplementedError(f"HistoryBuilder does not record {c.type} yet")
 

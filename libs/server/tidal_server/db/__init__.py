@@ -25,6 +25,8 @@ from .tables import (
     namespaces,
     outbox,
     schedules,
+    search_attribute_defs,
+    search_attribute_values,
     shards,
     timers,
 )
@@ -60,6 +62,8 @@ __all__ = [
     "outbox",
     "redact",
     "schedules",
+    "search_attribute_defs",
+    "search_attribute_values",
     "shards",
     "timers",
 ]

@@ -178,6 +178,47 @@ class Schedule(SQLModel, table=True):
     next_run_at: datetime | None = _time(nullable=True)
 
 
+# --- visibility (list / count workflows; see docs/visibility.md) -----------------------------
+
+
+class SearchAttributeDef(SQLModel, table=True):
+    """A custom search attribute's type in one namespace (Keyword, Text, Int, Double, Bool,
+    Datetime). History registers a name on first use, inferring the type from the value, unless
+    an operator registered it first; the frontend reads it to type-check list queries."""
+
+    __tablename__ = "search_attribute_defs"
+
+    namespace: str = _text(pk=True)
+    name: str = _text(pk=True)
+    type: str = _text()
+
+
+class SearchAttributeValue(SQLModel, table=True):
+    """One typed custom search attribute value of one run, in the column its type uses (Bool as
+    0/1 in `int_value`), so every type but Text gets a B-tree index for =, ranges and prefixes
+    (Text, matched as a substring and possibly long, sits unindexed in `text_value`). History
+    writes it in the transaction that changes the attribute; `executions.search_attributes`
+    keeps the whole JSON document for display."""
+
+    __tablename__ = "search_attribute_values"
+    __table_args__ = (
+        sa.Index("ix_sav_ns_name_str", "namespace", "name", "str_value"),
+        sa.Index("ix_sav_ns_name_int", "namespace", "name", "int_value"),
+        sa.Index("ix_sav_ns_name_double", "namespace", "name", "double_value"),
+        sa.Index("ix_sav_ns_name_time", "namespace", "name", "time_value"),
+    )
+
+    namespace: str = _text(pk=True)
+    workflow_id: str = _text(pk=True)
+    run_id: str = _text(pk=True)
+    name: str = _text(pk=True)
+    str_value: str | None = _text(nullable=True)
+    text_value: str | None = _text(nullable=True)
+    int_value: int | None = _int(big=True, nullable=True)
+    double_value: float | None = Field(default=None, sa_column=sa.Column(sa.Double, nullable=True))
+    time_value: datetime | None = _time(nullable=True)
+
+
 def _table(model: type[SQLModel]) -> sa.Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, sa.Table)
@@ -194,5 +235,15 @@ history_events = _table(HistoryEventRow)
 timers = _table(Timer)
 outbox = _table(OutboxRow)
 schedules = _table(Schedule)
+search_attribute_defs = _table(SearchAttributeDef)
+search_attribute_values = _table(SearchAttributeValue)
+
+# Visibility indexes on `executions` (migration 0002): the default order (newest first, keyset
+# on start_time + run_id) and the task-queue filter. Declared here, apart from the class, so the
+# 0001 shape of the class stays recognisable.
+sa.Index("ix_executions_ns_start_run", executions.c.namespace, executions.c.start_time, executions.c.run_id)
+sa.Index(
+    "ix_executions_ns_tq_start", executions.c.namespace, executions.c.task_queue, executions.c.start_time
+)
 
 DEFAULT_NAMESPACE = "default"

@@ -14,9 +14,11 @@ from . import (
     async_activity,
     cancel_workflow,
     cluster,
+    count_workflows,
     describe_workflow,
     get_history,
     get_result,
+    list_workflows,
     query_workflow,
     signal_workflow,
     start_workflow,
@@ -44,6 +46,26 @@ def api_router() -> APIRouter:
             200: {"description": "UseExisting: the running run"},
             **responses("invalid_argument", "already_started", "unavailable"),
         },
+    )
+    # Visibility (docs/visibility.md). Counting lives at /workflow-count, as in Temporal's HTTP
+    # API, since /workflows/count would be the describe route of a workflow named "count".
+    r.add_api_route(
+        _WF,
+        list_workflows.list_workflows,
+        methods=["GET"],
+        response_model=list_workflows.ListWorkflowsResponse,
+        tags=["visibility"],
+        summary="List runs matching a filter (?query=), newest first, in keyset pages",
+        responses=responses("invalid_argument", "unavailable"),
+    )
+    r.add_api_route(
+        "/namespaces/{namespace}/workflow-count",
+        count_workflows.count_workflows,
+        methods=["GET"],
+        response_model=count_workflows.CountWorkflowsResponse,
+        tags=["visibility"],
+        summary="Count runs matching a filter (?query=)",
+        responses=responses("invalid_argument", "unavailable"),
     )
     r.add_api_route(
         _ONE + "/signal",

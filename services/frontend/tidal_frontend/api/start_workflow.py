@@ -11,9 +11,11 @@ from fastapi import Response
 from pydantic import BaseModel, Field
 from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
+from tidal_server.visibility import invalid_search_attributes
 
 from .. import history_client
 from ..context import Ctx
+from ..problems import Problem
 from .models import NamespacePath, WithInput
 
 Seconds = float | None
@@ -71,6 +73,9 @@ async def start_workflow(
     ctx: Ctx, namespace: NamespacePath, body: StartWorkflowRequest, response: Response
 ) -> StartWorkflowResponse:
     request_id = body.request_id or str(uuid.uuid4())
+    bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
+    if bad_attributes is not None:
+        raise Problem("invalid_argument", f"search_attributes: {bad_attributes}")
     extra: dict[str, Any] = {}
     if body.workflow_task_timeout is not None:  # else the schema's default applies
         extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)

@@ -9,6 +9,7 @@ from tidal_schema import Failure, HistoryEvent, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, TimerKind
+from tidal_server.visibility import invalid_search_attributes
 
 from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
@@ -91,6 +92,10 @@ def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None
                 )
             if any(a.activity_id == c.activity_id for a in state.activities.values()):
                 return f"ScheduleActivityTask: activity id {c.activity_id!r} is already in use"
+        if isinstance(c, cmd.UpsertWorkflowSearchAttributesCommand):
+            bad = invalid_search_attributes(c.search_attributes, allow_none=True)
+            if bad is not None:
+                return f"UpsertWorkflowSearchAttributes: {bad}"
         if isinstance(c, cmd.StartTimer) and c.timer_id in state.timers:
             return f"StartTimer: timer id {c.timer_id!r} is already in use"
     return None

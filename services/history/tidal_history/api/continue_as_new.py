@@ -14,6 +14,7 @@ from tidal_schema.messages import TimerKind
 
 from ..mutation import Mutation
 from ..state import MutableState
+from ..visibility import current_search_attributes
 
 _RUN_IDS = uuid.UUID("6f0b6c1e-0c0e-4c55-9a52-746964616c00")  # fixed: ids must be stable
 
@@ -67,6 +68,8 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
             parent_workflow_id=old.parent.workflow_id if old.parent else None,
             parent_run_id=old.parent.run_id if old.parent else None,
             request_id=state.start_request_id,
+            # Carried over, as in Temporal (upserts of this very task included).
+            search_attributes=current_search_attributes([*m.history, *m.new_events]),
         )
     )
     if c.workflow_run_timeout is not None:

@@ -1,0 +1,36 @@
+"""Visibility: list and count runs with a filter language over typed search attributes.
+
+`query` parses filters (pure), `compile` turns them into SQL over `executions`, `reader` runs
+list/count (frontend, benchmark), `writer` keeps typed search attribute rows (history).
+"""
+
+from .attributes import (
+    SYSTEM_ATTRIBUTES,
+    SearchAttributeType,
+    SearchAttributeValueError,
+    VisibilityError,
+    check_name,
+    coerce,
+    infer_type,
+    invalid_search_attributes,
+)
+from .query import QueryError, parse
+from .reader import ExecutionSummary, Page, PageTokenError, count_executions, list_executions
+
+__all__ = [
+    "SYSTEM_ATTRIBUTES",
+    "ExecutionSummary",
+    "Page",
+    "PageTokenError",
+    "QueryError",
+    "SearchAttributeType",
+    "SearchAttributeValueError",
+    "VisibilityError",
+    "check_name",
+    "coerce",
+    "count_executions",
+    "infer_type",
+    "invalid_search_attributes",
+    "list_executions",
+    "parse",
+]
