@@ -157,7 +157,7 @@ async def start_child_workflow(
     confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use."""
     if cancellation_type is not _WAIT_COMPLETED:
         raise ValueError("only ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED is supported")
-    from .client import _workflow_name  # the same naming rules as Client.start_workflow
+    from ._client_types import _workflow_name  # the same naming rules as Client.start_workflow
 
     name, hinted = _workflow_name(workflow)
     rt = _rt()
