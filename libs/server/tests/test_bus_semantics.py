@@ -31,6 +31,7 @@ from tidal_server.bus import (
     OutMessage,
     PreconditionError,
     QueueSpec,
+    QueueStats,
     RequestTimeout,
     UnroutableError,
 )
@@ -194,6 +195,22 @@ async def test_publish_many_pipelines_in_order(env: Env) -> None:
     got = Collector()
     await env.bus.consume(q, got, prefetch=50)
     assert await _bodies(got, 500) == [str(i).encode() for i in range(500)]
+
+
+async def test_queue_stats_count_ready_messages_and_consumers(env: Env) -> None:
+    q = await env.queue()
+    await env.bus.publish_many([msg("", q, b"x") for _ in range(3)])
+    assert await env.bus.queue_stats(q) == QueueStats(messages=3, consumers=0)
+    got = Collector()
+    consumer = await env.bus.consume(q, got)
+    await got.wait_for(3)
+    stats = await env.bus.queue_stats(q)
+    assert stats.consumers == 1 and stats.messages == 0  # delivered (unacked or acked): not ready
+    await consumer.cancel()
+    deadline = asyncio.get_running_loop().time() + DEADLINE
+    while (await env.bus.queue_stats(q)).consumers != 0:  # the broker drops it asynchronously
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
 
 
 async def test_handler_error_dead_letters_and_consumer_goes_on(env: Env) -> None:
@@ -396,6 +413,8 @@ async def test_topology_errors(env: Env) -> None:
         await env.bus.declare_exchange(ex, "fanout")
     with pytest.raises(NotFoundError):
         await env.bus.queue_depth(env.name("missing"))
+    with pytest.raises(NotFoundError):
+        await env.bus.queue_stats(env.name("missing"))
     with pytest.raises(NotFoundError):
         await env.bus.consume(env.name("missing"), Collector())
     # The bus is still fully usable afterwards.

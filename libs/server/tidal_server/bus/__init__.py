@@ -25,6 +25,7 @@ from ._api import (
     OutMessage,
     PreconditionError,
     QueueSpec,
+    QueueStats,
     RequestTimeout,
     UnroutableError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "OutMessage",
     "PreconditionError",
     "QueueSpec",
+    "QueueStats",
     "RequestTimeout",
     "UnroutableError",
 ]

@@ -51,6 +51,14 @@ class OutMessage:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class QueueStats:
+    """Messages ready for delivery (not counting unacked ones) and live consumers."""
+
+    messages: int
+    consumers: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class QueueSpec:
     name: str
     bindings: Sequence[tuple[str, str]] = ()
@@ -135,6 +143,10 @@ class Bus(Protocol):
         ...
 
     async def queue_depth(self, name: str) -> int: ...
+
+    async def queue_stats(self, name: str) -> QueueStats:
+        """Ready messages and consumers of a queue; NotFoundError if it does not exist."""
+        ...
 
 
 class BusError(Exception):

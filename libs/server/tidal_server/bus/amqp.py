@@ -55,6 +55,7 @@ from ._api import (
     OutMessage,
     PreconditionError,
     QueueSpec,
+    QueueStats,
     RequestTimeout,
     UnroutableError,
     log,
@@ -207,6 +208,11 @@ class AmqpBus:
 
     async def queue_depth(self, name: str) -> int:
         return await self._probe(name, exchange=False)
+
+    async def queue_stats(self, name: str) -> QueueStats:
+        async with self._raw_channel() as ch:
+            ok = await ch.queue_declare(name, passive=True)
+            return QueueStats(messages=ok.message_count or 0, consumers=ok.consumer_count or 0)
 
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:

@@ -28,6 +28,7 @@ from ._api import (
     OutMessage,
     PreconditionError,
     QueueSpec,
+    QueueStats,
     RequestTimeout,
     UnroutableError,
     count_dead_letter,
@@ -246,6 +247,13 @@ class InMemoryBus:
         if q is None:
             raise NotFoundError(f"no queue {name!r}")
         return q.depth()
+
+    async def queue_stats(self, name: str) -> QueueStats:
+        self._check()
+        q = self._queues.get(name)
+        if q is None:
+            raise NotFoundError(f"no queue {name!r}")
+        return QueueStats(messages=q.depth(), consumers=len(q.consumers))
 
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:

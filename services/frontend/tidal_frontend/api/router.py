@@ -15,6 +15,7 @@ from . import (
     cancel_workflow,
     cluster,
     count_workflows,
+    describe_task_queue,
     describe_workflow,
     get_history,
     get_result,
@@ -46,6 +47,15 @@ def api_router() -> APIRouter:
             200: {"description": "UseExisting: the running run"},
             **responses("invalid_argument", "already_started", "unavailable"),
         },
+    )
+    r.add_api_route(
+        "/namespaces/{namespace}/task-queues/{task_queue}",
+        describe_task_queue.describe_task_queue,
+        methods=["GET"],
+        response_model=describe_task_queue.DescribeTaskQueueResponse,
+        tags=["task queues"],
+        summary="Backlog and pollers of a task queue",
+        responses=responses("invalid_argument", "unavailable"),
     )
     # Visibility (docs/visibility.md). Counting lives at /workflow-count, as in Temporal's HTTP
     # API, since /workflows/count would be the describe route of a workflow named "count".

@@ -1,0 +1,55 @@
+"""GET /api/v1/namespaces/{ns}/task-queues/{task_queue}: backlog and pollers of a task queue.
+
+A task queue is two RabbitMQ queues (workflow tasks, activity tasks); the broker knows how many
+messages wait in each and how many consumers (worker processes) take from it. Sticky queues are
+per worker and not counted. A queue nobody has used yet reads as empty, as in Temporal.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+from pydantic import BaseModel, Field
+from tidal_schema import names
+from tidal_server.bus import BusError, NotFoundError, QueueStats
+
+from ..context import Ctx
+from ..problems import Problem
+from .models import NamespacePath
+
+TaskQueuePath = Annotated[str, Path(min_length=1, max_length=1000, description="task queue name")]
+
+
+class TaskQueueKind(BaseModel):
+    backlog: int = Field(description="tasks waiting for a worker (not counting those being run)")
+    pollers: int = Field(description="worker processes consuming this queue")
+
+
+class DescribeTaskQueueResponse(BaseModel):
+    namespace: str
+    task_queue: str
+    workflow: TaskQueueKind
+    activity: TaskQueueKind
+
+
+async def describe_task_queue(
+    ctx: Ctx, namespace: NamespacePath, task_queue: TaskQueuePath
+) -> DescribeTaskQueueResponse:
+    kinds: dict[str, TaskQueueKind] = {}
+    for kind, queue in (
+        ("workflow", names.workflow_task_queue(namespace, task_queue)),
+        ("activity", names.activity_task_queue(namespace, task_queue)),
+    ):
+        try:
+            stats = await ctx.bus.queue_stats(queue)
+        except NotFoundError:
+            stats = QueueStats(messages=0, consumers=0)
+        except BusError as exc:
+            raise Problem(
+                "unavailable", f"cannot read task queue {task_queue!r} from the broker: {exc}"
+            ) from exc
+        kinds[kind] = TaskQueueKind(backlog=stats.messages, pollers=stats.consumers)
+    return DescribeTaskQueueResponse(
+        namespace=namespace, task_queue=task_queue, workflow=kinds["workflow"], activity=kinds["activity"]
+    )
