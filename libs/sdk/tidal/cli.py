@@ -5,6 +5,9 @@
     tidal workflow show --id hello-1
     tidal workflow list --query "WorkflowType = 'HelloWorkflow' AND ExecutionStatus = 'Running'"
     tidal workflow count --query "ExecutionStatus = 'Completed'"
+    tidal workflow query --id cart-1 --name contents
+    tidal workflow update --id cart-1 --name add --input '"pear"'
+    tidal task-queue describe --task-queue hello
 
 The address comes from --address or TIDAL_ADDRESS (default http://127.0.0.1:7243), the namespace
 from --namespace or TIDAL_NAMESPACE. Human-readable tables by default, `--output json` for scripts.
@@ -20,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import _cli_visibility
+from . import _cli_task_queue, _cli_visibility
 from .client import Client
 from .exceptions import RPCError, TidalError, WorkflowFailureError
 
@@ -55,6 +58,8 @@ async def _run(args: argparse.Namespace) -> int:
     # A person at a terminal wants a quick answer when the server is down, not 30 s of retries.
     client = await Client.connect(args.address, namespace=args.namespace, rpc_retry_seconds=2.0)
     try:
+        if args.group == "task-queue":
+            return await _cli_task_queue.run(client, args, _emit, _table)
         if args.command in _cli_visibility.COMMANDS:
             return await _cli_visibility.run(client, args, _emit, _table)
         handle = client.get_workflow_handle(args.id, run_id=getattr(args, "run_id", None))
@@ -104,6 +109,15 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.command == "terminate":
             await handle.terminate(args.reason)
             _emit(args, {"terminated": args.id}, f"Terminated {args.id}")
+        elif args.command == "cancel":
+            await handle.cancel()
+            _emit(args, {"cancel_requested": args.id}, f"Requested cancellation of {args.id}")
+        elif args.command == "query":
+            value = await handle.query(args.name, args=_json_values(args.input))
+            _emit(args, {"result": value}, json.dumps(value, default=str))
+        elif args.command == "update":
+            value = await handle.execute_update(args.name, args=_json_values(args.input))
+            _emit(args, {"result": value}, json.dumps(value, default=str))
         return 0
     finally:
         await client.close()
@@ -127,10 +141,15 @@ def _parser() -> argparse.ArgumentParser:
     sig.add_argument("--input", action="append", default=[], help="one JSON argument (repeatable)")
     term = wf.add_parser("terminate", help="terminate a running workflow")
     term.add_argument("--reason", default="")
+    for name, helptext in (("query", "ask a running or closed workflow"), ("update", "send an update")):
+        sub = wf.add_parser(name, help=helptext)
+        sub.add_argument("--name", required=True, help=f"{name} name")
+        sub.add_argument("--input", action="append", default=[], help="one JSON argument (repeatable)")
     for name, helptext in (
         ("describe", "status of a run"),
         ("result", "wait for and print the result"),
         ("show", "print the event history"),
+        ("cancel", "ask a running workflow to cancel (it decides how to end)"),
     ):
         wf.add_parser(name, help=helptext)
     for sub in wf.choices.values():
@@ -138,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
         if sub.prog.split()[-1] != "start":
             sub.add_argument("--run-id", "-r", default=None)
     _cli_visibility.add_parsers(wf)  # after the loop above: list/count take no --id
+    _cli_task_queue.add_parsers(groups)
     return p
 
 
