@@ -29,7 +29,7 @@ class FailsUntil:
 
 @workflow.defn
 class Parked:
-    """Runs until signalled; returns its argument."""
+    """Runs until signalled; returns its argument (and its memo's owner, if any)."""
 
     def __init__(self) -> None:
         self.done = False
@@ -37,7 +37,8 @@ class Parked:
     @workflow.run
     async def run(self, value: str) -> str:
         await workflow.wait_condition(lambda: self.done)
-        return value
+        owner = workflow.memo_value("owner", None, type_hint=str)
+        return value if owner is None else f"{value} (owner {owner}, memo {workflow.memo()})"
 
     @workflow.signal
     def finish(self) -> None:
@@ -132,6 +133,9 @@ async def conflict_and_reuse_policies(client: Client) -> None:
         Parked.run, "third", id=wid, task_queue=TASK_QUEUE, memo={"owner": "ops"}
     )
     assert (await third.describe()).raw["memo"]["owner"]["data"] == "ops"
+    await third.signal(Parked.finish)
+    assert await third.result() == "third (owner ops, memo {'owner': 'ops'})"
+    third = await client.start_workflow(Parked.run, "again", id=wid, task_queue=TASK_QUEUE)
     # TERMINATE_IF_RUNNING, the reuse-policy spelling of the same thing.
     fourth = await client.start_workflow(
         Parked.run,

@@ -12,11 +12,12 @@ import logging
 import random as _random_mod
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
+from tidal_schema import Payload
 from tidal_schema.commands import UpsertWorkflowSearchAttributesCommand
 
 from . import activity as _activity
@@ -83,6 +84,8 @@ class Info:
     task_timeout: timedelta
     parent: ParentInfo | None = None
     continued_run_id: str | None = None  # the run this one continued from (continue-as-new)
+    # The start's memo, still encoded: read it with `workflow.memo()` / `workflow.memo_value()`.
+    raw_memo: Mapping[str, Payload] = field(default_factory=dict, repr=False)
 
 
 # --- runtime access -------------------------------------------------------------------------
@@ -110,6 +113,22 @@ def in_workflow() -> bool:
 def payload_converter() -> DataConverter:
     """The worker's data converter (e.g. to convert a dynamic signal's `RawValue`s)."""
     return _rt().converter
+
+
+def memo() -> dict[str, Any]:
+    """The memo given at start (values as JSON-compatible Python), as temporalio's."""
+    conv = _rt().converter
+    return {k: conv.from_payload(p) for k, p in info().raw_memo.items()}
+
+
+def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> Any:
+    """One memo value, converted to `type_hint`; KeyError without a default, as temporalio."""
+    payload = info().raw_memo.get(key)
+    if payload is None:
+        if default is _MISSING:
+            raise KeyError(f"memo has no key {key!r}")
+        return default
+    return _rt().converter.from_payload(payload, type_hint)
 
 
 def info() -> Info:

@@ -441,6 +441,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
                 else None
             ),
             continued_run_id=a.continued_execution_run_id,
+            raw_memo=dict(a.memo),
         )
         d = self.definition
         args = self.converter.from_payloads(a.input, d.arg_types)
