@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 from tidal_schema import names
@@ -59,6 +60,7 @@ async def test_commands_over_the_in_memory_bus(env: WorkflowEnvironment) -> None
         dead.append(dict(d.headers))
         await d.ack()
 
+    before = {r: _metric(r) for r in ("bad_json", "invalid_command")}
     consumer = await bus.consume(DLQ_QUEUE, on_dead)
     try:
         bad = await call("start", b"{not json")
@@ -71,3 +73,11 @@ async def test_commands_over_the_in_memory_bus(env: WorkflowEnvironment) -> None
     assert [h[H_DL_REASON].split(":")[0] for h in dead] == ["bad_json", "invalid_command"]
     counts = env.server.services["frontend"].commands.dead_lettered
     assert counts == {"bad_json": 1, "invalid_command": 1}
+    # The same figures are exported for Prometheus (cumulative for the process: compare deltas).
+    assert _metric("bad_json") - before["bad_json"] == 1
+    assert _metric("invalid_command") - before["invalid_command"] == 1
+
+
+def _metric(reason: str) -> float:
+    value = REGISTRY.get_sample_value("tidal_frontend_commands_dead_lettered_total", {"reason": reason})
+    return value or 0.0

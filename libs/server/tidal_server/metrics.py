@@ -74,7 +74,7 @@ def queue_kind(queue: str) -> str:
     if head == "tq":
         return f"{parts[-1]}_task"  # workflow_task / activity_task
     if head == "frontend":
-        return "notify"
+        return "commands" if parts[-1] == "commands" else "notify"
     if head == "dead-letter":
         return "dead_letter"
     return "other"

@@ -34,6 +34,7 @@ from tidal_schema.client_commands import (
 )
 from tidal_server.bus import BusClosedError, BusError, Consumer, Delivery, OutMessage, QueueSpec
 
+from . import metrics
 from .api import cancel_workflow, signal_workflow, start_workflow, terminate_workflow
 from .context import FrontendContext
 from .problems import Problem
@@ -107,6 +108,7 @@ class CommandConsumer:
             await self._reply(delivery, rejected)
             if rejected.dead_lettered:
                 self.dead_lettered[rej.code] += 1
+                metrics.COMMANDS_DEAD_LETTERED.labels(rej.code).inc()
                 if self._on_dead_letter is not None:
                     self._on_dead_letter(rej.code)
                 await _settle(delivery.dead_letter(f"{rej.code}: {rej.message}"))

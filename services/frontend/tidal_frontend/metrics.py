@@ -28,6 +28,12 @@ REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+COMMANDS_DEAD_LETTERED = Counter(
+    "tidal_frontend_commands_dead_lettered_total",
+    "Commands from the tidal.commands exchange parked in the dead-letter queue, by reason code.",
+    ["reason"],
+)
+
 _tracer = tracer("tidal.frontend")
 # Not measured or traced: scrapes and probes would drown the API's own figures.
 _QUIET = ("/metrics", "/api/v1/healthz", "/api/v1/readyz")
