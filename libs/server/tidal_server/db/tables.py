@@ -55,6 +55,14 @@ class Namespace(SQLModel, table=True):
         sa_column=sa.Column(sa.Integer, nullable=False, default=30, server_default=sa.text("30"))
     )
     created_at: datetime = _time(now=True)
+    # Added by migration 0004 (namespaces API): Temporal deprecates rather than deletes.
+    description: str = Field(
+        default="", sa_column=sa.Column(sa.Text, nullable=False, default="", server_default="")
+    )
+    state: str = Field(
+        default="registered",
+        sa_column=sa.Column(sa.Text, nullable=False, default="registered", server_default="registered"),
+    )
 
 
 class Shard(SQLModel, table=True):
@@ -178,6 +186,30 @@ class Schedule(SQLModel, table=True):
     next_run_at: datetime | None = _time(nullable=True)
 
 
+# --------------------------------------------------------------------------- API keys (0004)
+
+
+class ApiKey(SQLModel, table=True):
+    """An HTTP API key. Only the sha256 of the key is stored; `key_id` is the short lookup
+    prefix embedded in the key itself (`tidal_<key_id>_<secret>`). `namespace` is a namespace
+    name or "*" (every namespace); `role` is reader, writer or admin. Cluster metadata written by
+    the frontend or `tidal-server api-key`, not by history."""
+
+    __tablename__ = "api_keys"
+
+    key_id: str = _text(pk=True)
+    key_hash: str = _text()
+    namespace: str = _text()
+    role: str = _text()
+    description: str = Field(
+        default="", sa_column=sa.Column(sa.Text, nullable=False, default="", server_default="")
+    )
+    created_at: datetime = _time(now=True)
+
+
+# ---------------------------------------------------------------------------
+
+
 def _table(model: type[SQLModel]) -> sa.Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, sa.Table)
@@ -194,5 +226,6 @@ history_events = _table(HistoryEventRow)
 timers = _table(Timer)
 outbox = _table(OutboxRow)
 schedules = _table(Schedule)
+api_keys = _table(ApiKey)
 
 DEFAULT_NAMESPACE = "default"
