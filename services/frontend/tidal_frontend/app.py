@@ -42,6 +42,7 @@ def create_app(ctx: FrontendContext) -> FastAPI:
     )
     app.state.tidal = ctx
     problems.install(app)
+    problems.document_validation_as_400(app)
     app.include_router(api_router())
     app.include_router(health_router())
     # Seam for later issues: authentication and metrics middleware wrap here, inside the limit.

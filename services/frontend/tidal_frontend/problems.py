@@ -99,6 +99,36 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def document_validation_as_400(app: FastAPI) -> None:
+    """FastAPI documents request validation errors as 422 with its own body; we answer 400 with
+    a problem body (`_on_validation`), so the OpenAPI document says that instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        for item in doc.get("paths", {}).values():
+            for op in item.values():
+                answers = op.get("responses", {})
+                if answers.pop("422", None) is not None and "400" not in answers:
+                    answers["400"] = {
+                        "description": f"{CODES['invalid_argument'][1]} (`invalid_argument`)",
+                        "content": {
+                            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemModel"}}
+                        },
+                    }
+        schemas = doc.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        if "ProblemModel" not in schemas:
+            schemas["ProblemModel"] = ProblemModel.model_json_schema()
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     response = problem_response(exc.code, exc.detail, **exc.extra)
