@@ -96,3 +96,36 @@ async def test_least_privilege_users(service_urls: dict[str, str]) -> None:
     bad = service_urls["history"].replace("tidal-history:", "tidal-history:x")
     with pytest.raises(Exception, match=r"ACCESS_REFUSED|auth|credentials|refused"):
         await aio_pika.connect(bad)
+
+
+async def test_stack_runs_with_the_per_service_users(
+    service_urls: dict[str, str], fresh_database_url: str, tmp_path: Path
+) -> None:
+    """The permissions are enough: every service as its own process with its own user, a worker
+    with the worker user, and a workflow with an activity completes."""
+    from tidal.client import Client
+    from tidal.worker import Worker
+
+    from tests.support.stack import SERVICES as STACK_SERVICES
+    from tests.support.stack import Stack
+    from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, GreetingWorkflow
+
+    stack = Stack(amqp_url=service_urls["admin"], database_url=fresh_database_url, log_dir=tmp_path)
+    stack.migrate()
+    try:
+        for name in STACK_SERVICES:
+            stack.start(name, TIDAL_AMQP_URL=service_urls[name], TIDAL_WORKER_AMQP_URL=service_urls["worker"])
+        await stack.wait_ready()
+        client = await Client.connect(stack.address)
+        try:
+            async with Worker(client, task_queue="users", workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
+                result = await client.execute_workflow(
+                    GreetingWorkflow.run, "users", id=f"users-{uuid.uuid4().hex[:8]}", task_queue="users"
+                )
+            assert result == "Hello, users!"
+        finally:
+            await client.close()
+        for name in STACK_SERVICES:
+            assert "ACCESS_REFUSED" not in stack.log_of(name), stack.log_of(name)[-3000:]
+    finally:
+        stack.stop_all()
