@@ -26,6 +26,9 @@ from .state import ActivityInfo, MutableState, WorkflowTaskInfo
 
 _ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
 _WFT_RETRY_CAP = timedelta(minutes=10)
+# A closed run's first retention check (the shortest retention a namespace can have); the check
+# re-arms itself for the namespace's retention then in force (api/retention.py).
+RETENTION_FIRST_CHECK = timedelta(days=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +51,8 @@ class Outcome:
     # The state document changed (False for stale or duplicate messages: nothing to write).
     changed: bool = False
     is_new_run: bool = False
+    # Retention expired: delete the run, its events and timers instead of writing it.
+    purge: bool = False
 
 
 class Mutation:
@@ -287,6 +292,7 @@ class Mutation:
         st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
+        self.set_timer(TimerKind.RETENTION, fire_at=self.now + RETENTION_FIRST_CHECK)
         self.send(
             names.NOTIFY_EXCHANGE,
             "",

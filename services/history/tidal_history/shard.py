@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 from tidal_schema import names
@@ -25,6 +25,7 @@ from tidal_schema.messages import (
     SignalWorkflowExecution,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
+    TimerKind,
     UpdateWorkflowExecution,
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
@@ -43,6 +44,7 @@ from .api import (
     terminate_workflow,
     update_workflow,
 )
+from .api import retention as retention_api
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey
 from .mutation import Outcome
@@ -211,7 +213,9 @@ class ShardProcessor:
                 self._published = published + self._published
                 raise
             for key, w in working.items():
-                if w.write is not None:
+                if w.write is not None and w.write.purge:
+                    self._cache.discard(key)
+                elif w.write is not None:
                     self._cache.put(key, w.run)
         await self._publish(to_publish)
         self._published.extend(p.seq for p in to_publish)
@@ -264,6 +268,8 @@ class ShardProcessor:
             )
             self._record_new_run(msg, outcome, working, currents)
             return outcome
+        if isinstance(msg, FireTimer) and msg.kind is TimerKind.RETENTION:
+            return await self._retention(msg, now, working)
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
         handler = _HANDLERS[type(msg)]
@@ -274,6 +280,21 @@ class ShardProcessor:
         state, history = w.run.state, w.run.events
         outcome = handler(state, history, msg, now=now)
         self._record_change(w, outcome)
+        return outcome
+
+    async def _retention(self, msg: FireTimer, now: datetime, working: dict[RunKey, _Working]) -> Outcome:
+        w = await self._working(working, (msg.namespace, msg.workflow_id, msg.run_id or ""))
+        if w is None or (w.write is not None and w.write.purge):
+            return Outcome(state=None)  # already gone
+        # A namespace deleted from the table keeps the default retention.
+        retention = await self._store.namespace_retention(msg.namespace) or timedelta(days=30)
+        outcome = retention_api.handle(w.run.state, w.run.events, msg, now=now, retention=retention)
+        if outcome.purge:
+            # The version in the database: an earlier message of this batch may have bumped ours.
+            stored = w.write.old_version if w.write is not None else w.run.version
+            w.write = RunWrite(state=w.run.state, old_version=stored, purge=True)
+        else:
+            self._record_change(w, outcome)
         return outcome
 
     async def _signal_with_start(
