@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from tidal_server.settings import CommonSettings
 
 
@@ -45,3 +45,11 @@ class FrontendSettings(CommonSettings):
     http_tls_certfile: str | None = None
     http_tls_keyfile: str | None = None
     http_tls_ca_certs: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> FrontendSettings:
+        if bool(self.http_tls_certfile) != bool(self.http_tls_keyfile):
+            raise ValueError("set both http_tls_certfile and http_tls_keyfile (or neither)")
+        if self.http_tls_ca_certs and not self.http_tls_certfile:
+            raise ValueError("http_tls_ca_certs needs http_tls_certfile and http_tls_keyfile")
+        return self
