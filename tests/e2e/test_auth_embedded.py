@@ -133,3 +133,13 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "TIDAL_API_KEY"}
+
+
+async def test_server_cli_refuses_an_unknown_namespace(auth_server: AuthServer) -> None:
+    db = auth_server.server.database_url
+    create = ("-m", "tidal_server.cli", "api-key", "create", "--database-url", db)
+    code, _, err = await _run(*create, "--namespace", "nope", "--role", "reader")
+    assert code == 1 and "namespace 'nope' does not exist" in err and "Traceback" not in err
+    code, out, err = await _run(*create, "--namespace", "default", "--role", "reader")
+    assert code == 0, err
+    assert "shown only this once" in out and out.strip().splitlines()[-1].startswith("tidal_")
