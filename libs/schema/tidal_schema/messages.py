@@ -177,6 +177,8 @@ class TimerKind(StrEnum):
     WORKFLOW_TASK_TIMEOUT = "workflow_task_timeout"
     WORKFLOW_TASK_RETRY = "workflow_task_retry"
     WORKFLOW_RUN_TIMEOUT = "workflow_run_timeout"
+    # A closed run's retention: on fire, history deletes the run (or re-arms for a longer one).
+    RETENTION = "retention"
 
 
 class FireTimer(_ExecutionRef):

@@ -9,8 +9,12 @@
     tidal workflow update --id cart-1 --name add --input '"pear"'
     tidal task-queue describe --task-queue hello
 
+    tidal namespace create --name payments --retention-days 7
+    tidal namespace list
+
 The address comes from --address or TIDAL_ADDRESS (default http://127.0.0.1:7243), the namespace
-from --namespace or TIDAL_NAMESPACE. Human-readable tables by default, `--output json` for scripts.
+from --namespace or TIDAL_NAMESPACE, the API key (servers with auth on) from --api-key or
+TIDAL_API_KEY. Human-readable tables by default, `--output json` for scripts.
 """
 
 from __future__ import annotations
@@ -56,8 +60,12 @@ def _json_values(raw: Sequence[str]) -> list[Any]:
 
 async def _run(args: argparse.Namespace) -> int:
     # A person at a terminal wants a quick answer when the server is down, not 30 s of retries.
-    client = await Client.connect(args.address, namespace=args.namespace, rpc_retry_seconds=2.0)
+    client = await Client.connect(
+        args.address, namespace=args.namespace, api_key=args.api_key or None, rpc_retry_seconds=2.0
+    )
     try:
+        if args.group == "namespace":
+            return await _namespace(client, args)
         if args.group == "task-queue":
             return await _cli_task_queue.run(client, args, _emit, _table)
         if args.command in _cli_visibility.COMMANDS:
@@ -123,12 +131,66 @@ async def _run(args: argparse.Namespace) -> int:
         await client.close()
 
 
+_NS_FIELDS = ("name", "state", "retention_days", "description", "created_at")
+
+
+async def _namespace(client: Client, args: argparse.Namespace) -> int:
+    # The namespaces API has no SDK wrapper (as in temporalio, where it is an operator service).
+    base = "/api/v1/namespaces"
+    if args.command == "list":
+        found = (await client._call("GET", base))["namespaces"]
+        rows = [tuple(n[f] for f in _NS_FIELDS) for n in found]
+        _emit(args, found, _table(rows, ("Name", "State", "Retention (days)", "Description", "Created")))
+        return 0
+    name = args.name or args.namespace
+    path = f"{base}/{name}"
+    if args.command == "create":
+        body: dict[str, Any] = {"name": name, "description": args.description or ""}
+        if args.retention_days is not None:
+            body["retention_days"] = args.retention_days
+        ns = await client._call("POST", base, json=body)
+    elif args.command == "update":
+        changes: dict[str, Any] = {}
+        if args.description is not None:
+            changes["description"] = args.description
+        if args.retention_days is not None:
+            changes["retention_days"] = args.retention_days
+        ns = await client._call("PATCH", path, json=changes)
+    elif args.command == "deprecate":
+        ns = await client._call("DELETE", path)
+    else:
+        ns = await client._call("GET", path)
+    rows2 = [(f.replace("_", " ").capitalize(), ns[f]) for f in _NS_FIELDS]
+    _emit(args, ns, _table(rows2, ("Field", "Value")))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tidal", description="Tidal command line (workflows over the HTTP API)")
     p.add_argument("--address", default=os.environ.get("TIDAL_ADDRESS", "http://127.0.0.1:7243"))
     p.add_argument("--namespace", default=os.environ.get("TIDAL_NAMESPACE", "default"))
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("TIDAL_API_KEY", ""),
+        help="API key for servers with auth on (default: TIDAL_API_KEY)",
+    )
     p.add_argument("--output", choices=("table", "json"), default="table")
     groups = p.add_subparsers(dest="group", required=True)
+    ns = groups.add_parser("namespace", help="create, describe, list, update namespaces").add_subparsers(
+        dest="command", required=True
+    )
+    ns.add_parser("list", help="the namespaces this key may read")
+    for name, helptext in (
+        ("create", "create a namespace"),
+        ("describe", "show a namespace"),
+        ("update", "change description or retention"),
+        ("deprecate", "refuse new starts in a namespace (nothing is deleted)"),
+    ):
+        sub = ns.add_parser(name, help=helptext)
+        sub.add_argument("--name", "-n", default=None, help="namespace (default: --namespace)")
+        if name in ("create", "update"):
+            sub.add_argument("--description", default=None)
+            sub.add_argument("--retention-days", type=int, default=None)
     wf = groups.add_parser("workflow", help="start and inspect workflows").add_subparsers(
         dest="command", required=True
     )

@@ -57,6 +57,49 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_api_key_create(args: argparse.Namespace) -> int:
+    from .apikeys import Role
+
+    settings = _settings(database_url=args.database_url) if args.database_url else _settings()
+    configure_logging(settings.log_level, service="api-key", json=args.log_format == "json")
+    info, key = asyncio.run(
+        _create_api_key(settings.database_url, args.namespace, Role(args.role), args.description)
+    )
+    if args.output == "json":
+        import json
+
+        body = {"key_id": info.key_id, "namespace": info.namespace, "role": info.role.value, "key": key}
+        print(json.dumps(body))
+    else:
+        print(f"Created {info.role.value} key {info.key_id} for namespace {info.namespace!r}.")
+        print("The key is shown only this once; store it now:")
+        print(key)
+    return 0
+
+
+async def _create_api_key(url: str, namespace: str, role: Any, description: str) -> tuple[Any, str]:
+    import sqlalchemy as sa
+
+    from .apikeys import ALL_NAMESPACES, create_key
+    from .db import check_schema_engine, create_engine
+    from .db import namespaces as ns_table
+    from .host import HostError
+
+    engine = create_engine(url)
+    try:
+        await check_schema_engine(engine)
+        if namespace != ALL_NAMESPACES:
+            async with engine.connect() as conn:
+                found = (
+                    await conn.execute(sa.select(ns_table.c.name).where(ns_table.c.name == namespace))
+                ).first()
+            if found is None:
+                raise HostError(f"namespace {namespace!r} does not exist (use '*' for every namespace)")
+        return await create_key(engine, namespace=namespace, role=role, description=description)
+    finally:
+        await engine.dispose()
+
+
 def _cmd_services(args: argparse.Namespace) -> int:
     from . import host
 
@@ -250,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run tidal_server.sample.run_sample(runtime) in this process, if that module is installed",
     )
     p.set_defaults(func=_cmd_dev, default_format="text")
+
+    p = sub.add_parser(
+        "api-key",
+        help="manage HTTP API keys directly in the database (bootstrap the first admin key)",
+    )
+    keys = p.add_subparsers(dest="api_key_command", required=True, metavar="ACTION")
+    p = keys.add_parser(
+        "create",
+        help="create a key and print it once",
+        description="Create an API key (stored as a sha256 hash) and print it once. "
+        "E.g. `tidal-server api-key create --namespace '*' --role admin`.",
+    )
+    p.add_argument("--namespace", required=True, help="a namespace name, or '*' for every namespace")
+    p.add_argument("--role", required=True, choices=("reader", "writer", "admin"))
+    p.add_argument("--description", default="", help="free text, e.g. who holds the key")
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: TIDAL_DATABASE_URL)")
+    p.add_argument("--output", choices=("text", "json"), default="text")
+    p.set_defaults(func=_cmd_api_key_create, default_format="text")
 
     p = sub.add_parser("services", help="list the installed services")
     p.set_defaults(func=_cmd_services, default_format="text")

@@ -174,7 +174,7 @@ def _make_bus(settings: CommonSettings, *, embedded: bool, member_id: str) -> Bu
     if embedded:
         return InMemoryBus()
     # The connection name shows up in RabbitMQ's management UI: which pod holds which queues.
-    return AmqpBus(settings.amqp_url, connection_name=f"tidal:{member_id}")
+    return AmqpBus(settings.amqp_connection_url(), connection_name=f"tidal:{member_id}")
 
 
 @contextlib.asynccontextmanager
@@ -194,7 +194,7 @@ async def open_runtime(
     db_url = settings.database_url
     if embedded and not db_url.startswith("sqlite"):
         db_url = EMBEDDED_DATABASE_URL
-    engine = create_engine(db_url)
+    engine = create_engine(db_url, ssl_ca_file=None if embedded else settings.database_ca_file)
     try:
         if embedded:
             await migrate_engine(engine)

@@ -3,6 +3,8 @@ start-up and passes it down; nothing reads the environment after that."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tidal_schema import DEFAULT_SHARD_COUNT
@@ -20,3 +22,17 @@ class CommonSettings(BaseSettings):
     """Port of the ops HTTP server (/metrics, /healthz, /readyz) of `tidal-server run`; None: off."""
     metrics_host: str = "0.0.0.0"
     member_id: str | None = None
+    # TLS (docs/security.md). AMQP: use an amqps:// URL; this CA file is added to it as the
+    # `cafile` URL parameter aio-pika understands (unless the URL already names one; client
+    # certificates go in the URL too: `certfile`, `keyfile`).
+    amqp_ca_file: str | None = None
+    # Postgres: verify the server's certificate against this CA (asyncpg, full verification).
+    # Encryption without verification needs only `?ssl=require` in TIDAL_DATABASE_URL.
+    database_ca_file: str | None = None
+
+    def amqp_connection_url(self) -> str:
+        """`amqp_url` with `amqp_ca_file` applied."""
+        url = self.amqp_url
+        if not self.amqp_ca_file or "cafile=" in url:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}cafile={quote(self.amqp_ca_file, safe='/')}"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
@@ -42,6 +43,7 @@ def create_app(ctx: FrontendContext) -> FastAPI:
     )
     app.state.tidal = ctx
     problems.install(app)
+    problems.document_validation_as_400(app)
     app.include_router(api_router())
     app.include_router(health_router())
     app.add_route("/metrics", metrics.metrics_endpoint, include_in_schema=False)
@@ -117,16 +119,27 @@ class FrontendService:
             raise RuntimeError(f"frontend cannot listen on {host}:{port}: {exc}") from exc
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        config = self.uvicorn_config()
+        self._server = _Server(config)
+        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]), name="frontend-http")
+        scheme = "https" if config.is_ssl else "http"
+        log.info("frontend listening on %s://%s:%s%s", scheme, host, self.port, PREFIX)
+
+    def uvicorn_config(self) -> uvicorn.Config:
+        s = self.settings
+        tls: dict[str, object] = {}
+        if s.http_tls_certfile:
+            tls = {"ssl_certfile": s.http_tls_certfile, "ssl_keyfile": s.http_tls_keyfile}
+            if s.http_tls_ca_certs:  # mutual TLS: clients must present a certificate from this CA
+                tls |= {"ssl_ca_certs": s.http_tls_ca_certs, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+        return uvicorn.Config(
             self._app,
             lifespan="off",
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=int(self.settings.shutdown_grace_seconds),
+            timeout_graceful_shutdown=int(s.shutdown_grace_seconds),
+            **tls,  # type: ignore[arg-type]
         )
-        self._server = _Server(config)
-        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]), name="frontend-http")
-        log.info("frontend listening on http://%s:%s%s", host, self.port, PREFIX)
 
     async def stop(self) -> None:
         await self._stop_commands()

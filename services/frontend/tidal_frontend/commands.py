@@ -165,6 +165,9 @@ class CommandConsumer:
     async def _apply(self, cmd: ClientCommand, request_id: str) -> CommandAccepted:
         ctx, ns, wf = self._ctx, cmd.namespace, cmd.workflow_id
         kind = CommandType(cmd.type)
+        # As over HTTP: unknown namespace -> namespace_not_found; no new runs in a deprecated one.
+        starts = isinstance(cmd, StartWorkflowCommand | SignalWithStartCommand)
+        await (ctx.namespaces.require_startable(ns) if starts else ctx.namespaces.require(ns))
         if isinstance(cmd, StartWorkflowCommand | SignalWithStartCommand):
             body = start_workflow.StartWorkflowRequest.model_validate(_start_request(cmd, request_id))
             started = await start_workflow.start_workflow(ctx, ns, body, Response())

@@ -9,7 +9,10 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_server.bus import Bus
 
+from .authn import Authenticator
+from .namespace_registry import NamespaceRegistry
 from .notifications import ClosedWaiters, NotificationListener
+from .ratelimit import StartRateLimiter
 from .settings import FrontendSettings
 from .store import ReadStore
 
@@ -25,9 +28,20 @@ class FrontendContext:
     # None until the service starts it: /readyz reports not ready without it.
     listener: NotificationListener | None = None
     store: ReadStore = field(init=False)
+    namespaces: NamespaceRegistry = field(init=False)
+    auth: Authenticator = field(init=False)
+    start_limiter: StartRateLimiter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.store = ReadStore(self.engine)
+        self.namespaces = NamespaceRegistry(self.engine, ttl_seconds=self.settings.namespace_cache_seconds)
+        self.auth = Authenticator(self.engine, self.settings)
+        rate = self.settings.start_rate_limit_per_second
+        self.start_limiter = (
+            None
+            if rate is None
+            else StartRateLimiter(rate_per_second=rate, burst=self.settings.start_rate_limit_burst)
+        )
 
 
 def _context(request: Request) -> FrontendContext:

@@ -26,10 +26,16 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # code -> (HTTP status, title). ErrorReply codes from history map onto the same table.
 CODES: dict[str, tuple[int, str]] = {
     "invalid_argument": (400, "Invalid argument"),
+    "unauthenticated": (401, "Unauthenticated"),
+    "forbidden": (403, "Forbidden"),
     "not_found": (404, "Not found"),
+    "namespace_not_found": (404, "Namespace not found"),
     "method_not_allowed": (405, "Method not allowed"),
     "already_started": (409, "Workflow already started"),
+    "namespace_already_exists": (409, "Namespace already exists"),
+    "namespace_deprecated": (409, "Namespace deprecated"),
     "payload_too_large": (413, "Request body too large"),
+    "rate_limited": (429, "Too many requests"),
     "query_failed": (400, "Query failed"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Service unavailable"),
@@ -55,6 +61,8 @@ class Problem(Exception):
         self.code = code
         self.detail = detail
         self.extra = extra
+        # Response headers (WWW-Authenticate on 401, Retry-After on 429).
+        self.headers: dict[str, str] = {}
 
     @property
     def status(self) -> int:
@@ -80,15 +88,52 @@ def problem_response(code: str, detail: str, **extra: Any) -> JSONResponse:
 
 # OpenAPI: the error responses each operation documents.
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
-    return {
-        CODES[c][0]: {"model": ProblemModel, "description": CODES[c][1], "content": {PROBLEM_MEDIA_TYPE: {}}}
-        for c in codes
-    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for c in codes:
+        status, title = CODES[c]
+        if status in out:  # several codes share a status: list them all
+            out[status]["description"] += f"; {title} (`{c}`)"
+        else:
+            desc = f"{title} (`{c}`)"
+            out[status] = {"model": ProblemModel, "description": desc, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    return out
+
+
+def document_validation_as_400(app: FastAPI) -> None:
+    """FastAPI documents request validation errors as 422 with its own body; we answer 400 with
+    a problem body (`_on_validation`), so the OpenAPI document says that instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        for item in doc.get("paths", {}).values():
+            for op in item.values():
+                answers = op.get("responses", {})
+                if answers.pop("422", None) is not None and "400" not in answers:
+                    answers["400"] = {
+                        "description": f"{CODES['invalid_argument'][1]} (`invalid_argument`)",
+                        "content": {
+                            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemModel"}}
+                        },
+                    }
+        schemas = doc.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        if "ProblemModel" not in schemas:
+            schemas["ProblemModel"] = ProblemModel.model_json_schema()
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return problem_response(exc.code, exc.detail, **exc.extra)
+    response = problem_response(exc.code, exc.detail, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from tidal_server.settings import CommonSettings
 
 
@@ -25,3 +25,31 @@ class FrontendSettings(CommonSettings):
     command_prefetch: int = Field(default=32, ge=1)
     # How long uvicorn lets open requests (long polls included) finish on stop.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+
+    # --- namespaces, auth, rate limits, TLS (docs/security.md, docs/http-api.md) -------------
+    # How long a namespace lookup is cached: another frontend's namespace changes show within it.
+    namespace_cache_seconds: float = Field(default=5.0, ge=0)
+    # Off by default (dev mode, embedded, tests); with it on every /api/v1 request needs
+    # `Authorization: Bearer <api key>`.
+    auth_enabled: bool = False
+    # A key accepted as admin of every namespace without a database row (bootstrap, break-glass).
+    # Prefer `tidal-server api-key create --namespace '*' --role admin`.
+    auth_bootstrap_key: SecretStr | None = Field(default=None, min_length=32)
+    # How long a verified key is trusted before it is looked up again (revocation delay).
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # Per-namespace token bucket for workflow starts, per frontend process; None = unlimited.
+    start_rate_limit_per_second: float | None = Field(default=None, gt=0)
+    start_rate_limit_burst: int = Field(default=100, ge=1)
+    # HTTPS: both files to serve TLS (uvicorn's ssl_certfile / ssl_keyfile); a CA file makes
+    # uvicorn ask clients for certificates signed by it.
+    http_tls_certfile: str | None = None
+    http_tls_keyfile: str | None = None
+    http_tls_ca_certs: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> FrontendSettings:
+        if bool(self.http_tls_certfile) != bool(self.http_tls_keyfile):
+            raise ValueError("set both http_tls_certfile and http_tls_keyfile (or neither)")
+        if self.http_tls_ca_certs and not self.http_tls_certfile:
+            raise ValueError("http_tls_ca_certs needs http_tls_certfile and http_tls_keyfile")
+        return self

@@ -50,6 +50,12 @@ class RunCache:
             (ns, wf, _), _old = self._runs.popitem(last=False)
             self._current.pop((ns, wf), None)
 
+    def discard(self, key: RunKey) -> None:
+        """The run is gone (retention): forget it and, if it was current, its workflow id."""
+        self._runs.pop(key, None)
+        if self._current.get((key[0], key[1])) == key[2]:
+            del self._current[(key[0], key[1])]
+
     def clear(self) -> None:
         self._runs.clear()
         self._current.clear()

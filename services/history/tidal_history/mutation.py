@@ -27,6 +27,9 @@ from .state import ActivityInfo, MutableState, WorkflowTaskInfo
 
 _ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
 _WFT_RETRY_CAP = timedelta(minutes=10)
+# A closed run's first retention check (the shortest retention a namespace can have); the check
+# re-arms itself for the namespace's retention then in force (api/retention.py).
+RETENTION_FIRST_CHECK = timedelta(days=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +59,8 @@ class Outcome:
     is_new_run: bool = False
     # Continue-as-new: the run that replaces this one, committed in the same transaction.
     successor: Outcome | None = None
+    # Retention expired: delete the run, its events and timers instead of writing it.
+    purge: bool = False
 
 
 class Mutation:
@@ -330,6 +335,7 @@ class Mutation:
         st.activities.clear()
         st.timers.clear()
         relations.on_close(self, status, result=result, failure=failure, continued=continued)
+        self.set_timer(TimerKind.RETENTION, fire_at=self.now + RETENTION_FIRST_CHECK)
         self.send(
             names.NOTIFY_EXCHANGE,
             "",

@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -21,17 +21,20 @@ from tidal_schema import (
 )
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
+    FireTimer,
     HistoryMessage,
     SignalWithStartWorkflowExecution,
     StartChildWorkflowExecution,
     StartWorkflowExecution,
     TerminateWorkflowExecution,
+    TimerKind,
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_headers, extract, tracer
 
 from . import metrics
+from .api import retention as retention_api
 from .api import (
     signal_with_start,
     start_child_workflow,
@@ -249,7 +252,9 @@ class ShardProcessor:
             metrics.COMMIT_SECONDS.observe(metrics.now() - t0)
             metrics.committed(writes)
             for key, w in working.items():
-                if w.write is not None:
+                if w.write is not None and w.write.purge:
+                    self._cache.discard(key)
+                elif w.write is not None:
                     self._cache.put(key, w.run)
         if to_publish:
             t0 = metrics.now()
@@ -359,6 +364,8 @@ class ShardProcessor:
                 )
                 self._record_new_run(outcome, working, currents)
             return outcome
+        if isinstance(msg, FireTimer) and msg.kind is TimerKind.RETENTION:
+            return await self._retention(msg, now, working)
         run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
         handler = HANDLERS[type(msg)]
@@ -369,6 +376,21 @@ class ShardProcessor:
         state, history = w.run.state, w.run.events
         outcome = handler(state, history, msg, now=now)
         self._record_change(w, outcome, working, currents)
+        return outcome
+
+    async def _retention(self, msg: FireTimer, now: datetime, working: dict[RunKey, _Working]) -> Outcome:
+        w = await self._working(working, (msg.namespace, msg.workflow_id, msg.run_id or ""))
+        if w is None or (w.write is not None and w.write.purge):
+            return Outcome(state=None)  # already gone
+        # A namespace deleted from the table keeps the default retention.
+        retention = await self._store.namespace_retention(msg.namespace) or timedelta(days=30)
+        outcome = retention_api.handle(w.run.state, w.run.events, msg, now=now, retention=retention)
+        if outcome.purge:
+            # The version in the database: an earlier message of this batch may have bumped ours.
+            stored = w.write.old_version if w.write is not None else w.run.version
+            w.write = RunWrite(state=w.run.state, old_version=stored, purge=True)
+        else:
+            self._record_change(w, outcome, working, {})  # a re-armed check: no successor run
         return outcome
 
     async def _signal_with_start(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +48,8 @@ class RunWrite:
     outbox: list[Outgoing] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict)
     search_attributes: dict[str, Any] = field(default_factory=dict)
+    # Retention expired: delete the run instead (api/retention.py).
+    purge: bool = False
 
     @property
     def new_version(self) -> int:
@@ -195,12 +198,56 @@ class HistoryStore:
                 raise ShardLostError(shard_id)
             if published_seqs:
                 await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(published_seqs))))
+            purged = [w for w in writes if w.purge]
+            writes = [w for w in writes if not w.purge]
+            for w in purged:
+                await self._purge_run(conn, shard_id, w)
             for w in writes:
                 await self._write_run(conn, w)
                 await write_visibility(conn, self._insert, w)
             await self._write_events(conn, writes)
             await self._write_timers(conn, shard_id, writes)
             return await self._write_outbox(conn, shard_id, writes)
+
+    async def _purge_run(self, conn: AsyncConnection, shard_id: int, w: RunWrite) -> None:
+        st = w.state
+        run = (t.executions.c.namespace == st.namespace) & (t.executions.c.workflow_id == st.workflow_id)
+        res = await conn.execute(
+            sa.delete(t.executions).where(
+                run, t.executions.c.run_id == st.run_id, t.executions.c.version == w.old_version
+            )
+        )
+        if res.rowcount != 1:
+            raise VersionConflictError(
+                f"run {st.run_id} changed concurrently (expected version {w.old_version})"
+            )
+        ce, he = t.current_executions.c, t.history_events.c
+        await conn.execute(
+            sa.delete(t.current_executions).where(
+                ce.namespace == st.namespace, ce.workflow_id == st.workflow_id, ce.run_id == st.run_id
+            )
+        )
+        await conn.execute(
+            sa.delete(t.history_events).where(
+                he.namespace == st.namespace, he.workflow_id == st.workflow_id, he.run_id == st.run_id
+            )
+        )
+        # Timer keys start with the run id (mutation.timer_key).
+        await conn.execute(
+            sa.delete(t.timers).where(
+                t.timers.c.shard_id == shard_id, t.timers.c.key.startswith(f"{st.run_id}/")
+            )
+        )
+
+    async def namespace_retention(self, namespace: str) -> timedelta | None:
+        """The namespace's retention now, or None if the namespace is gone."""
+        async with self._engine.connect() as conn:
+            days = (
+                await conn.execute(
+                    sa.select(t.namespaces.c.retention_days).where(t.namespaces.c.name == namespace)
+                )
+            ).scalar()
+        return None if days is None else timedelta(days=days)
 
     async def _write_run(self, conn: AsyncConnection, w: RunWrite) -> None:
         st = w.state

@@ -8,6 +8,7 @@ from .engine import DatabaseUnavailableError, create_engine, is_sqlite, redact
 from .migrate import SchemaNotMigratedError, check_schema, check_schema_engine, migrate, migrate_engine
 from .tables import (
     DEFAULT_NAMESPACE,
+    ApiKey,
     CurrentExecution,
     Execution,
     HistoryEventRow,
@@ -17,6 +18,7 @@ from .tables import (
     Schedule,
     Shard,
     Timer,
+    api_keys,
     current_executions,
     executions,
     history_events,
@@ -34,6 +36,7 @@ from .types import JSONType, UTCDateTime
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "ApiKey",
     "CurrentExecution",
     "DatabaseUnavailableError",
     "Execution",
@@ -47,6 +50,7 @@ __all__ = [
     "Shard",
     "Timer",
     "UTCDateTime",
+    "api_keys",
     "check_schema",
     "check_schema_engine",
     "create_engine",

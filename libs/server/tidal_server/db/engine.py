@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,11 @@ def _is_memory(url: URL) -> bool:
     return database in ("", ":memory:") or "mode=memory" in database or url.query.get("mode") == "memory"
 
 
-def create_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An engine for `postgresql+asyncpg://...` or `sqlite+aiosqlite:///path` (or `:memory:`)."""
+def create_engine(
+    url: str | URL, *, pool_size: int = 10, echo: bool = False, ssl_ca_file: str | None = None
+) -> AsyncEngine:
+    """An engine for `postgresql+asyncpg://...` or `sqlite+aiosqlite:///path` (or `:memory:`).
+    `ssl_ca_file` (Postgres): TLS with the server's certificate verified against this CA."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _create_sqlite_engine(parsed, pool_size=pool_size, echo=echo)
@@ -60,8 +64,15 @@ def create_engine(url: str | URL, *, pool_size: int = 10, echo: bool = False) ->
         # invalidated on first error and recycling covers idle ones closed by proxies/firewalls.
         pool_recycle=1800,
         # Fail fast (not asyncpg's 60 s) when the server is unreachable, so start-up says so.
-        connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+        connect_args=_pg_connect_args(ssl_ca_file),
     )
+
+
+def _pg_connect_args(ssl_ca_file: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"timeout": PG_CONNECT_TIMEOUT_S}
+    if ssl_ca_file:
+        args["ssl"] = ssl.create_default_context(cafile=ssl_ca_file)
+    return args
 
 
 def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:

@@ -55,6 +55,14 @@ class Namespace(SQLModel, table=True):
         sa_column=sa.Column(sa.Integer, nullable=False, default=30, server_default=sa.text("30"))
     )
     created_at: datetime = _time(now=True)
+    # Added by migration 0003 (namespaces API): Temporal deprecates rather than deletes.
+    description: str = Field(
+        default="", sa_column=sa.Column(sa.Text, nullable=False, default="", server_default="")
+    )
+    state: str = Field(
+        default="registered",
+        sa_column=sa.Column(sa.Text, nullable=False, default="registered", server_default="registered"),
+    )
 
 
 class Shard(SQLModel, table=True):
@@ -219,6 +227,30 @@ class SearchAttributeValue(SQLModel, table=True):
     time_value: datetime | None = _time(nullable=True)
 
 
+# --------------------------------------------------------------------------- API keys (0003)
+
+
+class ApiKey(SQLModel, table=True):
+    """An HTTP API key. Only the sha256 of the key is stored; `key_id` is the short lookup
+    prefix embedded in the key itself (`tidal_<key_id>_<secret>`). `namespace` is a namespace
+    name or "*" (every namespace); `role` is reader, writer or admin. Cluster metadata written by
+    the frontend or `tidal-server api-key`, not by history."""
+
+    __tablename__ = "api_keys"
+
+    key_id: str = _text(pk=True)
+    key_hash: str = _text()
+    namespace: str = _text()
+    role: str = _text()
+    description: str = Field(
+        default="", sa_column=sa.Column(sa.Text, nullable=False, default="", server_default="")
+    )
+    created_at: datetime = _time(now=True)
+
+
+# ---------------------------------------------------------------------------
+
+
 def _table(model: type[SQLModel]) -> sa.Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, sa.Table)
@@ -245,5 +277,7 @@ sa.Index("ix_executions_ns_start_run", executions.c.namespace, executions.c.star
 sa.Index(
     "ix_executions_ns_tq_start", executions.c.namespace, executions.c.task_queue, executions.c.start_time
 )
+
+api_keys = _table(ApiKey)
 
 DEFAULT_NAMESPACE = "default"

@@ -7,10 +7,15 @@ describe route, which would otherwise swallow them.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from enum import Enum
 
+from fastapi import APIRouter, Depends, Response
+from tidal_server.apikeys import Role
+
+from ..auth import authenticated, require
 from ..problems import responses
 from . import (
+    api_keys,
     async_activity,
     cancel_workflow,
     cluster,
@@ -20,6 +25,7 @@ from . import (
     get_history,
     get_result,
     list_workflows,
+    namespaces,
     query_workflow,
     signal_workflow,
     start_workflow,
@@ -31,6 +37,11 @@ from .models import RunRef
 PREFIX = "/api/v1"
 _WF = "/namespaces/{namespace}/workflows"
 _ONE = _WF + "/{workflow_id:path}"
+# Every /api/v1 route checks the caller's key (a no-op while auth is off) and, under a namespace,
+# that the namespace exists; errors every such route can answer:
+_AUTH_ERRORS = ("unauthenticated", "forbidden", "namespace_not_found")
+_READ = [Depends(require(Role.READER))]
+_WRITE = [Depends(require(Role.WRITER))]
 
 
 def api_router() -> APIRouter:
@@ -45,8 +56,16 @@ def api_router() -> APIRouter:
         summary="Start a workflow",
         responses={
             200: {"description": "UseExisting: the running run"},
-            **responses("invalid_argument", "already_started", "unavailable"),
+            **responses(
+                "invalid_argument",
+                "already_started",
+                "namespace_deprecated",
+                "rate_limited",
+                "unavailable",
+                *_AUTH_ERRORS,
+            ),
         },
+        dependencies=[*_WRITE, Depends(namespaces.startable)],
     )
     r.add_api_route(
         "/namespaces/{namespace}/task-queues/{task_queue}",
@@ -85,7 +104,8 @@ def api_router() -> APIRouter:
         response_model=RunRef,
         tags=["workflows"],
         summary="Signal a running workflow",
-        responses=responses("invalid_argument", "not_found", "unavailable"),
+        responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/terminate",
@@ -95,7 +115,8 @@ def api_router() -> APIRouter:
         response_model=RunRef,
         tags=["workflows"],
         summary="Terminate a running workflow",
-        responses=responses("invalid_argument", "not_found", "unavailable"),
+        responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/cancel",
@@ -105,7 +126,8 @@ def api_router() -> APIRouter:
         response_model=RunRef,
         tags=["workflows"],
         summary="Request cancellation of a running workflow",
-        responses=responses("invalid_argument", "not_found", "unavailable"),
+        responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/query",
@@ -115,8 +137,9 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Query a workflow (answered by a worker; nothing is written to history)",
         responses=responses(
-            "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable"
+            "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable", *_AUTH_ERRORS
         ),
+        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/update",
@@ -125,7 +148,8 @@ def api_router() -> APIRouter:
         response_model=update_workflow.UpdateWorkflowResponse,
         tags=["workflows"],
         summary="Update a running workflow and wait for the update's stage (dedup by update_id)",
-        responses=responses("invalid_argument", "not_found", "unavailable"),
+        responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/result",
@@ -134,7 +158,8 @@ def api_router() -> APIRouter:
         response_model=get_result.WorkflowResultResponse,
         tags=["workflows"],
         summary="Get a run's result (long poll with ?wait=SECONDS)",
-        responses=responses("not_found", "unavailable"),
+        responses=responses("not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/history",
@@ -143,7 +168,8 @@ def api_router() -> APIRouter:
         response_model=get_history.HistoryPage,
         tags=["workflows"],
         summary="Page through a run's history events",
-        responses=responses("invalid_argument", "not_found", "unavailable"),
+        responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         _ONE,
@@ -152,7 +178,8 @@ def api_router() -> APIRouter:
         response_model=describe_workflow.DescribeWorkflowResponse,
         tags=["workflows"],
         summary="Describe a run",
-        responses=responses("not_found", "unavailable"),
+        responses=responses("not_found", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     _async_activity_routes(r)
     r.add_api_route(
@@ -162,7 +189,11 @@ def api_router() -> APIRouter:
         response_model=cluster.ClusterInfo,
         tags=["cluster"],
         summary="What SDK workers need to join the cluster",
+        responses=responses("unauthenticated"),
+        dependencies=[Depends(authenticated())],
     )
+    _namespace_routes(r)
+    _api_key_routes(r)
     return r
 
 
@@ -194,6 +225,101 @@ def _async_activity_routes(r: APIRouter) -> None:
             summary=summary,
             responses=responses("invalid_argument", "not_found", "unavailable"),
         )
+
+
+def _namespace_routes(r: APIRouter) -> None:
+    tags: list[str | Enum] = ["namespaces"]
+    one = "/namespaces/{namespace}"
+    auth = ("unauthenticated", "forbidden")
+    r.add_api_route(
+        "/namespaces",
+        namespaces.list_namespaces,
+        methods=["GET"],
+        response_model=namespaces.NamespaceList,
+        tags=tags,
+        summary="List the namespaces the caller may read",
+        responses=responses("unauthenticated", "unavailable"),
+    )
+    r.add_api_route(
+        "/namespaces",
+        namespaces.create_namespace,
+        methods=["POST"],
+        status_code=201,
+        response_model=namespaces.NamespaceModel,
+        tags=tags,
+        summary="Create a namespace (admin of every namespace)",
+        responses=responses("invalid_argument", "namespace_already_exists", "unavailable", *auth),
+    )
+    r.add_api_route(
+        one,
+        namespaces.describe_namespace,
+        methods=["GET"],
+        response_model=namespaces.NamespaceModel,
+        tags=tags,
+        summary="Describe a namespace",
+        responses=responses("invalid_argument", "namespace_not_found", "unavailable", *auth),
+    )
+    r.add_api_route(
+        one,
+        namespaces.update_namespace,
+        methods=["PATCH"],
+        response_model=namespaces.NamespaceModel,
+        tags=tags,
+        summary="Change a namespace's description or retention",
+        responses=responses("invalid_argument", "namespace_not_found", "unavailable", *auth),
+    )
+    r.add_api_route(
+        one,
+        namespaces.deprecate_namespace,
+        methods=["DELETE"],
+        response_model=namespaces.NamespaceModel,
+        tags=tags,
+        summary="Deprecate a namespace (no new starts; nothing is deleted)",
+        responses=responses("invalid_argument", "namespace_not_found", "unavailable", *auth),
+    )
+
+
+def _api_key_routes(r: APIRouter) -> None:
+    tags: list[str | Enum] = ["api-keys"]
+    auth = ("unauthenticated", "forbidden")
+    r.add_api_route(
+        "/api-keys",
+        api_keys.create_api_key,
+        methods=["POST"],
+        status_code=201,
+        response_model=api_keys.CreatedApiKey,
+        tags=tags,
+        summary="Create an API key (the key is in this answer only)",
+        responses=responses("invalid_argument", "namespace_not_found", "unavailable", *auth),
+    )
+    r.add_api_route(
+        "/api-keys",
+        api_keys.list_api_keys,
+        methods=["GET"],
+        response_model=api_keys.ApiKeyList,
+        tags=tags,
+        summary="List the API keys the caller administers (never their secrets)",
+        responses=responses("unavailable", *auth),
+    )
+    r.add_api_route(
+        "/api-keys/{key_id}",
+        api_keys.describe_api_key,
+        methods=["GET"],
+        response_model=api_keys.ApiKeyModel,
+        tags=tags,
+        summary="Describe an API key",
+        responses=responses("not_found", "unavailable", *auth),
+    )
+    r.add_api_route(
+        "/api-keys/{key_id}",
+        api_keys.revoke_api_key,
+        methods=["DELETE"],
+        status_code=204,
+        response_class=Response,
+        tags=tags,
+        summary="Revoke an API key",
+        responses=responses("not_found", "unavailable", *auth),
+    )
 
 
 def health_router() -> APIRouter:

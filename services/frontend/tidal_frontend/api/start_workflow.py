@@ -19,6 +19,8 @@ from ..problems import Problem
 from .models import NamespacePath, WithInput
 
 Seconds = float | None
+# Durations beyond this overflow datetime arithmetic (found by schemathesis): a 400, not a 500.
+MAX_SECONDS = 100 * 365 * 86400
 
 
 class StartSignal(WithInput):
@@ -38,9 +40,11 @@ class StartWorkflowRequest(WithInput):
         description="idempotency key: a retry with the same request_id returns the same run "
         "(generated when absent, and echoed in the response)",
     )
-    workflow_execution_timeout: Seconds = Field(default=None, gt=0, description="seconds")
-    workflow_run_timeout: Seconds = Field(default=None, gt=0, description="seconds")
-    workflow_task_timeout: Seconds = Field(default=None, gt=0, description="seconds (default 10)")
+    workflow_execution_timeout: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
+    workflow_run_timeout: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
+    workflow_task_timeout: Seconds = Field(
+        default=None, gt=0, le=MAX_SECONDS, description="seconds (default 10)"
+    )
     id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
     id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
     retry_policy: RetryPolicy | None = Field(
@@ -48,7 +52,7 @@ class StartWorkflowRequest(WithInput):
     )
     memo: dict[str, Payload] = Field(default_factory=dict)
     search_attributes: dict[str, Any] = Field(default_factory=dict)
-    start_delay: Seconds = Field(default=None, gt=0, description="seconds")
+    start_delay: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
     identity: str = Field(default="", max_length=1000)
     start_signal: StartSignal | None = Field(
         default=None,

@@ -1,0 +1,65 @@
+#!/bin/sh
+# Create one RabbitMQ user per Tidal service with least-privilege permissions on a vhost.
+#
+#   scripts/rabbitmq-users.sh [VHOST]          # default vhost: /
+#
+# Passwords come from TIDAL_RMQ_PASSWORD_<SERVICE> (FRONTEND, HISTORY, MATCHING, TIMER, WORKER);
+# a missing one is generated and printed once. Re-running updates the permissions and (when
+# given) the passwords. RABBITMQCTL overrides the rabbitmqctl command (e.g. "docker exec rmq
+# rabbitmqctl"). The regexps are derived from tidal_schema.names; docs/security.md explains them
+# and tests/test_rabbitmq_users.py checks them against a real broker.
+set -eu
+
+VHOST="${1:-/}"
+CTL="${RABBITMQCTL:-rabbitmqctl}"
+
+# Names every AmqpBus declares: the dead-letter exchange and queue.
+DL='tidal\.dlx|tidal\.dead-letter'
+
+# Records of four whitespace-separated fields (regexps contain no spaces):
+# user, then its configure, write and read regexps.
+# (amq.default = publishing through the default exchange: replies and worker task queues;
+#  direct reply-to needs no permission.)
+PERMS="
+tidal-frontend
+    ^(tidal\.(history|commands|notify|frontend\..*)|${DL})\$
+    ^(tidal\.(history|matching|frontend\..*)|${DL}|amq\.default)\$
+    ^(tidal\.(commands|notify|frontend\..*)|${DL})\$
+tidal-history
+    ^(tidal\.(history|matching|timer|notify)|tidal\.(history|timer)\.shard\.[0-9]+|${DL})\$
+    ^(tidal\.(matching|timer|notify)|tidal\.(history|timer)\.shard\.[0-9]+|${DL}|amq\.default)\$
+    ^(tidal\.(history|matching|timer)|tidal\.history\.shard\.[0-9]+|${DL})\$
+tidal-matching
+    ^(tidal\.matching|tidal\.tq\..*|${DL})\$
+    ^(tidal\.matching|${DL}|amq\.default)\$
+    ^(tidal\.matching|${DL})\$
+tidal-timer
+    ^(tidal\.(timer|history)|tidal\.timer\.shard\.[0-9]+|${DL})\$
+    ^(tidal\.history|tidal\.timer\.shard\.[0-9]+|${DL})\$
+    ^(tidal\.timer|tidal\.timer\.shard\.[0-9]+|${DL})\$
+tidal-worker
+    ^(tidal\.tq\..*|tidal\.sticky\..*|${DL})\$
+    ^(tidal\.history|${DL}|amq\.default)\$
+    ^(tidal\.tq\..*|tidal\.sticky\..*|${DL})\$
+"
+
+set -f  # the regexps are not file globs
+# shellcheck disable=SC2086
+set -- $PERMS
+while [ $# -ge 4 ]; do
+    user=$1 configure=$2 write=$3 read=$4
+    shift 4
+    var="TIDAL_RMQ_PASSWORD_$(echo "${user#tidal-}" | tr '[:lower:]' '[:upper:]')"
+    password="$(eval "printf '%s' \"\${$var:-}\"")"
+    if ! $CTL -q list_users | cut -f1 | grep -qx "$user"; then
+        if [ -z "$password" ]; then
+            password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+            echo "$user password (store it; it is not shown again): $password"
+        fi
+        $CTL -q add_user "$user" "$password" >/dev/null
+    elif [ -n "$password" ]; then
+        $CTL -q change_password "$user" "$password" >/dev/null
+    fi
+    $CTL -q set_permissions -p "$VHOST" "$user" "$configure" "$write" "$read" >/dev/null
+    echo "$user: permissions set on vhost $VHOST"
+done

@@ -1,0 +1,251 @@
+"""The namespaces and API-key endpoints, auth on every route, the start rate limit: on real
+Postgres and RabbitMQ (the fake history answers workflow writes). Each endpoint: success and
+each error class it documents."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tidal_frontend.app import FrontendService
+from tidal_frontend.ratelimit import StartRateLimiter
+from tidal_frontend.settings import FrontendSettings
+from tidal_server import apikeys
+from tidal_server.apikeys import Role
+from tidal_server.bus import AmqpBus
+from tidal_server.service import Runtime
+
+from .conftest import SHARDS, FakeHistory
+
+BOOTSTRAP = "bootstrap-" + "k" * 40
+
+
+@pytest.fixture(scope="module")
+async def secured(
+    frontend_bus: AmqpBus,
+    engine: AsyncEngine,
+    module_amqp_url: str,
+    module_database_url: str,
+    fake_history: FakeHistory,
+) -> AsyncIterator[FrontendService]:
+    settings = FrontendSettings(
+        http_port=0,
+        amqp_url=module_amqp_url,
+        database_url=module_database_url,
+        shard_count=SHARDS,
+        request_timeout_seconds=2.0,
+        commands_enabled=False,
+        auth_enabled=True,
+        auth_bootstrap_key=BOOTSTRAP,  # type: ignore[arg-type]
+        start_rate_limit_per_second=1000,
+    )
+    runtime = Runtime(
+        bus=frontend_bus, engine=engine, member_id=f"sec-{uuid.uuid4().hex[:8]}", shard_count=SHARDS
+    )
+    service = FrontendService(runtime, settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+@pytest.fixture
+async def http(secured: FrontendService) -> AsyncIterator[Callable[[str | None], httpx.AsyncClient]]:
+    clients: list[httpx.AsyncClient] = []
+
+    def make(key: str | None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        c = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=secured.asgi_app), base_url="http://frontend", headers=headers
+        )
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        await c.aclose()
+
+
+def _code(r: httpx.Response) -> str:
+    assert r.headers["content-type"] == "application/problem+json", r.text
+    return str(r.json()["code"])
+
+
+async def test_namespace_crud_and_its_errors(http: Callable[[str | None], httpx.AsyncClient]) -> None:
+    admin = http(BOOTSTRAP)
+    name = f"ns-{uuid.uuid4().hex[:8]}"
+    r = await admin.post("/api/v1/namespaces", json={"name": name, "description": "d", "retention_days": 7})
+    assert r.status_code == 201 and r.json()["state"] == "registered" and r.json()["retention_days"] == 7
+    r = await admin.post("/api/v1/namespaces", json={"name": name})
+    assert r.status_code == 409 and _code(r) == "namespace_already_exists"
+    for bad in (
+        {"name": "a/b"},
+        {"name": "*"},
+        {"name": name, "retention_days": 0},
+        {"name": "x", "extra": 1},
+    ):
+        r = await admin.post("/api/v1/namespaces", json=bad)
+        assert r.status_code == 400 and _code(r) == "invalid_argument", bad
+    r = await admin.get(f"/api/v1/namespaces/{name}")
+    assert r.status_code == 200 and r.json()["description"] == "d"
+    r = await admin.get("/api/v1/namespaces/no-such-ns")
+    assert r.status_code == 404 and _code(r) == "namespace_not_found"
+    r = await admin.patch(f"/api/v1/namespaces/{name}", json={"retention_days": 3, "description": "e"})
+    assert r.status_code == 200 and (r.json()["retention_days"], r.json()["description"]) == (3, "e")
+    r = await admin.patch("/api/v1/namespaces/no-such-ns", json={"retention_days": 3})
+    assert r.status_code == 404 and _code(r) == "namespace_not_found"
+    r = await admin.patch(f"/api/v1/namespaces/{name}", json={"state": "deprecated"})
+    assert r.status_code == 400
+    names = [n["name"] for n in (await admin.get("/api/v1/namespaces")).json()["namespaces"]]
+    assert "default" in names and name in names
+    # Deprecate: reads and signals still work, starts are refused.
+    start = {"workflow_id": f"wf-{uuid.uuid4().hex[:8]}", "workflow_type": "T", "task_queue": "q"}
+    r = await admin.post(f"/api/v1/namespaces/{name}/workflows", json=start)
+    assert r.status_code == 201
+    r = await admin.delete(f"/api/v1/namespaces/{name}")
+    assert r.status_code == 200 and r.json()["state"] == "deprecated"
+    r = await admin.delete("/api/v1/namespaces/no-such-ns")
+    assert r.status_code == 404 and _code(r) == "namespace_not_found"
+    r = await admin.post(f"/api/v1/namespaces/{name}/workflows", json={**start, "workflow_id": "other"})
+    assert r.status_code == 409 and _code(r) == "namespace_deprecated"
+    r = await admin.post(
+        f"/api/v1/namespaces/{name}/workflows/{start['workflow_id']}/signal", json={"signal_name": "s"}
+    )
+    assert r.status_code == 202
+
+
+async def test_unknown_namespace_is_refused_on_every_workflow_route(
+    http: Callable[[str | None], httpx.AsyncClient], fake_history: FakeHistory
+) -> None:
+    admin = http(BOOTSTRAP)
+    base = "/api/v1/namespaces/nowhere/workflows"
+    before = len(fake_history.received)
+    for method, path, body in (
+        ("POST", base, {"workflow_id": "w", "workflow_type": "T", "task_queue": "q"}),
+        ("POST", f"{base}/w/signal", {"signal_name": "s"}),
+        ("POST", f"{base}/w/terminate", {}),
+        ("POST", f"{base}/w/cancel", {}),
+        ("POST", f"{base}/w/query", {"query_name": "q"}),
+        ("POST", f"{base}/w/update", {"update_name": "u"}),
+        ("GET", f"{base}/w", None),
+        ("GET", f"{base}/w/history", None),
+        ("GET", f"{base}/w/result", None),
+    ):
+        r = await admin.request(method, path, json=body)
+        assert r.status_code == 404 and _code(r) == "namespace_not_found", (method, path, r.text)
+    assert len(fake_history.received) == before  # nothing reached history
+
+
+async def test_api_keys_lifecycle_and_role_checks(
+    http: Callable[[str | None], httpx.AsyncClient], engine: AsyncEngine
+) -> None:
+    admin = http(BOOTSTRAP)
+    ns = f"keys-{uuid.uuid4().hex[:8]}"
+    assert (await admin.post("/api/v1/namespaces", json={"name": ns})).status_code == 201
+
+    async def create(client: httpx.AsyncClient, namespace: str, role: str) -> httpx.Response:
+        return await client.post("/api/v1/api-keys", json={"namespace": namespace, "role": role})
+
+    r = await create(admin, ns, "admin")
+    assert r.status_code == 201
+    ns_admin_key, ns_admin_id = r.json()["key"], r.json()["key_id"]
+    # Stored hashed: the table has the sha256, never the key.
+    stored = await apikeys.list_keys(engine, namespace=ns)
+    assert [k.key_id for k in stored] == [ns_admin_id]
+    assert (await apikeys.verify_key(engine, ns_admin_key)) is not None
+    assert (await apikeys.verify_key(engine, ns_admin_key + "x")) is None
+    r = await create(admin, "no-such-ns", "reader")
+    assert r.status_code == 404 and _code(r) == "namespace_not_found"
+    r = await admin.post("/api/v1/api-keys", json={"namespace": ns, "role": "owner"})
+    assert r.status_code == 400 and _code(r) == "invalid_argument"
+
+    ns_admin = http(ns_admin_key)
+    # A namespace admin manages its namespace's keys only.
+    r = await create(ns_admin, ns, "writer")
+    assert r.status_code == 201
+    writer_key, writer_id = r.json()["key"], r.json()["key_id"]
+    r = await create(ns_admin, "default", "reader")
+    assert r.status_code == 403 and _code(r) == "forbidden"
+    r = await create(ns_admin, "*", "reader")
+    assert r.status_code == 403
+    listed = (await ns_admin.get("/api/v1/api-keys")).json()["api_keys"]
+    assert {k["key_id"] for k in listed} == {ns_admin_id, writer_id}
+    r = await ns_admin.get(f"/api/v1/api-keys/{writer_id}")
+    assert r.status_code == 200 and r.json()["role"] == "writer" and "key" not in r.json()
+    r = await ns_admin.get("/api/v1/api-keys/000000000000")
+    assert r.status_code == 404 and _code(r) == "not_found"
+    # A namespace admin cannot create namespaces; it can update its own.
+    assert (await ns_admin.post("/api/v1/namespaces", json={"name": f"{ns}-2"})).status_code == 403
+    assert (await ns_admin.patch(f"/api/v1/namespaces/{ns}", json={"description": "x"})).status_code == 200
+    assert (await ns_admin.patch("/api/v1/namespaces/default", json={"description": "x"})).status_code == 403
+
+    writer = http(writer_key)
+    assert (await writer.get("/api/v1/api-keys")).status_code == 403
+    assert (await writer.get(f"/api/v1/api-keys/{writer_id}")).status_code == 403
+    assert (await writer.delete(f"/api/v1/api-keys/{writer_id}")).status_code == 403
+    assert (await writer.patch(f"/api/v1/namespaces/{ns}", json={"description": "x"})).status_code == 403
+    assert (await writer.delete(f"/api/v1/namespaces/{ns}")).status_code == 403
+    assert (await writer.get(f"/api/v1/namespaces/{ns}")).status_code == 200
+    assert (await writer.get("/api/v1/namespaces/default")).status_code == 403
+    assert (await writer.get("/api/v1/cluster")).status_code == 200
+    start = {"workflow_id": f"k-{uuid.uuid4().hex[:8]}", "workflow_type": "T", "task_queue": "q"}
+    assert (await writer.post(f"/api/v1/namespaces/{ns}/workflows", json=start)).status_code == 201
+    assert (await writer.post("/api/v1/namespaces/default/workflows", json=start)).status_code == 403
+
+    # Revoke: 204, then the key is refused (401) and the id is gone (404).
+    r = await ns_admin.delete(f"/api/v1/api-keys/{writer_id}")
+    assert r.status_code == 204
+    assert (await writer.get(f"/api/v1/namespaces/{ns}")).status_code == 401
+    r = await ns_admin.delete(f"/api/v1/api-keys/{writer_id}")
+    assert r.status_code == 404 and _code(r) == "not_found"
+
+
+async def test_unauthenticated_requests(http: Callable[[str | None], httpx.AsyncClient]) -> None:
+    for key in (None, "garbage", "tidal_000000000000_" + "a" * 43):
+        client = http(key)
+        for method, path in (
+            ("GET", "/api/v1/namespaces"),
+            ("POST", "/api/v1/api-keys"),
+            ("GET", "/api/v1/cluster"),
+        ):
+            r = await client.request(method, path, json={})
+            assert r.status_code == 401 and _code(r) == "unauthenticated", (key, path)
+            assert r.headers["www-authenticate"].startswith("Bearer")
+    # Health and the API document stay open.
+    anonymous = http(None)
+    assert (await anonymous.get("/healthz")).status_code == 200
+    assert (await anonymous.get("/api/v1/openapi.json")).status_code == 200
+
+
+async def test_start_rate_limit(
+    secured: FrontendService, http: Callable[[str | None], httpx.AsyncClient]
+) -> None:
+    now = [0.0]
+    limiter = StartRateLimiter(rate_per_second=2, burst=2, monotonic=lambda: now[0])
+    saved = secured.context.start_limiter
+    secured.context.start_limiter = limiter
+    try:
+        admin = http(BOOTSTRAP)
+
+        async def start() -> httpx.Response:
+            body = {"workflow_id": f"rl-{uuid.uuid4().hex[:8]}", "workflow_type": "T", "task_queue": "q"}
+            return await admin.post("/api/v1/namespaces/default/workflows", json=body)
+
+        assert [(await start()).status_code for _ in range(2)] == [201, 201]
+        r = await start()
+        assert r.status_code == 429 and _code(r) == "rate_limited" and r.headers["retry-after"] == "1"
+        assert r.json()["retry_after_seconds"] == pytest.approx(0.5)
+        now[0] += 0.5  # one token back
+        assert (await start()).status_code == 201
+        assert (await start()).status_code == 429
+    finally:
+        secured.context.start_limiter = saved
+
+
+def test_roles_are_ordered() -> None:
+    assert Role.ADMIN.allows(Role.WRITER) and Role.WRITER.allows(Role.READER)
+    assert not Role.READER.allows(Role.WRITER) and not Role.WRITER.allows(Role.ADMIN)
