@@ -366,7 +366,13 @@ class ShardProcessor:
             return outcome
         if isinstance(msg, FireTimer) and msg.kind is TimerKind.RETENTION:
             return await self._retention(msg, now, working)
-        run_id = getattr(msg, "run_id", None) or await self._current_run_id(msg.namespace, msg.workflow_id)
+        # A run started earlier in this batch is not committed yet: the batch's view comes first.
+        batch_current = currents.get((msg.namespace, msg.workflow_id))
+        run_id = (
+            getattr(msg, "run_id", None)
+            or (batch_current.run_id if batch_current is not None else None)
+            or await self._current_run_id(msg.namespace, msg.workflow_id)
+        )
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
         handler = HANDLERS[type(msg)]
         if w is None:
@@ -536,7 +542,5 @@ class ShardProcessor:
         return current.run_id if current else None
 
 
-# Operations on an existing run, by message type (a start is handled apart: it reads the
-# workflow id's current-run row instead).
 def _short(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
