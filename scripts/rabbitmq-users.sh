@@ -38,9 +38,9 @@ tidal-timer
     ^(tidal\.history|tidal\.timer\.shard\.[0-9]+|${DL})\$
     ^(tidal\.timer|tidal\.timer\.shard\.[0-9]+|${DL})\$
 tidal-worker
-    ^(tidal\.tq\..*|tidal\.sticky\..*|${DL})\$
+    ^(tidal\.tq\..*|tidal\.sticky\..*|tidal\.worker\..*|${DL})\$
     ^(tidal\.history|${DL}|amq\.default)\$
-    ^(tidal\.tq\..*|tidal\.sticky\..*|${DL})\$
+    ^(tidal\.tq\..*|tidal\.sticky\..*|tidal\.worker\..*|${DL})\$
 "
 
 set -f  # the regexps are not file globs

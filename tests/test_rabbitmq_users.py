@@ -3,10 +3,12 @@ itself refuses what a service has no business doing (e.g. matching publishing to
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import stat
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +131,42 @@ async def test_stack_runs_with_the_per_service_users(
             assert "ACCESS_REFUSED" not in stack.log_of(name), stack.log_of(name)[-3000:]
     finally:
         stack.stop_all()
+
+
+def test_compose_definitions_file_is_generated_from_the_script() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "rabbitmq_definitions.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_definitions_load_into_rabbitmq_and_their_passwords_work(
+    rabbitmq: RabbitMQ, tmp_path: Path
+) -> None:
+    """What docker compose's broker loads at boot: a real RabbitMQ imports the file, each service
+    user authenticates with its development password, and has exactly the script's permissions."""
+    if rabbitmq.mode != "local":
+        pytest.skip("needs the private local broker (rabbitmqctl)")
+    ctl = _ctl_wrapper(rabbitmq, tmp_path)
+    definitions = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+    users = [u["name"] for u in json.loads(definitions.read_text())["users"]]
+    assert set(users) == {"tidal", *(f"tidal-{s}" for s in SERVICES)}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    try:
+        run("import_definitions", str(definitions))
+        for user in users:
+            run("authenticate_user", user, user)  # dev password = the user name (tidal: tidal)
+        perms = run("list_user_permissions", "-q", "--no-table-headers", "tidal-matching")
+        assert "tidal\\.matching" in perms and "tidal\\.history" not in perms.split("\t")[2]
+    finally:
+        for user in users:
+            subprocess.run([ctl, "delete_user", user], capture_output=True, timeout=120, check=False)

@@ -90,7 +90,18 @@ def test_production_values(helm: str) -> None:
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 30)
     env = {e["name"]: e for e in deps["tidal-history"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["TIDAL_SHARD_COUNT"]["value"] == "64"
-    assert env["TIDAL_AMQP_URL"]["valueFrom"]["secretKeyRef"] == {"name": "tidal-rabbitmq", "key": "amqp-url"}
+
+    # One RabbitMQ user per service: each reads its own key; the frontend hands workers theirs.
+    def amqp_key(deployment: str, var: str = "TIDAL_AMQP_URL") -> str:
+        containers = deps[deployment]["spec"]["template"]["spec"]["containers"]
+        ref = next(e for e in containers[0]["env"] if e["name"] == var)["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "tidal-rabbitmq"
+        return str(ref["key"])
+
+    for service in ("frontend", "history", "matching", "timer"):
+        assert amqp_key(f"tidal-{service}") == f"amqp-url-{service}"
+    assert amqp_key("tidal-frontend", "TIDAL_WORKER_AMQP_URL") == "amqp-url-worker"
+    assert amqp_key("tidal-worker", "TIDAL_WORKER_AMQP_URL") == "amqp-url-worker"
     assert env["TIDAL_CACHE_SIZE"]["value"] == "50000"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"].endswith(":4317")
     assert set(by_kind(docs, "NetworkPolicy")) == {

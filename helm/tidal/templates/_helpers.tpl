@@ -62,11 +62,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.postgres.url -}}{{ include "tidal.fullname" . }}-database{{- else -}}{{ .Values.postgres.existingSecret }}{{- end -}}
 {{- end -}}
 
+{{/* The amqp URL of one service: (dict "root" $ "service" NAME). Its own Secret key when
+rabbitmq.serviceSecretKeys names one (a per-service user), else the shared secretKey. */}}
 {{- define "tidal.amqpUrlEnv" -}}
+{{- $root := .root -}}
+{{- $own := index ($root.Values.rabbitmq.serviceSecretKeys | default dict) .service | default "" -}}
 valueFrom:
   secretKeyRef:
-    name: {{ include "tidal.amqpSecretName" . }}
-    key: {{ if .Values.rabbitmq.url }}url{{ else }}{{ .Values.rabbitmq.secretKey }}{{ end }}
+    name: {{ include "tidal.amqpSecretName" $root }}
+    key: {{ if $root.Values.rabbitmq.url }}url{{ else if $own }}{{ $own }}{{ else }}{{ $root.Values.rabbitmq.secretKey }}{{ end }}
 {{- end -}}
 
 {{- define "tidal.databaseUrlEnv" -}}
@@ -76,8 +80,10 @@ valueFrom:
     key: {{ if .Values.postgres.url }}url{{ else }}{{ .Values.postgres.secretKey }}{{ end }}
 {{- end -}}
 
-{{/* Environment common to the server processes. */}}
+{{/* Environment common to the server processes: (dict "root" $ "service" NAME). */}}
 {{- define "tidal.commonEnv" -}}
+{{- $service := .service -}}
+{{- with .root -}}
 - name: TIDAL_SHARD_COUNT
   value: {{ .Values.shardCount | quote }}
 - name: TIDAL_LOG_LEVEL
@@ -87,7 +93,11 @@ valueFrom:
     fieldRef:
       fieldPath: metadata.name
 - name: TIDAL_AMQP_URL
-  {{- include "tidal.amqpUrlEnv" . | nindent 2 }}
+  {{- include "tidal.amqpUrlEnv" (dict "root" . "service" $service) | nindent 2 }}
+{{- if and (eq $service "frontend") (index (.Values.rabbitmq.serviceSecretKeys | default dict) "worker") }}
+- name: TIDAL_WORKER_AMQP_URL
+  {{- include "tidal.amqpUrlEnv" (dict "root" . "service" "worker") | nindent 2 }}
+{{- end }}
 - name: TIDAL_DATABASE_URL
   {{- include "tidal.databaseUrlEnv" . | nindent 2 }}
 {{- with .Values.otel.endpoint }}
@@ -96,6 +106,7 @@ valueFrom:
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
