@@ -13,9 +13,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
+from ._child_messages import ChildWorkflowClosed as ChildWorkflowClosed
+from ._child_messages import ChildWorkflowStarted as ChildWorkflowStarted
+from ._child_messages import ExternalWorkflowResult as ExternalWorkflowResult
+from ._child_messages import ParentRef as ParentRef
+from ._child_messages import RequestCancelExternalWorkflowExecution as RequestCancelExternalWorkflowExecution
+from ._child_messages import SignalExternalWorkflowExecution as SignalExternalWorkflowExecution
+from ._child_messages import StartChildWorkflowExecution as StartChildWorkflowExecution
+from ._child_messages import StartChildWorkflowFailed as StartChildWorkflowFailed
+from ._message_base import _ExecutionRef, _Message
 from .commands import Command
 from .common import (
-    SCHEMA_VERSION,
     Failure,
     Frozen,
     Payload,
@@ -25,17 +33,6 @@ from .common import (
     WorkflowIdReusePolicy,
 )
 from .events import HistoryEvent
-
-
-class _Message(Frozen):
-    schema_version: int = SCHEMA_VERSION
-
-
-class _ExecutionRef(_Message):
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str
-
 
 # --- to history (routed to the owning shard) ---------------------------------------------
 
@@ -250,102 +247,6 @@ class UpdateWorkflowExecution(_Message):
     name: str = Field(min_length=1, max_length=1000)
     input: tuple[Payload, ...] = ()
     identity: str = ""
-
-
-# --- to history: child and external workflows, across shards (issue 3) -----------------------
-# A parent's shard sends the first three to the target workflow's shard (through its outbox); the
-# target's shard answers with the others, addressed to the parent run. Every answer names the
-# parent's initiated event id, so a duplicate changes nothing.
-
-
-class ParentRef(Frozen):
-    """The run (and its initiating event) that asked for a child start, signal or cancel."""
-
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str
-    initiated_event_id: int
-
-
-class StartChildWorkflowExecution(_Message):
-    type: Literal["StartChildWorkflowExecution"] = "StartChildWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str = Field(min_length=1, max_length=1000)
-    workflow_type: str = Field(min_length=1, max_length=1000)
-    task_queue: str = Field(min_length=1, max_length=1000)
-    input: tuple[Payload, ...] = ()
-    # "<parent run id>/<initiated event id>": a redelivered start answers with the same child run.
-    request_id: str = Field(min_length=1)
-    workflow_execution_timeout: timedelta | None = None
-    workflow_run_timeout: timedelta | None = None
-    workflow_task_timeout: timedelta = timedelta(seconds=10)
-    parent: ParentRef
-    parent_close_policy: str = "Terminate"
-
-
-class SignalExternalWorkflowExecution(_Message):
-    type: Literal["SignalExternalWorkflowExecution"] = "SignalExternalWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    signal_name: str
-    input: tuple[Payload, ...] = ()
-    request_id: str
-    source: ParentRef
-
-
-class RequestCancelExternalWorkflowExecution(_Message):
-    type: Literal["RequestCancelExternalWorkflowExecution"] = "RequestCancelExternalWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    request_id: str
-    source: ParentRef
-    reason: str = ""
-
-
-class ChildWorkflowStarted(_ExecutionRef):
-    """To the parent run: its child is running (`child_run_id`)."""
-
-    type: Literal["ChildWorkflowStarted"] = "ChildWorkflowStarted"
-    initiated_event_id: int
-    child_workflow_id: str
-    child_run_id: str
-    workflow_type: str
-
-
-class StartChildWorkflowFailed(_ExecutionRef):
-    type: Literal["StartChildWorkflowFailed"] = "StartChildWorkflowFailed"
-    initiated_event_id: int
-    child_workflow_id: str
-    workflow_type: str
-    cause: str = "WorkflowAlreadyStarted"
-
-
-class ChildWorkflowClosed(_ExecutionRef):
-    """To the parent run: its child's (last) run closed with `status`."""
-
-    type: Literal["ChildWorkflowClosed"] = "ChildWorkflowClosed"
-    initiated_event_id: int
-    child_workflow_id: str
-    child_run_id: str
-    workflow_type: str
-    status: WorkflowExecutionStatus
-    result: tuple[Payload, ...] = ()
-    failure: Failure | None = None
-
-
-class ExternalWorkflowResult(_ExecutionRef):
-    """To the requesting run: its external signal or cancel request was delivered (`failed_cause`
-    None) or not (e.g. `ExternalWorkflowExecutionNotFound`)."""
-
-    type: Literal["ExternalWorkflowResult"] = "ExternalWorkflowResult"
-    initiated_event_id: int
-    kind: Literal["signal", "cancel"]
-    target_namespace: str
-    target_workflow_id: str
-    target_run_id: str | None = None
-    failed_cause: str | None = None
 
 
 HistoryMessage = Annotated[
