@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -78,6 +79,9 @@ class Client:
         self.rpc_retry_seconds = rpc_retry_seconds
         # Where workers consume; None: ask the frontend (GET /api/v1/cluster).
         self._amqp_url = amqp_url
+        # Entered around each result wait; the time-skipping test environment sets it to move
+        # its clock while someone waits.
+        self._result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None
 
     @staticmethod
     async def connect(
@@ -322,7 +326,7 @@ class WorkflowHandle(Generic[ReturnT]):
         """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
         continued as new is followed to the run that finally closes."""
         # The time-skipping test environment skips time while someone waits for a result.
-        hook = getattr(self._client, "_result_wait_hook", None)
+        hook = self._client._result_wait_hook
         if hook is None:
             return await self._result(follow_runs)
         async with hook():

@@ -55,7 +55,7 @@ class WorkflowEnvironment:
         env = _TimeSkippingEnvironment(
             client=_client(server, namespace, data_converter), server=server, clock=clock
         )
-        env.client._result_wait_hook = env._skipping  # type: ignore[attr-defined]
+        env.client._result_wait_hook = env._skipping
         return env
 
     @property

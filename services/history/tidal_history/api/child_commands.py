@@ -5,6 +5,7 @@ its Initiated event and queues, in the same transaction, the message for the tar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
@@ -108,6 +109,20 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
     m.send_to_workflow(namespace, c.workflow_id, start)
 
 
+def _track(
+    m: Mutation,
+    initiated: int,
+    kind: Literal["signal", "cancel"],
+    namespace: str,
+    workflow_id: str,
+    run_id: str | None,
+) -> None:
+    """Remember an outstanding external request until its ExternalWorkflowResult comes back."""
+    m.state.external_requests[initiated] = ExternalRequestInfo(
+        initiated_event_id=initiated, kind=kind, namespace=namespace, workflow_id=workflow_id, run_id=run_id
+    )
+
+
 def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, completed_id: int) -> None:
     st = m.state
     namespace = c.namespace or st.namespace
@@ -121,13 +136,7 @@ def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, comple
             workflow_task_completed_event_id=completed_id,
         )
     )
-    st.external_requests[initiated] = ExternalRequestInfo(
-        initiated_event_id=initiated,
-        kind="signal",
-        namespace=namespace,
-        workflow_id=c.workflow_id,
-        run_id=c.run_id,
-    )
+    _track(m, initiated, "signal", namespace, c.workflow_id, c.run_id)
     m.send_to_workflow(
         namespace,
         c.workflow_id,
@@ -154,13 +163,7 @@ def _cancel_external(m: Mutation, c: cmd.RequestCancelExternalWorkflowExecution,
             workflow_task_completed_event_id=completed_id,
         )
     )
-    st.external_requests[initiated] = ExternalRequestInfo(
-        initiated_event_id=initiated,
-        kind="cancel",
-        namespace=namespace,
-        workflow_id=c.workflow_id,
-        run_id=c.run_id,
-    )
+    _track(m, initiated, "cancel", namespace, c.workflow_id, c.run_id)
     m.send_to_workflow(
         namespace,
         c.workflow_id,

@@ -8,16 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from tidal_schema import HistoryEvent
-from tidal_schema.messages import (
-    AckReply,
-    ExternalWorkflowResult,
-    RequestCancelExternalWorkflowExecution,
-    RequestCancelWorkflowExecution,
-)
+from tidal_schema.messages import RequestCancelExternalWorkflowExecution, RequestCancelWorkflowExecution
 
-from ..mutation import Outcome, to_workflow
+from ..mutation import Outcome
 from ..state import MutableState
 from . import request_cancel_workflow
+from .signal_external_workflow import answer_source
 
 
 def handle(
@@ -36,18 +32,4 @@ def handle(
         identity=f"workflow:{msg.source.workflow_id}",
     )
     outcome = request_cancel_workflow.handle(state, history, cancel, now=now)
-    s = msg.source
-    answer = ExternalWorkflowResult(
-        namespace=s.namespace,
-        workflow_id=s.workflow_id,
-        run_id=s.run_id,
-        initiated_event_id=s.initiated_event_id,
-        kind="cancel",
-        target_namespace=msg.namespace,
-        target_workflow_id=msg.workflow_id,
-        target_run_id=msg.run_id,
-        failed_cause=None if isinstance(outcome.reply, AckReply) else "ExternalWorkflowExecutionNotFound",
-    )
-    outcome.reply = None
-    outcome.outbox.append(to_workflow(s.namespace, s.workflow_id, answer))
-    return outcome
+    return answer_source(outcome, msg, "cancel")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from tidal_schema import HistoryEvent
 from tidal_schema.messages import (
     AckReply,
     ExternalWorkflowResult,
+    RequestCancelExternalWorkflowExecution,
     SignalExternalWorkflowExecution,
     SignalWorkflowExecution,
 )
@@ -37,13 +39,23 @@ def handle(
         identity=f"workflow:{msg.source.workflow_id}",
     )
     outcome = signal_workflow.handle(state, history, signal, now=now)
+    return answer_source(outcome, msg, "signal")
+
+
+def answer_source(
+    outcome: Outcome,
+    msg: SignalExternalWorkflowExecution | RequestCancelExternalWorkflowExecution,
+    kind: Literal["signal", "cancel"],
+) -> Outcome:
+    """Turn the client-style reply of the applied request into an ExternalWorkflowResult for the
+    requesting run's shard (the requester is a workflow, not a waiting caller)."""
     s = msg.source
     answer = ExternalWorkflowResult(
         namespace=s.namespace,
         workflow_id=s.workflow_id,
         run_id=s.run_id,
         initiated_event_id=s.initiated_event_id,
-        kind="signal",
+        kind=kind,
         target_namespace=msg.namespace,
         target_workflow_id=msg.workflow_id,
         target_run_id=msg.run_id,
