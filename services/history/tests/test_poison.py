@@ -228,3 +228,20 @@ async def test_a_nul_signal_does_not_stop_its_shard_on_postgres(pg_runtime: Runt
         await wait_for(lambda: _has(rt, "after"), timeout=20, what="a later start")
     finally:
         await service.stop()
+
+
+async def test_an_invalid_request_is_answered_not_left_to_time_out(sqlite_runtime: Runtime) -> None:
+    """A requester (the frontend) waiting on a message history dead-letters as invalid gets an
+    ErrorReply at once; without it the request times out and the same request is retried forever
+    (the AMQP command path requeues on a timeout)."""
+    rt = sqlite_runtime
+    service = build(rt)
+    await service.start()
+    try:
+        body = b'{"type": "StartWorkflowExecution", "workflow_id": "w"}'  # no type, queue, request id
+        out = OutMessage(exchange=names.HISTORY_EXCHANGE, routing_key=names.shard_routing_key(0), body=body)
+        answer = REPLY.validate_json((await rt.bus.request(out, timeout=5)).body)
+        assert isinstance(answer, ErrorReply) and answer.code == "invalid_argument"
+        assert "invalid history message" in answer.message and "workflow_type" in answer.message
+    finally:
+        await service.stop()

@@ -139,10 +139,18 @@ class PoisonHandler:
             await delivery.ack()
             return
         log.error("dead-lettering %s: %s", what, reason, extra=_extra(self._shard_id, msg))
+        reason = f"history could not apply {what}: {reason}"
         if delivery.reply_to:
             await self._reply_error(delivery, _error_code(exc), reason)
         metrics.POISON_DEAD_LETTERED.inc()
-        await delivery.dead_letter(f"{_error_code(exc).value}: history could not apply {what}: {reason}")
+        await delivery.dead_letter(f"{_error_code(exc).value}: {reason}")
+
+    async def reject(self, delivery: Delivery, reason: str) -> None:
+        """Dead-letter a message that is invalid as it stands (no retry can help), answering a
+        requester that waits for it: otherwise it would time out and retry the same request."""
+        if delivery.reply_to:
+            await self._reply_error(delivery, ErrorCode.INVALID_ARGUMENT, reason)
+        await delivery.dead_letter(reason)
 
     async def stop(self) -> None:
         """Cancel pending retries: their originals are still unacked, so cancelling the consumer
@@ -181,7 +189,7 @@ class PoisonHandler:
         )
 
     async def _reply_error(self, delivery: Delivery, code: ErrorCode, reason: str) -> None:
-        reply = ErrorReply(code=code, message=f"history could not apply the request: {reason}")
+        reply = ErrorReply(code=code, message=reason)
         try:
             await self._bus.publish(
                 OutMessage(

@@ -291,7 +291,7 @@ class ShardProcessor:
             try:
                 msg = HISTORY_MESSAGE.validate_json(d.body)
             except ValidationError as exc:
-                await d.dead_letter(f"invalid history message: {_short(exc)}")
+                await self._poison.reject(d, f"invalid history message: {_short(exc)}")
                 continue
             metrics.message(msg.type)
             try:
