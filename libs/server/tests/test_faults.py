@@ -24,6 +24,17 @@ async def test_postgres_errors_are_classified_by_sqlstate(fresh_database_url: st
     nul = await _error(fresh_database_url, "SELECT '\"a\\u0000b\"'::jsonb")
     assert sqlstate(nul) == "22P05" and not is_transient(nul)
     assert "\x00" not in describe(nul) and "22P05" in describe(nul)
+    engine = create_engine(fresh_database_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT CAST(:v AS bigint)"), {"v": 2**70})
+    except Exception as exc:
+        too_big: Exception = exc
+    else:
+        raise AssertionError("an int beyond int64 was accepted")
+    finally:
+        await engine.dispose()
+    assert not is_transient(too_big), describe(too_big)  # refused by the driver: the data's
     missing = await _error(fresh_database_url, "SELECT * FROM no_such_table")
     assert sqlstate(missing) == "42P01" and is_transient(missing)  # an operator's change, not the data
 

@@ -11,8 +11,9 @@ data itself count against a message.
   except the SQLSTATE classes below (connection loss, admin shutdown, serialization failures,
   lock timeouts, missing privileges or tables after an operator's change: none is the message's).
 - Message-caused: database SQLSTATE classes 22 (data exception: a NUL in jsonb, a value out of
-  range), 23 (integrity constraint) and 54 (program limit exceeded: too deep, too large), the
-  bus refusing or being unable to route a message, and any other exception raised by our own code
+  range), 23 (integrity constraint) and 54 (program limit exceeded: too deep, too large), a
+  parameter the driver cannot encode (an integer beyond int64), the bus refusing or being unable
+  to route a message, and any other exception raised by our own code
   while applying a message (OverflowError, ValueError, RecursionError...).
 """
 
@@ -29,20 +30,28 @@ MESSAGE_SQLSTATE_CLASSES: Final = frozenset({"22", "23", "54"})
 _REASON_MAX = 500
 
 
-def sqlstate(exc: BaseException) -> str | None:
-    """The Postgres SQLSTATE behind `exc` (through SQLAlchemy's and asyncpg's wrappers), if any."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps (SQLAlchemy's `orig`, causes, contexts), outermost first."""
     seen: set[int] = set()
+    out: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
-        e = todo.pop()
+        e = todo.pop(0)
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
+        out.append(e)
+        orig = getattr(e, "orig", None)
+        todo.extend([orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__])
+    return out
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The Postgres SQLSTATE behind `exc` (through SQLAlchemy's and asyncpg's wrappers), if any."""
+    for e in _chain(exc):
         code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
         if isinstance(code, str) and len(code) == 5:
             return code
-        orig = getattr(e, "orig", None)
-        todo.extend([orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__])
     return None
 
 
@@ -65,9 +74,20 @@ def is_transient(exc: BaseException) -> bool:
         state = sqlstate(exc)
         if state is not None:
             return state[:2] not in MESSAGE_SQLSTATE_CLASSES
-        # SQLite and driver errors without a SQLSTATE: only a constraint or a value is the data's.
-        return not isinstance(
-            exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.DataError | sqlite3.IntegrityError
+        # SQLite and driver errors without a SQLSTATE: only a constraint or a value is the data's;
+        # the driver refusing to encode a parameter (asyncpg's client-side DataError, e.g. an int
+        # beyond int64, is a ValueError) is the data's too.
+        return not any(
+            isinstance(
+                e,
+                sqlalchemy.exc.IntegrityError
+                | sqlalchemy.exc.DataError
+                | sqlite3.IntegrityError
+                | ValueError
+                | TypeError
+                | OverflowError,
+            )
+            for e in _chain(exc)
         )
     return False
 
