@@ -5,13 +5,15 @@ stops its services and raises (the CLI exits non-zero). /readyz of the ops serve
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from tidal_server import host
+from tidal_server import cli, host
 from tidal_server.ops_http import OpsServer
 from tidal_server.service import Runtime
 from tidal_server.settings import CommonSettings
@@ -153,3 +155,37 @@ async def test_readyz_answers_503_with_the_loops_that_are_down() -> None:
             assert (await http.get("/readyz")).status_code == 200
     finally:
         await ops.stop()
+
+
+@dataclass
+class _Quiet:
+    runtime: Runtime
+    stopped: list[str]
+    name: str = "quiet"
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped.append(self.name)
+
+
+def test_the_cli_exits_1_after_a_fatal_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stopped: list[str] = []
+
+    async def sample(runtime: Runtime) -> None:
+        runtime.health.fail("history.shard[3] could not be released")
+
+    monkeypatch.setattr(cli, "_load_sample", lambda: sample)
+    monkeypatch.setattr(
+        host, "discover_services", lambda: {"quiet": _EntryPoint("quiet", lambda rt: _Quiet(rt, stopped))}
+    )
+    monkeypatch.setattr(host, "use_uvloop", lambda: False)
+    try:
+        code = cli.main(["dev", "--db", str(tmp_path / "dev.sqlite3"), "--http-port", "0", "--with-sample"])
+    finally:
+        logging.getLogger().handlers.clear()
+    assert code == 1 and stopped == ["quiet"]
+    assert "fatal failure: history.shard[3] could not be released" in capsys.readouterr().err
