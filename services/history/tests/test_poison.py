@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tidal_history import topology
 from tidal_history.app import build
 from tidal_history.poison import BAD_COMMAND_CAUSE
+from tidal_history.store import HistoryStore
 from tidal_schema import Payload, names
 from tidal_schema.commands import StartTimer
 from tidal_schema.messages import (
@@ -243,5 +245,39 @@ async def test_an_invalid_request_is_answered_not_left_to_time_out(sqlite_runtim
         answer = REPLY.validate_json((await rt.bus.request(out, timeout=5)).body)
         assert isinstance(answer, ErrorReply) and answer.code == "invalid_argument"
         assert "invalid history message" in answer.message and "workflow_type" in answer.message
+    finally:
+        await service.stop()
+
+
+async def test_a_poison_message_is_isolated_by_bisection(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One bad message among 31 good ones in a single batch: the good ones commit in a handful of
+    transactions (bisection), not one each."""
+    rt = sqlite_runtime
+    commits: list[int] = []
+    real_commit = HistoryStore.commit
+
+    async def counting(self: HistoryStore, **kw: Any) -> Any:
+        commits.append(len(kw["writes"]))
+        return await real_commit(self, **kw)
+
+    monkeypatch.setattr(HistoryStore, "commit", counting)
+    await topology.declare(rt.bus, 1)  # queued before the shard is consumed: one batch
+    for i in range(32):
+        if i == 20:
+            await _send(rt, _start("bad-overflow", workflow_run_timeout=timedelta(days=10_000_000)))
+        else:
+            await _send(rt, _start(f"good-{i}"))
+    service = build(rt)
+    await service.start()
+    try:
+
+        async def all_good_started() -> bool:
+            return len(await _statuses(rt, "good-")) == 31
+
+        await wait_for(all_good_started, timeout=20, what="the 31 good starts to commit")
+        # 32 -> 16 ok + 16 -> 8 ok + 8 -> 4 ok + 4 -> 2 ok + 2 -> 1 ok + the offender alone.
+        assert len(commits) <= 6, commits
     finally:
         await service.stop()

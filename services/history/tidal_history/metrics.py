@@ -27,8 +27,7 @@ BATCH_SIZE = Histogram(
 BATCH_FAILURES = Counter(
     "tidal_history_batch_failures_total",
     "Shard batches that failed, by cause: transient (database or broker unavailable: requeued and "
-    "retried with backoff) or message (a message failed it: the batch was applied one message at "
-    "a time to isolate it).",
+    "retried with backoff) or message (a message failed it: the batch was bisected to isolate it).",
     ["cause"],
 )
 POISON = Counter(

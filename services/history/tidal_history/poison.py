@@ -105,6 +105,11 @@ class PoisonHandler:
         self._shard_id = shard_id
         self.policy = policy
         self._pending: set[asyncio.Task[None]] = set()
+        self._held: set[int] = set()  # id() of deliveries waiting for their retry (unsettled)
+
+    def holds(self, delivery: Delivery) -> bool:
+        """True while `delivery` waits for its retry: the processor must not requeue it."""
+        return id(delivery) in self._held
 
     async def handle(self, delivery: Delivery, exc: BaseException) -> None:
         attempt = attempt_of(delivery.headers)
@@ -122,6 +127,7 @@ class PoisonHandler:
                 delay,
                 extra=_extra(self._shard_id, msg),
             )
+            self._held.add(id(delivery))
             task = asyncio.create_task(self._retry_later(delivery, attempt + 1, delay))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
@@ -160,15 +166,18 @@ class PoisonHandler:
         await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def _retry_later(self, delivery: Delivery, attempt: int, delay: float) -> None:
-        await asyncio.sleep(delay)
         try:
-            await self._republish(delivery, delivery.body, attempt=attempt)
-            metrics.POISON_RETRIED.inc()
-            await delivery.ack()
-        except BusError:
-            log.warning("could not republish a failed message for a retry; requeueing it", exc_info=True)
-            with contextlib.suppress(BusError):
-                await delivery.nack(requeue=True)
+            await asyncio.sleep(delay)
+            try:
+                await self._republish(delivery, delivery.body, attempt=attempt)
+                metrics.POISON_RETRIED.inc()
+                await delivery.ack()
+            except BusError:
+                log.warning("could not republish a failed message for a retry; requeueing it", exc_info=True)
+                with contextlib.suppress(BusError):
+                    await delivery.nack(requeue=True)
+        finally:
+            self._held.discard(id(delivery))
 
     async def _republish(self, delivery: Delivery, body: bytes, *, attempt: int | None) -> None:
         headers = dict(delivery.headers)

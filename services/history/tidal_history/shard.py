@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -189,8 +190,8 @@ class ShardProcessor:
 
     async def _run_batch(self, batch: list[Delivery]) -> None:
         """Process a batch. A failure the infrastructure caused requeues it (after a backoff); one
-        a message caused is isolated: the messages are applied one at a time, so the others
-        commit and only the offender goes to the poison policy (poison.py)."""
+        a message caused is isolated by bisection: the halves are applied (and committed)
+        separately, down to the single offender, which goes to the poison policy (poison.py)."""
         try:
             await self._process(batch)
             self._transient_failures = 0
@@ -203,25 +204,38 @@ class ShardProcessor:
                 return
             metrics.MESSAGE_FAILURES.inc()
             log.warning(
-                "a batch of %d on shard %s failed because of a message (%s); applying them one at a time",
+                "a batch of %d on shard %s failed because of a message (%s); isolating it",
                 len(batch),
                 self.shard_id,
                 describe(exc),
                 extra={"shard": self.shard_id},
             )
-        for i, d in enumerate(batch):
-            if d.settled:
-                continue  # dead-lettered as invalid in the failed attempt
-            try:
-                await self._process([d])
-            except ShardLostError:
-                await self._requeue(batch[i + 1 :])
-                raise
-            except Exception as exc:
-                self._cache.clear()
-                if not await self._caused_by_message(exc, batch[i:]):
-                    return
-                await self._poison.handle(d, exc)
+            failed = exc
+        # Groups still to apply, in order (messages of one run keep their order). A group known to
+        # fail is split; a single message that fails is the offender.
+        todo: deque[tuple[list[Delivery], Exception | None]] = deque([(batch, failed)])
+        while todo:
+            group, known = todo.popleft()
+            group = [d for d in group if not d.settled]  # e.g. dead-lettered as invalid already
+            if not group:
+                continue
+            if known is None:
+                try:
+                    await self._process(group)
+                    continue
+                except ShardLostError:
+                    await self._requeue([d for g, _ in todo for d in g])
+                    raise
+                except Exception as exc:
+                    self._cache.clear()
+                    if not await self._caused_by_message(exc, group + [d for g, _ in todo for d in g]):
+                        return
+                    known = exc
+            if len(group) == 1:
+                await self._poison.handle(group[0], known)
+            else:
+                mid = len(group) // 2
+                todo.extendleft([(group[mid:], None), (group[:mid], None)])
         self._transient_failures = 0
 
     async def _caused_by_message(self, exc: Exception, pending: list[Delivery]) -> bool:
@@ -273,7 +287,7 @@ class ShardProcessor:
 
     async def _requeue(self, batch: list[Delivery]) -> None:
         for d in batch:
-            if not d.settled:
+            if not d.settled and not self._poison.holds(d):
                 try:
                     await d.nack(requeue=True)
                 except Exception:
