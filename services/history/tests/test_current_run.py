@@ -158,6 +158,20 @@ async def test_a_signal_by_id_reaches_the_successor_after_the_old_runs_retention
     assert await _scalar(runtime, sa.select(ex.status).where(ex.run_id == b)) == "Terminated"
 
 
+async def test_a_signal_by_id_reaches_a_restarted_run_after_the_old_runs_retention_check(
+    runtime: Runtime, service: HistoryService
+) -> None:
+    """The same for a workflow id reused after its run closed (a restart)."""
+    first = StartWorkflowExecution(workflow_id=WF, workflow_type="T", task_queue="q", request_id="r1")
+    a = (await _request(runtime, first))["run_id"]
+    await _request(runtime, TerminateWorkflowExecution(workflow_id=WF, reason="restart"))
+    b = (await _request(runtime, first.model_copy(update={"request_id": "r2"})))["run_id"]
+    assert b != a and await _current_run(runtime) == b
+    await _rearm_retention(runtime, a)
+    reply = await _request(runtime, SignalWorkflowExecution(workflow_id=WF, signal_name="go", request_id="s"))
+    assert reply["type"] == "AckReply" and reply["run_id"] == b, reply
+
+
 async def test_purging_the_old_run_keeps_the_successor_current(
     runtime: Runtime, service: HistoryService
 ) -> None:
