@@ -307,7 +307,9 @@ class Mutation:
         return key
 
     def delete_timer(self, key: str) -> None:
-        # The timer service may still fire it; history treats such fires as stale.
+        # The timer service may still fire it; history treats such fires as stale. A row set
+        # earlier in this mutation is not written at all (RunWrite.record_timers relies on it).
+        self._timers_set = [s for s in self._timers_set if s.key != key]
         self._timers_deleted.append(key)
 
     # --- closing --------------------------------------------------------------------------
@@ -372,7 +374,8 @@ class Mutation:
                     scheduled_event_id=timer.started_event_id,
                 )
             )
-        self._timers_deleted.extend(keys)
+        for key in keys:
+            self.delete_timer(key)
 
     # --- plumbing -------------------------------------------------------------------------
 
