@@ -325,13 +325,17 @@ class Mutation:
         parent is not told its child closed."""
         st = self.state
         self._delete_pending_timer_rows()
+        # Acknowledged inputs still waiting behind an outstanding task go into history before the
+        # close. A workflow task's own close never gets here with any (it is refused instead:
+        # api/complete_workflow_task.py); terminate and the run timeout run no workflow code, so
+        # the code never sees them, but they are recorded, never dropped.
+        self.flush_buffered()
         self.add_event(attributes)
         st.status = status
         st.close_time = self.now
         st.result = result
         st.failure = failure
         st.workflow_task = None
-        st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
         relations.on_close(self, status, result=result, failure=failure, continued=continued)
