@@ -36,6 +36,9 @@ class ActivityInfo(_State):
     # Bumped each time the heartbeat timer is (re-)armed, so only the newest fire counts.
     heartbeat_timer_seq: int = 0
     cancel_requested: bool = False
+    # The attempt last handed to matching: a retry fire for it again (fires are at least once) is
+    # a duplicate, not a reason to run the attempt twice.
+    dispatched_attempt: int = 0
 
 
 class TimerInfo(_State):
@@ -50,6 +53,9 @@ class WorkflowTaskInfo(_State):
     scheduled_time: datetime
     # Dispatched only to deliver updates; its WorkflowTaskScheduled is not written (see updates.py).
     speculative: bool = False
+    # Tells apart the timeout timers of speculative tasks, which can share a scheduled event id (a
+    # dropped one writes no event); None for the others, whose event id is theirs alone.
+    timer_id: str | None = None
 
 
 class UpdateInfo(_State):
@@ -114,6 +120,11 @@ class MutableState(_State):
     # Attempt of a workflow task waiting on a retry-backoff timer (its row must go when a task is
     # scheduled by other means, or the fire would be stale with its row left behind).
     wft_retry_attempt: int | None = None
+    # ...and the event id history had reached when that timer was set (the WorkflowTaskFailed's
+    # successor): a fire left over from an earlier streak of failures has another.
+    wft_retry_event_id: int | None = None
+    # Speculative tasks dispatched so far (each one's timeout timer id).
+    speculative_tasks: int = 0
     # Why the last workflow task attempt failed, until one succeeds: `describe` shows it, since a
     # failing task is retried forever without failing the workflow.
     last_wft_failure: Failure | None = None

@@ -20,7 +20,7 @@ from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import AddWorkflowTask, TimerKind, UpdateRequest, WorkflowTask
 
-from .mutation import Mutation, timer_key
+from .mutation import Mutation, wft_timeout_key
 from .state import MutableState, UpdateInfo, WorkflowTaskInfo
 
 _KEEP_FINISHED = 100
@@ -51,10 +51,15 @@ def has_undelivered(state: MutableState) -> bool:
 def schedule_speculative(m: Mutation, history: Sequence[HistoryEvent]) -> None:
     st = m.state
     sid = st.next_event_id
-    st.workflow_task = WorkflowTaskInfo(scheduled_event_id=sid, scheduled_time=m.now, speculative=True)
+    st.speculative_tasks += 1
+    timer_id = f"s{st.speculative_tasks}"  # the next one may get the same event id
+    st.workflow_task = WorkflowTaskInfo(
+        scheduled_event_id=sid, scheduled_time=m.now, speculative=True, timer_id=timer_id
+    )
     m.set_timer(
         TimerKind.WORKFLOW_TASK_TIMEOUT,
         fire_at=m.now + st.workflow_task_timeout,
+        timer_id=timer_id,
         scheduled_event_id=sid,
         attempt=1,
     )
@@ -105,11 +110,7 @@ def drop_speculative(m: Mutation, history: Sequence[HistoryEvent], commands: Seq
     st = m.state
     wft = st.workflow_task
     assert wft is not None and wft.speculative
-    m.delete_timer(
-        timer_key(
-            st.run_id, TimerKind.WORKFLOW_TASK_TIMEOUT, scheduled_event_id=wft.scheduled_event_id, attempt=1
-        )
-    )
+    m.delete_timer(wft_timeout_key(st.run_id, wft))
     st.workflow_task = None
     for c in commands:
         assert isinstance(c, cmd.ProtocolMessage)
