@@ -9,6 +9,7 @@ import uuid
 
 from tidal import workflow
 from tidal.client import Client
+from tidal.exceptions import RPCError
 
 TASK_QUEUE = "e2e-durability"
 
@@ -38,7 +39,25 @@ class CountingEntity:
         workflow.continue_as_new(args=[total, target])
 
 
-WORKFLOWS = [CountingEntity]
+@workflow.defn
+class OneSignal:
+    """Returns the value of the first `add` signal."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    @workflow.signal
+    def add(self, n: int) -> None:
+        self.value = self.value if self.value is not None else n
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.value is not None)
+        assert self.value is not None
+        return self.value
+
+
+WORKFLOWS = [CountingEntity, OneSignal]
 
 
 async def continue_as_new_entity_sees_every_signal(
@@ -61,3 +80,26 @@ async def continue_as_new_entity_sees_every_signal(
             f"the entity never saw all {signals} signals (latest run {latest.run_id} {latest.status})"
         ) from None
     assert result == list(range(signals)), f"seen {len(result)}: {result}"
+
+
+async def signal_retried_after_the_close_gets_the_original_answer(client: Client, task_queue: str) -> None:
+    """A signal applied, then the run closed, then the same request retried (its answer was lost):
+    the retry hears what the first attempt did, not 404 (before: not_found); a new signal does
+    get not_found."""
+    wid = f"one-signal-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(OneSignal.run, id=wid, task_queue=task_queue)
+    path = client._wf_path(wid, "/signal")
+    body = {"signal_name": "add", "request_id": f"{wid}-sig", "args": [7]}
+    first = await client._call("POST", path, json=body)
+    assert await handle.result() == 7
+    for retry in (body, {**body, "run_id": first["run_id"]}):
+        again = await client._call("POST", path, json=retry)
+        assert again["run_id"] == first["run_id"], again
+    try:
+        await client._call("POST", path, json={**body, "request_id": f"{wid}-new"})
+    except RPCError as e:
+        assert e.status == "not_found", e
+    else:
+        raise AssertionError("a new signal to a closed run was accepted")
+    history = await handle.fetch_history()
+    assert [e.event_type for e in history.events].count("WorkflowExecutionSignaled") == 1

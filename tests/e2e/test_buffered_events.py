@@ -1,5 +1,7 @@
-"""Inputs buffered behind an outstanding workflow task survive a close or continue-as-new of that
-task (Temporal's UNHANDLED_COMMAND), on the embedded server and on the real stack."""
+"""Durability of acknowledged inputs (issue 9), on the embedded server and on the real stack:
+inputs buffered behind an outstanding workflow task survive a close or continue-as-new of that
+task (Temporal's UNHANDLED_COMMAND); a signal retried after the run closed gets its original
+answer."""
 
 from __future__ import annotations
 
@@ -42,5 +44,12 @@ async def test_embedded_continue_as_new_entity_sees_every_signal(embedded_client
     await sd.continue_as_new_entity_sees_every_signal(embedded_client, sd.TASK_QUEUE)
 
 
-async def test_stack_continue_as_new_entity_sees_every_signal(stack_client: Client) -> None:
+async def test_embedded_signal_retried_after_the_close_gets_the_original_answer(
+    embedded_client: Client,
+) -> None:
+    await sd.signal_retried_after_the_close_gets_the_original_answer(embedded_client, sd.TASK_QUEUE)
+
+
+async def test_stack_durability_scenarios(stack_client: Client) -> None:
     await sd.continue_as_new_entity_sees_every_signal(stack_client, sd.TASK_QUEUE)
+    await sd.signal_retried_after_the_close_gets_the_original_answer(stack_client, sd.TASK_QUEUE)

@@ -4,9 +4,12 @@ to decide transitions without reading the event history."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
+
+from .dedup import RequestIds
 
 
 class _State(BaseModel):
@@ -135,8 +138,9 @@ class MutableState(_State):
     # Events that arrived while a workflow task was outstanding: written after its completion so
     # the worker's view of history (which ends at the task's WorkflowTaskScheduled) stays valid.
     buffered_events: list[dict[str, object]] = Field(default_factory=list)
-    # Recent signal request ids: a redelivered signal is answered, not applied twice.
-    signal_request_ids: list[str] = Field(default_factory=list)
+    # Ids of the signals, cancel requests and updates applied (dedup.py): a redelivered one is
+    # answered, not applied twice.
+    request_ids: RequestIds = Field(default_factory=RequestIds)
     cancel_requested: bool = False
     # By update id, in admission order (the last finished ones are kept for deduplication).
     updates: dict[str, UpdateInfo] = Field(default_factory=dict)
@@ -146,6 +150,22 @@ class MutableState(_State):
     parent: ParentInfo | None = None
     children: dict[int, ChildInfo] = Field(default_factory=dict)
     external_requests: dict[int, ExternalRequestInfo] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_signal_ids(cls, data: Any) -> Any:
+        """Documents written before `request_ids` kept the last signal ids in a list; they are
+        taken over as applied at the run's start (so they age out from there)."""
+        if isinstance(data, dict) and "signal_request_ids" in data:
+            data = dict(data)
+            legacy = data.pop("signal_request_ids") or []
+            start = data.get("start_time")
+            at = (start if isinstance(start, datetime) else datetime.fromisoformat(str(start))).timestamp()
+            if legacy and "request_ids" not in data:
+                data["request_ids"] = {
+                    "buckets": [{"first": int(at), "newest": int(at), "ids": [f"s:{i}" for i in legacy]}]
+                }
+        return data
 
     @property
     def is_running(self) -> bool:

@@ -14,12 +14,14 @@ are buffered), so that id is still free.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from tidal_schema import Failure, HistoryEvent, names
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import AddWorkflowTask, TimerKind, UpdateRequest, WorkflowTask
 
+from . import dedup
 from .mutation import Mutation, wft_timeout_key
 from .state import MutableState, UpdateInfo, WorkflowTaskInfo
 
@@ -27,11 +29,12 @@ _KEEP_FINISHED = 100
 ADMITTED, ACCEPTED, COMPLETED = "admitted", "accepted", "completed"
 
 
-def admit(state: MutableState, info: UpdateInfo) -> None:
+def admit(state: MutableState, info: UpdateInfo, *, now: datetime) -> None:
     state.updates[info.update_id] = info
     finished = [k for k, u in state.updates.items() if u.stage == COMPLETED]
     for k in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
         del state.updates[k]
+        dedup.remember(state, dedup.UPDATE, k, now=now)  # its outcome is gone, its id is not
 
 
 def pending(state: MutableState, scheduled_event_id: int) -> tuple[UpdateRequest, ...]:
