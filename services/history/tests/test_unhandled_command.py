@@ -5,98 +5,41 @@ written, a new task scheduled. Message in, events/outbox out, for every kind of 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from tidal_history.api import (
     child_workflow_closed,
     complete_activity_task,
-    complete_workflow_task,
     fail_activity_task,
     fire_timer,
     request_cancel_workflow,
-    signal_workflow,
-    start_workflow,
     terminate_workflow,
     update_workflow,
 )
-from tidal_history.mutation import Outcome, timer_key
-from tidal_history.state import MutableState
-from tidal_schema import Failure, HistoryEvent, Payload, RetryPolicy, WorkflowExecutionStatus
+from tidal_history.mutation import timer_key
+from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
     AddWorkflowTask,
     ChildWorkflowClosed,
     CompleteActivityTask,
-    CompleteWorkflowTask,
     FailActivityTask,
     FireTimer,
     RequestCancelWorkflowExecution,
-    SignalWorkflowExecution,
-    StartWorkflowExecution,
     TerminateWorkflowExecution,
     TimerKind,
     UpdateWorkflowExecution,
     WorkflowClosed,
 )
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-RUN = "run1"
-
-
-class Run:
-    """A run driven through transitions, its history kept alongside."""
-
-    def __init__(self) -> None:
-        start = StartWorkflowExecution(
-            workflow_id="w1",
-            workflow_type="Entity",
-            task_queue="q",
-            request_id="start",
-            retry_policy=RetryPolicy(maximum_attempts=3),
-        )
-        o = start_workflow.handle(start, None, new_run_id=RUN, shard_id=0, now=T0)
-        assert o.state is not None
-        self.state: MutableState = o.state
-        self.history: list[HistoryEvent] = list(o.events)
-        self.last = o
-
-    def apply(self, fn: Callable[..., Outcome], msg: object) -> Outcome:
-        o = fn(self.state, self.history, msg, now=T0 + timedelta(seconds=len(self.history)))
-        self.history += o.events
-        if o.state is not None:
-            self.state = o.state
-        self.last = o
-        return o
-
-    @property
-    def task_id(self) -> int:
-        assert self.state.workflow_task is not None
-        return self.state.workflow_task.scheduled_event_id
-
-    def complete(self, *commands: cmd.Command) -> Outcome:
-        return self.apply(
-            complete_workflow_task.handle,
-            CompleteWorkflowTask(
-                workflow_id="w1", run_id=RUN, scheduled_event_id=self.task_id, commands=commands
-            ),
-        )
-
-    def signal(self, request_id: str) -> Outcome:
-        return self.apply(
-            signal_workflow.handle,
-            SignalWorkflowExecution(workflow_id="w1", signal_name="add", request_id=request_id),
-        )
-
-
-def _types(events: list[HistoryEvent]) -> list[str]:
-    return [e.event_type for e in events]
+from tests.support.history_run import RUN, Run, types
 
 
 def _started_with_pending_work() -> Run:
     """A run whose first task scheduled an activity, a timer and a child; a signal then put a
     second task out (outstanding when each test's buffered input arrives)."""
-    r = Run()
+    r = Run(retry_policy=RetryPolicy(maximum_attempts=3))
     r.complete(
         cmd.ScheduleActivityTask(
             activity_id="a1",
@@ -210,25 +153,25 @@ def test_a_close_with_buffered_events_is_refused_and_the_events_reach_a_new_task
 
     assert r.state.status is WorkflowExecutionStatus.RUNNING
     assert o.successor is None and not [x for x in o.outbox if isinstance(x.message, WorkflowClosed)]
-    types = _types(o.events)
-    assert types[:2] == ["WorkflowTaskStarted", "WorkflowTaskFailed"]
+    seen = types(o.events)
+    assert seen[:2] == ["WorkflowTaskStarted", "WorkflowTaskFailed"]
     failed = o.events[1].attributes
     assert failed.cause == "UnhandledCommand"  # type: ignore[union-attr]
     assert failed.scheduled_event_id == refused_task  # type: ignore[union-attr]
     # The whole completion is refused: none of its commands (the StartTimer either) is applied.
-    assert "TimerStarted" not in types and "t2" not in r.state.timers
-    assert event_type in types and types[-1] == "WorkflowTaskScheduled"
+    assert "TimerStarted" not in seen and "t2" not in r.state.timers
+    assert event_type in seen and seen[-1] == "WorkflowTaskScheduled"
     assert not r.state.buffered_events
     # The new task is a first attempt (nothing failed in the worker) and carries the events.
     assert r.state.workflow_task is not None and r.state.workflow_task.attempt == 1
     (add,) = [x.message for x in o.outbox if isinstance(x.message, AddWorkflowTask)]
-    assert add.task.scheduled_event_id == r.task_id and event_type in _types(list(add.task.events))
+    assert add.task.scheduled_event_id == r.task_id and event_type in types(list(add.task.events))
     assert add.sticky_queue is None  # the worker dropped its instance: a full replay
     assert [e.event_id for e in r.history] == list(range(1, len(r.history) + 1))
 
     # The workflow code, having seen the events, closes again: now it is accepted.
     o = r.complete(CLOSES[close])
-    assert "WorkflowTaskCompleted" in _types(o.events)
+    assert "WorkflowTaskCompleted" in types(o.events)
     assert r.state.status is not WorkflowExecutionStatus.RUNNING
 
 
@@ -240,7 +183,7 @@ def test_an_update_admitted_during_the_task_refuses_the_close_and_goes_out_with_
     o = r.complete(cmd.CompleteWorkflowExecution())
 
     assert r.state.is_running
-    assert _types(o.events) == ["WorkflowTaskStarted", "WorkflowTaskFailed", "WorkflowTaskScheduled"]
+    assert types(o.events) == ["WorkflowTaskStarted", "WorkflowTaskFailed", "WorkflowTaskScheduled"]
     (add,) = [x.message for x in o.outbox if isinstance(x.message, AddWorkflowTask)]
     assert [u.update_id for u in add.task.updates] == ["u1"]
     assert r.state.updates["u1"].stage == "admitted"
@@ -264,7 +207,7 @@ def test_an_update_delivered_with_the_refused_task_is_delivered_again_not_reject
 def test_a_close_without_buffered_events_is_accepted() -> None:
     r = _started_with_pending_work()
     o = r.complete(cmd.CompleteWorkflowExecution())
-    assert _types(o.events)[:3] == [
+    assert types(o.events)[:3] == [
         "WorkflowTaskStarted",
         "WorkflowTaskCompleted",
         "WorkflowExecutionCompleted",
@@ -276,7 +219,7 @@ def test_other_commands_with_buffered_events_are_applied_and_the_events_flushed_
     r = _started_with_pending_work()
     r.signal("s1")
     o = r.complete(cmd.StartTimer(timer_id="t2", start_to_fire_timeout=timedelta(seconds=1)))
-    assert _types(o.events) == [
+    assert types(o.events) == [
         "WorkflowTaskStarted",
         "WorkflowTaskCompleted",
         "TimerStarted",
@@ -290,7 +233,7 @@ def test_terminate_writes_the_buffered_events_before_closing() -> None:
     r = _started_with_pending_work()
     r.signal("s1")
     o = r.apply(terminate_workflow.handle, TerminateWorkflowExecution(workflow_id="w1", reason="stop"))
-    types = _types(o.events)
-    assert types.index("WorkflowExecutionSignaled") < types.index("WorkflowExecutionTerminated")
+    seen = types(o.events)
+    assert seen.index("WorkflowExecutionSignaled") < seen.index("WorkflowExecutionTerminated")
     assert r.state.status is WorkflowExecutionStatus.TERMINATED
     assert [e.event_id for e in r.history] == list(range(1, len(r.history) + 1))
