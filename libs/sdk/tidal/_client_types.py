@@ -26,6 +26,13 @@ class WorkflowExecutionDescription:
     close_time: datetime | None
     history_length: int
     raw: dict[str, Any] = field(repr=False)
+    namespace: str = ""
+    # The run that started this one as a child, and the top of its chain of parents (the run
+    # itself when it has none), as temporalio's `parent_id` / `root_id`.
+    parent_id: str | None = None
+    parent_run_id: str | None = None
+    root_id: str | None = None
+    root_run_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,7 @@ class Client:
             id,
             run_id=reply["run_id"],
             result_run_id=reply["run_id"],
+            first_execution_run_id=reply["run_id"],
             result_type=result_type or ret_type,
         )
 
@@ -205,15 +206,34 @@ class Client:
         return await handle.result()
 
     def get_workflow_handle(
-        self, workflow_id: str, *, run_id: str | None = None, result_type: type | None = None
+        self,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
+        result_type: type | None = None,
     ) -> WorkflowHandle[Any]:
-        return WorkflowHandle(self, workflow_id, run_id=run_id, result_run_id=run_id, result_type=result_type)
+        return WorkflowHandle(
+            self,
+            workflow_id,
+            run_id=run_id,
+            result_run_id=run_id,
+            first_execution_run_id=first_execution_run_id,
+            result_type=result_type,
+        )
 
     def get_workflow_handle_for(
-        self, workflow: Any, workflow_id: str, *, run_id: str | None = None
+        self,
+        workflow: Any,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
     ) -> WorkflowHandle[Any]:
         _, ret_type = _workflow_name(workflow)
-        return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=ret_type)
+        return self.get_workflow_handle(
+            workflow_id, run_id=run_id, first_execution_run_id=first_execution_run_id, result_type=ret_type
+        )
 
     def get_async_activity_handle(self, *, task_token: bytes) -> AsyncActivityHandle:
         """The attempt named by `activity.info().task_token` (temporalio also accepts workflow id,
@@ -308,12 +328,16 @@ class WorkflowHandle(Generic[ReturnT]):
         *,
         run_id: str | None = None,
         result_run_id: str | None = None,
+        first_execution_run_id: str | None = None,
         result_type: type | None = None,
     ) -> None:
         self._client = client
         self.id = id
         self.run_id = run_id
         self.result_run_id = result_run_id
+        # The run that started the chain (continue-as-new, retries), as temporalio's handle
+        # carries it. Recorded only: cancel/terminate do not check it against the server yet.
+        self.first_execution_run_id = first_execution_run_id
         self._result_type = result_type
 
     def _params(self, **extra: Any) -> dict[str, Any]:
@@ -376,6 +400,11 @@ class WorkflowHandle(Generic[ReturnT]):
             close_time=datetime.fromisoformat(d["close_time"]) if d.get("close_time") else None,
             history_length=int(d.get("history_length", 0)),
             raw=d,
+            namespace=d.get("namespace") or "",
+            parent_id=d.get("parent_workflow_id"),
+            parent_run_id=d.get("parent_run_id"),
+            root_id=d.get("root_workflow_id"),
+            root_run_id=d.get("root_run_id"),
         )
 
     async def fetch_history(self) -> WorkflowHistory:

@@ -11,9 +11,34 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from tidal_schema import Failure, Payload, TimeoutType
+
+
+class RetryState(StrEnum):
+    """Why retrying an activity or child workflow stopped (temporalio's `RetryState`, same member
+    names). The values are the strings history records, so comparing with those still works."""
+
+    IN_PROGRESS = "InProgress"
+    NON_RETRYABLE_FAILURE = "NonRetryableFailure"
+    TIMEOUT = "Timeout"
+    MAXIMUM_ATTEMPTS_REACHED = "MaximumAttemptsReached"
+    RETRY_POLICY_NOT_SET = "RetryPolicyNotSet"
+    INTERNAL_SERVER_ERROR = "InternalServerError"
+    CANCEL_REQUESTED = "CancelRequested"
+
+
+def _retry_state(value: RetryState | str | None) -> RetryState | None:
+    """A recorded retry state as the enum; one this SDK does not know (a newer server) is None
+    rather than an error, so reading a failure never fails."""
+    if value is None or isinstance(value, RetryState):
+        return value
+    try:
+        return RetryState(value)
+    except ValueError:
+        return None
 
 
 class TidalError(Exception):
@@ -22,6 +47,11 @@ class TidalError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The error that caused this one (`__cause__`), as temporalio's `TemporalError.cause`."""
+        return self.__cause__
 
 
 class FailureError(TidalError):
@@ -99,7 +129,7 @@ class ActivityError(FailureError):
         identity: str = "",
         activity_type: str = "",
         activity_id: str = "",
-        retry_state: str | None = None,
+        retry_state: RetryState | str | None = None,
     ) -> None:
         super().__init__(message)
         self.scheduled_event_id = scheduled_event_id
@@ -107,7 +137,7 @@ class ActivityError(FailureError):
         self.identity = identity
         self.activity_type = activity_type
         self.activity_id = activity_id
-        self.retry_state = retry_state
+        self.retry_state = _retry_state(retry_state)
 
 
 class ChildWorkflowError(FailureError):
@@ -123,7 +153,7 @@ class ChildWorkflowError(FailureError):
         workflow_type: str = "",
         initiated_event_id: int = 0,
         started_event_id: int = 0,
-        retry_state: str | None = None,
+        retry_state: RetryState | str | None = None,
     ) -> None:
         super().__init__(message)
         self.namespace = namespace
@@ -132,7 +162,7 @@ class ChildWorkflowError(FailureError):
         self.workflow_type = workflow_type
         self.initiated_event_id = initiated_event_id
         self.started_event_id = started_event_id
-        self.retry_state = retry_state
+        self.retry_state = _retry_state(retry_state)
 
 
 class WorkflowAlreadyStartedError(FailureError):

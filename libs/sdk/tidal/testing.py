@@ -23,9 +23,16 @@ from .converter import DataConverter
 
 
 class WorkflowEnvironment:
-    def __init__(self, *, client: Client, server: Any) -> None:
+    def __init__(self, *, client: Client, server: Any = None) -> None:
         self.client = client
-        self._server = server
+        self._server = server  # None: the server is someone else's (`from_client`)
+
+    @staticmethod
+    def from_client(client: Client) -> WorkflowEnvironment:
+        """An environment on a server that is already running (a test suite written against a
+        deployed Tidal), as temporalio's. `shutdown()` leaves both the server and the client
+        alone: they belong to the caller. No time skipping."""
+        return WorkflowEnvironment(client=client)
 
     @staticmethod
     async def start_local(
@@ -73,6 +80,8 @@ class WorkflowEnvironment:
         return self._server
 
     async def shutdown(self) -> None:
+        if self._server is None:
+            return
         await self.client.close()
         await self._server.stop()
 

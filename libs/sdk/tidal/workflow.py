@@ -40,6 +40,7 @@ from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._waiting import as_completed as as_completed
 from ._waiting import wait as wait
 from .common import RetryPolicy
+from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
 
 if TYPE_CHECKING:
     from ._runtime.instance import WorkflowInstance
@@ -87,6 +88,12 @@ class Info:
     # The start's memo, still encoded: read it with `workflow.memo()` / `workflow.memo_value()`.
     raw_memo: Mapping[str, Payload] = field(default_factory=dict, repr=False)
 
+    def get_current_history_length(self) -> int:
+        """Events in history as of the current workflow task, as temporalio's. Tidal writes a
+        task's `WorkflowTaskStarted` with its outcome, so this counts up to the task's
+        `WorkflowTaskScheduled` (one event fewer than Temporal) and is the same on replay."""
+        return _rt().current_history_length
+
 
 # --- runtime access -------------------------------------------------------------------------
 
@@ -133,6 +140,12 @@ def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> A
 
 def info() -> Info:
     return _rt().info
+
+
+def all_handlers_finished() -> bool:
+    """No signal or update handler is still running: wait for it before returning from `run`
+    (`await workflow.wait_condition(workflow.all_handlers_finished)`), as in temporalio."""
+    return not _rt().running_handlers
 
 
 def now() -> datetime:

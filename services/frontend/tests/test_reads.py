@@ -109,6 +109,45 @@ async def test_describe_picks_current_run_or_the_given_one(
     assert d["run_id"] == old and d["status"] == "Completed" and d["pending_activities"] == []
 
 
+async def test_describe_parent_and_root_survive_gaps_cycles_and_garbage(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Root is the top of the parent chain; a parent deleted by retention ends the walk at the
+    topmost stored run, a cyclic (corrupt) chain ends after a bounded walk, and a malformed
+    parent entry reads as no parent."""
+    top, mid, leaf = wid(), wid(), wid()
+
+    def parent(w: str, r: str) -> dict[str, object]:
+        return {"parent": {"namespace": "default", "workflow_id": w, "run_id": r, "initiated_event_id": 5}}
+
+    top_run = await insert_run(engine, workflow_id=top)
+    mid_run = await insert_run(engine, workflow_id=mid, state=parent(top, top_run))
+    await insert_run(engine, workflow_id=leaf, state=parent(mid, mid_run))
+    d = (await client.get(f"{BASE}/{leaf}")).json()
+    assert (d["parent_workflow_id"], d["parent_run_id"]) == (mid, mid_run)
+    assert (d["root_workflow_id"], d["root_run_id"]) == (top, top_run)
+    d = (await client.get(f"{BASE}/{top}")).json()
+    assert (d["parent_workflow_id"], d["root_workflow_id"], d["root_run_id"]) == (None, top, top_run)
+
+    orphan = wid()
+    await insert_run(engine, workflow_id=orphan, state=parent("gone-by-retention", "r0"))
+    d = (await client.get(f"{BASE}/{orphan}")).json()
+    assert (d["parent_workflow_id"], d["root_workflow_id"]) == ("gone-by-retention", "gone-by-retention")
+
+    a, b = wid(), wid()
+    a_run, b_run = str(uuid.uuid4()), str(uuid.uuid4())
+    await insert_run(engine, workflow_id=a, run_id=a_run, state=parent(b, b_run))
+    await insert_run(engine, workflow_id=b, run_id=b_run, state=parent(a, a_run))
+    r = await client.get(f"{BASE}/{a}")
+    assert r.status_code == 200 and r.json()["root_workflow_id"] in (a, b)
+
+    for garbage in ({"workflow_id": "half a parent"}, "not an object", [1, 2]):
+        bad = wid()
+        await insert_run(engine, workflow_id=bad, state={"parent": garbage})
+        d = (await client.get(f"{BASE}/{bad}")).json()
+        assert (d["parent_workflow_id"], d["root_workflow_id"]) == (None, bad), garbage
+
+
 async def test_history_pages_in_event_order(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     w = wid()
     run_id = await insert_run(engine, workflow_id=w, events=history(5))

@@ -89,6 +89,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._activity_by_event: dict[int, str] = {}
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
+        self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
+        self._running_handlers: set[asyncio.Task[Any]] = set()  # async signal and update handlers
         self._init_children()
 
     # --- the worker's API -------------------------------------------------------------------
@@ -148,6 +150,20 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             raise WorkflowTaskError(f"workflow task failed: {e!r}", failure=error_to_failure(e)) from e
         finally:
             asyncio.events._set_running_loop(outer)
+
+    @property
+    def current_history_length(self) -> int:
+        """`workflow.info().get_current_history_length()`: the same on first run and replay."""
+        return self._history_length
+
+    @property
+    def running_handlers(self) -> bool:
+        """Some async signal or update handler has not finished (`workflow.all_handlers_finished`)."""
+        return bool(self._running_handlers)
+
+    def track_handler(self, task: asyncio.Task[Any]) -> None:
+        self._running_handlers.add(task)
+        task.add_done_callback(self._running_handlers.discard)
 
     @property
     def activated_upto(self) -> int:
@@ -274,6 +290,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
         self._loop.set_time(self._now.timestamp())
         self._activated_upto = sched
+        self._history_length = sched
         self._task_times = {k: v for k, v in self._task_times.items() if k > sched}
         # Jobs written after the task was scheduled were not seen by it: they wait for the next one.
         jobs = [j for j in self._jobs if j.event_id < sched]
@@ -475,6 +492,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         if s.is_async:
             t = self._loop.create_task(s.fn(self._object, *args), name=f"signal:{s.name}")
             t.add_done_callback(self._handler_done)
+            self.track_handler(t)
             return
         # Sync handlers run right away, so within an activation they see signals in history order
         # and, on the first activation, run before the workflow's run method starts.

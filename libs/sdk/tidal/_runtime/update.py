@@ -90,6 +90,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
     if d.is_async:
         task = inst._loop.create_task(d.fn(obj, *args), name=f"update:{r.name}")
         task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
+        inst.track_handler(task)
         return
     try:
         result = d.fn(obj, *args)

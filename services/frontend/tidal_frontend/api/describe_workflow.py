@@ -73,6 +73,43 @@ class DescribeWorkflowResponse(BaseModel):
     last_workflow_task_failure: WorkflowTaskFailure | None = Field(
         None, description="why the workflow task keeps failing (it is retried); cleared by a success"
     )
+    parent_workflow_id: str | None = Field(None, description="the run that started this one as a child")
+    parent_run_id: str | None = None
+    root_workflow_id: str | None = Field(
+        None,
+        description="the top of the chain of parents (the run itself when it has no parent; the "
+        "topmost parent still stored when an ancestor was deleted by retention)",
+    )
+    root_run_id: str | None = None
+
+
+# Parent chains are short; the bound keeps a corrupt (cyclic) chain from looping forever.
+_MAX_ANCESTORS = 64
+
+
+def _parent(row: ExecutionRow) -> tuple[str, str, str] | None:
+    """(namespace, workflow_id, run_id) of the run's parent, from the state document."""
+    parent = row.state.get("parent") if isinstance(row.state, dict) else None
+    if not isinstance(parent, dict):
+        return None
+    try:
+        return str(parent["namespace"]), str(parent["workflow_id"]), str(parent["run_id"])
+    except KeyError:
+        return None
+
+
+async def _root(ctx: Ctx, row: ExecutionRow) -> tuple[str, str]:
+    workflow_id, run_id, current = row.workflow_id, row.run_id, row
+    for _ in range(_MAX_ANCESTORS):
+        parent = _parent(current)
+        if parent is None:
+            break
+        namespace, workflow_id, run_id = parent
+        found = await ctx.store.execution(namespace, workflow_id, run_id)
+        if found is None:
+            break
+        current = found
+    return workflow_id, run_id
 
 
 _Pending = tuple[list[PendingActivity], list[PendingTimer], PendingWorkflowTask | None]
@@ -136,4 +173,13 @@ async def describe_workflow(
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
-    return describe(row)
+    parent = _parent(row)
+    root_workflow_id, root_run_id = await _root(ctx, row)
+    return describe(row).model_copy(
+        update={
+            "parent_workflow_id": parent[1] if parent else None,
+            "parent_run_id": parent[2] if parent else None,
+            "root_workflow_id": root_workflow_id,
+            "root_run_id": root_run_id,
+        }
+    )

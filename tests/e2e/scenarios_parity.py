@@ -1,0 +1,211 @@
+"""Temporal code that must port by changing imports (issue 11): error causes and retry states,
+describe's parent/root fields, the handle's first run id, `workflow.all_handlers_finished`,
+`info().get_current_history_length()` and `WorkflowEnvironment.from_client`. Run embedded and on
+the real stack by tests/e2e/test_parity_gaps.py. Written as temporalio code would be: only the
+import lines differ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from tidal import activity, workflow
+from tidal.client import Client
+from tidal.common import RetryPolicy
+from tidal.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    RetryState,
+    WorkflowFailureError,
+)
+from tidal.testing import WorkflowEnvironment
+
+TASK_QUEUE = "e2e-parity"
+# Results of workflows that read the ported attributes; before the fix the workflow task failed
+# forever (AttributeError), so every wait has a deadline.
+DEADLINE = 60.0
+
+
+@activity.defn
+async def refuse(reason: str) -> str:
+    raise ApplicationError(reason, type="Refused", non_retryable=True)
+
+
+@workflow.defn
+class FailingChild:
+    @workflow.run
+    async def run(self, reason: str) -> None:
+        raise ApplicationError(reason, type="ChildRefused", non_retryable=True)
+
+
+@workflow.defn
+class CauseReader:
+    """Reads `err.cause` and `err.retry_state` as temporalio code does."""
+
+    @workflow.run
+    async def run(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            await workflow.execute_activity(
+                refuse,
+                "no",
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as err:
+            assert isinstance(err.cause, ApplicationError)
+            assert err.retry_state is RetryState.NON_RETRYABLE_FAILURE
+            out["activity"] = [err.cause.type, err.cause.message, err.retry_state.name]
+        try:
+            await workflow.execute_child_workflow(
+                FailingChild.run, "child no", id=f"{workflow.info().workflow_id}-child"
+            )
+        except ChildWorkflowError as err:
+            assert isinstance(err.cause, ApplicationError)
+            out["child"] = [err.cause.type, err.cause.message]
+        raise ApplicationError("parent gives up", out, type="ParentGaveUp", non_retryable=True)
+
+
+async def error_causes_and_retry_state(client: Client, task_queue: str) -> None:
+    handle = await client.start_workflow(CauseReader.run, id=f"cause-{uuid.uuid4()}", task_queue=task_queue)
+    try:
+        await asyncio.wait_for(handle.result(), DEADLINE)
+    except WorkflowFailureError as err:
+        assert isinstance(err.cause, ApplicationError)
+        assert err.cause.type == "ParentGaveUp"
+        assert list(err.cause.details) == [
+            {
+                "activity": ["Refused", "no", "NON_RETRYABLE_FAILURE"],
+                "child": ["ChildRefused", "child no"],
+            }
+        ]
+    else:
+        raise AssertionError("the workflow should have failed")
+
+
+@workflow.defn
+class Leaf:
+    @workflow.run
+    async def run(self) -> str:
+        return workflow.info().workflow_id
+
+
+@workflow.defn
+class Middle:
+    @workflow.run
+    async def run(self) -> str:
+        return str(await workflow.execute_child_workflow(Leaf.run, id=f"{workflow.info().workflow_id}-leaf"))
+
+
+@workflow.defn
+class Top:
+    @workflow.run
+    async def run(self) -> str:
+        return str(
+            await workflow.execute_child_workflow(Middle.run, id=f"{workflow.info().workflow_id}-middle")
+        )
+
+
+async def describe_parent_and_root(client: Client, task_queue: str) -> None:
+    top_id = f"top-{uuid.uuid4()}"
+    handle = await client.start_workflow(Top.run, id=top_id, task_queue=task_queue)
+    assert handle.first_execution_run_id == handle.run_id
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == f"{top_id}-middle-leaf"
+
+    top = await handle.describe()
+    middle = await client.get_workflow_handle(f"{top_id}-middle").describe()
+    leaf = await client.get_workflow_handle(f"{top_id}-middle-leaf").describe()
+    assert (top.parent_id, top.parent_run_id) == (None, None)
+    assert (top.root_id, top.root_run_id) == (top_id, handle.run_id)
+    assert (middle.parent_id, middle.parent_run_id) == (top_id, handle.run_id)
+    assert (middle.root_id, middle.root_run_id) == (top_id, handle.run_id)
+    assert (leaf.parent_id, leaf.parent_run_id) == (f"{top_id}-middle", middle.run_id)
+    assert (leaf.root_id, leaf.root_run_id) == (top_id, handle.run_id)
+    assert leaf.namespace == top.namespace == client.namespace
+
+    again = client.get_workflow_handle(top_id, first_execution_run_id=handle.run_id)
+    assert again.first_execution_run_id == handle.run_id
+
+
+@workflow.defn
+class HandlerWaiter:
+    """Returns only after its async signal handler finished, as temporalio code waits with
+    `workflow.wait_condition(workflow.all_handlers_finished)`."""
+
+    def __init__(self) -> None:
+        self.log: list[Any] = []
+        self.released = False
+
+    @workflow.signal
+    async def work(self) -> None:
+        self.log.append("handler started")
+        await workflow.wait_condition(lambda: self.released)
+        self.log.append("handler done")
+
+    @workflow.signal
+    def release(self) -> None:
+        self.released = True
+
+    @workflow.run
+    async def run(self) -> list[Any]:
+        await workflow.wait_condition(lambda: bool(self.log))
+        self.log.append(workflow.all_handlers_finished())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self.log.append(workflow.all_handlers_finished())
+        return self.log
+
+
+async def all_handlers_finished(client: Client, task_queue: str) -> None:
+    handle = await client.start_workflow(
+        HandlerWaiter.run, id=f"handlers-{uuid.uuid4()}", task_queue=task_queue
+    )
+    await handle.signal(HandlerWaiter.work)
+    await handle.signal(HandlerWaiter.release)
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == [
+        "handler started",
+        False,
+        "handler done",
+        True,
+    ]
+
+
+@workflow.defn
+class HistoryLength:
+    @workflow.run
+    async def run(self) -> list[int]:
+        lengths = [workflow.info().get_current_history_length()]
+        await workflow.sleep(0.01)
+        lengths.append(workflow.info().get_current_history_length())
+        return lengths
+
+
+async def current_history_length(client: Client, task_queue: str) -> None:
+    handle = await client.start_workflow(
+        HistoryLength.run, id=f"length-{uuid.uuid4()}", task_queue=task_queue
+    )
+    lengths = await asyncio.wait_for(handle.result(), DEADLINE)
+    history = await handle.fetch_history()
+    scheduled = [e.event_id for e in history.events if e.event_type == "WorkflowTaskScheduled"]
+    # Each activation sees the history up to its task's WorkflowTaskScheduled.
+    assert lengths == scheduled[:2], (lengths, scheduled)
+    assert lengths[0] == 2
+
+
+async def environment_from_client(client: Client, task_queue: str) -> None:
+    """A test suite written against a running server builds its environment from a client;
+    shutting the environment down leaves the caller's client (and server) alone."""
+    env = WorkflowEnvironment.from_client(client)
+    assert env.client is client
+    handle = await env.client.start_workflow(
+        Leaf.run, id=f"from-client-{uuid.uuid4()}", task_queue=task_queue
+    )
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == handle.id
+    await env.shutdown()
+    assert (await client.get_workflow_handle(handle.id).describe()).id == handle.id
+
+
+WORKFLOWS = [CauseReader, FailingChild, Leaf, Middle, Top, HandlerWaiter, HistoryLength]
+ACTIVITIES = [refuse]
