@@ -175,18 +175,37 @@ async def all_handlers_finished(client: Client, task_queue: str) -> None:
 @workflow.defn
 class HistoryLength:
     @workflow.run
-    async def run(self) -> list[int]:
+    async def run(self) -> dict[str, Any]:
         lengths = [workflow.info().get_current_history_length()]
         await workflow.sleep(0.01)
         lengths.append(workflow.info().get_current_history_length())
-        return lengths
+        info = workflow.info()
+        policy = info.retry_policy
+        return {
+            "lengths": lengths,
+            "first": info.first_execution_run_id,
+            "original": info.original_execution_run_id,
+            "cron": info.cron_schedule,
+            "max_attempts": policy.maximum_attempts if policy else None,
+        }
 
 
 async def current_history_length(client: Client, task_queue: str) -> None:
+    """`info().get_current_history_length()` and the start event's fields on `info()`."""
     handle = await client.start_workflow(
-        HistoryLength.run, id=f"length-{uuid.uuid4()}", task_queue=task_queue
+        HistoryLength.run,
+        id=f"length-{uuid.uuid4()}",
+        task_queue=task_queue,
+        retry_policy=RetryPolicy(maximum_attempts=2),
     )
-    lengths = await asyncio.wait_for(handle.result(), DEADLINE)
+    out = await asyncio.wait_for(handle.result(), DEADLINE)
+    assert (out["first"], out["original"], out["cron"], out["max_attempts"]) == (
+        handle.run_id,
+        handle.run_id,
+        None,
+        2,
+    )
+    lengths = out["lengths"]
     history = await handle.fetch_history()
     scheduled = [e.event_id for e in history.events if e.event_type == "WorkflowTaskScheduled"]
     # Each activation sees the history up to its task's WorkflowTaskScheduled.

@@ -87,6 +87,12 @@ class Info:
     continued_run_id: str | None = None  # the run this one continued from (continue-as-new)
     # The start's memo, still encoded: read it with `workflow.memo()` / `workflow.memo_value()`.
     raw_memo: Mapping[str, Payload] = field(default_factory=dict, repr=False)
+    # From the start event, as temporalio's: the chain's first run (continue-as-new and retries
+    # keep it), the run this attempt chain began with, the cron schedule and the retry policy.
+    first_execution_run_id: str = ""
+    original_execution_run_id: str = ""
+    cron_schedule: str | None = None
+    retry_policy: RetryPolicy | None = None
 
     def get_current_history_length(self) -> int:
         """Events in history as of the current workflow task, as temporalio's. Tidal writes a
