@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tidal import activity, workflow
@@ -181,7 +181,9 @@ class HistoryLength:
         lengths.append(workflow.info().get_current_history_length())
         info = workflow.info()
         policy = info.retry_policy
+        micros = (workflow.now() - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
         return {
+            "time_ns": workflow.time_ns() == micros * 1000,
             "lengths": lengths,
             "first": info.first_execution_run_id,
             "original": info.original_execution_run_id,
@@ -205,6 +207,7 @@ async def current_history_length(client: Client, task_queue: str) -> None:
         None,
         2,
     )
+    assert out["time_ns"] is True
     lengths = out["lengths"]
     history = await handle.fetch_history()
     scheduled = [e.event_id for e in history.events if e.event_type == "WorkflowTaskScheduled"]

@@ -49,3 +49,45 @@ def test_retry_state_members_are_temporalios() -> None:
 
 def test_nondeterminism_error_is_where_temporalio_has_it() -> None:
     assert workflow.NondeterminismError is NondeterminismError
+
+
+def test_is_cancelled_exception_as_temporalio_defines_it() -> None:
+    import asyncio
+
+    from tidal.exceptions import CancelledError, is_cancelled_exception
+
+    wrapped = ActivityError()
+    wrapped.__cause__ = CancelledError("activity cancelled")
+    child = ChildWorkflowError()
+    child.__cause__ = CancelledError()
+    not_cancelled = ActivityError()
+    not_cancelled.__cause__ = ApplicationError("boom")
+    assert is_cancelled_exception(asyncio.CancelledError())
+    assert is_cancelled_exception(CancelledError())
+    assert is_cancelled_exception(wrapped) and is_cancelled_exception(child)
+    assert not is_cancelled_exception(not_cancelled)
+    assert not is_cancelled_exception(ActivityError())
+    assert not is_cancelled_exception(ValueError("x"))
+
+
+def test_history_to_json_dict_reads_back() -> None:
+    from datetime import UTC, datetime
+
+    from tidal.client import WorkflowHistory
+    from tidal_schema import HistoryEvent, events
+
+    ev = HistoryEvent(
+        event_id=1,
+        event_time=datetime(2026, 1, 1, tzinfo=UTC),
+        attributes=events.WorkflowExecutionStarted(workflow_type="W", task_queue="q"),
+    )
+    history = WorkflowHistory("wf", [ev])
+    data = history.to_json_dict()
+    assert set(data) == {"events"}
+    assert WorkflowHistory.from_json("wf", data).events == (ev,)
+
+
+def test_converter_default_is_the_default_data_converter() -> None:
+    from tidal import converter
+
+    assert converter.default() is converter.DataConverter.default

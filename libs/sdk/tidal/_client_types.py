@@ -45,6 +45,11 @@ class WorkflowHistory:
     events: Sequence[HistoryEvent]
     run_id: str | None = None
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """The events as a JSON-compatible dict (`{"events": [...]}`, without the workflow id,
+        as temporalio's); `from_json` reads it back."""
+        return {"events": [e.model_dump(mode="json") for e in self.events]}
+
     def to_json(self) -> str:
         body = {
             "workflow_id": self.workflow_id,

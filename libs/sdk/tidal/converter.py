@@ -165,3 +165,9 @@ async def _map_payloads(value: T, fn: _Codec) -> T:
     else:
         out = value
     return out  # type: ignore[no-any-return]
+
+
+def default() -> DataConverter:
+    """The default data converter (temporalio's deprecated `converter.default()`; prefer
+    `DataConverter.default`)."""
+    return DataConverter.default

@@ -8,6 +8,7 @@ to rebuild, and `Failure.cause` chains become `__cause__` chains.
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from collections.abc import Sequence
 from datetime import timedelta
@@ -198,6 +199,16 @@ class RPCError(TidalError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+def is_cancelled_exception(exception: BaseException) -> bool:
+    """The exception means "cancelled" (as temporalio's helper of the same name): an
+    `asyncio.CancelledError`, a `CancelledError`, or an activity or child workflow error caused
+    by one. Typical in an `except` clause of workflow code."""
+    return isinstance(exception, asyncio.CancelledError | CancelledError) or (
+        isinstance(exception, ActivityError | ChildWorkflowError)
+        and isinstance(exception.cause, CancelledError)
+    )
 
 
 # --- conversion -------------------------------------------------------------------------------

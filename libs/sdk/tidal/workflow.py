@@ -13,7 +13,7 @@ import random as _random_mod
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
@@ -162,6 +162,14 @@ def now() -> datetime:
 def time() -> float:
     """`now()` as seconds since the epoch."""
     return _rt().now().timestamp()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def time_ns() -> int:
+    """`now()` as nanoseconds since the epoch (exact, no float rounding), as temporalio's."""
+    return (_rt().now() - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def random() -> _random_mod.Random:
