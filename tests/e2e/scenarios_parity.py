@@ -90,6 +90,7 @@ async def error_causes_and_retry_state(client: Client, task_queue: str) -> None:
 class Leaf:
     @workflow.run
     async def run(self) -> str:
+        assert workflow.instance() is self
         return workflow.info().workflow_id
 
 

@@ -148,6 +148,12 @@ def info() -> Info:
     return _rt().info
 
 
+def instance() -> Any:
+    """The running workflow's object (the instance of the `@workflow.defn` class), as
+    temporalio's. None before the run starts (in a query on a run not yet started)."""
+    return _rt().workflow_object
+
+
 def all_handlers_finished() -> bool:
     """No signal or update handler is still running: wait for it before returning from `run`
     (`await workflow.wait_condition(workflow.all_handlers_finished)`), as in temporalio."""

@@ -152,6 +152,11 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             asyncio.events._set_running_loop(outer)
 
     @property
+    def workflow_object(self) -> Any:
+        """The `@workflow.defn` class's instance (`workflow.instance()`); None before the start."""
+        return self._object
+
+    @property
     def current_history_length(self) -> int:
         """`workflow.info().get_current_history_length()`: the same on first run and replay."""
         return self._history_length
