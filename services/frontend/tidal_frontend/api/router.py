@@ -65,7 +65,6 @@ def api_router() -> APIRouter:
                 *_AUTH_ERRORS,
             ),
         },
-        dependencies=[*_WRITE, Depends(namespaces.startable)],
     )
     r.add_api_route(
         "/namespaces/{namespace}/task-queues/{task_queue}",
@@ -105,7 +104,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Signal a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/terminate",
@@ -116,7 +114,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Terminate a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/cancel",
@@ -127,7 +124,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Request cancellation of a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/query",

@@ -1,0 +1,61 @@
+"""What every operation checks before it does anything, whatever transport it came from.
+
+Temporal's frontend does the same in each `workflow_handler.go` method (namespace lookup,
+authorisation by the interceptor, the namespace rate limiter) before it calls history; here the
+checks are one function, `admit`, and each operation declares which ones apply in its `POLICY`.
+HTTP routes and the AMQP command consumer never check policy themselves: they hand the caller
+and the request to an operation, which admits it first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidal_server.apikeys import ALL_NAMESPACES, Role
+
+from ..authn import Principal
+from ..context import FrontendContext
+from ..problems import Problem
+
+__all__ = ["Policy", "admit", "check_role", "forbidden"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The checks an operation needs, applied in this order by `admit`."""
+
+    role: Role
+    """The caller's key must hold this role on the namespace (a no-op while auth is off)."""
+    namespace_must_exist: bool = True
+    """The namespace exists (checked after the role, so a key cannot probe namespaces outside its
+    scope)."""
+    starts_runs: bool = False
+    """The operation may create a run: the namespace must not be deprecated, and the
+    per-namespace start rate limit applies (one token per request)."""
+
+
+def forbidden(who: Principal, namespace: str, needed: Role) -> Problem:
+    scope = "every namespace" if who.namespace == ALL_NAMESPACES else f"namespace {who.namespace!r}"
+    return Problem(
+        "forbidden",
+        f"this API key ({who.role.value} on {scope}) may not do this: it needs {needed.value} "
+        f"on namespace {namespace!r}",
+    )
+
+
+def check_role(who: Principal, namespace: str, needed: Role) -> None:
+    if not who.grants(namespace, needed):
+        raise forbidden(who, namespace, needed)
+
+
+async def admit(ctx: FrontendContext, who: Principal, namespace: str, policy: Policy) -> None:
+    """Raise `Problem` (forbidden, namespace_not_found, namespace_deprecated, rate_limited) unless
+    `who` may run an operation with `policy` in `namespace` now."""
+    check_role(who, namespace, policy.role)
+    if policy.starts_runs:
+        await ctx.namespaces.require_startable(namespace)
+        # Last: a refused request must not spend a token.
+        if ctx.start_limiter is not None:
+            ctx.start_limiter.check(namespace)
+    elif policy.namespace_must_exist:
+        await ctx.namespaces.require(namespace)
