@@ -172,6 +172,12 @@ async def test_api_keys_lifecycle_and_role_checks(
     assert r.status_code == 403 and _code(r) == "forbidden"
     r = await create(ns_admin, "*", "reader")
     assert r.status_code == 403
+    # A reader key cannot learn the workers' broker URL (issue 9, #10); writers can (below).
+    r = await create(admin, "default", "reader")
+    reader = http(r.json()["key"])
+    r = await reader.get("/api/v1/cluster")
+    assert r.status_code == 403 and _code(r) == "forbidden"
+    assert "may not run workers" in r.json()["detail"]
     listed = (await ns_admin.get("/api/v1/api-keys")).json()["api_keys"]
     assert {k["key_id"] for k in listed} == {ns_admin_id, writer_id}
     r = await ns_admin.get(f"/api/v1/api-keys/{writer_id}")

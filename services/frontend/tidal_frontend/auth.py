@@ -13,9 +13,9 @@ from tidal_server.apikeys import Role
 
 from .authn import Principal
 from .context import Ctx
-from .operations.policy import Policy, admit, check_role, forbidden
+from .operations.policy import Policy, admit, check_role, check_worker, forbidden
 
-__all__ = ["Caller", "authenticated", "check", "forbidden", "principal", "require"]
+__all__ = ["Caller", "check", "forbidden", "principal", "require", "worker"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -54,8 +54,11 @@ def require(needed: Role) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def authenticated() -> Callable[..., Awaitable[Principal]]:
+def worker() -> Callable[..., Awaitable[Principal]]:
+    """A route dependency: the caller's key may run workers (`operations.policy.check_worker`)."""
+
     async def dependency(who: Caller) -> Principal:
+        check_worker(who)
         return who
 
     return dependency

@@ -12,7 +12,7 @@ from enum import Enum
 from fastapi import APIRouter, Depends, Response
 from tidal_server.apikeys import Role
 
-from ..auth import authenticated, require
+from ..auth import require, worker
 from ..problems import responses
 from . import (
     api_keys,
@@ -184,9 +184,10 @@ def api_router() -> APIRouter:
         methods=["GET"],
         response_model=cluster.ClusterInfo,
         tags=["cluster"],
-        summary="What SDK workers need to join the cluster",
-        responses=responses("unauthenticated"),
-        dependencies=[Depends(authenticated())],
+        summary="What SDK workers need to join the cluster (a writer or admin key: it holds the "
+        "workers' broker URL)",
+        responses=responses("unauthenticated", "forbidden"),
+        dependencies=[Depends(worker())],
     )
     _namespace_routes(r)
     _api_key_routes(r)

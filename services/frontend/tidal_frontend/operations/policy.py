@@ -17,7 +17,7 @@ from ..authn import Principal
 from ..context import FrontendContext
 from ..problems import Problem
 
-__all__ = ["Policy", "admit", "check_role", "forbidden"]
+__all__ = ["WORKER_ROLE", "Policy", "admit", "check_role", "check_worker", "forbidden"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,23 @@ def forbidden(who: Principal, namespace: str, needed: Role) -> Problem:
 def check_role(who: Principal, namespace: str, needed: Role) -> None:
     if not who.grants(namespace, needed):
         raise forbidden(who, namespace, needed)
+
+
+WORKER_ROLE = Role.WRITER
+"""What a key needs to learn the workers' broker URL (`GET /cluster`). That URL carries the worker
+broker user, which may publish completions (any history message, docs/security.md) to every
+shard: it is a writer's power, so a reader key must not get it."""
+
+
+def check_worker(who: Principal) -> None:
+    """The caller may run workers: it holds `WORKER_ROLE` on its namespace (or on every one)."""
+    if not who.role.allows(WORKER_ROLE):
+        scope = "every namespace" if who.namespace == ALL_NAMESPACES else f"namespace {who.namespace!r}"
+        raise Problem(
+            "forbidden",
+            f"this API key ({who.role.value} on {scope}) may not run workers, so it does not get "
+            f"the workers' broker settings: that needs a {WORKER_ROLE.value} key",
+        )
 
 
 async def admit(ctx: FrontendContext, who: Principal, namespace: str, policy: Policy) -> None:
