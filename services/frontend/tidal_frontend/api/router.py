@@ -38,7 +38,8 @@ PREFIX = "/api/v1"
 _WF = "/namespaces/{namespace}/workflows"
 _ONE = _WF + "/{workflow_id:path}"
 # Every /api/v1 route checks the caller's key (a no-op while auth is off) and, under a namespace,
-# that the namespace exists; errors every such route can answer:
+# that the namespace exists (operations.policy.admit, through the operation or `require`); errors
+# every such route can answer:
 _AUTH_ERRORS = ("unauthenticated", "forbidden", "namespace_not_found")
 _READ = [Depends(require(Role.READER))]
 _WRITE = [Depends(require(Role.WRITER))]
@@ -73,7 +74,8 @@ def api_router() -> APIRouter:
         response_model=describe_task_queue.DescribeTaskQueueResponse,
         tags=["task queues"],
         summary="Backlog and pollers of a task queue",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     # Visibility (docs/visibility.md). Counting lives at /workflow-count, as in Temporal's HTTP
     # API, since /workflows/count would be the describe route of a workflow named "count".
@@ -84,7 +86,8 @@ def api_router() -> APIRouter:
         response_model=list_workflows.ListWorkflowsResponse,
         tags=["visibility"],
         summary="List runs matching a filter (?query=), newest first, in keyset pages",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         "/namespaces/{namespace}/workflow-count",
@@ -93,7 +96,8 @@ def api_router() -> APIRouter:
         response_model=count_workflows.CountWorkflowsResponse,
         tags=["visibility"],
         summary="Count runs matching a filter (?query=)",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/signal",
@@ -220,7 +224,9 @@ def _async_activity_routes(r: APIRouter) -> None:
             response_model=model,
             tags=["activities"],
             summary=summary,
-            responses=responses("invalid_argument", "not_found", "unavailable"),
+            responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+            # Completing an activity is a write to its workflow, as signalling is.
+            dependencies=_WRITE,
         )
 
 
