@@ -13,9 +13,9 @@ from tidal_server.apikeys import Role
 
 from .authn import Principal
 from .context import Ctx
-from .operations.policy import Policy, admit, check_role, check_worker, forbidden
+from .operations.policy import Admitted, Policy, admit, check_role, check_worker, forbidden
 
-__all__ = ["Caller", "check", "forbidden", "principal", "require", "worker"]
+__all__ = ["Caller", "admission", "check", "forbidden", "principal", "require", "worker"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -60,5 +60,16 @@ def worker() -> Callable[..., Awaitable[Principal]]:
     async def dependency(who: Caller) -> Principal:
         check_worker(who)
         return who
+
+    return dependency
+
+
+def admission(policy: Policy) -> Callable[..., Awaitable[Admitted]]:
+    """A route dependency: admit the caller under an operation's `policy` on the route's
+    `{namespace}`. A dependency runs before the body is validated, so a key without access gets
+    its 403 (or an unknown namespace its 404) whatever the body."""
+
+    async def dependency(request: Request, ctx: Ctx, who: Caller) -> Admitted:
+        return await admit(ctx, who, request.path_params["namespace"], policy)
 
     return dependency

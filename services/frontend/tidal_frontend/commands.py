@@ -38,6 +38,7 @@ from . import metrics
 from .authn import UNRESTRICTED, Principal
 from .context import FrontendContext
 from .operations import cancel_workflow, signal_workflow, start_workflow, terminate_workflow
+from .operations.policy import admit
 from .problems import Problem
 
 log = logging.getLogger("tidal.frontend.commands")
@@ -179,10 +180,10 @@ class CommandConsumer:
     async def _apply(self, cmd: ClientCommand, request_id: str) -> CommandAccepted:
         ctx, ns, wf = self._ctx, cmd.namespace, cmd.workflow_id
         kind = CommandType(cmd.type)
-        who = _PUBLISHER
         if isinstance(cmd, StartWorkflowCommand | SignalWithStartCommand):
+            admitted = await admit(ctx, _PUBLISHER, ns, start_workflow.POLICY)
             body = start_workflow.StartWorkflowRequest.model_validate(_start_request(cmd, request_id))
-            started = await start_workflow.start_workflow(ctx, who, ns, body)
+            started = await start_workflow.start_workflow(ctx, admitted, body)
             return CommandAccepted(
                 command=kind,
                 workflow_id=wf,
@@ -193,8 +194,7 @@ class CommandConsumer:
         if isinstance(cmd, SignalWorkflowCommand):
             ref = await signal_workflow.signal_workflow(
                 ctx,
-                who,
-                ns,
+                await admit(ctx, _PUBLISHER, ns, signal_workflow.POLICY),
                 wf,
                 signal_workflow.SignalWorkflowRequest(
                     signal_name=cmd.signal_name,
@@ -207,8 +207,7 @@ class CommandConsumer:
         elif isinstance(cmd, CancelWorkflowCommand):
             ref = await cancel_workflow.cancel_workflow(
                 ctx,
-                who,
-                ns,
+                await admit(ctx, _PUBLISHER, ns, cancel_workflow.POLICY),
                 wf,
                 cancel_workflow.CancelWorkflowRequest(
                     reason=cmd.reason, run_id=cmd.run_id, request_id=request_id, identity=cmd.identity
@@ -218,8 +217,7 @@ class CommandConsumer:
             assert isinstance(cmd, TerminateWorkflowCommand)
             ref = await terminate_workflow.terminate_workflow(
                 ctx,
-                who,
-                ns,
+                await admit(ctx, _PUBLISHER, ns, terminate_workflow.POLICY),
                 wf,
                 terminate_workflow.TerminateWorkflowRequest(
                     reason=cmd.reason, run_id=cmd.run_id, identity=cmd.identity

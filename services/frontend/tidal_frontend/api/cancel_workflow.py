@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
-from ..auth import Caller
+from typing import Annotated
+
+from fastapi import Depends
+
+from ..auth import admission
 from ..context import Ctx
 from ..operations import cancel_workflow as op
 from ..operations.cancel_workflow import CancelWorkflowRequest
+from ..operations.policy import Admitted
 from .models import NamespacePath, RunRef, WorkflowIdPath
 
 __all__ = ["CancelWorkflowRequest", "cancel_workflow"]
@@ -14,9 +19,10 @@ __all__ = ["CancelWorkflowRequest", "cancel_workflow"]
 
 async def cancel_workflow(
     ctx: Ctx,
-    who: Caller,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
     body: CancelWorkflowRequest | None = None,
 ) -> RunRef:
-    return await op.cancel_workflow(ctx, who, namespace, workflow_id, body or CancelWorkflowRequest())
+    del namespace  # documented path parameter; admission read it
+    return await op.cancel_workflow(ctx, admitted, workflow_id, body or CancelWorkflowRequest())

@@ -7,16 +7,10 @@ from typing import Annotated
 
 from fastapi import Path
 
-from ..operations.models import RequestModel, RunRef, WithInput
-from ..problems import Problem
+from ..operations.models import RequestModel, RunRef, WithInput, not_found
 
 __all__ = ["NamespacePath", "RequestModel", "RunRef", "WithInput", "WorkflowIdPath", "not_found"]
 
 # Workflow ids may contain "/" (the route uses the `path` converter); namespaces may not.
 NamespacePath = Annotated[str, Path(min_length=1, max_length=1000, description="namespace, e.g. default")]
 WorkflowIdPath = Annotated[str, Path(min_length=1, max_length=1000)]
-
-
-def not_found(namespace: str, workflow_id: str, run_id: str | None) -> Problem:
-    which = f"run {run_id} of workflow" if run_id else "workflow"
-    return Problem("not_found", f"{which} {workflow_id!r} not found in namespace {namespace!r}")

@@ -139,7 +139,6 @@ def api_router() -> APIRouter:
         responses=responses(
             "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable", *_AUTH_ERRORS
         ),
-        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/update",
@@ -149,7 +148,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Update a running workflow and wait for the update's stage (dedup by update_id)",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/result",

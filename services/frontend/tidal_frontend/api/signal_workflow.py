@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
-from ..auth import Caller
+from typing import Annotated
+
+from fastapi import Depends
+
+from ..auth import admission
 from ..context import Ctx
 from ..operations import signal_workflow as op
+from ..operations.policy import Admitted
 from ..operations.signal_workflow import SignalWorkflowRequest
 from .models import NamespacePath, RunRef, WorkflowIdPath
 
@@ -14,9 +19,10 @@ __all__ = ["SignalWorkflowRequest", "signal_workflow"]
 
 async def signal_workflow(
     ctx: Ctx,
-    who: Caller,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
     body: SignalWorkflowRequest,
 ) -> RunRef:
-    return await op.signal_workflow(ctx, who, namespace, workflow_id, body)
+    del namespace  # documented path parameter; admission read it
+    return await op.signal_workflow(ctx, admitted, workflow_id, body)

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
-from ..auth import Caller
+from typing import Annotated
+
+from fastapi import Depends
+
+from ..auth import admission
 from ..context import Ctx
 from ..operations import terminate_workflow as op
+from ..operations.policy import Admitted
 from ..operations.terminate_workflow import TerminateWorkflowRequest
 from .models import NamespacePath, RunRef, WorkflowIdPath
 
@@ -14,9 +19,10 @@ __all__ = ["TerminateWorkflowRequest", "terminate_workflow"]
 
 async def terminate_workflow(
     ctx: Ctx,
-    who: Caller,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
     body: TerminateWorkflowRequest | None = None,
 ) -> RunRef:
-    return await op.terminate_workflow(ctx, who, namespace, workflow_id, body or TerminateWorkflowRequest())
+    del namespace  # documented path parameter; admission read it
+    return await op.terminate_workflow(ctx, admitted, workflow_id, body or TerminateWorkflowRequest())

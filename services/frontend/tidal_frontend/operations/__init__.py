@@ -1,15 +1,18 @@
 """The frontend's operation layer: what the frontend does, free of any transport.
 
-Every write a client can make reaches one module here, through one typed entry function
-`op(ctx, caller, namespace, ..., request) -> answer`. The entry admits the request first
-(`policy.admit`: the caller's role on the namespace, the namespace exists and, for starts, is not
-deprecated, the per-namespace start rate limit), then builds the history message and waits for
-history's answer. The HTTP routes (`api/`) and the AMQP command consumer (`commands.py`) are
-adapters: they turn their input into the request model and the caller, and the answer or the
-`Problem` raised into their own reply. So a rule added here holds on every ingress.
+Every client operation on a workflow is one module here with one typed entry function
+`op(ctx, admitted, [workflow_id,] request) -> answer` and a `POLICY`, listed in `OPERATIONS`.
+`admitted` comes only from `policy.admit(ctx, caller, namespace, op.POLICY)`, which checks the
+caller's role on the namespace, that the namespace exists and, for starts, that it is not
+deprecated and the per-namespace start rate limit has a token; the entry refuses an admission
+made under another policy. The entry then builds the history message and waits for history's
+answer. The HTTP routes (`api/`, admission in a route dependency) and the AMQP command
+consumer (`commands.py`) are adapters: they admit with the operation's own `POLICY`, turn their
+input into the request model, and the answer or the `Problem` raised into their own reply. So a
+rule added here holds on every ingress.
 
-Read-only routes (describe, list, history, result, query) pass the same `policy.admit` through
-the route dependency in `auth.require`.
+The other routes (describe, list, count, history, result, task queues, async activity reports)
+pass the same `policy.admit` through the route dependency in `auth.require`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from . import cancel_workflow, signal_workflow, start_workflow, terminate_workflow
+from . import (
+    cancel_workflow,
+    query_workflow,
+    signal_workflow,
+    start_workflow,
+    terminate_workflow,
+    update_workflow,
+)
 from .policy import Policy
 
 __all__ = ["OPERATIONS", "Operation"]
@@ -33,6 +43,9 @@ class Operation:
     entry: Callable[..., Awaitable[BaseModel]]
     ingress: tuple[str, ...]
     """Where clients reach it (documentation, and what tests check both adapters against)."""
+
+
+_ONE = "/namespaces/{namespace}/workflows/{workflow_id}"
 
 
 def _op(name: str, module: Any, *ingress: str) -> Operation:
@@ -67,6 +80,10 @@ OPERATIONS: Mapping[str, Operation] = {
             "POST /namespaces/{namespace}/workflows/{workflow_id}/terminate",
             "amqp terminate",
         ),
+        _op(
+            "update_workflow", update_workflow, "POST /namespaces/{namespace}/workflows/{workflow_id}/update"
+        ),
+        _op("query_workflow", query_workflow, "POST /namespaces/{namespace}/workflows/{workflow_id}/query"),
     )
 }
 """Every operation of the layer, by name."""

@@ -10,10 +10,9 @@ from tidal_schema.messages import RequestCancelWorkflowExecution
 from tidal_server.apikeys import Role
 
 from .. import history_client
-from ..authn import Principal
 from ..context import FrontendContext
 from .models import RequestModel, RunRef
-from .policy import Policy, admit
+from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "CancelWorkflowRequest", "cancel_workflow"]
 
@@ -28,9 +27,9 @@ class CancelWorkflowRequest(RequestModel):
 
 
 async def cancel_workflow(
-    ctx: FrontendContext, who: Principal, namespace: str, workflow_id: str, body: CancelWorkflowRequest
+    ctx: FrontendContext, admitted: Admitted, workflow_id: str, body: CancelWorkflowRequest
 ) -> RunRef:
-    await admit(ctx, who, namespace, POLICY)
+    namespace = admitted.namespace_for(POLICY)
     message = RequestCancelWorkflowExecution(
         namespace=namespace,
         workflow_id=workflow_id,

@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tidal_schema import Payload
 
-__all__ = ["RequestModel", "RunRef", "WithInput"]
+from ..problems import Problem
+
+__all__ = ["RequestModel", "RunRef", "WithInput", "not_found"]
 
 
 class RequestModel(BaseModel):
@@ -41,3 +43,8 @@ class RunRef(BaseModel):
 
     workflow_id: str
     run_id: str | None
+
+
+def not_found(namespace: str, workflow_id: str, run_id: str | None) -> Problem:
+    which = f"run {run_id} of workflow" if run_id else "workflow"
+    return Problem("not_found", f"{which} {workflow_id!r} not found in namespace {namespace!r}")

@@ -17,7 +17,7 @@ from ..authn import Principal
 from ..context import FrontendContext
 from ..problems import Problem
 
-__all__ = ["WORKER_ROLE", "Policy", "admit", "check_role", "check_worker", "forbidden"]
+__all__ = ["WORKER_ROLE", "Admitted", "Policy", "admit", "check_role", "check_worker", "forbidden"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +32,26 @@ class Policy:
     starts_runs: bool = False
     """The operation may create a run: the namespace must not be deprecated, and the
     per-namespace start rate limit applies (one token per request)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Admitted:
+    """What `admit` hands back: `who` passed `policy` on `namespace`. Operations take one instead
+    of a caller, so none can run unadmitted; each checks it was admitted under its own policy.
+    (HTTP admits in a route dependency, before the body is parsed, so a request from a key
+    without access gets 403 or 404 whatever its body; AMQP admits before it builds the
+    request.)"""
+
+    who: Principal
+    namespace: str
+    policy: Policy
+
+    def namespace_for(self, policy: Policy) -> str:
+        """The admitted namespace, for an operation whose policy is `policy`."""
+        if policy != self.policy:
+            # A programming error in an adapter, not a client error.
+            raise RuntimeError(f"admitted under {self.policy}, but the operation needs {policy}")
+        return self.namespace
 
 
 def forbidden(who: Principal, namespace: str, needed: Role) -> Problem:
@@ -65,7 +85,7 @@ def check_worker(who: Principal) -> None:
         )
 
 
-async def admit(ctx: FrontendContext, who: Principal, namespace: str, policy: Policy) -> None:
+async def admit(ctx: FrontendContext, who: Principal, namespace: str, policy: Policy) -> Admitted:
     """Raise `Problem` (forbidden, namespace_not_found, namespace_deprecated, rate_limited) unless
     `who` may run an operation with `policy` in `namespace` now."""
     check_role(who, namespace, policy.role)
@@ -76,3 +96,4 @@ async def admit(ctx: FrontendContext, who: Principal, namespace: str, policy: Po
             ctx.start_limiter.check(namespace)
     elif policy.namespace_must_exist:
         await ctx.namespaces.require(namespace)
+    return Admitted(who=who, namespace=namespace, policy=policy)

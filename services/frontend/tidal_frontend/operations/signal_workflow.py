@@ -10,10 +10,9 @@ from tidal_schema.messages import SignalWorkflowExecution
 from tidal_server.apikeys import Role
 
 from .. import history_client
-from ..authn import Principal
 from ..context import FrontendContext
 from .models import RunRef, WithInput
-from .policy import Policy, admit
+from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "SignalWorkflowRequest", "signal_workflow"]
 
@@ -33,9 +32,9 @@ class SignalWorkflowRequest(WithInput):
 
 
 async def signal_workflow(
-    ctx: FrontendContext, who: Principal, namespace: str, workflow_id: str, body: SignalWorkflowRequest
+    ctx: FrontendContext, admitted: Admitted, workflow_id: str, body: SignalWorkflowRequest
 ) -> RunRef:
-    await admit(ctx, who, namespace, POLICY)
+    namespace = admitted.namespace_for(POLICY)
     request_id = body.request_id or str(uuid.uuid4())
     message = SignalWorkflowExecution(
         namespace=namespace,

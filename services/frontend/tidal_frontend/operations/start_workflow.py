@@ -16,11 +16,10 @@ from tidal_server.apikeys import Role
 from tidal_server.visibility import invalid_search_attributes
 
 from .. import history_client
-from ..authn import Principal
 from ..context import FrontendContext
 from ..problems import Problem
 from .models import WithInput
-from .policy import Policy, admit
+from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "StartSignal", "StartWorkflowRequest", "StartWorkflowResponse", "start_workflow"]
 
@@ -82,11 +81,11 @@ def _td(seconds: float | None) -> timedelta | None:
 
 
 async def start_workflow(
-    ctx: FrontendContext, who: Principal, namespace: str, body: StartWorkflowRequest
+    ctx: FrontendContext, admitted: Admitted, body: StartWorkflowRequest
 ) -> StartWorkflowResponse:
     """`started` is False when `id_conflict_policy=UseExisting` (or a signal-with-start of a running
     run) handed back the running run."""
-    await admit(ctx, who, namespace, POLICY)
+    namespace = admitted.namespace_for(POLICY)
     request_id = body.request_id or str(uuid.uuid4())
     bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
     if bad_attributes is not None:

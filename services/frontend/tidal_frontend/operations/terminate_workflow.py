@@ -8,10 +8,9 @@ from tidal_schema.messages import TerminateWorkflowExecution
 from tidal_server.apikeys import Role
 
 from .. import history_client
-from ..authn import Principal
 from ..context import FrontendContext
 from .models import RequestModel, RunRef
-from .policy import Policy, admit
+from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "TerminateWorkflowRequest", "terminate_workflow"]
 
@@ -25,9 +24,9 @@ class TerminateWorkflowRequest(RequestModel):
 
 
 async def terminate_workflow(
-    ctx: FrontendContext, who: Principal, namespace: str, workflow_id: str, body: TerminateWorkflowRequest
+    ctx: FrontendContext, admitted: Admitted, workflow_id: str, body: TerminateWorkflowRequest
 ) -> RunRef:
-    await admit(ctx, who, namespace, POLICY)
+    namespace = admitted.namespace_for(POLICY)
     message = TerminateWorkflowExecution(
         namespace=namespace,
         workflow_id=workflow_id,
