@@ -18,3 +18,6 @@ class WorkflowIDConflictPolicy(Enum):
     FAIL = WorkflowIdConflictPolicy.FAIL.value
     USE_EXISTING = WorkflowIdConflictPolicy.USE_EXISTING.value
     TERMINATE_EXISTING = WorkflowIdConflictPolicy.TERMINATE_EXISTING.value
+    # temporalio's "let the server decide", which for a start is FAIL: an alias of it here, so a
+    # ported `UNSPECIFIED` sends what the server would have chosen.
+    UNSPECIFIED = WorkflowIdConflictPolicy.FAIL.value

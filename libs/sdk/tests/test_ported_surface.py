@@ -1,5 +1,7 @@
-"""temporalio's exception surface on Tidal's errors (issue 11): `cause`, `RetryState`, and
-`workflow.NondeterminismError`."""
+"""Pieces of temporalio's surface that ported code uses at once (issue 11): `cause`,
+`RetryState`, `workflow.NondeterminismError`, `is_cancelled_exception`, `to_json_dict`,
+`converter.default()`, `WorkflowIDConflictPolicy.UNSPECIFIED`. Behaviour inside workflows is
+covered by tests/e2e/test_parity_gaps.py, embedded and on the real stack."""
 
 from __future__ import annotations
 
@@ -91,3 +93,10 @@ def test_converter_default_is_the_default_data_converter() -> None:
     from tidal import converter
 
     assert converter.default() is converter.DataConverter.default
+
+
+def test_unspecified_conflict_policy_is_the_servers_default_for_a_start() -> None:
+    from tidal.common import WorkflowIDConflictPolicy
+
+    assert WorkflowIDConflictPolicy.UNSPECIFIED is WorkflowIDConflictPolicy.FAIL
+    assert "UNSPECIFIED" in WorkflowIDConflictPolicy.__members__
