@@ -249,3 +249,28 @@ async def test_start_rate_limit(
 def test_roles_are_ordered() -> None:
     assert Role.ADMIN.allows(Role.WRITER) and Role.WRITER.allows(Role.READER)
     assert not Role.READER.allows(Role.WRITER) and not Role.WRITER.allows(Role.ADMIN)
+
+
+async def test_visibility_and_task_queue_reads_need_a_key_for_the_namespace(
+    http: Callable[[str | None], httpx.AsyncClient],
+) -> None:
+    # The web UI's list, counts and task-queue page read these: they were open to anyone.
+    reads = (
+        "/api/v1/namespaces/default/workflows",
+        "/api/v1/namespaces/default/workflow-count",
+        "/api/v1/namespaces/default/task-queues/q",
+    )
+    for path in reads:
+        r = await http(None).get(path)
+        assert r.status_code == 401 and _code(r) == "unauthenticated", path
+    admin = http(BOOTSTRAP)
+    ns = f"vis-{uuid.uuid4().hex[:8]}"
+    assert (await admin.post("/api/v1/namespaces", json={"name": ns})).status_code == 201
+    r = await admin.post("/api/v1/api-keys", json={"namespace": ns, "role": "reader"})
+    assert r.status_code == 201, r.text
+    reader = http(r.json()["key"])
+    for path in reads:
+        r = await reader.get(path)
+        assert r.status_code == 403 and _code(r) == "forbidden", path
+        r = await reader.get(path.replace("/default/", f"/{ns}/"))
+        assert r.status_code == 200, (path, r.text)

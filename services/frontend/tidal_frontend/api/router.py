@@ -74,7 +74,8 @@ def api_router() -> APIRouter:
         response_model=describe_task_queue.DescribeTaskQueueResponse,
         tags=["task queues"],
         summary="Backlog and pollers of a task queue",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     # Visibility (docs/visibility.md). Counting lives at /workflow-count, as in Temporal's HTTP
     # API, since /workflows/count would be the describe route of a workflow named "count".
@@ -85,7 +86,8 @@ def api_router() -> APIRouter:
         response_model=list_workflows.ListWorkflowsResponse,
         tags=["visibility"],
         summary="List runs matching a filter (?query=), newest first, in keyset pages",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         "/namespaces/{namespace}/workflow-count",
@@ -94,7 +96,8 @@ def api_router() -> APIRouter:
         response_model=count_workflows.CountWorkflowsResponse,
         tags=["visibility"],
         summary="Count runs matching a filter (?query=)",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/signal",
