@@ -274,3 +274,29 @@ async def test_visibility_and_task_queue_reads_need_a_key_for_the_namespace(
         assert r.status_code == 403 and _code(r) == "forbidden", path
         r = await reader.get(path.replace("/default/", f"/{ns}/"))
         assert r.status_code == 200, (path, r.text)
+
+
+async def test_whoami_and_the_web_ui_files(http: Callable[[str | None], httpx.AsyncClient]) -> None:
+    anonymous = http(None)
+    r = await anonymous.get("/api/v1/whoami")
+    assert r.status_code == 401 and _code(r) == "unauthenticated"
+    assert (await http(BOOTSTRAP).get("/api/v1/whoami")).json() == {
+        "auth_enabled": True,
+        "key_id": None,
+        "namespace": "*",
+        "role": "admin",
+    }
+    r = await http(BOOTSTRAP).post("/api/v1/api-keys", json={"namespace": "default", "role": "reader"})
+    created = r.json()
+    me = (await http(created["key"]).get("/api/v1/whoami")).json()
+    assert me == {"auth_enabled": True, "key_id": created["key_id"], "namespace": "default", "role": "reader"}
+    # The UI's files load without a key (the page asks for one); / leads to it.
+    r = await anonymous.get("/")
+    assert r.status_code == 307 and r.headers["location"] == "/ui/"
+    r = await anonymous.get("/ui/")
+    assert r.status_code == 200 and '<script type="module" src="app.js">' in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    r = await anonymous.get("/ui/app.js")
+    assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+    assert (await anonymous.get("/ui/../app.py")).status_code == 404
+    assert (await anonymous.get("/ui/nope.js")).status_code == 404

@@ -31,6 +31,7 @@ from . import (
     start_workflow,
     terminate_workflow,
     update_workflow,
+    whoami,
 )
 from .models import RunRef
 
@@ -194,6 +195,15 @@ def api_router() -> APIRouter:
         summary="What SDK workers need to join the cluster",
         responses=responses("unauthenticated"),
         dependencies=[Depends(authenticated())],
+    )
+    r.add_api_route(
+        "/whoami",
+        whoami.whoami,
+        methods=["GET"],
+        response_model=whoami.WhoAmI,
+        tags=["api-keys"],
+        summary="What the caller's API key grants (role and namespace)",
+        responses=responses("unauthenticated"),
     )
     _namespace_routes(r)
     _api_key_routes(r)
