@@ -109,6 +109,8 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         await page.fill("#query-runner input[name=name]", "status")
         await page.click("#query-runner button")
         await expect(page.locator("#query-result")).to_contain_text("waiting for approval", timeout=SLOW)
+        await page.click("#stack-trace")
+        await expect(page.locator("#query-result pre.text")).to_contain_text("wait_condition", timeout=SLOW)
         await page.fill("#signal-form input[name=name]", "approve")
         await page.fill("#signal-form input[name=args]", '["bob"]')
         await page.click("#signal-form button")

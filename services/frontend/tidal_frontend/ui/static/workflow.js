@@ -157,7 +157,10 @@ function queryRunner(ns, id, runId) {
       out.replaceChildren(h("span", { class: "muted" }, "asking a worker…"));
       try {
         const r = await api(wfPath(ns, id) + "/query", { method: "POST", body: { query_name: f.name.value.trim(), run_id: runId, args } });
-        out.replaceChildren(payloadsView([r.result]));
+        const p = r.result;
+        // A string (a stack trace, say) reads better as text than as a JSON literal.
+        const text = p && p.metadata && p.metadata.encoding === "json/plain" && typeof p.data === "string";
+        out.replaceChildren(text ? h("pre", { class: "text" }, p.data) : payloadsView([p]));
       } catch (err) {
         const known = err.problem && err.problem.known_queries;
         out.replaceChildren(errorBox(err), known && known.length ? h("p", { class: "muted" }, "known queries: " + known.join(", ")) : null);
@@ -165,7 +168,13 @@ function queryRunner(ns, id, runId) {
     } },
       h("input", { name: "name", placeholder: "query name", list: "known-queries", required: true }),
       h("input", { name: "args", class: "wide", placeholder: "JSON arguments (optional)" }),
-      h("button", { type: "submit" }, "Run query")),
+      h("button", { type: "submit" }, "Run query"),
+      h("button", { type: "button", id: "stack-trace", onclick: (e) => {
+        const f = e.target.form;
+        f.elements.name.value = "__stack_trace";
+        f.elements.args.value = "";
+        f.requestSubmit();
+      } }, "Stack trace")),
     out);
 }
 
