@@ -13,10 +13,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 ARGS ?=
 UV ?= uv
 
-.PHONY: help bootstrap test lint fmt dev bench screenshots up down clean
+.PHONY: help bootstrap test lint fmt dev bench screenshots screenshots-ui up down clean
 
 help:
-	@echo "targets: bootstrap test lint fmt dev bench screenshots up down clean"
+	@echo "targets: bootstrap test lint fmt dev bench screenshots screenshots-ui up down clean"
 	@echo "  make test ARGS='-k foo'   pass extra arguments to pytest"
 
 bootstrap:
@@ -44,9 +44,13 @@ dev: bootstrap
 bench:
 	$(UV) run python bench/run.py $(ARGS)
 
-# PNGs of every dashboard's panels with live data (needs Debian's prometheus and chromium).
-screenshots:
+# PNGs of every dashboard's panels with live data (needs Debian's prometheus and chromium),
+# then of the web UI on a live stack (docs/img/ui-*.png).
+screenshots: screenshots-ui
 	$(UV) run python scripts/screenshot_dashboards.py $(ARGS)
+
+screenshots-ui:
+	$(UV) run python scripts/screenshot_ui.py
 
 up:
 	docker compose up -d

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -122,8 +123,13 @@ async def main() -> None:
                 await running.enter_async_context(w)
             ids = await workload(client)
             if args.serve:
-                print(f"web UI: {stack.address}/ui/   (Ctrl-C stops)", flush=True)
-                await asyncio.Event().wait()
+                print(f"web UI: {stack.address}/ui/   (Ctrl-C or SIGTERM stops)", flush=True)
+                stop = asyncio.Event()
+                # SIGTERM stops as cleanly as Ctrl-C: the services and private servers go too.
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stop.wait()
+                return
             args.out.mkdir(parents=True, exist_ok=True)
             await shoot(stack.address, args.out, ids)
             print(f"wrote {args.out}/ui-list.png, ui-workflow.png, ui-failed.png")
