@@ -90,8 +90,9 @@ async function route() {
 async function start() {
   const main = document.getElementById("main");
   try {
-    app.who = await api("/whoami");
-    app.namespaces = (await api("/namespaces")).namespaces;
+    const [who, namespaces] = await Promise.all([api("/whoami"), api("/namespaces")]);
+    app.who = who;
+    app.namespaces = namespaces.namespaces;
   } catch (err) {
     app.who = null;
     renderWho();
