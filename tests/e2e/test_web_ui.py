@@ -26,6 +26,8 @@ from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, GreetingWorkf
 
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
+# The machine is shared and the stack runs real services: wait up to 30 s for any expectation.
+expect.set_options(timeout=30_000)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

@@ -4,6 +4,7 @@ each error class it documents."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -294,9 +295,19 @@ async def test_whoami_and_the_web_ui_files(http: Callable[[str | None], httpx.As
     r = await anonymous.get("/")
     assert r.status_code == 307 and r.headers["location"] == "/ui/"
     r = await anonymous.get("/ui/")
-    assert r.status_code == 200 and '<script type="module" src="app.js">' in r.text
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
     assert "script-src 'self'" in r.headers["content-security-policy"]
-    r = await anonymous.get("/ui/app.js")
+    # Files live under a prefix naming the digest of them all: cached for good, changed by any edit.
+    match = re.search(r'<script type="module" src="(v/[0-9a-f]{16}/)app.js">', r.text)
+    assert match, r.text
+    versioned = "/ui/" + match.group(1)
+    r = await anonymous.get(versioned + "app.js")
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
-    assert (await anonymous.get("/ui/../app.py")).status_code == 404
-    assert (await anonymous.get("/ui/nope.js")).status_code == 404
+    assert "immutable" in r.headers["cache-control"]
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    stale = await anonymous.get("/ui/v/0123456789abcdef/app.js")  # a page from before an upgrade
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    assert stale.content == r.content
+    for bad in ("../app.py", "..%2f..%2fapp.py", "nope.js", ""):
+        assert (await anonymous.get(versioned + bad)).status_code == 404, bad
+    assert (await anonymous.get("/ui/v/")).status_code == 404

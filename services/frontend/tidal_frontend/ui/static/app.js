@@ -9,6 +9,7 @@ const RANK = { reader: 1, writer: 2, admin: 3 };
 const app = {
   who: null,
   namespaces: [],
+  identity: Promise.resolve(),
   ns: localStorage.getItem("tidal.namespace") || "default",
   canWrite(ns) {
     const w = this.who;
@@ -89,10 +90,18 @@ async function route() {
 
 async function start() {
   const main = document.getElementById("main");
-  try {
-    const [who, namespaces] = await Promise.all([api("/whoami"), api("/namespaces")]);
+  // Who the key is and its namespaces load while the page's own data does (the list does not
+  // need them; the workflow page waits for `app.identity` before deciding on action buttons).
+  const identity = Promise.all([api("/whoami"), api("/namespaces")]).then(([who, namespaces]) => {
     app.who = who;
     app.namespaces = namespaces.namespaces;
+    renderWho();
+    renderNamespaces();
+  });
+  app.identity = identity.catch(() => {});
+  const page = route();
+  try {
+    await identity;
   } catch (err) {
     app.who = null;
     renderWho();
@@ -100,9 +109,7 @@ async function start() {
     main.replaceChildren(errorBox(err));
     return;
   }
-  renderWho();
-  renderNamespaces();
-  await route();
+  await page;
 }
 
 window.addEventListener("hashchange", route);
