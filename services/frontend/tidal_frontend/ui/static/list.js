@@ -123,7 +123,7 @@ export async function renderList(main, app, ns, params) {
   }
 
   let alive = true;
-  async function reload() {
+  async function reload(first = false) {
     try {
       await Promise.all([loadPage(), loadCounts()]);
       stamp.textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -131,7 +131,8 @@ export async function renderList(main, app, ns, params) {
       if (!performance.getEntriesByName("tidal:ready").length) performance.mark("tidal:ready");
     } catch (err) {
       table.replaceChildren(errorBox(err));
-      if (err.status === 401) throw err;
+      // The first load lets the router show the sign-in form; a refresh just shows the error.
+      if (first && err.status === 401) throw err;
     }
     schedule();
   }
@@ -139,6 +140,6 @@ export async function renderList(main, app, ns, params) {
     clearTimeout(timer);
     if (alive && autoRefresh) timer = setTimeout(reload, REFRESH_MS);
   }
-  await reload();
+  await reload(true);
   return () => { alive = false; clearTimeout(timer); };
 }
