@@ -23,7 +23,7 @@ class CountGroup(BaseModel):
 class CountWorkflowsResponse(BaseModel):
     count: int
     groups: list[CountGroup] | None = Field(
-        default=None, description="with GROUP BY ExecutionStatus: each status with runs, most first"
+        default=None, description="only with GROUP BY ExecutionStatus: each status with runs, most first"
     )
 
 

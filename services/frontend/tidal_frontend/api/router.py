@@ -95,6 +95,7 @@ def api_router() -> APIRouter:
         count_workflows.count_workflows,
         methods=["GET"],
         response_model=count_workflows.CountWorkflowsResponse,
+        response_model_exclude_none=True,  # `groups` only with GROUP BY
         tags=["visibility"],
         summary="Count runs matching a filter (?query=)",
         responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
