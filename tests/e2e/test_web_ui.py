@@ -78,12 +78,22 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
             GreetingWorkflow.run, "ui", id=f"greeting-{tag}", task_queue="e2e"
         )
         await greeting.result()
+        # Ids and payloads are data, never markup: a "/" and an HTML tag in an id.
+        hostile = f"odd/<img src=x onerror=window.pwned=1>-{tag}"
+        odd = await client.start_workflow(GreetingWorkflow.run, "<b>bold</b>", id=hostile, task_queue="e2e")
+        await odd.result()
 
         # The list at / (redirected to /ui/), then filtered by type through the query language.
         await page.goto(running.address + "/")
         runs = page.locator("#runs")
         await expect(runs).to_contain_text(f"greeting-{tag}", timeout=SLOW)
         await expect(runs).to_contain_text(f"order-{tag}-1")
+        await expect(runs).to_contain_text(hostile)
+        await page.click(f"a.wf-link:text-is('{hostile}')")
+        await expect(page.locator("#wf-id")).to_have_text(hostile)
+        await expect(page.locator("main")).to_contain_text("Hello, <b>bold</b>!")
+        assert await page.evaluate("window.pwned") is None
+        await page.go_back()
         await page.fill("#filter-type", "OrderWorkflow")
         await page.click("#helpers button[type=submit]")
         await expect(page.locator("#effective-query")).to_have_text("WorkflowType = 'OrderWorkflow'")
