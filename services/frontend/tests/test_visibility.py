@@ -21,7 +21,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 async def ns(engine: AsyncEngine) -> str:
     """A namespace of its own holding 6 runs: wf-0..wf-5, one minute apart."""
     namespace = f"vis-{uuid.uuid4().hex[:8]}"
-    # Namespace reads check the namespace exists, as every other route under it does.
+    # Registered, as every route under /namespaces/{ns} refuses an unknown namespace.
     async with engine.begin() as conn:
         await conn.execute(sa.insert(namespaces).values(name=namespace))
     for i in range(6):
@@ -107,8 +107,8 @@ async def test_list_filters_pages_and_counts(client: httpx.AsyncClient, ns: str,
         "count": 6,
         "groups": [{"group_values": ["Completed"], "count": 3}, {"group_values": ["Running"], "count": 3}],
     }
-    # Another namespace sees none of them; one that does not exist is a 404, as on every route.
-    other = f"other-{uuid.uuid4().hex[:8]}"
+    # Another (registered) namespace sees none of them; an unknown one answers 404.
+    other = f"vis-other-{uuid.uuid4().hex[:8]}"
     async with engine.begin() as conn:
         await conn.execute(sa.insert(namespaces).values(name=other))
     r = await client.get(f"/api/v1/namespaces/{other}/workflow-count")
