@@ -126,9 +126,11 @@ class RabbitMQ:
         with contextlib.suppress(FileNotFoundError):
             self._pid_file.unlink()
 
-    def start_again(self) -> None:
+    def start_again(self, *, timeout: float = 300.0) -> None:
+        """Boot the node again (after an unclean stop it recovers its queues, which can take a
+        while on a loaded machine: hence the long default)."""
         assert self._bin_dir is not None and self._env is not None and self._pid_file is not None
-        _boot_local_node(self._bin_dir, self._env, self._pid_file, self.port)
+        _boot_local_node(self._bin_dir, self._env, self._pid_file, self.port, timeout=timeout)
 
     def stop(self) -> None:
         if self._stopped:
@@ -302,8 +304,15 @@ def _start_rabbitmq_local() -> RabbitMQ:
     return server
 
 
-def _boot_local_node(bin_dir: Path, env: dict[str, str], pid_file: Path, node_port: int) -> None:
-    deadline = time.monotonic() + RABBITMQ_START_TIMEOUT
+def _boot_local_node(
+    bin_dir: Path,
+    env: dict[str, str],
+    pid_file: Path,
+    node_port: int,
+    *,
+    timeout: float = RABBITMQ_START_TIMEOUT,
+) -> None:
+    deadline = time.monotonic() + timeout
     _run([str(bin_dir / "rabbitmq-server"), "-detached"], env=env, timeout=60)
     # `await_startup` right after -detached fails at once because the node is not
     # registered yet; `wait <pidfile>` first waits for the pid file, then for the app.
@@ -312,10 +321,10 @@ def _boot_local_node(bin_dir: Path, env: dict[str, str], pid_file: Path, node_po
             str(bin_dir / "rabbitmqctl"),
             "wait",
             "--timeout",
-            str(int(RABBITMQ_START_TIMEOUT)),
+            str(int(timeout)),
             str(pid_file),
         ],
         env=env,
-        timeout=RABBITMQ_START_TIMEOUT + 10,
+        timeout=timeout + 10,
     )
     _wait_for_port("127.0.0.1", node_port, deadline)
