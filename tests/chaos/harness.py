@@ -7,6 +7,7 @@ bounded CI form) both call `run_chaos`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import json
 import random
@@ -86,6 +87,8 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
     rabbit, pg = await asyncio.to_thread(_start_servers)
     cluster = Cluster(rabbitmq=rabbit, postgres=pg, run_dir=run_dir, shard_count=options.shard_count)
     seconds: dict[str, float] = {}
+    # An interrupted run (Ctrl-C, a pytest timeout) must not leave the services running.
+    atexit.register(cluster.stop)
     try:
         await asyncio.to_thread(cluster.start_all)
         await cluster.stack.wait_ready(timeout=120)
@@ -124,6 +127,7 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
             _dump(run_dir, chains, sent, cluster)
         report = check(sent, chains, _read_log(cluster.activity_log), cluster.faults)
     finally:
+        atexit.unregister(cluster.stop)
         await asyncio.to_thread(cluster.stop)
         await asyncio.to_thread(rabbit.stop)
         await asyncio.to_thread(pg.stop)
