@@ -24,7 +24,7 @@ from tests.support.postgres import Postgres
 from tests.support.rabbitmq import RabbitMQ
 from tests.support.stack import ROOT, Stack
 
-from .checker import Fault
+from .activity_log import Fault
 
 __all__ = ["Cluster", "inject_faults"]
 

@@ -91,7 +91,7 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
     atexit.register(cluster.stop)
     try:
         await asyncio.to_thread(cluster.start_all)
-        await cluster.stack.wait_ready(timeout=120)
+        await cluster.stack.wait_ready(timeout=300)
         seconds["start-up"] = time.monotonic() - started
         log(f"chaos: stack ready in {seconds['start-up']:.1f}s; logs in {run_dir}")
         plans = make_plans(
