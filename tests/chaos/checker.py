@@ -10,6 +10,7 @@ executed twice by live workers), stuck (still running after the deadline).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -119,17 +120,21 @@ def _order_chain(chain: list[RunRow]) -> list[RunRow]:
     return ordered if len(ordered) == len(chain) else chain
 
 
-async def open_count(dsn: str, prefix: str) -> int:
+async def open_count(dsn: str, prefix: str, *, ignore: frozenset[str] = frozenset()) -> int:
+    """Runs still open, except those of the workflow ids in `ignore`."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM executions WHERE workflow_id LIKE $1 AND status = 'Running'",
+        rows = await asyncio.wait_for(
+            conn.fetch(
+                "SELECT workflow_id FROM executions WHERE workflow_id LIKE $1 AND status = $2",
                 prefix + "%",
-            )
+                _RUNNING,
+            ),
+            timeout=10,
         )
     finally:
         await conn.close()
+    return sum(1 for r in rows if r["workflow_id"] not in ignore)
 
 
 def _attrs(event: dict[str, Any]) -> dict[str, Any]:

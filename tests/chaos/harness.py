@@ -118,7 +118,7 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
             log(f"chaos: faults over after {seconds['faults']:.0f}s ({len(cluster.faults)} injected)")
             deadline = time.monotonic() + options.settle_seconds
             await _finish_workload(workload, deadline, cluster, log)
-            await _wait_closed(pg.dsn, prefix, deadline, cluster)
+            await _wait_closed(pg.dsn, prefix, deadline, cluster, sent)
             progress.cancel()
             seconds["settle"] = time.monotonic() - t_faults - seconds["faults"]
             retries = Counter(api.retries)
@@ -169,19 +169,26 @@ async def _progress(dsn: str, prefix: str, cluster: Cluster, sent: list[Sent], l
         reported = len(cluster.faults)
         try:
             running = await open_count(dsn, prefix)
-        except (OSError, asyncpg.PostgresError):
+        except (OSError, TimeoutError, asyncpg.PostgresError):
             running = -1
         started = sum(1 for s in sent if s.start is not None and s.start.acked)
         log(f"chaos: +{time.monotonic() - t0:.0f}s {started} started, {running} runs open")
 
 
-async def _wait_closed(dsn: str, prefix: str, deadline: float, cluster: Cluster) -> None:
+async def _wait_closed(dsn: str, prefix: str, deadline: float, cluster: Cluster, sent: list[Sent]) -> None:
+    # A start that finally failed may still have happened (a 503 says so) while the driver sent
+    # it nothing more: such a workflow waiting for its signals or updates is not stuck.
+    ignore = frozenset(
+        s.plan.workflow_id
+        for s in sent
+        if s.plan.kind in ("signal", "update", "entity") and not (s.start is not None and s.start.acked)
+    )
     while time.monotonic() < deadline:
         cluster.supervise()
         try:
-            if await open_count(dsn, prefix) == 0:
+            if await open_count(dsn, prefix, ignore=ignore) == 0:
                 return
-        except OSError:
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             pass
         await asyncio.sleep(0.5)
 

@@ -21,18 +21,9 @@ pytestmark = pytest.mark.timeout(900)
 
 CI_OPTIONS = Options(workflows=200, fault_seconds=60.0, settle_seconds=120.0, seed=9)
 
-# Known defects of issue 9 being fixed on parallel branches; remove each mark when its fix merges.
-DEFECT_1 = pytest.mark.xfail(
-    strict=False,
-    reason="issue 9 defect 1: signals buffered while an entity's workflow task is out are dropped "
-    "when that task continues as new (or completes); wip/hist-buffer fixes it",
-)
-DEFECT_6_AND_CAN_DEDUP = pytest.mark.xfail(
-    strict=False,
-    reason="issue 9 defect 6: a duplicated ACTIVITY_RETRY fire runs the same attempt twice; and "
-    "(found by this suite) signal request ids are not inherited by the continue-as-new successor, "
-    "so a redelivered or retried signal is applied again in the next run",
-)
+# A known defect being fixed elsewhere is marked on the one assertion it breaks, e.g.
+# `@pytest.mark.xfail(strict=False, reason="issue 9 defect N: ...")`, and unmarked when its fix
+# merges. On the main of 2026-12-06 (defects 1, 2, 6, 7, 9 merged) none is needed.
 
 
 @pytest.fixture(scope="module")
@@ -57,27 +48,25 @@ def test_the_faults_were_injected(chaos: ChaosResult) -> None:
 
 def test_every_workflow_ran(chaos: ChaosResult) -> None:
     """Starts are retried with their request id; one that still failed after the client's budget
-    (150 s) is not a broken promise, but nearly every start must get through (a loaded machine
-    can take a minute or more to restart the broker)."""
+    (150 s) is not a broken promise, only unavailability, so this is a loose bound: on a machine
+    loaded enough that the broker takes over two minutes to restart, 30 of 200 starts failed."""
     t = chaos.totals
     assert t["workflows"] == CI_OPTIONS.workflows
-    assert t["not_started"] <= CI_OPTIONS.workflows // 10, _why(chaos)
+    assert t["not_started"] <= CI_OPTIONS.workflows // 4, _why(chaos)
+    assert all(row["completed"] for row in chaos.report.by_kind().values()), _why(chaos)
 
 
 def test_every_closed_workflow_has_the_right_result(chaos: ChaosResult) -> None:
     assert chaos.totals["wrong"] == 0, _why(chaos)
 
 
-@DEFECT_1
 def test_no_acknowledged_signal_is_lost(chaos: ChaosResult) -> None:
     assert chaos.totals["lost signals"] == 0, _why(chaos)
 
 
-@DEFECT_6_AND_CAN_DEDUP
 def test_no_input_is_applied_twice(chaos: ChaosResult) -> None:
     assert chaos.totals["duplicated"] == 0, _why(chaos)
 
 
-@DEFECT_1  # an entity whose `finish` signal was dropped never closes
 def test_nothing_is_stuck(chaos: ChaosResult) -> None:
     assert chaos.totals["stuck"] == 0, _why(chaos)
