@@ -67,7 +67,7 @@ def _start_servers() -> tuple[RabbitMQ, Postgres]:
     box: list[Postgres] = []
     thread = threading.Thread(target=lambda: box.append(start_private_postgres(durable=True)), daemon=True)
     thread.start()
-    rabbit = start_private_rabbitmq()
+    rabbit = start_private_rabbitmq(timeout=300)  # each rabbitmqctl call is slow on a busy box
     thread.join()
     if not box:
         rabbit.stop()

@@ -217,10 +217,10 @@ def start_rabbitmq(*, allow_container: bool = True) -> RabbitMQ:
     return _start_rabbitmq_local()
 
 
-def start_private_rabbitmq() -> RabbitMQ:
+def start_private_rabbitmq(*, timeout: float = RABBITMQ_START_TIMEOUT) -> RabbitMQ:
     """Always a private local node (never the env URL or a container): for tests that kill and
     restart the broker itself."""
-    return _start_rabbitmq_local()
+    return _start_rabbitmq_local(timeout=timeout)
 
 
 def _start_rabbitmq_container() -> RabbitMQ:
@@ -239,7 +239,7 @@ def _start_rabbitmq_container() -> RabbitMQ:
     return server
 
 
-def _start_rabbitmq_local() -> RabbitMQ:
+def _start_rabbitmq_local(*, timeout: float = RABBITMQ_START_TIMEOUT) -> RabbitMQ:
     bin_dir = _rabbitmq_bin_dir()
     if bin_dir is None or not (bin_dir / "rabbitmq-server").exists():
         raise ServerUnavailableError(
@@ -296,7 +296,7 @@ def _start_rabbitmq_local() -> RabbitMQ:
     )
     _register(server)
     try:
-        _boot_local_node(bin_dir, env, pid_file, node_port)
+        _boot_local_node(bin_dir, env, pid_file, node_port, timeout=timeout)
     except Exception as exc:
         logs = "\n".join(f"--- {p}\n{_tail(p)}" for p in sorted((base / "log").glob("*.log")))
         server.stop()
