@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed for the plans and the faults")
     p.add_argument("--shards", type=int, default=8, help="history shard count (default 8)")
     p.add_argument(
-        "--rpc-retry-seconds", type=float, default=150.0, help="client retry budget per request (default 150)"
+        "--rpc-retry-seconds", type=float, default=300.0, help="client retry budget per request (default 300)"
     )
     p.add_argument("--keep", action="store_true", help="keep the run directory (service logs, activity log)")
     a = p.parse_args(argv)

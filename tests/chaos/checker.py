@@ -42,7 +42,7 @@ class RunRow:
 class Verdict:
     kind: str
     workflow_id: str
-    outcome: str  # completed | wrong | stuck | not_started
+    outcome: str  # completed | wrong | stuck | gave_up (the client's start or finish finally failed)
     lost_signals: int = 0
     duplicated: int = 0
     notes: list[str] = field(default_factory=list)
@@ -230,7 +230,7 @@ def _judge(sent: Sent, chains: dict[str, list[RunRow]]) -> Verdict:
     if sent.start is None or not sent.start.acked:
         # Not acknowledged: nothing was promised (and the driver sent it nothing more). Whatever
         # of it did start must still not apply anything twice.
-        v.outcome = "not_started"
+        v.outcome = "gave_up"
         for run in chain or []:
             dups = _run_duplicates(run)
             v.duplicated += len(dups)
@@ -255,7 +255,15 @@ def _judge(sent: Sent, chains: dict[str, list[RunRow]]) -> Verdict:
     pending = {b.get("request_id") for run in chain if run.status == _RUNNING for b in run.buffered}
     lost = [s for s in acked if s.request_id not in signaled and s.request_id not in pending]
     status, result = _final(chain)
-    if status == _RUNNING:
+    needs_finish = plan.kind in ("signal", "update", "entity")
+    if (
+        status == _RUNNING
+        and needs_finish
+        and not any(s.name == "finish" and s.answer.acked for s in sent.signals)
+    ):
+        # Its `finish` was never acknowledged (the client gave up): nothing promised it would end.
+        v.outcome = "gave_up"
+    elif status == _RUNNING:
         v.outcome = "stuck"
     elif status != _COMPLETED:
         v.outcome = "wrong"

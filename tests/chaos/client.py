@@ -44,14 +44,17 @@ class ApiClient:
     address: str
     retry_seconds: float = 90.0
     namespace: str = "default"
+    max_connections: int = 1000
     retries: Counter[str] = field(default_factory=Counter)
     _http: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> ApiClient:
         self._http = httpx.AsyncClient(
             base_url=self.address,
-            timeout=httpx.Timeout(60.0, connect=5.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # A connection per concurrent workflow: a pool wait must never eat the retry budget
+            # (it did, as PoolTimeout, in a 1,000-workflow run while history was down).
+            timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
+            limits=httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100),
         )
         return self
 

@@ -44,7 +44,7 @@ class Options:
     restart_servers: bool = True
     seed: int = 0
     shard_count: int = 8
-    rpc_retry_seconds: float = 150.0
+    rpc_retry_seconds: float = 300.0
     keep_dir: bool = False
 
 
@@ -97,7 +97,11 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
         plans = make_plans(
             options.workflows, window=options.fault_seconds * 0.8, seed=options.seed, prefix=prefix
         )
-        async with ApiClient(cluster.stack.address, retry_seconds=options.rpc_retry_seconds) as api:
+        async with ApiClient(
+            cluster.stack.address,
+            retry_seconds=options.rpc_retry_seconds,
+            max_connections=options.workflows + 50,
+        ) as api:
             t_faults = time.monotonic()
             sent = [Sent(plan=p) for p in plans]
             workload = asyncio.create_task(run_workload(api, sent))
@@ -214,7 +218,7 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
-_COLUMNS = ("workflows", "completed", "wrong", "lost signals", "duplicated", "stuck", "not_started")
+_COLUMNS = ("workflows", "completed", "wrong", "lost signals", "duplicated", "stuck", "gave_up")
 
 
 def format_table(result: ChaosResult, *, anomalies: int = 25) -> str:

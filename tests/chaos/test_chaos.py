@@ -48,11 +48,11 @@ def test_the_faults_were_injected(chaos: ChaosResult) -> None:
 
 def test_every_workflow_ran(chaos: ChaosResult) -> None:
     """Starts are retried with their request id; one that still failed after the client's budget
-    (150 s) is not a broken promise, only unavailability, so this is a loose bound: on a machine
+    (300 s) is not a broken promise, only unavailability, so this is a loose bound: on a machine
     loaded enough that the broker takes over two minutes to restart, 30 of 200 starts failed."""
     t = chaos.totals
     assert t["workflows"] == CI_OPTIONS.workflows
-    assert t["not_started"] <= CI_OPTIONS.workflows // 4, _why(chaos)
+    assert t["gave_up"] <= CI_OPTIONS.workflows // 4, _why(chaos)
     assert all(row["completed"] for row in chaos.report.by_kind().values()), _why(chaos)
 
 
