@@ -76,6 +76,10 @@ async def load_runs(dsn: str, prefix: str) -> dict[str, list[RunRow]]:
     and ordered by start (a continue-as-new chain in order)."""
     conn = await asyncpg.connect(dsn)
     try:
+        # One snapshot: a run still moving must not be read at two different moments (its events
+        # would then not match its next_event_id).
+        tx = conn.transaction(isolation="repeatable_read", readonly=True)
+        await tx.start()
         rows = await conn.fetch(
             "SELECT workflow_id, run_id, status, next_event_id, start_time, "
             "state->'buffered_events' AS buffered FROM executions "
@@ -87,6 +91,7 @@ async def load_runs(dsn: str, prefix: str) -> dict[str, list[RunRow]]:
             "WHERE workflow_id LIKE $1 ORDER BY workflow_id, run_id, event_id",
             prefix + "%",
         )
+        await tx.commit()
     finally:
         await conn.close()
     runs: dict[tuple[str, str], RunRow] = {}
