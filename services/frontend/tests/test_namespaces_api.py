@@ -4,6 +4,7 @@ each error class it documents."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -287,3 +288,39 @@ async def test_every_namespace_route_checks_the_key(
     assert len(fake_history.received) == before
     # The key's own namespace still answers.
     assert (await outsider.get(f"/api/v1/namespaces/{ns}/workflows")).status_code == 200
+
+
+async def test_whoami_and_the_web_ui_files(http: Callable[[str | None], httpx.AsyncClient]) -> None:
+    anonymous = http(None)
+    r = await anonymous.get("/api/v1/whoami")
+    assert r.status_code == 401 and _code(r) == "unauthenticated"
+    assert (await http(BOOTSTRAP).get("/api/v1/whoami")).json() == {
+        "auth_enabled": True,
+        "key_id": None,
+        "namespace": "*",
+        "role": "admin",
+    }
+    r = await http(BOOTSTRAP).post("/api/v1/api-keys", json={"namespace": "default", "role": "reader"})
+    created = r.json()
+    me = (await http(created["key"]).get("/api/v1/whoami")).json()
+    assert me == {"auth_enabled": True, "key_id": created["key_id"], "namespace": "default", "role": "reader"}
+    # The UI's files load without a key (the page asks for one); / leads to it.
+    r = await anonymous.get("/")
+    assert r.status_code == 307 and r.headers["location"] == "/ui/"
+    r = await anonymous.get("/ui/")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    # Files live under a prefix naming the digest of them all: cached for good, changed by any edit.
+    match = re.search(r'<script type="module" src="(v/[0-9a-f]{16}/)app.js">', r.text)
+    assert match, r.text
+    versioned = "/ui/" + match.group(1)
+    r = await anonymous.get(versioned + "app.js")
+    assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+    assert "immutable" in r.headers["cache-control"]
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    stale = await anonymous.get("/ui/v/0123456789abcdef/app.js")  # a page from before an upgrade
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    assert stale.content == r.content
+    for bad in ("../app.py", "..%2f..%2fapp.py", "nope.js", ""):
+        assert (await anonymous.get(versioned + bad)).status_code == 404, bad
+    assert (await anonymous.get("/ui/v/")).status_code == 404

@@ -102,6 +102,11 @@ async def test_list_filters_pages_and_counts(client: httpx.AsyncClient, ns: str,
     assert r.status_code == 200 and r.json() == {"count": 3}
     r = await client.get(f"{base}/workflow-count")
     assert r.json() == {"count": 6}
+    r = await client.get(f"{base}/workflow-count", params={"query": "GROUP BY ExecutionStatus"})
+    assert r.json() == {
+        "count": 6,
+        "groups": [{"group_values": ["Completed"], "count": 3}, {"group_values": ["Running"], "count": 3}],
+    }
     # Another (registered) namespace sees none of them; an unknown one answers 404.
     other = f"vis-other-{uuid.uuid4().hex[:8]}"
     async with engine.begin() as conn:

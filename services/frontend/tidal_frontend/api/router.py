@@ -31,6 +31,7 @@ from . import (
     start_workflow,
     terminate_workflow,
     update_workflow,
+    whoami,
 )
 from .models import RunRef
 
@@ -94,6 +95,7 @@ def api_router() -> APIRouter:
         count_workflows.count_workflows,
         methods=["GET"],
         response_model=count_workflows.CountWorkflowsResponse,
+        response_model_exclude_none=True,  # `groups` only with GROUP BY
         tags=["visibility"],
         summary="Count runs matching a filter (?query=)",
         responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
@@ -190,6 +192,15 @@ def api_router() -> APIRouter:
         "workers' broker URL)",
         responses=responses("unauthenticated", "forbidden"),
         dependencies=[Depends(worker())],
+    )
+    r.add_api_route(
+        "/whoami",
+        whoami.whoami,
+        methods=["GET"],
+        response_model=whoami.WhoAmI,
+        tags=["api-keys"],
+        summary="What the caller's API key grants (role and namespace)",
+        responses=responses("unauthenticated"),
     )
     _namespace_routes(r)
     _api_key_routes(r)
