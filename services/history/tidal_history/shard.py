@@ -138,13 +138,18 @@ class ShardProcessor:
 
     async def _relay_pending_outbox(self) -> None:
         """After a takeover or crash: what was committed but maybe not published goes out again
-        (at least once; consumers are idempotent)."""
+        (at least once; consumers are idempotent). Rows this processor already saw confirmed by
+        the broker (`_published`, awaiting deletion) are deleted without a second publish: a
+        failed batch must not send every recent activity task again (each would run twice)."""
+        confirmed = set(self._published)
         while True:
             pending = await self._store.pending_outbox(self.shard_id)
             if not pending:
+                self._published = []  # every row this processor knew of is deleted now
                 return
-            await self._publish(pending)
-            metrics.RELAYED.inc(len(pending))
+            unsent = [p for p in pending if p.seq not in confirmed]
+            await self._publish(unsent)
+            metrics.RELAYED.inc(len(unsent))
             await self._store.delete_outbox([p.seq for p in pending])
 
     async def _loop(self) -> None:
@@ -248,7 +253,6 @@ class ShardProcessor:
             try:
                 # A database that answers is also the proof the store is not the problem; and rows a
                 # batch committed before failing to publish go out before anything is retried.
-                self._published.clear()  # the relay deletes every row it publishes
                 await self._relay_pending_outbox()
                 return True
             except Exception:
@@ -274,7 +278,6 @@ class ShardProcessor:
         while True:
             await asyncio.sleep(delay)
             try:
-                self._published.clear()  # the relay deletes every row it publishes
                 await self._relay_pending_outbox()
                 return
             except Exception:
