@@ -33,6 +33,10 @@ class TaskDelivery(Protocol):
 
     async def nack(self, *, requeue: bool = True) -> None: ...
 
+    async def dead_letter(self, reason: str) -> None:
+        """Park a copy in the dead-letter queue with `reason` in its headers, then ack."""
+        ...
+
 
 TaskHandler = Callable[[TaskDelivery], Awaitable[None]]
 
@@ -63,11 +67,18 @@ class WorkerTransport(Protocol):
     async def close(self) -> None: ...
 
 
-class _AmqpDelivery:
-    __slots__ = ("_msg",)
+# Header names shared with the server's bus (tidal_server.bus), which the SDK does not import.
+_H_DL_REASON = "x-tidal-dead-letter-reason"
+_H_DL_QUEUE = "x-tidal-original-queue"
 
-    def __init__(self, msg: AbstractIncomingMessage) -> None:
+
+class _AmqpDelivery:
+    __slots__ = ("_msg", "_queue", "_transport")
+
+    def __init__(self, msg: AbstractIncomingMessage, transport: AmqpTransport, queue: str) -> None:
         self._msg = msg
+        self._transport = transport
+        self._queue = queue
 
     @property
     def body(self) -> bytes:
@@ -86,6 +97,16 @@ class _AmqpDelivery:
 
     async def nack(self, *, requeue: bool = True) -> None:
         await self._msg.nack(requeue=requeue)
+
+    async def dead_letter(self, reason: str) -> None:
+        headers = {**(self._msg.headers or {}), _H_DL_REASON: reason[:1000], _H_DL_QUEUE: self._queue}
+        try:
+            await self._transport.publish_raw(names.DEAD_LETTER_EXCHANGE, "", self._msg.body, headers)
+        except Exception:
+            # Still never requeued: the queue's own dead-letter exchange takes it, without the reason.
+            await self._msg.nack(requeue=False)
+            return
+        await self._msg.ack()
 
 
 class _AmqpConsumer:
@@ -135,7 +156,7 @@ class AmqpTransport:
         q = await channel.get_queue(queue, ensure=False)
 
         async def on_message(msg: AbstractIncomingMessage) -> None:
-            await handler(_AmqpDelivery(msg))
+            await handler(_AmqpDelivery(msg, self, queue))
 
         tag = await q.consume(on_message)
         return _AmqpConsumer(channel, q, tag)
@@ -169,6 +190,20 @@ class AmqpTransport:
             ),
             routing_key=routing_key,
             mandatory=correlation_id is None,
+        )
+
+    async def publish_raw(
+        self, exchange: str, routing_key: str, body: bytes, headers: Mapping[str, Any]
+    ) -> None:
+        """Publish with the given headers as they are (a dead-lettered copy)."""
+        await self._connection()
+        assert self._pub is not None
+        ex = await self._pub.get_exchange(exchange, ensure=False)
+        await ex.publish(
+            aio_pika.Message(
+                body, headers=dict(headers), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            ),
+            routing_key=routing_key,
         )
 
     async def close(self) -> None:

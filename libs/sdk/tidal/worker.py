@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from tidal_schema import commands as cmd
 from tidal_schema import names
 from tidal_schema.messages import (
-    TASK_MESSAGE,
     ActivityTask,
     CompleteActivityTask,
     CompleteWorkflowTask,
@@ -34,6 +33,7 @@ from ._activity_worker import ActivityWorker, run_local_activity
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
+from ._task_errors import oversized_answer, parse_task, undecodable
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -217,9 +217,15 @@ class Worker:
 
     async def _publish_encoded(self, routing_key: str, message: BaseModel) -> None:
         """Publish a completion with its payloads codec-encoded (the server never sees plain ones
-        when a codec is configured)."""
+        when a codec is configured). One the bus would refuse is replaced by the failure that
+        says so: republishing it could never succeed."""
         encoded = await self._client.data_converter.encode_model(message)
-        await self._publish(routing_key, encoded.model_dump_json().encode())
+        body = encoded.model_dump_json().encode()
+        failed = oversized_answer(encoded, len(body))
+        if failed is not None:
+            log.error("%s", failed.failure.message)
+            body = failed.model_dump_json().encode()
+        await self._publish(routing_key, body)
 
     async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
         assert self._transport is not None
@@ -228,7 +234,7 @@ class Worker:
     # --- workflow tasks -------------------------------------------------------------------
 
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, (WorkflowTask, QueryWorkflowTask))
+        task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
         if isinstance(task, QueryWorkflowTask):
             await self._on_query_task(task, delivery)
             return
@@ -242,8 +248,16 @@ class Worker:
         attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
         with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
             try:
-                task = await self._client.data_converter.decode_model(task)
-                reply = await self._run_workflow_task(task)
+                try:
+                    decoded = await self._client.data_converter.decode_model(task)
+                except Exception as exc:
+                    # Redelivering cannot help (e.g. a key this worker lacks): history records the
+                    # failure and retries the task with backoff, possibly on another worker.
+                    log.warning("cannot decode the workflow task of %s: %s", task.workflow_id, exc)
+                    self._cache.pop(task.run_id, None)
+                    reply = undecodable(task, exc, self.identity)
+                else:
+                    reply = await self._run_workflow_task(decoded)
                 await self._publish_encoded(task.history_routing_key, reply)
                 await delivery.ack()
             except Exception:
@@ -396,7 +410,7 @@ class Worker:
     # --- activities -----------------------------------------------------------------------
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, (ActivityTask,))
+        task = await parse_task(delivery, (ActivityTask,))
         if not isinstance(task, ActivityTask):
             return
         tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
@@ -410,8 +424,13 @@ class Worker:
         assert self._activity_worker is not None
         with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
             start = tm.now()
-            task = await self._client.data_converter.decode_model(task)
-            reply = await self._activity_worker.run(task)
+            try:
+                task = await self._client.data_converter.decode_model(task)
+            except Exception as exc:
+                log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
+                reply: BaseModel | None = undecodable(task, exc, self.identity)
+            else:
+                reply = await self._activity_worker.run(task)
             tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
             outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
             if reply is not None:
@@ -423,21 +442,3 @@ class Worker:
             except Exception:
                 log.exception("could not report activity %s; it will be redelivered", task.activity_id)
                 await delivery.nack(requeue=True)
-
-
-async def _parse(
-    delivery: TaskDelivery, kinds: tuple[type, ...]
-) -> WorkflowTask | ActivityTask | QueryWorkflowTask | None:
-    """A task this worker cannot read is rejected to the queue's dead-letter exchange, never
-    retried forever."""
-    try:
-        task: WorkflowTask | ActivityTask | QueryWorkflowTask = TASK_MESSAGE.validate_json(delivery.body)
-    except ValidationError:
-        log.exception("rejecting a malformed task")
-        await delivery.nack(requeue=False)
-        return None
-    if not isinstance(task, kinds):
-        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kinds[0].__name__)
-        await delivery.nack(requeue=False)
-        return None
-    return task

@@ -1,0 +1,50 @@
+"""Size and length limits every process agrees on (Temporal's defaults where it has one).
+
+The one place these numbers are spelled: the frontend validates client requests against them,
+history enforces them on what workers send and on a run's history, the SDK checks what it is
+about to publish. Services expose each as a setting whose default comes from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic_core import to_json
+
+from .common import Payload
+
+__all__ = [
+    "HISTORY_COUNT_ERROR",
+    "HISTORY_COUNT_WARN",
+    "HISTORY_SIZE_ERROR",
+    "HISTORY_SIZE_WARN",
+    "MESSAGE_MAX_BYTES",
+    "PAYLOAD_MAX_BYTES",
+    "TASK_HISTORY_MAX_BYTES",
+    "TASK_HISTORY_MAX_EVENTS",
+    "payloads_size",
+]
+
+PAYLOAD_MAX_BYTES = 2 * 1024 * 1024
+"""Payloads of one request, command or completion result (Temporal's blob size limit)."""
+
+HISTORY_COUNT_WARN = 10_240
+HISTORY_COUNT_ERROR = 51_200
+"""Events in one run: a warning past the first, the run terminated at the second."""
+
+HISTORY_SIZE_WARN = 10 * 1024 * 1024
+HISTORY_SIZE_ERROR = 50 * 1024 * 1024
+"""Bytes of one run's serialized events: warning, then termination."""
+
+MESSAGE_MAX_BYTES = 16 * 1024 * 1024
+"""Largest body any Tidal process publishes on the bus: well below RabbitMQ's own
+`max_message_size` (128 MiB in 3.10), which closes the channel of a publisher exceeding it."""
+
+TASK_HISTORY_MAX_EVENTS = 1000
+TASK_HISTORY_MAX_BYTES = 4 * 1024 * 1024
+"""How much history one workflow task carries at most; a worker pages the older events."""
+
+
+def payloads_size(payloads: Iterable[Payload]) -> int:
+    """Bytes of payloads as they travel (metadata and data, JSON-encoded)."""
+    return sum(len(to_json(p.data)) + sum(len(k) + len(v) for k, v in p.metadata.items()) for p in payloads)
