@@ -23,7 +23,7 @@ from tidal_schema.messages import (
 
 from ._transport import TaskDelivery
 
-__all__ = ["oversized_answer", "parse_task", "undecodable"]
+__all__ = ["cannot_page", "oversized_answer", "parse_task", "undecodable"]
 
 log = logging.getLogger("tidal.worker")
 
@@ -59,6 +59,16 @@ def undecodable(task: WorkflowTask | ActivityTask, exc: BaseException, identity:
         message=f"the worker could not decode the task's payloads: {type(exc).__name__}: {exc}",
         type="PayloadDecodeError",
     )
+    return _failed(task, failure, identity)
+
+
+def cannot_page(task: WorkflowTask, exc: BaseException, identity: str) -> BaseModel:
+    """The task carries part of the history and the rest could not be read: fail it (history
+    retries it with backoff) rather than requeue it at once."""
+    return _failed(task, Failure(message=str(exc), type="HistoryFetchError"), identity)
+
+
+def _failed(task: WorkflowTask | ActivityTask, failure: Failure, identity: str) -> BaseModel:
     ref = dict(
         namespace=task.namespace,
         workflow_id=task.workflow_id,

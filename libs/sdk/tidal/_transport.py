@@ -200,9 +200,7 @@ class AmqpTransport:
         assert self._pub is not None
         ex = await self._pub.get_exchange(exchange, ensure=False)
         await ex.publish(
-            aio_pika.Message(
-                body, headers=dict(headers), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            ),
+            aio_pika.Message(body, headers=dict(headers), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=routing_key,
         )
 

@@ -30,10 +30,11 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import ActivityWorker, run_local_activity
+from ._history_pages import HistoryFetchError, fetch_older_events, needs_older_events
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
-from ._task_errors import oversized_answer, parse_task, undecodable
+from ._task_errors import cannot_page, oversized_answer, parse_task, undecodable
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -249,7 +250,11 @@ class Worker:
         with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
             try:
                 try:
+                    task = await self._with_older_events(task)
                     decoded = await self._client.data_converter.decode_model(task)
+                except HistoryFetchError as exc:
+                    log.warning("%s", exc)
+                    reply = cannot_page(task, exc, self.identity)
                 except Exception as exc:
                     # Redelivering cannot help (e.g. a key this worker lacks): history records the
                     # failure and retries the task with backoff, possibly on another worker.
@@ -270,6 +275,18 @@ class Worker:
         tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
         tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
         self._cached_gauge.set(len(self._cache))
+
+    async def _with_older_events(self, task: WorkflowTask) -> WorkflowTask:
+        """The task with the whole history when it carries only part of it and this worker does
+        not have the rest cached (a restarted worker, a sticky task that fell back to the shared
+        queue, a long history); the cached instance is then dropped."""
+        instance = self._cache.get(task.run_id)
+        if not needs_older_events(task, instance.last_event_id if instance is not None else None):
+            return task
+        self._cache.pop(task.run_id, None)
+        tm.HISTORY_FETCHES.labels(self.task_queue).inc()
+        older = await fetch_older_events(self._client, task)
+        return task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
 
     async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
@@ -306,7 +323,14 @@ class Worker:
                 commands = await self._activate(instance, task_for_instance)
             except StaleInstanceError:
                 if task.first_event_id != 1:
-                    raise
+                    tm.HISTORY_FETCHES.labels(self.task_queue).inc()
+                    older = await fetch_older_events(self._client, task)
+                    older = (
+                        await self._client.data_converter.decode_model(
+                            task.model_copy(update={"events": older})
+                        )
+                    ).events
+                    task = task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
                 instance = self._new_instance(defn, task)
                 commands = await self._activate(instance, task)
         except Exception as exc:

@@ -24,6 +24,7 @@ class HistoryService:
         self._rt = runtime
         self._settings = settings
         self._store = HistoryStore(runtime.engine)
+        self._limits = settings.limits()
         self.processors: dict[int, ShardProcessor] = {}
         self.membership = Membership(
             engine=runtime.engine,
@@ -57,6 +58,7 @@ class HistoryService:
             cache_size=self._settings.cache_size,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
+            limits=self._limits,
         )
         try:
             await processor.start()
