@@ -95,11 +95,15 @@ async def large_history(client: Client, *, shard_count: int) -> None:
         # The shard that holds the large run still serves other workflows.
         for qid in same_shard_ids(wid, shard_count, 3):
             assert await client.execute_workflow(Quick.run, qid, id=qid, task_queue=tq) == f"hi {qid}"
+        # A query carries only the newest events too (the cached worker answers it).
+        assert await handle.query(Chatty.progress) == STEPS // 2 + 1
         # A new worker, without the run in its cache (the old one's sticky queue is gone): the
         # next task carries only part of the history and the worker pages the rest.
     finally:
         await worker.shutdown()
     async with Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=ACTIVITIES):
+        # This worker has nothing cached: it pages the older events to answer.
+        assert await handle.query(Chatty.progress) == STEPS // 2 + 1
         await handle.signal(Chatty.proceed)
         assert await handle.result() == {"steps": STEPS, "bytes": STEPS * CHUNK}
         assert HISTORY_FETCHES.labels(tq)._value.get() >= 1  # the new worker paged

@@ -340,6 +340,9 @@ class QueryWorkflowTask(_ExecutionRef):
     events: tuple[HistoryEvent, ...]
     deadline: datetime
     reply_to: str = ""
+    # > 1: `events` are only the newest part of a long history (the bus message limit); a worker
+    # without the run cached at its last completed task reads the older ones from the frontend.
+    first_event_id: int = 1
     correlation_id: str = ""
 
 

@@ -8,16 +8,27 @@ in-process), then replays the whole run."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING
 
 import httpx
 from tidal_schema import HistoryEvent
-from tidal_schema.messages import WorkflowTask
+from tidal_schema.messages import QueryWorkflowTask, WorkflowTask
+
+from . import _telemetry as tm
+from ._runtime.query import last_completed_task
 
 if TYPE_CHECKING:
+    from ._runtime import WorkflowInstance
     from .client import Client
 
-__all__ = ["HistoryFetchError", "fetch_older_events", "needs_older_events"]
+__all__ = [
+    "HistoryFetchError",
+    "fetch_older_events",
+    "needs_older_events",
+    "query_with_older_events",
+    "with_older_events",
+]
 
 _PAGE = 1000  # the frontend's largest page
 
@@ -36,7 +47,9 @@ def needs_older_events(task: WorkflowTask, cached_last_event_id: int | None) -> 
     )
 
 
-async def fetch_older_events(client: Client, task: WorkflowTask) -> tuple[HistoryEvent, ...]:
+async def fetch_older_events(
+    client: Client, task: WorkflowTask | QueryWorkflowTask
+) -> tuple[HistoryEvent, ...]:
     """Events 1 .. task.first_event_id - 1 of the task's run, as stored (payloads still encoded)."""
     last = task.first_event_id - 1
     ns = httpx.URL(path=task.namespace).raw_path.decode()
@@ -67,3 +80,34 @@ async def fetch_older_events(client: Client, task: WorkflowTask) -> tuple[Histor
             "events before this task"
         )
     return tuple(events)
+
+
+async def with_older_events(
+    client: Client, cache: MutableMapping[str, WorkflowInstance], task: WorkflowTask, task_queue: str
+) -> WorkflowTask:
+    """The task with the whole history when it carries only part of it and `cache` does not
+    have the rest (a restarted worker, a sticky task that fell back to the shared queue, a long
+    history); the cached instance is then dropped."""
+    instance = cache.get(task.run_id)
+    if not needs_older_events(task, instance.last_event_id if instance is not None else None):
+        return task
+    cache.pop(task.run_id, None)
+    tm.HISTORY_FETCHES.labels(task_queue).inc()
+    older = await fetch_older_events(client, task)
+    return task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
+
+
+async def query_with_older_events(
+    client: Client, cache: MutableMapping[str, WorkflowInstance], task: QueryWorkflowTask, task_queue: str
+) -> QueryWorkflowTask:
+    """A query of a long history carries only its newest events: unless the cached instance is
+    at the run's last completed task (the query is then answered from it), read the older ones."""
+    if task.first_event_id == 1:
+        return task
+    cached = cache.get(task.run_id)
+    target = last_completed_task(task.events)
+    if cached is not None and target and cached.activated_upto == target:
+        return task
+    tm.HISTORY_FETCHES.labels(task_queue).inc()
+    older = await fetch_older_events(client, task)
+    return task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})

@@ -22,6 +22,8 @@ from tidal_schema.messages import (
     CompleteActivityTask,
     CompleteWorkflowTask,
     FailWorkflowTask,
+    QueryErrorKind,
+    QueryWorkflowReply,
     QueryWorkflowTask,
     WorkflowTask,
 )
@@ -30,7 +32,7 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import ActivityWorker, run_local_activity
-from ._history_pages import HistoryFetchError, fetch_older_events, needs_older_events
+from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
@@ -250,7 +252,7 @@ class Worker:
         with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
             try:
                 try:
-                    task = await self._with_older_events(task)
+                    task = await with_older_events(self._client, self._cache, task, self.task_queue)
                     decoded = await self._client.data_converter.decode_model(task)
                 except HistoryFetchError as exc:
                     log.warning("%s", exc)
@@ -275,18 +277,6 @@ class Worker:
         tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
         tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
         self._cached_gauge.set(len(self._cache))
-
-    async def _with_older_events(self, task: WorkflowTask) -> WorkflowTask:
-        """The task with the whole history when it carries only part of it and this worker does
-        not have the rest cached (a restarted worker, a sticky task that fell back to the shared
-        queue, a long history); the cached instance is then dropped."""
-        instance = self._cache.get(task.run_id)
-        if not needs_older_events(task, instance.last_event_id if instance is not None else None):
-            return task
-        self._cache.pop(task.run_id, None)
-        tm.HISTORY_FETCHES.labels(self.task_queue).inc()
-        older = await fetch_older_events(self._client, task)
-        return task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
 
     async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = self._workflows.get(task.workflow_type)
@@ -361,6 +351,20 @@ class Worker:
         # Queries never touch history: the answer goes straight back to the waiting frontend.
         # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
         if task.reply_to and task.deadline > datetime.now(UTC):
+            try:
+                task = await query_with_older_events(self._client, self._cache, task, self.task_queue)
+            except HistoryFetchError as exc:
+                await self._answer(
+                    task,
+                    QueryWorkflowReply(
+                        query_id=task.query_id,
+                        error=QueryErrorKind.WORKER_ERROR,
+                        message=str(exc),
+                        identity=self.identity,
+                    ),
+                )
+                await delivery.ack()
+                return
             task = await self._client.data_converter.decode_model(task)
             reply = answer_query(
                 task,
@@ -369,16 +373,19 @@ class Worker:
                 converter=self._client.data_converter,
                 identity=self.identity,
             )
-            try:
-                assert self._transport is not None
-                reply = await self._client.data_converter.encode_model(reply)
-                await self._transport.publish(
-                    "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
-                )
-            except Exception:
-                # The requester is gone or the broker hiccuped: the frontend times out and reports it.
-                log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
+            await self._answer(task, reply)
         await delivery.ack()
+
+    async def _answer(self, task: QueryWorkflowTask, reply: QueryWorkflowReply) -> None:
+        try:
+            assert self._transport is not None
+            reply = await self._client.data_converter.encode_model(reply)
+            await self._transport.publish(
+                "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
+            )
+        except Exception:
+            # The requester is gone or the broker hiccuped: the frontend times out and reports it.
+            log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
 
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
         return WorkflowInstance(

@@ -69,9 +69,7 @@ class HistoryLimits:
 
     @property
     def task_history_budget(self) -> int:
-        """Bytes of events one task may carry: the setting, but never more than a quarter of a
-        message (the rest is the task's own fields and pending updates)."""
-        return min(self.task_history_max_bytes, self.max_message_bytes // 4)
+        return limits.task_history_budget(self.max_message_bytes, self.task_history_max_bytes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +78,7 @@ class HistoryVerdict:
     terminate: str | None = None  # the reason, when a limit is reached
 
 
-def event_size(event: HistoryEvent) -> int:
-    return len(event.model_dump_json())
+event_size = limits.event_size
 
 
 def history_verdict(
@@ -202,13 +199,9 @@ def fit_workflow_task(msg: AddWorkflowTask, lim: HistoryLimits) -> AddWorkflowTa
     if msg.sticky_queue is not None:
         seen = _seen_by_sticky_worker(events)
         start = max(0, min(seen - task.first_event_id + 1, len(events) - 1))
-    budget, count, size = lim.task_history_budget, 0, 0
-    first = len(events)
-    while first > start:
-        s = event_size(events[first - 1])
-        if count and (count + 1 > lim.task_history_max_events or size + s > budget):
-            break
-        count, size, first = count + 1, size + s, first - 1
+    first = limits.newest_events(
+        events, max_events=lim.task_history_max_events, max_bytes=lim.task_history_budget, start=start
+    )
     if first == 0:
         return msg
     carried = events[first:]
