@@ -75,3 +75,49 @@ async def test_a_malformed_task_is_dead_lettered_with_the_reason_embedded(env: W
         await consumer.cancel()
         assert all(r.startswith("invalid task:") for r in got), got
         assert worker.workflow_deliveries == 2
+
+
+async def test_a_malformed_task_is_dead_lettered_with_the_reason_on_rabbitmq(
+    fresh_vhost_amqp_url: str,
+) -> None:
+    """The SDK's AMQP transport parks the task with the reason in its headers, then acks it."""
+    import asyncio
+
+    from tidal._task_errors import parse_task
+    from tidal._transport import AmqpTransport, TaskDelivery
+    from tidal_schema import names
+    from tidal_schema.messages import WorkflowTask
+    from tidal_server.bus import DLQ_QUEUE, AmqpBus, Delivery, OutMessage
+    from tidal_server.bus._api import H_DL_QUEUE, H_DL_REASON
+
+    bus = AmqpBus(fresh_vhost_amqp_url)
+    await bus.connect()  # declares the dead-letter exchange and queue
+    transport = AmqpTransport(fresh_vhost_amqp_url)
+    try:
+        queue = names.workflow_task_queue("default", "malformed-amqp")
+        await transport.declare_task_queue(queue, sticky=False)
+        deliveries = 0
+
+        async def on_task(d: TaskDelivery) -> None:
+            nonlocal deliveries
+            deliveries += 1
+            assert await parse_task(d, (WorkflowTask,)) is None
+
+        consumer = await transport.consume(queue, on_task, prefetch=10)
+        await bus.publish(OutMessage(exchange="", routing_key=queue, body=b"\x00 not json"))
+        parked: asyncio.Queue[Delivery] = asyncio.Queue()
+
+        async def take(d: Delivery) -> None:
+            await parked.put(d)
+            await d.ack()
+
+        await bus.consume(DLQ_QUEUE, take)
+        dead = await asyncio.wait_for(parked.get(), 30)
+        assert str(dead.headers[H_DL_REASON]).startswith("invalid task:")
+        assert dead.headers[H_DL_QUEUE] == queue and dead.body == b"\x00 not json"
+        await consumer.cancel()
+        assert deliveries == 1  # acked, not requeued
+        assert await bus.queue_depth(queue) == 0
+    finally:
+        await transport.close()
+        await bus.close()
