@@ -176,3 +176,28 @@ async def blob_limit_fails_the_task(client: Client) -> None:
         qid = f"quick-{uuid.uuid4().hex[:8]}"
         assert await client.execute_workflow(Quick.run, qid, id=qid, task_queue=tq) == f"hi {qid}"
         await handle.terminate("test over")
+
+
+@workflow.defn
+class Loud:
+    @workflow.run
+    async def run(self) -> str:
+        return "z" * (2 * SMALL_LIMIT)  # within the blob limit, over the bus message limit
+
+
+async def oversized_completion_fails_the_task(client: Client) -> None:
+    """A completion the bus would refuse is reported as a failed workflow task (the worker knows
+    the server's limit from its transport) instead of being requeued and refused forever."""
+    tq = f"loud-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=tq, workflows=[Loud]):
+        handle = await client.start_workflow(Loud.run, id=f"loud-{uuid.uuid4()}", task_queue=tq)
+        seen: dict[str, str] = {}
+
+        async def task_failed() -> bool:
+            seen.update((await handle.describe()).raw.get("last_workflow_task_failure") or {})
+            return bool(seen)
+
+        await wait_for(task_failed, timeout=60, what="the oversized completion to fail the task")
+        assert seen["cause"] == "MessageTooLarge", seen
+        assert f"exceeds the message size limit of {SMALL_LIMIT} bytes" in seen["message"], seen
+        await handle.terminate("test over")

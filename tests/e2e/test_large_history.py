@@ -52,6 +52,12 @@ async def test_the_blob_size_limit_fails_the_workflow_task_embedded(small_limit_
     await sc.blob_limit_fails_the_task(small_limit_client)
 
 
+async def test_a_completion_over_the_message_limit_fails_the_task_embedded(
+    small_limit_client: Client,
+) -> None:
+    await sc.oversized_completion_fails_the_task(small_limit_client)
+
+
 async def test_large_histories_and_the_count_limit_on_the_stack(stack: Stack) -> None:
     """One stack for both scenarios (starting one is the slow part)."""
     for name in ("history", "matching", "timer", "frontend"):
@@ -68,5 +74,6 @@ async def test_large_histories_and_the_count_limit_on_the_stack(stack: Stack) ->
         await sc.large_history(client, shard_count=stack.shard_count)
         await sc.count_limit_terminates(client, limit=COUNT_LIMIT)
         await sc.blob_limit_fails_the_task(client)
+        await sc.oversized_completion_fails_the_task(client)
     finally:
         await client.close()

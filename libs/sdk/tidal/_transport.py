@@ -15,6 +15,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import propagate
 from tidal_schema import names
+from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 
 class TaskDelivery(Protocol):
@@ -46,6 +47,9 @@ class TaskConsumer(Protocol):
 
 
 class WorkerTransport(Protocol):
+    max_message_bytes: int
+    """The largest body the server's bus takes (a worker reports a larger completion as failed)."""
+
     async def declare_task_queue(self, name: str, *, sticky: bool) -> None: ...
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
@@ -122,8 +126,11 @@ class _AmqpConsumer:
 
 
 class AmqpTransport:
-    def __init__(self, url: str, *, connection_name: str = "tidal-worker") -> None:
+    def __init__(
+        self, url: str, *, connection_name: str = "tidal-worker", max_message_bytes: int = MESSAGE_MAX_BYTES
+    ) -> None:
         self._url = url
+        self.max_message_bytes = max_message_bytes
         self._name = connection_name
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractChannel | None = None

@@ -224,7 +224,8 @@ class Worker:
         says so: republishing it could never succeed."""
         encoded = await self._client.data_converter.encode_model(message)
         body = encoded.model_dump_json().encode()
-        failed = oversized_answer(encoded, len(body))
+        assert self._transport is not None
+        failed = oversized_answer(encoded, len(body), self._transport.max_message_bytes)
         if failed is not None:
             log.error("%s", failed.failure.message)
             body = failed.model_dump_json().encode()

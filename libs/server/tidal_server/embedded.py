@@ -35,9 +35,10 @@ class BusWorkerTransport:
     """The SDK's worker transport over the in-process bus (matches `tidal._transport.
     WorkerTransport` structurally)."""
 
-    def __init__(self, bus: InMemoryBus) -> None:
+    def __init__(self, bus: InMemoryBus, *, max_message_bytes: int) -> None:
         self._bus = bus
         self._sticky: list[str] = []
+        self.max_message_bytes = max_message_bytes
 
     async def declare_task_queue(self, name: str, *, sticky: bool) -> None:
         if sticky:
@@ -160,7 +161,7 @@ class EmbeddedServer:
         return self.services["frontend"].asgi_app  # type: ignore[attr-defined]
 
     def worker_transport(self) -> BusWorkerTransport:
-        return BusWorkerTransport(self.bus)
+        return BusWorkerTransport(self.bus, max_message_bytes=self._max_message_bytes)
 
     # --- for the time-skipping test environment ---------------------------------------------
 

@@ -566,6 +566,8 @@ class ShardProcessor:
             metrics.LOAD_RUN_SECONDS.observe(metrics.now() - t0)
             if loaded is None:
                 return None
+            if not loaded.state.history_size_bytes:  # a run from before the size was kept
+                loaded.state.history_size_bytes = sum(event_size(e) for e in loaded.events)
             cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
         # Transitions mutate the cached run in place (no copy per message: copying the state was the
         # largest single cost in history's profile). That is safe because a batch that fails in any
