@@ -25,6 +25,12 @@ class HistorySettings(CommonSettings):
     task_history_max_events: int = Field(default=limits.TASK_HISTORY_MAX_EVENTS, ge=1)
     task_history_max_bytes: int = Field(default=limits.TASK_HISTORY_MAX_BYTES, ge=1024)
 
+    poison_max_attempts: int = Field(default=3, ge=1)
+    """Attempts of a message that fails on its own before it is dead-lettered (or, for a workflow
+    task completion, the task failed); see tidal_history.poison."""
+    poison_backoff_seconds: float = Field(default=0.5, gt=0)
+    poison_backoff_max_seconds: float = Field(default=10.0, gt=0)
+
     def limits(self) -> HistoryLimits:
         return HistoryLimits(
             blob_size=self.blob_size_limit,
