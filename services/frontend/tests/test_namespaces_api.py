@@ -172,6 +172,12 @@ async def test_api_keys_lifecycle_and_role_checks(
     assert r.status_code == 403 and _code(r) == "forbidden"
     r = await create(ns_admin, "*", "reader")
     assert r.status_code == 403
+    # A reader key cannot learn the workers' broker URL (issue 9, #10); writers can (below).
+    r = await create(admin, "default", "reader")
+    reader = http(r.json()["key"])
+    r = await reader.get("/api/v1/cluster")
+    assert r.status_code == 403 and _code(r) == "forbidden"
+    assert "may not run workers" in r.json()["detail"]
     listed = (await ns_admin.get("/api/v1/api-keys")).json()["api_keys"]
     assert {k["key_id"] for k in listed} == {ns_admin_id, writer_id}
     r = await ns_admin.get(f"/api/v1/api-keys/{writer_id}")
@@ -249,3 +255,35 @@ async def test_start_rate_limit(
 def test_roles_are_ordered() -> None:
     assert Role.ADMIN.allows(Role.WRITER) and Role.WRITER.allows(Role.READER)
     assert not Role.READER.allows(Role.WRITER) and not Role.WRITER.allows(Role.ADMIN)
+
+
+async def test_every_namespace_route_checks_the_key(
+    http: Callable[[str | None], httpx.AsyncClient], fake_history: FakeHistory
+) -> None:
+    """Issue 9 (#10): list, count, task-queue describe and async activity completion answered
+    anybody, in any namespace, with auth on. Now: no key -> 401; a key of another namespace ->
+    403; and nothing reaches history."""
+    admin = http(BOOTSTRAP)
+    ns = f"fence-{uuid.uuid4().hex[:8]}"
+    assert (await admin.post("/api/v1/namespaces", json={"name": ns})).status_code == 201
+    r = await admin.post("/api/v1/api-keys", json={"namespace": ns, "role": "writer"})
+    outsider = http(r.json()["key"])
+    token = "x" * 40  # never decoded: the key check comes first
+    routes = [
+        ("GET", "/api/v1/namespaces/default/workflows", None),
+        ("GET", "/api/v1/namespaces/default/workflow-count", None),
+        ("GET", "/api/v1/namespaces/default/task-queues/q", None),
+        *[
+            ("POST", f"/api/v1/namespaces/default/activities/{op}", {"task_token": token})
+            for op in ("complete", "fail", "cancel", "heartbeat")
+        ],
+    ]
+    before = len(fake_history.received)
+    for key, status, code in ((None, 401, "unauthenticated"), (outsider, 403, "forbidden")):
+        client = http(key) if key is None else key
+        for method, path, body in routes:
+            r = await client.request(method, path, json=body)
+            assert r.status_code == status and _code(r) == code, (method, path, r.status_code, r.text)
+    assert len(fake_history.received) == before
+    # The key's own namespace still answers.
+    assert (await outsider.get(f"/api/v1/namespaces/{ns}/workflows")).status_code == 200
