@@ -281,7 +281,8 @@ HistoryMessage = Annotated[
 class WorkflowTask(_ExecutionRef):
     """A workflow task. `events` are the run's events from `first_event_id` up to and including the
     task's WorkflowTaskScheduled event: the whole history when `first_event_id` is 1, otherwise
-    only what a sticky worker that has the run cached has not seen yet."""
+    what a sticky worker has not seen yet, or the newest part of a long history. A worker without
+    events 1 .. first_event_id - 1 cached reads them from the frontend's history endpoint."""
 
     type: Literal["WorkflowTask"] = "WorkflowTask"
     workflow_type: str
@@ -339,6 +340,9 @@ class QueryWorkflowTask(_ExecutionRef):
     events: tuple[HistoryEvent, ...]
     deadline: datetime
     reply_to: str = ""
+    # > 1: `events` are only the newest part of a long history (the bus message limit); a worker
+    # without the run cached at its last completed task reads the older ones from the frontend.
+    first_event_id: int = 1
     correlation_id: str = ""
 
 

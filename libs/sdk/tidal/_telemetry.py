@@ -57,6 +57,12 @@ STICKY_CACHE = Counter(
     "from its full history (miss).",
     ["task_queue", "result"],
 )
+HISTORY_FETCHES = Counter(
+    "tidal_worker_history_fetches_total",
+    "Workflow tasks that carried only part of the history and made the worker read the older "
+    "events from the frontend, by task queue.",
+    ["task_queue"],
+)
 CACHED_WORKFLOWS = Gauge(
     "tidal_worker_cached_workflows", "Workflow runs cached by workers of a task queue.", ["task_queue"]
 )

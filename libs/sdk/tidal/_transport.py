@@ -15,6 +15,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import propagate
 from tidal_schema import names
+from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 
 class TaskDelivery(Protocol):
@@ -33,6 +34,10 @@ class TaskDelivery(Protocol):
 
     async def nack(self, *, requeue: bool = True) -> None: ...
 
+    async def dead_letter(self, reason: str) -> None:
+        """Park a copy in the dead-letter queue with `reason` in its headers, then ack."""
+        ...
+
 
 TaskHandler = Callable[[TaskDelivery], Awaitable[None]]
 
@@ -42,6 +47,9 @@ class TaskConsumer(Protocol):
 
 
 class WorkerTransport(Protocol):
+    max_message_bytes: int
+    """The largest body the server's bus takes (a worker reports a larger completion as failed)."""
+
     async def declare_task_queue(self, name: str, *, sticky: bool) -> None: ...
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer: ...
@@ -63,11 +71,18 @@ class WorkerTransport(Protocol):
     async def close(self) -> None: ...
 
 
-class _AmqpDelivery:
-    __slots__ = ("_msg",)
+# Header names shared with the server's bus (tidal_server.bus), which the SDK does not import.
+_H_DL_REASON = "x-tidal-dead-letter-reason"
+_H_DL_QUEUE = "x-tidal-original-queue"
 
-    def __init__(self, msg: AbstractIncomingMessage) -> None:
+
+class _AmqpDelivery:
+    __slots__ = ("_msg", "_queue", "_transport")
+
+    def __init__(self, msg: AbstractIncomingMessage, transport: AmqpTransport, queue: str) -> None:
         self._msg = msg
+        self._transport = transport
+        self._queue = queue
 
     @property
     def body(self) -> bytes:
@@ -87,6 +102,16 @@ class _AmqpDelivery:
     async def nack(self, *, requeue: bool = True) -> None:
         await self._msg.nack(requeue=requeue)
 
+    async def dead_letter(self, reason: str) -> None:
+        headers = {**(self._msg.headers or {}), _H_DL_REASON: reason[:1000], _H_DL_QUEUE: self._queue}
+        try:
+            await self._transport.publish_raw(names.DEAD_LETTER_EXCHANGE, "", self._msg.body, headers)
+        except Exception:
+            # Still never requeued: the queue's own dead-letter exchange takes it, without the reason.
+            await self._msg.nack(requeue=False)
+            return
+        await self._msg.ack()
+
 
 class _AmqpConsumer:
     def __init__(self, channel: AbstractChannel, queue: aio_pika.abc.AbstractQueue, tag: str) -> None:
@@ -101,8 +126,11 @@ class _AmqpConsumer:
 
 
 class AmqpTransport:
-    def __init__(self, url: str, *, connection_name: str = "tidal-worker") -> None:
+    def __init__(
+        self, url: str, *, connection_name: str = "tidal-worker", max_message_bytes: int = MESSAGE_MAX_BYTES
+    ) -> None:
         self._url = url
+        self.max_message_bytes = max_message_bytes
         self._name = connection_name
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractChannel | None = None
@@ -144,7 +172,7 @@ class AmqpTransport:
             q = await channel.declare_queue(queue, passive=True)
 
         async def on_message(msg: AbstractIncomingMessage) -> None:
-            await handler(_AmqpDelivery(msg))
+            await handler(_AmqpDelivery(msg, self, queue))
 
         tag = await q.consume(on_message)
         return _AmqpConsumer(channel, q, tag)
@@ -178,6 +206,18 @@ class AmqpTransport:
             ),
             routing_key=routing_key,
             mandatory=correlation_id is None,
+        )
+
+    async def publish_raw(
+        self, exchange: str, routing_key: str, body: bytes, headers: Mapping[str, Any]
+    ) -> None:
+        """Publish with the given headers as they are (a dead-lettered copy)."""
+        await self._connection()
+        assert self._pub is not None
+        ex = await self._pub.get_exchange(exchange, ensure=False)
+        await ex.publish(
+            aio_pika.Message(body, headers=dict(headers), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=routing_key,
         )
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from opentelemetry import propagate
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
+from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 from . import _client_interactions as _interactions
 from ._async_activity import AsyncActivityCancelledError as AsyncActivityCancelledError
@@ -122,6 +123,7 @@ class Client:
         if self._worker_transport is not None:
             return self._worker_transport()
         url = self._amqp_url
+        info: dict[str, Any] = {}
         if url is None:
             info = await self._call("GET", "/api/v1/cluster")
             url = info.get("worker_amqp_url")
@@ -131,7 +133,7 @@ class Client:
                     "amqp_url= to Client.connect",
                     status="unavailable",
                 )
-        return AmqpTransport(url)
+        return AmqpTransport(url, max_message_bytes=int(info.get("max_message_bytes") or MESSAGE_MAX_BYTES))
 
     # --- workflows ------------------------------------------------------------------------
 

@@ -14,15 +14,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from tidal_schema import commands as cmd
 from tidal_schema import names
 from tidal_schema.messages import (
-    TASK_MESSAGE,
     ActivityTask,
     CompleteActivityTask,
     CompleteWorkflowTask,
     FailWorkflowTask,
+    QueryErrorKind,
+    QueryWorkflowReply,
     QueryWorkflowTask,
     WorkflowTask,
 )
@@ -31,9 +32,11 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import ActivityWorker, run_local_activity
+from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
+from ._task_errors import cannot_page, oversized_answer, parse_task, undecodable
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
 from .exceptions import ApplicationError, NondeterminismError, error_to_failure
@@ -217,9 +220,16 @@ class Worker:
 
     async def _publish_encoded(self, routing_key: str, message: BaseModel) -> None:
         """Publish a completion with its payloads codec-encoded (the server never sees plain ones
-        when a codec is configured)."""
+        when a codec is configured). One the bus would refuse is replaced by the failure that
+        says so: republishing it could never succeed."""
         encoded = await self._client.data_converter.encode_model(message)
-        await self._publish(routing_key, encoded.model_dump_json().encode())
+        body = encoded.model_dump_json().encode()
+        assert self._transport is not None
+        failed = oversized_answer(encoded, len(body), self._transport.max_message_bytes)
+        if failed is not None:
+            log.error("%s", failed.failure.message)
+            body = failed.model_dump_json().encode()
+        await self._publish(routing_key, body)
 
     async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
         assert self._transport is not None
@@ -228,7 +238,7 @@ class Worker:
     # --- workflow tasks -------------------------------------------------------------------
 
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, (WorkflowTask, QueryWorkflowTask))
+        task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
         if isinstance(task, QueryWorkflowTask):
             await self._on_query_task(task, delivery)
             return
@@ -242,8 +252,20 @@ class Worker:
         attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
         with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
             try:
-                task = await self._client.data_converter.decode_model(task)
-                reply = await self._run_workflow_task(task)
+                try:
+                    task = await with_older_events(self._client, self._cache, task, self.task_queue)
+                    decoded = await self._client.data_converter.decode_model(task)
+                except HistoryFetchError as exc:
+                    log.warning("%s", exc)
+                    reply = cannot_page(task, exc, self.identity)
+                except Exception as exc:
+                    # Redelivering cannot help (e.g. a key this worker lacks): history records the
+                    # failure and retries the task with backoff, possibly on another worker.
+                    log.warning("cannot decode the workflow task of %s: %s", task.workflow_id, exc)
+                    self._cache.pop(task.run_id, None)
+                    reply = undecodable(task, exc, self.identity)
+                else:
+                    reply = await self._run_workflow_task(decoded)
                 await self._publish_encoded(task.history_routing_key, reply)
                 await delivery.ack()
             except Exception:
@@ -292,7 +314,14 @@ class Worker:
                 commands = await self._activate(instance, task_for_instance)
             except StaleInstanceError:
                 if task.first_event_id != 1:
-                    raise
+                    tm.HISTORY_FETCHES.labels(self.task_queue).inc()
+                    older = await fetch_older_events(self._client, task)
+                    older = (
+                        await self._client.data_converter.decode_model(
+                            task.model_copy(update={"events": older})
+                        )
+                    ).events
+                    task = task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
                 instance = self._new_instance(defn, task)
                 commands = await self._activate(instance, task)
         except Exception as exc:
@@ -323,6 +352,20 @@ class Worker:
         # Queries never touch history: the answer goes straight back to the waiting frontend.
         # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
         if task.reply_to and task.deadline > datetime.now(UTC):
+            try:
+                task = await query_with_older_events(self._client, self._cache, task, self.task_queue)
+            except HistoryFetchError as exc:
+                await self._answer(
+                    task,
+                    QueryWorkflowReply(
+                        query_id=task.query_id,
+                        error=QueryErrorKind.WORKER_ERROR,
+                        message=str(exc),
+                        identity=self.identity,
+                    ),
+                )
+                await delivery.ack()
+                return
             task = await self._client.data_converter.decode_model(task)
             reply = answer_query(
                 task,
@@ -331,16 +374,19 @@ class Worker:
                 converter=self._client.data_converter,
                 identity=self.identity,
             )
-            try:
-                assert self._transport is not None
-                reply = await self._client.data_converter.encode_model(reply)
-                await self._transport.publish(
-                    "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
-                )
-            except Exception:
-                # The requester is gone or the broker hiccuped: the frontend times out and reports it.
-                log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
+            await self._answer(task, reply)
         await delivery.ack()
+
+    async def _answer(self, task: QueryWorkflowTask, reply: QueryWorkflowReply) -> None:
+        try:
+            assert self._transport is not None
+            reply = await self._client.data_converter.encode_model(reply)
+            await self._transport.publish(
+                "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
+            )
+        except Exception:
+            # The requester is gone or the broker hiccuped: the frontend times out and reports it.
+            log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
 
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
         return WorkflowInstance(
@@ -396,7 +442,7 @@ class Worker:
     # --- activities -----------------------------------------------------------------------
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        task = await _parse(delivery, (ActivityTask,))
+        task = await parse_task(delivery, (ActivityTask,))
         if not isinstance(task, ActivityTask):
             return
         tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
@@ -410,8 +456,13 @@ class Worker:
         assert self._activity_worker is not None
         with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
             start = tm.now()
-            task = await self._client.data_converter.decode_model(task)
-            reply = await self._activity_worker.run(task)
+            try:
+                task = await self._client.data_converter.decode_model(task)
+            except Exception as exc:
+                log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
+                reply: BaseModel | None = undecodable(task, exc, self.identity)
+            else:
+                reply = await self._activity_worker.run(task)
             tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
             outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
             if reply is not None:
@@ -423,21 +474,3 @@ class Worker:
             except Exception:
                 log.exception("could not report activity %s; it will be redelivered", task.activity_id)
                 await delivery.nack(requeue=True)
-
-
-async def _parse(
-    delivery: TaskDelivery, kinds: tuple[type, ...]
-) -> WorkflowTask | ActivityTask | QueryWorkflowTask | None:
-    """A task this worker cannot read is rejected to the queue's dead-letter exchange, never
-    retried forever."""
-    try:
-        task: WorkflowTask | ActivityTask | QueryWorkflowTask = TASK_MESSAGE.validate_json(delivery.body)
-    except ValidationError:
-        log.exception("rejecting a malformed task")
-        await delivery.nack(requeue=False)
-        return None
-    if not isinstance(task, kinds):
-        log.error("rejecting a %s delivered to a %s queue", type(task).__name__, kinds[0].__name__)
-        await delivery.nack(requeue=False)
-        return None
-    return task

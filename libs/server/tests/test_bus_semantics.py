@@ -27,6 +27,7 @@ from tidal_server.bus import (
     ExclusiveConsumerError,
     Handler,
     InMemoryBus,
+    MessageTooLargeError,
     NotFoundError,
     OutMessage,
     PreconditionError,
@@ -458,3 +459,32 @@ async def test_cancel_stops_in_flight_handlers(env: Env) -> None:
     await consumer.cancel()
     await asyncio.wait_for(stopped.wait(), DEADLINE)
     assert await env.bus.queue_depth(q) == 1  # requeued
+
+
+@pytest.mark.parametrize("kind", ["memory", "amqp"])
+async def test_a_message_over_the_limit_is_refused_and_the_bus_goes_on(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """max_message_bytes stands in for the broker's max_message_size, which would close the
+    publishing channel: the bus refuses the one message and every other publish still works."""
+    bus: Bus = (
+        AmqpBus(request.getfixturevalue("amqp_url"), connection_name="tidal-test-bus", max_message_bytes=1024)
+        if kind == "amqp"
+        else InMemoryBus(max_message_bytes=1024)
+    )
+    await bus.connect()
+    e = Env(bus)
+    try:
+        q = await e.queue()
+        got = Collector()
+        await bus.consume(q, got)
+        with pytest.raises(MessageTooLargeError, match="exceeds the bus limit of 1024 bytes"):
+            await bus.publish(msg("", q, b"x" * 1025))
+        with pytest.raises(MessageTooLargeError):
+            await bus.publish_many([msg("", q, b"small"), msg("", q, b"y" * 2000)])
+        await bus.publish(msg("", q, b"x" * 1024))
+        assert sorted(d.body for d in await got.wait_for(2)) == [b"small", b"x" * 1024]
+    finally:
+        for name in e.queues:
+            await bus.delete_queue(name)
+        await bus.close()

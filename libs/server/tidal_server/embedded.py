@@ -11,6 +11,7 @@ import asyncio
 import logging
 import tempfile
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from .db.engine import create_engine
 from .db.migrate import migrate
 from .host import PREFERRED_ORDER, load_factories
 from .service import Runtime, Service
+from .settings import CommonSettings
 
 log = logging.getLogger("tidal.embedded")
 
@@ -33,9 +35,10 @@ class BusWorkerTransport:
     """The SDK's worker transport over the in-process bus (matches `tidal._transport.
     WorkerTransport` structurally)."""
 
-    def __init__(self, bus: InMemoryBus) -> None:
+    def __init__(self, bus: InMemoryBus, *, max_message_bytes: int) -> None:
         self._bus = bus
         self._sticky: list[str] = []
+        self.max_message_bytes = max_message_bytes
 
     async def declare_task_queue(self, name: str, *, sticky: bool) -> None:
         if sticky:
@@ -84,13 +87,19 @@ class EmbeddedServer:
         shard_count: int = 4,
         http_port: int = 0,
         clock: Clock | None = None,
+        max_message_bytes: int | None = None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        """`settings`: per-service settings over the environment (e.g. a small history limit in
+        a test); `max_message_bytes`: the bus limit every service then uses too."""
         self._db_path = database_path
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.shard_count = shard_count
         self.http_port = http_port
         self.clock = clock or SystemClock()
-        self.bus = InMemoryBus()
+        self._max_message_bytes = max_message_bytes or CommonSettings().max_message_bytes
+        self._settings = {k: dict(v) for k, v in (settings or {}).items()}
+        self.bus = InMemoryBus(max_message_bytes=self._max_message_bytes)
         self.services: dict[str, Service] = {}
         self.runtime: Runtime | None = None
 
@@ -116,7 +125,7 @@ class EmbeddedServer:
             shard_count=self.shard_count,
             clock=self.clock,
             embedded=True,
-            overrides={"frontend": {"http_port": self.http_port}},
+            overrides=self._overrides(),
         )
         factories = load_factories(PREFERRED_ORDER)
         for name in PREFERRED_ORDER:
@@ -124,6 +133,13 @@ class EmbeddedServer:
             await service.start()
             self.services[name] = service
         log.info("embedded Tidal started (%d shards, database %s)", self.shard_count, self._db_path)
+
+    def _overrides(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name in PREFERRED_ORDER:
+            out[name] = {"max_message_bytes": self._max_message_bytes, **self._settings.get(name, {})}
+        out["frontend"]["http_port"] = self.http_port
+        return out
 
     async def stop(self) -> None:
         for name in reversed(list(self.services)):
@@ -145,7 +161,7 @@ class EmbeddedServer:
         return self.services["frontend"].asgi_app  # type: ignore[attr-defined]
 
     def worker_transport(self) -> BusWorkerTransport:
-        return BusWorkerTransport(self.bus)
+        return BusWorkerTransport(self.bus, max_message_bytes=self._max_message_bytes)
 
     # --- for the time-skipping test environment ---------------------------------------------
 

@@ -190,9 +190,13 @@ def redact_amqp(url: str) -> str:
 
 def _make_bus(settings: CommonSettings, *, embedded: bool, member_id: str) -> Bus:
     if embedded:
-        return InMemoryBus()
+        return InMemoryBus(max_message_bytes=settings.max_message_bytes)
     # The connection name shows up in RabbitMQ's management UI: which pod holds which queues.
-    return AmqpBus(settings.amqp_connection_url(), connection_name=f"tidal:{member_id}")
+    return AmqpBus(
+        settings.amqp_connection_url(),
+        connection_name=f"tidal:{member_id}",
+        max_message_bytes=settings.max_message_bytes,
+    )
 
 
 @contextlib.asynccontextmanager

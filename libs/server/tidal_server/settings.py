@@ -8,6 +8,7 @@ from urllib.parse import quote
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tidal_schema import DEFAULT_SHARD_COUNT
+from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 
 class CommonSettings(BaseSettings):
@@ -22,6 +23,10 @@ class CommonSettings(BaseSettings):
     """Port of the ops HTTP server (/metrics, /healthz, /readyz) of `tidal-server run`; None: off."""
     metrics_host: str = "0.0.0.0"
     member_id: str | None = None
+    # Largest message body any service publishes (docs/configuration.md#limits): keep it well
+    # below the broker's max_message_size (RabbitMQ 3.10: 128 MiB), which closes the publishing
+    # channel instead of refusing one message.
+    max_message_bytes: int = Field(default=MESSAGE_MAX_BYTES, ge=64 * 1024)
     # TLS (docs/security.md). AMQP: use an amqps:// URL; this CA file is added to it as the
     # `cafile` URL parameter aio-pika understands (unless the URL already names one; client
     # certificates go in the URL too: `certfile`, `keyfile`).

@@ -273,7 +273,12 @@ async def test_notification_wakes_the_poll_even_before_the_commit_shows(
 
 async def test_cluster_health_and_openapi(client: httpx.AsyncClient, frontend: FrontendService) -> None:
     info = (await client.get("/api/v1/cluster")).json()
-    assert info == {"shard_count": SHARDS, "worker_amqp_url": frontend.settings.amqp_url, "embedded": False}
+    assert info == {
+        "shard_count": SHARDS,
+        "worker_amqp_url": frontend.settings.amqp_url,
+        "embedded": False,
+        "max_message_bytes": frontend.settings.max_message_bytes,
+    }
     assert (await client.get("/healthz")).json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text

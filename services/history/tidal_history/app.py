@@ -27,6 +27,7 @@ class HistoryService:
         self._rt = runtime
         self._settings = settings
         self._store = HistoryStore(runtime.engine)
+        self._limits = settings.limits()
         self.cache = RunCache(
             max_bytes=settings.cache_max_bytes, max_runs=settings.cache_size, on_evict=metrics.cache_evicted
         )
@@ -85,6 +86,7 @@ class HistoryService:
             cache=self.cache,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
+            limits=self._limits,
             supervisor=self._supervisor,
             on_exit=self._on_shard_exit(shard_id),
             poison=self._poison,

@@ -76,6 +76,27 @@ SHARD_LOST = Counter(
     "tidal_history_shard_losses_total", "Shards this process lost to a newer owner (fenced out)."
 )
 
+LIMIT_WARNINGS = Counter(
+    "tidal_history_limit_warnings_total",
+    "Runs whose history crossed a warning level (limit: count or size).",
+    ["limit"],
+)
+LIMIT_TERMINATIONS = Counter(
+    "tidal_history_limit_terminations_total",
+    "Runs terminated for reaching a history limit (limit: count or size).",
+    ["limit"],
+)
+OUTBOX_DEAD_LETTERED = Counter(
+    "tidal_history_outbox_dead_lettered_total",
+    "Outbox messages that could not be published (reason: too_large) and went to the dead-letter queue.",
+    ["reason"],
+)
+PARTIAL_WORKFLOW_TASKS = Counter(
+    "tidal_history_partial_workflow_tasks_total",
+    "Workflow tasks sent with only part of the history (kind: sticky = to a sticky queue, "
+    "paged = the worker reads the older events).",
+    ["kind"],
+)
 CACHE_BYTES = Gauge(
     "tidal_history_cache_bytes", "Estimated memory held by the run cache (TIDAL_CACHE_MAX_BYTES bounds it)."
 )

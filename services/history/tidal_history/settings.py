@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from pydantic import Field
+from tidal_schema import limits
 from tidal_server.settings import CommonSettings
+
+from .limits import HistoryLimits
 
 
 class HistorySettings(CommonSettings):
@@ -13,8 +16,29 @@ class HistorySettings(CommonSettings):
     cache_size: int = Field(default=100_000, ge=1)
     heartbeat_seconds: float = 1.0
     member_ttl_seconds: float = 5.0
+    # Limits (docs/configuration.md#limits); Temporal's defaults.
+    blob_size_limit: int = Field(default=limits.PAYLOAD_MAX_BYTES, ge=1024)
+    history_count_limit_warn: int = Field(default=limits.HISTORY_COUNT_WARN, ge=1)
+    history_count_limit_error: int = Field(default=limits.HISTORY_COUNT_ERROR, ge=1)
+    history_size_limit_warn: int = Field(default=limits.HISTORY_SIZE_WARN, ge=1)
+    history_size_limit_error: int = Field(default=limits.HISTORY_SIZE_ERROR, ge=1)
+    task_history_max_events: int = Field(default=limits.TASK_HISTORY_MAX_EVENTS, ge=1)
+    task_history_max_bytes: int = Field(default=limits.TASK_HISTORY_MAX_BYTES, ge=1024)
+
     poison_max_attempts: int = Field(default=3, ge=1)
     """Attempts of a message that fails on its own before it is dead-lettered (or, for a workflow
     task completion, the task failed); see tidal_history.poison."""
     poison_backoff_seconds: float = Field(default=0.5, gt=0)
     poison_backoff_max_seconds: float = Field(default=10.0, gt=0)
+
+    def limits(self) -> HistoryLimits:
+        return HistoryLimits(
+            blob_size=self.blob_size_limit,
+            history_count_warn=self.history_count_limit_warn,
+            history_count_error=self.history_count_limit_error,
+            history_size_warn=self.history_size_limit_warn,
+            history_size_error=self.history_size_limit_error,
+            max_message_bytes=self.max_message_bytes,
+            task_history_max_events=self.task_history_max_events,
+            task_history_max_bytes=self.task_history_max_bytes,
+        )

@@ -22,6 +22,7 @@ from tidal_schema import (
 )
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
+    AddWorkflowTask,
     FireTimer,
     HistoryMessage,
     SignalWithStartWorkflowExecution,
@@ -47,6 +48,8 @@ from .api import (
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey, ShardCache
 from .dispatch import ANSWERS_MISSING, HANDLERS, terminates_existing
+from .limit_guards import HistoryLimitGuard, split_oversized
+from .limits import HistoryLimits, enforce_blob_size, event_size, fit_workflow_task
 from .mutation import Outcome, Outgoing
 from .poison import PoisonHandler, PoisonPolicy
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
@@ -79,6 +82,7 @@ class ShardProcessor:
         supervisor: Supervisor,
         on_exit: ExitHandler,
         poison: PoisonPolicy,
+        limits: HistoryLimits | None = None,
     ) -> None:
         self.shard_id = shard_id
         self.owner = owner
@@ -90,6 +94,8 @@ class ShardProcessor:
         self._cache = ShardCache(cache, shard_id)
         self._batch_max = batch_max
         self._prefetch = prefetch
+        self._limits = limits or HistoryLimits()
+        self._guard = HistoryLimitGuard(self._limits, shard_id=shard_id)
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._consumer: Consumer | None = None
         self._supervisor = supervisor
@@ -427,6 +433,8 @@ class ShardProcessor:
             return outcome
 
     async def _publish(self, items: list[PendingOutbox]) -> None:
+        # A row the bus would refuse can never be published: it must not wedge the shard.
+        items = await split_oversized(items, self._bus, self._limits.max_message_bytes, self.shard_id)
         if items:
             await self._bus.publish_many(
                 [
@@ -480,14 +488,19 @@ class ShardProcessor:
             or await self._current_run_id(msg.namespace, msg.workflow_id)
         )
         w = await self._working(working, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
+        msg = enforce_blob_size(msg, self._limits)
         handler = HANDLERS[type(msg)]
         if w is None:
             if isinstance(msg, ANSWERS_MISSING):
                 return handler(None, [], msg, now=now)
             return Outcome(state=None)
         state, history = w.run.state, w.run.events
+        count_before, size_before = state.next_event_id - 1, state.history_size_bytes
         outcome = handler(state, history, msg, now=now)
         self._record_change(w, outcome, working, currents)
+        reason = self._guard.check(state, count_before=count_before, size_before=size_before)
+        if reason is not None:
+            self._terminate_for_limit(w, reason, now, working, currents)
         return outcome
 
     async def _retention(self, msg: FireTimer, now: datetime, working: dict[RunKey, _Working]) -> Outcome:
@@ -551,6 +564,7 @@ class ShardProcessor:
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
+        st.history_size_bytes = sum(event_size(e) for e in outcome.events)
         outcome.outbox[:] = [self._route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         currents[(st.namespace, st.workflow_id)] = CurrentRun(
@@ -584,6 +598,7 @@ class ShardProcessor:
         w.write.record_timers(outcome.timers_set, outcome.timers_deleted)
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
+        w.run.state.history_size_bytes += sum(event_size(e) for e in outcome.events)
         w.run.version = w.write.new_version
         if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
             self._record_new_run(outcome.successor, working, currents)
@@ -610,8 +625,34 @@ class ShardProcessor:
             outcome = terminate_workflow.handle(w.run.state, w.run.events, terminate, now=now)
             self._record_change(w, outcome, working, currents)
 
+    def _terminate_for_limit(
+        self,
+        w: _Working,
+        reason: str,
+        now: datetime,
+        working: dict[RunKey, _Working],
+        currents: dict[tuple[str, str], CurrentRun | None],
+    ) -> None:
+        """The run reached a history limit: terminated in the same batch, as Temporal does."""
+        st = w.run.state
+        terminate = TerminateWorkflowExecution(
+            namespace=st.namespace,
+            workflow_id=st.workflow_id,
+            run_id=st.run_id,
+            reason=reason,
+            identity="history",
+        )
+        outcome = terminate_workflow.handle(st, w.run.events, terminate, now=now)
+        self._record_change(w, outcome, working, currents)
+
     def _route(self, o: Outgoing) -> Outgoing:
-        """Messages for another workflow go to the history shard that owns it."""
+        """Messages for another workflow go to the history shard that owns it; a workflow task
+        carries only the history it needs (limits.fit_workflow_task)."""
+        if isinstance(o.message, AddWorkflowTask):
+            fitted = fit_workflow_task(o.message, self._limits)
+            if fitted.task.first_event_id > 1:
+                metrics.PARTIAL_WORKFLOW_TASKS.labels("sticky" if fitted.sticky_queue else "paged").inc()
+            o = dataclasses.replace(o, message=fitted)
         if o.to_workflow is None or o.routing_key:
             return o
         shard = shard_for(o.to_workflow[0], o.to_workflow[1], self._shard_count)
@@ -628,6 +669,8 @@ class ShardProcessor:
             metrics.LOAD_RUN_SECONDS.observe(metrics.now() - t0)
             if loaded is None:
                 return None
+            if not loaded.state.history_size_bytes:  # a run from before the size was kept
+                loaded.state.history_size_bytes = sum(event_size(e) for e in loaded.events)
             cached = CachedRun(
                 state=loaded.state,
                 version=loaded.version,

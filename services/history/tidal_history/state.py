@@ -118,6 +118,8 @@ class MutableState(_State):
     close_time: datetime | None = None
     start_request_id: str
     next_event_id: int = 1
+    # Bytes of the run's serialized events, for the history size limit (limits.py).
+    history_size_bytes: int = 0
     workflow_task_timeout: timedelta = timedelta(seconds=10)
     workflow_task: WorkflowTaskInfo | None = None
     # Attempt of a workflow task waiting on a retry-backoff timer (its row must go when a task is

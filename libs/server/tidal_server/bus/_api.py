@@ -186,6 +186,19 @@ class PreconditionError(BusError):
     """Redeclaration with different properties."""
 
 
+class MessageTooLargeError(BusError):
+    """The body exceeds the bus's `max_message_bytes` (RabbitMQ's own `max_message_size` would
+    otherwise close the publishing channel). Retrying the same message can never succeed."""
+
+
+def check_size(message: OutMessage, limit: int | None) -> None:
+    if limit is not None and len(message.body) > limit:
+        raise MessageTooLargeError(
+            f"message of {len(message.body)} bytes to {message.exchange or 'the default exchange'} "
+            f"({message.routing_key!r}) exceeds the bus limit of {limit} bytes"
+        )
+
+
 def dead_letter_headers(
     headers: Mapping[str, Any], reason: str, queue: str, exchange: str, routing_key: str
 ) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from ._api import (
     QueueStats,
     RequestTimeout,
     UnroutableError,
+    check_size,
     log,
     run_handler,
 )
@@ -66,8 +67,11 @@ _PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
 
 
 class AmqpBus:
-    def __init__(self, url: str, *, connection_name: str = "tidal") -> None:
+    def __init__(
+        self, url: str, *, connection_name: str = "tidal", max_message_bytes: int | None = None
+    ) -> None:
         self._url = url
+        self._max_message_bytes = max_message_bytes
         self._connection_name = connection_name
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractRobustChannel | None = None
@@ -216,6 +220,7 @@ class AmqpBus:
 
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:
+        check_size(message, self._max_message_bytes)
         exchange = self._exchanges.get(message.exchange) or await self._exchange(message.exchange)
         headers = inject(message.headers)
         amqp_message = aio_pika.Message(

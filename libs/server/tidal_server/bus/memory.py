@@ -24,6 +24,7 @@ from ._api import (
     ExchangeKind,
     ExclusiveConsumerError,
     Handler,
+    MessageTooLargeError,
     NotFoundError,
     OutMessage,
     PreconditionError,
@@ -31,6 +32,7 @@ from ._api import (
     QueueStats,
     RequestTimeout,
     UnroutableError,
+    check_size,
     count_dead_letter,
     dead_letter_headers,
     log,
@@ -165,7 +167,10 @@ class _MemConsumer:
 
 
 class InMemoryBus:
-    def __init__(self) -> None:
+    def __init__(self, *, max_message_bytes: int | None = None) -> None:
+        # Stands in for the broker's max_message_size, so the embedded mode refuses what
+        # RabbitMQ would.
+        self._max_message_bytes = max_message_bytes
         self._exchanges: dict[str, Exchange] = {}
         self._queues: dict[str, MemQueue] = {}
         self._replies: dict[str, asyncio.Future[_MemDelivery]] = {}
@@ -258,6 +263,7 @@ class InMemoryBus:
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:
         self._check()
+        check_size(message, self._max_message_bytes)
         self._route(message)
         # Stand-in for the confirm round trip: a publishing loop must let consumers run.
         await asyncio.sleep(0)
@@ -267,8 +273,9 @@ class InMemoryBus:
         first: Exception | None = None
         for m in messages:  # like AMQP: every message is attempted, the first failure is raised
             try:
+                check_size(m, self._max_message_bytes)
                 self._route(m)
-            except (UnroutableError, NotFoundError) as exc:
+            except (UnroutableError, NotFoundError, MessageTooLargeError) as exc:
                 first = first or exc
         await asyncio.sleep(0)
         if first is not None:

@@ -22,6 +22,10 @@ class ClusterInfo(BaseModel):
         "workers must run in the server's process)"
     )
     embedded: bool
+    max_message_bytes: int = Field(
+        description="largest message body workers may publish (TIDAL_MAX_MESSAGE_BYTES); a larger "
+        "completion is reported as a failed task instead"
+    )
 
 
 class Health(BaseModel):
@@ -31,7 +35,12 @@ class Health(BaseModel):
 
 async def cluster(ctx: Ctx) -> ClusterInfo:
     url = None if ctx.embedded else (ctx.settings.worker_amqp_url or ctx.settings.amqp_url)
-    return ClusterInfo(shard_count=ctx.shard_count, worker_amqp_url=url, embedded=ctx.embedded)
+    return ClusterInfo(
+        shard_count=ctx.shard_count,
+        worker_amqp_url=url,
+        embedded=ctx.embedded,
+        max_message_bytes=ctx.settings.max_message_bytes,
+    )
 
 
 async def healthz() -> Health:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from tidal_schema import HistoryEvent, Payload, names
+from tidal_schema import HistoryEvent, Payload, limits, names
 from tidal_schema.messages import QUERY_REPLY, AddQueryTask, QueryWorkflowReply, QueryWorkflowTask
 from tidal_server.apikeys import Role
 from tidal_server.bus import BusError, OutMessage, RequestTimeout, UnroutableError
@@ -67,7 +68,7 @@ async def query_workflow(
         query_id=uuid.uuid4().hex,
         query_type=body.query_name,
         query_args=body.payloads(),
-        events=await _history(ctx, row),
+        **_newest(await _history(ctx, row), ctx.settings.max_message_bytes),
         deadline=datetime.now(UTC) + timedelta(seconds=timeout),
     )
     sticky = row.state.get("sticky_queue") if row.running else None
@@ -88,6 +89,17 @@ async def _history(ctx: FrontendContext, row: ExecutionRow) -> tuple[HistoryEven
         events.extend(HistoryEvent.model_validate(e) for e in page)
         if len(page) < _PAGE:
             return tuple(events)
+
+
+def _newest(events: tuple[HistoryEvent, ...], max_message_bytes: int) -> dict[str, Any]:
+    """A long history does not fit one bus message: the task carries the newest events and the
+    worker pages the rest (docs/configuration.md#limits)."""
+    first = limits.newest_events(
+        events,
+        max_events=limits.TASK_HISTORY_MAX_EVENTS,
+        max_bytes=limits.task_history_budget(max_message_bytes),
+    )
+    return {"events": events[first:], "first_event_id": events[first].event_id if first else 1}
 
 
 async def _ask_worker(ctx: FrontendContext, message: AddQueryTask, timeout: float) -> QueryWorkflowReply:
