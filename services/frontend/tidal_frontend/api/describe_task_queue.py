@@ -12,13 +12,22 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import BaseModel, Field
 from tidal_schema import names
+from tidal_schema.limits import MAX_TASK_QUEUE_QUEUE_BYTES, STORE_SAFE_PATTERN
 from tidal_server.bus import BusError, NotFoundError, QueueStats
 
 from ..context import Ctx
 from ..problems import Problem
 from .models import NamespacePath
 
-TaskQueuePath = Annotated[str, Path(min_length=1, max_length=1000, description="task queue name")]
+TaskQueuePath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_TASK_QUEUE_QUEUE_BYTES,
+        pattern=STORE_SAFE_PATTERN,
+        description="task queue name",
+    ),
+]
 
 
 class TaskQueueKind(BaseModel):

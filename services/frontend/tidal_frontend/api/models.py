@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tidal_schema import Payload
+from tidal_schema.limits import MAX_ID_LENGTH, STORE_SAFE_PATTERN, JsonValue
 
 from ..problems import Problem
 
 # Workflow ids may contain "/" (the route uses the `path` converter); namespaces may not.
-NamespacePath = Annotated[str, Path(min_length=1, max_length=1000, description="namespace, e.g. default")]
-WorkflowIdPath = Annotated[str, Path(min_length=1, max_length=1000)]
+NamespacePath = Annotated[
+    str,
+    Path(min_length=1, max_length=1000, pattern=STORE_SAFE_PATTERN, description="namespace, e.g. default"),
+]
+WorkflowIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=STORE_SAFE_PATTERN)]
+RunIdQuery = Annotated[
+    str | None,
+    Query(max_length=MAX_ID_LENGTH, pattern=STORE_SAFE_PATTERN, description="default: the current run"),
+]
 
 
 class RequestModel(BaseModel):
@@ -27,7 +35,9 @@ class WithInput(RequestModel):
     input: list[Payload] | None = Field(
         default=None, description='encoded arguments: [{"metadata": {"encoding": "json/plain"}, "data": ...}]'
     )
-    args: list[Any] | None = Field(default=None, description="plain JSON arguments (wrapped as json/plain)")
+    args: list[JsonValue] | None = Field(
+        default=None, description="plain JSON arguments (wrapped as json/plain)"
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> WithInput:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Path
 from pydantic import BaseModel, Field
+from tidal_schema.limits import Text
 from tidal_server.apikeys import ALL_NAMESPACES, Role
 
 from ..auth import Caller, check
@@ -50,12 +51,12 @@ class NamespaceList(BaseModel):
 
 class CreateNamespaceRequest(RequestModel):
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    description: str = Field(default="", max_length=10_000)
+    description: Text = ""
     retention_days: RetentionDays = 30
 
 
 class UpdateNamespaceRequest(RequestModel):
-    description: str | None = Field(default=None, max_length=10_000)
+    description: Text | None = None
     retention_days: RetentionDays | None = None
 
 

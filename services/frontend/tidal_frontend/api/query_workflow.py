@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 from tidal_schema import HistoryEvent, Payload, names
+from tidal_schema.limits import Name, OptionalId
 from tidal_schema.messages import QUERY_REPLY, AddQueryTask, QueryWorkflowReply, QueryWorkflowTask
 from tidal_server.bus import BusError, OutMessage, RequestTimeout, UnroutableError
 
@@ -26,8 +27,8 @@ _PAGE = 1000
 
 
 class QueryWorkflowRequest(WithInput):
-    query_name: str = Field(min_length=1, max_length=1000)
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
+    query_name: Name
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
     timeout: float | None = Field(
         default=None,
         gt=0,

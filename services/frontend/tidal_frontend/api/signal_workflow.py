@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
+from tidal_schema.limits import MAX_REQUEST_ID_LENGTH, STORE_SAFE_PATTERN, Name, OptionalId, Text
 from tidal_schema.messages import SignalWorkflowExecution
 
 from .. import history_client
@@ -13,15 +14,16 @@ from .models import NamespacePath, RunRef, WithInput, WorkflowIdPath
 
 
 class SignalWorkflowRequest(WithInput):
-    signal_name: str = Field(min_length=1, max_length=1000)
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
+    signal_name: Name
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
     request_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        pattern=STORE_SAFE_PATTERN,
         description="idempotency key: a retried signal with the same request_id is applied once",
     )
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 async def signal_workflow(
