@@ -55,5 +55,8 @@ async def test_hostile_commands_are_rejected_and_dead_lettered(env: WorkflowEnvi
 
 
 async def test_a_timer_beyond_the_maximum_fails_the_workflow_task(env: WorkflowEnvironment) -> None:
-    await scenarios.oversleep_fails_the_workflow_task(env.client)
-    await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
+    overslept = await scenarios.oversleep_fails_the_workflow_task(env.client)
+    completed = await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
+    transport = httpx.ASGITransport(app=env.server.asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
+        await scenarios.histories_match_the_document(http, [overslept, *completed])
