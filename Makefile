@@ -13,10 +13,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 ARGS ?=
 UV ?= uv
 
-.PHONY: help bootstrap test lint fmt dev bench screenshots up down clean
+.PHONY: help bootstrap test hostile lint fmt dev bench screenshots up down clean
 
 help:
-	@echo "targets: bootstrap test lint fmt dev bench screenshots up down clean"
+	@echo "targets: bootstrap test hostile lint fmt dev bench screenshots up down clean"
 	@echo "  make test ARGS='-k foo'   pass extra arguments to pytest"
 
 bootstrap:
@@ -27,6 +27,11 @@ bootstrap:
 test:
 	scripts/bootstrap.sh --test-servers
 	$(UV) run pytest $(ARGS)
+
+# The hostile-input suite in full (CI runs it bounded as part of `make test`; see docs/testing.md).
+hostile:
+	scripts/bootstrap.sh --test-servers
+	TIDAL_HOSTILE_MESSAGES=12000 TIDAL_HOSTILE_HTTP_EXAMPLES=30 $(UV) run pytest tests/hostile -s $(ARGS)
 
 lint:
 	$(UV) run ruff check .
