@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -41,6 +42,8 @@ MESSAGES = int(os.environ.get("TIDAL_HOSTILE_MESSAGES", "2500"))
 HTTP_EXAMPLES = int(os.environ.get("TIDAL_HOSTILE_HTTP_EXAMPLES", "3"))
 CONCURRENT = int(os.environ.get("TIDAL_HOSTILE_CONCURRENT", "1000"))
 SEED = int(os.environ.get("TIDAL_HOSTILE_SEED", "9"))
+# pytest's default 300 s per test is too short for the full form.
+pytestmark = pytest.mark.timeout(240 + MESSAGES // 20 + HTTP_EXAMPLES * 20)
 # The share of the messages each target gets.
 SHARES = {"commands": 0.3, "history": 0.3, "matching": 0.15, "timer": 0.15, "task-queue": 0.1}
 

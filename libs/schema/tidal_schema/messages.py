@@ -42,6 +42,7 @@ from .limits import (
     OptionalId,
     TaskQueueName,
     Text,
+    Timestamp,
 )
 
 # --- to history (routed to the owning shard) ---------------------------------------------
@@ -409,7 +410,7 @@ class ScheduleTimer(_Message):
     type: Literal["ScheduleTimer"] = "ScheduleTimer"
     shard_id: int
     key: str
-    fire_at: datetime
+    fire_at: Timestamp
     fire: FireTimer
 
 
