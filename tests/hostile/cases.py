@@ -125,6 +125,7 @@ HTTP_CASES: tuple[HttpCase, ...] = (
     ),
     HttpCase("long task queue described", "GET", f"{API}/task-queues/{LONG_TQ}"),
     HttpCase("NUL in a task queue path", "GET", f"{API}/task-queues/q%00"),
+    HttpCase("task queue described escaping past 255 bytes", "GET", f"{API}/task-queues/{'é' * 40}"),
     HttpCase(
         "unknown namespace",
         "GET",
