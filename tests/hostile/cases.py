@@ -123,6 +123,9 @@ HTTP_CASES: tuple[HttpCase, ...] = (
     HttpCase(
         "NUL in a namespace description", "POST", "/api/v1/namespaces", {"name": "n1", "description": "\x00"}
     ),
+    HttpCase(
+        "NUL in an API key's namespace", "POST", "/api/v1/api-keys", {"namespace": "n\x00", "role": "reader"}
+    ),
     HttpCase("long task queue described", "GET", f"{API}/task-queues/{LONG_TQ}"),
     HttpCase("NUL in a task queue path", "GET", f"{API}/task-queues/q%00"),
     HttpCase("task queue described escaping past 255 bytes", "GET", f"{API}/task-queues/{'é' * 40}"),

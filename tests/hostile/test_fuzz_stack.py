@@ -202,7 +202,7 @@ def _schemathesis(address: str, tally: HttpTally) -> None:
                             response_schema_conformance,
                         ),
                     )
-                except Exception as exc:
+                except (Exception, BaseExceptionGroup) as exc:  # schemathesis groups its failures
                     tally.problems.append(f"{what}: {str(exc)[:300]}")
 
             try:

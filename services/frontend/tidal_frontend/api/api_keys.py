@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Path, Response
 from pydantic import BaseModel, Field
-from tidal_schema.limits import Text
+from tidal_schema.limits import STORE_SAFE_PATTERN, Text
 from tidal_server import apikeys
 from tidal_server.apikeys import ALL_NAMESPACES, ApiKeyInfo, Role
 
@@ -51,7 +51,9 @@ class ApiKeyList(BaseModel):
 
 
 class CreateApiKeyRequest(RequestModel):
-    namespace: str = Field(min_length=1, max_length=200, description='a namespace, or "*"')
+    namespace: str = Field(
+        min_length=1, max_length=200, pattern=STORE_SAFE_PATTERN, description='a namespace, or "*"'
+    )
     role: Role
     description: Text = ""
 
