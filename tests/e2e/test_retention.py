@@ -9,14 +9,35 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from tidal import workflow
 from tidal.exceptions import RPCError
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 from tidal_server.db import executions, history_events, timers
 
+from tests.support.stack import wait_for
 from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, CancellableWorkflow, GreetingWorkflow
 
 TQ = "retention"
+
+
+@workflow.defn
+class ContinuesOnceThenWaits:
+    """Run 1 continues as new at once; run 2 waits for the `go` signal."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    @workflow.signal
+    def go(self, value: str) -> None:
+        self.value = value
+
+    @workflow.run
+    async def run(self, generation: int) -> str:
+        if generation == 0:
+            workflow.continue_as_new(1)
+        await workflow.wait_condition(lambda: self.value is not None)
+        return f"{self.value} in generation {generation}"
 
 
 async def _rows(env: WorkflowEnvironment, run_id: str) -> tuple[int, int, int]:
@@ -73,5 +94,40 @@ async def test_closed_run_is_deleted_after_the_namespace_retention() -> None:
             again = await client.start_workflow(GreetingWorkflow.run, "again", id=wf_id, task_queue=TQ)
             assert again.run_id != run_id
             assert await again.result() == "Hello, again!"
+    finally:
+        await env.shutdown()
+
+
+async def test_a_signal_by_id_reaches_the_successor_after_the_old_runs_retention_check() -> None:
+    """Issue 9, defect 2: a day after run A continued as new to B, A's retention check re-armed
+    and re-cached A as the id's current run, so a signal by workflow id answered "no running
+    workflow" while B was running."""
+    env = await WorkflowEnvironment.start_time_skipping()
+    try:
+        client = env.client
+        async with Worker(client, task_queue=TQ, workflows=[ContinuesOnceThenWaits]):
+            wf_id = f"ret-can-{uuid.uuid4().hex[:8]}"
+            first = await client.start_workflow(ContinuesOnceThenWaits.run, 0, id=wf_id, task_queue=TQ)
+            by_id = client.get_workflow_handle(wf_id)
+
+            async def continued() -> bool:
+                return (await by_id.describe()).run_id != first.run_id
+
+            await wait_for(continued, timeout=30, what="the continue-as-new successor")
+            second = (await by_id.describe()).run_id
+            assert second != first.run_id
+            # A's first retention check is due a day after its close; it re-arms (30 days).
+            await env.sleep(timedelta(days=1, hours=1))
+            engine = env.server.runtime.engine
+            async with engine.connect() as conn:
+                due = (
+                    await conn.execute(
+                        sa.select(timers.c.fire_at).where(timers.c.key == f"{first.run_id}/retention")
+                    )
+                ).scalar()
+            assert due is not None and due > await env.get_current_time() + timedelta(days=20)
+            await by_id.signal(ContinuesOnceThenWaits.go, "signalled")
+            assert await by_id.result() == "signalled in generation 1"
+            assert (await by_id.describe()).run_id == second
     finally:
         await env.shutdown()

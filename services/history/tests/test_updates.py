@@ -13,7 +13,6 @@ from tidal_schema.messages import (
     AddWorkflowTask,
     CompleteWorkflowTask,
     ErrorReply,
-    FireTimer,
     StartWorkflowExecution,
     TimerKind,
     UpdateWorkflowExecution,
@@ -110,15 +109,9 @@ def test_an_accepted_update_writes_the_task_as_the_worker_saw_it() -> None:
 
 def test_a_speculative_task_that_times_out_is_written_and_retried() -> None:
     state, history = _running()
-    _update(state, history, "u1")
-    fire = FireTimer(
-        workflow_id="w1",
-        run_id="run1",
-        kind=TimerKind.WORKFLOW_TASK_TIMEOUT,
-        key="k",
-        scheduled_event_id=5,
-        attempt=1,
-    )
+    (timeout,) = _update(state, history, "u1").timers_set
+    fire = timeout.fire
+    assert fire.kind is TimerKind.WORKFLOW_TASK_TIMEOUT and fire.scheduled_event_id == 5
     o = fire_timer.handle(state, history, fire, now=T0 + timedelta(seconds=20))
     assert [e.event_type for e in o.events][:3] == [
         "WorkflowTaskScheduled",

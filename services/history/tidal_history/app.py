@@ -10,6 +10,7 @@ from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
 
 from . import metrics, topology
+from .cache import RunCache
 from .settings import HistorySettings
 from .shard import ShardProcessor
 from .store import HistoryStore
@@ -24,6 +25,9 @@ class HistoryService:
         self._rt = runtime
         self._settings = settings
         self._store = HistoryStore(runtime.engine)
+        self.cache = RunCache(
+            max_bytes=settings.cache_max_bytes, max_runs=settings.cache_size, on_evict=metrics.cache_evicted
+        )
         self.processors: dict[int, ShardProcessor] = {}
         self.membership = Membership(
             engine=runtime.engine,
@@ -40,6 +44,7 @@ class HistoryService:
 
     async def start(self) -> None:
         metrics.SHARD_COUNT.set(self._rt.shard_count)
+        metrics.watch_cache(self.cache)
         await topology.declare(self._rt.bus, self._rt.shard_count)
         await self.membership.start()
 
@@ -54,7 +59,7 @@ class HistoryService:
             bus=self._rt.bus,
             clock=self._rt.clock,
             shard_count=self._rt.shard_count,
-            cache_size=self._settings.cache_size,
+            cache=self.cache,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
         )

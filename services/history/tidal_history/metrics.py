@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from tidal_server.metrics import LATENCY_BUCKETS, PERSISTENCE_SECONDS
 
+from .cache import RunCache
 from .store import RunWrite
 
 MESSAGES = Counter("tidal_history_messages_total", "History messages applied, by message type.", ["type"])
@@ -64,6 +65,21 @@ SHARD_LOST = Counter(
     "tidal_history_shard_losses_total", "Shards this process lost to a newer owner (fenced out)."
 )
 
+CACHE_BYTES = Gauge(
+    "tidal_history_cache_bytes", "Estimated memory held by the run cache (TIDAL_CACHE_MAX_BYTES bounds it)."
+)
+CACHE_MAX_BYTES = Gauge("tidal_history_cache_max_bytes", "The run cache's budget (TIDAL_CACHE_MAX_BYTES).")
+CACHE_RUNS = Gauge(
+    "tidal_history_cache_runs", "Runs in the run cache, by status (running, closed).", ["status"]
+)
+CACHE_EVICTIONS = Counter(
+    "tidal_history_cache_evictions_total",
+    "Runs evicted from the run cache to stay within its budget, by status (closed ones go first).",
+    ["status"],
+)
+_EVICTED_RUNNING = CACHE_EVICTIONS.labels("running")
+_EVICTED_CLOSED = CACHE_EVICTIONS.labels("closed")
+
 COMMIT_SECONDS = PERSISTENCE_SECONDS.labels("history", "commit")
 LOAD_RUN_SECONDS = PERSISTENCE_SECONDS.labels("history", "load_run")
 RELAYED = OUTBOX_PUBLISHED.labels("relay")
@@ -105,6 +121,18 @@ def committed(writes: Sequence[RunWrite]) -> None:
                 _child(WORKFLOWS_CLOSED, st.namespace, st.workflow_type, _CLOSE_STATUS[kind]).inc()
                 seconds = (e.event_time - st.start_time).total_seconds()
                 _child(WORKFLOW_SECONDS, st.namespace, st.workflow_type).observe(max(seconds, 0.0))
+
+
+def watch_cache(cache: RunCache) -> None:
+    """Read at scrape time: nothing is recorded per batch."""
+    CACHE_BYTES.set_function(lambda: cache.bytes)
+    CACHE_MAX_BYTES.set(cache.max_bytes)
+    CACHE_RUNS.labels("running").set_function(lambda: cache.running_runs)
+    CACHE_RUNS.labels("closed").set_function(lambda: cache.closed_runs)
+
+
+def cache_evicted(running: bool) -> None:
+    (_EVICTED_RUNNING if running else _EVICTED_CLOSED).inc()
 
 
 def now() -> float:

@@ -140,12 +140,8 @@ class Mutation:
         if self.state.workflow_task is not None or not self.state.is_running:
             return
         if self.state.wft_retry_attempt is not None:
-            self.delete_timer(
-                timer_key(
-                    self.state.run_id, TimerKind.WORKFLOW_TASK_RETRY, attempt=self.state.wft_retry_attempt
-                )
-            )
-            self.state.wft_retry_attempt = None
+            self.delete_timer(wft_retry_key(self.state))
+            self.state.wft_retry_attempt = self.state.wft_retry_event_id = None
         scheduled_id = self.add_event(
             ev.WorkflowTaskScheduled(
                 task_queue=self.state.task_queue,
@@ -169,14 +165,7 @@ class Mutation:
         goes, and WorkflowTaskStarted is written now, with the outcome (see docs/architecture.md)."""
         wft = self.state.workflow_task
         assert wft is not None
-        self.delete_timer(
-            timer_key(
-                self.state.run_id,
-                TimerKind.WORKFLOW_TASK_TIMEOUT,
-                scheduled_event_id=wft.scheduled_event_id,
-                attempt=wft.attempt,
-            )
-        )
+        self.delete_timer(wft_timeout_key(self.state.run_id, wft))
         started_id = self.add_event(
             ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=identity)
         )
@@ -194,8 +183,16 @@ class Mutation:
         )
 
     def schedule_workflow_task_after(self, delay: timedelta, *, attempt: int) -> None:
-        self.set_timer(TimerKind.WORKFLOW_TASK_RETRY, fire_at=self.now + delay, attempt=attempt)
-        self.state.wft_retry_attempt = attempt
+        # Keyed by the event id reached as well: each failure writes an event, so each streak of
+        # failures has its own keys and a late fire from an earlier one is stale.
+        event_id = self.state.next_event_id
+        self.set_timer(
+            TimerKind.WORKFLOW_TASK_RETRY,
+            fire_at=self.now + delay,
+            scheduled_event_id=event_id,
+            attempt=attempt,
+        )
+        self.state.wft_retry_attempt, self.state.wft_retry_event_id = attempt, event_id
 
     def _workflow_task_message(self) -> AddWorkflowTask:
         from .updates import pending as pending_updates  # updates.py builds on this module
@@ -246,6 +243,7 @@ class Mutation:
             schedule_to_start_timeout=info.schedule_to_start_timeout,
         )
         self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, AddActivityTask(task=task))
+        info.dispatched_attempt = info.attempt
         if info.start_to_close_timeout is not None:
             self.set_timer(
                 TimerKind.ACTIVITY_TIMEOUT,
@@ -307,7 +305,9 @@ class Mutation:
         return key
 
     def delete_timer(self, key: str) -> None:
-        # The timer service may still fire it; history treats such fires as stale.
+        # The timer service may still fire it; history treats such fires as stale. A row set
+        # earlier in this mutation is not written at all (RunWrite.record_timers relies on it).
+        self._timers_set = [s for s in self._timers_set if s.key != key]
         self._timers_deleted.append(key)
 
     # --- closing --------------------------------------------------------------------------
@@ -325,13 +325,17 @@ class Mutation:
         parent is not told its child closed."""
         st = self.state
         self._delete_pending_timer_rows()
+        # Acknowledged inputs still waiting behind an outstanding task go into history before the
+        # close. A workflow task's own close never gets here with any (it is refused instead:
+        # api/complete_workflow_task.py); terminate and the run timeout run no workflow code, so
+        # the code never sees them, but they are recorded, never dropped.
+        self.flush_buffered()
         self.add_event(attributes)
         st.status = status
         st.close_time = self.now
         st.result = result
         st.failure = failure
         st.workflow_task = None
-        st.buffered_events = []
         st.activities.clear()
         st.timers.clear()
         relations.on_close(self, status, result=result, failure=failure, continued=continued)
@@ -351,16 +355,9 @@ class Mutation:
         run = st.run_id
         keys = [timer_key(run, TimerKind.WORKFLOW_RUN_TIMEOUT)]
         if st.workflow_task is not None:
-            keys.append(
-                timer_key(
-                    run,
-                    TimerKind.WORKFLOW_TASK_TIMEOUT,
-                    scheduled_event_id=st.workflow_task.scheduled_event_id,
-                    attempt=st.workflow_task.attempt,
-                )
-            )
+            keys.append(wft_timeout_key(run, st.workflow_task))
         if st.wft_retry_attempt is not None:
-            keys.append(timer_key(run, TimerKind.WORKFLOW_TASK_RETRY, attempt=st.wft_retry_attempt))
+            keys.append(wft_retry_key(st))
         for info in st.activities.values():
             keys += activity_timer_keys(run, info)
         for timer in st.timers.values():
@@ -372,7 +369,8 @@ class Mutation:
                     scheduled_event_id=timer.started_event_id,
                 )
             )
-        self._timers_deleted.extend(keys)
+        for key in keys:
+            self.delete_timer(key)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -415,6 +413,25 @@ def timer_key(
     if attempt is not None:
         parts.append(f"a={attempt}")
     return "/".join(parts)
+
+
+def wft_timeout_key(run_id: str, wft: WorkflowTaskInfo) -> str:
+    return timer_key(
+        run_id,
+        TimerKind.WORKFLOW_TASK_TIMEOUT,
+        timer_id=wft.timer_id,
+        scheduled_event_id=wft.scheduled_event_id,
+        attempt=wft.attempt,
+    )
+
+
+def wft_retry_key(state: MutableState) -> str:
+    return timer_key(
+        state.run_id,
+        TimerKind.WORKFLOW_TASK_RETRY,
+        scheduled_event_id=state.wft_retry_event_id,
+        attempt=state.wft_retry_attempt,
+    )
 
 
 def to_workflow(namespace: str, workflow_id: str, message: BaseModel) -> Outgoing:

@@ -42,7 +42,7 @@ from .api import (
     terminate_workflow,
 )
 from .api.start_workflow import CurrentRun
-from .cache import CachedRun, RunCache, RunKey
+from .cache import CachedRun, RunCache, RunKey, ShardCache
 from .dispatch import ANSWERS_MISSING, HANDLERS, terminates_existing
 from .mutation import Outcome, Outgoing
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
@@ -69,7 +69,7 @@ class ShardProcessor:
         bus: Bus,
         clock: Clock,
         shard_count: int,
-        cache_size: int,
+        cache: RunCache,
         batch_max: int,
         prefetch: int,
     ) -> None:
@@ -80,7 +80,7 @@ class ShardProcessor:
         self._bus = bus
         self._clock = clock
         self._shard_count = shard_count
-        self._cache = RunCache(cache_size)
+        self._cache = ShardCache(cache, shard_id)
         self._batch_max = batch_max
         self._prefetch = prefetch
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -251,11 +251,7 @@ class ShardProcessor:
                 raise
             metrics.COMMIT_SECONDS.observe(metrics.now() - t0)
             metrics.committed(writes)
-            for key, w in working.items():
-                if w.write is not None and w.write.purge:
-                    self._cache.discard(key)
-                elif w.write is not None:
-                    self._cache.put(key, w.run)
+            self._cache_committed(working)
         if to_publish:
             t0 = metrics.now()
             await self._publish(to_publish)
@@ -293,6 +289,19 @@ class ShardProcessor:
         self.processed += len(valid)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(metrics.now() - started)
+
+    def _cache_committed(self, working: dict[RunKey, _Working]) -> None:
+        for key, w in working.items():
+            if w.write is None:
+                continue
+            if w.write.purge:
+                self._cache.discard(key)
+                continue
+            w.run.state_chars = w.write.state_chars
+            w.run.events_chars += w.write.events_chars
+            # Only a new run's commit moved current_executions (HistoryStore._write_run); any
+            # other write, e.g. an old run's retention check, leaves the pointer alone.
+            self._cache.put(key, w.run, current=w.write.old_version is None)
 
     async def _apply_traced(
         self,
@@ -394,7 +403,8 @@ class ShardProcessor:
         if outcome.purge:
             # The version in the database: an earlier message of this batch may have bumped ours.
             stored = w.write.old_version if w.write is not None else w.run.version
-            w.write = RunWrite(state=w.run.state, old_version=stored, purge=True)
+            earlier = w.write.outbox if w.write is not None else []
+            w.write = RunWrite(state=w.run.state, old_version=stored, purge=True, outbox=earlier)
         else:
             self._record_change(w, outcome, working, {})  # a re-armed check: no successor run
         return outcome
@@ -450,19 +460,16 @@ class ShardProcessor:
             run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
         )
         run = CachedRun(state=st, version=1, events=list(outcome.events))
-        working[key] = _Working(
-            run=run,
-            write=RunWrite(
-                state=st,
-                old_version=None,
-                events=list(outcome.events),
-                timers_set=outcome.timers_set,
-                timers_deleted=outcome.timers_deleted,
-                outbox=outcome.outbox,
-                memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
-                search_attributes=dict(attrs or {}),
-            ),
+        write = RunWrite(
+            state=st,
+            old_version=None,
+            events=list(outcome.events),
+            outbox=outcome.outbox,
+            memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
+            search_attributes=dict(attrs or {}),
         )
+        write.record_timers(outcome.timers_set, outcome.timers_deleted)
+        working[key] = _Working(run=run, write=write)
 
     def _record_change(
         self,
@@ -477,8 +484,7 @@ class ShardProcessor:
         if w.write is None:
             w.write = RunWrite(state=w.run.state, old_version=w.run.version)
         w.write.events.extend(outcome.events)
-        w.write.timers_set.extend(outcome.timers_set)
-        w.write.timers_deleted.extend(outcome.timers_deleted)
+        w.write.record_timers(outcome.timers_set, outcome.timers_deleted)
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
         w.run.version = w.write.new_version
@@ -525,7 +531,13 @@ class ShardProcessor:
             metrics.LOAD_RUN_SECONDS.observe(metrics.now() - t0)
             if loaded is None:
                 return None
-            cached = CachedRun(state=loaded.state, version=loaded.version, events=loaded.events)
+            cached = CachedRun(
+                state=loaded.state,
+                version=loaded.version,
+                events=loaded.events,
+                state_chars=loaded.state_chars,
+                events_chars=loaded.events_chars,
+            )
         # Transitions mutate the cached run in place (no copy per message: copying the state was the
         # largest single cost in history's profile). That is safe because a batch that fails in any
         # way clears the whole cache (see _loop), so nothing uncommitted outlives it; and stale or
@@ -539,7 +551,10 @@ class ShardProcessor:
         if run_id is not None:
             return run_id
         current = await self._store.load_current(namespace, workflow_id)
-        return current.run_id if current else None
+        if current is None:
+            return None
+        self._cache.note_current(namespace, workflow_id, current.run_id)
+        return current.run_id
 
 
 def _short(exc: ValidationError) -> str:

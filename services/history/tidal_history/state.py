@@ -4,9 +4,12 @@ to decide transitions without reading the event history."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
+
+from .dedup import RequestIds
 
 
 class _State(BaseModel):
@@ -36,6 +39,9 @@ class ActivityInfo(_State):
     # Bumped each time the heartbeat timer is (re-)armed, so only the newest fire counts.
     heartbeat_timer_seq: int = 0
     cancel_requested: bool = False
+    # The attempt last handed to matching: a retry fire for it again (fires are at least once) is
+    # a duplicate, not a reason to run the attempt twice.
+    dispatched_attempt: int = 0
 
 
 class TimerInfo(_State):
@@ -50,6 +56,9 @@ class WorkflowTaskInfo(_State):
     scheduled_time: datetime
     # Dispatched only to deliver updates; its WorkflowTaskScheduled is not written (see updates.py).
     speculative: bool = False
+    # Tells apart the timeout timers of speculative tasks, which can share a scheduled event id (a
+    # dropped one writes no event); None for the others, whose event id is theirs alone.
+    timer_id: str | None = None
 
 
 class UpdateInfo(_State):
@@ -114,6 +123,11 @@ class MutableState(_State):
     # Attempt of a workflow task waiting on a retry-backoff timer (its row must go when a task is
     # scheduled by other means, or the fire would be stale with its row left behind).
     wft_retry_attempt: int | None = None
+    # ...and the event id history had reached when that timer was set (the WorkflowTaskFailed's
+    # successor): a fire left over from an earlier streak of failures has another.
+    wft_retry_event_id: int | None = None
+    # Speculative tasks dispatched so far (each one's timeout timer id).
+    speculative_tasks: int = 0
     # Why the last workflow task attempt failed, until one succeeds: `describe` shows it, since a
     # failing task is retried forever without failing the workflow.
     last_wft_failure: Failure | None = None
@@ -124,8 +138,9 @@ class MutableState(_State):
     # Events that arrived while a workflow task was outstanding: written after its completion so
     # the worker's view of history (which ends at the task's WorkflowTaskScheduled) stays valid.
     buffered_events: list[dict[str, object]] = Field(default_factory=list)
-    # Recent signal request ids: a redelivered signal is answered, not applied twice.
-    signal_request_ids: list[str] = Field(default_factory=list)
+    # Ids of the signals, cancel requests and updates applied (dedup.py): a redelivered one is
+    # answered, not applied twice.
+    request_ids: RequestIds = Field(default_factory=RequestIds)
     cancel_requested: bool = False
     # By update id, in admission order (the last finished ones are kept for deduplication).
     updates: dict[str, UpdateInfo] = Field(default_factory=dict)
@@ -135,6 +150,22 @@ class MutableState(_State):
     parent: ParentInfo | None = None
     children: dict[int, ChildInfo] = Field(default_factory=dict)
     external_requests: dict[int, ExternalRequestInfo] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_signal_ids(cls, data: Any) -> Any:
+        """Documents written before `request_ids` kept the last signal ids in a list; they are
+        taken over as applied at the run's start (so they age out from there)."""
+        if isinstance(data, dict) and "signal_request_ids" in data:
+            data = dict(data)
+            legacy = data.pop("signal_request_ids") or []
+            start = data.get("start_time")
+            at = (start if isinstance(start, datetime) else datetime.fromisoformat(str(start))).timestamp()
+            if legacy and "request_ids" not in data:
+                data["request_ids"] = {
+                    "buckets": [{"first": int(at), "newest": int(at), "ids": [f"s:{i}" for i in legacy]}]
+                }
+        return data
 
     @property
     def is_running(self) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_schema.messages import ScheduleTimer
@@ -43,17 +44,32 @@ class RunWrite:
     state: MutableState
     old_version: int | None  # None: a new run
     events: list[HistoryEvent] = field(default_factory=list)
-    timers_set: list[ScheduleTimer] = field(default_factory=list)
-    timers_deleted: list[str] = field(default_factory=list)
+    # The net effect of the batch on each timer row, by key: the last ScheduleTimer set, or
+    # None for a delete. A timer set by one message and deleted by a later one in the same
+    # batch leaves no row (it would be fired stale after every takeover).
+    timers: dict[str, ScheduleTimer | None] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict)
     search_attributes: dict[str, Any] = field(default_factory=dict)
     # Retention expired: delete the run instead (api/retention.py).
     purge: bool = False
+    # Filled in by the commit: JSON characters of the state document and of the new events
+    # (the cache charges runs by them).
+    state_chars: int = 0
+    events_chars: int = 0
 
     @property
     def new_version(self) -> int:
         return (self.old_version or 0) + 1
+
+    def record_timers(self, timers_set: Sequence[ScheduleTimer], timers_deleted: Sequence[str]) -> None:
+        """One message's timer changes, after the earlier ones of the batch. Within one message
+        a key is never set after being deleted unless it is re-set (Mutation.delete_timer drops
+        an earlier set of the key), so its deletes go first."""
+        for key in timers_deleted:
+            self.timers[key] = None
+        for timer in timers_set:
+            self.timers[timer.key] = timer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +77,8 @@ class LoadedRun:
     state: MutableState
     version: int
     events: list[HistoryEvent]
+    state_chars: int = 0
+    events_chars: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +95,12 @@ class HistoryStore:
         self._engine = engine
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._pg = dialect == "postgresql"
+
+    def _raw_json(self, value: sa.ColumnElement[str]) -> sa.ColumnElement[Any]:
+        """JSON text from pydantic's serializer, stored as is: faster than a dict that the driver
+        serializes again, and its length is the run's size for the cache."""
+        return sa.cast(value, JSONB) if self._pg else value
 
     # --- shard ownership ------------------------------------------------------------------
 
@@ -122,10 +146,13 @@ class HistoryStore:
         )
 
     async def load_run(self, namespace: str, workflow_id: str, run_id: str) -> LoadedRun | None:
+        # Read as text and parsed by pydantic: one parse instead of two, and the sizes for free.
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(t.executions.c.state, t.executions.c.version).where(
+                    sa.select(
+                        sa.cast(t.executions.c.state, sa.Text).label("state"), t.executions.c.version
+                    ).where(
                         t.executions.c.namespace == namespace,
                         t.executions.c.workflow_id == workflow_id,
                         t.executions.c.run_id == run_id,
@@ -136,7 +163,7 @@ class HistoryStore:
                 return None
             rows = (
                 await conn.execute(
-                    sa.select(t.history_events.c.data)
+                    sa.select(sa.cast(t.history_events.c.data, sa.Text).label("data"))
                     .where(
                         t.history_events.c.namespace == namespace,
                         t.history_events.c.workflow_id == workflow_id,
@@ -145,9 +172,13 @@ class HistoryStore:
                     .order_by(t.history_events.c.event_id)
                 )
             ).all()
-        events = [HistoryEvent.model_validate(r.data) for r in rows]
+        events = [HistoryEvent.model_validate_json(r.data) for r in rows]
         return LoadedRun(
-            state=MutableState.model_validate(row.state), version=int(row.version), events=events
+            state=MutableState.model_validate_json(row.state),
+            version=int(row.version),
+            events=events,
+            state_chars=len(row.state),
+            events_chars=sum(len(r.data) for r in rows),
         )
 
     async def pending_outbox(self, shard_id: int, limit: int = 1000) -> list[PendingOutbox]:
@@ -198,15 +229,17 @@ class HistoryStore:
                 raise ShardLostError(shard_id)
             if published_seqs:
                 await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(published_seqs))))
-            purged = [w for w in writes if w.purge]
-            writes = [w for w in writes if not w.purge]
-            for w in purged:
-                await self._purge_run(conn, shard_id, w)
+            kept = [w for w in writes if not w.purge]
             for w in writes:
+                if w.purge:
+                    await self._purge_run(conn, shard_id, w)
+            for w in kept:
                 await self._write_run(conn, w)
                 await write_visibility(conn, self._insert, w)
-            await self._write_events(conn, writes)
-            await self._write_timers(conn, shard_id, writes)
+            await self._write_events(conn, kept)
+            await self._write_timers(conn, shard_id, kept)
+            # A purged run's outbox still goes: it holds what earlier messages of the batch
+            # answered or caused.
             return await self._write_outbox(conn, shard_id, writes)
 
     async def _purge_run(self, conn: AsyncConnection, shard_id: int, w: RunWrite) -> None:
@@ -221,17 +254,15 @@ class HistoryStore:
             raise VersionConflictError(
                 f"run {st.run_id} changed concurrently (expected version {w.old_version})"
             )
-        ce, he = t.current_executions.c, t.history_events.c
-        await conn.execute(
-            sa.delete(t.current_executions).where(
-                ce.namespace == st.namespace, ce.workflow_id == st.workflow_id, ce.run_id == st.run_id
+        # Every table keyed by the run (tests/test_store_hygiene.py checks none is left out);
+        # the outbox is not: its rows are side effects already committed, still to publish.
+        for table in (t.current_executions, t.history_events, t.search_attribute_values):
+            c = table.c
+            await conn.execute(
+                sa.delete(table).where(
+                    c.namespace == st.namespace, c.workflow_id == st.workflow_id, c.run_id == st.run_id
+                )
             )
-        )
-        await conn.execute(
-            sa.delete(t.history_events).where(
-                he.namespace == st.namespace, he.workflow_id == st.workflow_id, he.run_id == st.run_id
-            )
-        )
         # Timer keys start with the run id (mutation.timer_key).
         await conn.execute(
             sa.delete(t.timers).where(
@@ -251,7 +282,8 @@ class HistoryStore:
 
     async def _write_run(self, conn: AsyncConnection, w: RunWrite) -> None:
         st = w.state
-        doc = st.model_dump(mode="json")
+        doc = st.model_dump_json()
+        w.state_chars = len(doc)
         result: Any = None
         if st.result is not None:
             result = {"result": [p.model_dump(mode="json") for p in st.result]}
@@ -262,7 +294,7 @@ class HistoryStore:
             close_time=st.close_time,
             next_event_id=st.next_event_id,
             version=w.new_version,
-            state=doc,
+            state=self._raw_json(sa.literal(doc, sa.Text)),
             result=result,
         )
         if w.old_version is None:
@@ -325,36 +357,44 @@ class HistoryStore:
             )
 
     async def _write_events(self, conn: AsyncConnection, writes: Sequence[RunWrite]) -> None:
-        rows = [
-            {
-                "namespace": w.state.namespace,
-                "workflow_id": w.state.workflow_id,
-                "run_id": w.state.run_id,
-                "event_id": e.event_id,
-                "event_type": e.event_type,
-                "event_time": e.event_time,
-                "data": e.model_dump(mode="json"),
-            }
-            for w in writes
-            for e in w.events
-        ]
+        rows: list[dict[str, Any]] = []
+        for w in writes:
+            st, chars = w.state, 0
+            for e in w.events:
+                data = e.model_dump_json()
+                chars += len(data)
+                rows.append(
+                    {
+                        "namespace": st.namespace,
+                        "workflow_id": st.workflow_id,
+                        "run_id": st.run_id,
+                        "event_id": e.event_id,
+                        "event_type": e.event_type,
+                        "event_time": e.event_time,
+                        "data_json": data,
+                    }
+                )
+            w.events_chars = chars
         if rows:
-            await conn.execute(sa.insert(t.history_events), rows)
+            as_json = self._raw_json(sa.bindparam("data_json", type_=sa.Text))
+            await conn.execute(sa.insert(t.history_events).values(data=as_json), rows)
 
     async def _write_timers(self, conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]) -> None:
-        deleted = [k for w in writes for k in w.timers_deleted]
-        if deleted:
+        """The net effect per key: every touched row goes, then the ones whose last change was a
+        set come back (so a re-set replaces the row, and a set then deleted leaves none)."""
+        touched = [k for w in writes for k in w.timers]
+        if touched:
             await conn.execute(
-                sa.delete(t.timers).where(t.timers.c.shard_id == shard_id, t.timers.c.key.in_(deleted))
+                sa.delete(t.timers).where(t.timers.c.shard_id == shard_id, t.timers.c.key.in_(touched))
             )
         rows = [
             {"shard_id": shard_id, "key": s.key, "fire_at": s.fire_at, "body": s.model_dump(mode="json")}
             for w in writes
-            for s in w.timers_set
+            for s in w.timers.values()
+            if s is not None
         ]
         if rows:
-            ins = self._insert(t.timers)
-            await conn.execute(ins.on_conflict_do_nothing(index_elements=["shard_id", "key"]), rows)
+            await conn.execute(sa.insert(t.timers), rows)
 
     async def _write_outbox(
         self, conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]

@@ -14,24 +14,27 @@ are buffered), so that id is still free.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from tidal_schema import Failure, HistoryEvent, names
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import AddWorkflowTask, TimerKind, UpdateRequest, WorkflowTask
 
-from .mutation import Mutation, timer_key
+from . import dedup
+from .mutation import Mutation, wft_timeout_key
 from .state import MutableState, UpdateInfo, WorkflowTaskInfo
 
 _KEEP_FINISHED = 100
 ADMITTED, ACCEPTED, COMPLETED = "admitted", "accepted", "completed"
 
 
-def admit(state: MutableState, info: UpdateInfo) -> None:
+def admit(state: MutableState, info: UpdateInfo, *, now: datetime) -> None:
     state.updates[info.update_id] = info
     finished = [k for k, u in state.updates.items() if u.stage == COMPLETED]
     for k in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
         del state.updates[k]
+        dedup.remember(state, dedup.UPDATE, k, now=now)  # its outcome is gone, its id is not
 
 
 def pending(state: MutableState, scheduled_event_id: int) -> tuple[UpdateRequest, ...]:
@@ -51,10 +54,15 @@ def has_undelivered(state: MutableState) -> bool:
 def schedule_speculative(m: Mutation, history: Sequence[HistoryEvent]) -> None:
     st = m.state
     sid = st.next_event_id
-    st.workflow_task = WorkflowTaskInfo(scheduled_event_id=sid, scheduled_time=m.now, speculative=True)
+    st.speculative_tasks += 1
+    timer_id = f"s{st.speculative_tasks}"  # the next one may get the same event id
+    st.workflow_task = WorkflowTaskInfo(
+        scheduled_event_id=sid, scheduled_time=m.now, speculative=True, timer_id=timer_id
+    )
     m.set_timer(
         TimerKind.WORKFLOW_TASK_TIMEOUT,
         fire_at=m.now + st.workflow_task_timeout,
+        timer_id=timer_id,
         scheduled_event_id=sid,
         attempt=1,
     )
@@ -105,11 +113,7 @@ def drop_speculative(m: Mutation, history: Sequence[HistoryEvent], commands: Seq
     st = m.state
     wft = st.workflow_task
     assert wft is not None and wft.speculative
-    m.delete_timer(
-        timer_key(
-            st.run_id, TimerKind.WORKFLOW_TASK_TIMEOUT, scheduled_event_id=wft.scheduled_event_id, attempt=1
-        )
-    )
+    m.delete_timer(wft_timeout_key(st.run_id, wft))
     st.workflow_task = None
     for c in commands:
         assert isinstance(c, cmd.ProtocolMessage)

@@ -1,4 +1,11 @@
-"""CompleteWorkflowTask: record the task, apply its commands in order, flush buffered events."""
+"""CompleteWorkflowTask: record the task, apply its commands in order, flush buffered events.
+
+A completion that would close the run (complete, fail, cancel, continue-as-new) while inputs
+arrived during the task (buffered events, or updates admitted meanwhile) is refused as a whole,
+as Temporal does (UNHANDLED_COMMAND): WorkflowTaskFailed with cause UnhandledCommand, the buffered
+events written, and a new task scheduled at once so the workflow code sees them and then closes
+again. Closing would drop acknowledged inputs the code never saw (docs/reliability-notes/
+buffered-events.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
 from . import child_commands, request_cancel_activity, workflow_retry
+
+UNHANDLED_COMMAND = "UnhandledCommand"
 
 SUPPORTED = (
     cmd.ScheduleActivityTask,
@@ -60,6 +69,9 @@ def handle(
         m.flush_buffered()
         m.retry_workflow_task_later(wft.attempt + 1)
         return m.finish()
+    if _closes(msg.commands) and (state.buffered_events or updates.has_undelivered(state)):
+        _refuse_unhandled(m, wft.scheduled_event_id, started_id, msg.identity)
+        return m.finish()
     completed_id = m.add_event(
         ev.WorkflowTaskCompleted(
             scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id, identity=msg.identity
@@ -78,6 +90,42 @@ def handle(
         m.schedule_workflow_task()
     updates.after_task(m, history, wft.scheduled_event_id)
     return m.finish()
+
+
+CLOSE_COMMANDS = (
+    cmd.CompleteWorkflowExecution,
+    cmd.FailWorkflowExecution,
+    cmd.CancelWorkflowExecution,
+    cmd.ContinueAsNewWorkflowExecution,
+)
+
+
+def _closes(commands: Sequence[cmd.Command]) -> bool:
+    return any(isinstance(c, CLOSE_COMMANDS) for c in commands)
+
+
+def _refuse_unhandled(m: Mutation, scheduled_event_id: int, started_id: int, identity: str) -> None:
+    """None of the task's commands is applied: the worker replays from history (which now shows
+    the inputs it missed) and issues them again. Not a worker failure, so the next task is a
+    first attempt, dispatched at once; updates the refused task carried go out with it again."""
+    m.add_event(
+        ev.WorkflowTaskFailed(
+            scheduled_event_id=scheduled_event_id,
+            started_event_id=started_id,
+            cause=UNHANDLED_COMMAND,
+            failure=Failure(
+                message="the workflow tried to close while new events (signals, results, cancel "
+                "requests or updates) were waiting for it; a new task delivers them",
+                type=UNHANDLED_COMMAND,
+            ),
+            identity=identity,
+        )
+    )
+    # The worker dropped its cached instance with the close (and its view is now behind
+    # history): the next task goes to the shared queue with the full history.
+    m.state.sticky_queue = None
+    m.flush_buffered()
+    m.schedule_workflow_task()
 
 
 def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:

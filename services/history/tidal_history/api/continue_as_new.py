@@ -12,6 +12,7 @@ from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import TimerKind
 
+from .. import dedup
 from ..mutation import Mutation
 from ..state import MutableState
 from ..visibility import current_search_attributes
@@ -54,6 +55,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         workflow_task_timeout=c.workflow_task_timeout or old.workflow_task_timeout,
         parent=old.parent,
     )
+    dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
     n.add_event(
         ev.WorkflowExecutionStarted(

@@ -38,8 +38,8 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
         return True
     if msg.kind is TimerKind.ACTIVITY_RETRY:
         info = st.activities.get(msg.scheduled_event_id or 0)
-        if info is None or info.attempt != msg.attempt:
-            return False
+        if info is None or info.attempt != msg.attempt or info.dispatched_attempt >= info.attempt:
+            return False  # an older attempt's, or this attempt's again (already dispatched)
         m.dispatch_activity(info)
         return True
     if msg.kind is TimerKind.ACTIVITY_TIMEOUT:
@@ -59,7 +59,12 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
         return fire_schedule_to_start(m, msg)
     if msg.kind is TimerKind.WORKFLOW_TASK_TIMEOUT:
         wft = st.workflow_task
-        if wft is None or wft.scheduled_event_id != msg.scheduled_event_id or wft.attempt != msg.attempt:
+        if (
+            wft is None
+            or wft.scheduled_event_id != msg.scheduled_event_id
+            or wft.attempt != msg.attempt
+            or wft.timer_id != msg.timer_id  # speculative tasks can share an event id
+        ):
             return False
         updates.materialize(m)  # a speculative task that timed out is written like any other
         _, started_id = m.end_workflow_task()
@@ -72,7 +77,11 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
         m.schedule_workflow_task(attempt=wft.attempt + 1)
         return True
     if msg.kind is TimerKind.WORKFLOW_TASK_RETRY:
-        if st.workflow_task is not None or st.wft_retry_attempt != msg.attempt:
+        if (
+            st.workflow_task is not None
+            or st.wft_retry_attempt != msg.attempt
+            or st.wft_retry_event_id != msg.scheduled_event_id  # from an earlier streak of failures
+        ):
             return False
         m.schedule_workflow_task(attempt=msg.attempt or 1)
         return True

@@ -10,6 +10,7 @@ from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, RequestCancelWorkflowExecution
 
+from .. import dedup
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
 
@@ -21,17 +22,23 @@ def handle(
     *,
     now: datetime,
 ) -> Outcome:
+    applied = dedup.applied_to(state, dedup.CANCEL, msg.request_id) if state is not None else None
+    if applied is not None and (not msg.run_id or msg.run_id == state.run_id):  # type: ignore[union-attr]
+        return unchanged(AckReply(run_id=applied))  # the original answer, also after the close
     if state is None or not state.is_running or (msg.run_id and msg.run_id != state.run_id):
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"no running workflow {msg.workflow_id!r} to cancel")
         )
-    if state.cancel_requested:
-        return unchanged(AckReply(run_id=state.run_id))
     m = Mutation(state, history, now=now)
+    # Remembered even when the run was already asked (acked, nothing recorded): its retry after
+    # the close must hear the same ack.
+    dedup.remember(state, dedup.CANCEL, msg.request_id, now=now)
+    m.reply = AckReply(run_id=state.run_id)
+    if state.cancel_requested:
+        return m.finish()
     state.cancel_requested = True
     requested = ev.WorkflowExecutionCancelRequested(
         cause=msg.reason, identity=msg.identity, request_id=msg.request_id
     )
     m.record_external(requested)
-    m.reply = AckReply(run_id=state.run_id)
     return m.finish()

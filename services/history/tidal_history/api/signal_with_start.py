@@ -12,6 +12,7 @@ from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, SignalWithStartWorkflowExecution, StartWorkflowReply
 
+from .. import dedup
 from ..mutation import Outcome, unchanged
 from ..state import MutableState
 from . import signal_workflow, start_workflow
@@ -34,6 +35,10 @@ def handle(
     if current is not None and current.start_request_id == msg.request_id:
         # This very request started the run (a redelivery or a client retry).
         return unchanged(StartWorkflowReply(run_id=current.run_id, started=True))
+    applied = dedup.applied_to(state, dedup.SIGNAL, msg.request_id) if state is not None else None
+    if applied is not None:
+        # Its signal was applied to a run that has closed since: a retry must not start another.
+        return unchanged(StartWorkflowReply(run_id=applied, started=False))
     if state is not None and state.is_running:
         outcome = signal_workflow.handle(state, history, msg.signal_part(state.run_id), now=now)
         if isinstance(outcome.reply, AckReply):
@@ -48,7 +53,7 @@ def handle(
     m = start_workflow.begin(start, new_run_id=new_run_id, shard_id=shard_id, now=now)
     # Remembered as a signal id too, so a retry that finds the run running acks instead of
     # signalling twice.
-    m.state.signal_request_ids = [msg.request_id]
+    dedup.remember(m.state, dedup.SIGNAL, msg.request_id, now=now)
     m.add_event(
         ev.WorkflowExecutionSignaled(
             signal_name=msg.signal_name,

@@ -1,4 +1,5 @@
-"""SignalWorkflowExecution: deduplicated by request id, buffered while a task is outstanding."""
+"""SignalWorkflowExecution: deduplicated by request id (dedup.py), buffered while a task is
+outstanding."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, SignalWorkflowExecution
 
+from .. import dedup
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState
-
-_REMEMBERED_SIGNALS = 100
 
 
 def handle(
@@ -22,14 +22,17 @@ def handle(
     *,
     now: datetime,
 ) -> Outcome:
+    # A duplicate gets the original answer, also once the run has closed (a retry of a signal
+    # that was applied must not hear "not found") or continued as new (the successor knows).
+    applied = dedup.applied_to(state, dedup.SIGNAL, msg.request_id) if state is not None else None
+    if applied is not None and (not msg.run_id or msg.run_id == state.run_id):  # type: ignore[union-attr]
+        return unchanged(AckReply(run_id=applied))
     if state is None or not state.is_running or (msg.run_id and msg.run_id != state.run_id):
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"no running workflow {msg.workflow_id!r} to signal")
         )
-    if msg.request_id in state.signal_request_ids:
-        return unchanged(AckReply(run_id=state.run_id))
     m = Mutation(state, history, now=now)
-    state.signal_request_ids = [*state.signal_request_ids[-(_REMEMBERED_SIGNALS - 1) :], msg.request_id]
+    dedup.remember(state, dedup.SIGNAL, msg.request_id, now=now)
     m.record_external(
         ev.WorkflowExecutionSignaled(
             signal_name=msg.signal_name, input=msg.input, identity=msg.identity, request_id=msg.request_id

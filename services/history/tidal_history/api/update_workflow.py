@@ -11,7 +11,7 @@ from datetime import datetime
 from tidal_schema import HistoryEvent
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, UpdateWorkflowExecution
 
-from .. import updates
+from .. import dedup, updates
 from ..mutation import Mutation, Outcome, unchanged
 from ..state import MutableState, UpdateInfo
 
@@ -29,6 +29,11 @@ def handle(
         )
     if msg.update_id in state.updates:
         return unchanged(AckReply(run_id=state.run_id))  # a retry: the frontend reads its outcome
+    applied = dedup.applied_to(state, dedup.UPDATE, msg.update_id)
+    if applied is not None:
+        # Its record was dropped (dedup.py keeps the id longer), or it belongs to the run this one
+        # continued: the reply names that run, where the frontend reads the outcome.
+        return unchanged(AckReply(run_id=applied))
     if not state.is_running:
         return unchanged(
             ErrorReply(
@@ -37,7 +42,7 @@ def handle(
             )
         )
     m = Mutation(state, history, now=now)
-    updates.admit(state, UpdateInfo(update_id=msg.update_id, name=msg.name, input=msg.input))
+    updates.admit(state, UpdateInfo(update_id=msg.update_id, name=msg.name, input=msg.input), now=now)
     if state.workflow_task is None and state.wft_retry_attempt is None:
         updates.schedule_speculative(m, history)
     # Otherwise the outstanding (or retrying) task's successor carries it (updates.after_task).

@@ -12,6 +12,7 @@ from tidal_schema import Failure, WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import TimerKind
 
+from .. import dedup
 from ..mutation import Mutation
 from ..retry import next_retry_delay, resolve_policy
 from ..state import MutableState
@@ -65,6 +66,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         workflow_task_timeout=old.workflow_task_timeout,
         parent=old.parent,
     )
+    dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
     n.add_event(
         started.model_copy(
