@@ -10,6 +10,7 @@ import uuid
 from tidal import workflow
 from tidal.client import Client
 from tidal.exceptions import RPCError
+from tidal.worker import Replayer
 
 TASK_QUEUE = "e2e-durability"
 
@@ -80,6 +81,28 @@ async def continue_as_new_entity_sees_every_signal(
             f"the entity never saw all {signals} signals (latest run {latest.run_id} {latest.status})"
         ) from None
     assert result == list(range(signals)), f"seen {len(result)}: {result}"
+    last = await client.get_workflow_handle(wid).describe()
+    refused = await _replay_chain(client, wid, last.run_id)
+    print(f"{signals} signals: {refused} closes refused (UnhandledCommand), every run replayed")
+
+
+async def _replay_chain(client: Client, workflow_id: str, last_run_id: str) -> int:
+    """Replay every run of the chain (the refused tasks' histories replay without
+    nondeterminism); the number of refused closes."""
+    refused, run_id = 0, last_run_id
+    replayer = Replayer(workflows=WORKFLOWS)
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        await replayer.replay_workflow(history)
+        refused += sum(
+            1
+            for e in history.events
+            if e.event_type == "WorkflowTaskFailed"
+            and getattr(e.attributes, "cause", None) == "UnhandledCommand"
+        )
+        started = history.events[0].attributes
+        run_id = getattr(started, "continued_execution_run_id", None) or ""
+    return refused
 
 
 async def signal_retried_after_the_close_gets_the_original_answer(client: Client, task_queue: str) -> None:

@@ -23,6 +23,7 @@ from .logging import configure_logging
 if TYPE_CHECKING:
     from .service import Runtime
     from .settings import CommonSettings
+    from .supervision import Health
 
 log = logging.getLogger("tidal.cli")
 
@@ -184,19 +185,27 @@ async def _serve(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     from .ops_http import OpsServer
+    from .supervision import Health
     from .telemetry import configure_tracing, shutdown_tracing
 
     stop = asyncio.Event()
     started = asyncio.Event()
+    health = Health()
     configure_tracing("+".join(names))
     # /healthz answers from now on (the process is alive); /readyz once every service started
-    # (connected to broker and database, shard membership running).
+    # (connected to broker and database, shard membership running) and while no supervised loop
+    # is down.
     ops: OpsServer | None = None
     if settings.metrics_port is not None:
-        ops = OpsServer(host=settings.metrics_host, port=settings.metrics_port, ready=started.is_set)
+        ops = OpsServer(
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            ready=lambda: started.is_set() and health.ready(),
+            problems=health.problems,
+        )
         await ops.start()
     try:
-        await _serve_runtime(names, settings, embedded, sample, overrides, stop, started)
+        await _serve_runtime(names, settings, embedded, sample, overrides, stop, started, health)
     finally:
         if ops is not None:
             await ops.stop()
@@ -211,10 +220,11 @@ async def _serve_runtime(
     overrides: Mapping[str, Mapping[str, Any]] | None,
     stop: asyncio.Event,
     started: asyncio.Event,
+    health: Health,
 ) -> None:
     from . import host
 
-    async with host.open_runtime(settings, embedded=embedded, overrides=overrides) as runtime:
+    async with host.open_runtime(settings, embedded=embedded, overrides=overrides, health=health) as runtime:
         runner = asyncio.create_task(host.run_services(names, runtime=runtime, stop=stop, started=started))
         sample_task: asyncio.Task[Any] | None = None
         if sample is not None:

@@ -24,6 +24,7 @@ from .bus import AmqpBus, Bus, InMemoryBus
 from .db import check_schema_engine, create_engine, migrate_engine, redact
 from .service import Runtime, Service, ServiceFactory
 from .settings import CommonSettings
+from .supervision import Health
 
 log = logging.getLogger("tidal.host")
 
@@ -53,6 +54,11 @@ class BusUnavailableError(HostError):
 
 class ServiceStartError(HostError):
     pass
+
+
+class ProcessFailedError(HostError):
+    """A supervised loop died and could not be recovered in-process: the host stopped the
+    services and the process exits non-zero so that its orchestrator restarts it."""
 
 
 def discover_services() -> dict[str, importlib.metadata.EntryPoint]:
@@ -152,9 +158,21 @@ async def run_services(
                 log.info("service started", extra={"service_name": name})
             if started is not None:
                 started.set()
-            await stop.wait()
+            await _wait_stop_or_failure(stop, runtime)
         finally:
             await _stop_all(running, stop_timeout)
+    if runtime.health.fatal_reason is not None:
+        raise ProcessFailedError(f"stopped after a fatal failure: {runtime.health.fatal_reason}")
+
+
+async def _wait_stop_or_failure(stop: asyncio.Event, runtime: Runtime) -> None:
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.health.failed.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 def default_member_id() -> str:
@@ -183,13 +201,15 @@ async def open_runtime(
     *,
     embedded: bool,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    health: Health | None = None,
 ) -> AsyncIterator[Runtime]:
     """The bus and engine for a process, connected and checked; closed on exit.
 
     Production: AMQP + `settings.database_url`, which must already be migrated. Embedded:
     in-memory bus + SQLite (`settings.database_url` if it is a SQLite URL, else in-memory),
     migrated automatically (an in-memory database only exists on this engine anyway).
-    `overrides` become `Runtime.overrides` (per-service settings the host fixes).
+    `overrides` become `Runtime.overrides` (per-service settings the host fixes); `health` is the
+    process's (the ops server reads it), a new one when None.
     """
     db_url = settings.database_url
     if embedded and not db_url.startswith("sqlite"):
@@ -221,6 +241,7 @@ async def open_runtime(
                 shard_count=settings.shard_count,
                 embedded=embedded,
                 overrides=dict(overrides or {}),
+                health=health or Health(),
             )
         finally:
             await bus.close()

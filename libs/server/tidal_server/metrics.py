@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Latencies of in-process work and round trips: 0.5 ms .. 30 s.
 LATENCY_BUCKETS = (
@@ -127,3 +127,23 @@ def timed(histogram: Histogram) -> Iterator[None]:
         yield
     finally:
         histogram.observe(time.perf_counter() - start)
+
+
+LOOP_CRASHES = Counter(
+    "tidal_loop_crashes_total",
+    "Long-running loops (shard processors, timer loops, consumers' pollers...) that ended with an "
+    "unexpected exception, by service and loop kind.",
+    ["service", "loop"],
+)
+LOOP_RESTARTS = Counter(
+    "tidal_loop_restarts_total",
+    "Supervised loops restarted after a crash (or, for a shard, the shard released to be "
+    "re-acquired), by service and loop kind.",
+    ["service", "loop"],
+)
+LOOPS_DOWN = Gauge(
+    "tidal_loops_down",
+    "Supervised loops of this process that are down right now (crashed, not yet restarted); "
+    "/readyz answers 503 while it is above 0.",
+    ["service"],
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -20,10 +20,18 @@ _MAX_HEAD = 16 * 1024
 
 
 class OpsServer:
-    def __init__(self, *, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        problems: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._ready = ready
+        self._problems = problems
         self._server: asyncio.Server | None = None
         self.port: int | None = None
 
@@ -70,5 +78,6 @@ class OpsServer:
         if path == "/readyz":
             if self._ready():
                 return "200 OK", text, b"ready\n"
-            return "503 Service Unavailable", text, b"not ready\n"
+            lines = [f"{k}: {v}" for k, v in (self._problems() if self._problems else {}).items()]
+            return "503 Service Unavailable", text, "\n".join(["not ready", *lines, ""]).encode()
         return "404 Not Found", text, b"not found\n"

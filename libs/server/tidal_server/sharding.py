@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .clock import Clock
 from .db import tables as t
+from .supervision import Supervised, Supervisor
 
 log = logging.getLogger("tidal.sharding")
 
@@ -45,8 +46,10 @@ class Membership:
         heartbeat: timedelta = timedelta(seconds=1),
         ttl: timedelta = timedelta(seconds=5),
         healthy: Callable[[int], bool] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._healthy = healthy
+        self._supervisor = supervisor
         self._engine = engine
         self._clock = clock
         self._service = service
@@ -59,7 +62,8 @@ class Membership:
         self._heartbeat = heartbeat
         self._ttl = ttl
         self.owned: set[int] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | Supervised | None = None
+        self._wake = asyncio.Event()  # tick now instead of after the heartbeat (a shard was dropped)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.settled = asyncio.Event()
         # Held while a tick runs: stop() takes it before cancelling the loop, so the loop is never
@@ -69,30 +73,77 @@ class Membership:
 
     async def start(self) -> None:
         await self.tick()
-        self._task = asyncio.create_task(self._run(), name=f"{self._service}-membership")
+        if self._supervisor is not None:
+            self._task = self._supervisor.spawn("membership", self._run)
+        else:
+            self._task = asyncio.create_task(self._run(), name=f"{self._service}-membership")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        task, self._task = self._task, None
+        if isinstance(task, asyncio.Task):
             async with self._tick_lock:
-                self._task.cancel()
+                task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
+        elif task is not None:
+            async with self._tick_lock:
+                task.task.cancel()
+            await task.cancel()
         for shard in sorted(self.owned):
             await self._release(shard)
         self.owned.clear()
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(t.members).where(t.members.c.member_id == self._key))
 
+    async def drop(self, shard: int) -> None:
+        """Give up a shard whose processing died: release it now (its exclusive consumer is
+        cancelled, so its messages go back to the queue) and tick at once, which re-acquires it if
+        it is still assigned here; otherwise its new owner takes it. Raises if the release fails
+        (the caller's supervisor then stops the process)."""
+        async with self._tick_lock:
+            if shard in self.owned:
+                await self._give_up(shard)
+                self.owned.discard(shard)
+                self.settled.clear()
+        self._wake.set()
+
+    async def _give_up(self, shard: int) -> None:
+        """Release a shard while running. A release that fails leaves a consumer nobody processes
+        holding the shard's queue, which no tick can repair: the process is marked failed (the
+        host then exits non-zero) when a supervisor is given."""
+        try:
+            await self._release(shard)
+        except Exception as exc:
+            if self._supervisor is not None:
+                self._supervisor.health.fail(
+                    f"{self._service} shard {shard} could not be released: {type(exc).__name__}: {exc}"
+                )
+            raise
+
     async def _run(self) -> None:
         while True:
-            await self._clock.sleep(self._heartbeat.total_seconds())
+            await self._sleep()
             try:
                 async with self._tick_lock:
                     await self.tick()
             except Exception:
                 log.exception("membership tick failed for %s", self.member_id)
+
+    async def _sleep(self) -> None:
+        """A heartbeat on the injected clock, or less when drop() asks for a tick now."""
+        waits = [
+            asyncio.ensure_future(self._clock.sleep(self._heartbeat.total_seconds())),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        self._wake.clear()
 
     async def tick(self) -> None:
         now = self._clock.now()
@@ -116,11 +167,11 @@ class Membership:
                 log.warning(
                     "shard %s was lost by %s; it will be re-acquired if still assigned", shard, self.member_id
                 )
-                await self._release(shard)
+                await self._give_up(shard)
                 self.owned.discard(shard)
         target = {s for s, m in assign(self._shard_count, live).items() if m == self._key}
         for shard in sorted(self.owned - target):
-            await self._release(shard)
+            await self._give_up(shard)
             self.owned.discard(shard)
         for shard in sorted(target - self.owned):
             try:

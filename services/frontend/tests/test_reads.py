@@ -238,7 +238,15 @@ async def test_cluster_health_and_openapi(client: httpx.AsyncClient, frontend: F
     assert (await client.get("/healthz")).json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok", "loops": "ok"}
+    # A supervised loop of the process that is down (crashed, not yet restarted) makes it unready.
+    frontend.context.health.mark_down("frontend.example", "RuntimeError: boom")
+    try:
+        down = await client.get("/readyz")
+        assert down.status_code == 503
+        assert down.json()["checks"]["loops"] == "frontend.example: RuntimeError: boom"
+    finally:
+        frontend.context.health.mark_up("frontend.example")
     spec = (await client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/namespaces/{namespace}/workflows" in spec["paths"]
     assert "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result" in spec["paths"]

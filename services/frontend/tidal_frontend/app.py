@@ -74,6 +74,7 @@ class FrontendService:
             settings=settings,
             shard_count=runtime.shard_count,
             embedded=runtime.embedded,
+            health=runtime.health,
         )
         self._app = create_app(self.context)
         self._server: _Server | None = None
@@ -122,8 +123,19 @@ class FrontendService:
         config = self.uvicorn_config()
         self._server = _Server(config)
         self._serving = asyncio.create_task(self._server.serve(sockets=[sock]), name="frontend-http")
+        self._serving.add_done_callback(self._http_ended)
         scheme = "https" if config.is_ssl else "http"
         log.info("frontend listening on %s://%s:%s%s", scheme, host, self.port, PREFIX)
+
+    def _http_ended(self, task: asyncio.Task[None]) -> None:
+        """Supervision of the HTTP server: it must run until stop(). If it ends on its own, this
+        frontend can no longer answer, and restarting uvicorn in place is not reliable: the process
+        exits (non-zero) so that its orchestrator restarts it."""
+        if self._server is None or self._server.should_exit:
+            return  # stopping
+        exc = None if task.cancelled() else task.exception()
+        reason = "returned" if exc is None else f"{type(exc).__name__}: {exc}"
+        self._runtime.health.fail(f"the frontend's HTTP server stopped unexpectedly ({reason})")
 
     def uvicorn_config(self) -> uvicorn.Config:
         s = self.settings

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_server.bus import Bus
+from tidal_server.supervision import Health
 
 from .authn import Authenticator
 from .namespace_registry import NamespaceRegistry
@@ -27,6 +28,8 @@ class FrontendContext:
     waiters: ClosedWaiters = field(default_factory=ClosedWaiters)
     # None until the service starts it: /readyz reports not ready without it.
     listener: NotificationListener | None = None
+    health: Health = field(default_factory=Health)
+    """The process's: /readyz reports the supervised loops that are down."""
     store: ReadStore = field(init=False)
     namespaces: NamespaceRegistry = field(init=False)
     auth: Authenticator = field(init=False)

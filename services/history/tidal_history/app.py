@@ -8,9 +8,11 @@ from datetime import timedelta
 from tidal_server.bus import ExclusiveConsumerError
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
+from tidal_server.supervision import ExitHandler
 
 from . import metrics, topology
 from .cache import RunCache
+from .poison import PoisonPolicy
 from .settings import HistorySettings
 from .shard import ShardProcessor
 from .store import HistoryStore
@@ -29,6 +31,12 @@ class HistoryService:
             max_bytes=settings.cache_max_bytes, max_runs=settings.cache_size, on_evict=metrics.cache_evicted
         )
         self.processors: dict[int, ShardProcessor] = {}
+        self._supervisor = runtime.supervisor("history")
+        self._poison = PoisonPolicy(
+            max_attempts=settings.poison_max_attempts,
+            backoff_seconds=settings.poison_backoff_seconds,
+            backoff_max_seconds=settings.poison_backoff_max_seconds,
+        )
         self.membership = Membership(
             engine=runtime.engine,
             clock=runtime.clock,
@@ -39,7 +47,8 @@ class HistoryService:
             release=self._release,
             heartbeat=timedelta(seconds=settings.heartbeat_seconds),
             ttl=timedelta(seconds=settings.member_ttl_seconds),
-            healthy=lambda shard: shard in self.processors and not self.processors[shard].lost.is_set(),
+            healthy=self._healthy,
+            supervisor=self._supervisor,
         )
 
     async def start(self) -> None:
@@ -50,6 +59,20 @@ class HistoryService:
 
     async def stop(self) -> None:
         await self.membership.stop()
+        await self._supervisor.stop()
+
+    def _healthy(self, shard_id: int) -> bool:
+        p = self.processors.get(shard_id)
+        return p is not None and p.running and not p.lost.is_set()
+
+    def _on_shard_exit(self, shard_id: int) -> ExitHandler:
+        async def released(exc: BaseException | None) -> None:
+            # The shard's loop ended (fenced out, or a crash): release the shard now, so that this
+            # member re-acquires it (membership ticks at once) or its new owner takes it. If that
+            # raises, the supervisor stops the process: nothing in it would process the shard.
+            await self.membership.drop(shard_id)
+
+        return released
 
     async def _acquire(self, shard_id: int) -> bool:
         processor = ShardProcessor(
@@ -62,6 +85,9 @@ class HistoryService:
             cache=self.cache,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
+            supervisor=self._supervisor,
+            on_exit=self._on_shard_exit(shard_id),
+            poison=self._poison,
         )
         try:
             await processor.start()

@@ -25,7 +25,18 @@ BATCH_SIZE = Histogram(
     "Messages per shard batch.",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
-BATCH_FAILURES = Counter("tidal_history_batch_failures_total", "Shard batches that failed and were requeued.")
+BATCH_FAILURES = Counter(
+    "tidal_history_batch_failures_total",
+    "Shard batches that failed, by cause: transient (database or broker unavailable: requeued and "
+    "retried with backoff) or message (a message failed it: the batch was bisected to isolate it).",
+    ["cause"],
+)
+POISON = Counter(
+    "tidal_history_poison_messages_total",
+    "Messages that failed on their own, by outcome: retried (republished after a backoff), "
+    "failed_task (a workflow task completion turned into WorkflowTaskFailed), dead_lettered.",
+    ["outcome"],
+)
 OUTBOX_LAG = Histogram(
     "tidal_history_outbox_lag_seconds",
     "From the commit of a batch to the broker's confirm of its outbox messages.",
@@ -84,6 +95,11 @@ COMMIT_SECONDS = PERSISTENCE_SECONDS.labels("history", "commit")
 LOAD_RUN_SECONDS = PERSISTENCE_SECONDS.labels("history", "load_run")
 RELAYED = OUTBOX_PUBLISHED.labels("relay")
 PUBLISHED = OUTBOX_PUBLISHED.labels("batch")
+TRANSIENT_FAILURES = BATCH_FAILURES.labels("transient")
+MESSAGE_FAILURES = BATCH_FAILURES.labels("message")
+POISON_RETRIED = POISON.labels("retried")
+POISON_FAILED_TASK = POISON.labels("failed_task")
+POISON_DEAD_LETTERED = POISON.labels("dead_lettered")
 
 _CLOSE_STATUS = {
     "WorkflowExecutionCompleted": "completed",

@@ -13,3 +13,8 @@ class HistorySettings(CommonSettings):
     cache_size: int = Field(default=100_000, ge=1)
     heartbeat_seconds: float = 1.0
     member_ttl_seconds: float = 5.0
+    poison_max_attempts: int = Field(default=3, ge=1)
+    """Attempts of a message that fails on its own before it is dead-lettered (or, for a workflow
+    task completion, the task failed); see tidal_history.poison."""
+    poison_backoff_seconds: float = Field(default=0.5, gt=0)
+    poison_backoff_max_seconds: float = Field(default=10.0, gt=0)

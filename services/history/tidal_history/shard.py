@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ from tidal_schema.messages import (
 )
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
 from tidal_server.clock import Clock
+from tidal_server.faults import describe, is_transient
+from tidal_server.supervision import ExitHandler, Supervised, Supervisor
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_headers, extract, tracer
 
 from . import metrics
@@ -45,6 +48,7 @@ from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunCache, RunKey, ShardCache
 from .dispatch import ANSWERS_MISSING, HANDLERS, terminates_existing
 from .mutation import Outcome, Outgoing
+from .poison import PoisonHandler, PoisonPolicy
 from .store import HistoryStore, PendingOutbox, RunWrite, ShardLostError, StoreError
 
 log = logging.getLogger("tidal.history.shard")
@@ -72,6 +76,9 @@ class ShardProcessor:
         cache: RunCache,
         batch_max: int,
         prefetch: int,
+        supervisor: Supervisor,
+        on_exit: ExitHandler,
+        poison: PoisonPolicy,
     ) -> None:
         self.shard_id = shard_id
         self.owner = owner
@@ -85,7 +92,11 @@ class ShardProcessor:
         self._prefetch = prefetch
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._consumer: Consumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor
+        self._on_exit = on_exit
+        self._task: Supervised | None = None
+        self._poison = PoisonHandler(bus=bus, shard_id=shard_id, policy=poison)
+        self._transient_failures = 0  # consecutive, for the backoff
         self._published: list[int] = []
         self.lost = asyncio.Event()
         self.processed = 0
@@ -104,19 +115,22 @@ class ShardProcessor:
             await self._consumer.cancel()
             self._consumer = None
             raise
-        self._task = asyncio.create_task(self._loop(), name=f"history-shard-{self.shard_id}")
+        # Supervised: if the loop ever dies, on_exit releases the shard (see app.py), instead of
+        # the shard staying "owned" with nobody processing it.
+        self._task = self._supervisor.spawn("shard", self._loop, key=self.shard_id, on_exit=self._on_exit)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
 
     async def stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.cancel()  # unsettled deliveries go back to the queue
             self._consumer = None
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task.cancel()
             self._task = None
+        await self._poison.stop()
         self._cache.clear()
 
     async def _enqueue(self, delivery: Delivery) -> None:
@@ -138,15 +152,13 @@ class ShardProcessor:
             try:
                 first = await asyncio.wait_for(self._inbox.get(), timeout=1.0)
             except TimeoutError:
-                if self._published:
-                    seqs, self._published = self._published, []
-                    await self._store.delete_outbox(seqs)
+                await self._delete_published()
                 continue
             batch = [first]
             while len(batch) < self._batch_max and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
             try:
-                await self._process(batch)
+                await self._run_batch(batch)
             except ShardLostError:
                 log.warning(
                     "lost shard %s; stopping its processor", self.shard_id, extra={"shard": self.shard_id}
@@ -158,25 +170,107 @@ class ShardProcessor:
                     await self._consumer.cancel()
                     self._consumer = None
                 return
-            except Exception:
-                # A transient store or bus failure: requeue, drop cached state (it may be ahead of
-                # the database), and go on.
-                log.exception(
-                    "batch on shard %s failed; requeueing %d messages",
-                    self.shard_id,
-                    len(batch),
-                    extra={"shard": self.shard_id},
-                )
-                metrics.BATCH_FAILURES.inc()
-                self._cache.clear()
-                await self._requeue(batch)
-                await self._recover_outbox()
 
-    async def _recover_outbox(self) -> None:
+    async def _delete_published(self) -> None:
+        """Idle: delete the outbox rows already published. A failure keeps them for the next try
+        (a relay would only publish them again, which consumers tolerate)."""
+        if not self._published:
+            return
+        seqs, self._published = self._published, []
+        try:
+            await self._store.delete_outbox(seqs)
+        except Exception:
+            self._published = seqs + self._published
+            log.warning(
+                "deleting published outbox rows of shard %s failed; retrying when idle",
+                self.shard_id,
+                exc_info=True,
+                extra={"shard": self.shard_id},
+            )
+
+    async def _run_batch(self, batch: list[Delivery]) -> None:
+        """Process a batch. A failure the infrastructure caused requeues it (after a backoff); one
+        a message caused is isolated by bisection: the halves are applied (and committed)
+        separately, down to the single offender, which goes to the poison policy (poison.py)."""
+        try:
+            await self._process(batch)
+            self._transient_failures = 0
+            return
+        except ShardLostError:
+            raise
+        except Exception as exc:
+            self._cache.clear()  # transitions mutate cached runs in place: drop what did not commit
+            if not await self._caused_by_message(exc, batch):
+                return
+            metrics.MESSAGE_FAILURES.inc()
+            log.warning(
+                "a batch of %d on shard %s failed because of a message (%s); isolating it",
+                len(batch),
+                self.shard_id,
+                describe(exc),
+                extra={"shard": self.shard_id},
+            )
+            failed = exc
+        # Groups still to apply, in order (messages of one run keep their order). A group known to
+        # fail is split; a single message that fails is the offender.
+        todo: deque[tuple[list[Delivery], Exception | None]] = deque([(batch, failed)])
+        while todo:
+            group, known = todo.popleft()
+            group = [d for d in group if not d.settled]  # e.g. dead-lettered as invalid already
+            if not group:
+                continue
+            if known is None:
+                try:
+                    await self._process(group)
+                    continue
+                except ShardLostError:
+                    await self._requeue([d for g, _ in todo for d in g])
+                    raise
+                except Exception as exc:
+                    self._cache.clear()
+                    if not await self._caused_by_message(exc, group + [d for g, _ in todo for d in g]):
+                        return
+                    known = exc
+            if len(group) == 1:
+                await self._poison.handle(group[0], known)
+            else:
+                mid = len(group) // 2
+                todo.extendleft([(group[mid:], None), (group[:mid], None)])
+        self._transient_failures = 0
+
+    async def _caused_by_message(self, exc: Exception, pending: list[Delivery]) -> bool:
+        """True if `exc` is a message's fault (the database answers and the error is of a kind only
+        data causes). Otherwise `pending` is requeued and the loop backs off until the store and
+        the bus work again, counting nothing against the messages."""
+        # A version conflict means another writer got there first (an ownership change): the
+        # infrastructure's business, not the message's.
+        if not is_transient(exc) and not isinstance(exc, StoreError):
+            try:
+                # A database that answers is also the proof the store is not the problem; and rows a
+                # batch committed before failing to publish go out before anything is retried.
+                self._published.clear()  # the relay deletes every row it publishes
+                await self._relay_pending_outbox()
+                return True
+            except Exception:
+                log.debug("the store or bus fails too: a transient failure", exc_info=True)
+        metrics.TRANSIENT_FAILURES.inc()
+        log.warning(
+            "batch on shard %s failed (%s); requeueing %d messages",
+            self.shard_id,
+            describe(exc),
+            len(pending),
+            exc_info=exc,
+            extra={"shard": self.shard_id},
+        )
+        await self._requeue(pending)
+        self._transient_failures += 1
+        await self._recover_outbox(min(0.2 * 2 ** (self._transient_failures - 1), 5.0))
+        return False
+
+    async def _recover_outbox(self, delay: float = 0.2) -> None:
         """A batch may have committed and then failed to publish: its outbox rows are in the
         database only, so publish whatever the shard has pending before going on (retrying with
         backoff while the bus or database is down)."""
-        delay = 0.2
         while True:
             await asyncio.sleep(delay)
             try:
@@ -193,7 +287,7 @@ class ShardProcessor:
 
     async def _requeue(self, batch: list[Delivery]) -> None:
         for d in batch:
-            if not d.settled:
+            if not d.settled and not self._poison.holds(d):
                 try:
                     await d.nack(requeue=True)
                 except Exception:
@@ -211,7 +305,7 @@ class ShardProcessor:
             try:
                 msg = HISTORY_MESSAGE.validate_json(d.body)
             except ValidationError as exc:
-                await d.dead_letter(f"invalid history message: {_short(exc)}")
+                await self._poison.reject(d, f"invalid history message: {_short(exc)}")
                 continue
             metrics.message(msg.type)
             try:
@@ -540,7 +634,7 @@ class ShardProcessor:
             )
         # Transitions mutate the cached run in place (no copy per message: copying the state was the
         # largest single cost in history's profile). That is safe because a batch that fails in any
-        # way clears the whole cache (see _loop), so nothing uncommitted outlives it; and stale or
+        # way clears the whole cache (see _run_batch), so nothing uncommitted outlives it; and stale or
         # duplicate messages are recognised before a transition touches anything.
         w = _Working(run=cached)
         working[key] = w

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -33,7 +32,7 @@ class MatchingService:
         # Declared worker queues -> backlog gauge labels (namespace, task queue, kind).
         self._declared: dict[str, tuple[str, str, str]] = {}
         self._consumer: Consumer | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._supervisor = runtime.supervisor("matching")
         self.delivered = 0
         self.sticky_hits = 0
         self.sticky_misses = 0
@@ -49,14 +48,10 @@ class MatchingService:
         self._consumer = await bus.consume(
             names.MATCHING_QUEUE, self._handle, prefetch=self._settings.prefetch
         )
-        self._poller = asyncio.create_task(self._poll_backlog(), name="matching-backlog")
+        self._supervisor.spawn("backlog", self._poll_backlog)
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        await self._supervisor.stop()
         if self._consumer is not None:
             await self._consumer.cancel()
             self._consumer = None

@@ -13,7 +13,6 @@ or a redelivered ScheduleTimer can fire a timer twice, and history discards stal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,7 +64,7 @@ class TimerService:
         self.shards: dict[int, _Shard] = {}
         self._wake = asyncio.Event()  # the firing loop re-plans its sleep (an earlier timer arrived)
         self._load_now = asyncio.Event()  # the loader runs before its interval (a backlog drained)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor = runtime.supervisor("timer")
         self._parked: dict[str, datetime | None] = {}  # loop name -> deadline it sleeps until
         # Figures for the metrics issue; plain attributes until then.
         self.received = 0
@@ -89,6 +88,7 @@ class TimerService:
             release=self._release,
             heartbeat=timedelta(seconds=settings.heartbeat_seconds),
             ttl=timedelta(seconds=settings.member_ttl_seconds),
+            supervisor=self._supervisor,
         )
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -103,20 +103,15 @@ class TimerService:
         # History declares these too; whoever starts first must not lose ScheduleTimers.
         for shard in range(self._rt.shard_count):
             await bus.declare_queue(timer_queue_spec(shard))
-        self._tasks = [
-            asyncio.create_task(self._fire_loop(), name="timer-fire"),
-            asyncio.create_task(self._load_loop(), name="timer-load"),
-        ]
+        # Supervised: a loop that dies is restarted with backoff (and /readyz says so meanwhile)
+        # instead of the timers of every owned shard silently never firing again.
+        self._supervisor.spawn("fire", self._fire_loop)
+        self._supervisor.spawn("load", self._load_loop)
         await self.membership.start()
 
     async def stop(self) -> None:
         await self.membership.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._supervisor.stop()
         # An acquire interrupted by the stop is not in membership.owned; release it here.
         for shard in list(self.shards):
             await self._release(shard)

@@ -6,6 +6,7 @@ service may rely on is stated here, not in either implementation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +29,9 @@ H_DL_REASON = "x-tidal-dead-letter-reason"
 H_DL_QUEUE = "x-tidal-original-queue"
 H_DL_EXCHANGE = "x-tidal-original-exchange"
 H_DL_ROUTING_KEY = "x-tidal-original-routing-key"
+H_DELIVERY_ATTEMPT = "x-tidal-delivery-attempt"
+"""Set by a consumer that republishes a message it failed to handle, for a later retry: the
+attempt the copy is (absent: 1). Counts survive a redelivery to another process this way."""
 
 ExchangeKind = Literal["direct", "topic", "fanout"]
 HeaderValue = str | int | float | bool
@@ -193,10 +197,19 @@ def dead_letter_headers(
     return out
 
 
+TRANSIENT_REQUEUE_DELAY_S = 1.0
+"""How long a delivery whose handler failed for a transient reason waits before it is requeued:
+holding it that long keeps a broker or database outage from turning into a hot redelivery loop."""
+
+
 async def run_handler(handler: Handler, delivery: Delivery) -> None:
-    """Run one handler call; a raising handler must never stop the consumer, so its delivery is
-    dead-lettered (unless the handler already settled it) and consumption goes on.
+    """Run one handler call; a raising handler must never stop the consumer. If the failure is
+    transient (broker or database unavailable, see tidal_server.faults) the delivery is requeued
+    after a pause; otherwise the message caused it, and it is dead-lettered with the reason
+    (unless the handler already settled it). Consumption goes on either way.
     The message's trace context (if any) is current while the handler runs."""
+    from ..faults import describe, is_transient  # faults imports this module
+
     consumed, seconds = BUS_METRICS.consumed(delivery.queue)
     consumed.inc()
     start = time.perf_counter()
@@ -204,10 +217,24 @@ async def run_handler(handler: Handler, delivery: Delivery) -> None:
         with remote_context(delivery.headers):
             await handler(delivery)
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        log.exception("handler failed on a delivery from %r; dead-lettering", delivery.queue)
+        reason = describe(exc)
         if delivery.settled:
+            log.exception("handler failed on a delivery from %r after settling it", delivery.queue)
             return
+        if is_transient(exc):
+            log.warning(
+                "handler failed on a delivery from %r (%s); requeueing it in %.0f s",
+                delivery.queue,
+                reason,
+                TRANSIENT_REQUEUE_DELAY_S,
+            )
+            await asyncio.sleep(TRANSIENT_REQUEUE_DELAY_S)
+            try:
+                await delivery.nack(requeue=True)
+            except BusError:
+                log.debug("could not requeue a delivery from %r; the broker will", delivery.queue)
+            return
+        log.exception("handler failed on a delivery from %r; dead-lettering", delivery.queue)
         try:
             await delivery.dead_letter(reason)
         except BusError:

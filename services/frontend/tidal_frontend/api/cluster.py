@@ -59,6 +59,8 @@ async def readyz(ctx: Ctx) -> JSONResponse:
             checks["bus"] = "ok"
         except Exception as exc:
             checks["bus"] = f"{type(exc).__name__}: {exc}"[:200]
+    problems = ctx.health.problems()
+    checks["loops"] = "ok" if not problems else "; ".join(f"{k}: {v}" for k, v in problems.items())[:200]
     ready = all(v == "ok" for v in checks.values())
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,0 +1,163 @@
+"""A history shard's processing loop survives a database error in its idle path (issue 9,
+defect 3), and if the loop dies anyway it is supervised: the shard is released and re-acquired,
+and the crash is counted and visible in the process health. If the shard cannot even be released,
+the process is marked failed, which makes the host exit non-zero."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+from tidal_history.app import build
+from tidal_history.shard import ShardProcessor
+from tidal_history.store import HistoryStore
+from tidal_schema import names
+from tidal_schema.messages import StartWorkflowExecution
+from tidal_server.bus import InMemoryBus, OutMessage
+from tidal_server.db import tables as t
+from tidal_server.db.engine import create_engine
+from tidal_server.db.migrate import migrate
+from tidal_server.service import Runtime
+
+from tests.support.stack import wait_for
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
+    await migrate(url)
+    bus = InMemoryBus()
+    await bus.connect()
+    engine = create_engine(url)
+    yield Runtime(bus=bus, engine=engine, member_id="h1", shard_count=1, embedded=True)
+    await engine.dispose()
+    await bus.close()
+
+
+async def _start(rt: Runtime, wid: str) -> None:
+    msg = StartWorkflowExecution(workflow_id=wid, workflow_type="T", task_queue="q", request_id=wid)
+    await rt.bus.publish(
+        OutMessage(
+            exchange=names.HISTORY_EXCHANGE,
+            routing_key=names.shard_routing_key(0),
+            body=msg.model_dump_json().encode(),
+        )
+    )
+
+
+async def _started(rt: Runtime, wid: str) -> bool:
+    async with rt.engine.connect() as conn:
+        n = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(t.executions).where(t.executions.c.workflow_id == wid)
+            )
+        ).scalar_one()
+    return bool(n)
+
+
+def _crashes() -> float:
+    return (
+        REGISTRY.get_sample_value("tidal_loop_crashes_total", {"service": "history", "loop": "shard"}) or 0.0
+    )
+
+
+async def test_a_store_error_in_the_idle_path_does_not_stop_the_shard(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed: list[list[int]] = []
+    real = HistoryStore.delete_outbox
+
+    async def failing_once(self: HistoryStore, seqs: list[int]) -> None:
+        if not failed:
+            failed.append(list(seqs))
+            raise ConnectionResetError("the database went away")
+        await real(self, seqs)
+
+    monkeypatch.setattr(HistoryStore, "delete_outbox", failing_once)
+    service = build(runtime)
+    await service.start()
+    try:
+        await _start(runtime, "before")
+        await wait_for(lambda: _started(runtime, "before"), timeout=20, what="the first start")
+        # Idle for a second with published outbox rows: the loop deletes them, which fails once.
+        await wait_for(lambda: bool(failed), timeout=20, what="the idle-path delete to fail")
+        await _start(runtime, "after")
+        await wait_for(lambda: _started(runtime, "after"), timeout=20, what="a start after the failure")
+
+        async def outbox_empty() -> bool:
+            async with runtime.engine.connect() as conn:
+                return (
+                    await conn.execute(sa.select(sa.func.count()).select_from(t.outbox))
+                ).scalar_one() == 0
+
+        await wait_for(outbox_empty, timeout=20, what="the published rows deleted on a later idle pass")
+    finally:
+        await service.stop()
+
+
+async def test_a_crashed_shard_loop_is_released_and_reacquired(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashed: list[bool] = []
+    real = ShardProcessor._delete_published
+
+    async def buggy_once(self: ShardProcessor) -> None:
+        if not crashed and self._published:
+            crashed.append(True)
+            raise RuntimeError("a bug in the shard loop")
+        await real(self)
+
+    monkeypatch.setattr(ShardProcessor, "_delete_published", buggy_once)
+    crashes = _crashes()
+    service: Any = build(runtime)
+    await service.start()
+    try:
+        first = service.processors[0]
+        await _start(runtime, "before")
+        await wait_for(lambda: _started(runtime, "before"), timeout=20, what="the first start")
+        await wait_for(lambda: bool(crashed), timeout=20, what="the loop to crash")
+        # Released and re-acquired by this member (membership ticks at once, no heartbeat needed).
+        await wait_for(
+            lambda: service.processors.get(0) not in (None, first) and service.processors[0].running,
+            timeout=20,
+            what="the shard re-acquired with a new processor",
+        )
+        assert _crashes() == crashes + 1
+        await wait_for(runtime.health.ready, timeout=20, what="the process ready again")
+        await _start(runtime, "after")
+        await wait_for(lambda: _started(runtime, "after"), timeout=20, what="a start after the crash")
+    finally:
+        await service.stop()
+
+
+async def test_a_shard_that_cannot_be_released_fails_the_process(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def buggy(self: ShardProcessor) -> None:
+        raise RuntimeError("a bug in the shard loop")
+
+    real_stop = ShardProcessor.stop
+    broken: list[bool] = []
+
+    async def stop_fails_once(self: ShardProcessor) -> None:
+        if not broken:
+            broken.append(True)
+            raise RuntimeError("cannot cancel the consumer")
+        await real_stop(self)
+
+    service = build(runtime)
+    await service.start()
+    try:
+        monkeypatch.setattr(ShardProcessor, "stop", stop_fails_once)
+        monkeypatch.setattr(ShardProcessor, "_delete_published", buggy)
+        await _start(runtime, "x")
+        await wait_for(lambda: runtime.health.failed.is_set(), timeout=20, what="the process marked failed")
+        assert runtime.health.fatal_reason is not None
+        assert "could not be released" in runtime.health.fatal_reason, runtime.health.fatal_reason
+        assert not runtime.health.ready()
+    finally:
+        await service.stop()
