@@ -13,10 +13,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 ARGS ?=
 UV ?= uv
 
-.PHONY: help bootstrap test hostile lint fmt dev bench screenshots up down clean
+.PHONY: help bootstrap test chaos hostile lint fmt dev bench screenshots screenshots-ui up down clean
 
 help:
-	@echo "targets: bootstrap test hostile lint fmt dev bench screenshots up down clean"
+	@echo "targets: bootstrap test chaos hostile lint fmt dev bench screenshots screenshots-ui up down clean"
 	@echo "  make test ARGS='-k foo'   pass extra arguments to pytest"
 
 bootstrap:
@@ -27,6 +27,13 @@ bootstrap:
 test:
 	scripts/bootstrap.sh --test-servers
 	$(UV) run pytest $(ARGS)
+
+# The full chaos run (docs/testing.md#chaos): 1,000 workflows under SIGKILLs and server restarts
+# on private RabbitMQ + durable Postgres; prints a table, exits 1 if anything was lost.
+#   make chaos ARGS="--workflows 300 --fault-seconds 120 --keep"
+chaos:
+	scripts/bootstrap.sh --test-servers
+	$(UV) run python -m tests.chaos $(ARGS)
 
 # The hostile-input suite in full (CI runs it bounded as part of `make test`; see docs/testing.md).
 hostile:
@@ -49,9 +56,13 @@ dev: bootstrap
 bench:
 	$(UV) run python bench/run.py $(ARGS)
 
-# PNGs of every dashboard's panels with live data (needs Debian's prometheus and chromium).
-screenshots:
+# PNGs of every dashboard's panels with live data (needs Debian's prometheus and chromium),
+# then of the web UI on a live stack (docs/img/ui-*.png).
+screenshots: screenshots-ui
 	$(UV) run python scripts/screenshot_dashboards.py $(ARGS)
+
+screenshots-ui:
+	$(UV) run python scripts/screenshot_ui.py
 
 up:
 	docker compose up -d

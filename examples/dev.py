@@ -65,7 +65,8 @@ Start more workflows:
        -d '{body}'
   curl -s '{base}/hello-2/result?wait=10'
   curl -s '{base}/hello-2/history'
-API reference: http://127.0.0.1:{args.port}/api/v1/docs   Stop with Ctrl-C.""",
+Web UI: http://127.0.0.1:{args.port}/   API reference: http://127.0.0.1:{args.port}/api/v1/docs
+Stop with Ctrl-C.""",
                 flush=True,
             )
             stop = asyncio.Event()

@@ -5,8 +5,10 @@
 #   scripts/bootstrap.sh                 uv + the workspace's dependencies
 #   scripts/bootstrap.sh --test-servers  ... plus what the tests need: the RabbitMQ/Postgres
 #                                        binaries (unless Docker or TIDAL_TEST_*_URL make
-#                                        them unnecessary), Debian's prometheus (promtool)
-#                                        and amqp-tools, and helm + kubectl in .tools/bin
+#                                        them unnecessary), Debian's prometheus (promtool),
+#                                        amqp-tools and chromium (the web UI's browser
+#                                        tests, driven by Playwright), and helm + kubectl
+#                                        in .tools/bin
 #
 # It never starts the system RabbitMQ/Postgres/Prometheus services: the test fixtures
 # start private, throwaway servers on free ports (tests/support/servers.py).
@@ -100,10 +102,13 @@ else
     fi
 fi
 # Tools some tests drive as real clients/validators: promtool (alert rules, Prometheus
-# config) and amqp-publish/amqp-consume (publishing commands from outside Python).
+# config), amqp-publish/amqp-consume (publishing commands from outside Python) and a
+# browser for the web UI tests.
 tools_missing=()
 command -v promtool >/dev/null 2>&1 || tools_missing+=(prometheus)
 command -v amqp-publish >/dev/null 2>&1 || tools_missing+=(amqp-tools)
+# Playwright (a dev dependency) drives this browser; `playwright install` is never used.
+[ -x /usr/bin/chromium ] || tools_missing+=(chromium)
 
 if [ "${#missing[@]}" -eq 0 ] && [ "${#tools_missing[@]}" -eq 0 ]; then
     log "test servers and tools: present (or not needed); nothing to install"

@@ -4,7 +4,10 @@
 #   scripts/rabbitmq-users.sh [VHOST]          # default vhost: /
 #
 # Passwords come from TIDAL_RMQ_PASSWORD_<SERVICE> (FRONTEND, HISTORY, MATCHING, TIMER, WORKER);
-# a missing one is generated and printed once. Re-running updates the permissions and (when
+# a missing one is generated and printed once. TIDAL_RMQ_WORKER_NAMESPACES="ns1 ns2" also
+# creates one worker user per namespace, tidal-worker-<ns>, that may only declare and consume
+# that namespace's task queues (password from TIDAL_RMQ_PASSWORD_WORKER_<NS>, the namespace
+# upper-cased with every other character as "_"). Re-running updates the permissions and (when
 # given) the passwords. RABBITMQCTL overrides the rabbitmqctl command (e.g. "docker exec rmq
 # rabbitmqctl"). The regexps are derived from tidal_schema.names; docs/security.md explains them
 # and tests/test_rabbitmq_users.py checks them against a real broker.
@@ -43,13 +46,12 @@ tidal-worker
     ^(tidal\.tq\..*|tidal\.sticky\..*|tidal\.worker\..*|${DL})\$
 "
 
-set -f  # the regexps are not file globs
-# shellcheck disable=SC2086
-set -- $PERMS
-while [ $# -ge 4 ]; do
+# apply_user USER CONFIGURE WRITE READ: create USER if missing (password from
+# TIDAL_RMQ_PASSWORD_<USER without "tidal-", upper-cased, "_" for other characters>) and set
+# its permissions on the vhost.
+apply_user() {
     user=$1 configure=$2 write=$3 read=$4
-    shift 4
-    var="TIDAL_RMQ_PASSWORD_$(echo "${user#tidal-}" | tr '[:lower:]' '[:upper:]')"
+    var="TIDAL_RMQ_PASSWORD_$(echo "${user#tidal-}" | tr '[:lower:]' '[:upper:]' | tr -c 'A-Z0-9\n' '_')"
     password="$(eval "printf '%s' \"\${$var:-}\"")"
     if ! $CTL -q list_users | cut -f1 | grep -qx "$user"; then
         if [ -z "$password" ]; then
@@ -62,4 +64,30 @@ while [ $# -ge 4 ]; do
     fi
     $CTL -q set_permissions -p "$VHOST" "$user" "$configure" "$write" "$read" >/dev/null
     echo "$user: permissions set on vhost $VHOST"
+}
+
+set -f  # the regexps are not file globs
+# shellcheck disable=SC2086
+set -- $PERMS
+while [ $# -ge 4 ]; do
+    apply_user "$1" "$2" "$3" "$4"
+    shift 4
+done
+
+# Per-namespace workers: reading tasks is confined to tidal.tq.<ns>.* (names.workflow_task_queue
+# escapes "." in a namespace as ":2e:", so one namespace's prefix never matches another's).
+# Writing cannot be confined: completions go to the direct exchange tidal.history with key
+# shard.N, which does not name the namespace (docs/security.md, "The worker trust boundary").
+for ns in ${TIDAL_RMQ_WORKER_NAMESPACES:-}; do
+    case "$ns" in
+        [A-Za-z0-9]*) ;;
+        *) echo "not a namespace name: $ns" >&2; exit 2 ;;
+    esac
+    if [ -n "$(printf '%s' "$ns" | tr -d 'A-Za-z0-9._-')" ]; then
+        echo "not a namespace name: $ns" >&2
+        exit 2
+    fi
+    tq="tidal\\.tq\\.$(printf '%s' "$ns" | sed 's/\./:2e:/g')\\..*"
+    mine="^(${tq}|tidal\\.sticky\\..*|tidal\\.worker\\..*|${DL})\$"
+    apply_user "tidal-worker-$ns" "$mine" "^(tidal\\.history|${DL}|amq\\.default)\$" "$mine"
 done

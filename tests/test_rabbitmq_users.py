@@ -24,6 +24,7 @@ from tests.support.servers import RabbitMQ
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "rabbitmq-users.sh"
 SERVICES = ("frontend", "history", "matching", "timer", "worker")
+WORKER_NAMESPACES = ("default", "payments.eu")
 
 
 def _ctl_wrapper(rabbitmq: RabbitMQ, where: Path) -> str:
@@ -48,11 +49,17 @@ def service_urls(rabbitmq: RabbitMQ, fresh_vhost_amqp_url: str, tmp_path: Path) 
     passwords = {s: uuid.uuid4().hex for s in SERVICES}
     env = {**os.environ, "RABBITMQCTL": _ctl_wrapper(rabbitmq, tmp_path)}
     env.update({f"TIDAL_RMQ_PASSWORD_{s.upper()}": p for s, p in passwords.items()})
+    # Per-namespace worker users (passwords generated and printed by the script).
+    env["TIDAL_RMQ_WORKER_NAMESPACES"] = " ".join(WORKER_NAMESPACES)
+    for ns in WORKER_NAMESPACES:
+        passwords[f"worker-{ns}"] = uuid.uuid4().hex
+        env[f"TIDAL_RMQ_PASSWORD_WORKER_{ns.upper().replace('.', '_')}"] = passwords[f"worker-{ns}"]
     done = subprocess.run(
         ["sh", str(SCRIPT), vhost], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr + done.stdout
     assert all(f"tidal-{s}: permissions set on vhost {vhost}" in done.stdout for s in SERVICES)
+    assert all(f"tidal-worker-{ns}: permissions set" in done.stdout for ns in WORKER_NAMESPACES)
     host, port = rabbitmq.host, rabbitmq.port
     yield {s: f"amqp://tidal-{s}:{p}@{host}:{port}/{quote(vhost, safe='')}" for s, p in passwords.items()} | {
         "admin": fresh_vhost_amqp_url
@@ -94,17 +101,56 @@ async def test_least_privilege_users(service_urls: dict[str, str]) -> None:
             await queue.consume(lambda m: None)
     finally:
         await conn.close()
+    # A namespace's worker user reads only its namespace's task queues (issue 9, #10); like
+    # every worker it may still publish to history (not confinable: docs/security.md).
+    await _namespace_worker_is_confined(service_urls)
     # A user without the password gets nowhere.
     bad = service_urls["history"].replace("tidal-history:", "tidal-history:x")
     with pytest.raises(Exception, match=r"ACCESS_REFUSED|auth|credentials|refused"):
         await aio_pika.connect(bad)
 
 
+async def _namespace_worker_is_confined(service_urls: dict[str, str]) -> None:
+    mine = names.workflow_task_queue("payments.eu", "q")
+    theirs = [names.workflow_task_queue(ns, "q") for ns in ("default", "payments", "payments-eu")]
+    admin = await aio_pika.connect(service_urls["admin"])
+    try:
+        ch = await admin.channel()
+        for name in (mine, *theirs):
+            await ch.declare_queue(name, durable=True)
+    finally:
+        await admin.close()
+    url = service_urls["worker-payments.eu"]
+    conn = await aio_pika.connect(url)
+    try:
+        ch = await conn.channel()
+        await (await ch.get_queue(mine, ensure=False)).consume(lambda m: None)
+    finally:
+        await conn.close()
+    for name in theirs:
+        conn = await aio_pika.connect(url)
+        try:
+            ch = await conn.channel()
+            queue = await ch.get_queue(name, ensure=False)
+            with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+                await queue.consume(lambda m: None)
+        finally:
+            await conn.close()
+        conn = await aio_pika.connect(url)
+        try:
+            ch = await conn.channel()
+            with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+                await ch.declare_queue(name.replace(".q.", ".other."), durable=True)
+        finally:
+            await conn.close()
+    await _publish(url, names.HISTORY_EXCHANGE, names.shard_routing_key(0))
+
+
 async def test_stack_runs_with_the_per_service_users(
     service_urls: dict[str, str], fresh_database_url: str, tmp_path: Path
 ) -> None:
     """The permissions are enough: every service as its own process with its own user, a worker
-    with the worker user, and a workflow with an activity completes."""
+    with the default namespace's worker user, and a workflow with an activity completes."""
     from tidal.client import Client
     from tidal.worker import Worker
 
@@ -116,7 +162,10 @@ async def test_stack_runs_with_the_per_service_users(
     stack.migrate()
     try:
         for name in STACK_SERVICES:
-            stack.start(name, TIDAL_AMQP_URL=service_urls[name], TIDAL_WORKER_AMQP_URL=service_urls["worker"])
+            # Workers get the default namespace's own worker user: its permissions are enough.
+            stack.start(
+                name, TIDAL_AMQP_URL=service_urls[name], TIDAL_WORKER_AMQP_URL=service_urls["worker-default"]
+            )
         await stack.wait_ready()
         client = await Client.connect(stack.address)
         try:

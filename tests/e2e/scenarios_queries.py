@@ -125,6 +125,25 @@ async def queries(client: Client) -> None:
     assert not any("Query" in t for t in closed)
 
 
+async def stack_trace(client: Client) -> None:
+    """The built-in `__stack_trace` query (as in Temporal): where each of the run's coroutines
+    waits, answered like any query, from the cache or by replay, and written nowhere."""
+    handle = await client.start_workflow(
+        CounterWorkflow.run, id=f"stack-{uuid.uuid4()}", task_queue=QUERY_TASK_QUEUE
+    )
+    await _completed_tasks(handle, 1)
+    before = await _events(handle)
+    trace = await handle.query("__stack_trace")
+    assert isinstance(trace, str)
+    assert "scenarios_queries.py" in trace and "in run" in trace, trace
+    assert "wait_condition" in trace, trace
+    assert await _events(handle) == before
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == 0
+    # A closed run has no coroutines left waiting.
+    assert "wait_condition" not in await handle.query("__stack_trace")
+
+
 async def query_errors_without_worker(client: Client) -> None:
     """No worker polls the task queue: the query times out with a clear error. An unknown
     workflow is not found."""

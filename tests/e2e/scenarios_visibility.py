@@ -127,6 +127,9 @@ async def list_count_and_upsert(client: Client, task_queue: str, address: str) -
     assert datetime.fromisoformat(shipped[0].search_attributes["ShippedAt"]) <= shipped[0].close_time
     assert await _count(client, f"{tq} AND ShippedAt > '2000-01-01T00:00:00Z'") == 1
     assert await _count(client, f"{tq} AND ExecutionStatus = 'Running'") == 2
+    grouped = await client.count_workflows(f"{tq} GROUP BY ExecutionStatus")
+    assert grouped.count == 3
+    assert [(g.group_values, g.count) for g in grouped.groups] == [(("Running",), 2), (("Completed",), 1)]
 
     with pytest.raises(RPCError) as info:
         await client.count_workflows(f"{tq} AND Amount = 'lots'")

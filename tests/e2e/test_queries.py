@@ -33,6 +33,10 @@ async def test_embedded_queries(env: WorkflowEnvironment) -> None:
     await sq.queries(env.client)
 
 
+async def test_embedded_stack_trace_query(env: WorkflowEnvironment) -> None:
+    await sq.stack_trace(env.client)
+
+
 async def test_embedded_query_errors_without_worker(env: WorkflowEnvironment) -> None:
     await sq.query_errors_without_worker(env.client)
 
@@ -60,6 +64,7 @@ async def stack_client(running: Stack) -> AsyncIterator[Client]:
 
 async def test_stack_queries(stack_client: Client) -> None:
     await sq.queries(stack_client)
+    await sq.stack_trace(stack_client)
     await sq.query_errors_without_worker(stack_client)
     await sq.query_replays_on_another_worker(stack_client, "queries-moved")
 

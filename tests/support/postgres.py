@@ -49,6 +49,7 @@ class Postgres:
     _bin_dir: Path | None = None
     _data_dir: Path | None = None
     _base_dir: Path | None = None
+    _options: str = ""
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -73,6 +74,26 @@ class Postgres:
             await conn.execute(sql)
         finally:
             await conn.close()
+
+    def restart(self, *, crash: bool = True) -> None:
+        """Stop and start a local cluster on the same data directory and port. `crash`: stop in
+        immediate mode (no shutdown checkpoint; WAL recovery on start, as after a power cut)."""
+        if self.mode != "local":
+            raise ServerUnavailableError(f"cannot restart an {self.mode} Postgres")
+        self.kill(crash=crash)
+        self.start_again()
+
+    def kill(self, *, crash: bool = True) -> None:
+        """Stop a local cluster (immediate mode when `crash`); `start_again` brings it back."""
+        assert self._bin_dir is not None and self._data_dir is not None
+        mode = "immediate" if crash else "fast"
+        _pg_run(
+            [str(self._bin_dir / "pg_ctl"), "-D", str(self._data_dir), "-m", mode, "-w", "stop"], timeout=60
+        )
+
+    def start_again(self) -> None:
+        assert self._bin_dir is not None and self._data_dir is not None and self._base_dir is not None
+        _pg_ctl_start(self._bin_dir, self._data_dir, self._base_dir, self._options)
 
     def stop(self) -> None:
         if self._stopped:
@@ -119,14 +140,42 @@ def _pg_run(
     return _run(cmd, env=env, timeout=timeout, check=check)
 
 
-def start_postgres(*, allow_container: bool = True) -> Postgres:
-    """Provide a Postgres server (see the module docstring for the order)."""
+def start_postgres(*, allow_container: bool = True, durable: bool = False) -> Postgres:
+    """Provide a Postgres server (see the module docstring for the order). The private local
+    cluster runs with fsync and synchronous_commit off for speed unless `durable` (the chaos
+    suite crashes it and must not lose an acknowledged commit; docs/reliability.md)."""
     url = os.environ.get(DATABASE_URL_ENV)
     if url:
         return Postgres(url=url, mode="external")
     if allow_container and docker_available():
         return _start_postgres_container()
-    return _start_postgres_local()
+    return _start_postgres_local(durable=durable)
+
+
+def start_private_postgres(*, durable: bool = False) -> Postgres:
+    """Always a private local cluster (never the env URL or a container): for tests that stop
+    and restart the server itself."""
+    return _start_postgres_local(durable=durable)
+
+
+def _pg_ctl_start(bin_dir: Path, data_dir: Path, base: Path, options: str) -> None:
+    # -w: pg_ctl itself polls until the server accepts connections (or its timeout).
+    _pg_run(
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-l",
+            str(base / "postgres.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(POSTGRES_START_TIMEOUT)),
+            "start",
+        ],
+        timeout=POSTGRES_START_TIMEOUT + 10,
+    )
 
 
 def _start_postgres_container() -> Postgres:
@@ -144,7 +193,7 @@ def _start_postgres_container() -> Postgres:
     return server
 
 
-def _start_postgres_local() -> Postgres:
+def _start_postgres_local(*, durable: bool = False) -> Postgres:
     bin_dir = _pg_bin_dir()
     if bin_dir is None or not (bin_dir / "pg_ctl").exists():
         raise ServerUnavailableError(
@@ -192,27 +241,10 @@ def _start_postgres_local() -> Postgres:
             timeout=120,
         )
         _register(server)
-        options = (
-            f"-p {port} -k {sock_dir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
-        # -w: pg_ctl itself polls until the server accepts connections (or its timeout).
-        _pg_run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data_dir),
-                "-l",
-                str(base / "postgres.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                str(int(POSTGRES_START_TIMEOUT)),
-                "start",
-            ],
-            timeout=POSTGRES_START_TIMEOUT + 10,
-        )
+        speed = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        options = f"-p {port} -k {sock_dir} -c listen_addresses=127.0.0.1 {speed}-c max_connections=300"
+        server._options = options
+        _pg_ctl_start(bin_dir, data_dir, base, options)
         psql = [
             str(bin_dir / "psql"),
             "-h",

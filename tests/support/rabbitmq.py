@@ -101,6 +101,37 @@ class RabbitMQ:
         else:
             self.rabbitmqctl("delete_vhost", vhost)
 
+    def restart(self, *, hard: bool = True) -> None:
+        """Stop and start a local node on the same ports and data (durable queues and persistent
+        messages survive). `hard`: SIGKILL the Erlang VM, as a crash would."""
+        self.kill(hard=hard)
+        self.start_again()
+
+    def kill(self, *, hard: bool = True) -> None:
+        """Stop a local node without removing its data; `start_again` brings it back."""
+        if self.mode != "local":
+            raise ServerUnavailableError(f"cannot restart an {self.mode} RabbitMQ")
+        assert self._bin_dir is not None and self._env is not None and self._pid_file is not None
+        pid = int(self._pid_file.read_text().strip())
+        if hard:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        else:
+            _run([str(self._bin_dir / "rabbitmqctl"), "stop", str(self._pid_file)], env=self._env, timeout=60)
+        deadline = time.monotonic() + 30
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"RabbitMQ node (pid {pid}) did not exit")
+            time.sleep(0.05)
+        with contextlib.suppress(FileNotFoundError):
+            self._pid_file.unlink()
+
+    def start_again(self, *, timeout: float = 300.0) -> None:
+        """Boot the node again (after an unclean stop it recovers its queues, which can take a
+        while on a loaded machine: hence the long default)."""
+        assert self._bin_dir is not None and self._env is not None and self._pid_file is not None
+        _boot_local_node(self._bin_dir, self._env, self._pid_file, self.port, timeout=timeout)
+
     def stop(self) -> None:
         if self._stopped:
             return
@@ -133,6 +164,20 @@ class RabbitMQ:
             return
         with contextlib.suppress(Exception):
             os.kill(int(self._pid_file.read_text().strip()), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes (the detached VM is not our child, so rarely one).
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            return False
+    return True
 
 
 def _erl_escape(value: str) -> str:
@@ -172,6 +217,12 @@ def start_rabbitmq(*, allow_container: bool = True) -> RabbitMQ:
     return _start_rabbitmq_local()
 
 
+def start_private_rabbitmq(*, timeout: float = RABBITMQ_START_TIMEOUT) -> RabbitMQ:
+    """Always a private local node (never the env URL or a container): for tests that kill and
+    restart the broker itself."""
+    return _start_rabbitmq_local(timeout=timeout)
+
+
 def _start_rabbitmq_container() -> RabbitMQ:
     try:
         from testcontainers.community.rabbitmq import RabbitMqContainer
@@ -188,7 +239,7 @@ def _start_rabbitmq_container() -> RabbitMQ:
     return server
 
 
-def _start_rabbitmq_local() -> RabbitMQ:
+def _start_rabbitmq_local(*, timeout: float = RABBITMQ_START_TIMEOUT) -> RabbitMQ:
     bin_dir = _rabbitmq_bin_dir()
     if bin_dir is None or not (bin_dir / "rabbitmq-server").exists():
         raise ServerUnavailableError(
@@ -244,25 +295,36 @@ def _start_rabbitmq_local() -> RabbitMQ:
         _epmd_port=epmd_port,
     )
     _register(server)
-    deadline = time.monotonic() + RABBITMQ_START_TIMEOUT
     try:
-        _run([str(bin_dir / "rabbitmq-server"), "-detached"], env=env, timeout=60)
-        # `await_startup` right after -detached fails at once because the node is not
-        # registered yet; `wait <pidfile>` first waits for the pid file, then for the app.
-        _run(
-            [
-                str(bin_dir / "rabbitmqctl"),
-                "wait",
-                "--timeout",
-                str(int(RABBITMQ_START_TIMEOUT)),
-                str(pid_file),
-            ],
-            env=env,
-            timeout=RABBITMQ_START_TIMEOUT + 10,
-        )
-        _wait_for_port("127.0.0.1", node_port, deadline)
+        _boot_local_node(bin_dir, env, pid_file, node_port, timeout=timeout)
     except Exception as exc:
         logs = "\n".join(f"--- {p}\n{_tail(p)}" for p in sorted((base / "log").glob("*.log")))
         server.stop()
         raise RuntimeError(f"private RabbitMQ node failed to start: {exc}\n{logs}") from exc
     return server
+
+
+def _boot_local_node(
+    bin_dir: Path,
+    env: dict[str, str],
+    pid_file: Path,
+    node_port: int,
+    *,
+    timeout: float = RABBITMQ_START_TIMEOUT,
+) -> None:
+    deadline = time.monotonic() + timeout
+    _run([str(bin_dir / "rabbitmq-server"), "-detached"], env=env, timeout=60)
+    # `await_startup` right after -detached fails at once because the node is not
+    # registered yet; `wait <pidfile>` first waits for the pid file, then for the app.
+    _run(
+        [
+            str(bin_dir / "rabbitmqctl"),
+            "wait",
+            "--timeout",
+            str(int(timeout)),
+            str(pid_file),
+        ],
+        env=env,
+        timeout=timeout + 10,
+    )
+    _wait_for_port("127.0.0.1", node_port, deadline)

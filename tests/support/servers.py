@@ -35,8 +35,8 @@ from ._common import (
     with_database,
     with_vhost,
 )
-from .postgres import Postgres, start_postgres
-from .rabbitmq import RabbitMQ, start_rabbitmq
+from .postgres import Postgres, start_postgres, start_private_postgres
+from .rabbitmq import RabbitMQ, start_private_rabbitmq, start_rabbitmq
 
 __all__ = [
     "Postgres",
@@ -47,6 +47,8 @@ __all__ = [
     "docker_available",
     "running_servers",
     "start_postgres",
+    "start_private_postgres",
+    "start_private_rabbitmq",
     "start_rabbitmq",
     "start_servers",
     "with_database",

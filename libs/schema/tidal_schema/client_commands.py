@@ -149,7 +149,7 @@ class CommandRejected(Frozen):
     workflow_id: str | None = None
     code: str = Field(
         description="bad_json, invalid_command, payload_too_large, invalid_argument, "
-        "namespace_not_found, namespace_deprecated, already_started, not_found, internal"
+        "already_started, not_found, namespace_not_found, namespace_deprecated, rate_limited, internal"
     )
     message: str
     dead_lettered: bool = False

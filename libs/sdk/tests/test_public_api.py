@@ -74,7 +74,12 @@ def test_temporal_names_exist_where_temporal_users_look_for_them() -> None:
     ):
         assert issubclass(getattr(tidal.exceptions, name), tidal.exceptions.TidalError), name
     assert {"WorkflowIDReusePolicy", "WorkflowIDConflictPolicy", "RetryPolicy"} <= set(dir(tidal.common))
-    for name in ("WorkflowExecution", "WorkflowExecutionAsyncIterator", "WorkflowExecutionCount"):
+    for name in (
+        "WorkflowExecution",
+        "WorkflowExecutionAsyncIterator",
+        "WorkflowExecutionCount",
+        "WorkflowExecutionCountAggregationGroup",
+    ):
         assert hasattr(tidal.client, name), name
     assert callable(tidal.client.Client.list_workflows) and callable(tidal.client.Client.count_workflows)
 

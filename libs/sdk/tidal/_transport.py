@@ -107,6 +107,8 @@ class AmqpTransport:
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        # Queues that live and die with this connection (sticky, activity control).
+        self._exclusive: set[str] = set()
 
     async def _connection(self) -> AbstractRobustConnection:
         async with self._lock:
@@ -122,6 +124,7 @@ class AmqpTransport:
         async with conn.channel() as ch:
             if sticky:
                 # Gone with the worker's connection: matching then falls back to the shared queue.
+                self._exclusive.add(name)
                 await ch.declare_queue(name, durable=False, exclusive=True, auto_delete=True)
             else:
                 await ch.declare_queue(
@@ -132,7 +135,13 @@ class AmqpTransport:
         conn = await self._connection()
         channel = await conn.channel()
         await channel.set_qos(prefetch_count=prefetch)
-        q = await channel.get_queue(queue, ensure=False)
+        # Declared on the consuming robust channel, so that after a reconnect (a broker restart, a
+        # cut connection) aio-pika declares it again and restores the consumer. A queue object from
+        # get_queue(ensure=False) is not tracked: its consumer silently never came back.
+        if queue in self._exclusive:
+            q = await channel.declare_queue(queue, durable=False, exclusive=True, auto_delete=True)
+        else:
+            q = await channel.declare_queue(queue, passive=True)
 
         async def on_message(msg: AbstractIncomingMessage) -> None:
             await handler(_AmqpDelivery(msg))

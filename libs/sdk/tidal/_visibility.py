@@ -6,7 +6,7 @@ The query is the server's filter language (docs/visibility.md), e.g.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -62,8 +62,18 @@ class WorkflowExecution:
 
 
 @dataclass(frozen=True)
+class WorkflowExecutionCountAggregationGroup:
+    """One group of a `GROUP BY` count (temporalio's name)."""
+
+    count: int
+    group_values: Sequence[Any]
+
+
+@dataclass(frozen=True)
 class WorkflowExecutionCount:
     count: int
+    groups: Sequence[WorkflowExecutionCountAggregationGroup] = ()
+    """With `GROUP BY ExecutionStatus` in the query: the count of each status with runs."""
 
 
 class WorkflowExecutionAsyncIterator:
@@ -116,4 +126,8 @@ async def count_workflows(client: Client, query: str) -> WorkflowExecutionCount:
     data = await client._call(
         "GET", f"/api/v1/namespaces/{client.namespace}/workflow-count", params={"query": query}
     )
-    return WorkflowExecutionCount(count=int(data["count"]))
+    groups = tuple(
+        WorkflowExecutionCountAggregationGroup(count=int(g["count"]), group_values=tuple(g["group_values"]))
+        for g in data.get("groups") or ()
+    )
+    return WorkflowExecutionCount(count=int(data["count"]), groups=groups)

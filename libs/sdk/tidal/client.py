@@ -37,6 +37,7 @@ from ._visibility import (
     WorkflowExecution,
     WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
     count_workflows,
     encode_search_attributes,
 )
@@ -51,7 +52,12 @@ from .exceptions import (
 
 ReturnT = TypeVar("ReturnT")
 # Listing types live in _visibility; named here so `from tidal.client import ...` finds them.
-_VISIBILITY_TYPES = (WorkflowExecution, WorkflowExecutionAsyncIterator, WorkflowExecutionCount)
+_VISIBILITY_TYPES = (
+    WorkflowExecution,
+    WorkflowExecutionAsyncIterator,
+    WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
+)
 _MISSING: Any = object()
 _RESULT_POLL_SECONDS = 30.0
 

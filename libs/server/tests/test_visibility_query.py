@@ -16,6 +16,7 @@ from tidal_server.visibility import (
     PageTokenError,
     QueryError,
     count_executions,
+    count_grouped,
     infer_type,
     invalid_search_attributes,
     list_executions,
@@ -303,6 +304,8 @@ async def test_values_that_do_not_fit_are_kept_but_not_indexed(runs: AsyncEngine
         ("Vip > true", 0, "supports =, != and IN only"),
         ("Amount STARTS_WITH '1'", 0, "STARTS_WITH needs a Keyword"),
         ("ORDER BY CloseTime", 9, "ORDER BY supports StartTime only"),
+        ("GROUP BY WorkflowType", 9, "GROUP BY supports ExecutionStatus only"),
+        ("Amount > 1 GROUP BY ExecutionStatus", 11, "GROUP BY is for counting only"),
     ],
 )
 async def test_type_errors(runs: AsyncEngine, query: str, position: int, message: str) -> None:
@@ -310,3 +313,16 @@ async def test_type_errors(runs: AsyncEngine, query: str, position: int, message
         await list_executions(runs, "ns", query, page_size=10)
     assert info.value.position == position
     assert message in str(info.value)
+
+
+async def test_count_grouped_by_status(runs: AsyncEngine) -> None:
+    grouped = await count_grouped(runs, "ns", "GROUP BY ExecutionStatus")
+    assert grouped.count == 10 and grouped.groups == [("Completed", 7), ("Running", 3)]
+    grouped = await count_grouped(runs, "ns", "WorkflowType = 'Order' group by ExecutionStatus")
+    assert grouped.groups == [("Completed", 3), ("Running", 3)]
+    assert (await count_grouped(runs, "ns", "Amount > 1000 GROUP BY ExecutionStatus")).groups == []
+    assert (await count_grouped(runs, "ns", "")).groups is None
+    # GROUP is not reserved: only GROUP BY where an operator cannot follow.
+    assert parse("Group = 'x'").group_by == ()
+    with pytest.raises(QueryError, match="ExecutionStatus only"):
+        await count_grouped(runs, "ns", "GROUP BY ExecutionStatus, WorkflowType")

@@ -4,6 +4,7 @@ each error class it documents."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -172,6 +173,12 @@ async def test_api_keys_lifecycle_and_role_checks(
     assert r.status_code == 403 and _code(r) == "forbidden"
     r = await create(ns_admin, "*", "reader")
     assert r.status_code == 403
+    # A reader key cannot learn the workers' broker URL (issue 9, #10); writers can (below).
+    r = await create(admin, "default", "reader")
+    reader = http(r.json()["key"])
+    r = await reader.get("/api/v1/cluster")
+    assert r.status_code == 403 and _code(r) == "forbidden"
+    assert "may not run workers" in r.json()["detail"]
     listed = (await ns_admin.get("/api/v1/api-keys")).json()["api_keys"]
     assert {k["key_id"] for k in listed} == {ns_admin_id, writer_id}
     r = await ns_admin.get(f"/api/v1/api-keys/{writer_id}")
@@ -249,3 +256,71 @@ async def test_start_rate_limit(
 def test_roles_are_ordered() -> None:
     assert Role.ADMIN.allows(Role.WRITER) and Role.WRITER.allows(Role.READER)
     assert not Role.READER.allows(Role.WRITER) and not Role.WRITER.allows(Role.ADMIN)
+
+
+async def test_every_namespace_route_checks_the_key(
+    http: Callable[[str | None], httpx.AsyncClient], fake_history: FakeHistory
+) -> None:
+    """Issue 9 (#10): list, count, task-queue describe and async activity completion answered
+    anybody, in any namespace, with auth on. Now: no key -> 401; a key of another namespace ->
+    403; and nothing reaches history."""
+    admin = http(BOOTSTRAP)
+    ns = f"fence-{uuid.uuid4().hex[:8]}"
+    assert (await admin.post("/api/v1/namespaces", json={"name": ns})).status_code == 201
+    r = await admin.post("/api/v1/api-keys", json={"namespace": ns, "role": "writer"})
+    outsider = http(r.json()["key"])
+    token = "x" * 40  # never decoded: the key check comes first
+    routes = [
+        ("GET", "/api/v1/namespaces/default/workflows", None),
+        ("GET", "/api/v1/namespaces/default/workflow-count", None),
+        ("GET", "/api/v1/namespaces/default/task-queues/q", None),
+        *[
+            ("POST", f"/api/v1/namespaces/default/activities/{op}", {"task_token": token})
+            for op in ("complete", "fail", "cancel", "heartbeat")
+        ],
+    ]
+    before = len(fake_history.received)
+    for key, status, code in ((None, 401, "unauthenticated"), (outsider, 403, "forbidden")):
+        client = http(key) if key is None else key
+        for method, path, body in routes:
+            r = await client.request(method, path, json=body)
+            assert r.status_code == status and _code(r) == code, (method, path, r.status_code, r.text)
+    assert len(fake_history.received) == before
+    # The key's own namespace still answers.
+    assert (await outsider.get(f"/api/v1/namespaces/{ns}/workflows")).status_code == 200
+
+
+async def test_whoami_and_the_web_ui_files(http: Callable[[str | None], httpx.AsyncClient]) -> None:
+    anonymous = http(None)
+    r = await anonymous.get("/api/v1/whoami")
+    assert r.status_code == 401 and _code(r) == "unauthenticated"
+    assert (await http(BOOTSTRAP).get("/api/v1/whoami")).json() == {
+        "auth_enabled": True,
+        "key_id": None,
+        "namespace": "*",
+        "role": "admin",
+    }
+    r = await http(BOOTSTRAP).post("/api/v1/api-keys", json={"namespace": "default", "role": "reader"})
+    created = r.json()
+    me = (await http(created["key"]).get("/api/v1/whoami")).json()
+    assert me == {"auth_enabled": True, "key_id": created["key_id"], "namespace": "default", "role": "reader"}
+    # The UI's files load without a key (the page asks for one); / leads to it.
+    r = await anonymous.get("/")
+    assert r.status_code == 307 and r.headers["location"] == "/ui/"
+    r = await anonymous.get("/ui/")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    # Files live under a prefix naming the digest of them all: cached for good, changed by any edit.
+    match = re.search(r'<script type="module" src="(v/[0-9a-f]{16}/)app.js">', r.text)
+    assert match, r.text
+    versioned = "/ui/" + match.group(1)
+    r = await anonymous.get(versioned + "app.js")
+    assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+    assert "immutable" in r.headers["cache-control"]
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    stale = await anonymous.get("/ui/v/0123456789abcdef/app.js")  # a page from before an upgrade
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    assert stale.content == r.content
+    for bad in ("../app.py", "..%2f..%2fapp.py", "nope.js", ""):
+        assert (await anonymous.get(versioned + bad)).status_code == 404, bad
+    assert (await anonymous.get("/ui/v/")).status_code == 404

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tidal_server.db import executions
+from tidal_server.db import executions, namespaces
 from tidal_server.visibility.writer import index_attributes
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -21,6 +21,9 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 async def ns(engine: AsyncEngine) -> str:
     """A namespace of its own holding 6 runs: wf-0..wf-5, one minute apart."""
     namespace = f"vis-{uuid.uuid4().hex[:8]}"
+    # Registered, as every route under /namespaces/{ns} refuses an unknown namespace.
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(namespaces).values(name=namespace))
     for i in range(6):
         attrs = {"CustomerId": f"c-{i % 2}", "Amount": i * 10, "Express": i >= 4}
         running = i >= 3
@@ -68,7 +71,7 @@ def _ids(body: dict[str, object]) -> list[str]:
     return [e["workflow_id"] for e in executions_]
 
 
-async def test_list_filters_pages_and_counts(client: httpx.AsyncClient, ns: str) -> None:
+async def test_list_filters_pages_and_counts(client: httpx.AsyncClient, ns: str, engine: AsyncEngine) -> None:
     base = f"/api/v1/namespaces/{ns}"
     r = await client.get(f"{base}/workflows")
     assert r.status_code == 200
@@ -99,9 +102,19 @@ async def test_list_filters_pages_and_counts(client: httpx.AsyncClient, ns: str)
     assert r.status_code == 200 and r.json() == {"count": 3}
     r = await client.get(f"{base}/workflow-count")
     assert r.json() == {"count": 6}
-    # Another namespace sees none of them.
-    r = await client.get("/api/v1/namespaces/elsewhere/workflow-count")
+    r = await client.get(f"{base}/workflow-count", params={"query": "GROUP BY ExecutionStatus"})
+    assert r.json() == {
+        "count": 6,
+        "groups": [{"group_values": ["Completed"], "count": 3}, {"group_values": ["Running"], "count": 3}],
+    }
+    # Another (registered) namespace sees none of them; an unknown one answers 404.
+    other = f"vis-other-{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(namespaces).values(name=other))
+    r = await client.get(f"/api/v1/namespaces/{other}/workflow-count")
     assert r.json() == {"count": 0}
+    r = await client.get("/api/v1/namespaces/elsewhere/workflow-count")
+    assert r.status_code == 404 and r.json()["code"] == "namespace_not_found"
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from tidal_schema import names
 from tidal_server.service import Runtime
 
-from . import metrics, problems
+from . import metrics, problems, ui
 from .api.router import PREFIX, api_router, health_router
 from .commands import CommandConsumer, DeadLetterHook
 from .context import FrontendContext
@@ -47,6 +47,7 @@ def create_app(ctx: FrontendContext) -> FastAPI:
     app.include_router(api_router())
     app.include_router(health_router())
     app.add_route("/metrics", metrics.metrics_endpoint, include_in_schema=False)
+    ui.install(app)
     # Seam for later issues: authentication wraps here, inside the limit.
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
     # Outermost: measures and traces every request, rejected ones included.

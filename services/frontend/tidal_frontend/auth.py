@@ -1,5 +1,6 @@
 """Route dependencies for authentication and authorisation: `Authorization: Bearer <api key>`
-(see `authn.py` for what a key grants)."""
+(see `authn.py` for what a key grants). The checks themselves are `operations.policy`'s, shared
+with every other ingress."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from tidal_server.apikeys import ALL_NAMESPACES, Role
+from tidal_server.apikeys import Role
 
 from .authn import Principal
 from .context import Ctx
-from .problems import Problem
+from .operations.policy import Admitted, Policy, admit, check_role, check_worker, forbidden
+
+__all__ = ["Caller", "admission", "check", "forbidden", "principal", "require", "worker"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -32,38 +35,41 @@ Caller = Annotated[Principal, Depends(principal)]
 """Endpoint parameter type: the authenticated caller."""
 
 
-def forbidden(who: Principal, namespace: str, needed: Role) -> Problem:
-    scope = "every namespace" if who.namespace == ALL_NAMESPACES else f"namespace {who.namespace!r}"
-    return Problem(
-        "forbidden",
-        f"this API key ({who.role.value} on {scope}) may not do this: it needs {needed.value} "
-        f"on namespace {namespace!r}",
-    )
-
-
-def check(who: Principal, namespace: str, needed: Role) -> None:
-    if not who.grants(namespace, needed):
-        raise forbidden(who, namespace, needed)
+check = check_role
 
 
 def require(needed: Role) -> Callable[..., Awaitable[Principal]]:
-    """A route dependency: the caller holds `needed` on the route's `{namespace}`, and (for
-    routes under a namespace) the namespace exists. Checked in that order, so a key cannot probe
-    which namespaces exist outside its scope."""
+    """A route dependency of the routes not yet in `operations`: the caller holds `needed` on the
+    route's `{namespace}`, and (for routes under a namespace) the namespace exists
+    (`operations.policy.admit`)."""
+    policy = Policy(role=needed)
 
     async def dependency(request: Request, ctx: Ctx, who: Caller) -> Principal:
         namespace = request.path_params.get("namespace")
         if namespace is None:
             return who
-        check(who, namespace, needed)
-        await ctx.namespaces.require(namespace)
+        await admit(ctx, who, namespace, policy)
         return who
 
     return dependency
 
 
-def authenticated() -> Callable[..., Awaitable[Principal]]:
+def worker() -> Callable[..., Awaitable[Principal]]:
+    """A route dependency: the caller's key may run workers (`operations.policy.check_worker`)."""
+
     async def dependency(who: Caller) -> Principal:
+        check_worker(who)
         return who
+
+    return dependency
+
+
+def admission(policy: Policy) -> Callable[..., Awaitable[Admitted]]:
+    """A route dependency: admit the caller under an operation's `policy` on the route's
+    `{namespace}`. A dependency runs before the body is validated, so a key without access gets
+    its 403 (or an unknown namespace its 404) whatever the body."""
+
+    async def dependency(request: Request, ctx: Ctx, who: Caller) -> Admitted:
+        return await admit(ctx, who, request.path_params["namespace"], policy)
 
     return dependency

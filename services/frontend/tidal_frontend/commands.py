@@ -1,7 +1,8 @@
 """The public AMQP command exchange: commands published to `tidal.commands` by any AMQP client.
 
-Every command goes through the same code as its HTTP endpoint (the endpoint functions are called
-directly), so both surfaces validate and behave identically. A command is acked only once history
+This module is only an adapter: it parses the AMQP message into the request of an operation
+(`operations/`), the same typed entry the HTTP route calls, so both surfaces validate, authorise,
+check the namespace, rate-limit and behave identically. A command is acked only once history
 has answered; while history is unavailable it is requeued with backoff (the request id makes the
 retry safe). Bad input is dead-lettered with the reason in `x-tidal-dead-letter-reason`; refusals
 by history (already_started, not_found) are only answered. Neither stops the consumer.
@@ -17,7 +18,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Response
 from pydantic import BaseModel, ValidationError
 from tidal_schema import Payload, names
 from tidal_schema.client_commands import (
@@ -36,21 +36,36 @@ from tidal_schema.limits import MAX_DOCUMENT_DEPTH, document_depth_exceeds
 from tidal_server.bus import BusClosedError, BusError, Consumer, Delivery, OutMessage, QueueSpec
 
 from . import metrics
-from .api import cancel_workflow, signal_workflow, start_workflow, terminate_workflow
+from .authn import UNRESTRICTED, Principal
 from .context import FrontendContext
+from .operations import cancel_workflow, signal_workflow, start_workflow, terminate_workflow
+from .operations.policy import admit
 from .problems import Problem
 
 log = logging.getLogger("tidal.frontend.commands")
 
-# Codes whose command is dead-lettered (bad input, or something history could not handle); the
-# other refusals (already_started, not_found) are only answered.
-_DEAD_LETTER = {"bad_json", "invalid_command", "payload_too_large", "invalid_argument", "internal"}
+# Codes whose command is dead-lettered (bad input, something history could not handle, or a start
+# over its namespace's rate limit: parked for an operator to replay); the other refusals
+# (already_started, not_found, namespace_not_found, namespace_deprecated) are only answered.
+_DEAD_LETTER = {
+    "bad_json",
+    "invalid_command",
+    "payload_too_large",
+    "invalid_argument",
+    "internal",
+    "rate_limited",
+}
 _BACKOFF_MAX_SECONDS = 5.0
 
 DeadLetterHook = Callable[[str], None]
 """Called with the reason code (bad_json, invalid_command, payload_too_large, invalid_argument,
-internal) each time a command is dead-lettered: the seam for the metrics counter
+internal, rate_limited) each time a command is dead-lettered: the seam for the metrics counter
 `tidal_frontend_commands_dead_lettered_total{reason}`."""
+
+
+_PUBLISHER: Principal = UNRESTRICTED
+"""Who a command acts as. The broker authenticated the publisher, and its permission to write to
+`tidal.commands` is the authorisation (docs/security.md): it grants every namespace."""
 
 
 class _Rejected(Exception):
@@ -181,12 +196,10 @@ class CommandConsumer:
     async def _apply(self, cmd: ClientCommand, request_id: str) -> CommandAccepted:
         ctx, ns, wf = self._ctx, cmd.namespace, cmd.workflow_id
         kind = CommandType(cmd.type)
-        # As over HTTP: unknown namespace -> namespace_not_found; no new runs in a deprecated one.
-        starts = isinstance(cmd, StartWorkflowCommand | SignalWithStartCommand)
-        await (ctx.namespaces.require_startable(ns) if starts else ctx.namespaces.require(ns))
         if isinstance(cmd, StartWorkflowCommand | SignalWithStartCommand):
+            admitted = await admit(ctx, _PUBLISHER, ns, start_workflow.POLICY)
             body = start_workflow.StartWorkflowRequest.model_validate(_start_request(cmd, request_id))
-            started = await start_workflow.start_workflow(ctx, ns, body, Response())
+            started = await start_workflow.start_workflow(ctx, admitted, body)
             return CommandAccepted(
                 command=kind,
                 workflow_id=wf,
@@ -197,7 +210,7 @@ class CommandConsumer:
         if isinstance(cmd, SignalWorkflowCommand):
             ref = await signal_workflow.signal_workflow(
                 ctx,
-                ns,
+                await admit(ctx, _PUBLISHER, ns, signal_workflow.POLICY),
                 wf,
                 signal_workflow.SignalWorkflowRequest(
                     signal_name=cmd.signal_name,
@@ -210,7 +223,7 @@ class CommandConsumer:
         elif isinstance(cmd, CancelWorkflowCommand):
             ref = await cancel_workflow.cancel_workflow(
                 ctx,
-                ns,
+                await admit(ctx, _PUBLISHER, ns, cancel_workflow.POLICY),
                 wf,
                 cancel_workflow.CancelWorkflowRequest(
                     reason=cmd.reason, run_id=cmd.run_id, request_id=request_id, identity=cmd.identity
@@ -220,7 +233,7 @@ class CommandConsumer:
             assert isinstance(cmd, TerminateWorkflowCommand)
             ref = await terminate_workflow.terminate_workflow(
                 ctx,
-                ns,
+                await admit(ctx, _PUBLISHER, ns, terminate_workflow.POLICY),
                 wf,
                 terminate_workflow.TerminateWorkflowRequest(
                     reason=cmd.reason, run_id=cmd.run_id, identity=cmd.identity

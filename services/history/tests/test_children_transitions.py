@@ -223,3 +223,31 @@ def test_signal_to_a_missing_workflow_answers_the_sender_without_a_write() -> No
         "default",
         "mom",
     )
+
+
+def test_commands_that_reach_another_namespace_fail_the_workflow_task() -> None:
+    """Issue 9 (#10): a child start, external signal or external cancel in another namespace is
+    refused like a bad command: WorkflowTaskFailed with the cause, nothing sent anywhere."""
+    other = dict(namespace="other", workflow_id="victim")
+    for command in (
+        cmd.StartChildWorkflowExecution(**other, workflow_type="Kid", task_queue="q"),
+        cmd.SignalExternalWorkflowExecution(**other, signal_name="s"),
+        cmd.RequestCancelExternalWorkflowExecution(**other),
+    ):
+        state, history = _run("p", "run-p")
+        o = _complete(state, history, command)
+        assert _types(o)[:2] == ["WorkflowTaskStarted", "WorkflowTaskFailed"], type(command).__name__
+        assert not [t for t in _types(o) if "Initiated" in t]
+        failed = o.events[1].attributes
+        assert failed.cause == "BadCommandAttributes"
+        assert "namespace 'other' is not this workflow's namespace 'default'" in failed.failure.message
+        assert not [x for x in o.outbox if getattr(x.message, "namespace", None) == "other"]
+        assert not state.children and not state.external_requests
+    # The workflow's own namespace, spelt out or left empty, is fine.
+    state, history = _run("p", "run-p")
+    o = _complete(
+        state,
+        history,
+        cmd.SignalExternalWorkflowExecution(namespace="default", workflow_id="w", signal_name="s"),
+    )
+    assert "SignalExternalWorkflowExecutionInitiated" in _types(o)

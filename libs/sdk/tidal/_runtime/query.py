@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,25 @@ def replay_for_query(inst: WorkflowInstance, evs: Sequence[HistoryEvent]) -> Non
         asyncio.events._set_running_loop(outer)
 
 
+STACK_TRACE_QUERY = "__stack_trace"
+
+
+def stack_trace(inst: WorkflowInstance) -> str:
+    """Where each of the run's coroutines waits, oldest first (Temporal's `__stack_trace`)."""
+    out = io.StringIO()
+    tasks = sorted((t for t in asyncio.all_tasks(inst._loop) if not t.done()), key=lambda t: t.get_name())
+    for n, task in enumerate(tasks):
+        if n:
+            out.write("\n")
+        task.print_stack(file=out)
+    return out.getvalue()
+
+
 def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Payload:
     q = inst.definition.queries.get(name)
+    if q is None and name == STACK_TRACE_QUERY:
+        # Built in, unless the workflow defines a query of that name itself.
+        return inst.converter.to_payload(stack_trace(inst))
     if q is None:
         known = sorted(inst.definition.queries)
         raise QueryError(

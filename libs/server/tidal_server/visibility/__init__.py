@@ -15,10 +15,19 @@ from .attributes import (
     invalid_search_attributes,
 )
 from .query import QueryError, parse
-from .reader import ExecutionSummary, Page, PageTokenError, count_executions, list_executions
+from .reader import (
+    Count,
+    ExecutionSummary,
+    Page,
+    PageTokenError,
+    count_executions,
+    count_grouped,
+    list_executions,
+)
 
 __all__ = [
     "SYSTEM_ATTRIBUTES",
+    "Count",
     "ExecutionSummary",
     "Page",
     "PageTokenError",
@@ -29,6 +38,7 @@ __all__ = [
     "check_name",
     "coerce",
     "count_executions",
+    "count_grouped",
     "infer_type",
     "invalid_search_attributes",
     "list_executions",

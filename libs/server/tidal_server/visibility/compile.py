@@ -35,6 +35,7 @@ _EQUALITY_ONLY = (SearchAttributeType.BOOL, SearchAttributeType.TEXT)
 class Compiled:
     where: sa.ColumnElement[bool]
     descending: bool  # ORDER BY StartTime direction (keyset on start_time, run_id)
+    group_by: str | None = None  # GROUP BY ExecutionStatus (counts only)
 
 
 def compile_query(query: Query, registry: Mapping[str, SearchAttributeType]) -> Compiled:
@@ -49,7 +50,14 @@ def compile_query(query: Query, registry: Mapping[str, SearchAttributeType]) -> 
                 "ORDER BY supports StartTime only (ASC or DESC)", position=order.pos, token=order.attribute
             )
         descending = order.descending
-    return Compiled(where=where, descending=descending)
+    group_by = None
+    for group in query.group_by:
+        if group.attribute != "ExecutionStatus" or group_by is not None:
+            raise QueryError(
+                "GROUP BY supports ExecutionStatus only", position=group.pos, token=group.attribute
+            )
+        group_by = group.attribute
+    return Compiled(where=where, descending=descending, group_by=group_by)
 
 
 def _expr(e: Expr, registry: Mapping[str, SearchAttributeType]) -> sa.ColumnElement[bool]:

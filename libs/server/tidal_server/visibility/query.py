@@ -2,7 +2,7 @@
 
 Grammar (keywords case-insensitive; attribute names case-sensitive, as in Temporal):
 
-    query      := [expr] [ORDER BY order ("," order)*]
+    query      := [expr] [GROUP BY NAME] [ORDER BY order ("," order)*]
     expr       := and_expr (OR and_expr)*
     and_expr   := primary (AND primary)*
     primary    := "(" expr ")" | predicate
@@ -15,8 +15,9 @@ Grammar (keywords case-insensitive; attribute names case-sensitive, as in Tempor
     value      := 'string' | "string" | number | TRUE | FALSE
     order      := NAME [ASC | DESC]
 
-NAME is an identifier or a `back-quoted` name. Every error carries the 0-based character
-position of the offending token so clients can point at it.
+NAME is an identifier or a `back-quoted` name. GROUP is not reserved: it only means GROUP BY
+where an operator could not follow (a custom attribute may still be called Group). Every error
+carries the 0-based character position of the offending token so clients can point at it.
 """
 
 from __future__ import annotations
@@ -111,9 +112,16 @@ class OrderBy:
 
 
 @dataclass(frozen=True)
+class GroupBy:
+    attribute: str
+    pos: int
+
+
+@dataclass(frozen=True)
 class Query:
     where: Expr | None
     order_by: tuple[OrderBy, ...]
+    group_by: tuple[GroupBy, ...] = ()
 
 
 def tokenize(text: str) -> list[Token]:
@@ -225,10 +233,31 @@ class _Parser:
             return QueryError(f"{message}, found the end of the query", position=t.pos)
         return QueryError(message, position=t.pos, token=t.text)
 
+    def _at_group_by(self) -> bool:
+        t = self.tok
+        after = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+        return (
+            t.kind == "name"
+            and t.text.upper() == "GROUP"
+            and after is not None
+            and after.kind == "keyword"
+            and after.text == "BY"
+        )
+
     def query(self) -> Query:
         where: Expr | None = None
-        if self.tok.kind != "end" and not (self.tok.kind == "keyword" and self.tok.text == "ORDER"):
+        at_order = self.tok.kind == "keyword" and self.tok.text == "ORDER"
+        if self.tok.kind != "end" and not at_order and not self._at_group_by():
             where = self.expr()
+        group: list[GroupBy] = []
+        if self._at_group_by():
+            self.advance()
+            self.advance()
+            while True:
+                name = self.expect("name", None, "a search attribute name to group by")
+                group.append(GroupBy(name.text, name.pos))
+                if not self.accept("op", ","):
+                    break
         order: list[OrderBy] = []
         if self.accept("keyword", "ORDER"):
             self.expect("keyword", "BY", "BY after ORDER")
@@ -243,8 +272,8 @@ class _Parser:
                 if not self.accept("op", ","):
                     break
         if self.tok.kind != "end":
-            raise self.error("expected AND, OR, ORDER BY or the end of the query")
-        return Query(where, tuple(order))
+            raise self.error("expected AND, OR, GROUP BY, ORDER BY or the end of the query")
+        return Query(where, tuple(order), tuple(group))
 
     def expr(self) -> Expr:
         items = [self.and_expr()]

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..db import tables as t
 from .attributes import SearchAttributeType, VisibilityError, parse_datetime
-from .compile import compile_query
-from .query import parse
+from .compile import Compiled, compile_query
+from .query import QueryError, parse
 
 ex = t.executions
 
@@ -87,9 +87,16 @@ async def registry(conn: AsyncConnection, namespace: str) -> dict[str, SearchAtt
     return {r.name: SearchAttributeType(r.type) for r in rows}
 
 
-def _where(namespace: str, query: str, types: dict[str, SearchAttributeType]) -> tuple[Any, bool]:
+def _compiled(namespace: str, query: str, types: dict[str, SearchAttributeType]) -> tuple[Any, Compiled]:
     compiled = compile_query(parse(query), types)
-    return sa.and_(ex.c.namespace == namespace, compiled.where), compiled.descending
+    return sa.and_(ex.c.namespace == namespace, compiled.where), compiled
+
+
+@dataclass(frozen=True, kw_only=True)
+class Count:
+    count: int
+    groups: list[tuple[str, int]] | None
+    """With GROUP BY ExecutionStatus: (status, count) for each status with runs, most first."""
 
 
 async def list_executions(
@@ -97,7 +104,10 @@ async def list_executions(
 ) -> Page:
     """Raises QueryError / PageTokenError (both VisibilityError) for bad input."""
     async with engine.connect() as conn:
-        where, descending = _where(namespace, query, await registry(conn, namespace))
+        where, compiled = _compiled(namespace, query, await registry(conn, namespace))
+        if compiled.group_by is not None:
+            raise QueryError("GROUP BY is for counting only", position=query.upper().find("GROUP"))
+        descending = compiled.descending
         key = sa.tuple_(ex.c.start_time, ex.c.run_id)
         stmt = sa.select(*_COLUMNS).where(where)
         if page_token:
@@ -134,7 +144,17 @@ async def list_executions(
 
 
 async def count_executions(engine: AsyncEngine, namespace: str, query: str) -> int:
+    return (await count_grouped(engine, namespace, query)).count
+
+
+async def count_grouped(engine: AsyncEngine, namespace: str, query: str) -> Count:
+    """The count, and with `GROUP BY ExecutionStatus` the count per status, in one scan."""
     async with engine.connect() as conn:
-        where, _ = _where(namespace, query, await registry(conn, namespace))
-        result = await conn.execute(sa.select(sa.func.count()).select_from(ex).where(where))
-        return int(result.scalar_one())
+        where, compiled = _compiled(namespace, query, await registry(conn, namespace))
+        if compiled.group_by is None:
+            result = await conn.execute(sa.select(sa.func.count()).select_from(ex).where(where))
+            return Count(count=int(result.scalar_one()), groups=None)
+        n = sa.func.count().label("n")
+        rows = (await conn.execute(sa.select(ex.c.status, n).where(where).group_by(ex.c.status))).all()
+    groups = sorted(((str(r.status), int(r.n)) for r in rows), key=lambda g: (-g[1], g[0]))
+    return Count(count=sum(c for _, c in groups), groups=groups)

@@ -1,49 +1,28 @@
-"""POST /api/v1/namespaces/{ns}/workflows/{workflow_id}/cancel: ask a run to cancel; its code sees
-asyncio.CancelledError, may clean up, and decides how it ends."""
+"""POST /api/v1/namespaces/{ns}/workflows/{workflow_id}/cancel: the HTTP adapter of
+`operations.cancel_workflow`."""
 
 from __future__ import annotations
 
-import uuid
+from typing import Annotated
 
-from pydantic import Field
-from tidal_schema.limits import OptionalId, Text
-from tidal_schema.messages import RequestCancelWorkflowExecution
+from fastapi import Depends
 
-from .. import history_client
+from ..auth import admission
 from ..context import Ctx
-from .models import NamespacePath, RequestModel, RunRef, WorkflowIdPath
+from ..operations import cancel_workflow as op
+from ..operations.cancel_workflow import CancelWorkflowRequest
+from ..operations.policy import Admitted
+from .models import NamespacePath, RunRef, WorkflowIdPath
 
-
-class CancelWorkflowRequest(RequestModel):
-    reason: Text = ""
-    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
-    request_id: OptionalId | None = Field(default=None, description="idempotency key")
-    identity: Text = Field(default="", max_length=1000)
+__all__ = ["CancelWorkflowRequest", "cancel_workflow"]
 
 
 async def cancel_workflow(
     ctx: Ctx,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
     body: CancelWorkflowRequest | None = None,
 ) -> RunRef:
-    body = body or CancelWorkflowRequest()
-    message = RequestCancelWorkflowExecution(
-        namespace=namespace,
-        workflow_id=workflow_id,
-        run_id=body.run_id or None,
-        request_id=body.request_id or str(uuid.uuid4()),
-        reason=body.reason,
-        identity=body.identity,
-    )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        # A second request for the same run is answered without being recorded again.
-        retry_hint="retrying is safe",
-    )
-    return RunRef(workflow_id=workflow_id, run_id=reply.run_id)
+    del namespace  # documented path parameter; admission read it
+    return await op.cancel_workflow(ctx, admitted, workflow_id, body or CancelWorkflowRequest())

@@ -1,15 +1,24 @@
-"""Pieces shared by the operations' request/response models."""
+"""Pieces shared by the HTTP adapters: path parameters, and the request/answer models of
+`operations.models` (re-exported: they are part of the HTTP API's schema)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from tidal_schema import Payload
-from tidal_schema.limits import MAX_ID_LENGTH, STORE_SAFE_PATTERN, JsonValue
+from tidal_schema.limits import MAX_ID_LENGTH, STORE_SAFE_PATTERN
 
-from ..problems import Problem
+from ..operations.models import RequestModel, RunRef, WithInput, not_found
+
+__all__ = [
+    "NamespacePath",
+    "RequestModel",
+    "RunIdQuery",
+    "RunRef",
+    "WithInput",
+    "WorkflowIdPath",
+    "not_found",
+]
 
 # Workflow ids may contain "/" (the route uses the `path` converter); namespaces may not.
 NamespacePath = Annotated[
@@ -21,43 +30,3 @@ RunIdQuery = Annotated[
     str | None,
     Query(max_length=MAX_ID_LENGTH, pattern=STORE_SAFE_PATTERN, description="default: the current run"),
 ]
-
-
-class RequestModel(BaseModel):
-    # Unknown fields are refused: a misspelt option silently ignored is worse than a 400.
-    model_config = ConfigDict(extra="forbid")
-
-
-class WithInput(RequestModel):
-    """`input` (encoded payloads, what the SDK sends) or `args` (plain JSON values, for curl),
-    never both."""
-
-    input: list[Payload] | None = Field(
-        default=None, description='encoded arguments: [{"metadata": {"encoding": "json/plain"}, "data": ...}]'
-    )
-    args: list[JsonValue] | None = Field(
-        default=None, description="plain JSON arguments (wrapped as json/plain)"
-    )
-
-    @model_validator(mode="after")
-    def _one_of(self) -> WithInput:
-        if self.input is not None and self.args is not None:
-            raise ValueError("give either input (payloads) or args (plain JSON values), not both")
-        return self
-
-    def payloads(self) -> tuple[Payload, ...]:
-        if self.input is not None:
-            return tuple(self.input)
-        return tuple(Payload(data=v) for v in self.args or ())
-
-
-class RunRef(BaseModel):
-    """Which run an accepted write applied to."""
-
-    workflow_id: str
-    run_id: str | None
-
-
-def not_found(namespace: str, workflow_id: str, run_id: str | None) -> Problem:
-    which = f"run {run_id} of workflow" if run_id else "workflow"
-    return Problem("not_found", f"{which} {workflow_id!r} not found in namespace {namespace!r}")

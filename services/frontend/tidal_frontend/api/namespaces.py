@@ -94,11 +94,3 @@ async def deprecate_namespace(ctx: Ctx, who: Caller, namespace: NamespaceName) -
     check(who, namespace, Role.ADMIN)
     info = await ctx.namespaces.update(namespace, state=NamespaceState.DEPRECATED.value)
     return NamespaceModel.of(info)
-
-
-async def startable(ctx: Ctx, namespace: NamespaceName) -> None:
-    """Route dependency of starts (after the auth check): the namespace is not deprecated and
-    its start rate limit has a token."""
-    await ctx.namespaces.require_startable(namespace)
-    if ctx.start_limiter is not None:
-        ctx.start_limiter.check(namespace)

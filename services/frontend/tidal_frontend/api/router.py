@@ -12,7 +12,7 @@ from enum import Enum
 from fastapi import APIRouter, Depends, Response
 from tidal_server.apikeys import Role
 
-from ..auth import authenticated, require
+from ..auth import require, worker
 from ..problems import responses
 from . import (
     api_keys,
@@ -31,6 +31,7 @@ from . import (
     start_workflow,
     terminate_workflow,
     update_workflow,
+    whoami,
 )
 from .models import RunRef
 
@@ -38,7 +39,8 @@ PREFIX = "/api/v1"
 _WF = "/namespaces/{namespace}/workflows"
 _ONE = _WF + "/{workflow_id:path}"
 # Every /api/v1 route checks the caller's key (a no-op while auth is off) and, under a namespace,
-# that the namespace exists; errors every such route can answer:
+# that the namespace exists (operations.policy.admit, through the operation or `require`); errors
+# every such route can answer:
 _AUTH_ERRORS = ("unauthenticated", "forbidden", "namespace_not_found")
 _READ = [Depends(require(Role.READER))]
 _WRITE = [Depends(require(Role.WRITER))]
@@ -65,7 +67,6 @@ def api_router() -> APIRouter:
                 *_AUTH_ERRORS,
             ),
         },
-        dependencies=[*_WRITE, Depends(namespaces.startable)],
     )
     r.add_api_route(
         "/namespaces/{namespace}/task-queues/{task_queue}",
@@ -74,7 +75,8 @@ def api_router() -> APIRouter:
         response_model=describe_task_queue.DescribeTaskQueueResponse,
         tags=["task queues"],
         summary="Backlog and pollers of a task queue",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     # Visibility (docs/visibility.md). Counting lives at /workflow-count, as in Temporal's HTTP
     # API, since /workflows/count would be the describe route of a workflow named "count".
@@ -85,16 +87,19 @@ def api_router() -> APIRouter:
         response_model=list_workflows.ListWorkflowsResponse,
         tags=["visibility"],
         summary="List runs matching a filter (?query=), newest first, in keyset pages",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         "/namespaces/{namespace}/workflow-count",
         count_workflows.count_workflows,
         methods=["GET"],
         response_model=count_workflows.CountWorkflowsResponse,
+        response_model_exclude_none=True,  # `groups` only with GROUP BY
         tags=["visibility"],
         summary="Count runs matching a filter (?query=)",
-        responses=responses("invalid_argument", "unavailable"),
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/signal",
@@ -105,7 +110,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Signal a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/terminate",
@@ -116,7 +120,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Terminate a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/cancel",
@@ -127,7 +130,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Request cancellation of a running workflow",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/query",
@@ -139,7 +141,6 @@ def api_router() -> APIRouter:
         responses=responses(
             "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable", *_AUTH_ERRORS
         ),
-        dependencies=_READ,
     )
     r.add_api_route(
         _ONE + "/update",
@@ -149,7 +150,6 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Update a running workflow and wait for the update's stage (dedup by update_id)",
         responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
-        dependencies=_WRITE,
     )
     r.add_api_route(
         _ONE + "/result",
@@ -188,9 +188,19 @@ def api_router() -> APIRouter:
         methods=["GET"],
         response_model=cluster.ClusterInfo,
         tags=["cluster"],
-        summary="What SDK workers need to join the cluster",
+        summary="What SDK workers need to join the cluster (a writer or admin key: it holds the "
+        "workers' broker URL)",
+        responses=responses("unauthenticated", "forbidden"),
+        dependencies=[Depends(worker())],
+    )
+    r.add_api_route(
+        "/whoami",
+        whoami.whoami,
+        methods=["GET"],
+        response_model=whoami.WhoAmI,
+        tags=["api-keys"],
+        summary="What the caller's API key grants (role and namespace)",
         responses=responses("unauthenticated"),
-        dependencies=[Depends(authenticated())],
     )
     _namespace_routes(r)
     _api_key_routes(r)
@@ -223,7 +233,9 @@ def _async_activity_routes(r: APIRouter) -> None:
             response_model=model,
             tags=["activities"],
             summary=summary,
-            responses=responses("invalid_argument", "not_found", "unavailable"),
+            responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+            # Completing an activity is a write to its workflow, as signalling is.
+            dependencies=_WRITE,
         )
 
 

@@ -1,136 +1,30 @@
-"""POST /api/v1/namespaces/{ns}/workflows: start a workflow run (routed to its history shard); with
-`start_signal`, signal-with-start."""
+"""POST /api/v1/namespaces/{ns}/workflows: the HTTP adapter of `operations.start_workflow`."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
-from typing import Any
+from typing import Annotated
 
-from fastapi import Response
-from pydantic import BaseModel, Field
-from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
-from tidal_schema.limits import (
-    MAX_DURATION_SECONDS,
-    MAX_REQUEST_ID_LENGTH,
-    STORE_SAFE_PATTERN,
-    Id,
-    JsonValue,
-    Name,
-    TaskQueueName,
-    Text,
-)
-from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
-from tidal_server.visibility import invalid_search_attributes
+from fastapi import Depends, Response
 
-from .. import history_client
+from ..auth import admission
 from ..context import Ctx
-from ..problems import Problem
-from .models import NamespacePath, WithInput
+from ..operations import start_workflow as op
+from ..operations.policy import Admitted
+from ..operations.start_workflow import StartSignal, StartWorkflowRequest, StartWorkflowResponse
+from .namespaces import NamespaceName
 
-Seconds = float | None
-# Durations beyond this overflow datetime arithmetic (found by schemathesis): a 400, not a 500.
-MAX_SECONDS = MAX_DURATION_SECONDS
-
-
-class StartSignal(WithInput):
-    """Signal-with-start: the signal delivered together with the start."""
-
-    name: Name
-
-
-class StartWorkflowRequest(WithInput):
-    workflow_id: Id
-    workflow_type: Name
-    task_queue: TaskQueueName
-    request_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_REQUEST_ID_LENGTH,
-        pattern=STORE_SAFE_PATTERN,
-        description="idempotency key: a retry with the same request_id returns the same run "
-        "(generated when absent, and echoed in the response)",
-    )
-    workflow_execution_timeout: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
-    workflow_run_timeout: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
-    workflow_task_timeout: Seconds = Field(
-        default=None, gt=0, le=MAX_SECONDS, description="seconds (default 10)"
-    )
-    id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
-    id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
-    retry_policy: RetryPolicy | None = Field(
-        default=None, description="intervals in seconds (or ISO 8601 durations)"
-    )
-    memo: dict[Name, Payload] = Field(default_factory=dict)
-    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
-    start_delay: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
-    identity: Text = Field(default="", max_length=1000)
-    start_signal: StartSignal | None = Field(
-        default=None,
-        description="signal-with-start: if the workflow is running, only signal it (200); otherwise "
-        "start it (per id_reuse_policy) with this signal recorded before its first workflow task "
-        "(201). id_conflict_policy does not apply.",
-    )
-
-
-class StartWorkflowResponse(BaseModel):
-    workflow_id: str
-    run_id: str
-    started: bool = Field(description="false when id_conflict_policy=UseExisting returned the running run")
-    request_id: str
-
-
-def _td(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
+__all__ = ["StartSignal", "StartWorkflowRequest", "StartWorkflowResponse", "start_workflow"]
 
 
 async def start_workflow(
-    ctx: Ctx, namespace: NamespacePath, body: StartWorkflowRequest, response: Response
+    ctx: Ctx,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
+    namespace: NamespaceName,
+    body: StartWorkflowRequest,
+    response: Response,
 ) -> StartWorkflowResponse:
-    request_id = body.request_id or str(uuid.uuid4())
-    bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
-    if bad_attributes is not None:
-        raise Problem("invalid_argument", f"search_attributes: {bad_attributes}")
-    extra: dict[str, Any] = {}
-    if body.workflow_task_timeout is not None:  # else the schema's default applies
-        extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
-    message: StartWorkflowExecution | SignalWithStartWorkflowExecution
-    message = StartWorkflowExecution(
-        namespace=namespace,
-        workflow_id=body.workflow_id,
-        workflow_type=body.workflow_type,
-        task_queue=body.task_queue,
-        input=body.payloads(),
-        request_id=request_id,
-        workflow_execution_timeout=_td(body.workflow_execution_timeout),
-        workflow_run_timeout=_td(body.workflow_run_timeout),
-        id_reuse_policy=body.id_reuse_policy,
-        id_conflict_policy=body.id_conflict_policy,
-        retry_policy=body.retry_policy,
-        memo=body.memo,
-        search_attributes=body.search_attributes,
-        start_delay=_td(body.start_delay),
-        identity=body.identity,
-        **extra,
-    )
-    if body.start_signal is not None:
-        message = SignalWithStartWorkflowExecution(
-            **message.model_dump(exclude={"type"}),
-            signal_name=body.start_signal.name,
-            signal_input=body.start_signal.payloads(),
-        )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=body.workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        retry_hint=f"retry with the same request_id ({request_id})",
-    )
-    assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
+    del namespace  # documented path parameter; admission read it
+    answer = await op.start_workflow(ctx, admitted, body)
     # 201 Created for a new run; 200 when UseExisting handed back the run already running.
-    response.status_code = 201 if reply.started else 200
-    return StartWorkflowResponse(
-        workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id
-    )
+    response.status_code = 201 if answer.started else 200
+    return answer

@@ -1,44 +1,28 @@
-"""POST /api/v1/namespaces/{ns}/workflows/{workflow_id}/terminate: end a run now, no cleanup code."""
+"""POST /api/v1/namespaces/{ns}/workflows/{workflow_id}/terminate: the HTTP adapter of
+`operations.terminate_workflow`."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from tidal_schema.limits import OptionalId, Text
-from tidal_schema.messages import TerminateWorkflowExecution
+from typing import Annotated
 
-from .. import history_client
+from fastapi import Depends
+
+from ..auth import admission
 from ..context import Ctx
-from .models import NamespacePath, RequestModel, RunRef, WorkflowIdPath
+from ..operations import terminate_workflow as op
+from ..operations.policy import Admitted
+from ..operations.terminate_workflow import TerminateWorkflowRequest
+from .models import NamespacePath, RunRef, WorkflowIdPath
 
-
-class TerminateWorkflowRequest(RequestModel):
-    reason: Text = ""
-    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
-    identity: Text = Field(default="", max_length=1000)
+__all__ = ["TerminateWorkflowRequest", "terminate_workflow"]
 
 
 async def terminate_workflow(
     ctx: Ctx,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
     body: TerminateWorkflowRequest | None = None,
 ) -> RunRef:
-    body = body or TerminateWorkflowRequest()
-    message = TerminateWorkflowExecution(
-        namespace=namespace,
-        workflow_id=workflow_id,
-        run_id=body.run_id or None,
-        reason=body.reason,
-        identity=body.identity,
-    )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        # Terminating twice is harmless: the second finds the run closed (404).
-        retry_hint="retrying is safe",
-    )
-    return RunRef(workflow_id=workflow_id, run_id=reply.run_id)
+    del namespace  # documented path parameter; admission read it
+    return await op.terminate_workflow(ctx, admitted, workflow_id, body or TerminateWorkflowRequest())

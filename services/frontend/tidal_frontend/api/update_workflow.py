@@ -1,132 +1,28 @@
-"""POST /api/v1/namespaces/{ns}/workflows/{workflow_id}/update: send an update and wait for it.
-
-The update goes to the owning history shard (`UpdateWorkflowExecution`, deduplicated by
-`update_id`: sending the same id again never admits it twice, it waits for the same update).
-History keeps it in the run's mutable state and gets it to a worker; the frontend then waits,
-up to `wait` seconds, until the update reaches `wait_for_stage` in that state document (polling
-the database with backoff: history publishes no notification for update progress yet). The
-answer is the stage reached; at `completed`, the result or the failure (a rejection is a
-failure, and left no event in history).
-"""
+"""POST /api/v1/namespaces/{ns}/workflows/{workflow_id}/update: the HTTP adapter of
+`operations.update_workflow`."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
-from typing import Any, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
-from tidal_schema import Failure, Payload
-from tidal_schema.limits import Id, Name, OptionalId, Text
-from tidal_schema.messages import UpdateWorkflowExecution
+from fastapi import Depends
 
-from .. import history_client
-from ..context import Ctx, FrontendContext
-from ..problems import Problem
-from .models import NamespacePath, WithInput, WorkflowIdPath, not_found
+from ..auth import admission
+from ..context import Ctx
+from ..operations import update_workflow as op
+from ..operations.policy import Admitted
+from ..operations.update_workflow import UpdateWorkflowRequest, UpdateWorkflowResponse
+from .models import NamespacePath, WorkflowIdPath
 
-Stage = Literal["admitted", "accepted", "completed"]
-_ORDER = {"admitted": 1, "accepted": 2, "completed": 3}
-
-
-class UpdateWorkflowRequest(WithInput):
-    name: Name | None = Field(
-        default=None,
-        description="the update handler; leave out (with update_id) to only wait for a known update",
-    )
-    update_id: Id | None = Field(default=None, description="dedup key (default: a new uuid)")
-    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
-    wait_for_stage: Literal["accepted", "completed"] = "completed"
-    wait: float = Field(default=30.0, ge=0, description="seconds to wait for that stage")
-    identity: Text = Field(default="", max_length=1000)
-
-
-class UpdateWorkflowResponse(BaseModel):
-    workflow_id: str
-    run_id: str
-    update_id: str
-    stage: Stage
-    result: list[Payload] | None = Field(default=None, description="when completed successfully")
-    failure: Failure | None = Field(default=None, description="when rejected or the handler failed")
-    rejected: bool = False
+__all__ = ["UpdateWorkflowRequest", "UpdateWorkflowResponse", "update_workflow"]
 
 
 async def update_workflow(
-    ctx: Ctx, namespace: NamespacePath, workflow_id: WorkflowIdPath, body: UpdateWorkflowRequest
-) -> UpdateWorkflowResponse:
-    update_id = body.update_id or str(uuid.uuid4())
-    if body.name is None:
-        if body.update_id is None:
-            raise Problem("invalid_argument", "give the update's name (or the update_id of a known update)")
-        row = await ctx.store.execution(namespace, workflow_id, body.run_id or None)
-        if row is None or update_id not in (row.state.get("updates") or {}):
-            raise Problem("not_found", f"no update {update_id!r} of workflow {workflow_id!r}")
-        return await _wait(ctx, namespace, workflow_id, row.run_id, update_id, body)
-    message = UpdateWorkflowExecution(
-        namespace=namespace,
-        workflow_id=workflow_id,
-        run_id=body.run_id or None,
-        update_id=update_id,
-        name=body.name,
-        input=body.payloads(),
-        identity=body.identity,
-    )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        retry_hint=f"retry with the same update_id ({update_id})",
-    )
-    return await _wait(ctx, namespace, workflow_id, reply.run_id or body.run_id, update_id, body)
-
-
-async def _wait(
-    ctx: FrontendContext,
-    namespace: str,
-    workflow_id: str,
-    run_id: str | None,
-    update_id: str,
+    ctx: Ctx,
+    admitted: Annotated[Admitted, Depends(admission(op.POLICY))],
+    namespace: NamespacePath,
+    workflow_id: WorkflowIdPath,
     body: UpdateWorkflowRequest,
 ) -> UpdateWorkflowResponse:
-    deadline = time.monotonic() + min(body.wait, ctx.settings.long_poll_max_seconds)
-    delay = 0.02
-    while True:
-        info, running = await _read(ctx, namespace, workflow_id, run_id, update_id)
-        stage = info.get("stage", "admitted")
-        if _ORDER[stage] >= _ORDER[body.wait_for_stage]:
-            break
-        if not running:
-            raise Problem(
-                "not_found",
-                f"workflow {workflow_id!r} closed before update {update_id!r} was {body.wait_for_stage}",
-            )
-        if time.monotonic() + delay > deadline:
-            break
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
-    assert run_id is not None
-    return UpdateWorkflowResponse(
-        workflow_id=workflow_id,
-        run_id=run_id,
-        update_id=update_id,
-        stage=stage,
-        result=[Payload.model_validate(p) for p in info["result"]]
-        if info.get("result") is not None
-        else None,
-        failure=Failure.model_validate(info["failure"]) if info.get("failure") else None,
-        rejected=bool(info.get("rejected")),
-    )
-
-
-async def _read(
-    ctx: FrontendContext, namespace: str, workflow_id: str, run_id: str | None, update_id: str
-) -> tuple[dict[str, Any], bool]:
-    row = await ctx.store.execution(namespace, workflow_id, run_id)
-    if row is None:
-        raise not_found(namespace, workflow_id, run_id)
-    info = (row.state.get("updates") or {}).get(update_id) or {}
-    return dict(info), row.running
+    del namespace  # documented path parameter; admission read it
+    return await op.update_workflow(ctx, admitted, workflow_id, body)

@@ -29,11 +29,25 @@ COMMANDS = (
 )
 
 
+_CROSS_NAMESPACE = (
+    cmd.StartChildWorkflowExecution,
+    cmd.SignalExternalWorkflowExecution,
+    cmd.RequestCancelExternalWorkflowExecution,
+)
+
+
 def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
     """Why these commands cannot be applied (fails the workflow task), or None. A workflow id in
     use is not one of them: the child's shard answers that with StartChildWorkflowExecutionFailed."""
-    del state
     for c in commands:
+        # A namespace is the unit of isolation: a workflow (i.e. whoever holds a worker's broker
+        # credentials) reaches no other namespace. Temporal refuses the same commands the same
+        # way when cross-namespace commands are disabled (BadStartChildExecutionAttributes...).
+        if isinstance(c, _CROSS_NAMESPACE) and c.namespace and c.namespace != state.namespace:
+            return (
+                f"{type(c).__name__} {c.workflow_id!r}: namespace {c.namespace!r} is not this "
+                f"workflow's namespace {state.namespace!r}; cross-namespace commands are not allowed"
+            )
         if (
             isinstance(c, cmd.StartChildWorkflowExecution)
             and c.parent_close_policy not in relations.PARENT_CLOSE_POLICIES

@@ -1,0 +1,139 @@
+"""Screenshots of the web UI on a live stack (`make screenshots-ui`): docs/img/ui-list.png,
+ui-workflow.png (timeline visible) and ui-failed.png.
+
+Starts private RabbitMQ and Postgres servers (or uses TIDAL_TEST_AMQP_URL / TIDAL_TEST_DATABASE_URL),
+the four services as processes (tests/support/stack.py), a worker running
+tests/support/ui_workflows.py, a few dozen runs in every state, then photographs the pages with
+Debian's chromium driven by Playwright. `--serve` keeps everything up and prints the UI's address.
+
+    uv run python scripts/screenshot_ui.py [--out docs/img] [--serve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tidal.client import Client  # noqa: E402
+from tidal.worker import Worker  # noqa: E402
+
+from tests.support import ui_workflows as uw  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, GreetingWorkflow  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@contextlib.asynccontextmanager
+async def live_stack() -> AsyncIterator[Stack]:
+    amqp, db = os.environ.get("TIDAL_TEST_AMQP_URL"), os.environ.get("TIDAL_TEST_DATABASE_URL")
+    with contextlib.ExitStack() as exits:
+        if not (amqp and db):
+            from tests.support.servers import running_servers
+
+            servers = exits.enter_context(running_servers())
+            amqp, db = servers.rabbitmq.url, servers.postgres.url
+        stack = Stack(amqp_url=amqp, database_url=db)
+        exits.callback(stack.stop_all)
+        stack.start_all()
+        await stack.wait_ready()
+        yield stack
+
+
+async def workload(client: Client) -> dict[str, str]:
+    """Runs in every state; returns the ids the screenshots open."""
+    tag = uuid.uuid4().hex[:4]
+    done = f"order-{tag}-1001"
+    handles = []
+    for i in range(6):
+        handles.append(
+            await client.start_workflow(
+                uw.OrderWorkflow.run, f"A-{1001 + i}", id=f"order-{tag}-{1001 + i}", task_queue=uw.TASK_QUEUE,
+                search_attributes={"CustomerId": f"c-{40 + i}"},
+            )
+        )  # fmt: skip
+    for h in handles[:4]:
+        await h.signal(uw.OrderWorkflow.approve, "alice")
+    failed = f"payment-{tag}-7"
+    for i in range(3):
+        await client.start_workflow(
+            uw.PaymentWorkflow.run, f"B-{i}", id=f"payment-{tag}-{5 + i}", task_queue=uw.TASK_QUEUE
+        )
+    for i in range(8):
+        await client.start_workflow(
+            GreetingWorkflow.run, f"user {i}", id=f"greeting-{tag}-{i}", task_queue="e2e"
+        )
+    stuck = await client.start_workflow(
+        uw.OrderWorkflow.run, "T-1", id=f"order-{tag}-stuck", task_queue=uw.TASK_QUEUE
+    )
+    for h in handles[:4]:
+        await h.result()
+    with contextlib.suppress(Exception):
+        await client.get_workflow_handle(failed).result()
+    await stuck.terminate("operator: duplicate order")
+    return {"done": done, "failed": failed}
+
+
+async def shoot(address: str, out: Path, ids: dict[str, str]) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+        await page.goto(f"{address}/ui/#/namespaces/default/workflows")
+        await page.wait_for_selector("table.runs")
+        await page.wait_for_selector("#chips .chip")
+        await page.screenshot(path=str(out / "ui-list.png"))
+        await page.goto(f"{address}/ui/#/namespaces/default/workflows/{ids['done']}")
+        await page.wait_for_selector("#timeline svg")
+        await page.screenshot(path=str(out / "ui-workflow.png"), full_page=True)
+        await page.goto(f"{address}/ui/#/namespaces/default/workflows/{ids['failed']}")
+        await page.wait_for_selector(".failure")
+        await page.click("#tab-compact")
+        await page.screenshot(path=str(out / "ui-failed.png"), full_page=True)
+        await browser.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--serve", action="store_true", help="keep the stack and worker up until Ctrl-C")
+    args = parser.parse_args()
+    async with live_stack() as stack:
+        client = await Client.connect(stack.address)
+        workers = [
+            Worker(
+                client, task_queue=uw.TASK_QUEUE, workflows=uw.ALL_WORKFLOWS, activities=uw.ALL_ACTIVITIES
+            ),
+            Worker(client, task_queue="e2e", workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES),
+        ]
+        async with contextlib.AsyncExitStack() as running:
+            for w in workers:
+                await running.enter_async_context(w)
+            ids = await workload(client)
+            if args.serve:
+                print(f"web UI: {stack.address}/ui/   (Ctrl-C or SIGTERM stops)", flush=True)
+                stop = asyncio.Event()
+                # SIGTERM stops as cleanly as Ctrl-C: the services and private servers go too.
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stop.wait()
+                return
+            args.out.mkdir(parents=True, exist_ok=True)
+            await shoot(stack.address, args.out, ids)
+            print(f"wrote {args.out}/ui-list.png, ui-workflow.png, ui-failed.png")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,118 @@
+"""Run a query handler on a worker. Reached by `POST .../workflows/{id}/query`.
+
+Queries never touch history (nothing is written, the history service is not involved): the
+frontend reads the run's history, sends it with the query through matching to a worker of the
+run's task queue (sticky first, so the worker that has the run cached answers without replaying)
+and waits for the worker's answer on its direct reply-to address. Closed runs are queried the
+same way (the worker replays their history).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, Field, ValidationError
+from tidal_schema import HistoryEvent, Payload, names
+from tidal_schema.limits import Name, OptionalId
+from tidal_schema.messages import QUERY_REPLY, AddQueryTask, QueryWorkflowReply, QueryWorkflowTask
+from tidal_server.apikeys import Role
+from tidal_server.bus import BusError, OutMessage, RequestTimeout, UnroutableError
+
+from ..context import FrontendContext
+from ..problems import Problem
+from ..store import ExecutionRow
+from .models import WithInput, not_found
+from .policy import Admitted, Policy
+
+_PAGE = 1000
+
+
+__all__ = ["POLICY", "QueryWorkflowRequest", "QueryWorkflowResponse", "query_workflow"]
+
+POLICY = Policy(role=Role.READER)
+
+
+class QueryWorkflowRequest(WithInput):
+    query_name: Name
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds to wait for a worker's answer (default: the frontend's "
+        "request_timeout_seconds; capped at long_poll_max_seconds)",
+    )
+
+
+class QueryWorkflowResponse(BaseModel):
+    workflow_id: str
+    run_id: str
+    result: Payload
+
+
+async def query_workflow(
+    ctx: FrontendContext, admitted: Admitted, workflow_id: str, body: QueryWorkflowRequest
+) -> QueryWorkflowResponse:
+    namespace = admitted.namespace_for(POLICY)
+    row = await ctx.store.execution(namespace, workflow_id, body.run_id or None)
+    if row is None:
+        raise not_found(namespace, workflow_id, body.run_id)
+    timeout = body.timeout or ctx.settings.request_timeout_seconds
+    timeout = min(timeout, max(ctx.settings.long_poll_max_seconds, 1.0))
+    task = QueryWorkflowTask(
+        namespace=namespace,
+        workflow_id=workflow_id,
+        run_id=row.run_id,
+        workflow_type=row.workflow_type,
+        task_queue=row.task_queue,
+        query_id=uuid.uuid4().hex,
+        query_type=body.query_name,
+        query_args=body.payloads(),
+        events=await _history(ctx, row),
+        deadline=datetime.now(UTC) + timedelta(seconds=timeout),
+    )
+    sticky = row.state.get("sticky_queue") if row.running else None
+    reply = await _ask_worker(ctx, AddQueryTask(sticky_queue=sticky or None, task=task), timeout)
+    if reply.error is not None:
+        extra = {"query_error": reply.error.value, "known_queries": list(reply.known_queries)}
+        raise Problem("query_failed", reply.message or f"query {body.query_name!r} failed", **extra)
+    assert reply.result is not None
+    return QueryWorkflowResponse(workflow_id=workflow_id, run_id=row.run_id, result=reply.result)
+
+
+async def _history(ctx: FrontendContext, row: ExecutionRow) -> tuple[HistoryEvent, ...]:
+    events: list[HistoryEvent] = []
+    while True:
+        page = await ctx.store.events(
+            row.namespace, row.workflow_id, row.run_id, after_event_id=len(events), limit=_PAGE
+        )
+        events.extend(HistoryEvent.model_validate(e) for e in page)
+        if len(page) < _PAGE:
+            return tuple(events)
+
+
+async def _ask_worker(ctx: FrontendContext, message: AddQueryTask, timeout: float) -> QueryWorkflowReply:
+    task = message.task
+    out = OutMessage(
+        exchange=names.MATCHING_EXCHANGE,
+        routing_key=names.MATCHING_ROUTING_KEY,
+        body=message.model_dump_json().encode(),
+        correlation_id=task.query_id,
+    )
+    try:
+        delivery = await ctx.bus.request(out, timeout=timeout)
+    except RequestTimeout:
+        raise Problem(
+            "deadline_exceeded",
+            f"no worker answered the query within {timeout:g}s: is a worker polling task queue "
+            f"{task.task_queue!r} with workflow type {task.workflow_type!r} registered?",
+            task_queue=task.task_queue,
+        ) from None
+    except UnroutableError:
+        raise Problem("unavailable", "matching is not available yet; retry later") from None
+    except BusError as exc:
+        raise Problem("unavailable", f"the message bus failed ({type(exc).__name__}); retry") from None
+    try:
+        return QUERY_REPLY.validate_json(delivery.body)
+    except ValidationError:
+        raise Problem("internal", "the worker sent a query answer the frontend does not understand") from None

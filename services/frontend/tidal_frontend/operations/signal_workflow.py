@@ -1,0 +1,59 @@
+"""Deliver a signal to a running run. Reached by `POST .../workflows/{id}/signal` and by the
+`signal` AMQP command."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import Field
+from tidal_schema.limits import STORE_SAFE_PATTERN, Name, OptionalId, Text
+from tidal_schema.messages import SignalWorkflowExecution
+from tidal_server.apikeys import Role
+
+from .. import history_client
+from ..context import FrontendContext
+from .models import RunRef, WithInput
+from .policy import Admitted, Policy
+
+__all__ = ["POLICY", "SignalWorkflowRequest", "signal_workflow"]
+
+POLICY = Policy(role=Role.WRITER)
+
+
+class SignalWorkflowRequest(WithInput):
+    signal_name: Name
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=STORE_SAFE_PATTERN,
+        description="idempotency key: a retried signal with the same request_id is applied once",
+    )
+    identity: Text = Field(default="", max_length=1000)
+
+
+async def signal_workflow(
+    ctx: FrontendContext, admitted: Admitted, workflow_id: str, body: SignalWorkflowRequest
+) -> RunRef:
+    namespace = admitted.namespace_for(POLICY)
+    request_id = body.request_id or str(uuid.uuid4())
+    message = SignalWorkflowExecution(
+        namespace=namespace,
+        workflow_id=workflow_id,
+        run_id=body.run_id or None,
+        signal_name=body.signal_name,
+        input=body.payloads(),
+        request_id=request_id,
+        identity=body.identity,
+    )
+    reply = await history_client.send(
+        ctx.bus,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        shard_count=ctx.shard_count,
+        message=message,
+        timeout=ctx.settings.request_timeout_seconds,
+        retry_hint=f"retry with the same request_id ({request_id})",
+    )
+    return RunRef(workflow_id=workflow_id, run_id=reply.run_id)

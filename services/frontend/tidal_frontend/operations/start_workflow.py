@@ -1,0 +1,135 @@
+"""Start a workflow run (routed to its history shard); with `start_signal`, signal-with-start.
+
+Reached by `POST /api/v1/namespaces/{ns}/workflows` and by the `start` and `signal-with-start`
+AMQP commands."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from tidal_schema.limits import STORE_SAFE_PATTERN, Id, JsonValue, Name, TaskQueueName, Text
+from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
+from tidal_server.apikeys import Role
+from tidal_server.visibility import invalid_search_attributes
+
+from .. import history_client
+from ..context import FrontendContext
+from ..problems import Problem
+from .models import WithInput
+from .policy import Admitted, Policy
+
+__all__ = ["POLICY", "StartSignal", "StartWorkflowRequest", "StartWorkflowResponse", "start_workflow"]
+
+POLICY = Policy(role=Role.WRITER, starts_runs=True)
+
+Seconds = float | None
+# Durations beyond this overflow datetime arithmetic (found by schemathesis): a 400, not a 500.
+MAX_SECONDS = 100 * 365 * 86400
+
+
+class StartSignal(WithInput):
+    """Signal-with-start: the signal delivered together with the start."""
+
+    name: Name
+
+
+class StartWorkflowRequest(WithInput):
+    workflow_id: Id
+    workflow_type: Name
+    task_queue: TaskQueueName
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=STORE_SAFE_PATTERN,
+        description="idempotency key: a retry with the same request_id returns the same run "
+        "(generated when absent, and echoed in the response)",
+    )
+    workflow_execution_timeout: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
+    workflow_run_timeout: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
+    workflow_task_timeout: Seconds = Field(
+        default=None, gt=0, le=MAX_SECONDS, description="seconds (default 10)"
+    )
+    id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
+    id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
+    retry_policy: RetryPolicy | None = Field(
+        default=None, description="intervals in seconds (or ISO 8601 durations)"
+    )
+    memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
+    start_delay: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
+    identity: Text = Field(default="", max_length=1000)
+    start_signal: StartSignal | None = Field(
+        default=None,
+        description="signal-with-start: if the workflow is running, only signal it (200); otherwise "
+        "start it (per id_reuse_policy) with this signal recorded before its first workflow task "
+        "(201). id_conflict_policy does not apply.",
+    )
+
+
+class StartWorkflowResponse(BaseModel):
+    workflow_id: str
+    run_id: str
+    started: bool = Field(description="false when id_conflict_policy=UseExisting returned the running run")
+    request_id: str
+
+
+def _td(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+async def start_workflow(
+    ctx: FrontendContext, admitted: Admitted, body: StartWorkflowRequest
+) -> StartWorkflowResponse:
+    """`started` is False when `id_conflict_policy=UseExisting` (or a signal-with-start of a running
+    run) handed back the running run."""
+    namespace = admitted.namespace_for(POLICY)
+    request_id = body.request_id or str(uuid.uuid4())
+    bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
+    if bad_attributes is not None:
+        raise Problem("invalid_argument", f"search_attributes: {bad_attributes}")
+    extra: dict[str, Any] = {}
+    if body.workflow_task_timeout is not None:  # else the schema's default applies
+        extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
+    message: StartWorkflowExecution | SignalWithStartWorkflowExecution
+    message = StartWorkflowExecution(
+        namespace=namespace,
+        workflow_id=body.workflow_id,
+        workflow_type=body.workflow_type,
+        task_queue=body.task_queue,
+        input=body.payloads(),
+        request_id=request_id,
+        workflow_execution_timeout=_td(body.workflow_execution_timeout),
+        workflow_run_timeout=_td(body.workflow_run_timeout),
+        id_reuse_policy=body.id_reuse_policy,
+        id_conflict_policy=body.id_conflict_policy,
+        retry_policy=body.retry_policy,
+        memo=body.memo,
+        search_attributes=body.search_attributes,
+        start_delay=_td(body.start_delay),
+        identity=body.identity,
+        **extra,
+    )
+    if body.start_signal is not None:
+        message = SignalWithStartWorkflowExecution(
+            **message.model_dump(exclude={"type"}),
+            signal_name=body.start_signal.name,
+            signal_input=body.start_signal.payloads(),
+        )
+    reply = await history_client.send(
+        ctx.bus,
+        namespace=namespace,
+        workflow_id=body.workflow_id,
+        shard_count=ctx.shard_count,
+        message=message,
+        timeout=ctx.settings.request_timeout_seconds,
+        retry_hint=f"retry with the same request_id ({request_id})",
+    )
+    assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
+    return StartWorkflowResponse(
+        workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id
+    )

@@ -1,0 +1,221 @@
+"""The web UI in a real browser (Playwright driving Debian's chromium) on the real stack: the list
+and its filter, a workflow's timeline and history, a signal that completes it, a terminate, the
+query runner; with auth on, sign-in by API key and a reader without action buttons.
+
+One browser for the module; each test gets a fresh stack (database and vhost) and page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from tidal.client import Client
+from tidal.worker import Worker
+
+from tests.support import ui_workflows as uw
+from tests.support.stack import ROOT, SERVICES, Stack
+from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, GreetingWorkflow
+
+playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
+# The machine is shared and the stack runs real services: wait up to 30 s for any expectation.
+expect.set_options(timeout=30_000)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+SLOW = 30_000  # ms: the stack runs workflows while other tests load the machine
+
+if shutil.which(CHROMIUM) is None:  # bootstrap.sh --test-servers installs it; CI must have it
+    pytest.skip("Debian's chromium is not installed: apt-get install -y chromium", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def page(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    await context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+async def _workers(client: Client) -> list[Worker]:
+    return [
+        Worker(client, task_queue=uw.TASK_QUEUE, workflows=uw.ALL_WORKFLOWS, activities=uw.ALL_ACTIVITIES),
+        Worker(client, task_queue="e2e", workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES),
+    ]
+
+
+async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, page: Any) -> None:
+    tag = uuid.uuid4().hex[:6]
+    client = await Client.connect(running.address)
+    w1, w2 = await _workers(client)
+    async with w1, w2:
+        order = await client.start_workflow(
+            uw.OrderWorkflow.run, "A-1", id=f"order-{tag}-1", task_queue=uw.TASK_QUEUE
+        )
+        other = await client.start_workflow(
+            uw.OrderWorkflow.run, "A-2", id=f"order-{tag}-2", task_queue=uw.TASK_QUEUE
+        )
+        greeting = await client.start_workflow(
+            GreetingWorkflow.run, "ui", id=f"greeting-{tag}", task_queue="e2e"
+        )
+        await greeting.result()
+        # Ids and payloads are data, never markup: a "/" and an HTML tag in an id.
+        hostile = f"odd/<img src=x onerror=window.pwned=1>-{tag}"
+        odd = await client.start_workflow(GreetingWorkflow.run, "<b>bold</b>", id=hostile, task_queue="e2e")
+        await odd.result()
+
+        # The list at / (redirected to /ui/), then filtered by type through the query language.
+        await page.goto(running.address + "/")
+        runs = page.locator("#runs")
+        await expect(runs).to_contain_text(f"greeting-{tag}", timeout=SLOW)
+        await expect(runs).to_contain_text(f"order-{tag}-1")
+        await expect(runs).to_contain_text(hostile)
+        await page.click(f"a.wf-link:text-is('{hostile}')")
+        await expect(page.locator("#wf-id")).to_have_text(hostile)
+        await expect(page.locator("main")).to_contain_text("Hello, <b>bold</b>!")
+        assert await page.evaluate("window.pwned") is None
+        await page.go_back()
+        await page.fill("#filter-type", "OrderWorkflow")
+        await page.click("#helpers button[type=submit]")
+        await expect(page.locator("#effective-query")).to_have_text("WorkflowType = 'OrderWorkflow'")
+        await expect(page.locator("#query")).to_have_value("WorkflowType = 'OrderWorkflow'")
+        await expect(runs).not_to_contain_text(f"greeting-{tag}", timeout=SLOW)
+        await expect(runs).to_contain_text(f"order-{tag}-2")
+        await expect(page.locator("#chips [data-status=Running] b")).to_have_text("2", timeout=SLOW)
+        # A query that does not parse says where, and the page survives it.
+        await page.fill("#query", "WorkflowType = ")
+        await page.click("#query-form button")
+        await expect(runs.locator(".error")).to_contain_text("invalid_argument")
+
+        # The workflow page: header, timeline, history; the query runner; a signal completes it.
+        await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/order-{tag}-1")
+        await expect(page.locator("#wf-id")).to_have_text(f"order-{tag}-1")
+        # Wait until the run waits for the signal (its charge retried once, its timer fired).
+        await expect(page.locator("#timeline")).to_contain_text("Timer 1", timeout=SLOW)
+        timeline = page.locator("#timeline")
+        await expect(timeline).to_contain_text("reserve_stock #1")
+        await expect(timeline).to_contain_text("charge_card #2 (attempt 2)")
+        await page.click("#tab-events")
+        await expect(page.locator("#events")).to_contain_text("WorkflowExecutionStarted")
+        await expect(page.locator("#events")).to_contain_text("ActivityTaskCompleted")
+        await page.click("#tab-query")
+        await page.fill("#query-runner input[name=name]", "status")
+        await page.click("#query-runner button")
+        await expect(page.locator("#query-result")).to_contain_text("waiting for approval", timeout=SLOW)
+        await page.click("#stack-trace")
+        await expect(page.locator("#query-result pre.text")).to_contain_text("wait_condition", timeout=SLOW)
+        await page.fill("#signal-form input[name=name]", "approve")
+        await page.fill("#signal-form input[name=args]", '["bob"]')
+        await page.click("#signal-form button")
+        await expect(page.locator("#action-result")).to_contain_text("accepted", timeout=SLOW)
+        await expect(page.locator(".wf-header .status")).to_have_text("Completed", timeout=SLOW)
+        await expect(page.locator("main")).to_contain_text("approved by bob")
+        await expect(page.locator("#actions-card")).to_be_hidden()
+        assert await order.result() == "shipped A-1, approved by bob"
+        await page.click("#tab-timeline")
+        await expect(timeline).to_contain_text("Signal approve")
+        await expect(timeline).to_contain_text("Child ShipmentWorkflow")
+
+        # JSON download: the whole history.
+        async with page.expect_download() as info:
+            await page.click("#download-json")
+        download = await info.value
+        saved = json.loads((await download.path()).read_text())
+        assert saved["events"][0]["attributes"]["type"] == "WorkflowExecutionStarted"
+        assert saved["events"][-1]["attributes"]["type"] == "WorkflowExecutionCompleted"
+
+        # Terminate the other one with a reason.
+        await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/order-{tag}-2")
+        await page.fill("#terminate-form input[name=reason]", "duplicate order")
+        await page.click("#terminate-form button")
+        await expect(page.locator(".wf-header .status")).to_have_text("Terminated", timeout=SLOW)
+        async with httpx.AsyncClient(base_url=running.address) as http:
+            r = await http.get(
+                f"/api/v1/namespaces/default/workflows/order-{tag}-2/history", params={"run_id": other.run_id}
+            )
+            assert r.json()["events"][-1]["attributes"]["reason"] == "duplicate order"
+        await page.click("#tab-events")
+        await expect(page.locator("#events")).to_contain_text("reason=duplicate order")
+
+        # Task queues: the worker polls ui-orders.
+        await page.goto(f"{running.address}/ui/#/namespaces/default/task-queues/{uw.TASK_QUEUE}")
+        await expect(page.locator("#task-queues tbody td").nth(1)).not_to_have_text("0", timeout=SLOW)
+
+
+async def _cli_admin_key(stack: Stack) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidal_server.cli", "api-key", "create", "--namespace", "*", "--role", "admin",
+        "--output", "json",
+        env=stack.env(), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    return str(json.loads(out)["key"])
+
+
+async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: Any) -> None:
+    admin = await _cli_admin_key(stack)
+    for name in SERVICES:
+        stack.start(name, TIDAL_AUTH_ENABLED="true")
+    await stack.wait_ready()
+    keys: dict[str, str] = {}
+    async with httpx.AsyncClient(
+        base_url=stack.address, headers={"Authorization": f"Bearer {admin}"}
+    ) as http:
+        for role in ("reader", "writer"):
+            r = await http.post("/api/v1/api-keys", json={"namespace": "default", "role": role})
+            assert r.status_code == 201, r.text
+            keys[role] = r.json()["key"]
+    client = await Client.connect(stack.address, api_key=admin)
+    w1, w2 = await _workers(client)
+    wf_id = f"order-auth-{uuid.uuid4().hex[:6]}"
+    async with w1, w2:
+        await client.start_workflow(uw.OrderWorkflow.run, "R-1", id=wf_id, task_queue=uw.TASK_QUEUE)
+        url = f"{stack.address}/ui/#/namespaces/default/workflows/{wf_id}"
+
+        async def sign_in(key: str) -> None:
+            await page.goto(url)
+            await page.fill("#signin input[name=key]", key)
+            await page.click("#signin button")
+            await expect(page.locator("#wf-id")).to_have_text(wf_id, timeout=SLOW)
+
+        await page.goto(url)
+        await expect(page.locator("#signin")).to_be_visible()
+        await page.fill("#signin input[name=key]", "tidal_bogus_key")
+        await page.click("#signin button")
+        await expect(page.locator(".signin .error")).to_contain_text("unauthenticated")
+
+        await sign_in(keys["reader"])
+        await expect(page.locator("#role")).to_have_text("reader on default")
+        await expect(page.locator(".wf-header .status")).to_have_text("Running")
+        await expect(page.locator("#signal-form")).to_have_count(0)
+        await expect(page.locator("#terminate-form")).to_have_count(0)
+        await expect(page.locator("#actions-card")).to_be_hidden()
+        await page.click("#signout")
+        await expect(page.locator("#signin")).to_be_visible()
+
+        # The same page with a writer's key has them (so the reader's absence means something).
+        await sign_in(keys["writer"])
+        await expect(page.locator("#signal-form")).to_be_visible()
+        await page.fill("#terminate-form input[name=reason]", "by the writer")
+        await page.click("#terminate-form button")
+        await expect(page.locator(".wf-header .status")).to_have_text("Terminated", timeout=SLOW)

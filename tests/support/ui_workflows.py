@@ -1,0 +1,101 @@
+"""Workflows the web UI's browser tests and `make screenshots` run: activities with retries, a
+timer, a signal to wait for, a query, a child, and a failure with a cause chain."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tidal import activity, workflow
+from tidal.common import RetryPolicy
+from tidal.exceptions import ApplicationError
+
+__all__ = [
+    "ALL_ACTIVITIES",
+    "ALL_WORKFLOWS",
+    "TASK_QUEUE",
+    "OrderWorkflow",
+    "PaymentWorkflow",
+    "ShipmentWorkflow",
+]
+
+TASK_QUEUE = "ui-orders"
+
+
+@activity.defn
+async def reserve_stock(order_id: str) -> str:
+    return f"reserved {order_id}"
+
+
+@activity.defn
+async def charge_card(order_id: str) -> str:
+    """Fails the first attempt (a flaky payment provider), succeeds on the second."""
+    if activity.info().attempt < 2:
+        raise ApplicationError("card processor timed out", type="ProcessorUnavailable")
+    return f"charged {order_id}"
+
+
+@activity.defn
+async def decline_card(order_id: str) -> str:
+    raise ApplicationError(f"card declined for {order_id}", type="CardDeclined", non_retryable=True)
+
+
+@workflow.defn
+class ShipmentWorkflow:
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        await workflow.sleep(0.2)
+        return f"shipped {order_id}"
+
+
+@workflow.defn
+class OrderWorkflow:
+    """Reserve, charge (retried once), wait for `approve`, ship in a child workflow."""
+
+    def __init__(self) -> None:
+        self.stage = "started"
+        self.approved_by: str | None = None
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        opts = {"start_to_close_timeout": timedelta(seconds=30)}
+        retry = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
+        self.stage = "reserving"
+        await workflow.execute_activity(reserve_stock, order_id, **opts)  # type: ignore[arg-type]
+        self.stage = "charging"
+        await workflow.execute_activity(charge_card, order_id, retry_policy=retry, **opts)  # type: ignore[arg-type]
+        self.stage = "waiting for approval"
+        await workflow.sleep(0.3)
+        await workflow.wait_condition(lambda: self.approved_by is not None)
+        self.stage = "shipping"
+        shipped = await workflow.execute_child_workflow(
+            ShipmentWorkflow.run, order_id, id=f"{workflow.info().workflow_id}-shipment"
+        )
+        self.stage = "done"
+        return f"{shipped}, approved by {self.approved_by}"
+
+    @workflow.signal
+    def approve(self, who: str) -> None:
+        self.approved_by = who
+
+    @workflow.query
+    def status(self) -> str:
+        return self.stage
+
+
+@workflow.defn
+class PaymentWorkflow:
+    """Fails: the card is declined (non-retryable), so the workflow fails with that cause."""
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        await workflow.execute_activity(reserve_stock, order_id, start_to_close_timeout=timedelta(seconds=30))
+        try:
+            return await workflow.execute_activity(
+                decline_card, order_id, start_to_close_timeout=timedelta(seconds=30)
+            )
+        except Exception as exc:
+            raise ApplicationError(f"payment for {order_id} failed", type="PaymentFailed") from exc
+
+
+ALL_WORKFLOWS = [OrderWorkflow, PaymentWorkflow, ShipmentWorkflow]
+ALL_ACTIVITIES = [reserve_stock, charge_card, decline_card]
