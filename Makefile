@@ -13,10 +13,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 ARGS ?=
 UV ?= uv
 
-.PHONY: help bootstrap test chaos lint fmt dev bench screenshots screenshots-ui up down clean
+.PHONY: help bootstrap test chaos hostile lint fmt dev bench screenshots screenshots-ui up down clean
 
 help:
-	@echo "targets: bootstrap test chaos lint fmt dev bench screenshots screenshots-ui up down clean"
+	@echo "targets: bootstrap test chaos hostile lint fmt dev bench screenshots screenshots-ui up down clean"
 	@echo "  make test ARGS='-k foo'   pass extra arguments to pytest"
 
 bootstrap:
@@ -34,6 +34,11 @@ test:
 chaos:
 	scripts/bootstrap.sh --test-servers
 	$(UV) run python -m tests.chaos $(ARGS)
+
+# The hostile-input suite in full (CI runs it bounded as part of `make test`; see docs/testing.md).
+hostile:
+	scripts/bootstrap.sh --test-servers
+	TIDAL_HOSTILE_MESSAGES=12000 TIDAL_HOSTILE_HTTP_EXAMPLES=30 $(UV) run pytest tests/hostile -s $(ARGS)
 
 lint:
 	$(UV) run ruff check .

@@ -6,10 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
-
 from ._message_base import _ExecutionRef, _Message
 from .common import Failure, Frozen, Payload, WorkflowExecutionStatus
+from .limits import (
+    Duration,
+    Id,
+    Name,
+    NamespaceName,
+    OptionalId,
+    TaskQueueName,
+    Text,
+)
 
 # --- to history: child and external workflows, across shards (issue 3) -----------------------
 # A parent's shard sends the first three to the target workflow's shard (through its outbox); the
@@ -20,47 +27,47 @@ from .common import Failure, Frozen, Payload, WorkflowExecutionStatus
 class ParentRef(Frozen):
     """The run (and its initiating event) that asked for a child start, signal or cancel."""
 
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: Id
     initiated_event_id: int
 
 
 class StartChildWorkflowExecution(_Message):
     type: Literal["StartChildWorkflowExecution"] = "StartChildWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str = Field(min_length=1, max_length=1000)
-    workflow_type: str = Field(min_length=1, max_length=1000)
-    task_queue: str = Field(min_length=1, max_length=1000)
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    workflow_type: Name
+    task_queue: TaskQueueName
     input: tuple[Payload, ...] = ()
     # "<parent run id>/<initiated event id>": a redelivered start answers with the same child run.
-    request_id: str = Field(min_length=1)
-    workflow_execution_timeout: timedelta | None = None
-    workflow_run_timeout: timedelta | None = None
-    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    request_id: Id
+    workflow_execution_timeout: Duration | None = None
+    workflow_run_timeout: Duration | None = None
+    workflow_task_timeout: Duration = timedelta(seconds=10)
     parent: ParentRef
-    parent_close_policy: str = "Terminate"
+    parent_close_policy: Name = "Terminate"
 
 
 class SignalExternalWorkflowExecution(_Message):
     type: Literal["SignalExternalWorkflowExecution"] = "SignalExternalWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    signal_name: str
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    signal_name: Name
     input: tuple[Payload, ...] = ()
-    request_id: str
+    request_id: Id
     source: ParentRef
 
 
 class RequestCancelExternalWorkflowExecution(_Message):
     type: Literal["RequestCancelExternalWorkflowExecution"] = "RequestCancelExternalWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    request_id: str
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    request_id: Id
     source: ParentRef
-    reason: str = ""
+    reason: Text = ""
 
 
 class ChildWorkflowStarted(_ExecutionRef):
@@ -68,17 +75,17 @@ class ChildWorkflowStarted(_ExecutionRef):
 
     type: Literal["ChildWorkflowStarted"] = "ChildWorkflowStarted"
     initiated_event_id: int
-    child_workflow_id: str
-    child_run_id: str
-    workflow_type: str
+    child_workflow_id: Id
+    child_run_id: Id
+    workflow_type: Name
 
 
 class StartChildWorkflowFailed(_ExecutionRef):
     type: Literal["StartChildWorkflowFailed"] = "StartChildWorkflowFailed"
     initiated_event_id: int
-    child_workflow_id: str
-    workflow_type: str
-    cause: str = "WorkflowAlreadyStarted"
+    child_workflow_id: Id
+    workflow_type: Name
+    cause: Name = "WorkflowAlreadyStarted"
 
 
 class ChildWorkflowClosed(_ExecutionRef):
@@ -86,9 +93,9 @@ class ChildWorkflowClosed(_ExecutionRef):
 
     type: Literal["ChildWorkflowClosed"] = "ChildWorkflowClosed"
     initiated_event_id: int
-    child_workflow_id: str
-    child_run_id: str
-    workflow_type: str
+    child_workflow_id: Id
+    child_run_id: Id
+    workflow_type: Name
     status: WorkflowExecutionStatus
     result: tuple[Payload, ...] = ()
     failure: Failure | None = None
@@ -101,7 +108,7 @@ class ExternalWorkflowResult(_ExecutionRef):
     type: Literal["ExternalWorkflowResult"] = "ExternalWorkflowResult"
     initiated_event_id: int
     kind: Literal["signal", "cancel"]
-    target_namespace: str
-    target_workflow_id: str
-    target_run_id: str | None = None
-    failed_cause: str | None = None
+    target_namespace: NamespaceName
+    target_workflow_id: Id
+    target_run_id: OptionalId | None = None
+    failed_cause: Name | None = None

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from .common import SCHEMA_VERSION, Frozen
+from .limits import (
+    Id,
+    NamespaceName,
+)
 
 
 class _Message(Frozen):
@@ -10,6 +14,6 @@ class _Message(Frozen):
 
 
 class _ExecutionRef(_Message):
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: Id

@@ -11,11 +11,24 @@ that cannot set properties (amqp-publish).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
 from .common import SCHEMA_VERSION, Frozen, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from .limits import (
+    MAX_REQUEST_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    STORE_SAFE_PATTERN,
+    Id,
+    JsonValue,
+    Name,
+    NamespaceName,
+    OptionalId,
+    TaskQueueName,
+    Text,
+)
+from .limits import Seconds as Seconds
 
 
 class CommandType(StrEnum):
@@ -28,35 +41,32 @@ class CommandType(StrEnum):
     TERMINATE = "terminate"
 
 
-Seconds = Annotated[float, Field(gt=0, description="seconds")]
-_Name = Annotated[str, Field(min_length=1, max_length=1000)]
-
-
 class _Command(Frozen):
     schema_version: int = SCHEMA_VERSION
-    namespace: _Name = "default"
-    workflow_id: _Name
+    namespace: NamespaceName = "default"
+    workflow_id: Id
     request_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        pattern=STORE_SAFE_PATTERN,
         description="idempotency key when the AMQP message_id cannot be set (message_id wins)",
     )
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 class _StartFields(_Command):
-    workflow_type: _Name
-    task_queue: _Name
-    args: list[Any] = Field(default_factory=list, description="the workflow's arguments, plain JSON")
+    workflow_type: Name
+    task_queue: TaskQueueName
+    args: list[JsonValue] = Field(default_factory=list, description="the workflow's arguments, plain JSON")
     workflow_execution_timeout: Seconds | None = None
     workflow_run_timeout: Seconds | None = None
     workflow_task_timeout: Seconds | None = Field(default=None, description="seconds (default 10)")
     id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
     id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
     retry_policy: RetryPolicy | None = Field(default=None, description="intervals in seconds")
-    memo: dict[str, Any] = Field(default_factory=dict, description="plain JSON values")
-    search_attributes: dict[str, Any] = Field(default_factory=dict)
+    memo: dict[Name, JsonValue] = Field(default_factory=dict, description="plain JSON values")
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Seconds | None = None
 
 
@@ -71,33 +81,35 @@ class SignalWithStartCommand(_StartFields):
     (routing key `signal-with-start`)."""
 
     type: Literal["signal-with-start"] = "signal-with-start"
-    signal_name: _Name
-    signal_args: list[Any] = Field(default_factory=list, description="the signal's arguments, plain JSON")
+    signal_name: Name
+    signal_args: list[JsonValue] = Field(
+        default_factory=list, description="the signal's arguments, plain JSON"
+    )
 
 
 class SignalWorkflowCommand(_Command):
     """Signal a running run (routing key `signal`)."""
 
     type: Literal["signal"] = "signal"
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
-    signal_name: _Name
-    args: list[Any] = Field(default_factory=list, description="the signal's arguments, plain JSON")
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
+    signal_name: Name
+    args: list[JsonValue] = Field(default_factory=list, description="the signal's arguments, plain JSON")
 
 
 class CancelWorkflowCommand(_Command):
     """Ask a run to cancel (routing key `cancel`)."""
 
     type: Literal["cancel"] = "cancel"
-    run_id: str | None = None
-    reason: str = Field(default="", max_length=10_000)
+    run_id: OptionalId | None = None
+    reason: Text = Field(default="", max_length=MAX_TEXT_LENGTH)
 
 
 class TerminateWorkflowCommand(_Command):
     """End a run now, without running workflow code (routing key `terminate`)."""
 
     type: Literal["terminate"] = "terminate"
-    run_id: str | None = None
-    reason: str = Field(default="", max_length=10_000)
+    run_id: OptionalId | None = None
+    reason: Text = Field(default="", max_length=MAX_TEXT_LENGTH)
 
 
 ClientCommand = Annotated[

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .common import Failure, Frozen, Payload, RetryPolicy
+from .limits import (
+    Duration,
+    Id,
+    JsonValue,
+    Name,
+    NamespaceName,
+    OptionalId,
+    PositiveDuration,
+    TaskQueueName,
+)
 
 
 class ScheduleActivityTask(Frozen):
     type: Literal["ScheduleActivityTask"] = "ScheduleActivityTask"
-    activity_id: str
-    activity_type: str
-    task_queue: str
+    activity_id: Id
+    activity_type: Name
+    task_queue: TaskQueueName
     input: tuple[Payload, ...] = ()
-    schedule_to_close_timeout: timedelta | None = None
-    schedule_to_start_timeout: timedelta | None = None
-    start_to_close_timeout: timedelta | None = None
-    heartbeat_timeout: timedelta | None = None
+    schedule_to_close_timeout: Duration | None = None
+    schedule_to_start_timeout: Duration | None = None
+    start_to_close_timeout: Duration | None = None
+    heartbeat_timeout: Duration | None = None
     retry_policy: RetryPolicy | None = None
 
 
@@ -30,13 +39,13 @@ class RequestCancelActivityTask(Frozen):
 
 class StartTimer(Frozen):
     type: Literal["StartTimer"] = "StartTimer"
-    timer_id: str
-    start_to_fire_timeout: timedelta
+    timer_id: Id
+    start_to_fire_timeout: PositiveDuration
 
 
 class CancelTimer(Frozen):
     type: Literal["CancelTimer"] = "CancelTimer"
-    timer_id: str
+    timer_id: Id
 
 
 class CompleteWorkflowExecution(Frozen):
@@ -56,60 +65,60 @@ class CancelWorkflowExecution(Frozen):
 
 class ContinueAsNewWorkflowExecution(Frozen):
     type: Literal["ContinueAsNewWorkflowExecution"] = "ContinueAsNewWorkflowExecution"
-    workflow_type: str
-    task_queue: str
+    workflow_type: Name
+    task_queue: TaskQueueName
     input: tuple[Payload, ...] = ()
-    workflow_run_timeout: timedelta | None = None
-    workflow_task_timeout: timedelta | None = None
+    workflow_run_timeout: Duration | None = None
+    workflow_task_timeout: Duration | None = None
 
 
 class StartChildWorkflowExecution(Frozen):
     type: Literal["StartChildWorkflowExecution"] = "StartChildWorkflowExecution"
-    namespace: str
-    workflow_id: str
-    workflow_type: str
-    task_queue: str
+    namespace: NamespaceName
+    workflow_id: Id
+    workflow_type: Name
+    task_queue: TaskQueueName
     input: tuple[Payload, ...] = ()
-    parent_close_policy: str = "Terminate"
+    parent_close_policy: Name = "Terminate"
     # Child workflows (issue 3): the child's own timeouts, as for a client start.
-    workflow_execution_timeout: timedelta | None = None
-    workflow_run_timeout: timedelta | None = None
-    workflow_task_timeout: timedelta | None = None
+    workflow_execution_timeout: Duration | None = None
+    workflow_run_timeout: Duration | None = None
+    workflow_task_timeout: Duration | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):
     type: Literal["SignalExternalWorkflowExecution"] = "SignalExternalWorkflowExecution"
-    namespace: str
-    workflow_id: str
-    run_id: str | None = None
-    signal_name: str
+    namespace: NamespaceName
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    signal_name: Name
     input: tuple[Payload, ...] = ()
 
 
 class RequestCancelExternalWorkflowExecution(Frozen):
     type: Literal["RequestCancelExternalWorkflowExecution"] = "RequestCancelExternalWorkflowExecution"
-    namespace: str
-    workflow_id: str
-    run_id: str | None = None
+    namespace: NamespaceName
+    workflow_id: Id
+    run_id: OptionalId | None = None
 
 
 class RecordMarker(Frozen):
     type: Literal["RecordMarker"] = "RecordMarker"
-    marker_name: str
-    details: dict[str, tuple[Payload, ...]] = Field(default_factory=dict)
+    marker_name: Name
+    details: dict[Name, tuple[Payload, ...]] = Field(default_factory=dict)
     failure: Failure | None = None
 
 
 class UpsertWorkflowSearchAttributesCommand(Frozen):
     type: Literal["UpsertWorkflowSearchAttributes"] = "UpsertWorkflowSearchAttributes"
-    search_attributes: dict[str, Any]
+    search_attributes: dict[Name, JsonValue]
 
 
 class ProtocolMessage(Frozen):
     """Update protocol message (accept / reject / complete an update)."""
 
     type: Literal["ProtocolMessage"] = "ProtocolMessage"
-    update_id: str
+    update_id: Id
     kind: Literal["accept", "reject", "complete"]
     result: tuple[Payload, ...] = ()
     failure: Failure | None = None

@@ -6,7 +6,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .limits import Duration, Id, JsonValue, Name, SafeText, Text
 
 SCHEMA_VERSION = 1
 
@@ -21,35 +23,44 @@ class Payload(Frozen):
     """One encoded value. `json/plain` carries the JSON value itself in `data`, which keeps
     histories readable in Postgres; other encodings (binary, encrypted) carry base64 text."""
 
-    metadata: dict[str, str] = Field(default_factory=lambda: {"encoding": "json/plain"})
-    data: Any = None
+    metadata: dict[Name, Text] = Field(default_factory=lambda: {"encoding": "json/plain"})
+    # Checked without recursion: depth, strings the store can keep, size (limits.py).
+    data: JsonValue = None
 
 
 class RetryPolicy(Frozen):
-    """Temporal's retry policy; `maximum_attempts=0` means unlimited."""
+    """Temporal's retry policy; `maximum_attempts=0` means unlimited. Validated as Temporal
+    does: intervals positive (and at most 100 years), `maximum_interval >= initial_interval`,
+    `backoff_coefficient >= 1`, `maximum_attempts >= 0`."""
 
-    initial_interval: timedelta = timedelta(seconds=1)
-    backoff_coefficient: float = Field(default=2.0, ge=1.0)
-    maximum_interval: timedelta | None = None
-    maximum_attempts: int = Field(default=0, ge=0)
-    non_retryable_error_types: tuple[str, ...] = ()
+    initial_interval: Duration = Field(default=timedelta(seconds=1), gt=timedelta(0))
+    backoff_coefficient: float = Field(default=2.0, ge=1.0, le=1e6, allow_inf_nan=False)
+    maximum_interval: Duration | None = Field(default=None, gt=timedelta(0))
+    maximum_attempts: int = Field(default=0, ge=0, le=2**31 - 1)
+    non_retryable_error_types: tuple[Name, ...] = ()
+
+    @model_validator(mode="after")
+    def _maximum_not_below_initial(self) -> RetryPolicy:
+        if self.maximum_interval is not None and self.maximum_interval < self.initial_interval:
+            raise ValueError("maximum_interval cannot be less than initial_interval")
+        return self
 
 
 class Failure(Frozen):
     """A failure as it crosses process boundaries (Temporal's Failure proto, flattened)."""
 
-    message: str
-    type: str = "Error"
-    source: str = "PythonSDK"
-    stack_trace: str = ""
+    message: SafeText
+    type: SafeText = "Error"
+    source: SafeText = "PythonSDK"
+    stack_trace: SafeText = ""
     non_retryable: bool = False
     details: tuple[Payload, ...] = ()
-    next_retry_delay: timedelta | None = None
+    next_retry_delay: Duration | None = None
     cause: Failure | None = None
     # Kind tells the SDK which exception class to rebuild: application, timeout, canceled,
     # terminated, activity, child_workflow, server.
-    kind: str = "application"
-    timeout_type: str | None = None
+    kind: Name = "application"
+    timeout_type: Name | None = None
 
 
 class WorkflowExecutionStatus(StrEnum):
@@ -83,8 +94,8 @@ class WorkflowIdConflictPolicy(StrEnum):
 
 
 class WorkflowExecution(Frozen):
-    workflow_id: str
-    run_id: str
+    workflow_id: Id
+    run_id: Id
 
 
 def json_payloads(*values: Any) -> tuple[Payload, ...]:

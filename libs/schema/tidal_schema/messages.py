@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
@@ -33,6 +33,17 @@ from .common import (
     WorkflowIdReusePolicy,
 )
 from .events import HistoryEvent
+from .limits import (
+    Duration,
+    Id,
+    JsonValue,
+    Name,
+    NamespaceName,
+    OptionalId,
+    TaskQueueName,
+    Text,
+    Timestamp,
+)
 
 # --- to history (routed to the owning shard) ---------------------------------------------
 
@@ -41,22 +52,22 @@ class _StartOptions(_Message):
     """What a start says about the new run (shared by StartWorkflowExecution and
     SignalWithStartWorkflowExecution)."""
 
-    namespace: str = "default"
-    workflow_id: str = Field(min_length=1, max_length=1000)
-    workflow_type: str = Field(min_length=1, max_length=1000)
-    task_queue: str = Field(min_length=1, max_length=1000)
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    workflow_type: Name
+    task_queue: TaskQueueName
     input: tuple[Payload, ...] = ()
-    request_id: str = Field(min_length=1)
-    workflow_execution_timeout: timedelta | None = None
-    workflow_run_timeout: timedelta | None = None
-    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    request_id: Id
+    workflow_execution_timeout: Duration | None = None
+    workflow_run_timeout: Duration | None = None
+    workflow_task_timeout: Duration = timedelta(seconds=10)
     id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
     id_conflict_policy: WorkflowIdConflictPolicy = WorkflowIdConflictPolicy.FAIL
     retry_policy: RetryPolicy | None = None
-    memo: dict[str, Payload] = Field(default_factory=dict)
-    search_attributes: dict[str, Any] = Field(default_factory=dict)
-    start_delay: timedelta | None = None
-    identity: str = ""
+    memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
+    start_delay: Duration | None = None
+    identity: Text = ""
 
 
 class StartWorkflowExecution(_StartOptions):
@@ -69,13 +80,13 @@ class SignalWithStartWorkflowExecution(_StartOptions):
     deduplicates both the start and the signal."""
 
     type: Literal["SignalWithStartWorkflowExecution"] = "SignalWithStartWorkflowExecution"
-    signal_name: str = Field(min_length=1, max_length=1000)
+    signal_name: Name
     signal_input: tuple[Payload, ...] = ()
 
     def start_part(self) -> StartWorkflowExecution:
         return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
 
-    def signal_part(self, run_id: str | None = None) -> SignalWorkflowExecution:
+    def signal_part(self, run_id: OptionalId | None = None) -> SignalWorkflowExecution:
         return SignalWorkflowExecution(
             namespace=self.namespace,
             workflow_id=self.workflow_id,
@@ -94,8 +105,8 @@ class CompleteWorkflowTask(_ExecutionRef):
     scheduled_event_id: int
     attempt: int = 1
     commands: tuple[Command, ...] = ()
-    identity: str = ""
-    sticky_queue: str | None = None
+    identity: Text = ""
+    sticky_queue: OptionalId | None = None
 
 
 class FailWorkflowTask(_ExecutionRef):
@@ -103,8 +114,8 @@ class FailWorkflowTask(_ExecutionRef):
     scheduled_event_id: int
     attempt: int = 1
     failure: Failure
-    cause: str = "WorkflowWorkerUnhandledFailure"
-    identity: str = ""
+    cause: Name = "WorkflowWorkerUnhandledFailure"
+    identity: Text = ""
 
 
 class CompleteActivityTask(_ExecutionRef):
@@ -112,7 +123,7 @@ class CompleteActivityTask(_ExecutionRef):
     scheduled_event_id: int
     attempt: int
     result: tuple[Payload, ...] = ()
-    identity: str = ""
+    identity: Text = ""
 
 
 class FailActivityTask(_ExecutionRef):
@@ -120,7 +131,7 @@ class FailActivityTask(_ExecutionRef):
     scheduled_event_id: int
     attempt: int
     failure: Failure
-    identity: str = ""
+    identity: Text = ""
     # Details of a heartbeat the worker had not sent yet (throttled): kept for the next attempt.
     last_heartbeat_details: tuple[Payload, ...] | None = None
 
@@ -138,7 +149,7 @@ class RecordActivityTaskHeartbeat(_ExecutionRef):
     scheduled_event_id: int
     attempt: int
     details: tuple[Payload, ...] = ()
-    identity: str = ""
+    identity: Text = ""
 
 
 class RecordActivityTaskStarted(_ExecutionRef):
@@ -148,7 +159,7 @@ class RecordActivityTaskStarted(_ExecutionRef):
     type: Literal["RecordActivityTaskStarted"] = "RecordActivityTaskStarted"
     scheduled_event_id: int
     attempt: int
-    identity: str = ""
+    identity: Text = ""
 
 
 class ReportActivityTaskCanceled(_ExecutionRef):
@@ -159,7 +170,7 @@ class ReportActivityTaskCanceled(_ExecutionRef):
     scheduled_event_id: int
     attempt: int
     details: tuple[Payload, ...] = ()
-    identity: str = ""
+    identity: Text = ""
 
 
 # --- timers -------------------------------------------------------------------------------
@@ -186,41 +197,41 @@ class FireTimer(_ExecutionRef):
     key: str
     # What the timer is about: a user timer id, or an activity / workflow task scheduled event id
     # together with the attempt it was set for (so a fire for an older attempt is stale).
-    timer_id: str | None = None
+    timer_id: OptionalId | None = None
     scheduled_event_id: int | None = None
     attempt: int | None = None
 
 
 class SignalWorkflowExecution(_Message):
     type: Literal["SignalWorkflowExecution"] = "SignalWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    signal_name: str
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    signal_name: Name
     input: tuple[Payload, ...] = ()
-    request_id: str
-    identity: str = ""
+    request_id: Id
+    identity: Text = ""
 
 
 class TerminateWorkflowExecution(_Message):
     type: Literal["TerminateWorkflowExecution"] = "TerminateWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    reason: str = ""
-    identity: str = ""
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    reason: Text = ""
+    identity: Text = ""
 
 
 class RequestCancelWorkflowExecution(_Message):
     """Ask a workflow to cancel: its code sees asyncio.CancelledError and decides how to end."""
 
     type: Literal["RequestCancelWorkflowExecution"] = "RequestCancelWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    request_id: str
-    reason: str = ""
-    identity: str = ""
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    request_id: Id
+    reason: Text = ""
+    identity: Text = ""
 
 
 # --- updates: frontend -> history; delivered to workers inside workflow tasks --------------
@@ -230,7 +241,7 @@ class UpdateRequest(Frozen):
     """An admitted update, handed to the worker with a workflow task: the worker validates it and
     answers with a ProtocolMessage command (accept or reject, later complete)."""
 
-    update_id: str
+    update_id: Id
     name: str
     input: tuple[Payload, ...] = ()
 
@@ -240,13 +251,13 @@ class UpdateWorkflowExecution(_Message):
     history, until a worker accepts it; a rejected update leaves no event."""
 
     type: Literal["UpdateWorkflowExecution"] = "UpdateWorkflowExecution"
-    namespace: str = "default"
-    workflow_id: str
-    run_id: str | None = None
-    update_id: str = Field(min_length=1, max_length=1000)
-    name: str = Field(min_length=1, max_length=1000)
+    namespace: NamespaceName = "default"
+    workflow_id: Id
+    run_id: OptionalId | None = None
+    update_id: Id
+    name: Name
     input: tuple[Payload, ...] = ()
-    identity: str = ""
+    identity: Text = ""
 
 
 HistoryMessage = Annotated[
@@ -403,7 +414,7 @@ class ScheduleTimer(_Message):
     type: Literal["ScheduleTimer"] = "ScheduleTimer"
     shard_id: int
     key: str
-    fire_at: datetime
+    fire_at: Timestamp
     fire: FireTimer
 
 

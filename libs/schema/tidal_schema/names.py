@@ -25,6 +25,10 @@ def _part(value: str) -> str:
     return _SAFE.sub(lambda m: f":{ord(m.group()):x}:", value)
 
 
+queue_name_part = _part
+"""The escaped form a namespace or task queue takes inside a queue name (see limits.py)."""
+
+
 def shard_routing_key(shard_id: int) -> str:
     return f"shard.{shard_id}"
 

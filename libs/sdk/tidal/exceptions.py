@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from tidal_schema import Failure, Payload, TimeoutType
+from tidal_schema.limits import store_safe_text
 
 
 class RetryState(StrEnum):
@@ -240,12 +241,14 @@ def error_to_failure(exc: BaseException) -> Failure:
     if isinstance(exc, FailureError) and exc.failure is not None and not stack:
         stack = exc.failure.stack_trace
     cause = error_to_failure(exc.__cause__) if exc.__cause__ is not None else None
-    common: dict[str, Any] = {"message": str(exc.args[0]) if exc.args else str(exc), "stack_trace": stack}
+    message = str(exc.args[0]) if exc.args else str(exc)
+    # Text the program produced is recorded, not refused: NUL and lone surrogates become U+FFFD.
+    common: dict[str, Any] = {"message": store_safe_text(message), "stack_trace": store_safe_text(stack)}
     if cause is not None:
         common["cause"] = cause
     if isinstance(exc, ApplicationError):
         return Failure(
-            type=exc.type or "",
+            type=store_safe_text(exc.type or ""),
             non_retryable=exc.non_retryable,
             next_retry_delay=exc.next_retry_delay,
             details=_payloads(exc.details),
@@ -274,7 +277,7 @@ def error_to_failure(exc: BaseException) -> Failure:
         info = {f: getattr(exc, f) for f in _CHILD_FIELDS} | {"retry_state": exc.retry_state}
         return Failure(type="ChildWorkflowError", kind="child_workflow", details=_payloads([info]), **common)
     # Any other exception becomes an application failure typed by its class name (as Temporal does).
-    common["message"] = str(exc)
+    common["message"] = store_safe_text(str(exc))
     return Failure(type=type(exc).__name__, kind="application", **common)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from tidal_schema import commands as cmd
 from tidal_schema import names
+from tidal_schema.limits import check_task_queue_name
 from tidal_schema.messages import (
     ActivityTask,
     CompleteActivityTask,
@@ -91,6 +92,10 @@ class Worker:
         runs (one port per process: every worker of the process shares the registry)."""
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
+        try:  # the server refuses such a name at every start: say so before polling nothing
+            check_task_queue_name(task_queue)
+        except ValueError as exc:
+            raise WorkerError(f"task_queue: {exc}") from None
         self._client = client
         self.task_queue = task_queue
         self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}

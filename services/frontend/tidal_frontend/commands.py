@@ -32,6 +32,7 @@ from tidal_schema.client_commands import (
     StartWorkflowCommand,
     TerminateWorkflowCommand,
 )
+from tidal_schema.limits import MAX_DOCUMENT_DEPTH, document_depth_exceeds
 from tidal_server.bus import BusClosedError, BusError, Consumer, Delivery, OutMessage, QueueSpec
 
 from . import metrics
@@ -142,6 +143,17 @@ class CommandConsumer:
         await _settle(delivery.ack())
 
     async def _execute(self, delivery: Delivery) -> CommandAccepted:
+        try:
+            return await self._execute_parsed(delivery)
+        except (_Rejected, Problem):
+            raise
+        except Exception as exc:
+            # A bug, not something a retry fixes: answer and dead-letter it in the documented
+            # `<code>: <detail>` form rather than let the bus dead-letter it without a reply.
+            log.exception("command failed unexpectedly; dead-lettering it")
+            raise _Rejected("internal", f"{type(exc).__name__}: {exc}"[:1000]) from None
+
+    async def _execute_parsed(self, delivery: Delivery) -> CommandAccepted:
         cmd = self._parse(delivery)
         request_id = delivery.message_id or cmd.request_id or str(uuid.uuid4())
         try:
@@ -160,9 +172,13 @@ class CommandConsumer:
             raise _Rejected(
                 "payload_too_large", f"the command is {len(delivery.body)} bytes; the limit is {limit}"
             )
+        # Before any recursive parser runs: json.loads and pydantic both have recursion limits.
+        if document_depth_exceeds(delivery.body, MAX_DOCUMENT_DEPTH):
+            raise _Rejected("invalid_argument", f"the command nests deeper than {MAX_DOCUMENT_DEPTH} levels")
         try:
             raw = json.loads(delivery.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and integers longer than Python converts.
             raise _Rejected("bad_json", f"the body is not JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise _Rejected("invalid_command", f"a command is a JSON object, not {type(raw).__name__}")

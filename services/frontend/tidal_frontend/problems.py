@@ -12,11 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
+from tidal_schema.limits import MAX_DOCUMENT_DEPTH, document_depth_exceeds
 from tidal_server.bus import BusError
 
 log = logging.getLogger("tidal.frontend")
@@ -148,6 +149,18 @@ async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response("invalid_argument", f"invalid request: {where}", errors=errors)
 
 
+async def _on_model_validation(_request: Request, exc: Exception) -> JSONResponse:
+    # A message built from the request broke a rule of the schema library (limits.py) that the
+    # request model did not spell out itself: still the client's input, so a 400, never a 500.
+    assert isinstance(exc, ValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    return problem_response("invalid_argument", f"invalid request: {where}", errors=errors)
+
+
 async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {
@@ -175,6 +188,7 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(ValidationError, _on_model_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for exc_type in (BusError, OperationalError, InterfaceError, ConnectionError, TimeoutError):
         app.add_exception_handler(exc_type, _on_unavailable)
@@ -182,7 +196,10 @@ def install(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware answering 413 for bodies over `max_bytes`, declared or streamed.
+    """ASGI middleware answering 413 for bodies over `max_bytes`, declared or streamed, and 400
+    for input no endpoint could handle: a path or query string with NUL (the store cannot keep
+    it, so any lookup would fail), a body nested deeper than `MAX_DOCUMENT_DEPTH` (decided on the
+    bytes, before a recursive JSON parser can hit its recursion limit).
 
     The body is buffered here (FastAPI buffers it anyway) so an oversize chunked upload is
     refused before any endpoint runs; the limit is small enough (MiBs) for that to be cheap.
@@ -195,6 +212,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        unsafe = _unsafe_target(scope)
+        if unsafe is not None:
+            await problem_response("invalid_argument", unsafe)(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -215,6 +236,10 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if document_depth_exceeds(body, MAX_DOCUMENT_DEPTH):
+            detail = f"the JSON body nests deeper than {MAX_DOCUMENT_DEPTH} levels"
+            await problem_response("invalid_argument", detail)(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Any:
@@ -230,3 +255,13 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response("payload_too_large", f"request body exceeds {self.max_bytes} bytes")
         await response(scope, receive, send)
+
+
+def _unsafe_target(scope: Scope) -> str | None:
+    path: str = scope.get("path", "")
+    if "\x00" in path:
+        return "the path contains NUL (%00), which no name or id may hold"
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        return "the query string contains NUL (%00), which no name or id may hold"
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from tidal_history import topology
 from tidal_history.app import build
 from tidal_history.poison import BAD_COMMAND_CAUSE
 from tidal_history.store import HistoryStore
-from tidal_schema import Payload, names
+from tidal_schema import Payload, limits, names
 from tidal_schema.commands import StartTimer
 from tidal_schema.messages import (
     REPLY,
@@ -36,6 +37,15 @@ from tidal_server.service import Runtime
 from tests.support.stack import wait_for
 
 FAST_POISON = {"history": {"poison_backoff_seconds": 0.05, "batch_max": 64}}
+
+
+@pytest.fixture(autouse=True)
+def _limits_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests need messages that get *past* validation and fail inside history; the schema's
+    edge limits (tidal_schema.limits) refuse the overflow and NUL examples used here, so they are
+    relaxed in this process to exercise the poison path as a foreign publisher would."""
+    monkeypatch.setattr(limits, "MAX_DURATION", timedelta.max)
+    monkeypatch.setattr(limits, "_NUL_ESCAPE", re.compile("(?!)"))
 
 
 async def _runtime(url: str) -> Runtime:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
-from tidal_schema import Failure, HistoryEvent, Payload, limits
+from tidal_schema import Failure, HistoryEvent, Payload, limits, sizes
 from tidal_schema.commands import Command
 from tidal_schema.messages import (
     AddWorkflowTask,
@@ -58,7 +58,7 @@ _BAD_CAUSE = {
 
 @dataclass(frozen=True, kw_only=True)
 class HistoryLimits:
-    blob_size: int = limits.PAYLOAD_MAX_BYTES
+    blob_size: int = limits.MAX_PAYLOAD_BYTES
     history_count_warn: int = limits.HISTORY_COUNT_WARN
     history_count_error: int = limits.HISTORY_COUNT_ERROR
     history_size_warn: int = limits.HISTORY_SIZE_WARN
@@ -69,7 +69,7 @@ class HistoryLimits:
 
     @property
     def task_history_budget(self) -> int:
-        return limits.task_history_budget(self.max_message_bytes, self.task_history_max_bytes)
+        return sizes.task_history_budget(self.max_message_bytes, self.task_history_max_bytes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +78,7 @@ class HistoryVerdict:
     terminate: str | None = None  # the reason, when a limit is reached
 
 
-event_size = limits.event_size
+event_size = sizes.event_size
 
 
 def history_verdict(
@@ -122,7 +122,7 @@ def _payloads(value: object) -> Iterator[Payload]:
 
 def _oversized_command(commands: Sequence[Command], limit: int) -> tuple[Command, int] | None:
     for command in commands:
-        size = limits.payloads_size(_payloads(command))
+        size = sizes.payloads_size(_payloads(command))
         if size > limit:
             return command, size
     return None
@@ -154,7 +154,7 @@ def enforce_blob_size(msg: HistoryMessage, lim: HistoryLimits) -> HistoryMessage
             ),
         )
     if isinstance(msg, CompleteActivityTask):
-        size = limits.payloads_size(msg.result)
+        size = sizes.payloads_size(msg.result)
         if size <= lim.blob_size:
             return msg
         return FailActivityTask(
@@ -199,7 +199,7 @@ def fit_workflow_task(msg: AddWorkflowTask, lim: HistoryLimits) -> AddWorkflowTa
     if msg.sticky_queue is not None:
         seen = _seen_by_sticky_worker(events)
         start = max(0, min(seen - task.first_event_id + 1, len(events) - 1))
-    first = limits.newest_events(
+    first = sizes.newest_events(
         events, max_events=lim.task_history_max_events, max_bytes=lim.task_history_budget, start=start
     )
     if first == 0:

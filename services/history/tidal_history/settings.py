@@ -17,7 +17,7 @@ class HistorySettings(CommonSettings):
     heartbeat_seconds: float = 1.0
     member_ttl_seconds: float = 5.0
     # Limits (docs/configuration.md#limits); Temporal's defaults.
-    blob_size_limit: int = Field(default=limits.PAYLOAD_MAX_BYTES, ge=1024)
+    blob_size_limit: int = Field(default=limits.MAX_PAYLOAD_BYTES, ge=1024)
     history_count_limit_warn: int = Field(default=limits.HISTORY_COUNT_WARN, ge=1)
     history_count_limit_error: int = Field(default=limits.HISTORY_COUNT_ERROR, ge=1)
     history_size_limit_warn: int = Field(default=limits.HISTORY_SIZE_WARN, ge=1)

@@ -23,6 +23,7 @@ from tidal_schema.commands import (
     ScheduleActivityTask,
     StartTimer,
 )
+from tidal_schema.limits import MAX_DURATION_SECONDS
 
 from ..common import RetryPolicy
 from ..converter import DataConverter
@@ -157,6 +158,12 @@ class WorkflowServices(LocalActivities):
         return False
 
     def start_timer(self, handle: asyncio.TimerHandle, delay: float) -> None:
+        if not delay <= MAX_DURATION_SECONDS:  # also NaN; infinity would overflow below
+            # Fails this workflow task with a clear cause, instead of a timer history cannot set.
+            raise ValueError(
+                f"workflow timer of {delay}s exceeds the maximum duration of "
+                f"{MAX_DURATION_SECONDS}s (100 years)"
+            )
         self._timer_seq += 1
         tid = str(self._timer_seq)
         # Millisecond precision: loop time is float epoch seconds, so `call_at` deltas carry noise.

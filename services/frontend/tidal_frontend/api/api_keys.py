@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Path, Response
 from pydantic import BaseModel, Field
+from tidal_schema.limits import STORE_SAFE_PATTERN, Text
 from tidal_server import apikeys
 from tidal_server.apikeys import ALL_NAMESPACES, ApiKeyInfo, Role
 
@@ -50,9 +51,11 @@ class ApiKeyList(BaseModel):
 
 
 class CreateApiKeyRequest(RequestModel):
-    namespace: str = Field(min_length=1, max_length=200, description='a namespace, or "*"')
+    namespace: str = Field(
+        min_length=1, max_length=200, pattern=STORE_SAFE_PATTERN, description='a namespace, or "*"'
+    )
     role: Role
-    description: str = Field(default="", max_length=10_000)
+    description: Text = ""
 
 
 def _not_found(key_id: str) -> Problem:

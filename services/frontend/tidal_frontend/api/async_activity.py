@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 from tidal_schema import Failure
+from tidal_schema.limits import Text
 from tidal_schema.messages import (
     ActivityHeartbeatReply,
     CompleteActivityTask,
@@ -28,20 +29,20 @@ class ActivityResult(WithInput):
     """`args`/`input` hold the single result value (or nothing, for None)."""
 
     task_token: str = _TOKEN
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 class ActivityDetails(WithInput):
     """`args`/`input` hold the heartbeat or cancellation details."""
 
     task_token: str = _TOKEN
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 class ActivityFailure(RequestModel):
     task_token: str = _TOKEN
     failure: Failure
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 class Accepted(BaseModel):

@@ -10,15 +10,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from tidal_schema import names
+from tidal_schema.limits import MAX_TASK_QUEUE_QUEUE_BYTES, STORE_SAFE_PATTERN, check_task_queue_name
 from tidal_server.bus import BusError, NotFoundError, QueueStats
 
 from ..context import Ctx
 from ..problems import Problem
 from .models import NamespacePath
 
-TaskQueuePath = Annotated[str, Path(min_length=1, max_length=1000, description="task queue name")]
+TaskQueuePath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_TASK_QUEUE_QUEUE_BYTES,
+        pattern=STORE_SAFE_PATTERN,
+        description="task queue name",
+    ),
+    AfterValidator(check_task_queue_name),
+]
 
 
 class TaskQueueKind(BaseModel):

@@ -12,15 +12,14 @@ Closed runs have none of these.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tidal_schema import WorkflowExecutionStatus
 
 from ..context import Ctx
 from ..store import ExecutionRow
-from .models import NamespacePath, WorkflowIdPath, not_found
+from .models import NamespacePath, RunIdQuery, WorkflowIdPath, not_found
 
 
 class _Lenient(BaseModel):
@@ -168,7 +167,7 @@ async def describe_workflow(
     ctx: Ctx,
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
-    run_id: Annotated[str | None, Query(description="default: the current run")] = None,
+    run_id: RunIdQuery = None,
 ) -> DescribeWorkflowResponse:
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:

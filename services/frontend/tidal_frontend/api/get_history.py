@@ -17,7 +17,7 @@ from tidal_schema import HistoryEvent
 
 from ..context import Ctx
 from ..problems import Problem
-from .models import NamespacePath, WorkflowIdPath, not_found
+from .models import NamespacePath, RunIdQuery, WorkflowIdPath, not_found
 
 MAX_PAGE_SIZE = 1000
 
@@ -32,7 +32,7 @@ async def get_history(
     ctx: Ctx,
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
-    run_id: Annotated[str | None, Query(description="default: the current run")] = None,
+    run_id: RunIdQuery = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     next_page_token: Annotated[str | None, Query(description="from the previous page")] = None,
 ) -> Any:

@@ -19,7 +19,7 @@ from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 
 from ..context import Ctx, FrontendContext
 from ..store import ExecutionRow
-from .models import NamespacePath, WorkflowIdPath, not_found
+from .models import NamespacePath, RunIdQuery, WorkflowIdPath, not_found
 
 # A notification is published after history's commit, but our read may run on a connection
 # whose snapshot predates it (or a replica lagging behind): give the commit this long to show.
@@ -44,7 +44,7 @@ async def get_result(
     ctx: Ctx,
     namespace: NamespacePath,
     workflow_id: WorkflowIdPath,
-    run_id: Annotated[str | None, Query(description="default: the current run")] = None,
+    run_id: RunIdQuery = None,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the run to close")] = 0.0,
 ) -> WorkflowResultResponse:
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)

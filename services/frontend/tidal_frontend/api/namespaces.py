@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from tidal_schema.limits import Text, check_namespace_name
 from tidal_server.apikeys import ALL_NAMESPACES, Role
 
 from ..auth import Caller, check
@@ -49,13 +50,16 @@ class NamespaceList(BaseModel):
 
 
 class CreateNamespaceRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    description: str = Field(default="", max_length=10_000)
+    # Its escaped form must leave room in RabbitMQ queue names (limits.MAX_NAMESPACE_QUEUE_BYTES).
+    name: Annotated[str, AfterValidator(check_namespace_name)] = Field(
+        min_length=1, max_length=200, pattern=NAME_PATTERN
+    )
+    description: Text = ""
     retention_days: RetentionDays = 30
 
 
 class UpdateNamespaceRequest(RequestModel):
-    description: str | None = Field(default=None, max_length=10_000)
+    description: Text | None = None
     retention_days: RetentionDays | None = None
 
 

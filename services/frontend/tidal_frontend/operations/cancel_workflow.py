@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
+from tidal_schema.limits import OptionalId, Text
 from tidal_schema.messages import RequestCancelWorkflowExecution
 from tidal_server.apikeys import Role
 
@@ -20,10 +21,10 @@ POLICY = Policy(role=Role.WRITER)
 
 
 class CancelWorkflowRequest(RequestModel):
-    reason: str = Field(default="", max_length=10_000)
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
-    request_id: str | None = Field(default=None, max_length=1000, description="idempotency key")
-    identity: str = Field(default="", max_length=1000)
+    reason: Text = ""
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
+    request_id: OptionalId | None = Field(default=None, description="idempotency key")
+    identity: Text = Field(default="", max_length=1000)
 
 
 async def cancel_workflow(

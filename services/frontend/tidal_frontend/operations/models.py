@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tidal_schema import Payload
+from tidal_schema.limits import JsonValue
 
 from ..problems import Problem
 
@@ -24,7 +23,9 @@ class WithInput(RequestModel):
     input: list[Payload] | None = Field(
         default=None, description='encoded arguments: [{"metadata": {"encoding": "json/plain"}, "data": ...}]'
     )
-    args: list[Any] | None = Field(default=None, description="plain JSON arguments (wrapped as json/plain)")
+    args: list[JsonValue] | None = Field(
+        default=None, description="plain JSON arguments (wrapped as json/plain)"
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> WithInput:

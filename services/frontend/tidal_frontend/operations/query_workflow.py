@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from tidal_schema import HistoryEvent, Payload, limits, names
+from tidal_schema import HistoryEvent, Payload, limits, names, sizes
+from tidal_schema.limits import Name, OptionalId
 from tidal_schema.messages import QUERY_REPLY, AddQueryTask, QueryWorkflowReply, QueryWorkflowTask
 from tidal_server.apikeys import Role
 from tidal_server.bus import BusError, OutMessage, RequestTimeout, UnroutableError
@@ -34,8 +35,8 @@ POLICY = Policy(role=Role.READER)
 
 
 class QueryWorkflowRequest(WithInput):
-    query_name: str = Field(min_length=1, max_length=1000)
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
+    query_name: Name
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
     timeout: float | None = Field(
         default=None,
         gt=0,
@@ -94,10 +95,10 @@ async def _history(ctx: FrontendContext, row: ExecutionRow) -> tuple[HistoryEven
 def _newest(events: tuple[HistoryEvent, ...], max_message_bytes: int) -> dict[str, Any]:
     """A long history does not fit one bus message: the task carries the newest events and the
     worker pages the rest (docs/configuration.md#limits)."""
-    first = limits.newest_events(
+    first = sizes.newest_events(
         events,
         max_events=limits.TASK_HISTORY_MAX_EVENTS,
-        max_bytes=limits.task_history_budget(max_message_bytes),
+        max_bytes=sizes.task_history_budget(max_message_bytes),
     )
     return {"events": events[first:], "first_event_id": events[first].event_id if first else 1}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
+from tidal_schema.limits import STORE_SAFE_PATTERN, Name, OptionalId, Text
 from tidal_schema.messages import SignalWorkflowExecution
 from tidal_server.apikeys import Role
 
@@ -20,15 +21,16 @@ POLICY = Policy(role=Role.WRITER)
 
 
 class SignalWorkflowRequest(WithInput):
-    signal_name: str = Field(min_length=1, max_length=1000)
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
+    signal_name: Name
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
     request_id: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
+        pattern=STORE_SAFE_PATTERN,
         description="idempotency key: a retried signal with the same request_id is applied once",
     )
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 async def signal_workflow(

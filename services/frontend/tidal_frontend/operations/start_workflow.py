@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from tidal_schema.limits import STORE_SAFE_PATTERN, Id, JsonValue, Name, TaskQueueName, Text
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
 from tidal_server.apikeys import Role
 from tidal_server.visibility import invalid_search_attributes
@@ -33,17 +34,18 @@ MAX_SECONDS = 100 * 365 * 86400
 class StartSignal(WithInput):
     """Signal-with-start: the signal delivered together with the start."""
 
-    name: str = Field(min_length=1, max_length=1000)
+    name: Name
 
 
 class StartWorkflowRequest(WithInput):
-    workflow_id: str = Field(min_length=1, max_length=1000)
-    workflow_type: str = Field(min_length=1, max_length=1000)
-    task_queue: str = Field(min_length=1, max_length=1000)
+    workflow_id: Id
+    workflow_type: Name
+    task_queue: TaskQueueName
     request_id: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
+        pattern=STORE_SAFE_PATTERN,
         description="idempotency key: a retry with the same request_id returns the same run "
         "(generated when absent, and echoed in the response)",
     )
@@ -57,10 +59,10 @@ class StartWorkflowRequest(WithInput):
     retry_policy: RetryPolicy | None = Field(
         default=None, description="intervals in seconds (or ISO 8601 durations)"
     )
-    memo: dict[str, Payload] = Field(default_factory=dict)
-    search_attributes: dict[str, Any] = Field(default_factory=dict)
+    memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
     start_signal: StartSignal | None = Field(
         default=None,
         description="signal-with-start: if the workflow is running, only signal it (200); otherwise "

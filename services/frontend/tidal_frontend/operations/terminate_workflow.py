@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pydantic import Field
+from tidal_schema.limits import OptionalId, Text
 from tidal_schema.messages import TerminateWorkflowExecution
 from tidal_server.apikeys import Role
 
@@ -18,9 +19,9 @@ POLICY = Policy(role=Role.WRITER)
 
 
 class TerminateWorkflowRequest(RequestModel):
-    reason: str = Field(default="", max_length=10_000)
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
-    identity: str = Field(default="", max_length=1000)
+    reason: Text = ""
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
+    identity: Text = Field(default="", max_length=1000)
 
 
 async def terminate_workflow(

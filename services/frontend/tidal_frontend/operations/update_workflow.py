@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from tidal_schema import Failure, Payload
+from tidal_schema.limits import Id, Name, OptionalId, Text
 from tidal_schema.messages import UpdateWorkflowExecution
 from tidal_server.apikeys import Role
 
@@ -37,19 +38,15 @@ POLICY = Policy(role=Role.WRITER)
 
 
 class UpdateWorkflowRequest(WithInput):
-    name: str | None = Field(
+    name: Name | None = Field(
         default=None,
-        min_length=1,
-        max_length=1000,
         description="the update handler; leave out (with update_id) to only wait for a known update",
     )
-    update_id: str | None = Field(
-        default=None, min_length=1, max_length=1000, description="dedup key (default: a new uuid)"
-    )
-    run_id: str | None = Field(default=None, description="a specific run (default: the current run)")
+    update_id: Id | None = Field(default=None, description="dedup key (default: a new uuid)")
+    run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
     wait_for_stage: Literal["accepted", "completed"] = "completed"
     wait: float = Field(default=30.0, ge=0, description="seconds to wait for that stage")
-    identity: str = Field(default="", max_length=1000)
+    identity: Text = Field(default="", max_length=1000)
 
 
 class UpdateWorkflowResponse(BaseModel):

@@ -1,0 +1,99 @@
+"""Scenarios run in both modes (embedded and the real stack): the hand-made hostile inputs are
+refused at the edge, and afterwards every shard still runs workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import jsonschema
+from tidal.client import Client
+from tidal_schema import events as ev
+
+from tests.hostile import cases
+from tests.hostile.workflows import TASK_QUEUE, HostileWorkflow, OversleepWorkflow, one_id_per_shard
+from tests.support.stack import wait_for
+
+# The documented dead-letter reason form (docs/commands.md).
+REASON = re.compile(r"^[a-z_]+: .+", re.DOTALL)
+
+
+async def http_cases_are_refused(http: httpx.AsyncClient) -> None:
+    failures = []
+    for case in cases.HTTP_CASES:
+        try:
+            await cases.check_http_case(http, case)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n".join(failures)
+
+
+async def command_cases_are_rejected(call: cases.CommandCall, reasons: Sequence[str]) -> None:
+    failures = []
+    for case in cases.COMMAND_CASES:
+        try:
+            await cases.check_command_case(call, case)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n".join(failures)
+    await wait_for(
+        lambda: len(reasons) >= len(cases.COMMAND_CASES),
+        timeout=30,
+        what="a dead letter per rejected command",
+    )
+    assert all(REASON.match(r) for r in reasons), reasons
+
+
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+async def histories_match_the_document(http: httpx.AsyncClient, workflow_ids: Sequence[str]) -> None:
+    """`GET .../history` answers what docs/openapi.json says (`HistoryPage`), event by event."""
+    components = json.loads(DOCUMENT.read_text())["components"]
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/HistoryPage", "components": components}
+    )
+    for wid in workflow_ids:
+        response = await http.get(f"{cases.API}/workflows/{wid}/history")
+        assert response.status_code == 200, response.text
+        errors = [
+            f"{list(e.absolute_path)}: {e.message[:300]}" for e in validator.iter_errors(response.json())
+        ]
+        assert not errors, f"{wid}: " + "\n".join(errors[:5])
+
+
+async def every_shard_still_completes(client: Client, shard_count: int) -> list[str]:
+    ids = one_id_per_shard(f"after-{uuid.uuid4().hex[:8]}", shard_count)
+    handles = [
+        await client.start_workflow(HostileWorkflow.run, wid, id=wid, task_queue=TASK_QUEUE) for wid in ids
+    ]
+    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=120)
+    assert results == [f"ok {wid}" for wid in ids]
+    return ids
+
+
+async def oversleep_fails_the_workflow_task(client: Client) -> str:
+    """workflow.sleep beyond the maximum duration fails the workflow task in the worker with a
+    clear cause (visible in history) instead of reaching history's timer arithmetic."""
+    wid = f"oversleep-{uuid.uuid4()}"
+    handle = await client.start_workflow(OversleepWorkflow.run, id=wid, task_queue=TASK_QUEUE)
+
+    async def failed_task_recorded() -> bool:
+        history = await handle.fetch_history()
+        return any(
+            isinstance(e.attributes, ev.WorkflowTaskFailed)
+            and e.attributes.failure is not None
+            and "exceeds the maximum duration" in e.attributes.failure.message
+            for e in history.events
+        )
+
+    await wait_for(failed_task_recorded, timeout=60, interval=0.2, what="WorkflowTaskFailed naming the limit")
+    history = await handle.fetch_history()
+    assert not any(isinstance(e.attributes, ev.TimerStarted) for e in history.events)
+    await handle.terminate("test done")
+    return wid
