@@ -10,8 +10,8 @@ from tidal_schema.limits import OptionalId, Text
 from tidal_schema.messages import RequestCancelWorkflowExecution
 from tidal_server.apikeys import Role
 
-from .. import history_client
 from ..context import FrontendContext
+from . import _history
 from .models import RequestModel, RunRef
 from .policy import Admitted, Policy
 
@@ -39,14 +39,6 @@ async def cancel_workflow(
         reason=body.reason,
         identity=body.identity,
     )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        # A second request for the same run is answered without being recorded again.
-        retry_hint="retrying is safe",
-    )
+    # A second request for the same run is answered without being recorded again.
+    reply = await _history.send(ctx, message, retry_hint="retrying is safe")
     return RunRef(workflow_id=workflow_id, run_id=reply.run_id)

@@ -10,8 +10,8 @@ from tidal_schema.limits import STORE_SAFE_PATTERN, Name, OptionalId, Text
 from tidal_schema.messages import SignalWorkflowExecution
 from tidal_server.apikeys import Role
 
-from .. import history_client
 from ..context import FrontendContext
+from . import _history
 from .models import RunRef, WithInput
 from .policy import Admitted, Policy
 
@@ -47,13 +47,5 @@ async def signal_workflow(
         request_id=request_id,
         identity=body.identity,
     )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        retry_hint=f"retry with the same request_id ({request_id})",
-    )
+    reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
     return RunRef(workflow_id=workflow_id, run_id=reply.run_id)

@@ -16,9 +16,9 @@ from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflo
 from tidal_server.apikeys import Role
 from tidal_server.visibility import invalid_search_attributes
 
-from .. import history_client
 from ..context import FrontendContext
 from ..problems import Problem
+from . import _history
 from .models import WithInput
 from .policy import Admitted, Policy
 
@@ -120,15 +120,7 @@ async def start_workflow(
             signal_name=body.start_signal.name,
             signal_input=body.start_signal.payloads(),
         )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=body.workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        retry_hint=f"retry with the same request_id ({request_id})",
-    )
+    reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
     assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
     return StartWorkflowResponse(
         workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id

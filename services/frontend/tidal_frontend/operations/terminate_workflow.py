@@ -8,8 +8,8 @@ from tidal_schema.limits import OptionalId, Text
 from tidal_schema.messages import TerminateWorkflowExecution
 from tidal_server.apikeys import Role
 
-from .. import history_client
 from ..context import FrontendContext
+from . import _history
 from .models import RequestModel, RunRef
 from .policy import Admitted, Policy
 
@@ -35,14 +35,6 @@ async def terminate_workflow(
         reason=body.reason,
         identity=body.identity,
     )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        # Terminating twice is harmless: the second finds the run closed (404).
-        retry_hint="retrying is safe",
-    )
+    # Terminating twice is harmless: the second finds the run closed (404).
+    reply = await _history.send(ctx, message, retry_hint="retrying is safe")
     return RunRef(workflow_id=workflow_id, run_id=reply.run_id)

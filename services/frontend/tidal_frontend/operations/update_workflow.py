@@ -22,9 +22,9 @@ from tidal_schema.limits import Id, Name, OptionalId, Text
 from tidal_schema.messages import UpdateWorkflowExecution
 from tidal_server.apikeys import Role
 
-from .. import history_client
 from ..context import FrontendContext
 from ..problems import Problem
+from . import _history
 from .models import WithInput, not_found
 from .policy import Admitted, Policy
 
@@ -80,15 +80,7 @@ async def update_workflow(
         input=body.payloads(),
         identity=body.identity,
     )
-    reply = await history_client.send(
-        ctx.bus,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        shard_count=ctx.shard_count,
-        message=message,
-        timeout=ctx.settings.request_timeout_seconds,
-        retry_hint=f"retry with the same update_id ({update_id})",
-    )
+    reply = await _history.send(ctx, message, retry_hint=f"retry with the same update_id ({update_id})")
     return await _wait(ctx, namespace, workflow_id, reply.run_id or body.run_id, update_id, body)
 
 
