@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tidal_history.api import start_workflow
 from tidal_history.app import build
+from tidal_history.mutation import Outcome
 from tidal_schema import names
 from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask, StartWorkflowExecution
 from tidal_server.bus import Delivery, InMemoryBus, OutMessage, QueueSpec
@@ -82,12 +84,25 @@ async def test_outbox_rows_are_relayed_after_a_failed_publish(runtime: Runtime) 
         await service.stop()
 
 
-async def test_a_failed_batch_does_not_publish_confirmed_rows_again(runtime: Runtime) -> None:
+async def test_a_failed_batch_does_not_publish_confirmed_rows_again(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows the broker already confirmed (awaiting their deletion) are not relayed a second time
     when a later batch fails: each would be a second copy of a task, i.e. an activity run twice
     (found by the chaos suite after a Postgres restart). The failure here is a message that
     cannot be applied, isolated by bisection, which relays the shard's outbox first."""
     tasks: dict[str, int] = {}
+    real_handle = start_workflow.handle
+
+    # The schema now refuses every input that used to break a transition (a 10,000,000-day run
+    # timeout overflowed datetime), at every edge including history's parse: so the transition
+    # itself breaks for one workflow id, with the error that input raised.
+    def overflows_for_bad(msg: StartWorkflowExecution, *args: Any, **kwargs: Any) -> Outcome:
+        if msg.workflow_id == "bad":
+            raise OverflowError("date value out of range")
+        return real_handle(msg, *args, **kwargs)
+
+    monkeypatch.setattr(start_workflow, "handle", overflows_for_bad)
 
     async def take(d: Delivery) -> None:
         msg = MATCHING_MESSAGE.validate_json(d.body)
@@ -111,16 +126,9 @@ async def test_a_failed_batch_does_not_publish_confirmed_rows_again(runtime: Run
                     workflow_id=f"good-{i}", workflow_type="T", task_queue="q", request_id=f"good-{i}"
                 ),
             )
-        # 10,000,000 days from now is past datetime.max: OverflowError inside the transition.
         await _publish_start(
             runtime,
-            StartWorkflowExecution(
-                workflow_id="bad",
-                workflow_type="T",
-                task_queue="q",
-                request_id="bad",
-                workflow_run_timeout=timedelta(days=10_000_000),
-            ),
+            StartWorkflowExecution(workflow_id="bad", workflow_type="T", task_queue="q", request_id="bad"),
         )
         for i in range(5, 10):
             await _publish_start(
