@@ -31,7 +31,7 @@ tidal-frontend
 tidal-history
     ^(tidal\.(history|matching|timer|notify)|tidal\.(history|timer)\.shard\.[0-9]+|${DL})\$
     ^(tidal\.(matching|timer|notify)|tidal\.(history|timer)\.shard\.[0-9]+|${DL}|amq\.default)\$
-    ^(tidal\.(history|matching|timer)|tidal\.history\.shard\.[0-9]+|${DL})\$
+    ^(tidal\.(history|matching|timer)|tidal\.(history|timer)\.shard\.[0-9]+|${DL})\$
 tidal-matching
     ^(tidal\.matching|tidal\.tq\..*|${DL})\$
     ^(tidal\.matching|${DL}|amq\.default)\$
