@@ -118,9 +118,13 @@ async def test_one_trace_across_the_real_stack(
     def names() -> list[str]:
         return [s.name for s in list(received) if s.trace_id == trace_id]
 
-    # Workflow closes with history's second CompleteWorkflowTask: wait until it was exported.
+    # Each process exports on its own schedule: wait until every expected span was exported (the
+    # workflow closes with history's second CompleteWorkflowTask), then check the rest.
+    expected = {"POST /api/v1/namespaces/{namespace}/workflows", "matching AddActivityTask"}
     await wait_for(
-        lambda: names().count("history CompleteWorkflowTask") == 2, timeout=60, what="every history span"
+        lambda: names().count("history CompleteWorkflowTask") == 2 and expected <= set(names()),
+        timeout=60,
+        what="every server span",
     )
     server_side = [s for s in list(received) if s.trace_id == trace_id]
     worker_side = [s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id]
