@@ -105,7 +105,15 @@ class _AmqpDelivery:
     async def dead_letter(self, reason: str) -> None:
         headers = {**(self._msg.headers or {}), _H_DL_REASON: reason[:1000], _H_DL_QUEUE: self._queue}
         try:
-            await self._transport.publish_raw(names.DEAD_LETTER_EXCHANGE, "", self._msg.body, headers)
+            await self._transport.publish_raw(
+                names.DEAD_LETTER_EXCHANGE,
+                "",
+                self._msg.body,
+                headers,
+                # The copy keeps the ids a publisher tracks its message by.
+                message_id=self._msg.message_id,
+                correlation_id=self._msg.correlation_id,
+            )
         except Exception:
             # Still never requeued: the queue's own dead-letter exchange takes it, without the reason.
             await self._msg.nack(requeue=False)
@@ -209,14 +217,27 @@ class AmqpTransport:
         )
 
     async def publish_raw(
-        self, exchange: str, routing_key: str, body: bytes, headers: Mapping[str, Any]
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        headers: Mapping[str, Any],
+        *,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
-        """Publish with the given headers as they are (a dead-lettered copy)."""
+        """Publish with the given headers and ids as they are (a dead-lettered copy)."""
         await self._connection()
         assert self._pub is not None
         ex = await self._pub.get_exchange(exchange, ensure=False)
         await ex.publish(
-            aio_pika.Message(body, headers=dict(headers), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(
+                body,
+                headers=dict(headers),
+                message_id=message_id,
+                correlation_id=correlation_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
             routing_key=routing_key,
         )
 
