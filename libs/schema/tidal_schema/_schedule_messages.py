@@ -130,6 +130,9 @@ class ScheduledWorkflowStarted(_ScheduleRef):
     started_workflow_id: Id
     run_id: str = ""
     error: Text = ""
+    # False when the start was a duplicate answered with a run that has closed since: the
+    # schedule must not wait for its close (that notice went out when it closed).
+    running: bool = True
 
 
 class ScheduledWorkflowClosed(_ScheduleRef):

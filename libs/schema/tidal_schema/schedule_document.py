@@ -114,6 +114,9 @@ class ScheduleBufferedStart(_Doc):
     overlap: ScheduleOverlapPolicy
     # Trigger and backfill actions (Temporal's "manual"): taken even while paused.
     manual: bool = False
+    # The trigger's or backfill's request id: part of the start's request id, so a manual action
+    # in the same second as another is a start of its own, not a duplicate of that one.
+    request_id: str = ""
 
 
 class ScheduleCounters(_Doc):

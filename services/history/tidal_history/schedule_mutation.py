@@ -81,8 +81,9 @@ def schedule_tick_key(doc: ScheduleDocument, nominal: datetime) -> str:
     return f"{doc.incarnation}/{TimerKind.SCHEDULE.value}/t={format_nominal(nominal)}"
 
 
-def schedule_request_id(doc: ScheduleDocument, nominal: datetime) -> str:
-    return f"schedule/{doc.incarnation}/{format_nominal(nominal)}"
+def schedule_request_id(doc: ScheduleDocument, nominal: datetime, manual_request: str = "") -> str:
+    base = f"schedule/{doc.incarnation}/{format_nominal(nominal)}"
+    return f"{base}/{manual_request}" if manual_request else base
 
 
 class ScheduleMutation:
@@ -159,11 +160,17 @@ class ScheduleMutation:
     # --- actions --------------------------------------------------------------------------
 
     def take_action(
-        self, nominal: datetime, actual: datetime, overlap: ScheduleOverlapPolicy, *, manual: bool
+        self,
+        nominal: datetime,
+        actual: datetime,
+        overlap: ScheduleOverlapPolicy,
+        *,
+        manual: bool,
+        request_id: str = "",
     ) -> None:
         doc = self.doc
         if not doc.running or overlap is ScheduleOverlapPolicy.ALLOW_ALL:
-            self._start(nominal, actual, manual=manual)
+            self._start(nominal, actual, manual=manual, request_id=request_id)
             return
         if overlap is ScheduleOverlapPolicy.SKIP:
             doc.counters.skipped_overlap += 1
@@ -175,7 +182,7 @@ class ScheduleMutation:
             return
         if overlap in (ScheduleOverlapPolicy.CANCEL_OTHER, ScheduleOverlapPolicy.TERMINATE_OTHER):
             self._stop_running(overlap)
-        self._buffer(nominal, actual, overlap, manual=manual)
+        self._buffer(nominal, actual, overlap, manual=manual, request_id=request_id)
 
     def drain_buffer(self) -> None:
         """Start buffered actions while nothing runs (or the next one allows overlap)."""
@@ -184,10 +191,16 @@ class ScheduleMutation:
             not doc.running or doc.buffered[0].overlap is ScheduleOverlapPolicy.ALLOW_ALL
         ):
             b = doc.buffered.pop(0)
-            self._start(b.nominal_time, b.actual_time, manual=b.manual)
+            self._start(b.nominal_time, b.actual_time, manual=b.manual, request_id=b.request_id)
 
     def _buffer(
-        self, nominal: datetime, actual: datetime, overlap: ScheduleOverlapPolicy, *, manual: bool
+        self,
+        nominal: datetime,
+        actual: datetime,
+        overlap: ScheduleOverlapPolicy,
+        *,
+        manual: bool,
+        request_id: str,
     ) -> None:
         doc = self.doc
         if len(doc.buffered) >= MAX_BUFFERED_STARTS:
@@ -195,7 +208,13 @@ class ScheduleMutation:
             self._out.skipped += 1
             return
         doc.buffered.append(
-            ScheduleBufferedStart(nominal_time=nominal, actual_time=actual, overlap=overlap, manual=manual)
+            ScheduleBufferedStart(
+                nominal_time=nominal,
+                actual_time=actual,
+                overlap=overlap,
+                manual=manual,
+                request_id=request_id,
+            )
         )
         self._out.buffered += 1
 
@@ -223,7 +242,7 @@ class ScheduleMutation:
                 )
             self._out.outbox.append(to_workflow(doc.namespace, r.workflow_id, msg))
 
-    def _start(self, nominal: datetime, actual: datetime, *, manual: bool) -> None:
+    def _start(self, nominal: datetime, actual: datetime, *, manual: bool, request_id: str = "") -> None:
         doc = self.doc
         action = doc.action
         workflow_id = scheduled_workflow_id(action.workflow_id, nominal)
@@ -243,7 +262,7 @@ class ScheduleMutation:
             workflow_type=action.workflow_type,
             task_queue=action.task_queue,
             input=action.input,
-            request_id=schedule_request_id(doc, nominal),
+            request_id=schedule_request_id(doc, nominal, request_id),
             workflow_execution_timeout=action.workflow_execution_timeout,
             workflow_run_timeout=action.workflow_run_timeout,
             workflow_task_timeout=action.workflow_task_timeout,

@@ -51,5 +51,5 @@ def handle(doc: ScheduleDocument | None, msg: BackfillSchedule, *, now: datetime
         planned += [(t, r.overlap or doc.policies.overlap) for t in times]
     m.note_applied(msg.request_id)
     for t, overlap in planned:
-        m.take_action(t.nominal, t.actual, overlap, manual=True)
+        m.take_action(t.nominal, t.actual, overlap, manual=True, request_id=msg.request_id)
     return m.finish(AckReply())

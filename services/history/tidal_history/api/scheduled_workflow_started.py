@@ -26,7 +26,7 @@ def handle(doc: ScheduleDocument | None, msg: ScheduledWorkflowStarted, *, now: 
         ),
         None,
     )
-    if msg.error:
+    if msg.error or not msg.running:
         if running is None and (action is None or action.failed_to_start):
             return unchanged()  # a duplicate answer
         m = ScheduleMutation(doc, now=now)
@@ -34,6 +34,7 @@ def handle(doc: ScheduleDocument | None, msg: ScheduledWorkflowStarted, *, now: 
             doc.running.remove(running)
         if action is not None:
             action.failed_to_start = msg.error
+            action.run_id = action.run_id or msg.run_id
         m.drain_buffer()
         return m.finish()
     if (running is None or running.run_id == msg.run_id) and (action is None or action.run_id == msg.run_id):

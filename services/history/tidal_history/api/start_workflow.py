@@ -42,7 +42,8 @@ def handle(
     if current is not None:
         if current.start_request_id == msg.request_id:
             reply = StartWorkflowReply(run_id=current.run_id, started=True)
-            return unchanged(reply, send=_tell_schedule(msg, reply))
+            running = current.status is WorkflowExecutionStatus.RUNNING
+            return unchanged(reply, send=_tell_schedule(msg, reply, running=running))
         refusal = refuse(msg, current)
         if refusal is not None:
             refusal.outbox.extend(_tell_schedule(msg, refusal.reply))
@@ -55,14 +56,19 @@ def handle(
     return m.finish()
 
 
-def _tell_schedule(msg: StartWorkflowExecution, reply: Reply | None) -> list[Outgoing]:
+def _tell_schedule(
+    msg: StartWorkflowExecution, reply: Reply | None, *, running: bool = True
+) -> list[Outgoing]:
     """A schedule's start answers the schedule's shard (as a child start answers its parent)."""
     if msg.scheduled_by is None:
         return []
-    return [to_workflow(msg.namespace, msg.scheduled_by.schedule_id, _schedule_answer(msg, reply))]
+    answer = _schedule_answer(msg, reply, running=running)
+    return [to_workflow(msg.namespace, msg.scheduled_by.schedule_id, answer)]
 
 
-def _schedule_answer(msg: StartWorkflowExecution, reply: Reply | None) -> ScheduledWorkflowStarted:
+def _schedule_answer(
+    msg: StartWorkflowExecution, reply: Reply | None, *, running: bool = True
+) -> ScheduledWorkflowStarted:
     link = msg.scheduled_by
     assert link is not None
     started = isinstance(reply, StartWorkflowReply) and reply.started
@@ -74,6 +80,7 @@ def _schedule_answer(msg: StartWorkflowExecution, reply: Reply | None) -> Schedu
         started_workflow_id=msg.workflow_id,
         run_id=reply.run_id if isinstance(reply, StartWorkflowReply) else "",
         error="" if started else (reply.message if isinstance(reply, ErrorReply) else "not started"),
+        running=running,
     )
     return answer
 
