@@ -145,7 +145,7 @@ async def delete(
 
 
 _MANY = "/namespaces/{namespace}/schedules"
-_ONE = _MANY + "/{schedule_id}"
+_ONE = _MANY + "/{schedule_id:path}"  # ids may hold "/", like workflow ids
 
 
 def schedule_routes(r: APIRouter, *, auth_errors: tuple[str, ...], read: list[Any]) -> None:
