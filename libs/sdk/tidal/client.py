@@ -33,6 +33,10 @@ from ._client_types import WorkflowExecutionDescription as WorkflowExecutionDesc
 from ._client_types import WorkflowHistory as WorkflowHistory
 from ._client_types import _signal_name, _workflow_name
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._schedule_spec import ScheduleCalendarSpec as ScheduleCalendarSpec
+from ._schedule_spec import ScheduleIntervalSpec as ScheduleIntervalSpec
+from ._schedule_spec import ScheduleRange as ScheduleRange
+from ._schedule_spec import ScheduleSpec as ScheduleSpec
 from ._transport import AmqpTransport, WorkerTransport
 from ._visibility import (
     WorkflowExecution,

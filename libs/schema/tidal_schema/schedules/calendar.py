@@ -144,25 +144,35 @@ class CompiledCalendar:
             return found if found <= limit else None
 
     def unmatched_after(self, wall: int, limit: int) -> int | None:
-        """The first wall second after `wall` that this calendar does not match (at most
-        `limit`), for skipping a whole run of excluded times in one step. The run is walked at
-        the coarsest unit the calendar leaves whole: seconds, minutes, hours, days or years."""
-        if len(self.seconds) < 60:
-            unit = 1
-        elif len(self.minutes) < 60:
-            unit = 60
-        elif len(self.hours) < 24:
-            unit = 3600
-        elif len(self.days_of_month) < 31 or len(self.months) < 12 or len(self.days_of_week) < 7:
-            unit = DAY
-        else:
-            unit = 0  # whole years
+        """The first wall second after `wall` (a matching one) that this calendar does not match,
+        at most `limit`: one step over a whole run of excluded times. The run ends at the finest
+        field the calendar does not cover entirely: the next missing second, minute or hour (in
+        this block or at the start of the next), or else the next day or year that fails."""
+        _, _, _, hour, minute, second = wall_fields(wall)
+        for values, size, unit, current in (
+            (self.seconds, 60, 1, second),
+            (self.minutes, 60, 60, minute),
+            (self.hours, 24, 3600, hour),
+        ):
+            if len(values) == size:
+                continue
+            block = wall - wall % (unit * size)
+            present = set(values)
+            gap = next((v for v in range(current + 1, size) if v not in present), None)
+            if gap is None:
+                block += unit * size
+                if block <= limit and not self.matches(block):
+                    return block
+                gap = next(v for v in range(size) if v not in present)
+            found = block + gap * unit
+            return found if found <= limit else None
+        whole_days = len(self.days_of_month) == 31 and len(self.months) == 12 and len(self.days_of_week) == 7
         probe = wall
         while True:
-            if unit:
-                probe = (probe // unit + 1) * unit
-            else:
+            if whole_days:
                 probe = wall_seconds(wall_fields(probe)[0] + 1, 1, 1, 0, 0, 0)
+            else:
+                probe = (probe // DAY + 1) * DAY
             if probe > limit:
                 return None
             if not self.matches(probe):
