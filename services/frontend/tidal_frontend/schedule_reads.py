@@ -85,6 +85,7 @@ class ScheduleListEntry(BaseModel):
     spec: dict[str, Any]
     recent_actions: list[ScheduleActionResult]
     next_action_times: list[datetime]
+    memo: dict[str, Any]
 
 
 class ListSchedulesResponse(BaseModel):
@@ -186,6 +187,7 @@ async def list_page(
                 spec=doc.spec,
                 recent_actions=_results(doc)[-5:],
                 next_action_times=_next_times(doc, 5),
+                memo={k: v.model_dump(mode="json") for k, v in doc.memo.items()},
             )
         )
     token = _encode(rows[page_size - 1].schedule_id) if more else None
