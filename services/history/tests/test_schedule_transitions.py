@@ -284,8 +284,9 @@ def test_limited_actions_stop_after_the_last_and_pause_on_failure_pauses() -> No
     doc = _create()
     doc.policies = SchedulePolicies(pause_on_failure=True)
     _tick(doc, datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC))
-    _close(doc, "tick-2026-01-01T12:00:01Z", WorkflowExecutionStatus.FAILED)
+    out = _close(doc, "tick-2026-01-01T12:00:01Z", WorkflowExecutionStatus.FAILED)
     assert doc.paused and "failed" in doc.note
+    assert out.failed == 1 and out.completed == 0  # counted for TidalScheduleActionsFailing
 
 
 def test_update_refuses_a_stale_conflict_token_and_rearms() -> None:

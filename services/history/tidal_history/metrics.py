@@ -73,7 +73,8 @@ WORKFLOW_SECONDS = Histogram(
 SCHEDULE_ACTIONS = Counter(
     "tidal_schedule_actions_total",
     "Schedule actions by outcome: taken (a run started), skipped (overlap policy), missed (past the "
-    "catch-up window), buffered (waiting for a running run to close).",
+    "catch-up window), buffered (waiting for a running run to close); and how the runs they started "
+    "ended: completed, failed (failed, timed out, or could not start).",
     ["namespace", "outcome"],
 )
 SHARDS_OWNED = Gauge("tidal_history_shards_owned", "Shards this history process owns.")

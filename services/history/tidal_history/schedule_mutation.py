@@ -70,11 +70,14 @@ class ScheduleOutcome:
     timers_set: list[ScheduleTimer] = field(default_factory=list)
     timers_deleted: list[str] = field(default_factory=list)
     reply: Reply | None = None
-    # Figures for the metrics (taken, skipped, missed, buffered) by this transition.
+    # Figures for the metrics by this transition: actions taken, skipped, missed, buffered; runs
+    # it started that completed, or failed (failed, timed out, or could not start).
     taken: int = 0
     skipped: int = 0
     missed: int = 0
     buffered: int = 0
+    completed: int = 0
+    failed: int = 0
 
 
 def schedule_tick_key(doc: ScheduleDocument, nominal: datetime) -> str:
@@ -302,6 +305,10 @@ class ScheduleMutation:
     def changed_by_client(self) -> None:
         self.doc.conflict_token += 1
         self.doc.updated_at = self.now
+
+    def count_run_closed(self, *, completed: bool, failed: bool) -> None:
+        self._out.completed += int(completed)
+        self._out.failed += int(failed)
 
     def finish(self, reply: Reply | None = None, *, deleted: bool = False) -> ScheduleOutcome:
         self._out.reply = reply

@@ -115,6 +115,6 @@ class ScheduleSet:
         w.write.deleted = out.deleted
         w.write.record_timers(out.timers_set, out.timers_deleted)
         w.write.outbox.extend(out.outbox)
-        for outcome in ("taken", "skipped", "missed", "buffered"):
+        for outcome in ("taken", "skipped", "missed", "buffered", "completed", "failed"):
             w.write.figures[outcome] = w.write.figures.get(outcome, 0) + getattr(out, outcome)
         w.doc = None if out.deleted else out.doc

@@ -28,6 +28,9 @@ def handle(doc: ScheduleDocument | None, msg: ScheduledWorkflowClosed, *, now: d
     for a in doc.recent_actions:
         if a.workflow_id == msg.started_workflow_id and not a.run_id:
             a.run_id = msg.run_id
+    m.count_run_closed(
+        completed=msg.status is WorkflowExecutionStatus.COMPLETED, failed=msg.status in _FAILED
+    )
     if doc.policies.pause_on_failure and msg.status in _FAILED:
         doc.paused = True
         doc.note = f"paused: workflow {msg.started_workflow_id} {msg.status.value.lower()}"

@@ -32,6 +32,8 @@ def handle(doc: ScheduleDocument | None, msg: ScheduledWorkflowStarted, *, now: 
         m = ScheduleMutation(doc, now=now)
         if running is not None:
             doc.running.remove(running)
+        if msg.error:
+            m.count_run_closed(completed=False, failed=True)
         if action is not None:
             action.failed_to_start = msg.error
             action.run_id = action.run_id or msg.run_id
