@@ -281,3 +281,33 @@ async def hostile_inputs_are_refused(client: Client, tq: str, http: httpx.AsyncC
         raise AssertionError("a 20-year backfill of an every-second schedule was accepted")
     assert (await handle.describe()).info.num_actions == 0
     await handle.delete()
+
+
+def nominal_of(workflow_id: str) -> datetime:
+    m = _NAMED.match(workflow_id)
+    assert m, workflow_id
+    return datetime.strptime(m.group("t"), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+async def every_second_is_taken_exactly_once(client: Client, sid: str) -> int:
+    """After the schedule was paused and its runs closed: one run per second from the first
+    action to the last, none twice; returns how many."""
+    handle = client.get_schedule_handle(sid)
+    desc = await _describe_until(
+        handle, "the open runs to close", lambda d: not d.info.running_actions, timeout=60
+    )
+    taken = desc.info.num_actions
+
+    async def all_listed() -> bool:
+        return len([w async for w in client.list_workflows(f"TemporalScheduledById = '{sid}'")]) >= taken
+
+    await wait_for(all_listed, timeout=60, what=f"{taken} runs listed")
+    runs = [w async for w in client.list_workflows(f"TemporalScheduledById = '{sid}'")]
+    ids = [w.id for w in runs]
+    assert len(ids) == len(set(ids)) == taken, f"{len(ids)} runs, {len(set(ids))} ids, {taken} actions"
+    times = sorted(nominal_of(i) for i in ids)
+    expected = [times[0] + timedelta(seconds=i) for i in range(len(times))]
+    missing = sorted(set(expected) - set(times))
+    assert times == expected, f"seconds without a run: {missing[:10]}"
+    assert desc.info.num_actions_missed_catchup_window == 0 and desc.info.num_actions_skipped_overlap == 0
+    return taken

@@ -9,13 +9,21 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from tidal.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleSpec
+from tidal.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 from tidal_server.embedded import EmbeddedServer
 
 from tests.e2e import scenarios_schedules as ss
-from tests.support.stack import Stack
+from tests.support.stack import Stack, wait_for
 
 
 @pytest.fixture
@@ -92,3 +100,51 @@ async def test_a_daily_cron_over_30_simulated_days_takes_exactly_30_actions() ->
             )
             runs = [w async for w in client.list_workflows("TemporalScheduledById = 'daily'")]
             assert len(runs) == 30 and len({w.id for w in runs}) == 30
+
+
+async def test_a_schedule_misses_and_doubles_nothing_across_kills_and_a_full_restart(stack: Stack) -> None:
+    """Timer and history SIGKILLed mid-schedule, then the whole stack stopped and started again:
+    an every-second ALLOW_ALL schedule has exactly one run per second, none missing, none twice."""
+    for name in ("history", "matching", "timer", "frontend"):
+        stack.start(name)
+    await stack.wait_ready()
+    client = await Client.connect(stack.address)
+    tq = f"sched-crash-{uuid.uuid4().hex[:8]}"
+    sid = f"crash-{uuid.uuid4().hex[:8]}"
+    handle = client.get_schedule_handle(sid)
+
+    async def actions() -> int:
+        return (await handle.describe()).info.num_actions
+
+    async def more_than(n: int) -> None:
+        async def grown() -> bool:
+            return await actions() > n
+
+        await wait_for(grown, timeout=60, what=f"more than {n} actions")
+
+    try:
+        async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
+            await client.create_schedule(
+                sid,
+                Schedule(
+                    action=ScheduleActionStartWorkflow(ss.Stamp.run, "c", id=sid, task_queue=tq),
+                    spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=1))]),
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+                ),
+            )
+            await more_than(2)
+            for service in ("timer", "history"):
+                stack.kill(service)
+                stack.start(service)
+                await stack.wait_ready()
+                await more_than(await actions() + 2)
+            stack.stop_all()
+            for name in ("history", "matching", "timer", "frontend"):
+                stack.start(name)
+            await stack.wait_ready()
+            await more_than(await actions() + 2)
+            await handle.pause(note="checking")
+            taken = await ss.every_second_is_taken_exactly_once(client, sid)
+            assert taken >= 9
+    finally:
+        await client.close()
