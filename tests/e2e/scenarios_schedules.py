@@ -256,6 +256,18 @@ async def hostile_inputs_are_refused(client: Client, tq: str, http: httpx.AsyncC
         },
     )
     assert r.status_code == 400, r.text
+    # An id base that leaves no room for "-<nominal time>" in a workflow id (1,000 characters at
+    # most) would make every tick fail in history: refused at create.
+    long_base = {**action, "workflow_id": "w" * 990}
+    r = await http.post(
+        url, json={"schedule_id": "long", "spec": {"intervals": [{"every": 60}]}, "action": long_base}
+    )
+    assert r.status_code == 400 and "workflow_id" in r.text, r.text
+    bad_attrs = {**action, "search_attributes": {"Bad Name": 1}}
+    r = await http.post(
+        url, json={"schedule_id": "attrs", "spec": {"intervals": [{"every": 60}]}, "action": bad_attrs}
+    )
+    assert r.status_code == 400 and "search attribute" in r.text, r.text
     r = await http.post(
         url, json={"schedule_id": "bad\u0000id", "spec": {"intervals": [{"every": 60}]}, "action": action}
     )
