@@ -4,6 +4,7 @@ with deadlines; none sleeps as synchronisation."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from tidal.client import (
 )
 from tidal.exceptions import RPCError
 
+from tests.e2e.scenarios_visibility import tidal_cli
 from tests.support.stack import wait_for
 
 
@@ -323,3 +325,63 @@ async def every_second_is_taken_exactly_once(client: Client, sid: str) -> int:
     assert times == expected, f"seconds without a run: {missing[:10]}"
     assert desc.info.num_actions_missed_catchup_window == 0 and desc.info.num_actions_skipped_overlap == 0
     return taken
+
+
+async def the_cli(client: Client, tq: str, address: str) -> None:
+    """`tidal schedule ...` against a running server: tables, and --output json for scripts."""
+    sid = f"cli-{uuid.uuid4().hex[:8]}"
+
+    async def cli(*args: str) -> str:
+        code, out, err = await tidal_cli(address, "--namespace", client.namespace, *args)
+        assert code == 0, (args, out, err)
+        return out
+
+    out = await cli(
+        "schedule",
+        "create",
+        "--id",
+        sid,
+        "--type",
+        "Stamp",
+        "--task-queue",
+        tq,
+        "--workflow-id",
+        sid,
+        "--interval",
+        "1h",
+        "--input",
+        '"cli"',
+        "--paused",
+        "--note",
+        "from the cli",
+    )
+    assert f"Created schedule {sid}" in out
+    out = await cli("schedule", "describe", "--id", sid)
+    assert "paused from the cli" in out and "Stamp" in out, out
+    await cli("schedule", "trigger", "--id", sid)
+    await _describe_until(
+        client.get_schedule_handle(sid), "the CLI's trigger", lambda d: d.info.num_actions == 1
+    )
+    await cli(
+        "schedule",
+        "backfill",
+        "--id",
+        sid,
+        "--start",
+        "2026-01-01T00:00:00+00:00",
+        "--end",
+        "2026-01-01T01:00:00+00:00",
+        "--overlap",
+        "allow_all",
+    )
+    await cli("schedule", "update", "--id", sid, "--cron", "30 2 * * *", "--overlap", "allow_all")
+    await cli("schedule", "unpause", "--id", sid, "--note", "go")
+    data = json.loads(await cli("--output", "json", "schedule", "describe", "--id", sid))
+    assert data["spec"]["cron_expressions"] == ["30 2 * * *"] and data["policies"]["overlap"] == "allow_all"
+    assert data["state"] == {"paused": False, "note": "go", "limited_actions": False, "remaining_actions": 0}
+    assert data["info"]["num_actions"] == 3, data["info"]
+    listed = json.loads(await cli("--output", "json", "schedule", "list"))
+    assert sid in [s["schedule_id"] for s in listed]
+    await cli("schedule", "delete", "--id", sid)
+    code, _out, err = await tidal_cli(address, "schedule", "describe", "--id", sid)
+    assert code == 1 and "not_found" in err, err
