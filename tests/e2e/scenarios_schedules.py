@@ -385,3 +385,45 @@ async def the_cli(client: Client, tq: str, address: str) -> None:
     await cli("schedule", "delete", "--id", sid)
     code, _out, err = await tidal_cli(address, "schedule", "describe", "--id", sid)
     assert code == 1 and "not_found" in err, err
+
+
+async def terminate_and_cancel_other(client: Client, tq: str) -> None:
+    """TERMINATE_OTHER and CANCEL_OTHER stop the open run; the new action starts once it closed."""
+    sid = f"stop-{uuid.uuid4().hex[:8]}"
+    handle = await client.create_schedule(
+        sid,
+        Schedule(
+            action=ScheduleActionStartWorkflow(Gate.run, id=sid, task_queue=tq),
+            spec=_every(3600),
+            state=ScheduleState(paused=True),
+        ),
+    )
+
+    def one_running_after(n: int) -> object:
+        return lambda d: (
+            d.info.num_actions == n
+            and len(d.info.running_actions) == 1
+            and all(r.first_execution_run_id for r in d.info.running_actions)
+        )
+
+    await handle.trigger()
+    first = (await _describe_until(handle, "the first run", one_running_after(1))).info.running_actions[0]
+    await handle.trigger(overlap=ScheduleOverlapPolicy.TERMINATE_OTHER)
+    second = (
+        await _describe_until(handle, "the run after terminate", one_running_after(2))
+    ).info.running_actions[0]
+    old = await client.get_workflow_handle(first.workflow_id, run_id=first.first_execution_run_id).describe()  # type: ignore[attr-defined]
+    assert old.status.name == "TERMINATED", old.status
+    await handle.trigger(overlap=ScheduleOverlapPolicy.CANCEL_OTHER)
+    third = (
+        await _describe_until(handle, "the run after cancel", one_running_after(3))
+    ).info.running_actions[0]
+    old = await client.get_workflow_handle(
+        second.workflow_id, run_id=second.first_execution_run_id
+    ).describe()  # type: ignore[attr-defined]
+    assert old.status.name == "CANCELED", old.status
+    await client.get_workflow_handle(third.workflow_id, run_id=third.first_execution_run_id).signal(
+        Gate.finish
+    )  # type: ignore[attr-defined]
+    await _describe_until(handle, "the last run closed", lambda d: not d.info.running_actions)
+    await handle.delete()

@@ -45,6 +45,7 @@ async def test_schedules_embedded(embedded: tuple[Client, httpx.AsyncClient, str
     async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
         await ss.every_second_interval(client, tq)
         await ss.skip_and_buffer_one(client, tq)
+        await ss.terminate_and_cancel_other(client, tq)
         await ss.pause_trigger_backfill_update(client, tq)
         await ss.concurrent_update_is_refused(client, tq, http)
         await ss.hostile_inputs_are_refused(client, tq, http)
@@ -72,6 +73,7 @@ async def test_schedules_on_the_real_stack(stack: Stack) -> None:
         async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
             await ss.every_second_interval(client, tq)
             await ss.skip_and_buffer_one(client, tq)
+            await ss.terminate_and_cancel_other(client, tq)
             await ss.pause_trigger_backfill_update(client, tq)
             await ss.concurrent_update_is_refused(client, tq, http)
             await ss.hostile_inputs_are_refused(client, tq, http)
