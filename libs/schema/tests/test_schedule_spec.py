@@ -81,6 +81,19 @@ def test_year_9999_is_refused() -> None:
         ScheduleCalendarSpec(year=(R(9999),))
 
 
+def test_a_range_from_lax_json_is_normalised_too() -> None:
+    r = ScheduleRange.model_validate_json('{"start": "5", "end": "3", "step": "0"}')
+    assert (r.start, r.end, r.step) == (5, 5, 1)
+
+
+def test_the_spec_caps_its_ranges_in_total() -> None:
+    many = ScheduleCalendarSpec(minute=tuple(R(i % 60) for i in range(100)))
+    with pytest.raises(
+        ValidationError, match="calendars and skip hold 2100 ranges together; the limit is 2000"
+    ):
+        ScheduleSpec(calendars=(many,) * 10, skip=(many,) * 10)
+
+
 def test_too_many_ranges_and_a_nul_comment_are_refused() -> None:
     with pytest.raises(ValidationError, match="minute"):
         ScheduleCalendarSpec(minute=tuple(R(i % 60) for i in range(101)))
