@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tidal_schema.schedules import (
     MAX_LIMIT,
     MAX_SEARCH_STEPS,
+    SEARCH_HORIZON,
     ScheduleCalendarSpec,
     ScheduledTime,
     ScheduleIntervalSpec,
@@ -305,6 +306,14 @@ def test_a_sparse_spec_in_a_dst_zone_far_ahead_is_found_in_bounded_time() -> Non
     with deadline(3.0):
         got = nominals(cron("0 0 1 1 * 2110", zone="Europe/Berlin"), utc(2026, 5, 1), 2)
     assert [t.astimezone(BERLIN).isoformat() for t in got] == ["2110-01-01T00:00:00+01:00"]
+
+
+def test_the_search_stops_at_its_horizon() -> None:
+    """Nothing more than SEARCH_HORIZON (100 years) after the search starts."""
+    assert SEARCH_HORIZON == timedelta(days=100 * 366)
+    assert nominals(cron("0 0 1 1 * 2120"), utc(2026, 5, 1)) == [utc(2120, 1, 1)]
+    assert nominals(cron("0 0 1 1 * 2130"), utc(2026, 5, 1)) == []
+    assert nominals(cron("0 0 1 1 * 2130"), utc(2040, 5, 1)) == [utc(2130, 1, 1)]
 
 
 def test_the_end_of_time_is_not_an_error() -> None:
