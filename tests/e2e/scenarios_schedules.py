@@ -4,6 +4,7 @@ with deadlines; none sleeps as synchronisation."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from tidal.client import (
 )
 from tidal.exceptions import RPCError
 
+from tests.e2e.scenarios_visibility import tidal_cli
 from tests.support.stack import wait_for
 
 
@@ -256,6 +258,18 @@ async def hostile_inputs_are_refused(client: Client, tq: str, http: httpx.AsyncC
         },
     )
     assert r.status_code == 400, r.text
+    # An id base that leaves no room for "-<nominal time>" in a workflow id (1,000 characters at
+    # most) would make every tick fail in history: refused at create.
+    long_base = {**action, "workflow_id": "w" * 990}
+    r = await http.post(
+        url, json={"schedule_id": "long", "spec": {"intervals": [{"every": 60}]}, "action": long_base}
+    )
+    assert r.status_code == 400 and "workflow_id" in r.text, r.text
+    bad_attrs = {**action, "search_attributes": {"Bad Name": 1}}
+    r = await http.post(
+        url, json={"schedule_id": "attrs", "spec": {"intervals": [{"every": 60}]}, "action": bad_attrs}
+    )
+    assert r.status_code == 400 and "search attribute" in r.text, r.text
     r = await http.post(
         url, json={"schedule_id": "bad\u0000id", "spec": {"intervals": [{"every": 60}]}, "action": action}
     )
@@ -281,3 +295,93 @@ async def hostile_inputs_are_refused(client: Client, tq: str, http: httpx.AsyncC
         raise AssertionError("a 20-year backfill of an every-second schedule was accepted")
     assert (await handle.describe()).info.num_actions == 0
     await handle.delete()
+
+
+def nominal_of(workflow_id: str) -> datetime:
+    m = _NAMED.match(workflow_id)
+    assert m, workflow_id
+    return datetime.strptime(m.group("t"), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+async def every_second_is_taken_exactly_once(client: Client, sid: str) -> int:
+    """After the schedule was paused and its runs closed: one run per second from the first
+    action to the last, none twice; returns how many."""
+    handle = client.get_schedule_handle(sid)
+    desc = await _describe_until(
+        handle, "the open runs to close", lambda d: not d.info.running_actions, timeout=60
+    )
+    taken = desc.info.num_actions
+
+    async def all_listed() -> bool:
+        return len([w async for w in client.list_workflows(f"TemporalScheduledById = '{sid}'")]) >= taken
+
+    await wait_for(all_listed, timeout=60, what=f"{taken} runs listed")
+    runs = [w async for w in client.list_workflows(f"TemporalScheduledById = '{sid}'")]
+    ids = [w.id for w in runs]
+    assert len(ids) == len(set(ids)) == taken, f"{len(ids)} runs, {len(set(ids))} ids, {taken} actions"
+    times = sorted(nominal_of(i) for i in ids)
+    expected = [times[0] + timedelta(seconds=i) for i in range(len(times))]
+    missing = sorted(set(expected) - set(times))
+    assert times == expected, f"seconds without a run: {missing[:10]}"
+    assert desc.info.num_actions_missed_catchup_window == 0 and desc.info.num_actions_skipped_overlap == 0
+    return taken
+
+
+async def the_cli(client: Client, tq: str, address: str) -> None:
+    """`tidal schedule ...` against a running server: tables, and --output json for scripts."""
+    sid = f"cli-{uuid.uuid4().hex[:8]}"
+
+    async def cli(*args: str) -> str:
+        code, out, err = await tidal_cli(address, "--namespace", client.namespace, *args)
+        assert code == 0, (args, out, err)
+        return out
+
+    out = await cli(
+        "schedule",
+        "create",
+        "--id",
+        sid,
+        "--type",
+        "Stamp",
+        "--task-queue",
+        tq,
+        "--workflow-id",
+        sid,
+        "--interval",
+        "1h",
+        "--input",
+        '"cli"',
+        "--paused",
+        "--note",
+        "from the cli",
+    )
+    assert f"Created schedule {sid}" in out
+    out = await cli("schedule", "describe", "--id", sid)
+    assert re.search(r"Paused +yes", out) and re.search(r"Note +from the cli", out) and "Stamp" in out, out
+    await cli("schedule", "trigger", "--id", sid)
+    await _describe_until(
+        client.get_schedule_handle(sid), "the CLI's trigger", lambda d: d.info.num_actions == 1
+    )
+    await cli(
+        "schedule",
+        "backfill",
+        "--id",
+        sid,
+        "--start",
+        "2026-01-01T00:00:00+00:00",
+        "--end",
+        "2026-01-01T01:00:00+00:00",
+        "--overlap",
+        "allow_all",
+    )
+    await cli("schedule", "update", "--id", sid, "--cron", "30 2 * * *", "--overlap", "allow_all")
+    await cli("schedule", "unpause", "--id", sid, "--note", "go")
+    data = json.loads(await cli("--output", "json", "schedule", "describe", "--id", sid))
+    assert data["spec"]["cron_expressions"] == ["30 2 * * *"] and data["policies"]["overlap"] == "allow_all"
+    assert data["state"] == {"paused": False, "note": "go", "limited_actions": False, "remaining_actions": 0}
+    assert data["info"]["num_actions"] == 3, data["info"]
+    listed = json.loads(await cli("--output", "json", "schedule", "list"))
+    assert sid in [s["schedule_id"] for s in listed]
+    await cli("schedule", "delete", "--id", sid)
+    code, _out, err = await tidal_cli(address, "schedule", "describe", "--id", sid)
+    assert code == 1 and "not_found" in err, err

@@ -9,30 +9,38 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from tidal.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleSpec
+from tidal.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 from tidal_server.embedded import EmbeddedServer
 
 from tests.e2e import scenarios_schedules as ss
-from tests.support.stack import Stack
+from tests.support.stack import Stack, free_port, wait_for
 
 
 @pytest.fixture
-async def embedded() -> AsyncIterator[tuple[Client, httpx.AsyncClient]]:
-    server = EmbeddedServer()
+async def embedded() -> AsyncIterator[tuple[Client, httpx.AsyncClient, str]]:
+    server = EmbeddedServer(http_port=free_port())
     await server.start()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal")
     client = Client(http=http, worker_transport=server.worker_transport)
     try:
-        yield client, http
+        yield client, http, f"http://127.0.0.1:{server.http_port}"
     finally:
         await client.close()
         await server.stop()
 
 
-async def test_schedules_embedded(embedded: tuple[Client, httpx.AsyncClient]) -> None:
-    client, http = embedded
+async def test_schedules_embedded(embedded: tuple[Client, httpx.AsyncClient, str]) -> None:
+    client, http, address = embedded
     tq = f"sched-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
         await ss.every_second_interval(client, tq)
@@ -40,6 +48,7 @@ async def test_schedules_embedded(embedded: tuple[Client, httpx.AsyncClient]) ->
         await ss.pause_trigger_backfill_update(client, tq)
         await ss.concurrent_update_is_refused(client, tq, http)
         await ss.hostile_inputs_are_refused(client, tq, http)
+        await ss.the_cli(client, tq, address)
 
 
 @pytest.fixture
@@ -66,6 +75,7 @@ async def test_schedules_on_the_real_stack(stack: Stack) -> None:
             await ss.pause_trigger_backfill_update(client, tq)
             await ss.concurrent_update_is_refused(client, tq, http)
             await ss.hostile_inputs_are_refused(client, tq, http)
+            await ss.the_cli(client, tq, stack.address)
     finally:
         await http.aclose()
         await client.close()
@@ -92,3 +102,51 @@ async def test_a_daily_cron_over_30_simulated_days_takes_exactly_30_actions() ->
             )
             runs = [w async for w in client.list_workflows("TemporalScheduledById = 'daily'")]
             assert len(runs) == 30 and len({w.id for w in runs}) == 30
+
+
+async def test_a_schedule_misses_and_doubles_nothing_across_kills_and_a_full_restart(stack: Stack) -> None:
+    """Timer and history SIGKILLed mid-schedule, then the whole stack stopped and started again:
+    an every-second ALLOW_ALL schedule has exactly one run per second, none missing, none twice."""
+    for name in ("history", "matching", "timer", "frontend"):
+        stack.start(name)
+    await stack.wait_ready()
+    client = await Client.connect(stack.address)
+    tq = f"sched-crash-{uuid.uuid4().hex[:8]}"
+    sid = f"crash-{uuid.uuid4().hex[:8]}"
+    handle = client.get_schedule_handle(sid)
+
+    async def actions() -> int:
+        return (await handle.describe()).info.num_actions
+
+    async def more_than(n: int) -> None:
+        async def grown() -> bool:
+            return await actions() > n
+
+        await wait_for(grown, timeout=60, what=f"more than {n} actions")
+
+    try:
+        async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
+            await client.create_schedule(
+                sid,
+                Schedule(
+                    action=ScheduleActionStartWorkflow(ss.Stamp.run, "c", id=sid, task_queue=tq),
+                    spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=1))]),
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+                ),
+            )
+            await more_than(2)
+            for service in ("timer", "history"):
+                stack.kill(service)
+                stack.start(service)
+                await stack.wait_ready()
+                await more_than(await actions() + 2)
+            stack.stop_all()
+            for name in ("history", "matching", "timer", "frontend"):
+                stack.start(name)
+            await stack.wait_ready()
+            await more_than(await actions() + 2)
+            await handle.pause(note="checking")
+            taken = await ss.every_second_is_taken_exactly_once(client, sid)
+            assert taken >= 9
+    finally:
+        await client.close()

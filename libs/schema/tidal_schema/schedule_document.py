@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .common import Frozen, Payload, RetryPolicy, WorkflowExecutionStatus
-from .limits import Duration, Id, JsonValue, Name, TaskQueueName, Text
+from .limits import MAX_ID_LENGTH, STORE_SAFE_PATTERN, Duration, JsonValue, Name, TaskQueueName, Text
 
 __all__ = [
     "DEFAULT_CATCHUP_WINDOW",
     "MAX_BACKFILL_ACTIONS",
     "MAX_BUFFERED_STARTS",
+    "MAX_ID_BASE_LENGTH",
     "MAX_RECENT_ACTIONS",
     "ScheduleAction",
     "ScheduleActionRecord",
@@ -41,6 +43,10 @@ __all__ = [
 MAX_BUFFERED_STARTS = 1000
 MAX_BACKFILL_ACTIONS = 1000
 MAX_RECENT_ACTIONS = 10
+MAX_ID_BASE_LENGTH = MAX_ID_LENGTH - len("-2026-01-01T00:00:00Z")
+IdBase = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_BASE_LENGTH, pattern=STORE_SAFE_PATTERN)
+]
 # Temporal's default catch-up window.
 DEFAULT_CATCHUP_WINDOW = timedelta(days=365)
 
@@ -60,7 +66,8 @@ class ScheduleAction(Frozen):
     """Start a workflow: the started run's id is `workflow_id` + "-" + the nominal time."""
 
     workflow_type: Name
-    workflow_id: Id
+    # Leaves room for "-2026-01-01T00:00:00Z" in a workflow id (at most MAX_ID_LENGTH characters).
+    workflow_id: IdBase
     task_queue: TaskQueueName
     input: tuple[Payload, ...] = ()
     workflow_execution_timeout: Duration | None = None

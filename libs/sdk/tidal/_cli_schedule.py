@@ -145,7 +145,9 @@ def _action_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def _policy_flags(p: argparse.ArgumentParser, *, create: bool) -> None:
     g = p.add_argument_group("policies and state")
-    g.add_argument("--overlap-policy", default=None, help="skip (default), buffer_one, buffer_all, ...")
+    g.add_argument(
+        "--overlap-policy", "--overlap", default=None, help="skip (default), buffer_one, buffer_all, ..."
+    )
     g.add_argument("--catchup-window", default=None, help="take missed actions this old, e.g. 1h")
     g.add_argument("--pause-on-failure", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--note", default=None, help="a note on the schedule's state")
@@ -172,17 +174,17 @@ def add_parsers(groups: Any) -> None:
         sub = sc.add_parser(name, help=helptext)
         sub.add_argument("--note", "--reason", default=None)
     trigger = sc.add_parser("trigger", help="take one action now (even while paused)")
-    trigger.add_argument("--overlap-policy", default=None)
+    trigger.add_argument("--overlap-policy", "--overlap", default=None)
     backfill = sc.add_parser("backfill", help="take the actions of a past time range")
-    backfill.add_argument("--start-time", required=True, help="start of the range, inclusive (ISO 8601)")
-    backfill.add_argument("--end-time", required=True, help="inclusive end (ISO 8601)")
-    backfill.add_argument("--overlap-policy", default=None)
+    backfill.add_argument("--start-time", "--start", required=True, help="start, inclusive (ISO 8601)")
+    backfill.add_argument("--end-time", "--end", required=True, help="end, inclusive (ISO 8601)")
+    backfill.add_argument("--overlap-policy", "--overlap", default=None)
     sc.add_parser("describe", help="spec, action, policies, state, counts, next action times")
     sc.add_parser("delete", help="delete a schedule (runs it started keep running)")
     sc.add_parser("list", help="every schedule of the namespace")
     for name, sub in sc.choices.items():
         if name != "list":
-            sub.add_argument("--schedule-id", "-s", required=True)
+            sub.add_argument("--schedule-id", "--id", "-s", required=True)
         sub.add_argument("--output", choices=("table", "json"), default=argparse.SUPPRESS)
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from tidal_history.api import (
     backfill_schedule,
     create_schedule,
@@ -339,3 +342,11 @@ def test_delete_removes_the_tick_and_later_notices_change_nothing() -> None:
     assert not scheduled_workflow_closed.handle(None, closed, now=T0).changed
     gone = delete_schedule.handle(None, DeleteSchedule(schedule_id="s"), now=T0)
     assert isinstance(gone.reply, ErrorReply) and gone.reply.code is ErrorCode.NOT_FOUND
+
+
+def test_an_id_base_with_no_room_for_the_nominal_time_is_refused_at_create() -> None:
+    """Before: accepted, and every tick then failed in history (a workflow id over 1,000
+    characters), was retried as poison and dead-lettered, and the schedule never ticked again."""
+    with pytest.raises(ValidationError, match="workflow_id"):
+        ScheduleAction(workflow_type="Tick", workflow_id="w" * 990, task_queue="q")
+    ScheduleAction(workflow_type="Tick", workflow_id="w" * 979, task_queue="q")

@@ -10,13 +10,14 @@ from tidal_schema.limits import JsonValue, Name
 from tidal_schema.messages import AckReply, HistoryMessage
 from tidal_schema.schedule_document import ScheduleAction, SchedulePolicies, ScheduleStateInput
 from tidal_schema.schedule_times import ScheduleSpecError, check_spec
+from tidal_server.visibility import invalid_search_attributes
 
 from ..context import FrontendContext
 from ..problems import Problem
 from . import _history
 from .models import RequestModel
 
-__all__ = ["ScheduleBody", "ScheduleRef", "checked_spec", "send"]
+__all__ = ["ScheduleBody", "ScheduleRef", "checked_action", "checked_spec", "send"]
 
 
 class ScheduleBody(RequestModel):
@@ -33,6 +34,14 @@ class ScheduleBody(RequestModel):
 
 class ScheduleRef(BaseModel):
     schedule_id: str
+
+
+def checked_action(action: ScheduleAction) -> ScheduleAction:
+    """Search attributes a start would refuse are refused here, before any tick could fail."""
+    bad = invalid_search_attributes(action.search_attributes, allow_none=False)
+    if bad is not None:
+        raise Problem("invalid_argument", bad, field="action.search_attributes")
+    return action
 
 
 def checked_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from tidal_server.apikeys import Role
 
 from ..context import FrontendContext
 from ..problems import Problem
-from ._schedules import ScheduleBody, ScheduleRef, checked_spec, send
+from ._schedules import ScheduleBody, ScheduleRef, checked_action, checked_spec, send
 from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "CreateScheduleRequest", "create_schedule"]
@@ -38,7 +38,7 @@ async def create_schedule(
         schedule_id=body.schedule_id,
         request_id=body.request_id or str(uuid.uuid4()),
         spec=checked_spec(body.spec),
-        action=body.action,
+        action=checked_action(body.action),
         policies=body.policies,
         state=body.state,
         memo=body.memo,

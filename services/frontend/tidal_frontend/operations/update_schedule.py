@@ -10,7 +10,7 @@ from tidal_schema.messages import UpdateSchedule
 from tidal_server.apikeys import Role
 
 from ..context import FrontendContext
-from ._schedules import ScheduleBody, ScheduleRef, checked_spec, send
+from ._schedules import ScheduleBody, ScheduleRef, checked_action, checked_spec, send
 from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "UpdateScheduleRequest", "update_schedule"]
@@ -32,7 +32,7 @@ async def update_schedule(
         schedule_id=schedule_id,
         conflict_token=body.conflict_token,
         spec=checked_spec(body.spec),
-        action=body.action,
+        action=checked_action(body.action),
         policies=body.policies,
         state=body.state,
         identity=body.identity,
