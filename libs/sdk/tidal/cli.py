@@ -8,9 +8,8 @@
     tidal workflow query --id cart-1 --name contents
     tidal workflow update --id cart-1 --name add --input '"pear"'
     tidal task-queue describe --task-queue hello
-    tidal schedule create --id nightly --type Report --task-queue reports --workflow-id report \
-        --cron "0 2 * * *" --overlap buffer_one
-    tidal schedule describe --id nightly
+    tidal schedule create -s nightly --cron '0 2 * * *' --type Report --task-queue reports -w report
+    tidal schedule describe -s nightly
 
     tidal namespace create --name payments --retention-days 7
     tidal namespace list
@@ -70,7 +69,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.group == "namespace":
             return await _namespace(client, args)
         if args.group == "schedule":
-            return await _cli_schedule.run(client, args, _emit, _table, _json_values)
+            return await _cli_schedule.run(client, args, _emit, _table)
         if args.group == "task-queue":
             return await _cli_task_queue.run(client, args, _emit, _table)
         if args.command in _cli_visibility.COMMANDS:
