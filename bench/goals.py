@@ -84,7 +84,7 @@ def goal_rows(
             ref_label="Temporal",
             target=">= 4x",
             ok=lambda r: r >= 4.0,
-            missing="needs --peers temporal",
+            missing="no Temporal figure: --peers temporal",
         ),
         _row(
             "stack burst vs 300 wf/s",
@@ -114,7 +114,7 @@ def goal_rows(
             ref_label="Temporal",
             target=">= 4x",
             ok=lambda r: r >= 4.0,
-            missing="needs --peers temporal and the ten workload",
+            missing="no Temporal ten-activity figure: --peers temporal",
         ),
         _row(
             "stack timer p99 lateness",
@@ -134,7 +134,7 @@ def goal_rows(
             ref_label="DBOS",
             target=">= 1.5x",
             ok=lambda r: r >= 1.5,
-            missing="needs --peers dbos",
+            missing="no DBOS figure: --peers dbos",
         ),
         _row(
             "embedded one at a time p50 vs DBOS",
@@ -144,7 +144,7 @@ def goal_rows(
             ref_label="DBOS",
             target="<= 1x",
             ok=lambda r: r <= 1.0,
-            missing="needs --peers dbos",
+            missing="no DBOS figure: --peers dbos",
         ),
         _row(
             "stack CPU-ms per workflow, all processes",

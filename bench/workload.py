@@ -88,10 +88,15 @@ async def _gather_with_progress(
 ) -> float:
     reporter = asyncio.create_task(_progress(label, n, counts))
     begin = time.perf_counter()
+    everything = asyncio.gather(*(one(i) for i in range(n)))
     try:
-        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), timeout=timeout)
+        await asyncio.wait_for(everything, timeout=timeout)
     finally:
         reporter.cancel()
+        # Interrupted (Ctrl-C, SIGTERM, timeout): stop the rest, and retrieve the outcome so
+        # asyncio does not print "exception was never retrieved" over the report.
+        everything.cancel()
+        everything.add_done_callback(lambda f: f.cancelled() or f.exception())
     return time.perf_counter() - begin
 
 

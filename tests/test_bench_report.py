@@ -55,7 +55,7 @@ def test_every_goal_line_has_its_ratio_and_verdict() -> None:
     assert rows["stack timer p99 lateness"].verdict == "MISS"
     assert rows["stack CPU-ms per workflow, all processes"].verdict == "PASS"
     # DBOS failed in this run: its lines say so instead of comparing with nothing.
-    assert rows["embedded burst vs DBOS"].verdict == "n/a (needs --peers dbos)"
+    assert rows["embedded burst vs DBOS"].verdict == "n/a (no DBOS figure: --peers dbos)"
     split = rows["history CPU split over 2 processes"]
     assert split.figure == "75% / 25%"
     assert split.verdict == "MISS"

