@@ -34,6 +34,30 @@ def _num(v: Any, fmt: str) -> str:
     return "-" if not isinstance(v, int | float) or math.isnan(v) else format(v, fmt)
 
 
+def _others_cores(s: Mapping[str, Any], workload: str) -> float | None:
+    """CPU the rest of the box (other users) burned during a workload, in cores: a noisy run
+    shows here before it shows in the ratios. Box busy time minus the bench's own process
+    groups (processes that came and went meanwhile are in the box's time, not in `other`)."""
+    cpu, seconds = _at(s, workload, "cpu_seconds"), _at(s, workload, "seconds")
+    if not isinstance(cpu, Mapping) or not seconds or "_system_busy" not in cpu:
+        return None
+    ours = sum(v for k, v in cpu.items() if not k.startswith("_") and k != "other")
+    return max(0.0, float(cpu["_system_busy"]) - ours) / float(seconds)
+
+
+def _per_core(s: Mapping[str, Any], workload: str) -> float | None:
+    """Workflows per second per core the system's processes burned: what it would do with a
+    core to itself, so less moved by other load than its wall-clock rate."""
+    ms = _at(s, workload, "cpu_ms_per_workflow", "all")
+    return 1000.0 / ms if isinstance(ms, int | float) and ms > 0 else None
+
+
+def _load_before(s: Mapping[str, Any]) -> str:
+    """The 1-minute load average when the system's runs began (from `uptime`)."""
+    line = s.get("uptime_before") or ""
+    return line.split("load average:")[-1].split(",")[0].strip() if "load average:" in line else "-"
+
+
 def _pair(d: Mapping[str, Any] | None, fmt: str = ".0f") -> str:
     if not d:
         return "-"
@@ -72,6 +96,9 @@ def _systems(res: Mapping[str, Any]) -> list[str]:
         ("burst wf/s", lambda s: _num(_at(s, "burst", "workflows_per_s"), ",.1f")),
         ("burst p50 / p99 ms", lambda s: _pair(_at(s, "burst", "start_to_result"))),
         ("burst CPU-ms per wf, all", lambda s: _num(_at(s, "burst", "cpu_ms_per_workflow", "all"), ".1f")),
+        ("burst wf/s per core used (1000 / CPU-ms)", lambda s: _num(_per_core(s, "burst"), ",.1f")),
+        ("load average (1 min) before", _load_before),
+        ("burst: others' load on the box, cores", lambda s: _num(_others_cores(s, "burst"), ".2f")),
         ("one at a time p50 / p99 ms", lambda s: _pair(_at(s, "seq", "start_to_result"), ".1f")),
         ("ten-activity burst wf/s", lambda s: _num(_at(s, "ten", "workflows_per_s"), ",.1f")),
         (

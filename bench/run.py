@@ -102,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rabbit-n", type=int, default=None, help="messages in the RabbitMQ round-trip baseline")
     p.add_argument("--rr-count", type=int, default=None, help="request/reply samples (capped at 5 s)")
     p.add_argument("--pg-count", type=int, default=None, help="Postgres commits (capped at 4 s)")
+    p.add_argument("--report", metavar="RESULTS_JSON", help="only print the report of a past run's JSON")
     p.add_argument(
         "--visibility", action="store_true", help="only the visibility scenario (bench/visibility.py)"
     )
@@ -139,6 +140,9 @@ def _phases(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        print(report(json.loads(Path(args.report).read_text())))
+        return 0
     if args.visibility:
         return _visibility(args.visibility_rows)
     signal.signal(signal.SIGTERM, _on_sigterm)

@@ -74,6 +74,8 @@ def test_the_report_prints_one_table_with_every_goal_line() -> None:
         assert row.goal in text
     assert "dbos failed: RuntimeError: no database" in text
     assert "5.00x" in text
+    # 1000 / 9.5 CPU-ms per workflow: the rate per core the stack's processes used.
+    assert "105.3" in text
 
 
 def test_arguments_quick_peers_and_workloads() -> None:
