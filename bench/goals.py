@@ -42,13 +42,16 @@ def _row(
     ref_label: str,
     target: str,
     ok: Callable[[float], bool],
-    missing: str,
+    missing: str = "",
+    needs: str,
 ) -> GoalRow:
+    """``needs``: what run gives the Tidal figure; ``missing``: what run gives the reference."""
     fig = "-" if figure is None else f"{figure:,.1f} {unit}"
     ref = "-" if reference is None else f"{ref_label} {reference:,.1f} {unit}".strip()
     if figure is None or reference is None or reference == 0:
+        why = needs if figure is None else missing
         return GoalRow(
-            goal=goal, figure=fig, reference=ref, ratio=None, target=target, verdict=f"n/a ({missing})"
+            goal=goal, figure=fig, reference=ref, ratio=None, target=target, verdict=f"n/a ({why})"
         )
     ratio = figure / reference
     return GoalRow(
@@ -85,6 +88,7 @@ def goal_rows(
             target=">= 4x",
             ok=lambda r: r >= 4.0,
             missing="no Temporal figure: --peers temporal",
+            needs="no tidal-stack/process burst",
         ),
         _row(
             "stack burst vs 300 wf/s",
@@ -94,7 +98,7 @@ def goal_rows(
             ref_label="target",
             target=">= 1x",
             ok=lambda r: r >= 1.0,
-            missing="needs the stack burst",
+            needs="no tidal-stack/process burst",
         ),
         _row(
             "stack one at a time p50",
@@ -104,7 +108,7 @@ def goal_rows(
             ref_label="target",
             target="<= 1x",
             ok=lambda r: r <= 1.0,
-            missing="needs the stack seq run",
+            needs="no tidal-stack/process seq run",
         ),
         _row(
             "stack ten-activity burst vs Temporal",
@@ -115,6 +119,7 @@ def goal_rows(
             target=">= 4x",
             ok=lambda r: r >= 4.0,
             missing="no Temporal ten-activity figure: --peers temporal",
+            needs="no tidal-stack/process ten run",
         ),
         _row(
             "stack timer p99 lateness",
@@ -124,7 +129,7 @@ def goal_rows(
             ref_label="target",
             target="<= 1x",
             ok=lambda r: r <= 1.0,
-            missing="needs the timers workload",
+            needs="no tidal-stack/process timers run",
         ),
         _row(
             "embedded burst vs DBOS",
@@ -135,6 +140,7 @@ def goal_rows(
             target=">= 1.5x",
             ok=lambda r: r >= 1.5,
             missing="no DBOS figure: --peers dbos",
+            needs="no tidal-embedded burst",
         ),
         _row(
             "embedded one at a time p50 vs DBOS",
@@ -145,6 +151,7 @@ def goal_rows(
             target="<= 1x",
             ok=lambda r: r <= 1.0,
             missing="no DBOS figure: --peers dbos",
+            needs="no tidal-embedded seq run",
         ),
         _row(
             "stack CPU-ms per workflow, all processes",
@@ -154,7 +161,7 @@ def goal_rows(
             ref_label="target",
             target="<= 1x",
             ok=lambda r: r <= 1.0,
-            missing="needs the stack burst",
+            needs="no tidal-stack/process burst",
         ),
     ]
     cpu = res.get("systems", {}).get(STACK, {}).get("burst", {}).get("cpu_seconds", {})

@@ -56,6 +56,11 @@ def test_every_goal_line_has_its_ratio_and_verdict() -> None:
     assert rows["stack CPU-ms per workflow, all processes"].verdict == "PASS"
     # DBOS failed in this run: its lines say so instead of comparing with nothing.
     assert rows["embedded burst vs DBOS"].verdict == "n/a (no DBOS figure: --peers dbos)"
+    # A missing Tidal figure names the run that gives it, not the peer.
+    no_stack = {
+        r.goal: r for r in goals.goal_rows({"systems": {"temporal": _results()["systems"]["temporal"]}})
+    }
+    assert no_stack["stack burst vs Temporal"].verdict == "n/a (no tidal-stack/process burst)"
     split = rows["history CPU split over 2 processes"]
     assert split.figure == "75% / 25%"
     assert split.verdict == "MISS"
