@@ -108,26 +108,25 @@ async def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -
 async def _start_worker(
     target: str, task_queue: str, concurrency: int, log_dir: Path
 ) -> subprocess.Popen[bytes]:
-    log = open(log_dir / "temporal-worker.log", "ab")  # noqa: ASYNC230 - once, before the run
-    proc = subprocess.Popen(  # noqa: ASYNC220 - once, before the run
-        [
-            sys.executable,
-            str(HERE / "temporal_worker.py"),
-            target,
-            task_queue,
-            "--concurrency",
-            str(concurrency),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        start_new_session=True,
-        preexec_fn=_die_with_parent(),
-    )
+    cmd = [sys.executable, str(HERE / "temporal_worker.py"), target, task_queue]
+    with open(log_dir / "temporal-worker.log", "ab") as log:  # noqa: ASYNC230 - once, before the run
+        proc = subprocess.Popen(  # noqa: ASYNC220 - once, before the run
+            [*cmd, "--concurrency", str(concurrency)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
+        )
     assert proc.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=60)
-    if line.strip() != b"READY":
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=60)
+        if line.strip() != b"READY":
+            raise RuntimeError(
+                f"temporal worker did not start (see {log_dir / 'temporal-worker.log'}): {line!r}"
+            )
+    except BaseException:
         _stop_group(proc)
-        raise RuntimeError(f"temporal worker did not start (see {log_dir / 'temporal-worker.log'}): {line!r}")
+        raise
     return proc
 
 

@@ -126,12 +126,18 @@ async def _start_worker_process(
     cmd += ["--concurrency", str(concurrency)]
     if profile_dir is not None:
         cmd += ["--profile", str(profile_dir / "worker.pstats")]
-    log = open(log_dir / "worker.log", "ab")  # noqa: ASYNC230 - once, before the run
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=ROOT)
+    with open(log_dir / "worker.log", "ab") as log:  # noqa: ASYNC230 - once, before the run
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=ROOT
+        )
     assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-    if line.strip() != b"READY":
-        raise RuntimeError(f"worker process did not start (see {log_dir / 'worker.log'}): {line!r}")
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        if line.strip() != b"READY":
+            raise RuntimeError(f"worker process did not start (see {log_dir / 'worker.log'}): {line!r}")
+    except BaseException:
+        await _stop_process(proc)
+        raise
     return proc
 
 
