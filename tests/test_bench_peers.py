@@ -59,6 +59,17 @@ async def test_temporal_dev_server_and_worker_process_run_every_shape(tmp_path: 
             os.kill(pid, 0)
 
 
+@_needs("temporal")
+async def test_temporal_processes_are_stopped_when_the_run_fails(tmp_path: Any) -> None:
+    temporal = _bench("peers.temporal")
+    with pytest.raises(RuntimeError, match="a workload failed"):
+        async with temporal.running_temporal(log_dir=tmp_path, worker_concurrency=2) as (_, roots):
+            raise RuntimeError("a workload failed")
+    for pid in roots.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 @_needs("dbos")
 async def test_dbos_on_our_postgres_runs_every_shape(fresh_database_url: str) -> None:
     dbos_peer = _bench("peers.dbos_peer")
