@@ -41,7 +41,7 @@ def _others_cores(s: Mapping[str, Any], workload: str) -> float | None:
     cpu, seconds = _at(s, workload, "cpu_seconds"), _at(s, workload, "seconds")
     if not isinstance(cpu, Mapping) or not seconds or "_system_busy" not in cpu:
         return None
-    ours = sum(v for k, v in cpu.items() if not k.startswith("_") and k != "other")
+    ours = sum(float(v) for k, v in cpu.items() if not k.startswith("_") and k != "other")
     return max(0.0, float(cpu["_system_busy"]) - ours) / float(seconds)
 
 
