@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ._schedule_list import ScheduleListDescription
 from ._schedule_spec import ScheduleSpec
-from ._schedules import ScheduleActionStartWorkflow, ScheduleDescription, ScheduleListDescription
+from ._schedules import ScheduleActionStartWorkflow, ScheduleDescription
 
 __all__ = ["LIST_HEADER", "describe_rows", "list_rows", "when"]
 
