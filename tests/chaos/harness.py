@@ -50,6 +50,7 @@ class Options:
     rpc_retry_seconds: float = 300.0
     keep_dir: bool = False
     schedules: bool = True
+    min_kills: int = 0
 
 
 @dataclass
@@ -123,6 +124,7 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
                     interval=options.fault_interval,
                     rng=rng,
                     restart_servers=options.restart_servers,
+                    min_kills=options.min_kills,
                 )
             except BaseException:
                 workload.cancel()
