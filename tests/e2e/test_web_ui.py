@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sys
 import uuid
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tidal.client import Client
+from tidal.client import Client, PendingActivityState
 from tidal.worker import Worker
 
 from tests.support import ui_workflows as uw
@@ -159,6 +160,61 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         # Task queues: the worker polls ui-orders.
         await page.goto(f"{running.address}/ui/#/namespaces/default/task-queues/{uw.TASK_QUEUE}")
         await expect(page.locator("#task-queues tbody td").nth(1)).not_to_have_text("0", timeout=SLOW)
+
+
+async def test_pending_activities_retry_heartbeat_and_children(running: Stack, page: Any) -> None:
+    """A retrying activity's attempt, last failure and next retry time; a heartbeating one's
+    details and worker; the child with its link. Then the same through the SDK's describe."""
+    client = await Client.connect(running.address)
+    w1, w2 = await _workers(client)
+    wf_id = f"pending-{uuid.uuid4().hex[:6]}"
+    async with w1, w2:
+        handle = await client.start_workflow(
+            uw.PendingWorkWorkflow.run, "P-1", id=wf_id, task_queue=uw.TASK_QUEUE
+        )
+        await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}")
+        ledger = page.locator(".pending-activity:has-text('sync_ledger')")
+        await expect(ledger.locator(".pa-state")).to_have_text("backing off", timeout=SLOW)
+        await expect(ledger.locator(".pa-attempt")).to_have_text("2 of 5")
+        await expect(ledger.locator(".pa-failure")).to_contain_text("LedgerDown: ledger unreachable for P-1")
+        await ledger.locator(".pa-failure summary").click()  # the stack trace
+        await expect(ledger.locator(".pa-failure pre")).to_contain_text("sync_ledger")
+        # The next attempt is an hour after the failure (the page's clock, within a minute).
+        await expect(ledger.locator(".pa-next-retry")).to_contain_text(re.compile(r"in (59m|1h)"))
+        scan = page.locator(".pending-activity:has-text('scan_inventory')")
+        await expect(scan.locator(".pa-state")).to_have_text("started", timeout=SLOW)
+        await expect(scan.locator(".pa-details")).to_contain_text('"order": "P-1"')
+        await expect(scan.locator(".pa-details")).to_contain_text('"scanned"')
+        await expect(scan.locator(".pa-worker")).not_to_be_empty()
+        await expect(scan.locator(".pa-heartbeat-time")).not_to_be_empty()
+        # The details move on as the activity heartbeats (the page refreshes itself).
+        first = json.loads(await scan.locator(".pa-details pre").first.text_content() or "{}")
+        await expect(scan.locator(".pa-details")).not_to_contain_text(
+            re.compile(rf'"scanned": {first["scanned"]}\b'), timeout=SLOW
+        )
+        child = page.locator("#children .pending-child a")
+        await expect(child).to_contain_text(f"OrderWorkflow {wf_id}-order", timeout=SLOW)
+        await child.click()
+        await expect(page.locator("#wf-id")).to_have_text(f"{wf_id}-order")
+
+        # The SDK's describe carries the same, under temporalio's names.
+        desc = await handle.describe()
+        raw = desc.raw_description
+        by_type = {a.activity_type: a for a in raw.pending_activities}
+        retrying, beating = by_type["sync_ledger"], by_type["scan_inventory"]
+        assert retrying.state is PendingActivityState.BACKING_OFF
+        assert (retrying.attempt, retrying.maximum_attempts) == (2, 5)
+        assert retrying.last_failure is not None and retrying.last_failure.type == "LedgerDown"
+        assert retrying.next_attempt_schedule_time is not None
+        assert retrying.last_attempt_complete_time is not None
+        delay = retrying.next_attempt_schedule_time - retrying.last_attempt_complete_time
+        assert abs(delay.total_seconds() - 3600) < 1
+        assert beating.state is PendingActivityState.STARTED and beating.last_heartbeat_time is not None
+        assert beating.heartbeat_details[0].data["order"] == "P-1"  # type: ignore[index,call-overload]
+        assert beating.last_worker_identity
+        [kid] = raw.pending_children
+        assert (kid.workflow_id, kid.workflow_type_name) == (f"{wf_id}-order", "OrderWorkflow")
+        await handle.terminate("done looking")  # its child goes with it (parent close policy)
 
 
 async def _cli_admin_key(stack: Stack) -> str:
