@@ -22,7 +22,7 @@ from tidal.client import Client, PendingActivityState
 from tidal.worker import Worker
 
 from tests.support import ui_workflows as uw
-from tests.support.stack import ROOT, SERVICES, Stack
+from tests.support.stack import ROOT, SERVICES, Stack, wait_for
 from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, GreetingWorkflow
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -216,6 +216,34 @@ async def test_pending_activities_retry_heartbeat_and_children(running: Stack, p
         assert (kid.workflow_id, kid.workflow_type_name) == (f"{wf_id}-order", "OrderWorkflow")
         await handle.terminate("done looking")  # its child goes with it (parent close policy)
 
+        # A page still loading when the reader moves on must not draw over the next page: hold
+        # the describe of one run, go to the task queues meanwhile, then let the describe answer.
+        release = asyncio.Event()
+        held: list[str] = []
+
+        async def hold(route: Any) -> None:
+            held.append(route.request.url)
+            await release.wait()
+            await route.continue_()
+
+        await page.route(f"**/api/v1/namespaces/default/workflows/{wf_id}?*", hold)
+        await page.route(f"**/api/v1/namespaces/default/workflows/{wf_id}", hold)
+        await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}")
+        await wait_for(lambda: held, timeout=SLOW / 1000, what="the held describe")
+        await page.goto(f"{running.address}/ui/#/namespaces/default/task-queues/{uw.TASK_QUEUE}")
+        await expect(page.locator("#task-queues tbody tr")).to_have_count(1, timeout=SLOW)
+        # The held page marks `tidal:ready` once it has drawn itself: wait for that, then look.
+        await page.evaluate("performance.clearMarks('tidal:ready')")
+        release.set()
+        await wait_for(
+            lambda: page.evaluate("performance.getEntriesByName('tidal:ready').length > 0"),
+            timeout=SLOW / 1000,
+            what="the held page to draw itself",
+        )
+        await page.unroute_all()
+        assert await page.locator("#wf-id").count() == 0, "a stale page drew over the current one"
+        await expect(page.locator("#task-queues")).to_be_visible()
+
 
 async def _cli_admin_key(stack: Stack) -> str:
     proc = await asyncio.create_subprocess_exec(
@@ -275,3 +303,119 @@ async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: A
         await page.fill("#terminate-form input[name=reason]", "by the writer")
         await page.click("#terminate-form button")
         await expect(page.locator(".wf-header .status")).to_have_text("Terminated", timeout=SLOW)
+
+
+async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> None:
+    """An admin creates a namespace and a reader key in the UI (the secret shown once); signed in
+    with that key there are no action buttons and no admin pages, and the API refuses the
+    reader's admin operations with 403. Then the admin revokes the key and deprecates the
+    namespace."""
+    admin = await _cli_admin_key(stack)
+    for name in SERVICES:
+        stack.start(name, TIDAL_AUTH_ENABLED="true")
+    await stack.wait_ready()
+    tag = uuid.uuid4().hex[:6]
+    ns = f"team-{tag}"
+
+    async def sign_in(key: str, where: str) -> None:
+        await page.goto(f"{stack.address}/ui/{where}")
+        await page.evaluate("localStorage.clear()")
+        await page.reload(wait_until="networkidle")
+        await page.fill("#signin input[name=key]", key)
+        await page.click("#signin button")
+        await expect(page.locator("#role")).to_be_visible(timeout=SLOW)
+
+    await sign_in(admin, "#/admin/namespaces")
+    await expect(page.locator("#nav-admin")).to_be_visible()
+    await page.fill("#create-namespace input[name=name]", ns)
+    await page.fill("#create-namespace input[name=retention]", "7")
+    await page.fill("#create-namespace input[name=description]", "team <b>A</b>")
+    await page.click("#create-namespace button")
+    await expect(page.locator("#admin-result")).to_contain_text(f"Namespace {ns} created", timeout=SLOW)
+    row = page.locator(f"#namespaces-table tr[data-namespace='{ns}']")
+    await expect(row.locator("input[name=description]")).to_have_value("team <b>A</b>")
+    # A bad value is the API's 400, shown inline; then a good one is saved.
+    await row.locator("input[name=retention]").fill("0")
+    await row.locator("button[type=submit]").click()
+    error = page.locator("#admin-result .error")
+    await expect(error).to_contain_text("invalid_argument", timeout=SLOW)
+    await expect(error.locator(".field-errors")).to_contain_text("retention_days")
+    await row.locator("input[name=retention]").fill("14")
+    await row.locator("button[type=submit]").click()
+    await expect(page.locator("#admin-result")).to_contain_text(f"Namespace {ns} updated", timeout=SLOW)
+    auth = {"Authorization": f"Bearer {admin}"}
+    async with httpx.AsyncClient(base_url=stack.address, headers=auth) as http:
+        got = (await http.get(f"/api/v1/namespaces/{ns}")).json()
+        assert (got["retention_days"], got["description"]) == (14, "team <b>A</b>")
+        r = await http.patch(f"/api/v1/namespaces/{ns}", json={"retention_days": 0})
+        assert r.status_code == 400
+    # The new namespace is in the switcher.
+    await expect(page.locator(f"#namespace option[value='{ns}']")).to_have_count(1)
+
+    # A reader key for it: the secret appears once, the list filtered by namespace and role has it.
+    await page.click("#admin-keys-link")
+    await page.select_option("#create-key select[name=namespace]", ns)
+    await page.select_option("#create-key select[name=role]", "reader")
+    await page.fill("#create-key input[name=description]", "dashboards")
+    await page.click("#create-key button")
+    secret = page.locator("#new-key-secret")
+    await expect(secret).to_have_value(re.compile(r"^tidal_"), timeout=SLOW)
+    reader_key = await secret.input_value()
+    await page.select_option("#key-filters select[name=namespace]", ns)
+    await page.select_option("#key-filters select[name=role]", "reader")
+    await page.click("#key-filters button")
+    await expect(page.locator("#keys-table tbody tr")).to_have_count(1, timeout=SLOW)
+    await expect(page.locator("#keys-table tbody tr")).to_contain_text("dashboards")
+    await expect(page.locator("#new-key-secret")).to_have_count(0)  # never shown again
+    await page.select_option("#key-filters select[name=role]", "writer")
+    await page.click("#key-filters button")
+    await expect(page.locator("#no-keys")).to_be_visible(timeout=SLOW)
+
+    client = await Client.connect(stack.address, api_key=admin, namespace=ns)
+    wf_id = f"in-{ns}"
+    await client.start_workflow(uw.OrderWorkflow.run, "N-1", id=wf_id, task_queue=uw.TASK_QUEUE)
+
+    # Signed in as the reader: the run is readable, nothing to operate, no admin pages.
+    await sign_in(reader_key, f"#/namespaces/{ns}/workflows/{wf_id}")
+    await expect(page.locator("#role")).to_have_text(f"reader on {ns}")
+    await expect(page.locator("#wf-id")).to_have_text(wf_id, timeout=SLOW)
+    await expect(page.locator(".wf-header .status")).to_have_text("Running")
+    await expect(page.locator("#actions-card")).to_be_hidden()
+    await expect(page.locator("#signal-form")).to_have_count(0)
+    await expect(page.locator("#nav-admin")).to_be_hidden()
+    await page.goto(f"{stack.address}/ui/#/admin/api-keys")
+    await expect(page.locator("#admin-denied")).to_be_visible(timeout=SLOW)
+    await expect(page.locator("#create-key")).to_have_count(0)
+    async with httpx.AsyncClient(
+        base_url=stack.address, headers={"Authorization": f"Bearer {reader_key}"}
+    ) as reader:
+        for method, path, body in (
+            ("POST", "/api/v1/namespaces", {"name": f"{ns}-x"}),
+            ("PATCH", f"/api/v1/namespaces/{ns}", {"description": "mine"}),
+            ("DELETE", f"/api/v1/namespaces/{ns}", None),
+            ("POST", "/api/v1/api-keys", {"namespace": ns, "role": "admin"}),
+            ("GET", "/api/v1/api-keys", None),
+            ("POST", f"/api/v1/namespaces/{ns}/workflows/{wf_id}/terminate", {"reason": "no"}),
+        ):
+            r = await reader.request(method, path, json=body)
+            assert r.status_code == 403 and r.json()["code"] == "forbidden", (method, path, r.text)
+
+        # The admin revokes the key (two clicks) and deprecates the namespace.
+        await sign_in(admin, "#/admin/api-keys")
+        await page.select_option("#key-filters select[name=namespace]", ns)
+        await page.click("#key-filters button")
+        revoke = page.locator("#keys-table tr:has-text('dashboards') button.revoke")
+        await revoke.click()
+        await expect(revoke).to_have_text("Confirm revoke")
+        await revoke.click()
+        await expect(page.locator("#admin-result")).to_contain_text("revoked", timeout=SLOW)
+        await expect(page.locator("#no-keys")).to_be_visible()
+        assert (await reader.get(f"/api/v1/namespaces/{ns}")).status_code == 401
+    await page.click("#admin-namespaces-link")
+    deprecate = page.locator(f"#namespaces-table tr[data-namespace='{ns}'] button.deprecate")
+    await deprecate.click()
+    await deprecate.click()
+    await expect(page.locator(f"#namespaces-table tr[data-namespace='{ns}'] .ns-state")).to_have_text(
+        "deprecated", timeout=SLOW
+    )
+    await client.close()
