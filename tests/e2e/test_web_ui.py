@@ -14,11 +14,13 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from tidal.client import Client, PendingActivityState
+from tidal.common import RetryPolicy
 from tidal.worker import Worker
 
 from tests.support import ui_workflows as uw
@@ -105,7 +107,7 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         # A query that does not parse says where, and the page survives it.
         await page.fill("#query", "WorkflowType = ")
         await page.click("#query-form button")
-        await expect(runs.locator(".error")).to_contain_text("invalid_argument")
+        await expect(page.locator("#query-error .error")).to_contain_text("invalid_argument")
 
         # The workflow page: header, timeline, history; the query runner; a signal completes it.
         await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/order-{tag}-1")
@@ -243,6 +245,79 @@ async def test_pending_activities_retry_heartbeat_and_children(running: Stack, p
         await page.unroute_all()
         assert await page.locator("#wf-id").count() == 0, "a stale page drew over the current one"
         await expect(page.locator("#task-queues")).to_be_visible()
+
+
+async def test_run_chain_pages_refresh_toggle_and_query_errors(running: Stack, page: Any) -> None:
+    """Links along a run chain (a retry, then a continue-as-new), the list of every run of the id
+    paged one run at a time, the auto-refresh switch remembered, and a bad query's problem shown
+    under the box with the page still usable."""
+    client = await Client.connect(running.address)
+    w1, w2 = await _workers(client)
+    wf_id = f"renewal-{uuid.uuid4().hex[:6]}"
+    async with w1, w2:
+        handle = await client.start_workflow(
+            uw.RenewalWorkflow.run, 1, id=wf_id, task_queue=uw.TASK_QUEUE,
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3),
+        )  # fmt: skip
+        assert await handle.result() == "renewed"
+    first = handle.first_execution_run_id or handle.run_id
+    assert first is not None
+
+    # Run 1 failed and was retried; run 2 continued as new; run 3 completed.
+    await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}?run_id={first}")
+    chain = page.locator("#run-chain")
+    await expect(page.locator(".wf-header .status")).to_have_text("Failed", timeout=SLOW)
+    await expect(chain.locator(".chain-prev")).to_have_count(0)
+    await chain.locator(".chain-next").click()
+    await expect(page.locator(".wf-header .status")).to_have_text("ContinuedAsNew", timeout=SLOW)
+    await expect(chain.locator(".chain-prev")).to_have_text("← previous attempt")
+    await expect(chain.locator(".chain-next")).to_have_text("continued as new →")
+    second = (await page.locator("#wf-run-id").text_content() or "").strip()
+    await chain.locator(".chain-next").click()
+    await expect(page.locator(".wf-header .status")).to_have_text("Completed", timeout=SLOW)
+    await expect(chain.locator(".chain-prev")).to_have_text("← continued from")
+    await expect(chain.locator(".chain-next")).to_have_count(0)
+    await chain.locator(".chain-prev").click()
+    await expect(page.locator("#wf-run-id")).to_have_text(second, timeout=SLOW)
+    await chain.locator(".chain-first").click()
+    await expect(page.locator("#wf-run-id")).to_have_text(first, timeout=SLOW)
+
+    # Every run of the id, one a page: Older walks the keyset pages, Newer comes back.
+    await chain.locator(".chain-all").click()
+    await expect(page.locator("#effective-query")).to_have_text(f"WorkflowId = '{wf_id}'", timeout=SLOW)
+    await expect(page.locator("#runs tbody tr")).to_have_count(3, timeout=SLOW)
+    await page.goto(page.url + "&page_size=1")
+    rows = page.locator("#runs tbody tr")
+    await expect(rows).to_have_count(1, timeout=SLOW)
+    await expect(page.locator("#chips [data-status=All] b")).to_have_text("3")
+    seen = [await rows.locator("td").nth(2).text_content()]
+    for n in (2, 3):
+        await page.click("#next-page")
+        await expect(page.locator("#page-number")).to_have_text(f"page {n}", timeout=SLOW)
+        await expect(rows.locator("td").nth(2)).not_to_have_text(seen[-1] or "")
+        seen.append(await rows.locator("td").nth(2).text_content())
+    assert len(set(seen)) == 3 and first in seen and second in seen
+    await expect(page.locator("#next-page")).to_be_disabled()
+    await page.click("#prev-page")
+    await expect(rows.locator("td").nth(2)).to_have_text(seen[1] or "", timeout=SLOW)
+
+    # Auto-refresh off is remembered across a reload.
+    await page.uncheck("#auto-refresh")
+    await page.reload()
+    await expect(page.locator("#auto-refresh")).not_to_be_checked(timeout=SLOW)
+
+    # A query that does not parse: its problem under the box, no stale rows or counts, and the
+    # box still works.
+    await page.fill("#query", "WorkflowId = ")
+    await page.click("#query-form button")
+    await expect(page.locator("#query-error .error")).to_contain_text("invalid_argument", timeout=SLOW)
+    await expect(page.locator("#runs tbody tr")).to_have_count(0)
+    await expect(page.locator("#chips a")).to_have_count(0)
+    await page.fill("#query", f"WorkflowId = '{wf_id}' AND ExecutionStatus = 'Completed'")
+    await page.click("#query-form button")
+    await expect(page.locator("#runs tbody tr")).to_have_count(1, timeout=SLOW)
+    await expect(page.locator("#query-error")).to_be_empty()
+    await client.close()
 
 
 async def _cli_admin_key(stack: Stack) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "OrderWorkflow",
     "PaymentWorkflow",
     "PendingWorkWorkflow",
+    "RenewalWorkflow",
     "ShipmentWorkflow",
 ]
 
@@ -142,5 +143,19 @@ class PendingWorkWorkflow:
         return ", ".join(results)
 
 
-ALL_WORKFLOWS = [OrderWorkflow, PaymentWorkflow, ShipmentWorkflow, PendingWorkWorkflow]
+@workflow.defn
+class RenewalWorkflow:
+    """A run chain: the first attempt fails and is retried (with a retry policy), then the run
+    continues as new `cycles` times."""
+
+    @workflow.run
+    async def run(self, cycles: int) -> str:
+        if workflow.info().attempt == 1 and cycles > 0:
+            raise ApplicationError("renewal service busy", type="Busy")
+        if cycles > 0:
+            workflow.continue_as_new(cycles - 1)
+        return "renewed"
+
+
+ALL_WORKFLOWS = [OrderWorkflow, PaymentWorkflow, ShipmentWorkflow, PendingWorkWorkflow, RenewalWorkflow]
 ALL_ACTIVITIES = [reserve_stock, charge_card, decline_card, sync_ledger, scan_inventory]

@@ -1,6 +1,6 @@
 // One run: header, payloads, pending work, timeline, history (compact, full, JSON), actions, queries.
 import { api, wfPath } from "./api.js";
-import { h, kv, fmtTime, fmtDuration, duration, statusChip, payloadsView, failureView, errorBox, wfHref, tqHref } from "./util.js";
+import { h, kv, fmtTime, fmtDuration, duration, statusChip, payloadsView, failureView, errorBox, wfHref, tqHref, enc } from "./util.js";
 import { groupEvents, timelineView } from "./timeline.js";
 
 const REFRESH_MS = 2000;
@@ -17,15 +17,20 @@ async function moreEvents(ns, id, runId, events) {
   }
 }
 
+// The run chain: a continue-as-new or a retry (attempt > 1) of a failed run starts a new run of
+// the same workflow id; each run's first event names the first and the previous run, and the
+// result of a closed one names the next.
 function runLinks(ns, d, events, result) {
   const started = (events[0] && events[0].attributes) || {};
   const links = [];
-  const link = (label, id, run) => links.push(h("a", { href: wfHref(ns, id, run), class: "chain" }, label));
-  if (started.first_execution_run_id && started.first_execution_run_id !== d.run_id) link("first run", d.workflow_id, started.first_execution_run_id);
-  if (started.continued_execution_run_id) link("← previous run", d.workflow_id, started.continued_execution_run_id);
-  if (result && result.new_run_id) link("next run →", d.workflow_id, result.new_run_id);
-  if (started.parent_workflow_id) link(`parent ${started.parent_workflow_id}`, started.parent_workflow_id, started.parent_run_id);
-  return links.length ? links.flatMap((l, i) => (i ? [" · ", l] : [l])) : null;
+  const link = (label, id, run, cls) => links.push(h("a", { href: wfHref(ns, id, run), class: `chain ${cls}` }, label));
+  const retry = started.attempt > 1;
+  if (started.first_execution_run_id && started.first_execution_run_id !== d.run_id) link("first run", d.workflow_id, started.first_execution_run_id, "chain-first");
+  if (started.continued_execution_run_id) link(retry ? "← previous attempt" : "← continued from", d.workflow_id, started.continued_execution_run_id, "chain-prev");
+  if (result && result.new_run_id) link(d.status === "ContinuedAsNew" ? "continued as new →" : "retried as →", d.workflow_id, result.new_run_id, "chain-next");
+  if (started.parent_workflow_id) link(`parent ${started.parent_workflow_id}`, started.parent_workflow_id, started.parent_run_id, "chain-parent");
+  links.push(h("a", { href: `#/namespaces/${enc(ns)}/workflows?query=${enc(`WorkflowId = '${d.workflow_id.replace(/'/g, "''")}'`)}`, class: "chain chain-all" }, "all runs of this id"));
+  return links.flatMap((l, i) => (i ? [" · ", l] : [l]));
 }
 
 function header(ns, d, events, result) {
@@ -34,14 +39,14 @@ function header(ns, d, events, result) {
     h("h2", {}, statusChip(d.status), " ", h("span", { id: "wf-type" }, d.workflow_type)),
     kv([
       ["Workflow id", h("span", { class: "mono", id: "wf-id" }, d.workflow_id)],
-      ["Run id", h("span", { class: "mono" }, d.run_id)],
+      ["Run id", h("span", { class: "mono", id: "wf-run-id" }, d.run_id)],
       ["Task queue", h("a", { href: tqHref(ns, d.task_queue) }, d.task_queue)],
       ["Start", fmtTime(d.start_time)],
       ["Close", d.close_time ? fmtTime(d.close_time) : h("span", { class: "muted" }, "running")],
       ["Duration", duration(d.start_time, d.close_time)],
       ["History length", String(d.history_length)],
       started.attempt > 1 ? ["Attempt", String(started.attempt)] : null,
-      ["Runs", runLinks(ns, d, events, result) || h("span", { class: "muted" }, "no other runs")],
+      ["Runs", h("span", { id: "run-chain" }, runLinks(ns, d, events, result))],
     ]));
 }
 
