@@ -494,3 +494,61 @@ async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> 
         "deprecated", timeout=SLOW
     )
     await client.close()
+
+
+async def test_schedules_list_describe_pause_unpause_trigger(running: Stack, page: Any) -> None:
+    """The schedules page: the list, a schedule's page, pause with a note and unpause, and a
+    trigger whose run is linked from the recent actions and completes."""
+    client = await Client.connect(running.address)
+    w1, w2 = await _workers(client)
+    sched_id = f"nightly/{uuid.uuid4().hex[:6]}"  # a "/" in the id, as workflow ids may have
+    async with w1, w2, httpx.AsyncClient(base_url=running.address) as http:
+        r = await http.post(
+            "/api/v1/namespaces/default/schedules",
+            json={
+                "schedule_id": sched_id,
+                "spec": {"intervals": [{"every": 3600}]},
+                "action": {
+                    "workflow_type": "GreetingWorkflow",
+                    "workflow_id": f"greet-{sched_id.replace('/', '-')}",
+                    "task_queue": "e2e",
+                    "input": [{"metadata": {"encoding": "json/plain"}, "data": "schedule"}],
+                },
+            },
+        )
+        assert r.status_code == 201, r.text
+        await page.goto(f"{running.address}/ui/#/namespaces/default/schedules")
+        row = page.locator(f"#schedules tr[data-schedule-id='{sched_id}']")
+        await expect(row).to_contain_text("GreetingWorkflow", timeout=SLOW)
+        await expect(row).to_contain_text("every 1h 0m")
+        await expect(row.locator(".sched-state")).to_have_text("Active")
+        await row.locator("a.sched-link").click()
+        await expect(page.locator("#schedule-id")).to_have_text(sched_id, timeout=SLOW)
+        await expect(page.locator("#schedule-next li")).not_to_have_count(0)
+        await expect(page.locator("#schedule-recent-none")).to_be_visible()
+
+        await page.fill("#pause-form input[name=note]", "maintenance window")
+        await page.click("#pause-button")
+        await expect(page.locator("#schedule-action-result")).to_contain_text("Pause: done", timeout=SLOW)
+        await expect(page.locator("h2 .sched-state")).to_have_text("Paused")
+        await expect(page.locator("#schedule-note")).to_have_text("maintenance window")
+        got = (await http.get(f"/api/v1/namespaces/default/schedules/{sched_id}")).json()
+        assert got["state"] == {**got["state"], "paused": True, "note": "maintenance window"}
+        await page.click("#pause-button")  # now "Unpause"
+        await expect(page.locator("h2 .sched-state")).to_have_text("Active", timeout=SLOW)
+
+        await page.click("#trigger-button")
+        await expect(page.locator("#schedule-action-result")).to_contain_text("Trigger: done", timeout=SLOW)
+        await expect(page.locator("#schedule-num-actions")).to_have_text("1", timeout=SLOW)
+        # A link once the run has started (its run id known; the page refreshes itself).
+        recent = page.locator("#schedule-recent a")
+        await expect(recent).to_have_count(1, timeout=SLOW)
+        await recent.click()
+        await expect(page.locator("#wf-id")).to_contain_text(
+            f"greet-{sched_id.replace('/', '-')}", timeout=SLOW
+        )
+        await expect(page.locator(".wf-header .status")).to_have_text("Completed", timeout=SLOW)
+        await expect(page.locator("main")).to_contain_text("Hello, schedule!")
+        r = await http.delete(f"/api/v1/namespaces/default/schedules/{sched_id}")
+        assert r.status_code == 200, r.text
+    await client.close()

@@ -5,6 +5,7 @@ import { renderList } from "./list.js";
 import { renderWorkflow } from "./workflow.js";
 import { renderTaskQueues } from "./taskqueues.js";
 import { renderNamespacesAdmin, renderApiKeysAdmin } from "./admin.js";
+import { renderSchedules, renderSchedule } from "./schedules.js";
 
 const RANK = { reader: 1, writer: 2, admin: 3 };
 const app = {
@@ -84,11 +85,16 @@ async function route() {
   if (sel.value !== app.ns) renderNamespaces();
   document.getElementById("nav-workflows").href = `#/namespaces/${enc(app.ns)}/workflows`;
   document.getElementById("nav-task-queues").href = `#/namespaces/${enc(app.ns)}/task-queues`;
+  document.getElementById("nav-schedules").href = `#/namespaces/${enc(app.ns)}/schedules`;
   let done = null;
   try {
     if (parts[0] === "namespaces" && parts[2] === "workflows" && parts.length === 4) {
       // The workflow id is one percent-encoded segment (ids may hold "/").
       done = await renderWorkflow(main, app, app.ns, parts[3], params.get("run_id"));
+    } else if (parts[0] === "namespaces" && parts[2] === "schedules" && parts.length === 4) {
+      done = await renderSchedule(main, app, app.ns, parts[3]);
+    } else if (parts[0] === "namespaces" && parts[2] === "schedules") {
+      done = await renderSchedules(main, app, app.ns);
     } else if (parts[0] === "admin" && parts[1] === "api-keys") {
       done = await renderApiKeysAdmin(main, app, params);
     } else if (parts[0] === "admin") {
