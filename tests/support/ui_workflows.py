@@ -134,7 +134,8 @@ class PendingWorkWorkflow:
             scan_inventory,
             order_id,
             start_to_close_timeout=timedelta(hours=1),
-            heartbeat_timeout=timedelta(seconds=30),
+            # Heartbeats go out at most every 80% of this: the page sees the details move on.
+            heartbeat_timeout=timedelta(seconds=10),
         )
         child = workflow.execute_child_workflow(
             OrderWorkflow.run, order_id, id=f"{workflow.info().workflow_id}-order"
