@@ -449,6 +449,13 @@ async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> 
     client = await Client.connect(stack.address, api_key=admin, namespace=ns)
     wf_id = f"in-{ns}"
     await client.start_workflow(uw.OrderWorkflow.run, "N-1", id=wf_id, task_queue=uw.TASK_QUEUE)
+    async with httpx.AsyncClient(base_url=stack.address, headers=auth) as http:
+        action = {"workflow_type": "GreetingWorkflow", "workflow_id": "daily", "task_queue": "e2e"}
+        r = await http.post(
+            f"/api/v1/namespaces/{ns}/schedules",
+            json={"schedule_id": "daily", "spec": {"intervals": [{"every": 86400}]}, "action": action},
+        )
+        assert r.status_code == 201, r.text
 
     # Signed in as the reader: the run is readable, nothing to operate, no admin pages.
     await sign_in(reader_key, f"#/namespaces/{ns}/workflows/{wf_id}")
@@ -458,6 +465,11 @@ async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> 
     await expect(page.locator("#actions-card")).to_be_hidden()
     await expect(page.locator("#signal-form")).to_have_count(0)
     await expect(page.locator("#nav-admin")).to_be_hidden()
+    # ...nor on a schedule's page (the same page as a writer has Pause and Trigger).
+    await page.goto(f"{stack.address}/ui/#/namespaces/{ns}/schedules/daily")
+    await expect(page.locator("#schedule-id")).to_have_text("daily", timeout=SLOW)
+    await expect(page.locator("#schedule-actions-card")).to_be_hidden()
+    await expect(page.locator("#pause-form")).to_have_count(0)
     await page.goto(f"{stack.address}/ui/#/admin/api-keys")
     await expect(page.locator("#admin-denied")).to_be_visible(timeout=SLOW)
     await expect(page.locator("#create-key")).to_have_count(0)
@@ -471,6 +483,8 @@ async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> 
             ("POST", "/api/v1/api-keys", {"namespace": ns, "role": "admin"}),
             ("GET", "/api/v1/api-keys", None),
             ("POST", f"/api/v1/namespaces/{ns}/workflows/{wf_id}/terminate", {"reason": "no"}),
+            ("POST", f"/api/v1/namespaces/{ns}/schedules/daily/pause", {"note": "no"}),
+            ("POST", f"/api/v1/namespaces/{ns}/schedules/daily/trigger", {}),
         ):
             r = await reader.request(method, path, json=body)
             assert r.status_code == 403 and r.json()["code"] == "forbidden", (method, path, r.text)
