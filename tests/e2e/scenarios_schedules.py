@@ -4,6 +4,7 @@ with deadlines; none sleeps as synchronisation."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from tidal.client import (
 )
 from tidal.exceptions import RPCError
 
+from tests.e2e.scenarios_visibility import tidal_cli
 from tests.support.stack import wait_for
 
 
@@ -323,3 +325,105 @@ async def every_second_is_taken_exactly_once(client: Client, sid: str) -> int:
     assert times == expected, f"seconds without a run: {missing[:10]}"
     assert desc.info.num_actions_missed_catchup_window == 0 and desc.info.num_actions_skipped_overlap == 0
     return taken
+
+
+async def the_cli(client: Client, tq: str, address: str) -> None:
+    """`tidal schedule ...` against a running server: tables, and --output json for scripts."""
+    sid = f"cli-{uuid.uuid4().hex[:8]}"
+
+    async def cli(*args: str) -> str:
+        code, out, err = await tidal_cli(address, "--namespace", client.namespace, *args)
+        assert code == 0, (args, out, err)
+        return out
+
+    out = await cli(
+        "schedule",
+        "create",
+        "--id",
+        sid,
+        "--type",
+        "Stamp",
+        "--task-queue",
+        tq,
+        "--workflow-id",
+        sid,
+        "--interval",
+        "1h",
+        "--input",
+        '"cli"',
+        "--paused",
+        "--note",
+        "from the cli",
+    )
+    assert f"Created schedule {sid}" in out
+    out = await cli("schedule", "describe", "--id", sid)
+    assert re.search(r"Paused +yes", out) and re.search(r"Note +from the cli", out) and "Stamp" in out, out
+    await cli("schedule", "trigger", "--id", sid)
+    await _describe_until(
+        client.get_schedule_handle(sid), "the CLI's trigger", lambda d: d.info.num_actions == 1
+    )
+    await cli(
+        "schedule",
+        "backfill",
+        "--id",
+        sid,
+        "--start",
+        "2026-01-01T00:00:00+00:00",
+        "--end",
+        "2026-01-01T01:00:00+00:00",
+        "--overlap",
+        "allow_all",
+    )
+    await cli("schedule", "update", "--id", sid, "--cron", "30 2 * * *", "--overlap", "allow_all")
+    await cli("schedule", "unpause", "--id", sid, "--note", "go")
+    data = json.loads(await cli("--output", "json", "schedule", "describe", "--id", sid))
+    assert data["spec"]["cron_expressions"] == ["30 2 * * *"] and data["policies"]["overlap"] == "allow_all"
+    assert data["state"] == {"paused": False, "note": "go", "limited_actions": False, "remaining_actions": 0}
+    assert data["info"]["num_actions"] == 3, data["info"]
+    listed = json.loads(await cli("--output", "json", "schedule", "list"))
+    assert sid in [s["schedule_id"] for s in listed]
+    await cli("schedule", "delete", "--id", sid)
+    code, _out, err = await tidal_cli(address, "schedule", "describe", "--id", sid)
+    assert code == 1 and "not_found" in err, err
+
+
+async def terminate_and_cancel_other(client: Client, tq: str) -> None:
+    """TERMINATE_OTHER and CANCEL_OTHER stop the open run; the new action starts once it closed."""
+    sid = f"stop-{uuid.uuid4().hex[:8]}"
+    handle = await client.create_schedule(
+        sid,
+        Schedule(
+            action=ScheduleActionStartWorkflow(Gate.run, id=sid, task_queue=tq),
+            spec=_every(3600),
+            state=ScheduleState(paused=True),
+        ),
+    )
+
+    def one_running_after(n: int) -> object:
+        return lambda d: (
+            d.info.num_actions == n
+            and len(d.info.running_actions) == 1
+            and all(r.first_execution_run_id for r in d.info.running_actions)
+        )
+
+    await handle.trigger()
+    first = (await _describe_until(handle, "the first run", one_running_after(1))).info.running_actions[0]
+    await handle.trigger(overlap=ScheduleOverlapPolicy.TERMINATE_OTHER)
+    second = (
+        await _describe_until(handle, "the run after terminate", one_running_after(2))
+    ).info.running_actions[0]
+    old = await client.get_workflow_handle(first.workflow_id, run_id=first.first_execution_run_id).describe()  # type: ignore[attr-defined]
+    assert old.status.name == "TERMINATED", old.status
+    await handle.trigger(overlap=ScheduleOverlapPolicy.CANCEL_OTHER)
+    third = (
+        await _describe_until(handle, "the run after cancel", one_running_after(3))
+    ).info.running_actions[0]
+    old = await client.get_workflow_handle(
+        second.workflow_id, run_id=second.first_execution_run_id
+    ).describe()  # type: ignore[attr-defined]
+    assert old.status.name == "CANCELED", old.status
+    await client.get_workflow_handle(third.workflow_id, run_id=third.first_execution_run_id).signal(
+        Gate.finish
+    )  # type: ignore[attr-defined]
+    await _describe_until(handle, "the last run closed", lambda d: not d.info.running_actions)
+    await handle.delete()

@@ -23,31 +23,33 @@ from tidal.worker import Worker
 from tidal_server.embedded import EmbeddedServer
 
 from tests.e2e import scenarios_schedules as ss
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import Stack, free_port, wait_for
 
 
 @pytest.fixture
-async def embedded() -> AsyncIterator[tuple[Client, httpx.AsyncClient]]:
-    server = EmbeddedServer()
+async def embedded() -> AsyncIterator[tuple[Client, httpx.AsyncClient, str]]:
+    server = EmbeddedServer(http_port=free_port())
     await server.start()
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal")
     client = Client(http=http, worker_transport=server.worker_transport)
     try:
-        yield client, http
+        yield client, http, f"http://127.0.0.1:{server.http_port}"
     finally:
         await client.close()
         await server.stop()
 
 
-async def test_schedules_embedded(embedded: tuple[Client, httpx.AsyncClient]) -> None:
-    client, http = embedded
+async def test_schedules_embedded(embedded: tuple[Client, httpx.AsyncClient, str]) -> None:
+    client, http, address = embedded
     tq = f"sched-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
         await ss.every_second_interval(client, tq)
         await ss.skip_and_buffer_one(client, tq)
+        await ss.terminate_and_cancel_other(client, tq)
         await ss.pause_trigger_backfill_update(client, tq)
         await ss.concurrent_update_is_refused(client, tq, http)
         await ss.hostile_inputs_are_refused(client, tq, http)
+        await ss.the_cli(client, tq, address)
 
 
 @pytest.fixture
@@ -71,9 +73,11 @@ async def test_schedules_on_the_real_stack(stack: Stack) -> None:
         async with Worker(client, task_queue=tq, workflows=ss.WORKFLOWS):
             await ss.every_second_interval(client, tq)
             await ss.skip_and_buffer_one(client, tq)
+            await ss.terminate_and_cancel_other(client, tq)
             await ss.pause_trigger_backfill_update(client, tq)
             await ss.concurrent_update_is_refused(client, tq, http)
             await ss.hostile_inputs_are_refused(client, tq, http)
+            await ss.the_cli(client, tq, stack.address)
     finally:
         await http.aclose()
         await client.close()

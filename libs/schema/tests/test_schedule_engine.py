@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tidal_schema.schedules import (
     MAX_LIMIT,
     MAX_SEARCH_STEPS,
+    SEARCH_HORIZON,
     ScheduleCalendarSpec,
     ScheduledTime,
     ScheduleIntervalSpec,
@@ -307,6 +308,14 @@ def test_a_sparse_spec_in_a_dst_zone_far_ahead_is_found_in_bounded_time() -> Non
     assert [t.astimezone(BERLIN).isoformat() for t in got] == ["2110-01-01T00:00:00+01:00"]
 
 
+def test_the_search_stops_at_its_horizon() -> None:
+    """Nothing more than SEARCH_HORIZON (100 years) after the search starts."""
+    assert SEARCH_HORIZON == timedelta(days=100 * 366)
+    assert nominals(cron("0 0 1 1 * 2120"), utc(2026, 5, 1)) == [utc(2120, 1, 1)]
+    assert nominals(cron("0 0 1 1 * 2130"), utc(2026, 5, 1)) == []
+    assert nominals(cron("0 0 1 1 * 2130"), utc(2040, 5, 1)) == [utc(2130, 1, 1)]
+
+
 def test_the_end_of_time_is_not_an_error() -> None:
     assert nominals(cron("* * * * *"), utc(8999, 12, 31, 23, 58), 5) == [
         utc(8999, 12, 31, 23, 59),
@@ -516,3 +525,16 @@ def test_next_times_match_the_spec_and_strictly_increase(
         assert wall.day in _values(calendar.day_of_month)
         assert wall.month in _values(calendar.month)
         assert (wall.weekday() + 1) % 7 in _values(calendar.day_of_week)
+
+
+# --- sizes: what a hostile spec can make the engine hold ---------------------------------------
+
+
+def test_wide_year_ranges_compile_without_enumerating_years() -> None:
+    """1,800 ranges of 7,030 years each: enumerated, 13 million values (seconds, and hundreds of
+    megabytes held by the compile cache); as arithmetic on the ranges, nothing."""
+    wide = tuple(R(1970, 8999, 1 + i % 3) for i in range(100))
+    spec = ScheduleSpec(calendars=tuple(ScheduleCalendarSpec(year=wide, second=(R(i),)) for i in range(18)))
+    with deadline(0.5):  # enumerating them took 2.3 s here
+        got = nominals(spec, utc(2026, 5, 1), 3)
+    assert got == [utc(2026, 5, 1, 0, 0, 1), utc(2026, 5, 1, 0, 0, 2), utc(2026, 5, 1, 0, 0, 3)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from tidal_schema.schedules import (
     ScheduleCalendarSpec,
@@ -79,6 +82,19 @@ def test_calendar_ranges_out_of_bounds_are_refused_naming_the_field(field: str, 
 def test_year_9999_is_refused() -> None:
     with pytest.raises(ValidationError):
         ScheduleCalendarSpec(year=(R(9999),))
+
+
+def test_a_range_from_lax_json_is_normalised_too() -> None:
+    r = ScheduleRange.model_validate_json('{"start": "5", "end": "3", "step": "0"}')
+    assert (r.start, r.end, r.step) == (5, 5, 1)
+
+
+def test_the_spec_caps_its_ranges_in_total() -> None:
+    many = ScheduleCalendarSpec(minute=tuple(R(i % 60) for i in range(100)))
+    with pytest.raises(
+        ValidationError, match="calendars and skip hold 2100 ranges together; the limit is 2000"
+    ):
+        ScheduleSpec(calendars=(many,) * 10, skip=(many,) * 10)
 
 
 def test_too_many_ranges_and_a_nul_comment_are_refused() -> None:
@@ -317,3 +333,85 @@ def test_crons_must_agree_on_their_zone() -> None:
     with pytest.raises(ValidationError, match="conflicts with time_zone_name"):
         ScheduleSpec(cron_expressions=("CRON_TZ=Europe/Berlin @daily",), time_zone_name="Asia/Tokyo")
     ScheduleSpec(cron_expressions=("CRON_TZ=Europe/Berlin @daily",), time_zone_name="Europe/Berlin")
+
+
+# --- fuzz: any text is a calendar or a ScheduleSpecError, at once --------------------------------
+
+_TOKENS = st.sampled_from(
+    [
+        "*",
+        "*/",
+        "/",
+        "-",
+        ",",
+        "0",
+        "7",
+        "59",
+        "60",
+        "2027",
+        "9999",
+        "JAN",
+        "mon",
+        "ju",
+        "L",
+        "?",
+        "#",
+        " ",
+        "@daily",
+        "@every",
+        "1h",
+        "CRON_TZ=",
+        "Europe/Berlin",
+        "\x00",
+        "\ud800",
+        "-1",
+        "99999999999",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=60), st.lists(_TOKENS, max_size=20).map("".join)))
+def test_any_text_compiles_or_raises_a_spec_error(text: str) -> None:
+    started = time.perf_counter()
+    try:
+        parsed = parse_cron(text)
+    except ScheduleSpecError:
+        pass
+    else:
+        assert (parsed.calendar is None) != (parsed.interval is None)
+    assert time.perf_counter() - started < 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.dictionaries(
+        st.sampled_from(
+            [
+                "calendars",
+                "intervals",
+                "cron_expressions",
+                "skip",
+                "start_at",
+                "end_at",
+                "jitter",
+                "time_zone_name",
+                "bogus",
+            ]
+        ),
+        st.recursive(
+            st.one_of(
+                st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.floats(), st.text(max_size=20)
+            ),
+            lambda inner: (
+                st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+            ),
+            max_leaves=20,
+        ),
+    )
+)
+def test_any_json_is_a_spec_or_a_validation_error(data: dict[str, object]) -> None:
+    try:
+        ScheduleSpec.model_validate(data)
+    except ValidationError:
+        pass

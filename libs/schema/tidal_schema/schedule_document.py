@@ -94,7 +94,9 @@ class ScheduleStateInput(Frozen):
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # Unknown fields are ignored, not refused: a frontend (or history) one release behind still
+    # reads a document a newer history wrote, during a rolling upgrade.
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
 
 
 class ScheduleActionRecord(_Doc):

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ._schedule_list import ScheduleListDescription
 from ._schedules import (
     Schedule,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
     ScheduleDescription,
-    ScheduleListDescription,
     ScheduleOverlapPolicy,
     ScheduleUpdate,
     ScheduleUpdateInput,

@@ -34,17 +34,13 @@ __all__ = [
     "ScheduleBackfill",
     "ScheduleDescription",
     "ScheduleInfo",
-    "ScheduleListAction",
-    "ScheduleListActionStartWorkflow",
-    "ScheduleListDescription",
-    "ScheduleListInfo",
-    "ScheduleListSchedule",
-    "ScheduleListState",
     "ScheduleOverlapPolicy",
     "SchedulePolicy",
     "ScheduleState",
     "ScheduleUpdate",
     "ScheduleUpdateInput",
+    "decode_memo",
+    "memo_value_of",
 ]
 
 _MISSING: Any = object()
@@ -291,10 +287,10 @@ class ScheduleDescription:
     raw_description: Mapping[str, Any]
 
     async def memo(self) -> Mapping[str, Any]:
-        return await _decode_memo(self.raw_description.get("memo"), self.data_converter)
+        return await decode_memo(self.raw_description.get("memo"), self.data_converter)
 
     async def memo_value(self, key: str, default: Any = _MISSING, *, type_hint: type | None = None) -> Any:
-        return await _memo_value(
+        return await memo_value_of(
             self.raw_description.get("memo"), self.data_converter, key, default, type_hint
         )
 
@@ -343,75 +339,13 @@ class ScheduleUpdate:
     search_attributes: Mapping[str, Any] | None = None
 
 
-class ScheduleListAction:
-    """Base of a listed schedule's action."""
-
-
-@dataclass
-class ScheduleListActionStartWorkflow(ScheduleListAction):
-    workflow: str
-
-
-@dataclass
-class ScheduleListState:
-    note: str | None
-    paused: bool
-
-
-@dataclass
-class ScheduleListSchedule:
-    action: ScheduleListAction
-    spec: ScheduleSpec
-    state: ScheduleListState
-
-
-@dataclass
-class ScheduleListInfo:
-    recent_actions: Sequence[ScheduleActionResult]
-    next_action_times: Sequence[datetime]
-
-
-@dataclass
-class ScheduleListDescription:
-    id: str
-    schedule: ScheduleListSchedule | None
-    info: ScheduleListInfo | None
-    search_attributes: Mapping[str, Any]
-    data_converter: DataConverter
-    raw_entry: Mapping[str, Any]
-
-    async def memo(self) -> Mapping[str, Any]:
-        return await _decode_memo(self.raw_entry.get("memo"), self.data_converter)
-
-    async def memo_value(self, key: str, default: Any = _MISSING, *, type_hint: type | None = None) -> Any:
-        return await _memo_value(self.raw_entry.get("memo"), self.data_converter, key, default, type_hint)
-
-    @staticmethod
-    def from_wire(wire: Mapping[str, Any], converter: DataConverter) -> ScheduleListDescription:
-        return ScheduleListDescription(
-            id=wire["schedule_id"],
-            schedule=ScheduleListSchedule(
-                action=ScheduleListActionStartWorkflow(workflow=wire["workflow_type"]),
-                spec=ScheduleSpec.from_wire(SchemaScheduleSpec.model_validate(wire["spec"])),
-                state=ScheduleListState(note=wire.get("note") or None, paused=bool(wire.get("paused"))),
-            ),
-            info=ScheduleListInfo(
-                recent_actions=[ScheduleActionResult.from_wire(a) for a in wire.get("recent_actions") or ()],
-                next_action_times=[datetime.fromisoformat(t) for t in wire.get("next_action_times") or ()],
-            ),
-            search_attributes={},
-            data_converter=converter,
-            raw_entry=dict(wire),
-        )
-
-
-async def _decode_memo(raw: Mapping[str, Any] | None, converter: DataConverter) -> dict[str, Any]:
+async def decode_memo(raw: Mapping[str, Any] | None, converter: DataConverter) -> dict[str, Any]:
     raw = raw or {}
     values = await converter.decode([Payload.model_validate(p) for p in raw.values()])
     return dict(zip(raw, values, strict=True))
 
 
-async def _memo_value(
+async def memo_value_of(
     raw: Mapping[str, Any] | None, converter: DataConverter, key: str, default: Any, type_hint: type | None
 ) -> Any:
     if not raw or key not in raw:

@@ -40,6 +40,12 @@ from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._schedule_client import ScheduleAsyncIterator as ScheduleAsyncIterator
 from ._schedule_client import ScheduleHandle as ScheduleHandle
 from ._schedule_client import create_schedule as _create_schedule
+from ._schedule_list import ScheduleListAction as ScheduleListAction
+from ._schedule_list import ScheduleListActionStartWorkflow as ScheduleListActionStartWorkflow
+from ._schedule_list import ScheduleListDescription as ScheduleListDescription
+from ._schedule_list import ScheduleListInfo as ScheduleListInfo
+from ._schedule_list import ScheduleListSchedule as ScheduleListSchedule
+from ._schedule_list import ScheduleListState as ScheduleListState
 from ._schedule_spec import ScheduleCalendarSpec as ScheduleCalendarSpec
 from ._schedule_spec import ScheduleIntervalSpec as ScheduleIntervalSpec
 from ._schedule_spec import ScheduleRange as ScheduleRange
@@ -54,12 +60,6 @@ from ._schedules import ScheduleAlreadyRunningError as ScheduleAlreadyRunningErr
 from ._schedules import ScheduleBackfill as ScheduleBackfill
 from ._schedules import ScheduleDescription as ScheduleDescription
 from ._schedules import ScheduleInfo as ScheduleInfo
-from ._schedules import ScheduleListAction as ScheduleListAction
-from ._schedules import ScheduleListActionStartWorkflow as ScheduleListActionStartWorkflow
-from ._schedules import ScheduleListDescription as ScheduleListDescription
-from ._schedules import ScheduleListInfo as ScheduleListInfo
-from ._schedules import ScheduleListSchedule as ScheduleListSchedule
-from ._schedules import ScheduleListState as ScheduleListState
 from ._schedules import ScheduleOverlapPolicy as ScheduleOverlapPolicy
 from ._schedules import SchedulePolicy as SchedulePolicy
 from ._schedules import ScheduleState as ScheduleState

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-
 from tidal_history.api import (
     backfill_schedule,
     create_schedule,

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
 
-from .models import MAX_YEAR, MIN_YEAR, ScheduleCalendarSpec, ScheduleRange
+from .models import ScheduleCalendarSpec, ScheduleRange
 from .zones import DAY
 
 __all__ = ["CompiledCalendar", "compile_calendar", "wall_fields", "wall_seconds"]
@@ -47,6 +47,20 @@ def _next_value(values: tuple[int, ...], at_least: int) -> int | None:
     return values[index] if index < len(values) else None
 
 
+def _next_in_ranges(ranges: tuple[tuple[int, int, int], ...], at_least: int) -> int | None:
+    """The smallest value >= `at_least` of any (start, end, step) range: arithmetic, so a year
+    range of seven thousand values costs no more than one of a single value."""
+    best: int | None = None
+    for start, end, step in ranges:
+        if at_least <= start:
+            value = start
+        else:
+            value = start + -(-(at_least - start) // step) * step
+        if value <= end and (best is None or value < best):
+            best = value
+    return best
+
+
 def _sunday_zero(year: int, month: int, day: int) -> int:
     return (date(year, month, day).weekday() + 1) % 7
 
@@ -58,7 +72,7 @@ class CompiledCalendar:
     hours: tuple[int, ...]
     days_of_month: frozenset[int]
     months: tuple[int, ...]
-    years: tuple[int, ...] | None  # None: every year
+    years: tuple[tuple[int, int, int], ...] | None  # (start, end, step) ranges; None: every year
     days_of_week: frozenset[int]
 
     @property
@@ -78,7 +92,7 @@ class CompiledCalendar:
     def matches(self, wall: int) -> bool:
         year, month, day, hour, minute, second = wall_fields(wall)
         return (
-            (self.years is None or _next_value(self.years, year) == year)
+            (self.years is None or _next_in_ranges(self.years, year) == year)
             and _next_value(self.months, month) == month
             and day in self.days_of_month
             and _sunday_zero(year, month, day) in self.days_of_week
@@ -98,7 +112,7 @@ class CompiledCalendar:
             if year > limit_year:
                 return None
             if self.years is not None:
-                allowed_year = _next_value(self.years, year)
+                allowed_year = _next_in_ranges(self.years, year)
                 if allowed_year is None:
                     return None
                 if allowed_year != year:
@@ -207,6 +221,6 @@ def compile_calendar(spec: ScheduleCalendarSpec) -> CompiledCalendar:
         hours=_values(spec.hour, 0, 23),
         days_of_month=frozenset(_values(spec.day_of_month, 1, 31)),
         months=_values(spec.month, 1, 12),
-        years=_values(spec.year, MIN_YEAR, MAX_YEAR) if spec.year else None,
+        years=tuple((r.start, r.end, r.step) for r in spec.year) if spec.year else None,
         days_of_week=frozenset(_values(spec.day_of_week, 0, 6)),
     )

@@ -82,9 +82,24 @@ class ParsedCron:
     time_zone: str | None = None
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_cron(expression: str) -> ParsedCron:
-    """Compile one cron string; raises ScheduleSpecError naming the field that is wrong."""
+    """Compile one cron string; raises ScheduleSpecError naming the field that is wrong.
+    Short strings (every real one) are cached; a long list can compile to hundreds of ranges,
+    and a cache of those would let a client pin memory."""
+    if len(expression) <= _CACHED_LENGTH:
+        return _parse_cached(expression)
+    return _parse(expression)
+
+
+_CACHED_LENGTH = 100
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(expression: str) -> ParsedCron:
+    return _parse(expression)
+
+
+def _parse(expression: str) -> ParsedCron:
     if len(expression) > MAX_CRON_LENGTH:
         raise ScheduleSpecError(f"longer than {MAX_CRON_LENGTH} characters")
     if "\x00" in expression:

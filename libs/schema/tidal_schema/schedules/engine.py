@@ -101,8 +101,25 @@ class _CompiledSpec:
         return None
 
 
-@functools.lru_cache(maxsize=512)
 def _compile(spec: ScheduleSpec) -> _CompiledSpec:
+    """Compiled once per distinct spec: the server recomputes on every tick. Only small specs
+    are cached (every real one); the cache holds its keys, and a large spec is a megabyte."""
+    size = len(spec.cron_expressions) + sum(
+        len(c.second) + len(c.minute) + len(c.hour) + len(c.day_of_month) + len(c.month)
+        for c in (*spec.calendars, *spec.skip)
+    )
+    return _compile_cached(spec) if size <= _CACHED_SIZE else _compile_spec(spec)
+
+
+_CACHED_SIZE = 100
+
+
+@functools.lru_cache(maxsize=512)
+def _compile_cached(spec: ScheduleSpec) -> _CompiledSpec:
+    return _compile_spec(spec)
+
+
+def _compile_spec(spec: ScheduleSpec) -> _CompiledSpec:
     calendars = [compile_calendar(c) for c in spec.calendars]
     intervals = [(int(i.every.total_seconds()), int(i.offset.total_seconds())) for i in spec.intervals]
     for expression in spec.cron_expressions:

@@ -9,7 +9,7 @@ string longer than `MAX_CRON_LENGTH`, or a year the timestamps cannot reach.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
@@ -23,6 +23,7 @@ __all__ = [
     "MAX_CRON_LENGTH",
     "MAX_RANGES_PER_FIELD",
     "MAX_SPEC_ITEMS",
+    "MAX_SPEC_RANGES",
     "MAX_STEP",
     "MAX_TIME_ZONE_LENGTH",
     "MAX_YEAR",
@@ -42,6 +43,8 @@ MAX_STEP = 2**31 - 1
 MAX_RANGES_PER_FIELD = 100
 MAX_SPEC_ITEMS = 100
 """At most this many calendars, intervals, cron strings and skip calendars (each)."""
+MAX_SPEC_RANGES = 2000
+"""Ranges in all calendars and skips of one spec together (each field alone: 100)."""
 MAX_CRON_LENGTH = 1000
 MAX_COMMENT_LENGTH = 1000
 MAX_TIME_ZONE_LENGTH = 255
@@ -70,17 +73,15 @@ class ScheduleRange(Frozen):
     end: int = Field(default=0, ge=0, le=MAX_YEAR)
     step: int = Field(default=1, ge=0, le=MAX_STEP)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            start, end, step = data.get("start"), data.get("end", 0), data.get("step", 1)
-            if isinstance(start, int) and isinstance(end, int) and end < start and end >= 0:
-                data["end"] = start
-            if step == 0:
-                data["step"] = 1
-        return data
+    @model_validator(mode="after")
+    def _normalise(self) -> ScheduleRange:
+        # After validation, so that lax input ("3" in JSON) is normalised too; the model is
+        # frozen, hence object.__setattr__ (as temporalio's own frozen dataclass does).
+        if self.end < self.start:
+            object.__setattr__(self, "end", self.start)
+        if self.step == 0:
+            object.__setattr__(self, "step", 1)
+        return self
 
     def values(self) -> range:
         return range(self.start, self.end + 1, self.step)
@@ -209,6 +210,15 @@ class ScheduleSpec(Frozen):
     def _whole(self) -> ScheduleSpec:
         if not (self.calendars or self.intervals or self.cron_expressions):
             raise ScheduleSpecError("a spec needs at least one of calendars, intervals or cron_expressions")
+        ranges = sum(
+            len(getattr(calendar, name))
+            for calendar in (*self.calendars, *self.skip)
+            for name in FIELD_BOUNDS
+        )
+        if ranges > MAX_SPEC_RANGES:
+            raise ScheduleSpecError(
+                f"calendars and skip hold {ranges} ranges together; the limit is {MAX_SPEC_RANGES}"
+            )
         if self.start_at is not None and self.end_at is not None and self.end_at < self.start_at:
             raise ScheduleSpecError(
                 f"end_at ({self.end_at.isoformat()}) is before start_at ({self.start_at.isoformat()})"
