@@ -4,6 +4,7 @@ run on the embedded server and on the real stack by tests/e2e/test_activities.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import timedelta
@@ -110,6 +111,19 @@ def cancellable_sync(key: str) -> str:
     return "never cancelled"
 
 
+RELEASE: dict[str, asyncio.Event] = {}
+
+
+@activity.defn
+async def quiet(key: str) -> str:
+    """Runs without heartbeats until released (the worker runs in the test's process): only the
+    worker's delayed start notice tells history it started."""
+    RUNNING.add(key)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(RELEASE.setdefault(key, asyncio.Event()).wait(), 60)
+    return f"released {key}"
+
+
 @activity.defn
 async def completes_later(key: str) -> str:
     TOKENS[key] = activity.info().task_token
@@ -160,6 +174,7 @@ ACTIVITIES = [
     cancellable_sync,
     completes_later,
     fails_with,
+    quiet,
 ]
 
 
@@ -272,6 +287,13 @@ class RetryPolicyWorkflow:
 
 
 @workflow.defn
+class QuietWorkflow:
+    @workflow.run
+    async def run(self, key: str) -> str:
+        return await workflow.execute_activity(quiet, key, start_to_close_timeout=timedelta(seconds=90))
+
+
+@workflow.defn
 class LocalActivityWorkflow:
     @workflow.run
     async def run(self, key: str) -> str:
@@ -301,6 +323,7 @@ WORKFLOWS = [
     CancelActivityWorkflow,
     AsyncCompletionWorkflow,
     RetryPolicyWorkflow,
+    QuietWorkflow,
 ]
 
 
@@ -540,6 +563,19 @@ async def describe_shows_pending_activities(client: Client) -> None:
     await beating.signal(CancelActivityWorkflow.cancel_it)
     await beating.result()
     assert await pending(beating) == ()
+
+    # No heartbeats: the worker's start notice, sent once the attempt has run for a while.
+    quiet_key = f"desc-quiet-{uuid.uuid4()}"
+    silent = await client.start_workflow(QuietWorkflow.run, quiet_key, id=quiet_key, task_queue=TASK_QUEUE)
+    await wait_for(lambda: quiet_key in RUNNING, timeout=30, what="the quiet activity to run")
+    await wait_for(
+        lambda: _first_state(pending(silent), PendingActivityState.STARTED), timeout=30, what="the notice"
+    )
+    [act] = await pending(silent)
+    assert act.last_started_time is not None and act.last_worker_identity
+    assert act.last_heartbeat_time is None and act.heartbeat_details == ()
+    RELEASE.setdefault(quiet_key, asyncio.Event()).set()
+    assert await silent.result() == f"released {quiet_key}"
 
 
 async def _first_state(pending: Any, state: Any) -> bool:

@@ -19,8 +19,8 @@ from . import workflow as _workflow
 class PendingActivityState(StrEnum):
     """temporalio's PENDING_ACTIVITY_STATE_*, plus BACKING_OFF (a retry waiting for its backoff,
     which Temporal reports as SCHEDULED with a next attempt time). STARTED is known once a worker
-    reported the attempt (a heartbeat, or the start notice sent for a schedule-to-start timeout);
-    until then a running attempt is SCHEDULED."""
+    reported the attempt (a heartbeat, or its start notice: at once with a schedule-to-start
+    timeout, else after 2 s of running); until then a running attempt is SCHEDULED."""
 
     SCHEDULED = "Scheduled"
     STARTED = "Started"

@@ -33,8 +33,8 @@ class _Lenient(BaseModel):
 class PendingActivityState(StrEnum):
     """Temporal's PendingActivityState, plus BackingOff (Temporal shows that as Scheduled with a
     `next_attempt_schedule_time`). Started is known once a worker reported the attempt: a
-    heartbeat, or the start notice of an activity with a schedule-to-start timeout; until then a
-    running attempt shows as Scheduled."""
+    heartbeat, or its start notice (at once with a schedule-to-start timeout, else after 2 s of
+    running); until then a running attempt shows as Scheduled."""
 
     SCHEDULED = "Scheduled"
     STARTED = "Started"
