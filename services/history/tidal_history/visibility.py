@@ -18,7 +18,7 @@ from tidal_schema import events as ev
 from tidal_server.visibility.writer import index_attributes, merge, set_document, upsert_attributes
 
 if TYPE_CHECKING:
-    from .store import RunWrite
+    from .store_types import RunWrite
 
 
 def current_search_attributes(history: Iterable[HistoryEvent]) -> dict[str, Any]:
