@@ -208,3 +208,43 @@ async def test_a_document_the_database_refuses_fails_the_batch_as_the_messages_f
         await store.commit(shard_id=0, range_id=2, writes=writes)
     assert not is_transient(caught.value), caught.value
     assert await _rows(engine, t.executions, "run_id") == []
+
+
+async def test_search_attributes_are_indexed_in_the_same_transaction(engine: AsyncEngine) -> None:
+    """A batch with attributes to index takes SQLAlchemy's transaction on Postgres (the
+    visibility writer), the others asyncpg's: both leave the document and the typed rows, and a
+    batch that fails leaves neither."""
+    store = await _store(engine)
+    a = _state("run-a", workflow_id="a")
+    await store.commit(
+        shard_id=0,
+        range_id=2,
+        writes=[RunWrite(state=a, old_version=None, search_attributes={"CustomerId": "c1", "Amount": 5})],
+    )
+    upsert = HistoryEvent(
+        event_id=1,
+        event_time=NOW,
+        attributes=ev.UpsertWorkflowSearchAttributes(
+            search_attributes={"Amount": 7, "CustomerId": None}, workflow_task_completed_event_id=1
+        ),
+    )
+    a.next_event_id = 2
+    b = _state("run-b", workflow_id="b")
+    with pytest.raises(VersionConflictError):
+        await store.commit(
+            shard_id=0,
+            range_id=2,
+            writes=[RunWrite(state=a, old_version=1, events=[upsert]), RunWrite(state=b, old_version=3)],
+        )
+    values = await _rows(engine, t.search_attribute_values, "name")
+    assert [(v["name"], v["str_value"], v["int_value"]) for v in values] == [
+        ("Amount", None, 5),
+        ("CustomerId", "c1", None),
+    ]
+    await store.commit(shard_id=0, range_id=2, writes=[RunWrite(state=a, old_version=1, events=[upsert])])
+    values = await _rows(engine, t.search_attribute_values, "name")
+    assert [(v["name"], v["int_value"]) for v in values] == [("Amount", 7)]
+    runs = await _rows(engine, t.executions, "run_id")
+    assert runs[0]["search_attributes"] == {"Amount": 7} and runs[0]["version"] == 2
+    with pytest.raises(Exception, match="another history process"):
+        await store.commit(shard_id=0, range_id=1, writes=[RunWrite(state=b, old_version=None)])

@@ -1,7 +1,8 @@
 """The batch commit on Postgres, on asyncpg directly: a fixed handful of statements per batch.
 
 Same rows, same checks and the same order of effects as the portable writer (batch_sql.py, which
-the embedded mode's SQLite uses), inside the transaction `HistoryStore.commit` began and fenced.
+the embedded mode's SQLite uses), inside the transaction `HistoryStore.commit` began and fenced
+(asyncpg's own, or SQLAlchemy's when search attributes need indexing).
 Each table gets one statement for the whole batch, with the rows passed as arrays and expanded
 by `unnest` (prepared once per connection by asyncpg's statement cache), instead of one
 SQLAlchemy-compiled statement per run and an `executemany` row per event, timer and message.
@@ -11,19 +12,16 @@ twice. docs/performance.md#history-hot-path has the figures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncConnection
-from tidal_server.db.raw import driver_connection
 
 from .store_types import PendingOutbox, RunWrite, VersionConflictError, event_rows, state_columns
-from .visibility import write_visibility
 
-__all__ = ["write_batch"]
+__all__ = ["DELETE_PUBLISHED", "count", "write_batch"]
 
-_DELETE_PUBLISHED = "DELETE FROM outbox WHERE seq = ANY($1::bigint[])"
+DELETE_PUBLISHED = "DELETE FROM outbox WHERE seq = ANY($1::bigint[])"
 
 _INSERT_RUNS = """
 INSERT INTO executions (namespace, workflow_id, run_id, shard_id, workflow_type, task_queue, status,
@@ -93,32 +91,34 @@ _PURGE = (
 )
 
 
-def _count(status: str) -> int:
+def count(status: str) -> int:
     """Rows an INSERT/UPDATE/DELETE touched, from its command tag ("UPDATE 3")."""
     return int(status.rsplit(" ", 1)[-1])
 
 
 async def write_batch(
-    conn: AsyncConnection,
+    db: Any,
     *,
-    insert: Callable[..., Any],
     shard_id: int,
     writes: Sequence[RunWrite],
     published_seqs: Sequence[int],
+    visibility: Callable[[RunWrite], Awaitable[None]] | None = None,
 ) -> list[PendingOutbox]:
-    """Everything after the fence, in the fenced transaction; the outbox rows to publish."""
-    db = await driver_connection(conn)
+    """Everything after the fence, in the fenced transaction on the asyncpg connection `db`; the
+    outbox rows to publish. `visibility` indexes a run's search attributes (on SQLAlchemy, in the
+    same transaction); without it the batch must have none to index (`needs_visibility`)."""
     if published_seqs:
-        await db.execute(_DELETE_PUBLISHED, list(published_seqs))
+        await db.execute(DELETE_PUBLISHED, list(published_seqs))
     kept = [w for w in writes if not w.purge]
     for w in writes:
         if w.purge:
             await _purge_run(db, shard_id, w)
     await _write_runs(db, kept)
-    for w in kept:
+    if visibility is not None:
         # Rare (search attributes set or upserted) and keyed by name: left to SQLAlchemy, on the
         # same connection and transaction.
-        await write_visibility(conn, insert, w)
+        for w in kept:
+            await visibility(w)
     await _write_events(db, kept)
     await _write_timers(db, shard_id, kept)
     # A purged run's outbox still goes: it holds what earlier messages of the batch answered or
@@ -134,7 +134,7 @@ async def _purge_run(db: Any, shard_id: int, w: RunWrite) -> None:
         *key,
         w.old_version,
     )
-    if _count(status) != 1:
+    if count(status) != 1:
         raise VersionConflictError(f"run {st.run_id} changed concurrently (expected version {w.old_version})")
     for statement in _PURGE:
         await db.execute(statement, *key)

@@ -1,21 +1,24 @@
 """History's Postgres/SQLite I/O: load runs, commit a batch in one fenced transaction, outbox.
 
-The batch itself is written by batch_pg.py on Postgres (asyncpg directly, one statement per
-table) and by batch_sql.py elsewhere (SQLAlchemy Core, the embedded mode's SQLite); reads run
-without a transaction (`tidal_server.db.raw.autocommit`).
+On Postgres the hot path is asyncpg directly (tidal_server.db.raw): the batch in asyncpg's own
+transaction, written by batch_pg.py with one statement per table, and the reads of a start or a
+cache miss as prepared statements outside any transaction. SQLite (the embedded mode) takes the
+same steps through SQLAlchemy Core (batch_sql.py). docs/performance.md#history-hot-path.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_server.db import tables as t
-from tidal_server.db.raw import autocommit
+from tidal_server.db.raw import autocommit, driver_connection, pg_connection
 
 from . import batch_pg, batch_sql
 from .api.start_workflow import CurrentRun
@@ -28,6 +31,7 @@ from .store_types import (
     StoreError,
     VersionConflictError,
 )
+from .visibility import needs_visibility, write_visibility
 
 __all__ = [
     "HistoryStore",
@@ -39,9 +43,24 @@ __all__ = [
     "VersionConflictError",
 ]
 
-# The fence: the first statement of every batch transaction (which SQLAlchemy's adapter begins
-# with it), so the raw statements of batch_pg.py that follow run inside it.
+# The fence: the first statement of every batch transaction; a stale owner updates no row.
 _FENCE = "UPDATE shards SET range_id = $1 WHERE shard_id = $2 AND range_id = $1"
+_LOAD_CURRENT = (
+    "SELECT run_id, status, start_request_id FROM current_executions"
+    " WHERE namespace = $1 AND workflow_id = $2"
+)
+_LOAD_RUN = (
+    "SELECT state::text AS state, version FROM executions"
+    " WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3"
+)
+_LOAD_EVENTS = (
+    "SELECT data::text AS data FROM history_events"
+    " WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3 ORDER BY event_id"
+)
+_PENDING_OUTBOX = (
+    "SELECT seq, exchange, routing_key, body, headers::text AS headers FROM outbox"
+    " WHERE shard_id = $1 ORDER BY seq LIMIT $2"
+)
 
 
 class HistoryStore:
@@ -74,6 +93,20 @@ class HistoryStore:
     # --- reads ----------------------------------------------------------------------------
 
     async def load_current(self, namespace: str, workflow_id: str) -> CurrentRun | None:
+        if self._pg:
+            async with pg_connection(self._engine) as db:
+                row = await db.fetchrow(_LOAD_CURRENT, namespace, workflow_id)
+        else:
+            row = await self._load_current_sql(namespace, workflow_id)
+        if row is None:
+            return None
+        return CurrentRun(
+            run_id=row["run_id"],
+            status=WorkflowExecutionStatus(row["status"]),
+            start_request_id=row["start_request_id"],
+        )
+
+    async def _load_current_sql(self, namespace: str, workflow_id: str) -> Any:
         async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(
@@ -87,16 +120,33 @@ class HistoryStore:
                     )
                 )
             ).first()
-        if row is None:
-            return None
-        return CurrentRun(
-            run_id=row.run_id,
-            status=WorkflowExecutionStatus(row.status),
-            start_request_id=row.start_request_id,
-        )
+        return None if row is None else row._mapping
 
     async def load_run(self, namespace: str, workflow_id: str, run_id: str) -> LoadedRun | None:
         # Read as text and parsed by pydantic: one parse instead of two, and the sizes for free.
+        if self._pg:
+            async with pg_connection(self._engine) as db:
+                run = await db.fetchrow(_LOAD_RUN, namespace, workflow_id, run_id)
+                if run is None:
+                    return None
+                state, version = run["state"], run["version"]
+                data = [r["data"] for r in await db.fetch(_LOAD_EVENTS, namespace, workflow_id, run_id)]
+        else:
+            loaded = await self._load_run_sql(namespace, workflow_id, run_id)
+            if loaded is None:
+                return None
+            state, version, data = loaded
+        return LoadedRun(
+            state=MutableState.model_validate_json(state),
+            version=int(version),
+            events=[HistoryEvent.model_validate_json(d) for d in data],
+            state_chars=len(state),
+            events_chars=sum(len(d) for d in data),
+        )
+
+    async def _load_run_sql(
+        self, namespace: str, workflow_id: str, run_id: str
+    ) -> tuple[str, int, list[str]] | None:
         async with self._autocommit.connect() as conn:
             row = (
                 await conn.execute(
@@ -122,16 +172,22 @@ class HistoryStore:
                     .order_by(t.history_events.c.event_id)
                 )
             ).all()
-        events = [HistoryEvent.model_validate_json(r.data) for r in rows]
-        return LoadedRun(
-            state=MutableState.model_validate_json(row.state),
-            version=int(row.version),
-            events=events,
-            state_chars=len(row.state),
-            events_chars=sum(len(r.data) for r in rows),
-        )
+        return row.state, int(row.version), [r.data for r in rows]
 
     async def pending_outbox(self, shard_id: int, limit: int = 1000) -> list[PendingOutbox]:
+        if self._pg:
+            async with pg_connection(self._engine) as db:
+                rows = await db.fetch(_PENDING_OUTBOX, shard_id, limit)
+            return [
+                PendingOutbox(
+                    seq=r["seq"],
+                    exchange=r["exchange"],
+                    routing_key=r["routing_key"],
+                    body=bytes(r["body"]),
+                    headers=json.loads(r["headers"]) if r["headers"] else {},
+                )
+                for r in rows
+            ]
         async with self._autocommit.connect() as conn:
             rows = (
                 await conn.execute(
@@ -159,9 +215,11 @@ class HistoryStore:
         ]
 
     async def delete_outbox(self, seqs: Sequence[int]) -> None:
-        if seqs:
-            # One statement: atomic without a transaction around it (autocommit on Postgres).
-            async with self._autocommit.begin() as conn:
+        if seqs and self._pg:
+            async with pg_connection(self._engine) as db:
+                await db.execute(batch_pg.DELETE_PUBLISHED, list(seqs))
+        elif seqs:
+            async with self._engine.begin() as conn:
                 await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(seqs))))
 
     # --- the batch commit -----------------------------------------------------------------
@@ -170,19 +228,39 @@ class HistoryStore:
         self, *, shard_id: int, range_id: int, writes: Sequence[RunWrite], published_seqs: Sequence[int] = ()
     ) -> list[PendingOutbox]:
         """One transaction for the whole batch; returns the outbox rows to publish, in order."""
+        if self._pg and not any(needs_visibility(w) for w in writes):
+            # The common case: no SQLAlchemy at all, asyncpg's transaction on a pooled connection.
+            async with pg_connection(self._engine) as db, db.transaction():
+                if batch_pg.count(await db.execute(_FENCE, range_id, shard_id)) != 1:
+                    raise ShardLostError(shard_id)
+                return await batch_pg.write_batch(
+                    db, shard_id=shard_id, writes=writes, published_seqs=published_seqs
+                )
         async with self._engine.begin() as conn:
             if self._pg:
-                fenced = await conn.exec_driver_sql(_FENCE, (range_id, shard_id))
-            else:
-                fenced = await conn.execute(
-                    sa.update(t.shards)
-                    .where(t.shards.c.shard_id == shard_id, t.shards.c.range_id == range_id)
-                    .values(range_id=range_id)
+                # Search attributes to index (tidal_server.visibility, on SQLAlchemy): the fence
+                # begins SQLAlchemy's transaction, and the raw statements join it.
+                if (await conn.exec_driver_sql(_FENCE, (range_id, shard_id))).rowcount != 1:
+                    raise ShardLostError(shard_id)
+
+                async def visibility(w: RunWrite) -> None:
+                    await write_visibility(conn, self._insert, w)
+
+                return await batch_pg.write_batch(
+                    await driver_connection(conn),
+                    shard_id=shard_id,
+                    writes=writes,
+                    published_seqs=published_seqs,
+                    visibility=visibility,
                 )
+            fenced = await conn.execute(
+                sa.update(t.shards)
+                .where(t.shards.c.shard_id == shard_id, t.shards.c.range_id == range_id)
+                .values(range_id=range_id)
+            )
             if fenced.rowcount != 1:
                 raise ShardLostError(shard_id)
-            write = batch_pg.write_batch if self._pg else batch_sql.write_batch
-            return await write(
+            return await batch_sql.write_batch(
                 conn, insert=self._insert, shard_id=shard_id, writes=writes, published_seqs=published_seqs
             )
 

@@ -2,9 +2,9 @@
 
 SQLAlchemy Core costs a few hundred microseconds of CPU per statement (coercion, cache keys,
 compilation lookup, result processing) before asyncpg sends anything: more than the statement
-itself on a hot path. History's batch commit therefore talks to asyncpg directly on the
-connection SQLAlchemy checked out, inside the transaction SQLAlchemy began, so pooling, TLS,
-transaction ends and invalidation stay SQLAlchemy's (docs/performance.md#history-hot-path).
+itself on a hot path. History's batch commit therefore talks to asyncpg directly on a
+connection from the engine's pool (`pg_connection`), so pooling, TLS and connection settings stay
+in one place (docs/performance.md#history-hot-path).
 
 A plain `engine.connect()` read on Postgres costs three statements (BEGIN, the query, and the
 ROLLBACK the pool issues when the connection comes back): `autocommit(engine)` runs reads (and
@@ -46,13 +46,15 @@ async def driver_connection(conn: AsyncConnection) -> Any:
 
 @asynccontextmanager
 async def pg_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """An asyncpg connection from the engine's pool, outside any transaction (autocommit reads)."""
+    """An asyncpg connection from the engine's pool, outside any transaction: autocommit
+    statements, or a transaction of asyncpg's own (`db.transaction()`, which must end inside)."""
     async with engine.connect() as conn:
         db = await driver_connection(conn)
         try:
             yield db
-        except BaseException:
-            # SQLAlchemy did not see the failure, so it would pool a dead connection again.
-            if db.is_closed():
+        finally:
+            # SQLAlchemy sees neither asyncpg's failures nor its transactions: a dead connection,
+            # or one left inside a transaction (e.g. cancelled during its ROLLBACK), must not go
+            # back to the pool.
+            if db.is_closed() or db.is_in_transaction():
                 await conn.invalidate()
-            raise
