@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tidal_history.limits import event_size
 from tidal_history.mutation import Outgoing
 from tidal_history.state import MutableState
 from tidal_history.store import HistoryStore, RunWrite, VersionConflictError
+from tidal_history.store_types import event_rows
 from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus, names
 from tidal_schema import events as ev
 from tidal_schema.messages import FireTimer, ScheduleTimer, TimerKind, WorkflowClosed
@@ -248,3 +250,18 @@ async def test_search_attributes_are_indexed_in_the_same_transaction(engine: Asy
     assert runs[0]["search_attributes"] == {"Amount": 7} and runs[0]["version"] == 2
     with pytest.raises(Exception, match="another history process"):
         await store.commit(shard_id=0, range_id=1, writes=[RunWrite(state=b, old_version=None)])
+
+
+def test_events_are_serialized_once_for_the_size_limit_the_row_and_the_cache() -> None:
+    w = RunWrite(state=_state("run-a"), old_version=None)
+    first, more = _events(1, 2), _events(3, 3)
+    sizes = w.add_events(first) + w.add_events(more)
+    assert sizes == sum(event_size(e) for e in first + more)
+    rows = list(event_rows([w]))
+    # The stored text is the very string the size was taken from, not a second serialization.
+    assert all(row[6] is data for row, data in zip(rows, w.event_json, strict=True))
+    assert w.events_chars == sizes and [row[3] for row in rows] == [1, 2, 3, 4, 5]
+    # Events appended without their JSON (as tests and older callers do) are serialized here.
+    w.events.append(_events(6, 1)[0])
+    assert [row[3] for row in event_rows([w])] == [1, 2, 3, 4, 5, 6]
+    assert w.add_events(_events(7, 1)) == event_size(_events(7, 1)[0]) and len(w.event_json) == 7

@@ -64,10 +64,22 @@ class RunWrite:
     # (the cache charges runs by them).
     state_chars: int = 0
     events_chars: int = 0
+    # The JSON of `events`, when they came in through `add_events` (serialized once, for the
+    # history size limit, the stored row and the cache's charge alike).
+    event_json: list[str] = field(default_factory=list)
 
     @property
     def new_version(self) -> int:
         return (self.old_version or 0) + 1
+
+    def add_events(self, events: Sequence[HistoryEvent]) -> int:
+        """Append new events; returns their size (JSON characters, `limits.event_size`)."""
+        if len(self.event_json) != len(self.events):  # events appended without their JSON
+            self.event_json = [e.model_dump_json() for e in self.events]
+        added = [e.model_dump_json() for e in events]
+        self.events.extend(events)
+        self.event_json.extend(added)
+        return sum(map(len, added))
 
     def record_timers(self, timers_set: Sequence[ScheduleTimer], timers_deleted: Sequence[str]) -> None:
         """One message's timer changes, after the earlier ones of the batch. Within one message
@@ -120,8 +132,10 @@ def event_rows(writes: Sequence[RunWrite]) -> Iterator[EventRow]:
     records each write's `events_chars`."""
     for w in writes:
         st, chars = w.state, 0
-        for e in w.events:
-            data = e.model_dump_json()
+        jsons = (
+            w.event_json if len(w.event_json) == len(w.events) else [e.model_dump_json() for e in w.events]
+        )
+        for e, data in zip(w.events, jsons, strict=True):
             chars += len(data)
             yield st.namespace, st.workflow_id, st.run_id, e.event_id, e.event_type, e.event_time, data
         w.events_chars = chars
