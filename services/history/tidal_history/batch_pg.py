@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from .mutation import Outgoing
 from .store_types import PendingOutbox, RunWrite, VersionConflictError, event_rows, state_columns
 
 __all__ = ["DELETE_PUBLISHED", "count", "write_batch"]
@@ -103,10 +104,14 @@ async def write_batch(
     writes: Sequence[RunWrite],
     published_seqs: Sequence[int],
     visibility: Callable[[RunWrite], Awaitable[None]] | None = None,
+    others: Callable[[], Awaitable[None]] | None = None,
+    others_outbox: Sequence[Outgoing] = (),
 ) -> list[PendingOutbox]:
     """Everything after the fence, in the fenced transaction on the asyncpg connection `db`; the
     outbox rows to publish. `visibility` indexes a run's search attributes (on SQLAlchemy, in the
-    same transaction); without it the batch must have none to index (`needs_visibility`)."""
+    same transaction); without it the batch must have none to index (`needs_visibility`).
+    `others` writes the batch's other entities (schedules) after the runs' timers, and
+    `others_outbox` is their outbox, after the runs'."""
     if published_seqs:
         await db.execute(DELETE_PUBLISHED, list(published_seqs))
     kept = [w for w in writes if not w.purge]
@@ -121,9 +126,11 @@ async def write_batch(
             await visibility(w)
     await _write_events(db, kept)
     await _write_timers(db, shard_id, kept)
+    if others is not None:
+        await others()
     # A purged run's outbox still goes: it holds what earlier messages of the batch answered or
     # caused.
-    return await _write_outbox(db, shard_id, writes)
+    return await _write_outbox(db, shard_id, [o for w in writes for o in w.outbox] + list(others_outbox))
 
 
 async def _purge_run(db: Any, shard_id: int, w: RunWrite) -> None:
@@ -243,8 +250,7 @@ async def _write_timers(db: Any, shard_id: int, writes: Sequence[RunWrite]) -> N
         )
 
 
-async def _write_outbox(db: Any, shard_id: int, writes: Sequence[RunWrite]) -> list[PendingOutbox]:
-    items = [o for w in writes for o in w.outbox]
+async def _write_outbox(db: Any, shard_id: int, items: Sequence[Outgoing]) -> list[PendingOutbox]:
     if not items:
         return []
     bodies = [o.message.model_dump_json().encode() for o in items]

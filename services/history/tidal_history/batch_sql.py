@@ -6,13 +6,14 @@ same effects by the store tests that run on both (test_store_hygiene.py, test_cu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tidal_server.db import tables as t
 
+from .mutation import Outgoing
 from .store_types import PendingOutbox, RunWrite, VersionConflictError, event_rows, state_columns
 from .visibility import write_visibility
 
@@ -26,8 +27,12 @@ async def write_batch(
     shard_id: int,
     writes: Sequence[RunWrite],
     published_seqs: Sequence[int],
+    others: Callable[[], Awaitable[None]] | None = None,
+    others_outbox: Sequence[Outgoing] = (),
 ) -> list[PendingOutbox]:
-    """Everything after the fence, in the fenced transaction; the outbox rows to publish."""
+    """Everything after the fence, in the fenced transaction; the outbox rows to publish.
+    `others` writes the batch's other entities (schedules) after the runs' timers, and
+    `others_outbox` is their outbox, after the runs'."""
     if published_seqs:
         await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(published_seqs))))
     kept = [w for w in writes if not w.purge]
@@ -39,9 +44,11 @@ async def write_batch(
         await write_visibility(conn, insert, w)
     await _write_events(conn, kept)
     await _write_timers(conn, shard_id, kept)
+    if others is not None:
+        await others()
     # A purged run's outbox still goes: it holds what earlier messages of the batch answered or
     # caused.
-    return await _write_outbox(conn, shard_id, writes)
+    return await _write_outbox(conn, shard_id, [o for w in writes for o in w.outbox] + list(others_outbox))
 
 
 async def _purge_run(conn: AsyncConnection, shard_id: int, w: RunWrite) -> None:
@@ -167,9 +174,8 @@ async def _write_timers(conn: AsyncConnection, shard_id: int, writes: Sequence[R
 
 
 async def _write_outbox(
-    conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]
+    conn: AsyncConnection, shard_id: int, items: Sequence[Outgoing]
 ) -> list[PendingOutbox]:
-    items = [o for w in writes for o in w.outbox]
     if not items:
         return []
     bodies = [o.message.model_dump_json().encode() for o in items]

@@ -22,6 +22,8 @@ from tidal_server.db.raw import autocommit, driver_connection, pg_connection
 
 from . import batch_pg, batch_sql
 from .api.start_workflow import CurrentRun
+from .mutation import Outgoing
+from .schedule_store import LoadedSchedule, ScheduleWrite, load_schedule, write_schedules
 from .state import MutableState
 from .store_types import (
     LoadedRun,
@@ -225,10 +227,16 @@ class HistoryStore:
     # --- the batch commit -----------------------------------------------------------------
 
     async def commit(
-        self, *, shard_id: int, range_id: int, writes: Sequence[RunWrite], published_seqs: Sequence[int] = ()
+        self,
+        *,
+        shard_id: int,
+        range_id: int,
+        writes: Sequence[RunWrite],
+        published_seqs: Sequence[int] = (),
+        schedules: Sequence[ScheduleWrite] = (),
     ) -> list[PendingOutbox]:
         """One transaction for the whole batch; returns the outbox rows to publish, in order."""
-        if self._pg and not any(needs_visibility(w) for w in writes):
+        if self._pg and not schedules and not any(needs_visibility(w) for w in writes):
             # The common case: no SQLAlchemy at all, asyncpg's transaction on a pooled connection.
             async with pg_connection(self._engine) as db, db.transaction():
                 if batch_pg.count(await db.execute(_FENCE, range_id, shard_id)) != 1:
@@ -238,13 +246,17 @@ class HistoryStore:
                 )
         async with self._engine.begin() as conn:
             if self._pg:
-                # Search attributes to index (tidal_server.visibility, on SQLAlchemy): the fence
-                # begins SQLAlchemy's transaction, and the raw statements join it.
+                # Search attributes to index (tidal_server.visibility) or schedules to write
+                # (schedule_store.py), both on SQLAlchemy: the fence begins SQLAlchemy's
+                # transaction, and the raw statements join it.
                 if (await conn.exec_driver_sql(_FENCE, (range_id, shard_id))).rowcount != 1:
                     raise ShardLostError(shard_id)
 
                 async def visibility(w: RunWrite) -> None:
                     await write_visibility(conn, self._insert, w)
+
+                async def write_others() -> None:
+                    await write_schedules(conn, shard_id, schedules)
 
                 return await batch_pg.write_batch(
                     await driver_connection(conn),
@@ -252,6 +264,8 @@ class HistoryStore:
                     writes=writes,
                     published_seqs=published_seqs,
                     visibility=visibility,
+                    others=write_others,
+                    others_outbox=_outbox_of(schedules),
                 )
             fenced = await conn.execute(
                 sa.update(t.shards)
@@ -260,9 +274,22 @@ class HistoryStore:
             )
             if fenced.rowcount != 1:
                 raise ShardLostError(shard_id)
+
+            async def write_others_sql() -> None:
+                await write_schedules(conn, shard_id, schedules)
+
             return await batch_sql.write_batch(
-                conn, insert=self._insert, shard_id=shard_id, writes=writes, published_seqs=published_seqs
+                conn,
+                insert=self._insert,
+                shard_id=shard_id,
+                writes=writes,
+                published_seqs=published_seqs,
+                others=write_others_sql,
+                others_outbox=_outbox_of(schedules),
             )
+
+    async def load_schedule(self, namespace: str, schedule_id: str) -> LoadedSchedule | None:
+        return await load_schedule(self._autocommit, namespace, schedule_id)
 
     async def namespace_retention(self, namespace: str) -> timedelta | None:
         """The namespace's retention now, or None if the namespace is gone."""
@@ -273,3 +300,8 @@ class HistoryStore:
                 )
             ).scalar()
         return None if days is None else timedelta(days=days)
+
+
+def _outbox_of(schedules: Sequence[ScheduleWrite]) -> list[Outgoing]:
+    """A deleted schedule's outbox goes too: it holds what the batch answered or caused."""
+    return [o for w in schedules for o in w.outbox]

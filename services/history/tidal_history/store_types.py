@@ -1,6 +1,7 @@
 """What history's store reads and writes, shared by both batch writers (batch_pg.py for Postgres,
-batch_sql.py for SQLite): the per-run write of a batch, the loaded run, the outbox row, the store's
-errors, and the column values every writer derives the same way."""
+batch_sql.py for SQLite): the per-run write of a batch, the loaded run, the outbox row, and the
+column values every writer derives the same way (the store's errors are store_errors.py's,
+re-exported)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tidal_schema.messages import ScheduleTimer
 
 from .mutation import Outgoing
 from .state import MutableState
+from .store_errors import ShardLostError, StoreError, VersionConflictError
 
 __all__ = [
     "LoadedRun",
@@ -26,22 +28,6 @@ __all__ = [
     "event_rows",
     "state_columns",
 ]
-
-
-class StoreError(Exception):
-    """Root of history store errors."""
-
-
-class ShardLostError(StoreError):
-    """The shard's range_id moved on: another history process owns it now."""
-
-    def __init__(self, shard_id: int) -> None:
-        super().__init__(f"shard {shard_id} is owned by another history process")
-        self.shard_id = shard_id
-
-
-class VersionConflictError(StoreError):
-    """A run changed underneath us (only possible after an ownership change)."""
 
 
 @dataclass(kw_only=True)
