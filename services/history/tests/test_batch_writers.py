@@ -6,6 +6,7 @@ document Postgres refuses (a NUL), which must fail the whole batch as the messag
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,3 +266,27 @@ def test_events_are_serialized_once_for_the_size_limit_the_row_and_the_cache() -
     w.events.append(_events(6, 1)[0])
     assert [row[3] for row in event_rows([w])] == [1, 2, 3, 4, 5, 6]
     assert w.add_events(_events(7, 1)) == event_size(_events(7, 1)[0]) and len(w.event_json) == 7
+
+
+async def test_outbox_seqs_match_their_rows_while_shards_commit_at_once(engine: AsyncEngine) -> None:
+    """The seqs a commit hands back are what the relay and the deletion of published rows go by:
+    a seq paired with another row's message would re-send one message and drop another. Four
+    shards commit 300 messages each at the same time (their seqs interleave in the sequence)."""
+    store = HistoryStore(engine)
+    shards = range(4)
+    ranges = {s: await store.acquire_shard(s, "h1") for s in shards}
+
+    async def commit(shard: int) -> list[Any]:
+        st = _state(f"run-{shard}", workflow_id=f"wf-{shard}")
+        st.shard_id = shard
+        outbox = [_closed(f"run-{shard}", n) for n in range(300)]
+        write = RunWrite(state=st, old_version=None, outbox=outbox)
+        return await store.commit(shard_id=shard, range_id=ranges[shard], writes=[write])
+
+    results = await asyncio.gather(*(commit(s) for s in shards))
+    for shard, published in zip(shards, results, strict=True):
+        stored = {p.seq: p for p in await store.pending_outbox(shard)}
+        assert len(published) == len(stored) == 300
+        for p in published:
+            assert stored[p.seq].body == p.body and stored[p.seq].routing_key == p.routing_key
+        assert [p.routing_key for p in published] == [f"k{n}" for n in range(300)]
