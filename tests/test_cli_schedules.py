@@ -111,12 +111,26 @@ async def test_create_describe_list_update_pause_trigger_backfill_delete(address
     code, out, _ = await _tidal(address, "--output", "json", "schedule", "list")
     assert [e["schedule_id"] for e in json.loads(out)] == ["cli-nightly"]
 
+    # Daily at a time three hours ago: no scheduled action can fall inside the test, so the counts
+    # below are the trigger's and the backfill's alone (an hourly interval took a real action when
+    # the test ran across the top of an hour).
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    offset_hours = start.hour
     code, out, err = await _tidal(
-        address, "schedule", "update", "-s", "cli-nightly", "--interval", "1h", "--remaining-actions", "3"
+        address,
+        "schedule",
+        "update",
+        "-s",
+        "cli-nightly",
+        "--interval",
+        f"1d/{offset_hours}h",
+        "--remaining-actions",
+        "3",
     )
     assert code == 0 and "Updated schedule cli-nightly" in out, err
     described = await _describe(address, "cli-nightly")
-    assert described["spec"] == {"intervals": [{"every": "PT1H"}], "time_zone_name": "Europe/Berlin"}
+    interval = {"every": "P1D", "offset": f"PT{offset_hours}H"} if offset_hours else {"every": "P1D"}
+    assert described["spec"] == {"intervals": [interval], "time_zone_name": "Europe/Berlin"}
     assert described["state"]["remaining_actions"] == 3  # type: ignore[index]
     assert described["action"]["workflow_type"] == "GreetingWorkflow"  # type: ignore[index]  # kept
 
@@ -131,7 +145,6 @@ async def test_create_describe_list_update_pause_trigger_backfill_delete(address
         address, "schedule", "trigger", "-s", "cli-nightly", "--overlap-policy", "allow_all"
     )
     assert code == 0 and "Triggered schedule cli-nightly" in out
-    start = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     code, out, err = await _tidal(
         address,
         "schedule",
@@ -139,15 +152,15 @@ async def test_create_describe_list_update_pause_trigger_backfill_delete(address
         "-s",
         "cli-nightly",
         "--start-time",
-        start.isoformat(),
+        (start - timedelta(days=1)).isoformat(),
         "--end-time",
-        (start + timedelta(hours=1)).isoformat(),
+        start.isoformat(),
         "--overlap-policy",
         "allow_all",
     )
     assert code == 0 and "Backfilled schedule cli-nightly" in out, err
     deadline = time.monotonic() + 60
-    while True:  # the trigger and the two backfilled hours (inclusive range) start three runs
+    while True:  # the trigger and the two backfilled days (inclusive range) start three runs
         info = (await _describe(address, "cli-nightly"))["info"]
         if info["num_actions"] >= 3 or time.monotonic() > deadline:  # type: ignore[index]
             break
