@@ -22,6 +22,7 @@ from tidal.exceptions import (
     WorkflowFailureError,
 )
 from tidal.testing import WorkflowEnvironment
+from tidal.worker import Worker
 
 TASK_QUEUE = "e2e-parity"
 # Results of workflows that read the ported attributes; before the fix the workflow task failed
@@ -228,6 +229,60 @@ async def environment_from_client(client: Client, task_queue: str) -> None:
     assert await asyncio.wait_for(handle.result(), DEADLINE) == handle.id
     await env.shutdown()
     assert (await client.get_workflow_handle(handle.id).describe()).id == handle.id
+
+
+class _Blocking:
+    """An activity that runs until cancelled on its first attempt and returns on the next."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.seen: list[str] = []
+
+    @activity.defn(name="parity_block_once")
+    async def block_once(self) -> int:
+        attempt = activity.info().attempt
+        if attempt > 1:
+            return attempt
+        self.started.set()
+        try:
+            await asyncio.Event().wait()  # only a cancellation ends it
+        except asyncio.CancelledError:
+            self.seen.append("cancelled")
+            raise
+        return attempt
+
+
+@workflow.defn
+class BlockOnce:
+    @workflow.run
+    async def run(self) -> int:
+        return await workflow.execute_activity(
+            "parity_block_once",
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
+            result_type=int,
+        )
+
+
+async def worker_shutdown_cancels_activities(client: Client, task_queue: str) -> None:
+    """temporalio's `graceful_shutdown_timeout` (default 0): a worker leaving its `async with`
+    cancels its running activities, which fail retryably, so another worker runs them. It used to
+    wait forever for an activity that never ends on its own."""
+    queue = f"{task_queue}-shutdown-{uuid.uuid4().hex[:6]}"
+    first = _Blocking()
+    worker = Worker(client, task_queue=queue, workflows=[BlockOnce], activities=[first.block_once])
+    await worker.start()
+    handle = await client.start_workflow(BlockOnce.run, id=f"shutdown-{uuid.uuid4()}", task_queue=queue)
+    await asyncio.wait_for(first.started.wait(), DEADLINE)
+    await asyncio.wait_for(worker.shutdown(), DEADLINE)  # what `async with` does on exit
+    assert first.seen == ["cancelled"]
+    second = _Blocking()
+    async with Worker(client, task_queue=queue, workflows=[BlockOnce], activities=[second.block_once]):
+        assert await asyncio.wait_for(handle.result(), DEADLINE) == 2
+    history = await handle.fetch_history()
+    started = [e for e in history.events if e.event_type == "ActivityTaskStarted"]
+    assert len(started) == 1 and started[0].attributes.attempt == 2  # type: ignore[union-attr]
+    assert started[0].attributes.last_failure.type == "WorkerShutdown"  # type: ignore[union-attr]
 
 
 WORKFLOWS = [CauseReader, FailingChild, Leaf, Middle, Top, HandlerWaiter, HistoryLength]

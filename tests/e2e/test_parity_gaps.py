@@ -19,6 +19,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.all_handlers_finished,
     sp.current_history_length,
     sp.environment_from_client,
+    sp.worker_shutdown_cancels_activities,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -62,8 +62,9 @@ class _Attempt:
     task: ActivityTask
     ctx: _activity._Context
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled) or
-    # "activity_gone" (the attempt is no longer current: report nothing).
+    # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled),
+    # "activity_gone" (the attempt is no longer current: report nothing) or "worker_shutdown"
+    # (the worker is stopping: fail the attempt retryably so another worker runs it).
     cancel_reason: str | None = None
     inner: asyncio.Future[Any] | None = None
     pending: tuple[Any, ...] | None = None
@@ -114,6 +115,12 @@ class ActivityWorker:
             # Async activities see asyncio.CancelledError; sync ones poll is_cancelled().
             if self._activities[attempt.task.activity_type].is_async:
                 attempt.inner.cancel()
+
+    def cancel_running(self) -> None:
+        """Cancel every running attempt because the worker is shutting down (temporalio's
+        behaviour once `graceful_shutdown_timeout` has passed)."""
+        for attempt in list(self._running.values()):
+            self._cancel(attempt, "worker_shutdown")
 
     # --- heartbeats -----------------------------------------------------------------------
 
@@ -205,6 +212,9 @@ class ActivityWorker:
             if attempt.cancel_reason == "cancel_requested":
                 details = exc.details if isinstance(exc, _exc.CancelledError) else ()
                 return ReportActivityTaskCanceled(details=self._conv.to_payloads(list(details)), **ref)
+            if attempt.cancel_reason == "worker_shutdown":
+                shutdown = ApplicationError("Worker shutdown", type="WorkerShutdown")
+                return FailActivityTask(failure=error_to_failure(shutdown), **ref)
             if isinstance(exc, asyncio.CancelledError):
                 raise  # the worker itself is being cancelled
             return FailActivityTask(failure=error_to_failure(exc), **ref)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 
 from . import workflow as _workflow
+from ._search_attributes import TypedSearchAttributes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,12 @@ class WorkflowExecutionDescription:
     parent_run_id: str | None = None
     root_id: str | None = None
     root_run_id: str | None = None
+    # Name -> JSON value, as `WorkflowExecution.search_attributes` of a list.
+    search_attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def typed_search_attributes(self) -> TypedSearchAttributes:
+        return TypedSearchAttributes.from_json(self.search_attributes)
 
 
 @dataclass(frozen=True)

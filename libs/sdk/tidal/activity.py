@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import logging
 import threading
@@ -81,6 +82,12 @@ def get_definition(fn: Callable[..., Any]) -> ActivityDefinition:
     defn_ = getattr(fn, _DEFN_ATTR, None)
     if not isinstance(defn_, ActivityDefinition):
         raise TypeError(f"{fn!r} is not an activity: decorate it with @activity.defn")
+    if inspect.ismethod(fn):
+        # A method of an instance registered as `activities=[obj.method]` (temporalio's activity
+        # classes, holding a client or a connection): the worker must call it bound, and `self`
+        # is no argument to decode.
+        arg_types, ret_type = _type_hints(fn.__func__, skip_self=True)
+        return dataclasses.replace(defn_, fn=fn, arg_types=arg_types, ret_type=ret_type)
     return defn_
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -33,6 +33,7 @@ from ._client_types import WorkflowExecutionDescription as WorkflowExecutionDesc
 from ._client_types import WorkflowHistory as WorkflowHistory
 from ._client_types import _signal_name, _workflow_name
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._search_attributes import TypedSearchAttributes
 from ._transport import AmqpTransport, WorkerTransport
 from ._visibility import (
     WorkflowExecution,
@@ -153,7 +154,7 @@ class Client:
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
         retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
-        search_attributes: dict[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
         start_signal: str | Callable[..., Any] | None = None,
         start_signal_args: Sequence[Any] = (),
@@ -186,7 +187,9 @@ class Client:
         if memo:
             encoded = await self.data_converter.encode(list(memo.values()))
             body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
-        if search_attributes:
+        if isinstance(search_attributes, TypedSearchAttributes):
+            body["search_attributes"] = search_attributes.to_json()
+        elif search_attributes:
             body["search_attributes"] = encode_search_attributes(search_attributes)
         if start_signal is not None:
             signal_input = await self.data_converter.encode(list(start_signal_args))
@@ -413,6 +416,7 @@ class WorkflowHandle(Generic[ReturnT]):
             parent_run_id=d.get("parent_run_id"),
             root_id=d.get("root_workflow_id"),
             root_run_id=d.get("root_run_id"),
+            search_attributes=dict(d.get("search_attributes") or {}),
         )
 
     async def fetch_history(self) -> WorkflowHistory:

@@ -9,8 +9,25 @@ from datetime import timedelta
 import tidal_schema
 
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._search_attributes import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
-__all__ = ["RawValue", "RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
+__all__ = [
+    "RawValue",
+    "RetryPolicy",
+    "SearchAttributeIndexedValueType",
+    "SearchAttributeKey",
+    "SearchAttributePair",
+    "SearchAttributeUpdate",
+    "TypedSearchAttributes",
+    "WorkflowIDConflictPolicy",
+    "WorkflowIDReusePolicy",
+]
 
 
 @dataclass(frozen=True)

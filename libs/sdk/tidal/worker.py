@@ -87,6 +87,7 @@ class Worker:
         debug_mode: bool = False,
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
+        graceful_shutdown_timeout: timedelta = timedelta(),
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry)."""
@@ -130,6 +131,7 @@ class Worker:
         self._stopped = asyncio.Event()
         self._started = False
         self._metrics_port = metrics_port
+        self._graceful_shutdown = graceful_shutdown_timeout.total_seconds()
         self._metrics_server: tm.MetricsServer | None = None
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
         self._activity_worker: ActivityWorker | None = None
@@ -199,6 +201,11 @@ class Worker:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
         if self._tasks:
+            # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
+            # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.
+            _, running = await asyncio.wait(self._tasks, timeout=self._graceful_shutdown)
+            if running and self._activity_worker is not None:
+                self._activity_worker.cancel_running()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._transport is not None:
             await self._transport.close()

@@ -33,6 +33,7 @@ from ._definitions import query as query
 from ._definitions import run as run
 from ._definitions import signal as signal
 from ._definitions import update as update
+from ._search_attributes import SearchAttributeUpdate
 from ._visibility import encode_search_attributes
 from ._waiting import ALL_COMPLETED as ALL_COMPLETED  # deterministic asyncio.wait & co, re-exported
 from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
@@ -498,15 +499,26 @@ def continue_as_new(
     )
 
 
-def upsert_search_attributes(attributes: Mapping[str, Any]) -> None:
-    """Set (or, with a None value, remove) custom search attributes of this run, so lists can
-    filter on them (`client.list_workflows("CustomerId = 'c-42'")`). Values: str (Keyword, or
-    Text if registered so), int, float, bool or an aware datetime. Recorded as a command, so the
-    change is durable and replays deterministically."""
-    for name, value in attributes.items():
-        if not isinstance(value, str | int | float | bool | datetime | None):
+def upsert_search_attributes(
+    attributes: Sequence[SearchAttributeUpdate[Any]] | Mapping[str, Any],
+) -> None:
+    """Set (or unset) custom search attributes of this run, so lists can filter on them
+    (`client.list_workflows("CustomerId = 'c-42'")`). As temporalio, a list of typed updates
+    (`[CUSTOMER_ID.value_set("c-42"), PRIORITY.value_unset()]`); also a mapping of name to value
+    (None removes it). Values: str (Keyword, or Text if registered so), int, float, bool, an aware
+    datetime, or a list of str. Recorded as a command, so the change is durable and replays
+    deterministically."""
+    if isinstance(attributes, Mapping):
+        pairs = dict(attributes)
+    else:
+        pairs = {u.key.name: u.value for u in attributes}
+    for name, value in pairs.items():
+        ok = isinstance(value, str | int | float | bool | datetime | None) or (
+            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        )
+        if not ok:
             raise TypeError(f"search attribute {name!r}: unsupported value type {type(value).__name__}")
-    values = encode_search_attributes(attributes)
+    values = encode_search_attributes(pairs)
     _rt()._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=values))
 
 
