@@ -105,7 +105,6 @@ def test_unspecified_conflict_policy_is_the_servers_default_for_a_start() -> Non
     assert "UNSPECIFIED" in WorkflowIDConflictPolicy.__members__
 
 
-
 @dataclass
 class Order:
     sku: str
