@@ -285,5 +285,32 @@ async def worker_shutdown_cancels_activities(client: Client, task_queue: str) ->
     assert started[0].attributes.last_failure.type == "WorkerShutdown"  # type: ignore[union-attr]
 
 
+async def execution_time_and_static_metadata(client: Client, task_queue: str) -> None:
+    """`describe().execution_time` is the start time plus `start_delay` (Temporal's execution
+    time); `static_summary` / `static_details` given at start come back from describe. Before,
+    start_workflow refused both names and describe had no execution_time."""
+    delay = timedelta(seconds=1)
+    handle = await client.start_workflow(
+        Leaf.run,
+        id=f"metadata-{uuid.uuid4()}",
+        task_queue=task_queue,
+        start_delay=delay,
+        static_summary="nightly report",
+        static_details="for **ops**\nline 2",
+    )
+    desc = await handle.describe()
+    assert desc.execution_time == desc.start_time + delay, (desc.start_time, desc.execution_time)
+    assert await desc.static_summary() == "nightly report"
+    assert await desc.static_details() == "for **ops**\nline 2"
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == handle.id
+    plain = await client.start_workflow(Leaf.run, id=f"plain-{uuid.uuid4()}", task_queue=task_queue)
+    plain_desc = await plain.describe()
+    assert plain_desc.execution_time == plain_desc.start_time
+    assert await plain_desc.static_summary() is None
+    started = (await handle.fetch_history()).events[0].attributes
+    assert started.first_workflow_task_backoff == delay  # type: ignore[union-attr]
+    assert started.static_summary == "nightly report"  # type: ignore[union-attr]
+
+
 WORKFLOWS = [CauseReader, FailingChild, Leaf, Middle, Top, HandlerWaiter, HistoryLength]
 ACTIVITIES = [refuse]

@@ -20,6 +20,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.current_history_length,
     sp.environment_from_client,
     sp.worker_shutdown_cancels_activities,
+    sp.execution_time_and_static_metadata,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

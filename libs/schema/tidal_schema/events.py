@@ -36,6 +36,12 @@ class WorkflowExecutionStarted(Frozen):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     identity: str = ""
     request_id: str = ""
+    # How long after this event the first workflow task is scheduled (start_delay, or a retry's
+    # backoff): the run's execution time is the event time plus this, as in Temporal.
+    first_workflow_task_backoff: timedelta | None = None
+    # Temporal's user metadata of the start (plain text here).
+    static_summary: str | None = None
+    static_details: str | None = None
 
 
 class WorkflowExecutionCompleted(Frozen):

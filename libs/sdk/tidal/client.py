@@ -21,6 +21,7 @@ from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 from . import _client_interactions as _interactions
+from . import _with_start
 from ._async_activity import AsyncActivityCancelledError as AsyncActivityCancelledError
 from ._async_activity import AsyncActivityHandle as AsyncActivityHandle
 
@@ -34,6 +35,7 @@ from ._client_types import WorkflowHistory as WorkflowHistory
 from ._client_types import _signal_name, _workflow_name
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
+from ._start_options import StartOptions
 from ._transport import AmqpTransport, WorkerTransport
 from ._visibility import (
     WorkflowExecution,
@@ -41,8 +43,8 @@ from ._visibility import (
     WorkflowExecutionCount,
     WorkflowExecutionCountAggregationGroup,
     count_workflows,
-    encode_search_attributes,
 )
+from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
 from .common import RetryPolicy
 from .converter import DataConverter
 from .exceptions import (
@@ -51,6 +53,30 @@ from .exceptions import (
     WorkflowFailureError,
     failure_to_error,
 )
+
+__all__ = [
+    "AsyncActivityCancelledError",
+    "AsyncActivityHandle",
+    "Client",
+    "RPCError",
+    "WithStartWorkflowOperation",
+    "WorkflowAlreadyStartedError",
+    "WorkflowExecution",
+    "WorkflowExecutionAsyncIterator",
+    "WorkflowExecutionCount",
+    "WorkflowExecutionCountAggregationGroup",
+    "WorkflowExecutionDescription",
+    "WorkflowExecutionStatus",
+    "WorkflowFailureError",
+    "WorkflowHandle",
+    "WorkflowHistory",
+    "WorkflowIDConflictPolicy",
+    "WorkflowIDReusePolicy",
+    "WorkflowQueryFailedError",
+    "WorkflowUpdateFailedError",
+    "WorkflowUpdateHandle",
+    "WorkflowUpdateStage",
+]
 
 ReturnT = TypeVar("ReturnT")
 # Listing types live in _visibility; named here so `from tidal.client import ...` finds them.
@@ -159,38 +185,31 @@ class Client:
         start_signal: str | Callable[..., Any] | None = None,
         start_signal_args: Sequence[Any] = (),
         request_id: str | None = None,
+        static_summary: str | None = None,
+        static_details: str | None = None,
     ) -> WorkflowHandle[Any]:
         """Start a run (as temporalio). With `start_signal` (a signal name) it is
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
         starts with the signal recorded before its first workflow task."""
         name, ret_type = _workflow_name(workflow)
-        values = [arg] if arg is not _MISSING else list(args)
-        body: dict[str, Any] = {
-            "workflow_id": id,
-            "workflow_type": name,
-            "task_queue": task_queue,
-            "input": [p.model_dump(mode="json") for p in await self.data_converter.encode(values)],
-            "request_id": request_id or str(uuid.uuid4()),
-            "id_reuse_policy": id_reuse_policy.value,
-            "id_conflict_policy": id_conflict_policy.value,
-        }
-        for key, td in (
-            ("workflow_execution_timeout", execution_timeout),
-            ("workflow_run_timeout", run_timeout),
-            ("workflow_task_timeout", task_timeout),
-            ("start_delay", start_delay),
-        ):
-            if td is not None:
-                body[key] = td.total_seconds()
-        if retry_policy is not None:
-            body["retry_policy"] = retry_policy.to_schema().model_dump(mode="json")
-        if memo:
-            encoded = await self.data_converter.encode(list(memo.values()))
-            body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
-        if isinstance(search_attributes, TypedSearchAttributes):
-            body["search_attributes"] = search_attributes.to_json()
-        elif search_attributes:
-            body["search_attributes"] = encode_search_attributes(search_attributes)
+        body = await StartOptions(
+            workflow_type=name,
+            args=[arg] if arg is not _MISSING else list(args),
+            id=id,
+            task_queue=task_queue,
+            execution_timeout=execution_timeout,
+            run_timeout=run_timeout,
+            task_timeout=task_timeout,
+            id_reuse_policy=id_reuse_policy,
+            id_conflict_policy=id_conflict_policy,
+            retry_policy=retry_policy,
+            memo=memo,
+            search_attributes=search_attributes,
+            start_delay=start_delay,
+            request_id=request_id,
+            static_summary=static_summary,
+            static_details=static_details,
+        ).body(self.data_converter)
         if start_signal is not None:
             signal_input = await self.data_converter.encode(list(start_signal_args))
             body["start_signal"] = {
@@ -201,7 +220,7 @@ class Client:
             reply = await self._call("POST", self._wf_path(), json=body)
         except RPCError as exc:
             if exc.status == "already_started":
-                raise WorkflowAlreadyStartedError(id, name, run_id=getattr(exc, "run_id", None)) from exc
+                raise WorkflowAlreadyStartedError(id, name, run_id=exc.run_id) from exc
             raise
         return WorkflowHandle(
             self,
@@ -214,6 +233,56 @@ class Client:
 
     async def execute_workflow(self, workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
         handle = await self.start_workflow(workflow, arg, **kwargs)
+        return await handle.result()
+
+    async def start_update_with_start_workflow(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation[Any],
+        wait_for_stage: WorkflowUpdateStage,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Start the workflow and send it an update in one transaction (or, with
+        `id_conflict_policy=USE_EXISTING`, update the running run), as temporalio's method."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _with_start.start_update_with_start(
+            self,
+            update,
+            values,
+            start_workflow_operation=start_workflow_operation,
+            wait_for_stage=wait_for_stage,
+            id=id,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
+
+    async def execute_update_with_start_workflow(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation[Any],
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """`start_update_with_start_workflow` waiting for the update's result."""
+        handle = await self.start_update_with_start_workflow(
+            update,
+            arg,
+            start_workflow_operation=start_workflow_operation,
+            wait_for_stage=WorkflowUpdateStage.COMPLETED,
+            args=args,
+            id=id,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
         return await handle.result()
 
     def get_workflow_handle(
@@ -323,9 +392,9 @@ class Client:
                 str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
                 status=str(problem.get("code", "internal")),
                 code=resp.status_code,
+                run_id=problem.get("run_id"),
+                problem=problem,
             )
-            err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
-            err.problem = problem  # type: ignore[attr-defined]
             raise err
         data: dict[str, Any] = resp.json() if resp.content else {}
         return data
@@ -411,6 +480,7 @@ class WorkflowHandle(Generic[ReturnT]):
             close_time=datetime.fromisoformat(d["close_time"]) if d.get("close_time") else None,
             history_length=int(d.get("history_length", 0)),
             raw=d,
+            execution_time=datetime.fromisoformat(d["execution_time"]) if d.get("execution_time") else None,
             namespace=d.get("namespace") or "",
             parent_id=d.get("parent_workflow_id"),
             parent_run_id=d.get("parent_run_id"),

@@ -41,11 +41,12 @@ def test_the_table() -> None:
         "cancel_workflow",
         "terminate_workflow",
         "update_workflow",
+        "update_with_start",
         "query_workflow",
     }
     for op in OPERATIONS.values():
         assert isinstance(op.policy, Policy) and op.policy.namespace_must_exist
-        assert op.policy.starts_runs == (op.name == "start_workflow"), op.name
+        assert op.policy.starts_runs == (op.name in ("start_workflow", "update_with_start")), op.name
         assert op.policy.role is (Role.READER if op.name == "query_workflow" else Role.WRITER)
     amqp = {i for op in OPERATIONS.values() for i in op.ingress if i.startswith("amqp ")}
     assert amqp == {f"amqp {c}" for c in ("start", "signal-with-start", "signal", "cancel", "terminate")}

@@ -115,6 +115,10 @@ class MutableState(_State):
     shard_id: int
     status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING
     start_time: datetime
+    # When the first workflow task is due (start + start_delay or retry backoff); None: start_time.
+    execution_time: datetime | None = None
+    static_summary: str | None = None
+    static_details: str | None = None
     close_time: datetime | None = None
     start_request_id: str
     next_event_id: int = 1

@@ -29,6 +29,7 @@ from . import (
     signal_workflow,
     start_workflow,
     terminate_workflow,
+    update_with_start,
     update_workflow,
 )
 from .policy import Policy
@@ -62,6 +63,7 @@ OPERATIONS: Mapping[str, Operation] = {
             "amqp start",
             "amqp signal-with-start",
         ),
+        _op("update_with_start", update_with_start, "POST /namespaces/{namespace}/update-with-start"),
         _op(
             "signal_workflow",
             signal_workflow,

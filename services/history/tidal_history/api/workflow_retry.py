@@ -65,6 +65,9 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         start_request_id=old.start_request_id,
         workflow_task_timeout=old.workflow_task_timeout,
         parent=old.parent,
+        execution_time=m.now + backoff,
+        static_summary=old.static_summary,
+        static_details=old.static_details,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
@@ -75,6 +78,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
                 "original_execution_run_id": new_run_id,
                 "continued_execution_run_id": old.run_id,
                 "first_execution_run_id": started.first_execution_run_id or old.run_id,
+                "first_workflow_task_backoff": backoff,
             }
         )
     )
