@@ -19,6 +19,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
 
+__all__ = [
+    "ActivityDefinition",
+    "Info",
+    "defn",
+    "get_definition",
+    "heartbeat",
+    "in_activity",
+    "info",
+    "is_cancelled",
+    "logger",
+    "raise_complete_async",
+    "wait_for_cancelled",
+    "wait_for_cancelled_sync",
+]
+
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
 _DEFN_ATTR = "__tidal_activity_definition__"

@@ -40,7 +40,7 @@ from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, oversized_answer, parse_task, undecodable
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
-from .exceptions import ApplicationError, NondeterminismError, error_to_failure
+from .exceptions import ApplicationError, NondeterminismError, TidalError, error_to_failure
 from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
 
 __all__ = [
@@ -62,11 +62,11 @@ _CLOSE_COMMANDS = (
 )
 
 
-class DeadlockError(Exception):
+class DeadlockError(TidalError):
     """Workflow code held its thread longer than the deadlock detection timeout."""
 
 
-class WorkerError(Exception):
+class WorkerError(TidalError):
     """The worker was configured wrongly or could not start."""
 
 
@@ -340,7 +340,7 @@ class Worker:
             self._cache.pop(task.run_id, None)
             log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
             if isinstance(exc, WorkflowTaskError):
-                return FailWorkflowTask(failure=exc.failure, cause=exc.cause, **ref)
+                return FailWorkflowTask(failure=exc.failure, cause=exc.task_failure_cause, **ref)
             cause = (
                 "NonDeterministicError"
                 if isinstance(exc, NondeterminismError)

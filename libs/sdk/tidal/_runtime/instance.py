@@ -40,7 +40,7 @@ from .children import CHILD_JOB_EVENTS, ChildServices
 from .services import WorkflowServices, _Activity
 
 
-class WorkflowTaskError(Exception):
+class WorkflowTaskError(exc_mod.TidalError):
     """The workflow *task* failed (the workflow did not): report `FailWorkflowTask(failure=...,
     cause=...)`, evict the instance, and let the server retry the task. The original exception
     (a bug in workflow code, a NondeterminismError) is `__cause__`."""
@@ -48,10 +48,11 @@ class WorkflowTaskError(Exception):
     def __init__(self, message: str, *, failure: Failure, cause: str = "WorkflowWorkerUnhandledFailure"):
         super().__init__(message)
         self.failure = failure
-        self.cause = cause
+        # FailWorkflowTask's cause (a string); `.cause` is the chained error, as on every TidalError.
+        self.task_failure_cause = cause
 
 
-class StaleInstanceError(Exception):
+class StaleInstanceError(exc_mod.TidalError):
     """This cached instance cannot apply the task (events do not follow `last_event_id`, or a task it
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
