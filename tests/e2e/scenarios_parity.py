@@ -13,7 +13,7 @@ from typing import Any
 
 from tidal import activity, workflow
 from tidal.client import Client
-from tidal.common import RetryPolicy
+from tidal.common import Priority, RetryPolicy
 from tidal.exceptions import (
     ActivityError,
     ApplicationError,
@@ -312,5 +312,51 @@ async def execution_time_and_static_metadata(client: Client, task_queue: str) ->
     assert started.static_summary == "nightly report"  # type: ignore[union-attr]
 
 
-WORKFLOWS = [CauseReader, FailingChild, Leaf, Middle, Top, HandlerWaiter, HistoryLength]
-ACTIVITIES = [refuse]
+@activity.defn(name="parity_priority_seen")
+async def priority_seen() -> dict[str, Any]:
+    info = activity.info()
+    return {
+        "priority": [info.priority.priority_key, info.priority.fairness_key, info.priority.fairness_weight],
+        "retry_attempts": info.retry_policy.maximum_attempts if info.retry_policy else None,
+        "namespace": info.namespace,
+        "in_workflow": info.in_workflow,
+        "started": info.started_time is not None,
+    }
+
+
+@workflow.defn
+class PriorityReader:
+    @workflow.run
+    async def run(self) -> dict[str, Any]:
+        mine = workflow.info().priority
+        seen = await workflow.execute_activity(
+            priority_seen,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=4),
+            priority=Priority(priority_key=1),  # overrides the key, inherits the fairness fields
+        )
+        return {"workflow": [mine.priority_key, mine.fairness_key, mine.fairness_weight], **seen}
+
+
+async def priority_on_start_and_activities(client: Client, task_queue: str) -> None:
+    """`Priority` on start reaches `workflow.info()`; an activity's own fields override the run's
+    and the rest are inherited (Temporal's rule), visible in `activity.info()` with its retry
+    policy, namespace and start time. Before, none of these names existed."""
+    out = await client.execute_workflow(
+        PriorityReader.run,
+        id=f"priority-{uuid.uuid4()}",
+        task_queue=task_queue,
+        priority=Priority(priority_key=4, fairness_key="tenant-a", fairness_weight=2.5),
+    )
+    assert out == {
+        "workflow": [4, "tenant-a", 2.5],
+        "priority": [1, "tenant-a", 2.5],
+        "retry_attempts": 4,
+        "namespace": client.namespace,
+        "in_workflow": True,
+        "started": True,
+    }, out
+
+
+WORKFLOWS = [PriorityReader, CauseReader, FailingChild, Leaf, Middle, Top, HandlerWaiter, HistoryLength]
+ACTIVITIES = [refuse, priority_seen]

@@ -21,6 +21,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.environment_from_client,
     sp.worker_shutdown_cancels_activities,
     sp.execution_time_and_static_metadata,
+    sp.priority_on_start_and_activities,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

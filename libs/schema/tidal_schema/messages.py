@@ -27,6 +27,7 @@ from .common import (
     Failure,
     Frozen,
     Payload,
+    Priority,
     RetryPolicy,
     WorkflowExecutionStatus,
     WorkflowIdConflictPolicy,
@@ -71,6 +72,7 @@ class _StartOptions(_Message):
     # User metadata shown by describe (temporalio's `static_summary` / `static_details`).
     static_summary: Text | None = None
     static_details: Text | None = None
+    priority: Priority | None = None
 
 
 class StartWorkflowExecution(_StartOptions):
@@ -359,6 +361,8 @@ class ActivityTask(_ExecutionRef):
     heartbeat_details: tuple[Payload, ...] = ()
     history_routing_key: str
     schedule_to_start_timeout: timedelta | None = None
+    priority: Priority | None = None
+    retry_policy: RetryPolicy | None = None
 
 
 # --- queries: frontend -> matching -> worker -> frontend (never through history) -----------

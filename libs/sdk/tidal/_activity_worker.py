@@ -35,6 +35,7 @@ from tidal_schema.messages import (
 from tidal_schema.task_token import ActivityTaskToken
 
 from . import activity as _activity
+from . import common as _common
 from . import exceptions as _exc
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._transport import TaskDelivery
@@ -276,6 +277,10 @@ class ActivityWorker:
             heartbeat_details=self._conv.from_payloads(task.heartbeat_details),
             task_token=token.encode(),
             schedule_to_start_timeout=task.schedule_to_start_timeout,
+            priority=_common.Priority.from_schema(task.priority),
+            retry_policy=_common.RetryPolicy.from_schema(task.retry_policy) if task.retry_policy else None,
+            namespace=task.namespace,
+            started_time=datetime.now(UTC),
         )
 
 

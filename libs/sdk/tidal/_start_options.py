@@ -12,7 +12,7 @@ from typing import Any
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
 from ._visibility import encode_search_attributes
-from .common import RetryPolicy
+from .common import Priority, RetryPolicy
 from .converter import DataConverter
 
 __all__ = ["StartOptions"]
@@ -36,6 +36,7 @@ class StartOptions:
     request_id: str | None = None
     static_summary: str | None = None
     static_details: str | None = None
+    priority: Priority = Priority.default
 
     async def body(self, converter: DataConverter) -> dict[str, Any]:
         """The JSON body of `POST .../workflows` (a new request id when none was given)."""
@@ -59,6 +60,8 @@ class StartOptions:
         for key, text in (("static_summary", self.static_summary), ("static_details", self.static_details)):
             if text is not None:
                 body[key] = text
+        if (priority := self.priority.to_schema()) is not None:
+            body["priority"] = priority.model_dump(mode="json", exclude_none=True)
         if self.retry_policy is not None:
             body["retry_policy"] = self.retry_policy.to_schema().model_dump(mode="json")
         if self.memo:

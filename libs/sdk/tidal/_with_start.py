@@ -17,7 +17,7 @@ from ._client_types import _workflow_name
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
 from ._start_options import StartOptions
-from .common import RetryPolicy
+from .common import Priority, RetryPolicy
 from .exceptions import RPCError, WorkflowAlreadyStartedError
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class WithStartWorkflowOperation(Generic[ReturnT]):
         static_details: str | None = None,
         start_delay: timedelta | None = None,
         request_id: str | None = None,
+        priority: Priority = Priority.default,
     ) -> None:
         name, ret_type = _workflow_name(workflow)
         self._result_type = result_type or ret_type
@@ -75,6 +76,7 @@ class WithStartWorkflowOperation(Generic[ReturnT]):
             request_id=request_id or str(uuid.uuid4()),
             static_summary=static_summary,
             static_details=static_details,
+            priority=priority,
         )
         self._handle: asyncio.Future[WorkflowHandle[ReturnT]] | None = None
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
 
+from .common import Priority, RetryPolicy
+
 __all__ = [
     "ActivityDefinition",
     "Info",
@@ -126,6 +128,15 @@ class Info:
     # Addresses this attempt from outside the worker (`Client.get_async_activity_handle`).
     task_token: bytes = b""
     schedule_to_start_timeout: timedelta | None = None
+    priority: Priority = Priority.default
+    retry_policy: RetryPolicy | None = None
+    namespace: str = ""
+    started_time: datetime | None = None
+
+    @property
+    def in_workflow(self) -> bool:
+        """Scheduled by a workflow (always, in Tidal: there are no client-started activities)."""
+        return bool(self.workflow_id)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from ._visibility import (
     count_workflows,
 )
 from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
-from .common import RetryPolicy
+from .common import Priority, RetryPolicy
 from .converter import DataConverter
 from .exceptions import (
     RPCError,
@@ -187,6 +187,7 @@ class Client:
         request_id: str | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
+        priority: Priority = Priority.default,
     ) -> WorkflowHandle[Any]:
         """Start a run (as temporalio). With `start_signal` (a signal name) it is
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
@@ -209,6 +210,7 @@ class Client:
             request_id=request_id,
             static_summary=static_summary,
             static_details=static_details,
+            priority=priority,
         ).body(self.data_converter)
         if start_signal is not None:
             signal_input = await self.data_converter.encode(list(start_signal_args))

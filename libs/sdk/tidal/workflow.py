@@ -40,7 +40,7 @@ from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
 from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._waiting import as_completed as as_completed
 from ._waiting import wait as wait
-from .common import RetryPolicy
+from .common import Priority, RetryPolicy
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
 
 __all__ = [
@@ -151,6 +151,7 @@ class Info:
     original_execution_run_id: str = ""
     cron_schedule: str | None = None
     retry_policy: RetryPolicy | None = None
+    priority: Priority = Priority.default
 
     def get_current_history_length(self) -> int:
         """Events in history as of the current workflow task, as temporalio's. Tidal writes a
@@ -324,6 +325,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -342,6 +344,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -360,6 +363,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[Any]: ...
 
 
@@ -377,6 +381,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[Any]:
     """Schedule an activity and return its handle without waiting for it."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -398,6 +403,7 @@ def start_activity(
         retry_policy=retry_policy,
         activity_id=activity_id,
         cancellation_type=cancellation_type,
+        priority=priority,
     )
 
 
@@ -416,6 +422,7 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ReturnT: ...
 
 
@@ -434,6 +441,7 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ReturnT: ...
 
 
@@ -452,6 +460,7 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> Any: ...
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
+from tidal_schema import Failure, Payload, Priority, RetryPolicy, WorkflowExecutionStatus
 
 from .dedup import RequestIds
 
@@ -31,6 +31,7 @@ class ActivityInfo(_State):
     retry_policy: RetryPolicy
     last_failure: Failure | None = None
     heartbeat_details: tuple[Payload, ...] = ()
+    priority: Priority | None = None
     # --- activity model (docs/activities.md); no events, so none of this is in history.
     schedule_to_start_timeout: timedelta | None = None
     # The attempt a worker reported started (heartbeat or start notice): disarms schedule-to-start.
@@ -119,6 +120,8 @@ class MutableState(_State):
     execution_time: datetime | None = None
     static_summary: str | None = None
     static_details: str | None = None
+    # The run's task priority (Temporal's); its activities inherit the fields they do not set.
+    priority: Priority | None = None
     close_time: datetime | None = None
     start_request_id: str
     next_event_id: int = 1

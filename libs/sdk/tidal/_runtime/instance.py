@@ -31,7 +31,7 @@ from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
-from ..common import RawValue, RetryPolicy
+from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from ..workflow import DYNAMIC_SIGNAL, ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
@@ -469,6 +469,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             original_execution_run_id=a.original_execution_run_id or self.run_id,
             cron_schedule=a.cron_schedule,
             retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
+            priority=Priority.from_schema(a.priority),
         )
         d = self.definition
         args = self.converter.from_payloads(a.input, d.arg_types)

@@ -25,7 +25,7 @@ from tidal_schema.commands import (
 )
 from tidal_schema.limits import MAX_DURATION_SECONDS
 
-from ..common import RetryPolicy
+from ..common import Priority, RetryPolicy
 from ..converter import DataConverter
 from ..workflow import ActivityCancellationType, ActivityHandle, Info
 from . import matching
@@ -104,6 +104,7 @@ class WorkflowServices(LocalActivities):
         retry_policy: RetryPolicy | None,
         activity_id: str | None,
         cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+        priority: Priority = Priority.default,
     ) -> ActivityHandle[Any]:
         self._activity_seq += 1
         aid = activity_id or str(self._activity_seq)
@@ -119,6 +120,7 @@ class WorkflowServices(LocalActivities):
             start_to_close_timeout=start_to_close_timeout,
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy.to_schema() if retry_policy else None,
+            priority=priority.to_schema(),
         )
         act = _Activity(
             aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type

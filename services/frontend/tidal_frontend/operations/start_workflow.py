@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from tidal_schema import Payload, Priority, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.limits import STORE_SAFE_PATTERN, Id, JsonValue, Name, TaskQueueName, Text
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
 from tidal_server.apikeys import Role
@@ -68,6 +68,9 @@ class StartWorkflowRequest(WithInput):
     )
     static_details: Text | None = Field(
         default=None, max_length=100_000, description="longer details shown by describe (user metadata)"
+    )
+    priority: Priority | None = Field(
+        default=None, description="Temporal's task priority (recorded; matching does not order by it yet)"
     )
     start_signal: StartSignal | None = Field(
         default=None,
@@ -136,5 +139,6 @@ def start_message(namespace: str, body: StartWorkflowRequest, request_id: str) -
         identity=body.identity,
         static_summary=body.static_summary,
         static_details=body.static_details,
+        priority=body.priority,
         **extra,
     )

@@ -67,6 +67,7 @@ def begin(
         execution_time=now + msg.start_delay if msg.start_delay else None,
         static_summary=msg.static_summary,
         static_details=msg.static_details,
+        priority=msg.priority,
     )
     m = Mutation(state, (), now=now, is_new_run=True)
     m.add_event(
@@ -92,6 +93,7 @@ def begin(
             first_workflow_task_backoff=msg.start_delay,
             static_summary=msg.static_summary,
             static_details=msg.static_details,
+            priority=msg.priority,
         )
     )
     run_timeout = msg.workflow_run_timeout or msg.workflow_execution_timeout

@@ -68,6 +68,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         execution_time=m.now + backoff,
         static_summary=old.static_summary,
         static_details=old.static_details,
+        priority=old.priority,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
