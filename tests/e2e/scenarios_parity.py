@@ -13,7 +13,13 @@ from typing import Any
 
 from tidal import activity, workflow
 from tidal.client import Client
-from tidal.common import Priority, RetryPolicy
+from tidal.common import (
+    Priority,
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 from tidal.exceptions import (
     ActivityError,
     ApplicationError,
@@ -358,5 +364,44 @@ async def priority_on_start_and_activities(client: Client, task_queue: str) -> N
     }, out
 
 
-WORKFLOWS = [PriorityReader, CauseReader, FailingChild, Leaf, Middle, Top, HandlerWaiter, HistoryLength]
+STAGE = SearchAttributeKey.for_keyword("ParityStage")
+RANK = SearchAttributeKey.for_int("ParityRank")
+
+
+@workflow.defn
+class AttributeReader:
+    @workflow.run
+    async def run(self) -> list[Any]:
+        before = workflow.info().typed_search_attributes
+        workflow.upsert_search_attributes([STAGE.value_set("packing"), RANK.value_unset()])
+        await workflow.sleep(0.01)  # a later task, and a replay of the first for a cold worker
+        after = workflow.info().typed_search_attributes
+        return [before.get(STAGE), before.get(RANK), after.get(STAGE), after.get(RANK)]
+
+
+async def info_search_attributes(client: Client, task_queue: str) -> None:
+    """`workflow.info().typed_search_attributes` shows the start's attributes and the run's own
+    upserts at once, as temporalio's (before, the name did not exist)."""
+    out = await client.execute_workflow(
+        AttributeReader.run,
+        id=f"info-attrs-{uuid.uuid4()}",
+        task_queue=task_queue,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(STAGE, "new"), SearchAttributePair(RANK, 7)]
+        ),
+    )
+    assert out == ["new", 7, "packing", None], out
+
+
+WORKFLOWS = [
+    AttributeReader,
+    PriorityReader,
+    CauseReader,
+    FailingChild,
+    Leaf,
+    Middle,
+    Top,
+    HandlerWaiter,
+    HistoryLength,
+]
 ACTIVITIES = [refuse, priority_seen]

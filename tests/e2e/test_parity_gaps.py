@@ -22,6 +22,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.worker_shutdown_cancels_activities,
     sp.execution_time_and_static_metadata,
     sp.priority_on_start_and_activities,
+    sp.info_search_attributes,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -18,7 +18,6 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from tidal_schema import Payload
-from tidal_schema.commands import UpsertWorkflowSearchAttributesCommand
 
 from . import activity as _activity
 from ._definitions import _SIGNAL_ATTR as _SIGNAL_ATTR  # used by _children
@@ -33,7 +32,7 @@ from ._definitions import query as query
 from ._definitions import run as run
 from ._definitions import signal as signal
 from ._definitions import update as update
-from ._search_attributes import SearchAttributeUpdate
+from ._search_attributes import SearchAttributeUpdate, TypedSearchAttributes
 from ._visibility import encode_search_attributes
 from ._waiting import ALL_COMPLETED as ALL_COMPLETED  # deterministic asyncio.wait & co, re-exported
 from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
@@ -152,6 +151,12 @@ class Info:
     cron_schedule: str | None = None
     retry_policy: RetryPolicy | None = None
     priority: Priority = Priority.default
+    # Name -> JSON value: the start's search attributes with this run's upserts applied so far.
+    search_attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def typed_search_attributes(self) -> TypedSearchAttributes:
+        return TypedSearchAttributes.from_json(self.search_attributes)
 
     def get_current_history_length(self) -> int:
         """Events in history as of the current workflow task, as temporalio's. Tidal writes a
@@ -584,8 +589,7 @@ def upsert_search_attributes(
         )
         if not ok:
             raise TypeError(f"search attribute {name!r}: unsupported value type {type(value).__name__}")
-    values = encode_search_attributes(pairs)
-    _rt()._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=values))
+    _rt().upsert_search_attributes(encode_search_attributes(pairs))
 
 
 # --- logging --------------------------------------------------------------------------------

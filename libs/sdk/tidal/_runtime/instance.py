@@ -470,6 +470,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             cron_schedule=a.cron_schedule,
             retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
             priority=Priority.from_schema(a.priority),
+            search_attributes=dict(a.search_attributes),
         )
         d = self.definition
         args = self.converter.from_payloads(a.input, d.arg_types)

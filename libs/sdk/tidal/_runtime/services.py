@@ -8,8 +8,9 @@ from history.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from tidal_schema.commands import (
     RequestCancelActivityTask,
     ScheduleActivityTask,
     StartTimer,
+    UpsertWorkflowSearchAttributesCommand,
 )
 from tidal_schema.limits import MAX_DURATION_SECONDS
 
@@ -73,6 +75,14 @@ class WorkflowServices(LocalActivities):
 
     def now(self) -> datetime:
         return self._now
+
+    def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
+        """Record the upsert command and show the new values in `info()` at once (as temporalio);
+        replay runs the same code, so the info stays deterministic."""
+        self._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        merged = {**self.info.search_attributes, **values}
+        current = {k: v for k, v in merged.items() if v is not None}
+        self._info = dataclasses.replace(self.info, search_attributes=current)
 
     def add_condition(self, fn: Callable[[], bool]) -> asyncio.Future[Any]:
         fut = self._loop.create_future()
