@@ -393,7 +393,43 @@ async def info_search_attributes(client: Client, task_queue: str) -> None:
     assert out == ["new", 7, "packing", None], out
 
 
+@workflow.defn
+class ReasonReader:
+    @workflow.run
+    async def run(self) -> list[str | None]:
+        before = workflow.cancellation_reason()
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            # A workflow-level cancel (not an inner task's): it may still complete.
+            return [before, workflow.cancellation_reason()]
+        return ["not cancelled"]
+
+
+async def cancel_with_reason(client: Client, task_queue: str) -> None:
+    """`handle.cancel(reason=...)` records the reason and the workflow reads it with
+    `workflow.cancellation_reason()`, as temporalio's (before, neither name existed)."""
+    handle = await client.start_workflow(ReasonReader.run, id=f"reason-{uuid.uuid4()}", task_queue=task_queue)
+    await _wait_for_first_task(handle)
+    await handle.cancel(reason="customer asked")
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == [None, "customer asked"]
+    events = (await handle.fetch_history()).events
+    (requested,) = [e for e in events if e.event_type == "WorkflowExecutionCancelRequested"]
+    assert requested.attributes.cause == "customer asked"  # type: ignore[union-attr]
+
+
+async def _wait_for_first_task(handle: Any) -> None:
+    deadline = asyncio.get_running_loop().time() + DEADLINE
+    while asyncio.get_running_loop().time() < deadline:
+        types = [e.event_type for e in (await handle.fetch_history()).events]
+        if "WorkflowTaskCompleted" in types:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the first workflow task never completed")
+
+
 WORKFLOWS = [
+    ReasonReader,
     AttributeReader,
     PriorityReader,
     CauseReader,

@@ -23,6 +23,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.execution_time_and_static_metadata,
     sp.priority_on_start_and_activities,
     sp.info_search_attributes,
+    sp.cancel_with_reason,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

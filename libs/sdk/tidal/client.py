@@ -519,11 +519,14 @@ class WorkflowHandle(Generic[ReturnT]):
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/signal"), json=body)
 
-    async def cancel(self) -> None:
+    async def cancel(self, *, reason: str = "") -> None:
         """Ask the workflow to cancel (as temporalio's `WorkflowHandle.cancel`): its code sees
-        `asyncio.CancelledError`, may run cleanup, and decides how the run ends."""
+        `asyncio.CancelledError` (and `workflow.cancellation_reason()`), may run cleanup, and
+        decides how the run ends."""
         c = self._client
         body = {"request_id": str(uuid.uuid4()), "identity": c.identity}
+        if reason:
+            body["reason"] = reason
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)

@@ -63,6 +63,7 @@ __all__ = [
     "WorkflowDefinition",
     "all_handlers_finished",
     "as_completed",
+    "cancellation_reason",
     "continue_as_new",
     "defn",
     "deprecate_patch",
@@ -210,6 +211,13 @@ def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> A
 
 def info() -> Info:
     return _rt().info
+
+
+def cancellation_reason() -> str | None:
+    """The reason given with the request that cancelled this workflow (`WorkflowHandle.cancel(
+    reason=...)`; an empty string when none was given), or None if no cancellation was requested:
+    tells a workflow-level cancel from an inner task's `asyncio.CancelledError`, as temporalio's."""
+    return _rt().cancellation_reason
 
 
 def instance() -> Any:

@@ -84,6 +84,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._run_task: asyncio.Task[Any] | None = None
         self._closed = False
         self._cancel_requested = False
+        # The reason of the cancel request (temporalio's `workflow.cancellation_reason()`).
+        self.cancellation_reason: str | None = None
         self._workflow_failure: BaseException | None = None  # FailureError from a handler
         self._poisoned = False
         self._last_commands: tuple[Command, ...] = ()
@@ -400,6 +402,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             self._signal(a)
         elif isinstance(a, events.WorkflowExecutionCancelRequested):
             self._cancel_requested = True
+            self.cancellation_reason = a.cause
             if self._run_task is not None and not self._run_task.done():
                 self._run_task.cancel()
         elif isinstance(a, events.ActivityTaskCompleted):
