@@ -55,6 +55,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         workflow_task_timeout=c.workflow_task_timeout or old.workflow_task_timeout,
         parent=old.parent,
         priority=old.priority,
+        scheduled_by=old.scheduled_by,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)

@@ -69,6 +69,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         static_summary=old.static_summary,
         static_details=old.static_details,
         priority=old.priority,
+        scheduled_by=old.scheduled_by,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
