@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from tidal_server.bus import ConnectionLostError, UnroutableError
 from tidal_server.db.engine import create_engine
+from tidal_server.db.raw import pg_connection
 from tidal_server.faults import describe, is_transient, sqlstate
 
 
@@ -46,3 +48,24 @@ def test_other_errors() -> None:
     assert not is_transient(OverflowError("date value out of range"))
     assert not is_transient(RecursionError())
     assert describe(ValueError("a\x00b\nsecond line")) == "ValueError: a\\x00b"
+
+
+async def test_raw_asyncpg_errors_are_classified_like_wrapped_ones(fresh_database_url: str) -> None:
+    """History's batch commit talks to asyncpg directly (tidal_server.db.raw), so its errors
+    arrive unwrapped: a closed connection is the infrastructure's, a value the driver cannot
+    encode and a SQLSTATE 22 are the data's, as through SQLAlchemy."""
+    engine = create_engine(fresh_database_url)
+    try:
+        async with pg_connection(engine) as db:
+            with pytest.raises(Exception) as too_big:
+                await db.execute("SELECT $1::bigint", 2**70)
+            with pytest.raises(Exception) as nul:
+                await db.execute("SELECT $1::text::jsonb", '"a\\u0000b"')
+            await db.close()
+            with pytest.raises(Exception) as closed:
+                await db.execute("SELECT 1")
+    finally:
+        await engine.dispose()
+    assert not is_transient(too_big.value), describe(too_big.value)
+    assert sqlstate(nul.value) == "22P05" and not is_transient(nul.value)
+    assert is_transient(closed.value), describe(closed.value)

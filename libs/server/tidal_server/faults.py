@@ -56,9 +56,13 @@ def sqlstate(exc: BaseException) -> str | None:
 
 
 def _database_error(exc: BaseException) -> bool:
+    import asyncpg
     import sqlalchemy.exc
 
-    return isinstance(exc, sqlalchemy.exc.SQLAlchemyError | sqlite3.Error) or sqlstate(exc) is not None
+    # asyncpg's own errors too: history's batch commit runs on asyncpg directly
+    # (tidal_server.db.raw), where a closed connection is an unwrapped InterfaceError.
+    database = (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+    return isinstance(exc, database) or sqlstate(exc) is not None
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from tidal_schema import WorkflowExecutionStatus
 from tidal_server.db import current_executions as ce
 from tidal_server.db import executions as ex
 from tidal_server.db import history_events as he
+from tidal_server.db.raw import autocommit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +61,12 @@ _COLUMNS = (
 
 class ReadStore:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._base_engine = engine
+
+    @cached_property
+    def _engine(self) -> AsyncEngine:
+        # One statement per read: no BEGIN, and no ROLLBACK when the connection goes back.
+        return autocommit(self._base_engine)
 
     async def execution(self, namespace: str, workflow_id: str, run_id: str | None) -> ExecutionRow | None:
         """The given run, or (run_id None) the run `current_executions` points at."""

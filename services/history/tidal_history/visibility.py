@@ -18,7 +18,7 @@ from tidal_schema import events as ev
 from tidal_server.visibility.writer import index_attributes, merge, set_document, upsert_attributes
 
 if TYPE_CHECKING:
-    from .store import RunWrite
+    from .store_types import RunWrite
 
 
 def current_search_attributes(history: Iterable[HistoryEvent]) -> dict[str, Any]:
@@ -34,20 +34,38 @@ def current_search_attributes(history: Iterable[HistoryEvent]) -> dict[str, Any]
     return attrs
 
 
+def _started_with(w: RunWrite) -> dict[str, Any]:
+    """A new run's attributes from its WorkflowExecutionStarted (runs history starts itself)."""
+    if w.old_version is None and w.events and isinstance(w.events[0].attributes, ev.WorkflowExecutionStarted):
+        return dict(w.events[0].attributes.search_attributes)
+    return {}
+
+
+def _upserts(w: RunWrite) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for e in w.events:
+        if isinstance(e.attributes, ev.UpsertWorkflowSearchAttributes):
+            changes.update(e.attributes.search_attributes)
+    return changes
+
+
+def needs_visibility(w: RunWrite) -> bool:
+    """Whether `write_visibility` has anything to write for `w` (most batches have nothing, and
+    the store's Postgres path then needs no SQLAlchemy connection)."""
+    return bool((w.old_version is None and (w.search_attributes or _started_with(w))) or _upserts(w))
+
+
 async def write_visibility(conn: AsyncConnection, insert: Callable[..., Any], w: RunWrite) -> None:
     st = w.state
     key = {"namespace": st.namespace, "workflow_id": st.workflow_id, "run_id": st.run_id}
     if w.old_version is None:
         initial = w.search_attributes
-        if not initial and w.events and isinstance(w.events[0].attributes, ev.WorkflowExecutionStarted):
-            initial = dict(w.events[0].attributes.search_attributes)
+        if not initial:
+            initial = _started_with(w)
             if initial:  # the row went in without them
                 await set_document(conn, **key, document=initial)
         if initial:
             await index_attributes(conn, insert, **key, changes=initial, new_run=True)
-    changes: dict[str, Any] = {}
-    for e in w.events:
-        if isinstance(e.attributes, ev.UpsertWorkflowSearchAttributes):
-            changes.update(e.attributes.search_attributes)
+    changes = _upserts(w)
     if changes:
         await upsert_attributes(conn, insert, **key, changes=changes)

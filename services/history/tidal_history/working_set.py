@@ -246,7 +246,6 @@ class WorkingSet:
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
-        st.history_size_bytes = sum(event_size(e) for e in outcome.events)
         outcome.outbox[:] = [self.route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         batch.currents[(st.namespace, st.workflow_id)] = CurrentRun(
@@ -256,11 +255,11 @@ class WorkingSet:
         write = RunWrite(
             state=st,
             old_version=None,
-            events=list(outcome.events),
             outbox=outcome.outbox,
             memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
             search_attributes=dict(attrs or {}),
         )
+        st.history_size_bytes = write.add_events(outcome.events)
         write.record_timers(outcome.timers_set, outcome.timers_deleted)
         batch.runs[key] = WorkingRun(run=run, write=write)
 
@@ -272,11 +271,11 @@ class WorkingSet:
         outcome.outbox[:] = [self.route(o) for o in outcome.outbox]
         if w.write is None:
             w.write = RunWrite(state=w.run.state, old_version=w.run.version)
-        w.write.events.extend(outcome.events)
+        size = w.write.add_events(outcome.events)
         w.write.record_timers(outcome.timers_set, outcome.timers_deleted)
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
-        w.run.state.history_size_bytes += sum(event_size(e) for e in outcome.events)
+        w.run.state.history_size_bytes += size
         w.run.version = w.write.new_version
         if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
             # successor=False (a retention check, which never continues as new): should a successor

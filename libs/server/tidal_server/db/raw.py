@@ -1,0 +1,60 @@
+"""asyncpg straight, on the engine's own pool, for hot paths; and reads without a transaction.
+
+SQLAlchemy Core costs a few hundred microseconds of CPU per statement (coercion, cache keys,
+compilation lookup, result processing) before asyncpg sends anything: more than the statement
+itself on a hot path. History's batch commit therefore talks to asyncpg directly on a
+connection from the engine's pool (`pg_connection`), so pooling, TLS and connection settings stay
+in one place (docs/performance.md#history-hot-path).
+
+A plain `engine.connect()` read on Postgres costs three statements (BEGIN, the query, and the
+ROLLBACK the pool issues when the connection comes back): `autocommit(engine)` runs reads (and
+single-statement writes) in autocommit mode instead. Under READ COMMITTED every statement sees
+its own snapshot anyway, so a read-only transaction buys nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = ["autocommit", "driver_connection", "is_postgres", "pg_connection"]
+
+
+def is_postgres(engine: AsyncEngine | AsyncConnection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads and single-statement writes: on Postgres in autocommit mode (no
+    BEGIN, no ROLLBACK on return to the pool); SQLite unchanged (its transactions are managed by
+    `engine.py`'s BEGIN hook, so a write there still needs `begin()`)."""
+    if not is_postgres(engine):
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`. Statements run on it join whatever transaction
+    SQLAlchemy's adapter has started on that connection (so start one first: see
+    `HistoryStore.commit`); errors come out as asyncpg's, which `tidal_server.faults` classifies."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+@asynccontextmanager
+async def pg_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """An asyncpg connection from the engine's pool, outside any transaction: autocommit
+    statements, or a transaction of asyncpg's own (`db.transaction()`, which must end inside)."""
+    async with engine.connect() as conn:
+        db = await driver_connection(conn)
+        try:
+            yield db
+        finally:
+            # SQLAlchemy sees neither asyncpg's failures nor its transactions: a dead connection,
+            # or one left inside a transaction (e.g. cancelled during its ROLLBACK), must not go
+            # back to the pool.
+            if db.is_closed() or db.is_in_transaction():
+                await conn.invalidate()
