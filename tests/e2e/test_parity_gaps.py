@@ -19,6 +19,11 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.all_handlers_finished,
     sp.current_history_length,
     sp.environment_from_client,
+    sp.worker_shutdown_cancels_activities,
+    sp.execution_time_and_static_metadata,
+    sp.priority_on_start_and_activities,
+    sp.info_search_attributes,
+    sp.cancel_with_reason,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

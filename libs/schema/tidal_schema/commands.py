@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Failure, Frozen, Payload, RetryPolicy
+from .common import Failure, Frozen, Payload, Priority, RetryPolicy
 from .limits import (
     Duration,
     Id,
@@ -30,6 +30,7 @@ class ScheduleActivityTask(Frozen):
     start_to_close_timeout: Duration | None = None
     heartbeat_timeout: Duration | None = None
     retry_policy: RetryPolicy | None = None
+    priority: Priority | None = None
 
 
 class RequestCancelActivityTask(Frozen):

@@ -46,6 +46,26 @@ class RetryPolicy(Frozen):
         return self
 
 
+class Priority(Frozen):
+    """Temporal's task priority: `priority_key` 1 (first) to 5 (last), default 3; a fairness key
+    and weight. Recorded with the run and its activities (activities inherit the run's fields
+    they do not set); matching does not order task queues by it yet (docs/coming-from-temporal.md)."""
+
+    priority_key: int | None = Field(default=None, ge=1, le=5)
+    fairness_key: Name | None = Field(default=None, max_length=64)
+    fairness_weight: float | None = Field(default=None, ge=0.001, le=1000, allow_inf_nan=False)
+
+    def inherit(self, parent: Priority | None) -> Priority:
+        """These fields, with the unset ones taken from `parent`."""
+        if parent is None:
+            return self
+        return Priority(
+            priority_key=self.priority_key or parent.priority_key,
+            fairness_key=self.fairness_key or parent.fairness_key,
+            fairness_weight=self.fairness_weight or parent.fairness_weight,
+        )
+
+
 class Failure(Frozen):
     """A failure as it crosses process boundaries (Temporal's Failure proto, flattened)."""
 

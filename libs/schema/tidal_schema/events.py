@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .common import Failure, Frozen, Payload, RetryPolicy, TimeoutType
+from .common import Failure, Frozen, Payload, Priority, RetryPolicy, TimeoutType
 
 
 class WorkflowExecutionStarted(Frozen):
@@ -36,6 +36,13 @@ class WorkflowExecutionStarted(Frozen):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     identity: str = ""
     request_id: str = ""
+    # How long after this event the first workflow task is scheduled (start_delay, or a retry's
+    # backoff): the run's execution time is the event time plus this, as in Temporal.
+    first_workflow_task_backoff: timedelta | None = None
+    # Temporal's user metadata of the start (plain text here).
+    static_summary: str | None = None
+    static_details: str | None = None
+    priority: Priority | None = None
 
 
 class WorkflowExecutionCompleted(Frozen):
@@ -142,6 +149,8 @@ class ActivityTaskScheduled(Frozen):
     heartbeat_timeout: timedelta | None = None
     workflow_task_completed_event_id: int
     retry_policy: RetryPolicy | None = None
+    # The activity's own priority fields over the run's (Temporal's inheritance).
+    priority: Priority | None = None
 
 
 class ActivityTaskStarted(Frozen):

@@ -38,6 +38,7 @@ from .common import (
     Failure,
     Frozen,
     Payload,
+    Priority,
     RetryPolicy,
     WorkflowExecutionStatus,
     WorkflowIdConflictPolicy,
@@ -79,6 +80,10 @@ class _StartOptions(_Message):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Duration | None = None
     identity: Text = ""
+    # User metadata shown by describe (temporalio's `static_summary` / `static_details`).
+    static_summary: Text | None = None
+    static_details: Text | None = None
+    priority: Priority | None = None
     # Set by a schedule's action (history to history only): the run tells the schedule's shard
     # when it starts and closes (docs/schedules.md).
     scheduled_by: ScheduleLink | None = None
@@ -108,6 +113,32 @@ class SignalWithStartWorkflowExecution(_StartOptions):
             signal_name=self.signal_name,
             input=self.signal_input,
             request_id=self.request_id,
+            identity=self.identity,
+        )
+
+
+class UpdateWithStartWorkflowExecution(_StartOptions):
+    """Temporal's update-with-start: start a run (per `id_reuse_policy`) and admit the update in
+    the same transaction, so its first workflow task carries it; or, when the workflow is running
+    and `id_conflict_policy` is UseExisting, only admit the update to that run. `request_id`
+    deduplicates the start, `update_id` the update."""
+
+    type: Literal["UpdateWithStartWorkflowExecution"] = "UpdateWithStartWorkflowExecution"
+    update_id: Id
+    update_name: Name
+    update_input: tuple[Payload, ...] = ()
+
+    def start_part(self) -> StartWorkflowExecution:
+        return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
+
+    def update_part(self, run_id: OptionalId | None = None) -> UpdateWorkflowExecution:
+        return UpdateWorkflowExecution(
+            namespace=self.namespace,
+            workflow_id=self.workflow_id,
+            run_id=run_id,
+            update_id=self.update_id,
+            name=self.update_name,
+            input=self.update_input,
             identity=self.identity,
         )
 
@@ -281,6 +312,7 @@ class UpdateWorkflowExecution(_Message):
 HistoryMessage = Annotated[
     StartWorkflowExecution
     | SignalWithStartWorkflowExecution
+    | UpdateWithStartWorkflowExecution
     | CompleteWorkflowTask
     | FailWorkflowTask
     | CompleteActivityTask
@@ -355,6 +387,8 @@ class ActivityTask(_ExecutionRef):
     heartbeat_details: tuple[Payload, ...] = ()
     history_routing_key: str
     schedule_to_start_timeout: timedelta | None = None
+    priority: Priority | None = None
+    retry_policy: RetryPolicy | None = None
 
 
 # --- queries: frontend -> matching -> worker -> frontend (never through history) -----------

@@ -5,7 +5,10 @@ covered by tests/e2e/test_parity_gaps.py, embedded and on the real stack."""
 
 from __future__ import annotations
 
-from tidal import workflow
+import asyncio
+from dataclasses import dataclass
+
+from tidal import activity, workflow
 from tidal.exceptions import (
     ActivityError,
     ApplicationError,
@@ -100,3 +103,30 @@ def test_unspecified_conflict_policy_is_the_servers_default_for_a_start() -> Non
 
     assert WorkflowIDConflictPolicy.UNSPECIFIED is WorkflowIDConflictPolicy.FAIL
     assert "UNSPECIFIED" in WorkflowIDConflictPolicy.__members__
+
+
+@dataclass
+class Order:
+    sku: str
+
+
+class Shop:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    @activity.defn
+    async def ship(self, order: Order) -> str:
+        return f"{self.prefix}{order.sku}"
+
+
+def test_an_activity_method_of_an_instance_is_called_bound_with_typed_arguments() -> None:
+    """temporalio registers `activities=[obj.method]`; the worker used to call the plain function
+    without `self` (TypeError on every attempt: the workflow waited forever) and to decode the
+    first argument with `self`'s (missing) type."""
+    shop = Shop("shipped ")
+    defn = activity.get_definition(shop.ship)
+    assert defn.name == "ship"
+    assert defn.arg_types == [Order]
+    assert asyncio.run(defn.fn(Order("a-1"))) == "shipped a-1"
+    # The unbound function still names the activity for `workflow.execute_activity(Shop.ship, ...)`.
+    assert activity.get_definition(Shop.ship).name == "ship"

@@ -180,7 +180,7 @@ def test_changed_code_raises_nondeterminism_naming_event_and_command() -> None:
     assert "event 5 ActivityTaskScheduled(activity_id='1'" in msg
     assert "StartTimer(timer_id='1')" in msg
     assert "workflow.patched()" in msg
-    assert ei.value.cause == "NonDeterministicError"
+    assert ei.value.task_failure_cause == "NonDeterministicError"
     assert ei.value.failure.message == msg
 
 

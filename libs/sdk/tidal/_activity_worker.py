@@ -35,6 +35,7 @@ from tidal_schema.messages import (
 from tidal_schema.task_token import ActivityTaskToken
 
 from . import activity as _activity
+from . import common as _common
 from . import exceptions as _exc
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._transport import TaskDelivery
@@ -67,8 +68,9 @@ class _Attempt:
     task: ActivityTask
     ctx: _activity._Context
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled) or
-    # "activity_gone" (the attempt is no longer current: report nothing).
+    # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled),
+    # "activity_gone" (the attempt is no longer current: report nothing) or "worker_shutdown"
+    # (the worker is stopping: fail the attempt retryably so another worker runs it).
     cancel_reason: str | None = None
     inner: asyncio.Future[Any] | None = None
     pending: tuple[Any, ...] | None = None
@@ -120,6 +122,12 @@ class ActivityWorker:
             # Async activities see asyncio.CancelledError; sync ones poll is_cancelled().
             if self._activities[attempt.task.activity_type].is_async:
                 attempt.inner.cancel()
+
+    def cancel_running(self) -> None:
+        """Cancel every running attempt because the worker is shutting down (temporalio's
+        behaviour once `graceful_shutdown_timeout` has passed)."""
+        for attempt in list(self._running.values()):
+            self._cancel(attempt, "worker_shutdown")
 
     # --- heartbeats -----------------------------------------------------------------------
 
@@ -213,6 +221,9 @@ class ActivityWorker:
             if attempt.cancel_reason == "cancel_requested":
                 details = exc.details if isinstance(exc, _exc.CancelledError) else ()
                 return ReportActivityTaskCanceled(details=self._conv.to_payloads(list(details)), **ref)
+            if attempt.cancel_reason == "worker_shutdown":
+                shutdown = ApplicationError("Worker shutdown", type="WorkerShutdown")
+                return FailActivityTask(failure=error_to_failure(shutdown), **ref)
             if isinstance(exc, asyncio.CancelledError):
                 raise  # the worker itself is being cancelled
             return FailActivityTask(failure=error_to_failure(exc), **ref)
@@ -289,6 +300,10 @@ class ActivityWorker:
             heartbeat_details=self._conv.from_payloads(task.heartbeat_details),
             task_token=token.encode(),
             schedule_to_start_timeout=task.schedule_to_start_timeout,
+            priority=_common.Priority.from_schema(task.priority),
+            retry_policy=_common.RetryPolicy.from_schema(task.retry_policy) if task.retry_policy else None,
+            namespace=task.namespace,
+            started_time=datetime.now(UTC),
         )
 
 

@@ -179,7 +179,7 @@ async def query(
         data = await c._call("POST", c._wf_path(handle.id, "/query"), json=body)
     except RPCError as exc:
         if exc.status == "query_failed":
-            problem = getattr(exc, "problem", {})
+            problem = exc.problem
             raise WorkflowQueryFailedError(
                 str(exc), kind=problem.get("query_error", ""), known_queries=problem.get("known_queries", ())
             ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +14,7 @@ from typing import Any
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
 from . import workflow as _workflow
+from ._search_attributes import TypedSearchAttributes
 
 
 class PendingActivityState(StrEnum):
@@ -122,6 +123,23 @@ class WorkflowExecutionDescription:
     parent_run_id: str | None = None
     root_id: str | None = None
     root_run_id: str | None = None
+    # When the first workflow task was due: start_time plus start_delay (or a retry's backoff).
+    execution_time: datetime | None = None
+    # Name -> JSON value, as `WorkflowExecution.search_attributes` of a list.
+    search_attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def typed_search_attributes(self) -> TypedSearchAttributes:
+        return TypedSearchAttributes.from_json(self.search_attributes)
+
+    async def static_summary(self) -> str | None:
+        """The summary given at start (temporalio's user metadata; async there too)."""
+        value = self.raw.get("static_summary")
+        return value if isinstance(value, str) else None
+
+    async def static_details(self) -> str | None:
+        value = self.raw.get("static_details")
+        return value if isinstance(value, str) else None
 
     @property
     def raw_description(self) -> DescribeWorkflowExecutionResponse:

@@ -17,6 +17,7 @@ from tidal_schema.messages import QueryWorkflowTask, WorkflowTask
 
 from . import _telemetry as tm
 from ._runtime.query import last_completed_task
+from .exceptions import TidalError
 
 if TYPE_CHECKING:
     from ._runtime import WorkflowInstance
@@ -33,7 +34,7 @@ __all__ = [
 _PAGE = 1000  # the frontend's largest page
 
 
-class HistoryFetchError(Exception):
+class HistoryFetchError(TidalError):
     """The older events could not be read (frontend unreachable, run gone, a gap)."""
 
 

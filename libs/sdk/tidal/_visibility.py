@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tidal_schema import Payload, WorkflowExecutionStatus
+
+from ._search_attributes import TypedSearchAttributes, encode_value
 
 if TYPE_CHECKING:
     from .client import Client
@@ -20,12 +22,7 @@ if TYPE_CHECKING:
 def encode_search_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
     """Search attribute values as JSON: date-times become ISO-8601 strings with an offset (the
     server infers Datetime from those), everything else goes as it is."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if isinstance(value, datetime):
-            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-        out[name] = value
-    return out
+    return {name: encode_value(value) for name, value in values.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +40,10 @@ class WorkflowExecution:
     search_attributes: dict[str, Any]
     memo_payloads: dict[str, Payload] = field(repr=False)
     raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def typed_search_attributes(self) -> TypedSearchAttributes:
+        return TypedSearchAttributes.from_json(self.search_attributes)
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> WorkflowExecution:

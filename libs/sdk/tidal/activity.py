@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import logging
 import threading
@@ -17,6 +18,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
+
+from .common import Priority, RetryPolicy
+
+__all__ = [
+    "ActivityDefinition",
+    "Info",
+    "defn",
+    "get_definition",
+    "heartbeat",
+    "in_activity",
+    "info",
+    "is_cancelled",
+    "logger",
+    "raise_complete_async",
+    "wait_for_cancelled",
+    "wait_for_cancelled_sync",
+]
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
@@ -81,6 +99,12 @@ def get_definition(fn: Callable[..., Any]) -> ActivityDefinition:
     defn_ = getattr(fn, _DEFN_ATTR, None)
     if not isinstance(defn_, ActivityDefinition):
         raise TypeError(f"{fn!r} is not an activity: decorate it with @activity.defn")
+    if inspect.ismethod(fn):
+        # A method of an instance registered as `activities=[obj.method]` (temporalio's activity
+        # classes, holding a client or a connection): the worker must call it bound, and `self`
+        # is no argument to decode.
+        arg_types, ret_type = _type_hints(fn.__func__, skip_self=True)
+        return dataclasses.replace(defn_, fn=fn, arg_types=arg_types, ret_type=ret_type)
     return defn_
 
 
@@ -104,6 +128,15 @@ class Info:
     # Addresses this attempt from outside the worker (`Client.get_async_activity_handle`).
     task_token: bytes = b""
     schedule_to_start_timeout: timedelta | None = None
+    priority: Priority = Priority.default
+    retry_policy: RetryPolicy | None = None
+    namespace: str = ""
+    started_time: datetime | None = None
+
+    @property
+    def in_workflow(self) -> bool:
+        """Scheduled by a workflow (always, in Tidal: there are no client-started activities)."""
+        return bool(self.workflow_id)
 
 
 @dataclass

@@ -33,6 +33,10 @@ from . import _cli_schedule, _cli_task_queue, _cli_visibility
 from .client import Client
 from .exceptions import RPCError, TidalError, WorkflowFailureError
 
+__all__ = [
+    "main",
+]
+
 EXIT_ERROR = 1
 
 

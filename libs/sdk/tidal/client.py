@@ -21,6 +21,7 @@ from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 from . import _client_interactions as _interactions
+from . import _with_start
 from ._async_activity import AsyncActivityCancelledError as AsyncActivityCancelledError
 from ._async_activity import AsyncActivityHandle as AsyncActivityHandle
 
@@ -65,6 +66,8 @@ from ._schedules import SchedulePolicy as SchedulePolicy
 from ._schedules import ScheduleState as ScheduleState
 from ._schedules import ScheduleUpdate as ScheduleUpdate
 from ._schedules import ScheduleUpdateInput as ScheduleUpdateInput
+from ._search_attributes import TypedSearchAttributes
+from ._start_options import StartOptions
 from ._transport import AmqpTransport, WorkerTransport
 from ._visibility import (
     WorkflowExecution,
@@ -72,9 +75,9 @@ from ._visibility import (
     WorkflowExecutionCount,
     WorkflowExecutionCountAggregationGroup,
     count_workflows,
-    encode_search_attributes,
 )
-from .common import RetryPolicy
+from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
+from .common import Priority, RetryPolicy
 from .converter import DataConverter
 from .exceptions import (
     RPCError,
@@ -82,6 +85,57 @@ from .exceptions import (
     WorkflowFailureError,
     failure_to_error,
 )
+
+__all__ = [
+    "AsyncActivityCancelledError",
+    "AsyncActivityHandle",
+    "Client",
+    "RPCError",
+    "Schedule",
+    "ScheduleAction",
+    "ScheduleActionExecution",
+    "ScheduleActionExecutionStartWorkflow",
+    "ScheduleActionResult",
+    "ScheduleActionStartWorkflow",
+    "ScheduleAlreadyRunningError",
+    "ScheduleAsyncIterator",
+    "ScheduleBackfill",
+    "ScheduleCalendarSpec",
+    "ScheduleDescription",
+    "ScheduleHandle",
+    "ScheduleInfo",
+    "ScheduleIntervalSpec",
+    "ScheduleListAction",
+    "ScheduleListActionStartWorkflow",
+    "ScheduleListDescription",
+    "ScheduleListInfo",
+    "ScheduleListSchedule",
+    "ScheduleListState",
+    "ScheduleOverlapPolicy",
+    "SchedulePolicy",
+    "ScheduleRange",
+    "ScheduleSpec",
+    "ScheduleState",
+    "ScheduleUpdate",
+    "ScheduleUpdateInput",
+    "WithStartWorkflowOperation",
+    "WorkflowAlreadyStartedError",
+    "WorkflowExecution",
+    "WorkflowExecutionAsyncIterator",
+    "WorkflowExecutionCount",
+    "WorkflowExecutionCountAggregationGroup",
+    "WorkflowExecutionDescription",
+    "WorkflowExecutionStatus",
+    "WorkflowFailureError",
+    "WorkflowHandle",
+    "WorkflowHistory",
+    "WorkflowIDConflictPolicy",
+    "WorkflowIDReusePolicy",
+    "WorkflowQueryFailedError",
+    "WorkflowUpdateFailedError",
+    "WorkflowUpdateHandle",
+    "WorkflowUpdateStage",
+]
 
 ReturnT = TypeVar("ReturnT")
 # Listing types live in _visibility; named here so `from tidal.client import ...` finds them.
@@ -185,41 +239,38 @@ class Client:
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
         retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
-        search_attributes: dict[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
         start_signal: str | Callable[..., Any] | None = None,
         start_signal_args: Sequence[Any] = (),
         request_id: str | None = None,
+        static_summary: str | None = None,
+        static_details: str | None = None,
+        priority: Priority = Priority.default,
     ) -> WorkflowHandle[Any]:
         """Start a run (as temporalio). With `start_signal` (a signal name) it is
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
         starts with the signal recorded before its first workflow task."""
         name, ret_type = _workflow_name(workflow)
-        values = [arg] if arg is not _MISSING else list(args)
-        body: dict[str, Any] = {
-            "workflow_id": id,
-            "workflow_type": name,
-            "task_queue": task_queue,
-            "input": [p.model_dump(mode="json") for p in await self.data_converter.encode(values)],
-            "request_id": request_id or str(uuid.uuid4()),
-            "id_reuse_policy": id_reuse_policy.value,
-            "id_conflict_policy": id_conflict_policy.value,
-        }
-        for key, td in (
-            ("workflow_execution_timeout", execution_timeout),
-            ("workflow_run_timeout", run_timeout),
-            ("workflow_task_timeout", task_timeout),
-            ("start_delay", start_delay),
-        ):
-            if td is not None:
-                body[key] = td.total_seconds()
-        if retry_policy is not None:
-            body["retry_policy"] = retry_policy.to_schema().model_dump(mode="json")
-        if memo:
-            encoded = await self.data_converter.encode(list(memo.values()))
-            body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
-        if search_attributes:
-            body["search_attributes"] = encode_search_attributes(search_attributes)
+        body = await StartOptions(
+            workflow_type=name,
+            args=[arg] if arg is not _MISSING else list(args),
+            id=id,
+            task_queue=task_queue,
+            execution_timeout=execution_timeout,
+            run_timeout=run_timeout,
+            task_timeout=task_timeout,
+            id_reuse_policy=id_reuse_policy,
+            id_conflict_policy=id_conflict_policy,
+            retry_policy=retry_policy,
+            memo=memo,
+            search_attributes=search_attributes,
+            start_delay=start_delay,
+            request_id=request_id,
+            static_summary=static_summary,
+            static_details=static_details,
+            priority=priority,
+        ).body(self.data_converter)
         if start_signal is not None:
             signal_input = await self.data_converter.encode(list(start_signal_args))
             body["start_signal"] = {
@@ -230,7 +281,7 @@ class Client:
             reply = await self._call("POST", self._wf_path(), json=body)
         except RPCError as exc:
             if exc.status == "already_started":
-                raise WorkflowAlreadyStartedError(id, name, run_id=getattr(exc, "run_id", None)) from exc
+                raise WorkflowAlreadyStartedError(id, name, run_id=exc.run_id) from exc
             raise
         return WorkflowHandle(
             self,
@@ -243,6 +294,56 @@ class Client:
 
     async def execute_workflow(self, workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
         handle = await self.start_workflow(workflow, arg, **kwargs)
+        return await handle.result()
+
+    async def start_update_with_start_workflow(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation[Any],
+        wait_for_stage: WorkflowUpdateStage,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Start the workflow and send it an update in one transaction (or, with
+        `id_conflict_policy=USE_EXISTING`, update the running run), as temporalio's method."""
+        values = [arg] if arg is not _MISSING else list(args)
+        return await _with_start.start_update_with_start(
+            self,
+            update,
+            values,
+            start_workflow_operation=start_workflow_operation,
+            wait_for_stage=wait_for_stage,
+            id=id,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
+
+    async def execute_update_with_start_workflow(
+        self,
+        update: Any,
+        arg: Any = _MISSING,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation[Any],
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """`start_update_with_start_workflow` waiting for the update's result."""
+        handle = await self.start_update_with_start_workflow(
+            update,
+            arg,
+            start_workflow_operation=start_workflow_operation,
+            wait_for_stage=WorkflowUpdateStage.COMPLETED,
+            args=args,
+            id=id,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
         return await handle.result()
 
     def get_workflow_handle(
@@ -386,9 +487,9 @@ class Client:
                 str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
                 status=str(problem.get("code", "internal")),
                 code=resp.status_code,
+                run_id=problem.get("run_id"),
+                problem=problem,
             )
-            err.run_id = problem.get("run_id")  # type: ignore[attr-defined]
-            err.problem = problem  # type: ignore[attr-defined]
             raise err
         data: dict[str, Any] = resp.json() if resp.content else {}
         return data
@@ -474,11 +575,13 @@ class WorkflowHandle(Generic[ReturnT]):
             close_time=datetime.fromisoformat(d["close_time"]) if d.get("close_time") else None,
             history_length=int(d.get("history_length", 0)),
             raw=d,
+            execution_time=datetime.fromisoformat(d["execution_time"]) if d.get("execution_time") else None,
             namespace=d.get("namespace") or "",
             parent_id=d.get("parent_workflow_id"),
             parent_run_id=d.get("parent_run_id"),
             root_id=d.get("root_workflow_id"),
             root_run_id=d.get("root_run_id"),
+            search_attributes=dict(d.get("search_attributes") or {}),
         )
 
     async def fetch_history(self) -> WorkflowHistory:
@@ -509,11 +612,14 @@ class WorkflowHandle(Generic[ReturnT]):
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/signal"), json=body)
 
-    async def cancel(self) -> None:
+    async def cancel(self, *, reason: str = "") -> None:
         """Ask the workflow to cancel (as temporalio's `WorkflowHandle.cancel`): its code sees
-        `asyncio.CancelledError`, may run cleanup, and decides how the run ends."""
+        `asyncio.CancelledError` (and `workflow.cancellation_reason()`), may run cleanup, and
+        decides how the run ends."""
         c = self._client
         body = {"request_id": str(uuid.uuid4()), "identity": c.identity}
+        if reason:
+            body["reason"] = reason
         if self.run_id:
             body["run_id"] = self.run_id
         await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)

@@ -5,12 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import ClassVar
 
 import tidal_schema
 
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._search_attributes import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
-__all__ = ["RawValue", "RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
+__all__ = [
+    "Priority",
+    "RawValue",
+    "RetryPolicy",
+    "SearchAttributeIndexedValueType",
+    "SearchAttributeKey",
+    "SearchAttributePair",
+    "SearchAttributeUpdate",
+    "TypedSearchAttributes",
+    "WorkflowIDConflictPolicy",
+    "WorkflowIDReusePolicy",
+]
 
 
 @dataclass(frozen=True)
@@ -19,6 +38,42 @@ class RawValue:
     `workflow.payload_converter().from_payload(raw.payload, SomeType)`."""
 
     payload: tidal_schema.Payload
+
+
+@dataclass(frozen=True)
+class Priority:
+    """Temporal's task priority: `priority_key` 1 (runs first) to 5, default 3 when unset; a
+    fairness key and weight. Activities inherit the fields of their workflow's priority they do
+    not set. Tidal records and shows it (`workflow.info().priority`, `activity.info().priority`)
+    but its matching service does not order task queues by it yet."""
+
+    priority_key: int | None = None
+    fairness_key: str | None = None
+    fairness_weight: float | None = None
+
+    default: ClassVar[Priority]
+
+    def to_schema(self) -> tidal_schema.Priority | None:
+        if self == Priority.default:
+            return None
+        return tidal_schema.Priority(
+            priority_key=self.priority_key,
+            fairness_key=self.fairness_key,
+            fairness_weight=self.fairness_weight,
+        )
+
+    @staticmethod
+    def from_schema(priority: tidal_schema.Priority | None) -> Priority:
+        if priority is None:
+            return Priority.default
+        return Priority(
+            priority_key=priority.priority_key,
+            fairness_key=priority.fairness_key,
+            fairness_weight=priority.fairness_weight,
+        )
+
+
+Priority.default = Priority()
 
 
 @dataclass(frozen=True)

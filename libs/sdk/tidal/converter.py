@@ -22,13 +22,22 @@ import pydantic_core
 from pydantic import BaseModel, TypeAdapter
 from tidal_schema import Failure, Payload
 
+from .exceptions import TidalError
+
+__all__ = [
+    "DataConverter",
+    "PayloadCodec",
+    "PayloadConversionError",
+    "default",
+]
+
 T = TypeVar("T")
 
 JSON_PLAIN = "json/plain"
 
 
-class PayloadConversionError(ValueError):
-    """A payload could not be encoded or decoded."""
+class PayloadConversionError(TidalError, ValueError):
+    """A payload could not be encoded or decoded (a ValueError too, as before)."""
 
 
 class PayloadCodec(abc.ABC):

@@ -18,6 +18,27 @@ from typing import Any
 from tidal_schema import Failure, Payload, TimeoutType
 from tidal_schema.limits import store_safe_text
 
+__all__ = [
+    "ActivityError",
+    "ApplicationError",
+    "CancelledError",
+    "ChildWorkflowError",
+    "FailureError",
+    "NondeterminismError",
+    "RPCError",
+    "RetryState",
+    "ServerError",
+    "TerminatedError",
+    "TidalError",
+    "TimeoutError",
+    "TimeoutType",
+    "WorkflowAlreadyStartedError",
+    "WorkflowFailureError",
+    "error_to_failure",
+    "failure_to_error",
+    "is_cancelled_exception",
+]
+
 
 class RetryState(StrEnum):
     """Why retrying an activity or child workflow stopped (temporalio's `RetryState`, same member
@@ -196,10 +217,22 @@ class RPCError(TidalError):
     """A client/server call failed. `status` is the server's error code (`not_found`,
     `already_started`, `invalid_argument`, `unavailable`, `internal`); `code` the HTTP status."""
 
-    def __init__(self, message: str, *, status: str = "internal", code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str = "internal",
+        code: int | None = None,
+        run_id: str | None = None,
+        problem: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        # For `already_started`: the running run. `problem` is the server's whole answer (its
+        # RFC 7807 body: title, detail, code and any extra fields).
+        self.run_id = run_id
+        self.problem: dict[str, Any] = problem or {}
 
 
 def is_cancelled_exception(exception: BaseException) -> bool:

@@ -22,6 +22,13 @@ from .client import WorkflowHistory
 from .converter import DataConverter
 from .exceptions import TidalError
 
+__all__ = [
+    "ReplayError",
+    "Replayer",
+    "WorkflowReplayResult",
+    "WorkflowReplayResults",
+]
+
 
 class ReplayError(TidalError):
     """A history could not be replayed for a reason other than the workflow code (no events, no

@@ -21,6 +21,10 @@ import httpx
 from .client import Client
 from .converter import DataConverter
 
+__all__ = [
+    "WorkflowEnvironment",
+]
+
 
 class WorkflowEnvironment:
     def __init__(self, *, client: Client, server: Any = None) -> None:

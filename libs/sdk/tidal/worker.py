@@ -40,7 +40,7 @@ from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, oversized_answer, parse_task, undecodable
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from .client import Client
-from .exceptions import ApplicationError, NondeterminismError, error_to_failure
+from .exceptions import ApplicationError, NondeterminismError, TidalError, error_to_failure
 from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
 
 __all__ = [
@@ -62,11 +62,11 @@ _CLOSE_COMMANDS = (
 )
 
 
-class DeadlockError(Exception):
+class DeadlockError(TidalError):
     """Workflow code held its thread longer than the deadlock detection timeout."""
 
 
-class WorkerError(Exception):
+class WorkerError(TidalError):
     """The worker was configured wrongly or could not start."""
 
 
@@ -87,6 +87,7 @@ class Worker:
         debug_mode: bool = False,
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
+        graceful_shutdown_timeout: timedelta = timedelta(),
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry)."""
@@ -130,6 +131,7 @@ class Worker:
         self._stopped = asyncio.Event()
         self._started = False
         self._metrics_port = metrics_port
+        self._graceful_shutdown = graceful_shutdown_timeout.total_seconds()
         self._metrics_server: tm.MetricsServer | None = None
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
         self._activity_worker: ActivityWorker | None = None
@@ -199,6 +201,11 @@ class Worker:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
         if self._tasks:
+            # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
+            # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.
+            _, running = await asyncio.wait(self._tasks, timeout=self._graceful_shutdown)
+            if running and self._activity_worker is not None:
+                self._activity_worker.cancel_running()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._transport is not None:
             await self._transport.close()
@@ -333,7 +340,7 @@ class Worker:
             self._cache.pop(task.run_id, None)
             log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
             if isinstance(exc, WorkflowTaskError):
-                return FailWorkflowTask(failure=exc.failure, cause=exc.cause, **ref)
+                return FailWorkflowTask(failure=exc.failure, cause=exc.task_failure_cause, **ref)
             cause = (
                 "NonDeterministicError"
                 if isinstance(exc, NondeterminismError)

@@ -18,7 +18,6 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from tidal_schema import Payload
-from tidal_schema.commands import UpsertWorkflowSearchAttributesCommand
 
 from . import activity as _activity
 from ._definitions import _SIGNAL_ATTR as _SIGNAL_ATTR  # used by _children
@@ -33,14 +32,73 @@ from ._definitions import query as query
 from ._definitions import run as run
 from ._definitions import signal as signal
 from ._definitions import update as update
+from ._search_attributes import SearchAttributeUpdate, TypedSearchAttributes
 from ._visibility import encode_search_attributes
 from ._waiting import ALL_COMPLETED as ALL_COMPLETED  # deterministic asyncio.wait & co, re-exported
 from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
 from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._waiting import as_completed as as_completed
 from ._waiting import wait as wait
-from .common import RetryPolicy
+from .common import Priority, RetryPolicy
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
+
+__all__ = [
+    "ALL_COMPLETED",
+    "DYNAMIC_SIGNAL",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "ActivityCancellationType",
+    "ActivityHandle",
+    "ChildWorkflowCancellationType",
+    "ChildWorkflowHandle",
+    "ContinueAsNewError",
+    "ExternalWorkflowHandle",
+    "Info",
+    "NondeterminismError",
+    "ParentClosePolicy",
+    "ParentInfo",
+    "QueryDefinition",
+    "SignalDefinition",
+    "UpdateDefinition",
+    "WorkflowDefinition",
+    "all_handlers_finished",
+    "as_completed",
+    "cancellation_reason",
+    "continue_as_new",
+    "defn",
+    "deprecate_patch",
+    "execute_activity",
+    "execute_child_workflow",
+    "execute_local_activity",
+    "get_definition",
+    "get_external_workflow_handle",
+    "get_external_workflow_handle_for",
+    "in_workflow",
+    "info",
+    "instance",
+    "logger",
+    "memo",
+    "memo_value",
+    "now",
+    "patched",
+    "payload_converter",
+    "query",
+    "random",
+    "run",
+    "signal",
+    "sleep",
+    "start_activity",
+    "start_child_workflow",
+    "start_local_activity",
+    "time",
+    "time_ns",
+    "unsafe",
+    "update",
+    "upsert_search_attributes",
+    "uuid4",
+    "wait",
+    "wait_condition",
+]
 
 if TYPE_CHECKING:
     from ._runtime.instance import WorkflowInstance
@@ -93,6 +151,13 @@ class Info:
     original_execution_run_id: str = ""
     cron_schedule: str | None = None
     retry_policy: RetryPolicy | None = None
+    priority: Priority = Priority.default
+    # Name -> JSON value: the start's search attributes with this run's upserts applied so far.
+    search_attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def typed_search_attributes(self) -> TypedSearchAttributes:
+        return TypedSearchAttributes.from_json(self.search_attributes)
 
     def get_current_history_length(self) -> int:
         """Events in history as of the current workflow task, as temporalio's. Tidal writes a
@@ -146,6 +211,13 @@ def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> A
 
 def info() -> Info:
     return _rt().info
+
+
+def cancellation_reason() -> str | None:
+    """The reason given with the request that cancelled this workflow (`WorkflowHandle.cancel(
+    reason=...)`; an empty string when none was given), or None if no cancellation was requested:
+    tells a workflow-level cancel from an inner task's `asyncio.CancelledError`, as temporalio's."""
+    return _rt().cancellation_reason
 
 
 def instance() -> Any:
@@ -266,6 +338,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -284,6 +357,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -302,6 +376,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[Any]: ...
 
 
@@ -319,6 +394,7 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ActivityHandle[Any]:
     """Schedule an activity and return its handle without waiting for it."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -340,6 +416,7 @@ def start_activity(
         retry_policy=retry_policy,
         activity_id=activity_id,
         cancellation_type=cancellation_type,
+        priority=priority,
     )
 
 
@@ -358,6 +435,7 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ReturnT: ...
 
 
@@ -376,6 +454,7 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> ReturnT: ...
 
 
@@ -394,6 +473,7 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    priority: Priority = Priority.default,
 ) -> Any: ...
 
 
@@ -498,16 +578,26 @@ def continue_as_new(
     )
 
 
-def upsert_search_attributes(attributes: Mapping[str, Any]) -> None:
-    """Set (or, with a None value, remove) custom search attributes of this run, so lists can
-    filter on them (`client.list_workflows("CustomerId = 'c-42'")`). Values: str (Keyword, or
-    Text if registered so), int, float, bool or an aware datetime. Recorded as a command, so the
-    change is durable and replays deterministically."""
-    for name, value in attributes.items():
-        if not isinstance(value, str | int | float | bool | datetime | None):
+def upsert_search_attributes(
+    attributes: Sequence[SearchAttributeUpdate[Any]] | Mapping[str, Any],
+) -> None:
+    """Set (or unset) custom search attributes of this run, so lists can filter on them
+    (`client.list_workflows("CustomerId = 'c-42'")`). As temporalio, a list of typed updates
+    (`[CUSTOMER_ID.value_set("c-42"), PRIORITY.value_unset()]`); also a mapping of name to value
+    (None removes it). Values: str (Keyword, or Text if registered so), int, float, bool, an aware
+    datetime, or a list of str. Recorded as a command, so the change is durable and replays
+    deterministically."""
+    if isinstance(attributes, Mapping):
+        pairs = dict(attributes)
+    else:
+        pairs = {u.key.name: u.value for u in attributes}
+    for name, value in pairs.items():
+        ok = isinstance(value, str | int | float | bool | datetime | None) or (
+            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        )
+        if not ok:
             raise TypeError(f"search attribute {name!r}: unsupported value type {type(value).__name__}")
-    values = encode_search_attributes(attributes)
-    _rt()._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=values))
+    _rt().upsert_search_attributes(encode_search_attributes(pairs))
 
 
 # --- logging --------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def test_the_table() -> None:
         "cancel_workflow",
         "terminate_workflow",
         "update_workflow",
+        "update_with_start",
         "query_workflow",
         "create_schedule",
         "update_schedule",
@@ -51,7 +52,13 @@ def test_the_table() -> None:
         "backfill_schedule",
         "delete_schedule",
     }
-    starters = {"start_workflow", "create_schedule", "trigger_schedule", "backfill_schedule"}
+    starters = {
+        "start_workflow",
+        "update_with_start",
+        "create_schedule",
+        "trigger_schedule",
+        "backfill_schedule",
+    }
     for op in OPERATIONS.values():
         assert isinstance(op.policy, Policy) and op.policy.namespace_must_exist
         assert op.policy.starts_runs == (op.name in starters), op.name

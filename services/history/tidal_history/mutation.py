@@ -241,6 +241,8 @@ class Mutation:
             heartbeat_details=info.heartbeat_details,
             history_routing_key=names.shard_routing_key(st.shard_id),
             schedule_to_start_timeout=info.schedule_to_start_timeout,
+            priority=info.priority,
+            retry_policy=info.retry_policy,
         )
         self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, AddActivityTask(task=task))
         info.dispatched_attempt = info.attempt

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
+from tidal_schema import Failure, Payload, Priority, RetryPolicy, WorkflowExecutionStatus
 from tidal_schema.messages import ScheduleLink
 
 from .dedup import RequestIds
@@ -32,6 +32,7 @@ class ActivityInfo(_State):
     retry_policy: RetryPolicy
     last_failure: Failure | None = None
     heartbeat_details: tuple[Payload, ...] = ()
+    priority: Priority | None = None
     # --- activity model (docs/activities.md); no events, so none of this is in history.
     schedule_to_start_timeout: timedelta | None = None
     # The attempt a worker reported started (heartbeat or start notice): disarms schedule-to-start.
@@ -121,6 +122,12 @@ class MutableState(_State):
     shard_id: int
     status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING
     start_time: datetime
+    # When the first workflow task is due (start + start_delay or retry backoff); None: start_time.
+    execution_time: datetime | None = None
+    static_summary: str | None = None
+    static_details: str | None = None
+    # The run's task priority (Temporal's); its activities inherit the fields they do not set.
+    priority: Priority | None = None
     close_time: datetime | None = None
     start_request_id: str
     next_event_id: int = 1

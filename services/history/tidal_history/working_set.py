@@ -31,6 +31,7 @@ from tidal_schema.messages import (
     StartWorkflowExecution,
     TerminateWorkflowExecution,
     TimerKind,
+    UpdateWithStartWorkflowExecution,
 )
 
 from . import metrics
@@ -40,6 +41,7 @@ from .api import (
     start_child_workflow,
     start_workflow,
     terminate_workflow,
+    update_with_start,
 )
 from .api.start_workflow import CurrentRun
 from .cache import CachedRun, RunKey, ShardCache
@@ -108,8 +110,8 @@ class WorkingSet:
             isinstance(msg, FireTimer) and msg.kind is TimerKind.SCHEDULE
         ):
             return await self._schedules.apply(batch.schedules, msg, now=now)
-        if isinstance(msg, SignalWithStartWorkflowExecution):
-            return await self._signal_with_start(batch, msg)
+        if isinstance(msg, SignalWithStartWorkflowExecution | UpdateWithStartWorkflowExecution):
+            return await self._with_start(batch, msg)
         if isinstance(msg, StartWorkflowExecution | StartChildWorkflowExecution):
             ck = (msg.namespace, msg.workflow_id)
             if ck not in batch.currents:
@@ -199,7 +201,9 @@ class WorkingSet:
             self._record_change(batch, w, outcome, successor=False)
         return outcome
 
-    async def _signal_with_start(self, batch: BatchState, msg: SignalWithStartWorkflowExecution) -> Outcome:
+    async def _with_start(
+        self, batch: BatchState, msg: SignalWithStartWorkflowExecution | UpdateWithStartWorkflowExecution
+    ) -> Outcome:
         ck = (msg.namespace, msg.workflow_id)
         if ck not in batch.currents:
             batch.currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
@@ -209,8 +213,13 @@ class WorkingSet:
             st = w.run.state
             # The run as this batch sees it: it may have closed earlier in the same batch.
             current = CurrentRun(run_id=st.run_id, status=st.status, start_request_id=st.start_request_id)
-        outcome = signal_with_start.handle(
-            msg,
+        handle = (
+            signal_with_start.handle
+            if isinstance(msg, SignalWithStartWorkflowExecution)
+            else update_with_start.handle
+        )
+        outcome = handle(
+            msg,  # type: ignore[arg-type]
             current,
             w.run.state if w is not None else None,
             w.run.events if w is not None else [],

@@ -31,7 +31,7 @@ from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
-from ..common import RawValue, RetryPolicy
+from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from ..workflow import DYNAMIC_SIGNAL, ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
@@ -40,7 +40,7 @@ from .children import CHILD_JOB_EVENTS, ChildServices
 from .services import WorkflowServices, _Activity
 
 
-class WorkflowTaskError(Exception):
+class WorkflowTaskError(exc_mod.TidalError):
     """The workflow *task* failed (the workflow did not): report `FailWorkflowTask(failure=...,
     cause=...)`, evict the instance, and let the server retry the task. The original exception
     (a bug in workflow code, a NondeterminismError) is `__cause__`."""
@@ -48,10 +48,11 @@ class WorkflowTaskError(Exception):
     def __init__(self, message: str, *, failure: Failure, cause: str = "WorkflowWorkerUnhandledFailure"):
         super().__init__(message)
         self.failure = failure
-        self.cause = cause
+        # FailWorkflowTask's cause (a string); `.cause` is the chained error, as on every TidalError.
+        self.task_failure_cause = cause
 
 
-class StaleInstanceError(Exception):
+class StaleInstanceError(exc_mod.TidalError):
     """This cached instance cannot apply the task (events do not follow `last_event_id`, or a task it
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
@@ -83,6 +84,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._run_task: asyncio.Task[Any] | None = None
         self._closed = False
         self._cancel_requested = False
+        # The reason of the cancel request (temporalio's `workflow.cancellation_reason()`).
+        self.cancellation_reason: str | None = None
         self._workflow_failure: BaseException | None = None  # FailureError from a handler
         self._poisoned = False
         self._last_commands: tuple[Command, ...] = ()
@@ -399,6 +402,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             self._signal(a)
         elif isinstance(a, events.WorkflowExecutionCancelRequested):
             self._cancel_requested = True
+            self.cancellation_reason = a.cause
             if self._run_task is not None and not self._run_task.done():
                 self._run_task.cancel()
         elif isinstance(a, events.ActivityTaskCompleted):
@@ -468,6 +472,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             original_execution_run_id=a.original_execution_run_id or self.run_id,
             cron_schedule=a.cron_schedule,
             retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
+            priority=Priority.from_schema(a.priority),
+            search_attributes=dict(a.search_attributes),
         )
         d = self.definition
         args = self.converter.from_payloads(a.input, d.arg_types)

@@ -20,14 +20,14 @@ from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import QueryErrorKind, QueryWorkflowReply, QueryWorkflowTask
 
 from ..converter import DataConverter
-from ..exceptions import NondeterminismError, error_to_failure
+from ..exceptions import NondeterminismError, TidalError, error_to_failure
 
 if TYPE_CHECKING:
     from ..workflow import WorkflowDefinition
     from .instance import WorkflowInstance
 
 
-class QueryError(Exception):
+class QueryError(TidalError):
     """The query could not run (as opposed to a handler that raised): `kind` says why."""
 
     def __init__(self, kind: QueryErrorKind, message: str, *, known: Sequence[str] = ()) -> None:

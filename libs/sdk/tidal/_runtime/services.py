@@ -8,8 +8,9 @@ from history.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +23,11 @@ from tidal_schema.commands import (
     RequestCancelActivityTask,
     ScheduleActivityTask,
     StartTimer,
+    UpsertWorkflowSearchAttributesCommand,
 )
 from tidal_schema.limits import MAX_DURATION_SECONDS
 
-from ..common import RetryPolicy
+from ..common import Priority, RetryPolicy
 from ..converter import DataConverter
 from ..workflow import ActivityCancellationType, ActivityHandle, Info
 from . import matching
@@ -74,6 +76,14 @@ class WorkflowServices(LocalActivities):
     def now(self) -> datetime:
         return self._now
 
+    def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
+        """Record the upsert command and show the new values in `info()` at once (as temporalio);
+        replay runs the same code, so the info stays deterministic."""
+        self._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        merged = {**self.info.search_attributes, **values}
+        current = {k: v for k, v in merged.items() if v is not None}
+        self._info = dataclasses.replace(self.info, search_attributes=current)
+
     def add_condition(self, fn: Callable[[], bool]) -> asyncio.Future[Any]:
         fut = self._loop.create_future()
         self._conditions.append((fn, fut))
@@ -104,6 +114,7 @@ class WorkflowServices(LocalActivities):
         retry_policy: RetryPolicy | None,
         activity_id: str | None,
         cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+        priority: Priority = Priority.default,
     ) -> ActivityHandle[Any]:
         self._activity_seq += 1
         aid = activity_id or str(self._activity_seq)
@@ -119,6 +130,7 @@ class WorkflowServices(LocalActivities):
             start_to_close_timeout=start_to_close_timeout,
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy.to_schema() if retry_policy else None,
+            priority=priority.to_schema(),
         )
         act = _Activity(
             aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type

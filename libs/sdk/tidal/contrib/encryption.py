@@ -22,6 +22,11 @@ from tidal_schema import Payload
 from ..converter import PayloadCodec
 from ..exceptions import TidalError
 
+__all__ = [
+    "DecryptionError",
+    "EncryptionCodec",
+]
+
 ENCODING = "binary/encrypted"
 KEY_ID = "encryption-key-id"
 _NONCE_BYTES = 12

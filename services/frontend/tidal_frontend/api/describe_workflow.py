@@ -101,6 +101,10 @@ class DescribeWorkflowResponse(BaseModel):
     task_queue: str
     status: WorkflowExecutionStatus
     start_time: datetime
+    execution_time: datetime = Field(
+        description="when the first workflow task was due: start_time plus the start delay (or a "
+        "retry's backoff)"
+    )
     close_time: datetime | None
     history_length: int = Field(description="number of events written so far")
     memo: dict[str, Any]
@@ -120,6 +124,8 @@ class DescribeWorkflowResponse(BaseModel):
         "topmost parent still stored when an ancestor was deleted by retention)",
     )
     root_run_id: str | None = None
+    static_summary: str | None = Field(None, description="user metadata given at start")
+    static_details: str | None = None
 
 
 # Parent chains are short; the bound keeps a corrupt (cyclic) chain from looping forever.
@@ -228,6 +234,19 @@ def _pending(state: dict[str, Any]) -> _Pending:
     return activities, timers, task
 
 
+def _text(state: dict[str, Any], key: str) -> str | None:
+    value = state.get(key) if isinstance(state, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _execution_time(row: ExecutionRow) -> datetime:
+    raw = _text(row.state, "execution_time")
+    try:
+        return datetime.fromisoformat(raw) if raw else row.start_time
+    except ValueError:
+        return row.start_time
+
+
 def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
     activities, timers, task = _pending(row.state) if row.running else ([], [], None)
     return DescribeWorkflowResponse(
@@ -238,6 +257,7 @@ def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
         task_queue=row.task_queue,
         status=row.status,
         start_time=row.start_time,
+        execution_time=_execution_time(row),
         close_time=row.close_time,
         history_length=max(row.next_event_id - 1, 0),
         memo=row.memo,
@@ -247,6 +267,8 @@ def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
         pending_workflow_task=task,
         pending_children=_children(row.state) if row.running else [],
         last_workflow_task_failure=_task_failure(row.state) if row.running else None,
+        static_summary=_text(row.state, "static_summary"),
+        static_details=_text(row.state, "static_details"),
     )
 
 

@@ -31,6 +31,7 @@ from . import (
     signal_workflow,
     start_workflow,
     terminate_workflow,
+    update_with_start,
     update_workflow,
     whoami,
 )
@@ -64,6 +65,28 @@ def api_router() -> APIRouter:
                 "already_started",
                 "namespace_deprecated",
                 "rate_limited",
+                "unavailable",
+                *_AUTH_ERRORS,
+            ),
+        },
+    )
+    r.add_api_route(
+        "/namespaces/{namespace}/update-with-start",
+        update_with_start.update_with_start,
+        methods=["POST"],
+        status_code=201,
+        response_model=update_with_start.UpdateWithStartResponse,
+        tags=["workflows"],
+        summary="Start a workflow and update it in one transaction (or update the running run "
+        "with id_conflict_policy UseExisting), then wait for the update's stage",
+        responses={
+            200: {"description": "UseExisting: the update went to the running run"},
+            **responses(
+                "invalid_argument",
+                "already_started",
+                "namespace_deprecated",
+                "rate_limited",
+                "not_found",
                 "unavailable",
                 *_AUTH_ERRORS,
             ),

@@ -35,6 +35,7 @@ from . import (
     terminate_workflow,
     trigger_schedule,
     update_schedule,
+    update_with_start,
     update_workflow,
 )
 from .policy import Policy
@@ -69,6 +70,7 @@ OPERATIONS: Mapping[str, Operation] = {
             "amqp start",
             "amqp signal-with-start",
         ),
+        _op("update_with_start", update_with_start, "POST /namespaces/{namespace}/update-with-start"),
         _op(
             "signal_workflow",
             signal_workflow,

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from tidal_schema import Payload, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
+from tidal_schema import Payload, Priority, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.limits import STORE_SAFE_PATTERN, Id, JsonValue, Name, TaskQueueName, Text
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
 from tidal_server.apikeys import Role
@@ -63,6 +63,15 @@ class StartWorkflowRequest(WithInput):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
     identity: Text = Field(default="", max_length=1000)
+    static_summary: Text | None = Field(
+        default=None, max_length=10_000, description="a one-line summary shown by describe (user metadata)"
+    )
+    static_details: Text | None = Field(
+        default=None, max_length=100_000, description="longer details shown by describe (user metadata)"
+    )
+    priority: Priority | None = Field(
+        default=None, description="Temporal's task priority (recorded; matching does not order by it yet)"
+    )
     start_signal: StartSignal | None = Field(
         default=None,
         description="signal-with-start: if the workflow is running, only signal it (200); otherwise "
@@ -89,14 +98,30 @@ async def start_workflow(
     run) handed back the running run."""
     namespace = admitted.namespace_for(POLICY)
     request_id = body.request_id or str(uuid.uuid4())
+    message: StartWorkflowExecution | SignalWithStartWorkflowExecution
+    message = start_message(namespace, body, request_id)
+    if body.start_signal is not None:
+        message = SignalWithStartWorkflowExecution(
+            **message.model_dump(exclude={"type"}),
+            signal_name=body.start_signal.name,
+            signal_input=body.start_signal.payloads(),
+        )
+    reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
+    assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
+    return StartWorkflowResponse(
+        workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id
+    )
+
+
+def start_message(namespace: str, body: StartWorkflowRequest, request_id: str) -> StartWorkflowExecution:
+    """The history message of a validated start request (shared with update-with-start)."""
     bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
     if bad_attributes is not None:
         raise Problem("invalid_argument", f"search_attributes: {bad_attributes}")
     extra: dict[str, Any] = {}
     if body.workflow_task_timeout is not None:  # else the schema's default applies
         extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
-    message: StartWorkflowExecution | SignalWithStartWorkflowExecution
-    message = StartWorkflowExecution(
+    return StartWorkflowExecution(
         namespace=namespace,
         workflow_id=body.workflow_id,
         workflow_type=body.workflow_type,
@@ -112,16 +137,8 @@ async def start_workflow(
         search_attributes=body.search_attributes,
         start_delay=_td(body.start_delay),
         identity=body.identity,
+        static_summary=body.static_summary,
+        static_details=body.static_details,
+        priority=body.priority,
         **extra,
-    )
-    if body.start_signal is not None:
-        message = SignalWithStartWorkflowExecution(
-            **message.model_dump(exclude={"type"}),
-            signal_name=body.start_signal.name,
-            signal_input=body.start_signal.payloads(),
-        )
-    reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
-    assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
-    return StartWorkflowResponse(
-        workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id
     )

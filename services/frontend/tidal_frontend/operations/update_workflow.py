@@ -32,7 +32,7 @@ Stage = Literal["admitted", "accepted", "completed"]
 _ORDER = {"admitted": 1, "accepted": 2, "completed": 3}
 
 
-__all__ = ["POLICY", "UpdateWorkflowRequest", "UpdateWorkflowResponse", "update_workflow"]
+__all__ = ["POLICY", "UpdateWorkflowRequest", "UpdateWorkflowResponse", "update_workflow", "wait_for_stage"]
 
 POLICY = Policy(role=Role.WRITER)
 
@@ -70,7 +70,7 @@ async def update_workflow(
         row = await ctx.store.execution(namespace, workflow_id, body.run_id or None)
         if row is None or update_id not in (row.state.get("updates") or {}):
             raise Problem("not_found", f"no update {update_id!r} of workflow {workflow_id!r}")
-        return await _wait(ctx, namespace, workflow_id, row.run_id, update_id, body)
+        return await wait_for_stage(ctx, namespace, workflow_id, row.run_id, update_id, body)
     message = UpdateWorkflowExecution(
         namespace=namespace,
         workflow_id=workflow_id,
@@ -81,10 +81,10 @@ async def update_workflow(
         identity=body.identity,
     )
     reply = await _history.send(ctx, message, retry_hint=f"retry with the same update_id ({update_id})")
-    return await _wait(ctx, namespace, workflow_id, reply.run_id or body.run_id, update_id, body)
+    return await wait_for_stage(ctx, namespace, workflow_id, reply.run_id or body.run_id, update_id, body)
 
 
-async def _wait(
+async def wait_for_stage(
     ctx: FrontendContext,
     namespace: str,
     workflow_id: str,

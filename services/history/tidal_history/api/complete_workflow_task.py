@@ -155,6 +155,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
         return
     if isinstance(c, cmd.ScheduleActivityTask):
         task_queue = c.task_queue or st.task_queue
+        priority = c.priority.inherit(st.priority) if c.priority is not None else st.priority
         event_id = m.add_event(
             ev.ActivityTaskScheduled(
                 activity_id=c.activity_id,
@@ -167,6 +168,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
                 heartbeat_timeout=c.heartbeat_timeout,
                 workflow_task_completed_event_id=completed_id,
                 retry_policy=c.retry_policy,
+                priority=priority,
             )
         )
         info = ActivityInfo(
@@ -182,6 +184,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
             heartbeat_timeout=c.heartbeat_timeout,
             retry_policy=resolve_policy(c.retry_policy),
             schedule_to_start_timeout=c.schedule_to_start_timeout,
+            priority=priority,
         )
         st.activities[event_id] = info
         if c.schedule_to_close_timeout is not None:

@@ -54,6 +54,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         start_request_id=old.start_request_id,
         workflow_task_timeout=c.workflow_task_timeout or old.workflow_task_timeout,
         parent=old.parent,
+        priority=old.priority,
         scheduled_by=old.scheduled_by,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
@@ -73,6 +74,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
             request_id=state.start_request_id,
             # Carried over, as in Temporal (upserts of this very task included).
             search_attributes=current_search_attributes([*m.history, *m.new_events]),
+            priority=old.priority,
         )
     )
     if c.workflow_run_timeout is not None:

@@ -106,6 +106,10 @@ def begin(
         start_request_id=msg.request_id,
         workflow_task_timeout=msg.workflow_task_timeout,
         parent=parent,
+        execution_time=now + msg.start_delay if msg.start_delay else None,
+        static_summary=msg.static_summary,
+        static_details=msg.static_details,
+        priority=msg.priority,
         scheduled_by=msg.scheduled_by,
     )
     m = Mutation(state, (), now=now, is_new_run=True)
@@ -129,6 +133,10 @@ def begin(
             request_id=msg.request_id,
             parent_workflow_id=parent.workflow_id if parent else None,
             parent_run_id=parent.run_id if parent else None,
+            first_workflow_task_backoff=msg.start_delay,
+            static_summary=msg.static_summary,
+            static_details=msg.static_details,
+            priority=msg.priority,
         )
     )
     run_timeout = msg.workflow_run_timeout or msg.workflow_execution_timeout

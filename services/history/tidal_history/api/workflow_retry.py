@@ -65,6 +65,10 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         start_request_id=old.start_request_id,
         workflow_task_timeout=old.workflow_task_timeout,
         parent=old.parent,
+        execution_time=m.now + backoff,
+        static_summary=old.static_summary,
+        static_details=old.static_details,
+        priority=old.priority,
         scheduled_by=old.scheduled_by,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
@@ -76,6 +80,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
                 "original_execution_run_id": new_run_id,
                 "continued_execution_run_id": old.run_id,
                 "first_execution_run_id": started.first_execution_run_id or old.run_id,
+                "first_workflow_task_backoff": backoff,
             }
         )
     )
