@@ -392,6 +392,9 @@ class AddWorkflowTask(_Message):
 
 class AddActivityTask(_Message):
     type: Literal["AddActivityTask"] = "AddActivityTask"
+    # An eager activity (ScheduleActivityTask.request_eager_execution): the sticky queue of the
+    # worker that scheduled it, tried first; history publishes such a task there itself.
+    worker_queue: str | None = None
     task: ActivityTask
 
 

@@ -113,7 +113,10 @@ class Mutation:
         """ActivityTaskStarted is written together with the outcome (as Temporal does for
         retried activities), so a started event always immediately precedes its outcome."""
         started = ev.ActivityTaskStarted(
-            scheduled_event_id=info.scheduled_event_id, attempt=info.attempt, last_failure=info.last_failure
+            scheduled_event_id=info.scheduled_event_id,
+            identity=info.started_identity,
+            attempt=info.attempt,
+            last_failure=info.last_failure,
         )
         if self.state.workflow_task is not None:
             self.state.buffered_events.append(started.model_dump(mode="json"))
@@ -220,7 +223,11 @@ class Mutation:
 
     # --- activities -----------------------------------------------------------------------
 
-    def dispatch_activity(self, info: ActivityInfo) -> None:
+    def dispatch_activity(
+        self, info: ActivityInfo, *, worker_queue: str | None = None, identity: str = ""
+    ) -> None:
+        """`worker_queue`: an eager dispatch to the worker `identity` (api/eager_activities.py),
+        recorded on the attempt now; otherwise through matching."""
         st = self.state
         task = ActivityTask(
             namespace=st.namespace,
@@ -242,8 +249,13 @@ class Mutation:
             history_routing_key=names.shard_routing_key(st.shard_id),
             schedule_to_start_timeout=info.schedule_to_start_timeout,
         )
-        self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, AddActivityTask(task=task))
+        self.send(
+            names.MATCHING_EXCHANGE,
+            names.MATCHING_ROUTING_KEY,
+            AddActivityTask(task=task, worker_queue=worker_queue),
+        )
         info.dispatched_attempt = info.attempt
+        info.started_identity = identity
         if info.start_to_close_timeout is not None:
             self.set_timer(
                 TimerKind.ACTIVITY_TIMEOUT,
