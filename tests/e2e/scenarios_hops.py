@@ -101,3 +101,24 @@ def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
 def _started_identity(history: object) -> str:
     (started,) = [e for e in history.events if e.event_type == "ActivityTaskStarted"]  # type: ignore[attr-defined]
     return str(started.attributes.identity)
+
+
+@workflow.defn
+class BigResultWorkflow:
+    @workflow.run
+    async def run(self, size: int) -> str:
+        return "x" * size
+
+
+async def result_over_the_notification_limit(client: Client, task_queue: str) -> None:
+    """A result too big for the close notification (limits.NOTIFY_OUTCOME_MAX_BYTES) is left out
+    of it; the frontend reads it from the database and `result()` still gets it. A small one
+    comes in the notification."""
+    from tidal_schema.limits import NOTIFY_OUTCOME_MAX_BYTES
+
+    async with Worker(client, task_queue=task_queue, workflows=[BigResultWorkflow]):
+        for size in (10, NOTIFY_OUTCOME_MAX_BYTES * 2):
+            handle = await client.start_workflow(
+                BigResultWorkflow.run, size, id=f"big-{size}-{uuid.uuid4()}", task_queue=task_queue
+            )
+            assert await handle.result() == "x" * size

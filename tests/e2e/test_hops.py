@@ -71,3 +71,11 @@ async def test_eager_activity_stack(stack_client: tuple[Client, int]) -> None:
 
 async def test_eager_attempt_never_reported_is_retried_stack(stack_client: tuple[Client, int]) -> None:
     await scenarios_hops.eager_attempt_never_reported(stack_client[0], "hops-stuck")
+
+
+async def test_result_over_the_notification_limit_embedded(env: WorkflowEnvironment) -> None:
+    await scenarios_hops.result_over_the_notification_limit(env.client, "hops-big")
+
+
+async def test_result_over_the_notification_limit_stack(stack_client: tuple[Client, int]) -> None:
+    await scenarios_hops.result_over_the_notification_limit(stack_client[0], "hops-big")

@@ -436,6 +436,14 @@ TimerMessage = Annotated[ScheduleTimer | CancelTimer, Field(discriminator="type"
 class WorkflowClosed(_ExecutionRef):
     type: Literal["WorkflowClosed"] = "WorkflowClosed"
     status: WorkflowExecutionStatus
+    # The run's outcome as the result endpoint answers it, so a frontend holding a long poll
+    # answers without reading the run back. Left out (`has_outcome` false) when it would make the
+    # notification larger than limits.NOTIFY_OUTCOME_MAX_BYTES: the frontend reads it instead.
+    has_outcome: bool = False
+    result: tuple[Payload, ...] | None = None
+    failure: Failure | None = None
+    # Continued-as-new, or failed and retried: the run to follow.
+    new_run_id: str | None = None
 
 
 NotifyMessage = Annotated[WorkflowClosed, Field(discriminator="type")]

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, TypeAdapter
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus, names
 from tidal_schema import events as ev
+from tidal_schema.limits import NOTIFY_OUTCOME_MAX_BYTES
 from tidal_schema.messages import (
     ActivityTask,
     AddActivityTask,
@@ -352,13 +353,7 @@ class Mutation:
         st.timers.clear()
         relations.on_close(self, status, result=result, failure=failure, continued=continued)
         self.set_timer(TimerKind.RETENTION, fire_at=self.now + RETENTION_FIRST_CHECK)
-        self.send(
-            names.NOTIFY_EXCHANGE,
-            "",
-            WorkflowClosed(
-                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=status
-            ),
-        )
+        self.send(names.NOTIFY_EXCHANGE, "", closed_notification(st, attributes))
 
     def _delete_pending_timer_rows(self) -> None:
         """A closed run's pending timers would only fire stale; their rows go with the close, so
@@ -407,6 +402,22 @@ class Mutation:
             is_new_run=self._is_new_run,
             successor=self.successor,
         )
+
+
+def closed_notification(st: MutableState, attributes: ev.EventAttributes) -> WorkflowClosed:
+    """The close notification, with the outcome when it is small enough to fan out."""
+    closed = WorkflowClosed(
+        namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=st.status
+    )
+    full = closed.model_copy(
+        update={
+            "has_outcome": True,
+            "result": st.result,
+            "failure": st.failure,
+            "new_run_id": getattr(attributes, "new_execution_run_id", None),
+        }
+    )
+    return full if len(full.model_dump_json()) <= NOTIFY_OUTCOME_MAX_BYTES else closed
 
 
 def timer_key(
