@@ -29,7 +29,7 @@ from tidal_server.sharding import Membership
 from . import metrics
 from .heap import Entry, TimerHeap
 from .settings import TimerSettings
-from .store import load_due
+from .store import existing_keys, load_due
 
 log = logging.getLogger("tidal.timer")
 
@@ -74,6 +74,7 @@ class TimerService:
         """Seconds between due time and publish confirm, for the latest fired batch (its worst)."""
         self.max_lateness = 0.0
         self.publish_failures = 0
+        self.stale_dropped = 0
         self.dead_lettered = 0
         # Set on every state change (message handled, load done, batch fired): lets tests wait on
         # a condition instead of sleeping.
@@ -290,8 +291,9 @@ class TimerService:
                 delay = None if nxt is None else (nxt - now).total_seconds()
                 await self._park("fire", delay, self._wake)
                 continue
+            fire = await self._without_stale(due)
             try:
-                await self._publish(due)
+                await self._publish(fire)
             except Exception:
                 # Kept in the heap and retried: a timer is forgotten only after its fire is confirmed.
                 self.publish_failures += 1
@@ -304,11 +306,12 @@ class TimerService:
                 continue
             backoff = self._settings.publish_backoff_initial_seconds
             fired_at = clock.now()
-            self.heap.forget(due)
-            self.fired += len(due)
-            self.lateness = max(0.0, (fired_at - due[0].due).total_seconds())  # due[0] is the earliest
-            self.max_lateness = max(self.max_lateness, self.lateness)
-            for e in due:
+            self.heap.forget(due)  # the stale ones too
+            self.fired += len(fire)
+            if fire:
+                self.lateness = max(0.0, (fired_at - fire[0].due).total_seconds())  # the earliest
+                self.max_lateness = max(self.max_lateness, self.lateness)
+            for e in fire:
                 kind = e.value.fire.kind.value
                 metrics.FIRED.labels(kind).inc()
                 metrics.LATENESS.labels(kind).observe(max(0.0, (fired_at - e.due).total_seconds()))
@@ -349,6 +352,29 @@ class TimerService:
             and not self._wake.is_set()
             and not self._load_now.is_set()
         )
+
+    async def _without_stale(self, due: list[Entry[ScheduleTimer]]) -> list[Entry[ScheduleTimer]]:
+        """The due timers whose row is still in the table; the others would only fire stale (most
+        activity and workflow task timeouts: their task completed long before), so they are
+        forgotten unpublished. Rows are inserted in the transaction that published the
+        ScheduleTimer, so a row a ScheduleTimer announced is visible here. If the table cannot be
+        read, everything is fired: history discards stale fires itself."""
+        if not self._settings.drop_stale_fires:
+            return due
+        try:
+            alive = await existing_keys(self._rt.engine, [(e.value.shard_id, e.key) for e in due])
+        except Exception:
+            log.warning(
+                "could not check %d due timers for staleness; firing them all", len(due), exc_info=True
+            )
+            return due
+        keep = [e for e in due if (e.value.shard_id, e.key) in alive]
+        if len(keep) < len(due):
+            for e in due:
+                if (e.value.shard_id, e.key) not in alive:
+                    metrics.STALE.labels(e.value.fire.kind.value).inc()
+            self.stale_dropped += len(due) - len(keep)
+        return keep
 
     async def _publish(self, due: list[Entry[ScheduleTimer]]) -> None:
         await self._rt.bus.publish_many(
