@@ -427,7 +427,16 @@ class CancelTimer(_Message):
     key: str
 
 
-TimerMessage = Annotated[ScheduleTimer | CancelTimer, Field(discriminator="type")]
+class ScheduleTimers(_Message):
+    """Several ScheduleTimers for one timer shard in one bus message: history sends the timers a
+    batch commit sets for a shard together (docs/performance.md, "Hops and messages"). Each is
+    applied as if it had come alone."""
+
+    type: Literal["ScheduleTimers"] = "ScheduleTimers"
+    timers: tuple[ScheduleTimer, ...] = Field(min_length=1)
+
+
+TimerMessage = Annotated[ScheduleTimer | ScheduleTimers | CancelTimer, Field(discriminator="type")]
 
 
 # --- notifications (fanout) and replies ---------------------------------------------------

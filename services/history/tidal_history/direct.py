@@ -26,7 +26,7 @@ from tidal_schema import names
 from tidal_schema.messages import AddActivityTask, AddWorkflowTask
 from tidal_server.bus import Bus, OutMessage, UnroutableError
 
-from . import metrics
+from . import coalesce, metrics
 from .mutation import Outgoing
 from .store import PendingOutbox
 
@@ -56,14 +56,23 @@ def to_worker(o: Outgoing) -> Outgoing:
     )
 
 
-async def publish(bus: Bus, items: Sequence[PendingOutbox]) -> None:
-    """Publish outbox rows, all in flight at once. A row for a worker's queue that no queue takes
-    goes to matching instead; any other failure is raised after every publish settled (the batch
-    then fails and the rows are relayed)."""
-    plain = [p for p in items if FALLBACK_HEADER not in p.headers]
+async def publish(bus: Bus, items: Sequence[PendingOutbox], *, max_message_bytes: int) -> None:
+    """Publish outbox rows, all in flight at once, the ScheduleTimers of one timer shard merged
+    into one message (coalesce.py). A row for a worker's queue that no queue takes goes to
+    matching instead; any other failure is raised after every publish settled (the batch then
+    fails and the rows are relayed)."""
     direct = [p for p in items if FALLBACK_HEADER in p.headers]
+    timers = [p for p in items if coalesce.is_schedule_timer(p.exchange, p.body)]
+    plain = [
+        _message(p)
+        for p in items
+        if FALLBACK_HEADER not in p.headers and not coalesce.is_schedule_timer(p.exchange, p.body)
+    ]
+    plain += coalesce.timer_messages(
+        [(p.routing_key, p.body, dict(p.headers)) for p in timers], max_bytes=max_message_bytes
+    )
     results = await asyncio.gather(
-        bus.publish_many([_message(p) for p in plain]),
+        bus.publish_many(plain),
         *(bus.publish(_message(p)) for p in direct),
         return_exceptions=True,
     )

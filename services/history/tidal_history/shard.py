@@ -294,7 +294,7 @@ class ShardProcessor:
         # A row the bus would refuse can never be published: it must not wedge the shard.
         items = await split_oversized(items, self._bus, self._limits.max_message_bytes, self.shard_id)
         if items:
-            await publish_outbox(self._bus, items)
+            await publish_outbox(self._bus, items, max_message_bytes=self._limits.max_message_bytes)
 
 
 def _short(exc: ValidationError) -> str:

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import names
-from tidal_schema.messages import CancelTimer, FireTimer, ScheduleTimer, TimerKind
+from tidal_schema.messages import CancelTimer, FireTimer, ScheduleTimer, ScheduleTimers, TimerKind
 from tidal_server.bus import (
     DLX_EXCHANGE,
     H_DL_REASON,
@@ -383,3 +383,21 @@ async def test_stale_fires_are_sent_when_dropping_is_off(env: Env) -> None:
     await advance(env, svc, timedelta(seconds=10))
     await env.history[0].wait_for(1)
     assert svc.stale_dropped == 0
+
+
+async def test_a_schedule_timers_message_schedules_each_and_a_mixed_one_is_dead_lettered(env: Env) -> None:
+    """History sends the timers one commit sets for a shard as one ScheduleTimers message."""
+    svc = await env.start_service()
+    now = env.clock.now()
+    batch = [timer(f"b{i}", now + timedelta(seconds=5 + i)) for i in range(3)]
+    for s in batch:
+        await env.insert_rows(s)
+    await env.publish_raw(ScheduleTimers(timers=tuple(batch)).model_dump_json().encode(), 0)
+    mixed = ScheduleTimers(timers=(timer("m0", now, shard=0), timer("m1", now, shard=1)))
+    await env.publish_raw(mixed.model_dump_json().encode(), 0)
+    await env.dlq.wait_for(1)
+    await until(svc, lambda: all(f"b{i}" in svc.heap for i in range(3)))
+    assert "m0" not in svc.heap and "m1" not in svc.heap
+    await advance(env, svc, timedelta(seconds=10))
+    fires = [f.key for f in (FireTimer.model_validate_json(d.body) for d in await env.history[0].wait_for(3))]
+    assert sorted(fires) == ["b0", "b1", "b2"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer
+from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
 from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, OutMessage, QueueSpec
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
@@ -176,21 +176,26 @@ class TimerService:
                 delivery, f"invalid timer message: {exc.error_count()} error(s): {_short(exc)}"
             )
             return
-        if msg.shard_id != state.id:
+        # A ScheduleTimers is checked as a whole: history never mixes shards in one.
+        parts = msg.timers if isinstance(msg, ScheduleTimers) else (msg,)
+        wrong = next((p.shard_id for p in parts if p.shard_id != state.id), None)
+        if wrong is not None:
             await self._dead_letter(
-                delivery, f"timer message for shard {msg.shard_id} arrived on the queue of shard {state.id}"
+                delivery, f"timer message for shard {wrong} arrived on the queue of shard {state.id}"
             )
             return
-        if isinstance(msg, ScheduleTimer) and msg.fire_at.tzinfo is None:
+        if any(isinstance(p, ScheduleTimer) and p.fire_at.tzinfo is None for p in parts):
             await self._dead_letter(delivery, "invalid timer message: fire_at has no time zone")
             return
         if self.shards.get(state.id) is not state:
             # The shard was released while this delivery was in flight: the broker has requeued it
             # for the next owner, and settling it now would only raise.
             return
-        if isinstance(msg, ScheduleTimer):
-            if msg.fire_at <= state.horizon:
-                self._insert(msg)
+        if isinstance(msg, ScheduleTimer | ScheduleTimers):
+            for sched in parts:
+                assert isinstance(sched, ScheduleTimer)
+                if sched.fire_at <= state.horizon:
+                    self._insert(sched)
         else:
             entry = self.heap.get(msg.key)
             if entry is not None and entry.group == state.id:
