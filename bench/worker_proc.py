@@ -1,4 +1,4 @@
-"""A Tidal worker (GreetingWorkflow + greet) in its own process, for the benchmark.
+"""A Tidal worker (every bench shape: bench/peers/tidal_shapes.py) in its own process.
 
     python bench/worker_proc.py ADDRESS AMQP_URL TASK_QUEUE [--profile OUT.pstats]
 
@@ -14,10 +14,9 @@ import signal
 import sys
 
 from common import run_fast  # also puts the repo root on sys.path
+from peers.tidal_shapes import ACTIVITIES, WORKFLOWS
 from tidal.client import Client
 from tidal.worker import Worker
-
-from tests.support.workflows import GreetingWorkflow, greet
 
 
 async def serve(address: str, amqp_url: str, task_queue: str, concurrency: int) -> None:
@@ -30,8 +29,8 @@ async def serve(address: str, amqp_url: str, task_queue: str, concurrency: int) 
         async with Worker(
             client,
             task_queue=task_queue,
-            workflows=[GreetingWorkflow],
-            activities=[greet],
+            workflows=WORKFLOWS,
+            activities=ACTIVITIES,
             max_concurrent_workflow_tasks=concurrency,
             max_concurrent_activities=concurrency,
         ):

@@ -99,6 +99,17 @@ SHARDS = Panel(
     },
 )
 
+SCHEDULE_ACTIONS = Panel(
+    "Schedule actions per minute by outcome",
+    q("sum by (outcome) (rate(tidal_schedule_actions_total[5m])) * 60", "{{outcome}}"),
+    description="taken, skipped (overlap), missed (catch-up window), buffered; completed and failed "
+    "runs the schedules started (docs/schedules.md)",
+)
+SCHEDULE_FAILURES = Panel(
+    "Scheduled runs failing per namespace (per hour)",
+    q('sum by (namespace) (increase(tidal_schedule_actions_total{outcome="failed"}[1h]))', "{{namespace}}"),
+)
+
 OVERVIEW = Dashboard(
     "tidal-overview",
     "Tidal / Overview",
@@ -118,6 +129,7 @@ OVERVIEW = Dashboard(
                 SHARDS,
             ],
         ),
+        ("Schedules", [SCHEDULE_ACTIONS, SCHEDULE_FAILURES]),
     ],
 )
 

@@ -22,6 +22,17 @@ from ._child_messages import SignalExternalWorkflowExecution as SignalExternalWo
 from ._child_messages import StartChildWorkflowExecution as StartChildWorkflowExecution
 from ._child_messages import StartChildWorkflowFailed as StartChildWorkflowFailed
 from ._message_base import _ExecutionRef, _Message
+from ._schedule_messages import MAX_BACKFILL_RANGES as MAX_BACKFILL_RANGES
+from ._schedule_messages import BackfillSchedule as BackfillSchedule
+from ._schedule_messages import CreateSchedule as CreateSchedule
+from ._schedule_messages import DeleteSchedule as DeleteSchedule
+from ._schedule_messages import PauseSchedule as PauseSchedule
+from ._schedule_messages import ScheduleBackfillRange as ScheduleBackfillRange
+from ._schedule_messages import ScheduledWorkflowClosed as ScheduledWorkflowClosed
+from ._schedule_messages import ScheduledWorkflowStarted as ScheduledWorkflowStarted
+from ._schedule_messages import ScheduleLink as ScheduleLink
+from ._schedule_messages import TriggerSchedule as TriggerSchedule
+from ._schedule_messages import UpdateSchedule as UpdateSchedule
 from .commands import Command
 from .common import (
     Failure,
@@ -68,6 +79,9 @@ class _StartOptions(_Message):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Duration | None = None
     identity: Text = ""
+    # Set by a schedule's action (history to history only): the run tells the schedule's shard
+    # when it starts and closes (docs/schedules.md).
+    scheduled_by: ScheduleLink | None = None
 
 
 class StartWorkflowExecution(_StartOptions):
@@ -187,6 +201,9 @@ class TimerKind(StrEnum):
     WORKFLOW_RUN_TIMEOUT = "workflow_run_timeout"
     # A closed run's retention: on fire, history deletes the run (or re-arms for a longer one).
     RETENTION = "retention"
+    # A schedule's next action: `workflow_id` names the schedule, `run_id` its incarnation and
+    # `timer_id` the nominal time (docs/schedules.md).
+    SCHEDULE = "schedule"
 
 
 class FireTimer(_ExecutionRef):
@@ -281,7 +298,15 @@ HistoryMessage = Annotated[
     | ChildWorkflowStarted
     | StartChildWorkflowFailed
     | ChildWorkflowClosed
-    | ExternalWorkflowResult,
+    | ExternalWorkflowResult
+    | CreateSchedule
+    | UpdateSchedule
+    | PauseSchedule
+    | TriggerSchedule
+    | BackfillSchedule
+    | DeleteSchedule
+    | ScheduledWorkflowStarted
+    | ScheduledWorkflowClosed,
     Field(discriminator="type"),
 ]
 
@@ -473,6 +498,8 @@ class ErrorCode(StrEnum):
     ALREADY_STARTED = "already_started"
     NOT_FOUND = "not_found"
     INVALID_ARGUMENT = "invalid_argument"
+    # A conditional change whose condition no longer holds (a schedule update's conflict token).
+    CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 

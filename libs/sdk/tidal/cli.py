@@ -8,6 +8,8 @@
     tidal workflow query --id cart-1 --name contents
     tidal workflow update --id cart-1 --name add --input '"pear"'
     tidal task-queue describe --task-queue hello
+    tidal schedule create -s nightly --cron '0 2 * * *' --type Report --task-queue reports -w report
+    tidal schedule describe -s nightly
 
     tidal namespace create --name payments --retention-days 7
     tidal namespace list
@@ -27,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import _cli_task_queue, _cli_visibility
+from . import _cli_schedule, _cli_task_queue, _cli_visibility
 from .client import Client
 from .exceptions import RPCError, TidalError, WorkflowFailureError
 
@@ -66,6 +68,8 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if args.group == "namespace":
             return await _namespace(client, args)
+        if args.group == "schedule":
+            return await _cli_schedule.run(client, args, _emit, _table)
         if args.group == "task-queue":
             return await _cli_task_queue.run(client, args, _emit, _table)
         if args.command in _cli_visibility.COMMANDS:
@@ -220,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--run-id", "-r", default=None)
     _cli_visibility.add_parsers(wf)  # after the loop above: list/count take no --id
     _cli_task_queue.add_parsers(groups)
+    _cli_schedule.add_parsers(groups)
     return p
 
 

@@ -290,6 +290,58 @@ async def test_every_namespace_route_checks_the_key(
     assert (await outsider.get(f"/api/v1/namespaces/{ns}/workflows")).status_code == 200
 
 
+async def test_schedule_routes_check_the_key_the_role_and_the_namespace(
+    http: Callable[[str | None], httpx.AsyncClient], fake_history: FakeHistory
+) -> None:
+    """Schedules (issue 12): no key -> 401; a key of another namespace -> 403 on every route; a
+    reader may describe and list but not change; nothing refused reaches history."""
+    admin = http(BOOTSTRAP)
+    ns = f"sched-{uuid.uuid4().hex[:8]}"
+    assert (await admin.post("/api/v1/namespaces", json={"name": ns})).status_code == 201
+    outsider = http(
+        (await admin.post("/api/v1/api-keys", json={"namespace": ns, "role": "writer"})).json()["key"]
+    )
+    reader = http(
+        (await admin.post("/api/v1/api-keys", json={"namespace": "default", "role": "reader"})).json()["key"]
+    )
+    base = "/api/v1/namespaces/default/schedules"
+    body = {
+        "schedule_id": "s",
+        "spec": {"intervals": [{"every": 60}]},
+        "action": {"workflow_type": "T", "workflow_id": "w", "task_queue": "q"},
+    }
+    writes = [
+        ("POST", base, body),
+        ("POST", f"{base}/s/update", {k: v for k, v in body.items() if k != "schedule_id"}),
+        ("POST", f"{base}/s/pause", {}),
+        ("POST", f"{base}/s/unpause", {}),
+        ("POST", f"{base}/s/trigger", {}),
+        (
+            "POST",
+            f"{base}/s/backfill",
+            {"backfills": [{"start_at": "2026-01-01T00:00:00Z", "end_at": "2026-01-02T00:00:00Z"}]},
+        ),
+        ("DELETE", f"{base}/s", None),
+    ]
+    reads = [("GET", base, None), ("GET", f"{base}/s", None)]
+    before = len(fake_history.received)
+    for key, status, code in ((None, 401, "unauthenticated"), (outsider, 403, "forbidden")):
+        client = http(key) if key is None else key
+        for method, path, payload in writes + reads:
+            r = await client.request(method, path, json=payload)
+            assert r.status_code == status and _code(r) == code, (method, path, r.status_code, r.text)
+    for method, path, payload in writes:
+        r = await reader.request(method, path, json=payload)
+        assert r.status_code == 403 and _code(r) == "forbidden", (method, path, r.text)
+    assert len(fake_history.received) == before
+    assert (await reader.get(base)).status_code == 200
+    r = await reader.get(f"{base}/no-such-schedule")
+    assert r.status_code == 404 and _code(r) == "not_found"
+    # The outsider's own namespace answers, and holds none of default's schedules.
+    r = await outsider.get(f"/api/v1/namespaces/{ns}/schedules")
+    assert r.status_code == 200 and r.json()["schedules"] == []
+
+
 async def test_whoami_and_the_web_ui_files(http: Callable[[str | None], httpx.AsyncClient]) -> None:
     anonymous = http(None)
     r = await anonymous.get("/api/v1/whoami")

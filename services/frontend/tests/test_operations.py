@@ -24,8 +24,10 @@ def _call_args(entry: typing.Callable[..., typing.Any]) -> list[typing.Any]:
     never validated: the admission check must refuse before anything reads it."""
     hints = typing.get_type_hints(entry)
     args: list[typing.Any] = []
-    for name in list(inspect.signature(entry).parameters)[2:]:
-        if name == "workflow_id":
+    for name, param in list(inspect.signature(entry).parameters.items())[2:]:
+        if param.default is not inspect.Parameter.empty:
+            continue
+        if name in ("workflow_id", "schedule_id"):
             args.append("w")
         else:
             model = hints[name]
@@ -42,10 +44,17 @@ def test_the_table() -> None:
         "terminate_workflow",
         "update_workflow",
         "query_workflow",
+        "create_schedule",
+        "update_schedule",
+        "pause_schedule",
+        "trigger_schedule",
+        "backfill_schedule",
+        "delete_schedule",
     }
+    starters = {"start_workflow", "create_schedule", "trigger_schedule", "backfill_schedule"}
     for op in OPERATIONS.values():
         assert isinstance(op.policy, Policy) and op.policy.namespace_must_exist
-        assert op.policy.starts_runs == (op.name == "start_workflow"), op.name
+        assert op.policy.starts_runs == (op.name in starters), op.name
         assert op.policy.role is (Role.READER if op.name == "query_workflow" else Role.WRITER)
     amqp = {i for op in OPERATIONS.values() for i in op.ingress if i.startswith("amqp ")}
     assert amqp == {f"amqp {c}" for c in ("start", "signal-with-start", "signal", "cancel", "terminate")}

@@ -35,6 +35,8 @@ CODES: dict[str, tuple[int, str]] = {
     "already_started": (409, "Workflow already started"),
     "namespace_already_exists": (409, "Namespace already exists"),
     "namespace_deprecated": (409, "Namespace deprecated"),
+    "schedule_already_exists": (409, "Schedule already exists"),
+    "conflict": (412, "Precondition failed"),
     "payload_too_large": (413, "Request body too large"),
     "rate_limited": (429, "Too many requests"),
     "query_failed": (400, "Query failed"),

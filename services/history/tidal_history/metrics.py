@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from tidal_server.metrics import LATENCY_BUCKETS, PERSISTENCE_SECONDS
 
 from .cache import RunCache
+from .schedule_store import ScheduleWrite
 from .store import RunWrite
 
 MESSAGES = Counter("tidal_history_messages_total", "History messages applied, by message type.", ["type"])
@@ -68,6 +69,13 @@ WORKFLOW_SECONDS = Histogram(
     "Start to close of workflow runs, by namespace and type.",
     ["namespace", "workflow_type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400),
+)
+SCHEDULE_ACTIONS = Counter(
+    "tidal_schedule_actions_total",
+    "Schedule actions by outcome: taken (a run started), skipped (overlap policy), missed (past the "
+    "catch-up window), buffered (waiting for a running run to close); and how the runs they started "
+    "ended: completed, failed (failed, timed out, or could not start).",
+    ["namespace", "outcome"],
 )
 SHARDS_OWNED = Gauge("tidal_history_shards_owned", "Shards this history process owns.")
 SHARD_COUNT = Gauge("tidal_history_shards_configured", "Shards in the cluster (TIDAL_SHARD_COUNT).")
@@ -165,6 +173,13 @@ def committed(writes: Sequence[RunWrite]) -> None:
                 _child(WORKFLOWS_CLOSED, st.namespace, st.workflow_type, _CLOSE_STATUS[kind]).inc()
                 seconds = (e.event_time - st.start_time).total_seconds()
                 _child(WORKFLOW_SECONDS, st.namespace, st.workflow_type).observe(max(seconds, 0.0))
+
+
+def schedules_committed(writes: Sequence[ScheduleWrite]) -> None:
+    for w in writes:
+        for outcome, n in w.figures.items():
+            if n:
+                _child(SCHEDULE_ACTIONS, w.doc.namespace, outcome).inc(n)
 
 
 def watch_cache(cache: RunCache) -> None:

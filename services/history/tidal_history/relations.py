@@ -12,6 +12,7 @@ from tidal_schema import events as ev
 from tidal_schema.messages import (
     ChildWorkflowClosed,
     RequestCancelWorkflowExecution,
+    ScheduledWorkflowClosed,
     TerminateWorkflowExecution,
 )
 
@@ -39,6 +40,7 @@ def on_close(
         _apply_parent_close_policy(m, child)
     st.children.clear()
     st.external_requests.clear()
+    _tell_schedule(m, status, continued=continued)
     parent = st.parent
     # A run that continues as new is not the end of the child: its successor keeps the parent.
     if parent is None or continued or status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
@@ -57,6 +59,26 @@ def on_close(
             status=status,
             result=result or (),
             failure=failure,
+        ),
+    )
+
+
+def _tell_schedule(m: Mutation, status: WorkflowExecutionStatus, *, continued: bool) -> None:
+    """A scheduled run's chain closed: the schedule's overlap policy may start the next one."""
+    st, link = m.state, m.state.scheduled_by
+    if link is None or continued or status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        return
+    m.send_to_workflow(
+        link.namespace,
+        link.schedule_id,
+        ScheduledWorkflowClosed(
+            namespace=link.namespace,
+            schedule_id=link.schedule_id,
+            incarnation=link.incarnation,
+            nominal_time=link.nominal_time,
+            started_workflow_id=st.workflow_id,
+            run_id=st.run_id,
+            status=status,
         ),
     )
 

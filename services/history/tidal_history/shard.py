@@ -218,20 +218,25 @@ class ShardProcessor:
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))
-        writes = state.writes()
+        writes, schedules = state.writes(), state.schedule_writes()
         to_publish: list[PendingOutbox] = []
-        if writes or self._published:
+        if writes or schedules or self._published:
             published, self._published = self._published, []
             t0 = metrics.now()
             try:
                 to_publish = await self._store.commit(
-                    shard_id=self.shard_id, range_id=self.range_id, writes=writes, published_seqs=published
+                    shard_id=self.shard_id,
+                    range_id=self.range_id,
+                    writes=writes,
+                    published_seqs=published,
+                    schedules=schedules,
                 )
             except StoreError:
                 self._published = published + self._published
                 raise
             metrics.COMMIT_SECONDS.observe(metrics.now() - t0)
             metrics.committed(writes)
+            metrics.schedules_committed(schedules)
             self._working.cache_committed(state)
         if to_publish:
             t0 = metrics.now()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tidal_schema import Failure, Payload, RetryPolicy, WorkflowExecutionStatus
+from tidal_schema.messages import ScheduleLink
 
 from .dedup import RequestIds
 
@@ -153,6 +154,8 @@ class MutableState(_State):
     failure: Failure | None = None
     # Child and external workflows (docs/child-workflows.md), keyed by initiated event id.
     parent: ParentInfo | None = None
+    # The schedule that started this run (docs/schedules.md): told when the run's chain closes.
+    scheduled_by: ScheduleLink | None = None
     children: dict[int, ChildInfo] = Field(default_factory=dict)
     external_requests: dict[int, ExternalRequestInfo] = Field(default_factory=dict)
 

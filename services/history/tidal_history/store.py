@@ -17,24 +17,12 @@ from tidal_server.db import tables as t
 
 from .api.start_workflow import CurrentRun
 from .mutation import Outgoing
+from .schedule_store import LoadedSchedule, ScheduleWrite, load_schedule, write_schedules
 from .state import MutableState
+from .store_errors import ShardLostError as ShardLostError
+from .store_errors import StoreError as StoreError
+from .store_errors import VersionConflictError as VersionConflictError
 from .visibility import write_visibility
-
-
-class StoreError(Exception):
-    """Root of history store errors."""
-
-
-class ShardLostError(StoreError):
-    """The shard's range_id moved on: another history process owns it now."""
-
-    def __init__(self, shard_id: int) -> None:
-        super().__init__(f"shard {shard_id} is owned by another history process")
-        self.shard_id = shard_id
-
-
-class VersionConflictError(StoreError):
-    """A run changed underneath us (only possible after an ownership change)."""
 
 
 @dataclass(kw_only=True)
@@ -216,7 +204,13 @@ class HistoryStore:
     # --- the batch commit -----------------------------------------------------------------
 
     async def commit(
-        self, *, shard_id: int, range_id: int, writes: Sequence[RunWrite], published_seqs: Sequence[int] = ()
+        self,
+        *,
+        shard_id: int,
+        range_id: int,
+        writes: Sequence[RunWrite],
+        published_seqs: Sequence[int] = (),
+        schedules: Sequence[ScheduleWrite] = (),
     ) -> list[PendingOutbox]:
         """One transaction for the whole batch; returns the outbox rows to publish, in order."""
         async with self._engine.begin() as conn:
@@ -238,9 +232,11 @@ class HistoryStore:
                 await write_visibility(conn, self._insert, w)
             await self._write_events(conn, kept)
             await self._write_timers(conn, shard_id, kept)
+            await write_schedules(conn, shard_id, schedules)
             # A purged run's outbox still goes: it holds what earlier messages of the batch
-            # answered or caused.
-            return await self._write_outbox(conn, shard_id, writes)
+            # answered or caused; so does a deleted schedule's.
+            items = [o for w in writes for o in w.outbox] + [o for w in schedules for o in w.outbox]
+            return await self._write_outbox(conn, shard_id, items)
 
     async def _purge_run(self, conn: AsyncConnection, shard_id: int, w: RunWrite) -> None:
         st = w.state
@@ -269,6 +265,9 @@ class HistoryStore:
                 t.timers.c.shard_id == shard_id, t.timers.c.key.startswith(f"{st.run_id}/")
             )
         )
+
+    async def load_schedule(self, namespace: str, schedule_id: str) -> LoadedSchedule | None:
+        return await load_schedule(self._engine, namespace, schedule_id)
 
     async def namespace_retention(self, namespace: str) -> timedelta | None:
         """The namespace's retention now, or None if the namespace is gone."""
@@ -397,9 +396,8 @@ class HistoryStore:
             await conn.execute(sa.insert(t.timers), rows)
 
     async def _write_outbox(
-        self, conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]
+        self, conn: AsyncConnection, shard_id: int, items: Sequence[Outgoing]
     ) -> list[PendingOutbox]:
-        items = [o for w in writes for o in w.outbox]
         if not items:
             return []
         bodies = [o.message.model_dump_json().encode() for o in items]

@@ -47,6 +47,8 @@ from .dispatch import ANSWERS_MISSING, HANDLERS, terminates_existing
 from .limit_guards import HistoryLimitGuard
 from .limits import HistoryLimits, enforce_blob_size, event_size, fit_workflow_task
 from .mutation import Outcome, Outgoing
+from .schedule_set import SCHEDULE_MESSAGES, ScheduleKey, ScheduleSet, WorkingSchedule
+from .schedule_store import ScheduleWrite
 from .store import HistoryStore, RunWrite
 
 __all__ = ["BatchState", "WorkingRun", "WorkingSet"]
@@ -71,9 +73,13 @@ class BatchState:
     now: datetime
     runs: dict[RunKey, WorkingRun] = field(default_factory=dict)
     currents: dict[WorkflowKey, CurrentRun | None] = field(default_factory=dict)
+    schedules: dict[ScheduleKey, WorkingSchedule] = field(default_factory=dict)
 
     def writes(self) -> list[RunWrite]:
         return [w.write for w in self.runs.values() if w.write is not None]
+
+    def schedule_writes(self) -> list[ScheduleWrite]:
+        return [w.write for w in self.schedules.values() if w.write is not None]
 
 
 class WorkingSet:
@@ -94,9 +100,14 @@ class WorkingSet:
         self._cache = cache
         self._limits = limits
         self._guard = HistoryLimitGuard(limits, shard_id=shard_id)
+        self._schedules = ScheduleSet(shard_id=shard_id, store=store, route=self.route)
 
     async def apply(self, batch: BatchState, msg: HistoryMessage) -> Outcome:
         now = batch.now
+        if isinstance(msg, SCHEDULE_MESSAGES) or (
+            isinstance(msg, FireTimer) and msg.kind is TimerKind.SCHEDULE
+        ):
+            return await self._schedules.apply(batch.schedules, msg, now=now)
         if isinstance(msg, SignalWithStartWorkflowExecution):
             return await self._signal_with_start(batch, msg)
         if isinstance(msg, StartWorkflowExecution | StartChildWorkflowExecution):

@@ -174,16 +174,24 @@ class OutboxRow(SQLModel, table=True):
 
 
 class Schedule(SQLModel, table=True):
-    """Cron/interval schedules (placeholder until schedules are built)."""
+    """Schedules (docs/schedules.md): history-owned entities on the shard of (namespace,
+    schedule_id), ticked by the timer service. `document` is a `ScheduleDocument`
+    (tidal_schema.schedule_document), which the frontend reads too; `version` is checked on every
+    write. `paused` and `next_action_at` are copies kept for listing. Migration 0004 replaced the
+    placeholder of 0001."""
 
     __tablename__ = "schedules"
-    __table_args__ = (sa.Index("ix_schedules_next_run_at", "next_run_at"),)
+    __table_args__ = (sa.Index("ix_schedules_shard", "shard_id"),)
 
     namespace: str = _text(pk=True)
     schedule_id: str = _text(pk=True)
-    spec: dict[str, Any] = _json()
-    state: dict[str, Any] = _json(empty_default=True)
-    next_run_at: datetime | None = _time(nullable=True)
+    shard_id: int = _int()
+    version: int = _int()
+    paused: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    next_action_at: datetime | None = _time(nullable=True)
+    document: dict[str, Any] = _json()
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
 
 
 # --- visibility (list / count workflows; see docs/visibility.md) -----------------------------

@@ -5,6 +5,7 @@ list/count (frontend, benchmark), `writer` keeps typed search attribute rows (hi
 """
 
 from .attributes import (
+    BUILTIN_ATTRIBUTES,
     SYSTEM_ATTRIBUTES,
     SearchAttributeType,
     SearchAttributeValueError,
@@ -26,6 +27,7 @@ from .reader import (
 )
 
 __all__ = [
+    "BUILTIN_ATTRIBUTES",
     "SYSTEM_ATTRIBUTES",
     "Count",
     "ExecutionSummary",

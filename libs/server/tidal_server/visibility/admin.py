@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import tables as t
-from .attributes import SYSTEM_ATTRIBUTES, SearchAttributeType, SearchAttributeValueError, check_name
+from .attributes import (
+    BUILTIN_ATTRIBUTES,
+    SYSTEM_ATTRIBUTES,
+    SearchAttributeType,
+    SearchAttributeValueError,
+    check_name,
+)
 
 defs = t.search_attribute_defs
 
@@ -69,6 +75,8 @@ async def run_command(args: argparse.Namespace) -> int:
             return 0
         for name, attr in SYSTEM_ATTRIBUTES.items():
             print(f"{name:24} {attr.type.value:9} system")
+        for name, kind in BUILTIN_ATTRIBUTES.items():
+            print(f"{name:24} {kind.value:9} built-in")
         for name, kind in (await registered(engine, args.namespace)).items():
             print(f"{name:24} {kind.value:9} custom")
         return 0

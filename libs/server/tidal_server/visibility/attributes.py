@@ -52,6 +52,14 @@ SYSTEM_ATTRIBUTES: dict[str, SystemAttribute] = {
     )
 }
 
+# Custom attributes the engine itself sets, with the types Temporal gives them: registered in
+# every namespace without a row in `search_attribute_defs` (schedules' runs carry them, see
+# docs/schedules.md), so a first value can never register them with another type.
+BUILTIN_ATTRIBUTES: dict[str, SearchAttributeType] = {
+    "TemporalScheduledById": SearchAttributeType.KEYWORD,
+    "TemporalScheduledStartTime": SearchAttributeType.DATETIME,
+}
+
 # Which `search_attribute_values` column holds each type.
 VALUE_COLUMN: dict[SearchAttributeType, str] = {
     SearchAttributeType.KEYWORD: "str_value",

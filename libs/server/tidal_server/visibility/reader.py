@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..db import tables as t
-from .attributes import SearchAttributeType, VisibilityError, parse_datetime
+from .attributes import BUILTIN_ATTRIBUTES, SearchAttributeType, VisibilityError, parse_datetime
 from .compile import Compiled, compile_query
 from .query import QueryError, parse
 
@@ -84,7 +84,7 @@ def decode_token(token: str, *, descending: bool) -> tuple[datetime, str]:
 async def registry(conn: AsyncConnection, namespace: str) -> dict[str, SearchAttributeType]:
     defs = t.search_attribute_defs
     rows = await conn.execute(sa.select(defs.c.name, defs.c.type).where(defs.c.namespace == namespace))
-    return {r.name: SearchAttributeType(r.type) for r in rows}
+    return {**{r.name: SearchAttributeType(r.type) for r in rows}, **BUILTIN_ATTRIBUTES}
 
 
 def _compiled(namespace: str, query: str, types: dict[str, SearchAttributeType]) -> tuple[Any, Compiled]:

@@ -17,7 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import tables as t
-from .attributes import VALUE_COLUMN, SearchAttributeType, VisibilityError, check_name, coerce, infer_type
+from .attributes import (
+    BUILTIN_ATTRIBUTES,
+    VALUE_COLUMN,
+    SearchAttributeType,
+    VisibilityError,
+    check_name,
+    coerce,
+    infer_type,
+)
 
 log = logging.getLogger("tidal.visibility")
 
@@ -43,9 +51,12 @@ async def _types(
 ) -> dict[str, SearchAttributeType]:
     # Sorted: two shards registering the same new names insert them in the same order, so they
     # wait on each other's unique-index entry instead of deadlocking.
-    names = sorted(n for n, v in values.items() if v is not None)
+    builtin = {
+        n: BUILTIN_ATTRIBUTES[n] for n, v in values.items() if v is not None and n in BUILTIN_ATTRIBUTES
+    }
+    names = sorted(n for n, v in values.items() if v is not None and n not in BUILTIN_ATTRIBUTES)
     if not names:
-        return {}
+        return builtin
     query = sa.select(defs.c.name, defs.c.type).where(defs.c.namespace == namespace, defs.c.name.in_(names))
     known = {r.name: r.type for r in await conn.execute(query)}
     new = []
@@ -61,7 +72,7 @@ async def _types(
         # Another shard may register the same name concurrently: the first type wins.
         await conn.execute(insert(defs).on_conflict_do_nothing(index_elements=["namespace", "name"]), new)
         known = {r.name: r.type for r in await conn.execute(query)}
-    return {n: SearchAttributeType(k) for n, k in known.items()}
+    return {**{n: SearchAttributeType(k) for n, k in known.items()}, **builtin}
 
 
 async def index_attributes(

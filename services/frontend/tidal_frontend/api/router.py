@@ -27,6 +27,7 @@ from . import (
     list_workflows,
     namespaces,
     query_workflow,
+    schedules,
     signal_workflow,
     start_workflow,
     terminate_workflow,
@@ -204,6 +205,7 @@ def api_router() -> APIRouter:
     )
     _namespace_routes(r)
     _api_key_routes(r)
+    schedules.schedule_routes(r, auth_errors=_AUTH_ERRORS, read=_READ)
     return r
 
 

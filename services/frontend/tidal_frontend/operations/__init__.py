@@ -24,11 +24,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import (
+    backfill_schedule,
     cancel_workflow,
+    create_schedule,
+    delete_schedule,
+    pause_schedule,
     query_workflow,
     signal_workflow,
     start_workflow,
     terminate_workflow,
+    trigger_schedule,
+    update_schedule,
     update_workflow,
 )
 from .policy import Policy
@@ -46,6 +52,7 @@ class Operation:
 
 
 _ONE = "/namespaces/{namespace}/workflows/{workflow_id}"
+_SCHED = "/namespaces/{namespace}/schedules/{schedule_id}"
 
 
 def _op(name: str, module: Any, *ingress: str) -> Operation:
@@ -84,6 +91,13 @@ OPERATIONS: Mapping[str, Operation] = {
             "update_workflow", update_workflow, "POST /namespaces/{namespace}/workflows/{workflow_id}/update"
         ),
         _op("query_workflow", query_workflow, "POST /namespaces/{namespace}/workflows/{workflow_id}/query"),
+        # schedules (docs/schedules.md)
+        _op("create_schedule", create_schedule, "POST /namespaces/{namespace}/schedules"),
+        _op("update_schedule", update_schedule, f"POST {_SCHED}/update"),
+        _op("pause_schedule", pause_schedule, f"POST {_SCHED}/pause", f"POST {_SCHED}/unpause"),
+        _op("trigger_schedule", trigger_schedule, f"POST {_SCHED}/trigger"),
+        _op("backfill_schedule", backfill_schedule, f"POST {_SCHED}/backfill"),
+        _op("delete_schedule", delete_schedule, f"DELETE {_SCHED}"),
     )
 }
 """Every operation of the layer, by name."""

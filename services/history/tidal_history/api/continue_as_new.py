@@ -54,6 +54,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         start_request_id=old.start_request_id,
         workflow_task_timeout=c.workflow_task_timeout or old.workflow_task_timeout,
         parent=old.parent,
+        scheduled_by=old.scheduled_by,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)

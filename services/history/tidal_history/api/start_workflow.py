@@ -7,9 +7,17 @@ from datetime import datetime
 
 from tidal_schema import WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema import events as ev
-from tidal_schema.messages import ErrorCode, ErrorReply, StartWorkflowExecution, StartWorkflowReply, TimerKind
+from tidal_schema.messages import (
+    ErrorCode,
+    ErrorReply,
+    Reply,
+    ScheduledWorkflowStarted,
+    StartWorkflowExecution,
+    StartWorkflowReply,
+    TimerKind,
+)
 
-from ..mutation import Mutation, Outcome, unchanged
+from ..mutation import Mutation, Outcome, Outgoing, to_workflow, unchanged
 from ..state import MutableState, ParentInfo
 
 
@@ -33,14 +41,48 @@ def handle(
 ) -> Outcome:
     if current is not None:
         if current.start_request_id == msg.request_id:
-            return unchanged(StartWorkflowReply(run_id=current.run_id, started=True))
+            reply = StartWorkflowReply(run_id=current.run_id, started=True)
+            running = current.status is WorkflowExecutionStatus.RUNNING
+            return unchanged(reply, send=_tell_schedule(msg, reply, running=running))
         refusal = refuse(msg, current)
         if refusal is not None:
+            refusal.outbox.extend(_tell_schedule(msg, refusal.reply))
             return refusal
     m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent)
     schedule_first_task(m, msg)
     m.reply = StartWorkflowReply(run_id=new_run_id)
+    if msg.scheduled_by is not None:
+        m.send_to_workflow(msg.namespace, msg.scheduled_by.schedule_id, _schedule_answer(msg, m.reply))
     return m.finish()
+
+
+def _tell_schedule(
+    msg: StartWorkflowExecution, reply: Reply | None, *, running: bool = True
+) -> list[Outgoing]:
+    """A schedule's start answers the schedule's shard (as a child start answers its parent)."""
+    if msg.scheduled_by is None:
+        return []
+    answer = _schedule_answer(msg, reply, running=running)
+    return [to_workflow(msg.namespace, msg.scheduled_by.schedule_id, answer)]
+
+
+def _schedule_answer(
+    msg: StartWorkflowExecution, reply: Reply | None, *, running: bool = True
+) -> ScheduledWorkflowStarted:
+    link = msg.scheduled_by
+    assert link is not None
+    started = isinstance(reply, StartWorkflowReply) and reply.started
+    answer = ScheduledWorkflowStarted(
+        namespace=link.namespace,
+        schedule_id=link.schedule_id,
+        incarnation=link.incarnation,
+        nominal_time=link.nominal_time,
+        started_workflow_id=msg.workflow_id,
+        run_id=reply.run_id if isinstance(reply, StartWorkflowReply) else "",
+        error="" if started else (reply.message if isinstance(reply, ErrorReply) else "not started"),
+        running=running,
+    )
+    return answer
 
 
 def begin(
@@ -64,6 +106,7 @@ def begin(
         start_request_id=msg.request_id,
         workflow_task_timeout=msg.workflow_task_timeout,
         parent=parent,
+        scheduled_by=msg.scheduled_by,
     )
     m = Mutation(state, (), now=now, is_new_run=True)
     m.add_event(

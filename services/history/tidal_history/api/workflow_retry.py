@@ -65,6 +65,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         start_request_id=old.start_request_id,
         workflow_task_timeout=old.workflow_task_timeout,
         parent=old.parent,
+        scheduled_by=old.scheduled_by,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)

@@ -1,0 +1,365 @@
+"""The schedule types of `tidal.client`, with temporalio.client's names and fields (issue 12):
+what a schedule is (`Schedule`: action, spec, policy, state), what describe and list answer, and
+how they travel as the HTTP API's JSON (`to_wire` / `from_wire` here, the spec's in
+`_schedule_spec.py`). See docs/schedules.md."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any
+
+from pydantic import TypeAdapter
+from tidal_schema import Payload
+from tidal_schema import RetryPolicy as SchemaRetryPolicy
+from tidal_schema.schedules import ScheduleSpec as SchemaScheduleSpec
+
+from ._client_types import _workflow_name
+from ._schedule_spec import ScheduleSpec
+from ._visibility import encode_search_attributes
+from .common import RetryPolicy
+from .converter import DataConverter
+from .exceptions import TidalError
+
+__all__ = [
+    "Schedule",
+    "ScheduleAction",
+    "ScheduleActionExecution",
+    "ScheduleActionExecutionStartWorkflow",
+    "ScheduleActionResult",
+    "ScheduleActionStartWorkflow",
+    "ScheduleAlreadyRunningError",
+    "ScheduleBackfill",
+    "ScheduleDescription",
+    "ScheduleInfo",
+    "ScheduleOverlapPolicy",
+    "SchedulePolicy",
+    "ScheduleState",
+    "ScheduleUpdate",
+    "ScheduleUpdateInput",
+    "decode_memo",
+    "memo_value_of",
+]
+
+_MISSING: Any = object()
+_TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+class ScheduleAlreadyRunningError(TidalError):
+    """`create_schedule` with an id a schedule already has (temporalio's name)."""
+
+    def __init__(self) -> None:
+        super().__init__("Schedule already running")
+
+
+class ScheduleOverlapPolicy(IntEnum):
+    """What an action does while a run the schedule started still runs (temporalio's values)."""
+
+    SKIP = 1
+    BUFFER_ONE = 2
+    BUFFER_ALL = 3
+    CANCEL_OTHER = 4
+    TERMINATE_OTHER = 5
+    ALLOW_ALL = 6
+
+    def to_wire(self) -> str:
+        return self.name.lower()
+
+    @staticmethod
+    def from_wire(value: str) -> ScheduleOverlapPolicy:
+        return ScheduleOverlapPolicy[value.upper()]
+
+
+class ScheduleAction:
+    """Base of what a schedule does (only starting a workflow, as in Temporal today)."""
+
+
+class ScheduleActionStartWorkflow(ScheduleAction):
+    """Start a workflow; its id is `id` + "-" + the nominal time (RFC 3339, UTC)."""
+
+    def __init__(
+        self,
+        workflow: str | Callable[..., Awaitable[Any]],
+        arg: Any = _MISSING,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        task_queue: str | None = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        retry_policy: RetryPolicy | None = None,
+        memo: Mapping[str, Any] | None = None,
+        untyped_search_attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        if id is None or task_queue is None:
+            raise ValueError("ScheduleActionStartWorkflow needs id and task_queue")
+        self.workflow = workflow if isinstance(workflow, str) else _workflow_name(workflow)[0]
+        self.args: Sequence[Any] = [arg] if arg is not _MISSING else list(args)
+        self.id = id
+        self.task_queue = task_queue
+        self.execution_timeout = execution_timeout
+        self.run_timeout = run_timeout
+        self.task_timeout = task_timeout
+        self.retry_policy = retry_policy
+        self.memo: Mapping[str, Any] | None = memo
+        self.untyped_search_attributes: Mapping[str, Any] = dict(untyped_search_attributes or {})
+
+    def __repr__(self) -> str:
+        return (
+            f"ScheduleActionStartWorkflow(workflow={self.workflow!r}, id={self.id!r}, "
+            f"task_queue={self.task_queue!r})"
+        )
+
+    async def to_wire(self, converter: DataConverter) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "workflow_type": self.workflow,
+            "workflow_id": self.id,
+            "task_queue": self.task_queue,
+            "input": [p.model_dump(mode="json") for p in await converter.encode(list(self.args))],
+            "search_attributes": encode_search_attributes(self.untyped_search_attributes),
+        }
+        for key, td in (
+            ("workflow_execution_timeout", self.execution_timeout),
+            ("workflow_run_timeout", self.run_timeout),
+            ("workflow_task_timeout", self.task_timeout),
+        ):
+            if td is not None:
+                wire[key] = td.total_seconds()
+        if self.retry_policy is not None:
+            wire["retry_policy"] = self.retry_policy.to_schema().model_dump(mode="json")
+        if self.memo:
+            encoded = await converter.encode(list(self.memo.values()))
+            wire["memo"] = {k: p.model_dump(mode="json") for k, p in zip(self.memo, encoded, strict=True)}
+        return wire
+
+    @staticmethod
+    async def from_wire(wire: Mapping[str, Any], converter: DataConverter) -> ScheduleActionStartWorkflow:
+        args = await converter.decode([Payload.model_validate(p) for p in wire.get("input") or ()])
+        memo_raw = wire.get("memo") or {}
+        memo_values = await converter.decode([Payload.model_validate(p) for p in memo_raw.values()])
+        policy = wire.get("retry_policy")
+        return ScheduleActionStartWorkflow(
+            wire["workflow_type"],
+            args=args,
+            id=wire["workflow_id"],
+            task_queue=wire["task_queue"],
+            execution_timeout=_duration(wire.get("workflow_execution_timeout")),
+            run_timeout=_duration(wire.get("workflow_run_timeout")),
+            task_timeout=_duration(wire.get("workflow_task_timeout")),
+            retry_policy=RetryPolicy.from_schema(SchemaRetryPolicy.model_validate(policy))
+            if policy
+            else None,
+            memo=dict(zip(memo_raw, memo_values, strict=True)) or None,
+            untyped_search_attributes=wire.get("search_attributes") or {},
+        )
+
+
+@dataclass
+class SchedulePolicy:
+    overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.SKIP
+    catchup_window: timedelta | None = None
+    """None: the server's default (one year, as Temporal)."""
+    pause_on_failure: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"overlap": self.overlap.to_wire(), "pause_on_failure": self.pause_on_failure}
+        if self.catchup_window is not None:
+            wire["catchup_window"] = self.catchup_window.total_seconds()
+        return wire
+
+    @staticmethod
+    def from_wire(wire: Mapping[str, Any]) -> SchedulePolicy:
+        return SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.from_wire(wire.get("overlap", "skip")),
+            catchup_window=_duration(wire.get("catchup_window")),
+            pause_on_failure=bool(wire.get("pause_on_failure")),
+        )
+
+
+@dataclass
+class ScheduleState:
+    note: str | None = None
+    paused: bool = False
+    limited_actions: bool = False
+    remaining_actions: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "note": self.note or "",
+            "paused": self.paused,
+            "limited_actions": self.limited_actions,
+            "remaining_actions": self.remaining_actions,
+        }
+
+    @staticmethod
+    def from_wire(wire: Mapping[str, Any]) -> ScheduleState:
+        return ScheduleState(
+            note=wire.get("note") or None,
+            paused=bool(wire.get("paused")),
+            limited_actions=bool(wire.get("limited_actions")),
+            remaining_actions=int(wire.get("remaining_actions") or 0),
+        )
+
+
+@dataclass
+class Schedule:
+    action: ScheduleAction
+    spec: ScheduleSpec
+    policy: SchedulePolicy = field(default_factory=SchedulePolicy)
+    state: ScheduleState = field(default_factory=ScheduleState)
+
+    async def to_wire(self, converter: DataConverter) -> dict[str, Any]:
+        if not isinstance(self.action, ScheduleActionStartWorkflow):
+            raise TypeError("a schedule's action must be a ScheduleActionStartWorkflow")
+        return {
+            "spec": self.spec.to_wire().model_dump(mode="json", exclude_defaults=True),
+            "action": await self.action.to_wire(converter),
+            "policies": self.policy.to_wire(),
+            "state": self.state.to_wire(),
+        }
+
+
+@dataclass(frozen=True)
+class ScheduleBackfill:
+    start_at: datetime
+    end_at: datetime
+    overlap: ScheduleOverlapPolicy | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "start_at": self.start_at.isoformat(),
+            "end_at": self.end_at.isoformat(),
+            "overlap": self.overlap.to_wire() if self.overlap is not None else None,
+        }
+
+
+class ScheduleActionExecution:
+    """Base of what an action did."""
+
+
+@dataclass
+class ScheduleActionExecutionStartWorkflow(ScheduleActionExecution):
+    workflow_id: str
+    first_execution_run_id: str
+
+
+@dataclass
+class ScheduleActionResult:
+    scheduled_at: datetime
+    started_at: datetime
+    action: ScheduleActionExecution
+
+    @staticmethod
+    def from_wire(wire: Mapping[str, Any]) -> ScheduleActionResult:
+        return ScheduleActionResult(
+            scheduled_at=datetime.fromisoformat(wire["scheduled_at"]),
+            started_at=datetime.fromisoformat(wire["taken_at"]),
+            action=ScheduleActionExecutionStartWorkflow(
+                workflow_id=wire["workflow_id"], first_execution_run_id=wire.get("run_id") or ""
+            ),
+        )
+
+
+@dataclass
+class ScheduleInfo:
+    num_actions: int
+    num_actions_missed_catchup_window: int
+    num_actions_skipped_overlap: int
+    running_actions: Sequence[ScheduleActionExecution]
+    recent_actions: Sequence[ScheduleActionResult]
+    next_action_times: Sequence[datetime]
+    created_at: datetime
+    last_updated_at: datetime | None
+
+
+@dataclass
+class ScheduleDescription:
+    """What `ScheduleHandle.describe` answers. `raw_description` is the HTTP API's JSON."""
+
+    id: str
+    schedule: Schedule
+    info: ScheduleInfo
+    search_attributes: Mapping[str, Any]
+    data_converter: DataConverter
+    raw_description: Mapping[str, Any]
+
+    async def memo(self) -> Mapping[str, Any]:
+        return await decode_memo(self.raw_description.get("memo"), self.data_converter)
+
+    async def memo_value(self, key: str, default: Any = _MISSING, *, type_hint: type | None = None) -> Any:
+        return await memo_value_of(
+            self.raw_description.get("memo"), self.data_converter, key, default, type_hint
+        )
+
+    @staticmethod
+    async def from_wire(wire: Mapping[str, Any], converter: DataConverter) -> ScheduleDescription:
+        info = wire["info"]
+        return ScheduleDescription(
+            id=wire["schedule_id"],
+            schedule=Schedule(
+                action=await ScheduleActionStartWorkflow.from_wire(wire["action"], converter),
+                spec=ScheduleSpec.from_wire(SchemaScheduleSpec.model_validate(wire["spec"])),
+                policy=SchedulePolicy.from_wire(wire["policies"]),
+                state=ScheduleState.from_wire(wire["state"]),
+            ),
+            info=ScheduleInfo(
+                num_actions=info["num_actions"],
+                num_actions_missed_catchup_window=info["num_actions_missed_catchup_window"],
+                num_actions_skipped_overlap=info["num_actions_skipped_overlap"],
+                running_actions=[
+                    ScheduleActionExecutionStartWorkflow(
+                        workflow_id=r["workflow_id"], first_execution_run_id=r.get("run_id") or ""
+                    )
+                    for r in info["running_workflows"]
+                ],
+                recent_actions=[ScheduleActionResult.from_wire(a) for a in info["recent_actions"]],
+                next_action_times=[datetime.fromisoformat(t) for t in info["next_action_times"]],
+                created_at=datetime.fromisoformat(info["created_at"]),
+                last_updated_at=(
+                    datetime.fromisoformat(info["last_updated_at"]) if info.get("last_updated_at") else None
+                ),
+            ),
+            search_attributes={},
+            data_converter=converter,
+            raw_description=dict(wire),
+        )
+
+
+@dataclass
+class ScheduleUpdateInput:
+    description: ScheduleDescription
+
+
+@dataclass
+class ScheduleUpdate:
+    schedule: Schedule
+    search_attributes: Mapping[str, Any] | None = None
+
+
+async def decode_memo(raw: Mapping[str, Any] | None, converter: DataConverter) -> dict[str, Any]:
+    raw = raw or {}
+    values = await converter.decode([Payload.model_validate(p) for p in raw.values()])
+    return dict(zip(raw, values, strict=True))
+
+
+async def memo_value_of(
+    raw: Mapping[str, Any] | None, converter: DataConverter, key: str, default: Any, type_hint: type | None
+) -> Any:
+    if not raw or key not in raw:
+        if default is _MISSING:
+            raise KeyError(f"memo has no key {key!r}")
+        return default
+    (value,) = await converter.decode([Payload.model_validate(raw[key])], [type_hint] if type_hint else None)
+    return value
+
+
+def _duration(value: Any) -> timedelta | None:
+    """The API's durations: ISO 8601 (pydantic's JSON form, e.g. "PT10S") or seconds."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return _TIMEDELTA.validate_python(value)
