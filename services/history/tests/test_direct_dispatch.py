@@ -116,7 +116,7 @@ async def test_a_live_workers_queue_gets_the_bare_tasks(bus: Bus) -> None:
     sticky = names.sticky_queue(f"w-{uuid.uuid4().hex[:8]}")
     await bus.declare_queue(QueueSpec(name=sticky, durable=False, auto_delete=True, dead_letter=False))
     got = await _collect(bus, sticky)
-    await direct.publish(bus, [_activity(1, sticky), _workflow(2, sticky)])
+    await direct.publish(bus, [_activity(1, sticky), _workflow(2, sticky)], max_message_bytes=1 << 20)
     bodies = [await asyncio.wait_for(got.get(), 10) for _ in range(2)]
     tasks = sorted((TASK_MESSAGE.validate_json(b) for b in bodies), key=lambda t: t.type)
     assert [type(t) for t in tasks] == [ActivityTask, WorkflowTask]
@@ -128,7 +128,7 @@ async def test_a_gone_workers_tasks_reach_matching(bus: Bus) -> None:
     await bus.declare_queue(QueueSpec(name=sticky, durable=False, auto_delete=True, dead_letter=False))
     await bus.delete_queue(sticky)
     got = await _collect(bus, names.MATCHING_QUEUE)
-    await direct.publish(bus, [_activity(1, sticky), _workflow(2, sticky)])
+    await direct.publish(bus, [_activity(1, sticky), _workflow(2, sticky)], max_message_bytes=1 << 20)
     msgs = [MATCHING_MESSAGE.validate_json(await asyncio.wait_for(got.get(), 10)) for _ in range(2)]
     by_type = {m.type: m for m in msgs}
     act, wft = by_type["AddActivityTask"], by_type["AddWorkflowTask"]
