@@ -1,5 +1,6 @@
 """Screenshots of the web UI on a live stack (`make screenshots-ui`): docs/img/ui-list.png,
-ui-workflow.png (timeline visible) and ui-failed.png.
+ui-workflow.png (timeline visible), ui-failed.png, ui-pending.png (an activity backing off, one
+heartbeating) and ui-schedule.png (a schedule after a trigger).
 
 Starts private RabbitMQ and Postgres servers (or uses TIDAL_TEST_AMQP_URL / TIDAL_TEST_DATABASE_URL),
 the four services as processes (tests/support/stack.py), a worker running
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from tidal.client import Client  # noqa: E402
 from tidal.worker import Worker  # noqa: E402
 
@@ -51,7 +53,7 @@ async def live_stack() -> AsyncIterator[Stack]:
         yield stack
 
 
-async def workload(client: Client) -> dict[str, str]:
+async def workload(client: Client, address: str) -> dict[str, str]:
     """Runs in every state; returns the ids the screenshots open."""
     tag = uuid.uuid4().hex[:4]
     done = f"order-{tag}-1001"
@@ -82,7 +84,28 @@ async def workload(client: Client) -> dict[str, str]:
     with contextlib.suppress(Exception):
         await client.get_workflow_handle(failed).result()
     await stuck.terminate("operator: duplicate order")
-    return {"done": done, "failed": failed}
+    pending = f"inventory-{tag}"
+    await client.start_workflow(uw.PendingWorkWorkflow.run, "A-2001", id=pending, task_queue=uw.TASK_QUEUE)
+    schedule = f"nightly-report-{tag}"
+    async with httpx.AsyncClient(base_url=address) as http:
+        r = await http.post(
+            "/api/v1/namespaces/default/schedules",
+            json={
+                "schedule_id": schedule,
+                "spec": {"intervals": [{"every": 86400, "offset": 7200}]},
+                "action": {
+                    "workflow_type": "GreetingWorkflow",
+                    "workflow_id": f"report-{tag}",
+                    "task_queue": "e2e",
+                    "input": [{"metadata": {"encoding": "json/plain"}, "data": "night shift"}],
+                },
+            },
+        )
+        r.raise_for_status()
+        (
+            await http.post(f"/api/v1/namespaces/default/schedules/{schedule}/trigger", json={})
+        ).raise_for_status()
+    return {"done": done, "failed": failed, "pending": pending, "schedule": schedule}
 
 
 async def shoot(address: str, out: Path, ids: dict[str, str]) -> None:
@@ -102,6 +125,13 @@ async def shoot(address: str, out: Path, ids: dict[str, str]) -> None:
         await page.wait_for_selector(".failure")
         await page.click("#tab-compact")
         await page.screenshot(path=str(out / "ui-failed.png"), full_page=True)
+        await page.goto(f"{address}/ui/#/namespaces/default/workflows/{ids['pending']}")
+        await page.wait_for_selector(".ps-BackingOff", timeout=60_000)
+        await page.wait_for_selector(".ps-Started", timeout=60_000)
+        await page.locator("#pending").screenshot(path=str(out / "ui-pending.png"))
+        await page.goto(f"{address}/ui/#/namespaces/default/schedules/{ids['schedule']}")
+        await page.wait_for_selector("#schedule-recent a", timeout=60_000)
+        await page.screenshot(path=str(out / "ui-schedule.png"), full_page=True)
         await browser.close()
 
 
@@ -121,7 +151,7 @@ async def main() -> None:
         async with contextlib.AsyncExitStack() as running:
             for w in workers:
                 await running.enter_async_context(w)
-            ids = await workload(client)
+            ids = await workload(client, stack.address)
             if args.serve:
                 print(f"web UI: {stack.address}/ui/   (Ctrl-C or SIGTERM stops)", flush=True)
                 stop = asyncio.Event()
@@ -131,8 +161,13 @@ async def main() -> None:
                     await stop.wait()
                 return
             args.out.mkdir(parents=True, exist_ok=True)
-            await shoot(stack.address, args.out, ids)
-            print(f"wrote {args.out}/ui-list.png, ui-workflow.png, ui-failed.png")
+            try:
+                await shoot(stack.address, args.out, ids)
+            finally:
+                # Its heartbeating activity stops when told the run is gone (not at worker exit).
+                await client.get_workflow_handle(ids["pending"]).terminate("screenshots taken")
+            names = "ui-list.png, ui-workflow.png, ui-failed.png, ui-pending.png, ui-schedule.png"
+            print(f"wrote {names} in {args.out}")
 
 
 if __name__ == "__main__":

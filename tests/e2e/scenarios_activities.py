@@ -4,6 +4,7 @@ run on the embedded server and on the real stack by tests/e2e/test_activities.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import timedelta
@@ -110,6 +111,19 @@ def cancellable_sync(key: str) -> str:
     return "never cancelled"
 
 
+RELEASE: dict[str, asyncio.Event] = {}
+
+
+@activity.defn
+async def quiet(key: str) -> str:
+    """Runs without heartbeats until released (the worker runs in the test's process): only the
+    worker's delayed start notice tells history it started."""
+    RUNNING.add(key)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(RELEASE.setdefault(key, asyncio.Event()).wait(), 60)
+    return f"released {key}"
+
+
 @activity.defn
 async def completes_later(key: str) -> str:
     TOKENS[key] = activity.info().task_token
@@ -160,6 +174,7 @@ ACTIVITIES = [
     cancellable_sync,
     completes_later,
     fails_with,
+    quiet,
 ]
 
 
@@ -272,6 +287,13 @@ class RetryPolicyWorkflow:
 
 
 @workflow.defn
+class QuietWorkflow:
+    @workflow.run
+    async def run(self, key: str) -> str:
+        return await workflow.execute_activity(quiet, key, start_to_close_timeout=timedelta(seconds=90))
+
+
+@workflow.defn
 class LocalActivityWorkflow:
     @workflow.run
     async def run(self, key: str) -> str:
@@ -301,6 +323,7 @@ WORKFLOWS = [
     CancelActivityWorkflow,
     AsyncCompletionWorkflow,
     RetryPolicyWorkflow,
+    QuietWorkflow,
 ]
 
 
@@ -497,6 +520,69 @@ async def local_activities(client: Client) -> None:
     assert SEEN[f"{key}:step"] == [1] and SEEN[f"{key}:flaky"] == [1, 2, 3]
 
 
+async def describe_shows_pending_activities(client: Client) -> None:
+    """describe's pending activities: a retry backing off (attempt, last failure, next attempt
+    time), a heartbeating attempt (started, details, worker), then none once they close."""
+    from tidal.client import PendingActivityState
+
+    key = f"desc-{uuid.uuid4()}"
+    retrying = await client.start_workflow(
+        RetryPolicyWorkflow.run, args=[key, "Flaky", 0, {"initial": 3600, "attempts": 4}], id=key,
+        task_queue=TASK_QUEUE,
+    )  # fmt: skip
+
+    async def pending(handle: Any) -> Any:
+        return (await handle.describe()).raw_description.pending_activities
+
+    await wait_for(lambda: SEEN.get(key) == [1], timeout=30, what="the first attempt")
+    await wait_for(
+        lambda: _first_state(pending(retrying), PendingActivityState.BACKING_OFF), timeout=30, what="backoff"
+    )
+    [act] = await pending(retrying)
+    assert (act.activity_type, act.attempt, act.maximum_attempts) == ("fails_with", 2, 4)
+    assert act.last_failure is not None and act.last_failure.message == "failed on attempt 1"
+    assert act.last_failure.type == "Flaky" and "fails_with" in act.last_failure.stack_trace
+    assert act.next_attempt_schedule_time is not None and act.last_attempt_complete_time is not None
+    assert (act.next_attempt_schedule_time - act.last_attempt_complete_time).total_seconds() == 3600
+    assert act.last_worker_identity
+    await retrying.terminate("seen")
+
+    beat_key = f"desc-hb-{uuid.uuid4()}"
+    beating = await client.start_workflow(
+        CancelActivityWorkflow.run,
+        args=[beat_key, "WAIT_CANCELLATION_COMPLETED", False],
+        id=beat_key,
+        task_queue=TASK_QUEUE,
+    )
+    await wait_for(
+        lambda: _first_state(pending(beating), PendingActivityState.STARTED), timeout=30, what="a heartbeat"
+    )
+    [act] = await pending(beating)
+    assert act.last_heartbeat_time is not None and act.last_started_time is not None
+    assert act.last_worker_identity and act.last_failure is None and act.next_attempt_schedule_time is None
+    await beating.signal(CancelActivityWorkflow.cancel_it)
+    await beating.result()
+    assert await pending(beating) == ()
+
+    # No heartbeats: the worker's start notice, sent once the attempt has run for a while.
+    quiet_key = f"desc-quiet-{uuid.uuid4()}"
+    silent = await client.start_workflow(QuietWorkflow.run, quiet_key, id=quiet_key, task_queue=TASK_QUEUE)
+    await wait_for(lambda: quiet_key in RUNNING, timeout=30, what="the quiet activity to run")
+    await wait_for(
+        lambda: _first_state(pending(silent), PendingActivityState.STARTED), timeout=30, what="the notice"
+    )
+    [act] = await pending(silent)
+    assert act.last_started_time is not None and act.last_worker_identity
+    assert act.last_heartbeat_time is None and act.heartbeat_details == ()
+    RELEASE.setdefault(quiet_key, asyncio.Event()).set()
+    assert await silent.result() == f"released {quiet_key}"
+
+
+async def _first_state(pending: Any, state: Any) -> bool:
+    found = await pending
+    return bool(found) and found[0].state is state
+
+
 ALL = [
     heartbeat_details_reach_the_next_attempt,
     heartbeat_timeout,
@@ -507,4 +593,5 @@ ALL = [
     async_completion,
     retry_policy_rules,
     local_activities,
+    describe_shows_pending_activities,
 ]

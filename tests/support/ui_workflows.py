@@ -1,8 +1,10 @@
 """Workflows the web UI's browser tests and `make screenshots` run: activities with retries, a
-timer, a signal to wait for, a query, a child, and a failure with a cause chain."""
+timer, a signal to wait for, a query, a child, a failure with a cause chain, and pending work
+(an activity backing off before its next attempt, one heartbeating its progress)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from tidal import activity, workflow
@@ -15,6 +17,8 @@ __all__ = [
     "TASK_QUEUE",
     "OrderWorkflow",
     "PaymentWorkflow",
+    "PendingWorkWorkflow",
+    "RenewalWorkflow",
     "ShipmentWorkflow",
 ]
 
@@ -37,6 +41,23 @@ async def charge_card(order_id: str) -> str:
 @activity.defn
 async def decline_card(order_id: str) -> str:
     raise ApplicationError(f"card declined for {order_id}", type="CardDeclined", non_retryable=True)
+
+
+@activity.defn
+async def sync_ledger(order_id: str) -> str:
+    """Always fails; its retry policy waits an hour between attempts, so it stays backing off."""
+    raise ApplicationError(f"ledger unreachable for {order_id}", type="LedgerDown")
+
+
+@activity.defn
+async def scan_inventory(order_id: str) -> str:
+    """Heartbeats its progress until cancelled (or its run closes; at most two minutes)."""
+    scanned = 0
+    for _ in range(600):
+        scanned += 10
+        activity.heartbeat({"order": order_id, "scanned": scanned})
+        await asyncio.sleep(0.2)
+    return f"scanned {scanned}"
 
 
 @workflow.defn
@@ -97,5 +118,45 @@ class PaymentWorkflow:
             raise ApplicationError(f"payment for {order_id} failed", type="PaymentFailed") from exc
 
 
-ALL_WORKFLOWS = [OrderWorkflow, PaymentWorkflow, ShipmentWorkflow]
-ALL_ACTIVITIES = [reserve_stock, charge_card, decline_card]
+@workflow.defn
+class PendingWorkWorkflow:
+    """An activity backing off for an hour, one heartbeating, and a child: pending work to show."""
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        ledger = workflow.execute_activity(
+            sync_ledger,
+            order_id,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(initial_interval=timedelta(hours=1), maximum_attempts=5),
+        )
+        scan = workflow.execute_activity(
+            scan_inventory,
+            order_id,
+            start_to_close_timeout=timedelta(hours=1),
+            # Heartbeats go out at most every 80% of this: the page sees the details move on.
+            heartbeat_timeout=timedelta(seconds=10),
+        )
+        child = workflow.execute_child_workflow(
+            OrderWorkflow.run, order_id, id=f"{workflow.info().workflow_id}-order"
+        )
+        results = await asyncio.gather(ledger, scan, child)
+        return ", ".join(results)
+
+
+@workflow.defn
+class RenewalWorkflow:
+    """A run chain: the first attempt fails and is retried (with a retry policy), then the run
+    continues as new `cycles` times."""
+
+    @workflow.run
+    async def run(self, cycles: int) -> str:
+        if workflow.info().attempt == 1 and cycles > 0:
+            raise ApplicationError("renewal service busy", type="Busy")
+        if cycles > 0:
+            workflow.continue_as_new(cycles - 1)
+        return "renewed"
+
+
+ALL_WORKFLOWS = [OrderWorkflow, PaymentWorkflow, ShipmentWorkflow, PendingWorkWorkflow, RenewalWorkflow]
+ALL_ACTIVITIES = [reserve_stock, charge_card, decline_card, sync_ledger, scan_inventory]

@@ -167,8 +167,9 @@ class RecordActivityTaskHeartbeat(_ExecutionRef):
 
 
 class RecordActivityTaskStarted(_ExecutionRef):
-    """A worker picked the attempt up. Sent only for activities with a schedule-to-start timeout
-    (nothing else needs it, and it costs a message per attempt); it writes no event."""
+    """A worker picked the attempt up: at once for activities with a schedule-to-start timeout
+    (it disarms that timer), else only once the attempt has run for a couple of seconds (describe
+    then shows it Started; short attempts cost no message). It writes no event."""
 
     type: Literal["RecordActivityTaskStarted"] = "RecordActivityTaskStarted"
     scheduled_event_id: int

@@ -57,6 +57,11 @@ def heartbeat_throttle(heartbeat_timeout: timedelta | None) -> float:
     return min(heartbeat_timeout * 0.8, MAX_HEARTBEAT_THROTTLE).total_seconds()
 
 
+# An attempt running this long tells history it started (RecordActivityTaskStarted), so describe
+# can tell a running attempt from one still queued; shorter ones send nothing.
+STARTED_NOTICE_AFTER_SECONDS = 2.0
+
+
 @dataclass(eq=False)
 class _Attempt:
     task: ActivityTask
@@ -87,6 +92,7 @@ class ActivityWorker:
         self._publish = publish
         self.control_queue = names.activity_control_queue(f"{identity}-{uuid.uuid4().hex[:8]}")
         self._running: dict[str, _Attempt] = {}
+        self._notices: set[asyncio.Task[None]] = set()
 
     # --- heartbeat replies ----------------------------------------------------------------
 
@@ -182,13 +188,15 @@ class ActivityWorker:
                 type="NotFoundError",
             )
             return FailActivityTask(failure=error_to_failure(exc), **ref)
+        notice: asyncio.TimerHandle | None = None
         if task.schedule_to_start_timeout is not None:
-            started = RecordActivityTaskStarted(**ref)
-            try:
-                await self._publish(task.history_routing_key, started.model_dump_json().encode())
-            except Exception:
-                # Best effort: without it the schedule-to-start timer may time the attempt out.
-                log.warning("start notice of activity %s failed to send", task.activity_id, exc_info=True)
+            await self._send_started(task, ref)
+        else:
+            # An attempt still running after a while says so (describe shows it Started, with this
+            # worker); a short one, the usual case, costs no message.
+            notice = asyncio.get_running_loop().call_later(
+                STARTED_NOTICE_AFTER_SECONDS, self._notice_later, task, ref
+            )
         ctx = _activity._Context(info=self._info(task))
         attempt = _Attempt(task=task, ctx=ctx)
         ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
@@ -213,10 +221,25 @@ class ActivityWorker:
             last = self._conv.to_payloads(list(unsent)) if unsent is not None else None
             return FailActivityTask(failure=error_to_failure(exc), last_heartbeat_details=last, **ref)
         finally:
+            if notice is not None:
+                notice.cancel()
             _activity._reset_context(token)
             self._running.pop(attempt.correlation_id, None)
             if attempt.sender is not None:
                 attempt.sender.cancel()
+
+    async def _send_started(self, task: ActivityTask, ref: dict[str, Any]) -> None:
+        started = RecordActivityTaskStarted(**ref)
+        try:
+            await self._publish(task.history_routing_key, started.model_dump_json().encode())
+        except Exception:
+            # Best effort: without it a schedule-to-start timer may time the attempt out.
+            log.warning("start notice of activity %s failed to send", task.activity_id, exc_info=True)
+
+    def _notice_later(self, task: ActivityTask, ref: dict[str, Any]) -> None:
+        sending = asyncio.get_running_loop().create_task(self._send_started(task, ref))
+        self._notices.add(sending)  # held until done (the loop keeps only weak references)
+        sending.add_done_callback(self._notices.discard)
 
     async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
         args = self._conv.from_payloads(task.input, defn.arg_types)

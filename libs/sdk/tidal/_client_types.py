@@ -8,11 +8,100 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from tidal_schema import HistoryEvent, WorkflowExecutionStatus
+from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
 
 from . import workflow as _workflow
+
+
+class PendingActivityState(StrEnum):
+    """temporalio's PENDING_ACTIVITY_STATE_*, plus BACKING_OFF (a retry waiting for its backoff,
+    which Temporal reports as SCHEDULED with a next attempt time). STARTED is known once a worker
+    reported the attempt (a heartbeat, or its start notice: at once with a schedule-to-start
+    timeout, else after 2 s of running); until then a running attempt is SCHEDULED."""
+
+    SCHEDULED = "Scheduled"
+    STARTED = "Started"
+    BACKING_OFF = "BackingOff"
+    CANCEL_REQUESTED = "CancelRequested"
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingActivityInfo:
+    """An activity scheduled and not yet closed, with temporalio's `PendingActivityInfo` field
+    names. `activity_type` is the name (temporalio's is a message with `.name`); `last_failure`
+    and `heartbeat_details` are as stored (decode with the client's data converter)."""
+
+    activity_id: str
+    activity_type: str
+    state: PendingActivityState
+    attempt: int
+    maximum_attempts: int
+    scheduled_time: datetime | None = None
+    expiration_time: datetime | None = None
+    last_failure: Failure | None = None
+    last_attempt_complete_time: datetime | None = None
+    next_attempt_schedule_time: datetime | None = None
+    last_started_time: datetime | None = None
+    last_heartbeat_time: datetime | None = None
+    heartbeat_details: tuple[Payload, ...] = ()
+    last_worker_identity: str = ""
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> PendingActivityInfo:
+        return PendingActivityInfo(
+            activity_id=d["activity_id"],
+            activity_type=d["activity_type"],
+            state=PendingActivityState(d.get("state") or "Scheduled"),
+            attempt=int(d.get("attempt", 1)),
+            maximum_attempts=int(d.get("maximum_attempts", 0)),
+            scheduled_time=_time(d.get("scheduled_time")),
+            expiration_time=_time(d.get("expiration_time")),
+            last_failure=Failure.model_validate(d["last_failure"]) if d.get("last_failure") else None,
+            last_attempt_complete_time=_time(d.get("last_attempt_complete_time")),
+            next_attempt_schedule_time=_time(d.get("next_attempt_schedule_time")),
+            last_started_time=_time(d.get("last_started_time")),
+            last_heartbeat_time=_time(d.get("last_heartbeat_time")),
+            heartbeat_details=tuple(Payload.model_validate(p) for p in d.get("heartbeat_details") or ()),
+            last_worker_identity=d.get("last_worker_identity") or "",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingChildExecutionInfo:
+    """A child workflow initiated and not yet closed (temporalio's field names); `run_id` is
+    empty until the child has started."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type_name: str
+    initiated_id: int
+    parent_close_policy: str
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> PendingChildExecutionInfo:
+        return PendingChildExecutionInfo(
+            workflow_id=d["workflow_id"],
+            run_id=d.get("run_id") or "",
+            workflow_type_name=d["workflow_type_name"],
+            initiated_id=int(d["initiated_id"]),
+            parent_close_policy=d.get("parent_close_policy") or "Terminate",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DescribeWorkflowExecutionResponse:
+    """The parts of temporalio's raw description Tidal has, under the same names, so
+    `desc.raw_description.pending_activities` ports unchanged."""
+
+    pending_activities: tuple[PendingActivityInfo, ...] = ()
+    pending_children: tuple[PendingChildExecutionInfo, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +122,18 @@ class WorkflowExecutionDescription:
     parent_run_id: str | None = None
     root_id: str | None = None
     root_run_id: str | None = None
+
+    @property
+    def raw_description(self) -> DescribeWorkflowExecutionResponse:
+        """Pending activities and children, as temporalio's `raw_description` has them."""
+        return DescribeWorkflowExecutionResponse(
+            pending_activities=tuple(
+                PendingActivityInfo.from_json(a) for a in self.raw.get("pending_activities") or ()
+            ),
+            pending_children=tuple(
+                PendingChildExecutionInfo.from_json(c) for c in self.raw.get("pending_children") or ()
+            ),
+        )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ from ._client_interactions import WorkflowQueryFailedError as WorkflowQueryFaile
 from ._client_interactions import WorkflowUpdateFailedError as WorkflowUpdateFailedError
 from ._client_interactions import WorkflowUpdateHandle as WorkflowUpdateHandle
 from ._client_interactions import WorkflowUpdateStage as WorkflowUpdateStage
+from ._client_types import DescribeWorkflowExecutionResponse as DescribeWorkflowExecutionResponse
+from ._client_types import PendingActivityInfo as PendingActivityInfo
+from ._client_types import PendingActivityState as PendingActivityState
+from ._client_types import PendingChildExecutionInfo as PendingChildExecutionInfo
 from ._client_types import WorkflowExecutionDescription as WorkflowExecutionDescription
 from ._client_types import WorkflowHistory as WorkflowHistory
 from ._client_types import _signal_name, _workflow_name

@@ -211,6 +211,36 @@ async def test_api_keys_lifecycle_and_role_checks(
     assert r.status_code == 404 and _code(r) == "not_found"
 
 
+async def test_api_keys_listed_by_namespace_and_role(http: Callable[[str | None], httpx.AsyncClient]) -> None:
+    """The admin pages list keys per namespace and role; a namespace admin asking for another
+    namespace sees nothing of it (not an error that would confirm the namespace exists)."""
+    admin = http(BOOTSTRAP)
+    ns, other = f"kf-{uuid.uuid4().hex[:8]}", f"kf-{uuid.uuid4().hex[:8]}"
+    for name in (ns, other):
+        assert (await admin.post("/api/v1/namespaces", json={"name": name})).status_code == 201
+    ids: dict[tuple[str, str], str] = {}
+    for name, role in ((ns, "reader"), (ns, "writer"), (ns, "admin"), (other, "reader")):
+        r = await admin.post("/api/v1/api-keys", json={"namespace": name, "role": role})
+        ids[(name, role)] = r.json()["key_id"]
+
+    async def listed(client: httpx.AsyncClient, **params: str) -> set[str]:
+        r = await client.get("/api/v1/api-keys", params=params)
+        assert r.status_code == 200, r.text
+        return {k["key_id"] for k in r.json()["api_keys"]}
+
+    assert await listed(admin, namespace=ns) == {ids[(ns, r)] for r in ("reader", "writer", "admin")}
+    assert await listed(admin, namespace=ns, role="reader") == {ids[(ns, "reader")]}
+    readers = await listed(admin, role="reader")
+    assert {ids[(ns, "reader")], ids[(other, "reader")]} <= readers and ids[(ns, "writer")] not in readers
+    r = await admin.post("/api/v1/api-keys", json={"namespace": ns, "role": "admin"})
+    ns_admin = http(r.json()["key"])
+    assert await listed(ns_admin, namespace=other) == set()
+    assert ids[(ns, "writer")] in await listed(ns_admin, role="writer")
+    for bad in ({"role": "owner"}, {"namespace": "a\x00b"}, {"namespace": ""}):
+        r = await admin.get("/api/v1/api-keys", params=bad)
+        assert r.status_code == 400 and _code(r) == "invalid_argument", bad
+
+
 async def test_unauthenticated_requests(http: Callable[[str | None], httpx.AsyncClient]) -> None:
     for key in (None, "garbage", "tidal_000000000000_" + "a" * 43):
         client = http(key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -96,6 +97,87 @@ async def test_describe_running_run_with_pending_work(client: httpx.AsyncClient,
     assert act["last_failure_message"] == "card declined"
     assert d["pending_timers"][0]["timer_id"] == "t1"
     assert d["pending_workflow_task"]["scheduled_event_id"] == 7
+
+
+async def test_describe_pending_activity_states_heartbeats_retries_and_children(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Each pending activity's state, last failure (with its stack), next retry time, heartbeat
+    details and worker; pending children with their ids. The documents are shaped as history
+    writes them (services/history/tidal_history/state.py)."""
+    w = wid()
+    t0 = now()
+    iso = lambda d: (t0 + timedelta(seconds=d)).isoformat()  # noqa: E731
+    base = {"task_queue": "tq", "scheduled_time": iso(0), "current_attempt_scheduled_time": iso(0)}
+    failure = {"message": "card declined", "type": "Declined", "stack_trace": "File 'pay.py', line 7"}
+    state = {
+        "activities": {
+            # Attempt 2 failed and waits 300 s for attempt 3 (not yet handed to matching).
+            "5": {**base, "scheduled_event_id": 5, "activity_id": "pay", "activity_type": "charge",
+                  "attempt": 3, "dispatched_attempt": 2, "current_attempt_scheduled_time": iso(310),
+                  "retry_policy": {"maximum_attempts": 5}, "last_failure": failure,
+                  "last_attempt_complete_time": iso(10), "last_worker_identity": "w-1@host",
+                  "schedule_to_close_timeout": "PT1H"},
+            # Heartbeating: the worker reported the attempt.
+            "6": {**base, "scheduled_event_id": 6, "activity_id": "copy", "activity_type": "copy",
+                  "attempt": 1, "dispatched_attempt": 1, "started_attempt": 1, "retry_policy": {},
+                  "last_started_time": iso(1), "last_heartbeat_time": iso(4),
+                  "heartbeat_details": [{"metadata": {"encoding": "json/plain"}, "data": {"done": 40}},
+                                        {"metadata": {"encoding": "binary/encrypted"}, "data": "AAEC"}],
+                  "last_worker_identity": "w-2@host"},
+            # Handed to a worker that has not reported yet.
+            "7": {**base, "scheduled_event_id": 7, "activity_id": "a7", "activity_type": "x",
+                  "attempt": 1, "dispatched_attempt": 1, "retry_policy": {}},
+            "8": {**base, "scheduled_event_id": 8, "activity_id": "a8", "activity_type": "x",
+                  "attempt": 1, "dispatched_attempt": 1, "retry_policy": {}, "cancel_requested": True},
+        },
+        "children": {
+            "9": {"initiated_event_id": 9, "namespace": "default", "workflow_id": "kid-1",
+                  "workflow_type": "Ship", "run_id": "r-kid", "started_event_id": 10},
+            "11": {"initiated_event_id": 11, "namespace": "default", "workflow_id": "kid-2",
+                   "workflow_type": "Ship", "parent_close_policy": "Abandon"},
+        },
+    }  # fmt: skip
+    await insert_run(engine, workflow_id=w, state=state, events=history(11))
+    d = (await client.get(f"{BASE}/{w}")).json()
+    acts = {a["activity_id"]: a for a in d["pending_activities"]}
+    assert [a["state"] for a in d["pending_activities"]] == [
+        "BackingOff",
+        "Started",
+        "Scheduled",
+        "CancelRequested",
+    ]
+    pay = acts["pay"]
+    assert (pay["attempt"], pay["maximum_attempts"]) == (3, 5)
+    assert pay["last_failure"]["message"] == "card declined" and pay["last_failure"]["type"] == "Declined"
+    assert pay["last_failure"]["stack_trace"] == "File 'pay.py', line 7"
+    assert _at(pay["next_attempt_schedule_time"]) == t0 + timedelta(seconds=310)
+    assert _at(pay["last_attempt_complete_time"]) == t0 + timedelta(seconds=10)
+    assert _at(pay["expiration_time"]) == t0 + timedelta(hours=1)
+    assert pay["last_worker_identity"] == "w-1@host"
+    copy = acts["copy"]
+    assert copy["next_attempt_schedule_time"] is None and copy["last_failure"] is None
+    assert _at(copy["last_heartbeat_time"]) == t0 + timedelta(seconds=4)
+    assert _at(copy["last_started_time"]) == t0 + timedelta(seconds=1)
+    assert copy["heartbeat_details"][0]["data"] == {"done": 40}
+    assert copy["heartbeat_details"][1]["metadata"]["encoding"] == "binary/encrypted"
+    assert acts["a7"]["heartbeat_details"] == [] and acts["a7"]["last_heartbeat_time"] is None
+    kids = d["pending_children"]
+    assert [(c["workflow_id"], c["run_id"], c["workflow_type_name"], c["initiated_id"]) for c in kids] == [
+        ("kid-1", "r-kid", "Ship", 9),
+        ("kid-2", None, "Ship", 11),
+    ]
+    assert kids[1]["parent_close_policy"] == "Abandon"
+
+    # A document this frontend cannot read (a newer history's shape) still describes the run.
+    odd = wid()
+    await insert_run(engine, workflow_id=odd, state={"activities": {"5": {"attempt": "many"}}, "children": 3})
+    d = (await client.get(f"{BASE}/{odd}")).json()
+    assert d["pending_activities"] == [] and d["pending_children"] == [] and d["status"] == "Running"
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 async def test_describe_picks_current_run_or_the_given_one(

@@ -248,3 +248,31 @@ def test_retry_rule_edges() -> None:
         )
         is None
     )
+
+
+def test_describe_facts_started_time_worker_identity_and_failure_time() -> None:
+    """What describe shows of a pending activity: when history learnt the attempt started, the
+    worker that last reported, and when the last attempt failed (the next one's time is
+    `current_attempt_scheduled_time`)."""
+    r = Run(retry_policy=RetryPolicy(initial_interval=timedelta(minutes=5)))
+    info = r.state.activities[5]
+    assert (info.last_started_time, info.last_worker_identity) == (None, "")
+    hb = _hb().model_copy(update={"identity": "worker-a"})
+    r.apply(record_activity_heartbeat.handle, hb, T0 + timedelta(seconds=1))
+    r.apply(record_activity_heartbeat.handle, hb, T0 + timedelta(seconds=2))
+    assert info.last_started_time == T0 + timedelta(seconds=1)  # the first report, not the last
+    assert info.last_worker_identity == "worker-a"
+    fail = FailActivityTask(
+        **REF, scheduled_event_id=5, attempt=1, failure=Failure(message="x"), identity="worker-b"
+    )
+    r.apply(fail_activity_task.handle, fail, T0 + timedelta(seconds=3))
+    assert info.attempt == 2 and info.last_worker_identity == "worker-b"
+    assert info.last_attempt_complete_time == T0 + timedelta(seconds=3)
+    assert info.current_attempt_scheduled_time == T0 + timedelta(seconds=3, minutes=5)
+    # The retry's start notice restarts the clock for the new attempt.
+    started = RecordActivityTaskStarted(**REF, scheduled_event_id=5, attempt=2, identity="worker-c")
+    r.apply(record_activity_started.handle, started, T0 + timedelta(minutes=6))
+    assert info.last_started_time == T0 + timedelta(minutes=6) and info.last_worker_identity == "worker-c"
+    # The state document round-trips with the new fields (history reloads it from Postgres).
+    again = MutableState.model_validate_json(r.state.model_dump_json())
+    assert again.activities[5] == info

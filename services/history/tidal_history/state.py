@@ -37,6 +37,11 @@ class ActivityInfo(_State):
     # The attempt a worker reported started (heartbeat or start notice): disarms schedule-to-start.
     started_attempt: int = 0
     last_heartbeat_time: datetime | None = None
+    # For describe only (Temporal's PendingActivityInfo): when history learnt the current attempt
+    # had started, when the last attempt failed, and the worker that last reported on it.
+    last_started_time: datetime | None = None
+    last_attempt_complete_time: datetime | None = None
+    last_worker_identity: str = ""
     # Bumped each time the heartbeat timer is (re-)armed, so only the newest fire counts.
     heartbeat_timer_seq: int = 0
     cancel_requested: bool = False

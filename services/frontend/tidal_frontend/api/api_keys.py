@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Path, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel, Field
 from tidal_schema.limits import STORE_SAFE_PATTERN, Text
 from tidal_server import apikeys
@@ -22,6 +22,16 @@ from ..problems import Problem
 from .models import RequestModel
 
 KeyIdPath = Annotated[str, Path(min_length=1, max_length=100, description="the key's id (its prefix)")]
+NamespaceFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        pattern=STORE_SAFE_PATTERN,
+        description='only keys for this namespace (or "*")',
+    ),
+]
+RoleFilter = Annotated[Role | None, Query(description="only keys with this role")]
 
 
 class ApiKeyModel(BaseModel):
@@ -76,12 +86,20 @@ def _manages(who: Principal, info: ApiKeyInfo) -> bool:
     return who.grants(info.namespace, Role.ADMIN)
 
 
-async def list_api_keys(ctx: Ctx, who: Caller) -> ApiKeyList:
+async def list_api_keys(
+    ctx: Ctx, who: Caller, namespace: NamespaceFilter = None, role: RoleFilter = None
+) -> ApiKeyList:
     if who.role is not Role.ADMIN:
         check(who, who.namespace, Role.ADMIN)
     scope = None if who.namespace == ALL_NAMESPACES else who.namespace
-    found = await apikeys.list_keys(ctx.engine, namespace=scope)
-    return ApiKeyList(api_keys=[ApiKeyModel.of(k) for k in found if _manages(who, k)])
+    found = await apikeys.list_keys(ctx.engine, namespace=namespace if scope is None else scope)
+    return ApiKeyList(
+        api_keys=[
+            ApiKeyModel.of(k)
+            for k in found
+            if _manages(who, k) and namespace in (None, k.namespace) and role in (None, k.role)
+        ]
+    )
 
 
 async def describe_api_key(ctx: Ctx, who: Caller, key_id: KeyIdPath) -> ApiKeyModel:

@@ -3,19 +3,23 @@
 The pending summary comes from the run's mutable-state document (`executions.state`, written by
 history). The frontend reads it as a tolerant reader (unknown fields ignored, missing ones
 defaulted) so history can grow its state without breaking describe. Shown:
-- `pending_activities`: activities scheduled and not yet closed (with their current attempt);
+- `pending_activities`: activities scheduled and not yet closed: their state, current attempt,
+  last failure, next retry time, heartbeat details and time, last worker (Temporal's
+  PendingActivityInfo names);
 - `pending_timers`: user timers started and not yet fired or canceled;
+- `pending_children`: child workflows initiated and not yet closed;
 - `pending_workflow_task`: the outstanding workflow task, if any.
 Closed runs have none of these.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tidal_schema import WorkflowExecutionStatus
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 
 from ..context import Ctx
 from ..store import ExecutionRow
@@ -26,14 +30,49 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class PendingActivityState(StrEnum):
+    """Temporal's PendingActivityState, plus BackingOff (Temporal shows that as Scheduled with a
+    `next_attempt_schedule_time`). Started is known once a worker reported the attempt: a
+    heartbeat, or its start notice (at once with a schedule-to-start timeout, else after 2 s of
+    running); until then a running attempt shows as Scheduled."""
+
+    SCHEDULED = "Scheduled"
+    STARTED = "Started"
+    BACKING_OFF = "BackingOff"
+    CANCEL_REQUESTED = "CancelRequested"
+
+
 class PendingActivity(_Lenient):
     activity_id: str
     activity_type: str
     scheduled_event_id: int
+    state: PendingActivityState = PendingActivityState.SCHEDULED
     attempt: int = 1
+    maximum_attempts: int = Field(0, description="0: unlimited")
     scheduled_time: datetime | None = None
     current_attempt_scheduled_time: datetime | None = None
+    expiration_time: datetime | None = Field(None, description="scheduled time + schedule-to-close timeout")
     last_failure_message: str | None = None
+    last_failure: Failure | None = Field(None, description="why the previous attempt failed")
+    last_attempt_complete_time: datetime | None = None
+    next_attempt_schedule_time: datetime | None = Field(
+        None, description="when the next attempt is dispatched (BackingOff only)"
+    )
+    last_started_time: datetime | None = None
+    last_heartbeat_time: datetime | None = None
+    heartbeat_details: list[Payload] = Field(default_factory=list)
+    last_worker_identity: str = ""
+
+
+class PendingChild(_Lenient):
+    """A child workflow initiated and not yet closed (Temporal's PendingChildExecutionInfo)."""
+
+    workflow_id: str
+    run_id: str | None = Field(None, description="None until the child has started")
+    workflow_type_name: str
+    initiated_id: int
+    parent_close_policy: str = "Terminate"
+    namespace: str
 
 
 class PendingTimer(_Lenient):
@@ -69,6 +108,7 @@ class DescribeWorkflowResponse(BaseModel):
     pending_activities: list[PendingActivity]
     pending_timers: list[PendingTimer]
     pending_workflow_task: PendingWorkflowTask | None
+    pending_children: list[PendingChild] = Field(default_factory=list)
     last_workflow_task_failure: WorkflowTaskFailure | None = Field(
         None, description="why the workflow task keeps failing (it is retried); cleared by a success"
     )
@@ -123,18 +163,64 @@ def _task_failure(state: dict[str, Any]) -> WorkflowTaskFailure | None:
     )
 
 
+_TIME = TypeAdapter(datetime)
+_DURATION = TypeAdapter(timedelta)
+
+
+def _activity_state(info: dict[str, Any]) -> PendingActivityState:
+    attempt = info.get("attempt", 1)
+    if info.get("cancel_requested"):
+        return PendingActivityState.CANCEL_REQUESTED
+    if info.get("started_attempt") == attempt:
+        return PendingActivityState.STARTED
+    # A retry is handed to matching when its backoff timer fires.
+    if attempt > 1 and info.get("dispatched_attempt", attempt) < attempt:
+        return PendingActivityState.BACKING_OFF
+    return PendingActivityState.SCHEDULED
+
+
+def _activity(info: dict[str, Any]) -> PendingActivity:
+    failure = info.get("last_failure") or {}
+    state = _activity_state(info)
+    expiration = None
+    if info.get("schedule_to_close_timeout") is not None and info.get("scheduled_time") is not None:
+        expiration = _TIME.validate_python(info["scheduled_time"]) + _DURATION.validate_python(
+            info["schedule_to_close_timeout"]
+        )
+    return PendingActivity.model_validate(
+        {
+            **info,
+            "state": state,
+            "maximum_attempts": (info.get("retry_policy") or {}).get("maximum_attempts", 0),
+            "expiration_time": expiration,
+            "last_failure_message": failure.get("message"),
+            "next_attempt_schedule_time": info.get("current_attempt_scheduled_time")
+            if state is PendingActivityState.BACKING_OFF
+            else None,
+        }
+    )
+
+
+def _children(state: dict[str, Any]) -> list[PendingChild]:
+    try:
+        children = [
+            PendingChild.model_validate(
+                {**c, "workflow_type_name": c["workflow_type"], "initiated_id": c["initiated_event_id"]}
+            )
+            for c in (state.get("children") or {}).values()
+        ]
+    except (ValidationError, AttributeError, TypeError, KeyError):
+        return []
+    return sorted(children, key=lambda c: c.initiated_id)
+
+
 def _pending(state: dict[str, Any]) -> _Pending:
     try:
-        activities = []
-        for info in (state.get("activities") or {}).values():
-            failure = info.get("last_failure") or {}
-            activities.append(
-                PendingActivity.model_validate({**info, "last_failure_message": failure.get("message")})
-            )
+        activities = [_activity(info) for info in (state.get("activities") or {}).values()]
         timers = [PendingTimer.model_validate(t) for t in (state.get("timers") or {}).values()]
         wft = state.get("workflow_task")
         task = PendingWorkflowTask.model_validate(wft) if wft else None
-    except (ValidationError, AttributeError, TypeError):
+    except (ValidationError, AttributeError, TypeError, ValueError):
         # A state document this frontend cannot read (version skew): describe the run anyway.
         return [], [], None
     activities.sort(key=lambda a: a.scheduled_event_id)
@@ -159,6 +245,7 @@ def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
         pending_activities=activities,
         pending_timers=timers,
         pending_workflow_task=task,
+        pending_children=_children(row.state) if row.running else [],
         last_workflow_task_failure=_task_failure(row.state) if row.running else None,
     )
 

@@ -44,6 +44,8 @@ def fail_attempt(
     whose cancellation was requested is not retried: the workflow wants it to stop."""
     for key in activity_timer_keys(m.state.run_id, info, attempt_only=True):
         m.delete_timer(key)
+    if identity:
+        info.last_worker_identity = identity
     expiration = (
         info.scheduled_time + info.schedule_to_close_timeout
         if info.schedule_to_close_timeout is not None
@@ -57,6 +59,7 @@ def fail_attempt(
     if delay is not None:
         info.attempt += 1
         info.last_failure = failure
+        info.last_attempt_complete_time = m.now
         info.current_attempt_scheduled_time = m.now + delay
         m.set_timer(
             TimerKind.ACTIVITY_RETRY,

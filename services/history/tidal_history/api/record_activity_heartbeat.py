@@ -28,6 +28,6 @@ def handle(
     m = Mutation(state, history, now=now)
     info.heartbeat_details = msg.details
     info.last_heartbeat_time = now
-    mark_started(m, info)
+    mark_started(m, info, identity=msg.identity)
     m.reply = ActivityHeartbeatReply(cancel_requested=info.cancel_requested)
     return m.finish()

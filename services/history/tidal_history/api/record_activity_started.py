@@ -25,14 +25,17 @@ def handle(
     if state is None or info is None or info.started_attempt == info.attempt:
         return unchanged()
     m = Mutation(state, history, now=now)
-    mark_started(m, info)
+    mark_started(m, info, identity=msg.identity)
     return m.finish()
 
 
-def mark_started(m: Mutation, info: ActivityInfo) -> None:
+def mark_started(m: Mutation, info: ActivityInfo, *, identity: str) -> None:
+    if identity:
+        info.last_worker_identity = identity
     if info.started_attempt == info.attempt:
         return
     info.started_attempt = info.attempt
+    info.last_started_time = m.now
     if info.schedule_to_start_timeout is not None:
         m.delete_timer(
             timer_key(

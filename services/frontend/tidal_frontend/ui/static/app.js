@@ -4,6 +4,8 @@ import { h, errorBox } from "./util.js";
 import { renderList } from "./list.js";
 import { renderWorkflow } from "./workflow.js";
 import { renderTaskQueues } from "./taskqueues.js";
+import { renderNamespacesAdmin, renderApiKeysAdmin } from "./admin.js";
+import { renderSchedules, renderSchedule } from "./schedules.js";
 
 const RANK = { reader: 1, writer: 2, admin: 3 };
 const app = {
@@ -15,6 +17,9 @@ const app = {
     const w = this.who;
     return !!w && RANK[w.role] >= RANK.writer && (w.namespace === "*" || w.namespace === ns);
   },
+  // Admin of some namespace: sees the admin pages (the API scopes what it may change).
+  isAdmin() { return !!this.who && this.who.role === "admin"; },
+  refreshNamespaces() { renderNamespaces(); },
   go(hash) { location.hash = hash; },
 };
 let cleanup = null;
@@ -45,6 +50,7 @@ function signIn(main, message) {
 function renderWho() {
   const el = document.getElementById("who");
   const w = app.who;
+  document.getElementById("nav-admin").hidden = !app.isAdmin();
   if (!w) { el.replaceChildren(); return; }
   if (!w.auth_enabled) { el.replaceChildren(h("span", { class: "muted" }, "auth off")); return; }
   el.replaceChildren(
@@ -61,9 +67,15 @@ function renderNamespaces() {
   sel.onchange = () => { app.go(`#/namespaces/${enc(sel.value)}/workflows`); };
 }
 
+let routeSeq = 0;
+
 async function route() {
   if (cleanup) { cleanup(); cleanup = null; }
-  const main = document.getElementById("main");
+  const seq = ++routeSeq;
+  // Each navigation renders into its own view: a page still loading for an earlier route (a
+  // slow API call, a sign-out meanwhile) then writes into a detached element, not over this one.
+  const main = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  document.getElementById("main").replaceChildren(main);
   const { parts, params } = parseRoute();
   if (parts[0] === "namespaces" && parts[1]) {
     app.ns = parts[1];
@@ -73,19 +85,32 @@ async function route() {
   if (sel.value !== app.ns) renderNamespaces();
   document.getElementById("nav-workflows").href = `#/namespaces/${enc(app.ns)}/workflows`;
   document.getElementById("nav-task-queues").href = `#/namespaces/${enc(app.ns)}/task-queues`;
+  document.getElementById("nav-schedules").href = `#/namespaces/${enc(app.ns)}/schedules`;
+  let done = null;
   try {
     if (parts[0] === "namespaces" && parts[2] === "workflows" && parts.length === 4) {
       // The workflow id is one percent-encoded segment (ids may hold "/").
-      cleanup = await renderWorkflow(main, app, app.ns, parts[3], params.get("run_id"));
+      done = await renderWorkflow(main, app, app.ns, parts[3], params.get("run_id"));
+    } else if (parts[0] === "namespaces" && parts[2] === "schedules" && parts.length === 4) {
+      done = await renderSchedule(main, app, app.ns, parts[3]);
+    } else if (parts[0] === "namespaces" && parts[2] === "schedules") {
+      done = await renderSchedules(main, app, app.ns);
+    } else if (parts[0] === "admin" && parts[1] === "api-keys") {
+      done = await renderApiKeysAdmin(main, app, params);
+    } else if (parts[0] === "admin") {
+      done = await renderNamespacesAdmin(main, app);
     } else if (parts[0] === "namespaces" && parts[2] === "task-queues") {
-      cleanup = await renderTaskQueues(main, app, app.ns, parts[3] || params.get("name") || "");
+      done = await renderTaskQueues(main, app, app.ns, parts[3] || params.get("name") || "");
     } else {
-      cleanup = await renderList(main, app, app.ns, params);
+      done = await renderList(main, app, app.ns, params);
     }
   } catch (err) {
+    if (seq !== routeSeq) return;
     if (err instanceof ApiError && err.status === 401) { signIn(main, err); return; }
     main.replaceChildren(errorBox(err));
   }
+  // A newer navigation started meanwhile: stop this page's refresh timers.
+  if (seq !== routeSeq) { if (done) done(); } else cleanup = done;
 }
 
 async function start() {

@@ -5,7 +5,7 @@ import { h, fmtTime, duration, statusChip, errorBox, wfHref, tqHref } from "./ut
 
 export const STATUSES = ["Running", "Completed", "Failed", "Canceled", "Terminated", "ContinuedAsNew", "TimedOut"];
 const REFRESH_MS = 5000;
-const PAGE_SIZE = 50;
+const PAGE_SIZES = [20, 50, 100, 200];
 
 const quote = (v) => "'" + String(v).replace(/'/g, "''") + "'";
 
@@ -36,11 +36,14 @@ function addClause(query, clause) {
 export async function renderList(main, app, ns, params) {
   const query = params.get("query") || "";
   const status = params.get("status") || "";
+  // Any size the API takes may come in the URL; the selector offers the usual ones.
+  const pageSize = Math.min(Math.max(parseInt(params.get("page_size"), 10) || 50, 1), 1000);
   const effective = withStatus(query, status);
-  const hrefFor = (q, st) => {
+  const hrefFor = (q, st, size = pageSize) => {
     const p = new URLSearchParams();
     if (q) p.set("query", q);
     if (st) p.set("status", st);
+    if (size !== 50) p.set("page_size", size);
     const qs = p.toString();
     return `#/namespaces/${enc(ns)}/workflows` + (qs ? "?" + qs : "");
   };
@@ -70,6 +73,8 @@ export async function renderList(main, app, ns, params) {
     h("label", {}, "started after ", h("input", { name: "since", type: "datetime-local" })),
     h("button", { type: "submit" }, "Add to query"));
   const chips = h("div", { class: "chips", id: "chips" });
+  // The API's 400 for a query it cannot parse, shown under the box (the page stays usable).
+  const queryError = h("div", { id: "query-error" });
   const table = h("div", { id: "runs" });
   const pager = h("div", { class: "pager" });
   const refresh = h("label", { class: "refresh" },
@@ -81,7 +86,7 @@ export async function renderList(main, app, ns, params) {
   const stamp = h("span", { class: "muted", id: "loaded-at" });
   main.replaceChildren(h("section", { class: "card" },
     h("h2", {}, "Workflows ", h("span", { class: "muted" }, `in ${ns}`)),
-    form, helpers,
+    form, queryError, helpers,
     h("div", { class: "effective" }, "Query sent: ", h("code", { id: "effective-query" }, effective || "(all runs)")),
     chips, h("div", { class: "toolbar" }, refresh, stamp), table, pager));
 
@@ -101,7 +106,7 @@ export async function renderList(main, app, ns, params) {
 
   async function loadPage() {
     const data = await api(`/namespaces/${enc(ns)}/workflows`, {
-      params: { query: effective, page_size: PAGE_SIZE, next_page_token: tokens[page] },
+      params: { query: effective, page_size: pageSize, next_page_token: tokens[page] },
     });
     tokens[page + 1] = data.next_page_token;
     const rows = data.executions.map((e) => h("tr", {},
@@ -117,9 +122,11 @@ export async function renderList(main, app, ns, params) {
       h("thead", {}, h("tr", {}, ["Status", "Workflow id", "Run id", "Type", "Task queue", "Start", "Close", "Duration"].map((c) => h("th", {}, c)))),
       h("tbody", {}, rows)) : h("p", { class: "muted", id: "no-runs" }, "No runs match."));
     pager.replaceChildren(
-      h("button", { disabled: page === 0, onclick: () => { page -= 1; reload(); } }, "← Newer"),
-      h("span", { class: "muted" }, ` page ${page + 1} `),
-      h("button", { id: "next-page", disabled: !data.next_page_token, onclick: () => { page += 1; reload(); } }, "Older →"));
+      h("button", { id: "prev-page", disabled: page === 0, onclick: () => { page -= 1; reload(); } }, "← Newer"),
+      h("span", { class: "muted", id: "page-number" }, ` page ${page + 1} `),
+      h("button", { id: "next-page", disabled: !data.next_page_token, onclick: () => { page += 1; reload(); } }, "Older →"),
+      h("label", { class: "muted" }, " rows per page ", h("select", { id: "page-size", onchange: (e) => app.go(hrefFor(query, status, Number(e.target.value))) },
+        [...new Set([...PAGE_SIZES, pageSize])].sort((a, b) => a - b).map((n) => h("option", { value: n, selected: n === pageSize }, String(n))))));
   }
 
   let alive = true;
@@ -129,8 +136,17 @@ export async function renderList(main, app, ns, params) {
       stamp.textContent = `updated ${new Date().toLocaleTimeString()}`;
       // For measuring page loads (bench/ui_pageload.py): the list and its counts are shown.
       if (!performance.getEntriesByName("tidal:ready").length) performance.mark("tidal:ready");
+      queryError.replaceChildren();
     } catch (err) {
-      table.replaceChildren(errorBox(err));
+      if (err.status === 400) {
+        // The query is wrong: say so where it is typed; the old rows and counts would mislead.
+        queryError.replaceChildren(errorBox(err));
+        table.replaceChildren(h("p", { class: "muted", id: "no-runs" }, "Fix the query to see runs."));
+        chips.replaceChildren();
+        pager.replaceChildren();
+      } else {
+        table.replaceChildren(errorBox(err));
+      }
       // The first load lets the router show the sign-in form; a refresh just shows the error.
       if (first && err.status === 401) throw err;
     }

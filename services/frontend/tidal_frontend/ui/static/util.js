@@ -80,9 +80,14 @@ export function failureView(f) {
     f.cause ? h("div", { class: "cause" }, h("div", { class: "muted" }, "caused by"), failureView(f.cause)) : null);
 }
 
+// An API error as the problem document says it: detail, stable code, and per-field errors.
 export function errorBox(err) {
-  const code = err && err.problem && err.problem.code ? ` (${err.problem.code})` : "";
-  return h("div", { class: "error", role: "alert" }, `${err.message || err}${code}`);
+  const p = (err && err.problem) || {};
+  const code = p.code ? ` (${p.code})` : "";
+  const fields = Array.isArray(p.errors) ? p.errors.slice(0, 10) : [];
+  return h("div", { class: "error", role: "alert" }, `${err.message || err}${code}`,
+    fields.length ? h("ul", { class: "field-errors" }, fields.map((e) =>
+      h("li", {}, h("code", {}, (e.loc || []).filter((x) => x !== "body").join(".")), ": ", e.msg || ""))) : null);
 }
 
 export function kv(rows) {

@@ -1,6 +1,6 @@
 // One run: header, payloads, pending work, timeline, history (compact, full, JSON), actions, queries.
 import { api, wfPath } from "./api.js";
-import { h, kv, fmtTime, duration, statusChip, payloadsView, failureView, errorBox, wfHref, tqHref } from "./util.js";
+import { h, kv, fmtTime, fmtDuration, duration, statusChip, payloadsView, failureView, errorBox, wfHref, tqHref, enc } from "./util.js";
 import { groupEvents, timelineView } from "./timeline.js";
 
 const REFRESH_MS = 2000;
@@ -17,15 +17,20 @@ async function moreEvents(ns, id, runId, events) {
   }
 }
 
+// The run chain: a continue-as-new or a retry (attempt > 1) of a failed run starts a new run of
+// the same workflow id; each run's first event names the first and the previous run, and the
+// result of a closed one names the next.
 function runLinks(ns, d, events, result) {
   const started = (events[0] && events[0].attributes) || {};
   const links = [];
-  const link = (label, id, run) => links.push(h("a", { href: wfHref(ns, id, run), class: "chain" }, label));
-  if (started.first_execution_run_id && started.first_execution_run_id !== d.run_id) link("first run", d.workflow_id, started.first_execution_run_id);
-  if (started.continued_execution_run_id) link("← previous run", d.workflow_id, started.continued_execution_run_id);
-  if (result && result.new_run_id) link("next run →", d.workflow_id, result.new_run_id);
-  if (started.parent_workflow_id) link(`parent ${started.parent_workflow_id}`, started.parent_workflow_id, started.parent_run_id);
-  return links.length ? links.flatMap((l, i) => (i ? [" · ", l] : [l])) : null;
+  const link = (label, id, run, cls) => links.push(h("a", { href: wfHref(ns, id, run), class: `chain ${cls}` }, label));
+  const retry = started.attempt > 1;
+  if (started.first_execution_run_id && started.first_execution_run_id !== d.run_id) link("first run", d.workflow_id, started.first_execution_run_id, "chain-first");
+  if (started.continued_execution_run_id) link(retry ? "← previous attempt" : "← continued from", d.workflow_id, started.continued_execution_run_id, "chain-prev");
+  if (result && result.new_run_id) link(d.status === "ContinuedAsNew" ? "continued as new →" : "retried as →", d.workflow_id, result.new_run_id, "chain-next");
+  if (started.parent_workflow_id) link(`parent ${started.parent_workflow_id}`, started.parent_workflow_id, started.parent_run_id, "chain-parent");
+  links.push(h("a", { href: `#/namespaces/${enc(ns)}/workflows?query=${enc(`WorkflowId = '${d.workflow_id.replace(/'/g, "''")}'`)}`, class: "chain chain-all" }, "all runs of this id"));
+  return links.flatMap((l, i) => (i ? [" · ", l] : [l]));
 }
 
 function header(ns, d, events, result) {
@@ -34,14 +39,14 @@ function header(ns, d, events, result) {
     h("h2", {}, statusChip(d.status), " ", h("span", { id: "wf-type" }, d.workflow_type)),
     kv([
       ["Workflow id", h("span", { class: "mono", id: "wf-id" }, d.workflow_id)],
-      ["Run id", h("span", { class: "mono" }, d.run_id)],
+      ["Run id", h("span", { class: "mono", id: "wf-run-id" }, d.run_id)],
       ["Task queue", h("a", { href: tqHref(ns, d.task_queue) }, d.task_queue)],
       ["Start", fmtTime(d.start_time)],
       ["Close", d.close_time ? fmtTime(d.close_time) : h("span", { class: "muted" }, "running")],
       ["Duration", duration(d.start_time, d.close_time)],
       ["History length", String(d.history_length)],
       started.attempt > 1 ? ["Attempt", String(started.attempt)] : null,
-      ["Runs", runLinks(ns, d, events, result) || h("span", { class: "muted" }, "no other runs")],
+      ["Runs", h("span", { id: "run-chain" }, runLinks(ns, d, events, result))],
     ]));
 }
 
@@ -59,22 +64,65 @@ function ioSection(d, events, result) {
       ? kv(Object.entries(d.search_attributes).map(([k, v]) => [k, h("code", {}, JSON.stringify(v))])) : h("span", { class: "muted" }, "none")));
 }
 
+const STATE_LABEL = { Scheduled: "scheduled", Started: "started", BackingOff: "backing off", CancelRequested: "cancel requested" };
+
+// One pending activity: where it stands, why the last attempt failed, when the next one runs,
+// and what it last reported (heartbeat details are payloads: JSON, or marked as encoded).
+function pendingActivity(a) {
+  const attempts = a.maximum_attempts ? `${a.attempt} of ${a.maximum_attempts}` : `${a.attempt} (no limit)`;
+  return h("div", { class: "pending-activity", "data-activity-id": a.activity_id },
+    h("div", { class: "pa-head" },
+      h("b", {}, a.activity_type), " ", h("span", { class: "muted mono" }, `#${a.activity_id}`), " ",
+      h("span", { class: `pa-state ps-${a.state}` }, STATE_LABEL[a.state] || a.state)),
+    kv([
+      ["Attempt", h("span", { class: "pa-attempt" }, attempts)],
+      ["Scheduled", fmtTime(a.scheduled_time)],
+      a.next_attempt_schedule_time ? ["Next retry", h("span", { class: "pa-next-retry" },
+        fmtTime(a.next_attempt_schedule_time), " ", h("span", { class: "muted" }, `(in ${untilNow(a.next_attempt_schedule_time)})`))] : null,
+      a.last_attempt_complete_time ? ["Last attempt ended", fmtTime(a.last_attempt_complete_time)] : null,
+      a.last_started_time ? ["Started", fmtTime(a.last_started_time)] : null,
+      a.last_heartbeat_time ? ["Last heartbeat", h("span", { class: "pa-heartbeat-time" }, fmtTime(a.last_heartbeat_time))] : null,
+      a.expiration_time ? ["Expires", fmtTime(a.expiration_time)] : null,
+      a.last_worker_identity ? ["Worker", h("span", { class: "mono pa-worker" }, a.last_worker_identity)] : null,
+      a.heartbeat_details && a.heartbeat_details.length ? ["Heartbeat details", h("div", { class: "pa-details" }, payloadsView(a.heartbeat_details))] : null,
+      a.last_failure ? ["Last failure", h("div", { class: "pa-failure" }, failureView(a.last_failure))] : null,
+    ]));
+}
+
+// A refresh redraws the box: keep the <details> the reader opened (a stack trace) open.
+function keepOpen(box, redraw) {
+  const open = [...box.querySelectorAll("details")].map((el) => el.open);
+  redraw();
+  box.querySelectorAll("details").forEach((el, i) => { if (open[i]) el.open = true; });
+}
+
+function untilNow(iso) {
+  const ms = new Date(iso) - new Date();
+  return ms > 0 ? fmtDuration(ms) : "due";
+}
+
 function pendingSection(d, events) {
-  const children = groupEvents(events).groups.filter((g) => g.kind === "child");
+  // Children from describe (initiated, not closed) and from history (the ones already closed).
+  const pendingKids = d.pending_children || [];
+  const pendingIds = new Set(pendingKids.map((c) => c.initiated_id));
+  const closedKids = groupEvents(events).groups.filter((g) => g.kind === "child" && !pendingIds.has(g.events[0].event_id));
   const acts = d.pending_activities || [], timers = d.pending_timers || [];
   return h("div", { id: "pending" },
     h("h3", {}, "Pending activities"),
-    acts.length ? h("table", { class: "small-table" },
-      h("thead", {}, h("tr", {}, ["Activity", "Type", "Attempt", "Scheduled", "Attempt scheduled", "Last failure"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, acts.map((a) => h("tr", {}, h("td", {}, a.activity_id), h("td", {}, a.activity_type), h("td", {}, String(a.attempt)),
-        h("td", {}, fmtTime(a.scheduled_time)), h("td", {}, fmtTime(a.current_attempt_scheduled_time)), h("td", {}, a.last_failure_message || ""))))) : h("p", { class: "muted" }, "none"),
+    acts.length ? h("div", { id: "pending-activities" }, acts.map(pendingActivity)) : h("p", { class: "muted" }, "none"),
     h("h3", {}, "Pending timers"),
-    timers.length ? h("ul", {}, timers.map((t) => h("li", {}, `${t.timer_id}: fires at ${fmtTime(t.fire_at)}`))) : h("p", { class: "muted" }, "none"),
+    timers.length ? h("ul", { id: "pending-timers" }, timers.map((t) => h("li", {}, `${t.timer_id}: fires at ${fmtTime(t.fire_at)} (in ${untilNow(t.fire_at)})`))) : h("p", { class: "muted" }, "none"),
     d.pending_workflow_task ? h("p", {}, `Workflow task pending (attempt ${d.pending_workflow_task.attempt}, scheduled ${fmtTime(d.pending_workflow_task.scheduled_time)})`) : null,
     d.last_workflow_task_failure ? h("div", {}, h("h3", {}, "Workflow task failing"),
       failureView({ type: d.last_workflow_task_failure.type, message: `${d.last_workflow_task_failure.cause || ""}: ${d.last_workflow_task_failure.message}` })) : null,
     h("h3", {}, "Children"),
-    children.length ? h("ul", {}, children.map((c) => h("li", {}, c.child ? h("a", { href: wfHref(d.namespace, c.child.workflow_id, c.child.run_id) }, c.label) : c.label, ` — ${c.outcome}`))) : h("p", { class: "muted" }, "none"));
+    pendingKids.length || closedKids.length ? h("ul", { id: "children" },
+      pendingKids.map((c) => h("li", { class: "pending-child" },
+        c.run_id ? h("a", { href: wfHref(c.namespace || d.namespace, c.workflow_id, c.run_id) }, `${c.workflow_type_name} ${c.workflow_id}`) : `${c.workflow_type_name} ${c.workflow_id}`,
+        h("span", { class: "muted" }, c.run_id ? " — running" : " — starting"),
+        c.parent_close_policy && c.parent_close_policy !== "Terminate" ? h("span", { class: "muted" }, ` (on parent close: ${c.parent_close_policy})`) : null)),
+      closedKids.map((c) => h("li", {}, c.child ? h("a", { href: wfHref(d.namespace, c.child.workflow_id, c.child.run_id) }, c.label) : c.label, ` — ${c.outcome}`)))
+      : h("p", { class: "muted" }, "none"));
 }
 
 function compactView(events) {
@@ -230,7 +278,7 @@ export async function renderWorkflow(main, app, ns, id, runIdParam) {
   function draw() {
     headerBox.replaceChildren(header(ns, d, events, result));
     ioBox.replaceChildren(ioSection(d, events, result));
-    pendingBox.replaceChildren(pendingSection(d, events));
+    keepOpen(pendingBox, () => pendingBox.replaceChildren(pendingSection(d, events)));
     // Actions only for a running run and a key that may write here (readers see none).
     if (d.status === "Running" && app.canWrite(ns)) {
       if (!actionsBox.firstChild) actionsBox.replaceChildren(h("h3", {}, "Actions"), actionsSection(ns, id, runId, () => refresh()));
