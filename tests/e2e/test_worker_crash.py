@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tidal.client import Client
 
-from tests.support.crash_worker import TASK_QUEUE, CrashSurvivor
+from tests.support.crash_worker import TASK_QUEUE, CrashSurvivor, EagerVictim
 from tests.support.stack import ROOT, Stack, wait_for
 
 
@@ -62,6 +62,35 @@ async def test_worker_killed_with_pending_timer_activity_and_signals(running: St
         assert types.count("ActivityTaskCompleted") == 1
         assert types.count("TimerStarted") == 1 and types.count("TimerFired") == 1
         assert types.count("WorkflowExecutionSignaled") == 2
+        assert types[-1] == "WorkflowExecutionCompleted"
+    finally:
+        await client.close()
+
+
+async def test_worker_killed_holding_an_eager_activity_retries_it(running: Stack, tmp_path: Path) -> None:
+    """The activity was handed straight to worker-1 (eager: its sticky queue, no matching); the
+    SIGKILL takes the task with the worker's exclusive queue, so nothing redelivers attempt 1:
+    the start-to-close timeout retries it through matching and worker-2 runs attempt 2."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    client = await Client.connect(running.address)
+    try:
+        start_worker(running, "worker-1")
+        handle = await client.start_workflow(
+            EagerVictim.run, str(markers), id=f"eager-crash-{uuid.uuid4()}", task_queue=TASK_QUEUE
+        )
+        await wait_for(
+            lambda: (markers / "attempt-1").exists(), timeout=60, what="the eager attempt to start"
+        )
+        running.kill("worker-1")
+        (markers / "release").touch()
+        start_worker(running, "worker-2")
+        assert await handle.result() == "done on attempt 2"
+        events = (await handle.fetch_history()).events
+        types = [e.event_type for e in events]
+        assert types.count("ActivityTaskScheduled") == 1 and types.count("ActivityTaskCompleted") == 1
+        (started,) = [e for e in events if e.event_type == "ActivityTaskStarted"]
+        assert started.attributes.attempt == 2  # type: ignore[union-attr]
         assert types[-1] == "WorkflowExecutionCompleted"
     finally:
         await client.close()

@@ -54,9 +54,25 @@ class CrashSurvivor:
         self.signals.append(value)
 
 
+@workflow.defn
+class EagerVictim:
+    """One activity, handed eagerly to the worker that completes the first workflow task."""
+
+    @workflow.run
+    async def run(self, markers: str) -> str:
+        return await workflow.execute_activity(
+            gated,
+            markers,
+            start_to_close_timeout=timedelta(seconds=3),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200)),
+        )
+
+
 async def main(address: str) -> None:
     client = await Client.connect(address)
-    async with Worker(client, task_queue=TASK_QUEUE, workflows=[CrashSurvivor], activities=[gated]):
+    async with Worker(
+        client, task_queue=TASK_QUEUE, workflows=[CrashSurvivor, EagerVictim], activities=[gated]
+    ):
         print("worker ready", flush=True)
         await asyncio.Event().wait()
 

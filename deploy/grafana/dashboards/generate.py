@@ -272,11 +272,13 @@ MATCHING = Dashboard(
                     unit="s",
                 ),
                 Panel(
-                    "Sticky hit ratio",
+                    # Sticky workflow tasks and eager activities go from history straight to the
+                    # worker's queue; matching only sees the fallbacks (and queries).
+                    "Straight to the worker (sticky tasks, eager activities): hit ratio",
                     q(
-                        'sum(rate(tidal_matching_sticky_dispatch_total{result="hit"}[5m])) '
-                        "/ clamp_min(sum(rate(tidal_matching_sticky_dispatch_total[5m])), 1e-9)",
-                        "hit ratio",
+                        'sum by (kind) (rate(tidal_history_worker_dispatch_total{result="direct"}[5m])) '
+                        "/ clamp_min(sum by (kind) (rate(tidal_history_worker_dispatch_total[5m])), 1e-9)",
+                        "{{kind}}",
                     ),
                     unit="percentunit",
                 ),

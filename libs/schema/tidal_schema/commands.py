@@ -31,6 +31,11 @@ class ScheduleActivityTask(Frozen):
     heartbeat_timeout: Duration | None = None
     retry_policy: RetryPolicy | None = None
     priority: Priority | None = None
+    # Temporal's eager activity execution: the completing worker has a free activity slot and asks
+    # history to hand this activity straight back to it (to its sticky queue) instead of through
+    # matching. A request, not a promise: history honours it for the run's own task queue, at most
+    # a few per task, and falls back to matching when the worker's queue is gone.
+    request_eager_execution: bool = False
 
 
 class RequestCancelActivityTask(Frozen):

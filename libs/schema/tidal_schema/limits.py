@@ -50,6 +50,7 @@ __all__ = [
     "MAX_TIMESTAMP",
     "MESSAGE_MAX_BYTES",
     "MIN_TIMESTAMP",
+    "NOTIFY_OUTCOME_MAX_BYTES",
     "STORE_SAFE_PATTERN",
     "TASK_HISTORY_MAX_BYTES",
     "TASK_HISTORY_MAX_EVENTS",
@@ -91,6 +92,11 @@ HISTORY_SIZE_ERROR = 50 * 1024 * 1024
 MESSAGE_MAX_BYTES = 16 * 1024 * 1024
 """Largest body any Tidal process publishes on the bus: well below RabbitMQ's own
 `max_message_size` (128 MiB in 3.10), which closes the channel of a publisher exceeding it."""
+
+NOTIFY_OUTCOME_MAX_BYTES = 64 * 1024
+"""Largest close notification (WorkflowClosed) that carries the run's result or failure. It is
+fanned out to every frontend process, so a bigger outcome is left out and a frontend waiting for
+it reads it from the database instead (docs/performance.md, "Hops and messages")."""
 
 TASK_HISTORY_MAX_EVENTS = 1000
 TASK_HISTORY_MAX_BYTES = 4 * 1024 * 1024

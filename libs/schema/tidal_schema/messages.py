@@ -452,6 +452,9 @@ class AddWorkflowTask(_Message):
 
 class AddActivityTask(_Message):
     type: Literal["AddActivityTask"] = "AddActivityTask"
+    # An eager activity (ScheduleActivityTask.request_eager_execution): the sticky queue of the
+    # worker that scheduled it, tried first; history publishes such a task there itself.
+    worker_queue: str | None = None
     task: ActivityTask
 
 
@@ -484,7 +487,16 @@ class CancelTimer(_Message):
     key: str
 
 
-TimerMessage = Annotated[ScheduleTimer | CancelTimer, Field(discriminator="type")]
+class ScheduleTimers(_Message):
+    """Several ScheduleTimers for one timer shard in one bus message: history sends the timers a
+    batch commit sets for a shard together (docs/performance.md, "Hops and messages"). Each is
+    applied as if it had come alone."""
+
+    type: Literal["ScheduleTimers"] = "ScheduleTimers"
+    timers: tuple[ScheduleTimer, ...] = Field(min_length=1)
+
+
+TimerMessage = Annotated[ScheduleTimer | ScheduleTimers | CancelTimer, Field(discriminator="type")]
 
 
 # --- notifications (fanout) and replies ---------------------------------------------------
@@ -493,6 +505,14 @@ TimerMessage = Annotated[ScheduleTimer | CancelTimer, Field(discriminator="type"
 class WorkflowClosed(_ExecutionRef):
     type: Literal["WorkflowClosed"] = "WorkflowClosed"
     status: WorkflowExecutionStatus
+    # The run's outcome as the result endpoint answers it, so a frontend holding a long poll
+    # answers without reading the run back. Left out (`has_outcome` false) when it would make the
+    # notification larger than limits.NOTIFY_OUTCOME_MAX_BYTES: the frontend reads it instead.
+    has_outcome: bool = False
+    result: tuple[Payload, ...] | None = None
+    failure: Failure | None = None
+    # Continued-as-new, or failed and retried: the run to follow.
+    new_run_id: str | None = None
 
 
 NotifyMessage = Annotated[WorkflowClosed, Field(discriminator="type")]

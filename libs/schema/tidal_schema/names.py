@@ -49,8 +49,17 @@ def activity_task_queue(namespace: str, task_queue: str) -> str:
     return f"tidal.tq.{_part(namespace)}.{_part(task_queue)}.activity"
 
 
+STICKY_QUEUE_PREFIX = "tidal.sticky."
+
+
 def sticky_queue(worker_identity: str) -> str:
-    return f"tidal.sticky.{_part(worker_identity)}"
+    return f"{STICKY_QUEUE_PREFIX}{_part(worker_identity)}"
+
+
+def is_sticky_queue(name: str) -> bool:
+    """A worker's own queue, as a worker names it: history publishes tasks only to such names
+    (a completion could name any queue, e.g. a history shard's)."""
+    return name.startswith(STICKY_QUEUE_PREFIX) and len(name) > len(STICKY_QUEUE_PREFIX)
 
 
 # Dead-letter exchange every durable queue points at (x-dead-letter-exchange); workers that

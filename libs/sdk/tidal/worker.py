@@ -54,6 +54,10 @@ __all__ = [
 
 log = logging.getLogger("tidal.worker")
 
+# Temporal's default bound on eager activities per workflow task (its server's
+# EnableActivityEagerExecution / the SDK's max_eager_activities_per_task).
+MAX_EAGER_ACTIVITIES_PER_TASK = 3
+
 _CLOSE_COMMANDS = (
     cmd.CompleteWorkflowExecution,
     cmd.FailWorkflowExecution,
@@ -88,9 +92,15 @@ class Worker:
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
         graceful_shutdown_timeout: timedelta = timedelta(),
+        disable_eager_activity_execution: bool = False,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
-        runs (one port per process: every worker of the process shares the registry)."""
+        runs (one port per process: every worker of the process shares the registry).
+
+        `disable_eager_activity_execution`: as temporalio's. By default a workflow task that
+        schedules activities on this worker's task queue asks history to hand up to
+        MAX_EAGER_ACTIVITIES_PER_TASK of them straight back to this worker (its sticky queue)
+        while it has free activity slots, skipping matching (docs/performance.md)."""
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         try:  # the server refuses such a name at every start: say so before polling nothing
@@ -135,6 +145,8 @@ class Worker:
         self._metrics_server: tm.MetricsServer | None = None
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
         self._activity_worker: ActivityWorker | None = None
+        self._eager_activities = not disable_eager_activity_execution
+        self._activities_running = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -169,10 +181,16 @@ class Worker:
             shared = names.workflow_task_queue(ns, self.task_queue)
             await t.declare_task_queue(shared, sticky=False)
             await t.declare_task_queue(self.sticky_queue, sticky=True)
-            for queue in (self.sticky_queue, shared):
-                self._consumers.append(
-                    await t.consume(queue, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
+            # The sticky queue also brings eager activities: room for those besides the tasks.
+            sticky_prefetch = self._max_wft + (self._max_act if self._eager else 0)
+            self._consumers.append(
+                await t.consume(
+                    self.sticky_queue, self._spawn(self._on_sticky_task), prefetch=sticky_prefetch
                 )
+            )
+            self._consumers.append(
+                await t.consume(shared, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
+            )
         if self._activities:
             aw = self._activity_worker = ActivityWorker(
                 activities=self._activities,
@@ -249,8 +267,28 @@ class Worker:
 
     # --- workflow tasks -------------------------------------------------------------------
 
+    @property
+    def _eager(self) -> bool:
+        return self._eager_activities and bool(self._activities) and bool(self._workflows)
+
+    async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
+        """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
+        activities its completions asked for."""
+        kinds: tuple[type, ...] = (WorkflowTask, QueryWorkflowTask)
+        task = await parse_task(delivery, (*kinds, ActivityTask) if self._eager else kinds)
+        if isinstance(task, ActivityTask):
+            await self._run_activity_task(task, delivery)
+        elif task is not None:
+            await self._run_workflow_delivery(task, delivery)
+
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
         task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
+        if task is not None:
+            await self._run_workflow_delivery(task, delivery)
+
+    async def _run_workflow_delivery(
+        self, task: WorkflowTask | ActivityTask | QueryWorkflowTask, delivery: TaskDelivery
+    ) -> None:
         if isinstance(task, QueryWorkflowTask):
             await self._on_query_task(task, delivery)
             return
@@ -358,7 +396,29 @@ class Worker:
             self._cache.move_to_end(task.run_id)
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
-        return CompleteWorkflowTask(commands=tuple(commands), sticky_queue=self.sticky_queue, **ref)
+        return CompleteWorkflowTask(
+            commands=self._request_eager(commands), sticky_queue=self.sticky_queue, **ref
+        )
+
+    def _request_eager(self, commands: Sequence[cmd.Command]) -> tuple[cmd.Command, ...]:
+        """Ask for activities of this task queue that this worker runs to come straight back to
+        it, while it has free activity slots (Temporal's eager activity execution). Slots are
+        not reserved: the sticky queue's prefetch bounds what can arrive at once."""
+        free = min(MAX_EAGER_ACTIVITIES_PER_TASK, self._max_act - self._activities_running)
+        if not self._eager or free <= 0:
+            return tuple(commands)
+        out: list[cmd.Command] = []
+        for c in commands:
+            if (
+                free > 0
+                and isinstance(c, cmd.ScheduleActivityTask)
+                and c.task_queue == self.task_queue
+                and c.activity_type in self._activities
+            ):
+                c = c.model_copy(update={"request_eager_execution": True})
+                free -= 1
+            out.append(c)
+        return tuple(out)
 
     async def _on_query_task(self, task: QueryWorkflowTask, delivery: TaskDelivery) -> None:
         # Queries never touch history: the answer goes straight back to the waiting frontend.
@@ -455,8 +515,17 @@ class Worker:
 
     async def _on_activity_task(self, delivery: TaskDelivery) -> None:
         task = await parse_task(delivery, (ActivityTask,))
-        if not isinstance(task, ActivityTask):
-            return
+        if isinstance(task, ActivityTask):
+            await self._run_activity_task(task, delivery)
+
+    async def _run_activity_task(self, task: ActivityTask, delivery: TaskDelivery) -> None:
+        self._activities_running += 1
+        try:
+            await self._run_activity_attempt(task, delivery)
+        finally:
+            self._activities_running -= 1
+
+    async def _run_activity_attempt(self, task: ActivityTask, delivery: TaskDelivery) -> None:
         tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
             tm.since(task.current_attempt_scheduled_time)
         )

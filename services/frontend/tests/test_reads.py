@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_frontend.app import FrontendService
-from tidal_schema import HistoryEvent, WorkflowExecutionStatus, events, names
+from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus, events, names
 from tidal_schema.messages import WorkflowClosed
 from tidal_server.bus import AmqpBus, OutMessage
 
@@ -328,6 +328,54 @@ async def test_result_long_poll_woken_by_workflow_closed(
     }
     assert time.monotonic() - started < DEADLINE  # not the 30 s wait
     assert not frontend.context.waiters.watching(key)
+
+
+async def test_a_notification_with_the_outcome_answers_without_reading_it_back(
+    client: httpx.AsyncClient, engine: AsyncEngine, frontend: FrontendService, frontend_bus: AmqpBus
+) -> None:
+    """History's close notification carries the result (docs/performance.md, "Hops and
+    messages"): the poll answers from it. The row still says Running here, so an answer of
+    Completed with the result can only have come from the notification."""
+    w = wid()
+    run_id = await insert_run(engine, workflow_id=w)
+    key = ("default", w, run_id)
+    payload = {"metadata": {"encoding": "json/plain"}, "data": "from the notification"}
+    with watched(frontend, key) as waiting:
+        poll = asyncio.create_task(client.get(f"{BASE}/{w}/result", params={"wait": 30}))
+        async with asyncio.timeout(DEADLINE):
+            await waiting.wait()
+    closed = WorkflowClosed(
+        namespace="default",
+        workflow_id=w,
+        run_id=run_id,
+        status=S.CONTINUED_AS_NEW,
+        has_outcome=True,
+        new_run_id="next-run",
+    )
+    async with asyncio.timeout(DEADLINE):
+        await frontend_bus.publish(
+            OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="", body=closed.model_dump_json().encode())
+        )
+        r = await poll
+    assert r.json()["status"] == "ContinuedAsNew" and r.json()["new_run_id"] == "next-run"
+    completed = closed.model_copy(
+        update={"status": S.COMPLETED, "new_run_id": None, "result": (Payload.model_validate(payload),)}
+    )
+    w2 = wid()
+    run2 = await insert_run(engine, workflow_id=w2)
+    completed = completed.model_copy(update={"workflow_id": w2, "run_id": run2})
+    with watched(frontend, ("default", w2, run2)) as waiting:
+        poll = asyncio.create_task(client.get(f"{BASE}/{w2}/result", params={"wait": 30}))
+        async with asyncio.timeout(DEADLINE):
+            await waiting.wait()
+    async with asyncio.timeout(DEADLINE):
+        await frontend_bus.publish(
+            OutMessage(
+                exchange=names.NOTIFY_EXCHANGE, routing_key="", body=completed.model_dump_json().encode()
+            )
+        )
+        r = await poll
+    assert r.json()["status"] == "Completed" and r.json()["result"] == [payload]
 
 
 async def test_notification_wakes_the_poll_even_before_the_commit_shows(

@@ -105,6 +105,13 @@ PARTIAL_WORKFLOW_TASKS = Counter(
     "paged = the worker reads the older events).",
     ["kind"],
 )
+WORKER_DISPATCH = Counter(
+    "tidal_history_worker_dispatch_total",
+    "Tasks history published straight to a worker's own queue, skipping matching (kind: workflow "
+    "= a sticky workflow task, activity = an eager activity), by result: direct = the worker's "
+    "queue took it, fallback = the queue was gone and the task went to matching's shared queue.",
+    ["kind", "result"],
+)
 CACHE_BYTES = Gauge(
     "tidal_history_cache_bytes", "Estimated memory held by the run cache (TIDAL_CACHE_MAX_BYTES bounds it)."
 )

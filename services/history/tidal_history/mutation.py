@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, TypeAdapter
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus, names
 from tidal_schema import events as ev
+from tidal_schema.limits import NOTIFY_OUTCOME_MAX_BYTES
 from tidal_schema.messages import (
     ActivityTask,
     AddActivityTask,
@@ -113,7 +114,10 @@ class Mutation:
         """ActivityTaskStarted is written together with the outcome (as Temporal does for
         retried activities), so a started event always immediately precedes its outcome."""
         started = ev.ActivityTaskStarted(
-            scheduled_event_id=info.scheduled_event_id, attempt=info.attempt, last_failure=info.last_failure
+            scheduled_event_id=info.scheduled_event_id,
+            identity=info.started_identity,
+            attempt=info.attempt,
+            last_failure=info.last_failure,
         )
         if self.state.workflow_task is not None:
             self.state.buffered_events.append(started.model_dump(mode="json"))
@@ -220,7 +224,11 @@ class Mutation:
 
     # --- activities -----------------------------------------------------------------------
 
-    def dispatch_activity(self, info: ActivityInfo) -> None:
+    def dispatch_activity(
+        self, info: ActivityInfo, *, worker_queue: str | None = None, identity: str = ""
+    ) -> None:
+        """`worker_queue`: an eager dispatch to the worker `identity` (api/eager_activities.py),
+        recorded on the attempt now; otherwise through matching."""
         st = self.state
         task = ActivityTask(
             namespace=st.namespace,
@@ -244,8 +252,13 @@ class Mutation:
             priority=info.priority,
             retry_policy=info.retry_policy,
         )
-        self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, AddActivityTask(task=task))
+        self.send(
+            names.MATCHING_EXCHANGE,
+            names.MATCHING_ROUTING_KEY,
+            AddActivityTask(task=task, worker_queue=worker_queue),
+        )
         info.dispatched_attempt = info.attempt
+        info.started_identity = identity
         if info.start_to_close_timeout is not None:
             self.set_timer(
                 TimerKind.ACTIVITY_TIMEOUT,
@@ -342,13 +355,7 @@ class Mutation:
         st.timers.clear()
         relations.on_close(self, status, result=result, failure=failure, continued=continued)
         self.set_timer(TimerKind.RETENTION, fire_at=self.now + RETENTION_FIRST_CHECK)
-        self.send(
-            names.NOTIFY_EXCHANGE,
-            "",
-            WorkflowClosed(
-                namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=status
-            ),
-        )
+        self.send(names.NOTIFY_EXCHANGE, "", closed_notification(st, attributes))
 
     def _delete_pending_timer_rows(self) -> None:
         """A closed run's pending timers would only fire stale; their rows go with the close, so
@@ -397,6 +404,22 @@ class Mutation:
             is_new_run=self._is_new_run,
             successor=self.successor,
         )
+
+
+def closed_notification(st: MutableState, attributes: ev.EventAttributes) -> WorkflowClosed:
+    """The close notification, with the outcome when it is small enough to fan out."""
+    closed = WorkflowClosed(
+        namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=st.status
+    )
+    full = closed.model_copy(
+        update={
+            "has_outcome": True,
+            "result": st.result,
+            "failure": st.failure,
+            "new_run_id": getattr(attributes, "new_execution_run_id", None),
+        }
+    )
+    return full if len(full.model_dump_json()) <= NOTIFY_OUTCOME_MAX_BYTES else closed
 
 
 def timer_key(

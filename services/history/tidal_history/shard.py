@@ -24,6 +24,7 @@ from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_heade
 from . import metrics
 from .batch_failures import BatchFailurePolicy
 from .cache import RunCache, ShardCache
+from .direct import publish as publish_outbox
 from .limit_guards import split_oversized
 from .limits import HistoryLimits
 from .mutation import Outcome, Outgoing
@@ -298,18 +299,7 @@ class ShardProcessor:
         # A row the bus would refuse can never be published: it must not wedge the shard.
         items = await split_oversized(items, self._bus, self._limits.max_message_bytes, self.shard_id)
         if items:
-            await self._bus.publish_many(
-                [
-                    OutMessage(
-                        exchange=p.exchange,
-                        routing_key=p.routing_key,
-                        body=p.body,
-                        headers=p.headers,
-                        mandatory=p.exchange != names.NOTIFY_EXCHANGE,
-                    )
-                    for p in items
-                ]
-            )
+            await publish_outbox(self._bus, items, max_message_bytes=self._limits.max_message_bytes)
 
 
 def _short(exc: ValidationError) -> str:

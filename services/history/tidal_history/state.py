@@ -49,6 +49,9 @@ class ActivityInfo(_State):
     # The attempt last handed to matching: a retry fire for it again (fires are at least once) is
     # a duplicate, not a reason to run the attempt twice.
     dispatched_attempt: int = 0
+    # The worker an eager dispatch handed the attempt to (api/eager_activities.py), written into
+    # ActivityTaskStarted; "" for an attempt that went through matching.
+    started_identity: str = ""
 
 
 class TimerInfo(_State):

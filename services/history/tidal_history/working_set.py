@@ -34,7 +34,7 @@ from tidal_schema.messages import (
     UpdateWithStartWorkflowExecution,
 )
 
-from . import metrics
+from . import direct, metrics
 from .api import retention as retention_api
 from .api import (
     signal_with_start,
@@ -165,6 +165,7 @@ class WorkingSet:
             if fitted.task.first_event_id > 1:
                 metrics.PARTIAL_WORKFLOW_TASKS.labels("sticky" if fitted.sticky_queue else "paged").inc()
             o = dataclasses.replace(o, message=fitted)
+        o = direct.to_worker(o)  # a sticky workflow task or an eager activity skips matching
         if o.to_workflow is None or o.routing_key:
             return o
         shard = shard_for(o.to_workflow[0], o.to_workflow[1], self._shard_count)

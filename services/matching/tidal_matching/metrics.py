@@ -13,8 +13,8 @@ TASKS = Counter(
 )
 STICKY = Counter(
     "tidal_matching_sticky_dispatch_total",
-    "Workflow tasks with a sticky queue: hit = the sticky worker took it, miss = its queue was gone "
-    "and the task fell back to the shared queue.",
+    "Queries with a sticky queue: hit = the sticky worker took it, miss = its queue was gone and "
+    "the query fell back to the shared queue (history sends sticky workflow tasks itself).",
     ["result"],
 )
 DISPATCH_SECONDS = Histogram(

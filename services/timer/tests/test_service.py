@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import names
-from tidal_schema.messages import CancelTimer, FireTimer, ScheduleTimer, TimerKind
+from tidal_schema.messages import CancelTimer, FireTimer, ScheduleTimer, ScheduleTimers, TimerKind
 from tidal_server.bus import (
     DLX_EXCHANGE,
     H_DL_REASON,
@@ -108,6 +108,9 @@ class Env:
         self.services.remove(svc)
 
     async def publish(self, message: ScheduleTimer | CancelTimer, *, shard: int | None = None) -> None:
+        """As history does: a ScheduleTimer's row is committed before the message goes out."""
+        if isinstance(message, ScheduleTimer):
+            await self.upsert_row(message)
         await self.publish_raw(
             message.model_dump_json().encode(), message.shard_id if shard is None else shard
         )
@@ -116,6 +119,18 @@ class Env:
         await self.bus.publish(
             OutMessage(exchange=names.TIMER_EXCHANGE, routing_key=names.shard_routing_key(shard), body=body)
         )
+
+    async def upsert_row(self, s: ScheduleTimer) -> None:
+        await self.delete_rows(s)
+        await self.insert_rows(s)
+
+    async def delete_rows(self, *timers: ScheduleTimer) -> None:
+        """What history does once the work a timer was set for is done."""
+        async with self.engine.begin() as conn:
+            for s in timers:
+                await conn.execute(
+                    sa.delete(t.timers).where(t.timers.c.shard_id == s.shard_id, t.timers.c.key == s.key)
+                )
 
     async def insert_rows(self, *timers: ScheduleTimer) -> None:
         """What history commits with the outbox row of each ScheduleTimer."""
@@ -339,3 +354,50 @@ async def test_a_backlog_larger_than_one_load_is_paged_in(env: Env) -> None:
     await env.history[0].wait_for(7)
     assert sorted(f.key for f in env.history[0].fires()) == sorted(s.key for s in backlog)
     await until(svc, lambda: all(s.cursor is None for s in svc.shards.values()))
+
+
+async def test_a_timer_whose_row_is_gone_is_not_fired(env: Env) -> None:
+    """History deleted the row (the task completed, the activity reported): the fire could only be
+    stale, so it is forgotten unpublished; the live timer in the same batch still fires."""
+    svc = await env.start_service()
+    now = env.clock.now()
+    done, live = timer("done", now + timedelta(seconds=10)), timer("live", now + timedelta(seconds=10))
+    await env.publish(done)
+    await env.publish(live)
+    await until(svc, lambda: "done" in svc.heap and "live" in svc.heap)
+    await env.delete_rows(done)
+    await advance(env, svc, timedelta(seconds=10))
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body).key == "live"
+    await until(svc, lambda: "done" not in svc.heap and "live" not in svc.heap)
+    assert svc.stale_dropped == 1 and svc.fired == 1
+
+
+async def test_stale_fires_are_sent_when_dropping_is_off(env: Env) -> None:
+    svc = await env.start_service(drop_stale_fires=False)
+    now = env.clock.now()
+    done = timer("done", now + timedelta(seconds=10))
+    await env.publish(done)
+    await until(svc, lambda: "done" in svc.heap)
+    await env.delete_rows(done)
+    await advance(env, svc, timedelta(seconds=10))
+    await env.history[0].wait_for(1)
+    assert svc.stale_dropped == 0
+
+
+async def test_a_schedule_timers_message_schedules_each_and_a_mixed_one_is_dead_lettered(env: Env) -> None:
+    """History sends the timers one commit sets for a shard as one ScheduleTimers message."""
+    svc = await env.start_service()
+    now = env.clock.now()
+    batch = [timer(f"b{i}", now + timedelta(seconds=5 + i)) for i in range(3)]
+    for s in batch:
+        await env.insert_rows(s)
+    await env.publish_raw(ScheduleTimers(timers=tuple(batch)).model_dump_json().encode(), 0)
+    mixed = ScheduleTimers(timers=(timer("m0", now, shard=0), timer("m1", now, shard=1)))
+    await env.publish_raw(mixed.model_dump_json().encode(), 0)
+    await env.dlq.wait_for(1)
+    await until(svc, lambda: all(f"b{i}" in svc.heap for i in range(3)))
+    assert "m0" not in svc.heap and "m1" not in svc.heap
+    await advance(env, svc, timedelta(seconds=10))
+    fires = [f.key for f in (FireTimer.model_validate_json(d.body) for d in await env.history[0].wait_for(3))]
+    assert sorted(fires) == ["b0", "b1", "b2"]

@@ -11,6 +11,13 @@ LATENESS = Histogram(
     ["kind"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+STALE = Counter(
+    "tidal_timer_stale_dropped_total",
+    "Due timers not fired because history had already deleted their row (the work they were set "
+    "for was done: a task completed, an activity reported, a timer cancelled, the run closed), by "
+    "timer kind.",
+    ["kind"],
+)
 RECEIVED = Counter("tidal_timer_messages_total", "Timer messages received (ScheduleTimer, CancelTimer).")
 PUBLISH_FAILURES = Counter(
     "tidal_timer_publish_failures_total", "Batches of timer fires whose publish failed (retried)."

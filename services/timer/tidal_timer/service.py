@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer
+from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
 from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, OutMessage, QueueSpec
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
@@ -29,7 +29,7 @@ from tidal_server.sharding import Membership
 from . import metrics
 from .heap import Entry, TimerHeap
 from .settings import TimerSettings
-from .store import load_due
+from .store import existing_keys, load_due
 
 log = logging.getLogger("tidal.timer")
 
@@ -74,6 +74,7 @@ class TimerService:
         """Seconds between due time and publish confirm, for the latest fired batch (its worst)."""
         self.max_lateness = 0.0
         self.publish_failures = 0
+        self.stale_dropped = 0
         self.dead_lettered = 0
         # Set on every state change (message handled, load done, batch fired): lets tests wait on
         # a condition instead of sleeping.
@@ -175,21 +176,26 @@ class TimerService:
                 delivery, f"invalid timer message: {exc.error_count()} error(s): {_short(exc)}"
             )
             return
-        if msg.shard_id != state.id:
+        # A ScheduleTimers is checked as a whole: history never mixes shards in one.
+        parts = msg.timers if isinstance(msg, ScheduleTimers) else (msg,)
+        wrong = next((p.shard_id for p in parts if p.shard_id != state.id), None)
+        if wrong is not None:
             await self._dead_letter(
-                delivery, f"timer message for shard {msg.shard_id} arrived on the queue of shard {state.id}"
+                delivery, f"timer message for shard {wrong} arrived on the queue of shard {state.id}"
             )
             return
-        if isinstance(msg, ScheduleTimer) and msg.fire_at.tzinfo is None:
+        if any(isinstance(p, ScheduleTimer) and p.fire_at.tzinfo is None for p in parts):
             await self._dead_letter(delivery, "invalid timer message: fire_at has no time zone")
             return
         if self.shards.get(state.id) is not state:
             # The shard was released while this delivery was in flight: the broker has requeued it
             # for the next owner, and settling it now would only raise.
             return
-        if isinstance(msg, ScheduleTimer):
-            if msg.fire_at <= state.horizon:
-                self._insert(msg)
+        if isinstance(msg, ScheduleTimer | ScheduleTimers):
+            for sched in parts:
+                assert isinstance(sched, ScheduleTimer)
+                if sched.fire_at <= state.horizon:
+                    self._insert(sched)
         else:
             entry = self.heap.get(msg.key)
             if entry is not None and entry.group == state.id:
@@ -290,8 +296,9 @@ class TimerService:
                 delay = None if nxt is None else (nxt - now).total_seconds()
                 await self._park("fire", delay, self._wake)
                 continue
+            fire = await self._without_stale(due)
             try:
-                await self._publish(due)
+                await self._publish(fire)
             except Exception:
                 # Kept in the heap and retried: a timer is forgotten only after its fire is confirmed.
                 self.publish_failures += 1
@@ -304,11 +311,12 @@ class TimerService:
                 continue
             backoff = self._settings.publish_backoff_initial_seconds
             fired_at = clock.now()
-            self.heap.forget(due)
-            self.fired += len(due)
-            self.lateness = max(0.0, (fired_at - due[0].due).total_seconds())  # due[0] is the earliest
-            self.max_lateness = max(self.max_lateness, self.lateness)
-            for e in due:
+            self.heap.forget(due)  # the stale ones too
+            self.fired += len(fire)
+            if fire:
+                self.lateness = max(0.0, (fired_at - fire[0].due).total_seconds())  # the earliest
+                self.max_lateness = max(self.max_lateness, self.lateness)
+            for e in fire:
                 kind = e.value.fire.kind.value
                 metrics.FIRED.labels(kind).inc()
                 metrics.LATENESS.labels(kind).observe(max(0.0, (fired_at - e.due).total_seconds()))
@@ -349,6 +357,29 @@ class TimerService:
             and not self._wake.is_set()
             and not self._load_now.is_set()
         )
+
+    async def _without_stale(self, due: list[Entry[ScheduleTimer]]) -> list[Entry[ScheduleTimer]]:
+        """The due timers whose row is still in the table; the others would only fire stale (most
+        activity and workflow task timeouts: their task completed long before), so they are
+        forgotten unpublished. Rows are inserted in the transaction that published the
+        ScheduleTimer, so a row a ScheduleTimer announced is visible here. If the table cannot be
+        read, everything is fired: history discards stale fires itself."""
+        if not self._settings.drop_stale_fires:
+            return due
+        try:
+            alive = await existing_keys(self._rt.engine, [(e.value.shard_id, e.key) for e in due])
+        except Exception:
+            log.warning(
+                "could not check %d due timers for staleness; firing them all", len(due), exc_info=True
+            )
+            return due
+        keep = [e for e in due if (e.value.shard_id, e.key) in alive]
+        if len(keep) < len(due):
+            for e in due:
+                if (e.value.shard_id, e.key) not in alive:
+                    metrics.STALE.labels(e.value.fire.kind.value).inc()
+            self.stale_dropped += len(due) - len(keep)
+        return keep
 
     async def _publish(self, due: list[Entry[ScheduleTimer]]) -> None:
         await self._rt.bus.publish_many(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,3 +61,16 @@ async def load_due(
         out.append(sched)
     last = rows[-1] if len(rows) >= limit else None
     return Loaded(out, None if last is None else (last.fire_at, last.key))
+
+
+async def existing_keys(engine: AsyncEngine, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (shard_id, key) timers still have their row. History deletes a row when
+    what the timer was set for is done (a task completed, an activity reported, a timer
+    cancelled, the run closed) or when it applied the fire, so a due timer without a row could
+    only fire stale."""
+    if not keys:
+        return set()
+    c = t.timers.c
+    query = sa.select(c.shard_id, c.key).where(sa.tuple_(c.shard_id, c.key).in_(list(keys)))
+    async with engine.connect() as conn:
+        return {(int(r.shard_id), str(r.key)) for r in (await conn.execute(query)).all()}

@@ -112,7 +112,8 @@ class HistoryBuilder:
     def _command_event(self, cmd: Command, completed_id: int) -> None:
         c = cmd
         if c.type == "ScheduleActivityTask":
-            fields = c.model_dump(exclude={"type"})
+            # (a request to the server, not part of the event)
+            fields = c.model_dump(exclude={"type", "request_eager_execution"})
             ev = self.add(
                 events.ActivityTaskScheduled(**fields, workflow_task_completed_event_id=completed_id)
             )

@@ -2,10 +2,12 @@
 as a long poll.
 
 A closed run answers at once. For a running one the request waits (up to `wait` seconds, capped at
-`long_poll_max_seconds`) for history's WorkflowClosed notification, then reads the database once
-and answers; `{"status": "Running"}` tells the client to poll again. The database is read a
-bounded number of times per request (to find the run, once the watch is registered, after
-waking, and once more if a notification outran the commit's visibility), never in a loop.
+`long_poll_max_seconds`) for history's WorkflowClosed notification and answers from it when it
+carries the outcome (history publishes it after the close committed; a large outcome is left out
+of it), otherwise reads the database once and answers; `{"status": "Running"}` tells the client
+to poll again. The database is read a bounded number of times per request (to find the run, once
+the watch is registered, after waking unless the notification answered, and once more if a
+notification outran the commit's visibility), never in a loop.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel, Field
 from tidal_schema import Failure, Payload, WorkflowExecutionStatus
+from tidal_schema.messages import WorkflowClosed
 
 from ..context import Ctx, FrontendContext
 from ..store import ExecutionRow
@@ -52,11 +55,17 @@ async def get_result(
         raise not_found(namespace, workflow_id, run_id)
     wait = min(wait, ctx.settings.long_poll_max_seconds)
     if row.running and wait > 0:
-        row = await _wait_for_close(ctx, row, wait)
+        closed = await _wait_for_close(ctx, row, wait)
+        if isinstance(closed, WorkflowClosed):
+            return _from_notification(closed)
+        row = closed
     return await _response(ctx, row)
 
 
-async def _wait_for_close(ctx: FrontendContext, row: ExecutionRow, wait: float) -> ExecutionRow:
+async def _wait_for_close(
+    ctx: FrontendContext, row: ExecutionRow, wait: float
+) -> ExecutionRow | WorkflowClosed:
+    """The closed run as the database or, when it carries the outcome, the notification says."""
     key = (row.namespace, row.workflow_id, row.run_id)
     with ctx.waiters.watch(key) as closed:
         # Watching first, then re-reading: a close that committed after our first read but before
@@ -68,6 +77,8 @@ async def _wait_for_close(ctx: FrontendContext, row: ExecutionRow, wait: float) 
             notification = await asyncio.wait_for(asyncio.shield(closed), timeout=wait)
         except TimeoutError:
             notification = None
+    if notification is not None and notification.has_outcome:
+        return notification  # published after the close committed: no need to read it back
     again = await _reread(ctx, row)
     if again.running and notification is not None:
         await asyncio.sleep(VISIBILITY_GRACE_SECONDS)
@@ -79,6 +90,23 @@ async def _reread(ctx: FrontendContext, row: ExecutionRow) -> ExecutionRow:
     # The run cannot vanish (history never deletes a run it is still running); keep the old row
     # if it did, e.g. retention cleanup racing a long poll.
     return await ctx.store.execution(row.namespace, row.workflow_id, row.run_id) or row
+
+
+def _from_notification(closed: WorkflowClosed) -> WorkflowResultResponse:
+    # The same answer _response builds from the row and the close event.
+    out = WorkflowResultResponse(
+        workflow_id=closed.workflow_id,
+        run_id=closed.run_id,
+        status=closed.status,
+        new_run_id=closed.new_run_id,
+    )
+    if closed.result is not None:
+        out.result = list(closed.result)
+    elif closed.failure is not None:
+        out.failure = closed.failure
+    elif closed.status is WorkflowExecutionStatus.COMPLETED:
+        out.result = []
+    return out
 
 
 async def _response(ctx: FrontendContext, row: ExecutionRow) -> WorkflowResultResponse:

@@ -23,6 +23,7 @@ from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
 from . import child_commands, request_cancel_activity, workflow_retry
+from .eager_activities import EagerSlots
 
 UNHANDLED_COMMAND = "UnhandledCommand"
 
@@ -79,13 +80,14 @@ def handle(
     )
     state.sticky_queue = msg.sticky_queue
     needs_task = False
+    eager = EagerSlots.of(msg)
     for command in msg.commands:
         if not state.is_running:
             break  # commands after a close command are ignored, as in Temporal
         if isinstance(command, cmd.RequestCancelActivityTask):
             needs_task = request_cancel_activity.apply(m, command, completed_id) or needs_task
             continue
-        _apply(m, command, completed_id)
+        _apply(m, command, completed_id, eager)
     if state.is_running and (m.flush_buffered() or needs_task):
         m.schedule_workflow_task()
     updates.after_task(m, history, wft.scheduled_event_id)
@@ -149,7 +151,7 @@ def _invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None
     return None
 
 
-def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
+def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) -> None:
     st = m.state
     if child_commands.apply(m, c, completed_id):
         return
@@ -193,7 +195,8 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int) -> None:
                 fire_at=m.now + c.schedule_to_close_timeout,
                 scheduled_event_id=event_id,
             )
-        m.dispatch_activity(info)
+        worker_queue = eager.take(st, c, task_queue)
+        m.dispatch_activity(info, worker_queue=worker_queue, identity=eager.identity if worker_queue else "")
     elif isinstance(c, cmd.StartTimer):
         event_id = m.add_event(
             ev.TimerStarted(
