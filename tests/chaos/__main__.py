@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rpc-retry-seconds", type=float, default=300.0, help="client retry budget per request (default 300)"
     )
+    p.add_argument("--no-schedules", action="store_true", help="run no schedules alongside the workload")
     p.add_argument("--keep", action="store_true", help="keep the run directory (service logs, activity log)")
     a = p.parse_args(argv)
     options = Options(
@@ -46,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         shard_count=a.shards,
         rpc_retry_seconds=a.rpc_retry_seconds,
         keep_dir=a.keep,
+        schedules=not a.no_schedules,
     )
     result = asyncio.run(run_chaos(options))
     print(format_table(result, anomalies=60))
     t = result.totals
     bad = t["wrong"] + t["lost signals"] + t["duplicated"] + t["stuck"]
+    bad += sum(0 if v.ok else 1 for v in result.schedules.values())
     return 1 if bad else 0
 
 

@@ -68,6 +68,16 @@ class ApiClient:
 
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[int | None, dict[str, Any], int, str]:
         """POST with retries; returns (status, json body, attempts, last error)."""
+        return await self._send("POST", path, body=body)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[int | None, dict[str, Any], int, str]:
         assert self._http is not None
         deadline = time.monotonic() + self.retry_seconds
         delay, attempts, error = 0.1, 0, ""
@@ -76,7 +86,7 @@ class ApiClient:
             status: int | None = None
             data: dict[str, Any] = {}
             try:
-                resp = await self._http.post(path, json=body)
+                resp = await self._http.request(method, path, json=body, params=params)
                 status = resp.status_code
                 try:
                     data = resp.json() if resp.content else {}
@@ -146,3 +156,24 @@ class ApiClient:
             return Answer(
                 acked=False, status=status, body=data, attempts=attempts, error=error or str(data)[:200]
             )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Answer:
+        """Any request under the namespace (`/schedules/...`), retried like the others; 2xx is
+        acknowledged."""
+        full = f"/api/v1/namespaces/{self.namespace}{path}"
+        status, data, attempts, error = await self._send(method, full, body=body, params=params)
+        ok = status is not None and 200 <= status < 300
+        return Answer(
+            acked=ok,
+            status=status,
+            body=data,
+            attempts=attempts,
+            error="" if ok else error or str(data)[:200],
+        )

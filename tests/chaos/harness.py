@@ -32,6 +32,7 @@ from .checker import Report, check, load_runs, open_count
 from .client import ApiClient
 from .cluster import Cluster, inject_faults
 from .driver import KINDS, Sent, make_plans, run_workload
+from .schedules import ScheduleVerdict, check_schedules, create_schedules, pause_schedules
 
 __all__ = ["ChaosResult", "Options", "format_table", "run_chaos"]
 
@@ -48,6 +49,8 @@ class Options:
     shard_count: int = 8
     rpc_retry_seconds: float = 300.0
     keep_dir: bool = False
+    schedules: bool = True
+    min_kills: int = 0
 
 
 @dataclass
@@ -58,6 +61,7 @@ class ChaosResult:
     client_retries: Counter[str]
     seconds: dict[str, float] = field(default_factory=dict)
     run_dir: Path | None = None
+    schedules: dict[str, ScheduleVerdict] = field(default_factory=dict)
 
     @property
     def totals(self) -> Counter[str]:
@@ -86,6 +90,9 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
     run_dir = Path(tempfile.mkdtemp(prefix="tidal-chaos-"))
     rng = random.Random(options.seed)
     prefix = f"chaos{uuid.uuid4().hex[:6]}"
+    # Not under `prefix`: the workflow checker must not judge the schedules' runs.
+    sched_prefix = f"sched{uuid.uuid4().hex[:6]}"
+    verdicts: dict[str, ScheduleVerdict] = {}
     rabbit, pg = await asyncio.to_thread(_start_servers)
     cluster = Cluster(rabbitmq=rabbit, postgres=pg, run_dir=run_dir, shard_count=options.shard_count)
     seconds: dict[str, float] = {}
@@ -104,6 +111,8 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
             retry_seconds=options.rpc_retry_seconds,
             max_connections=options.workflows + 50,
         ) as api:
+            if options.schedules:
+                verdicts = await create_schedules(api, sched_prefix)
             t_faults = time.monotonic()
             sent = [Sent(plan=p) for p in plans]
             workload = asyncio.create_task(run_workload(api, sent))
@@ -115,6 +124,7 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
                     interval=options.fault_interval,
                     rng=rng,
                     restart_servers=options.restart_servers,
+                    min_kills=options.min_kills,
                 )
             except BaseException:
                 workload.cancel()
@@ -123,9 +133,18 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
             seconds["faults"] = time.monotonic() - t_faults
             log(f"chaos: faults over after {seconds['faults']:.0f}s ({len(cluster.faults)} injected)")
             deadline = time.monotonic() + options.settle_seconds
+            # The schedules' window is the fault window: pausing ends it.
+            await pause_schedules(api, sched_prefix, verdicts)
             await _finish_workload(workload, deadline, cluster, log)
             await _wait_closed(pg.dsn, prefix, deadline, cluster, sent)
             progress.cancel()
+            # The schedules' last runs get at least a minute, even when the workflows used it all.
+            await check_schedules(
+                api,
+                sched_prefix,
+                verdicts,
+                deadline=max(deadline, time.monotonic() + 60),
+            )
             seconds["settle"] = time.monotonic() - t_faults - seconds["faults"]
             retries = Counter(api.retries)
         chains = await load_runs(pg.dsn, prefix)
@@ -149,6 +168,7 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
         client_retries=retries,
         seconds=seconds,
         run_dir=run_dir if options.keep_dir else None,
+        schedules=verdicts,
     )
 
 
@@ -263,8 +283,31 @@ def format_table(result: ChaosResult, *, anomalies: int = 25) -> str:
         f"options: {o.workflows} workflows, {o.fault_seconds:.0f}s of faults every "
         f"{o.fault_interval[0]:g}-{o.fault_interval[1]:g}s, seed {o.seed}, {o.shard_count} shards"
     )
+    out.extend(_schedule_table(result.schedules))
     if result.report.anomalies:
         out.append("")
         out.append(f"anomalies ({len(result.report.anomalies)}):")
         out.extend(f"  {a}" for a in result.report.anomalies[:anomalies])
     return "\n".join(out)
+
+
+_SCHEDULE_COLUMNS = ("actions", "runs", "duplicated", "gaps", "overlaps", "skipped", "missed", "after pause")
+
+
+def _schedule_table(verdicts: dict[str, ScheduleVerdict]) -> list[str]:
+    if not verdicts:
+        return []
+    head = (
+        f"{'schedule':<12}{'policy':>12}" + "".join(f"{c:>12}" for c in _SCHEDULE_COLUMNS) + f"{'tail s':>9}"
+    )
+    out = ["", head, "-" * len(head)]
+    for v in verdicts.values():
+        cells = [
+            *(v.actions, v.runs, v.duplicated, v.gaps, v.overlaps + v.out_of_order),
+            *(v.skipped, v.missed, v.after_pause),
+        ]
+        out.append(
+            f"{v.name:<12}{v.policy:>12}" + "".join(f"{c:>12}" for c in cells) + f"{v.tail_seconds:>9.1f}"
+        )
+    out.extend(f"  {v.name}: {note}" for v in verdicts.values() for note in v.notes[:10])
+    return out

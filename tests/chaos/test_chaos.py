@@ -19,7 +19,9 @@ from tests.support.servers import ServerUnavailableError
 
 pytestmark = pytest.mark.timeout(900)
 
-CI_OPTIONS = Options(workflows=200, fault_seconds=60.0, settle_seconds=120.0, seed=9)
+# min_kills: on a loaded box the broker and database restarts can take most of the minute (twice
+# only 3 SIGKILLs fitted), so the faults go on until 5 were dealt (at most another minute).
+CI_OPTIONS = Options(workflows=200, fault_seconds=60.0, settle_seconds=120.0, seed=9, min_kills=5)
 
 # A known defect being fixed elsewhere is marked on the one assertion it breaks, e.g.
 # `@pytest.mark.xfail(strict=False, reason="issue 9 defect N: ...")`, and unmarked when its fix
@@ -70,3 +72,24 @@ def test_no_input_is_applied_twice(chaos: ChaosResult) -> None:
 
 def test_nothing_is_stuck(chaos: ChaosResult) -> None:
     assert chaos.totals["stuck"] == 0, _why(chaos)
+
+
+def test_every_scheduled_time_was_taken_exactly_once(chaos: ChaosResult) -> None:
+    """The every-second ALLOW_ALL schedule: one run per nominal second of the window, none twice,
+    none missed, every run completed (docs/schedules.md)."""
+    v = chaos.schedules["all"]
+    assert v.created and v.paused, _why(chaos)
+    assert v.actions == v.runs and v.actions >= 30, _why(chaos)
+    assert v.duplicated == 0 and v.gaps == 0 and v.missed == 0 and v.after_pause == 0, _why(chaos)
+    assert v.not_completed == 0, _why(chaos)
+
+
+def test_schedule_overlap_policies_held(chaos: ChaosResult) -> None:
+    """SKIP and BUFFER_ONE with runs longer than the interval: never two runs open at once, runs
+    in nominal order, actions skipped, no id twice."""
+    for name in ("skip", "buffer_one"):
+        v = chaos.schedules[name]
+        # Runs stay open across outages (one averaged 19 s on a loaded box), so few are taken.
+        assert v.created and v.paused and v.actions == v.runs and v.actions >= 2, _why(chaos)
+        assert v.overlaps == 0 and v.out_of_order == 0 and v.duplicated == 0, _why(chaos)
+        assert v.skipped > 0 and v.missed == 0 and v.not_completed == 0 and v.after_pause == 0, _why(chaos)

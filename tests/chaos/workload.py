@@ -28,17 +28,24 @@ __all__ = [
     "ALL_ACTIVITIES",
     "ALL_WORKFLOWS",
     "ENTITY_SIGNALS_PER_RUN",
+    "SCHEDULE_TASK_QUEUE",
+    "SCHEDULE_WORKFLOWS",
     "TASK_QUEUE",
     "ActivityWorkflow",
     "EntityWorkflow",
     "ParentWorkflow",
     "RetryWorkflow",
+    "ScheduledSlow",
+    "ScheduledTick",
     "SignalWorkflow",
     "TimerWorkflow",
     "UpdateWorkflow",
 ]
 
 TASK_QUEUE = "chaos"
+# The schedules' runs (tests/chaos/schedules.py) have their own task queue, served by the same
+# worker process, so a worker kill hits them too.
+SCHEDULE_TASK_QUEUE = "chaos-schedules"
 LOG_ENV = "TIDAL_CHAOS_ACTIVITY_LOG"
 # An entity continues as new after this many signals: the pattern that drops signals buffered
 # during its last workflow task (defect 1).
@@ -230,9 +237,35 @@ ALL_WORKFLOWS: list[type[Any]] = [
 ALL_ACTIVITIES = [greet, flaky]
 
 
+@workflow.defn
+class ScheduledTick:
+    """What the every-second ALLOW_ALL schedule starts: closes at once."""
+
+    @workflow.run
+    async def run(self, tag: str) -> str:
+        return tag
+
+
+@workflow.defn
+class ScheduledSlow:
+    """What the overlap-policy schedules start: open for longer than their one-second interval,
+    so SKIP and BUFFER_ONE have something to skip and buffer."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> float:
+        await workflow.sleep(seconds)
+        return seconds
+
+
+SCHEDULE_WORKFLOWS: list[type[Any]] = [ScheduledTick, ScheduledSlow]
+
+
 async def _main(address: str, amqp_url: str) -> None:
     client = await Client.connect(address, amqp_url=amqp_url)
-    async with Worker(client, task_queue=TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
+    async with (
+        Worker(client, task_queue=TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES),
+        Worker(client, task_queue=SCHEDULE_TASK_QUEUE, workflows=SCHEDULE_WORKFLOWS),
+    ):
         print(f"chaos worker {os.getpid()} ready", flush=True)
         await asyncio.Event().wait()
 
