@@ -34,6 +34,7 @@ from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import ActivityWorker, run_local_activity
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
+from ._reporting import report_with_retry
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
@@ -550,7 +551,12 @@ class Worker:
                 tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
             try:
                 if reply is not None:
-                    await self._publish_encoded(task.history_routing_key, reply)
+                    answer = reply
+                    await report_with_retry(
+                        lambda: self._publish_encoded(task.history_routing_key, answer),
+                        start_to_close=task.start_to_close_timeout,
+                        what=f"activity {task.activity_id} attempt {task.attempt}",
+                    )
                 await delivery.ack()
             except Exception:
                 log.exception("could not report activity %s; it will be redelivered", task.activity_id)
