@@ -120,7 +120,13 @@ async def test_one_trace_across_the_real_stack(
 
     # Each process exports on its own schedule: wait until every expected span was exported (the
     # workflow closes with history's second CompleteWorkflowTask), then check the rest.
-    expected = {"POST /api/v1/namespaces/{namespace}/workflows", "matching AddActivityTask"}
+    # Matching sees only the first workflow task: the activity is eager (history hands it straight
+    # to the worker that scheduled it) and the second workflow task goes to the sticky queue.
+    expected = {
+        "POST /api/v1/namespaces/{namespace}/workflows",
+        "matching AddWorkflowTask",
+        "history CompleteActivityTask",
+    }
     await wait_for(
         lambda: names().count("history CompleteWorkflowTask") == 2 and expected <= set(names()),
         timeout=60,
@@ -133,7 +139,7 @@ async def test_one_trace_across_the_real_stack(
     }
     assert services >= {"frontend", "history", "matching", "worker"}, (names(), worker_side)
     assert "POST /api/v1/namespaces/{namespace}/workflows" in names()
-    assert "matching AddActivityTask" in names()
+    assert "matching AddWorkflowTask" in names()
     assert "history CompleteActivityTask" in names()
     worker_names = [s.name for s in worker_side]
     assert "RunWorkflow:GreetingWorkflow" in worker_names
