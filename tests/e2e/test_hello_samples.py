@@ -1,4 +1,4 @@
-"""Temporal's `hello` samples, written with only `tidal` imports (examples/hello), run embedded
+"""Temporal's `hello` samples, written with only `tidal` imports (examples/samples/hello), run embedded
 and on the real stack, each asserting what the sample prints (issue 11: a pattern that needs more
 than the import line changed is a parity bug)."""
 
@@ -17,7 +17,7 @@ from tidal.testing import WorkflowEnvironment
 
 from tests.support.stack import Stack
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "hello"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "samples" / "hello"
 
 
 def _sorted(value: Any) -> Any:
@@ -85,7 +85,7 @@ def test_samples_import_only_tidal() -> None:
 
 
 async def _run(name: str, client: Client) -> None:
-    module = importlib.import_module(f"examples.hello.{name}")
+    module = importlib.import_module(f"examples.samples.hello.{name}")
     result = await asyncio.wait_for(
         module.run(client, workflow_id=f"{name}-{uuid.uuid4().hex[:8]}"), DEADLINE
     )

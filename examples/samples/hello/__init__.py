@@ -2,6 +2,6 @@
 
 Each module is one pattern: a workflow, its activities, and `run(client)` which starts a worker
 and the workflow and returns the result (what the sample would print). `python -m
-examples.hello.hello_activity` runs one against `tidal-server dev`; tests/e2e/test_hello_samples.py
+examples.samples.hello.hello_activity` runs one against `tidal-server dev`; tests/e2e/test_hello_samples.py
 runs every one embedded and on the real stack.
 """
