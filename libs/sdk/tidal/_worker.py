@@ -1,0 +1,308 @@
+"""`Worker`: polls one task queue's workflow and activity queues (and its own sticky queue) and
+hands deliveries to its workflow half (`_workflow_worker`) and activity half (`_activity_worker`).
+Mirrors `temporalio.worker.Worker`; re-exported by `tidal.worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from tidal_schema import names
+from tidal_schema.limits import check_task_queue_name
+from tidal_schema.messages import (
+    ActivityTask,
+    CompleteActivityTask,
+    QueryWorkflowTask,
+    WorkflowTask,
+)
+
+from . import _telemetry as tm
+from . import activity as _activity
+from . import workflow as _workflow
+from ._activity_worker import ActivityWorker
+from ._reporting import report_with_retry
+from ._task_errors import oversized_answer, parse_task, undecodable
+from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
+from ._worker_errors import WorkerError
+from ._workflow_worker import WorkflowWorker
+from .client import Client
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("tidal.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+        activity_executor: concurrent.futures.Executor | None = None,
+        max_concurrent_workflow_tasks: int = 100,
+        max_concurrent_activities: int = 100,
+        max_cached_workflows: int = 1000,
+        identity: str | None = None,
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        debug_mode: bool = False,
+        deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
+        metrics_port: int | None = None,
+        graceful_shutdown_timeout: timedelta = timedelta(),
+        disable_eager_activity_execution: bool = False,
+    ) -> None:
+        """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
+        runs (one port per process: every worker of the process shares the registry).
+
+        `disable_eager_activity_execution`: as temporalio's. By default a workflow task that
+        schedules activities on this worker's task queue asks history to hand up to
+        MAX_EAGER_ACTIVITIES_PER_TASK of them straight back to this worker (its sticky queue)
+        while it has free activity slots, skipping matching (docs/performance.md)."""
+        if not workflows and not activities:
+            raise WorkerError("a worker needs at least one workflow or activity")
+        try:  # the server refuses such a name at every start: say so before polling nothing
+            check_task_queue_name(task_queue)
+        except ValueError as exc:
+            raise WorkerError(f"task_queue: {exc}") from None
+        self._client = client
+        self.task_queue = task_queue
+        self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
+        self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
+        sync = [n for n, d in self._activities.items() if not d.is_async]
+        if sync and activity_executor is None:
+            raise WorkerError(
+                f"activities {sync} are not async: pass activity_executor= (e.g. a "
+                "ThreadPoolExecutor), as temporalio requires"
+            )
+        self._executor = activity_executor
+        self._max_wft = max_concurrent_workflow_tasks
+        self._max_act = max_concurrent_activities
+        self._max_cached = max_cached_workflows
+        self._failure_types = tuple(workflow_failure_exception_types)
+        # debug_mode turns the deadlock timeout off for stepping through workflow code in a debugger.
+        timeout = deadlock_detection_timeout
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        self._deadlock_seconds = None if debug_mode else seconds
+        self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
+        self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
+        self._transport: WorkerTransport | None = None
+        self._consumers: list[TaskConsumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._started = False
+        self._metrics_port = metrics_port
+        self._graceful_shutdown = graceful_shutdown_timeout.total_seconds()
+        self._metrics_server: tm.MetricsServer | None = None
+        self._workflow_worker: WorkflowWorker | None = None
+        self._activity_worker: ActivityWorker | None = None
+        self._eager_activities = not disable_eager_activity_execution
+        self._activities_running = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.shutdown()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._stopped.clear()
+        if self._metrics_port is not None:
+            self._metrics_server = tm.MetricsServer(self._metrics_port)
+        self._transport = t = await self._client._new_worker_transport()
+        ns = self._client.namespace
+        if self._workflows:
+            ww = self._workflow_worker = WorkflowWorker(
+                client=self._client,
+                task_queue=self.task_queue,
+                identity=self.identity,
+                sticky_queue=self.sticky_queue,
+                workflows=self._workflows,
+                activities=self._activities,
+                activity_executor=self._executor,
+                max_concurrent_workflow_tasks=self._max_wft,
+                max_cached_workflows=self._max_cached,
+                failure_exception_types=self._failure_types,
+                deadlock_seconds=self._deadlock_seconds,
+                free_eager_slots=self._free_eager_slots,
+                transport=t,
+                publish_encoded=self._publish_encoded,
+            )
+            shared = names.workflow_task_queue(ns, self.task_queue)
+            await t.declare_task_queue(shared, sticky=False)
+            await t.declare_task_queue(self.sticky_queue, sticky=True)
+            # The sticky queue also brings eager activities: room for those besides the tasks.
+            sticky_prefetch = self._max_wft + (self._max_act if self._eager else 0)
+            self._consumers.append(
+                await t.consume(
+                    self.sticky_queue, self._spawn(self._on_sticky_task), prefetch=sticky_prefetch
+                )
+            )
+
+            async def on_workflow_task(delivery: TaskDelivery) -> None:
+                task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
+                if isinstance(task, WorkflowTask | QueryWorkflowTask):
+                    await ww.run_delivery(task, delivery)
+
+            self._consumers.append(
+                await t.consume(shared, self._spawn(on_workflow_task), prefetch=self._max_wft)
+            )
+        if self._activities:
+            aw = self._activity_worker = ActivityWorker(
+                activities=self._activities,
+                executor=self._executor,
+                converter=self._client.data_converter,
+                identity=self.identity,
+                publish=self._publish,
+            )
+            await t.declare_task_queue(aw.control_queue, sticky=True)
+            self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
+            queue = names.activity_task_queue(ns, self.task_queue)
+            await t.declare_task_queue(queue, sticky=False)
+            self._consumers.append(
+                await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
+            )
+        log.info("worker %s polling task queue %r", self.identity, self.task_queue)
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for consumer in self._consumers:
+            try:
+                await consumer.cancel()
+            except Exception:
+                log.debug("consumer cancel failed", exc_info=True)
+        self._consumers.clear()
+        if self._tasks:
+            # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
+            # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.
+            _, running = await asyncio.wait(self._tasks, timeout=self._graceful_shutdown)
+            if running and self._activity_worker is not None:
+                self._activity_worker.cancel_running()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+        if self._workflow_worker is not None:
+            self._workflow_worker.close()
+            self._workflow_worker = None
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
+        self._stopped.set()
+
+    def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
+        # Each delivery runs as its own task so one slow activity never blocks the queue;
+        # prefetch bounds how many are in flight.
+        async def handler(delivery: TaskDelivery) -> None:
+            task = asyncio.create_task(fn(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return handler
+
+    async def _publish_encoded(self, routing_key: str, message: BaseModel) -> None:
+        """Publish a completion with its payloads codec-encoded (the server never sees plain ones
+        when a codec is configured). One the bus would refuse is replaced by the failure that
+        says so: republishing it could never succeed."""
+        encoded = await self._client.data_converter.encode_model(message)
+        body = encoded.model_dump_json().encode()
+        assert self._transport is not None
+        failed = oversized_answer(encoded, len(body), self._transport.max_message_bytes)
+        if failed is not None:
+            log.error("%s", failed.failure.message)
+            body = failed.model_dump_json().encode()
+        await self._publish(routing_key, body)
+
+    async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
+        assert self._transport is not None
+        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body, **props)
+
+    @property
+    def _eager(self) -> bool:
+        return self._eager_activities and bool(self._activities) and bool(self._workflows)
+
+    def _free_eager_slots(self) -> int:
+        return self._max_act - self._activities_running if self._eager else 0
+
+    async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
+        """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
+        activities its completions asked for."""
+        kinds: tuple[type, ...] = (WorkflowTask, QueryWorkflowTask)
+        task = await parse_task(delivery, (*kinds, ActivityTask) if self._eager else kinds)
+        if isinstance(task, ActivityTask):
+            await self._run_activity_task(task, delivery)
+        elif isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
+            await self._workflow_worker.run_delivery(task, delivery)
+
+    # --- activities -----------------------------------------------------------------------
+
+    async def _on_activity_task(self, delivery: TaskDelivery) -> None:
+        task = await parse_task(delivery, (ActivityTask,))
+        if isinstance(task, ActivityTask):
+            await self._run_activity_task(task, delivery)
+
+    async def _run_activity_task(self, task: ActivityTask, delivery: TaskDelivery) -> None:
+        self._activities_running += 1
+        try:
+            await self._run_activity_attempt(task, delivery)
+        finally:
+            self._activities_running -= 1
+
+    async def _run_activity_attempt(self, task: ActivityTask, delivery: TaskDelivery) -> None:
+        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+            tm.since(task.current_attempt_scheduled_time)
+        )
+        attributes = {
+            "tidal.activity_type": task.activity_type,
+            "tidal.workflow_id": task.workflow_id,
+            "tidal.attempt": str(task.attempt),
+        }
+        assert self._activity_worker is not None
+        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
+            start = tm.now()
+            try:
+                task = await self._client.data_converter.decode_model(task)
+            except Exception as exc:
+                log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
+                reply: BaseModel | None = undecodable(task, exc, self.identity)
+            else:
+                reply = await self._activity_worker.run(task)
+            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
+            if reply is not None:
+                tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            try:
+                if reply is not None:
+                    answer = reply
+                    await report_with_retry(
+                        lambda: self._publish_encoded(task.history_routing_key, answer),
+                        start_to_close=task.start_to_close_timeout,
+                        what=f"activity {task.activity_id} attempt {task.attempt}",
+                    )
+                await delivery.ack()
+            except Exception:
+                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+                await delivery.nack(requeue=True)
