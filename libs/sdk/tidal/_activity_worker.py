@@ -14,7 +14,7 @@ import concurrent.futures
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +37,7 @@ from tidal_schema.task_token import ActivityTaskToken
 from . import activity as _activity
 from . import common as _common
 from . import exceptions as _exc
+from ._interceptors import ExecuteActivityInput, Interceptor, activity_chain
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._transport import TaskDelivery
 from .converter import DataConverter
@@ -86,8 +87,10 @@ class ActivityWorker:
         converter: DataConverter,
         identity: str,
         publish: Publish,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self._activities = activities
+        self._interceptors = tuple(interceptors)
         self._executor = executor
         self._conv = converter
         self._identity = identity
@@ -255,20 +258,10 @@ class ActivityWorker:
     async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
         args = self._conv.from_payloads(task.input, defn.arg_types)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
-        loop = asyncio.get_running_loop()
-        if defn.is_async:
-            attempt.inner = loop.create_task(defn.fn(*args))
-        else:
-            ctx = attempt.ctx
-
-            def call() -> Any:
-                t2 = _activity._set_context(ctx)
-                try:
-                    return defn.fn(*args)
-                finally:
-                    _activity._reset_context(t2)
-
-            attempt.inner = loop.run_in_executor(self._executor, call)
+        chain = activity_chain(self._interceptors, attempt.ctx, is_async=defn.is_async)
+        call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers={})
+        # One task for the whole chain, so a cancel or timeout reaches interceptors too.
+        attempt.inner = asyncio.get_running_loop().create_task(chain.execute_activity(call))
         result = await asyncio.wait_for(attempt.inner, timeout)
         if inspect.isawaitable(result):
             result = await result
@@ -317,6 +310,7 @@ async def run_local_activity(
     activities: Mapping[str, _activity.ActivityDefinition],
     executor: concurrent.futures.Executor | None,
     converter: DataConverter,
+    interceptors: Sequence[Interceptor] = (),
 ) -> LocalActivityOutcome:
     """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
     are the retry delay itself) until it succeeds, may not retry, or its time is up: the
@@ -346,7 +340,11 @@ async def run_local_activity(
         token = _activity._set_context(ctx)
         try:
             timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
-            result = await _call_local(defn, req, ctx, executor, converter, timeout)
+            args = converter.from_payloads(req.input, defn.arg_types)
+            chain = activity_chain(interceptors, ctx, is_async=defn.is_async)
+            call = ExecuteActivityInput(fn=defn.fn, args=args, executor=executor, headers={})
+            seconds = timeout.total_seconds() if timeout else None
+            result = await asyncio.wait_for(chain.execute_activity(call), seconds)
             return LocalActivityOutcome(
                 seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
             )
@@ -364,29 +362,6 @@ async def run_local_activity(
             )
         await asyncio.sleep(delay.total_seconds())
         attempt += 1
-
-
-async def _call_local(
-    defn: _activity.ActivityDefinition,
-    req: LocalActivityRequest,
-    ctx: _activity._Context,
-    executor: concurrent.futures.Executor | None,
-    converter: DataConverter,
-    timeout: timedelta | None,
-) -> Any:
-    args = converter.from_payloads(req.input, defn.arg_types)
-    seconds = timeout.total_seconds() if timeout else None
-    if defn.is_async:
-        return await asyncio.wait_for(defn.fn(*args), seconds)
-
-    def call() -> Any:
-        t2 = _activity._set_context(ctx)
-        try:
-            return defn.fn(*args)
-        finally:
-            _activity._reset_context(t2)
-
-    return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(executor, call), seconds)
 
 
 def _next_local_delay(policy: RetryPolicy, attempt: int, failure: Failure) -> tuple[timedelta | None, str]:

@@ -28,6 +28,7 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import ActivityWorker
+from ._interceptors import Interceptor
 from ._reporting import report_with_retry
 from ._task_errors import oversized_answer, parse_task, undecodable
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
@@ -38,6 +39,13 @@ from .client import Client
 __all__ = ["Worker"]
 
 log = logging.getLogger("tidal.worker")
+
+
+def _client_worker_interceptors(client: Client) -> list[Interceptor]:
+    config = getattr(client, "config", None)
+    if not callable(config):
+        return []
+    return [i for i in config().get("interceptors", ()) if isinstance(i, Interceptor)]
 
 
 class Worker:
@@ -59,6 +67,7 @@ class Worker:
         metrics_port: int | None = None,
         graceful_shutdown_timeout: timedelta = timedelta(),
         disable_eager_activity_execution: bool = False,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -66,7 +75,10 @@ class Worker:
         `disable_eager_activity_execution`: as temporalio's. By default a workflow task that
         schedules activities on this worker's task queue asks history to hand up to
         MAX_EAGER_ACTIVITIES_PER_TASK of them straight back to this worker (its sticky queue)
-        while it has free activity slots, skipping matching (docs/performance.md)."""
+        while it has free activity slots, skipping matching (docs/performance.md).
+
+        `interceptors`: `tidal.worker.Interceptor`s, first = outermost; the client's interceptors
+        that are also worker interceptors come first, as in temporalio."""
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         try:  # the server refuses such a name at every start: say so before polling nothing
@@ -74,6 +86,7 @@ class Worker:
         except ValueError as exc:
             raise WorkerError(f"task_queue: {exc}") from None
         self._client = client
+        self._interceptors = (*_client_worker_interceptors(client), *interceptors)
         self.task_queue = task_queue
         self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
         self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
@@ -148,6 +161,7 @@ class Worker:
                 free_eager_slots=self._free_eager_slots,
                 transport=t,
                 publish_encoded=self._publish_encoded,
+                interceptors=self._interceptors,
             )
             shared = names.workflow_task_queue(ns, self.task_queue)
             await t.declare_task_queue(shared, sticky=False)
@@ -175,6 +189,7 @@ class Worker:
                 converter=self._client.data_converter,
                 identity=self.identity,
                 publish=self._publish,
+                interceptors=self._interceptors,
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))

@@ -28,6 +28,7 @@ from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import run_local_activity
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
+from ._interceptors import Interceptor
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
@@ -71,6 +72,7 @@ class WorkflowWorker:
         free_eager_slots: Callable[[], int],
         transport: WorkerTransport,
         publish_encoded: PublishEncoded,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self._client = client
         self.task_queue = task_queue
@@ -85,6 +87,7 @@ class WorkflowWorker:
         self._free_eager_slots = free_eager_slots
         self._transport = transport
         self._publish_encoded = publish_encoded
+        self._interceptors = tuple(interceptors)
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         # Runs whose cached instance is being activated on a workflow thread right now: a query
         # must not read that instance mid-activation (it replays a throwaway copy instead).
@@ -297,6 +300,7 @@ class WorkflowWorker:
                         activities=self._activities,
                         executor=self._executor,
                         converter=self._client.data_converter,
+                        interceptors=self._interceptors,
                     )
                     for req in pending
                 )

@@ -17,9 +17,12 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from .common import Priority, RetryPolicy
+
+if TYPE_CHECKING:
+    from ._interceptors import ActivityOutboundInterceptor
 
 __all__ = [
     "ActivityDefinition",
@@ -146,6 +149,8 @@ class _Context:
 
     info: Info
     heartbeat: Callable[..., None] | None = None
+    # The worker interceptors' outbound chain that info() and heartbeat() go through.
+    outbound: ActivityOutboundInterceptor | None = None
     cancelled: bool = False
     cancelled_event: threading.Event = field(default_factory=threading.Event)
     _waiters: list[asyncio.Future[None]] = field(default_factory=list)
@@ -194,16 +199,19 @@ def in_activity() -> bool:
 
 
 def info() -> Info:
-    return _context().info
+    ctx = _context()
+    return ctx.outbound.info() if ctx.outbound is not None else ctx.info
 
 
 def heartbeat(*details: Any) -> None:
     """Report progress (and details a retry can resume from, as `info().heartbeat_details`).
     Cheap to call often: the worker sends at most one heartbeat per 80% of the heartbeat timeout
     (30 s without one), always the latest details. Safe from sync activities' threads."""
-    hook = _context().heartbeat
-    if hook is not None:
-        hook(*details)
+    ctx = _context()
+    if ctx.outbound is not None:
+        ctx.outbound.heartbeat(*details)
+    elif ctx.heartbeat is not None:
+        ctx.heartbeat(*details)
 
 
 def is_cancelled() -> bool:

@@ -4,13 +4,23 @@ queue. Mirrors `temporalio.worker`; the parts live in private modules (`_worker`
 
 from __future__ import annotations
 
+from ._interceptors import (
+    ActivityInboundInterceptor,
+    ActivityOutboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
 from ._runtime import WorkflowInstance  # noqa: F401  (temporalio.worker names it; see the parity table)
 from ._worker import Worker
 from ._worker_errors import DeadlockError, WorkerError
 from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
 
 __all__ = [
+    "ActivityInboundInterceptor",
+    "ActivityOutboundInterceptor",
     "DeadlockError",
+    "ExecuteActivityInput",
+    "Interceptor",
     "Replayer",
     "Worker",
     "WorkerError",
