@@ -15,6 +15,8 @@ from tests.support.stack import Stack
 
 SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.activity_interceptors,
+    sw.custom_converter_and_codec,
+    sw.serialization_contexts,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -81,6 +81,10 @@ class Failure(Frozen):
     # terminated, activity, child_workflow, server.
     kind: Name = "application"
     timeout_type: Name | None = None
+    # Temporal's `encoded_attributes`: with the SDK's DefaultFailureConverterWithEncodedAttributes
+    # the message and stack trace travel here ({"message", "stack_trace"}), so a payload codec
+    # encrypts them too, and `message` is only "Encoded failure".
+    encoded_attributes: Payload | None = None
 
 
 class WorkflowExecutionStatus(StrEnum):

@@ -40,8 +40,8 @@ from . import exceptions as _exc
 from ._interceptors import ExecuteActivityInput, Interceptor, activity_chain
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._transport import TaskDelivery
-from .converter import DataConverter
-from .exceptions import ApplicationError, error_to_failure
+from .converter import ActivitySerializationContext, DataConverter
+from .exceptions import ApplicationError
 
 log = logging.getLogger("tidal.worker")
 
@@ -68,6 +68,7 @@ STARTED_NOTICE_AFTER_SECONDS = 2.0
 class _Attempt:
     task: ActivityTask
     ctx: _activity._Context
+    conv: DataConverter  # the worker's, with this attempt's serialization context
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled),
     # "activity_gone" (the attempt is no longer current: report nothing) or "worker_shutdown"
@@ -161,7 +162,7 @@ class ActivityWorker:
                     run_id=t.run_id,
                     scheduled_event_id=t.scheduled_event_id,
                     attempt=t.attempt,
-                    details=await self._conv.encode(list(details)),  # codec applies, as for results
+                    details=await attempt.conv.encode(list(details)),  # codec applies, as for results
                     identity=self._identity,
                 )
                 try:
@@ -179,9 +180,11 @@ class ActivityWorker:
 
     # --- running an attempt ---------------------------------------------------------------
 
-    async def run(self, task: ActivityTask) -> Report | None:
+    async def run(self, task: ActivityTask, converter: DataConverter | None = None) -> Report | None:
         """The report for history, or None when there is nothing to report (async completion, or
-        an attempt that history already gave up on)."""
+        an attempt that history already gave up on). `converter`: the worker's with the attempt's
+        context (`activity_converter`)."""
+        conv = converter or self._conv
         ref = dict(
             namespace=task.namespace,
             workflow_id=task.workflow_id,
@@ -198,7 +201,7 @@ class ActivityWorker:
                 f"(registered: {known})",
                 type="NotFoundError",
             )
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
+            return FailActivityTask(failure=to_failure(conv, exc), **ref)
         notice: asyncio.TimerHandle | None = None
         if task.schedule_to_start_timeout is not None:
             await self._send_started(task, ref)
@@ -208,14 +211,14 @@ class ActivityWorker:
             notice = asyncio.get_running_loop().call_later(
                 STARTED_NOTICE_AFTER_SECONDS, self._notice_later, task, ref
             )
-        ctx = _activity._Context(info=self._info(task))
-        attempt = _Attempt(task=task, ctx=ctx)
+        ctx = _activity._Context(info=self._info(task, conv))
+        attempt = _Attempt(task=task, ctx=ctx, conv=conv)
         ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
         self._running[attempt.correlation_id] = attempt
         token = _activity._set_context(ctx)
         try:
             result = await self._call(defn, task, attempt)
-            return CompleteActivityTask(result=self._conv.to_payloads([result]), **ref)
+            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)
         except _activity._CompleteAsyncError:
             return None
         except (asyncio.CancelledError, _exc.CancelledError) as exc:
@@ -223,17 +226,17 @@ class ActivityWorker:
                 return None
             if attempt.cancel_reason == "cancel_requested":
                 details = exc.details if isinstance(exc, _exc.CancelledError) else ()
-                return ReportActivityTaskCanceled(details=self._conv.to_payloads(list(details)), **ref)
+                return ReportActivityTaskCanceled(details=conv.to_payloads(list(details)), **ref)
             if attempt.cancel_reason == "worker_shutdown":
                 shutdown = ApplicationError("Worker shutdown", type="WorkerShutdown")
-                return FailActivityTask(failure=error_to_failure(shutdown), **ref)
+                return FailActivityTask(failure=to_failure(conv, shutdown), **ref)
             if isinstance(exc, asyncio.CancelledError):
                 raise  # the worker itself is being cancelled
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
+            return FailActivityTask(failure=to_failure(conv, exc), **ref)
         except Exception as exc:
             unsent = attempt.pending
-            last = self._conv.to_payloads(list(unsent)) if unsent is not None else None
-            return FailActivityTask(failure=error_to_failure(exc), last_heartbeat_details=last, **ref)
+            last = conv.to_payloads(list(unsent)) if unsent is not None else None
+            return FailActivityTask(failure=to_failure(conv, exc), last_heartbeat_details=last, **ref)
         finally:
             if notice is not None:
                 notice.cancel()
@@ -256,7 +259,7 @@ class ActivityWorker:
         sending.add_done_callback(self._notices.discard)
 
     async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
-        args = self._conv.from_payloads(task.input, defn.arg_types)
+        args = attempt.conv.from_payloads(task.input, defn.arg_types)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
         chain = activity_chain(self._interceptors, attempt.ctx, is_async=defn.is_async)
         call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers={})
@@ -267,7 +270,7 @@ class ActivityWorker:
             result = await result
         return result
 
-    def _info(self, task: ActivityTask) -> _activity.Info:
+    def _info(self, task: ActivityTask, conv: DataConverter) -> _activity.Info:
         token = ActivityTaskToken(
             namespace=task.namespace,
             workflow_id=task.workflow_id,
@@ -290,7 +293,7 @@ class ActivityWorker:
             start_to_close_timeout=task.start_to_close_timeout,
             schedule_to_close_timeout=task.schedule_to_close_timeout,
             heartbeat_timeout=task.heartbeat_timeout,
-            heartbeat_details=self._conv.from_payloads(task.heartbeat_details),
+            heartbeat_details=conv.from_payloads(task.heartbeat_details),
             task_token=token.encode(),
             schedule_to_start_timeout=task.schedule_to_start_timeout,
             priority=_common.Priority.from_schema(task.priority),
@@ -298,6 +301,25 @@ class ActivityWorker:
             namespace=task.namespace,
             started_time=datetime.now(UTC),
         )
+
+
+def activity_converter(converter: DataConverter, task: ActivityTask) -> DataConverter:
+    """The worker's converter with the attempt's serialization context, as temporalio gives it."""
+    return converter.with_context(
+        ActivitySerializationContext(
+            namespace=task.namespace,
+            activity_id=task.activity_id,
+            activity_type=task.activity_type,
+            activity_task_queue=task.task_queue,
+            workflow_id=task.workflow_id,
+            workflow_type=task.workflow_type,
+            is_local=False,
+        )
+    )
+
+
+def to_failure(converter: DataConverter, exc: BaseException) -> Failure:
+    return converter.failure_converter.to_failure(exc, converter.payload_converter)
 
 
 # --- local activities ---------------------------------------------------------------------
@@ -315,6 +337,17 @@ async def run_local_activity(
     """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
     are the retry delay itself) until it succeeds, may not retry, or its time is up: the
     schedule-to-close timeout, capped by the local retry threshold."""
+    converter = converter.with_context(
+        ActivitySerializationContext(
+            namespace=task.namespace,
+            activity_id=req.activity_id,
+            activity_type=req.activity_type,
+            activity_task_queue=task.task_queue,
+            workflow_id=task.workflow_id,
+            workflow_type=task.workflow_type,
+            is_local=True,
+        )
+    )
     defn = activities.get(req.activity_type)
     if defn is None:
         known = ", ".join(sorted(activities)) or "none"
@@ -325,7 +358,7 @@ async def run_local_activity(
             non_retryable=True,
         )
         return LocalActivityOutcome(
-            seq=req.seq, attempt=1, failure=error_to_failure(err), retry_state="NonRetryableFailure"
+            seq=req.seq, attempt=1, failure=to_failure(converter, err), retry_state="NonRetryableFailure"
         )
     policy = req.retry_policy or RetryPolicy()
     loop = asyncio.get_running_loop()
@@ -349,7 +382,7 @@ async def run_local_activity(
                 seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
             )
         except Exception as exc:
-            failure = error_to_failure(exc)
+            failure = to_failure(converter, exc)
         finally:
             _activity._reset_context(token)
         delay, retry_state = _next_local_delay(policy, attempt, failure)

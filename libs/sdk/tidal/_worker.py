@@ -27,7 +27,7 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
-from ._activity_worker import ActivityWorker
+from ._activity_worker import ActivityWorker, activity_converter
 from ._interceptors import Interceptor
 from ._reporting import report_with_retry
 from ._task_errors import oversized_answer, parse_task, undecodable
@@ -35,6 +35,7 @@ from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from ._worker_errors import WorkerError
 from ._workflow_worker import WorkflowWorker
 from .client import Client
+from .converter import DataConverter
 
 __all__ = ["Worker"]
 
@@ -146,7 +147,7 @@ class Worker:
         self._transport = t = await self._client._new_worker_transport()
         ns = self._client.namespace
         if self._workflows:
-            ww = self._workflow_worker = WorkflowWorker(
+            self._workflow_worker = WorkflowWorker(
                 client=self._client,
                 task_queue=self.task_queue,
                 identity=self.identity,
@@ -173,14 +174,8 @@ class Worker:
                     self.sticky_queue, self._spawn(self._on_sticky_task), prefetch=sticky_prefetch
                 )
             )
-
-            async def on_workflow_task(delivery: TaskDelivery) -> None:
-                task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
-                if isinstance(task, WorkflowTask | QueryWorkflowTask):
-                    await ww.run_delivery(task, delivery)
-
             self._consumers.append(
-                await t.consume(shared, self._spawn(on_workflow_task), prefetch=self._max_wft)
+                await t.consume(shared, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
             )
         if self._activities:
             aw = self._activity_worker = ActivityWorker(
@@ -238,11 +233,13 @@ class Worker:
 
         return handler
 
-    async def _publish_encoded(self, routing_key: str, message: BaseModel) -> None:
+    async def _publish_encoded(
+        self, routing_key: str, message: BaseModel, converter: DataConverter | None = None
+    ) -> None:
         """Publish a completion with its payloads codec-encoded (the server never sees plain ones
         when a codec is configured). One the bus would refuse is replaced by the failure that
         says so: republishing it could never succeed."""
-        encoded = await self._client.data_converter.encode_model(message)
+        encoded = await (converter or self._client.data_converter).encode_model(message)
         body = encoded.model_dump_json().encode()
         assert self._transport is not None
         failed = oversized_answer(encoded, len(body), self._transport.max_message_bytes)
@@ -261,6 +258,11 @@ class Worker:
 
     def _free_eager_slots(self) -> int:
         return self._max_act - self._activities_running if self._eager else 0
+
+    async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
+        task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
+        if isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
+            await self._workflow_worker.run_delivery(task, delivery)
 
     async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
         """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
@@ -298,13 +300,14 @@ class Worker:
         assert self._activity_worker is not None
         with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
             start = tm.now()
+            conv = activity_converter(self._client.data_converter, task)
             try:
-                task = await self._client.data_converter.decode_model(task)
+                task = await conv.decode_model(task)
             except Exception as exc:
                 log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
                 reply: BaseModel | None = undecodable(task, exc, self.identity)
             else:
-                reply = await self._activity_worker.run(task)
+                reply = await self._activity_worker.run(task, conv)
             tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
             outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
             if reply is not None:
@@ -313,7 +316,7 @@ class Worker:
                 if reply is not None:
                     answer = reply
                     await report_with_retry(
-                        lambda: self._publish_encoded(task.history_routing_key, answer),
+                        lambda: self._publish_encoded(task.history_routing_key, answer, conv),
                         start_to_close=task.start_to_close_timeout,
                         what=f"activity {task.activity_id} attempt {task.attempt}",
                     )

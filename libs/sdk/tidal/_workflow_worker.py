@@ -26,7 +26,7 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
-from ._activity_worker import run_local_activity
+from ._activity_worker import run_local_activity, to_failure
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
@@ -36,7 +36,8 @@ from ._task_errors import cannot_page, undecodable
 from ._transport import TaskDelivery, WorkerTransport
 from ._worker_errors import DeadlockError
 from .client import Client
-from .exceptions import ApplicationError, NondeterminismError, error_to_failure
+from .converter import DataConverter, WorkflowSerializationContext
+from .exceptions import ApplicationError, NondeterminismError
 
 log = logging.getLogger("tidal.worker")
 
@@ -51,7 +52,7 @@ _CLOSE_COMMANDS = (
     cmd.ContinueAsNewWorkflowExecution,
 )
 
-PublishEncoded = Callable[[str, BaseModel], Awaitable[None]]
+PublishEncoded = Callable[[str, BaseModel, DataConverter], Awaitable[None]]
 
 
 class WorkflowWorker:
@@ -122,7 +123,7 @@ class WorkflowWorker:
             try:
                 try:
                     task = await with_older_events(self._client, self._cache, task, self.task_queue)
-                    decoded = await self._client.data_converter.decode_model(task)
+                    decoded = await self._converter(task).decode_model(task)
                 except HistoryFetchError as exc:
                     log.warning("%s", exc)
                     reply = cannot_page(task, exc, self.identity)
@@ -134,7 +135,7 @@ class WorkflowWorker:
                     reply = undecodable(task, exc, self.identity)
                 else:
                     reply = await self._run_workflow_task(decoded)
-                await self._publish_encoded(task.history_routing_key, reply)
+                await self._publish_encoded(task.history_routing_key, reply, self._converter(task))
                 await delivery.ack()
             except Exception:
                 log.exception(
@@ -159,12 +160,13 @@ class WorkflowWorker:
         )
         if defn is None:
             known = ", ".join(sorted(self._workflows)) or "none"
-            failure = error_to_failure(
+            failure = to_failure(
+                self._converter(task),
                 ApplicationError(
                     f"workflow type {task.workflow_type!r} is not registered on this worker "
                     f"(registered: {known})",
                     type="NotFoundError",
-                )
+                ),
             )
             return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
         instance = self._cache.get(task.run_id)
@@ -185,9 +187,7 @@ class WorkflowWorker:
                     tm.HISTORY_FETCHES.labels(self.task_queue).inc()
                     older = await fetch_older_events(self._client, task)
                     older = (
-                        await self._client.data_converter.decode_model(
-                            task.model_copy(update={"events": older})
-                        )
+                        await self._converter(task).decode_model(task.model_copy(update={"events": older}))
                     ).events
                     task = task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
                 instance = self._new_instance(defn, task)
@@ -202,7 +202,7 @@ class WorkflowWorker:
                 if isinstance(exc, NondeterminismError)
                 else "WorkflowWorkerUnhandledFailure"
             )
-            return FailWorkflowTask(failure=error_to_failure(exc), cause=cause, **ref)
+            return FailWorkflowTask(failure=to_failure(self._converter(task), exc), cause=cause, **ref)
         if any(isinstance(c, _CLOSE_COMMANDS) for c in commands) or (
             task.speculative and only_rejections(commands)
         ):
@@ -256,12 +256,12 @@ class WorkflowWorker:
                 )
                 await delivery.ack()
                 return
-            task = await self._client.data_converter.decode_model(task)
+            task = await self._converter(task).decode_model(task)
             reply = answer_query(
                 task,
                 definitions=self._workflows,
                 cache=self._cache if task.run_id not in self._activating else {},
-                converter=self._client.data_converter,
+                converter=self._converter(task),
                 identity=self.identity,
             )
             await self._answer(task, reply)
@@ -269,7 +269,7 @@ class WorkflowWorker:
 
     async def _answer(self, task: QueryWorkflowTask, reply: QueryWorkflowReply) -> None:
         try:
-            reply = await self._client.data_converter.encode_model(reply)
+            reply = await self._converter(task).encode_model(reply)
             await self._transport.publish(
                 "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
             )
@@ -277,13 +277,18 @@ class WorkflowWorker:
             # The requester is gone or the broker hiccuped: the frontend times out and reports it.
             log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
 
+    def _converter(self, task: WorkflowTask | QueryWorkflowTask) -> DataConverter:
+        """The client's converter with the run's serialization context, as temporalio gives it."""
+        context = WorkflowSerializationContext(namespace=task.namespace, workflow_id=task.workflow_id)
+        return self._client.data_converter.with_context(context)
+
     def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
         return WorkflowInstance(
             definition=defn,
             namespace=task.namespace,
             workflow_id=task.workflow_id,
             run_id=task.run_id,
-            converter=self._client.data_converter,
+            converter=self._converter(task),
             failure_exception_types=self._failure_types,
         )
 
@@ -299,7 +304,7 @@ class WorkflowWorker:
                         task=task,
                         activities=self._activities,
                         executor=self._executor,
-                        converter=self._client.data_converter,
+                        converter=self._converter(task),
                         interceptors=self._interceptors,
                     )
                     for req in pending

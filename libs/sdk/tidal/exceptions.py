@@ -13,10 +13,13 @@ import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidal_schema import Failure, Payload, TimeoutType
 from tidal_schema.limits import store_safe_text
+
+if TYPE_CHECKING:
+    from ._payload_converter import PayloadConverter
 
 __all__ = [
     "ActivityError",
@@ -258,22 +261,35 @@ _CHILD_FIELDS = (
 )
 
 
-def _payloads(values: Sequence[Any]) -> tuple[Payload, ...]:
-    from .converter import DataConverter  # local: the converter must not depend on exceptions
+def _payloads(values: Sequence[Any], payload_converter: PayloadConverter | None) -> tuple[Payload, ...]:
+    if payload_converter is None:
+        from ._payload_converter import PayloadConverter  # local: the converter imports this module
 
-    return DataConverter.default.to_payloads(values)
-
-
-def _values(payloads: Sequence[Payload]) -> list[Any]:
-    return [p.data for p in payloads]
+        payload_converter = PayloadConverter.default
+    return tuple(payload_converter.to_payloads(values))
 
 
-def error_to_failure(exc: BaseException) -> Failure:
-    """Convert an exception (and its `__cause__` chain) to a `Failure`, stack trace included."""
+def _values(payloads: Sequence[Payload], payload_converter: PayloadConverter | None) -> list[Any]:
+    from ._payload_converter import PayloadConversionError, PayloadConverter
+
+    conv = payload_converter or PayloadConverter.default
+    out = []
+    for p in payloads:
+        try:
+            out.append(conv.from_payload(p))
+        except PayloadConversionError:
+            out.append(p.data)  # reading a failure never fails: the raw value (e.g. still encrypted)
+    return out
+
+
+def error_to_failure(exc: BaseException, payload_converter: PayloadConverter | None = None) -> Failure:
+    """Convert an exception (and its `__cause__` chain) to a `Failure`, stack trace included;
+    details go through `payload_converter` (the default one when None)."""
     stack = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
     if isinstance(exc, FailureError) and exc.failure is not None and not stack:
         stack = exc.failure.stack_trace
-    cause = error_to_failure(exc.__cause__) if exc.__cause__ is not None else None
+    pc = payload_converter
+    cause = error_to_failure(exc.__cause__, pc) if exc.__cause__ is not None else None
     message = str(exc.args[0]) if exc.args else str(exc)
     # Text the program produced is recorded, not refused: NUL and lone surrogates become U+FFFD.
     common: dict[str, Any] = {"message": store_safe_text(message), "stack_trace": store_safe_text(stack)}
@@ -284,7 +300,7 @@ def error_to_failure(exc: BaseException) -> Failure:
             type=store_safe_text(exc.type or ""),
             non_retryable=exc.non_retryable,
             next_retry_delay=exc.next_retry_delay,
-            details=_payloads(exc.details),
+            details=_payloads(exc.details, pc),
             kind="application",
             **common,
         )
@@ -293,38 +309,46 @@ def error_to_failure(exc: BaseException) -> Failure:
             type="TimeoutError",
             kind="timeout",
             timeout_type=str(exc.type) if exc.type else None,
-            details=_payloads(exc.last_heartbeat_details),
+            details=_payloads(exc.last_heartbeat_details, pc),
             **common,
         )
     if isinstance(exc, CancelledError):
-        return Failure(type="CancelledError", kind="canceled", details=_payloads(exc.details), **common)
+        return Failure(type="CancelledError", kind="canceled", details=_payloads(exc.details, pc), **common)
     if isinstance(exc, TerminatedError):
-        return Failure(type="TerminatedError", kind="terminated", details=_payloads(exc.details), **common)
+        return Failure(
+            type="TerminatedError", kind="terminated", details=_payloads(exc.details, pc), **common
+        )
     if isinstance(exc, ServerError):
         return Failure(type="ServerError", kind="server", non_retryable=exc.non_retryable, **common)
     if isinstance(exc, ActivityError):
         # Failure has no activity fields; they travel as one JSON detail so they survive the trip.
         info = {f: getattr(exc, f) for f in _ACTIVITY_FIELDS} | {"retry_state": exc.retry_state}
-        return Failure(type="ActivityError", kind="activity", details=_payloads([info]), **common)
+        return Failure(type="ActivityError", kind="activity", details=_payloads([info], pc), **common)
     if isinstance(exc, ChildWorkflowError):
         info = {f: getattr(exc, f) for f in _CHILD_FIELDS} | {"retry_state": exc.retry_state}
-        return Failure(type="ChildWorkflowError", kind="child_workflow", details=_payloads([info]), **common)
+        return Failure(
+            type="ChildWorkflowError", kind="child_workflow", details=_payloads([info], pc), **common
+        )
     # Any other exception becomes an application failure typed by its class name (as Temporal does).
     common["message"] = store_safe_text(str(exc))
     return Failure(type=type(exc).__name__, kind="application", **common)
 
 
-def failure_to_error(failure: Failure) -> FailureError:
-    """Rebuild the exception a `Failure` describes, with its cause chain as `__cause__`."""
+def failure_to_error(failure: Failure, payload_converter: PayloadConverter | None = None) -> FailureError:
+    """Rebuild the exception a `Failure` describes, with its cause chain as `__cause__`; details
+    go through `payload_converter`. Message and stack trace carried in `encoded_attributes`
+    (DefaultFailureConverterWithEncodedAttributes) are restored once a codec decoded them."""
+    failure = _with_decoded_attributes(failure, payload_converter)
+    pc = payload_converter
     err: FailureError
     kind = failure.kind
     if kind == "timeout":
         tt = TimeoutType(failure.timeout_type) if failure.timeout_type else None
-        err = TimeoutError(failure.message, type=tt, last_heartbeat_details=_values(failure.details))
+        err = TimeoutError(failure.message, type=tt, last_heartbeat_details=_values(failure.details, pc))
     elif kind == "canceled":
-        err = CancelledError(failure.message, *_values(failure.details))
+        err = CancelledError(failure.message, *_values(failure.details, pc))
     elif kind == "terminated":
-        err = TerminatedError(failure.message, *_values(failure.details))
+        err = TerminatedError(failure.message, *_values(failure.details, pc))
     elif kind == "server":
         err = ServerError(failure.message, non_retryable=failure.non_retryable)
     elif kind == "activity":
@@ -344,15 +368,30 @@ def failure_to_error(failure: Failure) -> FailureError:
     else:
         err = ApplicationError(
             failure.message,
-            *_values(failure.details),
+            *_values(failure.details, pc),
             type=failure.type or None,
             non_retryable=failure.non_retryable,
             next_retry_delay=failure.next_retry_delay,
         )
     err._failure = failure
     if failure.cause is not None:
-        err.__cause__ = failure_to_error(failure.cause)
+        err.__cause__ = failure_to_error(failure.cause, pc)
     return err
+
+
+def _with_decoded_attributes(failure: Failure, payload_converter: PayloadConverter | None) -> Failure:
+    attrs = failure.encoded_attributes
+    if attrs is None:
+        return failure
+    [value] = _values([attrs], payload_converter)
+    if not isinstance(value, dict):
+        return failure  # still encoded (no codec here): keep "Encoded failure"
+    return failure.model_copy(
+        update={
+            "message": str(value.get("message", failure.message)),
+            "stack_trace": str(value.get("stack_trace", failure.stack_trace)),
+        }
+    )
 
 
 def _detail_dict(failure: Failure) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from tidal_schema.messages import WorkflowTask
 from . import workflow as _workflow
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
-from .converter import DataConverter
+from .converter import DataConverter, WorkflowSerializationContext
 from .exceptions import TidalError
 
 __all__ = [
@@ -125,7 +125,9 @@ class Replayer:
             namespace=self._namespace,
             workflow_id=history.workflow_id,
             run_id=history.run_id or "replay",
-            converter=self._converter,
+            converter=self._converter.with_context(
+                WorkflowSerializationContext(namespace=self._namespace, workflow_id=history.workflow_id)
+            ),
         )
         task = WorkflowTask(
             namespace=self._namespace,
