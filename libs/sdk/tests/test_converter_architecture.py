@@ -191,7 +191,8 @@ def test_encoded_attributes_hide_message_and_stack_until_decoded() -> None:
 class ReversingCodec(PayloadCodec):
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [
-            Payload(metadata={"encoding": "reversed"}, data=json.dumps(p.model_dump())[::-1]) for p in payloads
+            Payload(metadata={"encoding": "reversed"}, data=json.dumps(p.model_dump())[::-1])
+            for p in payloads
         ]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -303,3 +304,45 @@ def test_transfer_types_and_validation_errors() -> None:
 def test_binary_converters_are_usable_alone() -> None:
     assert BinaryNullPayloadConverter().to_payload(0) is None
     assert BinaryPlainPayloadConverter().to_payload("text") is None
+
+
+def test_search_attribute_helpers_on_the_json_wire_form() -> None:
+    from tidal.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+    from tidal.converter import (
+        decode_search_attributes,
+        decode_typed_search_attributes,
+        encode_search_attribute_values,
+        encode_search_attributes,
+        encode_typed_search_attribute_value,
+    )
+
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    customer, tags, at = (
+        SearchAttributeKey.for_keyword("Customer"),
+        SearchAttributeKey.for_keyword_list("Tags"),
+        SearchAttributeKey.for_datetime("At"),
+    )
+    api: dict[str, Any] = {}
+    encode_search_attributes(
+        TypedSearchAttributes(
+            [
+                SearchAttributePair(customer, "c1"),
+                SearchAttributePair(tags, ["a", "b"]),
+                SearchAttributePair(at, when),
+            ]
+        ),
+        api,
+    )
+    assert api == {"Customer": "c1", "Tags": ["a", "b"], "At": "2026-01-02T00:00:00+00:00"}
+    typed = decode_typed_search_attributes(api)
+    assert typed[customer] == "c1" and typed[tags] == ["a", "b"] and typed[at] == when
+    assert decode_search_attributes(api) == {"Customer": ["c1"], "Tags": ["a", "b"], "At": [when]}
+    encode_search_attributes({"Count": [3], "Names": ["x", "y"]}, api)
+    assert api["Count"] == 3 and api["Names"] == ["x", "y"]
+    with pytest.raises(TypeError, match="not suitable"):
+        encode_typed_search_attribute_value(SearchAttributeKey.for_int("N"), "three")
+    with pytest.raises(ValueError, match="timezone"):
+        encode_typed_search_attribute_value(at, datetime(2026, 1, 2))
+    with pytest.raises(TypeError, match="same type"):
+        encode_search_attribute_values([1, "a"])
+    assert encode_typed_search_attribute_value(customer, None) is None

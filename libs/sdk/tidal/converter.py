@@ -32,6 +32,13 @@ from ._payload_converter import (
     PayloadConverter,
     value_to_type,
 )
+from ._search_attribute_codec import (
+    decode_search_attributes,
+    decode_typed_search_attributes,
+    encode_search_attribute_values,
+    encode_search_attributes,
+    encode_typed_search_attribute_value,
+)
 from ._serialization_context import (
     ActivitySerializationContext,
     SerializationContext,
@@ -64,7 +71,12 @@ __all__ = [
     "WithSerializationContext",
     "WorkflowSerializationContext",
     "create_payload_validation_error",
+    "decode_search_attributes",
+    "decode_typed_search_attributes",
     "default",
+    "encode_search_attribute_values",
+    "encode_search_attributes",
+    "encode_typed_search_attribute_value",
     "transfer_type_convertible",
     "value_to_type",
 ]
