@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
 from tidal import activity, workflow
 from tidal.client import Client
 from tidal.common import RetryPolicy
@@ -27,7 +28,13 @@ from tidal.converter import (
     WithSerializationContext,
     WorkflowSerializationContext,
 )
-from tidal.exceptions import ActivityError, ApplicationError, WorkflowFailureError
+from tidal.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ApplicationErrorCategory,
+    TemporalError,
+    WorkflowFailureError,
+)
 from tidal.worker import (
     ActivityInboundInterceptor,
     ActivityOutboundInterceptor,
@@ -336,3 +343,52 @@ class ContextWorkflow:
     async def run(self) -> str:
         workflow.payload_converter().to_payload("ctx?workflow")
         return await workflow.execute_activity(note_context, start_to_close_timeout=timedelta(seconds=10))
+
+
+# --- exceptions ---------------------------------------------------------------------------------
+
+
+@activity.defn
+async def out_of_stock(sku: str) -> str:
+    raise ApplicationError(
+        f"{sku} is out of stock",
+        type="OutOfStock",
+        non_retryable=True,
+        category=ApplicationErrorCategory.BENIGN,
+    )
+
+
+@workflow.defn
+class Reserve:
+    @workflow.run
+    async def run(self, sku: str) -> list[str]:
+        try:
+            await workflow.execute_activity(out_of_stock, sku, start_to_close_timeout=timedelta(seconds=10))
+        except TemporalError as err:  # temporalio's root name catches Tidal's errors
+            assert isinstance(err, ActivityError)
+            cause = err.cause
+            assert isinstance(cause, ApplicationError)
+            return [cause.category.name, cause.message, str(cause.args)]
+        return ["not raised"]
+
+
+def _activity_outcomes(task_queue: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for fam in REGISTRY.collect():
+        if fam.name != "tidal_worker_activity_tasks":
+            continue
+        for sample in fam.samples:
+            if sample.name.endswith("_total") and sample.labels["task_queue"] == task_queue:
+                out[sample.labels["outcome"]] = out.get(sample.labels["outcome"], 0.0) + sample.value
+    return out
+
+
+async def benign_application_errors(client: Client, task_queue: str) -> None:
+    """ApplicationError(category=BENIGN) crosses the server with its category (the workflow sees
+    it on the activity's cause) and the worker counts the attempt as `benign`, not `failed`."""
+    async with Worker(client, task_queue=task_queue, workflows=[Reserve], activities=[out_of_stock]):
+        result = await client.execute_workflow(
+            Reserve.run, "sku-1", id=f"reserve-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert result == ["BENIGN", "sku-1 is out of stock", "('sku-1 is out of stock',)"]
+    assert _activity_outcomes(task_queue) == {"benign": 1.0}

@@ -17,6 +17,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.activity_interceptors,
     sw.custom_converter_and_codec,
     sw.serialization_contexts,
+    sw.benign_application_errors,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -85,6 +85,8 @@ class Failure(Frozen):
     # the message and stack trace travel here ({"message", "stack_trace"}), so a payload codec
     # encrypts them too, and `message` is only "Encoded failure".
     encoded_attributes: Payload | None = None
+    # Temporal's ApplicationErrorCategory (0 unspecified, 1 benign: an expected outcome).
+    category: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class WorkflowExecutionStatus(StrEnum):

@@ -346,3 +346,28 @@ def test_search_attribute_helpers_on_the_json_wire_form() -> None:
     with pytest.raises(TypeError, match="same type"):
         encode_search_attribute_values([1, "a"])
     assert encode_typed_search_attribute_value(customer, None) is None
+
+
+def test_exceptions_as_temporalio() -> None:
+    from tidal.exceptions import (
+        ApplicationErrorCategory,
+        FailureError,
+        TemporalError,
+        TidalError,
+        error_to_failure,
+        failure_to_error,
+    )
+
+    assert TemporalError is TidalError
+    benign = ApplicationError("expected", category=ApplicationErrorCategory.BENIGN)
+    failure = error_to_failure(benign)
+    assert failure.category == 1
+    back = failure_to_error(failure)
+    assert isinstance(back, ApplicationError) and back.category is ApplicationErrorCategory.BENIGN
+    assert (
+        failure_to_error(failure.model_copy(update={"category": 7})).category
+        is ApplicationErrorCategory.UNSPECIFIED
+    )  # type: ignore[attr-defined]
+    err = FailureError("shown", failure=failure, exc_args=("a", 1))
+    assert err.message == "shown" and err.args == ("a", 1) and err.failure is failure
+    assert FailureError("m").args == ("m",) and FailureError("m").failure is None

@@ -20,6 +20,7 @@ from tidal_schema.limits import check_task_queue_name
 from tidal_schema.messages import (
     ActivityTask,
     CompleteActivityTask,
+    FailActivityTask,
     QueryWorkflowTask,
     WorkflowTask,
 )
@@ -36,10 +37,19 @@ from ._worker_errors import WorkerError
 from ._workflow_worker import WorkflowWorker
 from .client import Client
 from .converter import DataConverter
+from .exceptions import ApplicationErrorCategory
 
 __all__ = ["Worker"]
 
 log = logging.getLogger("tidal.worker")
+
+
+def _activity_outcome(reply: BaseModel | None) -> str:
+    if isinstance(reply, CompleteActivityTask):
+        return "completed"
+    if isinstance(reply, FailActivityTask) and reply.failure.category == ApplicationErrorCategory.BENIGN:
+        return "benign"
+    return "failed"
 
 
 def _client_worker_interceptors(client: Client) -> list[Interceptor]:
@@ -309,7 +319,17 @@ class Worker:
             else:
                 reply = await self._activity_worker.run(task, conv)
             tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
-            outcome = "completed" if isinstance(reply, CompleteActivityTask) else "failed"
+            outcome = _activity_outcome(reply)
+            if isinstance(reply, FailActivityTask):
+                # As temporalio: a BENIGN application error is an expected outcome, logged at DEBUG.
+                level = logging.DEBUG if outcome == "benign" else logging.WARNING
+                log.log(
+                    level,
+                    "activity %s attempt %d failed: %s",
+                    task.activity_id,
+                    task.attempt,
+                    reply.failure.message,
+                )
             if reply is not None:
                 tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
             try:
