@@ -386,9 +386,71 @@ def _activity_outcomes(task_queue: str) -> dict[str, float]:
 async def benign_application_errors(client: Client, task_queue: str) -> None:
     """ApplicationError(category=BENIGN) crosses the server with its category (the workflow sees
     it on the activity's cause) and the worker counts the attempt as `benign`, not `failed`."""
+    task_queue = f"{task_queue}-{uuid.uuid4().hex[:8]}"  # metrics are per process: a fresh label
     async with Worker(client, task_queue=task_queue, workflows=[Reserve], activities=[out_of_stock]):
         result = await client.execute_workflow(
             Reserve.run, "sku-1", id=f"reserve-{uuid.uuid4()}", task_queue=task_queue
         )
     assert result == ["BENIGN", "sku-1 is out of stock", "('sku-1 is out of stock',)"]
     assert _activity_outcomes(task_queue) == {"benign": 1.0}
+
+
+# --- metric meters ------------------------------------------------------------------------------
+
+
+@activity.defn
+async def metered_activity() -> None:
+    meter = activity.metric_meter()
+    meter.create_counter("worker_parity_activity_calls", "calls").add(2, {"kind": "test"})
+    meter.with_additional_attributes({"kind": "test"}).create_gauge_float("worker_parity_level").set(1.5)
+
+
+@workflow.defn
+class Metered:
+    @workflow.run
+    async def run(self) -> None:
+        meter = workflow.metric_meter()
+        meter.create_counter("worker_parity_workflow_runs", "runs").add(1)
+        await workflow.execute_activity(metered_activity, start_to_close_timeout=timedelta(seconds=10))
+        await workflow.sleep(timedelta(milliseconds=50))
+        meter.create_histogram_timedelta("worker_parity_workflow_wait").record(timedelta(seconds=2))
+
+
+def _samples(name: str, task_queue: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in REGISTRY.collect():
+        for sample in fam.samples:
+            if sample.name.endswith("_created"):
+                continue
+            if sample.name.startswith(name) and sample.labels.get("task_queue") == task_queue:
+                labels = tuple(
+                    sorted((k, v) for k, v in sample.labels.items() if k not in ("task_queue", "namespace"))
+                )
+                out[(sample.name, labels)] = sample.value
+    return out
+
+
+async def metric_meters(client: Client, task_queue: str) -> None:
+    """workflow.metric_meter() and activity.metric_meter() record into the worker's Prometheus
+    registry with temporalio's labels; a worker that caches nothing replays the run's history on
+    each of its three workflow tasks, and the workflow's counter still counts the run once."""
+    task_queue = f"{task_queue}-{uuid.uuid4().hex[:8]}"  # metrics are per process: a fresh label
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Metered],
+        activities=[metered_activity],
+        max_cached_workflows=0,
+    ):
+        await client.execute_workflow(Metered.run, id=f"metered-{uuid.uuid4()}", task_queue=task_queue)
+    wf = (("workflow_type", "Metered"),)
+    runs = _samples("worker_parity_workflow_runs", task_queue)
+    assert runs == {("worker_parity_workflow_runs_total", wf): 1.0}, runs
+    hist = _samples("worker_parity_workflow_wait", task_queue)
+    assert hist[("worker_parity_workflow_wait_count", wf)] == 1.0
+    assert hist[("worker_parity_workflow_wait_sum", wf)] == 2.0
+    act = (("activity_type", "metered_activity"), ("kind", "test"))
+    assert _samples("worker_parity_activity_calls", task_queue) == {
+        ("worker_parity_activity_calls_total", act): 2.0
+    }
+    assert _samples("worker_parity_level", task_queue) == {("worker_parity_level", act): 1.5}

@@ -18,6 +18,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.custom_converter_and_codec,
     sw.serialization_contexts,
     sw.benign_application_errors,
+    sw.metric_meters,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

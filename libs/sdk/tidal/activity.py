@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
-from .common import Priority, RetryPolicy
+from .common import MetricMeter, Priority, RetryPolicy
 
 if TYPE_CHECKING:
     from ._interceptors import ActivityOutboundInterceptor
@@ -34,6 +34,7 @@ __all__ = [
     "info",
     "is_cancelled",
     "logger",
+    "metric_meter",
     "raise_complete_async",
     "wait_for_cancelled",
     "wait_for_cancelled_sync",
@@ -201,6 +202,17 @@ def in_activity() -> bool:
 def info() -> Info:
     ctx = _context()
     return ctx.outbound.info() if ctx.outbound is not None else ctx.info
+
+
+def metric_meter() -> MetricMeter:
+    """A meter whose metrics land in the worker's Prometheus registry (its `/metrics` with
+    `Worker(metrics_port=...)`), labelled with the namespace, task queue and activity type."""
+    from ._prometheus_metrics import PrometheusMeter  # local: prometheus only once metrics are used
+
+    i = _context().info
+    return PrometheusMeter(
+        {"namespace": i.workflow_namespace, "task_queue": i.task_queue, "activity_type": i.activity_type}
+    )
 
 
 def heartbeat(*details: Any) -> None:

@@ -39,6 +39,7 @@ from ._waiting import FIRST_COMPLETED as FIRST_COMPLETED
 from ._waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._waiting import as_completed as as_completed
 from ._waiting import wait as wait
+from ._workflow_metrics import metric_meter as metric_meter
 from .common import Priority, RetryPolicy
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
 
@@ -79,6 +80,7 @@ __all__ = [
     "logger",
     "memo",
     "memo_value",
+    "metric_meter",
     "now",
     "patched",
     "payload_converter",
