@@ -4,6 +4,7 @@ own worker (they differ in interceptors and converters) on the task queue it is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -41,6 +42,7 @@ from tidal.worker import (
     ExecuteActivityInput,
     Interceptor,
     Worker,
+    WorkerTuner,
 )
 from tidal_schema import Payload
 
@@ -454,3 +456,74 @@ async def metric_meters(client: Client, task_queue: str) -> None:
         ("worker_parity_activity_calls_total", act): 2.0
     }
     assert _samples("worker_parity_level", task_queue) == {("worker_parity_level", act): 1.5}
+
+
+# --- worker attributes, config and slots --------------------------------------------------------
+
+RUNNING: dict[str, int] = {}
+PEAK: dict[str, int] = {}
+
+
+@activity.defn
+async def one_at_a_time(key: str) -> str:
+    RUNNING[key] = RUNNING.get(key, 0) + 1
+    PEAK[key] = max(PEAK.get(key, 0), RUNNING[key])
+    try:
+        await asyncio.sleep(0.2)  # holds its slot a while (the activity's work, not a wait on the test)
+    finally:
+        RUNNING[key] -= 1
+    return key
+
+
+@workflow.defn
+class Fanout:
+    @workflow.run
+    async def run(self, key: str, n: int) -> int:
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(one_at_a_time, key, start_to_close_timeout=timedelta(seconds=30))
+                for _ in range(n)
+            )
+        )
+        local = await asyncio.gather(
+            *(
+                workflow.execute_local_activity(
+                    one_at_a_time, f"{key}-local", start_to_close_timeout=timedelta(seconds=30)
+                )
+                for _ in range(n)
+            )
+        )
+        return len(results) + len(local)
+
+
+async def worker_slots_and_config(client: Client, task_queue: str) -> None:
+    """A fixed tuner with one activity and one local activity slot: four activities scheduled in
+    one workflow task (some eager, some through matching) and four local activities run one at a
+    time. Worker.config() rebuilds the worker; is_running / is_shutdown follow the lifecycle."""
+    key = f"slots-{uuid.uuid4().hex[:8]}"
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Fanout],
+        activities=[one_at_a_time],
+        tuner=WorkerTuner.create_fixed(workflow_slots=2, activity_slots=1, local_activity_slots=1),
+    )
+    assert not worker.is_running and not worker.is_shutdown and worker.client is client
+    async with worker:
+        assert worker.is_running and not worker.is_shutdown
+        assert await client.execute_workflow(Fanout.run, args=[key, 4], id=key, task_queue=task_queue) == 8
+    assert not worker.is_running and worker.is_shutdown
+    assert PEAK[key] == 1, PEAK
+    assert PEAK[f"{key}-local"] == 1, PEAK
+    config = worker.config()
+    assert config["tuner"] == WorkerTuner.create_fixed(
+        workflow_slots=2, activity_slots=1, local_activity_slots=1
+    )
+    again = Worker(**config)
+    async with again:
+        assert (
+            await client.execute_workflow(
+                Fanout.run, args=[f"{key}-2", 1], id=f"{key}-2", task_queue=task_queue
+            )
+            == 2
+        )

@@ -19,6 +19,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.serialization_contexts,
     sw.benign_application_errors,
     sw.metric_meters,
+    sw.worker_slots_and_config,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-from tidal_schema import Failure, RetryPolicy, names
+from pydantic import BaseModel, ValidationError
+from tidal_schema import Failure, names
 from tidal_schema.messages import (
     REPLY,
     ActivityHeartbeatReply,
@@ -30,18 +30,19 @@ from tidal_schema.messages import (
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
     ReportActivityTaskCanceled,
-    WorkflowTask,
 )
 from tidal_schema.task_token import ActivityTaskToken
 
+from . import _telemetry as tm
 from . import activity as _activity
 from . import common as _common
 from . import exceptions as _exc
 from ._interceptors import ExecuteActivityInput, Interceptor, activity_chain
-from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
+from ._reporting import report_with_retry
+from ._task_errors import undecodable
 from ._transport import TaskDelivery
 from .converter import ActivitySerializationContext, DataConverter
-from .exceptions import ApplicationError
+from .exceptions import ApplicationError, ApplicationErrorCategory
 
 log = logging.getLogger("tidal.worker")
 
@@ -53,10 +54,14 @@ Publish = Callable[..., Awaitable[None]]
 Report = CompleteActivityTask | FailActivityTask | ReportActivityTaskCanceled
 
 
-def heartbeat_throttle(heartbeat_timeout: timedelta | None) -> float:
+def heartbeat_throttle(
+    heartbeat_timeout: timedelta | None,
+    maximum: timedelta = MAX_HEARTBEAT_THROTTLE,
+    default: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
+) -> float:
     if heartbeat_timeout is None:
-        return DEFAULT_HEARTBEAT_THROTTLE.total_seconds()
-    return min(heartbeat_timeout * 0.8, MAX_HEARTBEAT_THROTTLE).total_seconds()
+        return default.total_seconds()
+    return min(heartbeat_timeout * 0.8, maximum).total_seconds()
 
 
 # An attempt running this long tells history it started (RecordActivityTaskStarted), so describe
@@ -83,14 +88,21 @@ class ActivityWorker:
     def __init__(
         self,
         *,
+        task_queue: str,
         activities: Mapping[str, _activity.ActivityDefinition],
         executor: concurrent.futures.Executor | None,
         converter: DataConverter,
         identity: str,
         publish: Publish,
         interceptors: Sequence[Interceptor] = (),
+        heartbeat_throttle: tuple[timedelta, timedelta] = (
+            MAX_HEARTBEAT_THROTTLE,
+            DEFAULT_HEARTBEAT_THROTTLE,
+        ),
     ) -> None:
+        self.task_queue = task_queue
         self._activities = activities
+        self._throttle = heartbeat_throttle  # (maximum, default without a heartbeat timeout)
         self._interceptors = tuple(interceptors)
         self._executor = executor
         self._conv = converter
@@ -151,7 +163,7 @@ class ActivityWorker:
     async def _send_heartbeats(self, attempt: _Attempt) -> None:
         """The first heartbeat goes at once; later ones are coalesced to one per throttle window,
         carrying the latest details (the sleep paces sending; it synchronises nothing)."""
-        throttle = heartbeat_throttle(attempt.task.heartbeat_timeout)
+        throttle = heartbeat_throttle(attempt.task.heartbeat_timeout, *self._throttle)
         try:
             while attempt.pending is not None:
                 details, attempt.pending = attempt.pending, None
@@ -245,6 +257,60 @@ class ActivityWorker:
             if attempt.sender is not None:
                 attempt.sender.cancel()
 
+    async def deliver(
+        self,
+        task: ActivityTask,
+        delivery: TaskDelivery,
+        *,
+        converter: DataConverter,
+        publish_encoded: Callable[[str, BaseModel, DataConverter], Awaitable[None]],
+    ) -> None:
+        """Run one delivered attempt and report it (metrics, span, ack once reported)."""
+        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+            tm.since(task.current_attempt_scheduled_time)
+        )
+        attributes = {
+            "tidal.activity_type": task.activity_type,
+            "tidal.workflow_id": task.workflow_id,
+            "tidal.attempt": str(task.attempt),
+        }
+        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
+            start = tm.now()
+            conv = activity_converter(converter, task)
+            try:
+                task = await conv.decode_model(task)
+            except Exception as exc:
+                log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
+                reply: BaseModel | None = undecodable(task, exc, self._identity)
+            else:
+                reply = await self.run(task, conv)
+            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            outcome = _activity_outcome(reply)
+            if isinstance(reply, FailActivityTask):
+                # As temporalio: a BENIGN application error is an expected outcome, logged at DEBUG.
+                level = logging.DEBUG if outcome == "benign" else logging.WARNING
+                log.log(
+                    level,
+                    "activity %s attempt %d failed: %s",
+                    task.activity_id,
+                    task.attempt,
+                    reply.failure.message,
+                )
+            if reply is not None:
+                tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            try:
+                if reply is not None:
+                    answer = reply
+                    await report_with_retry(
+                        lambda: publish_encoded(task.history_routing_key, answer, conv),
+                        start_to_close=task.start_to_close_timeout,
+                        what=f"activity {task.activity_id} attempt {task.attempt}",
+                    )
+                await delivery.ack()
+            except Exception:
+                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+                await delivery.nack(requeue=True)
+
     async def _send_started(self, task: ActivityTask, ref: dict[str, Any]) -> None:
         started = RecordActivityTaskStarted(**ref)
         try:
@@ -322,112 +388,9 @@ def to_failure(converter: DataConverter, exc: BaseException) -> Failure:
     return converter.failure_converter.to_failure(exc, converter.payload_converter)
 
 
-# --- local activities ---------------------------------------------------------------------
-
-
-async def run_local_activity(
-    req: LocalActivityRequest,
-    *,
-    task: WorkflowTask,
-    activities: Mapping[str, _activity.ActivityDefinition],
-    executor: concurrent.futures.Executor | None,
-    converter: DataConverter,
-    interceptors: Sequence[Interceptor] = (),
-) -> LocalActivityOutcome:
-    """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
-    are the retry delay itself) until it succeeds, may not retry, or its time is up: the
-    schedule-to-close timeout, capped by the local retry threshold."""
-    converter = converter.with_context(
-        ActivitySerializationContext(
-            namespace=task.namespace,
-            activity_id=req.activity_id,
-            activity_type=req.activity_type,
-            activity_task_queue=task.task_queue,
-            workflow_id=task.workflow_id,
-            workflow_type=task.workflow_type,
-            is_local=True,
-        )
-    )
-    defn = activities.get(req.activity_type)
-    if defn is None:
-        known = ", ".join(sorted(activities)) or "none"
-        err = ApplicationError(
-            f"local activity type {req.activity_type!r} is not registered on this worker "
-            f"(registered: {known})",
-            type="NotFoundError",
-            non_retryable=True,
-        )
-        return LocalActivityOutcome(
-            seq=req.seq, attempt=1, failure=to_failure(converter, err), retry_state="NonRetryableFailure"
-        )
-    policy = req.retry_policy or RetryPolicy()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    budget = req.local_retry_threshold
-    if req.schedule_to_close_timeout is not None:
-        budget = min(budget, req.schedule_to_close_timeout)
-    attempt = 1
-    while True:
-        info = _local_info(req, task, attempt, loop.time() - started, converter)
-        ctx = _activity._Context(info=info)
-        token = _activity._set_context(ctx)
-        try:
-            timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
-            args = converter.from_payloads(req.input, defn.arg_types)
-            chain = activity_chain(interceptors, ctx, is_async=defn.is_async)
-            call = ExecuteActivityInput(fn=defn.fn, args=args, executor=executor, headers={})
-            seconds = timeout.total_seconds() if timeout else None
-            result = await asyncio.wait_for(chain.execute_activity(call), seconds)
-            return LocalActivityOutcome(
-                seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
-            )
-        except Exception as exc:
-            failure = to_failure(converter, exc)
-        finally:
-            _activity._reset_context(token)
-        delay, retry_state = _next_local_delay(policy, attempt, failure)
-        elapsed = timedelta(seconds=loop.time() - started)
-        if delay is not None and elapsed + delay >= budget:
-            delay, retry_state = None, "Timeout"
-        if delay is None:
-            return LocalActivityOutcome(
-                seq=req.seq, attempt=attempt, failure=failure, retry_state=retry_state
-            )
-        await asyncio.sleep(delay.total_seconds())
-        attempt += 1
-
-
-def _next_local_delay(policy: RetryPolicy, attempt: int, failure: Failure) -> tuple[timedelta | None, str]:
-    """The server's retry rule (services/history/tidal_history/retry.py), for local retries."""
-    if failure.non_retryable or failure.type in policy.non_retryable_error_types:
-        return None, "NonRetryableFailure"
-    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
-        return None, "MaximumAttemptsReached"
-    if failure.next_retry_delay is not None:
-        return failure.next_retry_delay, ""
-    delay = policy.initial_interval * policy.backoff_coefficient ** (attempt - 1)
-    cap = policy.maximum_interval or policy.initial_interval * 100
-    return min(delay, cap), ""
-
-
-def _local_info(
-    req: LocalActivityRequest, task: WorkflowTask, attempt: int, elapsed: float, converter: DataConverter
-) -> _activity.Info:
-    now = datetime.now(UTC)
-    return _activity.Info(
-        activity_id=req.activity_id,
-        activity_type=req.activity_type,
-        attempt=attempt,
-        workflow_id=task.workflow_id,
-        workflow_run_id=task.run_id,
-        workflow_type=task.workflow_type,
-        workflow_namespace=task.namespace,
-        task_queue=task.task_queue,
-        scheduled_time=now - timedelta(seconds=elapsed),
-        current_attempt_scheduled_time=now,
-        start_to_close_timeout=req.start_to_close_timeout,
-        schedule_to_close_timeout=req.schedule_to_close_timeout,
-        heartbeat_timeout=None,
-        heartbeat_details=(),
-        is_local=True,
-    )
+def _activity_outcome(reply: BaseModel | None) -> str:
+    if isinstance(reply, CompleteActivityTask):
+        return "completed"
+    if isinstance(reply, FailActivityTask) and reply.failure.category == ApplicationErrorCategory.BENIGN:
+        return "benign"
+    return "failed"

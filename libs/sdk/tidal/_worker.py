@@ -19,8 +19,6 @@ from tidal_schema import names
 from tidal_schema.limits import check_task_queue_name
 from tidal_schema.messages import (
     ActivityTask,
-    CompleteActivityTask,
-    FailActivityTask,
     QueryWorkflowTask,
     WorkflowTask,
 )
@@ -28,28 +26,24 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
-from ._activity_worker import ActivityWorker, activity_converter
+from ._activity_worker import (
+    DEFAULT_HEARTBEAT_THROTTLE,
+    MAX_HEARTBEAT_THROTTLE,
+    ActivityWorker,
+)
 from ._interceptors import Interceptor
-from ._reporting import report_with_retry
-from ._task_errors import oversized_answer, parse_task, undecodable
+from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
+from ._tuning import WorkerTuner, resolve_slots
+from ._worker_config import WorkerConfig
 from ._worker_errors import WorkerError
-from ._workflow_worker import WorkflowWorker
+from ._workflow_worker import MAX_EAGER_ACTIVITIES_PER_TASK, WorkflowWorker
 from .client import Client
 from .converter import DataConverter
-from .exceptions import ApplicationErrorCategory
 
 __all__ = ["Worker"]
 
 log = logging.getLogger("tidal.worker")
-
-
-def _activity_outcome(reply: BaseModel | None) -> str:
-    if isinstance(reply, CompleteActivityTask):
-        return "completed"
-    if isinstance(reply, FailActivityTask) and reply.failure.category == ApplicationErrorCategory.BENIGN:
-        return "benign"
-    return "failed"
 
 
 def _client_worker_interceptors(client: Client) -> list[Interceptor]:
@@ -68,17 +62,24 @@ class Worker:
         workflows: Sequence[type] = (),
         activities: Sequence[Callable[..., Any]] = (),
         activity_executor: concurrent.futures.Executor | None = None,
-        max_concurrent_workflow_tasks: int = 100,
-        max_concurrent_activities: int = 100,
-        max_cached_workflows: int = 1000,
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        interceptors: Sequence[Interceptor] = (),
         identity: str | None = None,
+        max_cached_workflows: int = 1000,
+        max_concurrent_workflow_tasks: int | None = None,
+        max_concurrent_activities: int | None = None,
+        max_concurrent_local_activities: int | None = None,
+        tuner: WorkerTuner | None = None,
+        no_remote_activities: bool = False,
+        max_heartbeat_throttle_interval: timedelta = MAX_HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
+        max_eager_activity_reservations_per_workflow_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
+        graceful_shutdown_timeout: timedelta = timedelta(),
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
+        disable_eager_activity_execution: bool = False,
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
-        graceful_shutdown_timeout: timedelta = timedelta(),
-        disable_eager_activity_execution: bool = False,
-        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -89,7 +90,37 @@ class Worker:
         while it has free activity slots, skipping matching (docs/performance.md).
 
         `interceptors`: `tidal.worker.Interceptor`s, first = outermost; the client's interceptors
-        that are also worker interceptors come first, as in temporalio."""
+        that are also worker interceptors come first, as in temporalio.
+
+        Slots: `max_concurrent_*` (100 each by default) or `tuner=WorkerTuner.create_fixed(...)`,
+        not both; they are the broker prefetch of each queue. `no_remote_activities`: run only
+        local activities (the activity queue is not consumed). The heartbeat throttle and eager
+        reservations are temporalio's options of the same names."""
+        self._config = WorkerConfig(
+            client=client,
+            task_queue=task_queue,
+            workflows=list(workflows),
+            activities=list(activities),
+            activity_executor=activity_executor,
+            workflow_task_executor=workflow_task_executor,
+            interceptors=list(interceptors),
+            identity=identity,
+            max_cached_workflows=max_cached_workflows,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+            max_concurrent_activities=max_concurrent_activities,
+            max_concurrent_local_activities=max_concurrent_local_activities,
+            tuner=tuner,
+            no_remote_activities=no_remote_activities,
+            max_heartbeat_throttle_interval=max_heartbeat_throttle_interval,
+            default_heartbeat_throttle_interval=default_heartbeat_throttle_interval,
+            max_eager_activity_reservations_per_workflow_task=max_eager_activity_reservations_per_workflow_task,
+            graceful_shutdown_timeout=graceful_shutdown_timeout,
+            workflow_failure_exception_types=list(workflow_failure_exception_types),
+            debug_mode=debug_mode,
+            disable_eager_activity_execution=disable_eager_activity_execution,
+            deadlock_detection_timeout=deadlock_detection_timeout,
+            metrics_port=metrics_port,
+        )
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         try:  # the server refuses such a name at every start: say so before polling nothing
@@ -108,8 +139,13 @@ class Worker:
                 "ThreadPoolExecutor), as temporalio requires"
             )
         self._executor = activity_executor
-        self._max_wft = max_concurrent_workflow_tasks
-        self._max_act = max_concurrent_activities
+        self._wf_executor = workflow_task_executor
+        self._max_wft, self._max_act, self._max_local = resolve_slots(
+            tuner, max_concurrent_workflow_tasks, max_concurrent_activities, max_concurrent_local_activities
+        )
+        self._remote_activities = not no_remote_activities
+        self._heartbeat_throttle = (max_heartbeat_throttle_interval, default_heartbeat_throttle_interval)
+        self._max_eager = max_eager_activity_reservations_per_workflow_task
         self._max_cached = max_cached_workflows
         self._failure_types = tuple(workflow_failure_exception_types)
         # debug_mode turns the deadlock timeout off for stepping through workflow code in a debugger.
@@ -123,13 +159,48 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._started = False
+        self._shut_down = False
         self._metrics_port = metrics_port
         self._graceful_shutdown = graceful_shutdown_timeout.total_seconds()
         self._metrics_server: tm.MetricsServer | None = None
         self._workflow_worker: WorkflowWorker | None = None
         self._activity_worker: ActivityWorker | None = None
         self._eager_activities = not disable_eager_activity_execution
-        self._activities_running = 0
+        self._activities_running = 0  # delivered, running or waiting for a slot
+        self._activity_slots = asyncio.Semaphore(self._max_act)
+        self._stopping = False
+
+    # --- attributes (temporalio's) ---------------------------------------------------------
+
+    def config(self, *, active_config: bool = False) -> WorkerConfig:
+        """What this worker was built with (a copy): `Worker(**config)` builds another.
+        `active_config` is temporalio's choice between the config before and after plugins;
+        Tidal has no worker plugins, so both are the same, but the client is the current one."""
+        config = WorkerConfig(**self._config)
+        if active_config:
+            config["client"] = self._client
+        return config
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @client.setter
+    def client(self, value: Client) -> None:
+        """Use another client (e.g. with a new API key) for what the worker does next: fetching
+        history, converting payloads. The broker connection stays the one the worker started."""
+        self._client = value
+        if self._workflow_worker is not None:
+            self._workflow_worker._client = value
+
+    @property
+    def is_running(self) -> bool:
+        return self._started
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Started once and shut down since (and not started again)."""
+        return self._shut_down
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -151,6 +222,8 @@ class Worker:
         if self._started:
             return
         self._started = True
+        self._shut_down = False
+        self._stopping = False
         self._stopped.clear()
         if self._metrics_port is not None:
             self._metrics_server = tm.MetricsServer(self._metrics_port)
@@ -173,6 +246,9 @@ class Worker:
                 transport=t,
                 publish_encoded=self._publish_encoded,
                 interceptors=self._interceptors,
+                max_concurrent_local_activities=self._max_local,
+                max_eager_activities_per_task=self._max_eager,
+                workflow_task_executor=self._wf_executor,
             )
             shared = names.workflow_task_queue(ns, self.task_queue)
             await t.declare_task_queue(shared, sticky=False)
@@ -187,14 +263,16 @@ class Worker:
             self._consumers.append(
                 await t.consume(shared, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
             )
-        if self._activities:
+        if self._activities and self._remote_activities:
             aw = self._activity_worker = ActivityWorker(
+                task_queue=self.task_queue,
                 activities=self._activities,
                 executor=self._executor,
                 converter=self._client.data_converter,
                 identity=self.identity,
                 publish=self._publish,
                 interceptors=self._interceptors,
+                heartbeat_throttle=self._heartbeat_throttle,
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
@@ -209,6 +287,7 @@ class Worker:
         if not self._started:
             return
         self._started = False
+        self._stopping = True
         for consumer in self._consumers:
             try:
                 await consumer.cancel()
@@ -231,6 +310,7 @@ class Worker:
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
+        self._shut_down = True
         self._stopped.set()
 
     def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
@@ -264,7 +344,12 @@ class Worker:
 
     @property
     def _eager(self) -> bool:
-        return self._eager_activities and bool(self._activities) and bool(self._workflows)
+        return (
+            self._eager_activities
+            and self._remote_activities
+            and bool(self._activities)
+            and bool(self._workflows)
+        )
 
     def _free_eager_slots(self) -> int:
         return self._max_act - self._activities_running if self._eager else 0
@@ -294,53 +379,18 @@ class Worker:
     async def _run_activity_task(self, task: ActivityTask, delivery: TaskDelivery) -> None:
         self._activities_running += 1
         try:
-            await self._run_activity_attempt(task, delivery)
+            # The slot, not the prefetch, bounds what runs: eager activities arrive on the sticky
+            # queue besides those the activity queue delivers.
+            async with self._activity_slots:
+                if self._stopping:
+                    await delivery.nack(requeue=True)  # another worker takes it
+                    return
+                await self._run_activity_attempt(task, delivery)
         finally:
             self._activities_running -= 1
 
     async def _run_activity_attempt(self, task: ActivityTask, delivery: TaskDelivery) -> None:
-        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
-            tm.since(task.current_attempt_scheduled_time)
-        )
-        attributes = {
-            "tidal.activity_type": task.activity_type,
-            "tidal.workflow_id": task.workflow_id,
-            "tidal.attempt": str(task.attempt),
-        }
         assert self._activity_worker is not None
-        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
-            start = tm.now()
-            conv = activity_converter(self._client.data_converter, task)
-            try:
-                task = await conv.decode_model(task)
-            except Exception as exc:
-                log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
-                reply: BaseModel | None = undecodable(task, exc, self.identity)
-            else:
-                reply = await self._activity_worker.run(task, conv)
-            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
-            outcome = _activity_outcome(reply)
-            if isinstance(reply, FailActivityTask):
-                # As temporalio: a BENIGN application error is an expected outcome, logged at DEBUG.
-                level = logging.DEBUG if outcome == "benign" else logging.WARNING
-                log.log(
-                    level,
-                    "activity %s attempt %d failed: %s",
-                    task.activity_id,
-                    task.attempt,
-                    reply.failure.message,
-                )
-            if reply is not None:
-                tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
-            try:
-                if reply is not None:
-                    answer = reply
-                    await report_with_retry(
-                        lambda: self._publish_encoded(task.history_routing_key, answer, conv),
-                        start_to_close=task.start_to_close_timeout,
-                        what=f"activity {task.activity_id} attempt {task.attempt}",
-                    )
-                await delivery.ack()
-            except Exception:
-                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
-                await delivery.nack(requeue=True)
+        await self._activity_worker.deliver(
+            task, delivery, converter=self._client.data_converter, publish_encoded=self._publish_encoded
+        )

@@ -26,10 +26,12 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
-from ._activity_worker import run_local_activity, to_failure
+from ._activity_worker import to_failure
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor
+from ._local_activities import run_local_activity
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._runtime.query import answer_query
 from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, undecodable
@@ -74,6 +76,9 @@ class WorkflowWorker:
         transport: WorkerTransport,
         publish_encoded: PublishEncoded,
         interceptors: Sequence[Interceptor] = (),
+        max_concurrent_local_activities: int = 100,
+        max_eager_activities_per_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
     ) -> None:
         self._client = client
         self.task_queue = task_queue
@@ -89,6 +94,8 @@ class WorkflowWorker:
         self._transport = transport
         self._publish_encoded = publish_encoded
         self._interceptors = tuple(interceptors)
+        self._local_slots = asyncio.Semaphore(max_concurrent_local_activities)
+        self._max_eager = max_eager_activities_per_task
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         # Runs whose cached instance is being activated on a workflow thread right now: a query
         # must not read that instance mid-activation (it replays a throwaway copy instead).
@@ -97,14 +104,17 @@ class WorkflowWorker:
         # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
         # loop) is caught as a potential deadlock instead of freezing the worker's event loop.
         self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
-        if deadlock_seconds is not None:
+        self._own_threads = workflow_task_executor is None
+        if deadlock_seconds is not None and workflow_task_executor is not None:
+            self._wf_threads = workflow_task_executor
+        elif deadlock_seconds is not None:
             self._wf_threads = concurrent.futures.ThreadPoolExecutor(
                 max_workers=min(max_concurrent_workflow_tasks, 16), thread_name_prefix="tidal-workflow"
             )
 
     def close(self) -> None:
         self._cache.clear()
-        if self._wf_threads is not None:
+        if self._wf_threads is not None and self._own_threads:
             # wait=False: a thread stuck in deadlocked workflow code must not hang shutdown.
             self._wf_threads.shutdown(wait=False, cancel_futures=True)
             self._wf_threads = None
@@ -222,7 +232,7 @@ class WorkflowWorker:
         """Ask for activities of this task queue that this worker runs to come straight back to
         it, while it has free activity slots (Temporal's eager activity execution). Slots are
         not reserved: the sticky queue's prefetch bounds what can arrive at once."""
-        free = min(MAX_EAGER_ACTIVITIES_PER_TASK, self._free_eager_slots())
+        free = min(self._max_eager, self._free_eager_slots())
         if free <= 0:
             return tuple(commands)
         out: list[cmd.Command] = []
@@ -297,21 +307,22 @@ class WorkflowWorker:
         # Local activities run here, inside the task; their markers and what the code does next
         # join the task's commands (docs/activities.md).
         while pending := instance.pending_local_activities():
-            outcomes = await asyncio.gather(
-                *(
-                    run_local_activity(
-                        req,
-                        task=task,
-                        activities=self._activities,
-                        executor=self._executor,
-                        converter=self._converter(task),
-                        interceptors=self._interceptors,
-                    )
-                    for req in pending
-                )
-            )
+            outcomes = await asyncio.gather(*(self._run_local_activity(req, task) for req in pending))
             commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
         return commands
+
+    async def _run_local_activity(
+        self, req: LocalActivityRequest, task: WorkflowTask
+    ) -> LocalActivityOutcome:
+        async with self._local_slots:  # max_concurrent_local_activities
+            return await run_local_activity(
+                req,
+                task=task,
+                activities=self._activities,
+                executor=self._executor,
+                converter=self._converter(task),
+                interceptors=self._interceptors,
+            )
 
     async def _in_workflow_thread(
         self, fn: Callable[[Any], tuple[cmd.Command, ...]], arg: Any, task: WorkflowTask

@@ -11,7 +11,9 @@ from ._interceptors import (
     Interceptor,
 )
 from ._runtime import WorkflowInstance  # noqa: F401  (temporalio.worker names it; see the parity table)
+from ._tuning import FixedSizeSlotSupplier, WorkerTuner
 from ._worker import Worker
+from ._worker_config import WorkerConfig
 from ._worker_errors import DeadlockError, WorkerError
 from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
 
@@ -20,10 +22,13 @@ __all__ = [
     "ActivityOutboundInterceptor",
     "DeadlockError",
     "ExecuteActivityInput",
+    "FixedSizeSlotSupplier",
     "Interceptor",
     "Replayer",
     "Worker",
+    "WorkerConfig",
     "WorkerError",
+    "WorkerTuner",
     "WorkflowReplayResult",
     "WorkflowReplayResults",
 ]
