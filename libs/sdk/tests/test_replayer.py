@@ -140,3 +140,25 @@ async def test_unknown_workflow_type_is_a_clear_error() -> None:
 
     with pytest.raises(ReplayError, match=r"'Order'.*given: Other"):
         await Replayer(workflows=[Other]).replay_workflow(completed_order_history())
+
+
+async def test_replay_iterator_and_config_as_temporalio() -> None:
+    from tidal.worker import ReplayerConfig, WorkflowReplayResult
+
+    good, bad = completed_order_history(), completed_order_history()
+
+    async def histories():  # type: ignore[no-untyped-def]
+        yield good
+        yield bad
+
+    replayer = Replayer(workflows=[OrderV1])
+    async with replayer.workflow_replay_iterator(histories()) as results:
+        seen = [r async for r in results]
+    assert [r.replay_failure for r in seen] == [None, None]
+    assert seen[0] == WorkflowReplayResult(good, None)  # positional, as temporalio's dataclass
+    strict = Replayer(**{**replayer.config(), "workflows": [OrderV2Reordered]})
+    async with strict.workflow_replay_iterator([good]) as results:
+        [only] = [r async for r in results]
+    assert isinstance(only.replay_failure, NondeterminismError)
+    config: ReplayerConfig = strict.config()
+    assert config["workflows"] == [OrderV2Reordered] and config["namespace"] == "default"

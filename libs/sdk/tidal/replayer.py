@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from tidal_schema import HistoryEvent, events
 from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
+from ._interceptors import Interceptor
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
 from .converter import DataConverter, WorkflowSerializationContext
@@ -25,6 +27,7 @@ from .exceptions import TidalError
 __all__ = [
     "ReplayError",
     "Replayer",
+    "ReplayerConfig",
     "WorkflowReplayResult",
     "WorkflowReplayResults",
 ]
@@ -35,7 +38,7 @@ class ReplayError(TidalError):
     WorkflowExecutionStarted, a workflow type the replayer does not know)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class WorkflowReplayResult:
     history: WorkflowHistory
     # The NondeterminismError, or the exception workflow code raised, that failed a workflow task
@@ -43,9 +46,20 @@ class WorkflowReplayResult:
     replay_failure: Exception | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class WorkflowReplayResults:
     replay_failures: dict[str, Exception] = field(default_factory=dict)  # run key -> failure
+
+
+class ReplayerConfig(TypedDict, total=False):
+    """What a `Replayer` was built with (`Replayer.config()`); `Replayer(**config)` builds another."""
+
+    workflows: Sequence[type]
+    namespace: str
+    data_converter: DataConverter
+    interceptors: Sequence[Interceptor]
+    workflow_failure_exception_types: Sequence[type[BaseException]]
+    debug_mode: bool
 
 
 class Replayer:
@@ -53,15 +67,60 @@ class Replayer:
         self,
         *,
         workflows: Sequence[type],
-        data_converter: DataConverter | None = None,
         namespace: str = "default",
+        data_converter: DataConverter | None = None,
+        interceptors: Sequence[Interceptor] = (),
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        debug_mode: bool = False,
     ) -> None:
+        """`workflow_failure_exception_types` as the worker's: which exceptions fail the workflow
+        rather than the task, so a replay takes the same path the worker took. `debug_mode` is
+        accepted for ported code: the replayer runs workflow code inline, with no deadlock
+        timeout, always."""
+        self._config = ReplayerConfig(
+            workflows=list(workflows),
+            namespace=namespace,
+            data_converter=data_converter or DataConverter.default,
+            interceptors=list(interceptors),
+            workflow_failure_exception_types=list(workflow_failure_exception_types),
+            debug_mode=debug_mode,
+        )
+        self._failure_types = tuple(workflow_failure_exception_types)
         self._workflows: dict[str, _workflow.WorkflowDefinition] = {}
         for cls in workflows:
             defn = _workflow.get_definition(cls)
             self._workflows[defn.name] = defn
         self._converter = data_converter or DataConverter.default
         self._namespace = namespace
+
+    def config(self, *, active_config: bool = False) -> ReplayerConfig:
+        """What this replayer was built with (a copy; `active_config` changes nothing: no plugins)."""
+        del active_config
+        config = ReplayerConfig(**self._config)
+        config["workflows"] = list(config.get("workflows", []))
+        return config
+
+    def workflow_replay_iterator(
+        self, histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory]
+    ) -> AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]]:
+        """`async with replayer.workflow_replay_iterator(histories) as results: async for r in
+        results: ...`: each history replayed as the iteration reaches it, its failure in
+        `r.replay_failure` (never raised)."""
+
+        @asynccontextmanager
+        async def context() -> AsyncIterator[AsyncIterator[WorkflowReplayResult]]:
+            async def results() -> AsyncIterator[WorkflowReplayResult]:
+                if isinstance(histories, AsyncIterator):
+                    async for history in histories:
+                        yield await self.replay_workflow(history, raise_on_replay_failure=False)
+                else:
+                    for history in histories:
+                        yield await self.replay_workflow(history, raise_on_replay_failure=False)
+                        await asyncio.sleep(0)  # a long batch must not starve the caller's loop
+
+            yield results()
+
+        return context()
 
     async def replay_workflow(
         self, history: WorkflowHistory, *, raise_on_replay_failure: bool = True
@@ -128,6 +187,7 @@ class Replayer:
             converter=self._converter.with_context(
                 WorkflowSerializationContext(namespace=self._namespace, workflow_id=history.workflow_id)
             ),
+            failure_exception_types=self._failure_types,
         )
         task = WorkflowTask(
             namespace=self._namespace,

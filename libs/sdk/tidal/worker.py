@@ -15,7 +15,7 @@ from ._tuning import FixedSizeSlotSupplier, WorkerTuner
 from ._worker import Worker
 from ._worker_config import WorkerConfig
 from ._worker_errors import DeadlockError, WorkerError
-from .replayer import Replayer, WorkflowReplayResult, WorkflowReplayResults
+from .replayer import Replayer, ReplayerConfig, WorkflowReplayResult, WorkflowReplayResults
 
 __all__ = [
     "ActivityInboundInterceptor",
@@ -25,6 +25,7 @@ __all__ = [
     "FixedSizeSlotSupplier",
     "Interceptor",
     "Replayer",
+    "ReplayerConfig",
     "Worker",
     "WorkerConfig",
     "WorkerError",
