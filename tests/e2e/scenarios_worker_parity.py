@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -41,7 +42,10 @@ from tidal.worker import (
     ActivityOutboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
+    Plugin,
+    ReplayerConfig,
     Worker,
+    WorkerConfig,
     WorkerTuner,
 )
 from tidal_schema import Payload
@@ -527,3 +531,62 @@ async def worker_slots_and_config(client: Client, task_queue: str) -> None:
             )
             == 2
         )
+
+
+# --- plugins ------------------------------------------------------------------------------------
+
+
+class QueuePlugin(Plugin):
+    """Moves the worker to its own task queue, adds a recording interceptor and wraps run()."""
+
+    def __init__(self, task_queue: str) -> None:
+        self.task_queue = task_queue
+        self.recorder = Recorder("plugin")
+        self.events: list[str] = []
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        return {
+            **config,
+            "task_queue": self.task_queue,
+            "interceptors": [*config.get("interceptors", ()), self.recorder],
+        }
+
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        self.events.append(f"start {worker.task_queue}")
+        try:
+            await next(worker)
+        finally:
+            self.events.append("stopped")
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        return config
+
+    def run_replayer(self, replayer: Any, histories: Any, next: Any) -> Any:
+        return next(replayer, histories)
+
+
+async def worker_plugins(client: Client, task_queue: str) -> None:
+    """Worker(plugins=[...]): the plugin's configuration is the one the worker runs with (its
+    task queue, its interceptor) and its run_worker wraps Worker.run()."""
+    plugin = QueuePlugin(f"{task_queue}-by-plugin")
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Intercepted],
+        activities=[heartbeat_then_echo, local_echo],
+        plugins=[plugin],
+    )
+    assert worker.task_queue == plugin.task_queue
+    assert worker.config()["task_queue"] == task_queue  # what was given; active_config: what runs
+    assert worker.config(active_config=True)["task_queue"] == plugin.task_queue
+    running = asyncio.create_task(worker.run())
+    try:
+        result = await client.execute_workflow(
+            Intercepted.run, "hi", id=f"plugin-{uuid.uuid4()}", task_queue=plugin.task_queue
+        )
+    finally:
+        await worker.shutdown()
+        await running
+    assert result[1] == "local HI local_echo", result
+    assert plugin.events == [f"start {plugin.task_queue}", "stopped"]
+    assert any(c[0] == "execute" for c in plugin.recorder.calls)

@@ -20,6 +20,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.benign_application_errors,
     sw.metric_meters,
     sw.worker_slots_and_config,
+    sw.worker_plugins,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

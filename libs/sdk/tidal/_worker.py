@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from ._activity_worker import (
     ActivityWorker,
 )
 from ._interceptors import Interceptor
+from ._plugins import Plugin
 from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from ._tuning import WorkerTuner, resolve_slots
@@ -80,6 +82,7 @@ class Worker:
         disable_eager_activity_execution: bool = False,
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
+        plugins: Sequence[Plugin] = (),
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -96,31 +99,23 @@ class Worker:
         not both; they are the broker prefetch of each queue. `no_remote_activities`: run only
         local activities (the activity queue is not consumed). The heartbeat throttle and eager
         reservations are temporalio's options of the same names."""
-        self._config = WorkerConfig(
-            client=client,
-            task_queue=task_queue,
-            workflows=list(workflows),
-            activities=list(activities),
-            activity_executor=activity_executor,
-            workflow_task_executor=workflow_task_executor,
-            interceptors=list(interceptors),
-            identity=identity,
-            max_cached_workflows=max_cached_workflows,
-            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            max_concurrent_activities=max_concurrent_activities,
-            max_concurrent_local_activities=max_concurrent_local_activities,
-            tuner=tuner,
-            no_remote_activities=no_remote_activities,
-            max_heartbeat_throttle_interval=max_heartbeat_throttle_interval,
-            default_heartbeat_throttle_interval=default_heartbeat_throttle_interval,
-            max_eager_activity_reservations_per_workflow_task=max_eager_activity_reservations_per_workflow_task,
-            graceful_shutdown_timeout=graceful_shutdown_timeout,
-            workflow_failure_exception_types=list(workflow_failure_exception_types),
-            debug_mode=debug_mode,
-            disable_eager_activity_execution=disable_eager_activity_execution,
-            deadlock_detection_timeout=deadlock_detection_timeout,
-            metrics_port=metrics_port,
-        )
+        # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
+        given = locals()
+        config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
+        self._config: WorkerConfig = WorkerConfig(**config)  # type: ignore[typeddict-item]
+        self._config.pop("plugins", None)
+        self._plugins = tuple(plugins)
+        self._initial_config = self._config.copy()
+        self._initial_config["plugins"] = list(plugins)
+        if self._plugins:
+            # Each plugin configures in turn; the worker is then built from the result.
+            configured = self._config.copy()
+            for plugin in self._plugins:
+                configured = plugin.configure_worker(configured)
+            initial = self._initial_config
+            self.__init__(**{**configured, "plugins": ()})  # type: ignore[misc]
+            self._plugins, self._initial_config, self._config = tuple(plugins), initial, configured
+            return
         if not workflows and not activities:
             raise WorkerError("a worker needs at least one workflow or activity")
         try:  # the server refuses such a name at every start: say so before polling nothing
@@ -174,9 +169,9 @@ class Worker:
 
     def config(self, *, active_config: bool = False) -> WorkerConfig:
         """What this worker was built with (a copy): `Worker(**config)` builds another.
-        `active_config` is temporalio's choice between the config before and after plugins;
-        Tidal has no worker plugins, so both are the same, but the client is the current one."""
-        config = WorkerConfig(**self._config)
+        `active_config`: the configuration in use (after the plugins, with the current client)."""
+        config = (self._config if active_config else self._initial_config).copy()
+        config["workflows"], config["activities"] = list(config["workflows"]), list(config["activities"])
         if active_config:
             config["client"] = self._client
         return config
@@ -212,6 +207,13 @@ class Worker:
         await self.shutdown()
 
     async def run(self) -> None:
+        """Run until `shutdown()`, through the plugins' `run_worker` (the first outermost)."""
+        run: Callable[[Worker], Awaitable[None]] = Worker._run
+        for plugin in reversed(self._plugins):
+            run = functools.partial(plugin.run_worker, next=run)
+        await run(self)
+
+    async def _run(self) -> None:
         await self.start()
         try:
             await self._stopped.wait()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._interceptors import Interceptor
+from ._plugins import Plugin
 from ._tuning import WorkerTuner
 
 if TYPE_CHECKING:
@@ -41,3 +42,4 @@ class WorkerConfig(TypedDict, total=False):
     disable_eager_activity_execution: bool
     deadlock_detection_timeout: timedelta | float | None
     metrics_port: int | None
+    plugins: Sequence[Plugin]

@@ -9,7 +9,8 @@ Mirrors `temporalio.worker.Replayer`; re-exported from `tidal.worker`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -19,6 +20,7 @@ from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
 from ._interceptors import Interceptor
+from ._plugins import Plugin
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
 from .converter import DataConverter, WorkflowSerializationContext
@@ -72,6 +74,7 @@ class Replayer:
         interceptors: Sequence[Interceptor] = (),
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
+        plugins: Sequence[Plugin] = (),
     ) -> None:
         """`workflow_failure_exception_types` as the worker's: which exceptions fail the workflow
         rather than the task, so a replay takes the same path the worker took. `debug_mode` is
@@ -85,6 +88,14 @@ class Replayer:
             workflow_failure_exception_types=list(workflow_failure_exception_types),
             debug_mode=debug_mode,
         )
+        self._plugins = tuple(plugins)
+        if self._plugins:  # each plugin configures in turn; the replayer is built from the result
+            configured = ReplayerConfig(**self._config)
+            for plugin in self._plugins:
+                configured = plugin.configure_replayer(configured)
+            self.__init__(**configured)  # type: ignore[misc]
+            self._plugins = tuple(plugins)
+            return
         self._failure_types = tuple(workflow_failure_exception_types)
         self._workflows: dict[str, _workflow.WorkflowDefinition] = {}
         for cls in workflows:
@@ -105,17 +116,30 @@ class Replayer:
     ) -> AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]]:
         """`async with replayer.workflow_replay_iterator(histories) as results: async for r in
         results: ...`: each history replayed as the iteration reaches it, its failure in
-        `r.replay_failure` (never raised)."""
+        `r.replay_failure` (never raised). Through the plugins' `run_replayer`."""
+        if not self._plugins:
+            return self._replay_iterator(histories)
+        run: Callable[
+            [Replayer, AsyncIterator[WorkflowHistory]],
+            AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]],
+        ] = Replayer._replay_iterator
+        for plugin in reversed(self._plugins):
+            run = functools.partial(plugin.run_replayer, next=run)
+        return run(self, _as_async(histories))
+
+    def _replay_iterator(
+        self, histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory]
+    ) -> AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]]:
 
         @asynccontextmanager
         async def context() -> AsyncIterator[AsyncIterator[WorkflowReplayResult]]:
             async def results() -> AsyncIterator[WorkflowReplayResult]:
                 if isinstance(histories, AsyncIterator):
                     async for history in histories:
-                        yield await self.replay_workflow(history, raise_on_replay_failure=False)
+                        yield await self._replay_one(history)
                 else:
                     for history in histories:
-                        yield await self.replay_workflow(history, raise_on_replay_failure=False)
+                        yield await self._replay_one(history)
                         await asyncio.sleep(0)  # a long batch must not starve the caller's loop
 
             yield results()
@@ -126,15 +150,26 @@ class Replayer:
         self, history: WorkflowHistory, *, raise_on_replay_failure: bool = True
     ) -> WorkflowReplayResult:
         """Replay one history. Raises the `NondeterminismError` (or the workflow code's error)
-        when the code no longer matches the history, unless `raise_on_replay_failure=False`."""
+        when the code no longer matches the history, unless `raise_on_replay_failure=False`.
+        With plugins, through `workflow_replay_iterator` (so their `run_replayer` sees it)."""
+        if self._plugins:
+            async with self.workflow_replay_iterator([history]) as results:
+                async for result in results:
+                    if raise_on_replay_failure and result.replay_failure is not None:
+                        raise result.replay_failure
+                    return result
+            raise ReplayError("a plugin's run_replayer yielded no result")
+        result = await self._replay_one(history)
+        if result.replay_failure is not None and raise_on_replay_failure:
+            raise result.replay_failure
+        return result
+
+    async def _replay_one(self, history: WorkflowHistory) -> WorkflowReplayResult:
         if self._converter.payload_codec is not None:
             # Saved histories hold what the server stored: codec-encoded payloads.
             events = await self._converter.decode_model(tuple(history.events))
             history = WorkflowHistory(history.workflow_id, events, run_id=history.run_id)
-        failure = self._replay(history)
-        if failure is not None and raise_on_replay_failure:
-            raise failure
-        return WorkflowReplayResult(history=history, replay_failure=failure)
+        return WorkflowReplayResult(history=history, replay_failure=self._replay(history))
 
     async def replay_workflows(
         self,
@@ -206,3 +241,14 @@ class Replayer:
             cause: Any = e.__cause__
             return cause if isinstance(cause, Exception) else e
         return None
+
+
+async def _as_async(
+    histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
+) -> AsyncIterator[WorkflowHistory]:
+    if isinstance(histories, AsyncIterator):
+        async for history in histories:
+            yield history
+    else:
+        for history in histories:
+            yield history

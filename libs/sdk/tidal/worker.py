@@ -10,6 +10,7 @@ from ._interceptors import (
     ExecuteActivityInput,
     Interceptor,
 )
+from ._plugins import Plugin
 from ._runtime import WorkflowInstance  # noqa: F401  (temporalio.worker names it; see the parity table)
 from ._tuning import FixedSizeSlotSupplier, WorkerTuner
 from ._worker import Worker
@@ -24,6 +25,7 @@ __all__ = [
     "ExecuteActivityInput",
     "FixedSizeSlotSupplier",
     "Interceptor",
+    "Plugin",
     "Replayer",
     "ReplayerConfig",
     "Worker",
