@@ -5,8 +5,10 @@ own worker (they differ in interceptors and converters) on the task queue it is 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -590,3 +592,37 @@ async def worker_plugins(client: Client, task_queue: str) -> None:
     assert result[1] == "local HI local_echo", result
     assert plugin.events == [f"start {plugin.task_queue}", "stopped"]
     assert any(c[0] == "execute" for c in plugin.recorder.calls)
+
+
+STARTS: dict[str, list[float]] = {}
+
+
+@activity.defn
+async def note_start(key: str) -> None:
+    STARTS.setdefault(key, []).append(time.monotonic())
+
+
+@workflow.defn
+class Burst:
+    @workflow.run
+    async def run(self, key: str, n: int) -> None:
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(note_start, key, start_to_close_timeout=timedelta(seconds=30))
+                for _ in range(n)
+            )
+        )
+
+
+async def activities_per_second(client: Client, task_queue: str) -> None:
+    """max_activities_per_second=5: four activities scheduled together start at least 0.2 s
+    apart (a lower bound only, so a loaded machine cannot make it fail)."""
+    key = f"rate-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client, task_queue=task_queue, workflows=[Burst], activities=[note_start], max_activities_per_second=5
+    ):
+        await client.execute_workflow(Burst.run, args=[key, 4], id=key, task_queue=task_queue)
+    starts = sorted(STARTS[key])
+    assert len(starts) == 4
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.19, gaps

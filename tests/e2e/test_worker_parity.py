@@ -21,6 +21,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.metric_meters,
     sw.worker_slots_and_config,
     sw.worker_plugins,
+    sw.activities_per_second,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -136,3 +136,11 @@ def activity_chain(
         chain = interceptor.intercept_activity(chain)
     chain.init(_Outbound(ctx))
     return chain
+
+
+def client_worker_interceptors(client: Any) -> list[Interceptor]:
+    """The client's interceptors that are also worker interceptors (temporalio's rule)."""
+    config = getattr(client, "config", None)
+    if not callable(config):
+        return []
+    return [i for i in config().get("interceptors", ()) if isinstance(i, Interceptor)]

@@ -32,8 +32,9 @@ from ._activity_worker import (
     MAX_HEARTBEAT_THROTTLE,
     ActivityWorker,
 )
-from ._interceptors import Interceptor
+from ._interceptors import Interceptor, client_worker_interceptors
 from ._plugins import Plugin
+from ._rate_limit import Pacer
 from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from ._tuning import WorkerTuner, resolve_slots
@@ -46,13 +47,6 @@ from .converter import DataConverter
 __all__ = ["Worker"]
 
 log = logging.getLogger("tidal.worker")
-
-
-def _client_worker_interceptors(client: Client) -> list[Interceptor]:
-    config = getattr(client, "config", None)
-    if not callable(config):
-        return []
-    return [i for i in config().get("interceptors", ()) if isinstance(i, Interceptor)]
 
 
 class Worker:
@@ -76,6 +70,7 @@ class Worker:
         max_heartbeat_throttle_interval: timedelta = MAX_HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
         max_eager_activity_reservations_per_workflow_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
+        max_activities_per_second: float | None = None,
         graceful_shutdown_timeout: timedelta = timedelta(),
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
@@ -123,7 +118,7 @@ class Worker:
         except ValueError as exc:
             raise WorkerError(f"task_queue: {exc}") from None
         self._client = client
-        self._interceptors = (*_client_worker_interceptors(client), *interceptors)
+        self._interceptors = (*client_worker_interceptors(client), *interceptors)
         self.task_queue = task_queue
         self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
         self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
@@ -163,6 +158,7 @@ class Worker:
         self._eager_activities = not disable_eager_activity_execution
         self._activities_running = 0  # delivered, running or waiting for a slot
         self._activity_slots = asyncio.Semaphore(self._max_act)
+        self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
         self._stopping = False
 
     # --- attributes (temporalio's) ---------------------------------------------------------
@@ -384,6 +380,8 @@ class Worker:
             # The slot, not the prefetch, bounds what runs: eager activities arrive on the sticky
             # queue besides those the activity queue delivers.
             async with self._activity_slots:
+                if self._pacer is not None:
+                    await self._pacer.wait_turn()  # max_activities_per_second
                 if self._stopping:
                     await delivery.nack(requeue=True)  # another worker takes it
                     return
