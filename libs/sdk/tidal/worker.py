@@ -398,7 +398,10 @@ class Worker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(
-            commands=self._request_eager(commands), sticky_queue=self.sticky_queue, **ref
+            commands=self._request_eager(commands),
+            sticky_queue=self.sticky_queue,
+            seen_event_id=task.events[-1].event_id if task.events else 0,
+            **ref,
         )
 
     def _request_eager(self, commands: Sequence[cmd.Command]) -> tuple[cmd.Command, ...]:
