@@ -373,6 +373,8 @@ class WorkflowTask(_ExecutionRef):
     # A task scheduled only to deliver updates: its WorkflowTaskScheduled (the last event) is not
     # in history yet, and history writes nothing at all if the task only rejects updates.
     speculative: bool = False
+    # The run's priority: matching hands a task queue's backlog out by its key (docs/task-priority.md).
+    priority: Priority | None = None
 
 
 class ActivityTask(_ExecutionRef):

@@ -237,6 +237,7 @@ class Mutation:
                 events=events,
                 history_routing_key=names.shard_routing_key(st.shard_id),
                 updates=pending_updates(st, st.workflow_task.scheduled_event_id),
+                priority=st.priority,
             ),
         )
 
