@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from ._activity_environment import ActivityEnvironment
 from .client import Client, WorkflowHandle
 from .converter import DataConverter
 
@@ -38,6 +39,7 @@ class EmbeddedServerLike(Protocol):
 
 
 __all__ = [
+    "ActivityEnvironment",
     "EmbeddedServerLike",
     "WorkflowEnvironment",
 ]
