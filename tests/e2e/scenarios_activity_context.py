@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from tidal import activity, workflow
 from tidal.client import Client
-from tidal.common import RetryPolicy
+from tidal.common import RawValue, RetryPolicy
 from tidal.exceptions import ActivityError, CancelledError
 from tidal.worker import Worker
 from tidal.workflow import ActivityCancellationType
@@ -21,6 +22,7 @@ __all__ = [
     "WORKFLOWS",
     "cancellation_details_say_why",
     "client_inside_an_activity",
+    "dynamic_activity_runs_unregistered_types",
     "worker_shutdown_is_told_to_activities",
 ]
 
@@ -58,6 +60,30 @@ async def until_shutdown() -> str:
     _STARTED[wid].set()
     await activity.wait_for_worker_shutdown()
     return f"before={before} after={activity.is_worker_shutdown()}"
+
+
+@activity.defn(dynamic=True, no_thread_cancel_exception=True)
+async def any_type(args: Sequence[RawValue]) -> str:
+    """Runs every activity type this worker has no activity of its own for."""
+    with activity.shield_thread_cancel_exception():
+        values = [a.payload.data for a in args]  # json/plain: the JSON value itself
+    return f"{activity.info().activity_type}{values}"
+
+
+@workflow.defn
+class CallsUnregistered:
+    @workflow.run
+    async def run(self) -> list[str]:
+        remote = await workflow.execute_activity(
+            "ctx_not_registered", args=["a", 2], start_to_close_timeout=timedelta(seconds=30), result_type=str
+        )
+        local = await workflow.execute_local_activity(
+            "ctx_local_not_registered",
+            args=[3],
+            start_to_close_timeout=timedelta(seconds=30),
+            result_type=str,
+        )
+        return [remote, local]
 
 
 @workflow.defn
@@ -116,8 +142,8 @@ class WaitsForShutdown:
         )
 
 
-WORKFLOWS = [SignalBack, CancelsItsActivity, WaitsForShutdown]
-ACTIVITIES = [signal_back, until_cancelled]
+WORKFLOWS = [SignalBack, CancelsItsActivity, WaitsForShutdown, CallsUnregistered]
+ACTIVITIES = [signal_back, until_cancelled, any_type]
 
 
 async def client_inside_an_activity(client: Client, task_queue: str) -> None:
@@ -156,3 +182,13 @@ async def worker_shutdown_is_told_to_activities(client: Client, task_queue: str)
         await asyncio.wait_for(worker.shutdown(), DEADLINE)
         del _STARTED[wid]
     assert await asyncio.wait_for(handle.result(), DEADLINE) == "before=False after=True"
+
+
+async def dynamic_activity_runs_unregistered_types(client: Client, task_queue: str) -> None:
+    handle = await client.start_workflow(
+        CallsUnregistered.run, id=f"ctx-dynamic-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+    )
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == [
+        "ctx_not_registered['a', 2]",
+        "ctx_local_not_registered[3]",
+    ]

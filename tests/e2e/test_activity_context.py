@@ -18,6 +18,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sa.client_inside_an_activity,
     sa.cancellation_details_say_why,
     sa.worker_shutdown_is_told_to_activities,
+    sa.dynamic_activity_runs_unregistered_types,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -132,7 +132,8 @@ class ActivityWorker:
         attempt.ctx.cancel(_CANCELLATION_DETAILS[reason])
         if attempt.inner is not None and not attempt.inner.done():
             # Async activities see asyncio.CancelledError; sync ones poll is_cancelled().
-            if self._activities[attempt.task.activity_type].is_async:
+            defn = _activity._lookup(self._activities, attempt.task.activity_type)
+            if defn is not None and defn.is_async:
                 attempt.inner.cancel()
 
     def begin_shutdown(self) -> None:
@@ -206,7 +207,7 @@ class ActivityWorker:
             attempt=task.attempt,
             identity=self._identity,
         )
-        defn = self._activities.get(task.activity_type)
+        defn = _activity._lookup(self._activities, task.activity_type)
         if defn is None:
             known = ", ".join(sorted(self._activities)) or "none"
             exc: BaseException = ApplicationError(
@@ -274,7 +275,7 @@ class ActivityWorker:
         sending.add_done_callback(self._notices.discard)
 
     async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
-        args = self._conv.from_payloads(task.input, defn.arg_types)
+        args = defn.arguments(task.input, self._conv.from_payloads)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
         loop = asyncio.get_running_loop()
         if defn.is_async:
@@ -343,7 +344,7 @@ async def run_local_activity(
     """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
     are the retry delay itself) until it succeeds, may not retry, or its time is up: the
     schedule-to-close timeout, capped by the local retry threshold."""
-    defn = activities.get(req.activity_type)
+    defn = _activity._lookup(activities, req.activity_type)
     if defn is None:
         known = ", ".join(sorted(activities)) or "none"
         err = ApplicationError(
@@ -396,7 +397,7 @@ async def _call_local(
     converter: DataConverter,
     timeout: timedelta | None,
 ) -> Any:
-    args = converter.from_payloads(req.input, defn.arg_types)
+    args = defn.arguments(req.input, converter.from_payloads)
     seconds = timeout.total_seconds() if timeout else None
     if defn.is_async:
         return await asyncio.wait_for(defn.fn(*args), seconds)

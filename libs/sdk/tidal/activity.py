@@ -8,18 +8,19 @@ so concurrent activities in one worker each see their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import inspect
 import logging
 import threading
 import typing
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
-from .common import Priority, RetryPolicy
+from .common import Priority, RawValue, RetryPolicy
 
 if TYPE_CHECKING:
     from .client import Client
@@ -40,6 +41,7 @@ __all__ = [
     "is_worker_shutdown",
     "logger",
     "raise_complete_async",
+    "shield_thread_cancel_exception",
     "wait_for_cancelled",
     "wait_for_cancelled_sync",
     "wait_for_worker_shutdown",
@@ -49,6 +51,8 @@ __all__ = [
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
 _DEFN_ATTR = "__tidal_activity_definition__"
+_DYNAMIC = ""
+"""The registered name of a worker's dynamic activity (activity type names are never empty)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,22 @@ class ActivityDefinition:
     is_async: bool
     arg_types: Sequence[Any] | None
     ret_type: Any
+    # Runs every activity type the worker has no activity of its own for, with the arguments
+    # unconverted (`Sequence[RawValue]`).
+    dynamic: bool = False
+    no_thread_cancel_exception: bool = False
+
+    def arguments(self, payloads: Sequence[Any], convert: Callable[..., list[Any]]) -> list[Any]:
+        """The call's arguments from the task's payloads (`convert`: the data converter's
+        `from_payloads`); a dynamic activity gets them as one sequence of `RawValue`s."""
+        if self.dynamic:
+            return [[RawValue(p) for p in payloads]]
+        return convert(payloads, self.arg_types)
+
+
+def _lookup(activities: Mapping[str, ActivityDefinition], activity_type: str) -> ActivityDefinition | None:
+    """The activity a worker runs for `activity_type`: its own, else its dynamic one."""
+    return activities.get(activity_type) or activities.get(_DYNAMIC)
 
 
 def _type_hints(fn: Callable[..., Any], *, skip_self: bool = False) -> tuple[list[Any] | None, Any]:
@@ -83,20 +103,38 @@ def defn(fn: CallableT) -> CallableT: ...
 
 
 @overload
-def defn(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+def defn(
+    *, name: str | None = None, no_thread_cancel_exception: bool = False, dynamic: bool = False
+) -> Callable[[CallableT], CallableT]: ...
 
 
-def defn(fn: CallableT | None = None, *, name: str | None = None) -> Any:
-    """Mark a function as an activity, optionally with a different registered name."""
+def defn(
+    fn: CallableT | None = None,
+    *,
+    name: str | None = None,
+    no_thread_cancel_exception: bool = False,
+    dynamic: bool = False,
+) -> Any:
+    """Mark a function as an activity, optionally with a different registered name.
+
+    `dynamic=True` (no name): the worker runs it for every activity type it has no activity of
+    its own for; it takes one argument, the arguments unconverted (`Sequence[RawValue]`), and
+    reads the type from `activity.info().activity_type`. `no_thread_cancel_exception` is
+    accepted for temporalio's code: Tidal never raises cancellation inside a sync activity's
+    thread, so every activity behaves as if it were set."""
+    if dynamic and name:
+        raise ValueError("a dynamic activity has no name: it runs every unregistered activity type")
 
     def decorate(f: CallableT) -> CallableT:
         arg_types, ret_type = _type_hints(f)
         defn_ = ActivityDefinition(
-            name=name or str(getattr(f, "__name__", type(f).__name__)),
+            name=_DYNAMIC if dynamic else name or str(getattr(f, "__name__", type(f).__name__)),
             fn=f,
             is_async=inspect.iscoroutinefunction(f),
             arg_types=arg_types,
             ret_type=ret_type,
+            dynamic=dynamic,
+            no_thread_cancel_exception=no_thread_cancel_exception,
         )
         setattr(f, _DEFN_ATTR, defn_)
         return f
@@ -309,6 +347,14 @@ def wait_for_cancelled_sync(timeout: timedelta | float | None = None) -> None:
     """For sync activities: block until cancelled, or until `timeout` passes."""
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
     _context().cancelled_event.wait(seconds)
+
+
+@contextlib.contextmanager
+def shield_thread_cancel_exception() -> Iterator[None]:
+    """Temporalio's guard around code a thread-raised cancellation must not interrupt. Tidal never
+    raises cancellation into a sync activity's thread (it sets `is_cancelled()`), so the block
+    always runs to its end; the guard is kept so that such code ports unchanged."""
+    yield
 
 
 def raise_complete_async() -> NoReturn:
