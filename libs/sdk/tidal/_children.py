@@ -9,7 +9,8 @@ from datetime import timedelta
 from enum import IntEnum
 from typing import Any, TypeVar, overload
 
-from .workflow import _MISSING, _SIGNAL_ATTR, _rt, uuid4
+from ._definitions import _SIGNAL_ATTR
+from ._workflow_context import _MISSING, _rt, uuid4
 
 ReturnT = TypeVar("ReturnT")
 

@@ -1,0 +1,228 @@
+"""The running workflow's context: how workflow-side functions find their `WorkflowInstance`
+(through the running event loop, which during an activation is the instance's deterministic
+loop), and the functions that only read or use it (time, randomness, patches, memo, timers,
+conditions, search attributes, the replay-safe logger). Part of `tidal.workflow`'s API
+(re-exported there)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random_mod
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ._search_attributes import SearchAttributeUpdate
+from ._visibility import encode_search_attributes
+
+if TYPE_CHECKING:
+    from ._runtime.instance import WorkflowInstance
+    from ._workflow_info import Info
+    from .converter import DataConverter
+
+__all__ = [
+    "all_handlers_finished",
+    "cancellation_reason",
+    "deprecate_patch",
+    "in_workflow",
+    "info",
+    "instance",
+    "logger",
+    "memo",
+    "memo_value",
+    "now",
+    "patched",
+    "payload_converter",
+    "random",
+    "sleep",
+    "time",
+    "time_ns",
+    "unsafe",
+    "upsert_search_attributes",
+    "uuid4",
+    "wait_condition",
+]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def _rt() -> WorkflowInstance:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    instance = getattr(loop, "tidal_instance", None)
+    if instance is None:
+        raise RuntimeError("Not in workflow event loop: this function only works inside workflow code")
+    return instance  # type: ignore[no-any-return]
+
+
+def in_workflow() -> bool:
+    try:
+        _rt()
+    except RuntimeError:
+        return False
+    return True
+
+
+def payload_converter() -> DataConverter:
+    """The worker's data converter (e.g. to convert a dynamic signal's `RawValue`s)."""
+    return _rt().converter
+
+
+def memo() -> dict[str, Any]:
+    """The memo given at start (values as JSON-compatible Python), as temporalio's."""
+    conv = _rt().converter
+    return {k: conv.from_payload(p) for k, p in info().raw_memo.items()}
+
+
+def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> Any:
+    """One memo value, converted to `type_hint`; KeyError without a default, as temporalio."""
+    payload = info().raw_memo.get(key)
+    if payload is None:
+        if default is _MISSING:
+            raise KeyError(f"memo has no key {key!r}")
+        return default
+    return _rt().converter.from_payload(payload, type_hint)
+
+
+def info() -> Info:
+    return _rt().info
+
+
+def cancellation_reason() -> str | None:
+    """The reason given with the request that cancelled this workflow (`WorkflowHandle.cancel(
+    reason=...)`; an empty string when none was given), or None if no cancellation was requested:
+    tells a workflow-level cancel from an inner task's `asyncio.CancelledError`, as temporalio's."""
+    return _rt().cancellation_reason
+
+
+def instance() -> Any:
+    """The running workflow's object (the instance of the `@workflow.defn` class), as
+    temporalio's. None before the run starts (in a query on a run not yet started)."""
+    return _rt().workflow_object
+
+
+def all_handlers_finished() -> bool:
+    """No signal or update handler is still running: wait for it before returning from `run`
+    (`await workflow.wait_condition(workflow.all_handlers_finished)`), as in temporalio."""
+    return not _rt().running_handlers
+
+
+def now() -> datetime:
+    """Workflow time: the scheduled time of the current workflow task (UTC), equal on replay."""
+    return _rt().now()
+
+
+def time() -> float:
+    """`now()` as seconds since the epoch."""
+    return _rt().now().timestamp()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def time_ns() -> int:
+    """`now()` as nanoseconds since the epoch (exact, no float rounding), as temporalio's."""
+    return (_rt().now() - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def random() -> _random_mod.Random:
+    """A `random.Random` seeded per run, so replays draw the same numbers."""
+    return _rt().random
+
+
+def uuid4() -> uuid.UUID:
+    return uuid.UUID(int=_rt().random.getrandbits(128), version=4)
+
+
+def patched(id: str) -> bool:
+    """True on new code paths; False when replaying history recorded before the patch."""
+    return _rt().patch(id, deprecated=False)
+
+
+def deprecate_patch(id: str) -> None:
+    """Once no run predating `patched(id)` remains, keep only the new branch and call this."""
+    _rt().patch(id, deprecated=True)
+
+
+class unsafe:  # lower case: mirrors temporalio.workflow.unsafe
+    @staticmethod
+    def is_replaying() -> bool:
+        return _rt().is_replaying
+
+
+async def sleep(duration: float | timedelta) -> None:
+    """A durable timer. `asyncio.sleep` in workflow code is durable too (the loop's call_later)."""
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+    await asyncio.sleep(seconds)
+
+
+async def wait_condition(
+    fn: Callable[[], bool],
+    *,
+    timeout: float | timedelta | None = None,
+) -> None:
+    """Wait until `fn()` is true (checked whenever workflow code goes idle). On timeout raises
+    `asyncio.TimeoutError`, like temporalio."""
+    fut = _rt().add_condition(fn)
+    if timeout is None:
+        await fut
+        return
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+    await asyncio.wait_for(fut, seconds)
+
+
+def upsert_search_attributes(
+    attributes: Sequence[SearchAttributeUpdate[Any]] | Mapping[str, Any],
+) -> None:
+    """Set (or unset) custom search attributes of this run, so lists can filter on them
+    (`client.list_workflows("CustomerId = 'c-42'")`). As temporalio, a list of typed updates
+    (`[CUSTOMER_ID.value_set("c-42"), PRIORITY.value_unset()]`); also a mapping of name to value
+    (None removes it). Values: str (Keyword, or Text if registered so), int, float, bool, an aware
+    datetime, or a list of str. Recorded as a command, so the change is durable and replays
+    deterministically."""
+    if isinstance(attributes, Mapping):
+        pairs = dict(attributes)
+    else:
+        pairs = {u.key.name: u.value for u in attributes}
+    for name, value in pairs.items():
+        ok = isinstance(value, str | int | float | bool | datetime | None) or (
+            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        )
+        if not ok:
+            raise TypeError(f"search attribute {name!r}: unsupported value type {type(value).__name__}")
+    _rt().upsert_search_attributes(encode_search_attributes(pairs))
+
+
+class _ReplaySafeLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Adds the run's identity to records and drops them while replaying, so a replay does not
+    log everything a second time."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        try:
+            if _rt().is_replaying:
+                return False
+        except RuntimeError:
+            pass
+        return super().isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        try:
+            i = _rt().info
+        except RuntimeError:
+            return msg, kwargs
+        extra = {"workflow_id": i.workflow_id, "run_id": i.run_id, "workflow_type": i.workflow_type}
+        kwargs.setdefault("extra", {}).update(extra)
+        return f"{msg} ({extra})", kwargs
+
+
+logger = _ReplaySafeLoggerAdapter(logging.getLogger("tidal.workflow"), {})
