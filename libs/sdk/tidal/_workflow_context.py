@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._search_attributes import SearchAttributeUpdate
 from ._visibility import encode_search_attributes
+from .exceptions import TidalError
 
 if TYPE_CHECKING:
     from ._runtime.instance import WorkflowInstance
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .converter import DataConverter
 
 __all__ = [
+    "ReadOnlyContextError",
     "all_handlers_finished",
     "cancellation_reason",
     "deprecate_patch",
@@ -154,10 +156,28 @@ def deprecate_patch(id: str) -> None:
     _rt().patch(id, deprecated=True)
 
 
+class ReadOnlyContextError(TidalError):
+    """Workflow code tried to change the run (start an activity or timer, set a handler...) where
+    only reading is allowed: in a query handler or an update validator, as temporalio's."""
+
+
 class unsafe:  # lower case: mirrors temporalio.workflow.unsafe
     @staticmethod
     def is_replaying() -> bool:
+        """The code runs again over history already recorded (its commands are checked, not
+        sent); false in queries, as in temporalio."""
         return _rt().is_replaying
+
+    @staticmethod
+    def is_replaying_history_events() -> bool:
+        """As `is_replaying`, except in a query or an update validator on a replaying run (here
+        the same: neither counts as replaying history events)."""
+        return _rt().is_replaying
+
+    @staticmethod
+    def is_read_only() -> bool:
+        """In a query handler or an update validator: any command raises `ReadOnlyContextError`."""
+        return _rt().is_read_only
 
 
 async def sleep(duration: float | timedelta) -> None:

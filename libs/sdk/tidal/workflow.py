@@ -24,6 +24,7 @@ from ._definitions import UpdateDefinition as UpdateDefinition
 from ._definitions import WorkflowDefinition as WorkflowDefinition
 from ._definitions import defn as defn
 from ._definitions import get_definition as get_definition
+from ._definitions import init as init
 from ._definitions import query as query
 from ._definitions import run as run
 from ._definitions import signal as signal
@@ -39,6 +40,7 @@ from ._workflow_activities import execute_activity as execute_activity
 from ._workflow_activities import execute_local_activity as execute_local_activity
 from ._workflow_activities import start_activity as start_activity
 from ._workflow_activities import start_local_activity as start_local_activity
+from ._workflow_context import ReadOnlyContextError as ReadOnlyContextError
 from ._workflow_context import all_handlers_finished as all_handlers_finished
 from ._workflow_context import cancellation_reason as cancellation_reason
 from ._workflow_context import deprecate_patch as deprecate_patch
@@ -61,6 +63,23 @@ from ._workflow_context import uuid4 as uuid4
 from ._workflow_context import wait_condition as wait_condition
 from ._workflow_continue import ContinueAsNewError as ContinueAsNewError
 from ._workflow_continue import continue_as_new as continue_as_new
+from ._workflow_handlers import HandlerUnfinishedPolicy as HandlerUnfinishedPolicy
+from ._workflow_handlers import UnfinishedSignalHandlersWarning as UnfinishedSignalHandlersWarning
+from ._workflow_handlers import UnfinishedUpdateHandlersWarning as UnfinishedUpdateHandlersWarning
+from ._workflow_handlers import UpdateInfo as UpdateInfo
+from ._workflow_handlers import current_update_info as current_update_info
+from ._workflow_handlers import get_dynamic_query_handler as get_dynamic_query_handler
+from ._workflow_handlers import get_dynamic_signal_handler as get_dynamic_signal_handler
+from ._workflow_handlers import get_dynamic_update_handler as get_dynamic_update_handler
+from ._workflow_handlers import get_query_handler as get_query_handler
+from ._workflow_handlers import get_signal_handler as get_signal_handler
+from ._workflow_handlers import get_update_handler as get_update_handler
+from ._workflow_handlers import set_dynamic_query_handler as set_dynamic_query_handler
+from ._workflow_handlers import set_dynamic_signal_handler as set_dynamic_signal_handler
+from ._workflow_handlers import set_dynamic_update_handler as set_dynamic_update_handler
+from ._workflow_handlers import set_query_handler as set_query_handler
+from ._workflow_handlers import set_signal_handler as set_signal_handler
+from ._workflow_handlers import set_update_handler as set_update_handler
 from ._workflow_info import Info as Info
 from ._workflow_info import ParentInfo as ParentInfo
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
@@ -76,28 +95,41 @@ __all__ = [
     "ChildWorkflowHandle",
     "ContinueAsNewError",
     "ExternalWorkflowHandle",
+    "HandlerUnfinishedPolicy",
     "Info",
     "NondeterminismError",
     "ParentClosePolicy",
     "ParentInfo",
     "QueryDefinition",
+    "ReadOnlyContextError",
     "SignalDefinition",
+    "UnfinishedSignalHandlersWarning",
+    "UnfinishedUpdateHandlersWarning",
     "UpdateDefinition",
+    "UpdateInfo",
     "WorkflowDefinition",
     "all_handlers_finished",
     "as_completed",
     "cancellation_reason",
     "continue_as_new",
+    "current_update_info",
     "defn",
     "deprecate_patch",
     "execute_activity",
     "execute_child_workflow",
     "execute_local_activity",
     "get_definition",
+    "get_dynamic_query_handler",
+    "get_dynamic_signal_handler",
+    "get_dynamic_update_handler",
     "get_external_workflow_handle",
     "get_external_workflow_handle_for",
+    "get_query_handler",
+    "get_signal_handler",
+    "get_update_handler",
     "in_workflow",
     "info",
+    "init",
     "instance",
     "logger",
     "memo",
@@ -108,6 +140,12 @@ __all__ = [
     "query",
     "random",
     "run",
+    "set_dynamic_query_handler",
+    "set_dynamic_signal_handler",
+    "set_dynamic_update_handler",
+    "set_query_handler",
+    "set_signal_handler",
+    "set_update_handler",
     "signal",
     "sleep",
     "start_activity",

@@ -79,6 +79,8 @@ class ChildServices:
 
         def _remove_command(self, cmd: Command) -> bool: ...
 
+        def _add_command(self, cmd: Command) -> None: ...
+
     def _init_children(self) -> None:
         self._pending_ops: dict[int, _Child | _External] = {}  # id(command) -> op, until confirmed
         self._children: dict[int, _Child] = {}  # initiated event id -> child
@@ -117,7 +119,7 @@ class ChildServices:
         child.started.add_done_callback(_retrieve)
         child.result.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = child
-        self._commands.append(cmd)
+        self._add_command(cmd)
         handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
             self._await_child(child), loop=self._loop, name=f"child:{id}"
         )
@@ -171,7 +173,7 @@ class ChildServices:
         op = _External(cmd, self._loop.create_future())
         op.done.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = op
-        self._commands.append(cmd)
+        self._add_command(cmd)
         return op.done
 
     # --- what history says ------------------------------------------------------------------

@@ -31,12 +31,15 @@ from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
+from .._definitions import WorkflowDefinition
+from .._workflow_continue import ContinueAsNewError
+from .._workflow_info import Info, ParentInfo
 from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
-from ..workflow import DYNAMIC_SIGNAL, ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
 from . import local_activities, matching, update
 from .children import CHILD_JOB_EVENTS, ChildServices
+from .handlers import HandlerServices
 from .services import WorkflowServices, _Activity
 
 
@@ -57,7 +60,7 @@ class StaleInstanceError(exc_mod.TidalError):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices, ChildServices):
+class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     def __init__(
         self,
         *,
@@ -93,8 +96,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
-        self._running_handlers: set[asyncio.Task[Any]] = set()  # async signal and update handlers
         self._init_children()
+        self._init_handlers(definition)
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -163,15 +166,6 @@ class WorkflowInstance(WorkflowServices, ChildServices):
     def current_history_length(self) -> int:
         """`workflow.info().get_current_history_length()`: the same on first run and replay."""
         return self._history_length
-
-    @property
-    def running_handlers(self) -> bool:
-        """Some async signal or update handler has not finished (`workflow.all_handlers_finished`)."""
-        return bool(self._running_handlers)
-
-    def track_handler(self, task: asyncio.Task[Any]) -> None:
-        self._running_handlers.add(task)
-        task.add_done_callback(self._running_handlers.discard)
 
     @property
     def activated_upto(self) -> int:
@@ -391,6 +385,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
     def _close(self, cmd: Command) -> None:
         self._closed = True
         self._commands.append(cmd)
+        self.warn_unfinished_handlers()
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -476,9 +471,13 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             search_attributes=dict(a.search_attributes),
         )
         d = self.definition
-        args = self.converter.from_payloads(a.input, d.arg_types)
+        args: list[Any]
+        if d.dynamic:
+            args = [[RawValue(p) for p in a.input]]
+        else:
+            args = self.converter.from_payloads(a.input, d.arg_types)
         try:
-            self._object = d.cls()
+            self._object = d.cls(*args) if d.init_takes_args else d.cls()
         except BaseException as e:
             # Treated like an exception from run(): FailureError fails the workflow, others the task.
             error = e
@@ -489,36 +488,6 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             self._run_task = self._loop.create_task(raise_init_error())
             return
         self._run_task = self._loop.create_task(d.run_fn(self._object, *args), name=f"workflow:{d.name}")
-
-    def _signal(self, a: events.WorkflowExecutionSignaled) -> None:
-        s = self.definition.signals.get(a.signal_name)
-        args: list[Any]
-        if s is None and (s := self.definition.signals.get(DYNAMIC_SIGNAL)) is not None:
-            args = [a.signal_name, [RawValue(p) for p in a.input]]
-        elif s is not None:
-            args = self.converter.from_payloads(a.input, s.arg_types)
-        if s is None or self._object is None:
-            # Temporal buffers these for handlers registered later (set_signal_handler), which
-            # Tidal does not support: declare the handler, or a dynamic one.
-            from ..workflow import logger
-
-            logger.warning("dropping signal %r: the workflow has no handler for it", a.signal_name)
-            return
-        if s.is_async:
-            t = self._loop.create_task(s.fn(self._object, *args), name=f"signal:{s.name}")
-            t.add_done_callback(self._handler_done)
-            self.track_handler(t)
-            return
-        # Sync handlers run right away, so within an activation they see signals in history order
-        # and, on the first activation, run before the workflow's run method starts.
-        try:
-            s.fn(self._object, *args)
-        except Exception as e:
-            self._handler_failed(e)
-
-    def _handler_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and (e := task.exception()) is not None:
-            self._handler_failed(e)
 
     def _handler_failed(self, e: BaseException) -> None:
         if isinstance(e, FailureError):

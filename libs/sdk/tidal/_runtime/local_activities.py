@@ -87,6 +87,9 @@ class LocalActivities:
     _commands: list[Command]
     _loop: WorkflowEventLoop
 
+    def assert_not_read_only(self, what: str) -> None:
+        raise NotImplementedError  # WorkflowServices
+
     def _init_local_activities(self) -> None:
         self._la_seq = 0
         self._la_pending: dict[int, _Pending] = {}
@@ -105,6 +108,7 @@ class LocalActivities:
         local_retry_threshold: timedelta | None,
         activity_id: str | None,
     ) -> asyncio.Future[Any]:
+        self.assert_not_read_only("start local activity")
         self._la_seq += 1
         seq = self._la_seq
         request = LocalActivityRequest(

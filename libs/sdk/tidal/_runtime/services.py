@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tidal_schema import Payload
 from tidal_schema.commands import (
@@ -27,12 +27,16 @@ from tidal_schema.commands import (
 )
 from tidal_schema.limits import MAX_DURATION_SECONDS
 
+from .._workflow_activities import ActivityCancellationType, ActivityHandle
+from .._workflow_context import ReadOnlyContextError
+from .._workflow_info import Info
 from ..common import Priority, RetryPolicy
 from ..converter import DataConverter
-from ..workflow import ActivityCancellationType, ActivityHandle, Info
 from . import matching
 from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -66,6 +70,29 @@ class WorkflowServices(LocalActivities):
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[Any]]] = []
         self._patches: dict[str, bool] = {}
         self._patches_in_task: set[str] = set()
+        self._read_only = False  # in a query handler or an update validator
+
+    @property
+    def is_read_only(self) -> bool:
+        return self._read_only
+
+    def read_only(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Call `fn` where workflow code may only read (a query, an update validator)."""
+        before, self._read_only = self._read_only, True
+        try:
+            return fn(*args)
+        finally:
+            self._read_only = before
+
+    def assert_not_read_only(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyContextError(f"While in read-only function, action attempted: {what}")
+
+    def _add_command(self, cmd: Command) -> None:
+        """Every command workflow code produces comes through here, so a query handler or an
+        update validator that tries one gets ReadOnlyContextError at the call."""
+        self.assert_not_read_only(f"add command {type(cmd).__name__}")
+        self._commands.append(cmd)
 
     @property
     def info(self) -> Info:
@@ -79,7 +106,7 @@ class WorkflowServices(LocalActivities):
     def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
         """Record the upsert command and show the new values in `info()` at once (as temporalio);
         replay runs the same code, so the info stays deterministic."""
-        self._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        self._add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
         merged = {**self.info.search_attributes, **values}
         current = {k: v for k, v in merged.items() if v is not None}
         self._info = dataclasses.replace(self.info, search_attributes=current)
@@ -96,7 +123,7 @@ class WorkflowServices(LocalActivities):
         take = not self.is_replaying or patch_id in self._patches_in_task
         if take:
             details = {"patch_id": (Payload(data=patch_id),), "deprecated": (Payload(data=deprecated),)}
-            self._commands.append(RecordMarker(marker_name=matching.PATCH_MARKER, details=details))
+            self._add_command(RecordMarker(marker_name=matching.PATCH_MARKER, details=details))
         self._patches[patch_id] = take or deprecated
         return take or deprecated
 
@@ -136,7 +163,7 @@ class WorkflowServices(LocalActivities):
             aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type
         )
         self._activities[aid] = act
-        self._commands.append(cmd)
+        self._add_command(cmd)
         return ActivityHandle(self._await_activity(act), loop=self._loop, name=f"activity:{aid}")
 
     async def _await_activity(self, act: _Activity) -> Any:
@@ -152,7 +179,7 @@ class WorkflowServices(LocalActivities):
             sent = not never_sent and act.scheduled_event_id is not None
             if sent and kind is not ActivityCancellationType.ABANDON:
                 assert act.scheduled_event_id is not None
-                self._commands.append(RequestCancelActivityTask(scheduled_event_id=act.scheduled_event_id))
+                self._add_command(RequestCancelActivityTask(scheduled_event_id=act.scheduled_event_id))
             if never_sent or kind is not ActivityCancellationType.WAIT_CANCELLATION_COMPLETED:
                 # Try-cancel and abandon: the workflow goes on at once; the outcome is ignored.
                 act.future.cancel()
@@ -183,7 +210,7 @@ class WorkflowServices(LocalActivities):
         cmd = StartTimer(timer_id=tid, start_to_fire_timeout=timedelta(milliseconds=ms))
         self._timers[tid] = handle
         self._timer_of_handle[id(handle)] = (tid, cmd)
-        self._commands.append(cmd)
+        self._add_command(cmd)
 
     def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
         entry = self._timer_of_handle.pop(id(handle), None)
@@ -192,7 +219,7 @@ class WorkflowServices(LocalActivities):
         tid, cmd = entry
         self._timers.pop(tid, None)
         if not self._remove_command(cmd):
-            self._commands.append(CancelTimer(timer_id=tid))
+            self._add_command(CancelTimer(timer_id=tid))
 
     def callback_failed(self, exc: BaseException) -> None:
         self._task_failure = self._task_failure or exc

@@ -1,0 +1,130 @@
+"""temporalio's `workflow.*` API on a real worker (issue 11): handlers set at run time (signals
+sent before the handler exists are kept for it), dynamic queries, an update handler set by the
+run method receiving the update that started the run, `@workflow.init`, and dynamic workflows.
+Run embedded and on the real stack by tests/e2e/test_workflow_api.py; written as temporalio code
+would be (only the import lines differ)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+from tidal import workflow
+from tidal.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowIDConflictPolicy,
+    WorkflowQueryFailedError,
+)
+from tidal.common import RawValue
+
+TASK_QUEUE = "e2e-workflow-api"
+DEADLINE = 60.0
+
+
+@workflow.defn
+class LateHandlers:
+    def __init__(self) -> None:
+        self.open = False
+        self.notes: list[str] = []
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.open)
+        # Notes signalled before this line were kept for this handler and arrive now, in order.
+        workflow.set_signal_handler("note", self.notes.append)
+        workflow.set_query_handler("notes", lambda: list(self.notes))
+        workflow.set_dynamic_query_handler(lambda name, args: f"no query {name} ({len(args)} args)")
+
+        def add(note: str) -> int:
+            self.notes.append(note)
+            return len(self.notes)
+
+        workflow.set_update_handler("add", add)
+        await workflow.wait_condition(lambda: "done" in self.notes)
+        return self.notes
+
+    @workflow.signal
+    def open_up(self) -> None:
+        self.open = True
+
+
+@workflow.defn
+class HandlerFromTheStart:
+    @workflow.init
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.finished = False
+
+    @workflow.run
+    async def run(self, prefix: str) -> str:
+        def greet(name: str) -> str:
+            self.finished = True
+            info = workflow.current_update_info()
+            assert info is not None and info.name == "greet"
+            return f"{self.prefix} {name}"
+
+        workflow.set_update_handler("greet", greet)
+        await workflow.wait_condition(lambda: self.finished)
+        return "finished"
+
+
+@workflow.defn(dynamic=True)
+class AnyWorkflow:
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> str:
+        values = [workflow.payload_converter().from_payload(a.payload, int) for a in args]
+        return f"{workflow.info().workflow_type}:{sum(values)}"
+
+
+WORKFLOWS = [LateHandlers, HandlerFromTheStart, AnyWorkflow]
+
+
+async def handlers_set_at_run_time(client: Client, task_queue: str) -> None:
+    handle = await client.start_workflow(LateHandlers.run, id=f"late-{uuid.uuid4()}", task_queue=task_queue)
+    await handle.signal("note", "a")
+    await handle.signal("note", "b")
+    await handle.signal(LateHandlers.open_up)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while True:  # the query handler exists once the run passed its wait
+        try:
+            notes = await handle.query("notes")
+            break
+        except WorkflowQueryFailedError:
+            assert loop.time() < deadline, "the query handler was never set"
+            await asyncio.sleep(0.05)
+    assert notes == ["a", "b"]
+    assert await handle.query("other", 1) == "no query other (1 args)"
+    assert await handle.execute_update("add", "c") == 3
+    await handle.signal("note", "done")
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == ["a", "b", "c", "done"]
+
+
+async def update_handler_set_by_run_gets_the_starting_update(client: Client, task_queue: str) -> None:
+    # Before: the update reached the run's first task before `run` set its handler and was
+    # rejected as unknown.
+    start = WithStartWorkflowOperation(
+        HandlerFromTheStart.run,
+        "hello",
+        id=f"from-start-{uuid.uuid4()}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    result = await asyncio.wait_for(
+        client.execute_update_with_start_workflow("greet", "ada", start_workflow_operation=start), DEADLINE
+    )
+    assert result == "hello ada"
+    handle = await start.workflow_handle()
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == "finished"
+
+
+async def dynamic_workflow(client: Client, task_queue: str) -> None:
+    result = await asyncio.wait_for(
+        client.execute_workflow(
+            "NoSuchTypeRegistered", args=[2, 3], id=f"dyn-{uuid.uuid4()}", task_queue=task_queue
+        ),
+        DEADLINE,
+    )
+    assert result == "NoSuchTypeRegistered:5"
