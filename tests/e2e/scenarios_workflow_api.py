@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
-from tidal import workflow
+from tidal import activity, workflow
 from tidal.client import (
     Client,
     WithStartWorkflowOperation,
@@ -78,7 +79,49 @@ class AnyWorkflow:
         return f"{workflow.info().workflow_type}:{sum(values)}"
 
 
-WORKFLOWS = [LateHandlers, HandlerFromTheStart, AnyWorkflow]
+class Greeter:
+    """temporalio's activity class: the worker registers an instance's methods."""
+
+    def __init__(self, greeting: str) -> None:
+        self.greeting = greeting
+
+    @activity.defn
+    async def greet(self, name: str) -> str:
+        return f"{self.greeting} {name}"
+
+
+@activity.defn
+class Shout:
+    """temporalio's callable activity class: the worker registers an instance."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    async def __call__(self, text: str) -> str:
+        return text.upper() + self.suffix
+
+
+@workflow.defn
+class ActivityForms:
+    @workflow.run
+    async def run(self, name: str) -> list[str]:
+        config = workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30))
+        greeted = await workflow.execute_activity_method(Greeter.greet, name, summary="greet", **config)
+        shouted = await workflow.execute_activity_class(Shout, greeted, summary="shout", **config)
+        local_config = workflow.LocalActivityConfig(start_to_close_timeout=timedelta(seconds=30))
+        local = await workflow.execute_local_activity_method(
+            Greeter.greet, "again", summary="local greet", **local_config
+        )
+        await workflow.sleep(0.01, summary="a short nap")
+        try:
+            await workflow.wait_condition(lambda: False, timeout=0.01, timeout_summary="never")
+        except TimeoutError:
+            pass
+        return [greeted, shouted, local]
+
+
+WORKFLOWS = [LateHandlers, HandlerFromTheStart, AnyWorkflow, ActivityForms]
+ACTIVITIES = [Greeter("hello").greet, Shout("!")]
 
 
 async def handlers_set_at_run_time(client: Client, task_queue: str) -> None:
@@ -128,3 +171,24 @@ async def dynamic_workflow(client: Client, task_queue: str) -> None:
         DEADLINE,
     )
     assert result == "NoSuchTypeRegistered:5"
+
+
+async def activity_forms_and_summaries(client: Client, task_queue: str) -> None:
+    handle = await client.start_workflow(
+        ActivityForms.run, "ada", id=f"forms-{uuid.uuid4()}", task_queue=task_queue
+    )
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == ["hello ada", "HELLO ADA!", "hello again"]
+    history = await handle.fetch_history()
+    summaries = [
+        (e.event_type, getattr(e.attributes, "summary", None))
+        for e in history.events
+        if e.event_type in ("ActivityTaskScheduled", "TimerStarted", "MarkerRecorded")
+    ]
+    # The user metadata reaches history on each command's event (temporalio's user_metadata).
+    assert summaries == [
+        ("ActivityTaskScheduled", "greet"),
+        ("ActivityTaskScheduled", "shout"),
+        ("MarkerRecorded", "local greet"),
+        ("TimerStarted", "a short nap"),
+        ("TimerStarted", "never"),
+    ]

@@ -18,6 +18,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.handlers_set_at_run_time,
     sw.update_handler_set_by_run_gets_the_starting_update,
     sw.dynamic_workflow,
+    sw.activity_forms_and_summaries,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 
@@ -26,7 +27,9 @@ IDS = [s.__name__ for s in SCENARIOS]
 async def embedded() -> AsyncIterator[Client]:
     env = await WorkflowEnvironment.start_local()
     try:
-        async with Worker(env.client, task_queue=sw.TASK_QUEUE, workflows=sw.WORKFLOWS):
+        async with Worker(
+            env.client, task_queue=sw.TASK_QUEUE, workflows=sw.WORKFLOWS, activities=sw.ACTIVITIES
+        ):
             yield env.client
     finally:
         await env.shutdown()
@@ -41,7 +44,7 @@ async def test_stack(running: Stack) -> None:
     """All scenarios at once on one stack (each uses its own workflow ids)."""
     client = await Client.connect(running.address)
     try:
-        async with Worker(client, task_queue=sw.TASK_QUEUE, workflows=sw.WORKFLOWS):
+        async with Worker(client, task_queue=sw.TASK_QUEUE, workflows=sw.WORKFLOWS, activities=sw.ACTIVITIES):
             results = await asyncio.gather(
                 *(s(client, sw.TASK_QUEUE) for s in SCENARIOS), return_exceptions=True
             )

@@ -16,6 +16,7 @@ from .limits import (
     OptionalId,
     PositiveDuration,
     TaskQueueName,
+    Text,
 )
 
 
@@ -36,6 +37,8 @@ class ScheduleActivityTask(Frozen):
     # matching. A request, not a promise: history honours it for the run's own task queue, at most
     # a few per task, and falls back to matching when the worker's queue is gone.
     request_eager_execution: bool = False
+    # User metadata (temporalio's `summary=`), recorded on ActivityTaskScheduled for UIs.
+    summary: Text | None = None
 
 
 class RequestCancelActivityTask(Frozen):
@@ -47,6 +50,8 @@ class StartTimer(Frozen):
     type: Literal["StartTimer"] = "StartTimer"
     timer_id: Id
     start_to_fire_timeout: PositiveDuration
+    # User metadata (temporalio's `workflow.sleep(summary=)`, `wait_condition(timeout_summary=)`).
+    summary: Text | None = None
 
 
 class CancelTimer(Frozen):
@@ -113,6 +118,7 @@ class RecordMarker(Frozen):
     marker_name: Name
     details: dict[Name, tuple[Payload, ...]] = Field(default_factory=dict)
     failure: Failure | None = None
+    summary: Text | None = None  # user metadata (a local activity's `summary=`)
 
 
 class UpsertWorkflowSearchAttributesCommand(Frozen):

@@ -151,6 +151,7 @@ class ActivityTaskScheduled(Frozen):
     retry_policy: RetryPolicy | None = None
     # The activity's own priority fields over the run's (Temporal's inheritance).
     priority: Priority | None = None
+    summary: str | None = None  # user metadata from the command (temporalio's `summary=`)
 
 
 class ActivityTaskStarted(Frozen):
@@ -204,6 +205,7 @@ class TimerStarted(Frozen):
     timer_id: str
     start_to_fire_timeout: timedelta
     workflow_task_completed_event_id: int
+    summary: str | None = None  # user metadata from the command (temporalio's `summary=`)
 
 
 class TimerFired(Frozen):
@@ -225,6 +227,7 @@ class MarkerRecorded(Frozen):
     details: dict[str, tuple[Payload, ...]] = Field(default_factory=dict)
     workflow_task_completed_event_id: int
     failure: Failure | None = None
+    summary: str | None = None  # user metadata from the command
 
 
 class UpsertWorkflowSearchAttributes(Frozen):

@@ -65,6 +65,7 @@ def start_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -84,6 +85,7 @@ def start_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> ActivityHandle[ReturnT]: ...
 
 
@@ -103,6 +105,7 @@ def start_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> ActivityHandle[Any]: ...
 
 
@@ -121,6 +124,7 @@ def start_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> ActivityHandle[Any]:
     """Schedule an activity and return its handle without waiting for it."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -143,6 +147,7 @@ def start_activity(
         activity_id=activity_id,
         cancellation_type=cancellation_type,
         priority=priority,
+        summary=summary,
     )
 
 
@@ -162,6 +167,7 @@ async def execute_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> ReturnT: ...
 
 
@@ -181,6 +187,7 @@ async def execute_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> ReturnT: ...
 
 
@@ -200,6 +207,7 @@ async def execute_activity(
     activity_id: str | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     priority: Priority = Priority.default,
+    summary: str | None = None,
 ) -> Any: ...
 
 
@@ -221,6 +229,7 @@ def start_local_activity(
     local_retry_threshold: timedelta | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     activity_id: str | None = None,
+    summary: str | None = None,
 ) -> ActivityHandle[Any]:
     """Run an activity in this worker, inside the current workflow task, and record its outcome
     as a marker (replay reads the marker instead of running it again). The activity must be
@@ -245,6 +254,7 @@ def start_local_activity(
         retry_policy=retry_policy.to_schema() if retry_policy else None,
         local_retry_threshold=local_retry_threshold,
         activity_id=activity_id,
+        summary=summary,
     )
 
     async def wait() -> Any:

@@ -180,25 +180,62 @@ class unsafe:  # lower case: mirrors temporalio.workflow.unsafe
         return _rt().is_read_only
 
 
-async def sleep(duration: float | timedelta) -> None:
-    """A durable timer. `asyncio.sleep` in workflow code is durable too (the loop's call_later)."""
+async def sleep(duration: float | timedelta, *, summary: str | None = None) -> None:
+    """A durable timer. `asyncio.sleep` in workflow code is durable too (the loop's call_later).
+    `summary` is recorded on the timer's `TimerStarted` event (temporalio's user metadata)."""
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
-    await asyncio.sleep(seconds)
+    if summary is None or seconds <= 0:
+        await asyncio.sleep(seconds)
+        return
+    rt = _rt()
+    fut: asyncio.Future[None] = rt._loop.create_future()
+
+    def wake() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    handle = rt.call_later_with_summary(seconds, wake, summary)
+    try:
+        await fut
+    finally:
+        handle.cancel()  # a cancelled sleep cancels its timer, as asyncio.sleep does
 
 
 async def wait_condition(
     fn: Callable[[], bool],
     *,
     timeout: float | timedelta | None = None,
+    timeout_summary: str | None = None,
 ) -> None:
     """Wait until `fn()` is true (checked whenever workflow code goes idle). On timeout raises
-    `asyncio.TimeoutError`, like temporalio."""
-    fut = _rt().add_condition(fn)
+    `asyncio.TimeoutError`, like temporalio; `timeout_summary` is recorded on the timeout's
+    `TimerStarted` event."""
+    rt = _rt()
+    fut = rt.add_condition(fn)
     if timeout is None:
         await fut
         return
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
-    await asyncio.wait_for(fut, seconds)
+    if timeout_summary is None or seconds <= 0:
+        await asyncio.wait_for(fut, seconds)
+        return
+    timed_out = False
+
+    def expire() -> None:
+        nonlocal timed_out
+        if not fut.done():
+            timed_out = True
+            fut.cancel()
+
+    handle = rt.call_later_with_summary(seconds, expire, timeout_summary)
+    try:
+        await fut
+    except asyncio.CancelledError:
+        if timed_out:
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
 
 
 def upsert_search_attributes(

@@ -40,6 +40,16 @@ from ._workflow_activities import execute_activity as execute_activity
 from ._workflow_activities import execute_local_activity as execute_local_activity
 from ._workflow_activities import start_activity as start_activity
 from ._workflow_activities import start_local_activity as start_local_activity
+from ._workflow_activity_forms import ActivityConfig as ActivityConfig
+from ._workflow_activity_forms import LocalActivityConfig as LocalActivityConfig
+from ._workflow_activity_forms import execute_activity_class as execute_activity_class
+from ._workflow_activity_forms import execute_activity_method as execute_activity_method
+from ._workflow_activity_forms import execute_local_activity_class as execute_local_activity_class
+from ._workflow_activity_forms import execute_local_activity_method as execute_local_activity_method
+from ._workflow_activity_forms import start_activity_class as start_activity_class
+from ._workflow_activity_forms import start_activity_method as start_activity_method
+from ._workflow_activity_forms import start_local_activity_class as start_local_activity_class
+from ._workflow_activity_forms import start_local_activity_method as start_local_activity_method
 from ._workflow_context import ReadOnlyContextError as ReadOnlyContextError
 from ._workflow_context import all_handlers_finished as all_handlers_finished
 from ._workflow_context import cancellation_reason as cancellation_reason
@@ -90,6 +100,7 @@ __all__ = [
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "ActivityCancellationType",
+    "ActivityConfig",
     "ActivityHandle",
     "ChildWorkflowCancellationType",
     "ChildWorkflowHandle",
@@ -97,6 +108,7 @@ __all__ = [
     "ExternalWorkflowHandle",
     "HandlerUnfinishedPolicy",
     "Info",
+    "LocalActivityConfig",
     "NondeterminismError",
     "ParentClosePolicy",
     "ParentInfo",
@@ -116,8 +128,12 @@ __all__ = [
     "defn",
     "deprecate_patch",
     "execute_activity",
+    "execute_activity_class",
+    "execute_activity_method",
     "execute_child_workflow",
     "execute_local_activity",
+    "execute_local_activity_class",
+    "execute_local_activity_method",
     "get_definition",
     "get_dynamic_query_handler",
     "get_dynamic_signal_handler",
@@ -149,8 +165,12 @@ __all__ = [
     "signal",
     "sleep",
     "start_activity",
+    "start_activity_class",
+    "start_activity_method",
     "start_child_workflow",
     "start_local_activity",
+    "start_local_activity_class",
+    "start_local_activity_method",
     "time",
     "time_ns",
     "unsafe",

@@ -71,6 +71,8 @@ class WorkflowServices(LocalActivities):
         self._patches: dict[str, bool] = {}
         self._patches_in_task: set[str] = set()
         self._read_only = False  # in a query handler or an update validator
+        # The summary for the durable timer the next `call_later` makes (`timer_summary`).
+        self._timer_summary: str | None = None
 
     @property
     def is_read_only(self) -> bool:
@@ -87,6 +89,16 @@ class WorkflowServices(LocalActivities):
     def assert_not_read_only(self, what: str) -> None:
         if self._read_only:
             raise ReadOnlyContextError(f"While in read-only function, action attempted: {what}")
+
+    def call_later_with_summary(
+        self, seconds: float, callback: Callable[[], None], summary: str | None
+    ) -> asyncio.TimerHandle:
+        """`loop.call_later` whose durable timer carries `summary` (temporalio's user metadata)."""
+        self._timer_summary = summary
+        try:
+            return self._loop.call_later(seconds, callback)
+        finally:
+            self._timer_summary = None
 
     def _add_command(self, cmd: Command) -> None:
         """Every command workflow code produces comes through here, so a query handler or an
@@ -142,6 +154,7 @@ class WorkflowServices(LocalActivities):
         activity_id: str | None,
         cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
         priority: Priority = Priority.default,
+        summary: str | None = None,
     ) -> ActivityHandle[Any]:
         self._activity_seq += 1
         aid = activity_id or str(self._activity_seq)
@@ -158,6 +171,7 @@ class WorkflowServices(LocalActivities):
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy.to_schema() if retry_policy else None,
             priority=priority.to_schema(),
+            summary=summary,
         )
         act = _Activity(
             aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type
@@ -207,7 +221,9 @@ class WorkflowServices(LocalActivities):
         tid = str(self._timer_seq)
         # Millisecond precision: loop time is float epoch seconds, so `call_at` deltas carry noise.
         ms = max(1, round(delay * 1000))
-        cmd = StartTimer(timer_id=tid, start_to_fire_timeout=timedelta(milliseconds=ms))
+        cmd = StartTimer(
+            timer_id=tid, start_to_fire_timeout=timedelta(milliseconds=ms), summary=self._timer_summary
+        )
         self._timers[tid] = handle
         self._timer_of_handle[id(handle)] = (tid, cmd)
         self._add_command(cmd)
