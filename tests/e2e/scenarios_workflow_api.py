@@ -18,7 +18,8 @@ from tidal.client import (
     WorkflowIDConflictPolicy,
     WorkflowQueryFailedError,
 )
-from tidal.common import RawValue
+from tidal.common import RawValue, RetryPolicy, WorkflowIDReusePolicy
+from tidal.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 TASK_QUEUE = "e2e-workflow-api"
 DEADLINE = 60.0
@@ -120,7 +121,46 @@ class ActivityForms:
         return [greeted, shouted, local]
 
 
-WORKFLOWS = [LateHandlers, HandlerFromTheStart, AnyWorkflow, ActivityForms]
+@workflow.defn
+class OptionsChild:
+    @workflow.run
+    async def run(self) -> dict[str, object]:
+        info = workflow.info()
+        if info.attempt < 2:
+            raise ApplicationError("the first attempt fails; the child's retry policy retries it")
+        assert info.retry_policy is not None
+        return {
+            "attempt": info.attempt,
+            "maximum_attempts": info.retry_policy.maximum_attempts,
+            "memo": workflow.memo(),
+            "search_attributes": dict(info.search_attributes),
+        }
+
+
+@workflow.defn
+class OptionsParent:
+    @workflow.run
+    async def run(self, child_id: str) -> dict[str, object]:
+        out: dict[str, object] = await workflow.execute_child_workflow(
+            OptionsChild.run,
+            id=child_id,
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50), maximum_attempts=3),
+            memo={"order": "o-1"},
+            search_attributes={"CustomerId": "c-7"},
+            static_summary="a child with options",
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+        try:
+            await workflow.start_child_workflow(
+                OptionsChild.run, id=child_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE
+            )
+            out["again"] = "started"
+        except WorkflowAlreadyStartedError:
+            out["again"] = "rejected"
+        return out
+
+
+WORKFLOWS = [LateHandlers, HandlerFromTheStart, AnyWorkflow, ActivityForms, OptionsParent, OptionsChild]
 ACTIVITIES = [Greeter("hello").greet, Shout("!")]
 
 
@@ -192,3 +232,22 @@ async def activity_forms_and_summaries(client: Client, task_queue: str) -> None:
         ("TimerStarted", "a short nap"),
         ("TimerStarted", "never"),
     ]
+
+
+async def child_start_options(client: Client, task_queue: str) -> None:
+    # Before: start_child_workflow took none of these options (TypeError in the parent).
+    child_id = f"child-opts-{uuid.uuid4()}"
+    handle = await client.start_workflow(
+        OptionsParent.run, child_id, id=f"parent-opts-{uuid.uuid4()}", task_queue=task_queue
+    )
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == {
+        "attempt": 2,
+        "maximum_attempts": 3,
+        "memo": {"order": "o-1"},
+        "search_attributes": {"CustomerId": "c-7"},
+        "again": "rejected",
+    }
+    child = await client.get_workflow_handle(child_id).describe()
+    assert child.search_attributes == {"CustomerId": "c-7"}
+    assert await child.static_summary() == "a child with options"
+    assert child.parent_id == handle.id

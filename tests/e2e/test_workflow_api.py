@@ -19,6 +19,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.update_handler_set_by_run_gets_the_starting_update,
     sw.dynamic_workflow,
     sw.activity_forms_and_summaries,
+    sw.child_start_options,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

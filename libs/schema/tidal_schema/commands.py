@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Failure, Frozen, Payload, Priority, RetryPolicy
+from .common import Failure, Frozen, Payload, Priority, RetryPolicy, WorkflowIdReusePolicy
 from .limits import (
     Duration,
     Id,
@@ -95,6 +95,13 @@ class StartChildWorkflowExecution(Frozen):
     workflow_execution_timeout: Duration | None = None
     workflow_run_timeout: Duration | None = None
     workflow_task_timeout: Duration | None = None
+    # The start options temporalio's `start_child_workflow` takes, with a client start's meaning.
+    id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
+    retry_policy: RetryPolicy | None = None
+    memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
+    static_summary: Text | None = None
+    static_details: Text | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):

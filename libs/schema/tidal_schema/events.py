@@ -248,6 +248,12 @@ class StartChildWorkflowExecutionInitiated(Frozen):
     workflow_execution_timeout: timedelta | None = None
     workflow_run_timeout: timedelta | None = None
     workflow_task_timeout: timedelta | None = None
+    id_reuse_policy: str = "AllowDuplicate"
+    retry_policy: RetryPolicy | None = None
+    memo: dict[str, Payload] = Field(default_factory=dict)
+    search_attributes: dict[str, Any] = Field(default_factory=dict)
+    static_summary: str | None = None
+    static_details: str | None = None
 
 
 class ChildWorkflowExecutionStarted(Frozen):

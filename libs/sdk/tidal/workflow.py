@@ -10,6 +10,7 @@ module is the public surface.
 from __future__ import annotations
 
 from ._children import ChildWorkflowCancellationType as ChildWorkflowCancellationType
+from ._children import ChildWorkflowConfig as ChildWorkflowConfig
 from ._children import ChildWorkflowHandle as ChildWorkflowHandle
 from ._children import ExternalWorkflowHandle as ExternalWorkflowHandle
 from ._children import ParentClosePolicy as ParentClosePolicy
@@ -103,6 +104,7 @@ __all__ = [
     "ActivityConfig",
     "ActivityHandle",
     "ChildWorkflowCancellationType",
+    "ChildWorkflowConfig",
     "ChildWorkflowHandle",
     "ContinueAsNewError",
     "ExternalWorkflowHandle",

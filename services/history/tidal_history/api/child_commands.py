@@ -15,6 +15,7 @@ from tidal_schema.messages import (
     SignalExternalWorkflowExecution,
     StartChildWorkflowExecution,
 )
+from tidal_server.visibility import invalid_search_attributes
 
 from .. import relations
 from ..mutation import Mutation
@@ -56,6 +57,11 @@ def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
                 f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
                 f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
             )
+        if isinstance(c, cmd.StartChildWorkflowExecution) and (
+            bad := invalid_search_attributes(c.search_attributes, allow_none=False)
+        ):
+            # Refused here, as a client start is at the frontend, so the child's shard never sees it.
+            return f"StartChildWorkflowExecution {c.workflow_id!r}: search_attributes: {bad}"
     return None
 
 
@@ -97,6 +103,12 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
             workflow_execution_timeout=c.workflow_execution_timeout,
             workflow_run_timeout=c.workflow_run_timeout,
             workflow_task_timeout=c.workflow_task_timeout,
+            id_reuse_policy=c.id_reuse_policy.value,
+            retry_policy=c.retry_policy,
+            memo=c.memo,
+            search_attributes=c.search_attributes,
+            static_summary=c.static_summary,
+            static_details=c.static_details,
         )
     )
     st.children[initiated] = ChildInfo(
@@ -117,6 +129,12 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         workflow_run_timeout=c.workflow_run_timeout,
         parent=_source(m, initiated),
         parent_close_policy=c.parent_close_policy,
+        id_reuse_policy=c.id_reuse_policy,
+        retry_policy=c.retry_policy,
+        memo=c.memo,
+        search_attributes=c.search_attributes,
+        static_summary=c.static_summary,
+        static_details=c.static_details,
     )
     if c.workflow_task_timeout is not None:
         start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})

@@ -43,6 +43,12 @@ def handle(
         workflow_run_timeout=msg.workflow_run_timeout,
         workflow_task_timeout=msg.workflow_task_timeout,
         identity=f"parent:{p.workflow_id}",
+        id_reuse_policy=msg.id_reuse_policy,
+        retry_policy=msg.retry_policy,
+        memo=msg.memo,
+        search_attributes=msg.search_attributes,
+        static_summary=msg.static_summary,
+        static_details=msg.static_details,
     )
     parent = ParentInfo(
         namespace=p.namespace,
