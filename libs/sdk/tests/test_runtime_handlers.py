@@ -1,8 +1,11 @@
 """Handlers at run time (temporalio's `workflow.set_*_handler`, dynamic handlers, `@workflow.init`,
-dynamic workflows), unfinished-handler warnings, `current_update_info` and read-only contexts."""
+dynamic workflows), unfinished-handler warnings, `current_update_info`, read-only contexts, and
+the run's randomness (`random_seed`, `new_random`, `uuid7`)."""
 
 from __future__ import annotations
 
+import random
+import uuid
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +18,7 @@ from tidal._runtime.instance import WorkflowTaskError
 from tidal._runtime.query import QueryError
 from tidal.common import RawValue
 from tidal.converter import DataConverter
+from tidal.exceptions import ApplicationError
 from tidal_schema import commands
 from tidal_schema.commands import ProtocolMessage
 from tidal_schema.messages import QueryErrorKind, UpdateRequest
@@ -343,3 +347,37 @@ def test_a_dynamic_workflow_gets_raw_values_and_its_type_in_info() -> None:
     assert _result(h, _new(AnyType, h).activate(h.task()), str) == "Whatever:5"
     with pytest.raises(ValueError, match="no name"):
         workflow.defn(name="x", dynamic=True)
+
+
+# --- randomness, uuid7, failure exceptions -------------------------------------------------------
+
+
+@workflow.defn(failure_exception_types=[KeyError])
+class Randomness:
+    @workflow.run
+    async def run(self) -> list[Any]:
+        seed = workflow.random_seed()
+        same = random.Random(seed).random() == workflow.new_random().random() == workflow.random().random()
+        named = workflow.new_random("a").random() != workflow.new_random("b").random()
+        workflow.register_random_seed_callback(lambda s: None)
+        ids = [workflow.uuid7() for _ in range(3)]
+        flags = [
+            workflow.is_failure_exception(KeyError()),
+            workflow.is_failure_exception(ApplicationError("x")),
+            workflow.is_failure_exception(ValueError()),
+        ]
+        return [same, named, [str(u) for u in ids], flags]
+
+
+def test_random_seed_new_random_and_uuid7_are_deterministic() -> None:
+    h = HistoryBuilder("Randomness")
+    first = _result(h, _new(Randomness, h).activate(h.task()), list[Any])
+    again = _result(h, _new(Randomness, h).activate(h.task()), list[Any])
+    assert first == again  # the same on replay
+    same, named, ids, flags = first
+    assert same and named and flags == [True, True, False]
+    parsed = [uuid.UUID(u) for u in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert len(set(parsed)) == 3
+    # The leading 48 bits are the workflow time (the task's scheduled time) in milliseconds.
+    assert all(u.int >> 80 == int(h.now.timestamp() * 1000) for u in parsed)

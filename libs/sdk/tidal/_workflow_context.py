@@ -7,7 +7,6 @@ conditions, search attributes, the replay-safe logger). Part of `tidal.workflow`
 from __future__ import annotations
 
 import asyncio
-import logging
 import random as _random_mod
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -31,19 +30,23 @@ __all__ = [
     "in_workflow",
     "info",
     "instance",
-    "logger",
+    "is_failure_exception",
     "memo",
     "memo_value",
+    "new_random",
     "now",
     "patched",
     "payload_converter",
     "random",
+    "random_seed",
+    "register_random_seed_callback",
     "sleep",
     "time",
     "time_ns",
     "unsafe",
     "upsert_search_attributes",
     "uuid4",
+    "uuid7",
     "wait_condition",
 ]
 
@@ -144,6 +147,45 @@ def random() -> _random_mod.Random:
 
 def uuid4() -> uuid.UUID:
     return uuid.UUID(int=_rt().random.getrandbits(128), version=4)
+
+
+def random_seed() -> int:
+    """The seed of `workflow.random()` (derived from the run id): `random.Random(seed)` draws the
+    same numbers."""
+    return _rt().random_seed
+
+
+def register_random_seed_callback(callback: Callable[[int], None]) -> None:
+    """Call `callback(seed)` when the run's seed changes. In Temporal that happens on a workflow
+    reset, which Tidal does not have, so the callback is kept but never called."""
+    rt = _rt()
+    rt.assert_not_read_only("register random seed callback")
+    rt.random_seed_callbacks.append(callback)
+
+
+def new_random(name: str | None = None) -> _random_mod.Random:
+    """A `random.Random` of its own, deterministic on replay: without `name` it starts as
+    `workflow.random()` does; each name gives another sequence."""
+    seed = random_seed()
+    rng = _random_mod.Random(seed if name is None else f"{seed}:{name}")
+    register_random_seed_callback(lambda s: rng.seed(s if name is None else f"{s}:{name}"))
+    return rng
+
+
+def uuid7() -> uuid.UUID:
+    """A version 7 UUID, deterministic on replay: the first 48 bits are `workflow.now()` in
+    milliseconds (so uuids of later workflow tasks sort later), the other 74 come from
+    `workflow.random()`. Not for secrets."""
+    ms = (time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF
+    rng = random()
+    rand_a, rand_b = rng.getrandbits(12), rng.getrandbits(62)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+
+
+def is_failure_exception(err: BaseException) -> bool:
+    """Whether `err`, raised by workflow code, fails the workflow (a `FailureError`, or a type in
+    the worker's or the workflow's `failure_exception_types`) rather than only its task."""
+    return _rt().is_failure_exception(err)
 
 
 def patched(id: str) -> bool:
@@ -258,28 +300,3 @@ def upsert_search_attributes(
         if not ok:
             raise TypeError(f"search attribute {name!r}: unsupported value type {type(value).__name__}")
     _rt().upsert_search_attributes(encode_search_attributes(pairs))
-
-
-class _ReplaySafeLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Adds the run's identity to records and drops them while replaying, so a replay does not
-    log everything a second time."""
-
-    def isEnabledFor(self, level: int) -> bool:
-        try:
-            if _rt().is_replaying:
-                return False
-        except RuntimeError:
-            pass
-        return super().isEnabledFor(level)
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        try:
-            i = _rt().info
-        except RuntimeError:
-            return msg, kwargs
-        extra = {"workflow_id": i.workflow_id, "run_id": i.run_id, "workflow_type": i.workflow_type}
-        kwargs.setdefault("extra", {}).update(extra)
-        return f"{msg} ({extra})", kwargs
-
-
-logger = _ReplaySafeLoggerAdapter(logging.getLogger("tidal.workflow"), {})

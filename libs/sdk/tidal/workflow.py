@@ -58,19 +58,23 @@ from ._workflow_context import deprecate_patch as deprecate_patch
 from ._workflow_context import in_workflow as in_workflow
 from ._workflow_context import info as info
 from ._workflow_context import instance as instance
-from ._workflow_context import logger as logger
+from ._workflow_context import is_failure_exception as is_failure_exception
 from ._workflow_context import memo as memo
 from ._workflow_context import memo_value as memo_value
+from ._workflow_context import new_random as new_random
 from ._workflow_context import now as now
 from ._workflow_context import patched as patched
 from ._workflow_context import payload_converter as payload_converter
 from ._workflow_context import random as random
+from ._workflow_context import random_seed as random_seed
+from ._workflow_context import register_random_seed_callback as register_random_seed_callback
 from ._workflow_context import sleep as sleep
 from ._workflow_context import time as time
 from ._workflow_context import time_ns as time_ns
 from ._workflow_context import unsafe as unsafe
 from ._workflow_context import upsert_search_attributes as upsert_search_attributes
 from ._workflow_context import uuid4 as uuid4
+from ._workflow_context import uuid7 as uuid7
 from ._workflow_context import wait_condition as wait_condition
 from ._workflow_continue import ContinueAsNewError as ContinueAsNewError
 from ._workflow_continue import continue_as_new as continue_as_new
@@ -93,6 +97,8 @@ from ._workflow_handlers import set_signal_handler as set_signal_handler
 from ._workflow_handlers import set_update_handler as set_update_handler
 from ._workflow_info import Info as Info
 from ._workflow_info import ParentInfo as ParentInfo
+from ._workflow_logging import LoggerAdapter as LoggerAdapter
+from ._workflow_logging import logger as logger
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
 
 __all__ = [
@@ -111,6 +117,7 @@ __all__ = [
     "HandlerUnfinishedPolicy",
     "Info",
     "LocalActivityConfig",
+    "LoggerAdapter",
     "NondeterminismError",
     "ParentClosePolicy",
     "ParentInfo",
@@ -149,14 +156,18 @@ __all__ = [
     "info",
     "init",
     "instance",
+    "is_failure_exception",
     "logger",
     "memo",
     "memo_value",
+    "new_random",
     "now",
     "patched",
     "payload_converter",
     "query",
     "random",
+    "random_seed",
+    "register_random_seed_callback",
     "run",
     "set_dynamic_query_handler",
     "set_dynamic_signal_handler",
@@ -179,6 +190,7 @@ __all__ = [
     "update",
     "upsert_search_attributes",
     "uuid4",
+    "uuid7",
     "wait",
     "wait_condition",
 ]

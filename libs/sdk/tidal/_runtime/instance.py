@@ -157,6 +157,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    def is_failure_exception(self, err: BaseException) -> bool:
+        """`workflow.is_failure_exception`: `err` fails the workflow, not only the task."""
+        return isinstance(err, (FailureError, *self._failure_types))
+
     @property
     def workflow_object(self) -> Any:
         """The `@workflow.defn` class's instance (`workflow.instance()`); None before the start."""

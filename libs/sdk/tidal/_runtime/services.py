@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,12 @@ class WorkflowServices(LocalActivities):
         self._init_local_activities()
         # Seeded from the run id (str seeds hash with sha512, stable across processes).
         self.random = random.Random(run_id)
+        # The same seed as an int (what `random.Random(str)` computes), for `workflow.random_seed()`:
+        # `random.Random(random_seed)` draws what `workflow.random()` draws.
+        raw = run_id.encode()
+        self.random_seed = int.from_bytes(raw + hashlib.sha512(raw).digest())
+        # Never called: Temporal reseeds on a workflow reset, which Tidal does not have.
+        self.random_seed_callbacks: list[Callable[[int], None]] = []
         self.is_replaying = False
         self._info: Info | None = None
         self._now = datetime.fromtimestamp(0, UTC)
