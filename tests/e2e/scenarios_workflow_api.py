@@ -160,7 +160,45 @@ class OptionsParent:
         return out
 
 
-WORKFLOWS = [LateHandlers, HandlerFromTheStart, AnyWorkflow, ActivityForms, OptionsParent, OptionsChild]
+@workflow.defn
+class Chain:
+    @workflow.run
+    async def run(self, step: int) -> dict[str, object]:
+        info = workflow.info()
+        if step == 0:
+            workflow.continue_as_new(
+                1,
+                memo={"stage": "one"},
+                search_attributes={"CustomerId": "c-9"},
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50), maximum_attempts=2),
+                backoff_start_interval=timedelta(milliseconds=300),
+            )
+        if step == 1:
+            # No options: the next run keeps this one's memo, search attributes and retry policy.
+            workflow.continue_as_new(2)
+        if info.attempt == 1:
+            raise ApplicationError("first attempt of step 2 fails")
+        last = workflow.get_last_failure()
+        assert info.retry_policy is not None
+        return {
+            "memo": workflow.memo(),
+            "search_attributes": dict(info.search_attributes),
+            "maximum_attempts": info.retry_policy.maximum_attempts,
+            "attempt": info.attempt,
+            "last_failure": str(last) if last else None,
+            "has_last_completion_result": workflow.has_last_completion_result(),
+        }
+
+
+WORKFLOWS = [
+    LateHandlers,
+    HandlerFromTheStart,
+    AnyWorkflow,
+    ActivityForms,
+    OptionsParent,
+    OptionsChild,
+    Chain,
+]
 ACTIVITIES = [Greeter("hello").greet, Shout("!")]
 
 
@@ -251,3 +289,29 @@ async def child_start_options(client: Client, task_queue: str) -> None:
     assert child.search_attributes == {"CustomerId": "c-7"}
     assert await child.static_summary() == "a child with options"
     assert child.parent_id == handle.id
+
+
+async def continue_as_new_options(client: Client, task_queue: str) -> None:
+    # Before: continue_as_new took none of these, and a successor lost the memo and retry policy.
+    handle = await client.start_workflow(
+        Chain.run, 0, id=f"chain-{uuid.uuid4()}", task_queue=task_queue, memo={"stage": "zero"}
+    )
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == {
+        "memo": {"stage": "one"},
+        "search_attributes": {"CustomerId": "c-9"},
+        "maximum_attempts": 2,
+        "attempt": 2,
+        "last_failure": "first attempt of step 2 fails",
+        "has_last_completion_result": False,
+    }
+    # The first successor waited for backoff_start_interval before its first workflow task.
+    first = await client.get_workflow_handle(handle.id, run_id=handle.result_run_id).fetch_history()
+    continued = first.events[-1].attributes
+    assert continued.type == "WorkflowExecutionContinuedAsNew"
+    second = client.get_workflow_handle(handle.id, run_id=continued.new_execution_run_id)
+    events = (await second.fetch_history()).events
+    started = events[0].attributes
+    assert started.type == "WorkflowExecutionStarted"
+    assert started.first_workflow_task_backoff == timedelta(milliseconds=300)
+    task = next(e for e in events if e.event_type == "WorkflowTaskScheduled")
+    assert task.event_time - events[0].event_time >= timedelta(milliseconds=300)

@@ -20,6 +20,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.dynamic_workflow,
     sw.activity_forms_and_summaries,
     sw.child_start_options,
+    sw.continue_as_new_options,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

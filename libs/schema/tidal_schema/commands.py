@@ -81,6 +81,12 @@ class ContinueAsNewWorkflowExecution(Frozen):
     input: tuple[Payload, ...] = ()
     workflow_run_timeout: Duration | None = None
     workflow_task_timeout: Duration | None = None
+    # temporalio's `continue_as_new` options. None: the successor keeps the run's (memo, search
+    # attributes as upserted, retry policy), as in Temporal.
+    backoff_start_interval: Duration | None = None
+    retry_policy: RetryPolicy | None = None
+    memo: dict[Name, Payload] | None = None
+    search_attributes: dict[Name, JsonValue] | None = None
 
 
 class StartChildWorkflowExecution(Frozen):

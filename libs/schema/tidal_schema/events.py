@@ -43,6 +43,12 @@ class WorkflowExecutionStarted(Frozen):
     static_summary: str | None = None
     static_details: str | None = None
     priority: Priority | None = None
+    # The failure of the attempt this retry follows (Temporal's continued_failure), read by
+    # `workflow.get_last_failure()`.
+    continued_failure: Failure | None = None
+    # Temporal's result of the previous cron run (`workflow.get_last_completion_result()`);
+    # Tidal has no cron, so nothing sets it yet.
+    last_completion_result: tuple[Payload, ...] = ()
 
 
 class WorkflowExecutionCompleted(Frozen):

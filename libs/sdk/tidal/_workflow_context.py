@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._search_attributes import SearchAttributeUpdate
 from ._visibility import encode_search_attributes
-from .exceptions import TidalError
+from .exceptions import TidalError, failure_to_error
 
 if TYPE_CHECKING:
     from ._runtime.instance import WorkflowInstance
@@ -27,6 +27,9 @@ __all__ = [
     "all_handlers_finished",
     "cancellation_reason",
     "deprecate_patch",
+    "get_last_completion_result",
+    "get_last_failure",
+    "has_last_completion_result",
     "in_workflow",
     "info",
     "instance",
@@ -147,6 +150,25 @@ def random() -> _random_mod.Random:
 
 def uuid4() -> uuid.UUID:
     return uuid.UUID(int=_rt().random.getrandbits(128), version=4)
+
+
+def get_last_failure() -> BaseException | None:
+    """The failure of the attempt this run retries (its workflow retry policy), as the error
+    it was; None in a first attempt."""
+    failure = _rt().last_failure
+    return failure_to_error(failure) if failure is not None else None
+
+
+def has_last_completion_result() -> bool:
+    """Whether the previous cron run left a result. Tidal has no cron schedules (use a
+    schedule), so this is False."""
+    return bool(_rt().last_completion_result)
+
+
+def get_last_completion_result(type_hint: type | None = None) -> Any | None:
+    """The previous cron run's result (see `has_last_completion_result`), or None."""
+    payloads = _rt().last_completion_result
+    return _rt().converter.from_payloads(payloads[:1], [type_hint])[0] if payloads else None
 
 
 def random_seed() -> int:

@@ -55,6 +55,9 @@ from ._workflow_context import ReadOnlyContextError as ReadOnlyContextError
 from ._workflow_context import all_handlers_finished as all_handlers_finished
 from ._workflow_context import cancellation_reason as cancellation_reason
 from ._workflow_context import deprecate_patch as deprecate_patch
+from ._workflow_context import get_last_completion_result as get_last_completion_result
+from ._workflow_context import get_last_failure as get_last_failure
+from ._workflow_context import has_last_completion_result as has_last_completion_result
 from ._workflow_context import in_workflow as in_workflow
 from ._workflow_context import info as info
 from ._workflow_context import instance as instance
@@ -149,9 +152,12 @@ __all__ = [
     "get_dynamic_update_handler",
     "get_external_workflow_handle",
     "get_external_workflow_handle_for",
+    "get_last_completion_result",
+    "get_last_failure",
     "get_query_handler",
     "get_signal_handler",
     "get_update_handler",
+    "has_last_completion_result",
     "in_workflow",
     "info",
     "init",

@@ -98,6 +98,8 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
         self._init_children()
         self._init_handlers(definition)
+        self.last_failure: Failure | None = None
+        self.last_completion_result: tuple[Payload, ...] = ()
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -375,6 +377,16 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                     input=self.converter.to_payloads(err.input_args),
                     workflow_run_timeout=err.run_timeout or info.run_timeout,
                     workflow_task_timeout=err.task_timeout or info.task_timeout,
+                    backoff_start_interval=err.backoff_start_interval,
+                    retry_policy=err.retry_policy.to_schema() if err.retry_policy else None,
+                    memo=(
+                        {k: self.converter.to_payload(v) for k, v in err.memo.items()}
+                        if err.memo is not None
+                        else None
+                    ),
+                    search_attributes=dict(err.search_attributes)
+                    if err.search_attributes is not None
+                    else None,
                 )
             )
         elif self._cancel_requested and _is_cancellation(err):
@@ -474,6 +486,9 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             priority=Priority.from_schema(a.priority),
             search_attributes=dict(a.search_attributes),
         )
+        # What the previous attempt or cron run left (workflow.get_last_failure & co).
+        self.last_failure = a.continued_failure
+        self.last_completion_result = a.last_completion_result
         d = self.definition
         args: list[Any]
         if d.dynamic:

@@ -62,6 +62,12 @@ def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
         ):
             # Refused here, as a client start is at the frontend, so the child's shard never sees it.
             return f"StartChildWorkflowExecution {c.workflow_id!r}: search_attributes: {bad}"
+        if (
+            isinstance(c, cmd.ContinueAsNewWorkflowExecution)
+            and c.search_attributes is not None
+            and (bad := invalid_search_attributes(c.search_attributes, allow_none=False))
+        ):
+            return f"ContinueAsNewWorkflowExecution: search_attributes: {bad}"
     return None
 
 
