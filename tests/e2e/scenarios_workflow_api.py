@@ -190,7 +190,38 @@ class Chain:
         }
 
 
+@workflow.defn
+class RootLeaf:
+    @workflow.run
+    async def run(self) -> list[str | None]:
+        info = workflow.info()
+        root = info.root
+        assert info.workflow_start_time <= info.start_time
+        return [root.workflow_id if root else None, root.run_id if root else None]
+
+
+@workflow.defn
+class RootMiddle:
+    @workflow.run
+    async def run(self, leaf_id: str) -> list[str | None]:
+        info = workflow.info()
+        assert info.root is not None and info.parent is not None
+        assert info.root.workflow_id == info.parent.workflow_id  # the parent is the root here
+        return await workflow.execute_child_workflow(RootLeaf.run, id=leaf_id)
+
+
+@workflow.defn
+class RootTop:
+    @workflow.run
+    async def run(self, leaf_id: str) -> list[str | None]:
+        assert workflow.info().root is None  # no parent: no root, as in Temporal
+        return await workflow.execute_child_workflow(RootMiddle.run, leaf_id, id=f"{leaf_id}-middle")
+
+
 WORKFLOWS = [
+    RootLeaf,
+    RootMiddle,
+    RootTop,
     LateHandlers,
     HandlerFromTheStart,
     AnyWorkflow,
@@ -315,3 +346,10 @@ async def continue_as_new_options(client: Client, task_queue: str) -> None:
     assert started.first_workflow_task_backoff == timedelta(milliseconds=300)
     task = next(e for e in events if e.event_type == "WorkflowTaskScheduled")
     assert task.event_time - events[0].event_time >= timedelta(milliseconds=300)
+
+
+async def root_info(client: Client, task_queue: str) -> None:
+    # Before: workflow.info() had no root; a grandchild could not name the top of its chain.
+    leaf = f"leaf-{uuid.uuid4()}"
+    handle = await client.start_workflow(RootTop.run, leaf, id=f"top-{uuid.uuid4()}", task_queue=task_queue)
+    assert await asyncio.wait_for(handle.result(), DEADLINE) == [handle.id, handle.result_run_id]

@@ -21,6 +21,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.activity_forms_and_summaries,
     sw.child_start_options,
     sw.continue_as_new_options,
+    sw.root_info,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

@@ -34,6 +34,9 @@ class ParentRef(Frozen):
     workflow_id: Id
     run_id: Id
     initiated_event_id: int
+    # For a child start: the top of the parent's chain of parents (None: the parent itself).
+    root_workflow_id: OptionalId | None = None
+    root_run_id: OptionalId | None = None
 
 
 class StartChildWorkflowExecution(_Message):

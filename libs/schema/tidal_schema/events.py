@@ -27,6 +27,10 @@ class WorkflowExecutionStarted(Frozen):
     continued_execution_run_id: str | None = None
     parent_workflow_id: str | None = None
     parent_run_id: str | None = None
+    # The top of the chain of parents (a child's, kept by continue-as-new and retries), as
+    # Temporal's root_workflow_execution; None for a run without a parent.
+    root_workflow_id: str | None = None
+    root_run_id: str | None = None
     attempt: int = 1
     retry_policy: RetryPolicy | None = None
     # When the whole chain of retries must end (start + workflow_execution_timeout).

@@ -100,6 +100,7 @@ from ._workflow_handlers import set_signal_handler as set_signal_handler
 from ._workflow_handlers import set_update_handler as set_update_handler
 from ._workflow_info import Info as Info
 from ._workflow_info import ParentInfo as ParentInfo
+from ._workflow_info import RootInfo as RootInfo
 from ._workflow_logging import LoggerAdapter as LoggerAdapter
 from ._workflow_logging import logger as logger
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
@@ -126,6 +127,7 @@ __all__ = [
     "ParentInfo",
     "QueryDefinition",
     "ReadOnlyContextError",
+    "RootInfo",
     "SignalDefinition",
     "UnfinishedSignalHandlersWarning",
     "UnfinishedUpdateHandlersWarning",

@@ -32,8 +32,9 @@ from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
 from .._definitions import WorkflowDefinition
+from .._search_attributes import TypedSearchAttributes
 from .._workflow_continue import ContinueAsNewError
-from .._workflow_info import Info, ParentInfo
+from .._workflow_info import Info, ParentInfo, RootInfo
 from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
@@ -462,29 +463,39 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
 
     def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
         self._info = Info(
-            namespace=self.namespace,
-            workflow_id=self.workflow_id,
-            run_id=self.run_id,
-            workflow_type=a.workflow_type,
-            task_queue=a.task_queue,
             attempt=a.attempt,
-            start_time=ev.event_time,
-            run_timeout=a.workflow_run_timeout,
+            continued_run_id=a.continued_execution_run_id,
+            cron_schedule=a.cron_schedule,
             execution_timeout=a.workflow_execution_timeout,
-            task_timeout=a.workflow_task_timeout,
+            first_execution_run_id=a.first_execution_run_id or self.run_id,
+            headers={},
+            namespace=self.namespace,
+            original_execution_run_id=a.original_execution_run_id or self.run_id,
             parent=(
                 ParentInfo(namespace=self.namespace, run_id=a.parent_run_id, workflow_id=a.parent_workflow_id)
                 if a.parent_workflow_id and a.parent_run_id
                 else None
             ),
-            continued_run_id=a.continued_execution_run_id,
-            raw_memo=dict(a.memo),
-            first_execution_run_id=a.first_execution_run_id or self.run_id,
-            original_execution_run_id=a.original_execution_run_id or self.run_id,
-            cron_schedule=a.cron_schedule,
-            retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
+            root=(
+                RootInfo(run_id=a.root_run_id, workflow_id=a.root_workflow_id)
+                if a.root_workflow_id and a.root_run_id
+                else None
+            ),
             priority=Priority.from_schema(a.priority),
+            raw_memo=dict(a.memo),
+            retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
+            run_id=self.run_id,
+            run_timeout=a.workflow_run_timeout,
             search_attributes=dict(a.search_attributes),
+            # temporalio's: the first workflow task's time (this activation's), while
+            # workflow_start_time is the start event's.
+            start_time=self._now,
+            task_queue=a.task_queue,
+            task_timeout=a.workflow_task_timeout,
+            typed_search_attributes=TypedSearchAttributes.from_json(a.search_attributes),
+            workflow_id=self.workflow_id,
+            workflow_start_time=ev.event_time,
+            workflow_type=a.workflow_type,
         )
         # What the previous attempt or cron run left (workflow.get_last_failure & co).
         self.last_failure = a.continued_failure

@@ -28,6 +28,7 @@ from tidal_schema.commands import (
 )
 from tidal_schema.limits import MAX_DURATION_SECONDS
 
+from .._search_attributes import TypedSearchAttributes
 from .._workflow_activities import ActivityCancellationType, ActivityHandle
 from .._workflow_context import ReadOnlyContextError
 from .._workflow_info import Info
@@ -128,7 +129,11 @@ class WorkflowServices(LocalActivities):
         self._add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
         merged = {**self.info.search_attributes, **values}
         current = {k: v for k, v in merged.items() if v is not None}
-        self._info = dataclasses.replace(self.info, search_attributes=current)
+        self._info = dataclasses.replace(
+            self.info,
+            search_attributes=current,
+            typed_search_attributes=TypedSearchAttributes.from_json(current),
+        )
 
     def add_condition(self, fn: Callable[[], bool]) -> asyncio.Future[Any]:
         fut = self._loop.create_future()

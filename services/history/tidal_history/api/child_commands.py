@@ -86,6 +86,14 @@ def apply(m: Mutation, c: cmd.Command, completed_id: int) -> bool:
     return True
 
 
+def _root(m: Mutation) -> dict[str, str | None]:
+    """The parent's own root (its started event's), for the child's; None: the parent is it."""
+    started = m.history[0].attributes if m.history else None
+    if isinstance(started, ev.WorkflowExecutionStarted) and started.root_workflow_id:
+        return {"root_workflow_id": started.root_workflow_id, "root_run_id": started.root_run_id}
+    return {}
+
+
 def _source(m: Mutation, initiated_id: int) -> ParentRef:
     st = m.state
     return ParentRef(
@@ -133,7 +141,7 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         request_id=f"{st.run_id}/{initiated}",
         workflow_execution_timeout=c.workflow_execution_timeout,
         workflow_run_timeout=c.workflow_run_timeout,
-        parent=_source(m, initiated),
+        parent=_source(m, initiated).model_copy(update=_root(m)),
         parent_close_policy=c.parent_close_policy,
         id_reuse_policy=c.id_reuse_policy,
         retry_policy=c.retry_policy,

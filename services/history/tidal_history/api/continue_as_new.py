@@ -76,6 +76,8 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
             continued_execution_run_id=old.run_id,
             parent_workflow_id=old.parent.workflow_id if old.parent else None,
             parent_run_id=old.parent.run_id if old.parent else None,
+            root_workflow_id=started.root_workflow_id if started else None,
+            root_run_id=started.root_run_id if started else None,
             request_id=state.start_request_id,
             # Carried over unless the command sets them, as in Temporal (the search attributes
             # with the upserts of this very task).
