@@ -381,3 +381,35 @@ def test_random_seed_new_random_and_uuid7_are_deterministic() -> None:
     assert len(set(parsed)) == 3
     # The leading 48 bits are the workflow time (the task's scheduled time) in milliseconds.
     assert all(u.int >> 80 == int(h.now.timestamp() * 1000) for u in parsed)
+
+
+@workflow.defn(dynamic=True)
+class ConfiguredPerType:
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> None:
+        raise KeyError(workflow.info().workflow_type)
+
+    @workflow.dynamic_config
+    def config(self) -> workflow.DynamicWorkflowConfig:
+        strict = workflow.info().workflow_type == "Strict"
+        return workflow.DynamicWorkflowConfig(failure_exception_types=[KeyError] if strict else None)
+
+
+def test_dynamic_config_sets_failure_exception_types_per_workflow_type() -> None:
+    strict = HistoryBuilder("Strict")
+    cmds = _new(ConfiguredPerType, strict).activate(strict.task())
+    assert any(isinstance(c, commands.FailWorkflowExecution) for c in cmds)  # fails the workflow
+    lenient = HistoryBuilder("Lenient")
+    with pytest.raises(WorkflowTaskError):  # a KeyError only fails the task
+        _new(ConfiguredPerType, lenient).activate(lenient.task())
+    with pytest.raises(ValueError, match="dynamic workflows only"):
+
+        @workflow.defn
+        class NotDynamic:
+            @workflow.run
+            async def run(self) -> None:
+                pass
+
+            @workflow.dynamic_config
+            def config(self) -> workflow.DynamicWorkflowConfig:
+                return workflow.DynamicWorkflowConfig()

@@ -24,6 +24,7 @@ _UPDATE_ATTR = "__tidal_update_name__"
 _VALIDATOR_ATTR = "__tidal_update_validator__"
 _OPTIONS_ATTR = "__tidal_handler_options__"  # (unfinished_policy, description)
 _INIT_ATTR = "__tidal_workflow_init__"
+_DYNAMIC_CONFIG_ATTR = "__tidal_workflow_dynamic_config__"
 _WARN = HandlerUnfinishedPolicy.WARN_AND_ABANDON
 
 
@@ -98,10 +99,13 @@ class WorkflowDefinition:
     dynamic: bool = False
     # `@workflow.init`: `__init__` takes the run's arguments too.
     init_takes_args: bool = False
+    # `@workflow.dynamic_config` (dynamic workflows only): called on the new object, before run.
+    dynamic_config_fn: Callable[[Any], DynamicWorkflowConfig] | None = None
 
     @staticmethod
     def from_class(cls: type, name: str | None = None) -> WorkflowDefinition:
         run_fns: list[Callable[..., Any]] = []
+        config_fns: list[Callable[..., Any]] = []
         signals: dict[str, SignalDefinition] = {}
         queries: dict[str, QueryDefinition] = {}
         updates: dict[str, UpdateDefinition] = {}
@@ -114,6 +118,8 @@ class WorkflowDefinition:
                 seen.add(attr)
                 if getattr(member, _RUN_ATTR, False):
                     run_fns.append(member)
+                if getattr(member, _DYNAMIC_CONFIG_ATTR, False):
+                    config_fns.append(member)
                 if (sig := getattr(member, _SIGNAL_ATTR, None)) is not None:
                     if sig in signals:
                         raise ValueError(f"{cls.__qualname__}: two signal handlers named {sig!r}")
@@ -171,6 +177,7 @@ class WorkflowDefinition:
             queries=queries,
             updates=updates,
             init_takes_args=init_takes_args,
+            dynamic_config_fn=config_fns[0] if config_fns else None,
         )
 
 
@@ -213,6 +220,8 @@ def defn(
 
     def decorate(c: ClassT) -> ClassT:
         definition = WorkflowDefinition.from_class(c, DYNAMIC if dynamic else name)
+        if definition.dynamic_config_fn is not None and not dynamic:
+            raise ValueError(f"{c.__qualname__}: @workflow.dynamic_config is for dynamic workflows only")
         definition = dataclasses.replace(
             definition,
             name=DYNAMIC if dynamic else definition.name,
@@ -232,6 +241,26 @@ def init(init_fn: CallableT) -> CallableT:
         raise ValueError("@workflow.init may only be used on the __init__ method")
     setattr(init_fn, _INIT_ATTR, True)
     return init_fn
+
+
+@dataclass(frozen=True)
+class DynamicWorkflowConfig:
+    """What a dynamic workflow's `@workflow.dynamic_config` method returns: settings that would
+    go to `@workflow.defn`, chosen per run (e.g. by `workflow.info().workflow_type`).
+    `failure_exception_types`, when not None, replaces the `defn`'s (the worker's still apply)."""
+
+    failure_exception_types: Sequence[type[BaseException]] | None = None
+
+
+def dynamic_config(fn: CallableT) -> CallableT:
+    """Mark the method (taking only self, sync) a dynamic workflow's run calls, after `__init__`
+    and before `run`, for its `DynamicWorkflowConfig`, as temporalio's."""
+    if inspect.iscoroutinefunction(fn):
+        raise ValueError("a workflow's dynamic_config method must be synchronous")
+    if len(inspect.signature(fn).parameters) != 1:
+        raise ValueError("a workflow's dynamic_config method must take only self")
+    setattr(fn, _DYNAMIC_CONFIG_ATTR, True)
+    return fn
 
 
 def run(fn: CallableT) -> CallableT:

@@ -19,11 +19,13 @@ from ._children import get_external_workflow_handle as get_external_workflow_han
 from ._children import get_external_workflow_handle_for as get_external_workflow_handle_for
 from ._children import start_child_workflow as start_child_workflow
 from ._definitions import DYNAMIC_SIGNAL as DYNAMIC_SIGNAL
+from ._definitions import DynamicWorkflowConfig as DynamicWorkflowConfig
 from ._definitions import QueryDefinition as QueryDefinition
 from ._definitions import SignalDefinition as SignalDefinition
 from ._definitions import UpdateDefinition as UpdateDefinition
 from ._definitions import WorkflowDefinition as WorkflowDefinition
 from ._definitions import defn as defn
+from ._definitions import dynamic_config as dynamic_config
 from ._definitions import get_definition as get_definition
 from ._definitions import init as init
 from ._definitions import query as query
@@ -117,6 +119,7 @@ __all__ = [
     "ChildWorkflowConfig",
     "ChildWorkflowHandle",
     "ContinueAsNewError",
+    "DynamicWorkflowConfig",
     "ExternalWorkflowHandle",
     "HandlerUnfinishedPolicy",
     "Info",
@@ -141,6 +144,7 @@ __all__ = [
     "current_update_info",
     "defn",
     "deprecate_patch",
+    "dynamic_config",
     "execute_activity",
     "execute_activity_class",
     "execute_activity_method",

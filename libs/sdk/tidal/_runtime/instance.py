@@ -75,7 +75,8 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         super().__init__(run_id=run_id, converter=converter)
         self.definition = definition
         # The worker's types plus the workflow's own (`@workflow.defn(failure_exception_types=)`).
-        self._failure_types = tuple(failure_exception_types) + definition.failure_exception_types
+        self._worker_failure_types = tuple(failure_exception_types)
+        self._failure_types = self._worker_failure_types + definition.failure_exception_types
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
@@ -508,6 +509,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             args = self.converter.from_payloads(a.input, d.arg_types)
         try:
             self._object = d.cls(*args) if d.init_takes_args else d.cls()
+            if d.dynamic_config_fn is not None:
+                config = d.dynamic_config_fn(self._object)
+                if config.failure_exception_types is not None:
+                    self._failure_types = self._worker_failure_types + tuple(config.failure_exception_types)
         except BaseException as e:
             # Treated like an exception from run(): FailureError fails the workflow, others the task.
             error = e
