@@ -218,7 +218,27 @@ class RootTop:
         return await workflow.execute_child_workflow(RootMiddle.run, leaf_id, id=f"{leaf_id}-middle")
 
 
+@workflow.defn
+class Cancellable:
+    @workflow.run
+    async def run(self) -> str | None:
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            return workflow.cancellation_reason()
+        return None
+
+
+@workflow.defn
+class Canceller:
+    @workflow.run
+    async def run(self, target: str) -> None:
+        await workflow.get_external_workflow_handle(target).cancel(reason="stop now")
+
+
 WORKFLOWS = [
+    Cancellable,
+    Canceller,
     RootLeaf,
     RootMiddle,
     RootTop,
@@ -353,3 +373,15 @@ async def root_info(client: Client, task_queue: str) -> None:
     leaf = f"leaf-{uuid.uuid4()}"
     handle = await client.start_workflow(RootTop.run, leaf, id=f"top-{uuid.uuid4()}", task_queue=task_queue)
     assert await asyncio.wait_for(handle.result(), DEADLINE) == [handle.id, handle.result_run_id]
+
+
+async def external_cancel_with_reason(client: Client, task_queue: str) -> None:
+    # Before: ExternalWorkflowHandle.cancel took no reason; the target saw "requested by workflow".
+    target = await client.start_workflow(Cancellable.run, id=f"target-{uuid.uuid4()}", task_queue=task_queue)
+    await asyncio.wait_for(
+        client.execute_workflow(
+            Canceller.run, target.id, id=f"canceller-{uuid.uuid4()}", task_queue=task_queue
+        ),
+        DEADLINE,
+    )
+    assert await asyncio.wait_for(target.result(), DEADLINE) == "stop now"

@@ -22,6 +22,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sw.child_start_options,
     sw.continue_as_new_options,
     sw.root_info,
+    sw.external_cancel_with_reason,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

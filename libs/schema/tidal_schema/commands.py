@@ -124,6 +124,8 @@ class RequestCancelExternalWorkflowExecution(Frozen):
     namespace: NamespaceName
     workflow_id: Id
     run_id: OptionalId | None = None
+    # temporalio's `ExternalWorkflowHandle.cancel(reason=)`; empty: "requested by workflow <id>".
+    reason: Text = ""
 
 
 class RecordMarker(Frozen):

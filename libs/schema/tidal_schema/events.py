@@ -310,6 +310,7 @@ class RequestCancelExternalWorkflowExecutionInitiated(Frozen):
     workflow_id: str
     run_id: str | None = None
     workflow_task_completed_event_id: int
+    reason: str = ""  # what the target's cancel request records (`cancellation_reason()`)
 
 
 class WorkflowExecutionUpdateAccepted(Frozen):

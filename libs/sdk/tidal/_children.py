@@ -91,10 +91,11 @@ class ExternalWorkflowHandle:
         ns = self._namespace or rt.info.namespace
         await rt.signal_external(ns, self.id, self.run_id, _signal_name(signal), _args(arg, args))
 
-    async def cancel(self) -> None:
-        """Ask the workflow to cancel; raises ApplicationError if it does not exist or is closed."""
+    async def cancel(self, *, reason: str = "") -> None:
+        """Ask the workflow to cancel (its `workflow.cancellation_reason()` is `reason`); raises
+        ApplicationError if it does not exist or is closed."""
         rt = _rt()
-        await rt.request_cancel_external(self._namespace or rt.info.namespace, self.id, self.run_id)
+        await rt.request_cancel_external(self._namespace or rt.info.namespace, self.id, self.run_id, reason)
 
 
 def get_external_workflow_handle(workflow_id: str, *, run_id: str | None = None) -> ExternalWorkflowHandle:

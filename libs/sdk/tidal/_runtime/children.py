@@ -176,10 +176,10 @@ class ChildServices:
         return self._external(cmd)
 
     def request_cancel_external(
-        self, namespace: str, workflow_id: str, run_id: str | None
+        self, namespace: str, workflow_id: str, run_id: str | None, reason: str = ""
     ) -> asyncio.Future[None]:
         cmd = RequestCancelExternalWorkflowExecution(
-            namespace=namespace, workflow_id=workflow_id, run_id=run_id
+            namespace=namespace, workflow_id=workflow_id, run_id=run_id, reason=reason
         )
         return self._external(cmd)
 

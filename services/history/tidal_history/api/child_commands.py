@@ -207,6 +207,7 @@ def _cancel_external(m: Mutation, c: cmd.RequestCancelExternalWorkflowExecution,
             workflow_id=c.workflow_id,
             run_id=c.run_id,
             workflow_task_completed_event_id=completed_id,
+            reason=c.reason,
         )
     )
     _track(m, initiated, "cancel", namespace, c.workflow_id, c.run_id)
@@ -219,6 +220,6 @@ def _cancel_external(m: Mutation, c: cmd.RequestCancelExternalWorkflowExecution,
             run_id=c.run_id,
             request_id=f"{st.run_id}/{initiated}",
             source=_source(m, initiated),
-            reason=f"requested by workflow {st.workflow_id}",
+            reason=c.reason or f"requested by workflow {st.workflow_id}",
         ),
     )
