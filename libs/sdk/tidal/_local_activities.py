@@ -12,6 +12,7 @@ from tidal_schema import Failure, RetryPolicy
 from tidal_schema.messages import WorkflowTask
 
 from . import activity as _activity
+from . import common as _common
 from ._activity_worker import to_failure
 from ._interceptors import ExecuteActivityInput, Interceptor, activity_chain
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
@@ -44,7 +45,7 @@ async def run_local_activity(
             is_local=True,
         )
     )
-    defn = activities.get(req.activity_type)
+    defn = _activity._lookup(activities, req.activity_type)
     if defn is None:
         known = ", ".join(sorted(activities)) or "none"
         err = ApplicationError(
@@ -69,7 +70,7 @@ async def run_local_activity(
         token = _activity._set_context(ctx)
         try:
             timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
-            args = converter.from_payloads(req.input, defn.arg_types)
+            args = defn.arguments(req.input, converter.from_payloads)
             chain = activity_chain(interceptors, ctx, is_async=defn.is_async)
             call = ExecuteActivityInput(fn=defn.fn, args=args, executor=executor, headers={})
             seconds = timeout.total_seconds() if timeout else None
@@ -126,4 +127,9 @@ def _local_info(
         heartbeat_timeout=None,
         heartbeat_details=(),
         is_local=True,
+        namespace=task.namespace,
+        started_time=now,
+        task_token=b"",
+        priority=_common.Priority.default,
+        retry_policy=None,
     )

@@ -271,6 +271,7 @@ class Worker:
                 publish=self._publish,
                 interceptors=self._interceptors,
                 heartbeat_throttle=self._heartbeat_throttle,
+                client=self._client,
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
@@ -292,6 +293,8 @@ class Worker:
             except Exception:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
+        if self._activity_worker is not None:
+            self._activity_worker.begin_shutdown()
         if self._tasks:
             # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
             # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.

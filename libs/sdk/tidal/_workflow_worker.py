@@ -27,6 +27,7 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import to_failure
+from ._definitions import lookup as _workflow_lookup
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor
 from ._local_activities import run_local_activity
@@ -159,7 +160,7 @@ class WorkflowWorker:
         self._cached_gauge.set(len(self._cache))
 
     async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
-        defn = self._workflows.get(task.workflow_type)
+        defn = _workflow_lookup(self._workflows, task.workflow_type)
         ref = dict(
             namespace=task.namespace,
             workflow_id=task.workflow_id,
@@ -225,7 +226,10 @@ class WorkflowWorker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(
-            commands=self._request_eager(commands), sticky_queue=self.sticky_queue, **ref
+            commands=self._request_eager(commands),
+            sticky_queue=self.sticky_queue,
+            seen_event_id=task.events[-1].event_id if task.events else 0,
+            **ref,
         )
 
     def _request_eager(self, commands: Sequence[cmd.Command]) -> tuple[cmd.Command, ...]:

@@ -19,6 +19,7 @@ from tidal_schema import HistoryEvent, events
 from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
+from ._definitions import lookup as _workflow_lookup
 from ._interceptors import Interceptor
 from ._plugins import Plugin
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
@@ -196,7 +197,7 @@ class Replayer:
                 f"history of {history.workflow_id!r} does not start with WorkflowExecutionStarted"
             )
         started = evs[0].attributes
-        defn = self._workflows.get(started.workflow_type)
+        defn = _workflow_lookup(self._workflows, started.workflow_type)
         if defn is None:
             known = ", ".join(sorted(self._workflows)) or "none"
             raise ReplayError(
