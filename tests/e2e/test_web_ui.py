@@ -162,6 +162,16 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         # Task queues: the worker polls ui-orders.
         await page.goto(f"{running.address}/ui/#/namespaces/default/task-queues/{uw.TASK_QUEUE}")
         await expect(page.locator("#task-queues tbody td").nth(1)).not_to_have_text("0", timeout=SLOW)
+        # Every task queue of the namespace's runs (the list endpoint), each linking to its own.
+        await page.click("text=← every task queue")
+        rows = page.locator("#task-queues tbody tr")
+        await expect(rows).to_have_count(2, timeout=SLOW)
+        await expect(rows.nth(0)).to_have_attribute("data-task-queue", "e2e")
+        await expect(rows.nth(1)).to_have_attribute("data-task-queue", uw.TASK_QUEUE)
+        await expect(rows.nth(0).locator("td").nth(1)).not_to_have_text("0", timeout=SLOW)
+        await rows.nth(0).locator("a").click()
+        await expect(page.locator("#task-queues tbody tr")).to_have_count(1)
+        await expect(page).to_have_url(re.compile(r"/task-queues/e2e$"))
 
 
 async def test_pending_activities_retry_heartbeat_and_children(running: Stack, page: Any) -> None:

@@ -1,7 +1,7 @@
 // Schedules: the namespace's list (paged by schedule id) and one schedule's page (spec, action,
 // state, recent and next actions) with pause / unpause / trigger for keys that may write.
 import { api, enc } from "./api.js";
-import { h, kv, fmtTime, fmtDuration, fmtIsoDuration, errorBox, wfHref, tqHref, payloadsView } from "./util.js";
+import { h, kv, fmtTime, fmtDuration, fmtIsoDuration, errorBox, wfHref, tqHref, payloadsView, markReady } from "./util.js";
 
 const REFRESH_MS = 5000;
 const PAGE_SIZE = 50;
@@ -64,6 +64,7 @@ export async function renderSchedules(main, app, ns) {
         h("button", { disabled: page === 0, onclick: () => { page -= 1; load(); } }, "← Previous"),
         h("span", { class: "muted" }, ` page ${page + 1} `),
         h("button", { disabled: !data.next_page_token, onclick: () => { page += 1; load(); } }, "Next →"));
+      markReady();
     } catch (err) {
       body.replaceChildren(errorBox(err));
       if (first && err.status === 401) throw err;

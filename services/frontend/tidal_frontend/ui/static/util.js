@@ -107,3 +107,8 @@ export function fmtIsoDuration(iso) {
   const ms = (((+(d || 0) * 24 + +(hh || 0)) * 60 + +(mm || 0)) * 60 + +(ss || 0)) * 1000;
   return (neg ? "-" : "") + fmtDuration(ms);
 }
+
+// The moment a page first shows its data, for bench/ui_pageload.py (once per page load).
+export function markReady() {
+  if (!performance.getEntriesByName("tidal:ready").length) performance.mark("tidal:ready");
+}
