@@ -112,3 +112,14 @@ export function fmtIsoDuration(iso) {
 export function markReady() {
   if (!performance.getEntriesByName("tidal:ready").length) performance.mark("tidal:ready");
 }
+
+// A destructive button asks once more in place (no window.confirm: it blocks the page).
+export function confirmButton(label, confirmLabel, onConfirm, attrs = {}) {
+  const btn = h("button", { type: "button", ...attrs, onclick: () => {
+    if (btn.dataset.armed) { onConfirm(); return; }
+    btn.dataset.armed = "1";
+    btn.textContent = confirmLabel;
+    btn.classList.add("danger");
+  } }, label);
+  return btn;
+}
