@@ -172,6 +172,7 @@ async def measure_api(
     ]
     out = []
     async with httpx.AsyncClient(timeout=30) as http:
+        out += await _history_ab(http, f"{ns}/workflows/{long_id}/history", long_events, repeat)
         for name, url, params in calls:
             samples = []
             for i in range(repeat + 2):
@@ -181,6 +182,37 @@ async def measure_api(
                     samples.append((time.perf_counter() - t) * 1000)
             out.append({"call": name, **_summary(samples)})
     return out
+
+
+async def _history_ab(http: Any, url: str, events: int, repeat: int) -> list[dict[str, Any]]:
+    """The whole long history as the workflow page reads it: pages of 1,000 one after another
+    (keyset tokens from each answer) against all at once (event ids are contiguous, so describe's
+    length gives every page's token), interleaved so both see the same load."""
+    afters = list(range(0, events, 1000))
+
+    async def page(after: int) -> int:
+        params = {"page_size": "1000", **({"next_page_token": str(after)} if after else {})}
+        r = await http.get(url, params=params)
+        r.raise_for_status()
+        return len(r.json()["events"])
+
+    async def one_by_one() -> int:
+        return sum([await page(a) for a in afters])
+
+    async def at_once() -> int:
+        return sum(await asyncio.gather(*(page(a) for a in afters)))
+
+    samples: dict[str, list[float]] = {"one by one": [], "at once": []}
+    for i in range(repeat + 2):
+        for name, fn in (("one by one", one_by_one), ("at once", at_once)):
+            t = time.perf_counter()
+            assert await fn() == events
+            if i >= 2:
+                samples[name].append((time.perf_counter() - t) * 1000)
+    return [
+        {"call": f"history {events:,} events, {len(afters)} pages {name}", **_summary(v)}
+        for name, v in samples.items()
+    ]
 
 
 async def _create_schedules(address: str) -> None:

@@ -676,3 +676,63 @@ async def test_schedule_create_edit_delete_from_the_form(running: Stack, page: A
         await expect(page).to_have_url(re.compile(r"/schedules$"), timeout=SLOW)
         await expect(page.locator(f"#schedules tr[data-schedule-id='{sched_id}']")).to_have_count(0)
         assert (await http.get(path)).status_code == 404
+
+
+async def test_a_long_history_is_read_whole_in_parallel_pages(running: Stack, page: Any) -> None:
+    """A history of more than two API pages (1,000 events each): the page shows every event once,
+    in order, whether it starts from describe (pages fetched at once) or from a run id."""
+    client = await Client.connect(running.address)
+    w1, _ = await _workers(client)
+    wf_id = f"long-{uuid.uuid4().hex[:6]}"
+    async with w1:
+        handle = await client.start_workflow(
+            uw.LongHistoryWorkflow.run, args=[700, 100], id=wf_id, task_queue=uw.TASK_QUEUE
+        )
+        assert await handle.result() == 700
+    desc = await handle.describe()
+    total = desc.history_length
+    assert total > 2000, total
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/history" in r.url else None)
+    for suffix in ("", f"?run_id={desc.run_id}"):
+        requests.clear()
+        await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}{suffix}")
+        await expect(page.locator("#wf-id")).to_have_text(wf_id, timeout=SLOW)
+        await page.click("#tab-events")
+        rows = page.locator("#events tbody tr")
+        await expect(rows).to_have_count(total, timeout=SLOW)
+        ids = await page.eval_on_selector_all(
+            "#events tbody tr td:first-child", "tds => tds.map((td) => Number(td.textContent))"
+        )
+        assert ids == list(range(1, total + 1))
+        # One request per page of 1,000, none twice (the last page ends the history: no extra).
+        assert len(requests) == len(set(requests)) == -(-total // 1000), requests
+    await client.close()
+
+
+async def test_encoded_payloads_are_marked_and_shown_as_stored(running: Stack, page: Any) -> None:
+    """Input and memo in another encoding (an encryption codec's, say) are shown as stored with an
+    `encoded: <encoding>` mark, never decoded or shown as if JSON; json/plain ones as their value."""
+    wf_id = f"sealed-{uuid.uuid4().hex[:6]}"
+    sealed = {"metadata": {"encoding": "binary/encrypted", "encryption-key-id": "k1"}, "data": "c2VjcmV0"}
+    async with httpx.AsyncClient(base_url=running.address) as http:
+        r = await http.post(
+            "/api/v1/namespaces/default/workflows",
+            json={
+                "workflow_id": wf_id,
+                "workflow_type": "SealedWorkflow",
+                "task_queue": f"nobody-{wf_id}",  # no worker: the run waits, its payloads stay
+                "input": [sealed, {"metadata": {"encoding": "json/plain"}, "data": {"plain": [1, 2]}}],
+                "memo": {"note": sealed},
+            },
+        )
+        assert r.status_code == 201, r.text
+    await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}")
+    await expect(page.locator("#wf-id")).to_have_text(wf_id, timeout=SLOW)
+    badges = page.locator(".encoded .badge")
+    await expect(badges).to_have_count(2, timeout=SLOW)  # the input's first payload and the memo
+    await expect(badges.first).to_have_text("encoded: binary/encrypted")
+    shown = json.loads(await page.locator(".encoded pre").first.text_content() or "")
+    assert shown == sealed
+    await expect(page.locator("main")).to_contain_text('"plain": [')
+    await expect(page.locator("main")).not_to_contain_text("secret")  # base64 of it, undecoded
