@@ -137,6 +137,13 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         await page.click("#tab-timeline")
         await expect(timeline).to_contain_text("Signal approve")
         await expect(timeline).to_contain_text("Child ShipmentWorkflow")
+        # The closed child links to its run (from history), and the child back to its parent.
+        await expect(page.locator("#children a")).to_contain_text("Child ShipmentWorkflow")
+        await expect(page.locator("#children li")).to_contain_text("ok")
+        await page.click("#children a")
+        await expect(page.locator("#wf-id")).to_have_text(f"order-{tag}-1-shipment", timeout=SLOW)
+        await page.click("a.chain-parent")
+        await expect(page.locator("#wf-id")).to_have_text(f"order-{tag}-1", timeout=SLOW)
 
         # JSON download: the whole history.
         async with page.expect_download() as info:
