@@ -386,6 +386,13 @@ async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: A
         await expect(page.locator("#signal-form")).to_have_count(0)
         await expect(page.locator("#terminate-form")).to_have_count(0)
         await expect(page.locator("#actions-card")).to_be_hidden()
+        # No schedule form for a reader either: no button, and its address shows a notice.
+        await page.goto(f"{stack.address}/ui/#/namespaces/default/schedules")
+        await expect(page.locator("#no-schedules")).to_be_visible(timeout=SLOW)
+        await expect(page.locator("#new-schedule")).to_be_hidden()
+        await page.goto(f"{stack.address}/ui/#/namespaces/default/new-schedule")
+        await expect(page.locator("main")).to_contain_text("needs a key with the writer role")
+        await expect(page.locator("#schedule-form")).to_have_count(0)
         await page.click("#signout")
         await expect(page.locator("#signin")).to_be_visible()
 
@@ -395,6 +402,8 @@ async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: A
         await page.fill("#terminate-form input[name=reason]", "by the writer")
         await page.click("#terminate-form button")
         await expect(page.locator(".wf-header .status")).to_have_text("Terminated", timeout=SLOW)
+        await page.goto(f"{stack.address}/ui/#/namespaces/default/schedules")
+        await expect(page.locator("#new-schedule")).to_be_visible(timeout=SLOW)
 
 
 async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> None:
@@ -676,8 +685,17 @@ async def test_schedule_create_edit_delete_from_the_form(running: Stack, page: A
         assert (await http.get(path)).json()["action"]["workflow_type"] == "GreetingWorkflow"
         await page.click("#schedule-form-cancel")
 
-        # Delete asks once more, then the list no longer has it.
+        # Delete asks once more, then the list no longer has it. The armed button survives the
+        # page's refreshes (every 5 s) even with the focus elsewhere: two refreshes go by.
         await page.click("#schedule-delete", timeout=SLOW)
+        await expect(page.locator("#schedule-delete")).to_have_text("Confirm delete")
+        await page.evaluate("document.activeElement && document.activeElement.blur()")
+        for _ in range(2):
+            async with page.expect_response(
+                lambda r: r.request.method == "GET" and "/api/v1/namespaces/default/schedules/form" in r.url,
+                timeout=SLOW,
+            ):
+                pass
         await expect(page.locator("#schedule-delete")).to_have_text("Confirm delete")
         await page.click("#schedule-delete")
         await expect(page).to_have_url(re.compile(r"/schedules$"), timeout=SLOW)

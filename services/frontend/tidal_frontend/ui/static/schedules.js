@@ -167,8 +167,10 @@ export async function renderSchedule(main, app, ns, id) {
     try {
       d = await api(schedPath(ns, id));
       // A periodic refresh keeps the forms while the user is typing in them; after an action
-      // they are redrawn (pause becomes unpause).
-      const saved = !afterAction && actionsBox.contains(document.activeElement) ? [...actionsBox.children] : null;
+      // they are redrawn (pause becomes unpause). A delete waiting for its confirming click is
+      // kept through any redraw, or the second click would only arm a fresh button.
+      const armed = actionsBox.querySelector("[data-armed]");
+      const saved = armed || (!afterAction && actionsBox.contains(document.activeElement)) ? [...actionsBox.children] : null;
       draw();
       if (saved) actionsBox.replaceChildren(...saved);
     } catch (err) { card.prepend(errorBox(err)); }
