@@ -1,6 +1,7 @@
 """Screenshots of the web UI on a live stack (`make screenshots-ui`): docs/img/ui-list.png,
 ui-workflow.png (timeline visible), ui-failed.png, ui-pending.png (an activity backing off, one
-heartbeating) and ui-schedule.png (a schedule after a trigger).
+heartbeating), ui-schedule.png (a schedule after a trigger), ui-schedule-form.png (its edit form)
+and ui-task-queues.png (the task queue list).
 
 Starts private RabbitMQ and Postgres servers (or uses TIDAL_TEST_AMQP_URL / TIDAL_TEST_DATABASE_URL),
 the four services as processes (tests/support/stack.py), a worker running
@@ -92,7 +93,17 @@ async def workload(client: Client, address: str) -> dict[str, str]:
             "/api/v1/namespaces/default/schedules",
             json={
                 "schedule_id": schedule,
-                "spec": {"intervals": [{"every": 86400, "offset": 7200}]},
+                "spec": {
+                    "intervals": [{"every": 86400, "offset": 7200}],
+                    "cron_expressions": ["30 6 * * MON-FRI"],
+                    "calendars": [
+                        {
+                            "hour": [{"start": 9, "end": 17, "step": 4}],
+                            "day_of_week": [{"start": 1, "end": 5}],
+                            "comment": "office hours",
+                        }
+                    ],
+                },
                 "action": {
                     "workflow_type": "GreetingWorkflow",
                     "workflow_id": f"report-{tag}",
@@ -132,6 +143,13 @@ async def shoot(address: str, out: Path, ids: dict[str, str]) -> None:
         await page.goto(f"{address}/ui/#/namespaces/default/schedules/{ids['schedule']}")
         await page.wait_for_selector("#schedule-recent a", timeout=60_000)
         await page.screenshot(path=str(out / "ui-schedule.png"), full_page=True)
+        # The schedule form, as Edit opens it (prefilled from describe).
+        await page.click("#schedule-edit")
+        await page.wait_for_selector("#schedule-form")
+        await page.screenshot(path=str(out / "ui-schedule-form.png"), full_page=True)
+        await page.goto(f"{address}/ui/#/namespaces/default/task-queues")
+        await page.wait_for_selector("#task-queue-table")
+        await page.screenshot(path=str(out / "ui-task-queues.png"))
         await browser.close()
 
 
@@ -166,7 +184,10 @@ async def main() -> None:
             finally:
                 # Its heartbeating activity stops when told the run is gone (not at worker exit).
                 await client.get_workflow_handle(ids["pending"]).terminate("screenshots taken")
-            names = "ui-list.png, ui-workflow.png, ui-failed.png, ui-pending.png, ui-schedule.png"
+            names = (
+                "ui-list.png, ui-workflow.png, ui-failed.png, ui-pending.png, ui-schedule.png, "
+                "ui-schedule-form.png, ui-task-queues.png"
+            )
             print(f"wrote {names} in {args.out}")
 
 

@@ -8,7 +8,9 @@ import json
 import sys
 import uuid
 from datetime import datetime
+from typing import Any
 
+import httpx
 import pytest
 from tidal import workflow
 from tidal.client import Client
@@ -193,3 +195,35 @@ async def continue_as_new_carries_attributes(client: Client, task_queue: str) ->
     assert runs[0].search_attributes == {"CustomerId": customer, "Stage": "renewing", "Generation": 2}
     assert runs[1].search_attributes == {"CustomerId": customer, "Stage": "renewing"}
     assert await _count(client, f"CustomerId = '{customer}' AND Stage = 'renewing' AND Generation = 2") == 1
+
+
+async def task_queues_are_listed(client: Client, task_queue: str, address: str) -> None:
+    """GET /task-queues names each task queue of the namespace's runs once, in name order, with
+    the pollers of the one a worker polls; paging one name at a time finds the same."""
+    other = f"{task_queue}-idle"
+    for i in range(2):
+        await client.execute_workflow(
+            RenewingWorkflow.run, 2, id=f"tql-{task_queue}-{i}", task_queue=task_queue
+        )
+    # No worker polls this one: the run waits, and its queue is listed with no pollers.
+    await client.start_workflow(RenewingWorkflow.run, 2, id=f"tql-{other}", task_queue=other)
+
+    url = f"{address}/api/v1/namespaces/default/task-queues"
+    async with httpx.AsyncClient(timeout=30) as http:
+        seen: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            r = await http.get(url, params={"page_size": 1, **({"next_page_token": token} if token else {})})
+            assert r.status_code == 200, r.text
+            seen += r.json()["task_queues"]
+            token = r.json()["next_page_token"]
+            if token is None:
+                break
+        names = [q["task_queue"] for q in seen]
+        assert names == sorted(set(names)) and {task_queue, other} <= set(names), names
+        mine = next(q for q in seen if q["task_queue"] == task_queue)
+        assert mine["workflow"]["pollers"] >= 1, mine
+        idle = next(q for q in seen if q["task_queue"] == other)
+        assert idle["workflow"]["pollers"] == 0, idle
+        r = await http.get(url, params={"next_page_token": "not base64!"})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_argument"

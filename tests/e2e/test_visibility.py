@@ -36,6 +36,7 @@ async def test_visibility_embedded(embedded: tuple[Client, str]) -> None:
         await sv.list_count_and_upsert(client, tq, address)
         await sv.bad_start_attributes_are_refused(client, tq)
         await sv.continue_as_new_carries_attributes(client, tq)
+        await sv.task_queues_are_listed(client, tq, address)
 
 
 @pytest.fixture
@@ -59,5 +60,6 @@ async def test_visibility_on_the_real_stack(stack: Stack) -> None:
             await sv.list_count_and_upsert(client, tq, stack.address)
             await sv.bad_start_attributes_are_refused(client, tq)
             await sv.continue_as_new_carries_attributes(client, tq)
+            await sv.task_queues_are_listed(client, tq, stack.address)
     finally:
         await client.close()

@@ -137,6 +137,13 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         await page.click("#tab-timeline")
         await expect(timeline).to_contain_text("Signal approve")
         await expect(timeline).to_contain_text("Child ShipmentWorkflow")
+        # The closed child links to its run (from history), and the child back to its parent.
+        await expect(page.locator("#children a")).to_contain_text("Child ShipmentWorkflow")
+        await expect(page.locator("#children li")).to_contain_text("ok")
+        await page.click("#children a")
+        await expect(page.locator("#wf-id")).to_have_text(f"order-{tag}-1-shipment", timeout=SLOW)
+        await page.click("a.chain-parent")
+        await expect(page.locator("#wf-id")).to_have_text(f"order-{tag}-1", timeout=SLOW)
 
         # JSON download: the whole history.
         async with page.expect_download() as info:
@@ -162,6 +169,16 @@ async def test_list_filter_workflow_page_signal_terminate_query(running: Stack, 
         # Task queues: the worker polls ui-orders.
         await page.goto(f"{running.address}/ui/#/namespaces/default/task-queues/{uw.TASK_QUEUE}")
         await expect(page.locator("#task-queues tbody td").nth(1)).not_to_have_text("0", timeout=SLOW)
+        # Every task queue of the namespace's runs (the list endpoint), each linking to its own.
+        await page.click("text=← every task queue")
+        rows = page.locator("#task-queues tbody tr")
+        await expect(rows).to_have_count(2, timeout=SLOW)
+        await expect(rows.nth(0)).to_have_attribute("data-task-queue", "e2e")
+        await expect(rows.nth(1)).to_have_attribute("data-task-queue", uw.TASK_QUEUE)
+        await expect(rows.nth(0).locator("td").nth(1)).not_to_have_text("0", timeout=SLOW)
+        await rows.nth(0).locator("a").click()
+        await expect(page.locator("#task-queues tbody tr")).to_have_count(1)
+        await expect(page).to_have_url(re.compile(r"/task-queues/e2e$"))
 
 
 async def test_pending_activities_retry_heartbeat_and_children(running: Stack, page: Any) -> None:
@@ -369,6 +386,13 @@ async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: A
         await expect(page.locator("#signal-form")).to_have_count(0)
         await expect(page.locator("#terminate-form")).to_have_count(0)
         await expect(page.locator("#actions-card")).to_be_hidden()
+        # No schedule form for a reader either: no button, and its address shows a notice.
+        await page.goto(f"{stack.address}/ui/#/namespaces/default/schedules")
+        await expect(page.locator("#no-schedules")).to_be_visible(timeout=SLOW)
+        await expect(page.locator("#new-schedule")).to_be_hidden()
+        await page.goto(f"{stack.address}/ui/#/namespaces/default/new-schedule")
+        await expect(page.locator("main")).to_contain_text("needs a key with the writer role")
+        await expect(page.locator("#schedule-form")).to_have_count(0)
         await page.click("#signout")
         await expect(page.locator("#signin")).to_be_visible()
 
@@ -378,6 +402,8 @@ async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: A
         await page.fill("#terminate-form input[name=reason]", "by the writer")
         await page.click("#terminate-form button")
         await expect(page.locator(".wf-header .status")).to_have_text("Terminated", timeout=SLOW)
+        await page.goto(f"{stack.address}/ui/#/namespaces/default/schedules")
+        await expect(page.locator("#new-schedule")).to_be_visible(timeout=SLOW)
 
 
 async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> None:
@@ -566,3 +592,172 @@ async def test_schedules_list_describe_pause_unpause_trigger(running: Stack, pag
         r = await http.delete(f"/api/v1/namespaces/default/schedules/{sched_id}")
         assert r.status_code == 200, r.text
     await client.close()
+
+
+async def test_schedule_create_edit_delete_from_the_form(running: Stack, page: Any) -> None:
+    """A schedule made in the form (cron, interval with offset, a calendar, JSON args, overlap),
+    the API's validation errors shown at the field they name, an edit prefilled from describe, a
+    conflicting edit refused, and a delete."""
+    sched_id = f"form/{uuid.uuid4().hex[:6]}"
+    path = f"/api/v1/namespaces/default/schedules/{sched_id}"
+    async with httpx.AsyncClient(base_url=running.address) as http:
+        await page.goto(f"{running.address}/ui/#/namespaces/default/schedules")
+        await page.click("#new-schedule", timeout=SLOW)
+        form = page.locator("#schedule-form")
+        # Empty: the API names each missing field, and the form shows it beside that field.
+        await form.locator("#schedule-save").click()
+        for name in ("schedule_id", "action.workflow_type", "action.workflow_id", "action.task_queue"):
+            await expect(form.locator(f"[data-field='{name}'] .field-error")).to_be_visible(timeout=SLOW)
+        await expect(page.locator("#schedule-form-result .error")).to_contain_text("invalid_argument")
+        await form.locator("[name=schedule_id]").fill(sched_id)
+        await form.locator("[name=workflow_type]").fill("GreetingWorkflow")
+        await form.locator("[name=workflow_id]").fill("greet-form")
+        await form.locator("[name=task_queue]").fill("e2e")
+        # A spec with no times, then a cron the engine refuses: the API's answer, at the field.
+        await form.locator("#schedule-save").click()
+        await expect(form.locator("[data-field=spec] .field-error")).to_contain_text("at least one of")
+        await form.locator("[name=cron]").fill("61 * * * *")
+        await form.locator("#schedule-save").click()
+        await expect(form.locator("[data-field='spec.cron_expressions'] .field-error")).to_contain_text(
+            "out of range"
+        )
+        # Checked in the browser before sending: a duration, a calendar range, the JSON args.
+        await form.locator("[name=cron]").fill("0 9 * * MON-FRI")
+        await form.locator("[name=intervals]").fill("soon")
+        await form.locator("#schedule-save").click()
+        await expect(form.locator("[data-field='spec.intervals'] .field-error")).to_contain_text(
+            "not a duration"
+        )
+        await form.locator("[name=intervals]").fill("1h offset 5m")
+        await form.locator("#add-calendar").click()
+        cal = form.locator("fieldset.calendar").first
+        await cal.locator("[name=hour]").fill("30")
+        await form.locator("[name=args]").fill("['not json']")
+        await form.locator("#schedule-save").click()
+        await expect(form.locator("[data-field='action.input'] .field-error")).to_contain_text("not JSON")
+        await form.locator("[name=args]").fill('["form"]')
+        await form.locator("#schedule-save").click()
+        await expect(cal.locator(".field-error")).to_contain_text("outside 0-23", timeout=SLOW)
+        await cal.locator("[name=hour]").fill("9-17/2")
+        await cal.locator("[name=day_of_week]").fill("1-5")
+        await cal.locator("[name=comment]").fill("office hours")
+        await form.locator("[name=overlap]").select_option("allow_all")
+        await form.locator("#schedule-save").click()
+
+        # Created: its page, and the API has what the form said.
+        await expect(page.locator("#schedule-id")).to_have_text(sched_id, timeout=SLOW)
+        await expect(page.locator("#schedule-spec")).to_contain_text("cron 0 9 * * MON-FRI")
+        await expect(page.locator("#schedule-spec")).to_contain_text("1 calendar")
+        got = (await http.get(path)).json()
+        assert got["spec"]["cron_expressions"] == ["0 9 * * MON-FRI"]
+        assert got["spec"]["calendars"][0]["hour"] == [{"start": 9, "end": 17, "step": 2}]
+        assert got["spec"]["calendars"][0]["day_of_week"] == [{"start": 1, "end": 5, "step": 1}]
+        assert got["spec"]["calendars"][0]["comment"] == "office hours"
+        assert got["action"]["input"] == [{"metadata": {"encoding": "json/plain"}, "data": "form"}]
+        assert got["policies"]["overlap"] == "allow_all" and got["state"]["paused"] is False
+
+        # Edit: prefilled from describe; the change lands, the rest (state, calendar) is kept.
+        await http.post(f"{path}/pause", json={"note": "kept across the edit"})
+        await page.reload()
+        await page.click("#schedule-edit", timeout=SLOW)
+        form = page.locator("#schedule-form")
+        await expect(form.locator("[name=intervals]")).to_have_value("1h offset 5m")
+        await expect(form.locator("fieldset.calendar [name=hour]")).to_have_value("9-17/2")
+        await expect(form.locator("[name=args]")).to_have_value('["form"]')
+        await form.locator("[name=cron]").fill("")
+        await form.locator("[name=args]").fill('["edited", 2]')
+        await form.locator("[name=overlap]").select_option("skip")
+        await form.locator("#schedule-save").click()
+        await expect(page.locator("#schedule-action-result")).to_contain_text("Saved", timeout=SLOW)
+        got = (await http.get(path)).json()
+        assert got["spec"]["cron_expressions"] == [] and got["policies"]["overlap"] == "skip"
+        assert [p["data"] for p in got["action"]["input"]] == ["edited", 2]
+        assert got["state"]["paused"] is True and got["state"]["note"] == "kept across the edit"
+        assert len(got["spec"]["calendars"]) == 1
+
+        # A change made elsewhere while the form is open: the save is refused, not lost.
+        await page.click("#schedule-edit")
+        await expect(page.locator("#schedule-form")).to_be_visible()
+        await http.post(f"{path}/unpause", json={})
+        await page.locator("#schedule-form [name=workflow_type]").fill("OtherWorkflow")
+        await page.click("#schedule-save")
+        await expect(page.locator("#schedule-form-result .error")).to_contain_text("conflict", timeout=SLOW)
+        assert (await http.get(path)).json()["action"]["workflow_type"] == "GreetingWorkflow"
+        await page.click("#schedule-form-cancel")
+
+        # Delete asks once more, then the list no longer has it. The armed button survives the
+        # page's refreshes (every 5 s) even with the focus elsewhere: two refreshes go by.
+        await page.click("#schedule-delete", timeout=SLOW)
+        await expect(page.locator("#schedule-delete")).to_have_text("Confirm delete")
+        await page.evaluate("document.activeElement && document.activeElement.blur()")
+        for _ in range(2):
+            async with page.expect_response(
+                lambda r: r.request.method == "GET" and "/api/v1/namespaces/default/schedules/form" in r.url,
+                timeout=SLOW,
+            ):
+                pass
+        await expect(page.locator("#schedule-delete")).to_have_text("Confirm delete")
+        await page.click("#schedule-delete")
+        await expect(page).to_have_url(re.compile(r"/schedules$"), timeout=SLOW)
+        await expect(page.locator(f"#schedules tr[data-schedule-id='{sched_id}']")).to_have_count(0)
+        assert (await http.get(path)).status_code == 404
+
+
+async def test_a_long_history_is_read_whole_in_parallel_pages(running: Stack, page: Any) -> None:
+    """A history of more than two API pages (1,000 events each): the page shows every event once,
+    in order, whether it starts from describe (pages fetched at once) or from a run id."""
+    client = await Client.connect(running.address)
+    w1, _ = await _workers(client)
+    wf_id = f"long-{uuid.uuid4().hex[:6]}"
+    async with w1:
+        handle = await client.start_workflow(
+            uw.LongHistoryWorkflow.run, args=[700, 100], id=wf_id, task_queue=uw.TASK_QUEUE
+        )
+        assert await handle.result() == 700
+    desc = await handle.describe()
+    total = desc.history_length
+    assert total > 2000, total
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/history" in r.url else None)
+    for suffix in ("", f"?run_id={desc.run_id}"):
+        requests.clear()
+        await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}{suffix}")
+        await expect(page.locator("#wf-id")).to_have_text(wf_id, timeout=SLOW)
+        await page.click("#tab-events")
+        rows = page.locator("#events tbody tr")
+        await expect(rows).to_have_count(total, timeout=SLOW)
+        ids = await page.eval_on_selector_all(
+            "#events tbody tr td:first-child", "tds => tds.map((td) => Number(td.textContent))"
+        )
+        assert ids == list(range(1, total + 1))
+        # One request per page of 1,000, none twice (the last page ends the history: no extra).
+        assert len(requests) == len(set(requests)) == -(-total // 1000), requests
+    await client.close()
+
+
+async def test_encoded_payloads_are_marked_and_shown_as_stored(running: Stack, page: Any) -> None:
+    """Input and memo in another encoding (an encryption codec's, say) are shown as stored with an
+    `encoded: <encoding>` mark, never decoded or shown as if JSON; json/plain ones as their value."""
+    wf_id = f"sealed-{uuid.uuid4().hex[:6]}"
+    sealed = {"metadata": {"encoding": "binary/encrypted", "encryption-key-id": "k1"}, "data": "c2VjcmV0"}
+    async with httpx.AsyncClient(base_url=running.address) as http:
+        r = await http.post(
+            "/api/v1/namespaces/default/workflows",
+            json={
+                "workflow_id": wf_id,
+                "workflow_type": "SealedWorkflow",
+                "task_queue": f"nobody-{wf_id}",  # no worker: the run waits, its payloads stay
+                "input": [sealed, {"metadata": {"encoding": "json/plain"}, "data": {"plain": [1, 2]}}],
+                "memo": {"note": sealed},
+            },
+        )
+        assert r.status_code == 201, r.text
+    await page.goto(f"{running.address}/ui/#/namespaces/default/workflows/{wf_id}")
+    await expect(page.locator("#wf-id")).to_have_text(wf_id, timeout=SLOW)
+    badges = page.locator(".encoded .badge")
+    await expect(badges).to_have_count(2, timeout=SLOW)  # the input's first payload and the memo
+    await expect(badges.first).to_have_text("encoded: binary/encrypted")
+    shown = json.loads(await page.locator(".encoded pre").first.text_content() or "")
+    assert shown == sealed
+    await expect(page.locator("main")).to_contain_text('"plain": [')
+    await expect(page.locator("main")).not_to_contain_text("secret")  # base64 of it, undecoded

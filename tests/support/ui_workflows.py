@@ -15,6 +15,7 @@ __all__ = [
     "ALL_ACTIVITIES",
     "ALL_WORKFLOWS",
     "TASK_QUEUE",
+    "LongHistoryWorkflow",
     "OrderWorkflow",
     "PaymentWorkflow",
     "PendingWorkWorkflow",
@@ -158,5 +159,34 @@ class RenewalWorkflow:
         return "renewed"
 
 
-ALL_WORKFLOWS = [OrderWorkflow, PaymentWorkflow, ShipmentWorkflow, PendingWorkWorkflow, RenewalWorkflow]
+@workflow.defn
+class LongHistoryWorkflow:
+    """A long history for the page-load bench: `count` activities, `batch` at a time (each
+    scheduled, started, completed), so `count=650, batch=50` makes about 2,000 events."""
+
+    @workflow.run
+    async def run(self, count: int, batch: int) -> int:
+        done = 0
+        while done < count:
+            n = min(batch, count - done)
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(
+                        reserve_stock, f"item-{done + i}", start_to_close_timeout=timedelta(seconds=60)
+                    )
+                    for i in range(n)
+                )
+            )
+            done += n
+        return done
+
+
+ALL_WORKFLOWS = [
+    OrderWorkflow,
+    PaymentWorkflow,
+    ShipmentWorkflow,
+    PendingWorkWorkflow,
+    RenewalWorkflow,
+    LongHistoryWorkflow,
+]
 ALL_ACTIVITIES = [reserve_stock, charge_card, decline_card, sync_ledger, scan_inventory]

@@ -134,6 +134,24 @@ class ReadStore:
             row = (await conn.execute(query)).first()
         return None if row is None else dict(row.data)
 
+    async def task_queue_names(self, namespace: str, *, after: str, limit: int) -> list[str]:
+        """The distinct task queues of the namespace's runs, in name order, after `after`.
+
+        A skip scan: one index probe (`ix_executions_ns_tq_start`) per name, however many runs
+        share it, so a page costs `limit` probes on a namespace of any size (a plain DISTINCT
+        would read every run). Written with min() so SQLite and Postgres both take the index."""
+        probe = "SELECT min(e.task_queue) FROM executions e WHERE e.namespace = :ns AND e.task_queue > {prev}"
+        query = sa.text(
+            "WITH RECURSIVE tq(name, n) AS ("
+            f" SELECT ({probe.format(prev=':after')}), 1"
+            f" UNION ALL SELECT ({probe.format(prev='tq.name')}), tq.n + 1"
+            " FROM tq WHERE tq.name IS NOT NULL AND tq.n < :limit"
+            ") SELECT name FROM tq WHERE name IS NOT NULL"
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query, {"ns": namespace, "after": after, "limit": limit})
+            return [r.name for r in rows.all()]
+
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))

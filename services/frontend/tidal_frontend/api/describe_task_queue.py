@@ -19,6 +19,14 @@ from ..context import Ctx
 from ..problems import Problem
 from .models import NamespacePath
 
+__all__ = [
+    "DescribeTaskQueueResponse",
+    "TaskQueueKind",
+    "TaskQueuePath",
+    "describe_task_queue",
+    "read_task_queue",
+]
+
 TaskQueuePath = Annotated[
     str,
     Path(
@@ -43,9 +51,8 @@ class DescribeTaskQueueResponse(BaseModel):
     activity: TaskQueueKind
 
 
-async def describe_task_queue(
-    ctx: Ctx, namespace: NamespacePath, task_queue: TaskQueuePath
-) -> DescribeTaskQueueResponse:
+async def read_task_queue(ctx: Ctx, namespace: str, task_queue: str) -> DescribeTaskQueueResponse:
+    """Backlog and pollers of one task queue, from the broker (two queue probes)."""
     kinds: dict[str, TaskQueueKind] = {}
     for kind, queue in (
         ("workflow", names.workflow_task_queue(namespace, task_queue)),
@@ -63,3 +70,9 @@ async def describe_task_queue(
     return DescribeTaskQueueResponse(
         namespace=namespace, task_queue=task_queue, workflow=kinds["workflow"], activity=kinds["activity"]
     )
+
+
+async def describe_task_queue(
+    ctx: Ctx, namespace: NamespacePath, task_queue: TaskQueuePath
+) -> DescribeTaskQueueResponse:
+    return await read_task_queue(ctx, namespace, task_queue)

@@ -24,6 +24,7 @@ from . import (
     describe_workflow,
     get_history,
     get_result,
+    list_task_queues,
     list_workflows,
     namespaces,
     query_workflow,
@@ -91,6 +92,16 @@ def api_router() -> APIRouter:
                 *_AUTH_ERRORS,
             ),
         },
+    )
+    r.add_api_route(
+        "/namespaces/{namespace}/task-queues",
+        list_task_queues.list_task_queues,
+        methods=["GET"],
+        response_model=list_task_queues.ListTaskQueuesResponse,
+        tags=["task queues"],
+        summary="The task queues of the namespace's runs, with pollers and backlog (by name)",
+        responses=responses("invalid_argument", "unavailable", *_AUTH_ERRORS),
+        dependencies=_READ,
     )
     r.add_api_route(
         "/namespaces/{namespace}/task-queues/{task_queue}",

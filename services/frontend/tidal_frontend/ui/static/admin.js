@@ -2,7 +2,7 @@
 // (create, update retention and description, deprecate) and API keys (list by namespace and
 // role, create with the secret shown once, revoke).
 import { api, enc } from "./api.js";
-import { h, fmtTime, errorBox } from "./util.js";
+import { h, fmtTime, errorBox, confirmButton } from "./util.js";
 
 const ROLES = ["reader", "writer", "admin"];
 
@@ -15,17 +15,6 @@ function adminNav(active) {
   return h("nav", { class: "admin-nav" },
     h("a", { href: "#/admin/namespaces", class: active === "namespaces" ? "active" : null, id: "admin-namespaces-link" }, "Namespaces"),
     h("a", { href: "#/admin/api-keys", class: active === "api-keys" ? "active" : null, id: "admin-keys-link" }, "API keys"));
-}
-
-// A destructive button asks once more in place (no window.confirm: it blocks the page).
-function confirmButton(label, confirmLabel, onConfirm, attrs = {}) {
-  const btn = h("button", { type: "button", ...attrs, onclick: () => {
-    if (btn.dataset.armed) { onConfirm(); return; }
-    btn.dataset.armed = "1";
-    btn.textContent = confirmLabel;
-    btn.classList.add("danger");
-  } }, label);
-  return btn;
 }
 
 export async function renderNamespacesAdmin(main, app) {

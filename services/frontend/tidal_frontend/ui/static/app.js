@@ -5,7 +5,7 @@ import { renderList } from "./list.js";
 import { renderWorkflow } from "./workflow.js";
 import { renderTaskQueues } from "./taskqueues.js";
 import { renderNamespacesAdmin, renderApiKeysAdmin } from "./admin.js";
-import { renderSchedules, renderSchedule } from "./schedules.js";
+import { renderSchedules, renderSchedule, renderNewSchedule } from "./schedules.js";
 
 const RANK = { reader: 1, writer: 2, admin: 3 };
 const app = {
@@ -93,6 +93,8 @@ async function route() {
       done = await renderWorkflow(main, app, app.ns, parts[3], params.get("run_id"));
     } else if (parts[0] === "namespaces" && parts[2] === "schedules" && parts.length === 4) {
       done = await renderSchedule(main, app, app.ns, parts[3]);
+    } else if (parts[0] === "namespaces" && parts[2] === "new-schedule") {
+      done = await renderNewSchedule(main, app, app.ns);
     } else if (parts[0] === "namespaces" && parts[2] === "schedules") {
       done = await renderSchedules(main, app, app.ns);
     } else if (parts[0] === "admin" && parts[1] === "api-keys") {

@@ -1,7 +1,9 @@
 // Schedules: the namespace's list (paged by schedule id) and one schedule's page (spec, action,
-// state, recent and next actions) with pause / unpause / trigger for keys that may write.
+// state, recent and next actions); keys that may write create, edit (schedule_form.js), delete,
+// pause / unpause and trigger.
 import { api, enc } from "./api.js";
-import { h, kv, fmtTime, fmtDuration, fmtIsoDuration, errorBox, wfHref, tqHref, payloadsView } from "./util.js";
+import { h, kv, fmtTime, fmtDuration, fmtIsoDuration, errorBox, wfHref, tqHref, payloadsView, markReady, confirmButton } from "./util.js";
+import { scheduleForm } from "./schedule_form.js";
 
 const REFRESH_MS = 5000;
 const PAGE_SIZE = 50;
@@ -9,6 +11,7 @@ const PAGE_SIZE = 50;
 // Schedule ids may hold "/", like workflow ids: each segment is encoded on its own.
 const schedPath = (ns, id) => `/namespaces/${enc(ns)}/schedules/${id.split("/").map(enc).join("/")}`;
 export const schedHref = (ns, id) => `#/namespaces/${enc(ns)}/schedules/${enc(id)}`;
+const listHref = (ns) => `#/namespaces/${enc(ns)}/schedules`;
 
 const dur = (v) => (typeof v === "number" ? fmtDuration(v * 1000) : fmtIsoDuration(v));
 
@@ -39,8 +42,11 @@ export async function renderSchedules(main, app, ns) {
   let page = 0, timer = null, alive = true;
   const body = h("div", { id: "schedules" });
   const pager = h("div", { class: "pager" });
+  // Shown once the key's role is known (the list itself does not wait for it).
+  const create = h("a", { href: `#/namespaces/${enc(ns)}/new-schedule`, id: "new-schedule", class: "button", hidden: true }, "New schedule");
+  app.identity.then(() => { create.hidden = !app.canWrite(ns); });
   main.replaceChildren(h("section", { class: "card" },
-    h("h2", {}, "Schedules ", h("span", { class: "muted" }, `in ${ns}`)),
+    h("h2", {}, "Schedules ", h("span", { class: "muted" }, `in ${ns}`), " ", create),
     h("form", { class: "query", onsubmit: (e) => { e.preventDefault(); app.go(schedHref(ns, e.target.elements.id.value.trim())); } },
       h("input", { name: "id", placeholder: "schedule id", required: true }), h("button", { type: "submit" }, "Open")),
     body, pager));
@@ -64,6 +70,7 @@ export async function renderSchedules(main, app, ns) {
         h("button", { disabled: page === 0, onclick: () => { page -= 1; load(); } }, "← Previous"),
         h("span", { class: "muted" }, ` page ${page + 1} `),
         h("button", { disabled: !data.next_page_token, onclick: () => { page += 1; load(); } }, "Next →"));
+      markReady();
     } catch (err) {
       body.replaceChildren(errorBox(err));
       if (first && err.status === 401) throw err;
@@ -145,7 +152,10 @@ export async function renderSchedule(main, app, ns, id) {
       h("details", {}, h("summary", {}, "Spec, action and policies as JSON"),
         h("pre", { class: "json" }, JSON.stringify({ spec: d.spec, action: d.action, policies: d.policies }, null, 2))));
     if (app.canWrite(ns)) {
-      actionsBox.replaceChildren(h("h3", {}, "Actions"), actionsForm(ns, id, d, () => refresh(true), out));
+      actionsBox.replaceChildren(h("h3", {}, "Actions"), actionsForm(ns, id, d, () => refresh(true), out),
+        h("div", { class: "actions" },
+          h("button", { type: "button", id: "schedule-edit", onclick: edit }, "Edit"), " ",
+          confirmButton("Delete", "Confirm delete", remove, { id: "schedule-delete" })));
       actionsBox.hidden = false;
     } else {
       actionsBox.replaceChildren();
@@ -157,15 +167,50 @@ export async function renderSchedule(main, app, ns, id) {
     try {
       d = await api(schedPath(ns, id));
       // A periodic refresh keeps the forms while the user is typing in them; after an action
-      // they are redrawn (pause becomes unpause).
-      const saved = !afterAction && actionsBox.contains(document.activeElement) ? [...actionsBox.children] : null;
+      // they are redrawn (pause becomes unpause). A delete waiting for its confirming click is
+      // kept through any redraw, or the second click would only arm a fresh button.
+      const armed = actionsBox.querySelector("[data-armed]");
+      const saved = armed || (!afterAction && actionsBox.contains(document.activeElement)) ? [...actionsBox.children] : null;
       draw();
       if (saved) actionsBox.replaceChildren(...saved);
     } catch (err) { card.prepend(errorBox(err)); }
     if (alive) timer = setTimeout(refresh, REFRESH_MS);
   }
+  // Editing stops the refresh (it would redraw under the form) and works on the schedule as
+  // described now; saving sends its conflict token, so a change made meanwhile is refused.
+  async function edit() {
+    clearTimeout(timer);
+    try { d = await api(schedPath(ns, id)); } catch (err) { out.replaceChildren(errorBox(err)); return; }
+    const formCard = h("section", { class: "card", id: "schedule-edit-card" }, h("h2", {}, "Edit ", d.schedule_id),
+      scheduleForm(ns, d, (saved) => {
+        main.replaceChildren(card, actionsBox);
+        out.replaceChildren(saved ? h("span", { class: "ok" }, "Saved") : "");
+        refresh(true);
+      }));
+    main.replaceChildren(formCard);
+  }
+  async function remove() {
+    try {
+      await api(schedPath(ns, id), { method: "DELETE" });
+      alive = false;
+      clearTimeout(timer);
+      app.go(listHref(ns));
+    } catch (err) { out.replaceChildren(errorBox(err)); }
+  }
   main.replaceChildren(card, actionsBox);
   draw();
   timer = setTimeout(refresh, REFRESH_MS);
   return () => { alive = false; clearTimeout(timer); };
+}
+
+export async function renderNewSchedule(main, app, ns) {
+  await app.identity;
+  if (!app.canWrite(ns)) {
+    main.replaceChildren(h("section", { class: "card" }, h("p", { class: "muted" }, "Creating a schedule needs a key with the writer role.")));
+    return null;
+  }
+  main.replaceChildren(h("section", { class: "card", id: "schedule-new-card" },
+    h("h2", {}, "New schedule ", h("span", { class: "muted" }, `in ${ns}`)),
+    scheduleForm(ns, null, (id) => app.go(id ? schedHref(ns, id) : listHref(ns)))));
+  return null;
 }

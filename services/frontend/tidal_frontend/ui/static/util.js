@@ -107,3 +107,19 @@ export function fmtIsoDuration(iso) {
   const ms = (((+(d || 0) * 24 + +(hh || 0)) * 60 + +(mm || 0)) * 60 + +(ss || 0)) * 1000;
   return (neg ? "-" : "") + fmtDuration(ms);
 }
+
+// The moment a page first shows its data, for bench/ui_pageload.py (once per page load).
+export function markReady() {
+  if (!performance.getEntriesByName("tidal:ready").length) performance.mark("tidal:ready");
+}
+
+// A destructive button asks once more in place (no window.confirm: it blocks the page).
+export function confirmButton(label, confirmLabel, onConfirm, attrs = {}) {
+  const btn = h("button", { type: "button", ...attrs, onclick: () => {
+    if (btn.dataset.armed) { onConfirm(); return; }
+    btn.dataset.armed = "1";
+    btn.textContent = confirmLabel;
+    btn.classList.add("danger");
+  } }, label);
+  return btn;
+}
