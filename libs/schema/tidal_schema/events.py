@@ -43,6 +43,8 @@ class WorkflowExecutionStarted(Frozen):
     static_summary: str | None = None
     static_details: str | None = None
     priority: Priority | None = None
+    # Temporal's `header` of the start: what client interceptors added (`info().headers`).
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 class WorkflowExecutionCompleted(Frozen):
@@ -73,6 +75,7 @@ class WorkflowExecutionTerminated(Frozen):
     type: Literal["WorkflowExecutionTerminated"] = "WorkflowExecutionTerminated"
     reason: str = ""
     identity: str = ""
+    details: tuple[Payload, ...] = ()
 
 
 class WorkflowExecutionContinuedAsNew(Frozen):
@@ -90,6 +93,7 @@ class WorkflowExecutionSignaled(Frozen):
     input: tuple[Payload, ...] = ()
     identity: str = ""
     request_id: str = ""
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 class WorkflowExecutionCancelRequested(Frozen):

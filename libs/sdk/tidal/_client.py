@@ -4,37 +4,60 @@ talks to one workflow."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
-from opentelemetry import propagate
 from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 from . import _with_start
 from ._async_activity import AsyncActivityHandle
-from ._client_interactions import WorkflowUpdateHandle, WorkflowUpdateStage
+from ._client_calls import ClientCalls
+from ._client_inputs import (
+    CountWorkflowsInput,
+    ListWorkflowsInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateWithStartInput,
+    UpdateWithStartUpdateWorkflowInput,
+)
+from ._client_interactions import WorkflowUpdateHandle, WorkflowUpdateStage, _update_name
+from ._client_interceptor import Interceptor, OutboundInterceptor
 from ._client_types import _signal_name, _workflow_name
-from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._executions import WorkflowExecutionAsyncIterator
+from ._http_call import call
+from ._policies import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._schedule_client import ScheduleAsyncIterator, ScheduleHandle
-from ._schedule_client import create_schedule as _create_schedule
+from ._schedule_inputs import CreateScheduleInput, ListSchedulesInput
 from ._schedules import Schedule, ScheduleBackfill
 from ._search_attributes import TypedSearchAttributes
-from ._start_options import StartOptions
 from ._transport import AmqpTransport, WorkerTransport
-from ._visibility import WorkflowExecutionAsyncIterator, WorkflowExecutionCount, count_workflows
+from ._visibility import WorkflowExecutionCount
 from ._with_start import WithStartWorkflowOperation
 from ._workflow_handle import WorkflowHandle
 from .common import Priority, RetryPolicy
 from .converter import DataConverter
-from .exceptions import RPCError, WorkflowAlreadyStartedError
+from .exceptions import RPCError
 
-__all__ = ["Client"]
+__all__ = ["Client", "ClientConfig"]
+
+
+class ClientConfig(TypedDict):
+    """What a `Client` was built with (`Client.config()`; temporalio's, with the HTTP client in
+    place of the gRPC service client): `Client(**config)` builds another client from it."""
+
+    http: httpx.AsyncClient
+    namespace: str
+    data_converter: DataConverter
+    identity: str | None
+    worker_transport: Callable[[], WorkerTransport] | None
+    rpc_retry_seconds: float
+    amqp_url: str | None
+    interceptors: Sequence[Interceptor]
+    default_workflow_query_reject_condition: QueryRejectCondition | None
+
 
 _MISSING: Any = object()
 
@@ -52,7 +75,20 @@ class Client:
         worker_transport: Callable[[], WorkerTransport] | None = None,
         rpc_retry_seconds: float = 30.0,
         amqp_url: str | None = None,
+        interceptors: Sequence[Interceptor] = (),
+        default_workflow_query_reject_condition: QueryRejectCondition | None = None,
     ) -> None:
+        self._config = ClientConfig(
+            http=http,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            worker_transport=worker_transport,
+            rpc_retry_seconds=rpc_retry_seconds,
+            amqp_url=amqp_url,
+            interceptors=tuple(interceptors),
+            default_workflow_query_reject_condition=default_workflow_query_reject_condition,
+        )
         self._http = http
         self.namespace = namespace
         self.data_converter = data_converter
@@ -65,6 +101,20 @@ class Client:
         # Entered around each result wait; the time-skipping test environment sets it to move
         # its clock while someone waits.
         self._result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None
+        self.default_workflow_query_reject_condition = default_workflow_query_reject_condition
+        # The chain: the first interceptor given is the outermost, the HTTP calls the innermost.
+        impl: OutboundInterceptor = ClientCalls(self)
+        for interceptor in reversed(tuple(interceptors)):
+            impl = interceptor.intercept_client(impl)
+        self._impl = impl
+
+    def config(self, *, active_config: bool = False) -> ClientConfig:
+        """What this client was built with (a copy): `Client(**config)` builds another one on the
+        same connection, e.g. with more interceptors, as temporalio's `Client.config()`.
+        `active_config` is temporalio's choice between the config before and after plugins;
+        Tidal has no client plugins, so both are the same."""
+        del active_config
+        return ClientConfig(**self._config)
 
     @staticmethod
     async def connect(
@@ -76,10 +126,19 @@ class Client:
         amqp_url: str | None = None,
         api_key: str | None = None,
         rpc_retry_seconds: float = 30.0,
+        interceptors: Sequence[Interceptor] = (),
+        default_workflow_query_reject_condition: QueryRejectCondition | None = None,
+        connect_timeout: timedelta | None = None,
     ) -> Client:
+        """`interceptors` wrap every call (`tidal.client.Interceptor`, first = outermost);
+        `default_workflow_query_reject_condition` applies to queries that give none;
+        `connect_timeout` bounds opening a connection (default 10 s). The connection is opened
+        by the first call (temporalio's `lazy=True`)."""
         base = target_host if "://" in target_host else f"http://{target_host}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(90.0, connect=10.0))
+        connect = connect_timeout.total_seconds() if connect_timeout is not None else 10.0
+        timeout = httpx.Timeout(90.0, connect=connect)
+        http = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout)
         client = Client(
             http=http,
             namespace=namespace,
@@ -87,6 +146,8 @@ class Client:
             identity=identity,
             rpc_retry_seconds=rpc_retry_seconds,
             amqp_url=amqp_url,
+            interceptors=interceptors,
+            default_workflow_query_reject_condition=default_workflow_query_reject_condition,
         )
         return client
 
@@ -126,7 +187,7 @@ class Client:
         run_timeout: timedelta | None = None,
         task_timeout: timedelta | None = None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.UNSPECIFIED,
         retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
         search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
@@ -142,44 +203,34 @@ class Client:
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
         starts with the signal recorded before its first workflow task."""
         name, ret_type = _workflow_name(workflow)
-        body = await StartOptions(
-            workflow_type=name,
-            args=[arg] if arg is not _MISSING else list(args),
-            id=id,
-            task_queue=task_queue,
-            execution_timeout=execution_timeout,
-            run_timeout=run_timeout,
-            task_timeout=task_timeout,
-            id_reuse_policy=id_reuse_policy,
-            id_conflict_policy=id_conflict_policy,
-            retry_policy=retry_policy,
-            memo=memo,
-            search_attributes=search_attributes,
-            start_delay=start_delay,
-            request_id=request_id,
-            static_summary=static_summary,
-            static_details=static_details,
-            priority=priority,
-        ).body(self.data_converter)
-        if start_signal is not None:
-            signal_input = await self.data_converter.encode(list(start_signal_args))
-            body["start_signal"] = {
-                "name": _signal_name(start_signal),
-                "input": [p.model_dump(mode="json") for p in signal_input],
-            }
-        try:
-            reply = await self._call("POST", self._wf_path(), json=body)
-        except RPCError as exc:
-            if exc.status == "already_started":
-                raise WorkflowAlreadyStartedError(id, name, run_id=exc.run_id) from exc
-            raise
-        return WorkflowHandle(
-            self,
-            id,
-            run_id=reply["run_id"],
-            result_run_id=reply["run_id"],
-            first_execution_run_id=reply["run_id"],
-            result_type=result_type or ret_type,
+        return await self._impl.start_workflow(
+            StartWorkflowInput(
+                workflow=name,
+                args=[arg] if arg is not _MISSING else list(args),
+                id=id,
+                task_queue=task_queue,
+                execution_timeout=execution_timeout,
+                run_timeout=run_timeout,
+                task_timeout=task_timeout,
+                id_reuse_policy=id_reuse_policy,
+                id_conflict_policy=id_conflict_policy,
+                retry_policy=retry_policy,
+                cron_schedule="",
+                memo=memo,
+                search_attributes=search_attributes,
+                start_delay=start_delay,
+                headers={},
+                start_signal=_signal_name(start_signal) if start_signal is not None else None,
+                start_signal_args=list(start_signal_args),
+                static_summary=static_summary,
+                static_details=static_details,
+                ret_type=result_type or ret_type,
+                rpc_metadata={},
+                rpc_timeout=None,
+                request_eager_start=False,
+                priority=priority,
+                request_id=request_id,
+            )
         )
 
     async def execute_workflow(self, workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
@@ -200,16 +251,27 @@ class Client:
     ) -> WorkflowUpdateHandle[Any]:
         """Start the workflow and send it an update in one transaction (or, with
         `id_conflict_policy=USE_EXISTING`, update the running run), as temporalio's method."""
-        values = [arg] if arg is not _MISSING else list(args)
-        return await _with_start.start_update_with_start(
-            self,
-            update,
-            values,
-            start_workflow_operation=start_workflow_operation,
+        op = start_workflow_operation
+        if op._future().done():
+            raise RuntimeError("a WithStartWorkflowOperation can be used only once")
+        name, hint = _update_name(update)
+        update_input = UpdateWithStartUpdateWorkflowInput(
+            update_id=id,
+            update=name,
+            args=[arg] if arg is not _MISSING else list(args),
             wait_for_stage=wait_for_stage,
-            id=id,
-            result_type=result_type,
-            rpc_timeout=rpc_timeout,
+            headers={},
+            ret_type=result_type or hint,
+        )
+        return await self._impl.start_update_with_start_workflow(
+            StartWorkflowUpdateWithStartInput(
+                start_workflow_input=op._start_workflow_input,
+                update_workflow_input=update_input,
+                rpc_metadata={},
+                rpc_timeout=rpc_timeout,
+                _on_start=lambda run_id, started: _with_start.resolve(op, self, run_id, started),
+                _on_start_error=lambda err: _with_start.fail(op, err),
+            )
         )
 
     async def execute_update_with_start_workflow(
@@ -281,16 +343,15 @@ class Client:
         *,
         limit: int | None = None,
         page_size: int = 1000,
-        next_page_token: str | None = None,
+        next_page_token: bytes | str | None = None,
     ) -> WorkflowExecutionAsyncIterator:
         """Runs matching `query` (all runs when None), newest first unless it says
         `ORDER BY StartTime ASC`: `async for wf in client.list_workflows("WorkflowType = 'X'")`."""
-        return WorkflowExecutionAsyncIterator(
-            self, query or "", page_size=page_size, limit=limit, next_page_token=next_page_token
-        )
+        token = next_page_token.encode() if isinstance(next_page_token, str) else next_page_token
+        return self._impl.list_workflows(ListWorkflowsInput(query, page_size, token, {}, None, limit))
 
     async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
-        return await count_workflows(self, query or "")
+        return await self._impl.count_workflows(CountWorkflowsInput(query, {}, None))
 
     # --- schedules (docs/schedules.md; the calls are in _schedule_client.py) --------------
 
@@ -302,17 +363,13 @@ class Client:
         trigger_immediately: bool = False,
         backfill: Sequence[ScheduleBackfill] = (),
         memo: Mapping[str, Any] | None = None,
-        search_attributes: Mapping[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     ) -> ScheduleHandle:
         """Create a schedule; ScheduleAlreadyRunningError if the id is taken."""
-        return await _create_schedule(
-            self,
-            id,
-            schedule,
-            trigger_immediately=trigger_immediately,
-            backfill=backfill,
-            memo=memo,
-            search_attributes=search_attributes,
+        return await self._impl.create_schedule(
+            CreateScheduleInput(
+                id, schedule, trigger_immediately, backfill, memo, search_attributes, {}, None
+            )
         )
 
     def get_schedule_handle(self, id: str) -> ScheduleHandle:
@@ -324,7 +381,7 @@ class Client:
         """Every schedule of the namespace, ordered by id (no filter query yet)."""
         if query:
             raise ValueError("list_schedules does not take a query yet: list all and filter")
-        return ScheduleAsyncIterator(self, page_size=page_size, next_page_token=next_page_token)
+        return self._impl.list_schedules(ListSchedulesInput(page_size, next_page_token, {}, None, query))
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -335,51 +392,5 @@ class Client:
         return f"{base}/{httpx.URL(path=workflow_id).raw_path.decode()}{suffix}"
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One API call. A server that is starting or briefly without a history shard answers
-        503, and a frontend that is not listening yet refuses the connection: both are retried
-        with backoff until `rpc_retry_seconds` runs out, as temporalio retries UNAVAILABLE.
-        Retrying is safe because every write carries a request id."""
-        deadline = time.monotonic() + self.rpc_retry_seconds
-        delay = 0.05
-        while True:
-            try:
-                return await self._call_once(method, path, **kwargs)
-            except RPCError as exc:
-                if exc.status != "unavailable" or time.monotonic() + delay > deadline:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    async def _call_once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        # The caller's trace (if any) continues through the server: W3C traceparent header.
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        if carrier:
-            kwargs["headers"] = {**carrier, **kwargs.get("headers", {})}
-        try:
-            resp = await self._http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
-            raise RPCError(
-                f"cannot reach the Tidal frontend at {self._http.base_url}: {exc}; is the server "
-                "running? (`make dev` or `tidal-server dev` starts one)",
-                status="unavailable",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise RPCError(
-                f"call to the Tidal frontend at {self._http.base_url} failed: {exc}", status="internal"
-            ) from exc
-        if resp.status_code >= 400:
-            try:
-                problem = resp.json()
-            except ValueError:
-                problem = {"detail": resp.text}
-            err = RPCError(
-                str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
-                status=str(problem.get("code", "internal")),
-                code=resp.status_code,
-                run_id=problem.get("run_id"),
-                problem=problem,
-            )
-            raise err
-        data: dict[str, Any] = resp.json() if resp.content else {}
-        return data
+        """One API call, retried while the server is unavailable (see `_http_call.call`)."""
+        return await call(self._http, method, path, retry_seconds=self.rpc_retry_seconds, **kwargs)

@@ -3,16 +3,28 @@ describe, history, signal, cancel, terminate, query and update."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
+from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 
 from . import _client_interactions as _interactions
+from ._client_errors import WorkflowContinuedAsNewError
+from ._client_inputs import (
+    CancelWorkflowInput,
+    DescribeWorkflowInput,
+    FetchWorkflowHistoryEventsInput,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowUpdateInput,
+    TerminateWorkflowInput,
+)
 from ._client_interactions import WorkflowUpdateHandle, WorkflowUpdateStage
-from ._client_types import WorkflowExecutionDescription, WorkflowHistory, _signal_name
+from ._client_types import WorkflowHistory, _signal_name
+from ._executions import WorkflowExecutionDescription
+from ._history_events import WorkflowHistoryEventAsyncIterator, WorkflowHistoryEventFilterType
+from ._policies import QueryRejectCondition
 from .exceptions import WorkflowFailureError, failure_to_error
 
 if TYPE_CHECKING:
@@ -45,12 +57,6 @@ class WorkflowHandle(Generic[ReturnT]):
         self.first_execution_run_id = first_execution_run_id
         self._result_type = result_type
 
-    def _params(self, **extra: Any) -> dict[str, Any]:
-        params = {k: v for k, v in extra.items() if v is not None}
-        if self.run_id:
-            params["run_id"] = self.run_id
-        return params
-
     async def result(self, *, follow_runs: bool = True) -> ReturnT:
         """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
         continued as new is followed to the run that finally closes."""
@@ -76,6 +82,8 @@ class WorkflowHandle(Generic[ReturnT]):
             if follow_runs and data.get("new_run_id"):
                 run_id = data["new_run_id"]
                 continue
+            if status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+                raise WorkflowContinuedAsNewError(str(data.get("new_run_id") or ""))
             if status is WorkflowExecutionStatus.COMPLETED:
                 payloads = [Payload.model_validate(p) for p in data.get("result") or []]
                 if not payloads:
@@ -93,66 +101,60 @@ class WorkflowHandle(Generic[ReturnT]):
             raise WorkflowFailureError(cause=failure_to_error(failure))
 
     async def describe(self) -> WorkflowExecutionDescription:
-        c = self._client
-        d = await c._call("GET", c._wf_path(self.id), params=self._params())
-        return WorkflowExecutionDescription(
-            id=d["workflow_id"],
-            run_id=d["run_id"],
-            workflow_type=d["workflow_type"],
-            task_queue=d["task_queue"],
-            status=WorkflowExecutionStatus(d["status"]),
-            start_time=datetime.fromisoformat(d["start_time"]),
-            close_time=datetime.fromisoformat(d["close_time"]) if d.get("close_time") else None,
-            history_length=int(d.get("history_length", 0)),
-            raw=d,
-            execution_time=datetime.fromisoformat(d["execution_time"]) if d.get("execution_time") else None,
-            namespace=d.get("namespace") or "",
-            parent_id=d.get("parent_workflow_id"),
-            parent_run_id=d.get("parent_run_id"),
-            root_id=d.get("root_workflow_id"),
-            root_run_id=d.get("root_run_id"),
-            search_attributes=dict(d.get("search_attributes") or {}),
+        return await self._client._impl.describe_workflow(
+            DescribeWorkflowInput(self.id, self.run_id, {}, None)
         )
 
-    async def fetch_history(self) -> WorkflowHistory:
-        c = self._client
-        events: list[HistoryEvent] = []
-        token: str | None = None
-        while True:
-            data = await c._call(
-                "GET",
-                c._wf_path(self.id, "/history"),
-                params=self._params(page_size=1000, next_page_token=token),
+    def fetch_history_events(
+        self,
+        *,
+        page_size: int | None = None,
+        next_page_token: bytes | None = None,
+        wait_new_event: bool = False,
+        event_filter_type: WorkflowHistoryEventFilterType = WorkflowHistoryEventFilterType.ALL_EVENT,
+        skip_archival: bool = False,
+    ) -> WorkflowHistoryEventAsyncIterator:
+        """The run's events, a page at a time (`async for event in ...`). With
+        `event_filter_type=CLOSE_EVENT` only the closing event; add `wait_new_event=True` to
+        wait for it. `skip_archival` is accepted and ignored: Tidal does not archive."""
+        return self._client._impl.fetch_workflow_history_events(
+            FetchWorkflowHistoryEventsInput(
+                self.id,
+                self.run_id,
+                page_size,
+                next_page_token,
+                wait_new_event,
+                event_filter_type,
+                skip_archival,
+                {},
+                None,
             )
-            events.extend(HistoryEvent.model_validate(e) for e in data["events"])
-            token = data.get("next_page_token")
-            if not token:
-                return WorkflowHistory(self.id, events, run_id=data.get("run_id") or self.run_id)
+        )
+
+    async def fetch_history(
+        self,
+        *,
+        event_filter_type: WorkflowHistoryEventFilterType = WorkflowHistoryEventFilterType.ALL_EVENT,
+        skip_archival: bool = False,
+    ) -> WorkflowHistory:
+        """Every event of the run (`fetch_history_events` collected)."""
+        events = self.fetch_history_events(event_filter_type=event_filter_type, skip_archival=skip_archival)
+        collected = [e async for e in events]
+        return WorkflowHistory(self.id, collected, run_id=events.run_id or self.run_id)
 
     async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
-        c = self._client
-        name = _signal_name(signal)
         values = [arg] if arg is not _MISSING else list(args)
-        body = {
-            "signal_name": name,
-            "request_id": str(uuid.uuid4()),
-            "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
-        }
-        if self.run_id:
-            body["run_id"] = self.run_id
-        await c._call("POST", c._wf_path(self.id, "/signal"), json=body)
+        await self._client._impl.signal_workflow(
+            SignalWorkflowInput(self.id, self.run_id, _signal_name(signal), values, {}, {}, None)
+        )
 
     async def cancel(self, *, reason: str = "") -> None:
         """Ask the workflow to cancel (as temporalio's `WorkflowHandle.cancel`): its code sees
         `asyncio.CancelledError` (and `workflow.cancellation_reason()`), may run cleanup, and
         decides how the run ends."""
-        c = self._client
-        body = {"request_id": str(uuid.uuid4()), "identity": c.identity}
-        if reason:
-            body["reason"] = reason
-        if self.run_id:
-            body["run_id"] = self.run_id
-        await c._call("POST", c._wf_path(self.id, "/cancel"), json=body)
+        await self._client._impl.cancel_workflow(
+            CancelWorkflowInput(self.id, self.run_id, self.first_execution_run_id, reason, {}, None)
+        )
 
     async def query(
         self,
@@ -161,14 +163,23 @@ class WorkflowHandle(Generic[ReturnT]):
         *,
         args: Sequence[Any] = (),
         result_type: type | None = None,
+        reject_condition: QueryRejectCondition | None = None,
         rpc_timeout: timedelta | None = None,
     ) -> Any:
         """Run a `@workflow.query` handler on a worker and return its result (as temporalio's
-        `WorkflowHandle.query`). Nothing is written to history; closed runs can be queried too.
-        Raises WorkflowQueryFailedError, or RPCError (`not_found`, `deadline_exceeded` when no
-        worker answers within `rpc_timeout`, default the server's request timeout)."""
+        `WorkflowHandle.query`). Nothing is written to history; closed runs can be queried too,
+        unless `reject_condition` (default: the client's) says otherwise, which raises
+        WorkflowQueryRejectedError. Raises WorkflowQueryFailedError, or RPCError (`not_found`,
+        `deadline_exceeded` when no worker answers within `rpc_timeout`, default the server's
+        request timeout)."""
+        name, hint = _interactions.query_name(query)
         values = [arg] if arg is not _MISSING else list(args)
-        return await _interactions.query(self, query, values, result_type, rpc_timeout)
+        condition = reject_condition or self._client.default_workflow_query_reject_condition
+        return await self._client._impl.query_workflow(
+            QueryWorkflowInput(
+                self.id, self.run_id, name, values, condition, {}, result_type or hint, {}, rpc_timeout
+            )
+        )
 
     async def execute_update(
         self,
@@ -206,9 +217,22 @@ class WorkflowHandle(Generic[ReturnT]):
         """Send an update and wait until it is ACCEPTED (or COMPLETED). Raises
         WorkflowUpdateFailedError at once if it is rejected. `id` deduplicates: sending the same
         id again waits for the same update instead of running it twice."""
+        name, hint = _interactions._update_name(update)
         values = [arg] if arg is not _MISSING else list(args)
-        return await _interactions.start_update(
-            self, update, values, wait_for_stage, id=id, result_type=result_type, rpc_timeout=rpc_timeout
+        return await self._client._impl.start_workflow_update(
+            StartWorkflowUpdateInput(
+                self.id,
+                self.run_id,
+                self.first_execution_run_id,
+                id,
+                name,
+                values,
+                wait_for_stage,
+                {},
+                result_type or hint,
+                {},
+                rpc_timeout,
+            )
         )
 
     def get_update_handle(
@@ -218,12 +242,19 @@ class WorkflowHandle(Generic[ReturnT]):
             self._client, id, self.id, workflow_run_id=workflow_run_id or self.run_id, result_type=result_type
         )
 
-    async def terminate(self, reason: str | None = None) -> None:
-        c = self._client
-        body = {"reason": reason or ""}
-        if self.run_id:
-            body["run_id"] = self.run_id
-        await c._call("POST", c._wf_path(self.id, "/terminate"), json=body)
+    def get_update_handle_for(
+        self, update: Any, id: str, *, workflow_run_id: str | None = None
+    ) -> WorkflowUpdateHandle[Any]:
+        """`get_update_handle` with the result type taken from the `@workflow.update` method."""
+        _, hint = _interactions._update_name(update)
+        return self.get_update_handle(id, workflow_run_id=workflow_run_id, result_type=hint)
+
+    async def terminate(self, *args: Any, reason: str | None = None) -> None:
+        """End the run now, no cleanup code (as temporalio's): `args` are recorded as the
+        WorkflowExecutionTerminated event's details, `reason` as its reason."""
+        await self._client._impl.terminate_workflow(
+            TerminateWorkflowInput(self.id, self.run_id, self.first_execution_run_id, args, reason, {}, None)
+        )
 
 
 _KIND = {

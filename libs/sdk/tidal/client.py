@@ -15,20 +15,55 @@ from tidal_schema import WorkflowExecutionStatus as WorkflowExecutionStatus
 from ._async_activity import AsyncActivityCancelledError as AsyncActivityCancelledError
 from ._async_activity import AsyncActivityHandle as AsyncActivityHandle
 from ._client import Client as Client
+from ._client import ClientConfig as ClientConfig
+from ._client_errors import RPCTimeoutOrCancelledError as RPCTimeoutOrCancelledError
+from ._client_errors import WorkflowContinuedAsNewError as WorkflowContinuedAsNewError
+from ._client_errors import (
+    WorkflowUpdateRPCTimeoutOrCancelledError as WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from ._client_inputs import CancelWorkflowInput as CancelWorkflowInput
+from ._client_inputs import CountWorkflowsInput as CountWorkflowsInput
+from ._client_inputs import DescribeWorkflowInput as DescribeWorkflowInput
+from ._client_inputs import FetchWorkflowHistoryEventsInput as FetchWorkflowHistoryEventsInput
+from ._client_inputs import ListWorkflowsInput as ListWorkflowsInput
+from ._client_inputs import QueryWorkflowInput as QueryWorkflowInput
+from ._client_inputs import SignalWorkflowInput as SignalWorkflowInput
+from ._client_inputs import StartWorkflowInput as StartWorkflowInput
+from ._client_inputs import StartWorkflowUpdateInput as StartWorkflowUpdateInput
+from ._client_inputs import StartWorkflowUpdateWithStartInput as StartWorkflowUpdateWithStartInput
+from ._client_inputs import TerminateWorkflowInput as TerminateWorkflowInput
+from ._client_inputs import UpdateWithStartStartWorkflowInput as UpdateWithStartStartWorkflowInput
+from ._client_inputs import UpdateWithStartUpdateWorkflowInput as UpdateWithStartUpdateWorkflowInput
 from ._client_interactions import WorkflowQueryFailedError as WorkflowQueryFailedError
+from ._client_interactions import WorkflowQueryRejectedError as WorkflowQueryRejectedError
 from ._client_interactions import WorkflowUpdateFailedError as WorkflowUpdateFailedError
 from ._client_interactions import WorkflowUpdateHandle as WorkflowUpdateHandle
 from ._client_interactions import WorkflowUpdateStage as WorkflowUpdateStage
+from ._client_interceptor import Interceptor as Interceptor
+from ._client_interceptor import OutboundInterceptor as OutboundInterceptor
 from ._client_types import DescribeWorkflowExecutionResponse as DescribeWorkflowExecutionResponse
 from ._client_types import PendingActivityInfo as PendingActivityInfo
 from ._client_types import PendingActivityState as PendingActivityState
 from ._client_types import PendingChildExecutionInfo as PendingChildExecutionInfo
-from ._client_types import WorkflowExecutionDescription as WorkflowExecutionDescription
 from ._client_types import WorkflowHistory as WorkflowHistory
+from ._executions import WorkflowExecution as WorkflowExecution
+from ._executions import WorkflowExecutionAsyncIterator as WorkflowExecutionAsyncIterator
+from ._executions import WorkflowExecutionDescription as WorkflowExecutionDescription
+from ._history_events import WorkflowHistoryEventAsyncIterator as WorkflowHistoryEventAsyncIterator
+from ._history_events import WorkflowHistoryEventFilterType as WorkflowHistoryEventFilterType
 from ._policies import WorkflowIDConflictPolicy as WorkflowIDConflictPolicy
 from ._policies import WorkflowIDReusePolicy as WorkflowIDReusePolicy
 from ._schedule_client import ScheduleAsyncIterator as ScheduleAsyncIterator
 from ._schedule_client import ScheduleHandle as ScheduleHandle
+from ._schedule_inputs import BackfillScheduleInput as BackfillScheduleInput
+from ._schedule_inputs import CreateScheduleInput as CreateScheduleInput
+from ._schedule_inputs import DeleteScheduleInput as DeleteScheduleInput
+from ._schedule_inputs import DescribeScheduleInput as DescribeScheduleInput
+from ._schedule_inputs import ListSchedulesInput as ListSchedulesInput
+from ._schedule_inputs import PauseScheduleInput as PauseScheduleInput
+from ._schedule_inputs import TriggerScheduleInput as TriggerScheduleInput
+from ._schedule_inputs import UnpauseScheduleInput as UnpauseScheduleInput
+from ._schedule_inputs import UpdateScheduleInput as UpdateScheduleInput
 from ._schedule_list import ScheduleListAction as ScheduleListAction
 from ._schedule_list import ScheduleListActionStartWorkflow as ScheduleListActionStartWorkflow
 from ._schedule_list import ScheduleListDescription as ScheduleListDescription
@@ -54,8 +89,6 @@ from ._schedules import SchedulePolicy as SchedulePolicy
 from ._schedules import ScheduleState as ScheduleState
 from ._schedules import ScheduleUpdate as ScheduleUpdate
 from ._schedules import ScheduleUpdateInput as ScheduleUpdateInput
-from ._visibility import WorkflowExecution as WorkflowExecution
-from ._visibility import WorkflowExecutionAsyncIterator as WorkflowExecutionAsyncIterator
 from ._visibility import WorkflowExecutionCount as WorkflowExecutionCount
 from ._visibility import WorkflowExecutionCountAggregationGroup as WorkflowExecutionCountAggregationGroup
 from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
@@ -68,8 +101,24 @@ from .exceptions import WorkflowFailureError as WorkflowFailureError
 __all__ = [
     "AsyncActivityCancelledError",
     "AsyncActivityHandle",
+    "BackfillScheduleInput",
+    "CancelWorkflowInput",
     "Client",
+    "ClientConfig",
+    "CountWorkflowsInput",
+    "CreateScheduleInput",
+    "DeleteScheduleInput",
+    "DescribeScheduleInput",
+    "DescribeWorkflowInput",
+    "FetchWorkflowHistoryEventsInput",
+    "Interceptor",
+    "ListSchedulesInput",
+    "ListWorkflowsInput",
+    "OutboundInterceptor",
+    "PauseScheduleInput",
+    "QueryWorkflowInput",
     "RPCError",
+    "RPCTimeoutOrCancelledError",
     "Schedule",
     "ScheduleAction",
     "ScheduleActionExecution",
@@ -97,8 +146,19 @@ __all__ = [
     "ScheduleState",
     "ScheduleUpdate",
     "ScheduleUpdateInput",
+    "SignalWorkflowInput",
+    "StartWorkflowInput",
+    "StartWorkflowUpdateInput",
+    "StartWorkflowUpdateWithStartInput",
+    "TerminateWorkflowInput",
+    "TriggerScheduleInput",
+    "UnpauseScheduleInput",
+    "UpdateScheduleInput",
+    "UpdateWithStartStartWorkflowInput",
+    "UpdateWithStartUpdateWorkflowInput",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
+    "WorkflowContinuedAsNewError",
     "WorkflowExecution",
     "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionCount",
@@ -108,10 +168,14 @@ __all__ = [
     "WorkflowFailureError",
     "WorkflowHandle",
     "WorkflowHistory",
+    "WorkflowHistoryEventAsyncIterator",
+    "WorkflowHistoryEventFilterType",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
     "WorkflowQueryFailedError",
+    "WorkflowQueryRejectedError",
     "WorkflowUpdateFailedError",
     "WorkflowUpdateHandle",
+    "WorkflowUpdateRPCTimeoutOrCancelledError",
     "WorkflowUpdateStage",
 ]

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import tidal_schema
 
-from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._policies import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import (
     SearchAttributeIndexedValueType,
     SearchAttributeKey,
@@ -20,6 +20,7 @@ from ._search_attributes import (
 
 __all__ = [
     "Priority",
+    "QueryRejectCondition",
     "RawValue",
     "RetryPolicy",
     "SearchAttributeIndexedValueType",

@@ -1,0 +1,95 @@
+"""The client interceptor chain (temporalio's shape): order, input changes reaching the HTTP
+call (headers, rpc_metadata), and refusals made before anything is sent. The server side of
+headers is in tests/e2e/test_client_parity.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from tidal.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+from tidal_schema import Payload
+
+
+class _Recorder(Interceptor):
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self.name, self.seen = name, seen
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        recorder = self
+
+        class Out(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+                recorder.seen.append(recorder.name)
+                input.headers = {**input.headers, recorder.name: Payload(data=recorder.name)}
+                input.rpc_metadata = {**input.rpc_metadata, f"x-{recorder.name}": b"yes"}
+                return await super().start_workflow(input)
+
+            async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+                recorder.seen.append(f"{recorder.name}:signal")
+                await super().signal_workflow(input)
+
+        return Out(next)
+
+
+def _client(requests: list[httpx.Request], interceptors: list[Interceptor]) -> Client:
+    def app(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(201, json={"run_id": "r1", "workflow_id": "w", "started": True})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://t")
+    return Client(http=http, interceptors=interceptors)
+
+
+async def test_the_first_interceptor_is_outermost_and_its_changes_reach_the_call() -> None:
+    seen: list[str] = []
+    requests: list[httpx.Request] = []
+    client = _client(requests, [_Recorder("outer", seen), _Recorder("inner", seen)])
+    handle = await client.start_workflow("Wf", id="w", task_queue="q")
+    assert seen == ["outer", "inner"]
+    body = json.loads(requests[0].content)
+    assert body["header"] == {
+        "outer": {"metadata": {"encoding": "json/plain"}, "data": "outer"},
+        "inner": {"metadata": {"encoding": "json/plain"}, "data": "inner"},
+    }
+    assert requests[0].headers["x-outer"] == "yes" and requests[0].headers["x-inner"] == "yes"
+    await handle.signal("go")
+    assert seen[2:] == ["outer:signal", "inner:signal"]
+    assert "header" not in json.loads(requests[1].content)  # nothing added: nothing sent
+
+
+async def test_a_client_built_from_config_keeps_the_connection_and_adds_interceptors() -> None:
+    seen: list[str] = []
+    requests: list[httpx.Request] = []
+    plain = _client(requests, [])
+    wrapped = Client(**{**plain.config(), "interceptors": [_Recorder("only", seen)]})
+    await plain.start_workflow("Wf", id="w", task_queue="q")
+    await wrapped.start_workflow("Wf", id="w", task_queue="q")
+    assert seen == ["only"] and len(requests) == 2
+    assert "header" not in json.loads(requests[0].content)
+
+
+async def test_cron_schedule_set_by_an_interceptor_is_refused_before_sending() -> None:
+    class Cron(Interceptor):
+        def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+            class Out(OutboundInterceptor):
+                async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+                    input.cron_schedule = "* * * * *"
+                    return await super().start_workflow(input)
+
+            return Out(next)
+
+    requests: list[httpx.Request] = []
+    client = _client(requests, [Cron()])
+    with pytest.raises(ValueError, match="create a schedule"):
+        await client.start_workflow("Wf", id="w", task_queue="q")
+    assert requests == []
