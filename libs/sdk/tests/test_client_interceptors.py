@@ -93,3 +93,40 @@ async def test_cron_schedule_set_by_an_interceptor_is_refused_before_sending() -
     with pytest.raises(ValueError, match="create a schedule"):
         await client.start_workflow("Wf", id="w", task_queue="q")
     assert requests == []
+
+
+async def test_async_activity_calls_go_through_the_chain() -> None:
+    from tidal.client import (
+        CompleteAsyncActivityInput,
+        HeartbeatAsyncActivityInput,
+    )
+    from tidal_schema.task_token import ActivityTaskToken
+
+    seen: list[str] = []
+
+    class Counting(Interceptor):
+        def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+            class Out(OutboundInterceptor):
+                async def heartbeat_async_activity(self, input: HeartbeatAsyncActivityInput) -> None:
+                    seen.append("heartbeat")
+                    input.details = [*input.details, "added"]
+                    await super().heartbeat_async_activity(input)
+
+                async def complete_async_activity(self, input: CompleteAsyncActivityInput) -> None:
+                    seen.append("complete")
+                    await super().complete_async_activity(input)
+
+            return Out(next)
+
+    requests: list[httpx.Request] = []
+    client = _client(requests, [Counting()])
+    token = ActivityTaskToken(namespace="ns", workflow_id="w", run_id="r", scheduled_event_id=5, attempt=1)
+    handle = client.get_async_activity_handle(task_token=token.encode())
+    await handle.heartbeat("d")
+    await handle.complete("done")
+    assert seen == ["heartbeat", "complete"]
+    assert [r.url.path for r in requests] == [
+        "/api/v1/namespaces/ns/activities/heartbeat",
+        "/api/v1/namespaces/ns/activities/complete",
+    ]
+    assert [p["data"] for p in json.loads(requests[0].content)["input"]] == ["d", "added"]

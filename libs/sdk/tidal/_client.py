@@ -331,9 +331,7 @@ class Client:
     def get_async_activity_handle(self, *, task_token: bytes) -> AsyncActivityHandle:
         """The attempt named by `activity.info().task_token` (temporalio also accepts workflow id,
         run id and activity id; Tidal only the token)."""
-        return AsyncActivityHandle(
-            call=self._call, converter=self.data_converter, identity=self.identity, task_token=task_token
-        )
+        return AsyncActivityHandle(self, task_token)
 
     # --- visibility (docs/visibility.md) --------------------------------------------------
 

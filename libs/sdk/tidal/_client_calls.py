@@ -6,9 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from . import _async_activity, _with_start
 from . import _client_interactions as _interactions
 from . import _schedule_client as _schedules
-from . import _with_start
+from ._async_activity import (
+    CompleteAsyncActivityInput,
+    FailAsyncActivityInput,
+    HeartbeatAsyncActivityInput,
+    ReportCancellationAsyncActivityInput,
+)
 from ._call_options import http_options, wire_header
 from ._client_inputs import (
     CancelWorkflowInput,
@@ -178,6 +184,20 @@ class ClientCalls(OutboundInterceptor):
         self, input: StartWorkflowUpdateWithStartInput
     ) -> WorkflowUpdateHandle[Any]:
         return await _with_start.start_update_with_start(self._client, input)
+
+    # --- async activity completion --------------------------------------------------------
+
+    async def heartbeat_async_activity(self, input: HeartbeatAsyncActivityInput) -> None:
+        await _async_activity.heartbeat(self._client, input)
+
+    async def complete_async_activity(self, input: CompleteAsyncActivityInput) -> None:
+        await _async_activity.complete(self._client, input)
+
+    async def fail_async_activity(self, input: FailAsyncActivityInput) -> None:
+        await _async_activity.fail(self._client, input)
+
+    async def report_cancellation_async_activity(self, input: ReportCancellationAsyncActivityInput) -> None:
+        await _async_activity.report_cancellation(self._client, input)
 
     # --- schedules ------------------------------------------------------------------------
 

@@ -12,6 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._async_activity import (
+    CompleteAsyncActivityInput,
+    FailAsyncActivityInput,
+    HeartbeatAsyncActivityInput,
+    ReportCancellationAsyncActivityInput,
+)
 from ._client_inputs import (
     CancelWorkflowInput,
     CountWorkflowsInput,
@@ -114,6 +120,24 @@ class OutboundInterceptor:
     ) -> WorkflowUpdateHandle[Any]:
         """`Client.start_update_with_start_workflow` / `execute_update_with_start_workflow`."""
         return await self.next.start_update_with_start_workflow(input)
+
+    # --- async activity completion --------------------------------------------------------
+
+    async def heartbeat_async_activity(self, input: HeartbeatAsyncActivityInput) -> None:
+        """`AsyncActivityHandle.heartbeat`."""
+        await self.next.heartbeat_async_activity(input)
+
+    async def complete_async_activity(self, input: CompleteAsyncActivityInput) -> None:
+        """`AsyncActivityHandle.complete`."""
+        await self.next.complete_async_activity(input)
+
+    async def fail_async_activity(self, input: FailAsyncActivityInput) -> None:
+        """`AsyncActivityHandle.fail`."""
+        await self.next.fail_async_activity(input)
+
+    async def report_cancellation_async_activity(self, input: ReportCancellationAsyncActivityInput) -> None:
+        """`AsyncActivityHandle.report_cancellation`."""
+        await self.next.report_cancellation_async_activity(input)
 
     # --- schedules ------------------------------------------------------------------------
 

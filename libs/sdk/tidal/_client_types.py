@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -112,7 +112,8 @@ class WorkflowHistory:
 
     workflow_id: str
     events: Sequence[HistoryEvent]
-    run_id: str | None = None
+    # Tidal's addition (the run the events belong to), keyword-only as temporalio has no such field.
+    run_id: str | None = field(default=None, kw_only=True)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The events as a JSON-compatible dict (`{"events": [...]}`, without the workflow id,

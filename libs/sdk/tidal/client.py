@@ -14,6 +14,10 @@ from tidal_schema import WorkflowExecutionStatus as WorkflowExecutionStatus
 # Public here, as in temporalio.client (explicit re-exports from the private modules).
 from ._async_activity import AsyncActivityCancelledError as AsyncActivityCancelledError
 from ._async_activity import AsyncActivityHandle as AsyncActivityHandle
+from ._async_activity import CompleteAsyncActivityInput as CompleteAsyncActivityInput
+from ._async_activity import FailAsyncActivityInput as FailAsyncActivityInput
+from ._async_activity import HeartbeatAsyncActivityInput as HeartbeatAsyncActivityInput
+from ._async_activity import ReportCancellationAsyncActivityInput as ReportCancellationAsyncActivityInput
 from ._client import Client as Client
 from ._client import ClientConfig as ClientConfig
 from ._client_errors import RPCTimeoutOrCancelledError as RPCTimeoutOrCancelledError
@@ -105,12 +109,15 @@ __all__ = [
     "CancelWorkflowInput",
     "Client",
     "ClientConfig",
+    "CompleteAsyncActivityInput",
     "CountWorkflowsInput",
     "CreateScheduleInput",
     "DeleteScheduleInput",
     "DescribeScheduleInput",
     "DescribeWorkflowInput",
+    "FailAsyncActivityInput",
     "FetchWorkflowHistoryEventsInput",
+    "HeartbeatAsyncActivityInput",
     "Interceptor",
     "ListSchedulesInput",
     "ListWorkflowsInput",
@@ -119,6 +126,7 @@ __all__ = [
     "QueryWorkflowInput",
     "RPCError",
     "RPCTimeoutOrCancelledError",
+    "ReportCancellationAsyncActivityInput",
     "Schedule",
     "ScheduleAction",
     "ScheduleActionExecution",
