@@ -57,6 +57,7 @@ class ClientConfig(TypedDict):
     amqp_url: str | None
     interceptors: Sequence[Interceptor]
     default_workflow_query_reject_condition: QueryRejectCondition | None
+    result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None
 
 
 _MISSING: Any = object()
@@ -77,7 +78,11 @@ class Client:
         amqp_url: str | None = None,
         interceptors: Sequence[Interceptor] = (),
         default_workflow_query_reject_condition: QueryRejectCondition | None = None,
+        result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
+        """`result_wait_hook`: entered around every wait for a result (`handle.result()`,
+        `execute_workflow`); the time-skipping test environment passes one that moves its clock
+        while someone waits. Anything that must act while a caller waits can do the same."""
         self._config = ClientConfig(
             http=http,
             namespace=namespace,
@@ -88,6 +93,7 @@ class Client:
             amqp_url=amqp_url,
             interceptors=tuple(interceptors),
             default_workflow_query_reject_condition=default_workflow_query_reject_condition,
+            result_wait_hook=result_wait_hook,
         )
         self._http = http
         self.namespace = namespace
@@ -98,15 +104,18 @@ class Client:
         self.rpc_retry_seconds = rpc_retry_seconds
         # Where workers consume; None: ask the frontend (GET /api/v1/cluster).
         self._amqp_url = amqp_url
-        # Entered around each result wait; the time-skipping test environment sets it to move
-        # its clock while someone waits.
-        self._result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None
+        self._result_wait_hook = result_wait_hook
         self.default_workflow_query_reject_condition = default_workflow_query_reject_condition
         # The chain: the first interceptor given is the outermost, the HTTP calls the innermost.
         impl: OutboundInterceptor = ClientCalls(self)
         for interceptor in reversed(tuple(interceptors)):
             impl = interceptor.intercept_client(impl)
         self._impl = impl
+
+    @property
+    def result_wait_hook(self) -> Callable[[], AbstractAsyncContextManager[None]] | None:
+        """What the constructor's `result_wait_hook` set (None: result waits just wait)."""
+        return self._result_wait_hook
 
     def config(self, *, active_config: bool = False) -> ClientConfig:
         """What this client was built with (a copy): `Client(**config)` builds another one on the

@@ -61,7 +61,7 @@ class WorkflowHandle(Generic[ReturnT]):
         """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
         continued as new is followed to the run that finally closes."""
         # The time-skipping test environment skips time while someone waits for a result.
-        hook = self._client._result_wait_hook
+        hook = self._client.result_wait_hook
         if hook is None:
             return await self._result(follow_runs)
         async with hook():
