@@ -69,6 +69,12 @@ class Waiter:
     def current(self) -> int:
         return self.count
 
+    @workflow.query
+    def tenant(self) -> str | None:
+        """The `tenant` start header as the workflow sees it (`workflow.info().headers`)."""
+        header = workflow.info().headers.get("tenant")
+        return None if header is None else str(header.data)
+
     @workflow.update
     def bump(self, by: int) -> int:
         self.count += by
@@ -168,6 +174,8 @@ async def interceptor_counts_and_adds_headers(client: Client, task_queue: str) -
     assert await handle.execute_update(Waiter.bump, 2) == 2
     assert await handle.query(Waiter.current) == 2
     await handle.describe()
+    # The workflow itself sees the header an interceptor added to the start.
+    assert await client.get_workflow_handle(handle.id).query(Waiter.tenant) == "acme"
     await handle.signal(Waiter.finish)
     assert await asyncio.wait_for(handle.result(), DEADLINE) == 2
     history = await handle.fetch_history()
@@ -189,6 +197,7 @@ async def interceptor_counts_and_adds_headers(client: Client, task_queue: str) -
     await plain.signal(Waiter.finish)
     await asyncio.wait_for(plain.result(), DEADLINE)
     assert (await plain.fetch_history()).events[0].attributes.header == {}  # type: ignore[union-attr]
+    assert await plain.query(Waiter.tenant) is None
     assert counting.calls["start_workflow"] == 1
 
 

@@ -126,11 +126,13 @@ def defn(
         raise ValueError("a dynamic activity has no name: it runs every unregistered activity type")
 
     def decorate(f: CallableT) -> CallableT:
-        arg_types, ret_type = _type_hints(f)
+        # A callable class (temporalio's activity classes): its `__call__` says what it takes.
+        call = f.__call__ if inspect.isclass(f) else f
+        arg_types, ret_type = _type_hints(call, skip_self=inspect.isclass(f))
         defn_ = ActivityDefinition(
             name=_DYNAMIC if dynamic else name or str(getattr(f, "__name__", type(f).__name__)),
             fn=f,
-            is_async=inspect.iscoroutinefunction(f),
+            is_async=inspect.iscoroutinefunction(call),
             arg_types=arg_types,
             ret_type=ret_type,
             dynamic=dynamic,
@@ -153,6 +155,10 @@ def get_definition(fn: Callable[..., Any]) -> ActivityDefinition:
         # is no argument to decode.
         arg_types, ret_type = _type_hints(fn.__func__, skip_self=True)
         return dataclasses.replace(defn_, fn=fn, arg_types=arg_types, ret_type=ret_type)
+    if not inspect.isclass(fn) and inspect.isclass(defn_.fn) and isinstance(fn, defn_.fn):
+        # An instance of a callable activity class, registered as `activities=[MyActivity(...)]`:
+        # the worker calls the instance, not the class.
+        return dataclasses.replace(defn_, fn=fn)
     return defn_
 
 

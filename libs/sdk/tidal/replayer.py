@@ -17,6 +17,7 @@ from tidal_schema import HistoryEvent, events
 from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
+from ._definitions import lookup as _workflow_lookup
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
 from .converter import DataConverter
@@ -102,7 +103,7 @@ class Replayer:
                 f"history of {history.workflow_id!r} does not start with WorkflowExecutionStarted"
             )
         started = evs[0].attributes
-        defn = self._workflows.get(started.workflow_type)
+        defn = _workflow_lookup(self._workflows, started.workflow_type)
         if defn is None:
             known = ", ".join(sorted(self._workflows)) or "none"
             raise ReplayError(

@@ -33,6 +33,7 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import ActivityWorker, run_local_activity
+from ._definitions import lookup as _workflow_lookup
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._reporting import report_with_retry
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
@@ -334,7 +335,7 @@ class Worker:
         self._cached_gauge.set(len(self._cache))
 
     async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
-        defn = self._workflows.get(task.workflow_type)
+        defn = _workflow_lookup(self._workflows, task.workflow_type)
         ref = dict(
             namespace=task.namespace,
             workflow_id=task.workflow_id,

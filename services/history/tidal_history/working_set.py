@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tidal_schema import Payload, names, shard_for
+from tidal_schema.events import WorkflowExecutionStarted
 from tidal_schema.messages import (
     AddWorkflowTask,
     FireTimer,
@@ -247,6 +248,11 @@ class WorkingSet:
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
+        if memo is None and outcome.events:
+            # Runs history starts itself (children, continue-as-new and retry successors): the
+            # row's memo is the one their WorkflowExecutionStarted carries.
+            started = outcome.events[0].attributes
+            memo = started.memo if isinstance(started, WorkflowExecutionStarted) else None
         outcome.outbox[:] = [self.route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         batch.currents[(st.namespace, st.workflow_id)] = CurrentRun(

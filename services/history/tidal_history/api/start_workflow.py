@@ -38,6 +38,7 @@ def handle(
     shard_id: int,
     now: datetime,
     parent: ParentInfo | None = None,
+    root: tuple[str, str] | None = None,
 ) -> Outcome:
     if current is not None:
         if current.start_request_id == msg.request_id:
@@ -48,7 +49,7 @@ def handle(
         if refusal is not None:
             refusal.outbox.extend(_tell_schedule(msg, refusal.reply))
             return refusal
-    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent)
+    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent, root=root)
     schedule_first_task(m, msg)
     m.reply = StartWorkflowReply(run_id=new_run_id)
     if msg.scheduled_by is not None:
@@ -92,6 +93,7 @@ def begin(
     shard_id: int,
     now: datetime,
     parent: ParentInfo | None = None,
+    root: tuple[str, str] | None = None,
 ) -> Mutation:
     """A new run with its WorkflowExecutionStarted event; signal-with-start records its signal
     between this and `schedule_first_task`, as Temporal orders them."""
@@ -133,6 +135,8 @@ def begin(
             request_id=msg.request_id,
             parent_workflow_id=parent.workflow_id if parent else None,
             parent_run_id=parent.run_id if parent else None,
+            root_workflow_id=root[0] if root else None,
+            root_run_id=root[1] if root else None,
             first_workflow_task_backoff=msg.start_delay,
             static_summary=msg.static_summary,
             static_details=msg.static_details,
