@@ -17,7 +17,7 @@ from ._call_options import http_options, wire_header
 from ._client_errors import WorkflowUpdateRPCTimeoutOrCancelledError
 from ._policies import QueryRejectCondition
 from .activity import _type_hints
-from .exceptions import RPCError, TidalError, failure_to_error
+from .exceptions import RPCError, TidalError
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -126,8 +126,8 @@ async def _update_call(
 
 async def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
     if data.get("failure"):
-        failure = await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
-        raise WorkflowUpdateFailedError(failure_to_error(failure))
+        failure = Failure.model_validate(data["failure"])
+        raise WorkflowUpdateFailedError(await c.data_converter.decode_failure(failure))
     payloads = [Payload.model_validate(p) for p in data.get("result") or []]
     return (await c.data_converter.decode(payloads[:1], [result_type]))[0] if payloads else None
 

@@ -25,7 +25,7 @@ from ._client_types import WorkflowHistory, _signal_name
 from ._executions import WorkflowExecutionDescription
 from ._history_events import WorkflowHistoryEventAsyncIterator, WorkflowHistoryEventFilterType
 from ._policies import QueryRejectCondition
-from .exceptions import WorkflowFailureError, failure_to_error
+from .exceptions import WorkflowFailureError
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -92,13 +92,14 @@ class WorkflowHandle(Generic[ReturnT]):
                 value: ReturnT = decoded[0]
                 return value
             failure = (
-                await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
+                Failure.model_validate(data["failure"])
                 if data.get("failure")
                 else Failure(
                     message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application")
                 )
             )
-            raise WorkflowFailureError(cause=failure_to_error(failure))
+            # Through the client's failure converter (and codec), as temporalio does.
+            raise WorkflowFailureError(cause=await c.data_converter.decode_failure(failure))
 
     async def describe(self) -> WorkflowExecutionDescription:
         return await self._client._impl.describe_workflow(

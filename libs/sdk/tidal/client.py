@@ -97,12 +97,17 @@ from ._visibility import WorkflowExecutionCount as WorkflowExecutionCount
 from ._visibility import WorkflowExecutionCountAggregationGroup as WorkflowExecutionCountAggregationGroup
 from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
 from ._workflow_handle import WorkflowHandle as WorkflowHandle
+from .converter import ActivitySerializationContext as ActivitySerializationContext
 from .converter import DataConverter as DataConverter
+from .converter import SerializationContext as SerializationContext
+from .converter import WithSerializationContext as WithSerializationContext
+from .converter import WorkflowSerializationContext as WorkflowSerializationContext
 from .exceptions import RPCError as RPCError
 from .exceptions import WorkflowAlreadyStartedError as WorkflowAlreadyStartedError
 from .exceptions import WorkflowFailureError as WorkflowFailureError
 
 __all__ = [
+    "ActivitySerializationContext",
     "AsyncActivityCancelledError",
     "AsyncActivityHandle",
     "BackfillScheduleInput",
@@ -154,6 +159,7 @@ __all__ = [
     "ScheduleState",
     "ScheduleUpdate",
     "ScheduleUpdateInput",
+    "SerializationContext",
     "SignalWorkflowInput",
     "StartWorkflowInput",
     "StartWorkflowUpdateInput",
@@ -164,6 +170,7 @@ __all__ = [
     "UpdateScheduleInput",
     "UpdateWithStartStartWorkflowInput",
     "UpdateWithStartUpdateWorkflowInput",
+    "WithSerializationContext",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
     "WorkflowContinuedAsNewError",
@@ -182,6 +189,7 @@ __all__ = [
     "WorkflowIDReusePolicy",
     "WorkflowQueryFailedError",
     "WorkflowQueryRejectedError",
+    "WorkflowSerializationContext",
     "WorkflowUpdateFailedError",
     "WorkflowUpdateHandle",
     "WorkflowUpdateRPCTimeoutOrCancelledError",

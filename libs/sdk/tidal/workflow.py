@@ -105,6 +105,7 @@ from ._workflow_info import ParentInfo as ParentInfo
 from ._workflow_info import RootInfo as RootInfo
 from ._workflow_logging import LoggerAdapter as LoggerAdapter
 from ._workflow_logging import logger as logger
+from ._workflow_metrics import metric_meter as metric_meter
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
 
 __all__ = [
@@ -172,6 +173,7 @@ __all__ = [
     "logger",
     "memo",
     "memo_value",
+    "metric_meter",
     "new_random",
     "now",
     "patched",
