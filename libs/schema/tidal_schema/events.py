@@ -47,6 +47,8 @@ class WorkflowExecutionStarted(Frozen):
     static_summary: str | None = None
     static_details: str | None = None
     priority: Priority | None = None
+    # Temporal's `header` of the start: what client interceptors added (`info().headers`).
+    header: dict[str, Payload] = Field(default_factory=dict)
     # The failure of the attempt this retry follows (Temporal's continued_failure), read by
     # `workflow.get_last_failure()`.
     continued_failure: Failure | None = None
@@ -83,6 +85,7 @@ class WorkflowExecutionTerminated(Frozen):
     type: Literal["WorkflowExecutionTerminated"] = "WorkflowExecutionTerminated"
     reason: str = ""
     identity: str = ""
+    details: tuple[Payload, ...] = ()
 
 
 class WorkflowExecutionContinuedAsNew(Frozen):
@@ -100,6 +103,7 @@ class WorkflowExecutionSignaled(Frozen):
     input: tuple[Payload, ...] = ()
     identity: str = ""
     request_id: str = ""
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 class WorkflowExecutionCancelRequested(Frozen):

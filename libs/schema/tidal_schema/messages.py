@@ -84,6 +84,9 @@ class _StartOptions(_Message):
     static_summary: Text | None = None
     static_details: Text | None = None
     priority: Priority | None = None
+    # Temporal's start header: context the client's interceptors add (trace ids, auth, tenant),
+    # recorded in WorkflowExecutionStarted and read by the workflow as `workflow.info().headers`.
+    header: dict[Name, Payload] = Field(default_factory=dict)
     # Set by a schedule's action (history to history only): the run tells the schedule's shard
     # when it starts and closes (docs/schedules.md).
     scheduled_by: ScheduleLink | None = None
@@ -114,6 +117,7 @@ class SignalWithStartWorkflowExecution(_StartOptions):
             input=self.signal_input,
             request_id=self.request_id,
             identity=self.identity,
+            header=self.header,
         )
 
 
@@ -264,6 +268,8 @@ class SignalWorkflowExecution(_Message):
     input: tuple[Payload, ...] = ()
     request_id: Id
     identity: Text = ""
+    # Temporal's signal header (client interceptors), recorded in WorkflowExecutionSignaled.
+    header: dict[Name, Payload] = Field(default_factory=dict)
 
 
 class TerminateWorkflowExecution(_Message):
@@ -273,6 +279,8 @@ class TerminateWorkflowExecution(_Message):
     run_id: OptionalId | None = None
     reason: Text = ""
     identity: Text = ""
+    # temporalio's `terminate(*args)`, recorded in WorkflowExecutionTerminated.
+    details: tuple[Payload, ...] = ()
 
 
 class RequestCancelWorkflowExecution(_Message):
@@ -415,6 +423,8 @@ class QueryWorkflowTask(_ExecutionRef):
     query_id: str
     query_type: str
     query_args: tuple[Payload, ...] = ()
+    # Temporal's query header (what client interceptors added).
+    header: dict[str, Payload] = Field(default_factory=dict)
     events: tuple[HistoryEvent, ...]
     deadline: datetime
     reply_to: str = ""

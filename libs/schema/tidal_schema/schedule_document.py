@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .common import Frozen, Payload, RetryPolicy, WorkflowExecutionStatus
+from .common import Frozen, Payload, Priority, RetryPolicy, WorkflowExecutionStatus
 from .limits import MAX_ID_LENGTH, STORE_SAFE_PATTERN, Duration, JsonValue, Name, TaskQueueName, Text
 
 __all__ = [
@@ -76,6 +76,11 @@ class ScheduleAction(Frozen):
     retry_policy: RetryPolicy | None = None
     memo: dict[Name, Payload] = Field(default_factory=dict)
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
+    # Given to every run it starts, as a start request's fields of the same names.
+    static_summary: Text | None = Field(default=None, max_length=10_000)
+    static_details: Text | None = Field(default=None, max_length=100_000)
+    priority: Priority | None = None
+    header: dict[Name, Payload] = Field(default_factory=dict)
 
 
 class SchedulePolicies(Frozen):

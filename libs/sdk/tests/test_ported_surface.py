@@ -98,11 +98,20 @@ def test_converter_default_is_the_default_data_converter() -> None:
     assert converter.default() is converter.DataConverter.default
 
 
-def test_unspecified_conflict_policy_is_the_servers_default_for_a_start() -> None:
-    from tidal.common import WorkflowIDConflictPolicy
+async def test_unspecified_conflict_policy_is_the_servers_default_for_a_start() -> None:
+    """temporalio's default member (start_workflow's default, as there) is sent as FAIL."""
+    import inspect
 
-    assert WorkflowIDConflictPolicy.UNSPECIFIED is WorkflowIDConflictPolicy.FAIL
-    assert "UNSPECIFIED" in WorkflowIDConflictPolicy.__members__
+    from tidal._start_options import StartOptions
+    from tidal.client import Client
+    from tidal.common import WorkflowIDConflictPolicy
+    from tidal.converter import DataConverter
+
+    unspecified = WorkflowIDConflictPolicy.UNSPECIFIED
+    assert unspecified is not WorkflowIDConflictPolicy.FAIL
+    assert inspect.signature(Client.start_workflow).parameters["id_conflict_policy"].default is unspecified
+    body = await StartOptions(workflow_type="W", args=(), id="w", task_queue="q").body(DataConverter.default)
+    assert body["id_conflict_policy"] == WorkflowIDConflictPolicy.FAIL.value
 
 
 @dataclass

@@ -42,7 +42,7 @@ async def run(
             e.id,
             e.run_id,
             e.workflow_type,
-            e.status.value,
+            e.status.value if e.status else "",
             e.start_time.isoformat(timespec="seconds"),
             e.close_time.isoformat(timespec="seconds") if e.close_time else None,
         )

@@ -11,13 +11,17 @@ from datetime import timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from tidal_schema import Failure, Payload
+from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 
+from ._call_options import http_options, wire_header
+from ._client_errors import WorkflowUpdateRPCTimeoutOrCancelledError
+from ._policies import QueryRejectCondition
 from .activity import _type_hints
 from .exceptions import RPCError, TidalError
 
 if TYPE_CHECKING:
-    from .client import Client, WorkflowHandle
+    from ._client import Client
+    from ._client_inputs import QueryWorkflowInput, StartWorkflowUpdateInput
 
 ReturnT = TypeVar("ReturnT")
 _RESULT_POLL_SECONDS = 30.0
@@ -116,10 +120,8 @@ async def _update_call(
         if WorkflowUpdateStage[str(data["stage"]).upper()] >= stage:
             return data
         if deadline is not None and time.monotonic() >= deadline:
-            raise RPCError(
-                f"update {body.get('update_id')} did not reach stage {stage.name} in time",
-                status="deadline_exceeded",
-            )
+            # Temporal's error for it (an RPCError with status deadline_exceeded as before).
+            raise WorkflowUpdateRPCTimeoutOrCancelledError()
 
 
 async def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
@@ -150,72 +152,84 @@ class WorkflowQueryFailedError(TidalError):
         self.known_queries = tuple(known_queries)
 
 
-async def query(
-    handle: WorkflowHandle[Any],
-    query: Any,
-    values: list[Any],
-    result_type: type | None,
-    rpc_timeout: timedelta | None,
-) -> Any:
-    c = handle._client
-    name: str | None
-    hint: Any = None
+class WorkflowQueryRejectedError(TidalError):
+    """The server refused the query because of its `reject_condition` (temporalio's):
+    `status` is the run's status."""
+
+    def __init__(self, status: WorkflowExecutionStatus | None) -> None:
+        super().__init__(f"Query rejected, status: {status.value if status else 'unknown'}")
+        self._status = status
+
+    @property
+    def status(self) -> WorkflowExecutionStatus | None:
+        return self._status
+
+
+_REJECT_CONDITIONS = {
+    QueryRejectCondition.NONE: "None",
+    QueryRejectCondition.NOT_OPEN: "NotOpen",
+    QueryRejectCondition.NOT_COMPLETED_CLEANLY: "NotCompletedCleanly",
+}
+
+
+def query_name(query: Any) -> tuple[str, Any]:
+    """A query may be named by string or by its @workflow.query method (with its return hint)."""
     if isinstance(query, str):
-        name = query
-    else:
-        name = getattr(query, "__tidal_query_name__", None)
-        if name is None:
-            raise TypeError(f"{query!r} is not a query: pass a @workflow.query method or the query name")
-        hint = _type_hints(query, skip_self=True)[1]
+        return query, None
+    name = getattr(query, "__tidal_query_name__", None)
+    if name is None:
+        raise TypeError(f"{query!r} is not a query: pass a @workflow.query method or the query name")
+    return str(name), _type_hints(query, skip_self=True)[1]
+
+
+async def query(c: Client, input: QueryWorkflowInput) -> Any:
     body: dict[str, Any] = {
-        "query_name": name,
-        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
+        "query_name": input.query,
+        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(list(input.args))],
     }
-    if handle.run_id:
-        body["run_id"] = handle.run_id
-    if rpc_timeout is not None:
-        body["timeout"] = rpc_timeout.total_seconds()
+    if input.run_id:
+        body["run_id"] = input.run_id
+    if input.rpc_timeout is not None:
+        body["timeout"] = input.rpc_timeout.total_seconds()
+    if input.reject_condition is not None:
+        body["reject_condition"] = _REJECT_CONDITIONS[input.reject_condition]
+    if input.headers:
+        body["header"] = wire_header(input.headers)
     try:
-        data = await c._call("POST", c._wf_path(handle.id, "/query"), json=body)
+        data = await c._call(
+            "POST", c._wf_path(input.id, "/query"), json=body, **http_options(input.rpc_metadata, None)
+        )
     except RPCError as exc:
+        problem = exc.problem
         if exc.status == "query_failed":
-            problem = exc.problem
             raise WorkflowQueryFailedError(
                 str(exc), kind=problem.get("query_error", ""), known_queries=problem.get("known_queries", ())
             ) from None
+        if exc.status == "query_rejected":
+            status = problem.get("workflow_status")
+            raise WorkflowQueryRejectedError(WorkflowExecutionStatus(status) if status else None) from None
         raise
-    result = await c.data_converter.decode([Payload.model_validate(data["result"])], [result_type or hint])
+    result = await c.data_converter.decode([Payload.model_validate(data["result"])], [input.ret_type])
     return result[0]
 
 
-async def start_update(
-    handle: WorkflowHandle[Any],
-    update: Any,
-    values: list[Any],
-    wait_for_stage: WorkflowUpdateStage,
-    *,
-    id: str | None,
-    result_type: type | None,
-    rpc_timeout: timedelta | None,
-) -> WorkflowUpdateHandle[Any]:
-    if wait_for_stage is WorkflowUpdateStage.ADMITTED:
+async def start_update(c: Client, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle[Any]:
+    if input.wait_for_stage is WorkflowUpdateStage.ADMITTED:
         raise ValueError("waiting for the ADMITTED stage is not supported (as in temporalio)")
-    c = handle._client
-    name, hint = _update_name(update)
     body: dict[str, Any] = {
-        "name": name,
-        "update_id": id or str(uuid.uuid4()),
-        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(values)],
+        "name": input.update,
+        "update_id": input.update_id or str(uuid.uuid4()),
+        "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(list(input.args))],
         "identity": c.identity,
     }
-    data = await _update_call(c, handle.id, handle.run_id, body, wait_for_stage, rpc_timeout)
+    data = await _update_call(c, input.id, input.run_id, body, input.wait_for_stage, input.rpc_timeout)
     completed = WorkflowUpdateStage[str(data["stage"]).upper()] is WorkflowUpdateStage.COMPLETED
     out: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(
         c,
         data["update_id"],
-        handle.id,
+        input.id,
         workflow_run_id=data.get("run_id"),
-        result_type=result_type or hint,
+        result_type=input.ret_type,
         known_outcome=data if completed else None,
     )
     if data.get("rejected"):

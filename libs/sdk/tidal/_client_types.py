@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus
+from tidal_schema import Failure, HistoryEvent, Payload
 
 from . import workflow as _workflow
-from ._search_attributes import TypedSearchAttributes
 
 
 class PendingActivityState(StrEnum):
@@ -105,55 +104,6 @@ class DescribeWorkflowExecutionResponse:
     pending_children: tuple[PendingChildExecutionInfo, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
-class WorkflowExecutionDescription:
-    id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    status: WorkflowExecutionStatus
-    start_time: datetime
-    close_time: datetime | None
-    history_length: int
-    raw: dict[str, Any] = field(repr=False)
-    namespace: str = ""
-    # The run that started this one as a child, and the top of its chain of parents (the run
-    # itself when it has none), as temporalio's `parent_id` / `root_id`.
-    parent_id: str | None = None
-    parent_run_id: str | None = None
-    root_id: str | None = None
-    root_run_id: str | None = None
-    # When the first workflow task was due: start_time plus start_delay (or a retry's backoff).
-    execution_time: datetime | None = None
-    # Name -> JSON value, as `WorkflowExecution.search_attributes` of a list.
-    search_attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def typed_search_attributes(self) -> TypedSearchAttributes:
-        return TypedSearchAttributes.from_json(self.search_attributes)
-
-    async def static_summary(self) -> str | None:
-        """The summary given at start (temporalio's user metadata; async there too)."""
-        value = self.raw.get("static_summary")
-        return value if isinstance(value, str) else None
-
-    async def static_details(self) -> str | None:
-        value = self.raw.get("static_details")
-        return value if isinstance(value, str) else None
-
-    @property
-    def raw_description(self) -> DescribeWorkflowExecutionResponse:
-        """Pending activities and children, as temporalio's `raw_description` has them."""
-        return DescribeWorkflowExecutionResponse(
-            pending_activities=tuple(
-                PendingActivityInfo.from_json(a) for a in self.raw.get("pending_activities") or ()
-            ),
-            pending_children=tuple(
-                PendingChildExecutionInfo.from_json(c) for c in self.raw.get("pending_children") or ()
-            ),
-        )
-
-
 @dataclass(frozen=True)
 class WorkflowHistory:
     """A run's events, as `WorkflowHandle.fetch_history()` returns them. `to_json()` /
@@ -162,7 +112,8 @@ class WorkflowHistory:
 
     workflow_id: str
     events: Sequence[HistoryEvent]
-    run_id: str | None = None
+    # Tidal's addition (the run the events belong to), keyword-only as temporalio has no such field.
+    run_id: str | None = field(default=None, kw_only=True)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The events as a JSON-compatible dict (`{"events": [...]}`, without the workflow id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, IntEnum
 
 from tidal_schema import WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 
@@ -18,6 +18,23 @@ class WorkflowIDConflictPolicy(Enum):
     FAIL = WorkflowIdConflictPolicy.FAIL.value
     USE_EXISTING = WorkflowIdConflictPolicy.USE_EXISTING.value
     TERMINATE_EXISTING = WorkflowIdConflictPolicy.TERMINATE_EXISTING.value
-    # temporalio's "let the server decide", which for a start is FAIL: an alias of it here, so a
-    # ported `UNSPECIFIED` sends what the server would have chosen.
-    UNSPECIFIED = WorkflowIdConflictPolicy.FAIL.value
+    # temporalio's default, "let the server decide", which for a start is FAIL: sent as FAIL.
+    UNSPECIFIED = "Unspecified"
+
+    def wire_value(self) -> str:
+        """What the server is sent (it knows no Unspecified)."""
+        return (
+            WorkflowIdConflictPolicy.FAIL.value
+            if self is WorkflowIDConflictPolicy.UNSPECIFIED
+            else self.value
+        )
+
+
+class QueryRejectCondition(IntEnum):
+    """When the server refuses a query instead of running it (temporalio's; Temporal's numbers):
+    NOT_OPEN refuses a closed run, NOT_COMPLETED_CLEANLY one that did not complete (failed,
+    cancelled, terminated, timed out). Refused queries raise `WorkflowQueryRejectedError`."""
+
+    NONE = 1
+    NOT_OPEN = 2
+    NOT_COMPLETED_CLEANLY = 3

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ._call_options import http_options
+from ._schedule_inputs import (
+    BackfillScheduleInput,
+    CreateScheduleInput,
+    DeleteScheduleInput,
+    DescribeScheduleInput,
+    PauseScheduleInput,
+    TriggerScheduleInput,
+    UnpauseScheduleInput,
+    UpdateScheduleInput,
+)
 from ._schedule_list import ScheduleListDescription
 from ._schedules import (
-    Schedule,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
     ScheduleDescription,
@@ -21,6 +31,7 @@ from ._schedules import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from ._search_attributes import TypedSearchAttributes
 from ._visibility import encode_search_attributes
 from .exceptions import RPCError
 
@@ -37,77 +48,121 @@ def _path(client: Client, schedule_id: str | None = None, suffix: str = "") -> s
     return f"{base}/{httpx.URL(path=schedule_id).raw_path.decode()}{suffix}"
 
 
-async def create_schedule(
-    client: Client,
-    id: str,
-    schedule: Schedule,
-    *,
-    trigger_immediately: bool = False,
-    backfill: Sequence[ScheduleBackfill] = (),
-    memo: Mapping[str, Any] | None = None,
-    search_attributes: Mapping[str, Any] | None = None,
-) -> ScheduleHandle:
-    body = await schedule.to_wire(client.data_converter)
-    body.update(schedule_id=id, request_id=str(uuid.uuid4()), identity=client.identity)
-    if memo:
-        encoded = await client.data_converter.encode(list(memo.values()))
-        body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(memo, encoded, strict=True)}
-    if search_attributes:
+def _opts(input: Any) -> dict[str, Any]:
+    return http_options(input.rpc_metadata, input.rpc_timeout)
+
+
+async def create_schedule(client: Client, input: CreateScheduleInput) -> ScheduleHandle:
+    body = await input.schedule.to_wire(client.data_converter)
+    body.update(schedule_id=input.id, request_id=str(uuid.uuid4()), identity=client.identity)
+    if input.memo:
+        encoded = await client.data_converter.encode(list(input.memo.values()))
+        body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(input.memo, encoded, strict=True)}
+    attributes = input.search_attributes
+    if attributes:
         # Schedules have no search attributes of their own yet: they go to the runs it starts.
-        body["action"]["search_attributes"] = {
-            **body["action"]["search_attributes"],
-            **encode_search_attributes(search_attributes),
-        }
+        encoded_attributes = (
+            attributes.to_json()
+            if isinstance(attributes, TypedSearchAttributes)
+            else encode_search_attributes(attributes)
+        )
+        body["action"]["search_attributes"] = {**body["action"]["search_attributes"], **encoded_attributes}
     try:
-        await client._call("POST", _path(client), json=body)
+        await client._call("POST", _path(client), json=body, **_opts(input))
     except RPCError as exc:
         if exc.status == "schedule_already_exists":
             raise ScheduleAlreadyRunningError() from exc
         raise
-    handle = ScheduleHandle(client, id)
-    if trigger_immediately:
+    handle = ScheduleHandle(client, input.id)
+    if input.trigger_immediately:
         await handle.trigger()
-    if backfill:
-        await handle.backfill(*backfill)
+    if input.backfill:
+        await handle.backfill(*input.backfill)
     return handle
 
 
+async def describe(client: Client, input: DescribeScheduleInput) -> ScheduleDescription:
+    wire = await client._call("GET", _path(client, input.id), **_opts(input))
+    return await ScheduleDescription.from_wire(wire, client.data_converter)
+
+
+async def pause(client: Client, input: PauseScheduleInput) -> None:
+    body = {"note": input.note or "Paused via Python SDK", "identity": client.identity}
+    await client._call("POST", _path(client, input.id, "/pause"), json=body, **_opts(input))
+
+
+async def unpause(client: Client, input: UnpauseScheduleInput) -> None:
+    body = {"note": input.note or "Unpaused via Python SDK", "identity": client.identity}
+    await client._call("POST", _path(client, input.id, "/unpause"), json=body, **_opts(input))
+
+
+async def trigger(client: Client, input: TriggerScheduleInput) -> None:
+    body = {
+        "overlap": input.overlap.to_wire() if input.overlap is not None else None,
+        "request_id": str(uuid.uuid4()),
+        "identity": client.identity,
+    }
+    await client._call("POST", _path(client, input.id, "/trigger"), json=body, **_opts(input))
+
+
+async def backfill(client: Client, input: BackfillScheduleInput) -> None:
+    if not input.backfills:
+        raise ValueError("at least one backfill required")
+    body = {
+        "backfills": [b.to_wire() for b in input.backfills],
+        "request_id": str(uuid.uuid4()),
+        "identity": client.identity,
+    }
+    await client._call("POST", _path(client, input.id, "/backfill"), json=body, **_opts(input))
+
+
+async def update(client: Client, input: UpdateScheduleInput) -> None:
+    """Read, let the updater change it, write back; a concurrent change in between is refused
+    by the server (RPCError with status `conflict`, HTTP 412), as Temporal's conflict token."""
+    description = await client.get_schedule_handle(input.id).describe()
+    change = input.updater(ScheduleUpdateInput(description=description))
+    if inspect.isawaitable(change):
+        change = await change
+    if change is None:
+        return
+    body = await change.schedule.to_wire(client.data_converter)
+    if change.search_attributes:
+        body["action"]["search_attributes"] = {
+            **body["action"]["search_attributes"],
+            **encode_search_attributes(change.search_attributes),
+        }
+    body.update(conflict_token=description.raw_description["conflict_token"], identity=client.identity)
+    await client._call("POST", _path(client, input.id, "/update"), json=body, **_opts(input))
+
+
+async def delete(client: Client, input: DeleteScheduleInput) -> None:
+    await client._call("DELETE", _path(client, input.id), **_opts(input))
+
+
 class ScheduleHandle:
-    """A schedule by id: `client.get_schedule_handle("id")` or what `create_schedule` returns."""
+    """A schedule by id: `client.get_schedule_handle("id")` or what `create_schedule` returns.
+    Every call goes through the client's interceptors."""
 
     def __init__(self, client: Client, id: str) -> None:
         self._client = client
         self.id = id
 
     async def describe(self) -> ScheduleDescription:
-        wire = await self._client._call("GET", _path(self._client, self.id))
-        return await ScheduleDescription.from_wire(wire, self._client.data_converter)
+        return await self._client._impl.describe_schedule(DescribeScheduleInput(self.id, {}, None))
 
     async def pause(self, *, note: str | None = None) -> None:
-        body = {"note": note or "Paused via Python SDK", "identity": self._client.identity}
-        await self._client._call("POST", _path(self._client, self.id, "/pause"), json=body)
+        await self._client._impl.pause_schedule(PauseScheduleInput(self.id, note, {}, None))
 
     async def unpause(self, *, note: str | None = None) -> None:
-        body = {"note": note or "Unpaused via Python SDK", "identity": self._client.identity}
-        await self._client._call("POST", _path(self._client, self.id, "/unpause"), json=body)
+        await self._client._impl.unpause_schedule(UnpauseScheduleInput(self.id, note, {}, None))
 
     async def trigger(self, *, overlap: ScheduleOverlapPolicy | None = None) -> None:
-        body = {
-            "overlap": overlap.to_wire() if overlap is not None else None,
-            "request_id": str(uuid.uuid4()),
-            "identity": self._client.identity,
-        }
-        await self._client._call("POST", _path(self._client, self.id, "/trigger"), json=body)
+        await self._client._impl.trigger_schedule(TriggerScheduleInput(self.id, overlap, {}, None))
 
     async def backfill(self, *backfill: ScheduleBackfill) -> None:
         if not backfill:
             raise ValueError("at least one backfill required")
-        body = {
-            "backfills": [b.to_wire() for b in backfill],
-            "request_id": str(uuid.uuid4()),
-            "identity": self._client.identity,
-        }
-        await self._client._call("POST", _path(self._client, self.id, "/backfill"), json=body)
+        await self._client._impl.backfill_schedule(BackfillScheduleInput(self.id, backfill, {}, None))
 
     async def update(
         self,
@@ -115,25 +170,10 @@ class ScheduleHandle:
     ) -> None:
         """Read, let `updater` change it, write back; a concurrent change in between is refused
         by the server (RPCError with status `conflict`, HTTP 412), as Temporal's conflict token."""
-        description = await self.describe()
-        update = updater(ScheduleUpdateInput(description=description))
-        if inspect.isawaitable(update):
-            update = await update
-        if update is None:
-            return
-        body = await update.schedule.to_wire(self._client.data_converter)
-        if update.search_attributes:
-            body["action"]["search_attributes"] = {
-                **body["action"]["search_attributes"],
-                **encode_search_attributes(update.search_attributes),
-            }
-        body.update(
-            conflict_token=description.raw_description["conflict_token"], identity=self._client.identity
-        )
-        await self._client._call("POST", _path(self._client, self.id, "/update"), json=body)
+        await self._client._impl.update_schedule(UpdateScheduleInput(self.id, updater, {}, None))
 
     async def delete(self) -> None:
-        await self._client._call("DELETE", _path(self._client, self.id))
+        await self._client._impl.delete_schedule(DeleteScheduleInput(self.id, {}, None))
 
 
 class ScheduleAsyncIterator:

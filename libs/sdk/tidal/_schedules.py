@@ -5,7 +5,7 @@ how they travel as the HTTP API's JSON (`to_wire` / `from_wire` here, the spec's
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -13,13 +13,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from tidal_schema import Payload
-from tidal_schema import RetryPolicy as SchemaRetryPolicy
 from tidal_schema.schedules import ScheduleSpec as SchemaScheduleSpec
 
-from ._client_types import _workflow_name
+from ._schedule_action import ScheduleAction, ScheduleActionStartWorkflow, duration_of
 from ._schedule_spec import ScheduleSpec
-from ._visibility import encode_search_attributes
-from .common import RetryPolicy
 from .converter import DataConverter
 from .exceptions import TidalError
 
@@ -72,91 +69,6 @@ class ScheduleOverlapPolicy(IntEnum):
         return ScheduleOverlapPolicy[value.upper()]
 
 
-class ScheduleAction:
-    """Base of what a schedule does (only starting a workflow, as in Temporal today)."""
-
-
-class ScheduleActionStartWorkflow(ScheduleAction):
-    """Start a workflow; its id is `id` + "-" + the nominal time (RFC 3339, UTC)."""
-
-    def __init__(
-        self,
-        workflow: str | Callable[..., Awaitable[Any]],
-        arg: Any = _MISSING,
-        *,
-        args: Sequence[Any] = (),
-        id: str | None = None,
-        task_queue: str | None = None,
-        execution_timeout: timedelta | None = None,
-        run_timeout: timedelta | None = None,
-        task_timeout: timedelta | None = None,
-        retry_policy: RetryPolicy | None = None,
-        memo: Mapping[str, Any] | None = None,
-        untyped_search_attributes: Mapping[str, Any] | None = None,
-    ) -> None:
-        if id is None or task_queue is None:
-            raise ValueError("ScheduleActionStartWorkflow needs id and task_queue")
-        self.workflow = workflow if isinstance(workflow, str) else _workflow_name(workflow)[0]
-        self.args: Sequence[Any] = [arg] if arg is not _MISSING else list(args)
-        self.id = id
-        self.task_queue = task_queue
-        self.execution_timeout = execution_timeout
-        self.run_timeout = run_timeout
-        self.task_timeout = task_timeout
-        self.retry_policy = retry_policy
-        self.memo: Mapping[str, Any] | None = memo
-        self.untyped_search_attributes: Mapping[str, Any] = dict(untyped_search_attributes or {})
-
-    def __repr__(self) -> str:
-        return (
-            f"ScheduleActionStartWorkflow(workflow={self.workflow!r}, id={self.id!r}, "
-            f"task_queue={self.task_queue!r})"
-        )
-
-    async def to_wire(self, converter: DataConverter) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "workflow_type": self.workflow,
-            "workflow_id": self.id,
-            "task_queue": self.task_queue,
-            "input": [p.model_dump(mode="json") for p in await converter.encode(list(self.args))],
-            "search_attributes": encode_search_attributes(self.untyped_search_attributes),
-        }
-        for key, td in (
-            ("workflow_execution_timeout", self.execution_timeout),
-            ("workflow_run_timeout", self.run_timeout),
-            ("workflow_task_timeout", self.task_timeout),
-        ):
-            if td is not None:
-                wire[key] = td.total_seconds()
-        if self.retry_policy is not None:
-            wire["retry_policy"] = self.retry_policy.to_schema().model_dump(mode="json")
-        if self.memo:
-            encoded = await converter.encode(list(self.memo.values()))
-            wire["memo"] = {k: p.model_dump(mode="json") for k, p in zip(self.memo, encoded, strict=True)}
-        return wire
-
-    @staticmethod
-    async def from_wire(wire: Mapping[str, Any], converter: DataConverter) -> ScheduleActionStartWorkflow:
-        args = await converter.decode([Payload.model_validate(p) for p in wire.get("input") or ()])
-        memo_raw = wire.get("memo") or {}
-        memo_values = await converter.decode([Payload.model_validate(p) for p in memo_raw.values()])
-        policy = wire.get("retry_policy")
-        return ScheduleActionStartWorkflow(
-            wire["workflow_type"],
-            args=args,
-            id=wire["workflow_id"],
-            task_queue=wire["task_queue"],
-            execution_timeout=_duration(wire.get("workflow_execution_timeout")),
-            run_timeout=_duration(wire.get("workflow_run_timeout")),
-            task_timeout=_duration(wire.get("workflow_task_timeout")),
-            retry_policy=RetryPolicy.from_schema(SchemaRetryPolicy.model_validate(policy))
-            if policy
-            else None,
-            memo=dict(zip(memo_raw, memo_values, strict=True)) or None,
-            untyped_search_attributes=wire.get("search_attributes") or {},
-        )
-
-
 @dataclass
 class SchedulePolicy:
     overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.SKIP
@@ -174,7 +86,7 @@ class SchedulePolicy:
     def from_wire(wire: Mapping[str, Any]) -> SchedulePolicy:
         return SchedulePolicy(
             overlap=ScheduleOverlapPolicy.from_wire(wire.get("overlap", "skip")),
-            catchup_window=_duration(wire.get("catchup_window")),
+            catchup_window=duration_of(wire.get("catchup_window")),
             pause_on_failure=bool(wire.get("pause_on_failure")),
         )
 
@@ -354,12 +266,3 @@ async def memo_value_of(
         return default
     (value,) = await converter.decode([Payload.model_validate(raw[key])], [type_hint] if type_hint else None)
     return value
-
-
-def _duration(value: Any) -> timedelta | None:
-    """The API's durations: ISO 8601 (pydantic's JSON form, e.g. "PT10S") or seconds."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    return _TIMEDELTA.validate_python(value)

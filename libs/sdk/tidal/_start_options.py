@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from tidal_schema import Payload
 
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
@@ -28,7 +30,7 @@ class StartOptions:
     run_timeout: timedelta | None = None
     task_timeout: timedelta | None = None
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE
-    id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL
+    id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.UNSPECIFIED
     retry_policy: RetryPolicy | None = None
     memo: Mapping[str, Any] | None = None
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None
@@ -37,6 +39,8 @@ class StartOptions:
     static_summary: str | None = None
     static_details: str | None = None
     priority: Priority = Priority.default
+    # Encoded already (client interceptors add them): recorded in WorkflowExecutionStarted.
+    header: Mapping[str, Payload] = field(default_factory=dict)
 
     async def body(self, converter: DataConverter) -> dict[str, Any]:
         """The JSON body of `POST .../workflows` (a new request id when none was given)."""
@@ -47,7 +51,7 @@ class StartOptions:
             "input": [p.model_dump(mode="json") for p in await converter.encode(list(self.args))],
             "request_id": self.request_id or str(uuid.uuid4()),
             "id_reuse_policy": self.id_reuse_policy.value,
-            "id_conflict_policy": self.id_conflict_policy.value,
+            "id_conflict_policy": self.id_conflict_policy.wire_value(),
         }
         for key, td in (
             ("workflow_execution_timeout", self.execution_timeout),
@@ -62,6 +66,8 @@ class StartOptions:
                 body[key] = text
         if (priority := self.priority.to_schema()) is not None:
             body["priority"] = priority.model_dump(mode="json", exclude_none=True)
+        if self.header:
+            body["header"] = {k: p.model_dump(mode="json") for k, p in self.header.items()}
         if self.retry_policy is not None:
             body["retry_policy"] = self.retry_policy.to_schema().model_dump(mode="json")
         if self.memo:

@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _client_interactions as _ia
+from ._call_options import http_options
+from ._client_inputs import StartWorkflowUpdateWithStartInput, UpdateWithStartStartWorkflowInput
 from ._client_types import _workflow_name
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
@@ -21,9 +23,10 @@ from .common import Priority, RetryPolicy
 from .exceptions import RPCError, WorkflowAlreadyStartedError
 
 if TYPE_CHECKING:
-    from .client import Client, WorkflowHandle
+    from ._client import Client
+    from ._workflow_handle import WorkflowHandle
 
-__all__ = ["WithStartWorkflowOperation", "start_update_with_start"]
+__all__ = ["WithStartWorkflowOperation", "fail", "resolve", "start_update_with_start"]
 
 ReturnT = TypeVar("ReturnT")
 _MISSING: Any = object()
@@ -57,9 +60,8 @@ class WithStartWorkflowOperation(Generic[ReturnT]):
         priority: Priority = Priority.default,
     ) -> None:
         name, ret_type = _workflow_name(workflow)
-        self._result_type = result_type or ret_type
-        self._options = StartOptions(
-            workflow_type=name,
+        self._start_workflow_input = UpdateWithStartStartWorkflowInput(
+            workflow=name,
             args=[arg] if arg is not _MISSING else list(args),
             id=id,
             task_queue=task_queue,
@@ -69,14 +71,17 @@ class WithStartWorkflowOperation(Generic[ReturnT]):
             id_reuse_policy=id_reuse_policy,
             id_conflict_policy=id_conflict_policy,
             retry_policy=retry_policy,
+            cron_schedule="",
             memo=memo,
             search_attributes=search_attributes,
             start_delay=start_delay,
-            # Fixed once, so the client's retries of the request start at most one run.
-            request_id=request_id or str(uuid.uuid4()),
+            headers={},
             static_summary=static_summary,
             static_details=static_details,
+            ret_type=result_type or ret_type,
             priority=priority,
+            # Fixed once, so the client's retries of the request start at most one run.
+            request_id=request_id or str(uuid.uuid4()),
         )
         self._handle: asyncio.Future[WorkflowHandle[ReturnT]] | None = None
 
@@ -91,73 +96,102 @@ class WithStartWorkflowOperation(Generic[ReturnT]):
         return await asyncio.shield(self._future())
 
 
+def resolve(op: WithStartWorkflowOperation[Any], client: Client, run_id: str, started: bool) -> None:
+    """Give `op.workflow_handle()` its handle once the server answered."""
+    handle = client.get_workflow_handle(
+        op._start_workflow_input.id,
+        run_id=run_id,
+        first_execution_run_id=run_id if started else None,
+        result_type=op._start_workflow_input.ret_type,
+    )
+    op._future().set_result(handle)
+
+
+def fail(op: WithStartWorkflowOperation[Any], err: BaseException) -> None:
+    future = op._future()
+    future.set_exception(err)
+    future.exception()  # retrieved: nobody may ever ask for the handle
+
+
+def _start_options(start: UpdateWithStartStartWorkflowInput) -> StartOptions:
+    if start.cron_schedule:
+        raise ValueError("cron_schedule is not supported: create a schedule (Client.create_schedule)")
+    return StartOptions(
+        workflow_type=start.workflow,
+        args=list(start.args),
+        id=start.id,
+        task_queue=start.task_queue,
+        execution_timeout=start.execution_timeout,
+        run_timeout=start.run_timeout,
+        task_timeout=start.task_timeout,
+        id_reuse_policy=start.id_reuse_policy,
+        id_conflict_policy=start.id_conflict_policy,
+        retry_policy=start.retry_policy,
+        memo=start.memo,
+        search_attributes=start.search_attributes,
+        start_delay=start.start_delay,
+        request_id=start.request_id,
+        static_summary=start.static_summary,
+        static_details=start.static_details,
+        priority=start.priority,
+        header=start.headers,
+    )
+
+
 async def start_update_with_start(
-    client: Client,
-    update: Any,
-    values: list[Any],
-    *,
-    start_workflow_operation: WithStartWorkflowOperation[Any],
-    wait_for_stage: _ia.WorkflowUpdateStage,
-    id: str | None,
-    result_type: type | None,
-    rpc_timeout: timedelta | None,
+    client: Client, input: StartWorkflowUpdateWithStartInput
 ) -> _ia.WorkflowUpdateHandle[Any]:
+    start, update = input.start_workflow_input, input.update_workflow_input
+    wait_for_stage = update.wait_for_stage
     if wait_for_stage is _ia.WorkflowUpdateStage.ADMITTED:
         raise ValueError("waiting for the ADMITTED stage is not supported (as in temporalio)")
-    op = start_workflow_operation
-    future = op._future()
-    if future.done():
-        raise RuntimeError("a WithStartWorkflowOperation can be used only once")
-    name, hint = _ia._update_name(update)
     update_body: dict[str, Any] = {
-        "name": name,
-        "update_id": id or str(uuid.uuid4()),
-        "input": [p.model_dump(mode="json") for p in await client.data_converter.encode(values)],
+        "name": update.update,
+        "update_id": update.update_id or str(uuid.uuid4()),
+        "input": [p.model_dump(mode="json") for p in await client.data_converter.encode(list(update.args))],
         "identity": client.identity,
         "wait_for_stage": wait_for_stage.name.lower(),
-        "wait": rpc_timeout.total_seconds() if rpc_timeout else _ia._RESULT_POLL_SECONDS,
+        "wait": input.rpc_timeout.total_seconds() if input.rpc_timeout else _ia._RESULT_POLL_SECONDS,
     }
-    opts = op._options
     try:
-        body = {"start": {**await opts.body(client.data_converter), "identity": client.identity}}
+        body = {
+            "start": {**await _start_options(start).body(client.data_converter), "identity": client.identity}
+        }
         data = await client._call(
             "POST",
             f"/api/v1/namespaces/{client.namespace}/update-with-start",
             json={**body, "update": update_body},
+            **http_options(input.rpc_metadata, None),
         )
     except RPCError as exc:
         err: BaseException = exc
         if exc.status == "already_started":
-            err = WorkflowAlreadyStartedError(opts.id, opts.workflow_type, run_id=exc.run_id)
-        future.set_exception(err)
-        future.exception()  # retrieved: nobody may ever ask for the handle
+            err = WorkflowAlreadyStartedError(start.id, start.workflow, run_id=exc.run_id)
+        input._on_start_error(err)
         raise err from exc
+    except BaseException as exc:
+        input._on_start_error(exc)
+        raise
     run_id = str(data["run_id"])
-    handle = client.get_workflow_handle(
-        opts.id,
-        run_id=run_id,
-        first_execution_run_id=run_id if data.get("started") else None,
-        result_type=op._result_type,
-    )
-    future.set_result(handle)
+    input._on_start(run_id, bool(data.get("started")))
     answer: dict[str, Any] = data["update"]
     if _ia.WorkflowUpdateStage[str(answer["stage"]).upper()] < wait_for_stage:
         # Not there within one wait: keep waiting on the same update id (admitted once).
         answer = await _ia._update_call(
             client,
-            opts.id,
+            start.id,
             run_id,
             {k: update_body[k] for k in ("name", "update_id", "input", "identity")},
             wait_for_stage,
-            rpc_timeout,
+            input.rpc_timeout,
         )
     completed = _ia.WorkflowUpdateStage[str(answer["stage"]).upper()] is _ia.WorkflowUpdateStage.COMPLETED
     out: _ia.WorkflowUpdateHandle[Any] = _ia.WorkflowUpdateHandle(
         client,
         answer["update_id"],
-        opts.id,
+        start.id,
         workflow_run_id=run_id,
-        result_type=result_type or hint,
+        result_type=update.ret_type,
         known_outcome=answer if completed else None,
     )
     if answer.get("rejected"):

@@ -39,7 +39,8 @@ class Info:
     """What the run knows about itself (`workflow.info()`), with temporalio's fields in its
     order. `start_time` is the first workflow task's time, `workflow_start_time` the
     `WorkflowExecutionStarted` time (they differ by a start delay or a retry's backoff).
-    `headers` are the start's headers: Tidal's starts carry none yet, so it is empty."""
+    `headers` are the start's headers (what client interceptors added, from
+    `WorkflowExecutionStarted.header`)."""
 
     attempt: int
     continued_run_id: str | None  # the run this one continued from (continue-as-new, retries)

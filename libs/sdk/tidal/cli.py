@@ -95,7 +95,7 @@ async def _run(args: argparse.Namespace) -> int:
                 ("Run ID", d.run_id),
                 ("Type", d.workflow_type),
                 ("Task queue", d.task_queue),
-                ("Status", d.status.value),
+                ("Status", d.status.value if d.status else ""),
                 ("Started", d.start_time),
                 ("Closed", d.close_time),
                 ("History length", d.history_length),
@@ -123,7 +123,7 @@ async def _run(args: argparse.Namespace) -> int:
             await handle.signal(args.name, args=_json_values(args.input))
             _emit(args, {"signaled": args.id}, f"Signaled {args.id} with {args.name}")
         elif args.command == "terminate":
-            await handle.terminate(args.reason)
+            await handle.terminate(reason=args.reason)
             _emit(args, {"terminated": args.id}, f"Terminated {args.id}")
         elif args.command == "cancel":
             await handle.cancel()

@@ -19,7 +19,7 @@ from ._metric_api import (
     MetricHistogramTimedelta,
     MetricMeter,
 )
-from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from ._policies import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import (
     SearchAttributeIndexedValueType,
     SearchAttributeKey,
@@ -38,6 +38,7 @@ __all__ = [
     "MetricHistogramTimedelta",
     "MetricMeter",
     "Priority",
+    "QueryRejectCondition",
     "RawValue",
     "RetryPolicy",
     "SearchAttributeIndexedValueType",

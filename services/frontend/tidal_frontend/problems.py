@@ -46,6 +46,7 @@ CODES: dict[str, tuple[int, str]] = {
     "payload_too_large": (413, "Request body too large"),
     "rate_limited": (429, "Too many requests"),
     "query_failed": (400, "Query failed"),
+    "query_rejected": (412, "Query rejected"),
     "internal": (500, "Internal error"),
     "unavailable": (503, "Service unavailable"),
     "deadline_exceeded": (504, "Deadline exceeded"),

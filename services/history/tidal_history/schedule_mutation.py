@@ -272,6 +272,10 @@ class ScheduleMutation:
             retry_policy=action.retry_policy,
             memo=action.memo,
             search_attributes=attrs,
+            static_summary=action.static_summary,
+            static_details=action.static_details,
+            priority=action.priority,
+            header=action.header,
             identity=f"schedule {doc.schedule_id}"[:1000],
             scheduled_by=ScheduleLink(
                 namespace=doc.namespace,

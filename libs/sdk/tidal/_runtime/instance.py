@@ -494,7 +494,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             cron_schedule=a.cron_schedule,
             execution_timeout=a.workflow_execution_timeout,
             first_execution_run_id=a.first_execution_run_id or self.run_id,
-            headers={},
+            headers=dict(a.header),
             namespace=self.namespace,
             original_execution_run_id=a.original_execution_run_id or self.run_id,
             parent=(

@@ -174,7 +174,13 @@ def api_router() -> APIRouter:
         tags=["workflows"],
         summary="Query a workflow (answered by a worker; nothing is written to history)",
         responses=responses(
-            "invalid_argument", "not_found", "query_failed", "deadline_exceeded", "unavailable", *_AUTH_ERRORS
+            "invalid_argument",
+            "not_found",
+            "query_failed",
+            "query_rejected",
+            "deadline_exceeded",
+            "unavailable",
+            *_AUTH_ERRORS,
         ),
     )
     r.add_api_route(

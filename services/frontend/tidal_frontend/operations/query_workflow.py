@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
-from tidal_schema import HistoryEvent, Payload, limits, names, sizes
+from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus, limits, names, sizes
 from tidal_schema.limits import Name, OptionalId
 from tidal_schema.messages import QUERY_REPLY, AddQueryTask, QueryWorkflowReply, QueryWorkflowTask
 from tidal_server.apikeys import Role
@@ -29,7 +29,7 @@ from .policy import Admitted, Policy
 _PAGE = 1000
 
 
-__all__ = ["POLICY", "QueryWorkflowRequest", "QueryWorkflowResponse", "query_workflow"]
+__all__ = ["POLICY", "QueryWorkflowRequest", "QueryWorkflowResponse", "query_workflow", "rejects"]
 
 POLICY = Policy(role=Role.READER)
 
@@ -42,6 +42,15 @@ class QueryWorkflowRequest(WithInput):
         gt=0,
         description="seconds to wait for a worker's answer (default: the frontend's "
         "request_timeout_seconds; capped at long_poll_max_seconds)",
+    )
+    reject_condition: Literal["None", "NotOpen", "NotCompletedCleanly"] | None = Field(
+        default=None,
+        description="Temporal's query reject condition: NotOpen refuses a closed run, "
+        "NotCompletedCleanly one that closed other than Completed (412 query_rejected, with "
+        "the run's workflow_status), without asking a worker",
+    )
+    header: dict[Name, Payload] = Field(
+        default_factory=dict, description="Temporal's query header (client interceptors), given to the worker"
     )
 
 
@@ -58,6 +67,12 @@ async def query_workflow(
     row = await ctx.store.execution(namespace, workflow_id, body.run_id or None)
     if row is None:
         raise not_found(namespace, workflow_id, body.run_id)
+    if rejects(body.reject_condition, row.status):
+        raise Problem(
+            "query_rejected",
+            f"query refused by reject_condition {body.reject_condition}: the run is {row.status.value}",
+            workflow_status=row.status.value,
+        )
     timeout = body.timeout or ctx.settings.request_timeout_seconds
     timeout = min(timeout, max(ctx.settings.long_poll_max_seconds, 1.0))
     task = QueryWorkflowTask(
@@ -69,6 +84,7 @@ async def query_workflow(
         query_id=uuid.uuid4().hex,
         query_type=body.query_name,
         query_args=body.payloads(),
+        header=body.header,
         **_newest(await _history(ctx, row), ctx.settings.max_message_bytes),
         deadline=datetime.now(UTC) + timedelta(seconds=timeout),
     )
@@ -79,6 +95,16 @@ async def query_workflow(
         raise Problem("query_failed", reply.message or f"query {body.query_name!r} failed", **extra)
     assert reply.result is not None
     return QueryWorkflowResponse(workflow_id=workflow_id, run_id=row.run_id, result=reply.result)
+
+
+def rejects(condition: str | None, status: WorkflowExecutionStatus) -> bool:
+    """Temporal's rule: a running run is always queried; NotOpen refuses every closed run,
+    NotCompletedCleanly every closed run that did not complete."""
+    if status is WorkflowExecutionStatus.RUNNING:
+        return False
+    if condition == "NotOpen":
+        return True
+    return condition == "NotCompletedCleanly" and status is not WorkflowExecutionStatus.COMPLETED
 
 
 async def _history(ctx: FrontendContext, row: ExecutionRow) -> tuple[HistoryEvent, ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
+from tidal_schema import Payload
 from tidal_schema.limits import STORE_SAFE_PATTERN, Name, OptionalId, Text
 from tidal_schema.messages import SignalWorkflowExecution
 from tidal_server.apikeys import Role
@@ -31,6 +32,11 @@ class SignalWorkflowRequest(WithInput):
         description="idempotency key: a retried signal with the same request_id is applied once",
     )
     identity: Text = Field(default="", max_length=1000)
+    header: dict[Name, Payload] = Field(
+        default_factory=dict,
+        description="Temporal's signal header (what client interceptors add), recorded in "
+        "WorkflowExecutionSignaled",
+    )
 
 
 async def signal_workflow(
@@ -46,6 +52,7 @@ async def signal_workflow(
         input=body.payloads(),
         request_id=request_id,
         identity=body.identity,
+        header=body.header,
     )
     reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
     return RunRef(workflow_id=workflow_id, run_id=reply.run_id)

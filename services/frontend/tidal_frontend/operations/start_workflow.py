@@ -73,6 +73,11 @@ class StartWorkflowRequest(WithInput):
         default=None,
         description="Temporal's task priority: a task queue's backlog goes out by priority_key, 1 first",
     )
+    header: dict[Name, Payload] = Field(
+        default_factory=dict,
+        description="Temporal's start header (what client interceptors add): recorded in "
+        "WorkflowExecutionStarted and given to the workflow as `workflow.info().headers`",
+    )
     start_signal: StartSignal | None = Field(
         default=None,
         description="signal-with-start: if the workflow is running, only signal it (200); otherwise "
@@ -141,5 +146,6 @@ def start_message(namespace: str, body: StartWorkflowRequest, request_id: str) -
         static_summary=body.static_summary,
         static_details=body.static_details,
         priority=body.priority,
+        header=body.header,
         **extra,
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pydantic import Field
+from tidal_schema import Payload
 from tidal_schema.limits import OptionalId, Text
 from tidal_schema.messages import TerminateWorkflowExecution
 from tidal_server.apikeys import Role
@@ -22,6 +23,10 @@ class TerminateWorkflowRequest(RequestModel):
     reason: Text = ""
     run_id: OptionalId | None = Field(default=None, description="a specific run (default: the current run)")
     identity: Text = Field(default="", max_length=1000)
+    details: list[Payload] = Field(
+        default_factory=list,
+        description="temporalio's `terminate(*args)`: encoded payloads, recorded in the event",
+    )
 
 
 async def terminate_workflow(
@@ -34,6 +39,7 @@ async def terminate_workflow(
         run_id=body.run_id or None,
         reason=body.reason,
         identity=body.identity,
+        details=tuple(body.details),
     )
     # Terminating twice is harmless: the second finds the run closed (404).
     reply = await _history.send(ctx, message, retry_hint="retrying is safe")

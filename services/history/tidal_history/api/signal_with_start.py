@@ -60,6 +60,8 @@ def handle(
             input=msg.signal_input,
             identity=msg.identity,
             request_id=msg.request_id,
+            # As Temporal's signal-with-start: the start's header goes with its signal.
+            header=msg.header,
         )
     )
     start_workflow.schedule_first_task(m, start)

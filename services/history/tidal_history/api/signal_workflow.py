@@ -35,7 +35,11 @@ def handle(
     dedup.remember(state, dedup.SIGNAL, msg.request_id, now=now)
     m.record_external(
         ev.WorkflowExecutionSignaled(
-            signal_name=msg.signal_name, input=msg.input, identity=msg.identity, request_id=msg.request_id
+            signal_name=msg.signal_name,
+            input=msg.input,
+            identity=msg.identity,
+            request_id=msg.request_id,
+            header=msg.header,
         )
     )
     m.reply = AckReply(run_id=state.run_id)

@@ -141,6 +141,7 @@ def begin(
             static_summary=msg.static_summary,
             static_details=msg.static_details,
             priority=msg.priority,
+            header=msg.header,
         )
     )
     run_timeout = msg.workflow_run_timeout or msg.workflow_execution_timeout

@@ -29,7 +29,7 @@ def handle(
     m = Mutation(state, history, now=now)
     m.close(
         WorkflowExecutionStatus.TERMINATED,
-        ev.WorkflowExecutionTerminated(reason=msg.reason, identity=msg.identity),
+        ev.WorkflowExecutionTerminated(reason=msg.reason, identity=msg.identity, details=msg.details),
         failure=Failure(message=msg.reason or "terminated", type="TerminatedError", kind="terminated"),
     )
     m.reply = AckReply(run_id=state.run_id)

@@ -1,0 +1,231 @@
+"""The innermost link of the client interceptor chain: each `*Input` becomes one call of the
+frontend's HTTP API (docs/api.md). `Client` and `WorkflowHandle` only build inputs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import _async_activity, _with_start
+from . import _client_interactions as _interactions
+from . import _schedule_client as _schedules
+from ._async_activity import (
+    CompleteAsyncActivityInput,
+    FailAsyncActivityInput,
+    HeartbeatAsyncActivityInput,
+    ReportCancellationAsyncActivityInput,
+)
+from ._call_options import http_options, wire_header
+from ._client_inputs import (
+    CancelWorkflowInput,
+    CountWorkflowsInput,
+    DescribeWorkflowInput,
+    FetchWorkflowHistoryEventsInput,
+    ListWorkflowsInput,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
+    TerminateWorkflowInput,
+)
+from ._client_interactions import WorkflowUpdateHandle
+from ._client_interceptor import OutboundInterceptor
+from ._executions import WorkflowExecutionAsyncIterator, WorkflowExecutionDescription
+from ._history_events import WorkflowHistoryEventAsyncIterator
+from ._schedule_inputs import (
+    BackfillScheduleInput,
+    CreateScheduleInput,
+    DeleteScheduleInput,
+    DescribeScheduleInput,
+    ListSchedulesInput,
+    PauseScheduleInput,
+    TriggerScheduleInput,
+    UnpauseScheduleInput,
+    UpdateScheduleInput,
+)
+from ._schedules import ScheduleDescription
+from ._start_options import StartOptions
+from ._visibility import WorkflowExecutionCount, count_workflows
+from ._workflow_handle import WorkflowHandle
+from .exceptions import RPCError, WorkflowAlreadyStartedError
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._schedule_client import ScheduleAsyncIterator, ScheduleHandle
+
+__all__ = ["ClientCalls"]
+
+
+class ClientCalls(OutboundInterceptor):
+    """Makes the calls; `next` is unused (nothing comes after it)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    # --- workflows ------------------------------------------------------------------------
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+        c = self._client
+        if input.cron_schedule:
+            raise ValueError("cron_schedule is not supported: create a schedule (Client.create_schedule)")
+        body = await StartOptions(
+            workflow_type=input.workflow,
+            args=list(input.args),
+            id=input.id,
+            task_queue=input.task_queue,
+            execution_timeout=input.execution_timeout,
+            run_timeout=input.run_timeout,
+            task_timeout=input.task_timeout,
+            id_reuse_policy=input.id_reuse_policy,
+            id_conflict_policy=input.id_conflict_policy,
+            retry_policy=input.retry_policy,
+            memo=input.memo,
+            search_attributes=input.search_attributes,
+            start_delay=input.start_delay,
+            request_id=input.request_id,
+            static_summary=input.static_summary,
+            static_details=input.static_details,
+            priority=input.priority,
+            header=input.headers,
+        ).body(c.data_converter)
+        if input.start_signal is not None:
+            signal_input = await c.data_converter.encode(list(input.start_signal_args))
+            body["start_signal"] = {
+                "name": input.start_signal,
+                "input": [p.model_dump(mode="json") for p in signal_input],
+            }
+        try:
+            reply = await c._call(
+                "POST", c._wf_path(), json=body, **http_options(input.rpc_metadata, input.rpc_timeout)
+            )
+        except RPCError as exc:
+            if exc.status == "already_started":
+                raise WorkflowAlreadyStartedError(input.id, input.workflow, run_id=exc.run_id) from exc
+            raise
+        return WorkflowHandle(
+            c,
+            input.id,
+            run_id=reply["run_id"],
+            result_run_id=reply["run_id"],
+            first_execution_run_id=reply["run_id"],
+            result_type=input.ret_type,
+        )
+
+    async def cancel_workflow(self, input: CancelWorkflowInput) -> None:
+        c = self._client
+        body = {"request_id": str(uuid.uuid4()), "identity": c.identity}
+        if input.reason:
+            body["reason"] = input.reason
+        if input.run_id:
+            body["run_id"] = input.run_id
+        opts = http_options(input.rpc_metadata, input.rpc_timeout)
+        await c._call("POST", c._wf_path(input.id, "/cancel"), json=body, **opts)
+
+    async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
+        c = self._client
+        params = {"run_id": input.run_id} if input.run_id else {}
+        opts = http_options(input.rpc_metadata, input.rpc_timeout)
+        d = await c._call("GET", c._wf_path(input.id), params=params, **opts)
+        return WorkflowExecutionDescription.from_json(
+            d, namespace=c.namespace, data_converter=c.data_converter
+        )
+
+    def fetch_workflow_history_events(
+        self, input: FetchWorkflowHistoryEventsInput
+    ) -> WorkflowHistoryEventAsyncIterator:
+        return WorkflowHistoryEventAsyncIterator(self._client, input)
+
+    def list_workflows(self, input: ListWorkflowsInput) -> WorkflowExecutionAsyncIterator:
+        token = input.next_page_token.decode() if input.next_page_token else None
+        return WorkflowExecutionAsyncIterator(
+            self._client,
+            input.query or "",
+            page_size=input.page_size,
+            limit=input.limit,
+            next_page_token=token,
+        )
+
+    async def count_workflows(self, input: CountWorkflowsInput) -> WorkflowExecutionCount:
+        return await count_workflows(self._client, input.query or "")
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        return await _interactions.query(self._client, input)
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        c = self._client
+        body: dict[str, Any] = {
+            "signal_name": input.signal,
+            "request_id": str(uuid.uuid4()),
+            "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(list(input.args))],
+        }
+        if input.headers:
+            body["header"] = wire_header(input.headers)
+        if input.run_id:
+            body["run_id"] = input.run_id
+        opts = http_options(input.rpc_metadata, input.rpc_timeout)
+        await c._call("POST", c._wf_path(input.id, "/signal"), json=body, **opts)
+
+    async def terminate_workflow(self, input: TerminateWorkflowInput) -> None:
+        c = self._client
+        body: dict[str, Any] = {"reason": input.reason or "", "identity": c.identity}
+        if input.args:
+            details = await c.data_converter.encode(list(input.args))
+            body["details"] = [p.model_dump(mode="json") for p in details]
+        if input.run_id:
+            body["run_id"] = input.run_id
+        opts = http_options(input.rpc_metadata, input.rpc_timeout)
+        await c._call("POST", c._wf_path(input.id, "/terminate"), json=body, **opts)
+
+    async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle[Any]:
+        return await _interactions.start_update(self._client, input)
+
+    async def start_update_with_start_workflow(
+        self, input: StartWorkflowUpdateWithStartInput
+    ) -> WorkflowUpdateHandle[Any]:
+        return await _with_start.start_update_with_start(self._client, input)
+
+    # --- async activity completion --------------------------------------------------------
+
+    async def heartbeat_async_activity(self, input: HeartbeatAsyncActivityInput) -> None:
+        await _async_activity.heartbeat(self._client, input)
+
+    async def complete_async_activity(self, input: CompleteAsyncActivityInput) -> None:
+        await _async_activity.complete(self._client, input)
+
+    async def fail_async_activity(self, input: FailAsyncActivityInput) -> None:
+        await _async_activity.fail(self._client, input)
+
+    async def report_cancellation_async_activity(self, input: ReportCancellationAsyncActivityInput) -> None:
+        await _async_activity.report_cancellation(self._client, input)
+
+    # --- schedules ------------------------------------------------------------------------
+
+    async def create_schedule(self, input: CreateScheduleInput) -> ScheduleHandle:
+        return await _schedules.create_schedule(self._client, input)
+
+    def list_schedules(self, input: ListSchedulesInput) -> ScheduleAsyncIterator:
+        return _schedules.ScheduleAsyncIterator(
+            self._client, page_size=input.page_size, next_page_token=input.next_page_token
+        )
+
+    async def backfill_schedule(self, input: BackfillScheduleInput) -> None:
+        await _schedules.backfill(self._client, input)
+
+    async def delete_schedule(self, input: DeleteScheduleInput) -> None:
+        await _schedules.delete(self._client, input)
+
+    async def describe_schedule(self, input: DescribeScheduleInput) -> ScheduleDescription:
+        return await _schedules.describe(self._client, input)
+
+    async def pause_schedule(self, input: PauseScheduleInput) -> None:
+        await _schedules.pause(self._client, input)
+
+    async def trigger_schedule(self, input: TriggerScheduleInput) -> None:
+        await _schedules.trigger(self._client, input)
+
+    async def unpause_schedule(self, input: UnpauseScheduleInput) -> None:
+        await _schedules.unpause(self._client, input)
+
+    async def update_schedule(self, input: UpdateScheduleInput) -> None:
+        await _schedules.update(self._client, input)

@@ -1,0 +1,73 @@
+"""One call of the frontend's HTTP API: errors as `RPCError` (the server's problem code as
+`status`), retries while the server is unavailable, the caller's trace propagated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from opentelemetry import propagate
+
+from ._client_errors import RPCTimeoutOrCancelledError
+from .exceptions import RPCError
+
+__all__ = ["call"]
+
+
+async def call(
+    http: httpx.AsyncClient, method: str, path: str, *, retry_seconds: float, **kwargs: Any
+) -> dict[str, Any]:
+    """A server that is starting or briefly without a history shard answers 503, and a
+    frontend that is not listening yet refuses the connection: both are retried with backoff
+    until `retry_seconds` runs out, as temporalio retries UNAVAILABLE. Retrying is safe because
+    every write carries a request id."""
+    deadline = time.monotonic() + retry_seconds
+    delay = 0.05
+    while True:
+        try:
+            return await _call_once(http, method, path, **kwargs)
+        except RPCError as exc:
+            if exc.status != "unavailable" or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+async def _call_once(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    # The caller's trace (if any) continues through the server: W3C traceparent header.
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if carrier:
+        kwargs["headers"] = {**carrier, **kwargs.get("headers", {})}
+    try:
+        resp = await http.request(method, path, **kwargs)
+    except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
+        raise RPCError(
+            f"cannot reach the Tidal frontend at {http.base_url}: {exc}; is the server "
+            "running? (`make dev` or `tidal-server dev` starts one)",
+            status="unavailable",
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise RPCTimeoutOrCancelledError(
+            f"call to the Tidal frontend at {http.base_url} timed out: {exc!r}"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise RPCError(
+            f"call to the Tidal frontend at {http.base_url} failed: {exc}", status="internal"
+        ) from exc
+    if resp.status_code >= 400:
+        try:
+            problem = resp.json()
+        except ValueError:
+            problem = {"detail": resp.text}
+        raise RPCError(
+            str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
+            status=str(problem.get("code", "internal")),
+            code=resp.status_code,
+            run_id=problem.get("run_id"),
+            problem=problem,
+        )
+    data: dict[str, Any] = resp.json() if resp.content else {}
+    return data
