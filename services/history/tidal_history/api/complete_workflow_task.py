@@ -10,9 +10,8 @@ buffered-events.md)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from tidal_schema import Failure, HistoryEvent, WorkflowExecutionStatus
+from tidal_schema import Failure, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, TimerKind
@@ -20,6 +19,7 @@ from tidal_server.visibility import invalid_search_attributes
 
 from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
+from ..operation import OperationContext
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
 from . import child_commands, request_cancel_activity, workflow_retry
@@ -42,9 +42,8 @@ SUPPORTED = (
 )
 
 
-def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: CompleteWorkflowTask, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     wft = state.workflow_task
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out
