@@ -129,9 +129,9 @@ class WorkingSet:
         else:
             if ck not in batch.currents:
                 batch.currents[ck] = await self._store.load_current(*ck)
-            current, new_run_id = batch.currents[ck], str(uuid.uuid4())
-            load_run = op.load is Load.CURRENT_RUN and current is not None
-            w = await self._working(batch, (*ck, current.run_id)) if load_run else None  # type: ignore[union-attr]
+            current, new_run_id, w = batch.currents[ck], str(uuid.uuid4()), None
+            if op.load is Load.CURRENT_RUN and current is not None:
+                w = await self._working(batch, (*ck, current.run_id))
         retention = None
         if op.retention and w is not None and w.write is not None and w.write.purge:
             w = None  # purged earlier in this batch: already gone
