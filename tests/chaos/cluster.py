@@ -185,7 +185,7 @@ async def inject_faults(
 ) -> None:
     """Kill a random process every `interval` seconds for `seconds`; restart it after a short
     pause. The broker restarts at about a third of the window, the database at two thirds.
-    Goes on past `seconds` (up to twice it) until `min_kills` SIGKILLs were dealt: on a loaded
+    Goes on past `seconds` (up to three times it) until `min_kills` SIGKILLs were dealt: on a loaded
     machine the server restarts can take most of a short window."""
     t0 = time.monotonic()
 
@@ -194,7 +194,7 @@ async def inject_faults(
 
     def more() -> bool:
         elapsed = time.monotonic() - t0
-        return elapsed < seconds or (kills() < min_kills and elapsed < 2 * seconds)
+        return elapsed < seconds or (kills() < min_kills and elapsed < 3 * seconds)
 
     server_restarts = (
         [(seconds / 3, cluster.restart_rabbitmq), (2 * seconds / 3, cluster.restart_postgres)]

@@ -158,7 +158,11 @@ async def run_chaos(options: Options, *, log: Any = _say) -> ChaosResult:
         await asyncio.to_thread(rabbit.stop)
         await asyncio.to_thread(pg.stop)
     seconds["total"] = time.monotonic() - started
-    faults = Counter(f"{f.kind} {f.target}" if f.kind == "kill" else f.kind for f in cluster.faults)
+    # A process that exited on its own is named with its exit code (e.g. a worker restarted while
+    # the broker was down exits 1 by design and is restarted, as an orchestrator would).
+    faults = Counter(
+        f"{f.kind} {f.target}" if f.kind in ("kill", "exited") else f.kind for f in cluster.faults
+    )
     if not options.keep_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return ChaosResult(

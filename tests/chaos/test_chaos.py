@@ -20,7 +20,7 @@ from tests.support.servers import ServerUnavailableError
 pytestmark = pytest.mark.timeout(900)
 
 # min_kills: on a loaded box the broker and database restarts can take most of the minute (twice
-# only 3 SIGKILLs fitted), so the faults go on until 5 were dealt (at most another minute).
+# only 3 SIGKILLs fitted, once 4), so the faults go on until 5 were dealt (at most two more minutes).
 CI_OPTIONS = Options(workflows=200, fault_seconds=60.0, settle_seconds=120.0, seed=9, min_kills=5)
 
 # A known defect being fixed elsewhere is marked on the one assertion it breaks, e.g.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -109,5 +110,40 @@ async def test_local_environment_does_not_skip() -> None:
     env = await WorkflowEnvironment.start_local()
     try:
         assert not env.supports_time_skipping
+        assert not env.supports_time_skipping_v1 and not env.supports_time_skipping_v2
+        with env.auto_time_skipping_disabled(), env.with_time_skipping_disabled():
+            pass  # no-ops without time skipping, as in temporalio
     finally:
         await env.shutdown()
+
+
+async def test_auto_time_skipping_disabled_makes_result_waits_real(env: WorkflowEnvironment) -> None:
+    assert env.supports_time_skipping_v1 and not env.supports_time_skipping_v2
+    handle = await env.client.start_workflow(Deadline.run, id=f"dl-{uuid.uuid4()}", task_queue=TQ)
+    before = await env.get_current_time(handle)
+    with env.auto_time_skipping_disabled():
+        # Two hours of workflow time cannot pass in a second of real time without skipping.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(handle.result(), 1)
+        assert await env.get_current_time() - before < timedelta(minutes=1)
+    assert await handle.result() == "expired"  # skipping again
+    assert await env.get_current_time(handle) - before >= timedelta(hours=2)
+
+
+async def test_connect_client_gives_another_client_of_the_environment(env: WorkflowEnvironment) -> None:
+    other = await env.connect_client(identity="second")
+    try:
+        assert other is not env.client and other.identity == "second"
+        assert other.namespace == env.client.namespace
+        handle = await other.start_workflow(Deadline.run, id=f"dl-{uuid.uuid4()}", task_queue=TQ)
+        assert await handle.result() == "expired"  # its result waits skip time too
+    finally:
+        await other.close()
+    # A server of the caller's (`from_client`): the new client talks to the same server.
+    remote = WorkflowEnvironment.from_client(env.client)
+    third = await remote.connect_client()
+    try:
+        assert (await third.get_workflow_handle(handle.id).describe()).id == handle.id
+    finally:
+        await third.close()
+    assert (await env.client.get_workflow_handle(handle.id).describe()).id == handle.id  # still works

@@ -22,6 +22,9 @@ from tidal_schema.messages import (
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUN = "run1"
+# Every SDK worker names its sticky queue: the run's later tasks go there, started at dispatch
+# (inputs arriving meanwhile are buffered behind them).
+STICKY = "tidal.sticky.worker-1"
 
 
 class Run:
@@ -69,7 +72,13 @@ class Run:
         return self.apply(
             complete_workflow_task.handle,
             CompleteWorkflowTask(
-                workflow_id="w1", run_id=RUN, scheduled_event_id=self.task_id, commands=commands
+                workflow_id="w1",
+                run_id=RUN,
+                scheduled_event_id=self.task_id,
+                commands=commands,
+                sticky_queue=STICKY,
+                # A worker that got the task with every input written before it started.
+                seen_event_id=self.state.next_event_id - 1,
             ),
         )
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Literal
 
 from ._message_base import _ExecutionRef, _Message
-from .common import Failure, Frozen, Payload, WorkflowExecutionStatus
+from .common import Failure, Frozen, Payload, Priority, WorkflowExecutionStatus
 from .limits import (
     Duration,
     Id,
@@ -47,6 +47,7 @@ class StartChildWorkflowExecution(_Message):
     workflow_task_timeout: Duration = timedelta(seconds=10)
     parent: ParentRef
     parent_close_policy: Name = "Terminate"
+    priority: Priority | None = None
 
 
 class SignalExternalWorkflowExecution(_Message):

@@ -90,6 +90,8 @@ class StartChildWorkflowExecution(Frozen):
     workflow_execution_timeout: Duration | None = None
     workflow_run_timeout: Duration | None = None
     workflow_task_timeout: Duration | None = None
+    # Temporal's Priority; the fields left unset are the parent's (as for activities).
+    priority: Priority | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):

@@ -48,8 +48,9 @@ class RetryPolicy(Frozen):
 
 class Priority(Frozen):
     """Temporal's task priority: `priority_key` 1 (first) to 5 (last), default 3; a fairness key
-    and weight. Recorded with the run and its activities (activities inherit the run's fields
-    they do not set); matching does not order task queues by it yet (docs/coming-from-temporal.md)."""
+    and weight. Recorded with the run, its activities and children (which inherit the fields they
+    do not set); matching hands a task queue's backlog out by `priority_key`, the fairness fields
+    are not used (docs/task-priority.md)."""
 
     priority_key: int | None = Field(default=None, ge=1, le=5)
     fairness_key: Name | None = Field(default=None, max_length=64)

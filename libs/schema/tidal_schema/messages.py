@@ -152,6 +152,10 @@ class CompleteWorkflowTask(_ExecutionRef):
     commands: tuple[Command, ...] = ()
     identity: Text = ""
     sticky_queue: OptionalId | None = None
+    # The last event of the task the worker ran (0: its WorkflowTaskScheduled). Events history
+    # wrote after that one before the task started must have reached the workflow code, or the
+    # task is sent again with them (docs/architecture.md).
+    seen_event_id: int = Field(default=0, ge=0)
 
 
 class FailWorkflowTask(_ExecutionRef):
@@ -349,7 +353,8 @@ HistoryMessage = Annotated[
 
 class WorkflowTask(_ExecutionRef):
     """A workflow task. `events` are the run's events from `first_event_id` up to and including the
-    task's WorkflowTaskScheduled event: the whole history when `first_event_id` is 1, otherwise
+    task's WorkflowTaskScheduled event and the inputs written after it before the task started
+    (docs/architecture.md): the whole history when `first_event_id` is 1, otherwise
     what a sticky worker has not seen yet, or the newest part of a long history. A worker without
     events 1 .. first_event_id - 1 cached reads them from the frontend's history endpoint."""
 
@@ -368,6 +373,8 @@ class WorkflowTask(_ExecutionRef):
     # A task scheduled only to deliver updates: its WorkflowTaskScheduled (the last event) is not
     # in history yet, and history writes nothing at all if the task only rejects updates.
     speculative: bool = False
+    # The run's priority: matching hands a task queue's backlog out by its key (docs/task-priority.md).
+    priority: Priority | None = None
 
 
 class ActivityTask(_ExecutionRef):

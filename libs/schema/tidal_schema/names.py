@@ -49,6 +49,22 @@ def activity_task_queue(namespace: str, task_queue: str) -> str:
     return f"tidal.tq.{_part(namespace)}.{_part(task_queue)}.activity"
 
 
+# Shared task queues are RabbitMQ priority queues (x-max-priority) so that a backlog is handed
+# out by Temporal's priority key: key 1 (first) is AMQP priority 5, the default key 3 is 3, key 5
+# is 1; equal keys keep their order. Matching, the SDK and the embedded bus declare them alike
+# (RabbitMQ refuses a redeclaration with other arguments). docs/task-priority.md.
+TASK_QUEUE_MAX_PRIORITY = 5
+DEFAULT_PRIORITY_KEY = 3
+QUERY_TASK_PRIORITY = TASK_QUEUE_MAX_PRIORITY
+"""Queries share the workflow task queue and are waited for: they go before any task."""
+
+
+def task_priority(priority_key: int | None) -> int:
+    """The AMQP message priority of a task with Temporal's `priority_key` (None: the default)."""
+    key = priority_key or DEFAULT_PRIORITY_KEY
+    return TASK_QUEUE_MAX_PRIORITY + 1 - min(max(key, 1), TASK_QUEUE_MAX_PRIORITY)
+
+
 STICKY_QUEUE_PREFIX = "tidal.sticky."
 
 

@@ -164,6 +164,13 @@ class WorkflowTaskInfo(_Doc):
     # Tells apart the timeout timers of speculative tasks, which can share a scheduled event id (a
     # dropped one writes no event); None for the others, whose event id is theirs alone.
     timer_id: str | None = None
+    # Dispatched to the task queue's shared queue and no worker known to hold it yet: inputs that
+    # arrive meanwhile are written at once, before the task's WorkflowTaskStarted, and the worker
+    # that takes the task gets them with it, as in Temporal (docs/architecture.md). A task handed
+    # to a worker's own queue (sticky) counts as started at dispatch.
+    unstarted: bool = False
+    # The last event written while `unstarted` (0: none): a completion must have seen it.
+    written_before_start: int = 0
 
 
 class UpdateInfo(_Doc):

@@ -123,18 +123,39 @@ def test_signals_handled_in_order_and_wait_condition() -> None:
     assert new_instance(Collector, h).activate(h.task()) == out
 
 
-def test_signal_arriving_after_task_scheduled_waits_for_next_task() -> None:
+def test_signals_written_before_the_task_started_are_in_its_activation_and_replay() -> None:
+    # Temporal's order: inputs that arrive while a task waits for a worker come before its
+    # WorkflowTaskStarted and the task carries them, so its activation sees them (on replay too).
+    h = HistoryBuilder("Collector")
+    h.signal("add", "a")
+    h.signal("add", "b")
+    inst = new_instance(Collector, h)
+    assert inst.activate(h.task()) == ()
+    assert inst.query("count").data == 2
+    h.complete_task([])
+    h.signal("add", "c")  # after the task started: the next task's
+    h.signal("finish")
+    h.schedule_task()
+    (out,) = new_instance(Collector, h).activate(h.task())
+    assert out == commands.CompleteWorkflowExecution(result=out.result)  # type: ignore[union-attr]
+    assert out.result[0].data == ["a", "b", "c"]  # type: ignore[union-attr]
+    assert [c.type for c in sticky(inst, h)] == ["CompleteWorkflowExecution"]
+
+
+def test_a_task_sent_again_with_more_events_replays_from_scratch() -> None:
+    # History refuses a completion that missed inputs written before the task started and sends
+    # the task again with them: the instance that ran it without them must not answer from cache.
     h = HistoryBuilder("Collector")
     inst = new_instance(Collector, h)
-    inst.activate(h.task())
-    # Replay must not apply to task 2 a signal written after it was scheduled (event 3 here).
-    h.signal("finish")
-    h.complete_task([])
-    h.schedule_task()
+    first = h.task()
+    assert inst.activate(first) == ()
+    assert inst.activate(first) == ()  # a redelivered copy is answered from the cache
+    h.signal("add", "late")
+    with pytest.raises(StaleInstanceError, match="came again with more events"):
+        inst.activate(h.task(first_event_id=inst.last_event_id + 1))
     fresh = new_instance(Collector, h)
-    out = fresh.activate(h.task())
-    assert [c.type for c in out] == ["CompleteWorkflowExecution"]
-    assert [c.type for c in sticky(inst, h)] == ["CompleteWorkflowExecution"]
+    fresh.activate(h.task())
+    assert fresh.query("count").data == 1
 
 
 def test_now_is_task_scheduled_time_and_stable_on_replay() -> None:

@@ -63,6 +63,14 @@ def heartbeat_throttle(heartbeat_timeout: timedelta | None) -> float:
 STARTED_NOTICE_AFTER_SECONDS = 2.0
 
 
+# What `activity.cancellation_details()` tells the attempt for each reason the worker cancels it.
+_CANCELLATION_DETAILS = {
+    "cancel_requested": _activity.ActivityCancellationDetails(cancel_requested=True),
+    "activity_gone": _activity.ActivityCancellationDetails(not_found=True),
+    "worker_shutdown": _activity.ActivityCancellationDetails(worker_shutdown=True),
+}
+
+
 @dataclass(eq=False)
 class _Attempt:
     task: ActivityTask
@@ -86,7 +94,10 @@ class ActivityWorker:
         converter: DataConverter,
         identity: str,
         publish: Publish,
+        client: Any = None,
     ) -> None:
+        """`client`: what `activity.client()` returns in the activities (the worker's)."""
+        self._client = client
         self._activities = activities
         self._executor = executor
         self._conv = converter
@@ -94,6 +105,7 @@ class ActivityWorker:
         self._publish = publish
         self.control_queue = names.activity_control_queue(f"{identity}-{uuid.uuid4().hex[:8]}")
         self._running: dict[str, _Attempt] = {}
+        self._shutting_down = False
         self._notices: set[asyncio.Task[None]] = set()
 
     # --- heartbeat replies ----------------------------------------------------------------
@@ -117,11 +129,19 @@ class ActivityWorker:
         if attempt.cancel_reason is not None:
             return
         attempt.cancel_reason = reason
-        attempt.ctx.cancel()
+        attempt.ctx.cancel(_CANCELLATION_DETAILS[reason])
         if attempt.inner is not None and not attempt.inner.done():
             # Async activities see asyncio.CancelledError; sync ones poll is_cancelled().
-            if self._activities[attempt.task.activity_type].is_async:
+            defn = _activity._lookup(self._activities, attempt.task.activity_type)
+            if defn is not None and defn.is_async:
                 attempt.inner.cancel()
+
+    def begin_shutdown(self) -> None:
+        """The worker is shutting down: running attempts see `activity.is_worker_shutdown()` (and
+        `wait_for_worker_shutdown()` returns) while their graceful shutdown time runs."""
+        self._shutting_down = True
+        for attempt in list(self._running.values()):
+            attempt.ctx.worker_shutdown()
 
     def cancel_running(self) -> None:
         """Cancel every running attempt because the worker is shutting down (temporalio's
@@ -187,7 +207,7 @@ class ActivityWorker:
             attempt=task.attempt,
             identity=self._identity,
         )
-        defn = self._activities.get(task.activity_type)
+        defn = _activity._lookup(self._activities, task.activity_type)
         if defn is None:
             known = ", ".join(sorted(self._activities)) or "none"
             exc: BaseException = ApplicationError(
@@ -205,7 +225,9 @@ class ActivityWorker:
             notice = asyncio.get_running_loop().call_later(
                 STARTED_NOTICE_AFTER_SECONDS, self._notice_later, task, ref
             )
-        ctx = _activity._Context(info=self._info(task))
+        ctx = _activity._Context(info=self._info(task), client=self._client)
+        if self._shutting_down:
+            ctx.worker_shutdown()
         attempt = _Attempt(task=task, ctx=ctx)
         ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
         self._running[attempt.correlation_id] = attempt
@@ -253,7 +275,7 @@ class ActivityWorker:
         sending.add_done_callback(self._notices.discard)
 
     async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
-        args = self._conv.from_payloads(task.input, defn.arg_types)
+        args = defn.arguments(task.input, self._conv.from_payloads)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
         loop = asyncio.get_running_loop()
         if defn.is_async:
@@ -304,6 +326,7 @@ class ActivityWorker:
             retry_policy=_common.RetryPolicy.from_schema(task.retry_policy) if task.retry_policy else None,
             namespace=task.namespace,
             started_time=datetime.now(UTC),
+            is_local=False,
         )
 
 
@@ -321,7 +344,7 @@ async def run_local_activity(
     """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
     are the retry delay itself) until it succeeds, may not retry, or its time is up: the
     schedule-to-close timeout, capped by the local retry threshold."""
-    defn = activities.get(req.activity_type)
+    defn = _activity._lookup(activities, req.activity_type)
     if defn is None:
         known = ", ".join(sorted(activities)) or "none"
         err = ApplicationError(
@@ -374,7 +397,7 @@ async def _call_local(
     converter: DataConverter,
     timeout: timedelta | None,
 ) -> Any:
-    args = converter.from_payloads(req.input, defn.arg_types)
+    args = defn.arguments(req.input, converter.from_payloads)
     seconds = timeout.total_seconds() if timeout else None
     if defn.is_async:
         return await asyncio.wait_for(defn.fn(*args), seconds)
@@ -422,4 +445,9 @@ def _local_info(
         heartbeat_timeout=None,
         heartbeat_details=(),
         is_local=True,
+        namespace=task.namespace,
+        started_time=now,
+        task_token=b"",
+        priority=_common.Priority.default,
+        retry_policy=None,
     )

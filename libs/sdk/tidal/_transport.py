@@ -164,7 +164,12 @@ class AmqpTransport:
                 await ch.declare_queue(name, durable=False, exclusive=True, auto_delete=True)
             else:
                 await ch.declare_queue(
-                    name, durable=True, arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE}
+                    name,
+                    durable=True,
+                    arguments={
+                        "x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE,
+                        "x-max-priority": names.TASK_QUEUE_MAX_PRIORITY,
+                    },
                 )
 
     async def consume(self, queue: str, handler: TaskHandler, *, prefetch: int) -> TaskConsumer:

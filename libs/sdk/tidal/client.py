@@ -162,7 +162,11 @@ class Client:
         worker_transport: Callable[[], WorkerTransport] | None = None,
         rpc_retry_seconds: float = 30.0,
         amqp_url: str | None = None,
+        result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
+        """`result_wait_hook`: entered around every wait for a result (`handle.result()`,
+        `execute_workflow`); the time-skipping test environment passes one that moves its clock
+        while someone waits. Anything that must act while a caller waits can do the same."""
         self._http = http
         self.namespace = namespace
         self.data_converter = data_converter
@@ -172,9 +176,12 @@ class Client:
         self.rpc_retry_seconds = rpc_retry_seconds
         # Where workers consume; None: ask the frontend (GET /api/v1/cluster).
         self._amqp_url = amqp_url
-        # Entered around each result wait; the time-skipping test environment sets it to move
-        # its clock while someone waits.
-        self._result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None
+        self._result_wait_hook = result_wait_hook
+
+    @property
+    def result_wait_hook(self) -> Callable[[], AbstractAsyncContextManager[None]] | None:
+        """What the constructor's `result_wait_hook` set (None: result waits just wait)."""
+        return self._result_wait_hook
 
     @staticmethod
     async def connect(
@@ -525,7 +532,7 @@ class WorkflowHandle(Generic[ReturnT]):
         """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
         continued as new is followed to the run that finally closes."""
         # The time-skipping test environment skips time while someone waits for a result.
-        hook = self._client._result_wait_hook
+        hook = self._client.result_wait_hook
         if hook is None:
             return await self._result(follow_runs)
         async with hook():

@@ -44,8 +44,8 @@ class RawValue:
 class Priority:
     """Temporal's task priority: `priority_key` 1 (runs first) to 5, default 3 when unset; a
     fairness key and weight. Activities inherit the fields of their workflow's priority they do
-    not set. Tidal records and shows it (`workflow.info().priority`, `activity.info().priority`)
-    but its matching service does not order task queues by it yet."""
+    not set, child workflows those of their parent. Matching hands a task queue's backlog out by
+    `priority_key` (docs/task-priority.md); the fairness fields are recorded, not used."""
 
     priority_key: int | None = None
     fairness_key: str | None = None

@@ -199,6 +199,7 @@ class Worker:
                 converter=self._client.data_converter,
                 identity=self.identity,
                 publish=self._publish,
+                client=self._client,
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
@@ -219,6 +220,8 @@ class Worker:
             except Exception:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
+        if self._activity_worker is not None:
+            self._activity_worker.begin_shutdown()
         if self._tasks:
             # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
             # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.
@@ -398,7 +401,10 @@ class Worker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(
-            commands=self._request_eager(commands), sticky_queue=self.sticky_queue, **ref
+            commands=self._request_eager(commands),
+            sticky_queue=self.sticky_queue,
+            seen_event_id=task.events[-1].event_id if task.events else 0,
+            **ref,
         )
 
     def _request_eager(self, commands: Sequence[cmd.Command]) -> tuple[cmd.Command, ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from tidal_schema import names
 
 from .bus import Handler, InMemoryBus, OutMessage, QueueSpec
 from .bus._api import Consumer
@@ -47,7 +48,7 @@ class BusWorkerTransport:
                 QueueSpec(name=name, durable=False, auto_delete=True, dead_letter=False)
             )
         else:
-            await self._bus.declare_queue(QueueSpec(name=name))
+            await self._bus.declare_queue(QueueSpec(name=name, max_priority=names.TASK_QUEUE_MAX_PRIORITY))
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
         return await self._bus.consume(queue, handler, prefetch=prefetch)

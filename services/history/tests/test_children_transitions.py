@@ -60,6 +60,7 @@ def _complete(state: MutableState, history: list[HistoryEvent], *commands: cmd.C
             run_id=state.run_id,
             scheduled_event_id=state.workflow_task.scheduled_event_id,
             commands=commands,
+            sticky_queue="tidal.sticky.worker-1",  # later tasks count as started at dispatch
         ),
     )
     history += o.events

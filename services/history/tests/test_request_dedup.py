@@ -56,8 +56,7 @@ def test_a_redelivered_batch_of_300_signals_is_applied_once() -> None:
 
 def _closed_after_signal() -> Run:
     r = Run()
-    r.signal("s1")
-    r.complete()  # sees s1 (written with the first task's completion), then:
+    r.signal("s1")  # written before the first task starts: that task sees it, then
     r.complete(cmd.CompleteWorkflowExecution())
     assert r.state.status is WorkflowExecutionStatus.COMPLETED
     return r

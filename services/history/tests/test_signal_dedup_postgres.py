@@ -120,6 +120,9 @@ async def test_a_redelivered_batch_of_150_signals_is_applied_once(runtime: Runti
             ).scalar_one()
             state = (await conn.execute(sa.select(t.executions.c.state))).scalar_one()
         buffered = [b for b in state["buffered_events"] if b.get("signal_name") == "s"]
-        assert written + len(buffered) == SIGNALS
+        # The marker is written too when the task it arrived behind had not started (the task
+        # went to the shared queue: docs/architecture.md, inputs before a workflow task starts).
+        marker_written = not any(b.get("signal_name") == "marker" for b in state["buffered_events"])
+        assert written - marker_written + len(buffered) == SIGNALS
     finally:
         await service.stop()

@@ -163,19 +163,79 @@ def test_activity_failure_retries_with_backoff_then_fails() -> None:
     assert _types(o) == ["ActivityTaskStarted", "ActivityTaskFailed", "WorkflowTaskScheduled"]
 
 
-def test_signal_while_task_outstanding_is_buffered_then_flushed_after_completion() -> None:
+def _complete(o: Outcome, history: list, *, seen: int = 0, sticky: str | None = "tidal.sticky.w") -> Outcome:
+    assert o.state is not None and o.state.workflow_task is not None
+    msg = CompleteWorkflowTask(
+        workflow_id="w1",
+        run_id="run1",
+        scheduled_event_id=o.state.workflow_task.scheduled_event_id,
+        sticky_queue=sticky,
+        seen_event_id=seen,
+    )
+    return complete_workflow_task.handle(OperationContext(now=T0, state=o.state, history=history), msg)
+
+
+def test_signals_before_the_first_task_starts_come_before_its_started_event() -> None:
+    # Temporal's order: the task waits in the shared queue until a worker takes it, so signals
+    # that arrive meanwhile are written at once, before its WorkflowTaskStarted.
     o = _start()
-    assert o.state is not None
+    assert o.state is not None and o.state.workflow_task is not None
+    assert o.state.workflow_task.unstarted
+    history = list(o.events)
+    for n in range(3):
+        sig = SignalWorkflowExecution(workflow_id="w1", signal_name="approve", request_id=f"s{n}")
+        o = signal_workflow.handle(OperationContext(now=T0, state=o.state, history=history), sig)
+        assert _types(o) == ["WorkflowExecutionSignaled"] and not _outbox(o, AddWorkflowTask)
+        history += o.events
+        assert not signal_workflow.handle(
+            OperationContext(now=T0, state=o.state, history=history), sig
+        ).changed  # deduplicated
+    # The worker ran the task as first dispatched (events 1-2): nothing is written, and the same
+    # task goes back to that worker's queue with the signals; it now counts as started.
+    refused = _complete(o, history, seen=2)
+    assert refused.events == [] and refused.state is not None
+    (again,) = _outbox(refused, AddWorkflowTask)
+    assert again.sticky_queue == "tidal.sticky.w" and again.task.scheduled_event_id == 2
+    assert [e.event_id for e in again.task.events] == [1, 2, 3, 4, 5]
+    late = SignalWorkflowExecution(workflow_id="w1", signal_name="approve", request_id="late")
+    o = signal_workflow.handle(OperationContext(now=T0, state=refused.state, history=history), late)
+    assert o.events == [] and o.state is not None and len(o.state.buffered_events) == 1
+    # A redelivered copy of the refused completion is dropped; the one that saw them is applied.
+    assert not _complete(o, history, seen=2).changed
+    o = _complete(o, history, seen=5)
+    assert _types(o) == [
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "WorkflowExecutionSignaled",
+        "WorkflowTaskScheduled",
+    ]
+    assert o.events[0].event_id == 6 and o.state is not None and not o.state.workflow_task.unstarted  # type: ignore[union-attr]
+
+
+def test_a_completion_that_saw_every_early_signal_is_applied_at_once() -> None:
+    o = _start()
     history = list(o.events)
     sig = SignalWorkflowExecution(workflow_id="w1", signal_name="approve", request_id="s1")
     o = signal_workflow.handle(OperationContext(now=T0, state=o.state, history=history), sig)
+    history += o.events
+    o = _complete(o, history, seen=3, sticky=None)
+    assert _types(o) == ["WorkflowTaskStarted", "WorkflowTaskCompleted"]
+
+
+def test_a_sticky_task_counts_as_started_and_signals_wait_behind_it() -> None:
+    o = _start()
+    history = list(o.events)
+    o = _complete(o, history, seen=2)
+    history += o.events
+    sig = SignalWorkflowExecution(workflow_id="w1", signal_name="approve", request_id="s1")
+    o = signal_workflow.handle(OperationContext(now=T0, state=o.state, history=history), sig)
+    history += o.events
+    assert o.state is not None and o.state.workflow_task is not None
+    assert not o.state.workflow_task.unstarted  # dispatched to the worker's own queue
+    sig2 = SignalWorkflowExecution(workflow_id="w1", signal_name="approve", request_id="s2")
+    o = signal_workflow.handle(OperationContext(now=T0, state=o.state, history=history), sig2)
     assert o.events == [] and o.state is not None and len(o.state.buffered_events) == 1
-    again = signal_workflow.handle(OperationContext(now=T0, state=o.state, history=history), sig)
-    assert not again.changed  # deduplicated by request id
-    o = complete_workflow_task.handle(
-        OperationContext(now=T0, state=o.state, history=history),
-        CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2),
-    )
+    o = _complete(o, history, seen=6)
     assert _types(o) == [
         "WorkflowTaskStarted",
         "WorkflowTaskCompleted",

@@ -88,6 +88,7 @@ class Mutation:
         self._timers_set: list[ScheduleTimer] = []
         self._timers_deleted: list[str] = []
         self._dispatch_wft = False
+        self._redispatch_wft = False
         self._is_new_run = is_new_run
         self.reply: Reply | None = None
         self.successor: Outcome | None = None
@@ -111,7 +112,12 @@ class Mutation:
 
     def record_external(self, attributes: ev.EventAttributes) -> None:
         """An event from outside the workflow task loop (activity result, timer, signal)."""
-        if self.state.workflow_task is not None:
+        wft = self.state.workflow_task
+        if wft is not None and wft.unstarted:
+            # Before the task's WorkflowTaskStarted: the worker that takes it gets it with it.
+            wft.written_before_start = self.add_event(attributes)
+            return
+        if wft is not None:
             self.state.buffered_events.append(attributes.model_dump(mode="json"))
             return
         self.add_event(attributes)
@@ -126,12 +132,16 @@ class Mutation:
             attempt=info.attempt,
             last_failure=info.last_failure,
         )
-        if self.state.workflow_task is not None:
+        wft = self.state.workflow_task
+        if wft is not None and not wft.unstarted:
             self.state.buffered_events.append(started.model_dump(mode="json"))
             self.state.buffered_events.append(outcome.model_dump(mode="json"))
             return
         started_id = self.add_event(started)
-        self.add_event(outcome.model_copy(update={"started_event_id": started_id}))
+        last = self.add_event(outcome.model_copy(update={"started_event_id": started_id}))
+        if wft is not None:
+            wft.written_before_start = last  # see record_external
+            return
         self.schedule_workflow_task()
 
     def flush_buffered(self) -> bool:
@@ -170,6 +180,14 @@ class Mutation:
             scheduled_event_id=scheduled_id,
             attempt=attempt,
         )
+
+    def redispatch_workflow_task(self) -> None:
+        """Send the outstanding task again, with the events written since it was scheduled, to
+        the worker that holds it (api/complete_workflow_task.py): it now counts as started."""
+        wft = self.state.workflow_task
+        assert wft is not None
+        wft.unstarted = False
+        self._dispatch_wft = self._redispatch_wft = True
 
     def end_workflow_task(self, *, identity: str = "") -> tuple[WorkflowTaskInfo, int]:
         """The outstanding task got its outcome (completed, failed, timed out): its timeout timer
@@ -226,6 +244,7 @@ class Mutation:
                 events=events,
                 history_routing_key=names.shard_routing_key(st.shard_id),
                 updates=pending_updates(st, st.workflow_task.scheduled_event_id),
+                priority=st.priority,
             ),
         )
 
@@ -398,7 +417,10 @@ class Mutation:
         self._outbox.append(to_workflow(namespace, workflow_id, message))
 
     def finish(self) -> Outcome:
-        if self._dispatch_wft and self.state.workflow_task is not None:
+        wft = self.state.workflow_task
+        if self._dispatch_wft and wft is not None:
+            # Through the shared queue no worker holds it yet (a sticky one counts as started).
+            wft.unstarted = not (self._redispatch_wft or wft.speculative or self.state.sticky_queue)
             self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task_message())
         return Outcome(
             state=self.state,

@@ -81,6 +81,7 @@ def schedule_speculative(m: Mutation, history: Sequence[HistoryEvent]) -> None:
         history_routing_key=names.shard_routing_key(st.shard_id),
         updates=pending(st, sid),
         speculative=True,
+        priority=st.priority,
     )
     m.send(
         names.MATCHING_EXCHANGE,

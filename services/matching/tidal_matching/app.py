@@ -16,7 +16,7 @@ from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
 
 from . import metrics
 from .queues import task_queue_spec
-from .router import destinations
+from .router import destinations, task_priority
 from .settings import MatchingSettings
 
 log = logging.getLogger("tidal.matching")
@@ -100,13 +100,16 @@ class MatchingService:
         task = msg.task
         # Workers get the task itself, not matching's envelope.
         body = task.model_dump_json().encode()
+        priority = task_priority(msg)
         targets = destinations(msg)
         for i, queue in enumerate(targets):
             sticky = i == 0 and len(targets) > 1
             if not sticky:
                 await self._ensure(queue, task.namespace, task.task_queue, kind)
             try:
-                await self._rt.bus.publish(OutMessage(exchange="", routing_key=queue, body=body))
+                await self._rt.bus.publish(
+                    OutMessage(exchange="", routing_key=queue, body=body, priority=priority)
+                )
             except UnroutableError:
                 # The sticky worker is gone (its queue went with it): fall back to the shared queue.
                 self.sticky_misses += 1

@@ -4,9 +4,11 @@ the SDK mirrors it)."""
 
 from __future__ import annotations
 
+from tidal_schema import names
 from tidal_server.bus import QueueSpec
 
 
 def task_queue_spec(name: str) -> QueueSpec:
     # Durable: tasks outlive worker restarts; unacked tasks of a dead worker are redelivered.
-    return QueueSpec(name=name, durable=True)
+    # A priority queue: the backlog goes out by the tasks' priority keys (names.task_priority).
+    return QueueSpec(name=name, durable=True, max_priority=names.TASK_QUEUE_MAX_PRIORITY)

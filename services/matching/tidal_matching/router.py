@@ -15,3 +15,12 @@ def destinations(msg: MatchingMessage) -> list[str]:
         return [msg.sticky_queue, shared] if msg.sticky_queue else [shared]
     assert isinstance(msg, AddActivityTask)
     return [names.activity_task_queue(msg.task.namespace, msg.task.task_queue)]
+
+
+def task_priority(msg: MatchingMessage) -> int:
+    """The AMQP priority the task is published with: its priority key's (Temporal's: 1 first,
+    default 3; names.task_priority); queries go first, someone is waiting for them."""
+    if isinstance(msg, AddQueryTask):
+        return names.QUERY_TASK_PRIORITY
+    priority = msg.task.priority
+    return names.task_priority(priority.priority_key if priority is not None else None)

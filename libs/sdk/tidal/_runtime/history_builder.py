@@ -72,16 +72,18 @@ class HistoryBuilder:
 
     def task(self, first_event_id: int = 1) -> WorkflowTask:
         """The workflow task a worker would receive now (the history must end with a scheduled
-        workflow task); `first_event_id > 1` gives the partial history a sticky worker gets."""
-        last = self.events[-1]
-        assert last.event_type == "WorkflowTaskScheduled", f"history ends with {last.event_type}"
+        workflow task, and the inputs written after it before it started); `first_event_id > 1`
+        gives the partial history a sticky worker gets."""
+        sched = self._scheduled_task_id
+        later = [e.event_type for e in self.events[sched:]]
+        assert not any(t.startswith("WorkflowTask") for t in later), f"no pending task: {later}"
         return WorkflowTask(
             namespace=self.namespace,
             workflow_id=self.workflow_id,
             run_id=self.run_id,
             workflow_type=self.workflow_type,
             task_queue=self.task_queue,
-            scheduled_event_id=last.event_id,
+            scheduled_event_id=sched,
             first_event_id=first_event_id,
             history_length=len(self.events),
             events=tuple(self.events[first_event_id - 1 :]),

@@ -114,20 +114,24 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         full history); either way this instance must be dropped afterwards."""
         if self._poisoned:
             raise StaleInstanceError("instance already failed a task; build a new one")
-        if task.scheduled_event_id == self._activated_upto == self._last_event_id:
-            # A redelivered copy of the task this instance just ran (delivery is at least once):
-            # answer it the same way instead of running the code twice.
-            return self._last_commands
-        evs = task.events
+        evs = tuple(e for e in task.events if e.event_id > self._last_event_id)
+        if task.scheduled_event_id <= self._activated_upto:
+            if task.scheduled_event_id == self._activated_upto and not evs:
+                # A redelivered copy of the task this instance just ran (delivery is at least
+                # once): answer it the same way instead of running the code twice.
+                return self._last_commands
+            # The same task again with inputs history wrote before it started, which this
+            # instance's activation did not see (api/complete_workflow_task.py in history).
+            raise StaleInstanceError(f"task {task.scheduled_event_id} came again with more events")
         if not evs or evs[0].event_id != self._last_event_id + 1:
             got = evs[0].event_id if evs else None
             raise StaleInstanceError(
                 f"task events start at {got}, instance expects {self._last_event_id + 1}"
             )
-        last = evs[-1]
-        if last.event_id != task.scheduled_event_id or last.event_type != "WorkflowTaskScheduled":
+        if not _task_shape_ok(evs, task.scheduled_event_id):
             raise StaleInstanceError(
-                f"task must end with its WorkflowTaskScheduled {task.scheduled_event_id}"
+                f"task must hold its WorkflowTaskScheduled {task.scheduled_event_id}, followed only "
+                "by inputs written before it started"
             )
         self._task_updates = task.updates
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
@@ -135,7 +139,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         outer = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self._loop)
         try:
-            self._last_commands = self._apply_events(evs)
+            self._last_commands = self._apply_events(evs, task_scheduled=task.scheduled_event_id)
             return self._last_commands
         except WorkflowTaskError:
             self._poisoned = True
@@ -224,22 +228,29 @@ class WorkflowInstance(WorkflowServices, ChildServices):
 
     # --- walking history --------------------------------------------------------------------
 
-    def _apply_events(self, evs: Sequence[HistoryEvent], *, run_last: bool = True) -> tuple[Command, ...]:
-        """Walk `evs`; with `run_last` (a workflow task) the final WorkflowTaskScheduled is
-        activated and its commands returned, without (a query's catch-up) nothing new runs."""
+    def _apply_events(
+        self, evs: Sequence[HistoryEvent], *, run_last: bool = True, task_scheduled: int = 0
+    ) -> tuple[Command, ...]:
+        """Walk `evs`; with `run_last` (a workflow task) the task `task_scheduled` is activated
+        and its commands returned, without (a query's catch-up) nothing new runs."""
         for i, ev in enumerate(evs):
             a = ev.attributes
             self._last_event_id = ev.event_id
             if a.type == "WorkflowTaskScheduled":
                 self._task_times[ev.event_id] = ev.event_time
-                if ev is evs[-1] and run_last:
-                    return tuple(self._activate(ev, replaying=False))
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
                     self._replay_updates = update.accepted_ahead(evs[i + 1 :])
                     self._la_markers = local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
-                    self._activate(ev, replaying=True, scheduled_event_id=a.scheduled_event_id)
+                    # Inputs written before the task started (up to its WorkflowTaskStarted) were
+                    # part of its activation, as on the first run (the task carried them).
+                    self._activate(
+                        ev,
+                        replaying=True,
+                        scheduled_event_id=a.scheduled_event_id,
+                        upto=a.started_event_id or a.scheduled_event_id,
+                    )
             elif a.type in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
                 # A failed attempt's activation does not count, unless this instance ran it: then its
                 # state is ahead of history and only a replay from scratch can recover.
@@ -254,7 +265,13 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             # Anything else (WorkflowTaskStarted, ActivityTaskStarted, updates...) needs no action.
         if not run_last:
             return ()
-        raise AssertionError("unreachable: the last event is the task's WorkflowTaskScheduled")
+        # The new activation: the task's WorkflowTaskScheduled and the inputs written after it
+        # before it started (the task's last events).
+        return tuple(
+            self._activate(
+                evs[-1], replaying=False, scheduled_event_id=task_scheduled, upto=evs[-1].event_id + 1
+            )
+        )
 
     @staticmethod
     def _patch_ids_ahead(evs: Sequence[HistoryEvent]) -> set[str]:
@@ -285,8 +302,15 @@ class WorkflowInstance(WorkflowServices, ChildServices):
     # --- activations ------------------------------------------------------------------------
 
     def _activate(
-        self, ev: HistoryEvent, *, replaying: bool, scheduled_event_id: int | None = None
+        self,
+        ev: HistoryEvent,
+        *,
+        replaying: bool,
+        scheduled_event_id: int | None = None,
+        upto: int | None = None,
     ) -> list[Command]:
+        """`upto`: the first event id the activation does not see (its WorkflowTaskStarted on
+        replay; by default its WorkflowTaskScheduled)."""
         if self._unconfirmed:
             raise matching.unmatched(list(self._unconfirmed), ev)
         sched = scheduled_event_id or ev.event_id
@@ -297,12 +321,13 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         t = self._task_times.get(sched, ev.event_time)
         self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
         self._loop.set_time(self._now.timestamp())
+        seen_below = upto or sched
         self._activated_upto = sched
         self._history_length = sched
         self._task_times = {k: v for k, v in self._task_times.items() if k > sched}
-        # Jobs written after the task was scheduled were not seen by it: they wait for the next one.
-        jobs = [j for j in self._jobs if j.event_id < sched]
-        self._jobs = [j for j in self._jobs if j.event_id >= sched]
+        # Jobs written after the task started were not seen by it: they wait for the next one.
+        jobs = [j for j in self._jobs if j.event_id < seen_below]
+        self._jobs = [j for j in self._jobs if j.event_id >= seen_below]
         for job in jobs:
             self._apply_job(job)
         if replaying:
@@ -535,4 +560,15 @@ def _is_cancellation(err: BaseException) -> bool:
         if isinstance(e, asyncio.CancelledError | exc_mod.CancelledError):
             return True
         e = e.__cause__
+    return False
+
+
+def _task_shape_ok(evs: Sequence[HistoryEvent], scheduled_event_id: int) -> bool:
+    """The task's WorkflowTaskScheduled is among `evs`, and only inputs (jobs) follow it."""
+    for i, ev in enumerate(evs):
+        if ev.event_id == scheduled_event_id:
+            return ev.event_type == "WorkflowTaskScheduled" and not any(
+                e.event_type in matching.COMMAND_EVENTS or e.event_type.startswith("WorkflowTask")
+                for e in evs[i + 1 :]
+            )
     return False

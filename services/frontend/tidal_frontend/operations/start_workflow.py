@@ -70,7 +70,8 @@ class StartWorkflowRequest(WithInput):
         default=None, max_length=100_000, description="longer details shown by describe (user metadata)"
     )
     priority: Priority | None = Field(
-        default=None, description="Temporal's task priority (recorded; matching does not order by it yet)"
+        default=None,
+        description="Temporal's task priority: a task queue's backlog goes out by priority_key, 1 first",
     )
     start_signal: StartSignal | None = Field(
         default=None,

@@ -117,6 +117,7 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         workflow_run_timeout=c.workflow_run_timeout,
         parent=_source(m, initiated),
         parent_close_policy=c.parent_close_policy,
+        priority=c.priority.inherit(st.priority) if c.priority is not None else st.priority,
     )
     if c.workflow_task_timeout is not None:
         start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})

@@ -10,8 +10,9 @@ buffered-events.md)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from tidal_schema import Failure, WorkflowExecutionStatus
+from tidal_schema import Failure, HistoryEvent, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, TimerKind
@@ -47,6 +48,9 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
     wft = state.workflow_task
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out
+    if wft.written_before_start > (msg.seen_event_id or wft.scheduled_event_id):
+        return _not_seen(state, history, msg, now=now)
+    wft.unstarted = False
     m = Mutation(state, history, now=now)
     if wft.speculative and updates.only_rejections(msg.commands):
         updates.drop_speculative(m, history, msg.commands)  # a rejected update leaves no trace
@@ -90,6 +94,24 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
     if state.is_running and (m.flush_buffered() or needs_task):
         m.schedule_workflow_task()
     updates.after_task(m, history, wft.scheduled_event_id)
+    return m.finish()
+
+
+def _not_seen(
+    state: MutableState, history: Sequence[HistoryEvent], msg: CompleteWorkflowTask, *, now: datetime
+) -> Outcome:
+    """The worker ran the task without inputs history wrote before its WorkflowTaskStarted (they
+    arrived while the task waited in the shared queue). Its commands are not applied and nothing
+    is written: the same task goes back to that worker with those events, and counts as started
+    from now on (later inputs wait behind it). A copy of this completion arriving again after
+    that is dropped: the task sent again answers."""
+    wft = state.workflow_task
+    assert wft is not None
+    if not wft.unstarted:
+        return unchanged()
+    m = Mutation(state, history, now=now)
+    state.sticky_queue = msg.sticky_queue
+    m.redispatch_workflow_task()
     return m.finish()
 
 

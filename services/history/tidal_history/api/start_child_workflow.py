@@ -35,6 +35,7 @@ def handle(ctx: OperationContext, msg: StartChildWorkflowExecution) -> Outcome:
         workflow_run_timeout=msg.workflow_run_timeout,
         workflow_task_timeout=msg.workflow_task_timeout,
         identity=f"parent:{p.workflow_id}",
+        priority=msg.priority,
     )
     parent = ParentInfo(
         namespace=p.namespace,
