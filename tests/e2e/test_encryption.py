@@ -142,6 +142,10 @@ async def test_failure_details_are_encrypted() -> None:
     )
     enc = await conv.encode_model(f)
     assert SECRET not in enc.model_dump_json()
-    assert (await conv.decode_failure(enc)) == f
+    assert (await conv.decode_model(enc)) == f
+    # decode_failure gives the exception, as temporalio's: decoded, then converted.
+    err = await conv.decode_failure(enc)
+    assert isinstance(err, ApplicationError) and err.details == (SECRET,)
+    assert isinstance(err.cause, ApplicationError) and err.cause.details == (SECRET,)
     with pytest.raises(WorkflowFailureError):
         raise WorkflowFailureError(cause=ApplicationError("x"))

@@ -6,11 +6,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
+from pydantic import Field
+
 from ._message_base import _ExecutionRef, _Message
-from .common import Failure, Frozen, Payload, Priority, WorkflowExecutionStatus
+from .common import (
+    Failure,
+    Frozen,
+    Payload,
+    Priority,
+    RetryPolicy,
+    WorkflowExecutionStatus,
+    WorkflowIdReusePolicy,
+)
 from .limits import (
     Duration,
     Id,
+    JsonValue,
     Name,
     NamespaceName,
     OptionalId,
@@ -31,6 +42,9 @@ class ParentRef(Frozen):
     workflow_id: Id
     run_id: Id
     initiated_event_id: int
+    # For a child start: the top of the parent's chain of parents (None: the parent itself).
+    root_workflow_id: OptionalId | None = None
+    root_run_id: OptionalId | None = None
 
 
 class StartChildWorkflowExecution(_Message):
@@ -48,6 +62,12 @@ class StartChildWorkflowExecution(_Message):
     parent: ParentRef
     parent_close_policy: Name = "Terminate"
     priority: Priority | None = None
+    id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
+    retry_policy: RetryPolicy | None = None
+    memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
+    static_summary: Text | None = None
+    static_details: Text | None = None
 
 
 class SignalExternalWorkflowExecution(_Message):

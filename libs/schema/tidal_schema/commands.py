@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Failure, Frozen, Payload, Priority, RetryPolicy
+from .common import Failure, Frozen, Payload, Priority, RetryPolicy, WorkflowIdReusePolicy
 from .limits import (
     Duration,
     Id,
@@ -16,6 +16,7 @@ from .limits import (
     OptionalId,
     PositiveDuration,
     TaskQueueName,
+    Text,
 )
 
 
@@ -36,6 +37,8 @@ class ScheduleActivityTask(Frozen):
     # matching. A request, not a promise: history honours it for the run's own task queue, at most
     # a few per task, and falls back to matching when the worker's queue is gone.
     request_eager_execution: bool = False
+    # User metadata (temporalio's `summary=`), recorded on ActivityTaskScheduled for UIs.
+    summary: Text | None = None
 
 
 class RequestCancelActivityTask(Frozen):
@@ -47,6 +50,8 @@ class StartTimer(Frozen):
     type: Literal["StartTimer"] = "StartTimer"
     timer_id: Id
     start_to_fire_timeout: PositiveDuration
+    # User metadata (temporalio's `workflow.sleep(summary=)`, `wait_condition(timeout_summary=)`).
+    summary: Text | None = None
 
 
 class CancelTimer(Frozen):
@@ -76,6 +81,12 @@ class ContinueAsNewWorkflowExecution(Frozen):
     input: tuple[Payload, ...] = ()
     workflow_run_timeout: Duration | None = None
     workflow_task_timeout: Duration | None = None
+    # temporalio's `continue_as_new` options. None: the successor keeps the run's (memo, search
+    # attributes as upserted, retry policy), as in Temporal.
+    backoff_start_interval: Duration | None = None
+    retry_policy: RetryPolicy | None = None
+    memo: dict[Name, Payload] | None = None
+    search_attributes: dict[Name, JsonValue] | None = None
 
 
 class StartChildWorkflowExecution(Frozen):
@@ -92,6 +103,13 @@ class StartChildWorkflowExecution(Frozen):
     workflow_task_timeout: Duration | None = None
     # Temporal's Priority; the fields left unset are the parent's (as for activities).
     priority: Priority | None = None
+    # The start options temporalio's `start_child_workflow` takes, with a client start's meaning.
+    id_reuse_policy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE
+    retry_policy: RetryPolicy | None = None
+    memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
+    static_summary: Text | None = None
+    static_details: Text | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):
@@ -108,6 +126,8 @@ class RequestCancelExternalWorkflowExecution(Frozen):
     namespace: NamespaceName
     workflow_id: Id
     run_id: OptionalId | None = None
+    # temporalio's `ExternalWorkflowHandle.cancel(reason=)`; empty: "requested by workflow <id>".
+    reason: Text = ""
 
 
 class RecordMarker(Frozen):
@@ -115,6 +135,7 @@ class RecordMarker(Frozen):
     marker_name: Name
     details: dict[Name, tuple[Payload, ...]] = Field(default_factory=dict)
     failure: Failure | None = None
+    summary: Text | None = None  # user metadata (a local activity's `summary=`)
 
 
 class UpsertWorkflowSearchAttributesCommand(Frozen):

@@ -82,6 +82,12 @@ class Failure(Frozen):
     # terminated, activity, child_workflow, server.
     kind: Name = "application"
     timeout_type: Name | None = None
+    # Temporal's `encoded_attributes`: with the SDK's DefaultFailureConverterWithEncodedAttributes
+    # the message and stack trace travel here ({"message", "stack_trace"}), so a payload codec
+    # encrypts them too, and `message` is only "Encoded failure".
+    encoded_attributes: Payload | None = None
+    # Temporal's ApplicationErrorCategory (0 unspecified, 1 benign: an expected outcome).
+    category: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class WorkflowExecutionStatus(StrEnum):

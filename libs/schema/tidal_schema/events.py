@@ -27,6 +27,10 @@ class WorkflowExecutionStarted(Frozen):
     continued_execution_run_id: str | None = None
     parent_workflow_id: str | None = None
     parent_run_id: str | None = None
+    # The top of the chain of parents (a child's, kept by continue-as-new and retries), as
+    # Temporal's root_workflow_execution; None for a run without a parent.
+    root_workflow_id: str | None = None
+    root_run_id: str | None = None
     attempt: int = 1
     retry_policy: RetryPolicy | None = None
     # When the whole chain of retries must end (start + workflow_execution_timeout).
@@ -43,6 +47,12 @@ class WorkflowExecutionStarted(Frozen):
     static_summary: str | None = None
     static_details: str | None = None
     priority: Priority | None = None
+    # The failure of the attempt this retry follows (Temporal's continued_failure), read by
+    # `workflow.get_last_failure()`.
+    continued_failure: Failure | None = None
+    # Temporal's result of the previous cron run (`workflow.get_last_completion_result()`);
+    # Tidal has no cron, so nothing sets it yet.
+    last_completion_result: tuple[Payload, ...] = ()
 
 
 class WorkflowExecutionCompleted(Frozen):
@@ -151,6 +161,7 @@ class ActivityTaskScheduled(Frozen):
     retry_policy: RetryPolicy | None = None
     # The activity's own priority fields over the run's (Temporal's inheritance).
     priority: Priority | None = None
+    summary: str | None = None  # user metadata from the command (temporalio's `summary=`)
 
 
 class ActivityTaskStarted(Frozen):
@@ -204,6 +215,7 @@ class TimerStarted(Frozen):
     timer_id: str
     start_to_fire_timeout: timedelta
     workflow_task_completed_event_id: int
+    summary: str | None = None  # user metadata from the command (temporalio's `summary=`)
 
 
 class TimerFired(Frozen):
@@ -225,6 +237,7 @@ class MarkerRecorded(Frozen):
     details: dict[str, tuple[Payload, ...]] = Field(default_factory=dict)
     workflow_task_completed_event_id: int
     failure: Failure | None = None
+    summary: str | None = None  # user metadata from the command
 
 
 class UpsertWorkflowSearchAttributes(Frozen):
@@ -245,6 +258,12 @@ class StartChildWorkflowExecutionInitiated(Frozen):
     workflow_execution_timeout: timedelta | None = None
     workflow_run_timeout: timedelta | None = None
     workflow_task_timeout: timedelta | None = None
+    id_reuse_policy: str = "AllowDuplicate"
+    retry_policy: RetryPolicy | None = None
+    memo: dict[str, Payload] = Field(default_factory=dict)
+    search_attributes: dict[str, Any] = Field(default_factory=dict)
+    static_summary: str | None = None
+    static_details: str | None = None
 
 
 class ChildWorkflowExecutionStarted(Frozen):
@@ -291,6 +310,7 @@ class RequestCancelExternalWorkflowExecutionInitiated(Frozen):
     workflow_id: str
     run_id: str | None = None
     workflow_task_completed_event_id: int
+    reason: str = ""  # what the target's cancel request records (`cancellation_reason()`)
 
 
 class WorkflowExecutionUpdateAccepted(Frozen):

@@ -140,3 +140,65 @@ async def test_unknown_workflow_type_is_a_clear_error() -> None:
 
     with pytest.raises(ReplayError, match=r"'Order'.*given: Other"):
         await Replayer(workflows=[Other]).replay_workflow(completed_order_history())
+
+
+async def test_replay_iterator_and_config_as_temporalio() -> None:
+    from tidal.worker import ReplayerConfig, WorkflowReplayResult
+
+    good, bad = completed_order_history(), completed_order_history()
+
+    async def histories():  # type: ignore[no-untyped-def]
+        yield good
+        yield bad
+
+    replayer = Replayer(workflows=[OrderV1])
+    async with replayer.workflow_replay_iterator(histories()) as results:
+        seen = [r async for r in results]
+    assert [r.replay_failure for r in seen] == [None, None]
+    assert seen[0] == WorkflowReplayResult(good, None)  # positional, as temporalio's dataclass
+    strict = Replayer(**{**replayer.config(), "workflows": [OrderV2Reordered]})
+    async with strict.workflow_replay_iterator([good]) as results:
+        [only] = [r async for r in results]
+    assert isinstance(only.replay_failure, NondeterminismError)
+    config: ReplayerConfig = strict.config()
+    assert config["workflows"] == [OrderV2Reordered] and config["namespace"] == "default"
+
+
+async def test_replayer_plugins_configure_and_wrap_the_replay() -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+    from typing import Any
+
+    from tidal.worker import Plugin
+
+    calls: list[str] = []
+
+    class Swap(Plugin):
+        def configure_worker(self, config: Any) -> Any:
+            return config
+
+        async def run_worker(self, worker: Any, next: Any) -> None:
+            await next(worker)
+
+        def configure_replayer(self, config: Any) -> Any:
+            calls.append("configure")
+            return {**config, "workflows": [OrderV2Reordered]}
+
+        def run_replayer(self, replayer: Any, histories: Any, next: Any) -> Any:
+            @asynccontextmanager
+            async def wrapped() -> AsyncIterator[Any]:
+                calls.append("before")
+                async with next(replayer, histories) as results:
+                    yield results
+                calls.append("after")
+
+            return wrapped()
+
+    replayer = Replayer(workflows=[OrderV1], plugins=[Swap()])
+    assert calls == ["configure"] and Swap().name().endswith("Swap")
+    with pytest.raises(NondeterminismError):  # the plugin replaced the workflow class
+        await replayer.replay_workflow(completed_order_history())
+    async with replayer.workflow_replay_iterator([completed_order_history()]) as results:
+        [result] = [r async for r in results]
+    assert isinstance(result.replay_failure, NondeterminismError)
+    assert calls == ["configure", "before", "before", "after"]

@@ -79,9 +79,18 @@ def test_continue_as_new_and_replay_silent_logger(caplog: pytest.LogCaptureFixtu
     h = HistoryBuilder("Looper", 1)
     inst = new_instance(Looper, h)
     h.complete_task(inst.activate(h.task()))
-    assert [r.getMessage() for r in caplog.records if "iteration" in r.getMessage()] == [
-        "iteration 1 ({'workflow_id': 'wf-1', 'run_id': 'run-1', 'workflow_type': 'Looper'})"
-    ]
+    records = [r for r in caplog.records if "iteration" in r.getMessage()]
+    # temporalio's details, on the message and in `extra`.
+    details = {
+        "attempt": 1,
+        "namespace": "default",
+        "run_id": "run-1",
+        "task_queue": "default",
+        "workflow_id": "wf-1",
+        "workflow_type": "Looper",
+    }
+    assert [r.getMessage() for r in records] == [f"iteration 1 ({details})"]
+    assert records[0].temporal_workflow == details and records[0].workflow_id == "wf-1"
     h.timer_fired("1")
     h.schedule_task()
     (out,) = sticky(inst, h)

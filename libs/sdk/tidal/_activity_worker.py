@@ -14,13 +14,13 @@ import concurrent.futures
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-from tidal_schema import Failure, RetryPolicy, names
+from pydantic import BaseModel, ValidationError
+from tidal_schema import Failure, names
 from tidal_schema.messages import (
     REPLY,
     ActivityHeartbeatReply,
@@ -30,17 +30,19 @@ from tidal_schema.messages import (
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
     ReportActivityTaskCanceled,
-    WorkflowTask,
 )
 from tidal_schema.task_token import ActivityTaskToken
 
+from . import _telemetry as tm
 from . import activity as _activity
 from . import common as _common
 from . import exceptions as _exc
-from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
+from ._interceptors import ExecuteActivityInput, Interceptor, activity_chain
+from ._reporting import report_with_retry
+from ._task_errors import undecodable
 from ._transport import TaskDelivery
-from .converter import DataConverter
-from .exceptions import ApplicationError, error_to_failure
+from .converter import ActivitySerializationContext, DataConverter
+from .exceptions import ApplicationError, ApplicationErrorCategory
 
 log = logging.getLogger("tidal.worker")
 
@@ -52,10 +54,14 @@ Publish = Callable[..., Awaitable[None]]
 Report = CompleteActivityTask | FailActivityTask | ReportActivityTaskCanceled
 
 
-def heartbeat_throttle(heartbeat_timeout: timedelta | None) -> float:
+def heartbeat_throttle(
+    heartbeat_timeout: timedelta | None,
+    maximum: timedelta = MAX_HEARTBEAT_THROTTLE,
+    default: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
+) -> float:
     if heartbeat_timeout is None:
-        return DEFAULT_HEARTBEAT_THROTTLE.total_seconds()
-    return min(heartbeat_timeout * 0.8, MAX_HEARTBEAT_THROTTLE).total_seconds()
+        return default.total_seconds()
+    return min(heartbeat_timeout * 0.8, maximum).total_seconds()
 
 
 # An attempt running this long tells history it started (RecordActivityTaskStarted), so describe
@@ -75,6 +81,7 @@ _CANCELLATION_DETAILS = {
 class _Attempt:
     task: ActivityTask
     ctx: _activity._Context
+    conv: DataConverter  # the worker's, with this attempt's serialization context
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled),
     # "activity_gone" (the attempt is no longer current: report nothing) or "worker_shutdown"
@@ -89,16 +96,25 @@ class ActivityWorker:
     def __init__(
         self,
         *,
+        task_queue: str,
         activities: Mapping[str, _activity.ActivityDefinition],
         executor: concurrent.futures.Executor | None,
         converter: DataConverter,
         identity: str,
         publish: Publish,
+        interceptors: Sequence[Interceptor] = (),
+        heartbeat_throttle: tuple[timedelta, timedelta] = (
+            MAX_HEARTBEAT_THROTTLE,
+            DEFAULT_HEARTBEAT_THROTTLE,
+        ),
         client: Any = None,
     ) -> None:
         """`client`: what `activity.client()` returns in the activities (the worker's)."""
         self._client = client
+        self.task_queue = task_queue
         self._activities = activities
+        self._throttle = heartbeat_throttle  # (maximum, default without a heartbeat timeout)
+        self._interceptors = tuple(interceptors)
         self._executor = executor
         self._conv = converter
         self._identity = identity
@@ -167,7 +183,7 @@ class ActivityWorker:
     async def _send_heartbeats(self, attempt: _Attempt) -> None:
         """The first heartbeat goes at once; later ones are coalesced to one per throttle window,
         carrying the latest details (the sleep paces sending; it synchronises nothing)."""
-        throttle = heartbeat_throttle(attempt.task.heartbeat_timeout)
+        throttle = heartbeat_throttle(attempt.task.heartbeat_timeout, *self._throttle)
         try:
             while attempt.pending is not None:
                 details, attempt.pending = attempt.pending, None
@@ -178,7 +194,7 @@ class ActivityWorker:
                     run_id=t.run_id,
                     scheduled_event_id=t.scheduled_event_id,
                     attempt=t.attempt,
-                    details=await self._conv.encode(list(details)),  # codec applies, as for results
+                    details=await attempt.conv.encode(list(details)),  # codec applies, as for results
                     identity=self._identity,
                 )
                 try:
@@ -196,9 +212,11 @@ class ActivityWorker:
 
     # --- running an attempt ---------------------------------------------------------------
 
-    async def run(self, task: ActivityTask) -> Report | None:
+    async def run(self, task: ActivityTask, converter: DataConverter | None = None) -> Report | None:
         """The report for history, or None when there is nothing to report (async completion, or
-        an attempt that history already gave up on)."""
+        an attempt that history already gave up on). `converter`: the worker's with the attempt's
+        context (`activity_converter`)."""
+        conv = converter or self._conv
         ref = dict(
             namespace=task.namespace,
             workflow_id=task.workflow_id,
@@ -215,7 +233,7 @@ class ActivityWorker:
                 f"(registered: {known})",
                 type="NotFoundError",
             )
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
+            return FailActivityTask(failure=to_failure(conv, exc), **ref)
         notice: asyncio.TimerHandle | None = None
         if task.schedule_to_start_timeout is not None:
             await self._send_started(task, ref)
@@ -225,16 +243,16 @@ class ActivityWorker:
             notice = asyncio.get_running_loop().call_later(
                 STARTED_NOTICE_AFTER_SECONDS, self._notice_later, task, ref
             )
-        ctx = _activity._Context(info=self._info(task), client=self._client)
+        ctx = _activity._Context(info=self._info(task, conv), client=self._client)
         if self._shutting_down:
             ctx.worker_shutdown()
-        attempt = _Attempt(task=task, ctx=ctx)
+        attempt = _Attempt(task=task, ctx=ctx, conv=conv)
         ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
         self._running[attempt.correlation_id] = attempt
         token = _activity._set_context(ctx)
         try:
             result = await self._call(defn, task, attempt)
-            return CompleteActivityTask(result=self._conv.to_payloads([result]), **ref)
+            return CompleteActivityTask(result=conv.to_payloads([result]), **ref)
         except _activity._CompleteAsyncError:
             return None
         except (asyncio.CancelledError, _exc.CancelledError) as exc:
@@ -242,17 +260,17 @@ class ActivityWorker:
                 return None
             if attempt.cancel_reason == "cancel_requested":
                 details = exc.details if isinstance(exc, _exc.CancelledError) else ()
-                return ReportActivityTaskCanceled(details=self._conv.to_payloads(list(details)), **ref)
+                return ReportActivityTaskCanceled(details=conv.to_payloads(list(details)), **ref)
             if attempt.cancel_reason == "worker_shutdown":
                 shutdown = ApplicationError("Worker shutdown", type="WorkerShutdown")
-                return FailActivityTask(failure=error_to_failure(shutdown), **ref)
+                return FailActivityTask(failure=to_failure(conv, shutdown), **ref)
             if isinstance(exc, asyncio.CancelledError):
                 raise  # the worker itself is being cancelled
-            return FailActivityTask(failure=error_to_failure(exc), **ref)
+            return FailActivityTask(failure=to_failure(conv, exc), **ref)
         except Exception as exc:
             unsent = attempt.pending
-            last = self._conv.to_payloads(list(unsent)) if unsent is not None else None
-            return FailActivityTask(failure=error_to_failure(exc), last_heartbeat_details=last, **ref)
+            last = conv.to_payloads(list(unsent)) if unsent is not None else None
+            return FailActivityTask(failure=to_failure(conv, exc), last_heartbeat_details=last, **ref)
         finally:
             if notice is not None:
                 notice.cancel()
@@ -260,6 +278,60 @@ class ActivityWorker:
             self._running.pop(attempt.correlation_id, None)
             if attempt.sender is not None:
                 attempt.sender.cancel()
+
+    async def deliver(
+        self,
+        task: ActivityTask,
+        delivery: TaskDelivery,
+        *,
+        converter: DataConverter,
+        publish_encoded: Callable[[str, BaseModel, DataConverter], Awaitable[None]],
+    ) -> None:
+        """Run one delivered attempt and report it (metrics, span, ack once reported)."""
+        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+            tm.since(task.current_attempt_scheduled_time)
+        )
+        attributes = {
+            "tidal.activity_type": task.activity_type,
+            "tidal.workflow_id": task.workflow_id,
+            "tidal.attempt": str(task.attempt),
+        }
+        with tm.task_span(f"RunActivity:{task.activity_type}", delivery.headers, attributes):
+            start = tm.now()
+            conv = activity_converter(converter, task)
+            try:
+                task = await conv.decode_model(task)
+            except Exception as exc:
+                log.warning("cannot decode activity task %s: %s", task.activity_id, exc)
+                reply: BaseModel | None = undecodable(task, exc, self._identity)
+            else:
+                reply = await self.run(task, conv)
+            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            outcome = _activity_outcome(reply)
+            if isinstance(reply, FailActivityTask):
+                # As temporalio: a BENIGN application error is an expected outcome, logged at DEBUG.
+                level = logging.DEBUG if outcome == "benign" else logging.WARNING
+                log.log(
+                    level,
+                    "activity %s attempt %d failed: %s",
+                    task.activity_id,
+                    task.attempt,
+                    reply.failure.message,
+                )
+            if reply is not None:
+                tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+            try:
+                if reply is not None:
+                    answer = reply
+                    await report_with_retry(
+                        lambda: publish_encoded(task.history_routing_key, answer, conv),
+                        start_to_close=task.start_to_close_timeout,
+                        what=f"activity {task.activity_id} attempt {task.attempt}",
+                    )
+                await delivery.ack()
+            except Exception:
+                log.exception("could not report activity %s; it will be redelivered", task.activity_id)
+                await delivery.nack(requeue=True)
 
     async def _send_started(self, task: ActivityTask, ref: dict[str, Any]) -> None:
         started = RecordActivityTaskStarted(**ref)
@@ -275,28 +347,18 @@ class ActivityWorker:
         sending.add_done_callback(self._notices.discard)
 
     async def _call(self, defn: _activity.ActivityDefinition, task: ActivityTask, attempt: _Attempt) -> Any:
-        args = defn.arguments(task.input, self._conv.from_payloads)
+        args = defn.arguments(task.input, attempt.conv.from_payloads)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
-        loop = asyncio.get_running_loop()
-        if defn.is_async:
-            attempt.inner = loop.create_task(defn.fn(*args))
-        else:
-            ctx = attempt.ctx
-
-            def call() -> Any:
-                t2 = _activity._set_context(ctx)
-                try:
-                    return defn.fn(*args)
-                finally:
-                    _activity._reset_context(t2)
-
-            attempt.inner = loop.run_in_executor(self._executor, call)
+        chain = activity_chain(self._interceptors, attempt.ctx, is_async=defn.is_async)
+        call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers={})
+        # One task for the whole chain, so a cancel or timeout reaches interceptors too.
+        attempt.inner = asyncio.get_running_loop().create_task(chain.execute_activity(call))
         result = await asyncio.wait_for(attempt.inner, timeout)
         if inspect.isawaitable(result):
             result = await result
         return result
 
-    def _info(self, task: ActivityTask) -> _activity.Info:
+    def _info(self, task: ActivityTask, conv: DataConverter) -> _activity.Info:
         token = ActivityTaskToken(
             namespace=task.namespace,
             workflow_id=task.workflow_id,
@@ -319,7 +381,7 @@ class ActivityWorker:
             start_to_close_timeout=task.start_to_close_timeout,
             schedule_to_close_timeout=task.schedule_to_close_timeout,
             heartbeat_timeout=task.heartbeat_timeout,
-            heartbeat_details=self._conv.from_payloads(task.heartbeat_details),
+            heartbeat_details=conv.from_payloads(task.heartbeat_details),
             task_token=token.encode(),
             schedule_to_start_timeout=task.schedule_to_start_timeout,
             priority=_common.Priority.from_schema(task.priority),
@@ -330,124 +392,28 @@ class ActivityWorker:
         )
 
 
-# --- local activities ---------------------------------------------------------------------
-
-
-async def run_local_activity(
-    req: LocalActivityRequest,
-    *,
-    task: WorkflowTask,
-    activities: Mapping[str, _activity.ActivityDefinition],
-    executor: concurrent.futures.Executor | None,
-    converter: DataConverter,
-) -> LocalActivityOutcome:
-    """Run one local activity with its retry policy, retrying in this worker (the backoff sleeps
-    are the retry delay itself) until it succeeds, may not retry, or its time is up: the
-    schedule-to-close timeout, capped by the local retry threshold."""
-    defn = _activity._lookup(activities, req.activity_type)
-    if defn is None:
-        known = ", ".join(sorted(activities)) or "none"
-        err = ApplicationError(
-            f"local activity type {req.activity_type!r} is not registered on this worker "
-            f"(registered: {known})",
-            type="NotFoundError",
-            non_retryable=True,
+def activity_converter(converter: DataConverter, task: ActivityTask) -> DataConverter:
+    """The worker's converter with the attempt's serialization context, as temporalio gives it."""
+    return converter.with_context(
+        ActivitySerializationContext(
+            namespace=task.namespace,
+            activity_id=task.activity_id,
+            activity_type=task.activity_type,
+            activity_task_queue=task.task_queue,
+            workflow_id=task.workflow_id,
+            workflow_type=task.workflow_type,
+            is_local=False,
         )
-        return LocalActivityOutcome(
-            seq=req.seq, attempt=1, failure=error_to_failure(err), retry_state="NonRetryableFailure"
-        )
-    policy = req.retry_policy or RetryPolicy()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    budget = req.local_retry_threshold
-    if req.schedule_to_close_timeout is not None:
-        budget = min(budget, req.schedule_to_close_timeout)
-    attempt = 1
-    while True:
-        info = _local_info(req, task, attempt, loop.time() - started, converter)
-        ctx = _activity._Context(info=info)
-        token = _activity._set_context(ctx)
-        try:
-            timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
-            result = await _call_local(defn, req, ctx, executor, converter, timeout)
-            return LocalActivityOutcome(
-                seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
-            )
-        except Exception as exc:
-            failure = error_to_failure(exc)
-        finally:
-            _activity._reset_context(token)
-        delay, retry_state = _next_local_delay(policy, attempt, failure)
-        elapsed = timedelta(seconds=loop.time() - started)
-        if delay is not None and elapsed + delay >= budget:
-            delay, retry_state = None, "Timeout"
-        if delay is None:
-            return LocalActivityOutcome(
-                seq=req.seq, attempt=attempt, failure=failure, retry_state=retry_state
-            )
-        await asyncio.sleep(delay.total_seconds())
-        attempt += 1
-
-
-async def _call_local(
-    defn: _activity.ActivityDefinition,
-    req: LocalActivityRequest,
-    ctx: _activity._Context,
-    executor: concurrent.futures.Executor | None,
-    converter: DataConverter,
-    timeout: timedelta | None,
-) -> Any:
-    args = defn.arguments(req.input, converter.from_payloads)
-    seconds = timeout.total_seconds() if timeout else None
-    if defn.is_async:
-        return await asyncio.wait_for(defn.fn(*args), seconds)
-
-    def call() -> Any:
-        t2 = _activity._set_context(ctx)
-        try:
-            return defn.fn(*args)
-        finally:
-            _activity._reset_context(t2)
-
-    return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(executor, call), seconds)
-
-
-def _next_local_delay(policy: RetryPolicy, attempt: int, failure: Failure) -> tuple[timedelta | None, str]:
-    """The server's retry rule (services/history/tidal_history/retry.py), for local retries."""
-    if failure.non_retryable or failure.type in policy.non_retryable_error_types:
-        return None, "NonRetryableFailure"
-    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
-        return None, "MaximumAttemptsReached"
-    if failure.next_retry_delay is not None:
-        return failure.next_retry_delay, ""
-    delay = policy.initial_interval * policy.backoff_coefficient ** (attempt - 1)
-    cap = policy.maximum_interval or policy.initial_interval * 100
-    return min(delay, cap), ""
-
-
-def _local_info(
-    req: LocalActivityRequest, task: WorkflowTask, attempt: int, elapsed: float, converter: DataConverter
-) -> _activity.Info:
-    now = datetime.now(UTC)
-    return _activity.Info(
-        activity_id=req.activity_id,
-        activity_type=req.activity_type,
-        attempt=attempt,
-        workflow_id=task.workflow_id,
-        workflow_run_id=task.run_id,
-        workflow_type=task.workflow_type,
-        workflow_namespace=task.namespace,
-        task_queue=task.task_queue,
-        scheduled_time=now - timedelta(seconds=elapsed),
-        current_attempt_scheduled_time=now,
-        start_to_close_timeout=req.start_to_close_timeout,
-        schedule_to_close_timeout=req.schedule_to_close_timeout,
-        heartbeat_timeout=None,
-        heartbeat_details=(),
-        is_local=True,
-        namespace=task.namespace,
-        started_time=now,
-        task_token=b"",
-        priority=_common.Priority.default,
-        retry_policy=None,
     )
+
+
+def to_failure(converter: DataConverter, exc: BaseException) -> Failure:
+    return converter.failure_converter.to_failure(exc, converter.payload_converter)
+
+
+def _activity_outcome(reply: BaseModel | None) -> str:
+    if isinstance(reply, CompleteActivityTask):
+        return "completed"
+    if isinstance(reply, FailActivityTask) and reply.failure.category == ApplicationErrorCategory.BENIGN:
+        return "benign"
+    return "failed"

@@ -4,12 +4,17 @@ there; mirrors temporalio.workflow). Only usable inside workflow code."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from enum import IntEnum
-from typing import Any, TypeVar, overload
+from typing import Any, TypedDict, TypeVar, overload
 
-from .workflow import _MISSING, _SIGNAL_ATTR, _rt, uuid4
+from ._definitions import _SIGNAL_ATTR
+from ._policies import WorkflowIDReusePolicy
+from ._search_attributes import TypedSearchAttributes
+from ._visibility import encode_search_attributes
+from ._workflow_context import _MISSING, _rt, uuid4
+from .common import RetryPolicy
 
 ReturnT = TypeVar("ReturnT")
 
@@ -86,10 +91,11 @@ class ExternalWorkflowHandle:
         ns = self._namespace or rt.info.namespace
         await rt.signal_external(ns, self.id, self.run_id, _signal_name(signal), _args(arg, args))
 
-    async def cancel(self) -> None:
-        """Ask the workflow to cancel; raises ApplicationError if it does not exist or is closed."""
+    async def cancel(self, *, reason: str = "") -> None:
+        """Ask the workflow to cancel (its `workflow.cancellation_reason()` is `reason`); raises
+        ApplicationError if it does not exist or is closed."""
         rt = _rt()
-        await rt.request_cancel_external(self._namespace or rt.info.namespace, self.id, self.run_id)
+        await rt.request_cancel_external(self._namespace or rt.info.namespace, self.id, self.run_id, reason)
 
 
 def get_external_workflow_handle(workflow_id: str, *, run_id: str | None = None) -> ExternalWorkflowHandle:
@@ -103,6 +109,25 @@ def get_external_workflow_handle_for(
     """Typed variant in temporalio; here the same handle (`workflow` only documents the type)."""
     del workflow
     return get_external_workflow_handle(workflow_id, run_id=run_id)
+
+
+class ChildWorkflowConfig(TypedDict, total=False):
+    """Options of `start_child_workflow` / `execute_child_workflow`, as a dict to pass around
+    (`workflow.execute_child_workflow(Child.run, x, **config)`)."""
+
+    id: str | None
+    task_queue: str | None
+    cancellation_type: ChildWorkflowCancellationType
+    parent_close_policy: ParentClosePolicy
+    execution_timeout: timedelta | None
+    run_timeout: timedelta | None
+    task_timeout: timedelta | None
+    id_reuse_policy: WorkflowIDReusePolicy
+    retry_policy: RetryPolicy | None
+    memo: Mapping[str, Any] | None
+    search_attributes: TypedSearchAttributes | Mapping[str, Any] | None
+    static_summary: str | None
+    static_details: str | None
 
 
 @overload
@@ -119,6 +144,12 @@ async def start_child_workflow(
     execution_timeout: timedelta | None = None,
     run_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    retry_policy: RetryPolicy | None = None,
+    memo: Mapping[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
+    static_summary: str | None = None,
+    static_details: str | None = None,
 ) -> ChildWorkflowHandle[ReturnT]: ...
 
 
@@ -136,6 +167,12 @@ async def start_child_workflow(
     execution_timeout: timedelta | None = None,
     run_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    retry_policy: RetryPolicy | None = None,
+    memo: Mapping[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
+    static_summary: str | None = None,
+    static_details: str | None = None,
 ) -> ChildWorkflowHandle[Any]: ...
 
 
@@ -152,9 +189,17 @@ async def start_child_workflow(
     execution_timeout: timedelta | None = None,
     run_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    retry_policy: RetryPolicy | None = None,
+    memo: Mapping[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
+    static_summary: str | None = None,
+    static_details: str | None = None,
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return its handle once it has started (the child's shard
-    confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use."""
+    confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use (or, per
+    `id_reuse_policy`, was used). `retry_policy`, `memo`, `search_attributes` and the static
+    summary and details mean what they mean on `Client.start_workflow`."""
     if cancellation_type is not _WAIT_COMPLETED:
         raise ValueError("only ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED is supported")
     from ._client_types import _workflow_name  # the same naming rules as Client.start_workflow
@@ -171,6 +216,16 @@ async def start_child_workflow(
         execution_timeout=execution_timeout,
         run_timeout=run_timeout,
         task_timeout=task_timeout,
+        id_reuse_policy=id_reuse_policy,
+        retry_policy=retry_policy,
+        memo=dict(memo or {}),
+        search_attributes=(
+            search_attributes.to_json()
+            if isinstance(search_attributes, TypedSearchAttributes)
+            else encode_search_attributes(dict(search_attributes or {}))
+        ),
+        static_summary=static_summary,
+        static_details=static_details,
     )
     try:
         await asyncio.shield(handle._started)

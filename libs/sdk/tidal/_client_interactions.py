@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from tidal_schema import Failure, Payload
 
 from .activity import _type_hints
-from .exceptions import RPCError, TidalError, failure_to_error
+from .exceptions import RPCError, TidalError
 
 if TYPE_CHECKING:
     from .client import Client, WorkflowHandle
@@ -124,8 +124,8 @@ async def _update_call(
 
 async def _update_outcome(c: Client, data: dict[str, Any], result_type: Any) -> Any:
     if data.get("failure"):
-        failure = await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
-        raise WorkflowUpdateFailedError(failure_to_error(failure))
+        failure = Failure.model_validate(data["failure"])
+        raise WorkflowUpdateFailedError(await c.data_converter.decode_failure(failure))
     payloads = [Payload.model_validate(p) for p in data.get("result") or []]
     return (await c.data_converter.decode(payloads[:1], [result_type]))[0] if payloads else None
 

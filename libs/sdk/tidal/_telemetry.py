@@ -35,7 +35,7 @@ WORKFLOW_TASK_SECONDS = Histogram(
 )
 ACTIVITY_TASKS = Counter(
     "tidal_worker_activity_tasks_total",
-    "Activity attempts run, by task queue, activity type and outcome (completed, failed).",
+    "Activity attempts run, by task queue, activity type and outcome (completed, failed, benign).",
     ["task_queue", "activity_type", "outcome"],
 )
 ACTIVITY_SECONDS = Histogram(

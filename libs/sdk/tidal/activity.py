@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
-from .common import Priority, RawValue, RetryPolicy
+from .common import MetricMeter, Priority, RawValue, RetryPolicy
 
 if TYPE_CHECKING:
+    from ._interceptors import ActivityOutboundInterceptor
     from .client import Client
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "is_cancelled",
     "is_worker_shutdown",
     "logger",
+    "metric_meter",
     "raise_complete_async",
     "shield_thread_cancel_exception",
     "wait_for_cancelled",
@@ -126,11 +128,13 @@ def defn(
         raise ValueError("a dynamic activity has no name: it runs every unregistered activity type")
 
     def decorate(f: CallableT) -> CallableT:
-        arg_types, ret_type = _type_hints(f)
+        # A callable class (temporalio's activity classes): its `__call__` says what it takes.
+        call = f.__call__ if inspect.isclass(f) else f
+        arg_types, ret_type = _type_hints(call, skip_self=inspect.isclass(f))
         defn_ = ActivityDefinition(
             name=_DYNAMIC if dynamic else name or str(getattr(f, "__name__", type(f).__name__)),
             fn=f,
-            is_async=inspect.iscoroutinefunction(f),
+            is_async=inspect.iscoroutinefunction(call),
             arg_types=arg_types,
             ret_type=ret_type,
             dynamic=dynamic,
@@ -153,6 +157,10 @@ def get_definition(fn: Callable[..., Any]) -> ActivityDefinition:
         # is no argument to decode.
         arg_types, ret_type = _type_hints(fn.__func__, skip_self=True)
         return dataclasses.replace(defn_, fn=fn, arg_types=arg_types, ret_type=ret_type)
+    if not inspect.isclass(fn) and inspect.isclass(defn_.fn) and isinstance(fn, defn_.fn):
+        # An instance of a callable activity class, registered as `activities=[MyActivity(...)]`:
+        # the worker calls the instance, not the class.
+        return dataclasses.replace(defn_, fn=fn)
     return defn_
 
 
@@ -216,6 +224,8 @@ class _Context:
 
     info: Info
     heartbeat: Callable[..., None] | None = None
+    # The worker interceptors' outbound chain that info() and heartbeat() go through.
+    outbound: ActivityOutboundInterceptor | None = None
     client: Client | None = None
     cancelled: bool = False
     cancelled_event: threading.Event = field(default_factory=threading.Event)
@@ -278,7 +288,19 @@ def in_activity() -> bool:
 
 
 def info() -> Info:
-    return _context().info
+    ctx = _context()
+    return ctx.outbound.info() if ctx.outbound is not None else ctx.info
+
+
+def metric_meter() -> MetricMeter:
+    """A meter whose metrics land in the worker's Prometheus registry (its `/metrics` with
+    `Worker(metrics_port=...)`), labelled with the namespace, task queue and activity type."""
+    from ._prometheus_metrics import PrometheusMeter  # local: prometheus only once metrics are used
+
+    i = _context().info
+    return PrometheusMeter(
+        {"namespace": i.workflow_namespace, "task_queue": i.task_queue, "activity_type": i.activity_type}
+    )
 
 
 def client() -> Client:
@@ -322,9 +344,11 @@ def heartbeat(*details: Any) -> None:
     """Report progress (and details a retry can resume from, as `info().heartbeat_details`).
     Cheap to call often: the worker sends at most one heartbeat per 80% of the heartbeat timeout
     (30 s without one), always the latest details. Safe from sync activities' threads."""
-    hook = _context().heartbeat
-    if hook is not None:
-        hook(*details)
+    ctx = _context()
+    if ctx.outbound is not None:
+        ctx.outbound.heartbeat(*details)
+    elif ctx.heartbeat is not None:
+        ctx.heartbeat(*details)
 
 
 def is_cancelled() -> bool:

@@ -83,7 +83,6 @@ from .exceptions import (
     RPCError,
     WorkflowAlreadyStartedError,
     WorkflowFailureError,
-    failure_to_error,
 )
 
 __all__ = [
@@ -561,13 +560,14 @@ class WorkflowHandle(Generic[ReturnT]):
                 value: ReturnT = decoded[0]
                 return value
             failure = (
-                await c.data_converter.decode_failure(Failure.model_validate(data["failure"]))
+                Failure.model_validate(data["failure"])
                 if data.get("failure")
                 else Failure(
                     message=f"workflow {status.value.lower()}", kind=_KIND.get(status, "application")
                 )
             )
-            raise WorkflowFailureError(cause=failure_to_error(failure))
+            # Through the client's failure converter (and codec), as temporalio does.
+            raise WorkflowFailureError(cause=await c.data_converter.decode_failure(failure))
 
     async def describe(self) -> WorkflowExecutionDescription:
         c = self._client

@@ -9,6 +9,16 @@ from typing import ClassVar
 
 import tidal_schema
 
+from ._metric_api import (
+    MetricCommon,
+    MetricCounter,
+    MetricGauge,
+    MetricGaugeFloat,
+    MetricHistogram,
+    MetricHistogramFloat,
+    MetricHistogramTimedelta,
+    MetricMeter,
+)
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._search_attributes import (
     SearchAttributeIndexedValueType,
@@ -19,6 +29,14 @@ from ._search_attributes import (
 )
 
 __all__ = [
+    "MetricCommon",
+    "MetricCounter",
+    "MetricGauge",
+    "MetricGaugeFloat",
+    "MetricHistogram",
+    "MetricHistogramFloat",
+    "MetricHistogramTimedelta",
+    "MetricMeter",
     "Priority",
     "RawValue",
     "RetryPolicy",

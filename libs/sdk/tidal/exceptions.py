@@ -9,18 +9,17 @@ to rebuild, and `Failure.cause` chains become `__cause__` chains.
 from __future__ import annotations
 
 import asyncio
-import traceback
 from collections.abc import Sequence
 from datetime import timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
-from tidal_schema import Failure, Payload, TimeoutType
-from tidal_schema.limits import store_safe_text
+from tidal_schema import Failure, TimeoutType
 
 __all__ = [
     "ActivityError",
     "ApplicationError",
+    "ApplicationErrorCategory",
     "CancelledError",
     "ChildWorkflowError",
     "FailureError",
@@ -28,6 +27,7 @@ __all__ = [
     "RPCError",
     "RetryState",
     "ServerError",
+    "TemporalError",
     "TerminatedError",
     "TidalError",
     "TimeoutError",
@@ -65,7 +65,7 @@ def _retry_state(value: RetryState | str | None) -> RetryState | None:
 
 
 class TidalError(Exception):
-    """Root of every Tidal error."""
+    """Root of every Tidal error (also importable as `TemporalError`, temporalio's name)."""
 
     @property
     def message(self) -> str:
@@ -77,17 +77,38 @@ class TidalError(Exception):
         return self.__cause__
 
 
-class FailureError(TidalError):
-    """An error that is represented by (and converts to) a `Failure`."""
+# temporalio's root, under its name, so `except TemporalError` ports unchanged.
+TemporalError = TidalError
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self._failure: Failure | None = None
+
+class FailureError(TidalError):
+    """An error that is represented by (and converts to) a `Failure`. `exc_args`: the exception's
+    `args` when they should differ from `(message,)`, as in temporalio."""
+
+    def __init__(
+        self, message: str, *, failure: Failure | None = None, exc_args: tuple[Any, ...] | None = None
+    ) -> None:
+        super().__init__(*(exc_args if exc_args is not None else (message,)))
+        self._message = message
+        self._failure: Failure | None = failure
+
+    @property
+    def message(self) -> str:
+        return self._message
 
     @property
     def failure(self) -> Failure | None:
         """The failure this error was built from, when it came from another process."""
         return self._failure
+
+
+class ApplicationErrorCategory(IntEnum):
+    """How an application error is reported (temporalio's numbering): a BENIGN one is an
+    expected outcome, logged at DEBUG and counted as `benign`, not `failed`, in the worker's
+    activity metrics."""
+
+    UNSPECIFIED = 0
+    BENIGN = 1
 
 
 class ApplicationError(FailureError):
@@ -101,12 +122,14 @@ class ApplicationError(FailureError):
         type: str | None = None,
         non_retryable: bool = False,
         next_retry_delay: timedelta | None = None,
+        category: ApplicationErrorCategory = ApplicationErrorCategory.UNSPECIFIED,
     ) -> None:
         super().__init__(message)
         self.details: Sequence[Any] = details
         self.type = type
         self.non_retryable = non_retryable
         self.next_retry_delay = next_retry_delay
+        self.category = category
 
 
 class CancelledError(FailureError):
@@ -245,117 +268,5 @@ def is_cancelled_exception(exception: BaseException) -> bool:
     )
 
 
-# --- conversion -------------------------------------------------------------------------------
-
-_ACTIVITY_FIELDS = ("scheduled_event_id", "started_event_id", "identity", "activity_type", "activity_id")
-_CHILD_FIELDS = (
-    "namespace",
-    "workflow_id",
-    "run_id",
-    "workflow_type",
-    "initiated_event_id",
-    "started_event_id",
-)
-
-
-def _payloads(values: Sequence[Any]) -> tuple[Payload, ...]:
-    from .converter import DataConverter  # local: the converter must not depend on exceptions
-
-    return DataConverter.default.to_payloads(values)
-
-
-def _values(payloads: Sequence[Payload]) -> list[Any]:
-    return [p.data for p in payloads]
-
-
-def error_to_failure(exc: BaseException) -> Failure:
-    """Convert an exception (and its `__cause__` chain) to a `Failure`, stack trace included."""
-    stack = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
-    if isinstance(exc, FailureError) and exc.failure is not None and not stack:
-        stack = exc.failure.stack_trace
-    cause = error_to_failure(exc.__cause__) if exc.__cause__ is not None else None
-    message = str(exc.args[0]) if exc.args else str(exc)
-    # Text the program produced is recorded, not refused: NUL and lone surrogates become U+FFFD.
-    common: dict[str, Any] = {"message": store_safe_text(message), "stack_trace": store_safe_text(stack)}
-    if cause is not None:
-        common["cause"] = cause
-    if isinstance(exc, ApplicationError):
-        return Failure(
-            type=store_safe_text(exc.type or ""),
-            non_retryable=exc.non_retryable,
-            next_retry_delay=exc.next_retry_delay,
-            details=_payloads(exc.details),
-            kind="application",
-            **common,
-        )
-    if isinstance(exc, TimeoutError):
-        return Failure(
-            type="TimeoutError",
-            kind="timeout",
-            timeout_type=str(exc.type) if exc.type else None,
-            details=_payloads(exc.last_heartbeat_details),
-            **common,
-        )
-    if isinstance(exc, CancelledError):
-        return Failure(type="CancelledError", kind="canceled", details=_payloads(exc.details), **common)
-    if isinstance(exc, TerminatedError):
-        return Failure(type="TerminatedError", kind="terminated", details=_payloads(exc.details), **common)
-    if isinstance(exc, ServerError):
-        return Failure(type="ServerError", kind="server", non_retryable=exc.non_retryable, **common)
-    if isinstance(exc, ActivityError):
-        # Failure has no activity fields; they travel as one JSON detail so they survive the trip.
-        info = {f: getattr(exc, f) for f in _ACTIVITY_FIELDS} | {"retry_state": exc.retry_state}
-        return Failure(type="ActivityError", kind="activity", details=_payloads([info]), **common)
-    if isinstance(exc, ChildWorkflowError):
-        info = {f: getattr(exc, f) for f in _CHILD_FIELDS} | {"retry_state": exc.retry_state}
-        return Failure(type="ChildWorkflowError", kind="child_workflow", details=_payloads([info]), **common)
-    # Any other exception becomes an application failure typed by its class name (as Temporal does).
-    common["message"] = store_safe_text(str(exc))
-    return Failure(type=type(exc).__name__, kind="application", **common)
-
-
-def failure_to_error(failure: Failure) -> FailureError:
-    """Rebuild the exception a `Failure` describes, with its cause chain as `__cause__`."""
-    err: FailureError
-    kind = failure.kind
-    if kind == "timeout":
-        tt = TimeoutType(failure.timeout_type) if failure.timeout_type else None
-        err = TimeoutError(failure.message, type=tt, last_heartbeat_details=_values(failure.details))
-    elif kind == "canceled":
-        err = CancelledError(failure.message, *_values(failure.details))
-    elif kind == "terminated":
-        err = TerminatedError(failure.message, *_values(failure.details))
-    elif kind == "server":
-        err = ServerError(failure.message, non_retryable=failure.non_retryable)
-    elif kind == "activity":
-        info = _detail_dict(failure)
-        err = ActivityError(
-            failure.message,
-            retry_state=info.get("retry_state"),
-            **{f: info[f] for f in _ACTIVITY_FIELDS if f in info},
-        )
-    elif kind == "child_workflow":
-        info = _detail_dict(failure)
-        err = ChildWorkflowError(
-            failure.message,
-            retry_state=info.get("retry_state"),
-            **{f: info[f] for f in _CHILD_FIELDS if f in info},
-        )
-    else:
-        err = ApplicationError(
-            failure.message,
-            *_values(failure.details),
-            type=failure.type or None,
-            non_retryable=failure.non_retryable,
-            next_retry_delay=failure.next_retry_delay,
-        )
-    err._failure = failure
-    if failure.cause is not None:
-        err.__cause__ = failure_to_error(failure.cause)
-    return err
-
-
-def _detail_dict(failure: Failure) -> dict[str, Any]:
-    if failure.details and isinstance(failure.details[0].data, dict):
-        return dict(failure.details[0].data)
-    return {}
+# The conversion functions need the classes above: imported last (they import this module).
+from ._failure_conversion import error_to_failure, failure_to_error  # noqa: E402

@@ -9,22 +9,28 @@ Mirrors `temporalio.worker.Replayer`; re-exported from `tidal.worker`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from tidal_schema import HistoryEvent, events
 from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
+from ._definitions import lookup as _workflow_lookup
+from ._interceptors import Interceptor
+from ._plugins import Plugin
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
-from .converter import DataConverter
+from .converter import DataConverter, WorkflowSerializationContext
 from .exceptions import TidalError
 
 __all__ = [
     "ReplayError",
     "Replayer",
+    "ReplayerConfig",
     "WorkflowReplayResult",
     "WorkflowReplayResults",
 ]
@@ -35,7 +41,7 @@ class ReplayError(TidalError):
     WorkflowExecutionStarted, a workflow type the replayer does not know)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class WorkflowReplayResult:
     history: WorkflowHistory
     # The NondeterminismError, or the exception workflow code raised, that failed a workflow task
@@ -43,9 +49,20 @@ class WorkflowReplayResult:
     replay_failure: Exception | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class WorkflowReplayResults:
     replay_failures: dict[str, Exception] = field(default_factory=dict)  # run key -> failure
+
+
+class ReplayerConfig(TypedDict, total=False):
+    """What a `Replayer` was built with (`Replayer.config()`); `Replayer(**config)` builds another."""
+
+    workflows: Sequence[type]
+    namespace: str
+    data_converter: DataConverter
+    interceptors: Sequence[Interceptor]
+    workflow_failure_exception_types: Sequence[type[BaseException]]
+    debug_mode: bool
 
 
 class Replayer:
@@ -53,9 +70,34 @@ class Replayer:
         self,
         *,
         workflows: Sequence[type],
-        data_converter: DataConverter | None = None,
         namespace: str = "default",
+        data_converter: DataConverter | None = None,
+        interceptors: Sequence[Interceptor] = (),
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        debug_mode: bool = False,
+        plugins: Sequence[Plugin] = (),
     ) -> None:
+        """`workflow_failure_exception_types` as the worker's: which exceptions fail the workflow
+        rather than the task, so a replay takes the same path the worker took. `debug_mode` is
+        accepted for ported code: the replayer runs workflow code inline, with no deadlock
+        timeout, always."""
+        self._config = ReplayerConfig(
+            workflows=list(workflows),
+            namespace=namespace,
+            data_converter=data_converter or DataConverter.default,
+            interceptors=list(interceptors),
+            workflow_failure_exception_types=list(workflow_failure_exception_types),
+            debug_mode=debug_mode,
+        )
+        self._plugins = tuple(plugins)
+        if self._plugins:  # each plugin configures in turn; the replayer is built from the result
+            configured = ReplayerConfig(**self._config)
+            for plugin in self._plugins:
+                configured = plugin.configure_replayer(configured)
+            self.__init__(**configured)  # type: ignore[misc]
+            self._plugins = tuple(plugins)
+            return
+        self._failure_types = tuple(workflow_failure_exception_types)
         self._workflows: dict[str, _workflow.WorkflowDefinition] = {}
         for cls in workflows:
             defn = _workflow.get_definition(cls)
@@ -63,19 +105,72 @@ class Replayer:
         self._converter = data_converter or DataConverter.default
         self._namespace = namespace
 
+    def config(self, *, active_config: bool = False) -> ReplayerConfig:
+        """What this replayer was built with (a copy; `active_config` changes nothing: no plugins)."""
+        del active_config
+        config = ReplayerConfig(**self._config)
+        config["workflows"] = list(config.get("workflows", []))
+        return config
+
+    def workflow_replay_iterator(
+        self, histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory]
+    ) -> AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]]:
+        """`async with replayer.workflow_replay_iterator(histories) as results: async for r in
+        results: ...`: each history replayed as the iteration reaches it, its failure in
+        `r.replay_failure` (never raised). Through the plugins' `run_replayer`."""
+        if not self._plugins:
+            return self._replay_iterator(histories)
+        run: Callable[
+            [Replayer, AsyncIterator[WorkflowHistory]],
+            AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]],
+        ] = Replayer._replay_iterator
+        for plugin in reversed(self._plugins):
+            run = functools.partial(plugin.run_replayer, next=run)
+        return run(self, _as_async(histories))
+
+    def _replay_iterator(
+        self, histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory]
+    ) -> AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]]:
+
+        @asynccontextmanager
+        async def context() -> AsyncIterator[AsyncIterator[WorkflowReplayResult]]:
+            async def results() -> AsyncIterator[WorkflowReplayResult]:
+                if isinstance(histories, AsyncIterator):
+                    async for history in histories:
+                        yield await self._replay_one(history)
+                else:
+                    for history in histories:
+                        yield await self._replay_one(history)
+                        await asyncio.sleep(0)  # a long batch must not starve the caller's loop
+
+            yield results()
+
+        return context()
+
     async def replay_workflow(
         self, history: WorkflowHistory, *, raise_on_replay_failure: bool = True
     ) -> WorkflowReplayResult:
         """Replay one history. Raises the `NondeterminismError` (or the workflow code's error)
-        when the code no longer matches the history, unless `raise_on_replay_failure=False`."""
+        when the code no longer matches the history, unless `raise_on_replay_failure=False`.
+        With plugins, through `workflow_replay_iterator` (so their `run_replayer` sees it)."""
+        if self._plugins:
+            async with self.workflow_replay_iterator([history]) as results:
+                async for result in results:
+                    if raise_on_replay_failure and result.replay_failure is not None:
+                        raise result.replay_failure
+                    return result
+            raise ReplayError("a plugin's run_replayer yielded no result")
+        result = await self._replay_one(history)
+        if result.replay_failure is not None and raise_on_replay_failure:
+            raise result.replay_failure
+        return result
+
+    async def _replay_one(self, history: WorkflowHistory) -> WorkflowReplayResult:
         if self._converter.payload_codec is not None:
             # Saved histories hold what the server stored: codec-encoded payloads.
             events = await self._converter.decode_model(tuple(history.events))
             history = WorkflowHistory(history.workflow_id, events, run_id=history.run_id)
-        failure = self._replay(history)
-        if failure is not None and raise_on_replay_failure:
-            raise failure
-        return WorkflowReplayResult(history=history, replay_failure=failure)
+        return WorkflowReplayResult(history=history, replay_failure=self._replay(history))
 
     async def replay_workflows(
         self,
@@ -102,7 +197,7 @@ class Replayer:
                 f"history of {history.workflow_id!r} does not start with WorkflowExecutionStarted"
             )
         started = evs[0].attributes
-        defn = self._workflows.get(started.workflow_type)
+        defn = _workflow_lookup(self._workflows, started.workflow_type)
         if defn is None:
             known = ", ".join(sorted(self._workflows)) or "none"
             raise ReplayError(
@@ -125,7 +220,10 @@ class Replayer:
             namespace=self._namespace,
             workflow_id=history.workflow_id,
             run_id=history.run_id or "replay",
-            converter=self._converter,
+            converter=self._converter.with_context(
+                WorkflowSerializationContext(namespace=self._namespace, workflow_id=history.workflow_id)
+            ),
+            failure_exception_types=self._failure_types,
         )
         task = WorkflowTask(
             namespace=self._namespace,
@@ -144,3 +242,14 @@ class Replayer:
             cause: Any = e.__cause__
             return cause if isinstance(cause, Exception) else e
         return None
+
+
+async def _as_async(
+    histories: AsyncIterator[WorkflowHistory] | Iterable[WorkflowHistory],
+) -> AsyncIterator[WorkflowHistory]:
+    if isinstance(histories, AsyncIterator):
+        async for history in histories:
+            yield history
+    else:
+        for history in histories:
+            yield history

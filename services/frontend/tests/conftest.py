@@ -131,7 +131,15 @@ class FakeHistory:
         assert d.reply_to
         body = reply.model_dump_json().encode()
         await self.bus.publish(
-            OutMessage(exchange="", routing_key=d.reply_to, correlation_id=d.correlation_id, body=body)
+            # mandatory=False as history publishes replies: RabbitMQ returns a mandatory publish to
+            # a direct reply-to address as unroutable even when it delivered it.
+            OutMessage(
+                exchange="",
+                routing_key=d.reply_to,
+                correlation_id=d.correlation_id,
+                body=body,
+                mandatory=False,
+            )
         )
 
     def _answer(self, msg: Any) -> Any:

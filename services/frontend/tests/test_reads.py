@@ -7,8 +7,10 @@ import asyncio
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_frontend.app import FrontendService
 from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus, events, names
@@ -376,6 +378,56 @@ async def test_a_notification_with_the_outcome_answers_without_reading_it_back(
         )
         r = await poll
     assert r.json()["status"] == "Completed" and r.json()["result"] == [payload]
+
+
+async def test_a_poll_naming_its_run_reads_the_database_once(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    frontend: FrontendService,
+    frontend_bus: AmqpBus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK polls the run it started by run id: the watch is registered before the first read,
+    so that read also closes the read-then-watch race, and a notification carrying the outcome
+    answers. One read per poll (two before: find the run, then re-read once watching)."""
+    w = wid()
+    run_id = await insert_run(engine, workflow_id=w)
+    key = ("default", w, run_id)
+    store = frontend.context.store
+    reads: list[str | None] = []
+    real = store.execution
+
+    async def counted(namespace: str, workflow_id: str, run: str | None) -> Any:
+        if workflow_id == w:
+            reads.append(run)
+        return await real(namespace, workflow_id, run)
+
+    monkeypatch.setattr(store, "execution", counted)
+    with watched(frontend, key) as waiting:
+        poll = asyncio.create_task(client.get(f"{BASE}/{w}/result", params={"wait": 30, "run_id": run_id}))
+        async with asyncio.timeout(DEADLINE):
+            await waiting.wait()
+    payload = {"metadata": {"encoding": "json/plain"}, "data": "once"}
+    closed = WorkflowClosed(
+        namespace="default",
+        workflow_id=w,
+        run_id=run_id,
+        status=S.COMPLETED,
+        has_outcome=True,
+        result=(Payload.model_validate(payload),),
+    )
+    async with asyncio.timeout(DEADLINE):
+        await frontend_bus.publish(
+            OutMessage(exchange=names.NOTIFY_EXCHANGE, routing_key="", body=closed.model_dump_json().encode())
+        )
+        r = await poll
+    assert r.json()["status"] == "Completed" and r.json()["result"] == [payload]
+    assert reads == [run_id]
+    assert not frontend.context.waiters.watching(key)
+    # A run that does not exist is still a 404, and leaves no watch behind.
+    missing = await client.get(f"{BASE}/{w}/result", params={"wait": 30, "run_id": "no-such-run"})
+    assert missing.status_code == 404
+    assert not frontend.context.waiters.watching(("default", w, "no-such-run"))
 
 
 async def test_notification_wakes_the_poll_even_before_the_commit_shows(

@@ -34,6 +34,7 @@ from tidal_schema.client_commands import (
 )
 from tidal_schema.limits import MAX_DOCUMENT_DEPTH, document_depth_exceeds
 from tidal_server.bus import BusClosedError, BusError, Consumer, Delivery, OutMessage, QueueSpec
+from tidal_server.faults import describe, is_transient
 
 from . import metrics
 from .authn import UNRESTRICTED, Principal
@@ -148,6 +149,13 @@ class CommandConsumer:
         except (_Rejected, Problem):
             raise
         except Exception as exc:
+            if is_transient(exc):
+                # The database or the broker is down (e.g. the namespace lookup's connection was
+                # refused): the command is good, so back off and requeue it like any
+                # `unavailable`; its request id makes the later attempt safe.
+                raise Problem(
+                    "unavailable", f"a backend dependency is unavailable: {describe(exc)}"
+                ) from None
             # A bug, not something a retry fixes: answer and dead-letter it in the documented
             # `<code>: <detail>` form rather than let the bus dead-letter it without a reply.
             log.exception("command failed unexpectedly; dead-lettering it")

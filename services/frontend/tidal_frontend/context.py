@@ -47,7 +47,9 @@ class FrontendContext:
         )
 
 
-def _context(request: Request) -> FrontendContext:
+async def _context(request: Request) -> FrontendContext:
+    # async although it awaits nothing: FastAPI runs a plain `def` dependency in its thread
+    # pool, a thread hop (and GIL hand-off) per use, several per request.
     ctx = request.app.state.tidal
     assert isinstance(ctx, FrontendContext)
     return ctx

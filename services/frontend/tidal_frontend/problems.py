@@ -8,21 +8,27 @@ Every error the API returns goes through here, so clients see one shape whatever
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from tidal_schema.limits import MAX_DOCUMENT_DEPTH, document_depth_exceeds
 from tidal_server.bus import BusError
+from tidal_server.faults import describe, is_transient
 
 log = logging.getLogger("tidal.frontend")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Seconds a client should wait before retrying a 503: the broker's and the database's clients
+# reconnect within about a second, and history answers again as soon as a shard has an owner.
+RETRY_AFTER_SECONDS = 1
 
 # code -> (HTTP status, title). ErrorReply codes from history map onto the same table.
 CODES: dict[str, tuple[int, str]] = {
@@ -86,7 +92,11 @@ def problem_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
 
 def problem_response(code: str, detail: str, **extra: Any) -> JSONResponse:
     body = problem_body(code, detail, **extra)
-    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
+    response = JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
+    if body["status"] == 503:
+        # Every 503 is retryable by contract (the same request id makes a repeat safe); say when.
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 # OpenAPI: the error responses each operation documents.
@@ -182,7 +192,25 @@ async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response("unavailable", detail)
 
 
+async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Handled here rather than by the catch-all below, which Starlette re-raises after answering
+    # (uvicorn then logs every restart-induced failure as a crash of the application).
+    return _unexpected(exc)
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> JSONResponse:
+    if is_transient(exc):
+        # The infrastructure's failure, not a bug: e.g. SQLAlchemy's generic DBAPIError for a
+        # pooled connection a database restart closed ("connection was closed in the middle of
+        # operation"; no pre-ping, so the first statement finds out), or asyncpg's own errors
+        # from the raw paths. tidal_server.faults makes the same call for every consumer.
+        log.warning("dependency unavailable: %s", describe(exc))
+        detail = f"a backend dependency is unavailable ({type(exc).__name__}); retry"
+        return problem_response("unavailable", detail)
     log.exception("unhandled error", exc_info=exc)
     return problem_response("internal", "internal error; see the frontend's logs")
 
@@ -194,6 +222,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for exc_type in (BusError, OperationalError, InterfaceError, ConnectionError, TimeoutError):
         app.add_exception_handler(exc_type, _on_unavailable)
+    for db_error in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error):
+        app.add_exception_handler(db_error, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

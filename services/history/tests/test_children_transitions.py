@@ -17,7 +17,14 @@ from tidal_history.api.continue_as_new import successor_run_id
 from tidal_history.mutation import Outcome
 from tidal_history.operation import OperationContext
 from tidal_history.state import MutableState, ParentInfo
-from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus
+from tidal_schema import (
+    HistoryEvent,
+    Payload,
+    RetryPolicy,
+    WorkflowExecutionStatus,
+    WorkflowIdReusePolicy,
+    events,
+)
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
     ChildWorkflowClosed,
@@ -89,6 +96,55 @@ def test_start_child_is_initiated_and_sent_to_the_childs_shard() -> None:
     assert out.to_workflow == ("default", "kid") and out.routing_key == ""  # routed by the processor
     assert out.message.request_id == "p1/5" and out.message.parent.initiated_event_id == 5
     assert parent.children[5].workflow_id == "kid"
+
+
+def test_child_start_options_reach_the_childs_start() -> None:
+    parent, history = _run("mom", "p1")
+    policy = RetryPolicy(maximum_attempts=3)
+    c = _child_command().model_copy(
+        update={
+            "id_reuse_policy": WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            "retry_policy": policy,
+            "memo": {"k": Payload(data="v")},
+            "search_attributes": {"CustomerId": "c-1"},
+            "static_summary": "sum",
+            "static_details": "details",
+        }
+    )
+    o = _complete(parent, history, c)
+    initiated = o.events[-1].attributes
+    assert isinstance(initiated, events.StartChildWorkflowExecutionInitiated)
+    assert (initiated.id_reuse_policy, initiated.memo, initiated.static_summary) == (
+        "RejectDuplicate",
+        {"k": Payload(data="v")},
+        "sum",
+    )
+    (out,) = _sent(o, StartChildWorkflowExecution)
+    child = start_child_workflow.handle(
+        OperationContext(now=T0, current=None, new_run_id="k1", shard_id=2), out.message
+    )
+    started = child.events[0].attributes
+    assert isinstance(started, events.WorkflowExecutionStarted)
+    assert started.retry_policy == policy and started.memo == {"k": Payload(data="v")}
+    assert started.search_attributes == {"CustomerId": "c-1"}
+    assert (started.static_summary, started.static_details) == ("sum", "details")
+    # REJECT_DUPLICATE: a closed run of the id refuses the start.
+    closed = start_workflow.CurrentRun(run_id="k0", status=S.COMPLETED, start_request_id="other")
+    refused = start_child_workflow.handle(
+        OperationContext(now=T0, current=closed, new_run_id="k2", shard_id=2), out.message
+    )
+    assert not refused.changed and _sent(refused, StartChildWorkflowFailed)
+
+
+def test_a_child_start_with_a_bad_search_attribute_fails_the_parents_task() -> None:
+    parent, history = _run("mom", "p1")
+    c = _child_command().model_copy(update={"search_attributes": {"WorkflowType": "x"}})
+    o = _complete(parent, history, c)
+    # Refused before the child's shard sees it (before, the child's start carried it there).
+    assert _types(o) == ["WorkflowTaskStarted", "WorkflowTaskFailed", "WorkflowTaskScheduled"]
+    failed = o.events[1].attributes
+    assert isinstance(failed, events.WorkflowTaskFailed) and failed.cause == "BadCommandAttributes"
+    assert not _sent(o, StartChildWorkflowExecution) and not parent.children
 
 
 def test_child_start_answers_the_parent_and_is_idempotent() -> None:

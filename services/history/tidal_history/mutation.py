@@ -63,8 +63,9 @@ class Outcome:
     successor: Outcome | None = None
     # Retention expired: delete the run, its events and timers instead of writing it.
     purge: bool = False
-    # A new run's memo and search attributes (the `executions` columns), as its start gave them.
-    memo: dict[str, Payload] = field(default_factory=dict)
+    # A new run's memo and search attributes (the `executions` columns), as its start gave them;
+    # memo None: a run history starts itself, whose memo is its WorkflowExecutionStarted's.
+    memo: dict[str, Payload] | None = None
     search_attributes: dict[str, Any] = field(default_factory=dict)
     # A start with TERMINATE_EXISTING: the current run it terminated, committed first in the same
     # transaction (api/start_workflow.py).

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tidal_schema import names, shard_for
+from tidal_schema.events import WorkflowExecutionStarted
 from tidal_schema.messages import AddWorkflowTask, HistoryMessage, TerminateWorkflowExecution
 
 from . import direct, metrics
@@ -201,6 +202,12 @@ class WorkingSet:
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
+        memo = outcome.memo
+        if memo is None and outcome.events:
+            # Runs history starts itself (children, continue-as-new and retry successors): the
+            # row's memo is the one their WorkflowExecutionStarted carries.
+            started = outcome.events[0].attributes
+            memo = started.memo if isinstance(started, WorkflowExecutionStarted) else None
         outcome.outbox[:] = [self.route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         batch.currents[(st.namespace, st.workflow_id)] = CurrentRun(
@@ -211,7 +218,7 @@ class WorkingSet:
             state=st,
             old_version=None,
             outbox=outcome.outbox,
-            memo={k: v.model_dump(mode="json") for k, v in outcome.memo.items()},
+            memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
             search_attributes=dict(outcome.search_attributes),
         )
         st.history_size_bytes = write.add_events(outcome.events)

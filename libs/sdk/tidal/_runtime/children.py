@@ -9,12 +9,12 @@ closed, external request delivered / failed) resolve the futures workflow code a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from tidal_schema import TimeoutType, events
+from tidal_schema import TimeoutType, WorkflowIdReusePolicy, events
 from tidal_schema.commands import (
     Command,
     RequestCancelExternalWorkflowExecution,
@@ -24,6 +24,8 @@ from tidal_schema.commands import (
 from tidal_schema.events import HistoryEvent
 
 from .. import exceptions as exc_mod
+from .._policies import WorkflowIDReusePolicy
+from ..common import RetryPolicy
 from ..exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError, failure_to_error
 
 if TYPE_CHECKING:
@@ -79,6 +81,8 @@ class ChildServices:
 
         def _remove_command(self, cmd: Command) -> bool: ...
 
+        def _add_command(self, cmd: Command) -> None: ...
+
     def _init_children(self) -> None:
         self._pending_ops: dict[int, _Child | _External] = {}  # id(command) -> op, until confirmed
         self._children: dict[int, _Child] = {}  # initiated event id -> child
@@ -98,6 +102,12 @@ class ChildServices:
         execution_timeout: timedelta | None,
         run_timeout: timedelta | None,
         task_timeout: timedelta | None,
+        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        retry_policy: RetryPolicy | None = None,
+        memo: Mapping[str, Any] | None = None,
+        search_attributes: Mapping[str, Any] | None = None,
+        static_summary: str | None = None,
+        static_details: str | None = None,
     ) -> ChildWorkflowHandle[Any]:
         from ..workflow import ChildWorkflowHandle
 
@@ -111,13 +121,19 @@ class ChildServices:
             workflow_execution_timeout=execution_timeout,
             workflow_run_timeout=run_timeout,
             workflow_task_timeout=task_timeout,
+            id_reuse_policy=WorkflowIdReusePolicy(id_reuse_policy.value),
+            retry_policy=retry_policy.to_schema() if retry_policy else None,
+            memo={k: self.converter.to_payload(v) for k, v in (memo or {}).items()},
+            search_attributes=dict(search_attributes or {}),
+            static_summary=static_summary,
+            static_details=static_details,
         )
         child = _Child(cmd, self._loop.create_future(), self._loop.create_future(), result_type)
         # Nobody may await these (e.g. a fire-and-forget child): keep asyncio from logging them.
         child.started.add_done_callback(_retrieve)
         child.result.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = child
-        self._commands.append(cmd)
+        self._add_command(cmd)
         handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
             self._await_child(child), loop=self._loop, name=f"child:{id}"
         )
@@ -160,10 +176,10 @@ class ChildServices:
         return self._external(cmd)
 
     def request_cancel_external(
-        self, namespace: str, workflow_id: str, run_id: str | None
+        self, namespace: str, workflow_id: str, run_id: str | None, reason: str = ""
     ) -> asyncio.Future[None]:
         cmd = RequestCancelExternalWorkflowExecution(
-            namespace=namespace, workflow_id=workflow_id, run_id=run_id
+            namespace=namespace, workflow_id=workflow_id, run_id=run_id, reason=reason
         )
         return self._external(cmd)
 
@@ -171,7 +187,7 @@ class ChildServices:
         op = _External(cmd, self._loop.create_future())
         op.done.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = op
-        self._commands.append(cmd)
+        self._add_command(cmd)
         return op.done
 
     # --- what history says ------------------------------------------------------------------

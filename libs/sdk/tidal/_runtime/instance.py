@@ -31,12 +31,16 @@ from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .. import exceptions as exc_mod
+from .._definitions import WorkflowDefinition
+from .._search_attributes import TypedSearchAttributes
+from .._workflow_continue import ContinueAsNewError
+from .._workflow_info import Info, ParentInfo, RootInfo
 from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
-from ..workflow import DYNAMIC_SIGNAL, ContinueAsNewError, Info, ParentInfo, WorkflowDefinition
 from . import local_activities, matching, update
 from .children import CHILD_JOB_EVENTS, ChildServices
+from .handlers import HandlerServices
 from .services import WorkflowServices, _Activity
 
 
@@ -57,7 +61,7 @@ class StaleInstanceError(exc_mod.TidalError):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices, ChildServices):
+class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     def __init__(
         self,
         *,
@@ -71,7 +75,8 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         super().__init__(run_id=run_id, converter=converter)
         self.definition = definition
         # The worker's types plus the workflow's own (`@workflow.defn(failure_exception_types=)`).
-        self._failure_types = tuple(failure_exception_types) + definition.failure_exception_types
+        self._worker_failure_types = tuple(failure_exception_types)
+        self._failure_types = self._worker_failure_types + definition.failure_exception_types
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
@@ -93,8 +98,10 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
-        self._running_handlers: set[asyncio.Task[Any]] = set()  # async signal and update handlers
         self._init_children()
+        self._init_handlers(definition)
+        self.last_failure: Failure | None = None
+        self.last_completion_result: tuple[Payload, ...] = ()
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -158,6 +165,10 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    def is_failure_exception(self, err: BaseException) -> bool:
+        """`workflow.is_failure_exception`: `err` fails the workflow, not only the task."""
+        return isinstance(err, (FailureError, *self._failure_types))
+
     @property
     def workflow_object(self) -> Any:
         """The `@workflow.defn` class's instance (`workflow.instance()`); None before the start."""
@@ -167,15 +178,6 @@ class WorkflowInstance(WorkflowServices, ChildServices):
     def current_history_length(self) -> int:
         """`workflow.info().get_current_history_length()`: the same on first run and replay."""
         return self._history_length
-
-    @property
-    def running_handlers(self) -> bool:
-        """Some async signal or update handler has not finished (`workflow.all_handlers_finished`)."""
-        return bool(self._running_handlers)
-
-    def track_handler(self, task: asyncio.Task[Any]) -> None:
-        self._running_handlers.add(task)
-        task.add_done_callback(self._running_handlers.discard)
 
     @property
     def activated_upto(self) -> int:
@@ -402,6 +404,16 @@ class WorkflowInstance(WorkflowServices, ChildServices):
                     input=self.converter.to_payloads(err.input_args),
                     workflow_run_timeout=err.run_timeout or info.run_timeout,
                     workflow_task_timeout=err.task_timeout or info.task_timeout,
+                    backoff_start_interval=err.backoff_start_interval,
+                    retry_policy=err.retry_policy.to_schema() if err.retry_policy else None,
+                    memo=(
+                        {k: self.converter.to_payload(v) for k, v in err.memo.items()}
+                        if err.memo is not None
+                        else None
+                    ),
+                    search_attributes=dict(err.search_attributes)
+                    if err.search_attributes is not None
+                    else None,
                 )
             )
         elif self._cancel_requested and _is_cancellation(err):
@@ -416,6 +428,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
     def _close(self, cmd: Command) -> None:
         self._closed = True
         self._commands.append(cmd)
+        self.warn_unfinished_handlers()
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -476,34 +489,55 @@ class WorkflowInstance(WorkflowServices, ChildServices):
 
     def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
         self._info = Info(
-            namespace=self.namespace,
-            workflow_id=self.workflow_id,
-            run_id=self.run_id,
-            workflow_type=a.workflow_type,
-            task_queue=a.task_queue,
             attempt=a.attempt,
-            start_time=ev.event_time,
-            run_timeout=a.workflow_run_timeout,
+            continued_run_id=a.continued_execution_run_id,
+            cron_schedule=a.cron_schedule,
             execution_timeout=a.workflow_execution_timeout,
-            task_timeout=a.workflow_task_timeout,
+            first_execution_run_id=a.first_execution_run_id or self.run_id,
+            headers={},
+            namespace=self.namespace,
+            original_execution_run_id=a.original_execution_run_id or self.run_id,
             parent=(
                 ParentInfo(namespace=self.namespace, run_id=a.parent_run_id, workflow_id=a.parent_workflow_id)
                 if a.parent_workflow_id and a.parent_run_id
                 else None
             ),
-            continued_run_id=a.continued_execution_run_id,
-            raw_memo=dict(a.memo),
-            first_execution_run_id=a.first_execution_run_id or self.run_id,
-            original_execution_run_id=a.original_execution_run_id or self.run_id,
-            cron_schedule=a.cron_schedule,
-            retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
+            root=(
+                RootInfo(run_id=a.root_run_id, workflow_id=a.root_workflow_id)
+                if a.root_workflow_id and a.root_run_id
+                else None
+            ),
             priority=Priority.from_schema(a.priority),
+            raw_memo=dict(a.memo),
+            retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
+            run_id=self.run_id,
+            run_timeout=a.workflow_run_timeout,
             search_attributes=dict(a.search_attributes),
+            # temporalio's: the first workflow task's time (this activation's), while
+            # workflow_start_time is the start event's.
+            start_time=self._now,
+            task_queue=a.task_queue,
+            task_timeout=a.workflow_task_timeout,
+            typed_search_attributes=TypedSearchAttributes.from_json(a.search_attributes),
+            workflow_id=self.workflow_id,
+            workflow_start_time=ev.event_time,
+            workflow_type=a.workflow_type,
         )
+        # What the previous attempt or cron run left (workflow.get_last_failure & co).
+        self.last_failure = a.continued_failure
+        self.last_completion_result = a.last_completion_result
         d = self.definition
-        args = self.converter.from_payloads(a.input, d.arg_types)
+        args: list[Any]
+        if d.dynamic:
+            args = [[RawValue(p) for p in a.input]]
+        else:
+            args = self.converter.from_payloads(a.input, d.arg_types)
         try:
-            self._object = d.cls()
+            self._object = d.cls(*args) if d.init_takes_args else d.cls()
+            if d.dynamic_config_fn is not None:
+                config = d.dynamic_config_fn(self._object)
+                if config.failure_exception_types is not None:
+                    self._failure_types = self._worker_failure_types + tuple(config.failure_exception_types)
         except BaseException as e:
             # Treated like an exception from run(): FailureError fails the workflow, others the task.
             error = e
@@ -514,36 +548,6 @@ class WorkflowInstance(WorkflowServices, ChildServices):
             self._run_task = self._loop.create_task(raise_init_error())
             return
         self._run_task = self._loop.create_task(d.run_fn(self._object, *args), name=f"workflow:{d.name}")
-
-    def _signal(self, a: events.WorkflowExecutionSignaled) -> None:
-        s = self.definition.signals.get(a.signal_name)
-        args: list[Any]
-        if s is None and (s := self.definition.signals.get(DYNAMIC_SIGNAL)) is not None:
-            args = [a.signal_name, [RawValue(p) for p in a.input]]
-        elif s is not None:
-            args = self.converter.from_payloads(a.input, s.arg_types)
-        if s is None or self._object is None:
-            # Temporal buffers these for handlers registered later (set_signal_handler), which
-            # Tidal does not support: declare the handler, or a dynamic one.
-            from ..workflow import logger
-
-            logger.warning("dropping signal %r: the workflow has no handler for it", a.signal_name)
-            return
-        if s.is_async:
-            t = self._loop.create_task(s.fn(self._object, *args), name=f"signal:{s.name}")
-            t.add_done_callback(self._handler_done)
-            self.track_handler(t)
-            return
-        # Sync handlers run right away, so within an activation they see signals in history order
-        # and, on the first activation, run before the workflow's run method starts.
-        try:
-            s.fn(self._object, *args)
-        except Exception as e:
-            self._handler_failed(e)
-
-    def _handler_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and (e := task.exception()) is not None:
-            self._handler_failed(e)
 
     def _handler_failed(self, e: BaseException) -> None:
         if isinstance(e, FailureError):

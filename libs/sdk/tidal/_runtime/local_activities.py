@@ -40,6 +40,7 @@ class LocalActivityRequest:
     schedule_to_close_timeout: timedelta | None
     retry_policy: RetryPolicy | None
     local_retry_threshold: timedelta
+    summary: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +88,9 @@ class LocalActivities:
     _commands: list[Command]
     _loop: WorkflowEventLoop
 
+    def assert_not_read_only(self, what: str) -> None:
+        raise NotImplementedError  # WorkflowServices
+
     def _init_local_activities(self) -> None:
         self._la_seq = 0
         self._la_pending: dict[int, _Pending] = {}
@@ -104,7 +108,9 @@ class LocalActivities:
         retry_policy: RetryPolicy | None,
         local_retry_threshold: timedelta | None,
         activity_id: str | None,
+        summary: str | None = None,
     ) -> asyncio.Future[Any]:
+        self.assert_not_read_only("start local activity")
         self._la_seq += 1
         seq = self._la_seq
         request = LocalActivityRequest(
@@ -116,6 +122,7 @@ class LocalActivities:
             schedule_to_close_timeout=schedule_to_close_timeout,
             retry_policy=retry_policy,
             local_retry_threshold=local_retry_threshold or DEFAULT_LOCAL_RETRY_THRESHOLD,
+            summary=summary,
         )
         fut = self._loop.create_future()
         self._la_pending[seq] = _Pending(request=request, future=fut, result_type=result_type)
@@ -150,7 +157,9 @@ class LocalActivities:
             "retry_state": outcome.retry_state,
         }
         details = {"meta": (Payload(data=meta),), "result": outcome.result}
-        self._commands.append(RecordMarker(marker_name=MARKER, details=details, failure=outcome.failure))
+        self._commands.append(
+            RecordMarker(marker_name=MARKER, details=details, failure=outcome.failure, summary=r.summary)
+        )
         if p.future.done():  # the workflow stopped waiting (cancelled the call)
             return
         if outcome.failure is None:

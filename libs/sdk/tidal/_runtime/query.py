@@ -19,11 +19,15 @@ from tidal_schema import Payload
 from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import QueryErrorKind, QueryWorkflowReply, QueryWorkflowTask
 
+from .._definitions import lookup
+from .._workflow_context import ReadOnlyContextError
+from .._workflow_handlers import DYNAMIC
 from ..converter import DataConverter
 from ..exceptions import NondeterminismError, TidalError, error_to_failure
+from .handlers import bound, handler_args
 
 if TYPE_CHECKING:
-    from ..workflow import WorkflowDefinition
+    from .._definitions import WorkflowDefinition
     from .instance import WorkflowInstance
 
 
@@ -83,12 +87,13 @@ def stack_trace(inst: WorkflowInstance) -> str:
 
 
 def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Payload:
-    q = inst.definition.queries.get(name)
+    q = inst.queries.get(name)
     if q is None and name == STACK_TRACE_QUERY:
         # Built in, unless the workflow defines a query of that name itself.
         return inst.converter.to_payload(stack_trace(inst))
+    q = q or inst.queries.get(DYNAMIC)
     if q is None:
-        known = sorted(inst.definition.queries)
+        known = sorted(n for n in inst.queries if n != DYNAMIC)
         raise QueryError(
             QueryErrorKind.UNKNOWN_QUERY,
             f"unknown queryType {name!r} for workflow {inst.definition.name}; "
@@ -98,16 +103,22 @@ def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Pay
     obj = inst._object
     if obj is None:
         raise QueryError(QueryErrorKind.NOT_READY, "the workflow has not started yet: nothing to query")
+    fn = bound(q, obj)
     try:
-        values = inst.converter.from_payloads(args, q.arg_types)
-        inspect.signature(q.fn).bind(obj, *values)
+        values = handler_args(q, name, args, inst.converter)
+        inspect.signature(fn).bind(*values)
     except (ValueError, TypeError) as e:
         raise QueryError(QueryErrorKind.BAD_ARGUMENTS, f"bad arguments for query {name!r}: {e}") from e
     outer = asyncio.events._get_running_loop()
     asyncio.events._set_running_loop(inst._loop)
     before = len(inst._commands)
     try:
-        result = q.fn(obj, *values)
+        result = inst.read_only(fn, *values)
+    except ReadOnlyContextError as e:
+        raise QueryError(
+            QueryErrorKind.HANDLER_FAILED,
+            f"query handler {name!r} tried to change the run ({e}): queries are read-only",
+        ) from e
     finally:
         asyncio.events._set_running_loop(outer)
         issued = len(inst._commands) > before
@@ -137,7 +148,7 @@ def answer_query(
             query_id=task.query_id, error=kind, message=message, known_queries=tuple(known), identity=identity
         )
 
-    defn = definitions.get(task.workflow_type)
+    defn = lookup(definitions, task.workflow_type)
     if defn is None:
         return error(
             QueryErrorKind.WORKER_ERROR,

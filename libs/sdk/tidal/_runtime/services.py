@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tidal_schema import Payload
 from tidal_schema.commands import (
@@ -27,12 +28,17 @@ from tidal_schema.commands import (
 )
 from tidal_schema.limits import MAX_DURATION_SECONDS
 
+from .._search_attributes import TypedSearchAttributes
+from .._workflow_activities import ActivityCancellationType, ActivityHandle
+from .._workflow_context import ReadOnlyContextError
+from .._workflow_info import Info
 from ..common import Priority, RetryPolicy
 from ..converter import DataConverter
-from ..workflow import ActivityCancellationType, ActivityHandle, Info
 from . import matching
 from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -53,6 +59,12 @@ class WorkflowServices(LocalActivities):
         self._init_local_activities()
         # Seeded from the run id (str seeds hash with sha512, stable across processes).
         self.random = random.Random(run_id)
+        # The same seed as an int (what `random.Random(str)` computes), for `workflow.random_seed()`:
+        # `random.Random(random_seed)` draws what `workflow.random()` draws.
+        raw = run_id.encode()
+        self.random_seed = int.from_bytes(raw + hashlib.sha512(raw).digest())
+        # Never called: Temporal reseeds on a workflow reset, which Tidal does not have.
+        self.random_seed_callbacks: list[Callable[[int], None]] = []
         self.is_replaying = False
         self._info: Info | None = None
         self._now = datetime.fromtimestamp(0, UTC)
@@ -66,6 +78,41 @@ class WorkflowServices(LocalActivities):
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[Any]]] = []
         self._patches: dict[str, bool] = {}
         self._patches_in_task: set[str] = set()
+        self._read_only = False  # in a query handler or an update validator
+        # The summary for the durable timer the next `call_later` makes (`timer_summary`).
+        self._timer_summary: str | None = None
+
+    @property
+    def is_read_only(self) -> bool:
+        return self._read_only
+
+    def read_only(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Call `fn` where workflow code may only read (a query, an update validator)."""
+        before, self._read_only = self._read_only, True
+        try:
+            return fn(*args)
+        finally:
+            self._read_only = before
+
+    def assert_not_read_only(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyContextError(f"While in read-only function, action attempted: {what}")
+
+    def call_later_with_summary(
+        self, seconds: float, callback: Callable[[], None], summary: str | None
+    ) -> asyncio.TimerHandle:
+        """`loop.call_later` whose durable timer carries `summary` (temporalio's user metadata)."""
+        self._timer_summary = summary
+        try:
+            return self._loop.call_later(seconds, callback)
+        finally:
+            self._timer_summary = None
+
+    def _add_command(self, cmd: Command) -> None:
+        """Every command workflow code produces comes through here, so a query handler or an
+        update validator that tries one gets ReadOnlyContextError at the call."""
+        self.assert_not_read_only(f"add command {type(cmd).__name__}")
+        self._commands.append(cmd)
 
     @property
     def info(self) -> Info:
@@ -79,10 +126,14 @@ class WorkflowServices(LocalActivities):
     def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
         """Record the upsert command and show the new values in `info()` at once (as temporalio);
         replay runs the same code, so the info stays deterministic."""
-        self._commands.append(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        self._add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
         merged = {**self.info.search_attributes, **values}
         current = {k: v for k, v in merged.items() if v is not None}
-        self._info = dataclasses.replace(self.info, search_attributes=current)
+        self._info = dataclasses.replace(
+            self.info,
+            search_attributes=current,
+            typed_search_attributes=TypedSearchAttributes.from_json(current),
+        )
 
     def add_condition(self, fn: Callable[[], bool]) -> asyncio.Future[Any]:
         fut = self._loop.create_future()
@@ -96,7 +147,7 @@ class WorkflowServices(LocalActivities):
         take = not self.is_replaying or patch_id in self._patches_in_task
         if take:
             details = {"patch_id": (Payload(data=patch_id),), "deprecated": (Payload(data=deprecated),)}
-            self._commands.append(RecordMarker(marker_name=matching.PATCH_MARKER, details=details))
+            self._add_command(RecordMarker(marker_name=matching.PATCH_MARKER, details=details))
         self._patches[patch_id] = take or deprecated
         return take or deprecated
 
@@ -115,6 +166,7 @@ class WorkflowServices(LocalActivities):
         activity_id: str | None,
         cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
         priority: Priority = Priority.default,
+        summary: str | None = None,
     ) -> ActivityHandle[Any]:
         self._activity_seq += 1
         aid = activity_id or str(self._activity_seq)
@@ -131,12 +183,13 @@ class WorkflowServices(LocalActivities):
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy.to_schema() if retry_policy else None,
             priority=priority.to_schema(),
+            summary=summary,
         )
         act = _Activity(
             aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type
         )
         self._activities[aid] = act
-        self._commands.append(cmd)
+        self._add_command(cmd)
         return ActivityHandle(self._await_activity(act), loop=self._loop, name=f"activity:{aid}")
 
     async def _await_activity(self, act: _Activity) -> Any:
@@ -152,7 +205,7 @@ class WorkflowServices(LocalActivities):
             sent = not never_sent and act.scheduled_event_id is not None
             if sent and kind is not ActivityCancellationType.ABANDON:
                 assert act.scheduled_event_id is not None
-                self._commands.append(RequestCancelActivityTask(scheduled_event_id=act.scheduled_event_id))
+                self._add_command(RequestCancelActivityTask(scheduled_event_id=act.scheduled_event_id))
             if never_sent or kind is not ActivityCancellationType.WAIT_CANCELLATION_COMPLETED:
                 # Try-cancel and abandon: the workflow goes on at once; the outcome is ignored.
                 act.future.cancel()
@@ -180,10 +233,12 @@ class WorkflowServices(LocalActivities):
         tid = str(self._timer_seq)
         # Millisecond precision: loop time is float epoch seconds, so `call_at` deltas carry noise.
         ms = max(1, round(delay * 1000))
-        cmd = StartTimer(timer_id=tid, start_to_fire_timeout=timedelta(milliseconds=ms))
+        cmd = StartTimer(
+            timer_id=tid, start_to_fire_timeout=timedelta(milliseconds=ms), summary=self._timer_summary
+        )
         self._timers[tid] = handle
         self._timer_of_handle[id(handle)] = (tid, cmd)
-        self._commands.append(cmd)
+        self._add_command(cmd)
 
     def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
         entry = self._timer_of_handle.pop(id(handle), None)
@@ -192,7 +247,7 @@ class WorkflowServices(LocalActivities):
         tid, cmd = entry
         self._timers.pop(tid, None)
         if not self._remove_command(cmd):
-            self._commands.append(CancelTimer(timer_id=tid))
+            self._add_command(CancelTimer(timer_id=tid))
 
     def callback_failed(self, exc: BaseException) -> None:
         self._task_failure = self._task_failure or exc

@@ -14,6 +14,8 @@ are not matched against history events (they are not command events).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,10 @@ from tidal_schema.commands import ProtocolMessage
 from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest
 
+from .._workflow_context import ReadOnlyContextError
+from .._workflow_handlers import DYNAMIC, UpdateInfo, current_update
 from ..exceptions import ApplicationError, CancelledError, FailureError, error_to_failure
+from .handlers import RunningHandler, bound, handler_args
 
 if TYPE_CHECKING:
     from .instance import WorkflowInstance
@@ -55,8 +60,16 @@ def only_rejections(commands: Sequence[Any]) -> bool:
 
 
 def deliver(inst: WorkflowInstance, requests: Sequence[UpdateRequest], *, validate: bool) -> None:
+    """Each update is looked up, validated and accepted in a task of its own, after the code
+    already scheduled (the run method's first step in a first activation), as temporalio does: a
+    handler the run method sets at its top (`workflow.set_update_handler`) receives an update that
+    came with the run's first task."""
     for r in requests:
-        _deliver(inst, r, validate=validate)
+
+        async def deliver_one(r: UpdateRequest = r) -> None:
+            _deliver(inst, r, validate=validate)
+
+        inst._loop.create_task(deliver_one(), name=f"update:{r.name}:deliver")
 
 
 def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> None:
@@ -65,35 +78,43 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
             ProtocolMessage(update_id=r.update_id, kind="reject", failure=error_to_failure(exc))
         )
 
-    d = inst.definition.updates.get(r.name)
+    d = inst.updates.get(r.name) or inst.updates.get(DYNAMIC)
     if d is None:
-        known = ", ".join(sorted(inst.definition.updates)) or "none"
+        known = ", ".join(sorted(n for n in inst.updates if n != DYNAMIC)) or "none"
         reject(ApplicationError(f"unknown update {r.name!r} (known updates: {known})", type="UpdateNotFound"))
         return
     obj = inst._object
-    if obj is None:
+    if obj is None and d.is_method:
         reject(ApplicationError("the workflow has not started", type="UpdateRejected"))
         return
+    fn = bound(d, obj)
     try:
-        args = inst.converter.from_payloads(r.input, d.arg_types)
-        inspect.signature(d.fn).bind(obj, *args)
+        args = handler_args(d, r.name, r.input, inst.converter)
+        inspect.signature(fn).bind(*args)
     except (ValueError, TypeError) as e:
         reject(ApplicationError(f"bad arguments for update {r.name!r}: {e}", type="BadArguments"))
         return
+    # The validator, the handler and whatever the handler starts see `current_update_info()`.
+    ctx = contextvars.copy_context()
+    ctx.run(current_update.set, UpdateInfo(id=r.update_id, name=r.name))
     if validate and d.validator is not None:
+        validator = functools.partial(d.validator, obj) if d.is_method else d.validator
         try:
-            d.validator(obj, *args)
+            ctx.run(inst.read_only, validator, *args)
+        except ReadOnlyContextError as e:
+            inst._handler_failed(e)  # a validator that tries a command is a bug: fail the task
+            return
         except Exception as e:
             reject(e)
             return
     inst._commands.append(ProtocolMessage(update_id=r.update_id, kind="accept"))
     if d.is_async:
-        task = inst._loop.create_task(d.fn(obj, *args), name=f"update:{r.name}")
+        task = inst._loop.create_task(fn(*args), name=f"update:{r.name}", context=ctx)
         task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
-        inst.track_handler(task)
+        inst.track_handler(task, RunningHandler("update", r.name, d.unfinished_policy, r.update_id))
         return
     try:
-        result = d.fn(obj, *args)
+        result = ctx.run(fn, *args)
     except FailureError as e:
         _complete(inst, r.update_id, failure=e)
     except Exception as e:

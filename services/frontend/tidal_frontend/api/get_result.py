@@ -50,40 +50,52 @@ async def get_result(
     run_id: RunIdQuery = None,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the run to close")] = 0.0,
 ) -> WorkflowResultResponse:
+    wait = min(wait, ctx.settings.long_poll_max_seconds)
+    if run_id and wait > 0:
+        # The run is named (the SDK names the run it started): watch before the first read, so
+        # one read both finds the run and closes the race between reading and watching.
+        with ctx.waiters.watch((namespace, workflow_id, run_id)) as closed:
+            row = await ctx.store.execution(namespace, workflow_id, run_id)
+            if row is None:
+                raise not_found(namespace, workflow_id, run_id)
+            if not row.running:
+                return await _response(ctx, row)
+            notification = await _notification(closed, wait)
+        return await _after_wait(ctx, row, notification)
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
-    wait = min(wait, ctx.settings.long_poll_max_seconds)
-    if row.running and wait > 0:
-        closed = await _wait_for_close(ctx, row, wait)
-        if isinstance(closed, WorkflowClosed):
-            return _from_notification(closed)
-        row = closed
-    return await _response(ctx, row)
-
-
-async def _wait_for_close(
-    ctx: FrontendContext, row: ExecutionRow, wait: float
-) -> ExecutionRow | WorkflowClosed:
-    """The closed run as the database or, when it carries the outcome, the notification says."""
-    key = (row.namespace, row.workflow_id, row.run_id)
-    with ctx.waiters.watch(key) as closed:
+    if not row.running or wait <= 0:
+        return await _response(ctx, row)
+    with ctx.waiters.watch((row.namespace, row.workflow_id, row.run_id)) as closed:
         # Watching first, then re-reading: a close that committed after our first read but before
         # the watch started would otherwise be missed until the timeout.
         again = await _reread(ctx, row)
         if not again.running:
-            return again
-        try:
-            notification = await asyncio.wait_for(asyncio.shield(closed), timeout=wait)
-        except TimeoutError:
-            notification = None
+            return await _response(ctx, again)
+        notification = await _notification(closed, wait)
+    return await _after_wait(ctx, row, notification)
+
+
+async def _notification(closed: asyncio.Future[WorkflowClosed | None], wait: float) -> WorkflowClosed | None:
+    try:
+        return await asyncio.wait_for(asyncio.shield(closed), timeout=wait)
+    except TimeoutError:
+        return None
+
+
+async def _after_wait(
+    ctx: FrontendContext, row: ExecutionRow, notification: WorkflowClosed | None
+) -> WorkflowResultResponse:
+    """The answer once the wait ended: from the notification when it carries the outcome (it is
+    published after the close committed: no need to read it back), else from the database."""
     if notification is not None and notification.has_outcome:
-        return notification  # published after the close committed: no need to read it back
+        return _from_notification(notification)
     again = await _reread(ctx, row)
     if again.running and notification is not None:
         await asyncio.sleep(VISIBILITY_GRACE_SECONDS)
         again = await _reread(ctx, row)
-    return again
+    return await _response(ctx, again)
 
 
 async def _reread(ctx: FrontendContext, row: ExecutionRow) -> ExecutionRow:

@@ -15,6 +15,7 @@ from tidal_schema.messages import (
     SignalExternalWorkflowExecution,
     StartChildWorkflowExecution,
 )
+from tidal_server.visibility import invalid_search_attributes
 
 from .. import relations
 from ..mutation import Mutation
@@ -56,6 +57,17 @@ def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
                 f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
                 f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
             )
+        if isinstance(c, cmd.StartChildWorkflowExecution) and (
+            bad := invalid_search_attributes(c.search_attributes, allow_none=False)
+        ):
+            # Refused here, as a client start is at the frontend, so the child's shard never sees it.
+            return f"StartChildWorkflowExecution {c.workflow_id!r}: search_attributes: {bad}"
+        if (
+            isinstance(c, cmd.ContinueAsNewWorkflowExecution)
+            and c.search_attributes is not None
+            and (bad := invalid_search_attributes(c.search_attributes, allow_none=False))
+        ):
+            return f"ContinueAsNewWorkflowExecution: search_attributes: {bad}"
     return None
 
 
@@ -72,6 +84,14 @@ def apply(m: Mutation, c: cmd.Command, completed_id: int) -> bool:
     else:
         return False
     return True
+
+
+def _root(m: Mutation) -> dict[str, str | None]:
+    """The parent's own root (its started event's), for the child's; None: the parent is it."""
+    started = m.history[0].attributes if m.history else None
+    if isinstance(started, ev.WorkflowExecutionStarted) and started.root_workflow_id:
+        return {"root_workflow_id": started.root_workflow_id, "root_run_id": started.root_run_id}
+    return {}
 
 
 def _source(m: Mutation, initiated_id: int) -> ParentRef:
@@ -97,6 +117,12 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
             workflow_execution_timeout=c.workflow_execution_timeout,
             workflow_run_timeout=c.workflow_run_timeout,
             workflow_task_timeout=c.workflow_task_timeout,
+            id_reuse_policy=c.id_reuse_policy.value,
+            retry_policy=c.retry_policy,
+            memo=c.memo,
+            search_attributes=c.search_attributes,
+            static_summary=c.static_summary,
+            static_details=c.static_details,
         )
     )
     st.children[initiated] = ChildInfo(
@@ -115,9 +141,15 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         request_id=f"{st.run_id}/{initiated}",
         workflow_execution_timeout=c.workflow_execution_timeout,
         workflow_run_timeout=c.workflow_run_timeout,
-        parent=_source(m, initiated),
+        parent=_source(m, initiated).model_copy(update=_root(m)),
         parent_close_policy=c.parent_close_policy,
         priority=c.priority.inherit(st.priority) if c.priority is not None else st.priority,
+        id_reuse_policy=c.id_reuse_policy,
+        retry_policy=c.retry_policy,
+        memo=c.memo,
+        search_attributes=c.search_attributes,
+        static_summary=c.static_summary,
+        static_details=c.static_details,
     )
     if c.workflow_task_timeout is not None:
         start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})
@@ -176,6 +208,7 @@ def _cancel_external(m: Mutation, c: cmd.RequestCancelExternalWorkflowExecution,
             workflow_id=c.workflow_id,
             run_id=c.run_id,
             workflow_task_completed_event_id=completed_id,
+            reason=c.reason,
         )
     )
     _track(m, initiated, "cancel", namespace, c.workflow_id, c.run_id)
@@ -188,6 +221,6 @@ def _cancel_external(m: Mutation, c: cmd.RequestCancelExternalWorkflowExecution,
             run_id=c.run_id,
             request_id=f"{st.run_id}/{initiated}",
             source=_source(m, initiated),
-            reason=f"requested by workflow {st.workflow_id}",
+            reason=c.reason or f"requested by workflow {st.workflow_id}",
         ),
     )

@@ -192,6 +192,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 workflow_task_completed_event_id=completed_id,
                 retry_policy=c.retry_policy,
                 priority=priority,
+                summary=c.summary,
             )
         )
         info = ActivityInfo(
@@ -224,6 +225,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 timer_id=c.timer_id,
                 start_to_fire_timeout=c.start_to_fire_timeout,
                 workflow_task_completed_event_id=completed_id,
+                summary=c.summary,
             )
         )
         fire_at = m.now + c.start_to_fire_timeout
@@ -274,6 +276,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 details=c.details,
                 failure=c.failure,
                 workflow_task_completed_event_id=completed_id,
+                summary=c.summary,
             )
         )
     elif isinstance(c, cmd.ProtocolMessage):

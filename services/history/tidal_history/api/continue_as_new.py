@@ -39,8 +39,12 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         ),
     )
     first = old.run_id
-    if m.history and isinstance(started := m.history[0].attributes, ev.WorkflowExecutionStarted):
+    started = m.history[0].attributes if m.history else None
+    if not isinstance(started, ev.WorkflowExecutionStarted):
+        started = None
+    if started is not None:
         first = started.first_execution_run_id or old.run_id
+    backoff = c.backoff_start_interval if c.backoff_start_interval else None
     state = MutableState(
         namespace=old.namespace,
         workflow_id=old.workflow_id,
@@ -56,6 +60,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         parent=old.parent,
         priority=old.priority,
         scheduled_by=old.scheduled_by,
+        execution_time=m.now + backoff if backoff else None,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
@@ -71,13 +76,26 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
             continued_execution_run_id=old.run_id,
             parent_workflow_id=old.parent.workflow_id if old.parent else None,
             parent_run_id=old.parent.run_id if old.parent else None,
+            root_workflow_id=started.root_workflow_id if started else None,
+            root_run_id=started.root_run_id if started else None,
             request_id=state.start_request_id,
-            # Carried over, as in Temporal (upserts of this very task included).
-            search_attributes=current_search_attributes([*m.history, *m.new_events]),
+            # Carried over unless the command sets them, as in Temporal (the search attributes
+            # with the upserts of this very task).
+            search_attributes=(
+                c.search_attributes
+                if c.search_attributes is not None
+                else current_search_attributes([*m.history, *m.new_events])
+            ),
+            memo=c.memo if c.memo is not None else (started.memo if started else {}),
+            retry_policy=c.retry_policy or (started.retry_policy if started else None),
+            first_workflow_task_backoff=backoff,
             priority=old.priority,
         )
     )
     if c.workflow_run_timeout is not None:
         n.set_timer(TimerKind.WORKFLOW_RUN_TIMEOUT, fire_at=m.now + c.workflow_run_timeout)
-    n.schedule_workflow_task()
+    if backoff:
+        n.schedule_workflow_task_after(backoff, attempt=1)
+    else:
+        n.schedule_workflow_task()
     m.successor = n.finish()

@@ -36,6 +36,12 @@ def handle(ctx: OperationContext, msg: StartChildWorkflowExecution) -> Outcome:
         workflow_task_timeout=msg.workflow_task_timeout,
         identity=f"parent:{p.workflow_id}",
         priority=msg.priority,
+        id_reuse_policy=msg.id_reuse_policy,
+        retry_policy=msg.retry_policy,
+        memo=msg.memo,
+        search_attributes=msg.search_attributes,
+        static_summary=msg.static_summary,
+        static_details=msg.static_details,
     )
     parent = ParentInfo(
         namespace=p.namespace,
@@ -43,8 +49,9 @@ def handle(ctx: OperationContext, msg: StartChildWorkflowExecution) -> Outcome:
         run_id=p.run_id,
         initiated_event_id=p.initiated_event_id,
     )
+    root = (p.root_workflow_id or p.workflow_id, p.root_run_id or p.run_id)
     outcome = start_workflow.start(
-        start, current, new_run_id=new_run_id, shard_id=ctx.shard_id, now=ctx.now, parent=parent
+        start, current, new_run_id=new_run_id, shard_id=ctx.shard_id, now=ctx.now, parent=parent, root=root
     )
     outcome.reply = None  # nobody waits on a reply-to: the answer goes to the parent's shard
     if not outcome.changed:

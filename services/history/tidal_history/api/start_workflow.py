@@ -71,6 +71,7 @@ def start(
     shard_id: int,
     now: datetime,
     parent: ParentInfo | None = None,
+    root: tuple[str, str] | None = None,
 ) -> Outcome:
     """The start itself, given the current run (None: free to start)."""
     if current is not None:
@@ -82,7 +83,7 @@ def start(
         if refusal is not None:
             refusal.outbox.extend(_tell_schedule(msg, refusal.reply))
             return refusal
-    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent)
+    m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent, root=root)
     schedule_first_task(m, msg)
     m.reply = StartWorkflowReply(run_id=new_run_id)
     if msg.scheduled_by is not None:
@@ -126,6 +127,7 @@ def begin(
     shard_id: int,
     now: datetime,
     parent: ParentInfo | None = None,
+    root: tuple[str, str] | None = None,
 ) -> Mutation:
     """A new run with its WorkflowExecutionStarted event; signal-with-start records its signal
     between this and `schedule_first_task`, as Temporal orders them."""
@@ -167,6 +169,8 @@ def begin(
             request_id=msg.request_id,
             parent_workflow_id=parent.workflow_id if parent else None,
             parent_run_id=parent.run_id if parent else None,
+            root_workflow_id=root[0] if root else None,
+            root_run_id=root[1] if root else None,
             first_workflow_task_backoff=msg.start_delay,
             static_summary=msg.static_summary,
             static_details=msg.static_details,

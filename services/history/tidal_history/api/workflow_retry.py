@@ -81,6 +81,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
                 "continued_execution_run_id": old.run_id,
                 "first_execution_run_id": started.first_execution_run_id or old.run_id,
                 "first_workflow_task_backoff": backoff,
+                "continued_failure": failure,
             }
         )
     )

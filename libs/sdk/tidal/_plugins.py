@@ -1,0 +1,48 @@
+"""Worker plugins (temporalio.worker's `Plugin`; re-exported by `tidal.worker`): a chain of
+responsibility over a worker's (and a replayer's) configuration and run. `Worker(plugins=[...])`
+passes its config through each plugin's `configure_worker` in order before it is built, and
+`Worker.run()` goes through each plugin's `run_worker` (the first plugin outermost); likewise
+`Replayer(plugins=[...])` with `configure_replayer` and `run_replayer` (around
+`workflow_replay_iterator`)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+    from ._worker_config import WorkerConfig
+    from .client import WorkflowHistory
+    from .replayer import Replayer, ReplayerConfig, WorkflowReplayResult
+
+__all__ = ["Plugin"]
+
+ReplayResults = AbstractAsyncContextManager[AsyncIterator["WorkflowReplayResult"]]
+
+
+class Plugin(abc.ABC):
+    def name(self) -> str:
+        """The plugin's fully qualified class name."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    @abc.abstractmethod
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """The worker's configuration, changed as this plugin needs (interceptors, slots...)."""
+
+    @abc.abstractmethod
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        """Run the worker: call `await next(worker)`, with whatever this plugin adds around it."""
+
+    @abc.abstractmethod
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig: ...
+
+    @abc.abstractmethod
+    def run_replayer(
+        self,
+        replayer: Replayer,
+        histories: AsyncIterator[WorkflowHistory],
+        next: Callable[[Replayer, AsyncIterator[WorkflowHistory]], ReplayResults],
+    ) -> ReplayResults: ...

@@ -1,0 +1,205 @@
+"""The run's handler tables: the decorated signal, query and update handlers, changed at run time
+by `workflow.set_*_handler`; signals that arrive with no handler are buffered until one is set
+(temporalio's semantics); running async handlers are tracked for `all_handlers_finished` and for
+the unfinished-handler warnings a closing run emits."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import inspect
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from tidal_schema import events
+
+from .._definitions import QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition
+from .._workflow_handlers import (
+    DYNAMIC,
+    HandlerUnfinishedPolicy,
+    UnfinishedSignalHandlersWarning,
+    UnfinishedUpdateHandlersWarning,
+)
+from ..activity import _type_hints
+from ..common import RawValue
+
+if TYPE_CHECKING:
+    from ..converter import DataConverter
+    from .loop import WorkflowEventLoop
+
+HandlerKind = Literal["signal", "query", "update"]
+AnyDefinition = SignalDefinition | QueryDefinition | UpdateDefinition
+
+_WAIT_ADVICE = (
+    "To wait for them, `await workflow.wait_condition(workflow.all_handlers_finished)` before "
+    "returning; to silence this, give the handler `unfinished_policy="
+    "workflow.HandlerUnfinishedPolicy.ABANDON`."
+)
+
+
+@dataclass(frozen=True)
+class RunningHandler:
+    kind: Literal["signal", "update"]
+    name: str
+    policy: HandlerUnfinishedPolicy
+    update_id: str | None = None
+
+
+def bound(d: AnyDefinition, obj: Any) -> Callable[..., Any]:
+    """The handler as user code calls it: a decorated method bound to the workflow object."""
+    return functools.partial(d.fn, obj) if d.is_method else d.fn
+
+
+def handler_args(
+    d: SignalDefinition | UpdateDefinition | QueryDefinition,
+    name: str,
+    payloads: Any,
+    converter: DataConverter,
+) -> list[Any]:
+    """Arguments for a call of `d` with the request's payloads: a dynamic handler gets the name
+    and the raw values."""
+    if d.dynamic:
+        return [name, [RawValue(p) for p in payloads]]
+    return list(converter.from_payloads(payloads, d.arg_types))
+
+
+class HandlerServices:
+    """Mixed into WorkflowInstance (which provides the attributes declared below)."""
+
+    definition: WorkflowDefinition
+    converter: DataConverter
+    is_replaying: bool
+    _object: Any
+    _loop: WorkflowEventLoop
+
+    def _init_handlers(self, d: WorkflowDefinition) -> None:
+        self.signals: dict[str, SignalDefinition] = dict(d.signals)
+        self.queries: dict[str, QueryDefinition] = dict(d.queries)
+        self.updates: dict[str, UpdateDefinition] = dict(d.updates)
+        self._buffered_signals: list[events.WorkflowExecutionSignaled] = []
+        self._running_handlers: dict[asyncio.Task[Any], RunningHandler] = {}
+
+    # --- workflow.get_*/set_*_handler -----------------------------------------------------
+
+    def get_handler(self, kind: HandlerKind, name: str) -> Callable[..., Any] | None:
+        d = self._table(kind).get(name)
+        return None if d is None else bound(d, self._object)
+
+    def set_handler(
+        self,
+        kind: HandlerKind,
+        name: str,
+        handler: Callable[..., Any] | None,
+        *,
+        validator: Callable[..., Any] | None = None,
+    ) -> None:
+        self.assert_not_read_only(f"set {kind} handler")
+        table: dict[str, Any] = self._table(kind)
+        if handler is None:
+            table.pop(name, None)
+            return
+        arg_types, ret = _type_hints(handler)
+        is_async = inspect.iscoroutinefunction(handler)
+        if kind == "signal":
+            table[name] = SignalDefinition(name, handler, is_async, arg_types, is_method=False)
+            self._deliver_buffered()
+        elif kind == "query":
+            table[name] = QueryDefinition(name, handler, arg_types, ret, is_method=False)
+        else:
+            table[name] = UpdateDefinition(
+                name, handler, is_async, arg_types, ret, validator, is_method=False
+            )
+
+    def _table(self, kind: HandlerKind) -> dict[str, Any]:
+        tables: dict[str, dict[str, Any]] = {
+            "signal": self.signals,
+            "query": self.queries,
+            "update": self.updates,
+        }
+        return tables[kind]
+
+    def assert_not_read_only(self, what: str) -> None:
+        raise NotImplementedError  # WorkflowServices
+
+    # --- signals ----------------------------------------------------------------------------
+
+    def _signal(self, a: events.WorkflowExecutionSignaled) -> None:
+        d = self.signals.get(a.signal_name) or self.signals.get(DYNAMIC)
+        if d is None or (d.is_method and self._object is None):
+            # Kept for a handler set later (`workflow.set_signal_handler`), as temporalio does.
+            self._buffered_signals.append(a)
+            return
+        self._dispatch_signal(d, a)
+
+    def _deliver_buffered(self) -> None:
+        """A signal handler was set: buffered signals it (or another) now handles run, in arrival
+        order; the others stay buffered."""
+        pending, self._buffered_signals = self._buffered_signals, []
+        for a in pending:
+            self._signal(a)
+
+    def _dispatch_signal(self, d: SignalDefinition, a: events.WorkflowExecutionSignaled) -> None:
+        fn = bound(d, self._object)
+        args = handler_args(d, a.signal_name, a.input, self.converter)
+        if d.is_async:
+            t = self._loop.create_task(fn(*args), name=f"signal:{a.signal_name}")
+            t.add_done_callback(self._handler_done)
+            self.track_handler(t, RunningHandler("signal", a.signal_name, d.unfinished_policy))
+            return
+        # Sync handlers run right away, so within an activation they see signals in history order
+        # and, on the first activation, run before the workflow's run method starts.
+        try:
+            fn(*args)
+        except Exception as e:
+            self._handler_failed(e)
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and (e := task.exception()) is not None:
+            self._handler_failed(e)
+
+    def _handler_failed(self, e: BaseException) -> None:
+        raise NotImplementedError  # WorkflowInstance
+
+    # --- running handlers -------------------------------------------------------------------
+
+    @property
+    def running_handlers(self) -> bool:
+        """Some async signal or update handler has not finished (`workflow.all_handlers_finished`)."""
+        return bool(self._running_handlers)
+
+    def track_handler(self, task: asyncio.Task[Any], running: RunningHandler) -> None:
+        self._running_handlers[task] = running
+        task.add_done_callback(lambda t: self._running_handlers.pop(t, None))
+
+    def warn_unfinished_handlers(self) -> None:
+        """The run is closing: warn about handlers still running whose policy asks for it (not on
+        replay, which would warn again for a run that already warned)."""
+        if self.is_replaying:
+            return
+        warn = [
+            r for r in self._running_handlers.values() if r.policy is HandlerUnfinishedPolicy.WARN_AND_ABANDON
+        ]
+        updates = [{"name": r.name, "id": r.update_id} for r in warn if r.kind == "update"]
+        if updates:
+            warnings.warn(
+                UnfinishedUpdateHandlersWarning(
+                    "The workflow finished while update handlers were still running; their callers "
+                    f"get an error instead of a result. {_WAIT_ADVICE} Unfinished updates: "
+                    + json.dumps(updates)
+                ),
+                stacklevel=2,
+            )
+        counts = collections.Counter(r.name for r in warn if r.kind == "signal")
+        if counts:
+            signals = [{"name": n, "count": c} for n, c in counts.most_common()]
+            warnings.warn(
+                UnfinishedSignalHandlersWarning(
+                    "The workflow finished while signal handlers were still running. "
+                    f"{_WAIT_ADVICE} Unfinished signals: " + json.dumps(signals)
+                ),
+                stacklevel=2,
+            )

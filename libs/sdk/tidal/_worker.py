@@ -1,0 +1,399 @@
+"""`Worker`: polls one task queue's workflow and activity queues (and its own sticky queue) and
+hands deliveries to its workflow half (`_workflow_worker`) and activity half (`_activity_worker`).
+Mirrors `temporalio.worker.Worker`; re-exported by `tidal.worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from tidal_schema import names
+from tidal_schema.limits import check_task_queue_name
+from tidal_schema.messages import (
+    ActivityTask,
+    QueryWorkflowTask,
+    WorkflowTask,
+)
+
+from . import _telemetry as tm
+from . import activity as _activity
+from . import workflow as _workflow
+from ._activity_worker import (
+    DEFAULT_HEARTBEAT_THROTTLE,
+    MAX_HEARTBEAT_THROTTLE,
+    ActivityWorker,
+)
+from ._interceptors import Interceptor, client_worker_interceptors
+from ._plugins import Plugin
+from ._rate_limit import Pacer
+from ._task_errors import oversized_answer, parse_task
+from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
+from ._tuning import WorkerTuner, resolve_slots
+from ._worker_config import WorkerConfig
+from ._worker_errors import WorkerError
+from ._workflow_worker import MAX_EAGER_ACTIVITIES_PER_TASK, WorkflowWorker
+from .client import Client
+from .converter import DataConverter
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("tidal.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+        activity_executor: concurrent.futures.Executor | None = None,
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        interceptors: Sequence[Interceptor] = (),
+        identity: str | None = None,
+        max_cached_workflows: int = 1000,
+        max_concurrent_workflow_tasks: int | None = None,
+        max_concurrent_activities: int | None = None,
+        max_concurrent_local_activities: int | None = None,
+        tuner: WorkerTuner | None = None,
+        no_remote_activities: bool = False,
+        max_heartbeat_throttle_interval: timedelta = MAX_HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
+        max_eager_activity_reservations_per_workflow_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
+        max_activities_per_second: float | None = None,
+        graceful_shutdown_timeout: timedelta = timedelta(),
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        debug_mode: bool = False,
+        disable_eager_activity_execution: bool = False,
+        deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
+        metrics_port: int | None = None,
+        plugins: Sequence[Plugin] = (),
+    ) -> None:
+        """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
+        runs (one port per process: every worker of the process shares the registry).
+
+        `disable_eager_activity_execution`: as temporalio's. By default a workflow task that
+        schedules activities on this worker's task queue asks history to hand up to
+        MAX_EAGER_ACTIVITIES_PER_TASK of them straight back to this worker (its sticky queue)
+        while it has free activity slots, skipping matching (docs/performance.md).
+
+        `interceptors`: `tidal.worker.Interceptor`s, first = outermost; the client's interceptors
+        that are also worker interceptors come first, as in temporalio.
+
+        Slots: `max_concurrent_*` (100 each by default) or `tuner=WorkerTuner.create_fixed(...)`,
+        not both; they are the broker prefetch of each queue. `no_remote_activities`: run only
+        local activities (the activity queue is not consumed). The heartbeat throttle and eager
+        reservations are temporalio's options of the same names."""
+        # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
+        given = locals()
+        config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
+        self._config: WorkerConfig = WorkerConfig(**config)  # type: ignore[typeddict-item]
+        self._config.pop("plugins", None)
+        self._plugins = tuple(plugins)
+        self._initial_config = self._config.copy()
+        self._initial_config["plugins"] = list(plugins)
+        if self._plugins:
+            # Each plugin configures in turn; the worker is then built from the result.
+            configured = self._config.copy()
+            for plugin in self._plugins:
+                configured = plugin.configure_worker(configured)
+            initial = self._initial_config
+            self.__init__(**{**configured, "plugins": ()})  # type: ignore[misc]
+            self._plugins, self._initial_config, self._config = tuple(plugins), initial, configured
+            return
+        if not workflows and not activities:
+            raise WorkerError("a worker needs at least one workflow or activity")
+        try:  # the server refuses such a name at every start: say so before polling nothing
+            check_task_queue_name(task_queue)
+        except ValueError as exc:
+            raise WorkerError(f"task_queue: {exc}") from None
+        self._client = client
+        self._interceptors = (*client_worker_interceptors(client), *interceptors)
+        self.task_queue = task_queue
+        self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
+        self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
+        sync = [n for n, d in self._activities.items() if not d.is_async]
+        if sync and activity_executor is None:
+            raise WorkerError(
+                f"activities {sync} are not async: pass activity_executor= (e.g. a "
+                "ThreadPoolExecutor), as temporalio requires"
+            )
+        self._executor = activity_executor
+        self._wf_executor = workflow_task_executor
+        self._max_wft, self._max_act, self._max_local = resolve_slots(
+            tuner, max_concurrent_workflow_tasks, max_concurrent_activities, max_concurrent_local_activities
+        )
+        self._remote_activities = not no_remote_activities
+        self._heartbeat_throttle = (max_heartbeat_throttle_interval, default_heartbeat_throttle_interval)
+        self._max_eager = max_eager_activity_reservations_per_workflow_task
+        self._max_cached = max_cached_workflows
+        self._failure_types = tuple(workflow_failure_exception_types)
+        # debug_mode turns the deadlock timeout off for stepping through workflow code in a debugger.
+        timeout = deadlock_detection_timeout
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        self._deadlock_seconds = None if debug_mode else seconds
+        self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
+        self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
+        self._transport: WorkerTransport | None = None
+        self._consumers: list[TaskConsumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._started = False
+        self._shut_down = False
+        self._metrics_port = metrics_port
+        self._graceful_shutdown = graceful_shutdown_timeout.total_seconds()
+        self._metrics_server: tm.MetricsServer | None = None
+        self._workflow_worker: WorkflowWorker | None = None
+        self._activity_worker: ActivityWorker | None = None
+        self._eager_activities = not disable_eager_activity_execution
+        self._activities_running = 0  # delivered, running or waiting for a slot
+        self._activity_slots = asyncio.Semaphore(self._max_act)
+        self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
+        self._stopping = False
+
+    # --- attributes (temporalio's) ---------------------------------------------------------
+
+    def config(self, *, active_config: bool = False) -> WorkerConfig:
+        """What this worker was built with (a copy): `Worker(**config)` builds another.
+        `active_config`: the configuration in use (after the plugins, with the current client)."""
+        config = (self._config if active_config else self._initial_config).copy()
+        config["workflows"], config["activities"] = list(config["workflows"]), list(config["activities"])
+        if active_config:
+            config["client"] = self._client
+        return config
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @client.setter
+    def client(self, value: Client) -> None:
+        """Use another client (e.g. with a new API key) for what the worker does next: fetching
+        history, converting payloads. The broker connection stays the one the worker started."""
+        self._client = value
+        if self._workflow_worker is not None:
+            self._workflow_worker._client = value
+
+    @property
+    def is_running(self) -> bool:
+        return self._started
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Started once and shut down since (and not started again)."""
+        return self._shut_down
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def run(self) -> None:
+        """Run until `shutdown()`, through the plugins' `run_worker` (the first outermost)."""
+        run: Callable[[Worker], Awaitable[None]] = Worker._run
+        for plugin in reversed(self._plugins):
+            run = functools.partial(plugin.run_worker, next=run)
+        await run(self)
+
+    async def _run(self) -> None:
+        await self.start()
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.shutdown()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._shut_down = False
+        self._stopping = False
+        self._stopped.clear()
+        if self._metrics_port is not None:
+            self._metrics_server = tm.MetricsServer(self._metrics_port)
+        self._transport = t = await self._client._new_worker_transport()
+        ns = self._client.namespace
+        if self._workflows:
+            self._workflow_worker = WorkflowWorker(
+                client=self._client,
+                task_queue=self.task_queue,
+                identity=self.identity,
+                sticky_queue=self.sticky_queue,
+                workflows=self._workflows,
+                activities=self._activities,
+                activity_executor=self._executor,
+                max_concurrent_workflow_tasks=self._max_wft,
+                max_cached_workflows=self._max_cached,
+                failure_exception_types=self._failure_types,
+                deadlock_seconds=self._deadlock_seconds,
+                free_eager_slots=self._free_eager_slots,
+                transport=t,
+                publish_encoded=self._publish_encoded,
+                interceptors=self._interceptors,
+                max_concurrent_local_activities=self._max_local,
+                max_eager_activities_per_task=self._max_eager,
+                workflow_task_executor=self._wf_executor,
+            )
+            shared = names.workflow_task_queue(ns, self.task_queue)
+            await t.declare_task_queue(shared, sticky=False)
+            await t.declare_task_queue(self.sticky_queue, sticky=True)
+            # The sticky queue also brings eager activities: room for those besides the tasks.
+            sticky_prefetch = self._max_wft + (self._max_act if self._eager else 0)
+            self._consumers.append(
+                await t.consume(
+                    self.sticky_queue, self._spawn(self._on_sticky_task), prefetch=sticky_prefetch
+                )
+            )
+            self._consumers.append(
+                await t.consume(shared, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
+            )
+        if self._activities and self._remote_activities:
+            aw = self._activity_worker = ActivityWorker(
+                task_queue=self.task_queue,
+                activities=self._activities,
+                executor=self._executor,
+                converter=self._client.data_converter,
+                identity=self.identity,
+                publish=self._publish,
+                interceptors=self._interceptors,
+                heartbeat_throttle=self._heartbeat_throttle,
+                client=self._client,
+            )
+            await t.declare_task_queue(aw.control_queue, sticky=True)
+            self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
+            queue = names.activity_task_queue(ns, self.task_queue)
+            await t.declare_task_queue(queue, sticky=False)
+            self._consumers.append(
+                await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
+            )
+        log.info("worker %s polling task queue %r", self.identity, self.task_queue)
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self._stopping = True
+        for consumer in self._consumers:
+            try:
+                await consumer.cancel()
+            except Exception:
+                log.debug("consumer cancel failed", exc_info=True)
+        self._consumers.clear()
+        if self._activity_worker is not None:
+            self._activity_worker.begin_shutdown()
+        if self._tasks:
+            # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
+            # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.
+            _, running = await asyncio.wait(self._tasks, timeout=self._graceful_shutdown)
+            if running and self._activity_worker is not None:
+                self._activity_worker.cancel_running()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+        if self._workflow_worker is not None:
+            self._workflow_worker.close()
+            self._workflow_worker = None
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
+        self._shut_down = True
+        self._stopped.set()
+
+    def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
+        # Each delivery runs as its own task so one slow activity never blocks the queue;
+        # prefetch bounds how many are in flight.
+        async def handler(delivery: TaskDelivery) -> None:
+            task = asyncio.create_task(fn(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return handler
+
+    async def _publish_encoded(
+        self, routing_key: str, message: BaseModel, converter: DataConverter | None = None
+    ) -> None:
+        """Publish a completion with its payloads codec-encoded (the server never sees plain ones
+        when a codec is configured). One the bus would refuse is replaced by the failure that
+        says so: republishing it could never succeed."""
+        encoded = await (converter or self._client.data_converter).encode_model(message)
+        body = encoded.model_dump_json().encode()
+        assert self._transport is not None
+        failed = oversized_answer(encoded, len(body), self._transport.max_message_bytes)
+        if failed is not None:
+            log.error("%s", failed.failure.message)
+            body = failed.model_dump_json().encode()
+        await self._publish(routing_key, body)
+
+    async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
+        assert self._transport is not None
+        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body, **props)
+
+    @property
+    def _eager(self) -> bool:
+        return (
+            self._eager_activities
+            and self._remote_activities
+            and bool(self._activities)
+            and bool(self._workflows)
+        )
+
+    def _free_eager_slots(self) -> int:
+        return self._max_act - self._activities_running if self._eager else 0
+
+    async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
+        task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
+        if isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
+            await self._workflow_worker.run_delivery(task, delivery)
+
+    async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
+        """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
+        activities its completions asked for."""
+        kinds: tuple[type, ...] = (WorkflowTask, QueryWorkflowTask)
+        task = await parse_task(delivery, (*kinds, ActivityTask) if self._eager else kinds)
+        if isinstance(task, ActivityTask):
+            await self._run_activity_task(task, delivery)
+        elif isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
+            await self._workflow_worker.run_delivery(task, delivery)
+
+    # --- activities -----------------------------------------------------------------------
+
+    async def _on_activity_task(self, delivery: TaskDelivery) -> None:
+        task = await parse_task(delivery, (ActivityTask,))
+        if isinstance(task, ActivityTask):
+            await self._run_activity_task(task, delivery)
+
+    async def _run_activity_task(self, task: ActivityTask, delivery: TaskDelivery) -> None:
+        self._activities_running += 1
+        try:
+            # The slot, not the prefetch, bounds what runs: eager activities arrive on the sticky
+            # queue besides those the activity queue delivers.
+            async with self._activity_slots:
+                if self._pacer is not None:
+                    await self._pacer.wait_turn()  # max_activities_per_second
+                if self._stopping:
+                    await delivery.nack(requeue=True)  # another worker takes it
+                    return
+                await self._run_activity_attempt(task, delivery)
+        finally:
+            self._activities_running -= 1
+
+    async def _run_activity_attempt(self, task: ActivityTask, delivery: TaskDelivery) -> None:
+        assert self._activity_worker is not None
+        await self._activity_worker.deliver(
+            task, delivery, converter=self._client.data_converter, publish_encoded=self._publish_encoded
+        )

@@ -1,0 +1,350 @@
+"""The workflow half of a worker: runs workflow tasks on deterministic instances cached per run
+(sticky), answers queries, runs local activities inside the task, and asks for eager activities.
+The `Worker` owns the queues and hands it deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from tidal_schema import commands as cmd
+from tidal_schema.messages import (
+    CompleteWorkflowTask,
+    FailWorkflowTask,
+    QueryErrorKind,
+    QueryWorkflowReply,
+    QueryWorkflowTask,
+    WorkflowTask,
+)
+
+from . import _telemetry as tm
+from . import activity as _activity
+from . import workflow as _workflow
+from ._activity_worker import to_failure
+from ._definitions import lookup as _workflow_lookup
+from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
+from ._interceptors import Interceptor
+from ._local_activities import run_local_activity
+from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
+from ._runtime.query import answer_query
+from ._runtime.update import only_rejections
+from ._task_errors import cannot_page, undecodable
+from ._transport import TaskDelivery, WorkerTransport
+from ._worker_errors import DeadlockError
+from .client import Client
+from .converter import DataConverter, WorkflowSerializationContext
+from .exceptions import ApplicationError, NondeterminismError
+
+log = logging.getLogger("tidal.worker")
+
+# Temporal's default bound on eager activities per workflow task (its server's
+# EnableActivityEagerExecution / the SDK's max_eager_activities_per_task).
+MAX_EAGER_ACTIVITIES_PER_TASK = 3
+
+_CLOSE_COMMANDS = (
+    cmd.CompleteWorkflowExecution,
+    cmd.FailWorkflowExecution,
+    cmd.CancelWorkflowExecution,
+    cmd.ContinueAsNewWorkflowExecution,
+)
+
+PublishEncoded = Callable[[str, BaseModel, DataConverter], Awaitable[None]]
+
+
+class WorkflowWorker:
+    def __init__(
+        self,
+        *,
+        client: Client,
+        task_queue: str,
+        identity: str,
+        sticky_queue: str,
+        workflows: Mapping[str, _workflow.WorkflowDefinition],
+        activities: Mapping[str, _activity.ActivityDefinition],
+        activity_executor: concurrent.futures.Executor | None,
+        max_concurrent_workflow_tasks: int,
+        max_cached_workflows: int,
+        failure_exception_types: tuple[type[BaseException], ...],
+        deadlock_seconds: float | None,
+        free_eager_slots: Callable[[], int],
+        transport: WorkerTransport,
+        publish_encoded: PublishEncoded,
+        interceptors: Sequence[Interceptor] = (),
+        max_concurrent_local_activities: int = 100,
+        max_eager_activities_per_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+    ) -> None:
+        self._client = client
+        self.task_queue = task_queue
+        self.identity = identity
+        self.sticky_queue = sticky_queue
+        self._workflows = workflows
+        self._activities = activities
+        self._executor = activity_executor
+        self._max_cached = max_cached_workflows
+        self._failure_types = failure_exception_types
+        self._deadlock_seconds = deadlock_seconds
+        self._free_eager_slots = free_eager_slots
+        self._transport = transport
+        self._publish_encoded = publish_encoded
+        self._interceptors = tuple(interceptors)
+        self._local_slots = asyncio.Semaphore(max_concurrent_local_activities)
+        self._max_eager = max_eager_activities_per_task
+        self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
+        # Runs whose cached instance is being activated on a workflow thread right now: a query
+        # must not read that instance mid-activation (it replays a throwaway copy instead).
+        self._activating: set[str] = set()
+        self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
+        # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
+        # loop) is caught as a potential deadlock instead of freezing the worker's event loop.
+        self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._own_threads = workflow_task_executor is None
+        if deadlock_seconds is not None and workflow_task_executor is not None:
+            self._wf_threads = workflow_task_executor
+        elif deadlock_seconds is not None:
+            self._wf_threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=min(max_concurrent_workflow_tasks, 16), thread_name_prefix="tidal-workflow"
+            )
+
+    def close(self) -> None:
+        self._cache.clear()
+        if self._wf_threads is not None and self._own_threads:
+            # wait=False: a thread stuck in deadlocked workflow code must not hang shutdown.
+            self._wf_threads.shutdown(wait=False, cancel_futures=True)
+            self._wf_threads = None
+
+    async def run_delivery(self, task: WorkflowTask | QueryWorkflowTask, delivery: TaskDelivery) -> None:
+        if isinstance(task, QueryWorkflowTask):
+            await self._on_query_task(task, delivery)
+            return
+        start = tm.now()
+        if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
+            tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
+                tm.since(task.events[-1].event_time)
+            )
+        attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
+        with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
+            try:
+                try:
+                    task = await with_older_events(self._client, self._cache, task, self.task_queue)
+                    decoded = await self._converter(task).decode_model(task)
+                except HistoryFetchError as exc:
+                    log.warning("%s", exc)
+                    reply = cannot_page(task, exc, self.identity)
+                except Exception as exc:
+                    # Redelivering cannot help (e.g. a key this worker lacks): history records the
+                    # failure and retries the task with backoff, possibly on another worker.
+                    log.warning("cannot decode the workflow task of %s: %s", task.workflow_id, exc)
+                    self._cache.pop(task.run_id, None)
+                    reply = undecodable(task, exc, self.identity)
+                else:
+                    reply = await self._run_workflow_task(decoded)
+                await self._publish_encoded(task.history_routing_key, reply, self._converter(task))
+                await delivery.ack()
+            except Exception:
+                log.exception(
+                    "workflow task for %s failed to complete; it will be redelivered", task.workflow_id
+                )
+                await delivery.nack(requeue=True)
+                return
+        outcome = "completed" if isinstance(reply, CompleteWorkflowTask) else "failed"
+        tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
+        tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
+        self._cached_gauge.set(len(self._cache))
+
+    async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
+        defn = _workflow_lookup(self._workflows, task.workflow_type)
+        ref = dict(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            attempt=task.attempt,
+            identity=self.identity,
+        )
+        if defn is None:
+            known = ", ".join(sorted(self._workflows)) or "none"
+            failure = to_failure(
+                self._converter(task),
+                ApplicationError(
+                    f"workflow type {task.workflow_type!r} is not registered on this worker "
+                    f"(registered: {known})",
+                    type="NotFoundError",
+                ),
+            )
+            return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
+        instance = self._cache.get(task.run_id)
+        hit = instance is not None and instance.last_event_id <= task.scheduled_event_id
+        tm.STICKY_CACHE.labels(self.task_queue, "hit" if hit else "miss").inc()
+        if instance is not None and hit:
+            events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
+            task_for_instance = task.model_copy(
+                update={"events": events, "first_event_id": instance.last_event_id + 1}
+            )
+        else:
+            instance, task_for_instance = self._new_instance(defn, task), task
+        try:
+            try:
+                commands = await self._activate(instance, task_for_instance)
+            except StaleInstanceError:
+                if task.first_event_id != 1:
+                    tm.HISTORY_FETCHES.labels(self.task_queue).inc()
+                    older = await fetch_older_events(self._client, task)
+                    older = (
+                        await self._converter(task).decode_model(task.model_copy(update={"events": older}))
+                    ).events
+                    task = task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
+                instance = self._new_instance(defn, task)
+                commands = await self._activate(instance, task)
+        except Exception as exc:
+            self._cache.pop(task.run_id, None)
+            log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
+            if isinstance(exc, WorkflowTaskError):
+                return FailWorkflowTask(failure=exc.failure, cause=exc.task_failure_cause, **ref)
+            cause = (
+                "NonDeterministicError"
+                if isinstance(exc, NondeterminismError)
+                else "WorkflowWorkerUnhandledFailure"
+            )
+            return FailWorkflowTask(failure=to_failure(self._converter(task), exc), cause=cause, **ref)
+        if any(isinstance(c, _CLOSE_COMMANDS) for c in commands) or (
+            task.speculative and only_rejections(commands)
+        ):
+            # (History drops a speculative task that only rejected updates: this instance ran an
+            # activation history will never show, so the next task must replay from scratch.)
+            self._cache.pop(task.run_id, None)
+        else:
+            self._cache[task.run_id] = instance
+            self._cache.move_to_end(task.run_id)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+        return CompleteWorkflowTask(
+            commands=self._request_eager(commands),
+            sticky_queue=self.sticky_queue,
+            seen_event_id=task.events[-1].event_id if task.events else 0,
+            **ref,
+        )
+
+    def _request_eager(self, commands: Sequence[cmd.Command]) -> tuple[cmd.Command, ...]:
+        """Ask for activities of this task queue that this worker runs to come straight back to
+        it, while it has free activity slots (Temporal's eager activity execution). Slots are
+        not reserved: the sticky queue's prefetch bounds what can arrive at once."""
+        free = min(self._max_eager, self._free_eager_slots())
+        if free <= 0:
+            return tuple(commands)
+        out: list[cmd.Command] = []
+        for c in commands:
+            if (
+                free > 0
+                and isinstance(c, cmd.ScheduleActivityTask)
+                and c.task_queue == self.task_queue
+                and c.activity_type in self._activities
+            ):
+                c = c.model_copy(update={"request_eager_execution": True})
+                free -= 1
+            out.append(c)
+        return tuple(out)
+
+    async def _on_query_task(self, task: QueryWorkflowTask, delivery: TaskDelivery) -> None:
+        # Queries never touch history: the answer goes straight back to the waiting frontend.
+        # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
+        if task.reply_to and task.deadline > datetime.now(UTC):
+            try:
+                task = await query_with_older_events(self._client, self._cache, task, self.task_queue)
+            except HistoryFetchError as exc:
+                await self._answer(
+                    task,
+                    QueryWorkflowReply(
+                        query_id=task.query_id,
+                        error=QueryErrorKind.WORKER_ERROR,
+                        message=str(exc),
+                        identity=self.identity,
+                    ),
+                )
+                await delivery.ack()
+                return
+            task = await self._converter(task).decode_model(task)
+            reply = answer_query(
+                task,
+                definitions=self._workflows,
+                cache=self._cache if task.run_id not in self._activating else {},
+                converter=self._converter(task),
+                identity=self.identity,
+            )
+            await self._answer(task, reply)
+        await delivery.ack()
+
+    async def _answer(self, task: QueryWorkflowTask, reply: QueryWorkflowReply) -> None:
+        try:
+            reply = await self._converter(task).encode_model(reply)
+            await self._transport.publish(
+                "", task.reply_to, reply.model_dump_json().encode(), correlation_id=task.correlation_id
+            )
+        except Exception:
+            # The requester is gone or the broker hiccuped: the frontend times out and reports it.
+            log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
+
+    def _converter(self, task: WorkflowTask | QueryWorkflowTask) -> DataConverter:
+        """The client's converter with the run's serialization context, as temporalio gives it."""
+        context = WorkflowSerializationContext(namespace=task.namespace, workflow_id=task.workflow_id)
+        return self._client.data_converter.with_context(context)
+
+    def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
+        return WorkflowInstance(
+            definition=defn,
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            converter=self._converter(task),
+            failure_exception_types=self._failure_types,
+        )
+
+    async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
+        commands = await self._in_workflow_thread(instance.activate, task, task)
+        # Local activities run here, inside the task; their markers and what the code does next
+        # join the task's commands (docs/activities.md).
+        while pending := instance.pending_local_activities():
+            outcomes = await asyncio.gather(*(self._run_local_activity(req, task) for req in pending))
+            commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
+        return commands
+
+    async def _run_local_activity(
+        self, req: LocalActivityRequest, task: WorkflowTask
+    ) -> LocalActivityOutcome:
+        async with self._local_slots:  # max_concurrent_local_activities
+            return await run_local_activity(
+                req,
+                task=task,
+                activities=self._activities,
+                executor=self._executor,
+                converter=self._converter(task),
+                interceptors=self._interceptors,
+            )
+
+    async def _in_workflow_thread(
+        self, fn: Callable[[Any], tuple[cmd.Command, ...]], arg: Any, task: WorkflowTask
+    ) -> tuple[cmd.Command, ...]:
+        if self._wf_threads is None:
+            return fn(arg)
+        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, fn, arg)
+        self._activating.add(task.run_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
+        except TimeoutError:
+            # The thread cannot be stopped; it is abandoned with the instance (evicted by the
+            # caller), as temporalio does. The task fails and is retried on a fresh replay.
+            raise DeadlockError(
+                f"Potential deadlock detected: workflow {task.workflow_type} ({task.workflow_id}) did "
+                f"not yield within {self._deadlock_seconds:g} s. Workflow code must not block: use "
+                "workflow.sleep / activities instead of time.sleep or blocking I/O (or pass "
+                "debug_mode=True to the Worker while debugging)."
+            ) from None
+        finally:
+            self._activating.discard(task.run_id)
