@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from tidal_history.api import complete_workflow_task, fire_timer, signal_workflow, start_workflow
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_history.state import MutableState
 from tidal_schema import HistoryEvent, RetryPolicy
 from tidal_schema import commands as cmd
@@ -43,7 +44,7 @@ class Run:
             workflow_run_timeout=run_timeout,
         )
         self.now = T0
-        o = start_workflow.handle(start, None, new_run_id=RUN, shard_id=0, now=T0)
+        o = start_workflow.handle(OperationContext(now=T0, current=None, new_run_id=RUN, shard_id=0), start)
         assert o.state is not None
         self.state: MutableState = o.state
         self.history: list[HistoryEvent] = list(o.events)
@@ -54,7 +55,7 @@ class Run:
         self, fn: Callable[..., Outcome], msg: object, *, after: timedelta = timedelta(seconds=1)
     ) -> Outcome:
         self.now += after
-        o = fn(self.state, self.history, msg, now=self.now)
+        o = fn(OperationContext(now=self.now, state=self.state, history=self.history), msg)
         self.history += o.events
         self.timers += o.timers_set
         if o.state is not None:

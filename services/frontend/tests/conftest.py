@@ -242,6 +242,20 @@ async def insert_run(
 ) -> str:
     run_id = run_id or str(uuid.uuid4())
     start = now()
+    # The fields every document history writes has (tidal_schema.run_document.RunDocument);
+    # `state` adds the ones a test is about.
+    document = {
+        "namespace": namespace,
+        "workflow_id": workflow_id,
+        "run_id": run_id,
+        "workflow_type": "Greet",
+        "task_queue": "tq",
+        "shard_id": 0,
+        "status": status.value,
+        "start_time": start.isoformat(),
+        "start_request_id": f"start-{run_id}",
+        **(state or {}),
+    }
     async with engine.begin() as conn:
         await conn.execute(
             sa.insert(executions).values(
@@ -256,7 +270,7 @@ async def insert_run(
                 close_time=None if status is WorkflowExecutionStatus.RUNNING else start,
                 next_event_id=len(events) + 1,
                 version=1,
-                state=state or {},
+                state=document,
                 memo=memo or {},
                 search_attributes={},
                 result=result,

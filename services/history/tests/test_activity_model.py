@@ -17,6 +17,7 @@ from tidal_history.api import (
     start_workflow,
 )
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_history.retry import next_retry_delay, resolve_policy
 from tidal_history.state import MutableState
 from tidal_schema import Failure, HistoryEvent, Payload, RetryPolicy
@@ -45,11 +46,8 @@ class Run:
 
     def __init__(self, **options: object) -> None:
         o = start_workflow.handle(
+            OperationContext(now=T0, current=None, new_run_id="run1", shard_id=0),
             StartWorkflowExecution(workflow_id="w1", workflow_type="W", task_queue="q", request_id="r"),
-            None,
-            new_run_id="run1",
-            shard_id=0,
-            now=T0,
         )
         assert o.state is not None
         self.state: MutableState = o.state
@@ -68,7 +66,7 @@ class Run:
         )
 
     def apply(self, handler, msg, now: datetime) -> Outcome:  # type: ignore[no-untyped-def]
-        o: Outcome = handler(self.state, self.history, msg, now=now)
+        o: Outcome = handler(OperationContext(now=now, state=self.state, history=self.history), msg)
         self.history += o.events
         return o
 

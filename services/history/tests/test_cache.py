@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from tidal_history.api import complete_activity_task, complete_workflow_task, start_workflow
 from tidal_history.cache import MEMORY_PER_JSON_CHAR, CachedRun, RunCache, RunKey, ShardCache
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_history.state import MutableState
 from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
@@ -149,7 +150,7 @@ def _one_activity_run() -> tuple[MutableState, list[HistoryEvent]]:
     start = StartWorkflowExecution(
         workflow_id="w1", workflow_type="Order", task_queue="q", request_id="r1", input=(Payload(data="o-1"),)
     )
-    o = start_workflow.handle(start, None, new_run_id="run1", shard_id=3, now=T0)
+    o = start_workflow.handle(OperationContext(now=T0, current=None, new_run_id="run1", shard_id=3), start)
     assert o.state is not None
     state, history = o.state, list(o.events)
     sched = cmd.ScheduleActivityTask(
@@ -157,29 +158,23 @@ def _one_activity_run() -> tuple[MutableState, list[HistoryEvent]]:
     )
     steps: list[Callable[[], Outcome]] = [
         lambda: complete_workflow_task.handle(
-            state,
-            history,
+            OperationContext(now=T0, state=state, history=history),
             CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2, commands=(sched,)),
-            now=T0,
         ),
         lambda: complete_activity_task.handle(
-            state,
-            history,
+            OperationContext(now=T0, state=state, history=history),
             CompleteActivityTask(
                 workflow_id="w1", run_id="run1", scheduled_event_id=5, attempt=1, result=(Payload(data="ok"),)
             ),
-            now=T0,
         ),
         lambda: complete_workflow_task.handle(
-            state,
-            history,
+            OperationContext(now=T0, state=state, history=history),
             CompleteWorkflowTask(
                 workflow_id="w1",
                 run_id="run1",
                 scheduled_event_id=state.workflow_task.scheduled_event_id,  # type: ignore[union-attr]
                 commands=(cmd.CompleteWorkflowExecution(result=(Payload(data="done"),)),),
             ),
-            now=T0,
         ),
     ]
     for step in steps:

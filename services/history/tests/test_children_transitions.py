@@ -15,6 +15,7 @@ from tidal_history.api import (
 )
 from tidal_history.api.continue_as_new import successor_run_id
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_history.state import MutableState, ParentInfo
 from tidal_schema import (
     HistoryEvent,
@@ -52,7 +53,7 @@ def _sent(o: Outcome, kind: type) -> list:  # type: ignore[type-arg]
 
 def _run(workflow_id: str, run_id: str) -> tuple[MutableState, list[HistoryEvent]]:
     msg = StartWorkflowExecution(workflow_id=workflow_id, workflow_type="T", task_queue="q", request_id="r")
-    o = start_workflow.handle(msg, None, new_run_id=run_id, shard_id=1, now=T0)
+    o = start_workflow.handle(OperationContext(now=T0, current=None, new_run_id=run_id, shard_id=1), msg)
     assert o.state is not None
     return o.state, list(o.events)
 
@@ -60,8 +61,7 @@ def _run(workflow_id: str, run_id: str) -> tuple[MutableState, list[HistoryEvent
 def _complete(state: MutableState, history: list[HistoryEvent], *commands: cmd.Command) -> Outcome:
     assert state.workflow_task is not None
     o = complete_workflow_task.handle(
-        state,
-        history,
+        OperationContext(now=T0 + timedelta(seconds=1), state=state, history=history),
         CompleteWorkflowTask(
             workflow_id=state.workflow_id,
             run_id=state.run_id,
@@ -69,7 +69,6 @@ def _complete(state: MutableState, history: list[HistoryEvent], *commands: cmd.C
             commands=commands,
             sticky_queue="tidal.sticky.worker-1",  # later tasks count as started at dispatch
         ),
-        now=T0 + timedelta(seconds=1),
     )
     history += o.events
     return o
@@ -121,7 +120,9 @@ def test_child_start_options_reach_the_childs_start() -> None:
         "sum",
     )
     (out,) = _sent(o, StartChildWorkflowExecution)
-    child = start_child_workflow.handle(out.message, None, new_run_id="k1", shard_id=2, now=T0)
+    child = start_child_workflow.handle(
+        OperationContext(now=T0, current=None, new_run_id="k1", shard_id=2), out.message
+    )
     started = child.events[0].attributes
     assert isinstance(started, events.WorkflowExecutionStarted)
     assert started.retry_policy == policy and started.memo == {"k": Payload(data="v")}
@@ -129,7 +130,9 @@ def test_child_start_options_reach_the_childs_start() -> None:
     assert (started.static_summary, started.static_details) == ("sum", "details")
     # REJECT_DUPLICATE: a closed run of the id refuses the start.
     closed = start_workflow.CurrentRun(run_id="k0", status=S.COMPLETED, start_request_id="other")
-    refused = start_child_workflow.handle(out.message, closed, new_run_id="k2", shard_id=2, now=T0)
+    refused = start_child_workflow.handle(
+        OperationContext(now=T0, current=closed, new_run_id="k2", shard_id=2), out.message
+    )
     assert not refused.changed and _sent(refused, StartChildWorkflowFailed)
 
 
@@ -152,7 +155,7 @@ def test_child_start_answers_the_parent_and_is_idempotent() -> None:
         request_id="p1/5",
         parent=ParentRef(workflow_id="mom", run_id="p1", initiated_event_id=5),
     )
-    o = start_child_workflow.handle(msg, None, new_run_id="k1", shard_id=2, now=T0)
+    o = start_child_workflow.handle(OperationContext(now=T0, current=None, new_run_id="k1", shard_id=2), msg)
     assert o.changed and o.reply is None and o.state is not None
     assert o.state.parent is not None and o.state.parent.run_id == "p1"
     started = o.events[0].attributes
@@ -161,11 +164,15 @@ def test_child_start_answers_the_parent_and_is_idempotent() -> None:
     assert answer.to_workflow == ("default", "mom") and answer.message.child_run_id == "k1"
     # Redelivered: the same child run is reported again, nothing is written.
     current = start_workflow.CurrentRun(run_id="k1", status=S.RUNNING, start_request_id="p1/5")
-    again = start_child_workflow.handle(msg, current, new_run_id="k2", shard_id=2, now=T0)
+    again = start_child_workflow.handle(
+        OperationContext(now=T0, current=current, new_run_id="k2", shard_id=2), msg
+    )
     assert not again.changed and _sent(again, ChildWorkflowStarted)[0].message.child_run_id == "k1"
     # Another parent's child with a running workflow id: refused.
     other = msg.model_copy(update={"request_id": "p9/5"})
-    refused = start_child_workflow.handle(other, current, new_run_id="k3", shard_id=2, now=T0)
+    refused = start_child_workflow.handle(
+        OperationContext(now=T0, current=current, new_run_id="k3", shard_id=2), other
+    )
     assert not refused.changed and _sent(refused, StartChildWorkflowFailed)
 
 
@@ -180,10 +187,12 @@ def test_parent_records_child_started_and_closed_once() -> None:
         child_run_id="k1",
         workflow_type="Kid",
     )
-    o = child_workflow_started.handle(parent, history, started, now=T0)
+    o = child_workflow_started.handle(OperationContext(now=T0, state=parent, history=history), started)
     history += o.events
     assert _types(o) == ["ChildWorkflowExecutionStarted", "WorkflowTaskScheduled"]
-    assert not child_workflow_started.handle(parent, history, started, now=T0).changed
+    assert not child_workflow_started.handle(
+        OperationContext(now=T0, state=parent, history=history), started
+    ).changed
     closed = ChildWorkflowClosed(
         workflow_id="mom",
         run_id="p1",
@@ -194,10 +203,12 @@ def test_parent_records_child_started_and_closed_once() -> None:
         status=S.COMPLETED,
         result=(Payload(data=42),),
     )
-    o = child_workflow_closed.handle(parent, history, closed, now=T0)
+    o = child_workflow_closed.handle(OperationContext(now=T0, state=parent, history=history), closed)
     # A workflow task is outstanding: the outcome is buffered until it completes.
     assert o.changed and not o.events and len(parent.buffered_events) == 1
-    assert not child_workflow_closed.handle(parent, history, closed, now=T0).changed
+    assert not child_workflow_closed.handle(
+        OperationContext(now=T0, state=parent, history=history), closed
+    ).changed
     o = _complete(parent, history)
     done = o.events[2]
     assert done.event_type == "ChildWorkflowExecutionCompleted"
@@ -216,7 +227,7 @@ def test_close_overtaking_start_records_both() -> None:
         workflow_type="Kid",
         status=S.FAILED,
     )
-    o = child_workflow_closed.handle(parent, history, closed, now=T0)
+    o = child_workflow_closed.handle(OperationContext(now=T0, state=parent, history=history), closed)
     assert _types(o) == [
         "ChildWorkflowExecutionStarted",
         "ChildWorkflowExecutionFailed",
@@ -269,7 +280,7 @@ def test_signal_to_a_missing_workflow_answers_the_sender_without_a_write() -> No
         request_id="p1/5",
         source=ParentRef(workflow_id="mom", run_id="p1", initiated_event_id=5),
     )
-    o = signal_external_workflow.handle(None, [], msg, now=T0)
+    o = signal_external_workflow.handle(OperationContext(now=T0, state=None, history=[]), msg)
     assert not o.changed and o.reply is None
     (answer,) = _sent(o, ExternalWorkflowResult)
     assert answer.message.failed_cause == "ExternalWorkflowExecutionNotFound" and answer.to_workflow == (

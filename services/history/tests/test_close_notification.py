@@ -4,6 +4,7 @@ out above (the frontend then reads it; tests/e2e/test_hops.py shows `result()` g
 from datetime import timedelta
 
 from tidal_history.api import complete_workflow_task
+from tidal_history.operation import OperationContext
 from tidal_schema import Payload, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema.limits import NOTIFY_OUTCOME_MAX_BYTES
@@ -16,15 +17,13 @@ def _closed_with(result: str) -> WorkflowClosed:
     o = _start()
     assert o.state is not None
     o = complete_workflow_task.handle(
-        o.state,
-        list(o.events),
+        OperationContext(now=T0 + timedelta(seconds=1), state=o.state, history=list(o.events)),
         CompleteWorkflowTask(
             workflow_id="w1",
             run_id="run1",
             scheduled_event_id=2,
             commands=(cmd.CompleteWorkflowExecution(result=(Payload(data=result),)),),
         ),
-        now=T0 + timedelta(seconds=1),
     )
     (closed,) = _outbox(o, WorkflowClosed)
     assert isinstance(closed, WorkflowClosed)

@@ -8,6 +8,7 @@ from tidal_history import direct
 from tidal_history.api import complete_activity_task, complete_workflow_task, fire_timer
 from tidal_history.api.eager_activities import MAX_PER_TASK
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_schema import Payload
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
@@ -43,8 +44,7 @@ def _complete(commands: tuple[cmd.Command, ...], *, sticky: str | None = STICKY)
     o = _start()
     assert o.state is not None
     return complete_workflow_task.handle(
-        o.state,
-        list(o.events),
+        OperationContext(now=T0 + timedelta(seconds=1), state=o.state, history=list(o.events)),
         CompleteWorkflowTask(
             workflow_id="w1",
             run_id="run1",
@@ -53,7 +53,6 @@ def _complete(commands: tuple[cmd.Command, ...], *, sticky: str | None = STICKY)
             sticky_queue=sticky,
             identity="worker-1",
         ),
-        now=T0 + timedelta(seconds=1),
     )
 
 
@@ -93,8 +92,7 @@ def test_a_sticky_workflow_task_goes_to_the_workers_queue() -> None:
     assert o.state is not None
     (info,) = o.state.activities.values()
     done = complete_activity_task.handle(
-        o.state,
-        [],
+        OperationContext(now=T0 + timedelta(seconds=2), state=o.state, history=[]),
         CompleteActivityTask(
             workflow_id="w1",
             run_id="run1",
@@ -103,7 +101,6 @@ def test_a_sticky_workflow_task_goes_to_the_workers_queue() -> None:
             result=(Payload(data="ok"),),
             identity="worker-1",
         ),
-        now=T0 + timedelta(seconds=2),
     )
     (add,) = [x for x in done.outbox if isinstance(x.message, AddWorkflowTask)]
     routed = direct.to_worker(add)
@@ -126,10 +123,12 @@ def test_a_timed_out_eager_attempt_is_retried_through_matching() -> None:
         scheduled_event_id=info.scheduled_event_id,
         attempt=1,
     )
-    o = fire_timer.handle(o.state, [], timeout, now=T0 + timedelta(seconds=40))
+    o = fire_timer.handle(
+        OperationContext(now=T0 + timedelta(seconds=40), state=o.state, history=[]), timeout
+    )
     retry = [t for t in o.timers_set if t.fire.kind is TimerKind.ACTIVITY_RETRY]
     assert len(retry) == 1 and o.state is not None
-    o = fire_timer.handle(o.state, [], retry[0].fire, now=retry[0].fire_at)
+    o = fire_timer.handle(OperationContext(now=retry[0].fire_at, state=o.state, history=[]), retry[0].fire)
     (add,) = _adds(o)
     assert add.worker_queue is None and add.task.attempt == 2
     assert o.state is not None and o.state.activities[info.scheduled_event_id].started_identity == ""

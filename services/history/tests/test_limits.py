@@ -13,6 +13,7 @@ from tidal_history.limits import (
     fit_workflow_task,
     history_verdict,
 )
+from tidal_history.operation import OperationContext
 from tidal_schema import HistoryEvent, Payload
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
@@ -32,11 +33,8 @@ def _run_with_activities(n: int, *, sticky: str | None = None) -> tuple[list[His
     """A run that completed `n` activities with 3000-byte results; returns its history and the
     (unfitted) task that followed the last result."""
     o = start_workflow.handle(
+        OperationContext(now=T0, current=None, new_run_id="run", shard_id=0),
         StartWorkflowExecution(workflow_id="w", workflow_type="T", task_queue="q", request_id="r"),
-        None,
-        new_run_id="run",
-        shard_id=0,
-        now=T0,
     )
     state, history = o.state, list(o.events)
     assert state is not None
@@ -48,8 +46,7 @@ def _run_with_activities(n: int, *, sticky: str | None = None) -> tuple[list[His
             activity_id=str(i), activity_type="a", task_queue="q", start_to_close_timeout=timedelta(seconds=9)
         )
         o = complete_workflow_task.handle(
-            state,
-            history,
+            OperationContext(now=T0, state=state, history=history),
             CompleteWorkflowTask(
                 workflow_id="w",
                 run_id="run",
@@ -57,13 +54,11 @@ def _run_with_activities(n: int, *, sticky: str | None = None) -> tuple[list[His
                 commands=(sched,),
                 sticky_queue=sticky,
             ),
-            now=T0,
         )
         history += o.events
         scheduled = history[-1].event_id
         o = complete_activity_task.handle(
-            state,
-            history,
+            OperationContext(now=T0, state=state, history=history),
             CompleteActivityTask(
                 workflow_id="w",
                 run_id="run",
@@ -71,7 +66,6 @@ def _run_with_activities(n: int, *, sticky: str | None = None) -> tuple[list[His
                 attempt=1,
                 result=(Payload(data=BIG),),
             ),
-            now=T0,
         )
         history += o.events
         (add,) = [x.message for x in o.outbox if isinstance(x.message, AddWorkflowTask)]

@@ -14,7 +14,7 @@ from tidal_history.api import (
     signal_workflow,
     update_workflow,
 )
-from tidal_history.api.start_workflow import CurrentRun
+from tidal_history.operation import CurrentRun, OperationContext
 from tidal_history.state import MutableState
 from tidal_schema import WorkflowExecutionStatus
 from tidal_schema import commands as cmd
@@ -65,9 +65,9 @@ def _closed_after_signal() -> Run:
 def test_a_signal_retried_after_the_run_closed_gets_the_original_answer() -> None:
     r = _closed_after_signal()
     for retry in (_sig("s1"), _sig("s1", run_id=RUN)):
-        o = signal_workflow.handle(r.state, r.history, retry, now=r.now)
+        o = signal_workflow.handle(OperationContext(now=r.now, state=r.state, history=r.history), retry)
         assert not o.changed and isinstance(o.reply, AckReply) and o.reply.run_id == RUN
-    fresh = signal_workflow.handle(r.state, r.history, _sig("s2"), now=r.now)
+    fresh = signal_workflow.handle(OperationContext(now=r.now, state=r.state, history=r.history), _sig("s2"))
     assert isinstance(fresh.reply, ErrorReply) and fresh.reply.code == "not_found"
 
 
@@ -81,10 +81,12 @@ def test_a_cancel_request_retried_after_the_run_closed_gets_the_original_answer(
     r.complete(cmd.CancelWorkflowExecution())
     assert r.state.status is WorkflowExecutionStatus.CANCELED
     for retry in (cancel, second):
-        o = request_cancel_workflow.handle(r.state, r.history, retry, now=r.now)
+        o = request_cancel_workflow.handle(
+            OperationContext(now=r.now, state=r.state, history=r.history), retry
+        )
         assert not o.changed and isinstance(o.reply, AckReply) and o.reply.run_id == RUN
     other = RequestCancelWorkflowExecution(workflow_id="w1", request_id="c3")
-    o = request_cancel_workflow.handle(r.state, r.history, other, now=r.now)
+    o = request_cancel_workflow.handle(OperationContext(now=r.now, state=r.state, history=r.history), other)
     assert isinstance(o.reply, ErrorReply) and o.reply.code == "not_found"
 
 
@@ -95,12 +97,22 @@ def test_signal_with_start_retried_after_the_run_it_signalled_closed_starts_noth
         workflow_id="w1", workflow_type="Entity", task_queue="q", request_id="sws", signal_name="add"
     )
     current = CurrentRun(run_id=RUN, status=r.state.status, start_request_id=r.state.start_request_id)
-    o = signal_with_start.handle(sws, current, r.state, r.history, new_run_id="x", shard_id=0, now=r.now)
+    o = signal_with_start.handle(
+        OperationContext(
+            now=r.now, current=current, state=r.state, history=r.history, new_run_id="x", shard_id=0
+        ),
+        sws,
+    )
     r.history += o.events
     assert isinstance(o.reply, StartWorkflowReply) and not o.reply.started
     r.complete(cmd.CompleteWorkflowExecution())  # the task its signal scheduled
     current = CurrentRun(run_id=RUN, status=r.state.status, start_request_id=r.state.start_request_id)
-    o = signal_with_start.handle(sws, current, r.state, r.history, new_run_id="x", shard_id=0, now=r.now)
+    o = signal_with_start.handle(
+        OperationContext(
+            now=r.now, current=current, state=r.state, history=r.history, new_run_id="x", shard_id=0
+        ),
+        sws,
+    )
     assert not o.changed and not o.is_new_run
     assert isinstance(o.reply, StartWorkflowReply) and o.reply.run_id == RUN and not o.reply.started
 
@@ -119,18 +131,20 @@ def test_ids_are_carried_to_a_continue_as_new_successor_with_the_run_they_were_a
     nxt: MutableState = o.successor.state
     history = list(o.successor.events)
 
-    s = signal_workflow.handle(nxt, history, _sig("s1"), now=r.now)
+    s = signal_workflow.handle(OperationContext(now=r.now, state=nxt, history=history), _sig("s1"))
     assert not s.changed and isinstance(s.reply, AckReply) and s.reply.run_id == RUN
     c = request_cancel_workflow.handle(
-        nxt, history, RequestCancelWorkflowExecution(workflow_id="w1", request_id="c1"), now=r.now
+        OperationContext(now=r.now, state=nxt, history=history),
+        RequestCancelWorkflowExecution(workflow_id="w1", request_id="c1"),
     )
     assert not c.changed and isinstance(c.reply, AckReply) and c.reply.run_id == RUN
     assert not nxt.cancel_requested
     u = update_workflow.handle(
-        nxt, history, UpdateWorkflowExecution(workflow_id="w1", update_id="u1", name="set"), now=r.now
+        OperationContext(now=r.now, state=nxt, history=history),
+        UpdateWorkflowExecution(workflow_id="w1", update_id="u1", name="set"),
     )
     assert not u.changed and isinstance(u.reply, AckReply) and u.reply.run_id == RUN  # read it there
-    fresh = signal_workflow.handle(nxt, history, _sig("s3"), now=r.now)
+    fresh = signal_workflow.handle(OperationContext(now=r.now, state=nxt, history=history), _sig("s3"))
     assert fresh.changed and isinstance(fresh.reply, AckReply) and fresh.reply.run_id == nxt.run_id
 
 
@@ -144,7 +158,8 @@ def test_an_update_retried_after_its_record_was_dropped_is_not_admitted_again() 
         r.complete(cmd.ProtocolMessage(update_id=f"u{i}", kind="reject"))
     assert "u0" not in r.state.updates
     o = update_workflow.handle(
-        r.state, r.history, UpdateWorkflowExecution(workflow_id="w1", update_id="u0", name="set"), now=r.now
+        OperationContext(now=r.now, state=r.state, history=r.history),
+        UpdateWorkflowExecution(workflow_id="w1", update_id="u0", name="set"),
     )
     assert not o.changed and isinstance(o.reply, AckReply) and "u0" not in r.state.updates
 
@@ -183,7 +198,7 @@ def test_a_state_document_with_the_old_signal_id_list_still_deduplicates() -> No
     del doc["request_ids"]
     doc["signal_request_ids"] = ["old-1", "old-2"]
     loaded = MutableState.model_validate(doc)
-    o = signal_workflow.handle(loaded, r.history, _sig("old-2"), now=r.now)
+    o = signal_workflow.handle(OperationContext(now=r.now, state=loaded, history=r.history), _sig("old-2"))
     assert not o.changed and isinstance(o.reply, AckReply)
 
 

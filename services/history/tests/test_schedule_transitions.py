@@ -20,6 +20,7 @@ from tidal_history.api import (
     trigger_schedule,
     update_schedule,
 )
+from tidal_history.operation import OperationContext
 from tidal_history.schedule_mutation import SCHEDULED_BY_ID, SCHEDULED_START_TIME, ScheduleOutcome
 from tidal_schema import WorkflowExecutionStatus
 from tidal_schema.messages import (
@@ -71,7 +72,7 @@ def _create(
         policies=SchedulePolicies(overlap=overlap),
         state=ScheduleStateInput(**state),  # type: ignore[arg-type]
     )
-    out = create_schedule.handle(None, msg, incarnation="inc", shard_id=3, now=T0)
+    out = create_schedule.handle(OperationContext(now=T0, schedule=None, new_run_id="inc", shard_id=3), msg)
     assert out.changed and out.doc is not None
     return out.doc
 
@@ -96,7 +97,7 @@ def _starts(out: ScheduleOutcome) -> list[StartWorkflowExecution]:
 
 
 def _tick(doc: ScheduleDocument, at: datetime) -> ScheduleOutcome:
-    return schedule_tick.handle(doc, _fire(doc), now=at)
+    return schedule_tick.handle(OperationContext(now=at, schedule=doc), _fire(doc))
 
 
 def _close(doc: ScheduleDocument, workflow_id: str, status: WorkflowExecutionStatus) -> ScheduleOutcome:
@@ -109,22 +110,25 @@ def _close(doc: ScheduleDocument, workflow_id: str, status: WorkflowExecutionSta
         run_id="run-" + workflow_id,
         status=status,
     )
-    return scheduled_workflow_closed.handle(doc, msg, now=T0)
+    return scheduled_workflow_closed.handle(OperationContext(now=T0, schedule=doc), msg)
 
 
 def test_create_arms_the_first_tick_and_refuses_an_existing_id() -> None:
     msg = CreateSchedule(schedule_id="s", request_id="r", spec=EVERY_SECOND, action=ACTION)
-    out = create_schedule.handle(None, msg, incarnation="inc", shard_id=3, now=T0)
+    out = create_schedule.handle(OperationContext(now=T0, schedule=None, new_run_id="inc", shard_id=3), msg)
     (timer,) = out.timers_set
     assert timer.fire_at == datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)
     assert timer.shard_id == 3 and timer.key == "inc/schedule/t=2026-01-01T12:00:01Z"
     assert timer.fire.kind is TimerKind.SCHEDULE and timer.fire.run_id == "inc"
     assert isinstance(out.reply, AckReply)
     assert out.doc is not None
-    again = create_schedule.handle(out.doc, msg, incarnation="other", shard_id=3, now=T0)
+    again = create_schedule.handle(
+        OperationContext(now=T0, schedule=out.doc, new_run_id="other", shard_id=3), msg
+    )
     assert not again.changed and isinstance(again.reply, AckReply)  # the same create, retried
     other = create_schedule.handle(
-        out.doc, msg.model_copy(update={"request_id": "r2"}), incarnation="x", shard_id=3, now=T0
+        OperationContext(now=T0, schedule=out.doc, new_run_id="x", shard_id=3),
+        msg.model_copy(update={"request_id": "r2"}),
     )
     assert not other.changed
     assert isinstance(other.reply, ErrorReply) and other.reply.code is ErrorCode.ALREADY_STARTED
@@ -150,11 +154,14 @@ def test_a_duplicate_or_stale_tick_starts_nothing() -> None:
     first = _fire(doc)
     _tick(doc, datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC))
     # The same fire again (the timer service reloaded it before history deleted its row).
-    dup = schedule_tick.handle(doc, first, now=datetime(2026, 1, 1, 12, 0, 1, 500, tzinfo=UTC))
+    dup = schedule_tick.handle(
+        OperationContext(now=datetime(2026, 1, 1, 12, 0, 1, 500, tzinfo=UTC), schedule=doc), first
+    )
     assert not dup.changed and not dup.outbox
     # A fire of another incarnation (a deleted schedule created again with the same id).
     stale = schedule_tick.handle(
-        doc, _fire(doc).model_copy(update={"run_id": "old"}), now=datetime(2026, 1, 1, 12, 0, 2, tzinfo=UTC)
+        OperationContext(now=datetime(2026, 1, 1, 12, 0, 2, tzinfo=UTC), schedule=doc),
+        _fire(doc).model_copy(update={"run_id": "old"}),
     )
     assert not stale.changed and not stale.outbox
     assert doc.counters.actions == 1
@@ -183,7 +190,7 @@ def test_buffer_all_is_bounded() -> None:
         for i in range(MAX_BUFFERED_STARTS + 50)
     ]
     for i, msg in enumerate(trig):
-        trigger_schedule.handle(doc, msg, now=T0 + timedelta(seconds=i))
+        trigger_schedule.handle(OperationContext(now=T0 + timedelta(seconds=i), schedule=doc), msg)
     assert doc.counters.actions == 1
     assert len(doc.buffered) == MAX_BUFFERED_STARTS
     assert doc.counters.buffer_dropped == 49
@@ -239,18 +246,24 @@ def test_paused_takes_nothing_but_trigger_still_acts_once_per_request() -> None:
     out = _tick(doc, datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC))
     assert not _starts(out) and doc.counters.actions == 0 and doc.counters.missed_catchup == 0
     msg = TriggerSchedule(schedule_id="s", request_id="t1")
-    out = trigger_schedule.handle(doc, msg, now=T0)
+    out = trigger_schedule.handle(OperationContext(now=T0, schedule=doc), msg)
     assert len(_starts(out)) == 1
-    again = trigger_schedule.handle(doc, msg, now=T0)
+    again = trigger_schedule.handle(OperationContext(now=T0, schedule=doc), msg)
     assert not again.changed and not again.outbox
-    pause_schedule.handle(doc, PauseSchedule(schedule_id="s", paused=False, note="back"), now=T0)
+    pause_schedule.handle(
+        OperationContext(now=T0, schedule=doc), PauseSchedule(schedule_id="s", paused=False, note="back")
+    )
     assert not doc.paused and doc.note == "back" and doc.conflict_token == 2
 
 
 def test_two_triggers_in_one_second_do_not_merge_into_one_start() -> None:
     doc = _create(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
-    a = trigger_schedule.handle(doc, TriggerSchedule(schedule_id="s", request_id="a"), now=T0)
-    b = trigger_schedule.handle(doc, TriggerSchedule(schedule_id="s", request_id="b"), now=T0)
+    a = trigger_schedule.handle(
+        OperationContext(now=T0, schedule=doc), TriggerSchedule(schedule_id="s", request_id="a")
+    )
+    b = trigger_schedule.handle(
+        OperationContext(now=T0, schedule=doc), TriggerSchedule(schedule_id="s", request_id="b")
+    )
     (first,) = _starts(a)
     assert not _starts(b) and len(doc.buffered) == 1
     out = _close(doc, first.workflow_id, WorkflowExecutionStatus.COMPLETED)
@@ -271,7 +284,7 @@ def test_a_start_answered_with_a_closed_run_does_not_leave_the_schedule_waiting(
         run_id="old-run",
         running=False,
     )
-    out = scheduled_workflow_started.handle(doc, answer, now=T0)
+    out = scheduled_workflow_started.handle(OperationContext(now=T0, schedule=doc), answer)
     assert out.changed and not doc.running
     out = _tick(doc, datetime(2026, 1, 1, 12, 0, 2, tzinfo=UTC))
     assert len(_starts(out)) == 1
@@ -296,15 +309,18 @@ def test_update_refuses_a_stale_conflict_token_and_rearms() -> None:
     msg = UpdateSchedule(
         schedule_id="s", conflict_token=7, spec={"intervals": [{"every": 60}]}, action=ACTION
     )
-    out = update_schedule.handle(doc, msg, now=T0)
+    out = update_schedule.handle(OperationContext(now=T0, schedule=doc), msg)
     assert isinstance(out.reply, ErrorReply) and out.reply.code is ErrorCode.CONFLICT
-    out = update_schedule.handle(doc, msg.model_copy(update={"conflict_token": 1}), now=T0)
+    out = update_schedule.handle(
+        OperationContext(now=T0, schedule=doc), msg.model_copy(update={"conflict_token": 1})
+    )
     assert isinstance(out.reply, AckReply) and doc.conflict_token == 2
     assert out.timers_deleted == ["inc/schedule/t=2026-01-01T12:00:01Z"]
     (timer,) = out.timers_set
     assert timer.fire_at == datetime(2026, 1, 1, 12, 1, tzinfo=UTC)
     bad = update_schedule.handle(
-        doc, msg.model_copy(update={"conflict_token": 2, "spec": {"intervals": [{"every": 0}]}}), now=T0
+        OperationContext(now=T0, schedule=doc),
+        msg.model_copy(update={"conflict_token": 2, "spec": {"intervals": [{"every": 0}]}}),
     )
     assert isinstance(bad.reply, ErrorReply) and "spec.intervals.0.every" in bad.reply.message
 
@@ -314,12 +330,14 @@ def test_backfill_takes_the_range_inclusive_and_refuses_a_huge_one() -> None:
     start = datetime(2025, 12, 31, 0, 0, 0, tzinfo=UTC)
     rng = ScheduleBackfillRange(start_at=start, end_at=start + timedelta(seconds=4))
     out = backfill_schedule.handle(
-        doc, BackfillSchedule(schedule_id="s", request_id="b", backfills=(rng,)), now=T0
+        OperationContext(now=T0, schedule=doc),
+        BackfillSchedule(schedule_id="s", request_id="b", backfills=(rng,)),
     )
     assert [s.workflow_id for s in _starts(out)] == [f"tick-2025-12-31T00:00:0{i}Z" for i in range(5)]
     huge = ScheduleBackfillRange(start_at=start - timedelta(days=3650), end_at=start)
     out = backfill_schedule.handle(
-        doc, BackfillSchedule(schedule_id="s", request_id="h", backfills=(huge,)), now=T0
+        OperationContext(now=T0, schedule=doc),
+        BackfillSchedule(schedule_id="s", request_id="h", backfills=(huge,)),
     )
     assert isinstance(out.reply, ErrorReply) and str(MAX_BACKFILL_ACTIONS) in out.reply.message
     assert not out.changed and doc.counters.actions == 5
@@ -328,7 +346,7 @@ def test_backfill_takes_the_range_inclusive_and_refuses_a_huge_one() -> None:
 def test_delete_removes_the_tick_and_later_notices_change_nothing() -> None:
     doc = _create()
     _tick(doc, datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC))
-    out = delete_schedule.handle(doc, DeleteSchedule(schedule_id="s"), now=T0)
+    out = delete_schedule.handle(OperationContext(now=T0, schedule=doc), DeleteSchedule(schedule_id="s"))
     assert out.deleted and out.timers_deleted == ["inc/schedule/t=2026-01-01T12:00:02Z"]
     closed = ScheduledWorkflowClosed(
         schedule_id="s",
@@ -338,8 +356,8 @@ def test_delete_removes_the_tick_and_later_notices_change_nothing() -> None:
         run_id="r",
         status=WorkflowExecutionStatus.COMPLETED,
     )
-    assert not scheduled_workflow_closed.handle(None, closed, now=T0).changed
-    gone = delete_schedule.handle(None, DeleteSchedule(schedule_id="s"), now=T0)
+    assert not scheduled_workflow_closed.handle(OperationContext(now=T0, schedule=None), closed).changed
+    gone = delete_schedule.handle(OperationContext(now=T0, schedule=None), DeleteSchedule(schedule_id="s"))
     assert isinstance(gone.reply, ErrorReply) and gone.reply.code is ErrorCode.NOT_FOUND
 
 

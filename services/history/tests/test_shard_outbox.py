@@ -92,7 +92,8 @@ async def test_a_failed_batch_does_not_publish_confirmed_rows_again(
     (found by the chaos suite after a Postgres restart). The failure here is a message that
     cannot be applied, isolated by bisection, which relays the shard's outbox first."""
     tasks: dict[str, int] = {}
-    real_handle = start_workflow.handle
+    # The start itself (the operation table holds `handle`, which calls `start` by name).
+    real_start = start_workflow.start
 
     # The schema now refuses every input that used to break a transition (a 10,000,000-day run
     # timeout overflowed datetime), at every edge including history's parse: so the transition
@@ -100,9 +101,9 @@ async def test_a_failed_batch_does_not_publish_confirmed_rows_again(
     def overflows_for_bad(msg: StartWorkflowExecution, *args: Any, **kwargs: Any) -> Outcome:
         if msg.workflow_id == "bad":
             raise OverflowError("date value out of range")
-        return real_handle(msg, *args, **kwargs)
+        return real_start(msg, *args, **kwargs)
 
-    monkeypatch.setattr(start_workflow, "handle", overflows_for_bad)
+    monkeypatch.setattr(start_workflow, "start", overflows_for_bad)
 
     async def take(d: Delivery) -> None:
         msg = MATCHING_MESSAGE.validate_json(d.body)

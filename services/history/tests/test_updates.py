@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from tidal_history.api import complete_workflow_task, fire_timer, start_workflow, update_workflow
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_history.state import MutableState
 from tidal_schema import Failure, HistoryEvent, Payload
 from tidal_schema import commands as cmd
@@ -24,19 +25,14 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def _running() -> tuple[MutableState, list[HistoryEvent]]:
     """A run whose first workflow task completed (events 1-4), nothing outstanding."""
     o = start_workflow.handle(
+        OperationContext(now=T0, current=None, new_run_id="run1", shard_id=0),
         StartWorkflowExecution(workflow_id="w1", workflow_type="Cart", task_queue="q", request_id="r1"),
-        None,
-        new_run_id="run1",
-        shard_id=0,
-        now=T0,
     )
     assert o.state is not None
     history = list(o.events)
     done = complete_workflow_task.handle(
-        o.state,
-        history,
+        OperationContext(now=T0, state=o.state, history=history),
         CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2, sticky_queue="sq"),
-        now=T0,
     )
     history += done.events
     assert o.state.workflow_task is None and o.state.next_event_id == 5
@@ -45,7 +41,9 @@ def _running() -> tuple[MutableState, list[HistoryEvent]]:
 
 def _update(state: MutableState, history: list[HistoryEvent], uid: str, *, at: float = 1) -> Outcome:
     msg = UpdateWorkflowExecution(workflow_id="w1", update_id=uid, name="add", input=(Payload(data="x"),))
-    return update_workflow.handle(state, history, msg, now=T0 + timedelta(seconds=at))
+    return update_workflow.handle(
+        OperationContext(now=T0 + timedelta(seconds=at), state=state, history=history), msg
+    )
 
 
 def _tasks(o: Outcome) -> list[AddWorkflowTask]:
@@ -71,10 +69,8 @@ def test_a_task_that_only_rejects_leaves_no_trace() -> None:
     _update(state, history, "u1")
     reject = cmd.ProtocolMessage(update_id="u1", kind="reject", failure=Failure(message="no"))
     o = complete_workflow_task.handle(
-        state,
-        history,
+        OperationContext(now=T0 + timedelta(seconds=2), state=state, history=history),
         CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, commands=(reject,)),
-        now=T0 + timedelta(seconds=2),
     )
     assert o.events == [] and _tasks(o) == []
     assert state.workflow_task is None and state.next_event_id == 5
@@ -89,12 +85,10 @@ def test_an_accepted_update_writes_the_task_as_the_worker_saw_it() -> None:
     accept = cmd.ProtocolMessage(update_id="u1", kind="accept")
     complete = cmd.ProtocolMessage(update_id="u1", kind="complete", result=(Payload(data=1),))
     o = complete_workflow_task.handle(
-        state,
-        history,
+        OperationContext(now=T0 + timedelta(seconds=3), state=state, history=history),
         CompleteWorkflowTask(
             workflow_id="w1", run_id="run1", scheduled_event_id=5, commands=(accept, complete)
         ),
-        now=T0 + timedelta(seconds=3),
     )
     assert [e.event_type for e in o.events] == [
         "WorkflowTaskScheduled",
@@ -112,7 +106,9 @@ def test_a_speculative_task_that_times_out_is_written_and_retried() -> None:
     (timeout,) = _update(state, history, "u1").timers_set
     fire = timeout.fire
     assert fire.kind is TimerKind.WORKFLOW_TASK_TIMEOUT and fire.scheduled_event_id == 5
-    o = fire_timer.handle(state, history, fire, now=T0 + timedelta(seconds=20))
+    o = fire_timer.handle(
+        OperationContext(now=T0 + timedelta(seconds=20), state=state, history=history), fire
+    )
     assert [e.event_type for e in o.events][:3] == [
         "WorkflowTaskScheduled",
         "WorkflowTaskStarted",
@@ -124,7 +120,7 @@ def test_a_speculative_task_that_times_out_is_written_and_retried() -> None:
 
 def test_updates_to_missing_or_closed_runs_are_not_found() -> None:
     msg = UpdateWorkflowExecution(workflow_id="w1", update_id="u", name="add")
-    o = update_workflow.handle(None, [], msg, now=T0)
+    o = update_workflow.handle(OperationContext(now=T0, state=None, history=[]), msg)
     assert isinstance(o.reply, ErrorReply) and o.reply.code.value == "not_found"
 
 
@@ -135,10 +131,8 @@ def test_an_update_admitted_while_a_task_runs_follows_in_a_speculative_task() ->
     _update(state, history, "u2")  # arrives while task 5 runs: waits
     accept = cmd.ProtocolMessage(update_id="u1", kind="accept")
     o = complete_workflow_task.handle(
-        state,
-        history,
+        OperationContext(now=T0 + timedelta(seconds=3), state=state, history=history),
         CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, commands=(accept,)),
-        now=T0 + timedelta(seconds=3),
     )
     history += o.events
     (nxt,) = _tasks(o)

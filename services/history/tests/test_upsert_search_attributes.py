@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from tidal_history.api import complete_workflow_task, start_workflow
 from tidal_history.mutation import Outcome
+from tidal_history.operation import OperationContext
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, StartWorkflowExecution
@@ -14,6 +15,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _complete(*commands: cmd.Command, attrs: dict[str, object] | None = None) -> Outcome:
     start = start_workflow.handle(
+        OperationContext(now=T0, current=None, new_run_id="run1", shard_id=0),
         StartWorkflowExecution(
             workflow_id="w1",
             workflow_type="Order",
@@ -21,14 +23,12 @@ def _complete(*commands: cmd.Command, attrs: dict[str, object] | None = None) ->
             request_id="r1",
             search_attributes=attrs or {},
         ),
-        None,
-        new_run_id="run1",
-        shard_id=0,
-        now=T0,
     )
     assert start.state is not None
     msg = CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=2, commands=commands)
-    return complete_workflow_task.handle(start.state, list(start.events), msg, now=T0 + timedelta(seconds=1))
+    return complete_workflow_task.handle(
+        OperationContext(now=T0 + timedelta(seconds=1), state=start.state, history=list(start.events)), msg
+    )
 
 
 def test_upsert_is_recorded_as_an_event() -> None:

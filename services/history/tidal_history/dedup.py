@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from tidal_schema.run_document import BUCKET_SIZE, MAX_BUCKETS, RequestIds
 
 if TYPE_CHECKING:
     from .state import MutableState
@@ -39,80 +39,10 @@ __all__ = [
     "remember",
 ]
 
-BUCKET_SIZE = 256
-MAX_BUCKETS = 8
 MAX_IDS = BUCKET_SIZE * MAX_BUCKETS  # at least MAX_IDS - BUCKET_SIZE are always kept
 MAX_AGE = timedelta(days=7)
-_BUCKET_SPAN = int(timedelta(days=1).total_seconds())
 
 SIGNAL, CANCEL, UPDATE = "s", "c", "u"
-
-
-class _Bucket(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    first: int  # epoch seconds of its first id...
-    newest: int  # ...and of its newest
-    run_id: str = ""  # the run its ids were applied to, when not this one (inherited)
-    ids: list[str] = Field(default_factory=list)  # "<kind>:<request id>"
-
-
-class RequestIds(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    buckets: list[_Bucket] = Field(default_factory=list)
-    _index: dict[str, str] | None = PrivateAttr(default=None)  # id -> run id; built on first use
-
-    def _ids(self) -> dict[str, str]:
-        index = self._index  # (a pydantic private attribute: slow to reach, so reached once)
-        if index is None:
-            index = self._index = {k: b.run_id for b in self.buckets for k in b.ids}
-        return index
-
-    def find(self, key: str) -> str | None:
-        return self._ids().get(key)
-
-    def add(self, key: str, *, at: int, run_id: str) -> None:
-        index = self._ids()
-        if key in index:
-            return
-        last = self.buckets[-1] if self.buckets else None
-        if (
-            last is None
-            or last.run_id != run_id
-            or len(last.ids) >= BUCKET_SIZE
-            or at - last.first > _BUCKET_SPAN
-        ):
-            last = _Bucket(first=at, newest=at, run_id=run_id)
-            self.buckets.append(last)
-        last.ids.append(key)
-        last.newest = max(last.newest, at)
-        index[key] = run_id
-
-    def prune(self, *, horizon: int) -> None:
-        """Drop the oldest buckets beyond MAX_BUCKETS and those older than `horizon` (the last
-        one, just written to, is never older)."""
-        drop = 0
-        while drop < len(self.buckets) - 1 and (
-            len(self.buckets) - drop > MAX_BUCKETS or self.buckets[drop].newest < horizon
-        ):
-            drop += 1
-        if drop:
-            gone, self.buckets = self.buckets[:drop], self.buckets[drop:]
-            if self._index is not None:
-                for b in gone:
-                    for k in b.ids:
-                        self._index.pop(k, None)
-
-    def inherit(self, other: RequestIds, *, run_id: str) -> None:
-        """Take over `other`'s ids (older than ours), those of its own run as `run_id`'s."""
-        self.buckets[:0] = [
-            b.model_copy(update={"run_id": b.run_id or run_id, "ids": list(b.ids)}) for b in other.buckets
-        ]
-        self._index = None
-
-    def __len__(self) -> int:
-        return sum(len(b.ids) for b in self.buckets)
 
 
 def applied_to(state: MutableState, kind: str, request_id: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus, names
@@ -62,6 +63,13 @@ class Outcome:
     successor: Outcome | None = None
     # Retention expired: delete the run, its events and timers instead of writing it.
     purge: bool = False
+    # A new run's memo and search attributes (the `executions` columns), as its start gave them;
+    # memo None: a run history starts itself, whose memo is its WorkflowExecutionStarted's.
+    memo: dict[str, Payload] | None = None
+    search_attributes: dict[str, Any] = field(default_factory=dict)
+    # A start with TERMINATE_EXISTING: the current run it terminated, committed first in the same
+    # transaction (api/start_workflow.py).
+    terminated: Outcome | None = None
 
 
 class Mutation:

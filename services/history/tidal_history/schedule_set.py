@@ -10,61 +10,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from tidal_schema.messages import (
-    BackfillSchedule,
-    CreateSchedule,
-    DeleteSchedule,
-    FireTimer,
-    PauseSchedule,
-    ScheduledWorkflowClosed,
-    ScheduledWorkflowStarted,
-    TriggerSchedule,
-    UpdateSchedule,
-)
+from tidal_schema.messages import HistoryMessage
 from tidal_schema.schedule_document import ScheduleDocument
 
-from .api import (
-    backfill_schedule,
-    create_schedule,
-    delete_schedule,
-    pause_schedule,
-    schedule_tick,
-    scheduled_workflow_closed,
-    scheduled_workflow_started,
-    trigger_schedule,
-    update_schedule,
-)
 from .mutation import Outcome, Outgoing
+from .operation import Operation, OperationContext, OperationError
 from .schedule_mutation import ScheduleOutcome
 from .schedule_store import ScheduleWrite
 from .store import HistoryStore
 
-__all__ = ["SCHEDULE_MESSAGES", "ScheduleKey", "ScheduleSet", "WorkingSchedule"]
+__all__ = ["ScheduleKey", "ScheduleSet", "WorkingSchedule"]
 
 ScheduleKey = tuple[str, str]  # namespace, schedule_id
-
-SCHEDULE_MESSAGES = (
-    CreateSchedule,
-    UpdateSchedule,
-    PauseSchedule,
-    TriggerSchedule,
-    BackfillSchedule,
-    DeleteSchedule,
-    ScheduledWorkflowStarted,
-    ScheduledWorkflowClosed,
-)
-_HANDLERS: dict[type, Callable[..., ScheduleOutcome]] = {
-    UpdateSchedule: update_schedule.handle,
-    PauseSchedule: pause_schedule.handle,
-    TriggerSchedule: trigger_schedule.handle,
-    BackfillSchedule: backfill_schedule.handle,
-    DeleteSchedule: delete_schedule.handle,
-    ScheduledWorkflowStarted: scheduled_workflow_started.handle,
-    ScheduledWorkflowClosed: scheduled_workflow_closed.handle,
-    FireTimer: schedule_tick.handle,
-}
 
 
 @dataclass(kw_only=True)
@@ -83,8 +41,15 @@ class ScheduleSet:
         self._route = route
 
     async def apply(
-        self, schedules: dict[ScheduleKey, WorkingSchedule], msg: Any, *, now: datetime
+        self,
+        schedules: dict[ScheduleKey, WorkingSchedule],
+        op: Operation,
+        msg: HistoryMessage,
+        *,
+        now: datetime,
     ) -> Outcome:
+        """Preload the schedule `msg` addresses (a schedule message's workflow id is the schedule
+        id), call its operation (Load.SCHEDULE) and record the outcome."""
         key = (msg.namespace, msg.workflow_id)
         w = schedules.get(key)
         if w is None:
@@ -93,12 +58,10 @@ class ScheduleSet:
                 doc=loaded.doc if loaded else None, version=loaded.version if loaded else None
             )
             schedules[key] = w
-        if isinstance(msg, CreateSchedule):
-            out = create_schedule.handle(
-                w.doc, msg, incarnation=str(uuid.uuid4()), shard_id=self._shard_id, now=now
-            )
-        else:
-            out = _HANDLERS[type(msg)](w.doc, msg, now=now)
+        ctx = OperationContext(now=now, shard_id=self._shard_id, schedule=w.doc, new_run_id=str(uuid.uuid4()))
+        out = op.handle(ctx, msg)
+        if not isinstance(out, ScheduleOutcome):
+            raise OperationError(f"{msg.type}: a schedule operation returned {type(out).__name__}")
         self._record(w, out)
         return Outcome(state=None, reply=out.reply, changed=out.changed, outbox=out.outbox)
 

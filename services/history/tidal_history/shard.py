@@ -25,6 +25,7 @@ from . import metrics
 from .batch_failures import BatchFailurePolicy
 from .cache import RunCache, ShardCache
 from .direct import publish as publish_outbox
+from .dispatch import operation_for
 from .limit_guards import split_oversized
 from .limits import HistoryLimits
 from .mutation import Outcome, Outgoing
@@ -192,6 +193,11 @@ class ShardProcessor:
                 msg = HISTORY_MESSAGE.validate_json(d.body)
             except ValidationError as exc:
                 await self._poison.reject(d, f"invalid history message: {_short(exc)}")
+                continue
+            if operation_for(msg) is None:
+                # A message type the schema knows but no operation handles (a newer sender):
+                # applying it would fail the batch again and again.
+                await self._poison.reject(d, f"no operation for history message {msg.type}")
                 continue
             metrics.message(msg.type)
             try:

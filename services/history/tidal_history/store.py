@@ -21,8 +21,8 @@ from tidal_server.db import tables as t
 from tidal_server.db.raw import autocommit, driver_connection, pg_connection
 
 from . import batch_pg, batch_sql
-from .api.start_workflow import CurrentRun
 from .mutation import Outgoing
+from .operation import CurrentRun
 from .schedule_store import LoadedSchedule, ScheduleWrite, load_schedule, write_schedules
 from .state import MutableState
 from .store_types import (

@@ -1,62 +1,42 @@
 """The working set: what one batch does to the runs it touches, before anything is committed.
 
-Owns applying a history message to its run (`WorkingSet.apply`): finding the run (the batch's
-view first, then the shard's cache, then the store), the operations that are still special
-branches here (starts, child starts, signal-with-start, retention, the termination a
-TerminateExisting start or a history limit causes), recording each outcome as a pending
-`RunWrite`, routing outgoing messages to their shard, and putting the committed runs back into
-the cache. Everything a batch accumulates lives in one `BatchState`, made per batch by the shard
+Owns applying a history message (`WorkingSet.apply`): looking up its operation in the table
+(dispatch.py), preloading what the entry asks for into the operation's context (the run, from
+the batch's view first, then the shard's cache, then the store; the workflow id's current run; a
+new run id; the namespace's retention), calling the pure operation, and recording its outcome as
+a pending `RunWrite` (or `ScheduleWrite`, schedule_set.py); the termination a history limit
+causes; routing outgoing messages to their shard; and putting the committed runs back into the
+cache. Everything a batch accumulates lives in one `BatchState`, made per batch by the shard
 processor (shard.py), which owns the commit, the outbox and the deliveries.
-
-This is the seam for issue 10's typed operation context: the preloading each special branch does
-here (current run, new run id, namespace retention) is what the context would carry.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from tidal_schema import Payload, names, shard_for
+from tidal_schema import names, shard_for
 from tidal_schema.events import WorkflowExecutionStarted
-from tidal_schema.messages import (
-    AddWorkflowTask,
-    FireTimer,
-    HistoryMessage,
-    SignalWithStartWorkflowExecution,
-    StartChildWorkflowExecution,
-    StartWorkflowExecution,
-    TerminateWorkflowExecution,
-    TimerKind,
-    UpdateWithStartWorkflowExecution,
-)
+from tidal_schema.messages import AddWorkflowTask, HistoryMessage, TerminateWorkflowExecution
 
 from . import direct, metrics
-from .api import retention as retention_api
-from .api import (
-    signal_with_start,
-    start_child_workflow,
-    start_workflow,
-    terminate_workflow,
-    update_with_start,
-)
-from .api.start_workflow import CurrentRun
+from .api import terminate_workflow
 from .cache import CachedRun, RunKey, ShardCache
-from .dispatch import ANSWERS_MISSING, HANDLERS, terminates_existing
+from .dispatch import operation_for
 from .limit_guards import HistoryLimitGuard
 from .limits import HistoryLimits, enforce_blob_size, event_size, fit_workflow_task
 from .mutation import Outcome, Outgoing
-from .schedule_set import SCHEDULE_MESSAGES, ScheduleKey, ScheduleSet, WorkingSchedule
+from .operation import CurrentRun, Load, Operation, OperationContext, OperationError
+from .schedule_set import ScheduleKey, ScheduleSet, WorkingSchedule
 from .schedule_store import ScheduleWrite
 from .store import HistoryStore, RunWrite
 
 __all__ = ["BatchState", "WorkingRun", "WorkingSet"]
 
 WorkflowKey = tuple[str, str]  # namespace, workflow_id
+_DEFAULT_RETENTION = timedelta(days=30)
 
 
 @dataclass(kw_only=True)
@@ -106,57 +86,87 @@ class WorkingSet:
         self._schedules = ScheduleSet(shard_id=shard_id, store=store, route=self.route)
 
     async def apply(self, batch: BatchState, msg: HistoryMessage) -> Outcome:
-        now = batch.now
-        if isinstance(msg, SCHEDULE_MESSAGES) or (
-            isinstance(msg, FireTimer) and msg.kind is TimerKind.SCHEDULE
-        ):
-            return await self._schedules.apply(batch.schedules, msg, now=now)
-        if isinstance(msg, SignalWithStartWorkflowExecution | UpdateWithStartWorkflowExecution):
-            return await self._with_start(batch, msg)
-        if isinstance(msg, StartWorkflowExecution | StartChildWorkflowExecution):
-            ck = (msg.namespace, msg.workflow_id)
-            if ck not in batch.currents:
-                batch.currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
-            new_id, current = str(uuid.uuid4()), batch.currents[ck]
-            if isinstance(msg, StartWorkflowExecution):
-                if terminates_existing(msg, current):
-                    assert current is not None
-                    await self._terminate_for_start(batch, msg, current)
-                    current = None
-                outcome = start_workflow.handle(
-                    msg, current, new_run_id=new_id, shard_id=self._shard_id, now=now
-                )
-                self._record_new_run(batch, outcome, memo=msg.memo, attrs=msg.search_attributes)
-            else:
-                outcome = start_child_workflow.handle(
-                    msg, current, new_run_id=new_id, shard_id=self._shard_id, now=now
-                )
-                self._record_new_run(batch, outcome)
-            return outcome
-        if isinstance(msg, FireTimer) and msg.kind is TimerKind.RETENTION:
-            return await self._retention(batch, msg)
-        # A run started earlier in this batch is not committed yet: the batch's view comes first.
-        batch_current = batch.currents.get((msg.namespace, msg.workflow_id))
-        run_id = (
-            getattr(msg, "run_id", None)
-            or (batch_current.run_id if batch_current is not None else None)
-            or await self._current_run_id(msg.namespace, msg.workflow_id)
-        )
-        w = await self._working(batch, (msg.namespace, msg.workflow_id, run_id)) if run_id else None
-        msg = enforce_blob_size(msg, self._limits)
-        handler = HANDLERS[type(msg)]
-        if w is None:
-            if isinstance(msg, ANSWERS_MISSING):
-                return handler(None, [], msg, now=now)
-            return Outcome(state=None)
-        state, history = w.run.state, w.run.events
-        count_before, size_before = state.next_event_id - 1, state.history_size_bytes
-        outcome = handler(state, history, msg, now=now)
-        self._record_change(batch, w, outcome)
-        reason = self._guard.check(state, count_before=count_before, size_before=size_before)
-        if reason is not None:
-            self._terminate_for_limit(batch, w, reason)
+        """Preload what the message's operation needs, call it, record what it did. The shard
+        dead-letters a message without an operation before it gets here."""
+        op = operation_for(msg)
+        if op is not None and op.limits:
+            msg = enforce_blob_size(msg, self._limits)  # may turn it into a failure (another entry)
+            op = operation_for(msg)
+        if op is None:
+            raise OperationError(f"no operation for history message {msg.type}")
+        if op.load is Load.SCHEDULE:
+            return await self._schedules.apply(batch.schedules, op, msg, now=batch.now)
+        ctx, w = await self._prepare(batch, op, msg)
+        if op.load is Load.RUN and w is None and not op.answers_missing:
+            return Outcome(state=None)  # a stale message for a run that is gone
+        if w is not None:
+            count_before, size_before = w.run.state.next_event_id - 1, w.run.state.history_size_bytes
+        outcome = op.handle(ctx, msg)
+        if not isinstance(outcome, Outcome):
+            raise OperationError(f"{msg.type}: a run operation returned {type(outcome).__name__}")
+        self._record(batch, op, w, outcome)
+        if op.limits and w is not None:
+            reason = self._guard.check(w.run.state, count_before=count_before, size_before=size_before)
+            if reason is not None:
+                self._terminate_for_limit(batch, w, reason)
         return outcome
+
+    async def _prepare(
+        self, batch: BatchState, op: Operation, msg: HistoryMessage
+    ) -> tuple[OperationContext, WorkingRun | None]:
+        """The operation's context, and the working run it addresses (None: none, or not needed)."""
+        ck = (msg.namespace, msg.workflow_id)
+        current: CurrentRun | None = None
+        new_run_id = ""
+        if op.load is Load.RUN:
+            # A run started earlier in this batch is not committed yet: the batch's view comes first.
+            batch_current = batch.currents.get(ck)
+            run_id = (
+                getattr(msg, "run_id", None)
+                or (batch_current.run_id if batch_current is not None else None)
+                or await self._current_run_id(*ck)
+            )
+            w = await self._working(batch, (*ck, run_id)) if run_id else None
+        else:
+            if ck not in batch.currents:
+                batch.currents[ck] = await self._store.load_current(*ck)
+            current, new_run_id, w = batch.currents[ck], str(uuid.uuid4()), None
+            if op.load is Load.CURRENT_RUN and current is not None:
+                w = await self._working(batch, (*ck, current.run_id))
+        retention = None
+        if op.retention and w is not None and w.write is not None and w.write.purge:
+            w = None  # purged earlier in this batch: already gone
+        if op.retention and w is not None:
+            # A namespace deleted from the table keeps the default retention.
+            retention = await self._store.namespace_retention(msg.namespace) or _DEFAULT_RETENTION
+        ctx = OperationContext(
+            now=batch.now,
+            shard_id=self._shard_id,
+            state=w.run.state if w is not None else None,
+            history=w.run.events if w is not None else (),
+            current=current,
+            new_run_id=new_run_id,
+            retention=retention,
+        )
+        return ctx, w
+
+    def _record(self, batch: BatchState, op: Operation, w: WorkingRun | None, outcome: Outcome) -> None:
+        """Record an operation's outcome as the batch's pending writes."""
+        if outcome.terminated is not None and w is not None:
+            self._record_change(batch, w, outcome.terminated)  # before the run that replaces it
+        if outcome.purge:
+            if w is None:
+                raise OperationError("an operation purged a run it was not given")
+            # The version in the database: an earlier message of this batch may have bumped ours.
+            stored = w.write.old_version if w.write is not None else w.run.version
+            earlier = w.write.outbox if w.write is not None else []
+            w.write = RunWrite(state=w.run.state, old_version=stored, purge=True, outbox=earlier)
+        elif outcome.is_new_run:
+            self._record_new_run(batch, outcome)
+        elif w is not None:
+            # A retention check re-armed: a successor (which it never makes) would not move the
+            # workflow id's current run.
+            self._record_change(batch, w, outcome, successor=not op.retention)
 
     def route(self, o: Outgoing) -> Outgoing:
         """Messages for another workflow go to the history shard that owns it; a workflow task
@@ -186,68 +196,13 @@ class WorkingSet:
             # other write, e.g. an old run's retention check, leaves the pointer alone.
             self._cache.put(key, w.run, current=w.write.old_version is None)
 
-    async def _retention(self, batch: BatchState, msg: FireTimer) -> Outcome:
-        w = await self._working(batch, (msg.namespace, msg.workflow_id, msg.run_id or ""))
-        if w is None or (w.write is not None and w.write.purge):
-            return Outcome(state=None)  # already gone
-        # A namespace deleted from the table keeps the default retention.
-        retention = await self._store.namespace_retention(msg.namespace) or timedelta(days=30)
-        outcome = retention_api.handle(w.run.state, w.run.events, msg, now=batch.now, retention=retention)
-        if outcome.purge:
-            # The version in the database: an earlier message of this batch may have bumped ours.
-            stored = w.write.old_version if w.write is not None else w.run.version
-            earlier = w.write.outbox if w.write is not None else []
-            w.write = RunWrite(state=w.run.state, old_version=stored, purge=True, outbox=earlier)
-        else:
-            # A re-armed check: no successor run, so nothing for the batch's current runs.
-            self._record_change(batch, w, outcome, successor=False)
-        return outcome
-
-    async def _with_start(
-        self, batch: BatchState, msg: SignalWithStartWorkflowExecution | UpdateWithStartWorkflowExecution
-    ) -> Outcome:
-        ck = (msg.namespace, msg.workflow_id)
-        if ck not in batch.currents:
-            batch.currents[ck] = await self._store.load_current(msg.namespace, msg.workflow_id)
-        current = batch.currents[ck]
-        w = await self._working(batch, (*ck, current.run_id)) if current is not None else None
-        if w is not None:
-            st = w.run.state
-            # The run as this batch sees it: it may have closed earlier in the same batch.
-            current = CurrentRun(run_id=st.run_id, status=st.status, start_request_id=st.start_request_id)
-        handle = (
-            signal_with_start.handle
-            if isinstance(msg, SignalWithStartWorkflowExecution)
-            else update_with_start.handle
-        )
-        outcome = handle(
-            msg,  # type: ignore[arg-type]
-            current,
-            w.run.state if w is not None else None,
-            w.run.events if w is not None else [],
-            new_run_id=str(uuid.uuid4()),
-            shard_id=self._shard_id,
-            now=batch.now,
-        )
-        if outcome.is_new_run:
-            self._record_new_run(batch, outcome, memo=msg.memo, attrs=msg.search_attributes)
-        elif w is not None:
-            self._record_change(batch, w, outcome)
-        return outcome
-
-    def _record_new_run(
-        self,
-        batch: BatchState,
-        outcome: Outcome,
-        *,
-        memo: Mapping[str, Payload] | None = None,
-        attrs: Mapping[str, Any] | None = None,
-    ) -> None:
+    def _record_new_run(self, batch: BatchState, outcome: Outcome) -> None:
         """A run started by this batch (a start, signal-with-start, child start, or a
         continue-as-new successor)."""
         if not (outcome.changed and outcome.state is not None):
             return
         st = outcome.state
+        memo = outcome.memo
         if memo is None and outcome.events:
             # Runs history starts itself (children, continue-as-new and retry successors): the
             # row's memo is the one their WorkflowExecutionStarted carries.
@@ -264,7 +219,7 @@ class WorkingSet:
             old_version=None,
             outbox=outcome.outbox,
             memo={k: v.model_dump(mode="json") for k, v in (memo or {}).items()},
-            search_attributes=dict(attrs or {}),
+            search_attributes=dict(outcome.search_attributes),
         )
         st.history_size_bytes = write.add_events(outcome.events)
         write.record_timers(outcome.timers_set, outcome.timers_deleted)
@@ -290,23 +245,6 @@ class WorkingSet:
             target = batch if successor else BatchState(now=batch.now, runs=batch.runs)
             self._record_new_run(target, outcome.successor)
 
-    async def _terminate_for_start(
-        self, batch: BatchState, msg: StartWorkflowExecution, current: CurrentRun
-    ) -> None:
-        """id_conflict_policy TERMINATE_EXISTING: the running run is terminated in the same batch
-        (so the same commit) that starts the new one; the start then sees no current run."""
-        w = await self._working(batch, (msg.namespace, msg.workflow_id, current.run_id))
-        if w is not None:
-            terminate = TerminateWorkflowExecution(
-                namespace=msg.namespace,
-                workflow_id=msg.workflow_id,
-                run_id=current.run_id,
-                reason=f"terminated by start {msg.request_id} (id_conflict_policy TerminateExisting)",
-                identity=msg.identity,
-            )
-            outcome = terminate_workflow.handle(w.run.state, w.run.events, terminate, now=batch.now)
-            self._record_change(batch, w, outcome)
-
     def _terminate_for_limit(self, batch: BatchState, w: WorkingRun, reason: str) -> None:
         """The run reached a history limit: terminated in the same batch, as Temporal does."""
         st = w.run.state
@@ -317,7 +255,8 @@ class WorkingSet:
             reason=reason,
             identity="history",
         )
-        outcome = terminate_workflow.handle(st, w.run.events, terminate, now=batch.now)
+        ctx = OperationContext(now=batch.now, shard_id=self._shard_id, state=st, history=w.run.events)
+        outcome = terminate_workflow.handle(ctx, terminate)
         self._record_change(batch, w, outcome)
 
     async def _working(self, batch: BatchState, key: RunKey) -> WorkingRun | None:

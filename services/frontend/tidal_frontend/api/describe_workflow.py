@@ -1,8 +1,9 @@
 """GET /api/v1/namespaces/{ns}/workflows/{workflow_id}: a run's status and what it is waiting on.
 
 The pending summary comes from the run's mutable-state document (`executions.state`, written by
-history). The frontend reads it as a tolerant reader (unknown fields ignored, missing ones
-defaulted) so history can grow its state without breaking describe. Shown:
+history), read with its shared schema (`tidal_schema.run_document.RunDocument`): unknown fields
+are ignored, so a newer history's document still reads, and a document that does not read at all
+describes the run without its pending work. Shown:
 - `pending_activities`: activities scheduled and not yet closed: their state, current attempt,
   last failure, next retry time, heartbeat details and time, last worker (Temporal's
   PendingActivityInfo names);
@@ -14,12 +15,19 @@ Closed runs have none of these.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tidal_schema import Failure, Payload, WorkflowExecutionStatus
+from tidal_schema.run_document import (
+    ActivityInfo,
+    ChildInfo,
+    RunDocument,
+    TimerInfo,
+    WorkflowTaskInfo,
+)
 
 from ..context import Ctx
 from ..store import ExecutionRow
@@ -132,123 +140,110 @@ class DescribeWorkflowResponse(BaseModel):
 _MAX_ANCESTORS = 64
 
 
-def _parent(row: ExecutionRow) -> tuple[str, str, str] | None:
-    """(namespace, workflow_id, run_id) of the run's parent, from the state document."""
-    parent = row.state.get("parent") if isinstance(row.state, dict) else None
-    if not isinstance(parent, dict):
-        return None
+def read_document(row: ExecutionRow) -> RunDocument | None:
+    """The run's state document, or None when this frontend cannot read it (a corrupt row, or a
+    shape from another release that does not validate)."""
     try:
-        return str(parent["namespace"]), str(parent["workflow_id"]), str(parent["run_id"])
-    except KeyError:
+        return RunDocument.model_validate(row.state)
+    except ValidationError:
         return None
 
 
-async def _root(ctx: Ctx, row: ExecutionRow) -> tuple[str, str]:
-    workflow_id, run_id, current = row.workflow_id, row.run_id, row
+def _parent(doc: RunDocument | None) -> tuple[str, str, str] | None:
+    """(namespace, workflow_id, run_id) of the run's parent."""
+    p = doc.parent if doc is not None else None
+    return (p.namespace, p.workflow_id, p.run_id) if p is not None else None
+
+
+async def _root(ctx: Ctx, row: ExecutionRow, doc: RunDocument | None) -> tuple[str, str]:
+    workflow_id, run_id = row.workflow_id, row.run_id
     for _ in range(_MAX_ANCESTORS):
-        parent = _parent(current)
+        parent = _parent(doc)
         if parent is None:
             break
         namespace, workflow_id, run_id = parent
         found = await ctx.store.execution(namespace, workflow_id, run_id)
         if found is None:
             break
-        current = found
+        doc = read_document(found)
     return workflow_id, run_id
 
 
-_Pending = tuple[list[PendingActivity], list[PendingTimer], PendingWorkflowTask | None]
-
-
-def _task_failure(state: dict[str, Any]) -> WorkflowTaskFailure | None:
-    failure = state.get("last_wft_failure")
-    if not isinstance(failure, dict) or "message" not in failure:
+def _task_failure(doc: RunDocument) -> WorkflowTaskFailure | None:
+    failure = doc.last_wft_failure
+    if failure is None:
         return None
-    return WorkflowTaskFailure(
-        cause=state.get("last_wft_failure_cause"), message=failure["message"], type=failure.get("type")
-    )
+    return WorkflowTaskFailure(cause=doc.last_wft_failure_cause, message=failure.message, type=failure.type)
 
 
-_TIME = TypeAdapter(datetime)
-_DURATION = TypeAdapter(timedelta)
-
-
-def _activity_state(info: dict[str, Any]) -> PendingActivityState:
-    attempt = info.get("attempt", 1)
-    if info.get("cancel_requested"):
+def _activity_state(info: ActivityInfo) -> PendingActivityState:
+    if info.cancel_requested:
         return PendingActivityState.CANCEL_REQUESTED
-    if info.get("started_attempt") == attempt:
+    if info.started_attempt == info.attempt:
         return PendingActivityState.STARTED
     # A retry is handed to matching when its backoff timer fires.
-    if attempt > 1 and info.get("dispatched_attempt", attempt) < attempt:
+    if info.attempt > 1 and info.dispatched_attempt < info.attempt:
         return PendingActivityState.BACKING_OFF
     return PendingActivityState.SCHEDULED
 
 
-def _activity(info: dict[str, Any]) -> PendingActivity:
-    failure = info.get("last_failure") or {}
+def _activity(info: ActivityInfo) -> PendingActivity:
     state = _activity_state(info)
     expiration = None
-    if info.get("schedule_to_close_timeout") is not None and info.get("scheduled_time") is not None:
-        expiration = _TIME.validate_python(info["scheduled_time"]) + _DURATION.validate_python(
-            info["schedule_to_close_timeout"]
-        )
-    return PendingActivity.model_validate(
-        {
-            **info,
-            "state": state,
-            "maximum_attempts": (info.get("retry_policy") or {}).get("maximum_attempts", 0),
-            "expiration_time": expiration,
-            "last_failure_message": failure.get("message"),
-            "next_attempt_schedule_time": info.get("current_attempt_scheduled_time")
-            if state is PendingActivityState.BACKING_OFF
-            else None,
-        }
+    if info.schedule_to_close_timeout is not None:
+        expiration = info.scheduled_time + info.schedule_to_close_timeout
+    return PendingActivity(
+        activity_id=info.activity_id,
+        activity_type=info.activity_type,
+        scheduled_event_id=info.scheduled_event_id,
+        state=state,
+        attempt=info.attempt,
+        maximum_attempts=info.retry_policy.maximum_attempts,
+        scheduled_time=info.scheduled_time,
+        current_attempt_scheduled_time=info.current_attempt_scheduled_time,
+        expiration_time=expiration,
+        last_failure_message=info.last_failure.message if info.last_failure is not None else None,
+        last_failure=info.last_failure,
+        last_attempt_complete_time=info.last_attempt_complete_time,
+        next_attempt_schedule_time=(
+            info.current_attempt_scheduled_time if state is PendingActivityState.BACKING_OFF else None
+        ),
+        last_started_time=info.last_started_time,
+        last_heartbeat_time=info.last_heartbeat_time,
+        heartbeat_details=list(info.heartbeat_details),
+        last_worker_identity=info.last_worker_identity,
     )
 
 
-def _children(state: dict[str, Any]) -> list[PendingChild]:
-    try:
-        children = [
-            PendingChild.model_validate(
-                {**c, "workflow_type_name": c["workflow_type"], "initiated_id": c["initiated_event_id"]}
-            )
-            for c in (state.get("children") or {}).values()
-        ]
-    except (ValidationError, AttributeError, TypeError, KeyError):
-        return []
-    return sorted(children, key=lambda c: c.initiated_id)
+def _child(child: ChildInfo) -> PendingChild:
+    return PendingChild(
+        workflow_id=child.workflow_id,
+        run_id=child.run_id,
+        workflow_type_name=child.workflow_type,
+        initiated_id=child.initiated_event_id,
+        parent_close_policy=child.parent_close_policy,
+        namespace=child.namespace,
+    )
 
 
-def _pending(state: dict[str, Any]) -> _Pending:
-    try:
-        activities = [_activity(info) for info in (state.get("activities") or {}).values()]
-        timers = [PendingTimer.model_validate(t) for t in (state.get("timers") or {}).values()]
-        wft = state.get("workflow_task")
-        task = PendingWorkflowTask.model_validate(wft) if wft else None
-    except (ValidationError, AttributeError, TypeError, ValueError):
-        # A state document this frontend cannot read (version skew): describe the run anyway.
-        return [], [], None
-    activities.sort(key=lambda a: a.scheduled_event_id)
-    timers.sort(key=lambda t: t.started_event_id)
-    return activities, timers, task
+def _timer(timer: TimerInfo) -> PendingTimer:
+    return PendingTimer(
+        timer_id=timer.timer_id, started_event_id=timer.started_event_id, fire_at=timer.fire_at
+    )
 
 
-def _text(state: dict[str, Any], key: str) -> str | None:
-    value = state.get(key) if isinstance(state, dict) else None
-    return value if isinstance(value, str) else None
+def _task(wft: WorkflowTaskInfo | None) -> PendingWorkflowTask | None:
+    if wft is None:
+        return None
+    return PendingWorkflowTask(
+        scheduled_event_id=wft.scheduled_event_id, attempt=wft.attempt, scheduled_time=wft.scheduled_time
+    )
 
 
-def _execution_time(row: ExecutionRow) -> datetime:
-    raw = _text(row.state, "execution_time")
-    try:
-        return datetime.fromisoformat(raw) if raw else row.start_time
-    except ValueError:
-        return row.start_time
-
-
-def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
-    activities, timers, task = _pending(row.state) if row.running else ([], [], None)
+def describe(row: ExecutionRow, doc: RunDocument | None = None) -> DescribeWorkflowResponse:
+    """`doc`: the row's document when the caller read it already."""
+    doc = doc if doc is not None else read_document(row)
+    pending = doc if row.running else None  # closed runs have no pending work
     return DescribeWorkflowResponse(
         namespace=row.namespace,
         workflow_id=row.workflow_id,
@@ -257,18 +252,25 @@ def describe(row: ExecutionRow) -> DescribeWorkflowResponse:
         task_queue=row.task_queue,
         status=row.status,
         start_time=row.start_time,
-        execution_time=_execution_time(row),
+        execution_time=(doc.execution_time if doc is not None else None) or row.start_time,
         close_time=row.close_time,
         history_length=max(row.next_event_id - 1, 0),
         memo=row.memo,
         search_attributes=row.search_attributes,
-        pending_activities=activities,
-        pending_timers=timers,
-        pending_workflow_task=task,
-        pending_children=_children(row.state) if row.running else [],
-        last_workflow_task_failure=_task_failure(row.state) if row.running else None,
-        static_summary=_text(row.state, "static_summary"),
-        static_details=_text(row.state, "static_details"),
+        pending_activities=sorted(
+            (_activity(a) for a in pending.activities.values()) if pending else [],
+            key=lambda a: a.scheduled_event_id,
+        ),
+        pending_timers=sorted(
+            (_timer(t) for t in pending.timers.values()) if pending else [], key=lambda t: t.started_event_id
+        ),
+        pending_workflow_task=_task(pending.workflow_task) if pending else None,
+        pending_children=sorted(
+            (_child(c) for c in pending.children.values()) if pending else [], key=lambda c: c.initiated_id
+        ),
+        last_workflow_task_failure=_task_failure(pending) if pending else None,
+        static_summary=doc.static_summary if doc is not None else None,
+        static_details=doc.static_details if doc is not None else None,
     )
 
 
@@ -281,9 +283,10 @@ async def describe_workflow(
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
-    parent = _parent(row)
-    root_workflow_id, root_run_id = await _root(ctx, row)
-    return describe(row).model_copy(
+    doc = read_document(row)
+    parent = _parent(doc)
+    root_workflow_id, root_run_id = await _root(ctx, row, doc)
+    return describe(row, doc).model_copy(
         update={
             "parent_workflow_id": parent[1] if parent else None,
             "parent_run_id": parent[2] if parent else None,

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from tidal_schema import Failure, Payload
 from tidal_schema.limits import Id, Name, OptionalId, Text
 from tidal_schema.messages import UpdateWorkflowExecution
+from tidal_schema.run_document import UpdateInfo
 from tidal_server.apikeys import Role
 
 from ..context import FrontendContext
@@ -96,7 +97,7 @@ async def wait_for_stage(
     delay = 0.02
     while True:
         info, running = await _read(ctx, namespace, workflow_id, run_id, update_id)
-        stage = info.get("stage", "admitted")
+        stage = info.stage if info is not None else "admitted"
         if _ORDER[stage] >= _ORDER[body.wait_for_stage]:
             break
         if not running:
@@ -114,19 +115,18 @@ async def wait_for_stage(
         run_id=run_id,
         update_id=update_id,
         stage=stage,
-        result=[Payload.model_validate(p) for p in info["result"]]
-        if info.get("result") is not None
-        else None,
-        failure=Failure.model_validate(info["failure"]) if info.get("failure") else None,
-        rejected=bool(info.get("rejected")),
+        result=list(info.result) if info is not None and info.result is not None else None,
+        failure=info.failure if info is not None else None,
+        rejected=info is not None and info.rejected,
     )
 
 
 async def _read(
     ctx: FrontendContext, namespace: str, workflow_id: str, run_id: str | None, update_id: str
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[UpdateInfo | None, bool]:
+    """The update as the run's document has it (its shared schema), None while unknown."""
     row = await ctx.store.execution(namespace, workflow_id, run_id)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
-    info = (row.state.get("updates") or {}).get(update_id) or {}
-    return dict(info), row.running
+    raw = (row.state.get("updates") or {}).get(update_id)
+    return (UpdateInfo.model_validate(raw) if raw else None), row.running

@@ -4,12 +4,13 @@ MAX_BACKFILL_ACTIONS actions is refused whole, naming the count."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from tidal_schema.messages import AckReply, BackfillSchedule, ErrorCode, ErrorReply
-from tidal_schema.schedule_document import MAX_BACKFILL_ACTIONS, ScheduleDocument, ScheduleOverlapPolicy
+from tidal_schema.schedule_document import MAX_BACKFILL_ACTIONS, ScheduleOverlapPolicy
 from tidal_schema.schedule_times import ActionTime, action_times_between
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
@@ -17,7 +18,8 @@ __all__ = ["handle"]
 _EPSILON = timedelta(microseconds=1)
 
 
-def handle(doc: ScheduleDocument | None, msg: BackfillSchedule, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: BackfillSchedule) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None:
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"schedule {msg.schedule_id!r} not found")

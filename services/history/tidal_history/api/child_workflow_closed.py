@@ -3,22 +3,18 @@ overtook its ChildWorkflowStarted (possible after a redelivery) records the star
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent, WorkflowExecutionStatus
+from tidal_schema import WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import ChildWorkflowClosed
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 S = WorkflowExecutionStatus
 
 
-def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: ChildWorkflowClosed, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: ChildWorkflowClosed) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     child = state.children.get(msg.initiated_event_id)
     if not state.is_running or child is None:
         return unchanged()

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import ChildWorkflowStarted
 
 from .. import relations
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 
-def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: ChildWorkflowStarted, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: ChildWorkflowStarted) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     child = state.children.get(msg.initiated_event_id)
     if not state.is_running or child is None or child.run_id is not None:
         return unchanged()  # a duplicate, or the parent closed meanwhile

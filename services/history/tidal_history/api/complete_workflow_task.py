@@ -20,6 +20,7 @@ from tidal_server.visibility import invalid_search_attributes
 
 from .. import updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
+from ..operation import OperationContext
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
 from . import child_commands, request_cancel_activity, workflow_retry
@@ -42,9 +43,8 @@ SUPPORTED = (
 )
 
 
-def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: CompleteWorkflowTask, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     wft = state.workflow_task
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()  # a duplicate or a completion for a task that timed out

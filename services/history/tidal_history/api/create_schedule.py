@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import AckReply, CreateSchedule, ErrorCode, ErrorReply
 from tidal_schema.schedule_document import ScheduleDocument
 from tidal_schema.schedule_times import ScheduleSpecError, check_spec
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(
-    doc: ScheduleDocument | None, msg: CreateSchedule, *, incarnation: str, shard_id: int, now: datetime
-) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: CreateSchedule) -> ScheduleOutcome:
+    doc = ctx.schedule
+    incarnation = ctx.new_run_id
+    shard_id = ctx.shard_id
+    now = ctx.now
     if doc is not None:
         if doc.create_request_id == msg.request_id:
             return unchanged(AckReply())

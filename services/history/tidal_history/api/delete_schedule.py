@@ -3,17 +3,16 @@ notices then find no schedule and change nothing)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import AckReply, DeleteSchedule, ErrorCode, ErrorReply
-from tidal_schema.schedule_document import ScheduleDocument
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, schedule_tick_key, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(doc: ScheduleDocument | None, msg: DeleteSchedule, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: DeleteSchedule) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None:
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"schedule {msg.schedule_id!r} not found")

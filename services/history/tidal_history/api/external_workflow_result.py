@@ -3,20 +3,15 @@ workflow was delivered (ExternalWorkflowExecutionSignaled / ...CancelRequested) 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import ExternalWorkflowResult
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 
-def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: ExternalWorkflowResult, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: ExternalWorkflowResult) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     request = state.external_requests.get(msg.initiated_event_id)
     if not state.is_running or request is None or request.kind != msg.kind:
         return unchanged()

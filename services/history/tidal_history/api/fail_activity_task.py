@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import AckReply, FailActivityTask
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 from .activity_common import current_attempt, fail_attempt, not_found
 
 
-def handle(
-    state: MutableState | None, history: Sequence[HistoryEvent], msg: FailActivityTask, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: FailActivityTask) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
     if state is None or info is None:
         return unchanged(not_found())

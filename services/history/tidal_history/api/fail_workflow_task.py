@@ -3,21 +3,16 @@ The workflow keeps running; the task is retried with backoff."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import FailWorkflowTask
 
 from .. import updates
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 
-def handle(
-    state: MutableState, history: Sequence[HistoryEvent], msg: FailWorkflowTask, *, now: datetime
-) -> Outcome:
+def handle(ctx: OperationContext, msg: FailWorkflowTask) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     wft = state.workflow_task
     if not state.is_running or wft is None or wft.scheduled_event_id != msg.scheduled_event_id:
         return unchanged()

@@ -4,21 +4,19 @@ pending (same attempt); otherwise the fire is stale and changes nothing: whateve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import Failure, HistoryEvent, TimeoutType, WorkflowExecutionStatus
+from tidal_schema import Failure, TimeoutType, WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import FireTimer, TimerKind
 
 from .. import updates
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 from .activity_common import fail_attempt
 from .fire_activity_timer import fire_heartbeat, fire_schedule_to_start
 
 
-def handle(state: MutableState, history: Sequence[HistoryEvent], msg: FireTimer, *, now: datetime) -> Outcome:
+def handle(ctx: OperationContext, msg: FireTimer) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
     m = Mutation(state, history, now=now)
     if not state.is_running or not _fire(m, msg):
         return unchanged()

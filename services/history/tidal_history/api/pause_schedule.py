@@ -3,17 +3,16 @@ are not taken (and not counted missed); trigger and backfill still act."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, PauseSchedule
-from tidal_schema.schedule_document import ScheduleDocument
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(doc: ScheduleDocument | None, msg: PauseSchedule, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: PauseSchedule) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None:
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"schedule {msg.schedule_id!r} not found")

@@ -3,25 +3,16 @@ heartbeat timeout, and tell the worker whether to stop (cancel requested, or att
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import ActivityHeartbeatReply, RecordActivityTaskHeartbeat
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 from .activity_common import current_attempt
 from .record_activity_started import mark_started
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: RecordActivityTaskHeartbeat,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: RecordActivityTaskHeartbeat) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
     if state is None or info is None:
         return unchanged(ActivityHeartbeatReply(activity_gone=True))

@@ -3,24 +3,16 @@ longer applies. Writes no event (ActivityTaskStarted is written with the outcome
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import RecordActivityTaskStarted, TimerKind
 
 from ..mutation import Mutation, Outcome, timer_key, unchanged
-from ..state import ActivityInfo, MutableState
+from ..operation import OperationContext
+from ..state import ActivityInfo
 from .activity_common import current_attempt
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: RecordActivityTaskStarted,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: RecordActivityTaskStarted) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
     if state is None or info is None or info.started_attempt == info.attempt:
         return unchanged()

@@ -3,25 +3,16 @@ ActivityTaskCanceled (with ActivityTaskStarted before it, as for every outcome).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, ReportActivityTaskCanceled
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 from .activity_common import clear_activity_timers, current_attempt, not_found
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: ReportActivityTaskCanceled,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: ReportActivityTaskCanceled) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     info = current_attempt(state, msg.scheduled_event_id, msg.attempt)
     if state is None or info is None:
         return unchanged(not_found())

@@ -4,25 +4,15 @@ the answer goes back to the requester's shard (see signal_external_workflow)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import RequestCancelExternalWorkflowExecution, RequestCancelWorkflowExecution
 
 from ..mutation import Outcome
-from ..state import MutableState
+from ..operation import OperationContext
 from . import request_cancel_workflow
 from .signal_external_workflow import answer_source
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: RequestCancelExternalWorkflowExecution,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: RequestCancelExternalWorkflowExecution) -> Outcome:
     cancel = RequestCancelWorkflowExecution(
         namespace=msg.namespace,
         workflow_id=msg.workflow_id,
@@ -31,5 +21,5 @@ def handle(
         reason=msg.reason,
         identity=f"workflow:{msg.source.workflow_id}",
     )
-    outcome = request_cancel_workflow.handle(state, history, cancel, now=now)
+    outcome = request_cancel_workflow.handle(ctx, cancel)
     return answer_source(outcome, msg, "cancel")

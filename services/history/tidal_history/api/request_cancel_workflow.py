@@ -3,25 +3,16 @@ how to end; deduplicated by request id, and recorded once however often it is as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, RequestCancelWorkflowExecution
 
 from .. import dedup
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: RequestCancelWorkflowExecution,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: RequestCancelWorkflowExecution) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     applied = dedup.applied_to(state, dedup.CANCEL, msg.request_id) if state is not None else None
     if applied is not None and (not msg.run_id or msg.run_id == state.run_id):  # type: ignore[union-attr]
         return unchanged(AckReply(run_id=applied))  # the original answer, also after the close

@@ -6,27 +6,19 @@ was raised, or this was the first check after one day)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import FireTimer, TimerKind
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext, OperationError
 
 
-def handle(
-    state: MutableState,
-    history: Sequence[HistoryEvent],
-    msg: FireTimer,
-    *,
-    now: datetime,
-    retention: timedelta,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: FireTimer) -> Outcome:
+    state, history, now = ctx.run, ctx.history, ctx.now
+    if ctx.retention is None:
+        raise OperationError("a retention check needs the namespace's retention")
     if state.is_running or state.close_time is None:
         return unchanged()  # cannot happen for a retention timer; never purge a running run
-    due = state.close_time + retention
+    due = state.close_time + ctx.retention
     if due <= now:
         return Outcome(state=state, changed=True, purge=True)
     m = Mutation(state, history, now=now)

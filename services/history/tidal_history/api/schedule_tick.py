@@ -4,17 +4,17 @@ relayed timer, a tick of a deleted or updated schedule) and changes nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import FireTimer
-from tidal_schema.schedule_document import ScheduleDocument, format_nominal
+from tidal_schema.schedule_document import format_nominal
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(doc: ScheduleDocument | None, msg: FireTimer, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: FireTimer) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None or doc.incarnation != msg.run_id or doc.armed_tick is None:
         return unchanged()
     if format_nominal(doc.armed_tick) != msg.timer_id:

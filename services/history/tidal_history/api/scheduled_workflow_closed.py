@@ -3,12 +3,10 @@ starts may go now, and with `pause_on_failure` a failed or timed-out run pauses 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema import WorkflowExecutionStatus
 from tidal_schema.messages import ScheduledWorkflowClosed
-from tidal_schema.schedule_document import ScheduleDocument
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
@@ -16,7 +14,8 @@ __all__ = ["handle"]
 _FAILED = (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT)
 
 
-def handle(doc: ScheduleDocument | None, msg: ScheduledWorkflowClosed, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: ScheduledWorkflowClosed) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None or doc.incarnation != msg.incarnation:
         return unchanged()
     running = next((r for r in doc.running if r.workflow_id == msg.started_workflow_id), None)

@@ -4,17 +4,16 @@ running set, so overlap policies do not wait for a run that never started."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import ScheduledWorkflowStarted
-from tidal_schema.schedule_document import ScheduleDocument
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(doc: ScheduleDocument | None, msg: ScheduledWorkflowStarted, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: ScheduledWorkflowStarted) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None or doc.incarnation != msg.incarnation:
         return unchanged()
     running = next((r for r in doc.running if r.workflow_id == msg.started_workflow_id), None)

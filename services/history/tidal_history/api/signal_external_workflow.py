@@ -4,11 +4,8 @@ in the same transaction when the signal was written, else right after the batch 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Literal
 
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import (
     AckReply,
     ExternalWorkflowResult,
@@ -18,17 +15,11 @@ from tidal_schema.messages import (
 )
 
 from ..mutation import Outcome, to_workflow
-from ..state import MutableState
+from ..operation import OperationContext
 from . import signal_workflow
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: SignalExternalWorkflowExecution,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: SignalExternalWorkflowExecution) -> Outcome:
     signal = SignalWorkflowExecution(
         namespace=msg.namespace,
         workflow_id=msg.workflow_id,
@@ -38,7 +29,7 @@ def handle(
         request_id=msg.request_id,
         identity=f"workflow:{msg.source.workflow_id}",
     )
-    outcome = signal_workflow.handle(state, history, signal, now=now)
+    outcome = signal_workflow.handle(ctx, signal)
     return answer_source(outcome, msg, "signal")
 
 

@@ -5,33 +5,22 @@ as Temporal orders them), so the first workflow task already sees the signal."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from datetime import datetime
 
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, SignalWithStartWorkflowExecution, StartWorkflowReply
 
 from .. import dedup
 from ..mutation import Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 from . import signal_workflow, start_workflow
-from .start_workflow import CurrentRun
 
 
-def handle(
-    msg: SignalWithStartWorkflowExecution,
-    current: CurrentRun | None,
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    *,
-    new_run_id: str,
-    shard_id: int,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: SignalWithStartWorkflowExecution) -> Outcome:
     """`current` is the workflow id's current run, `state`/`history` that run's (None/empty when
     there is none). A running run is signalled whatever `id_conflict_policy` says (Temporal's
     signal-with-start behaves as UseExisting); otherwise `id_reuse_policy` decides the start."""
+    current, state = ctx.seen_current, ctx.state
+    new_run_id, shard_id, now = ctx.new_run_id, ctx.shard_id, ctx.now
     if current is not None and current.start_request_id == msg.request_id:
         # This very request started the run (a redelivery or a client retry).
         return unchanged(StartWorkflowReply(run_id=current.run_id, started=True))
@@ -40,7 +29,7 @@ def handle(
         # Its signal was applied to a run that has closed since: a retry must not start another.
         return unchanged(StartWorkflowReply(run_id=applied, started=False))
     if state is not None and state.is_running:
-        outcome = signal_workflow.handle(state, history, msg.signal_part(state.run_id), now=now)
+        outcome = signal_workflow.handle(ctx, msg.signal_part(state.run_id))
         if isinstance(outcome.reply, AckReply):
             reply = StartWorkflowReply(run_id=state.run_id, started=False)
             return dataclasses.replace(outcome, reply=reply)
@@ -66,4 +55,7 @@ def handle(
     )
     start_workflow.schedule_first_task(m, start)
     m.reply = StartWorkflowReply(run_id=new_run_id)
-    return m.finish()
+    outcome = m.finish()
+    outcome.memo = dict(msg.memo or {})
+    outcome.search_attributes = dict(msg.search_attributes or {})
+    return outcome

@@ -3,27 +3,16 @@ outstanding."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, SignalWorkflowExecution
 
 from .. import dedup
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: SignalWorkflowExecution,
-    *,
-    now: datetime,
-) -> Outcome:
-    # A duplicate gets the original answer, also once the run has closed (a retry of a signal
-    # that was applied must not hear "not found") or continued as new (the successor knows).
+def handle(ctx: OperationContext, msg: SignalWorkflowExecution) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     applied = dedup.applied_to(state, dedup.SIGNAL, msg.request_id) if state is not None else None
     if applied is not None and (not msg.run_id or msg.run_id == state.run_id):  # type: ignore[union-attr]
         return unchanged(AckReply(run_id=applied))

@@ -5,8 +5,6 @@ answers with the child run it already started."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import (
     ChildWorkflowStarted,
     ParentRef,
@@ -16,19 +14,13 @@ from tidal_schema.messages import (
 )
 
 from ..mutation import Outcome, Outgoing, to_workflow, unchanged
+from ..operation import OperationContext
 from ..state import ParentInfo
 from . import start_workflow
-from .start_workflow import CurrentRun
 
 
-def handle(
-    msg: StartChildWorkflowExecution,
-    current: CurrentRun | None,
-    *,
-    new_run_id: str,
-    shard_id: int,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: StartChildWorkflowExecution) -> Outcome:
+    current, new_run_id = ctx.current, ctx.new_run_id
     p = msg.parent
     if current is not None and current.start_request_id == msg.request_id:
         return unchanged(send=[_answer(_started(msg, current.run_id))])
@@ -58,8 +50,8 @@ def handle(
         initiated_event_id=p.initiated_event_id,
     )
     root = (p.root_workflow_id or p.workflow_id, p.root_run_id or p.run_id)
-    outcome = start_workflow.handle(
-        start, current, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent, root=root
+    outcome = start_workflow.start(
+        start, current, new_run_id=new_run_id, shard_id=ctx.shard_id, now=ctx.now, parent=parent, root=root
     )
     outcome.reply = None  # nobody waits on a reply-to: the answer goes to the parent's shard
     if not outcome.changed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from tidal_schema import WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
@@ -14,23 +13,57 @@ from tidal_schema.messages import (
     ScheduledWorkflowStarted,
     StartWorkflowExecution,
     StartWorkflowReply,
+    TerminateWorkflowExecution,
     TimerKind,
 )
 
 from ..mutation import Mutation, Outcome, Outgoing, to_workflow, unchanged
+from ..operation import CurrentRun, OperationContext
 from ..state import MutableState, ParentInfo
+from . import terminate_workflow
+
+__all__ = ["CurrentRun", "begin", "handle", "refuse", "schedule_first_task", "start", "terminates_existing"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class CurrentRun:
-    """The `current_executions` row for the workflow id, if any."""
+def handle(ctx: OperationContext, msg: StartWorkflowExecution) -> Outcome:
+    """`ctx.current` is the workflow id's current run as the batch sees it, `ctx.state` that run's
+    state (the working set loads it, Load.CURRENT_RUN). id_conflict_policy TERMINATE_EXISTING
+    terminates it in the same batch (so the same commit) that starts the new run: the outcome
+    carries the termination (`Outcome.terminated`), and the start sees no current run."""
+    current, terminated = ctx.current, None
+    if terminates_existing(msg, current):
+        if ctx.state is not None:
+            terminate = TerminateWorkflowExecution(
+                namespace=msg.namespace,
+                workflow_id=msg.workflow_id,
+                run_id=ctx.state.run_id,
+                reason=f"terminated by start {msg.request_id} (id_conflict_policy TerminateExisting)",
+                identity=msg.identity,
+            )
+            terminated = terminate_workflow.handle(ctx, terminate)
+        current = None
+    outcome = start(msg, current, new_run_id=ctx.new_run_id, shard_id=ctx.shard_id, now=ctx.now)
+    outcome.terminated = terminated
+    if outcome.is_new_run:
+        outcome.memo = dict(msg.memo or {})
+        outcome.search_attributes = dict(msg.search_attributes or {})
+    return outcome
 
-    run_id: str
-    status: WorkflowExecutionStatus
-    start_request_id: str
+
+def terminates_existing(msg: StartWorkflowExecution, current: CurrentRun | None) -> bool:
+    return (
+        current is not None
+        and current.status is WorkflowExecutionStatus.RUNNING
+        and (
+            msg.id_conflict_policy is WorkflowIdConflictPolicy.TERMINATE_EXISTING
+            # The older spelling of the same thing (Temporal deprecated it for the conflict policy).
+            or msg.id_reuse_policy is WorkflowIdReusePolicy.TERMINATE_IF_RUNNING
+        )
+        and current.start_request_id != msg.request_id  # a retried start: answered, not re-applied
+    )
 
 
-def handle(
+def start(
     msg: StartWorkflowExecution,
     current: CurrentRun | None,
     *,
@@ -40,6 +73,7 @@ def handle(
     parent: ParentInfo | None = None,
     root: tuple[str, str] | None = None,
 ) -> Outcome:
+    """The start itself, given the current run (None: free to start)."""
     if current is not None:
         if current.start_request_id == msg.request_id:
             reply = StartWorkflowReply(run_id=current.run_id, started=True)

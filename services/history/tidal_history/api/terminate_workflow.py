@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import Failure, HistoryEvent, WorkflowExecutionStatus
+from tidal_schema import Failure, WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, TerminateWorkflowExecution
 
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState
+from ..operation import OperationContext
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: TerminateWorkflowExecution,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: TerminateWorkflowExecution) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     if state is None or not state.is_running or (msg.run_id and msg.run_id != state.run_id):
         return unchanged(
             ErrorReply(

@@ -3,17 +3,16 @@ while paused. A trigger retried with its request id is applied once."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, TriggerSchedule
-from tidal_schema.schedule_document import ScheduleDocument
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(doc: ScheduleDocument | None, msg: TriggerSchedule, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: TriggerSchedule) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None:
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"schedule {msg.schedule_id!r} not found")

@@ -4,18 +4,17 @@ are counted from now: an update never takes actions the old spec missed."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, UpdateSchedule
-from tidal_schema.schedule_document import ScheduleDocument
 from tidal_schema.schedule_times import ScheduleSpecError, check_spec
 
+from ..operation import OperationContext
 from ..schedule_mutation import ScheduleMutation, ScheduleOutcome, unchanged
 
 __all__ = ["handle"]
 
 
-def handle(doc: ScheduleDocument | None, msg: UpdateSchedule, *, now: datetime) -> ScheduleOutcome:
+def handle(ctx: OperationContext, msg: UpdateSchedule) -> ScheduleOutcome:
+    doc, now = ctx.schedule, ctx.now
     if doc is None:
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"schedule {msg.schedule_id!r} not found")

@@ -10,10 +10,8 @@ run it reached, never a second start or a second admission."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from datetime import datetime
 
-from tidal_schema import HistoryEvent, WorkflowIdConflictPolicy
+from tidal_schema import WorkflowIdConflictPolicy
 from tidal_schema.messages import (
     AckReply,
     ErrorCode,
@@ -24,25 +22,18 @@ from tidal_schema.messages import (
 
 from .. import dedup, updates
 from ..mutation import Outcome, unchanged
-from ..state import MutableState, UpdateInfo
+from ..operation import OperationContext
+from ..state import UpdateInfo
 from . import start_workflow, update_workflow
-from .start_workflow import CurrentRun
 
 __all__ = ["handle"]
 
 
-def handle(
-    msg: UpdateWithStartWorkflowExecution,
-    current: CurrentRun | None,
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    *,
-    new_run_id: str,
-    shard_id: int,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: UpdateWithStartWorkflowExecution) -> Outcome:
     """`current` is the workflow id's current run, `state`/`history` that run's (None/empty when
     there is none)."""
+    current, state = ctx.seen_current, ctx.state
+    new_run_id, shard_id, now = ctx.new_run_id, ctx.shard_id, ctx.now
     if current is not None and current.start_request_id == msg.request_id:
         # This very request started the run (a redelivery or a client retry): the update was
         # admitted with it.
@@ -61,7 +52,7 @@ def handle(
                     run_id=state.run_id,
                 )
             )
-        outcome = update_workflow.handle(state, history, msg.update_part(state.run_id), now=now)
+        outcome = update_workflow.handle(ctx, msg.update_part(state.run_id))
         if isinstance(outcome.reply, AckReply):
             return dataclasses.replace(outcome, reply=StartWorkflowReply(run_id=state.run_id, started=False))
         return outcome
@@ -76,4 +67,7 @@ def handle(
     )
     start_workflow.schedule_first_task(m, start)  # its task message carries the admitted update
     m.reply = StartWorkflowReply(run_id=new_run_id)
-    return m.finish()
+    outcome = m.finish()
+    outcome.memo = dict(msg.memo or {})
+    outcome.search_attributes = dict(msg.search_attributes or {})
+    return outcome

@@ -5,24 +5,16 @@ outstanding workflow task's successor, or with a speculative task (see `updates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from tidal_schema import HistoryEvent
 from tidal_schema.messages import AckReply, ErrorCode, ErrorReply, UpdateWorkflowExecution
 
 from .. import dedup, updates
 from ..mutation import Mutation, Outcome, unchanged
-from ..state import MutableState, UpdateInfo
+from ..operation import OperationContext
+from ..state import UpdateInfo
 
 
-def handle(
-    state: MutableState | None,
-    history: Sequence[HistoryEvent],
-    msg: UpdateWorkflowExecution,
-    *,
-    now: datetime,
-) -> Outcome:
+def handle(ctx: OperationContext, msg: UpdateWorkflowExecution) -> Outcome:
+    state, history, now = ctx.state, ctx.history, ctx.now
     if state is None or (msg.run_id and msg.run_id != state.run_id):
         return unchanged(
             ErrorReply(code=ErrorCode.NOT_FOUND, message=f"no workflow {msg.workflow_id!r} to update")
