@@ -243,7 +243,9 @@ class ActivityWorker:
             notice = asyncio.get_running_loop().call_later(
                 STARTED_NOTICE_AFTER_SECONDS, self._notice_later, task, ref
             )
-        ctx = _activity._Context(info=self._info(task, conv), client=self._client)
+        ctx = _activity._Context(
+            info=self._info(task, conv), client=self._client, payload_converter=conv.payload_converter
+        )
         if self._shutting_down:
             ctx.worker_shutdown()
         attempt = _Attempt(task=task, ctx=ctx, conv=conv)

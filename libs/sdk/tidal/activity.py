@@ -24,6 +24,7 @@ from .common import MetricMeter, Priority, RawValue, RetryPolicy
 
 if TYPE_CHECKING:
     from ._interceptors import ActivityOutboundInterceptor
+    from ._payload_converter import PayloadConverter
     from .client import Client
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "is_worker_shutdown",
     "logger",
     "metric_meter",
+    "payload_converter",
     "raise_complete_async",
     "shield_thread_cancel_exception",
     "wait_for_cancelled",
@@ -227,6 +229,8 @@ class _Context:
     # The worker interceptors' outbound chain that info() and heartbeat() go through.
     outbound: ActivityOutboundInterceptor | None = None
     client: Client | None = None
+    # The worker's, with this attempt's serialization context (None: the default converter).
+    payload_converter: PayloadConverter | None = None
     cancelled: bool = False
     cancelled_event: threading.Event = field(default_factory=threading.Event)
     cancellation_details: ActivityCancellationDetails | None = None
@@ -311,6 +315,17 @@ def client() -> Client:
     if c is None:
         raise RuntimeError("No client available: local activities have none")
     return c
+
+
+def payload_converter() -> PayloadConverter:
+    """The worker's payload converter with this attempt's serialization context, as temporalio's:
+    what a dynamic activity uses to turn its `RawValue` arguments into values."""
+    conv = _context().payload_converter
+    if conv is None:
+        from .converter import DataConverter  # local: the converter module only when asked for
+
+        return DataConverter.default.payload_converter
+    return conv
 
 
 def cancellation_details() -> ActivityCancellationDetails | None:

@@ -97,6 +97,7 @@ from ._visibility import WorkflowExecutionCount as WorkflowExecutionCount
 from ._visibility import WorkflowExecutionCountAggregationGroup as WorkflowExecutionCountAggregationGroup
 from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
 from ._workflow_handle import WorkflowHandle as WorkflowHandle
+from .activity import ActivityCancellationDetails as ActivityCancellationDetails
 from .converter import ActivitySerializationContext as ActivitySerializationContext
 from .converter import DataConverter as DataConverter
 from .converter import SerializationContext as SerializationContext
@@ -107,6 +108,7 @@ from .exceptions import WorkflowAlreadyStartedError as WorkflowAlreadyStartedErr
 from .exceptions import WorkflowFailureError as WorkflowFailureError
 
 __all__ = [
+    "ActivityCancellationDetails",
     "ActivitySerializationContext",
     "AsyncActivityCancelledError",
     "AsyncActivityHandle",

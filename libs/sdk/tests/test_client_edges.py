@@ -1,0 +1,92 @@
+"""Client edges ported from temporalio (issue 11): `RPCError`'s positional status,
+`AsyncActivityHandle.with_context`, `ActivityCancellationDetails` in `tidal.client`. The HTTP
+side is an in-process `httpx.MockTransport` that records what the client would send."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Self
+
+import httpx
+import pytest
+from tidal import activity
+from tidal.client import ActivitySerializationContext, Client
+from tidal.converter import DataConverter, PayloadCodec, SerializationContext, WithSerializationContext
+from tidal.exceptions import RPCError
+from tidal_schema import Payload
+from tidal_schema.task_token import ActivityTaskToken
+
+
+def test_rpc_error_takes_status_positionally_as_temporalio() -> None:
+    err = RPCError("gone", "not_found", None)
+    assert (err.message, err.status, err.raw_grpc_status, err.code) == ("gone", "not_found", None, None)
+    assert RPCError("x").raw_grpc_status is None
+
+
+def test_activity_cancellation_details_is_the_activity_modules() -> None:
+    from tidal.client import ActivityCancellationDetails
+
+    assert ActivityCancellationDetails is activity.ActivityCancellationDetails
+
+
+class _TagCodec(PayloadCodec, WithSerializationContext):
+    """Tags every payload with the activity id of the context it was given."""
+
+    def __init__(self, activity_id: str | None = None) -> None:
+        self.activity_id = activity_id
+
+    def with_context(self, context: SerializationContext) -> Self:
+        assert isinstance(context, ActivitySerializationContext)
+        return type(self)(context.activity_id)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        tag = self.activity_id or "none"
+        return [p.model_copy(update={"metadata": {**p.metadata, "tag": tag}}) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+def _recording_client(bodies: list[dict[str, Any]], converter: DataConverter) -> Client:
+    def app(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://t")
+    return Client(http=http, data_converter=converter)
+
+
+_TOKEN = ActivityTaskToken(
+    namespace="default", workflow_id="w", run_id="r", scheduled_event_id=5, attempt=1, activity_id="a-7"
+).encode()
+_CONTEXT = ActivitySerializationContext(
+    namespace="default",
+    activity_id="a-7",
+    activity_type="charge",
+    activity_task_queue="q",
+    workflow_id="w",
+    workflow_type="Wf",
+    is_local=False,
+)
+
+
+async def test_with_context_gives_the_converter_the_activity_context() -> None:
+    bodies: list[dict[str, Any]] = []
+    client = _recording_client(bodies, DataConverter(payload_codec=_TagCodec()))
+    handle = client.get_async_activity_handle(task_token=_TOKEN)
+    await handle.complete("plain")
+    await handle.with_context(_CONTEXT).complete("with context")
+    tags = [b["input"][0]["metadata"]["tag"] for b in bodies]
+    assert tags == ["none", "a-7"]
+
+
+def test_with_context_is_the_same_handle_when_nothing_uses_the_context() -> None:
+    client = _recording_client([], DataConverter.default)
+    handle = client.get_async_activity_handle(task_token=_TOKEN)
+    assert handle.with_context(_CONTEXT) is handle
+
+
+def test_payload_converter_outside_an_activity_says_so() -> None:
+    with pytest.raises(RuntimeError, match="Not in activity context"):
+        activity.payload_converter()
