@@ -5,13 +5,15 @@ side is an in-process `httpx.MockTransport` that records what the client would s
 from __future__ import annotations
 
 import json
+import logging
+import socket
 from collections.abc import Sequence
 from typing import Any, Self
 
 import httpx
 import pytest
 from tidal import activity
-from tidal.client import ActivitySerializationContext, Client
+from tidal.client import ActivitySerializationContext, Client, PayloadLimitsConfig
 from tidal.converter import DataConverter, PayloadCodec, SerializationContext, WithSerializationContext
 from tidal.exceptions import RPCError
 from tidal_schema import Payload
@@ -51,7 +53,7 @@ class _TagCodec(PayloadCodec, WithSerializationContext):
 def _recording_client(bodies: list[dict[str, Any]], converter: DataConverter) -> Client:
     def app(request: httpx.Request) -> httpx.Response:
         bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={})
+        return httpx.Response(200, json={"run_id": "r1"})
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://t")
     return Client(http=http, data_converter=converter)
@@ -90,3 +92,53 @@ def test_with_context_is_the_same_handle_when_nothing_uses_the_context() -> None
 def test_payload_converter_outside_an_activity_says_so() -> None:
     with pytest.raises(RuntimeError, match="Not in activity context"):
         activity.payload_converter()
+
+
+def _dead_address() -> str:
+    with socket.socket() as s:  # a port nobody listens on once this closes
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+async def test_lazy_connect_sends_nothing_and_the_first_call_fails_clearly() -> None:
+    client = await Client.connect(_dead_address(), lazy=True, rpc_retry_seconds=0.2)
+    try:
+        with pytest.raises(RPCError, match="cannot reach the Tidal frontend") as info:
+            await client.count_workflows()
+        assert info.value.status == "unavailable"
+    finally:
+        await client.close()
+
+
+async def test_eager_connect_to_a_dead_address_fails_at_connect() -> None:
+    with pytest.raises(RPCError, match="cannot reach the Tidal frontend") as info:
+        await Client.connect(_dead_address(), rpc_retry_seconds=0.2)
+    assert info.value.status == "unavailable"
+
+
+async def test_payloads_over_the_warning_size_are_logged_and_still_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bodies: list[dict[str, Any]] = []
+    client = _recording_client(bodies, DataConverter.default)
+    limited = Client(**{**client.config(), "payload_limits": PayloadLimitsConfig(payloads_warn_size=100)})
+    handle = limited.get_workflow_handle("w")
+    with caplog.at_level(logging.WARNING, logger="tidal.client"):
+        await handle.signal("small", "x" * 10)
+        assert not caplog.records
+        await handle.signal("big", "x" * 200)
+    assert len(bodies) == 2  # a warning, not a refusal
+    [record] = caplog.records
+    assert "input is 2" in record.getMessage() and "warning size 100" in record.getMessage()
+    with caplog.at_level(logging.WARNING, logger="tidal.client"):
+        caplog.clear()
+        off = Client(**{**client.config(), "payload_limits": PayloadLimitsConfig(payloads_warn_size=0)})
+        await off.get_workflow_handle("w").signal("big", "x" * 200)
+    assert not caplog.records
+
+
+async def test_memo_over_its_warning_size_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    client = _recording_client([], DataConverter.default)
+    with caplog.at_level(logging.WARNING, logger="tidal.client"):
+        await client.start_workflow("Wf", id="w", task_queue="q", memo={"note": "y" * 3000})
+    assert any("memo is" in r.getMessage() for r in caplog.records)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .client import WorkflowHistory
     from .replayer import Replayer, ReplayerConfig, WorkflowReplayResult
 
-__all__ = ["Plugin"]
+__all__ = ["Plugin", "client_worker_plugins"]
 
 ReplayResults = AbstractAsyncContextManager[AsyncIterator["WorkflowReplayResult"]]
 
@@ -46,3 +46,12 @@ class Plugin(abc.ABC):
         histories: AsyncIterator[WorkflowHistory],
         next: Callable[[Replayer, AsyncIterator[WorkflowHistory]], ReplayResults],
     ) -> ReplayResults: ...
+
+
+def client_worker_plugins(client: Any) -> list[Plugin]:
+    """The client's plugins that are also worker plugins: every worker on the client applies
+    them first (temporalio's rule), so they are not given to the worker again."""
+    config = getattr(client, "config", None)
+    if not callable(config):
+        return []
+    return [p for p in config().get("plugins", ()) if isinstance(p, Plugin)]

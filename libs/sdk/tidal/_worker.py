@@ -33,7 +33,7 @@ from ._activity_worker import (
     ActivityWorker,
 )
 from ._interceptors import Interceptor, client_worker_interceptors
-from ._plugins import Plugin
+from ._plugins import Plugin, client_worker_plugins
 from ._rate_limit import Pacer
 from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
@@ -99,15 +99,18 @@ class Worker:
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
         self._config: WorkerConfig = WorkerConfig(**config)  # type: ignore[typeddict-item]
         self._config.pop("plugins", None)
-        self._plugins = tuple(plugins)
         self._initial_config = self._config.copy()
         self._initial_config["plugins"] = list(plugins)
+        if not getattr(self, "_plugins_applied", False):  # not again when built from their config
+            plugins = (*client_worker_plugins(client), *plugins)
+        self._plugins = tuple(plugins)
         if self._plugins:
             # Each plugin configures in turn; the worker is then built from the result.
             configured = self._config.copy()
             for plugin in self._plugins:
                 configured = plugin.configure_worker(configured)
             initial = self._initial_config
+            self._plugins_applied = True
             self.__init__(**{**configured, "plugins": ()})  # type: ignore[misc]
             self._plugins, self._initial_config, self._config = tuple(plugins), initial, configured
             return

@@ -20,6 +20,9 @@ from ._async_activity import HeartbeatAsyncActivityInput as HeartbeatAsyncActivi
 from ._async_activity import ReportCancellationAsyncActivityInput as ReportCancellationAsyncActivityInput
 from ._client import Client as Client
 from ._client import ClientConfig as ClientConfig
+from ._client_connect import HttpConnectConfig as HttpConnectConfig
+from ._client_connect import PayloadLimitsConfig as PayloadLimitsConfig
+from ._client_connect import Plugin as Plugin
 from ._client_errors import RPCTimeoutOrCancelledError as RPCTimeoutOrCancelledError
 from ._client_errors import WorkflowContinuedAsNewError as WorkflowContinuedAsNewError
 from ._client_errors import (
@@ -125,11 +128,14 @@ __all__ = [
     "FailAsyncActivityInput",
     "FetchWorkflowHistoryEventsInput",
     "HeartbeatAsyncActivityInput",
+    "HttpConnectConfig",
     "Interceptor",
     "ListSchedulesInput",
     "ListWorkflowsInput",
     "OutboundInterceptor",
     "PauseScheduleInput",
+    "PayloadLimitsConfig",
+    "Plugin",
     "QueryWorkflowInput",
     "RPCError",
     "RPCTimeoutOrCancelledError",
