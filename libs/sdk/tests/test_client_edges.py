@@ -13,7 +13,12 @@ from typing import Any, Self
 import httpx
 import pytest
 from tidal import activity
-from tidal.client import ActivitySerializationContext, Client, PayloadLimitsConfig
+from tidal.client import (
+    ActivitySerializationContext,
+    Client,
+    PayloadLimitsConfig,
+    ScheduleActionStartWorkflow,
+)
 from tidal.converter import DataConverter, PayloadCodec, SerializationContext, WithSerializationContext
 from tidal.exceptions import RPCError
 from tidal_schema import Payload
@@ -142,3 +147,18 @@ async def test_memo_over_its_warning_size_is_logged(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING, logger="tidal.client"):
         await client.start_workflow("Wf", id="w", task_queue="q", memo={"note": "y" * 3000})
     assert any("memo is" in r.getMessage() for r in caplog.records)
+
+
+async def test_schedule_action_from_raw_info_keeps_its_payloads() -> None:
+    """An action read back as the API's JSON (`raw_info=`) goes out again with the same payloads,
+    not converted a second time: a client without the codec can copy an encrypted action."""
+    tagged = DataConverter(payload_codec=_TagCodec("k1"))
+    original = ScheduleActionStartWorkflow(
+        "Report", "secret", id="report", task_queue="q", memo={"owner": "ops"}, static_summary="nightly"
+    )
+    wire = await original.to_wire(tagged)
+    raw = ScheduleActionStartWorkflow("ignored", id="ignored", task_queue="ignored", raw_info=wire)
+    assert (raw.workflow, raw.id, raw.task_queue, raw.static_summary) == ("Report", "report", "q", "nightly")
+    assert [p.metadata["tag"] for p in raw.args] == ["k1"]
+    again = await raw.to_wire(DataConverter.default)
+    assert again["input"] == wire["input"] and again["memo"] == wire["memo"]
