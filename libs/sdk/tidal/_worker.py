@@ -33,7 +33,7 @@ from ._activity_worker import (
     ActivityWorker,
 )
 from ._interceptors import Interceptor, client_worker_interceptors
-from ._plugins import Plugin, client_worker_plugins
+from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
 from ._rate_limit import Pacer
 from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
@@ -78,6 +78,7 @@ class Worker:
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
         plugins: Sequence[Plugin] = (),
+        plugin_shutdown_timeout: timedelta | None = timedelta(seconds=60),
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -93,7 +94,11 @@ class Worker:
         Slots: `max_concurrent_*` (100 each by default) or `tuner=WorkerTuner.create_fixed(...)`,
         not both; they are the broker prefetch of each queue. `no_remote_activities`: run only
         local activities (the activity queue is not consumed). The heartbeat throttle and eager
-        reservations are temporalio's options of the same names."""
+        reservations are temporalio's options of the same names.
+
+        With `plugins`, `async with Worker(...)` runs the worker through their `run_worker` (as
+        `run()` does) and, on exit, gives their code after the worker stopped
+        `plugin_shutdown_timeout` to finish (None: no limit) before cancelling it."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
@@ -151,6 +156,8 @@ class Worker:
         self._consumers: list[TaskConsumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        self._running = asyncio.Event()  # set once start() has its consumers
+        self._context_run: asyncio.Task[None] | None = None
         self._started = False
         self._shut_down = False
         self._metrics_port = metrics_port
@@ -199,11 +206,17 @@ class Worker:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Worker:
-        await self.start()
+        if self._plugins:
+            self._context_run = await start_plugin_run(self.run(), self._running)
+        else:
+            await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
+        run, self._context_run = self._context_run, None
+        if run is not None:
+            await finish_plugin_run(run, self._config.get("plugin_shutdown_timeout", timedelta(seconds=60)))
 
     async def run(self) -> None:
         """Run until `shutdown()`, through the plugins' `run_worker` (the first outermost)."""
@@ -283,12 +296,14 @@ class Worker:
             self._consumers.append(
                 await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
             )
+        self._running.set()
         log.info("worker %s polling task queue %r", self.identity, self.task_queue)
 
     async def shutdown(self) -> None:
         if not self._started:
             return
         self._started = False
+        self._running.clear()
         self._stopping = True
         for consumer in self._consumers:
             try:

@@ -44,3 +44,4 @@ class WorkerConfig(TypedDict, total=False):
     deadlock_detection_timeout: timedelta | float | None
     metrics_port: int | None
     plugins: Sequence[Plugin]
+    plugin_shutdown_timeout: timedelta | None
