@@ -5,20 +5,29 @@ worker stopped. Run embedded and on the real stack by tests/e2e/test_worker_edge
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from tidal import workflow
+from tidal import activity, workflow
 from tidal.client import Client
-from tidal.worker import Plugin, ReplayerConfig, Worker, WorkerConfig
+from tidal.converter import DataConverter
+from tidal.exceptions import ActivityError, CancelledError
+from tidal.worker import Plugin, ReplayerConfig, SharedStateManager, Worker, WorkerConfig
+from tidal.workflow import ActivityCancellationType
+
+from tests.support.stack import wait_for
 
 __all__ = [
     "WORKFLOWS",
     "async_with_runs_the_plugins",
     "plugin_shutdown_timeout_bounds_their_cleanup",
+    "process_pool_activity_heartbeats_and_sees_cancellation",
 ]
 
 DEADLINE = 60.0
@@ -87,3 +96,80 @@ async def plugin_shutdown_timeout_bounds_their_cleanup(client: Client, task_queu
     took = await _echo_through(client, task_queue, plugin, plugin_shutdown_timeout=timedelta(seconds=0.2))
     assert plugin.events == ["started", "stopped", "cancelled"], plugin.events
     assert took < DEADLINE, took
+
+
+@activity.defn
+def crunch_in_process(parent_pid: int) -> str:
+    """A sync activity for a process pool: heartbeats its pid and a count until cancelled."""
+    count = 0
+    deadline = time.monotonic() + DEADLINE
+    while not activity.is_cancelled():
+        count += 1
+        activity.heartbeat(os.getpid(), count)
+        if time.monotonic() > deadline:
+            return "never cancelled"
+        activity.wait_for_cancelled_sync(0.05)
+    assert os.getpid() != parent_pid
+    raise CancelledError("stopped", count)
+
+
+@workflow.defn
+class CrunchUntilStopped:
+    def __init__(self) -> None:
+        self.stop = False
+
+    @workflow.run
+    async def run(self, parent_pid: int) -> str:
+        handle = workflow.start_activity(
+            crunch_in_process,
+            parent_pid,
+            start_to_close_timeout=timedelta(seconds=DEADLINE),
+            heartbeat_timeout=timedelta(seconds=2),  # cancellation arrives with a heartbeat reply
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        await workflow.wait_condition(lambda: self.stop)
+        handle.cancel()
+        try:
+            return await handle
+        except ActivityError as err:
+            assert isinstance(err.cause, CancelledError)
+            return f"cancelled after {err.cause.details[0]} heartbeats"
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.stop = True
+
+
+async def process_pool_activity_heartbeats_and_sees_cancellation(client: Client, task_queue: str) -> None:
+    """temporalio's multiprocess activities: a sync activity on a ProcessPoolExecutor heartbeats
+    through the SharedStateManager (history records its details, written in the child) and sees
+    the workflow's cancellation through a manager event."""
+    queue = f"{task_queue}-{uuid.uuid4().hex[:6]}"
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as mgr, concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        manager = SharedStateManager.create_from_multiprocessing(mgr)
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[CrunchUntilStopped],
+            activities=[crunch_in_process],
+            activity_executor=pool,
+            shared_state_manager=manager,
+        ):
+            handle = await client.start_workflow(
+                CrunchUntilStopped.run, os.getpid(), id=f"crunch-{uuid.uuid4()}", task_queue=queue
+            )
+            beats: list[Any] = []
+
+            async def heartbeated() -> bool:
+                pending = (await handle.describe()).raw_description.pending_activities
+                if pending and pending[0].heartbeat_details:
+                    beats[:] = await DataConverter.default.decode(list(pending[0].heartbeat_details))
+                return bool(beats)
+
+            await wait_for(heartbeated, timeout=DEADLINE, what="a heartbeat from the process")
+            child_pid, count = beats
+            assert child_pid != os.getpid() and count >= 1, beats
+            await handle.signal(CrunchUntilStopped.finish)
+            result = await asyncio.wait_for(handle.result(), DEADLINE)
+    assert result.startswith("cancelled after ") and int(result.split()[2]) >= count, (result, count)

@@ -15,6 +15,7 @@ SUITE = ScenarioSuite(
     scenarios=[
         se.async_with_runs_the_plugins,
         se.plugin_shutdown_timeout_bounds_their_cleanup,
+        se.process_pool_activity_heartbeats_and_sees_cancellation,
     ],
     queue=lambda s: f"e2e-worker-edges-{s.__name__}",
 )

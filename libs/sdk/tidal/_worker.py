@@ -27,6 +27,7 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
+from ._activity_process import SharedStateManager, check_activity_executor
 from ._activity_worker import (
     DEFAULT_HEARTBEAT_THROTTLE,
     MAX_HEARTBEAT_THROTTLE,
@@ -79,6 +80,7 @@ class Worker:
         metrics_port: int | None = None,
         plugins: Sequence[Plugin] = (),
         plugin_shutdown_timeout: timedelta | None = timedelta(seconds=60),
+        shared_state_manager: SharedStateManager | None = None,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -95,6 +97,10 @@ class Worker:
         not both; they are the broker prefetch of each queue. `no_remote_activities`: run only
         local activities (the activity queue is not consumed). The heartbeat throttle and eager
         reservations are temporalio's options of the same names.
+
+        `shared_state_manager`: needed for sync activities on an `activity_executor` that is not
+        a thread pool (a `ProcessPoolExecutor`): it carries their heartbeats, cancellation and
+        worker shutdown across processes (`SharedStateManager.create_from_multiprocessing`).
 
         With `plugins`, `async with Worker(...)` runs the worker through their `run_worker` (as
         `run()` does) and, on exit, gives their code after the worker stopped
@@ -130,13 +136,8 @@ class Worker:
         self.task_queue = task_queue
         self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
         self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
-        sync = [n for n, d in self._activities.items() if not d.is_async]
-        if sync and activity_executor is None:
-            raise WorkerError(
-                f"activities {sync} are not async: pass activity_executor= (e.g. a "
-                "ThreadPoolExecutor), as temporalio requires"
-            )
-        self._executor = activity_executor
+        check_activity_executor(self._activities, activity_executor, shared_state_manager)
+        self._executor, self._shared_state = activity_executor, shared_state_manager
         self._wf_executor = workflow_task_executor
         self._max_wft, self._max_act, self._max_local = resolve_slots(
             tuner, max_concurrent_workflow_tasks, max_concurrent_activities, max_concurrent_local_activities
@@ -288,6 +289,7 @@ class Worker:
                 interceptors=self._interceptors,
                 heartbeat_throttle=self._heartbeat_throttle,
                 client=self._client,
+                shared_state_manager=self._shared_state,
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 from .common import MetricMeter, Priority, RawValue, RetryPolicy
 
 if TYPE_CHECKING:
+    from ._activity_process import ProcessRun
     from ._interceptors import ActivityOutboundInterceptor
     from ._payload_converter import PayloadConverter
     from .client import Client
@@ -231,6 +232,8 @@ class _Context:
     client: Client | None = None
     # The worker's, with this attempt's serialization context (None: the default converter).
     payload_converter: PayloadConverter | None = None
+    # Set when a sync activity runs in another process (a process pool): how to run it there.
+    process: ProcessRun | None = None
     cancelled: bool = False
     cancelled_event: threading.Event = field(default_factory=threading.Event)
     cancellation_details: ActivityCancellationDetails | None = None
@@ -369,7 +372,9 @@ def heartbeat(*details: Any) -> None:
 def is_cancelled() -> bool:
     """Cancellation was requested (learnt from a heartbeat reply: activities that want to be
     cancellable must heartbeat) or the attempt is no longer current (timed out)."""
-    return _context().cancelled
+    ctx = _context()
+    # In a process-pool activity only the (cross-process) event tells.
+    return ctx.cancelled or ctx.cancelled_event.is_set()
 
 
 async def wait_for_cancelled() -> None:
