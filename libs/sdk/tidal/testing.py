@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,7 +22,9 @@ from typing import Any, Protocol
 import httpx
 
 from ._activity_environment import ActivityEnvironment
-from .client import Client, WorkflowHandle
+from ._search_attributes import SearchAttributeIndexedValueType, SearchAttributeKey
+from .client import Client, Interceptor, Plugin, WorkflowHandle
+from .common import QueryRejectCondition
 from .converter import DataConverter
 
 
@@ -36,6 +39,11 @@ class EmbeddedServerLike(Protocol):
     def worker_transport(self) -> Any: ...
     def busy(self) -> bool: ...
     async def next_timer_due(self) -> datetime | None: ...
+
+    @property
+    def http_address(self) -> str | None: ...
+
+    async def register_search_attributes(self, namespace: str, types: Mapping[str, str]) -> None: ...
 
 
 __all__ = [
@@ -62,31 +70,82 @@ class WorkflowEnvironment:
         *,
         namespace: str = "default",
         data_converter: DataConverter = DataConverter.default,
+        interceptors: Sequence[Interceptor] = (),
+        plugins: Sequence[Plugin] = (),
+        default_workflow_query_reject_condition: QueryRejectCondition | None = None,
+        identity: str | None = None,
+        ip: str = "127.0.0.1",
+        port: int | None = None,
+        search_attributes: Sequence[SearchAttributeKey[Any]] = (),
+        dev_server_database_filename: str | None = None,
         shard_count: int = 4,
         database_path: str | None = None,
     ) -> WorkflowEnvironment:
-        server = await _start_server(shard_count=shard_count, database_path=database_path, clock=None)
-        return WorkflowEnvironment(
-            client=_client(server, namespace=namespace, data_converter=data_converter), server=server
+        """A whole Tidal server in this process. The client options (`interceptors`, `plugins`,
+        `default_workflow_query_reject_condition`, `identity`) are `Client.connect`'s.
+        `port`: also serve the HTTP API on `ip:port` (0: a free port; `env.target_host` says
+        which), for clients in other processes; by default the client talks to the server in
+        process and nothing listens. `search_attributes`: custom search attributes registered
+        with their types before anything runs (a Text attribute can only be made so).
+        `dev_server_database_filename` (or `database_path`): keep the server's SQLite database
+        in that file, so another environment on the same file sees this one's runs."""
+        path = _database_path(dev_server_database_filename, database_path)
+        server = await _start_server(
+            shard_count=shard_count, database_path=path, clock=None, ip=ip, port=port
         )
+        try:
+            await _register(server, namespace, search_attributes)
+        except BaseException:
+            await server.stop()
+            raise
+        client = _client(
+            server,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            interceptors=interceptors,
+            plugins=plugins,
+            default_workflow_query_reject_condition=default_workflow_query_reject_condition,
+        )
+        return WorkflowEnvironment(client=client, server=server)
 
     @staticmethod
     async def start_time_skipping(
         *,
         namespace: str = "default",
         data_converter: DataConverter = DataConverter.default,
+        interceptors: Sequence[Interceptor] = (),
+        plugins: Sequence[Plugin] = (),
+        default_workflow_query_reject_condition: QueryRejectCondition | None = None,
+        identity: str | None = None,
+        port: int | None = None,
         shard_count: int = 4,
     ) -> WorkflowEnvironment:
         """Like `start_local()`, but durable timers (sleeps, timeouts, retry backoff) do not make
         anyone wait: while a test awaits `handle.result()` or `env.sleep()` and the server is
-        idle, the clock jumps to the next timer. Activities still run in real time."""
+        idle, the clock jumps to the next timer. Activities still run in real time. `port`
+        serves the HTTP API on 127.0.0.1 as `start_local`'s (clients there skip no time)."""
         from tidal_server.clock import SkippingClock
 
         clock = SkippingClock()
-        server = await _start_server(shard_count=shard_count, database_path=None, clock=clock)
-        return _TimeSkippingEnvironment(
-            server=server, clock=clock, namespace=namespace, data_converter=data_converter
+        server = await _start_server(
+            shard_count=shard_count, database_path=None, clock=clock, ip="127.0.0.1", port=port
         )
+        return _TimeSkippingEnvironment(
+            server=server,
+            clock=clock,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            interceptors=interceptors,
+            plugins=plugins,
+            default_workflow_query_reject_condition=default_workflow_query_reject_condition,
+        )
+
+    @property
+    def target_host(self) -> str | None:
+        """Where the HTTP API is served (`start_local(port=...)`), else None."""
+        return self._server.http_address if self._server is not None else None
 
     async def connect_client(self, **kwargs: Any) -> Client:
         """Another client of this environment's server, with this client's namespace and data
@@ -162,12 +221,8 @@ class _TimeSkippingEnvironment(WorkflowEnvironment):
     _QUIET_SECONDS = 0.02
     _POLL_SECONDS = 0.005
 
-    def __init__(
-        self, *, server: EmbeddedServerLike, clock: Any, namespace: str, data_converter: DataConverter
-    ) -> None:
-        client = _client(
-            server, namespace=namespace, data_converter=data_converter, result_wait_hook=self._skipping
-        )
+    def __init__(self, *, server: EmbeddedServerLike, clock: Any, **client_options: Any) -> None:
+        client = _client(server, result_wait_hook=self._skipping, **client_options)
         super().__init__(client=client, server=server)
         self._embedded = server
         self._clock = clock
@@ -265,7 +320,38 @@ class _TimeSkippingEnvironment(WorkflowEnvironment):
         await super().shutdown()
 
 
-async def _start_server(*, shard_count: int, database_path: str | None, clock: Any) -> EmbeddedServerLike:
+def _database_path(filename: str | None, path: str | None) -> str | None:
+    if filename is not None and path is not None and filename != path:
+        raise ValueError("give dev_server_database_filename or database_path, not both")
+    return filename if filename is not None else path
+
+
+async def _register(
+    server: EmbeddedServerLike, namespace: str, keys: Sequence[SearchAttributeKey[Any]]
+) -> None:
+    types: dict[str, str] = {}
+    for key in keys:
+        kind = _SERVER_TYPES.get(key.indexed_value_type)
+        if kind is None:
+            raise ValueError(f"search attribute {key.name!r}: {key.indexed_value_type.name} is not supported")
+        types[key.name] = kind
+    if types:
+        await server.register_search_attributes(namespace, types)
+
+
+_SERVER_TYPES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+}
+
+
+async def _start_server(
+    *, shard_count: int, database_path: str | None, clock: Any, ip: str, port: int | None
+) -> EmbeddedServerLike:
     try:
         from tidal_server.embedded import EmbeddedServer
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -273,10 +359,22 @@ async def _start_server(*, shard_count: int, database_path: str | None, clock: A
             "WorkflowEnvironment needs the Tidal server packages: `pip install 'tidal[testing]'`"
         ) from exc
     server: EmbeddedServerLike = EmbeddedServer(
-        shard_count=shard_count, database_path=database_path, clock=clock
+        shard_count=shard_count,
+        database_path=database_path,
+        clock=clock,
+        http_port=_free_port(ip) if port == 0 else (port or 0),
+        settings={"frontend": {"http_host": ip}},
     )
     await server.start()
     return server
+
+
+def _free_port(ip: str) -> int:
+    # The frontend binds the port itself; this asks the system for one that is free now.
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as sock:
+        sock.bind((ip, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _client(
@@ -286,6 +384,7 @@ def _client(
     data_converter: DataConverter,
     identity: str | None = None,
     result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    **options: Any,
 ) -> Client:
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal.embedded", timeout=90.0
@@ -297,6 +396,7 @@ def _client(
         identity=identity,
         worker_transport=server.worker_transport,
         result_wait_hook=result_wait_hook,
+        **options,
     )
 
 
