@@ -72,6 +72,7 @@ class SharedStateManager(ABC):
 
 
 _DONE = "__tidal_heartbeat_done__"  # a queue item's details: the token's last item
+_FLUSH_SECONDS = 30.0
 
 
 class _MultiprocessingSharedStateManager(SharedStateManager):
@@ -108,9 +109,14 @@ class _MultiprocessingSharedStateManager(SharedStateManager):
         self._finished[task_token] = lambda: loop.call_soon_threadsafe(done.set)
         try:
             await loop.run_in_executor(None, functools.partial(self._queue.put, (task_token, _DONE), True, 5))
-            await done.wait()
+            # Bounded: a poller that died must not hold the attempt's completion forever.
+            await asyncio.wait_for(done.wait(), _FLUSH_SECONDS)
+        except (TimeoutError, queue.Full):
+            log.warning("heartbeats of an activity in another process were not all delivered")
         finally:
             self._finished.pop(task_token, None)
+            with self._lock:
+                self._heartbeats.pop(task_token, None)
 
     def _poll(self) -> None:
         while True:
