@@ -5,6 +5,7 @@ environment's client. Embedded by nature (the clock is the embedded server's).""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -121,3 +122,12 @@ async def test_v2_names_on_other_environments_say_what_they_need() -> None:
         from tidal.testing import FastForwardConfig
 
         TimeSkippingConfig(enabled=False, fast_forward_config=FastForwardConfig("x", timedelta(1)))
+
+
+@pytest.mark.parametrize("env_v2", [TimeSkippingConfig()], indirect=True)
+async def test_fast_forward_to_the_end_skips_inside_a_disabled_block(env_v2: WorkflowEnvironment) -> None:
+    with env_v2.with_time_skipping_disabled():
+        handle = await _start(env_v2.client)
+        # Asked for explicitly, it skips (it used to wait forever here).
+        assert await asyncio.wait_for(env_v2.fast_forward(handle), DEADLINE) is False
+    assert await _status(handle) == WorkflowExecutionStatus.COMPLETED

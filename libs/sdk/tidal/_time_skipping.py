@@ -50,6 +50,7 @@ class TimeSkippingEnvironment(WorkflowEnvironment):
         self._v2 = ts_config is not None
         self._config = ts_config or TimeSkippingConfig(enabled=False)
         self._waiters = 0
+        self._forced = 0  # fast_forward(handle, None) in progress: skips despite a disabled block
         self._auto_disabled = 0
         self._skips = 0
         self._skipped = timedelta()
@@ -179,11 +180,13 @@ class TimeSkippingEnvironment(WorkflowEnvironment):
             yield
             return
         self._waiters += 1
+        self._forced += force
         self._ensure_skipper()
         try:
             yield
         finally:
             self._waiters -= 1
+            self._forced -= force
             if not self._should_skip() and self._skipper is not None:
                 self._skipper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -191,6 +194,8 @@ class TimeSkippingEnvironment(WorkflowEnvironment):
                 self._skipper = None
 
     def _should_skip(self) -> bool:
+        if self._forced:
+            return True
         if self._auto_disabled:
             return False
         return self._waiters > 0 or (self._v2 and self._auto_allowed())
