@@ -103,7 +103,8 @@ def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> A
 
 
 def info() -> Info:
-    return _rt().info
+    """The run's info (through the workflow outbound interceptors, as temporalio's)."""
+    return _rt().outbound.info()
 
 
 def cancellation_reason() -> str | None:

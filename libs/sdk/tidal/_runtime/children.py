@@ -9,12 +9,12 @@ closed, external request delivered / failed) resolve the futures workflow code a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from tidal_schema import TimeoutType, WorkflowIdReusePolicy, events
+from tidal_schema import Payload, TimeoutType, WorkflowIdReusePolicy, events
 from tidal_schema.commands import (
     Command,
     RequestCancelExternalWorkflowExecution,
@@ -24,13 +24,14 @@ from tidal_schema.commands import (
 from tidal_schema.events import HistoryEvent
 
 from .. import exceptions as exc_mod
+from .._children import ChildWorkflowHandle
 from .._policies import WorkflowIDReusePolicy
 from ..common import RetryPolicy
 from ..exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError, failure_to_error
 
 if TYPE_CHECKING:
     from ..converter import DataConverter
-    from ..workflow import ChildWorkflowHandle, Info
+    from ..workflow import Info
     from .loop import WorkflowEventLoop
 
 # Events that resolve what this module started (activation jobs).
@@ -86,6 +87,7 @@ class ChildServices:
     def _init_children(self) -> None:
         self._pending_ops: dict[int, _Child | _External] = {}  # id(command) -> op, until confirmed
         self._children: dict[int, _Child] = {}  # initiated event id -> child
+        self._children_by_id: dict[str, _Child] = {}  # workflow id -> the last child of that id
         self._externals: dict[int, _External] = {}  # initiated event id -> request
 
     # --- what workflow code calls -------------------------------------------------------------
@@ -108,9 +110,8 @@ class ChildServices:
         search_attributes: Mapping[str, Any] | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
+        headers: Mapping[str, Payload] | None = None,
     ) -> ChildWorkflowHandle[Any]:
-        from ..workflow import ChildWorkflowHandle
-
         cmd = StartChildWorkflowExecution(
             namespace=self.info.namespace,
             workflow_id=id,
@@ -127,18 +128,26 @@ class ChildServices:
             search_attributes=dict(search_attributes or {}),
             static_summary=static_summary,
             static_details=static_details,
+            header=dict(headers or {}),
         )
         child = _Child(cmd, self._loop.create_future(), self._loop.create_future(), result_type)
         # Nobody may await these (e.g. a fire-and-forget child): keep asyncio from logging them.
         child.started.add_done_callback(_retrieve)
         child.result.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = child
+        self._children_by_id[id] = child
         self._add_command(cmd)
         handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
             self._await_child(child), loop=self._loop, name=f"child:{id}"
         )
-        handle._bind(id=id, started=child.started, signal=self._signal_child(child))
+        handle._bind(id=id, started=child.started)
         return handle
+
+    def child_run_id(self, workflow_id: str) -> str | None:
+        """The run id of the child this run started with `workflow_id` (None: not started yet, or
+        no such child: the signal then goes to the id's current run)."""
+        child = self._children_by_id.get(workflow_id)
+        return child.run_id if child is not None else None
 
     async def _await_child(self, child: _Child) -> Any:
         try:
@@ -155,16 +164,15 @@ class ChildServices:
             self.request_cancel_external(cmd.namespace, cmd.workflow_id, child.run_id)
             return await child.result
 
-    def _signal_child(self, child: _Child) -> Callable[[str, list[Any]], Awaitable[None]]:
-        async def signal(name: str, args: list[Any]) -> None:
-            await self.signal_external(
-                child.command.namespace, child.command.workflow_id, child.run_id, name, args
-            )
-
-        return signal
-
     def signal_external(
-        self, namespace: str, workflow_id: str, run_id: str | None, signal_name: str, args: list[Any]
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        signal_name: str,
+        args: list[Any],
+        *,
+        headers: Mapping[str, Payload] | None = None,
     ) -> asyncio.Future[None]:
         cmd = SignalExternalWorkflowExecution(
             namespace=namespace,
@@ -172,6 +180,7 @@ class ChildServices:
             run_id=run_id,
             signal_name=signal_name,
             input=self.converter.to_payloads(args),
+            header=dict(headers or {}),
         )
         return self._external(cmd)
 

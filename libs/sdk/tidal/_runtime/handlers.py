@@ -11,7 +11,7 @@ import functools
 import inspect
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,10 +24,13 @@ from .._workflow_handlers import (
     UnfinishedSignalHandlersWarning,
     UnfinishedUpdateHandlersWarning,
 )
+from .._workflow_interceptors import HandleSignalInput
 from ..activity import _type_hints
 from ..common import RawValue
+from .eager import step_eagerly
 
 if TYPE_CHECKING:
+    from .._workflow_interceptors import WorkflowInboundInterceptor
     from ..converter import DataConverter
     from .loop import WorkflowEventLoop
 
@@ -73,6 +76,7 @@ class HandlerServices:
     definition: WorkflowDefinition
     converter: DataConverter
     is_replaying: bool
+    inbound: WorkflowInboundInterceptor
     _object: Any
     _loop: WorkflowEventLoop
 
@@ -143,19 +147,28 @@ class HandlerServices:
             self._signal(a)
 
     def _dispatch_signal(self, d: SignalDefinition, a: events.WorkflowExecutionSignaled) -> None:
-        fn = bound(d, self._object)
         args = handler_args(d, a.signal_name, a.input, self.converter)
+        call = HandleSignalInput(signal=a.signal_name, args=args, headers=dict(a.header))
+        coro = self.inbound.handle_signal(call)
         if d.is_async:
-            t = self._loop.create_task(fn(*args), name=f"signal:{a.signal_name}")
-            t.add_done_callback(self._handler_done)
-            self.track_handler(t, RunningHandler("signal", a.signal_name, d.unfinished_policy))
+            self._run_signal_task(coro, d, a.signal_name)
             return
         # Sync handlers run right away, so within an activation they see signals in history order
-        # and, on the first activation, run before the workflow's run method starts.
+        # and, on the first activation, run before the workflow's run method starts (also through
+        # interceptors that only pass the call on; one that waits goes on as a task).
         try:
-            fn(*args)
+            done, _, rest = step_eagerly(coro)
         except Exception as e:
             self._handler_failed(e)
+            return
+        if not done:
+            assert rest is not None
+            self._run_signal_task(rest, d, a.signal_name)
+
+    def _run_signal_task(self, coro: Coroutine[Any, Any, Any], d: SignalDefinition, name: str) -> None:
+        t = self._loop.create_task(coro, name=f"signal:{name}")
+        t.add_done_callback(self._handler_done)
+        self.track_handler(t, RunningHandler("signal", name, d.unfinished_policy))
 
     def _handler_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and (e := task.exception()) is not None:

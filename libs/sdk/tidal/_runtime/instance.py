@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,6 @@ from tidal_schema.commands import (
     CancelWorkflowExecution,
     Command,
     CompleteWorkflowExecution,
-    ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
     ProtocolMessage,
 )
@@ -33,14 +32,20 @@ from tidal_schema.messages import UpdateRequest, WorkflowTask
 from .. import exceptions as exc_mod
 from .._definitions import WorkflowDefinition
 from .._search_attributes import TypedSearchAttributes
-from .._workflow_continue import ContinueAsNewError
+from .._workflow_continue import ContinueAsNewRequest, continue_as_new_command
 from .._workflow_info import Info, ParentInfo, RootInfo
+from .._workflow_interceptors import (
+    ExecuteWorkflowInput,
+    WorkflowInboundInterceptor,
+    WorkflowOutboundInterceptor,
+)
 from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from . import local_activities, matching, update
 from .children import CHILD_JOB_EVENTS, ChildServices
 from .handlers import HandlerServices
+from .interceptor_roots import build_chain
 from .services import WorkflowServices, _Activity
 
 
@@ -71,6 +76,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         run_id: str,
         converter: DataConverter | None = None,
         failure_exception_types: Sequence[type[BaseException]] = (),
+        interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
         super().__init__(run_id=run_id, converter=converter)
         self.definition = definition
@@ -102,6 +108,11 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._init_handlers(definition)
         self.last_failure: Failure | None = None
         self.last_completion_result: tuple[Payload, ...] = ()
+        # What history delivers enters through `inbound`; what workflow code calls leaves through
+        # `outbound` (set by the chain's `init`): the worker's workflow interceptors around the
+        # runtime's own code (interceptor_roots.py).
+        self.outbound: WorkflowOutboundInterceptor
+        self.inbound = build_chain(self, interceptor_classes)
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -165,6 +176,11 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    def get_info(self) -> Info:
+        """The run's info (temporalio's `WorkflowInstance.get_info`), as `workflow.info()` but
+        without the interceptors."""
+        return self.info
+
     def is_failure_exception(self, err: BaseException) -> bool:
         """`workflow.is_failure_exception`: `err` fails the workflow, not only the task."""
         return isinstance(err, (FailureError, *self._failure_types))
@@ -219,14 +235,21 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
-    def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
+    def query(
+        self,
+        name: str,
+        args: Sequence[Payload] = (),
+        *,
+        query_id: str = "",
+        headers: Mapping[str, Payload] | None = None,
+    ) -> Payload:
         """Run a query handler against the current state (read-only; no commands).
 
         Raises `query.QueryError` (unknown name, bad arguments, not started, a handler that
         tried to issue a command) or whatever the handler raised."""
         from .query import run_query
 
-        return run_query(self, name, args)
+        return run_query(self, name, args, query_id=query_id, headers=headers)
 
     # --- walking history --------------------------------------------------------------------
 
@@ -395,27 +418,8 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         err = task.exception()
         if err is None:
             self._close(CompleteWorkflowExecution(result=self.converter.to_payloads([task.result()])))
-        elif isinstance(err, ContinueAsNewError):
-            info = self.info
-            self._close(
-                ContinueAsNewWorkflowExecution(
-                    workflow_type=err.workflow or info.workflow_type,
-                    task_queue=err.task_queue or info.task_queue,
-                    input=self.converter.to_payloads(err.input_args),
-                    workflow_run_timeout=err.run_timeout or info.run_timeout,
-                    workflow_task_timeout=err.task_timeout or info.task_timeout,
-                    backoff_start_interval=err.backoff_start_interval,
-                    retry_policy=err.retry_policy.to_schema() if err.retry_policy else None,
-                    memo=(
-                        {k: self.converter.to_payload(v) for k, v in err.memo.items()}
-                        if err.memo is not None
-                        else None
-                    ),
-                    search_attributes=dict(err.search_attributes)
-                    if err.search_attributes is not None
-                    else None,
-                )
-            )
+        elif isinstance(err, ContinueAsNewRequest):
+            self._close(continue_as_new_command(err.input, self.info, self.converter))
         elif self._cancel_requested and _is_cancellation(err):
             self._close(CancelWorkflowExecution())
         elif isinstance(err, (FailureError, *self._failure_types)):
@@ -547,7 +551,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
 
             self._run_task = self._loop.create_task(raise_init_error())
             return
-        self._run_task = self._loop.create_task(d.run_fn(self._object, *args), name=f"workflow:{d.name}")
+        call = ExecuteWorkflowInput(type=d.cls, run_fn=d.run_fn, args=args, headers=dict(a.header))
+        self._run_task = self._loop.create_task(
+            self.inbound.execute_workflow(call), name=f"workflow:{d.name}"
+        )
 
     def _handler_failed(self, e: BaseException) -> None:
         if isinstance(e, FailureError):

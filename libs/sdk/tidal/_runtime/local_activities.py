@@ -12,8 +12,8 @@ completes. On replay the markers of the task being replayed resolve the calls at
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +41,8 @@ class LocalActivityRequest:
     retry_policy: RetryPolicy | None
     local_retry_threshold: timedelta
     summary: str | None = None
+    # Temporal's header (the workflow's outbound interceptors'): the activity interceptors see it.
+    headers: Mapping[str, Payload] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +111,7 @@ class LocalActivities:
         local_retry_threshold: timedelta | None,
         activity_id: str | None,
         summary: str | None = None,
+        headers: Mapping[str, Payload] | None = None,
     ) -> asyncio.Future[Any]:
         self.assert_not_read_only("start local activity")
         self._la_seq += 1
@@ -123,6 +126,7 @@ class LocalActivities:
             retry_policy=retry_policy,
             local_retry_threshold=local_retry_threshold or DEFAULT_LOCAL_RETRY_THRESHOLD,
             summary=summary,
+            headers=dict(headers or {}),
         )
         fut = self._loop.create_future()
         self._la_pending[seq] = _Pending(request=request, future=fut, result_type=result_type)

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import io
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tidal_schema import Payload
 from tidal_schema.events import HistoryEvent
@@ -22,12 +22,15 @@ from tidal_schema.messages import QueryErrorKind, QueryWorkflowReply, QueryWorkf
 from .._definitions import lookup
 from .._workflow_context import ReadOnlyContextError
 from .._workflow_handlers import DYNAMIC
+from .._workflow_interceptors import HandleQueryInput
 from ..converter import DataConverter
 from ..exceptions import NondeterminismError, TidalError, error_to_failure
+from .eager import step_eagerly
 from .handlers import bound, handler_args
 
 if TYPE_CHECKING:
     from .._definitions import WorkflowDefinition
+    from .._workflow_interceptors import WorkflowInboundInterceptor
     from .instance import WorkflowInstance
 
 
@@ -86,7 +89,14 @@ def stack_trace(inst: WorkflowInstance) -> str:
     return out.getvalue()
 
 
-def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Payload:
+def run_query(
+    inst: WorkflowInstance,
+    name: str,
+    args: Sequence[Payload],
+    *,
+    query_id: str = "",
+    headers: Mapping[str, Payload] | None = None,
+) -> Payload:
     q = inst.queries.get(name)
     if q is None and name == STACK_TRACE_QUERY:
         # Built in, unless the workflow defines a query of that name itself.
@@ -112,8 +122,9 @@ def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Pay
     outer = asyncio.events._get_running_loop()
     asyncio.events._set_running_loop(inst._loop)
     before = len(inst._commands)
+    call = HandleQueryInput(id=query_id, query=name, args=values, headers=dict(headers or {}))
     try:
-        result = inst.read_only(fn, *values)
+        result = inst.read_only(_through_chain, inst, call)
     except ReadOnlyContextError as e:
         raise QueryError(
             QueryErrorKind.HANDLER_FAILED,
@@ -132,6 +143,18 @@ def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Pay
     return inst.converter.to_payload(result)
 
 
+def _through_chain(inst: WorkflowInstance, call: HandleQueryInput) -> Any:
+    done, result, rest = step_eagerly(inst.inbound.handle_query(call))
+    if not done:
+        assert rest is not None
+        rest.close()
+        raise QueryError(
+            QueryErrorKind.HANDLER_FAILED,
+            f"query {call.query!r} waited (in its handler or an interceptor): queries must answer at once",
+        )
+    return result
+
+
 def answer_query(
     task: QueryWorkflowTask,
     *,
@@ -139,6 +162,7 @@ def answer_query(
     cache: MutableMapping[str, WorkflowInstance],
     converter: DataConverter,
     identity: str,
+    interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = (),
 ) -> QueryWorkflowReply:
     """The worker's answer to a query task (never raises: every failure is a structured reply)."""
     from .instance import WorkflowInstance, WorkflowTaskError
@@ -166,6 +190,7 @@ def answer_query(
             workflow_id=task.workflow_id,
             run_id=task.run_id,
             converter=converter,
+            interceptor_classes=interceptor_classes,
         )
         try:
             instance.catch_up(task.events)
@@ -174,7 +199,7 @@ def answer_query(
         except QueryError as e:
             return error(e.kind, str(e), e.known)
     try:
-        result = instance.query(task.query_type, task.query_args)
+        result = instance.query(task.query_type, task.query_args, query_id=task.query_id, headers=task.header)
     except QueryError as e:
         if cached is not None and e.kind is QueryErrorKind.HANDLER_FAILED:
             # The handler may have changed the instance's counters: replay next time.

@@ -56,6 +56,8 @@ class WorkflowServices(LocalActivities):
     def __init__(self, *, run_id: str, converter: DataConverter | None) -> None:
         self.converter = converter or DataConverter.default
         self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        # Activities an interceptor asked not to run eagerly (`disable_eager_execution`).
+        self.no_eager_activity_ids: set[str] = set()
         self._init_local_activities()
         # Seeded from the run id (str seeds hash with sha512, stable across processes).
         self.random = random.Random(run_id)
@@ -81,6 +83,11 @@ class WorkflowServices(LocalActivities):
         self._read_only = False  # in a query handler or an update validator
         # The summary for the durable timer the next `call_later` makes (`timer_summary`).
         self._timer_summary: str | None = None
+
+    @property
+    def loop(self) -> WorkflowEventLoop:
+        """The run's deterministic event loop."""
+        return self._loop
 
     @property
     def is_read_only(self) -> bool:
@@ -167,6 +174,8 @@ class WorkflowServices(LocalActivities):
         cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
         priority: Priority = Priority.default,
         summary: str | None = None,
+        headers: Mapping[str, Payload] | None = None,
+        disable_eager_execution: bool = False,
     ) -> ActivityHandle[Any]:
         self._activity_seq += 1
         aid = activity_id or str(self._activity_seq)
@@ -184,7 +193,10 @@ class WorkflowServices(LocalActivities):
             retry_policy=retry_policy.to_schema() if retry_policy else None,
             priority=priority.to_schema(),
             summary=summary,
+            header=dict(headers or {}),
         )
+        if disable_eager_execution:
+            self.no_eager_activity_ids.add(aid)
         act = _Activity(
             aid, activity_type, cmd, self._loop.create_future(), result_type, None, cancellation_type
         )
