@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
-from collections.abc import Mapping, MutableMapping, Sequence
+import traceback
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tidal_schema import Payload
@@ -79,14 +81,27 @@ STACK_TRACE_QUERY = "__stack_trace"
 
 
 def stack_trace(inst: WorkflowInstance) -> str:
-    """Where each of the run's coroutines waits, oldest first (Temporal's `__stack_trace`)."""
+    """Where each of the run's coroutines waits, oldest first (Temporal's `__stack_trace`): the
+    whole chain of awaits, so the workflow's own frames show below the interceptors' ones."""
     out = io.StringIO()
     tasks = sorted((t for t in asyncio.all_tasks(inst._loop) if not t.done()), key=lambda t: t.get_name())
     for n, task in enumerate(tasks):
         if n:
             out.write("\n")
-        task.print_stack(file=out)
+        out.write(f"Stack for {task!r} (most recent call last):\n")
+        frames = [(f, f.f_lineno) for f in _awaited_frames(task.get_coro())]
+        out.writelines(traceback.StackSummary.extract(iter(frames)).format())
     return out.getvalue()
+
+
+def _awaited_frames(coro: Any) -> Iterator[FrameType]:
+    """The frames of `coro` and of what it awaits, outermost first."""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            return
+        yield frame
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
 
 
 def run_query(
