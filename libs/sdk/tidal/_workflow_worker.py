@@ -316,7 +316,7 @@ class WorkflowWorker:
         commands = await self._in_workflow_thread(instance.activate, task, task)
         # Local activities run here, inside the task; their markers and what the code does next
         # join the task's commands (docs/activities.md).
-        while pending := instance.pending_local_activities():
+        while pending := instance.local_activities.pending():
             outcomes = await asyncio.gather(*(self._run_local_activity(req, task) for req in pending))
             commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
         return commands

@@ -73,7 +73,6 @@ class ChildServices:
     # Provided by WorkflowServices / WorkflowInstance.
     converter: DataConverter
     _loop: WorkflowEventLoop
-    _commands: list[Command]
 
     if TYPE_CHECKING:
 

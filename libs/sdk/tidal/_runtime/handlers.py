@@ -75,7 +75,6 @@ class HandlerServices:
 
     definition: WorkflowDefinition
     converter: DataConverter
-    is_replaying: bool
     inbound: WorkflowInboundInterceptor
     _object: Any
     _loop: WorkflowEventLoop
@@ -127,6 +126,10 @@ class HandlerServices:
         return tables[kind]
 
     def assert_not_read_only(self, what: str) -> None:
+        raise NotImplementedError  # WorkflowServices
+
+    @property
+    def is_replaying(self) -> bool:
         raise NotImplementedError  # WorkflowServices
 
     # --- signals ----------------------------------------------------------------------------

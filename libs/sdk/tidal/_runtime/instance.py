@@ -219,10 +219,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         asyncio.events._set_running_loop(self._loop)
         try:
             for outcome in sorted(outcomes, key=lambda o: o.seq):
-                self._resolve_local(outcome)
+                self.local_activities.resolve(outcome)
             self._run_until_idle()
             self._check_outcome()
-            produced, self._commands = self._commands, []
+            produced = self.state.take_commands()
             self._unconfirmed.extend(produced)
             self._last_commands = (*self._last_commands, *produced)
             return tuple(produced)
@@ -267,7 +267,9 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
                     self._replay_updates = update.accepted_ahead(evs[i + 1 :])
-                    self._la_markers = local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
+                    self.local_activities.expect_markers(
+                        local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
+                    )
                     # Inputs written before the task started (up to its WorkflowTaskStarted) were
                     # part of its activation, as on the first run (the task carried them).
                     self._activate(
@@ -339,7 +341,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         if self._unconfirmed:
             raise matching.unmatched(list(self._unconfirmed), ev)
         sched = scheduled_event_id or ev.event_id
-        self.is_replaying = replaying
+        self.state.replaying = replaying
         if not replaying:
             self._patches_in_task = set()
         # Workflow time is the task's scheduled time: the same on first execution and on replay.
@@ -363,7 +365,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             self._task_updates = ()
         self._run_until_idle()
         self._check_outcome()
-        produced, self._commands = self._commands, []
+        produced = self.state.take_commands()
         # Update protocol messages have no command events to match (a rejection has none at all).
         self._unconfirmed.extend(c for c in produced if not isinstance(c, ProtocolMessage))
         return produced
@@ -389,7 +391,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                     fut.set_result(True)
                     progressed = True
             if not progressed and not self._loop.has_ready():
-                if self._resolve_replayed_local_activities():
+                if self.local_activities.resolve_replayed():
                     continue
                 return
 
@@ -431,7 +433,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
 
     def _close(self, cmd: Command) -> None:
         self._closed = True
-        self._commands.append(cmd)
+        self.state.commands.append(cmd)
         self.warn_unfinished_handlers()
 
     # --- jobs -------------------------------------------------------------------------------

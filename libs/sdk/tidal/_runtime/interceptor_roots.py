@@ -192,7 +192,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
 
     def start_local_activity(self, input: StartLocalActivityInput) -> ActivityHandle[Any]:
         inst = self._instance
-        fut = inst.start_local_activity(
+        fut = inst.local_activities.start(
             activity_type=input.activity,
             args=list(input.args),
             result_type=input.ret_type,

@@ -30,11 +30,11 @@ from tidal_schema.limits import MAX_DURATION_SECONDS
 
 from .._search_attributes import TypedSearchAttributes
 from .._workflow_activities import ActivityCancellationType, ActivityHandle
-from .._workflow_context import ReadOnlyContextError
 from .._workflow_info import Info
 from ..common import Priority, RetryPolicy
 from ..converter import DataConverter
 from . import matching
+from .activation import ActivationState
 from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
 
@@ -52,13 +52,14 @@ class _Activity:
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
 
 
-class WorkflowServices(LocalActivities):
+class WorkflowServices:
     def __init__(self, *, run_id: str, converter: DataConverter | None) -> None:
         self.converter = converter or DataConverter.default
         self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        self.state = ActivationState(loop=self._loop, converter=self.converter)
+        self.local_activities = LocalActivities(self.state)
         # Activities an interceptor asked not to run eagerly (`disable_eager_execution`).
         self.no_eager_activity_ids: set[str] = set()
-        self._init_local_activities()
         # Seeded from the run id (str seeds hash with sha512, stable across processes).
         self.random = random.Random(run_id)
         # The same seed as an int (what `random.Random(str)` computes), for `workflow.random_seed()`:
@@ -67,10 +68,8 @@ class WorkflowServices(LocalActivities):
         self.random_seed = int.from_bytes(raw + hashlib.sha512(raw).digest())
         # Never called: Temporal reseeds on a workflow reset, which Tidal does not have.
         self.random_seed_callbacks: list[Callable[[int], None]] = []
-        self.is_replaying = False
         self._info: Info | None = None
         self._now = datetime.fromtimestamp(0, UTC)
-        self._commands: list[Command] = []  # produced by the activation in progress
         self._task_failure: BaseException | None = None  # non-Failure error: fails the task
         self._activity_seq = 0
         self._timer_seq = 0
@@ -80,7 +79,6 @@ class WorkflowServices(LocalActivities):
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[Any]]] = []
         self._patches: dict[str, bool] = {}
         self._patches_in_task: set[str] = set()
-        self._read_only = False  # in a query handler or an update validator
         # The summary for the durable timer the next `call_later` makes (`timer_summary`).
         self._timer_summary: str | None = None
 
@@ -90,20 +88,23 @@ class WorkflowServices(LocalActivities):
         return self._loop
 
     @property
+    def is_replaying(self) -> bool:
+        return self.state.replaying
+
+    @property
+    def _commands(self) -> list[Command]:
+        return self.state.commands
+
+    @property
     def is_read_only(self) -> bool:
-        return self._read_only
+        return self.state.read_only
 
     def read_only(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Call `fn` where workflow code may only read (a query, an update validator)."""
-        before, self._read_only = self._read_only, True
-        try:
-            return fn(*args)
-        finally:
-            self._read_only = before
+        return self.state.run_read_only(fn, *args)
 
     def assert_not_read_only(self, what: str) -> None:
-        if self._read_only:
-            raise ReadOnlyContextError(f"While in read-only function, action attempted: {what}")
+        self.state.assert_not_read_only(what)
 
     def call_later_with_summary(
         self, seconds: float, callback: Callable[[], None], summary: str | None
@@ -116,10 +117,7 @@ class WorkflowServices(LocalActivities):
             self._timer_summary = None
 
     def _add_command(self, cmd: Command) -> None:
-        """Every command workflow code produces comes through here, so a query handler or an
-        update validator that tries one gets ReadOnlyContextError at the call."""
-        self.assert_not_read_only(f"add command {type(cmd).__name__}")
-        self._commands.append(cmd)
+        self.state.add_command(cmd)
 
     @property
     def info(self) -> Info:
@@ -227,12 +225,7 @@ class WorkflowServices(LocalActivities):
         return await act.future
 
     def _remove_command(self, cmd: Command) -> bool:
-        """Drop a command produced in this activation (it never reaches the server)."""
-        for i, c in enumerate(self._commands):
-            if c is cmd:
-                del self._commands[i]
-                return True
-        return False
+        return self.state.remove_command(cmd)
 
     def start_timer(self, handle: asyncio.TimerHandle, delay: float) -> None:
         if not delay <= MAX_DURATION_SECONDS:  # also NaN; infinity would overflow below

@@ -1,0 +1,61 @@
+"""The state one activation shares with the runtime's collaborators (local activities, and in
+time the others): the run's loop and converter (fixed), and the mutable parts named: the commands
+the activation in progress has produced, whether it replays history, and whether workflow code
+may only read (a query, an update validator)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tidal_schema.commands import Command
+
+from .._workflow_context import ReadOnlyContextError
+from ..converter import DataConverter
+from .loop import WorkflowEventLoop
+
+__all__ = ["ActivationState"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(kw_only=True, eq=False)
+class ActivationState:
+    loop: WorkflowEventLoop
+    converter: DataConverter
+    # Mutable: produced by the activation in progress, handed to the worker by `take_commands`.
+    commands: list[Command] = field(default_factory=list)
+    replaying: bool = False
+    read_only: bool = False
+
+    def add_command(self, cmd: Command) -> None:
+        """Every command workflow code produces comes through here, so a query handler or an
+        update validator that tries one gets ReadOnlyContextError at the call."""
+        self.assert_not_read_only(f"add command {type(cmd).__name__}")
+        self.commands.append(cmd)
+
+    def remove_command(self, cmd: Command) -> bool:
+        """Drop a command produced in this activation (it never reaches the server)."""
+        for i, c in enumerate(self.commands):
+            if c is cmd:
+                del self.commands[i]
+                return True
+        return False
+
+    def take_commands(self) -> list[Command]:
+        produced = list(self.commands)
+        self.commands.clear()
+        return produced
+
+    def assert_not_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyContextError(f"While in read-only function, action attempted: {what}")
+
+    def run_read_only(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Call `fn` where workflow code may only read (a query, an update validator)."""
+        before, self.read_only = self.read_only, True
+        try:
+            return fn(*args)
+        finally:
+            self.read_only = before
