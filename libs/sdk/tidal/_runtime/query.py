@@ -138,6 +138,9 @@ def run_query(
     asyncio.events._set_running_loop(inst._loop)
     before = len(inst._commands)
     call = HandleQueryInput(id=query_id, query=name, args=values, headers=dict(headers or {}))
+    # A query never replays (temporalio's `is_replaying()` is false in queries), even on an
+    # instance that replay just rebuilt for it.
+    replaying, inst.state.replaying = inst.state.replaying, False
     try:
         result = inst.read_only(_through_chain, inst, call)
     except ReadOnlyContextError as e:
@@ -146,6 +149,7 @@ def run_query(
             f"query handler {name!r} tried to change the run ({e}): queries are read-only",
         ) from e
     finally:
+        inst.state.replaying = replaying
         asyncio.events._set_running_loop(outer)
         issued = len(inst._commands) > before
         del inst._commands[before:]
