@@ -123,7 +123,7 @@ def instance() -> Any:
 def all_handlers_finished() -> bool:
     """No signal or update handler is still running: wait for it before returning from `run`
     (`await workflow.wait_condition(workflow.all_handlers_finished)`), as in temporalio."""
-    return not _rt().running_handlers
+    return not _rt().handlers.running
 
 
 def now() -> datetime:

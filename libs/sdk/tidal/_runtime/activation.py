@@ -1,13 +1,13 @@
-"""The state one activation shares with the runtime's collaborators (local activities, and in
-time the others): the run's loop and converter (fixed), and the mutable parts named: the commands
-the activation in progress has produced, whether it replays history, and whether workflow code
-may only read (a query, an update validator)."""
+"""The state one activation shares with the runtime's collaborators (local activities, handlers,
+and in time the others): the run's loop and converter (fixed), and the mutable parts named: the
+commands the activation in progress has produced, whether it replays history, whether workflow
+code may only read (a query, an update validator), and the workflow's object once it exists."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tidal_schema.commands import Command
 
@@ -28,6 +28,8 @@ class ActivationState:
     commands: list[Command] = field(default_factory=list)
     replaying: bool = False
     read_only: bool = False
+    # The `@workflow.defn` class's instance, from the run's start on (None before).
+    workflow_object: Any = None
 
     def add_command(self, cmd: Command) -> None:
         """Every command workflow code produces comes through here, so a query handler or an

@@ -44,7 +44,7 @@ from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from . import local_activities, matching, update
 from .children import CHILD_JOB_EVENTS, ChildServices
-from .handlers import HandlerServices
+from .handlers import Handlers
 from .interceptor_roots import build_chain
 from .services import WorkflowServices, _Activity
 
@@ -66,7 +66,7 @@ class StaleInstanceError(exc_mod.TidalError):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
+class WorkflowInstance(WorkflowServices, ChildServices):
     def __init__(
         self,
         *,
@@ -91,7 +91,6 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._task_times: dict[int, datetime] = {}
         self._jobs: list[HistoryEvent] = []
         self._unconfirmed: deque[Command] = deque()
-        self._object: Any = None
         self._run_task: asyncio.Task[Any] | None = None
         self._closed = False
         self._cancel_requested = False
@@ -105,7 +104,6 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
         self._init_children()
-        self._init_handlers(definition)
         self.last_failure: Failure | None = None
         self.last_completion_result: tuple[Payload, ...] = ()
         # What history delivers enters through `inbound`; what workflow code calls leaves through
@@ -113,6 +111,9 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         # runtime's own code (interceptor_roots.py).
         self.outbound: WorkflowOutboundInterceptor
         self.inbound = build_chain(self, interceptor_classes)
+        self.handlers = Handlers(
+            state=self.state, definition=definition, inbound=self.inbound, on_failure=self._handler_failed
+        )
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -188,7 +189,11 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     @property
     def workflow_object(self) -> Any:
         """The `@workflow.defn` class's instance (`workflow.instance()`); None before the start."""
-        return self._object
+        return self.state.workflow_object
+
+    @property
+    def _object(self) -> Any:
+        return self.state.workflow_object
 
     @property
     def current_history_length(self) -> int:
@@ -434,7 +439,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     def _close(self, cmd: Command) -> None:
         self._closed = True
         self.state.commands.append(cmd)
-        self.warn_unfinished_handlers()
+        self.handlers.warn_unfinished()
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -443,7 +448,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         if isinstance(a, events.WorkflowExecutionStarted):
             self._start(ev, a)
         elif isinstance(a, events.WorkflowExecutionSignaled):
-            self._signal(a)
+            self.handlers.deliver_signal(a)
         elif isinstance(a, events.WorkflowExecutionCancelRequested):
             self._cancel_requested = True
             self.cancellation_reason = a.cause
@@ -539,9 +544,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         else:
             args = self.converter.from_payloads(a.input, d.arg_types)
         try:
-            self._object = d.cls(*args) if d.init_takes_args else d.cls()
+            obj = d.cls(*args) if d.init_takes_args else d.cls()
+            self.state.workflow_object = obj
             if d.dynamic_config_fn is not None:
-                config = d.dynamic_config_fn(self._object)
+                config = d.dynamic_config_fn(obj)
                 if config.failure_exception_types is not None:
                     self._failure_types = self._worker_failure_types + tuple(config.failure_exception_types)
         except BaseException as e:

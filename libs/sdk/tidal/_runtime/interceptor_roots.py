@@ -67,7 +67,7 @@ class RootInbound(WorkflowInboundInterceptor):
 
     async def handle_signal(self, input: HandleSignalInput) -> None:
         inst = self._instance
-        d = inst.signals.get(input.signal) or inst.signals.get(DYNAMIC)
+        d = inst.handlers.signals.get(input.signal) or inst.handlers.signals.get(DYNAMIC)
         if d is None:
             raise RuntimeError(f"no signal handler for {input.signal!r}")
         result = bound(d, inst.workflow_object)(*input.args)
@@ -76,14 +76,14 @@ class RootInbound(WorkflowInboundInterceptor):
 
     async def handle_query(self, input: HandleQueryInput) -> Any:
         inst = self._instance
-        d = inst.queries.get(input.query) or inst.queries.get(DYNAMIC)
+        d = inst.handlers.queries.get(input.query) or inst.handlers.queries.get(DYNAMIC)
         if d is None:
             raise RuntimeError(f"no query handler for {input.query!r}")
         return bound(d, inst.workflow_object)(*input.args)
 
     def handle_update_validator(self, input: HandleUpdateInput) -> None:
         inst = self._instance
-        d = inst.updates.get(input.update) or inst.updates.get(DYNAMIC)
+        d = inst.handlers.updates.get(input.update) or inst.handlers.updates.get(DYNAMIC)
         if d is None or d.validator is None:
             return
         obj = inst.workflow_object
@@ -92,7 +92,7 @@ class RootInbound(WorkflowInboundInterceptor):
 
     async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
         inst = self._instance
-        d = inst.updates.get(input.update) or inst.updates.get(DYNAMIC)
+        d = inst.handlers.updates.get(input.update) or inst.handlers.updates.get(DYNAMIC)
         if d is None:
             raise RuntimeError(f"no update handler for {input.update!r}")
         result = bound(d, inst.workflow_object)(*input.args)

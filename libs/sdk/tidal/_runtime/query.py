@@ -112,13 +112,13 @@ def run_query(
     query_id: str = "",
     headers: Mapping[str, Payload] | None = None,
 ) -> Payload:
-    q = inst.queries.get(name)
+    q = inst.handlers.queries.get(name)
     if q is None and name == STACK_TRACE_QUERY:
         # Built in, unless the workflow defines a query of that name itself.
         return inst.converter.to_payload(stack_trace(inst))
-    q = q or inst.queries.get(DYNAMIC)
+    q = q or inst.handlers.queries.get(DYNAMIC)
     if q is None:
-        known = sorted(n for n in inst.queries if n != DYNAMIC)
+        known = sorted(n for n in inst.handlers.queries if n != DYNAMIC)
         raise QueryError(
             QueryErrorKind.UNKNOWN_QUERY,
             f"unknown queryType {name!r} for workflow {inst.definition.name}; "

@@ -79,9 +79,9 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
             ProtocolMessage(update_id=r.update_id, kind="reject", failure=error_to_failure(exc))
         )
 
-    d = inst.updates.get(r.name) or inst.updates.get(DYNAMIC)
+    d = inst.handlers.updates.get(r.name) or inst.handlers.updates.get(DYNAMIC)
     if d is None:
-        known = ", ".join(sorted(n for n in inst.updates if n != DYNAMIC)) or "none"
+        known = ", ".join(sorted(n for n in inst.handlers.updates if n != DYNAMIC)) or "none"
         reject(ApplicationError(f"unknown update {r.name!r} (known updates: {known})", type="UpdateNotFound"))
         return
     obj = inst._object
@@ -127,7 +127,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
         coro = rest
     task = inst._loop.create_task(coro, name=f"update:{r.name}", context=ctx)
     task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
-    inst.track_handler(task, RunningHandler("update", r.name, d.unfinished_policy, r.update_id))
+    inst.handlers.track(task, RunningHandler("update", r.name, d.unfinished_policy, r.update_id))
 
 
 def _finished(inst: WorkflowInstance, update_id: str, task: asyncio.Task[Any]) -> None:
