@@ -107,7 +107,9 @@ class ExternalWorkflowHandle:
         """Ask the workflow to cancel (its `workflow.cancellation_reason()` is `reason`); raises
         ApplicationError if it does not exist or is closed."""
         rt = _rt()
-        await rt.request_cancel_external(self._namespace or rt.info.namespace, self.id, self.run_id, reason)
+        await rt.children.request_cancel_external(
+            self._namespace or rt.info.namespace, self.id, self.run_id, reason
+        )
 
 
 def get_external_workflow_handle(workflow_id: str, *, run_id: str | None = None) -> ExternalWorkflowHandle:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from tidal_schema.commands import Command
 
 from .._workflow_context import ReadOnlyContextError
+from .._workflow_info import Info
 from ..converter import DataConverter
 from .loop import WorkflowEventLoop
 
@@ -30,6 +31,14 @@ class ActivationState:
     read_only: bool = False
     # The `@workflow.defn` class's instance, from the run's start on (None before).
     workflow_object: Any = None
+    # The run's info, from its start on; replaced (never changed in place) by upserts.
+    info: Info | None = None
+
+    @property
+    def run_info(self) -> Info:
+        if self.info is None:
+            raise RuntimeError("workflow info is not available before the run starts")
+        return self.info
 
     def add_command(self, cmd: Command) -> None:
         """Every command workflow code produces comes through here, so a query handler or an

@@ -43,7 +43,7 @@ from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
 from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
 from . import local_activities, matching, update
-from .children import CHILD_JOB_EVENTS, ChildServices
+from .children import CHILD_JOB_EVENTS, Children
 from .handlers import Handlers
 from .interceptor_roots import build_chain
 from .services import WorkflowServices, _Activity
@@ -66,7 +66,7 @@ class StaleInstanceError(exc_mod.TidalError):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices, ChildServices):
+class WorkflowInstance(WorkflowServices):
     def __init__(
         self,
         *,
@@ -103,7 +103,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
-        self._init_children()
+        self.children = Children(self.state)
         self.last_failure: Failure | None = None
         self.last_completion_result: tuple[Payload, ...] = ()
         # What history delivers enters through `inbound`; what workflow code calls leaves through
@@ -325,7 +325,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
                 return
             raise matching.mismatch(ev, head)
         self._unconfirmed.popleft()
-        self._child_confirmed(ev, head)
+        self.children.confirmed(ev, head)
         a = ev.attributes
         if isinstance(a, events.ActivityTaskScheduled):
             self._activities[a.activity_id].scheduled_event_id = ev.event_id
@@ -486,7 +486,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
                 self._timer_of_handle.pop(id(handle), None)
                 self._loop.fire(handle)
         elif a.type in CHILD_JOB_EVENTS:
-            self._child_job(ev)
+            self.children.apply(ev)
 
     def _activity_done(self, ev: HistoryEvent, scheduled_event_id: int) -> _Activity:
         """The activity a terminal activity event is about (forgotten afterwards: it is final)."""
@@ -499,7 +499,7 @@ class WorkflowInstance(WorkflowServices, ChildServices):
         return self._activities.pop(aid)
 
     def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
-        self._info = Info(
+        self.state.info = Info(
             attempt=a.attempt,
             continued_run_id=a.continued_execution_run_id,
             cron_schedule=a.cron_schedule,

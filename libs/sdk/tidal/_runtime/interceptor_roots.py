@@ -116,8 +116,8 @@ class RootOutbound(WorkflowOutboundInterceptor):
 
     async def signal_child_workflow(self, input: SignalChildWorkflowInput) -> None:
         inst = self._instance
-        run_id = inst.child_run_id(input.child_workflow_id)
-        await inst.signal_external(
+        run_id = inst.children.run_id_of(input.child_workflow_id)
+        await inst.children.signal_external(
             inst.info.namespace,
             input.child_workflow_id,
             run_id,
@@ -127,7 +127,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
         )
 
     async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
-        await self._instance.signal_external(
+        await self._instance.children.signal_external(
             input.namespace,
             input.workflow_id,
             input.workflow_run_id,
@@ -161,7 +161,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
         if input.cron_schedule:
             raise ValueError("cron_schedule on a child workflow is not supported yet")
         attrs = input.search_attributes
-        handle = self._instance.start_child_workflow(
+        handle = self._instance.children.start(
             workflow_type=input.workflow,
             args=list(input.args),
             id=input.id,

@@ -68,7 +68,6 @@ class WorkflowServices:
         self.random_seed = int.from_bytes(raw + hashlib.sha512(raw).digest())
         # Never called: Temporal reseeds on a workflow reset, which Tidal does not have.
         self.random_seed_callbacks: list[Callable[[int], None]] = []
-        self._info: Info | None = None
         self._now = datetime.fromtimestamp(0, UTC)
         self._task_failure: BaseException | None = None  # non-Failure error: fails the task
         self._activity_seq = 0
@@ -121,9 +120,7 @@ class WorkflowServices:
 
     @property
     def info(self) -> Info:
-        if self._info is None:
-            raise RuntimeError("workflow info is not available before the run starts")
-        return self._info
+        return self.state.run_info
 
     def now(self) -> datetime:
         return self._now
@@ -134,7 +131,7 @@ class WorkflowServices:
         self._add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
         merged = {**self.info.search_attributes, **values}
         current = {k: v for k, v in merged.items() if v is not None}
-        self._info = dataclasses.replace(
+        self.state.info = dataclasses.replace(
             self.info,
             search_attributes=current,
             typed_search_attributes=TypedSearchAttributes.from_json(current),
