@@ -174,7 +174,7 @@ def test_outbound_changes_reach_the_commands() -> None:
     (schedule,) = [c for c in cmds if isinstance(c, commands.ScheduleActivityTask)]
     assert schedule.header == {"stamp": Payload(data="s1")}
     assert CONV.from_payloads(schedule.input, [None, None]) == ["x", "extra"]
-    assert inst.no_eager_activity_ids == {"a1"}
+    assert inst.activities.no_eager_ids == {"a1"}
     h.complete_task(cmds)
     h.activity_completed("a1")
     h.schedule_task()
@@ -189,7 +189,7 @@ def test_without_interceptors_commands_carry_no_header() -> None:
     inst = _new(Stamped, h)
     (schedule,) = [c for c in inst.activate(h.task()) if isinstance(c, commands.ScheduleActivityTask)]
     assert schedule.header == {}
-    assert inst.no_eager_activity_ids == set()
+    assert inst.activities.no_eager_ids == set()
 
 
 def test_continue_as_new_error_cannot_be_built_directly() -> None:

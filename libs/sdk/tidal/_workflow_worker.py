@@ -227,7 +227,7 @@ class WorkflowWorker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(
-            commands=self._request_eager(commands, instance.no_eager_activity_ids),
+            commands=self._request_eager(commands, instance.activities.no_eager_ids),
             sticky_queue=self.sticky_queue,
             seen_event_id=task.events[-1].event_id if task.events else 0,
             **ref,

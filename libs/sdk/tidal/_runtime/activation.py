@@ -33,6 +33,8 @@ class ActivationState:
     workflow_object: Any = None
     # The run's info, from its start on; replaced (never changed in place) by upserts.
     info: Info | None = None
+    # An error from workflow code that is not a FailureError (a bug): fails the workflow task.
+    task_failure: BaseException | None = None
 
     @property
     def run_info(self) -> Info:

@@ -13,10 +13,11 @@ last time when they come back as events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tidal_schema import Failure, Payload, events
 from tidal_schema.commands import (
@@ -25,6 +26,7 @@ from tidal_schema.commands import (
     CompleteWorkflowExecution,
     FailWorkflowExecution,
     ProtocolMessage,
+    UpsertWorkflowSearchAttributesCommand,
 )
 from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
@@ -41,12 +43,21 @@ from .._workflow_interceptors import (
 )
 from ..common import Priority, RawValue, RetryPolicy
 from ..converter import DataConverter
-from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
+from ..exceptions import FailureError, NondeterminismError, error_to_failure
 from . import local_activities, matching, update
+from .activation import ActivationState
+from .activities import ACTIVITY_JOB_EVENTS, Activities
 from .children import CHILD_JOB_EVENTS, Children
+from .conditions import Conditions
 from .handlers import Handlers
 from .interceptor_roots import build_chain
-from .services import WorkflowServices, _Activity
+from .local_activities import LocalActivities
+from .loop import WorkflowEventLoop
+from .patches import Patches, patch_ids_ahead
+from .randomness import RunRandomness
+from .timers import Timers
+
+_T = TypeVar("_T")
 
 
 class WorkflowTaskError(exc_mod.TidalError):
@@ -66,7 +77,7 @@ class StaleInstanceError(exc_mod.TidalError):
     completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
-class WorkflowInstance(WorkflowServices):
+class WorkflowInstance:
     def __init__(
         self,
         *,
@@ -78,7 +89,19 @@ class WorkflowInstance(WorkflowServices):
         failure_exception_types: Sequence[type[BaseException]] = (),
         interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
-        super().__init__(run_id=run_id, converter=converter)
+        self.converter = converter or DataConverter.default
+        # The loop's timer sink is this instance (start_timer/cancel_timer/callback_failed), and
+        # workflow.* functions find the instance through the running loop.
+        self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        self.state = ActivationState(loop=self._loop, converter=self.converter)
+        self.activities = Activities(self.state)
+        self.local_activities = LocalActivities(self.state)
+        self.timers = Timers(self.state)
+        self.conditions = Conditions(self.state)
+        self.patches = Patches(self.state)
+        self.children = Children(self.state)
+        self.randomness = RunRandomness(run_id)
+        self._now = datetime.fromtimestamp(0, UTC)
         self.definition = definition
         # The worker's types plus the workflow's own (`@workflow.defn(failure_exception_types=)`).
         self._worker_failure_types = tuple(failure_exception_types)
@@ -99,11 +122,9 @@ class WorkflowInstance(WorkflowServices):
         self._workflow_failure: BaseException | None = None  # FailureError from a handler
         self._poisoned = False
         self._last_commands: tuple[Command, ...] = ()
-        self._activity_by_event: dict[int, str] = {}
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
-        self.children = Children(self.state)
         self.last_failure: Failure | None = None
         self.last_completion_result: tuple[Payload, ...] = ()
         # What history delivers enters through `inbound`; what workflow code calls leaves through
@@ -114,6 +135,58 @@ class WorkflowInstance(WorkflowServices):
         self.handlers = Handlers(
             state=self.state, definition=definition, inbound=self.inbound, on_failure=self._handler_failed
         )
+
+    # --- what workflow code reads and asks of its run (workflow.* functions) --------------
+
+    @property
+    def loop(self) -> WorkflowEventLoop:
+        """The run's deterministic event loop."""
+        return self._loop
+
+    @property
+    def info(self) -> Info:
+        return self.state.run_info
+
+    def now(self) -> datetime:
+        return self._now
+
+    @property
+    def is_replaying(self) -> bool:
+        return self.state.replaying
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.state.read_only
+
+    def read_only(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Call `fn` where workflow code may only read (a query, an update validator)."""
+        return self.state.run_read_only(fn, *args)
+
+    def assert_not_read_only(self, what: str) -> None:
+        self.state.assert_not_read_only(what)
+
+    def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
+        """Record the upsert command and show the new values in `info()` at once (as temporalio);
+        replay runs the same code, so the info stays deterministic."""
+        self.state.add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        merged = {**self.info.search_attributes, **values}
+        current = {k: v for k, v in merged.items() if v is not None}
+        self.state.info = dataclasses.replace(
+            self.info,
+            search_attributes=current,
+            typed_search_attributes=TypedSearchAttributes.from_json(current),
+        )
+
+    # The loop's TimerSink.
+
+    def start_timer(self, handle: asyncio.TimerHandle, delay: float) -> None:
+        self.timers.start(handle, delay)
+
+    def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
+        self.timers.cancel(handle)
+
+    def callback_failed(self, exc: BaseException) -> None:
+        self.state.task_failure = self.state.task_failure or exc
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -270,7 +343,7 @@ class WorkflowInstance(WorkflowServices):
                 self._task_times[ev.event_id] = ev.event_time
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
-                    self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
+                    self.patches.expect(patch_ids_ahead(evs[i + 1 :]))
                     self._replay_updates = update.accepted_ahead(evs[i + 1 :])
                     self.local_activities.expect_markers(
                         local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
@@ -305,18 +378,6 @@ class WorkflowInstance(WorkflowServices):
             )
         )
 
-    @staticmethod
-    def _patch_ids_ahead(evs: Sequence[HistoryEvent]) -> set[str]:
-        """Patch markers among the command events that follow a WorkflowTaskCompleted: on replay,
-        `patched(id)` is true only if the original run recorded it in this task."""
-        ids: set[str] = set()
-        for ev in evs:
-            if ev.event_type not in matching.COMMAND_EVENTS:
-                break
-            if (pid := matching.patch_id(ev)) is not None:
-                ids.add(pid)
-        return ids
-
     def _confirm(self, ev: HistoryEvent) -> None:
         head = self._unconfirmed[0] if self._unconfirmed else None
         if head is None or not matching.matches(ev, head):
@@ -328,8 +389,7 @@ class WorkflowInstance(WorkflowServices):
         self.children.confirmed(ev, head)
         a = ev.attributes
         if isinstance(a, events.ActivityTaskScheduled):
-            self._activities[a.activity_id].scheduled_event_id = ev.event_id
-            self._activity_by_event[ev.event_id] = a.activity_id
+            self.activities.scheduled(ev, a)
 
     # --- activations ------------------------------------------------------------------------
 
@@ -348,7 +408,7 @@ class WorkflowInstance(WorkflowServices):
         sched = scheduled_event_id or ev.event_id
         self.state.replaying = replaying
         if not replaying:
-            self._patches_in_task = set()
+            self.patches.expect(set())
         # Workflow time is the task's scheduled time: the same on first execution and on replay.
         t = self._task_times.get(sched, ev.event_time)
         self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
@@ -378,34 +438,19 @@ class WorkflowInstance(WorkflowServices):
     def _run_until_idle(self) -> None:
         while True:
             self._loop.run_ready()
-            progressed = False
-            for cond in list(self._conditions):
-                fn, fut = cond
-                if fut.done():  # e.g. cancelled by a wait_condition timeout
-                    self._conditions.remove(cond)
-                    continue
-                try:
-                    ok = fn()
-                except Exception as e:
-                    self._conditions.remove(cond)
-                    fut.set_exception(e)
-                    progressed = True
-                    continue
-                if ok:
-                    self._conditions.remove(cond)
-                    fut.set_result(True)
-                    progressed = True
+            progressed = self.conditions.check()
             if not progressed and not self._loop.has_ready():
                 if self.local_activities.resolve_replayed():
                     continue
                 return
 
     def _check_outcome(self) -> None:
-        if self._task_failure is not None and not isinstance(self._task_failure, self._failure_types):
-            e = self._task_failure
+        task_failure = self.state.task_failure
+        if task_failure is not None and not isinstance(task_failure, self._failure_types):
+            e = task_failure
             raise WorkflowTaskError(f"workflow code raised {e!r}", failure=error_to_failure(e)) from e
-        if self._task_failure is not None and not self._closed:
-            self._close(FailWorkflowExecution(failure=error_to_failure(self._task_failure)))
+        if task_failure is not None and not self._closed:
+            self._close(FailWorkflowExecution(failure=error_to_failure(task_failure)))
             return
         if self._closed:
             return
@@ -454,49 +499,12 @@ class WorkflowInstance(WorkflowServices):
             self.cancellation_reason = a.cause
             if self._run_task is not None and not self._run_task.done():
                 self._run_task.cancel()
-        elif isinstance(a, events.ActivityTaskCompleted):
-            act = self._activity_done(ev, a.scheduled_event_id)
-            if not act.future.done():
-                payloads = a.result[:1]
-                value = self.converter.from_payloads(payloads, [act.result_type])[0] if payloads else None
-                act.future.set_result(value)
-        elif isinstance(
-            a, events.ActivityTaskFailed | events.ActivityTaskTimedOut | events.ActivityTaskCanceled
-        ):
-            act = self._activity_done(ev, a.scheduled_event_id)
-            if not act.future.done():
-                error = ActivityError(
-                    "Activity task failed" if a.type != "ActivityTaskCanceled" else "Activity task cancelled",
-                    scheduled_event_id=a.scheduled_event_id,
-                    started_event_id=a.started_event_id,
-                    activity_type=act.activity_type,
-                    activity_id=act.activity_id,
-                    retry_state=getattr(a, "retry_state", None),
-                )
-                if isinstance(a, events.ActivityTaskCanceled):
-                    error.__cause__ = exc_mod.CancelledError(
-                        "Activity cancelled", *[p.data for p in a.details]
-                    )
-                else:
-                    error.__cause__ = failure_to_error(a.failure)
-                act.future.set_exception(error)
+        elif a.type in ACTIVITY_JOB_EVENTS:
+            self.activities.apply(ev)
         elif isinstance(a, events.TimerFired):
-            handle = self._timers.pop(a.timer_id, None)
-            if handle is not None:  # None: cancelled by the code since
-                self._timer_of_handle.pop(id(handle), None)
-                self._loop.fire(handle)
+            self.timers.fire(a.timer_id)
         elif a.type in CHILD_JOB_EVENTS:
             self.children.apply(ev)
-
-    def _activity_done(self, ev: HistoryEvent, scheduled_event_id: int) -> _Activity:
-        """The activity a terminal activity event is about (forgotten afterwards: it is final)."""
-        aid = self._activity_by_event.pop(scheduled_event_id, None)
-        if aid is None:
-            raise NondeterminismError(
-                f"Nondeterminism: history event {ev.event_id} {ev.event_type} refers to activity scheduled "
-                f"at event {scheduled_event_id}, which the workflow code never scheduled; {matching.ADVICE}"
-            )
-        return self._activities.pop(aid)
 
     def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
         self.state.info = Info(
@@ -568,7 +576,7 @@ class WorkflowInstance(WorkflowServices):
         if isinstance(e, FailureError):
             self._workflow_failure = self._workflow_failure or e
         else:
-            self._task_failure = self._task_failure or e
+            self.state.task_failure = self.state.task_failure or e
 
 
 def _is_cancellation(err: BaseException) -> bool:

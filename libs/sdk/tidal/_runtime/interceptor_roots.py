@@ -137,7 +137,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
         )
 
     def start_activity(self, input: StartActivityInput) -> ActivityHandle[Any]:
-        return self._instance.start_activity(
+        return self._instance.activities.start(
             activity_type=input.activity,
             args=list(input.args),
             task_queue=input.task_queue,

@@ -60,7 +60,7 @@ def replay_for_query(inst: WorkflowInstance, evs: Sequence[HistoryEvent]) -> Non
     if not evs or evs[0].event_id != 1:
         raise QueryError(QueryErrorKind.WORKER_ERROR, "a query needs the run's history from event 1")
     outer = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(inst._loop)
+    asyncio.events._set_running_loop(inst.loop)
     try:
         inst._apply_events(evs, run_last=False)
         if inst.activated_upto == 0:
@@ -84,7 +84,7 @@ def stack_trace(inst: WorkflowInstance) -> str:
     """Where each of the run's coroutines waits, oldest first (Temporal's `__stack_trace`): the
     whole chain of awaits, so the workflow's own frames show below the interceptors' ones."""
     out = io.StringIO()
-    tasks = sorted((t for t in asyncio.all_tasks(inst._loop) if not t.done()), key=lambda t: t.get_name())
+    tasks = sorted((t for t in asyncio.all_tasks(inst.loop) if not t.done()), key=lambda t: t.get_name())
     for n, task in enumerate(tasks):
         if n:
             out.write("\n")
@@ -135,8 +135,8 @@ def run_query(
     except (ValueError, TypeError) as e:
         raise QueryError(QueryErrorKind.BAD_ARGUMENTS, f"bad arguments for query {name!r}: {e}") from e
     outer = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(inst._loop)
-    before = len(inst._commands)
+    asyncio.events._set_running_loop(inst.loop)
+    before = len(inst.state.commands)
     call = HandleQueryInput(id=query_id, query=name, args=values, headers=dict(headers or {}))
     # A query never replays (temporalio's `is_replaying()` is false in queries), even on an
     # instance that replay just rebuilt for it.
@@ -151,8 +151,8 @@ def run_query(
     finally:
         inst.state.replaying = replaying
         asyncio.events._set_running_loop(outer)
-        issued = len(inst._commands) > before
-        del inst._commands[before:]
+        issued = len(inst.state.commands) > before
+        del inst.state.commands[before:]
     if issued:
         raise QueryError(
             QueryErrorKind.HANDLER_FAILED,

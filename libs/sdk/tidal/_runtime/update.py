@@ -70,12 +70,12 @@ def deliver(inst: WorkflowInstance, requests: Sequence[UpdateRequest], *, valida
         async def deliver_one(r: UpdateRequest = r) -> None:
             _deliver(inst, r, validate=validate)
 
-        inst._loop.create_task(deliver_one(), name=f"update:{r.name}:deliver")
+        inst.loop.create_task(deliver_one(), name=f"update:{r.name}:deliver")
 
 
 def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> None:
     def reject(exc: BaseException) -> None:
-        inst._commands.append(
+        inst.state.commands.append(
             ProtocolMessage(update_id=r.update_id, kind="reject", failure=error_to_failure(exc))
         )
 
@@ -108,7 +108,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
         except Exception as e:
             reject(e)
             return
-    inst._commands.append(ProtocolMessage(update_id=r.update_id, kind="accept"))
+    inst.state.commands.append(ProtocolMessage(update_id=r.update_id, kind="accept"))
     coro = inst.inbound.handle_update_handler(call)
     if not d.is_async:
         # A sync handler completes in this step, through interceptors that only pass it on.
@@ -125,7 +125,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
             return
         assert rest is not None
         coro = rest
-    task = inst._loop.create_task(coro, name=f"update:{r.name}", context=ctx)
+    task = inst.loop.create_task(coro, name=f"update:{r.name}", context=ctx)
     task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
     inst.handlers.track(task, RunningHandler("update", r.name, d.unfinished_policy, r.update_id))
 
@@ -152,4 +152,4 @@ def _complete(
         msg = ProtocolMessage(
             update_id=update_id, kind="complete", result=inst.converter.to_payloads([result])
         )
-    inst._commands.append(msg)
+    inst.state.commands.append(msg)
