@@ -10,7 +10,8 @@ import pytest
 from tidal import workflow
 from tidal._runtime import WorkflowInstance
 from tidal._runtime.history_builder import HistoryBuilder
-from tidal._runtime.query import QueryError, answer_query
+from tidal._runtime.query import QueryError
+from tidal._runtime.query_answer import answer_query
 from tidal.converter import DataConverter
 from tidal_schema import Payload
 from tidal_schema.messages import QueryErrorKind, QueryWorkflowTask

@@ -33,7 +33,7 @@ from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._local_activities import run_local_activity
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
-from ._runtime.query import answer_query
+from ._runtime.query_answer import answer_query
 from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, undecodable
 from ._transport import TaskDelivery, WorkerTransport

@@ -21,9 +21,7 @@ from typing import Any, TypeVar
 
 from tidal_schema import Failure, Payload, events
 from tidal_schema.commands import (
-    CancelWorkflowExecution,
     Command,
-    CompleteWorkflowExecution,
     FailWorkflowExecution,
     ProtocolMessage,
     UpsertWorkflowSearchAttributesCommand,
@@ -31,17 +29,15 @@ from tidal_schema.commands import (
 from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
-from .. import exceptions as exc_mod
 from .._definitions import WorkflowDefinition
 from .._search_attributes import TypedSearchAttributes
-from .._workflow_continue import ContinueAsNewRequest, continue_as_new_command
-from .._workflow_info import Info, ParentInfo, RootInfo
+from .._workflow_info import Info
 from .._workflow_interceptors import (
     ExecuteWorkflowInput,
     WorkflowInboundInterceptor,
     WorkflowOutboundInterceptor,
 )
-from ..common import Priority, RawValue, RetryPolicy
+from ..common import RawValue
 from ..converter import DataConverter
 from ..exceptions import FailureError, NondeterminismError, error_to_failure
 from . import local_activities, matching, update
@@ -49,32 +45,21 @@ from .activation import ActivationState
 from .activities import ACTIVITY_JOB_EVENTS, Activities
 from .children import CHILD_JOB_EVENTS, Children
 from .conditions import Conditions
+from .errors import StaleInstanceError, WorkflowTaskError
 from .handlers import Handlers
 from .interceptor_roots import build_chain
 from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
+from .outcome import closing_command
 from .patches import Patches, patch_ids_ahead
+from .query import replay_for_query, run_query
 from .randomness import RunRandomness
+from .start import start_info
 from .timers import Timers
 
+__all__ = ["StaleInstanceError", "WorkflowInstance", "WorkflowTaskError"]
+
 _T = TypeVar("_T")
-
-
-class WorkflowTaskError(exc_mod.TidalError):
-    """The workflow *task* failed (the workflow did not): report `FailWorkflowTask(failure=...,
-    cause=...)`, evict the instance, and let the server retry the task. The original exception
-    (a bug in workflow code, a NondeterminismError) is `__cause__`."""
-
-    def __init__(self, message: str, *, failure: Failure, cause: str = "WorkflowWorkerUnhandledFailure"):
-        super().__init__(message)
-        self.failure = failure
-        # FailWorkflowTask's cause (a string); `.cause` is the chained error, as on every TidalError.
-        self.task_failure_cause = cause
-
-
-class StaleInstanceError(exc_mod.TidalError):
-    """This cached instance cannot apply the task (events do not follow `last_event_id`, or a task it
-    completed itself failed or timed out). Evict it and replay the run from its full history."""
 
 
 class WorkflowInstance:
@@ -284,8 +269,6 @@ class WorkflowInstance:
         has not completed yet gets its first activation anyway (its commands are discarded), so
         a query sees the initialised workflow rather than nothing. Only for throwaway instances.
         Raises WorkflowTaskError when the workflow code fails while replaying."""
-        from .query import replay_for_query  # the query support lives in its own module
-
         replay_for_query(self, evs)
 
     def resolve_local_activities(
@@ -325,8 +308,6 @@ class WorkflowInstance:
 
         Raises `query.QueryError` (unknown name, bad arguments, not started, a handler that
         tried to issue a command) or whatever the handler raised."""
-        from .query import run_query
-
         return run_query(self, name, args, query_id=query_id, headers=headers)
 
     # --- walking history --------------------------------------------------------------------
@@ -445,41 +426,18 @@ class WorkflowInstance:
                 return
 
     def _check_outcome(self) -> None:
-        task_failure = self.state.task_failure
-        if task_failure is not None and not isinstance(task_failure, self._failure_types):
-            e = task_failure
-            raise WorkflowTaskError(f"workflow code raised {e!r}", failure=error_to_failure(e)) from e
-        if task_failure is not None and not self._closed:
-            self._close(FailWorkflowExecution(failure=error_to_failure(task_failure)))
-            return
-        if self._closed:
-            return
-        if self._workflow_failure is not None:
-            self._close(FailWorkflowExecution(failure=error_to_failure(self._workflow_failure)))
-            return
-        task = self._run_task
-        if task is None or not task.done():
-            return
-        if task.cancelled():
-            if self._cancel_requested:
-                self._close(CancelWorkflowExecution())
-            else:
-                failure = error_to_failure(exc_mod.CancelledError("Workflow cancelled itself"))
-                self._close(FailWorkflowExecution(failure=failure))
-            return
-        err = task.exception()
-        if err is None:
-            self._close(CompleteWorkflowExecution(result=self.converter.to_payloads([task.result()])))
-        elif isinstance(err, ContinueAsNewRequest):
-            self._close(continue_as_new_command(err.input, self.info, self.converter))
-        elif self._cancel_requested and _is_cancellation(err):
-            self._close(CancelWorkflowExecution())
-        elif isinstance(err, (FailureError, *self._failure_types)):
-            self._close(FailWorkflowExecution(failure=error_to_failure(err)))
-        else:
-            # Temporal semantics: a non-Failure exception is a bug, so fail the task (it is retried
-            # and can succeed after a fix) rather than the workflow.
-            raise WorkflowTaskError(f"workflow code raised {err!r}", failure=error_to_failure(err)) from err
+        cmd = closing_command(
+            self._run_task,
+            closed=self._closed,
+            task_failure=self.state.task_failure,
+            workflow_failure=self._workflow_failure,
+            cancel_requested=self._cancel_requested,
+            failure_types=self._failure_types,
+            info=self.state.info,
+            converter=self.converter,
+        )
+        if cmd is not None:
+            self._close(cmd)
 
     def _close(self, cmd: Command) -> None:
         self._closed = True
@@ -507,40 +465,13 @@ class WorkflowInstance:
             self.children.apply(ev)
 
     def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
-        self.state.info = Info(
-            attempt=a.attempt,
-            continued_run_id=a.continued_execution_run_id,
-            cron_schedule=a.cron_schedule,
-            execution_timeout=a.workflow_execution_timeout,
-            first_execution_run_id=a.first_execution_run_id or self.run_id,
-            headers=dict(a.header),
+        self.state.info = start_info(
+            ev,
+            a,
             namespace=self.namespace,
-            original_execution_run_id=a.original_execution_run_id or self.run_id,
-            parent=(
-                ParentInfo(namespace=self.namespace, run_id=a.parent_run_id, workflow_id=a.parent_workflow_id)
-                if a.parent_workflow_id and a.parent_run_id
-                else None
-            ),
-            root=(
-                RootInfo(run_id=a.root_run_id, workflow_id=a.root_workflow_id)
-                if a.root_workflow_id and a.root_run_id
-                else None
-            ),
-            priority=Priority.from_schema(a.priority),
-            raw_memo=dict(a.memo),
-            retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
-            run_id=self.run_id,
-            run_timeout=a.workflow_run_timeout,
-            search_attributes=dict(a.search_attributes),
-            # temporalio's: the first workflow task's time (this activation's), while
-            # workflow_start_time is the start event's.
-            start_time=self._now,
-            task_queue=a.task_queue,
-            task_timeout=a.workflow_task_timeout,
-            typed_search_attributes=TypedSearchAttributes.from_json(a.search_attributes),
             workflow_id=self.workflow_id,
-            workflow_start_time=ev.event_time,
-            workflow_type=a.workflow_type,
+            run_id=self.run_id,
+            first_task_time=self._now,
         )
         # What the previous attempt or cron run left (workflow.get_last_failure & co).
         self.last_failure = a.continued_failure
@@ -577,17 +508,6 @@ class WorkflowInstance:
             self._workflow_failure = self._workflow_failure or e
         else:
             self.state.task_failure = self.state.task_failure or e
-
-
-def _is_cancellation(err: BaseException) -> bool:
-    """The run ended because of the cancellation it was asked for (possibly wrapped, e.g. an
-    ActivityError caused by the activity's cancellation)."""
-    e: BaseException | None = err
-    while e is not None:
-        if isinstance(e, asyncio.CancelledError | exc_mod.CancelledError):
-            return True
-        e = e.__cause__
-    return False
 
 
 def _task_shape_ok(evs: Sequence[HistoryEvent], scheduled_event_id: int) -> bool:

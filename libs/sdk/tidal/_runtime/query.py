@@ -13,26 +13,23 @@ import asyncio
 import inspect
 import io
 import traceback
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tidal_schema import Payload
 from tidal_schema.events import HistoryEvent
-from tidal_schema.messages import QueryErrorKind, QueryWorkflowReply, QueryWorkflowTask
+from tidal_schema.messages import QueryErrorKind
 
-from .._definitions import lookup
 from .._workflow_context import ReadOnlyContextError
 from .._workflow_handlers import DYNAMIC
 from .._workflow_interceptors import HandleQueryInput
-from ..converter import DataConverter
 from ..exceptions import NondeterminismError, TidalError, error_to_failure
 from .eager import step_eagerly
+from .errors import WorkflowTaskError
 from .handlers import bound, handler_args
 
 if TYPE_CHECKING:
-    from .._definitions import WorkflowDefinition
-    from .._workflow_interceptors import WorkflowInboundInterceptor
     from .instance import WorkflowInstance
 
 
@@ -55,8 +52,6 @@ def last_completed_task(evs: Sequence[HistoryEvent]) -> int:
 
 
 def replay_for_query(inst: WorkflowInstance, evs: Sequence[HistoryEvent]) -> None:
-    from .instance import WorkflowTaskError
-
     if not evs or evs[0].event_id != 1:
         raise QueryError(QueryErrorKind.WORKER_ERROR, "a query needs the run's history from event 1")
     outer = asyncio.events._get_running_loop()
@@ -172,58 +167,3 @@ def _through_chain(inst: WorkflowInstance, call: HandleQueryInput) -> Any:
             f"query {call.query!r} waited (in its handler or an interceptor): queries must answer at once",
         )
     return result
-
-
-def answer_query(
-    task: QueryWorkflowTask,
-    *,
-    definitions: Mapping[str, WorkflowDefinition],
-    cache: MutableMapping[str, WorkflowInstance],
-    converter: DataConverter,
-    identity: str,
-    interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = (),
-) -> QueryWorkflowReply:
-    """The worker's answer to a query task (never raises: every failure is a structured reply)."""
-    from .instance import WorkflowInstance, WorkflowTaskError
-
-    def error(kind: QueryErrorKind, message: str, known: Sequence[str] = ()) -> QueryWorkflowReply:
-        return QueryWorkflowReply(
-            query_id=task.query_id, error=kind, message=message, known_queries=tuple(known), identity=identity
-        )
-
-    defn = lookup(definitions, task.workflow_type)
-    if defn is None:
-        return error(
-            QueryErrorKind.WORKER_ERROR,
-            f"workflow type {task.workflow_type!r} is not registered on worker {identity}",
-        )
-    cached = cache.get(task.run_id)
-    target = last_completed_task(task.events)
-    if cached is not None and target and cached.activated_upto == target:
-        instance = cached
-    else:
-        cached = None
-        instance = WorkflowInstance(
-            definition=defn,
-            namespace=task.namespace,
-            workflow_id=task.workflow_id,
-            run_id=task.run_id,
-            converter=converter,
-            interceptor_classes=interceptor_classes,
-        )
-        try:
-            instance.catch_up(task.events)
-        except WorkflowTaskError as e:
-            return error(QueryErrorKind.WORKER_ERROR, f"cannot rebuild the workflow state: {e}")
-        except QueryError as e:
-            return error(e.kind, str(e), e.known)
-    try:
-        result = instance.query(task.query_type, task.query_args, query_id=task.query_id, headers=task.header)
-    except QueryError as e:
-        if cached is not None and e.kind is QueryErrorKind.HANDLER_FAILED:
-            # The handler may have changed the instance's counters: replay next time.
-            cache.pop(task.run_id, None)
-        return error(e.kind, str(e), e.known)
-    except Exception as e:
-        return error(QueryErrorKind.HANDLER_FAILED, f"{type(e).__name__}: {e}")
-    return QueryWorkflowReply(query_id=task.query_id, result=result, identity=identity)
