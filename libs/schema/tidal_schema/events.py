@@ -125,6 +125,10 @@ class WorkflowTaskStarted(Frozen):
     scheduled_event_id: int
     identity: str = ""
     request_id: str = ""
+    # What the task told the workflow (Temporal's fields of this event), so a replay reads the
+    # same `info().get_current_history_size()` / `is_continue_as_new_suggested()`.
+    history_size_bytes: int = 0
+    suggest_continue_as_new: bool = False
 
 
 class WorkflowTaskCompleted(Frozen):

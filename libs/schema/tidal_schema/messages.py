@@ -160,6 +160,10 @@ class CompleteWorkflowTask(_ExecutionRef):
     # wrote after that one before the task started must have reached the workflow code, or the
     # task is sent again with them (docs/architecture.md).
     seen_event_id: int = Field(default=0, ge=0)
+    # The task's history size and continue-as-new suggestion as the workflow saw them (echoed
+    # from the WorkflowTask), recorded on its WorkflowTaskStarted for replays.
+    history_size_bytes: int = Field(default=0, ge=0)
+    suggest_continue_as_new: bool = False
 
 
 class FailWorkflowTask(_ExecutionRef):
@@ -383,6 +387,10 @@ class WorkflowTask(_ExecutionRef):
     speculative: bool = False
     # The run's priority: matching hands a task queue's backlog out by its key (docs/task-priority.md).
     priority: Priority | None = None
+    # Bytes of the run's history when the task was sent, and whether its length or size passed
+    # history's continue-as-new suggestion thresholds (Temporal's WorkflowTaskStarted fields).
+    history_size_bytes: int = Field(default=0, ge=0)
+    suggest_continue_as_new: bool = False
 
 
 class ActivityTask(_ExecutionRef):

@@ -229,6 +229,8 @@ class WorkflowWorker:
             commands=self._request_eager(commands),
             sticky_queue=self.sticky_queue,
             seen_event_id=task.events[-1].event_id if task.events else 0,
+            history_size_bytes=task.history_size_bytes,
+            suggest_continue_as_new=task.suggest_continue_as_new,
             **ref,
         )
 

@@ -190,14 +190,22 @@ class Mutation:
         wft.unstarted = False
         self._dispatch_wft = self._redispatch_wft = True
 
-    def end_workflow_task(self, *, identity: str = "") -> tuple[WorkflowTaskInfo, int]:
+    def end_workflow_task(
+        self, *, identity: str = "", history_size_bytes: int = 0, suggest_continue_as_new: bool = False
+    ) -> tuple[WorkflowTaskInfo, int]:
         """The outstanding task got its outcome (completed, failed, timed out): its timeout timer
-        goes, and WorkflowTaskStarted is written now, with the outcome (see docs/architecture.md)."""
+        goes, and WorkflowTaskStarted is written now, with the outcome (see docs/architecture.md)
+        and what the task told the workflow about its history (for replays)."""
         wft = self.state.workflow_task
         assert wft is not None
         self.delete_timer(wft_timeout_key(self.state.run_id, wft))
         started_id = self.add_event(
-            ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=identity)
+            ev.WorkflowTaskStarted(
+                scheduled_event_id=wft.scheduled_event_id,
+                identity=identity,
+                history_size_bytes=history_size_bytes,
+                suggest_continue_as_new=suggest_continue_as_new,
+            )
         )
         self.state.workflow_task = None
         return wft, started_id

@@ -98,6 +98,11 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
+        # (history bytes, continue-as-new suggested) of the current activation; what the new task
+        # says, and per scheduled event id what replayed tasks' WorkflowTaskStarted recorded.
+        self._history_size: tuple[int, bool] = (0, False)
+        self._task_history_size: tuple[int, bool] = (0, False)
+        self._started_sizes: dict[int, tuple[int, bool]] = {}
         self._init_children()
         self._init_handlers(definition)
         self.last_failure: Failure | None = None
@@ -141,6 +146,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                 "by inputs written before it started"
             )
         self._task_updates = task.updates
+        self._task_history_size = (task.history_size_bytes, task.suggest_continue_as_new)
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
         # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
         outer = asyncio.events._get_running_loop()
@@ -178,6 +184,16 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     def current_history_length(self) -> int:
         """`workflow.info().get_current_history_length()`: the same on first run and replay."""
         return self._history_length
+
+    @property
+    def current_history_size(self) -> int:
+        """`workflow.info().get_current_history_size()`: the same on first run and replay."""
+        return self._history_size[0]
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """`workflow.info().is_continue_as_new_suggested()`: the same on first run and replay."""
+        return self._history_size[1]
 
     @property
     def activated_upto(self) -> int:
@@ -240,6 +256,8 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             self._last_event_id = ev.event_id
             if a.type == "WorkflowTaskScheduled":
                 self._task_times[ev.event_id] = ev.event_time
+            elif a.type == "WorkflowTaskStarted":
+                self._started_sizes[a.scheduled_event_id] = (a.history_size_bytes, a.suggest_continue_as_new)
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
@@ -326,6 +344,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         seen_below = upto or sched
         self._activated_upto = sched
         self._history_length = sched
+        if replaying:
+            self._history_size = self._started_sizes.pop(sched, (0, False))
+        else:
+            self._history_size = self._task_history_size
         self._task_times = {k: v for k, v in self._task_times.items() if k > sched}
         # Jobs written after the task started were not seen by it: they wait for the next one.
         jobs = [j for j in self._jobs if j.event_id < seen_below]

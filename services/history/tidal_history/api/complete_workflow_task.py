@@ -56,7 +56,11 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         updates.drop_speculative(m, history, msg.commands)  # a rejected update leaves no trace
         return m.finish()
     updates.materialize(m)
-    wft, started_id = m.end_workflow_task(identity=msg.identity)
+    wft, started_id = m.end_workflow_task(
+        identity=msg.identity,
+        history_size_bytes=msg.history_size_bytes,
+        suggest_continue_as_new=msg.suggest_continue_as_new,
+    )
     state.last_wft_failure = state.last_wft_failure_cause = None
     problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
     if problem is not None:

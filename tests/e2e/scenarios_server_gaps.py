@@ -1,0 +1,104 @@
+"""temporalio behaviour that needs the server (issue 11): the history size and continue-as-new
+suggestion a workflow task carries. Run in both modes by test_server_gaps.py, whose servers
+suggest continuing as new past `SUGGEST_AT` events."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from tidal import workflow
+from tidal.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from tidal.worker import Replayer, Worker
+
+from tests.support.stack import wait_for
+
+__all__ = ["SUGGEST_AT", "WORKFLOWS", "continue_as_new_when_suggested"]
+
+SUGGEST_AT = 30  # history_count_suggest_continue_as_new of the test servers
+
+
+@dataclass
+class Carry:
+    signals: int = 0
+    sizes: tuple[int, ...] = ()  # get_current_history_size() after each signal of the first run
+    length_when_suggested: int = 0
+
+
+@workflow.defn
+class Accumulator:
+    """Takes signals until the server suggests continuing as new, then continues with what it
+    counted; the next run waits for `finish`."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.finished = False
+
+    @workflow.run
+    async def run(self, carry: Carry) -> Carry:
+        if carry.signals:  # the continued run
+            await workflow.wait_condition(lambda: self.finished)
+            return carry
+        sizes: list[int] = []
+        count = 0
+        while True:
+            await workflow.wait_condition(lambda: self.pending > 0)
+            count, self.pending = count + self.pending, 0
+            info = workflow.info()
+            sizes.append(info.get_current_history_size())
+            if info.is_continue_as_new_suggested():
+                workflow.continue_as_new(
+                    Carry(
+                        signals=count,
+                        sizes=tuple(sizes),
+                        length_when_suggested=info.get_current_history_length(),
+                    )
+                )
+
+    @workflow.signal
+    def add(self) -> None:
+        self.pending += 1
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+
+WORKFLOWS = [Accumulator]
+
+
+async def continue_as_new_when_suggested(client: Client, task_queue: str) -> None:
+    """Signals one at a time until the run continues as new: the suggestion comes once the
+    history passes `SUGGEST_AT` events, the size grows with the history, both are recorded on
+    WorkflowTaskStarted, and a replay of the first run takes the same decisions."""
+    wf_id = f"suggest-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        handle = await client.start_workflow(Accumulator.run, Carry(), id=wf_id, task_queue=task_queue)
+        first_run = handle.first_execution_run_id or handle.result_run_id
+        assert first_run
+        first = client.get_workflow_handle(wf_id, run_id=first_run)
+        for _ in range(SUGGEST_AT):  # one signal adds at most 4 events: enough to get there
+            await first.signal(Accumulator.add)
+            await wait_for(lambda: _task_done(first), timeout=30, what="the signal's workflow task")
+            if (await first.describe()).status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+                break
+        assert (await first.describe()).status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+        latest = client.get_workflow_handle(wf_id, result_type=Carry)
+        await latest.signal(Accumulator.finish)
+        carry = await latest.result()
+    assert isinstance(carry, Carry), carry
+    assert carry.length_when_suggested >= SUGGEST_AT, carry
+    sizes = carry.sizes
+    assert all(s > 0 for s in sizes) and list(sizes) == sorted(sizes) and sizes[-1] > sizes[0], sizes
+    history = await first.fetch_history()
+    started = [e.attributes for e in history.events if e.event_type == "WorkflowTaskStarted"]
+    # (The first signal may reach the first task: then every task saw one.)
+    assert [s.history_size_bytes for s in started][-len(sizes) :] == list(sizes), (started, sizes)
+    assert started[-1].suggest_continue_as_new and not any(s.suggest_continue_as_new for s in started[:-1])
+    # The recorded values are what a replay reads: without them it would not continue as new here.
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
+async def _task_done(handle: WorkflowHandle[object, object]) -> bool:
+    last = (await handle.fetch_history()).events[-1].event_type
+    return last not in ("WorkflowTaskScheduled", "WorkflowExecutionSignaled")
