@@ -9,11 +9,18 @@ from dataclasses import dataclass
 
 from tidal import workflow
 from tidal.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from tidal.exceptions import WorkflowAlreadyStartedError
 from tidal.worker import Replayer, Worker
 
 from tests.support.stack import wait_for
 
-__all__ = ["SUGGEST_AT", "WORKFLOWS", "continue_as_new_when_suggested"]
+__all__ = [
+    "SCENARIOS",
+    "SUGGEST_AT",
+    "WORKFLOWS",
+    "already_started_names_the_first_run",
+    "continue_as_new_when_suggested",
+]
 
 SUGGEST_AT = 30  # history_count_suggest_continue_as_new of the test servers
 
@@ -64,7 +71,26 @@ class Accumulator:
         self.finished = True
 
 
-WORKFLOWS = [Accumulator]
+@workflow.defn
+class Chain:
+    """Continues as new once, then waits to be told to finish."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    @workflow.run
+    async def run(self, continued: bool = False) -> str:
+        if not continued:
+            workflow.continue_as_new(True)
+        await workflow.wait_condition(lambda: self.finished)
+        return "done"
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+
+WORKFLOWS = [Accumulator, Chain]
 
 
 async def continue_as_new_when_suggested(client: Client, task_queue: str) -> None:
@@ -102,3 +128,32 @@ async def continue_as_new_when_suggested(client: Client, task_queue: str) -> Non
 async def _task_done(handle: WorkflowHandle[object, object]) -> bool:
     last = (await handle.fetch_history()).events[-1].event_type
     return last not in ("WorkflowTaskScheduled", "WorkflowExecutionSignaled")
+
+
+async def already_started_names_the_first_run(client: Client, task_queue: str) -> None:
+    """A start refused because the id's second run is running names that run (`run_id`) and the
+    chain's first (`first_run_id`, from the server's 409 body), as temporalio's error does."""
+    wf_id = f"chain-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        first = await client.start_workflow(Chain.run, id=wf_id, task_queue=task_queue)
+        latest = client.get_workflow_handle(wf_id)
+        await wait_for(
+            lambda: _continued(latest, first.result_run_id or ""), timeout=30, what="the continue-as-new"
+        )
+        second_run = (await latest.describe()).run_id
+        try:
+            await client.start_workflow(Chain.run, id=wf_id, task_queue=task_queue)
+        except WorkflowAlreadyStartedError as err:
+            assert (err.run_id, err.first_run_id) == (second_run, first.result_run_id), vars(err)
+        else:
+            raise AssertionError("the second start was not refused")
+        await latest.signal(Chain.finish)
+        assert await latest.result() == "done"
+
+
+async def _continued(handle: WorkflowHandle[object, object], first_run_id: str) -> bool:
+    desc = await handle.describe()
+    return desc.run_id != first_run_id and desc.status is WorkflowExecutionStatus.RUNNING
+
+
+SCENARIOS = [continue_as_new_when_suggested, already_started_names_the_first_run]

@@ -3,6 +3,7 @@ real stack, each with a low continue-as-new suggestion threshold."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ from tidal.client import Client
 from tidal_server.embedded import EmbeddedServer
 
 from tests.e2e import scenarios_server_gaps as sc
+from tests.support.scenario_suite import Scenario
 from tests.support.stack import Stack
 
 SETTINGS = {"history": {"history_count_suggest_continue_as_new": sc.SUGGEST_AT}}
@@ -30,8 +32,9 @@ async def client() -> AsyncIterator[Client]:
         await server.stop()
 
 
-async def test_continue_as_new_when_suggested_embedded(client: Client) -> None:
-    await sc.continue_as_new_when_suggested(client, "suggest")
+@pytest.mark.parametrize("scenario", sc.SCENARIOS, ids=[s.__name__ for s in sc.SCENARIOS])
+async def test_embedded(client: Client, scenario: Scenario) -> None:
+    await asyncio.wait_for(scenario(client, f"gaps-{scenario.__name__}"), timeout=120)
 
 
 async def test_server_gaps_on_the_stack(stack: Stack) -> None:
@@ -40,6 +43,13 @@ async def test_server_gaps_on_the_stack(stack: Stack) -> None:
     await stack.wait_ready(timeout=240)
     client = await Client.connect(stack.address)
     try:
-        await sc.continue_as_new_when_suggested(client, "suggest")
+        results = await asyncio.gather(
+            *(asyncio.wait_for(s(client, f"gaps-{s.__name__}"), timeout=240) for s in sc.SCENARIOS),
+            return_exceptions=True,
+        )
     finally:
         await client.close()
+    failed = {
+        s.__name__: r for s, r in zip(sc.SCENARIOS, results, strict=True) if isinstance(r, BaseException)
+    }
+    assert not failed, failed

@@ -130,3 +130,39 @@ async def test_async_activity_calls_go_through_the_chain() -> None:
         "/api/v1/namespaces/ns/activities/complete",
     ]
     assert [p["data"] for p in json.loads(requests[0].content)["input"]] == ["d", "added"]
+
+
+async def test_request_eager_start_reaches_interceptors_as_a_hint() -> None:
+    """temporalio's `request_eager_start` (and `stack_level`) are accepted; the hint is what
+    interceptors see, and the start goes out as any other (Tidal has no eager workflow start)."""
+    hints: list[bool] = []
+
+    class Eager(Interceptor):
+        def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+            class Out(OutboundInterceptor):
+                async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+                    hints.append(input.request_eager_start)
+                    return await super().start_workflow(input)
+
+            return Out(next)
+
+    requests: list[httpx.Request] = []
+    client = _client(requests, [Eager()])
+    handle = await client.start_workflow(
+        "Wf", id="w", task_queue="q", request_eager_start=True, stack_level=3
+    )
+    await client.start_workflow("Wf", id="w", task_queue="q")
+    assert hints == [True, False] and handle.run_id == "r1" and len(requests) == 2
+
+
+async def test_already_started_carries_the_first_run_id_of_the_409_body() -> None:
+    from tidal.exceptions import WorkflowAlreadyStartedError
+
+    def app(request: httpx.Request) -> httpx.Response:
+        body = {"code": "already_started", "detail": "running", "run_id": "r2", "first_run_id": "r1"}
+        return httpx.Response(409, json=body)
+
+    client = Client(http=httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://t"))
+    with pytest.raises(WorkflowAlreadyStartedError) as caught:
+        await client.start_workflow("Wf", id="w", task_queue="q")
+    assert (caught.value.run_id, caught.value.first_run_id) == ("r2", "r1")

@@ -14,7 +14,7 @@ from ._policies import WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
 from ._visibility import encode_search_attributes
 from ._workflow_context import _MISSING, _rt, uuid4
-from .common import RetryPolicy
+from .common import Priority, RetryPolicy
 
 ReturnT = TypeVar("ReturnT")
 
@@ -128,6 +128,7 @@ class ChildWorkflowConfig(TypedDict, total=False):
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None
     static_summary: str | None
     static_details: str | None
+    priority: Priority
 
 
 @overload
@@ -150,6 +151,7 @@ async def start_child_workflow(
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[ReturnT]: ...
 
 
@@ -173,6 +175,7 @@ async def start_child_workflow(
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[Any]: ...
 
 
@@ -195,11 +198,13 @@ async def start_child_workflow(
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return its handle once it has started (the child's shard
     confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use (or, per
-    `id_reuse_policy`, was used). `retry_policy`, `memo`, `search_attributes` and the static
-    summary and details mean what they mean on `Client.start_workflow`."""
+    `id_reuse_policy`, was used). `retry_policy`, `memo`, `search_attributes`, the static
+    summary and details and `priority` mean what they mean on `Client.start_workflow` (a
+    priority's unset fields are the parent's, docs/task-priority.md)."""
     if cancellation_type is not _WAIT_COMPLETED:
         raise ValueError("only ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED is supported")
     from ._client_types import _workflow_name  # the same naming rules as Client.start_workflow
@@ -226,6 +231,7 @@ async def start_child_workflow(
         ),
         static_summary=static_summary,
         static_details=static_details,
+        priority=priority,
     )
     try:
         await asyncio.shield(handle._started)

@@ -101,7 +101,9 @@ class ClientCalls(OutboundInterceptor):
             )
         except RPCError as exc:
             if exc.status == "already_started":
-                raise WorkflowAlreadyStartedError(input.id, input.workflow, run_id=exc.run_id) from exc
+                raise WorkflowAlreadyStartedError(
+                    input.id, input.workflow, run_id=exc.run_id, first_run_id=exc.problem.get("first_run_id")
+                ) from exc
             raise
         return WorkflowHandle(
             c,

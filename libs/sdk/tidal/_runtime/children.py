@@ -25,7 +25,7 @@ from tidal_schema.events import HistoryEvent
 
 from .. import exceptions as exc_mod
 from .._policies import WorkflowIDReusePolicy
-from ..common import RetryPolicy
+from ..common import Priority, RetryPolicy
 from ..exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError, failure_to_error
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ class ChildServices:
         search_attributes: Mapping[str, Any] | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
+        priority: Priority = Priority.default,
     ) -> ChildWorkflowHandle[Any]:
         from ..workflow import ChildWorkflowHandle
 
@@ -127,6 +128,7 @@ class ChildServices:
             search_attributes=dict(search_attributes or {}),
             static_summary=static_summary,
             static_details=static_details,
+            priority=priority.to_schema(),
         )
         child = _Child(cmd, self._loop.create_future(), self._loop.create_future(), result_type)
         # Nobody may await these (e.g. a fire-and-forget child): keep asyncio from logging them.
