@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from tidal import workflow
 from tidal.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from tidal.exceptions import WorkflowAlreadyStartedError
+from tidal.exceptions import NondeterminismError, WorkflowAlreadyStartedError
 from tidal.worker import Replayer, Worker
 
 from tests.support.stack import wait_for
@@ -90,7 +91,52 @@ class Chain:
         self.finished = True
 
 
-WORKFLOWS = [Accumulator, Chain]
+@workflow.defn(name="Annotated")
+class Annotated:
+    """Sets its current details and upserts its memo, then continues as new once (carrying the
+    memo) and waits for `finish`."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    @workflow.run
+    async def run(self, continued: bool = False) -> dict[str, Any]:
+        if continued:
+            workflow.set_current_details("second run")
+            await workflow.wait_condition(lambda: self.finished)
+            return workflow.memo()
+        workflow.set_current_details("**step 1**: waiting")
+        workflow.upsert_memo({"added": {"n": 1}, "replaced": "new", "removed": None})
+        seen = workflow.memo()  # the upsert shows at once, as in temporalio
+        assert seen == {"kept": "k", "replaced": "new", "added": {"n": 1}}, seen
+        assert workflow.get_current_details() == "**step 1**: waiting"
+        await workflow.wait_condition(lambda: self.finished)
+        workflow.continue_as_new(True)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+
+@workflow.defn(name="Annotated")
+class AnnotatedWithoutUpsert:
+    """The same workflow after a change that dropped the memo upsert."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    @workflow.run
+    async def run(self, continued: bool = False) -> dict[str, Any]:
+        workflow.set_current_details("**step 1**: waiting")
+        await workflow.wait_condition(lambda: self.finished)
+        workflow.continue_as_new(True)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+
+WORKFLOWS = [Accumulator, Chain, Annotated]
 
 
 async def continue_as_new_when_suggested(client: Client, task_queue: str) -> None:
@@ -156,4 +202,47 @@ async def _continued(handle: WorkflowHandle[object, object], first_run_id: str) 
     return desc.run_id != first_run_id and desc.status is WorkflowExecutionStatus.RUNNING
 
 
-SCENARIOS = [continue_as_new_when_suggested, already_started_names_the_first_run]
+async def current_details_and_memo_upserts(client: Client, task_queue: str) -> None:
+    """`set_current_details` shows in describe (HTTP and SDK); `upsert_memo` adds, replaces and
+    removes memo keys, visible in describe and list, carried by continue-as-new; replaying the
+    history with code that no longer upserts is a NondeterminismError."""
+    wf_id = f"annotated-{uuid.uuid4().hex[:8]}"
+    memo = {"kept": "k", "replaced": "old", "removed": "gone"}
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        handle = await client.start_workflow(Annotated.run, id=wf_id, task_queue=task_queue, memo=memo)
+        first = client.get_workflow_handle(wf_id, run_id=handle.result_run_id)
+        await wait_for(lambda: _details_are(first, "**step 1**: waiting"), timeout=30, what="current details")
+        want = {"kept": "k", "replaced": "new", "added": {"n": 1}}
+        desc = await first.describe()
+        assert await desc.memo() == want, await desc.memo()
+        assert desc.raw_info["current_details"] == "**step 1**: waiting"
+        listed = [w async for w in client.list_workflows(f"WorkflowId = '{wf_id}'")]
+        assert [await w.memo() for w in listed] == [want]
+        history = await first.fetch_history()
+        modified = [e for e in history.events if e.event_type == "WorkflowPropertiesModified"]
+        assert len(modified) == 1, [e.event_type for e in history.events]
+        await first.signal(Annotated.finish)
+        latest = client.get_workflow_handle(wf_id)
+        await wait_for(
+            lambda: _details_are(latest, "second run"), timeout=30, what="the second run's details"
+        )
+        await latest.signal(Annotated.finish)
+        assert await latest.result() == want  # the continued run started with the upserted memo
+    await Replayer(workflows=[Annotated]).replay_workflow(await first.fetch_history())
+    try:
+        await Replayer(workflows=[AnnotatedWithoutUpsert]).replay_workflow(await first.fetch_history())
+    except NondeterminismError as err:
+        assert "WorkflowPropertiesModified" in str(err), err
+    else:
+        raise AssertionError("replaying without the memo upsert passed")
+
+
+async def _details_are(handle: WorkflowHandle[object, object], text: str) -> bool:
+    return await (await handle.describe()).current_details() == text
+
+
+SCENARIOS = [
+    continue_as_new_when_suggested,
+    already_started_names_the_first_run,
+    current_details_and_memo_upserts,
+]

@@ -143,6 +143,14 @@ class UpsertWorkflowSearchAttributesCommand(Frozen):
     search_attributes: dict[Name, JsonValue]
 
 
+class ModifyWorkflowPropertiesCommand(Frozen):
+    """`workflow.upsert_memo` (Temporal's ModifyWorkflowProperties): each key's payload replaces
+    the memo's; a `binary/null` payload (the value None) removes the key."""
+
+    type: Literal["ModifyWorkflowProperties"] = "ModifyWorkflowProperties"
+    upserted_memo: dict[Name, Payload]
+
+
 class ProtocolMessage(Frozen):
     """Update protocol message (accept / reject / complete an update)."""
 
@@ -167,6 +175,7 @@ Command = Annotated[
     | RequestCancelExternalWorkflowExecution
     | RecordMarker
     | UpsertWorkflowSearchAttributesCommand
+    | ModifyWorkflowPropertiesCommand
     | ProtocolMessage,
     Field(discriminator="type"),
 ]

@@ -254,6 +254,15 @@ class UpsertWorkflowSearchAttributes(Frozen):
     workflow_task_completed_event_id: int
 
 
+class WorkflowPropertiesModified(Frozen):
+    """`workflow.upsert_memo`: the run's memo with these keys replaced (a `binary/null` payload
+    removes one), as Temporal's event."""
+
+    type: Literal["WorkflowPropertiesModified"] = "WorkflowPropertiesModified"
+    upserted_memo: dict[str, Payload]
+    workflow_task_completed_event_id: int
+
+
 class StartChildWorkflowExecutionInitiated(Frozen):
     type: Literal["StartChildWorkflowExecutionInitiated"] = "StartChildWorkflowExecutionInitiated"
     namespace: str
@@ -437,6 +446,7 @@ EventAttributes = Annotated[
     | TimerCanceled
     | MarkerRecorded
     | UpsertWorkflowSearchAttributes
+    | WorkflowPropertiesModified
     | StartChildWorkflowExecutionInitiated
     | ChildWorkflowExecutionStarted
     | ChildWorkflowExecutionCompleted

@@ -164,6 +164,9 @@ class CompleteWorkflowTask(_ExecutionRef):
     # from the WorkflowTask), recorded on its WorkflowTaskStarted for replays.
     history_size_bytes: int = Field(default=0, ge=0)
     suggest_continue_as_new: bool = False
+    # `workflow.set_current_details`: the workflow's current details after this task ("" none;
+    # None from a worker that does not send them, which leaves the run's as they are).
+    current_details: Text | None = None
 
 
 class FailWorkflowTask(_ExecutionRef):

@@ -231,6 +231,7 @@ class WorkflowWorker:
             seen_event_id=task.events[-1].event_id if task.events else 0,
             history_size_bytes=task.history_size_bytes,
             suggest_continue_as_new=task.suggest_continue_as_new,
+            current_details=instance.current_details,
             **ref,
         )
 

@@ -32,6 +32,7 @@ from .operation import CurrentRun, Load, Operation, OperationContext, OperationE
 from .schedule_set import ScheduleKey, ScheduleSet, WorkingSchedule
 from .schedule_store import ScheduleWrite
 from .store import HistoryStore, RunWrite
+from .visibility import current_memo, memo_modified
 
 __all__ = ["BatchState", "WorkingRun", "WorkingSet"]
 
@@ -240,6 +241,9 @@ class WorkingSet:
         w.write.record_timers(outcome.timers_set, outcome.timers_deleted)
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
+        if memo_modified(outcome.events):
+            w.write.memo = {k: v.model_dump(mode="json") for k, v in current_memo(w.run.events).items()}
+            w.write.memo_changed = True
         w.run.version = w.write.new_version
         if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
             # successor=False (a retention check, which never continues as new): should a successor

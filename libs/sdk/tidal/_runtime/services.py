@@ -20,6 +20,7 @@ from tidal_schema import Payload
 from tidal_schema.commands import (
     CancelTimer,
     Command,
+    ModifyWorkflowPropertiesCommand,
     RecordMarker,
     RequestCancelActivityTask,
     ScheduleActivityTask,
@@ -81,6 +82,8 @@ class WorkflowServices(LocalActivities):
         self._read_only = False  # in a query handler or an update validator
         # The summary for the durable timer the next `call_later` makes (`timer_summary`).
         self._timer_summary: str | None = None
+        # `workflow.set_current_details`: sent with every workflow task completion.
+        self.current_details = ""
 
     @property
     def is_read_only(self) -> bool:
@@ -122,6 +125,18 @@ class WorkflowServices(LocalActivities):
 
     def now(self) -> datetime:
         return self._now
+
+    def upsert_memo(self, payloads: Mapping[str, Payload]) -> None:
+        """Record the memo upsert and show it in `info().raw_memo` at once (as temporalio): a
+        `binary/null` payload (None) removes its key."""
+        self._add_command(ModifyWorkflowPropertiesCommand(upserted_memo=dict(payloads)))
+        memo = dict(self.info.raw_memo)
+        for key, payload in payloads.items():
+            if payload.metadata.get("encoding") == "binary/null":
+                memo.pop(key, None)
+            else:
+                memo[key] = payload
+        self._info = dataclasses.replace(self.info, raw_memo=memo)
 
     def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
         """Record the upsert command and show the new values in `info()` at once (as temporalio);

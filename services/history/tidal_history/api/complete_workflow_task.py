@@ -38,6 +38,7 @@ SUPPORTED = (
     cmd.CancelWorkflowExecution,
     cmd.RecordMarker,
     cmd.UpsertWorkflowSearchAttributesCommand,
+    cmd.ModifyWorkflowPropertiesCommand,
     cmd.ProtocolMessage,
     *child_commands.COMMANDS,
 )
@@ -86,6 +87,8 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         )
     )
     state.sticky_queue = msg.sticky_queue
+    if msg.current_details is not None:
+        state.current_details = msg.current_details or None
     needs_task = False
     eager = EagerSlots.of(msg)
     for command in msg.commands:
@@ -289,5 +292,11 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
         m.add_event(
             ev.UpsertWorkflowSearchAttributes(
                 search_attributes=c.search_attributes, workflow_task_completed_event_id=completed_id
+            )
+        )
+    elif isinstance(c, cmd.ModifyWorkflowPropertiesCommand):
+        m.add_event(
+            ev.WorkflowPropertiesModified(
+                upserted_memo=c.upserted_memo, workflow_task_completed_event_id=completed_id
             )
         )

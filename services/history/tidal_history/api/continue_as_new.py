@@ -15,7 +15,7 @@ from tidal_schema.messages import TimerKind
 from .. import dedup
 from ..mutation import Mutation
 from ..state import MutableState
-from ..visibility import current_search_attributes
+from ..visibility import current_memo, current_search_attributes
 
 _RUN_IDS = uuid.UUID("6f0b6c1e-0c0e-4c55-9a52-746964616c00")  # fixed: ids must be stable
 
@@ -86,7 +86,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
                 if c.search_attributes is not None
                 else current_search_attributes([*m.history, *m.new_events])
             ),
-            memo=c.memo if c.memo is not None else (started.memo if started else {}),
+            memo=c.memo if c.memo is not None else current_memo([*m.history, *m.new_events]),
             retry_policy=c.retry_policy or (started.retry_policy if started else None),
             first_workflow_task_backoff=backoff,
             priority=old.priority,
