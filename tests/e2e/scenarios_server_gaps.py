@@ -10,7 +10,7 @@ from typing import Any
 
 from tidal import workflow
 from tidal.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from tidal.exceptions import NondeterminismError, WorkflowAlreadyStartedError
+from tidal.exceptions import NondeterminismError, RPCError, WorkflowAlreadyStartedError
 from tidal.worker import Replayer, Worker
 
 from tests.support.stack import wait_for
@@ -136,7 +136,32 @@ class AnnotatedWithoutUpsert:
         self.finished = True
 
 
-WORKFLOWS = [Accumulator, Chain, Annotated]
+@workflow.defn
+class CronCounter:
+    """One run of a cron chain: counts on from the last completed run's result."""
+
+    @workflow.run
+    async def run(self) -> dict[str, Any]:
+        last = workflow.get_last_completion_result(dict) if workflow.has_last_completion_result() else None
+        return {"n": (last["n"] if last else 0) + 1, "cron": workflow.info().cron_schedule}
+
+
+@workflow.defn
+class CronParent:
+    """Starts a cron child (ChildWorkflowConfig.cron_schedule) that outlives it."""
+
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        config: workflow.ChildWorkflowConfig = {
+            "id": child_id,
+            "cron_schedule": "@every 2s",
+            "parent_close_policy": workflow.ParentClosePolicy.ABANDON,
+        }
+        child = await workflow.start_child_workflow(CronCounter.run, **config)
+        return child.first_execution_run_id or ""
+
+
+WORKFLOWS = [Accumulator, Chain, Annotated, CronCounter, CronParent]
 
 
 async def continue_as_new_when_suggested(client: Client, task_queue: str) -> None:
@@ -241,7 +266,79 @@ async def _details_are(handle: WorkflowHandle[object, object], text: str) -> boo
     return await (await handle.describe()).current_details() == text
 
 
+async def cron_schedule_runs_a_chain(client: Client, task_queue: str) -> None:
+    """`cron_schedule` (Temporal's): the first run waits for the first cron time; each close
+    starts the next run as a continue-as-new with initiator CronSchedule, carrying the last
+    result; a terminate ends the chain; an invalid cron is refused with the field named."""
+    try:
+        await client.start_workflow(
+            CronCounter.run, id="cron-bad", task_queue=task_queue, cron_schedule="61 * * * *"
+        )
+    except RPCError as err:
+        assert err.status == "invalid_argument" and "cron_schedule" in str(err), err
+    else:
+        raise AssertionError("an invalid cron schedule was accepted")
+    wf_id = f"cron-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        handle = await client.start_workflow(
+            CronCounter.run, id=wf_id, task_queue=task_queue, cron_schedule="@every 2s"
+        )
+        run_id = handle.result_run_id or ""
+        results: list[dict[str, Any]] = []
+        starts: list[Any] = []
+        for _ in range(3):
+            run = client.get_workflow_handle(wf_id, run_id=run_id)
+            await wait_for(lambda run=run: _closed(run), timeout=60, what=f"cron run {len(results) + 1}")
+            events = (await run.fetch_history()).events
+            starts.append(events[0].attributes)
+            close = events[-1].attributes
+            assert close.type == "WorkflowExecutionCompleted", close
+            results.append(await client.data_converter.decode(list(close.result[:1]), [dict]))
+            run_id = close.new_execution_run_id or ""
+            assert run_id, close
+        latest = client.get_workflow_handle(wf_id)
+        await latest.terminate("enough")
+        await wait_for(lambda: _closed(latest), timeout=30, what="the terminated run")
+        final = await latest.describe()
+    assert [r[0]["n"] for r in results] == [1, 2, 3] and results[0][0]["cron"] == "@every 2s", results
+    backoffs = [s.first_workflow_task_backoff for s in starts]
+    assert all(b is not None and 0 < b.total_seconds() <= 2 for b in backoffs), backoffs
+    assert [s.initiator for s in starts] == [None, "CronSchedule", "CronSchedule"], starts
+    assert starts[1].first_execution_run_id == handle.result_run_id
+    assert final.status is WorkflowExecutionStatus.TERMINATED and final.run_id == run_id
+    # The chain ends with the terminate: no run after the terminated one.
+    assert (await client.count_workflows(f"WorkflowId = '{wf_id}'")).count == 4
+
+
+async def cron_schedule_on_a_child(client: Client, task_queue: str) -> None:
+    """`start_child_workflow(cron_schedule=)`: the child's runs follow its cron schedule (each
+    carrying the last result) after its parent closed (ABANDON)."""
+    child_id = f"cron-child-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        first_run = await client.execute_workflow(
+            CronParent.run, child_id, id=f"{child_id}-parent", task_queue=task_queue
+        )
+        run_id, results = first_run, []
+        for _ in range(2):
+            run = client.get_workflow_handle(child_id, run_id=run_id)
+            await wait_for(lambda run=run: _closed(run), timeout=60, what=f"child run {len(results) + 1}")
+            events = (await run.fetch_history()).events
+            assert events[0].attributes.cron_schedule == "@every 2s", events[0]
+            close = events[-1].attributes
+            assert close.type == "WorkflowExecutionCompleted", close
+            results.append((await client.data_converter.decode(list(close.result[:1]), [dict]))[0]["n"])
+            run_id = close.new_execution_run_id or ""
+        await client.get_workflow_handle(child_id).terminate("enough")
+    assert results == [1, 2], results
+
+
+async def _closed(handle: WorkflowHandle[object, object]) -> bool:
+    return (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING
+
+
 SCENARIOS = [
+    cron_schedule_runs_a_chain,
+    cron_schedule_on_a_child,
     continue_as_new_when_suggested,
     already_started_names_the_first_run,
     current_details_and_memo_upserts,

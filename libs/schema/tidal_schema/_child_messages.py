@@ -68,6 +68,7 @@ class StartChildWorkflowExecution(_Message):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     static_summary: Text | None = None
     static_details: Text | None = None
+    cron_schedule: Text | None = None
 
 
 class SignalExternalWorkflowExecution(_Message):

@@ -110,6 +110,7 @@ class StartChildWorkflowExecution(Frozen):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     static_summary: Text | None = None
     static_details: Text | None = None
+    cron_schedule: Text | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):

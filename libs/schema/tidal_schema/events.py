@@ -52,27 +52,32 @@ class WorkflowExecutionStarted(Frozen):
     # The failure of the attempt this retry follows (Temporal's continued_failure), read by
     # `workflow.get_last_failure()`.
     continued_failure: Failure | None = None
-    # Temporal's result of the previous cron run (`workflow.get_last_completion_result()`);
-    # Tidal has no cron, so nothing sets it yet.
+    # Temporal's result of the previous cron run that completed
+    # (`workflow.get_last_completion_result()`), carried through failed cron runs.
     last_completion_result: tuple[Payload, ...] = ()
+    # Temporal's ContinueAsNewInitiator of a successor run: "Workflow", "Retry", "CronSchedule".
+    initiator: str | None = None
 
 
 class WorkflowExecutionCompleted(Frozen):
     type: Literal["WorkflowExecutionCompleted"] = "WorkflowExecutionCompleted"
     result: tuple[Payload, ...] = ()
     workflow_task_completed_event_id: int
+    # Set when the run's cron schedule started the next run.
+    new_execution_run_id: str | None = None
 
 
 class WorkflowExecutionFailed(Frozen):
     type: Literal["WorkflowExecutionFailed"] = "WorkflowExecutionFailed"
     failure: Failure
     workflow_task_completed_event_id: int
-    # Set when the workflow's retry policy started another attempt as a new run.
+    # Set when the workflow's retry policy (or its cron schedule) started another run.
     new_execution_run_id: str | None = None
 
 
 class WorkflowExecutionTimedOut(Frozen):
     type: Literal["WorkflowExecutionTimedOut"] = "WorkflowExecutionTimedOut"
+    new_execution_run_id: str | None = None  # the next run of its cron schedule
 
 
 class WorkflowExecutionCanceled(Frozen):
@@ -281,6 +286,7 @@ class StartChildWorkflowExecutionInitiated(Frozen):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     static_summary: str | None = None
     static_details: str | None = None
+    cron_schedule: str | None = None
 
 
 class ChildWorkflowExecutionStarted(Frozen):

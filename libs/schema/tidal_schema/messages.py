@@ -79,6 +79,9 @@ class _StartOptions(_Message):
     memo: dict[Name, Payload] = Field(default_factory=dict)
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Duration | None = None
+    # Temporal's cron schedule (docs/schedules.md#cron-schedules-on-workflows): the first run
+    # waits for the first cron time, each close starts the next run. Checked by the frontend.
+    cron_schedule: Text | None = None
     identity: Text = ""
     # User metadata shown by describe (temporalio's `static_summary` / `static_details`).
     static_summary: Text | None = None

@@ -124,6 +124,7 @@ class ChildWorkflowConfig(TypedDict, total=False):
     task_timeout: timedelta | None
     id_reuse_policy: WorkflowIDReusePolicy
     retry_policy: RetryPolicy | None
+    cron_schedule: str
     memo: Mapping[str, Any] | None
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None
     static_summary: str | None
@@ -147,6 +148,7 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
@@ -171,6 +173,7 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
@@ -194,6 +197,7 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
@@ -202,9 +206,10 @@ async def start_child_workflow(
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return its handle once it has started (the child's shard
     confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use (or, per
-    `id_reuse_policy`, was used). `retry_policy`, `memo`, `search_attributes`, the static
-    summary and details and `priority` mean what they mean on `Client.start_workflow` (a
-    priority's unset fields are the parent's, docs/task-priority.md)."""
+    `id_reuse_policy`, was used). `retry_policy`, `cron_schedule`, `memo`, `search_attributes`,
+    the static summary and details and `priority` mean what they mean on
+    `Client.start_workflow` (a priority's unset fields are the parent's,
+    docs/task-priority.md). A cron child's result is its chain's last run's, as in Temporal."""
     if cancellation_type is not _WAIT_COMPLETED:
         raise ValueError("only ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED is supported")
     from ._client_types import _workflow_name  # the same naming rules as Client.start_workflow
@@ -223,6 +228,7 @@ async def start_child_workflow(
         task_timeout=task_timeout,
         id_reuse_policy=id_reuse_policy,
         retry_policy=retry_policy,
+        cron_schedule=cron_schedule,
         memo=dict(memo or {}),
         search_attributes=(
             search_attributes.to_json()

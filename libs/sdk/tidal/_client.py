@@ -198,6 +198,7 @@ class Client:
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.UNSPECIFIED,
         retry_policy: RetryPolicy | None = None,
+        cron_schedule: str = "",
         memo: dict[str, Any] | None = None,
         search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
@@ -212,7 +213,10 @@ class Client:
     ) -> WorkflowHandle[Any]:
         """Start a run (as temporalio). With `start_signal` (a signal name) it is
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
-        starts with the signal recorded before its first workflow task.
+        starts with the signal recorded before its first workflow task. `cron_schedule` (a
+        cron string, or `@every 1h`) runs it on Temporal's cron semantics: the first run waits
+        for the first cron time, every close but a cancel or terminate starts the next run
+        (docs/schedules.md#cron-schedules-on-workflows); a schedule is usually the better tool.
 
         `request_eager_start` is a hint, passed to interceptors (`StartWorkflowInput`) and
         otherwise ignored: Tidal has no eager workflow start (the first task goes through
@@ -233,7 +237,7 @@ class Client:
                 id_reuse_policy=id_reuse_policy,
                 id_conflict_policy=id_conflict_policy,
                 retry_policy=retry_policy,
-                cron_schedule="",
+                cron_schedule=cron_schedule,
                 memo=memo,
                 search_attributes=search_attributes,
                 start_delay=start_delay,

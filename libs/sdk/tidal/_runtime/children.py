@@ -104,6 +104,7 @@ class ChildServices:
         task_timeout: timedelta | None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         retry_policy: RetryPolicy | None = None,
+        cron_schedule: str = "",
         memo: Mapping[str, Any] | None = None,
         search_attributes: Mapping[str, Any] | None = None,
         static_summary: str | None = None,
@@ -129,6 +130,7 @@ class ChildServices:
             static_summary=static_summary,
             static_details=static_details,
             priority=priority.to_schema(),
+            cron_schedule=cron_schedule or None,
         )
         child = _Child(cmd, self._loop.create_future(), self._loop.create_future(), result_type)
         # Nobody may await these (e.g. a fire-and-forget child): keep asyncio from logging them.

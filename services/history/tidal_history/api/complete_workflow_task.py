@@ -23,7 +23,7 @@ from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..operation import OperationContext
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
-from . import child_commands, request_cancel_activity, workflow_retry
+from . import child_commands, cron_runs, request_cancel_activity, workflow_retry
 from .eager_activities import EagerSlots
 
 UNHANDLED_COMMAND = "UnhandledCommand"
@@ -257,19 +257,29 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 )
             )
     elif isinstance(c, cmd.CompleteWorkflowExecution):
-        m.close(
+        result = c.result
+        cron_runs.close(
+            m,
             WorkflowExecutionStatus.COMPLETED,
-            ev.WorkflowExecutionCompleted(result=c.result, workflow_task_completed_event_id=completed_id),
-            result=c.result,
+            lambda new_run_id: ev.WorkflowExecutionCompleted(
+                result=result, workflow_task_completed_event_id=completed_id, new_execution_run_id=new_run_id
+            ),
+            result=result,
         )
     elif isinstance(c, cmd.FailWorkflowExecution):
         if (delay := workflow_retry.delay(m, c.failure)) is not None:
             workflow_retry.apply(m, c.failure, completed_id, delay)
             return
-        m.close(
+        failure = c.failure
+        cron_runs.close(
+            m,
             WorkflowExecutionStatus.FAILED,
-            ev.WorkflowExecutionFailed(failure=c.failure, workflow_task_completed_event_id=completed_id),
-            failure=c.failure,
+            lambda new_run_id: ev.WorkflowExecutionFailed(
+                failure=failure,
+                workflow_task_completed_event_id=completed_id,
+                new_execution_run_id=new_run_id,
+            ),
+            failure=failure,
         )
     elif isinstance(c, cmd.CancelWorkflowExecution):
         m.close(

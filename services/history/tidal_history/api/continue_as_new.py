@@ -61,6 +61,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         priority=old.priority,
         scheduled_by=old.scheduled_by,
         execution_time=m.now + backoff if backoff else None,
+        cron_schedule=old.cron_schedule,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
@@ -90,6 +91,8 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
             retry_policy=c.retry_policy or (started.retry_policy if started else None),
             first_workflow_task_backoff=backoff,
             priority=old.priority,
+            cron_schedule=old.cron_schedule,
+            initiator="Workflow",
         )
     )
     if c.workflow_run_timeout is not None:
