@@ -4,8 +4,10 @@ suggest continuing as new past `SUGGEST_AT` events."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tidal import workflow
@@ -161,7 +163,31 @@ class CronParent:
         return child.first_execution_run_id or ""
 
 
-WORKFLOWS = [Accumulator, Chain, Annotated, CronCounter, CronParent]
+@workflow.defn
+class Clocked:
+    """Remembers `workflow.now()` of its first task."""
+
+    def __init__(self) -> None:
+        self.first: str = ""
+        self.finished = False
+
+    @workflow.run
+    async def run(self) -> str:
+        self.first = workflow.now().isoformat()
+        await workflow.wait_condition(lambda: self.finished)
+        return self.first
+
+    @workflow.query
+    def first_now(self) -> str:
+        return self.first
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+
+WORKFLOWS = [Accumulator, Chain, Annotated, CronCounter, CronParent, Clocked]
+QUEUE_WAIT_SECONDS = 1.5  # how long the first task waits for a worker
 
 
 async def continue_as_new_when_suggested(client: Client, task_queue: str) -> None:
@@ -332,11 +358,36 @@ async def cron_schedule_on_a_child(client: Client, task_queue: str) -> None:
     assert results == [1, 2], results
 
 
+async def now_is_the_task_started_time(client: Client, task_queue: str) -> None:
+    """`workflow.now()` is the time the task started (temporalio's), not when it was scheduled:
+    a first task that waited in the queue for a worker sees the time the worker took it, which
+    WorkflowTaskStarted records, and a replay (a query on the closed run) sees the same."""
+    wf_id = f"clocked-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(Clocked.run, id=wf_id, task_queue=task_queue)
+    # No worker yet: the task waits in the queue (the wait is what is measured, not a sync point).
+    await asyncio.sleep(QUEUE_WAIT_SECONDS)
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        await wait_for(lambda: _task_done(handle), timeout=30, what="the first workflow task")
+        await handle.signal(Clocked.finish)
+        first = await handle.result()
+        events = (await handle.fetch_history()).events
+        scheduled = next(e for e in events if e.event_type == "WorkflowTaskScheduled")
+        started = next(e for e in events if e.event_type == "WorkflowTaskStarted")
+        assert started.attributes.started_time is not None, started
+        assert datetime.fromisoformat(first) == started.attributes.started_time, (first, started)
+        waited = (started.attributes.started_time - scheduled.event_time).total_seconds()
+        assert waited >= QUEUE_WAIT_SECONDS - 0.1, waited
+        # The run is closed and dropped from the cache: the query replays it from history.
+        assert await handle.query(Clocked.first_now) == first
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+
+
 async def _closed(handle: WorkflowHandle[object, object]) -> bool:
     return (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING
 
 
 SCENARIOS = [
+    now_is_the_task_started_time,
     cron_schedule_runs_a_chain,
     cron_schedule_on_a_child,
     continue_as_new_when_suggested,

@@ -134,6 +134,11 @@ class WorkflowTaskStarted(Frozen):
     # same `info().get_current_history_size()` / `is_continue_as_new_suggested()`.
     history_size_bytes: int = 0
     suggest_continue_as_new: bool = False
+    # When the worker took the task (Temporal's time of this event): `workflow.now()` of the
+    # task, on its first run and on replay. Tidal writes this event with the task's outcome, so
+    # its own event time is the completion's; None in histories from before it was recorded
+    # (their tasks' time is their WorkflowTaskScheduled's).
+    started_time: datetime | None = None
 
 
 class WorkflowTaskCompleted(Frozen):

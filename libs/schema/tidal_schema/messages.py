@@ -170,6 +170,8 @@ class CompleteWorkflowTask(_ExecutionRef):
     # `workflow.set_current_details`: the workflow's current details after this task ("" none;
     # None from a worker that does not send them, which leaves the run's as they are).
     current_details: Text | None = None
+    # When the worker took the task (the task's `workflow.now()`), recorded on WorkflowTaskStarted.
+    started_time: Timestamp | None = None
 
 
 class FailWorkflowTask(_ExecutionRef):
@@ -397,6 +399,9 @@ class WorkflowTask(_ExecutionRef):
     # history's continue-as-new suggestion thresholds (Temporal's WorkflowTaskStarted fields).
     history_size_bytes: int = Field(default=0, ge=0)
     suggest_continue_as_new: bool = False
+    # Set by the worker that takes the task, never by history: when it took it (not before the
+    # task's WorkflowTaskScheduled), the task's `workflow.now()`.
+    started_time: datetime | None = None
 
 
 class ActivityTask(_ExecutionRef):

@@ -103,6 +103,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._history_size: tuple[int, bool] = (0, False)
         self._task_history_size: tuple[int, bool] = (0, False)
         self._started_sizes: dict[int, tuple[int, bool]] = {}
+        self._task_started_time: datetime | None = None  # when the worker took the new task
         self._init_children()
         self._init_handlers(definition)
         self.last_failure: Failure | None = None
@@ -147,6 +148,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             )
         self._task_updates = task.updates
         self._task_history_size = (task.history_size_bytes, task.suggest_continue_as_new)
+        self._task_started_time = task.started_time
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
         # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
         outer = asyncio.events._get_running_loop()
@@ -258,6 +260,8 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                 self._task_times[ev.event_id] = ev.event_time
             elif a.type == "WorkflowTaskStarted":
                 self._started_sizes[a.scheduled_event_id] = (a.history_size_bytes, a.suggest_continue_as_new)
+                if a.started_time is not None:  # older histories: the scheduled time stays
+                    self._task_times[a.scheduled_event_id] = a.started_time
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
@@ -337,8 +341,12 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self.is_replaying = replaying
         if not replaying:
             self._patches_in_task = set()
-        # Workflow time is the task's scheduled time: the same on first execution and on replay.
+        # Workflow time is the time the task started (Temporal's): on a first run when this worker
+        # took it, on replay what its WorkflowTaskStarted recorded (the scheduled time for tasks
+        # of histories from before that was recorded, and for throwaway query replays).
         t = self._task_times.get(sched, ev.event_time)
+        if not replaying and self._task_started_time is not None:
+            t = self._task_started_time
         self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
         self._loop.set_time(self._now.timestamp())
         seen_below = upto or sched

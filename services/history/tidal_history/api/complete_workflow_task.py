@@ -61,6 +61,7 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         identity=msg.identity,
         history_size_bytes=msg.history_size_bytes,
         suggest_continue_as_new=msg.suggest_continue_as_new,
+        started_time=msg.started_time,
     )
     state.last_wft_failure = state.last_wft_failure_cause = None
     problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
