@@ -69,6 +69,7 @@ class StartChildWorkflowExecution(_Message):
     static_summary: Text | None = None
     static_details: Text | None = None
     header: dict[Name, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
+    cron_schedule: Text | None = None
 
 
 class SignalExternalWorkflowExecution(_Message):

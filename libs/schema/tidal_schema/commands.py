@@ -117,6 +117,7 @@ class StartChildWorkflowExecution(Frozen):
     static_details: Text | None = None
     # Temporal's header (the parent's outbound interceptors): the child's start header.
     header: dict[Name, Payload] = Field(default_factory=dict)
+    cron_schedule: Text | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):
@@ -152,6 +153,14 @@ class UpsertWorkflowSearchAttributesCommand(Frozen):
     search_attributes: dict[Name, JsonValue]
 
 
+class ModifyWorkflowPropertiesCommand(Frozen):
+    """`workflow.upsert_memo` (Temporal's ModifyWorkflowProperties): each key's payload replaces
+    the memo's; a `binary/null` payload (the value None) removes the key."""
+
+    type: Literal["ModifyWorkflowProperties"] = "ModifyWorkflowProperties"
+    upserted_memo: dict[Name, Payload]
+
+
 class ProtocolMessage(Frozen):
     """Update protocol message (accept / reject / complete an update)."""
 
@@ -176,6 +185,7 @@ Command = Annotated[
     | RequestCancelExternalWorkflowExecution
     | RecordMarker
     | UpsertWorkflowSearchAttributesCommand
+    | ModifyWorkflowPropertiesCommand
     | ProtocolMessage,
     Field(discriminator="type"),
 ]

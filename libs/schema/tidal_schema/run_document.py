@@ -235,6 +235,10 @@ class RunDocument(_Doc):
     execution_time: datetime | None = None
     static_summary: str | None = None
     static_details: str | None = None
+    # Temporal's cron schedule of the start: every close starts the next run.
+    cron_schedule: str | None = None
+    # `workflow.set_current_details` as of the last completed workflow task (user metadata).
+    current_details: str | None = None
     # The run's task priority (Temporal's); its activities inherit the fields they do not set.
     priority: Priority | None = None
     close_time: datetime | None = None

@@ -138,10 +138,12 @@ class ChildWorkflowConfig(TypedDict, total=False):
     task_timeout: timedelta | None
     id_reuse_policy: WorkflowIDReusePolicy
     retry_policy: RetryPolicy | None
+    cron_schedule: str
     memo: Mapping[str, Any] | None
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None
     static_summary: str | None
     static_details: str | None
+    priority: Priority
 
 
 @overload
@@ -160,10 +162,12 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[ReturnT]: ...
 
 
@@ -183,10 +187,12 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[Any]: ...
 
 
@@ -205,15 +211,19 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return its handle once it has started (the child's shard
     confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use (or, per
-    `id_reuse_policy`, was used). `retry_policy`, `memo`, `search_attributes` and the static
-    summary and details mean what they mean on `Client.start_workflow`."""
+    `id_reuse_policy`, was used). `retry_policy`, `cron_schedule`, `memo`, `search_attributes`,
+    the static summary and details and `priority` mean what they mean on
+    `Client.start_workflow` (a priority's unset fields are the parent's,
+    docs/task-priority.md). A cron child's result is its chain's last run's, as in Temporal."""
     from ._client_types import _workflow_name  # the same naming rules as Client.start_workflow
 
     name, hinted = _workflow_name(workflow)
@@ -230,14 +240,14 @@ async def start_child_workflow(
             task_timeout=task_timeout,
             id_reuse_policy=id_reuse_policy,
             retry_policy=retry_policy,
-            cron_schedule="",
+            cron_schedule=cron_schedule,
             memo=memo,
             search_attributes=search_attributes,
             headers={},
             versioning_intent=None,
             static_summary=static_summary,
             static_details=static_details,
-            priority=Priority.default,
+            priority=priority,
             arg_types=None,
             ret_type=result_type if result_type is not None else hinted,
         )

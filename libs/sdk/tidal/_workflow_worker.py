@@ -126,6 +126,7 @@ class WorkflowWorker:
             await self._on_query_task(task, delivery)
             return
         start = tm.now()
+        taken = datetime.now(UTC)  # the task's start: its workflow.now() (recorded by history)
         if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
             tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
                 tm.since(task.events[-1].event_time)
@@ -146,7 +147,7 @@ class WorkflowWorker:
                     self._cache.pop(task.run_id, None)
                     reply = undecodable(task, exc, self.identity)
                 else:
-                    reply = await self._run_workflow_task(decoded)
+                    reply = await self._run_workflow_task(_started(decoded, taken))
                 await self._publish_encoded(task.history_routing_key, reply, self._converter(task))
                 await delivery.ack()
             except Exception:
@@ -230,6 +231,10 @@ class WorkflowWorker:
             commands=self._request_eager(commands, instance.activities.no_eager_ids),
             sticky_queue=self.sticky_queue,
             seen_event_id=task.events[-1].event_id if task.events else 0,
+            started_time=task.started_time,
+            history_size_bytes=task.history_size_bytes,
+            suggest_continue_as_new=task.suggest_continue_as_new,
+            current_details=instance.current_details,
             **ref,
         )
 
@@ -354,3 +359,13 @@ class WorkflowWorker:
             ) from None
         finally:
             self._activating.discard(task.run_id)
+
+
+def _started(task: WorkflowTask, taken: datetime) -> WorkflowTask:
+    """The task with the time this worker took it, never before its WorkflowTaskScheduled (a
+    clock behind history's, or a time-skipping test server ahead of the wall clock)."""
+    scheduled = next((e.event_time for e in task.events if e.event_id == task.scheduled_event_id), None)
+    if scheduled is not None:
+        scheduled = scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=UTC)
+        taken = max(taken, scheduled)
+    return task.model_copy(update={"started_time": taken})

@@ -27,7 +27,7 @@ from tidal_schema.events import HistoryEvent
 from .. import exceptions as exc_mod
 from .._children import ChildWorkflowHandle
 from .._policies import WorkflowIDReusePolicy
-from ..common import RetryPolicy
+from ..common import Priority, RetryPolicy
 from ..exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError, failure_to_error
 
 if TYPE_CHECKING:
@@ -95,11 +95,13 @@ class Children:
         task_timeout: timedelta | None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         retry_policy: RetryPolicy | None = None,
+        cron_schedule: str = "",
         memo: Mapping[str, Any] | None = None,
         search_attributes: Mapping[str, Any] | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
         headers: Mapping[str, Payload] | None = None,
+        priority: Priority = Priority.default,
     ) -> ChildWorkflowHandle[Any]:
         cmd = StartChildWorkflowExecution(
             namespace=self._state.run_info.namespace,
@@ -118,6 +120,8 @@ class Children:
             static_summary=static_summary,
             static_details=static_details,
             header=dict(headers or {}),
+            priority=priority.to_schema(),
+            cron_schedule=cron_schedule or None,
         )
         loop = self._state.loop
         child = _Child(cmd, loop.create_future(), loop.create_future(), result_type)

@@ -23,6 +23,7 @@ from tidal_schema import Failure, Payload, events
 from tidal_schema.commands import (
     Command,
     FailWorkflowExecution,
+    ModifyWorkflowPropertiesCommand,
     ProtocolMessage,
     UpsertWorkflowSearchAttributesCommand,
 )
@@ -110,6 +111,14 @@ class WorkflowInstance:
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
+        # (history bytes, continue-as-new suggested) of the current activation; what the new task
+        # says, and per scheduled event id what replayed tasks' WorkflowTaskStarted recorded.
+        self._history_size: tuple[int, bool] = (0, False)
+        self._task_history_size: tuple[int, bool] = (0, False)
+        self._started_sizes: dict[int, tuple[int, bool]] = {}
+        self._task_started_time: datetime | None = None  # when the worker took the new task
+        # `workflow.set_current_details`: sent with every workflow task completion.
+        self.current_details = ""
         self.last_failure: Failure | None = None
         self.last_completion_result: tuple[Payload, ...] = ()
         # What history delivers enters through `inbound`; what workflow code calls leaves through
@@ -149,6 +158,18 @@ class WorkflowInstance:
 
     def assert_not_read_only(self, what: str) -> None:
         self.state.assert_not_read_only(what)
+
+    def upsert_memo(self, payloads: Mapping[str, Payload]) -> None:
+        """Record the memo upsert and show it in `info().raw_memo` at once (as temporalio): a
+        `binary/null` payload (None) removes its key."""
+        self.state.add_command(ModifyWorkflowPropertiesCommand(upserted_memo=dict(payloads)))
+        memo = dict(self.info.raw_memo)
+        for key, payload in payloads.items():
+            if payload.metadata.get("encoding") == "binary/null":
+                memo.pop(key, None)
+            else:
+                memo[key] = payload
+        self.state.info = dataclasses.replace(self.info, raw_memo=memo)
 
     def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
         """Record the upsert command and show the new values in `info()` at once (as temporalio);
@@ -211,6 +232,8 @@ class WorkflowInstance:
                 "by inputs written before it started"
             )
         self._task_updates = task.updates
+        self._task_history_size = (task.history_size_bytes, task.suggest_continue_as_new)
+        self._task_started_time = task.started_time
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
         # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
         outer = asyncio.events._get_running_loop()
@@ -257,6 +280,16 @@ class WorkflowInstance:
     def current_history_length(self) -> int:
         """`workflow.info().get_current_history_length()`: the same on first run and replay."""
         return self._history_length
+
+    @property
+    def current_history_size(self) -> int:
+        """`workflow.info().get_current_history_size()`: the same on first run and replay."""
+        return self._history_size[0]
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """`workflow.info().is_continue_as_new_suggested()`: the same on first run and replay."""
+        return self._history_size[1]
 
     @property
     def activated_upto(self) -> int:
@@ -322,6 +355,10 @@ class WorkflowInstance:
             self._last_event_id = ev.event_id
             if a.type == "WorkflowTaskScheduled":
                 self._task_times[ev.event_id] = ev.event_time
+            elif a.type == "WorkflowTaskStarted":
+                self._started_sizes[a.scheduled_event_id] = (a.history_size_bytes, a.suggest_continue_as_new)
+                if a.started_time is not None:  # older histories: the scheduled time stays
+                    self._task_times[a.scheduled_event_id] = a.started_time
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
                     self.patches.expect(patch_ids_ahead(evs[i + 1 :]))
@@ -390,13 +427,21 @@ class WorkflowInstance:
         self.state.replaying = replaying
         if not replaying:
             self.patches.expect(set())
-        # Workflow time is the task's scheduled time: the same on first execution and on replay.
+        # Workflow time is the time the task started (Temporal's): on a first run when this worker
+        # took it, on replay what its WorkflowTaskStarted recorded (the scheduled time for tasks
+        # of histories from before that was recorded, and for throwaway query replays).
         t = self._task_times.get(sched, ev.event_time)
+        if not replaying and self._task_started_time is not None:
+            t = self._task_started_time
         self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
         self._loop.set_time(self._now.timestamp())
         seen_below = upto or sched
         self._activated_upto = sched
         self._history_length = sched
+        if replaying:
+            self._history_size = self._started_sizes.pop(sched, (0, False))
+        else:
+            self._history_size = self._task_history_size
         self._task_times = {k: v for k, v in self._task_times.items() if k > sched}
         # Jobs written after the task started were not seen by it: they wait for the next one.
         jobs = [j for j in self._jobs if j.event_id < seen_below]

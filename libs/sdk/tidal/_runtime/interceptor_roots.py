@@ -158,8 +158,6 @@ class RootOutbound(WorkflowOutboundInterceptor):
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> ChildWorkflowHandle[Any]:
         if input.cancellation_type is not ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED:
             raise ValueError("only ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED is supported")
-        if input.cron_schedule:
-            raise ValueError("cron_schedule on a child workflow is not supported yet")
         attrs = input.search_attributes
         handle = self._instance.children.start(
             workflow_type=input.workflow,
@@ -173,6 +171,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             task_timeout=input.task_timeout,
             id_reuse_policy=input.id_reuse_policy,
             retry_policy=input.retry_policy,
+            cron_schedule=input.cron_schedule,
             memo=dict(input.memo or {}),
             search_attributes=(
                 attrs.to_json()
@@ -182,6 +181,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             static_summary=input.static_summary,
             static_details=input.static_details,
             headers=input.headers,
+            priority=input.priority,
         )
         try:
             await asyncio.shield(handle._started)

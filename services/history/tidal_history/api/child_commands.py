@@ -17,7 +17,7 @@ from tidal_schema.messages import (
 )
 from tidal_server.visibility import invalid_search_attributes
 
-from .. import relations
+from .. import cron, relations
 from ..mutation import Mutation
 from ..state import ChildInfo, ExternalRequestInfo, MutableState
 from . import continue_as_new
@@ -57,6 +57,12 @@ def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
                 f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
                 f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
             )
+        if (
+            isinstance(c, cmd.StartChildWorkflowExecution)
+            and c.cron_schedule
+            and (why := cron.invalid(c.cron_schedule)) is not None
+        ):
+            return f"StartChildWorkflowExecution {c.workflow_id!r}: cron_schedule {c.cron_schedule!r}: {why}"
         if isinstance(c, cmd.StartChildWorkflowExecution) and (
             bad := invalid_search_attributes(c.search_attributes, allow_none=False)
         ):
@@ -124,6 +130,7 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
             static_summary=c.static_summary,
             static_details=c.static_details,
             header=c.header,
+            cron_schedule=c.cron_schedule,
         )
     )
     st.children[initiated] = ChildInfo(
@@ -152,6 +159,7 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         static_summary=c.static_summary,
         static_details=c.static_details,
         header=c.header,
+        cron_schedule=c.cron_schedule,
     )
     if c.workflow_task_timeout is not None:
         start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})

@@ -43,6 +43,7 @@ def handle(ctx: OperationContext, msg: StartChildWorkflowExecution) -> Outcome:
         static_summary=msg.static_summary,
         static_details=msg.static_details,
         header=msg.header,
+        cron_schedule=msg.cron_schedule,
     )
     parent = ParentInfo(
         namespace=p.namespace,
