@@ -22,8 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import os
+import re
 import statistics
 import threading
 import time
@@ -207,7 +207,7 @@ def report(timelines: list[list[Event]], show: int) -> str:
     prev: str | None = None
     for k in common:
         since = statistics.median(o[k] for o in offsets if k in o)
-        gaps = [o[k] - o[prev] for o in offsets if prev is None or (k in o and prev in o)] if prev else [0.0]
+        gaps = [o[k] - o[prev] for o in offsets if k in o and prev in o] if prev else [0.0]
         lines.append(f"{statistics.median(gaps):8.2f} {since:12.2f}  {k}")
         prev = k
     return "\n".join(lines)
