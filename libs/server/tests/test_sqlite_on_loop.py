@@ -90,3 +90,36 @@ async def test_a_statement_error_is_raised_and_the_connection_stays_usable(db_ur
             assert value == "ok\x00x"
     finally:
         await engine.dispose()
+
+
+async def test_a_session_that_waited_gets_the_connection_before_a_newcomer(db_url: str) -> None:
+    """With one connection, a checkout that arrives just as the connection comes back must not
+    go ahead of the sessions already waiting: under load that starved a history batch past the
+    pool timeout (60 s)."""
+    engine = create_engine(db_url, sqlite_on_loop=True)
+    order: list[str] = []
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def session(name: str) -> None:
+        async with engine.connect() as conn:
+            order.append(name)
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def holder() -> None:
+        async with engine.connect():
+            holding.set()
+            await release.wait()
+        # The connection is back and the waiting session woken, but it has not run yet.
+        await session("newcomer")
+
+    try:
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        waiting = asyncio.create_task(session("waited"))
+        for _ in range(5):  # let it queue for the connection
+            await asyncio.sleep(0)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(held, waiting), timeout=20)
+        assert order == ["waited", "newcomer"]
+    finally:
+        await engine.dispose()

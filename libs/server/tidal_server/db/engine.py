@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from .sqlite_loop import connect_on_loop
+from .sqlite_loop import FairPool, connect_on_loop
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
@@ -100,7 +100,7 @@ def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool, on_loop: bool
         kwargs["pool_recycle"] = -1
     elif on_loop and url.database:
         # One connection (see sqlite_loop.py for why never more), handed out in turn.
-        kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60)
+        kwargs.update(poolclass=FairPool, pool_size=1, max_overflow=0, pool_timeout=60)
         kwargs["async_creator"] = connect_on_loop(str(Path(url.database).expanduser()))
     else:
         kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=60)

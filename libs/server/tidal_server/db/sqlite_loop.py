@@ -20,14 +20,54 @@ process per database file.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.util import await_
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
-__all__ = ["connect_on_loop"]
+__all__ = ["FairPool", "connect_on_loop"]
+
+
+class _FairQueue(AsyncAdaptedQueue[Any]):
+    """SQLAlchemy's asyncio pool queue lets a new checkout take a connection that was just handed
+    back before the session that waited longest wakes up, and asyncio.Queue puts that session
+    back at the end of the line; with one connection and a busy loop, a session then waited past
+    the pool timeout (60 s) while newer ones went ahead. Here sessions take turns: one at a time
+    waits for the connection, the others wait behind it in arrival order (asyncio.Lock is fair)."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block:
+            return self.get_nowait()
+
+        async def take() -> Any:
+            async with self._turn:
+                return await self._queue.get()
+
+        try:
+            if timeout is not None:
+                return await_(asyncio.wait_for(take(), timeout))
+            return await_(take())
+        except (asyncio.QueueEmpty, TimeoutError) as err:
+            raise Empty() from err
+
+    @property
+    def _turn(self) -> asyncio.Lock:
+        lock: asyncio.Lock | None = self.__dict__.get("_turn_lock")
+        if lock is None:  # made on first use, on the loop that uses the pool
+            lock = self.__dict__["_turn_lock"] = asyncio.Lock()
+        return lock
+
+
+class FairPool(AsyncAdaptedQueuePool):
+    """The asyncio queue pool with checkouts served first come, first served."""
+
+    _queue_class = _FairQueue
 
 
 class _OnLoopConnection(aiosqlite.Connection):
