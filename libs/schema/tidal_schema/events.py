@@ -166,6 +166,7 @@ class ActivityTaskScheduled(Frozen):
     # The activity's own priority fields over the run's (Temporal's inheritance).
     priority: Priority | None = None
     summary: str | None = None  # user metadata from the command (temporalio's `summary=`)
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
 
 
 class ActivityTaskStarted(Frozen):
@@ -268,6 +269,7 @@ class StartChildWorkflowExecutionInitiated(Frozen):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     static_summary: str | None = None
     static_details: str | None = None
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
 
 
 class ChildWorkflowExecutionStarted(Frozen):
@@ -303,6 +305,7 @@ class SignalExternalWorkflowExecutionInitiated(Frozen):
     run_id: str | None = None
     signal_name: str
     input: tuple[Payload, ...] = ()
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
     workflow_task_completed_event_id: int
 
 

@@ -404,6 +404,8 @@ class ActivityTask(_ExecutionRef):
     schedule_to_start_timeout: timedelta | None = None
     priority: Priority | None = None
     retry_policy: RetryPolicy | None = None
+    # Temporal's header: what the workflow's outbound interceptors put on the activity.
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 # --- queries: frontend -> matching -> worker -> frontend (never through history) -----------

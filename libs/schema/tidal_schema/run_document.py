@@ -128,6 +128,8 @@ class ActivityInfo(_Doc):
     last_failure: Failure | None = None
     heartbeat_details: tuple[Payload, ...] = ()
     priority: Priority | None = None
+    # Temporal's header from ScheduleActivityTask, handed to every attempt's ActivityTask.
+    header: dict[str, Payload] = Field(default_factory=dict)
     # --- activity model (docs/activities.md); no events, so none of this is in history.
     schedule_to_start_timeout: timedelta | None = None
     # The attempt a worker reported started (heartbeat or start notice): disarms schedule-to-start.

@@ -278,6 +278,7 @@ class Mutation:
             schedule_to_start_timeout=info.schedule_to_start_timeout,
             priority=info.priority,
             retry_policy=info.retry_policy,
+            header=info.header,
         )
         self.send(
             names.MATCHING_EXCHANGE,

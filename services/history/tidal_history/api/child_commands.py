@@ -123,6 +123,7 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
             search_attributes=c.search_attributes,
             static_summary=c.static_summary,
             static_details=c.static_details,
+            header=c.header,
         )
     )
     st.children[initiated] = ChildInfo(
@@ -150,6 +151,7 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         search_attributes=c.search_attributes,
         static_summary=c.static_summary,
         static_details=c.static_details,
+        header=c.header,
     )
     if c.workflow_task_timeout is not None:
         start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})
@@ -181,6 +183,7 @@ def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, comple
             signal_name=c.signal_name,
             input=c.input,
             workflow_task_completed_event_id=completed_id,
+            header=c.header,
         )
     )
     _track(m, initiated, "signal", namespace, c.workflow_id, c.run_id)
@@ -195,6 +198,7 @@ def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, comple
             input=c.input,
             request_id=f"{st.run_id}/{initiated}",
             source=_source(m, initiated),
+            header=c.header,
         ),
     )
 

@@ -193,6 +193,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 retry_policy=c.retry_policy,
                 priority=priority,
                 summary=c.summary,
+                header=c.header,
             )
         )
         info = ActivityInfo(
@@ -209,6 +210,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
             retry_policy=resolve_policy(c.retry_policy),
             schedule_to_start_timeout=c.schedule_to_start_timeout,
             priority=priority,
+            header=c.header,
         )
         st.activities[event_id] = info
         if c.schedule_to_close_timeout is not None:

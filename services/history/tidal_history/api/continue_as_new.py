@@ -90,6 +90,8 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
             retry_policy=c.retry_policy or (started.retry_policy if started else None),
             first_workflow_task_backoff=backoff,
             priority=old.priority,
+            # The continue-as-new's own header (its interceptors'), not the old run's, as Temporal.
+            header=c.header,
         )
     )
     if c.workflow_run_timeout is not None:
