@@ -118,7 +118,7 @@ class EmbeddedServer:
             self._db_path = str(path)
         await migrate(self.database_url)
         await self.bus.connect()
-        engine = create_engine(self.database_url)
+        engine = create_engine(self.database_url, sqlite_on_loop=True)
         self.runtime = Runtime(
             bus=self.bus,
             engine=engine,
