@@ -28,6 +28,7 @@ from ._client_interceptor import Interceptor, OutboundInterceptor
 from ._client_types import _signal_name, _workflow_name
 from ._executions import WorkflowExecutionAsyncIterator
 from ._http_call import call
+from ._http_transport import AiohttpTransport
 from ._policies import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._schedule_client import ScheduleAsyncIterator, ScheduleHandle
 from ._schedule_inputs import CreateScheduleInput, ListSchedulesInput
@@ -147,7 +148,9 @@ class Client:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         connect = connect_timeout.total_seconds() if connect_timeout is not None else 10.0
         timeout = httpx.Timeout(90.0, connect=connect)
-        http = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout)
+        http = httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=timeout, transport=AiohttpTransport()
+        )
         client = Client(
             http=http,
             namespace=namespace,
