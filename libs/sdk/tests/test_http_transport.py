@@ -106,6 +106,7 @@ async def test_connect_sends_json_auth_and_query_and_reads_the_answer(
     client = await Client.connect(f"127.0.0.1:{server.port}", api_key="k-1")
     try:
         assert isinstance(client._http._transport, AiohttpTransport)
+        assert server.seen[0].target == "/healthz"  # connect asks first (not lazy)
         body = {"request_id": "q", "text": "é\u0000"}
         got = await client._call("POST", "/api/v1/x%00y", json=body, params={"wait": 30.0, "run_id": "a&b"})
         assert got == {"run_id": "r1", "nul": "a\u0000b"}
@@ -122,7 +123,7 @@ async def test_connect_sends_json_auth_and_query_and_reads_the_answer(
 
 async def test_the_callers_trace_reaches_the_server(serve: Serve) -> None:
     server = await serve(ok({}))
-    client = await Client.connect(f"http://127.0.0.1:{server.port}")
+    client = await Client.connect(f"http://127.0.0.1:{server.port}", lazy=True)
     tracer = TracerProvider().get_tracer("test")
     try:
         with tracer.start_as_current_span("caller") as span:
@@ -147,7 +148,7 @@ async def test_problem_bodies_become_rpc_errors_and_503_is_retried(
         return response(200, b'{"ok": true}')
 
     server = await serve(answer)
-    client = await Client.connect(f"http://127.0.0.1:{server.port}")
+    client = await Client.connect(f"http://127.0.0.1:{server.port}", lazy=True)
     try:
         with pytest.raises(RPCError) as caught:
             await client._call("GET", "/missing")
@@ -177,7 +178,7 @@ async def test_chunked_and_gzipped_answers_are_read(serve: Serve) -> None:
         )
 
     server = await serve(answer)
-    client = await Client.connect(f"http://127.0.0.1:{server.port}")
+    client = await Client.connect(f"http://127.0.0.1:{server.port}", lazy=True)
     try:
         assert await client._call("GET", "/chunked") == {"a": 1}
         assert await client._call("GET", "/gzip") == payload
@@ -190,7 +191,7 @@ async def test_a_refused_connection_is_unavailable_and_retried_until_the_deadlin
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed when the block ends: nothing listens there
-    client = await Client.connect(f"http://127.0.0.1:{port}", rpc_retry_seconds=0.3)
+    client = await Client.connect(f"http://127.0.0.1:{port}", rpc_retry_seconds=0.3, lazy=True)
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -214,7 +215,7 @@ async def test_no_answer_times_out_and_a_dropped_connection_is_an_error(
         return b""
 
     server = await serve(answer)
-    client = await Client.connect(f"http://127.0.0.1:{server.port}")
+    client = await Client.connect(f"http://127.0.0.1:{server.port}", lazy=True)
     try:
         with pytest.raises(RPCTimeoutOrCancelledError):
             await client._call("GET", "/silent", timeout=0.3)
@@ -238,7 +239,7 @@ async def test_connections_are_kept_with_a_hundred_calls_in_flight(
         return response(200, b"{}")
 
     server = await serve(answer)
-    client = await Client.connect(f"http://127.0.0.1:{server.port}")
+    client = await Client.connect(f"http://127.0.0.1:{server.port}", lazy=True)
     gate = asyncio.Semaphore(100)
 
     async def one() -> None:
@@ -259,7 +260,7 @@ async def test_a_client_on_the_same_server_has_its_own_connections(
     from tidal.testing import _same_server
 
     server = await serve(ok({"ok": 1}))
-    first = await Client.connect(f"http://127.0.0.1:{server.port}", api_key="k")
+    first = await Client.connect(f"http://127.0.0.1:{server.port}", api_key="k", lazy=True)
     second = _same_server(first)
     try:
         assert isinstance(second._http._transport, AiohttpTransport)

@@ -116,6 +116,8 @@ class _Inbound(ActivityInboundInterceptor):
         if self._is_async:
             return await input.fn(*input.args)
         ctx, fn, args = self._ctx, input.fn, tuple(input.args)
+        if ctx.process is not None and input.executor is not None:  # another process: see _activity_process
+            return await ctx.process.run(input.executor, ctx, fn, args)
 
         def call() -> Any:
             token = _activity._set_context(ctx)

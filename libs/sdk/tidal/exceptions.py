@@ -238,19 +238,24 @@ class NondeterminismError(TidalError):
 
 class RPCError(TidalError):
     """A client/server call failed. `status` is the server's error code (`not_found`,
-    `already_started`, `invalid_argument`, `unavailable`, `internal`); `code` the HTTP status."""
+    `already_started`, `invalid_argument`, `unavailable`, `internal`); `code` the HTTP status.
+    `raw_grpc_status` is temporalio's serialized gRPC status: Tidal's client speaks HTTP, so it
+    is accepted (code that builds an `RPCError` as temporalio's ports) and always None here;
+    `problem` holds the server's whole answer instead."""
 
     def __init__(
         self,
         message: str,
-        *,
         status: str = "internal",
+        raw_grpc_status: bytes | None = None,
+        *,
         code: int | None = None,
         run_id: str | None = None,
         problem: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
+        self.raw_grpc_status = raw_grpc_status
         self.code = code
         # For `already_started`: the running run. `problem` is the server's whole answer (its
         # RFC 7807 body: title, detail, code and any extra fields).

@@ -4,6 +4,7 @@ queue. Mirrors `temporalio.worker`; the parts live in private modules (`_worker`
 
 from __future__ import annotations
 
+from ._activity_process import SharedHeartbeatSender, SharedStateManager
 from ._interceptors import (
     ActivityInboundInterceptor,
     ActivityOutboundInterceptor,
@@ -28,6 +29,8 @@ __all__ = [
     "Plugin",
     "Replayer",
     "ReplayerConfig",
+    "SharedHeartbeatSender",
+    "SharedStateManager",
     "Worker",
     "WorkerConfig",
     "WorkerError",
