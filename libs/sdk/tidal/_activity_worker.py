@@ -363,7 +363,7 @@ class ActivityWorker:
         args = defn.arguments(task.input, attempt.conv.from_payloads)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
         chain = activity_chain(self._interceptors, attempt.ctx, is_async=defn.is_async)
-        call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers={})
+        call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers=task.header)
         # One task for the whole chain, so a cancel or timeout reaches interceptors too.
         attempt.inner = asyncio.get_running_loop().create_task(chain.execute_activity(call))
         result = await asyncio.wait_for(attempt.inner, timeout)

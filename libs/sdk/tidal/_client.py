@@ -222,6 +222,7 @@ class Client:
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.UNSPECIFIED,
         retry_policy: RetryPolicy | None = None,
+        cron_schedule: str = "",
         memo: dict[str, Any] | None = None,
         search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
@@ -230,11 +231,23 @@ class Client:
         request_id: str | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
+        request_eager_start: bool = False,
         priority: Priority = Priority.default,
+        stack_level: int = 2,
     ) -> WorkflowHandle[Any]:
         """Start a run (as temporalio). With `start_signal` (a signal name) it is
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
-        starts with the signal recorded before its first workflow task."""
+        starts with the signal recorded before its first workflow task. `cron_schedule` (a
+        cron string, or `@every 1h`) runs it on Temporal's cron semantics: the first run waits
+        for the first cron time, every close but a cancel or terminate starts the next run
+        (docs/schedules.md#cron-schedules-on-workflows); a schedule is usually the better tool.
+
+        `request_eager_start` is a hint, passed to interceptors (`StartWorkflowInput`) and
+        otherwise ignored: Tidal has no eager workflow start (the first task goes through
+        matching; later ones reach the worker's sticky queue straight from history).
+        `stack_level` is accepted for temporalio's signature; it places the warnings the call
+        emits, and Tidal's start emits none (mapping search attributes are not deprecated)."""
+        del stack_level
         name, ret_type = _workflow_name(workflow)
         return await self._impl.start_workflow(
             StartWorkflowInput(
@@ -248,7 +261,7 @@ class Client:
                 id_reuse_policy=id_reuse_policy,
                 id_conflict_policy=id_conflict_policy,
                 retry_policy=retry_policy,
-                cron_schedule="",
+                cron_schedule=cron_schedule,
                 memo=memo,
                 search_attributes=search_attributes,
                 start_delay=start_delay,
@@ -260,7 +273,7 @@ class Client:
                 ret_type=result_type or ret_type,
                 rpc_metadata={},
                 rpc_timeout=None,
-                request_eager_start=False,
+                request_eager_start=request_eager_start,
                 priority=priority,
                 request_id=request_id,
             )

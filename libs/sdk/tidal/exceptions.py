@@ -212,11 +212,23 @@ class ChildWorkflowError(FailureError):
 
 
 class WorkflowAlreadyStartedError(FailureError):
-    def __init__(self, workflow_id: str, workflow_type: str, *, run_id: str | None = None) -> None:
+    """A start refused because the workflow id is in use (or, per its reuse policy, was used).
+    From the client, `run_id` is the run in the way and `first_run_id` the first run of its
+    chain (continue-as-new and retries keep it); a child start in a workflow has neither."""
+
+    def __init__(
+        self,
+        workflow_id: str,
+        workflow_type: str,
+        *,
+        run_id: str | None = None,
+        first_run_id: str | None = None,
+    ) -> None:
         super().__init__("Workflow execution already started")
         self.workflow_id = workflow_id
         self.workflow_type = workflow_type
         self.run_id = run_id
+        self.first_run_id = first_run_id
 
 
 class WorkflowFailureError(TidalError):

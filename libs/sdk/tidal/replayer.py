@@ -21,7 +21,7 @@ from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
 from ._definitions import lookup as _workflow_lookup
-from ._interceptors import Interceptor
+from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._plugins import Plugin
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
@@ -108,6 +108,7 @@ class Replayer:
             self._plugins = tuple(plugins)
             return
         self._failure_types = tuple(workflow_failure_exception_types)
+        self._workflow_interceptors = workflow_interceptor_classes(interceptors)
         self._workflows: dict[str, _workflow.WorkflowDefinition] = {}
         for cls in workflows:
             defn = _workflow.get_definition(cls)
@@ -239,6 +240,7 @@ class Replayer:
                 WorkflowSerializationContext(namespace=self._namespace, workflow_id=history.workflow_id)
             ),
             failure_exception_types=self._failure_types,
+            interceptor_classes=self._workflow_interceptors,
         )
         task = WorkflowTask(
             namespace=self._namespace,

@@ -79,7 +79,7 @@ async def _purge_run(conn: AsyncConnection, shard_id: int, w: RunWrite) -> None:
 async def _write_run(conn: AsyncConnection, insert: Callable[..., Any], w: RunWrite) -> None:
     st = w.state
     doc, result = state_columns(w)
-    values = dict(
+    values: dict[str, Any] = dict(
         status=st.status.value,
         close_time=st.close_time,
         next_event_id=st.next_event_id,
@@ -88,6 +88,8 @@ async def _write_run(conn: AsyncConnection, insert: Callable[..., Any], w: RunWr
         state=sa.literal(doc, sa.Text),
         result=sa.literal(result, sa.Text),
     )
+    if w.memo_changed and w.old_version is not None:
+        values["memo"] = w.memo
     if w.old_version is None:
         await conn.execute(
             sa.insert(t.executions).values(
