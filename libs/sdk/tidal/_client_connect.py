@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import httpx
 
 from ._http_call import call
+from ._http_transport import AiohttpTransport
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -120,7 +121,12 @@ async def connect_http(config: HttpConnectConfig) -> httpx.AsyncClient:
     if config.api_key:
         headers["Authorization"] = f"Bearer {config.api_key}"
     connect = config.connect_timeout.total_seconds() if config.connect_timeout is not None else 10.0
-    http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(90.0, connect=connect))
+    http = httpx.AsyncClient(
+        base_url=base,
+        headers=headers,
+        timeout=httpx.Timeout(90.0, connect=connect),
+        transport=AiohttpTransport(),
+    )
     if not config.lazy:
         try:
             await call(http, "GET", "/healthz", retry_seconds=config.rpc_retry_seconds)

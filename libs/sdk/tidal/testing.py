@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import httpx
 
 from ._activity_environment import ActivityEnvironment
+from ._http_transport import AiohttpTransport
 from ._search_attributes import SearchAttributeIndexedValueType, SearchAttributeKey
 from ._time_skipping_config import FastForwardConfig, TimeSkippingConfig, TimeSkippingInfo
 from .client import Client, Interceptor, Plugin, WorkflowHandle
@@ -354,7 +355,11 @@ def _same_server(client: Client, **options: Any) -> Client:
     client leaves the other working."""
     base = client._http
     transport = base._transport
-    own = httpx.ASGITransport(app=transport.app) if isinstance(transport, httpx.ASGITransport) else None
+    own: httpx.AsyncBaseTransport | None = None
+    if isinstance(transport, httpx.ASGITransport):
+        own = httpx.ASGITransport(app=transport.app)
+    elif isinstance(transport, AiohttpTransport):
+        own = transport.fresh()
     http = httpx.AsyncClient(
         transport=own, base_url=base.base_url, headers=base.headers, timeout=base.timeout
     )

@@ -7,6 +7,7 @@ never holds a connection while it waits.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -20,7 +21,7 @@ from tidal_schema.run_document import RunDocument
 from tidal_server.db import current_executions as ce
 from tidal_server.db import executions as ex
 from tidal_server.db import history_events as he
-from tidal_server.db.raw import autocommit
+from tidal_server.db.raw import autocommit, is_postgres, pg_connection
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +70,26 @@ _COLUMNS = (
     ex.c.result,
 )
 
+# The hot read (every result long poll, describe, query, update) as one prepared asyncpg
+# statement: SQLAlchemy Core's per-statement work (cache key, compilation lookup, result
+# processing) cost more CPU than the read itself. The documents come as text (the engine's
+# codecs are SQLAlchemy's) and are parsed once here, as SQLAlchemy parsed them.
+_PG_SELECT = (
+    "SELECT e.namespace, e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status,"
+    " e.start_time, e.close_time, e.next_event_id, e.state::text AS state, e.memo::text AS memo,"
+    " e.search_attributes::text AS search_attributes, e.result::text AS result FROM executions e"
+)
+_PG_BY_RUN = f"{_PG_SELECT} WHERE e.namespace = $1 AND e.workflow_id = $2 AND e.run_id = $3"
+_PG_CURRENT = (
+    f"{_PG_SELECT} JOIN current_executions c ON c.namespace = e.namespace"
+    " AND c.workflow_id = e.workflow_id AND c.run_id = e.run_id"
+    " WHERE e.namespace = $1 AND e.workflow_id = $2"
+)
+
+
+def _document(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
 
 class ReadStore:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -81,6 +102,8 @@ class ReadStore:
 
     async def execution(self, namespace: str, workflow_id: str, run_id: str | None) -> ExecutionRow | None:
         """The given run, or (run_id None) the run `current_executions` points at."""
+        if is_postgres(self._base_engine):
+            return await self._pg_execution(namespace, workflow_id, run_id)
         query = sa.select(*_COLUMNS).where(ex.c.namespace == namespace, ex.c.workflow_id == workflow_id)
         if run_id:
             query = query.where(ex.c.run_id == run_id)
@@ -111,6 +134,32 @@ class ReadStore:
             memo=row.memo or {},
             search_attributes=row.search_attributes or {},
             result=row.result,
+        )
+
+    async def _pg_execution(
+        self, namespace: str, workflow_id: str, run_id: str | None
+    ) -> ExecutionRow | None:
+        async with pg_connection(self._base_engine) as db:
+            if run_id:
+                row = await db.fetchrow(_PG_BY_RUN, namespace, workflow_id, run_id)
+            else:
+                row = await db.fetchrow(_PG_CURRENT, namespace, workflow_id)
+        if row is None:
+            return None
+        return ExecutionRow(
+            namespace=row["namespace"],
+            workflow_id=row["workflow_id"],
+            run_id=row["run_id"],
+            workflow_type=row["workflow_type"],
+            task_queue=row["task_queue"],
+            status=WorkflowExecutionStatus(row["status"]),
+            start_time=row["start_time"],
+            close_time=row["close_time"],
+            next_event_id=int(row["next_event_id"]),
+            state=_document(row["state"]) or {},
+            memo=_document(row["memo"]) or {},
+            search_attributes=_document(row["search_attributes"]) or {},
+            result=_document(row["result"]),
         )
 
     async def events(

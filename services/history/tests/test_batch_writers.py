@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_history.limits import event_size
 from tidal_history.mutation import Outgoing
 from tidal_history.state import MutableState
-from tidal_history.store import HistoryStore, RunWrite, VersionConflictError
+from tidal_history.store import HistoryStore, RunWrite, ShardLostError, VersionConflictError
 from tidal_history.store_types import event_rows
 from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus, names
 from tidal_schema import events as ev
@@ -191,6 +191,23 @@ async def test_a_version_conflict_among_several_runs_fails_the_whole_batch(engin
     ]
     current = await _rows(engine, t.current_executions, "workflow_id")
     assert [(c["workflow_id"], c["status"]) for c in current] == [("a", "Running"), ("b", "Completed")]
+
+
+async def test_a_stale_owner_writes_nothing_and_its_connection_stays_usable(engine: AsyncEngine) -> None:
+    """The fence (on Postgres sent with BEGIN in one round trip) refuses a stale range_id: the
+    batch is rolled back whole, and the pooled connection is not left inside a transaction."""
+    store = await _store(engine)
+    a = _state("run-a", workflow_id="a")
+    with pytest.raises(ShardLostError):
+        await store.commit(
+            shard_id=0, range_id=1, writes=[RunWrite(state=a, old_version=None, outbox=[_closed("run-a", 1)])]
+        )
+    assert await _rows(engine, t.executions, "run_id") == []
+    assert await store.pending_outbox(0) == []
+    for _ in range(3):  # every pooled connection answers, none stuck in the failed transaction
+        await store.commit(shard_id=0, range_id=2, writes=[])
+    await store.commit(shard_id=0, range_id=2, writes=[RunWrite(state=a, old_version=None)])
+    assert [r["run_id"] for r in await _rows(engine, t.executions, "run_id")] == ["run-a"]
 
 
 async def test_a_document_the_database_refuses_fails_the_batch_as_the_messages_fault(

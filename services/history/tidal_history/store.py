@@ -47,6 +47,7 @@ __all__ = [
 
 # The fence: the first statement of every batch transaction; a stale owner updates no row.
 _FENCE = "UPDATE shards SET range_id = $1 WHERE shard_id = $2 AND range_id = $1"
+_FENCE_LITERAL = "UPDATE shards SET range_id = {r} WHERE shard_id = {s} AND range_id = {r}"
 _LOAD_CURRENT = (
     "SELECT run_id, status, start_request_id FROM current_executions"
     " WHERE namespace = $1 AND workflow_id = $2"
@@ -238,12 +239,24 @@ class HistoryStore:
         """One transaction for the whole batch; returns the outbox rows to publish, in order."""
         if self._pg and not schedules and not any(needs_visibility(w) for w in writes):
             # The common case: no SQLAlchemy at all, asyncpg's transaction on a pooled connection.
-            async with pg_connection(self._engine) as db, db.transaction():
-                if batch_pg.count(await db.execute(_FENCE, range_id, shard_id)) != 1:
-                    raise ShardLostError(shard_id)
-                return await batch_pg.write_batch(
-                    db, shard_id=shard_id, writes=writes, published_seqs=published_seqs
-                )
+            async with pg_connection(self._engine) as db:
+                # BEGIN and the fence in one round trip (a simple query; its tag is the fence's).
+                # Both values are ints, so the literal text is safe.
+                fenced = await db.execute(f"BEGIN; {_FENCE_LITERAL.format(r=int(range_id), s=int(shard_id))}")
+                try:
+                    if batch_pg.count(fenced) != 1:
+                        raise ShardLostError(shard_id)
+                    rows = await batch_pg.write_batch(
+                        db, shard_id=shard_id, writes=writes, published_seqs=published_seqs
+                    )
+                    await db.execute("COMMIT")
+                except BaseException:
+                    # A connection still inside the transaction (this ROLLBACK failed or was
+                    # cancelled) is never pooled again: pg_connection invalidates it.
+                    if not db.is_closed() and db.is_in_transaction():
+                        await db.execute("ROLLBACK")
+                    raise
+                return rows
         async with self._engine.begin() as conn:
             if self._pg:
                 # Search attributes to index (tidal_server.visibility) or schedules to write

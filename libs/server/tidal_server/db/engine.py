@@ -65,9 +65,12 @@ def create_engine(
     return create_async_engine(
         parsed,
         echo=echo,
-        pool_size=pool_size,
-        # Bursts (outbox relay + batch commits + reads) may briefly need more; excess closes on return.
-        max_overflow=pool_size,
+        # Up to 2 x pool_size connections, as when half of them were overflow that closed on
+        # return; now every one stays open once opened. A burst of result long polls used to
+        # open and close overflow connections again and again, each a backend fork and a TLS
+        # attempt (docs/performance.md, "Frontend and client").
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_timeout=30,
         # No pre-ping: it costs a round trip per checkout on the hot path; dead connections are
         # invalidated on first error and recycling covers idle ones closed by proxies/firewalls.
