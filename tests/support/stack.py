@@ -78,6 +78,10 @@ class Stack:
 
     def start_all(self) -> None:
         self.migrate()
+        self.start_services()
+
+    def start_services(self) -> None:
+        """Every service, on a database already migrated (e.g. the `migrated_database_url` fixture)."""
         for name in SERVICES:
             self.start(name)
 
