@@ -44,7 +44,7 @@ class _SharedStack:
             database_url=self._postgres.create_database(database, template=self._template),
         )
         self._stack.start_services()
-        _run_async(self._stack.wait_ready())
+        _run_async(self._stack.wait_ready(timeout=180))  # it serves many tests: be patient under load
         return self._stack
 
     def close(self) -> None:

@@ -45,19 +45,16 @@ async def test_embedded(embedded_client: Client, scenario: Scenario) -> None:
     await scenario(embedded_client)
 
 
-async def test_stack(fresh_vhost_amqp_url: str, migrated_database_url: str) -> None:
-    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=migrated_database_url)
+@pytest.mark.shared_stack  # its own task queue and workflow ids
+async def test_stack(running: Stack) -> None:
+    client = await Client.connect(running.address)
     try:
-        stack.start_services()
-        await stack.wait_ready()
-        client = await Client.connect(stack.address)
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:
             async with _worker(client, executor):
                 for scenario in sa.ALL:
                     await scenario(client)
-        await client.close()
     finally:
-        stack.stop_all()
+        await client.close()
 
 
 async def test_stack_history_sigkill_while_an_activity_heartbeats(
