@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from tidal import activity, workflow
-from tidal.client import Client
+from tidal.client import Client, WorkflowHandle
 from tidal.contrib.encryption import EncryptionCodec
 from tidal.converter import (
     ActivitySerializationContext,
@@ -132,50 +132,39 @@ async def custom_converter_and_codec(client: Client, task_queue: str) -> None:
     worker and the client with the converter see the values and the real error messages."""
     secure = with_converter(client, secure_converter())
     async with Worker(secure, task_queue=task_queue, workflows=[Checkout], activities=[charge]):
-        ok = await secure.execute_workflow(
-            Checkout.run,
-            args=[Money(1000, "EUR"), "4242"],
-            id=f"checkout-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+        ok = await (await _checkout(secure, Money(1000, "EUR"), "4242", task_queue)).result()
         assert ok == Money(1030, "EUR")
-        declined = await secure.start_workflow(
-            Checkout.run,
-            args=[Money(5, "EUR"), "declined"],
-            id=f"checkout-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
-        try:
-            await declined.result()
-            raise AssertionError("the workflow should have failed")
-        except WorkflowFailureError as e:
-            activity_error = e.cause
-            assert isinstance(activity_error, ActivityError), repr(activity_error)
-            app = activity_error.cause
-            assert isinstance(app, ApplicationError) and app.type == "Declined"
-            assert app.message == f"card declined declined: {SECRET}"
-        too_much = await secure.start_workflow(
-            Checkout.run,
-            args=[Money(20_000, "EUR"), "4242"],
-            id=f"checkout-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
-        try:
-            await too_much.result()
-            raise AssertionError("the workflow should have failed")
-        except WorkflowFailureError as e:
-            assert isinstance(e.cause, ApplicationError) and e.cause.message == f"too expensive for {SECRET}"
+        declined = await _checkout(secure, Money(5, "EUR"), "declined", task_queue)
+        activity_error = (await _failure(declined)).cause
+        assert isinstance(activity_error, ActivityError), repr(activity_error)
+        app = activity_error.cause
+        assert isinstance(app, ApplicationError) and app.type == "Declined"
+        assert app.message == f"card declined declined: {SECRET}"
+        too_much = await _checkout(secure, Money(20_000, "EUR"), "4242", task_queue)
+        cause = (await _failure(too_much)).cause
+        assert isinstance(cause, ApplicationError) and cause.message == f"too expensive for {SECRET}"
     for handle in (declined, too_much):
         stored = await _raw_history(client, handle.id)
         assert SECRET not in stored and "EUR" not in stored and "money/v1" not in stored
         assert "Encoded failure" in stored and '"binary/encrypted"' in stored
     # Without the codec the failure still reads, with temporalio's placeholder message.
     plain = with_converter(client, DataConverter(payload_converter_class=MoneyConverter))
+    cause = (await _failure(plain.get_workflow_handle(too_much.id))).cause
+    assert isinstance(cause, ApplicationError) and cause.message == "Encoded failure"
+
+
+async def _checkout(client: Client, amount: Money, card: str, task_queue: str) -> WorkflowHandle[Any, Money]:
+    return await client.start_workflow(
+        Checkout.run, args=[amount, card], id=f"checkout-{uuid.uuid4()}", task_queue=task_queue
+    )
+
+
+async def _failure(handle: WorkflowHandle[Any, Any]) -> WorkflowFailureError:
     try:
-        await plain.get_workflow_handle(too_much.id).result()
-        raise AssertionError("the workflow should have failed")
+        await handle.result()
     except WorkflowFailureError as e:
-        assert isinstance(e.cause, ApplicationError) and e.cause.message == "Encoded failure"
+        return e
+    raise AssertionError("the workflow should have failed")
 
 
 async def serialization_contexts(client: Client, task_queue: str) -> None:

@@ -4,17 +4,13 @@ Imported by the test modules (which skip with it); the fixtures are in conftest.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
-import sys
 
 import pytest
 from tidal.client import Client
 from tidal.worker import Worker
 
 from tests.support import ui_workflows as uw
-from tests.support.stack import ROOT, Stack
 from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -35,14 +31,3 @@ async def workers(client: Client) -> list[Worker]:
         Worker(client, task_queue=uw.TASK_QUEUE, workflows=uw.ALL_WORKFLOWS, activities=uw.ALL_ACTIVITIES),
         Worker(client, task_queue="e2e", workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES),
     ]
-
-
-async def cli_admin_key(stack: Stack) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidal_server.cli", "api-key", "create", "--namespace", "*", "--role", "admin",
-        "--output", "json",
-        env=stack.env(), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    return str(json.loads(out)["key"])

@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 from tidal.client import Client
 
-from tests.e2e.ui.browser import SLOW, cli_admin_key, expect, workers
+from tests.e2e.ui.browser import SLOW, expect, workers
 from tests.support import ui_workflows as uw
-from tests.support.stack import SERVICES, Stack
+from tests.support.stack import SERVICES, Stack, create_admin_key
 
 
 async def test_sign_in_and_a_reader_sees_no_action_buttons(stack: Stack, page: Any) -> None:
-    admin = await cli_admin_key(stack)
+    admin = await create_admin_key(stack)
     for name in SERVICES:
         stack.start(name, TIDAL_AUTH_ENABLED="true")
     await stack.wait_ready()
@@ -78,7 +78,7 @@ async def test_admin_pages_namespace_and_reader_key(stack: Stack, page: Any) -> 
     with that key there are no action buttons and no admin pages, and the API refuses the
     reader's admin operations with 403. Then the admin revokes the key and deprecates the
     namespace."""
-    admin = await cli_admin_key(stack)
+    admin = await create_admin_key(stack)
     for name in SERVICES:
         stack.start(name, TIDAL_AUTH_ENABLED="true")
     await stack.wait_ready()
