@@ -13,8 +13,10 @@ from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import WorkflowExecutionStatus
+from tidal_schema.run_document import RunDocument
 from tidal_server.db import current_executions as ce
 from tidal_server.db import executions as ex
 from tidal_server.db import history_events as he
@@ -40,6 +42,15 @@ class ExecutionRow:
     @property
     def running(self) -> bool:
         return self.status is WorkflowExecutionStatus.RUNNING
+
+    def document(self) -> RunDocument | None:
+        """The run's state document read with its shared schema (history writes it; the frontend
+        never looks keys up in it by hand), or None when it does not read: a corrupt row, or a
+        shape from another release that does not validate."""
+        try:
+            return RunDocument.model_validate(self.state)
+        except ValidationError:
+            return None
 
 
 _COLUMNS = (

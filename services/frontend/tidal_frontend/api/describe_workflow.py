@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 from tidal_schema.run_document import (
     ActivityInfo,
@@ -140,15 +140,6 @@ class DescribeWorkflowResponse(BaseModel):
 _MAX_ANCESTORS = 64
 
 
-def read_document(row: ExecutionRow) -> RunDocument | None:
-    """The run's state document, or None when this frontend cannot read it (a corrupt row, or a
-    shape from another release that does not validate)."""
-    try:
-        return RunDocument.model_validate(row.state)
-    except ValidationError:
-        return None
-
-
 def _parent(doc: RunDocument | None) -> tuple[str, str, str] | None:
     """(namespace, workflow_id, run_id) of the run's parent."""
     p = doc.parent if doc is not None else None
@@ -165,7 +156,7 @@ async def _root(ctx: Ctx, row: ExecutionRow, doc: RunDocument | None) -> tuple[s
         found = await ctx.store.execution(namespace, workflow_id, run_id)
         if found is None:
             break
-        doc = read_document(found)
+        doc = found.document()
     return workflow_id, run_id
 
 
@@ -242,7 +233,7 @@ def _task(wft: WorkflowTaskInfo | None) -> PendingWorkflowTask | None:
 
 def describe(row: ExecutionRow, doc: RunDocument | None = None) -> DescribeWorkflowResponse:
     """`doc`: the row's document when the caller read it already."""
-    doc = doc if doc is not None else read_document(row)
+    doc = doc if doc is not None else row.document()
     pending = doc if row.running else None  # closed runs have no pending work
     return DescribeWorkflowResponse(
         namespace=row.namespace,
@@ -283,7 +274,7 @@ async def describe_workflow(
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
-    doc = read_document(row)
+    doc = row.document()
     parent = _parent(doc)
     root_workflow_id, root_run_id = await _root(ctx, row, doc)
     return describe(row, doc).model_copy(

@@ -88,7 +88,8 @@ async def query_workflow(
         **_newest(await _history(ctx, row), ctx.settings.max_message_bytes),
         deadline=datetime.now(UTC) + timedelta(seconds=timeout),
     )
-    sticky = row.state.get("sticky_queue") if row.running else None
+    doc = row.document() if row.running else None
+    sticky = doc.sticky_queue if doc is not None else None
     reply = await _ask_worker(ctx, AddQueryTask(sticky_queue=sticky or None, task=task), timeout)
     if reply.error is not None:
         extra = {"query_error": reply.error.value, "known_queries": list(reply.known_queries)}

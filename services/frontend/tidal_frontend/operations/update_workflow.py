@@ -69,7 +69,8 @@ async def update_workflow(
         if body.update_id is None:
             raise Problem("invalid_argument", "give the update's name (or the update_id of a known update)")
         row = await ctx.store.execution(namespace, workflow_id, body.run_id or None)
-        if row is None or update_id not in (row.state.get("updates") or {}):
+        doc = row.document() if row is not None else None
+        if row is None or doc is None or update_id not in doc.updates:
             raise Problem("not_found", f"no update {update_id!r} of workflow {workflow_id!r}")
         return await wait_for_stage(ctx, namespace, workflow_id, row.run_id, update_id, body)
     message = UpdateWorkflowExecution(
@@ -128,5 +129,5 @@ async def _read(
     row = await ctx.store.execution(namespace, workflow_id, run_id)
     if row is None:
         raise not_found(namespace, workflow_id, run_id)
-    raw = (row.state.get("updates") or {}).get(update_id)
-    return (UpdateInfo.model_validate(raw) if raw else None), row.running
+    doc = row.document()
+    return (doc.updates.get(update_id) if doc is not None else None), row.running
