@@ -18,7 +18,6 @@ from tidal_frontend.api.describe_workflow import (
     PendingWorkflowTask,
     WorkflowTaskFailure,
     describe,
-    read_document,
 )
 from tidal_frontend.store import ExecutionRow
 from tidal_history.api import (
@@ -235,7 +234,7 @@ def test_describe_reads_the_parent_history_writes_for_a_child() -> None:
     )
     o = start_child_workflow.handle(OperationContext(now=T0, new_run_id="kid-run"), start)
     assert o.state is not None
-    doc = read_document(_row(o.state, next_event_id=o.state.next_event_id))
+    doc = _row(o.state, next_event_id=o.state.next_event_id).document()
     assert doc is not None and doc.parent is not None
     assert (doc.parent.workflow_id, doc.parent.run_id, doc.parent.initiated_event_id) == (WF, RUN, 7)
 

@@ -64,9 +64,10 @@ async def until_shutdown() -> str:
 
 @activity.defn(dynamic=True, no_thread_cancel_exception=True)
 async def any_type(args: Sequence[RawValue]) -> str:
-    """Runs every activity type this worker has no activity of its own for."""
+    """Runs every activity type this worker has no activity of its own for, decoding its raw
+    arguments with the worker's payload converter (`activity.payload_converter()`)."""
     with activity.shield_thread_cancel_exception():
-        values = [a.payload.data for a in args]  # json/plain: the JSON value itself
+        values = activity.payload_converter().from_payloads([a.payload for a in args])
     return f"{activity.info().activity_type}{values}"
 
 

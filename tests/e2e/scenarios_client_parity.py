@@ -11,12 +11,16 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from tidal import worker as tidal_worker
 from tidal import workflow
 from tidal.client import (
     Client,
+    ClientConfig,
     CreateScheduleInput,
+    HttpConnectConfig,
     Interceptor,
     OutboundInterceptor,
+    Plugin,
     QueryWorkflowInput,
     Schedule,
     ScheduleActionStartWorkflow,
@@ -378,3 +382,58 @@ async def schedule_action_fields(client: Client, task_queue: str) -> None:
     calls = counting.calls
     assert (calls["create_schedule"], calls["trigger_schedule"], calls["delete_schedule"]) == (1, 1, 1), calls
     assert calls["describe_schedule"] >= 2, calls
+
+
+@workflow.defn
+class AddedByPlugin:
+    @workflow.run
+    async def run(self) -> str:
+        return "ran on a worker the client's plugin configured"
+
+
+class TenantPlugin(Plugin, tidal_worker.Plugin):
+    """A client plugin that is also a worker plugin (temporalio's rule: workers built on the
+    client apply it too): it adds the counting interceptor to the client and a workflow to every
+    worker, and records what it was asked to do."""
+
+    def __init__(self) -> None:
+        self.counting = CountingInterceptor()
+        self.seen: list[str] = []
+
+    def configure_client(self, config: ClientConfig) -> ClientConfig:
+        self.seen.append("configure_client")
+        return {**config, "interceptors": [*config["interceptors"], self.counting]}
+
+    async def connect_service_client(self, config: HttpConnectConfig, next: Any) -> Any:
+        self.seen.append(f"connect:{config.target_host}")
+        return await next(config)
+
+    def configure_worker(self, config: tidal_worker.WorkerConfig) -> tidal_worker.WorkerConfig:
+        self.seen.append("configure_worker")
+        return {**config, "workflows": [*config["workflows"], AddedByPlugin]}
+
+    async def run_worker(self, worker: tidal_worker.Worker, next: Any) -> None:
+        await next(worker)
+
+    def configure_replayer(self, config: Any) -> Any:
+        return config
+
+    def run_replayer(self, replayer: Any, histories: Any, next: Any) -> Any:
+        return next(replayer, histories)
+
+
+async def client_plugin_configures_client_and_workers(client: Client, task_queue: str) -> None:
+    plugin = TenantPlugin()
+    plugged = Client(**{**client.config(), "plugins": [plugin]})
+    assert plugin.seen == ["configure_client"]
+    assert plugged.config()["interceptors"] == () and plugged.config()["plugins"] == (plugin,)
+    assert plugged.config(active_config=True)["interceptors"] == [plugin.counting]
+    queue = f"{task_queue}-plugin-{uuid.uuid4().hex[:6]}"
+    async with tidal_worker.Worker(plugged, task_queue=queue, workflows=[Waiter]) as w:
+        assert plugin.seen == ["configure_client", "configure_worker"]
+        assert AddedByPlugin in w.config(active_config=True)["workflows"]
+        result = await plugged.execute_workflow(
+            AddedByPlugin.run, id=f"plug-{uuid.uuid4()}", task_queue=queue
+        )
+    assert result == "ran on a worker the client's plugin configured"
+    assert plugin.counting.calls["start_workflow"] == 1, plugin.counting.calls

@@ -22,6 +22,7 @@ __all__ = [
     "WORKFLOWS",
     "activity_backlog_by_priority",
     "child_inherits_priority",
+    "child_priority_overrides_the_parents",
     "workflow_backlog_by_priority",
 ]
 
@@ -67,9 +68,14 @@ class PriorityReport:
 @workflow.defn
 class PriorityParent:
     @workflow.run
-    async def run(self) -> int | None:
+    async def run(self, child_key: int | None = None) -> int | None:
+        if child_key is None:
+            return await workflow.execute_child_workflow(
+                PriorityReport.run, id=f"{workflow.info().workflow_id}-kid"
+            )
+        config: workflow.ChildWorkflowConfig = {"priority": Priority(priority_key=child_key)}
         return await workflow.execute_child_workflow(
-            PriorityReport.run, id=f"{workflow.info().workflow_id}-kid"
+            PriorityReport.run, id=f"{workflow.info().workflow_id}-kid", **config
         )
 
 
@@ -145,3 +151,13 @@ async def child_inherits_priority(client: Client, task_queue: str) -> None:
         PriorityParent.run, id=wid, task_queue=task_queue, priority=Priority(priority_key=1)
     )
     assert await handle.result() == 1  # the child's workflow.info().priority
+
+
+async def child_priority_overrides_the_parents(client: Client, task_queue: str) -> None:
+    """`start_child_workflow(priority=)` / `ChildWorkflowConfig.priority`: the child runs with the
+    key it was given, not its parent's."""
+    wid = f"priority-parent-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        PriorityParent.run, 4, id=wid, task_queue=task_queue, priority=Priority(priority_key=1)
+    )
+    assert await handle.result() == 4

@@ -26,6 +26,7 @@ SUITE = ScenarioSuite(
         sc.update_wait_runs_out,
         sc.execution_memo_and_listing,
         sc.schedule_action_fields,
+        sc.client_plugin_configures_client_and_workers,
     ],
     queue=lambda s: sc.TASK_QUEUE,
     task_queue=sc.TASK_QUEUE,
@@ -47,3 +48,22 @@ async def test_embedded(embedded: Client, scenario: Scenario) -> None:
 async def test_stack(running: Stack) -> None:
     """All scenarios at once on one stack (each uses its own workflow ids)."""
     await SUITE.run_all(running.address)
+
+
+async def test_connect_goes_through_the_plugins_and_checks_the_server(running: Stack) -> None:
+    """`Client.connect(plugins=)`: each plugin's `connect_service_client` wraps opening the
+    connection and its `configure_client` the client built on it (and, being also a worker
+    plugin, every worker on that client)."""
+    plugin = sc.TenantPlugin()
+    client = await Client.connect(running.address, plugins=[plugin])
+    try:
+        assert plugin.seen == [f"connect:{running.address}", "configure_client"]
+        assert client.config()["plugins"] == (plugin,)
+        await sc.client_plugin_configures_client_and_workers(client, sc.TASK_QUEUE)
+    finally:
+        await client.close()
+    lazy = await Client.connect(running.address, lazy=True)
+    try:
+        assert await lazy.count_workflows() is not None  # the first call opens the connection
+    finally:
+        await lazy.close()

@@ -23,6 +23,7 @@ SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.activity_backlog_by_priority,
     sp.workflow_backlog_by_priority,
     sp.child_inherits_priority,
+    sp.child_priority_overrides_the_parents,
 ]
 IDS = [s.__name__ for s in SCENARIOS]
 

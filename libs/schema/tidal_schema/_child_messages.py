@@ -68,6 +68,8 @@ class StartChildWorkflowExecution(_Message):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     static_summary: Text | None = None
     static_details: Text | None = None
+    header: dict[Name, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
+    cron_schedule: Text | None = None
 
 
 class SignalExternalWorkflowExecution(_Message):
@@ -77,6 +79,7 @@ class SignalExternalWorkflowExecution(_Message):
     run_id: OptionalId | None = None
     signal_name: Name
     input: tuple[Payload, ...] = ()
+    header: dict[Name, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
     request_id: Id
     source: ParentRef
 

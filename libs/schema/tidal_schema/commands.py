@@ -39,6 +39,9 @@ class ScheduleActivityTask(Frozen):
     request_eager_execution: bool = False
     # User metadata (temporalio's `summary=`), recorded on ActivityTaskScheduled for UIs.
     summary: Text | None = None
+    # Temporal's header: what the workflow's outbound interceptors added (trace context...),
+    # handed to the activity's interceptors (`ExecuteActivityInput.headers`).
+    header: dict[Name, Payload] = Field(default_factory=dict)
 
 
 class RequestCancelActivityTask(Frozen):
@@ -87,6 +90,8 @@ class ContinueAsNewWorkflowExecution(Frozen):
     retry_policy: RetryPolicy | None = None
     memo: dict[Name, Payload] | None = None
     search_attributes: dict[Name, JsonValue] | None = None
+    # Temporal's header (the outbound interceptors'): the new run's start header.
+    header: dict[Name, Payload] = Field(default_factory=dict)
 
 
 class StartChildWorkflowExecution(Frozen):
@@ -110,6 +115,9 @@ class StartChildWorkflowExecution(Frozen):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     static_summary: Text | None = None
     static_details: Text | None = None
+    # Temporal's header (the parent's outbound interceptors): the child's start header.
+    header: dict[Name, Payload] = Field(default_factory=dict)
+    cron_schedule: Text | None = None
 
 
 class SignalExternalWorkflowExecution(Frozen):
@@ -119,6 +127,8 @@ class SignalExternalWorkflowExecution(Frozen):
     run_id: OptionalId | None = None
     signal_name: Name
     input: tuple[Payload, ...] = ()
+    # Temporal's header (the outbound interceptors'): recorded on WorkflowExecutionSignaled.
+    header: dict[Name, Payload] = Field(default_factory=dict)
 
 
 class RequestCancelExternalWorkflowExecution(Frozen):
@@ -141,6 +151,14 @@ class RecordMarker(Frozen):
 class UpsertWorkflowSearchAttributesCommand(Frozen):
     type: Literal["UpsertWorkflowSearchAttributes"] = "UpsertWorkflowSearchAttributes"
     search_attributes: dict[Name, JsonValue]
+
+
+class ModifyWorkflowPropertiesCommand(Frozen):
+    """`workflow.upsert_memo` (Temporal's ModifyWorkflowProperties): each key's payload replaces
+    the memo's; a `binary/null` payload (the value None) removes the key."""
+
+    type: Literal["ModifyWorkflowProperties"] = "ModifyWorkflowProperties"
+    upserted_memo: dict[Name, Payload]
 
 
 class ProtocolMessage(Frozen):
@@ -167,6 +185,7 @@ Command = Annotated[
     | RequestCancelExternalWorkflowExecution
     | RecordMarker
     | UpsertWorkflowSearchAttributesCommand
+    | ModifyWorkflowPropertiesCommand
     | ProtocolMessage,
     Field(discriminator="type"),
 ]

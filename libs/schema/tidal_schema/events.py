@@ -52,27 +52,32 @@ class WorkflowExecutionStarted(Frozen):
     # The failure of the attempt this retry follows (Temporal's continued_failure), read by
     # `workflow.get_last_failure()`.
     continued_failure: Failure | None = None
-    # Temporal's result of the previous cron run (`workflow.get_last_completion_result()`);
-    # Tidal has no cron, so nothing sets it yet.
+    # Temporal's result of the previous cron run that completed
+    # (`workflow.get_last_completion_result()`), carried through failed cron runs.
     last_completion_result: tuple[Payload, ...] = ()
+    # Temporal's ContinueAsNewInitiator of a successor run: "Workflow", "Retry", "CronSchedule".
+    initiator: str | None = None
 
 
 class WorkflowExecutionCompleted(Frozen):
     type: Literal["WorkflowExecutionCompleted"] = "WorkflowExecutionCompleted"
     result: tuple[Payload, ...] = ()
     workflow_task_completed_event_id: int
+    # Set when the run's cron schedule started the next run.
+    new_execution_run_id: str | None = None
 
 
 class WorkflowExecutionFailed(Frozen):
     type: Literal["WorkflowExecutionFailed"] = "WorkflowExecutionFailed"
     failure: Failure
     workflow_task_completed_event_id: int
-    # Set when the workflow's retry policy started another attempt as a new run.
+    # Set when the workflow's retry policy (or its cron schedule) started another run.
     new_execution_run_id: str | None = None
 
 
 class WorkflowExecutionTimedOut(Frozen):
     type: Literal["WorkflowExecutionTimedOut"] = "WorkflowExecutionTimedOut"
+    new_execution_run_id: str | None = None  # the next run of its cron schedule
 
 
 class WorkflowExecutionCanceled(Frozen):
@@ -125,6 +130,15 @@ class WorkflowTaskStarted(Frozen):
     scheduled_event_id: int
     identity: str = ""
     request_id: str = ""
+    # What the task told the workflow (Temporal's fields of this event), so a replay reads the
+    # same `info().get_current_history_size()` / `is_continue_as_new_suggested()`.
+    history_size_bytes: int = 0
+    suggest_continue_as_new: bool = False
+    # When the worker took the task (Temporal's time of this event): `workflow.now()` of the
+    # task, on its first run and on replay. Tidal writes this event with the task's outcome, so
+    # its own event time is the completion's; None in histories from before it was recorded
+    # (their tasks' time is their WorkflowTaskScheduled's).
+    started_time: datetime | None = None
 
 
 class WorkflowTaskCompleted(Frozen):
@@ -166,6 +180,7 @@ class ActivityTaskScheduled(Frozen):
     # The activity's own priority fields over the run's (Temporal's inheritance).
     priority: Priority | None = None
     summary: str | None = None  # user metadata from the command (temporalio's `summary=`)
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
 
 
 class ActivityTaskStarted(Frozen):
@@ -250,6 +265,15 @@ class UpsertWorkflowSearchAttributes(Frozen):
     workflow_task_completed_event_id: int
 
 
+class WorkflowPropertiesModified(Frozen):
+    """`workflow.upsert_memo`: the run's memo with these keys replaced (a `binary/null` payload
+    removes one), as Temporal's event."""
+
+    type: Literal["WorkflowPropertiesModified"] = "WorkflowPropertiesModified"
+    upserted_memo: dict[str, Payload]
+    workflow_task_completed_event_id: int
+
+
 class StartChildWorkflowExecutionInitiated(Frozen):
     type: Literal["StartChildWorkflowExecutionInitiated"] = "StartChildWorkflowExecutionInitiated"
     namespace: str
@@ -268,6 +292,8 @@ class StartChildWorkflowExecutionInitiated(Frozen):
     search_attributes: dict[str, Any] = Field(default_factory=dict)
     static_summary: str | None = None
     static_details: str | None = None
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
+    cron_schedule: str | None = None
 
 
 class ChildWorkflowExecutionStarted(Frozen):
@@ -303,6 +329,7 @@ class SignalExternalWorkflowExecutionInitiated(Frozen):
     run_id: str | None = None
     signal_name: str
     input: tuple[Payload, ...] = ()
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
     workflow_task_completed_event_id: int
 
 
@@ -433,6 +460,7 @@ EventAttributes = Annotated[
     | TimerCanceled
     | MarkerRecorded
     | UpsertWorkflowSearchAttributes
+    | WorkflowPropertiesModified
     | StartChildWorkflowExecutionInitiated
     | ChildWorkflowExecutionStarted
     | ChildWorkflowExecutionCompleted

@@ -33,8 +33,10 @@ from . import names
 
 __all__ = [
     "HISTORY_COUNT_ERROR",
+    "HISTORY_COUNT_SUGGEST_CONTINUE_AS_NEW",
     "HISTORY_COUNT_WARN",
     "HISTORY_SIZE_ERROR",
+    "HISTORY_SIZE_SUGGEST_CONTINUE_AS_NEW",
     "HISTORY_SIZE_WARN",
     "MAX_AMQP_NAME_BYTES",
     "MAX_DOCUMENT_DEPTH",
@@ -88,6 +90,12 @@ HISTORY_COUNT_ERROR = 51_200
 HISTORY_SIZE_WARN = 10 * 1024 * 1024
 HISTORY_SIZE_ERROR = 50 * 1024 * 1024
 """Bytes of one run's serialized events: warning, then termination."""
+
+HISTORY_COUNT_SUGGEST_CONTINUE_AS_NEW = 4 * 1024
+HISTORY_SIZE_SUGGEST_CONTINUE_AS_NEW = 4 * 1024 * 1024
+"""Past either, workflow tasks tell the workflow `is_continue_as_new_suggested()`: the defaults of
+Temporal's dynamic config `limit.historyCount.suggestContinueAsNew` (4,096 events) and
+`limit.historySize.suggestContinueAsNew` (4 MiB)."""
 
 MESSAGE_MAX_BYTES = 16 * 1024 * 1024
 """Largest body any Tidal process publishes on the bus: well below RabbitMQ's own

@@ -79,6 +79,9 @@ class _StartOptions(_Message):
     memo: dict[Name, Payload] = Field(default_factory=dict)
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Duration | None = None
+    # Temporal's cron schedule (docs/schedules.md#cron-schedules-on-workflows): the first run
+    # waits for the first cron time, each close starts the next run. Checked by the frontend.
+    cron_schedule: Text | None = None
     identity: Text = ""
     # User metadata shown by describe (temporalio's `static_summary` / `static_details`).
     static_summary: Text | None = None
@@ -160,6 +163,15 @@ class CompleteWorkflowTask(_ExecutionRef):
     # wrote after that one before the task started must have reached the workflow code, or the
     # task is sent again with them (docs/architecture.md).
     seen_event_id: int = Field(default=0, ge=0)
+    # The task's history size and continue-as-new suggestion as the workflow saw them (echoed
+    # from the WorkflowTask), recorded on its WorkflowTaskStarted for replays.
+    history_size_bytes: int = Field(default=0, ge=0)
+    suggest_continue_as_new: bool = False
+    # `workflow.set_current_details`: the workflow's current details after this task ("" none;
+    # None from a worker that does not send them, which leaves the run's as they are).
+    current_details: Text | None = None
+    # When the worker took the task (the task's `workflow.now()`), recorded on WorkflowTaskStarted.
+    started_time: Timestamp | None = None
 
 
 class FailWorkflowTask(_ExecutionRef):
@@ -383,6 +395,13 @@ class WorkflowTask(_ExecutionRef):
     speculative: bool = False
     # The run's priority: matching hands a task queue's backlog out by its key (docs/task-priority.md).
     priority: Priority | None = None
+    # Bytes of the run's history when the task was sent, and whether its length or size passed
+    # history's continue-as-new suggestion thresholds (Temporal's WorkflowTaskStarted fields).
+    history_size_bytes: int = Field(default=0, ge=0)
+    suggest_continue_as_new: bool = False
+    # Set by the worker that takes the task, never by history: when it took it (not before the
+    # task's WorkflowTaskScheduled), the task's `workflow.now()`.
+    started_time: datetime | None = None
 
 
 class ActivityTask(_ExecutionRef):
@@ -404,6 +423,8 @@ class ActivityTask(_ExecutionRef):
     schedule_to_start_timeout: timedelta | None = None
     priority: Priority | None = None
     retry_policy: RetryPolicy | None = None
+    # Temporal's header: what the workflow's outbound interceptors put on the activity.
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 # --- queries: frontend -> matching -> worker -> frontend (never through history) -----------

@@ -128,6 +128,8 @@ class ActivityInfo(_Doc):
     last_failure: Failure | None = None
     heartbeat_details: tuple[Payload, ...] = ()
     priority: Priority | None = None
+    # Temporal's header from ScheduleActivityTask, handed to every attempt's ActivityTask.
+    header: dict[str, Payload] = Field(default_factory=dict)
     # --- activity model (docs/activities.md); no events, so none of this is in history.
     schedule_to_start_timeout: timedelta | None = None
     # The attempt a worker reported started (heartbeat or start notice): disarms schedule-to-start.
@@ -233,6 +235,10 @@ class RunDocument(_Doc):
     execution_time: datetime | None = None
     static_summary: str | None = None
     static_details: str | None = None
+    # Temporal's cron schedule of the start: every close starts the next run.
+    cron_schedule: str | None = None
+    # `workflow.set_current_details` as of the last completed workflow task (user metadata).
+    current_details: str | None = None
     # The run's task priority (Temporal's); its activities inherit the fields they do not set.
     priority: Priority | None = None
     close_time: datetime | None = None

@@ -78,7 +78,7 @@ async def test_a_client_built_from_config_keeps_the_connection_and_adds_intercep
     assert "header" not in json.loads(requests[0].content)
 
 
-async def test_cron_schedule_set_by_an_interceptor_is_refused_before_sending() -> None:
+async def test_cron_schedule_set_by_an_interceptor_is_sent() -> None:
     class Cron(Interceptor):
         def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
             class Out(OutboundInterceptor):
@@ -90,9 +90,8 @@ async def test_cron_schedule_set_by_an_interceptor_is_refused_before_sending() -
 
     requests: list[httpx.Request] = []
     client = _client(requests, [Cron()])
-    with pytest.raises(ValueError, match="create a schedule"):
-        await client.start_workflow("Wf", id="w", task_queue="q")
-    assert requests == []
+    await client.start_workflow("Wf", id="w", task_queue="q")
+    assert json.loads(requests[0].content)["cron_schedule"] == "* * * * *"
 
 
 async def test_async_activity_calls_go_through_the_chain() -> None:
@@ -130,3 +129,39 @@ async def test_async_activity_calls_go_through_the_chain() -> None:
         "/api/v1/namespaces/ns/activities/complete",
     ]
     assert [p["data"] for p in json.loads(requests[0].content)["input"]] == ["d", "added"]
+
+
+async def test_request_eager_start_reaches_interceptors_as_a_hint() -> None:
+    """temporalio's `request_eager_start` (and `stack_level`) are accepted; the hint is what
+    interceptors see, and the start goes out as any other (Tidal has no eager workflow start)."""
+    hints: list[bool] = []
+
+    class Eager(Interceptor):
+        def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+            class Out(OutboundInterceptor):
+                async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+                    hints.append(input.request_eager_start)
+                    return await super().start_workflow(input)
+
+            return Out(next)
+
+    requests: list[httpx.Request] = []
+    client = _client(requests, [Eager()])
+    handle = await client.start_workflow(
+        "Wf", id="w", task_queue="q", request_eager_start=True, stack_level=3
+    )
+    await client.start_workflow("Wf", id="w", task_queue="q")
+    assert hints == [True, False] and handle.run_id == "r1" and len(requests) == 2
+
+
+async def test_already_started_carries_the_first_run_id_of_the_409_body() -> None:
+    from tidal.exceptions import WorkflowAlreadyStartedError
+
+    def app(request: httpx.Request) -> httpx.Response:
+        body = {"code": "already_started", "detail": "running", "run_id": "r2", "first_run_id": "r1"}
+        return httpx.Response(409, json=body)
+
+    client = Client(http=httpx.AsyncClient(transport=httpx.MockTransport(app), base_url="http://t"))
+    with pytest.raises(WorkflowAlreadyStartedError) as caught:
+        await client.start_workflow("Wf", id="w", task_queue="q")
+    assert (caught.value.run_id, caught.value.first_run_id) == ("r2", "r1")

@@ -103,7 +103,7 @@ def _sdk_exceptions() -> set[type[BaseException]]:
 
 # Control flow, on BaseException as in temporalio: workflow code's `except Exception` must not
 # swallow them.
-CONTROL_FLOW = {"ContinueAsNewError", "_CompleteAsyncError"}
+CONTROL_FLOW = {"ContinueAsNewError", "ContinueAsNewRequest", "_CompleteAsyncError"}
 # Warning categories (`warnings.warn`, e.g. UnfinishedSignalHandlersWarning) are RuntimeWarnings as
 # in temporalio, so `filterwarnings` works on them; they are never raised as errors.
 

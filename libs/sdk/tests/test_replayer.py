@@ -202,3 +202,33 @@ async def test_replayer_plugins_configure_and_wrap_the_replay() -> None:
         [result] = [r async for r in results]
     assert isinstance(result.replay_failure, NondeterminismError)
     assert calls == ["configure", "before", "before", "after"]
+
+
+_REPLAY_THREADS: list[str] = []
+
+
+@workflow.defn(name="Order")
+class OrderV1NotesItsThread(OrderV1):
+    @workflow.run
+    async def run(self, item: str) -> str:
+        import threading
+
+        _REPLAY_THREADS.append(threading.current_thread().name)
+        return await super().run(item)
+
+
+async def test_workflow_task_executor_replays_on_its_threads_and_identity_is_kept() -> None:
+    import concurrent.futures
+    import threading
+
+    history = completed_order_history()
+    with concurrent.futures.ThreadPoolExecutor(thread_name_prefix="replay-pool") as pool:
+        replayer = Replayer(workflows=[OrderV1NotesItsThread], workflow_task_executor=pool, identity="ci")
+        await replayer.replay_workflow(history)
+        with pytest.raises(NondeterminismError):
+            await Replayer(workflows=[OrderV2Reordered], workflow_task_executor=pool).replay_workflow(history)
+    assert _REPLAY_THREADS and all(t.startswith("replay-pool") for t in _REPLAY_THREADS), _REPLAY_THREADS
+    assert replayer.config()["identity"] == "ci" and replayer.config()["workflow_task_executor"] is pool
+    _REPLAY_THREADS.clear()
+    await Replayer(workflows=[OrderV1NotesItsThread]).replay_workflow(history)  # inline, as before
+    assert _REPLAY_THREADS == [threading.current_thread().name]

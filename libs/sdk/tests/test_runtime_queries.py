@@ -10,7 +10,8 @@ import pytest
 from tidal import workflow
 from tidal._runtime import WorkflowInstance
 from tidal._runtime.history_builder import HistoryBuilder
-from tidal._runtime.query import QueryError, answer_query
+from tidal._runtime.query import QueryError
+from tidal._runtime.query_answer import answer_query
 from tidal.converter import DataConverter
 from tidal_schema import Payload
 from tidal_schema.messages import QueryErrorKind, QueryWorkflowTask
@@ -123,3 +124,38 @@ def test_temporal_names_for_queries_and_updates() -> None:
     for method in ("query", "execute_update", "start_update", "get_update_handle"):
         assert hasattr(client.WorkflowHandle, method)
     assert hasattr(client.WorkflowUpdateHandle, "result")
+
+
+@workflow.defn
+class ReplayFlag:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.query
+    def replaying(self) -> bool:
+        return workflow.unsafe.is_replaying()
+
+
+def test_a_query_is_never_replaying_even_on_an_instance_rebuilt_by_replay() -> None:
+    """temporalio: `is_replaying()` is false in queries. An instance rebuilt for the query
+    (catch_up replays the history) used to answer True, so a query interceptor or handler that
+    skips work while replaying skipped it for a real query."""
+    h = HistoryBuilder("ReplayFlag")
+    worker_view = WorkflowInstance(
+        definition=workflow.get_definition(ReplayFlag),
+        namespace="default",
+        workflow_id="wf-1",
+        run_id="run-1",
+    )
+    h.complete_task(worker_view.activate(h.task()))
+    assert worker_view.query("replaying").data is False
+    fresh = WorkflowInstance(
+        definition=workflow.get_definition(ReplayFlag),
+        namespace="default",
+        workflow_id="wf-1",
+        run_id="run-1",
+    )
+    fresh.catch_up(h.events)
+    assert fresh.query("replaying").data is False
+    assert fresh.is_replaying  # the instance itself is still a replayed one

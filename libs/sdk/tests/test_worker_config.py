@@ -51,3 +51,35 @@ def test_config_rebuilds_the_worker_and_is_a_copy() -> None:
     worker.client = other
     assert worker.client is other and worker.config()["client"] is client
     assert worker.config(active_config=True)["client"] is other
+
+
+def test_sync_activities_on_a_process_pool_need_a_shared_state_manager() -> None:
+    import concurrent.futures
+
+    from tidal import activity
+    from tidal.worker import SharedStateManager
+
+    @activity.defn(name="sync_one")
+    def sync_one() -> None: ...
+
+    class _Manager(SharedStateManager):
+        def new_event(self) -> Any: ...
+        async def register_heartbeater(self, task_token: bytes, heartbeat: Any) -> Any: ...
+        async def unregister_heartbeater(self, task_token: bytes) -> None: ...
+
+    pool = concurrent.futures.ProcessPoolExecutor(1)
+    try:
+        with pytest.raises(WorkerError, match="shared_state_manager="):
+            Worker(client, task_queue="q", activities=[sync_one], activity_executor=pool)
+        worker = Worker(
+            client,
+            task_queue="q",
+            activities=[sync_one],
+            activity_executor=pool,
+            shared_state_manager=_Manager(),
+        )
+        assert worker.config()["shared_state_manager"] is not None
+    finally:
+        pool.shutdown()
+    with concurrent.futures.ThreadPoolExecutor(1) as threads:  # threads need none
+        Worker(client, task_queue="q", activities=[sync_one], activity_executor=threads)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import activity as _activity
+from ._data_converter import DataConverter
+from ._payload_converter import PayloadConverter
 from .common import Priority
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class ActivityEnvironment:
     def __init__(self, client: Client | None = None) -> None:
         self.info = ActivityEnvironment.default_info()
         self.on_heartbeat: Callable[..., None] = lambda *details: None
+        # What `activity.payload_converter()` returns, as temporalio's `payload_converter`.
+        self.payload_converter: PayloadConverter = DataConverter.default.payload_converter
         self._client = client
         self._cancelled: _activity.ActivityCancellationDetails | None = None
         self._shutdown = False
@@ -111,6 +115,7 @@ class _Run:
             info=env.info,
             heartbeat=lambda *details: env.on_heartbeat(*details),
             client=env._client if is_async else None,
+            payload_converter=env.payload_converter,
         )
         self.task: asyncio.Task[Any] | None = None
         self._token: Any = None

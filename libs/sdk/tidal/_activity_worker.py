@@ -37,6 +37,7 @@ from . import _telemetry as tm
 from . import activity as _activity
 from . import common as _common
 from . import exceptions as _exc
+from ._activity_process import ProcessRun, SharedStateManager
 from ._interceptors import ExecuteActivityInput, Interceptor, activity_chain
 from ._reporting import report_with_retry
 from ._task_errors import undecodable
@@ -108,9 +109,12 @@ class ActivityWorker:
             DEFAULT_HEARTBEAT_THROTTLE,
         ),
         client: Any = None,
+        shared_state_manager: SharedStateManager | None = None,
     ) -> None:
-        """`client`: what `activity.client()` returns in the activities (the worker's)."""
+        """`client`: what `activity.client()` returns in the activities (the worker's);
+        `shared_state_manager`: for sync activities on an executor that is not a thread pool."""
         self._client = client
+        self._shared = shared_state_manager
         self.task_queue = task_queue
         self._activities = activities
         self._throttle = heartbeat_throttle  # (maximum, default without a heartbeat timeout)
@@ -243,7 +247,16 @@ class ActivityWorker:
             notice = asyncio.get_running_loop().call_later(
                 STARTED_NOTICE_AFTER_SECONDS, self._notice_later, task, ref
             )
-        ctx = _activity._Context(info=self._info(task, conv), client=self._client)
+        ctx = _activity._Context(
+            info=self._info(task, conv), client=self._client, payload_converter=conv.payload_converter
+        )
+        if (
+            not defn.is_async
+            and self._shared is not None
+            and not isinstance(self._executor, concurrent.futures.ThreadPoolExecutor)
+        ):
+            ctx.process = ProcessRun(self._shared, conv.payload_converter_class)
+            ctx.cancelled_event, ctx.shutdown_event = self._shared.new_event(), self._shared.new_event()
         if self._shutting_down:
             ctx.worker_shutdown()
         attempt = _Attempt(task=task, ctx=ctx, conv=conv)
@@ -350,7 +363,7 @@ class ActivityWorker:
         args = defn.arguments(task.input, attempt.conv.from_payloads)
         timeout = task.start_to_close_timeout.total_seconds() if task.start_to_close_timeout else None
         chain = activity_chain(self._interceptors, attempt.ctx, is_async=defn.is_async)
-        call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers={})
+        call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers=task.header)
         # One task for the whole chain, so a cancel or timeout reaches interceptors too.
         attempt.inner = asyncio.get_running_loop().create_task(chain.execute_activity(call))
         result = await asyncio.wait_for(attempt.inner, timeout)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from tidal_schema.task_token import ActivityTaskToken
 
 from ._call_options import http_options
+from ._serialization_context import SerializationContext
 from .converter import DataConverter
 from .exceptions import TidalError, error_to_failure
 
@@ -100,6 +101,21 @@ class AsyncActivityHandle:
     @property
     def task_token(self) -> bytes:
         return self._id_or_token
+
+    def with_context(self, context: SerializationContext) -> Self:
+        """A handle whose payloads go through the data converter with `context` (as
+        temporalio's): give it the attempt's `ActivitySerializationContext` so that a
+        context-aware converter or codec encodes what this handle sends as the worker would
+        (self when no part of the converter uses the context)."""
+        base = self._data_converter_override or self._client.data_converter
+        converter = base.with_context(context)
+        if converter is base:
+            return self
+        if type(self).__init__ is not AsyncActivityHandle.__init__:
+            raise TypeError(
+                "a subclass of AsyncActivityHandle with its own __init__ must override with_context"
+            )
+        return type(self)(self._client, self._id_or_token, data_converter_override=converter)
 
     async def complete(self, result: Any = None) -> None:
         await self._client._impl.complete_async_activity(

@@ -12,9 +12,13 @@ from typing import Any, TypedDict, TypeVar, overload
 from ._definitions import _SIGNAL_ATTR
 from ._policies import WorkflowIDReusePolicy
 from ._search_attributes import TypedSearchAttributes
-from ._visibility import encode_search_attributes
 from ._workflow_context import _MISSING, _rt, uuid4
-from .common import RetryPolicy
+from ._workflow_interceptors import (
+    SignalChildWorkflowInput,
+    SignalExternalWorkflowInput,
+    StartChildWorkflowInput,
+)
+from .common import Priority, RetryPolicy
 
 ReturnT = TypeVar("ReturnT")
 
@@ -40,7 +44,7 @@ class ChildWorkflowCancellationType(IntEnum):
 
 _WAIT_COMPLETED = ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
 
-_POLICY_NAMES = {
+POLICY_NAMES = {
     ParentClosePolicy.UNSPECIFIED: "Terminate",
     ParentClosePolicy.TERMINATE: "Terminate",
     ParentClosePolicy.ABANDON: "Abandon",
@@ -54,14 +58,10 @@ class ChildWorkflowHandle(asyncio.Task[ReturnT]):
 
     _child_id: str
     _started: asyncio.Future[str]
-    _signal_fn: Callable[[str, list[Any]], Awaitable[None]]
 
-    def _bind(
-        self, *, id: str, started: asyncio.Future[str], signal: Callable[[str, list[Any]], Awaitable[None]]
-    ) -> None:
+    def _bind(self, *, id: str, started: asyncio.Future[str]) -> None:
         self._child_id = id
         self._started = started
-        self._signal_fn = signal
 
     @property
     def id(self) -> str:
@@ -74,7 +74,11 @@ class ChildWorkflowHandle(asyncio.Task[ReturnT]):
 
     async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
         """Send a signal to the child; returns once history has delivered it."""
-        await self._signal_fn(_signal_name(signal), _args(arg, args))
+        await _rt().outbound.signal_child_workflow(
+            SignalChildWorkflowInput(
+                signal=_signal_name(signal), args=_args(arg, args), child_workflow_id=self.id, headers={}
+            )
+        )
 
 
 class ExternalWorkflowHandle:
@@ -88,14 +92,24 @@ class ExternalWorkflowHandle:
     async def signal(self, signal: Any, arg: Any = _MISSING, *, args: Sequence[Any] = ()) -> None:
         """Signal the workflow; raises ApplicationError if it does not exist or is closed."""
         rt = _rt()
-        ns = self._namespace or rt.info.namespace
-        await rt.signal_external(ns, self.id, self.run_id, _signal_name(signal), _args(arg, args))
+        await rt.outbound.signal_external_workflow(
+            SignalExternalWorkflowInput(
+                signal=_signal_name(signal),
+                args=_args(arg, args),
+                namespace=self._namespace or rt.info.namespace,
+                workflow_id=self.id,
+                workflow_run_id=self.run_id,
+                headers={},
+            )
+        )
 
     async def cancel(self, *, reason: str = "") -> None:
         """Ask the workflow to cancel (its `workflow.cancellation_reason()` is `reason`); raises
         ApplicationError if it does not exist or is closed."""
         rt = _rt()
-        await rt.request_cancel_external(self._namespace or rt.info.namespace, self.id, self.run_id, reason)
+        await rt.children.request_cancel_external(
+            self._namespace or rt.info.namespace, self.id, self.run_id, reason
+        )
 
 
 def get_external_workflow_handle(workflow_id: str, *, run_id: str | None = None) -> ExternalWorkflowHandle:
@@ -124,10 +138,12 @@ class ChildWorkflowConfig(TypedDict, total=False):
     task_timeout: timedelta | None
     id_reuse_policy: WorkflowIDReusePolicy
     retry_policy: RetryPolicy | None
+    cron_schedule: str
     memo: Mapping[str, Any] | None
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None
     static_summary: str | None
     static_details: str | None
+    priority: Priority
 
 
 @overload
@@ -146,10 +162,12 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[ReturnT]: ...
 
 
@@ -169,10 +187,12 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[Any]: ...
 
 
@@ -191,48 +211,47 @@ async def start_child_workflow(
     task_timeout: timedelta | None = None,
     id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     retry_policy: RetryPolicy | None = None,
+    cron_schedule: str = "",
     memo: Mapping[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
     static_summary: str | None = None,
     static_details: str | None = None,
+    priority: Priority = Priority.default,
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return its handle once it has started (the child's shard
     confirmed it). Raises WorkflowAlreadyStartedError if the workflow id is in use (or, per
-    `id_reuse_policy`, was used). `retry_policy`, `memo`, `search_attributes` and the static
-    summary and details mean what they mean on `Client.start_workflow`."""
-    if cancellation_type is not _WAIT_COMPLETED:
-        raise ValueError("only ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED is supported")
+    `id_reuse_policy`, was used). `retry_policy`, `cron_schedule`, `memo`, `search_attributes`,
+    the static summary and details and `priority` mean what they mean on
+    `Client.start_workflow` (a priority's unset fields are the parent's,
+    docs/task-priority.md). A cron child's result is its chain's last run's, as in Temporal."""
     from ._client_types import _workflow_name  # the same naming rules as Client.start_workflow
 
     name, hinted = _workflow_name(workflow)
-    rt = _rt()
-    handle = rt.start_child_workflow(
-        workflow_type=name,
-        args=_args(arg, args),
-        id=id or str(uuid4()),
-        task_queue=task_queue,
-        result_type=result_type if result_type is not None else hinted,
-        parent_close_policy=_POLICY_NAMES[parent_close_policy],
-        execution_timeout=execution_timeout,
-        run_timeout=run_timeout,
-        task_timeout=task_timeout,
-        id_reuse_policy=id_reuse_policy,
-        retry_policy=retry_policy,
-        memo=dict(memo or {}),
-        search_attributes=(
-            search_attributes.to_json()
-            if isinstance(search_attributes, TypedSearchAttributes)
-            else encode_search_attributes(dict(search_attributes or {}))
-        ),
-        static_summary=static_summary,
-        static_details=static_details,
+    return await _rt().outbound.start_child_workflow(
+        StartChildWorkflowInput(
+            workflow=name,
+            args=_args(arg, args),
+            id=id or str(uuid4()),
+            task_queue=task_queue,
+            cancellation_type=cancellation_type,
+            parent_close_policy=parent_close_policy,
+            execution_timeout=execution_timeout,
+            run_timeout=run_timeout,
+            task_timeout=task_timeout,
+            id_reuse_policy=id_reuse_policy,
+            retry_policy=retry_policy,
+            cron_schedule=cron_schedule,
+            memo=memo,
+            search_attributes=search_attributes,
+            headers={},
+            versioning_intent=None,
+            static_summary=static_summary,
+            static_details=static_details,
+            priority=priority,
+            arg_types=None,
+            ret_type=result_type if result_type is not None else hinted,
+        )
     )
-    try:
-        await asyncio.shield(handle._started)
-    except asyncio.CancelledError:
-        handle.cancel()
-        raise
-    return handle
 
 
 async def execute_child_workflow(workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:

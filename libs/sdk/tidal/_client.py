@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 import httpx
 from tidal_schema.limits import MESSAGE_MAX_BYTES
@@ -16,6 +16,15 @@ from tidal_schema.limits import MESSAGE_MAX_BYTES
 from . import _with_start
 from ._async_activity import AsyncActivityHandle
 from ._client_calls import ClientCalls
+from ._client_connect import (
+    ClientConfig,
+    HttpConnectConfig,
+    PayloadLimitsConfig,
+    Plugin,
+    connect_http,
+    connect_through,
+    warn_large_payloads,
+)
 from ._client_inputs import (
     CountWorkflowsInput,
     ListWorkflowsInput,
@@ -44,27 +53,17 @@ from .exceptions import RPCError
 __all__ = ["Client", "ClientConfig"]
 
 
-class ClientConfig(TypedDict):
-    """What a `Client` was built with (`Client.config()`; temporalio's, with the HTTP client in
-    place of the gRPC service client): `Client(**config)` builds another client from it."""
-
-    http: httpx.AsyncClient
-    namespace: str
-    data_converter: DataConverter
-    identity: str | None
-    worker_transport: Callable[[], WorkerTransport] | None
-    rpc_retry_seconds: float
-    amqp_url: str | None
-    interceptors: Sequence[Interceptor]
-    default_workflow_query_reject_condition: QueryRejectCondition | None
-    result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None
-
-
 _MISSING: Any = object()
 
 
 class Client:
     """Connect with `await Client.connect("http://127.0.0.1:7243")`."""
+
+    namespace: str
+    data_converter: DataConverter
+    identity: str
+    rpc_retry_seconds: float
+    default_workflow_query_reject_condition: QueryRejectCondition | None
 
     def __init__(
         self,
@@ -79,11 +78,15 @@ class Client:
         interceptors: Sequence[Interceptor] = (),
         default_workflow_query_reject_condition: QueryRejectCondition | None = None,
         result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        plugins: Sequence[Plugin] = (),
+        payload_limits: PayloadLimitsConfig = PayloadLimitsConfig(),
     ) -> None:
         """`result_wait_hook`: entered around every wait for a result (`handle.result()`,
         `execute_workflow`); the time-skipping test environment passes one that moves its clock
-        while someone waits. Anything that must act while a caller waits can do the same."""
-        self._config = ClientConfig(
+        while someone waits. Anything that must act while a caller waits can do the same.
+        `plugins`: client plugins, whose `configure_client` change this configuration in order
+        (temporalio's); `payload_limits`: sizes over which outbound payloads are logged."""
+        config = ClientConfig(
             http=http,
             namespace=namespace,
             data_converter=data_converter,
@@ -94,21 +97,31 @@ class Client:
             interceptors=tuple(interceptors),
             default_workflow_query_reject_condition=default_workflow_query_reject_condition,
             result_wait_hook=result_wait_hook,
+            plugins=tuple(plugins),
+            payload_limits=payload_limits,
         )
-        self._http = http
-        self.namespace = namespace
-        self.data_converter = data_converter
-        self.identity = identity or f"{uuid.uuid4().hex[:8]}@client"
-        self._worker_transport = worker_transport
+        self._initial_config = ClientConfig(**config)
+        for plugin in plugins:
+            config = plugin.configure_client(config)
+        self._init_from_config(config)
+
+    def _init_from_config(self, config: ClientConfig) -> None:
+        self._config = config
+        self._http = config["http"]
+        self.namespace = config["namespace"]
+        self.data_converter = config["data_converter"]
+        self.identity = config["identity"] or f"{uuid.uuid4().hex[:8]}@client"
+        self._worker_transport = config["worker_transport"]
         # How long calls keep retrying while the server answers "unavailable" (503/refused).
-        self.rpc_retry_seconds = rpc_retry_seconds
+        self.rpc_retry_seconds = config["rpc_retry_seconds"]
         # Where workers consume; None: ask the frontend (GET /api/v1/cluster).
-        self._amqp_url = amqp_url
-        self._result_wait_hook = result_wait_hook
-        self.default_workflow_query_reject_condition = default_workflow_query_reject_condition
+        self._amqp_url = config["amqp_url"]
+        self._result_wait_hook = config["result_wait_hook"]
+        self._payload_limits = config.get("payload_limits", PayloadLimitsConfig())
+        self.default_workflow_query_reject_condition = config["default_workflow_query_reject_condition"]
         # The chain: the first interceptor given is the outermost, the HTTP calls the innermost.
         impl: OutboundInterceptor = ClientCalls(self)
-        for interceptor in reversed(tuple(interceptors)):
+        for interceptor in reversed(tuple(config["interceptors"])):
             impl = interceptor.intercept_client(impl)
         self._impl = impl
 
@@ -120,35 +133,45 @@ class Client:
     def config(self, *, active_config: bool = False) -> ClientConfig:
         """What this client was built with (a copy): `Client(**config)` builds another one on the
         same connection, e.g. with more interceptors, as temporalio's `Client.config()`.
-        `active_config` is temporalio's choice between the config before and after plugins;
-        Tidal has no client plugins, so both are the same."""
-        del active_config
-        return ClientConfig(**self._config)
+        `active_config`: the configuration in use, after the plugins' `configure_client`
+        (otherwise the one given, which still names the plugins)."""
+        return ClientConfig(**(self._config if active_config else self._initial_config))
 
     @staticmethod
     async def connect(
         target_host: str = "http://127.0.0.1:7243",
         *,
         namespace: str = "default",
-        data_converter: DataConverter = DataConverter.default,
-        identity: str | None = None,
-        amqp_url: str | None = None,
         api_key: str | None = None,
-        rpc_retry_seconds: float = 30.0,
+        data_converter: DataConverter = DataConverter.default,
+        plugins: Sequence[Plugin] = (),
         interceptors: Sequence[Interceptor] = (),
         default_workflow_query_reject_condition: QueryRejectCondition | None = None,
         connect_timeout: timedelta | None = None,
+        identity: str | None = None,
+        lazy: bool = False,
+        payload_limits: PayloadLimitsConfig = PayloadLimitsConfig(),
+        amqp_url: str | None = None,
+        rpc_retry_seconds: float = 30.0,
     ) -> Client:
         """`interceptors` wrap every call (`tidal.client.Interceptor`, first = outermost);
+        `plugins` (`tidal.client.Plugin`) wrap the connection and configure the client;
         `default_workflow_query_reject_condition` applies to queries that give none;
-        `connect_timeout` bounds opening a connection (default 10 s). The connection is opened
-        by the first call (temporalio's `lazy=True`)."""
-        base = target_host if "://" in target_host else f"http://{target_host}"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        connect = connect_timeout.total_seconds() if connect_timeout is not None else 10.0
-        timeout = httpx.Timeout(90.0, connect=connect)
-        http = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout)
-        client = Client(
+        `connect_timeout` bounds opening a connection (default 10 s). Unless `lazy`, connect asks
+        the frontend's `/healthz` first (retried while unavailable, for `rpc_retry_seconds`), so
+        an unreachable server fails here; with `lazy=True` nothing is sent until the first call.
+        `payload_limits`: sizes over which outbound payloads and memos are logged."""
+        connect_config = HttpConnectConfig(
+            target_host=target_host,
+            api_key=api_key,
+            identity=identity or "",
+            lazy=lazy,
+            connect_timeout=connect_timeout,
+            payload_limits=payload_limits,
+            rpc_retry_seconds=rpc_retry_seconds,
+        )
+        http = await connect_through(plugins, connect_http)(connect_config)
+        return Client(
             http=http,
             namespace=namespace,
             data_converter=data_converter,
@@ -157,8 +180,9 @@ class Client:
             amqp_url=amqp_url,
             interceptors=interceptors,
             default_workflow_query_reject_condition=default_workflow_query_reject_condition,
+            plugins=plugins,
+            payload_limits=connect_config.payload_limits,
         )
-        return client
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -198,6 +222,7 @@ class Client:
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.UNSPECIFIED,
         retry_policy: RetryPolicy | None = None,
+        cron_schedule: str = "",
         memo: dict[str, Any] | None = None,
         search_attributes: TypedSearchAttributes | Mapping[str, Any] | None = None,
         start_delay: timedelta | None = None,
@@ -206,11 +231,23 @@ class Client:
         request_id: str | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
+        request_eager_start: bool = False,
         priority: Priority = Priority.default,
+        stack_level: int = 2,
     ) -> WorkflowHandle[Any]:
         """Start a run (as temporalio). With `start_signal` (a signal name) it is
         signal-with-start: a running workflow with this id is only signalled; otherwise a run
-        starts with the signal recorded before its first workflow task."""
+        starts with the signal recorded before its first workflow task. `cron_schedule` (a
+        cron string, or `@every 1h`) runs it on Temporal's cron semantics: the first run waits
+        for the first cron time, every close but a cancel or terminate starts the next run
+        (docs/schedules.md#cron-schedules-on-workflows); a schedule is usually the better tool.
+
+        `request_eager_start` is a hint, passed to interceptors (`StartWorkflowInput`) and
+        otherwise ignored: Tidal has no eager workflow start (the first task goes through
+        matching; later ones reach the worker's sticky queue straight from history).
+        `stack_level` is accepted for temporalio's signature; it places the warnings the call
+        emits, and Tidal's start emits none (mapping search attributes are not deprecated)."""
+        del stack_level
         name, ret_type = _workflow_name(workflow)
         return await self._impl.start_workflow(
             StartWorkflowInput(
@@ -224,7 +261,7 @@ class Client:
                 id_reuse_policy=id_reuse_policy,
                 id_conflict_policy=id_conflict_policy,
                 retry_policy=retry_policy,
-                cron_schedule="",
+                cron_schedule=cron_schedule,
                 memo=memo,
                 search_attributes=search_attributes,
                 start_delay=start_delay,
@@ -236,7 +273,7 @@ class Client:
                 ret_type=result_type or ret_type,
                 rpc_metadata={},
                 rpc_timeout=None,
-                request_eager_start=False,
+                request_eager_start=request_eager_start,
                 priority=priority,
                 request_id=request_id,
             )
@@ -400,4 +437,6 @@ class Client:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One API call, retried while the server is unavailable (see `_http_call.call`)."""
+        if "json" in kwargs:
+            warn_large_payloads(kwargs["json"], self._payload_limits, f"{method} {path}")
         return await call(self._http, method, path, retry_seconds=self.rpc_retry_seconds, **kwargs)

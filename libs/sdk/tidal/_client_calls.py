@@ -67,8 +67,6 @@ class ClientCalls(OutboundInterceptor):
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
         c = self._client
-        if input.cron_schedule:
-            raise ValueError("cron_schedule is not supported: create a schedule (Client.create_schedule)")
         body = await StartOptions(
             workflow_type=input.workflow,
             args=list(input.args),
@@ -89,6 +87,8 @@ class ClientCalls(OutboundInterceptor):
             priority=input.priority,
             header=input.headers,
         ).body(c.data_converter)
+        if input.cron_schedule:
+            body["cron_schedule"] = input.cron_schedule
         if input.start_signal is not None:
             signal_input = await c.data_converter.encode(list(input.start_signal_args))
             body["start_signal"] = {
@@ -101,7 +101,9 @@ class ClientCalls(OutboundInterceptor):
             )
         except RPCError as exc:
             if exc.status == "already_started":
-                raise WorkflowAlreadyStartedError(input.id, input.workflow, run_id=exc.run_id) from exc
+                raise WorkflowAlreadyStartedError(
+                    input.id, input.workflow, run_id=exc.run_id, first_run_id=exc.problem.get("first_run_id")
+                ) from exc
             raise
         return WorkflowHandle(
             c,

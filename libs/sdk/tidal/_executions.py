@@ -147,6 +147,12 @@ class WorkflowExecutionDescription(WorkflowExecution):
         value = self.raw_info.get("static_details")
         return value if isinstance(value, str) else None
 
+    async def current_details(self) -> str | None:
+        """What the workflow last set with `workflow.set_current_details` (as of its last
+        completed workflow task); None when it never set any."""
+        value = self.raw_info.get("current_details")
+        return value if isinstance(value, str) else None
+
     @classmethod
     def from_json(
         cls,

@@ -6,8 +6,8 @@ as temporalio takes them) wraps every activity attempt: `intercept_activity(next
 `ActivityInboundInterceptor` whose `execute_activity` sees the function and its decoded
 arguments, and whose `init` may wrap the `ActivityOutboundInterceptor` that `activity.info()` and
 `activity.heartbeat()` go through. The first interceptor given is the outermost. Local
-activities go through the same chain. The workflow side (`workflow_interceptor_class`) is
-defined by the workflow runtime; the base here answers None (no workflow interceptor).
+activities go through the same chain. The workflow side (`workflow_interceptor_class`, the
+classes of `_workflow_interceptors.py`) wraps every workflow run; the base answers None.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from tidal_schema import Payload
 
 from . import activity as _activity
+from ._workflow_interceptors import WorkflowInboundInterceptor, WorkflowInterceptorClassInput
 
 __all__ = [
     "ActivityInboundInterceptor",
@@ -38,9 +39,11 @@ class Interceptor:
         """The interceptor this worker uses for an activity attempt, delegating to `next`."""
         return next
 
-    def workflow_interceptor_class(self, input: Any) -> type | None:
-        """A `WorkflowInboundInterceptor` subclass to instantiate for each workflow run, or None.
-        `input` is a `WorkflowInterceptorClassInput`."""
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        """A `WorkflowInboundInterceptor` subclass the worker instantiates for each workflow run
+        (asked once, when the worker is built), or None."""
         del input
         return None
 
@@ -116,6 +119,8 @@ class _Inbound(ActivityInboundInterceptor):
         if self._is_async:
             return await input.fn(*input.args)
         ctx, fn, args = self._ctx, input.fn, tuple(input.args)
+        if ctx.process is not None and input.executor is not None:  # another process: see _activity_process
+            return await ctx.process.run(input.executor, ctx, fn, args)
 
         def call() -> Any:
             token = _activity._set_context(ctx)
@@ -136,6 +141,17 @@ def activity_chain(
         chain = interceptor.intercept_activity(chain)
     chain.init(_Outbound(ctx))
     return chain
+
+
+def workflow_interceptor_classes(
+    interceptors: Sequence[Interceptor],
+) -> tuple[type[WorkflowInboundInterceptor], ...]:
+    """The workflow interceptor classes of `interceptors`, outermost first."""
+    classes = (
+        i.workflow_interceptor_class(WorkflowInterceptorClassInput(unsafe_extern_functions={}))
+        for i in interceptors
+    )
+    return tuple(c for c in classes if c is not None)
 
 
 def client_worker_interceptors(client: Any) -> list[Interceptor]:

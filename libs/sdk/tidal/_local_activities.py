@@ -72,7 +72,7 @@ async def run_local_activity(
             timeout = req.start_to_close_timeout or req.schedule_to_close_timeout
             args = defn.arguments(req.input, converter.from_payloads)
             chain = activity_chain(interceptors, ctx, is_async=defn.is_async)
-            call = ExecuteActivityInput(fn=defn.fn, args=args, executor=executor, headers={})
+            call = ExecuteActivityInput(fn=defn.fn, args=args, executor=executor, headers=req.headers)
             seconds = timeout.total_seconds() if timeout else None
             result = await asyncio.wait_for(chain.execute_activity(call), seconds)
             return LocalActivityOutcome(

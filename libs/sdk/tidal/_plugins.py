@@ -8,9 +8,12 @@ passes its config through each plugin's `configure_worker` in order before it is
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from .client import WorkflowHistory
     from .replayer import Replayer, ReplayerConfig, WorkflowReplayResult
 
-__all__ = ["Plugin"]
+__all__ = ["Plugin", "client_worker_plugins", "finish_plugin_run", "start_plugin_run"]
 
 ReplayResults = AbstractAsyncContextManager[AsyncIterator["WorkflowReplayResult"]]
 
@@ -46,3 +49,41 @@ class Plugin(abc.ABC):
         histories: AsyncIterator[WorkflowHistory],
         next: Callable[[Replayer, AsyncIterator[WorkflowHistory]], ReplayResults],
     ) -> ReplayResults: ...
+
+
+def client_worker_plugins(client: Any) -> list[Plugin]:
+    """The client's plugins that are also worker plugins: every worker on the client applies
+    them first (temporalio's rule), so they are not given to the worker again."""
+    config = getattr(client, "config", None)
+    if not callable(config):
+        return []
+    return [p for p in config().get("plugins", ()) if isinstance(p, Plugin)]
+
+
+async def start_plugin_run(run: Awaitable[None], started: asyncio.Event) -> asyncio.Task[None]:
+    """`async with Worker(...)` with plugins, as temporalio's: the worker runs through the
+    plugins' `run_worker` in a task; this returns once the worker has started (`started`), and
+    raises what the run raised if it ended first (a plugin refusing, the broker unreachable)."""
+    task: asyncio.Task[None] = asyncio.ensure_future(run)
+    waiter = asyncio.ensure_future(started.wait())
+    try:
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done() and not started.is_set():
+        task.result()  # its exception, if any
+    return task
+
+
+async def finish_plugin_run(task: asyncio.Task[None], timeout: timedelta | None) -> None:
+    """After the worker stopped: give the plugins' code after `next(worker)` `timeout` to
+    finish (temporalio's `plugin_shutdown_timeout`; None: no limit), then cancel it."""
+    try:
+        await asyncio.wait([task], timeout=timeout.total_seconds() if timeout is not None else None)
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]

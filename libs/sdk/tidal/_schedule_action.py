@@ -40,7 +40,12 @@ class ScheduleAction:
 class ScheduleActionStartWorkflow(ScheduleAction):
     """Start a workflow; its id is `id` + "-" + the nominal time (RFC 3339, UTC). The runs get
     the typed and untyped search attributes, the static summary and details, the priority and
-    the headers (encoded payloads, as client interceptors give them) of the action."""
+    the headers (encoded payloads, as client interceptors give them) of the action.
+
+    `raw_info` (temporalio's, there the proto of the start): the action as the HTTP API's JSON
+    gives it; every field is read from it and the other arguments are ignored. Its arguments and
+    memo stay the payloads they are (`args` holds `Payload`s) and go back unconverted, so an
+    action whose values this client cannot decode can still be copied or updated."""
 
     def __init__(
         self,
@@ -60,8 +65,13 @@ class ScheduleActionStartWorkflow(ScheduleAction):
         static_summary: str | None = None,
         static_details: str | None = None,
         headers: Mapping[str, Payload] | None = None,
+        raw_info: Mapping[str, Any] | None = None,
         priority: Priority = Priority.default,
     ) -> None:
+        self._raw: Mapping[str, Any] | None = None
+        if raw_info is not None:
+            self._init_from_raw(raw_info)
+            return
         if id is None or task_queue is None:
             raise ValueError("ScheduleActionStartWorkflow needs id and task_queue")
         self.workflow = workflow if isinstance(workflow, str) else _workflow_name(workflow)[0]
@@ -80,18 +90,45 @@ class ScheduleActionStartWorkflow(ScheduleAction):
         self.headers: Mapping[str, Payload] = dict(headers or {})
         self.priority = priority
 
+    def _init_from_raw(self, raw: Mapping[str, Any]) -> None:
+        policy, priority = raw.get("retry_policy"), raw.get("priority")
+        attributes = raw.get("search_attributes") or {}
+        self._raw = raw
+        self.workflow = raw["workflow_type"]
+        self.args = [Payload.model_validate(p) for p in raw.get("input") or ()]
+        self.id, self.task_queue = raw["workflow_id"], raw["task_queue"]
+        self.execution_timeout = duration_of(raw.get("workflow_execution_timeout"))
+        self.run_timeout = duration_of(raw.get("workflow_run_timeout"))
+        self.task_timeout = duration_of(raw.get("workflow_task_timeout"))
+        self.retry_policy = (
+            RetryPolicy.from_schema(SchemaRetryPolicy.model_validate(policy)) if policy else None
+        )
+        self.memo = {k: Payload.model_validate(p) for k, p in (raw.get("memo") or {}).items()} or None
+        self.typed_search_attributes = TypedSearchAttributes.from_json(attributes)
+        self.untyped_search_attributes = dict(attributes)
+        self.static_summary, self.static_details = raw.get("static_summary"), raw.get("static_details")
+        self.headers = {k: Payload.model_validate(p) for k, p in (raw.get("header") or {}).items()}
+        self.priority = (
+            Priority.from_schema(SchemaPriority.model_validate(priority)) if priority else Priority.default
+        )
+
     def __repr__(self) -> str:
         return (
             f"ScheduleActionStartWorkflow(workflow={self.workflow!r}, id={self.id!r}, "
             f"task_queue={self.task_queue!r})"
         )
 
+    async def _payloads(self, values: Sequence[Any], converter: DataConverter) -> list[dict[str, Any]]:
+        # Built from raw_info: the values are the payloads already (not converted twice).
+        encoded = values if self._raw is not None else await converter.encode(list(values))
+        return [p.model_dump(mode="json") for p in encoded]
+
     async def to_wire(self, converter: DataConverter) -> dict[str, Any]:
         wire: dict[str, Any] = {
             "workflow_type": self.workflow,
             "workflow_id": self.id,
             "task_queue": self.task_queue,
-            "input": [p.model_dump(mode="json") for p in await converter.encode(list(self.args))],
+            "input": await self._payloads(self.args, converter),
             "search_attributes": {
                 **encode_search_attributes(self.untyped_search_attributes),
                 **self.typed_search_attributes.to_json(),
@@ -107,8 +144,8 @@ class ScheduleActionStartWorkflow(ScheduleAction):
         if self.retry_policy is not None:
             wire["retry_policy"] = self.retry_policy.to_schema().model_dump(mode="json")
         if self.memo:
-            encoded = await converter.encode(list(self.memo.values()))
-            wire["memo"] = {k: p.model_dump(mode="json") for k, p in zip(self.memo, encoded, strict=True)}
+            encoded = await self._payloads(list(self.memo.values()), converter)
+            wire["memo"] = dict(zip(self.memo, encoded, strict=True))
         for key, text in (("static_summary", self.static_summary), ("static_details", self.static_details)):
             if text is not None:
                 wire[key] = text

@@ -166,7 +166,9 @@ async def start_update_with_start(
     except RPCError as exc:
         err: BaseException = exc
         if exc.status == "already_started":
-            err = WorkflowAlreadyStartedError(start.id, start.workflow, run_id=exc.run_id)
+            err = WorkflowAlreadyStartedError(
+                start.id, start.workflow, run_id=exc.run_id, first_run_id=exc.problem.get("first_run_id")
+            )
         input._on_start_error(err)
         raise err from exc
     except BaseException as exc:

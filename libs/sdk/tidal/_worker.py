@@ -27,13 +27,14 @@ from tidal_schema.messages import (
 from . import _telemetry as tm
 from . import activity as _activity
 from . import workflow as _workflow
+from ._activity_process import SharedStateManager, check_activity_executor
 from ._activity_worker import (
     DEFAULT_HEARTBEAT_THROTTLE,
     MAX_HEARTBEAT_THROTTLE,
     ActivityWorker,
 )
 from ._interceptors import Interceptor, client_worker_interceptors
-from ._plugins import Plugin
+from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
 from ._rate_limit import Pacer
 from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
@@ -78,6 +79,8 @@ class Worker:
         deadlock_detection_timeout: timedelta | float | None = timedelta(seconds=2),
         metrics_port: int | None = None,
         plugins: Sequence[Plugin] = (),
+        plugin_shutdown_timeout: timedelta | None = timedelta(seconds=60),
+        shared_state_manager: SharedStateManager | None = None,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -93,21 +96,32 @@ class Worker:
         Slots: `max_concurrent_*` (100 each by default) or `tuner=WorkerTuner.create_fixed(...)`,
         not both; they are the broker prefetch of each queue. `no_remote_activities`: run only
         local activities (the activity queue is not consumed). The heartbeat throttle and eager
-        reservations are temporalio's options of the same names."""
+        reservations are temporalio's options of the same names.
+
+        `shared_state_manager`: needed for sync activities on an `activity_executor` that is not
+        a thread pool (a `ProcessPoolExecutor`): it carries their heartbeats, cancellation and
+        worker shutdown across processes (`SharedStateManager.create_from_multiprocessing`).
+
+        With `plugins`, `async with Worker(...)` runs the worker through their `run_worker` (as
+        `run()` does) and, on exit, gives their code after the worker stopped
+        `plugin_shutdown_timeout` to finish (None: no limit) before cancelling it."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
         self._config: WorkerConfig = WorkerConfig(**config)  # type: ignore[typeddict-item]
         self._config.pop("plugins", None)
-        self._plugins = tuple(plugins)
         self._initial_config = self._config.copy()
         self._initial_config["plugins"] = list(plugins)
+        if not getattr(self, "_plugins_applied", False):  # not again when built from their config
+            plugins = (*client_worker_plugins(client), *plugins)
+        self._plugins = tuple(plugins)
         if self._plugins:
             # Each plugin configures in turn; the worker is then built from the result.
             configured = self._config.copy()
             for plugin in self._plugins:
                 configured = plugin.configure_worker(configured)
             initial = self._initial_config
+            self._plugins_applied = True
             self.__init__(**{**configured, "plugins": ()})  # type: ignore[misc]
             self._plugins, self._initial_config, self._config = tuple(plugins), initial, configured
             return
@@ -122,13 +136,8 @@ class Worker:
         self.task_queue = task_queue
         self._workflows = {d.name: d for d in (_workflow.get_definition(w) for w in workflows)}
         self._activities = {d.name: d for d in (_activity.get_definition(a) for a in activities)}
-        sync = [n for n, d in self._activities.items() if not d.is_async]
-        if sync and activity_executor is None:
-            raise WorkerError(
-                f"activities {sync} are not async: pass activity_executor= (e.g. a "
-                "ThreadPoolExecutor), as temporalio requires"
-            )
-        self._executor = activity_executor
+        check_activity_executor(self._activities, activity_executor, shared_state_manager)
+        self._executor, self._shared_state = activity_executor, shared_state_manager
         self._wf_executor = workflow_task_executor
         self._max_wft, self._max_act, self._max_local = resolve_slots(
             tuner, max_concurrent_workflow_tasks, max_concurrent_activities, max_concurrent_local_activities
@@ -148,6 +157,8 @@ class Worker:
         self._consumers: list[TaskConsumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        self._running = asyncio.Event()  # set once start() has its consumers
+        self._context_run: asyncio.Task[None] | None = None
         self._started = False
         self._shut_down = False
         self._metrics_port = metrics_port
@@ -196,11 +207,17 @@ class Worker:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Worker:
-        await self.start()
+        if self._plugins:
+            self._context_run = await start_plugin_run(self.run(), self._running)
+        else:
+            await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
+        run, self._context_run = self._context_run, None
+        if run is not None:
+            await finish_plugin_run(run, self._config.get("plugin_shutdown_timeout", timedelta(seconds=60)))
 
     async def run(self) -> None:
         """Run until `shutdown()`, through the plugins' `run_worker` (the first outermost)."""
@@ -272,6 +289,7 @@ class Worker:
                 interceptors=self._interceptors,
                 heartbeat_throttle=self._heartbeat_throttle,
                 client=self._client,
+                shared_state_manager=self._shared_state,
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
@@ -280,12 +298,14 @@ class Worker:
             self._consumers.append(
                 await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
             )
+        self._running.set()
         log.info("worker %s polling task queue %r", self.identity, self.task_queue)
 
     async def shutdown(self) -> None:
         if not self._started:
             return
         self._started = False
+        self._running.clear()
         self._stopping = True
         for consumer in self._consumers:
             try:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from ._activity_process import SharedStateManager
 from ._interceptors import Interceptor
 from ._plugins import Plugin
 from ._tuning import WorkerTuner
@@ -44,3 +45,5 @@ class WorkerConfig(TypedDict, total=False):
     deadlock_detection_timeout: timedelta | float | None
     metrics_port: int | None
     plugins: Sequence[Plugin]
+    plugin_shutdown_timeout: timedelta | None
+    shared_state_manager: SharedStateManager | None

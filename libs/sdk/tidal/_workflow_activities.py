@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 
 from . import activity as _activity
 from ._workflow_context import _MISSING, _rt
+from ._workflow_interceptors import StartActivityInput, StartLocalActivityInput
 from .common import Priority, RetryPolicy
 
 __all__ = [
@@ -134,20 +135,26 @@ def start_activity(
             raise ValueError("pass either arg or args, not both")
         args = [arg]
     name, hinted = _activity_name(activity)
-    return _rt().start_activity(
-        activity_type=name,
-        args=list(args),
-        task_queue=task_queue,
-        result_type=result_type if result_type is not None else hinted,
-        schedule_to_close_timeout=schedule_to_close_timeout,
-        schedule_to_start_timeout=schedule_to_start_timeout,
-        start_to_close_timeout=start_to_close_timeout,
-        heartbeat_timeout=heartbeat_timeout,
-        retry_policy=retry_policy,
-        activity_id=activity_id,
-        cancellation_type=cancellation_type,
-        priority=priority,
-        summary=summary,
+    return _rt().outbound.start_activity(
+        StartActivityInput(
+            activity=name,
+            args=list(args),
+            activity_id=activity_id,
+            task_queue=task_queue,
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            schedule_to_start_timeout=schedule_to_start_timeout,
+            start_to_close_timeout=start_to_close_timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=retry_policy,
+            cancellation_type=cancellation_type,
+            headers={},
+            disable_eager_execution=False,
+            versioning_intent=None,
+            summary=summary,
+            priority=priority,
+            arg_types=None,
+            ret_type=result_type if result_type is not None else hinted,
+        )
     )
 
 
@@ -244,23 +251,22 @@ def start_local_activity(
             raise ValueError("pass either arg or args, not both")
         args = [arg]
     name, hinted = _activity_name(activity)
-    rt = _rt()
-    fut = rt.start_local_activity(
-        activity_type=name,
-        args=list(args),
-        result_type=result_type if result_type is not None else hinted,
-        start_to_close_timeout=start_to_close_timeout,
-        schedule_to_close_timeout=schedule_to_close_timeout,
-        retry_policy=retry_policy.to_schema() if retry_policy else None,
-        local_retry_threshold=local_retry_threshold,
-        activity_id=activity_id,
-        summary=summary,
+    return _rt().outbound.start_local_activity(
+        StartLocalActivityInput(
+            activity=name,
+            args=list(args),
+            activity_id=activity_id,
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            schedule_to_start_timeout=schedule_to_start_timeout,
+            start_to_close_timeout=start_to_close_timeout,
+            retry_policy=retry_policy,
+            local_retry_threshold=local_retry_threshold,
+            cancellation_type=cancellation_type,
+            headers={},
+            summary=summary,
+            ret_type=result_type if result_type is not None else hinted,
+        )
     )
-
-    async def wait() -> Any:
-        return await fut
-
-    return ActivityHandle(wait(), loop=rt._loop, name=f"local_activity:{name}")
 
 
 async def execute_local_activity(activity: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:

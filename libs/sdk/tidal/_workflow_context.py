@@ -103,7 +103,8 @@ def memo_value(key: str, default: Any = _MISSING, *, type_hint: Any = None) -> A
 
 
 def info() -> Info:
-    return _rt().info
+    """The run's info (through the workflow outbound interceptors, as temporalio's)."""
+    return _rt().outbound.info()
 
 
 def cancellation_reason() -> str | None:
@@ -122,7 +123,7 @@ def instance() -> Any:
 def all_handlers_finished() -> bool:
     """No signal or update handler is still running: wait for it before returning from `run`
     (`await workflow.wait_condition(workflow.all_handlers_finished)`), as in temporalio."""
-    return not _rt().running_handlers
+    return not _rt().handlers.running
 
 
 def now() -> datetime:
@@ -145,11 +146,11 @@ def time_ns() -> int:
 
 def random() -> _random_mod.Random:
     """A `random.Random` seeded per run, so replays draw the same numbers."""
-    return _rt().random
+    return _rt().randomness.random
 
 
 def uuid4() -> uuid.UUID:
-    return uuid.UUID(int=_rt().random.getrandbits(128), version=4)
+    return uuid.UUID(int=_rt().randomness.random.getrandbits(128), version=4)
 
 
 def get_last_failure() -> BaseException | None:
@@ -174,7 +175,7 @@ def get_last_completion_result(type_hint: type | None = None) -> Any | None:
 def random_seed() -> int:
     """The seed of `workflow.random()` (derived from the run id): `random.Random(seed)` draws the
     same numbers."""
-    return _rt().random_seed
+    return _rt().randomness.seed
 
 
 def register_random_seed_callback(callback: Callable[[int], None]) -> None:
@@ -182,7 +183,7 @@ def register_random_seed_callback(callback: Callable[[int], None]) -> None:
     reset, which Tidal does not have, so the callback is kept but never called."""
     rt = _rt()
     rt.assert_not_read_only("register random seed callback")
-    rt.random_seed_callbacks.append(callback)
+    rt.randomness.seed_callbacks.append(callback)
 
 
 def new_random(name: str | None = None) -> _random_mod.Random:
@@ -212,12 +213,12 @@ def is_failure_exception(err: BaseException) -> bool:
 
 def patched(id: str) -> bool:
     """True on new code paths; False when replaying history recorded before the patch."""
-    return _rt().patch(id, deprecated=False)
+    return _rt().patches.patch(id, deprecated=False)
 
 
 def deprecate_patch(id: str) -> None:
     """Once no run predating `patched(id)` remains, keep only the new branch and call this."""
-    _rt().patch(id, deprecated=True)
+    _rt().patches.patch(id, deprecated=True)
 
 
 class ReadOnlyContextError(TidalError):
@@ -252,13 +253,13 @@ async def sleep(duration: float | timedelta, *, summary: str | None = None) -> N
         await asyncio.sleep(seconds)
         return
     rt = _rt()
-    fut: asyncio.Future[None] = rt._loop.create_future()
+    fut: asyncio.Future[None] = rt.loop.create_future()
 
     def wake() -> None:
         if not fut.done():
             fut.set_result(None)
 
-    handle = rt.call_later_with_summary(seconds, wake, summary)
+    handle = rt.timers.call_later_with_summary(seconds, wake, summary)
     try:
         await fut
     finally:
@@ -275,7 +276,7 @@ async def wait_condition(
     `asyncio.TimeoutError`, like temporalio; `timeout_summary` is recorded on the timeout's
     `TimerStarted` event."""
     rt = _rt()
-    fut = rt.add_condition(fn)
+    fut = rt.conditions.add(fn)
     if timeout is None:
         await fut
         return
@@ -291,7 +292,7 @@ async def wait_condition(
             timed_out = True
             fut.cancel()
 
-    handle = rt.call_later_with_summary(seconds, expire, timeout_summary)
+    handle = rt.timers.call_later_with_summary(seconds, expire, timeout_summary)
     try:
         await fut
     except asyncio.CancelledError:

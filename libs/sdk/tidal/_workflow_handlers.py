@@ -82,48 +82,48 @@ def _check_sync(fn: Callable[..., Any] | None, what: str) -> None:
 def get_signal_handler(name: str) -> Callable[..., Any] | None:
     """The handler for signal `name` (a decorated method comes bound), or None; never the
     dynamic handler."""
-    return _rt().get_handler("signal", name)
+    return _rt().handlers.get("signal", name)
 
 
 def set_signal_handler(name: str, handler: Callable[..., Any] | None) -> None:
     """Set (None: unset) the handler of signal `name`, replacing a decorated one. Signals that
     arrived earlier without a handler are delivered to it at once, in arrival order."""
-    _rt().set_handler("signal", name, handler)
+    _rt().handlers.set("signal", name, handler)
 
 
 def get_dynamic_signal_handler() -> Callable[..., Any] | None:
-    return _rt().get_handler("signal", DYNAMIC)
+    return _rt().handlers.get("signal", DYNAMIC)
 
 
 def set_dynamic_signal_handler(handler: Callable[..., Any] | None) -> None:
     """Set (None: unset) the handler of every signal without its own, called as
     `handler(name, args: Sequence[RawValue])`; buffered signals are delivered to it at once."""
-    _rt().set_handler("signal", DYNAMIC, handler)
+    _rt().handlers.set("signal", DYNAMIC, handler)
 
 
 def get_query_handler(name: str) -> Callable[..., Any] | None:
-    return _rt().get_handler("query", name)
+    return _rt().handlers.get("query", name)
 
 
 def set_query_handler(name: str, handler: Callable[..., Any] | None) -> None:
     """Set (None: unset) the handler of query `name`; queries must not be async."""
     _check_sync(handler, "a query handler")
-    _rt().set_handler("query", name, handler)
+    _rt().handlers.set("query", name, handler)
 
 
 def get_dynamic_query_handler() -> Callable[..., Any] | None:
-    return _rt().get_handler("query", DYNAMIC)
+    return _rt().handlers.get("query", DYNAMIC)
 
 
 def set_dynamic_query_handler(handler: Callable[..., Any] | None) -> None:
     """Set (None: unset) the handler of every query without its own, called as
     `handler(name, args: Sequence[RawValue])`."""
     _check_sync(handler, "a query handler")
-    _rt().set_handler("query", DYNAMIC, handler)
+    _rt().handlers.set("query", DYNAMIC, handler)
 
 
 def get_update_handler(name: str) -> Callable[..., Any] | None:
-    return _rt().get_handler("update", name)
+    return _rt().handlers.get("update", name)
 
 
 def set_update_handler(
@@ -131,11 +131,11 @@ def set_update_handler(
 ) -> None:
     """Set (None: unset) the handler of update `name` and its optional (sync) validator."""
     _check_sync(validator, "an update validator")
-    _rt().set_handler("update", name, handler, validator=validator)
+    _rt().handlers.set("update", name, handler, validator=validator)
 
 
 def get_dynamic_update_handler() -> Callable[..., Any] | None:
-    return _rt().get_handler("update", DYNAMIC)
+    return _rt().handlers.get("update", DYNAMIC)
 
 
 def set_dynamic_update_handler(
@@ -144,4 +144,4 @@ def set_dynamic_update_handler(
     """Set (None: unset) the handler of every update without its own, called as
     `handler(name, args: Sequence[RawValue])` (the validator likewise)."""
     _check_sync(validator, "an update validator")
-    _rt().set_handler("update", DYNAMIC, handler, validator=validator)
+    _rt().handlers.set("update", DYNAMIC, handler, validator=validator)

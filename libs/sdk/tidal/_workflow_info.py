@@ -74,3 +74,16 @@ class Info:
         task's `WorkflowTaskStarted` with its outcome, so this counts up to the task's
         `WorkflowTaskScheduled` (one event fewer than Temporal) and is the same on replay."""
         return _rt().current_history_length
+
+    def get_current_history_size(self) -> int:
+        """Bytes of the run's history (its events as stored) when history sent the current
+        workflow task, as temporalio's; the same on replay (recorded on the task's
+        `WorkflowTaskStarted`)."""
+        return _rt().current_history_size
+
+    def is_continue_as_new_suggested(self) -> bool:
+        """Whether the run's history length or size passed the server's suggestion thresholds
+        when the current task was sent (Temporal's defaults: 4,096 events, 4 MiB; history's
+        `history_count_suggest_continue_as_new` / `history_size_suggest_continue_as_new`
+        settings); the same on replay."""
+        return _rt().continue_as_new_suggested

@@ -8,7 +8,7 @@ import asyncio
 import concurrent.futures
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,11 +29,11 @@ from . import workflow as _workflow
 from ._activity_worker import to_failure
 from ._definitions import lookup as _workflow_lookup
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
-from ._interceptors import Interceptor
+from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._local_activities import run_local_activity
 from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
-from ._runtime.query import answer_query
+from ._runtime.query_answer import answer_query
 from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, undecodable
 from ._transport import TaskDelivery, WorkerTransport
@@ -95,6 +95,7 @@ class WorkflowWorker:
         self._transport = transport
         self._publish_encoded = publish_encoded
         self._interceptors = tuple(interceptors)
+        self._workflow_interceptors = workflow_interceptor_classes(self._interceptors)
         self._local_slots = asyncio.Semaphore(max_concurrent_local_activities)
         self._max_eager = max_eager_activities_per_task
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
@@ -125,6 +126,7 @@ class WorkflowWorker:
             await self._on_query_task(task, delivery)
             return
         start = tm.now()
+        taken = datetime.now(UTC)  # the task's start: its workflow.now() (recorded by history)
         if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
             tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
                 tm.since(task.events[-1].event_time)
@@ -145,7 +147,7 @@ class WorkflowWorker:
                     self._cache.pop(task.run_id, None)
                     reply = undecodable(task, exc, self.identity)
                 else:
-                    reply = await self._run_workflow_task(decoded)
+                    reply = await self._run_workflow_task(_started(decoded, taken))
                 await self._publish_encoded(task.history_routing_key, reply, self._converter(task))
                 await delivery.ack()
             except Exception:
@@ -226,13 +228,19 @@ class WorkflowWorker:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return CompleteWorkflowTask(
-            commands=self._request_eager(commands),
+            commands=self._request_eager(commands, instance.activities.no_eager_ids),
             sticky_queue=self.sticky_queue,
             seen_event_id=task.events[-1].event_id if task.events else 0,
+            started_time=task.started_time,
+            history_size_bytes=task.history_size_bytes,
+            suggest_continue_as_new=task.suggest_continue_as_new,
+            current_details=instance.current_details,
             **ref,
         )
 
-    def _request_eager(self, commands: Sequence[cmd.Command]) -> tuple[cmd.Command, ...]:
+    def _request_eager(
+        self, commands: Sequence[cmd.Command], disabled: Collection[str] = ()
+    ) -> tuple[cmd.Command, ...]:
         """Ask for activities of this task queue that this worker runs to come straight back to
         it, while it has free activity slots (Temporal's eager activity execution). Slots are
         not reserved: the sticky queue's prefetch bounds what can arrive at once."""
@@ -246,6 +254,7 @@ class WorkflowWorker:
                 and isinstance(c, cmd.ScheduleActivityTask)
                 and c.task_queue == self.task_queue
                 and c.activity_type in self._activities
+                and c.activity_id not in disabled  # an interceptor's disable_eager_execution
             ):
                 c = c.model_copy(update={"request_eager_execution": True})
                 free -= 1
@@ -277,6 +286,7 @@ class WorkflowWorker:
                 cache=self._cache if task.run_id not in self._activating else {},
                 converter=self._converter(task),
                 identity=self.identity,
+                interceptor_classes=self._workflow_interceptors,
             )
             await self._answer(task, reply)
         await delivery.ack()
@@ -304,13 +314,14 @@ class WorkflowWorker:
             run_id=task.run_id,
             converter=self._converter(task),
             failure_exception_types=self._failure_types,
+            interceptor_classes=self._workflow_interceptors,
         )
 
     async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
         commands = await self._in_workflow_thread(instance.activate, task, task)
         # Local activities run here, inside the task; their markers and what the code does next
         # join the task's commands (docs/activities.md).
-        while pending := instance.pending_local_activities():
+        while pending := instance.local_activities.pending():
             outcomes = await asyncio.gather(*(self._run_local_activity(req, task) for req in pending))
             commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
         return commands
@@ -348,3 +359,13 @@ class WorkflowWorker:
             ) from None
         finally:
             self._activating.discard(task.run_id)
+
+
+def _started(task: WorkflowTask, taken: datetime) -> WorkflowTask:
+    """The task with the time this worker took it, never before its WorkflowTaskScheduled (a
+    clock behind history's, or a time-skipping test server ahead of the wall clock)."""
+    scheduled = next((e.event_time for e in task.events if e.event_id == task.scheduled_event_id), None)
+    if scheduled is not None:
+        scheduled = scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=UTC)
+        taken = max(taken, scheduled)
+    return task.model_copy(update={"started_time": taken})

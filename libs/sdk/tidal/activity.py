@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 from .common import MetricMeter, Priority, RawValue, RetryPolicy
 
 if TYPE_CHECKING:
+    from ._activity_process import ProcessRun
     from ._interceptors import ActivityOutboundInterceptor
+    from ._payload_converter import PayloadConverter
     from .client import Client
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "is_worker_shutdown",
     "logger",
     "metric_meter",
+    "payload_converter",
     "raise_complete_async",
     "shield_thread_cancel_exception",
     "wait_for_cancelled",
@@ -227,6 +230,10 @@ class _Context:
     # The worker interceptors' outbound chain that info() and heartbeat() go through.
     outbound: ActivityOutboundInterceptor | None = None
     client: Client | None = None
+    # The worker's, with this attempt's serialization context (None: the default converter).
+    payload_converter: PayloadConverter | None = None
+    # Set when a sync activity runs in another process (a process pool): how to run it there.
+    process: ProcessRun | None = None
     cancelled: bool = False
     cancelled_event: threading.Event = field(default_factory=threading.Event)
     cancellation_details: ActivityCancellationDetails | None = None
@@ -313,6 +320,17 @@ def client() -> Client:
     return c
 
 
+def payload_converter() -> PayloadConverter:
+    """The worker's payload converter with this attempt's serialization context, as temporalio's:
+    what a dynamic activity uses to turn its `RawValue` arguments into values."""
+    conv = _context().payload_converter
+    if conv is None:
+        from .converter import DataConverter  # local: the converter module only when asked for
+
+        return DataConverter.default.payload_converter
+    return conv
+
+
 def cancellation_details() -> ActivityCancellationDetails | None:
     """Why the attempt was cancelled; None while it is not."""
     return _context().cancellation_details
@@ -354,7 +372,9 @@ def heartbeat(*details: Any) -> None:
 def is_cancelled() -> bool:
     """Cancellation was requested (learnt from a heartbeat reply: activities that want to be
     cancellable must heartbeat) or the attempt is no longer current (timed out)."""
-    return _context().cancelled
+    ctx = _context()
+    # In a process-pool activity only the (cross-process) event tells.
+    return ctx.cancelled or ctx.cancelled_event.is_set()
 
 
 async def wait_for_cancelled() -> None:

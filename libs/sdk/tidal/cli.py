@@ -65,9 +65,14 @@ def _json_values(raw: Sequence[str]) -> list[Any]:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    # A person at a terminal wants a quick answer when the server is down, not 30 s of retries.
+    # A person at a terminal wants a quick answer when the server is down, not 30 s of retries;
+    # lazy: the command's own call is the first, and its error is reported like any other.
     client = await Client.connect(
-        args.address, namespace=args.namespace, api_key=args.api_key or None, rpc_retry_seconds=2.0
+        args.address,
+        namespace=args.namespace,
+        api_key=args.api_key or None,
+        rpc_retry_seconds=2.0,
+        lazy=True,
     )
     try:
         if args.group == "namespace":

@@ -20,6 +20,9 @@ from ._async_activity import HeartbeatAsyncActivityInput as HeartbeatAsyncActivi
 from ._async_activity import ReportCancellationAsyncActivityInput as ReportCancellationAsyncActivityInput
 from ._client import Client as Client
 from ._client import ClientConfig as ClientConfig
+from ._client_connect import HttpConnectConfig as HttpConnectConfig
+from ._client_connect import PayloadLimitsConfig as PayloadLimitsConfig
+from ._client_connect import Plugin as Plugin
 from ._client_errors import RPCTimeoutOrCancelledError as RPCTimeoutOrCancelledError
 from ._client_errors import WorkflowContinuedAsNewError as WorkflowContinuedAsNewError
 from ._client_errors import (
@@ -97,6 +100,7 @@ from ._visibility import WorkflowExecutionCount as WorkflowExecutionCount
 from ._visibility import WorkflowExecutionCountAggregationGroup as WorkflowExecutionCountAggregationGroup
 from ._with_start import WithStartWorkflowOperation as WithStartWorkflowOperation
 from ._workflow_handle import WorkflowHandle as WorkflowHandle
+from .activity import ActivityCancellationDetails as ActivityCancellationDetails
 from .converter import ActivitySerializationContext as ActivitySerializationContext
 from .converter import DataConverter as DataConverter
 from .converter import SerializationContext as SerializationContext
@@ -107,6 +111,7 @@ from .exceptions import WorkflowAlreadyStartedError as WorkflowAlreadyStartedErr
 from .exceptions import WorkflowFailureError as WorkflowFailureError
 
 __all__ = [
+    "ActivityCancellationDetails",
     "ActivitySerializationContext",
     "AsyncActivityCancelledError",
     "AsyncActivityHandle",
@@ -123,11 +128,14 @@ __all__ = [
     "FailAsyncActivityInput",
     "FetchWorkflowHistoryEventsInput",
     "HeartbeatAsyncActivityInput",
+    "HttpConnectConfig",
     "Interceptor",
     "ListSchedulesInput",
     "ListWorkflowsInput",
     "OutboundInterceptor",
     "PauseScheduleInput",
+    "PayloadLimitsConfig",
+    "Plugin",
     "QueryWorkflowInput",
     "RPCError",
     "RPCTimeoutOrCancelledError",

@@ -212,11 +212,23 @@ class ChildWorkflowError(FailureError):
 
 
 class WorkflowAlreadyStartedError(FailureError):
-    def __init__(self, workflow_id: str, workflow_type: str, *, run_id: str | None = None) -> None:
+    """A start refused because the workflow id is in use (or, per its reuse policy, was used).
+    From the client, `run_id` is the run in the way and `first_run_id` the first run of its
+    chain (continue-as-new and retries keep it); a child start in a workflow has neither."""
+
+    def __init__(
+        self,
+        workflow_id: str,
+        workflow_type: str,
+        *,
+        run_id: str | None = None,
+        first_run_id: str | None = None,
+    ) -> None:
         super().__init__("Workflow execution already started")
         self.workflow_id = workflow_id
         self.workflow_type = workflow_type
         self.run_id = run_id
+        self.first_run_id = first_run_id
 
 
 class WorkflowFailureError(TidalError):
@@ -238,19 +250,24 @@ class NondeterminismError(TidalError):
 
 class RPCError(TidalError):
     """A client/server call failed. `status` is the server's error code (`not_found`,
-    `already_started`, `invalid_argument`, `unavailable`, `internal`); `code` the HTTP status."""
+    `already_started`, `invalid_argument`, `unavailable`, `internal`); `code` the HTTP status.
+    `raw_grpc_status` is temporalio's serialized gRPC status: Tidal's client speaks HTTP, so it
+    is accepted (code that builds an `RPCError` as temporalio's ports) and always None here;
+    `problem` holds the server's whole answer instead."""
 
     def __init__(
         self,
         message: str,
-        *,
         status: str = "internal",
+        raw_grpc_status: bytes | None = None,
+        *,
         code: int | None = None,
         run_id: str | None = None,
         problem: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
+        self.raw_grpc_status = raw_grpc_status
         self.code = code
         # For `already_started`: the running run. `problem` is the server's whole answer (its
         # RFC 7807 body: title, detail, code and any extra fields).

@@ -9,6 +9,7 @@ Mirrors `temporalio.worker.Replayer`; re-exported from `tidal.worker`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,7 +21,7 @@ from tidal_schema.messages import WorkflowTask
 
 from . import workflow as _workflow
 from ._definitions import lookup as _workflow_lookup
-from ._interceptors import Interceptor
+from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._plugins import Plugin
 from ._runtime.instance import WorkflowInstance, WorkflowTaskError
 from .client import WorkflowHistory
@@ -63,6 +64,8 @@ class ReplayerConfig(TypedDict, total=False):
     interceptors: Sequence[Interceptor]
     workflow_failure_exception_types: Sequence[type[BaseException]]
     debug_mode: bool
+    workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None
+    identity: str | None
 
 
 class Replayer:
@@ -76,11 +79,16 @@ class Replayer:
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
         plugins: Sequence[Plugin] = (),
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        identity: str | None = None,
     ) -> None:
         """`workflow_failure_exception_types` as the worker's: which exceptions fail the workflow
         rather than the task, so a replay takes the same path the worker took. `debug_mode` is
-        accepted for ported code: the replayer runs workflow code inline, with no deadlock
-        timeout, always."""
+        accepted for ported code: the replayer runs workflow code with no deadlock timeout,
+        always. `workflow_task_executor`: replay each history on this thread pool, so a long
+        replay leaves the caller's event loop free (without one, histories replay inline on
+        the loop, between which it yields). `identity` is kept in the config for ported code:
+        a replayer sends nothing to a server, so it appears nowhere."""
         self._config = ReplayerConfig(
             workflows=list(workflows),
             namespace=namespace,
@@ -88,6 +96,8 @@ class Replayer:
             interceptors=list(interceptors),
             workflow_failure_exception_types=list(workflow_failure_exception_types),
             debug_mode=debug_mode,
+            workflow_task_executor=workflow_task_executor,
+            identity=identity,
         )
         self._plugins = tuple(plugins)
         if self._plugins:  # each plugin configures in turn; the replayer is built from the result
@@ -98,12 +108,14 @@ class Replayer:
             self._plugins = tuple(plugins)
             return
         self._failure_types = tuple(workflow_failure_exception_types)
+        self._workflow_interceptors = workflow_interceptor_classes(interceptors)
         self._workflows: dict[str, _workflow.WorkflowDefinition] = {}
         for cls in workflows:
             defn = _workflow.get_definition(cls)
             self._workflows[defn.name] = defn
         self._converter = data_converter or DataConverter.default
         self._namespace = namespace
+        self._executor = workflow_task_executor
 
     def config(self, *, active_config: bool = False) -> ReplayerConfig:
         """What this replayer was built with (a copy; `active_config` changes nothing: no plugins)."""
@@ -170,7 +182,11 @@ class Replayer:
             # Saved histories hold what the server stored: codec-encoded payloads.
             events = await self._converter.decode_model(tuple(history.events))
             history = WorkflowHistory(history.workflow_id, events, run_id=history.run_id)
-        return WorkflowReplayResult(history=history, replay_failure=self._replay(history))
+        if self._executor is None:
+            return WorkflowReplayResult(history=history, replay_failure=self._replay(history))
+        loop = asyncio.get_running_loop()
+        failure = await loop.run_in_executor(self._executor, self._replay, history)
+        return WorkflowReplayResult(history=history, replay_failure=failure)
 
     async def replay_workflows(
         self,
@@ -224,6 +240,7 @@ class Replayer:
                 WorkflowSerializationContext(namespace=self._namespace, workflow_id=history.workflow_id)
             ),
             failure_exception_types=self._failure_types,
+            interceptor_classes=self._workflow_interceptors,
         )
         task = WorkflowTask(
             namespace=self._namespace,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,7 +22,10 @@ from typing import Any, Protocol
 import httpx
 
 from ._activity_environment import ActivityEnvironment
-from .client import Client, WorkflowHandle
+from ._search_attributes import SearchAttributeIndexedValueType, SearchAttributeKey
+from ._time_skipping_config import FastForwardConfig, TimeSkippingConfig, TimeSkippingInfo
+from .client import Client, Interceptor, Plugin, WorkflowHandle
+from .common import QueryRejectCondition
 from .converter import DataConverter
 
 
@@ -37,10 +41,19 @@ class EmbeddedServerLike(Protocol):
     def busy(self) -> bool: ...
     async def next_timer_due(self) -> datetime | None: ...
 
+    @property
+    def http_address(self) -> str | None: ...
+
+    async def register_search_attributes(self, namespace: str, types: Mapping[str, str]) -> None: ...
+
 
 __all__ = [
     "ActivityEnvironment",
     "EmbeddedServerLike",
+    "FastForwardConfig",
+    "TimeSkipper",
+    "TimeSkippingConfig",
+    "TimeSkippingInfo",
     "WorkflowEnvironment",
 ]
 
@@ -62,31 +75,90 @@ class WorkflowEnvironment:
         *,
         namespace: str = "default",
         data_converter: DataConverter = DataConverter.default,
+        interceptors: Sequence[Interceptor] = (),
+        plugins: Sequence[Plugin] = (),
+        default_workflow_query_reject_condition: QueryRejectCondition | None = None,
+        identity: str | None = None,
+        ip: str = "127.0.0.1",
+        port: int | None = None,
+        search_attributes: Sequence[SearchAttributeKey[Any]] = (),
+        dev_server_database_filename: str | None = None,
         shard_count: int = 4,
         database_path: str | None = None,
     ) -> WorkflowEnvironment:
-        server = await _start_server(shard_count=shard_count, database_path=database_path, clock=None)
-        return WorkflowEnvironment(
-            client=_client(server, namespace=namespace, data_converter=data_converter), server=server
+        """A whole Tidal server in this process. The client options (`interceptors`, `plugins`,
+        `default_workflow_query_reject_condition`, `identity`) are `Client.connect`'s.
+        `port`: also serve the HTTP API on `ip:port` (0: a free port; `env.target_host` says
+        which), for clients in other processes; by default the client talks to the server in
+        process and nothing listens. `search_attributes`: custom search attributes registered
+        with their types before anything runs (a Text attribute can only be made so).
+        `dev_server_database_filename` (or `database_path`): keep the server's SQLite database
+        in that file, so another environment on the same file sees this one's runs."""
+        path = _database_path(dev_server_database_filename, database_path)
+        server = await _start_server(
+            shard_count=shard_count, database_path=path, clock=None, ip=ip, port=port
         )
+        try:
+            await _register(server, namespace, search_attributes)
+        except BaseException:
+            await server.stop()
+            raise
+        client = _client(
+            server,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            interceptors=interceptors,
+            plugins=plugins,
+            default_workflow_query_reject_condition=default_workflow_query_reject_condition,
+        )
+        return WorkflowEnvironment(client=client, server=server)
 
     @staticmethod
     async def start_time_skipping(
         *,
         namespace: str = "default",
         data_converter: DataConverter = DataConverter.default,
+        interceptors: Sequence[Interceptor] = (),
+        plugins: Sequence[Plugin] = (),
+        default_workflow_query_reject_condition: QueryRejectCondition | None = None,
+        identity: str | None = None,
+        port: int | None = None,
         shard_count: int = 4,
     ) -> WorkflowEnvironment:
         """Like `start_local()`, but durable timers (sleeps, timeouts, retry backoff) do not make
         anyone wait: while a test awaits `handle.result()` or `env.sleep()` and the server is
-        idle, the clock jumps to the next timer. Activities still run in real time."""
-        from tidal_server.clock import SkippingClock
-
-        clock = SkippingClock()
-        server = await _start_server(shard_count=shard_count, database_path=None, clock=clock)
-        return _TimeSkippingEnvironment(
-            server=server, clock=clock, namespace=namespace, data_converter=data_converter
+        idle, the clock jumps to the next timer. Activities still run in real time. `port`
+        serves the HTTP API on 127.0.0.1 as `start_local`'s (clients there skip no time)."""
+        return await _start_skipping(
+            None,
+            shard_count=shard_count,
+            port=port,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            interceptors=interceptors,
+            plugins=plugins,
+            default_workflow_query_reject_condition=default_workflow_query_reject_condition,
         )
+
+    @staticmethod
+    async def start_time_skipping_v2(
+        *, ts_config: TimeSkippingConfig = TimeSkippingConfig(), **kwargs: Any
+    ) -> WorkflowEnvironment:
+        """temporalio's experimental per-workflow time skipping, on Tidal's one skipping clock:
+        with `ts_config.enabled` the clock jumps to the next durable timer whenever the server is
+        idle, whether or not anyone waits (a `fast_forward_config` jumps that far once, then
+        stops; `max_session_skip_count` bounds the jumps). `fast_forward(handle, duration)` moves
+        the clock on demand and `get_time_skipping_info(handle)` says how far it is ahead.
+        Tidal's clock is the engine's, not the workflow's: a jump moves every run's timers.
+        `kwargs`: `start_time_skipping`'s (client options, `namespace`, `port`...)."""
+        return await _start_skipping(ts_config, **kwargs)
+
+    @property
+    def target_host(self) -> str | None:
+        """Where the HTTP API is served (`start_local(port=...)`), else None."""
+        return self._server.http_address if self._server is not None else None
 
     async def connect_client(self, **kwargs: Any) -> Client:
         """Another client of this environment's server, with this client's namespace and data
@@ -114,8 +186,20 @@ class WorkflowEnvironment:
 
     @property
     def supports_time_skipping_v2(self) -> bool:
-        """Temporalio's experimental per-workflow time skipping (V2): not in Tidal."""
+        """Temporalio's experimental V2 API (`start_time_skipping_v2()`), on Tidal's one clock."""
         return False
+
+    async def fast_forward(
+        self, handle: WorkflowHandle[Any], duration: timedelta | float | None = None, /
+    ) -> bool:
+        """Move time ahead (`start_time_skipping_v2()` environments); RuntimeError elsewhere."""
+        del handle, duration
+        raise RuntimeError("fast_forward needs WorkflowEnvironment.start_time_skipping_v2()")
+
+    async def get_time_skipping_info(self, handle: WorkflowHandle[Any]) -> TimeSkippingInfo | None:
+        """How far time was skipped (`start_time_skipping_v2()` environments); RuntimeError elsewhere."""
+        del handle
+        raise RuntimeError("get_time_skipping_info needs WorkflowEnvironment.start_time_skipping_v2()")
 
     @contextlib.contextmanager
     def auto_time_skipping_disabled(self) -> Iterator[None]:
@@ -156,116 +240,66 @@ class WorkflowEnvironment:
         await self.shutdown()
 
 
-class _TimeSkippingEnvironment(WorkflowEnvironment):
-    # How long (real seconds) the server must look idle before time jumps: work that is about
-    # to start (a task just published) gets a few loop turns to show up first.
-    _QUIET_SECONDS = 0.02
-    _POLL_SECONDS = 0.005
-
-    def __init__(
-        self, *, server: EmbeddedServerLike, clock: Any, namespace: str, data_converter: DataConverter
-    ) -> None:
-        client = _client(
-            server, namespace=namespace, data_converter=data_converter, result_wait_hook=self._skipping
-        )
-        super().__init__(client=client, server=server)
-        self._embedded = server
-        self._clock = clock
-        self._waiters = 0
-        self._auto_disabled = 0
-        self._skipper: asyncio.Task[None] | None = None
-
-    @property
-    def supports_time_skipping_v1(self) -> bool:
-        return True
-
-    @contextlib.contextmanager
-    def auto_time_skipping_disabled(self) -> Iterator[None]:
-        self._auto_disabled += 1
-        try:
-            yield None
-        finally:
-            self._auto_disabled -= 1
-
-    async def get_current_time(self, handle: WorkflowHandle[Any] | None = None) -> datetime:
-        del handle
-        now: datetime = self._clock.now()
-        return now
-
-    async def sleep(self, duration: timedelta | float) -> None:
-        """Move the server's time forward by `duration`, firing every timer due on the way (each
-        one after the server has finished reacting to the previous)."""
-        seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
-        target = self._clock.now() + timedelta(seconds=seconds)
-        while True:
-            await self._until_quiet()
-            due = await self._embedded.next_timer_due()
-            if due is None or due > target:
-                self._clock.skip_to(target)
-                await self._until_quiet()
-                return
-            self._clock.skip_to(due)
-            await self._until_fired(due)
-
-    @contextlib.asynccontextmanager
-    async def _skipping(self) -> AsyncIterator[None]:
-        if self._auto_disabled:
-            yield
-            return
-        self._waiters += 1
-        if self._skipper is None or self._skipper.done():
-            self._skipper = asyncio.create_task(self._skip_loop(), name="tidal-time-skipping")
-        try:
-            yield
-        finally:
-            self._waiters -= 1
-            if self._waiters == 0 and self._skipper is not None:
-                self._skipper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._skipper
-                self._skipper = None
-
-    async def _skip_loop(self) -> None:
-        while True:
-            await self._until_quiet()
-            due = await self._embedded.next_timer_due()
-            if due is not None and due > self._clock.now() and not self._embedded.busy():
-                self._clock.skip_to(due)
-                await self._until_fired(due)
-            else:
-                await asyncio.sleep(self._POLL_SECONDS)
-
-    async def _until_quiet(self) -> None:
-        quiet_since: float | None = None
-        loop = asyncio.get_running_loop()
-        while True:
-            if self._embedded.busy():
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = loop.time()
-            elif loop.time() - quiet_since >= self._QUIET_SECONDS:
-                return
-            await asyncio.sleep(self._POLL_SECONDS)
-
-    async def _until_fired(self, due: datetime) -> None:
-        # The timer service wakes from the jump, fires, and history deletes the row: wait until
-        # the earliest timer is a later one (or gone) so the next jump does not overtake it.
-        while True:
-            await self._until_quiet()
-            nxt = await self._embedded.next_timer_due()
-            if nxt is None or nxt > due:
-                return
-            await asyncio.sleep(self._POLL_SECONDS)
-
-    async def shutdown(self) -> None:
-        if self._skipper is not None:
-            self._skipper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._skipper
-        await super().shutdown()
+def _database_path(filename: str | None, path: str | None) -> str | None:
+    if filename is not None and path is not None and filename != path:
+        raise ValueError("give dev_server_database_filename or database_path, not both")
+    return filename if filename is not None else path
 
 
-async def _start_server(*, shard_count: int, database_path: str | None, clock: Any) -> EmbeddedServerLike:
+async def _register(
+    server: EmbeddedServerLike, namespace: str, keys: Sequence[SearchAttributeKey[Any]]
+) -> None:
+    types: dict[str, str] = {}
+    for key in keys:
+        kind = _SERVER_TYPES.get(key.indexed_value_type)
+        if kind is None:
+            raise ValueError(f"search attribute {key.name!r}: {key.indexed_value_type.name} is not supported")
+        types[key.name] = kind
+    if types:
+        await server.register_search_attributes(namespace, types)
+
+
+_SERVER_TYPES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+}
+
+
+async def _start_skipping(
+    ts_config: TimeSkippingConfig | None,
+    *,
+    shard_count: int = 4,
+    port: int | None = None,
+    **client_options: Any,
+) -> WorkflowEnvironment:
+    from tidal_server.clock import SkippingClock
+
+    clock = SkippingClock()
+    server = await _start_server(
+        shard_count=shard_count, database_path=None, clock=clock, ip="127.0.0.1", port=port
+    )
+
+    options: dict[str, Any] = {
+        "namespace": "default",
+        "data_converter": DataConverter.default,
+        **client_options,
+    }
+
+    def make_client(hook: Callable[[], AbstractAsyncContextManager[None]]) -> Client:
+        return _client(server, result_wait_hook=hook, **options)
+
+    env = TimeSkippingEnvironment(server=server, clock=clock, make_client=make_client, ts_config=ts_config)
+    env.begin()
+    return env
+
+
+async def _start_server(
+    *, shard_count: int, database_path: str | None, clock: Any, ip: str, port: int | None
+) -> EmbeddedServerLike:
     try:
         from tidal_server.embedded import EmbeddedServer
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -273,10 +307,22 @@ async def _start_server(*, shard_count: int, database_path: str | None, clock: A
             "WorkflowEnvironment needs the Tidal server packages: `pip install 'tidal[testing]'`"
         ) from exc
     server: EmbeddedServerLike = EmbeddedServer(
-        shard_count=shard_count, database_path=database_path, clock=clock
+        shard_count=shard_count,
+        database_path=database_path,
+        clock=clock,
+        http_port=_free_port(ip) if port == 0 else (port or 0),
+        settings={"frontend": {"http_host": ip}},
     )
     await server.start()
     return server
+
+
+def _free_port(ip: str) -> int:
+    # The frontend binds the port itself; this asks the system for one that is free now.
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as sock:
+        sock.bind((ip, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _client(
@@ -286,6 +332,7 @@ def _client(
     data_converter: DataConverter,
     identity: str | None = None,
     result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    **options: Any,
 ) -> Client:
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal.embedded", timeout=90.0
@@ -297,6 +344,7 @@ def _client(
         identity=identity,
         worker_transport=server.worker_transport,
         result_wait_hook=result_wait_hook,
+        **options,
     )
 
 
@@ -317,3 +365,7 @@ def _same_server(client: Client, **options: Any) -> Client:
         amqp_url=client._amqp_url,
         **options,
     )
+
+
+# The time-skipping environment subclasses WorkflowEnvironment: imported once it exists.
+from ._time_skipping import TimeSkipper, TimeSkippingEnvironment  # noqa: E402

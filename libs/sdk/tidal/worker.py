@@ -4,6 +4,7 @@ queue. Mirrors `temporalio.worker`; the parts live in private modules (`_worker`
 
 from __future__ import annotations
 
+from ._activity_process import SharedHeartbeatSender, SharedStateManager
 from ._interceptors import (
     ActivityInboundInterceptor,
     ActivityOutboundInterceptor,
@@ -16,22 +17,52 @@ from ._tuning import FixedSizeSlotSupplier, WorkerTuner
 from ._worker import Worker
 from ._worker_config import WorkerConfig
 from ._worker_errors import DeadlockError, WorkerError
+from ._workflow_interceptors import (
+    ContinueAsNewInput,
+    ExecuteWorkflowInput,
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
+    SignalChildWorkflowInput,
+    SignalExternalWorkflowInput,
+    StartActivityInput,
+    StartChildWorkflowInput,
+    StartLocalActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 from .replayer import Replayer, ReplayerConfig, WorkflowReplayResult, WorkflowReplayResults
 
 __all__ = [
     "ActivityInboundInterceptor",
     "ActivityOutboundInterceptor",
+    "ContinueAsNewInput",
     "DeadlockError",
     "ExecuteActivityInput",
+    "ExecuteWorkflowInput",
     "FixedSizeSlotSupplier",
+    "HandleQueryInput",
+    "HandleSignalInput",
+    "HandleUpdateInput",
     "Interceptor",
     "Plugin",
     "Replayer",
     "ReplayerConfig",
+    "SharedHeartbeatSender",
+    "SharedStateManager",
+    "SignalChildWorkflowInput",
+    "SignalExternalWorkflowInput",
+    "StartActivityInput",
+    "StartChildWorkflowInput",
+    "StartLocalActivityInput",
     "Worker",
     "WorkerConfig",
     "WorkerError",
     "WorkerTuner",
+    "WorkflowInboundInterceptor",
+    "WorkflowInterceptorClassInput",
+    "WorkflowOutboundInterceptor",
     "WorkflowReplayResult",
     "WorkflowReplayResults",
 ]

@@ -105,6 +105,9 @@ from ._workflow_info import ParentInfo as ParentInfo
 from ._workflow_info import RootInfo as RootInfo
 from ._workflow_logging import LoggerAdapter as LoggerAdapter
 from ._workflow_logging import logger as logger
+from ._workflow_metadata import get_current_details as get_current_details
+from ._workflow_metadata import set_current_details as set_current_details
+from ._workflow_metadata import upsert_memo as upsert_memo
 from ._workflow_metrics import metric_meter as metric_meter
 from .exceptions import NondeterminismError as NondeterminismError  # where temporalio has it
 
@@ -153,6 +156,7 @@ __all__ = [
     "execute_local_activity",
     "execute_local_activity_class",
     "execute_local_activity_method",
+    "get_current_details",
     "get_definition",
     "get_dynamic_query_handler",
     "get_dynamic_signal_handler",
@@ -183,6 +187,7 @@ __all__ = [
     "random_seed",
     "register_random_seed_callback",
     "run",
+    "set_current_details",
     "set_dynamic_query_handler",
     "set_dynamic_signal_handler",
     "set_dynamic_update_handler",
@@ -202,6 +207,7 @@ __all__ = [
     "time_ns",
     "unsafe",
     "update",
+    "upsert_memo",
     "upsert_search_attributes",
     "uuid4",
     "uuid7",

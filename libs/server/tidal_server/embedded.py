@@ -118,7 +118,7 @@ class EmbeddedServer:
             self._db_path = str(path)
         await migrate(self.database_url)
         await self.bus.connect()
-        engine = create_engine(self.database_url)
+        engine = create_engine(self.database_url, sqlite_on_loop=True)
         self.runtime = Runtime(
             bus=self.bus,
             engine=engine,
@@ -163,6 +163,25 @@ class EmbeddedServer:
 
     def worker_transport(self) -> BusWorkerTransport:
         return BusWorkerTransport(self.bus, max_message_bytes=self._max_message_bytes)
+
+    @property
+    def http_address(self) -> str | None:
+        """`http://host:port` of the HTTP API when it is served (`http_port`), else None."""
+        frontend: Any = self.services.get("frontend")
+        port = getattr(frontend, "port", None)
+        if not port:
+            return None
+        return f"http://{frontend.settings.http_host}:{port}"
+
+    async def register_search_attributes(self, namespace: str, types: Mapping[str, str]) -> None:
+        """Register custom search attributes ahead of first use (`tidal-server search-attribute
+        add`): `types` maps names to Keyword, Text, Int, Double, Bool or Datetime."""
+        from .visibility.admin import register
+        from .visibility.attributes import SearchAttributeType
+
+        assert self.runtime is not None, "start() first"
+        for name, kind in types.items():
+            await register(self.runtime.engine, namespace, name, SearchAttributeType(kind))
 
     # --- for the time-skipping test environment ---------------------------------------------
 

@@ -218,7 +218,9 @@ async def open_runtime(
     db_url = settings.database_url
     if embedded and not db_url.startswith("sqlite"):
         db_url = EMBEDDED_DATABASE_URL
-    engine = create_engine(db_url, ssl_ca_file=None if embedded else settings.database_ca_file)
+    engine = create_engine(
+        db_url, ssl_ca_file=None if embedded else settings.database_ca_file, sqlite_on_loop=embedded
+    )
     try:
         if embedded:
             await migrate_engine(engine)

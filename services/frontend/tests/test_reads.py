@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_frontend.app import FrontendService
+from tidal_frontend.metrics import REQUESTS
 from tidal_schema import HistoryEvent, Payload, WorkflowExecutionStatus, events, names
 from tidal_schema.messages import WorkflowClosed
 from tidal_server.bus import AmqpBus, OutMessage
@@ -476,3 +477,18 @@ async def test_cluster_health_and_openapi(client: httpx.AsyncClient, frontend: F
     spec = (await client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/namespaces/{namespace}/workflows" in spec["paths"]
     assert "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result" in spec["paths"]
+
+
+async def test_probes_are_not_counted_as_api_requests(client: httpx.AsyncClient) -> None:
+    def probes() -> float:
+        return sum(
+            sample.value
+            for metric in REQUESTS.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total") and sample.labels.get("route") in ("/healthz", "/readyz")
+        )
+
+    before = probes()
+    assert (await client.get("/healthz")).status_code == 200
+    await client.get("/readyz")
+    assert probes() == before

@@ -36,7 +36,7 @@ COMMANDS_DEAD_LETTERED = Counter(
 
 _tracer = tracer("tidal.frontend")
 # Not measured or traced: scrapes and probes would drown the API's own figures.
-_QUIET = ("/metrics", "/api/v1/healthz", "/api/v1/readyz")
+_QUIET = ("/metrics", "/healthz", "/readyz")
 
 
 class TelemetryMiddleware:

@@ -79,6 +79,19 @@ def test_a_small_non_sticky_task_carries_the_whole_history() -> None:
     assert fitted.task.first_event_id == 1 and fitted.task.events == tuple(history)
 
 
+def test_a_task_suggests_continue_as_new_past_either_threshold() -> None:
+    history, add = _run_with_activities(2)
+    size = sum(event_size(e) for e in history)
+    quiet = fit_workflow_task(add, HistoryLimits(), history_size=size).task
+    assert (quiet.history_size_bytes, quiet.suggest_continue_as_new) == (size, False)
+    by_count = HistoryLimits(history_count_suggest_continue_as_new=len(history))
+    assert fit_workflow_task(add, by_count, history_size=size).task.suggest_continue_as_new
+    by_size = HistoryLimits(history_size_suggest_continue_as_new=size)
+    assert fit_workflow_task(add, by_size, history_size=size).task.suggest_continue_as_new
+    below = HistoryLimits(history_size_suggest_continue_as_new=size + 1)
+    assert not fit_workflow_task(add, below, history_size=size).task.suggest_continue_as_new
+
+
 def test_a_sticky_task_carries_only_what_the_worker_has_not_seen() -> None:
     history, add = _run_with_activities(3, sticky="sq")
     fitted = fit_workflow_task(add, HistoryLimits())

@@ -54,6 +54,13 @@ WHERE e.namespace = u.n AND e.workflow_id = u.w AND e.run_id = u.r AND e.version
 RETURNING e.run_id
 """
 
+# Runs whose workflow upserted its memo (rare: its own statement, after the version check).
+_UPDATE_MEMO = """
+UPDATE executions AS e SET memo = u.memo::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(n, w, r, memo)
+WHERE e.namespace = u.n AND e.workflow_id = u.w AND e.run_id = u.r
+"""
+
 _CLOSE_CURRENT = """
 UPDATE current_executions AS c SET status = u.st
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(n, w, r, st)
@@ -211,6 +218,15 @@ async def _write_runs(db: Any, writes: Sequence[RunWrite]) -> None:
             w = missed[0]
             raise VersionConflictError(
                 f"run {w.state.run_id} changed concurrently (expected version {w.old_version})"
+            )
+        memos = [w for w in old if w.memo_changed]
+        if memos:
+            await db.execute(
+                _UPDATE_MEMO,
+                [w.state.namespace for w in memos],
+                [w.state.workflow_id for w in memos],
+                [w.state.run_id for w in memos],
+                [to_json(w.memo).decode() for w in memos],
             )
         closed = [w.state for w in old if not w.state.is_running]
         if closed:

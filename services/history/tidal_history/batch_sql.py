@@ -19,6 +19,47 @@ from .visibility import write_visibility
 
 __all__ = ["write_batch"]
 
+# The hot statements are built once, with bind parameters: SQLAlchemy then skips constructing the
+# statement and generating its cache key on every batch (the cache key is memoized on the
+# object), which was most of the embedded mode's commit CPU (docs/performance.md#latency).
+_X = t.executions.c
+_RUN_COLUMNS = dict(
+    status=sa.bindparam("b_status", type_=_X.status.type),
+    close_time=sa.bindparam("b_close_time", type_=_X.close_time.type),
+    next_event_id=sa.bindparam("b_next_event_id", type_=_X.next_event_id.type),
+    version=sa.bindparam("b_version", type_=_X.version.type),
+    # JSON text stored as is (SQLite keeps JSON as text).
+    state=sa.bindparam("b_state", type_=sa.Text),
+    result=sa.bindparam("b_result", type_=sa.Text),
+)
+_UPDATE_RUN = (
+    sa.update(t.executions)
+    .where(
+        _X.namespace == sa.bindparam("b_namespace"),
+        _X.workflow_id == sa.bindparam("b_workflow_id"),
+        _X.run_id == sa.bindparam("b_run_id"),
+        _X.version == sa.bindparam("b_old_version"),
+    )
+    .values(**_RUN_COLUMNS)
+)
+_CLOSE_CURRENT = (
+    sa.update(t.current_executions)
+    .where(
+        t.current_executions.c.namespace == sa.bindparam("b_namespace"),
+        t.current_executions.c.workflow_id == sa.bindparam("b_workflow_id"),
+        t.current_executions.c.run_id == sa.bindparam("b_run_id"),
+    )
+    .values(status=sa.bindparam("b_status", type_=t.current_executions.c.status.type))
+)
+_INSERT_EVENTS = sa.insert(t.history_events).values(data=sa.bindparam("data_json", type_=sa.Text))
+_DELETE_TIMERS = sa.delete(t.timers).where(
+    t.timers.c.shard_id == sa.bindparam("b_shard_id"),
+    t.timers.c.key.in_(sa.bindparam("b_keys", expanding=True)),
+)
+_INSERT_TIMERS = sa.insert(t.timers)
+_DELETE_OUTBOX = sa.delete(t.outbox).where(t.outbox.c.seq.in_(sa.bindparam("b_seqs", expanding=True)))
+_INSERT_OUTBOX = sa.insert(t.outbox).returning(t.outbox.c.seq, sort_by_parameter_order=True)
+
 
 async def write_batch(
     conn: AsyncConnection,
@@ -34,7 +75,7 @@ async def write_batch(
     `others` writes the batch's other entities (schedules) after the runs' timers, and
     `others_outbox` is their outbox, after the runs'."""
     if published_seqs:
-        await conn.execute(sa.delete(t.outbox).where(t.outbox.c.seq.in_(list(published_seqs))))
+        await conn.execute(_DELETE_OUTBOX, {"b_seqs": list(published_seqs)})
     kept = [w for w in writes if not w.purge]
     for w in writes:
         if w.purge:
@@ -79,16 +120,15 @@ async def _purge_run(conn: AsyncConnection, shard_id: int, w: RunWrite) -> None:
 async def _write_run(conn: AsyncConnection, insert: Callable[..., Any], w: RunWrite) -> None:
     st = w.state
     doc, result = state_columns(w)
-    values = dict(
-        status=st.status.value,
-        close_time=st.close_time,
-        next_event_id=st.next_event_id,
-        version=w.new_version,
-        # JSON text stored as is (SQLite keeps JSON as text).
-        state=sa.literal(doc, sa.Text),
-        result=sa.literal(result, sa.Text),
-    )
     if w.old_version is None:
+        values = dict(
+            status=st.status.value,
+            close_time=st.close_time,
+            next_event_id=st.next_event_id,
+            version=w.new_version,
+            state=sa.literal(doc, sa.Text),
+            result=sa.literal(result, sa.Text),
+        )
         await conn.execute(
             sa.insert(t.executions).values(
                 namespace=st.namespace,
@@ -122,37 +162,38 @@ async def _write_run(conn: AsyncConnection, insert: Callable[..., Any], w: RunWr
             )
         )
         return
+    run = {"b_namespace": st.namespace, "b_workflow_id": st.workflow_id, "b_run_id": st.run_id}
     res = await conn.execute(
-        sa.update(t.executions)
-        .where(
-            t.executions.c.namespace == st.namespace,
-            t.executions.c.workflow_id == st.workflow_id,
-            t.executions.c.run_id == st.run_id,
-            t.executions.c.version == w.old_version,
-        )
-        .values(**values)
+        _UPDATE_RUN,
+        {
+            **run,
+            "b_old_version": w.old_version,
+            "b_status": st.status.value,
+            "b_close_time": st.close_time,
+            "b_next_event_id": st.next_event_id,
+            "b_version": w.new_version,
+            "b_state": doc,
+            "b_result": result,
+        },
     )
     if res.rowcount != 1:
         raise VersionConflictError(f"run {st.run_id} changed concurrently (expected version {w.old_version})")
-    if not st.is_running:
+    if w.memo_changed:  # rare (workflow.upsert_memo): its own statement, after the version check
+        ex = t.executions.c
         await conn.execute(
-            sa.update(t.current_executions)
-            .where(
-                t.current_executions.c.namespace == st.namespace,
-                t.current_executions.c.workflow_id == st.workflow_id,
-                t.current_executions.c.run_id == st.run_id,
-            )
-            .values(status=st.status.value)
+            sa.update(t.executions)
+            .where(ex.namespace == st.namespace, ex.workflow_id == st.workflow_id, ex.run_id == st.run_id)
+            .values(memo=w.memo)
         )
+    if not st.is_running:
+        await conn.execute(_CLOSE_CURRENT, {**run, "b_status": st.status.value})
 
 
 async def _write_events(conn: AsyncConnection, writes: Sequence[RunWrite]) -> None:
     keys = ("namespace", "workflow_id", "run_id", "event_id", "event_type", "event_time", "data_json")
     rows = [dict(zip(keys, row, strict=True)) for row in event_rows(writes)]
     if rows:
-        await conn.execute(
-            sa.insert(t.history_events).values(data=sa.bindparam("data_json", type_=sa.Text)), rows
-        )
+        await conn.execute(_INSERT_EVENTS, rows)
 
 
 async def _write_timers(conn: AsyncConnection, shard_id: int, writes: Sequence[RunWrite]) -> None:
@@ -160,9 +201,7 @@ async def _write_timers(conn: AsyncConnection, shard_id: int, writes: Sequence[R
     set come back (so a re-set replaces the row, and a set then deleted leaves none)."""
     touched = [k for w in writes for k in w.timers]
     if touched:
-        await conn.execute(
-            sa.delete(t.timers).where(t.timers.c.shard_id == shard_id, t.timers.c.key.in_(touched))
-        )
+        await conn.execute(_DELETE_TIMERS, {"b_shard_id": shard_id, "b_keys": touched})
     rows = [
         {"shard_id": shard_id, "key": s.key, "fire_at": s.fire_at, "body": s.model_dump(mode="json")}
         for w in writes
@@ -170,7 +209,7 @@ async def _write_timers(conn: AsyncConnection, shard_id: int, writes: Sequence[R
         if s is not None
     ]
     if rows:
-        await conn.execute(sa.insert(t.timers), rows)
+        await conn.execute(_INSERT_TIMERS, rows)
 
 
 async def _write_outbox(
@@ -189,9 +228,7 @@ async def _write_outbox(
         }
         for o, body in zip(items, bodies, strict=True)
     ]
-    result = await conn.execute(
-        sa.insert(t.outbox).returning(t.outbox.c.seq, sort_by_parameter_order=True), rows
-    )
+    result = await conn.execute(_INSERT_OUTBOX, rows)
     seqs = [int(r[0]) for r in result.all()]
     return [
         PendingOutbox(seq=seq, exchange=o.exchange, routing_key=o.routing_key, body=body, headers=o.headers)

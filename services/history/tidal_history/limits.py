@@ -63,6 +63,8 @@ class HistoryLimits:
     history_count_error: int = limits.HISTORY_COUNT_ERROR
     history_size_warn: int = limits.HISTORY_SIZE_WARN
     history_size_error: int = limits.HISTORY_SIZE_ERROR
+    history_count_suggest_continue_as_new: int = limits.HISTORY_COUNT_SUGGEST_CONTINUE_AS_NEW
+    history_size_suggest_continue_as_new: int = limits.HISTORY_SIZE_SUGGEST_CONTINUE_AS_NEW
     max_message_bytes: int = limits.MESSAGE_MAX_BYTES
     task_history_max_events: int = limits.TASK_HISTORY_MAX_EVENTS
     task_history_max_bytes: int = limits.TASK_HISTORY_MAX_BYTES
@@ -188,12 +190,22 @@ def _seen_by_sticky_worker(events: Sequence[HistoryEvent]) -> int:
     return 0
 
 
-def fit_workflow_task(msg: AddWorkflowTask, lim: HistoryLimits) -> AddWorkflowTask:
+def fit_workflow_task(msg: AddWorkflowTask, lim: HistoryLimits, *, history_size: int = 0) -> AddWorkflowTask:
     """Cut the task's events (the whole history) down to what it needs to carry: after what the
     sticky worker has seen, and within the task budget (`first_event_id` > 1 then tells the
     worker to page the older events from the frontend). The last event, the task's own
-    WorkflowTaskScheduled, is always carried: a speculative task's is not stored anywhere."""
+    WorkflowTaskScheduled, is always carried: a speculative task's is not stored anywhere.
+    `history_size`: the run's bytes of history, told to the workflow with the continue-as-new
+    suggestion (Temporal's thresholds)."""
     task = msg.task
+    suggest = (
+        task.history_length >= lim.history_count_suggest_continue_as_new
+        or history_size >= lim.history_size_suggest_continue_as_new
+    )
+    if history_size or suggest:
+        update = {"history_size_bytes": history_size, "suggest_continue_as_new": suggest}
+        task = task.model_copy(update=update)
+        msg = msg.model_copy(update={"task": task})
     events = task.events
     start = 0  # index of the first event to carry
     if msg.sticky_queue is not None:

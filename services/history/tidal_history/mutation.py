@@ -190,14 +190,28 @@ class Mutation:
         wft.unstarted = False
         self._dispatch_wft = self._redispatch_wft = True
 
-    def end_workflow_task(self, *, identity: str = "") -> tuple[WorkflowTaskInfo, int]:
+    def end_workflow_task(
+        self,
+        *,
+        identity: str = "",
+        history_size_bytes: int = 0,
+        suggest_continue_as_new: bool = False,
+        started_time: datetime | None = None,
+    ) -> tuple[WorkflowTaskInfo, int]:
         """The outstanding task got its outcome (completed, failed, timed out): its timeout timer
-        goes, and WorkflowTaskStarted is written now, with the outcome (see docs/architecture.md)."""
+        goes, and WorkflowTaskStarted is written now, with the outcome (see docs/architecture.md)
+        and what the task told the workflow about its history (for replays)."""
         wft = self.state.workflow_task
         assert wft is not None
         self.delete_timer(wft_timeout_key(self.state.run_id, wft))
         started_id = self.add_event(
-            ev.WorkflowTaskStarted(scheduled_event_id=wft.scheduled_event_id, identity=identity)
+            ev.WorkflowTaskStarted(
+                scheduled_event_id=wft.scheduled_event_id,
+                identity=identity,
+                history_size_bytes=history_size_bytes,
+                suggest_continue_as_new=suggest_continue_as_new,
+                started_time=_worker_started_time(started_time, wft.scheduled_time, self.now),
+            )
         )
         self.state.workflow_task = None
         return wft, started_id
@@ -278,6 +292,7 @@ class Mutation:
             schedule_to_start_timeout=info.schedule_to_start_timeout,
             priority=info.priority,
             retry_policy=info.retry_policy,
+            header=info.header,
         )
         self.send(
             names.MATCHING_EXCHANGE,
@@ -434,6 +449,20 @@ class Mutation:
             is_new_run=self._is_new_run,
             successor=self.successor,
         )
+
+
+# How far ahead of history's clock a worker's clock may be for the time it took a task to be kept
+# as it is; a worker further ahead gets history's time recorded instead (its replays then see
+# that time, not the one its first run saw).
+MAX_WORKER_CLOCK_AHEAD = timedelta(hours=1)
+
+
+def _worker_started_time(started: datetime | None, scheduled: datetime, now: datetime) -> datetime | None:
+    """What WorkflowTaskStarted records as the task's start (`workflow.now()` on replay): the
+    worker's time exactly as it used it, kept within [scheduled, now + MAX_WORKER_CLOCK_AHEAD]."""
+    if started is None:
+        return None
+    return min(max(started, scheduled), now + MAX_WORKER_CLOCK_AHEAD)
 
 
 def closed_notification(st: MutableState, attributes: ev.EventAttributes) -> WorkflowClosed:

@@ -22,6 +22,13 @@ class HistorySettings(CommonSettings):
     history_count_limit_error: int = Field(default=limits.HISTORY_COUNT_ERROR, ge=1)
     history_size_limit_warn: int = Field(default=limits.HISTORY_SIZE_WARN, ge=1)
     history_size_limit_error: int = Field(default=limits.HISTORY_SIZE_ERROR, ge=1)
+    # Past either, workflow tasks suggest continuing as new (Temporal's defaults).
+    history_count_suggest_continue_as_new: int = Field(
+        default=limits.HISTORY_COUNT_SUGGEST_CONTINUE_AS_NEW, ge=1
+    )
+    history_size_suggest_continue_as_new: int = Field(
+        default=limits.HISTORY_SIZE_SUGGEST_CONTINUE_AS_NEW, ge=1
+    )
     task_history_max_events: int = Field(default=limits.TASK_HISTORY_MAX_EVENTS, ge=1)
     task_history_max_bytes: int = Field(default=limits.TASK_HISTORY_MAX_BYTES, ge=1024)
 
@@ -38,6 +45,8 @@ class HistorySettings(CommonSettings):
             history_count_error=self.history_count_limit_error,
             history_size_warn=self.history_size_limit_warn,
             history_size_error=self.history_size_limit_error,
+            history_count_suggest_continue_as_new=self.history_count_suggest_continue_as_new,
+            history_size_suggest_continue_as_new=self.history_size_suggest_continue_as_new,
             max_message_bytes=self.max_message_bytes,
             task_history_max_events=self.task_history_max_events,
             task_history_max_bytes=self.task_history_max_bytes,

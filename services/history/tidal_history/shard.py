@@ -220,7 +220,8 @@ class ShardProcessor:
                 )
                 raise
             if not outcome.changed:
-                direct.extend(self._working.route(o) for o in outcome.outbox)
+                size = outcome.state.history_size_bytes if outcome.state is not None else 0
+                direct.extend(self._working.route(o, history_size=size) for o in outcome.outbox)
             valid.append(d)
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))

@@ -43,6 +43,8 @@ class RunWrite:
     timers: dict[str, ScheduleTimer | None] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict)
+    # An existing run's memo column is rewritten with `memo` (workflow.upsert_memo).
+    memo_changed: bool = False
     search_attributes: dict[str, Any] = field(default_factory=dict)
     # Retention expired: delete the run instead (api/retention.py).
     purge: bool = False

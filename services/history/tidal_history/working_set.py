@@ -32,6 +32,7 @@ from .operation import CurrentRun, Load, Operation, OperationContext, OperationE
 from .schedule_set import ScheduleKey, ScheduleSet, WorkingSchedule
 from .schedule_store import ScheduleWrite
 from .store import HistoryStore, RunWrite
+from .visibility import current_memo, memo_modified
 
 __all__ = ["BatchState", "WorkingRun", "WorkingSet"]
 
@@ -168,11 +169,12 @@ class WorkingSet:
             # workflow id's current run.
             self._record_change(batch, w, outcome, successor=not op.retention)
 
-    def route(self, o: Outgoing) -> Outgoing:
+    def route(self, o: Outgoing, *, history_size: int = 0) -> Outgoing:
         """Messages for another workflow go to the history shard that owns it; a workflow task
-        carries only the history it needs (limits.fit_workflow_task)."""
+        carries only the history it needs (limits.fit_workflow_task), and `history_size`, its
+        run's bytes of history including the batch's events."""
         if isinstance(o.message, AddWorkflowTask):
-            fitted = fit_workflow_task(o.message, self._limits)
+            fitted = fit_workflow_task(o.message, self._limits, history_size=history_size)
             if fitted.task.first_event_id > 1:
                 metrics.PARTIAL_WORKFLOW_TASKS.labels("sticky" if fitted.sticky_queue else "paged").inc()
             o = dataclasses.replace(o, message=fitted)
@@ -208,7 +210,6 @@ class WorkingSet:
             # row's memo is the one their WorkflowExecutionStarted carries.
             started = outcome.events[0].attributes
             memo = started.memo if isinstance(started, WorkflowExecutionStarted) else None
-        outcome.outbox[:] = [self.route(o) for o in outcome.outbox]
         key = (st.namespace, st.workflow_id, st.run_id)
         batch.currents[(st.namespace, st.workflow_id)] = CurrentRun(
             run_id=st.run_id, status=st.status, start_request_id=st.start_request_id
@@ -222,6 +223,7 @@ class WorkingSet:
             search_attributes=dict(outcome.search_attributes),
         )
         st.history_size_bytes = write.add_events(outcome.events)
+        outcome.outbox[:] = [self.route(o, history_size=st.history_size_bytes) for o in outcome.outbox]
         write.record_timers(outcome.timers_set, outcome.timers_deleted)
         batch.runs[key] = WorkingRun(run=run, write=write)
 
@@ -230,14 +232,18 @@ class WorkingSet:
     ) -> None:
         if not outcome.changed:
             return
-        outcome.outbox[:] = [self.route(o) for o in outcome.outbox]
         if w.write is None:
             w.write = RunWrite(state=w.run.state, old_version=w.run.version)
         size = w.write.add_events(outcome.events)
+        w.run.state.history_size_bytes += size
+        size = w.run.state.history_size_bytes
+        outcome.outbox[:] = [self.route(o, history_size=size) for o in outcome.outbox]
         w.write.record_timers(outcome.timers_set, outcome.timers_deleted)
         w.write.outbox.extend(outcome.outbox)
         w.run.events.extend(outcome.events)
-        w.run.state.history_size_bytes += size
+        if memo_modified(outcome.events):
+            w.write.memo = {k: v.model_dump(mode="json") for k, v in current_memo(w.run.events).items()}
+            w.write.memo_changed = True
         w.run.version = w.write.new_version
         if outcome.successor is not None:  # continue-as-new: the next run, in the same commit
             # successor=False (a retention check, which never continues as new): should a successor

@@ -1,20 +1,21 @@
 """Child workflows and external workflow handles inside a run (docs/child-workflows.md).
 
-A mixin of `WorkflowInstance`: `workflow.start_child_workflow`, `ChildWorkflowHandle.signal` and
-`ExternalWorkflowHandle.signal/cancel` record commands here; the Initiated events confirm them
-(and give each its initiated event id); the outcome events history writes later (child started /
-closed, external request delivered / failed) resolve the futures workflow code awaits.
+A collaborator of `WorkflowInstance` (`instance.children`): `workflow.start_child_workflow`,
+`ChildWorkflowHandle.signal` and `ExternalWorkflowHandle.signal/cancel` record commands here; the
+Initiated events confirm them (and give each its initiated event id); the outcome events history
+writes later (child started / closed, external request delivered / failed) resolve the futures
+workflow code awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from tidal_schema import TimeoutType, WorkflowIdReusePolicy, events
+from tidal_schema import Payload, TimeoutType, WorkflowIdReusePolicy, events
 from tidal_schema.commands import (
     Command,
     RequestCancelExternalWorkflowExecution,
@@ -24,14 +25,13 @@ from tidal_schema.commands import (
 from tidal_schema.events import HistoryEvent
 
 from .. import exceptions as exc_mod
+from .._children import ChildWorkflowHandle
 from .._policies import WorkflowIDReusePolicy
-from ..common import RetryPolicy
+from ..common import Priority, RetryPolicy
 from ..exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError, failure_to_error
 
 if TYPE_CHECKING:
-    from ..converter import DataConverter
-    from ..workflow import ChildWorkflowHandle, Info
-    from .loop import WorkflowEventLoop
+    from .activation import ActivationState
 
 # Events that resolve what this module started (activation jobs).
 CHILD_JOB_EVENTS = frozenset(
@@ -68,29 +68,20 @@ class _External:
     initiated_event_id: int | None = None
 
 
-class ChildServices:
-    # Provided by WorkflowServices / WorkflowInstance.
-    converter: DataConverter
-    _loop: WorkflowEventLoop
-    _commands: list[Command]
+class Children:
+    """The run's child workflows and requests to external workflows, from the command that
+    starts each one to the event that resolves it."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def info(self) -> Info: ...
-
-        def _remove_command(self, cmd: Command) -> bool: ...
-
-        def _add_command(self, cmd: Command) -> None: ...
-
-    def _init_children(self) -> None:
+    def __init__(self, state: ActivationState) -> None:
+        self._state = state
         self._pending_ops: dict[int, _Child | _External] = {}  # id(command) -> op, until confirmed
         self._children: dict[int, _Child] = {}  # initiated event id -> child
+        self._children_by_id: dict[str, _Child] = {}  # workflow id -> the last child of that id
         self._externals: dict[int, _External] = {}  # initiated event id -> request
 
     # --- what workflow code calls -------------------------------------------------------------
 
-    def start_child_workflow(
+    def start(
         self,
         *,
         workflow_type: str,
@@ -104,47 +95,59 @@ class ChildServices:
         task_timeout: timedelta | None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         retry_policy: RetryPolicy | None = None,
+        cron_schedule: str = "",
         memo: Mapping[str, Any] | None = None,
         search_attributes: Mapping[str, Any] | None = None,
         static_summary: str | None = None,
         static_details: str | None = None,
+        headers: Mapping[str, Payload] | None = None,
+        priority: Priority = Priority.default,
     ) -> ChildWorkflowHandle[Any]:
-        from ..workflow import ChildWorkflowHandle
-
         cmd = StartChildWorkflowExecution(
-            namespace=self.info.namespace,
+            namespace=self._state.run_info.namespace,
             workflow_id=id,
             workflow_type=workflow_type,
-            task_queue=task_queue or self.info.task_queue,
-            input=self.converter.to_payloads(args),
+            task_queue=task_queue or self._state.run_info.task_queue,
+            input=self._state.converter.to_payloads(args),
             parent_close_policy=parent_close_policy,
             workflow_execution_timeout=execution_timeout,
             workflow_run_timeout=run_timeout,
             workflow_task_timeout=task_timeout,
             id_reuse_policy=WorkflowIdReusePolicy(id_reuse_policy.value),
             retry_policy=retry_policy.to_schema() if retry_policy else None,
-            memo={k: self.converter.to_payload(v) for k, v in (memo or {}).items()},
+            memo={k: self._state.converter.to_payload(v) for k, v in (memo or {}).items()},
             search_attributes=dict(search_attributes or {}),
             static_summary=static_summary,
             static_details=static_details,
+            header=dict(headers or {}),
+            priority=priority.to_schema(),
+            cron_schedule=cron_schedule or None,
         )
-        child = _Child(cmd, self._loop.create_future(), self._loop.create_future(), result_type)
+        loop = self._state.loop
+        child = _Child(cmd, loop.create_future(), loop.create_future(), result_type)
         # Nobody may await these (e.g. a fire-and-forget child): keep asyncio from logging them.
         child.started.add_done_callback(_retrieve)
         child.result.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = child
-        self._add_command(cmd)
+        self._children_by_id[id] = child
+        self._state.add_command(cmd)
         handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
-            self._await_child(child), loop=self._loop, name=f"child:{id}"
+            self._await_child(child), loop=loop, name=f"child:{id}"
         )
-        handle._bind(id=id, started=child.started, signal=self._signal_child(child))
+        handle._bind(id=id, started=child.started)
         return handle
+
+    def run_id_of(self, workflow_id: str) -> str | None:
+        """The run id of the child this run started with `workflow_id` (None: not started yet, or
+        no such child: the signal then goes to the id's current run)."""
+        child = self._children_by_id.get(workflow_id)
+        return child.run_id if child is not None else None
 
     async def _await_child(self, child: _Child) -> Any:
         try:
             return await asyncio.shield(child.result)
         except asyncio.CancelledError:
-            if self._remove_command(child.command):
+            if self._state.remove_command(child.command):
                 self._pending_ops.pop(_op_key(child.command), None)
                 raise  # never sent: nothing to cancel
             if child.result.done():
@@ -155,23 +158,23 @@ class ChildServices:
             self.request_cancel_external(cmd.namespace, cmd.workflow_id, child.run_id)
             return await child.result
 
-    def _signal_child(self, child: _Child) -> Callable[[str, list[Any]], Awaitable[None]]:
-        async def signal(name: str, args: list[Any]) -> None:
-            await self.signal_external(
-                child.command.namespace, child.command.workflow_id, child.run_id, name, args
-            )
-
-        return signal
-
     def signal_external(
-        self, namespace: str, workflow_id: str, run_id: str | None, signal_name: str, args: list[Any]
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        signal_name: str,
+        args: list[Any],
+        *,
+        headers: Mapping[str, Payload] | None = None,
     ) -> asyncio.Future[None]:
         cmd = SignalExternalWorkflowExecution(
             namespace=namespace,
             workflow_id=workflow_id,
             run_id=run_id,
             signal_name=signal_name,
-            input=self.converter.to_payloads(args),
+            input=self._state.converter.to_payloads(args),
+            header=dict(headers or {}),
         )
         return self._external(cmd)
 
@@ -184,15 +187,15 @@ class ChildServices:
         return self._external(cmd)
 
     def _external(self, cmd: Command) -> asyncio.Future[None]:
-        op = _External(cmd, self._loop.create_future())
+        op = _External(cmd, self._state.loop.create_future())
         op.done.add_done_callback(_retrieve)
         self._pending_ops[_op_key(cmd)] = op
-        self._add_command(cmd)
+        self._state.add_command(cmd)
         return op.done
 
     # --- what history says ------------------------------------------------------------------
 
-    def _child_confirmed(self, ev: HistoryEvent, cmd: Command) -> None:
+    def confirmed(self, ev: HistoryEvent, cmd: Command) -> None:
         """The Initiated event of one of our commands: from now on it is known by its event id."""
         op = self._pending_ops.pop(_op_key(cmd), None)
         if op is None:
@@ -203,7 +206,8 @@ class ChildServices:
         else:
             self._externals[ev.event_id] = op
 
-    def _child_job(self, ev: HistoryEvent) -> None:
+    def apply(self, ev: HistoryEvent) -> None:
+        """One of CHILD_JOB_EVENTS: resolve what it is about."""
         a = ev.attributes
         if isinstance(
             a,
@@ -252,7 +256,9 @@ class ChildServices:
             return
         if isinstance(a, events.ChildWorkflowExecutionCompleted):
             payloads = a.result[:1]
-            value = self.converter.from_payloads(payloads, [child.result_type])[0] if payloads else None
+            value = (
+                self._state.converter.from_payloads(payloads, [child.result_type])[0] if payloads else None
+            )
             child.result.set_result(value)
             return
         child.result.set_exception(self._child_error(a, child))

@@ -11,7 +11,7 @@ import functools
 import inspect
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,12 +24,15 @@ from .._workflow_handlers import (
     UnfinishedSignalHandlersWarning,
     UnfinishedUpdateHandlersWarning,
 )
+from .._workflow_interceptors import HandleSignalInput
 from ..activity import _type_hints
 from ..common import RawValue
+from .eager import step_eagerly
 
 if TYPE_CHECKING:
+    from .._workflow_interceptors import WorkflowInboundInterceptor
     from ..converter import DataConverter
-    from .loop import WorkflowEventLoop
+    from .activation import ActivationState
 
 HandlerKind = Literal["signal", "query", "update"]
 AnyDefinition = SignalDefinition | QueryDefinition | UpdateDefinition
@@ -67,29 +70,34 @@ def handler_args(
     return list(converter.from_payloads(payloads, d.arg_types))
 
 
-class HandlerServices:
-    """Mixed into WorkflowInstance (which provides the attributes declared below)."""
+class Handlers:
+    """The run's handler tables and its running handlers. Signals enter through `inbound` (the
+    run's interceptor chain); a handler that raises is reported to `on_failure`."""
 
-    definition: WorkflowDefinition
-    converter: DataConverter
-    is_replaying: bool
-    _object: Any
-    _loop: WorkflowEventLoop
-
-    def _init_handlers(self, d: WorkflowDefinition) -> None:
-        self.signals: dict[str, SignalDefinition] = dict(d.signals)
-        self.queries: dict[str, QueryDefinition] = dict(d.queries)
-        self.updates: dict[str, UpdateDefinition] = dict(d.updates)
+    def __init__(
+        self,
+        *,
+        state: ActivationState,
+        definition: WorkflowDefinition,
+        inbound: WorkflowInboundInterceptor,
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self._state = state
+        self._inbound = inbound
+        self._on_failure = on_failure
+        self.signals: dict[str, SignalDefinition] = dict(definition.signals)
+        self.queries: dict[str, QueryDefinition] = dict(definition.queries)
+        self.updates: dict[str, UpdateDefinition] = dict(definition.updates)
         self._buffered_signals: list[events.WorkflowExecutionSignaled] = []
-        self._running_handlers: dict[asyncio.Task[Any], RunningHandler] = {}
+        self._running: dict[asyncio.Task[Any], RunningHandler] = {}
 
     # --- workflow.get_*/set_*_handler -----------------------------------------------------
 
-    def get_handler(self, kind: HandlerKind, name: str) -> Callable[..., Any] | None:
+    def get(self, kind: HandlerKind, name: str) -> Callable[..., Any] | None:
         d = self._table(kind).get(name)
-        return None if d is None else bound(d, self._object)
+        return None if d is None else bound(d, self._state.workflow_object)
 
-    def set_handler(
+    def set(
         self,
         kind: HandlerKind,
         name: str,
@@ -97,7 +105,7 @@ class HandlerServices:
         *,
         validator: Callable[..., Any] | None = None,
     ) -> None:
-        self.assert_not_read_only(f"set {kind} handler")
+        self._state.assert_not_read_only(f"set {kind} handler")
         table: dict[str, Any] = self._table(kind)
         if handler is None:
             table.pop(name, None)
@@ -122,14 +130,12 @@ class HandlerServices:
         }
         return tables[kind]
 
-    def assert_not_read_only(self, what: str) -> None:
-        raise NotImplementedError  # WorkflowServices
-
     # --- signals ----------------------------------------------------------------------------
 
-    def _signal(self, a: events.WorkflowExecutionSignaled) -> None:
+    def deliver_signal(self, a: events.WorkflowExecutionSignaled) -> None:
+        """A WorkflowExecutionSignaled job: run its handler, or keep it for one set later."""
         d = self.signals.get(a.signal_name) or self.signals.get(DYNAMIC)
-        if d is None or (d.is_method and self._object is None):
+        if d is None or (d.is_method and self._state.workflow_object is None):
             # Kept for a handler set later (`workflow.set_signal_handler`), as temporalio does.
             self._buffered_signals.append(a)
             return
@@ -140,49 +146,53 @@ class HandlerServices:
         order; the others stay buffered."""
         pending, self._buffered_signals = self._buffered_signals, []
         for a in pending:
-            self._signal(a)
+            self.deliver_signal(a)
 
     def _dispatch_signal(self, d: SignalDefinition, a: events.WorkflowExecutionSignaled) -> None:
-        fn = bound(d, self._object)
-        args = handler_args(d, a.signal_name, a.input, self.converter)
+        args = handler_args(d, a.signal_name, a.input, self._state.converter)
+        call = HandleSignalInput(signal=a.signal_name, args=args, headers=dict(a.header))
+        coro = self._inbound.handle_signal(call)
         if d.is_async:
-            t = self._loop.create_task(fn(*args), name=f"signal:{a.signal_name}")
-            t.add_done_callback(self._handler_done)
-            self.track_handler(t, RunningHandler("signal", a.signal_name, d.unfinished_policy))
+            self._run_signal_task(coro, d, a.signal_name)
             return
         # Sync handlers run right away, so within an activation they see signals in history order
-        # and, on the first activation, run before the workflow's run method starts.
+        # and, on the first activation, run before the workflow's run method starts (also through
+        # interceptors that only pass the call on; one that waits goes on as a task).
         try:
-            fn(*args)
+            done, _, rest = step_eagerly(coro)
         except Exception as e:
-            self._handler_failed(e)
+            self._on_failure(e)
+            return
+        if not done:
+            assert rest is not None
+            self._run_signal_task(rest, d, a.signal_name)
+
+    def _run_signal_task(self, coro: Coroutine[Any, Any, Any], d: SignalDefinition, name: str) -> None:
+        t = self._state.loop.create_task(coro, name=f"signal:{name}")
+        t.add_done_callback(self._handler_done)
+        self.track(t, RunningHandler("signal", name, d.unfinished_policy))
 
     def _handler_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and (e := task.exception()) is not None:
-            self._handler_failed(e)
-
-    def _handler_failed(self, e: BaseException) -> None:
-        raise NotImplementedError  # WorkflowInstance
+            self._on_failure(e)
 
     # --- running handlers -------------------------------------------------------------------
 
     @property
-    def running_handlers(self) -> bool:
+    def running(self) -> bool:
         """Some async signal or update handler has not finished (`workflow.all_handlers_finished`)."""
-        return bool(self._running_handlers)
+        return bool(self._running)
 
-    def track_handler(self, task: asyncio.Task[Any], running: RunningHandler) -> None:
-        self._running_handlers[task] = running
-        task.add_done_callback(lambda t: self._running_handlers.pop(t, None))
+    def track(self, task: asyncio.Task[Any], running: RunningHandler) -> None:
+        self._running[task] = running
+        task.add_done_callback(lambda t: self._running.pop(t, None))
 
-    def warn_unfinished_handlers(self) -> None:
+    def warn_unfinished(self) -> None:
         """The run is closing: warn about handlers still running whose policy asks for it (not on
         replay, which would warn again for a run that already warned)."""
-        if self.is_replaying:
+        if self._state.replaying:
             return
-        warn = [
-            r for r in self._running_handlers.values() if r.policy is HandlerUnfinishedPolicy.WARN_AND_ABANDON
-        ]
+        warn = [r for r in self._running.values() if r.policy is HandlerUnfinishedPolicy.WARN_AND_ABANDON]
         updates = [{"name": r.name, "id": r.update_id} for r in warn if r.kind == "update"]
         if updates:
             warnings.warn(

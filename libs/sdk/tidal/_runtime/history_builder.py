@@ -176,6 +176,12 @@ class HistoryBuilder:
                     search_attributes=c.search_attributes, workflow_task_completed_event_id=completed_id
                 )
             )
+        elif c.type == "ModifyWorkflowProperties":
+            self.add(
+                events.WorkflowPropertiesModified(
+                    upserted_memo=c.upserted_memo, workflow_task_completed_event_id=completed_id
+                )
+            )
         else:
             raise NotImplementedError(f"HistoryBuilder does not record {c.type} yet")
 

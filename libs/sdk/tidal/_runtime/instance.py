@@ -13,55 +13,57 @@ last time when they come back as events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tidal_schema import Failure, Payload, events
 from tidal_schema.commands import (
-    CancelWorkflowExecution,
     Command,
-    CompleteWorkflowExecution,
-    ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
+    ModifyWorkflowPropertiesCommand,
     ProtocolMessage,
+    UpsertWorkflowSearchAttributesCommand,
 )
 from tidal_schema.events import HistoryEvent
 from tidal_schema.messages import UpdateRequest, WorkflowTask
 
-from .. import exceptions as exc_mod
 from .._definitions import WorkflowDefinition
 from .._search_attributes import TypedSearchAttributes
-from .._workflow_continue import ContinueAsNewError
-from .._workflow_info import Info, ParentInfo, RootInfo
-from ..common import Priority, RawValue, RetryPolicy
+from .._workflow_info import Info
+from .._workflow_interceptors import (
+    ExecuteWorkflowInput,
+    WorkflowInboundInterceptor,
+    WorkflowOutboundInterceptor,
+)
+from ..common import RawValue
 from ..converter import DataConverter
-from ..exceptions import ActivityError, FailureError, NondeterminismError, error_to_failure, failure_to_error
+from ..exceptions import FailureError, NondeterminismError, error_to_failure
 from . import local_activities, matching, update
-from .children import CHILD_JOB_EVENTS, ChildServices
-from .handlers import HandlerServices
-from .services import WorkflowServices, _Activity
+from .activation import ActivationState
+from .activities import ACTIVITY_JOB_EVENTS, Activities
+from .children import CHILD_JOB_EVENTS, Children
+from .conditions import Conditions
+from .errors import StaleInstanceError, WorkflowTaskError
+from .handlers import Handlers
+from .interceptor_roots import build_chain
+from .local_activities import LocalActivities
+from .loop import WorkflowEventLoop
+from .outcome import closing_command
+from .patches import Patches, patch_ids_ahead
+from .query import replay_for_query, run_query
+from .randomness import RunRandomness
+from .start import start_info
+from .timers import Timers
+
+__all__ = ["StaleInstanceError", "WorkflowInstance", "WorkflowTaskError"]
+
+_T = TypeVar("_T")
 
 
-class WorkflowTaskError(exc_mod.TidalError):
-    """The workflow *task* failed (the workflow did not): report `FailWorkflowTask(failure=...,
-    cause=...)`, evict the instance, and let the server retry the task. The original exception
-    (a bug in workflow code, a NondeterminismError) is `__cause__`."""
-
-    def __init__(self, message: str, *, failure: Failure, cause: str = "WorkflowWorkerUnhandledFailure"):
-        super().__init__(message)
-        self.failure = failure
-        # FailWorkflowTask's cause (a string); `.cause` is the chained error, as on every TidalError.
-        self.task_failure_cause = cause
-
-
-class StaleInstanceError(exc_mod.TidalError):
-    """This cached instance cannot apply the task (events do not follow `last_event_id`, or a task it
-    completed itself failed or timed out). Evict it and replay the run from its full history."""
-
-
-class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
+class WorkflowInstance:
     def __init__(
         self,
         *,
@@ -71,8 +73,21 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         run_id: str,
         converter: DataConverter | None = None,
         failure_exception_types: Sequence[type[BaseException]] = (),
+        interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
-        super().__init__(run_id=run_id, converter=converter)
+        self.converter = converter or DataConverter.default
+        # The loop's timer sink is this instance (start_timer/cancel_timer/callback_failed), and
+        # workflow.* functions find the instance through the running loop.
+        self._loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        self.state = ActivationState(loop=self._loop, converter=self.converter)
+        self.activities = Activities(self.state)
+        self.local_activities = LocalActivities(self.state)
+        self.timers = Timers(self.state)
+        self.conditions = Conditions(self.state)
+        self.patches = Patches(self.state)
+        self.children = Children(self.state)
+        self.randomness = RunRandomness(run_id)
+        self._now = datetime.fromtimestamp(0, UTC)
         self.definition = definition
         # The worker's types plus the workflow's own (`@workflow.defn(failure_exception_types=)`).
         self._worker_failure_types = tuple(failure_exception_types)
@@ -85,7 +100,6 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._task_times: dict[int, datetime] = {}
         self._jobs: list[HistoryEvent] = []
         self._unconfirmed: deque[Command] = deque()
-        self._object: Any = None
         self._run_task: asyncio.Task[Any] | None = None
         self._closed = False
         self._cancel_requested = False
@@ -94,14 +108,91 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         self._workflow_failure: BaseException | None = None  # FailureError from a handler
         self._poisoned = False
         self._last_commands: tuple[Command, ...] = ()
-        self._activity_by_event: dict[int, str] = {}
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
         self._history_length = 0  # as of the current activation's WorkflowTaskScheduled
-        self._init_children()
-        self._init_handlers(definition)
+        # (history bytes, continue-as-new suggested) of the current activation; what the new task
+        # says, and per scheduled event id what replayed tasks' WorkflowTaskStarted recorded.
+        self._history_size: tuple[int, bool] = (0, False)
+        self._task_history_size: tuple[int, bool] = (0, False)
+        self._started_sizes: dict[int, tuple[int, bool]] = {}
+        self._task_started_time: datetime | None = None  # when the worker took the new task
+        # `workflow.set_current_details`: sent with every workflow task completion.
+        self.current_details = ""
         self.last_failure: Failure | None = None
         self.last_completion_result: tuple[Payload, ...] = ()
+        # What history delivers enters through `inbound`; what workflow code calls leaves through
+        # `outbound` (set by the chain's `init`): the worker's workflow interceptors around the
+        # runtime's own code (interceptor_roots.py).
+        self.outbound: WorkflowOutboundInterceptor
+        self.inbound = build_chain(self, interceptor_classes)
+        self.handlers = Handlers(
+            state=self.state, definition=definition, inbound=self.inbound, on_failure=self._handler_failed
+        )
+
+    # --- what workflow code reads and asks of its run (workflow.* functions) --------------
+
+    @property
+    def loop(self) -> WorkflowEventLoop:
+        """The run's deterministic event loop."""
+        return self._loop
+
+    @property
+    def info(self) -> Info:
+        return self.state.run_info
+
+    def now(self) -> datetime:
+        return self._now
+
+    @property
+    def is_replaying(self) -> bool:
+        return self.state.replaying
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.state.read_only
+
+    def read_only(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Call `fn` where workflow code may only read (a query, an update validator)."""
+        return self.state.run_read_only(fn, *args)
+
+    def assert_not_read_only(self, what: str) -> None:
+        self.state.assert_not_read_only(what)
+
+    def upsert_memo(self, payloads: Mapping[str, Payload]) -> None:
+        """Record the memo upsert and show it in `info().raw_memo` at once (as temporalio): a
+        `binary/null` payload (None) removes its key."""
+        self.state.add_command(ModifyWorkflowPropertiesCommand(upserted_memo=dict(payloads)))
+        memo = dict(self.info.raw_memo)
+        for key, payload in payloads.items():
+            if payload.metadata.get("encoding") == "binary/null":
+                memo.pop(key, None)
+            else:
+                memo[key] = payload
+        self.state.info = dataclasses.replace(self.info, raw_memo=memo)
+
+    def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
+        """Record the upsert command and show the new values in `info()` at once (as temporalio);
+        replay runs the same code, so the info stays deterministic."""
+        self.state.add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        merged = {**self.info.search_attributes, **values}
+        current = {k: v for k, v in merged.items() if v is not None}
+        self.state.info = dataclasses.replace(
+            self.info,
+            search_attributes=current,
+            typed_search_attributes=TypedSearchAttributes.from_json(current),
+        )
+
+    # The loop's TimerSink.
+
+    def start_timer(self, handle: asyncio.TimerHandle, delay: float) -> None:
+        self.timers.start(handle, delay)
+
+    def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
+        self.timers.cancel(handle)
+
+    def callback_failed(self, exc: BaseException) -> None:
+        self.state.task_failure = self.state.task_failure or exc
 
     # --- the worker's API -------------------------------------------------------------------
 
@@ -141,6 +232,8 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                 "by inputs written before it started"
             )
         self._task_updates = task.updates
+        self._task_history_size = (task.history_size_bytes, task.suggest_continue_as_new)
+        self._task_started_time = task.started_time
         # The worker calls us from inside its own asyncio loop, in the same thread: swap ours in so
         # asyncio functions used by workflow code resolve to the deterministic loop, then restore.
         outer = asyncio.events._get_running_loop()
@@ -165,6 +258,11 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
+    def get_info(self) -> Info:
+        """The run's info (temporalio's `WorkflowInstance.get_info`), as `workflow.info()` but
+        without the interceptors."""
+        return self.info
+
     def is_failure_exception(self, err: BaseException) -> bool:
         """`workflow.is_failure_exception`: `err` fails the workflow, not only the task."""
         return isinstance(err, (FailureError, *self._failure_types))
@@ -172,12 +270,26 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     @property
     def workflow_object(self) -> Any:
         """The `@workflow.defn` class's instance (`workflow.instance()`); None before the start."""
-        return self._object
+        return self.state.workflow_object
+
+    @property
+    def _object(self) -> Any:
+        return self.state.workflow_object
 
     @property
     def current_history_length(self) -> int:
         """`workflow.info().get_current_history_length()`: the same on first run and replay."""
         return self._history_length
+
+    @property
+    def current_history_size(self) -> int:
+        """`workflow.info().get_current_history_size()`: the same on first run and replay."""
+        return self._history_size[0]
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """`workflow.info().is_continue_as_new_suggested()`: the same on first run and replay."""
+        return self._history_size[1]
 
     @property
     def activated_upto(self) -> int:
@@ -190,8 +302,6 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         has not completed yet gets its first activation anyway (its commands are discarded), so
         a query sees the initialised workflow rather than nothing. Only for throwaway instances.
         Raises WorkflowTaskError when the workflow code fails while replaying."""
-        from .query import replay_for_query  # the query support lives in its own module
-
         replay_for_query(self, evs)
 
     def resolve_local_activities(
@@ -203,10 +313,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         asyncio.events._set_running_loop(self._loop)
         try:
             for outcome in sorted(outcomes, key=lambda o: o.seq):
-                self._resolve_local(outcome)
+                self.local_activities.resolve(outcome)
             self._run_until_idle()
             self._check_outcome()
-            produced, self._commands = self._commands, []
+            produced = self.state.take_commands()
             self._unconfirmed.extend(produced)
             self._last_commands = (*self._last_commands, *produced)
             return tuple(produced)
@@ -219,14 +329,19 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         finally:
             asyncio.events._set_running_loop(outer)
 
-    def query(self, name: str, args: Sequence[Payload] = ()) -> Payload:
+    def query(
+        self,
+        name: str,
+        args: Sequence[Payload] = (),
+        *,
+        query_id: str = "",
+        headers: Mapping[str, Payload] | None = None,
+    ) -> Payload:
         """Run a query handler against the current state (read-only; no commands).
 
         Raises `query.QueryError` (unknown name, bad arguments, not started, a handler that
         tried to issue a command) or whatever the handler raised."""
-        from .query import run_query
-
-        return run_query(self, name, args)
+        return run_query(self, name, args, query_id=query_id, headers=headers)
 
     # --- walking history --------------------------------------------------------------------
 
@@ -240,11 +355,17 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             self._last_event_id = ev.event_id
             if a.type == "WorkflowTaskScheduled":
                 self._task_times[ev.event_id] = ev.event_time
+            elif a.type == "WorkflowTaskStarted":
+                self._started_sizes[a.scheduled_event_id] = (a.history_size_bytes, a.suggest_continue_as_new)
+                if a.started_time is not None:  # older histories: the scheduled time stays
+                    self._task_times[a.scheduled_event_id] = a.started_time
             elif a.type == "WorkflowTaskCompleted":
                 if a.scheduled_event_id > self._activated_upto:
-                    self._patches_in_task = self._patch_ids_ahead(evs[i + 1 :])
+                    self.patches.expect(patch_ids_ahead(evs[i + 1 :]))
                     self._replay_updates = update.accepted_ahead(evs[i + 1 :])
-                    self._la_markers = local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
+                    self.local_activities.expect_markers(
+                        local_activities.markers_ahead(evs[i + 1 :], matching.COMMAND_EVENTS)
+                    )
                     # Inputs written before the task started (up to its WorkflowTaskStarted) were
                     # part of its activation, as on the first run (the task carried them).
                     self._activate(
@@ -275,18 +396,6 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             )
         )
 
-    @staticmethod
-    def _patch_ids_ahead(evs: Sequence[HistoryEvent]) -> set[str]:
-        """Patch markers among the command events that follow a WorkflowTaskCompleted: on replay,
-        `patched(id)` is true only if the original run recorded it in this task."""
-        ids: set[str] = set()
-        for ev in evs:
-            if ev.event_type not in matching.COMMAND_EVENTS:
-                break
-            if (pid := matching.patch_id(ev)) is not None:
-                ids.add(pid)
-        return ids
-
     def _confirm(self, ev: HistoryEvent) -> None:
         head = self._unconfirmed[0] if self._unconfirmed else None
         if head is None or not matching.matches(ev, head):
@@ -295,11 +404,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
                 return
             raise matching.mismatch(ev, head)
         self._unconfirmed.popleft()
-        self._child_confirmed(ev, head)
+        self.children.confirmed(ev, head)
         a = ev.attributes
         if isinstance(a, events.ActivityTaskScheduled):
-            self._activities[a.activity_id].scheduled_event_id = ev.event_id
-            self._activity_by_event[ev.event_id] = a.activity_id
+            self.activities.scheduled(ev, a)
 
     # --- activations ------------------------------------------------------------------------
 
@@ -316,16 +424,24 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         if self._unconfirmed:
             raise matching.unmatched(list(self._unconfirmed), ev)
         sched = scheduled_event_id or ev.event_id
-        self.is_replaying = replaying
+        self.state.replaying = replaying
         if not replaying:
-            self._patches_in_task = set()
-        # Workflow time is the task's scheduled time: the same on first execution and on replay.
+            self.patches.expect(set())
+        # Workflow time is the time the task started (Temporal's): on a first run when this worker
+        # took it, on replay what its WorkflowTaskStarted recorded (the scheduled time for tasks
+        # of histories from before that was recorded, and for throwaway query replays).
         t = self._task_times.get(sched, ev.event_time)
+        if not replaying and self._task_started_time is not None:
+            t = self._task_started_time
         self._now = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
         self._loop.set_time(self._now.timestamp())
         seen_below = upto or sched
         self._activated_upto = sched
         self._history_length = sched
+        if replaying:
+            self._history_size = self._started_sizes.pop(sched, (0, False))
+        else:
+            self._history_size = self._task_history_size
         self._task_times = {k: v for k, v in self._task_times.items() if k > sched}
         # Jobs written after the task started were not seen by it: they wait for the next one.
         jobs = [j for j in self._jobs if j.event_id < seen_below]
@@ -340,7 +456,7 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
             self._task_updates = ()
         self._run_until_idle()
         self._check_outcome()
-        produced, self._commands = self._commands, []
+        produced = self.state.take_commands()
         # Update protocol messages have no command events to match (a rejection has none at all).
         self._unconfirmed.extend(c for c in produced if not isinstance(c, ProtocolMessage))
         return produced
@@ -348,87 +464,30 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
     def _run_until_idle(self) -> None:
         while True:
             self._loop.run_ready()
-            progressed = False
-            for cond in list(self._conditions):
-                fn, fut = cond
-                if fut.done():  # e.g. cancelled by a wait_condition timeout
-                    self._conditions.remove(cond)
-                    continue
-                try:
-                    ok = fn()
-                except Exception as e:
-                    self._conditions.remove(cond)
-                    fut.set_exception(e)
-                    progressed = True
-                    continue
-                if ok:
-                    self._conditions.remove(cond)
-                    fut.set_result(True)
-                    progressed = True
+            progressed = self.conditions.check()
             if not progressed and not self._loop.has_ready():
-                if self._resolve_replayed_local_activities():
+                if self.local_activities.resolve_replayed():
                     continue
                 return
 
     def _check_outcome(self) -> None:
-        if self._task_failure is not None and not isinstance(self._task_failure, self._failure_types):
-            e = self._task_failure
-            raise WorkflowTaskError(f"workflow code raised {e!r}", failure=error_to_failure(e)) from e
-        if self._task_failure is not None and not self._closed:
-            self._close(FailWorkflowExecution(failure=error_to_failure(self._task_failure)))
-            return
-        if self._closed:
-            return
-        if self._workflow_failure is not None:
-            self._close(FailWorkflowExecution(failure=error_to_failure(self._workflow_failure)))
-            return
-        task = self._run_task
-        if task is None or not task.done():
-            return
-        if task.cancelled():
-            if self._cancel_requested:
-                self._close(CancelWorkflowExecution())
-            else:
-                failure = error_to_failure(exc_mod.CancelledError("Workflow cancelled itself"))
-                self._close(FailWorkflowExecution(failure=failure))
-            return
-        err = task.exception()
-        if err is None:
-            self._close(CompleteWorkflowExecution(result=self.converter.to_payloads([task.result()])))
-        elif isinstance(err, ContinueAsNewError):
-            info = self.info
-            self._close(
-                ContinueAsNewWorkflowExecution(
-                    workflow_type=err.workflow or info.workflow_type,
-                    task_queue=err.task_queue or info.task_queue,
-                    input=self.converter.to_payloads(err.input_args),
-                    workflow_run_timeout=err.run_timeout or info.run_timeout,
-                    workflow_task_timeout=err.task_timeout or info.task_timeout,
-                    backoff_start_interval=err.backoff_start_interval,
-                    retry_policy=err.retry_policy.to_schema() if err.retry_policy else None,
-                    memo=(
-                        {k: self.converter.to_payload(v) for k, v in err.memo.items()}
-                        if err.memo is not None
-                        else None
-                    ),
-                    search_attributes=dict(err.search_attributes)
-                    if err.search_attributes is not None
-                    else None,
-                )
-            )
-        elif self._cancel_requested and _is_cancellation(err):
-            self._close(CancelWorkflowExecution())
-        elif isinstance(err, (FailureError, *self._failure_types)):
-            self._close(FailWorkflowExecution(failure=error_to_failure(err)))
-        else:
-            # Temporal semantics: a non-Failure exception is a bug, so fail the task (it is retried
-            # and can succeed after a fix) rather than the workflow.
-            raise WorkflowTaskError(f"workflow code raised {err!r}", failure=error_to_failure(err)) from err
+        cmd = closing_command(
+            self._run_task,
+            closed=self._closed,
+            task_failure=self.state.task_failure,
+            workflow_failure=self._workflow_failure,
+            cancel_requested=self._cancel_requested,
+            failure_types=self._failure_types,
+            info=self.state.info,
+            converter=self.converter,
+        )
+        if cmd is not None:
+            self._close(cmd)
 
     def _close(self, cmd: Command) -> None:
         self._closed = True
-        self._commands.append(cmd)
-        self.warn_unfinished_handlers()
+        self.state.commands.append(cmd)
+        self.handlers.warn_unfinished()
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -437,91 +496,27 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         if isinstance(a, events.WorkflowExecutionStarted):
             self._start(ev, a)
         elif isinstance(a, events.WorkflowExecutionSignaled):
-            self._signal(a)
+            self.handlers.deliver_signal(a)
         elif isinstance(a, events.WorkflowExecutionCancelRequested):
             self._cancel_requested = True
             self.cancellation_reason = a.cause
             if self._run_task is not None and not self._run_task.done():
                 self._run_task.cancel()
-        elif isinstance(a, events.ActivityTaskCompleted):
-            act = self._activity_done(ev, a.scheduled_event_id)
-            if not act.future.done():
-                payloads = a.result[:1]
-                value = self.converter.from_payloads(payloads, [act.result_type])[0] if payloads else None
-                act.future.set_result(value)
-        elif isinstance(
-            a, events.ActivityTaskFailed | events.ActivityTaskTimedOut | events.ActivityTaskCanceled
-        ):
-            act = self._activity_done(ev, a.scheduled_event_id)
-            if not act.future.done():
-                error = ActivityError(
-                    "Activity task failed" if a.type != "ActivityTaskCanceled" else "Activity task cancelled",
-                    scheduled_event_id=a.scheduled_event_id,
-                    started_event_id=a.started_event_id,
-                    activity_type=act.activity_type,
-                    activity_id=act.activity_id,
-                    retry_state=getattr(a, "retry_state", None),
-                )
-                if isinstance(a, events.ActivityTaskCanceled):
-                    error.__cause__ = exc_mod.CancelledError(
-                        "Activity cancelled", *[p.data for p in a.details]
-                    )
-                else:
-                    error.__cause__ = failure_to_error(a.failure)
-                act.future.set_exception(error)
+        elif a.type in ACTIVITY_JOB_EVENTS:
+            self.activities.apply(ev)
         elif isinstance(a, events.TimerFired):
-            handle = self._timers.pop(a.timer_id, None)
-            if handle is not None:  # None: cancelled by the code since
-                self._timer_of_handle.pop(id(handle), None)
-                self._loop.fire(handle)
+            self.timers.fire(a.timer_id)
         elif a.type in CHILD_JOB_EVENTS:
-            self._child_job(ev)
-
-    def _activity_done(self, ev: HistoryEvent, scheduled_event_id: int) -> _Activity:
-        """The activity a terminal activity event is about (forgotten afterwards: it is final)."""
-        aid = self._activity_by_event.pop(scheduled_event_id, None)
-        if aid is None:
-            raise NondeterminismError(
-                f"Nondeterminism: history event {ev.event_id} {ev.event_type} refers to activity scheduled "
-                f"at event {scheduled_event_id}, which the workflow code never scheduled; {matching.ADVICE}"
-            )
-        return self._activities.pop(aid)
+            self.children.apply(ev)
 
     def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
-        self._info = Info(
-            attempt=a.attempt,
-            continued_run_id=a.continued_execution_run_id,
-            cron_schedule=a.cron_schedule,
-            execution_timeout=a.workflow_execution_timeout,
-            first_execution_run_id=a.first_execution_run_id or self.run_id,
-            headers=dict(a.header),
+        self.state.info = start_info(
+            ev,
+            a,
             namespace=self.namespace,
-            original_execution_run_id=a.original_execution_run_id or self.run_id,
-            parent=(
-                ParentInfo(namespace=self.namespace, run_id=a.parent_run_id, workflow_id=a.parent_workflow_id)
-                if a.parent_workflow_id and a.parent_run_id
-                else None
-            ),
-            root=(
-                RootInfo(run_id=a.root_run_id, workflow_id=a.root_workflow_id)
-                if a.root_workflow_id and a.root_run_id
-                else None
-            ),
-            priority=Priority.from_schema(a.priority),
-            raw_memo=dict(a.memo),
-            retry_policy=RetryPolicy.from_schema(a.retry_policy) if a.retry_policy else None,
-            run_id=self.run_id,
-            run_timeout=a.workflow_run_timeout,
-            search_attributes=dict(a.search_attributes),
-            # temporalio's: the first workflow task's time (this activation's), while
-            # workflow_start_time is the start event's.
-            start_time=self._now,
-            task_queue=a.task_queue,
-            task_timeout=a.workflow_task_timeout,
-            typed_search_attributes=TypedSearchAttributes.from_json(a.search_attributes),
             workflow_id=self.workflow_id,
-            workflow_start_time=ev.event_time,
-            workflow_type=a.workflow_type,
+            run_id=self.run_id,
+            first_task_time=self._now,
         )
         # What the previous attempt or cron run left (workflow.get_last_failure & co).
         self.last_failure = a.continued_failure
@@ -533,9 +528,10 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
         else:
             args = self.converter.from_payloads(a.input, d.arg_types)
         try:
-            self._object = d.cls(*args) if d.init_takes_args else d.cls()
+            obj = d.cls(*args) if d.init_takes_args else d.cls()
+            self.state.workflow_object = obj
             if d.dynamic_config_fn is not None:
-                config = d.dynamic_config_fn(self._object)
+                config = d.dynamic_config_fn(obj)
                 if config.failure_exception_types is not None:
                     self._failure_types = self._worker_failure_types + tuple(config.failure_exception_types)
         except BaseException as e:
@@ -547,24 +543,16 @@ class WorkflowInstance(WorkflowServices, ChildServices, HandlerServices):
 
             self._run_task = self._loop.create_task(raise_init_error())
             return
-        self._run_task = self._loop.create_task(d.run_fn(self._object, *args), name=f"workflow:{d.name}")
+        call = ExecuteWorkflowInput(type=d.cls, run_fn=d.run_fn, args=args, headers=dict(a.header))
+        self._run_task = self._loop.create_task(
+            self.inbound.execute_workflow(call), name=f"workflow:{d.name}"
+        )
 
     def _handler_failed(self, e: BaseException) -> None:
         if isinstance(e, FailureError):
             self._workflow_failure = self._workflow_failure or e
         else:
-            self._task_failure = self._task_failure or e
-
-
-def _is_cancellation(err: BaseException) -> bool:
-    """The run ended because of the cancellation it was asked for (possibly wrapped, e.g. an
-    ActivityError caused by the activity's cancellation)."""
-    e: BaseException | None = err
-    while e is not None:
-        if isinstance(e, asyncio.CancelledError | exc_mod.CancelledError):
-            return True
-        e = e.__cause__
-    return False
+            self.state.task_failure = self.state.task_failure or e
 
 
 def _task_shape_ok(evs: Sequence[HistoryEvent], scheduled_event_id: int) -> bool:

@@ -2,7 +2,7 @@
 a `LocalActivity` marker so that replay takes the result from history instead of running the
 activity again (docs/activities.md).
 
-The workflow side (`LocalActivities`, mixed into the runtime's services) keeps the pending calls.
+The workflow side (`LocalActivities`, a collaborator of the instance) keeps the pending calls.
 When the activation goes idle with calls pending, the worker runs them (`run_local_activity`),
 and `resolve()` records each marker and resumes the code, in call order, before the task
 completes. On replay the markers of the task being replayed resolve the calls at the same point
@@ -12,18 +12,17 @@ completes. On replay the markers of the task being replayed resolve the calls at
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from tidal_schema import Failure, Payload, RetryPolicy
-from tidal_schema.commands import Command, RecordMarker
+from tidal_schema.commands import RecordMarker
 from tidal_schema.events import HistoryEvent
 
-from ..converter import DataConverter
 from ..exceptions import ActivityError, failure_to_error
-from .loop import WorkflowEventLoop
+from .activation import ActivationState
 
 MARKER = "LocalActivity"
 # temporalio's local_retry_threshold default: local retries stop after this much time.
@@ -41,6 +40,8 @@ class LocalActivityRequest:
     retry_policy: RetryPolicy | None
     local_retry_threshold: timedelta
     summary: str | None = None
+    # Temporal's header (the workflow's outbound interceptors'): the activity interceptors see it.
+    headers: Mapping[str, Payload] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,23 +82,17 @@ def markers_ahead(evs: Sequence[HistoryEvent], command_events: Any) -> dict[int,
 
 
 class LocalActivities:
-    """Mixed into WorkflowServices: needs `converter`, `is_replaying`, `_commands`, `_loop`."""
+    """The run's local activity calls: started by workflow code, handed to the worker when the
+    activation goes idle, resolved by its outcomes (or, on replay, by the task's markers)."""
 
-    converter: DataConverter
-    is_replaying: bool
-    _commands: list[Command]
-    _loop: WorkflowEventLoop
+    def __init__(self, state: ActivationState) -> None:
+        self._state = state
+        self._seq = 0
+        self._pending: dict[int, _Pending] = {}
+        # Markers of the task being replayed (`expect_markers` before a replayed activation).
+        self._markers: dict[int, LocalActivityOutcome] = {}
 
-    def assert_not_read_only(self, what: str) -> None:
-        raise NotImplementedError  # WorkflowServices
-
-    def _init_local_activities(self) -> None:
-        self._la_seq = 0
-        self._la_pending: dict[int, _Pending] = {}
-        # Markers of the task being replayed (set by the instance before a replayed activation).
-        self._la_markers: dict[int, LocalActivityOutcome] = {}
-
-    def start_local_activity(
+    def start(
         self,
         *,
         activity_type: str,
@@ -109,45 +104,52 @@ class LocalActivities:
         local_retry_threshold: timedelta | None,
         activity_id: str | None,
         summary: str | None = None,
+        headers: Mapping[str, Payload] | None = None,
     ) -> asyncio.Future[Any]:
-        self.assert_not_read_only("start local activity")
-        self._la_seq += 1
-        seq = self._la_seq
+        self._state.assert_not_read_only("start local activity")
+        self._seq += 1
+        seq = self._seq
         request = LocalActivityRequest(
             seq=seq,
             activity_id=activity_id or f"local-{seq}",
             activity_type=activity_type,
-            input=tuple(self.converter.to_payloads(args)),
+            input=tuple(self._state.converter.to_payloads(args)),
             start_to_close_timeout=start_to_close_timeout,
             schedule_to_close_timeout=schedule_to_close_timeout,
             retry_policy=retry_policy,
             local_retry_threshold=local_retry_threshold or DEFAULT_LOCAL_RETRY_THRESHOLD,
             summary=summary,
+            headers=dict(headers or {}),
         )
-        fut = self._loop.create_future()
-        self._la_pending[seq] = _Pending(request=request, future=fut, result_type=result_type)
+        fut = self._state.loop.create_future()
+        self._pending[seq] = _Pending(request=request, future=fut, result_type=result_type)
         return fut
 
-    def pending_local_activities(self) -> list[LocalActivityRequest]:
+    def pending(self) -> list[LocalActivityRequest]:
         """Calls the worker must run now (each is handed out once)."""
         out = []
-        for p in self._la_pending.values():
+        for p in self._pending.values():
             if not p.dispatched:
                 p.dispatched = True
                 out.append(p.request)
         return out
 
-    def _resolve_replayed_local_activities(self) -> bool:
+    def expect_markers(self, markers: dict[int, LocalActivityOutcome]) -> None:
+        """The markers of the task about to be replayed (`markers_ahead`)."""
+        self._markers = markers
+
+    def resolve_replayed(self) -> bool:
         """At an idle point of a replayed activation: resolve the calls history has markers for."""
-        if not self.is_replaying:
+        if not self._state.replaying:
             return False
-        ready = [seq for seq in sorted(self._la_pending) if seq in self._la_markers]
+        ready = [seq for seq in sorted(self._pending) if seq in self._markers]
         for seq in ready:
-            self._resolve_local(self._la_markers.pop(seq))
+            self.resolve(self._markers.pop(seq))
         return bool(ready)
 
-    def _resolve_local(self, outcome: LocalActivityOutcome) -> None:
-        p = self._la_pending.pop(outcome.seq)
+    def resolve(self, outcome: LocalActivityOutcome) -> None:
+        """Record the call's marker and resume the code waiting on it."""
+        p = self._pending.pop(outcome.seq)
         r = p.request
         meta = {
             "seq": r.seq,
@@ -157,14 +159,15 @@ class LocalActivities:
             "retry_state": outcome.retry_state,
         }
         details = {"meta": (Payload(data=meta),), "result": outcome.result}
-        self._commands.append(
+        # Not `add_command`: the marker is the runtime's, recorded even in a read-only moment.
+        self._state.commands.append(
             RecordMarker(marker_name=MARKER, details=details, failure=outcome.failure, summary=r.summary)
         )
         if p.future.done():  # the workflow stopped waiting (cancelled the call)
             return
         if outcome.failure is None:
             payloads = outcome.result[:1]
-            value = self.converter.from_payloads(payloads, [p.result_type])[0] if payloads else None
+            value = self._state.converter.from_payloads(payloads, [p.result_type])[0] if payloads else None
             p.future.set_result(value)
             return
         error = ActivityError(

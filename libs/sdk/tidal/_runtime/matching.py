@@ -44,6 +44,7 @@ COMMAND_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("workflow_id",),
     ),
     "UpsertWorkflowSearchAttributes": ("UpsertWorkflowSearchAttributes", ()),
+    "WorkflowPropertiesModified": ("ModifyWorkflowProperties", ()),
 }
 
 # Events the server writes on its own that the workflow reacts to (buffered as activation jobs).

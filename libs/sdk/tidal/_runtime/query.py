@@ -12,22 +12,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
-from collections.abc import Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from tidal_schema import Payload
 from tidal_schema.events import HistoryEvent
-from tidal_schema.messages import QueryErrorKind, QueryWorkflowReply, QueryWorkflowTask
+from tidal_schema.messages import QueryErrorKind
 
-from .._definitions import lookup
 from .._workflow_context import ReadOnlyContextError
 from .._workflow_handlers import DYNAMIC
-from ..converter import DataConverter
+from .._workflow_interceptors import HandleQueryInput
 from ..exceptions import NondeterminismError, TidalError, error_to_failure
+from .eager import step_eagerly
+from .errors import WorkflowTaskError
 from .handlers import bound, handler_args
 
 if TYPE_CHECKING:
-    from .._definitions import WorkflowDefinition
     from .instance import WorkflowInstance
 
 
@@ -50,12 +52,10 @@ def last_completed_task(evs: Sequence[HistoryEvent]) -> int:
 
 
 def replay_for_query(inst: WorkflowInstance, evs: Sequence[HistoryEvent]) -> None:
-    from .instance import WorkflowTaskError
-
     if not evs or evs[0].event_id != 1:
         raise QueryError(QueryErrorKind.WORKER_ERROR, "a query needs the run's history from event 1")
     outer = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(inst._loop)
+    asyncio.events._set_running_loop(inst.loop)
     try:
         inst._apply_events(evs, run_last=False)
         if inst.activated_upto == 0:
@@ -76,24 +76,44 @@ STACK_TRACE_QUERY = "__stack_trace"
 
 
 def stack_trace(inst: WorkflowInstance) -> str:
-    """Where each of the run's coroutines waits, oldest first (Temporal's `__stack_trace`)."""
+    """Where each of the run's coroutines waits, oldest first (Temporal's `__stack_trace`): the
+    whole chain of awaits, so the workflow's own frames show below the interceptors' ones."""
     out = io.StringIO()
-    tasks = sorted((t for t in asyncio.all_tasks(inst._loop) if not t.done()), key=lambda t: t.get_name())
+    tasks = sorted((t for t in asyncio.all_tasks(inst.loop) if not t.done()), key=lambda t: t.get_name())
     for n, task in enumerate(tasks):
         if n:
             out.write("\n")
-        task.print_stack(file=out)
+        out.write(f"Stack for {task!r} (most recent call last):\n")
+        frames = [(f, f.f_lineno) for f in _awaited_frames(task.get_coro())]
+        out.writelines(traceback.StackSummary.extract(iter(frames)).format())
     return out.getvalue()
 
 
-def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Payload:
-    q = inst.queries.get(name)
+def _awaited_frames(coro: Any) -> Iterator[FrameType]:
+    """The frames of `coro` and of what it awaits, outermost first."""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            return
+        yield frame
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+
+def run_query(
+    inst: WorkflowInstance,
+    name: str,
+    args: Sequence[Payload],
+    *,
+    query_id: str = "",
+    headers: Mapping[str, Payload] | None = None,
+) -> Payload:
+    q = inst.handlers.queries.get(name)
     if q is None and name == STACK_TRACE_QUERY:
         # Built in, unless the workflow defines a query of that name itself.
         return inst.converter.to_payload(stack_trace(inst))
-    q = q or inst.queries.get(DYNAMIC)
+    q = q or inst.handlers.queries.get(DYNAMIC)
     if q is None:
-        known = sorted(n for n in inst.queries if n != DYNAMIC)
+        known = sorted(n for n in inst.handlers.queries if n != DYNAMIC)
         raise QueryError(
             QueryErrorKind.UNKNOWN_QUERY,
             f"unknown queryType {name!r} for workflow {inst.definition.name}; "
@@ -110,19 +130,24 @@ def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Pay
     except (ValueError, TypeError) as e:
         raise QueryError(QueryErrorKind.BAD_ARGUMENTS, f"bad arguments for query {name!r}: {e}") from e
     outer = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(inst._loop)
-    before = len(inst._commands)
+    asyncio.events._set_running_loop(inst.loop)
+    before = len(inst.state.commands)
+    call = HandleQueryInput(id=query_id, query=name, args=values, headers=dict(headers or {}))
+    # A query never replays (temporalio's `is_replaying()` is false in queries), even on an
+    # instance that replay just rebuilt for it.
+    replaying, inst.state.replaying = inst.state.replaying, False
     try:
-        result = inst.read_only(fn, *values)
+        result = inst.read_only(_through_chain, inst, call)
     except ReadOnlyContextError as e:
         raise QueryError(
             QueryErrorKind.HANDLER_FAILED,
             f"query handler {name!r} tried to change the run ({e}): queries are read-only",
         ) from e
     finally:
+        inst.state.replaying = replaying
         asyncio.events._set_running_loop(outer)
-        issued = len(inst._commands) > before
-        del inst._commands[before:]
+        issued = len(inst.state.commands) > before
+        del inst.state.commands[before:]
     if issued:
         raise QueryError(
             QueryErrorKind.HANDLER_FAILED,
@@ -132,54 +157,13 @@ def run_query(inst: WorkflowInstance, name: str, args: Sequence[Payload]) -> Pay
     return inst.converter.to_payload(result)
 
 
-def answer_query(
-    task: QueryWorkflowTask,
-    *,
-    definitions: Mapping[str, WorkflowDefinition],
-    cache: MutableMapping[str, WorkflowInstance],
-    converter: DataConverter,
-    identity: str,
-) -> QueryWorkflowReply:
-    """The worker's answer to a query task (never raises: every failure is a structured reply)."""
-    from .instance import WorkflowInstance, WorkflowTaskError
-
-    def error(kind: QueryErrorKind, message: str, known: Sequence[str] = ()) -> QueryWorkflowReply:
-        return QueryWorkflowReply(
-            query_id=task.query_id, error=kind, message=message, known_queries=tuple(known), identity=identity
+def _through_chain(inst: WorkflowInstance, call: HandleQueryInput) -> Any:
+    done, result, rest = step_eagerly(inst.inbound.handle_query(call))
+    if not done:
+        assert rest is not None
+        rest.close()
+        raise QueryError(
+            QueryErrorKind.HANDLER_FAILED,
+            f"query {call.query!r} waited (in its handler or an interceptor): queries must answer at once",
         )
-
-    defn = lookup(definitions, task.workflow_type)
-    if defn is None:
-        return error(
-            QueryErrorKind.WORKER_ERROR,
-            f"workflow type {task.workflow_type!r} is not registered on worker {identity}",
-        )
-    cached = cache.get(task.run_id)
-    target = last_completed_task(task.events)
-    if cached is not None and target and cached.activated_upto == target:
-        instance = cached
-    else:
-        cached = None
-        instance = WorkflowInstance(
-            definition=defn,
-            namespace=task.namespace,
-            workflow_id=task.workflow_id,
-            run_id=task.run_id,
-            converter=converter,
-        )
-        try:
-            instance.catch_up(task.events)
-        except WorkflowTaskError as e:
-            return error(QueryErrorKind.WORKER_ERROR, f"cannot rebuild the workflow state: {e}")
-        except QueryError as e:
-            return error(e.kind, str(e), e.known)
-    try:
-        result = instance.query(task.query_type, task.query_args)
-    except QueryError as e:
-        if cached is not None and e.kind is QueryErrorKind.HANDLER_FAILED:
-            # The handler may have changed the instance's counters: replay next time.
-            cache.pop(task.run_id, None)
-        return error(e.kind, str(e), e.known)
-    except Exception as e:
-        return error(QueryErrorKind.HANDLER_FAILED, f"{type(e).__name__}: {e}")
-    return QueryWorkflowReply(query_id=task.query_id, result=result, identity=identity)
+    return result

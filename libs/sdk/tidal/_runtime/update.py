@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,9 @@ from tidal_schema.messages import UpdateRequest
 
 from .._workflow_context import ReadOnlyContextError
 from .._workflow_handlers import DYNAMIC, UpdateInfo, current_update
+from .._workflow_interceptors import HandleUpdateInput
 from ..exceptions import ApplicationError, CancelledError, FailureError, error_to_failure
+from .eager import step_eagerly
 from .handlers import RunningHandler, bound, handler_args
 
 if TYPE_CHECKING:
@@ -69,58 +70,64 @@ def deliver(inst: WorkflowInstance, requests: Sequence[UpdateRequest], *, valida
         async def deliver_one(r: UpdateRequest = r) -> None:
             _deliver(inst, r, validate=validate)
 
-        inst._loop.create_task(deliver_one(), name=f"update:{r.name}:deliver")
+        inst.loop.create_task(deliver_one(), name=f"update:{r.name}:deliver")
 
 
 def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> None:
     def reject(exc: BaseException) -> None:
-        inst._commands.append(
+        inst.state.commands.append(
             ProtocolMessage(update_id=r.update_id, kind="reject", failure=error_to_failure(exc))
         )
 
-    d = inst.updates.get(r.name) or inst.updates.get(DYNAMIC)
+    d = inst.handlers.updates.get(r.name) or inst.handlers.updates.get(DYNAMIC)
     if d is None:
-        known = ", ".join(sorted(n for n in inst.updates if n != DYNAMIC)) or "none"
+        known = ", ".join(sorted(n for n in inst.handlers.updates if n != DYNAMIC)) or "none"
         reject(ApplicationError(f"unknown update {r.name!r} (known updates: {known})", type="UpdateNotFound"))
         return
     obj = inst._object
     if obj is None and d.is_method:
         reject(ApplicationError("the workflow has not started", type="UpdateRejected"))
         return
-    fn = bound(d, obj)
     try:
         args = handler_args(d, r.name, r.input, inst.converter)
-        inspect.signature(fn).bind(*args)
+        inspect.signature(bound(d, obj)).bind(*args)
     except (ValueError, TypeError) as e:
         reject(ApplicationError(f"bad arguments for update {r.name!r}: {e}", type="BadArguments"))
         return
     # The validator, the handler and whatever the handler starts see `current_update_info()`.
     ctx = contextvars.copy_context()
     ctx.run(current_update.set, UpdateInfo(id=r.update_id, name=r.name))
+    # Tidal's update requests carry no header yet.
+    call = HandleUpdateInput(id=r.update_id, update=r.name, args=args, headers={})
     if validate and d.validator is not None:
-        validator = functools.partial(d.validator, obj) if d.is_method else d.validator
         try:
-            ctx.run(inst.read_only, validator, *args)
+            ctx.run(inst.read_only, inst.inbound.handle_update_validator, call)
         except ReadOnlyContextError as e:
             inst._handler_failed(e)  # a validator that tries a command is a bug: fail the task
             return
         except Exception as e:
             reject(e)
             return
-    inst._commands.append(ProtocolMessage(update_id=r.update_id, kind="accept"))
-    if d.is_async:
-        task = inst._loop.create_task(fn(*args), name=f"update:{r.name}", context=ctx)
-        task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
-        inst.track_handler(task, RunningHandler("update", r.name, d.unfinished_policy, r.update_id))
-        return
-    try:
-        result = ctx.run(fn, *args)
-    except FailureError as e:
-        _complete(inst, r.update_id, failure=e)
-    except Exception as e:
-        inst._handler_failed(e)
-    else:
-        _complete(inst, r.update_id, result=result)
+    inst.state.commands.append(ProtocolMessage(update_id=r.update_id, kind="accept"))
+    coro = inst.inbound.handle_update_handler(call)
+    if not d.is_async:
+        # A sync handler completes in this step, through interceptors that only pass it on.
+        try:
+            done, result, rest = step_eagerly(coro, context=ctx)
+        except FailureError as e:
+            _complete(inst, r.update_id, failure=e)
+            return
+        except Exception as e:
+            inst._handler_failed(e)
+            return
+        if done:
+            _complete(inst, r.update_id, result=result)
+            return
+        assert rest is not None
+        coro = rest
+    task = inst.loop.create_task(coro, name=f"update:{r.name}", context=ctx)
+    task.add_done_callback(lambda t: _finished(inst, r.update_id, t))
+    inst.handlers.track(task, RunningHandler("update", r.name, d.unfinished_policy, r.update_id))
 
 
 def _finished(inst: WorkflowInstance, update_id: str, task: asyncio.Task[Any]) -> None:
@@ -145,4 +152,4 @@ def _complete(
         msg = ProtocolMessage(
             update_id=update_id, kind="complete", result=inst.converter.to_payloads([result])
         )
-    inst._commands.append(msg)
+    inst.state.commands.append(msg)

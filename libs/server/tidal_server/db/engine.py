@@ -11,6 +11,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from .sqlite_loop import FairPool, connect_on_loop
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
 
@@ -39,13 +41,20 @@ def _is_memory(url: URL) -> bool:
 
 
 def create_engine(
-    url: str | URL, *, pool_size: int = 10, echo: bool = False, ssl_ca_file: str | None = None
+    url: str | URL,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    ssl_ca_file: str | None = None,
+    sqlite_on_loop: bool = False,
 ) -> AsyncEngine:
     """An engine for `postgresql+asyncpg://...` or `sqlite+aiosqlite:///path` (or `:memory:`).
-    `ssl_ca_file` (Postgres): TLS with the server's certificate verified against this CA."""
+    `ssl_ca_file` (Postgres): TLS with the server's certificate verified against this CA.
+    `sqlite_on_loop` (a SQLite file): one connection whose statements run on the event loop's
+    thread (sqlite_loop.py), for the embedded mode, where this process is the file's only user."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(parsed, pool_size=pool_size, echo=echo)
+        return _create_sqlite_engine(parsed, pool_size=pool_size, echo=echo, on_loop=sqlite_on_loop)
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(
             f"unsupported database URL {parsed!r}: use postgresql+asyncpg:// or sqlite+aiosqlite://"
@@ -75,7 +84,7 @@ def _pg_connect_args(ssl_ca_file: str | None) -> dict[str, Any]:
     return args
 
 
-def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
+def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool, on_loop: bool) -> AsyncEngine:
     if url.drivername == "sqlite":
         url = url.set(drivername="sqlite+aiosqlite")
     memory = _is_memory(url)
@@ -89,6 +98,10 @@ def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngin
         # statements inside one SQLite transaction. Never recycled: that would drop the data.
         kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60)
         kwargs["pool_recycle"] = -1
+    elif on_loop and url.database:
+        # One connection (see sqlite_loop.py for why never more), handed out in turn.
+        kwargs.update(poolclass=FairPool, pool_size=1, max_overflow=0, pool_timeout=60)
+        kwargs["async_creator"] = connect_on_loop(str(Path(url.database).expanduser()))
     else:
         kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=60)
     engine = create_async_engine(url, **kwargs)

@@ -134,6 +134,9 @@ class DescribeWorkflowResponse(BaseModel):
     root_run_id: str | None = None
     static_summary: str | None = Field(None, description="user metadata given at start")
     static_details: str | None = None
+    current_details: str | None = Field(
+        None, description="what the workflow last set with workflow.set_current_details (user metadata)"
+    )
 
 
 # Parent chains are short; the bound keeps a corrupt (cyclic) chain from looping forever.
@@ -262,6 +265,7 @@ def describe(row: ExecutionRow, doc: RunDocument | None = None) -> DescribeWorkf
         last_workflow_task_failure=_task_failure(pending) if pending else None,
         static_summary=doc.static_summary if doc is not None else None,
         static_details=doc.static_details if doc is not None else None,
+        current_details=doc.current_details if doc is not None else None,
     )
 
 

@@ -130,10 +130,19 @@ async def _response(ctx: FrontendContext, row: ExecutionRow) -> WorkflowResultRe
         out.failure = Failure.model_validate(stored["failure"])
     elif row.status is WorkflowExecutionStatus.COMPLETED:
         out.result = []
-    if row.status in (WorkflowExecutionStatus.CONTINUED_AS_NEW, WorkflowExecutionStatus.FAILED):
-        # The close event names the next run (continue-as-new, or a retry of a failed workflow);
-        # it is the run's last event.
+    if row.status in (WorkflowExecutionStatus.CONTINUED_AS_NEW, WorkflowExecutionStatus.FAILED) or (
+        row.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TIMED_OUT)
+        and _has_cron_schedule(row)
+    ):
+        # The close event names the next run (continue-as-new, a retry of a failed workflow, or
+        # the next run of a cron schedule); it is the run's last event.
         event = await ctx.store.event(row.namespace, row.workflow_id, row.run_id, row.next_event_id - 1)
         attributes = (event or {}).get("attributes") or {}
         out.new_run_id = attributes.get("new_execution_run_id")
     return out
+
+
+def _has_cron_schedule(row: ExecutionRow) -> bool:
+    """A cron run's close names its successor (a closed run's document is small: no pending work)."""
+    doc = row.document()
+    return doc is not None and bool(doc.cron_schedule)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from tidal_schema import Payload, Priority, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.limits import STORE_SAFE_PATTERN, Id, JsonValue, Name, TaskQueueName, Text
 from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
+from tidal_schema.schedule_times import ScheduleSpecError, check_spec
 from tidal_server.apikeys import Role
 from tidal_server.visibility import invalid_search_attributes
 
@@ -62,6 +63,12 @@ class StartWorkflowRequest(WithInput):
     memo: dict[Name, Payload] = Field(default_factory=dict)
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Seconds = Field(default=None, gt=0, le=MAX_SECONDS, description="seconds")
+    cron_schedule: Text | None = Field(
+        default=None,
+        max_length=1000,
+        description="Temporal's cron schedule (a cron string or @every): the first run waits for the "
+        "first cron time, each close (completed, failed, timed out) starts the next run",
+    )
     identity: Text = Field(default="", max_length=1000)
     static_summary: Text | None = Field(
         default=None, max_length=10_000, description="a one-line summary shown by describe (user metadata)"
@@ -91,6 +98,15 @@ class StartWorkflowResponse(BaseModel):
     run_id: str
     started: bool = Field(description="false when id_conflict_policy=UseExisting returned the running run")
     request_id: str
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why `cron` is not a cron schedule the spec engine accepts, naming it; None if it is."""
+    try:
+        check_spec({"cron_expressions": [cron]})
+    except ScheduleSpecError as exc:
+        return f"cron_schedule {cron!r}: {exc}"
+    return None
 
 
 def _td(seconds: float | None) -> timedelta | None:
@@ -124,6 +140,12 @@ def start_message(namespace: str, body: StartWorkflowRequest, request_id: str) -
     bad_attributes = invalid_search_attributes(body.search_attributes, allow_none=False)
     if bad_attributes is not None:
         raise Problem("invalid_argument", f"search_attributes: {bad_attributes}")
+    if body.cron_schedule:
+        if body.start_delay:
+            raise Problem("invalid_argument", "cron_schedule and start_delay cannot be used together")
+        problem = cron_problem(body.cron_schedule)
+        if problem is not None:
+            raise Problem("invalid_argument", problem)
     extra: dict[str, Any] = {}
     if body.workflow_task_timeout is not None:  # else the schema's default applies
         extra["workflow_task_timeout"] = timedelta(seconds=body.workflow_task_timeout)
@@ -142,6 +164,7 @@ def start_message(namespace: str, body: StartWorkflowRequest, request_id: str) -
         memo=body.memo,
         search_attributes=body.search_attributes,
         start_delay=_td(body.start_delay),
+        cron_schedule=body.cron_schedule or None,
         identity=body.identity,
         static_summary=body.static_summary,
         static_details=body.static_details,

@@ -17,7 +17,7 @@ from tidal_schema.messages import (
 )
 from tidal_server.visibility import invalid_search_attributes
 
-from .. import relations
+from .. import cron, relations
 from ..mutation import Mutation
 from ..state import ChildInfo, ExternalRequestInfo, MutableState
 from . import continue_as_new
@@ -57,6 +57,12 @@ def invalid(state: MutableState, commands: Sequence[cmd.Command]) -> str | None:
                 f"StartChildWorkflowExecution {c.workflow_id!r}: unknown parent_close_policy "
                 f"{c.parent_close_policy!r} (one of {', '.join(relations.PARENT_CLOSE_POLICIES)})"
             )
+        if (
+            isinstance(c, cmd.StartChildWorkflowExecution)
+            and c.cron_schedule
+            and (why := cron.invalid(c.cron_schedule)) is not None
+        ):
+            return f"StartChildWorkflowExecution {c.workflow_id!r}: cron_schedule {c.cron_schedule!r}: {why}"
         if isinstance(c, cmd.StartChildWorkflowExecution) and (
             bad := invalid_search_attributes(c.search_attributes, allow_none=False)
         ):
@@ -123,6 +129,8 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
             search_attributes=c.search_attributes,
             static_summary=c.static_summary,
             static_details=c.static_details,
+            header=c.header,
+            cron_schedule=c.cron_schedule,
         )
     )
     st.children[initiated] = ChildInfo(
@@ -150,6 +158,8 @@ def _start_child(m: Mutation, c: cmd.StartChildWorkflowExecution, completed_id: 
         search_attributes=c.search_attributes,
         static_summary=c.static_summary,
         static_details=c.static_details,
+        header=c.header,
+        cron_schedule=c.cron_schedule,
     )
     if c.workflow_task_timeout is not None:
         start = start.model_copy(update={"workflow_task_timeout": c.workflow_task_timeout})
@@ -181,6 +191,7 @@ def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, comple
             signal_name=c.signal_name,
             input=c.input,
             workflow_task_completed_event_id=completed_id,
+            header=c.header,
         )
     )
     _track(m, initiated, "signal", namespace, c.workflow_id, c.run_id)
@@ -195,6 +206,7 @@ def _signal_external(m: Mutation, c: cmd.SignalExternalWorkflowExecution, comple
             input=c.input,
             request_id=f"{st.run_id}/{initiated}",
             source=_source(m, initiated),
+            header=c.header,
         ),
     )
 

@@ -23,7 +23,7 @@ from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..operation import OperationContext
 from ..retry import resolve_policy
 from ..state import ActivityInfo, MutableState, TimerInfo
-from . import child_commands, request_cancel_activity, workflow_retry
+from . import child_commands, cron_runs, request_cancel_activity, workflow_retry
 from .eager_activities import EagerSlots
 
 UNHANDLED_COMMAND = "UnhandledCommand"
@@ -38,6 +38,7 @@ SUPPORTED = (
     cmd.CancelWorkflowExecution,
     cmd.RecordMarker,
     cmd.UpsertWorkflowSearchAttributesCommand,
+    cmd.ModifyWorkflowPropertiesCommand,
     cmd.ProtocolMessage,
     *child_commands.COMMANDS,
 )
@@ -56,7 +57,12 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         updates.drop_speculative(m, history, msg.commands)  # a rejected update leaves no trace
         return m.finish()
     updates.materialize(m)
-    wft, started_id = m.end_workflow_task(identity=msg.identity)
+    wft, started_id = m.end_workflow_task(
+        identity=msg.identity,
+        history_size_bytes=msg.history_size_bytes,
+        suggest_continue_as_new=msg.suggest_continue_as_new,
+        started_time=msg.started_time,
+    )
     state.last_wft_failure = state.last_wft_failure_cause = None
     problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
     if problem is not None:
@@ -82,6 +88,8 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         )
     )
     state.sticky_queue = msg.sticky_queue
+    if msg.current_details is not None:
+        state.current_details = msg.current_details or None
     needs_task = False
     eager = EagerSlots.of(msg)
     for command in msg.commands:
@@ -193,6 +201,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 retry_policy=c.retry_policy,
                 priority=priority,
                 summary=c.summary,
+                header=c.header,
             )
         )
         info = ActivityInfo(
@@ -209,6 +218,7 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
             retry_policy=resolve_policy(c.retry_policy),
             schedule_to_start_timeout=c.schedule_to_start_timeout,
             priority=priority,
+            header=c.header,
         )
         st.activities[event_id] = info
         if c.schedule_to_close_timeout is not None:
@@ -250,19 +260,29 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
                 )
             )
     elif isinstance(c, cmd.CompleteWorkflowExecution):
-        m.close(
+        result = c.result
+        cron_runs.close(
+            m,
             WorkflowExecutionStatus.COMPLETED,
-            ev.WorkflowExecutionCompleted(result=c.result, workflow_task_completed_event_id=completed_id),
-            result=c.result,
+            lambda new_run_id: ev.WorkflowExecutionCompleted(
+                result=result, workflow_task_completed_event_id=completed_id, new_execution_run_id=new_run_id
+            ),
+            result=result,
         )
     elif isinstance(c, cmd.FailWorkflowExecution):
         if (delay := workflow_retry.delay(m, c.failure)) is not None:
             workflow_retry.apply(m, c.failure, completed_id, delay)
             return
-        m.close(
+        failure = c.failure
+        cron_runs.close(
+            m,
             WorkflowExecutionStatus.FAILED,
-            ev.WorkflowExecutionFailed(failure=c.failure, workflow_task_completed_event_id=completed_id),
-            failure=c.failure,
+            lambda new_run_id: ev.WorkflowExecutionFailed(
+                failure=failure,
+                workflow_task_completed_event_id=completed_id,
+                new_execution_run_id=new_run_id,
+            ),
+            failure=failure,
         )
     elif isinstance(c, cmd.CancelWorkflowExecution):
         m.close(
@@ -285,5 +305,11 @@ def _apply(m: Mutation, c: cmd.Command, completed_id: int, eager: EagerSlots) ->
         m.add_event(
             ev.UpsertWorkflowSearchAttributes(
                 search_attributes=c.search_attributes, workflow_task_completed_event_id=completed_id
+            )
+        )
+    elif isinstance(c, cmd.ModifyWorkflowPropertiesCommand):
+        m.add_event(
+            ev.WorkflowPropertiesModified(
+                upserted_memo=c.upserted_memo, workflow_task_completed_event_id=completed_id
             )
         )

@@ -15,7 +15,7 @@ from tidal_schema.messages import TimerKind
 from .. import dedup
 from ..mutation import Mutation
 from ..state import MutableState
-from ..visibility import current_search_attributes
+from ..visibility import current_memo, current_search_attributes
 
 _RUN_IDS = uuid.UUID("6f0b6c1e-0c0e-4c55-9a52-746964616c00")  # fixed: ids must be stable
 
@@ -61,6 +61,7 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
         priority=old.priority,
         scheduled_by=old.scheduled_by,
         execution_time=m.now + backoff if backoff else None,
+        cron_schedule=old.cron_schedule,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
@@ -86,10 +87,14 @@ def apply(m: Mutation, c: cmd.ContinueAsNewWorkflowExecution, completed_id: int)
                 if c.search_attributes is not None
                 else current_search_attributes([*m.history, *m.new_events])
             ),
-            memo=c.memo if c.memo is not None else (started.memo if started else {}),
+            memo=c.memo if c.memo is not None else current_memo([*m.history, *m.new_events]),
             retry_policy=c.retry_policy or (started.retry_policy if started else None),
             first_workflow_task_backoff=backoff,
             priority=old.priority,
+            # The continue-as-new's own header (its interceptors'), not the old run's, as Temporal.
+            header=c.header,
+            cron_schedule=old.cron_schedule,
+            initiator="Workflow",
         )
     )
     if c.workflow_run_timeout is not None:

@@ -11,6 +11,7 @@ from tidal_schema.messages import FireTimer, TimerKind
 from .. import updates
 from ..mutation import Mutation, Outcome, unchanged
 from ..operation import OperationContext
+from . import cron_runs
 from .activity_common import fail_attempt
 from .fire_activity_timer import fire_heartbeat, fire_schedule_to_start
 
@@ -84,9 +85,10 @@ def _fire(m: Mutation, msg: FireTimer) -> bool:
         m.schedule_workflow_task(attempt=msg.attempt or 1)
         return True
     if msg.kind is TimerKind.WORKFLOW_RUN_TIMEOUT:
-        m.close(
+        cron_runs.close(
+            m,
             WorkflowExecutionStatus.TIMED_OUT,
-            ev.WorkflowExecutionTimedOut(),
+            lambda new_run_id: ev.WorkflowExecutionTimedOut(new_execution_run_id=new_run_id),
             failure=Failure(
                 message="workflow run timeout",
                 type="TimeoutError",

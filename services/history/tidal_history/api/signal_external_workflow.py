@@ -28,6 +28,7 @@ def handle(ctx: OperationContext, msg: SignalExternalWorkflowExecution) -> Outco
         input=msg.input,
         request_id=msg.request_id,
         identity=f"workflow:{msg.source.workflow_id}",
+        header=msg.header,
     )
     outcome = signal_workflow.handle(ctx, signal)
     return answer_source(outcome, msg, "signal")

@@ -42,6 +42,8 @@ def handle(ctx: OperationContext, msg: StartChildWorkflowExecution) -> Outcome:
         search_attributes=msg.search_attributes,
         static_summary=msg.static_summary,
         static_details=msg.static_details,
+        header=msg.header,
+        cron_schedule=msg.cron_schedule,
     )
     parent = ParentInfo(
         namespace=p.namespace,

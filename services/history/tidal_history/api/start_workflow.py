@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tidal_schema import WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema import events as ev
@@ -17,6 +17,7 @@ from tidal_schema.messages import (
     TimerKind,
 )
 
+from .. import cron
 from ..mutation import Mutation, Outcome, Outgoing, to_workflow, unchanged
 from ..operation import CurrentRun, OperationContext
 from ..state import MutableState, ParentInfo
@@ -130,7 +131,9 @@ def begin(
     root: tuple[str, str] | None = None,
 ) -> Mutation:
     """A new run with its WorkflowExecutionStarted event; signal-with-start records its signal
-    between this and `schedule_first_task`, as Temporal orders them."""
+    between this and `schedule_first_task`, as Temporal orders them. A cron schedule delays the
+    first task until its first time, as a start delay does."""
+    delay = _first_delay(msg, now)
     state = MutableState(
         namespace=msg.namespace,
         workflow_id=msg.workflow_id,
@@ -142,11 +145,12 @@ def begin(
         start_request_id=msg.request_id,
         workflow_task_timeout=msg.workflow_task_timeout,
         parent=parent,
-        execution_time=now + msg.start_delay if msg.start_delay else None,
+        execution_time=now + delay if delay else None,
         static_summary=msg.static_summary,
         static_details=msg.static_details,
         priority=msg.priority,
         scheduled_by=msg.scheduled_by,
+        cron_schedule=msg.cron_schedule or None,
     )
     m = Mutation(state, (), now=now, is_new_run=True)
     m.add_event(
@@ -171,7 +175,8 @@ def begin(
             parent_run_id=parent.run_id if parent else None,
             root_workflow_id=root[0] if root else None,
             root_run_id=root[1] if root else None,
-            first_workflow_task_backoff=msg.start_delay,
+            first_workflow_task_backoff=delay,
+            cron_schedule=msg.cron_schedule or None,
             static_summary=msg.static_summary,
             static_details=msg.static_details,
             priority=msg.priority,
@@ -184,9 +189,16 @@ def begin(
     return m
 
 
+def _first_delay(msg: StartWorkflowExecution, now: datetime) -> timedelta | None:
+    if msg.cron_schedule:
+        return cron.backoff(msg.cron_schedule, now=now, workflow_id=msg.workflow_id) or msg.start_delay
+    return msg.start_delay
+
+
 def schedule_first_task(m: Mutation, msg: StartWorkflowExecution) -> None:
-    if msg.start_delay:
-        m.schedule_workflow_task_after(msg.start_delay, attempt=1)
+    delay = _first_delay(msg, m.now)
+    if delay:
+        m.schedule_workflow_task_after(delay, attempt=1)
     else:
         m.schedule_workflow_task()
 

@@ -70,6 +70,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         static_details=old.static_details,
         priority=old.priority,
         scheduled_by=old.scheduled_by,
+        cron_schedule=old.cron_schedule,
     )
     dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
     n = Mutation(state, (), now=m.now, is_new_run=True)
@@ -82,6 +83,7 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
                 "first_execution_run_id": started.first_execution_run_id or old.run_id,
                 "first_workflow_task_backoff": backoff,
                 "continued_failure": failure,
+                "initiator": "Retry",
             }
         )
     )

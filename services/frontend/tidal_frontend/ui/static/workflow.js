@@ -69,6 +69,10 @@ function header(ns, d, events, result) {
       ["Duration", duration(d.start_time, d.close_time)],
       ["History length", String(d.history_length)],
       started.attempt > 1 ? ["Attempt", String(started.attempt)] : null,
+      d.static_summary ? ["Summary", h("span", { id: "wf-summary" }, d.static_summary)] : null,
+      d.static_details ? ["Details", h("pre", { id: "wf-details" }, d.static_details)] : null,
+      // workflow.set_current_details, as of the last completed workflow task.
+      d.current_details ? ["Current details", h("pre", { id: "wf-current-details" }, d.current_details)] : null,
       ["Runs", h("span", { id: "run-chain" }, runLinks(ns, d, events, result))],
     ]));
 }

@@ -1,0 +1,175 @@
+"""temporalio worker edges on Tidal (issue 11): `async with Worker(plugins=...)` runs the worker
+through the plugins' `run_worker`, and `plugin_shutdown_timeout` bounds their code after the
+worker stopped. Run embedded and on the real stack by tests/e2e/test_worker_edges.py."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from tidal import activity, workflow
+from tidal.client import Client
+from tidal.converter import DataConverter
+from tidal.exceptions import ActivityError, CancelledError
+from tidal.worker import Plugin, ReplayerConfig, SharedStateManager, Worker, WorkerConfig
+from tidal.workflow import ActivityCancellationType
+
+from tests.support.stack import wait_for
+
+__all__ = [
+    "WORKFLOWS",
+    "async_with_runs_the_plugins",
+    "plugin_shutdown_timeout_bounds_their_cleanup",
+    "process_pool_activity_heartbeats_and_sees_cancellation",
+]
+
+DEADLINE = 60.0
+
+
+@workflow.defn
+class Echo:
+    @workflow.run
+    async def run(self, value: str) -> str:
+        return value
+
+
+WORKFLOWS = [Echo]
+
+
+class LingeringPlugin(Plugin):
+    """Its run_worker notes the worker's start and stop, then cleans up for `linger` seconds."""
+
+    def __init__(self, linger: float) -> None:
+        self.linger = linger
+        self.events: list[str] = []
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        return config
+
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        self.events.append("started")
+        try:
+            await next(worker)
+        finally:
+            self.events.append("stopped")
+            try:
+                await asyncio.sleep(self.linger)  # cleanup that takes this long
+                self.events.append("cleaned up")
+            except asyncio.CancelledError:
+                self.events.append("cancelled")
+                raise
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        return config
+
+    def run_replayer(self, replayer: Any, histories: Any, next: Any) -> Any:
+        return next(replayer, histories)
+
+
+async def _echo_through(client: Client, task_queue: str, plugin: LingeringPlugin, **options: Any) -> float:
+    """Run one workflow on a worker with `plugin` under `async with`; the seconds the exit took."""
+    queue = f"{task_queue}-{uuid.uuid4().hex[:6]}"
+    worker = Worker(client, task_queue=queue, workflows=WORKFLOWS, plugins=[plugin], **options)
+    async with worker:
+        assert plugin.events == ["started"]
+        result = await client.execute_workflow(Echo.run, "hi", id=f"edge-{uuid.uuid4()}", task_queue=queue)
+        assert result == "hi"
+        exit_started = time.monotonic()
+    return time.monotonic() - exit_started
+
+
+async def async_with_runs_the_plugins(client: Client, task_queue: str) -> None:
+    plugin = LingeringPlugin(linger=0)
+    await _echo_through(client, task_queue, plugin)
+    assert plugin.events == ["started", "stopped", "cleaned up"], plugin.events
+
+
+async def plugin_shutdown_timeout_bounds_their_cleanup(client: Client, task_queue: str) -> None:
+    plugin = LingeringPlugin(linger=3600)
+    took = await _echo_through(client, task_queue, plugin, plugin_shutdown_timeout=timedelta(seconds=0.2))
+    assert plugin.events == ["started", "stopped", "cancelled"], plugin.events
+    assert took < DEADLINE, took
+
+
+@activity.defn
+def crunch_in_process(parent_pid: int) -> str:
+    """A sync activity for a process pool: heartbeats its pid and a count until cancelled."""
+    count = 0
+    deadline = time.monotonic() + DEADLINE
+    while not activity.is_cancelled():
+        count += 1
+        activity.heartbeat(os.getpid(), count)
+        if time.monotonic() > deadline:
+            return "never cancelled"
+        activity.wait_for_cancelled_sync(0.05)
+    assert os.getpid() != parent_pid
+    raise CancelledError("stopped", count)
+
+
+@workflow.defn
+class CrunchUntilStopped:
+    def __init__(self) -> None:
+        self.stop = False
+
+    @workflow.run
+    async def run(self, parent_pid: int) -> str:
+        handle = workflow.start_activity(
+            crunch_in_process,
+            parent_pid,
+            start_to_close_timeout=timedelta(seconds=DEADLINE),
+            heartbeat_timeout=timedelta(seconds=2),  # cancellation arrives with a heartbeat reply
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        await workflow.wait_condition(lambda: self.stop)
+        handle.cancel()
+        try:
+            return await handle
+        except ActivityError as err:
+            assert isinstance(err.cause, CancelledError)
+            return f"cancelled after {err.cause.details[0]} heartbeats"
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.stop = True
+
+
+async def process_pool_activity_heartbeats_and_sees_cancellation(client: Client, task_queue: str) -> None:
+    """temporalio's multiprocess activities: a sync activity on a ProcessPoolExecutor heartbeats
+    through the SharedStateManager (history records its details, written in the child) and sees
+    the workflow's cancellation through a manager event."""
+    queue = f"{task_queue}-{uuid.uuid4().hex[:6]}"
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as mgr, concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        manager = SharedStateManager.create_from_multiprocessing(mgr)
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[CrunchUntilStopped],
+            activities=[crunch_in_process],
+            activity_executor=pool,
+            shared_state_manager=manager,
+        ):
+            handle = await client.start_workflow(
+                CrunchUntilStopped.run, os.getpid(), id=f"crunch-{uuid.uuid4()}", task_queue=queue
+            )
+            beats: list[Any] = []
+
+            async def heartbeated() -> bool:
+                pending = (await handle.describe()).raw_description.pending_activities
+                if pending and pending[0].heartbeat_details:
+                    beats[:] = await DataConverter.default.decode(list(pending[0].heartbeat_details))
+                return bool(beats)
+
+            await wait_for(heartbeated, timeout=DEADLINE, what="a heartbeat from the process")
+            child_pid, count = beats
+            assert child_pid != os.getpid() and count >= 1, beats
+            await handle.signal(CrunchUntilStopped.finish)
+            result = await asyncio.wait_for(handle.result(), DEADLINE)
+    assert result.startswith("cancelled after ") and int(result.split()[2]) >= count, (result, count)

@@ -1,0 +1,106 @@
+"""`WorkflowEnvironment.start_local` / `start_time_skipping` options as temporalio spells them
+(issue 11): the client options, `dev_server_database_filename` (a second environment on the same
+file sees the first's runs), `port` (the HTTP API for clients elsewhere) and `search_attributes`
+(registered with their types before anything runs). The environment is the embedded server, so
+there is no real-stack variant."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from tidal import workflow
+from tidal.client import Client, Interceptor, OutboundInterceptor
+from tidal.common import QueryRejectCondition, SearchAttributeKey, TypedSearchAttributes
+from tidal.testing import WorkflowEnvironment
+from tidal.worker import Worker
+
+from tests.support.stack import wait_for
+
+NOTE = SearchAttributeKey.for_text("Note")
+
+
+@workflow.defn
+class Parked:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_a_database_file_carries_runs_to_the_next_environment(tmp_path: Path) -> None:
+    db = str(tmp_path / "dev.sqlite3")
+    first = await WorkflowEnvironment.start_local(dev_server_database_filename=db)
+    try:
+        handle = await first.client.start_workflow(Parked.run, id="kept", task_queue="nobody")
+    finally:
+        await first.shutdown()
+    second = await WorkflowEnvironment.start_local(dev_server_database_filename=db)
+    try:
+        described = await second.client.get_workflow_handle("kept").describe()
+        assert described.run_id == handle.run_id
+    finally:
+        await second.shutdown()
+    with pytest.raises(ValueError, match="not both"):
+        await WorkflowEnvironment.start_local(dev_server_database_filename=db, database_path=db + "x")
+
+
+async def test_port_serves_the_http_api_to_other_clients() -> None:
+    env = await WorkflowEnvironment.start_local(port=0)
+    try:
+        assert env.target_host is not None and env.target_host.startswith("http://127.0.0.1:")
+        remote = await Client.connect(env.target_host)
+        try:
+            handle = await remote.start_workflow(Parked.run, id=f"remote-{uuid.uuid4()}", task_queue="nobody")
+        finally:
+            await remote.close()
+        assert (await env.client.get_workflow_handle(handle.id).describe()).run_id == handle.run_id
+    finally:
+        await env.shutdown()
+    local = await WorkflowEnvironment.start_local()
+    try:
+        assert local.target_host is None  # by default nothing listens
+    finally:
+        await local.shutdown()
+
+
+async def test_search_attributes_are_registered_with_their_types() -> None:
+    env = await WorkflowEnvironment.start_local(search_attributes=[NOTE])
+    try:
+        # Queryable before any run has it, and a Text attribute (matched by words, not exactly).
+        assert [e async for e in env.client.list_workflows('Note = "world"')] == []
+        async with Worker(env.client, task_queue="sa", workflows=[Parked]):
+            handle = await env.client.start_workflow(
+                Parked.run,
+                id=f"noted-{uuid.uuid4()}",
+                task_queue="sa",
+                search_attributes=TypedSearchAttributes([NOTE.value_set("hello big world")]),
+            )
+
+            async def listed() -> bool:
+                return [e.id async for e in env.client.list_workflows('Note = "world"')] == [handle.id]
+
+            await wait_for(listed, timeout=30, what="the run in the list by a word of its Text attribute")
+    finally:
+        await env.shutdown()
+
+
+class _Nothing(Interceptor):
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return next
+
+
+async def test_client_options_reach_the_environments_client() -> None:
+    interceptor = _Nothing()
+    for start in (WorkflowEnvironment.start_local, WorkflowEnvironment.start_time_skipping):
+        env = await start(
+            identity="tester",
+            interceptors=[interceptor],
+            default_workflow_query_reject_condition=QueryRejectCondition.NOT_OPEN,
+        )
+        try:
+            config = env.client.config()
+            assert env.client.identity == "tester" and list(config["interceptors"]) == [interceptor]
+            assert env.client.default_workflow_query_reject_condition is QueryRejectCondition.NOT_OPEN
+        finally:
+            await env.shutdown()
