@@ -13,10 +13,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 ARGS ?=
 UV ?= uv
 
-.PHONY: help bootstrap test chaos hostile lint fmt dev bench screenshots screenshots-ui up down clean
+.PHONY: help bootstrap test chaos hostile conformance lint fmt dev bench screenshots screenshots-ui up down clean
 
 help:
-	@echo "targets: bootstrap test chaos hostile lint fmt dev bench screenshots screenshots-ui up down clean"
+	@echo "targets: bootstrap test chaos hostile conformance lint fmt dev bench screenshots screenshots-ui up down clean"
 	@echo "  make test ARGS='-k foo'   pass extra arguments to pytest"
 
 bootstrap:
@@ -39,6 +39,12 @@ chaos:
 hostile:
 	scripts/bootstrap.sh --test-servers
 	TIDAL_HOSTILE_MESSAGES=12000 TIDAL_HOSTILE_HTTP_EXAMPLES=30 $(UV) run pytest tests/hostile -s $(ARGS)
+
+# The OpenAPI conformance run in full: schemathesis, 50 examples per operation and mode (CI runs
+# 3 as part of `make test`; see docs/testing.md).
+conformance:
+	scripts/bootstrap.sh
+	TIDAL_SCHEMATHESIS_EXAMPLES=50 $(UV) run pytest tests/test_openapi.py $(ARGS)
 
 lint:
 	$(UV) run ruff check .

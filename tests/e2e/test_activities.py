@@ -45,30 +45,27 @@ async def test_embedded(embedded_client: Client, scenario: Scenario) -> None:
     await scenario(embedded_client)
 
 
-async def test_stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> None:
-    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
+@pytest.mark.shared_stack  # its own task queue and workflow ids
+async def test_stack(running: Stack) -> None:
+    client = await Client.connect(running.address)
     try:
-        stack.start_all()
-        await stack.wait_ready()
-        client = await Client.connect(stack.address)
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:
             async with _worker(client, executor):
                 for scenario in sa.ALL:
                     await scenario(client)
-        await client.close()
     finally:
-        stack.stop_all()
+        await client.close()
 
 
 async def test_stack_history_sigkill_while_an_activity_heartbeats(
-    fresh_vhost_amqp_url: str, fresh_database_url: str
+    fresh_vhost_amqp_url: str, migrated_database_url: str
 ) -> None:
     """Heartbeats published while history is down wait in its shard queue; after the restart they
     are applied before the heartbeat timer's fire (FIFO), so the attempt is not timed out, and
     the details recorded before and after the crash reach the next attempt."""
-    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
+    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=migrated_database_url)
     try:
-        stack.start_all()
+        stack.start_services()
         await stack.wait_ready()
         client = await Client.connect(stack.address)
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:

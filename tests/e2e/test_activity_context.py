@@ -13,6 +13,9 @@ from tidal.worker import Worker
 from tests.e2e import scenarios_activity_context as sa
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 TASK_QUEUE = "activity-context"
 SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sa.client_inside_an_activity,

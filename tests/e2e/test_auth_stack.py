@@ -3,26 +3,15 @@ with auth on; the bootstrap admin key is created by `tidal-server api-key create
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-
 import httpx
 from tidal.client import Client
 
 from tests.e2e import scenarios_auth
-from tests.support.stack import ROOT, SERVICES, Stack
+from tests.support.stack import SERVICES, Stack, create_admin_key
 
 
 async def test_key_for_namespace_a_cannot_touch_namespace_b_on_the_stack(stack: Stack) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidal_server.cli", "api-key", "create", "--namespace", "*", "--role", "admin",
-        "--output", "json",
-        env=stack.env(), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    admin = json.loads(out)["key"]
+    admin = await create_admin_key(stack)
     for name in SERVICES:
         stack.start(name, TIDAL_AUTH_ENABLED="true")
     await stack.wait_ready()

@@ -49,11 +49,10 @@ async def test_embedded(embedded: Client, scenario: Callable[[Client, str], Awai
 
 
 @pytest.fixture
-async def two_history_stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> AsyncIterator[Stack]:
+async def two_history_stack(fresh_vhost_amqp_url: str, migrated_database_url: str) -> AsyncIterator[Stack]:
     """The real stack with two history processes, so parents and children often live in
     different processes (not just different shards)."""
-    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
-    s.migrate()
+    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=migrated_database_url)
     try:
         s.start("history", key="history-a", TIDAL_MEMBER_ID="history-a")
         s.start("history", key="history-b", TIDAL_MEMBER_ID="history-b")

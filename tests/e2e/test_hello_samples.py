@@ -17,6 +17,9 @@ from tidal.testing import WorkflowEnvironment
 
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "samples" / "hello"
 
 

@@ -11,6 +11,9 @@ from tests.e2e import scenarios_parity as sp
 from tests.support.scenario_suite import Scenario, ScenarioSuite
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 SUITE = ScenarioSuite(
     scenarios=[
         sp.error_causes_and_retry_state,

@@ -15,6 +15,9 @@ from tidal.worker import Worker
 from tests.e2e import scenarios_priority as sp
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 TASK_QUEUE = "priority-e2e"
 SCENARIOS: list[Callable[[Client, str], Awaitable[None]]] = [
     sp.activity_backlog_by_priority,

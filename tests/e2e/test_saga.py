@@ -15,6 +15,9 @@ from tidal.worker import Worker
 
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 T = timedelta(seconds=30)
 CALLS: list[str] = []
 

@@ -12,6 +12,9 @@ from tests.e2e import scenarios_signal_order as so
 from tests.support.scenario_suite import Scenario, ScenarioSuite
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 SUITE = ScenarioSuite(
     scenarios=[
         so.signals_before_the_first_task,

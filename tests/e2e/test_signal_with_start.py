@@ -24,10 +24,10 @@ async def embedded_client() -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def stack_client(fresh_vhost_amqp_url: str, fresh_database_url: str) -> AsyncIterator[Client]:
-    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
+async def stack_client(fresh_vhost_amqp_url: str, migrated_database_url: str) -> AsyncIterator[Client]:
+    stack = Stack(amqp_url=fresh_vhost_amqp_url, database_url=migrated_database_url)
     try:
-        stack.start_all()
+        stack.start_services()
         await stack.wait_ready()
         client = await Client.connect(stack.address)
         async with Worker(client, task_queue=sc.TASK_QUEUE, workflows=sc.WORKFLOWS):

@@ -29,14 +29,17 @@ async def client(running: Stack) -> AsyncIterator[Client]:
     await c.close()
 
 
+@pytest.mark.shared_stack
 async def test_one_activity_workflow(client: Client) -> None:
     await scenarios.one_activity(client, TASK_QUEUE)
 
 
+@pytest.mark.shared_stack
 async def test_one_second_timer(client: Client) -> None:
     await scenarios.one_second_timer(client, TASK_QUEUE)
 
 
+@pytest.mark.shared_stack
 async def test_activity_fails_twice_then_succeeds(client: Client) -> None:
     await scenarios.retry_then_succeed(client, TASK_QUEUE)
 
@@ -167,6 +170,7 @@ async def test_malformed_messages_are_dead_lettered_and_services_keep_running(ru
     await client.close()
 
 
+@pytest.mark.shared_stack
 async def test_sticky_worker_gone_falls_back_to_the_shared_queue(running: Stack) -> None:
     client = await Client.connect(running.address)
     try:
@@ -175,5 +179,6 @@ async def test_sticky_worker_gone_falls_back_to_the_shared_queue(running: Stack)
         await client.close()
 
 
+@pytest.mark.shared_stack
 async def test_cancel_runs_cleanup_and_ends_canceled(client: Client) -> None:
     await scenarios.cancel_with_cleanup(client, TASK_QUEUE)

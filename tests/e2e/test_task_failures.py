@@ -17,6 +17,9 @@ from tidal.worker import Worker
 
 from tests.support.stack import Stack, wait_for
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 
 @workflow.defn
 class Buggy:

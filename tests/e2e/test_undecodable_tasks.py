@@ -12,6 +12,9 @@ from tidal.testing import WorkflowEnvironment
 from tests.e2e import scenarios_undecodable as sc
 from tests.support.stack import Stack
 
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:

@@ -8,12 +8,16 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import pytest
 from tidal import activity, workflow
 from tidal.client import Client
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Replayer, Worker
 
 from tests.support.stack import Stack
+
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
 
 TQ = "waiting"
 T = timedelta(seconds=30)

@@ -26,9 +26,8 @@ TASK_QUEUE = "obs-metrics"
 
 
 @pytest.fixture
-def stack(fresh_vhost_amqp_url: str, fresh_database_url: str) -> Iterator[Stack]:
-    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=fresh_database_url)
-    s.migrate()
+def stack(fresh_vhost_amqp_url: str, migrated_database_url: str) -> Iterator[Stack]:
+    s = Stack(amqp_url=fresh_vhost_amqp_url, database_url=migrated_database_url)
     try:
         yield s
     finally:

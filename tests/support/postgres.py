@@ -57,9 +57,11 @@ class Postgres:
         """The URL in the plain form asyncpg/psycopg accept."""
         return asyncpg_dsn(self.url)
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database ``name``; return its URL (same form as ``url``)."""
-        _run_async(self._execute(f'CREATE DATABASE "{name}"'))
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Create database ``name``, empty or a copy of ``template`` (which nothing may be connected
+        to); return its URL (same form as ``url``)."""
+        copy = f' TEMPLATE "{template}"' if template else ""
+        _run_async(self._execute(f'CREATE DATABASE "{name}"{copy}'))
         return with_database(self.url, name)
 
     def drop_database(self, name: str) -> None:

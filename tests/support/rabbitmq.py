@@ -10,6 +10,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,16 @@ class RabbitMQ:
         return with_vhost(self.url, vhost)
 
     def delete_vhost(self, vhost: str) -> None:
+        self.delete_vhosts([vhost])
+
+    def delete_vhosts(self, vhosts: Sequence[str]) -> None:
+        """Delete ``vhosts``; on a local node in one rabbitmqctl call (each boots an Erlang VM)."""
         if self.mode == "local":
-            self.rabbitmqctl("eval", f'rabbit_vhost:delete(<<"{_erl_escape(vhost)}">>, <<"tidal-tests">>).')
+            names = ", ".join(f'<<"{_erl_escape(v)}">>' for v in vhosts)
+            self.rabbitmqctl("eval", f'[rabbit_vhost:delete(V, <<"tidal-tests">>) || V <- [{names}]], ok.')
         else:
-            self.rabbitmqctl("delete_vhost", vhost)
+            for vhost in vhosts:
+                self.rabbitmqctl("delete_vhost", vhost)
 
     def restart(self, *, hard: bool = True) -> None:
         """Stop and start a local node on the same ports and data (durable queues and persistent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -78,6 +79,10 @@ class Stack:
 
     def start_all(self) -> None:
         self.migrate()
+        self.start_services()
+
+    def start_services(self) -> None:
+        """Every service, on a database already migrated (e.g. the `migrated_database_url` fixture)."""
         for name in SERVICES:
             self.start(name)
 
@@ -123,6 +128,19 @@ class Stack:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+
+async def create_admin_key(stack: Stack) -> str:
+    """An admin API key for every namespace, made as an operator bootstraps one: `tidal-server
+    api-key create` against the stack's database."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidal_server.cli", "api-key", "create", "--namespace", "*", "--role", "admin",
+        "--output", "json",
+        env=stack.env(), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    return str(json.loads(out)["key"])
 
 
 async def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition") -> None:  # type: ignore[no-untyped-def]

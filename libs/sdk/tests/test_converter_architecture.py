@@ -40,6 +40,8 @@ from tidal.converter import (
 from tidal.exceptions import ActivityError, ApplicationError
 from tidal_schema import Failure, Payload
 
+from tests.support.money import Money, MoneyEncoding
+
 
 def test_default_converter_encodings_as_temporalio() -> None:
     pc = DefaultPayloadConverter()
@@ -66,27 +68,6 @@ def test_raw_values_pass_through_and_unknown_encodings_are_refused() -> None:
         pc.from_payload(Payload(metadata={"encoding": "binary/plain"}, data="%%%"))
     with pytest.raises(PayloadConversionError, match="binary/null payload with data"):
         pc.from_payload(Payload(metadata={"encoding": "binary/null"}, data=1))
-
-
-@dataclass(frozen=True)
-class Money:
-    cents: int
-    currency: str
-
-
-class MoneyEncoding(EncodingPayloadConverter):
-    @property
-    def encoding(self) -> str:
-        return "money/v1"
-
-    def to_payload(self, value: Any) -> Payload | None:
-        if not isinstance(value, Money):
-            return None
-        return Payload(metadata={"encoding": self.encoding}, data=f"{value.cents} {value.currency}")
-
-    def from_payload(self, payload: Payload, type_hint: Any = None) -> Any:
-        cents, currency = str(payload.data).split()
-        return Money(int(cents), currency)
 
 
 class MoneyConverter(CompositePayloadConverter):

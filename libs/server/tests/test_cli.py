@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,27 @@ async def test_migrate_sqlite_file(tmp_path: Path) -> None:
     result = await asyncio.to_thread(tidal_server, "migrate", "--database-url", url)
     assert result.returncode == 0, result.stderr
     assert TABLES <= await table_names(url)
+
+
+def test_the_process_exits_without_finalisation_after_flushing() -> None:
+    """A stopped service's process leaves at once (the final collection of its heap cost 4-6 s per
+    SIGTERM, and test stacks restart hundreds of times a CI run), but only after what it printed
+    and logged is out, and with main's exit status."""
+    probe = (
+        "import atexit, logging, sys\n"
+        "atexit.register(lambda: print('finalised'))\n"
+        "logging.basicConfig(stream=sys.stderr)\n"
+        "logging.getLogger('probe').warning('logged before exit')\n"
+        "from tidal_server.cli import program\n"
+        "program(sys.argv[1:])\n"
+    )
+    for args, code, out in ((["services"], 0, "history"), (["run", "no-such-service"], 1, "")):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == code, result.stderr
+        assert "finalised" not in result.stdout
+        assert out in result.stdout and "logged before exit" in result.stderr
 
 
 def test_unreachable_database_is_one_clear_line() -> None:

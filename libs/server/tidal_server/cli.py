@@ -11,10 +11,11 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .logging import configure_logging
 
@@ -358,5 +359,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def program(argv: Sequence[str] | None = None) -> NoReturn:
+    """The process entry point (the `tidal-server` script and `python -m tidal_server.cli`).
+
+    Runs `main`, then leaves without the interpreter's finalisation: by then the services have
+    stopped, their connections are closed and tracing is flushed, and the final garbage
+    collection of a service's heap (SQLAlchemy, pydantic, aio-pika, OpenTelemetry) took 4-6 s
+    after every SIGTERM on a loaded 2-core box, paid by every restart and every test stack.
+    Logging and stdio are flushed first; an exception still unwinds (and prints) as usual.
+    """
+    code = main(argv)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    program()
