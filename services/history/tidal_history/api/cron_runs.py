@@ -15,21 +15,15 @@ from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import TimerKind
 
-from .. import cron, dedup
+from .. import cron
 from ..mutation import Mutation
-from ..state import MutableState
 from ..visibility import current_memo, current_search_attributes
 from .continue_as_new import successor_run_id
+from .next_run import next_run, started_event
 
 __all__ = ["CRON_INITIATOR", "close"]
 
 CRON_INITIATOR = "CronSchedule"
-
-
-def _started(m: Mutation) -> ev.WorkflowExecutionStarted | None:
-    if m.history and isinstance(a := m.history[0].attributes, ev.WorkflowExecutionStarted):
-        return a
-    return None
 
 
 def _next_backoff(m: Mutation, started: ev.WorkflowExecutionStarted | None) -> timedelta | None:
@@ -53,7 +47,7 @@ def close(
 ) -> None:
     """Close the run with `status` and the close event `event(new_run_id)`; with a cron
     schedule, the next run starts (and the close event names it)."""
-    started = _started(m)
+    started = started_event(m)
     delay = _next_backoff(m, started)
     if delay is None or started is None:
         m.close(status, event(None), result=result, failure=failure)
@@ -62,46 +56,24 @@ def close(
     new_run_id = successor_run_id(old.namespace, old.workflow_id, old.run_id)
     history = [*m.history, *m.new_events]
     m.close(status, event(new_run_id), result=result, failure=failure, continued=True)
-    state = MutableState(
-        namespace=old.namespace,
-        workflow_id=old.workflow_id,
-        run_id=new_run_id,
-        workflow_type=old.workflow_type,
-        task_queue=old.task_queue,
-        shard_id=old.shard_id,
-        start_time=m.now,
-        # Inherited so a redelivered start finds the chain instead of starting it again.
-        start_request_id=old.start_request_id,
-        workflow_task_timeout=old.workflow_task_timeout,
-        parent=old.parent,
-        execution_time=m.now + delay,
-        static_summary=old.static_summary,
-        static_details=old.static_details,
-        priority=old.priority,
-        scheduled_by=old.scheduled_by,
-        cron_schedule=old.cron_schedule,
-    )
-    dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
-    n = Mutation(state, (), now=m.now, is_new_run=True)
-    n.add_event(
-        started.model_copy(
-            update={
-                "attempt": 1,
-                "original_execution_run_id": new_run_id,
-                "continued_execution_run_id": old.run_id,
-                "first_execution_run_id": started.first_execution_run_id or old.run_id,
-                "first_workflow_task_backoff": delay,
-                "initiator": CRON_INITIATOR,
-                "continued_failure": failure if status is WorkflowExecutionStatus.FAILED else None,
-                "last_completion_result": (
-                    result
-                    if status is WorkflowExecutionStatus.COMPLETED and result is not None
-                    else started.last_completion_result
-                ),
-                "memo": current_memo(history),
-                "search_attributes": current_search_attributes(history),
-            }
-        )
+    n = next_run(
+        m,
+        old,
+        started,
+        new_run_id=new_run_id,
+        backoff=delay,
+        update={
+            "attempt": 1,
+            "initiator": CRON_INITIATOR,
+            "continued_failure": failure if status is WorkflowExecutionStatus.FAILED else None,
+            "last_completion_result": (
+                result
+                if status is WorkflowExecutionStatus.COMPLETED and result is not None
+                else started.last_completion_result
+            ),
+            "memo": current_memo(history),
+            "search_attributes": current_search_attributes(history),
+        },
     )
     if started.workflow_run_timeout is not None:
         deadline = m.now + delay + started.workflow_run_timeout

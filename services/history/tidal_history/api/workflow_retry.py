@@ -12,23 +12,16 @@ from tidal_schema import Failure, WorkflowExecutionStatus
 from tidal_schema import events as ev
 from tidal_schema.messages import TimerKind
 
-from .. import dedup
 from ..mutation import Mutation
 from ..retry import next_retry_delay, resolve_policy
-from ..state import MutableState
 from .continue_as_new import successor_run_id
-
-
-def _started(m: Mutation) -> ev.WorkflowExecutionStarted | None:
-    if m.history and isinstance(a := m.history[0].attributes, ev.WorkflowExecutionStarted):
-        return a
-    return None
+from .next_run import next_run, started_event
 
 
 def delay(m: Mutation, failure: Failure) -> timedelta | None:
     """The backoff before the next attempt, or None: no policy, a non-retryable failure, attempts
     or the execution timeout used up."""
-    started = _started(m)
+    started = started_event(m)
     if started is None or started.retry_policy is None:
         return None
     return next_retry_delay(
@@ -41,7 +34,7 @@ def delay(m: Mutation, failure: Failure) -> timedelta | None:
 
 
 def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) -> None:
-    started = _started(m)
+    started = started_event(m)
     assert started is not None
     old = m.state
     new_run_id = successor_run_id(old.namespace, old.workflow_id, old.run_id)
@@ -53,39 +46,13 @@ def apply(m: Mutation, failure: Failure, completed_id: int, backoff: timedelta) 
         failure=failure,
         continued=True,
     )
-    state = MutableState(
-        namespace=old.namespace,
-        workflow_id=old.workflow_id,
-        run_id=new_run_id,
-        workflow_type=old.workflow_type,
-        task_queue=old.task_queue,
-        shard_id=old.shard_id,
-        start_time=m.now,
-        # Inherited so a redelivered start finds the chain instead of starting it again.
-        start_request_id=old.start_request_id,
-        workflow_task_timeout=old.workflow_task_timeout,
-        parent=old.parent,
-        execution_time=m.now + backoff,
-        static_summary=old.static_summary,
-        static_details=old.static_details,
-        priority=old.priority,
-        scheduled_by=old.scheduled_by,
-        cron_schedule=old.cron_schedule,
-    )
-    dedup.inherit(old, state, now=m.now)  # duplicates by workflow id now reach this run
-    n = Mutation(state, (), now=m.now, is_new_run=True)
-    n.add_event(
-        started.model_copy(
-            update={
-                "attempt": started.attempt + 1,
-                "original_execution_run_id": new_run_id,
-                "continued_execution_run_id": old.run_id,
-                "first_execution_run_id": started.first_execution_run_id or old.run_id,
-                "first_workflow_task_backoff": backoff,
-                "continued_failure": failure,
-                "initiator": "Retry",
-            }
-        )
+    n = next_run(
+        m,
+        old,
+        started,
+        new_run_id=new_run_id,
+        backoff=backoff,
+        update={"attempt": started.attempt + 1, "continued_failure": failure, "initiator": "Retry"},
     )
     expiration = started.workflow_execution_expiration_time
     run_timeout = started.workflow_run_timeout
