@@ -81,6 +81,7 @@ class Worker:
         plugins: Sequence[Plugin] = (),
         plugin_shutdown_timeout: timedelta | None = timedelta(seconds=60),
         shared_state_manager: SharedStateManager | None = None,
+        on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -104,7 +105,12 @@ class Worker:
 
         With `plugins`, `async with Worker(...)` runs the worker through their `run_worker` (as
         `run()` does) and, on exit, gives their code after the worker stopped
-        `plugin_shutdown_timeout` to finish (None: no limit) before cancelling it."""
+        `plugin_shutdown_timeout` to finish (None: no limit) before cancelling it.
+
+        `on_fatal_error`: as temporalio's, awaited when `run()` fails (the worker cannot reach its
+        broker, or declare or consume its queues), before the shutdown; it cannot stop the
+        shutdown, and an exception it raises is logged and ignored. `run()` then raises the
+        failure."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
@@ -171,6 +177,7 @@ class Worker:
         self._activity_slots = asyncio.Semaphore(self._max_act)
         self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
         self._stopping = False
+        self._on_fatal_error = on_fatal_error
 
     # --- attributes (temporalio's) ---------------------------------------------------------
 
@@ -227,11 +234,24 @@ class Worker:
         await run(self)
 
     async def _run(self) -> None:
-        await self.start()
         try:
+            await self.start()
             await self._stopped.wait()
+        except Exception as exc:
+            log.error("worker %s failed, shutting down", self.identity, exc_info=exc)
+            await self._report_fatal(exc)
+            raise
         finally:
             await self.shutdown()
+
+    async def _report_fatal(self, exc: BaseException) -> None:
+        if self._on_fatal_error is None:
+            return
+        try:
+            await self._on_fatal_error(exc)
+        except Exception:
+            # temporalio's contract: the handler cannot stop the shutdown or replace the failure.
+            log.warning("on_fatal_error handler failed", exc_info=True)
 
     async def start(self) -> None:
         if self._started:

@@ -4,7 +4,7 @@ built with, as `Worker.config()` returns it; `Worker(**config)` builds another."
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -47,3 +47,4 @@ class WorkerConfig(TypedDict, total=False):
     plugins: Sequence[Plugin]
     plugin_shutdown_timeout: timedelta | None
     shared_state_manager: SharedStateManager | None
+    on_fatal_error: Callable[[BaseException], Awaitable[None]] | None
