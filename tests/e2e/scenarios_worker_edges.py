@@ -18,7 +18,14 @@ from tidal import activity, workflow
 from tidal.client import Client
 from tidal.converter import DataConverter
 from tidal.exceptions import ActivityError, CancelledError
-from tidal.worker import Plugin, ReplayerConfig, SharedStateManager, Worker, WorkerConfig
+from tidal.worker import (
+    PatchActivationInput,
+    Plugin,
+    ReplayerConfig,
+    SharedStateManager,
+    Worker,
+    WorkerConfig,
+)
 from tidal.workflow import ActivityCancellationType
 
 from tests.support.stack import wait_for
@@ -26,6 +33,7 @@ from tests.support.stack import wait_for
 __all__ = [
     "WORKFLOWS",
     "async_with_runs_the_plugins",
+    "patch_activation_callback_decides_for_new_runs",
     "plugin_shutdown_timeout_bounds_their_cleanup",
     "process_pool_activity_heartbeats_and_sees_cancellation",
 ]
@@ -173,3 +181,28 @@ async def process_pool_activity_heartbeats_and_sees_cancellation(client: Client,
             await handle.signal(CrunchUntilStopped.finish)
             result = await asyncio.wait_for(handle.result(), DEADLINE)
     assert result.startswith("cancelled after ") and int(result.split()[2]) >= count, (result, count)
+
+
+@workflow.defn
+class PatchedBranch:
+    @workflow.run
+    async def run(self) -> str:
+        return "new" if workflow.patched("v2") else "old"
+
+
+async def patch_activation_callback_decides_for_new_runs(client: Client, task_queue: str) -> None:
+    """temporalio's `patch_activation_callback`: a refused patch runs the old branch."""
+    queue = f"{task_queue}-{uuid.uuid4().hex[:6]}"
+    asked: list[tuple[str, str]] = []
+
+    def only_canaries(given: PatchActivationInput) -> bool:
+        asked.append((given.workflow_info.workflow_id, given.patch_id))
+        return given.workflow_info.workflow_id.startswith("canary-")
+
+    async with Worker(
+        client, task_queue=queue, workflows=[PatchedBranch], patch_activation_callback=only_canaries
+    ):
+        canary, other = f"canary-{uuid.uuid4()}", f"other-{uuid.uuid4()}"
+        assert await client.execute_workflow(PatchedBranch.run, id=canary, task_queue=queue) == "new"
+        assert await client.execute_workflow(PatchedBranch.run, id=other, task_queue=queue) == "old"
+    assert asked == [(canary, "v2"), (other, "v2")], asked

@@ -36,6 +36,7 @@ from ._activity_worker import (
 from ._interceptors import Interceptor, client_worker_interceptors
 from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
 from ._rate_limit import Pacer
+from ._runtime import PatchActivationInput
 from ._task_errors import oversized_answer, parse_task
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from ._tuning import WorkerTuner, resolve_slots
@@ -82,6 +83,7 @@ class Worker:
         plugin_shutdown_timeout: timedelta | None = timedelta(seconds=60),
         shared_state_manager: SharedStateManager | None = None,
         on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
+        patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -110,7 +112,11 @@ class Worker:
         `on_fatal_error`: as temporalio's, awaited when `run()` fails (the worker cannot reach its
         broker, or declare or consume its queues), before the shutdown; it cannot stop the
         shutdown, and an exception it raises is logged and ignored. `run()` then raises the
-        failure."""
+        failure.
+
+        `patch_activation_callback` (experimental in temporalio too): asked, with a
+        `PatchActivationInput`, by the first `workflow.patched(id)` of a run executing (not
+        replaying) new code; False leaves the patch off for that run (no marker is recorded)."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
@@ -178,6 +184,7 @@ class Worker:
         self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
         self._stopping = False
         self._on_fatal_error = on_fatal_error
+        self._patch_activation_callback = patch_activation_callback
 
     # --- attributes (temporalio's) ---------------------------------------------------------
 
@@ -284,6 +291,7 @@ class Worker:
                 max_concurrent_local_activities=self._max_local,
                 max_eager_activities_per_task=self._max_eager,
                 workflow_task_executor=self._wf_executor,
+                patch_activation_callback=self._patch_activation_callback,
             )
             shared = names.workflow_task_queue(ns, self.task_queue)
             await t.declare_task_queue(shared, sticky=False)

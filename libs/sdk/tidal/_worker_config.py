@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from ._activity_process import SharedStateManager
 from ._interceptors import Interceptor
 from ._plugins import Plugin
+from ._runtime import PatchActivationInput
 from ._tuning import WorkerTuner
 
 if TYPE_CHECKING:
@@ -48,3 +49,4 @@ class WorkerConfig(TypedDict, total=False):
     plugin_shutdown_timeout: timedelta | None
     shared_state_manager: SharedStateManager | None
     on_fatal_error: Callable[[BaseException], Awaitable[None]] | None
+    patch_activation_callback: Callable[[PatchActivationInput], bool] | None

@@ -31,7 +31,7 @@ from ._definitions import lookup as _workflow_lookup
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._local_activities import run_local_activity
-from ._runtime import StaleInstanceError, WorkflowInstance, WorkflowTaskError
+from ._runtime import PatchActivationInput, StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._runtime.query_answer import answer_query
 from ._runtime.update import only_rejections
@@ -80,8 +80,10 @@ class WorkflowWorker:
         max_concurrent_local_activities: int = 100,
         max_eager_activities_per_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
         workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
     ) -> None:
         self._client = client
+        self._patch_activation_callback = patch_activation_callback
         self.task_queue = task_queue
         self.identity = identity
         self.sticky_queue = sticky_queue
@@ -315,6 +317,7 @@ class WorkflowWorker:
             converter=self._converter(task),
             failure_exception_types=self._failure_types,
             interceptor_classes=self._workflow_interceptors,
+            patch_activation_callback=self._patch_activation_callback,
         )
 
     async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:

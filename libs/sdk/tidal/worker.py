@@ -12,7 +12,10 @@ from ._interceptors import (
     Interceptor,
 )
 from ._plugins import Plugin
-from ._runtime import WorkflowInstance  # noqa: F401  (temporalio.worker names it; see the parity table)
+from ._runtime import (
+    PatchActivationInput,
+    WorkflowInstance,  # noqa: F401  (temporalio.worker names it; see the parity table)
+)
 from ._tuning import FixedSizeSlotSupplier, WorkerTuner
 from ._worker import Worker
 from ._worker_config import WorkerConfig
@@ -46,6 +49,7 @@ __all__ = [
     "HandleSignalInput",
     "HandleUpdateInput",
     "Interceptor",
+    "PatchActivationInput",
     "Plugin",
     "Replayer",
     "ReplayerConfig",

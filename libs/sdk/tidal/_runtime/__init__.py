@@ -4,5 +4,12 @@ replays a run's history and produces its commands. The worker's entry point is
 
 from .instance import StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from .loop import WorkflowEventLoop
+from .patches import PatchActivationInput
 
-__all__ = ["StaleInstanceError", "WorkflowEventLoop", "WorkflowInstance", "WorkflowTaskError"]
+__all__ = [
+    "PatchActivationInput",
+    "StaleInstanceError",
+    "WorkflowEventLoop",
+    "WorkflowInstance",
+    "WorkflowTaskError",
+]

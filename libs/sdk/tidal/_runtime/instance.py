@@ -52,7 +52,7 @@ from .interceptor_roots import build_chain
 from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
 from .outcome import closing_command
-from .patches import Patches, patch_ids_ahead
+from .patches import PatchActivationInput, Patches, patch_ids_ahead
 from .query import replay_for_query, run_query
 from .randomness import RunRandomness
 from .start import start_info
@@ -74,6 +74,7 @@ class WorkflowInstance:
         converter: DataConverter | None = None,
         failure_exception_types: Sequence[type[BaseException]] = (),
         interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = (),
+        patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
     ) -> None:
         self.converter = converter or DataConverter.default
         # The loop's timer sink is this instance (start_timer/cancel_timer/callback_failed), and
@@ -84,7 +85,7 @@ class WorkflowInstance:
         self.local_activities = LocalActivities(self.state)
         self.timers = Timers(self.state)
         self.conditions = Conditions(self.state)
-        self.patches = Patches(self.state)
+        self.patches = Patches(self.state, activation_callback=patch_activation_callback)
         self.children = Children(self.state)
         self.randomness = RunRandomness(run_id)
         self._now = datetime.fromtimestamp(0, UTC)
