@@ -33,6 +33,7 @@ from tests.support.stack import wait_for
 __all__ = [
     "WORKFLOWS",
     "async_with_runs_the_plugins",
+    "evicted_runs_unwind_in_the_workflow_unless_disabled",
     "patch_activation_callback_decides_for_new_runs",
     "plugin_shutdown_timeout_bounds_their_cleanup",
     "process_pool_activity_heartbeats_and_sees_cancellation",
@@ -206,3 +207,64 @@ async def patch_activation_callback_decides_for_new_runs(client: Client, task_qu
         assert await client.execute_workflow(PatchedBranch.run, id=canary, task_queue=queue) == "new"
         assert await client.execute_workflow(PatchedBranch.run, id=other, task_queue=queue) == "old"
     assert asked == [(canary, "v2"), (other, "v2")], asked
+
+
+# Workflow ids whose `finally` ran inside the workflow (workflow.info() works only there).
+UNWOUND: list[str] = []
+
+
+@workflow.defn
+class HoldsUntilFinished:
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        try:
+            await workflow.wait_condition(lambda: self.done)
+        finally:
+            try:
+                UNWOUND.append(workflow.info().workflow_id)
+            except RuntimeError:
+                pass  # closed by the garbage collector, outside the workflow (unsafe eviction)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+
+async def _first_task_done(client: Client, workflow_id: str) -> bool:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return any(e.event_type == "WorkflowTaskCompleted" for e in history.events)
+
+
+async def evicted_runs_unwind_in_the_workflow_unless_disabled(client: Client, task_queue: str) -> None:
+    """temporalio's safe eviction: with one cached run, a second run pushes the first out of the
+    cache, whose waiting coroutine is then cancelled and unwound in the workflow (its `finally`
+    sees workflow.info()); with `disable_safe_workflow_eviction=True` it is just dropped."""
+    await _second_run_evicts_the_first(client, task_queue, unsafe=False)
+    await _second_run_evicts_the_first(client, task_queue, unsafe=True)
+
+
+async def _second_run_evicts_the_first(client: Client, task_queue: str, *, unsafe: bool) -> None:
+    queue = f"{task_queue}-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[HoldsUntilFinished],
+        max_cached_workflows=1,
+        **({"disable_safe_workflow_eviction": True} if unsafe else {}),
+    ):
+        first, second = f"held-{uuid.uuid4()}", f"held-{uuid.uuid4()}"
+        h1 = await client.start_workflow(HoldsUntilFinished.run, id=first, task_queue=queue)
+        await wait_for(lambda: _first_task_done(client, first), timeout=DEADLINE, what="first task")
+        assert first not in UNWOUND
+        h2 = await client.start_workflow(HoldsUntilFinished.run, id=second, task_queue=queue)
+        await wait_for(lambda: _first_task_done(client, second), timeout=DEADLINE, what="second task")
+        if unsafe:
+            assert first not in UNWOUND, UNWOUND
+        else:
+            await wait_for(lambda: first in UNWOUND, timeout=DEADLINE, what="first run unwound")
+        for handle in (h1, h2):  # both still finish (replayed after the eviction)
+            await handle.signal(HoldsUntilFinished.finish)
+            await asyncio.wait_for(handle.result(), DEADLINE)

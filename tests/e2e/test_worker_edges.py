@@ -14,6 +14,7 @@ from tests.support.stack import Stack
 SUITE = ScenarioSuite(
     scenarios=[
         se.async_with_runs_the_plugins,
+        se.evicted_runs_unwind_in_the_workflow_unless_disabled,
         se.patch_activation_callback_decides_for_new_runs,
         se.plugin_shutdown_timeout_bounds_their_cleanup,
         se.process_pool_activity_heartbeats_and_sees_cancellation,

@@ -84,6 +84,7 @@ class Worker:
         shared_state_manager: SharedStateManager | None = None,
         on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
         patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
+        disable_safe_workflow_eviction: bool = False,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -116,7 +117,12 @@ class Worker:
 
         `patch_activation_callback` (experimental in temporalio too): asked, with a
         `PatchActivationInput`, by the first `workflow.patched(id)` of a run executing (not
-        replaying) new code; False leaves the patch off for that run (no marker is recorded)."""
+        replaying) new code; False leaves the patch off for that run (no marker is recorded).
+
+        `disable_safe_workflow_eviction`: as temporalio's, and as little advised. A run leaving
+        the cache (full, closed, failed task, shutdown) normally has its pending coroutines
+        cancelled and unwound in the workflow's context; with True it is just dropped, and the
+        garbage collector closes them later, running `finally` blocks outside the workflow."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
@@ -185,6 +191,7 @@ class Worker:
         self._stopping = False
         self._on_fatal_error = on_fatal_error
         self._patch_activation_callback = patch_activation_callback
+        self._unsafe_eviction = disable_safe_workflow_eviction
 
     # --- attributes (temporalio's) ---------------------------------------------------------
 
@@ -292,6 +299,7 @@ class Worker:
                 max_eager_activities_per_task=self._max_eager,
                 workflow_task_executor=self._wf_executor,
                 patch_activation_callback=self._patch_activation_callback,
+                disable_safe_eviction=self._unsafe_eviction,
             )
             shared = names.workflow_task_queue(ns, self.task_queue)
             await t.declare_task_queue(shared, sticky=False)

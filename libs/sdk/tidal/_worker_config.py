@@ -50,3 +50,4 @@ class WorkerConfig(TypedDict, total=False):
     shared_state_manager: SharedStateManager | None
     on_fatal_error: Callable[[BaseException], Awaitable[None]] | None
     patch_activation_callback: Callable[[PatchActivationInput], bool] | None
+    disable_safe_workflow_eviction: bool

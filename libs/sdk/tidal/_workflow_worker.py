@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +30,7 @@ from ._definitions import lookup as _workflow_lookup
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._local_activities import run_local_activity
+from ._run_cache import RunCache
 from ._runtime import PatchActivationInput, StaleInstanceError, WorkflowInstance, WorkflowTaskError
 from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._runtime.query_answer import answer_query
@@ -81,6 +81,7 @@ class WorkflowWorker:
         max_eager_activities_per_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
         workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
         patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
+        disable_safe_eviction: bool = False,
     ) -> None:
         self._client = client
         self._patch_activation_callback = patch_activation_callback
@@ -100,10 +101,13 @@ class WorkflowWorker:
         self._workflow_interceptors = workflow_interceptor_classes(self._interceptors)
         self._local_slots = asyncio.Semaphore(max_concurrent_local_activities)
         self._max_eager = max_eager_activities_per_task
-        self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         # Runs whose cached instance is being activated on a workflow thread right now: a query
-        # must not read that instance mid-activation (it replays a throwaway copy instead).
+        # must not read that instance mid-activation (it replays a throwaway copy instead), and
+        # an eviction must not tear it down.
         self._activating: set[str] = set()
+        self._cache = RunCache(
+            capacity=max_cached_workflows, safe_eviction=not disable_safe_eviction, busy=self._activating
+        )
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
         # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
         # loop) is caught as a potential deadlock instead of freezing the worker's event loop.
@@ -208,7 +212,11 @@ class WorkflowWorker:
                 instance = self._new_instance(defn, task)
                 commands = await self._activate(instance, task)
         except Exception as exc:
-            self._cache.pop(task.run_id, None)
+            if isinstance(exc, DeadlockError):
+                self._cache.drop(task.run_id)  # its thread may still be in the code: not touched
+            else:
+                self._cache.pop(task.run_id, None)
+                self._cache.evict(instance)  # (a fresh replay that failed was never cached)
             log.warning("workflow task of %s failed: %s", task.workflow_id, exc)
             if isinstance(exc, WorkflowTaskError):
                 return FailWorkflowTask(failure=exc.failure, cause=exc.task_failure_cause, **ref)
@@ -224,11 +232,9 @@ class WorkflowWorker:
             # (History drops a speculative task that only rejected updates: this instance ran an
             # activation history will never show, so the next task must replay from scratch.)
             self._cache.pop(task.run_id, None)
+            self._cache.evict(instance)  # when it was not cached (a fresh replay)
         else:
             self._cache[task.run_id] = instance
-            self._cache.move_to_end(task.run_id)
-            while len(self._cache) > self._max_cached:
-                self._cache.popitem(last=False)
         return CompleteWorkflowTask(
             commands=self._request_eager(commands, instance.activities.no_eager_ids),
             sticky_queue=self.sticky_queue,

@@ -66,6 +66,7 @@ class ReplayerConfig(TypedDict, total=False):
     debug_mode: bool
     workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None
     identity: str | None
+    disable_safe_workflow_eviction: bool
 
 
 class Replayer:
@@ -81,6 +82,7 @@ class Replayer:
         plugins: Sequence[Plugin] = (),
         workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
         identity: str | None = None,
+        disable_safe_workflow_eviction: bool = False,
     ) -> None:
         """`workflow_failure_exception_types` as the worker's: which exceptions fail the workflow
         rather than the task, so a replay takes the same path the worker took. `debug_mode` is
@@ -88,7 +90,10 @@ class Replayer:
         always. `workflow_task_executor`: replay each history on this thread pool, so a long
         replay leaves the caller's event loop free (without one, histories replay inline on
         the loop, between which it yields). `identity` is kept in the config for ported code:
-        a replayer sends nothing to a server, so it appears nowhere."""
+        a replayer sends nothing to a server, so it appears nowhere.
+        `disable_safe_workflow_eviction`: as the worker's; after each history the replayed run's
+        pending coroutines are cancelled and unwound in the workflow (its `finally` blocks run
+        there) unless True, when the run is just dropped."""
         self._config = ReplayerConfig(
             workflows=list(workflows),
             namespace=namespace,
@@ -98,6 +103,7 @@ class Replayer:
             debug_mode=debug_mode,
             workflow_task_executor=workflow_task_executor,
             identity=identity,
+            disable_safe_workflow_eviction=disable_safe_workflow_eviction,
         )
         self._plugins = tuple(plugins)
         if self._plugins:  # each plugin configures in turn; the replayer is built from the result
@@ -116,6 +122,7 @@ class Replayer:
         self._converter = data_converter or DataConverter.default
         self._namespace = namespace
         self._executor = workflow_task_executor
+        self._safe_eviction = not disable_safe_workflow_eviction
 
     def config(self, *, active_config: bool = False) -> ReplayerConfig:
         """What this replayer was built with (a copy; `active_config` changes nothing: no plugins)."""
@@ -258,6 +265,9 @@ class Replayer:
         except WorkflowTaskError as e:
             cause: Any = e.__cause__
             return cause if isinstance(cause, Exception) else e
+        finally:
+            if self._safe_eviction:
+                instance.evict()
         return None
 
 

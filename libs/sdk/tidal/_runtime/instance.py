@@ -47,6 +47,7 @@ from .activities import ACTIVITY_JOB_EVENTS, Activities
 from .children import CHILD_JOB_EVENTS, Children
 from .conditions import Conditions
 from .errors import StaleInstanceError, WorkflowTaskError
+from .eviction import tear_down
 from .handlers import Handlers
 from .interceptor_roots import build_chain
 from .local_activities import LocalActivities
@@ -108,6 +109,7 @@ class WorkflowInstance:
         self.cancellation_reason: str | None = None
         self._workflow_failure: BaseException | None = None  # FailureError from a handler
         self._poisoned = False
+        self._evicted = False
         self._last_commands: tuple[Command, ...] = ()
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         self._replay_updates: tuple[UpdateRequest, ...] = ()  # accepted in the task being replayed
@@ -257,6 +259,22 @@ class WorkflowInstance:
             self._poisoned = True
             raise WorkflowTaskError(f"workflow task failed: {e!r}", failure=error_to_failure(e)) from e
         finally:
+            asyncio.events._set_running_loop(outer)
+
+    def evict(self) -> int:
+        """Tear the run down before it is dropped (eviction.py): its pending coroutines are
+        cancelled and unwound here, in the workflow's context; what their cleanup asks for never
+        reaches history. The instance cannot be activated again. Returns how many coroutines
+        would not finish (abandoned to the garbage collector)."""
+        if self._evicted:
+            return 0
+        self._poisoned = self._evicted = True
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            return tear_down(self._loop)
+        finally:
+            self.state.take_commands()
             asyncio.events._set_running_loop(outer)
 
     def get_info(self) -> Info:
