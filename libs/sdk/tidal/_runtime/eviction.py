@@ -5,8 +5,6 @@ whatever thread and loop happen to be current)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from .loop import WorkflowEventLoop
 
 __all__ = ["MAX_TEARDOWN_ROUNDS", "tear_down"]
@@ -21,10 +19,10 @@ def tear_down(loop: WorkflowEventLoop) -> int:
     """Cancel the loop's pending tasks and run them until they finish; the count left pending.
     The caller makes `loop` the running loop and discards the commands cleanup code produced."""
     for _ in range(MAX_TEARDOWN_ROUNDS):
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        pending = loop.pending_tasks()
         if not pending:
             return 0
         for task in pending:
             task.cancel()
         loop.run_ready()
-    return sum(1 for t in asyncio.all_tasks(loop) if not t.done())
+    return len(loop.pending_tasks())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar, TypeVarTuple
@@ -40,6 +41,8 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         self._sink = sink
         # workflow.* functions find their instance through this attribute of the running loop.
         self.tidal_instance: Any = sink
+        # This loop's tasks, for eviction (asyncio.all_tasks would scan every task of the process).
+        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     # --- driving (called by the instance) -------------------------------------------------
 
@@ -111,7 +114,12 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[_T]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        task = asyncio.Task(coro, loop=self, name=name, context=context)
+        self._tasks.add(task)
+        return task
+
+    def pending_tasks(self) -> list[asyncio.Task[Any]]:
+        return [t for t in self._tasks if not t.done()]
 
     def get_debug(self) -> bool:
         return False
