@@ -34,7 +34,8 @@ needs_amqp_tools = pytest.mark.skipif(
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[Client]:
-    c = await Client.connect(stack.address)
+    # Lazy: the tests start the services after taking the client (connect checks /healthz).
+    c = await Client.connect(stack.address, lazy=True)
     yield c
     await c.close()
 
