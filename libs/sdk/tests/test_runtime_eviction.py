@@ -5,7 +5,9 @@ with the flag, is just dropped."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
+import threading
 from datetime import timedelta
 
 import pytest
@@ -55,6 +57,20 @@ class Stubborn:
                 await workflow.wait_condition(lambda: False)
             except asyncio.CancelledError:
                 pass  # never gives up
+
+
+RELEASE = threading.Event()
+
+
+@workflow.defn
+class BlocksInCleanup:
+    @workflow.run
+    async def run(self) -> None:
+        try:
+            await workflow.wait_condition(lambda: False)
+        finally:
+            RELEASE.wait(60)  # cleanup code that blocks (sync I/O, a lock, a busy loop)
+            CLEANUPS.append((workflow.info().workflow_id, "unblocked"))
 
 
 def _started(cls: type, workflow_id: str) -> WorkflowInstance:
@@ -141,3 +157,23 @@ async def test_the_replayer_tears_each_replayed_run_down_unless_disabled() -> No
     assert (await unsafe.replay_workflow(history)).replay_failure is None
     gc.collect()
     assert CLEANUPS == []
+
+
+def test_a_teardown_that_blocks_holds_a_workflow_thread_not_the_worker() -> None:
+    """With workflow threads (the worker's default: deadlock detection), the teardown runs on one
+    of them and is not waited for: cleanup code that blocks cannot freeze the worker's loop."""
+    CLEANUPS.clear()
+    RELEASE.clear()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    cache = RunCache(capacity=1, threads=lambda: pool)
+    try:
+        blocked = _started(BlocksInCleanup, "wf-blocked")
+        cache[blocked.run_id] = blocked
+        cache["other"] = _started(Waiting, "wf-other")  # evicts the blocked run: returns at once
+        assert list(cache) == ["other"] and CLEANUPS == []
+        RELEASE.set()
+        pool.submit(lambda: None).result(timeout=10)  # the teardown before it has finished
+        assert CLEANUPS == [("wf-blocked", "unblocked")]
+    finally:
+        RELEASE.set()
+        pool.shutdown(wait=True)

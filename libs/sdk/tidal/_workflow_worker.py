@@ -106,7 +106,10 @@ class WorkflowWorker:
         # an eviction must not tear it down.
         self._activating: set[str] = set()
         self._cache = RunCache(
-            capacity=max_cached_workflows, safe_eviction=not disable_safe_eviction, busy=self._activating
+            capacity=max_cached_workflows,
+            safe_eviction=not disable_safe_eviction,
+            busy=self._activating,
+            threads=lambda: self._wf_threads,
         )
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
         # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
