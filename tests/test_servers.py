@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import uuid
+from pathlib import Path
 
 import aio_pika
 import aiormq
 import asyncpg
+import pytest
 
 from tests.support.servers import asyncpg_dsn
 
@@ -108,3 +111,28 @@ async def test_sqlalchemy_url_form_works(fresh_database_url: str) -> None:
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+def test_private_rabbitmq_has_its_cookie_before_the_node_boots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node and the first rabbitmqctl must not race to create HOME/.erlang.cookie.
+
+    When each created its own, every CLI call was rejected ("Invalid challenge reply") and the
+    chaos suite's broker never came up (CI, stop 17).
+    """
+    from tests.support import rabbitmq
+
+    if rabbitmq._rabbitmq_bin_dir() is None:
+        pytest.skip("no local RabbitMQ binaries")
+    seen: dict[str, object] = {}
+
+    def fake_boot(bin_dir: object, env: dict[str, str], *args: object, **kwargs: object) -> None:
+        cookie = Path(env["HOME"]) / ".erlang.cookie"
+        seen["exists"] = cookie.exists()
+        seen["mode"] = stat.S_IMODE(cookie.stat().st_mode) if cookie.exists() else None
+        seen["size"] = len(cookie.read_text()) if cookie.exists() else 0
+        raise RuntimeError("boot skipped by the test")
+
+    monkeypatch.setattr(rabbitmq, "_boot_local_node", fake_boot)
+    with pytest.raises(RuntimeError, match="boot skipped"):
+        rabbitmq._start_rabbitmq_local(timeout=5)
+    assert seen == {"exists": True, "mode": 0o400, "size": 40}

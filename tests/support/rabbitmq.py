@@ -259,6 +259,10 @@ def _start_rabbitmq_local(*, timeout: float = RABBITMQ_START_TIMEOUT) -> RabbitM
     node_port, dist_port, epmd_port = _free_port(), _free_port(), _free_port()
     pid_file = base / "rabbit.pid"
     (base / "enabled_plugins").write_text("[].\n")
+    # The cookie exists before anything starts: otherwise `rabbitmq-server -detached` and
+    # the first `rabbitmqctl` race to create HOME/.erlang.cookie, each keeps its own, and
+    # every CLI call is rejected ("Invalid challenge reply") until the boot times out.
+    _write_erlang_cookie(base)
     (base / "rabbitmq.conf").write_text(
         # Tests run on small CI disks: the default 50MB free-disk alarm would block publishers.
         "disk_free_limit.absolute = 1MB\n"
@@ -309,6 +313,14 @@ def _start_rabbitmq_local(*, timeout: float = RABBITMQ_START_TIMEOUT) -> RabbitM
         server.stop()
         raise RuntimeError(f"private RabbitMQ node failed to start: {exc}\n{logs}") from exc
     return server
+
+
+def _write_erlang_cookie(home: Path) -> Path:
+    cookie = home / ".erlang.cookie"
+    fd = os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(20).upper())
+    return cookie
 
 
 def _boot_local_node(
