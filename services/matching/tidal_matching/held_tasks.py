@@ -1,0 +1,146 @@
+"""Rate-limited task queues' activity tasks: held in a durable queue of their own, released to
+the worker queue at the declared rate (the I/O around rate_limit.py's pure state).
+
+Matching's main consumer never waits for a token: it moves a limited queue's task into that
+queue's held queue (publish confirmed, then ack), so a limited task queue never holds back the
+deliveries of another. Each held queue is consumed with prefetch 1 by a single active consumer
+across matching processes; a task waits there unacked until the bucket has a token, is
+published to the worker queue, then acked: a crash at any point leaves it in a queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from pydantic import ValidationError
+from tidal_schema import names
+from tidal_schema.messages import MATCHING_MESSAGE, MatchingMessage
+from tidal_server.bus import Bus, BusError, Consumer, Delivery, OutMessage, UnroutableError
+from tidal_server.clock import Clock
+
+from . import metrics
+from .queues import held_queue_spec
+from .rate_limit import DeclaredRates, TaskQueueKey, TokenBucket
+
+__all__ = ["Forward", "HeldTasks"]
+
+log = logging.getLogger("tidal.matching")
+
+Forward = Callable[[MatchingMessage], Awaitable[bool]]
+"""Dispatch a released task to its worker queue; False: no queue took it (requeue)."""
+
+
+class HeldTasks:
+    def __init__(self, *, bus: Bus, clock: Clock, rates: DeclaredRates, forward: Forward) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._rates = rates
+        self._forward = forward
+        self._consumers: dict[TaskQueueKey, Consumer] = {}
+        self._buckets: dict[TaskQueueKey, TokenBucket] = {}
+        self._wakes: dict[TaskQueueKey, asyncio.Event] = {}
+        self._attach_lock = asyncio.Lock()
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def limited(self, key: TaskQueueKey) -> bool:
+        return self._rates.rate(key, self.now()) is not None
+
+    def attached(self, key: TaskQueueKey) -> bool:
+        return key in self._consumers
+
+    async def attach(self, key: TaskQueueKey) -> None:
+        """Declare the task queue's held queue and release from it (idempotent)."""
+        if key in self._consumers:
+            return
+        async with self._attach_lock:
+            if key in self._consumers:
+                return
+            name = names.rate_limited_activity_queue(*key)
+            await self._bus.declare_queue(held_queue_spec(name))
+            self._consumers[key] = await self._bus.consume(name, partial(self._release, key), prefetch=1)
+
+    async def hold(self, key: TaskQueueKey, body: bytes, priority: int) -> None:
+        """Put a task (its AddActivityTask body, as received) in the task queue's held queue;
+        returns once the broker confirmed it."""
+        message = OutMessage(
+            exchange="", routing_key=names.rate_limited_activity_queue(*key), body=body, priority=priority
+        )
+        await self.attach(key)
+        try:
+            await self._bus.publish(message)
+        except UnroutableError:
+            # Deleted by an operator: declare it again (the raise goes to the caller, who requeues).
+            await self._detach(key)
+            await self.attach(key)
+            await self._bus.publish(message)
+        metrics.HELD.labels(*key).inc()
+
+    def wake(self, key: TaskQueueKey) -> None:
+        """The task queue's rate changed: a release waiting for a token looks again."""
+        event = self._wakes.pop(key, None)
+        if event is not None:
+            event.set()
+
+    async def stop(self) -> None:
+        for key in list(self._consumers):
+            await self._detach(key)
+
+    async def _detach(self, key: TaskQueueKey) -> None:
+        consumer = self._consumers.pop(key, None)
+        if consumer is not None:
+            with contextlib.suppress(BusError):
+                await consumer.cancel()
+
+    async def _release(self, key: TaskQueueKey, delivery: Delivery) -> None:
+        try:
+            msg = MATCHING_MESSAGE.validate_json(delivery.body)
+        except ValidationError as exc:
+            # Only matching publishes here, after validating: someone else wrote into the queue.
+            await delivery.dead_letter(
+                f"invalid held task: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+            )
+            return
+        await self._wait_turn(key)
+        if not await self._forward(msg):
+            await delivery.nack(requeue=True)
+            return
+        await delivery.ack()
+
+    async def _wait_turn(self, key: TaskQueueKey) -> None:
+        """Returns when the task queue's bucket gave a token, or the queue has no rate (any
+        more): its held tasks then go on at once."""
+        while True:
+            now = self.now()
+            rate = self._rates.rate(key, now)
+            if rate is None:
+                self._buckets.pop(key, None)
+                return
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = TokenBucket.full(rate=rate, now=now)
+            elif bucket.rate != rate:
+                bucket = bucket.with_rate(rate, now)
+            wait = bucket.wait(now)
+            if wait <= 0:
+                self._buckets[key] = bucket.take(now)
+                return
+            self._buckets[key] = bucket
+            # Until the token, or until the rate lapses (then nothing limits the queue).
+            await self._sleep(key, min(wait, max(self._rates.lapses_in(key, now), 0.001)))
+
+    async def _sleep(self, key: TaskQueueKey, seconds: float) -> None:
+        """The wait for a token is the rate limit itself (the clock's sleep); a new declaration
+        for the task queue cuts it short."""
+        event = self._wakes.setdefault(key, asyncio.Event())
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        woken = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
