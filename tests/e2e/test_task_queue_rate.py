@@ -1,0 +1,99 @@
+"""A task queue's activity dispatch rate (`Worker(max_task_queue_activities_per_second=)`),
+enforced by matching: embedded (in-memory bus + SQLite) and on the real stack (RabbitMQ +
+Postgres, each service its own process). Scenarios in scenarios_task_queue_rate.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aio_pika
+import pytest
+from tidal.client import Client
+from tidal.testing import WorkflowEnvironment
+from tidal_schema import names
+from tidal_server.bus import DLQ_QUEUE, Delivery, OutMessage
+
+from tests.e2e import scenarios_task_queue_rate as sr
+from tests.support.scenario_suite import Scenario, ScenarioSuite
+from tests.support.stack import Stack
+
+# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
+pytestmark = pytest.mark.shared_stack
+
+SUITE = ScenarioSuite(
+    scenarios=[sr.task_queue_rate_paces_dispatch],
+    queue=lambda s: f"tq-rate-{s.__name__}",
+    timeout=60,
+)
+
+
+@pytest.fixture
+async def embedded() -> AsyncIterator[Client]:
+    async with SUITE.embedded() as client:
+        yield client
+
+
+@pytest.mark.parametrize("scenario", SUITE.scenarios, ids=SUITE.ids)
+async def test_embedded(embedded: Client, scenario: Scenario) -> None:
+    await SUITE.run_one(embedded, scenario)
+
+
+async def test_stack(running: Stack) -> None:
+    await SUITE.run_all(running.address)
+
+
+async def test_hostile_rate_declarations_embedded() -> None:
+    env = await WorkflowEnvironment.start_local()
+    try:
+        bus = env.server.bus
+        dead: list[tuple[bytes, Mapping[str, Any]]] = []
+
+        async def on_dead(d: Delivery) -> None:
+            dead.append((d.body, dict(d.headers)))
+            await d.ack()
+
+        await bus.consume(DLQ_QUEUE, on_dead)
+
+        async def publish(body: bytes) -> None:
+            await bus.publish(
+                OutMessage(
+                    exchange=names.MATCHING_EXCHANGE, routing_key=names.MATCHING_RATES_ROUTING_KEY, body=body
+                )
+            )
+
+        async def dead_letters() -> list[tuple[bytes, Mapping[str, Any]]]:
+            return list(dead)
+
+        await sr.hostile_rate_declarations(env.client, "tq-rate-hostile", publish, dead_letters)
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def amqp(running: Stack) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    conn = await aio_pika.connect_robust(running.amqp_url)
+    try:
+        yield await conn.channel()
+    finally:
+        await conn.close()
+
+
+async def test_hostile_rate_declarations_stack(running: Stack, amqp: aio_pika.abc.AbstractChannel) -> None:
+    exchange = await amqp.get_exchange(names.MATCHING_EXCHANGE)
+    dead: list[tuple[bytes, Mapping[str, Any]]] = []
+
+    async def publish(body: bytes) -> None:
+        await exchange.publish(aio_pika.Message(body), routing_key=names.MATCHING_RATES_ROUTING_KEY)
+
+    async def dead_letters() -> list[tuple[bytes, Mapping[str, Any]]]:
+        dlq = await amqp.get_queue(DLQ_QUEUE)
+        while (msg := await dlq.get(no_ack=True, fail=False)) is not None:
+            dead.append((msg.body, dict(msg.headers)))
+        return list(dead)
+
+    client = await Client.connect(running.address)
+    try:
+        await sr.hostile_rate_declarations(client, "tq-rate-hostile", publish, dead_letters)
+    finally:
+        await client.close()
