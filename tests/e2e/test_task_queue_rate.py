@@ -4,6 +4,8 @@ Postgres, each service its own process). Scenarios in scenarios_task_queue_rate.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -11,15 +13,13 @@ import aio_pika
 import pytest
 from tidal.client import Client
 from tidal.testing import WorkflowEnvironment
+from tidal.worker import Worker
 from tidal_schema import names
 from tidal_server.bus import DLQ_QUEUE, Delivery, OutMessage
 
 from tests.e2e import scenarios_task_queue_rate as sr
 from tests.support.scenario_suite import Scenario, ScenarioSuite
-from tests.support.stack import Stack
-
-# `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
-pytestmark = pytest.mark.shared_stack
+from tests.support.stack import Stack, wait_for
 
 SUITE = ScenarioSuite(
     scenarios=[sr.task_queue_rate_paces_dispatch],
@@ -39,6 +39,7 @@ async def test_embedded(embedded: Client, scenario: Scenario) -> None:
     await SUITE.run_one(embedded, scenario)
 
 
+@pytest.mark.shared_stack  # `running` is tests/e2e's shared stack: own ids and task queues
 async def test_stack(running: Stack) -> None:
     await SUITE.run_all(running.address)
 
@@ -80,6 +81,7 @@ async def amqp(running: Stack) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
 
 
 async def test_hostile_rate_declarations_stack(running: Stack, amqp: aio_pika.abc.AbstractChannel) -> None:
+    """On a stack of its own: it reads the dead-letter queue."""
     exchange = await amqp.get_exchange(names.MATCHING_EXCHANGE)
     dead: list[tuple[bytes, Mapping[str, Any]]] = []
 
@@ -97,3 +99,35 @@ async def test_hostile_rate_declarations_stack(running: Stack, amqp: aio_pika.ab
         await sr.hostile_rate_declarations(client, "tq-rate-hostile", publish, dead_letters)
     finally:
         await client.close()
+
+
+async def test_held_tasks_survive_a_matching_crash_stack(stack: Stack) -> None:
+    """Matching is SIGKILLed while a rate-limited task queue's activities wait in its held queue,
+    and started again: every activity still runs (the held queue is durable, the waiting task
+    unacked), still paced once the worker declared again."""
+    stack.start_services()
+    await stack.wait_ready()
+    client = await Client.connect(stack.address)
+    key = f"tq-rate-crash-{uuid.uuid4().hex[:8]}"
+    try:
+        async with Worker(
+            client,
+            task_queue="tq-rate-crash",
+            workflows=[sr.RateBurst],
+            activities=[sr.note_start],
+            max_task_queue_activities_per_second=1,
+        ):
+            handle = await client.start_workflow(
+                sr.RateBurst.run, args=[key, 8], id=key, task_queue="tq-rate-crash"
+            )
+            await wait_for(lambda: len(sr.STARTS.get(key, [])) >= 2, timeout=60, what="two activities")
+            stack.kill("matching")
+            started = len(sr.STARTS[key])
+            assert started < 8, "the activities were not held"
+            stack.start("matching")
+            await asyncio.wait_for(handle.result(), timeout=120)
+    finally:
+        await client.close()
+    starts = sorted(sr.STARTS[key])
+    assert len(starts) >= 8, starts
+    assert starts[-1] - starts[0] >= 5.0, starts  # 7 s by the bucket, less a restart's burst
