@@ -3,9 +3,10 @@ the worker queue at the declared rate (the I/O around rate_limit.py's pure state
 
 Matching's main consumer never waits for a token: it moves a limited queue's task into that
 queue's held queue (publish confirmed, then ack), so a limited task queue never holds back the
-deliveries of another. Each held queue is consumed with prefetch 1 by a single active consumer
-across matching processes; a task waits there unacked until the bucket has a token, is
-published to the worker queue, then acked: a crash at any point leaves it in a queue."""
+deliveries of another. Each held queue is consumed by a single active consumer across matching
+processes; a task waits there unacked until the bucket has a token, is published to the worker
+queue, then acked: a crash at any point leaves it in a queue. The consumer's prefetch
+(RELEASE_PREFETCH) lets the publishes overlap; waits for a token go one at a time."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ __all__ = ["Forward", "HeldTasks"]
 
 log = logging.getLogger("tidal.matching")
 
+RELEASE_PREFETCH = 32
+"""Held tasks a release consumer has in hand: one waits for the token (in turn), the others'
+publish and ack overlap it, so a high rate is not capped by one broker round trip per task."""
+
 Forward = Callable[[MatchingMessage], Awaitable[bool]]
 """Dispatch a released task to its worker queue; False: no queue took it (requeue)."""
 
@@ -42,13 +47,16 @@ class HeldTasks:
         self._consumers: dict[TaskQueueKey, Consumer] = {}
         self._buckets: dict[TaskQueueKey, TokenBucket] = {}
         self._wakes: dict[TaskQueueKey, asyncio.Event] = {}
+        # One release at a time waits for a task queue's next token (FIFO): no thundering herd.
+        self._turns: dict[TaskQueueKey, asyncio.Lock] = {}
         self._attach_lock = asyncio.Lock()
 
     def now(self) -> float:
         return self._clock.now().timestamp()
 
     def limited(self, key: TaskQueueKey) -> bool:
-        return self._rates.rate(key, self.now()) is not None
+        # Every activity task asks: no clock read while no task queue has a rate.
+        return bool(self._rates) and self._rates.rate(key, self.now()) is not None
 
     def attached(self, key: TaskQueueKey) -> bool:
         return key in self._consumers
@@ -62,7 +70,9 @@ class HeldTasks:
                 return
             name = names.rate_limited_activity_queue(*key)
             await self._bus.declare_queue(held_queue_spec(name))
-            self._consumers[key] = await self._bus.consume(name, partial(self._release, key), prefetch=1)
+            self._consumers[key] = await self._bus.consume(
+                name, partial(self._release, key), prefetch=RELEASE_PREFETCH
+            )
 
     async def hold(self, key: TaskQueueKey, body: bytes, priority: int) -> None:
         """Put a task (its AddActivityTask body, as received) in the task queue's held queue;
@@ -105,11 +115,35 @@ class HeldTasks:
                 f"invalid held task: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
             )
             return
-        await self._wait_turn(key)
+        if not self._take_now(key):
+            async with self._turns.setdefault(key, asyncio.Lock()):
+                await self._wait_turn(key)
         if not await self._forward(msg):
             await delivery.nack(requeue=True)
             return
         await delivery.ack()
+
+    def _take_now(self, key: TaskQueueKey) -> bool:
+        """A token without waiting (or no rate): the releases in hand go in one loop turn."""
+        now = self.now()
+        rate = self._rates.rate(key, now)
+        if rate is None:
+            self._buckets.pop(key, None)
+            return True
+        bucket = self._bucket(key, rate, now)
+        if bucket.wait(now) > 0:
+            return False
+        self._buckets[key] = bucket.take(now)
+        return True
+
+    def _bucket(self, key: TaskQueueKey, rate: float, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket.full(rate=rate, now=now)
+        elif bucket.rate != rate:
+            bucket = bucket.with_rate(rate, now)
+        self._buckets[key] = bucket
+        return bucket
 
     async def _wait_turn(self, key: TaskQueueKey) -> None:
         """Returns when the task queue's bucket gave a token, or the queue has no rate (any
@@ -120,16 +154,11 @@ class HeldTasks:
             if rate is None:
                 self._buckets.pop(key, None)
                 return
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = TokenBucket.full(rate=rate, now=now)
-            elif bucket.rate != rate:
-                bucket = bucket.with_rate(rate, now)
+            bucket = self._bucket(key, rate, now)
             wait = bucket.wait(now)
             if wait <= 0:
                 self._buckets[key] = bucket.take(now)
                 return
-            self._buckets[key] = bucket
             # Until the token, or until the rate lapses (then nothing limits the queue).
             await self._sleep(key, min(wait, max(self._rates.lapses_in(key, now), 0.001)))
 

@@ -85,6 +85,9 @@ class DeclaredRates:
         self._rates[key] = DeclaredRate(per_second=per_second, declared_at=now, identity=identity)
         return True
 
+    def __bool__(self) -> bool:
+        return bool(self._rates)
+
     def rate(self, key: TaskQueueKey, now: float) -> float | None:
         """The task queue's rate now; None: no limit (never declared, or lapsed)."""
         declared = self._rates.get(key)
