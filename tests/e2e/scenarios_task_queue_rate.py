@@ -43,6 +43,14 @@ class RateBurst:
         )
 
 
+@workflow.defn(name="TaskQueueRateSleepThenBurst")
+class SleepThenBurst:
+    @workflow.run
+    async def run(self, key: str, n: int) -> None:
+        await workflow.sleep(timedelta(hours=1))
+        await RateBurst().run(key, n)
+
+
 async def task_queue_rate_paces_dispatch(client: Client, task_queue: str) -> None:
     """A worker with max_task_queue_activities_per_second=2 (and workflows: its own workflow
     tasks schedule the activities, which eager execution would hand it straight back, around

@@ -71,6 +71,29 @@ async def test_hostile_rate_declarations_embedded() -> None:
         await env.shutdown()
 
 
+async def test_a_time_skip_does_not_lapse_the_rate_embedded() -> None:
+    """In the time-skipping environment a workflow sleeps an hour (skipped), then schedules 6
+    activities on a queue limited to 2/s: they still start over 2 s. Before the declarations'
+    time to live ran on real time, the skip made the rate lapse and all 6 started at once."""
+    env = await WorkflowEnvironment.start_time_skipping()
+    key = f"tq-rate-skip-{uuid.uuid4().hex[:8]}"
+    try:
+        async with Worker(
+            env.client,
+            task_queue="tq-rate-skip",
+            workflows=[sr.SleepThenBurst],
+            activities=[sr.note_start],
+            max_task_queue_activities_per_second=2,
+        ):
+            await env.client.execute_workflow(
+                sr.SleepThenBurst.run, args=[key, 6], id=key, task_queue="tq-rate-skip"
+            )
+    finally:
+        await env.shutdown()
+    starts = sorted(sr.STARTS[key])
+    assert len(starts) == 6 and starts[-1] - starts[0] >= 1.7, starts  # 2.0 s by the bucket
+
+
 @pytest.fixture
 async def amqp(running: Stack) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     conn = await aio_pika.connect_robust(running.amqp_url)

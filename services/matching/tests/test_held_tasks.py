@@ -51,10 +51,16 @@ class Harness:
         self.clock = clock
         self.got: dict[str, list[str]] = {}
         self.dead: list[dict[str, Any]] = []
+        # The time declarations lapse in: the fake clock's unless a test moves them apart.
+        self.monotonic: Callable[[], float] = lambda: clock.now().timestamp()
 
     def service(self, **settings: Any) -> MatchingService:
         runtime = Runtime(bus=self.bus, engine=None, member_id="m-test", shard_count=1, clock=self.clock)  # type: ignore[arg-type]
-        return MatchingService(runtime, MatchingSettings(backlog_poll_seconds=3600, **settings))
+        return MatchingService(
+            runtime,
+            MatchingSettings(backlog_poll_seconds=3600, **settings),
+            monotonic=lambda: self.monotonic(),
+        )
 
     async def worker(self, task_queue: str) -> None:
         queue = names.activity_task_queue("default", task_queue)
@@ -224,4 +230,26 @@ async def test_hostile_declarations_are_dead_lettered_and_change_nothing(h: Harn
     assert "max_rate_limited_task_queues" in str(h.dead[-1][H_DL_REASON])
     await h.add("q", 5)
     await until(lambda: h.count("q") == 5, "q's tasks, unlimited")
+    await svc.stop()
+
+
+async def test_a_skip_of_the_pacing_clock_refills_the_burst_but_does_not_lapse_the_rate(h: Harness) -> None:
+    """The time-skipping environment's clock jumps hours while workers declare every 10 s of real
+    time: the rate's time to live runs on real time, so it holds (it lapsed at the first skip
+    before: the declaration's age was read on the skipping clock)."""
+    real = h.clock.now().timestamp()
+    h.monotonic = lambda: real  # real time stands still in this test; the pacing clock jumps
+    svc = h.service(task_queue_rate_ttl_seconds=60)
+    await svc.start()
+    await h.worker("q")
+    await h.declare("q", 1)
+    await settle()
+    await h.add("q", 5)
+    await until(lambda: h.count("q") == 1, "the burst of one")
+    h.clock.advance(3600)
+    await until(lambda: h.count("q") == 2, "the token the hour refilled")
+    await settle()
+    assert h.count("q") == 2  # still limited: one token, not the whole backlog
+    h.clock.advance(1)
+    await until(lambda: h.count("q") == 3, "the next token")
     await svc.stop()

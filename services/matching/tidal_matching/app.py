@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -29,7 +30,10 @@ _tracer = tracer("tidal.matching")
 class MatchingService:
     name = "matching"
 
-    def __init__(self, runtime: Runtime, settings: MatchingSettings) -> None:
+    def __init__(
+        self, runtime: Runtime, settings: MatchingSettings, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`monotonic`: the time rate declarations lapse in (a test gives its fake clock's)."""
         self._rt = runtime
         self._settings = settings
         # Declared worker queues -> backlog gauge labels (namespace, task queue, kind).
@@ -43,7 +47,13 @@ class MatchingService:
         self._rates = DeclaredRates(
             ttl=settings.task_queue_rate_ttl_seconds, max_task_queues=settings.max_rate_limited_task_queues
         )
-        self._held = HeldTasks(bus=runtime.bus, clock=runtime.clock, rates=self._rates, forward=self._forward)
+        self._held = HeldTasks(
+            bus=runtime.bus,
+            clock=runtime.clock,
+            monotonic=monotonic,
+            rates=self._rates,
+            forward=self._forward,
+        )
         self._declarations = RateDeclarations(
             bus=runtime.bus,
             member_id=runtime.member_id,

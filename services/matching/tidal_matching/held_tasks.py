@@ -39,9 +39,21 @@ Forward = Callable[[MatchingMessage], Awaitable[bool]]
 
 
 class HeldTasks:
-    def __init__(self, *, bus: Bus, clock: Clock, rates: DeclaredRates, forward: Forward) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        clock: Clock,
+        monotonic: Callable[[], float],
+        rates: DeclaredRates,
+        forward: Forward,
+    ) -> None:
+        """`clock` paces (the runtime's: a test's FakeClock, the time-skipping environment's
+        SkippingClock); `monotonic` times the declarations' time to live: workers declare again
+        every 10 s of real time, so a clock that skips an hour must not make their rate lapse."""
         self._bus = bus
         self._clock = clock
+        self._monotonic = monotonic
         self._rates = rates
         self._forward = forward
         self._consumers: dict[TaskQueueKey, Consumer] = {}
@@ -54,9 +66,13 @@ class HeldTasks:
     def now(self) -> float:
         return self._clock.now().timestamp()
 
+    def declared_now(self) -> float:
+        """The time declarations are recorded and lapse in (see __init__)."""
+        return self._monotonic()
+
     def limited(self, key: TaskQueueKey) -> bool:
         # Every activity task asks: no clock read while no task queue has a rate.
-        return bool(self._rates) and self._rates.rate(key, self.now()) is not None
+        return bool(self._rates) and self._rates.rate(key, self._monotonic()) is not None
 
     def attached(self, key: TaskQueueKey) -> bool:
         return key in self._consumers
@@ -126,7 +142,7 @@ class HeldTasks:
     def _take_now(self, key: TaskQueueKey) -> bool:
         """A token without waiting (or no rate): the releases in hand go in one loop turn."""
         now = self.now()
-        rate = self._rates.rate(key, now)
+        rate = self._rates.rate(key, self._monotonic())
         if rate is None:
             self._buckets.pop(key, None)
             return True
@@ -149,8 +165,8 @@ class HeldTasks:
         """Returns when the task queue's bucket gave a token, or the queue has no rate (any
         more): its held tasks then go on at once."""
         while True:
-            now = self.now()
-            rate = self._rates.rate(key, now)
+            now, declared_now = self.now(), self._monotonic()
+            rate = self._rates.rate(key, declared_now)
             if rate is None:
                 self._buckets.pop(key, None)
                 return
@@ -160,7 +176,7 @@ class HeldTasks:
                 self._buckets[key] = bucket.take(now)
                 return
             # Until the token, or until the rate lapses (then nothing limits the queue).
-            await self._sleep(key, min(wait, max(self._rates.lapses_in(key, now), 0.001)))
+            await self._sleep(key, min(wait, max(self._rates.lapses_in(key, declared_now), 0.001)))
 
     async def _sleep(self, key: TaskQueueKey, seconds: float) -> None:
         """The wait for a token is the rate limit itself (the clock's sleep); a new declaration

@@ -56,7 +56,7 @@ class RateDeclarations:
                 log.debug("rate declarations consumer cancel failed", exc_info=True)
 
     def refresh_gauge(self) -> None:
-        now = self._held.now()
+        now = self._held.declared_now()
         for key in self._rates.keys():
             metrics.RATE_LIMIT.labels(*key).set(self._rates.rate(key, now) or 0)
 
@@ -72,7 +72,7 @@ class RateDeclarations:
             return
         key = (msg.namespace, msg.task_queue)
         rate = msg.activities_per_second
-        if not self._rates.declare(key, rate, msg.identity, self._held.now()):
+        if not self._rates.declare(key, rate, msg.identity, self._held.declared_now()):
             await delivery.dead_letter(
                 f"task queue rate declaration refused: this matching process already limits "
                 f"{self._max} task queues (max_rate_limited_task_queues)"
