@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from tidal import activity, workflow
 from tidal.client import Client
@@ -56,7 +57,8 @@ async def task_queue_rate_paces_dispatch(client: Client, task_queue: str) -> Non
     tasks schedule the activities, which eager execution would hand it straight back, around
     matching): 10 activities scheduled together start over at least ~4 s (Temporal's burst,
     ceil(rate) = 2 at once, then one every 0.5 s). A task queue without a limit, in the same run,
-    starts its 10 at once."""
+    starts its 10 at once. While the limited ones wait, describe task queue counts them in the
+    activity backlog."""
     limited_key, free_key = (f"tq-rate-{uuid.uuid4().hex[:8]}-{k}" for k in ("limited", "free"))
     free_queue = f"{task_queue}-free"
     async with (
@@ -69,12 +71,24 @@ async def task_queue_rate_paces_dispatch(client: Client, task_queue: str) -> Non
         ),
         Worker(client, task_queue=free_queue, workflows=[RateBurst], activities=[note_start]),
     ):
-        await asyncio.gather(
-            client.execute_workflow(
+        handles = await asyncio.gather(
+            client.start_workflow(
                 RateBurst.run, args=[limited_key, 10], id=limited_key, task_queue=task_queue
             ),
-            client.execute_workflow(RateBurst.run, args=[free_key, 10], id=free_key, task_queue=free_queue),
+            client.start_workflow(RateBurst.run, args=[free_key, 10], id=free_key, task_queue=free_queue),
         )
+        # Held tasks are the task queue's backlog too (describe task queue, the CLI, the UI).
+        path = (
+            f"/api/v1/namespaces/{quote(client.namespace, safe='')}/task-queues/{quote(task_queue, safe='')}"
+        )
+        seen: list[int] = []
+
+        async def held_backlog_shows() -> bool:
+            seen.append((await client._call("GET", path))["activity"]["backlog"])
+            return seen[-1] >= 3
+
+        await wait_for(held_backlog_shows, timeout=30, what="the held tasks in the activity backlog")
+        await asyncio.gather(*(h.result() for h in handles))
     limited, free = sorted(STARTS[limited_key]), sorted(STARTS[free_key])
     assert len(limited) == 10 and len(free) == 10, (limited, free)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(limited)]

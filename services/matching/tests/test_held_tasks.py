@@ -253,3 +253,23 @@ async def test_a_skip_of_the_pacing_clock_refills_the_burst_but_does_not_lapse_t
     h.clock.advance(1)
     await until(lambda: h.count("q") == 3, "the next token")
     await svc.stop()
+
+
+async def test_a_much_faster_rate_consumes_the_held_queue_anew_and_loses_nothing(h: Harness) -> None:
+    svc = h.service()
+    await svc.start()
+    await h.worker("q")
+    await h.declare("q", 1)  # prefetch 1
+    await settle()
+    await h.add("q", 50)
+    await until(lambda: h.count("q") == 1, "the burst of one")
+    await h.declare("q", 500)  # prefetch 32: the task in hand goes back to the queue first
+    for _ in range(20):
+        await settle()
+        h.clock.advance(0.01)
+    await until(lambda: h.count("q") >= 50, "every task")
+    await settle()
+    ids = sorted(json.loads(b)["workflow_id"] for b in h.got["q"])
+    assert set(ids) == {f"wf-{i}" for i in range(50)}
+    assert len(ids) == 50  # the requeued task went out once
+    await svc.stop()

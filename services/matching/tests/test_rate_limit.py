@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from tidal_matching.rate_limit import DeclaredRates, TokenBucket
+from tidal_matching.rate_limit import DeclaredRates, TokenBucket, release_prefetch
 
 
 def test_a_full_bucket_lets_its_burst_through_then_one_per_interval() -> None:
@@ -89,3 +89,10 @@ def test_limited_task_queues_are_bounded_lapsed_ones_make_room() -> None:
     assert rates.declare(("ns", "a"), 3, "w", 10)  # a known one is always declared again
     assert rates.declare(("ns", "c"), 1, "w", 65)  # "b" lapsed at 60
     assert sorted(rates.keys()) == [("ns", "a"), ("ns", "c")]
+
+
+@pytest.mark.parametrize(
+    ("rate", "prefetch"), [(0.01, 1), (2, 1), (10, 1), (20, 2), (200, 20), (1e6, 32), (None, 32)]
+)
+def test_the_release_prefetch_grows_with_the_rate_within_bounds(rate: float | None, prefetch: int) -> None:
+    assert release_prefetch(rate) == prefetch

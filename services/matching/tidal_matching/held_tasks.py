@@ -6,7 +6,7 @@ queue's held queue (publish confirmed, then ack), so a limited task queue never 
 deliveries of another. Each held queue is consumed by a single active consumer across matching
 processes; a task waits there unacked until the bucket has a token, is published to the worker
 queue, then acked: a crash at any point leaves it in a queue. The consumer's prefetch
-(RELEASE_PREFETCH) lets the publishes overlap; waits for a token go one at a time."""
+(rate_limit.release_prefetch) lets the publishes overlap; waits for a token go one at a time."""
 
 from __future__ import annotations
 
@@ -24,15 +24,11 @@ from tidal_server.clock import Clock
 
 from . import metrics
 from .queues import held_queue_spec
-from .rate_limit import DeclaredRates, TaskQueueKey, TokenBucket
+from .rate_limit import DeclaredRates, TaskQueueKey, TokenBucket, release_prefetch
 
 __all__ = ["Forward", "HeldTasks"]
 
 log = logging.getLogger("tidal.matching")
-
-RELEASE_PREFETCH = 32
-"""Held tasks a release consumer has in hand: one waits for the token (in turn), the others'
-publish and ack overlap it, so a high rate is not capped by one broker round trip per task."""
 
 Forward = Callable[[MatchingMessage], Awaitable[bool]]
 """Dispatch a released task to its worker queue; False: no queue took it (requeue)."""
@@ -57,6 +53,7 @@ class HeldTasks:
         self._rates = rates
         self._forward = forward
         self._consumers: dict[TaskQueueKey, Consumer] = {}
+        self._prefetch: dict[TaskQueueKey, int] = {}
         self._buckets: dict[TaskQueueKey, TokenBucket] = {}
         self._wakes: dict[TaskQueueKey, asyncio.Event] = {}
         # One release at a time waits for a task queue's next token (FIFO): no thundering herd.
@@ -77,18 +74,23 @@ class HeldTasks:
     def attached(self, key: TaskQueueKey) -> bool:
         return key in self._consumers
 
-    async def attach(self, key: TaskQueueKey) -> None:
-        """Declare the task queue's held queue and release from it (idempotent)."""
-        if key in self._consumers:
+    async def attach(self, key: TaskQueueKey, rate: float | None) -> None:
+        """Declare the task queue's held queue and release from it, with the prefetch that fits
+        `rate` (idempotent; a rate that needs another prefetch consumes anew: the tasks in hand
+        go back to the queue)."""
+        prefetch = release_prefetch(rate)
+        if self._prefetch.get(key) == prefetch:
             return
         async with self._attach_lock:
-            if key in self._consumers:
+            if self._prefetch.get(key) == prefetch:
                 return
+            await self._detach(key)
             name = names.rate_limited_activity_queue(*key)
             await self._bus.declare_queue(held_queue_spec(name))
             self._consumers[key] = await self._bus.consume(
-                name, partial(self._release, key), prefetch=RELEASE_PREFETCH
+                name, partial(self._release, key), prefetch=prefetch
             )
+            self._prefetch[key] = prefetch
 
     async def hold(self, key: TaskQueueKey, body: bytes, priority: int) -> None:
         """Put a task (its AddActivityTask body, as received) in the task queue's held queue;
@@ -96,13 +98,15 @@ class HeldTasks:
         message = OutMessage(
             exchange="", routing_key=names.rate_limited_activity_queue(*key), body=body, priority=priority
         )
-        await self.attach(key)
+        rate = self._rates.rate(key, self._monotonic())
+        if key not in self._consumers:
+            await self.attach(key, rate)
         try:
             await self._bus.publish(message)
         except UnroutableError:
             # Deleted by an operator: declare it again (the raise goes to the caller, who requeues).
             await self._detach(key)
-            await self.attach(key)
+            await self.attach(key, rate)
             await self._bus.publish(message)
         metrics.HELD.labels(*key).inc()
 
@@ -117,6 +121,7 @@ class HeldTasks:
             await self._detach(key)
 
     async def _detach(self, key: TaskQueueKey) -> None:
+        self._prefetch.pop(key, None)
         consumer = self._consumers.pop(key, None)
         if consumer is not None:
             with contextlib.suppress(BusError):

@@ -80,13 +80,13 @@ class RateDeclarations:
             return
         if rate is not None:
             metrics.RATE_LIMIT.labels(*key).set(rate)
-            await self._held.attach(key)
+            await self._held.attach(key, rate)
             self._held.wake(key)
         elif key not in self._seen and not self._held.attached(key):
             # A worker of a task queue this process never limited: release what an earlier
             # process held for it (a limit that lapsed, or was dropped, while matching restarted).
             if await self._held_queue_exists(key):
-                await self._held.attach(key)
+                await self._held.attach(key, None)
         if len(self._seen) < self._max:
             self._seen.add(key)
         await delivery.ack()
