@@ -58,7 +58,7 @@ class Harness:
         runtime = Runtime(bus=self.bus, engine=None, member_id="m-test", shard_count=1, clock=self.clock)  # type: ignore[arg-type]
         return MatchingService(
             runtime,
-            MatchingSettings(backlog_poll_seconds=3600, **settings),
+            MatchingSettings(**{"backlog_poll_seconds": 3600, **settings}),
             monotonic=lambda: self.monotonic(),
         )
 
@@ -272,4 +272,25 @@ async def test_a_much_faster_rate_consumes_the_held_queue_anew_and_loses_nothing
     ids = sorted(json.loads(b)["workflow_id"] for b in h.got["q"])
     assert set(ids) == {f"wf-{i}" for i in range(50)}
     assert len(ids) == 50  # the requeued task went out once
+    await svc.stop()
+
+
+async def test_the_backlog_gauge_shows_the_held_tasks_and_the_rate(h: Harness) -> None:
+    from prometheus_client import REGISTRY
+
+    svc = h.service(backlog_poll_seconds=0.01)
+    await svc.start()
+    await h.worker("gauged")
+    await h.declare("gauged", 0.5)
+    await settle()
+    await h.add("gauged", 6)
+    labels = {"namespace": "default", "task_queue": "gauged"}
+
+    def sample(name: str, **extra: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {**labels, **extra})
+
+    # One out (the burst), one in the release's hand (prefetch 1), four ready in the held queue.
+    await until(lambda: sample("tidal_matching_task_queue_backlog", kind="activity_held") == 4, "the gauge")
+    assert sample("tidal_matching_task_queue_rate_limit") == 0.5
+    assert sample("tidal_matching_rate_limited_tasks_total") == 6
     await svc.stop()

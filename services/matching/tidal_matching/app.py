@@ -177,6 +177,12 @@ class MatchingService:
                 except BusError:
                     continue  # reconnecting, or deleted by an operator: try again next round
                 metrics.BACKLOG.labels(*labels).set(depth)
+            for key in self._held.attached_keys():
+                try:
+                    depth = await self._rt.bus.queue_depth(names.rate_limited_activity_queue(*key))
+                except BusError:
+                    continue
+                metrics.BACKLOG.labels(*key, "activity_held").set(depth)
             self._declarations.refresh_gauge()
             await asyncio.sleep(self._settings.backlog_poll_seconds)
 

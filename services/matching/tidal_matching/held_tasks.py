@@ -74,6 +74,9 @@ class HeldTasks:
     def attached(self, key: TaskQueueKey) -> bool:
         return key in self._consumers
 
+    def attached_keys(self) -> list[TaskQueueKey]:
+        return list(self._consumers)
+
     async def attach(self, key: TaskQueueKey, rate: float | None) -> None:
         """Declare the task queue's held queue and release from it, with the prefetch that fits
         `rate` (idempotent; a rate that needs another prefetch consumes anew: the tasks in hand

@@ -26,7 +26,7 @@ DISPATCH_SECONDS = Histogram(
 BACKLOG = Gauge(
     "tidal_matching_task_queue_backlog",
     "Tasks waiting in a task queue's worker queue (ready, not yet delivered to a worker), sampled "
-    "every backlog_poll_seconds.",
+    "every backlog_poll_seconds; kind activity_held: in its held queue, for its rate limit.",
     ["namespace", "task_queue", "kind"],
 )
 RATE_LIMIT = Gauge(
