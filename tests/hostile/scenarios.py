@@ -16,7 +16,13 @@ from tidal.client import Client
 from tidal_schema import events as ev
 
 from tests.hostile import cases
-from tests.hostile.workflows import TASK_QUEUE, HostileWorkflow, OversleepWorkflow, one_id_per_shard
+from tests.hostile.workflows import (
+    TASK_QUEUE,
+    HostileWorkflow,
+    HugeFailureWorkflow,
+    OversleepWorkflow,
+    one_id_per_shard,
+)
 from tests.support.stack import wait_for
 
 # The documented dead-letter reason form (docs/commands.md).
@@ -97,3 +103,28 @@ async def oversleep_fails_the_workflow_task(client: Client) -> str:
     assert not any(isinstance(e.attributes, ev.TimerStarted) for e in history.events)
     await handle.terminate("test done")
     return wid
+
+
+async def huge_activity_failures_are_bounded(client: Client) -> list[str]:
+    """An activity failure with 6 MB of details, and one with 6 MB of unsent heartbeat details,
+    fail the activity once with the limit named (not retried), and no event holds them."""
+    ids, expected = (
+        [],
+        {
+            "details": "ServerError: Failure exceeds size limit.",
+            "heartbeat": "ServerError: Heartbeat details exceed size limit.",
+        },
+    )
+    for kind, prefix in expected.items():
+        wid = f"huge-failure-{kind}-{uuid.uuid4()}"
+        result = await asyncio.wait_for(
+            client.execute_workflow(HugeFailureWorkflow.run, kind, id=wid, task_queue=TASK_QUEUE), timeout=120
+        )
+        assert result.startswith(prefix), result
+        history = await client.get_workflow_handle(wid).fetch_history()
+        sizes = {e.event_id: len(e.model_dump_json()) for e in history.events}
+        assert max(sizes.values()) < 64 * 1024, sizes
+        failed = [e.attributes for e in history.events if isinstance(e.attributes, ev.ActivityTaskFailed)]
+        assert len(failed) == 1 and failed[0].failure.non_retryable, failed
+        ids.append(wid)
+    return ids

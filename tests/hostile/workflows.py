@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
-from tidal import workflow
+from tidal import activity, workflow
+from tidal.common import RetryPolicy
+from tidal.exceptions import ActivityError, ApplicationError
 from tidal_schema import shard_for
 
 TASK_QUEUE = "hostile"
@@ -28,6 +31,45 @@ class OversleepWorkflow:
     async def run(self) -> str:
         await workflow.sleep(timedelta(days=10_000_000))
         return "woke"
+
+
+# Four payloads of 1.5 MB: each under the 2 MiB blob size limit, together far over it.
+BIG_DETAILS = tuple("x" * 1_500_000 for _ in range(4))
+
+
+@activity.defn
+async def fail_with_huge_details(kind: str) -> str:
+    """Fails with details (or unsent heartbeat details) of 6 MB: history used to record them in
+    ActivityTaskFailed as they were, and carry them into every retry."""
+    if kind == "heartbeat":
+        # The first heartbeat is sent at once, the next waits out the throttle window: the failure
+        # carries it. (heartbeat() hands over with call_soon: each sleep lets it land first.)
+        activity.heartbeat("small")
+        await asyncio.sleep(0.05)
+        activity.heartbeat(*BIG_DETAILS)
+        await asyncio.sleep(0)
+        raise RuntimeError("retry me")
+    raise ApplicationError("huge details", *BIG_DETAILS)
+
+
+@workflow.defn
+class HugeFailureWorkflow:
+    """Runs `fail_with_huge_details` (retryable, 3 attempts) and returns what it caught."""
+
+    @workflow.run
+    async def run(self, kind: str) -> str:
+        try:
+            await workflow.execute_activity(
+                fail_with_huge_details,
+                kind,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=10)),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+            return f"{kind}: {cause}"
+        return "no failure"
 
 
 def one_id_per_shard(prefix: str, shard_count: int, namespace: str = "default") -> list[str]:
