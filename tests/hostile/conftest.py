@@ -11,6 +11,7 @@ from tidal_server.bus import AmqpBus
 
 from tests.hostile.workflows import (
     TASK_QUEUE,
+    GrowingMemoWorkflow,
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
@@ -42,7 +43,7 @@ async def client(running: Stack) -> AsyncIterator[Client]:
     async with Worker(
         c,
         task_queue=TASK_QUEUE,
-        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow],
+        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow, GrowingMemoWorkflow],
         activities=[fail_with_huge_details],
     ):
         yield c

@@ -18,6 +18,7 @@ from tidal_schema import events as ev
 from tests.hostile import cases
 from tests.hostile.workflows import (
     TASK_QUEUE,
+    GrowingMemoWorkflow,
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
@@ -128,3 +129,29 @@ async def huge_activity_failures_are_bounded(client: Client) -> list[str]:
         assert len(failed) == 1 and failed[0].failure.non_retryable, failed
         ids.append(wid)
     return ids
+
+
+async def a_memo_growing_past_the_limit_fails_the_workflow_task(client: Client) -> str:
+    """Upserts that keep the memo under 2 MiB apply; the one that takes it past fails the
+    workflow task with Temporal's cause, and the memo stays as it was."""
+    wid = f"growing-memo-{uuid.uuid4()}"
+    handle = await client.start_workflow(GrowingMemoWorkflow.run, id=wid, task_queue=TASK_QUEUE)
+
+    async def refused() -> bool:
+        history = await handle.fetch_history()
+        return any(
+            isinstance(e.attributes, ev.WorkflowTaskFailed)
+            and e.attributes.cause == "BadModifyWorkflowPropertiesAttributes"
+            for e in history.events
+        )
+
+    await wait_for(refused, timeout=60, interval=0.2, what="WorkflowTaskFailed naming the memo limit")
+    history = await handle.fetch_history()
+    failed = [e.attributes for e in history.events if isinstance(e.attributes, ev.WorkflowTaskFailed)]
+    assert failed[0].failure is not None and "memo" in failed[0].failure.message, failed[0]
+    modified = [e for e in history.events if isinstance(e.attributes, ev.WorkflowPropertiesModified)]
+    assert len(modified) == 3, [e.attributes.type for e in history.events]
+    memo = await (await handle.describe()).memo()
+    assert sorted(memo) == ["b"], sorted(memo)
+    await handle.terminate("test done")
+    return wid

@@ -16,6 +16,7 @@ from tidal_server.bus import DLQ_QUEUE, H_DL_REASON, Delivery, OutMessage
 from tests.hostile import scenarios
 from tests.hostile.workflows import (
     TASK_QUEUE,
+    GrowingMemoWorkflow,
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
@@ -29,7 +30,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with Worker(
         env.client,
         task_queue=TASK_QUEUE,
-        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow],
+        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow, GrowingMemoWorkflow],
         activities=[fail_with_huge_details],
     ):
         yield env
@@ -79,3 +80,11 @@ async def test_activity_failures_over_the_blob_size_limit_are_bounded(env: Workf
     transport = httpx.ASGITransport(app=env.server.asgi_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
         await scenarios.histories_match_the_document(http, [*bounded, *completed])
+
+
+async def test_a_memo_growing_past_the_limit_fails_the_workflow_task(env: WorkflowEnvironment) -> None:
+    grown = await scenarios.a_memo_growing_past_the_limit_fails_the_workflow_task(env.client)
+    completed = await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
+    transport = httpx.ASGITransport(app=env.server.asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
+        await scenarios.histories_match_the_document(http, [grown, *completed])

@@ -81,3 +81,23 @@ def one_id_per_shard(prefix: str, shard_count: int, namespace: str = "default") 
         ids.setdefault(shard_for(namespace, candidate, shard_count), candidate)
         n += 1
     return [ids[s] for s in range(shard_count)]
+
+
+@workflow.defn
+class GrowingMemoWorkflow:
+    """Upserts its memo a task at a time, each upsert under the blob size limit: replacing and
+    removing a 1.5 MB key keeps the memo small, a second 1.5 MB key makes it 3 MB (history used
+    to accept any total, rewriting the growing memo column on every upsert)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        big = "m" * 1_500_000
+        workflow.upsert_memo({"a": big})
+        await workflow.sleep(0.01)
+        workflow.upsert_memo({"a": big + "!"})
+        await workflow.sleep(0.01)
+        workflow.upsert_memo({"a": None, "b": big})
+        await workflow.sleep(0.01)
+        workflow.upsert_memo({"c": big})
+        await workflow.sleep(0.01)
+        return "grown"
