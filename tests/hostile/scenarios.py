@@ -107,17 +107,17 @@ async def oversleep_fails_the_workflow_task(client: Client) -> str:
 
 
 async def huge_activity_failures_are_bounded(client: Client) -> list[str]:
-    """An activity failure with 6 MB of details, and one with 6 MB of unsent heartbeat details,
-    fail the activity once with the limit named (not retried), and no event holds them."""
-    ids, expected = (
-        [],
-        {
-            "details": "ServerError: Failure exceeds size limit.",
-            "heartbeat": "ServerError: Heartbeat details exceed size limit.",
-        },
-    )
+    """An activity failure with 6 MB of details, one with 6 MB of unsent heartbeat details and a
+    heartbeat of 6 MB fail the activity once with the limit named (not retried), and no event
+    holds them."""
+    ids: list[str] = []
+    expected = {
+        "details": "ServerError: Failure exceeds size limit.",
+        "heartbeat": "ServerError: Heartbeat details exceed size limit.",
+        "heartbeat message": "ServerError: Heartbeat details exceed size limit.",
+    }
     for kind, prefix in expected.items():
-        wid = f"huge-failure-{kind}-{uuid.uuid4()}"
+        wid = f"huge-failure-{kind.replace(' ', '-')}-{uuid.uuid4()}"
         result = await asyncio.wait_for(
             client.execute_workflow(HugeFailureWorkflow.run, kind, id=wid, task_queue=TASK_QUEUE), timeout=120
         )

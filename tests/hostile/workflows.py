@@ -41,6 +41,15 @@ BIG_DETAILS = tuple("x" * 1_500_000 for _ in range(4))
 async def fail_with_huge_details(kind: str) -> str:
     """Fails with details (or unsent heartbeat details) of 6 MB: history used to record them in
     ActivityTaskFailed as they were, and carry them into every retry."""
+    if kind == "heartbeat message":
+        # Sent at once as its own message; history fails the attempt and tells the worker it is
+        # gone, which cancels it. Not cancelled within 20 s: the heartbeat was taken as it was.
+        activity.heartbeat(*BIG_DETAILS)
+        try:
+            await asyncio.wait_for(activity.wait_for_cancelled(), timeout=20)
+        except TimeoutError:
+            return "not cancelled"
+        raise RuntimeError("cancelled")  # not reached: a cancelled attempt reports nothing
     if kind == "heartbeat":
         # The first heartbeat is sent at once, the next waits out the throttle window: the failure
         # carries it. (heartbeat() hands over with call_soon: each sleep lets it land first.)

@@ -33,6 +33,7 @@ __all__ = [
     "enforce_blob_size",
     "event_size",
     "fit_workflow_task",
+    "heartbeat_details_failure",
     "history_verdict",
 ]
 
@@ -183,17 +184,22 @@ def enforce_blob_size(msg: HistoryMessage, lim: HistoryLimits) -> HistoryMessage
     return msg
 
 
-def _server_failure(reason: str, size: int, lim: HistoryLimits, *, was: Failure | None) -> Failure:
+def _server_failure(reason: str, size: int, blob_size: int, *, was: Failure | None = None) -> Failure:
     kept = ""
     if was is not None:
         kept = f": {was.type + ': ' if was.type else ''}{was.message[:_KEPT_MESSAGE_CHARS]}"
     return Failure(
-        message=f"{reason} ({size} bytes, limit {lim.blob_size}){kept}",
+        message=f"{reason} ({size} bytes, limit {blob_size}){kept}",
         type="BlobSizeLimitError",
         source="history",
         kind="server",
         non_retryable=True,
     )
+
+
+def heartbeat_details_failure(size: int, blob_size: int) -> Failure:
+    """What an attempt fails with when it heartbeats `size` bytes of details (Temporal's reason)."""
+    return _server_failure(HEARTBEAT_EXCEEDED, size, blob_size)
 
 
 def _bounded_failure(
@@ -206,12 +212,13 @@ def _bounded_failure(
     if isinstance(msg, FailActivityTask) and msg.last_heartbeat_details:
         size = sizes.payloads_size(msg.last_heartbeat_details)
         if size > lim.blob_size:
-            failure = _server_failure(HEARTBEAT_EXCEEDED, size, lim, was=None)
+            failure = heartbeat_details_failure(size, lim.blob_size)
             return msg.model_copy(update={"failure": failure, "last_heartbeat_details": None})
     size = len(msg.failure.model_dump_json())
     if size <= lim.blob_size:
         return msg
-    return msg.model_copy(update={"failure": _server_failure(FAILURE_EXCEEDED, size, lim, was=msg.failure)})
+    failure = _server_failure(FAILURE_EXCEEDED, size, lim.blob_size, was=msg.failure)
+    return msg.model_copy(update={"failure": failure})
 
 
 # --- what workflow tasks carry ---------------------------------------------------------------

@@ -149,6 +149,7 @@ class WorkingSet:
             current=current,
             new_run_id=new_run_id,
             retention=retention,
+            blob_size=self._limits.blob_size,
         )
         return ctx, w
 
