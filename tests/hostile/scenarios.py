@@ -8,11 +8,19 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import jsonschema
-from tidal.client import Client
+from tidal.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
+from tidal.exceptions import RPCError
 from tidal_schema import events as ev
 
 from tests.hostile import cases
@@ -155,3 +163,28 @@ async def a_memo_growing_past_the_limit_fails_the_workflow_task(client: Client) 
     assert sorted(memo) == ["b"], sorted(memo)
     await handle.terminate("test done")
     return wid
+
+
+async def a_schedule_with_oversized_static_details_is_refused(client: Client) -> None:
+    """A schedule action's static details of 50,000 characters: its runs could never start (a
+    start takes at most 10,000), so the create is refused with the field named. Accepted before,
+    every action then failed inside history."""
+    sid = f"hostile-schedule-{uuid.uuid4().hex[:8]}"
+    action = ScheduleActionStartWorkflow(
+        HostileWorkflow.run, "scheduled", id=f"{sid}-wf", task_queue=TASK_QUEUE, static_details="d" * 50_000
+    )
+    spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=1))])
+    try:
+        handle = await client.create_schedule(sid, Schedule(action=action, spec=spec))
+    except RPCError as err:
+        assert "static_details" in str(err), err
+        return
+    # Accepted: its first action must still start a run (it could not, before the fix).
+    try:
+
+        async def took_an_action() -> bool:
+            return (await handle.describe()).info.num_actions > 0
+
+        await wait_for(took_an_action, timeout=20, interval=0.5, what="the schedule's first run")
+    finally:
+        await handle.delete()

@@ -88,3 +88,8 @@ async def test_a_memo_growing_past_the_limit_fails_the_workflow_task(env: Workfl
     transport = httpx.ASGITransport(app=env.server.asgi_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
         await scenarios.histories_match_the_document(http, [grown, *completed])
+
+
+async def test_a_schedule_whose_runs_could_not_start_is_refused(env: WorkflowEnvironment) -> None:
+    await scenarios.a_schedule_with_oversized_static_details_is_refused(env.client)
+    await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
