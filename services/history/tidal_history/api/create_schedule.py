@@ -42,6 +42,7 @@ def handle(ctx: OperationContext, msg: CreateSchedule) -> ScheduleOutcome:
         limited_actions=msg.state.limited_actions,
         remaining_actions=msg.state.remaining_actions,
         memo=dict(msg.memo),
+        search_attributes=dict(msg.search_attributes),
         created_at=now,
         processed_until=now,
     )
