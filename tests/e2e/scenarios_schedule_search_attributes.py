@@ -75,7 +75,12 @@ async def create_describe_list_update_filter(client: Client, tq: str) -> None:
     )
     sid = f"sa-{tag}"
     other = f"sa-other-{tag}"
+    # A name nobody used before: the create registers its type in the namespace, as a run's
+    # first value does, so workflow filters know it too.
+    fresh = SearchAttributeKey.for_int(f"SchedSaFresh_{tag}")
+    attrs = attrs.updated(SearchAttributePair(fresh, 5))
     handle = await client.create_schedule(sid, _schedule(tq, f"wf-{tag}"), search_attributes=attrs)
+    assert (await client.count_workflows(f"SchedSaFresh_{tag} = 5")).count == 0
     await client.create_schedule(
         other,
         _schedule(tq, f"wf-other-{tag}"),
@@ -100,6 +105,9 @@ async def create_describe_list_update_filter(client: Client, tq: str) -> None:
     assert [s.id for s in await _listed(client, f"{both} AND SchedSaTier IS NULL")] == [other]
     assert [s.id for s in await _listed(client, f"{both} AND SchedSaUrgent = true")] == [sid]
     assert [s.id for s in await _listed(client, f"{both} AND SchedSaSince > '2026-01-01T00:00:00Z'")] == [sid]
+    # Registered as Datetime: a literal without an offset is UTC, as in workflow filters.
+    assert [s.id for s in await _listed(client, f"{both} AND SchedSaSince > '2026-03-04T05:06:07'")] == [sid]
+    assert [s.id for s in await _listed(client, f"{both} AND SchedSaFresh_{tag} >= 5")] == [sid]
     assert [s.id for s in await _listed(client, f"{both} AND TemporalSchedulePaused = true")] == sorted(
         [sid, other]
     )

@@ -5,10 +5,10 @@ Schedules are few per namespace and their attributes live in their JSON document
 typed index runs use, so the frontend reads them in id order and keeps those that match. The
 language, the operators each type allows and the coercion of literals are the SQL compilation's
 (`compile.coerce_literals`), so a filter means the same on schedules as on runs. The differences:
-an attribute's type is the namespace's registered one when there is one, otherwise the literal's
-(schedules do not register types); a keyword list (a JSON list of strings) matches `=`, `IN` and
-`STARTS_WITH` when any element does and `!=` / `NOT IN` when none does, as Temporal's
-KeywordList; and only the system attributes the caller names exist.
+an attribute's type is the namespace's registered one (history registers a schedule's as it does
+a run's), otherwise the literal's (keyword lists have no registered type); a keyword list (a JSON
+list of strings) matches `=`, `IN` and `STARTS_WITH` when any element does and `!=` / `NOT IN`
+when none does, as Temporal's KeywordList; and only the system attributes the caller names exist.
 """
 
 from __future__ import annotations

@@ -42,10 +42,10 @@ def handle(ctx: OperationContext, msg: CreateSchedule) -> ScheduleOutcome:
         limited_actions=msg.state.limited_actions,
         remaining_actions=msg.state.remaining_actions,
         memo=dict(msg.memo),
-        search_attributes=dict(msg.search_attributes),
         created_at=now,
         processed_until=now,
     )
     m = ScheduleMutation(doc, now=now, created=True)
+    m.set_search_attributes(msg.search_attributes)
     m.arm_next_tick()
     return m.finish(AckReply())

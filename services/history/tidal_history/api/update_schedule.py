@@ -43,7 +43,7 @@ def handle(ctx: OperationContext, msg: UpdateSchedule) -> ScheduleOutcome:
     doc.limited_actions = msg.state.limited_actions
     doc.remaining_actions = msg.state.remaining_actions
     if msg.search_attributes is not None:
-        doc.search_attributes = dict(msg.search_attributes)
+        m.set_search_attributes(msg.search_attributes)
     doc.processed_until = max(doc.processed_until, now)
     m.changed_by_client()
     m.arm_next_tick()
