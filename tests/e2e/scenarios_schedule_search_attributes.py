@@ -5,6 +5,8 @@ apart from the attributes of the runs the schedule starts, and refused with a 40
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +25,7 @@ from tidal.client import (
 from tidal.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from tidal.exceptions import RPCError
 
+from tests.e2e.scenarios_visibility import tidal_cli
 from tests.support.stack import wait_for
 
 TEAM = SearchAttributeKey.for_keyword("SchedSaTeam")
@@ -189,3 +192,41 @@ async def invalid_attributes_and_queries_are_refused(client: Client, tq: str) ->
 
 
 SCENARIOS = [create_describe_list_update_filter, invalid_attributes_and_queries_are_refused]
+
+
+async def the_cli(client: Client, address: str) -> None:
+    """`tidal schedule create/update --search-attribute`, `describe` showing them and
+    `list --query` filtering on them."""
+    tag = uuid.uuid4().hex[:12]
+    sid = f"sa-cli-{tag}"
+
+    async def cli(*args: str) -> str:
+        code, out, err = await tidal_cli(address, "--namespace", client.namespace, *args)
+        assert code == 0, (args, out, err)
+        return out
+
+    await cli(
+        *("schedule", "create", "--id", sid, "--type", "SchedSaNoop", "--task-queue", "q"),
+        *("--workflow-id", sid, "--interval", "1d", "--paused"),
+        *("--search-attribute", f"SchedSaTeam=cli-{tag}", "--search-attribute", 'SchedSaOwners=["x","y"]'),
+        *("--search-attribute", "SchedSaTier=7"),
+    )
+    out = await cli("schedule", "describe", "--id", sid)
+    assert re.search(r'Search attributes +SchedSaOwners=\["x", "y"\]', out), out
+    assert f'SchedSaTeam="cli-{tag}"' in out and "SchedSaTier=7" in out, out
+    listed = json.loads(
+        await cli("--output", "json", "schedule", "list", "--query", f"SchedSaTeam = 'cli-{tag}'")
+    )
+    assert [s["schedule_id"] for s in listed] == [sid] and listed[0]["search_attributes"]["SchedSaTier"] == 7
+    await cli("schedule", "update", "--id", sid, "--search-attribute", f"SchedSaTeam=moved-{tag}")
+    desc = await client.get_schedule_handle(sid).describe()
+    assert desc.search_attributes == {"SchedSaTeam": f"moved-{tag}"}
+    code, _out, err = await tidal_cli(
+        address, "--namespace", client.namespace, "schedule", "list", "--query", "SchedSaTeam = "
+    )
+    assert code == 1 and "invalid_argument" in err, err
+    code, _out, err = await tidal_cli(
+        address, "schedule", "update", "--id", sid, "--search-attribute", "Bad={}"
+    )
+    assert code != 0 and "--search-attribute" in err, err
+    await client.get_schedule_handle(sid).delete()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from tidal.client import Client
+from tidal.testing import WorkflowEnvironment
 
 from tests.e2e import scenarios_schedule_search_attributes as ss
 from tests.support.scenario_suite import Scenario, ScenarioSuite
@@ -35,3 +36,20 @@ async def test_embedded(embedded: Client, scenario: Scenario) -> None:
 async def test_stack(running: Stack) -> None:
     """All scenarios at once on one stack (each on its own task queue)."""
     await SUITE.run_all(running.address)
+
+
+async def test_cli_embedded() -> None:
+    env = await WorkflowEnvironment.start_local(port=0)
+    try:
+        assert env.target_host is not None
+        await ss.the_cli(env.client, env.target_host)
+    finally:
+        await env.shutdown()
+
+
+async def test_cli_stack(running: Stack) -> None:
+    client = await Client.connect(running.address)
+    try:
+        await ss.the_cli(client, running.address)
+    finally:
+        await client.close()
