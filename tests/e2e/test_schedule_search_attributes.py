@@ -3,14 +3,12 @@ scenarios_schedule_search_attributes.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from tidal.client import Client
 from tidal.testing import WorkflowEnvironment
 
 from tests.e2e import scenarios_schedule_search_attributes as ss
-from tests.support.scenario_suite import Scenario, ScenarioSuite
+from tests.support.scenario_suite import ScenarioSuite
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.shared_stack
@@ -22,20 +20,7 @@ SUITE = ScenarioSuite(
 )
 
 
-@pytest.fixture
-async def embedded() -> AsyncIterator[Client]:
-    async with SUITE.embedded() as client:
-        yield client
-
-
-@pytest.mark.parametrize("scenario", SUITE.scenarios, ids=SUITE.ids)
-async def test_embedded(embedded: Client, scenario: Scenario) -> None:
-    await SUITE.run_one(embedded, scenario)
-
-
-async def test_stack(running: Stack) -> None:
-    """All scenarios at once on one stack (each on its own task queue)."""
-    await SUITE.run_all(running.address)
+test_embedded, test_stack = SUITE.pytest_tests()
 
 
 async def test_cli_embedded() -> None:
