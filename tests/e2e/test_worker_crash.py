@@ -4,6 +4,7 @@ from history and finishes it; nothing is lost or applied twice."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -15,10 +16,10 @@ from tests.support.crash_worker import TASK_QUEUE, CrashSurvivor, EagerVictim
 from tests.support.stack import ROOT, Stack, wait_for
 
 
-def start_worker(stack: Stack, key: str) -> subprocess.Popen[bytes]:
-    log = open(stack.log_dir / f"tidal-{key}-{os.getpid()}.log", "ab")
+def start_worker(stack: Stack, key: str, *args: str) -> subprocess.Popen[bytes]:
+    log = open(_log_path(stack, key), "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.crash_worker", stack.address],
+        [sys.executable, "-m", "tests.support.crash_worker", stack.address, *args],
         cwd=ROOT,
         env=stack.env(),
         stdout=log,
@@ -26,6 +27,41 @@ def start_worker(stack: Stack, key: str) -> subprocess.Popen[bytes]:
     )
     stack.procs[key] = proc
     return proc
+
+
+def _log_path(stack: Stack, key: str) -> Path:
+    return stack.log_dir / f"tidal-{key}-{os.getpid()}.log"
+
+
+async def test_worker_killed_after_an_eager_start_loses_nothing(running: Stack) -> None:
+    """worker-1's process starts a workflow eagerly (the first task comes back in the start's
+    reply, for its own worker) and is SIGKILLed before that worker runs it. The task was never in
+    a queue, so nothing redelivers it: the workflow task timeout (2 s) records
+    WorkflowTaskTimedOut and hands attempt 2 to worker-2 through matching."""
+    workflow_id = f"eager-start-crash-{uuid.uuid4()}"
+    proc = start_worker(running, "eager-starter", workflow_id)
+    await wait_for(lambda: proc.poll() is not None, timeout=120, what="the starter to kill itself")
+    assert proc.returncode == -signal.SIGKILL
+    assert "eager granted=True" in _log_path(running, "eager-starter").read_text()
+    client = await Client.connect(running.address)
+    try:
+        start_worker(running, "worker-2")
+        handle = client.get_workflow_handle(workflow_id)
+        assert await handle.result() == "Hello, eager!"
+        events = (await handle.fetch_history()).events
+        assert [e.event_type for e in events] == [
+            "WorkflowExecutionStarted",
+            "WorkflowTaskScheduled",
+            "WorkflowTaskStarted",
+            "WorkflowTaskTimedOut",
+            "WorkflowTaskScheduled",
+            "WorkflowTaskStarted",
+            "WorkflowTaskCompleted",
+            "WorkflowExecutionCompleted",
+        ]
+        assert events[4].attributes.attempt == 2  # type: ignore[union-attr]
+    finally:
+        await client.close()
 
 
 async def test_worker_killed_with_pending_timer_activity_and_signals(running: Stack, tmp_path: Path) -> None:
