@@ -34,12 +34,33 @@ RUN = {"one": GreetingWorkflow.run, "ten": TenActivitiesWorkflow.run, "sleep": S
 class TidalSystem:
     """The bench's `System` on a Tidal client."""
 
-    def __init__(self, *, client: Client, task_queue: str) -> None:
+    def __init__(self, *, client: Client, task_queue: str, eager: bool = False) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._eager = eager
 
     async def start(self, shape: str, workflow_id: str, arg: Any) -> Any:
-        return await self._client.start_workflow(RUN[shape], arg, id=workflow_id, task_queue=self._task_queue)
+        return await self._client.start_workflow(
+            RUN[shape], arg, id=workflow_id, task_queue=self._task_queue, request_eager_start=self._eager
+        )
+
+    @contextlib.asynccontextmanager
+    async def colocated(self, *, concurrency: int) -> AsyncIterator[tuple[TidalSystem, TidalSystem]]:
+        """A worker in this (the bench's) process, built with this client, on a fresh task queue;
+        yields (starts without eager start, starts with it) on that queue (`seq-eager`)."""
+        queue = f"bench-colocated-{uuid.uuid4().hex[:6]}"
+        async with Worker(
+            self._client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activities=ACTIVITIES,
+            max_concurrent_workflow_tasks=concurrency,
+            max_concurrent_activities=concurrency,
+        ):
+            yield (
+                TidalSystem(client=self._client, task_queue=queue),
+                TidalSystem(client=self._client, task_queue=queue, eager=True),
+            )
 
     async def result(self, handle: Any) -> Any:
         return await handle.result()

@@ -96,7 +96,7 @@ class StartWorkflowRequest(WithInput):
         description="Temporal's eager workflow start: the caller runs a worker on task_queue with a "
         "free workflow task slot reserved. History may then return the run's first workflow task in "
         "`eager_workflow_task` (already counting as started: the caller must run it, or its "
-        "workflow_task_timeout hands it out again). Ignored with start_signal.",
+        "workflow_task_timeout hands it out again). Ignored with start_signal and in update-with-start.",
     )
     start_signal: StartSignal | None = Field(
         default=None,
