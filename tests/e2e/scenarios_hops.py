@@ -18,6 +18,7 @@ from tidal.common import RetryPolicy
 from tidal.worker import Worker
 from tidal_schema.messages import WorkflowTask
 
+from tests.support.stack import wait_for
 from tests.support.workflows import GreetingWorkflow, greet
 
 Dispatched = Callable[[], Awaitable[dict[str, float]]]
@@ -88,6 +89,60 @@ async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -
     assert runs["usual"][1] == {"workflow": 1, "activity": 0}
     assert runs["other client"][1] == {"workflow": 1, "activity": 0}
     assert runs["eager"][0] == runs["usual"][0] == runs["other client"][0]
+
+
+async def eager_start_falls_back(client: Client, task_queue: str, dispatched: Dispatched) -> None:
+    """No free workflow task slot on the client's worker, or a workflow type it does not run: the
+    start asks for nothing and the task goes through matching; the run completes either way. A
+    start retried with its request id returns the same run without a second task (and runs once)."""
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[greet],
+        max_concurrent_workflow_tasks=1,
+    ) as w:
+        assert w.reserve_eager_slot("NotRegistered") is False
+        assert w.reserve_eager_slot("GreetingWorkflow") is True  # the only slot, held by the test
+        before = await dispatched()
+        busy = await client.start_workflow(
+            GreetingWorkflow.run,
+            "busy",
+            id=f"eager-busy-{uuid.uuid4()}",
+            task_queue=task_queue,
+            request_eager_start=True,
+        )
+        assert _delta(before, await dispatched()) == {"workflow": 1, "activity": 0}  # not eager
+        w.release_eager_slot()
+        assert await busy.result() == "Hello, busy!"
+
+        request_id = str(uuid.uuid4())
+        workflow_id = f"eager-twice-{uuid.uuid4()}"
+        before = await dispatched()
+        first = await client.start_workflow(
+            GreetingWorkflow.run,
+            "twice",
+            id=workflow_id,
+            task_queue=task_queue,
+            request_eager_start=True,
+            request_id=request_id,
+        )
+        again = await client.start_workflow(
+            GreetingWorkflow.run,
+            "twice",
+            id=workflow_id,
+            task_queue=task_queue,
+            request_eager_start=True,
+            request_id=request_id,
+        )
+        assert again.run_id == first.run_id
+        assert await again.result() == "Hello, twice!"
+        assert _delta(before, await dispatched()) == {"workflow": 0, "activity": 0}
+        # Every slot comes back (the last task's slot once its worker coroutine finishes).
+        await wait_for(lambda: w.reserve_eager_slot("GreetingWorkflow"), timeout=10, what="a free slot")
+        w.release_eager_slot()
+    types = [e.event_type for e in (await first.fetch_history()).events]
+    assert types.count("WorkflowTaskScheduled") == 2 and types.count("WorkflowExecutionStarted") == 1
 
 
 class _DiesHoldingEagerTasks(Worker):

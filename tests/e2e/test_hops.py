@@ -49,6 +49,13 @@ async def test_eager_start_embedded(env: WorkflowEnvironment) -> None:
     await scenarios_hops.eager_start(env.client, "hops-eager-start", dispatched)
 
 
+async def test_eager_start_falls_back_embedded(env: WorkflowEnvironment) -> None:
+    async def dispatched() -> dict[str, float]:
+        return _by_kind(REGISTRY.collect())
+
+    await scenarios_hops.eager_start_falls_back(env.client, "hops-eager-fallback", dispatched)
+
+
 async def test_eager_start_task_never_run_embedded(env: WorkflowEnvironment) -> None:
     await scenarios_hops.eager_task_never_run(env.client, "hops-eager-lost")
 
