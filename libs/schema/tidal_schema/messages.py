@@ -25,6 +25,11 @@ from ._message_base import _ExecutionRef, _Message
 from ._query_messages import QueryErrorKind as QueryErrorKind
 from ._query_messages import QueryWorkflowReply as QueryWorkflowReply
 from ._query_messages import QueryWorkflowTask as QueryWorkflowTask
+from ._rate_messages import MAX_TASK_QUEUE_ACTIVITIES_PER_SECOND as MAX_TASK_QUEUE_ACTIVITIES_PER_SECOND
+from ._rate_messages import RATE_DECLARATION as RATE_DECLARATION
+from ._rate_messages import RATE_DECLARATION_INTERVAL_SECONDS as RATE_DECLARATION_INTERVAL_SECONDS
+from ._rate_messages import DeclareTaskQueueRate as DeclareTaskQueueRate
+from ._rate_messages import check_activities_per_second as check_activities_per_second
 from ._schedule_messages import MAX_BACKFILL_RANGES as MAX_BACKFILL_RANGES
 from ._schedule_messages import BackfillSchedule as BackfillSchedule
 from ._schedule_messages import CreateSchedule as CreateSchedule

@@ -22,6 +22,7 @@ from tidal_schema.messages import (
     ActivityTask,
     QueryWorkflowTask,
     WorkflowTask,
+    check_activities_per_second,
 )
 
 from . import _telemetry as tm
@@ -38,6 +39,7 @@ from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_pl
 from ._rate_limit import Pacer
 from ._runtime import PatchActivationInput
 from ._task_errors import oversized_answer, parse_task
+from ._task_queue_rate import RateDeclarer
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from ._tuning import WorkerTuner, resolve_slots
 from ._worker_config import WorkerConfig
@@ -73,6 +75,7 @@ class Worker:
         default_heartbeat_throttle_interval: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
         max_eager_activity_reservations_per_workflow_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
         max_activities_per_second: float | None = None,
+        max_task_queue_activities_per_second: float | None = None,
         graceful_shutdown_timeout: timedelta = timedelta(),
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
@@ -88,6 +91,14 @@ class Worker:
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
+
+        `max_task_queue_activities_per_second`: as temporalio's, the most activity tasks per
+        second the whole task queue hands out, enforced by matching for every worker of the
+        queue (`max_activities_per_second` paces this worker alone). The worker declares it when
+        it starts and every 10 s; the last declaration wins, so give every worker of the queue
+        the same value; unset, this worker sets no limit. Positive and finite (0 and negative
+        rates are refused); it turns this worker's eager activities off, which would bypass
+        matching (docs/task-queue-rates.md).
 
         `disable_eager_activity_execution`: as temporalio's. By default a workflow task that
         schedules activities on this worker's task queue asks history to hand up to
@@ -188,6 +199,12 @@ class Worker:
         self._activities_running = 0  # delivered, running or waiting for a slot
         self._activity_slots = asyncio.Semaphore(self._max_act)
         self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
+        self._task_queue_rate = (
+            None
+            if max_task_queue_activities_per_second is None
+            else _task_queue_rate(max_task_queue_activities_per_second)
+        )
+        self._rate_declarer: RateDeclarer | None = None
         self._stopping = False
         self._on_fatal_error = on_fatal_error
         self._patch_activation_callback = patch_activation_callback
@@ -329,6 +346,16 @@ class Worker:
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
+            # Matching learns the task queue's rate before this worker takes its first task.
+            self._rate_declarer = RateDeclarer(
+                transport=t,
+                namespace=ns,
+                task_queue=self.task_queue,
+                per_second=self._task_queue_rate,
+                identity=self.identity,
+            )
+            await self._rate_declarer.declare()
+            self._rate_declarer.start()
             queue = names.activity_task_queue(ns, self.task_queue)
             await t.declare_task_queue(queue, sticky=False)
             self._consumers.append(
@@ -349,6 +376,9 @@ class Worker:
             except Exception:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
+        if self._rate_declarer is not None:
+            await self._rate_declarer.stop()
+            self._rate_declarer = None
         if self._activity_worker is not None:
             self._activity_worker.begin_shutdown()
         if self._tasks:
@@ -401,8 +431,10 @@ class Worker:
 
     @property
     def _eager(self) -> bool:
+        # A task queue rate is matching's to enforce: eager activities would go around it.
         return (
             self._eager_activities
+            and self._task_queue_rate is None
             and self._remote_activities
             and bool(self._activities)
             and bool(self._workflows)
@@ -453,3 +485,10 @@ class Worker:
         await self._activity_worker.deliver(
             task, delivery, converter=self._client.data_converter, publish_encoded=self._publish_encoded
         )
+
+
+def _task_queue_rate(value: float) -> float:
+    try:
+        return check_activities_per_second(value)
+    except ValueError as exc:
+        raise ValueError(f"max_task_queue_activities_per_second: {exc}") from None
