@@ -2,8 +2,9 @@
 
 On Postgres the hot path is asyncpg directly (tidal_server.db.raw): the batch in one statement
 (batch_pg.py's call of `tidal_write_batch`, in that statement's own transaction), and the reads
-of a batch's starts or a cache miss as prepared statements outside any transaction. SQLite (the embedded mode) takes the
-same steps through SQLAlchemy Core (batch_sql.py). docs/performance.md#history-hot-path.
+of a batch's starts or a cache miss as prepared statements outside any transaction. SQLite (the
+embedded mode) takes the same steps through SQLAlchemy Core (batch_sql.py).
+docs/performance.md#history-hot-path and #history-round-trips.
 """
 
 from __future__ import annotations
