@@ -142,6 +142,8 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
     update_id: Id
     update_name: Name
     update_input: tuple[Payload, ...] = ()
+    # The update's own header (the start's is `header`).
+    update_header: dict[Name, Payload] = Field(default_factory=dict)
 
     def start_part(self) -> StartWorkflowExecution:
         return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
@@ -154,6 +156,7 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
             update_id=self.update_id,
             name=self.update_name,
             input=self.update_input,
+            header=self.update_header,
             identity=self.identity,
         )
 
@@ -325,6 +328,8 @@ class UpdateRequest(Frozen):
     update_id: Id
     name: str
     input: tuple[Payload, ...] = ()
+    # Temporal's update header (client interceptors'), for the workflow's inbound interceptors.
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 class UpdateWorkflowExecution(_Message):
@@ -338,6 +343,9 @@ class UpdateWorkflowExecution(_Message):
     update_id: Id
     name: Name
     input: tuple[Payload, ...] = ()
+    # Temporal's update header (client interceptors'): kept with the admitted update, handed to
+    # the worker with it and recorded in WorkflowExecutionUpdateAccepted.
+    header: dict[Name, Payload] = Field(default_factory=dict)
     identity: Text = ""
 
 

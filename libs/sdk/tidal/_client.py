@@ -422,9 +422,8 @@ class Client:
     async def list_schedules(
         self, query: str | None = None, *, page_size: int = 1000, next_page_token: bytes | None = None
     ) -> ScheduleAsyncIterator:
-        """Every schedule of the namespace, ordered by id (no filter query yet)."""
-        if query:
-            raise ValueError("list_schedules does not take a query yet: list all and filter")
+        """The namespace's schedules, ordered by id; `query` filters on their own search
+        attributes (and `ScheduleId`, `TemporalSchedulePaused`) in the workflow list's language."""
         return self._impl.list_schedules(ListSchedulesInput(page_size, next_page_token, {}, None, query))
 
     # --- HTTP -----------------------------------------------------------------------------

@@ -208,7 +208,10 @@ class ClientCalls(OutboundInterceptor):
 
     def list_schedules(self, input: ListSchedulesInput) -> ScheduleAsyncIterator:
         return _schedules.ScheduleAsyncIterator(
-            self._client, page_size=input.page_size, next_page_token=input.next_page_token
+            self._client,
+            page_size=input.page_size,
+            next_page_token=input.next_page_token,
+            query=input.query,
         )
 
     async def backfill_schedule(self, input: BackfillScheduleInput) -> None:
