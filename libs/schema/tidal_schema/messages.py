@@ -105,6 +105,12 @@ class _StartOptions(_Message):
 
 class StartWorkflowExecution(_StartOptions):
     type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
+    # Temporal's eager workflow start: the requesting client has a worker on `task_queue` with a
+    # free workflow task slot reserved for this run. History may hand the first workflow task back
+    # in the reply instead of through matching (services/history api/eager_start.py); it is a
+    # request, never a promise: a reply without `eager_workflow_task` means the task went the
+    # usual way.
+    request_eager_execution: bool = False
 
 
 class SignalWithStartWorkflowExecution(_StartOptions):
@@ -527,6 +533,10 @@ class StartWorkflowReply(_Message):
     type: Literal["StartWorkflowReply"] = "StartWorkflowReply"
     run_id: str
     started: bool = True
+    # The new run's first workflow task, granted to a start that asked for it
+    # (`request_eager_execution`): it already counts as started, and its timeout hands it out
+    # again through matching if the requesting worker never completes it.
+    eager_workflow_task: WorkflowTask | None = None
 
 
 class AckReply(_Message):
