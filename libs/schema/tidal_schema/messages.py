@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
@@ -102,9 +102,20 @@ class _StartOptions(_Message):
     # when it starts and closes (docs/schedules.md).
     scheduled_by: ScheduleLink | None = None
 
+    def start_options(self) -> dict[str, Any]:
+        """The options every start shares: what a signal- or update-with-start built from a start
+        takes (a start's own fields, e.g. `request_eager_execution`, stay behind)."""
+        return {k: getattr(self, k) for k in _StartOptions.model_fields}
+
 
 class StartWorkflowExecution(_StartOptions):
     type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
+    # Temporal's eager workflow start: the requesting client has a worker on `task_queue` with a
+    # free workflow task slot reserved for this run. History may hand the first workflow task back
+    # in the reply instead of through matching (services/history api/eager_start.py); it is a
+    # request, never a promise: a reply without `eager_workflow_task` means the task went the
+    # usual way.
+    request_eager_execution: bool = False
 
 
 class SignalWithStartWorkflowExecution(_StartOptions):
@@ -117,7 +128,7 @@ class SignalWithStartWorkflowExecution(_StartOptions):
     signal_input: tuple[Payload, ...] = ()
 
     def start_part(self) -> StartWorkflowExecution:
-        return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
+        return StartWorkflowExecution(**self.start_options())
 
     def signal_part(self, run_id: OptionalId | None = None) -> SignalWorkflowExecution:
         return SignalWorkflowExecution(
@@ -142,9 +153,11 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
     update_id: Id
     update_name: Name
     update_input: tuple[Payload, ...] = ()
+    # The update's own header (the start's is `header`).
+    update_header: dict[Name, Payload] = Field(default_factory=dict)
 
     def start_part(self) -> StartWorkflowExecution:
-        return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
+        return StartWorkflowExecution(**self.start_options())
 
     def update_part(self, run_id: OptionalId | None = None) -> UpdateWorkflowExecution:
         return UpdateWorkflowExecution(
@@ -154,6 +167,7 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
             update_id=self.update_id,
             name=self.update_name,
             input=self.update_input,
+            header=self.update_header,
             identity=self.identity,
         )
 
@@ -325,6 +339,8 @@ class UpdateRequest(Frozen):
     update_id: Id
     name: str
     input: tuple[Payload, ...] = ()
+    # Temporal's update header (client interceptors'), for the workflow's inbound interceptors.
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 class UpdateWorkflowExecution(_Message):
@@ -338,6 +354,9 @@ class UpdateWorkflowExecution(_Message):
     update_id: Id
     name: Name
     input: tuple[Payload, ...] = ()
+    # Temporal's update header (client interceptors'): kept with the admitted update, handed to
+    # the worker with it and recorded in WorkflowExecutionUpdateAccepted.
+    header: dict[Name, Payload] = Field(default_factory=dict)
     identity: Text = ""
 
 
@@ -519,6 +538,10 @@ class StartWorkflowReply(_Message):
     type: Literal["StartWorkflowReply"] = "StartWorkflowReply"
     run_id: str
     started: bool = True
+    # The new run's first workflow task, granted to a start that asked for it
+    # (`request_eager_execution`): it already counts as started, and its timeout hands it out
+    # again through matching if the requesting worker never completes it.
+    eager_workflow_task: WorkflowTask | None = None
 
 
 class AckReply(_Message):

@@ -59,7 +59,7 @@ class RecordingTransport:
         self.sent: list[tuple[str, str, bytes]] = []
         self.fail = fail
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes, **_: Any) -> None:
+    async def publish_notice(self, exchange: str, routing_key: str, body: bytes) -> None:
         if self.fail:
             raise ConnectionError("no broker")
         self.sent.append((exchange, routing_key, body))

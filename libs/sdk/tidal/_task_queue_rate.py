@@ -47,7 +47,7 @@ class RateDeclarer:
     async def declare(self) -> None:
         """Tell every matching process; a failure is logged (the next interval tries again)."""
         try:
-            await self._transport.publish(
+            await self._transport.publish_notice(
                 names.MATCHING_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY, self._body
             )
         except Exception as exc:

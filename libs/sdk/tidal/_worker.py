@@ -34,6 +34,8 @@ from ._activity_worker import (
     MAX_HEARTBEAT_THROTTLE,
     ActivityWorker,
 )
+from ._definitions import lookup as workflow_lookup
+from ._eager_start import EagerDelivery
 from ._interceptors import Interceptor, client_worker_interceptors
 from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
 from ._rate_limit import Pacer
@@ -209,6 +211,10 @@ class Worker:
         self._on_fatal_error = on_fatal_error
         self._patch_activation_callback = patch_activation_callback
         self._unsafe_eviction = disable_safe_workflow_eviction
+        # Workflow tasks running or reserved for an eager start (bounded by
+        # max_concurrent_workflow_tasks when reserving); the client it registered with.
+        self._workflow_tasks_busy = 0
+        self._eager_client: Client | None = None
 
     # --- attributes (temporalio's) ---------------------------------------------------------
 
@@ -361,6 +367,9 @@ class Worker:
             self._consumers.append(
                 await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
             )
+        if self._workflows:
+            self._eager_client = self._client
+            self._client._eager_workers.add(self)
         self._running.set()
         log.info("worker %s polling task queue %r", self.identity, self.task_queue)
 
@@ -370,6 +379,9 @@ class Worker:
         self._started = False
         self._running.clear()
         self._stopping = True
+        if self._eager_client is not None:
+            self._eager_client._eager_workers.discard(self)
+            self._eager_client = None
         for consumer in self._consumers:
             try:
                 await consumer.cancel()
@@ -446,7 +458,49 @@ class Worker:
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
         task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
         if isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
+            await self._run_workflow_delivery(task, delivery)
+
+    async def _run_workflow_delivery(
+        self, task: WorkflowTask | QueryWorkflowTask, delivery: TaskDelivery
+    ) -> None:
+        assert self._workflow_worker is not None
+        if isinstance(task, QueryWorkflowTask):
             await self._workflow_worker.run_delivery(task, delivery)
+            return
+        self._workflow_tasks_busy += 1
+        try:
+            await self._workflow_worker.run_delivery(task, delivery)
+        finally:
+            self._workflow_tasks_busy -= 1
+
+    # --- eager workflow start (the client's side: _eager_start.py) -------------------------
+
+    def reserve_eager_slot(self, workflow_type: str) -> bool:
+        if not self._started or self._stopping or self._workflow_worker is None:
+            return False
+        if workflow_lookup(self._workflows, workflow_type) is None:
+            return False
+        if self._workflow_tasks_busy >= self._max_wft:
+            return False
+        self._workflow_tasks_busy += 1
+        return True
+
+    def release_eager_slot(self) -> None:
+        self._workflow_tasks_busy -= 1
+
+    def run_eager_task(self, task: WorkflowTask) -> None:
+        """Run an eager start's first task in the slot reserved for it, as a delivered one."""
+
+        async def run() -> None:
+            try:
+                if self._workflow_worker is not None:
+                    await self._workflow_worker.run_delivery(task, EagerDelivery(task))
+            finally:
+                self._workflow_tasks_busy -= 1
+
+        spawned = asyncio.create_task(run())
+        self._tasks.add(spawned)
+        spawned.add_done_callback(self._tasks.discard)
 
     async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
         """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
@@ -456,7 +510,7 @@ class Worker:
         if isinstance(task, ActivityTask):
             await self._run_activity_task(task, delivery)
         elif isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
-            await self._workflow_worker.run_delivery(task, delivery)
+            await self._run_workflow_delivery(task, delivery)
 
     # --- activities -----------------------------------------------------------------------
 

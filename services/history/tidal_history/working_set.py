@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tidal_schema import names, shard_for
 from tidal_schema.events import WorkflowExecutionStarted
-from tidal_schema.messages import AddWorkflowTask, HistoryMessage, TerminateWorkflowExecution
+from tidal_schema.messages import (
+    AddWorkflowTask,
+    HistoryMessage,
+    StartWorkflowReply,
+    TerminateWorkflowExecution,
+)
 
 from . import direct, metrics
 from .api import terminate_workflow
@@ -86,6 +92,23 @@ class WorkingSet:
         self._limits = limits
         self._guard = HistoryLimitGuard(limits, shard_id=shard_id)
         self._schedules = ScheduleSet(shard_id=shard_id, store=store, route=self.route)
+
+    async def preload_currents(self, batch: BatchState, msgs: Sequence[HistoryMessage]) -> None:
+        """The current run of every workflow id the batch's starts address, in one read instead of
+        one per start. The batch's view of them is the same as if each were read on first use:
+        nothing else writes this shard's rows while it is owned, and the runs the batch starts
+        replace these entries as it applies them."""
+        keys = {
+            (m.namespace, m.workflow_id)
+            for m in msgs
+            if (op := operation_for(m)) is not None and op.load in (Load.CURRENT, Load.CURRENT_RUN)
+        }
+        keys -= batch.currents.keys()
+        if len(keys) < 2:
+            return  # read on first use, as before
+        found = await self._store.load_currents(sorted(keys))
+        for k in keys:
+            batch.currents[k] = found.get(k)
 
     async def apply(self, batch: BatchState, msg: HistoryMessage) -> Outcome:
         """Preload what the message's operation needs, call it, record what it did. The shard
@@ -226,8 +249,20 @@ class WorkingSet:
         )
         st.history_size_bytes = write.add_events(outcome.events)
         outcome.outbox[:] = [self.route(o, history_size=st.history_size_bytes) for o in outcome.outbox]
+        self._fit_eager_task(outcome, st.history_size_bytes)
         write.record_timers(outcome.timers_set, outcome.timers_deleted)
         batch.runs[key] = WorkingRun(run=run, write=write)
+
+    def _fit_eager_task(self, outcome: Outcome, history_size: int) -> None:
+        """An eager start's first task (in the reply, api/eager_start.py) gets what a task through
+        the outbox gets from `route`: the history size and the continue-as-new suggestion."""
+        reply = outcome.reply
+        if not isinstance(reply, StartWorkflowReply) or reply.eager_workflow_task is None:
+            return
+        fitted = fit_workflow_task(
+            AddWorkflowTask(task=reply.eager_workflow_task), self._limits, history_size=history_size
+        )
+        outcome.reply = reply.model_copy(update={"eager_workflow_task": fitted.task})
 
     def _record_change(
         self, batch: BatchState, w: WorkingRun, outcome: Outcome, *, successor: bool = True
