@@ -2,8 +2,9 @@
 
 On Postgres the hot path is asyncpg directly (tidal_server.db.raw): the batch in asyncpg's own
 transaction, written by batch_pg.py with one statement per table, and the reads of a start or a
-cache miss as prepared statements outside any transaction. SQLite (the embedded mode) takes the
-same steps through SQLAlchemy Core (batch_sql.py). docs/performance.md#history-hot-path.
+cache miss as prepared statements outside any transaction. SQLite (the embedded mode) writes the
+common batch on its driver's connection too (batch_sqlite.py) and the rest through SQLAlchemy
+Core (batch_sql.py). docs/performance.md#history-hot-path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_server.db import tables as t
 from tidal_server.db.raw import autocommit, driver_connection, pg_connection
 
-from . import batch_pg, batch_sql
+from . import batch_pg, batch_sql, batch_sqlite
 from .mutation import Outgoing
 from .operation import CurrentRun
 from .schedule_store import LoadedSchedule, ScheduleWrite, load_schedule, write_schedules
@@ -287,6 +288,14 @@ class HistoryStore:
             )
             if fenced.rowcount != 1:
                 raise ShardLostError(shard_id)
+            if not schedules and not any(w.purge or needs_visibility(w) for w in writes):
+                # The common batch: on the driver's connection, inside this transaction.
+                return await batch_sqlite.write_batch(
+                    await driver_connection(conn),
+                    shard_id=shard_id,
+                    writes=writes,
+                    published_seqs=published_seqs,
+                )
 
             async def write_others_sql() -> None:
                 await write_schedules(conn, shard_id, schedules)
