@@ -3,13 +3,11 @@ query reject conditions, history event iterators; embedded and on the real stack
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from tidal.client import Client
 
 from tests.e2e import scenarios_client_parity as sc
-from tests.support.scenario_suite import Scenario, ScenarioSuite
+from tests.support.scenario_suite import ScenarioSuite
 from tests.support.stack import Stack
 
 # `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
@@ -34,20 +32,7 @@ SUITE = ScenarioSuite(
 )
 
 
-@pytest.fixture
-async def embedded() -> AsyncIterator[Client]:
-    async with SUITE.embedded() as client:
-        yield client
-
-
-@pytest.mark.parametrize("scenario", SUITE.scenarios, ids=SUITE.ids)
-async def test_embedded(embedded: Client, scenario: Scenario) -> None:
-    await SUITE.run_one(embedded, scenario)
-
-
-async def test_stack(running: Stack) -> None:
-    """All scenarios at once on one stack (each uses its own workflow ids)."""
-    await SUITE.run_all(running.address)
+test_embedded, test_stack = SUITE.pytest_tests()
 
 
 async def test_connect_goes_through_the_plugins_and_checks_the_server(running: Stack) -> None:

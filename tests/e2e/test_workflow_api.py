@@ -3,14 +3,10 @@ worker (issue 11), embedded and on the real stack."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from tidal.client import Client
 
 from tests.e2e import scenarios_workflow_api as sw
-from tests.support.scenario_suite import Scenario, ScenarioSuite
-from tests.support.stack import Stack
+from tests.support.scenario_suite import ScenarioSuite
 
 # `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
 pytestmark = pytest.mark.shared_stack
@@ -33,17 +29,4 @@ SUITE = ScenarioSuite(
 )
 
 
-@pytest.fixture
-async def embedded() -> AsyncIterator[Client]:
-    async with SUITE.embedded() as client:
-        yield client
-
-
-@pytest.mark.parametrize("scenario", SUITE.scenarios, ids=SUITE.ids)
-async def test_embedded(embedded: Client, scenario: Scenario) -> None:
-    await SUITE.run_one(embedded, scenario)
-
-
-async def test_stack(running: Stack) -> None:
-    """All scenarios at once on one stack (each uses its own workflow ids)."""
-    await SUITE.run_all(running.address)
+test_embedded, test_stack = SUITE.pytest_tests()

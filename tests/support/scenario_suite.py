@@ -2,6 +2,8 @@
 the real stack (one stack start for the file, which is what keeps the e2e suite's time bounded).
 
 A scenario is `async (client, task_queue) -> None` and raises when what it checks is wrong.
+A test module builds a `SUITE = ScenarioSuite(...)` and takes its tests with
+`test_embedded, test_stack = SUITE.pytest_tests()`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from tidal.client import Client
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
@@ -75,6 +78,22 @@ class ScenarioSuite:
         for name, r in zip(self.ids, results, strict=True):
             if isinstance(r, BaseException):
                 raise AssertionError(f"scenario {name} failed: {r!r}") from r
+
+    def pytest_tests(self) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[None]]]:
+        """The module's two tests: each scenario on its own embedded server (one test per
+        scenario, named after it), and all of them at once on the stack (`running`: the module's
+        `shared_stack` mark decides whose)."""
+        suite = self
+
+        @pytest.mark.parametrize("scenario", self.scenarios, ids=self.ids)
+        async def test_embedded(scenario: Scenario) -> None:
+            async with suite.embedded() as client:
+                await suite.run_one(client, scenario)
+
+        async def test_stack(running: Any) -> None:
+            await suite.run_all(running.address)
+
+        return test_embedded, test_stack
 
     async def _on_stack(self, client: Client, scenario: Scenario) -> None:
         run = scenario(client, self.queue(scenario))

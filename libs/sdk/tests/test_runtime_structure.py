@@ -12,7 +12,8 @@ from tidal._runtime import WorkflowInstance
 from tidal._runtime.activation import ActivationState
 
 RUNTIME = Path(runtime.__file__).parent
-# Still above the ~400-line budget: the history walk and the activation share instance.py.
+# Just above the ~400-line budget (431 lines): the activation and the worker's API; the history
+# walk (history_walk.py) and the task clock (task_clock.py) are out of it.
 OVER_BUDGET = {"instance.py"}
 
 

@@ -5,12 +5,19 @@ code may only read (a query, an update validator), and the workflow's object onc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tidal_schema.commands import Command
+from tidal_schema import Payload
+from tidal_schema.commands import (
+    Command,
+    ModifyWorkflowPropertiesCommand,
+    UpsertWorkflowSearchAttributesCommand,
+)
 
+from .._search_attributes import TypedSearchAttributes
 from .._workflow_context import ReadOnlyContextError
 from .._workflow_info import Info
 from ..converter import DataConverter
@@ -72,3 +79,27 @@ class ActivationState:
             return fn(*args)
         finally:
             self.read_only = before
+
+    def upsert_memo(self, payloads: Mapping[str, Payload]) -> None:
+        """Record the memo upsert and show it in `info().raw_memo` at once (as temporalio): a
+        `binary/null` payload (None) removes its key."""
+        self.add_command(ModifyWorkflowPropertiesCommand(upserted_memo=dict(payloads)))
+        memo = dict(self.run_info.raw_memo)
+        for key, payload in payloads.items():
+            if payload.metadata.get("encoding") == "binary/null":
+                memo.pop(key, None)
+            else:
+                memo[key] = payload
+        self.info = dataclasses.replace(self.run_info, raw_memo=memo)
+
+    def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
+        """Record the upsert command and show the new values in `info()` at once (as temporalio);
+        replay runs the same code, so the info stays deterministic."""
+        self.add_command(UpsertWorkflowSearchAttributesCommand(search_attributes=dict(values)))
+        merged = {**self.run_info.search_attributes, **values}
+        current = {k: v for k, v in merged.items() if v is not None}
+        self.info = dataclasses.replace(
+            self.run_info,
+            search_attributes=current,
+            typed_search_attributes=TypedSearchAttributes.from_json(current),
+        )

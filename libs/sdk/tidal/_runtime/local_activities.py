@@ -61,11 +61,12 @@ class _Pending:
     dispatched: bool = False
 
 
-def markers_ahead(evs: Sequence[HistoryEvent], command_events: Any) -> dict[int, LocalActivityOutcome]:
-    """The local activity markers among the command events that follow a WorkflowTaskCompleted."""
+def markers_ahead(evs: Sequence[HistoryEvent], task_events: Any) -> dict[int, LocalActivityOutcome]:
+    """The local activity markers among what the task that a WorkflowTaskCompleted closes recorded
+    (`task_events`: matching.TASK_OUTPUT_EVENTS)."""
     found: dict[int, LocalActivityOutcome] = {}
     for ev in evs:
-        if ev.event_type not in command_events:
+        if ev.event_type not in task_events:
             break
         a = ev.attributes
         if a.type == "MarkerRecorded" and a.marker_name == MARKER:

@@ -47,6 +47,14 @@ COMMAND_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "WorkflowPropertiesModified": ("ModifyWorkflowProperties", ()),
 }
 
+# What a completed workflow task recorded: its command events and, among them, the outcomes of
+# the update protocol messages it sent (which have no command to match). A scan of what one task
+# recorded (its markers, its patches) must step over the latter rather than stop at them.
+TASK_OUTPUT_EVENTS = frozenset(COMMAND_EVENTS) | {
+    "WorkflowExecutionUpdateAccepted",
+    "WorkflowExecutionUpdateCompleted",
+}
+
 # Events the server writes on its own that the workflow reacts to (buffered as activation jobs).
 JOB_EVENTS = (
     frozenset(

@@ -32,7 +32,7 @@ def patch_ids_ahead(evs: Sequence[HistoryEvent]) -> set[str]:
     `patched(id)` is true only if the original run recorded it in this task."""
     ids: set[str] = set()
     for ev in evs:
-        if ev.event_type not in matching.COMMAND_EVENTS:
+        if ev.event_type not in matching.TASK_OUTPUT_EVENTS:
             break
         if (pid := matching.patch_id(ev)) is not None:
             ids.add(pid)

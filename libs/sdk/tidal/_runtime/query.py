@@ -57,11 +57,7 @@ def replay_for_query(inst: WorkflowInstance, evs: Sequence[HistoryEvent]) -> Non
     outer = asyncio.events._get_running_loop()
     asyncio.events._set_running_loop(inst.loop)
     try:
-        inst._apply_events(evs, run_last=False)
-        if inst.activated_upto == 0:
-            pending = [e for e in evs if e.event_type == "WorkflowTaskScheduled"]
-            if pending:
-                inst._activate(pending[-1], replaying=True)
+        inst.walk.catch_up(evs)
     except NondeterminismError as e:
         raise WorkflowTaskError(str(e), failure=error_to_failure(e), cause="NonDeterministicError") from e
     except WorkflowTaskError:

@@ -1,17 +1,22 @@
-"""What a run's WorkflowExecutionStarted gives the code: `workflow.info()`."""
+"""What a run's WorkflowExecutionStarted gives the code: `workflow.info()` and the workflow's
+object, built from the start's input."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tidal_schema import events
 from tidal_schema.events import HistoryEvent
 
+from .._definitions import WorkflowDefinition
 from .._search_attributes import TypedSearchAttributes
 from .._workflow_info import Info, ParentInfo, RootInfo
-from ..common import Priority, RetryPolicy
+from ..common import Priority, RawValue, RetryPolicy
+from ..converter import DataConverter
 
-__all__ = ["start_info"]
+__all__ = ["Construction", "construct", "start_info"]
 
 
 def start_info(
@@ -58,3 +63,35 @@ def start_info(
         workflow_start_time=ev.event_time,
         workflow_type=a.workflow_type,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Construction:
+    args: list[Any]  # the run method's arguments
+    obj: Any = None  # the `@workflow.defn` class's instance (None if its constructor raised)
+    failure_types: tuple[type[BaseException], ...] | None = None  # from a dynamic config
+    # From decoding the input, the constructor or the dynamic config: treated like an exception
+    # from run() (FailureError fails the workflow, others the task).
+    error: BaseException | None = None
+
+
+def construct(
+    definition: WorkflowDefinition, converter: DataConverter, a: events.WorkflowExecutionStarted
+) -> Construction:
+    d = definition
+    args: list[Any]
+    if d.dynamic:
+        args = [[RawValue(p) for p in a.input]]
+    else:
+        args = converter.from_payloads(a.input, d.arg_types)
+    obj: Any = None
+    try:
+        obj = d.cls(*args) if d.init_takes_args else d.cls()
+        failure_types = None
+        if d.dynamic_config_fn is not None:
+            config = d.dynamic_config_fn(obj)
+            if config.failure_exception_types is not None:
+                failure_types = tuple(config.failure_exception_types)
+    except BaseException as e:
+        return Construction(args=args, obj=obj, error=e)
+    return Construction(args=args, obj=obj, failure_types=failure_types)
