@@ -7,7 +7,8 @@ answers what the route would (status, JSON document), applying the same checks i
 the caller's key and the operation's policy (`auth`, `operations.policy.admit`), then the
 request's validation (the route's models; errors as the same 400 problem), then the operation;
 every error goes through the app's own exception handlers, so its problem document is the
-route's. It counts in the same request metrics under the route's template. What the ASGI stack
+route's. It counts in the same request metrics under the route's template and opens the same
+server span (`metrics.TelemetryMiddleware`'s). What the ASGI stack
 refuses before any route runs (NUL in the path or query, a body too large, too deep, not JSON or
 not an object: `problems.BodyLimit`, FastAPI's parsing) it declines, so the app refuses it.
 
@@ -30,9 +31,13 @@ from urllib.parse import unquote, urlencode
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tidal_schema.limits import MAX_DOCUMENT_DEPTH, MAX_ID_LENGTH, STORE_SAFE_PATTERN, document_depth_exceeds
 from tidal_server.apikeys import Role
+from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
 
 from . import metrics
 from .api import get_result
@@ -55,6 +60,7 @@ RESULT_ROUTE = f"{PREFIX}/namespaces/{{namespace}}/workflows/{{workflow_id:path}
 _START = re.compile(rf"^{re.escape(PREFIX)}/namespaces/([^/]+)/workflows$")
 _RESULT = re.compile(rf"^{re.escape(PREFIX)}/namespaces/([^/]+)/workflows/(.+)/result$")
 _READ = Policy(role=Role.READER)  # the result route's `require(Role.READER)`
+_tracer = tracer("tidal.frontend")
 
 
 class _ResultQuery(BaseModel):
@@ -108,13 +114,27 @@ class InProcessCalls:
             return None
         started = time.perf_counter()
         status = 500
+        # The span TelemetryMiddleware opens, in the context the HTTP call would carry: the
+        # caller's, unless its headers name another (the SDK lets rpc_metadata's win).
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        carrier.update(headers)
+        token = otel_context.attach(propagate.extract(carrier))
         try:
-            try:
-                status, document = await serve
-            except Exception as exc:  # answered as the app answers it
-                status, document = await self._problem(exc)
+            with _tracer.start_as_current_span(
+                f"{method} {route}", kind=SpanKind.SERVER, attributes={SERVICE_ATTRIBUTE: "frontend"}
+            ) as span:
+                try:
+                    status, document = await serve
+                except Exception as exc:  # answered as the app answers it
+                    status, document = await self._problem(exc)
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
             return status, document
         finally:
+            otel_context.detach(token)
             metrics.REQUESTS.labels(method, route, str(status)).inc()
             metrics.REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
 
