@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tidal import activity, workflow
 from tidal._inprocess_transport import InProcessTransport
+from tidal.client import RPCTimeoutOrCancelledError
 from tidal.exceptions import RPCError, WorkflowAlreadyStartedError
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
@@ -82,3 +83,26 @@ async def test_errors_are_the_same_as_over_http(env: tuple[WorkflowEnvironment, 
         await client.get_workflow_handle(f"nobody-{uuid.uuid4().hex[:8]}").result()
     assert missing.value.status == "not_found" and missing.value.code == 404
     assert app.paths == []
+
+
+async def test_a_call_over_its_timeout_raises_as_over_the_network(
+    env: tuple[WorkflowEnvironment, CountingApp],
+) -> None:
+    """httpx's ASGI transport never times out; an in-process call keeps the call's timeout (the
+    client's 90 s unless the call gives one), as a network call would:
+    RPCTimeoutOrCancelledError. The start may still happen; a retry with the same request id
+    gets its run."""
+    environment, _ = env
+    client = environment.client
+    transport = client._http._transport
+    assert isinstance(transport, InProcessTransport)
+    body = {"workflow_id": f"slow-{uuid.uuid4().hex[:8]}", "workflow_type": "Shout", "task_queue": "none"}
+    body["request_id"] = f"req-{uuid.uuid4().hex}"
+    path = "/api/v1/namespaces/default/workflows"
+    # A first start fills the frontend's namespace cache: the timed call below then waits only
+    # for history's reply.
+    await client.start_workflow(Shout.run, "x", id=f"warm-{uuid.uuid4().hex[:8]}", task_queue="none")
+    with pytest.raises(RPCTimeoutOrCancelledError):
+        await transport.call(client._http, "POST", path, {"json": body, "timeout": 1e-6})
+    answer = await transport.call(client._http, "POST", path, {"json": body})
+    assert answer is not None and answer[0] == 201 and answer[1]["request_id"] == body["request_id"]
