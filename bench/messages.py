@@ -1,5 +1,6 @@
 """Bus messages per one-activity workflow, in the embedded mode (docs/performance.md, "Hops and
-messages"): `uv run python bench/messages.py [-n 50] [--burst] [--no-eager] [--wait-timers]`.
+messages"): `uv run python bench/messages.py [-n 50] [--burst] [--no-eager] [--eager-start]
+[--wait-timers]`.
 
 One process holds the server and the worker, so one Prometheus registry sees every publish
 (`tidal_bus_messages_published_total`, by exchange) and every consume (`..._consumed_total`, by
@@ -79,7 +80,11 @@ async def main(args: argparse.Namespace) -> None:
             async def one(i: int) -> None:
                 async with sem:
                     await env.client.execute_workflow(
-                        GreetingWorkflow.run, "w", id=f"wf-{i}", task_queue="bench"
+                        GreetingWorkflow.run,
+                        "w",
+                        id=f"wf-{i}",
+                        task_queue="bench",
+                        request_eager_start=args.eager_start,
                     )
 
             await asyncio.gather(*(one(i) for i in range(args.n)))
@@ -98,5 +103,6 @@ if __name__ == "__main__":
     p.add_argument("-n", type=int, default=50)
     p.add_argument("--burst", action="store_true", help="64 workflows in flight instead of one")
     p.add_argument("--no-eager", action="store_true", help="Worker(disable_eager_activity_execution=True)")
+    p.add_argument("--eager-start", action="store_true", help="start_workflow(request_eager_start=True)")
     p.add_argument("--wait-timers", action="store_true", help="also count the timer fires 35 s later")
     asyncio.run(main(p.parse_args()))

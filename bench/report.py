@@ -100,6 +100,14 @@ def _systems(res: Mapping[str, Any]) -> list[str]:
         ("load average (1 min) before", _load_before),
         ("burst: others' load on the box, cores", lambda s: _num(_others_cores(s, "burst"), ".2f")),
         ("one at a time p50 / p99 ms", lambda s: _pair(_at(s, "seq", "start_to_result"), ".1f")),
+        (
+            "one at a time, co-located worker p50 / p99 ms",
+            lambda s: _pair(_at(s, "seq-colocated", "start_to_result"), ".1f"),
+        ),
+        (
+            "  the same with eager start p50 / p99 ms",
+            lambda s: _pair(_at(s, "seq-eager", "start_to_result"), ".1f"),
+        ),
         ("ten-activity burst wf/s", lambda s: _num(_at(s, "ten", "workflows_per_s"), ",.1f")),
         (
             "ten-activity CPU-ms per wf, all",
@@ -145,22 +153,32 @@ def _goals(res: Mapping[str, Any]) -> list[str]:
     return table(rows)
 
 
+_GAP_WORKLOADS = {
+    "seq": "one at a time",
+    "seq-colocated": "one at a time, co-located worker",
+    "seq-eager": "one at a time, co-located worker, eager start",
+}
+
+
 def _where(res: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, s in res.get("systems", {}).items():
         b = s.get("burst")
-        if not b:
+        if not b and not any(s.get(w, {}).get("event_gaps_ms_p50") for w in _GAP_WORKLOADS):
             continue
-        lines += ["", f"where the time goes ({name}, burst):"]
-        lines.append(f"  CPU ms per workflow: {b.get('cpu_ms_per_workflow')}")
-        cpu = b.get("cpu_seconds", {})
-        lines.append(f"  box busy: {cpu.get('_system_busy')} of {cpu.get('_system_capacity')} CPU-seconds")
-        if "postgres_per_workflow" in b:
-            lines.append(f"  Postgres per workflow: {b['postgres_per_workflow']}")
-        gaps = s.get("seq", {}).get("event_gaps_ms_p50")
-        if gaps:
-            lines.append("  one at a time, p50 ms between history events:")
-            lines += [f"    {k:<55} {v:>8.2f}" for k, v in gaps.items()]
+        lines += ["", f"where the time goes ({name}{', burst' if b else ''}):"]
+        if b:
+            lines.append(f"  CPU ms per workflow: {b.get('cpu_ms_per_workflow')}")
+            cpu = b.get("cpu_seconds", {})
+            busy, capacity = cpu.get("_system_busy"), cpu.get("_system_capacity")
+            lines.append(f"  box busy: {busy} of {capacity} CPU-seconds")
+            if "postgres_per_workflow" in b:
+                lines.append(f"  Postgres per workflow: {b['postgres_per_workflow']}")
+        for workload, title in _GAP_WORKLOADS.items():
+            gaps = s.get(workload, {}).get("event_gaps_ms_p50")
+            if gaps:
+                lines.append(f"  {title}, p50 ms between history events:")
+                lines += [f"    {k:<55} {v:>8.2f}" for k, v in gaps.items()]
     if res.get("history_owners"):
         lines.append(f"\nshards per history process: {res['history_owners']}")
     return lines

@@ -95,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Tidal stack worker in its own process, in the bench process, or both "
         "(default: process with --peers, else both)",
     )
+    p.add_argument(
+        "--eager-start",
+        action="store_true",
+        help="every Tidal start asks for eager workflow start (granted with --worker inline and "
+        "embedded, where the worker shares the client)",
+    )
     p.add_argument("--no-stack", action="store_true", help="skip the full stack")
     p.add_argument("--no-embedded", action="store_true", help="skip the embedded mode")
     p.add_argument("--profile", action="store_true", help="services and the worker under cProfile")

@@ -9,14 +9,15 @@ from typing import Any
 
 import db_probe
 import procstat
-from workload import Shape, System, burst, say, sequential, timers, warm_up
+from workload import Shape, System, burst, say, sequential, sequential_ab, timers, warm_up
 
 __all__ = ["WORKLOADS", "Probes", "cpu_ms_per_workflow", "run_suite"]
 
-WORKLOADS = ("burst", "seq", "ten", "timers")
+WORKLOADS = ("burst", "seq", "seq-eager", "ten", "timers")
 _SHAPE_OF: tuple[tuple[str, Shape], ...] = (
     ("burst", "one"),
     ("seq", "one"),
+    ("seq-eager", "one"),
     ("ten", "ten"),
     ("timers", "sleep"),
 )
@@ -60,6 +61,27 @@ async def _timed_burst(system: System, probes: Probes, **kw: Any) -> dict[str, A
     return b
 
 
+async def _seq_eager(
+    system: System, *, label: str, args: argparse.Namespace, probes: Probes
+) -> dict[str, Any]:
+    """`seq-colocated` and `seq-eager`: one at a time with a worker in the bench's process,
+    without and with eager workflow start, interleaved. Only systems that can co-locate a
+    worker with their client (Tidal's) have it."""
+    colocated = getattr(system, "colocated", None)
+    if colocated is None:
+        say(f"{label}: no seq-eager (the system has no co-located worker)")
+        return {}
+    say(f"{label}: {args.m} + {args.m} one at a time with a co-located worker, without / with eager start")
+    async with colocated(concurrency=args.worker_concurrency) as (plain, eager):
+        ab = await sequential_ab(plain, eager, m=args.m, label=label)
+    out: dict[str, Any] = {"seq-colocated": ab["a"], "seq-eager": ab["b"]}
+    for key, s in out.items():
+        if probes.tidal_history and probes.dsn:
+            s["event_gaps_ms_p50"] = await db_probe.event_gaps(probes.dsn, f"{s['workflow_id_prefix']}-%")
+        say(f"  {key}: p50 {s['start_to_result']['p50_ms']:.1f} ms")
+    return out
+
+
 async def run_suite(
     system: System, *, label: str, args: argparse.Namespace, probes: Probes
 ) -> dict[str, Any]:
@@ -82,6 +104,8 @@ async def run_suite(
             s["event_gaps_ms_p50"] = await db_probe.event_gaps(probes.dsn, f"{s['workflow_id_prefix']}-%")
         say(f"  p50 {s['start_to_result']['p50_ms']:.1f} ms")
         out["seq"] = s
+    if "seq-eager" in wanted:
+        out.update(await _seq_eager(system, label=label, args=args, probes=probes))
     if "ten" in wanted:
         say(f"{label}: burst of {args.n_ten} ten-activity workflows, {args.concurrency} in flight")
         out["ten"] = await _timed_burst(

@@ -112,6 +112,7 @@ async def _stack(ctx: RunContext, res: dict[str, Any]) -> None:
                     concurrency=args.worker_concurrency,
                     log_dir=ctx.log_dir,
                     profile_dir=ctx.profile_dir,
+                    eager_start=args.eager_start,
                 ) as (system, worker_root):
                     roots = {k: p.pid for k, p in ctx.stack.procs.items()}
                     roots.update(worker_root, **ctx.server_roots())
@@ -127,7 +128,9 @@ async def _stack(ctx: RunContext, res: dict[str, Any]) -> None:
 
 async def _embedded(ctx: RunContext) -> dict[str, Any]:
     say("embedded (in-memory bus + SQLite, one process): starting")
-    async with running_embedded(concurrency=ctx.args.worker_concurrency) as system:
+    async with running_embedded(
+        concurrency=ctx.args.worker_concurrency, eager_start=ctx.args.eager_start
+    ) as system:
         probes = Probes(roots={"bench(embedded)": os.getpid()})
         return await run_suite(system, label="tidal-embedded", args=ctx.args, probes=probes)
 

@@ -4,6 +4,8 @@ DBOS) through a `System` adapter (bench/peers/), so the figures differ only by t
 Workloads (each selectable with `--workloads`):
 - `burst`: N one-activity workflows, at most C in flight, each timed from start to result;
 - `seq`: M one-activity workflows one at a time (p50 start -> result);
+- `seq-eager` (Tidal only): the same with a worker in the bench's process, started without and
+  with eager workflow start, interleaved;
 - `ten`: a burst of workflows running ten sequential activities;
 - `timers`: T workflows that each sleep S seconds, started with at most C start calls in flight
   and all awaited together: fire lateness (fired minus due, from each system's own record of the
@@ -21,7 +23,7 @@ from typing import Any, Literal, Protocol
 
 from common import latency_summary_ms
 
-__all__ = ["SHAPES", "Shape", "System", "burst", "say", "sequential", "timers", "warm_up"]
+__all__ = ["SHAPES", "Shape", "System", "burst", "say", "sequential", "sequential_ab", "timers", "warm_up"]
 
 Shape = Literal["one", "ten", "sleep"]
 SHAPES: tuple[Shape, ...] = ("one", "ten", "sleep")
@@ -155,6 +157,31 @@ async def sequential(system: System, *, m: int, label: str) -> dict[str, Any]:
         "start_to_result": latency_summary_ms(total),
         "start_call": latency_summary_ms(starts),
         "workflow_id_prefix": prefix,
+    }
+
+
+async def sequential_ab(a: System, b: System, *, m: int, label: str) -> dict[str, Any]:
+    """``m`` one-activity workflows one at a time on each of two systems, interleaved (A, B, A,
+    B, ...) so that whatever else loads the box weighs on both alike (`seq-eager`: the same
+    co-located worker without and with eager workflow start)."""
+    await warm_up(a)
+    await warm_up(b)
+    prefixes = {k: f"seq-{k}-{label.replace('/', '-')}-{uuid.uuid4().hex[:6]}" for k in ("a", "b")}
+    total: dict[str, list[float]] = {"a": [], "b": []}
+    starts: dict[str, list[float]] = {"a": [], "b": []}
+    for i in range(m):
+        for key, system in (("a", a), ("b", b)) if i % 2 == 0 else (("b", b), ("a", a)):
+            s, t, _ = await run_one(system, "one", f"{prefixes[key]}-{i}", f"s{i}")
+            starts[key].append(s)
+            total[key].append(t)
+    return {
+        k: {
+            "m": m,
+            "start_to_result": latency_summary_ms(total[k]),
+            "start_call": latency_summary_ms(starts[k]),
+            "workflow_id_prefix": prefixes[k],
+        }
+        for k in ("a", "b")
     }
 
 

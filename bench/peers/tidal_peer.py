@@ -34,12 +34,33 @@ RUN = {"one": GreetingWorkflow.run, "ten": TenActivitiesWorkflow.run, "sleep": S
 class TidalSystem:
     """The bench's `System` on a Tidal client."""
 
-    def __init__(self, *, client: Client, task_queue: str) -> None:
+    def __init__(self, *, client: Client, task_queue: str, eager: bool = False) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._eager = eager
 
     async def start(self, shape: str, workflow_id: str, arg: Any) -> Any:
-        return await self._client.start_workflow(RUN[shape], arg, id=workflow_id, task_queue=self._task_queue)
+        return await self._client.start_workflow(
+            RUN[shape], arg, id=workflow_id, task_queue=self._task_queue, request_eager_start=self._eager
+        )
+
+    @contextlib.asynccontextmanager
+    async def colocated(self, *, concurrency: int) -> AsyncIterator[tuple[TidalSystem, TidalSystem]]:
+        """A worker in this (the bench's) process, built with this client, on a fresh task queue;
+        yields (starts without eager start, starts with it) on that queue (`seq-eager`)."""
+        queue = f"bench-colocated-{uuid.uuid4().hex[:6]}"
+        async with Worker(
+            self._client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activities=ACTIVITIES,
+            max_concurrent_workflow_tasks=concurrency,
+            max_concurrent_activities=concurrency,
+        ):
+            yield (
+                TidalSystem(client=self._client, task_queue=queue),
+                TidalSystem(client=self._client, task_queue=queue, eager=True),
+            )
 
     async def result(self, handle: Any) -> Any:
         return await handle.result()
@@ -160,14 +181,16 @@ async def stack_worker(
     concurrency: int,
     log_dir: Path,
     profile_dir: Path | None,
+    eager_start: bool = False,
 ) -> AsyncIterator[tuple[TidalSystem, dict[str, int]]]:
     """A worker for every shape on a fresh task queue, in its own process (`process`) or in the
-    bench's loop (`inline`); yields the system and the worker's process root (if any)."""
+    bench's loop (`inline`); yields the system and the worker's process root (if any).
+    `eager_start`: every start asks for eager workflow start (it is granted only inline)."""
     queue = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
     if mode == "process":
         proc = await _start_worker_process(stack, queue, concurrency, log_dir, profile_dir)
         try:
-            yield TidalSystem(client=client, task_queue=queue), {"worker": proc.pid}
+            yield TidalSystem(client=client, task_queue=queue, eager=eager_start), {"worker": proc.pid}
         finally:
             await _stop_process(proc)
         return
@@ -179,11 +202,11 @@ async def stack_worker(
         max_concurrent_workflow_tasks=concurrency,
         max_concurrent_activities=concurrency,
     ):
-        yield TidalSystem(client=client, task_queue=queue), {}
+        yield TidalSystem(client=client, task_queue=queue, eager=eager_start), {}
 
 
 @contextlib.asynccontextmanager
-async def running_embedded(*, concurrency: int) -> AsyncIterator[TidalSystem]:
+async def running_embedded(*, concurrency: int, eager_start: bool = False) -> AsyncIterator[TidalSystem]:
     """The embedded engine and a worker in the bench process (what `start_local()` gives)."""
     env = await WorkflowEnvironment.start_local()
     try:
@@ -195,6 +218,6 @@ async def running_embedded(*, concurrency: int) -> AsyncIterator[TidalSystem]:
             max_concurrent_workflow_tasks=concurrency,
             max_concurrent_activities=concurrency,
         ):
-            yield TidalSystem(client=env.client, task_queue="bench-embedded")
+            yield TidalSystem(client=env.client, task_queue="bench-embedded", eager=eager_start)
     finally:
         await env.shutdown()

@@ -16,7 +16,9 @@ from tidal import activity, workflow
 from tidal.client import Client
 from tidal.common import RetryPolicy
 from tidal.worker import Worker
+from tidal_schema.messages import WorkflowTask
 
+from tests.support.stack import wait_for
 from tests.support.workflows import GreetingWorkflow, greet
 
 Dispatched = Callable[[], Awaitable[dict[str, float]]]
@@ -53,6 +55,134 @@ async def eager_activity(client: Client, task_queue: str, dispatched: Dispatched
         after = await dispatched()
         assert _delta(before, after) == {"workflow": 1, "activity": 1}
         assert _started_identity(await handle.fetch_history()) == ""
+
+
+async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -> None:
+    """Eager workflow start: with a worker built with the same client on the task queue, the first
+    workflow task comes back in the start's reply and matching carries nothing at all (the
+    activity and the second task are eager and sticky); the history and the result are those of
+    the usual path. A start from another client object (no worker of its own) or without the flag
+    goes through matching."""
+    other = Client(**client.config())  # the same connection, but no worker built with it
+    async with Worker(client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[greet]) as w:
+        runs: dict[str, tuple[list[str], dict[str, int]]] = {}
+        for label, starter, eager in (
+            ("eager", client, True),
+            ("usual", client, False),
+            ("other client", other, True),
+        ):
+            before = await dispatched()
+            handle = await starter.start_workflow(
+                GreetingWorkflow.run,
+                label,
+                id=f"eager-start-{uuid.uuid4()}",
+                task_queue=task_queue,
+                request_eager_start=eager,
+            )
+            assert await handle.result() == f"Hello, {label}!"
+            after = await dispatched()
+            history = await handle.fetch_history()
+            runs[label] = ([e.event_type for e in history.events], _delta(before, after))
+            started = [e for e in history.events if e.event_type == "WorkflowTaskStarted"]
+            assert [e.attributes.identity for e in started] == [w.identity] * 2  # type: ignore[union-attr]
+    assert runs["eager"][1] == {"workflow": 0, "activity": 0}
+    assert runs["usual"][1] == {"workflow": 1, "activity": 0}
+    assert runs["other client"][1] == {"workflow": 1, "activity": 0}
+    assert runs["eager"][0] == runs["usual"][0] == runs["other client"][0]
+
+
+async def eager_start_falls_back(client: Client, task_queue: str, dispatched: Dispatched) -> None:
+    """No free workflow task slot on the client's worker, or a workflow type it does not run: the
+    start asks for nothing and the task goes through matching; the run completes either way. A
+    start retried with its request id returns the same run without a second task (and runs once)."""
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[greet],
+        max_concurrent_workflow_tasks=1,
+    ) as w:
+        assert w.reserve_eager_slot("NotRegistered") is False
+        assert w.reserve_eager_slot("GreetingWorkflow") is True  # the only slot, held by the test
+        before = await dispatched()
+        busy = await client.start_workflow(
+            GreetingWorkflow.run,
+            "busy",
+            id=f"eager-busy-{uuid.uuid4()}",
+            task_queue=task_queue,
+            request_eager_start=True,
+        )
+        assert _delta(before, await dispatched()) == {"workflow": 1, "activity": 0}  # not eager
+        w.release_eager_slot()
+        assert await busy.result() == "Hello, busy!"
+
+        request_id = str(uuid.uuid4())
+        workflow_id = f"eager-twice-{uuid.uuid4()}"
+        before = await dispatched()
+        first = await client.start_workflow(
+            GreetingWorkflow.run,
+            "twice",
+            id=workflow_id,
+            task_queue=task_queue,
+            request_eager_start=True,
+            request_id=request_id,
+        )
+        again = await client.start_workflow(
+            GreetingWorkflow.run,
+            "twice",
+            id=workflow_id,
+            task_queue=task_queue,
+            request_eager_start=True,
+            request_id=request_id,
+        )
+        assert again.run_id == first.run_id
+        assert await again.result() == "Hello, twice!"
+        assert _delta(before, await dispatched()) == {"workflow": 0, "activity": 0}
+        # Every slot comes back (the last task's slot once its worker coroutine finishes).
+        await wait_for(lambda: w.reserve_eager_slot("GreetingWorkflow"), timeout=10, what="a free slot")
+        w.release_eager_slot()
+    types = [e.event_type for e in (await first.fetch_history()).events]
+    assert types.count("WorkflowTaskScheduled") == 2 and types.count("WorkflowExecutionStarted") == 1
+
+
+class _DiesHoldingEagerTasks(Worker):
+    """A worker that takes an eager start's task and never runs it: the in-process twin of a
+    worker process killed right after the start returned (tests/e2e/test_worker_crash.py kills
+    a real one)."""
+
+    def run_eager_task(self, task: WorkflowTask) -> None:
+        self.dropped.append(task.run_id)
+        self.release_eager_slot()
+
+    dropped: list[str] = []
+
+
+async def eager_task_never_run(client: Client, task_queue: str) -> None:
+    """The eager first task is lost with its worker: the workflow task timeout records
+    WorkflowTaskTimedOut and hands attempt 2 out through matching; the run completes."""
+    async with _DiesHoldingEagerTasks(
+        client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[greet]
+    ) as w:
+        w.dropped = []
+        handle = await client.start_workflow(
+            GreetingWorkflow.run,
+            "late",
+            id=f"eager-lost-{uuid.uuid4()}",
+            task_queue=task_queue,
+            request_eager_start=True,
+            task_timeout=timedelta(seconds=1),
+        )
+        assert w.dropped == [handle.run_id]
+        assert await handle.result() == "Hello, late!"
+    types = [e.event_type for e in (await handle.fetch_history()).events]
+    assert types[:5] == [
+        "WorkflowExecutionStarted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskTimedOut",
+        "WorkflowTaskScheduled",
+    ]
+    assert types[-1] == "WorkflowExecutionCompleted"
 
 
 @activity.defn

@@ -13,9 +13,18 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from tidal import activity, workflow
-from tidal.client import Client, QueryWorkflowInput, SignalWorkflowInput, StartWorkflowInput
+from tidal.client import (
+    Client,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
+    WithStartWorkflowOperation,
+)
 from tidal.client import Interceptor as ClientInterceptor
 from tidal.client import OutboundInterceptor as ClientOutbound
+from tidal.common import WorkflowIDConflictPolicy
 from tidal.worker import (
     ActivityInboundInterceptor,
     ContinueAsNewInput,
@@ -429,3 +438,140 @@ async def failing_signal_interceptor(client: Client, task_queue: str) -> None:
     await Replayer(workflows=[Counted], interceptors=[FailsOnce(failed=["already"])]).replay_workflow(
         await handle.fetch_history()
     )
+
+
+# --- update headers: client interceptor -> frontend -> history -> the workflow's inbound ---------
+
+
+class _UpdateTracing(ClientInterceptor):
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+
+    def intercept_client(self, next: ClientOutbound) -> ClientOutbound:
+        return _UpdateTracingOutbound(next, self.trace_id)
+
+
+class _UpdateTracingOutbound(ClientOutbound):
+    def __init__(self, next: ClientOutbound, trace_id: str) -> None:
+        super().__init__(next)
+        self.trace_id = trace_id
+
+    async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> Any:
+        input.headers = {**input.headers, TRACE: Payload(data=f"{self.trace_id}/update")}
+        return await super().start_workflow_update(input)
+
+    async def start_update_with_start_workflow(self, input: StartWorkflowUpdateWithStartInput) -> Any:
+        start, update = input.start_workflow_input, input.update_workflow_input
+        start.headers = {**start.headers, TRACE: Payload(data=f"{self.trace_id}/with-start")}
+        update.headers = {**update.headers, TRACE: Payload(data=f"{self.trace_id}/with-start-update")}
+        return await super().start_update_with_start_workflow(input)
+
+
+@dataclass
+class UpdateHeaders(Interceptor):
+    """Records the trace header each update validator and handler call receives, replays too
+    (the handler's header on replay comes from WorkflowExecutionUpdateAccepted)."""
+
+    seen: list[tuple[str, str, Any, bool]] = field(default_factory=list)
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        root = self
+
+        class Inbound(_UpdateHeadersInbound):
+            recorder = root
+
+        return Inbound
+
+
+class _UpdateHeadersInbound(WorkflowInboundInterceptor):
+    recorder: UpdateHeaders
+
+    def _record(self, kind: str, input: HandleUpdateInput) -> None:
+        header = input.headers.get(TRACE)
+        replaying = workflow.unsafe.is_replaying()
+        self.recorder.seen.append((kind, input.update, header.data if header else None, replaying))
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        self._record("validator", input)
+        super().handle_update_validator(input)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        self._record("handler", input)
+        return await super().handle_update_handler(input)
+
+
+@workflow.defn
+class HeaderedUpdates:
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.done)
+        return self.values
+
+    @workflow.update
+    def add(self, value: str) -> int:
+        self.values.append(value)
+        return len(self.values)
+
+    @add.validator
+    def check_add(self, value: str) -> None:
+        if not value:
+            raise ValueError("empty")
+
+    @workflow.update
+    def finish(self) -> None:
+        self.done = True
+
+
+async def update_headers(client: Client, task_queue: str) -> None:
+    """A client interceptor's update headers (`StartWorkflowUpdateInput.headers`, and the update
+    part of an update-with-start) reach the workflow's `handle_update_validator` and
+    `handle_update_handler`, and the handler's again when the history is replayed."""
+    recorder = UpdateHeaders()
+    trace_id = f"u-{uuid.uuid4().hex[:8]}"
+    traced = with_interceptors(client, [_UpdateTracing(trace_id)])
+    wid = f"update-headers-{uuid.uuid4()}"
+    async with Worker(client, task_queue=task_queue, workflows=[HeaderedUpdates], interceptors=[recorder]):
+        op = WithStartWorkflowOperation(
+            HeaderedUpdates.run,
+            id=wid,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        assert (
+            await traced.execute_update_with_start_workflow(
+                HeaderedUpdates.add, "a", start_workflow_operation=op
+            )
+            == 1
+        )
+        handle = await op.workflow_handle()
+        plain = client.get_workflow_handle(wid)  # no client interceptor: no header
+        assert await plain.execute_update(HeaderedUpdates.add, "b") == 2
+        assert await traced.get_workflow_handle(wid).execute_update(HeaderedUpdates.add, "c") == 3
+        await traced.get_workflow_handle(wid).execute_update(HeaderedUpdates.finish)
+        assert await handle.result() == ["a", "b", "c"]
+    live = [(kind, name, header) for kind, name, header, replaying in recorder.seen if not replaying]
+    assert live == [
+        ("validator", "add", f"{trace_id}/with-start-update"),
+        ("handler", "add", f"{trace_id}/with-start-update"),
+        ("validator", "add", None),
+        ("handler", "add", None),
+        ("validator", "add", f"{trace_id}/update"),
+        ("handler", "add", f"{trace_id}/update"),
+        ("handler", "finish", f"{trace_id}/update"),
+    ], recorder.seen
+    replayed = UpdateHeaders()
+    await Replayer(workflows=[HeaderedUpdates], interceptors=[replayed]).replay_workflow(
+        await handle.fetch_history()
+    )
+    assert [(kind, name, header) for kind, name, header, _ in replayed.seen] == [
+        ("handler", "add", f"{trace_id}/with-start-update"),
+        ("handler", "add", None),
+        ("handler", "add", f"{trace_id}/update"),
+        ("handler", "finish", f"{trace_id}/update"),
+    ], replayed.seen

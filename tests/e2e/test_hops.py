@@ -42,6 +42,24 @@ async def test_eager_activity_embedded(env: WorkflowEnvironment) -> None:
     await scenarios_hops.eager_activity(env.client, "hops-eager", dispatched)
 
 
+async def test_eager_start_embedded(env: WorkflowEnvironment) -> None:
+    async def dispatched() -> dict[str, float]:
+        return _by_kind(REGISTRY.collect())
+
+    await scenarios_hops.eager_start(env.client, "hops-eager-start", dispatched)
+
+
+async def test_eager_start_falls_back_embedded(env: WorkflowEnvironment) -> None:
+    async def dispatched() -> dict[str, float]:
+        return _by_kind(REGISTRY.collect())
+
+    await scenarios_hops.eager_start_falls_back(env.client, "hops-eager-fallback", dispatched)
+
+
+async def test_eager_start_task_never_run_embedded(env: WorkflowEnvironment) -> None:
+    await scenarios_hops.eager_task_never_run(env.client, "hops-eager-lost")
+
+
 async def test_eager_attempt_never_reported_is_retried_embedded(env: WorkflowEnvironment) -> None:
     await scenarios_hops.eager_attempt_never_reported(env.client, "hops-stuck")
 
@@ -67,6 +85,17 @@ async def test_eager_activity_stack(stack_client: tuple[Client, int]) -> None:
         return _by_kind(text_string_to_metric_families(text))
 
     await scenarios_hops.eager_activity(client, "hops-eager", dispatched)
+
+
+async def test_eager_start_stack(stack_client: tuple[Client, int]) -> None:
+    client, port = stack_client
+
+    async def dispatched() -> dict[str, float]:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+        return _by_kind(text_string_to_metric_families(text))
+
+    await scenarios_hops.eager_start(client, "hops-eager-start", dispatched)
 
 
 async def test_eager_attempt_never_reported_is_retried_stack(stack_client: tuple[Client, int]) -> None:

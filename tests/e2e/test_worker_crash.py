@@ -4,6 +4,7 @@ from history and finishes it; nothing is lost or applied twice."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -15,10 +16,10 @@ from tests.support.crash_worker import TASK_QUEUE, CrashSurvivor, EagerVictim
 from tests.support.stack import ROOT, Stack, wait_for
 
 
-def start_worker(stack: Stack, key: str) -> subprocess.Popen[bytes]:
-    log = open(stack.log_dir / f"tidal-{key}-{os.getpid()}.log", "ab")
+def start_worker(stack: Stack, key: str, *args: str) -> subprocess.Popen[bytes]:
+    log = open(_log_path(stack, key), "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.crash_worker", stack.address],
+        [sys.executable, "-m", "tests.support.crash_worker", stack.address, *args],
         cwd=ROOT,
         env=stack.env(),
         stdout=log,
@@ -26,6 +27,49 @@ def start_worker(stack: Stack, key: str) -> subprocess.Popen[bytes]:
     )
     stack.procs[key] = proc
     return proc
+
+
+def _log_path(stack: Stack, key: str) -> Path:
+    return stack.log_dir / f"tidal-{key}-{os.getpid()}.log"
+
+
+async def test_worker_killed_after_an_eager_start_loses_nothing(running: Stack) -> None:
+    """A worker process starts a workflow eagerly (the first task comes back in the start's
+    reply, for its own worker) and is SIGKILLed before that worker runs it. The task was never in
+    a queue, so nothing redelivers it: the workflow task timeout (2 s) records
+    WorkflowTaskTimedOut and hands attempt 2 to a second worker process through matching."""
+    workflow_id = f"eager-start-crash-{uuid.uuid4()}"
+    start_worker(running, "eager-worker-2")
+    await wait_for(
+        lambda: "worker ready" in _log_path(running, "eager-worker-2").read_text(),
+        timeout=120,
+        what="the second worker",
+    )
+    proc = start_worker(running, "eager-starter", workflow_id)
+    await wait_for(lambda: proc.poll() is not None, timeout=120, what="the starter to kill itself")
+    assert proc.returncode == -signal.SIGKILL
+    assert "eager granted=True" in _log_path(running, "eager-starter").read_text()
+    client = await Client.connect(running.address)
+    try:
+        handle = client.get_workflow_handle(workflow_id)
+        assert await handle.result() == "Hello, eager!"
+        events = (await handle.fetch_history()).events
+        types = [e.event_type for e in events]
+        # The eager task died with the starter; attempt 2 went through matching to the second worker (on a
+        # loaded box a later attempt may time out too: the timeout counts from scheduling).
+        assert types[:5] == [
+            "WorkflowExecutionStarted",
+            "WorkflowTaskScheduled",
+            "WorkflowTaskStarted",
+            "WorkflowTaskTimedOut",
+            "WorkflowTaskScheduled",
+        ]
+        assert events[4].attributes.attempt == 2  # type: ignore[union-attr]
+        assert types[-3:] == ["WorkflowTaskStarted", "WorkflowTaskCompleted", "WorkflowExecutionCompleted"]
+        assert types.count("WorkflowTaskCompleted") == 1 and types.count("WorkflowExecutionStarted") == 1
+        assert types.count("WorkflowTaskScheduled") == types.count("WorkflowTaskTimedOut") + 1
+    finally:
+        await client.close()
 
 
 async def test_worker_killed_with_pending_timer_activity_and_signals(running: Stack, tmp_path: Path) -> None:

@@ -12,7 +12,12 @@ from tests.support.scenario_suite import ScenarioSuite
 pytestmark = pytest.mark.shared_stack
 
 SUITE = ScenarioSuite(
-    scenarios=[si.tracing_headers, si.counted_and_rewritten, si.failing_signal_interceptor],
+    scenarios=[
+        si.tracing_headers,
+        si.counted_and_rewritten,
+        si.failing_signal_interceptor,
+        si.update_headers,
+    ],
     queue=lambda s: f"workflow-interceptors-{s.__name__}",
     timeout=60,
 )

@@ -6,6 +6,8 @@ Its activity announces each attempt with a file in TIDAL_TEST_MARKERS and then w
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -68,14 +70,41 @@ class EagerVictim:
         )
 
 
-async def main(address: str) -> None:
+@workflow.defn
+class EagerStarted:
+    """Started eagerly by a worker process that dies before running its first task."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return f"Hello, {name}!"
+
+
+async def main(address: str, eager_start_id: str | None = None) -> None:
+    """With `eager_start_id`: start EagerStarted eagerly on this process's own worker, print
+    whether the first task came back in the reply, and SIGKILL this process before the worker
+    runs that task."""
     client = await Client.connect(address)
     async with Worker(
-        client, task_queue=TASK_QUEUE, workflows=[CrashSurvivor, EagerVictim], activities=[gated]
-    ):
+        client,
+        task_queue=TASK_QUEUE,
+        workflows=[CrashSurvivor, EagerVictim, EagerStarted],
+        activities=[gated],
+    ) as worker:
         print("worker ready", flush=True)
+        if eager_start_id is not None:
+            await client.start_workflow(
+                EagerStarted.run,
+                "eager",
+                id=eager_start_id,
+                task_queue=TASK_QUEUE,
+                request_eager_start=True,
+                task_timeout=timedelta(seconds=2),
+            )
+            # The granted task holds the slot it was reserved in until it runs, which it never does.
+            print(f"eager granted={worker._workflow_tasks_busy == 1}", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
         await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], *sys.argv[2:3]))

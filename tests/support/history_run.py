@@ -34,6 +34,7 @@ class Run:
         retry_policy: RetryPolicy | None = None,
         run_timeout: timedelta | None = None,
         workflow_type: str = "Entity",
+        eager: bool = False,
     ) -> None:
         start = StartWorkflowExecution(
             workflow_id="w1",
@@ -42,6 +43,7 @@ class Run:
             request_id="start",
             retry_policy=retry_policy,
             workflow_run_timeout=run_timeout,
+            request_eager_execution=eager,
         )
         self.now = T0
         o = start_workflow.handle(OperationContext(now=T0, current=None, new_run_id=RUN, shard_id=0), start)

@@ -69,12 +69,15 @@ class CreateSchedule(_ScheduleRef):
     policies: SchedulePolicies = SchedulePolicies()
     state: ScheduleStateInput = ScheduleStateInput()
     memo: dict[Name, Payload] = Field(default_factory=dict)
+    # The schedule's own search attributes (its runs' are `action.search_attributes`).
+    search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     identity: Text = ""
 
 
 class UpdateSchedule(_ScheduleRef):
     """Replace spec, action, policies and state (Temporal's update). `conflict_token`: the token
-    the client read; a schedule changed since is refused."""
+    the client read; a schedule changed since is refused. `search_attributes`, when given,
+    replace the schedule's own (None keeps them, as temporalio's `ScheduleUpdate`)."""
 
     type: Literal["UpdateSchedule"] = "UpdateSchedule"
     conflict_token: int | None = None
@@ -82,6 +85,7 @@ class UpdateSchedule(_ScheduleRef):
     action: ScheduleAction
     policies: SchedulePolicies = SchedulePolicies()
     state: ScheduleStateInput = ScheduleStateInput()
+    search_attributes: dict[Name, JsonValue] | None = None
     identity: Text = ""
 
 

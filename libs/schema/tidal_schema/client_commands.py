@@ -68,6 +68,13 @@ class _StartFields(_Command):
     memo: dict[Name, JsonValue] = Field(default_factory=dict, description="plain JSON values")
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     start_delay: Seconds | None = None
+    cron_schedule: Text | None = Field(
+        default=None,
+        max_length=1000,
+        description="Temporal's cron schedule (a cron string or @every, as the HTTP start's): the "
+        "first run waits for the first cron time, each close starts the next run; an invalid one "
+        "(or one with start_delay) is dead-lettered as invalid_argument",
+    )
 
 
 class StartWorkflowCommand(_StartFields):

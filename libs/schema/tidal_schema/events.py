@@ -349,6 +349,7 @@ class WorkflowExecutionUpdateAccepted(Frozen):
     update_id: str
     name: str
     input: tuple[Payload, ...] = ()
+    header: dict[str, Payload] = Field(default_factory=dict)  # Temporal's header (interceptors')
 
 
 class WorkflowExecutionUpdateCompleted(Frozen):

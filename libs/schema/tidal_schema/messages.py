@@ -25,6 +25,11 @@ from ._message_base import _ExecutionRef, _Message
 from ._query_messages import QueryErrorKind as QueryErrorKind
 from ._query_messages import QueryWorkflowReply as QueryWorkflowReply
 from ._query_messages import QueryWorkflowTask as QueryWorkflowTask
+from ._rate_messages import MAX_TASK_QUEUE_ACTIVITIES_PER_SECOND as MAX_TASK_QUEUE_ACTIVITIES_PER_SECOND
+from ._rate_messages import RATE_DECLARATION as RATE_DECLARATION
+from ._rate_messages import RATE_DECLARATION_INTERVAL_SECONDS as RATE_DECLARATION_INTERVAL_SECONDS
+from ._rate_messages import DeclareTaskQueueRate as DeclareTaskQueueRate
+from ._rate_messages import check_activities_per_second as check_activities_per_second
 from ._schedule_messages import MAX_BACKFILL_RANGES as MAX_BACKFILL_RANGES
 from ._schedule_messages import BackfillSchedule as BackfillSchedule
 from ._schedule_messages import CreateSchedule as CreateSchedule
@@ -100,6 +105,12 @@ class _StartOptions(_Message):
 
 class StartWorkflowExecution(_StartOptions):
     type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
+    # Temporal's eager workflow start: the requesting client has a worker on `task_queue` with a
+    # free workflow task slot reserved for this run. History may hand the first workflow task back
+    # in the reply instead of through matching (services/history api/eager_start.py); it is a
+    # request, never a promise: a reply without `eager_workflow_task` means the task went the
+    # usual way.
+    request_eager_execution: bool = False
 
 
 class SignalWithStartWorkflowExecution(_StartOptions):
@@ -137,6 +148,8 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
     update_id: Id
     update_name: Name
     update_input: tuple[Payload, ...] = ()
+    # The update's own header (the start's is `header`).
+    update_header: dict[Name, Payload] = Field(default_factory=dict)
 
     def start_part(self) -> StartWorkflowExecution:
         return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
@@ -149,6 +162,7 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
             update_id=self.update_id,
             name=self.update_name,
             input=self.update_input,
+            header=self.update_header,
             identity=self.identity,
         )
 
@@ -320,6 +334,8 @@ class UpdateRequest(Frozen):
     update_id: Id
     name: str
     input: tuple[Payload, ...] = ()
+    # Temporal's update header (client interceptors'), for the workflow's inbound interceptors.
+    header: dict[str, Payload] = Field(default_factory=dict)
 
 
 class UpdateWorkflowExecution(_Message):
@@ -333,6 +349,9 @@ class UpdateWorkflowExecution(_Message):
     update_id: Id
     name: Name
     input: tuple[Payload, ...] = ()
+    # Temporal's update header (client interceptors'): kept with the admitted update, handed to
+    # the worker with it and recorded in WorkflowExecutionUpdateAccepted.
+    header: dict[Name, Payload] = Field(default_factory=dict)
     identity: Text = ""
 
 
@@ -514,6 +533,10 @@ class StartWorkflowReply(_Message):
     type: Literal["StartWorkflowReply"] = "StartWorkflowReply"
     run_id: str
     started: bool = True
+    # The new run's first workflow task, granted to a start that asked for it
+    # (`request_eager_execution`): it already counts as started, and its timeout hands it out
+    # again through matching if the requesting worker never completes it.
+    eager_workflow_task: WorkflowTask | None = None
 
 
 class AckReply(_Message):

@@ -15,6 +15,9 @@ COMMANDS_QUEUE = "tidal.frontend.commands"
 
 MATCHING_QUEUE = "tidal.matching"
 MATCHING_ROUTING_KEY = "tasks"
+MATCHING_RATES_ROUTING_KEY = "rates"
+"""Workers' task-queue rate declarations, on MATCHING_EXCHANGE: every matching process binds its
+own queue (matching_rates_queue) with this key, so each one hears every declaration."""
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -47,6 +50,17 @@ def workflow_task_queue(namespace: str, task_queue: str) -> str:
 
 def activity_task_queue(namespace: str, task_queue: str) -> str:
     return f"tidal.tq.{_part(namespace)}.{_part(task_queue)}.activity"
+
+
+def rate_limited_activity_queue(namespace: str, task_queue: str) -> str:
+    """Where matching holds a rate-limited task queue's activity tasks until its limiter lets
+    them through to activity_task_queue (same length as that name: limits.py's bound holds)."""
+    return f"tidal.rl.{_part(namespace)}.{_part(task_queue)}.activity"
+
+
+def matching_rates_queue(member_id: str) -> str:
+    """One matching process's queue of rate declarations (auto-delete: gone with the process)."""
+    return f"tidal.matching.rates.{_part(member_id)}"
 
 
 # Shared task queues are RabbitMQ priority queues (x-max-priority) so that a backlog is handed

@@ -182,6 +182,7 @@ class UpdateInfo(_Doc):
     update_id: str
     name: str
     input: tuple[Payload, ...] = ()
+    header: dict[str, Payload] = Field(default_factory=dict)
     stage: str = "admitted"
     # Scheduled event id of the last workflow task that carried it to a worker.
     delivered_in: int | None = None

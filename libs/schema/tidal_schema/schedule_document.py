@@ -157,6 +157,10 @@ class ScheduleDocument(_Doc):
     limited_actions: bool = False
     remaining_actions: int = 0
     memo: dict[str, Payload] = Field(default_factory=dict)
+    # The schedule's own search attributes (temporalio's `create_schedule(search_attributes=)`),
+    # not those of the runs it starts (`action.search_attributes`); a document written before
+    # they existed has none.
+    search_attributes: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime | None = None
     # Bumped by every change a client makes; an update naming another token is refused.

@@ -32,6 +32,7 @@ from ._schedules import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from ._search_attributes import TypedSearchAttributes
 from .client import Client
 
 __all__ = ["add_parsers", "run"]
@@ -111,6 +112,24 @@ def _json_values(raw: Sequence[str]) -> list[Any]:
     return values
 
 
+def _search_attributes(raw: Sequence[str]) -> dict[str, Any]:
+    """`NAME=JSON` pairs (a bare word that is not JSON is taken as a string, as Temporal's CLI)."""
+    values: dict[str, Any] = {}
+    for item in raw:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise _fail(f"--search-attribute {item!r}: use NAME=VALUE (VALUE as JSON)")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        scalar = isinstance(value, str | int | float | bool)
+        if not scalar and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise _fail(f"--search-attribute {item!r}: a string, number, boolean or list of strings")
+        values[name] = value
+    return values
+
+
 # --- parsers ----------------------------------------------------------------------------------
 
 
@@ -152,6 +171,13 @@ def _policy_flags(p: argparse.ArgumentParser, *, create: bool) -> None:
     g.add_argument("--pause-on-failure", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--note", default=None, help="a note on the schedule's state")
     g.add_argument("--remaining-actions", type=int, default=None, help="stop after this many actions")
+    g.add_argument(
+        "--search-attribute",
+        action="append",
+        default=None,
+        help="the schedule's own search attribute NAME=VALUE, VALUE as JSON (repeatable; on update, "
+        "replaces them all)",
+    )
     if create:
         g.add_argument("--paused", action="store_true", help="create it paused")
         g.add_argument("--trigger-immediately", action="store_true", help="take one action now")
@@ -181,7 +207,10 @@ def add_parsers(groups: Any) -> None:
     backfill.add_argument("--overlap-policy", "--overlap", default=None)
     sc.add_parser("describe", help="spec, action, policies, state, counts, next action times")
     sc.add_parser("delete", help="delete a schedule (runs it started keep running)")
-    sc.add_parser("list", help="every schedule of the namespace")
+    listing = sc.add_parser("list", help="the namespace's schedules (those matching --query)")
+    listing.add_argument(
+        "--query", "-q", default=None, help="filter on their own search attributes (docs/schedules.md)"
+    )
     for name, sub in sc.choices.items():
         if name != "list":
             sub.add_argument("--schedule-id", "--id", "-s", required=True)
@@ -277,7 +306,7 @@ async def run(client: Client, args: argparse.Namespace, emit: Emit, table: Table
 
 async def _run(client: Client, args: argparse.Namespace, emit: Emit, table: Table) -> int:
     if args.command == "list":
-        entries = [entry async for entry in await client.list_schedules()]
+        entries = [entry async for entry in await client.list_schedules(args.query)]
         emit(args, [e.raw_entry for e in entries], table(list_rows(entries), LIST_HEADER))
         return 0
     sid = args.schedule_id
@@ -285,7 +314,12 @@ async def _run(client: Client, args: argparse.Namespace, emit: Emit, table: Tabl
     if args.command == "create":
         schedule = Schedule(action=_action(args, None), spec=_spec(args, None), state=ScheduleState())
         _policy_and_state(args, schedule)
-        await client.create_schedule(sid, schedule, trigger_immediately=args.trigger_immediately)
+        await client.create_schedule(
+            sid,
+            schedule,
+            trigger_immediately=args.trigger_immediately,
+            search_attributes=_search_attributes(args.search_attribute or []),
+        )
         emit(args, {"schedule_id": sid, "created": True}, f"Created schedule {sid}")
     elif args.command == "update":
 
@@ -295,7 +329,10 @@ async def _run(client: Client, args: argparse.Namespace, emit: Emit, table: Tabl
             assert isinstance(schedule.action, ScheduleActionStartWorkflow)
             schedule.action = _action(args, schedule.action)
             _policy_and_state(args, schedule)
-            return ScheduleUpdate(schedule=schedule)
+            if args.search_attribute is None:
+                return ScheduleUpdate(schedule=schedule)
+            attributes = TypedSearchAttributes.from_json(_search_attributes(args.search_attribute))
+            return ScheduleUpdate(schedule=schedule, search_attributes=attributes)
 
         await handle.update(change)
         emit(args, {"schedule_id": sid, "updated": True}, f"Updated schedule {sid}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,8 @@ def describe_rows(d: ScheduleDescription) -> list[tuple[Any, ...]]:
     ):
         if value is not None:
             rows.append((label, value))
+    attributes = [f"{k}={json.dumps(v)}" for k, v in sorted(d.search_attributes.items())]
+    rows += [("Search attributes" if i == 0 else "", text) for i, text in enumerate(attributes)]
     running = [getattr(r, "workflow_id", "") for r in info.running_actions]
     rows += [("Running" if i == 0 else "", wid) for i, wid in enumerate(running)]
     for i, result in enumerate(info.recent_actions[-5:]):

@@ -35,6 +35,7 @@ from ._client_inputs import (
 from ._client_interactions import WorkflowUpdateHandle, WorkflowUpdateStage, _update_name
 from ._client_interceptor import Interceptor, OutboundInterceptor
 from ._client_types import _signal_name, _workflow_name
+from ._eager_start import EagerWorkers
 from ._executions import WorkflowExecutionAsyncIterator
 from ._http_call import call
 from ._policies import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -101,6 +102,8 @@ class Client:
             payload_limits=payload_limits,
         )
         self._initial_config = ClientConfig(**config)
+        # The running workers built with this client, for eager workflow starts (_eager_start.py).
+        self._eager_workers = EagerWorkers()
         for plugin in plugins:
             config = plugin.configure_client(config)
         self._init_from_config(config)
@@ -242,9 +245,12 @@ class Client:
         for the first cron time, every close but a cancel or terminate starts the next run
         (docs/schedules.md#cron-schedules-on-workflows); a schedule is usually the better tool.
 
-        `request_eager_start` is a hint, passed to interceptors (`StartWorkflowInput`) and
-        otherwise ignored: Tidal has no eager workflow start (the first task goes through
-        matching; later ones reach the worker's sticky queue straight from history).
+        `request_eager_start` (temporalio's eager workflow start): when a `Worker` built with
+        this client runs on `task_queue` with the workflow registered and a free workflow task
+        slot, the slot is reserved and history returns the first workflow task in the start's
+        reply; that worker runs it at once instead of receiving it through matching. Without such
+        a worker, or for a start that cannot be eager (signal-with-start, `start_delay`,
+        `cron_schedule`, a run terminated by the start), the start goes the usual way.
         `stack_level` is accepted for temporalio's signature; it places the warnings the call
         emits, and Tidal's start emits none (mapping search attributes are not deprecated)."""
         del stack_level
@@ -422,9 +428,8 @@ class Client:
     async def list_schedules(
         self, query: str | None = None, *, page_size: int = 1000, next_page_token: bytes | None = None
     ) -> ScheduleAsyncIterator:
-        """Every schedule of the namespace, ordered by id (no filter query yet)."""
-        if query:
-            raise ValueError("list_schedules does not take a query yet: list all and filter")
+        """The namespace's schedules, ordered by id; `query` filters on their own search
+        attributes (and `ScheduleId`, `TemporalSchedulePaused`) in the workflow list's language."""
         return self._impl.list_schedules(ListSchedulesInput(page_size, next_page_token, {}, None, query))
 
     # --- HTTP -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ._client_inputs import (
 )
 from ._client_interactions import WorkflowUpdateHandle
 from ._client_interceptor import OutboundInterceptor
+from ._eager_start import eager_slot, hand_over
 from ._executions import WorkflowExecutionAsyncIterator, WorkflowExecutionDescription
 from ._history_events import WorkflowHistoryEventAsyncIterator
 from ._schedule_inputs import (
@@ -95,16 +96,27 @@ class ClientCalls(OutboundInterceptor):
                 "name": input.start_signal,
                 "input": [p.model_dump(mode="json") for p in signal_input],
             }
+        slot = eager_slot(c, input)
+        if slot is not None:
+            body["request_eager_execution"] = True
         try:
             reply = await c._call(
                 "POST", c._wf_path(), json=body, **http_options(input.rpc_metadata, input.rpc_timeout)
             )
         except RPCError as exc:
+            if slot is not None:
+                slot.release()
             if exc.status == "already_started":
                 raise WorkflowAlreadyStartedError(
                     input.id, input.workflow, run_id=exc.run_id, first_run_id=exc.problem.get("first_run_id")
                 ) from exc
             raise
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+        if slot is not None:
+            hand_over(slot, reply.get("eager_workflow_task"))
         return WorkflowHandle(
             c,
             input.id,
@@ -208,7 +220,10 @@ class ClientCalls(OutboundInterceptor):
 
     def list_schedules(self, input: ListSchedulesInput) -> ScheduleAsyncIterator:
         return _schedules.ScheduleAsyncIterator(
-            self._client, page_size=input.page_size, next_page_token=input.next_page_token
+            self._client,
+            page_size=input.page_size,
+            next_page_token=input.next_page_token,
+            query=input.query,
         )
 
     async def backfill_schedule(self, input: BackfillScheduleInput) -> None:

@@ -222,6 +222,8 @@ async def start_update(c: Client, input: StartWorkflowUpdateInput) -> WorkflowUp
         "input": [p.model_dump(mode="json") for p in await c.data_converter.encode(list(input.args))],
         "identity": c.identity,
     }
+    if input.headers:
+        body["header"] = wire_header(input.headers)
     data = await _update_call(c, input.id, input.run_id, body, input.wait_for_stage, input.rpc_timeout)
     completed = WorkflowUpdateStage[str(data["stage"]).upper()] is WorkflowUpdateStage.COMPLETED
     out: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(

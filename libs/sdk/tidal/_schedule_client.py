@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -58,15 +58,9 @@ async def create_schedule(client: Client, input: CreateScheduleInput) -> Schedul
     if input.memo:
         encoded = await client.data_converter.encode(list(input.memo.values()))
         body["memo"] = {k: p.model_dump(mode="json") for k, p in zip(input.memo, encoded, strict=True)}
-    attributes = input.search_attributes
-    if attributes:
-        # Schedules have no search attributes of their own yet: they go to the runs it starts.
-        encoded_attributes = (
-            attributes.to_json()
-            if isinstance(attributes, TypedSearchAttributes)
-            else encode_search_attributes(attributes)
-        )
-        body["action"]["search_attributes"] = {**body["action"]["search_attributes"], **encoded_attributes}
+    if input.search_attributes:
+        # The schedule's own, as temporalio; the runs it starts get the action's.
+        body["search_attributes"] = _encoded(input.search_attributes)
     try:
         await client._call("POST", _path(client), json=body, **_opts(input))
     except RPCError as exc:
@@ -79,6 +73,12 @@ async def create_schedule(client: Client, input: CreateScheduleInput) -> Schedul
     if input.backfill:
         await handle.backfill(*input.backfill)
     return handle
+
+
+def _encoded(attributes: TypedSearchAttributes | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(attributes, TypedSearchAttributes):
+        return attributes.to_json()
+    return encode_search_attributes(attributes)
 
 
 async def describe(client: Client, input: DescribeScheduleInput) -> ScheduleDescription:
@@ -126,11 +126,8 @@ async def update(client: Client, input: UpdateScheduleInput) -> None:
     if change is None:
         return
     body = await change.schedule.to_wire(client.data_converter)
-    if change.search_attributes:
-        body["action"]["search_attributes"] = {
-            **body["action"]["search_attributes"],
-            **encode_search_attributes(change.search_attributes),
-        }
+    if change.search_attributes is not None:
+        body["search_attributes"] = _encoded(change.search_attributes)
     body.update(conflict_token=description.raw_description["conflict_token"], identity=client.identity)
     await client._call("POST", _path(client, input.id, "/update"), json=body, **_opts(input))
 
@@ -177,12 +174,19 @@ class ScheduleHandle:
 
 
 class ScheduleAsyncIterator:
-    """`async for s in client.list_schedules()`: every schedule of the namespace, by id, paged."""
+    """`async for s in client.list_schedules(query)`: the namespace's schedules (those matching
+    `query`), by id, paged."""
 
     def __init__(
-        self, client: Client, *, page_size: int = 1000, next_page_token: bytes | None = None
+        self,
+        client: Client,
+        *,
+        page_size: int = 1000,
+        next_page_token: bytes | None = None,
+        query: str | None = None,
     ) -> None:
         self._client = client
+        self._query = query or ""
         self._page_size = min(max(page_size, 1), 1000)
         self._token = next_page_token.decode() if next_page_token else None
         self._iter: AsyncIterator[ScheduleListDescription] | None = None
@@ -214,6 +218,8 @@ class ScheduleAsyncIterator:
         token = self._token
         while True:
             params: dict[str, Any] = {"page_size": self._page_size}
+            if self._query:
+                params["query"] = self._query
             if token:
                 params["next_page_token"] = token
             page = await self._client._call("GET", _path(self._client), params=params)

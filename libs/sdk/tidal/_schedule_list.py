@@ -12,6 +12,7 @@ from tidal_schema.schedules import ScheduleSpec as SchemaScheduleSpec
 
 from ._schedule_spec import ScheduleSpec
 from ._schedules import _MISSING, ScheduleActionResult, decode_memo, memo_value_of
+from ._search_attributes import TypedSearchAttributes
 from .converter import DataConverter
 
 __all__ = [
@@ -57,6 +58,8 @@ class ScheduleListDescription:
     id: str
     schedule: ScheduleListSchedule | None
     info: ScheduleListInfo | None
+    # The schedule's own search attributes, typed and as JSON (temporalio's deprecated form).
+    typed_search_attributes: TypedSearchAttributes
     search_attributes: Mapping[str, Any]
     data_converter: DataConverter
     raw_entry: Mapping[str, Any]
@@ -80,7 +83,8 @@ class ScheduleListDescription:
                 recent_actions=[ScheduleActionResult.from_wire(a) for a in wire.get("recent_actions") or ()],
                 next_action_times=[datetime.fromisoformat(t) for t in wire.get("next_action_times") or ()],
             ),
-            search_attributes={},
+            typed_search_attributes=TypedSearchAttributes.from_json(wire.get("search_attributes") or {}),
+            search_attributes=dict(wire.get("search_attributes") or {}),
             data_converter=converter,
             raw_entry=dict(wire),
         )

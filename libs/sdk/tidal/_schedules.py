@@ -17,6 +17,7 @@ from tidal_schema.schedules import ScheduleSpec as SchemaScheduleSpec
 
 from ._schedule_action import ScheduleAction, ScheduleActionStartWorkflow, duration_of
 from ._schedule_spec import ScheduleSpec
+from ._search_attributes import TypedSearchAttributes
 from .converter import DataConverter
 from .exceptions import TidalError
 
@@ -189,11 +190,14 @@ class ScheduleInfo:
 
 @dataclass
 class ScheduleDescription:
-    """What `ScheduleHandle.describe` answers. `raw_description` is the HTTP API's JSON."""
+    """What `ScheduleHandle.describe` answers. `raw_description` is the HTTP API's JSON. The
+    search attributes are the schedule's own (its runs' are the action's)."""
 
     id: str
     schedule: Schedule
     info: ScheduleInfo
+    typed_search_attributes: TypedSearchAttributes
+    # Name -> JSON value (temporalio's deprecated untyped form).
     search_attributes: Mapping[str, Any]
     data_converter: DataConverter
     raw_description: Mapping[str, Any]
@@ -234,7 +238,8 @@ class ScheduleDescription:
                     datetime.fromisoformat(info["last_updated_at"]) if info.get("last_updated_at") else None
                 ),
             ),
-            search_attributes={},
+            typed_search_attributes=TypedSearchAttributes.from_json(wire.get("search_attributes") or {}),
+            search_attributes=dict(wire.get("search_attributes") or {}),
             data_converter=converter,
             raw_description=dict(wire),
         )
@@ -248,7 +253,8 @@ class ScheduleUpdateInput:
 @dataclass
 class ScheduleUpdate:
     schedule: Schedule
-    search_attributes: Mapping[str, Any] | None = None
+    # Replace the schedule's own search attributes; None keeps them (temporalio's meaning).
+    search_attributes: TypedSearchAttributes | None = None
 
 
 async def decode_memo(raw: Mapping[str, Any] | None, converter: DataConverter) -> dict[str, Any]:

@@ -68,6 +68,12 @@ class WorkerTransport(Protocol):
         requester that gave up is not an error; `reply_to` asks history to answer there."""
         ...
 
+    async def publish_notice(self, exchange: str, routing_key: str, body: bytes) -> None:
+        """Publish a best-effort notice (a rate declaration) where its failure cannot touch the
+        completions: a publish to an exchange that does not exist yet closes the channel it went
+        through."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -220,6 +226,12 @@ class AmqpTransport:
             routing_key=routing_key,
             mandatory=correlation_id is None,
         )
+
+    async def publish_notice(self, exchange: str, routing_key: str, body: bytes) -> None:
+        conn = await self._connection()
+        async with conn.channel(publisher_confirms=False) as ch:
+            ex = await ch.get_exchange(exchange, ensure=False)
+            await ex.publish(aio_pika.Message(body, content_type="application/json"), routing_key=routing_key)
 
     async def publish_raw(
         self,

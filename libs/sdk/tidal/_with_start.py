@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _client_interactions as _ia
-from ._call_options import http_options
+from ._call_options import http_options, wire_header
 from ._client_inputs import StartWorkflowUpdateWithStartInput, UpdateWithStartStartWorkflowInput
 from ._client_types import _workflow_name
 from ._policies import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -153,6 +153,8 @@ async def start_update_with_start(
         "wait_for_stage": wait_for_stage.name.lower(),
         "wait": input.rpc_timeout.total_seconds() if input.rpc_timeout else _ia._RESULT_POLL_SECONDS,
     }
+    if update.headers:
+        update_body["header"] = wire_header(update.headers)
     try:
         body = {
             "start": {**await _start_options(start).body(client.data_converter), "identity": client.identity}
@@ -183,7 +185,11 @@ async def start_update_with_start(
             client,
             start.id,
             run_id,
-            {k: update_body[k] for k in ("name", "update_id", "input", "identity")},
+            {
+                k: v
+                for k, v in update_body.items()
+                if k in ("name", "update_id", "input", "identity", "header")
+            },
             wait_for_stage,
             input.rpc_timeout,
         )

@@ -22,6 +22,7 @@ from tidal_schema.messages import (
     ActivityTask,
     QueryWorkflowTask,
     WorkflowTask,
+    check_activities_per_second,
 )
 
 from . import _telemetry as tm
@@ -33,11 +34,14 @@ from ._activity_worker import (
     MAX_HEARTBEAT_THROTTLE,
     ActivityWorker,
 )
+from ._definitions import lookup as workflow_lookup
+from ._eager_start import EagerDelivery
 from ._interceptors import Interceptor, client_worker_interceptors
 from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
 from ._rate_limit import Pacer
 from ._runtime import PatchActivationInput
 from ._task_errors import oversized_answer, parse_task
+from ._task_queue_rate import RateDeclarer
 from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
 from ._tuning import WorkerTuner, resolve_slots
 from ._worker_config import WorkerConfig
@@ -73,6 +77,7 @@ class Worker:
         default_heartbeat_throttle_interval: timedelta = DEFAULT_HEARTBEAT_THROTTLE,
         max_eager_activity_reservations_per_workflow_task: int = MAX_EAGER_ACTIVITIES_PER_TASK,
         max_activities_per_second: float | None = None,
+        max_task_queue_activities_per_second: float | None = None,
         graceful_shutdown_timeout: timedelta = timedelta(),
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
         debug_mode: bool = False,
@@ -88,6 +93,14 @@ class Worker:
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
+
+        `max_task_queue_activities_per_second`: as temporalio's, the most activity tasks per
+        second the whole task queue hands out, enforced by matching for every worker of the
+        queue (`max_activities_per_second` paces this worker alone). The worker declares it when
+        it starts and every 10 s; the last declaration wins, so give every worker of the queue
+        the same value; unset, this worker sets no limit. Positive and finite (0 and negative
+        rates are refused); it turns this worker's eager activities off, which would bypass
+        matching (docs/task-queue-rates.md).
 
         `disable_eager_activity_execution`: as temporalio's. By default a workflow task that
         schedules activities on this worker's task queue asks history to hand up to
@@ -188,10 +201,20 @@ class Worker:
         self._activities_running = 0  # delivered, running or waiting for a slot
         self._activity_slots = asyncio.Semaphore(self._max_act)
         self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
+        self._task_queue_rate = (
+            None
+            if max_task_queue_activities_per_second is None
+            else _task_queue_rate(max_task_queue_activities_per_second)
+        )
+        self._rate_declarer: RateDeclarer | None = None
         self._stopping = False
         self._on_fatal_error = on_fatal_error
         self._patch_activation_callback = patch_activation_callback
         self._unsafe_eviction = disable_safe_workflow_eviction
+        # Workflow tasks running or reserved for an eager start (bounded by
+        # max_concurrent_workflow_tasks when reserving); the client it registered with.
+        self._workflow_tasks_busy = 0
+        self._eager_client: Client | None = None
 
     # --- attributes (temporalio's) ---------------------------------------------------------
 
@@ -329,11 +352,24 @@ class Worker:
             )
             await t.declare_task_queue(aw.control_queue, sticky=True)
             self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
+            # Matching learns the task queue's rate before this worker takes its first task.
+            self._rate_declarer = RateDeclarer(
+                transport=t,
+                namespace=ns,
+                task_queue=self.task_queue,
+                per_second=self._task_queue_rate,
+                identity=self.identity,
+            )
+            await self._rate_declarer.declare()
+            self._rate_declarer.start()
             queue = names.activity_task_queue(ns, self.task_queue)
             await t.declare_task_queue(queue, sticky=False)
             self._consumers.append(
                 await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
             )
+        if self._workflows:
+            self._eager_client = self._client
+            self._client._eager_workers.add(self)
         self._running.set()
         log.info("worker %s polling task queue %r", self.identity, self.task_queue)
 
@@ -343,12 +379,18 @@ class Worker:
         self._started = False
         self._running.clear()
         self._stopping = True
+        if self._eager_client is not None:
+            self._eager_client._eager_workers.discard(self)
+            self._eager_client = None
         for consumer in self._consumers:
             try:
                 await consumer.cancel()
             except Exception:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
+        if self._rate_declarer is not None:
+            await self._rate_declarer.stop()
+            self._rate_declarer = None
         if self._activity_worker is not None:
             self._activity_worker.begin_shutdown()
         if self._tasks:
@@ -401,8 +443,10 @@ class Worker:
 
     @property
     def _eager(self) -> bool:
+        # A task queue rate is matching's to enforce: eager activities would go around it.
         return (
             self._eager_activities
+            and self._task_queue_rate is None
             and self._remote_activities
             and bool(self._activities)
             and bool(self._workflows)
@@ -414,7 +458,49 @@ class Worker:
     async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
         task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
         if isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
+            await self._run_workflow_delivery(task, delivery)
+
+    async def _run_workflow_delivery(
+        self, task: WorkflowTask | QueryWorkflowTask, delivery: TaskDelivery
+    ) -> None:
+        assert self._workflow_worker is not None
+        if isinstance(task, QueryWorkflowTask):
             await self._workflow_worker.run_delivery(task, delivery)
+            return
+        self._workflow_tasks_busy += 1
+        try:
+            await self._workflow_worker.run_delivery(task, delivery)
+        finally:
+            self._workflow_tasks_busy -= 1
+
+    # --- eager workflow start (the client's side: _eager_start.py) -------------------------
+
+    def reserve_eager_slot(self, workflow_type: str) -> bool:
+        if not self._started or self._stopping or self._workflow_worker is None:
+            return False
+        if workflow_lookup(self._workflows, workflow_type) is None:
+            return False
+        if self._workflow_tasks_busy >= self._max_wft:
+            return False
+        self._workflow_tasks_busy += 1
+        return True
+
+    def release_eager_slot(self) -> None:
+        self._workflow_tasks_busy -= 1
+
+    def run_eager_task(self, task: WorkflowTask) -> None:
+        """Run an eager start's first task in the slot reserved for it, as a delivered one."""
+
+        async def run() -> None:
+            try:
+                if self._workflow_worker is not None:
+                    await self._workflow_worker.run_delivery(task, EagerDelivery(task))
+            finally:
+                self._workflow_tasks_busy -= 1
+
+        spawned = asyncio.create_task(run())
+        self._tasks.add(spawned)
+        spawned.add_done_callback(self._tasks.discard)
 
     async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
         """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
@@ -424,7 +510,7 @@ class Worker:
         if isinstance(task, ActivityTask):
             await self._run_activity_task(task, delivery)
         elif isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
-            await self._workflow_worker.run_delivery(task, delivery)
+            await self._run_workflow_delivery(task, delivery)
 
     # --- activities -----------------------------------------------------------------------
 
@@ -453,3 +539,10 @@ class Worker:
         await self._activity_worker.deliver(
             task, delivery, converter=self._client.data_converter, publish_encoded=self._publish_encoded
         )
+
+
+def _task_queue_rate(value: float) -> float:
+    try:
+        return check_activities_per_second(value)
+    except ValueError as exc:
+        raise ValueError(f"max_task_queue_activities_per_second: {exc}") from None

@@ -39,6 +39,7 @@ class WorkerConfig(TypedDict, total=False):
     default_heartbeat_throttle_interval: timedelta
     max_eager_activity_reservations_per_workflow_task: int
     max_activities_per_second: float | None
+    max_task_queue_activities_per_second: float | None
     graceful_shutdown_timeout: timedelta
     workflow_failure_exception_types: Sequence[type[BaseException]]
     debug_mode: bool

@@ -73,6 +73,11 @@ class BusWorkerTransport:
             )
         )
 
+    async def publish_notice(self, exchange: str, routing_key: str, body: bytes) -> None:
+        await self._bus.publish(
+            OutMessage(exchange=exchange, routing_key=routing_key, body=body, mandatory=False)
+        )
+
     async def close(self) -> None:
         # A worker's sticky queue goes with it, as an exclusive queue does on RabbitMQ.
         for name in self._sticky:

@@ -34,6 +34,13 @@ COMMANDS_DEAD_LETTERED = Counter(
     ["reason"],
 )
 
+EAGER_STARTS = Counter(
+    "tidal_frontend_eager_starts_total",
+    "Starts that asked for their first workflow task in the reply (eager workflow start), by "
+    "result: granted, or refused (the task went through matching).",
+    ["result"],
+)
+
 _tracer = tracer("tidal.frontend")
 # Not measured or traced: scrapes and probes would drown the API's own figures.
 _QUIET = ("/metrics", "/healthz", "/readyz")

@@ -11,10 +11,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidal_schema.schedule_document import ScheduleAction, ScheduleDocument, SchedulePolicies
 from tidal_schema.schedule_times import ScheduleSpecError, next_action_times
 from tidal_server.db import tables as t
+from tidal_server.visibility import (
+    Matcher,
+    SearchAttributeType,
+    compile_matcher,
+    parse,
+    registry,
+)
 
 from .problems import Problem
 
@@ -74,6 +81,9 @@ class DescribeScheduleResponse(BaseModel):
     state: ScheduleStateModel
     info: ScheduleInfoModel
     memo: dict[str, Any]
+    search_attributes: dict[str, Any] = Field(
+        description="the schedule's own (its runs get `action.search_attributes`)"
+    )
     conflict_token: int = Field(description="name it in an update to refuse a concurrent change")
 
 
@@ -86,6 +96,7 @@ class ScheduleListEntry(BaseModel):
     recent_actions: list[ScheduleActionResult]
     next_action_times: list[datetime]
     memo: dict[str, Any]
+    search_attributes: dict[str, Any]
 
 
 class ListSchedulesResponse(BaseModel):
@@ -161,37 +172,80 @@ def describe(doc: ScheduleDocument) -> DescribeScheduleResponse:
             last_updated_at=doc.updated_at,
         ),
         memo={k: v.model_dump(mode="json") for k, v in doc.memo.items()},
+        search_attributes=doc.search_attributes,
         conflict_token=doc.conflict_token,
     )
 
 
 async def list_page(
-    engine: AsyncEngine, namespace: str, *, page_size: int, page_token: str | None
+    engine: AsyncEngine, namespace: str, *, page_size: int, page_token: str | None, query: str = ""
 ) -> ListSchedulesResponse:
+    """A page of schedules in id order; with `query`, those whose own search attributes (and
+    `ScheduleId`, `TemporalSchedulePaused`) match it. Filtering reads the documents in id order,
+    at most MAX_SCANNED per call: a page may then be short, with a token to go on from."""
     s = t.schedules.c
-    query = sa.select(s.schedule_id, s.document).where(s.namespace == namespace)
-    if page_token:
-        query = query.where(s.schedule_id > _decode(page_token))
+    after = _decode(page_token) if page_token else None
     async with engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(s.schedule_id).limit(page_size + 1))).all()
-    more = len(rows) > page_size
-    entries = []
-    for row in rows[:page_size]:
-        doc = ScheduleDocument.model_validate(row.document)
-        entries.append(
-            ScheduleListEntry(
-                schedule_id=doc.schedule_id,
-                workflow_type=doc.action.workflow_type,
-                paused=doc.paused,
-                note=doc.note,
-                spec=doc.spec,
-                recent_actions=_results(doc)[-5:],
-                next_action_times=_next_times(doc, 5),
-                memo={k: v.model_dump(mode="json") for k, v in doc.memo.items()},
-            )
-        )
-    token = _encode(rows[page_size - 1].schedule_id) if more else None
-    return ListSchedulesResponse(schedules=entries, next_page_token=token)
+        matcher = await _matcher(conn, namespace, query)
+        chunk = page_size + 1 if matcher is None else _CHUNK
+        docs: list[ScheduleDocument] = []
+        scanned = 0
+        last_scanned: str | None = None
+        exhausted = False
+        while len(docs) <= page_size and scanned < MAX_SCANNED:
+            select = sa.select(s.schedule_id, s.document).where(s.namespace == namespace)
+            if after is not None:
+                select = select.where(s.schedule_id > after)
+            rows = (await conn.execute(select.order_by(s.schedule_id).limit(chunk))).all()
+            for row in rows:
+                scanned += 1
+                after = last_scanned = row.schedule_id
+                doc = ScheduleDocument.model_validate(row.document)
+                if matcher is None or matcher(_attributes(doc)):
+                    docs.append(doc)
+                    if len(docs) > page_size:
+                        break
+            if len(rows) < chunk:
+                exhausted = len(docs) <= page_size
+                break
+    token = None
+    if len(docs) > page_size:
+        token = _encode(docs[page_size - 1].schedule_id)
+    elif not exhausted and last_scanned is not None:
+        token = _encode(last_scanned)
+    return ListSchedulesResponse(schedules=[_entry(doc) for doc in docs[:page_size]], next_page_token=token)
+
+
+# Read in chunks while filtering, and at most this many documents per page request, so that a
+# filter matching little in a namespace of many schedules answers in bounded time.
+_CHUNK = 200
+MAX_SCANNED = 5000
+_SYSTEM = {"ScheduleId": SearchAttributeType.KEYWORD, "TemporalSchedulePaused": SearchAttributeType.BOOL}
+
+
+async def _matcher(conn: AsyncConnection, namespace: str, query: str) -> Matcher | None:
+    """Raises QueryError (a VisibilityError) for a bad query."""
+    if not query.strip():
+        return None
+    return compile_matcher(parse(query), await registry(conn, namespace), system=_SYSTEM, entity="schedule")
+
+
+def _attributes(doc: ScheduleDocument) -> dict[str, Any]:
+    return {**doc.search_attributes, "ScheduleId": doc.schedule_id, "TemporalSchedulePaused": doc.paused}
+
+
+def _entry(doc: ScheduleDocument) -> ScheduleListEntry:
+    return ScheduleListEntry(
+        schedule_id=doc.schedule_id,
+        workflow_type=doc.action.workflow_type,
+        paused=doc.paused,
+        note=doc.note,
+        spec=doc.spec,
+        recent_actions=_results(doc)[-5:],
+        next_action_times=_next_times(doc, 5),
+        memo={k: v.model_dump(mode="json") for k, v in doc.memo.items()},
+        search_attributes=doc.search_attributes,
+    )
 
 
 def _encode(schedule_id: str) -> str:

@@ -367,3 +367,26 @@ def test_an_id_base_with_no_room_for_the_nominal_time_is_refused_at_create() -> 
     with pytest.raises(ValidationError, match="workflow_id"):
         ScheduleAction(workflow_type="Tick", workflow_id="w" * 990, task_queue="q")
     ScheduleAction(workflow_type="Tick", workflow_id="w" * 979, task_queue="q")
+
+
+def test_a_schedules_own_search_attributes_are_kept_apart_from_its_runs_and_replaced_by_update() -> None:
+    attrs = {"Team": "data", "Tier": 2, "Owners": ["ann", "bo"]}
+    msg = CreateSchedule(
+        schedule_id="s", request_id="r", spec=EVERY_SECOND, action=ACTION, search_attributes=attrs
+    )
+    out = create_schedule.handle(OperationContext(now=T0, schedule=None, new_run_id="inc", shard_id=3), msg)
+    doc = out.doc
+    assert doc is not None and doc.search_attributes == attrs
+    # The runs it starts get the action's attributes (and the built-in two), not the schedule's.
+    (start,) = _starts(_tick(doc, datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)))
+    assert "Team" not in start.search_attributes
+    keep = UpdateSchedule(schedule_id="s", spec=EVERY_SECOND, action=ACTION)
+    update_schedule.handle(OperationContext(now=T0, schedule=doc), keep)
+    assert doc.search_attributes == attrs  # None: unchanged
+    replace = keep.model_copy(update={"search_attributes": {"Team": "ops"}})
+    update_schedule.handle(OperationContext(now=T0, schedule=doc), replace)
+    assert doc.search_attributes == {"Team": "ops"}
+    # A document stored before schedules had attributes still reads.
+    old = doc.model_dump(mode="json")
+    del old["search_attributes"]
+    assert ScheduleDocument.model_validate(old).search_attributes == {}

@@ -139,3 +139,24 @@ def test_an_update_admitted_while_a_task_runs_follows_in_a_speculative_task() ->
     assert nxt.task.speculative and [u.update_id for u in nxt.task.updates] == ["u2"]
     assert nxt.task.scheduled_event_id == state.next_event_id
     assert nxt.task.events[:-1] == tuple(history)
+
+
+def test_an_updates_header_travels_with_the_task_and_into_the_accepted_event() -> None:
+    state, history = _running()
+    header = {"trace": Payload(data="t-1")}
+    msg = UpdateWorkflowExecution(workflow_id="w1", update_id="u1", name="add", header=header)
+    o = update_workflow.handle(OperationContext(now=T0, state=state, history=history), msg)
+    (add,) = _tasks(o)
+    assert add.task.updates[0].header == header
+    accept = cmd.ProtocolMessage(update_id="u1", kind="accept")
+    done = complete_workflow_task.handle(
+        OperationContext(now=T0, state=state, history=history),
+        CompleteWorkflowTask(workflow_id="w1", run_id="run1", scheduled_event_id=5, commands=(accept,)),
+    )
+    (accepted,) = [e.attributes for e in done.events if e.event_type == "WorkflowExecutionUpdateAccepted"]
+    assert accepted.header == header  # type: ignore[union-attr]
+    # A message, a stored state and an event written before headers existed still read.
+    assert (
+        UpdateWorkflowExecution.model_validate({"workflow_id": "w", "update_id": "u", "name": "n"}).header
+        == {}
+    )

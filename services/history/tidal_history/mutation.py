@@ -190,6 +190,17 @@ class Mutation:
         wft.unstarted = False
         self._dispatch_wft = self._redispatch_wft = True
 
+    def hand_out_workflow_task(self) -> WorkflowTask | None:
+        """The task this mutation scheduled, handed to the caller (an eager start's reply) instead
+        of matching: it counts as started from now on, as a sticky task does. None when no task
+        was scheduled in this mutation."""
+        wft = self.state.workflow_task
+        if not self._dispatch_wft or wft is None or wft.speculative:
+            return None
+        self._dispatch_wft = False
+        wft.unstarted = False
+        return self._workflow_task_message().task
+
     def end_workflow_task(
         self,
         *,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from tidal_schema import names
 from tidal_schema.messages import (
@@ -78,6 +79,8 @@ class ScheduleOutcome:
     buffered: int = 0
     completed: int = 0
     failed: int = 0
+    # The schedule's own search attributes were set: their types are registered in the batch.
+    attributes_set: bool = False
 
 
 def schedule_tick_key(doc: ScheduleDocument, nominal: datetime) -> str:
@@ -309,6 +312,10 @@ class ScheduleMutation:
     def changed_by_client(self) -> None:
         self.doc.conflict_token += 1
         self.doc.updated_at = self.now
+
+    def set_search_attributes(self, values: dict[str, Any]) -> None:
+        self.doc.search_attributes = dict(values)
+        self._out.attributes_set = bool(values)
 
     def count_run_closed(self, *, completed: bool, failed: bool) -> None:
         self._out.completed += int(completed)

@@ -78,6 +78,7 @@ class ScheduleSet:
         w.write.deleted = out.deleted
         w.write.record_timers(out.timers_set, out.timers_deleted)
         w.write.outbox.extend(out.outbox)
+        w.write.attributes_set = w.write.attributes_set or out.attributes_set
         for outcome in ("taken", "skipped", "missed", "buffered", "completed", "failed"):
             w.write.figures[outcome] = w.write.figures.get(outcome, 0) + getattr(out, outcome)
         w.doc = None if out.deleted else out.doc

@@ -4,14 +4,16 @@ the shard that owns the schedule, with the schedule's tick rows and outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidal_schema.messages import ScheduleTimer
 from tidal_schema.schedule_document import ScheduleDocument
 from tidal_server.db import tables as t
+from tidal_server.visibility.writer import register_types
 
 from .mutation import Outgoing
 from .store_errors import VersionConflictError
@@ -38,6 +40,8 @@ class ScheduleWrite:
     outbox: list[Outgoing] = field(default_factory=list)
     # Actions by outcome (taken, skipped, missed, buffered), counted once the batch committed.
     figures: dict[str, int] = field(default_factory=dict)
+    # Its own search attributes were set by this batch: register their types in the namespace.
+    attributes_set: bool = False
 
     @property
     def new_version(self) -> int:
@@ -63,10 +67,19 @@ async def load_schedule(engine: AsyncEngine, namespace: str, schedule_id: str) -
     return LoadedSchedule(doc=ScheduleDocument.model_validate(row.document), version=int(row.version))
 
 
-async def write_schedules(conn: AsyncConnection, shard_id: int, writes: Sequence[ScheduleWrite]) -> None:
+async def write_schedules(
+    conn: AsyncConnection, shard_id: int, writes: Sequence[ScheduleWrite], *, insert: Callable[..., Any]
+) -> None:
+    """`insert`: the dialect's insert (ON CONFLICT), for the search attribute types."""
     s = t.schedules
     for w in writes:
         doc = w.doc
+        if w.attributes_set and not w.deleted:
+            # As a run's first value does: the namespace's type of each new name is inferred from
+            # it, so filters on schedules and on runs read the attribute the same way. Keyword
+            # lists have no registered type (runs cannot have them) and are skipped.
+            typed = {k: v for k, v in doc.search_attributes.items() if not isinstance(v, list)}
+            await register_types(conn, insert, doc.namespace, typed)
         where = (s.c.namespace == doc.namespace, s.c.schedule_id == doc.schedule_id)
         if w.deleted:
             if w.old_version is not None:

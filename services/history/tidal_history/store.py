@@ -259,7 +259,7 @@ class HistoryStore:
                     await write_visibility(conn, self._insert, w)
 
                 async def write_others() -> None:
-                    await write_schedules(conn, shard_id, schedules)
+                    await write_schedules(conn, shard_id, schedules, insert=self._insert)
 
                 return await batch_pg.write_batch(
                     await driver_connection(conn),
@@ -287,7 +287,7 @@ class HistoryStore:
                 )
 
             async def write_others_sql() -> None:
-                await write_schedules(conn, shard_id, schedules)
+                await write_schedules(conn, shard_id, schedules, insert=self._insert)
 
             return await batch_sql.write_batch(
                 conn,

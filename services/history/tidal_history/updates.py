@@ -43,7 +43,7 @@ def pending(state: MutableState, scheduled_event_id: int) -> tuple[UpdateRequest
     for u in state.updates.values():
         if u.stage == ADMITTED:
             u.delivered_in = scheduled_event_id
-            out.append(UpdateRequest(update_id=u.update_id, name=u.name, input=u.input))
+            out.append(UpdateRequest(update_id=u.update_id, name=u.name, input=u.input, header=u.header))
     return tuple(out)
 
 
@@ -144,7 +144,9 @@ def apply_protocol(m: Mutation, c: cmd.ProtocolMessage, completed_id: int) -> No
         _reject(st, c)
     elif c.kind == "accept" and u.stage == ADMITTED:
         u.accepted_event_id = m.add_event(
-            ev.WorkflowExecutionUpdateAccepted(update_id=u.update_id, name=u.name, input=u.input)
+            ev.WorkflowExecutionUpdateAccepted(
+                update_id=u.update_id, name=u.name, input=u.input, header=u.header
+            )
         )
         u.stage = ACCEPTED
     elif c.kind == "complete" and u.stage == ACCEPTED:

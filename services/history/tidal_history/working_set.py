@@ -19,7 +19,12 @@ from datetime import datetime, timedelta
 
 from tidal_schema import names, shard_for
 from tidal_schema.events import WorkflowExecutionStarted
-from tidal_schema.messages import AddWorkflowTask, HistoryMessage, TerminateWorkflowExecution
+from tidal_schema.messages import (
+    AddWorkflowTask,
+    HistoryMessage,
+    StartWorkflowReply,
+    TerminateWorkflowExecution,
+)
 
 from . import direct, metrics
 from .api import terminate_workflow
@@ -224,8 +229,20 @@ class WorkingSet:
         )
         st.history_size_bytes = write.add_events(outcome.events)
         outcome.outbox[:] = [self.route(o, history_size=st.history_size_bytes) for o in outcome.outbox]
+        self._fit_eager_task(outcome, st.history_size_bytes)
         write.record_timers(outcome.timers_set, outcome.timers_deleted)
         batch.runs[key] = WorkingRun(run=run, write=write)
+
+    def _fit_eager_task(self, outcome: Outcome, history_size: int) -> None:
+        """An eager start's first task (in the reply, api/eager_start.py) gets what a task through
+        the outbox gets from `route`: the history size and the continue-as-new suggestion."""
+        reply = outcome.reply
+        if not isinstance(reply, StartWorkflowReply) or reply.eager_workflow_task is None:
+            return
+        fitted = fit_workflow_task(
+            AddWorkflowTask(task=reply.eager_workflow_task), self._limits, history_size=history_size
+        )
+        outcome.reply = reply.model_copy(update={"eager_workflow_task": fitted.task})
 
     def _record_change(
         self, batch: BatchState, w: WorkingRun, outcome: Outcome, *, successor: bool = True

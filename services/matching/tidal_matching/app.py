@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -15,7 +16,10 @@ from tidal_server.service import Runtime
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
 
 from . import metrics
+from .held_tasks import HeldTasks
 from .queues import task_queue_spec
+from .rate_declarations import RateDeclarations
+from .rate_limit import DeclaredRates
 from .router import destinations, task_priority
 from .settings import MatchingSettings
 
@@ -26,7 +30,10 @@ _tracer = tracer("tidal.matching")
 class MatchingService:
     name = "matching"
 
-    def __init__(self, runtime: Runtime, settings: MatchingSettings) -> None:
+    def __init__(
+        self, runtime: Runtime, settings: MatchingSettings, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`monotonic`: the time rate declarations lapse in (a test gives its fake clock's)."""
         self._rt = runtime
         self._settings = settings
         # Declared worker queues -> backlog gauge labels (namespace, task queue, kind).
@@ -36,6 +43,24 @@ class MatchingService:
         self.delivered = 0
         self.sticky_hits = 0
         self.sticky_misses = 0
+        # Task-queue activity rate limits (docs/task-queue-rates.md).
+        self._rates = DeclaredRates(
+            ttl=settings.task_queue_rate_ttl_seconds, max_task_queues=settings.max_rate_limited_task_queues
+        )
+        self._held = HeldTasks(
+            bus=runtime.bus,
+            clock=runtime.clock,
+            monotonic=monotonic,
+            rates=self._rates,
+            forward=self._forward,
+        )
+        self._declarations = RateDeclarations(
+            bus=runtime.bus,
+            member_id=runtime.member_id,
+            rates=self._rates,
+            held=self._held,
+            max_task_queues=settings.max_rate_limited_task_queues,
+        )
 
     async def start(self) -> None:
         bus = self._rt.bus
@@ -45,6 +70,7 @@ class MatchingService:
                 name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
             )
         )
+        await self._declarations.start()
         self._consumer = await bus.consume(
             names.MATCHING_QUEUE, self._handle, prefetch=self._settings.prefetch
         )
@@ -55,6 +81,8 @@ class MatchingService:
         if self._consumer is not None:
             await self._consumer.cancel()
             self._consumer = None
+        await self._declarations.stop()
+        await self._held.stop()
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
@@ -73,6 +101,13 @@ class MatchingService:
                 update={"reply_to": delivery.reply_to, "correlation_id": delivery.correlation_id or ""}
             )
             msg = msg.model_copy(update={"task": task})
+        if isinstance(msg, AddActivityTask):
+            key = (msg.task.namespace, msg.task.task_queue)
+            if self._held.limited(key):
+                # Never wait for a token here: this consumer serves every task queue.
+                await self._held.hold(key, delivery.body, task_priority(msg))
+                await delivery.ack()
+                return
         # Query tasks travel on the workflow task queues.
         kind = "activity" if isinstance(msg, AddActivityTask) else "workflow"
         start = time.perf_counter()
@@ -93,6 +128,13 @@ class MatchingService:
         metrics.DISPATCH_SECONDS.labels(kind).observe(time.perf_counter() - start)
         metrics.TASKS.labels(kind, target).inc()
         await delivery.ack()
+
+    async def _forward(self, msg: MatchingMessage) -> bool:
+        """A held task released by its task queue's limiter, to the worker queue."""
+        target = await self._dispatch(msg, "activity")
+        if target is not None:
+            metrics.TASKS.labels("activity", target).inc()
+        return target is not None
 
     async def _dispatch(self, msg: MatchingMessage, kind: str) -> str | None:
         """Publish to the first queue that takes the task; returns "sticky" / "shared" (None: none
@@ -135,6 +177,13 @@ class MatchingService:
                 except BusError:
                     continue  # reconnecting, or deleted by an operator: try again next round
                 metrics.BACKLOG.labels(*labels).set(depth)
+            for key in self._held.attached_keys():
+                try:
+                    depth = await self._rt.bus.queue_depth(names.rate_limited_activity_queue(*key))
+                except BusError:
+                    continue
+                metrics.BACKLOG.labels(*key, "activity_held").set(depth)
+            self._declarations.refresh_gauge()
             await asyncio.sleep(self._settings.backlog_poll_seconds)
 
 

@@ -26,8 +26,19 @@ DISPATCH_SECONDS = Histogram(
 BACKLOG = Gauge(
     "tidal_matching_task_queue_backlog",
     "Tasks waiting in a task queue's worker queue (ready, not yet delivered to a worker), sampled "
-    "every backlog_poll_seconds.",
+    "every backlog_poll_seconds; kind activity_held: in its held queue, for its rate limit.",
     ["namespace", "task_queue", "kind"],
+)
+RATE_LIMIT = Gauge(
+    "tidal_matching_task_queue_rate_limit",
+    "A task queue's activity dispatch rate as workers declared it (max_task_queue_activities_per_"
+    "second), tasks per second; 0 once it lapsed. Refreshed every backlog_poll_seconds.",
+    ["namespace", "task_queue"],
+)
+HELD = Counter(
+    "tidal_matching_rate_limited_tasks_total",
+    "Activity tasks held back for their task queue's rate limit before they went to its worker queue.",
+    ["namespace", "task_queue"],
 )
 
 STICKY_HIT = STICKY.labels("hit")

@@ -52,7 +52,7 @@ def accepted_ahead(evs: Sequence[HistoryEvent]) -> tuple[UpdateRequest, ...]:
             break
         a = ev.attributes
         if a.type == "WorkflowExecutionUpdateAccepted":
-            out.append(UpdateRequest(update_id=a.update_id, name=a.name, input=a.input))
+            out.append(UpdateRequest(update_id=a.update_id, name=a.name, input=a.input, header=a.header))
     return tuple(out)
 
 
@@ -97,8 +97,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
     # The validator, the handler and whatever the handler starts see `current_update_info()`.
     ctx = contextvars.copy_context()
     ctx.run(current_update.set, UpdateInfo(id=r.update_id, name=r.name))
-    # Tidal's update requests carry no header yet.
-    call = HandleUpdateInput(id=r.update_id, update=r.name, args=args, headers={})
+    call = HandleUpdateInput(id=r.update_id, update=r.name, args=args, headers=dict(r.header))
     if validate and d.validator is not None:
         try:
             ctx.run(inst.read_only, inst.inbound.handle_update_validator, call)

@@ -1,7 +1,8 @@
 """Visibility: list and count runs with a filter language over typed search attributes.
 
 `query` parses filters (pure), `compile` turns them into SQL over `executions`, `reader` runs
-list/count (frontend, benchmark), `writer` keeps typed search attribute rows (history).
+list/count (frontend, benchmark), `writer` keeps typed search attribute rows (history), `match`
+applies a filter to documents in memory (schedules' own attributes).
 """
 
 from .attributes import (
@@ -15,6 +16,7 @@ from .attributes import (
     infer_type,
     invalid_search_attributes,
 )
+from .match import Matcher, compile_matcher
 from .query import QueryError, parse
 from .reader import (
     Count,
@@ -24,6 +26,7 @@ from .reader import (
     count_executions,
     count_grouped,
     list_executions,
+    registry,
 )
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "SYSTEM_ATTRIBUTES",
     "Count",
     "ExecutionSummary",
+    "Matcher",
     "Page",
     "PageTokenError",
     "QueryError",
@@ -39,10 +43,12 @@ __all__ = [
     "VisibilityError",
     "check_name",
     "coerce",
+    "compile_matcher",
     "count_executions",
     "count_grouped",
     "infer_type",
     "invalid_search_attributes",
     "list_executions",
     "parse",
+    "registry",
 ]

@@ -160,15 +160,22 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def invalid_search_attributes(values: Mapping[str, Any], *, allow_none: bool) -> str | None:
+def invalid_search_attributes(
+    values: Mapping[str, Any], *, allow_none: bool, keyword_lists: bool = False
+) -> str | None:
     """Why `values` cannot be set as search attributes, or None. Types are checked against
-    inference only (the namespace's registry may still disagree; see writer.py)."""
+    inference only (the namespace's registry may still disagree; see writer.py). With
+    `keyword_lists` (schedules' own attributes, kept in their document rather than the typed
+    index), a list of keyword strings is a value too."""
     for name, value in values.items():
         try:
             check_name(name)
             if value is None:
                 if not allow_none:
                     raise SearchAttributeValueError(f"search attribute {name!r} has no value")
+                continue
+            if keyword_lists and isinstance(value, list):
+                _check_keyword_list(name, value)
                 continue
             kind = infer_type(value)
             # A string may be meant for a Text attribute: check it against Text's bound here;
@@ -177,3 +184,19 @@ def invalid_search_attributes(values: Mapping[str, Any], *, allow_none: bool) ->
         except SearchAttributeValueError as exc:
             return str(exc)
     return None
+
+
+MAX_KEYWORD_LIST_ITEMS = 100
+
+
+def _check_keyword_list(name: str, value: list[Any]) -> None:
+    if len(value) > MAX_KEYWORD_LIST_ITEMS:
+        raise SearchAttributeValueError(
+            f"search attribute {name!r}: a keyword list holds at most {MAX_KEYWORD_LIST_ITEMS} values"
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise SearchAttributeValueError(
+                f"search attribute {name!r}: a keyword list holds strings only, not {item!r}"
+            )
+        coerce(item, SearchAttributeType.KEYWORD)

@@ -31,6 +31,9 @@ _STATUSES = {s.value.lower(): s.value for s in WorkflowExecutionStatus}
 _EQUALITY_ONLY = (SearchAttributeType.BOOL, SearchAttributeType.TEXT)
 
 
+__all__ = ["Compiled", "coerce_literals", "compile_query"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Compiled:
     where: sa.ColumnElement[bool]
@@ -66,7 +69,7 @@ def _expr(e: Expr, registry: Mapping[str, SearchAttributeType]) -> sa.ColumnElem
         return sa.and_(*parts) if e.op == "and" else sa.or_(*parts)
     if e.attribute in SYSTEM_ATTRIBUTES:
         attr = SYSTEM_ATTRIBUTES[e.attribute]
-        values = _coerce_all(e, attr.type)
+        values = coerce_literals(e, attr.type)
         if e.attribute == "ExecutionStatus":
             values = [_status(e, v) for v in values]
         return _predicate(e, ex.c[attr.column], attr.type, values)
@@ -83,7 +86,7 @@ def _expr(e: Expr, registry: Mapping[str, SearchAttributeType]) -> sa.ColumnElem
         return ~sa.exists().where(base)
     if e.op == "is not null":
         return sa.exists().where(base)
-    values = _coerce_all(e, kind)
+    values = coerce_literals(e, kind)
     cond = _predicate(e, sav.c[VALUE_COLUMN[kind]], kind, values)
     # Negations (!=, NOT IN, NOT BETWEEN) match runs that have the attribute with another
     # value; runs without it never match a value predicate (SQL NULL semantics, as Temporal).
@@ -94,8 +97,8 @@ def _a(kind: SearchAttributeType) -> str:
     return f"an {kind.value}" if kind is SearchAttributeType.INT else f"a {kind.value}"
 
 
-def _coerce_all(e: Comparison, kind: SearchAttributeType) -> list[Any]:
-    """Check the operator fits the type, then convert the literals."""
+def coerce_literals(e: Comparison, kind: SearchAttributeType) -> list[Any]:
+    """Check the operator fits the type, then convert the literals (QueryError naming them)."""
     if kind in _EQUALITY_ONLY and e.op not in ("=", "!=", "in", "not in", "is null", "is not null"):
         raise QueryError(
             f"{e.attribute} is {_a(kind)} attribute: it supports =, != and IN only",

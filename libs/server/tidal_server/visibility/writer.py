@@ -46,9 +46,11 @@ def merge(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-async def _types(
+async def register_types(
     conn: AsyncConnection, insert: Callable[..., Any], namespace: str, values: Mapping[str, Any]
 ) -> dict[str, SearchAttributeType]:
+    """The namespace's types of `values`' names, registering the new ones (inferred from the
+    value; a name or value with no type is logged and skipped)."""
     # Sorted: two shards registering the same new names insert them in the same order, so they
     # wait on each other's unique-index entry instead of deadlocking.
     builtin = {
@@ -90,7 +92,7 @@ async def index_attributes(
     if not changes:
         return
     key = {"namespace": namespace, "workflow_id": workflow_id, "run_id": run_id}
-    types = await _types(conn, insert, namespace, changes)
+    types = await register_types(conn, insert, namespace, changes)
     if not new_run:
         await conn.execute(
             sa.delete(sav).where(

@@ -2,7 +2,9 @@
 
 A task queue is two RabbitMQ queues (workflow tasks, activity tasks); the broker knows how many
 messages wait in each and how many consumers (worker processes) take from it. Sticky queues are
-per worker and not counted. A queue nobody has used yet reads as empty, as in Temporal.
+per worker and not counted. A queue nobody has used yet reads as empty, as in Temporal. The
+activity backlog also counts the tasks matching holds for the task queue's rate limit (its held
+queue, docs/task-queue-rates.md): they wait for a worker as much as those in the worker queue.
 """
 
 from __future__ import annotations
@@ -58,18 +60,24 @@ async def read_task_queue(ctx: Ctx, namespace: str, task_queue: str) -> Describe
         ("workflow", names.workflow_task_queue(namespace, task_queue)),
         ("activity", names.activity_task_queue(namespace, task_queue)),
     ):
-        try:
-            stats = await ctx.bus.queue_stats(queue)
-        except NotFoundError:
-            stats = QueueStats(messages=0, consumers=0)
-        except BusError as exc:
-            raise Problem(
-                "unavailable", f"cannot read task queue {task_queue!r} from the broker: {exc}"
-            ) from exc
+        stats = await _stats(ctx, queue, task_queue)
         kinds[kind] = TaskQueueKind(backlog=stats.messages, pollers=stats.consumers)
+    held = await _stats(ctx, names.rate_limited_activity_queue(namespace, task_queue), task_queue)
+    if held.messages:
+        activity = kinds["activity"]
+        kinds["activity"] = TaskQueueKind(backlog=activity.backlog + held.messages, pollers=activity.pollers)
     return DescribeTaskQueueResponse(
         namespace=namespace, task_queue=task_queue, workflow=kinds["workflow"], activity=kinds["activity"]
     )
+
+
+async def _stats(ctx: Ctx, queue: str, task_queue: str) -> QueueStats:
+    try:
+        return await ctx.bus.queue_stats(queue)
+    except NotFoundError:
+        return QueueStats(messages=0, consumers=0)
+    except BusError as exc:
+        raise Problem("unavailable", f"cannot read task queue {task_queue!r} from the broker: {exc}") from exc
 
 
 async def describe_task_queue(

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from tidal_schema.limits import MAX_ID_LENGTH, STORE_SAFE_PATTERN
+from tidal_server.visibility import VisibilityError
+from tidal_server.visibility.query import MAX_QUERY_LENGTH
 
 from .. import schedule_reads
 from ..auth import admission
@@ -30,6 +32,7 @@ from ..operations.trigger_schedule import TriggerScheduleRequest
 from ..operations.update_schedule import UpdateScheduleRequest
 from ..problems import responses
 from ..schedule_reads import DescribeScheduleResponse, ListSchedulesResponse
+from .list_workflows import query_problem
 from .models import NamespacePath
 
 __all__ = [
@@ -67,12 +70,23 @@ async def describe(
 async def list_schedules(
     ctx: Ctx,
     namespace: NamespacePath,
+    query: Annotated[
+        str,
+        Query(
+            max_length=MAX_QUERY_LENGTH,
+            description="a filter on the schedules' own search attributes, `ScheduleId` and "
+            "`TemporalSchedulePaused`, in the workflow list's language (docs/schedules.md)",
+        ),
+    ] = "",
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     next_page_token: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> ListSchedulesResponse:
-    return await schedule_reads.list_page(
-        ctx.engine, namespace, page_size=page_size, page_token=next_page_token
-    )
+    try:
+        return await schedule_reads.list_page(
+            ctx.engine, namespace, page_size=page_size, page_token=next_page_token, query=query
+        )
+    except VisibilityError as exc:
+        raise query_problem(exc) from None
 
 
 async def update(

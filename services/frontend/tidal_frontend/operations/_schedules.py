@@ -17,7 +17,14 @@ from ..problems import Problem
 from . import _history
 from .models import RequestModel
 
-__all__ = ["ScheduleBody", "ScheduleRef", "checked_action", "checked_spec", "send"]
+__all__ = [
+    "ScheduleBody",
+    "ScheduleRef",
+    "checked_action",
+    "checked_search_attributes",
+    "checked_spec",
+    "send",
+]
 
 
 class ScheduleBody(RequestModel):
@@ -42,6 +49,15 @@ def checked_action(action: ScheduleAction) -> ScheduleAction:
     if bad is not None:
         raise Problem("invalid_argument", bad, field="action.search_attributes")
     return action
+
+
+def checked_search_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """The schedule's own attributes: what a start takes, and keyword lists (they stay in the
+    schedule's document; list filters read them there)."""
+    bad = invalid_search_attributes(values, allow_none=False, keyword_lists=True)
+    if bad is not None:
+        raise Problem("invalid_argument", bad, field="search_attributes")
+    return values
 
 
 def checked_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,20 @@ import uuid
 
 from pydantic import Field
 from tidal_schema import Payload
-from tidal_schema.limits import Id, Name, RequestId, Text
+from tidal_schema.limits import Id, JsonValue, Name, RequestId, Text
 from tidal_schema.messages import CreateSchedule
 from tidal_server.apikeys import Role
 
 from ..context import FrontendContext
 from ..problems import Problem
-from ._schedules import ScheduleBody, ScheduleRef, checked_action, checked_spec, send
+from ._schedules import (
+    ScheduleBody,
+    ScheduleRef,
+    checked_action,
+    checked_search_attributes,
+    checked_spec,
+    send,
+)
 from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "CreateScheduleRequest", "create_schedule"]
@@ -25,6 +32,11 @@ POLICY = Policy(role=Role.WRITER, starts_runs=True)
 class CreateScheduleRequest(ScheduleBody):
     schedule_id: Id
     memo: dict[Name, Payload] = Field(default_factory=dict)
+    search_attributes: dict[Name, JsonValue] = Field(
+        default_factory=dict,
+        description="the schedule's own search attributes (its runs get `action.search_attributes`): "
+        "strings, numbers, booleans, ISO-8601 date-times and lists of keyword strings",
+    )
     request_id: RequestId | None = Field(default=None, description="makes a retried create safe")
     identity: Text = Field(default="", max_length=1000)
 
@@ -42,6 +54,7 @@ async def create_schedule(
         policies=body.policies,
         state=body.state,
         memo=body.memo,
+        search_attributes=checked_search_attributes(body.search_attributes),
         identity=body.identity,
     )
     try:

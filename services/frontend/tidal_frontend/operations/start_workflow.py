@@ -12,12 +12,18 @@ from typing import Any
 from pydantic import BaseModel, Field
 from tidal_schema import Payload, Priority, RetryPolicy, WorkflowIdConflictPolicy, WorkflowIdReusePolicy
 from tidal_schema.limits import STORE_SAFE_PATTERN, Id, JsonValue, Name, TaskQueueName, Text
-from tidal_schema.messages import SignalWithStartWorkflowExecution, StartWorkflowExecution, StartWorkflowReply
+from tidal_schema.messages import (
+    SignalWithStartWorkflowExecution,
+    StartWorkflowExecution,
+    StartWorkflowReply,
+    WorkflowTask,
+)
 from tidal_schema.schedule_times import ScheduleSpecError, check_spec
 from tidal_server.apikeys import Role
 from tidal_server.visibility import invalid_search_attributes
 
 from ..context import FrontendContext
+from ..metrics import EAGER_STARTS
 from ..problems import Problem
 from . import _history
 from .models import WithInput
@@ -85,6 +91,13 @@ class StartWorkflowRequest(WithInput):
         description="Temporal's start header (what client interceptors add): recorded in "
         "WorkflowExecutionStarted and given to the workflow as `workflow.info().headers`",
     )
+    request_eager_execution: bool = Field(
+        default=False,
+        description="Temporal's eager workflow start: the caller runs a worker on task_queue with a "
+        "free workflow task slot reserved. History may then return the run's first workflow task in "
+        "`eager_workflow_task` (already counting as started: the caller must run it, or its "
+        "workflow_task_timeout hands it out again). Ignored with start_signal and in update-with-start.",
+    )
     start_signal: StartSignal | None = Field(
         default=None,
         description="signal-with-start: if the workflow is running, only signal it (200); otherwise "
@@ -98,6 +111,11 @@ class StartWorkflowResponse(BaseModel):
     run_id: str
     started: bool = Field(description="false when id_conflict_policy=UseExisting returned the running run")
     request_id: str
+    eager_workflow_task: WorkflowTask | None = Field(
+        default=None,
+        description="the first workflow task, when request_eager_execution was granted: for the "
+        "caller's own worker, which completes it as one it consumed from the task queue",
+    )
 
 
 def cron_problem(cron: str) -> str | None:
@@ -122,6 +140,8 @@ async def start_workflow(
     request_id = body.request_id or str(uuid.uuid4())
     message: StartWorkflowExecution | SignalWithStartWorkflowExecution
     message = start_message(namespace, body, request_id)
+    if body.request_eager_execution and body.start_signal is None:
+        message = message.model_copy(update={"request_eager_execution": True})
     if body.start_signal is not None:
         message = SignalWithStartWorkflowExecution(
             **message.model_dump(exclude={"type"}),
@@ -130,8 +150,14 @@ async def start_workflow(
         )
     reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
     assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
+    if isinstance(message, StartWorkflowExecution) and message.request_eager_execution:
+        EAGER_STARTS.labels("granted" if reply.eager_workflow_task is not None else "refused").inc()
     return StartWorkflowResponse(
-        workflow_id=body.workflow_id, run_id=reply.run_id, started=reply.started, request_id=request_id
+        workflow_id=body.workflow_id,
+        run_id=reply.run_id,
+        started=reply.started,
+        request_id=request_id,
+        eager_workflow_task=reply.eager_workflow_task,
     )
 
 

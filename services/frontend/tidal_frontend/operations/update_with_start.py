@@ -64,6 +64,7 @@ async def update_with_start(
         update_id=update_id,
         update_name=update.name,
         update_input=update.payloads(),
+        update_header=update.header,
     )
     retry = f"retry with the same request_id ({request_id}) and update_id ({update_id})"
     reply = await _history.send(ctx, message, retry_hint=retry)

@@ -48,6 +48,11 @@ class UpdateWorkflowRequest(WithInput):
     wait_for_stage: Literal["accepted", "completed"] = "completed"
     wait: float = Field(default=30.0, ge=0, description="seconds to wait for that stage")
     identity: Text = Field(default="", max_length=1000)
+    header: dict[Name, Payload] = Field(
+        default_factory=dict,
+        description="Temporal's update header (what client interceptors add), handed to the "
+        "workflow's update validator and handler and recorded in WorkflowExecutionUpdateAccepted",
+    )
 
 
 class UpdateWorkflowResponse(BaseModel):
@@ -80,6 +85,7 @@ async def update_workflow(
         update_id=update_id,
         name=body.name,
         input=body.payloads(),
+        header=body.header,
         identity=body.identity,
     )
     reply = await _history.send(ctx, message, retry_hint=f"retry with the same update_id ({update_id})")

@@ -46,5 +46,6 @@ def handle(ctx: OperationContext, msg: CreateSchedule) -> ScheduleOutcome:
         processed_until=now,
     )
     m = ScheduleMutation(doc, now=now, created=True)
+    m.set_search_attributes(msg.search_attributes)
     m.arm_next_tick()
     return m.finish(AckReply())

@@ -21,7 +21,7 @@ from .. import cron
 from ..mutation import Mutation, Outcome, Outgoing, to_workflow, unchanged
 from ..operation import CurrentRun, OperationContext
 from ..state import MutableState, ParentInfo
-from . import terminate_workflow
+from . import eager_start, terminate_workflow
 
 __all__ = ["CurrentRun", "begin", "handle", "refuse", "schedule_first_task", "start", "terminates_existing"]
 
@@ -32,7 +32,10 @@ def handle(ctx: OperationContext, msg: StartWorkflowExecution) -> Outcome:
     terminates it in the same batch (so the same commit) that starts the new run: the outcome
     carries the termination (`Outcome.terminated`), and the start sees no current run."""
     current, terminated = ctx.current, None
-    if terminates_existing(msg, current):
+    # Eager only for a run that needs nothing else done first (no run terminated for it).
+    replaces = terminates_existing(msg, current)
+    eager = not replaces and eager_start.grantable(msg)
+    if replaces:
         if ctx.state is not None:
             terminate = TerminateWorkflowExecution(
                 namespace=msg.namespace,
@@ -43,7 +46,7 @@ def handle(ctx: OperationContext, msg: StartWorkflowExecution) -> Outcome:
             )
             terminated = terminate_workflow.handle(ctx, terminate)
         current = None
-    outcome = start(msg, current, new_run_id=ctx.new_run_id, shard_id=ctx.shard_id, now=ctx.now)
+    outcome = start(msg, current, new_run_id=ctx.new_run_id, shard_id=ctx.shard_id, now=ctx.now, eager=eager)
     outcome.terminated = terminated
     if outcome.is_new_run:
         outcome.memo = dict(msg.memo or {})
@@ -73,8 +76,10 @@ def start(
     now: datetime,
     parent: ParentInfo | None = None,
     root: tuple[str, str] | None = None,
+    eager: bool = False,
 ) -> Outcome:
-    """The start itself, given the current run (None: free to start)."""
+    """The start itself, given the current run (None: free to start). `eager`: hand the first
+    workflow task back in the reply (api/eager_start.py) rather than to matching."""
     if current is not None:
         if current.start_request_id == msg.request_id:
             reply = StartWorkflowReply(run_id=current.run_id, started=True)
@@ -86,7 +91,8 @@ def start(
             return refusal
     m = begin(msg, new_run_id=new_run_id, shard_id=shard_id, now=now, parent=parent, root=root)
     schedule_first_task(m, msg)
-    m.reply = StartWorkflowReply(run_id=new_run_id)
+    task = eager_start.take_first_task(m) if eager else None
+    m.reply = StartWorkflowReply(run_id=new_run_id, eager_workflow_task=task)
     if msg.scheduled_by is not None:
         m.send_to_workflow(msg.namespace, msg.scheduled_by.schedule_id, _schedule_answer(msg, m.reply))
     return m.finish()

@@ -1,4 +1,5 @@
-"""UpdateSchedule: replace spec, action, policies and state (read-modify-write). A conflict token
+"""UpdateSchedule: replace spec, action, policies and state, and the schedule's own search
+attributes when the update names them (read-modify-write). A conflict token
 other than the schedule's is refused (`conflict`: it changed since the client read it). Due times
 are counted from now: an update never takes actions the old spec missed."""
 
@@ -41,6 +42,8 @@ def handle(ctx: OperationContext, msg: UpdateSchedule) -> ScheduleOutcome:
     doc.note = msg.state.note
     doc.limited_actions = msg.state.limited_actions
     doc.remaining_actions = msg.state.remaining_actions
+    if msg.search_attributes is not None:
+        m.set_search_attributes(msg.search_attributes)
     doc.processed_until = max(doc.processed_until, now)
     m.changed_by_client()
     m.arm_next_tick()

@@ -63,7 +63,11 @@ def handle(ctx: OperationContext, msg: UpdateWithStartWorkflowExecution) -> Outc
             return refusal
     m = start_workflow.begin(start, new_run_id=new_run_id, shard_id=shard_id, now=now)
     updates.admit(
-        m.state, UpdateInfo(update_id=msg.update_id, name=msg.update_name, input=msg.update_input), now=now
+        m.state,
+        UpdateInfo(
+            update_id=msg.update_id, name=msg.update_name, input=msg.update_input, header=msg.update_header
+        ),
+        now=now,
     )
     start_workflow.schedule_first_task(m, start)  # its task message carries the admitted update
     m.reply = StartWorkflowReply(run_id=new_run_id)

@@ -34,7 +34,9 @@ def handle(ctx: OperationContext, msg: UpdateWorkflowExecution) -> Outcome:
             )
         )
     m = Mutation(state, history, now=now)
-    updates.admit(state, UpdateInfo(update_id=msg.update_id, name=msg.name, input=msg.input), now=now)
+    updates.admit(
+        state, UpdateInfo(update_id=msg.update_id, name=msg.name, input=msg.input, header=msg.header), now=now
+    )
     if state.workflow_task is None and state.wft_retry_attempt is None:
         updates.schedule_speculative(m, history)
     # Otherwise the outstanding (or retrying) task's successor carries it (updates.after_task).
