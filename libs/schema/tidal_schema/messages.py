@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
@@ -102,6 +102,11 @@ class _StartOptions(_Message):
     # when it starts and closes (docs/schedules.md).
     scheduled_by: ScheduleLink | None = None
 
+    def start_options(self) -> dict[str, Any]:
+        """The options every start shares: what a signal- or update-with-start built from a start
+        takes (a start's own fields, e.g. `request_eager_execution`, stay behind)."""
+        return {k: getattr(self, k) for k in _StartOptions.model_fields}
+
 
 class StartWorkflowExecution(_StartOptions):
     type: Literal["StartWorkflowExecution"] = "StartWorkflowExecution"
@@ -123,7 +128,7 @@ class SignalWithStartWorkflowExecution(_StartOptions):
     signal_input: tuple[Payload, ...] = ()
 
     def start_part(self) -> StartWorkflowExecution:
-        return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
+        return StartWorkflowExecution(**self.start_options())
 
     def signal_part(self, run_id: OptionalId | None = None) -> SignalWorkflowExecution:
         return SignalWorkflowExecution(
@@ -152,7 +157,7 @@ class UpdateWithStartWorkflowExecution(_StartOptions):
     update_header: dict[Name, Payload] = Field(default_factory=dict)
 
     def start_part(self) -> StartWorkflowExecution:
-        return StartWorkflowExecution(**{k: getattr(self, k) for k in _StartOptions.model_fields})
+        return StartWorkflowExecution(**self.start_options())
 
     def update_part(self, run_id: OptionalId | None = None) -> UpdateWorkflowExecution:
         return UpdateWorkflowExecution(

@@ -188,6 +188,7 @@ class ShardProcessor:
         replies: list[tuple[Delivery, Outcome]] = []
         direct: list[Outgoing] = []  # answers to other shards that needed no write here
         valid: list[Delivery] = []
+        decoded: list[tuple[Delivery, HistoryMessage]] = []
         for d in batch:
             try:
                 msg = HISTORY_MESSAGE.validate_json(d.body)
@@ -199,6 +200,9 @@ class ShardProcessor:
                 # applying it would fail the batch again and again.
                 await self._poison.reject(d, f"no operation for history message {msg.type}")
                 continue
+            decoded.append((d, msg))
+        await self._working.preload_currents(state, [msg for _, msg in decoded])
+        for d, msg in decoded:
             metrics.message(msg.type)
             try:
                 if TRACEPARENT in d.headers:

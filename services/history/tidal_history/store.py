@@ -1,10 +1,11 @@
 """History's Postgres/SQLite I/O: load runs, commit a batch in one fenced transaction, outbox.
 
-On Postgres the hot path is asyncpg directly (tidal_server.db.raw): the batch in asyncpg's own
-transaction, written by batch_pg.py with one statement per table, and the reads of a start or a
-cache miss as prepared statements outside any transaction. SQLite (the embedded mode) writes the
-common batch on its driver's connection too (batch_sqlite.py) and the rest through SQLAlchemy
-Core (batch_sql.py). docs/performance.md#history-hot-path.
+On Postgres the hot path is asyncpg directly (tidal_server.db.raw): the batch in one statement
+(batch_pg.py's call of `tidal_write_batch`, in that statement's own transaction), and the reads
+of a batch's starts or a cache miss as prepared statements outside any transaction. SQLite (the
+embedded mode) writes the common batch and reads runs on its driver's connection too
+(batch_sqlite.py), and the rest through SQLAlchemy Core (batch_sql.py).
+docs/performance.md#history-hot-path, #history-round-trips and #embedded-mode.
 """
 
 from __future__ import annotations
@@ -48,10 +49,15 @@ __all__ = [
 
 # The fence: the first statement of every batch transaction; a stale owner updates no row.
 _FENCE = "UPDATE shards SET range_id = $1 WHERE shard_id = $2 AND range_id = $1"
-_FENCE_LITERAL = "UPDATE shards SET range_id = {r} WHERE shard_id = {s} AND range_id = {r}"
 _LOAD_CURRENT = (
     "SELECT run_id, status, start_request_id FROM current_executions"
     " WHERE namespace = $1 AND workflow_id = $2"
+)
+# Every start of a batch in one read (the workflow ids that are not there come back as no row).
+_LOAD_CURRENTS = (
+    "SELECT c.namespace, c.workflow_id, c.run_id, c.status, c.start_request_id"
+    " FROM unnest($1::text[], $2::text[]) AS u(n, w)"
+    " JOIN current_executions AS c ON c.namespace = u.n AND c.workflow_id = u.w"
 )
 _LOAD_RUN = (
     "SELECT state::text AS state, version FROM executions"
@@ -119,6 +125,23 @@ class HistoryStore:
             status=WorkflowExecutionStatus(row["status"]),
             start_request_id=row["start_request_id"],
         )
+
+    async def load_currents(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CurrentRun]:
+        """The current run of each (namespace, workflow id) that has one: on Postgres one read
+        for all of them (a batch's starts), on SQLite one each."""
+        if not self._pg:
+            found = {k: await self.load_current(*k) for k in keys}
+            return {k: c for k, c in found.items() if c is not None}
+        async with pg_connection(self._engine) as db:
+            rows = await db.fetch(_LOAD_CURRENTS, [k[0] for k in keys], [k[1] for k in keys])
+        return {
+            (r["namespace"], r["workflow_id"]): CurrentRun(
+                run_id=r["run_id"],
+                status=WorkflowExecutionStatus(r["status"]),
+                start_request_id=r["start_request_id"],
+            )
+            for r in rows
+        }
 
     async def _load_current_sql(self, namespace: str, workflow_id: str) -> Any:
         # On the driver's connection, as the batch writer (batch_sqlite.py): a read of text
@@ -227,26 +250,13 @@ class HistoryStore:
         schedules: Sequence[ScheduleWrite] = (),
     ) -> list[PendingOutbox]:
         """One transaction for the whole batch; returns the outbox rows to publish, in order."""
-        if self._pg and not schedules and not any(needs_visibility(w) for w in writes):
-            # The common case: no SQLAlchemy at all, asyncpg's transaction on a pooled connection.
+        if self._pg and not schedules and not any(needs_visibility(w) or w.purge for w in writes):
+            # The common case: the fence and the batch in one statement (batch_pg's function
+            # call), in that statement's own transaction: one round trip, no SQLAlchemy.
             async with pg_connection(self._engine) as db:
-                # BEGIN and the fence in one round trip (a simple query; its tag is the fence's).
-                # Both values are ints, so the literal text is safe.
-                fenced = await db.execute(f"BEGIN; {_FENCE_LITERAL.format(r=int(range_id), s=int(shard_id))}")
-                try:
-                    if batch_pg.count(fenced) != 1:
-                        raise ShardLostError(shard_id)
-                    rows = await batch_pg.write_batch(
-                        db, shard_id=shard_id, writes=writes, published_seqs=published_seqs
-                    )
-                    await db.execute("COMMIT")
-                except BaseException:
-                    # A connection still inside the transaction (this ROLLBACK failed or was
-                    # cancelled) is never pooled again: pg_connection invalidates it.
-                    if not db.is_closed() and db.is_in_transaction():
-                        await db.execute("ROLLBACK")
-                    raise
-                return rows
+                return await batch_pg.write_batch_in_one_call(
+                    db, shard_id=shard_id, range_id=range_id, writes=writes, published_seqs=published_seqs
+                )
         async with self._engine.begin() as conn:
             if self._pg:
                 # Search attributes to index (tidal_server.visibility) or schedules to write

@@ -401,3 +401,31 @@ async def test_a_schedule_timers_message_schedules_each_and_a_mixed_one_is_dead_
     await advance(env, svc, timedelta(seconds=10))
     fires = [f.key for f in (FireTimer.model_validate_json(d.body) for d in await env.history[0].wait_for(3))]
     assert sorted(fires) == ["b0", "b1", "b2"]
+
+
+async def test_the_timer_reads_are_single_statements_without_a_rollback(env: Env) -> None:
+    """The window loads and the stale lookup are one statement each: on Postgres no BEGIN before
+    them and no ROLLBACK after (before, each cost three round trips and a rollback in Postgres's
+    counters). Counted with asyncpg's query logger on the engine's own connections, which sees
+    transaction control (a prepared statement's execution it does not log)."""
+    if env.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's transactions are engine.py's BEGIN hook, not the pool's")
+    sent: list[str] = []
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(lambda record: sent.append(record.query))
+
+    await env.engine.dispose()  # the connections opened so far have no logger
+    sa.event.listen(env.engine.sync_engine, "connect", on_connect)
+    now = env.clock.now()
+    done, live = timer("done", now + timedelta(seconds=10)), timer("live", now + timedelta(seconds=10))
+    await env.insert_rows(done, live)  # found by the service's first load, not announced
+    svc = await env.start_service()
+    await until(svc, lambda: "done" in svc.heap and "live" in svc.heap)
+    await env.delete_rows(done)
+    await advance(env, svc, timedelta(seconds=10))
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body).key == "live"
+    await until(svc, lambda: svc.stale_dropped == 1)  # the lookup ran (the load did: the heap)
+    rollbacks = [q for q in sent if q.strip().rstrip(";").upper() == "ROLLBACK"]
+    assert rollbacks == [], sent

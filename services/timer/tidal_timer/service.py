@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
 from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, OutMessage, QueueSpec
+from tidal_server.db.raw import autocommit
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
 
@@ -60,6 +61,9 @@ class TimerService:
         self._rt = runtime
         self._settings = settings
         self._window = timedelta(seconds=settings.load_window_seconds)
+        # The reads below are single statements: in autocommit they are sent alone, not between a
+        # BEGIN and the ROLLBACK the pool issues when the connection comes back.
+        self._reads = autocommit(runtime.engine)
         self.heap: TimerHeap[ScheduleTimer] = TimerHeap()
         self.shards: dict[int, _Shard] = {}
         self._wake = asyncio.Event()  # the firing loop re-plans its sleep (an earlier timer arrived)
@@ -240,7 +244,7 @@ class TimerService:
         state.horizon = max(state.horizon, end)
         try:
             loaded = await load_due(
-                self._rt.engine,
+                self._reads,
                 state.id,
                 start=start,
                 after_key=after_key,
@@ -367,7 +371,7 @@ class TimerService:
         if not self._settings.drop_stale_fires:
             return due
         try:
-            alive = await existing_keys(self._rt.engine, [(e.value.shard_id, e.key) for e in due])
+            alive = await existing_keys(self._reads, [(e.value.shard_id, e.key) for e in due])
         except Exception:
             log.warning(
                 "could not check %d due timers for staleness; firing them all", len(due), exc_info=True

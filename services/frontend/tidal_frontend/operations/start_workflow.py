@@ -144,7 +144,7 @@ async def start_workflow(
         message = message.model_copy(update={"request_eager_execution": True})
     if body.start_signal is not None:
         message = SignalWithStartWorkflowExecution(
-            **message.model_dump(exclude={"type"}),
+            **message.start_options(),
             signal_name=body.start_signal.name,
             signal_input=body.start_signal.payloads(),
         )

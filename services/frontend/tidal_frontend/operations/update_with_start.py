@@ -60,7 +60,7 @@ async def update_with_start(
     update_id = update.update_id or str(uuid.uuid4())
     started = start_workflow.start_message(namespace, start, request_id)
     message = UpdateWithStartWorkflowExecution(
-        **started.model_dump(exclude={"type"}),
+        **started.start_options(),
         update_id=update_id,
         update_name=update.name,
         update_input=update.payloads(),
