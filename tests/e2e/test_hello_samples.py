@@ -37,6 +37,7 @@ EXPECTED: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {
     "hello_cancellation": (sorted(["activity cancelled", "cleanup ran", "workflow cancelled"]), _sorted),
     "hello_child_workflow": ("Hello, World!", None),
     "hello_continue_as_new": ("iteration 5, continued from an earlier run: True", None),
+    "hello_cron": ([f"Hello, World! (run {i})" for i in (1, 2, 3)], None),
     "hello_exception": (
         [
             "WorkflowFailureError",
@@ -57,6 +58,7 @@ EXPECTED: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {
         None,
     ),
     "hello_query": (["Hello, World!", "Goodbye, World!"], None),
+    "hello_schedule": (["Hello, schedules!", "schedule deleted: True"], None),
     "hello_search_attributes": (
         ["CustomerId: customer_2", "MiscData: customer_1_data", "OrderCount: 3", "found by list: True"],
         None,

@@ -9,7 +9,14 @@ from tidal.client import Client
 from tidal.worker import Worker
 from tidal_server.bus import AmqpBus
 
-from tests.hostile.workflows import TASK_QUEUE, HostileWorkflow, OversleepWorkflow
+from tests.hostile.workflows import (
+    TASK_QUEUE,
+    GrowingMemoWorkflow,
+    HostileWorkflow,
+    HugeFailureWorkflow,
+    OversleepWorkflow,
+    fail_with_huge_details,
+)
 from tests.support.stack import SERVICES, Stack
 
 
@@ -33,7 +40,12 @@ async def running(stack: Stack) -> AsyncIterator[Stack]:
 @pytest.fixture
 async def client(running: Stack) -> AsyncIterator[Client]:
     c = await Client.connect(running.address)
-    async with Worker(c, task_queue=TASK_QUEUE, workflows=[HostileWorkflow, OversleepWorkflow]):
+    async with Worker(
+        c,
+        task_queue=TASK_QUEUE,
+        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow, GrowingMemoWorkflow],
+        activities=[fail_with_huge_details],
+    ):
         yield c
     await c.close()
 

@@ -8,15 +8,30 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import jsonschema
-from tidal.client import Client
+from tidal.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
+from tidal.exceptions import RPCError
 from tidal_schema import events as ev
 
 from tests.hostile import cases
-from tests.hostile.workflows import TASK_QUEUE, HostileWorkflow, OversleepWorkflow, one_id_per_shard
+from tests.hostile.workflows import (
+    TASK_QUEUE,
+    GrowingMemoWorkflow,
+    HostileWorkflow,
+    HugeFailureWorkflow,
+    OversleepWorkflow,
+    one_id_per_shard,
+)
 from tests.support.stack import wait_for
 
 # The documented dead-letter reason form (docs/commands.md).
@@ -97,3 +112,79 @@ async def oversleep_fails_the_workflow_task(client: Client) -> str:
     assert not any(isinstance(e.attributes, ev.TimerStarted) for e in history.events)
     await handle.terminate("test done")
     return wid
+
+
+async def huge_activity_failures_are_bounded(client: Client) -> list[str]:
+    """An activity failure with 6 MB of details, one with 6 MB of unsent heartbeat details and a
+    heartbeat of 6 MB fail the activity once with the limit named (not retried), and no event
+    holds them."""
+    ids: list[str] = []
+    expected = {
+        "details": "ServerError: Failure exceeds size limit.",
+        "heartbeat": "ServerError: Heartbeat details exceed size limit.",
+        "heartbeat message": "ServerError: Heartbeat details exceed size limit.",
+    }
+    for kind, prefix in expected.items():
+        wid = f"huge-failure-{kind.replace(' ', '-')}-{uuid.uuid4()}"
+        result = await asyncio.wait_for(
+            client.execute_workflow(HugeFailureWorkflow.run, kind, id=wid, task_queue=TASK_QUEUE), timeout=120
+        )
+        assert result.startswith(prefix), result
+        history = await client.get_workflow_handle(wid).fetch_history()
+        sizes = {e.event_id: len(e.model_dump_json()) for e in history.events}
+        assert max(sizes.values()) < 64 * 1024, sizes
+        failed = [e.attributes for e in history.events if isinstance(e.attributes, ev.ActivityTaskFailed)]
+        assert len(failed) == 1 and failed[0].failure.non_retryable, failed
+        ids.append(wid)
+    return ids
+
+
+async def a_memo_growing_past_the_limit_fails_the_workflow_task(client: Client) -> str:
+    """Upserts that keep the memo under 2 MiB apply; the one that takes it past fails the
+    workflow task with Temporal's cause, and the memo stays as it was."""
+    wid = f"growing-memo-{uuid.uuid4()}"
+    handle = await client.start_workflow(GrowingMemoWorkflow.run, id=wid, task_queue=TASK_QUEUE)
+
+    async def refused() -> bool:
+        history = await handle.fetch_history()
+        return any(
+            isinstance(e.attributes, ev.WorkflowTaskFailed)
+            and e.attributes.cause == "BadModifyWorkflowPropertiesAttributes"
+            for e in history.events
+        )
+
+    await wait_for(refused, timeout=60, interval=0.2, what="WorkflowTaskFailed naming the memo limit")
+    history = await handle.fetch_history()
+    failed = [e.attributes for e in history.events if isinstance(e.attributes, ev.WorkflowTaskFailed)]
+    assert failed[0].failure is not None and "memo" in failed[0].failure.message, failed[0]
+    modified = [e for e in history.events if isinstance(e.attributes, ev.WorkflowPropertiesModified)]
+    assert len(modified) == 3, [e.attributes.type for e in history.events]
+    memo = await (await handle.describe()).memo()
+    assert sorted(memo) == ["b"], sorted(memo)
+    await handle.terminate("test done")
+    return wid
+
+
+async def a_schedule_with_oversized_static_details_is_refused(client: Client) -> None:
+    """A schedule action's static details of 50,000 characters: its runs could never start (a
+    start takes at most 10,000), so the create is refused with the field named. Accepted before,
+    every action then failed inside history."""
+    sid = f"hostile-schedule-{uuid.uuid4().hex[:8]}"
+    action = ScheduleActionStartWorkflow(
+        HostileWorkflow.run, "scheduled", id=f"{sid}-wf", task_queue=TASK_QUEUE, static_details="d" * 50_000
+    )
+    spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=1))])
+    try:
+        handle = await client.create_schedule(sid, Schedule(action=action, spec=spec))
+    except RPCError as err:
+        assert "static_details" in str(err), err
+        return
+    # Accepted: its first action must still start a run (it could not, before the fix).
+    try:
+
+        async def took_an_action() -> bool:
+            return (await handle.describe()).info.num_actions > 0
+
+        await wait_for(took_an_action, timeout=20, interval=0.5, what="the schedule's first run")
+    finally:
+        await handle.delete()

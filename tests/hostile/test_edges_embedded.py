@@ -14,13 +14,25 @@ from tidal_schema import names
 from tidal_server.bus import DLQ_QUEUE, H_DL_REASON, Delivery, OutMessage
 
 from tests.hostile import scenarios
-from tests.hostile.workflows import TASK_QUEUE, HostileWorkflow, OversleepWorkflow
+from tests.hostile.workflows import (
+    TASK_QUEUE,
+    GrowingMemoWorkflow,
+    HostileWorkflow,
+    HugeFailureWorkflow,
+    OversleepWorkflow,
+    fail_with_huge_details,
+)
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local()
-    async with Worker(env.client, task_queue=TASK_QUEUE, workflows=[HostileWorkflow, OversleepWorkflow]):
+    async with Worker(
+        env.client,
+        task_queue=TASK_QUEUE,
+        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow, GrowingMemoWorkflow],
+        activities=[fail_with_huge_details],
+    ):
         yield env
     await env.shutdown()
 
@@ -60,3 +72,24 @@ async def test_a_timer_beyond_the_maximum_fails_the_workflow_task(env: WorkflowE
     transport = httpx.ASGITransport(app=env.server.asgi_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
         await scenarios.histories_match_the_document(http, [overslept, *completed])
+
+
+async def test_activity_failures_over_the_blob_size_limit_are_bounded(env: WorkflowEnvironment) -> None:
+    bounded = await scenarios.huge_activity_failures_are_bounded(env.client)
+    completed = await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
+    transport = httpx.ASGITransport(app=env.server.asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
+        await scenarios.histories_match_the_document(http, [*bounded, *completed])
+
+
+async def test_a_memo_growing_past_the_limit_fails_the_workflow_task(env: WorkflowEnvironment) -> None:
+    grown = await scenarios.a_memo_growing_past_the_limit_fails_the_workflow_task(env.client)
+    completed = await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
+    transport = httpx.ASGITransport(app=env.server.asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
+        await scenarios.histories_match_the_document(http, [grown, *completed])
+
+
+async def test_a_schedule_whose_runs_could_not_start_is_refused(env: WorkflowEnvironment) -> None:
+    await scenarios.a_schedule_with_oversized_static_details_is_refused(env.client)
+    await scenarios.every_shard_still_completes(env.client, env.server.shard_count)

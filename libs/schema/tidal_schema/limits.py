@@ -44,6 +44,7 @@ __all__ = [
     "MAX_DURATION_SECONDS",
     "MAX_ID_LENGTH",
     "MAX_JSON_DEPTH",
+    "MAX_MEMO_BYTES",
     "MAX_NAMESPACE_QUEUE_BYTES",
     "MAX_PAYLOAD_BYTES",
     "MAX_REQUEST_ID_LENGTH",
@@ -82,6 +83,11 @@ __all__ = [
 
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 """Payloads of one request, command or completion result (Temporal's blob size limit)."""
+
+MAX_MEMO_BYTES = MAX_PAYLOAD_BYTES
+"""A run's whole memo (keys and payloads), as `workflow.upsert_memo` leaves it: each upsert is
+within the blob size limit on its own, so without this the memo column grew with every upsert
+(Temporal's `limit.memoSize.error`, 2 MiB)."""
 
 HISTORY_COUNT_WARN = 10_240
 HISTORY_COUNT_ERROR = 51_200

@@ -78,7 +78,8 @@ class ScheduleAction(Frozen):
     search_attributes: dict[Name, JsonValue] = Field(default_factory=dict)
     # Given to every run it starts, as a start request's fields of the same names.
     static_summary: Text | None = Field(default=None, max_length=10_000)
-    static_details: Text | None = Field(default=None, max_length=100_000)
+    # As a start takes them (Text: 10,000): longer ones were accepted here and failed every action.
+    static_details: Text | None = Field(default=None, max_length=10_000)
     priority: Priority | None = None
     header: dict[Name, Payload] = Field(default_factory=dict)
 

@@ -149,6 +149,33 @@ def test_schedule_to_start_times_out_unless_started() -> None:
     assert not r.apply(fire_timer.handle, s2s.fire, T0 + timedelta(seconds=5)).changed
 
 
+def test_a_heartbeat_over_the_blob_size_limit_fails_the_activity_for_good() -> None:
+    # Stored as they were before, and handed to every later attempt in its ActivityTask.
+    r = Run(retry_policy=RetryPolicy(maximum_attempts=5))
+    hb = _hb(details="z" * 2000)
+    o = RunBlob(r, 1024).heartbeat(hb, T0 + timedelta(seconds=1))
+    assert o.reply == ActivityHeartbeatReply(activity_gone=True)
+    assert _types(o) == ["ActivityTaskStarted", "ActivityTaskFailed", "WorkflowTaskScheduled"]
+    failure = o.events[1].attributes.failure  # type: ignore[union-attr]
+    assert failure.non_retryable and failure.message.startswith("Heartbeat details exceed size limit.")
+    assert 5 not in r.state.activities
+
+
+class RunBlob:
+    """`Run` under a blob size limit of `blob_size` bytes."""
+
+    def __init__(self, run: Run, blob_size: int) -> None:
+        self.run, self.blob_size = run, blob_size
+
+    def heartbeat(self, msg: RecordActivityTaskHeartbeat, now: datetime) -> Outcome:
+        ctx = OperationContext(
+            now=now, state=self.run.state, history=self.run.history, blob_size=self.blob_size
+        )
+        o: Outcome = record_activity_heartbeat.handle(ctx, msg)
+        self.run.history += o.events
+        return o
+
+
 def test_failure_is_acknowledged_and_retried_without_events() -> None:
     r = Run()
     fail = FailActivityTask(**REF, scheduled_event_id=5, attempt=1, failure=Failure(message="x", type="E"))

@@ -14,7 +14,7 @@ from tidal_history.limits import (
     history_verdict,
 )
 from tidal_history.operation import OperationContext
-from tidal_schema import HistoryEvent, Payload
+from tidal_schema import Failure, HistoryEvent, Payload
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
     AddWorkflowTask,
@@ -165,3 +165,52 @@ def test_an_activity_result_over_the_blob_size_limit_fails_the_activity_for_good
     out = enforce_blob_size(msg, HistoryLimits(blob_size=1024))
     assert isinstance(out, FailActivityTask) and out.attempt == 2 and out.failure.non_retryable
     assert out.failure.message.startswith("Complete result exceeds size limit.")
+
+
+def test_an_activity_failure_over_the_blob_size_limit_is_replaced_and_fails_the_activity_for_good() -> None:
+    # An activity failure carried 6 MB of details into ActivityTaskFailed (and every retry) before:
+    # only results were held to the blob size limit.
+    failure = Failure(message="big", details=(Payload(data="z" * 1500), Payload(data="z" * 1500)))
+    msg = FailActivityTask(workflow_id="w", run_id="r", scheduled_event_id=5, attempt=2, failure=failure)
+    out = enforce_blob_size(msg, HistoryLimits(blob_size=1024))
+    assert isinstance(out, FailActivityTask) and out.attempt == 2 and out.scheduled_event_id == 5
+    assert out.failure.non_retryable and out.failure.details == ()
+    assert out.failure.message.startswith("Failure exceeds size limit.") and "big" in out.failure.message
+    small = msg.model_copy(update={"failure": Failure(message="small")})
+    assert enforce_blob_size(small, HistoryLimits(blob_size=1024)) is small
+
+
+def test_unsent_heartbeat_details_over_the_blob_size_limit_fail_the_activity_for_good() -> None:
+    msg = FailActivityTask(
+        workflow_id="w",
+        run_id="r",
+        scheduled_event_id=5,
+        attempt=1,
+        failure=Failure(message="retry me"),
+        last_heartbeat_details=(Payload(data="h" * 2000),),
+    )
+    out = enforce_blob_size(msg, HistoryLimits(blob_size=1024))
+    assert isinstance(out, FailActivityTask) and out.last_heartbeat_details is None
+    assert out.failure.non_retryable and out.failure.message.startswith(
+        "Heartbeat details exceed size limit."
+    )
+
+
+def test_a_workflow_task_failure_over_the_blob_size_limit_is_recorded_without_its_details() -> None:
+    # Each retry of such a task wrote its whole failure again (WorkflowTaskFailed per attempt).
+    failure = Failure(
+        message="boom",
+        stack_trace="s" * 2000,
+        cause=Failure(message="inner", details=(Payload(data="y" * 2000),)),
+    )
+    msg = FailWorkflowTask(
+        workflow_id="w",
+        run_id="r",
+        scheduled_event_id=2,
+        failure=failure,
+        cause="WorkflowWorkerUnhandledFailure",
+    )
+    out = enforce_blob_size(msg, HistoryLimits(blob_size=1024))
+    assert isinstance(out, FailWorkflowTask) and out.cause == "WorkflowWorkerUnhandledFailure"
+    assert out.failure.message.startswith("Failure exceeds size limit.") and "boom" in out.failure.message
+    assert len(out.failure.model_dump_json()) < 1024

@@ -33,6 +33,7 @@ __all__ = [
     "enforce_blob_size",
     "event_size",
     "fit_workflow_task",
+    "heartbeat_details_failure",
     "history_verdict",
 ]
 
@@ -40,6 +41,10 @@ __all__ = [
 COUNT_EXCEEDED = "Workflow history count exceeds limit."
 SIZE_EXCEEDED = "Workflow history size exceeds limit."
 RESULT_EXCEEDED = "Complete result exceeds size limit."
+FAILURE_EXCEEDED = "Failure exceeds size limit."
+HEARTBEAT_EXCEEDED = "Heartbeat details exceed size limit."
+# How much of an oversized failure's own message the replacement keeps, so it still says what failed.
+_KEPT_MESSAGE_CHARS = 200
 
 # Temporal's WorkflowTaskFailedCause for a command whose payloads are too large.
 _BAD_CAUSE = {
@@ -155,6 +160,8 @@ def enforce_blob_size(msg: HistoryMessage, lim: HistoryLimits) -> HistoryMessage
                 kind="server",
             ),
         )
+    if isinstance(msg, FailActivityTask | FailWorkflowTask):
+        return _bounded_failure(msg, lim)
     if isinstance(msg, CompleteActivityTask):
         size = sizes.payloads_size(msg.result)
         if size <= lim.blob_size:
@@ -175,6 +182,43 @@ def enforce_blob_size(msg: HistoryMessage, lim: HistoryLimits) -> HistoryMessage
             ),
         )
     return msg
+
+
+def _server_failure(reason: str, size: int, blob_size: int, *, was: Failure | None = None) -> Failure:
+    kept = ""
+    if was is not None:
+        kept = f": {was.type + ': ' if was.type else ''}{was.message[:_KEPT_MESSAGE_CHARS]}"
+    return Failure(
+        message=f"{reason} ({size} bytes, limit {blob_size}){kept}",
+        type="BlobSizeLimitError",
+        source="history",
+        kind="server",
+        non_retryable=True,
+    )
+
+
+def heartbeat_details_failure(size: int, blob_size: int) -> Failure:
+    """What an attempt fails with when it heartbeats `size` bytes of details (Temporal's reason)."""
+    return _server_failure(HEARTBEAT_EXCEEDED, size, blob_size)
+
+
+def _bounded_failure(
+    msg: FailActivityTask | FailWorkflowTask, lim: HistoryLimits
+) -> FailActivityTask | FailWorkflowTask:
+    """A failure (details, stack traces, causes) or unsent heartbeat details over the blob size
+    limit would be written to history as they are, on every attempt: as Temporal, the failure is
+    replaced by a server failure naming the limit (and an activity is not retried: the next
+    attempt would most likely fail the same way)."""
+    if isinstance(msg, FailActivityTask) and msg.last_heartbeat_details:
+        size = sizes.payloads_size(msg.last_heartbeat_details)
+        if size > lim.blob_size:
+            failure = heartbeat_details_failure(size, lim.blob_size)
+            return msg.model_copy(update={"failure": failure, "last_heartbeat_details": None})
+    size = len(msg.failure.model_dump_json())
+    if size <= lim.blob_size:
+        return msg
+    failure = _server_failure(FAILURE_EXCEEDED, size, lim.blob_size, was=msg.failure)
+    return msg.model_copy(update={"failure": failure})
 
 
 # --- what workflow tasks carry ---------------------------------------------------------------

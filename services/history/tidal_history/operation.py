@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
+from tidal_schema.limits import MAX_PAYLOAD_BYTES
 from tidal_schema.schedule_document import ScheduleDocument
 
 from .mutation import Outcome
@@ -60,6 +61,9 @@ class OperationContext:
     """The namespace's retention as configured now (`Operation.retention` only)."""
     schedule: ScheduleDocument | None = None
     """The schedule the message addresses (`Load.SCHEDULE`); None: no such schedule."""
+    blob_size: int = MAX_PAYLOAD_BYTES
+    """History's blob size limit as configured (`TIDAL_BLOB_SIZE_LIMIT`), for the operations that
+    check a size themselves (a heartbeat's details)."""
 
     @property
     def seen_current(self) -> CurrentRun | None:

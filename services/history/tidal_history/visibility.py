@@ -7,7 +7,7 @@ successors); `UpsertWorkflowSearchAttributes` events in the batch (from
 rows of the names they mention (a None value removes the attribute).
 
 The memo is a column of the run's row too: `WorkflowPropertiesModified` events (from
-`workflow.upsert_memo`) rewrite it with the memo their run's events leave (`current_memo`).
+`workflow.upsert_memo`) rewrite it with the memo their run's events leave (`memo.current_memo`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from tidal_schema import HistoryEvent, Payload
+from tidal_schema import HistoryEvent
 from tidal_schema import events as ev
 from tidal_server.visibility.writer import index_attributes, merge, set_document, upsert_attributes
 
 if TYPE_CHECKING:
     from .store_types import RunWrite
-
-NULL_ENCODING = "binary/null"  # the payload of None: an upserted memo key with it is removed
 
 
 def current_search_attributes(history: Iterable[HistoryEvent]) -> dict[str, Any]:
@@ -37,23 +35,6 @@ def current_search_attributes(history: Iterable[HistoryEvent]) -> dict[str, Any]
         elif isinstance(a, ev.UpsertWorkflowSearchAttributes):
             attrs = merge(attrs, a.search_attributes)
     return attrs
-
-
-def current_memo(history: Iterable[HistoryEvent]) -> dict[str, Payload]:
-    """A run's memo as its events leave them: the start's, with `workflow.upsert_memo`'s
-    changes (a `binary/null` payload removes its key), as Temporal keeps it."""
-    memo: dict[str, Payload] = {}
-    for e in history:
-        a = e.attributes
-        if isinstance(a, ev.WorkflowExecutionStarted):
-            memo = dict(a.memo)
-        elif isinstance(a, ev.WorkflowPropertiesModified):
-            for key, payload in a.upserted_memo.items():
-                if payload.metadata.get("encoding") == NULL_ENCODING:
-                    memo.pop(key, None)
-                else:
-                    memo[key] = payload
-    return memo
 
 
 def memo_modified(events: Iterable[HistoryEvent]) -> bool:

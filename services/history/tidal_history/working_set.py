@@ -33,12 +33,13 @@ from .cache import CachedRun, RunKey, ShardCache
 from .dispatch import operation_for
 from .limit_guards import HistoryLimitGuard
 from .limits import HistoryLimits, enforce_blob_size, event_size, fit_workflow_task
+from .memo import current_memo
 from .mutation import Outcome, Outgoing
 from .operation import CurrentRun, Load, Operation, OperationContext, OperationError
 from .schedule_set import ScheduleKey, ScheduleSet, WorkingSchedule
 from .schedule_store import ScheduleWrite
 from .store import HistoryStore, RunWrite
-from .visibility import current_memo, memo_modified
+from .visibility import memo_modified
 
 __all__ = ["BatchState", "WorkingRun", "WorkingSet"]
 
@@ -171,6 +172,7 @@ class WorkingSet:
             current=current,
             new_run_id=new_run_id,
             retention=retention,
+            blob_size=self._limits.blob_size,
         )
         return ctx, w
 

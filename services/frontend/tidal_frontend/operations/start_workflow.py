@@ -80,7 +80,7 @@ class StartWorkflowRequest(WithInput):
         default=None, max_length=10_000, description="a one-line summary shown by describe (user metadata)"
     )
     static_details: Text | None = Field(
-        default=None, max_length=100_000, description="longer details shown by describe (user metadata)"
+        default=None, max_length=10_000, description="longer details shown by describe (user metadata)"
     )
     priority: Priority | None = Field(
         default=None,

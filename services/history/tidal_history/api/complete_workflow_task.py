@@ -18,7 +18,7 @@ from tidal_schema import events as ev
 from tidal_schema.messages import CompleteWorkflowTask, TimerKind
 from tidal_server.visibility import invalid_search_attributes
 
-from .. import updates
+from .. import memo, updates
 from ..mutation import Mutation, Outcome, timer_key, unchanged
 from ..operation import OperationContext
 from ..retry import resolve_policy
@@ -64,14 +64,17 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         started_time=msg.started_time,
     )
     state.last_wft_failure = state.last_wft_failure_cause = None
+    cause = "BadCommandAttributes"
     problem = _invalid(state, msg.commands) or child_commands.invalid(state, msg.commands)
+    if problem is None and (problem := memo.oversized_memo(history, msg.commands)) is not None:
+        cause = memo.BAD_MEMO_CAUSE
     if problem is not None:
         m.add_event(
             ev.WorkflowTaskFailed(
                 scheduled_event_id=wft.scheduled_event_id,
                 started_event_id=started_id,
-                cause="BadCommandAttributes",
-                failure=Failure(message=problem, type="BadCommandAttributes"),
+                cause=cause,
+                failure=Failure(message=problem, type=cause),
                 identity=msg.identity,
             )
         )

@@ -13,9 +13,10 @@ from tidal_schema import events as ev
 from tidal_schema.messages import TimerKind
 
 from .. import dedup
+from ..memo import current_memo
 from ..mutation import Mutation
 from ..state import MutableState
-from ..visibility import current_memo, current_search_attributes
+from ..visibility import current_search_attributes
 
 _RUN_IDS = uuid.UUID("6f0b6c1e-0c0e-4c55-9a52-746964616c00")  # fixed: ids must be stable
 

@@ -16,8 +16,9 @@ from tidal_schema import events as ev
 from tidal_schema.messages import TimerKind
 
 from .. import cron
+from ..memo import current_memo
 from ..mutation import Mutation
-from ..visibility import current_memo, current_search_attributes
+from ..visibility import current_search_attributes
 from .continue_as_new import successor_run_id
 from .next_run import next_run, started_event
 
