@@ -11,6 +11,7 @@ import httpx
 from opentelemetry import propagate
 
 from ._client_errors import RPCTimeoutOrCancelledError
+from ._inprocess_transport import InProcessTransport
 from .exceptions import RPCError
 
 __all__ = ["call"]
@@ -36,6 +37,13 @@ async def call(
 
 
 async def _call_once(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    transport = http._transport
+    if isinstance(transport, InProcessTransport):
+        # A server in this process: its adapter may answer without HTTP (and the caller's trace
+        # context is already the server's: same process, same task).
+        answer = await transport.call(http, method, path, kwargs)
+        if answer is not None:
+            return _document(*answer, reason="")
     # The caller's trace (if any) continues through the server: W3C traceparent header.
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
@@ -62,12 +70,19 @@ async def _call_once(http: httpx.AsyncClient, method: str, path: str, **kwargs: 
             problem = resp.json()
         except ValueError:
             problem = {"detail": resp.text}
-        raise RPCError(
-            str(problem.get("detail") or problem.get("title") or resp.reason_phrase),
-            status=str(problem.get("code", "internal")),
-            code=resp.status_code,
-            run_id=problem.get("run_id"),
-            problem=problem,
-        )
+        return _document(resp.status_code, problem, reason=resp.reason_phrase)
     data: dict[str, Any] = resp.json() if resp.content else {}
     return data
+
+
+def _document(status: int, document: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    """The answer's document, or its problem document raised as `RPCError`."""
+    if status < 400:
+        return document
+    raise RPCError(
+        str(document.get("detail") or document.get("title") or reason),
+        status=str(document.get("code", "internal")),
+        code=status,
+        run_id=document.get("run_id"),
+        problem=document,
+    )

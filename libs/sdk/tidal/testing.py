@@ -23,6 +23,7 @@ import httpx
 
 from ._activity_environment import ActivityEnvironment
 from ._http_transport import AiohttpTransport
+from ._inprocess_transport import InProcessCall, InProcessTransport
 from ._search_attributes import SearchAttributeIndexedValueType, SearchAttributeKey
 from ._time_skipping_config import FastForwardConfig, TimeSkippingConfig, TimeSkippingInfo
 from .client import Client, Interceptor, Plugin, WorkflowHandle
@@ -38,6 +39,8 @@ class EmbeddedServerLike(Protocol):
     async def stop(self) -> None: ...
     @property
     def asgi_app(self) -> Any: ...
+    @property
+    def inprocess_calls(self) -> InProcessCall: ...
     def worker_transport(self) -> Any: ...
     def busy(self) -> bool: ...
     async def next_timer_due(self) -> datetime | None: ...
@@ -335,9 +338,8 @@ def _client(
     result_wait_hook: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     **options: Any,
 ) -> Client:
-    http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=server.asgi_app), base_url="http://tidal.embedded", timeout=90.0
-    )
+    transport = InProcessTransport(app=server.asgi_app, inprocess=server.inprocess_calls)
+    http = httpx.AsyncClient(transport=transport, base_url="http://tidal.embedded", timeout=90.0)
     return Client(
         http=http,
         namespace=namespace,
@@ -356,7 +358,9 @@ def _same_server(client: Client, **options: Any) -> Client:
     base = client._http
     transport = base._transport
     own: httpx.AsyncBaseTransport | None = None
-    if isinstance(transport, httpx.ASGITransport):
+    if isinstance(transport, InProcessTransport):
+        own = transport.fresh()
+    elif isinstance(transport, httpx.ASGITransport):
         own = httpx.ASGITransport(app=transport.app)
     elif isinstance(transport, AiohttpTransport):
         own = transport.fresh()

@@ -166,6 +166,12 @@ class EmbeddedServer:
     def asgi_app(self) -> Any:
         return self.services["frontend"].asgi_app  # type: ignore[attr-defined]
 
+    @property
+    def inprocess_calls(self) -> Any:
+        """The frontend's in-process adapter (`tidal_frontend.inprocess.InProcessCalls`): the
+        start and result calls of a client in this process, answered without HTTP."""
+        return self.services["frontend"].inprocess_calls  # type: ignore[attr-defined]
+
     def worker_transport(self) -> BusWorkerTransport:
         return BusWorkerTransport(self.bus, max_message_bytes=self._max_message_bytes)
 

@@ -23,6 +23,7 @@ from . import metrics, problems, ui
 from .api.router import PREFIX, api_router, health_router
 from .commands import CommandConsumer, DeadLetterHook
 from .context import FrontendContext
+from .inprocess import InProcessCalls
 from .notifications import NotificationListener
 from .settings import FrontendSettings
 
@@ -78,6 +79,8 @@ class FrontendService:
             health=runtime.health,
         )
         self._app = create_app(self.context)
+        self.inprocess_calls = InProcessCalls(ctx=self.context, app=self._app)
+        """The start and result calls of a client in this process, without HTTP (inprocess.py)."""
         self._server: _Server | None = None
         self.on_command_dead_letter: DeadLetterHook | None = None
         """Metrics seam: called with the reason code of every dead-lettered AMQP command."""

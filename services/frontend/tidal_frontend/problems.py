@@ -291,10 +291,13 @@ class BodyLimit:
 
 
 def _unsafe_target(scope: Scope) -> str | None:
-    path: str = scope.get("path", "")
+    return unsafe_target(scope.get("path", ""), scope.get("query_string", b""))
+
+
+def unsafe_target(path: str, query: bytes) -> str | None:
+    """Why a request's (decoded) path or query string cannot name anything, or None."""
     if "\x00" in path:
         return "the path contains NUL (%00), which no name or id may hold"
-    query: bytes = scope.get("query_string", b"")
     if b"%00" in query or b"\x00" in query:
         return "the query string contains NUL (%00), which no name or id may hold"
     return None

@@ -1,8 +1,9 @@
-"""The two batch writers (batch_pg.py on asyncpg, batch_sql.py on SQLAlchemy Core) leave the same
-rows for the same batch, on Postgres and SQLite, including the cases a one-statement-per-table
-writer gets wrong: two new runs of one workflow id in one batch (ON CONFLICT cannot touch a row
-twice), the outbox's order across many rows, a version conflict among several runs, and a
-document Postgres refuses (a NUL), which must fail the whole batch as the message's fault."""
+"""The batch writers (batch_pg.py on asyncpg, batch_sqlite.py on SQLite's driver, batch_sql.py on
+SQLAlchemy Core) leave the same rows for the same batch, on Postgres and SQLite, including the
+cases a one-statement-per-table writer gets wrong: two new runs of one workflow id in one batch
+(ON CONFLICT cannot touch a row twice), the outbox's order across many rows, a version conflict
+among several runs, and a document Postgres refuses (a NUL), which must fail the whole batch as
+the message's fault."""
 
 from __future__ import annotations
 
@@ -31,14 +32,15 @@ from tidal_server.faults import is_transient
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "sqlite-on-loop", "postgres"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
     else:
         url = request.getfixturevalue("fresh_database_url")
     await migrate(url)
-    engine = create_engine(url)
+    # sqlite-on-loop: the embedded mode's engine (one connection, statements on the loop's thread).
+    engine = create_engine(url, sqlite_on_loop=request.param == "sqlite-on-loop")
     yield engine
     await engine.dispose()
 
@@ -307,3 +309,85 @@ async def test_outbox_seqs_match_their_rows_while_shards_commit_at_once(engine: 
         for p in published:
             assert stored[p.seq].body == p.body and stored[p.seq].routing_key == p.routing_key
         assert [p.routing_key for p in published] == [f"k{n}" for n in range(300)]
+
+
+async def test_sqlites_two_writers_store_the_same_values(tmp_path: Path) -> None:
+    """batch_sqlite.py writes what SQLAlchemy's types would have stored (batch_sql.py): the same
+    datetime text (the timer service compares `fire_at` as text), the same JSON documents and
+    blobs, column by column, for new runs, an update that closes a run, events, timers and the
+    outbox."""
+    import json
+    import sqlite3
+
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from tidal_history import batch_sql
+
+    def batches() -> list[list[RunWrite]]:
+        a, b = _state("run-a", workflow_id="a"), _state("run-b", workflow_id="b")
+        a.next_event_id = 3
+        timers = {_timer("run-a", 1).key: _timer("run-a", 1), _timer("run-a", 2).key: _timer("run-a", 2)}
+        first = [
+            RunWrite(
+                state=a, old_version=None, events=_events(1, 2), timers=timers, outbox=[_closed("run-a", 1)]
+            ),
+            RunWrite(state=b, old_version=None, events=_events(1, 1), memo={"m": {"data": [1, "x"]}}),
+        ]
+        closed = _state("run-a", workflow_id="a", status="Completed")
+        closed.close_time = NOW.replace(microsecond=0)  # SQLAlchemy still writes .000000
+        closed.result = (Payload(data={"ok": True}),)
+        closed.next_event_id = 4
+        second = [
+            RunWrite(
+                state=closed,
+                old_version=1,
+                events=_events(3, 1),
+                timers={_timer("run-a", 2).key: None},
+                outbox=[_closed("run-a", 2), _closed("run-a", 3)],
+            )
+        ]
+        return [first, second]
+
+    paths = [tmp_path / "raw.sqlite3", tmp_path / "core.sqlite3"]
+    for path in paths:
+        await migrate(f"sqlite+aiosqlite:///{path}")
+    raw = create_engine(f"sqlite+aiosqlite:///{paths[0]}", sqlite_on_loop=True)
+    core = create_engine(f"sqlite+aiosqlite:///{paths[1]}")
+    try:
+        store = await _store(raw)
+        for writes in batches():
+            await store.commit(shard_id=0, range_id=2, writes=writes)
+        for writes in batches():
+            async with core.begin() as conn:
+                await batch_sql.write_batch(
+                    conn, insert=sqlite_dialect.insert, shard_id=0, writes=writes, published_seqs=[]
+                )
+    finally:
+        await raw.dispose()
+        await core.dispose()
+
+    json_columns = {"state", "memo", "search_attributes", "result", "data", "body", "headers"}
+
+    def dump(path: Path, table: str, order: str) -> list[dict[str, Any]]:
+        db = sqlite3.connect(path)
+        db.row_factory = sqlite3.Row
+        try:
+            rows = [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+        finally:
+            db.close()
+        for row in rows:
+            row.pop("created_at", None)
+            row.pop("seq", None)
+            for c in json_columns & row.keys():
+                if isinstance(row[c], str):
+                    row[c] = json.loads(row[c])
+        return rows
+
+    for table, order in (
+        ("executions", "run_id"),
+        ("current_executions", "workflow_id"),
+        ("history_events", "run_id, event_id"),
+        ("timers", "key"),
+        ("outbox", "seq"),
+    ):
+        stored = [dump(p, table, order) for p in paths]
+        assert stored[0] and stored[0] == stored[1], table

@@ -37,7 +37,7 @@ from tests.support.stack import wait_for
 WF = "entity"
 
 
-@pytest.fixture(params=["sqlite", "postgres", "sqlite-no-cache"])
+@pytest.fixture(params=["sqlite", "postgres", "sqlite-no-cache", "sqlite-on-loop-no-cache"])
 async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
     if request.param.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
@@ -48,7 +48,8 @@ async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     await migrate(url)
     bus = InMemoryBus()
     await bus.connect()
-    engine = create_engine(url)
+    # on-loop: the embedded mode's engine (its reads and batches on the driver's connection).
+    engine = create_engine(url, sqlite_on_loop="on-loop" in request.param)
     # embedded=True: one process owns every shard (no membership heartbeats on the fake clock).
     yield Runtime(
         bus=bus,

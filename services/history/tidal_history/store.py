@@ -3,8 +3,9 @@
 On Postgres the hot path is asyncpg directly (tidal_server.db.raw): the batch in one statement
 (batch_pg.py's call of `tidal_write_batch`, in that statement's own transaction), and the reads
 of a batch's starts or a cache miss as prepared statements outside any transaction. SQLite (the
-embedded mode) takes the same steps through SQLAlchemy Core (batch_sql.py).
-docs/performance.md#history-hot-path and #history-round-trips.
+embedded mode) writes the common batch and reads runs on its driver's connection too
+(batch_sqlite.py), and the rest through SQLAlchemy Core (batch_sql.py).
+docs/performance.md#history-hot-path, #history-round-trips and #embedded-mode.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_server.db import tables as t
 from tidal_server.db.raw import autocommit, driver_connection, pg_connection
 
-from . import batch_pg, batch_sql
+from . import batch_pg, batch_sql, batch_sqlite
 from .mutation import Outgoing
 from .operation import CurrentRun
 from .schedule_store import LoadedSchedule, ScheduleWrite, load_schedule, write_schedules
@@ -65,6 +66,16 @@ _LOAD_RUN = (
 _LOAD_EVENTS = (
     "SELECT data::text AS data FROM history_events"
     " WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3 ORDER BY event_id"
+)
+# SQLite keeps JSON as text: read as stored.
+_LOAD_CURRENT_SQLITE = (
+    "SELECT run_id, status, start_request_id FROM current_executions WHERE namespace = ? AND workflow_id = ?"
+)
+_LOAD_RUN_SQLITE = (
+    "SELECT state, version FROM executions WHERE namespace = ? AND workflow_id = ? AND run_id = ?"
+)
+_LOAD_EVENTS_SQLITE = (
+    "SELECT data FROM history_events WHERE namespace = ? AND workflow_id = ? AND run_id = ? ORDER BY event_id"
 )
 _PENDING_OUTBOX = (
     "SELECT seq, exchange, routing_key, body, headers::text AS headers FROM outbox"
@@ -133,20 +144,15 @@ class HistoryStore:
         }
 
     async def _load_current_sql(self, namespace: str, workflow_id: str) -> Any:
+        # On the driver's connection, as the batch writer (batch_sqlite.py): a read of text
+        # columns needs none of SQLAlchemy's result processing.
         async with self._autocommit.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        t.current_executions.c.run_id,
-                        t.current_executions.c.status,
-                        t.current_executions.c.start_request_id,
-                    ).where(
-                        t.current_executions.c.namespace == namespace,
-                        t.current_executions.c.workflow_id == workflow_id,
-                    )
-                )
-            ).first()
-        return None if row is None else row._mapping
+            db = await driver_connection(conn)
+            async with db.execute(_LOAD_CURRENT_SQLITE, (namespace, workflow_id)) as cursor:
+                row = await cursor.fetchone()
+        if row is None:
+            return None
+        return {"run_id": row[0], "status": row[1], "start_request_id": row[2]}
 
     async def load_run(self, namespace: str, workflow_id: str, run_id: str) -> LoadedRun | None:
         # Read as text and parsed by pydantic: one parse instead of two, and the sizes for free.
@@ -173,32 +179,16 @@ class HistoryStore:
     async def _load_run_sql(
         self, namespace: str, workflow_id: str, run_id: str
     ) -> tuple[str, int, list[str]] | None:
+        key = (namespace, workflow_id, run_id)
         async with self._autocommit.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        sa.cast(t.executions.c.state, sa.Text).label("state"), t.executions.c.version
-                    ).where(
-                        t.executions.c.namespace == namespace,
-                        t.executions.c.workflow_id == workflow_id,
-                        t.executions.c.run_id == run_id,
-                    )
-                )
-            ).first()
+            db = await driver_connection(conn)
+            async with db.execute(_LOAD_RUN_SQLITE, key) as cursor:
+                row = await cursor.fetchone()
             if row is None:
                 return None
-            rows = (
-                await conn.execute(
-                    sa.select(sa.cast(t.history_events.c.data, sa.Text).label("data"))
-                    .where(
-                        t.history_events.c.namespace == namespace,
-                        t.history_events.c.workflow_id == workflow_id,
-                        t.history_events.c.run_id == run_id,
-                    )
-                    .order_by(t.history_events.c.event_id)
-                )
-            ).all()
-        return row.state, int(row.version), [r.data for r in rows]
+            async with db.execute(_LOAD_EVENTS_SQLITE, key) as cursor:
+                rows = await cursor.fetchall()
+        return row[0], int(row[1]), [r[0] for r in rows]
 
     async def pending_outbox(self, shard_id: int, limit: int = 1000) -> list[PendingOutbox]:
         if self._pg:
@@ -297,6 +287,14 @@ class HistoryStore:
             )
             if fenced.rowcount != 1:
                 raise ShardLostError(shard_id)
+            if not schedules and not any(w.purge or needs_visibility(w) for w in writes):
+                # The common batch: on the driver's connection, inside this transaction.
+                return await batch_sqlite.write_batch(
+                    await driver_connection(conn),
+                    shard_id=shard_id,
+                    writes=writes,
+                    published_seqs=published_seqs,
+                )
 
             async def write_others_sql() -> None:
                 await write_schedules(conn, shard_id, schedules, insert=self._insert)
