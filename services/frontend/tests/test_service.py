@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 
@@ -84,4 +85,37 @@ def test_http_is_parsed_by_httptools() -> None:
     runtime = Runtime(bus=None, engine=None, member_id="m", shard_count=2)  # type: ignore[arg-type]
     config = FrontendService(runtime, FrontendSettings(http_port=0)).uvicorn_config()
     config.load()
-    assert config.http_protocol_class is HttpToolsProtocol
+    assert isinstance(config.http_protocol_class, type)
+    assert issubclass(config.http_protocol_class, HttpToolsProtocol)
+
+
+async def test_a_request_the_http_parser_refuses_gets_a_problem_body(
+    frontend_bus: AmqpBus, engine: AsyncEngine
+) -> None:
+    """A request line or header the parser refuses never reaches a route; it still gets the
+    API's error shape (uvicorn's own answer was text/plain, which the hostile fuzz suite caught),
+    and the server keeps serving."""
+    port = _free_port()
+    service = _service(frontend_bus, engine, port)
+    await service.start()
+    try:
+        for raw in (
+            b"GET /api/v1/namespaces/default/workflows HTTP/1.1\r\nHost: x\r\nBad\x15Header: 1\r\n\r\n",
+            b"GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"\x00\x01\x02 garbage\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            async with asyncio.timeout(DEADLINE):
+                answer = await reader.read()
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400"), answer
+            assert b"content-type: application/problem+json" in head.lower(), answer
+            problem = json.loads(body)
+            assert problem["code"] == "invalid_argument" and problem["status"] == 400, problem
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            assert (await c.get("/readyz")).status_code == 200
+    finally:
+        await service.stop()

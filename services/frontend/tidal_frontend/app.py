@@ -23,6 +23,7 @@ from . import metrics, problems, ui
 from .api.router import PREFIX, api_router, health_router
 from .commands import CommandConsumer, DeadLetterHook
 from .context import FrontendContext
+from .http_protocol import ProblemHttpToolsProtocol
 from .inprocess import InProcessCalls
 from .notifications import NotificationListener
 from .settings import FrontendSettings
@@ -150,6 +151,7 @@ class FrontendService:
                 tls |= {"ssl_ca_certs": s.http_tls_ca_certs, "ssl_cert_reqs": ssl.CERT_REQUIRED}
         return uvicorn.Config(
             self._app,
+            http=ProblemHttpToolsProtocol,
             lifespan="off",
             log_config=None,
             access_log=False,
