@@ -33,16 +33,16 @@ tidal-history
     ^(tidal\.(matching|timer|notify)|tidal\.(history|timer)\.shard\.[0-9]+|${DL}|amq\.default)\$
     ^(tidal\.(history|matching|timer)|tidal\.(history|timer)\.shard\.[0-9]+|${DL})\$
 tidal-matching
-    ^(tidal\.matching|tidal\.tq\..*|${DL})\$
-    ^(tidal\.matching|${DL}|amq\.default)\$
-    ^(tidal\.matching|${DL})\$
+    ^(tidal\.(matching|rates)|tidal\.matching\.rates\..*|tidal\.(tq|rl)\..*|${DL})\$
+    ^(tidal\.matching|tidal\.matching\.rates\..*|tidal\.rl\..*|${DL}|amq\.default)\$
+    ^(tidal\.(matching|rates)|tidal\.matching\.rates\..*|tidal\.rl\..*|${DL})\$
 tidal-timer
     ^(tidal\.(timer|history)|tidal\.timer\.shard\.[0-9]+|${DL})\$
     ^(tidal\.history|tidal\.timer\.shard\.[0-9]+|${DL})\$
     ^(tidal\.timer|tidal\.timer\.shard\.[0-9]+|${DL})\$
 tidal-worker
     ^(tidal\.tq\..*|tidal\.sticky\..*|tidal\.worker\..*|${DL})\$
-    ^(tidal\.history|${DL}|amq\.default)\$
+    ^(tidal\.(history|rates)|${DL}|amq\.default)\$
     ^(tidal\.tq\..*|tidal\.sticky\..*|tidal\.worker\..*|${DL})\$
 "
 
@@ -89,5 +89,5 @@ for ns in ${TIDAL_RMQ_WORKER_NAMESPACES:-}; do
     fi
     tq="tidal\\.tq\\.$(printf '%s' "$ns" | sed 's/\./:2e:/g')\\..*"
     mine="^(${tq}|tidal\\.sticky\\..*|tidal\\.worker\\..*|${DL})\$"
-    apply_user "tidal-worker-$ns" "$mine" "^(tidal\\.history|${DL}|amq\\.default)\$" "$mine"
+    apply_user "tidal-worker-$ns" "$mine" "^(tidal\\.(history|rates)|${DL}|amq\\.default)\$" "$mine"
 done

@@ -59,7 +59,7 @@ async def test_hostile_rate_declarations_embedded() -> None:
         async def publish(body: bytes) -> None:
             await bus.publish(
                 OutMessage(
-                    exchange=names.MATCHING_EXCHANGE, routing_key=names.MATCHING_RATES_ROUTING_KEY, body=body
+                    exchange=names.RATES_EXCHANGE, routing_key=names.MATCHING_RATES_ROUTING_KEY, body=body
                 )
             )
 
@@ -105,7 +105,7 @@ async def amqp(running: Stack) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
 
 async def test_hostile_rate_declarations_stack(running: Stack, amqp: aio_pika.abc.AbstractChannel) -> None:
     """On a stack of its own: it reads the dead-letter queue."""
-    exchange = await amqp.get_exchange(names.MATCHING_EXCHANGE)
+    exchange = await amqp.get_exchange(names.RATES_EXCHANGE)
     dead: list[tuple[bytes, Mapping[str, Any]]] = []
 
     async def publish(body: bytes) -> None:

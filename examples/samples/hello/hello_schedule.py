@@ -16,6 +16,7 @@ from tidal.client import (
     ScheduleIntervalSpec,
     ScheduleSpec,
 )
+from tidal.exceptions import RPCError
 from tidal.worker import Worker
 
 TASK_QUEUE = "hello-schedule-task-queue"
@@ -48,9 +49,18 @@ async def run(client: Client, *, workflow_id: str = "hello-schedule-workflow-id"
             description = await handle.describe()
         action = description.info.recent_actions[0].action
         assert isinstance(action, ScheduleActionExecutionStartWorkflow)
-        greeting = await client.get_workflow_handle(
-            action.workflow_id, run_id=action.first_execution_run_id
-        ).result()
+        started = client.get_workflow_handle(action.workflow_id, run_id=action.first_execution_run_id)
+        # Tidal records the action when the schedule takes it; the run's own shard may take a
+        # moment longer to write its start (docs/coming-from-temporal.md).
+        for _ in range(150):
+            try:
+                await started.describe()
+                break
+            except RPCError as err:
+                if err.status != "not_found":
+                    raise
+                await asyncio.sleep(0.2)
+        greeting = await started.result()
         await handle.delete()
         ids = [s.id async for s in await client.list_schedules()]
         return [greeting, f"schedule deleted: {handle.id not in ids}"]

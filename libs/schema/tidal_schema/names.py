@@ -15,9 +15,12 @@ COMMANDS_QUEUE = "tidal.frontend.commands"
 
 MATCHING_QUEUE = "tidal.matching"
 MATCHING_ROUTING_KEY = "tasks"
+RATES_EXCHANGE = "tidal.rates"
 MATCHING_RATES_ROUTING_KEY = "rates"
-"""Workers' task-queue rate declarations, on MATCHING_EXCHANGE: every matching process binds its
-own queue (matching_rates_queue) with this key, so each one hears every declaration."""
+"""Workers' task-queue rate declarations, on RATES_EXCHANGE: every matching process binds its
+own queue (matching_rates_queue) with this key, so each one hears every declaration. An exchange
+of their own, not MATCHING_EXCHANGE: a worker may publish declarations, never matching's tasks
+(scripts/rabbitmq-users.sh)."""
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 

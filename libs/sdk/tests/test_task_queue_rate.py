@@ -77,7 +77,7 @@ async def test_the_declaration_matching_reads(rate: float | None) -> None:
     )
     await declarer.declare()
     [(exchange, key, body)] = transport.sent
-    assert (exchange, key) == (names.MATCHING_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY)
+    assert (exchange, key) == (names.RATES_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY)
     msg = RATE_DECLARATION.validate_json(body)
     assert (msg.namespace, msg.task_queue, msg.activities_per_second, msg.identity) == ("ns", "q", rate, "w1")
 

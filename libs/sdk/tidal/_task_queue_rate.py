@@ -48,7 +48,7 @@ class RateDeclarer:
         """Tell every matching process; a failure is logged (the next interval tries again)."""
         try:
             await self._transport.publish_notice(
-                names.MATCHING_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY, self._body
+                names.RATES_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY, self._body
             )
         except Exception as exc:
             # No matching process listening yet (or the broker is away): not this worker's failure.

@@ -78,9 +78,7 @@ class Harness:
 
     async def publish_raw(self, body: bytes) -> None:
         await self.bus.publish(
-            OutMessage(
-                exchange=names.MATCHING_EXCHANGE, routing_key=names.MATCHING_RATES_ROUTING_KEY, body=body
-            )
+            OutMessage(exchange=names.RATES_EXCHANGE, routing_key=names.MATCHING_RATES_ROUTING_KEY, body=body)
         )
 
     async def add(self, task_queue: str, n: int, start: int = 0) -> None:

@@ -1,5 +1,5 @@
 """Workers' task-queue rate declarations, as this matching process hears them: its own queue,
-bound to the matching exchange with `names.MATCHING_RATES_ROUTING_KEY`, so that every matching
+bound to `names.RATES_EXCHANGE` with `names.MATCHING_RATES_ROUTING_KEY`, so that every matching
 process hears every declaration (the held queues' single active consumer then makes the rate
 the cluster's, not each process's). Invalid declarations are dead-lettered with the reason."""
 
@@ -35,10 +35,11 @@ class RateDeclarations:
         self._consumer: Consumer | None = None
 
     async def start(self) -> None:
+        await self._bus.declare_exchange(names.RATES_EXCHANGE, "direct")
         await self._bus.declare_queue(
             QueueSpec(
                 name=self.queue,
-                bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY)],
+                bindings=[(names.RATES_EXCHANGE, names.MATCHING_RATES_ROUTING_KEY)],
                 # Per process incarnation: workers declare again every interval, so a restarted
                 # process learns the rates from them; nothing to keep.
                 durable=False,
