@@ -10,6 +10,7 @@ embedded server, with auth off and on.
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -319,3 +320,66 @@ async def test_keys_are_checked_as_by_the_app(secured: Paths) -> None:
     good = {"authorization": f"bearer {KEY}"}
     r = await secured.compare("GET", f"{BASE}/w/result", headers=good, served=True)
     assert r.status_code == 404
+
+
+async def test_over_tcp_through_uvicorn(
+    module_amqp_url: str, module_database_url: str, engine: AsyncEngine, fake_history: FakeHistory
+) -> None:
+    """What uvicorn serves (the fast path, behind the httptools protocol) answers as the FastAPI
+    app does; uvicorn's own headers (date, server) aside."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = AmqpBus(module_amqp_url, connection_name="fast-path-tcp")
+    await bus.connect()
+    settings = FrontendSettings(
+        http_host="127.0.0.1",
+        http_port=port,
+        amqp_url=module_amqp_url,
+        database_url=module_database_url,
+        shard_count=SHARDS,
+        request_timeout_seconds=2.0,
+        max_body_bytes=MAX_BODY,
+        commands_enabled=False,
+    )
+    runtime = Runtime(bus=bus, engine=engine, member_id=f"fpt-{uuid.uuid4().hex[:8]}", shard_count=SHARDS)
+    service = FrontendService(runtime, settings)
+    counting = Counting(service.fastapi_app)
+    # What uvicorn serves, with the requests left to the app counted.
+    service._app = FastPath(app=counting, calls=service.inprocess_calls, max_body_bytes=MAX_BODY)
+    await service.start()
+    tcp = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
+    plain = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.fastapi_app), base_url="http://x")
+    body = start_body()
+    try:
+        # History is faked (conftest.py): a started run has no row, so its result is a 404.
+        for method, url, kw, served, status in (
+            ("POST", BASE, {"json": body}, True, 201),
+            ("POST", BASE, {"json": {**body, "request_id": "other"}}, True, 409),
+            ("POST", BASE, {"json": {**start_body(), "workflow_id": 7}}, True, 400),
+            (
+                "POST",
+                BASE,
+                {"content": b"{not json", "headers": {"content-type": "application/json"}},
+                False,
+                400,
+            ),
+            ("POST", BASE, {"json": {**start_body(), "args": ["x" * MAX_BODY]}}, False, 413),
+            ("POST", "/api/v1/namespaces/nowhere/workflows", {"json": start_body()}, True, 404),
+            ("GET", f"{BASE}/{body['workflow_id']}/result", {"params": {"wait": "0"}}, True, 404),
+            ("GET", f"{BASE}/nobody/result", {"params": {"wait": "soon"}}, True, 400),
+            ("GET", f"{BASE}/a%00b/result", {}, False, 400),
+        ):
+            before = counting.calls
+            r = await tcp.request(method, url, **kw)
+            assert (counting.calls == before) is served, (method, url, r.status_code, r.text)
+            p = await plain.request(method, url, **kw)
+            assert r.status_code == p.status_code == status, (method, url, r.text)
+            assert r.content == p.content, (method, url)
+            mine = [(k, v) for k, v in r.headers.multi_items() if k not in ("date", "server")]
+            assert mine == p.headers.multi_items(), (method, url)
+    finally:
+        await tcp.aclose()
+        await plain.aclose()
+        await service.stop()
+        await bus.close()
