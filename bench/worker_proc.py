@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import signal
 import os
+import signal
 import sys
 import time
 

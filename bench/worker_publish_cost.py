@@ -26,8 +26,9 @@ from common import run_fast  # also puts the repo root on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from opentelemetry import propagate
-from tests.support.rabbitmq import start_private_rabbitmq
 from tidal._transport import AmqpTransport
+
+from tests.support.rabbitmq import start_private_rabbitmq
 
 BODY = b'{"type":"CompleteWorkflowTask","x":"' + b"x" * 600 + b'"}'
 CONCURRENCY = 100
