@@ -14,17 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aio_pika
 from common import run_fast  # also puts the repo root on sys.path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from opentelemetry import propagate
 from tidal._transport import AmqpTransport
 
