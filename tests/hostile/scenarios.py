@@ -20,7 +20,7 @@ from tidal.client import (
     ScheduleIntervalSpec,
     ScheduleSpec,
 )
-from tidal.exceptions import RPCError
+from tidal.exceptions import CancelledError, RPCError, WorkflowFailureError
 from tidal_schema import events as ev
 
 from tests.hostile import cases
@@ -30,6 +30,7 @@ from tests.hostile.workflows import (
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
+    WaitForCancelWorkflow,
     one_id_per_shard,
 )
 from tests.support.stack import wait_for
@@ -188,3 +189,34 @@ async def a_schedule_with_oversized_static_details_is_refused(client: Client) ->
         await wait_for(took_an_action, timeout=20, interval=0.5, what="the schedule's first run")
     finally:
         await handle.delete()
+
+
+async def cancels_right_after_start_are_never_lost(client: Client, count: int = 100) -> None:
+    """`count` runs each cancelled the moment their start is answered (before, or while, their
+    first workflow task runs), all at once: every acknowledged cancel reaches its run, which ends
+    canceled with WorkflowExecutionCancelRequested in its history."""
+
+    async def start_and_cancel(i: int) -> str:
+        wid = f"cancel-at-start-{uuid.uuid4().hex[:8]}-{i}"
+        handle = await client.start_workflow(WaitForCancelWorkflow.run, id=wid, task_queue=TASK_QUEUE)
+        await handle.cancel()
+        return wid
+
+    ids = await asyncio.gather(*(start_and_cancel(i) for i in range(count)))
+
+    async def outcome(wid: str) -> str:
+        handle = client.get_workflow_handle(wid)
+        try:
+            await asyncio.wait_for(handle.result(), timeout=120)
+        except WorkflowFailureError as err:
+            if not isinstance(err.cause, CancelledError):
+                return f"{wid}: failed with {err.cause!r}"
+        else:
+            return f"{wid}: completed"
+        history = await handle.fetch_history()
+        if not any(isinstance(e.attributes, ev.WorkflowExecutionCancelRequested) for e in history.events):
+            return f"{wid}: no WorkflowExecutionCancelRequested"
+        return ""
+
+    lost = [o for o in await asyncio.gather(*(outcome(w) for w in ids)) if o]
+    assert not lost, lost

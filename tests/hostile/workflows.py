@@ -33,6 +33,16 @@ class OversleepWorkflow:
         return "woke"
 
 
+@workflow.defn
+class WaitForCancelWorkflow:
+    """Waits until it is cancelled (the cancel-after-start scenario)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "never"
+
+
 # Four payloads of 1.5 MB: each under the 2 MiB blob size limit, together far over it.
 BIG_DETAILS = tuple("x" * 1_500_000 for _ in range(4))
 
