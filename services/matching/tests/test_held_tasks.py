@@ -292,3 +292,45 @@ async def test_the_backlog_gauge_shows_the_held_tasks_and_the_rate(h: Harness) -
     assert sample("tidal_matching_task_queue_rate_limit") == 0.5
     assert sample("tidal_matching_rate_limited_tasks_total") == 6
     await svc.stop()
+
+
+def _series_of(gauge_or_counter: Any, prefix: str) -> list[dict[str, str]]:
+    return [
+        s.labels
+        for metric in gauge_or_counter.collect()
+        for s in metric.samples
+        if s.labels.get("task_queue", "").startswith(prefix)
+    ]
+
+
+async def test_thousands_of_lapsed_task_queues_leave_nothing_behind(h: Harness) -> None:
+    """A worker (or anyone who may publish to tidal.rates) declaring a rate for a new task queue
+    every time: each once took a held-queue consumer, a bucket and metric series in every
+    matching process for good (only the rate itself was forgotten, and only at the 10,000 cap).
+    A rate that lapsed a time to live ago and whose held queue is empty is now forgotten
+    altogether; a task queue declared again is limited again."""
+    from tidal_matching import metrics
+
+    svc = h.service(task_queue_rate_ttl_seconds=60, backlog_poll_seconds=0.01)
+    await svc.start()
+    for i in range(1000):
+        await h.declare(f"forged-{i}", 5)
+    await until(lambda: len(svc._held.attached_keys()) == 1000, "a held queue per declared task queue")
+    await until(lambda: len(_series_of(metrics.RATE_LIMIT, "forged-")) == 1000, "the rate gauges")
+    h.clock.advance(61)  # lapsed: each queue's held tasks go on unlimited; still attached
+    await asyncio.sleep(0.05)
+    assert len(svc._held.attached_keys()) == 1000
+    h.clock.advance(60)  # lapsed a time to live ago, and nothing held: forgotten
+    await until(lambda: not svc._held.attached_keys(), "every idle held queue let go")
+    await until(lambda: not svc._rates.keys(), "every lapsed rate forgotten")
+    await until(lambda: not _series_of(metrics.RATE_LIMIT, "forged-"), "their rate gauges removed")
+    assert not _series_of(metrics.BACKLOG, "forged-")
+    # Declared again: limited again.
+    await h.worker("forged-7")
+    await h.declare("forged-7", 0.01)
+    await until(lambda: svc._held.attached_keys() == [("default", "forged-7")], "attached again")
+    await h.add("forged-7", 3)
+    await until(lambda: h.count("forged-7") == 1, "the burst of one")
+    await settle()
+    assert h.count("forged-7") == 1
+    await svc.stop()

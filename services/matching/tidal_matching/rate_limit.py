@@ -123,6 +123,19 @@ class DeclaredRates:
             return 0.0
         return max(0.0, declared.declared_at + self._ttl - now)
 
+    def stale(self, now: float) -> list[TaskQueueKey]:
+        """Task queues whose rate lapsed a whole time to live ago: what they held has gone on
+        unlimited since, so nothing of them need be kept (`forget_if_stale`)."""
+        return [k for k, d in self._rates.items() if now - d.declared_at > 2 * self._ttl]
+
+    def forget_if_stale(self, key: TaskQueueKey, now: float) -> bool:
+        """Forget a stale task queue's rate; False: declared again meanwhile (kept)."""
+        declared = self._rates.get(key)
+        if declared is not None and now - declared.declared_at <= 2 * self._ttl:
+            return False
+        self._rates.pop(key, None)
+        return True
+
     def keys(self) -> list[TaskQueueKey]:
         """Every task queue with a declared rate, lapsed or not (until forgotten)."""
         return list(self._rates)
