@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -333,4 +334,34 @@ async def test_thousands_of_lapsed_task_queues_leave_nothing_behind(h: Harness) 
     await until(lambda: h.count("forged-7") == 1, "the burst of one")
     await settle()
     assert h.count("forged-7") == 1
+    await svc.stop()
+
+
+async def test_long_identities_in_declarations_cost_no_memory(h: Harness) -> None:
+    """A declaration's identity may be 10,000 characters (any Text); matching kept it whole with
+    each declared rate, so 10,000 task queues declared with long identities held 100 MB in every
+    matching process. It keeps a short prefix (only logs could use it)."""
+    svc = h.service()
+    await svc.start()
+
+    async def grown_by(prefix: str, identity: str) -> int:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(500):
+            body = DeclareTaskQueueRate(
+                task_queue=f"{prefix}-{i}", activities_per_second=5, identity=f"{identity}{i}"
+            ).model_dump_json()
+            await h.publish_raw(body.encode())
+        await until(
+            lambda: len(svc._rates.keys()) % 500 == 0 and f"{prefix}-499" in str(svc._rates.keys()), prefix
+        )
+        await settle()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        return grown
+
+    short = await grown_by("short", "worker@host")
+    long = await grown_by("long", "w" * 9_990)
+    # 500 identities of 10,000 characters are 5 MB; kept as prefixes they are nothing.
+    assert long - short < 1_000_000, (short, long)
     await svc.stop()

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, replace
 
 __all__ = [
+    "MAX_KEPT_IDENTITY",
     "MAX_RELEASE_PREFETCH",
     "DeclaredRate",
     "DeclaredRates",
@@ -65,6 +66,7 @@ def _burst(rate: float) -> float:
 
 
 MAX_RELEASE_PREFETCH = 32
+MAX_KEPT_IDENTITY = 200
 
 
 def release_prefetch(rate: float | None) -> int:
@@ -103,7 +105,10 @@ class DeclaredRates:
             self._forget_lapsed(now)
             if len(self._rates) >= self._max:
                 return False
-        self._rates[key] = DeclaredRate(per_second=per_second, declared_at=now, identity=identity)
+        # A prefix: an identity may be any Text (10,000 characters), and up to max_task_queues
+        # of them are kept.
+        kept = identity[:MAX_KEPT_IDENTITY]
+        self._rates[key] = DeclaredRate(per_second=per_second, declared_at=now, identity=kept)
         return True
 
     def __bool__(self) -> bool:
