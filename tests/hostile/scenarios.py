@@ -21,6 +21,7 @@ from tidal.client import (
     ScheduleSpec,
 )
 from tidal.exceptions import CancelledError, RPCError, WorkflowFailureError
+from tidal.worker import Worker
 from tidal_schema import events as ev
 
 from tests.hostile import cases
@@ -30,6 +31,7 @@ from tests.hostile.workflows import (
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
+    UpdateCounterWorkflow,
     WaitForCancelWorkflow,
     one_id_per_shard,
 )
@@ -220,3 +222,28 @@ async def cancels_right_after_start_are_never_lost(client: Client, count: int = 
 
     lost = [o for o in await asyncio.gather(*(outcome(w) for w in ids)) if o]
     assert not lost, lost
+
+
+async def updates_admitted_past_the_bus_limit_all_reach_the_workflow(
+    client: Client, http: httpx.AsyncClient, count: int = 10, size: int = 1_900_000
+) -> str:
+    """`count` updates of `size` bytes each admitted while no worker serves the run (each
+    acknowledged): together past the 16 MiB bus limit. Before, the workflow task carrying them
+    all could never be published (the outbox dead-lettered it as too large, on every retry of
+    the task): the run never ran again and no update was ever applied. Now a task carries what
+    fits and the next one the rest."""
+    wid = f"big-updates-{uuid.uuid4().hex[:8]}"
+    queue = f"{TASK_QUEUE}-updates-{uuid.uuid4().hex[:6]}"  # nobody serves it yet
+    handle = await client.start_workflow(UpdateCounterWorkflow.run, count, id=wid, task_queue=queue)
+    for i in range(count):
+        response = await http.post(
+            f"{cases.API}/workflows/{wid}/update",
+            json={"name": "take", "update_id": f"u{i}", "args": ["x" * size], "wait": 0},
+        )
+        assert response.status_code == 200, response.text[:300]
+    async with Worker(client, task_queue=queue, workflows=[UpdateCounterWorkflow]):
+        assert await asyncio.wait_for(handle.result(), timeout=180) == count
+    history = await handle.fetch_history()
+    accepted = [e for e in history.events if isinstance(e.attributes, ev.WorkflowExecutionUpdateAccepted)]
+    assert len(accepted) == count, len(accepted)
+    return wid

@@ -133,3 +133,9 @@ async def test_a_first_start_over_its_timeout_times_out() -> None:
         assert answer[1]["request_id"] == body["request_id"]
     finally:
         await env.shutdown()
+
+
+async def test_updates_admitted_past_the_bus_limit_all_reach_the_workflow(env: WorkflowEnvironment) -> None:
+    transport = httpx.ASGITransport(app=env.server.asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded", timeout=120) as http:
+        await scenarios.updates_admitted_past_the_bus_limit_all_reach_the_workflow(env.client, http)
