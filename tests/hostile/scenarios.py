@@ -231,19 +231,32 @@ async def updates_admitted_past_the_bus_limit_all_reach_the_workflow(
     acknowledged): together past the 16 MiB bus limit. Before, the workflow task carrying them
     all could never be published (the outbox dead-lettered it as too large, on every retry of
     the task): the run never ran again and no update was ever applied. Now a task carries what
-    fits and the next one the rest."""
+    fits and the next one the rest. And as Temporal, an 11th update in flight is refused (429
+    `resource_exhausted`, nothing admitted), while the SDK's update retries until there is
+    room."""
     wid = f"big-updates-{uuid.uuid4().hex[:8]}"
     queue = f"{TASK_QUEUE}-updates-{uuid.uuid4().hex[:6]}"  # nobody serves it yet
-    handle = await client.start_workflow(UpdateCounterWorkflow.run, count, id=wid, task_queue=queue)
+    handle = await client.start_workflow(UpdateCounterWorkflow.run, count + 1, id=wid, task_queue=queue)
     for i in range(count):
         response = await http.post(
             f"{cases.API}/workflows/{wid}/update",
             json={"name": "take", "update_id": f"u{i}", "args": ["x" * size], "wait": 0},
         )
         assert response.status_code == 200, response.text[:300]
+    response = await http.post(
+        f"{cases.API}/workflows/{wid}/update",
+        json={"name": "take", "update_id": "one-too-many", "args": ["x"], "wait": 0},
+    )
+    assert response.status_code == 429 and response.json()["code"] == "resource_exhausted", response.text
+    # The SDK retries that until the worker completed some (the run waits for `count` + 1).
+    late = asyncio.ensure_future(handle.execute_update(UpdateCounterWorkflow.take, "late", id="late"))
+    await asyncio.sleep(0.5)
+    assert not late.done()
     async with Worker(client, task_queue=queue, workflows=[UpdateCounterWorkflow]):
-        assert await asyncio.wait_for(handle.result(), timeout=180) == count
+        assert await asyncio.wait_for(late, timeout=180) == 4
+        assert await asyncio.wait_for(handle.result(), timeout=180) == count + 1
     history = await handle.fetch_history()
     accepted = [e for e in history.events if isinstance(e.attributes, ev.WorkflowExecutionUpdateAccepted)]
-    assert len(accepted) == count, len(accepted)
+    assert len(accepted) == count + 1, len(accepted)
+    assert "one-too-many" not in {e.attributes.update_id for e in accepted}  # type: ignore[attr-defined]
     return wid

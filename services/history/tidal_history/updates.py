@@ -26,6 +26,9 @@ from .mutation import Mutation, wft_timeout_key
 from .state import MutableState, UpdateInfo, WorkflowTaskInfo
 
 _KEEP_FINISHED = 100
+# Temporal's history.maxInFlightUpdates: updates admitted or accepted and not yet completed, per
+# run. Each keeps its input (up to 2 MiB) in mutable state until then.
+MAX_IN_FLIGHT = 10
 ADMITTED, ACCEPTED, COMPLETED = "admitted", "accepted", "completed"
 
 
@@ -42,6 +45,10 @@ def admit(state: MutableState, info: UpdateInfo, *, now: datetime) -> None:
 # limit. Every admitted update is acknowledged, and each may hold up to 2 MiB: a task carrying
 # them all could outgrow the bus limit and never be published, on every retry of the task.
 UPDATES_MAX_BYTES = limits.MESSAGE_MAX_BYTES // 4
+
+
+def in_flight(state: MutableState) -> int:
+    return sum(1 for u in state.updates.values() if u.stage != COMPLETED)
 
 
 def pending(state: MutableState, scheduled_event_id: int) -> tuple[UpdateRequest, ...]:
