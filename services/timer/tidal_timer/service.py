@@ -24,6 +24,7 @@ from tidal_schema import names
 from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
 from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, OutMessage, QueueSpec
 from tidal_server.db.raw import autocommit
+from tidal_server.db.sqlite_loop import first_in_line
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
 
@@ -371,7 +372,10 @@ class TimerService:
         if not self._settings.drop_stale_fires:
             return due
         try:
-            alive = await existing_keys(self._reads, [(e.value.shard_id, e.key) for e in due])
+            # Its timers are due now: ahead of the sessions queued for the embedded mode's one
+            # SQLite connection (a no-op on Postgres).
+            with first_in_line():
+                alive = await existing_keys(self._reads, [(e.value.shard_id, e.key) for e in due])
         except Exception:
             log.warning(
                 "could not check %d due timers for staleness; firing them all", len(due), exc_info=True
