@@ -228,8 +228,9 @@ async def _serve_runtime(
 
     async with host.open_runtime(settings, embedded=embedded, overrides=overrides, health=health) as runtime:
         runner = asyncio.create_task(host.run_services(names, runtime=runtime, stop=stop, started=started))
-        # The embedded mode's one process (`dev`): measured there (docs/performance.md, "Third
-        # pass"); the stack's processes were not shown to gain on a loaded box, so not yet.
+        # The embedded mode's one process (`dev`), where it was measured (docs/performance.md,
+        # "The collector, and the line for the one connection"); the stack's processes were not
+        # shown to gain on a loaded box, so not yet.
         freezer = asyncio.create_task(_freeze_once_started(started)) if embedded else None
         sample_task: asyncio.Task[Any] | None = None
         if sample is not None:
