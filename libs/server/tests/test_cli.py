@@ -280,6 +280,9 @@ def test_dev_command_runs_everything_until_signalled(
         os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(cli, "_load_sample", lambda: sample)
+    # The heap is frozen once every service has started (not this test session's: recorded).
+    frozen_after: list[list[str]] = []
+    monkeypatch.setattr(cli, "freeze_startup_heap", lambda: frozen_after.append(list(journal.events)))
     fakes = {n: ep for n, ep in host.discover_services().items() if n != "broken"}
     monkeypatch.setattr(host, "discover_services", lambda: fakes)
     monkeypatch.setattr(host, "use_uvloop", lambda: False)  # leave the test session's loop policy alone
@@ -293,6 +296,7 @@ def test_dev_command_runs_everything_until_signalled(
     assert db.exists() and seen and seen[0].embedded
     assert journal.events[:4] == ["start:history", "start:matching", "start:timer", "start:frontend"]
     assert journal.events[4:] == ["stop:frontend", "stop:timer", "stop:matching", "stop:history"]
+    assert frozen_after == [journal.events[:4]]
     assert "http://127.0.0.1:7999" in capsys.readouterr().out
 
 

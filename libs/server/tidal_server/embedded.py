@@ -8,6 +8,7 @@ service package (services depend on it, not the reverse).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import tempfile
 import uuid
@@ -25,6 +26,7 @@ from .clock import Clock, SystemClock
 from .db import tables
 from .db.engine import create_engine
 from .db.migrate import migrate
+from .gc_freeze import freeze_startup_heap
 from .host import PREFERRED_ORDER, load_factories
 from .service import Runtime, Service
 from .settings import CommonSettings
@@ -95,9 +97,12 @@ class EmbeddedServer:
         clock: Clock | None = None,
         max_message_bytes: int | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
+        freeze_heap: bool = True,
     ) -> None:
         """`settings`: per-service settings over the environment (e.g. a small history limit in
-        a test); `max_message_bytes`: the bus limit every service then uses too."""
+        a test); `max_message_bytes`: the bus limit every service then uses too; `freeze_heap`:
+        once started, keep the garbage collector off what the process holds (`gc_freeze.py`;
+        once per process)."""
         self._db_path = database_path
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.shard_count = shard_count
@@ -108,6 +113,7 @@ class EmbeddedServer:
         self.bus = InMemoryBus(max_message_bytes=self._max_message_bytes)
         self.services: dict[str, Service] = {}
         self.runtime: Runtime | None = None
+        self._freeze_heap = freeze_heap
 
     @property
     def database_url(self) -> str:
@@ -138,6 +144,8 @@ class EmbeddedServer:
             service = factories[name](self.runtime)
             await service.start()
             self.services[name] = service
+        if self._freeze_heap and freeze_startup_heap():
+            log.debug("startup heap frozen (%d objects)", gc.get_freeze_count())
         log.info("embedded Tidal started (%d shards, database %s)", self.shard_count, self._db_path)
 
     def _overrides(self) -> dict[str, dict[str, Any]]:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema.messages import ScheduleTimer
 from tidal_server.clock import Clock
+from tidal_server.db.sqlite_loop import first_in_line
 
 from .heap import Entry, TimerHeap
 
@@ -168,7 +169,10 @@ class StaleCheck:
         self._looking = {e.key for e in batch}
         self._touched = set()
         try:
-            alive = await self._lookup(self._engine, [(e.value.shard_id, e.key) for e in batch])
+            # Its timers fall due soon: ahead of the sessions queued for the embedded mode's one
+            # SQLite connection (a no-op on Postgres).
+            with first_in_line():
+                alive = await self._lookup(self._engine, [(e.value.shard_id, e.key) for e in batch])
             touched = self._touched
         finally:
             self._looking, self._touched = set(), set()

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
@@ -31,45 +34,91 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import await_
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
-__all__ = ["FairPool", "connect_on_loop"]
+__all__ = ["FairPool", "connect_on_loop", "first_in_line"]
+
+
+_FIRST_IN_LINE: ContextVar[bool] = ContextVar("tidal_sqlite_first_in_line", default=False)
+
+
+@contextmanager
+def first_in_line() -> Iterator[None]:
+    """Checkouts of the one connection made in this context go ahead of every ordinary session
+    waiting for it (after the one holding it, and after earlier checkouts of this kind).
+
+    For short reads whose lateness is the product: the timer service's stale lookup before a
+    fire. In a saturated embedded process a hundred sessions (result reads, history batches) can
+    wait for the connection, each hand-off a turn of the busy loop, and the lookup waited up to
+    2.7 s at the back of that line while its timers were due. Only for what is rare and
+    short: used for everything, it would be the first come, first served line again. A no-op
+    for every other pool (Postgres, aiosqlite's threads)."""
+    token = _FIRST_IN_LINE.set(True)
+    try:
+        yield
+    finally:
+        _FIRST_IN_LINE.reset(token)
 
 
 class _FairQueue(AsyncAdaptedQueue[Any]):
     """SQLAlchemy's asyncio pool queue lets a new checkout take a connection that was just handed
     back before the session that waited longest wakes up, and asyncio.Queue puts that session
     back at the end of the line; with one connection and a busy loop, a session then waited past
-    the pool timeout (60 s) while newer ones went ahead. Here sessions take turns: one at a time
-    waits for the connection, the others wait behind it in arrival order (asyncio.Lock is fair)."""
+    the pool timeout (60 s) while newer ones went ahead. Here a returned connection is handed
+    straight to the session that waited longest (checkouts under `first_in_line()` first), so
+    nobody who arrives later can take it while that session has yet to run."""
+
+    def put_nowait(self, item: Any) -> None:
+        for waiters in self._waiters:
+            while waiters:
+                fut = waiters.popleft()
+                if not fut.done():  # done: its checkout timed out or was cancelled
+                    fut.set_result(item)
+                    return
+        super().put_nowait(item)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self.put_nowait(item)  # a pool never returns more connections than it holds
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         if not block:
             return self.get_nowait()
-
-        async def take() -> Any:
-            async with self._turn:
-                return await self._queue.get()
-
-        async def take_within(seconds: float) -> Any:
-            # Not asyncio.wait_for: on Python 3.11 it hands back a connection that came in the
-            # turn the session was cancelled and swallows the cancel (a client's timeout during
-            # the namespace lookup then answered 201 after the deadline); asyncio.timeout lets the
-            # cancel through.
-            async with asyncio.timeout(seconds):
-                return await take()
-
         try:
-            if timeout is not None:
-                return await_(take_within(timeout))
-            return await_(take())
-        except (asyncio.QueueEmpty, TimeoutError) as err:
+            return await_(self._take(timeout))
+        except TimeoutError as err:
             raise Empty() from err
 
+    async def _take(self, timeout: float | None) -> Any:
+        urgent, ordinary = self._waiters
+        first = _FIRST_IN_LINE.get()
+        if not urgent and (first or not ordinary):
+            try:
+                return self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                pass
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        (urgent if first else ordinary).append(fut)
+        try:
+            if timeout is None:
+                return await fut
+            # Not asyncio.wait_for: on Python 3.11 it hands back a connection that came in the
+            # turn the session was cancelled and swallows the cancel (a client's timeout during
+            # the namespace lookup then answered 201 after the deadline); asyncio.timeout lets
+            # the cancel through, and the connection is passed on below.
+            async with asyncio.timeout(timeout):
+                return await fut
+        except BaseException:
+            # Handed over just as the wait ended: pass the connection on instead of losing it.
+            if fut.done() and not fut.cancelled():
+                self.put_nowait(fut.result())
+            raise
+
     @property
-    def _turn(self) -> asyncio.Lock:
-        lock: asyncio.Lock | None = self.__dict__.get("_turn_lock")
-        if lock is None:  # made on first use, on the loop that uses the pool
-            lock = self.__dict__["_turn_lock"] = asyncio.Lock()
-        return lock
+    def _waiters(self) -> tuple[deque[asyncio.Future[Any]], deque[asyncio.Future[Any]]]:
+        waiters: tuple[deque[asyncio.Future[Any]], deque[asyncio.Future[Any]]] | None = self.__dict__.get(
+            "_waiter_lines"
+        )
+        if waiters is None:  # (first in line, everyone else)
+            waiters = self.__dict__["_waiter_lines"] = (deque(), deque())
+        return waiters
 
 
 class FairPool(AsyncAdaptedQueuePool):
