@@ -129,12 +129,15 @@ async def test_worker_killed_holding_an_eager_activity_retries_it(running: Stack
         running.kill("worker-1")
         (markers / "release").touch()
         start_worker(running, "worker-2")
-        assert await handle.result() == "done on attempt 2"
+        # Attempt 2 normally; on a loaded box worker-2 can start after attempt 2's start-to-close
+        # (3 s) ran out too, and attempt 3 is the one that completes. Never attempt 1: it died.
+        result = await handle.result()
+        assert result in ("done on attempt 2", "done on attempt 3")
         events = (await handle.fetch_history()).events
         types = [e.event_type for e in events]
         assert types.count("ActivityTaskScheduled") == 1 and types.count("ActivityTaskCompleted") == 1
         (started,) = [e for e in events if e.event_type == "ActivityTaskStarted"]
-        assert started.attributes.attempt == 2  # type: ignore[union-attr]
+        assert result == f"done on attempt {started.attributes.attempt}"  # type: ignore[union-attr]
         assert types[-1] == "WorkflowExecutionCompleted"
     finally:
         await client.close()

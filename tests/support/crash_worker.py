@@ -101,7 +101,7 @@ async def main(address: str, eager_start_id: str | None = None) -> None:
                 task_timeout=timedelta(seconds=2),
             )
             # The granted task holds the slot it was reserved in until it runs, which it never does.
-            print(f"eager granted={worker._workflow_tasks_busy == 1}", flush=True)
+            print(f"eager granted={worker._slots.workflow_tasks_busy == 1}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         await asyncio.Event().wait()
 

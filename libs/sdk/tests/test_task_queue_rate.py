@@ -44,10 +44,10 @@ def test_the_option_is_in_the_config_and_turns_eager_activities_off() -> None:
     config = limited.config()
     assert config["max_task_queue_activities_per_second"] == 2
     assert Worker(**config)._task_queue_rate == 2
-    assert not limited._eager and limited._free_eager_slots() == 0
+    assert not limited._eager and limited._slots.free_eager_activities() == 0
     free = Worker(client, task_queue="q", workflows=[Noop], activities=[nothing])
     assert free.config()["max_task_queue_activities_per_second"] is None
-    assert free._eager and free._free_eager_slots() > 0
+    assert free._eager and free._slots.free_eager_activities() > 0
 
 
 class RecordingTransport:

@@ -301,7 +301,7 @@ class ActivityWorker:
         publish_encoded: Callable[[str, BaseModel, DataConverter], Awaitable[None]],
     ) -> None:
         """Run one delivered attempt and report it (metrics, span, ack once reported)."""
-        tm.SCHEDULE_TO_START.labels(self.task_queue, "activity").observe(
+        tm.child(tm.SCHEDULE_TO_START, self.task_queue, "activity").observe(
             tm.since(task.current_attempt_scheduled_time)
         )
         attributes = {
@@ -319,7 +319,7 @@ class ActivityWorker:
                 reply: BaseModel | None = undecodable(task, exc, self._identity)
             else:
                 reply = await self.run(task, conv)
-            tm.ACTIVITY_SECONDS.labels(self.task_queue, task.activity_type).observe(tm.now() - start)
+            tm.child(tm.ACTIVITY_SECONDS, self.task_queue, task.activity_type).observe(tm.now() - start)
             outcome = _activity_outcome(reply)
             if isinstance(reply, FailActivityTask):
                 # As temporalio: a BENIGN application error is an expected outcome, logged at DEBUG.
@@ -332,7 +332,7 @@ class ActivityWorker:
                     reply.failure.message,
                 )
             if reply is not None:
-                tm.ACTIVITY_TASKS.labels(self.task_queue, task.activity_type, outcome).inc()
+                tm.child(tm.ACTIVITY_TASKS, self.task_queue, task.activity_type, outcome).inc()
             try:
                 if reply is not None:
                     answer = reply

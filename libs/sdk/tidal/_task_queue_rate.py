@@ -10,13 +10,27 @@ import contextlib
 import logging
 
 from tidal_schema import names
-from tidal_schema.messages import RATE_DECLARATION_INTERVAL_SECONDS, DeclareTaskQueueRate
+from tidal_schema.messages import (
+    RATE_DECLARATION_INTERVAL_SECONDS,
+    DeclareTaskQueueRate,
+    check_activities_per_second,
+)
 
 from ._transport import WorkerTransport
 
-__all__ = ["RateDeclarer"]
+__all__ = ["RateDeclarer", "check_rate_option"]
 
 log = logging.getLogger("tidal.worker")
+
+
+def check_rate_option(value: float | None) -> float | None:
+    """The option's value, or a ValueError naming the option (0, negative, not finite)."""
+    if value is None:
+        return None
+    try:
+        return check_activities_per_second(value)
+    except ValueError as exc:
+        raise ValueError(f"max_task_queue_activities_per_second: {exc}") from None
 
 
 class RateDeclarer:

@@ -69,17 +69,52 @@ CACHED_WORKFLOWS = Gauge(
 
 _tracer = trace.get_tracer("tidal.worker")
 
+# Labelled children by (metric, label values): prometheus_client's labels() validates and takes a
+# lock on every call, several times per task. Bounded as the registry's own children are.
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Counter | Gauge | Histogram, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once."""
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
+
 
 @contextlib.contextmanager
 def task_span(name: str, headers: Mapping[str, Any], attributes: Mapping[str, str]) -> Iterator[Span]:
     """A span continuing the trace the task's message carries; completions published inside it
     carry it on."""
+    if _not_recording() and not _carries_trace(headers):
+        # No trace to continue and no SDK to record one: the span would be a no-op whose
+        # context injects nothing, so it is skipped (a tenth of a workflow task's own CPU).
+        yield trace.INVALID_SPAN
+        return
     carrier = {k: v.decode() if isinstance(v, bytes) else v for k, v in headers.items()}
     parent = propagate.extract({k: v for k, v in carrier.items() if isinstance(v, str)})
     with _tracer.start_as_current_span(
         name, context=parent, kind=SpanKind.CONSUMER, attributes={"tidal.service": "worker", **attributes}
     ) as span:
         yield span
+
+
+def _not_recording() -> bool:
+    """No tracer provider installed (the API's proxy, or its no-op): spans record nothing."""
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+_fields: tuple[object, frozenset[str]] = (None, frozenset())
+
+
+def _carries_trace(headers: Mapping[str, Any]) -> bool:
+    """Any header the global propagator reads (traceparent, baggage, ...)."""
+    global _fields
+    textmap = propagate.get_global_textmap()
+    if _fields[0] is not textmap:
+        _fields = (textmap, frozenset(textmap.fields))
+    return not _fields[1].isdisjoint(headers)
 
 
 def trace_headers() -> dict[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import propagate
 from tidal_schema import names
@@ -80,6 +81,7 @@ class WorkerTransport(Protocol):
 # Header names shared with the server's bus (tidal_server.bus), which the SDK does not import.
 _H_DL_REASON = "x-tidal-dead-letter-reason"
 _H_DL_QUEUE = "x-tidal-original-queue"
+_PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
 class _AmqpDelivery:
@@ -205,25 +207,29 @@ class AmqpTransport:
         reply_to: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        await self._connection()
-        assert self._pub is not None
-        ex: Any = (
-            self._pub.default_exchange
-            if exchange == ""
-            else await self._pub.get_exchange(exchange, ensure=False)
-        )
+        pub = self._pub if self._conn is not None else None
+        if pub is None:
+            await self._connection()
+            pub = self._pub
+        assert pub is not None
+        if pub.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError(f"{pub!r} closed")
         headers: dict[str, Any] = {}
         propagate.inject(headers)
-        await ex.publish(
-            aio_pika.Message(
-                body,
-                headers=headers or None,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        # Straight to the channel under the robust one, as aio-pika's Exchange.publish does, but
+        # without building an aio-pika Message and Exchange per publish (one per task).
+        channel = await pub.get_underlay_channel()
+        await channel.basic_publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            properties=aiormq.spec.Basic.Properties(
                 content_type="application/json",
+                delivery_mode=_PERSISTENT,
+                headers=headers or None,
                 reply_to=reply_to,
                 correlation_id=correlation_id,
             ),
-            routing_key=routing_key,
             mandatory=correlation_id is None,
         )
 

@@ -1,6 +1,7 @@
-"""`Worker`: polls one task queue's workflow and activity queues (and its own sticky queue) and
-hands deliveries to its workflow half (`_workflow_worker`) and activity half (`_activity_worker`).
-Mirrors `temporalio.worker.Worker`; re-exported by `tidal.worker`."""
+"""`Worker`: its options and lifecycle. It builds its workflow half (`_workflow_worker`) and
+activity half (`_activity_worker`), opens its queues (`_worker_queues`), whose deliveries are
+routed in slots (`_task_routing`, `_task_slots`), and shuts them down. Mirrors
+`temporalio.worker.Worker`; re-exported by `tidal.worker`."""
 
 from __future__ import annotations
 
@@ -15,15 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from tidal_schema import names
 from tidal_schema.limits import check_task_queue_name
-from tidal_schema.messages import (
-    ActivityTask,
-    QueryWorkflowTask,
-    WorkflowTask,
-    check_activities_per_second,
-)
+from tidal_schema.messages import WorkflowTask
 
 from . import _telemetry as tm
 from . import activity as _activity
@@ -34,21 +29,21 @@ from ._activity_worker import (
     MAX_HEARTBEAT_THROTTLE,
     ActivityWorker,
 )
+from ._completion_publisher import CompletionPublisher
 from ._definitions import lookup as workflow_lookup
-from ._eager_start import EagerDelivery
 from ._interceptors import Interceptor, client_worker_interceptors
 from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
-from ._rate_limit import Pacer
 from ._runtime import PatchActivationInput
-from ._task_errors import oversized_answer, parse_task
-from ._task_queue_rate import RateDeclarer
-from ._transport import TaskConsumer, TaskDelivery, WorkerTransport
+from ._task_queue_rate import check_rate_option
+from ._task_routing import TaskRouter
+from ._task_slots import TaskSlots
+from ._transport import WorkerTransport
 from ._tuning import WorkerTuner, resolve_slots
 from ._worker_config import WorkerConfig
 from ._worker_errors import WorkerError
+from ._worker_queues import WorkerQueues
 from ._workflow_worker import MAX_EAGER_ACTIVITIES_PER_TASK, WorkflowWorker
 from .client import Client
-from .converter import DataConverter
 
 __all__ = ["Worker"]
 
@@ -185,8 +180,8 @@ class Worker:
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
         self.sticky_queue = names.sticky_queue(f"{self.identity}-{uuid.uuid4().hex[:8]}")
         self._transport: WorkerTransport | None = None
-        self._consumers: list[TaskConsumer] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queues: WorkerQueues | None = None  # from start() on
+        self._router: TaskRouter | None = None  # from start() on
         self._stopped = asyncio.Event()
         self._running = asyncio.Event()  # set once start() has its consumers
         self._context_run: asyncio.Task[None] | None = None
@@ -197,24 +192,27 @@ class Worker:
         self._metrics_server: tm.MetricsServer | None = None
         self._workflow_worker: WorkflowWorker | None = None
         self._activity_worker: ActivityWorker | None = None
-        self._eager_activities = not disable_eager_activity_execution
-        self._activities_running = 0  # delivered, running or waiting for a slot
-        self._activity_slots = asyncio.Semaphore(self._max_act)
-        self._pacer = Pacer(max_activities_per_second) if max_activities_per_second is not None else None
-        self._task_queue_rate = (
-            None
-            if max_task_queue_activities_per_second is None
-            else _task_queue_rate(max_task_queue_activities_per_second)
+        self._task_queue_rate = check_rate_option(max_task_queue_activities_per_second)
+        # Eager activities only where this worker runs both halves, and never around a task
+        # queue rate: that is matching's to enforce.
+        self._eager = (
+            not disable_eager_activity_execution
+            and self._task_queue_rate is None
+            and self._remote_activities
+            and bool(self._activities)
+            and bool(self._workflows)
         )
-        self._rate_declarer: RateDeclarer | None = None
+        self._slots = TaskSlots(
+            max_workflow_tasks=self._max_wft,
+            max_activities=self._max_act,
+            max_activities_per_second=max_activities_per_second,
+            eager_activities=self._eager,
+        )
         self._stopping = False
         self._on_fatal_error = on_fatal_error
         self._patch_activation_callback = patch_activation_callback
         self._unsafe_eviction = disable_safe_workflow_eviction
-        # Workflow tasks running or reserved for an eager start (bounded by
-        # max_concurrent_workflow_tasks when reserving); the client it registered with.
-        self._workflow_tasks_busy = 0
-        self._eager_client: Client | None = None
+        self._eager_client: Client | None = None  # the client whose eager starts it takes
 
     # --- attributes (temporalio's) ---------------------------------------------------------
 
@@ -300,6 +298,7 @@ class Worker:
         if self._metrics_port is not None:
             self._metrics_server = tm.MetricsServer(self._metrics_port)
         self._transport = t = await self._client._new_worker_transport()
+        publisher = CompletionPublisher(transport=t, converter=lambda: self._client.data_converter)
         ns = self._client.namespace
         if self._workflows:
             self._workflow_worker = WorkflowWorker(
@@ -314,9 +313,9 @@ class Worker:
                 max_cached_workflows=self._max_cached,
                 failure_exception_types=self._failure_types,
                 deadlock_seconds=self._deadlock_seconds,
-                free_eager_slots=self._free_eager_slots,
+                free_eager_slots=self._slots.free_eager_activities,
                 transport=t,
-                publish_encoded=self._publish_encoded,
+                publish_encoded=publisher.publish_encoded,
                 interceptors=self._interceptors,
                 max_concurrent_local_activities=self._max_local,
                 max_eager_activities_per_task=self._max_eager,
@@ -324,48 +323,39 @@ class Worker:
                 patch_activation_callback=self._patch_activation_callback,
                 disable_safe_eviction=self._unsafe_eviction,
             )
-            shared = names.workflow_task_queue(ns, self.task_queue)
-            await t.declare_task_queue(shared, sticky=False)
-            await t.declare_task_queue(self.sticky_queue, sticky=True)
-            # The sticky queue also brings eager activities: room for those besides the tasks.
-            sticky_prefetch = self._max_wft + (self._max_act if self._eager else 0)
-            self._consumers.append(
-                await t.consume(
-                    self.sticky_queue, self._spawn(self._on_sticky_task), prefetch=sticky_prefetch
-                )
-            )
-            self._consumers.append(
-                await t.consume(shared, self._spawn(self._on_workflow_task), prefetch=self._max_wft)
-            )
         if self._activities and self._remote_activities:
-            aw = self._activity_worker = ActivityWorker(
+            self._activity_worker = ActivityWorker(
                 task_queue=self.task_queue,
                 activities=self._activities,
                 executor=self._executor,
                 converter=self._client.data_converter,
                 identity=self.identity,
-                publish=self._publish,
+                publish=publisher.publish,
                 interceptors=self._interceptors,
                 heartbeat_throttle=self._heartbeat_throttle,
                 client=self._client,
                 shared_state_manager=self._shared_state,
             )
-            await t.declare_task_queue(aw.control_queue, sticky=True)
-            self._consumers.append(await t.consume(aw.control_queue, aw.on_control, prefetch=100))
-            # Matching learns the task queue's rate before this worker takes its first task.
-            self._rate_declarer = RateDeclarer(
-                transport=t,
-                namespace=ns,
-                task_queue=self.task_queue,
-                per_second=self._task_queue_rate,
-                identity=self.identity,
+        self._router = router = TaskRouter(
+            slots=self._slots,
+            publisher=publisher,
+            converter=lambda: self._client.data_converter,
+            workflow_worker=self._workflow_worker,
+            activity_worker=self._activity_worker,
+        )
+        self._queues = queues = WorkerQueues(
+            transport=t, router=router, namespace=ns, task_queue=self.task_queue, identity=self.identity
+        )
+        if self._workflow_worker is not None:
+            # The sticky queue also brings eager activities: room for those besides the tasks.
+            await queues.open_workflow_queues(
+                sticky_queue=self.sticky_queue,
+                prefetch=self._max_wft,
+                sticky_prefetch=self._max_wft + (self._max_act if self._eager else 0),
             )
-            await self._rate_declarer.declare()
-            self._rate_declarer.start()
-            queue = names.activity_task_queue(ns, self.task_queue)
-            await t.declare_task_queue(queue, sticky=False)
-            self._consumers.append(
-                await t.consume(queue, self._spawn(self._on_activity_task), prefetch=self._max_act)
+        if self._activity_worker is not None:
+            await queues.open_activity_queues(
+                self._activity_worker, prefetch=self._max_act, rate=self._task_queue_rate
             )
         if self._workflows:
             self._eager_client = self._client
@@ -379,99 +369,37 @@ class Worker:
         self._started = False
         self._running.clear()
         self._stopping = True
+        router = self._router
+        if router is not None:
+            router.stopping = True
         if self._eager_client is not None:
             self._eager_client._eager_workers.discard(self)
             self._eager_client = None
-        for consumer in self._consumers:
-            try:
-                await consumer.cancel()
-            except Exception:
-                log.debug("consumer cancel failed", exc_info=True)
-        self._consumers.clear()
-        if self._rate_declarer is not None:
-            await self._rate_declarer.stop()
-            self._rate_declarer = None
+        if self._queues is not None:
+            await self._queues.close()
+            self._queues = None
         if self._activity_worker is not None:
             self._activity_worker.begin_shutdown()
-        if self._tasks:
+        if router is not None and router.tasks:
             # As temporalio: running activities get `graceful_shutdown_timeout` to finish, then
             # are cancelled and fail retryably ("Worker shutdown") so another worker runs them.
-            _, running = await asyncio.wait(self._tasks, timeout=self._graceful_shutdown)
+            _, running = await asyncio.wait(router.tasks, timeout=self._graceful_shutdown)
             if running and self._activity_worker is not None:
                 self._activity_worker.cancel_running()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*router.tasks, return_exceptions=True)
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
         if self._workflow_worker is not None:
             self._workflow_worker.close()
             self._workflow_worker = None
+            if router is not None:
+                router.workflow_worker = None
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
         self._shut_down = True
         self._stopped.set()
-
-    def _spawn(self, fn: Callable[[TaskDelivery], Any]) -> Callable[[TaskDelivery], Any]:
-        # Each delivery runs as its own task so one slow activity never blocks the queue;
-        # prefetch bounds how many are in flight.
-        async def handler(delivery: TaskDelivery) -> None:
-            task = asyncio.create_task(fn(delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        return handler
-
-    async def _publish_encoded(
-        self, routing_key: str, message: BaseModel, converter: DataConverter | None = None
-    ) -> None:
-        """Publish a completion with its payloads codec-encoded (the server never sees plain ones
-        when a codec is configured). One the bus would refuse is replaced by the failure that
-        says so: republishing it could never succeed."""
-        encoded = await (converter or self._client.data_converter).encode_model(message)
-        body = encoded.model_dump_json().encode()
-        assert self._transport is not None
-        failed = oversized_answer(encoded, len(body), self._transport.max_message_bytes)
-        if failed is not None:
-            log.error("%s", failed.failure.message)
-            body = failed.model_dump_json().encode()
-        await self._publish(routing_key, body)
-
-    async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
-        assert self._transport is not None
-        await self._transport.publish(names.HISTORY_EXCHANGE, routing_key, body, **props)
-
-    @property
-    def _eager(self) -> bool:
-        # A task queue rate is matching's to enforce: eager activities would go around it.
-        return (
-            self._eager_activities
-            and self._task_queue_rate is None
-            and self._remote_activities
-            and bool(self._activities)
-            and bool(self._workflows)
-        )
-
-    def _free_eager_slots(self) -> int:
-        return self._max_act - self._activities_running if self._eager else 0
-
-    async def _on_workflow_task(self, delivery: TaskDelivery) -> None:
-        task = await parse_task(delivery, (WorkflowTask, QueryWorkflowTask))
-        if isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
-            await self._run_workflow_delivery(task, delivery)
-
-    async def _run_workflow_delivery(
-        self, task: WorkflowTask | QueryWorkflowTask, delivery: TaskDelivery
-    ) -> None:
-        assert self._workflow_worker is not None
-        if isinstance(task, QueryWorkflowTask):
-            await self._workflow_worker.run_delivery(task, delivery)
-            return
-        self._workflow_tasks_busy += 1
-        try:
-            await self._workflow_worker.run_delivery(task, delivery)
-        finally:
-            self._workflow_tasks_busy -= 1
 
     # --- eager workflow start (the client's side: _eager_start.py) -------------------------
 
@@ -480,69 +408,14 @@ class Worker:
             return False
         if workflow_lookup(self._workflows, workflow_type) is None:
             return False
-        if self._workflow_tasks_busy >= self._max_wft:
-            return False
-        self._workflow_tasks_busy += 1
-        return True
+        return self._slots.reserve_workflow_task()
 
     def release_eager_slot(self) -> None:
-        self._workflow_tasks_busy -= 1
+        self._slots.release_workflow_task()
 
     def run_eager_task(self, task: WorkflowTask) -> None:
         """Run an eager start's first task in the slot reserved for it, as a delivered one."""
-
-        async def run() -> None:
-            try:
-                if self._workflow_worker is not None:
-                    await self._workflow_worker.run_delivery(task, EagerDelivery(task))
-            finally:
-                self._workflow_tasks_busy -= 1
-
-        spawned = asyncio.create_task(run())
-        self._tasks.add(spawned)
-        spawned.add_done_callback(self._tasks.discard)
-
-    async def _on_sticky_task(self, delivery: TaskDelivery) -> None:
-        """This worker's own queue: workflow tasks of runs it has cached, queries, and the eager
-        activities its completions asked for."""
-        kinds: tuple[type, ...] = (WorkflowTask, QueryWorkflowTask)
-        task = await parse_task(delivery, (*kinds, ActivityTask) if self._eager else kinds)
-        if isinstance(task, ActivityTask):
-            await self._run_activity_task(task, delivery)
-        elif isinstance(task, WorkflowTask | QueryWorkflowTask) and self._workflow_worker is not None:
-            await self._run_workflow_delivery(task, delivery)
-
-    # --- activities -----------------------------------------------------------------------
-
-    async def _on_activity_task(self, delivery: TaskDelivery) -> None:
-        task = await parse_task(delivery, (ActivityTask,))
-        if isinstance(task, ActivityTask):
-            await self._run_activity_task(task, delivery)
-
-    async def _run_activity_task(self, task: ActivityTask, delivery: TaskDelivery) -> None:
-        self._activities_running += 1
-        try:
-            # The slot, not the prefetch, bounds what runs: eager activities arrive on the sticky
-            # queue besides those the activity queue delivers.
-            async with self._activity_slots:
-                if self._pacer is not None:
-                    await self._pacer.wait_turn()  # max_activities_per_second
-                if self._stopping:
-                    await delivery.nack(requeue=True)  # another worker takes it
-                    return
-                await self._run_activity_attempt(task, delivery)
-        finally:
-            self._activities_running -= 1
-
-    async def _run_activity_attempt(self, task: ActivityTask, delivery: TaskDelivery) -> None:
-        assert self._activity_worker is not None
-        await self._activity_worker.deliver(
-            task, delivery, converter=self._client.data_converter, publish_encoded=self._publish_encoded
-        )
-
-
-def _task_queue_rate(value: float) -> float:
-    try:
-        return check_activities_per_second(value)
-    except ValueError as exc:
-        raise ValueError(f"max_task_queue_activities_per_second: {exc}") from None
+        if self._router is None:  # never started: nothing can run it (history times it out)
+            self._slots.release_workflow_task()
+            return
+        self._router.run_eager_task(task)

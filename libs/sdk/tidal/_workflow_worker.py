@@ -137,15 +137,17 @@ class WorkflowWorker:
         start = tm.now()
         taken = datetime.now(UTC)  # the task's start: its workflow.now() (recorded by history)
         if task.events and task.events[-1].attributes.type == "WorkflowTaskScheduled":
-            tm.SCHEDULE_TO_START.labels(self.task_queue, "workflow").observe(
+            tm.child(tm.SCHEDULE_TO_START, self.task_queue, "workflow").observe(
                 tm.since(task.events[-1].event_time)
             )
         attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
+        # One converter for the whole task: the context is the run's (namespace, workflow id).
+        conv = self._converter(task)
         with tm.task_span(f"RunWorkflow:{task.workflow_type}", delivery.headers, attributes):
             try:
                 try:
                     task = await with_older_events(self._client, self._cache, task, self.task_queue)
-                    decoded = await self._converter(task).decode_model(task)
+                    decoded = await conv.decode_model(task)
                 except HistoryFetchError as exc:
                     log.warning("%s", exc)
                     reply = cannot_page(task, exc, self.identity)
@@ -156,8 +158,8 @@ class WorkflowWorker:
                     self._cache.pop(task.run_id, None)
                     reply = undecodable(task, exc, self.identity)
                 else:
-                    reply = await self._run_workflow_task(_started(decoded, taken))
-                await self._publish_encoded(task.history_routing_key, reply, self._converter(task))
+                    reply = await self._run_workflow_task(_started(decoded, taken), conv)
+                await self._publish_encoded(task.history_routing_key, reply, conv)
                 await delivery.ack()
             except Exception:
                 log.exception(
@@ -166,11 +168,13 @@ class WorkflowWorker:
                 await delivery.nack(requeue=True)
                 return
         outcome = "completed" if isinstance(reply, CompleteWorkflowTask) else "failed"
-        tm.WORKFLOW_TASKS.labels(self.task_queue, task.workflow_type, outcome).inc()
-        tm.WORKFLOW_TASK_SECONDS.labels(self.task_queue, task.workflow_type).observe(tm.now() - start)
+        tm.child(tm.WORKFLOW_TASKS, self.task_queue, task.workflow_type, outcome).inc()
+        tm.child(tm.WORKFLOW_TASK_SECONDS, self.task_queue, task.workflow_type).observe(tm.now() - start)
         self._cached_gauge.set(len(self._cache))
 
-    async def _run_workflow_task(self, task: WorkflowTask) -> CompleteWorkflowTask | FailWorkflowTask:
+    async def _run_workflow_task(
+        self, task: WorkflowTask, conv: DataConverter
+    ) -> CompleteWorkflowTask | FailWorkflowTask:
         defn = _workflow_lookup(self._workflows, task.workflow_type)
         ref = dict(
             namespace=task.namespace,
@@ -183,7 +187,7 @@ class WorkflowWorker:
         if defn is None:
             known = ", ".join(sorted(self._workflows)) or "none"
             failure = to_failure(
-                self._converter(task),
+                conv,
                 ApplicationError(
                     f"workflow type {task.workflow_type!r} is not registered on this worker "
                     f"(registered: {known})",
@@ -193,14 +197,14 @@ class WorkflowWorker:
             return FailWorkflowTask(failure=failure, cause="WorkflowTypeNotFound", **ref)
         instance = self._cache.get(task.run_id)
         hit = instance is not None and instance.last_event_id <= task.scheduled_event_id
-        tm.STICKY_CACHE.labels(self.task_queue, "hit" if hit else "miss").inc()
+        tm.child(tm.STICKY_CACHE, self.task_queue, "hit" if hit else "miss").inc()
         if instance is not None and hit:
             events = tuple(e for e in task.events if e.event_id > instance.last_event_id)
             task_for_instance = task.model_copy(
                 update={"events": events, "first_event_id": instance.last_event_id + 1}
             )
         else:
-            instance, task_for_instance = self._new_instance(defn, task), task
+            instance, task_for_instance = self._new_instance(defn, task, conv), task
         try:
             try:
                 commands = await self._activate(instance, task_for_instance)
@@ -208,11 +212,9 @@ class WorkflowWorker:
                 if task.first_event_id != 1:
                     tm.HISTORY_FETCHES.labels(self.task_queue).inc()
                     older = await fetch_older_events(self._client, task)
-                    older = (
-                        await self._converter(task).decode_model(task.model_copy(update={"events": older}))
-                    ).events
+                    older = (await conv.decode_model(task.model_copy(update={"events": older}))).events
                     task = task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
-                instance = self._new_instance(defn, task)
+                instance = self._new_instance(defn, task, conv)
                 commands = await self._activate(instance, task)
         except Exception as exc:
             if isinstance(exc, DeadlockError):
@@ -228,7 +230,7 @@ class WorkflowWorker:
                 if isinstance(exc, NondeterminismError)
                 else "WorkflowWorkerUnhandledFailure"
             )
-            return FailWorkflowTask(failure=to_failure(self._converter(task), exc), cause=cause, **ref)
+            return FailWorkflowTask(failure=to_failure(conv, exc), cause=cause, **ref)
         if any(isinstance(c, _CLOSE_COMMANDS) for c in commands) or (
             task.speculative and only_rejections(commands)
         ):
@@ -317,13 +319,15 @@ class WorkflowWorker:
         context = WorkflowSerializationContext(namespace=task.namespace, workflow_id=task.workflow_id)
         return self._client.data_converter.with_context(context)
 
-    def _new_instance(self, defn: _workflow.WorkflowDefinition, task: WorkflowTask) -> WorkflowInstance:
+    def _new_instance(
+        self, defn: _workflow.WorkflowDefinition, task: WorkflowTask, conv: DataConverter
+    ) -> WorkflowInstance:
         return WorkflowInstance(
             definition=defn,
             namespace=task.namespace,
             workflow_id=task.workflow_id,
             run_id=task.run_id,
-            converter=self._converter(task),
+            converter=conv,
             failure_exception_types=self._failure_types,
             interceptor_classes=self._workflow_interceptors,
             patch_activation_callback=self._patch_activation_callback,
