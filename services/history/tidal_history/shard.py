@@ -4,8 +4,8 @@ Owns claiming the shard (the exclusive consumer, then the fencing token), the ba
 commit once per batch, and relaying what a crash, a takeover or a failed publish left in the
 outbox. What a batch does to the runs it touches is the working set's (working_set.py); publishing
 a committed batch's outbox and answers and acking its deliveries is after_commit.py's (in the
-background while the next batch runs, with `publish_overlap`); what happens when a batch fails is the batch failure
-policy's (batch_failures.py), which isolates poison messages for poison.py.
+background while the next batch runs, with `publish_overlap`); what happens when a batch fails is
+the batch failure policy's (batch_failures.py), which isolates poison messages for poison.py.
 """
 
 from __future__ import annotations
