@@ -2,7 +2,8 @@
 
 `build(runtime)` is the `tidal.services` entry point. The ASGI app is also exposed
 (`FrontendService.asgi_app`) so the embedded mode, the SDK and tests can call it in-process through
-`httpx.ASGITransport`, without a port.
+`httpx.ASGITransport`, without a port. It is the FastAPI app behind the fast path of the two hot
+routes (fast_path.py); `FrontendService.fastapi_app` is the FastAPI app alone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import metrics, problems, ui
 from .api.router import PREFIX, api_router, health_router
 from .commands import CommandConsumer, DeadLetterHook
 from .context import FrontendContext
+from .fast_path import FastPath
 from .http_protocol import ProblemHttpToolsProtocol
 from .inprocess import InProcessCalls
 from .notifications import NotificationListener
@@ -79,9 +81,12 @@ class FrontendService:
             embedded=runtime.embedded,
             health=runtime.health,
         )
-        self._app = create_app(self.context)
-        self.inprocess_calls = InProcessCalls(ctx=self.context, app=self._app)
+        self._fastapi = create_app(self.context)
+        self.inprocess_calls = InProcessCalls(ctx=self.context, app=self._fastapi)
         """The start and result calls of a client in this process, without HTTP (inprocess.py)."""
+        self._app = FastPath(
+            app=self._fastapi, calls=self.inprocess_calls, max_body_bytes=settings.max_body_bytes
+        )
         self._server: _Server | None = None
         self.on_command_dead_letter: DeadLetterHook | None = None
         """Metrics seam: called with the reason code of every dead-lettered AMQP command."""
@@ -91,8 +96,14 @@ class FrontendService:
         """The port HTTP is served on once started (None when http_port is 0: in-process only)."""
 
     @property
-    def asgi_app(self) -> FastAPI:
+    def asgi_app(self) -> FastPath:
+        """What HTTP is served by: the FastAPI app behind the hot routes' fast path."""
         return self._app
+
+    @property
+    def fastapi_app(self) -> FastAPI:
+        """The FastAPI app alone (every route, without the fast path)."""
+        return self._fastapi
 
     async def start(self) -> None:
         bus = self._runtime.bus

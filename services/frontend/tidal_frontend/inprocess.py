@@ -1,5 +1,6 @@
 """The in-process adapter: the hot client calls of a client in the frontend's own process (the
-embedded mode's `WorkflowEnvironment.start_local()`) without HTTP.
+embedded mode's `WorkflowEnvironment.start_local()`) without HTTP, and the same two calls over
+HTTP without the FastAPI stack (fast_path.py serves them through `InProcessCalls.reply`).
 
 A third thin adapter of the operations, beside the HTTP routes and the AMQP command consumer. It
 takes what an HTTP request carries (method, path, query, headers, the JSON body's bytes) and
@@ -35,6 +36,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import JSONResponse, Response
 from tidal_schema.limits import MAX_DOCUMENT_DEPTH, MAX_ID_LENGTH, STORE_SAFE_PATTERN, document_depth_exceeds
 from tidal_server.apikeys import Role
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
@@ -45,12 +47,14 @@ from .api.router import PREFIX
 from .context import FrontendContext
 from .operations import start_workflow as start_op
 from .operations.policy import Policy, admit
-from .problems import problem_body, unsafe_target
+from .problems import PROBLEM_MEDIA_TYPE, problem_body, unsafe_target
 
-__all__ = ["RESULT_ROUTE", "START_ROUTE", "Answer", "InProcessCalls"]
+__all__ = ["RESULT_ROUTE", "START_ROUTE", "Answer", "InProcessCalls", "Reply"]
 
 Answer = tuple[int, dict[str, Any]]
 """(HTTP status, JSON document) as the route would have answered."""
+Reply = tuple[int, BaseModel | Response]
+"""(HTTP status, the route's answer model or the app's problem response)."""
 
 # The route templates, as the HTTP metrics label them (checked against the app's routes by the
 # tests): the same series counts both transports.
@@ -97,7 +101,24 @@ class InProcessCalls:
         headers: Mapping[str, str],
         body: bytes | None,
     ) -> Answer | None:
-        path = unquote(path)  # what the ASGI scope's path holds
+        reply = await self.reply(method, unquote(path), query, headers, body)  # unquote: the scope's path
+        if reply is None:
+            return None
+        status, content = reply
+        if isinstance(content, BaseModel):
+            return status, content.model_dump(mode="json")
+        return status, json.loads(bytes(content.body))
+
+    async def reply(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> Reply | None:
+        """`__call__` for a path already percent-decoded (an ASGI scope's), answering the route's
+        model or the app's problem response (with its headers: Retry-After, WWW-Authenticate)."""
         if unsafe_target(path, urlencode(query).encode()) is not None:
             return None
         if method == "POST" and not query and (match := _START.match(path)):
@@ -124,15 +145,17 @@ class InProcessCalls:
             with _tracer.start_as_current_span(
                 f"{method} {route}", kind=SpanKind.SERVER, attributes={SERVICE_ATTRIBUTE: "frontend"}
             ) as span:
+                content: BaseModel | Response
                 try:
-                    status, document = await serve
+                    status, content = await serve
                 except Exception as exc:  # answered as the app answers it
-                    status, document = await self._problem(exc)
+                    content = await self._problem(exc)
+                    status = content.status_code
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-            return status, document
+            return status, content
         finally:
             otel_context.detach(token)
             metrics.REQUESTS.labels(method, route, str(status)).inc()
@@ -151,7 +174,9 @@ class InProcessCalls:
             return None
         return document if isinstance(document, dict) else None
 
-    async def _start(self, namespace: str, headers: Mapping[str, str], body: dict[str, Any]) -> Answer:
+    async def _start(
+        self, namespace: str, headers: Mapping[str, str], body: dict[str, Any]
+    ) -> tuple[int, BaseModel]:
         ctx = self._ctx
         # The route's dependency admits before the body is validated (403/404 whatever the body).
         who = await ctx.auth.authenticate(_bearer(headers))
@@ -164,11 +189,11 @@ class InProcessCalls:
         if errors:
             raise RequestValidationError(errors)
         answer = await start_op.start_workflow(ctx, admitted, request)
-        return (201 if answer.started else 200), answer.model_dump(mode="json")
+        return (201 if answer.started else 200), answer
 
     async def _result(
         self, namespace: str, workflow_id: str, query: Mapping[str, str], headers: Mapping[str, str]
-    ) -> Answer:
+    ) -> tuple[int, BaseModel]:
         ctx = self._ctx
         who = await ctx.auth.authenticate(_bearer(headers))
         await admit(ctx, who, namespace, _READ)
@@ -179,18 +204,19 @@ class InProcessCalls:
             raise RequestValidationError(errors)
         q = _ResultQuery.model_validate(params)
         answer = await get_result.get_result(ctx, q.namespace, q.workflow_id, q.run_id, q.wait)
-        return 200, answer.model_dump(mode="json")
+        return 200, answer
 
-    async def _problem(self, exc: Exception) -> Answer:
-        """The app's exception handler for `exc` (the same lookup Starlette does)."""
+    async def _problem(self, exc: Exception) -> Response:
+        """The app's exception handler's response to `exc` (the same lookup Starlette does)."""
         handlers = self._app.exception_handlers
         handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
         if handler is None:  # the app registers one for Exception; kept total anyway
             body = problem_body("internal", "internal error; see the frontend's logs")
-            return body["status"], body
+            return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
         # Every handler of the app is async and ignores the request (problems.install).
         response: Any = await handler(None, exc)  # type: ignore[arg-type, misc]
-        return response.status_code, json.loads(bytes(response.body))
+        assert isinstance(response, Response)
+        return response
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

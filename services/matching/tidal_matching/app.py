@@ -38,6 +38,7 @@ class MatchingService:
         self._settings = settings
         # Declared worker queues -> backlog gauge labels (namespace, task queue, kind).
         self._declared: dict[str, tuple[str, str, str]] = {}
+        self._declaring: dict[str, asyncio.Future[None]] = {}
         self._consumer: Consumer | None = None
         self._supervisor = runtime.supervisor("matching")
         self.delivered = 0
@@ -165,9 +166,24 @@ class MatchingService:
         return None
 
     async def _ensure(self, queue: str, namespace: str, task_queue: str, kind: str) -> None:
-        if queue not in self._declared:
-            await self._rt.bus.declare_queue(task_queue_spec(queue))
-            self._declared[queue] = (namespace, task_queue, kind)
+        if queue in self._declared:
+            return
+        # One declaration per queue however many tasks wait for it: a burst for a new task
+        # queue has a whole prefetch window of them in flight, each two broker round trips.
+        declaring = self._declaring.get(queue)
+        if declaring is None:
+            declaring = asyncio.ensure_future(self._rt.bus.declare_queue(task_queue_spec(queue)))
+            self._declaring[queue] = declaring
+            declaring.add_done_callback(lambda done: self._declared_or_not(queue, done))
+        # Shielded: a waiter cancelled (matching stopping) leaves the declaration to the others.
+        await asyncio.shield(declaring)
+        self._declared[queue] = (namespace, task_queue, kind)
+
+    def _declared_or_not(self, queue: str, done: asyncio.Future[None]) -> None:
+        # A failed declaration is forgotten, so the next task (the requeued ones) tries again.
+        self._declaring.pop(queue, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: the waiters raised it
 
     async def _poll_backlog(self) -> None:
         while True:

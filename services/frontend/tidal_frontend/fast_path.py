@@ -1,0 +1,144 @@
+"""The HTTP fast path: the start (`POST .../workflows`) and the result long poll
+(`GET .../workflows/{id}/result`), every workflow's two calls, served without the FastAPI stack.
+
+An ASGI app in front of the frontend's FastAPI app. It recognises those two requests and hands
+them to the in-process adapter (inprocess.py), which applies the routes' checks in the routes'
+order (key, policy, the route's request models, the operation), answers errors through the app's
+own exception handlers, counts in the same request metrics under the same route template and
+opens the same server span. The answer goes out as FastAPI would send it: the response model's
+JSON (`model_dump_json(by_alias=True)`, FastAPI's serialization of a response model), or the
+problem response with its headers (Retry-After, WWW-Authenticate).
+
+Everything else, and every request of those two routes the adapter does not serve exactly as the
+app would (a query parameter it does not know, a repeated header or parameter, a body that is not
+plain JSON, too large, too deep, NUL in the target: what `problems.BodyLimit` and FastAPI refuse
+before a route runs), falls through to the FastAPI app with its body replayed, so the app answers
+it as before. What it saves is Starlette's and FastAPI's request machinery and our two
+middlewares per call (docs/performance.md, "Frontend and client").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .api.router import PREFIX
+from .inprocess import InProcessCalls
+from .problems import unsafe_target
+
+__all__ = ["FastPath"]
+
+_NAMESPACES = f"{PREFIX}/namespaces/"
+_JSON = b"application/json"
+
+
+class FastPath:
+    """`FastPath(app=..., calls=..., max_body_bytes=...)`: an ASGI app serving the two hot routes
+    through `calls` and everything else through `app`."""
+
+    def __init__(self, *, app: ASGIApp, calls: InProcessCalls, max_body_bytes: int) -> None:
+        self.app = app
+        self._calls = calls
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        start = method == "POST" and path.endswith("/workflows")
+        if not path.startswith(_NAMESPACES) or not (start or (method == "GET" and path.endswith("/result"))):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope["headers"])
+        query = _query(scope.get("query_string", b""))
+        if headers is None or query is None or unsafe_target(path, scope.get("query_string", b"")):
+            await self.app(scope, receive, send)
+            return
+        body: bytes | None = None
+        received: list[Message] = []
+        if start:
+            if not _plain_json(headers):
+                await self.app(scope, receive, send)
+                return
+            body = await self._read(headers, receive, received)
+            if body is None:
+                await self.app(scope, _replay(received, receive), send)
+                return
+        elif headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+            await self.app(scope, receive, send)  # a GET with a body: BodyLimit's to judge
+            return
+        reply = await self._calls.reply(method, path, query, headers, body)
+        if reply is None:
+            await self.app(scope, _replay(received, receive), send)
+            return
+        status, content = reply
+        if isinstance(content, BaseModel):
+            # FastAPI's serialization of a response model (routing.serialize_response, dump_json).
+            data = content.model_dump_json(by_alias=True).encode()
+            raw = [(b"content-length", str(len(data)).encode()), (b"content-type", _JSON)]
+        else:
+            data = bytes(content.body)
+            raw = content.raw_headers
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": data})
+
+    async def _read(
+        self, headers: Mapping[str, str], receive: Receive, received: list[Message]
+    ) -> bytes | None:
+        """The whole body, or None (with what was read in `received`) when the app must judge it:
+        declared or found larger than the limit, or the client left."""
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body_bytes):
+            return None
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                return None
+            size += len(message.get("body", b""))
+            if size > self._max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                return b"".join(m.get("body", b"") for m in received)
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
+    """The request's headers by (lower-case) name, or None when a name repeats: the app's layers
+    read repeats differently (the first for auth, the last for trace context), so it judges."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
+    return headers if len(headers) == len(raw) else None
+
+
+def _query(query_string: bytes) -> dict[str, str] | None:
+    """The query parameters as Starlette reads them, or None when one repeats."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    query = dict(pairs)
+    return query if len(query) == len(pairs) else None
+
+
+def _plain_json(headers: Mapping[str, str]) -> bool:
+    """Whether FastAPI would parse the body as JSON the plain way: no content type (FastAPI then
+    tries JSON) or exactly application/json (any other type, `+json` ones included, it judges)."""
+    value = headers.get("content-type")
+    if value is None:
+        return True
+    return value.partition(";")[0].strip().lower() == "application/json"
+
+
+def _replay(received: list[Message], receive: Receive) -> Receive:
+    """`receive` with the messages already taken from it given back first."""
+    pending = list(received)
+
+    async def replayed() -> Any:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
