@@ -46,6 +46,21 @@ def _raw_start(args_json: str) -> bytes:
     return f'{head}, "args": {args_json}}}'.encode()
 
 
+def _update(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "u", "update_id": f"u-{uuid.uuid4()}"}
+    body.update(fields)
+    return body
+
+
+def _schedule(search_attributes: Any) -> dict[str, Any]:
+    return {
+        "schedule_id": f"hostile-{uuid.uuid4().hex[:8]}",
+        "spec": {"intervals": [{"every": 60}]},
+        "action": {"workflow_type": "HostileWorkflow", "workflow_id": "w", "task_queue": TASK_QUEUE},
+        "search_attributes": search_attributes,
+    }
+
+
 @dataclass(frozen=True)
 class HttpCase:
     name: str
@@ -136,6 +151,72 @@ HTTP_CASES: tuple[HttpCase, ...] = (
         status=404,
         code="namespace_not_found",
     ),
+    # What the last session added (issue 9's guarantees on new code): cron schedules, eager
+    # starts, update headers, schedules' own search attributes.
+    HttpCase("NUL in a cron schedule", "POST", f"{API}/workflows", _start(cron_schedule="* * \x00 * *")),
+    HttpCase(
+        "a cron schedule that is no cron", "POST", f"{API}/workflows", _start(cron_schedule="every day")
+    ),
+    HttpCase(
+        "a cron schedule of 20,000 characters", "POST", f"{API}/workflows", _start(cron_schedule="*" * 20_000)
+    ),
+    HttpCase("a cron minute of 99", "POST", f"{API}/workflows", _start(cron_schedule="99 * * * *")),
+    HttpCase(
+        "NUL in an eager start's args",
+        "POST",
+        f"{API}/workflows",
+        _start(request_eager_execution=True, args=["\x00"]),
+    ),
+    HttpCase(
+        "an eager start that is not a boolean",
+        "POST",
+        f"{API}/workflows",
+        _start(request_eager_execution={"yes": 1}),
+    ),
+    HttpCase(
+        "NUL in an update header's name", "POST", f"{API}/workflows/w/update", _update(header={"k\x00": {}})
+    ),
+    HttpCase(
+        "NUL in an update header's value",
+        "POST",
+        f"{API}/workflows/w/update",
+        _update(header={"k": {"data": "\x00"}}),
+    ),
+    HttpCase("an update header that is a list", "POST", f"{API}/workflows/w/update", _update(header=[1, 2])),
+    HttpCase(
+        "an update header value that is no payload",
+        "POST",
+        f"{API}/workflows/w/update",
+        _update(header={"k": "plain"}),
+    ),
+    HttpCase(
+        "an update header nested 65 deep",
+        "POST",
+        f"{API}/workflows/w/update",
+        _update(header={"k": {"data": nested(65)}}),
+    ),
+    HttpCase("NUL in a schedule's search attribute", "POST", f"{API}/schedules", _schedule({"Tag": "a\x00"})),
+    HttpCase("NUL in a schedule's attribute name", "POST", f"{API}/schedules", _schedule({"T\x00g": "a"})),
+    HttpCase(
+        "a schedule's attribute that is an object", "POST", f"{API}/schedules", _schedule({"Tag": {"a": 1}})
+    ),
+    HttpCase(
+        "a schedule's keyword list of 101", "POST", f"{API}/schedules", _schedule({"Tags": ["x"] * 101})
+    ),
+    HttpCase("a schedule's keyword list of numbers", "POST", f"{API}/schedules", _schedule({"Tags": [1, 2]})),
+    HttpCase("a schedule's attribute with no value", "POST", f"{API}/schedules", _schedule({"Tag": None})),
+    HttpCase(
+        "a schedule's attribute of 100 nested lists",
+        "POST",
+        f"{API}/schedules",
+        _schedule({"Tag": nested(100)}),
+    ),
+    HttpCase(
+        "a schedule's attributes updated to an object",
+        "POST",
+        f"{API}/schedules/hostile-none/update",
+        {k: v for k, v in _schedule({"Tag": {"a": 1}}).items() if k != "schedule_id"},
+    ),
     HttpCase(
         "20 MB body",
         "POST",
@@ -182,6 +263,43 @@ COMMAND_CASES: tuple[CommandCase, ...] = (
         "NUL in a terminate reason",
         "terminate",
         _cmd({"workflow_id": "w", "reason": "\x00"}),
+        "invalid_command",
+    ),
+    CommandCase("NUL in a cron schedule", "start", _cmd(_start_cmd(cron_schedule="\x00")), "invalid_command"),
+    CommandCase(
+        "a cron schedule that is no cron",
+        "start",
+        _cmd(_start_cmd(cron_schedule="every day")),
+        "invalid_argument",
+    ),
+    CommandCase(
+        "a cron schedule of 20,000 characters",
+        "start",
+        _cmd(_start_cmd(cron_schedule="*" * 20_000)),
+        "invalid_command",
+    ),
+    CommandCase(
+        "a cron schedule with a start delay",
+        "start",
+        _cmd(_start_cmd(cron_schedule="* * * * *", start_delay=5)),
+        "invalid_argument",
+    ),
+    CommandCase(
+        "NUL in a signal-with-start's cron schedule",
+        "signal-with-start",
+        _cmd(_start_cmd(signal_name="s", cron_schedule="* \x00")),
+        "invalid_command",
+    ),
+    CommandCase(
+        "a signal-with-start's cron schedule that is no cron",
+        "signal-with-start",
+        _cmd(_start_cmd(signal_name="s", cron_schedule="61 * * * *")),
+        "invalid_argument",
+    ),
+    CommandCase(
+        "a signal-with-start's cron schedule that is a list",
+        "signal-with-start",
+        _cmd(_start_cmd(signal_name="s", cron_schedule=["* * * * *"])),
         "invalid_command",
     ),
     CommandCase("not JSON", "start", b"\xff\xfe{", "bad_json"),

@@ -15,6 +15,7 @@ from tests.hostile.workflows import (
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
+    WaitForCancelWorkflow,
     fail_with_huge_details,
 )
 from tests.support.stack import SERVICES, Stack
@@ -43,7 +44,13 @@ async def client(running: Stack) -> AsyncIterator[Client]:
     async with Worker(
         c,
         task_queue=TASK_QUEUE,
-        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow, GrowingMemoWorkflow],
+        workflows=[
+            HostileWorkflow,
+            OversleepWorkflow,
+            HugeFailureWorkflow,
+            GrowingMemoWorkflow,
+            WaitForCancelWorkflow,
+        ],
         activities=[fail_with_huge_details],
     ):
         yield c

@@ -20,7 +20,8 @@ from tidal.client import (
     ScheduleIntervalSpec,
     ScheduleSpec,
 )
-from tidal.exceptions import RPCError
+from tidal.exceptions import CancelledError, RPCError, WorkflowFailureError
+from tidal.worker import Worker
 from tidal_schema import events as ev
 
 from tests.hostile import cases
@@ -30,6 +31,8 @@ from tests.hostile.workflows import (
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
+    UpdateCounterWorkflow,
+    WaitForCancelWorkflow,
     one_id_per_shard,
 )
 from tests.support.stack import wait_for
@@ -188,3 +191,72 @@ async def a_schedule_with_oversized_static_details_is_refused(client: Client) ->
         await wait_for(took_an_action, timeout=20, interval=0.5, what="the schedule's first run")
     finally:
         await handle.delete()
+
+
+async def cancels_right_after_start_are_never_lost(client: Client, count: int = 100) -> None:
+    """`count` runs each cancelled the moment their start is answered (before, or while, their
+    first workflow task runs), all at once: every acknowledged cancel reaches its run, which ends
+    canceled with WorkflowExecutionCancelRequested in its history."""
+
+    async def start_and_cancel(i: int) -> str:
+        wid = f"cancel-at-start-{uuid.uuid4().hex[:8]}-{i}"
+        handle = await client.start_workflow(WaitForCancelWorkflow.run, id=wid, task_queue=TASK_QUEUE)
+        await handle.cancel()
+        return wid
+
+    ids = await asyncio.gather(*(start_and_cancel(i) for i in range(count)))
+
+    async def outcome(wid: str) -> str:
+        handle = client.get_workflow_handle(wid)
+        try:
+            await asyncio.wait_for(handle.result(), timeout=120)
+        except WorkflowFailureError as err:
+            if not isinstance(err.cause, CancelledError):
+                return f"{wid}: failed with {err.cause!r}"
+        else:
+            return f"{wid}: completed"
+        history = await handle.fetch_history()
+        if not any(isinstance(e.attributes, ev.WorkflowExecutionCancelRequested) for e in history.events):
+            return f"{wid}: no WorkflowExecutionCancelRequested"
+        return ""
+
+    lost = [o for o in await asyncio.gather(*(outcome(w) for w in ids)) if o]
+    assert not lost, lost
+
+
+async def updates_admitted_past_the_bus_limit_all_reach_the_workflow(
+    client: Client, http: httpx.AsyncClient, count: int = 10, size: int = 1_900_000
+) -> str:
+    """`count` updates of `size` bytes each admitted while no worker serves the run (each
+    acknowledged): together past the 16 MiB bus limit. Before, the workflow task carrying them
+    all could never be published (the outbox dead-lettered it as too large, on every retry of
+    the task): the run never ran again and no update was ever applied. Now a task carries what
+    fits and the next one the rest. And as Temporal, an 11th update in flight is refused (429
+    `resource_exhausted`, nothing admitted), while the SDK's update retries until there is
+    room."""
+    wid = f"big-updates-{uuid.uuid4().hex[:8]}"
+    queue = f"{TASK_QUEUE}-updates-{uuid.uuid4().hex[:6]}"  # nobody serves it yet
+    handle = await client.start_workflow(UpdateCounterWorkflow.run, count + 1, id=wid, task_queue=queue)
+    for i in range(count):
+        response = await http.post(
+            f"{cases.API}/workflows/{wid}/update",
+            json={"name": "take", "update_id": f"u{i}", "args": ["x" * size], "wait": 0},
+        )
+        assert response.status_code == 200, response.text[:300]
+    response = await http.post(
+        f"{cases.API}/workflows/{wid}/update",
+        json={"name": "take", "update_id": "one-too-many", "args": ["x"], "wait": 0},
+    )
+    assert response.status_code == 429 and response.json()["code"] == "resource_exhausted", response.text
+    # The SDK retries that until the worker completed some (the run waits for `count` + 1).
+    late = asyncio.ensure_future(handle.execute_update(UpdateCounterWorkflow.take, "late", id="late"))
+    await asyncio.sleep(0.5)
+    assert not late.done()
+    async with Worker(client, task_queue=queue, workflows=[UpdateCounterWorkflow]):
+        assert await asyncio.wait_for(late, timeout=180) == 4
+        assert await asyncio.wait_for(handle.result(), timeout=180) == count + 1
+    history = await handle.fetch_history()
+    accepted = [e for e in history.events if isinstance(e.attributes, ev.WorkflowExecutionUpdateAccepted)]
+    assert len(accepted) == count + 1, len(accepted)
+    assert "one-too-many" not in {e.attributes.update_id for e in accepted}  # type: ignore[attr-defined]
+    return wid

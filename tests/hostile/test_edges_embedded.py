@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from tidal._inprocess_transport import InProcessTransport
+from tidal.client import RPCTimeoutOrCancelledError
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 from tidal_schema import names
@@ -20,6 +23,7 @@ from tests.hostile.workflows import (
     HostileWorkflow,
     HugeFailureWorkflow,
     OversleepWorkflow,
+    WaitForCancelWorkflow,
     fail_with_huge_details,
 )
 
@@ -30,7 +34,13 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with Worker(
         env.client,
         task_queue=TASK_QUEUE,
-        workflows=[HostileWorkflow, OversleepWorkflow, HugeFailureWorkflow, GrowingMemoWorkflow],
+        workflows=[
+            HostileWorkflow,
+            OversleepWorkflow,
+            HugeFailureWorkflow,
+            GrowingMemoWorkflow,
+            WaitForCancelWorkflow,
+        ],
         activities=[fail_with_huge_details],
     ):
         yield env
@@ -93,3 +103,39 @@ async def test_a_memo_growing_past_the_limit_fails_the_workflow_task(env: Workfl
 async def test_a_schedule_whose_runs_could_not_start_is_refused(env: WorkflowEnvironment) -> None:
     await scenarios.a_schedule_with_oversized_static_details_is_refused(env.client)
     await scenarios.every_shard_still_completes(env.client, env.server.shard_count)
+
+
+async def test_cancels_right_after_start_are_never_lost(env: WorkflowEnvironment) -> None:
+    await scenarios.cancels_right_after_start_are_never_lost(env.client)
+
+
+async def test_a_first_start_over_its_timeout_times_out() -> None:
+    """A fresh environment's first start (the frontend's namespace cache empty, so the start
+    reads the namespace first) given 1 us raises RPCTimeoutOrCancelledError. Before, the cancel
+    its timeout sent was swallowed by Python 3.11's asyncio.wait_for in the SQLite pool's checkout
+    (and in the in-memory bus's request), and the call answered 201 after its deadline. A retry
+    with the same request id then gets the run, if the start happened."""
+    env = await WorkflowEnvironment.start_local()
+    try:
+        transport = env.client._http._transport
+        assert isinstance(transport, InProcessTransport)
+        body = {
+            "workflow_id": f"first-{uuid.uuid4().hex[:8]}",
+            "workflow_type": "HostileWorkflow",
+            "task_queue": "nobody-serves-this",
+            "request_id": f"req-{uuid.uuid4().hex}",
+        }
+        path = "/api/v1/namespaces/default/workflows"
+        with pytest.raises(RPCTimeoutOrCancelledError):
+            await transport.call(env.client._http, "POST", path, {"json": body, "timeout": 1e-6})
+        answer = await transport.call(env.client._http, "POST", path, {"json": body})
+        assert answer is not None and answer[0] in (200, 201), answer
+        assert answer[1]["request_id"] == body["request_id"]
+    finally:
+        await env.shutdown()
+
+
+async def test_updates_admitted_past_the_bus_limit_all_reach_the_workflow(env: WorkflowEnvironment) -> None:
+    transport = httpx.ASGITransport(app=env.server.asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded", timeout=120) as http:
+        await scenarios.updates_admitted_past_the_bus_limit_all_reach_the_workflow(env.client, http)

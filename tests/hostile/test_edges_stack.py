@@ -43,5 +43,7 @@ async def test_hostile_http_requests_and_commands_are_refused_and_every_shard_st
         bounded = await scenarios.huge_activity_failures_are_bounded(client)
         grown = await scenarios.a_memo_growing_past_the_limit_fails_the_workflow_task(client)
         await scenarios.a_schedule_with_oversized_static_details_is_refused(client)
+        await scenarios.cancels_right_after_start_are_never_lost(client)
+        await scenarios.updates_admitted_past_the_bus_limit_all_reach_the_workflow(client, http)
         await scenarios.histories_match_the_document(http, [overslept, *bounded, grown, *completed])
     assert all(p.poll() is None for p in running.procs.values()), "a service died"

@@ -33,6 +33,34 @@ class OversleepWorkflow:
         return "woke"
 
 
+@workflow.defn
+class WaitForCancelWorkflow:
+    """Waits until it is cancelled (the cancel-after-start scenario)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "never"
+
+
+@workflow.defn
+class UpdateCounterWorkflow:
+    """Counts the updates it took; returns once it took `wanted` of them."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    @workflow.run
+    async def run(self, wanted: int) -> int:
+        await workflow.wait_condition(lambda: self.taken >= wanted)
+        return self.taken
+
+    @workflow.update
+    def take(self, blob: str) -> int:
+        self.taken += 1
+        return len(blob)
+
+
 # Four payloads of 1.5 MB: each under the 2 MiB blob size limit, together far over it.
 BIG_DETAILS = tuple("x" * 1_500_000 for _ in range(4))
 

@@ -555,6 +555,8 @@ class ErrorCode(StrEnum):
     INVALID_ARGUMENT = "invalid_argument"
     # A conditional change whose condition no longer holds (a schedule update's conflict token).
     CONFLICT = "conflict"
+    # A bound of the run's reached (Temporal's ResourceExhausted): try again later.
+    RESOURCE_EXHAUSTED = "resource_exhausted"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 

@@ -16,21 +16,24 @@ from .exceptions import RPCError
 
 __all__ = ["call"]
 
+_RETRIED = frozenset({"unavailable", "resource_exhausted"})
+
 
 async def call(
     http: httpx.AsyncClient, method: str, path: str, *, retry_seconds: float, **kwargs: Any
 ) -> dict[str, Any]:
     """A server that is starting or briefly without a history shard answers 503, and a
     frontend that is not listening yet refuses the connection: both are retried with backoff
-    until `retry_seconds` runs out, as temporalio retries UNAVAILABLE. Retrying is safe because
-    every write carries a request id."""
+    until `retry_seconds` runs out, as temporalio retries UNAVAILABLE; so is a run's bound
+    (`resource_exhausted`: 10 updates in flight), as temporalio retries RESOURCE_EXHAUSTED.
+    Retrying is safe because every write carries a request id (an update its update id)."""
     deadline = time.monotonic() + retry_seconds
     delay = 0.05
     while True:
         try:
             return await _call_once(http, method, path, **kwargs)
         except RPCError as exc:
-            if exc.status != "unavailable" or time.monotonic() + delay > deadline:
+            if exc.status not in _RETRIED or time.monotonic() + delay > deadline:
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 2.0)

@@ -437,6 +437,30 @@ async def test_request_reply(env: Env) -> None:
         await env.bus.request(msg("", env.name("nobody")), timeout=DEADLINE)
 
 
+async def test_a_request_cancelled_as_its_reply_arrives_is_cancelled(env: Env) -> None:
+    """The requester's cancellation (its caller's timeout, a shutdown) is never lost, also when it
+    comes in the loop turn the reply arrives in: Python 3.11's `asyncio.wait_for` returned the
+    reply then and swallowed the cancel (the embedded mode's start with a 1 us timeout answered
+    201; a task cancelled there ran on)."""
+    q = await env.queue()
+    requester: asyncio.Task[Any] | None = None
+
+    async def server(d: Delivery) -> None:
+        assert d.reply_to and requester is not None
+        # The cancel runs first in the turn the reply wakes the requester in (or before the
+        # reply, where publishing yields first).
+        asyncio.get_running_loop().call_soon(requester.cancel)
+        await env.bus.publish(msg("", d.reply_to, b"late", correlation_id=d.correlation_id))
+        await d.ack()
+
+    await env.bus.consume(q, server)
+    for _ in range(5):
+        requester = asyncio.create_task(env.bus.request(msg("", q), timeout=DEADLINE))
+        with pytest.raises(asyncio.CancelledError):
+            await requester
+        assert requester.cancelled()
+
+
 async def test_handler_publishing_never_deadlocks(env: Env) -> None:
     q = await env.queue()
     done = asyncio.Event()

@@ -65,7 +65,10 @@ class SkippingClock:
         while (left := (deadline - self.now()).total_seconds()) > 0:
             jumped = self._jumped
             try:
-                await asyncio.wait_for(jumped.wait(), left)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel that
+                # comes in the turn the skip wakes the sleeper (the sleeping task then ran on).
+                async with asyncio.timeout(left):
+                    await jumped.wait()
             except TimeoutError:
                 pass
         await asyncio.sleep(0)

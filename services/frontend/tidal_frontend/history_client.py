@@ -24,7 +24,15 @@ from tidal_server.bus import Bus, BusError, OutMessage, RequestTimeout, Unroutab
 from .problems import Problem
 
 # How history's ErrorReply codes surface to HTTP clients (identical spelling, see problems.CODES).
-_ERROR_CODES = {"already_started", "not_found", "invalid_argument", "unavailable", "internal", "conflict"}
+_ERROR_CODES = {
+    "already_started",
+    "not_found",
+    "invalid_argument",
+    "unavailable",
+    "internal",
+    "conflict",
+    "resource_exhausted",
+}
 
 
 async def send(

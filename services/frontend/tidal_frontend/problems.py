@@ -45,6 +45,7 @@ CODES: dict[str, tuple[int, str]] = {
     "conflict": (412, "Precondition failed"),
     "payload_too_large": (413, "Request body too large"),
     "rate_limited": (429, "Too many requests"),
+    "resource_exhausted": (429, "Resource exhausted"),
     "query_failed": (400, "Query failed"),
     "query_rejected": (412, "Query rejected"),
     "internal": (500, "Internal error"),

@@ -27,6 +27,7 @@ from tidal_schema.messages import (
     ErrorReply,
     SignalWorkflowExecution,
     StartWorkflowExecution,
+    UpdateWorkflowExecution,
 )
 from tidal_server.bus import DLQ_QUEUE, H_DELIVERY_ATTEMPT, H_DL_REASON, Delivery, InMemoryBus, OutMessage
 from tidal_server.db import tables as t
@@ -236,6 +237,48 @@ async def test_a_nul_signal_does_not_stop_its_shard_on_postgres(pg_runtime: Runt
         body, headers = dead[0]
         assert body["type"] == "SignalWorkflowExecution"
         assert "22P05" in headers[H_DL_REASON] or "Untranslatable" in headers[H_DL_REASON], headers
+        await _send(rt, _start("after"))
+        await wait_for(lambda: _has(rt, "after"), timeout=20, what="a later start")
+    finally:
+        await service.stop()
+
+
+async def test_nul_in_every_json_field_a_client_controls_is_isolated_on_postgres(pg_runtime: Runtime) -> None:
+    """tidal_write_batch (migration 0005) takes a batch in one statement: a NUL that got past
+    validation in a memo, a signal or update header, or a search attribute (the visibility path)
+    fails that statement for the whole batch. Each offender is isolated, dead-lettered with the
+    SQLSTATE, and the rest of its batch commits (held: no fix needed)."""
+    rt = pg_runtime
+    dead = await _collect_dead_letters(rt)
+    service = build(rt)
+    await service.start()
+    try:
+        await _send(rt, _start("target"))
+        await wait_for(lambda: _has(rt, "target"), timeout=20, what="the target")
+        nul = Payload(data="a\x00b")
+        bad = [
+            _start("bad-memo", memo={"m": nul}),
+            _start("bad-attribute", search_attributes={"Tag": "a\x00b"}),
+            SignalWorkflowExecution(
+                workflow_id="target", signal_name="s", request_id="bad-header", header={"h": nul}
+            ),
+            UpdateWorkflowExecution(
+                workflow_id="target", update_id="bad-update", name="u", header={"h": nul}
+            ),
+        ]
+        for i, message in enumerate(bad):
+            await _send(rt, message)
+            await _send(rt, _start(f"good-{i}"))
+
+        async def all_good_started() -> bool:
+            return len(await _statuses(rt, "good-")) == len(bad)
+
+        await wait_for(all_good_started, timeout=30, what="the good starts to commit")
+        await wait_for(lambda: len(dead) == len(bad), timeout=30, what="every NUL message dead-lettered")
+        assert sorted(b["type"] for b, _ in dead) == sorted(m.type for m in bad)
+        for _, headers in dead:
+            assert "22P05" in headers[H_DL_REASON] or "Untranslatable" in headers[H_DL_REASON], headers
+        assert set(await _statuses(rt, "bad-")) == set()
         await _send(rt, _start("after"))
         await wait_for(lambda: _has(rt, "after"), timeout=20, what="a later start")
     finally:

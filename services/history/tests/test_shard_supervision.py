@@ -5,6 +5,7 @@ the process is marked failed, which makes the host exit non-zero."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from tidal_history.shard import ShardProcessor
 from tidal_history.store import HistoryStore
 from tidal_schema import names
 from tidal_schema.messages import StartWorkflowExecution
-from tidal_server.bus import InMemoryBus, OutMessage
+from tidal_server.bus import Delivery, InMemoryBus, OutMessage, QueueSpec
 from tidal_server.db import tables as t
 from tidal_server.db.engine import create_engine
 from tidal_server.db.migrate import migrate
@@ -159,5 +160,43 @@ async def test_a_shard_that_cannot_be_released_fails_the_process(
         assert runtime.health.fatal_reason is not None
         assert "could not be released" in runtime.health.fatal_reason, runtime.health.fatal_reason
         assert not runtime.health.ready()
+    finally:
+        await service.stop()
+
+
+async def test_a_shard_stopped_as_a_delivery_arrives_stops(runtime: Runtime) -> None:
+    """Stopping a shard's processor (a rebalance, a shutdown) in the turn a delivery reaches its
+    inbox stops it. Python 3.11's asyncio.wait_for, which the loop's idle wait used, returned the
+    delivery and swallowed the cancel: the loop ran on and stop() waited for it for ever."""
+    service: Any = build(runtime)
+    await service.start()
+    try:
+        await wait_for(lambda: 0 in service.processors, timeout=20, what="the shard acquired")
+        processor = service.processors[0]
+        # A real delivery of a start, taken from a scratch queue, handed to the inbox directly.
+        scratch = "test.scratch"
+        await runtime.bus.declare_queue(QueueSpec(name=scratch))
+        taken: list[Delivery] = []
+
+        async def take(d: Delivery) -> None:
+            taken.append(d)
+
+        await runtime.bus.consume(scratch, take)
+        msg = StartWorkflowExecution(workflow_id="late", workflow_type="T", task_queue="q", request_id="late")
+        await runtime.bus.publish(
+            OutMessage(exchange="", routing_key=scratch, body=msg.model_dump_json().encode())
+        )
+        await wait_for(lambda: bool(taken), timeout=20, what="the scratch delivery")
+        await asyncio.sleep(0.05)  # the loop is in its idle wait
+        task = processor._task.task
+        processor._inbox.put_nowait(taken[0])  # wakes the wait's own get() first...
+        asyncio.get_running_loop().call_soon(task.cancel)  # ...then the cancel, in the same turns
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
+        except asyncio.CancelledError:
+            pass
+        except TimeoutError:
+            raise AssertionError("the shard loop ran on after it was cancelled") from None
+        assert task.done()
     finally:
         await service.stop()

@@ -160,3 +160,20 @@ def test_an_updates_header_travels_with_the_task_and_into_the_accepted_event() -
         UpdateWorkflowExecution.model_validate({"workflow_id": "w", "update_id": "u", "name": "n"}).header
         == {}
     )
+
+
+def test_an_update_past_ten_in_flight_is_refused_as_temporal_does() -> None:
+    """Temporal's history.maxInFlightUpdates (10): each admitted update keeps its input (up to
+    2 MiB) in mutable state until it completes, so admitting without bound grew the run's state
+    (and the task carrying them) without bound. The 11th is refused, `resource_exhausted`; a
+    retry of an admitted one is still answered; a completed one makes room."""
+    state, history = _running()
+    for i in range(10):
+        assert isinstance(_update(state, history, f"u{i}").reply, AckReply)
+    refused = _update(state, history, "u10")
+    assert not refused.changed and isinstance(refused.reply, ErrorReply)
+    assert refused.reply.code == "resource_exhausted" and "(10)" in refused.reply.message
+    assert "u10" not in state.updates
+    assert isinstance(_update(state, history, "u3").reply, AckReply)  # a retry, not a new one
+    state.updates["u0"].stage = "completed"
+    assert isinstance(_update(state, history, "u10").reply, AckReply)

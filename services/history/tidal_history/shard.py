@@ -159,7 +159,11 @@ class ShardProcessor:
     async def _loop(self) -> None:
         while True:
             try:
-                first = await asyncio.wait_for(self._inbox.get(), timeout=1.0)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns a delivery that
+                # arrives in the turn the loop is cancelled and swallows the cancel (stop() then
+                # waited for ever).
+                async with asyncio.timeout(1.0):
+                    first = await self._inbox.get()
             except TimeoutError:
                 await self._idle()
                 continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from tidal_schema import Failure, HistoryEvent, names
+from tidal_schema import Failure, HistoryEvent, limits, names, sizes
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
 from tidal_schema.messages import AddWorkflowTask, TimerKind, UpdateRequest, WorkflowTask
@@ -26,6 +26,9 @@ from .mutation import Mutation, wft_timeout_key
 from .state import MutableState, UpdateInfo, WorkflowTaskInfo
 
 _KEEP_FINISHED = 100
+# Temporal's history.maxInFlightUpdates: updates admitted or accepted and not yet completed, per
+# run. Each keeps its input (up to 2 MiB) in mutable state until then.
+MAX_IN_FLIGHT = 10
 ADMITTED, ACCEPTED, COMPLETED = "admitted", "accepted", "completed"
 
 
@@ -37,13 +40,35 @@ def admit(state: MutableState, info: UpdateInfo, *, now: datetime) -> None:
         dedup.remember(state, dedup.UPDATE, k, now=now)  # its outcome is gone, its id is not
 
 
+# What one task carries of admitted updates' inputs and headers: with its events (at most a quarter
+# of a bus message, sizes.task_history_budget) and its own fields, the task fits the default bus
+# limit. Every admitted update is acknowledged, and each may hold up to 2 MiB: a task carrying
+# them all could outgrow the bus limit and never be published, on every retry of the task.
+UPDATES_MAX_BYTES = limits.MESSAGE_MAX_BYTES // 4
+
+
+def in_flight(state: MutableState) -> int:
+    return sum(1 for u in state.updates.values() if u.stage != COMPLETED)
+
+
 def pending(state: MutableState, scheduled_event_id: int) -> tuple[UpdateRequest, ...]:
-    """The admitted updates a task dispatched now carries (remembering that it carries them)."""
-    out = []
+    """The admitted updates a task dispatched now carries (remembering that it carries them), in
+    admission order, as many as fit UPDATES_MAX_BYTES (at least one); the others go with the next
+    task (`has_undelivered`)."""
+    out: list[UpdateRequest] = []
+    size = 0
+    full = False
     for u in state.updates.values():
-        if u.stage == ADMITTED:
-            u.delivered_in = scheduled_event_id
-            out.append(UpdateRequest(update_id=u.update_id, name=u.name, input=u.input, header=u.header))
+        if u.stage != ADMITTED:
+            continue
+        n = sizes.payloads_size((*u.input, *u.header.values())) + sum(map(len, u.header))
+        full = full or bool(out and size + n > UPDATES_MAX_BYTES)
+        if full:  # this one and every later one (admission order) go with the next task
+            u.delivered_in = None
+            continue
+        size += n
+        u.delivered_in = scheduled_event_id
+        out.append(UpdateRequest(update_id=u.update_id, name=u.name, input=u.input, header=u.header))
     return tuple(out)
 
 

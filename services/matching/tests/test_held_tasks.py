@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -291,4 +292,76 @@ async def test_the_backlog_gauge_shows_the_held_tasks_and_the_rate(h: Harness) -
     await until(lambda: sample("tidal_matching_task_queue_backlog", kind="activity_held") == 4, "the gauge")
     assert sample("tidal_matching_task_queue_rate_limit") == 0.5
     assert sample("tidal_matching_rate_limited_tasks_total") == 6
+    await svc.stop()
+
+
+def _series_of(gauge_or_counter: Any, prefix: str) -> list[dict[str, str]]:
+    return [
+        s.labels
+        for metric in gauge_or_counter.collect()
+        for s in metric.samples
+        if s.labels.get("task_queue", "").startswith(prefix)
+    ]
+
+
+async def test_thousands_of_lapsed_task_queues_leave_nothing_behind(h: Harness) -> None:
+    """A worker (or anyone who may publish to tidal.rates) declaring a rate for a new task queue
+    every time: each once took a held-queue consumer, a bucket and metric series in every
+    matching process for good (only the rate itself was forgotten, and only at the 10,000 cap).
+    A rate that lapsed a time to live ago and whose held queue is empty is now forgotten
+    altogether; a task queue declared again is limited again."""
+    from tidal_matching import metrics
+
+    svc = h.service(task_queue_rate_ttl_seconds=60, backlog_poll_seconds=0.01)
+    await svc.start()
+    for i in range(1000):
+        await h.declare(f"forged-{i}", 5)
+    await until(lambda: len(svc._held.attached_keys()) == 1000, "a held queue per declared task queue")
+    await until(lambda: len(_series_of(metrics.RATE_LIMIT, "forged-")) == 1000, "the rate gauges")
+    h.clock.advance(61)  # lapsed: each queue's held tasks go on unlimited; still attached
+    await asyncio.sleep(0.05)
+    assert len(svc._held.attached_keys()) == 1000
+    h.clock.advance(60)  # lapsed a time to live ago, and nothing held: forgotten
+    await until(lambda: not svc._held.attached_keys(), "every idle held queue let go")
+    await until(lambda: not svc._rates.keys(), "every lapsed rate forgotten")
+    await until(lambda: not _series_of(metrics.RATE_LIMIT, "forged-"), "their rate gauges removed")
+    assert not _series_of(metrics.BACKLOG, "forged-")
+    # Declared again: limited again.
+    await h.worker("forged-7")
+    await h.declare("forged-7", 0.01)
+    await until(lambda: svc._held.attached_keys() == [("default", "forged-7")], "attached again")
+    await h.add("forged-7", 3)
+    await until(lambda: h.count("forged-7") == 1, "the burst of one")
+    await settle()
+    assert h.count("forged-7") == 1
+    await svc.stop()
+
+
+async def test_long_identities_in_declarations_cost_no_memory(h: Harness) -> None:
+    """A declaration's identity may be 10,000 characters (any Text); matching kept it whole with
+    each declared rate, so 10,000 task queues declared with long identities held 100 MB in every
+    matching process. It keeps a short prefix (only logs could use it)."""
+    svc = h.service()
+    await svc.start()
+
+    async def grown_by(prefix: str, identity: str) -> int:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(500):
+            body = DeclareTaskQueueRate(
+                task_queue=f"{prefix}-{i}", activities_per_second=5, identity=f"{identity}{i}"
+            ).model_dump_json()
+            await h.publish_raw(body.encode())
+        await until(
+            lambda: len(svc._rates.keys()) % 500 == 0 and f"{prefix}-499" in str(svc._rates.keys()), prefix
+        )
+        await settle()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        return grown
+
+    short = await grown_by("short", "worker@host")
+    long = await grown_by("long", "w" * 9_990)
+    # 500 identities of 10,000 characters are 5 MB; kept as prefixes they are nothing.
+    assert long - short < 1_000_000, (short, long)
     await svc.stop()

@@ -199,6 +199,7 @@ class MatchingService:
                 except BusError:
                     continue
                 metrics.BACKLOG.labels(*key, "activity_held").set(depth)
+            await self._declarations.retire_stale()
             self._declarations.refresh_gauge()
             await asyncio.sleep(self._settings.backlog_poll_seconds)
 

@@ -19,7 +19,7 @@ from functools import partial
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import MATCHING_MESSAGE, MatchingMessage
-from tidal_server.bus import Bus, BusError, Consumer, Delivery, OutMessage, UnroutableError
+from tidal_server.bus import Bus, BusError, Consumer, Delivery, NotFoundError, OutMessage, UnroutableError
 from tidal_server.clock import Clock
 
 from . import metrics
@@ -58,6 +58,8 @@ class HeldTasks:
         self._wakes: dict[TaskQueueKey, asyncio.Event] = {}
         # One release at a time waits for a task queue's next token (FIFO): no thundering herd.
         self._turns: dict[TaskQueueKey, asyncio.Lock] = {}
+        # Releases in hand per task queue (a queue is let go only when it has none: `retire`).
+        self._busy: dict[TaskQueueKey, int] = {}
         self._attach_lock = asyncio.Lock()
 
     def now(self) -> float:
@@ -130,7 +132,42 @@ class HeldTasks:
             with contextlib.suppress(BusError):
                 await consumer.cancel()
 
+    async def retire(self, key: TaskQueueKey) -> bool:
+        """Let go of a task queue whose rate lapsed long ago (`DeclaredRates.stale`): its release
+        consumer, bucket and turn, so that declarations for ever new task queues cannot grow a
+        process without bound. False (kept) while a release is in hand or tasks wait in its held
+        queue. A later hold attaches it again."""
+        name = names.rate_limited_activity_queue(*key)
+        try:
+            depth = await self._bus.queue_depth(name)
+        except NotFoundError:
+            depth = 0
+        except BusError:
+            return False
+        turn = self._turns.get(key)
+        if depth or self._busy.get(key) or (turn is not None and turn.locked()):
+            return False
+        async with self._attach_lock:
+            await self._detach(key)
+        self._buckets.pop(key, None)
+        self._turns.pop(key, None)
+        event = self._wakes.pop(key, None)
+        if event is not None:
+            event.set()
+        return True
+
     async def _release(self, key: TaskQueueKey, delivery: Delivery) -> None:
+        self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            await self._release_one(key, delivery)
+        finally:
+            left = self._busy.get(key, 1) - 1
+            if left > 0:
+                self._busy[key] = left
+            else:
+                self._busy.pop(key, None)
+
+    async def _release_one(self, key: TaskQueueKey, delivery: Delivery) -> None:
         try:
             msg = MATCHING_MESSAGE.validate_json(delivery.body)
         except ValidationError as exc:

@@ -5,6 +5,7 @@ the cluster's, not each process's). Invalid declarations are dead-lettered with 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from pydantic import ValidationError
@@ -60,6 +61,25 @@ class RateDeclarations:
         now = self._held.declared_now()
         for key in self._rates.keys():
             metrics.RATE_LIMIT.labels(*key).set(self._rates.rate(key, now) or 0)
+
+    async def retire_stale(self) -> None:
+        """Forget task queues whose rate lapsed a time to live ago and whose held queue is idle:
+        their rate, release consumer, bucket and metric series (the held queue stays in the
+        broker, empty). Without this every task queue ever declared kept them for good."""
+        now = self._held.declared_now()
+        for key in self._rates.stale(now):
+            if self._held.attached(key) and not await self._held.retire(key):
+                continue
+            if not self._rates.forget_if_stale(key, self._held.declared_now()):
+                continue  # declared again meanwhile
+            self._seen.discard(key)
+            for metric, labels in (
+                (metrics.RATE_LIMIT, key),
+                (metrics.HELD, key),
+                (metrics.BACKLOG, (*key, "activity_held")),
+            ):
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
 
     async def _on_declaration(self, delivery: Delivery) -> None:
         try:

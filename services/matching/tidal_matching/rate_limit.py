@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, replace
 
 __all__ = [
+    "MAX_KEPT_IDENTITY",
     "MAX_RELEASE_PREFETCH",
     "DeclaredRate",
     "DeclaredRates",
@@ -65,6 +66,7 @@ def _burst(rate: float) -> float:
 
 
 MAX_RELEASE_PREFETCH = 32
+MAX_KEPT_IDENTITY = 200
 
 
 def release_prefetch(rate: float | None) -> int:
@@ -103,7 +105,10 @@ class DeclaredRates:
             self._forget_lapsed(now)
             if len(self._rates) >= self._max:
                 return False
-        self._rates[key] = DeclaredRate(per_second=per_second, declared_at=now, identity=identity)
+        # A prefix: an identity may be any Text (10,000 characters), and up to max_task_queues
+        # of them are kept.
+        kept = identity[:MAX_KEPT_IDENTITY]
+        self._rates[key] = DeclaredRate(per_second=per_second, declared_at=now, identity=kept)
         return True
 
     def __bool__(self) -> bool:
@@ -122,6 +127,19 @@ class DeclaredRates:
         if declared is None:
             return 0.0
         return max(0.0, declared.declared_at + self._ttl - now)
+
+    def stale(self, now: float) -> list[TaskQueueKey]:
+        """Task queues whose rate lapsed a whole time to live ago: what they held has gone on
+        unlimited since, so nothing of them need be kept (`forget_if_stale`)."""
+        return [k for k, d in self._rates.items() if now - d.declared_at > 2 * self._ttl]
+
+    def forget_if_stale(self, key: TaskQueueKey, now: float) -> bool:
+        """Forget a stale task queue's rate; False: declared again meanwhile (kept)."""
+        declared = self._rates.get(key)
+        if declared is not None and now - declared.declared_at <= 2 * self._ttl:
+            return False
+        self._rates.pop(key, None)
+        return True
 
     def keys(self) -> list[TaskQueueKey]:
         """Every task queue with a declared rate, lapsed or not (until forgotten)."""

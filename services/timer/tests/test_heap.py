@@ -155,3 +155,76 @@ def test_matches_a_reference_model_under_random_operations() -> None:
                 del model[k]
         assert len(h) == len(model)
         assert h.next_due() == (min(model.values()) if model else None)
+
+
+def test_claimed_entries_are_not_due_again_until_unclaimed_or_forgotten() -> None:
+    """The firing loop claims what it publishes and goes on; a failed publish gives it back."""
+    h: TimerHeap[None] = TimerHeap()
+    for k, s in (("a", 1), ("b", 2), ("c", 3)):
+        h.schedule(k, at(s), None)
+    first = h.claim_due(at(2))
+    assert keys(first) == ["a", "b"]
+    # Still held (counted, found), but neither due nor the next due time.
+    assert len(h) == 3 and "a" in h and h.claimed(first[0])
+    assert h.peek_due(at(10)) == [h.get("c")] and h.next_due() == at(3)
+    assert keys(h.claim_due(at(10))) == ["c"]
+    assert h.next_due() is None and h.claim_due(at(10)) == []
+    assert h.unclaim(first) == 2
+    assert keys(h.peek_due(at(10))) == ["a", "b"] and h.next_due() == at(1)
+    assert h.unclaim(first) == 0  # not claimed any more: a no-op
+
+
+def test_a_claimed_entry_rescheduled_or_cancelled_meanwhile_does_not_come_back() -> None:
+    h: TimerHeap[str] = TimerHeap()
+    h.schedule("a", at(1), "v1", group=0)
+    h.schedule("b", at(1), "v1", group=0)
+    h.schedule("c", at(1), "v1", group=1)
+    claimed = h.claim_due(at(1))
+    h.schedule("a", at(5), "v2", group=0)  # a newer arming of the same key
+    h.cancel("b")
+    h.drop_group(1)
+    assert h.unclaim(claimed) == 0
+    assert [(e.key, e.value) for e in h.peek_due(at(10))] == [("a", "v2")]
+    # The same key at the same time (a redelivery) while claimed keeps the claimed entry.
+    again = h.claim_due(at(10))
+    h.schedule("a", at(5), "v2", group=0)
+    assert h.peek_due(at(10)) == [] and h.forget(again) == 1 and len(h) == 0
+
+
+def test_claims_match_a_reference_model_under_random_operations() -> None:
+    rng = random.Random(11)
+    h: TimerHeap[int] = TimerHeap()
+    model: dict[str, datetime] = {}
+    in_flight: list[list[Entry[int]]] = []
+    now = 0.0
+    for step in range(5000):
+        op = rng.random()
+        key = f"k{rng.randrange(40)}"
+        if op < 0.4:
+            due = at(now + rng.uniform(-5, 30))
+            h.schedule(key, due, step)
+            model[key] = due
+        elif op < 0.5:
+            assert h.cancel(key) == (key in model)
+            model.pop(key, None)
+        elif op < 0.75:
+            now += rng.uniform(0, 5)
+            claimed = h.claim_due(at(now), limit=rng.choice([None, 3]))
+            assert not {e.key for e in claimed} & {e.key for b in in_flight for e in b if h.current(e)}
+            in_flight.append(claimed)
+        elif in_flight:
+            batch = in_flight.pop(rng.randrange(len(in_flight)))
+            if rng.random() < 0.5:
+                h.unclaim(batch)  # publish failed: due again
+            else:
+                h.forget(batch)  # confirmed
+                for e in batch:
+                    if e.key not in h:
+                        model.pop(e.key, None)
+        assert len(h) == len(model)
+        claimed_keys = {e.key for b in in_flight for e in b if h.current(e) and h.claimed(e)}
+        free = {k: d for k, d in model.items() if k not in claimed_keys}
+        assert h.next_due() == (min(free.values()) if free else None)
+        assert sorted((e.due, e.key) for e in h.peek_due(at(now))) == sorted(
+            (d, k) for k, d in free.items() if d <= at(now)
+        )

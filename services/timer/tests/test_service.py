@@ -34,6 +34,7 @@ from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 from tidal_timer.service import TimerService
 from tidal_timer.settings import TimerSettings
+from tidal_timer.store import existing_keys
 
 DEADLINE = 10.0
 SHARDS = 2
@@ -87,16 +88,19 @@ class Env:
         await self.bus.declare_queue(QueueSpec(name=tap, bindings=[(DLX_EXCHANGE, "")], dead_letter=False))
         await self.bus.consume(tap, self.dlq)
 
-    async def start_service(self, **settings: Any) -> TimerService:
+    async def start_service(
+        self, *, bus: Bus | None = None, lookup: Any = None, **settings: Any
+    ) -> TimerService:
         svc = TimerService(
             Runtime(
-                bus=self.bus,
+                bus=bus or self.bus,
                 engine=self.engine,
                 member_id=f"timer-{uuid.uuid4().hex[:6]}",
                 shard_count=SHARDS,
                 clock=self.clock,
             ),
             TimerSettings(**settings),
+            **({} if lookup is None else {"lookup": lookup}),
         )
         await svc.start()
         self.services.append(svc)
@@ -366,11 +370,15 @@ async def test_a_timer_whose_row_is_gone_is_not_fired(env: Env) -> None:
     await env.publish(live)
     await until(svc, lambda: "done" in svc.heap and "live" in svc.heap)
     await env.delete_rows(done)
-    await advance(env, svc, timedelta(seconds=10))
+    # Looked up ahead of the due time (the look-ahead is 1 s): dropped before it falls due.
+    await advance(env, svc, timedelta(seconds=9.5))
+    await until(svc, lambda: "done" not in svc.heap)
+    assert svc.stale_dropped == 1 and "live" in svc.heap and env.history[0].items == []
+    await advance(env, svc, timedelta(seconds=0.5))
     (delivery,) = await env.history[0].wait_for(1)
     assert FireTimer.model_validate_json(delivery.body).key == "live"
-    await until(svc, lambda: "done" not in svc.heap and "live" not in svc.heap)
-    assert svc.stale_dropped == 1 and svc.fired == 1
+    await until(svc, lambda: "live" not in svc.heap and svc.fired == 1)
+    assert svc.stale_dropped == 1 and svc.fired_unchecked == 0
 
 
 async def test_stale_fires_are_sent_when_dropping_is_off(env: Env) -> None:
@@ -423,9 +431,133 @@ async def test_the_timer_reads_are_single_statements_without_a_rollback(env: Env
     svc = await env.start_service()
     await until(svc, lambda: "done" in svc.heap and "live" in svc.heap)
     await env.delete_rows(done)
-    await advance(env, svc, timedelta(seconds=10))
+    await advance(env, svc, timedelta(seconds=9.5))
+    await until(svc, lambda: svc.stale_dropped == 1)  # the lookup ran (the load did: the heap)
+    await advance(env, svc, timedelta(seconds=0.5))
     (delivery,) = await env.history[0].wait_for(1)
     assert FireTimer.model_validate_json(delivery.body).key == "live"
-    await until(svc, lambda: svc.stale_dropped == 1)  # the lookup ran (the load did: the heap)
     rollbacks = [q for q in sent if q.strip().rstrip(";").upper() == "ROLLBACK"]
     assert rollbacks == [], sent
+
+
+def parked_until(svc: TimerService, loop: str, when: datetime) -> bool:
+    """The loop sleeps until `when` (give or take the float seconds it was computed from)."""
+    deadline = svc._parked.get(loop)
+    return deadline is not None and abs(deadline - when) < timedelta(milliseconds=1)
+
+
+class GatedLookup:
+    """The real stale lookup, whose answer is held back until released: a slow database."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.progress: asyncio.Event | None = None  # the service's, so that `until` looks again
+
+    async def __call__(self, engine: AsyncEngine, keys: Any) -> set[tuple[int, str]]:
+        alive = await existing_keys(engine, keys)  # what the table held when it was read
+        self.started.set()
+        if self.progress is not None:
+            self.progress.set()
+        await self.release.wait()
+        return alive
+
+
+class GatedBus:
+    """The test's bus, except that a publish naming a held timer key waits until released: a
+    broker slow to confirm that fire."""
+
+    def __init__(self, inner: Bus, held: str) -> None:
+        self._inner = inner
+        self._held = held
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def publish_many(self, messages: Any) -> None:
+        if any((m.message_id or "").startswith(f"{self._held}@") for m in messages):
+            self.holding.set()
+            await self.release.wait()
+        await self._inner.publish_many(messages)
+
+
+async def test_a_fire_does_not_wait_for_a_slow_stale_lookup(env: Env) -> None:
+    """Before, the firing loop looked the due timers up and published only after the answer: a
+    slow database made every timer late. Now the fire goes out unchecked (history discards a
+    stale one) and the lookup's answer is not waited for."""
+    lookup = GatedLookup()
+    svc = await env.start_service(lookup=lookup)
+    lookup.progress = svc.progress
+    due = env.clock.now() + timedelta(seconds=10)
+    await env.publish(timer("slow-db", due))
+    await until(svc, lambda: "slow-db" in svc.heap)
+    await advance(env, svc, timedelta(seconds=9.5))  # within the look-ahead
+    await until(svc, lambda: lookup.started.is_set() or svc.idle())
+    if lookup.started.is_set():
+        # Looked up ahead: the database has not answered by the due time.
+        await until(svc, lambda: parked_until(svc, "fire", due))
+    env.clock.advance(timedelta(seconds=0.5))
+    async with asyncio.timeout(DEADLINE):
+        await lookup.started.wait()
+    (delivery,) = await env.history[0].wait_for(1)  # while the lookup is still unanswered
+    assert FireTimer.model_validate_json(delivery.body).key == "slow-db"
+    await until(svc, lambda: svc.fired == 1 and "slow-db" not in svc.heap)
+    assert svc.fired_unchecked == 1
+    lookup.release.set()
+    await until(svc, svc.idle)
+    assert svc.stale_dropped == 0 and len(env.history[0].items) == 1
+
+
+async def test_a_fire_does_not_wait_for_an_earlier_fires_confirm(env: Env) -> None:
+    """Before, the firing loop awaited each batch's confirm before it looked at the heap again, so
+    a timer falling due meanwhile waited for it. Now each batch's confirm is awaited on its own."""
+    bus = GatedBus(env.bus, held="first")
+    svc = await env.start_service(bus=bus)
+    now = env.clock.now()
+    first, second = timer("first", now + timedelta(seconds=5)), timer("second", now + timedelta(seconds=10))
+    await env.publish(first)
+    await env.publish(second)
+    await until(svc, lambda: "first" in svc.heap and "second" in svc.heap)
+    await advance(env, svc, timedelta(seconds=5))
+    async with asyncio.timeout(DEADLINE):
+        await bus.holding.wait()
+    # The firing loop is asleep until the second timer's due time, not stuck in the first publish.
+    await until(svc, lambda: parked_until(svc, "fire", second.fire_at))
+    env.clock.advance(timedelta(seconds=5))
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body).key == "second"
+    assert "first" in svc.heap  # unconfirmed: still held
+    bus.release.set()
+    await env.history[0].wait_for(2)
+    await until(svc, lambda: svc.fired == 2 and len(svc.heap) == 0)
+
+
+async def test_a_timer_rearmed_while_its_lookup_is_in_flight_still_fires(env: Env) -> None:
+    """History deleted the row and wrote it again under the same key and due time (a re-armed
+    timer) while the lookup was reading: its "no row" answer is older than the ScheduleTimer that
+    arrived meanwhile, so it must not drop the timer. Before, it did, and the timer never fired
+    (the load window had passed it)."""
+    lookup = GatedLookup()
+    svc = await env.start_service(lookup=lookup)
+    lookup.progress = svc.progress
+    sched = timer("rearmed", env.clock.now() + timedelta(seconds=10))
+    await env.publish(sched)
+    await until(svc, lambda: "rearmed" in svc.heap)
+    await env.delete_rows(sched)
+    await advance(env, svc, timedelta(seconds=9.5))  # within the look-ahead
+    await until(svc, lambda: lookup.started.is_set() or svc.idle())
+    if not lookup.started.is_set():
+        env.clock.advance(timedelta(seconds=0.5))  # a lookup made at the due time
+    async with asyncio.timeout(DEADLINE):
+        await lookup.started.wait()
+    await env.publish(sched)  # re-armed: the row again, then its ScheduleTimer
+    await until(svc, lambda: svc.received == 2)
+    lookup.release.set()
+    await until(svc, lambda: svc.idle() or svc.fired == 1)
+    if env.clock.now() < sched.fire_at:
+        await advance(env, svc, sched.fire_at - env.clock.now())
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body).key == "rearmed"
+    assert svc.stale_dropped == 0

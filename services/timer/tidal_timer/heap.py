@@ -5,6 +5,11 @@ heap, the authoritative entry per key lives in a dict and heap items that no lon
 skipped when they surface (lazy deletion). Every entry carries a `group` (the timer shard) so a
 released shard's entries can be dropped at once, and a `version` so the firing loop can forget
 exactly what it published and not a newer reschedule of the same key that arrived meanwhile.
+
+An entry can be claimed (`claim_due`): its fire is being published. It stays in the heap (counted,
+found by `get`, dropped with its group, removable) but is not due again until `unclaim` (the
+publish failed) or `forget` (it was confirmed), so the firing loop can go on to the next due
+timers without waiting for a confirm.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
+
+__all__ = ["Entry", "TimerHeap"]
 
 V = TypeVar("V")
 
@@ -34,6 +41,7 @@ class TimerHeap(Generic[V]):
         self._heap: list[tuple[datetime, int, str]] = []
         self._groups: dict[Hashable, set[str]] = {}
         self._versions = itertools.count()
+        self._claimed: set[int] = set()  # versions whose fire is being published
 
     def __len__(self) -> int:
         return len(self._live)
@@ -43,6 +51,14 @@ class TimerHeap(Generic[V]):
 
     def get(self, key: str) -> Entry[V] | None:
         return self._live.get(key)
+
+    def current(self, entry: Entry[V]) -> bool:
+        """The entry is still the live one for its key (not removed, not rescheduled)."""
+        live = self._live.get(entry.key)
+        return live is not None and live.version == entry.version
+
+    def claimed(self, entry: Entry[V]) -> bool:
+        return entry.version in self._claimed
 
     def count(self, group: Hashable) -> int:
         return len(self._groups.get(group, ()))
@@ -76,7 +92,7 @@ class TimerHeap(Generic[V]):
     def drop_group(self, group: Hashable) -> int:
         keys = self._groups.pop(group, set())
         for key in keys:
-            del self._live[key]
+            self._claimed.discard(self._live.pop(key).version)
         self._compact()
         return len(keys)
 
@@ -95,7 +111,7 @@ class TimerHeap(Generic[V]):
             if due > now:
                 break
             entry = self._live.get(key)
-            if entry is not None and entry.version == version:
+            if entry is not None and entry.version == version and version not in self._claimed:
                 out.append(entry)
             for child in (2 * i + 1, 2 * i + 2):
                 if child < len(self._heap):
@@ -114,6 +130,26 @@ class TimerHeap(Generic[V]):
         self._prune()
         return removed
 
+    def claim_due(self, now: datetime, limit: int | None = None) -> list[Entry[V]]:
+        """`peek_due`, and the entries returned are claimed: not due again until unclaimed."""
+        due = self.peek_due(now, limit)
+        self._claimed.update(e.version for e in due)
+        self._prune()
+        return due
+
+    def unclaim(self, entries: list[Entry[V]]) -> int:
+        """Make claimed entries due again (their publish failed); ones removed or rescheduled
+        meanwhile stay as they are. Returns how many came back."""
+        back = 0
+        for e in entries:
+            if e.version not in self._claimed:
+                continue
+            self._claimed.discard(e.version)
+            if self.current(e):
+                heapq.heappush(self._heap, (e.due, e.version, e.key))
+                back += 1
+        return back
+
     def pop_due(self, now: datetime, limit: int | None = None) -> list[Entry[V]]:
         due = self.peek_due(now, limit)
         self.forget(due)
@@ -123,6 +159,7 @@ class TimerHeap(Generic[V]):
 
     def _unlink(self, entry: Entry[V]) -> None:
         del self._live[entry.key]
+        self._claimed.discard(entry.version)
         keys = self._groups.get(entry.group)
         if keys is not None:
             keys.discard(entry.key)
@@ -130,8 +167,9 @@ class TimerHeap(Generic[V]):
                 del self._groups[entry.group]
 
     def _stale(self, item: tuple[datetime, int, str]) -> bool:
+        # A claimed entry's item leaves the heap too; `unclaim` pushes it back.
         entry = self._live.get(item[2])
-        return entry is None or entry.version != item[1]
+        return entry is None or entry.version != item[1] or item[1] in self._claimed
 
     def _prune(self) -> None:
         while self._heap and self._stale(self._heap[0]):
@@ -141,5 +179,7 @@ class TimerHeap(Generic[V]):
         # Lazy deletion leaves dead items behind; rebuild once they outnumber the live ones so
         # memory stays proportional to the live timers even under heavy cancel/reschedule churn.
         if len(self._heap) > 64 and len(self._heap) > 2 * len(self._live):
-            self._heap = [(e.due, e.version, e.key) for e in self._live.values()]
+            self._heap = [
+                (e.due, e.version, e.key) for e in self._live.values() if e.version not in self._claimed
+            ]
             heapq.heapify(self._heap)

@@ -18,6 +18,13 @@ STALE = Counter(
     "timer kind.",
     ["kind"],
 )
+UNCHECKED = Counter(
+    "tidal_timer_fired_unchecked_total",
+    "Timer fires published before the look-ahead found out whether their row was still there "
+    "(the timer arrived within the look-ahead, or the lookup was slow or failed): fired anyway, "
+    "history discards a stale one; by timer kind.",
+    ["kind"],
+)
 RECEIVED = Counter("tidal_timer_messages_total", "Timer messages received (ScheduleTimer, CancelTimer).")
 PUBLISH_FAILURES = Counter(
     "tidal_timer_publish_failures_total", "Batches of timer fires whose publish failed (retried)."

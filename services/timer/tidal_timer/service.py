@@ -8,6 +8,11 @@ window afterwards it reads the next slice. ScheduleTimer messages only add what 
 the loaded window; later ones are acked and picked up by a later load. Fires are at least once:
 a crash between the publish confirm and forgetting, a reload of a row history has not deleted yet,
 or a redelivered ScheduleTimer can fire a timer twice, and history discards stale fires.
+
+Firing never waits for anything but the due time: the firing loop claims what is due, hands it
+to a publish of its own and goes back to sleep; the confirm forgets the timers and a failure gives
+them back. Which timers could only fire stale is looked up ahead of their due time by a loop of
+its own (stale_check.py), whose answer a fire does not wait for.
 """
 
 from __future__ import annotations
@@ -22,15 +27,19 @@ from typing import Any
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
-from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, OutMessage, QueueSpec
+from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, QueueSpec
 from tidal_server.db.raw import autocommit
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
 
 from . import metrics
+from .firing import Firing
 from .heap import Entry, TimerHeap
 from .settings import TimerSettings
+from .stale_check import Lookup, StaleCheck
 from .store import existing_keys, load_due
+
+__all__ = ["TimerService", "timer_queue_spec"]
 
 log = logging.getLogger("tidal.timer")
 
@@ -57,7 +66,7 @@ class _Shard:
 class TimerService:
     name = "timer"
 
-    def __init__(self, runtime: Runtime, settings: TimerSettings) -> None:
+    def __init__(self, runtime: Runtime, settings: TimerSettings, *, lookup: Lookup = existing_keys) -> None:
         self._rt = runtime
         self._settings = settings
         self._window = timedelta(seconds=settings.load_window_seconds)
@@ -66,18 +75,32 @@ class TimerService:
         self._reads = autocommit(runtime.engine)
         self.heap: TimerHeap[ScheduleTimer] = TimerHeap()
         self.shards: dict[int, _Shard] = {}
-        self._wake = asyncio.Event()  # the firing loop re-plans its sleep (an earlier timer arrived)
         self._load_now = asyncio.Event()  # the loader runs before its interval (a backlog drained)
         self._supervisor = runtime.supervisor("timer")
         self._parked: dict[str, datetime | None] = {}  # loop name -> deadline it sleeps until
+        self._check = StaleCheck(
+            heap=self.heap,
+            engine=self._reads,
+            lookup=lookup,
+            clock=runtime.clock,
+            lookahead=timedelta(seconds=settings.stale_lookahead_seconds),
+            batch_max=settings.publish_batch_max,
+            backoff=(settings.publish_backoff_initial_seconds, settings.publish_backoff_max_seconds),
+            park=self._park,
+            on_stale=self._stale,
+        )
+        self._firing = Firing(
+            heap=self.heap,
+            bus=runtime.bus,
+            clock=runtime.clock,
+            settings=settings,
+            unchecked=self._check.pending,
+            park=self._park,
+            settled=self._fired,
+        )
         # Figures for the metrics issue; plain attributes until then.
         self.received = 0
         """Timer messages received (applied, ignored as beyond the window, or dead-lettered)."""
-        self.fired = 0
-        self.lateness = 0.0
-        """Seconds between due time and publish confirm, for the latest fired batch (its worst)."""
-        self.max_lateness = 0.0
-        self.publish_failures = 0
         self.stale_dropped = 0
         self.dead_lettered = 0
         # Set on every state change (message handled, load done, batch fired): lets tests wait on
@@ -96,6 +119,27 @@ class TimerService:
             supervisor=self._supervisor,
         )
 
+    # Figures (tests read them; /metrics has the same as counters).
+    @property
+    def fired(self) -> int:
+        return self._firing.fired
+
+    @property
+    def fired_unchecked(self) -> int:
+        return self._firing.fired_unchecked
+
+    @property
+    def lateness(self) -> float:
+        return self._firing.lateness
+
+    @property
+    def max_lateness(self) -> float:
+        return self._firing.max_lateness
+
+    @property
+    def publish_failures(self) -> int:
+        return self._firing.publish_failures
+
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -110,13 +154,16 @@ class TimerService:
             await bus.declare_queue(timer_queue_spec(shard))
         # Supervised: a loop that dies is restarted with backoff (and /readyz says so meanwhile)
         # instead of the timers of every owned shard silently never firing again.
-        self._supervisor.spawn("fire", self._fire_loop)
+        self._supervisor.spawn("fire", self._firing.run)
         self._supervisor.spawn("load", self._load_loop)
+        if self._settings.drop_stale_fires:
+            self._supervisor.spawn("check", self._check.run)
         await self.membership.start()
 
     async def stop(self) -> None:
         await self.membership.stop()
         await self._supervisor.stop()
+        await self._firing.stop()
         # An acquire interrupted by the stop is not in membership.owned; release it here.
         for shard in list(self.shards):
             await self._release(shard)
@@ -198,6 +245,7 @@ class TimerService:
         if isinstance(msg, ScheduleTimer | ScheduleTimers):
             for sched in parts:
                 assert isinstance(sched, ScheduleTimer)
+                self._check.touched(sched.key)
                 if sched.fire_at <= state.horizon:
                     self._insert(sched)
         else:
@@ -222,7 +270,11 @@ class TimerService:
 
     def _insert(self, sched: ScheduleTimer) -> None:
         if self.heap.schedule(sched.key, sched.fire_at, sched, group=sched.shard_id):
-            self._wake.set()
+            self._firing.wake.set()
+        if self._settings.drop_stale_fires:
+            entry = self.heap.get(sched.key)
+            assert entry is not None
+            self._check.note(entry)
 
     # --- loading windows --------------------------------------------------------------------
 
@@ -285,48 +337,23 @@ class TimerService:
     def _backlogged(self, shard_id: int) -> bool:
         return self.heap.count(shard_id) > self._settings.load_batch_max // 2
 
-    # --- firing -----------------------------------------------------------------------------
+    # --- firing ---------------------------------------------------------------------------
 
-    async def _fire_loop(self) -> None:
-        clock = self._rt.clock
-        backoff = self._settings.publish_backoff_initial_seconds
-        while True:
-            # Cleared before looking at the heap: an insert after this point wakes the wait below.
-            self._wake.clear()
-            now = clock.now()
-            due = self.heap.peek_due(now, self._settings.publish_batch_max)
-            if not due:
-                nxt = self.heap.next_due()
-                delay = None if nxt is None else (nxt - now).total_seconds()
-                await self._park("fire", delay, self._wake)
-                continue
-            fire = await self._without_stale(due)
-            try:
-                await self._publish(fire)
-            except Exception:
-                # Kept in the heap and retried: a timer is forgotten only after its fire is confirmed.
-                self.publish_failures += 1
-                metrics.PUBLISH_FAILURES.inc()
-                log.warning(
-                    "publishing %d timer fires failed; retrying in %.2fs", len(due), backoff, exc_info=True
-                )
-                await self._park("fire", backoff, None)
-                backoff = min(backoff * 2, self._settings.publish_backoff_max_seconds)
-                continue
-            backoff = self._settings.publish_backoff_initial_seconds
-            fired_at = clock.now()
-            self.heap.forget(due)  # the stale ones too
-            self.fired += len(fire)
-            if fire:
-                self.lateness = max(0.0, (fired_at - fire[0].due).total_seconds())  # the earliest
-                self.max_lateness = max(self.max_lateness, self.lateness)
-            for e in fire:
-                kind = e.value.fire.kind.value
-                metrics.FIRED.labels(kind).inc()
-                metrics.LATENESS.labels(kind).observe(max(0.0, (fired_at - e.due).total_seconds()))
-            if any(s.cursor is not None and not self._backlogged(s.id) for s in self.shards.values()):
-                self._load_now.set()
-            self.progress.set()
+    def _fired(self) -> None:
+        """A publish settled: a backlog drained by it may let the loader page on."""
+        self._page_on()
+        self.progress.set()
+
+    def _stale(self, entries: list[Entry[ScheduleTimer]]) -> None:
+        for e in entries:
+            metrics.STALE.labels(e.value.fire.kind.value).inc()
+        self.stale_dropped += len(entries)
+        self._page_on()
+        self.progress.set()
+
+    def _page_on(self) -> None:
+        if any(s.cursor is not None and not self._backlogged(s.id) for s in self.shards.values()):
+            self._load_now.set()
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -352,51 +379,18 @@ class TimerService:
             await asyncio.gather(*waits, return_exceptions=True)
 
     def idle(self) -> bool:
-        """Both loops are waiting and nothing has woken them yet: the state only changes when the
-        clock passes a deadline or a message arrives. For tests driving a FakeClock."""
+        """Every loop is waiting, no fire is being published and nothing has woken them yet: the
+        state only changes when the clock passes a deadline or a message arrives. For tests
+        driving a FakeClock."""
         now = self._rt.clock.now()
+        loops = {"fire", "load", "check"} if self._settings.drop_stale_fires else {"fire", "load"}
         return (
-            {"fire", "load"} <= self._parked.keys()
+            loops <= self._parked.keys()
             and all(d is None or d > now for d in self._parked.values())
-            and not self._wake.is_set()
+            and not self._firing.publishing
+            and not self._firing.wake.is_set()
             and not self._load_now.is_set()
-        )
-
-    async def _without_stale(self, due: list[Entry[ScheduleTimer]]) -> list[Entry[ScheduleTimer]]:
-        """The due timers whose row is still in the table; the others would only fire stale (most
-        activity and workflow task timeouts: their task completed long before), so they are
-        forgotten unpublished. Rows are inserted in the transaction that published the
-        ScheduleTimer, so a row a ScheduleTimer announced is visible here. If the table cannot be
-        read, everything is fired: history discards stale fires itself."""
-        if not self._settings.drop_stale_fires:
-            return due
-        try:
-            alive = await existing_keys(self._reads, [(e.value.shard_id, e.key) for e in due])
-        except Exception:
-            log.warning(
-                "could not check %d due timers for staleness; firing them all", len(due), exc_info=True
-            )
-            return due
-        keep = [e for e in due if (e.value.shard_id, e.key) in alive]
-        if len(keep) < len(due):
-            for e in due:
-                if (e.value.shard_id, e.key) not in alive:
-                    metrics.STALE.labels(e.value.fire.kind.value).inc()
-            self.stale_dropped += len(due) - len(keep)
-        return keep
-
-    async def _publish(self, due: list[Entry[ScheduleTimer]]) -> None:
-        await self._rt.bus.publish_many(
-            [
-                OutMessage(
-                    exchange=names.HISTORY_EXCHANGE,
-                    routing_key=names.shard_routing_key(e.value.shard_id),
-                    body=e.value.fire.model_dump_json().encode(),
-                    # Same id for every attempt of one fire: lets tracing and dedup tools see repeats.
-                    message_id=f"{e.key}@{e.due.isoformat()}",
-                )
-                for e in due
-            ]
+            and not self._check.wake.is_set()
         )
 
 

@@ -16,8 +16,13 @@ class TimerSettings(CommonSettings):  # type: ignore[misc,unused-ignore]
     # Rows per load query: bounds memory when a shard has a huge overdue backlog (after an outage).
     load_batch_max: int = Field(default=10_000, ge=1)
     publish_batch_max: int = Field(default=512, ge=1)
-    # Before firing a batch, look up which due timers still have their row and drop the others
+    # Look up, ahead of their due time, which timers still have their row and drop the others
     # (stale: what they were set for is done), instead of sending history a fire to discard.
     drop_stale_fires: bool = True
+    # How long before its due time a timer is looked up. A fire never waits for the answer, so a
+    # lookup slower than this only means that timer fires unchecked (history discards it if stale).
+    stale_lookahead_seconds: float = Field(default=1.0, gt=0)
+    # Batches of fires whose confirm is awaited at once; the firing loop waits only beyond this.
+    publish_in_flight_max: int = Field(default=8, ge=1)
     publish_backoff_initial_seconds: float = Field(default=0.1, gt=0)
     publish_backoff_max_seconds: float = Field(default=5.0, gt=0)

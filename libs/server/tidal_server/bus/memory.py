@@ -401,7 +401,11 @@ class InMemoryBus:
                 )
             )
             try:
-                return await asyncio.wait_for(fut, timeout)
+                # Not asyncio.wait_for: on Python 3.11 it returns a reply that arrived in the turn
+                # the requester was cancelled and swallows the cancel (its caller's timeout, a
+                # shutdown); asyncio.timeout lets the cancel through.
+                async with asyncio.timeout(timeout):
+                    return await fut
             except TimeoutError:
                 raise RequestTimeout(f"no reply to {message.routing_key!r} within {timeout}s") from None
         finally:

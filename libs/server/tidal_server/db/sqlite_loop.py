@@ -49,9 +49,17 @@ class _FairQueue(AsyncAdaptedQueue[Any]):
             async with self._turn:
                 return await self._queue.get()
 
+        async def take_within(seconds: float) -> Any:
+            # Not asyncio.wait_for: on Python 3.11 it hands back a connection that came in the
+            # turn the session was cancelled and swallows the cancel (a client's timeout during
+            # the namespace lookup then answered 201 after the deadline); asyncio.timeout lets the
+            # cancel through.
+            async with asyncio.timeout(seconds):
+                return await take()
+
         try:
             if timeout is not None:
-                return await_(asyncio.wait_for(take(), timeout))
+                return await_(take_within(timeout))
             return await_(take())
         except (asyncio.QueueEmpty, TimeoutError) as err:
             raise Empty() from err

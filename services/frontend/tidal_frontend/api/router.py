@@ -87,6 +87,7 @@ def api_router() -> APIRouter:
                 "already_started",
                 "namespace_deprecated",
                 "rate_limited",
+                "resource_exhausted",
                 "not_found",
                 "unavailable",
                 *_AUTH_ERRORS,
@@ -190,7 +191,9 @@ def api_router() -> APIRouter:
         response_model=update_workflow.UpdateWorkflowResponse,
         tags=["workflows"],
         summary="Update a running workflow and wait for the update's stage (dedup by update_id)",
-        responses=responses("invalid_argument", "not_found", "unavailable", *_AUTH_ERRORS),
+        responses=responses(
+            "invalid_argument", "not_found", "resource_exhausted", "unavailable", *_AUTH_ERRORS
+        ),
     )
     r.add_api_route(
         _ONE + "/result",

@@ -33,6 +33,15 @@ def handle(ctx: OperationContext, msg: UpdateWorkflowExecution) -> Outcome:
                 message=f"workflow {msg.workflow_id!r} is not running: cannot update it",
             )
         )
+    if updates.in_flight(state) >= updates.MAX_IN_FLIGHT:
+        return unchanged(
+            ErrorReply(
+                code=ErrorCode.RESOURCE_EXHAUSTED,
+                message=f"limit on number of concurrent in-flight updates has been reached "
+                f"({updates.MAX_IN_FLIGHT}): try again once the workflow completed some",
+                run_id=state.run_id,
+            )
+        )
     m = Mutation(state, history, now=now)
     updates.admit(
         state, UpdateInfo(update_id=msg.update_id, name=msg.name, input=msg.input, header=msg.header), now=now
