@@ -35,6 +35,7 @@ from tidal_server.bus import (
     QueueStats,
     RequestTimeout,
     UnroutableError,
+    ack_all,
 )
 from tidal_server.bus._memstate import topic_matches
 
@@ -307,6 +308,55 @@ async def test_cancel_requeues_unsettled(env: Env) -> None:
     await env.bus.consume(q, second)
     again = await second.wait_for(2)
     assert sorted(d.body for d in again) == [b"1", b"2"] and all(d.redelivered for d in again)
+
+
+async def test_ack_all_acks_the_group_and_nothing_outside_it(env: Env) -> None:
+    """ack_all may use one cumulative ack (RabbitMQ's multiple=True): a delivery outside the group,
+    below, between or above its tags, must stay unacked and come back after a cancel."""
+    q = await env.queue()
+    first = Collector(ack=False)
+    consumer = await env.bus.consume(q, first, prefetch=20)
+    await env.bus.publish_many([msg("", q, b"%d" % i) for i in range(8)])
+    got = await first.wait_for(8)
+    by_body = {d.body: d for d in got}
+    await ack_all([by_body[b"1"], by_body[b"2"]])  # 0 below is held
+    await by_body[b"0"].nack(requeue=True)  # settled on its own, then the rest covers it
+    await ack_all([by_body[b"3"], by_body[b"5"]])  # 4 between is held
+    await ack_all([by_body[b"6"], by_body[b"6"]])  # 7 above is held; a duplicate is one ack
+    assert all(by_body[b].settled for b in (b"1", b"2", b"3", b"5", b"6"))
+    await consumer.cancel()
+    second = Collector()
+    await env.bus.consume(q, second)
+    again = await second.wait_for(3)
+    assert sorted(d.body for d in again) == [b"0", b"4", b"7"]
+    await asyncio.sleep(0.2)  # nothing else comes back
+    assert len(second.items) == 3
+
+
+async def test_ack_all_of_a_whole_prefix_settles_everything(env: Env) -> None:
+    q = await env.queue()
+    first = Collector(ack=False)
+    consumer = await env.bus.consume(q, first, prefetch=20)
+    await env.bus.publish_many([msg("", q, b"%d" % i) for i in range(5)])
+    got = await first.wait_for(5)
+    await got[0].ack()
+    await ack_all(got)  # the settled one is skipped
+    await consumer.cancel()
+    second = Collector()
+    await env.bus.consume(q, second)
+    await env.bus.publish(msg("", q, b"after"))
+    assert [d.body for d in await second.wait_for(1)] == [b"after"]
+
+
+async def test_ack_all_after_cancel_raises_closed(env: Env) -> None:
+    q = await env.queue()
+    first = Collector(ack=False)
+    consumer = await env.bus.consume(q, first, prefetch=20)
+    await env.bus.publish_many([msg("", q, b"%d" % i) for i in range(3)])
+    got = await first.wait_for(3)
+    await consumer.cancel()
+    with pytest.raises(BusClosedError):  # the broker requeued them; the tags are void
+        await ack_all(got)
 
 
 async def test_exclusive_consume(env: Env) -> None:

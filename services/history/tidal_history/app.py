@@ -86,6 +86,7 @@ class HistoryService:
             cache=self.cache,
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
+            publish_overlap=self._settings.publish_overlap,
             limits=self._limits,
             supervisor=self._supervisor,
             on_exit=self._on_shard_exit(shard_id),

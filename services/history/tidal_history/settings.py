@@ -10,6 +10,11 @@ from .limits import HistoryLimits
 class HistorySettings(CommonSettings):
     batch_max: int = Field(default=256, ge=1)
     prefetch: int = Field(default=512, ge=1)
+    publish_overlap: bool = False
+    """TIDAL_PUBLISH_OVERLAP: publish and ack a committed batch in the background while the shard
+    takes its next message, when no other message waits (after_commit.py). Off by default: on the
+    saturated 2-core box it made batches smaller and cost more CPU per workflow than it saved in
+    latency (docs/performance.md, "History's publish and acks off the batch loop")."""
     # The run cache (cache.py), one per process and shared by its shards: a budget of estimated
     # memory, and a backstop on the number of runs.
     cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)

@@ -1,10 +1,11 @@
 """One owned shard: the shard processor.
 
 Owns claiming the shard (the exclusive consumer, then the fencing token), the batch loop, the
-commit once per batch, publishing the outbox (and relaying what a crash or takeover left in it),
-the direct answers and replies, and settling the deliveries. What a batch does to the runs it
-touches is the working set's (working_set.py); what happens when a batch fails is the batch
-failure policy's (batch_failures.py), which isolates poison messages for poison.py.
+commit once per batch, and relaying what a crash, a takeover or a failed publish left in the
+outbox. What a batch does to the runs it touches is the working set's (working_set.py); publishing
+a committed batch's outbox and answers and acking its deliveries is after_commit.py's (in the
+background while the next batch runs, with `publish_overlap`); what happens when a batch fails is
+the batch failure policy's (batch_failures.py), which isolates poison messages for poison.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tidal_server.supervision import ExitHandler, Supervised, Supervisor
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_headers, extract, tracer
 
 from . import metrics
+from .after_commit import AfterCommit, Committed
 from .batch_failures import BatchFailurePolicy
 from .cache import RunCache, ShardCache
 from .direct import publish as publish_outbox
@@ -58,6 +60,7 @@ class ShardProcessor:
         on_exit: ExitHandler,
         poison: PoisonPolicy,
         limits: HistoryLimits | None = None,
+        publish_overlap: bool = False,
     ) -> None:
         self.shard_id = shard_id
         self.owner = owner
@@ -68,6 +71,7 @@ class ShardProcessor:
         self._cache = ShardCache(cache, shard_id)
         self._batch_max = batch_max
         self._prefetch = prefetch
+        self._publish_overlap = publish_overlap
         self._limits = limits or HistoryLimits()
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._consumer: Consumer | None = None
@@ -87,6 +91,13 @@ class ShardProcessor:
             poison=self._poison,
         )
         self._published: list[int] = []
+        self._after = AfterCommit(
+            bus=bus,
+            shard_id=shard_id,
+            publish=lambda items: self._publish(items),
+            confirmed=lambda seqs: self._published.extend(seqs),
+            requeue=lambda deliveries: self._failures.requeue(deliveries),
+        )
         self.lost = asyncio.Event()
         self.processed = 0
 
@@ -119,6 +130,7 @@ class ShardProcessor:
         if self._task is not None:
             await self._task.cancel()
             self._task = None
+        await self._after.close()
         await self._poison.stop()
         self._cache.clear()
 
@@ -129,12 +141,15 @@ class ShardProcessor:
         """After a takeover or crash: what was committed but maybe not published goes out again
         (at least once; consumers are idempotent). Rows this processor already saw confirmed by
         the broker (`_published`, awaiting deletion) are deleted without a second publish: a
-        failed batch must not send every recent activity task again (each would run twice)."""
+        failed batch must not send every recent activity task again (each would run twice). The
+        batch still being published goes first: its rows are then either confirmed or pending."""
+        await self._after.settle()
         confirmed = set(self._published)
         while True:
             pending = await self._store.pending_outbox(self.shard_id)
             if not pending:
                 self._published = []  # every row this processor knew of is deleted now
+                self._after.relay_needed = False
                 return
             unsent = [p for p in pending if p.seq not in confirmed]
             await self._publish(unsent)
@@ -150,7 +165,7 @@ class ShardProcessor:
                 async with asyncio.timeout(1.0):
                     first = await self._inbox.get()
             except TimeoutError:
-                await self._delete_published()
+                await self._idle()
                 continue
             batch = [first]
             while len(batch) < self._batch_max and not self._inbox.empty():
@@ -162,6 +177,7 @@ class ShardProcessor:
                     "lost shard %s; stopping its processor", self.shard_id, extra={"shard": self.shard_id}
                 )
                 metrics.SHARD_LOST.inc()
+                await self._after.settle()  # the batch committed before the loss is acked
                 await self._failures.requeue(batch)
                 self.lost.set()
                 if self._consumer is not None:
@@ -169,9 +185,26 @@ class ShardProcessor:
                     self._consumer = None
                 return
 
+    async def _idle(self) -> None:
+        """Idle: finish the batch in flight, relay what a failed publish left (the next batch would
+        otherwise, but none may come), then delete the outbox rows already published."""
+        await self._after.settle()
+        if self._after.relay_needed:
+            try:
+                await self._relay_pending_outbox()
+            except Exception:
+                log.warning(
+                    "relaying the outbox of shard %s failed; retrying when idle",
+                    self.shard_id,
+                    exc_info=True,
+                    extra={"shard": self.shard_id},
+                )
+            return
+        await self._delete_published()
+
     async def _delete_published(self) -> None:
-        """Idle: delete the outbox rows already published. A failure keeps them for the next try
-        (a relay would only publish them again, which consumers tolerate)."""
+        """Delete the outbox rows already published. A failure keeps them for the next try (a relay
+        would only publish them again, which consumers tolerate)."""
         if not self._published:
             return
         seqs, self._published = self._published, []
@@ -234,6 +267,9 @@ class ShardProcessor:
             if outcome.reply is not None and d.reply_to:
                 replies.append((d, outcome))
         writes, schedules = state.writes(), state.schedule_writes()
+        # At most one earlier batch is still publishing (its rows go out before this one's); if one
+        # failed, the relay runs first (PublishFailedError, handled by the failure policy).
+        await self._after.ready()
         to_publish: list[PendingOutbox] = []
         if writes or schedules or self._published:
             published, self._published = self._published, []
@@ -253,40 +289,32 @@ class ShardProcessor:
             metrics.committed(writes)
             metrics.schedules_committed(schedules)
             self._working.cache_committed(state)
-        if to_publish:
-            t0 = metrics.now()
-            await self._publish(to_publish)
-            metrics.OUTBOX_LAG.observe(metrics.now() - t0)
-            metrics.PUBLISHED.inc(len(to_publish))
-        self._published.extend(p.seq for p in to_publish)
-        if direct:
+        answers = [
             # Nothing to write here (e.g. a signal to a workflow that does not exist), so nothing
             # to put in the outbox: answered after the commit, before the ack (at least once).
-            await self._bus.publish_many(
-                [
-                    OutMessage(
-                        exchange=o.exchange,
-                        routing_key=o.routing_key,
-                        body=o.message.model_dump_json().encode(),
-                    )
-                    for o in direct
-                ]
+            OutMessage(
+                exchange=o.exchange, routing_key=o.routing_key, body=o.message.model_dump_json().encode()
             )
-        await self._bus.publish_many(
-            [
-                OutMessage(
-                    exchange="",
-                    routing_key=d.reply_to or "",
-                    correlation_id=d.correlation_id,
-                    body=o.reply.model_dump_json().encode(),
-                    mandatory=False,
-                )
-                for d, o in replies
-                if o.reply is not None
-            ]
-        )
-        for d in valid:
-            await d.ack()
+            for o in direct
+        ]
+        answers += [
+            OutMessage(
+                exchange="",
+                routing_key=d.reply_to or "",
+                correlation_id=d.correlation_id,
+                body=o.reply.model_dump_json().encode(),
+                mandatory=False,
+            )
+            for d, o in replies
+            if o.reply is not None
+        ]
+        self._after.start(Committed(outbox=to_publish, answers=answers, deliveries=valid))
+        if not self._publish_overlap or not self._inbox.empty():
+            # Finish this batch first, so that the next one takes everything that arrives
+            # meanwhile: taking it earlier made batches smaller, more commits and more CPU per
+            # workflow than the overlap saved (docs/performance.md). A publish failure still
+            # reaches the next commit through `ready` (PublishFailedError).
+            await self._after.settle()
         self.processed += len(valid)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(metrics.now() - started)

@@ -31,6 +31,7 @@ from ._api import (
     RequestTimeout,
     UnroutableError,
 )
+from ._settle import ack_all
 from .amqp import AmqpBus
 from .memory import InMemoryBus
 
@@ -62,4 +63,5 @@ __all__ = [
     "QueueStats",
     "RequestTimeout",
     "UnroutableError",
+    "ack_all",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -25,14 +25,50 @@ if TYPE_CHECKING:
 AMQP_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 
 
-class AmqpDelivery:
-    __slots__ = ("_bus", "_msg", "_settled", "queue")
+class SettledTags:
+    """Which delivery tags of one consumer's channel are settled: every tag up to `floor`, and
+    those above it in `above`. Delivery tags count the channel's deliveries 1, 2, 3...; a consumer
+    channel carries one consumer, so a tag this channel delivered and nobody settled is unsettled,
+    whether or not its handler has run yet. That is what makes one `basic.ack(multiple=True)`
+    safe: it is sent only when every tag it covers is settled or in the acked group.
+    A reconnect opens a new channel whose tags start again at 1 (settling a delivery of the old
+    one fails before it gets here), so the count restarts with the channel."""
 
-    def __init__(self, bus: AmqpBus, message: AbstractIncomingMessage, queue: str) -> None:
+    __slots__ = ("_channel", "above", "floor")
+
+    def __init__(self) -> None:
+        self._channel: object | None = None
+        self.floor = 0
+        self.above: set[int] = set()
+
+    def on(self, channel: object) -> None:
+        if channel is not self._channel:
+            self._channel, self.floor, self.above = channel, 0, set()
+
+    def settle(self, tag: int) -> None:
+        if tag <= self.floor:
+            return
+        self.above.add(tag)
+        while self.floor + 1 in self.above:
+            self.floor += 1
+            self.above.remove(self.floor)
+
+    def covers(self, tags: set[int], top: int) -> bool:
+        """True if every tag up to `top` is settled already or in `tags`."""
+        return all(t in tags or t in self.above for t in range(self.floor + 1, top + 1))
+
+
+class AmqpDelivery:
+    __slots__ = ("_bus", "_msg", "_settled", "_tags", "queue")
+
+    def __init__(
+        self, bus: AmqpBus, message: AbstractIncomingMessage, queue: str, tags: SettledTags | None = None
+    ) -> None:
         self._bus = bus
         self._msg = message
         self.queue = queue
         self._settled = False
+        self._tags = tags
 
     @property
     def body(self) -> bytes:
@@ -74,11 +110,14 @@ class AmqpDelivery:
         if self._settled:
             return False
         try:
-            self._msg.channel  # noqa: B018 (aio-pika raises here once the channel is closed)
+            channel = self._msg.channel  # aio-pika raises here once the channel is closed
         except ChannelInvalidStateError:
             # Consumer cancelled or connection lost: the broker requeued it; the tag is void.
             raise BusClosedError("the delivery's channel is closed; it was requeued") from None
         self._settled = True
+        if self._tags is not None and self._msg.delivery_tag is not None:
+            self._tags.on(channel)
+            self._tags.settle(self._msg.delivery_tag)
         return True
 
     async def ack(self) -> None:
@@ -118,6 +157,40 @@ class AmqpDelivery:
         else:
             log.warning("dropping a dead-lettered message from %r (%s)", self.queue, reason)
         await self.ack()
+
+
+async def ack_many(deliveries: Sequence[AmqpDelivery]) -> None:
+    """Ack the deliveries of one consumer: one `basic.ack(multiple=True)` at the highest tag when
+    every tag below it is in the group or settled already (history's batch, taken in delivery order
+    from its inbox, usually is), otherwise one ack each. A delivery settled already is skipped."""
+    pending = [d for d in deliveries if not d.settled]
+    tags = pending[0]._tags if pending else None
+    if len(pending) < 2 or tags is None or any(d._tags is not tags for d in pending):
+        for d in pending:
+            await d.ack()
+        return
+    try:
+        channels = {id(d._msg.channel) for d in pending}
+    except ChannelInvalidStateError:
+        raise BusClosedError("the deliveries' channel is closed; they were requeued") from None
+    top = max(pending, key=lambda d: d._msg.delivery_tag or 0)
+    top_tag = top._msg.delivery_tag
+    if len(channels) != 1 or top_tag is None:
+        for d in pending:
+            await d.ack()
+        return
+    tags.on(top._msg.channel)
+    group = {d._msg.delivery_tag for d in pending if d._msg.delivery_tag is not None}
+    if len(group) != len(pending) or not tags.covers(group, top_tag):
+        for d in pending:
+            await d.ack()
+        return
+    for d in pending:
+        d._claim()
+    try:
+        await top._msg.ack(multiple=True)
+    except AMQP_ERRORS as exc:
+        raise BusClosedError(f"ack failed: {exc}") from exc
 
 
 class ReplyDelivery:

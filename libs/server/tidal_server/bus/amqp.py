@@ -40,7 +40,7 @@ from aiormq.exceptions import (
 
 from ..metrics import BUS_METRICS
 from ..telemetry import inject
-from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, ReplyDelivery
+from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, ReplyDelivery, SettledTags
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -323,7 +323,7 @@ class AmqpBus:
 
 
 class _AmqpConsumer:
-    __slots__ = ("_bus", "_channel", "_done", "_handler", "queue")
+    __slots__ = ("_bus", "_channel", "_done", "_handler", "_tags", "queue")
 
     def __init__(self, bus: AmqpBus, channel: AbstractRobustChannel, queue: str, handler: Handler) -> None:
         self._bus = bus
@@ -331,9 +331,10 @@ class _AmqpConsumer:
         self.queue = queue
         self._handler = handler
         self._done = False
+        self._tags = SettledTags()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        await run_handler(self._handler, AmqpDelivery(self._bus, message, self.queue))
+        await run_handler(self._handler, AmqpDelivery(self._bus, message, self.queue, self._tags))
 
     async def cancel(self) -> None:
         if self._done:

@@ -1,0 +1,208 @@
+"""A committed batch's outbox is published while the shard applies and commits its next batch
+(after_commit.py), in both modes (in-memory bus + SQLite, RabbitMQ + Postgres): the next batch does
+not wait for the broker's confirms of the previous one, but its own messages still go out after
+them (publish order per shard), and a batch whose publish fails is relayed, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from tidal_history.app import build
+from tidal_schema import names
+from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask, StartWorkflowExecution
+from tidal_server.bus import AmqpBus, Bus, ConnectionLostError, Delivery, InMemoryBus, OutMessage, QueueSpec
+from tidal_server.db import tables as t
+from tidal_server.db.engine import create_engine
+from tidal_server.db.migrate import migrate
+from tidal_server.service import Runtime
+
+from tests.support.stack import wait_for
+
+
+class _Gate:
+    """Holds every publish to matching's exchange until opened: the broker's confirm of the
+    shard's task publish, delayed. Everything else goes through."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.held = 0
+        self.fail_next = False
+
+    async def hold(self, messages: Sequence[OutMessage]) -> None:
+        if any(m.exchange == names.MATCHING_EXCHANGE for m in messages):
+            self.held += 1
+            await self.open.wait()
+            if self.fail_next:
+                self.fail_next = False
+                raise ConnectionLostError("the broker went away before confirming")
+
+
+class _GatedMemoryBus(InMemoryBus):
+    def __init__(self, gate: _Gate) -> None:
+        super().__init__()
+        self.gate = gate
+
+    async def publish(self, message: OutMessage) -> None:
+        await self.gate.hold([message])
+        await super().publish(message)
+
+    async def publish_many(self, messages: Sequence[OutMessage]) -> None:
+        await self.gate.hold(messages)
+        await super().publish_many(messages)
+
+
+class _GatedAmqpBus(AmqpBus):
+    def __init__(self, url: str, gate: _Gate) -> None:
+        super().__init__(url, connection_name="tidal-test-after-commit")
+        self.gate = gate
+
+    async def publish(self, message: OutMessage) -> None:
+        await self.gate.hold([message])
+        await super().publish(message)
+
+    async def publish_many(self, messages: Sequence[OutMessage]) -> None:
+        await self.gate.hold(messages)
+        await super().publish_many(messages)
+
+
+@pytest.fixture(params=["embedded", "stack"])
+async def gated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Runtime, _Gate]]:
+    gate = _Gate()
+    bus: Bus
+    if request.param == "embedded":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
+        bus = _GatedMemoryBus(gate)
+    else:
+        url = request.getfixturevalue("migrated_database_url")
+        bus = _GatedAmqpBus(request.getfixturevalue("fresh_vhost_amqp_url"), gate)
+    await migrate(url)
+    await bus.connect()
+    engine = create_engine(url)
+    embedded = request.param == "embedded"
+    overrides = {"history": {"publish_overlap": True}}
+    yield (
+        Runtime(
+            bus=bus, engine=engine, member_id="h1", shard_count=1, embedded=embedded, overrides=overrides
+        ),
+        gate,
+    )
+    gate.open.set()
+    await engine.dispose()
+    await bus.close()
+
+
+async def _start(rt: Runtime, wid: str) -> None:
+    start = StartWorkflowExecution(workflow_id=wid, workflow_type="T", task_queue="q", request_id=wid)
+    await rt.bus.publish(
+        OutMessage(
+            exchange=names.HISTORY_EXCHANGE,
+            routing_key=names.shard_routing_key(0),
+            body=start.model_dump_json().encode(),
+        )
+    )
+
+
+async def _committed(rt: Runtime, wid: str) -> bool:
+    async with rt.engine.connect() as conn:
+        n = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(t.executions).where(t.executions.c.workflow_id == wid)
+            )
+        ).scalar_one()
+    return bool(n)
+
+
+async def test_the_next_batch_commits_while_the_previous_publish_waits(gated: tuple[Runtime, _Gate]) -> None:
+    rt, gate = gated
+    service = build(rt)
+    await service.start()
+    received: asyncio.Queue[str] = asyncio.Queue()
+
+    async def take(d: Delivery) -> None:
+        msg = MATCHING_MESSAGE.validate_json(d.body)
+        assert isinstance(msg, AddWorkflowTask)
+        await received.put(msg.task.workflow_id)
+        await d.ack()
+
+    try:
+        await rt.bus.declare_queue(
+            QueueSpec(
+                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
+            )
+        )
+        await rt.bus.consume(names.MATCHING_QUEUE, take)
+        await _start(rt, "first")
+        await wait_for(lambda: _committed(rt, "first"), timeout=15, what="the first start to commit")
+        await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
+        # The broker has not confirmed the first batch's task: the second batch is applied and
+        # committed meanwhile (before, the shard waited for the confirm, then the ack).
+        await _start(rt, "second")
+        await wait_for(lambda: _committed(rt, "second"), timeout=15, what="the second start to commit")
+        await asyncio.sleep(0.2)  # give a wrong implementation the chance to publish out of order
+        assert received.empty()
+        gate.open.set()
+        got = [await asyncio.wait_for(received.get(), 15) for _ in range(2)]
+        assert got == ["first", "second"]  # publish order per shard
+
+        async def outbox_drained() -> bool:
+            async with rt.engine.connect() as conn:
+                n = (await conn.execute(sa.select(sa.func.count()).select_from(t.outbox))).scalar_one()
+            return n == 0
+
+        await wait_for(outbox_drained, timeout=15, what="the published rows to be deleted")
+        assert received.empty()  # and nothing twice
+    finally:
+        await service.stop()
+
+
+async def test_a_failed_publish_is_relayed_before_the_batch_committed_behind_it(
+    gated: tuple[Runtime, _Gate],
+) -> None:
+    """The first batch's publish fails after the second batch committed behind it: the second may
+    not publish first (its rows would overtake); both go out through the relay, in order, and
+    nothing is lost."""
+    rt, gate = gated
+    service = build(rt)
+    await service.start()
+    received: list[str] = []
+
+    async def take(d: Delivery) -> None:
+        msg = MATCHING_MESSAGE.validate_json(d.body)
+        assert isinstance(msg, AddWorkflowTask)
+        received.append(msg.task.workflow_id)
+        await d.ack()
+
+    try:
+        await rt.bus.declare_queue(
+            QueueSpec(
+                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
+            )
+        )
+        await rt.bus.consume(names.MATCHING_QUEUE, take)
+        await _start(rt, "first")
+        await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
+        await _start(rt, "second")
+        await wait_for(lambda: _committed(rt, "second"), timeout=15, what="the second start to commit")
+        gate.fail_next = True
+        gate.open.set()
+        await wait_for(
+            lambda: {"first", "second"} <= set(received), timeout=20, what="both tasks to reach matching"
+        )
+        assert received.index("first") < received.index("second")
+
+        async def outbox_drained() -> bool:
+            async with rt.engine.connect() as conn:
+                n = (await conn.execute(sa.select(sa.func.count()).select_from(t.outbox))).scalar_one()
+            return n == 0
+
+        await wait_for(outbox_drained, timeout=15, what="the relayed rows to be deleted")
+    finally:
+        await service.stop()
+
+
+async def _held(gate: _Gate, n: int) -> bool:
+    return gate.held >= n
