@@ -51,6 +51,9 @@ log = logging.getLogger("tidal.worker")
 
 
 class Worker:
+    _router_class: type[TaskRouter] = TaskRouter
+    """What routes the deliveries; a subclass is the seam tests count deliveries at."""
+
     def __init__(
         self,
         client: Client,
@@ -336,7 +339,7 @@ class Worker:
                 client=self._client,
                 shared_state_manager=self._shared_state,
             )
-        self._router = router = TaskRouter(
+        self._router = router = self._router_class(
             slots=self._slots,
             publisher=publisher,
             converter=lambda: self._client.data_converter,
