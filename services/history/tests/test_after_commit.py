@@ -13,13 +13,14 @@ import pytest
 import sqlalchemy as sa
 from tidal_history.app import build
 from tidal_schema import names
-from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask, StartWorkflowExecution
+from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask
 from tidal_server.bus import AmqpBus, Bus, ConnectionLostError, Delivery, InMemoryBus, OutMessage, QueueSpec
 from tidal_server.db import tables as t
 from tidal_server.db.engine import create_engine
 from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 
+from tests.support.shard_zero import publish_start, run_written
 from tests.support.stack import wait_for
 
 
@@ -95,27 +96,6 @@ async def gated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await bus.close()
 
 
-async def _start(rt: Runtime, wid: str) -> None:
-    start = StartWorkflowExecution(workflow_id=wid, workflow_type="T", task_queue="q", request_id=wid)
-    await rt.bus.publish(
-        OutMessage(
-            exchange=names.HISTORY_EXCHANGE,
-            routing_key=names.shard_routing_key(0),
-            body=start.model_dump_json().encode(),
-        )
-    )
-
-
-async def _committed(rt: Runtime, wid: str) -> bool:
-    async with rt.engine.connect() as conn:
-        n = (
-            await conn.execute(
-                sa.select(sa.func.count()).select_from(t.executions).where(t.executions.c.workflow_id == wid)
-            )
-        ).scalar_one()
-    return bool(n)
-
-
 async def test_the_next_batch_commits_while_the_previous_publish_waits(gated: tuple[Runtime, _Gate]) -> None:
     rt, gate = gated
     service = build(rt)
@@ -135,13 +115,13 @@ async def test_the_next_batch_commits_while_the_previous_publish_waits(gated: tu
             )
         )
         await rt.bus.consume(names.MATCHING_QUEUE, take)
-        await _start(rt, "first")
-        await wait_for(lambda: _committed(rt, "first"), timeout=15, what="the first start to commit")
+        await publish_start(rt, "first")
+        await wait_for(lambda: run_written(rt, "first"), timeout=15, what="the first start to commit")
         await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
         # The broker has not confirmed the first batch's task: the second batch is applied and
         # committed meanwhile (before, the shard waited for the confirm, then the ack).
-        await _start(rt, "second")
-        await wait_for(lambda: _committed(rt, "second"), timeout=15, what="the second start to commit")
+        await publish_start(rt, "second")
+        await wait_for(lambda: run_written(rt, "second"), timeout=15, what="the second start to commit")
         await asyncio.sleep(0.2)  # give a wrong implementation the chance to publish out of order
         assert received.empty()
         gate.open.set()
@@ -183,10 +163,10 @@ async def test_a_failed_publish_is_relayed_before_the_batch_committed_behind_it(
             )
         )
         await rt.bus.consume(names.MATCHING_QUEUE, take)
-        await _start(rt, "first")
+        await publish_start(rt, "first")
         await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
-        await _start(rt, "second")
-        await wait_for(lambda: _committed(rt, "second"), timeout=15, what="the second start to commit")
+        await publish_start(rt, "second")
+        await wait_for(lambda: run_written(rt, "second"), timeout=15, what="the second start to commit")
         gate.fail_next = True
         gate.open.set()
         await wait_for(

@@ -16,7 +16,6 @@ from prometheus_client import REGISTRY
 from tidal_history.app import build
 from tidal_history.shard import ShardProcessor
 from tidal_history.store import HistoryStore
-from tidal_schema import names
 from tidal_schema.messages import StartWorkflowExecution
 from tidal_server.bus import Delivery, InMemoryBus, OutMessage, QueueSpec
 from tidal_server.db import tables as t
@@ -24,6 +23,7 @@ from tidal_server.db.engine import create_engine
 from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 
+from tests.support.shard_zero import publish_start, run_written
 from tests.support.stack import wait_for
 
 
@@ -37,27 +37,6 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     yield Runtime(bus=bus, engine=engine, member_id="h1", shard_count=1, embedded=True)
     await engine.dispose()
     await bus.close()
-
-
-async def _start(rt: Runtime, wid: str) -> None:
-    msg = StartWorkflowExecution(workflow_id=wid, workflow_type="T", task_queue="q", request_id=wid)
-    await rt.bus.publish(
-        OutMessage(
-            exchange=names.HISTORY_EXCHANGE,
-            routing_key=names.shard_routing_key(0),
-            body=msg.model_dump_json().encode(),
-        )
-    )
-
-
-async def _started(rt: Runtime, wid: str) -> bool:
-    async with rt.engine.connect() as conn:
-        n = (
-            await conn.execute(
-                sa.select(sa.func.count()).select_from(t.executions).where(t.executions.c.workflow_id == wid)
-            )
-        ).scalar_one()
-    return bool(n)
 
 
 def _crashes() -> float:
@@ -82,12 +61,12 @@ async def test_a_store_error_in_the_idle_path_does_not_stop_the_shard(
     service = build(runtime)
     await service.start()
     try:
-        await _start(runtime, "before")
-        await wait_for(lambda: _started(runtime, "before"), timeout=20, what="the first start")
+        await publish_start(runtime, "before")
+        await wait_for(lambda: run_written(runtime, "before"), timeout=20, what="the first start")
         # Idle for a second with published outbox rows: the loop deletes them, which fails once.
         await wait_for(lambda: bool(failed), timeout=20, what="the idle-path delete to fail")
-        await _start(runtime, "after")
-        await wait_for(lambda: _started(runtime, "after"), timeout=20, what="a start after the failure")
+        await publish_start(runtime, "after")
+        await wait_for(lambda: run_written(runtime, "after"), timeout=20, what="a start after the failure")
 
         async def outbox_empty() -> bool:
             async with runtime.engine.connect() as conn:
@@ -118,8 +97,8 @@ async def test_a_crashed_shard_loop_is_released_and_reacquired(
     await service.start()
     try:
         first = service.processors[0]
-        await _start(runtime, "before")
-        await wait_for(lambda: _started(runtime, "before"), timeout=20, what="the first start")
+        await publish_start(runtime, "before")
+        await wait_for(lambda: run_written(runtime, "before"), timeout=20, what="the first start")
         await wait_for(lambda: bool(crashed), timeout=20, what="the loop to crash")
         # Released and re-acquired by this member (membership ticks at once, no heartbeat needed).
         await wait_for(
@@ -129,8 +108,8 @@ async def test_a_crashed_shard_loop_is_released_and_reacquired(
         )
         assert _crashes() == crashes + 1
         await wait_for(runtime.health.ready, timeout=20, what="the process ready again")
-        await _start(runtime, "after")
-        await wait_for(lambda: _started(runtime, "after"), timeout=20, what="a start after the crash")
+        await publish_start(runtime, "after")
+        await wait_for(lambda: run_written(runtime, "after"), timeout=20, what="a start after the crash")
     finally:
         await service.stop()
 
@@ -155,7 +134,7 @@ async def test_a_shard_that_cannot_be_released_fails_the_process(
     try:
         monkeypatch.setattr(ShardProcessor, "stop", stop_fails_once)
         monkeypatch.setattr(ShardProcessor, "_delete_published", buggy)
-        await _start(runtime, "x")
+        await publish_start(runtime, "x")
         await wait_for(lambda: runtime.health.failed.is_set(), timeout=20, what="the process marked failed")
         assert runtime.health.fatal_reason is not None
         assert "could not be released" in runtime.health.fatal_reason, runtime.health.fatal_reason
