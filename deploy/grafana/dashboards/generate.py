@@ -307,6 +307,11 @@ TIMER = Dashboard(
                     unit="s",
                 ),
                 Panel("Timers in memory", q("sum(tidal_timer_heap_timers)", "timers")),
+                Panel(
+                    "Fires sent before the stale check answered, per second by kind",
+                    q("sum by (kind) (rate(tidal_timer_fired_unchecked_total[5m]))", "{{kind}}"),
+                    unit="ops",
+                ),
             ],
         ),
         (
