@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from tidal import activity, workflow
+from tidal._completion_publisher import CompletionPublisher
 from tidal.common import RetryPolicy
 from tidal.exceptions import ApplicationError
 from tidal.testing import WorkflowEnvironment
@@ -45,19 +46,23 @@ class Counted:
 
 class _FlakyPublishWorker(Worker):
     """Its first `failures` publishes of an activity outcome raise, as a publish does while the
-    broker connection is recovering."""
+    broker connection is recovering (at the worker's completion publisher, its real one)."""
 
     def __init__(self, *args: object, failures: int, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.failures = failures
         self.refused = 0
+        counts = self
 
-    async def _publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
-        outcome = b'"type":"CompleteActivityTask"' in body or b'"type":"FailActivityTask"' in body
-        if outcome and self.refused < self.failures:
-            self.refused += 1
-            raise ConnectionError("publish refused (test)")
-        await super()._publish(routing_key, body, **props)
+        class Flaky(CompletionPublisher):
+            async def publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
+                outcome = b'"type":"CompleteActivityTask"' in body or b'"type":"FailActivityTask"' in body
+                if outcome and counts.refused < counts.failures:
+                    counts.refused += 1
+                    raise ConnectionError("publish refused (test)")
+                await super().publish(routing_key, body, **props)
+
+        self._publisher_class = Flaky
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ log = logging.getLogger("tidal.worker")
 class Worker:
     _router_class: type[TaskRouter] = TaskRouter
     """What routes the deliveries; a subclass is the seam tests count deliveries at."""
+    _publisher_class: type[CompletionPublisher] = CompletionPublisher
+    """What publishes the answers; a subclass is the seam tests make publishes fail at."""
 
     def __init__(
         self,
@@ -301,7 +303,7 @@ class Worker:
         if self._metrics_port is not None:
             self._metrics_server = tm.MetricsServer(self._metrics_port)
         self._transport = t = await self._client._new_worker_transport()
-        publisher = CompletionPublisher(transport=t, converter=lambda: self._client.data_converter)
+        publisher = self._publisher_class(transport=t, converter=lambda: self._client.data_converter)
         ns = self._client.namespace
         if self._workflows:
             self._workflow_worker = WorkflowWorker(
