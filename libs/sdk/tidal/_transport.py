@@ -18,6 +18,8 @@ from opentelemetry import propagate
 from tidal_schema import names
 from tidal_schema.limits import MESSAGE_MAX_BYTES
 
+from ._amqp_wire import ConfirmedPublisher
+
 
 class TaskDelivery(Protocol):
     @property
@@ -151,6 +153,7 @@ class AmqpTransport:
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        self._publisher = ConfirmedPublisher()
         # Queues that live and die with this connection (sticky, activity control).
         self._exclusive: set[str] = set()
 
@@ -216,21 +219,19 @@ class AmqpTransport:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{pub!r} closed")
         headers: dict[str, Any] = {}
         propagate.inject(headers)
-        # Straight to the channel under the robust one, as aio-pika's Exchange.publish does, but
-        # without building an aio-pika Message and Exchange per publish (one per task).
-        channel = await pub.get_underlay_channel()
-        await channel.basic_publish(
+        # The lean path (`_amqp_wire`): frames marshalled directly and written with whatever else
+        # this loop turn publishes or settles; the confirm is awaited as before.
+        await self._publisher.publish(
+            await pub.get_underlay_channel(),
+            exchange,
+            routing_key,
             body,
-            exchange=exchange,
-            routing_key=routing_key,
-            properties=aiormq.spec.Basic.Properties(
-                content_type="application/json",
-                delivery_mode=_PERSISTENT,
-                headers=headers or None,
-                reply_to=reply_to,
-                correlation_id=correlation_id,
-            ),
             mandatory=correlation_id is None,
+            content_type="application/json",
+            delivery_mode=_PERSISTENT,
+            headers=headers,
+            reply_to=reply_to,
+            correlation_id=correlation_id,
         )
 
     async def publish_notice(self, exchange: str, routing_key: str, body: bytes) -> None:
@@ -252,16 +253,17 @@ class AmqpTransport:
         """Publish with the given headers and ids as they are (a dead-lettered copy)."""
         await self._connection()
         assert self._pub is not None
-        ex = await self._pub.get_exchange(exchange, ensure=False)
-        await ex.publish(
-            aio_pika.Message(
-                body,
-                headers=dict(headers),
-                message_id=message_id,
-                correlation_id=correlation_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=routing_key,
+        # Through the same publisher: it must be the only one assigning this channel's tags.
+        await self._publisher.publish(
+            await self._pub.get_underlay_channel(),
+            exchange,
+            routing_key,
+            body,
+            mandatory=True,
+            headers=headers,
+            delivery_mode=_PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id,
         )
 
     async def close(self) -> None:
