@@ -8,8 +8,9 @@ import uuid
 import aio_pika
 import aiormq
 import pytest
+from tidal._amqp_wire import RawDelivery
 from tidal._task_queue_rate import RateDeclarer
-from tidal._transport import AmqpTransport
+from tidal._transport import AmqpTransport, TaskDelivery
 
 from tests.support.stack import wait_for
 from tests.support.tcp_proxy import TcpProxy
@@ -139,6 +140,73 @@ async def test_a_connection_lost_with_completions_unconfirmed_fails_each_and_the
         assert set(got) == {b"warm-up", *bodies}
         assert len(got) == 1 + 2 * len(bodies)
         await q.delete(if_unused=False, if_empty=False)
+    finally:
+        await conn.close()
+        await transport.close()
+        await proxy.stop()
+
+
+async def test_a_task_redelivered_after_a_reconnect_runs_once_and_a_stale_ack_stays_on_its_channel(
+    amqp_url: str,
+) -> None:
+    """Hostile: the connection dies while a task is being run. After the reconnect the consumer
+    takes tasks again with its prefetch; the task comes again once (redelivered); and the ack of
+    the first delivery, whose tag was 1 on the dead channel as the redelivery's is on the new
+    one, is refused, not sent on the new channel (it would have settled the redelivery)."""
+    proxy = TcpProxy(amqp_url)
+    url = await proxy.start()
+    transport = AmqpTransport(url + "?reconnect_interval=0.2")
+    queue = f"tasks-{uuid.uuid4().hex[:8]}"
+    conn = await aio_pika.connect(amqp_url)
+    seen: list[TaskDelivery] = []
+    auto_ack = asyncio.Event()
+
+    async def handler(delivery: TaskDelivery) -> None:
+        seen.append(delivery)
+        if auto_ack.is_set():
+            await delivery.ack()
+
+    def bodies() -> list[bytes]:
+        return [d.body for d in seen]
+
+    async def ready() -> int:
+        q = await channel.declare_queue(queue, passive=True)
+        return q.declaration_result.message_count
+
+    try:
+        channel = await conn.channel()
+        await transport.declare_task_queue(queue, sticky=False)
+        await transport.consume(queue, handler, prefetch=5)
+        await transport.publish("", queue, b"task-1")
+        await wait_for(lambda: bodies() == [b"task-1"], timeout=30, what="the first delivery")
+        first = seen[0]
+        proxy.cut()
+        await wait_for(lambda: len(seen) == 2, timeout=30, what="the redelivery after the reconnect")
+        again = seen[1]
+        assert again.body == b"task-1"
+        assert isinstance(again, RawDelivery) and again.redelivered
+        with pytest.raises(aiormq.exceptions.ChannelInvalidStateError):
+            await first.ack()
+        # The redelivery is still the broker's to give back: nothing settled it.
+        for n in range(2, 22):
+            await transport.publish("", queue, b"task-%d" % n)
+        # Prefetch 5 holds after the reconnect: task-1 (unacked) and four more, 16 left ready.
+        await wait_for(
+            lambda: len(seen) == 6, timeout=30, what="the consumer to take tasks up to its prefetch"
+        )
+        assert await ready() == 16 and len(seen) == 6
+        assert bodies().count(b"task-1") == 2
+        await again.nack(requeue=True)
+        await wait_for(lambda: len(seen) == 7, timeout=30, what="the nacked task to come back")
+        assert seen[6].body == b"task-1"
+        auto_ack.set()  # from here on the handler acks what it takes
+        for delivery in seen[2:]:
+            await delivery.ack()
+        # task-1 three times (the dead channel's, its redelivery, after the nack), the rest once.
+        await wait_for(lambda: len(seen) == 23, timeout=30, what="every task")
+        assert sorted(bodies()) == sorted([b"task-1", b"task-1"] + [b"task-%d" % n for n in range(1, 22)])
+        assert await ready() == 0
+        await channel.queue_delete(queue)
     finally:
         await conn.close()
         await transport.close()

@@ -201,7 +201,9 @@ class ConfirmedPublisher:
 
 
 class RawDelivery:
-    """One delivery as aiormq parsed it; properties read when asked."""
+    """One delivery as aiormq parsed it; properties read when asked. `ack` and `nack` return
+    once the frame is queued for this loop turn's write (nothing to wait for: an ack has no
+    reply, and one lost with the connection leaves the delivery to be redelivered)."""
 
     __slots__ = ("_channel", "_message", "_settled")
 
@@ -230,10 +232,10 @@ class RawDelivery:
     def redelivered(self) -> bool:
         return bool(self._message.redelivered)
 
-    def ack(self) -> None:
+    async def ack(self) -> None:
         self._settle(ack_frame(self._channel.number, self._tag()))
 
-    def nack(self, *, requeue: bool = True) -> None:
+    async def nack(self, *, requeue: bool = True) -> None:
         self._settle(nack_frame(self._channel.number, self._tag(), requeue=requeue))
 
     def _tag(self) -> int:

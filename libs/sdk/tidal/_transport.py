@@ -14,11 +14,13 @@ from typing import Any, Protocol
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiormq.abc import DeliveredMessage
 from opentelemetry import propagate
 from tidal_schema import names
 from tidal_schema.limits import MESSAGE_MAX_BYTES
 
-from ._amqp_wire import ConfirmedPublisher
+from ._amqp_consume import LeanConnection, LeanConsumer
+from ._amqp_wire import ConfirmedPublisher, RawDelivery
 
 
 class TaskDelivery(Protocol):
@@ -131,6 +133,33 @@ class _AmqpDelivery:
         await self._msg.ack()
 
 
+class _LeanDelivery(RawDelivery):
+    """A task delivered through the lean path (`_amqp_consume`)."""
+
+    __slots__ = ("_queue", "_transport")
+
+    def __init__(self, message: DeliveredMessage, transport: AmqpTransport, queue: str) -> None:
+        super().__init__(message)
+        self._transport = transport
+        self._queue = queue
+
+    async def dead_letter(self, reason: str) -> None:
+        headers = {**self.headers, _H_DL_REASON: reason[:1000], _H_DL_QUEUE: self._queue}
+        try:
+            await self._transport.publish_raw(
+                names.DEAD_LETTER_EXCHANGE,
+                "",
+                self.body,
+                headers,
+                message_id=self.message_id,
+                correlation_id=self.correlation_id,
+            )
+        except Exception:
+            await self.nack(requeue=False)
+            return
+        await self.ack()
+
+
 class _AmqpConsumer:
     def __init__(self, channel: AbstractChannel, queue: aio_pika.abc.AbstractQueue, tag: str) -> None:
         self._channel = channel
@@ -161,7 +190,9 @@ class AmqpTransport:
         async with self._lock:
             if self._conn is None:
                 self._conn = await aio_pika.connect_robust(
-                    self._url, client_properties={"connection_name": self._name}
+                    self._url,
+                    client_properties={"connection_name": self._name},
+                    connection_class=LeanConnection,
                 )
                 self._pub = await self._conn.channel(publisher_confirms=True)
             return self._conn
@@ -195,10 +226,14 @@ class AmqpTransport:
         else:
             q = await channel.declare_queue(queue, passive=True)
 
-        async def on_message(msg: AbstractIncomingMessage) -> None:
+        async def on_raw(msg: DeliveredMessage) -> None:
+            await handler(_LeanDelivery(msg, self, queue))
+
+        async def on_incoming(msg: AbstractIncomingMessage) -> None:
+            # Only a consumer aio-pika restored after the broker cancelled it comes this way.
             await handler(_AmqpDelivery(msg, self, queue))
 
-        tag = await q.consume(on_message)
+        tag = await q.consume(LeanConsumer(on_raw=on_raw, on_incoming=on_incoming))
         return _AmqpConsumer(channel, q, tag)
 
     async def publish(
