@@ -211,3 +211,35 @@ async def test_a_task_redelivered_after_a_reconnect_runs_once_and_a_stale_ack_st
         await conn.close()
         await transport.close()
         await proxy.stop()
+
+
+async def test_a_consumer_the_broker_cancelled_consumes_again(amqp_url: str) -> None:
+    """The broker cancels a consumer whose queue is deleted; once the queue is back, aio-pika
+    restores the consumer through its own consume (deliveries then come as IncomingMessages to
+    the lean consumer's other entry) and tasks flow again, each settled once."""
+    transport = AmqpTransport(amqp_url)
+    queue = f"tasks-{uuid.uuid4().hex[:8]}"
+    conn = await aio_pika.connect(amqp_url)
+    seen: list[bytes] = []
+
+    async def handler(delivery: TaskDelivery) -> None:
+        seen.append(delivery.body)
+        await delivery.ack()
+
+    try:
+        channel = await conn.channel()
+        await transport.declare_task_queue(queue, sticky=False)
+        await transport.consume(queue, handler, prefetch=5)
+        await transport.publish("", queue, b"before")
+        await wait_for(lambda: seen == [b"before"], timeout=30, what="the first task")
+        await channel.queue_delete(queue)
+        await transport.declare_task_queue(queue, sticky=False)
+
+        await transport.publish("", queue, b"after")  # waits in the queue until it is consumed again
+        await wait_for(lambda: seen == [b"before", b"after"], timeout=60, what="the restored consumer")
+        q = await channel.declare_queue(queue, passive=True)
+        assert q.declaration_result.message_count == 0
+        await channel.queue_delete(queue)
+    finally:
+        await conn.close()
+        await transport.close()
