@@ -19,6 +19,8 @@ middlewares per call (docs/performance.md, "Frontend and client").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,7 +29,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api.router import PREFIX
-from .inprocess import InProcessCalls
+from .inprocess import InProcessCalls, Reply
 from .problems import unsafe_target
 
 __all__ = ["FastPath"]
@@ -73,7 +75,12 @@ class FastPath:
         elif headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
             await self.app(scope, receive, send)  # a GET with a body: BodyLimit's to judge
             return
-        reply = await self._calls.reply(method, path, query, headers, body)
+        if start or not _waits(query):
+            reply = await self._calls.reply(method, path, query, headers, body)
+        else:
+            gone, reply = await self._long_poll(path, query, headers, receive, received)
+            if gone:
+                return  # nobody to answer
         if reply is None:
             await self.app(scope, _replay(received, receive), send)
             return
@@ -87,6 +94,33 @@ class FastPath:
             raw = content.raw_headers
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": data})
+
+    async def _long_poll(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        receive: Receive,
+        received: list[Message],
+    ) -> tuple[bool, Reply | None]:
+        """The result long poll, given up when the client hangs up: (True, None) then. Otherwise an
+        abandoned poll kept its task and its watch for the whole wait (up to a minute), and a
+        client opening polls and hanging up piled them up."""
+        reply = asyncio.ensure_future(self._calls.reply("GET", path, query, headers, None))
+        gone = asyncio.ensure_future(_until_gone(receive, received))
+        try:
+            await asyncio.wait((reply, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Before the answer goes out: uvicorn's receive() also returns once a response is
+            # complete, and whatever it took is in `received` for the app if the poll declines.
+            gone.cancel()
+            if not reply.done():
+                reply.cancel()  # the client left, or this request is being cancelled
+        if reply.cancelled() or not reply.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await reply  # its watch is removed before we return
+            return True, None
+        return False, reply.result()
 
     async def _read(
         self, headers: Mapping[str, str], receive: Receive, received: list[Message]
@@ -107,6 +141,21 @@ class FastPath:
                 return None
             if not message.get("more_body", False):
                 return b"".join(m.get("body", b"") for m in received)
+
+
+async def _until_gone(receive: Receive, received: list[Message]) -> None:
+    """Until the client disconnects. A GET's first message is its (empty) request; kept for the
+    app in case the poll is declined."""
+    while (message := await receive())["type"] != "http.disconnect":
+        received.append(message)
+
+
+def _waits(query: Mapping[str, str]) -> bool:
+    """A long poll: `wait` above zero (the route's own validation judges what is not a number)."""
+    try:
+        return float(query.get("wait", "0")) > 0
+    except ValueError:
+        return False
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
