@@ -561,3 +561,58 @@ async def test_a_timer_rearmed_while_its_lookup_is_in_flight_still_fires(env: En
     (delivery,) = await env.history[0].wait_for(1)
     assert FireTimer.model_validate_json(delivery.body).key == "rearmed"
     assert svc.stale_dropped == 0
+
+
+class OneFireGate(GatedBus):
+    """Holds the publish of one fire (by message id: a key at one due time) until released, then
+    publishes it, or fails it as a broker gone would."""
+
+    def __init__(self, inner: Bus, message_id: str, *, fail: bool) -> None:
+        super().__init__(inner, held=message_id)
+        self._fail = fail
+
+    async def publish_many(self, messages: Any) -> None:
+        if any(m.message_id == self._held for m in messages):
+            self.holding.set()
+            await self.release.wait()
+            if self._fail:
+                raise ConnectionError("the broker went away with this fire in flight")
+        await self._inner.publish_many(messages)
+
+
+@pytest.mark.parametrize("rearm", ["later", "same"])
+@pytest.mark.parametrize("outcome", ["confirmed", "failed"])
+async def test_a_timer_rearmed_while_its_fire_is_in_flight(env: Env, rearm: str, outcome: str) -> None:
+    """History re-arms a key (a new ScheduleTimer, its row rewritten) while the timer's fire is
+    being published. A later due time: the fire in flight goes out once if confirmed, is dropped
+    if its publish fails (superseded), and the re-armed one fires at its own time. The same due
+    time: one fire in all, retried if its publish fails. Never twice, never lost."""
+    now = env.clock.now()
+    first = timer("rearmed", now + timedelta(seconds=5))
+    again = timer("rearmed", now + timedelta(seconds=10 if rearm == "later" else 5))
+    bus = OneFireGate(env.bus, f"rearmed@{first.fire_at.isoformat()}", fail=outcome == "failed")
+    svc = await env.start_service(bus=bus)
+    await env.publish(first)
+    await until(svc, lambda: "rearmed" in svc.heap)
+    await advance(env, svc, timedelta(seconds=5))
+    async with asyncio.timeout(DEADLINE):
+        await bus.holding.wait()
+    await env.publish(again)
+    await until(svc, lambda: svc.received == 2)
+    bus._held = "nothing"  # a retry of the held fire goes through
+    bus.release.set()
+    await until(svc, lambda: not svc._firing.publishing)
+    if outcome == "failed":
+        await advance(env, svc, svc._settings.publish_backoff_max_seconds)  # past the retry backoff
+    if env.clock.now() < again.fire_at:
+        await advance(env, svc, again.fire_at - env.clock.now())
+    expected = {
+        ("later", "confirmed"): [first.fire_at, again.fire_at],
+        ("later", "failed"): [again.fire_at],
+        ("same", "confirmed"): [first.fire_at],
+        ("same", "failed"): [first.fire_at],
+    }[rearm, outcome]
+    await env.history[0].wait_for(len(expected))
+    await until(svc, lambda: len(svc.heap) == 0 and svc.idle())
+    assert [d.message_id for d in env.history[0].items] == [f"rearmed@{t.isoformat()}" for t in expected]
+    assert svc.fired == len(expected)
