@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api.router import PREFIX
 from .inprocess import InProcessCalls, Reply
-from .problems import unsafe_target
+from .problems import body_deadline, body_too_slow, unsafe_target
 
 __all__ = ["FastPath"]
 
@@ -39,13 +39,17 @@ _JSON = b"application/json"
 
 
 class FastPath:
-    """`FastPath(app=..., calls=..., max_body_bytes=...)`: an ASGI app serving the two hot routes
-    through `calls` and everything else through `app`."""
+    """`FastPath(app=..., calls=..., max_body_bytes=..., body_seconds=...)`: an ASGI app serving
+    the two hot routes through `calls` and everything else through `app`. A start's body must be
+    in within `body_seconds` (the app's BodyLimit holds every other request to the same)."""
 
-    def __init__(self, *, app: ASGIApp, calls: InProcessCalls, max_body_bytes: int) -> None:
+    def __init__(
+        self, *, app: ASGIApp, calls: InProcessCalls, max_body_bytes: int, body_seconds: float = 30.0
+    ) -> None:
         self.app = app
         self._calls = calls
         self._max_body_bytes = max_body_bytes
+        self._body_seconds = body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -68,7 +72,12 @@ class FastPath:
             if not _plain_json(headers):
                 await self.app(scope, receive, send)
                 return
-            body = await self._read(headers, receive, received)
+            try:
+                async with asyncio.timeout_at(body_deadline(scope, self._body_seconds)):
+                    body = await self._read(headers, receive, received)
+            except TimeoutError:
+                await body_too_slow(self._body_seconds)(scope, receive, send)
+                return
             if body is None:
                 await self.app(scope, _replay(received, receive), send)
                 return

@@ -1,9 +1,14 @@
-"""A result long poll whose client hangs up stops waiting, over real TCP through uvicorn, on the
-real stack (RabbitMQ and Postgres, history faked: conftest.py) and embedded.
+"""Clients that hang up or stall, over real TCP through uvicorn, on the real stack (RabbitMQ and
+Postgres, history faked: conftest.py) and embedded.
 
-Before, nothing listened for the client leaving: each abandoned poll kept its task and its watch
-for the whole wait (up to `long_poll_max_seconds`, 60 s by default), so a client that opened
-polls and hung up (or an SDK whose HTTP timeout is shorter than the wait, retrying) piled them up.
+A result long poll whose client hangs up stops waiting. Before, nothing listened for the client
+leaving: each abandoned poll kept its task and its watch for the whole wait (up to
+`long_poll_max_seconds`, 60 s by default), so a client that opened polls and hung up (or an SDK
+whose HTTP timeout is shorter than the wait, retrying) piled them up.
+
+A request whose body does not arrive within `body_timeout_seconds` is answered 408 and its
+connection closed. Before, a client sending its body slowly (slow loris) held its connection and
+a task for as long as it kept the connection open: uvicorn has no read timeout of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .conftest import DEADLINE, SHARDS, FakeHistory, insert_run
 
 BASE = "/api/v1/namespaces/default/workflows"
 WAIT = 50  # seconds the polls ask for: far beyond DEADLINE, so a poll that waits it out fails
+BODY_SECONDS = 1.0
 
 
 def _free_port() -> int:
@@ -58,6 +64,7 @@ async def served(
             database_url=module_database_url,
             shard_count=SHARDS,
             long_poll_max_seconds=WAIT,
+            body_timeout_seconds=BODY_SECONDS,
             commands_enabled=False,
         )
         runtime = Runtime(bus=bus, engine=engine, member_id=f"lpd-{uuid.uuid4().hex[:8]}", shard_count=SHARDS)
@@ -74,7 +81,10 @@ async def served(
             await service.stop()
             await bus.close()
     else:
-        srv = EmbeddedServer(http_port=port, settings={"frontend": {"long_poll_max_seconds": WAIT}})
+        srv = EmbeddedServer(
+            http_port=port,
+            settings={"frontend": {"long_poll_max_seconds": WAIT, "body_timeout_seconds": BODY_SECONDS}},
+        )
         await srv.start()
 
         async def started_run() -> tuple[str, str]:
@@ -140,3 +150,34 @@ async def test_a_long_poll_whose_client_hangs_up_stops_waiting(
     )
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "Running"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        (BASE, "application/json"),  # a start: the fast path reads it
+        (BASE, "text/plain"),  # the same route, left to the app
+        (f"{BASE}/w/signal/go", "application/json"),  # another route: the app
+    ],
+    ids=["fast-path", "start-left-to-the-app", "app"],
+)
+async def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_cut(
+    served: tuple[FrontendService, int, Callable[[], Any]], path: str, content_type: str
+) -> None:
+    _, port, _ = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            'Content-Length: 100\r\n\r\n{"workflow'.encode()
+        )
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        async with asyncio.timeout(DEADLINE):
+            answer = await reader.read()  # until the server closes the connection
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"code":"request_timeout"' in answer.replace(b" ", b""), answer
+        assert loop.time() - began >= BODY_SECONDS * 0.9
+    finally:
+        writer.close()
