@@ -36,6 +36,8 @@ from tidal_timer.service import TimerService
 from tidal_timer.settings import TimerSettings
 from tidal_timer.store import existing_keys
 
+from tests.support.tcp_proxy import Proxy
+
 DEADLINE = 10.0
 SHARDS = 2
 
@@ -616,3 +618,41 @@ async def test_a_timer_rearmed_while_its_fire_is_in_flight(env: Env, rearm: str,
     await until(svc, lambda: len(svc.heap) == 0 and svc.idle())
     assert [d.message_id for d in env.history[0].items] == [f"rearmed@{t.isoformat()}" for t in expected]
     assert svc.fired == len(expected)
+
+
+async def test_fires_in_flight_when_the_connection_drops_are_all_delivered(
+    env: Env, request: pytest.FixtureRequest
+) -> None:
+    """The timer service's connection to the broker cut (the broker stays up) while fires are
+    being published, one of them held unconfirmed: every timer's fire still reaches history, at
+    least once (repeats are history's to discard). Real RabbitMQ only: the embedded bus has no
+    connection to lose."""
+    if not isinstance(env.bus, AmqpBus):
+        pytest.skip("the in-memory bus has no connection to cut")
+    proxy, url = await Proxy.before(request.getfixturevalue("fresh_vhost_amqp_url"))
+    inner = AmqpBus(url, connection_name="tidal-test-timer-proxied")
+    await inner.connect()
+    try:
+        now = env.clock.now()
+        timers = [timer(f"cut-{i}", now - timedelta(seconds=1), shard=i % SHARDS) for i in range(200)]
+        await env.insert_rows(*timers)  # due already: the service fires them as it loads them
+        bus = OneFireGate(inner, f"cut-100@{timers[100].fire_at.isoformat()}", fail=False)
+        svc = await env.start_service(bus=bus, publish_batch_max=10)
+        async with asyncio.timeout(DEADLINE):
+            await bus.holding.wait()
+        proxy.cut()  # with cut-100's publish held and others in flight
+        bus.release.set()
+        async with asyncio.timeout(60):  # a reconnect on a loaded box
+            while True:
+                fired = {FireTimer.model_validate_json(d.body).key for c in env.history for d in c.items}
+                if fired >= {s.key for s in timers}:
+                    break
+                # The failed publishes retry after a backoff on the service's (fake) clock.
+                env.clock.advance(timedelta(seconds=svc._settings.publish_backoff_max_seconds))
+                await asyncio.sleep(0.05)  # polling the collectors, with the deadline above
+        await until(svc, lambda: len(svc.heap) == 0)
+    finally:
+        for svc in list(env.services):
+            await env.stop_service(svc)
+        await inner.close()
+        await proxy.stop()
