@@ -20,7 +20,6 @@ middlewares per call (docs/performance.md, "Frontend and client").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -126,8 +125,9 @@ class FastPath:
             if not reply.done():
                 reply.cancel()  # the client left, or this request is being cancelled
         if reply.cancelled() or not reply.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await reply  # its watch is removed before we return
+            # Its watch is removed before we return. asyncio.wait, not awaiting it: that would
+            # raise its CancelledError, and suppressing that could swallow a cancel of our own.
+            await asyncio.wait((reply,))
             return True, None
         return False, reply.result()
 
