@@ -13,7 +13,7 @@ from tidal._task_queue_rate import RateDeclarer
 from tidal._transport import AmqpTransport, TaskDelivery
 
 from tests.support.stack import wait_for
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import Proxy
 
 
 async def test_a_rate_declaration_to_a_missing_exchange_leaves_completions_working(
@@ -98,8 +98,7 @@ async def test_a_connection_lost_with_completions_unconfirmed_fails_each_and_the
     the connection dies. No publish may have returned (the worker acks its task only after the
     confirm); each fails, and published again after the reconnect, each is in the queue (twice:
     at least once is the promise)."""
-    proxy = TcpProxy(amqp_url)
-    url = await proxy.start()
+    proxy, url = await Proxy.before(amqp_url)
     transport = AmqpTransport(url + "?reconnect_interval=0.2")
     queue = f"completions-{uuid.uuid4().hex[:8]}"
     conn = await aio_pika.connect(amqp_url)
@@ -153,8 +152,7 @@ async def test_a_task_redelivered_after_a_reconnect_runs_once_and_a_stale_ack_st
     takes tasks again with its prefetch; the task comes again once (redelivered); and the ack of
     the first delivery, whose tag was 1 on the dead channel as the redelivery's is on the new
     one, is refused, not sent on the new channel (it would have settled the redelivery)."""
-    proxy = TcpProxy(amqp_url)
-    url = await proxy.start()
+    proxy, url = await Proxy.before(amqp_url)
     transport = AmqpTransport(url + "?reconnect_interval=0.2")
     queue = f"tasks-{uuid.uuid4().hex[:8]}"
     conn = await aio_pika.connect(amqp_url)

@@ -1,5 +1,6 @@
-"""A TCP proxy in front of the broker, so a test can cut a client's connection like a network
-fault (both sockets aborted at once, nothing flushed)."""
+"""A TCP proxy in front of the broker, so a test can cut a client's connection like a network fault
+(the broker itself stays up, and so do the test's other connections), or hold back what the broker
+sends (confirms, deliveries) before cutting."""
 
 from __future__ import annotations
 
@@ -7,28 +8,31 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["TcpProxy"]
+__all__ = ["Proxy"]
 
 
-class TcpProxy:
-    def __init__(self, url: str) -> None:
-        self._url = urlsplit(url)
-        self.target = (self._url.hostname or "127.0.0.1", self._url.port or 5672)
+class Proxy:
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
         self.writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
-        self.connections = 0
         self._replies = asyncio.Event()
         self._replies.set()
 
-    async def start(self) -> str:
-        """Listen, and return the AMQP URL that goes through the proxy."""
+    @classmethod
+    async def before(cls, amqp_url: str) -> tuple[Proxy, str]:
+        """A started proxy to the broker of `amqp_url`, and the same URL through it."""
+        url = urlsplit(amqp_url)
+        proxy = cls(url.hostname or "127.0.0.1", url.port or 5672)
+        port = await proxy.start()
+        netloc = f"{url.username}:{url.password}@127.0.0.1:{port}"
+        return proxy, urlunsplit(url._replace(netloc=netloc))
+
+    async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = int(self.server.sockets[0].getsockname()[1])
-        netloc = f"{self._url.username}:{self._url.password}@127.0.0.1:{port}"
-        return urlunsplit(self._url._replace(netloc=netloc))
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        self.connections += 1
         broker_r, broker_w = await asyncio.open_connection(*self.target)
         self.writers |= {client_w, broker_w}
 
