@@ -1,18 +1,16 @@
 """The timer service: owns timer shards, keeps their near future in a heap, fires due timers to the
 owning history shard.
 
-Durability lives in Postgres (history writes the `timers` row in the same transaction as the
-outbox row that publishes the ScheduleTimer), so this process is a cache that may be lost at any
-time: on acquiring a shard it reloads the shard's rows due before now + window, and every load
-window afterwards it reads the next slice. ScheduleTimer messages only add what is due inside
-the loaded window; later ones are acked and picked up by a later load. Fires are at least once:
-a crash between the publish confirm and forgetting, a reload of a row history has not deleted yet,
-or a redelivered ScheduleTimer can fire a timer twice, and history discards stale fires.
+Durability lives in Postgres (history commits the `timers` row with the transition), so this
+process is a cache that may be lost at any time: on acquiring a shard it reads the shard's rows
+due before now + window (overdue ones too), and every load interval the next contiguous slice.
+History sends a ScheduleTimer only for a timer due too soon for those reads to see in time
+(tidal_server.timer_horizon); one due beyond the loaded slice is acked and left to a read. The
+sweep (sweep.py) fires late any overdue row that came in neither way. Fires are at least once and
+history discards stale and repeated ones.
 
-Firing never waits for anything but the due time: the firing loop claims what is due, hands it
-to a publish of its own and goes back to sleep; the confirm forgets the timers and a failure gives
-them back. Which timers could only fire stale is looked up ahead of their due time by a loop of
-its own (stale_check.py), whose answer a fire does not wait for.
+Firing never waits for anything but the due time (firing.py); which timers could only fire stale
+is looked up ahead of their due time by a loop of its own (stale_check.py).
 """
 
 from __future__ import annotations
@@ -38,6 +36,7 @@ from .heap import Entry, TimerHeap
 from .settings import TimerSettings
 from .stale_check import Lookup, StaleCheck
 from .store import existing_keys, load_due
+from .sweep import Sweep
 
 __all__ = ["TimerService", "timer_queue_spec"]
 
@@ -77,6 +76,13 @@ class TimerService:
         self.shards: dict[int, _Shard] = {}
         self._load_now = asyncio.Event()  # the loader runs before its interval (a backlog drained)
         self._supervisor = runtime.supervisor("timer")
+        self._sweep = Sweep(
+            engine=self._reads,
+            limit=settings.load_batch_max,
+            interval=timedelta(seconds=settings.sweep_interval_seconds),
+            grace=timedelta(seconds=settings.sweep_grace_seconds),
+            start=runtime.clock.now(),
+        )
         self._parked: dict[str, datetime | None] = {}  # loop name -> deadline it sleeps until
         self._check = StaleCheck(
             heap=self.heap,
@@ -212,6 +218,7 @@ class TimerService:
                 log.warning("cancelling the consumer of timer shard %s failed", shard_id, exc_info=True)
         # The next owner reloads these from the database.
         dropped = self.heap.drop_group(shard_id)
+        self._sweep.drop_shard(shard_id)
         log.info("released timer shard %s (%d timers dropped)", shard_id, dropped)
         self.progress.set()
 
@@ -333,14 +340,34 @@ class TimerService:
                         state.id,
                         extra={"shard": state.id},
                     )
+            await self._sweep_overdue()
 
     def _backlogged(self, shard_id: int) -> bool:
         return self.heap.count(shard_id) > self._settings.load_batch_max // 2
 
+    async def _sweep_overdue(self) -> None:
+        before = self._sweep.due(self._rt.clock.now())
+        if before is None:
+            return
+        for state in list(self.shards.values()):
+            if state.cursor is not None:
+                continue  # still paging in a backlog, which reads every overdue row
+            try:
+                missed = await self._sweep.overdue(state.id, before=before, held=self.heap.__contains__)
+            except Exception:
+                log.exception("sweeping timer shard %s failed; retrying", state.id, extra={"shard": state.id})
+                self._sweep.retry()
+                continue
+            if self.shards.get(state.id) is state:  # else released: the next owner reads these
+                for sched in missed:
+                    self._insert(sched)
+                self.progress.set()
+
     # --- firing ---------------------------------------------------------------------------
 
-    def _fired(self) -> None:
+    def _fired(self, confirmed: list[Entry[ScheduleTimer]]) -> None:
         """A publish settled: a backlog drained by it may let the loader page on."""
+        self._sweep.fired(confirmed)
         self._page_on()
         self.progress.set()
 
