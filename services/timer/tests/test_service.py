@@ -638,3 +638,35 @@ async def test_the_sweep_does_not_fire_again_what_history_has_not_applied_yet(en
     for _ in range(3):
         await advance(env, svc, timedelta(seconds=1))
     await until(svc, lambda: svc._sweep.remembered(0) == 0)
+
+
+async def test_the_steady_reads_are_one_statement_for_every_shard(env: Env) -> None:
+    """Every owned shard is read every second now (no ScheduleTimer for far timers), so the
+    shards whose reads reached the same point share one statement per interval instead of one
+    each; what they read still reaches each shard's heap."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM timers" in statement and "fire_at <" in statement:
+            seen.append(statement)
+
+    svc = await env.start_service()
+    await advance(env, svc, timedelta(seconds=1))  # the first turn: every shard read to one end
+    await until(svc, svc.idle)
+    a, b = (
+        timer("a", env.clock.now() + timedelta(seconds=2.5)),
+        timer("b", env.clock.now() + timedelta(seconds=2.5), 1),
+    )
+    await env.insert_rows(a, b)
+    sa.event.listen(env.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            await advance(env, svc, timedelta(seconds=1))
+        await until(svc, lambda: "a" in svc.heap and "b" in svc.heap)
+        await until(svc, svc.idle)
+    finally:
+        sa.event.remove(env.engine.sync_engine, "before_cursor_execute", record)
+    assert len(seen) == 3, seen
+    await advance(env, svc, timedelta(seconds=1))
+    await env.history[0].wait_for(1)
+    await env.history[1].wait_for(1)

@@ -35,7 +35,7 @@ from .firing import Firing
 from .heap import Entry, TimerHeap
 from .settings import TimerSettings
 from .stale_check import Lookup, StaleCheck
-from .store import existing_keys, load_due
+from .store import existing_keys, load_due, load_due_shards
 from .sweep import Sweep
 
 __all__ = ["TimerService", "timer_queue_spec"]
@@ -285,9 +285,9 @@ class TimerService:
 
     # --- loading windows --------------------------------------------------------------------
 
-    async def _load(self, state: _Shard, *, initial: bool = False) -> None:
+    async def _load(self, state: _Shard, *, initial: bool = False, end: datetime | None = None) -> None:
         """Read the next slice of the shard's timers table into the heap."""
-        end = self._rt.clock.now() + self._window
+        end = end or self._rt.clock.now() + self._window
         if initial:
             start: datetime | None = None  # everything overdue too: this is the recovery path
             after_key = None
@@ -329,18 +329,62 @@ class TimerService:
         while True:
             await self._park("load", interval, self._load_now)
             self._load_now.clear()
+            # One end for every shard: shards whose reads reached the same point (all of them,
+            # once each has been read once) then share one statement per interval.
+            end = self._rt.clock.now() + self._window
+            same: dict[datetime, list[_Shard]] = {}
             for state in list(self.shards.values()):
-                if state.cursor is not None and self._backlogged(state.id):
-                    continue  # still firing the previous page of a large backlog
+                if state.cursor is None:
+                    same.setdefault(state.horizon, []).append(state)
+            for states in same.values():
+                try:
+                    await self._load_together(states, end)
+                except Exception:
+                    log.exception(
+                        "loading the next window of timer shards %s failed; retrying", [s.id for s in states]
+                    )
+            for state in list(self.shards.values()):
+                if state.cursor is None or self._backlogged(state.id):
+                    continue  # read above, or still firing the previous page of a large backlog
                 try:
                     await self._load(state)
                 except Exception:
                     log.exception(
-                        "loading the next window of timer shard %s failed; retrying",
+                        "loading the next page of timer shard %s failed; retrying",
                         state.id,
                         extra={"shard": state.id},
                     )
             await self._sweep_overdue()
+
+    async def _load_together(self, states: list[_Shard], end: datetime) -> None:
+        """`_load` for shards whose slices start at the same point, in one statement."""
+        start = states[0].horizon
+        if len(states) == 1 or end <= start:
+            for state in states:
+                await self._load(state, end=end)
+            return
+        # Widened before the query, as in `_load`.
+        for state in states:
+            state.horizon = end
+        try:
+            loaded = await load_due_shards(
+                self._reads, [s.id for s in states], start=start, end=end, limit=self._settings.load_batch_max
+            )
+        except BaseException:
+            for state in states:
+                if self.shards.get(state.id) is state:
+                    state.horizon = start
+            raise
+        current = {s.id: s for s in states if self.shards.get(s.id) is s}
+        if loaded is None:  # more rows than one read takes: page each shard on its own
+            for state in current.values():
+                state.horizon = start
+                await self._load(state, end=end)
+            return
+        for sched in loaded:
+            if sched.shard_id in current:
+                self._insert(sched)
+        self.progress.set()
 
     def _backlogged(self, shard_id: int) -> bool:
         return self.heap.count(shard_id) > self._settings.load_batch_max // 2
