@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
-from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, QueueSpec
+from tidal_server.bus import BusError, Delivery, ExclusiveConsumerError, QueueSpec
 from tidal_server.db.raw import autocommit
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
@@ -33,9 +32,10 @@ from tidal_server.sharding import Membership
 from . import metrics
 from .firing import Firing
 from .heap import Entry, TimerHeap
+from .loading import Loader, Shard
 from .settings import TimerSettings
 from .stale_check import Lookup, StaleCheck
-from .store import existing_keys, load_due, load_due_shards
+from .store import existing_keys
 from .sweep import Sweep
 
 __all__ = ["TimerService", "timer_queue_spec"]
@@ -51,17 +51,6 @@ def timer_queue_spec(shard_id: int) -> QueueSpec:
     )
 
 
-@dataclass(eq=False)
-class _Shard:
-    id: int
-    horizon: datetime
-    """The heap holds every timer of this shard due at or before the horizon (ScheduleTimers
-    beyond it are acked and left to a later load from the database)."""
-    cursor: tuple[datetime, str] | None = None
-    """Set while a row-limited load has more rows to page through: (fire_at, key) of the last row."""
-    consumer: Consumer | None = None
-
-
 class TimerService:
     name = "timer"
 
@@ -73,7 +62,7 @@ class TimerService:
         # BEGIN and the ROLLBACK the pool issues when the connection comes back.
         self._reads = autocommit(runtime.engine)
         self.heap: TimerHeap[ScheduleTimer] = TimerHeap()
-        self.shards: dict[int, _Shard] = {}
+        self.shards: dict[int, Shard] = {}
         self._load_now = asyncio.Event()  # the loader runs before its interval (a backlog drained)
         self._supervisor = runtime.supervisor("timer")
         self._sweep = Sweep(
@@ -112,6 +101,18 @@ class TimerService:
         # Set on every state change (message handled, load done, batch fired): lets tests wait on
         # a condition instead of sleeping.
         self.progress = asyncio.Event()
+        self._loader = Loader(
+            reads=self._reads,
+            clock=runtime.clock,
+            window=self._window,
+            batch_max=settings.load_batch_max,
+            shards=self.shards,
+            sweep=self._sweep,
+            insert=self._insert,
+            held=self.heap.__contains__,
+            count=self.heap.count,
+            progress=self.progress,
+        )
         self.membership = Membership(
             engine=runtime.engine,
             clock=runtime.clock,
@@ -177,7 +178,7 @@ class TimerService:
     # --- shard ownership --------------------------------------------------------------------
 
     async def _acquire(self, shard_id: int) -> bool:
-        state = _Shard(id=shard_id, horizon=self._rt.clock.now() + self._window)
+        state = Shard(id=shard_id, horizon=self._rt.clock.now() + self._window)
         # Registered before consuming so the first deliveries are accepted.
         self.shards[shard_id] = state
         try:
@@ -195,7 +196,7 @@ class TimerService:
             self.shards.pop(shard_id, None)  # Membership logs it and retries on the next heartbeat
             raise
         try:
-            await self._load(state, initial=True)
+            await self._loader.load(state, initial=True)
         except Exception:
             # Owning a shard without its recovered timers would silently lose them until the next
             # acquire: give it up and let the next heartbeat try again.
@@ -224,7 +225,7 @@ class TimerService:
 
     # --- consuming --------------------------------------------------------------------------
 
-    async def _handle(self, state: _Shard, delivery: Delivery) -> None:
+    async def _handle(self, state: Shard, delivery: Delivery) -> None:
         self.received += 1
         metrics.RECEIVED.inc()
         try:
@@ -285,127 +286,12 @@ class TimerService:
 
     # --- loading windows --------------------------------------------------------------------
 
-    async def _load(self, state: _Shard, *, initial: bool = False, end: datetime | None = None) -> None:
-        """Read the next slice of the shard's timers table into the heap."""
-        end = end or self._rt.clock.now() + self._window
-        if initial:
-            start: datetime | None = None  # everything overdue too: this is the recovery path
-            after_key = None
-        elif state.cursor is not None:
-            start, after_key = state.cursor
-        else:
-            start, after_key = state.horizon, None
-            if end <= start:
-                return
-        before = (state.horizon, state.cursor)
-        # Widened before the query: a ScheduleTimer consumed while the query runs may belong to a row
-        # committed after the query's snapshot, so it must go into the heap, not be left to the DB.
-        state.horizon = max(state.horizon, end)
-        try:
-            loaded = await load_due(
-                self._reads,
-                state.id,
-                start=start,
-                after_key=after_key,
-                end=end,
-                limit=self._settings.load_batch_max,
-            )
-        except BaseException:
-            if self.shards.get(state.id) is state:
-                state.horizon, state.cursor = before
-            raise
-        if self.shards.get(state.id) is not state:
-            return  # released while loading: these rows belong to the next owner
-        for sched in loaded.timers:
-            self._insert(sched)
-        state.cursor = loaded.cursor
-        if loaded.cursor is not None:
-            # Only rows up to the cursor are known; later ScheduleTimers wait for the next page.
-            state.horizon = loaded.cursor[0]
-        self.progress.set()
-
     async def _load_loop(self) -> None:
         interval = self._settings.load_interval_seconds
         while True:
             await self._park("load", interval, self._load_now)
             self._load_now.clear()
-            # One end for every shard: shards whose reads reached the same point (all of them,
-            # once each has been read once) then share one statement per interval.
-            end = self._rt.clock.now() + self._window
-            same: dict[datetime, list[_Shard]] = {}
-            for state in list(self.shards.values()):
-                if state.cursor is None:
-                    same.setdefault(state.horizon, []).append(state)
-            for states in same.values():
-                try:
-                    await self._load_together(states, end)
-                except Exception:
-                    log.exception(
-                        "loading the next window of timer shards %s failed; retrying", [s.id for s in states]
-                    )
-            for state in list(self.shards.values()):
-                if state.cursor is None or self._backlogged(state.id):
-                    continue  # read above, or still firing the previous page of a large backlog
-                try:
-                    await self._load(state)
-                except Exception:
-                    log.exception(
-                        "loading the next page of timer shard %s failed; retrying",
-                        state.id,
-                        extra={"shard": state.id},
-                    )
-            await self._sweep_overdue()
-
-    async def _load_together(self, states: list[_Shard], end: datetime) -> None:
-        """`_load` for shards whose slices start at the same point, in one statement."""
-        start = states[0].horizon
-        if len(states) == 1 or end <= start:
-            for state in states:
-                await self._load(state, end=end)
-            return
-        # Widened before the query, as in `_load`.
-        for state in states:
-            state.horizon = end
-        try:
-            loaded = await load_due_shards(
-                self._reads, [s.id for s in states], start=start, end=end, limit=self._settings.load_batch_max
-            )
-        except BaseException:
-            for state in states:
-                if self.shards.get(state.id) is state:
-                    state.horizon = start
-            raise
-        current = {s.id: s for s in states if self.shards.get(s.id) is s}
-        if loaded is None:  # more rows than one read takes: page each shard on its own
-            for state in current.values():
-                state.horizon = start
-                await self._load(state, end=end)
-            return
-        for sched in loaded:
-            if sched.shard_id in current:
-                self._insert(sched)
-        self.progress.set()
-
-    def _backlogged(self, shard_id: int) -> bool:
-        return self.heap.count(shard_id) > self._settings.load_batch_max // 2
-
-    async def _sweep_overdue(self) -> None:
-        before = self._sweep.due(self._rt.clock.now())
-        if before is None:
-            return
-        for state in list(self.shards.values()):
-            if state.cursor is not None:
-                continue  # still paging in a backlog, which reads every overdue row
-            try:
-                missed = await self._sweep.overdue(state.id, before=before, held=self.heap.__contains__)
-            except Exception:
-                log.exception("sweeping timer shard %s failed; retrying", state.id, extra={"shard": state.id})
-                self._sweep.retry()
-                continue
-            if self.shards.get(state.id) is state:  # else released: the next owner reads these
-                for sched in missed:
-                    self._insert(sched)
-                self.progress.set()
+            await self._loader.turn()
 
     # --- firing ---------------------------------------------------------------------------
 
@@ -423,7 +309,7 @@ class TimerService:
         self.progress.set()
 
     def _page_on(self) -> None:
-        if any(s.cursor is not None and not self._backlogged(s.id) for s in self.shards.values()):
+        if any(s.cursor is not None and not self._loader.backlogged(s.id) for s in self.shards.values()):
             self._load_now.set()
 
     # --- waiting ----------------------------------------------------------------------------
