@@ -30,7 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import sqlite_begin
 
-__all__ = ["autocommit", "driver_connection", "is_postgres", "pg_connection", "sqlite_transaction"]
+__all__ = [
+    "autocommit",
+    "driver_connection",
+    "is_postgres",
+    "pg_connection",
+    "sqlite_connection",
+    "sqlite_transaction",
+]
 
 
 def is_postgres(engine: AsyncEngine | AsyncConnection) -> bool:
@@ -68,6 +75,16 @@ async def pg_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             # back to the pool.
             if db.is_closed() or db.is_in_transaction():
                 await conn.invalidate()
+
+
+@asynccontextmanager
+async def sqlite_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """aiosqlite's connection from the engine's pool, outside any transaction: one read is one
+    statement (SQLite runs it in a transaction of its own), with none of SQLAlchemy's
+    per-statement work. The engine's connections have the sqlite3 module's own transaction
+    handling off (engine.py), so nothing here begins one implicitly."""
+    async with engine.connect() as conn:
+        yield await driver_connection(conn)
 
 
 @asynccontextmanager
