@@ -188,6 +188,13 @@ async def _write_outbox(db: Any, shard_id: int, items: Sequence[Outgoing]) -> li
         # but RETURNING's order is not specified: sorting pairs each seq with its row.
         seqs += sorted(int(r[0]) for r in await cursor.fetchall())
     return [
-        PendingOutbox(seq=seq, exchange=o.exchange, routing_key=o.routing_key, body=body, headers=o.headers)
+        PendingOutbox(
+            seq=seq,
+            exchange=o.exchange,
+            routing_key=o.routing_key,
+            body=body,
+            headers=o.headers,
+            decoded=o.message,
+        )
         for seq, o, body in zip(seqs, items, bodies, strict=True)
     ]
