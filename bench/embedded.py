@@ -61,6 +61,7 @@ async def _seq(client: Client, m: int) -> None:
     cpu = time.process_time() - cpu
     print(
         f"seq {m}: p50 {_p(latencies, 0.5):.1f} ms, p90 {_p(latencies, 0.9):.1f} ms, "
+        f"p99 {_p(latencies, 0.99):.1f} ms, "
         f"CPU {1000 * cpu / m:.2f} ms per workflow",
         flush=True,
     )

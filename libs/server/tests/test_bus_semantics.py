@@ -562,3 +562,59 @@ async def test_a_message_over_the_limit_is_refused_and_the_bus_goes_on(
         for name in e.queues:
             await bus.delete_queue(name)
         await bus.close()
+
+
+async def test_a_validated_model_is_handed_over_once_to_one_queue_and_only_in_process(env: Env) -> None:
+    """handover.py: the consumer of a message routed to one queue gets the publisher's frozen
+    model on the in-memory bus (never over AMQP); a fanout to two queues, a redelivery after a
+    nack and a dead-lettered copy are read from the bytes, which always stay what was sent."""
+    from pydantic import BaseModel
+    from tidal_schema import WorkflowExecutionStatus
+    from tidal_schema.messages import NotifyMessage, WorkflowClosed
+    from tidal_server.bus import decoded_as, union_members
+
+    kinds = union_members(NotifyMessage)
+    closed = WorkflowClosed(workflow_id="w", run_id="r", status=WorkflowExecutionStatus.COMPLETED)
+    body = closed.model_dump_json().encode()
+    in_process = isinstance(env.bus, InMemoryBus)
+    tap = await env.dlq_tap()
+    fan = await env.exchange("fanout")
+    one, two = await env.queue((fan, "")), await env.queue((fan, ""))
+    single = await env.queue()
+    handed: list[tuple[str, bool, Any]] = []
+    all_four = asyncio.Event()
+
+    async def handler(d: Delivery) -> None:
+        handed.append((d.queue, d.redelivered, decoded_as(d, kinds)))
+        if len(handed) == 4:
+            all_four.set()
+        assert d.body == body
+        if d.queue == single and not d.redelivered:
+            await d.nack(requeue=True)
+        elif d.queue == single:
+            await d.dead_letter("look")
+        else:
+            await d.ack()
+
+    for q in (one, two, single):
+        await env.bus.consume(q, handler)
+    await env.bus.publish(msg(fan, "", body, decoded=closed))
+    await env.bus.publish(msg("", single, body, decoded=closed))
+    (parked,) = await tap.wait_for(1)
+    assert parked.body == body and decoded_as(parked, kinds) is None
+    await asyncio.wait_for(all_four.wait(), DEADLINE)
+    by_queue = {(q, redelivered): model for q, redelivered, model in handed}
+    assert by_queue[(one, False)] is None and by_queue[(two, False)] is None
+    assert by_queue[(single, True)] is None
+    assert by_queue[(single, False)] is (closed if in_process else None)
+
+    class Mutable(BaseModel):
+        type: str = "WorkflowClosed"
+
+    class FakeDelivery:
+        decoded: object = Mutable()
+
+    assert decoded_as(FakeDelivery(), (Mutable,)) is None  # not frozen: never shared
+    FakeDelivery.decoded = closed
+    assert decoded_as(FakeDelivery(), union_members(WorkflowClosed)) is closed
+    assert decoded_as(FakeDelivery(), (QueueStats,)) is None  # type: ignore[arg-type]

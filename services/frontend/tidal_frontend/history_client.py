@@ -19,7 +19,15 @@ from tidal_schema.messages import (
     Reply,
     StartWorkflowReply,
 )
-from tidal_server.bus import Bus, BusError, OutMessage, RequestTimeout, UnroutableError
+from tidal_server.bus import (
+    Bus,
+    BusError,
+    OutMessage,
+    RequestTimeout,
+    UnroutableError,
+    decoded_as,
+    union_members,
+)
 
 from .problems import Problem
 
@@ -33,6 +41,9 @@ _ERROR_CODES = {
     "conflict",
     "resource_exhausted",
 }
+
+# What a reply may hand over instead of its bytes (tidal_server.bus.handover).
+_REPLY_KINDS = union_members(Reply)
 
 
 async def send(
@@ -104,7 +115,7 @@ async def request(
             shard=shard,
         ) from None
     try:
-        reply: Reply = REPLY.validate_json(delivery.body)
+        reply: Reply = decoded_as(delivery, _REPLY_KINDS) or REPLY.validate_json(delivery.body)
     except ValidationError:
         raise Problem("internal", "history sent a reply the frontend does not understand") from None
     if isinstance(reply, ErrorReply):

@@ -16,13 +16,16 @@ from collections.abc import Callable, Iterator
 
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import NOTIFY_MESSAGE, WorkflowClosed
-from tidal_server.bus import Bus, BusError, Consumer, Delivery, QueueSpec
+from tidal_schema.messages import NOTIFY_MESSAGE, NotifyMessage, WorkflowClosed
+from tidal_server.bus import Bus, BusError, Consumer, Delivery, QueueSpec, decoded_as, union_members
 
 log = logging.getLogger("tidal.frontend.notifications")
 
 RunKey = tuple[str, str, str]
 """(namespace, workflow_id, run_id)"""
+
+# What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
+_KINDS = union_members(NotifyMessage)
 
 
 class ClosedWaiters:
@@ -115,7 +118,7 @@ class NotificationListener:
 
     async def _on_message(self, delivery: Delivery) -> None:
         try:
-            msg = NOTIFY_MESSAGE.validate_json(delivery.body)
+            msg = decoded_as(delivery, _KINDS) or NOTIFY_MESSAGE.validate_json(delivery.body)
         except ValidationError as exc:
             # Unknown notification kinds (newer history) are not ours to judge: drop them.
             log.debug("ignoring notification: %s", exc.errors()[:1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -18,10 +18,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import WorkflowExecutionStatus
 from tidal_schema.run_document import RunDocument
-from tidal_server.db import current_executions as ce
-from tidal_server.db import executions as ex
 from tidal_server.db import history_events as he
-from tidal_server.db.raw import autocommit, is_postgres, pg_connection
+from tidal_server.db.raw import autocommit, is_postgres, pg_connection, sqlite_connection
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,22 +52,6 @@ class ExecutionRow:
             return None
 
 
-_COLUMNS = (
-    ex.c.namespace,
-    ex.c.workflow_id,
-    ex.c.run_id,
-    ex.c.workflow_type,
-    ex.c.task_queue,
-    ex.c.status,
-    ex.c.start_time,
-    ex.c.close_time,
-    ex.c.next_event_id,
-    ex.c.state,
-    ex.c.memo,
-    ex.c.search_attributes,
-    ex.c.result,
-)
-
 # The hot read (every result long poll, describe, query, update) as one prepared asyncpg
 # statement: SQLAlchemy Core's per-statement work (cache key, compilation lookup, result
 # processing) cost more CPU than the read itself. The documents come as text (the engine's
@@ -85,6 +67,27 @@ _PG_CURRENT = (
     " AND c.workflow_id = e.workflow_id AND c.run_id = e.run_id"
     " WHERE e.namespace = $1 AND e.workflow_id = $2"
 )
+
+# The same read on SQLite's driver (the embedded mode: every result long poll and describe):
+# SQLAlchemy's statement work was about as much CPU as a history batch's whole write. Values
+# come back as SQLAlchemy's SQLite types would hand them back: UTC text -> aware datetimes,
+# JSON text -> parsed documents (test_sqlite_reads.py compares the two readers).
+_SQLITE_SELECT = (
+    "SELECT e.namespace, e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status,"
+    " e.start_time, e.close_time, e.next_event_id, e.state, e.memo, e.search_attributes, e.result"
+    " FROM executions e"
+)
+_SQLITE_BY_RUN = f"{_SQLITE_SELECT} WHERE e.namespace = ? AND e.workflow_id = ? AND e.run_id = ?"
+_SQLITE_CURRENT = (
+    f"{_SQLITE_SELECT} JOIN current_executions c ON c.namespace = e.namespace"
+    " AND c.workflow_id = e.workflow_id AND c.run_id = e.run_id"
+    " WHERE e.namespace = ? AND e.workflow_id = ?"
+)
+
+
+def _sqlite_time(text: str) -> datetime:
+    """UTCDateTime's SQLite text (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC) as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _document(text: str | None) -> Any:
@@ -104,36 +107,29 @@ class ReadStore:
         """The given run, or (run_id None) the run `current_executions` points at."""
         if is_postgres(self._base_engine):
             return await self._pg_execution(namespace, workflow_id, run_id)
-        query = sa.select(*_COLUMNS).where(ex.c.namespace == namespace, ex.c.workflow_id == workflow_id)
-        if run_id:
-            query = query.where(ex.c.run_id == run_id)
-        else:
-            query = query.join(
-                ce,
-                sa.and_(
-                    ce.c.namespace == ex.c.namespace,
-                    ce.c.workflow_id == ex.c.workflow_id,
-                    ce.c.run_id == ex.c.run_id,
-                ),
-            )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        async with sqlite_connection(self._base_engine) as db:
+            if run_id:
+                cursor = await db.execute(_SQLITE_BY_RUN, (namespace, workflow_id, run_id))
+            else:
+                cursor = await db.execute(_SQLITE_CURRENT, (namespace, workflow_id))
+            row = await cursor.fetchone()
+            await cursor.close()
         if row is None:
             return None
         return ExecutionRow(
-            namespace=row.namespace,
-            workflow_id=row.workflow_id,
-            run_id=row.run_id,
-            workflow_type=row.workflow_type,
-            task_queue=row.task_queue,
-            status=WorkflowExecutionStatus(row.status),
-            start_time=row.start_time,
-            close_time=row.close_time,
-            next_event_id=int(row.next_event_id),
-            state=row.state or {},
-            memo=row.memo or {},
-            search_attributes=row.search_attributes or {},
-            result=row.result,
+            namespace=row[0],
+            workflow_id=row[1],
+            run_id=row[2],
+            workflow_type=row[3],
+            task_queue=row[4],
+            status=WorkflowExecutionStatus(row[5]),
+            start_time=_sqlite_time(row[6]),
+            close_time=None if row[7] is None else _sqlite_time(row[7]),
+            next_event_id=int(row[8]),
+            state=_document(row[9]) or {},
+            memo=_document(row[10]) or {},
+            search_attributes=_document(row[11]) or {},
+            result=_document(row[12]),
         )
 
     async def _pg_execution(

@@ -1,10 +1,11 @@
 """The batch commit on SQLite's driver directly: the embedded mode's common batch.
 
 The same rows, checks and order of effects as batch_pg.py and the portable writer
-(batch_sql.py), inside the transaction `HistoryStore.commit` began and fenced on SQLAlchemy: the
-statements here run on that transaction's own connection (aiosqlite's, which the embedded mode
-runs on the loop's thread: tidal_server.db.sqlite_loop), one `executemany` per table instead of
-a SQLAlchemy-compiled statement per run, event, timer and message. SQLAlchemy's execution layer
+(batch_sql.py), inside the transaction `HistoryStore.commit` began (by hand, on the driver:
+tidal_server.db.raw.sqlite_transaction) and fenced: the statements here run on aiosqlite's
+connection (which the embedded mode runs on the loop's thread: tidal_server.db.sqlite_loop), one
+`executemany` per table instead of a SQLAlchemy-compiled statement per run, event, timer and
+message. SQLAlchemy's execution layer
 was the largest part of history's CPU in the embedded mode (docs/performance.md, "Embedded
 mode"). Batches that purge runs, index search attributes or write schedules keep the portable
 writer.
@@ -187,6 +188,13 @@ async def _write_outbox(db: Any, shard_id: int, items: Sequence[Outgoing]) -> li
         # but RETURNING's order is not specified: sorting pairs each seq with its row.
         seqs += sorted(int(r[0]) for r in await cursor.fetchall())
     return [
-        PendingOutbox(seq=seq, exchange=o.exchange, routing_key=o.routing_key, body=body, headers=o.headers)
+        PendingOutbox(
+            seq=seq,
+            exchange=o.exchange,
+            routing_key=o.routing_key,
+            body=body,
+            headers=o.headers,
+            decoded=o.message,
+        )
         for seq, o, body in zip(seqs, items, bodies, strict=True)
     ]

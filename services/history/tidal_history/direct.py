@@ -99,6 +99,7 @@ def _message(p: PendingOutbox) -> OutMessage:
         routing_key=p.routing_key,
         body=p.body,
         headers=p.headers,
+        decoded=p.decoded,
         # Nobody need listen to a close notification; everything else must reach a queue.
         mandatory=p.exchange != names.NOTIFY_EXCHANGE,
     )

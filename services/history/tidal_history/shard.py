@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import HISTORY_MESSAGE, HistoryMessage
-from tidal_server.bus import Bus, Consumer, Delivery, OutMessage
+from tidal_server.bus import Bus, Consumer, Delivery, OutMessage, decoded_as, union_members
 from tidal_server.clock import Clock
 from tidal_server.supervision import ExitHandler, Supervised, Supervisor
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, TRACEPARENT, current_headers, extract, tracer
@@ -39,6 +39,9 @@ __all__ = ["ShardProcessor"]
 
 log = logging.getLogger("tidal.history.shard")
 _tracer = tracer("tidal.history")
+
+# What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
+_HISTORY_KINDS = union_members(HistoryMessage)
 
 
 class ShardProcessor:
@@ -228,7 +231,7 @@ class ShardProcessor:
         decoded: list[tuple[Delivery, HistoryMessage]] = []
         for d in batch:
             try:
-                msg = HISTORY_MESSAGE.validate_json(d.body)
+                msg = decoded_as(d, _HISTORY_KINDS) or HISTORY_MESSAGE.validate_json(d.body)
             except ValidationError as exc:
                 await self._poison.reject(d, f"invalid history message: {_short(exc)}")
                 continue

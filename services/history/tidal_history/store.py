@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_server.db import tables as t
-from tidal_server.db.raw import autocommit, driver_connection, pg_connection
+from tidal_server.db.raw import autocommit, driver_connection, pg_connection, sqlite_transaction
 
 from . import batch_pg, batch_sql, batch_sqlite
 from .mutation import Outgoing
@@ -49,6 +49,7 @@ __all__ = [
 
 # The fence: the first statement of every batch transaction; a stale owner updates no row.
 _FENCE = "UPDATE shards SET range_id = $1 WHERE shard_id = $2 AND range_id = $1"
+_SQLITE_FENCE = "UPDATE shards SET range_id = ? WHERE shard_id = ? AND range_id = ?"
 _LOAD_CURRENT = (
     "SELECT run_id, status, start_request_id FROM current_executions"
     " WHERE namespace = $1 AND workflow_id = $2"
@@ -257,6 +258,16 @@ class HistoryStore:
                 return await batch_pg.write_batch_in_one_call(
                     db, shard_id=shard_id, range_id=range_id, writes=writes, published_seqs=published_seqs
                 )
+        if not self._pg and not schedules and not any(w.purge or needs_visibility(w) for w in writes):
+            # The common batch on SQLite: the fence and the batch on the driver's connection, in
+            # a transaction begun and committed by hand (tidal_server.db.raw), no SQLAlchemy.
+            async with sqlite_transaction(self._engine) as db:
+                fenced = await db.execute(_SQLITE_FENCE, (range_id, shard_id, range_id))
+                if fenced.rowcount != 1:
+                    raise ShardLostError(shard_id)
+                return await batch_sqlite.write_batch(
+                    db, shard_id=shard_id, writes=writes, published_seqs=published_seqs
+                )
         async with self._engine.begin() as conn:
             if self._pg:
                 # Search attributes to index (tidal_server.visibility) or schedules to write
@@ -287,14 +298,6 @@ class HistoryStore:
             )
             if fenced.rowcount != 1:
                 raise ShardLostError(shard_id)
-            if not schedules and not any(w.purge or needs_visibility(w) for w in writes):
-                # The common batch: on the driver's connection, inside this transaction.
-                return await batch_sqlite.write_batch(
-                    await driver_connection(conn),
-                    shard_id=shard_id,
-                    writes=writes,
-                    published_seqs=published_seqs,
-                )
 
             async def write_others_sql() -> None:
                 await write_schedules(conn, shard_id, schedules, insert=self._insert)

@@ -95,6 +95,9 @@ class PendingOutbox:
     routing_key: str
     body: bytes
     headers: Mapping[str, Any] = field(default_factory=dict)
+    decoded: object | None = field(default=None, compare=False, repr=False)
+    """The model `body` encodes, when this process built it (not for rows read back from the
+    table): handed to in-process consumers (tidal_server.bus.handover)."""
 
 
 def state_columns(w: RunWrite) -> tuple[str, str]:

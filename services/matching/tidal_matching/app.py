@@ -11,7 +11,16 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import MATCHING_MESSAGE, AddActivityTask, AddQueryTask, MatchingMessage
-from tidal_server.bus import BusError, Consumer, Delivery, OutMessage, QueueSpec, UnroutableError
+from tidal_server.bus import (
+    BusError,
+    Consumer,
+    Delivery,
+    OutMessage,
+    QueueSpec,
+    UnroutableError,
+    decoded_as,
+    union_members,
+)
 from tidal_server.service import Runtime
 from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
 
@@ -25,6 +34,9 @@ from .settings import MatchingSettings
 
 log = logging.getLogger("tidal.matching")
 _tracer = tracer("tidal.matching")
+
+# What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
+_KINDS = union_members(MatchingMessage)
 
 
 class MatchingService:
@@ -87,7 +99,7 @@ class MatchingService:
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
-            msg = MATCHING_MESSAGE.validate_json(delivery.body)
+            msg = decoded_as(delivery, _KINDS) or MATCHING_MESSAGE.validate_json(delivery.body)
         except ValidationError as exc:
             await delivery.dead_letter(
                 f"invalid matching message: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"

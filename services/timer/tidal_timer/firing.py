@@ -142,6 +142,7 @@ class Firing:
                     exchange=names.HISTORY_EXCHANGE,
                     routing_key=names.shard_routing_key(e.value.shard_id),
                     body=e.value.fire.model_dump_json().encode(),
+                    decoded=e.value.fire,
                     # Same id for every attempt of one fire: lets tracing and dedup tools see repeats.
                     message_id=f"{e.key}@{e.due.isoformat()}",
                 )

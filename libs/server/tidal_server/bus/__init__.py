@@ -33,6 +33,7 @@ from ._api import (
 )
 from ._settle import ack_all
 from .amqp import AmqpBus
+from .handover import decoded_as, union_members
 from .memory import InMemoryBus
 
 __all__ = [
@@ -64,4 +65,6 @@ __all__ = [
     "RequestTimeout",
     "UnroutableError",
     "ack_all",
+    "decoded_as",
+    "union_members",
 ]

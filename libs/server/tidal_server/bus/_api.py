@@ -52,6 +52,10 @@ class OutMessage:
     mandatory: bool = True
     """False: a message no queue takes is dropped silently (fanout notifications nobody listens
     to, replies to a requester that went away) instead of raising UnroutableError."""
+    decoded: object | None = field(default=None, compare=False, repr=False)
+    """The validated, frozen model `body` encodes, where the publisher built one. Only the
+    in-memory bus uses it (handover.py): it never crosses a process boundary, and `body` stays
+    what every size check, the dead-letter queue and any other consumer read."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

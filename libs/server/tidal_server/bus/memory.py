@@ -87,6 +87,12 @@ class _MemDelivery:
         return self._q.spec.name if self._q is not None else DIRECT_REPLY_TO
 
     @property
+    def decoded(self) -> object | None:
+        """The publisher's validated model (handover.py), on the first delivery only: after a
+        requeue the consumer reads the bytes, so nothing a consumer held is handed on."""
+        return None if self.redelivered else self._msg.decoded
+
+    @property
     def settled(self) -> bool:
         return self._settled
 
@@ -307,6 +313,9 @@ class InMemoryBus:
             if not m.mandatory:
                 return
             raise UnroutableError(f"no queue bound to {m.exchange!r} for {m.routing_key!r}")
+        if len(names) > 1 and m.decoded is not None:
+            # Several consumers: each reads its own copy from the bytes (handover.py).
+            m = dataclasses.replace(m, decoded=None)
         for name in names:
             q = self._queues[name]
             q.push((m, False))

@@ -87,6 +87,11 @@ def _pg_connect_args(ssl_ca_file: str | None) -> dict[str, Any]:
     return args
 
 
+def sqlite_begin(engine: AsyncEngine) -> str:
+    """The statement that begins a transaction on this SQLite engine (see below for why)."""
+    return "BEGIN" if _is_memory(engine.url) else "BEGIN IMMEDIATE"
+
+
 def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool, on_loop: bool) -> AsyncEngine:
     if url.drivername == "sqlite":
         url = url.set(drivername="sqlite+aiosqlite")
@@ -112,7 +117,7 @@ def _create_sqlite_engine(url: URL, *, pool_size: int, echo: bool, on_loop: bool
     # lock up front: a deferred transaction that reads and then writes can fail with
     # SQLITE_BUSY(_SNAPSHOT) when another connection committed in between, and busy_timeout
     # does not help there. Serialising transactions is fine for the dev mode.
-    begin = "BEGIN" if memory else "BEGIN IMMEDIATE"
+    begin = sqlite_begin(engine)
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

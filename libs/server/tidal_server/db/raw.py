@@ -1,4 +1,5 @@
-"""asyncpg straight, on the engine's own pool, for hot paths; and reads without a transaction.
+"""asyncpg (or SQLite's driver) straight, on the engine's own pool, for hot paths; and reads
+without a transaction.
 
 SQLAlchemy Core costs a few hundred microseconds of CPU per statement (coercion, cache keys,
 compilation lookup, result processing) before asyncpg sends anything: more than the statement
@@ -10,6 +11,13 @@ A plain `engine.connect()` read on Postgres costs three statements (BEGIN, the q
 ROLLBACK the pool issues when the connection comes back): `autocommit(engine)` runs reads (and
 single-statement writes) in autocommit mode instead. Under READ COMMITTED every statement sees
 its own snapshot anyway, so a read-only transaction buys nothing.
+
+`sqlite_transaction(engine)` is the embedded mode's counterpart of `pg_connection` plus a
+transaction: the driver's connection between BEGIN and COMMIT issued by hand. SQLAlchemy's
+`engine.begin()` and a Core fence statement cost about a millisecond of CPU per history batch
+on SQLite (connection and transaction objects, event hooks, statement coercion and cache keys):
+about a tenth of a one-at-a-time workflow's CPU in the embedded mode (docs/performance.md,
+"Embedded mode").
 """
 
 from __future__ import annotations
@@ -20,7 +28,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["autocommit", "driver_connection", "is_postgres", "pg_connection"]
+from .engine import sqlite_begin
+
+__all__ = [
+    "autocommit",
+    "driver_connection",
+    "is_postgres",
+    "pg_connection",
+    "sqlite_connection",
+    "sqlite_transaction",
+]
 
 
 def is_postgres(engine: AsyncEngine | AsyncConnection) -> bool:
@@ -58,3 +75,45 @@ async def pg_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             # back to the pool.
             if db.is_closed() or db.is_in_transaction():
                 await conn.invalidate()
+
+
+@asynccontextmanager
+async def sqlite_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """aiosqlite's connection from the engine's pool, outside any transaction: one read is one
+    statement (SQLite runs it in a transaction of its own), with none of SQLAlchemy's
+    per-statement work. The engine's connections have the sqlite3 module's own transaction
+    handling off (engine.py), so nothing here begins one implicitly."""
+    async with engine.connect() as conn:
+        yield await driver_connection(conn)
+
+
+@asynccontextmanager
+async def sqlite_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """aiosqlite's connection from the engine's pool inside a transaction begun the way every
+    SQLite transaction of the engine begins (`BEGIN IMMEDIATE` on a file): committed when the
+    block ends, rolled back if it raises. The pool's line and its one connection (sqlite_loop.py)
+    are the same as for any session; SQLAlchemy sees a connection with no transaction of its own,
+    and its reset on return (a rollback) finds nothing to undo."""
+    async with engine.connect() as conn:
+        db = await driver_connection(conn)
+        await db.execute(sqlite_begin(engine))
+        try:
+            yield db
+        except BaseException:
+            try:
+                await db.rollback()
+            except BaseException:
+                # The connection's state is unknown (a cancel mid-rollback, a broken file):
+                # it must not serve the next session.
+                await conn.invalidate()
+            raise
+        # A failed COMMIT (SQLITE_BUSY from another process, a full disk) leaves the transaction
+        # open; the rollback above does not run for it, so do it here before re-raising.
+        try:
+            await db.execute("COMMIT")
+        except BaseException:
+            try:
+                await db.rollback()
+            except BaseException:
+                await conn.invalidate()
+            raise
