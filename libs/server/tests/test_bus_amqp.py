@@ -6,10 +6,20 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from tidal_server.bus import AmqpBus, BusClosedError, Delivery, OutMessage, QueueSpec, ack_all
+from tidal_server.bus import (
+    AmqpBus,
+    BusClosedError,
+    ConnectionLostError,
+    Delivery,
+    OutMessage,
+    QueueSpec,
+    UnroutableError,
+    ack_all,
+)
 
 DEADLINE = 30.0
 
@@ -21,6 +31,7 @@ class Proxy:
         self.target = (host, port)
         self.writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
+        self.mute_broker = False  # drop what the broker sends (confirms, replies) on the floor
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -30,14 +41,16 @@ class Proxy:
         broker_r, broker_w = await asyncio.open_connection(*self.target)
         self.writers |= {client_w, broker_w}
 
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, *, broker: bool) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await r.read(65536):
+                    if broker and self.mute_broker:
+                        continue
                     w.write(data)
                     await w.drain()
             w.close()
 
-        await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
+        await asyncio.gather(pipe(client_r, broker_w, broker=False), pipe(broker_r, client_w, broker=True))
 
     def cut(self) -> None:
         for w in self.writers:
@@ -179,3 +192,186 @@ async def test_ack_all_sends_one_cumulative_ack_when_nothing_below_is_unsettled(
         assert await bus.queue_depth(queue) == 0 and len(seen) == 6 + len(again)
     finally:
         await bus.delete_queue(queue)
+
+
+# --- the lean publishing path (bus/_amqp_wire.py): many publishes of one turn, one write -------
+
+
+@pytest.fixture
+async def direct(amqp_url: str) -> AsyncIterator[AmqpBus]:
+    """A second bus straight on the broker: it sees the queues while the proxied one is cut."""
+    bus = AmqpBus(amqp_url, connection_name="tidal-test-bus-direct")
+    await bus.connect()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def poll(done: Callable[[], Any]) -> None:
+    """Poll a broker-side figure (no event tells us) with a deadline."""
+    async with asyncio.timeout(DEADLINE):
+        while not await done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_a_return_fails_exactly_its_publish_among_coalesced_ones(direct: AmqpBus) -> None:
+    """Twenty publishes made in one turn go out in one write; the one unroutable mandatory
+    publish among them fails with UnroutableError, and only it."""
+    bus = direct
+    queue = f"test.amqp-return.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    try:
+        messages = [
+            OutMessage(exchange="", routing_key=queue if i != 7 else f"{queue}.nobody", body=b"%d" % i)
+            for i in range(20)
+        ]
+        results = await asyncio.gather(*(bus.publish(m) for m in messages), return_exceptions=True)
+        assert [i for i, r in enumerate(results) if r is not None] == [7]
+        assert isinstance(results[7], UnroutableError)
+        with pytest.raises(UnroutableError):  # publish_many raises it too, after the others
+            await bus.publish_many(messages)
+        await poll(lambda: _depth_is(bus, queue, 38))
+    finally:
+        await bus.delete_queue(queue)
+
+
+async def _depth_is(bus: AmqpBus, queue: str, n: int) -> bool:
+    return await bus.queue_depth(queue) == n
+
+
+async def test_bodies_around_frame_max_arrive_intact(direct: AmqpBus) -> None:
+    """Bodies split into content frames at the negotiated frame size (just under, at, just over
+    it, several frames, empty, NUL bytes) arrive byte for byte, published in one write."""
+    bus = direct
+    queue = f"test.amqp-frames.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    pub = bus._pub
+    assert pub is not None
+    step = (await pub.get_underlay_channel()).max_content_size
+    sizes = [0, 1, step - 1, step, step + 1, 3 * step + 5]
+    bodies = {f"b{n}": bytes((i * 7 + n) % 256 for i in range(n)).replace(b"\x01", b"\x00") for n in sizes}
+    got: dict[str, bytes] = {}
+    changed = asyncio.Event()
+
+    async def handler(d: Delivery) -> None:
+        got[d.message_id or ""] = d.body
+        await d.ack()
+        changed.set()
+
+    try:
+        await bus.consume(queue, handler)
+        await bus.publish_many(
+            [OutMessage(exchange="", routing_key=queue, body=b, message_id=k) for k, b in bodies.items()]
+        )
+        async with asyncio.timeout(DEADLINE):
+            while len(got) < len(bodies):
+                changed.clear()
+                await changed.wait()
+        assert got == bodies
+    finally:
+        await bus.delete_queue(queue)
+
+
+async def test_confirms_lost_with_the_connection_fail_every_publish_in_flight(
+    proxied: tuple[AmqpBus, Proxy], direct: AmqpBus
+) -> None:
+    """The broker has the messages but its acks never come back before the connection dies:
+    every publish of the batch fails (none is reported confirmed), and publishing works again
+    on the new connection."""
+    bus, proxy = proxied
+    queue = f"test.amqp-noconfirm.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    try:
+        proxy.mute_broker = True
+        batch = asyncio.create_task(
+            bus.publish_many([OutMessage(exchange="", routing_key=queue, body=b"%d" % i) for i in range(50)])
+        )
+        single = [
+            asyncio.create_task(bus.publish(OutMessage(exchange="", routing_key=queue, body=b"s%d" % i)))
+            for i in range(5)
+        ]
+        await poll(lambda: _depth_is(direct, queue, 55))
+        assert not batch.done() and not any(t.done() for t in single)
+        proxy.mute_broker = False
+        proxy.cut()
+        with pytest.raises((ConnectionLostError, BusClosedError)):
+            await batch
+        for t in single:
+            with pytest.raises((ConnectionLostError, BusClosedError)):
+                await t
+        async with asyncio.timeout(DEADLINE):  # the robust connection comes back
+            await bus.publish(OutMessage(exchange="", routing_key=queue, body=b"after"))
+        await poll(lambda: _depth_is(direct, queue, 56))
+    finally:
+        await direct.delete_queue(queue)
+
+
+async def test_a_cut_mid_batch_reports_confirmed_only_what_the_broker_holds(
+    proxied: tuple[AmqpBus, Proxy], direct: AmqpBus
+) -> None:
+    """Windows of 100 coalesced publishes, the connection cut once some are confirmed: each
+    publish either succeeded or failed with a connection error, and every one that succeeded
+    is in the queue."""
+    bus, proxy = proxied
+    queue = f"test.amqp-midcut.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    ok: list[bytes] = []
+    failed: list[BaseException] = []
+
+    async def one(m: OutMessage) -> None:
+        try:
+            await bus.publish(m)
+        except (ConnectionLostError, BusClosedError) as exc:
+            failed.append(exc)
+        else:
+            ok.append(m.body)
+
+    async def windows() -> None:
+        for w in range(20):
+            await asyncio.gather(
+                *(one(OutMessage(exchange="", routing_key=queue, body=b"%d.%d" % (w, i))) for i in range(100))
+            )
+
+    try:
+        task = asyncio.create_task(windows())
+        async with asyncio.timeout(DEADLINE):
+            while len(ok) < 150:  # noqa: ASYNC110 (no event: yield until some are confirmed)
+                await asyncio.sleep(0)
+        proxy.cut()
+        async with asyncio.timeout(DEADLINE):
+            await task
+        assert failed, "the cut failed no publish: it came too late to test anything"
+        assert len(ok) + len(failed) == 2000
+        held: set[bytes] = set()
+        while (m := await _get(direct, queue)) is not None:
+            held.add(m)
+        assert set(ok) <= held
+    finally:
+        await direct.delete_queue(queue)
+
+
+async def _get(bus: AmqpBus, queue: str) -> bytes | None:
+    async with bus._raw_channel() as ch:
+        m = await ch.basic_get(queue, no_ack=True)
+        return m.body if m.delivery is not None and m.delivery.name == "Basic.GetOk" else None
+
+
+@pytest.mark.parametrize("mandatory", [True, False])
+@pytest.mark.parametrize(
+    ("exchange", "key"), [("", "q"), ("tidal.history", "shard.7"), ("ex-1:a.b", "é" * 127)]
+)
+def test_the_hand_marshalled_publish_frame_is_pamqps(exchange: str, key: str, mandatory: bool) -> None:
+    import pamqp.frame
+    from pamqp import commands
+    from tidal_server.bus._amqp_wire import publish_method_frame
+
+    frame = commands.Basic.Publish(exchange=exchange, routing_key=key, mandatory=mandatory)
+    assert publish_method_frame(5, exchange, key, mandatory=mandatory) == pamqp.frame.marshal(frame, 5)
+
+
+def test_a_routing_key_over_255_bytes_is_refused_before_anything_is_sent() -> None:
+    from tidal_server.bus._amqp_wire import publish_method_frame
+
+    with pytest.raises(ValueError, match="too long"):
+        publish_method_frame(1, "", "é" * 128, mandatory=True)

@@ -24,7 +24,6 @@ from typing import Any
 import aio_pika
 import aiormq.abc
 from aio_pika.abc import (
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
@@ -41,6 +40,7 @@ from aiormq.exceptions import (
 from ..metrics import BUS_METRICS
 from ..telemetry import inject
 from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, ReplyDelivery, SettledTags
+from ._amqp_wire import Publisher
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -63,8 +63,6 @@ from ._api import (
     run_handler,
 )
 
-_PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
-
 
 class AmqpBus:
     def __init__(
@@ -76,7 +74,8 @@ class AmqpBus:
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractRobustChannel | None = None
         self._admin: AbstractRobustChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
+        self._exchanges: set[str] = {""}  # names known to exist (the default exchange always does)
+        self._publisher: Publisher | None = None
         self._specs: dict[str, QueueSpec] = {}
         self._consumers: set[_AmqpConsumer] = set()
         self._replies: dict[str, asyncio.Future[ReplyDelivery]] = {}
@@ -95,7 +94,6 @@ class AmqpBus:
         )
         self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._admin = await self._conn.channel(publisher_confirms=False)
-        self._exchanges[""] = self._pub.default_exchange
         await self.declare_exchange(DLX_EXCHANGE, "fanout")
         await self.declare_queue(QueueSpec(name=DLQ_QUEUE, bindings=[(DLX_EXCHANGE, "")], dead_letter=False))
 
@@ -111,7 +109,8 @@ class AmqpBus:
         if self._conn is not None:
             await self._conn.close()
         self._conn = self._pub = self._admin = None
-        self._exchanges.clear()
+        self._publisher = None
+        self._exchanges = {""}
         self._reply_on = None
 
     def _connection(self) -> AbstractRobustConnection:
@@ -220,44 +219,84 @@ class AmqpBus:
 
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:
-        check_size(message, self._max_message_bytes)
-        exchange = self._exchanges.get(message.exchange) or await self._exchange(message.exchange)
-        headers = inject(message.headers)
-        amqp_message = aio_pika.Message(
-            message.body,
-            headers=dict(headers) if headers else None,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            reply_to=message.reply_to,
-            priority=message.priority,
-            content_type=message.content_type,
-            delivery_mode=_PERSISTENT,
-        )
+        confirmation = await self._enqueue(message)
         try:
-            pub = self._pub
-            if pub is not None and pub.is_closed and not self._closed:
-                # Reconnecting: wait for the robust channel (the caller bounds the wait if it must).
-                await pub.ready()
-            await exchange.publish(amqp_message, message.routing_key, mandatory=message.mandatory)
+            await confirmation
         except AMQP_ERRORS as exc:
             raise self._error(exc) from exc
         BUS_METRICS.published(message.exchange)
 
-    async def _exchange(self, name: str) -> AbstractExchange:
+    async def publish_many(self, messages: Sequence[OutMessage]) -> None:
+        # Every publish goes into this turn's one write before any confirm is awaited; each is
+        # still confirmed on its own, and the first failure is raised once all have settled.
+        confirmations: list[asyncio.Future[Any]] = []
+        first: BaseException | None = None
+        try:
+            for message in messages:
+                try:
+                    confirmations.append(await self._enqueue(message))
+                except BusError as exc:  # too big, unknown exchange: the others still go
+                    first = first or exc
+            for message, confirmation in zip(messages, confirmations, strict=False):
+                try:
+                    await confirmation
+                except AMQP_ERRORS as exc:
+                    first = first or self._error(exc)
+                else:
+                    BUS_METRICS.published(message.exchange)
+        except BaseException:
+            for confirmation in confirmations:
+                confirmation.cancel()  # a cancelled caller: nobody reads these any more
+            raise
+        if first is not None:
+            raise first
+
+    async def _enqueue(self, message: OutMessage) -> asyncio.Future[Any]:
+        """Append one publish to the publishing channel's write of this turn; returns its confirm."""
+        check_size(message, self._max_message_bytes)
+        if message.exchange not in self._exchanges:
+            await self._exchange(message.exchange)
+        publisher = self._publisher
+        if publisher is None or publisher.channel.is_closed:
+            publisher = await self._current_publisher()
+        try:
+            return publisher.publish(
+                exchange=message.exchange,
+                routing_key=message.routing_key,
+                body=message.body,
+                mandatory=message.mandatory,
+                headers=inject(message.headers),
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                reply_to=message.reply_to,
+                priority=message.priority,
+                content_type=message.content_type,
+            )
+        except AMQP_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    async def _current_publisher(self) -> Publisher:
+        self._connection()
+        pub = self._pub
+        assert pub is not None
+        try:
+            if pub.is_closed:
+                # Reconnecting: wait for the robust channel (the caller bounds the wait if it must).
+                await pub.ready()
+            raw = await pub.get_underlay_channel()
+        except AMQP_ERRORS as exc:
+            raise self._error(exc) from exc
+        assert isinstance(raw, aiormq.Channel)
+        if self._publisher is None or self._publisher.channel is not raw:
+            self._publisher = Publisher(raw)
+        return self._publisher
+
+    async def _exchange(self, name: str) -> None:
         # Publishing to a missing exchange is a channel error that would also fail every publish
         # pipelined with it, so check existence once per name, on a probe channel.
         self._connection()
-        assert self._pub is not None
         await self._probe(name, exchange=True)
-        exchange = await self._pub.get_exchange(name, ensure=False)
-        self._exchanges[name] = exchange
-        return exchange
-
-    async def publish_many(self, messages: Sequence[OutMessage]) -> None:
-        results = await asyncio.gather(*(self.publish(m) for m in messages), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        self._exchanges.add(name)
 
     # --- consuming -----------------------------------------------------------------------------
     async def consume(
