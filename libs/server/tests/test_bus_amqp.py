@@ -136,17 +136,17 @@ async def test_ack_all_sends_one_cumulative_ack_when_nothing_below_is_unsettled(
 ) -> None:
     """One basic.ack(multiple=True) for a group with nothing unsettled below it, one ack each
     otherwise; after a reconnect the new channel's tags start at 1 again and it still works."""
-    import aiormq
+    from tidal_server.bus import _amqp_delivery
 
     bus, proxy = proxied
     frames: list[tuple[int, bool]] = []
-    real = aiormq.Channel.basic_ack
+    real = _amqp_delivery.ack_frame
 
-    async def counting(self: aiormq.Channel, delivery_tag: int, multiple: bool = False) -> None:
-        frames.append((delivery_tag, multiple))
-        await real(self, delivery_tag, multiple)
+    def counting(channel: int, tag: int, *, multiple: bool) -> bytes:
+        frames.append((tag, multiple))
+        return real(channel, tag, multiple=multiple)
 
-    monkeypatch.setattr(aiormq.Channel, "basic_ack", counting)
+    monkeypatch.setattr(_amqp_delivery, "ack_frame", counting)
     queue = f"test.amqp-ackall.{uuid.uuid4().hex[:10]}"
     await bus.declare_queue(QueueSpec(name=queue))
     seen: list[Delivery] = []
@@ -368,6 +368,20 @@ def test_the_hand_marshalled_publish_frame_is_pamqps(exchange: str, key: str, ma
 
     frame = commands.Basic.Publish(exchange=exchange, routing_key=key, mandatory=mandatory)
     assert publish_method_frame(5, exchange, key, mandatory=mandatory) == pamqp.frame.marshal(frame, 5)
+
+
+@pytest.mark.parametrize("multiple", [True, False])
+@pytest.mark.parametrize("requeue", [True, False])
+def test_the_hand_marshalled_settle_frames_are_pamqps(multiple: bool, requeue: bool) -> None:
+    import pamqp.frame
+    from pamqp import commands
+    from tidal_server.bus._amqp_wire import ack_frame, nack_frame
+
+    tag = 2**40 + 3
+    ack = commands.Basic.Ack(delivery_tag=tag, multiple=multiple)
+    nack = commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=requeue)
+    assert ack_frame(9, tag, multiple=multiple) == pamqp.frame.marshal(ack, 9)
+    assert nack_frame(9, tag, multiple=multiple, requeue=requeue) == pamqp.frame.marshal(nack, 9)
 
 
 def test_a_routing_key_over_255_bytes_is_refused_before_anything_is_sent() -> None:

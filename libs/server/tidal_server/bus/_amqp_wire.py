@@ -30,13 +30,24 @@ from aiormq.exceptions import ChannelInvalidStateError
 from pamqp import commands as spec
 from pamqp.header import ContentHeader
 
-__all__ = ["ChannelWriter", "Publisher", "publish_method_frame"]
+__all__ = ["ChannelWriter", "Publisher", "ack_frame", "nack_frame", "publish_method_frame"]
 
 _FRAME_END = b"\xce"
 _FRAME_HEAD = struct.Struct(">BHI")  # frame type, channel, payload size
 _BASIC_PUBLISH = struct.pack(">HHH", 60, 40, 0)  # class basic, method publish, reserved ticket
 _METHOD, _BODY = 1, 3
 _PERSISTENT = 2
+_SETTLE = struct.Struct(">BHIHHQB")  # method frame: basic.ack / basic.nack, delivery tag, bits
+_SETTLE_SIZE = 13  # class, method, delivery tag, bits
+
+
+def ack_frame(channel: int, tag: int, *, multiple: bool) -> bytes:
+    return _SETTLE.pack(_METHOD, channel, _SETTLE_SIZE, 60, 80, tag, int(multiple)) + _FRAME_END
+
+
+def nack_frame(channel: int, tag: int, *, multiple: bool, requeue: bool) -> bytes:
+    bits = int(multiple) | int(requeue) << 1
+    return _SETTLE.pack(_METHOD, channel, _SETTLE_SIZE, 60, 120, tag, bits) + _FRAME_END
 
 
 def _shortstr(value: str) -> bytes:
@@ -103,6 +114,19 @@ class ChannelWriter:
                 frame = self._take() if self._buf else None
         finally:
             self._task = None
+
+    async def drain(self) -> None:
+        """Hand what is buffered to the write queue now, ahead of a frame the caller is about to
+        send the ordinary way (a channel.close must not overtake the acks before it)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        frame = self._take() if self._buf else None
+        if frame is not None:
+            await self._channel.write_queue.put(frame)
+
+    @property
+    def channel(self) -> aiormq.Channel:
+        return self._channel
 
     def close(self) -> None:
         self._buf.clear()
