@@ -389,3 +389,38 @@ def test_a_routing_key_over_255_bytes_is_refused_before_anything_is_sent() -> No
 
     with pytest.raises(ValueError, match="too long"):
         publish_method_frame(1, "", "é" * 128, mandatory=True)
+
+
+async def test_acks_given_just_before_cancel_reach_the_broker(direct: AmqpBus) -> None:
+    """Acks are buffered for the turn's one write; cancelling the consumer in the same turn must
+    still get them to the broker before channel.close, or it requeues acked messages. After the
+    first delivery the raw channel's consumer is the lean path (on_raw), not aio-pika's."""
+    from tidal_server.bus.amqp import _AmqpConsumer
+
+    bus = direct
+    queue = f"test.amqp-ackclose.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    seen: list[Delivery] = []
+    changed = asyncio.Event()
+
+    async def handler(d: Delivery) -> None:
+        seen.append(d)
+        changed.set()
+
+    try:
+        consumer = await bus.consume(queue, handler, prefetch=50)
+        await bus.publish_many(
+            [OutMessage(exchange="", routing_key=queue, body=b"%d" % i) for i in range(30)]
+        )
+        async with asyncio.timeout(DEADLINE):
+            while len(seen) < 30:
+                changed.clear()
+                await changed.wait()
+        raw = await consumer._channel.get_underlay_channel()
+        assert [getattr(cb, "__func__", None) for cb in raw.consumers.values()] == [_AmqpConsumer.on_raw]
+        for d in seen:
+            await d.ack()
+        await consumer.cancel()
+        assert await bus.queue_depth(queue) == 0
+    finally:
+        await bus.delete_queue(queue)
