@@ -395,7 +395,7 @@ async def test_acks_given_just_before_cancel_reach_the_broker(direct: AmqpBus) -
     """Acks are buffered for the turn's one write; cancelling the consumer in the same turn must
     still get them to the broker before channel.close, or it requeues acked messages. After the
     first delivery the raw channel's consumer is the lean path (on_raw), not aio-pika's."""
-    from tidal_server.bus.amqp import _AmqpConsumer
+    from tidal_server.bus._amqp_consumer import AmqpConsumer
 
     bus = direct
     queue = f"test.amqp-ackclose.{uuid.uuid4().hex[:10]}"
@@ -417,7 +417,7 @@ async def test_acks_given_just_before_cancel_reach_the_broker(direct: AmqpBus) -
                 changed.clear()
                 await changed.wait()
         raw = await consumer._channel.get_underlay_channel()
-        assert [getattr(cb, "__func__", None) for cb in raw.consumers.values()] == [_AmqpConsumer.on_raw]
+        assert [getattr(cb, "__func__", None) for cb in raw.consumers.values()] == [AmqpConsumer.on_raw]
         for d in seen:
             await d.ack()
         await consumer.cancel()

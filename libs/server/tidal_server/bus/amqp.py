@@ -2,10 +2,16 @@
 
 Channels, and why:
 - one publishing channel with confirms and on_return_raises, so an unroutable mandatory publish
-  fails its own confirm; confirms are pipelined (publish_many gathers them) because awaiting them
-  one by one costs ~7x the throughput;
+  fails its own confirm; confirms are pipelined (publish_many enqueues them all, then awaits
+  each) because awaiting them one by one costs ~7x the throughput. Publishes skip aio-pika and
+  aiormq's `basic_publish`: `_amqp_wire.Publisher` appends hand-marshalled frames to the
+  channel's one write of the event-loop turn and keeps the confirm future in aiormq's own
+  bookkeeping (see that module for why the delivery tags stay right);
 - one channel per consumer, so each has its own basic.qos and a refused exclusive consume (403
-  closes the channel) or a stale delivery cannot break anybody else;
+  closes the channel) or a stale delivery cannot break anybody else. aio-pika consumes and
+  restores the consumer after a reconnect; deliveries after the first on each raw channel go
+  straight from aiormq to `AmqpConsumer.on_raw`, and acks are frames appended to the channel's
+  write of the turn;
 - one admin channel for declarations: aio-pika's robust channel records them and replays them
   after a reconnect;
 - short-lived raw probe channels for passive checks (queue depth, exchange existence): a 404
@@ -25,25 +31,23 @@ import aio_pika
 import aiormq
 import aiormq.abc
 from aio_pika.abc import (
-    AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import (
     ChannelAccessRefused,
-    ChannelInvalidStateError,
     ChannelNotFoundEntity,
     ChannelPreconditionFailed,
     DeliveryError,
     PublishError,
 )
-from pamqp.header import ContentHeader
 
 from ..metrics import BUS_METRICS
 from ..telemetry import inject
-from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, ReplyDelivery, SettledTags
-from ._amqp_wire import ChannelWriter, Publisher
+from ._amqp_consumer import AmqpConsumer
+from ._amqp_delivery import AMQP_ERRORS, ReplyDelivery
+from ._amqp_wire import Publisher
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -62,8 +66,6 @@ from ._api import (
     RequestTimeout,
     UnroutableError,
     check_size,
-    log,
-    run_handler,
 )
 
 
@@ -80,7 +82,7 @@ class AmqpBus:
         self._exchanges: set[str] = {""}  # names known to exist (the default exchange always does)
         self._publisher: Publisher | None = None
         self._specs: dict[str, QueueSpec] = {}
-        self._consumers: set[_AmqpConsumer] = set()
+        self._consumers: set[AmqpConsumer] = set()
         self._replies: dict[str, asyncio.Future[ReplyDelivery]] = {}
         self._reply_on: object | None = None  # the raw channel the reply-to consumer lives on
         self._reply_lock = asyncio.Lock()
@@ -304,10 +306,10 @@ class AmqpBus:
     # --- consuming -----------------------------------------------------------------------------
     async def consume(
         self, queue: str, handler: Handler, *, prefetch: int = 100, exclusive: bool = False
-    ) -> _AmqpConsumer:
+    ) -> AmqpConsumer:
         conn = self._connection()
         channel: AbstractRobustChannel = await conn.channel(publisher_confirms=False)
-        consumer = _AmqpConsumer(self, channel, queue, handler)
+        consumer = AmqpConsumer(self, channel, queue, handler)
         try:
             await channel.set_qos(prefetch_count=prefetch)
             # Passive declare on the consumer's own channel registers the queue with the robust
@@ -362,79 +364,3 @@ class AmqpBus:
         if fut is not None and not fut.done():
             fut.set_result(ReplyDelivery(raw))
         # else: the requester timed out; the late reply is dropped.
-
-
-class _AmqpConsumer:
-    """One consumer on its own robust channel. aio-pika consumes (and, after a reconnect, consumes
-    again with the same tag, qos and exclusivity); the first delivery on each raw channel reaches
-    `on_message` through aio-pika's IncomingMessage, which then points the raw channel's consumer
-    at `on_raw`: later deliveries skip aio-pika's message object and its second task."""
-
-    __slots__ = ("_bus", "_channel", "_done", "_handler", "_tags", "_writer", "queue")
-
-    def __init__(self, bus: AmqpBus, channel: AbstractRobustChannel, queue: str, handler: Handler) -> None:
-        self._bus = bus
-        self._channel = channel
-        self.queue = queue
-        self._handler = handler
-        self._done = False
-        self._tags = SettledTags()
-        self._writer: ChannelWriter | None = None
-
-    def _writer_for(self, raw: aiormq.Channel) -> ChannelWriter:
-        writer = self._writer
-        if writer is None or writer.channel is not raw:
-            writer = self._writer = ChannelWriter(raw)
-        return writer
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        try:
-            raw = message.channel
-        except ChannelInvalidStateError:
-            return  # the channel died before the handler ran: the broker requeued it
-        assert isinstance(raw, aiormq.Channel)
-        tag = message.consumer_tag
-        if tag is not None and tag in raw.consumers:
-            raw.consumers[tag] = self.on_raw
-        props = aiormq.spec.Basic.Properties(
-            headers=dict(message.headers) or None,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            reply_to=message.reply_to,
-            content_type=message.content_type,
-            priority=message.priority,
-        )
-        delivered = DeliveredMessage(
-            delivery=aiormq.spec.Basic.Deliver(
-                consumer_tag=tag,
-                delivery_tag=message.delivery_tag,
-                redelivered=bool(message.redelivered),
-                exchange=message.exchange or "",
-                routing_key=message.routing_key or "",
-            ),
-            header=ContentHeader(0, len(message.body), props),
-            body=message.body,
-            channel=raw,
-        )
-        await self.on_raw(delivered)
-
-    async def on_raw(self, message: DeliveredMessage) -> None:
-        writer = self._writer_for(message.channel)  # type: ignore[arg-type]
-        await run_handler(self._handler, AmqpDelivery(self._bus, message, self.queue, self._tags, writer))
-
-    async def cancel(self) -> None:
-        if self._done:
-            return
-        self._bus._consumers.discard(self)
-        # Closing the channel cancels the consumer and makes the broker requeue every unacked
-        # delivery (redelivered=True); later settles on them raise BusClosedError.
-        await self.close_channel()
-
-    async def close_channel(self) -> None:
-        self._done = True
-        try:
-            if self._writer is not None:
-                await self._writer.drain()  # the acks given so far go before the channel.close
-            await self._channel.close()
-        except AMQP_ERRORS:
-            log.debug("consumer channel of %r was already gone", self.queue, exc_info=True)
