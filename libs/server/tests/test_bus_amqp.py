@@ -357,40 +357,6 @@ async def _get(bus: AmqpBus, queue: str) -> bytes | None:
         return m.body if m.delivery is not None and m.delivery.name == "Basic.GetOk" else None
 
 
-@pytest.mark.parametrize("mandatory", [True, False])
-@pytest.mark.parametrize(
-    ("exchange", "key"), [("", "q"), ("tidal.history", "shard.7"), ("ex-1:a.b", "é" * 127)]
-)
-def test_the_hand_marshalled_publish_frame_is_pamqps(exchange: str, key: str, mandatory: bool) -> None:
-    import pamqp.frame
-    from pamqp import commands
-    from tidal_server.bus._amqp_wire import publish_method_frame
-
-    frame = commands.Basic.Publish(exchange=exchange, routing_key=key, mandatory=mandatory)
-    assert publish_method_frame(5, exchange, key, mandatory=mandatory) == pamqp.frame.marshal(frame, 5)
-
-
-@pytest.mark.parametrize("multiple", [True, False])
-@pytest.mark.parametrize("requeue", [True, False])
-def test_the_hand_marshalled_settle_frames_are_pamqps(multiple: bool, requeue: bool) -> None:
-    import pamqp.frame
-    from pamqp import commands
-    from tidal_server.bus._amqp_wire import ack_frame, nack_frame
-
-    tag = 2**40 + 3
-    ack = commands.Basic.Ack(delivery_tag=tag, multiple=multiple)
-    nack = commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=requeue)
-    assert ack_frame(9, tag, multiple=multiple) == pamqp.frame.marshal(ack, 9)
-    assert nack_frame(9, tag, multiple=multiple, requeue=requeue) == pamqp.frame.marshal(nack, 9)
-
-
-def test_a_routing_key_over_255_bytes_is_refused_before_anything_is_sent() -> None:
-    from tidal_server.bus._amqp_wire import publish_method_frame
-
-    with pytest.raises(ValueError, match="too long"):
-        publish_method_frame(1, "", "é" * 128, mandatory=True)
-
-
 async def test_acks_given_just_before_cancel_reach_the_broker(direct: AmqpBus) -> None:
     """Acks are buffered for the turn's one write; cancelling the consumer in the same turn must
     still get them to the broker before channel.close, or it requeues acked messages. After the
