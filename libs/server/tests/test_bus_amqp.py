@@ -390,3 +390,35 @@ async def test_acks_given_just_before_cancel_reach_the_broker(direct: AmqpBus) -
         assert await bus.queue_depth(queue) == 0
     finally:
         await bus.delete_queue(queue)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3, 5])
+async def test_a_request_cancelled_while_the_reply_consumer_starts_leaves_the_publishing_channel_open(
+    direct: AmqpBus, turns: int
+) -> None:
+    """A request cancelled (its caller's timeout) while the direct reply-to consumer is being set
+    up cancelled aiormq's basic.consume RPC, which closes its channel: the publishing channel,
+    failing every publish in flight on it (the flaky teardown CHANNEL_ERROR of
+    test_a_request_cancelled_as_its_reply_arrives_is_cancelled)."""
+    bus = direct
+    queue = f"test.amqp-reqcancel.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    pub = bus._pub
+    assert pub is not None
+    before = await pub.get_underlay_channel()
+    try:
+        requester = asyncio.create_task(
+            bus.request(OutMessage(exchange="", routing_key=queue, body=b"q"), timeout=DEADLINE)
+        )
+        for _ in range(turns):  # somewhere in here the requester waits for basic.consume-ok
+            await asyncio.sleep(0)
+        requester.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await requester
+        await bus.publish_many(
+            [OutMessage(exchange="", routing_key=queue, body=b"%d" % i) for i in range(10)]
+        )
+        assert not before.is_closed
+        assert await pub.get_underlay_channel() is before
+    finally:
+        await bus.delete_queue(queue)

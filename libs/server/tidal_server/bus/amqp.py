@@ -85,7 +85,8 @@ class AmqpBus:
         self._consumers: set[AmqpConsumer] = set()
         self._replies: dict[str, asyncio.Future[ReplyDelivery]] = {}
         self._reply_on: object | None = None  # the raw channel the reply-to consumer lives on
-        self._reply_lock = asyncio.Lock()
+        self._reply_setup: asyncio.Future[None] | None = None
+        self._reply_setup_on: object | None = None
         self._closed = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -116,7 +117,7 @@ class AmqpBus:
         self._conn = self._pub = self._admin = None
         self._publisher = None
         self._exchanges = {""}
-        self._reply_on = None
+        self._reply_on = self._reply_setup = self._reply_setup_on = None
 
     def _connection(self) -> AbstractRobustConnection:
         if self._closed or self._conn is None:
@@ -349,14 +350,22 @@ class AmqpBus:
         raw = await self._pub.get_underlay_channel()
         if raw is self._reply_on:
             return
-        async with self._reply_lock:
-            raw = await self._pub.get_underlay_channel()
-            if raw is not self._reply_on:
-                try:
-                    await raw.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
-                except AMQP_ERRORS as exc:
-                    raise self._error(exc) from exc
-                self._reply_on = raw
+        setup = self._reply_setup
+        if setup is None or setup.done() or self._reply_setup_on is not raw:
+            # One setup per raw channel, shared by every requester and shielded from their
+            # cancellation: a cancelled basic.consume RPC makes aiormq close its channel, and this
+            # one is the publishing channel every publish in flight is on.
+            setup = self._reply_setup = asyncio.ensure_future(self._consume_replies(raw))
+            setup.add_done_callback(_retrieve)
+            self._reply_setup_on = raw
+        await asyncio.shield(setup)
+
+    async def _consume_replies(self, raw: aiormq.abc.AbstractChannel) -> None:
+        try:
+            await raw.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
+        except AMQP_ERRORS as exc:
+            raise self._error(exc) from exc
+        self._reply_on = raw
 
     async def _on_reply(self, raw: DeliveredMessage) -> None:
         props = raw.header.properties
@@ -364,3 +373,9 @@ class AmqpBus:
         if fut is not None and not fut.done():
             fut.set_result(ReplyDelivery(raw))
         # else: the requester timed out; the late reply is dropped.
+
+
+def _retrieve(fut: asyncio.Future[None]) -> None:
+    """Read a shielded setup's outcome, so a failure nobody awaited any more is not logged."""
+    if not fut.cancelled():
+        fut.exception()
