@@ -422,3 +422,47 @@ async def test_a_request_cancelled_while_the_reply_consumer_starts_leaves_the_pu
         assert await pub.get_underlay_channel() is before
     finally:
         await bus.delete_queue(queue)
+
+
+@pytest.mark.parametrize("turns", list(range(0, 60, 2)))
+async def test_an_ack_during_the_consumers_cancel_never_follows_its_channel_close(
+    direct: AmqpBus, turns: int
+) -> None:
+    """A handler acks while its consumer is being cancelled: an ack frame written behind the
+    channel.close reaches a broker that has freed the channel number, and its 504 CHANNEL_ERROR
+    closes the whole connection (every consumer and publish on it)."""
+    bus = direct
+    queue = f"test.amqp-ackcancel.{uuid.uuid4().hex[:10]}"
+    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    seen: list[Delivery] = []
+    changed = asyncio.Event()
+
+    async def handler(d: Delivery) -> None:
+        seen.append(d)
+        changed.set()
+
+    conn = bus._conn
+    assert conn is not None and conn.transport is not None
+    before = conn.transport.connection
+    try:
+        consumer = await bus.consume(queue, handler, prefetch=50)
+        await bus.publish_many(
+            [OutMessage(exchange="", routing_key=queue, body=b"%d" % i) for i in range(20)]
+        )
+        async with asyncio.timeout(DEADLINE):
+            while len(seen) < 20:
+                changed.clear()
+                await changed.wait()
+        cancel = asyncio.create_task(consumer.cancel())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        for d in seen:
+            with contextlib.suppress(BusClosedError):
+                await d.ack()
+        await cancel
+        await bus.publish(OutMessage(exchange="", routing_key=queue, body=b"after"))
+        assert await bus.queue_depth(queue) >= 1
+        assert conn.transport is not None and conn.transport.connection is before
+        assert not before.is_closed
+    finally:
+        await bus.delete_queue(queue)

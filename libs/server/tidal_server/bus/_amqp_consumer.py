@@ -91,6 +91,7 @@ class AmqpConsumer:
         try:
             if self._writer is not None:
                 await self._writer.drain()  # the acks given so far go before the channel.close
+                self._writer.close()  # and none after it
             await self._channel.close()
         except AMQP_ERRORS:
             log.debug("consumer channel of %r was already gone", self.queue, exc_info=True)

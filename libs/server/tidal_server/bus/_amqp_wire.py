@@ -70,7 +70,7 @@ class ChannelWriter:
     Frames appended after the channel closed, or still buffered when it closes, are dropped:
     a frame sent on a closed channel's number would be a connection error."""
 
-    __slots__ = ("_buf", "_channel", "_loop", "_scheduled", "_task")
+    __slots__ = ("_buf", "_channel", "_loop", "_scheduled", "_shut", "_task")
 
     def __init__(self, channel: aiormq.Channel) -> None:
         self._channel = channel
@@ -78,15 +78,21 @@ class ChannelWriter:
         self._buf: list[bytes] = []
         self._scheduled = False
         self._task: asyncio.Task[None] | None = None  # a put waiting on a full write queue
+        self._shut = False
 
     def send(self, frames: bytes) -> None:
+        if self._shut:
+            # The channel is closing: a frame behind its channel.close would reach a broker that
+            # has freed the number (504 CHANNEL_ERROR closes the whole connection). An ack lost
+            # here is a redelivery; a publish's confirm fails with the channel.
+            return
         self._buf.append(frames)
         if not self._scheduled and self._task is None:
             self._scheduled = True
             self._loop.call_soon(self._flush)
 
     def _take(self) -> ChannelFrame | None:
-        if self._channel.is_closed:
+        if self._shut or self._channel.is_closed:
             self._buf.clear()
             return None
         payload = b"".join(self._buf)
@@ -129,6 +135,8 @@ class ChannelWriter:
         return self._channel
 
     def close(self) -> None:
+        """Drop what is buffered and every later frame (call it before closing the channel)."""
+        self._shut = True
         self._buf.clear()
         if self._task is not None:
             self._task.cancel()
