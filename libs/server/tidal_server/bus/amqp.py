@@ -241,7 +241,7 @@ class AmqpBus:
             for message in messages:
                 try:
                     confirmations.append(await self._enqueue(message))
-                except BusError as exc:  # too big, unknown exchange: the others still go
+                except (BusError, ValueError) as exc:  # too big, unknown exchange, bad key: others go
                     first = first or exc
             for message, confirmation in zip(messages, confirmations, strict=False):
                 try:
