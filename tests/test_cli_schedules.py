@@ -16,6 +16,7 @@ from tidal.client import Client
 from tidal.worker import Worker
 from tidal_server.embedded import EmbeddedServer
 
+from tests.support.cli import tidal_cli_in_process
 from tests.support.stack import free_port
 from tests.support.workflows import ALL_ACTIVITIES, ALL_WORKFLOWS, TASK_QUEUE
 
@@ -32,7 +33,7 @@ async def address() -> AsyncIterator[str]:
     await server.stop()
 
 
-async def _tidal(address: str, *args: str) -> tuple[int, str, str]:
+async def _tidal_process(address: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -45,6 +46,11 @@ async def _tidal(address: str, *args: str) -> tuple[int, str, str]:
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+# A dozen calls through `python -m tidal.cli` spent most of this test starting interpreters (21 s
+# in CI): all but the last run in this process (tests/support/cli.py).
+_tidal = tidal_cli_in_process
 
 
 async def _describe(address: str, schedule_id: str) -> dict[str, object]:
@@ -171,7 +177,7 @@ async def test_create_describe_list_update_pause_trigger_backfill_delete(address
 
     code, out, _ = await _tidal(address, "schedule", "delete", "-s", "cli-nightly")
     assert code == 0 and "Deleted schedule cli-nightly" in out
-    code, _, err = await _tidal(address, "schedule", "describe", "-s", "cli-nightly")
+    code, _, err = await _tidal_process(address, "schedule", "describe", "-s", "cli-nightly")
     assert code == 1 and "not_found" in err and "Traceback" not in err
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 import uuid
 from pathlib import Path
 
@@ -136,3 +137,26 @@ def test_private_rabbitmq_has_its_cookie_before_the_node_boots(monkeypatch: pyte
     with pytest.raises(RuntimeError, match="boot skipped"):
         rabbitmq._start_rabbitmq_local(timeout=5)
     assert seen == {"exists": True, "mode": 0o400, "size": 40}
+
+
+def test_a_private_rabbitmq_that_never_booted_is_cleaned_up_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A boot that fails before the VM writes its pid file is given up at once.
+
+    The cleanup ran `rabbitmqctl stop <pidfile>`, which waits for the pid file to appear: 60 s
+    (its timeout) for a node that never started, CI's second slowest test.
+    """
+    from tests.support import rabbitmq
+
+    if rabbitmq._rabbitmq_bin_dir() is None:
+        pytest.skip("no local RabbitMQ binaries")
+
+    def failed_boot(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boot failed in the test")
+
+    monkeypatch.setattr(rabbitmq, "_boot_local_node", failed_boot)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="boot failed"):
+        rabbitmq._start_rabbitmq_local(timeout=5)
+    assert time.monotonic() - started < 30

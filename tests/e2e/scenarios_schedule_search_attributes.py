@@ -26,6 +26,7 @@ from tidal.common import SearchAttributeKey, SearchAttributePair, TypedSearchAtt
 from tidal.exceptions import RPCError
 
 from tests.e2e.scenarios_visibility import tidal_cli
+from tests.support.cli import tidal_cli_in_process
 from tests.support.stack import wait_for
 
 TEAM = SearchAttributeKey.for_keyword("SchedSaTeam")
@@ -196,12 +197,13 @@ SCENARIOS = [create_describe_list_update_filter, invalid_attributes_and_queries_
 
 async def the_cli(client: Client, address: str) -> None:
     """`tidal schedule create/update --search-attribute`, `describe` showing them and
-    `list --query` filtering on them."""
+    `list --query` filtering on them. The successful calls run in this process
+    (tests/support/cli.py), the two refused ones through `python -m tidal.cli`."""
     tag = uuid.uuid4().hex[:12]
     sid = f"sa-cli-{tag}"
 
     async def cli(*args: str) -> str:
-        code, out, err = await tidal_cli(address, "--namespace", client.namespace, *args)
+        code, out, err = await tidal_cli_in_process(address, "--namespace", client.namespace, *args)
         assert code == 0, (args, out, err)
         return out
 

@@ -4,6 +4,7 @@ with deadlines; none sleeps as synchronisation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -29,6 +30,7 @@ from tidal.client import (
 from tidal.exceptions import RPCError
 
 from tests.e2e.scenarios_visibility import tidal_cli
+from tests.support.cli import tidal_cli_in_process
 from tests.support.stack import wait_for
 
 
@@ -133,39 +135,44 @@ async def every_second_interval(client: Client, tq: str) -> None:
 
 async def skip_and_buffer_one(client: Client, tq: str) -> None:
     """SKIP: while a run is open, actions are skipped and counted; BUFFER_ONE: exactly one waits
-    and starts when the open run closes."""
-    for policy in (ScheduleOverlapPolicy.SKIP, ScheduleOverlapPolicy.BUFFER_ONE):
-        sid = f"overlap-{policy.name.lower()}-{uuid.uuid4().hex[:6]}"
-        handle = await client.create_schedule(
-            sid,
-            Schedule(
-                action=ScheduleActionStartWorkflow(Gate.run, id=f"{sid}-wf", task_queue=tq),
-                spec=_every(1),
-                policy=SchedulePolicy(overlap=policy),
-            ),
-        )
-        desc = await _describe_until(
-            handle,
-            f"{policy.name}: three actions skipped behind the first run",
-            lambda d: d.info.num_actions_skipped_overlap >= 3 and d.info.running_actions,
-        )
-        assert desc.info.num_actions == 1, desc.info
-        first = desc.info.running_actions[0].workflow_id  # type: ignore[attr-defined]
-        if policy is ScheduleOverlapPolicy.BUFFER_ONE:
-            assert desc.raw_description["info"]["buffer_size"] == 1
-        await handle.pause(note="done measuring")
-        await client.get_workflow_handle(first).signal(Gate.finish)
-        expected = 2 if policy is ScheduleOverlapPolicy.BUFFER_ONE else 1
+    and starts when the open run closes. The two policies run at once (own schedule ids)."""
+    async with asyncio.TaskGroup() as tg:
+        for policy in (ScheduleOverlapPolicy.SKIP, ScheduleOverlapPolicy.BUFFER_ONE):
+            tg.create_task(_overlap_policy(client, tq, policy))
 
-        def settled(d: ScheduleDescription, n: int = expected, first: str = first) -> bool:
-            running = [r.workflow_id for r in d.info.running_actions]  # type: ignore[attr-defined]
-            return d.info.num_actions == n and first not in running and len(running) == n - 1
 
-        desc = await _describe_until(handle, f"{policy.name}: the first run closed", settled)
-        assert desc.raw_description["info"]["buffer_size"] == 0
-        for r in desc.info.running_actions:
-            await client.get_workflow_handle(r.workflow_id).signal(Gate.finish)  # type: ignore[attr-defined]
-        await handle.delete()
+async def _overlap_policy(client: Client, tq: str, policy: ScheduleOverlapPolicy) -> None:
+    sid = f"overlap-{policy.name.lower()}-{uuid.uuid4().hex[:6]}"
+    handle = await client.create_schedule(
+        sid,
+        Schedule(
+            action=ScheduleActionStartWorkflow(Gate.run, id=f"{sid}-wf", task_queue=tq),
+            spec=_every(1),
+            policy=SchedulePolicy(overlap=policy),
+        ),
+    )
+    desc = await _describe_until(
+        handle,
+        f"{policy.name}: three actions skipped behind the first run",
+        lambda d: d.info.num_actions_skipped_overlap >= 3 and d.info.running_actions,
+    )
+    assert desc.info.num_actions == 1, desc.info
+    first = desc.info.running_actions[0].workflow_id  # type: ignore[attr-defined]
+    if policy is ScheduleOverlapPolicy.BUFFER_ONE:
+        assert desc.raw_description["info"]["buffer_size"] == 1
+    await handle.pause(note="done measuring")
+    await client.get_workflow_handle(first).signal(Gate.finish)
+    expected = 2 if policy is ScheduleOverlapPolicy.BUFFER_ONE else 1
+
+    def settled(d: ScheduleDescription, n: int = expected, first: str = first) -> bool:
+        running = [r.workflow_id for r in d.info.running_actions]  # type: ignore[attr-defined]
+        return d.info.num_actions == n and first not in running and len(running) == n - 1
+
+    desc = await _describe_until(handle, f"{policy.name}: the first run closed", settled)
+    assert desc.raw_description["info"]["buffer_size"] == 0
+    for r in desc.info.running_actions:
+        await client.get_workflow_handle(r.workflow_id).signal(Gate.finish)  # type: ignore[attr-defined]
+    await handle.delete()
 
 
 async def pause_trigger_backfill_update(client: Client, tq: str) -> None:
@@ -328,11 +335,12 @@ async def every_second_is_taken_exactly_once(client: Client, sid: str) -> int:
 
 
 async def the_cli(client: Client, tq: str, address: str) -> None:
-    """`tidal schedule ...` against a running server: tables, and --output json for scripts."""
+    """`tidal schedule ...` against a running server: tables, and --output json for scripts. The
+    calls run in this process (tests/support/cli.py) but the last, through `python -m tidal.cli`."""
     sid = f"cli-{uuid.uuid4().hex[:8]}"
 
     async def cli(*args: str) -> str:
-        code, out, err = await tidal_cli(address, "--namespace", client.namespace, *args)
+        code, out, err = await tidal_cli_in_process(address, "--namespace", client.namespace, *args)
         assert code == 0, (args, out, err)
         return out
 

@@ -153,8 +153,11 @@ class RabbitMQ:
     def _stop_local(self) -> None:
         assert self._bin_dir is not None and self._env is not None
         try:
-            # With the pid file, `stop` also waits for the OS process to exit.
-            args = ["stop"] + ([str(self._pid_file)] if self._pid_file else [])
+            # With the pid file, `stop` also waits for the OS process to exit. Without one
+            # (a boot that failed before the VM wrote it) `stop <pidfile>` would wait for the
+            # file until its timeout (60 s); plain `stop` asks the node by name and fails fast.
+            has_pid = self._pid_file is not None and self._pid_file.exists()
+            args = ["stop"] + ([str(self._pid_file)] if has_pid else [])
             _run([str(self._bin_dir / "rabbitmqctl"), *args], env=self._env, timeout=60)
         except Exception as exc:
             log.warning("rabbitmqctl stop failed (%s); killing the node", exc)

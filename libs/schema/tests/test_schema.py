@@ -108,3 +108,37 @@ def test_json_schema_export_covers_every_family() -> None:
         "Reply",
     }
     assert "StartWorkflowExecution" in str(schemas["HistoryMessage"])
+
+
+def test_messages_re_exports_every_public_name_of_its_parts() -> None:
+    """`tidal_schema.messages` is the public module; the `_*_messages.py` modules are its parts
+    (split by the queue family they go to). Every class, function and constant a part defines
+    is reachable from `messages` and in its `__all__`, so a split never drops a name."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import tidal_schema.messages as messages
+
+    package = Path(tidal_schema.__file__).parent
+    parts = sorted(package.glob("_*_messages.py"))
+    assert len(parts) >= 6, parts
+    defined: set[str] = set()
+    for part in parts:
+        module = importlib.import_module(f"tidal_schema.{part.stem}")
+        for node in ast.parse(part.read_text()).body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):  # constants (a type alias is the part's own)
+                names = [t.id for t in node.targets if isinstance(t, ast.Name) and t.id.isupper()]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names = [node.target.id] if node.target.id.isupper() else []
+            else:
+                names = []
+            for name in names:
+                if not name.startswith("_"):
+                    defined.add(name)
+                    assert getattr(messages, name) is getattr(module, name), name
+    assert defined <= set(messages.__all__), sorted(defined - set(messages.__all__))
+    assert all(hasattr(messages, name) for name in messages.__all__)
+    assert len(messages.__all__) == len(set(messages.__all__))

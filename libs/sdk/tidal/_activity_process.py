@@ -110,7 +110,8 @@ class _MultiprocessingSharedStateManager(SharedStateManager):
         try:
             await loop.run_in_executor(None, functools.partial(self._queue.put, (task_token, _DONE), True, 5))
             # Bounded: a poller that died must not hold the attempt's completion forever.
-            await asyncio.wait_for(done.wait(), _FLUSH_SECONDS)
+            async with asyncio.timeout(_FLUSH_SECONDS):  # not wait_for: it can swallow a cancel
+                await done.wait()
         except (TimeoutError, queue.Full):
             log.warning("heartbeats of an activity in another process were not all delivered")
         finally:

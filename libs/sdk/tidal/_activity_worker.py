@@ -366,7 +366,11 @@ class ActivityWorker:
         call = ExecuteActivityInput(fn=defn.fn, args=args, executor=self._executor, headers=task.header)
         # One task for the whole chain, so a cancel or timeout reaches interceptors too.
         attempt.inner = asyncio.get_running_loop().create_task(chain.execute_activity(call))
-        result = await asyncio.wait_for(attempt.inner, timeout)
+        # Not asyncio.wait_for: on Python 3.11 it returns an outcome that arrives in the turn this
+        # task is cancelled, and the cancelled worker task went on to report it. The timeout
+        # cancels the attempt's task through this await, as wait_for did.
+        async with asyncio.timeout(timeout):
+            result = await attempt.inner
         if inspect.isawaitable(result):
             result = await result
         return result

@@ -74,7 +74,10 @@ async def run_local_activity(
             chain = activity_chain(interceptors, ctx, is_async=defn.is_async)
             call = ExecuteActivityInput(fn=defn.fn, args=args, executor=executor, headers=req.headers)
             seconds = timeout.total_seconds() if timeout else None
-            result = await asyncio.wait_for(chain.execute_activity(call), seconds)
+            # Not asyncio.wait_for: on Python 3.11 it hands back an attempt that failed in the
+            # turn this task was cancelled, and the loop then retried it after its cancel.
+            async with asyncio.timeout(seconds):
+                result = await chain.execute_activity(call)
             return LocalActivityOutcome(
                 seq=req.seq, attempt=attempt, result=tuple(converter.to_payloads([result]))
             )

@@ -282,6 +282,10 @@ async def wait_condition(
         return
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
     if timeout_summary is None or seconds <= 0:
+        # asyncio.wait_for on purpose, as temporalio: on Python 3.11 a workflow cancel in the
+        # activation that makes `fn()` true is swallowed, but the deterministic loop does that the
+        # same way on every replay; asyncio.timeout would raise there instead, and replaying a
+        # history recorded with wait_for would then diverge (a nondeterminism).
         await asyncio.wait_for(fut, seconds)
         return
     timed_out = False

@@ -363,7 +363,10 @@ class WorkflowWorker:
         fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, fn, arg)
         self._activating.add(task.run_id)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self._deadlock_seconds)
+            # Not asyncio.wait_for (Python 3.11 swallows a cancel that comes in the turn the
+            # thread answers); shielded: the thread runs on regardless, the deadlock abandons it.
+            async with asyncio.timeout(self._deadlock_seconds):
+                return await asyncio.shield(fut)
         except TimeoutError:
             # The thread cannot be stopped; it is abandoned with the instance (evicted by the
             # caller), as temporalio does. The task fails and is retried on a fresh replay.

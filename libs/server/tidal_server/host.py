@@ -117,10 +117,19 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
 
 
 async def _stop_all(started: list[Service], stop_timeout: float) -> None:
+    cancelled: asyncio.CancelledError | None = None
     for service in reversed(started):
         log.info("stopping service", extra={"service_name": service.name})
         try:
-            await asyncio.wait_for(service.stop(), stop_timeout)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that comes in the turn the
+            # stop finishes, and the caller is told the stop completed.
+            async with asyncio.timeout(stop_timeout):
+                await service.stop()
+        except asyncio.CancelledError as exc:
+            # Cancelled while stopping (a second Ctrl-C, an embedding's teardown): stop the rest
+            # anyway, or their consumers, leases and connections leak; then honour the cancel.
+            log.warning("stop cancelled", extra={"service_name": service.name})
+            cancelled = exc
         except TimeoutError:
             log.error("service did not stop in %.0f s", stop_timeout, extra={"service_name": service.name})
         except Exception:
@@ -128,6 +137,8 @@ async def _stop_all(started: list[Service], stop_timeout: float) -> None:
             log.exception("service failed to stop", extra={"service_name": service.name})
         else:
             log.info("service stopped", extra={"service_name": service.name})
+    if cancelled is not None:
+        raise cancelled
 
 
 async def run_services(

@@ -49,7 +49,8 @@ class OpsServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            async with asyncio.timeout(10):  # not wait_for: on 3.11 it can swallow a cancel
+                head = await reader.readuntil(b"\r\n\r\n")
             if len(head) > _MAX_HEAD:
                 raise ValueError("request head too large")
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)

@@ -53,7 +53,11 @@ def create_app(ctx: FrontendContext) -> FastAPI:
     app.add_route("/metrics", metrics.metrics_endpoint, include_in_schema=False)
     ui.install(app)
     # Seam for later issues: authentication wraps here, inside the limit.
-    app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(
+        problems.BodyLimit,
+        max_bytes=ctx.settings.max_body_bytes,
+        body_seconds=ctx.settings.body_timeout_seconds,
+    )
     # Outermost: measures and traces every request, rejected ones included.
     app.add_middleware(metrics.TelemetryMiddleware)
     return app
@@ -85,7 +89,10 @@ class FrontendService:
         self.inprocess_calls = InProcessCalls(ctx=self.context, app=self._fastapi)
         """The start and result calls of a client in this process, without HTTP (inprocess.py)."""
         self._app = FastPath(
-            app=self._fastapi, calls=self.inprocess_calls, max_body_bytes=settings.max_body_bytes
+            app=self._fastapi,
+            calls=self.inprocess_calls,
+            max_body_bytes=settings.max_body_bytes,
+            body_seconds=settings.body_timeout_seconds,
         )
         self._server: _Server | None = None
         self.on_command_dead_letter: DeadLetterHook | None = None

@@ -19,6 +19,7 @@ middlewares per call (docs/performance.md, "Frontend and client").
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,8 +28,8 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api.router import PREFIX
-from .inprocess import InProcessCalls
-from .problems import unsafe_target
+from .inprocess import InProcessCalls, Reply
+from .problems import body_deadline, body_too_slow, unsafe_target
 
 __all__ = ["FastPath"]
 
@@ -37,13 +38,17 @@ _JSON = b"application/json"
 
 
 class FastPath:
-    """`FastPath(app=..., calls=..., max_body_bytes=...)`: an ASGI app serving the two hot routes
-    through `calls` and everything else through `app`."""
+    """`FastPath(app=..., calls=..., max_body_bytes=..., body_seconds=...)`: an ASGI app serving
+    the two hot routes through `calls` and everything else through `app`. A start's body must be
+    in within `body_seconds` (the app's BodyLimit holds every other request to the same)."""
 
-    def __init__(self, *, app: ASGIApp, calls: InProcessCalls, max_body_bytes: int) -> None:
+    def __init__(
+        self, *, app: ASGIApp, calls: InProcessCalls, max_body_bytes: int, body_seconds: float = 30.0
+    ) -> None:
         self.app = app
         self._calls = calls
         self._max_body_bytes = max_body_bytes
+        self._body_seconds = body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -66,14 +71,24 @@ class FastPath:
             if not _plain_json(headers):
                 await self.app(scope, receive, send)
                 return
-            body = await self._read(headers, receive, received)
+            try:
+                async with asyncio.timeout_at(body_deadline(scope, self._body_seconds)):
+                    body = await self._read(headers, receive, received)
+            except TimeoutError:
+                await body_too_slow(self._body_seconds)(scope, receive, send)
+                return
             if body is None:
                 await self.app(scope, _replay(received, receive), send)
                 return
         elif headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
             await self.app(scope, receive, send)  # a GET with a body: BodyLimit's to judge
             return
-        reply = await self._calls.reply(method, path, query, headers, body)
+        if start or not _waits(query):
+            reply = await self._calls.reply(method, path, query, headers, body)
+        else:
+            gone, reply = await self._long_poll(path, query, headers, receive, received)
+            if gone:
+                return  # nobody to answer
         if reply is None:
             await self.app(scope, _replay(received, receive), send)
             return
@@ -87,6 +102,34 @@ class FastPath:
             raw = content.raw_headers
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": data})
+
+    async def _long_poll(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        receive: Receive,
+        received: list[Message],
+    ) -> tuple[bool, Reply | None]:
+        """The result long poll, given up when the client hangs up: (True, None) then. Otherwise an
+        abandoned poll kept its task and its watch for the whole wait (up to a minute), and a
+        client opening polls and hanging up piled them up."""
+        reply = asyncio.ensure_future(self._calls.reply("GET", path, query, headers, None))
+        gone = asyncio.ensure_future(_until_gone(receive, received))
+        try:
+            await asyncio.wait((reply, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Before the answer goes out: uvicorn's receive() also returns once a response is
+            # complete, and whatever it took is in `received` for the app if the poll declines.
+            gone.cancel()
+            if not reply.done():
+                reply.cancel()  # the client left, or this request is being cancelled
+        if reply.cancelled() or not reply.done():
+            # Its watch is removed before we return. asyncio.wait, not awaiting it: that would
+            # raise its CancelledError, and suppressing that could swallow a cancel of our own.
+            await asyncio.wait((reply,))
+            return True, None
+        return False, reply.result()
 
     async def _read(
         self, headers: Mapping[str, str], receive: Receive, received: list[Message]
@@ -107,6 +150,21 @@ class FastPath:
                 return None
             if not message.get("more_body", False):
                 return b"".join(m.get("body", b"") for m in received)
+
+
+async def _until_gone(receive: Receive, received: list[Message]) -> None:
+    """Until the client disconnects. A GET's first message is its (empty) request; kept for the
+    app in case the poll is declined."""
+    while (message := await receive())["type"] != "http.disconnect":
+        received.append(message)
+
+
+def _waits(query: Mapping[str, str]) -> bool:
+    """A long poll: `wait` above zero (the route's own validation judges what is not a number)."""
+    try:
+        return float(query.get("wait", "0")) > 0
+    except ValueError:
+        return False
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str] | None:

@@ -23,6 +23,7 @@ the process's CPU per workflow.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -156,6 +157,9 @@ class InProcessCalls:
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
             return status, content
+        except asyncio.CancelledError:
+            status = 499  # the caller left (a long poll whose client hung up): not a server error
+            raise
         finally:
             otel_context.detach(token)
             metrics.REQUESTS.labels(method, route, str(status)).inc()

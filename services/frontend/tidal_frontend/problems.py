@@ -7,6 +7,7 @@ Every error the API returns goes through here, so clients see one shape whatever
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from typing import Any
@@ -43,6 +44,7 @@ CODES: dict[str, tuple[int, str]] = {
     "namespace_deprecated": (409, "Namespace deprecated"),
     "schedule_already_exists": (409, "Schedule already exists"),
     "conflict": (412, "Precondition failed"),
+    "request_timeout": (408, "Request timeout"),
     "payload_too_large": (413, "Request body too large"),
     "rate_limited": (429, "Too many requests"),
     "resource_exhausted": (429, "Resource exhausted"),
@@ -229,6 +231,24 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
+_BODY_DEADLINE = "tidal.body_deadline"
+
+
+def body_deadline(scope: Scope, seconds: float) -> float:
+    """The loop time by which the request's body must be in: fixed the first time it is asked for,
+    so the fast path's reading and the app's, after a fall-through, share one deadline."""
+    deadline: float = scope.setdefault(_BODY_DEADLINE, asyncio.get_running_loop().time() + seconds)
+    return deadline
+
+
+def body_too_slow(seconds: float) -> JSONResponse:
+    """408 for a body that did not arrive in time, closing the connection (uvicorn has no read
+    timeout of its own: a slow-loris client would otherwise hold it for as long as it liked)."""
+    response = problem_response("request_timeout", f"the request body did not arrive within {seconds:g} s")
+    response.headers["Connection"] = "close"
+    return response
+
+
 class BodyLimit:
     """ASGI middleware answering 413 for bodies over `max_bytes`, declared or streamed, and 400
     for input no endpoint could handle: a path or query string with NUL (the store cannot keep
@@ -239,9 +259,10 @@ class BodyLimit:
     refused before any endpoint runs; the limit is small enough (MiBs) for that to be cheap.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, body_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -258,8 +279,14 @@ class BodyLimit:
         chunks: list[bytes] = []
         size = 0
         more = True
+        deadline = body_deadline(scope, self.body_seconds)
         while more:
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                await body_too_slow(self.body_seconds)(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")

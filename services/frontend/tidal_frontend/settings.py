@@ -13,6 +13,10 @@ class FrontendSettings(CommonSettings):
     # How long a write waits for the owning history shard's reply before answering 503.
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # How long a request's body may take to arrive once its headers are in; then 408 and the
+    # connection closed. uvicorn has no read timeout: a client sending its body slowly (slow
+    # loris) would hold its connection for as long as it kept it open.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
     # Upper bound of `wait` on the result long poll: proxies and load balancers cut idle
     # connections, so clients re-poll rather than hold one request open for hours.
     long_poll_max_seconds: float = Field(default=60.0, ge=0)

@@ -166,7 +166,15 @@ async def test_a_shard_stopped_as_a_delivery_arrives_stops(runtime: Runtime) -> 
             OutMessage(exchange="", routing_key=scratch, body=msg.model_dump_json().encode())
         )
         await wait_for(lambda: bool(taken), timeout=20, what="the scratch delivery")
-        await asyncio.sleep(0.05)  # the loop is in its idle wait
+        # The loop is in its idle wait: its get() is the inbox's one pending getter (checked and
+        # acted on in one turn, so the loop cannot leave the wait in between).
+        inbox: Any = processor._inbox
+        await wait_for(
+            lambda: any(not getter.done() for getter in inbox._getters),
+            timeout=20,
+            interval=0.001,
+            what="the loop waiting on its inbox",
+        )
         task = processor._task.task
         processor._inbox.put_nowait(taken[0])  # wakes the wait's own get() first...
         asyncio.get_running_loop().call_soon(task.cancel)  # ...then the cancel, in the same turns

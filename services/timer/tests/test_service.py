@@ -36,6 +36,8 @@ from tidal_timer.service import TimerService
 from tidal_timer.settings import TimerSettings
 from tidal_timer.store import existing_keys
 
+from tests.support.tcp_proxy import Proxy
+
 DEADLINE = 10.0
 SHARDS = 2
 
@@ -561,3 +563,96 @@ async def test_a_timer_rearmed_while_its_lookup_is_in_flight_still_fires(env: En
     (delivery,) = await env.history[0].wait_for(1)
     assert FireTimer.model_validate_json(delivery.body).key == "rearmed"
     assert svc.stale_dropped == 0
+
+
+class OneFireGate(GatedBus):
+    """Holds the publish of one fire (by message id: a key at one due time) until released, then
+    publishes it, or fails it as a broker gone would."""
+
+    def __init__(self, inner: Bus, message_id: str, *, fail: bool) -> None:
+        super().__init__(inner, held=message_id)
+        self._fail = fail
+
+    async def publish_many(self, messages: Any) -> None:
+        if any(m.message_id == self._held for m in messages):
+            self.holding.set()
+            await self.release.wait()
+            if self._fail:
+                raise ConnectionError("the broker went away with this fire in flight")
+        await self._inner.publish_many(messages)
+
+
+@pytest.mark.parametrize("rearm", ["later", "same"])
+@pytest.mark.parametrize("outcome", ["confirmed", "failed"])
+async def test_a_timer_rearmed_while_its_fire_is_in_flight(env: Env, rearm: str, outcome: str) -> None:
+    """History re-arms a key (a new ScheduleTimer, its row rewritten) while the timer's fire is
+    being published. A later due time: the fire in flight goes out once if confirmed, is dropped
+    if its publish fails (superseded), and the re-armed one fires at its own time. The same due
+    time: one fire in all, retried if its publish fails. Never twice, never lost."""
+    now = env.clock.now()
+    first = timer("rearmed", now + timedelta(seconds=5))
+    again = timer("rearmed", now + timedelta(seconds=10 if rearm == "later" else 5))
+    bus = OneFireGate(env.bus, f"rearmed@{first.fire_at.isoformat()}", fail=outcome == "failed")
+    svc = await env.start_service(bus=bus)
+    await env.publish(first)
+    await until(svc, lambda: "rearmed" in svc.heap)
+    await advance(env, svc, timedelta(seconds=5))
+    async with asyncio.timeout(DEADLINE):
+        await bus.holding.wait()
+    await env.publish(again)
+    await until(svc, lambda: svc.received == 2)
+    bus._held = "nothing"  # a retry of the held fire goes through
+    bus.release.set()
+    await until(svc, lambda: not svc._firing.publishing)
+    if outcome == "failed":
+        await advance(env, svc, svc._settings.publish_backoff_max_seconds)  # past the retry backoff
+    if env.clock.now() < again.fire_at:
+        await advance(env, svc, again.fire_at - env.clock.now())
+    expected = {
+        ("later", "confirmed"): [first.fire_at, again.fire_at],
+        ("later", "failed"): [again.fire_at],
+        ("same", "confirmed"): [first.fire_at],
+        ("same", "failed"): [first.fire_at],
+    }[rearm, outcome]
+    await env.history[0].wait_for(len(expected))
+    await until(svc, lambda: len(svc.heap) == 0 and svc.idle())
+    assert [d.message_id for d in env.history[0].items] == [f"rearmed@{t.isoformat()}" for t in expected]
+    assert svc.fired == len(expected)
+
+
+async def test_fires_in_flight_when_the_connection_drops_are_all_delivered(
+    env: Env, request: pytest.FixtureRequest
+) -> None:
+    """The timer service's connection to the broker cut (the broker stays up) while fires are
+    being published, one of them held unconfirmed: every timer's fire still reaches history, at
+    least once (repeats are history's to discard). Real RabbitMQ only: the embedded bus has no
+    connection to lose."""
+    if not isinstance(env.bus, AmqpBus):
+        pytest.skip("the in-memory bus has no connection to cut")
+    proxy, url = await Proxy.before(request.getfixturevalue("fresh_vhost_amqp_url"))
+    inner = AmqpBus(url, connection_name="tidal-test-timer-proxied")
+    await inner.connect()
+    try:
+        now = env.clock.now()
+        timers = [timer(f"cut-{i}", now - timedelta(seconds=1), shard=i % SHARDS) for i in range(200)]
+        await env.insert_rows(*timers)  # due already: the service fires them as it loads them
+        bus = OneFireGate(inner, f"cut-100@{timers[100].fire_at.isoformat()}", fail=False)
+        svc = await env.start_service(bus=bus, publish_batch_max=10)
+        async with asyncio.timeout(DEADLINE):
+            await bus.holding.wait()
+        proxy.cut()  # with cut-100's publish held and others in flight
+        bus.release.set()
+        async with asyncio.timeout(60):  # a reconnect on a loaded box
+            while True:
+                fired = {FireTimer.model_validate_json(d.body).key for c in env.history for d in c.items}
+                if fired >= {s.key for s in timers}:
+                    break
+                # The failed publishes retry after a backoff on the service's (fake) clock.
+                env.clock.advance(timedelta(seconds=svc._settings.publish_backoff_max_seconds))
+                await asyncio.sleep(0.05)  # polling the collectors, with the deadline above
+        await until(svc, lambda: len(svc.heap) == 0)
+    finally:
+        for svc in list(env.services):
+            await env.stop_service(svc)
+        await inner.close()
+        await proxy.stop()

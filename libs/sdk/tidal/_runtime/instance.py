@@ -26,13 +26,9 @@ from tidal_schema.messages import UpdateRequest, WorkflowTask
 
 from .._definitions import WorkflowDefinition
 from .._workflow_info import Info
-from .._workflow_interceptors import (
-    ExecuteWorkflowInput,
-    WorkflowInboundInterceptor,
-    WorkflowOutboundInterceptor,
-)
+from .._workflow_interceptors import WorkflowInboundInterceptor, WorkflowOutboundInterceptor
 from ..converter import DataConverter
-from ..exceptions import FailureError, NondeterminismError, error_to_failure
+from ..exceptions import NondeterminismError, error_to_failure
 from . import local_activities, update
 from .activation import ActivationState
 from .activities import ACTIVITY_JOB_EVENTS, Activities
@@ -43,13 +39,12 @@ from .eviction import tear_down
 from .handlers import Handlers
 from .history_walk import HistoryWalk
 from .interceptor_roots import build_chain
+from .lifecycle import RunLifecycle
 from .local_activities import LocalActivities
 from .loop import WorkflowEventLoop
-from .outcome import closing_command
 from .patches import PatchActivationInput, Patches
 from .query import replay_for_query, run_query
 from .randomness import RunRandomness
-from .start import construct, start_info
 from .task_clock import TaskClock
 from .timers import Timers
 
@@ -93,33 +88,32 @@ class WorkflowInstance:
             activate=self._activate,
         )
         self.definition = definition
-        # The worker's types plus the workflow's own (`@workflow.defn(failure_exception_types=)`).
-        self._worker_failure_types = tuple(failure_exception_types)
-        self._failure_types = self._worker_failure_types + definition.failure_exception_types
         self.namespace = namespace
         self.workflow_id = workflow_id
         self.run_id = run_id
-        self._run_task: asyncio.Task[Any] | None = None
-        self._closed = False
-        self._cancel_requested = False
-        # The reason of the cancel request (temporalio's `workflow.cancellation_reason()`).
-        self.cancellation_reason: str | None = None
-        self._workflow_failure: BaseException | None = None  # FailureError from a handler
         self._poisoned = False
         self._evicted = False
         self._last_commands: tuple[Command, ...] = ()
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         # `workflow.set_current_details`: sent with every workflow task completion.
         self.current_details = ""
-        self.last_failure: Failure | None = None
-        self.last_completion_result: tuple[Payload, ...] = ()
         # What history delivers enters through `inbound`; what workflow code calls leaves through
         # `outbound` (set by the chain's `init`): the worker's workflow interceptors around the
         # runtime's own code (interceptor_roots.py).
         self.outbound: WorkflowOutboundInterceptor
         self.inbound = build_chain(self, interceptor_classes)
+        self.lifecycle = RunLifecycle(
+            self.state,
+            definition=definition,
+            converter=self.converter,
+            inbound=self.inbound,
+            failure_exception_types=failure_exception_types,
+        )
         self.handlers = Handlers(
-            state=self.state, definition=definition, inbound=self.inbound, on_failure=self._handler_failed
+            state=self.state,
+            definition=definition,
+            inbound=self.inbound,
+            on_failure=self.lifecycle.handler_failed,
         )
 
     # --- what workflow code reads and asks of its run (workflow.* functions) --------------
@@ -157,6 +151,18 @@ class WorkflowInstance:
     def upsert_search_attributes(self, values: Mapping[str, Any]) -> None:
         self.state.upsert_search_attributes(values)
 
+    @property
+    def cancellation_reason(self) -> str | None:
+        return self.lifecycle.cancellation_reason
+
+    @property
+    def last_failure(self) -> Failure | None:
+        return self.lifecycle.last_failure
+
+    @property
+    def last_completion_result(self) -> tuple[Payload, ...]:
+        return self.lifecycle.last_completion_result
+
     # The loop's TimerSink.
 
     def start_timer(self, handle: asyncio.TimerHandle, delay: float) -> None:
@@ -177,7 +183,7 @@ class WorkflowInstance:
     @property
     def is_closed(self) -> bool:
         """The run produced its closing command (complete, fail, cancel, continue-as-new)."""
-        return self._closed
+        return self.lifecycle.closed
 
     def activate(self, task: WorkflowTask) -> tuple[Command, ...]:
         """Apply the task's events and return the commands of the new activation.
@@ -204,7 +210,7 @@ class WorkflowInstance:
             raise
         except NondeterminismError as e:
             self._poisoned = True
-            if isinstance(e, self._failure_types):
+            if isinstance(e, self.lifecycle.failure_types):
                 return (FailWorkflowExecution(failure=error_to_failure(e)),)
             raise WorkflowTaskError(str(e), failure=error_to_failure(e), cause="NonDeterministicError") from e
         except Exception as e:
@@ -244,7 +250,7 @@ class WorkflowInstance:
 
     def is_failure_exception(self, err: BaseException) -> bool:
         """`workflow.is_failure_exception`: `err` fails the workflow, not only the task."""
-        return isinstance(err, (FailureError, *self._failure_types))
+        return self.lifecycle.is_failure_exception(err)
 
     @property
     def workflow_object(self) -> Any:
@@ -355,77 +361,31 @@ class WorkflowInstance:
                 return
 
     def _check_outcome(self) -> None:
-        cmd = closing_command(
-            self._run_task,
-            closed=self._closed,
-            task_failure=self.state.task_failure,
-            workflow_failure=self._workflow_failure,
-            cancel_requested=self._cancel_requested,
-            failure_types=self._failure_types,
-            info=self.state.info,
-            converter=self.converter,
-        )
+        cmd = self.lifecycle.finish()
         if cmd is not None:
-            self._close(cmd)
-
-    def _close(self, cmd: Command) -> None:
-        self._closed = True
-        self.state.commands.append(cmd)
-        self.handlers.warn_unfinished()
+            self.state.commands.append(cmd)
+            self.handlers.warn_unfinished()
 
     # --- jobs -------------------------------------------------------------------------------
 
     def _apply_job(self, ev: HistoryEvent) -> None:
         a = ev.attributes
         if isinstance(a, events.WorkflowExecutionStarted):
-            self._start(ev, a)
+            self.lifecycle.start(
+                ev,
+                a,
+                namespace=self.namespace,
+                workflow_id=self.workflow_id,
+                run_id=self.run_id,
+                first_task_time=self.clock.now,
+            )
         elif isinstance(a, events.WorkflowExecutionSignaled):
             self.handlers.deliver_signal(a)
         elif isinstance(a, events.WorkflowExecutionCancelRequested):
-            self._cancel_requested = True
-            self.cancellation_reason = a.cause
-            if self._run_task is not None and not self._run_task.done():
-                self._run_task.cancel()
+            self.lifecycle.request_cancel(a.cause)
         elif a.type in ACTIVITY_JOB_EVENTS:
             self.activities.apply(ev)
         elif isinstance(a, events.TimerFired):
             self.timers.fire(a.timer_id)
         elif a.type in CHILD_JOB_EVENTS:
             self.children.apply(ev)
-
-    def _start(self, ev: HistoryEvent, a: events.WorkflowExecutionStarted) -> None:
-        self.state.info = start_info(
-            ev,
-            a,
-            namespace=self.namespace,
-            workflow_id=self.workflow_id,
-            run_id=self.run_id,
-            first_task_time=self.clock.now,
-        )
-        # What the previous attempt or cron run left (workflow.get_last_failure & co).
-        self.last_failure = a.continued_failure
-        self.last_completion_result = a.last_completion_result
-        d = self.definition
-        made = construct(d, self.converter, a)
-        self.state.workflow_object = made.obj
-        if made.failure_types is not None:
-            self._failure_types = self._worker_failure_types + made.failure_types
-        if made.error is not None:
-            error = made.error
-
-            async def raise_init_error() -> Any:
-                raise error
-
-            self._run_task = self._loop.create_task(raise_init_error())
-            return
-        args = made.args
-        call = ExecuteWorkflowInput(type=d.cls, run_fn=d.run_fn, args=args, headers=dict(a.header))
-        self._run_task = self._loop.create_task(
-            self.inbound.execute_workflow(call), name=f"workflow:{d.name}"
-        )
-
-    def _handler_failed(self, e: BaseException) -> None:
-        if isinstance(e, FailureError):
-            self._workflow_failure = self._workflow_failure or e
-        else:
-            self.state.task_failure = self.state.task_failure or e

@@ -102,7 +102,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
         try:
             ctx.run(inst.read_only, inst.inbound.handle_update_validator, call)
         except ReadOnlyContextError as e:
-            inst._handler_failed(e)  # a validator that tries a command is a bug: fail the task
+            inst.lifecycle.handler_failed(e)  # a validator that tries a command is a bug: fail the task
             return
         except Exception as e:
             reject(e)
@@ -117,7 +117,7 @@ def _deliver(inst: WorkflowInstance, r: UpdateRequest, *, validate: bool) -> Non
             _complete(inst, r.update_id, failure=e)
             return
         except Exception as e:
-            inst._handler_failed(e)
+            inst.lifecycle.handler_failed(e)
             return
         if done:
             _complete(inst, r.update_id, result=result)
@@ -139,7 +139,7 @@ def _finished(inst: WorkflowInstance, update_id: str, task: asyncio.Task[Any]) -
     elif isinstance(e, FailureError):
         _complete(inst, update_id, failure=e)
     else:
-        inst._handler_failed(e)
+        inst.lifecycle.handler_failed(e)
 
 
 def _complete(

@@ -78,8 +78,11 @@ async def get_result(
 
 
 async def _notification(closed: asyncio.Future[WorkflowClosed | None], wait: float) -> WorkflowClosed | None:
+    # Not asyncio.wait_for: on Python 3.11 it returns a close that arrives in the turn the request
+    # is cancelled and swallows the cancel. Shielded: the watch owns `closed`.
     try:
-        return await asyncio.wait_for(asyncio.shield(closed), timeout=wait)
+        async with asyncio.timeout(wait):
+            return await asyncio.shield(closed)
     except TimeoutError:
         return None
 
