@@ -3,10 +3,12 @@ task"): `uv run python bench/worker_publish_cost.py [-n 4000] [--rounds 3]`.
 
 Starts a private RabbitMQ (tests.support.servers), then publishes N completion-sized bodies (650
 bytes, persistent, mandatory, publisher confirms awaited by each of 100 concurrent publishers, as
-a worker's tasks publish their completions) through two paths, interleaved `--rounds` times:
-`aio-pika`, an aio-pika `Message` through `Exchange.publish` (the worker's path before), and
-`transport`, `tidal._transport.AmqpTransport.publish` as it is now. Prints this process's CPU-us
-per publish (nothing consumes: the queue is purged between cases) and `uptime` before and after.
+a worker's tasks publish their completions) through three paths, interleaved `--rounds` times:
+`aio-pika`, an aio-pika `Message` through `Exchange.publish` (the worker's path before wkcpu),
+`aiormq`, aiormq's `Channel.basic_publish` on the robust channel's underlay (before wiresdk's
+lean path), and `transport`, `tidal._transport.AmqpTransport.publish` as it is now. Prints this
+process's CPU-us per publish (nothing consumes: the queue is purged between cases) and `uptime`
+before and after.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
+import aiormq
 from common import run_fast  # also puts the repo root on sys.path
 from opentelemetry import propagate
 from tidal._transport import AmqpTransport
@@ -47,12 +50,32 @@ async def aio_pika_path(transport: AmqpTransport, queue: str) -> None:
     )
 
 
+async def aiormq_path(transport: AmqpTransport, queue: str) -> None:
+    """The worker's publish before the lean path: aiormq's basic_publish on the channel under
+    the robust one (a lock, a timeout scope, pamqp marshalling, a write and drain per publish)."""
+    await transport._connection()
+    assert transport._pub is not None
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    channel = await transport._pub.get_underlay_channel()
+    await channel.basic_publish(
+        BODY,
+        exchange="",
+        routing_key=queue,
+        properties=aiormq.spec.Basic.Properties(
+            content_type="application/json", delivery_mode=2, headers=headers or None
+        ),
+        mandatory=True,
+    )
+
+
 async def transport_path(transport: AmqpTransport, queue: str) -> None:
     await transport.publish("", queue, BODY)
 
 
 PATHS: dict[str, Callable[[AmqpTransport, str], Awaitable[None]]] = {
     "aio-pika": aio_pika_path,
+    "aiormq": aiormq_path,
     "transport": transport_path,
 }
 

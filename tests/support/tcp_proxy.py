@@ -1,5 +1,6 @@
 """A TCP proxy in front of the broker, so a test can cut a client's connection like a network fault
-(the broker itself stays up, and so do the test's other connections)."""
+(the broker itself stays up, and so do the test's other connections), or hold back what the broker
+sends (confirms, deliveries) before cutting."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class Proxy:
         self.target = (host, port)
         self.writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
+        self._replies = asyncio.Event()
+        self._replies.set()
 
     @classmethod
     async def before(cls, amqp_url: str) -> tuple[Proxy, str]:
@@ -33,19 +36,29 @@ class Proxy:
         broker_r, broker_w = await asyncio.open_connection(*self.target)
         self.writers |= {client_w, broker_w}
 
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, gate: asyncio.Event | None) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await r.read(65536):
+                    if gate is not None:
+                        await gate.wait()
                     w.write(data)
                     await w.drain()
             w.close()
 
-        await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
+        await asyncio.gather(pipe(client_r, broker_w, None), pipe(broker_r, client_w, self._replies))
+
+    def hold_replies(self) -> None:
+        """Keep what the broker sends (confirms, deliveries) from reaching the client."""
+        self._replies.clear()
+
+    def release_replies(self) -> None:
+        self._replies.set()
 
     def cut(self) -> None:
         for w in self.writers:
             w.transport.abort()
         self.writers.clear()
+        self.release_replies()  # what was held dies with the sockets
 
     async def stop(self) -> None:
         self.cut()

@@ -14,9 +14,13 @@ from typing import Any, Protocol
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiormq.abc import DeliveredMessage
 from opentelemetry import propagate
 from tidal_schema import names
 from tidal_schema.limits import MESSAGE_MAX_BYTES
+
+from ._amqp_consume import LeanConnection, LeanConsumer
+from ._amqp_wire import ConfirmedPublisher, RawDelivery
 
 
 class TaskDelivery(Protocol):
@@ -129,6 +133,33 @@ class _AmqpDelivery:
         await self._msg.ack()
 
 
+class _LeanDelivery(RawDelivery):
+    """A task delivered through the lean path (`_amqp_consume`)."""
+
+    __slots__ = ("_queue", "_transport")
+
+    def __init__(self, message: DeliveredMessage, transport: AmqpTransport, queue: str) -> None:
+        super().__init__(message)
+        self._transport = transport
+        self._queue = queue
+
+    async def dead_letter(self, reason: str) -> None:
+        headers = {**self.headers, _H_DL_REASON: reason[:1000], _H_DL_QUEUE: self._queue}
+        try:
+            await self._transport.publish_raw(
+                names.DEAD_LETTER_EXCHANGE,
+                "",
+                self.body,
+                headers,
+                message_id=self.message_id,
+                correlation_id=self.correlation_id,
+            )
+        except Exception:
+            await self.nack(requeue=False)
+            return
+        await self.ack()
+
+
 class _AmqpConsumer:
     def __init__(self, channel: AbstractChannel, queue: aio_pika.abc.AbstractQueue, tag: str) -> None:
         self._channel = channel
@@ -151,6 +182,7 @@ class AmqpTransport:
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractChannel | None = None
         self._lock = asyncio.Lock()
+        self._publisher = ConfirmedPublisher()
         # Queues that live and die with this connection (sticky, activity control).
         self._exclusive: set[str] = set()
 
@@ -158,7 +190,9 @@ class AmqpTransport:
         async with self._lock:
             if self._conn is None:
                 self._conn = await aio_pika.connect_robust(
-                    self._url, client_properties={"connection_name": self._name}
+                    self._url,
+                    client_properties={"connection_name": self._name},
+                    connection_class=LeanConnection,
                 )
                 self._pub = await self._conn.channel(publisher_confirms=True)
             return self._conn
@@ -192,10 +226,14 @@ class AmqpTransport:
         else:
             q = await channel.declare_queue(queue, passive=True)
 
-        async def on_message(msg: AbstractIncomingMessage) -> None:
+        async def on_raw(msg: DeliveredMessage) -> None:
+            await handler(_LeanDelivery(msg, self, queue))
+
+        async def on_incoming(msg: AbstractIncomingMessage) -> None:
+            # Only a consumer aio-pika restored after the broker cancelled it comes this way.
             await handler(_AmqpDelivery(msg, self, queue))
 
-        tag = await q.consume(on_message)
+        tag = await q.consume(LeanConsumer(on_raw=on_raw, on_incoming=on_incoming))
         return _AmqpConsumer(channel, q, tag)
 
     async def publish(
@@ -216,21 +254,19 @@ class AmqpTransport:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{pub!r} closed")
         headers: dict[str, Any] = {}
         propagate.inject(headers)
-        # Straight to the channel under the robust one, as aio-pika's Exchange.publish does, but
-        # without building an aio-pika Message and Exchange per publish (one per task).
-        channel = await pub.get_underlay_channel()
-        await channel.basic_publish(
+        # The lean path (`_amqp_wire`): frames marshalled directly and written with whatever else
+        # this loop turn publishes or settles; the confirm is awaited as before.
+        await self._publisher.publish(
+            await pub.get_underlay_channel(),
+            exchange,
+            routing_key,
             body,
-            exchange=exchange,
-            routing_key=routing_key,
-            properties=aiormq.spec.Basic.Properties(
-                content_type="application/json",
-                delivery_mode=_PERSISTENT,
-                headers=headers or None,
-                reply_to=reply_to,
-                correlation_id=correlation_id,
-            ),
             mandatory=correlation_id is None,
+            content_type="application/json",
+            delivery_mode=_PERSISTENT,
+            headers=headers,
+            reply_to=reply_to,
+            correlation_id=correlation_id,
         )
 
     async def publish_notice(self, exchange: str, routing_key: str, body: bytes) -> None:
@@ -252,16 +288,17 @@ class AmqpTransport:
         """Publish with the given headers and ids as they are (a dead-lettered copy)."""
         await self._connection()
         assert self._pub is not None
-        ex = await self._pub.get_exchange(exchange, ensure=False)
-        await ex.publish(
-            aio_pika.Message(
-                body,
-                headers=dict(headers),
-                message_id=message_id,
-                correlation_id=correlation_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=routing_key,
+        # Through the same publisher: it must be the only one assigning this channel's tags.
+        await self._publisher.publish(
+            await self._pub.get_underlay_channel(),
+            exchange,
+            routing_key,
+            body,
+            mandatory=True,
+            headers=headers,
+            delivery_mode=_PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id,
         )
 
     async def close(self) -> None:

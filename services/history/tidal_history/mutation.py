@@ -23,6 +23,7 @@ from tidal_schema.messages import (
     WorkflowClosed,
     WorkflowTask,
 )
+from tidal_server import timer_horizon
 
 from . import relations
 from .state import ActivityInfo, MutableState, WorkflowTaskInfo
@@ -369,7 +370,10 @@ class Mutation:
         )
         scheduled = ScheduleTimer(shard_id=st.shard_id, key=key, fire_at=fire_at, fire=fire)
         self._timers_set.append(scheduled)
-        self.send(names.TIMER_EXCHANGE, names.shard_routing_key(st.shard_id), scheduled)
+        # The row is the truth; a timer due beyond the horizon is read from the table by the
+        # timer service before it is due, so a message would only be one more to send and drop.
+        if timer_horizon.needs_message(fire_at, self.now):
+            self.send(names.TIMER_EXCHANGE, names.shard_routing_key(st.shard_id), scheduled)
         return key
 
     def delete_timer(self, key: str) -> None:

@@ -39,6 +39,7 @@ from tidal_schema.schedule_document import (
     scheduled_workflow_id,
 )
 from tidal_schema.schedule_times import action_times_between, next_action_times
+from tidal_server import timer_horizon
 
 from .mutation import Outgoing, to_workflow
 
@@ -151,6 +152,8 @@ class ScheduleMutation:
         scheduled = ScheduleTimer(shard_id=doc.shard_id, key=key, fire_at=upcoming[0].actual, fire=fire)
         self._out.timers_set = [s for s in self._out.timers_set if s.key != key]
         self._out.timers_set.append(scheduled)
+        if not timer_horizon.needs_message(scheduled.fire_at, self.now):
+            return  # the timer service reads it from the table in time (tidal_server.timer_horizon)
         self._out.outbox.append(
             Outgoing(
                 exchange=names.TIMER_EXCHANGE,

@@ -204,11 +204,11 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
 async def test_schedule_fires_once_due_and_not_before(env: Env) -> None:
     svc = await env.start_service()
     now = env.clock.now()
-    sched = timer("t1", now + timedelta(seconds=30), shard=1)
+    sched = timer("t1", now + timedelta(seconds=1.5), shard=1)
     await env.publish(sched)
     await until(svc, lambda: "t1" in svc.heap)
 
-    await advance(env, svc, timedelta(seconds=29.999))
+    await advance(env, svc, timedelta(seconds=1.499))
     # The firing loop only ever publishes what peek_due(now) returns; with the clock short of
     # fire_at nothing is due, so nothing may have gone out.
     assert svc.heap.peek_due(env.clock.now()) == []
@@ -226,15 +226,15 @@ async def test_schedule_fires_once_due_and_not_before(env: Env) -> None:
 async def test_earlier_timer_wakes_the_firing_loop(env: Env) -> None:
     svc = await env.start_service()
     now = env.clock.now()
-    await env.publish(timer("late", now + timedelta(seconds=100)))
+    await env.publish(timer("late", now + timedelta(seconds=1.9)))
     await until(svc, lambda: "late" in svc.heap)
-    # The loop now sleeps until +100 s; an earlier timer must cut that sleep short.
-    await env.publish(timer("early", now + timedelta(seconds=5)))
+    # The loop now sleeps until +1.9 s; an earlier timer must cut that sleep short.
+    await env.publish(timer("early", now + timedelta(seconds=1)))
     await until(svc, lambda: "early" in svc.heap)
-    await advance(env, svc, 5)
+    await advance(env, svc, 1)
     await env.history[0].wait_for(1)
     assert [f.key for f in env.history[0].fires()] == ["early"]
-    await advance(env, svc, 95)
+    await advance(env, svc, 0.9)
     await env.history[0].wait_for(2)
     assert [f.key for f in env.history[0].fires()] == ["early", "late"]
 
@@ -242,8 +242,8 @@ async def test_earlier_timer_wakes_the_firing_loop(env: Env) -> None:
 async def test_recovery_fires_rows_present_at_start(env: Env) -> None:
     now = env.clock.now()
     overdue = timer("overdue", now - timedelta(seconds=10))
-    soon = timer("soon", now + timedelta(seconds=60), shard=1)
-    far = timer("far", now + timedelta(minutes=20))  # beyond the 10-minute load window
+    soon = timer("soon", now + timedelta(seconds=1.5), shard=1)
+    far = timer("far", now + timedelta(minutes=20))  # beyond the 2-second load window
     await env.insert_rows(overdue, soon, far)
 
     svc = await env.start_service()
@@ -253,22 +253,22 @@ async def test_recovery_fires_rows_present_at_start(env: Env) -> None:
     await until(svc, lambda: svc.fired == 1)  # counted after the confirm, which may trail the delivery
     assert svc.lateness == 10.0
 
-    await advance(env, svc, 60)
+    await advance(env, svc, 1.5)
     await env.history[1].wait_for(1)
     assert env.history[1].fires() == [soon.fire]
 
     # The loader's next run (every load_interval) reads the next window, which reaches "far".
-    await advance(env, svc, timedelta(minutes=12))
+    await advance(env, svc, far.fire_at - env.clock.now() - timedelta(seconds=1))
     await until(svc, lambda: "far" in svc.heap)
     assert len(env.history[0].items) == 1
-    await advance(env, svc, timedelta(minutes=8))
+    await advance(env, svc, timedelta(seconds=1))
     await env.history[0].wait_for(2)
     assert env.history[0].fires()[1] == far.fire
 
 
 async def test_restart_recovers_timers_scheduled_before_the_stop(env: Env) -> None:
     svc = await env.start_service()
-    sched = timer("t-restart", env.clock.now() + timedelta(seconds=30))
+    sched = timer("t-restart", env.clock.now() + timedelta(seconds=1.5))
     # History commits the row and publishes the message; the first process takes it, then dies.
     await env.insert_rows(sched)
     await env.publish(sched)
@@ -277,7 +277,7 @@ async def test_restart_recovers_timers_scheduled_before_the_stop(env: Env) -> No
 
     svc2 = await env.start_service()
     assert "t-restart" in svc2.heap
-    await advance(env, svc2, 30)
+    await advance(env, svc2, 1.5)
     await env.history[0].wait_for(1)
     assert env.history[0].fires() == [sched.fire]
 
@@ -285,8 +285,12 @@ async def test_restart_recovers_timers_scheduled_before_the_stop(env: Env) -> No
 async def test_cancelled_timer_does_not_fire(env: Env) -> None:
     svc = await env.start_service()
     now = env.clock.now()
-    await env.publish(timer("cancelled", now + timedelta(seconds=30)))
+    cancelled = timer("cancelled", now + timedelta(seconds=1.5))
+    await env.publish(cancelled)
     await until(svc, lambda: "cancelled" in svc.heap)
+    # History deletes the row with the cancel: a row left behind would be a live timer, which
+    # the sweep fires once it is overdue (test_a_row_committed_behind_the_read_horizon_...).
+    await env.delete_rows(cancelled)
     await env.publish(CancelTimer(shard_id=0, key="cancelled"))
     await until(svc, lambda: "cancelled" not in svc.heap)
     await advance(env, svc, 60)
@@ -305,9 +309,9 @@ async def test_timer_beyond_the_window_waits_for_its_load(env: Env) -> None:
     await until(svc, lambda: svc.received == 1)
     assert len(svc.heap) == 0
     # Acked but not kept: the row is in the database and a later window load brings it in.
-    await advance(env, svc, timedelta(minutes=55))
+    await advance(env, svc, far.fire_at - env.clock.now() - timedelta(seconds=1))
     await until(svc, lambda: "far-msg" in svc.heap)
-    await advance(env, svc, timedelta(minutes=5))
+    await advance(env, svc, timedelta(seconds=1))
     await env.history[0].wait_for(1)
 
 
@@ -367,13 +371,13 @@ async def test_a_timer_whose_row_is_gone_is_not_fired(env: Env) -> None:
     stale, so it is forgotten unpublished; the live timer in the same batch still fires."""
     svc = await env.start_service()
     now = env.clock.now()
-    done, live = timer("done", now + timedelta(seconds=10)), timer("live", now + timedelta(seconds=10))
+    done, live = timer("done", now + timedelta(seconds=1.8)), timer("live", now + timedelta(seconds=1.8))
     await env.publish(done)
     await env.publish(live)
     await until(svc, lambda: "done" in svc.heap and "live" in svc.heap)
     await env.delete_rows(done)
     # Looked up ahead of the due time (the look-ahead is 1 s): dropped before it falls due.
-    await advance(env, svc, timedelta(seconds=9.5))
+    await advance(env, svc, timedelta(seconds=1.3))
     await until(svc, lambda: "done" not in svc.heap)
     assert svc.stale_dropped == 1 and "live" in svc.heap and env.history[0].items == []
     await advance(env, svc, timedelta(seconds=0.5))
@@ -386,11 +390,11 @@ async def test_a_timer_whose_row_is_gone_is_not_fired(env: Env) -> None:
 async def test_stale_fires_are_sent_when_dropping_is_off(env: Env) -> None:
     svc = await env.start_service(drop_stale_fires=False)
     now = env.clock.now()
-    done = timer("done", now + timedelta(seconds=10))
+    done = timer("done", now + timedelta(seconds=1.8))
     await env.publish(done)
     await until(svc, lambda: "done" in svc.heap)
     await env.delete_rows(done)
-    await advance(env, svc, timedelta(seconds=10))
+    await advance(env, svc, timedelta(seconds=1.8))
     await env.history[0].wait_for(1)
     assert svc.stale_dropped == 0
 
@@ -399,7 +403,7 @@ async def test_a_schedule_timers_message_schedules_each_and_a_mixed_one_is_dead_
     """History sends the timers one commit sets for a shard as one ScheduleTimers message."""
     svc = await env.start_service()
     now = env.clock.now()
-    batch = [timer(f"b{i}", now + timedelta(seconds=5 + i)) for i in range(3)]
+    batch = [timer(f"b{i}", now + timedelta(seconds=1 + 0.3 * i)) for i in range(3)]
     for s in batch:
         await env.insert_rows(s)
     await env.publish_raw(ScheduleTimers(timers=tuple(batch)).model_dump_json().encode(), 0)
@@ -428,12 +432,12 @@ async def test_the_timer_reads_are_single_statements_without_a_rollback(env: Env
     await env.engine.dispose()  # the connections opened so far have no logger
     sa.event.listen(env.engine.sync_engine, "connect", on_connect)
     now = env.clock.now()
-    done, live = timer("done", now + timedelta(seconds=10)), timer("live", now + timedelta(seconds=10))
+    done, live = timer("done", now + timedelta(seconds=1.8)), timer("live", now + timedelta(seconds=1.8))
     await env.insert_rows(done, live)  # found by the service's first load, not announced
     svc = await env.start_service()
     await until(svc, lambda: "done" in svc.heap and "live" in svc.heap)
     await env.delete_rows(done)
-    await advance(env, svc, timedelta(seconds=9.5))
+    await advance(env, svc, timedelta(seconds=1.3))
     await until(svc, lambda: svc.stale_dropped == 1)  # the lookup ran (the load did: the heap)
     await advance(env, svc, timedelta(seconds=0.5))
     (delivery,) = await env.history[0].wait_for(1)
@@ -492,10 +496,10 @@ async def test_a_fire_does_not_wait_for_a_slow_stale_lookup(env: Env) -> None:
     lookup = GatedLookup()
     svc = await env.start_service(lookup=lookup)
     lookup.progress = svc.progress
-    due = env.clock.now() + timedelta(seconds=10)
+    due = env.clock.now() + timedelta(seconds=1.8)
     await env.publish(timer("slow-db", due))
     await until(svc, lambda: "slow-db" in svc.heap)
-    await advance(env, svc, timedelta(seconds=9.5))  # within the look-ahead
+    await advance(env, svc, timedelta(seconds=1.3))  # within the look-ahead
     await until(svc, lambda: lookup.started.is_set() or svc.idle())
     if lookup.started.is_set():
         # Looked up ahead: the database has not answered by the due time.
@@ -518,16 +522,16 @@ async def test_a_fire_does_not_wait_for_an_earlier_fires_confirm(env: Env) -> No
     bus = GatedBus(env.bus, held="first")
     svc = await env.start_service(bus=bus)
     now = env.clock.now()
-    first, second = timer("first", now + timedelta(seconds=5)), timer("second", now + timedelta(seconds=10))
+    first, second = timer("first", now + timedelta(seconds=1)), timer("second", now + timedelta(seconds=1.8))
     await env.publish(first)
     await env.publish(second)
     await until(svc, lambda: "first" in svc.heap and "second" in svc.heap)
-    await advance(env, svc, timedelta(seconds=5))
+    await advance(env, svc, timedelta(seconds=1))
     async with asyncio.timeout(DEADLINE):
         await bus.holding.wait()
     # The firing loop is asleep until the second timer's due time, not stuck in the first publish.
     await until(svc, lambda: parked_until(svc, "fire", second.fire_at))
-    env.clock.advance(timedelta(seconds=5))
+    env.clock.advance(timedelta(seconds=0.8))
     (delivery,) = await env.history[0].wait_for(1)
     assert FireTimer.model_validate_json(delivery.body).key == "second"
     assert "first" in svc.heap  # unconfirmed: still held
@@ -544,11 +548,11 @@ async def test_a_timer_rearmed_while_its_lookup_is_in_flight_still_fires(env: En
     lookup = GatedLookup()
     svc = await env.start_service(lookup=lookup)
     lookup.progress = svc.progress
-    sched = timer("rearmed", env.clock.now() + timedelta(seconds=10))
+    sched = timer("rearmed", env.clock.now() + timedelta(seconds=1.8))
     await env.publish(sched)
     await until(svc, lambda: "rearmed" in svc.heap)
     await env.delete_rows(sched)
-    await advance(env, svc, timedelta(seconds=9.5))  # within the look-ahead
+    await advance(env, svc, timedelta(seconds=1.3))  # within the look-ahead
     await until(svc, lambda: lookup.started.is_set() or svc.idle())
     if not lookup.started.is_set():
         env.clock.advance(timedelta(seconds=0.5))  # a lookup made at the due time
@@ -563,6 +567,115 @@ async def test_a_timer_rearmed_while_its_lookup_is_in_flight_still_fires(env: En
     (delivery,) = await env.history[0].wait_for(1)
     assert FireTimer.model_validate_json(delivery.body).key == "rearmed"
     assert svc.stale_dropped == 0
+
+
+async def test_a_row_without_a_message_is_read_and_fired_on_time(env: Env) -> None:
+    """History sends no ScheduleTimer for a timer due beyond its horizon (a 10 s workflow task
+    timeout): the row, committed after the service's first read, must be read before it is due.
+    Before, the service read 10 minutes ahead at acquire and the next slice a minute later only
+    beyond that, so a row committed meanwhile never fired."""
+    svc = await env.start_service()
+    timeout = timer("task-timeout", env.clock.now() + timedelta(seconds=10))
+    await env.insert_rows(timeout)  # the row only, as history commits it: no message
+    for _ in range(9):  # a step at a time, as the load loop's deadline falls due
+        await advance(env, svc, timedelta(seconds=1))
+    await until(svc, lambda: "task-timeout" in svc.heap)
+    assert env.history[0].items == []
+    await advance(env, svc, timeout.fire_at - env.clock.now())
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body) == timeout.fire
+    await until(svc, lambda: svc.fired == 1)
+    assert svc.lateness == 0.0 and svc.received == 0
+
+
+async def test_a_crash_between_the_read_and_the_fire_loses_nothing(env: Env) -> None:
+    """The heap is a cache: a row read into it (no message ever sent) is read again by the next
+    owner and fires at its due time."""
+    svc = await env.start_service()
+    sched = timer("read-then-crash", env.clock.now() + timedelta(seconds=5))
+    await env.insert_rows(sched)
+    await advance(env, svc, timedelta(seconds=4))
+    await until(svc, lambda: "read-then-crash" in svc.heap)
+    await env.stop_service(svc)  # the process dies holding it
+    assert env.history[0].items == []
+
+    svc2 = await env.start_service()
+    assert "read-then-crash" in svc2.heap
+    await advance(env, svc2, timedelta(seconds=1))
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body) == sched.fire
+
+
+async def test_a_row_committed_behind_the_read_horizon_is_swept_and_fired_late(env: Env) -> None:
+    """A row whose commit showed up after the reads had passed its due time, with no message (a
+    commit stalled beyond history's margin, or clocks further apart): the sweep fires it late
+    instead of never. Before the sweep it stayed in the table unfired until the shard's next
+    acquire."""
+    svc = await env.start_service(sweep_interval_seconds=5, sweep_grace_seconds=5)
+    await advance(env, svc, timedelta(seconds=1))
+    await until(
+        svc, lambda: all(s.horizon >= env.clock.now() + timedelta(seconds=2) for s in svc.shards.values())
+    )
+    behind = timer("behind", env.clock.now() + timedelta(seconds=1))  # inside the slice already read
+    await env.insert_rows(behind)
+    for _ in range(12):
+        await advance(env, svc, timedelta(seconds=1))
+    (delivery,) = await env.history[0].wait_for(1)
+    assert FireTimer.model_validate_json(delivery.body) == behind.fire
+    await until(svc, lambda: svc.fired == 1)
+    assert svc._sweep.found == 1
+
+
+async def test_the_sweep_does_not_fire_again_what_history_has_not_applied_yet(env: Env) -> None:
+    """A fired timer's row stays until history applies the fire (history down or behind): the
+    sweep must not fire it again for every sweep meanwhile, and forgets it once the row is gone."""
+    svc = await env.start_service(sweep_interval_seconds=2, sweep_grace_seconds=1)
+    sched = timer("unapplied", env.clock.now() + timedelta(seconds=1))
+    await env.publish(sched)
+    await advance(env, svc, timedelta(seconds=1))
+    await env.history[0].wait_for(1)
+    await until(svc, lambda: svc.fired == 1)
+    for _ in range(10):
+        await advance(env, svc, timedelta(seconds=1))
+    await until(svc, svc.idle)
+    assert len(env.history[0].items) == 1 and svc._sweep.found == 0
+    assert svc._sweep.remembered(0) == 1
+    await env.delete_rows(sched)  # history applied it
+    for _ in range(3):
+        await advance(env, svc, timedelta(seconds=1))
+    await until(svc, lambda: svc._sweep.remembered(0) == 0)
+
+
+async def test_the_steady_reads_are_one_statement_for_every_shard(env: Env) -> None:
+    """Every owned shard is read every second now (no ScheduleTimer for far timers), so the
+    shards whose reads reached the same point share one statement per interval instead of one
+    each; what they read still reaches each shard's heap."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM timers" in statement and "fire_at <" in statement:
+            seen.append(statement)
+
+    svc = await env.start_service()
+    await advance(env, svc, timedelta(seconds=1))  # the first turn: every shard read to one end
+    await until(svc, svc.idle)
+    a, b = (
+        timer("a", env.clock.now() + timedelta(seconds=2.5)),
+        timer("b", env.clock.now() + timedelta(seconds=2.5), 1),
+    )
+    await env.insert_rows(a, b)
+    sa.event.listen(env.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            await advance(env, svc, timedelta(seconds=1))
+        await until(svc, lambda: "a" in svc.heap and "b" in svc.heap)
+        await until(svc, svc.idle)
+    finally:
+        sa.event.remove(env.engine.sync_engine, "before_cursor_execute", record)
+    assert len(seen) == 3, seen
+    await advance(env, svc, timedelta(seconds=1))
+    await env.history[0].wait_for(1)
+    await env.history[1].wait_for(1)
 
 
 class OneFireGate(GatedBus):
@@ -590,13 +703,14 @@ async def test_a_timer_rearmed_while_its_fire_is_in_flight(env: Env, rearm: str,
     if its publish fails (superseded), and the re-armed one fires at its own time. The same due
     time: one fire in all, retried if its publish fails. Never twice, never lost."""
     now = env.clock.now()
-    first = timer("rearmed", now + timedelta(seconds=5))
-    again = timer("rearmed", now + timedelta(seconds=10 if rearm == "later" else 5))
+    # Within the 2 s load window, so that the messages put them in the heap.
+    first = timer("rearmed", now + timedelta(seconds=1))
+    again = timer("rearmed", now + timedelta(seconds=1.9 if rearm == "later" else 1))
     bus = OneFireGate(env.bus, f"rearmed@{first.fire_at.isoformat()}", fail=outcome == "failed")
     svc = await env.start_service(bus=bus)
     await env.publish(first)
     await until(svc, lambda: "rearmed" in svc.heap)
-    await advance(env, svc, timedelta(seconds=5))
+    await advance(env, svc, timedelta(seconds=1))
     async with asyncio.timeout(DEADLINE):
         await bus.holding.wait()
     await env.publish(again)

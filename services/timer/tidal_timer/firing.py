@@ -43,7 +43,7 @@ class Firing:
         settings: TimerSettings,
         unchecked: Callable[[Entry[ScheduleTimer]], bool],
         park: Park,
-        settled: Callable[[], None],
+        settled: Callable[[list[Entry[ScheduleTimer]]], None],
     ) -> None:
         self._heap = heap
         self._bus = bus
@@ -101,6 +101,7 @@ class Firing:
         await asyncio.gather(*self._publishing, return_exceptions=True)
 
     async def _fire(self, due: list[Entry[ScheduleTimer]]) -> None:
+        confirmed: list[Entry[ScheduleTimer]] = []
         try:
             await self._publish(due)
         except asyncio.CancelledError:
@@ -120,6 +121,7 @@ class Firing:
             self._retry_at = None
             fired_at = self._clock.now()
             self._heap.forget(due)
+            confirmed = due
             self.fired += len(due)
             self.lateness = max(0.0, (fired_at - due[0].due).total_seconds())
             self.max_lateness = max(self.max_lateness, self.lateness)
@@ -131,7 +133,7 @@ class Firing:
         # only after the loop looked, and it would wait for a slot that is already free).
         self._publishing.discard(asyncio.current_task())
         self.wake.set()  # re-plan: a slot is free, or nothing fires before the retry time
-        self._settled()
+        self._settled(confirmed)
 
     async def _publish(self, due: list[Entry[ScheduleTimer]]) -> None:
         await self._bus.publish_many(

@@ -29,6 +29,11 @@ RECEIVED = Counter("tidal_timer_messages_total", "Timer messages received (Sched
 PUBLISH_FAILURES = Counter(
     "tidal_timer_publish_failures_total", "Batches of timer fires whose publish failed (retried)."
 )
-HEAP_SIZE = Gauge("tidal_timer_heap_timers", "Timers held in memory (due within the load window).")
+SWEPT = Counter(
+    "tidal_timer_swept_total",
+    "Overdue timers the sweep found in the table that neither a read of the table nor a message "
+    "had brought in (a commit later than history's margin, or clocks further apart): fired late.",
+)
+HEAP_SIZE = Gauge("tidal_timer_heap_timers", "Timers held in memory (due within the load window, 2 s).")
 SHARDS_OWNED = Gauge("tidal_timer_shards_owned", "Timer shards this process owns.")
 SHARD_COUNT = Gauge("tidal_timer_shards_configured", "Shards in the cluster (TIDAL_SHARD_COUNT).")

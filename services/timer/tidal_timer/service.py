@@ -1,25 +1,22 @@
 """The timer service: owns timer shards, keeps their near future in a heap, fires due timers to the
 owning history shard.
 
-Durability lives in Postgres (history writes the `timers` row in the same transaction as the
-outbox row that publishes the ScheduleTimer), so this process is a cache that may be lost at any
-time: on acquiring a shard it reloads the shard's rows due before now + window, and every load
-window afterwards it reads the next slice. ScheduleTimer messages only add what is due inside
-the loaded window; later ones are acked and picked up by a later load. Fires are at least once:
-a crash between the publish confirm and forgetting, a reload of a row history has not deleted yet,
-or a redelivered ScheduleTimer can fire a timer twice, and history discards stale fires.
+Durability lives in Postgres (history commits the `timers` row with the transition), so this
+process is a cache that may be lost at any time: on acquiring a shard it reads the shard's rows
+due before now + window (overdue ones too), and every load interval the next contiguous slice.
+History sends a ScheduleTimer only for a timer due too soon for those reads to see in time
+(tidal_server.timer_horizon); one due beyond the loaded slice is acked and left to a read. The
+sweep (sweep.py) fires late any overdue row that came in neither way. Fires are at least once and
+history discards stale and repeated ones.
 
-Firing never waits for anything but the due time: the firing loop claims what is due, hands it
-to a publish of its own and goes back to sleep; the confirm forgets the timers and a failure gives
-them back. Which timers could only fire stale is looked up ahead of their due time by a loop of
-its own (stale_check.py), whose answer a fire does not wait for.
+Firing never waits for anything but the due time (firing.py); which timers could only fire stale
+is looked up ahead of their due time by a loop of its own (stale_check.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -27,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from tidal_schema import names
 from tidal_schema.messages import TIMER_MESSAGE, ScheduleTimer, ScheduleTimers
-from tidal_server.bus import BusError, Consumer, Delivery, ExclusiveConsumerError, QueueSpec
+from tidal_server.bus import BusError, Delivery, ExclusiveConsumerError, QueueSpec
 from tidal_server.db.raw import autocommit
 from tidal_server.service import Runtime
 from tidal_server.sharding import Membership
@@ -35,9 +32,11 @@ from tidal_server.sharding import Membership
 from . import metrics
 from .firing import Firing
 from .heap import Entry, TimerHeap
+from .loading import Loader, Shard
 from .settings import TimerSettings
 from .stale_check import Lookup, StaleCheck
-from .store import existing_keys, load_due
+from .store import existing_keys
+from .sweep import Sweep
 
 __all__ = ["TimerService", "timer_queue_spec"]
 
@@ -52,17 +51,6 @@ def timer_queue_spec(shard_id: int) -> QueueSpec:
     )
 
 
-@dataclass(eq=False)
-class _Shard:
-    id: int
-    horizon: datetime
-    """The heap holds every timer of this shard due at or before the horizon (ScheduleTimers
-    beyond it are acked and left to a later load from the database)."""
-    cursor: tuple[datetime, str] | None = None
-    """Set while a row-limited load has more rows to page through: (fire_at, key) of the last row."""
-    consumer: Consumer | None = None
-
-
 class TimerService:
     name = "timer"
 
@@ -74,9 +62,16 @@ class TimerService:
         # BEGIN and the ROLLBACK the pool issues when the connection comes back.
         self._reads = autocommit(runtime.engine)
         self.heap: TimerHeap[ScheduleTimer] = TimerHeap()
-        self.shards: dict[int, _Shard] = {}
+        self.shards: dict[int, Shard] = {}
         self._load_now = asyncio.Event()  # the loader runs before its interval (a backlog drained)
         self._supervisor = runtime.supervisor("timer")
+        self._sweep = Sweep(
+            engine=self._reads,
+            limit=settings.load_batch_max,
+            interval=timedelta(seconds=settings.sweep_interval_seconds),
+            grace=timedelta(seconds=settings.sweep_grace_seconds),
+            start=runtime.clock.now(),
+        )
         self._parked: dict[str, datetime | None] = {}  # loop name -> deadline it sleeps until
         self._check = StaleCheck(
             heap=self.heap,
@@ -106,6 +101,18 @@ class TimerService:
         # Set on every state change (message handled, load done, batch fired): lets tests wait on
         # a condition instead of sleeping.
         self.progress = asyncio.Event()
+        self._loader = Loader(
+            reads=self._reads,
+            clock=runtime.clock,
+            window=self._window,
+            batch_max=settings.load_batch_max,
+            shards=self.shards,
+            sweep=self._sweep,
+            insert=self._insert,
+            held=self.heap.__contains__,
+            count=self.heap.count,
+            progress=self.progress,
+        )
         self.membership = Membership(
             engine=runtime.engine,
             clock=runtime.clock,
@@ -171,7 +178,7 @@ class TimerService:
     # --- shard ownership --------------------------------------------------------------------
 
     async def _acquire(self, shard_id: int) -> bool:
-        state = _Shard(id=shard_id, horizon=self._rt.clock.now() + self._window)
+        state = Shard(id=shard_id, horizon=self._rt.clock.now() + self._window)
         # Registered before consuming so the first deliveries are accepted.
         self.shards[shard_id] = state
         try:
@@ -189,7 +196,7 @@ class TimerService:
             self.shards.pop(shard_id, None)  # Membership logs it and retries on the next heartbeat
             raise
         try:
-            await self._load(state, initial=True)
+            await self._loader.load(state, initial=True)
         except Exception:
             # Owning a shard without its recovered timers would silently lose them until the next
             # acquire: give it up and let the next heartbeat try again.
@@ -212,12 +219,13 @@ class TimerService:
                 log.warning("cancelling the consumer of timer shard %s failed", shard_id, exc_info=True)
         # The next owner reloads these from the database.
         dropped = self.heap.drop_group(shard_id)
+        self._sweep.drop_shard(shard_id)
         log.info("released timer shard %s (%d timers dropped)", shard_id, dropped)
         self.progress.set()
 
     # --- consuming --------------------------------------------------------------------------
 
-    async def _handle(self, state: _Shard, delivery: Delivery) -> None:
+    async def _handle(self, state: Shard, delivery: Delivery) -> None:
         self.received += 1
         metrics.RECEIVED.inc()
         try:
@@ -278,69 +286,18 @@ class TimerService:
 
     # --- loading windows --------------------------------------------------------------------
 
-    async def _load(self, state: _Shard, *, initial: bool = False) -> None:
-        """Read the next slice of the shard's timers table into the heap."""
-        end = self._rt.clock.now() + self._window
-        if initial:
-            start: datetime | None = None  # everything overdue too: this is the recovery path
-            after_key = None
-        elif state.cursor is not None:
-            start, after_key = state.cursor
-        else:
-            start, after_key = state.horizon, None
-            if end <= start:
-                return
-        before = (state.horizon, state.cursor)
-        # Widened before the query: a ScheduleTimer consumed while the query runs may belong to a row
-        # committed after the query's snapshot, so it must go into the heap, not be left to the DB.
-        state.horizon = max(state.horizon, end)
-        try:
-            loaded = await load_due(
-                self._reads,
-                state.id,
-                start=start,
-                after_key=after_key,
-                end=end,
-                limit=self._settings.load_batch_max,
-            )
-        except BaseException:
-            if self.shards.get(state.id) is state:
-                state.horizon, state.cursor = before
-            raise
-        if self.shards.get(state.id) is not state:
-            return  # released while loading: these rows belong to the next owner
-        for sched in loaded.timers:
-            self._insert(sched)
-        state.cursor = loaded.cursor
-        if loaded.cursor is not None:
-            # Only rows up to the cursor are known; later ScheduleTimers wait for the next page.
-            state.horizon = loaded.cursor[0]
-        self.progress.set()
-
     async def _load_loop(self) -> None:
         interval = self._settings.load_interval_seconds
         while True:
             await self._park("load", interval, self._load_now)
             self._load_now.clear()
-            for state in list(self.shards.values()):
-                if state.cursor is not None and self._backlogged(state.id):
-                    continue  # still firing the previous page of a large backlog
-                try:
-                    await self._load(state)
-                except Exception:
-                    log.exception(
-                        "loading the next window of timer shard %s failed; retrying",
-                        state.id,
-                        extra={"shard": state.id},
-                    )
-
-    def _backlogged(self, shard_id: int) -> bool:
-        return self.heap.count(shard_id) > self._settings.load_batch_max // 2
+            await self._loader.turn()
 
     # --- firing ---------------------------------------------------------------------------
 
-    def _fired(self) -> None:
+    def _fired(self, confirmed: list[Entry[ScheduleTimer]]) -> None:
         """A publish settled: a backlog drained by it may let the loader page on."""
+        self._sweep.fired(confirmed)
         self._page_on()
         self.progress.set()
 
@@ -352,7 +309,7 @@ class TimerService:
         self.progress.set()
 
     def _page_on(self) -> None:
-        if any(s.cursor is not None and not self._backlogged(s.id) for s in self.shards.values()):
+        if any(s.cursor is not None and not self._loader.backlogged(s.id) for s in self.shards.values()):
             self._load_now.set()
 
     # --- waiting ----------------------------------------------------------------------------

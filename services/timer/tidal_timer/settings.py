@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 from tidal_server.settings import CommonSettings
+from tidal_server.timer_horizon import LOAD_AHEAD, LOAD_INTERVAL
 
 
 # tidal_server ships no py.typed yet, so outside MYPYPATH=libs/server it is Any to mypy.
@@ -9,10 +10,21 @@ class TimerSettings(CommonSettings):  # type: ignore[misc,unused-ignore]
     prefetch: int = Field(default=1024, ge=1)
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     member_ttl_seconds: float = Field(default=5.0, gt=0)
-    # How far ahead the heap holds timers; further ones stay in Postgres until a later load.
-    load_window_seconds: float = Field(default=600.0, gt=0)
-    # How often the next window is loaded; well under the window so the heap never runs dry.
-    load_interval_seconds: float = Field(default=60.0, gt=0)
+    # How far ahead each read of the table reaches, and how often the next slice is read. History
+    # sends no ScheduleTimer for a timer due beyond tidal_server.timer_horizon.MESSAGE_HORIZON, so
+    # the window may not exceed LOAD_AHEAD (a wider one would pass rows committed after its read
+    # without a message to bring them in), and a read at least every window keeps the heap ahead.
+    load_window_seconds: float = Field(
+        default=LOAD_AHEAD.total_seconds(), gt=0, le=LOAD_AHEAD.total_seconds()
+    )
+    load_interval_seconds: float = Field(
+        default=LOAD_INTERVAL.total_seconds(), gt=0, le=LOAD_AHEAD.total_seconds()
+    )
+    # The sweep: every interval, rows overdue by more than the grace that this process neither
+    # holds nor fired (committed later than history's margin allowed for: a slow commit, clocks
+    # further apart than SKEW_MARGIN) are fired late rather than left unfired.
+    sweep_interval_seconds: float = Field(default=10.0, gt=0)
+    sweep_grace_seconds: float = Field(default=10.0, ge=0)
     # Rows per load query: bounds memory when a shard has a huge overdue backlog (after an outage).
     load_batch_max: int = Field(default=10_000, ge=1)
     publish_batch_max: int = Field(default=512, ge=1)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -46,6 +47,28 @@ async def load_due(
     query = query.order_by(c.fire_at, c.key).limit(limit)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
+    last = rows[-1] if len(rows) >= limit else None
+    return Loaded(_parse(rows), None if last is None else (last.fire_at, last.key))
+
+
+async def load_due_shards(
+    engine: AsyncEngine, shard_ids: Sequence[int], *, start: datetime, end: datetime, limit: int
+) -> list[ScheduleTimer] | None:
+    """Timers of any of `shard_ids` with start <= fire_at < end: one statement for the shards
+    whose reads have reached the same point (the load loop's steady state), instead of one per
+    shard every interval. None when there are more than `limit` (the caller pages each shard)."""
+    c = t.timers.c
+    query = (
+        sa.select(c.shard_id, c.key, c.fire_at, c.body)
+        .where(c.shard_id.in_(list(shard_ids)), c.fire_at >= start, c.fire_at < end)
+        .limit(limit + 1)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return None if len(rows) > limit else _parse(rows)
+
+
+def _parse(rows: Sequence[Any]) -> list[ScheduleTimer]:
     out: list[ScheduleTimer] = []
     for row in rows:
         try:
@@ -53,14 +76,13 @@ async def load_due(
         except ValidationError as exc:
             # A row we cannot read would otherwise block nothing but be retried forever; history
             # owns the table, so report it and leave it there for an operator.
-            log.error("unreadable timers row (shard %s, key %r): %s", shard_id, row.key, exc)
+            log.error("unreadable timers row (key %r): %s", row.key, exc)
             continue
         # The column is what the index orders by and what history updates; trust it over the body.
         if sched.fire_at != row.fire_at or sched.key != row.key:
             sched = sched.model_copy(update={"fire_at": row.fire_at, "key": row.key})
         out.append(sched)
-    last = rows[-1] if len(rows) >= limit else None
-    return Loaded(out, None if last is None else (last.fire_at, last.key))
+    return out
 
 
 async def existing_keys(engine: AsyncEngine, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
