@@ -2,10 +2,16 @@
 
 Channels, and why:
 - one publishing channel with confirms and on_return_raises, so an unroutable mandatory publish
-  fails its own confirm; confirms are pipelined (publish_many gathers them) because awaiting them
-  one by one costs ~7x the throughput;
+  fails its own confirm; confirms are pipelined (publish_many enqueues them all, then awaits
+  each) because awaiting them one by one costs ~7x the throughput. Publishes skip aio-pika and
+  aiormq's `basic_publish`: `_amqp_wire.Publisher` appends hand-marshalled frames to the
+  channel's one write of the event-loop turn and keeps the confirm future in aiormq's own
+  bookkeeping (see that module for why the delivery tags stay right);
 - one channel per consumer, so each has its own basic.qos and a refused exclusive consume (403
-  closes the channel) or a stale delivery cannot break anybody else;
+  closes the channel) or a stale delivery cannot break anybody else. aio-pika consumes and
+  restores the consumer after a reconnect; deliveries after the first on each raw channel go
+  straight from aiormq to `AmqpConsumer.on_raw`, and acks are frames appended to the channel's
+  write of the turn;
 - one admin channel for declarations: aio-pika's robust channel records them and replays them
   after a reconnect;
 - short-lived raw probe channels for passive checks (queue depth, exchange existence): a 404
@@ -22,10 +28,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aio_pika
+import aiormq
 import aiormq.abc
 from aio_pika.abc import (
-    AbstractExchange,
-    AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
@@ -40,7 +45,9 @@ from aiormq.exceptions import (
 
 from ..metrics import BUS_METRICS
 from ..telemetry import inject
-from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, ReplyDelivery, SettledTags
+from ._amqp_consumer import AmqpConsumer
+from ._amqp_delivery import AMQP_ERRORS, ReplyDelivery
+from ._amqp_wire import Publisher
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -59,11 +66,7 @@ from ._api import (
     RequestTimeout,
     UnroutableError,
     check_size,
-    log,
-    run_handler,
 )
-
-_PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
 
 
 class AmqpBus:
@@ -76,12 +79,14 @@ class AmqpBus:
         self._conn: AbstractRobustConnection | None = None
         self._pub: AbstractRobustChannel | None = None
         self._admin: AbstractRobustChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
+        self._exchanges: set[str] = {""}  # names known to exist (the default exchange always does)
+        self._publisher: Publisher | None = None
         self._specs: dict[str, QueueSpec] = {}
-        self._consumers: set[_AmqpConsumer] = set()
+        self._consumers: set[AmqpConsumer] = set()
         self._replies: dict[str, asyncio.Future[ReplyDelivery]] = {}
         self._reply_on: object | None = None  # the raw channel the reply-to consumer lives on
-        self._reply_lock = asyncio.Lock()
+        self._reply_setup: asyncio.Future[None] | None = None
+        self._reply_setup_on: object | None = None
         self._closed = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -95,7 +100,6 @@ class AmqpBus:
         )
         self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._admin = await self._conn.channel(publisher_confirms=False)
-        self._exchanges[""] = self._pub.default_exchange
         await self.declare_exchange(DLX_EXCHANGE, "fanout")
         await self.declare_queue(QueueSpec(name=DLQ_QUEUE, bindings=[(DLX_EXCHANGE, "")], dead_letter=False))
 
@@ -111,8 +115,9 @@ class AmqpBus:
         if self._conn is not None:
             await self._conn.close()
         self._conn = self._pub = self._admin = None
-        self._exchanges.clear()
-        self._reply_on = None
+        self._publisher = None
+        self._exchanges = {""}
+        self._reply_on = self._reply_setup = self._reply_setup_on = None
 
     def _connection(self) -> AbstractRobustConnection:
         if self._closed or self._conn is None:
@@ -220,52 +225,92 @@ class AmqpBus:
 
     # --- publishing ----------------------------------------------------------------------------
     async def publish(self, message: OutMessage) -> None:
-        check_size(message, self._max_message_bytes)
-        exchange = self._exchanges.get(message.exchange) or await self._exchange(message.exchange)
-        headers = inject(message.headers)
-        amqp_message = aio_pika.Message(
-            message.body,
-            headers=dict(headers) if headers else None,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            reply_to=message.reply_to,
-            priority=message.priority,
-            content_type=message.content_type,
-            delivery_mode=_PERSISTENT,
-        )
+        confirmation = await self._enqueue(message)
         try:
-            pub = self._pub
-            if pub is not None and pub.is_closed and not self._closed:
-                # Reconnecting: wait for the robust channel (the caller bounds the wait if it must).
-                await pub.ready()
-            await exchange.publish(amqp_message, message.routing_key, mandatory=message.mandatory)
+            await confirmation
         except AMQP_ERRORS as exc:
             raise self._error(exc) from exc
         BUS_METRICS.published(message.exchange)
 
-    async def _exchange(self, name: str) -> AbstractExchange:
+    async def publish_many(self, messages: Sequence[OutMessage]) -> None:
+        # Every publish goes into this turn's one write before any confirm is awaited; each is
+        # still confirmed on its own, and the first failure is raised once all have settled.
+        confirmations: list[asyncio.Future[Any]] = []
+        first: BaseException | None = None
+        try:
+            for message in messages:
+                try:
+                    confirmations.append(await self._enqueue(message))
+                except (BusError, ValueError) as exc:  # too big, unknown exchange, bad key: others go
+                    first = first or exc
+            for message, confirmation in zip(messages, confirmations, strict=False):
+                try:
+                    await confirmation
+                except AMQP_ERRORS as exc:
+                    first = first or self._error(exc)
+                else:
+                    BUS_METRICS.published(message.exchange)
+        except BaseException:
+            for confirmation in confirmations:
+                confirmation.cancel()  # a cancelled caller: nobody reads these any more
+            raise
+        if first is not None:
+            raise first
+
+    async def _enqueue(self, message: OutMessage) -> asyncio.Future[Any]:
+        """Append one publish to the publishing channel's write of this turn; returns its confirm."""
+        check_size(message, self._max_message_bytes)
+        if message.exchange not in self._exchanges:
+            await self._exchange(message.exchange)
+        publisher = self._publisher
+        if publisher is None or publisher.channel.is_closed:
+            publisher = await self._current_publisher()
+        try:
+            return publisher.publish(
+                exchange=message.exchange,
+                routing_key=message.routing_key,
+                body=message.body,
+                mandatory=message.mandatory,
+                headers=inject(message.headers),
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                reply_to=message.reply_to,
+                priority=message.priority,
+                content_type=message.content_type,
+            )
+        except AMQP_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    async def _current_publisher(self) -> Publisher:
+        self._connection()
+        pub = self._pub
+        assert pub is not None
+        try:
+            if pub.is_closed:
+                # Reconnecting: wait for the robust channel (the caller bounds the wait if it must).
+                await pub.ready()
+            raw = await pub.get_underlay_channel()
+        except AMQP_ERRORS as exc:
+            raise self._error(exc) from exc
+        assert isinstance(raw, aiormq.Channel)
+        if self._publisher is None or self._publisher.channel is not raw:
+            self._publisher = Publisher(raw)
+        return self._publisher
+
+    async def _exchange(self, name: str) -> None:
         # Publishing to a missing exchange is a channel error that would also fail every publish
         # pipelined with it, so check existence once per name, on a probe channel.
         self._connection()
-        assert self._pub is not None
         await self._probe(name, exchange=True)
-        exchange = await self._pub.get_exchange(name, ensure=False)
-        self._exchanges[name] = exchange
-        return exchange
-
-    async def publish_many(self, messages: Sequence[OutMessage]) -> None:
-        results = await asyncio.gather(*(self.publish(m) for m in messages), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        self._exchanges.add(name)
 
     # --- consuming -----------------------------------------------------------------------------
     async def consume(
         self, queue: str, handler: Handler, *, prefetch: int = 100, exclusive: bool = False
-    ) -> _AmqpConsumer:
+    ) -> AmqpConsumer:
         conn = self._connection()
         channel: AbstractRobustChannel = await conn.channel(publisher_confirms=False)
-        consumer = _AmqpConsumer(self, channel, queue, handler)
+        consumer = AmqpConsumer(self, channel, queue, handler)
         try:
             await channel.set_qos(prefetch_count=prefetch)
             # Passive declare on the consumer's own channel registers the queue with the robust
@@ -305,14 +350,22 @@ class AmqpBus:
         raw = await self._pub.get_underlay_channel()
         if raw is self._reply_on:
             return
-        async with self._reply_lock:
-            raw = await self._pub.get_underlay_channel()
-            if raw is not self._reply_on:
-                try:
-                    await raw.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
-                except AMQP_ERRORS as exc:
-                    raise self._error(exc) from exc
-                self._reply_on = raw
+        setup = self._reply_setup
+        if setup is None or setup.done() or self._reply_setup_on is not raw:
+            # One setup per raw channel, shared by every requester and shielded from their
+            # cancellation: a cancelled basic.consume RPC makes aiormq close its channel, and this
+            # one is the publishing channel every publish in flight is on.
+            setup = self._reply_setup = asyncio.ensure_future(self._consume_replies(raw))
+            setup.add_done_callback(_retrieve)
+            self._reply_setup_on = raw
+        await asyncio.shield(setup)
+
+    async def _consume_replies(self, raw: aiormq.abc.AbstractChannel) -> None:
+        try:
+            await raw.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
+        except AMQP_ERRORS as exc:
+            raise self._error(exc) from exc
+        self._reply_on = raw
 
     async def _on_reply(self, raw: DeliveredMessage) -> None:
         props = raw.header.properties
@@ -322,31 +375,7 @@ class AmqpBus:
         # else: the requester timed out; the late reply is dropped.
 
 
-class _AmqpConsumer:
-    __slots__ = ("_bus", "_channel", "_done", "_handler", "_tags", "queue")
-
-    def __init__(self, bus: AmqpBus, channel: AbstractRobustChannel, queue: str, handler: Handler) -> None:
-        self._bus = bus
-        self._channel = channel
-        self.queue = queue
-        self._handler = handler
-        self._done = False
-        self._tags = SettledTags()
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        await run_handler(self._handler, AmqpDelivery(self._bus, message, self.queue, self._tags))
-
-    async def cancel(self) -> None:
-        if self._done:
-            return
-        self._bus._consumers.discard(self)
-        # Closing the channel cancels the consumer and makes the broker requeue every unacked
-        # delivery (redelivered=True); later settles on them raise BusClosedError.
-        await self.close_channel()
-
-    async def close_channel(self) -> None:
-        self._done = True
-        try:
-            await self._channel.close()
-        except AMQP_ERRORS:
-            log.debug("consumer channel of %r was already gone", self.queue, exc_info=True)
+def _retrieve(fut: asyncio.Future[None]) -> None:
+    """Read a shielded setup's outcome, so a failure nobody awaited any more is not logged."""
+    if not fut.cancelled():
+        fut.exception()
