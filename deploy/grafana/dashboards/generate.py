@@ -312,6 +312,11 @@ TIMER = Dashboard(
                     q("sum by (kind) (rate(tidal_timer_fired_unchecked_total[5m]))", "{{kind}}"),
                     unit="ops",
                 ),
+                Panel(
+                    "Overdue rows fired by the sweep per second (committed behind the read horizon)",
+                    q("sum(rate(tidal_timer_swept_total[5m]))", "swept"),
+                    unit="ops",
+                ),
             ],
         ),
         (
