@@ -1,6 +1,6 @@
 """A TCP proxy in front of the broker, so a test can cut a client's connection like a network fault
 (the broker itself stays up, and so do the test's other connections), or hold back what the broker
-sends (confirms, deliveries) before cutting."""
+sends (confirms, deliveries) before cutting, or drop it on the floor."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class Proxy:
         self.server: asyncio.Server | None = None
         self._replies = asyncio.Event()
         self._replies.set()
+        self.drop_replies = False
+        """While set, what the broker sends (confirms, replies, deliveries) is read and thrown away."""
 
     @classmethod
     async def before(cls, amqp_url: str) -> tuple[Proxy, str]:
@@ -41,6 +43,8 @@ class Proxy:
                 while data := await r.read(65536):
                     if gate is not None:
                         await gate.wait()
+                        if self.drop_replies:
+                            continue
                     w.write(data)
                     await w.drain()
             w.close()

@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from tidal_server.bus import (
@@ -21,55 +20,15 @@ from tidal_server.bus import (
     ack_all,
 )
 
+from tests.support.tcp_proxy import Proxy
+
 DEADLINE = 30.0
-
-
-class Proxy:
-    """A TCP proxy in front of the broker, so a test can cut the connection like a network fault."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.server: asyncio.Server | None = None
-        self.mute_broker = False  # drop what the broker sends (confirms, replies) on the floor
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        broker_r, broker_w = await asyncio.open_connection(*self.target)
-        self.writers |= {client_w, broker_w}
-
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, *, broker: bool) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await r.read(65536):
-                    if broker and self.mute_broker:
-                        continue
-                    w.write(data)
-                    await w.drain()
-            w.close()
-
-        await asyncio.gather(pipe(client_r, broker_w, broker=False), pipe(broker_r, client_w, broker=True))
-
-    def cut(self) -> None:
-        for w in self.writers:
-            w.transport.abort()
-        self.writers.clear()
-
-    async def stop(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
 
 
 @pytest.fixture
 async def proxied(amqp_url: str) -> AsyncIterator[tuple[AmqpBus, Proxy]]:
-    url = urlsplit(amqp_url)
-    proxy = Proxy(url.hostname or "127.0.0.1", url.port or 5672)
-    port = await proxy.start()
-    netloc = f"{url.username}:{url.password}@127.0.0.1:{port}"
-    bus = AmqpBus(urlunsplit(url._replace(netloc=netloc)), connection_name="tidal-test-bus-amqp")
+    proxy, proxied_url = await Proxy.before(amqp_url)
+    bus = AmqpBus(proxied_url, connection_name="tidal-test-bus-amqp")
     await bus.connect()
     try:
         yield bus, proxy
@@ -283,7 +242,7 @@ async def test_confirms_lost_with_the_connection_fail_every_publish_in_flight(
     queue = f"test.amqp-noconfirm.{uuid.uuid4().hex[:10]}"
     await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
     try:
-        proxy.mute_broker = True
+        proxy.drop_replies = True
         batch = asyncio.create_task(
             bus.publish_many([OutMessage(exchange="", routing_key=queue, body=b"%d" % i) for i in range(50)])
         )
@@ -293,7 +252,7 @@ async def test_confirms_lost_with_the_connection_fail_every_publish_in_flight(
         ]
         await poll(lambda: _depth_is(direct, queue, 55))
         assert not batch.done() and not any(t.done() for t in single)
-        proxy.mute_broker = False
+        proxy.drop_replies = False
         proxy.cut()
         with pytest.raises((ConnectionLostError, BusClosedError)):
             await batch
