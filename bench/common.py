@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,3 +46,32 @@ def latency_summary_ms(seconds: Sequence[float]) -> dict[str, Any]:
         "max_ms": max(ms) if ms else math.nan,
         "mean_ms": sum(ms) / len(ms) if ms else math.nan,
     }
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+async def interleaved_rounds(
+    url: str,
+    paths: Mapping[str, Any],
+    run_case: Callable[[str, Any, int], Awaitable[float]],
+    *,
+    n: int,
+    rounds: int,
+    heading: str,
+) -> None:
+    """The A/B driver of the client-cost benches: one warm-up of each path, then `rounds` rounds
+    of every path in turn (interleaved, so the box's load falls on each alike), uptime around it,
+    and one row of figures per path."""
+    print(uptime())
+    for path in paths.values():
+        await run_case(url, path, 1000)  # warm-up
+    results: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, path in paths.items():
+            results.setdefault(name, []).append(await run_case(url, path, n))
+    print(uptime())
+    print(heading)
+    for name, values in results.items():
+        print(f"  {name:10} " + "  ".join(f"{v:6.1f}" for v in values))

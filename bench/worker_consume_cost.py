@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-from common import run_fast  # also puts the repo root on sys.path
+from common import interleaved_rounds, run_fast  # also puts the repo root on sys.path
 from tidal._transport import AmqpTransport, TaskDelivery
 
 from tests.support.rabbitmq import start_private_rabbitmq
@@ -111,23 +110,10 @@ async def run_case(url: str, path: Callable[[str, str, int], Awaitable[None]], n
 async def main(args: argparse.Namespace) -> None:
     node = start_private_rabbitmq()
     try:
-        print(uptime())
-        for path in PATHS.values():
-            await run_case(node.url, path, 1000)  # warm-up
-        results: dict[str, list[float]] = {}
-        for _ in range(args.rounds):
-            for name, path in PATHS.items():
-                results.setdefault(name, []).append(await run_case(node.url, path, args.n))
-        print(uptime())
-        print(f"client CPU-us per task taken and acked (prefetch {PREFETCH}), n={args.n}:")
-        for name, values in results.items():
-            print(f"  {name:10} " + "  ".join(f"{v:6.1f}" for v in values))
+        heading = f"client CPU-us per task taken and acked (prefetch {PREFETCH}), n={args.n}:"
+        await interleaved_rounds(node.url, PATHS, run_case, n=args.n, rounds=args.rounds, heading=heading)
     finally:
         node.stop()
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 if __name__ == "__main__":

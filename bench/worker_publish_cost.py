@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
 import aiormq
-from common import run_fast  # also puts the repo root on sys.path
+from common import interleaved_rounds, run_fast  # also puts the repo root on sys.path
 from opentelemetry import propagate
 from tidal._transport import AmqpTransport
 
@@ -106,23 +105,10 @@ async def run_case(url: str, path: Callable[[AmqpTransport, str], Awaitable[None
 async def main(args: argparse.Namespace) -> None:
     node = start_private_rabbitmq()
     try:
-        print(uptime())
-        for path in PATHS.values():
-            await run_case(node.url, path, 1000)  # warm-up
-        results: dict[str, list[float]] = {}
-        for _ in range(args.rounds):
-            for name, path in PATHS.items():
-                results.setdefault(name, []).append(await run_case(node.url, path, args.n))
-        print(uptime())
-        print(f"client CPU-us per publish (confirm awaited, {CONCURRENCY} in flight), n={args.n}:")
-        for name, values in results.items():
-            print(f"  {name:10} " + "  ".join(f"{v:6.1f}" for v in values))
+        heading = f"client CPU-us per publish (confirm awaited, {CONCURRENCY} in flight), n={args.n}:"
+        await interleaved_rounds(node.url, PATHS, run_case, n=args.n, rounds=args.rounds, heading=heading)
     finally:
         node.stop()
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 if __name__ == "__main__":
