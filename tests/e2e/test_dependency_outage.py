@@ -43,7 +43,10 @@ BASE = "/api/v1/namespaces/default/workflows"
 @pytest.fixture
 def private_postgres() -> Iterator[Postgres]:
     try:
-        server = start_private_postgres()
+        # Durable (fsync and synchronous_commit on): with them off an immediate stop loses the
+        # last commits' WAL, so a start history had committed and acknowledged vanished and the
+        # exactly-once check below failed in CI for a reason of the test's making.
+        server = start_private_postgres(durable=True)
     except ServerUnavailableError as exc:
         pytest.skip(f"needs the local Postgres binaries to crash a database: {exc}")
     try:
