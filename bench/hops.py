@@ -1,14 +1,20 @@
 """Where one workflow's latency goes, hop by hop, on the full stack.
 
-    uv run python bench/hops.py [-m 30] [--show 2]
+    uv run python bench/hops.py [-m 30] [--show 2] [--no-firehose] [--eager]
 
 Starts private RabbitMQ + Postgres, the stack (each service its own process) and the bench
 worker in its own process, turns on RabbitMQ's firehose for the run's vhost, and runs M
 one-activity workflows one at a time. Every publish into the broker and every delivery out of
 it is copied to `amq.rabbitmq.trace`; a consumer on its own thread stamps each copy on arrival
 (the same box, so the stamps are comparable with the client's). Per workflow the timeline is
-the client's HTTP calls, those bus events (attributed by the workflow id in the body) and the
-history events' times; the report gives the p50 of each step's offset from the previous one.
+the client's HTTP calls, those bus events (attributed by the workflow id in the body), the
+history events' times and the worker's own take time of each workflow task; the report gives the
+p50 of each step's offset from the previous one. `--eager`: the workflows run on a worker in this
+process (its own task queue), every start asking for eager start (the first task rides the reply).
+
+A history event's time is history's batch time: WorkflowTaskStarted's is when history applied the
+completion, not when the worker took the task (that is `worker took`). The firehose's stamps come
+from a thread of this process, a little behind the other clocks when the box is busy.
 
 What it shows, read with the stack's processes in mind: `publish X -> deliver Q` is the broker
 (queueing, persistence); `deliver Q -> publish Y` is the consumer of Q (the service's work on
