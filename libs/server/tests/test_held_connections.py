@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_server.db.engine import create_engine
 from tidal_server.db.held import HeldConnections
+from tidal_server.faults import describe, is_transient
 
 
 @pytest.fixture
@@ -65,9 +66,15 @@ async def test_a_connection_the_server_dropped_fails_once_then_a_new_one_serves(
     async with engine.connect() as other:
         raw: Any = (await other.get_raw_connection()).driver_connection
         assert await raw.fetchval("SELECT pg_terminate_backend($1)", pid)
-    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError)):
+    # Which error depends on how much of the server's goodbye has arrived: an AdminShutdown,
+    # a closed connection, or the protocol out of step (InternalClientError); each is transient
+    # for the failure policy (test_faults.py).
+    with pytest.raises(
+        (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+    ) as failed:
         async with held.connection() as db:
             await db.fetchval("SELECT 1")
+    assert is_transient(failed.value), describe(failed.value)
     async with held.connection() as db:
         assert await db.fetchval("SELECT pg_backend_pid()") != pid
     assert held.held == 1
@@ -107,3 +114,16 @@ async def test_after_close_a_use_gives_its_connection_back(engine: AsyncEngine) 
     async with held.connection() as db:
         await db.fetchval("SELECT 1")
     assert held.held == 0 and engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_connection_held_past_the_pools_recycle_age_goes_back_to_the_pool(
+    engine: AsyncEngine,
+) -> None:
+    assert HeldConnections(engine)._recycle == 1800  # the engine's pool_recycle
+    held = HeldConnections(engine, recycle_seconds=0)
+    checkouts = _count_checkouts(engine)
+    for _ in range(2):
+        async with held.connection() as db:
+            await db.fetchval("SELECT 1")
+    assert len(checkouts) == 2 and held.held == 1 and engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    await held.close()
