@@ -47,7 +47,7 @@ from ..metrics import BUS_METRICS
 from ..telemetry import inject
 from ._amqp_consumer import AmqpConsumer
 from ._amqp_delivery import AMQP_ERRORS, ReplyDelivery
-from ._amqp_wire import Publisher
+from ._amqp_wire import Publisher, close_shielded
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -151,7 +151,7 @@ class AmqpBus:
                 yield ch
             finally:
                 if not ch.is_closed:
-                    await ch.close()
+                    await close_shielded(ch)
         except AMQP_ERRORS as exc:
             raise self._error(exc) from exc
 
