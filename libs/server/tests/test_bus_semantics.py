@@ -450,9 +450,10 @@ async def test_a_request_cancelled_as_its_reply_arrives_is_cancelled(env: Env) -
         # The cancel runs first in the turn the reply wakes the requester in (or before the
         # reply, where publishing yields first).
         asyncio.get_running_loop().call_soon(requester.cancel)
-        # Not mandatory: the reply to a cancelled requester may find no route (its consumer's
-        # state is the broker's), and what this test checks is the requester's side.
-        await env.bus.publish(msg("", d.reply_to, b"late", correlation_id=d.correlation_id, mandatory=False))
+        # Mandatory, as a careful replier publishes: the reply to a cancelled requester may find
+        # no route, and the handler then dead-letters the request, racing the consumer's cancel
+        # at teardown (that race killed the connection: test_bus_amqp_close.py).
+        await env.bus.publish(msg("", d.reply_to, b"late", correlation_id=d.correlation_id))
         await d.ack()
 
     await env.bus.consume(q, server)
