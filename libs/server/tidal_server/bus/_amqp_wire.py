@@ -250,6 +250,14 @@ class Publisher:
         self._writer.send(b"".join(parts))
         return confirmation
 
+    def in_flight(self, message_id: str) -> asyncio.Future[Any] | None:
+        """The confirm of a mandatory publish with this message id still in flight here, if any."""
+        tag = self.channel.message_id_delivery_tag.get(message_id)
+        confirmation = None if tag is None else self.channel.confirmations.get(tag)
+        if isinstance(confirmation, asyncio.Future) and not confirmation.done():
+            return confirmation
+        return None
+
     def _on_close(self, closing: asyncio.Future[Any]) -> None:
         self._writer.close()
         cause = None if closing.cancelled() else closing.exception()
