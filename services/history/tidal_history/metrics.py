@@ -175,8 +175,8 @@ def committed(writes: Sequence[RunWrite]) -> None:
                 _child(WORKFLOWS_CLOSED, st.namespace, st.workflow_type, _CLOSE_STATUS[kind]).inc()
                 seconds = (e.event_time - st.start_time).total_seconds()
                 _child(WORKFLOW_SECONDS, st.namespace, st.workflow_type).observe(max(seconds, 0.0))
-    for kind, n in kinds.items():
-        _child(TRANSITIONS, kind).inc(n)
+    for event_type, n in kinds.items():
+        _child(TRANSITIONS, event_type).inc(n)
 
 
 def schedules_committed(writes: Sequence[ScheduleWrite]) -> None:
