@@ -9,9 +9,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from pamqp.header import ContentHeader
+from tidal_amqp.channel_writer import ChannelWriter
 
 from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, SettledTags
-from ._amqp_wire import ChannelWriter
 from ._api import Handler, log, run_handler
 
 if TYPE_CHECKING:

@@ -35,9 +35,9 @@ import aiormq
 from aiormq.abc import ChannelFrame, DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError, DeliveryError, PublishError
 
-from ._amqp_frames import ack_frame, content_frames, nack_frame, publish_method_frame
+from .frames import ack_frame, content_frames, nack_frame, publish_method_frame
 
-__all__ = ["ConfirmedPublisher", "FrameOutbox", "RawDelivery", "outbox_for"]
+__all__ = ["ConfirmedPublisher", "FrameOutbox", "RawDelivery", "channel_closing", "outbox_for"]
 
 
 def channel_closing(channel: aiormq.abc.AbstractChannel) -> bool:

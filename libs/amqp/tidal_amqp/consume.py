@@ -22,7 +22,7 @@ from aio_pika import RobustChannel, RobustConnection, RobustQueue
 from aio_pika.abc import AbstractIncomingMessage, ConsumerTag
 from aiormq.abc import DeliveredMessage
 
-__all__ = ["LeanConnection", "LeanConsumer"]
+__all__ = ["LeanChannel", "LeanConnection", "LeanConsumer", "LeanQueue"]
 
 
 class LeanConsumer:
