@@ -14,6 +14,7 @@ import sys
 
 import aiormq
 import aiormq.abc
+import aiormq.connection
 import pytest
 import tidal_amqp
 
@@ -27,8 +28,11 @@ def test_the_modules_are_these() -> None:
         "tidal_amqp",
         "tidal_amqp.channel_writer",
         "tidal_amqp.consume",
+        "tidal_amqp.deliveries",
         "tidal_amqp.frames",
         "tidal_amqp.outbox",
+        "tidal_amqp.properties",
+        "tidal_amqp.reader",
     ]
 
 
@@ -86,3 +90,10 @@ def test_the_aiormq_internals_it_relies_on_are_there() -> None:
         "body",
         "channel",
     }
+    # reader.install swaps the receiver aiormq builds in Connection.connect.
+    assert "FrameReceiver(reader)" in inspect.getsource(aiormq.connection.Connection.connect)
+    # deliveries.route_deliveries stands in for the queue the connection's reader puts into and
+    # the channel's reader takes from.
+    assert "await ch.frames.put((weight, frame))" in inspect.getsource(aiormq.connection.Connection)
+    assert "await self.frames.get()" in inspect.getsource(aiormq.Channel._get_frame)
+    assert "self.frames.task_done()" in inspect.getsource(aiormq.Channel._get_frame)

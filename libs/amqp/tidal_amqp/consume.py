@@ -22,6 +22,8 @@ from aio_pika import RobustChannel, RobustConnection, RobustQueue
 from aio_pika.abc import AbstractIncomingMessage, ConsumerTag
 from aiormq.abc import DeliveredMessage
 
+from .deliveries import route_deliveries
+
 __all__ = ["LeanChannel", "LeanConnection", "LeanConsumer", "LeanQueue"]
 
 
@@ -70,6 +72,7 @@ class LeanQueue(RobustQueue):
                 robust=robust,
             )
         channel = await self.channel.get_underlay_channel()
+        route_deliveries(channel)
         ok = await channel.basic_consume(
             queue=self.name,
             consumer_callback=callback.on_raw,

@@ -18,6 +18,7 @@ from aiormq.abc import DeliveredMessage
 from opentelemetry import propagate
 from tidal_amqp.consume import LeanConnection, LeanConsumer
 from tidal_amqp.outbox import ConfirmedPublisher, RawDelivery
+from tidal_amqp.reader import install as install_frame_reader
 from tidal_schema import names
 from tidal_schema.limits import MESSAGE_MAX_BYTES
 
@@ -188,6 +189,7 @@ class AmqpTransport:
     async def _connection(self) -> AbstractRobustConnection:
         async with self._lock:
             if self._conn is None:
+                install_frame_reader()  # chunked socket reads for every aiormq connection
                 self._conn = await aio_pika.connect_robust(
                     self._url,
                     client_properties={"connection_name": self._name},

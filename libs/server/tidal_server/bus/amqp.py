@@ -43,6 +43,7 @@ from aiormq.exceptions import (
     PublishError,
 )
 from tidal_amqp.channel_writer import Publisher
+from tidal_amqp.reader import install as install_frame_reader
 
 from ..metrics import BUS_METRICS
 from ..telemetry import inject
@@ -95,6 +96,7 @@ class AmqpBus:
         # aio-pika waits 5 s between reconnect attempts by default; a broker restart or network
         # blip should stall the engine for about a second, not five. A URL parameter still wins.
         extra: dict[str, Any] = {} if "reconnect_interval" in self._url else {"reconnect_interval": 1}
+        install_frame_reader()  # every aiormq connection reads its socket in chunks (tidal_amqp.reader)
         self._conn = await aio_pika.connect_robust(
             self._url, client_properties={"connection_name": self._connection_name}, **extra
         )
