@@ -3,7 +3,9 @@
 aio-pika turns every delivery into an `IncomingMessage` (every property decoded and copied, a
 lock checked per attribute set) and runs the callback in a task of its own, on top of the task
 aiormq already runs each delivery in. A worker reads three properties of a task and settles it
-once, so `LeanQueue.consume` hands aiormq a callback that gets aiormq's `DeliveredMessage`.
+once, so `LeanQueue.consume` hands aiormq a callback that gets aiormq's `DeliveredMessage`,
+and routes the channel's deliveries first (`deliveries.route_deliveries`: assembled as the
+connection's reader hands their frames over).
 
 What the robust layer gives stays as it is, because these are aio-pika's own classes with only
 the consume call changed (`connect_robust(connection_class=LeanConnection)`): after a reconnect
