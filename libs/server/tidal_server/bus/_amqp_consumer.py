@@ -9,7 +9,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from pamqp.header import ContentHeader
-from tidal_amqp.channel_writer import ChannelWriter
+from tidal_amqp.channel_writer import ChannelWriter, close_shielded
 from tidal_amqp.deliveries import route_deliveries
 
 from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, SettledTags
@@ -95,6 +95,6 @@ class AmqpConsumer:
             if self._writer is not None:
                 await self._writer.drain()  # the acks given so far go before the channel.close
                 self._writer.close()  # and none after it
-            await self._channel.close()
+            await close_shielded(self._channel)
         except AMQP_ERRORS:
             log.debug("consumer channel of %r was already gone", self.queue, exc_info=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import aiormq.abc
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from tidal_amqp.channel_writer import ChannelWriter
+from tidal_amqp.channel_writer import ChannelWriter, closing
 from tidal_amqp.frames import ack_frame, nack_frame
 
 from ._api import (
@@ -124,7 +124,7 @@ class AmqpDelivery:
 
     def _live_channel(self) -> aiormq.abc.AbstractChannel:
         channel = self._msg.channel
-        if channel.is_closed:
+        if closing(channel):
             # Consumer cancelled or connection lost: the broker requeued it; the tag is void.
             raise BusClosedError("the delivery's channel is closed; it was requeued")
         return channel

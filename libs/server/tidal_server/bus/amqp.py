@@ -42,7 +42,7 @@ from aiormq.exceptions import (
     DeliveryError,
     PublishError,
 )
-from tidal_amqp.channel_writer import Publisher
+from tidal_amqp.channel_writer import Publisher, close_shielded
 from tidal_amqp.reader import install as install_frame_reader
 
 from ..metrics import BUS_METRICS
@@ -153,7 +153,7 @@ class AmqpBus:
                 yield ch
             finally:
                 if not ch.is_closed:
-                    await ch.close()
+                    await close_shielded(ch)
         except AMQP_ERRORS as exc:
             raise self._error(exc) from exc
 
@@ -267,6 +267,13 @@ class AmqpBus:
         publisher = self._publisher
         if publisher is None or publisher.channel.is_closed:
             publisher = await self._current_publisher()
+        if message.mandatory and message.message_id is not None:
+            # The broker's return names its publish only by message id: a second publish with the
+            # same id in flight would take the first's return (the returned one then reported
+            # confirmed). Such a publish waits for the first's confirm.
+            while (earlier := publisher.in_flight(message.message_id)) is not None:
+                await asyncio.wait([earlier])
+                publisher = await self._current_publisher()
         try:
             return publisher.publish(
                 exchange=message.exchange,
