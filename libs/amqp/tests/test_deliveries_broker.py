@@ -18,14 +18,14 @@ from tidal_amqp.consume import LeanConnection, LeanConsumer
 from tidal_amqp.deliveries import DeliveryRouter, route_deliveries
 from tidal_amqp.reader import FrameReader, install
 
-from tests.support.stack import wait_for
+from tests.support.polling import until
 from tests.support.tcp_proxy import Proxy
 
 DEADLINE = 60.0
 
 
 async def _until(done: Callable[[], bool]) -> None:
-    await wait_for(done, timeout=DEADLINE, interval=0.01)
+    await until(done, what="the deliveries", deadline=DEADLINE, interval=0.01)
 
 
 def _consumer(on_raw: Callable[[DeliveredMessage], Awaitable[None]]) -> LeanConsumer:
