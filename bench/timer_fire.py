@@ -14,6 +14,13 @@ Prints delivered - due p50 / p90 / p99 / max for the user timers, what was fired
 stale (from the service's /metrics-free log counters: counted here as what arrived), and the
 timer process's CPU-ms per timer. The rest of the stack is not running, so the figure is the
 timer service's own part of a timer's lateness, plus the broker's hop.
+
+    uv run python bench/timer_fire.py --idle 30
+
+The idle cost instead: the service owning its shards with no timer to fire, for that many
+seconds: its CPU-ms per second, and the statements per second it sends Postgres, by table (read
+from pg_stat_user_tables, so the figures are Postgres's own count: the `timers` reads, the
+`members` heartbeats).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import latency_summary_ms, run_fast  # also puts the repo root on sys.path
 from procstat import uptime
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import names
 from tidal_schema.messages import FireTimer, ScheduleTimer, ScheduleTimers, TimerKind
 from tidal_server.bus import AmqpBus, Delivery, OutMessage, QueueSpec
@@ -175,6 +183,74 @@ async def _one_run(stack: Stack, args: argparse.Namespace) -> None:
     await engine.dispose()
 
 
+async def _table_counts(engine: AsyncEngine) -> dict[str, int]:
+    """Index and sequential scans per table, and rows written to `members`, so far."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.text(
+                    "SELECT relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS scans, "
+                    "n_tup_ins + n_tup_upd AS written FROM pg_stat_user_tables"
+                )
+            )
+        ).all()
+        xacts = (
+            await conn.execute(
+                sa.text(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                    "WHERE datname = current_database()"
+                )
+            )
+        ).scalar_one()
+        await conn.rollback()
+    # Every statement the timer service sends is a transaction of its own (its reads run in
+    # autocommit; membership's are one per heartbeat); this process's own reads are two of them.
+    out: dict[str, int] = {"transactions": int(xacts)}
+    for r in rows:
+        out[f"{r.relname} scans"] = int(r.scans)
+        out[f"{r.relname} rows written"] = int(r.written)
+    return out
+
+
+async def _idle(stack: Stack, seconds: float) -> None:
+    """The service owning every shard with nothing to fire: CPU and statements per second."""
+    bus = AmqpBus(stack.amqp_url, connection_name="bench-timer-idle")
+    await bus.connect()
+    engine = create_engine(stack.database_url, pool_size=1)
+    await bus.declare_exchange(names.TIMER_EXCHANGE, "direct")
+    for shard in range(SHARDS):
+        await bus.declare_queue(
+            QueueSpec(
+                name=names.timer_queue(shard),
+                bindings=[(names.TIMER_EXCHANGE, names.shard_routing_key(shard))],
+            )
+        )
+    deadline = time.monotonic() + 60
+    while not all([(await bus.queue_stats(names.timer_queue(s))).consumers for s in range(SHARDS)]):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the timer service did not take its shards")
+        await asyncio.sleep(0.2)
+    await bus.close()
+    await asyncio.sleep(2.0)  # past the acquisitions' recovery reads
+    pid = stack.procs["timer"].pid
+    print(f"timer service pid {pid}: idle for {seconds:g} s", flush=True)
+    # Postgres publishes a backend's counts when its transaction ends, at most once a second.
+    before, cpu0, t0 = await _table_counts(engine), _cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, t1 = _cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(1.5)
+    after = await _table_counts(engine)
+    span = t1 - t0
+    after["transactions"] -= 2  # the two reads of `before` (this one's ends after its own)
+    per_s = {k: (after[k] - before.get(k, 0)) / span for k in after if after[k] != before.get(k, 0)}
+    print(
+        f"idle {span:.0f} s: timer CPU-ms per second {1000 * (cpu1 - cpu0) / span:.2f}; per second: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_s.items())),
+        flush=True,
+    )
+    await engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1000, help="user timers (default 1000)")
@@ -182,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lead", type=float, default=2.0, help="seconds between arming and due (default 2)")
     p.add_argument("--stale", type=int, default=1, help="stale timeouts per timer (default 1)")
     p.add_argument("--runs", type=int, default=1, help="runs on the same servers and service (default 1)")
+    p.add_argument(
+        "--idle", type=float, default=0.0, help="measure the idle cost for this many seconds instead"
+    )
     args = p.parse_args(argv)
     print(f"uptime: {uptime()}", flush=True)
     servers = start_servers()
@@ -190,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.migrate()
         stack.start("timer")
         for _ in range(args.runs):
-            run_fast(_one_run(stack, args))
+            run_fast(_idle(stack, args.idle) if args.idle else _one_run(stack, args))
     finally:
         stack.stop_all()
         servers.stop()

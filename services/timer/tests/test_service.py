@@ -678,6 +678,37 @@ async def test_the_steady_reads_are_one_statement_for_every_shard(env: Env) -> N
     await env.history[1].wait_for(1)
 
 
+async def test_a_sweep_is_one_statement_for_every_shard(env: Env) -> None:
+    """The sweep reads every owned shard's overdue rows in one statement (before: one per shard
+    every sweep interval, the larger part of an idle service's statements), and what it finds
+    still reaches each shard's heap and fires."""
+    sweeps: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM timers" in statement and "fire_at <" in statement and "fire_at >" not in statement:
+            sweeps.append(statement)  # no lower bound: an overdue read
+
+    svc = await env.start_service(sweep_interval_seconds=5, sweep_grace_seconds=5)
+    await advance(env, svc, timedelta(seconds=1))
+    await until(
+        svc, lambda: all(s.horizon >= env.clock.now() + timedelta(seconds=2) for s in svc.shards.values())
+    )
+    behind = [timer(f"behind-{s}", env.clock.now() + timedelta(seconds=1), s) for s in range(SHARDS)]
+    await env.insert_rows(*behind)  # inside the slices already read, and no message
+    sa.event.listen(env.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for _ in range(12):
+            await advance(env, svc, timedelta(seconds=1))
+        for shard, sched in enumerate(behind):
+            (delivery,) = await env.history[shard].wait_for(1)
+            assert FireTimer.model_validate_json(delivery.body) == sched.fire
+        await until(svc, lambda: svc.fired == SHARDS)
+    finally:
+        sa.event.remove(env.engine.sync_engine, "before_cursor_execute", record)
+    assert svc._sweep.found == SHARDS
+    assert len(sweeps) == 2, sweeps  # two sweeps in 12 s (every 5 s), each one statement
+
+
 class OneFireGate(GatedBus):
     """Holds the publish of one fire (by message id: a key at one due time) until released, then
     publishes it, or fails it as a broker gone would."""

@@ -169,16 +169,20 @@ class Loader:
         before = self._sweep.due(self._clock.now())
         if before is None:
             return
-        for state in list(self.shards.values()):
-            if state.cursor is not None:
-                continue  # still paging in a backlog, which reads every overdue row
-            try:
-                missed = await self._sweep.overdue(state.id, before=before, held=self._held)
-            except Exception:
-                log.exception("sweeping timer shard %s failed; retrying", state.id, extra={"shard": state.id})
-                self._sweep.retry()
-                continue
+        # Not the shards still paging in a backlog: their pages read every overdue row.
+        states = [s for s in self.shards.values() if s.cursor is None]
+        if not states:
+            return
+        try:
+            missed = await self._sweep.overdue_together(
+                [s.id for s in states], before=before, held=self._held
+            )
+        except Exception:
+            log.exception("sweeping timer shards %s failed; retrying", [s.id for s in states])
+            self._sweep.retry()
+            return
+        for state in states:
             if self.shards.get(state.id) is state:  # else released: the next owner reads these
-                for sched in missed:
+                for sched in missed.get(state.id, ()):
                     self._insert(sched)
-                self._progress.set()
+        self._progress.set()

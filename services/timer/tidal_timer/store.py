@@ -51,20 +51,34 @@ async def load_due(
     return Loaded(_parse(rows), None if last is None else (last.fire_at, last.key))
 
 
-async def load_due_shards(
-    engine: AsyncEngine, shard_ids: Sequence[int], *, start: datetime, end: datetime, limit: int
-) -> list[ScheduleTimer] | None:
-    """Timers of any of `shard_ids` with start <= fire_at < end: one statement for the shards
-    whose reads have reached the same point (the load loop's steady state), instead of one per
-    shard every interval. None when there are more than `limit` (the caller pages each shard)."""
+def _shards_query(*, bounded: bool) -> sa.Select[Any]:
     c = t.timers.c
-    query = (
-        sa.select(c.shard_id, c.key, c.fire_at, c.body)
-        .where(c.shard_id.in_(list(shard_ids)), c.fire_at >= start, c.fire_at < end)
-        .limit(limit + 1)
+    query = sa.select(c.shard_id, c.key, c.fire_at, c.body).where(
+        c.shard_id.in_(sa.bindparam("shards", expanding=True)), c.fire_at < sa.bindparam("end")
     )
+    if bounded:
+        query = query.where(c.fire_at >= sa.bindparam("start"))
+    return query.limit(sa.bindparam("limit"))
+
+
+# Built once: these run every load interval (and every sweep) while the service is otherwise
+# idle, and building the expression was most of the read's own CPU (py-spy, docs/performance.md).
+_SHARDS_FROM = _shards_query(bounded=True)
+_SHARDS_OVERDUE = _shards_query(bounded=False)
+
+
+async def load_due_shards(
+    engine: AsyncEngine, shard_ids: Sequence[int], *, start: datetime | None, end: datetime, limit: int
+) -> list[ScheduleTimer] | None:
+    """Timers of any of `shard_ids` with start <= fire_at < end (no lower bound when start is
+    None: the sweep's overdue rows): one statement for the shards whose reads have reached the
+    same point (the load loop's steady state, and every sweep), instead of one per shard. None
+    when there are more than `limit` (the caller pages each shard)."""
+    params: dict[str, Any] = {"shards": list(shard_ids), "end": end, "limit": limit + 1}
+    if start is not None:
+        params["start"] = start
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = (await conn.execute(_SHARDS_OVERDUE if start is None else _SHARDS_FROM, params)).all()
     return None if len(rows) > limit else _parse(rows)
 
 

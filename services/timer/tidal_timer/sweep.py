@@ -26,7 +26,7 @@ from tidal_schema.messages import ScheduleTimer
 
 from . import metrics
 from .heap import Entry
-from .store import load_due
+from .store import load_due, load_due_shards
 
 __all__ = ["Sweep"]
 
@@ -68,17 +68,42 @@ class Sweep:
     def remembered(self, shard_id: int) -> int:
         return len(self._fired.get(shard_id, ()))
 
+    async def overdue_together(
+        self, shard_ids: list[int], *, before: datetime, held: Callable[[str], bool]
+    ) -> dict[int, list[ScheduleTimer]]:
+        """`overdue` for several shards in one statement (one per sweep instead of one per shard,
+        docs/performance.md); each shard on its own when their overdue rows are more than one
+        read takes."""
+        loaded = await load_due_shards(self._engine, shard_ids, start=None, end=before, limit=self._limit)
+        if loaded is None:
+            return {s: await self.overdue(s, before=before, held=held) for s in shard_ids}
+        rows: dict[int, list[ScheduleTimer]] = {s: [] for s in shard_ids}
+        for sched in loaded:
+            rows.setdefault(sched.shard_id, []).append(sched)
+        return {s: self._missed(s, rows[s], complete=True, before=before, held=held) for s in shard_ids}
+
     async def overdue(
         self, shard_id: int, *, before: datetime, held: Callable[[str], bool]
     ) -> list[ScheduleTimer]:
         """The shard's rows due before `before` that are neither `held` (in the heap) nor fired
         by this process. Forgets fired keys due before `before` whose row is gone."""
         loaded = await load_due(self._engine, shard_id, start=None, end=before, limit=self._limit)
+        return self._missed(shard_id, loaded.timers, complete=loaded.cursor is None, before=before, held=held)
+
+    def _missed(
+        self,
+        shard_id: int,
+        rows: list[ScheduleTimer],
+        *,
+        complete: bool,
+        before: datetime,
+        held: Callable[[str], bool],
+    ) -> list[ScheduleTimer]:
         fired = self._fired.get(shard_id, {})
-        missed = [s for s in loaded.timers if not held(s.key) and fired.get(s.key) != s.fire_at]
-        if loaded.cursor is None and fired:
+        missed = [s for s in rows if not held(s.key) and fired.get(s.key) != s.fire_at]
+        if complete and fired:
             # Every overdue row was read: a fired key due in that range without a row is applied.
-            present = {s.key for s in loaded.timers}
+            present = {s.key for s in rows}
             for key in [k for k, due in fired.items() if due < before and k not in present]:
                 del fired[key]
         for sched in missed:
