@@ -38,7 +38,6 @@ from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, undecodable
 from ._transport import TaskDelivery, WorkerTransport
 from ._worker_errors import DeadlockError
-from ._workflow_thread import WorkflowThreadTimeout, on_workflow_thread
 from .client import Client
 from .converter import DataConverter, WorkflowSerializationContext
 from .exceptions import ApplicationError, NondeterminismError
@@ -361,12 +360,14 @@ class WorkflowWorker:
     ) -> tuple[cmd.Command, ...]:
         if self._wf_threads is None:
             return fn(arg)
+        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, fn, arg)
         self._activating.add(task.run_id)
         try:
-            return await on_workflow_thread(
-                self._wf_threads, fn, arg, deadlock_seconds=self._deadlock_seconds
-            )
-        except WorkflowThreadTimeout:
+            # Not asyncio.wait_for (Python 3.11 swallows a cancel that comes in the turn the
+            # thread answers); shielded: the thread runs on regardless, the deadlock abandons it.
+            async with asyncio.timeout(self._deadlock_seconds):
+                return await asyncio.shield(fut)
+        except TimeoutError:
             # The thread cannot be stopped; it is abandoned with the instance (evicted by the
             # caller), as temporalio does. The task fails and is retried on a fresh replay.
             raise DeadlockError(
