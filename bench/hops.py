@@ -1,14 +1,20 @@
 """Where one workflow's latency goes, hop by hop, on the full stack.
 
-    uv run python bench/hops.py [-m 30] [--show 2]
+    uv run python bench/hops.py [-m 30] [--show 2] [--no-firehose] [--eager]
 
 Starts private RabbitMQ + Postgres, the stack (each service its own process) and the bench
 worker in its own process, turns on RabbitMQ's firehose for the run's vhost, and runs M
 one-activity workflows one at a time. Every publish into the broker and every delivery out of
 it is copied to `amq.rabbitmq.trace`; a consumer on its own thread stamps each copy on arrival
 (the same box, so the stamps are comparable with the client's). Per workflow the timeline is
-the client's HTTP calls, those bus events (attributed by the workflow id in the body) and the
-history events' times; the report gives the p50 of each step's offset from the previous one.
+the client's HTTP calls, those bus events (attributed by the workflow id in the body), the
+history events' times and the worker's own take time of each workflow task; the report gives the
+p50 of each step's offset from the previous one. `--eager`: the workflows run on a worker in this
+process (its own task queue), every start asking for eager start (the first task rides the reply).
+
+A history event's time is history's batch time: WorkflowTaskStarted's is when history applied the
+completion, not when the worker took the task (that is `worker took`). The firehose's stamps come
+from a thread of this process, a little behind the other clocks when the box is busy.
 
 What it shows, read with the stack's processes in mind: `publish X -> deliver Q` is the broker
 (queueing, persistence); `deliver Q -> publish Y` is the consumer of Q (the service's work on
@@ -144,25 +150,12 @@ async def _run(
                 if args.firehose:
                     hose.start()
                 sampler.start()
-                for i in range(args.m):
-                    wid = f"hops-{i}-{uuid.uuid4().hex[:8]}"
-                    t0 = time.time()
-                    handle = await client.start_workflow(
-                        GreetingWorkflow.run, "x", id=wid, task_queue=system._task_queue
-                    )
-                    t1 = time.time()
-                    await handle.result()
-                    t2 = time.time()
-                    if args.firehose:
-                        await asyncio.sleep(0.2)  # late copies of this workflow's messages
-                    tl = [
-                        Event(t0, "client", "http", "start call"),
-                        Event(t1, "client", "http", "start returned"),
-                        Event(t2, "client", "http", "result returned"),
-                    ]
-                    for e in (await handle.fetch_history()).events:
-                        tl.append(Event(e.event_time.timestamp(), "history", "event", e.event_type))
-                    timelines.append((tl, wid))
+                async with contextlib.AsyncExitStack() as colocated:
+                    queue = system._task_queue
+                    if args.eager:
+                        plain, _ = await colocated.enter_async_context(system.colocated(concurrency=100))
+                        queue = plain._task_queue
+                    await _one_at_a_time(args, client, queue, timelines)
                 cpu = sampler.stop()
                 await asyncio.sleep(0.5)
         finally:
@@ -177,6 +170,37 @@ async def _run(
         out.append(events)
     per_wf = {k: round(v * 1000 / args.m, 2) for k, v in cpu.items() if not k.startswith("_")}
     return out, per_wf
+
+
+async def _one_at_a_time(
+    args: argparse.Namespace, client: Client, queue: str, timelines: list[tuple[list[Event], str]]
+) -> None:
+    """M workflows one at a time on `queue` (with `--eager`: a worker of this client's, asked for
+    eager workflow start), each timeline the client's calls and the run's history events."""
+    for i in range(args.m):
+        wid = f"hops-{i}-{uuid.uuid4().hex[:8]}"
+        t0 = time.time()
+        handle = await client.start_workflow(
+            GreetingWorkflow.run, "x", id=wid, task_queue=queue, request_eager_start=args.eager
+        )
+        t1 = time.time()
+        await handle.result()
+        t2 = time.time()
+        if args.firehose:
+            await asyncio.sleep(0.2)  # late copies of this workflow's messages
+        tl = [
+            Event(t0, "client", "http", "start call"),
+            Event(t1, "client", "http", "start returned"),
+            Event(t2, "client", "http", "result returned"),
+        ]
+        for e in (await handle.fetch_history()).events:
+            tl.append(Event(e.event_time.timestamp(), "history", "event", e.event_type))
+            taken = getattr(e.attributes, "started_time", None)
+            if e.event_type == "WorkflowTaskStarted" and taken is not None:
+                # The worker's own clock as it took the task (the event's time is history's, as it
+                # applied the completion).
+                tl.append(Event(taken.timestamp(), "worker", "took", "WorkflowTask"))
+        timelines.append((tl, wid))
 
 
 def report(timelines: list[list[Event]], show: int) -> str:
@@ -221,6 +245,11 @@ def main() -> int:
     parser.add_argument("--show", type=int, default=1, help="timelines to print in full")
     parser.add_argument(
         "--no-firehose", dest="firehose", action="store_false", help="only the CPU and history events"
+    )
+    parser.add_argument(
+        "--eager",
+        action="store_true",
+        help="a worker in this process on its own task queue, every start asking for eager start",
     )
     args = parser.parse_args()
     log_dir = ROOT / "bench" / "results" / f"hops-{time.strftime('%Y%m%d-%H%M%S')}"

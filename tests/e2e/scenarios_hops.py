@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from prometheus_client import REGISTRY
 from tidal import activity, workflow
 from tidal.client import Client
 from tidal.common import RetryPolicy
@@ -72,6 +73,7 @@ async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -
             ("other client", other, True),
         ):
             before = await dispatched()
+            taken = _workflow_tasks_taken(task_queue)
             handle = await starter.start_workflow(
                 GreetingWorkflow.run,
                 label,
@@ -79,6 +81,11 @@ async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -
                 task_queue=task_queue,
                 request_eager_start=eager,
             )
+            if label == "eager":
+                # The granted task is the run's critical path: the worker has taken it before the
+                # start returns, ahead of whatever the caller does next on the loop (the result's
+                # long poll), not after it.
+                assert _workflow_tasks_taken(task_queue) == taken + 1
             assert await handle.result() == f"Hello, {label}!"
             after = await dispatched()
             history = await handle.fetch_history()
@@ -89,6 +96,15 @@ async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -
     assert runs["usual"][1] == {"workflow": 1, "activity": 0}
     assert runs["other client"][1] == {"workflow": 1, "activity": 0}
     assert runs["eager"][0] == runs["usual"][0] == runs["other client"][0]
+
+
+def _workflow_tasks_taken(task_queue: str) -> float:
+    """First workflow tasks this process's workers have started on `task_queue` (the SDK observes
+    each one's schedule-to-start as it takes it)."""
+    got = REGISTRY.get_sample_value(
+        "tidal_worker_task_schedule_to_start_seconds_count", {"task_queue": task_queue, "kind": "workflow"}
+    )
+    return got or 0.0
 
 
 async def eager_start_falls_back(client: Client, task_queue: str, dispatched: Dispatched) -> None:

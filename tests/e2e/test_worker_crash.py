@@ -35,7 +35,8 @@ def _log_path(stack: Stack, key: str) -> Path:
 
 async def test_worker_killed_after_an_eager_start_loses_nothing(running: Stack) -> None:
     """A worker process starts a workflow eagerly (the first task comes back in the start's
-    reply, for its own worker) and is SIGKILLed before that worker runs it. The task was never in
+    reply, for its own worker) and is SIGKILLed before that worker completes it (the worker has
+    taken it when the start returns; its completion needs the loop again). The task was never in
     a queue, so nothing redelivers it: the workflow task timeout (2 s) records
     WorkflowTaskTimedOut and hands attempt 2 to a second worker process through matching."""
     workflow_id = f"eager-start-crash-{uuid.uuid4()}"

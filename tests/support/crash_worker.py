@@ -82,7 +82,7 @@ class EagerStarted:
 async def main(address: str, eager_start_id: str | None = None) -> None:
     """With `eager_start_id`: start EagerStarted eagerly on this process's own worker, print
     whether the first task came back in the reply, and SIGKILL this process before the worker
-    runs that task."""
+    completes that task (it took the task as the start returned; the completion needs the loop)."""
     client = await Client.connect(address)
     async with Worker(
         client,
@@ -100,7 +100,7 @@ async def main(address: str, eager_start_id: str | None = None) -> None:
                 request_eager_start=True,
                 task_timeout=timedelta(seconds=2),
             )
-            # The granted task holds the slot it was reserved in until it runs, which it never does.
+            # The granted task holds the slot it was reserved in until it is done, which it never is.
             print(f"eager granted={worker._slots.workflow_tasks_busy == 1}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         await asyncio.Event().wait()

@@ -10,10 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from tests.support.polling import until
 
 SERVICES = ("history", "matching", "timer", "frontend")
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,15 +147,8 @@ async def create_admin_key(stack: Stack) -> str:
     return str(json.loads(out)["key"])
 
 
-async def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    """Poll with a deadline (tests never sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
+async def wait_for(
+    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "condition"
+) -> None:
+    """Poll with a deadline (tests never sleep as synchronisation): `polling.until`."""
+    await until(predicate, what=what, deadline=timeout, interval=interval)

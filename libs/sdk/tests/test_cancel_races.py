@@ -24,15 +24,9 @@ from tidal.converter import DataConverter
 from tidal_schema import RetryPolicy
 from tidal_schema.messages import ActivityTask, WorkflowTask
 
+from tests.support.polling import until
+
 T = TypeVar("T")
-
-
-async def _until(predicate: Callable[[], bool], deadline: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not predicate():
-        assert loop.time() < end, "the condition never came true"
-        await asyncio.sleep(0.001)
 
 
 async def _cancel_as_it_arrives(
@@ -41,7 +35,7 @@ async def _cancel_as_it_arrives(
     """Release `gate` (what the task's awaited work waits for) and cancel `task` in one turn."""
     arrive(gate)
     task.cancel()
-    await _until(task.done)
+    await until(task.done)
     assert task.cancelled(), f"ran on after its cancel: {task.result()!r}"
 
 
@@ -94,13 +88,13 @@ async def test_a_local_activity_cancelled_as_its_attempt_fails_is_not_retried() 
             req, task=wf_task, activities={"gated": defn}, executor=None, converter=DataConverter.default
         )
     )
-    await _until(started.is_set)
+    await until(started.is_set)
     gates[0].set_result(None)
     running.cancel()
     # Before the fix the cancel was swallowed and the attempt retried (a second call, waiting on
     # a gate nobody opens).
     try:
-        await _until(lambda: running.done() or len(calls) > 1)
+        await until(lambda: running.done() or len(calls) > 1)
         assert calls == [1]
         assert running.cancelled()
     finally:
@@ -150,5 +144,5 @@ async def test_an_activity_attempt_cancelled_as_it_completes_is_cancelled(timeou
         publish=publish,
     )
     running = asyncio.create_task(worker.run(_activity_task(timeout)))
-    await _until(started.is_set)
+    await until(started.is_set)
     await _cancel_as_it_arrives(running, gate, lambda g: g.set_result(None))

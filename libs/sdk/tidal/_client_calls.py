@@ -116,7 +116,7 @@ class ClientCalls(OutboundInterceptor):
                 slot.release()
             raise
         if slot is not None:
-            hand_over(slot, reply.get("eager_workflow_task"))
+            await hand_over(slot, reply.get("eager_workflow_task"))
         return WorkflowHandle(
             c,
             input.id,

@@ -11,6 +11,7 @@ timeout hands the task out again through matching (docs/performance.md "Eager wo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -119,8 +120,12 @@ def eager_slot(client: Client, input: StartWorkflowInput) -> EagerSlot | None:
     return client._eager_workers.reserve(input.task_queue, input.workflow)
 
 
-def hand_over(slot: EagerSlot, raw: Any) -> None:
-    """The start's reply came: run its task in the slot, or free the slot (not granted)."""
+async def hand_over(slot: EagerSlot, raw: Any) -> None:
+    """The start's reply came: run its task in the slot, or free the slot (not granted).
+
+    A granted task is on the run's critical path (nothing else moves the run until its completion
+    reaches history), so it goes first: one yield lets it reach the workflow thread before the
+    caller, typically about to send the result's long poll on this loop, takes its turn."""
     if raw is None:
         slot.release()
         return
@@ -131,3 +136,4 @@ def hand_over(slot: EagerSlot, raw: Any) -> None:
         log.warning("an unreadable eager workflow task in a start reply (its timeout recovers it): %s", exc)
         return
     slot.run(task)
+    await asyncio.sleep(0)

@@ -8,10 +8,11 @@ services not yet stopped running (their consumers, leases and connections leaked
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from tidal_server import host
+
+from tests.support.polling import until
 
 
 class _Service:
@@ -31,23 +32,15 @@ class _Service:
         self.stopped = True
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 10
-    while not predicate():
-        assert loop.time() < end, "the condition never came true"
-        await asyncio.sleep(0.001)
-
-
 @pytest.mark.parametrize("as_it_stops", [True, False], ids=["cancel-as-it-stops", "cancel-while-it-stops"])
 async def test_a_cancelled_stop_still_stops_every_service_and_is_cancelled(as_it_stops: bool) -> None:
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     first, last = _Service("first"), _Service("last", gate)
     stopping = asyncio.create_task(host._stop_all([first, last], 30))  # stops `last` first
-    await _until(lambda: last.stopping)
+    await until(lambda: last.stopping, what="the last service to be stopping")
     if as_it_stops:
         gate.set_result(None)  # `last` finishes stopping in the turn its stopper is cancelled
     stopping.cancel()
-    await _until(stopping.done)
+    await until(stopping.done, what="the stop to finish")
     assert stopping.cancelled()
     assert first.stopped

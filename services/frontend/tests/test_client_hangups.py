@@ -30,6 +30,8 @@ from tidal_server.bus import AmqpBus
 from tidal_server.embedded import EmbeddedServer
 from tidal_server.service import Runtime
 
+from tests.support.polling import until
+
 from .conftest import DEADLINE, SHARDS, FakeHistory, insert_run
 
 BASE = "/api/v1/namespaces/default/workflows"
@@ -115,14 +117,6 @@ async def _exchange(port: int, request: str) -> bytes:
         writer.close()
 
 
-async def _until(predicate: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not predicate():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize("named_run", [True, False], ids=["run-named", "latest-run"])
 async def test_a_long_poll_whose_client_hangs_up_stops_waiting(
     served: tuple[FrontendService, int, Callable[[], Any]], named_run: bool
@@ -136,10 +130,20 @@ async def test_a_long_poll_whose_client_hangs_up_stops_waiting(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {BASE}/{workflow_id}/result?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await writer.drain()
-    await _until(lambda: service.context.waiters.watching(key), "the poll to wait")
+    await until(
+        lambda: service.context.waiters.watching(key),
+        what="the poll to wait",
+        deadline=DEADLINE,
+        interval=0.01,
+    )
     writer.close()  # the client hangs up
     await writer.wait_closed()
-    await _until(lambda: not service.context.waiters.watching(key), "the abandoned poll to stop")
+    await until(
+        lambda: not service.context.waiters.watching(key),
+        what="the abandoned poll to stop",
+        deadline=DEADLINE,
+        interval=0.01,
+    )
     assert await reader.read() == b""
     # Counted as the client's leaving, not as a server error.
     assert (left._value.get() - left_before, failed._value.get() - failed_before) == (1, 0)

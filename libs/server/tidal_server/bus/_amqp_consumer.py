@@ -11,7 +11,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 from pamqp.header import ContentHeader
 
 from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, SettledTags
-from ._amqp_wire import ChannelWriter
+from ._amqp_wire import ChannelWriter, close_shielded
 from ._api import Handler, log, run_handler
 
 if TYPE_CHECKING:
@@ -92,6 +92,6 @@ class AmqpConsumer:
             if self._writer is not None:
                 await self._writer.drain()  # the acks given so far go before the channel.close
                 self._writer.close()  # and none after it
-            await self._channel.close()
+            await close_shielded(self._channel)
         except AMQP_ERRORS:
             log.debug("consumer channel of %r was already gone", self.queue, exc_info=True)

@@ -9,7 +9,7 @@ import aiormq.abc
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 
-from ._amqp_wire import ChannelWriter, ack_frame, nack_frame
+from ._amqp_wire import ChannelWriter, ack_frame, closing, nack_frame
 from ._api import (
     DIRECT_REPLY_TO,
     DLX_EXCHANGE,
@@ -123,7 +123,7 @@ class AmqpDelivery:
 
     def _live_channel(self) -> aiormq.abc.AbstractChannel:
         channel = self._msg.channel
-        if channel.is_closed:
+        if closing(channel):
             # Consumer cancelled or connection lost: the broker requeued it; the tag is void.
             raise BusClosedError("the delivery's channel is closed; it was requeued")
         return channel

@@ -24,13 +24,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiormq
+import aiormq.abc
 import pamqp.frame
 from aiormq.abc import ChannelFrame
 from aiormq.exceptions import ChannelInvalidStateError
 from pamqp import commands as spec
 from pamqp.header import ContentHeader
 
-__all__ = ["ChannelWriter", "Publisher", "ack_frame", "nack_frame", "publish_method_frame"]
+__all__ = [
+    "ChannelWriter",
+    "Publisher",
+    "ack_frame",
+    "close_shielded",
+    "closing",
+    "nack_frame",
+    "publish_method_frame",
+]
 
 _FRAME_END = b"\xce"
 _FRAME_HEAD = struct.Struct(">BHI")  # frame type, channel, payload size
@@ -65,6 +74,37 @@ def publish_method_frame(channel: int, exchange: str, routing_key: str, *, manda
     return _FRAME_HEAD.pack(_METHOD, channel, len(payload)) + payload + _FRAME_END
 
 
+_CLOSE_EVENT = "_Channel__close_event"  # aiormq's: set once a close handshake is under way
+
+
+def closing(channel: aiormq.abc.AbstractChannel) -> bool:
+    """True once the channel's close has begun, not only once it is closed: aiormq answers the
+    broker's channel.close with close-ok at once but marks the channel closed turns later, and
+    a frame written in between reaches a broker that freed the number (504 CHANNEL_ERROR closes
+    the whole connection). The same after aiormq began a close of its own (a cancelled RPC)."""
+    if channel.is_closed or getattr(channel, "_close_exception", None) is not None:
+        return True
+    event = getattr(channel, _CLOSE_EVENT, None)
+    return event is not None and event.is_set()
+
+
+async def close_shielded(channel: Any) -> None:
+    """Close a channel (aiormq's or aio-pika's) to its close-ok even if the caller is cancelled
+    (the caller still gets its CancelledError). aiormq answers a cancelled Channel.Close RPC by
+    sending a second channel.close: a frame on a channel whose close has begun, which a broker
+    that freed the number meanwhile answers with 504 CHANNEL_ERROR, closing the connection. A
+    consumer channel's close cancels the handler tasks still running on it, so a handler in the
+    middle of a probe channel's close (a dead letter's first publish to the DLX) hit this."""
+    close = asyncio.ensure_future(channel.close())
+    close.add_done_callback(_retrieve)
+    await asyncio.shield(close)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class ChannelWriter:
     """Coalesces the frames one channel sends in one event-loop turn into one write-queue put.
     Frames appended after the channel closed, or still buffered when it closes, are dropped:
@@ -92,7 +132,7 @@ class ChannelWriter:
             self._loop.call_soon(self._flush)
 
     def _take(self) -> ChannelFrame | None:
-        if self._shut or self._channel.is_closed:
+        if self._shut or closing(self._channel):
             self._buf.clear()
             return None
         payload = b"".join(self._buf)
@@ -172,8 +212,8 @@ class Publisher:
         broker's ack and fails on a nack (DeliveryError), a return (PublishError) or the
         channel's close."""
         ch = self.channel
-        if ch.is_closed:
-            raise ChannelInvalidStateError(f"{ch!r} closed")
+        if closing(ch):
+            raise ChannelInvalidStateError(f"{ch!r} closed or closing")
         number = self._number
         method = publish_method_frame(number, exchange, routing_key, mandatory=mandatory)
         if message_id is None:  # aiormq always sets one; a returned publish is found by it
@@ -209,6 +249,14 @@ class Publisher:
             confirmation.add_done_callback(forget)
         self._writer.send(b"".join(parts))
         return confirmation
+
+    def in_flight(self, message_id: str) -> asyncio.Future[Any] | None:
+        """The confirm of a mandatory publish with this message id still in flight here, if any."""
+        tag = self.channel.message_id_delivery_tag.get(message_id)
+        confirmation = None if tag is None else self.channel.confirmations.get(tag)
+        if isinstance(confirmation, asyncio.Future) and not confirmation.done():
+            return confirmation
+        return None
 
     def _on_close(self, closing: asyncio.Future[Any]) -> None:
         self._writer.close()

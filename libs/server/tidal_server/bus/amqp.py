@@ -47,7 +47,7 @@ from ..metrics import BUS_METRICS
 from ..telemetry import inject
 from ._amqp_consumer import AmqpConsumer
 from ._amqp_delivery import AMQP_ERRORS, ReplyDelivery
-from ._amqp_wire import Publisher
+from ._amqp_wire import Publisher, close_shielded
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -151,7 +151,7 @@ class AmqpBus:
                 yield ch
             finally:
                 if not ch.is_closed:
-                    await ch.close()
+                    await close_shielded(ch)
         except AMQP_ERRORS as exc:
             raise self._error(exc) from exc
 
@@ -265,6 +265,13 @@ class AmqpBus:
         publisher = self._publisher
         if publisher is None or publisher.channel.is_closed:
             publisher = await self._current_publisher()
+        if message.mandatory and message.message_id is not None:
+            # The broker's return names its publish only by message id: a second publish with the
+            # same id in flight would take the first's return (the returned one then reported
+            # confirmed). Such a publish waits for the first's confirm.
+            while (earlier := publisher.in_flight(message.message_id)) is not None:
+                await asyncio.wait([earlier])
+                publisher = await self._current_publisher()
         try:
             return publisher.publish(
                 exchange=message.exchange,
