@@ -26,6 +26,7 @@ WORKDIR /src
 # Third-party dependencies first, from the lock file alone: this layer survives code changes.
 COPY pyproject.toml uv.lock ./
 COPY libs/schema/pyproject.toml libs/schema/
+COPY libs/amqp/pyproject.toml libs/amqp/
 COPY libs/sdk/pyproject.toml libs/sdk/
 COPY libs/server/pyproject.toml libs/server/
 COPY services/frontend/pyproject.toml services/frontend/

@@ -49,7 +49,7 @@ conformance:
 lint:
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/schema/tidal_schema libs/sdk/tidal libs/server/tidal_server services/*/tidal_*
+	$(UV) run mypy libs/schema/tidal_schema libs/amqp/tidal_amqp libs/sdk/tidal libs/server/tidal_server services/*/tidal_*
 
 fmt:
 	$(UV) run ruff check --fix .

@@ -8,9 +8,9 @@ import uuid
 import aio_pika
 import aiormq
 import pytest
-from tidal._amqp_wire import RawDelivery
 from tidal._task_queue_rate import RateDeclarer
 from tidal._transport import AmqpTransport, TaskDelivery
+from tidal_amqp.outbox import RawDelivery
 
 from tests.support.stack import wait_for
 from tests.support.tcp_proxy import Proxy

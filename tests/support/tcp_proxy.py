@@ -20,6 +20,9 @@ class Proxy:
         self._replies.set()
         self.drop_replies = False
         """While set, what the broker sends (confirms, replies, deliveries) is read and thrown away."""
+        self.cut_after: int | None = None
+        """While set, that many more bytes from the broker reach the client, then the connection is
+        cut (a frame cut short on the wire)."""
 
     @classmethod
     async def before(cls, amqp_url: str) -> tuple[Proxy, str]:
@@ -45,6 +48,14 @@ class Proxy:
                         await gate.wait()
                         if self.drop_replies:
                             continue
+                        if self.cut_after is not None:
+                            if len(data) >= self.cut_after:
+                                w.write(data[: self.cut_after])
+                                await w.drain()
+                                self.cut_after = None
+                                self.cut()
+                                break
+                            self.cut_after -= len(data)
                     w.write(data)
                     await w.drain()
             w.close()

@@ -16,11 +16,11 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 from opentelemetry import propagate
+from tidal_amqp.consume import LeanConnection, LeanConsumer
+from tidal_amqp.outbox import ConfirmedPublisher, RawDelivery
+from tidal_amqp.reader import install as install_frame_reader
 from tidal_schema import names
 from tidal_schema.limits import MESSAGE_MAX_BYTES
-
-from ._amqp_consume import LeanConnection, LeanConsumer
-from ._amqp_wire import ConfirmedPublisher, RawDelivery
 
 
 class TaskDelivery(Protocol):
@@ -134,7 +134,7 @@ class _AmqpDelivery:
 
 
 class _LeanDelivery(RawDelivery):
-    """A task delivered through the lean path (`_amqp_consume`)."""
+    """A task delivered through the lean path (`tidal_amqp.consume`)."""
 
     __slots__ = ("_queue", "_transport")
 
@@ -189,6 +189,7 @@ class AmqpTransport:
     async def _connection(self) -> AbstractRobustConnection:
         async with self._lock:
             if self._conn is None:
+                install_frame_reader()  # chunked socket reads for every aiormq connection
                 self._conn = await aio_pika.connect_robust(
                     self._url,
                     client_properties={"connection_name": self._name},
@@ -254,7 +255,7 @@ class AmqpTransport:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{pub!r} closed")
         headers: dict[str, Any] = {}
         propagate.inject(headers)
-        # The lean path (`_amqp_wire`): frames marshalled directly and written with whatever else
+        # The lean path (`tidal_amqp.outbox`): frames marshalled directly and written with whatever else
         # this loop turn publishes or settles; the confirm is awaited as before.
         await self._publisher.publish(
             await pub.get_underlay_channel(),

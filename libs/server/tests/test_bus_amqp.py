@@ -153,7 +153,7 @@ async def test_ack_all_sends_one_cumulative_ack_when_nothing_below_is_unsettled(
         await bus.delete_queue(queue)
 
 
-# --- the lean publishing path (bus/_amqp_wire.py): many publishes of one turn, one write -------
+# --- the lean publishing path (tidal_amqp.channel_writer): many publishes of one turn, one write -------
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Attacks on AmqpBus's lean publish path (bus/_amqp_wire.py), against a real RabbitMQ: many
+"""Attacks on AmqpBus's lean publish path (tidal_amqp.channel_writer), against a real RabbitMQ: many
 publishes in one turn, the broker refusing several coalesced publishes at once (a nack covering
 them), two publishes in flight with one message id, the channel closed between coalescing and
 writing. The invariant each checks: a publish reported confirmed is in its queue; one refused,

@@ -1,6 +1,7 @@
-"""AmqpBus's lean wire path (bus/_amqp_wire.py): the hand-marshalled frames are pamqp's, and a
-RabbitMQ node killed (SIGKILL) in the middle of coalesced publishes loses no publish reported
-confirmed; publishing carries on once it is back. The proxy-cut cases are in test_bus_amqp.py."""
+"""AmqpBus's lean wire path (tidal_amqp.channel_writer; its frames are held to pamqp's in
+libs/amqp/tests/test_frames.py): a RabbitMQ node killed (SIGKILL) in the middle of coalesced
+publishes loses no publish reported confirmed; publishing carries on once it is back. The
+proxy-cut cases are in test_bus_amqp.py."""
 
 from __future__ import annotations
 
@@ -84,37 +85,3 @@ async def test_a_broker_killed_mid_batch_loses_no_confirmed_publish(private_rabb
         assert set(ok) <= held, f"{len(set(ok) - held)} publishes reported confirmed were lost"
     finally:
         await bus.close()
-
-
-@pytest.mark.parametrize("mandatory", [True, False])
-@pytest.mark.parametrize(
-    ("exchange", "key"), [("", "q"), ("tidal.history", "shard.7"), ("ex-1:a.b", "é" * 127)]
-)
-def test_the_hand_marshalled_publish_frame_is_pamqps(exchange: str, key: str, mandatory: bool) -> None:
-    import pamqp.frame
-    from pamqp import commands
-    from tidal_server.bus._amqp_wire import publish_method_frame
-
-    frame = commands.Basic.Publish(exchange=exchange, routing_key=key, mandatory=mandatory)
-    assert publish_method_frame(5, exchange, key, mandatory=mandatory) == pamqp.frame.marshal(frame, 5)
-
-
-@pytest.mark.parametrize("multiple", [True, False])
-@pytest.mark.parametrize("requeue", [True, False])
-def test_the_hand_marshalled_settle_frames_are_pamqps(multiple: bool, requeue: bool) -> None:
-    import pamqp.frame
-    from pamqp import commands
-    from tidal_server.bus._amqp_wire import ack_frame, nack_frame
-
-    tag = 2**40 + 3
-    ack = commands.Basic.Ack(delivery_tag=tag, multiple=multiple)
-    nack = commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=requeue)
-    assert ack_frame(9, tag, multiple=multiple) == pamqp.frame.marshal(ack, 9)
-    assert nack_frame(9, tag, multiple=multiple, requeue=requeue) == pamqp.frame.marshal(nack, 9)
-
-
-def test_a_routing_key_over_255_bytes_is_refused_before_anything_is_sent() -> None:
-    from tidal_server.bus._amqp_wire import publish_method_frame
-
-    with pytest.raises(ValueError, match="too long"):
-        publish_method_frame(1, "", "é" * 128, mandatory=True)

@@ -9,9 +9,10 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from pamqp.header import ContentHeader
+from tidal_amqp.channel_writer import ChannelWriter, close_shielded
+from tidal_amqp.deliveries import route_deliveries
 
 from ._amqp_delivery import AMQP_ERRORS, AmqpDelivery, SettledTags
-from ._amqp_wire import ChannelWriter, close_shielded
 from ._api import Handler, log, run_handler
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ class AmqpConsumer:
     """One consumer on its own robust channel. aio-pika consumes (and, after a reconnect, consumes
     again with the same tag, qos and exclusivity); the first delivery on each raw channel reaches
     `on_message` through aio-pika's IncomingMessage, which then points the raw channel's consumer
-    at `on_raw`: later deliveries skip aio-pika's message object and its second task."""
+    at `on_raw`: later deliveries skip aio-pika's message object and its second task, and are
+    assembled as the connection's reader hands their frames over (`tidal_amqp.deliveries`)."""
 
     __slots__ = ("_bus", "_channel", "_done", "_handler", "_tags", "_writer", "queue")
 
@@ -52,6 +54,7 @@ class AmqpConsumer:
         tag = message.consumer_tag
         if tag is not None and tag in raw.consumers:
             raw.consumers[tag] = self.on_raw
+            route_deliveries(raw)
         props = aiormq.spec.Basic.Properties(
             headers=dict(message.headers) or None,
             message_id=message.message_id,

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import aiormq.abc
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from tidal_amqp.channel_writer import ChannelWriter, closing
+from tidal_amqp.frames import ack_frame, nack_frame
 
-from ._amqp_wire import ChannelWriter, ack_frame, closing, nack_frame
 from ._api import (
     DIRECT_REPLY_TO,
     DLX_EXCHANGE,

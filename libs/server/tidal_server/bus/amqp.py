@@ -4,7 +4,7 @@ Channels, and why:
 - one publishing channel with confirms and on_return_raises, so an unroutable mandatory publish
   fails its own confirm; confirms are pipelined (publish_many enqueues them all, then awaits
   each) because awaiting them one by one costs ~7x the throughput. Publishes skip aio-pika and
-  aiormq's `basic_publish`: `_amqp_wire.Publisher` appends hand-marshalled frames to the
+  aiormq's `basic_publish`: `tidal_amqp.channel_writer.Publisher` appends hand-marshalled frames to the
   channel's one write of the event-loop turn and keeps the confirm future in aiormq's own
   bookkeeping (see that module for why the delivery tags stay right);
 - one channel per consumer, so each has its own basic.qos and a refused exclusive consume (403
@@ -42,12 +42,13 @@ from aiormq.exceptions import (
     DeliveryError,
     PublishError,
 )
+from tidal_amqp.channel_writer import Publisher, close_shielded
+from tidal_amqp.reader import install as install_frame_reader
 
 from ..metrics import BUS_METRICS
 from ..telemetry import inject
 from ._amqp_consumer import AmqpConsumer
 from ._amqp_delivery import AMQP_ERRORS, ReplyDelivery
-from ._amqp_wire import Publisher, close_shielded
 from ._api import (
     DIRECT_REPLY_TO,
     DLQ_QUEUE,
@@ -95,6 +96,7 @@ class AmqpBus:
         # aio-pika waits 5 s between reconnect attempts by default; a broker restart or network
         # blip should stall the engine for about a second, not five. A URL parameter still wins.
         extra: dict[str, Any] = {} if "reconnect_interval" in self._url else {"reconnect_interval": 1}
+        install_frame_reader()  # every aiormq connection reads its socket in chunks (tidal_amqp.reader)
         self._conn = await aio_pika.connect_robust(
             self._url, client_properties={"connection_name": self._connection_name}, **extra
         )

@@ -3,7 +3,9 @@
 aio-pika turns every delivery into an `IncomingMessage` (every property decoded and copied, a
 lock checked per attribute set) and runs the callback in a task of its own, on top of the task
 aiormq already runs each delivery in. A worker reads three properties of a task and settles it
-once, so `LeanQueue.consume` hands aiormq a callback that gets aiormq's `DeliveredMessage`.
+once, so `LeanQueue.consume` hands aiormq a callback that gets aiormq's `DeliveredMessage`,
+and routes the channel's deliveries first (`deliveries.route_deliveries`: assembled as the
+connection's reader hands their frames over).
 
 What the robust layer gives stays as it is, because these are aio-pika's own classes with only
 the consume call changed (`connect_robust(connection_class=LeanConnection)`): after a reconnect
@@ -22,7 +24,9 @@ from aio_pika import RobustChannel, RobustConnection, RobustQueue
 from aio_pika.abc import AbstractIncomingMessage, ConsumerTag
 from aiormq.abc import DeliveredMessage
 
-__all__ = ["LeanConnection", "LeanConsumer"]
+from .deliveries import route_deliveries
+
+__all__ = ["LeanChannel", "LeanConnection", "LeanConsumer", "LeanQueue"]
 
 
 class LeanConsumer:
@@ -70,6 +74,7 @@ class LeanQueue(RobustQueue):
                 robust=robust,
             )
         channel = await self.channel.get_underlay_channel()
+        route_deliveries(channel)
         ok = await channel.basic_consume(
             queue=self.name,
             consumer_callback=callback.on_raw,

@@ -1,10 +1,10 @@
-"""AMQP 0-9-1 frames the worker sends on its hot path, marshalled directly (no I/O).
+"""AMQP 0-9-1 frames sent on the hot path, marshalled directly (no I/O).
 
 pamqp builds a method or properties object per frame and encodes every field through a type
-dispatch; a worker sends the same few shapes thousands of times (a persistent publish with a
-handful of properties, an ack, a nack), so these encode exactly those shapes with `struct`.
-`libs/sdk/tests/test_amqp_frames.py` holds them byte for byte to pamqp's output, and parses
-them back with pamqp.
+dispatch; the server's bus and the worker send the same few shapes thousands of times (a
+persistent publish with a handful of properties, an ack, a nack), so these encode exactly those
+shapes with `struct`. `libs/amqp/tests/test_frames.py` holds them byte for byte to pamqp's
+output, and parses them back with pamqp.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _HEADER_HEAD = struct.Struct(">HHQH")  # class, weight, body size, property flag
 _CONTENT_TYPE = 1 << 15
 _HEADERS = 1 << 13
 _DELIVERY_MODE = 1 << 12
+_PRIORITY = 1 << 11
 _CORRELATION_ID = 1 << 10
 _REPLY_TO = 1 << 9
 _MESSAGE_ID = 1 << 7
@@ -41,8 +42,9 @@ def _frame(kind: int, channel: int, payload: bytes) -> bytes:
 def _short(value: str) -> bytes:
     raw = value.encode()
     if len(raw) > 255:
-        # As aiormq's basic_publish: a short string cannot say more than 255 bytes.
-        raise ValueError(f"AMQP short string over 255 bytes: {value[:40]!r}...")
+        # As aiormq's basic_publish: a short string cannot say more than 255 bytes. Refused before
+        # anything is appended to a write, so the channel never sees half a publish.
+        raise ValueError(f"AMQP short string too long ({len(raw)} > 255 bytes): {value[:40]!r}...")
     return bytes((len(raw),)) + raw
 
 
@@ -66,17 +68,19 @@ def content_frames(
     content_type: str | None = None,
     headers: Mapping[str, Any] | None = None,
     delivery_mode: int | None = None,
+    priority: int | None = None,
     correlation_id: str | None = None,
     reply_to: str | None = None,
 ) -> bytes:
-    """The content header (with the properties the worker sets) and the body frames, each body
-    frame at most `max_body_frame` bytes of body (the connection's frame_max minus a frame's
-    overhead)."""
-    flags = _MESSAGE_ID
+    """The content header (with the properties the bus and the worker set) and the body frames,
+    each body frame at most `max_body_frame` bytes of body (the connection's frame_max minus a
+    frame's overhead)."""
+    flags = 0
     fields: list[bytes] = []
-    # Fields go in flag order: content type, headers, delivery mode, correlation id, reply to,
-    # message id.
-    if content_type is not None:
+    # Fields go in flag order: content type, headers, delivery mode, priority, correlation id,
+    # reply to, message id.
+    # As pamqp: an empty string property is absent (flag clear), not an empty short string.
+    if content_type:
         flags |= _CONTENT_TYPE
         fields.append(_short(content_type))
     if headers:
@@ -85,23 +89,28 @@ def content_frames(
     if delivery_mode is not None:
         flags |= _DELIVERY_MODE
         fields.append(bytes((delivery_mode,)))
-    if correlation_id is not None:
+    if priority is not None:
+        flags |= _PRIORITY
+        fields.append(bytes((priority,)))
+    if correlation_id:
         flags |= _CORRELATION_ID
         fields.append(_short(correlation_id))
-    if reply_to is not None:
+    if reply_to:
         flags |= _REPLY_TO
         fields.append(_short(reply_to))
-    fields.append(_short(message_id))
+    if message_id:
+        flags |= _MESSAGE_ID
+        fields.append(_short(message_id))
     out = [_frame(_HEADER, channel, _HEADER_HEAD.pack(_BASIC, 0, len(body), flags) + b"".join(fields))]
     for start in range(0, len(body), max_body_frame):
         out.append(_frame(_BODY, channel, body[start : start + max_body_frame]))
     return b"".join(out)
 
 
-def ack_frame(channel: int, delivery_tag: int) -> bytes:
-    return _frame(_METHOD, channel, _ACK.pack(_BASIC, 80, delivery_tag, 0))
+def ack_frame(channel: int, delivery_tag: int, *, multiple: bool = False) -> bytes:
+    return _frame(_METHOD, channel, _ACK.pack(_BASIC, 80, delivery_tag, int(multiple)))
 
 
-def nack_frame(channel: int, delivery_tag: int, *, requeue: bool) -> bytes:
-    # Bits: multiple (bit 0) off, requeue (bit 1).
-    return _frame(_METHOD, channel, _ACK.pack(_BASIC, 120, delivery_tag, 2 if requeue else 0))
+def nack_frame(channel: int, delivery_tag: int, *, requeue: bool, multiple: bool = False) -> bytes:
+    # Bits: multiple (bit 0), requeue (bit 1).
+    return _frame(_METHOD, channel, _ACK.pack(_BASIC, 120, delivery_tag, int(multiple) | int(requeue) << 1))

@@ -1,6 +1,6 @@
-"""Lean writes on one aiormq channel: the frames the channel sends in one event-loop turn go to
-the connection's writer as one chunk, and publisher confirms are tracked without aiormq's
-per-publish lock, timeout scope, drain future and future store.
+"""The server bus's lean writes on one aiormq channel: the frames the channel sends in one
+event-loop turn go to the connection's writer as one chunk, and publisher confirms are tracked
+without aiormq's per-publish lock, timeout scope, drain future and future store.
 
 Why it is safe to bypass `Channel.basic_publish` on the publishing channel:
 - delivery tags are the channel's own counter (`channel.delivery_tag`), taken in the order the
@@ -19,59 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-import struct
 from collections.abc import Mapping
 from typing import Any
 
 import aiormq
 import aiormq.abc
-import pamqp.frame
 from aiormq.abc import ChannelFrame
 from aiormq.exceptions import ChannelInvalidStateError
-from pamqp import commands as spec
-from pamqp.header import ContentHeader
 
-__all__ = [
-    "ChannelWriter",
-    "Publisher",
-    "ack_frame",
-    "close_shielded",
-    "closing",
-    "nack_frame",
-    "publish_method_frame",
-]
+from .frames import content_frames, publish_method_frame
 
-_FRAME_END = b"\xce"
-_FRAME_HEAD = struct.Struct(">BHI")  # frame type, channel, payload size
-_BASIC_PUBLISH = struct.pack(">HHH", 60, 40, 0)  # class basic, method publish, reserved ticket
-_METHOD, _BODY = 1, 3
+__all__ = ["ChannelWriter", "Publisher", "close_shielded", "closing"]
+
 _PERSISTENT = 2
-_SETTLE = struct.Struct(">BHIHHQB")  # method frame: basic.ack / basic.nack, delivery tag, bits
-_SETTLE_SIZE = 13  # class, method, delivery tag, bits
-
-
-def ack_frame(channel: int, tag: int, *, multiple: bool) -> bytes:
-    return _SETTLE.pack(_METHOD, channel, _SETTLE_SIZE, 60, 80, tag, int(multiple)) + _FRAME_END
-
-
-def nack_frame(channel: int, tag: int, *, multiple: bool, requeue: bool) -> bytes:
-    bits = int(multiple) | int(requeue) << 1
-    return _SETTLE.pack(_METHOD, channel, _SETTLE_SIZE, 60, 120, tag, bits) + _FRAME_END
-
-
-def _shortstr(value: str) -> bytes:
-    raw = value.encode()
-    if len(raw) > 255:
-        raise ValueError(f"routing key or exchange name too long ({len(raw)} > 255 bytes)")
-    return bytes((len(raw),)) + raw
-
-
-def publish_method_frame(channel: int, exchange: str, routing_key: str, *, mandatory: bool) -> bytes:
-    """basic.publish marshalled by hand: pamqp's generic marshal is most of a publish's cost."""
-    payload = (
-        _BASIC_PUBLISH + _shortstr(exchange) + _shortstr(routing_key) + (b"\x01" if mandatory else b"\x00")
-    )
-    return _FRAME_HEAD.pack(_METHOD, channel, len(payload)) + payload + _FRAME_END
 
 
 _CLOSE_EVENT = "_Channel__close_event"  # aiormq's: set once a close handshake is under way
@@ -218,21 +178,18 @@ class Publisher:
         method = publish_method_frame(number, exchange, routing_key, mandatory=mandatory)
         if message_id is None:  # aiormq always sets one; a returned publish is found by it
             message_id = f"{random.getrandbits(128):032x}"
-        properties = spec.Basic.Properties(
-            headers=dict(headers) if headers else None,
+        frames = method + content_frames(
+            number,
+            body,
+            max_body_frame=ch.max_content_size,
             message_id=message_id,
+            content_type=content_type,
+            headers=headers,
+            delivery_mode=_PERSISTENT,
+            priority=priority,
             correlation_id=correlation_id,
             reply_to=reply_to,
-            priority=priority,
-            content_type=content_type,
-            delivery_mode=_PERSISTENT,
         )
-        header = pamqp.frame.marshal(ContentHeader(0, len(body), properties), number)
-        parts = [method, header]
-        step = ch.max_content_size
-        for start in range(0, len(body), step):
-            chunk = body[start : start + step]
-            parts.append(_FRAME_HEAD.pack(_BODY, number, len(chunk)) + chunk + _FRAME_END)
 
         ch.delivery_tag += 1
         tag = ch.delivery_tag
@@ -247,7 +204,7 @@ class Publisher:
                     del by_id[mid]
 
             confirmation.add_done_callback(forget)
-        self._writer.send(b"".join(parts))
+        self._writer.send(frames)
         return confirmation
 
     def in_flight(self, message_id: str) -> asyncio.Future[Any] | None:

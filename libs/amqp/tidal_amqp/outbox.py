@@ -3,7 +3,7 @@ connection in one write per event-loop turn, confirms tracked on aiormq's own ch
 deliveries read without aio-pika's `IncomingMessage`.
 
 aio-pika keeps the connection and the channels robust (reconnect, reopen, qos, queue
-declarations, consumers: `_amqp_consume`); this only changes how frames reach the socket:
+declarations, consumers: `consume`); this only changes how frames reach the socket:
 
 - `FrameOutbox` (one per aiormq connection): everything added during one loop turn goes to
   aiormq's write queue as one `ChannelFrame` (one socket write, no drain future, no lock) in the
@@ -35,9 +35,9 @@ import aiormq
 from aiormq.abc import ChannelFrame, DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError, DeliveryError, PublishError
 
-from ._amqp_frames import ack_frame, content_frames, nack_frame, publish_method_frame
+from .frames import ack_frame, content_frames, nack_frame, publish_method_frame
 
-__all__ = ["ConfirmedPublisher", "FrameOutbox", "RawDelivery", "outbox_for"]
+__all__ = ["ConfirmedPublisher", "FrameOutbox", "RawDelivery", "channel_closing", "outbox_for"]
 
 
 def channel_closing(channel: aiormq.abc.AbstractChannel) -> bool:
