@@ -177,3 +177,46 @@ def test_a_teardown_that_blocks_holds_a_workflow_thread_not_the_worker() -> None
     finally:
         RELEASE.set()
         pool.shutdown(wait=True)
+
+
+@workflow.defn
+class Finishes:
+    @workflow.run
+    async def run(self) -> str:
+        return "done"
+
+
+class _NoThreads(concurrent.futures.ThreadPoolExecutor):
+    """A pool that counts what is handed to it and runs nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.submitted += 1
+        return concurrent.futures.Future()
+
+
+def test_a_finished_run_is_torn_down_inline_and_a_waiting_one_on_a_thread() -> None:
+    """Without pending coroutines a teardown runs no workflow code, so it needs no thread
+    hand-off; a run with code left to unwind still goes to a workflow thread."""
+    pool = _NoThreads()
+    cache = RunCache(capacity=5, threads=lambda: pool)
+    try:
+        done = _started(Finishes, "wf-done")
+        assert not done.has_pending_code
+        cache[done.run_id] = done
+        del cache[done.run_id]
+        assert pool.submitted == 0
+        assert done.evict() == 0  # evicted already: once only
+        waiting = _started(Waiting, "wf-waiting")
+        assert waiting.has_pending_code
+        cache[waiting.run_id] = waiting
+        del cache[waiting.run_id]
+        assert pool.submitted == 1
+        assert waiting.has_pending_code  # (left to the thread, which this pool never runs)
+        waiting.evict()
+        assert not waiting.has_pending_code
+    finally:
+        pool.shutdown(wait=True)

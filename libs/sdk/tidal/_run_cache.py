@@ -73,7 +73,9 @@ class RunCache(MutableMapping[str, WorkflowInstance]):
         if not self._safe or instance.run_id in self._busy:
             return
         pool = self._threads()
-        if pool is None:
+        if pool is None or not instance.has_pending_code:
+            # Without pending coroutines no workflow code runs in the teardown (the common case:
+            # a run that completed), so no thread hand-off is needed to keep the loop safe.
             _tear_down(instance)
             return
         try:

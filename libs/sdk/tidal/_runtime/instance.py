@@ -243,6 +243,12 @@ class WorkflowInstance:
             finally:
                 self.state.take_commands()
 
+    @property
+    def has_pending_code(self) -> bool:
+        """Whether a teardown would run workflow code: some coroutine of the run has not
+        finished (its cancellation would run its cleanup). False once evicted."""
+        return not self._evicted and bool(self._loop.pending_tasks())
+
     def get_info(self) -> Info:
         """The run's info (temporalio's `WorkflowInstance.get_info`), as `workflow.info()` but
         without the interceptors."""

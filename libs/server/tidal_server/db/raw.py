@@ -22,13 +22,14 @@ about a tenth of a one-at-a-time workflow's CPU in the embedded mode (docs/perfo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import sqlite_begin
+from .sqlite_loop import FairPool
 
 __all__ = [
     "autocommit",
@@ -83,8 +84,8 @@ async def sqlite_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     statement (SQLite runs it in a transaction of its own), with none of SQLAlchemy's
     per-statement work. The engine's connections have the sqlite3 module's own transaction
     handling off (engine.py), so nothing here begins one implicitly."""
-    async with engine.connect() as conn:
-        yield await driver_connection(conn)
+    async with _sqlite_lease(engine) as (db, _):
+        yield db
 
 
 @asynccontextmanager
@@ -94,8 +95,7 @@ async def sqlite_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
     block ends, rolled back if it raises. The pool's line and its one connection (sqlite_loop.py)
     are the same as for any session; SQLAlchemy sees a connection with no transaction of its own,
     and its reset on return (a rollback) finds nothing to undo."""
-    async with engine.connect() as conn:
-        db = await driver_connection(conn)
+    async with _sqlite_lease(engine) as (db, invalidate):
         await db.execute(sqlite_begin(engine))
         try:
             yield db
@@ -105,7 +105,7 @@ async def sqlite_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
             except BaseException:
                 # The connection's state is unknown (a cancel mid-rollback, a broken file):
                 # it must not serve the next session.
-                await conn.invalidate()
+                await invalidate()
             raise
         # A failed COMMIT (SQLITE_BUSY from another process, a full disk) leaves the transaction
         # open; the rollback above does not run for it, so do it here before re-raising.
@@ -115,5 +115,20 @@ async def sqlite_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
             try:
                 await db.rollback()
             except BaseException:
-                await conn.invalidate()
+                await invalidate()
             raise
+
+
+@asynccontextmanager
+async def _sqlite_lease(engine: AsyncEngine) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
+    """The driver's connection and how to invalidate it: leased straight from the embedded
+    mode's one-connection pool when it can be (`FairPool.lease`, same line, no SQLAlchemy
+    connection objects), else checked out through `engine.connect()`."""
+    pool = engine.sync_engine.pool
+    if isinstance(pool, FairPool):
+        async with pool.lease() as lease:
+            if lease is not None:
+                yield lease.db, lease.invalidate
+                return
+    async with engine.connect() as conn:
+        yield await driver_connection(conn), conn.invalidate
