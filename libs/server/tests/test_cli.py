@@ -28,6 +28,7 @@ from tidal_server.db import SchemaNotMigratedError, create_engine, migrate, name
 from tidal_server.logging import configure_logging
 from tidal_server.service import Runtime, Service
 from tidal_server.settings import CommonSettings
+from tidal_server.supervision import Health
 
 REPO = Path(__file__).resolve().parents[3]
 TABLES = {
@@ -337,3 +338,24 @@ def test_json_log_lines_carry_extras() -> None:
     assert (first["shard"], first["workflow_id"], first["run_id"]) == (7, "wf-1", "r")
     assert first["time"].endswith("+00:00")
     assert "ValueError: boom" in second["exception"]
+
+
+async def test_a_stack_process_freezes_its_heap_once_its_services_started(
+    journal: Journal, fresh_database_url: str, fresh_vhost_amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `tidal-server run` as `dev` does: the collector stays off what the started services hold
+    # (gc_freeze.py); the test session's own heap is left alone (recorded instead).
+    await migrate(fresh_database_url)
+    settings = CommonSettings(database_url=fresh_database_url, amqp_url=fresh_vhost_amqp_url)
+    frozen_after: list[list[str]] = []
+    stop, started = asyncio.Event(), asyncio.Event()
+
+    def freeze() -> None:
+        frozen_after.append(list(journal.events))
+        stop.set()
+
+    monkeypatch.setattr(cli, "freeze_startup_heap", freeze)
+    await asyncio.wait_for(
+        cli._serve_runtime(["history"], settings, False, None, None, stop, started, Health()), 20
+    )
+    assert frozen_after == [["start:history"]]

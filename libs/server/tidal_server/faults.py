@@ -61,7 +61,16 @@ def _database_error(exc: BaseException) -> bool:
 
     # asyncpg's own errors too: history's batch commit runs on asyncpg directly
     # (tidal_server.db.raw), where a closed connection is an unwrapped InterfaceError.
-    database = (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+    # InternalClientError: asyncpg's protocol out of step, e.g. a statement sent on a connection
+    # whose backend the server has just terminated ("cannot switch to state 11; another
+    # operation (2) is in progress"): the connection's, never the message's.
+    database = (
+        sqlalchemy.exc.SQLAlchemyError,
+        sqlite3.Error,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+    )
     return isinstance(exc, database) or sqlstate(exc) is not None
 
 

@@ -42,11 +42,23 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     # sqlite-on-loop: the embedded mode's engine (one connection, statements on the loop's thread).
     engine = create_engine(url, sqlite_on_loop=request.param == "sqlite-on-loop")
     yield engine
+    for store in _opened:  # their held connections go back to the pool before it is disposed
+        await store.close()
+    _opened.clear()
     await engine.dispose()
 
 
-async def _store(engine: AsyncEngine) -> HistoryStore:
+_opened: list[HistoryStore] = []
+
+
+def _new_store(engine: AsyncEngine) -> HistoryStore:
     store = HistoryStore(engine)
+    _opened.append(store)
+    return store
+
+
+async def _store(engine: AsyncEngine) -> HistoryStore:
+    store = _new_store(engine)
     assert await store.acquire_shard(0, "h1") == 2
     return store
 
@@ -291,7 +303,7 @@ async def test_outbox_seqs_match_their_rows_while_shards_commit_at_once(engine: 
     """The seqs a commit hands back are what the relay and the deletion of published rows go by:
     a seq paired with another row's message would re-send one message and drop another. Four
     shards commit 300 messages each at the same time (their seqs interleave in the sequence)."""
-    store = HistoryStore(engine)
+    store = _new_store(engine)
     shards = range(4)
     ranges = {s: await store.acquire_shard(s, "h1") for s in shards}
 

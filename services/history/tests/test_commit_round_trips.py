@@ -6,6 +6,7 @@ real Postgres."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +50,26 @@ async def logged(fresh_database_url: str) -> AsyncIterator[tuple[AsyncEngine, li
 
     event.listen(engine.sync_engine, "connect", on_connect)
     yield engine, sent
+    for store in _opened:  # their held connections go back to the pool before it is disposed
+        await store.close()
+    _opened.clear()
     await engine.dispose()
+
+
+_opened: list[HistoryStore] = []
+
+
+def _new_store(engine: AsyncEngine) -> HistoryStore:
+    store = HistoryStore(engine)
+    _opened.append(store)
+    return store
+
+
+async def _delivered() -> None:
+    """asyncpg calls query loggers with `call_soon` once a statement completes: one turn of the
+    loop delivers the records of every statement completed so far (FIFO), so the counts below do
+    not depend on how many turns the code under test happened to take."""
+    await asyncio.sleep(0)
 
 
 def _state(run_id: str, workflow_id: str) -> MutableState:
@@ -91,7 +111,7 @@ async def _rows(engine: AsyncEngine, table: sa.Table, *order: str) -> list[dict[
 
 async def test_a_batch_of_every_kind_of_row_is_one_statement(logged: tuple[AsyncEngine, list[str]]) -> None:
     engine, sent = logged
-    store = HistoryStore(engine)
+    store = _new_store(engine)
     range_id = await store.acquire_shard(0, "h1")
     old, closing = _state("run-old", "old"), _state("run-closing", "closing")
     first = await store.commit(
@@ -120,11 +140,13 @@ async def test_a_batch_of_every_kind_of_row_is_one_statement(logged: tuple[Async
         ),
         RunWrite(state=closing, old_version=1, events=_events(1, 1)),
     ]
+    await _delivered()
     sent.clear()
     published = await store.commit(
         shard_id=0, range_id=range_id, writes=writes, published_seqs=[p.seq for p in first]
     )
 
+    await _delivered()
     assert len(sent) == 1, sent
     assert [p.routing_key for p in published] == ["k1", "k2", "k3"]
     assert [p.seq for p in await store.pending_outbox(0)] == [p.seq for p in published]
@@ -149,7 +171,7 @@ async def test_a_version_conflict_names_its_run_and_leaves_nothing(
     logged: tuple[AsyncEngine, list[str]],
 ) -> None:
     engine, _ = logged
-    store = HistoryStore(engine)
+    store = _new_store(engine)
     range_id = await store.acquire_shard(0, "h1")
     a = _state("run-a", "a")
     await store.commit(shard_id=0, range_id=range_id, writes=[RunWrite(state=a, old_version=None)])
@@ -174,7 +196,7 @@ async def test_the_starts_of_a_batch_read_their_current_runs_in_one_statement(
     `current_executions` for all of them, and each start sees what it saw when each read its own:
     the running id is refused, the id started earlier in the batch is answered as a duplicate."""
     engine, sent = logged
-    store = HistoryStore(engine)
+    store = _new_store(engine)
     range_id = await store.acquire_shard(0, "h1")
     working = WorkingSet(
         shard_id=0,
@@ -196,9 +218,11 @@ async def test_the_starts_of_a_batch_read_their_current_runs_in_one_statement(
 
     msgs = [start("wf-0", "other"), *(start(f"wf-{n}", f"r{n}") for n in range(1, 5)), start("wf-1", "r1")]
     batch = BatchState(now=NOW)
+    await _delivered()
     sent.clear()
     await working.preload_currents(batch, msgs)
     outcomes = [await working.apply(batch, m) for m in msgs]
+    await _delivered()
     reads = [q for q in sent if q.lstrip().upper().startswith("SELECT") and "current_executions" in q]
     assert len(reads) == 1, sent
     await store.commit(shard_id=0, range_id=range_id, writes=batch.writes())

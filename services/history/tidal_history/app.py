@@ -61,6 +61,7 @@ class HistoryService:
     async def stop(self) -> None:
         await self.membership.stop()
         await self._supervisor.stop()
+        await self._store.close()
 
     def _healthy(self, shard_id: int) -> bool:
         p = self.processors.get(shard_id)

@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_server.db import tables as t
-from tidal_server.db.raw import autocommit, driver_connection, pg_connection, sqlite_transaction
+from tidal_server.db.held import HeldConnections
+from tidal_server.db.raw import autocommit, driver_connection, sqlite_transaction
 
 from . import batch_pg, batch_sql, batch_sqlite
 from .mutation import Outgoing
@@ -91,6 +92,13 @@ class HistoryStore:
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._pg = dialect == "postgresql"
+        # The hot path's connections (reads of a batch's starts and cache misses, the batch commit,
+        # the outbox's relay and deletes), held instead of checked out each time (db/held.py).
+        self._held = HeldConnections(engine)
+
+    async def close(self) -> None:
+        """Give the held connections back to the engine's pool (the service's stop)."""
+        await self._held.close()
 
     # --- shard ownership ------------------------------------------------------------------
 
@@ -115,7 +123,7 @@ class HistoryStore:
 
     async def load_current(self, namespace: str, workflow_id: str) -> CurrentRun | None:
         if self._pg:
-            async with pg_connection(self._engine) as db:
+            async with self._held.connection() as db:
                 row = await db.fetchrow(_LOAD_CURRENT, namespace, workflow_id)
         else:
             row = await self._load_current_sql(namespace, workflow_id)
@@ -133,7 +141,7 @@ class HistoryStore:
         if not self._pg:
             found = {k: await self.load_current(*k) for k in keys}
             return {k: c for k, c in found.items() if c is not None}
-        async with pg_connection(self._engine) as db:
+        async with self._held.connection() as db:
             rows = await db.fetch(_LOAD_CURRENTS, [k[0] for k in keys], [k[1] for k in keys])
         return {
             (r["namespace"], r["workflow_id"]): CurrentRun(
@@ -158,7 +166,7 @@ class HistoryStore:
     async def load_run(self, namespace: str, workflow_id: str, run_id: str) -> LoadedRun | None:
         # Read as text and parsed by pydantic: one parse instead of two, and the sizes for free.
         if self._pg:
-            async with pg_connection(self._engine) as db:
+            async with self._held.connection() as db:
                 run = await db.fetchrow(_LOAD_RUN, namespace, workflow_id, run_id)
                 if run is None:
                     return None
@@ -193,7 +201,7 @@ class HistoryStore:
 
     async def pending_outbox(self, shard_id: int, limit: int = 1000) -> list[PendingOutbox]:
         if self._pg:
-            async with pg_connection(self._engine) as db:
+            async with self._held.connection() as db:
                 rows = await db.fetch(_PENDING_OUTBOX, shard_id, limit)
             return [
                 PendingOutbox(
@@ -233,7 +241,7 @@ class HistoryStore:
 
     async def delete_outbox(self, seqs: Sequence[int]) -> None:
         if seqs and self._pg:
-            async with pg_connection(self._engine) as db:
+            async with self._held.connection() as db:
                 await db.execute(batch_pg.DELETE_PUBLISHED, list(seqs))
         elif seqs:
             async with self._engine.begin() as conn:
@@ -254,7 +262,7 @@ class HistoryStore:
         if self._pg and not schedules and not any(needs_visibility(w) or w.purge for w in writes):
             # The common case: the fence and the batch in one statement (batch_pg's function
             # call), in that statement's own transaction: one round trip, no SQLAlchemy.
-            async with pg_connection(self._engine) as db:
+            async with self._held.connection() as db:
                 return await batch_pg.write_batch_in_one_call(
                     db, shard_id=shard_id, range_id=range_id, writes=writes, published_seqs=published_seqs
                 )
