@@ -103,12 +103,15 @@ async def test_a_nul_in_a_timer_key(env: Env) -> None:
     assert [f.key for f in env.history[0].fires()] == expected
 
 
-async def test_a_shard_moved_to_another_instance_between_read_and_fire(env: Env) -> None:
+async def test_a_shard_moved_to_another_instance_between_read_and_fire(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
     """One instance read both shards' rows into its heap (at acquire: due within its first
     slice); a second instance joins before they are due, and one shard moves to it: the first
     releases it at its next heartbeat (dropping its heap entries), the second reads the table
     when it acquires it (at the same heartbeat or the next, perhaps after the due time). Each row
     fires once, at or after its due time; none is lost in the handover."""
+    caplog.set_level(logging.INFO, logger="tidal.timer")
     due = env.clock.now() + timedelta(seconds=1.9)
     rows = [timer(f"moving-{shard}", due, shard=shard) for shard in range(SHARDS)]
     await env.insert_rows(*rows)
@@ -143,13 +146,30 @@ async def test_a_shard_moved_to_another_instance_between_read_and_fire(env: Env)
         await step(1)  # beyond the members' 5 s TTL would make each see the other gone)
     await until(first, first.idle)
     await until(second, second.idle)
-    # At least once each; twice at most, once per instance: the first may fire a row of the
-    # moving shard before its heartbeat gives the shard up, and the row stays until history
+    # At least once each; at most once per ownership of its shard: the first may fire a row of
+    # the moving shard before its heartbeat gives the shard up, and the row stays until history
     # applies the fire (none here), so the new owner's read finds it; history discards the
-    # second fire as stale (docs/reliability.md, "At least once in").
+    # second fire as stale (docs/reliability.md, "At least once in"). Usually two owners; on a
+    # loaded box a heartbeat can miss the fake clock's 5 s TTL while it steps, a member sees
+    # the other gone and takes its shards for a while, and each such ownership may fire the
+    # row once more (seen once in 30 runs on a loaded box: three fires of one row).
     for shard in range(SHARDS):
         keys = [f.key for f in env.history[shard].fires()]
         assert keys and set(keys) == {f"moving-{shard}"}, keys
-        assert len(keys) <= (2 if shard in second.membership.owned else 1), (keys, first.fired, second.fired)
+        owners = _acquisitions(caplog, shard)
+        assert owners >= 1
+        assert len(keys) <= owners, (keys, owners, first.fired, second.fired)
     assert sum(len(h.items) for h in env.history) == first.fired + second.fired
     assert env.clock.now() >= due
+
+
+def _acquisitions(caplog: pytest.LogCaptureFixture, shard: int) -> int:
+    """How many times any instance acquired `shard` (the service logs each acquire)."""
+    return sum(
+        1
+        for r in caplog.records
+        if r.name == "tidal.timer"
+        and r.msg.startswith("acquired timer shard")
+        and r.args
+        and r.args[0] == shard
+    )
