@@ -80,18 +80,7 @@ async def _one_run(stack: Stack, args: argparse.Namespace) -> None:
         )
         await bus.declare_queue(spec)
         await bus.consume(spec.name, on_fire, prefetch=512)
-        await bus.declare_queue(
-            QueueSpec(
-                name=names.timer_queue(shard),
-                bindings=[(names.TIMER_EXCHANGE, names.shard_routing_key(shard))],
-            )
-        )
-    # The timer service owns every shard once each timer queue has its consumer.
-    deadline = time.monotonic() + 60
-    while not all([(await bus.queue_stats(names.timer_queue(s))).consumers for s in range(SHARDS)]):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the timer service did not take its shards")
-        await asyncio.sleep(0.2)
+    await _timer_queues_consumed(bus)
 
     def sched(i: int, kind: TimerKind, due: datetime) -> ScheduleTimer:
         key = f"{run}-{i}-{kind.value}"
@@ -212,12 +201,9 @@ async def _table_counts(engine: AsyncEngine) -> dict[str, int]:
     return out
 
 
-async def _idle(stack: Stack, seconds: float) -> None:
-    """The service owning every shard with nothing to fire: CPU and statements per second."""
-    bus = AmqpBus(stack.amqp_url, connection_name="bench-timer-idle")
-    await bus.connect()
-    engine = create_engine(stack.database_url, pool_size=1)
-    await bus.declare_exchange(names.TIMER_EXCHANGE, "direct")
+async def _timer_queues_consumed(bus: AmqpBus) -> None:
+    """Declare every timer shard's queue and wait until the timer service consumes each one (it
+    owns every shard then)."""
     for shard in range(SHARDS):
         await bus.declare_queue(
             QueueSpec(
@@ -230,6 +216,15 @@ async def _idle(stack: Stack, seconds: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the timer service did not take its shards")
         await asyncio.sleep(0.2)
+
+
+async def _idle(stack: Stack, seconds: float) -> None:
+    """The service owning every shard with nothing to fire: CPU and statements per second."""
+    bus = AmqpBus(stack.amqp_url, connection_name="bench-timer-idle")
+    await bus.connect()
+    engine = create_engine(stack.database_url, pool_size=1)
+    await bus.declare_exchange(names.TIMER_EXCHANGE, "direct")
+    await _timer_queues_consumed(bus)
     await bus.close()
     await asyncio.sleep(2.0)  # past the acquisitions' recovery reads
     pid = stack.procs["timer"].pid
