@@ -18,15 +18,20 @@ from tidal_server.service import Runtime
 from tidal_timer.service import TimerService
 from tidal_timer.settings import TimerSettings
 
+from tests.support import polling
+
 from .conftest import SHARDS, Env, advance, timer, until
 
 MANY = 10_000
 
 
 async def _fired(env: Env, shard: int, n: int, within: float = 120.0) -> list[FireTimer]:
-    async with asyncio.timeout(within):
-        while len(env.history[shard].items) < n:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+    await polling.until(
+        lambda: len(env.history[shard].items) >= n,
+        what=f"{n} fires of shard {shard}",
+        deadline=within,
+        interval=0.05,
+    )
     return env.history[shard].fires()
 
 
