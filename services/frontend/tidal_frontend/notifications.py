@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from pydantic import ValidationError
@@ -29,22 +28,12 @@ RunKey = tuple[str, str, str]
 _KINDS = union_members(NotifyMessage)
 
 
-RECENT_RUNS = 4096
-"""How many runs this process started, and how many closes it saw, `ClosedWaiters` remembers (keys
-only, oldest forgotten first): at 300 closes a second, about 13 s of them."""
-
-
 class ClosedWaiters:
-    """In-process waiters for run closes, keyed by (namespace, workflow_id, run_id); and which runs
-    this process started that it has not seen close (`running_here`), so that a result long poll
-    for one can wait for the notification without reading the run first."""
+    """In-process waiters for run closes, keyed by (namespace, workflow_id, run_id)."""
 
-    def __init__(self, *, remember: int = RECENT_RUNS) -> None:
+    def __init__(self) -> None:
         self._waiters: dict[RunKey, set[asyncio.Future[WorkflowClosed | None]]] = {}
         self._released = False
-        self._remember = remember
-        self._started: OrderedDict[RunKey, None] = OrderedDict()
-        self._closed: OrderedDict[RunKey, None] = OrderedDict()
         # Observer of new watches (a seam for a long-poll metric; tests use it to know a poll is
         # waiting without sleeping).
         self.on_watch: Callable[[RunKey], None] | None = None
@@ -71,23 +60,10 @@ class ClosedWaiters:
     def watching(self, key: RunKey) -> int:
         return len(self._waiters.get(key, ()))
 
-    def started_here(self, key: RunKey) -> None:
-        """A start this process sent was answered with a new run (after history's commit)."""
-        _remember(self._started, key, self._remember)
-
-    def running_here(self, key: RunKey) -> bool:
-        """The run was started here and no close of it was seen since: it exists and, unless its
-        notification was lost, is running. Every close is remembered, not only those of runs
-        started here, because the close's notification may be handled before the start's reply."""
-        return key in self._started and key not in self._closed
-
     def dispatch(self, msg: WorkflowClosed) -> int:
         """Wake every waiter of the run; returns how many were woken."""
-        key = (msg.namespace, msg.workflow_id, msg.run_id)
-        self._started.pop(key, None)
-        _remember(self._closed, key, self._remember)
         woken = 0
-        for fut in self._waiters.get(key, ()):
+        for fut in self._waiters.get((msg.namespace, msg.workflow_id, msg.run_id), ()):
             if not fut.done():
                 fut.set_result(msg)
                 woken += 1
@@ -101,12 +77,6 @@ class ClosedWaiters:
             for fut in group:
                 if not fut.done():
                     fut.set_result(None)
-
-
-def _remember(keys: OrderedDict[RunKey, None], key: RunKey, limit: int) -> None:
-    keys[key] = None
-    if len(keys) > limit:
-        keys.popitem(last=False)
 
 
 class NotificationListener:

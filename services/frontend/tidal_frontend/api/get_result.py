@@ -7,10 +7,7 @@ carries the outcome (history publishes it after the close committed; a large out
 of it), otherwise reads the database once and answers; `{"status": "Running"}` tells the client
 to poll again. The database is read a bounded number of times per request (to find the run, once
 the watch is registered, after waking unless the notification answered, and once more if a
-notification outran the commit's visibility), never in a loop. A poll for a run this process
-started, and has not seen close, skips the first read: the start's reply already said the run
-exists, and the watch is registered before anything could be missed (the read follows after
-RECHECK_SECONDS without a notification).
+notification outran the commit's visibility), never in a loop.
 """
 
 from __future__ import annotations
@@ -30,11 +27,6 @@ from .models import NamespacePath, RunIdQuery, WorkflowIdPath, not_found
 # A notification is published after history's commit, but our read may run on a connection
 # whose snapshot predates it (or a replica lagging behind): give the commit this long to show.
 VISIBILITY_GRACE_SECONDS = 0.25
-
-# A long poll for a run this process started waits this long for its close notification before it
-# reads the run (a lost notification, or one for a close this process did not see, costs at most
-# this much: the read then answers as it always did).
-RECHECK_SECONDS = 2.0
 
 
 class WorkflowResultResponse(BaseModel):
@@ -62,25 +54,13 @@ async def get_result(
     if run_id and wait > 0:
         # The run is named (the SDK names the run it started): watch before the first read, so
         # one read both finds the run and closes the race between reading and watching.
-        key = (namespace, workflow_id, run_id)
-        with ctx.waiters.watch(key) as closed:
-            waited = 0.0
-            if ctx.listener is not None and ctx.listener.running and ctx.waiters.running_here(key):
-                # Started by this process and not seen closing: it exists and is running, so the
-                # first read would only find that out. Wait for the close without it (off the
-                # path of the run's first workflow task, which it competed with for the cores);
-                # read after RECHECK_SECONDS as before, in case the notification was lost.
-                t0 = asyncio.get_running_loop().time()
-                early = await _notification(closed, min(wait, RECHECK_SECONDS))
-                if early is not None and early.has_outcome:
-                    return _from_notification(early)
-                waited = asyncio.get_running_loop().time() - t0
+        with ctx.waiters.watch((namespace, workflow_id, run_id)) as closed:
             row = await ctx.store.execution(namespace, workflow_id, run_id)
             if row is None:
                 raise not_found(namespace, workflow_id, run_id)
             if not row.running:
                 return await _response(ctx, row)
-            notification = await _notification(closed, max(0.0, wait - waited))
+            notification = await _notification(closed, wait)
         return await _after_wait(ctx, row, notification)
     row = await ctx.store.execution(namespace, workflow_id, run_id or None)
     if row is None:

@@ -150,10 +150,6 @@ async def start_workflow(
         )
     reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
     assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
-    if reply.started:
-        # After history's commit: a result long poll for this run need not read it to know it
-        # exists (api/get_result.py).
-        ctx.waiters.started_here((namespace, body.workflow_id, reply.run_id))
     if isinstance(message, StartWorkflowExecution) and message.request_eager_execution:
         EAGER_STARTS.labels("granted" if reply.eager_workflow_task is not None else "refused").inc()
     return StartWorkflowResponse(
