@@ -155,8 +155,11 @@ async def _run(
                     if args.eager:
                         plain, _ = await colocated.enter_async_context(system.colocated(concurrency=100))
                         queue = plain._task_queue
-                    await _one_at_a_time(args, client, queue, timelines)
+                    runs = await _one_at_a_time(args, client, queue)
                 cpu = sampler.stop()
+                # After the sampler: reading the histories back is the bench's, not the workload's
+                # (it cost the frontend and Postgres about a CPU-ms per workflow, counted before).
+                timelines += await _timelines(runs)
                 await asyncio.sleep(0.5)
         finally:
             await client.close()
@@ -172,11 +175,10 @@ async def _run(
     return out, per_wf
 
 
-async def _one_at_a_time(
-    args: argparse.Namespace, client: Client, queue: str, timelines: list[tuple[list[Event], str]]
-) -> None:
+async def _one_at_a_time(args: argparse.Namespace, client: Client, queue: str) -> list[_Run]:
     """M workflows one at a time on `queue` (with `--eager`: a worker of this client's, asked for
-    eager workflow start), each timeline the client's calls and the run's history events."""
+    eager workflow start), each with the client's call times."""
+    runs = []
     for i in range(args.m):
         wid = f"hops-{i}-{uuid.uuid4().hex[:8]}"
         t0 = time.time()
@@ -188,19 +190,37 @@ async def _one_at_a_time(
         t2 = time.time()
         if args.firehose:
             await asyncio.sleep(0.2)  # late copies of this workflow's messages
+        runs.append(_Run(wid, handle, t0, t1, t2))
+    return runs
+
+
+@dataclass
+class _Run:
+    wid: str
+    handle: Any
+    t0: float
+    t1: float
+    t2: float
+
+
+async def _timelines(runs: list[_Run]) -> list[tuple[list[Event], str]]:
+    """Each run's timeline: the client's calls and the run's history events."""
+    out = []
+    for r in runs:
         tl = [
-            Event(t0, "client", "http", "start call"),
-            Event(t1, "client", "http", "start returned"),
-            Event(t2, "client", "http", "result returned"),
+            Event(r.t0, "client", "http", "start call"),
+            Event(r.t1, "client", "http", "start returned"),
+            Event(r.t2, "client", "http", "result returned"),
         ]
-        for e in (await handle.fetch_history()).events:
+        for e in (await r.handle.fetch_history()).events:
             tl.append(Event(e.event_time.timestamp(), "history", "event", e.event_type))
             taken = getattr(e.attributes, "started_time", None)
             if e.event_type == "WorkflowTaskStarted" and taken is not None:
                 # The worker's own clock as it took the task (the event's time is history's, as it
                 # applied the completion).
                 tl.append(Event(taken.timestamp(), "worker", "took", "WorkflowTask"))
-        timelines.append((tl, wid))
+        out.append((tl, r.wid))
+    return out
 
 
 def report(timelines: list[list[Event]], show: int) -> str:
