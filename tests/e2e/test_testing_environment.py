@@ -6,6 +6,7 @@ there is no real-stack variant."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -43,6 +44,51 @@ async def test_a_database_file_carries_runs_to_the_next_environment(tmp_path: Pa
         await second.shutdown()
     with pytest.raises(ValueError, match="not both"):
         await WorkflowEnvironment.start_local(dev_server_database_filename=db, database_path=db + "x")
+
+
+@workflow.defn
+class Napper:
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        await workflow.sleep(seconds)
+        return "rested"
+
+
+async def test_a_new_database_has_one_shard_and_a_used_file_keeps_its_count(tmp_path: Path) -> None:
+    """One history shard by default (in one process more add no parallelism), but a file keeps
+    the count its runs were stored under: timers armed under four shards must still fire when
+    the file is opened again without a count (under one, shards 1-3's timers would never load)."""
+    fresh = await WorkflowEnvironment.start_local()
+    try:
+        assert fresh.server.shard_count == 1
+    finally:
+        await fresh.shutdown()
+    db = str(tmp_path / "four.sqlite3")
+    first = await WorkflowEnvironment.start_local(dev_server_database_filename=db, shard_count=4)
+    ids = [f"nap-{i}" for i in range(12)]  # spread over the four shards
+    try:
+        async with Worker(first.client, task_queue="naps", workflows=[Napper]):
+            for wid in ids:
+                await first.client.start_workflow(Napper.run, 1.0, id=wid, task_queue="naps")
+
+            async def armed() -> bool:
+                for wid in ids:
+                    events = (await first.client.get_workflow_handle(wid).fetch_history()).events
+                    if not any(e.event_type == "TimerStarted" for e in events):
+                        return False
+                return True
+
+            await wait_for(armed, timeout=30)
+    finally:
+        await first.shutdown()
+    second = await WorkflowEnvironment.start_local(dev_server_database_filename=db)
+    try:
+        assert second.server.shard_count == 4
+        async with Worker(second.client, task_queue="naps", workflows=[Napper]), asyncio.timeout(60):
+            for wid in ids:
+                assert await second.client.get_workflow_handle(wid).result() == "rested"
+    finally:
+        await second.shutdown()
 
 
 async def test_port_serves_the_http_api_to_other_clients() -> None:

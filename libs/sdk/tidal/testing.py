@@ -87,7 +87,7 @@ class WorkflowEnvironment:
         port: int | None = None,
         search_attributes: Sequence[SearchAttributeKey[Any]] = (),
         dev_server_database_filename: str | None = None,
-        shard_count: int = 4,
+        shard_count: int | None = None,
         database_path: str | None = None,
     ) -> WorkflowEnvironment:
         """A whole Tidal server in this process. The client options (`interceptors`, `plugins`,
@@ -97,7 +97,9 @@ class WorkflowEnvironment:
         process and nothing listens. `search_attributes`: custom search attributes registered
         with their types before anything runs (a Text attribute can only be made so).
         `dev_server_database_filename` (or `database_path`): keep the server's SQLite database
-        in that file, so another environment on the same file sees this one's runs."""
+        in that file, so another environment on the same file sees this one's runs.
+        `shard_count`: history shards; by default one for a new database (in one process more
+        shards add no parallelism) and, for an existing file, the count it was used with."""
         path = _database_path(dev_server_database_filename, database_path)
         server = await _start_server(
             shard_count=shard_count, database_path=path, clock=None, ip=ip, port=port
@@ -302,7 +304,7 @@ async def _start_skipping(
 
 
 async def _start_server(
-    *, shard_count: int, database_path: str | None, clock: Any, ip: str, port: int | None
+    *, shard_count: int | None, database_path: str | None, clock: Any, ip: str, port: int | None
 ) -> EmbeddedServerLike:
     try:
         from tidal_server.embedded import EmbeddedServer

@@ -42,6 +42,35 @@ async def test_request_reply(env: Env) -> None:
         await env.bus.request(msg("", env.name("nobody")), timeout=DEADLINE)
 
 
+async def test_a_requests_validated_model_is_handed_over_once_and_only_in_process(env: Env) -> None:
+    """handover.py for request/reply (the frontend's writes to history): the request's frozen
+    model reaches the one consumer on the in-memory bus (never over AMQP), a redelivery after a
+    nack is read from the bytes, and the bytes always stay what was sent."""
+    from tidal_schema import WorkflowExecutionStatus
+    from tidal_schema.messages import NotifyMessage, WorkflowClosed
+    from tidal_server.bus import InMemoryBus, decoded_as, union_members
+
+    kinds = union_members(NotifyMessage)
+    closed = WorkflowClosed(workflow_id="w", run_id="r", status=WorkflowExecutionStatus.COMPLETED)
+    body = closed.model_dump_json().encode()
+    q = await env.queue()
+    handed: list[tuple[bool, Any]] = []
+
+    async def server(d: Delivery) -> None:
+        assert d.body == body and d.reply_to
+        handed.append((d.redelivered, decoded_as(d, kinds)))
+        if not d.redelivered:
+            await d.nack(requeue=True)
+            return
+        await env.bus.publish(msg("", d.reply_to, b"ok", correlation_id=d.correlation_id))
+        await d.ack()
+
+    await env.bus.consume(q, server)
+    reply = await env.bus.request(msg("", q, body, decoded=closed), timeout=DEADLINE)
+    assert reply.body == b"ok"
+    assert handed == [(False, closed if isinstance(env.bus, InMemoryBus) else None), (True, None)]
+
+
 async def test_a_request_cancelled_as_its_reply_arrives_is_cancelled(env: Env) -> None:
     """The requester's cancellation (its caller's timeout, a shutdown) is never lost, also when it
     comes in the loop turn the reply arrives in: Python 3.11's `asyncio.wait_for` returned the

@@ -33,6 +33,14 @@ from .settings import CommonSettings
 
 log = logging.getLogger("tidal.embedded")
 
+DEFAULT_SHARD_COUNT = 1
+"""History shards of a new embedded database when none is asked for (`shard_count=None`, what
+`WorkflowEnvironment.start_local()` passes by default). Shards are how the stack spreads
+history over processes; in one process they share one event loop and one SQLite connection, so
+they add no parallelism, only batch loops whose smaller batches each pay a commit and a turn of
+the loop (docs/performance.md, "Embedded mode"). An existing database keeps the count it was
+used with (`_stored_shard_count`)."""
+
 
 class BusWorkerTransport:
     """The SDK's worker transport over the in-process bus (matches `tidal._transport.
@@ -92,20 +100,23 @@ class EmbeddedServer:
         self,
         *,
         database_path: str | None = None,
-        shard_count: int = 4,
+        shard_count: int | None = 4,
         http_port: int = 0,
         clock: Clock | None = None,
         max_message_bytes: int | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         freeze_heap: bool = True,
     ) -> None:
-        """`settings`: per-service settings over the environment (e.g. a small history limit in
-        a test); `max_message_bytes`: the bus limit every service then uses too; `freeze_heap`:
+        """`shard_count`: None (`start_local()`'s default) for the count the database's runs
+        are stored under (a file an earlier server used), else `DEFAULT_SHARD_COUNT`;
+        `settings`: per-service settings over the environment (e.g. a small history limit in a
+        test); `max_message_bytes`: the bus limit every service then uses too; `freeze_heap`:
         once started, keep the garbage collector off what the process holds (`gc_freeze.py`;
         once per process)."""
         self._db_path = database_path
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self.shard_count = shard_count
+        self._requested_shards = shard_count
+        self.shard_count = shard_count or DEFAULT_SHARD_COUNT
         self.http_port = http_port
         self.clock = clock or SystemClock()
         self._max_message_bytes = max_message_bytes or CommonSettings().max_message_bytes
@@ -130,6 +141,8 @@ class EmbeddedServer:
         await migrate(self.database_url)
         await self.bus.connect()
         engine = create_engine(self.database_url, sqlite_on_loop=True)
+        if self._requested_shards is None:
+            self.shard_count = await _stored_shard_count(engine) or DEFAULT_SHARD_COUNT
         self.runtime = Runtime(
             bus=self.bus,
             engine=engine,
@@ -221,6 +234,17 @@ class EmbeddedServer:
         if due is None:
             return None
         return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
+
+
+async def _stored_shard_count(engine: Any) -> int | None:
+    """The shard count a database was used with: every shard is acquired (a `shards` row) before
+    any run is written to it, and a run's shard is `hash % count`, so a file's runs are only
+    found again under the same count. None for a database no server has used. (A server that
+    died while acquiring its first shards could leave fewer rows than its count: pass the count
+    explicitly for such a file.)"""
+    async with engine.connect() as conn:
+        top = await conn.scalar(sa.select(sa.func.max(tables.shards.c.shard_id)))
+    return None if top is None else int(top) + 1
 
 
 def _prepare_path(raw: str) -> Path:

@@ -93,6 +93,9 @@ async def request(
         routing_key=names.shard_routing_key(shard),
         body=message.model_dump_json().encode(),
         correlation_id=uuid.uuid4().hex,
+        # The in-memory bus hands the validated message to history instead of its bytes
+        # (tidal_server.bus.handover: frozen schema models only; AmqpBus ignores it).
+        decoded=message,
     )
     try:
         delivery = await bus.request(out, timeout=timeout)

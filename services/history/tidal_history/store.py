@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_schema import HistoryEvent, WorkflowExecutionStatus
 from tidal_server.db import tables as t
 from tidal_server.db.held import HeldConnections
-from tidal_server.db.raw import autocommit, driver_connection, sqlite_transaction
+from tidal_server.db.raw import autocommit, driver_connection, sqlite_connection, sqlite_transaction
 
 from . import batch_pg, batch_sql, batch_sqlite
 from .mutation import Outgoing
@@ -153,10 +153,10 @@ class HistoryStore:
         }
 
     async def _load_current_sql(self, namespace: str, workflow_id: str) -> Any:
-        # On the driver's connection, as the batch writer (batch_sqlite.py): a read of text
-        # columns needs none of SQLAlchemy's result processing.
-        async with self._autocommit.connect() as conn:
-            db = await driver_connection(conn)
+        # On the driver's connection leased from the one-connection pool, as the batch writer
+        # (batch_sqlite.py): a read of text columns needs none of SQLAlchemy's result processing,
+        # nor its connection objects (about 60 us of CPU per checkout).
+        async with sqlite_connection(self._engine) as db:
             async with db.execute(_LOAD_CURRENT_SQLITE, (namespace, workflow_id)) as cursor:
                 row = await cursor.fetchone()
         if row is None:
@@ -189,8 +189,7 @@ class HistoryStore:
         self, namespace: str, workflow_id: str, run_id: str
     ) -> tuple[str, int, list[str]] | None:
         key = (namespace, workflow_id, run_id)
-        async with self._autocommit.connect() as conn:
-            db = await driver_connection(conn)
+        async with sqlite_connection(self._engine) as db:
             async with db.execute(_LOAD_RUN_SQLITE, key) as cursor:
                 row = await cursor.fetchone()
             if row is None:

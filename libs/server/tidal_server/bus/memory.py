@@ -407,6 +407,7 @@ class InMemoryBus:
                     reply_to=self._reply_addr,
                     priority=message.priority,
                     content_type=message.content_type,
+                    decoded=message.decoded,
                 )
             )
             try:
