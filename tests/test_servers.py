@@ -160,3 +160,14 @@ def test_a_private_rabbitmq_that_never_booted_is_cleaned_up_quickly(
     with pytest.raises(RuntimeError, match="boot failed"):
         rabbitmq._start_rabbitmq_local(timeout=5)
     assert time.monotonic() - started < 30
+
+
+def test_test_servers_ports_are_outside_the_ephemeral_range() -> None:
+    """A private server restarted on its old ports (the broker-kill and database-restart tests)
+    must find them free: no outgoing connection can be given a port below the ephemeral range
+    as its source port, while any from the range can be taken in the seconds the server is down."""
+    from tests.support._common import _free_port, ephemeral_port_range
+
+    low, high = ephemeral_port_range()
+    ports = [_free_port() for _ in range(50)]
+    assert all(1024 < p < low for p in ports), (low, high, ports)

@@ -50,9 +50,39 @@ class Server(Protocol):
 # --------------------------------------------------------------------------- helpers
 
 
+# Below the kernel's ephemeral range, so no outgoing connection is ever given it as its source
+# port. A private server that is killed and started again (tests that restart the broker or the
+# database) binds its old ports once more; a port from the ephemeral range (what binding port 0
+# gives) can meanwhile be the source port of any new connection on the box (1,700 established
+# and 1,500 in TIME_WAIT on a loaded 2-core box, of 28k), and the restart then fails: RabbitMQ
+# waits out its whole boot timeout (docs/reliability.md, "the broker-kill flake").
+_PORTS_FROM = 10000
+_AVOID = {15672, 15692, 25672}  # RabbitMQ's management, prometheus and default dist ports
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def _free_port() -> int:
     # Bind-then-close has a small race with other processes; callers that start a
     # server on the port detect a clash through the start-up failing loudly.
+    low = ephemeral_port_range()[0]
+    rng = secrets.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(_PORTS_FROM, low) if low > _PORTS_FROM else 0
+        if port in _AVOID:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -18,7 +18,9 @@ order:
   frames collected so far and that frame to the queue, so aiormq's reader fails the channel
   exactly as it would have;
 - a delivery cut short (connection lost mid-frame, channel closed) is never handed over: the
-  broker requeues it when the channel goes.
+  broker requeues it when the channel goes;
+- a body longer than its content header declared fails the connection (InvalidFrameError into
+  aiormq's connection reader): never handed over, requeued by the broker.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import aiormq
 from aiormq.abc import DeliveredMessage
+from aiormq.exceptions import InvalidFrameError
 from pamqp import commands
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
@@ -99,7 +102,15 @@ class DeliveryRouter:
             return
         self._parts.append(item)
         self._got += len(frame.value)
-        if self._got >= self._header[1].body_size:
+        declared = self._header[1].body_size
+        if self._got >= declared:
+            if self._got > declared:
+                # A body its header does not describe is corrupt: fail the connection (raised
+                # into aiormq's connection reader), never hand it over; the broker requeues it.
+                assert self._deliver is not None
+                tag, got = self._deliver[1].delivery_tag, self._got
+                self._reset()
+                raise InvalidFrameError(f"delivery {tag}: {got} body bytes, its header declared {declared}")
             self._hand_over()
 
     async def _caught_up(self) -> bool:

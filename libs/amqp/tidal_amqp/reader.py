@@ -9,6 +9,12 @@ split with `struct.unpack_from`, the ones already in the buffer handed out witho
 basic.deliver, the content header's usual properties and body frames are decoded here directly;
 every other frame goes to pamqp as before.
 
+Hostile or corrupt input fails the connection with an `InvalidFrameError` naming the fault
+(libs/amqp/tests/test_reader_attacks.py): an unknown frame type, a missing frame end, a frame
+over frame_max (refused on its head, before its bytes arrive: the limit is RabbitMQ's default
+until connection.tune sets the negotiated one), a content header declaring more than
+`MAX_BODY_SIZE`; the frames ahead of a bad one in its chunk are handed out first.
+
 `install()` makes aiormq build this reader for every connection it opens from then on (aiormq
 constructs its receiver from the module attribute in `Connection.connect`, and aio-pika opens its
 connections through `aiormq.connect`, so there is no per-connection hook). The swap is
@@ -31,7 +37,7 @@ from pamqp.exceptions import PAMQPException
 
 from .properties import decode_header
 
-__all__ = ["FrameReader", "install"]
+__all__ = ["MAX_BODY_SIZE", "FrameReader", "install"]
 
 _HEAD = struct.Struct(">BHI")  # frame type, channel, payload size
 _HEAD_SIZE = 7
@@ -42,6 +48,12 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _READ_SIZE = 256 * 1024
+# The largest frame before connection.tune settles frame_max (RabbitMQ's default frame_max; its
+# connection.start is well under it), and after a tune of 0 ("no limit") the protocol's own.
+_PRE_TUNE_FRAME_MAX = 131072
+_NO_FRAME_MAX = 2**32 + 7
+# RabbitMQ's ceiling for max_message_size (512 MiB): a content header declaring more is corrupt.
+MAX_BODY_SIZE = 512 * 1024 * 1024
 
 ReceivedFrame = tuple[int, int, Any]
 
@@ -87,7 +99,11 @@ def _decode(kind: int, payload: bytes) -> Any:
         if kind == _METHOD:
             return _method(payload)
         if kind == _HEADER:
-            return decode_header(payload)
+            header = decode_header(payload)
+            if header.body_size > MAX_BODY_SIZE:
+                # Waiting for that many bytes would wait for ever (and hold all that arrive).
+                raise InvalidFrameError(f"content header declares a body size of {header.body_size} bytes")
+            return header
         if kind == _HEARTBEAT:
             return heartbeat.Heartbeat()
     except (struct.error, ValueError, IndexError, UnicodeDecodeError, PAMQPException) as exc:
@@ -104,6 +120,11 @@ class FrameReader:
         self.lock = asyncio.Lock()  # aiormq's attribute; reads here never interleave
         self._buf = b""
         self._ready: deque[ReceivedFrame] = deque()
+        # The largest payload a frame may have: frame_max less a frame's head and end byte.
+        self._max_payload = _PRE_TUNE_FRAME_MAX - _HEAD_SIZE - 1
+        # A bad frame's error, raised once the frames ahead of it in its chunk are handed out
+        # (as aiormq's reader, which reads frame by frame, would have handed them out).
+        self._failed: Exception | None = None
 
     def __aiter__(self) -> FrameReader:
         return self
@@ -114,6 +135,8 @@ class FrameReader:
     async def get_frame(self) -> ReceivedFrame:
         ready = self._ready
         while not ready:
+            if self._failed is not None:
+                raise self._failed
             chunk = await self._read()
             if not chunk:
                 if self._buf:
@@ -151,12 +174,30 @@ class FrameReader:
                     raise ProtocolSyntaxError("Unexpected AMQP protocol header")
                 self.started = True
             kind, channel, length = unpack(buf, pos)
-            end = pos + _HEAD_SIZE + length
-            if end >= size:
-                break
-            if buf[end] != _FRAME_END:
-                raise InvalidFrameError(f"frame type {kind} on channel {channel}: no frame end")
-            ready.append((end + 1 - pos, channel, _decode(kind, buf[pos + _HEAD_SIZE : end])))
+            try:
+                if length > self._max_payload:
+                    # Refused on its head: never wait for (nor hold) the bytes it promises.
+                    raise InvalidFrameError(
+                        f"frame type {kind} on channel {channel}: {length + _HEAD_SIZE + 1} bytes, "
+                        f"over frame_max ({self._max_payload + _HEAD_SIZE + 1})"
+                    )
+                end = pos + _HEAD_SIZE + length
+                if end >= size:
+                    break
+                if buf[end] != _FRAME_END:
+                    raise InvalidFrameError(f"frame type {kind} on channel {channel}: no frame end")
+                frame = _decode(kind, buf[pos + _HEAD_SIZE : end])
+            except InvalidFrameError as exc:
+                self._buf = b""
+                if not ready:
+                    raise
+                self._failed = exc
+                return
+            if not channel and type(frame) is commands.Connection.Tune:
+                # The client takes the broker's frame_max as it is (aiormq's tune-ok).
+                limit = frame.frame_max or _NO_FRAME_MAX
+                self._max_payload = limit - _HEAD_SIZE - 1
+            ready.append((end + 1 - pos, channel, frame))
             pos = end + 1
         self._buf = buf[pos:] if pos else buf
 

@@ -19,7 +19,8 @@ What keeps it safe:
 - a connection held for `recycle_seconds` (the pool's `pool_recycle`, engine.py) goes back to the
   pool instead of serving again, so the pool's recycling still reaches it.
 A held connection the server dropped meanwhile (a restart, an idle timeout) fails its next
-statement and is invalidated, as a pooled one without pre-ping does (engine.py).
+statement and is invalidated, as a pooled one without pre-ping does (engine.py); the idle ones go
+with it (dead too after a restart: each would fail one more batch), so one use fails, not `keep`.
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ class HeldConnections:
             return
         try:
             yield db
-        except asyncpg.PostgresError:
+        except asyncpg.PostgresError as exc:
+            if _server_gone(exc, db):
+                await self._drop_idle()
             await self._give_back(conn, db)  # the server's answer: the connection is sound
             raise
-        except BaseException:
+        except BaseException as exc:
+            if _server_gone(exc, db):
+                await self._drop_idle()
             # A driver or protocol error, a cancel mid round trip: the connection's state is
             # unknown, so it is not pooled either.
             await self._give_back(conn, db, invalidate=True)
@@ -106,9 +111,25 @@ class HeldConnections:
         for conn, db, _ in idle:
             await self._give_back(conn, db)
 
+    async def _drop_idle(self) -> None:
+        """The server dropped a held connection (a restart, a failover): the idle ones are as
+        good as dead too, and each would fail one more use (one more requeued batch)."""
+        idle, self._idle = self._idle, []
+        for conn, db, _ in idle:
+            await self._give_back(conn, db, invalidate=True)
+
     async def _give_back(self, conn: AsyncConnection, db: Any, *, invalidate: bool = False) -> None:
         self._out -= 1
         # As pg_connection: a dead connection, or one left inside a transaction, is not pooled.
         if invalidate or db.is_closed() or db.is_in_transaction():
             await conn.invalidate()
         await conn.close()
+
+
+def _server_gone(exc: BaseException, db: Any) -> bool:
+    """The failure says the connection itself is gone (not a statement's error, not a cancel)."""
+    if db.is_closed() or isinstance(exc, asyncpg.ConnectionDoesNotExistError | OSError):
+        return True
+    # Class 08 (connection exception) and 57P (admin or crash shutdown, cannot connect now).
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith(("08", "57P"))
