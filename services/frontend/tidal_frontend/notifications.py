@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from pydantic import ValidationError
@@ -27,6 +28,11 @@ RunKey = tuple[str, str, str]
 # What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
 _KINDS = union_members(NotifyMessage)
 
+# Runs this process started and nobody has polled yet (each with its close, once it arrived):
+# the oldest are forgotten first, so starts nobody polls cannot grow the process. About 200 bytes
+# per running run, and a close's outcome (at most NOTIFY_OUTCOME_MAX_BYTES) per closed one.
+STARTED_KEPT = 10_000
+
 
 class ClosedWaiters:
     """In-process waiters for run closes, keyed by (namespace, workflow_id, run_id)."""
@@ -34,6 +40,10 @@ class ClosedWaiters:
     def __init__(self) -> None:
         self._waiters: dict[RunKey, set[asyncio.Future[WorkflowClosed | None]]] = {}
         self._released = False
+        # Starts on their way to history, by (namespace, workflow_id): a close that arrives
+        # before the reply names the run is kept for it (see `starting`).
+        self._starting: dict[tuple[str, str], int] = {}
+        self._started: OrderedDict[RunKey, WorkflowClosed | None] = OrderedDict()
         # Observer of new watches (a seam for a long-poll metric; tests use it to know a poll is
         # waiting without sleeping).
         self.on_watch: Callable[[RunKey], None] | None = None
@@ -57,13 +67,51 @@ class ClosedWaiters:
                 if not group:
                     del self._waiters[key]
 
+    @contextlib.contextmanager
+    def starting(self, namespace: str, workflow_id: str) -> Iterator[Callable[[str], None]]:
+        """Around a start sent to history: call what it yields with the run id the reply names,
+        and a close of that run that this process receives from then on (or that arrived while
+        the start was on its way) is kept until `take_started` (the first result poll)."""
+        where = (namespace, workflow_id)
+        self._starting[where] = self._starting.get(where, 0) + 1
+
+        def started(run_id: str) -> None:
+            key = (namespace, workflow_id, run_id)
+            if key not in self._started:
+                self._remember(key, None)
+
+        try:
+            yield started
+        finally:
+            left = self._starting[where] - 1
+            if left:
+                self._starting[where] = left
+            else:
+                del self._starting[where]
+
+    def take_started(self, key: RunKey) -> tuple[bool, WorkflowClosed | None]:
+        """(whether this process started the run since, and its close if it came); once per run."""
+        if key not in self._started:
+            return False, None
+        return True, self._started.pop(key)
+
+    def _remember(self, key: RunKey, closed: WorkflowClosed | None) -> None:
+        self._started[key] = closed
+        if len(self._started) > STARTED_KEPT:
+            self._started.popitem(last=False)
+
     def watching(self, key: RunKey) -> int:
         return len(self._waiters.get(key, ()))
 
     def dispatch(self, msg: WorkflowClosed) -> int:
         """Wake every waiter of the run; returns how many were woken."""
+        key = (msg.namespace, msg.workflow_id, msg.run_id)
+        if key in self._started:
+            self._started[key] = msg
+        elif (msg.namespace, msg.workflow_id) in self._starting:
+            self._remember(key, msg)
         woken = 0
-        for fut in self._waiters.get((msg.namespace, msg.workflow_id, msg.run_id), ()):
+        for fut in self._waiters.get(key, ()):
             if not fut.done():
                 fut.set_result(msg)
                 woken += 1
