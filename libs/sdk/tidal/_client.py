@@ -52,7 +52,6 @@ from .common import Priority, RetryPolicy
 from .converter import DataConverter
 from .exceptions import RPCError
 
-
 __all__ = ["Client", "ClientConfig"]
 
 
