@@ -6,10 +6,11 @@ models, tasks, futures, frames' dicts), and at CPython's young threshold of 700 
 young generation every few tasks, walking the objects of the tasks in flight, which are all still
 alive, and promoting them to be walked again. In a 1,000-workflow burst `gc.callbacks` counted 395
 young, 35 middle and 3 full collections in the worker process, 0.365 CPU-s of its 3.12
-(docs/performance.md, "The worker's collector"). `gc.freeze()` after a collection puts what is
-alive then (modules, classes, schemas, the user's own start-up state) in the permanent
-generation, which full collections no longer walk; the young threshold becomes `YOUNG_THRESHOLD`,
-so that at most that many container objects of cyclic garbage wait for a collection.
+(docs/performance.md, "... and the worker's collector", session 11). `gc.freeze()` after a
+collection puts what is alive then (modules, classes, schemas, the user's own start-up state) in
+the permanent generation, which full collections no longer walk; the young threshold becomes
+`YOUNG_THRESHOLD`, so that at most that many container objects of cyclic garbage wait for a
+collection.
 
 Once per process, at the first worker's start, unless `Worker(freeze_heap=False)`: a test suite
 that starts many workers in one process freezes only once. Garbage that is not cyclic is freed by
