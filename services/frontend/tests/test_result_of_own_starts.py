@@ -172,3 +172,18 @@ def test_a_close_during_the_start_is_kept_and_starts_nobody_polls_are_bounded(
         with waiters.starting("ns", f"w{i}") as started:
             started("r")
     assert [k[1] for k in waiters._started] == ["w2", "w3", "w4"]
+
+
+def test_closes_kept_before_their_poll_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outcome is up to 64 KiB: at most CLOSES_KEPT closes wait for their polls; the oldest is
+    forgotten with its run (whose poll then reads as before), not turned into a wait."""
+    monkeypatch.setattr("tidal_frontend.notifications.CLOSES_KEPT", 2)
+    waiters = ClosedWaiters()
+    for w in ("a", "b", "c", "d"):
+        with waiters.starting("ns", w) as started:
+            started("r")
+    for w in ("a", "b", "a", "c"):  # "a" twice: a duplicate delivery keeps one
+        waiters.dispatch(WorkflowClosed(namespace="ns", workflow_id=w, run_id="r", status=S.COMPLETED))
+    assert waiters.take_started(("ns", "a", "r")) == (False, None)
+    assert [waiters.take_started(("ns", w, "r"))[1] is not None for w in "bcd"] == [True, True, False]
+    assert not waiters._started and not waiters._closes

@@ -28,10 +28,13 @@ RunKey = tuple[str, str, str]
 # What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
 _KINDS = union_members(NotifyMessage)
 
-# Runs this process started and nobody has polled yet (each with its close, once it arrived):
-# the oldest are forgotten first, so starts nobody polls cannot grow the process. About 200 bytes
-# per running run, and a close's outcome (at most NOTIFY_OUTCOME_MAX_BYTES) per closed one.
+# Runs this process started and nobody has polled yet, the oldest forgotten first, so starts
+# nobody polls (e.g. through the AMQP command exchange) cannot grow the process: about 200 bytes
+# each. Of those, the ones whose close came before their poll keep it (an outcome is up to
+# NOTIFY_OUTCOME_MAX_BYTES, 64 KiB): at most CLOSES_KEPT, the oldest forgotten with its run, whose
+# poll then reads as before. A poll that is already waiting takes its close as it arrives.
 STARTED_KEPT = 10_000
+CLOSES_KEPT = 256
 
 
 class ClosedWaiters:
@@ -44,6 +47,7 @@ class ClosedWaiters:
         # before the reply names the run is kept for it (see `starting`).
         self._starting: dict[tuple[str, str], int] = {}
         self._started: OrderedDict[RunKey, WorkflowClosed | None] = OrderedDict()
+        self._closes: OrderedDict[RunKey, None] = OrderedDict()  # the keys of _started with a close
         # Observer of new watches (a seam for a long-poll metric; tests use it to know a poll is
         # waiting without sleeping).
         self.on_watch: Callable[[RunKey], None] | None = None
@@ -93,12 +97,18 @@ class ClosedWaiters:
         """(whether this process started the run since, and its close if it came); once per run."""
         if key not in self._started:
             return False, None
+        self._closes.pop(key, None)
         return True, self._started.pop(key)
 
     def _remember(self, key: RunKey, closed: WorkflowClosed | None) -> None:
         self._started[key] = closed
+        if closed is not None:
+            self._closes[key] = None
+            if len(self._closes) > CLOSES_KEPT:
+                self._started.pop(self._closes.popitem(last=False)[0], None)
         if len(self._started) > STARTED_KEPT:
-            self._started.popitem(last=False)
+            old, _ = self._started.popitem(last=False)
+            self._closes.pop(old, None)
 
     def watching(self, key: RunKey) -> int:
         return len(self._waiters.get(key, ()))
@@ -107,7 +117,7 @@ class ClosedWaiters:
         """Wake every waiter of the run; returns how many were woken."""
         key = (msg.namespace, msg.workflow_id, msg.run_id)
         if key in self._started:
-            self._started[key] = msg
+            self._remember(key, msg)
         elif (msg.namespace, msg.workflow_id) in self._starting:
             self._remember(key, msg)
         woken = 0
