@@ -13,6 +13,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -271,3 +272,90 @@ async def test_a_client_on_the_same_server_has_its_own_connections(
         assert server.seen[-1].headers["authorization"] == "Bearer k"
     finally:
         await second.close()
+
+
+# --- calls past httpx's client layer (tidal/_http_direct.py) --------------------------------
+
+
+async def _through_httpx(response: httpx.Response) -> None:
+    """A response hook: a client with one sends every call through httpx's own layer."""
+
+
+async def test_a_direct_call_sends_what_httpx_would(serve: Serve) -> None:
+    """The same calls from a plain client (past httpx) and from one whose event hook keeps it on
+    httpx reach the server identically: target, headers, body (NUL, non-ASCII, 3 MB)."""
+    server = await serve(ok({"ok": "\u0000é"}))
+    direct, slow = [await Client.connect(f"127.0.0.1:{server.port}", api_key="k", lazy=True) for _ in "ab"]
+    for c in (direct, slow):
+        c._http.headers["X-A"] = "1"  # a default header the call's own overrides
+    slow._http.event_hooks["response"].append(_through_httpx)
+
+    async def no_httpx(*args: object, **kwargs: object) -> None:
+        raise AssertionError("went through httpx")
+
+    direct._http.request = no_httpx  # type: ignore[method-assign]
+    calls: list[tuple[str, str, dict[str, object]]] = [
+        (
+            "POST",
+            "/api/v1/namespaces/default/workflows",
+            {"json": {"id": "a\u0000b", "é": [1.5, None, True]}},
+        ),
+        ("POST", "/big", {"json": {"blob": "x" * 3_000_000}}),
+        (
+            "GET",
+            "/api/v1/w/a%2Fb%00c/result",
+            {"params": {"wait": 30.0, "run_id": "r&=?é", "f": False, "n": None}},
+        ),
+        ("GET", "/h", {"headers": {"X-A": "2", "traceparent": "00-1-2-01"}, "timeout": 5.0}),
+    ]
+    try:
+        for method, path, kwargs in calls:
+            got = [await c._call(method, path, **kwargs) for c in (direct, slow)]
+            assert got == [{"ok": "\u0000é"}] * 2
+            a, b = server.seen[-2:]
+            assert (a.method, a.target, a.body) == (b.method, b.target, b.body)
+            assert a.headers == b.headers
+    finally:
+        await direct.close()
+        await slow.close()
+
+
+async def test_what_httpx_must_handle_still_goes_through_it(serve: Serve) -> None:
+    """A path that needs quoting, list parameters, a cookie the server set and a redirecting
+    client take httpx's way; a Set-Cookie answer on the direct way is kept as httpx keeps it."""
+
+    async def answer(seen: Seen) -> bytes:
+        if seen.target == "/login":
+            return response(200, b"{}", headers=JSON + "set-cookie: s=1; Path=/\r\n")
+        return response(200, b'{"cookie": "%s"}' % seen.headers.get("cookie", "").encode())
+
+    server = await serve(answer)
+    client = await Client.connect(f"127.0.0.1:{server.port}", lazy=True)
+    try:
+        await client._call("GET", "/a b/é", params={"x": ["1", "2"]})
+        assert server.seen[-1].target == "/a%20b/%C3%A9?x=1&x=2"
+        assert await client._call("GET", "/login") == {}
+        assert await client._call("GET", "/next") == {"cookie": "s=1"}  # httpx's jar, resent
+    finally:
+        await client.close()
+
+
+async def test_a_direct_call_maps_failures_as_before(serve: Serve) -> None:
+    async def answer(seen: Seen) -> bytes | None:
+        if seen.target == "/drop":
+            return None
+        return response(502, b"\x00not json\xff", headers="content-type: text/plain\r\n")
+
+    server = await serve(answer)
+    client = await Client.connect(f"127.0.0.1:{server.port}", lazy=True)
+    try:
+        with pytest.raises(RPCError) as caught:
+            await client._call("GET", "/text")
+        assert (caught.value.status, caught.value.code) == ("internal", 502)
+        assert "not json" in str(caught.value)
+        with pytest.raises(RPCError) as caught:
+            await client._call("POST", "/drop", json={})
+        assert caught.value.status == "internal"  # a POST is never re-sent
+        assert len([s for s in server.seen if s.target == "/drop"]) == 1
+    finally:
+        await client.close()

@@ -38,6 +38,7 @@ from ._client_types import _signal_name, _workflow_name
 from ._eager_start import EagerWorkers
 from ._executions import WorkflowExecutionAsyncIterator
 from ._http_call import call
+from ._http_direct import path_segment
 from ._policies import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from ._schedule_client import ScheduleAsyncIterator, ScheduleHandle
 from ._schedule_inputs import CreateScheduleInput, ListSchedulesInput
@@ -438,7 +439,7 @@ class Client:
         base = f"/api/v1/namespaces/{self.namespace}/workflows"
         if workflow_id is None:
             return base
-        return f"{base}/{httpx.URL(path=workflow_id).raw_path.decode()}{suffix}"
+        return f"{base}/{path_segment(workflow_id)}{suffix}"
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One API call, retried while the server is unavailable (see `_http_call.call`)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from opentelemetry import propagate
 
 from ._client_errors import RPCTimeoutOrCancelledError
+from ._http_direct import send_direct
 from ._inprocess_transport import InProcessTransport
 from .exceptions import RPCError
 
@@ -53,7 +55,9 @@ async def _call_once(http: httpx.AsyncClient, method: str, path: str, **kwargs: 
     if carrier:
         kwargs["headers"] = {**carrier, **kwargs.get("headers", {})}
     try:
-        resp = await http.request(method, path, **kwargs)
+        sent = await send_direct(http, method, path, kwargs)
+        if sent is None:
+            resp = await http.request(method, path, **kwargs)
     except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
         raise RPCError(
             f"cannot reach the Tidal frontend at {http.base_url}: {exc}; is the server "
@@ -68,6 +72,16 @@ async def _call_once(http: httpx.AsyncClient, method: str, path: str, **kwargs: 
         raise RPCError(
             f"call to the Tidal frontend at {http.base_url} failed: {exc}", status="internal"
         ) from exc
+    if sent is not None:
+        status, reason, content = sent
+        if status >= 400:
+            try:
+                problem = json.loads(content)
+            except ValueError:
+                problem = {"detail": content.decode("utf-8", errors="replace")}
+            return _document(status, problem, reason=reason)
+        document: dict[str, Any] = json.loads(content) if content else {}
+        return document
     if resp.status_code >= 400:
         try:
             problem = resp.json()

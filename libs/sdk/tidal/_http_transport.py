@@ -12,6 +12,7 @@ caller cannot tell which pool sent the request.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 import httpx
@@ -39,10 +40,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # httpx's default trust (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), as before.
         self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        self._base: tuple[httpx.URL, str] | None = None
 
     def fresh(self) -> AiohttpTransport:
         """Another transport with the same TLS trust and its own connections."""
         return AiohttpTransport(ssl_context=self._ssl)
+
+    def base_string(self, base_url: httpx.URL) -> str:
+        """`base_url` as text (httpx ends it with "/"), kept while the client's stays the same."""
+        if self._base is None or self._base[0] is not base_url:
+            text = str(base_url)  # "http://h:1" when the path is just the "/" httpx added
+            self._base = (base_url, text if text.endswith("/") else text + "/")
+        return self._base[1]
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -66,20 +75,47 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             for k, v in request.headers.raw
             if k.lower() != b"transfer-encoding"
         ]
-        timeout = _timeout(request)
+        status, reason, raw, content = await self.exchange(
+            request.method,
+            str(request.url),
+            headers,
+            body,
+            request.extensions.get("timeout") or {},
+            request=request,
+        )
+        return httpx.Response(
+            status,
+            headers=raw,
+            stream=httpx.ByteStream(content),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+            request=request,
+        )
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]] | Mapping[str, str],
+        body: bytes,
+        timeout: Mapping[str, float | None],
+        *,
+        request: httpx.Request | None = None,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        """One request on the pool: (status, reason, raw headers, body as received). aiohttp's
+        errors are raised as httpx's (`request` is what they name, if the caller has one)."""
         try:
             async with self._open().request(
-                request.method,
-                str(request.url),
+                method,
+                url,
                 data=body or None,
                 headers=headers,
                 allow_redirects=False,
-                timeout=timeout,
+                timeout=_timeout(timeout),
             ) as resp:
                 content = await resp.read()
-                raw = [(k, v) for k, v in resp.raw_headers]
+                raw = list(resp.raw_headers)
                 reason = (resp.reason or "").encode("latin-1", "replace")
-                status = resp.status
+                return resp.status, reason, raw, content
         except aiohttp.ConnectionTimeoutError as exc:
             raise httpx.ConnectTimeout(str(exc) or "timed out connecting", request=request) from exc
         except (TimeoutError, aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -93,13 +129,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadError(str(exc), request=request) from exc
         except aiohttp.ClientError as exc:
             raise httpx.TransportError(str(exc) or type(exc).__name__, request=request) from exc
-        return httpx.Response(
-            status,
-            headers=raw,
-            stream=httpx.ByteStream(content),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-            request=request,
-        )
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -107,10 +136,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
+def _timeout(t: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
     """httpx's per-request timeouts: `pool` bounds the wait for a free connection plus the
     connect (aiohttp's `connect`), `connect` the TCP and TLS handshake, `read` each read."""
-    t = request.extensions.get("timeout") or {}
     pool, connect, read = t.get("pool"), t.get("connect"), t.get("read")
     whole_connect = None if pool is None or connect is None else pool + connect
     return aiohttp.ClientTimeout(total=None, connect=whole_connect, sock_connect=connect, sock_read=read)

@@ -31,6 +31,7 @@ from ._activity_worker import (
 )
 from ._completion_publisher import CompletionPublisher
 from ._definitions import lookup as workflow_lookup
+from ._gc_tuning import freeze_startup_heap
 from ._interceptors import Interceptor, client_worker_interceptors
 from ._plugins import Plugin, client_worker_plugins, finish_plugin_run, start_plugin_run
 from ._runtime import PatchActivationInput
@@ -90,6 +91,7 @@ class Worker:
         on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
         patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
         disable_safe_workflow_eviction: bool = False,
+        freeze_heap: bool = True,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -135,7 +137,11 @@ class Worker:
         `disable_safe_workflow_eviction`: as temporalio's, and as little advised. A run leaving
         the cache (full, closed, failed task, shutdown) normally has its pending coroutines
         cancelled and unwound in the workflow's context; with True it is just dropped, and the
-        garbage collector closes them later, running `finally` blocks outside the workflow."""
+        garbage collector closes them later, running `finally` blocks outside the workflow.
+
+        `freeze_heap` (Tidal's): at the first worker's start in the process, collect, freeze what
+        is alive and raise the collector's young threshold to 10,000 (`_gc_tuning.py`), as the
+        server's processes do; False leaves the collector as it is."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
@@ -217,6 +223,7 @@ class Worker:
         self._on_fatal_error = on_fatal_error
         self._patch_activation_callback = patch_activation_callback
         self._unsafe_eviction = disable_safe_workflow_eviction
+        self._freeze_heap = freeze_heap
         self._eager_client: Client | None = None  # the client whose eager starts it takes
 
     # --- attributes (temporalio's) ---------------------------------------------------------
@@ -297,6 +304,8 @@ class Worker:
         if self._started:
             return
         self._started = True
+        if self._freeze_heap:
+            freeze_startup_heap()
         self._shut_down = False
         self._stopping = False
         self._stopped.clear()

@@ -52,3 +52,4 @@ class WorkerConfig(TypedDict, total=False):
     on_fatal_error: Callable[[BaseException], Awaitable[None]] | None
     patch_activation_callback: Callable[[PatchActivationInput], bool] | None
     disable_safe_workflow_eviction: bool
+    freeze_heap: bool

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from pydantic import ValidationError
@@ -27,6 +28,14 @@ RunKey = tuple[str, str, str]
 # What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
 _KINDS = union_members(NotifyMessage)
 
+# Runs this process started and nobody has polled yet, the oldest forgotten first, so starts
+# nobody polls (e.g. through the AMQP command exchange) cannot grow the process: about 200 bytes
+# each. Of those, the ones whose close came before their poll keep it (an outcome is up to
+# NOTIFY_OUTCOME_MAX_BYTES, 64 KiB): at most CLOSES_KEPT, the oldest forgotten with its run, whose
+# poll then reads as before. A poll that is already waiting takes its close as it arrives.
+STARTED_KEPT = 10_000
+CLOSES_KEPT = 256
+
 
 class ClosedWaiters:
     """In-process waiters for run closes, keyed by (namespace, workflow_id, run_id)."""
@@ -34,6 +43,11 @@ class ClosedWaiters:
     def __init__(self) -> None:
         self._waiters: dict[RunKey, set[asyncio.Future[WorkflowClosed | None]]] = {}
         self._released = False
+        # Starts on their way to history, by (namespace, workflow_id): a close that arrives
+        # before the reply names the run is kept for it (see `starting`).
+        self._starting: dict[tuple[str, str], int] = {}
+        self._started: OrderedDict[RunKey, WorkflowClosed | None] = OrderedDict()
+        self._closes: OrderedDict[RunKey, None] = OrderedDict()  # the keys of _started with a close
         # Observer of new watches (a seam for a long-poll metric; tests use it to know a poll is
         # waiting without sleeping).
         self.on_watch: Callable[[RunKey], None] | None = None
@@ -57,13 +71,57 @@ class ClosedWaiters:
                 if not group:
                     del self._waiters[key]
 
+    @contextlib.contextmanager
+    def starting(self, namespace: str, workflow_id: str) -> Iterator[Callable[[str], None]]:
+        """Around a start sent to history: call what it yields with the run id the reply names,
+        and a close of that run that this process receives from then on (or that arrived while
+        the start was on its way) is kept until `take_started` (the first result poll)."""
+        where = (namespace, workflow_id)
+        self._starting[where] = self._starting.get(where, 0) + 1
+
+        def started(run_id: str) -> None:
+            key = (namespace, workflow_id, run_id)
+            if key not in self._started:
+                self._remember(key, None)
+
+        try:
+            yield started
+        finally:
+            left = self._starting[where] - 1
+            if left:
+                self._starting[where] = left
+            else:
+                del self._starting[where]
+
+    def take_started(self, key: RunKey) -> tuple[bool, WorkflowClosed | None]:
+        """(whether this process started the run since, and its close if it came); once per run."""
+        if key not in self._started:
+            return False, None
+        self._closes.pop(key, None)
+        return True, self._started.pop(key)
+
+    def _remember(self, key: RunKey, closed: WorkflowClosed | None) -> None:
+        self._started[key] = closed
+        if closed is not None:
+            self._closes[key] = None
+            if len(self._closes) > CLOSES_KEPT:
+                self._started.pop(self._closes.popitem(last=False)[0], None)
+        if len(self._started) > STARTED_KEPT:
+            old, _ = self._started.popitem(last=False)
+            self._closes.pop(old, None)
+
     def watching(self, key: RunKey) -> int:
         return len(self._waiters.get(key, ()))
 
     def dispatch(self, msg: WorkflowClosed) -> int:
         """Wake every waiter of the run; returns how many were woken."""
+        key = (msg.namespace, msg.workflow_id, msg.run_id)
+        if key in self._started:
+            self._remember(key, msg)
+        elif (msg.namespace, msg.workflow_id) in self._starting:
+            self._remember(key, msg)
         woken = 0
-        for fut in self._waiters.get((msg.namespace, msg.workflow_id, msg.run_id), ()):
+        for fut in self._waiters.get(key, ()):
             if not fut.done():
                 fut.set_result(msg)
                 woken += 1

@@ -8,6 +8,10 @@ of it), otherwise reads the database once and answers; `{"status": "Running"}` t
 to poll again. The database is read a bounded number of times per request (to find the run, once
 the watch is registered, after waking unless the notification answered, and once more if a
 notification outran the commit's visibility), never in a loop.
+
+The first poll of a run this process started (and whose closes it hears) waits for the close
+before reading anything, for up to UNREAD_WAIT_SECONDS: in a burst most runs are answered without
+a read; a close that never arrives costs that wait, then the reads above.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from .models import NamespacePath, RunIdQuery, WorkflowIdPath, not_found
 # A notification is published after history's commit, but our read may run on a connection
 # whose snapshot predates it (or a replica lagging behind): give the commit this long to show.
 VISIBILITY_GRACE_SECONDS = 0.25
+
+# How long the first poll of a run this process started waits for its close before reading it.
+UNREAD_WAIT_SECONDS = 2.0
 
 
 class WorkflowResultResponse(BaseModel):
@@ -51,6 +58,18 @@ async def get_result(
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the run to close")] = 0.0,
 ) -> WorkflowResultResponse:
     wait = min(wait, ctx.settings.long_poll_max_seconds)
+    if run_id and wait > 0:
+        known, closed_here = ctx.waiters.take_started((namespace, workflow_id, run_id))
+        if known:
+            # This process started the run and hears its close: answer from the close, or wait a
+            # while for it before reading (a retried start's old run, or a lost notification,
+            # costs that while, then the usual read).
+            if closed_here is None:
+                with ctx.waiters.watch((namespace, workflow_id, run_id)) as closed:
+                    closed_here = await _notification(closed, min(wait, UNREAD_WAIT_SECONDS))
+                wait -= min(wait, UNREAD_WAIT_SECONDS)
+            if closed_here is not None and closed_here.has_outcome:
+                return _from_notification(closed_here)
     if run_id and wait > 0:
         # The run is named (the SDK names the run it started): watch before the first read, so
         # one read both finds the run and closes the race between reading and watching.

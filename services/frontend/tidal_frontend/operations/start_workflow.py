@@ -148,8 +148,14 @@ async def start_workflow(
             signal_name=body.start_signal.name,
             signal_input=body.start_signal.payloads(),
         )
-    reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
-    assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
+    # The first result poll of a run started here can then wait for its close without reading
+    # the run first (api/get_result.py), when this process hears closes at all.
+    listening = ctx.listener is not None and ctx.listener.running
+    with ctx.waiters.starting(namespace, body.workflow_id) as started:
+        reply = await _history.send(ctx, message, retry_hint=f"retry with the same request_id ({request_id})")
+        assert isinstance(reply, StartWorkflowReply), f"history answered a start with {type(reply).__name__}"
+        if listening:
+            started(reply.run_id)
     if isinstance(message, StartWorkflowExecution) and message.request_eager_execution:
         EAGER_STARTS.labels("granted" if reply.eager_workflow_task is not None else "refused").inc()
     return StartWorkflowResponse(
