@@ -1,76 +1,52 @@
 """The builder every transition uses: appends events, records side effects, and finishes into an
-`Outcome` that the shard processor commits in one transaction. No I/O here."""
+`Outcome` that the shard processor commits in one transaction. No I/O here.
+
+The outcome types live in outcome.py, timer keys in timer_keys.py and the messages a run sends in
+task_messages.py; their names are imported here too, as the transitions have always found them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from tidal_schema import Failure, HistoryEvent, Payload, WorkflowExecutionStatus, names
 from tidal_schema import events as ev
-from tidal_schema.limits import NOTIFY_OUTCOME_MAX_BYTES
 from tidal_schema.messages import (
-    ActivityTask,
     AddActivityTask,
     AddWorkflowTask,
     FireTimer,
     Reply,
     ScheduleTimer,
     TimerKind,
-    WorkflowClosed,
     WorkflowTask,
 )
 from tidal_server import timer_horizon
 
-from . import relations
+from . import relations, task_messages
+from .outcome import Outcome, Outgoing, to_workflow, unchanged
 from .state import ActivityInfo, MutableState, WorkflowTaskInfo
+from .timer_keys import activity_timer_keys, timer_key, wft_retry_key, wft_timeout_key
+
+__all__ = [
+    "MAX_WORKER_CLOCK_AHEAD",
+    "RETENTION_FIRST_CHECK",
+    "Mutation",
+    "Outcome",
+    "Outgoing",
+    "activity_timer_keys",
+    "timer_key",
+    "to_workflow",
+    "unchanged",
+    "wft_retry_key",
+    "wft_timeout_key",
+]
 
 _ATTRS: TypeAdapter[ev.EventAttributes] = TypeAdapter(ev.EventAttributes)
 _WFT_RETRY_CAP = timedelta(minutes=10)
 # A closed run's first retention check (the shortest retention a namespace can have); the check
 # re-arms itself for the namespace's retention then in force (api/retention.py).
 RETENTION_FIRST_CHECK = timedelta(days=1)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outgoing:
-    """A message for the outbox: published after the transaction commits."""
-
-    exchange: str
-    routing_key: str
-    message: BaseModel
-    headers: dict[str, str] = field(default_factory=dict)
-    """Trace context of the message that caused it (filled in by the shard processor)."""
-    # (namespace, workflow_id) of a message for another workflow's history shard: the shard
-    # processor, which knows the shard count, fills in the routing key.
-    to_workflow: tuple[str, str] | None = None
-
-
-@dataclass(kw_only=True)
-class Outcome:
-    state: MutableState | None
-    events: list[HistoryEvent] = field(default_factory=list)
-    outbox: list[Outgoing] = field(default_factory=list)
-    timers_set: list[ScheduleTimer] = field(default_factory=list)
-    timers_deleted: list[str] = field(default_factory=list)
-    reply: Reply | None = None
-    # The state document changed (False for stale or duplicate messages: nothing to write).
-    changed: bool = False
-    is_new_run: bool = False
-    # Continue-as-new: the run that replaces this one, committed in the same transaction.
-    successor: Outcome | None = None
-    # Retention expired: delete the run, its events and timers instead of writing it.
-    purge: bool = False
-    # A new run's memo and search attributes (the `executions` columns), as its start gave them;
-    # memo None: a run history starts itself, whose memo is its WorkflowExecutionStarted's.
-    memo: dict[str, Payload] | None = None
-    search_attributes: dict[str, Any] = field(default_factory=dict)
-    # A start with TERMINATE_EXISTING: the current run it terminated, committed first in the same
-    # transaction (api/start_workflow.py).
-    terminated: Outcome | None = None
 
 
 class Mutation:
@@ -200,7 +176,7 @@ class Mutation:
             return None
         self._dispatch_wft = False
         wft.unstarted = False
-        return self._workflow_task_message().task
+        return self._workflow_task().task
 
     def end_workflow_task(
         self,
@@ -250,30 +226,8 @@ class Mutation:
         )
         self.state.wft_retry_attempt, self.state.wft_retry_event_id = attempt, event_id
 
-    def _workflow_task_message(self) -> AddWorkflowTask:
-        from .updates import pending as pending_updates  # updates.py builds on this module
-
-        st = self.state
-        assert st.workflow_task is not None
-        events = (*self._history, *self._new)
-        return AddWorkflowTask(
-            sticky_queue=st.sticky_queue,
-            task=WorkflowTask(
-                namespace=st.namespace,
-                workflow_id=st.workflow_id,
-                run_id=st.run_id,
-                workflow_type=st.workflow_type,
-                task_queue=st.task_queue,
-                scheduled_event_id=st.workflow_task.scheduled_event_id,
-                attempt=st.workflow_task.attempt,
-                first_event_id=1,
-                history_length=len(events),
-                events=events,
-                history_routing_key=names.shard_routing_key(st.shard_id),
-                updates=pending_updates(st, st.workflow_task.scheduled_event_id),
-                priority=st.priority,
-            ),
-        )
+    def _workflow_task(self) -> AddWorkflowTask:
+        return task_messages.workflow_task(self.state, (*self._history, *self._new))
 
     # --- activities -----------------------------------------------------------------------
 
@@ -282,30 +236,7 @@ class Mutation:
     ) -> None:
         """`worker_queue`: an eager dispatch to the worker `identity` (api/eager_activities.py),
         recorded on the attempt now; otherwise through matching."""
-        st = self.state
-        task = ActivityTask(
-            namespace=st.namespace,
-            workflow_id=st.workflow_id,
-            run_id=st.run_id,
-            workflow_type=st.workflow_type,
-            activity_id=info.activity_id,
-            activity_type=info.activity_type,
-            task_queue=info.task_queue,
-            input=info.input,
-            scheduled_event_id=info.scheduled_event_id,
-            attempt=info.attempt,
-            scheduled_time=info.scheduled_time,
-            current_attempt_scheduled_time=self.now,
-            schedule_to_close_timeout=info.schedule_to_close_timeout,
-            start_to_close_timeout=info.start_to_close_timeout,
-            heartbeat_timeout=info.heartbeat_timeout,
-            heartbeat_details=info.heartbeat_details,
-            history_routing_key=names.shard_routing_key(st.shard_id),
-            schedule_to_start_timeout=info.schedule_to_start_timeout,
-            priority=info.priority,
-            retry_policy=info.retry_policy,
-            header=info.header,
-        )
+        task = task_messages.activity_task(self.state, info, now=self.now)
         self.send(
             names.MATCHING_EXCHANGE,
             names.MATCHING_ROUTING_KEY,
@@ -412,7 +343,7 @@ class Mutation:
         st.timers.clear()
         relations.on_close(self, status, result=result, failure=failure, continued=continued)
         self.set_timer(TimerKind.RETENTION, fire_at=self.now + RETENTION_FIRST_CHECK)
-        self.send(names.NOTIFY_EXCHANGE, "", closed_notification(st, attributes))
+        self.send(names.NOTIFY_EXCHANGE, "", task_messages.closed_notification(st, attributes))
 
     def _delete_pending_timer_rows(self) -> None:
         """A closed run's pending timers would only fire stale; their rows go with the close, so
@@ -452,7 +383,7 @@ class Mutation:
         if self._dispatch_wft and wft is not None:
             # Through the shared queue no worker holds it yet (a sticky one counts as started).
             wft.unstarted = not (self._redispatch_wft or wft.speculative or self.state.sticky_queue)
-            self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task_message())
+            self.send(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY, self._workflow_task())
         return Outcome(
             state=self.state,
             events=self._new,
@@ -478,93 +409,3 @@ def _worker_started_time(started: datetime | None, scheduled: datetime, now: dat
     if started is None:
         return None
     return min(max(started, scheduled), now + MAX_WORKER_CLOCK_AHEAD)
-
-
-def closed_notification(st: MutableState, attributes: ev.EventAttributes) -> WorkflowClosed:
-    """The close notification, with the outcome when it is small enough to fan out."""
-    closed = WorkflowClosed(
-        namespace=st.namespace, workflow_id=st.workflow_id, run_id=st.run_id, status=st.status
-    )
-    full = closed.model_copy(
-        update={
-            "has_outcome": True,
-            "result": st.result,
-            "failure": st.failure,
-            "new_run_id": getattr(attributes, "new_execution_run_id", None),
-        }
-    )
-    return full if len(full.model_dump_json()) <= NOTIFY_OUTCOME_MAX_BYTES else closed
-
-
-def timer_key(
-    run_id: str,
-    kind: TimerKind,
-    *,
-    timer_id: str | None = None,
-    scheduled_event_id: int | None = None,
-    attempt: int | None = None,
-) -> str:
-    parts = [run_id, kind.value]
-    if timer_id is not None:
-        parts.append(f"t={timer_id}")
-    if scheduled_event_id is not None:
-        parts.append(f"e={scheduled_event_id}")
-    if attempt is not None:
-        parts.append(f"a={attempt}")
-    return "/".join(parts)
-
-
-def wft_timeout_key(run_id: str, wft: WorkflowTaskInfo) -> str:
-    return timer_key(
-        run_id,
-        TimerKind.WORKFLOW_TASK_TIMEOUT,
-        timer_id=wft.timer_id,
-        scheduled_event_id=wft.scheduled_event_id,
-        attempt=wft.attempt,
-    )
-
-
-def wft_retry_key(state: MutableState) -> str:
-    return timer_key(
-        state.run_id,
-        TimerKind.WORKFLOW_TASK_RETRY,
-        scheduled_event_id=state.wft_retry_event_id,
-        attempt=state.wft_retry_attempt,
-    )
-
-
-def to_workflow(namespace: str, workflow_id: str, message: BaseModel) -> Outgoing:
-    return Outgoing(
-        exchange=names.HISTORY_EXCHANGE, routing_key="", message=message, to_workflow=(namespace, workflow_id)
-    )
-
-
-def activity_timer_keys(run_id: str, info: ActivityInfo, *, attempt_only: bool = False) -> list[str]:
-    """The timer rows an activity may have: its current attempt's, and (unless `attempt_only`)
-    the whole activity's schedule-to-close timeout."""
-    e, a = info.scheduled_event_id, info.attempt
-    keys = [
-        timer_key(run_id, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e, attempt=a),
-        timer_key(run_id, TimerKind.ACTIVITY_RETRY, scheduled_event_id=e, attempt=a),
-    ]
-    if info.schedule_to_start_timeout is not None:
-        keys.append(timer_key(run_id, TimerKind.ACTIVITY_SCHEDULE_TO_START, scheduled_event_id=e, attempt=a))
-    if info.heartbeat_timer_seq:
-        keys.append(
-            timer_key(
-                run_id,
-                TimerKind.ACTIVITY_HEARTBEAT,
-                timer_id=str(info.heartbeat_timer_seq),
-                scheduled_event_id=e,
-                attempt=a,
-            )
-        )
-    if not attempt_only and info.schedule_to_close_timeout is not None:
-        keys.append(timer_key(run_id, TimerKind.ACTIVITY_TIMEOUT, scheduled_event_id=e))
-    return keys
-
-
-def unchanged(reply: Reply | None = None, *, send: Sequence[Outgoing] = ()) -> Outcome:
-    """Nothing to write. `send`: answers to other shards that need no write here (e.g. "no such
-    workflow"); the processor publishes them after the batch commits, before acking."""
-    return Outcome(state=None, reply=reply, changed=False, outbox=list(send))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tidal_schema import Failure, HistoryEvent, limits, names, sizes
 from tidal_schema import commands as cmd
@@ -22,8 +23,11 @@ from tidal_schema import events as ev
 from tidal_schema.messages import AddWorkflowTask, TimerKind, UpdateRequest, WorkflowTask
 
 from . import dedup
-from .mutation import Mutation, wft_timeout_key
 from .state import MutableState, UpdateInfo, WorkflowTaskInfo
+from .timer_keys import wft_timeout_key
+
+if TYPE_CHECKING:
+    from .mutation import Mutation  # which builds its workflow tasks with pending() below
 
 _KEEP_FINISHED = 100
 # Temporal's history.maxInFlightUpdates: updates admitted or accepted and not yet completed, per
