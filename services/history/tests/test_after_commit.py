@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from tidal_history.app import build
-from tidal_history.mutation import timer_key
+from tidal_history.timer_keys import timer_key
 from tidal_schema import WorkflowExecutionStatus, names
 from tidal_schema.messages import (
     MATCHING_MESSAGE,
