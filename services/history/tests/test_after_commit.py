@@ -1,19 +1,28 @@
 """A committed batch's outbox is published while the shard applies and commits its next batch
 (after_commit.py), in both modes (in-memory bus + SQLite, RabbitMQ + Postgres): the next batch does
 not wait for the broker's confirms of the previous one, but its own messages still go out after
-them (publish order per shard), and a batch whose publish fails is relayed, nothing lost."""
+them (publish order per shard), and a batch whose publish fails is relayed, nothing lost. With
+`publish_overlap` off (the default) only a timer fire's batch starts that way."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from tidal_history.app import build
-from tidal_schema import names
-from tidal_schema.messages import MATCHING_MESSAGE, AddWorkflowTask
+from tidal_history.timer_keys import timer_key
+from tidal_schema import WorkflowExecutionStatus, names
+from tidal_schema.messages import (
+    MATCHING_MESSAGE,
+    AddWorkflowTask,
+    FireTimer,
+    StartWorkflowExecution,
+    TimerKind,
+)
 from tidal_server.bus import AmqpBus, Bus, ConnectionLostError, Delivery, InMemoryBus, OutMessage, QueueSpec
 from tidal_server.db import tables as t
 from tidal_server.db.engine import create_engine
@@ -70,8 +79,15 @@ class _GatedAmqpBus(AmqpBus):
         await super().publish_many(messages)
 
 
+@pytest.fixture
+def publish_overlap() -> bool:
+    return True
+
+
 @pytest.fixture(params=["embedded", "stack"])
-async def gated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Runtime, _Gate]]:
+async def gated(
+    request: pytest.FixtureRequest, tmp_path: Path, publish_overlap: bool
+) -> AsyncIterator[tuple[Runtime, _Gate]]:
     gate = _Gate()
     bus: Bus
     if request.param == "embedded":
@@ -84,7 +100,7 @@ async def gated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await bus.connect()
     engine = create_engine(url)
     embedded = request.param == "embedded"
-    overrides = {"history": {"publish_overlap": True}}
+    overrides = {"history": {"publish_overlap": publish_overlap}}
     yield (
         Runtime(
             bus=bus, engine=engine, member_id="h1", shard_count=1, embedded=embedded, overrides=overrides
@@ -182,6 +198,93 @@ async def test_a_failed_publish_is_relayed_before_the_batch_committed_behind_it(
         await wait_for(outbox_drained, timeout=15, what="the relayed rows to be deleted")
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize("publish_overlap", [False])
+async def test_a_timer_fire_is_applied_while_the_previous_batch_publishes(
+    gated: tuple[Runtime, _Gate], publish_overlap: bool
+) -> None:
+    """Overlap off: a fire that arrives while the previous batch's publish waits for the broker is
+    applied and committed at once (on main it waited for that publish, the replies and the acks);
+    its own messages still go out after the previous batch's, and nothing is published twice."""
+    rt, gate = gated
+    service = build(rt)
+    await service.start()
+    received: list[str] = []
+
+    async def take(d: Delivery) -> None:
+        msg = MATCHING_MESSAGE.validate_json(d.body)
+        assert isinstance(msg, AddWorkflowTask)
+        received.append(msg.task.workflow_id)
+        await d.ack()
+
+    try:
+        await rt.bus.declare_queue(
+            QueueSpec(
+                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
+            )
+        )
+        await rt.bus.consume(names.MATCHING_QUEUE, take)
+        start = StartWorkflowExecution(
+            workflow_id="first",
+            workflow_type="T",
+            task_queue="q",
+            request_id="first",
+            workflow_run_timeout=timedelta(hours=1),
+        )
+        await _to_shard_zero(rt, start.model_dump_json().encode())
+        await wait_for(lambda: run_written(rt, "first"), timeout=15, what="the start to commit")
+        await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
+        run_id = await _run_id(rt, "first")
+        fire = FireTimer(
+            workflow_id="first",
+            run_id=run_id,
+            kind=TimerKind.WORKFLOW_RUN_TIMEOUT,
+            key=timer_key(run_id, TimerKind.WORKFLOW_RUN_TIMEOUT),
+        )
+        await _to_shard_zero(rt, fire.model_dump_json().encode())
+
+        async def timed_out() -> bool:
+            async with rt.engine.connect() as conn:
+                query = sa.select(t.executions.c.status).where(t.executions.c.run_id == run_id)
+                status = (await conn.execute(query)).scalar_one()
+            return bool(status == WorkflowExecutionStatus.TIMED_OUT.value)
+
+        # The broker still holds the start's task: the fire's batch did not wait for it.
+        await wait_for(timed_out, timeout=15, what="the fire to commit while the publish is held")
+        assert received == []
+        gate.open.set()
+        await wait_for(lambda: _got(received, 1), timeout=15, what="the start's task to reach matching")
+
+        async def outbox_drained() -> bool:
+            async with rt.engine.connect() as conn:
+                n = (await conn.execute(sa.select(sa.func.count()).select_from(t.outbox))).scalar_one()
+            return n == 0
+
+        await wait_for(outbox_drained, timeout=15, what="the published rows to be deleted")
+        assert received == ["first"]  # once
+    finally:
+        await service.stop()
+
+
+async def _to_shard_zero(rt: Runtime, body: bytes) -> None:
+    await rt.bus.publish(
+        OutMessage(exchange=names.HISTORY_EXCHANGE, routing_key=names.shard_routing_key(0), body=body)
+    )
+
+
+async def _run_id(rt: Runtime, workflow_id: str) -> str:
+    async with rt.engine.connect() as conn:
+        run_id = (
+            await conn.execute(
+                sa.select(t.executions.c.run_id).where(t.executions.c.workflow_id == workflow_id)
+            )
+        ).scalar_one()
+    return str(run_id)
+
+
+async def _got(received: list[str], n: int) -> bool:
+    return len(received) >= n
 
 
 async def _held(gate: _Gate, n: int) -> bool:

@@ -98,12 +98,21 @@ class AfterCommit:
         if self.relay_needed:
             raise PublishFailedError(f"shard {self._shard_id}: an earlier batch's outbox is unpublished")
 
-    async def settle(self) -> None:
+    async def settle(self, *, unless: asyncio.Future[None] | None = None) -> None:
         """Until every committed batch is finished, whatever the outcome (before a relay, when the
-        shard is lost or the processor stops)."""
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        self._tasks = []
+        shard is lost or the processor stops), or until `unless` is done (a timer fire arrived:
+        shard.py takes it while the rest finishes in the background)."""
+        pending = [task for task in self._tasks if not task.done()]
+        if unless is None:
+            if pending:
+                await asyncio.wait(pending)
+            self._tasks = []
+            return
+        while pending and not unless.done():
+            waited: list[asyncio.Future[None]] = [*pending, unless]
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            pending = [task for task in pending if not task.done()]
+        self._tasks = pending
 
     async def close(self) -> None:
         """Stop: a publish cut short leaves its rows to the next owner's relay, and its deliveries

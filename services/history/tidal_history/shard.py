@@ -16,7 +16,7 @@ import logging
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import HISTORY_MESSAGE, HistoryMessage
+from tidal_schema.messages import HISTORY_MESSAGE, FireTimer, HistoryMessage
 from tidal_server.bus import Bus, Consumer, Delivery, OutMessage, decoded_as, union_members
 from tidal_server.clock import Clock
 from tidal_server.supervision import ExitHandler, Supervised, Supervisor
@@ -42,6 +42,9 @@ _tracer = tracer("tidal.history")
 
 # What a delivery may hand over instead of its bytes (tidal_server.bus.handover).
 _HISTORY_KINDS = union_members(HistoryMessage)
+# How a timer fire is told from other deliveries before it is decoded (`_is_fire`).
+_FIRE_MARK = b'"type":"FireTimer"'
+_FIRE_SCAN_BYTES = 4096
 
 
 class ShardProcessor:
@@ -101,6 +104,10 @@ class ShardProcessor:
             confirmed=lambda seqs: self._published.extend(seqs),
             requeue=lambda deliveries: self._failures.requeue(deliveries),
         )
+        # Timer fires in the inbox (ids of their deliveries), and what wakes the loop when one
+        # arrives while it waits for a committed batch to finish (`_finish_unless_a_fire_waits`).
+        self._fires: set[int] = set()
+        self._fire_arrived: asyncio.Future[None] | None = None
         self.lost = asyncio.Event()
         self.processed = 0
 
@@ -139,6 +146,11 @@ class ShardProcessor:
 
     async def _enqueue(self, delivery: Delivery) -> None:
         self._inbox.put_nowait(delivery)
+        if _is_fire(delivery):
+            self._fires.add(id(delivery))
+            waiter = self._fire_arrived
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def _relay_pending_outbox(self) -> None:
         """After a takeover or crash: what was committed but maybe not published goes out again
@@ -173,6 +185,9 @@ class ShardProcessor:
             batch = [first]
             while len(batch) < self._batch_max and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
+            if self._fires:
+                for d in batch:
+                    self._fires.discard(id(d))
             try:
                 await self._failures.run(batch)
             except ShardLostError:
@@ -313,14 +328,28 @@ class ShardProcessor:
         ]
         self._after.start(Committed(outbox=to_publish, answers=answers, deliveries=valid))
         if not self._publish_overlap or not self._inbox.empty():
-            # Finish this batch first, so that the next one takes everything that arrives
-            # meanwhile: taking it earlier made batches smaller, more commits and more CPU per
-            # workflow than the overlap saved (docs/performance.md). A publish failure still
-            # reaches the next commit through `ready` (PublishFailedError).
-            await self._after.settle()
+            await self._finish_unless_a_fire_waits()
         self.processed += len(valid)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(metrics.now() - started)
+
+    async def _finish_unless_a_fire_waits(self) -> None:
+        """Finish the committed batch before taking the next, so that the next one takes everything
+        that arrives meanwhile: taking it earlier made batches smaller, more commits and more CPU
+        per workflow than the overlap saved (docs/performance.md, histpipe). Except for a timer
+        fire: one in the inbox, or arriving meanwhile, starts the next batch now, applied and
+        committed while this one's outbox publishes (after_commit.py keeps the publish order, and
+        acks after the confirms), instead of waiting out the publish, the replies and the acks:
+        that wait was most of a fire's lateness at the p99 (docs/performance.md, "Latency").
+        A publish failure still reaches the next commit through `ready` (PublishFailedError)."""
+        if self._fires:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._fire_arrived = waiter
+        try:
+            await self._after.settle(unless=waiter)
+        finally:
+            self._fire_arrived = None
 
     async def _apply_traced(self, d: Delivery, msg: HistoryMessage, state: BatchState) -> Outcome:
         """WorkingSet.apply in a span that continues the message's trace; what it puts in the outbox
@@ -346,6 +375,15 @@ class ShardProcessor:
         items = await split_oversized(items, self._bus, self._limits.max_message_bytes, self.shard_id)
         if items:
             await publish_outbox(self._bus, items, max_message_bytes=self._limits.max_message_bytes)
+
+
+def _is_fire(d: Delivery) -> bool:
+    """Whether a delivery is a timer fire, before it is decoded: the in-memory bus's handed-over
+    model, else the type field near the start of the JSON (FireTimer bodies are small). Only a
+    hint for when the next batch starts: a wrong guess costs a smaller batch, nothing else."""
+    if isinstance(getattr(d, "decoded", None), FireTimer):
+        return True
+    return d.body.find(_FIRE_MARK, 0, _FIRE_SCAN_BYTES) >= 0
 
 
 def _short(exc: ValidationError) -> str:
