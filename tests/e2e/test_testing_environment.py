@@ -16,6 +16,8 @@ from tidal.client import Client, Interceptor, OutboundInterceptor
 from tidal.common import QueryRejectCondition, SearchAttributeKey, TypedSearchAttributes
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
+from tidal_schema import shard_for
+from tidal_server.embedded import DEFAULT_SHARD_COUNT
 
 from tests.support.stack import wait_for
 
@@ -54,18 +56,22 @@ class Napper:
         return "rested"
 
 
-async def test_a_new_database_has_one_shard_and_a_used_file_keeps_its_count(tmp_path: Path) -> None:
-    """One history shard by default (in one process more add no parallelism), but a file keeps
-    the count its runs were stored under: timers armed under four shards must still fire when
-    the file is opened again without a count (under one, shards 1-3's timers would never load)."""
+async def test_a_new_database_has_the_default_shard_count_and_a_used_file_keeps_its_count(
+    tmp_path: Path,
+) -> None:
+    """A new database gets DEFAULT_SHARD_COUNT shards, but a file keeps the count its runs were
+    stored under: timers armed under eight shards must still fire when the file is opened again
+    without a count (under the default four, shards 4-7's timers would never load)."""
     fresh = await WorkflowEnvironment.start_local()
     try:
-        assert fresh.server.shard_count == 1
+        assert fresh.server.shard_count == DEFAULT_SHARD_COUNT == 4
     finally:
         await fresh.shutdown()
-    db = str(tmp_path / "four.sqlite3")
-    first = await WorkflowEnvironment.start_local(dev_server_database_filename=db, shard_count=4)
-    ids = [f"nap-{i}" for i in range(12)]  # spread over the four shards
+    db = str(tmp_path / "eight.sqlite3")
+    first = await WorkflowEnvironment.start_local(dev_server_database_filename=db, shard_count=8)
+    ids = [f"nap-{i}" for i in range(12)]
+    # Some beyond the default's shards, or the test could not fail.
+    assert any(shard_for(first.client.namespace, wid, 8) >= DEFAULT_SHARD_COUNT for wid in ids)
     try:
         async with Worker(first.client, task_queue="naps", workflows=[Napper]):
             for wid in ids:
@@ -83,7 +89,7 @@ async def test_a_new_database_has_one_shard_and_a_used_file_keeps_its_count(tmp_
         await first.shutdown()
     second = await WorkflowEnvironment.start_local(dev_server_database_filename=db)
     try:
-        assert second.server.shard_count == 4
+        assert second.server.shard_count == 8
         async with Worker(second.client, task_queue="naps", workflows=[Napper]), asyncio.timeout(60):
             for wid in ids:
                 assert await second.client.get_workflow_handle(wid).result() == "rested"

@@ -98,8 +98,9 @@ class WorkflowEnvironment:
         with their types before anything runs (a Text attribute can only be made so).
         `dev_server_database_filename` (or `database_path`): keep the server's SQLite database
         in that file, so another environment on the same file sees this one's runs.
-        `shard_count`: history shards; by default one for a new database (in one process more
-        shards add no parallelism) and, for an existing file, the count it was used with."""
+        `shard_count`: history shards; by default four for a new database and, for an existing
+        file, the count it was used with (opened with fewer, the other shards' timers would
+        never fire)."""
         path = _database_path(dev_server_database_filename, database_path)
         server = await _start_server(
             shard_count=shard_count, database_path=path, clock=None, ip=ip, port=port

@@ -33,13 +33,14 @@ from .settings import CommonSettings
 
 log = logging.getLogger("tidal.embedded")
 
-DEFAULT_SHARD_COUNT = 1
+DEFAULT_SHARD_COUNT = 4
 """History shards of a new embedded database when none is asked for (`shard_count=None`, what
-`WorkflowEnvironment.start_local()` passes by default). Shards are how the stack spreads
-history over processes; in one process they share one event loop and one SQLite connection, so
-they add no parallelism, only batch loops whose smaller batches each pay a commit and a turn of
-the loop (docs/performance.md, "Embedded mode"). An existing database keeps the count it was
-used with (`_stored_shard_count`)."""
+`WorkflowEnvironment.start_local()` passes by default). In one process shards share one event
+loop and one SQLite connection, so they add no parallelism; one shard was tried (session 11) and
+saved too little CPU to measure against the noise while every timer fire waited for the one
+shard's batch in progress (fired - due p50 35-61 ms against 12-14 ms with four:
+docs/performance.md, "Embedded mode"). An existing database keeps the count it was used with
+(`_stored_shard_count`): opened with fewer, the other shards' timers would never load."""
 
 
 class BusWorkerTransport:
