@@ -164,21 +164,8 @@ async def test_a_failed_publish_is_relayed_before_the_batch_committed_behind_it(
     rt, gate = gated
     service = build(rt)
     await service.start()
-    received: list[str] = []
-
-    async def take(d: Delivery) -> None:
-        msg = MATCHING_MESSAGE.validate_json(d.body)
-        assert isinstance(msg, AddWorkflowTask)
-        received.append(msg.task.workflow_id)
-        await d.ack()
-
     try:
-        await rt.bus.declare_queue(
-            QueueSpec(
-                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
-            )
-        )
-        await rt.bus.consume(names.MATCHING_QUEUE, take)
+        received = await _matching_tasks(rt)
         await publish_start(rt, "first")
         await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
         await publish_start(rt, "second")
@@ -210,21 +197,8 @@ async def test_a_timer_fire_is_applied_while_the_previous_batch_publishes(
     rt, gate = gated
     service = build(rt)
     await service.start()
-    received: list[str] = []
-
-    async def take(d: Delivery) -> None:
-        msg = MATCHING_MESSAGE.validate_json(d.body)
-        assert isinstance(msg, AddWorkflowTask)
-        received.append(msg.task.workflow_id)
-        await d.ack()
-
     try:
-        await rt.bus.declare_queue(
-            QueueSpec(
-                name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
-            )
-        )
-        await rt.bus.consume(names.MATCHING_QUEUE, take)
+        received = await _matching_tasks(rt)
         start = StartWorkflowExecution(
             workflow_id="first",
             workflow_type="T",
@@ -265,6 +239,23 @@ async def test_a_timer_fire_is_applied_while_the_previous_batch_publishes(
         assert received == ["first"]  # once
     finally:
         await service.stop()
+
+
+async def _matching_tasks(rt: Runtime) -> list[str]:
+    """The workflow ids of the tasks that reach matching's queue, in order (each acked)."""
+    received: list[str] = []
+
+    async def take(d: Delivery) -> None:
+        msg = MATCHING_MESSAGE.validate_json(d.body)
+        assert isinstance(msg, AddWorkflowTask)
+        received.append(msg.task.workflow_id)
+        await d.ack()
+
+    await rt.bus.declare_queue(
+        QueueSpec(name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)])
+    )
+    await rt.bus.consume(names.MATCHING_QUEUE, take)
+    return received
 
 
 async def _to_shard_zero(rt: Runtime, body: bytes) -> None:
