@@ -75,6 +75,17 @@ class RabbitMQ:
             return text
         raise ServerUnavailableError(f"rabbitmqctl is not available for an {self.mode} broker ({self.url})")
 
+    def log_lines(self, containing: str) -> list[str]:
+        """A local node's log lines holding `containing`, every boot's (for a failure's message)."""
+        if self.mode != "local" or self._base_dir is None:
+            return []
+        return [
+            line
+            for path in sorted((self._base_dir / "log").glob("*.log"))
+            for line in path.read_text(errors="replace").splitlines()
+            if containing in line
+        ]
+
     @property
     def can_manage_vhosts(self) -> bool:
         return self.mode in ("local", "container")

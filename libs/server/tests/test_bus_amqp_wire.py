@@ -36,10 +36,23 @@ def private_rabbitmq() -> Iterator[RabbitMQ]:
 
 
 async def test_a_broker_killed_mid_batch_loses_no_confirmed_publish(private_rabbitmq: RabbitMQ) -> None:
+    queue = f"test.amqp-kill.{uuid.uuid4().hex[:10]}"
+    spec = QueueSpec(name=queue, dead_letter=False)
+    # The queue is declared in an earlier boot of the node, stopped cleanly. RabbitMQ 3.10 commits
+    # a queue's record to Mnesia in two log records, the "committed" decision after the
+    # transaction's own; a SIGKILL before the decision reaches the file and the restarted node
+    # presumes the declaration aborted: the queue is gone and its confirmed, fsynced messages
+    # with it (6 of 40 runs here, always the windows confirmed before the kill; 0 of 20 with the
+    # clean restart: docs/reliability.md). That is the broker's metadata, not the confirms this
+    # test is about; a clean stop writes the log out.
+    setup = AmqpBus(private_rabbitmq.url, connection_name="tidal-test-bus-kill-setup")
+    await setup.connect()
+    await setup.declare_queue(spec)
+    await setup.close()
+    await asyncio.to_thread(private_rabbitmq.restart, hard=False)
     bus = AmqpBus(private_rabbitmq.url, connection_name="tidal-test-bus-kill")
     await bus.connect()
-    queue = f"test.amqp-kill.{uuid.uuid4().hex[:10]}"
-    await bus.declare_queue(QueueSpec(name=queue, dead_letter=False))
+    await bus.declare_queue(spec)  # recorded by the bus, so its reconnect declares it again
     ok: list[bytes] = []
     failed: list[BaseException] = []
     progress = asyncio.Event()
@@ -82,6 +95,10 @@ async def test_a_broker_killed_mid_batch_loses_no_confirmed_publish(private_rabb
         async with bus._raw_channel() as ch:
             while (m := await ch.basic_get(queue, no_ack=True)).delivery.name == "Basic.GetOk":
                 held.add(m.body)
-        assert set(ok) <= held, f"{len(set(ok) - held)} publishes reported confirmed were lost"
+        lost = set(ok) - held
+        recovered = private_rabbitmq.log_lines("queues of type rabbit_classic_queue")
+        # "Recovering 1 queues" after the kill (2 expected: this one and the dead-letter queue)
+        # says the node lost the queue's record, not that the bus reported unacked publishes.
+        assert not lost, f"{len(lost)} publishes reported confirmed were lost; node log: {recovered}"
     finally:
         await bus.close()
