@@ -253,6 +253,9 @@ class MatchingService:
             log.info("published %d workflow tasks again into queues young at the broker's loss", len(kept))
             self._young.published_again(self._monotonic())
             return
+        # Kept (bounded by young_queue_max_bytes) for the next reconnect to try again; the tasks
+        # come back by the workflow task timeout meanwhile.
+        log.error("gave up publishing %d young-queue workflow tasks again", len(kept))
 
     async def _poll_backlog(self) -> None:
         while True:
