@@ -1,7 +1,7 @@
 """What a client makes of answers a Tidal frontend never gives but a proxy, a load balancer or a
-dying server can: a redirect, a body cut short by a close (no length to tell it by), a body that
-is JSON but not a document. Each is an `RPCError` naming what came, on the direct path
-(`_http_direct.py`) and through httpx alike, never a success, a `ValueError` or an
+dying server can: a redirect, a body cut short by a close (with a length, or none to tell it by),
+a body that is JSON but not a document. Each is an `RPCError` naming what came, on the direct
+path (`_http_direct.py`) and through httpx alike, never a success, a `ValueError` or an
 `AttributeError` from deep inside the client. (A chunked or gzipped answer and a close before
 any answer are in test_http_transport.py.)"""
 
@@ -59,6 +59,10 @@ def _answer(path: str) -> bytes:
         return b"HTTP/1.1 302 Found\r\nlocation: /login\r\ncontent-length: 2\r\n\r\n{}"
     if path == "/cut":  # no length, no chunks: the body is what came before the close
         return b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"run_id": "ab'
+    if path == "/short":  # a length the close cuts short
+        return (
+            b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"run_id": "ab'
+        )
     if path == "/not-a-document":
         return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\nnull"
     if path == "/problem-not-a-document":
@@ -83,6 +87,9 @@ async def test_redirects_cut_bodies_and_non_documents_are_rpc_errors(
         with pytest.raises(RPCError) as caught:
             await client._call("POST", "/cut", json={}, **extra)
         assert caught.value.status == "internal" and "not a JSON document" in str(caught.value)
+        with pytest.raises(RPCError) as caught:
+            await client._call("POST", "/short", json={}, **extra)
+        assert caught.value.status == "internal"  # held before: the transport's read error
         with pytest.raises(RPCError) as caught:
             await client._call("GET", "/not-a-document", **extra)
         assert caught.value.status == "internal" and "not a JSON document" in str(caught.value)
