@@ -74,22 +74,45 @@ async def _call_once(http: httpx.AsyncClient, method: str, path: str, **kwargs: 
         ) from exc
     if sent is not None:
         status, reason, content = sent
-        if status >= 400:
-            try:
-                problem = json.loads(content)
-            except ValueError:
-                problem = {"detail": content.decode("utf-8", errors="replace")}
-            return _document(status, problem, reason=reason)
-        document: dict[str, Any] = json.loads(content) if content else {}
-        return document
-    if resp.status_code >= 400:
-        try:
-            problem = resp.json()
-        except ValueError:
-            problem = {"detail": resp.text}
-        return _document(resp.status_code, problem, reason=resp.reason_phrase)
-    data: dict[str, Any] = resp.json() if resp.content else {}
-    return data
+        if 300 <= status < 400:
+            raise _redirected(http, status, reason, content.decode("latin-1"))
+        return _answer(http, status, reason, content)
+    if resp.is_redirect or 300 <= resp.status_code < 400:
+        raise _redirected(http, resp.status_code, resp.reason_phrase, resp.headers.get("location", ""))
+    return _answer(http, resp.status_code, resp.reason_phrase, resp.content)
+
+
+def _redirected(http: httpx.AsyncClient, status: int, reason: str, location: str) -> RPCError:
+    # A proxy or load balancer in front of the frontend, never the frontend: not followed (a
+    # start or signal re-sent elsewhere is the operator's call), and never read as an answer.
+    return RPCError(
+        f"the address {http.base_url} answered {status} {reason}, a redirect to {location or '(nowhere)'}: "
+        "point the client at the Tidal frontend itself",
+        status="internal",
+        code=status,
+    )
+
+
+def _answer(http: httpx.AsyncClient, status: int, reason: str, content: bytes) -> dict[str, Any]:
+    """The answer's JSON document, or its problem raised as `RPCError`; a body that is not a
+    JSON object (cut short by a close, or not the frontend's) is an `RPCError` too."""
+    try:
+        document = json.loads(content) if content else {}
+    except ValueError:
+        document = None
+    if status >= 400:
+        if not isinstance(document, dict):
+            document = {"detail": content.decode("utf-8", errors="replace")}
+        return _document(status, document, reason=reason)
+    if not isinstance(document, dict):
+        raise RPCError(
+            f"the Tidal frontend at {http.base_url} answered {status} with a body that is not a JSON "
+            f"document ({len(content)} bytes: cut short by a closed connection, or not the frontend's); "
+            "the call may have taken effect",
+            status="internal",
+            code=status,
+        )
+    return document
 
 
 def _document(status: int, document: dict[str, Any], *, reason: str) -> dict[str, Any]:

@@ -73,7 +73,8 @@ def _query(params: Any) -> str | None:
 async def send_direct(
     http: httpx.AsyncClient, method: str, path: str, kwargs: Mapping[str, Any]
 ) -> tuple[int, str, bytes] | None:
-    """(status, reason, body) of the call sent on the pool, or None: send it through httpx."""
+    """(status, reason, body) of the call sent on the pool, or None: send it through httpx. For
+    a redirect (3xx) the body is the Location header's value."""
     transport = http._transport
     if type(transport) is not AiohttpTransport or not kwargs.keys() <= _KWARGS:
         return None
@@ -112,4 +113,8 @@ async def send_direct(
         await resp.aread()
         http.cookies.extract_cookies(resp)
         content = resp.content
+    if 300 <= status < 400:
+        # Not followed (httpx would not either): the caller names where it pointed.
+        location = next((v for k, v in raw if k.lower() == b"location"), b"")
+        return status, reason.decode("ascii", errors="ignore"), location
     return status, reason.decode("ascii", errors="ignore"), content

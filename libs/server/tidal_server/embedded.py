@@ -30,6 +30,7 @@ from .gc_freeze import freeze_startup_heap
 from .host import PREFERRED_ORDER, load_factories
 from .service import Runtime, Service
 from .settings import CommonSettings
+from .stored_shards import shard_count_for, stored_shard_count
 
 log = logging.getLogger("tidal.embedded")
 
@@ -40,7 +41,7 @@ loop and one SQLite connection, so they add no parallelism; one shard was tried 
 saved too little CPU to measure against the noise while every timer fire waited for the one
 shard's batch in progress (fired - due p50 35-61 ms against 12-14 ms with four:
 docs/performance.md, "Embedded mode"). An existing database keeps the count it was used with
-(`_stored_shard_count`): opened with fewer, the other shards' timers would never load."""
+(`stored_shards.py`): opened with fewer, the other shards' timers would never load."""
 
 
 class BusWorkerTransport:
@@ -101,15 +102,16 @@ class EmbeddedServer:
         self,
         *,
         database_path: str | None = None,
-        shard_count: int | None = 4,
+        shard_count: int | None = None,
         http_port: int = 0,
         clock: Clock | None = None,
         max_message_bytes: int | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         freeze_heap: bool = True,
     ) -> None:
-        """`shard_count`: None (`start_local()`'s default) for the count the database's runs
-        are stored under (a file an earlier server used), else `DEFAULT_SHARD_COUNT`;
+        """`shard_count`: None (the default) for the count the database's runs are stored under
+        (a file an earlier server used), else `DEFAULT_SHARD_COUNT`; a count other than the
+        stored one is refused at `start()` (`ShardCountMismatchError`);
         `settings`: per-service settings over the environment (e.g. a small history limit in a
         test); `max_message_bytes`: the bus limit every service then uses too; `freeze_heap`:
         once started, keep the garbage collector off what the process holds (`gc_freeze.py`;
@@ -142,8 +144,17 @@ class EmbeddedServer:
         await migrate(self.database_url)
         await self.bus.connect()
         engine = create_engine(self.database_url, sqlite_on_loop=True)
-        if self._requested_shards is None:
-            self.shard_count = await _stored_shard_count(engine) or DEFAULT_SHARD_COUNT
+        try:
+            self.shard_count = shard_count_for(
+                await stored_shard_count(engine),
+                self._requested_shards,
+                DEFAULT_SHARD_COUNT,
+                database=self._db_path,
+            )
+        except Exception:
+            await engine.dispose()
+            await self.bus.close()
+            raise
         self.runtime = Runtime(
             bus=self.bus,
             engine=engine,
@@ -235,17 +246,6 @@ class EmbeddedServer:
         if due is None:
             return None
         return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
-
-
-async def _stored_shard_count(engine: Any) -> int | None:
-    """The shard count a database was used with: every shard is acquired (a `shards` row) before
-    any run is written to it, and a run's shard is `hash % count`, so a file's runs are only
-    found again under the same count. None for a database no server has used. (A server that
-    died while acquiring its first shards could leave fewer rows than its count: pass the count
-    explicitly for such a file.)"""
-    async with engine.connect() as conn:
-        top = await conn.scalar(sa.select(sa.func.max(tables.shards.c.shard_id)))
-    return None if top is None else int(top) + 1
 
 
 def _prepare_path(raw: str) -> Path:

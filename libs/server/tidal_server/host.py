@@ -24,6 +24,7 @@ from .bus import AmqpBus, Bus, InMemoryBus
 from .db import check_schema_engine, create_engine, migrate_engine, redact
 from .service import Runtime, Service, ServiceFactory
 from .settings import CommonSettings
+from .stored_shards import shard_count_for, stored_shard_count
 from .supervision import Health
 
 log = logging.getLogger("tidal.host")
@@ -233,8 +234,15 @@ async def open_runtime(
         db_url, ssl_ca_file=None if embedded else settings.database_ca_file, sqlite_on_loop=embedded
     )
     try:
+        shard_count = settings.shard_count
         if embedded:
             await migrate_engine(engine)
+            # A file keeps the count it was used with (`make dev` and `tidal-server dev` share
+            # files): the operator's TIDAL_SHARD_COUNT only when it agrees, else a clear refusal.
+            asked = settings.shard_count if "shard_count" in settings.model_fields_set else None
+            shard_count = shard_count_for(
+                await stored_shard_count(engine), asked, settings.shard_count, database=redact(db_url)
+            )
         else:
             await check_schema_engine(engine)
         log.info("database ready", extra={"database": redact(db_url)})
@@ -255,7 +263,7 @@ async def open_runtime(
                 bus=bus,
                 engine=engine,
                 member_id=member_id,
-                shard_count=settings.shard_count,
+                shard_count=shard_count,
                 embedded=embedded,
                 overrides=dict(overrides or {}),
                 health=health or Health(),

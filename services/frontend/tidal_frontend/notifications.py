@@ -48,6 +48,9 @@ class ClosedWaiters:
         self._starting: dict[tuple[str, str], int] = {}
         self._started: OrderedDict[RunKey, WorkflowClosed | None] = OrderedDict()
         self._closes: OrderedDict[RunKey, None] = OrderedDict()  # the keys of _started with a close
+        # Runs whose close was forgotten (CLOSES_KEPT) before their start's reply named them: the
+        # reply must not mark them "close not come yet" (their poll would wait for it in vain).
+        self._forgotten: OrderedDict[RunKey, None] = OrderedDict()
         # Observer of new watches (a seam for a long-poll metric; tests use it to know a poll is
         # waiting without sleeping).
         self.on_watch: Callable[[RunKey], None] | None = None
@@ -81,7 +84,9 @@ class ClosedWaiters:
 
         def started(run_id: str) -> None:
             key = (namespace, workflow_id, run_id)
-            if key not in self._started:
+            if key in self._forgotten:
+                del self._forgotten[key]  # its poll reads as before
+            elif key not in self._started:
                 self._remember(key, None)
 
         try:
@@ -105,7 +110,12 @@ class ClosedWaiters:
         if closed is not None:
             self._closes[key] = None
             if len(self._closes) > CLOSES_KEPT:
-                self._started.pop(self._closes.popitem(last=False)[0], None)
+                gone = self._closes.popitem(last=False)[0]
+                self._started.pop(gone, None)
+                if gone[:2] in self._starting:
+                    self._forgotten[gone] = None
+                    if len(self._forgotten) > STARTED_KEPT:
+                        self._forgotten.popitem(last=False)
         if len(self._started) > STARTED_KEPT:
             old, _ = self._started.popitem(last=False)
             self._closes.pop(old, None)

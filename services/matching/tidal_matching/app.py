@@ -10,7 +10,13 @@ from collections.abc import Callable
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from tidal_schema import names
-from tidal_schema.messages import MATCHING_MESSAGE, AddActivityTask, AddQueryTask, MatchingMessage
+from tidal_schema.messages import (
+    MATCHING_MESSAGE,
+    AddActivityTask,
+    AddQueryTask,
+    AddWorkflowTask,
+    MatchingMessage,
+)
 from tidal_server.bus import (
     BusError,
     Consumer,
@@ -18,6 +24,7 @@ from tidal_server.bus import (
     OutMessage,
     QueueSpec,
     UnroutableError,
+    WatchesConnection,
     decoded_as,
     union_members,
 )
@@ -31,6 +38,7 @@ from .rate_declarations import RateDeclarations
 from .rate_limit import DeclaredRates
 from .router import destinations, task_priority
 from .settings import MatchingSettings
+from .young_queues import YoungQueues
 
 log = logging.getLogger("tidal.matching")
 _tracer = tracer("tidal.matching")
@@ -45,9 +53,16 @@ class MatchingService:
     def __init__(
         self, runtime: Runtime, settings: MatchingSettings, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        """`monotonic`: the time rate declarations lapse in (a test gives its fake clock's)."""
+        """`monotonic`: the time rate declarations lapse in and young queues age in (a test gives
+        its fake clock's)."""
         self._rt = runtime
         self._settings = settings
+        self._monotonic = monotonic
+        # Workflow tasks in queues the broker may still lose, published again after a reconnect.
+        self._young = YoungQueues(
+            window=settings.young_queue_seconds, max_bytes=settings.young_queue_max_bytes
+        )
+        self._publishing_again: asyncio.Task[None] | None = None
         # Declared worker queues -> backlog gauge labels (namespace, task queue, kind).
         self._declared: dict[str, tuple[str, str, str]] = {}
         self._declaring: dict[str, asyncio.Future[None]] = {}
@@ -83,6 +98,8 @@ class MatchingService:
                 name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)]
             )
         )
+        if isinstance(bus, WatchesConnection):
+            bus.watch_connection(self._connection_lost, self._connection_restored)
         await self._declarations.start()
         self._consumer = await bus.consume(
             names.MATCHING_QUEUE, self._handle, prefetch=self._settings.prefetch
@@ -90,6 +107,8 @@ class MatchingService:
         self._supervisor.spawn("backlog", self._poll_backlog)
 
     async def stop(self) -> None:
+        if self._publishing_again is not None:
+            self._publishing_again.cancel()
         await self._supervisor.stop()
         if self._consumer is not None:
             await self._consumer.cancel()
@@ -173,6 +192,8 @@ class MatchingService:
             if sticky:
                 self.sticky_hits += 1
                 metrics.STICKY_HIT.inc()
+            elif isinstance(msg, AddWorkflowTask):
+                self._young.published(queue, body, priority, self._monotonic())
             self.delivered += 1
             return "sticky" if sticky else "shared"
         return None
@@ -189,13 +210,52 @@ class MatchingService:
             declaring.add_done_callback(lambda done: self._declared_or_not(queue, done))
         # Shielded: a waiter cancelled (matching stopping) leaves the declaration to the others.
         await asyncio.shield(declaring)
-        self._declared[queue] = (namespace, task_queue, kind)
+        if queue not in self._declared:
+            self._declared[queue] = (namespace, task_queue, kind)
+            if kind == "workflow":
+                self._young.declared(queue, self._monotonic())
 
     def _declared_or_not(self, queue: str, done: asyncio.Future[None]) -> None:
         # A failed declaration is forgotten, so the next task (the requeued ones) tries again.
         self._declaring.pop(queue, None)
         if not done.cancelled():
             done.exception()  # retrieved: the waiters raised it
+
+    def _connection_lost(self) -> None:
+        self._young.lost(self._monotonic())
+
+    def _connection_restored(self) -> None:
+        if self._publishing_again is not None:
+            self._publishing_again.cancel()  # the next one publishes everything it did again
+        self._publishing_again = asyncio.ensure_future(self._publish_again())
+
+    async def _publish_again(self) -> None:
+        """The workflow tasks of queues that were young when the connection went: the broker may
+        have lost those queues with them (its reconnect declared them again, empty)."""
+        kept = self._young.restored()
+        if not kept:
+            self._young.published_again(self._monotonic())
+            return
+        for attempt in range(1, 6):
+            try:
+                await self._rt.bus.publish_many(
+                    [
+                        OutMessage(exchange="", routing_key=k.queue, body=k.body, priority=k.priority)
+                        for k in kept
+                    ]
+                )
+            except BusError as exc:
+                # Lost again: the next reconnect publishes them all again. Otherwise try again.
+                log.warning("publishing %d young-queue workflow tasks again failed (%s)", len(kept), exc)
+                await asyncio.sleep(attempt)
+                continue
+            metrics.REPUBLISHED.inc(len(kept))
+            log.info("published %d workflow tasks again into queues young at the broker's loss", len(kept))
+            self._young.published_again(self._monotonic())
+            return
+        # Kept (bounded by young_queue_max_bytes) for the next reconnect to try again; the tasks
+        # come back by the workflow task timeout meanwhile.
+        log.error("gave up publishing %d young-queue workflow tasks again", len(kept))
 
     async def _poll_backlog(self) -> None:
         while True:
@@ -213,6 +273,8 @@ class MatchingService:
                 metrics.BACKLOG.labels(*key, "activity_held").set(depth)
             await self._declarations.retire_stale()
             self._declarations.refresh_gauge()
+            self._young.tick(self._monotonic())
+            metrics.KEPT_BYTES.set(self._young.kept_bytes)
             await asyncio.sleep(self._settings.backlog_poll_seconds)
 
 

@@ -40,6 +40,15 @@ HELD = Counter(
     "Activity tasks held back for their task queue's rate limit before they went to its worker queue.",
     ["namespace", "task_queue"],
 )
+REPUBLISHED = Counter(
+    "tidal_matching_tasks_republished_total",
+    "Workflow tasks published again after a broker reconnect because their worker queue was young "
+    "(declared within young_queue_seconds) when the connection was lost.",
+)
+KEPT_BYTES = Gauge(
+    "tidal_matching_young_queue_kept_bytes",
+    "Bytes of workflow tasks kept to be published again should the broker lose a young queue.",
+)
 
 STICKY_HIT = STICKY.labels("hit")
 STICKY_MISS = STICKY.labels("miss")

@@ -30,6 +30,7 @@ from ._api import (
     QueueStats,
     RequestTimeout,
     UnroutableError,
+    WatchesConnection,
 )
 from ._settle import ack_all
 from .amqp import AmqpBus
@@ -64,6 +65,7 @@ __all__ = [
     "QueueStats",
     "RequestTimeout",
     "UnroutableError",
+    "WatchesConnection",
     "ack_all",
     "decoded_as",
     "union_members",

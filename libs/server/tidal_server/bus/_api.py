@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..metrics import BUS_METRICS, DEAD_LETTERED, queue_kind
 from ..telemetry import remote_context
@@ -154,6 +154,16 @@ class Bus(Protocol):
 
     async def queue_stats(self, name: str) -> QueueStats:
         """Ready messages and consumers of a queue; NotFoundError if it does not exist."""
+        ...
+
+
+@runtime_checkable
+class WatchesConnection(Protocol):
+    """A bus whose connection can be lost and restored (AMQP; the in-memory bus never is)."""
+
+    def watch_connection(self, on_lost: Callable[[], None], on_restored: Callable[[], None]) -> None:
+        """`on_lost()` when the connection goes (not on `close()`), `on_restored()` once a new
+        one has re-declared what was declared before; both on the event loop, never raising."""
         ...
 
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aio_pika
@@ -89,6 +90,7 @@ class AmqpBus:
         self._reply_setup: asyncio.Future[None] | None = None
         self._reply_setup_on: object | None = None
         self._closed = False
+        self._watchers: list[tuple[Callable[[], None], Callable[[], None]]] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -100,6 +102,8 @@ class AmqpBus:
         self._conn = await aio_pika.connect_robust(
             self._url, client_properties={"connection_name": self._connection_name}, **extra
         )
+        self._conn.close_callbacks.add(self._lost)
+        self._conn.reconnect_callbacks.add(self._restored)
         self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._admin = await self._conn.channel(publisher_confirms=False)
         await self.declare_exchange(DLX_EXCHANGE, "fanout")
@@ -120,6 +124,19 @@ class AmqpBus:
         self._publisher = None
         self._exchanges = {""}
         self._reply_on = self._reply_setup = self._reply_setup_on = None
+
+    def watch_connection(self, on_lost: Callable[[], None], on_restored: Callable[[], None]) -> None:
+        self._watchers.append((on_lost, on_restored))
+
+    def _lost(self, *_: Any) -> None:
+        if self._closed:
+            return
+        for on_lost, _restored in self._watchers:
+            _call_quietly(on_lost)
+
+    def _restored(self, *_: Any) -> None:
+        for _lost, on_restored in self._watchers:
+            _call_quietly(on_restored)
 
     def _connection(self) -> AbstractRobustConnection:
         if self._closed or self._conn is None:
@@ -388,3 +405,11 @@ def _retrieve(fut: asyncio.Future[None]) -> None:
     """Read a shielded setup's outcome, so a failure nobody awaited any more is not logged."""
     if not fut.cancelled():
         fut.exception()
+
+
+def _call_quietly(callback: Callable[[], None]) -> None:
+    # Inside aio-pika's (re)connection: a watcher's failure must not break the reconnect.
+    try:
+        callback()
+    except Exception:
+        logging.getLogger("tidal.bus").exception("connection watcher failed")
