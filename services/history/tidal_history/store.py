@@ -55,11 +55,12 @@ _LOAD_CURRENT = (
     "SELECT run_id, status, start_request_id FROM current_executions"
     " WHERE namespace = $1 AND workflow_id = $2"
 )
-# Every start of a batch in one read (the workflow ids that are not there come back as no row).
+# Every start of a batch in one read (the workflow ids that are not there come back as no row):
+# the join of the keys to `current_executions` inside a function (migration 0006) planned for
+# these keys each time, not a plan cached while the table was empty.
 _LOAD_CURRENTS = (
-    "SELECT c.namespace, c.workflow_id, c.run_id, c.status, c.start_request_id"
-    " FROM unnest($1::text[], $2::text[]) AS u(n, w)"
-    " JOIN current_executions AS c ON c.namespace = u.n AND c.workflow_id = u.w"
+    "SELECT namespace, workflow_id, run_id, status, start_request_id"
+    " FROM tidal_load_currents($1::text[], $2::text[])"
 )
 _LOAD_RUN = (
     "SELECT state::text AS state, version FROM executions"
