@@ -1,5 +1,6 @@
 """The plans of history's key lookups on Postgres stay key lookups after the tables grew from
-empty (docs/performance.md, "Plans made for the keys of each batch").
+empty, and the hot tables get their first statistics (docs/performance.md, "Plans made for the
+keys of each batch").
 
 The plans are read with auto_explain at `log_level = notice` on the engine's connections (the
 notices reach the client, nested statements of `tidal_write_batch` and `tidal_load_currents`
@@ -7,6 +8,7 @@ included); loading it needs a superuser, as the private test cluster's role is."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +20,12 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_history.state import MutableState
 from tidal_history.store import HistoryStore, RunWrite, VersionConflictError
+from tidal_history.table_stats import TABLES, FirstStatistics
 from tidal_schema import WorkflowExecutionStatus
 from tidal_server.db.engine import create_engine
 from tidal_server.db.migrate import migrate
+
+from tests.support.polling import until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 GROWN = 5000  # rows added after the plans were first made: far past any empty-table plan
@@ -178,3 +183,74 @@ async def test_the_version_check_still_rejects_a_stale_writer_with_plans_made_pe
         ).scalar()
     assert tuple(row) == ("Completed", 2)
     assert current == "Completed"
+
+
+async def _without_statistics(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT c.relname FROM pg_class AS c WHERE c.relname = ANY(:t)"
+                " AND c.relnamespace = current_schema()::regnamespace"
+                " AND NOT EXISTS (SELECT 1 FROM pg_statistic AS s WHERE s.starelid = c.oid)"
+            ),
+            {"t": list(TABLES)},
+        )
+        return {r[0] for r in rows}
+
+
+async def test_the_hot_tables_get_their_first_statistics_once_runs_were_committed(
+    explained: tuple[AsyncEngine, list[str]],
+) -> None:
+    """The supervised loop waits for `after_runs` new runs of this process, analyzes the tables
+    that have none, and then idles: a second check finds nothing to do."""
+    engine, _ = explained
+    store = HistoryStore(engine)
+    stats = FirstStatistics(engine, after_runs=6)
+    store.statistics = stats
+    task = asyncio.create_task(stats.run())
+    try:
+        range_id = await store.acquire_shard(0, "h1")
+        await _start_and_close(store, range_id, ["a", "b", "c"])
+        assert not stats.done  # 3 new runs of 6
+        assert await _without_statistics(engine) >= {"executions", "current_executions"}
+        await _grow(engine, 200)
+        await _start_and_close(store, range_id, ["d", "e", "f"])
+        await until(lambda: stats.done, what="the first statistics")
+        assert not await _without_statistics(engine) & {"executions", "current_executions"}
+        assert not task.done()  # a supervised loop idles, it does not return
+        # `timers` is empty here: ANALYZE keeps no statistics of no rows, so it is analyzed again
+        # and still has none.
+        assert await _without_statistics(engine) == {"timers"}
+        assert await stats.analyze_missing() == []
+    finally:
+        task.cancel()
+        await store.close()
+
+
+async def test_first_statistics_do_nothing_on_sqlite(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tidal.sqlite3'}"
+    engine = create_engine(url)
+    try:
+        stats = FirstStatistics(engine, after_runs=1)
+        stats.note_new_runs(10)
+        assert stats.done
+    finally:
+        await engine.dispose()
+
+
+async def test_first_statistics_give_up_on_a_held_lock_instead_of_queueing(
+    explained: tuple[AsyncEngine, list[str]],
+) -> None:
+    """A migration (or anyone) holding a lock that ANALYZE needs: the try fails with the lock
+    timeout instead of waiting in the lock queue, where the hot path's statements would queue
+    behind it; nothing is analyzed, and the next try (the supervisor's restart) succeeds."""
+    engine, _ = explained
+    await _grow(engine, 200)
+    stats = FirstStatistics(engine, after_runs=1)
+    async with engine.connect() as holder:
+        await holder.execute(sa.text("LOCK TABLE executions IN SHARE UPDATE EXCLUSIVE MODE"))
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await stats.analyze_missing()
+        assert await _without_statistics(engine) >= {"executions", "current_executions"}
+        await holder.rollback()
+    assert await stats.analyze_missing() == ["current_executions", "executions"]
