@@ -239,18 +239,32 @@ async def test_first_statistics_do_nothing_on_sqlite(tmp_path: Any) -> None:
 
 
 async def test_first_statistics_give_up_on_a_held_lock_instead_of_queueing(
-    explained: tuple[AsyncEngine, list[str]],
+    explained: tuple[AsyncEngine, list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A migration (or anyone) holding a lock that ANALYZE needs: the try fails with the lock
     timeout instead of waiting in the lock queue, where the hot path's statements would queue
-    behind it; nothing is analyzed, and the next try (the supervisor's restart) succeeds."""
+    behind it; nothing is analyzed, and the loop tries again until it succeeds."""
     engine, _ = explained
     await _grow(engine, 200)
-    stats = FirstStatistics(engine, after_runs=1)
+    stats = FirstStatistics(engine, after_runs=1, retry_seconds=0.05)
     async with engine.connect() as holder:
         await holder.execute(sa.text("LOCK TABLE executions IN SHARE UPDATE EXCLUSIVE MODE"))
         with pytest.raises(asyncpg.LockNotAvailableError):
             await stats.analyze_missing()
         assert await _without_statistics(engine) >= {"executions", "current_executions"}
-        await holder.rollback()
-    assert await stats.analyze_missing() == ["current_executions", "executions"]
+        # The loop: its try fails the same way, and it keeps running (no crash for the
+        # supervisor to count, the process stays ready) and tries again.
+        stats.note_new_runs(1)
+        task = asyncio.create_task(stats.run())
+        try:
+            await until(
+                lambda: any("first statistics not taken" in r.getMessage() for r in caplog.records),
+                what="a failed try",
+            )
+            assert not stats.done and not task.done()
+            await holder.rollback()
+            await until(lambda: stats.done, what="the retried statistics")
+            assert not task.done()
+        finally:
+            task.cancel()
+    assert await _without_statistics(engine) == {"timers"}

@@ -13,8 +13,8 @@ at its pace.
 
 `FirstStatistics.run` is a supervised loop of the history process: it waits until this process
 has committed `after_runs` new runs, analyzes those of `TABLES` that have no statistics yet
-(autovacuum's or anyone's), and then has nothing left to do. A role that does not own the tables
-gets a warning from Postgres and no statistics, which is what it had before.
+(autovacuum's or anyone's), retrying a failed try, and then has nothing left to do. A role that
+does not own the tables gets a warning from Postgres and no statistics, as it had before.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_server.db.raw import is_postgres, pg_connection
+from tidal_server.faults import describe
 
 __all__ = ["TABLES", "FirstStatistics"]
 
@@ -33,6 +34,7 @@ log = logging.getLogger("tidal.history")
 # The tables whose key lookups the batch commit and the starts' read plan (the append-only
 # history_events and the short-lived outbox are looked up by their primary key only).
 TABLES = ("executions", "current_executions", "timers")
+_MAX_RETRY_SECONDS = 300.0
 
 # The hot tables of the current schema that have no statistics at all.
 _WITHOUT_STATISTICS = """
@@ -46,8 +48,16 @@ ORDER BY c.relname
 class FirstStatistics:
     """See the module docstring. `note_new_runs` is called after each committed batch."""
 
-    def __init__(self, engine: AsyncEngine, *, after_runs: int = 100, tables: Sequence[str] = TABLES) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        after_runs: int = 100,
+        tables: Sequence[str] = TABLES,
+        retry_seconds: float = 5.0,
+    ) -> None:
         self._engine = engine
+        self._retry_seconds = retry_seconds
         self._after_runs = after_runs
         self._tables = list(tables)
         self._runs = 0
@@ -81,10 +91,20 @@ class FirstStatistics:
 
     async def run(self) -> None:
         """Wait for the tables to grow, analyze what has no statistics, then idle until
-        cancelled (a supervised loop must not return; after a failure it starts again here)."""
+        cancelled (a supervised loop must not return). A failed try (the database away, a lock
+        held by DDL) is retried here, with a doubling pause: this is an optimisation, and a
+        crash of a supervised loop would mark the process not ready while it backs off."""
         if not self.done:
             await self._grown.wait()
-            analyzed = await self.analyze_missing()
+        pause = self._retry_seconds
+        while not self.done:
+            try:
+                analyzed = await self.analyze_missing()
+            except Exception as exc:
+                log.warning("first statistics not taken (%s); next try in %.0f s", describe(exc), pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _MAX_RETRY_SECONDS)
+                continue
             if analyzed:
                 log.info("analyzed %s (no statistics yet)", ", ".join(analyzed))
             self.done = True
