@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,7 @@ from tidal_server.db import (
     outbox,
 )
 from tidal_server.db.engine import DatabaseUnavailableError
+from tidal_server.db.migrate import alembic_config, check_schema_engine
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -168,3 +170,45 @@ async def test_concurrent_migrations_on_postgres(fresh_database_url: str) -> Non
     # Several pods may run `tidal-server migrate` at once; the advisory lock serialises them.
     await asyncio.gather(*(migrate(fresh_database_url) for _ in range(3)))
     await check_schema(fresh_database_url)
+
+
+def _to(revision: str) -> Any:
+    def move(connection: sa.Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(cfg, revision)
+        else:
+            command.downgrade(cfg, revision)
+
+    return move
+
+
+async def _plan_settings(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT proname, proconfig FROM pg_proc"
+                " WHERE proname IN ('tidal_write_batch', 'tidal_load_currents')"
+            )
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+async def test_custom_plans_migrate_down_and_up_again(fresh_database_url: str) -> None:
+    """Migration 0006: the batch function planned per call and the starts' read in a function of
+    its own; down to 0005 both are as they were, and up again restores them."""
+    await migrate(fresh_database_url)
+    engine = create_engine(fresh_database_url)
+    custom = ["plan_cache_mode=force_custom_plan"]
+    try:
+        assert await _plan_settings(engine) == {"tidal_write_batch": custom, "tidal_load_currents": custom}
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("0005"))
+        assert await _plan_settings(engine) == {"tidal_write_batch": None}
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("head"))
+        assert await _plan_settings(engine) == {"tidal_write_batch": custom, "tidal_load_currents": custom}
+        await check_schema_engine(engine)
+    finally:
+        await engine.dispose()

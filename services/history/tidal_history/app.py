@@ -57,6 +57,7 @@ class HistoryService:
         metrics.watch_cache(self.cache)
         await topology.declare(self._rt.bus, self._rt.shard_count)
         await self.membership.start()
+        self._supervisor.spawn("table-stats", self._store.statistics.run)
 
     async def stop(self) -> None:
         await self.membership.stop()

@@ -36,6 +36,7 @@ from .store_types import (
     StoreError,
     VersionConflictError,
 )
+from .table_stats import FirstStatistics
 from .visibility import needs_visibility, write_visibility
 
 __all__ = [
@@ -55,11 +56,12 @@ _LOAD_CURRENT = (
     "SELECT run_id, status, start_request_id FROM current_executions"
     " WHERE namespace = $1 AND workflow_id = $2"
 )
-# Every start of a batch in one read (the workflow ids that are not there come back as no row).
+# Every start of a batch in one read (the workflow ids that are not there come back as no row):
+# the join of the keys to `current_executions` inside a function (migration 0006) planned for
+# these keys each time, not a plan cached while the table was empty.
 _LOAD_CURRENTS = (
-    "SELECT c.namespace, c.workflow_id, c.run_id, c.status, c.start_request_id"
-    " FROM unnest($1::text[], $2::text[]) AS u(n, w)"
-    " JOIN current_executions AS c ON c.namespace = u.n AND c.workflow_id = u.w"
+    "SELECT namespace, workflow_id, run_id, status, start_request_id"
+    " FROM tidal_load_currents($1::text[], $2::text[])"
 )
 _LOAD_RUN = (
     "SELECT state::text AS state, version FROM executions"
@@ -95,6 +97,8 @@ class HistoryStore:
         # The hot path's connections (reads of a batch's starts and cache misses, the batch commit,
         # the outbox's relay and deletes), held instead of checked out each time (db/held.py).
         self._held = HeldConnections(engine)
+        # The hot tables' first ANALYZE once they hold rows (table_stats.py; run by the service).
+        self.statistics = FirstStatistics(engine)
 
     async def close(self) -> None:
         """Give the held connections back to the engine's pool (the service's stop)."""
@@ -262,9 +266,11 @@ class HistoryStore:
             # The common case: the fence and the batch in one statement (batch_pg's function
             # call), in that statement's own transaction: one round trip, no SQLAlchemy.
             async with self._held.connection() as db:
-                return await batch_pg.write_batch_in_one_call(
+                pending = await batch_pg.write_batch_in_one_call(
                     db, shard_id=shard_id, range_id=range_id, writes=writes, published_seqs=published_seqs
                 )
+            self.statistics.note_new_runs(sum(w.old_version is None for w in writes))
+            return pending
         if not self._pg and not schedules and not any(w.purge or needs_visibility(w) for w in writes):
             # The common batch on SQLite: the fence and the batch on the driver's connection, in
             # a transaction begun and committed by hand (tidal_server.db.raw), no SQLAlchemy.
