@@ -171,14 +171,17 @@ class ActivityWorker:
 
     # --- heartbeats -----------------------------------------------------------------------
 
-    def _heartbeat_hook(self, attempt: _Attempt, loop: asyncio.AbstractEventLoop) -> Callable[..., None]:
+    def _heartbeat_hook(self, correlation_id: str, loop: asyncio.AbstractEventLoop) -> Callable[..., None]:
+        # By id, not the attempt itself: the hook lives in the attempt's context, and a hook
+        # holding the attempt would make a cycle that only the cyclic collector frees.
         def hook(*details: Any) -> None:
-            loop.call_soon_threadsafe(self._on_heartbeat, attempt, details)
+            loop.call_soon_threadsafe(self._on_heartbeat, correlation_id, details)
 
         return hook
 
-    def _on_heartbeat(self, attempt: _Attempt, details: tuple[Any, ...]) -> None:
-        if attempt.correlation_id not in self._running:
+    def _on_heartbeat(self, correlation_id: str, details: tuple[Any, ...]) -> None:
+        attempt = self._running.get(correlation_id)
+        if attempt is None:
             return  # the attempt has finished; a late heartbeat from its thread
         attempt.pending = details
         if attempt.sender is None:
@@ -260,7 +263,7 @@ class ActivityWorker:
         if self._shutting_down:
             ctx.worker_shutdown()
         attempt = _Attempt(task=task, ctx=ctx, conv=conv)
-        ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
+        ctx.heartbeat = self._heartbeat_hook(attempt.correlation_id, asyncio.get_running_loop())
         self._running[attempt.correlation_id] = attempt
         token = _activity._set_context(ctx)
         try:
@@ -291,6 +294,9 @@ class ActivityWorker:
             self._running.pop(attempt.correlation_id, None)
             if attempt.sender is not None:
                 attempt.sender.cancel()
+            # The finished task holds a copy of the context that holds `ctx`: let go of it, so the
+            # attempt's objects are freed by reference counting, not left to the cyclic collector.
+            attempt.inner = None
 
     async def deliver(
         self,
