@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,7 +84,9 @@ class _Attempt:
     task: ActivityTask
     ctx: _activity._Context
     conv: DataConverter  # the worker's, with this attempt's serialization context
-    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Matches history's heartbeat replies to the attempt. Unique within the worker's own control
+    # queue, which is all it needs: a counter, not a uuid4 (an os.urandom call per attempt).
+    correlation_id: str
     # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled),
     # "activity_gone" (the attempt is no longer current: report nothing) or "worker_shutdown"
     # (the worker is stopping: fail the attempt retryably so another worker runs it).
@@ -125,6 +128,7 @@ class ActivityWorker:
         self._publish = publish
         self.control_queue = names.activity_control_queue(f"{identity}-{uuid.uuid4().hex[:8]}")
         self._running: dict[str, _Attempt] = {}
+        self._attempt_ids = itertools.count(1)
         self._shutting_down = False
         self._notices: set[asyncio.Task[None]] = set()
 
@@ -262,7 +266,7 @@ class ActivityWorker:
             ctx.cancelled_event, ctx.shutdown_event = self._shared.new_event(), self._shared.new_event()
         if self._shutting_down:
             ctx.worker_shutdown()
-        attempt = _Attempt(task=task, ctx=ctx, conv=conv)
+        attempt = _Attempt(task=task, ctx=ctx, conv=conv, correlation_id=str(next(self._attempt_ids)))
         ctx.heartbeat = self._heartbeat_hook(attempt.correlation_id, asyncio.get_running_loop())
         self._running[attempt.correlation_id] = attempt
         token = _activity._set_context(ctx)
