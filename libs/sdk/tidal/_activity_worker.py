@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,7 +84,9 @@ class _Attempt:
     task: ActivityTask
     ctx: _activity._Context
     conv: DataConverter  # the worker's, with this attempt's serialization context
-    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Matches history's heartbeat replies to the attempt. Unique within the worker's own control
+    # queue, which is all it needs: a counter, not a uuid4 (an os.urandom call per attempt).
+    correlation_id: str
     # Why the worker cancelled the attempt: "cancel_requested" (report it as cancelled),
     # "activity_gone" (the attempt is no longer current: report nothing) or "worker_shutdown"
     # (the worker is stopping: fail the attempt retryably so another worker runs it).
@@ -125,6 +128,7 @@ class ActivityWorker:
         self._publish = publish
         self.control_queue = names.activity_control_queue(f"{identity}-{uuid.uuid4().hex[:8]}")
         self._running: dict[str, _Attempt] = {}
+        self._attempt_ids = itertools.count(1)
         self._shutting_down = False
         self._notices: set[asyncio.Task[None]] = set()
 
@@ -171,14 +175,17 @@ class ActivityWorker:
 
     # --- heartbeats -----------------------------------------------------------------------
 
-    def _heartbeat_hook(self, attempt: _Attempt, loop: asyncio.AbstractEventLoop) -> Callable[..., None]:
+    def _heartbeat_hook(self, correlation_id: str, loop: asyncio.AbstractEventLoop) -> Callable[..., None]:
+        # By id, not the attempt itself: the hook lives in the attempt's context, and a hook
+        # holding the attempt would make a cycle that only the cyclic collector frees.
         def hook(*details: Any) -> None:
-            loop.call_soon_threadsafe(self._on_heartbeat, attempt, details)
+            loop.call_soon_threadsafe(self._on_heartbeat, correlation_id, details)
 
         return hook
 
-    def _on_heartbeat(self, attempt: _Attempt, details: tuple[Any, ...]) -> None:
-        if attempt.correlation_id not in self._running:
+    def _on_heartbeat(self, correlation_id: str, details: tuple[Any, ...]) -> None:
+        attempt = self._running.get(correlation_id)
+        if attempt is None:
             return  # the attempt has finished; a late heartbeat from its thread
         attempt.pending = details
         if attempt.sender is None:
@@ -259,8 +266,8 @@ class ActivityWorker:
             ctx.cancelled_event, ctx.shutdown_event = self._shared.new_event(), self._shared.new_event()
         if self._shutting_down:
             ctx.worker_shutdown()
-        attempt = _Attempt(task=task, ctx=ctx, conv=conv)
-        ctx.heartbeat = self._heartbeat_hook(attempt, asyncio.get_running_loop())
+        attempt = _Attempt(task=task, ctx=ctx, conv=conv, correlation_id=str(next(self._attempt_ids)))
+        ctx.heartbeat = self._heartbeat_hook(attempt.correlation_id, asyncio.get_running_loop())
         self._running[attempt.correlation_id] = attempt
         token = _activity._set_context(ctx)
         try:
@@ -291,6 +298,9 @@ class ActivityWorker:
             self._running.pop(attempt.correlation_id, None)
             if attempt.sender is not None:
                 attempt.sender.cancel()
+            # The finished task holds a copy of the context that holds `ctx`: let go of it, so the
+            # attempt's objects are freed by reference counting, not left to the cyclic collector.
+            attempt.inner = None
 
     async def deliver(
         self,

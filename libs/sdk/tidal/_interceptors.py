@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,15 +94,22 @@ class ActivityOutboundInterceptor:
 
 
 class _Outbound(ActivityOutboundInterceptor):
+    """The context holds its outbound chain, so the chain's end holds the context weakly: a
+    strong reference both ways is a cycle that only the cyclic collector frees, per attempt. The
+    attempt (and the activity's context variable) keep the context alive while it can be used."""
+
     def __init__(self, ctx: _activity._Context) -> None:  # no `next`: this is the end of the chain
-        self._ctx = ctx
+        self._ctx = weakref.ref(ctx)
+        self._info = ctx.info
 
     def info(self) -> _activity.Info:
-        return self._ctx.info
+        ctx = self._ctx()
+        return ctx.info if ctx is not None else self._info
 
     def heartbeat(self, *details: Any) -> None:
-        if self._ctx.heartbeat is not None:
-            self._ctx.heartbeat(*details)
+        ctx = self._ctx()
+        if ctx is not None and ctx.heartbeat is not None:
+            ctx.heartbeat(*details)
 
 
 class _Inbound(ActivityInboundInterceptor):
