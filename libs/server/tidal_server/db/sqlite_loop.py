@@ -35,6 +35,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import await_, greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
+from .sqlite_checkpoint import FALLBACK_PAGES, Checkpointer
+
 __all__ = ["FairPool", "Lease", "connect_on_loop", "first_in_line"]
 
 
@@ -202,6 +204,13 @@ class _OnLoopConnection(aiosqlite.Connection):
     """aiosqlite's connection, with every call after connecting run inline on the caller's
     thread. Connecting and closing still go through aiosqlite's thread (it exists anyway)."""
 
+    checkpointer: Checkpointer | None = None
+
+    async def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+        await super().close()
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
             # Raises "Connection closed" (aiosqlite is untyped).
@@ -214,12 +223,19 @@ def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(path, check_same_thread=False)
 
 
-def connect_on_loop(path: str) -> Callable[[], Any]:
-    """An `async_creator` for `create_async_engine`: connections whose statements run inline."""
+def connect_on_loop(path: str, *, checkpoint_thread: bool = True) -> Callable[[], Any]:
+    """An `async_creator` for `create_async_engine`: connections whose statements run inline,
+    each with its WAL checkpointed on a thread of its own (sqlite_checkpoint.py) unless
+    `checkpoint_thread` is False."""
 
     async def creator() -> aiosqlite.Connection:
         conn = _OnLoopConnection(partial(_connect, path), iter_chunk_size=64)
         conn._thread.daemon = True  # what SQLAlchemy's aiosqlite dialect does for its own
-        return await conn
+        await conn
+        if checkpoint_thread:
+            await conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
+            conn.checkpointer = Checkpointer(path)
+            conn.checkpointer.start()
+        return conn
 
     return creator
