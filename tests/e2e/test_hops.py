@@ -29,7 +29,8 @@ def _by_kind(families: object) -> dict[str, float]:
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
+async def env(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WorkflowEnvironment]:
+    monkeypatch.setenv("TIDAL_SHARED_QUEUE_REFRESH_SECONDS", scenarios_hops.REFRESH_SECONDS)
     e = await WorkflowEnvironment.start_local()
     yield e
     await e.shutdown()
@@ -56,6 +57,13 @@ async def test_eager_start_falls_back_embedded(env: WorkflowEnvironment) -> None
     await scenarios_hops.eager_start_falls_back(env.client, "hops-eager-fallback", dispatched)
 
 
+async def test_first_tasks_skip_matching_embedded(env: WorkflowEnvironment) -> None:
+    async def dispatched() -> dict[str, float]:
+        return _by_kind(REGISTRY.collect())
+
+    await scenarios_hops.first_tasks_skip_matching(env.client, "hops-direct", dispatched)
+
+
 async def test_eager_start_task_never_run_embedded(env: WorkflowEnvironment) -> None:
     await scenarios_hops.eager_task_never_run(env.client, "hops-eager-lost")
 
@@ -69,6 +77,8 @@ async def stack_client(stack: Stack) -> AsyncIterator[tuple[Client, int]]:
     metrics_port = free_port()
     for name in SERVICES:
         extra = {"TIDAL_METRICS_PORT": str(metrics_port)} if name == "matching" else {}
+        if name == "history":
+            extra["TIDAL_SHARED_QUEUE_REFRESH_SECONDS"] = scenarios_hops.REFRESH_SECONDS
         stack.start(name, **extra)
     await stack.wait_ready()
     client = await Client.connect(stack.address)
@@ -96,6 +106,17 @@ async def test_eager_start_stack(stack_client: tuple[Client, int]) -> None:
         return _by_kind(text_string_to_metric_families(text))
 
     await scenarios_hops.eager_start(client, "hops-eager-start", dispatched)
+
+
+async def test_first_tasks_skip_matching_stack(stack_client: tuple[Client, int]) -> None:
+    client, port = stack_client
+
+    async def dispatched() -> dict[str, float]:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+        return _by_kind(text_string_to_metric_families(text))
+
+    await scenarios_hops.first_tasks_skip_matching(client, "hops-direct", dispatched)
 
 
 async def test_eager_attempt_never_reported_is_retried_stack(stack_client: tuple[Client, int]) -> None:
