@@ -1,6 +1,6 @@
 """Where one workflow's latency goes, hop by hop, on the full stack.
 
-    uv run python bench/hops.py [-m 30] [--show 2] [--no-firehose] [--eager]
+    uv run python bench/hops.py [-m 30] [--show 2] [--no-firehose] [--eager] [--execute]
 
 Starts private RabbitMQ + Postgres, the stack (each service its own process) and the bench
 worker in its own process, turns on RabbitMQ's firehose for the run's vhost, and runs M
@@ -11,6 +11,7 @@ the client's HTTP calls, those bus events (attributed by the workflow id in the 
 history events' times and the worker's own take time of each workflow task; the report gives the
 p50 of each step's offset from the previous one. `--eager`: the workflows run on a worker in this
 process (its own task queue), every start asking for eager start (the first task rides the reply).
+`--execute`: `execute_workflow` (the start waits for the result, one request; no "start returned").
 
 A history event's time is history's batch time: WorkflowTaskStarted's is when history applied the
 completion, not when the worker took the task (that is `worker took`). The firehose's stamps come
