@@ -1,6 +1,6 @@
 """Where one workflow's latency goes, hop by hop, on the full stack.
 
-    uv run python bench/hops.py [-m 30] [--show 2] [--no-firehose] [--eager]
+    uv run python bench/hops.py [-m 30] [--show 2] [--no-firehose] [--eager] [--execute]
 
 Starts private RabbitMQ + Postgres, the stack (each service its own process) and the bench
 worker in its own process, turns on RabbitMQ's firehose for the run's vhost, and runs M
@@ -11,6 +11,7 @@ the client's HTTP calls, those bus events (attributed by the workflow id in the 
 history events' times and the worker's own take time of each workflow task; the report gives the
 p50 of each step's offset from the previous one. `--eager`: the workflows run on a worker in this
 process (its own task queue), every start asking for eager start (the first task rides the reply).
+`--execute`: `execute_workflow` (the start waits for the result, one request; no "start returned").
 
 A history event's time is history's batch time: WorkflowTaskStarted's is when history applied the
 completion, not when the worker took the task (that is `worker took`). The firehose's stamps come
@@ -182,11 +183,19 @@ async def _one_at_a_time(args: argparse.Namespace, client: Client, queue: str) -
     for i in range(args.m):
         wid = f"hops-{i}-{uuid.uuid4().hex[:8]}"
         t0 = time.time()
-        handle = await client.start_workflow(
-            GreetingWorkflow.run, "x", id=wid, task_queue=queue, request_eager_start=args.eager
-        )
-        t1 = time.time()
-        await handle.result()
+        t1: float | None = None
+        if args.execute:
+            # One request: the start waits for the result (`wait_for_result`).
+            await client.execute_workflow(
+                GreetingWorkflow.run, "x", id=wid, task_queue=queue, request_eager_start=args.eager
+            )
+            handle = client.get_workflow_handle(wid)
+        else:
+            handle = await client.start_workflow(
+                GreetingWorkflow.run, "x", id=wid, task_queue=queue, request_eager_start=args.eager
+            )
+            t1 = time.time()
+            await handle.result()
         t2 = time.time()
         if args.firehose:
             await asyncio.sleep(0.2)  # late copies of this workflow's messages
@@ -199,7 +208,7 @@ class _Run:
     wid: str
     handle: Any
     t0: float
-    t1: float
+    t1: float | None  # None with --execute (one request)
     t2: float
 
 
@@ -207,11 +216,9 @@ async def _timelines(runs: list[_Run]) -> list[tuple[list[Event], str]]:
     """Each run's timeline: the client's calls and the run's history events."""
     out = []
     for r in runs:
-        tl = [
-            Event(r.t0, "client", "http", "start call"),
-            Event(r.t1, "client", "http", "start returned"),
-            Event(r.t2, "client", "http", "result returned"),
-        ]
+        tl = [Event(r.t0, "client", "http", "start call"), Event(r.t2, "client", "http", "result returned")]
+        if r.t1 is not None:
+            tl.insert(1, Event(r.t1, "client", "http", "start returned"))
         for e in (await r.handle.fetch_history()).events:
             tl.append(Event(e.event_time.timestamp(), "history", "event", e.event_type))
             taken = getattr(e.attributes, "started_time", None)
@@ -270,6 +277,12 @@ def main() -> int:
         "--eager",
         action="store_true",
         help="a worker in this process on its own task queue, every start asking for eager start",
+    )
+    parser.add_argument(
+        "--execute",
+        action="store_true",
+        help="execute_workflow (the start waits for the result: one request) instead of "
+        "start_workflow, then result()",
     )
     args = parser.parse_args()
     log_dir = ROOT / "bench" / "results" / f"hops-{time.strftime('%Y%m%d-%H%M%S')}"

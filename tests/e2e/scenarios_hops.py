@@ -1,9 +1,11 @@
 """Fewer hops (docs/performance.md, "Hops and messages"): eager activities and sticky workflow
-tasks go from history straight to the worker; run on the embedded server and on the real stack.
+tasks go from history straight to the worker, and other workflow tasks straight to the task
+queue's shared queue; run on the embedded server and on the real stack.
 
 `dispatched()` returns matching's `tidal_matching_tasks_dispatched_total` summed by kind
 (workflow, activity): in-process in the embedded mode, scraped from matching's /metrics on the
-stack."""
+stack. The tests run history with `shared_queue_refresh_seconds` = `REFRESH_SECONDS`, so the only
+workflow task matching carries is a task queue's first one that was not started eagerly."""
 
 from __future__ import annotations
 
@@ -26,12 +28,16 @@ Dispatched = Callable[[], Awaitable[dict[str, float]]]
 
 STUCK: dict[str, asyncio.Event] = {}
 
+REFRESH_SECONDS = "3600"
+"""TIDAL_SHARED_QUEUE_REFRESH_SECONDS for these tests: no refresh through matching during a test."""
+
 
 async def eager_activity(client: Client, task_queue: str, dispatched: Dispatched) -> None:
-    """With eager activities (the default) matching carries only the first workflow task; the
-    activity and the second task go from history to the worker that completed the task, and
-    ActivityTaskStarted names that worker. With `disable_eager_activity_execution` the activity
-    goes through matching again."""
+    """With eager activities (the default) matching carries only the task queue's first workflow
+    task; the activity and the second task go from history to the worker that completed the task,
+    and ActivityTaskStarted names that worker. With `disable_eager_activity_execution` the activity
+    goes through matching again (the next run's first workflow task does not: history puts it on
+    the shared queue itself)."""
     async with Worker(client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[greet]) as w:
         before = await dispatched()
         handle = await client.start_workflow(
@@ -54,7 +60,7 @@ async def eager_activity(client: Client, task_queue: str, dispatched: Dispatched
         )
         assert await handle.result() == "Hello, matched!"
         after = await dispatched()
-        assert _delta(before, after) == {"workflow": 1, "activity": 1}
+        assert _delta(before, after) == {"workflow": 0, "activity": 1}
         assert _started_identity(await handle.fetch_history()) == ""
 
 
@@ -63,7 +69,8 @@ async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -
     workflow task comes back in the start's reply and matching carries nothing at all (the
     activity and the second task are eager and sticky); the history and the result are those of
     the usual path. A start from another client object (no worker of its own) or without the flag
-    goes through matching."""
+    does not get the task in its reply: the task queue's first such task goes through matching,
+    the next one straight to the shared queue."""
     other = Client(**client.config())  # the same connection, but no worker built with it
     async with Worker(client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[greet]) as w:
         runs: dict[str, tuple[list[str], dict[str, int]]] = {}
@@ -94,8 +101,26 @@ async def eager_start(client: Client, task_queue: str, dispatched: Dispatched) -
             assert [e.attributes.identity for e in started] == [w.identity] * 2  # type: ignore[union-attr]
     assert runs["eager"][1] == {"workflow": 0, "activity": 0}
     assert runs["usual"][1] == {"workflow": 1, "activity": 0}
-    assert runs["other client"][1] == {"workflow": 1, "activity": 0}
+    assert runs["other client"][1] == {"workflow": 0, "activity": 0}
     assert runs["eager"][0] == runs["usual"][0] == runs["other client"][0]
+
+
+async def first_tasks_skip_matching(client: Client, task_queue: str, dispatched: Dispatched) -> None:
+    """Workflows started one after another on a task queue a worker polls: matching carries the
+    first one's first workflow task (it declares the queue and learns it for its backlog gauge),
+    history puts the others' on the shared queue itself; every run completes on the worker."""
+    async with Worker(client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[greet]) as w:
+        before = await dispatched()
+        for i in range(3):
+            handle = await client.start_workflow(
+                GreetingWorkflow.run, f"direct {i}", id=f"direct-{uuid.uuid4()}", task_queue=task_queue
+            )
+            assert await handle.result() == f"Hello, direct {i}!"
+            started = [
+                e for e in (await handle.fetch_history()).events if e.event_type == "WorkflowTaskStarted"
+            ]
+            assert [e.attributes.identity for e in started] == [w.identity] * 2  # type: ignore[union-attr]
+        assert _delta(before, await dispatched()) == {"workflow": 1, "activity": 0}
 
 
 def _workflow_tasks_taken(task_queue: str) -> float:

@@ -15,7 +15,7 @@ from tidal_schema.limits import MESSAGE_MAX_BYTES
 
 from . import _with_start
 from ._async_activity import AsyncActivityHandle
-from ._client_calls import ClientCalls
+from ._client_calls import WAIT_FOR_RESULT, ClientCalls
 from ._client_connect import (
     ClientConfig,
     HttpConnectConfig,
@@ -287,7 +287,13 @@ class Client:
         )
 
     async def execute_workflow(self, workflow: Any, arg: Any = _MISSING, **kwargs: Any) -> Any:
-        handle = await self.start_workflow(workflow, arg, **kwargs)
+        # The start also waits for the result (one request instead of a start and a poll), except
+        # in the time-skipping environment, which skips time only while `result()` waits.
+        token = WAIT_FOR_RESULT.set(self.result_wait_hook is None)
+        try:
+            handle = await self.start_workflow(workflow, arg, **kwargs)
+        finally:
+            WAIT_FOR_RESULT.reset(token)
         return await handle.result()
 
     async def start_update_with_start_workflow(

@@ -4,6 +4,7 @@ frontend's HTTP API (docs/api.md). `Client` and `WorkflowHandle` only build inpu
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import _async_activity, _with_start
@@ -48,14 +49,20 @@ from ._schedule_inputs import (
 from ._schedules import ScheduleDescription
 from ._start_options import StartOptions
 from ._visibility import WorkflowExecutionCount, count_workflows
-from ._workflow_handle import WorkflowHandle
+from ._workflow_handle import RESULT_POLL_SECONDS, WorkflowHandle
 from .exceptions import RPCError, WorkflowAlreadyStartedError
 
 if TYPE_CHECKING:
     from ._client import Client
     from ._schedule_client import ScheduleAsyncIterator, ScheduleHandle
 
-__all__ = ["ClientCalls"]
+__all__ = ["WAIT_FOR_RESULT", "ClientCalls"]
+
+WAIT_FOR_RESULT: ContextVar[bool] = ContextVar("tidal_wait_for_result", default=False)
+"""Set by `Client.execute_workflow` around its start: the start asks the frontend to wait for the
+result too (`wait_for_result`), and the handle's first `result()` takes that answer instead of a
+poll of its own: one request per workflow instead of two. A context variable, not an input field,
+so that the interceptors' `StartWorkflowInput` stays temporalio's."""
 
 
 class ClientCalls(OutboundInterceptor):
@@ -99,10 +106,14 @@ class ClientCalls(OutboundInterceptor):
         slot = eager_slot(c, input)
         if slot is not None:
             body["request_eager_execution"] = True
+        # Not with an eager start (its task must reach the worker at once; the frontend would not
+        # wait anyway) nor with a caller's rpc_timeout (which a 30 s wait could outlast, failing a
+        # start that succeeded).
+        wait = slot is None and input.rpc_timeout is None and WAIT_FOR_RESULT.get()
+        if wait:
+            body["wait_for_result"] = RESULT_POLL_SECONDS
         try:
-            reply = await c._call(
-                "POST", c._wf_path(), json=body, **http_options(input.rpc_metadata, input.rpc_timeout)
-            )
+            reply = await _post_start(c, body, http_options(input.rpc_metadata, input.rpc_timeout))
         except RPCError as exc:
             if slot is not None:
                 slot.release()
@@ -117,7 +128,7 @@ class ClientCalls(OutboundInterceptor):
             raise
         if slot is not None:
             await hand_over(slot, reply.get("eager_workflow_task"))
-        return WorkflowHandle(
+        handle: WorkflowHandle[Any] = WorkflowHandle(
             c,
             input.id,
             run_id=reply["run_id"],
@@ -125,6 +136,9 @@ class ClientCalls(OutboundInterceptor):
             first_execution_run_id=reply["run_id"],
             result_type=input.ret_type,
         )
+        if wait and isinstance(reply.get("result"), dict):
+            handle._polled = reply["result"]
+        return handle
 
     async def cancel_workflow(self, input: CancelWorkflowInput) -> None:
         c = self._client
@@ -246,3 +260,19 @@ class ClientCalls(OutboundInterceptor):
 
     async def update_schedule(self, input: UpdateScheduleInput) -> None:
         await _schedules.update(self._client, input)
+
+
+async def _post_start(c: Client, body: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The start call. A frontend older than `wait_for_result` refuses the field (400, before
+    anything starts): the start is sent again without it."""
+    try:
+        return await c._call("POST", c._wf_path(), json=body, **options)
+    except RPCError as exc:
+        if (
+            "wait_for_result" not in body
+            or exc.status != "invalid_argument"
+            or "wait_for_result" not in str(exc)
+        ):
+            raise
+    plain = {k: v for k, v in body.items() if k != "wait_for_result"}
+    return await c._call("POST", c._wf_path(), json=plain, **options)

@@ -30,11 +30,12 @@ from .exceptions import WorkflowFailureError
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["WorkflowHandle"]
+__all__ = ["RESULT_POLL_SECONDS", "WorkflowHandle"]
 
 ReturnT = TypeVar("ReturnT")
 _MISSING: Any = object()
-_RESULT_POLL_SECONDS = 30.0
+RESULT_POLL_SECONDS = 30.0
+"""The `wait` of each result long poll (and of a start that waits for its result)."""
 
 
 class WorkflowHandle(Generic[ReturnT]):
@@ -56,6 +57,9 @@ class WorkflowHandle(Generic[ReturnT]):
         # carries it. Recorded only: cancel/terminate do not check it against the server yet.
         self.first_execution_run_id = first_execution_run_id
         self._result_type = result_type
+        # The first result poll's answer, when the start waited for it (execute_workflow): the
+        # next `result()` takes it instead of sending that poll.
+        self._polled: dict[str, Any] | None = None
 
     async def result(self, *, follow_runs: bool = True) -> ReturnT:
         """The workflow's result. With `follow_runs` (the default, as in temporalio) a run that
@@ -70,11 +74,15 @@ class WorkflowHandle(Generic[ReturnT]):
     async def _result(self, follow_runs: bool) -> ReturnT:
         c = self._client
         run_id = self.run_id
+        polled, self._polled = self._polled, None
         while True:
-            params: dict[str, Any] = {"wait": _RESULT_POLL_SECONDS}
-            if run_id:
-                params["run_id"] = run_id
-            data = await c._call("GET", c._wf_path(self.id, "/result"), params=params)
+            if polled is not None and polled.get("run_id") == run_id:
+                data, polled = polled, None
+            else:
+                params: dict[str, Any] = {"wait": RESULT_POLL_SECONDS}
+                if run_id:
+                    params["run_id"] = run_id
+                data = await c._call("GET", c._wf_path(self.id, "/result"), params=params)
             status = WorkflowExecutionStatus(data["status"])
             if status is WorkflowExecutionStatus.RUNNING:
                 continue

@@ -156,6 +156,47 @@ async def test_a_long_poll_whose_client_hangs_up_stops_waiting(
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "Running"
 
 
+async def test_a_start_waiting_for_its_result_whose_client_hangs_up_stands(
+    served: tuple[FrontendService, int, Callable[[], Any]],
+) -> None:
+    """`wait_for_result`: the client hangs up while the start waits for the run's close. The wait
+    stops, and the start stands (history has it before the wait began): retried with its
+    request id it answers the same run, which is a start answered, not a second run."""
+    service, port, _ = served
+    workflow_id = f"w-{uuid.uuid4().hex[:8]}"
+    request_id = str(uuid.uuid4())
+    start = {"workflow_id": workflow_id, "workflow_type": "T", "task_queue": "q", "request_id": request_id}
+    body = json.dumps({**start, "wait_for_result": WAIT})
+    waiters = service.context.waiters
+    seen: list[tuple[str, str, str]] = []
+    waiters.on_watch = lambda k: seen.append(k) if k[1] == workflow_id else None
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST {BASE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+        )
+        await writer.drain()
+        await until(lambda: bool(seen), what="the start to wait", deadline=DEADLINE, interval=0.01)
+    finally:
+        waiters.on_watch = None
+    key = seen[0]
+    writer.close()  # the client hangs up
+    await writer.wait_closed()
+    await until(
+        lambda: not waiters.watching(key), what="the abandoned wait to stop", deadline=DEADLINE, interval=0.01
+    )
+    assert await reader.read() == b""
+    again = json.dumps(start)
+    answer = await _exchange(
+        port,
+        f"POST {BASE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(again)}\r\nConnection: close\r\n\r\n{again}",
+    )
+    assert answer.split(b" ", 2)[1] in (b"200", b"201"), answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["run_id"] == key[2]
+
+
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [

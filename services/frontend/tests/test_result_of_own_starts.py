@@ -187,3 +187,69 @@ def test_closes_kept_before_their_poll_are_bounded(monkeypatch: pytest.MonkeyPat
     assert waiters.take_started(("ns", "a", "r")) == (False, None)
     assert [waiters.take_started(("ns", w, "r"))[1] is not None for w in "bcd"] == [True, True, False]
     assert not waiters._started and not waiters._closes
+
+
+# --- a start that waits for its result (api/start_workflow.py, `wait_for_result`) ------------
+
+
+async def test_a_start_with_wait_for_result_answers_the_run_and_its_result(
+    client: httpx.AsyncClient, frontend: FrontendService, frontend_bus: AmqpBus, reads: list[str | None]
+) -> None:
+    """One request: the start's fields as without the wait, and `result` as the poll would have
+    answered it (from the close notification: no read)."""
+    w = wid()
+    seen: list[tuple[str, str, str]] = []
+    frontend.context.waiters.on_watch = lambda k: seen.append(k) if k[1] == w else None
+    try:
+        body = {"workflow_id": w, "workflow_type": "Greet", "task_queue": "tq", "wait_for_result": 30}
+        posted = asyncio.create_task(client.post(BASE, json=body))
+        await until(lambda: bool(seen), deadline=DEADLINE, what="the start to wait", interval=0.01)
+    finally:
+        frontend.context.waiters.on_watch = None
+    (key,) = seen
+    async with asyncio.timeout(DEADLINE):
+        await notify(frontend_bus, closed(w, key[2]))
+        r = await posted
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert (answer["workflow_id"], answer["run_id"], answer["started"]) == (w, key[2], True)
+    assert answer["result"] == {
+        "workflow_id": w,
+        "run_id": key[2],
+        "status": "Completed",
+        "result": [PAYLOAD],
+        "failure": None,
+        "new_run_id": None,
+    }
+    assert reads == [] and not frontend.context.waiters.watching(key)
+
+
+async def test_a_plain_start_answers_without_a_result(client: httpx.AsyncClient) -> None:
+    r = await client.post(BASE, json={"workflow_id": wid(), "workflow_type": "Greet", "task_queue": "tq"})
+    assert r.status_code == 201 and r.json()["result"] is None
+
+
+@pytest.mark.parametrize("wait", [0, -1, "soon", 10**12])
+async def test_a_wait_for_result_out_of_range_is_a_400_and_starts_nothing(
+    client: httpx.AsyncClient, fake_history: Any, wait: object
+) -> None:
+    w = wid()
+    body = {"workflow_id": w, "workflow_type": "Greet", "task_queue": "tq", "wait_for_result": wait}
+    r = await client.post(BASE, json=body)
+    assert r.status_code == 400, r.text
+    assert "wait_for_result" in r.text
+    assert ("default", w) not in fake_history.runs
+
+
+async def test_a_start_whose_wait_fails_still_answers_the_started_run(
+    client: httpx.AsyncClient, frontend: FrontendService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start is acknowledged by history before the wait: if the wait cannot answer (here the
+    run's read after a short wait finds no row), the start is answered without `result`, never
+    as an error the caller would take for a failed start."""
+    monkeypatch.setattr(get_result, "UNREAD_WAIT_SECONDS", 0.05)
+    w = wid()
+    body = {"workflow_id": w, "workflow_type": "Greet", "task_queue": "tq", "wait_for_result": 0.1}
+    r = await client.post(BASE, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["result"] is None and r.json()["run_id"]

@@ -35,6 +35,8 @@ __all__ = ["FastPath"]
 
 _NAMESPACES = f"{PREFIX}/namespaces/"
 _JSON = b"application/json"
+# A start that waits for its result (a hint: a wrong guess only costs the disconnect watch).
+_WAIT_FOR_RESULT = b'"wait_for_result"'
 
 
 class FastPath:
@@ -83,10 +85,11 @@ class FastPath:
         elif headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
             await self.app(scope, receive, send)  # a GET with a body: BodyLimit's to judge
             return
-        if start or not _waits(query):
+        if (start and _WAIT_FOR_RESULT not in (body or b"")) or (not start and not _waits(query)):
             reply = await self._calls.reply(method, path, query, headers, body)
         else:
-            gone, reply = await self._long_poll(path, query, headers, receive, received)
+            # A result long poll, or a start that waits for its result (api/start_workflow.py).
+            gone, reply = await self._long_poll(method, path, query, headers, body, receive, received)
             if gone:
                 return  # nobody to answer
         if reply is None:
@@ -105,16 +108,20 @@ class FastPath:
 
     async def _long_poll(
         self,
+        method: str,
         path: str,
         query: Mapping[str, str],
         headers: Mapping[str, str],
+        body: bytes | None,
         receive: Receive,
         received: list[Message],
     ) -> tuple[bool, Reply | None]:
         """The result long poll, given up when the client hangs up: (True, None) then. Otherwise an
         abandoned poll kept its task and its watch for the whole wait (up to a minute), and a
-        client opening polls and hanging up piled them up."""
-        reply = asyncio.ensure_future(self._calls.reply("GET", path, query, headers, None))
+        client opening polls and hanging up piled them up. A start that waits for its result is
+        given up the same way, but only its wait: the start itself finishes (it is shielded,
+        api/start_workflow.py), as a plain start does when its client leaves."""
+        reply = asyncio.ensure_future(self._calls.reply(method, path, query, headers, body))
         gone = asyncio.ensure_future(_until_gone(receive, received))
         try:
             await asyncio.wait((reply, gone), return_when=asyncio.FIRST_COMPLETED)

@@ -44,6 +44,7 @@ from tidal_server.telemetry import SERVICE_ATTRIBUTE, tracer
 
 from . import metrics
 from .api import get_result
+from .api import start_workflow as start_api
 from .api.router import PREFIX
 from .context import FrontendContext
 from .operations import start_workflow as start_op
@@ -192,8 +193,7 @@ class InProcessCalls:
             errors += [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         if errors:
             raise RequestValidationError(errors)
-        answer = await start_op.start_workflow(ctx, admitted, request)
-        return (201 if answer.started else 200), answer
+        return await start_api.start_and_wait(ctx, admitted, request)
 
     async def _result(
         self, namespace: str, workflow_id: str, query: Mapping[str, str], headers: Mapping[str, str]

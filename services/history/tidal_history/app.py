@@ -12,6 +12,7 @@ from tidal_server.supervision import ExitHandler
 
 from . import metrics, topology
 from .cache import RunCache
+from .direct import SharedQueues
 from .poison import PoisonPolicy
 from .settings import HistorySettings
 from .shard import ShardProcessor
@@ -31,6 +32,9 @@ class HistoryService:
         self.cache = RunCache(
             max_bytes=settings.cache_max_bytes, max_runs=settings.cache_size, on_evict=metrics.cache_evicted
         )
+        # One per process, shared by its shards: a task queue's refresh through matching is per
+        # process, not per shard.
+        self._shared_queues = SharedQueues(refresh_seconds=settings.shared_queue_refresh_seconds)
         self.processors: dict[int, ShardProcessor] = {}
         self._supervisor = runtime.supervisor("history")
         self._poison = PoisonPolicy(
@@ -89,6 +93,7 @@ class HistoryService:
             batch_max=self._settings.batch_max,
             prefetch=self._settings.prefetch,
             publish_overlap=self._settings.publish_overlap,
+            shared_queues=self._shared_queues,
             limits=self._limits,
             supervisor=self._supervisor,
             on_exit=self._on_shard_exit(shard_id),

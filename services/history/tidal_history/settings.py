@@ -15,6 +15,11 @@ class HistorySettings(CommonSettings):
     takes its next message, when no other message waits (after_commit.py). Off by default: on the
     saturated 2-core box it made batches smaller and cost more CPU per workflow than it saved in
     latency (docs/performance.md, "History's publish and acks off the batch loop")."""
+    shared_queue_refresh_seconds: float = 10.0
+    """TIDAL_SHARED_QUEUE_REFRESH_SECONDS: a workflow task without a worker's queue goes straight to
+    its task queue's shared queue (direct.py), except one per task queue per this many seconds,
+    which goes through matching so that matching keeps the queue declared and its backlog gauge
+    current. 0: every such task goes through matching."""
     # The run cache (cache.py), one per process and shared by its shards: a budget of estimated
     # memory, and a backstop on the number of runs.
     cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)

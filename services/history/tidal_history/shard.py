@@ -26,6 +26,7 @@ from . import metrics
 from .after_commit import AfterCommit, Committed
 from .batch_failures import BatchFailurePolicy
 from .cache import RunCache, ShardCache
+from .direct import SharedQueues
 from .direct import publish as publish_outbox
 from .dispatch import operation_for
 from .limit_guards import split_oversized
@@ -67,6 +68,7 @@ class ShardProcessor:
         poison: PoisonPolicy,
         limits: HistoryLimits | None = None,
         publish_overlap: bool = False,
+        shared_queues: SharedQueues | None = None,
     ) -> None:
         self.shard_id = shard_id
         self.owner = owner
@@ -86,7 +88,12 @@ class ShardProcessor:
         self._task: Supervised | None = None
         self._poison = PoisonHandler(bus=bus, shard_id=shard_id, policy=poison)
         self._working = WorkingSet(
-            shard_id=shard_id, shard_count=shard_count, store=store, cache=self._cache, limits=self._limits
+            shard_id=shard_id,
+            shard_count=shard_count,
+            store=store,
+            cache=self._cache,
+            limits=self._limits,
+            shared_queues=shared_queues,
         )
         # Lambdas, not bound methods: the policy calls whatever the processor's methods are now.
         self._failures = BatchFailurePolicy(

@@ -84,8 +84,10 @@ class WorkingSet:
         store: HistoryStore,
         cache: ShardCache,
         limits: HistoryLimits,
+        shared_queues: direct.SharedQueues | None = None,
     ) -> None:
         self._shard_id = shard_id
+        self._shared_queues = shared_queues
         self._shard_count = shard_count
         self._store = store
         self._cache = cache
@@ -203,7 +205,8 @@ class WorkingSet:
             if fitted.task.first_event_id > 1:
                 metrics.PARTIAL_WORKFLOW_TASKS.labels("sticky" if fitted.sticky_queue else "paged").inc()
             o = dataclasses.replace(o, message=fitted)
-        o = direct.to_worker(o)  # a sticky workflow task or an eager activity skips matching
+        # A sticky workflow task, an eager activity, and most other workflow tasks skip matching.
+        o = direct.to_worker(o, shared=self._shared_queues)
         if o.to_workflow is None or o.routing_key:
             return o
         shard = shard_for(o.to_workflow[0], o.to_workflow[1], self._shard_count)

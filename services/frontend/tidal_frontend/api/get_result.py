@@ -20,11 +20,11 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, Field
 from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 from tidal_schema.messages import WorkflowClosed
 
 from ..context import Ctx, FrontendContext
+from ..operations.models import WorkflowResultResponse as WorkflowResultResponse
 from ..store import ExecutionRow
 from .models import NamespacePath, RunIdQuery, WorkflowIdPath, not_found
 
@@ -34,20 +34,6 @@ VISIBILITY_GRACE_SECONDS = 0.25
 
 # How long the first poll of a run this process started waits for its close before reading it.
 UNREAD_WAIT_SECONDS = 2.0
-
-
-class WorkflowResultResponse(BaseModel):
-    workflow_id: str
-    run_id: str
-    status: WorkflowExecutionStatus
-    result: list[Payload] | None = Field(default=None, description="when Completed")
-    failure: Failure | None = Field(
-        default=None, description="when Failed, TimedOut, Terminated or Canceled (if recorded)"
-    )
-    new_run_id: str | None = Field(
-        default=None,
-        description="when ContinuedAsNew, or Failed and retried by its retry policy: the run to poll next",
-    )
 
 
 async def get_result(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from tidal_schema import Payload
+from tidal_schema import Failure, Payload, WorkflowExecutionStatus
 from tidal_schema.limits import JsonValue
 
 from ..problems import Problem
 
-__all__ = ["RequestModel", "RunRef", "WithInput", "not_found"]
+__all__ = ["RequestModel", "RunRef", "WithInput", "WorkflowResultResponse", "not_found"]
 
 
 class RequestModel(BaseModel):
@@ -49,3 +49,17 @@ class RunRef(BaseModel):
 def not_found(namespace: str, workflow_id: str, run_id: str | None) -> Problem:
     which = f"run {run_id} of workflow" if run_id else "workflow"
     return Problem("not_found", f"{which} {workflow_id!r} not found in namespace {namespace!r}")
+
+
+class WorkflowResultResponse(BaseModel):
+    workflow_id: str
+    run_id: str
+    status: WorkflowExecutionStatus
+    result: list[Payload] | None = Field(default=None, description="when Completed")
+    failure: Failure | None = Field(
+        default=None, description="when Failed, TimedOut, Terminated or Canceled (if recorded)"
+    )
+    new_run_id: str | None = Field(
+        default=None,
+        description="when ContinuedAsNew, or Failed and retried by its retry policy: the run to poll next",
+    )

@@ -26,7 +26,7 @@ from ..context import FrontendContext
 from ..metrics import EAGER_STARTS
 from ..problems import Problem
 from . import _history
-from .models import WithInput
+from .models import WithInput, WorkflowResultResponse
 from .policy import Admitted, Policy
 
 __all__ = ["POLICY", "StartSignal", "StartWorkflowRequest", "StartWorkflowResponse", "start_workflow"]
@@ -104,6 +104,16 @@ class StartWorkflowRequest(WithInput):
         "start it (per id_reuse_policy) with this signal recorded before its first workflow task "
         "(201). id_conflict_policy does not apply.",
     )
+    wait_for_result: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SECONDS,
+        description="seconds: after the start, wait up to this long (capped like the result long "
+        "poll's `wait`) for the run to close and answer its result in `result`, as "
+        "GET .../result?run_id=&wait= would (`status` Running when the wait ran out: poll the "
+        "result). The start itself is the same with or without it. Not with a granted eager start "
+        "(answered at once, without `result`); ignored in update-with-start.",
+    )
 
 
 class StartWorkflowResponse(BaseModel):
@@ -115,6 +125,9 @@ class StartWorkflowResponse(BaseModel):
         default=None,
         description="the first workflow task, when request_eager_execution was granted: for the "
         "caller's own worker, which completes it as one it consumed from the task queue",
+    )
+    result: WorkflowResultResponse | None = Field(
+        default=None, description="with wait_for_result: the run's result, as the result long poll answers it"
     )
 
 
