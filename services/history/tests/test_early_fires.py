@@ -2,12 +2,13 @@
 history, unacked, and applied at or after their `fire_at` on history's clock, never before: in
 both modes (in-memory bus + SQLite, RabbitMQ + Postgres), with the clock injected. A duplicate is
 applied once, a held fire survives the shard moving to another process, a held fire does not
-stop the shard's other messages, and a due time absurdly far ahead is held at most
-`fire_hold_max_seconds`. (A fire that never arrives is fired from the table by the timer service:
-services/timer/tests/test_table_reads.py.)"""
+stop the shard's other messages, a due time absurdly far ahead is held at most
+`fire_hold_max_seconds`, and a malformed one is not held at all. (A fire that never arrives is
+fired from the table by the timer service: services/timer/tests/test_table_reads.py.)"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,6 +133,27 @@ async def test_a_due_time_far_ahead_is_held_at_most_the_hold_limit(rt: Runtime) 
         assert await _status(rt, run_id) == WorkflowExecutionStatus.RUNNING
         clock.advance(timedelta(seconds=0.1))
         await wait_for(lambda: _timed_out(rt, run_id), timeout=15, what="the fire after the hold limit")
+    finally:
+        await service.stop()
+
+
+async def test_a_fire_with_a_bad_due_time_is_not_held_and_does_not_stop_the_shard(rt: Runtime) -> None:
+    """A `fire_at` without a time zone, or past year 9999's limit, makes the body no valid fire: it
+    is not held (nothing to compare with the clock) and goes the way of any invalid message, while
+    the shard goes on."""
+    service = build(rt)
+    await service.start()
+    try:
+        run_id = await _start(rt, "wf")
+        good = _run_timeout(run_id, rt.clock.now()).model_dump(mode="json")
+        for bad in ("2026-01-01T00:00:00", "10000-01-01T00:00:00Z", "\u0000"):
+            body = json.dumps({**good, "fire_at": bad}).encode()
+            await rt.bus.publish(
+                OutMessage(exchange=names.HISTORY_EXCHANGE, routing_key=names.shard_routing_key(0), body=body)
+            )
+        await _start(rt, "after")
+        assert not await _held(service, 1)
+        assert await _status(rt, run_id) == WorkflowExecutionStatus.RUNNING
     finally:
         await service.stop()
 
