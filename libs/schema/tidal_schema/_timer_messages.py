@@ -44,6 +44,11 @@ class FireTimer(_ExecutionRef):
     timer_id: OptionalId | None = None
     scheduled_event_id: int | None = None
     attempt: int | None = None
+    # The timer's due time (its row's `fire_at`, on history's clock). The timer service may send
+    # the fire a little ahead of it, so that the trip to history is over by then; history holds a
+    # fire that arrives before this and applies it at or after it, never before. None: apply at
+    # once (older senders, tests).
+    fire_at: Timestamp | None = None
 
 
 # --- to the timer service -----------------------------------------------------------------

@@ -94,6 +94,7 @@ class HistoryService:
             prefetch=self._settings.prefetch,
             publish_overlap=self._settings.publish_overlap,
             shared_queues=self._shared_queues,
+            fire_hold_max=self._settings.fire_hold_max_seconds,
             limits=self._limits,
             supervisor=self._supervisor,
             on_exit=self._on_shard_exit(shard_id),

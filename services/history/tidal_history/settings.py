@@ -20,6 +20,10 @@ class HistorySettings(CommonSettings):
     its task queue's shared queue (direct.py), except one per task queue per this many seconds,
     which goes through matching so that matching keeps the queue declared and its backlog gauge
     current. 0: every such task goes through matching."""
+    fire_hold_max_seconds: float = Field(default=5.0, gt=0)
+    """TIDAL_FIRE_HOLD_MAX_SECONDS: the longest a timer fire that arrives before its due time is
+    held (fire_hold.py). The timer service sends fires at most `fire_lead_seconds` early; the rest
+    is for the two hosts' clocks disagreeing (tidal_server.timer_horizon.SKEW_MARGIN)."""
     # The run cache (cache.py), one per process and shared by its shards: a budget of estimated
     # memory, and a backstop on the number of runs.
     cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)

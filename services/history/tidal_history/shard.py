@@ -29,6 +29,7 @@ from .cache import RunCache, ShardCache
 from .direct import SharedQueues
 from .direct import publish as publish_outbox
 from .dispatch import operation_for
+from .fire_hold import FireHold, due_of
 from .limit_guards import split_oversized
 from .limits import HistoryLimits
 from .mutation import Outcome, Outgoing
@@ -69,6 +70,7 @@ class ShardProcessor:
         limits: HistoryLimits | None = None,
         publish_overlap: bool = False,
         shared_queues: SharedQueues | None = None,
+        fire_hold_max: float = 5.0,
     ) -> None:
         self.shard_id = shard_id
         self.owner = owner
@@ -115,6 +117,8 @@ class ShardProcessor:
         # arrives while it waits for a committed batch to finish (`_finish_unless_a_fire_waits`).
         self._fires: set[int] = set()
         self._fire_arrived: asyncio.Future[None] | None = None
+        # Fires sent ahead of their due time wait there, unacked, until it (fire_hold.py).
+        self.early_fires = FireHold(clock=clock, hold_max=fire_hold_max, release=self._take_fire)
         self.lost = asyncio.Event()
         self.processed = 0
 
@@ -147,17 +151,23 @@ class ShardProcessor:
         if self._task is not None:
             await self._task.cancel()
             self._task = None
+        await self.early_fires.close()
         await self._after.close()
         await self._poison.stop()
         self._cache.clear()
 
     async def _enqueue(self, delivery: Delivery) -> None:
+        if not _is_fire(delivery):
+            self._inbox.put_nowait(delivery)
+        elif not self.early_fires.offer(delivery, due_of(delivery)):
+            self._take_fire(delivery)
+
+    def _take_fire(self, delivery: Delivery) -> None:
         self._inbox.put_nowait(delivery)
-        if _is_fire(delivery):
-            self._fires.add(id(delivery))
-            waiter = self._fire_arrived
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        self._fires.add(id(delivery))
+        waiter = self._fire_arrived
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _relay_pending_outbox(self) -> None:
         """After a takeover or crash: what was committed but maybe not published goes out again
@@ -203,6 +213,7 @@ class ShardProcessor:
                 )
                 metrics.SHARD_LOST.inc()
                 await self._after.settle()  # the batch committed before the loss is acked
+                await self.early_fires.close()
                 await self._failures.requeue(batch)
                 self.lost.set()
                 if self._consumer is not None:

@@ -102,7 +102,9 @@ class Env:
                 shard_count=SHARDS,
                 clock=self.clock,
             ),
-            TimerSettings(**settings),
+            # Fires at their due time unless a test says otherwise: most tests here pin when a fire
+            # goes out, and the lead (history holds an early fire) has tests of its own.
+            TimerSettings(**{"fire_lead_seconds": 0.0, **settings}),
             **({} if lookup is None else {"lookup": lookup}),
         )
         await svc.start()
@@ -161,6 +163,11 @@ def timer(key: str, fire_at: datetime, shard: int = 0) -> ScheduleTimer:
         workflow_id=f"wf-{key}", run_id="run-1", kind=TimerKind.USER_TIMER, key=key, timer_id=key
     )
     return ScheduleTimer(shard_id=shard, key=key, fire_at=fire_at, fire=fire)
+
+
+def sent(sched: ScheduleTimer) -> FireTimer:
+    """The FireTimer the service publishes for `sched`: its fire, carrying the due time."""
+    return sched.fire.model_copy(update={"fire_at": sched.fire_at})
 
 
 async def until(svc: TimerService, predicate: Callable[[], bool]) -> None:

@@ -29,6 +29,7 @@ from .conftest import (
     OneFireGate,
     advance,
     parked_until,
+    sent,
     timer,
     until,
 )
@@ -49,11 +50,34 @@ async def test_schedule_fires_once_due_and_not_before(env: Env) -> None:
 
     await advance(env, svc, timedelta(seconds=0.001))
     (delivery,) = await env.history[1].wait_for(1)
-    assert FireTimer.model_validate_json(delivery.body) == sched.fire
+    assert FireTimer.model_validate_json(delivery.body) == sent(sched)
     assert delivery.routing_key == names.shard_routing_key(1)
     await until(svc, lambda: svc.fired == 1)
     assert "t1" not in svc.heap and svc.lateness == 0.0
     assert env.history[0].items == []
+
+
+async def test_a_fire_goes_out_its_lead_before_due_carrying_the_due_time(env: Env) -> None:
+    """With `fire_lead_seconds` the fire is sent that much ahead of its due time, never more, and
+    carries `fire_at` so that history applies it no earlier (services/history/tests/
+    test_early_fires.py)."""
+    svc = await env.start_service(fire_lead_seconds=0.25)
+    now = env.clock.now()
+    sched = timer("t1", now + timedelta(seconds=1.5), shard=1)
+    await env.publish(sched)
+    # The loop sleeps until the due time minus the lead, not until the due time.
+    await until(svc, lambda: parked_until(svc, "fire", sched.fire_at - timedelta(seconds=0.25)))
+
+    await advance(env, svc, timedelta(seconds=1.249))
+    assert svc.fired == 0 and env.history[1].items == []  # more than the lead ahead: not yet
+
+    await advance(env, svc, timedelta(seconds=0.001))
+    (delivery,) = await env.history[1].wait_for(1)
+    fire = FireTimer.model_validate_json(delivery.body)
+    assert fire == sent(sched) and fire.fire_at == sched.fire_at
+    assert env.clock.now() == sched.fire_at - timedelta(seconds=0.25)
+    await until(svc, lambda: svc.fired == 1)
+    assert "t1" not in svc.heap and svc.lateness == 0.0
 
 
 async def test_earlier_timer_wakes_the_firing_loop(env: Env) -> None:

@@ -20,7 +20,7 @@ from tidal_timer.settings import TimerSettings
 
 from tests.support import polling
 
-from .conftest import SHARDS, Env, advance, timer, until
+from .conftest import SHARDS, Env, advance, sent, timer, until
 
 MANY = 10_000
 
@@ -70,11 +70,11 @@ async def test_due_times_far_in_the_past_and_in_year_9999(env: Env, caplog: pyte
         )
     svc = await env.start_service()
     (first,) = await _fired(env, 0, 1)
-    assert first == ancient.fire
+    assert first == sent(ancient)
     assert "far" not in svc.heap and "beyond" not in svc.heap
     await advance(env, svc, timedelta(seconds=1))
     second = (await _fired(env, 0, 2))[1]
-    assert second == now.fire
+    assert second == sent(now)
     for _ in range(3):
         await advance(env, svc, timedelta(seconds=10))
     await until(svc, svc.idle)

@@ -16,6 +16,7 @@ from .conftest import (
     SHARDS,
     Env,
     advance,
+    sent,
     timer,
     until,
 )
@@ -30,14 +31,14 @@ async def test_recovery_fires_rows_present_at_start(env: Env) -> None:
 
     svc = await env.start_service()
     (d,) = await env.history[0].wait_for(1)  # overdue: fired right after the shard was acquired
-    assert FireTimer.model_validate_json(d.body) == overdue.fire
+    assert FireTimer.model_validate_json(d.body) == sent(overdue)
     assert "soon" in svc.heap and "far" not in svc.heap
     await until(svc, lambda: svc.fired == 1)  # counted after the confirm, which may trail the delivery
     assert svc.lateness == 10.0
 
     await advance(env, svc, 1.5)
     await env.history[1].wait_for(1)
-    assert env.history[1].fires() == [soon.fire]
+    assert env.history[1].fires() == [sent(soon)]
 
     # The loader's next run (every load_interval) reads the next window, which reaches "far".
     await advance(env, svc, far.fire_at - env.clock.now() - timedelta(seconds=1))
@@ -45,7 +46,7 @@ async def test_recovery_fires_rows_present_at_start(env: Env) -> None:
     assert len(env.history[0].items) == 1
     await advance(env, svc, timedelta(seconds=1))
     await env.history[0].wait_for(2)
-    assert env.history[0].fires()[1] == far.fire
+    assert env.history[0].fires()[1] == sent(far)
 
 
 async def test_restart_recovers_timers_scheduled_before_the_stop(env: Env) -> None:
@@ -61,7 +62,7 @@ async def test_restart_recovers_timers_scheduled_before_the_stop(env: Env) -> No
     assert "t-restart" in svc2.heap
     await advance(env, svc2, 1.5)
     await env.history[0].wait_for(1)
-    assert env.history[0].fires() == [sched.fire]
+    assert env.history[0].fires() == [sent(sched)]
 
 
 async def test_a_backlog_larger_than_one_load_is_paged_in(env: Env) -> None:
@@ -118,7 +119,7 @@ async def test_a_row_without_a_message_is_read_and_fired_on_time(env: Env) -> No
     assert env.history[0].items == []
     await advance(env, svc, timeout.fire_at - env.clock.now())
     (delivery,) = await env.history[0].wait_for(1)
-    assert FireTimer.model_validate_json(delivery.body) == timeout.fire
+    assert FireTimer.model_validate_json(delivery.body) == sent(timeout)
     await until(svc, lambda: svc.fired == 1)
     assert svc.lateness == 0.0 and svc.received == 0
 
@@ -138,7 +139,7 @@ async def test_a_crash_between_the_read_and_the_fire_loses_nothing(env: Env) -> 
     assert "read-then-crash" in svc2.heap
     await advance(env, svc2, timedelta(seconds=1))
     (delivery,) = await env.history[0].wait_for(1)
-    assert FireTimer.model_validate_json(delivery.body) == sched.fire
+    assert FireTimer.model_validate_json(delivery.body) == sent(sched)
 
 
 async def test_a_row_committed_behind_the_read_horizon_is_swept_and_fired_late(env: Env) -> None:
@@ -156,7 +157,7 @@ async def test_a_row_committed_behind_the_read_horizon_is_swept_and_fired_late(e
     for _ in range(12):
         await advance(env, svc, timedelta(seconds=1))
     (delivery,) = await env.history[0].wait_for(1)
-    assert FireTimer.model_validate_json(delivery.body) == behind.fire
+    assert FireTimer.model_validate_json(delivery.body) == sent(behind)
     await until(svc, lambda: svc.fired == 1)
     assert svc._sweep.found == 1
 
@@ -236,7 +237,7 @@ async def test_a_sweep_is_one_statement_for_every_shard(env: Env) -> None:
             await advance(env, svc, timedelta(seconds=1))
         for shard, sched in enumerate(behind):
             (delivery,) = await env.history[shard].wait_for(1)
-            assert FireTimer.model_validate_json(delivery.body) == sched.fire
+            assert FireTimer.model_validate_json(delivery.body) == sent(sched)
         await until(svc, lambda: svc.fired == SHARDS)
     finally:
         sa.event.remove(env.engine.sync_engine, "before_cursor_execute", record)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from tidal_schema import names
-from tidal_schema.messages import ScheduleTimer
+from tidal_schema.messages import FireTimer, ScheduleTimer
 from tidal_server.bus import Bus, OutMessage
 from tidal_server.clock import Clock
 
@@ -52,6 +52,8 @@ class Firing:
         self._unchecked = unchecked
         self._park = park
         self._settled = settled
+        # Fires go out this much before their due time; history holds each until its `fire_at`.
+        self._lead = timedelta(seconds=settings.fire_lead_seconds)
         self.wake = asyncio.Event()
         """Set when the loop must re-plan: an earlier timer arrived, or a publish settled."""
         self._publishing: set[asyncio.Task[None]] = set()
@@ -80,10 +82,11 @@ class Firing:
             if len(self._publishing) >= self._settings.publish_in_flight_max:
                 await self._park("fire", None, self.wake)  # a publish settling sets it
                 continue
-            due = self._heap.claim_due(now, self._settings.publish_batch_max)
+            due = self._heap.claim_due(now + self._lead, self._settings.publish_batch_max)
             if not due:
                 nxt = self._heap.next_due()
-                await self._park("fire", None if nxt is None else (nxt - now).total_seconds(), self.wake)
+                wait = None if nxt is None else (nxt - self._lead - now).total_seconds()
+                await self._park("fire", wait, self.wake)
                 continue
             unchecked = [e for e in due if self._unchecked(e)]
             for e in unchecked:
@@ -141,11 +144,19 @@ class Firing:
                 OutMessage(
                     exchange=names.HISTORY_EXCHANGE,
                     routing_key=names.shard_routing_key(e.value.shard_id),
-                    body=e.value.fire.model_dump_json().encode(),
-                    decoded=e.value.fire,
+                    body=fire.model_dump_json().encode(),
+                    decoded=fire,
                     # Same id for every attempt of one fire: lets tracing and dedup tools see repeats.
                     message_id=f"{e.key}@{e.due.isoformat()}",
                 )
                 for e in due
+                for fire in (_with_due(e),)
             ]
         )
+
+
+def _with_due(e: Entry[ScheduleTimer]) -> FireTimer:
+    """The fire with its due time, so that history applies it no earlier even when it is sent
+    ahead (`fire_lead_seconds`) or this host's clock runs ahead of history's."""
+    fire = e.value.fire
+    return fire if fire.fire_at == e.due else fire.model_copy(update={"fire_at": e.due})

@@ -36,5 +36,10 @@ class TimerSettings(CommonSettings):  # type: ignore[misc,unused-ignore]
     stale_lookahead_seconds: float = Field(default=1.0, gt=0)
     # Batches of fires whose confirm is awaited at once; the firing loop waits only beyond this.
     publish_in_flight_max: int = Field(default=8, ge=1)
+    # How long before its due time a fire is sent: history holds it until the due time (never
+    # applies it before), so the wake-up, the publish, the broker and history's reader are behind
+    # it by then. Below the heap's look-ahead after a read (LOAD_AHEAD - LOAD_INTERVAL, 1 s); 0
+    # sends fires at their due time.
+    fire_lead_seconds: float = Field(default=0.25, ge=0, le=0.5)
     publish_backoff_initial_seconds: float = Field(default=0.1, gt=0)
     publish_backoff_max_seconds: float = Field(default=5.0, gt=0)
