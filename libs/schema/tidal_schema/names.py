@@ -22,6 +22,12 @@ own queue (matching_rates_queue) with this key, so each one hears every declarat
 of their own, not MATCHING_EXCHANGE: a worker may publish declarations, never matching's tasks
 (scripts/rabbitmq-users.sh)."""
 
+FIRE_HEADER = "x-tidal-timer-fire"
+"""On every FireTimer the timer service publishes (value: the fire's due time, ISO 8601), so that
+history tells a fire from other deliveries before decoding it, whatever the body's layout: a fire
+sent ahead of its due time must be recognised to be held until it (a marker in the body alone can
+sit past any fixed scan: ids of 1,000 escaped characters come first)."""
+
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 

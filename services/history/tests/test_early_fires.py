@@ -158,9 +158,42 @@ async def test_a_fire_with_a_bad_due_time_is_not_held_and_does_not_stop_the_shar
         await service.stop()
 
 
-def _run_timeout(run_id: str, due: datetime) -> FireTimer:
+async def test_a_fire_past_the_body_scan_is_held_by_its_header(rt: Runtime) -> None:
+    """A workflow id of 1,000 escaped control characters puts FireTimer's `"type"` about 6 KB into
+    its body, past the 4 KB history scans before decoding; the timer service's header still marks
+    it as a fire, so it is held until due, not applied up to its lead early (the marker alone
+    failed this test)."""
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    service = build(rt)
+    await service.start()
+    try:
+        workflow_id = "\u0001" * 1000
+        run_id = await _start(rt, workflow_id, request_id="long-id")
+        due = clock.now() + timedelta(seconds=0.25)
+        fire = _run_timeout(run_id, due, workflow_id=workflow_id)
+        body = fire.model_dump_json().encode()
+        assert body.find(b'"type":"FireTimer"') > 4096
+        await rt.bus.publish(
+            OutMessage(
+                exchange=names.HISTORY_EXCHANGE,
+                routing_key=names.shard_routing_key(0),
+                body=body,
+                headers={names.FIRE_HEADER: due.isoformat()},
+            )
+        )
+        await wait_for(lambda: _held(service, 1), timeout=15, what="the fire to be held")
+        await _start(rt, "after")
+        assert await _status(rt, run_id) == WorkflowExecutionStatus.RUNNING
+        clock.advance(timedelta(seconds=0.25))
+        await wait_for(lambda: _timed_out(rt, run_id), timeout=15, what="the fire at its due time")
+    finally:
+        await service.stop()
+
+
+def _run_timeout(run_id: str, due: datetime, *, workflow_id: str = "wf") -> FireTimer:
     return FireTimer(
-        workflow_id="wf",
+        workflow_id=workflow_id,
         run_id=run_id,
         kind=TimerKind.WORKFLOW_RUN_TIMEOUT,
         key=timer_key(run_id, TimerKind.WORKFLOW_RUN_TIMEOUT),
@@ -168,12 +201,12 @@ def _run_timeout(run_id: str, due: datetime) -> FireTimer:
     )
 
 
-async def _start(rt: Runtime, workflow_id: str) -> str:
+async def _start(rt: Runtime, workflow_id: str, *, request_id: str | None = None) -> str:
     start = StartWorkflowExecution(
         workflow_id=workflow_id,
         workflow_type="T",
         task_queue="q",
-        request_id=workflow_id,
+        request_id=request_id or workflow_id,
         workflow_run_timeout=timedelta(hours=1),
     )
     await _to_shard_zero(rt, start)

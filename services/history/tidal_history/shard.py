@@ -397,9 +397,11 @@ class ShardProcessor:
 
 def _is_fire(d: Delivery) -> bool:
     """Whether a delivery is a timer fire, before it is decoded: the in-memory bus's handed-over
-    model, else the type field near the start of the JSON (FireTimer bodies are small). Only a
-    hint for when the next batch starts: a wrong guess costs a smaller batch, nothing else."""
-    if isinstance(getattr(d, "decoded", None), FireTimer):
+    model, the timer service's header, else (other senders) the type field near the start of the
+    JSON. It decides which fires are held until due (fire_hold.py) and when the next batch
+    starts: the timer service's fires, the only ones sent early, are always recognised; a body
+    wrongly taken for one is decoded once more and not held (it has no due time)."""
+    if isinstance(getattr(d, "decoded", None), FireTimer) or names.FIRE_HEADER in d.headers:
         return True
     return d.body.find(_FIRE_MARK, 0, _FIRE_SCAN_BYTES) >= 0
 

@@ -146,6 +146,7 @@ class Firing:
                     routing_key=names.shard_routing_key(e.value.shard_id),
                     body=fire.model_dump_json().encode(),
                     decoded=fire,
+                    headers={names.FIRE_HEADER: e.due.isoformat()},
                     # Same id for every attempt of one fire: lets tracing and dedup tools see repeats.
                     message_id=f"{e.key}@{e.due.isoformat()}",
                 )
