@@ -64,6 +64,13 @@ def _pair(d: Mapping[str, Any] | None, fmt: str = ".0f") -> str:
     return f"{_num(d.get('p50_ms'), fmt)} / {_num(d.get('p99_ms'), fmt)}"
 
 
+def _via_execute(s: Mapping[str, Any]) -> str:
+    """`seq-execute`, marked where the system has no single call (its start then its result)."""
+    pair = _pair(_at(s, "seq-execute", "call_to_result"), ".1f")
+    via = _at(s, "seq-execute", "via")
+    return f"{pair} ({via})" if pair != "-" and via and via != "execute" else pair
+
+
 def _baselines(res: Mapping[str, Any]) -> list[str]:
     base = res.get("baselines", {})
     rt = base.get("rabbitmq_round_trip", {})
@@ -100,6 +107,7 @@ def _systems(res: Mapping[str, Any]) -> list[str]:
         ("load average (1 min) before", _load_before),
         ("burst: others' load on the box, cores", lambda s: _num(_others_cores(s, "burst"), ".2f")),
         ("one at a time p50 / p99 ms", lambda s: _pair(_at(s, "seq", "start_to_result"), ".1f")),
+        ("one at a time via execute_workflow p50 / p99 ms", _via_execute),
         (
             "one at a time, co-located worker p50 / p99 ms",
             lambda s: _pair(_at(s, "seq-colocated", "start_to_result"), ".1f"),
@@ -155,6 +163,7 @@ def _goals(res: Mapping[str, Any]) -> list[str]:
 
 _GAP_WORKLOADS = {
     "seq": "one at a time",
+    "seq-execute": "one at a time via execute_workflow",
     "seq-colocated": "one at a time, co-located worker",
     "seq-eager": "one at a time, co-located worker, eager start",
 }

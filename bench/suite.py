@@ -9,14 +9,15 @@ from typing import Any
 
 import db_probe
 import procstat
-from workload import Shape, System, burst, say, sequential, sequential_ab, timers, warm_up
+from workload import Shape, System, burst, execute_via, say, sequential, sequential_ab, timers, warm_up
 
 __all__ = ["WORKLOADS", "Probes", "cpu_ms_per_workflow", "run_suite"]
 
-WORKLOADS = ("burst", "seq", "seq-eager", "ten", "timers")
+WORKLOADS = ("burst", "seq", "seq-execute", "seq-eager", "ten", "timers")
 _SHAPE_OF: tuple[tuple[str, Shape], ...] = (
     ("burst", "one"),
     ("seq", "one"),
+    ("seq-execute", "one"),
     ("seq-eager", "one"),
     ("ten", "ten"),
     ("timers", "sleep"),
@@ -91,7 +92,7 @@ async def run_suite(
     shapes: tuple[Shape, ...] = tuple(s for w, s in _SHAPE_OF if w in wanted)
     shapes = tuple(dict.fromkeys(shapes))  # each once, in order
     say(f"{label}: warming up ({', '.join(shapes)})")
-    await warm_up(system, shapes)
+    await warm_up(system, shapes, execute="seq-execute" in wanted)
     if "burst" in wanted:
         say(f"{label}: burst of {args.n} one-activity workflows, {args.concurrency} in flight")
         out["burst"] = await _timed_burst(
@@ -104,6 +105,13 @@ async def run_suite(
             s["event_gaps_ms_p50"] = await db_probe.event_gaps(probes.dsn, f"{s['workflow_id_prefix']}-%")
         say(f"  p50 {s['start_to_result']['p50_ms']:.1f} ms")
         out["seq"] = s
+    if "seq-execute" in wanted:
+        say(f"{label}: {args.m} one-activity workflows one at a time via {execute_via(system)}")
+        s = await sequential(system, m=args.m, label=label, execute=True)
+        if probes.tidal_history and probes.dsn:
+            s["event_gaps_ms_p50"] = await db_probe.event_gaps(probes.dsn, f"{s['workflow_id_prefix']}-%")
+        say(f"  p50 {s['call_to_result']['p50_ms']:.1f} ms")
+        out["seq-execute"] = s
     if "seq-eager" in wanted:
         out.update(await _seq_eager(system, label=label, args=args, probes=probes))
     if "ten" in wanted:

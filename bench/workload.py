@@ -4,6 +4,9 @@ DBOS) through a `System` adapter (bench/peers/), so the figures differ only by t
 Workloads (each selectable with `--workloads`):
 - `burst`: N one-activity workflows, at most C in flight, each timed from start to result;
 - `seq`: M one-activity workflows one at a time (p50 start -> result);
+- `seq-execute`: the same through the SDK's own `execute_workflow`, timed from the call to the
+  result (the call a user makes; on Tidal one request, on Temporal a start then a result poll;
+  DBOS has no single call, so its `seq-execute` is its start then its result, as `seq`);
 - `seq-eager` (Tidal only): the same with a worker in the bench's process, started without and
   with eager workflow start, interleaved;
 - `ten`: a burst of workflows running ten sequential activities;
@@ -23,7 +26,18 @@ from typing import Any, Literal, Protocol
 
 from common import latency_summary_ms
 
-__all__ = ["SHAPES", "Shape", "System", "burst", "say", "sequential", "sequential_ab", "timers", "warm_up"]
+__all__ = [
+    "SHAPES",
+    "Shape",
+    "System",
+    "burst",
+    "execute_via",
+    "say",
+    "sequential",
+    "sequential_ab",
+    "timers",
+    "warm_up",
+]
 
 Shape = Literal["one", "ten", "sleep"]
 SHAPES: tuple[Shape, ...] = ("one", "ten", "sleep")
@@ -31,7 +45,9 @@ SHAPES: tuple[Shape, ...] = ("one", "ten", "sleep")
 
 class System(Protocol):
     """One system under test. `start` returns a handle once the start is acknowledged durably;
-    `result` waits for the workflow's result through that system's own client."""
+    `result` waits for the workflow's result through that system's own client. A system may also
+    have `execute(shape, workflow_id, arg) -> result`, its SDK's own start-and-wait call (used by
+    `seq-execute` only; without it that workload is start then result)."""
 
     async def start(self, shape: Shape, workflow_id: str, arg: Any) -> Any: ...
 
@@ -66,12 +82,36 @@ async def run_one(system: System, shape: Shape, workflow_id: str, arg: Any) -> t
     return t1 - t0, t2 - t0, result
 
 
-async def warm_up(system: System, shapes: tuple[Shape, ...] = ("one",), count: int = 5) -> None:
-    """Excluded from every figure: connections, caches and code paths warm before timing."""
+def execute_via(system: System) -> str:
+    """How `seq-execute` calls this system: `execute` (its SDK's own call) or `start+result`."""
+    return "execute" if callable(getattr(system, "execute", None)) else "start+result"
+
+
+async def run_execute(system: System, shape: Shape, workflow_id: str, arg: Any) -> float:
+    """Seconds from the call to the result through the system's `execute` (or start + result)."""
+    execute = getattr(system, "execute", None)
+    t0 = time.perf_counter()
+    if callable(execute):
+        result = await execute(shape, workflow_id, arg)
+    else:
+        result = await system.result(await system.start(shape, workflow_id, arg))
+    elapsed = time.perf_counter() - t0
+    _check(shape, arg, result)
+    return elapsed
+
+
+async def warm_up(
+    system: System, shapes: tuple[Shape, ...] = ("one",), count: int = 5, *, execute: bool = False
+) -> None:
+    """Excluded from every figure: connections, caches and code paths warm before timing
+    (``execute``: also the `execute` path, which on Tidal is a request of its own)."""
     for shape in shapes:
         for i in range(count):
             arg: Any = 0.05 if shape == "sleep" else f"warm{i}"
             await run_one(system, shape, f"warm-{shape}-{uuid.uuid4().hex}", arg)
+    if execute:
+        for i in range(count):
+            await run_execute(system, "one", f"warm-execute-{uuid.uuid4().hex}", f"warm{i}")
 
 
 async def _progress(label: str, n: int, counts: dict[str, int]) -> None:
@@ -143,11 +183,21 @@ async def burst(
     }
 
 
-async def sequential(system: System, *, m: int, label: str) -> dict[str, Any]:
-    """``m`` one-activity workflows one at a time; latency of start + result."""
+async def sequential(system: System, *, m: int, label: str, execute: bool = False) -> dict[str, Any]:
+    """``m`` one-activity workflows one at a time; latency of start + result, or with
+    ``execute`` (`seq-execute`) of the system's own `execute` call, from the call to the result."""
     total: list[float] = []
     starts: list[float] = []
-    prefix = f"seq-{label.replace('/', '-')}-{uuid.uuid4().hex[:6]}"
+    prefix = f"seq{'x' if execute else ''}-{label.replace('/', '-')}-{uuid.uuid4().hex[:6]}"
+    if execute:
+        for i in range(m):
+            total.append(await run_execute(system, "one", f"{prefix}-{i}", f"s{i}"))
+        return {
+            "m": m,
+            "via": execute_via(system),
+            "call_to_result": latency_summary_ms(total),
+            "workflow_id_prefix": prefix,
+        }
     for i in range(m):
         s, t, _ = await run_one(system, "one", f"{prefix}-{i}", f"s{i}")
         starts.append(s)

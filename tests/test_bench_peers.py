@@ -30,11 +30,15 @@ def _needs(peer: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason=reason)
 
 
-async def _every_shape(system: Any) -> None:
+async def _every_shape(system: Any, *, execute_via: str = "execute") -> None:
     workload = _bench("workload")
     for shape, arg in (("one", "a"), ("ten", "b")):
         _, _, result = await workload.run_one(system, shape, f"bench-test-{shape}-{id(system)}", arg)
         assert result == f"Hello, {arg}!"
+    # `seq-execute`: the SDK's own execute_workflow where it has one (the driver checks each result).
+    seq = await workload.sequential(system, m=2, label="test", execute=True)
+    assert (seq["m"], seq["via"]) == (2, execute_via)
+    assert seq["call_to_result"]["p50_ms"] > 0
     res = await workload.timers(system, n=3, seconds=0.3, concurrency=3, label="test", timeout=60)
     assert res["completed"] == 3 and res["errors"] == 0, res["first_error"]
     for key in ("fired_minus_due", "workflow_clock_lateness", "end_to_end_minus_sleep"):
@@ -74,4 +78,4 @@ async def test_temporal_processes_are_stopped_when_the_run_fails(tmp_path: Any) 
 async def test_dbos_on_our_postgres_runs_every_shape(fresh_database_url: str) -> None:
     dbos_peer = _bench("peers.dbos_peer")
     async with dbos_peer.running_dbos(asyncpg_dsn(fresh_database_url)) as system:
-        await _every_shape(system)
+        await _every_shape(system, execute_via="start+result")  # DBOS has no single call

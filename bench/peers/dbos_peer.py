@@ -8,7 +8,9 @@ clock of a replayed Temporal/Tidal workflow is recorded in history). DBOS writes
 sleep ends, so its fire lateness is that clock after the sleep minus the clock before minus the
 sleep (the before-step runs right before the sleep is armed, one step write apart). Workflows start with
 `DBOS.start_workflow_async` under `SetWorkflowID` (DBOS's direct mode, no queue) and the result
-is `handle.get_result()`; the driver keeps the same number in flight as for every system.
+is `handle.get_result()`; the driver keeps the same number in flight as for every system. DBOS
+has no single start-and-wait call, so `DbosSystem` has no `execute`: its `seq-execute` is that
+start then that result, the same calls as `seq`.
 """
 
 from __future__ import annotations

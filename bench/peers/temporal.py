@@ -45,6 +45,12 @@ class TemporalSystem:
     async def result(self, handle: Any) -> Any:
         return await handle.result()
 
+    async def execute(self, shape: str, workflow_id: str, arg: Any) -> Any:
+        """temporalio's `Client.execute_workflow`: a start, then a result poll (two calls)."""
+        return await self._client.execute_workflow(
+            WORKFLOW_TYPES[shape], arg, id=workflow_id, task_queue=self._task_queue
+        )
+
     async def timer_lateness(self, handle: Any, result: Any, seconds: float) -> float:
         """TimerFired's time minus TimerStarted's time plus the timer's duration (the server's
         history, as for Tidal)."""

@@ -44,6 +44,12 @@ class TidalSystem:
             RUN[shape], arg, id=workflow_id, task_queue=self._task_queue, request_eager_start=self._eager
         )
 
+    async def execute(self, shape: str, workflow_id: str, arg: Any) -> Any:
+        """`Client.execute_workflow`: the start waits for the result (one request)."""
+        return await self._client.execute_workflow(
+            RUN[shape], arg, id=workflow_id, task_queue=self._task_queue, request_eager_start=self._eager
+        )
+
     @contextlib.asynccontextmanager
     async def colocated(self, *, concurrency: int) -> AsyncIterator[tuple[TidalSystem, TidalSystem]]:
         """A worker in this (the bench's) process, built with this client, on a fresh task queue;
