@@ -28,6 +28,8 @@ from tidal_server.bus import (
 )
 from tidal_server.service import Runtime
 
+from tests.support.polling import until
+
 DEADLINE = 20.0
 QUEUE = names.workflow_task_queue("default", "tq")
 
@@ -139,3 +141,49 @@ async def test_a_failed_declaration_is_tried_again(bus: Bus) -> None:
     # the failure was tried again, but not once per waiting task.
     assert len(got) == 5
     assert counting.declared[QUEUE] == 2
+
+
+class GatedBus(CountingBus):
+    """The task queue's first declaration is done at the broker but returns only once `release`
+    is set (the declare-ok still in flight)."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus)
+        self.release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held = False
+
+    async def declare_queue(self, spec: QueueSpec) -> None:
+        await super().declare_queue(spec)
+        if spec.name == QUEUE and self.declared[QUEUE] == 1:
+            self.held = True
+            await self.release
+
+
+async def test_a_task_arriving_as_the_declaration_ends_does_not_declare_again() -> None:
+    """The broker's declare-ok and the next task's delivery read in one go: the declaration ends
+    in the same event-loop turn as the task is handed to matching, whose handler then runs before
+    the tasks that waited for the declaration resume. It must find the queue declared (it used
+    to find it neither declared nor being declared, and declared it again: the [amqp] test above
+    failed so, 2 == 1, on a loaded box)."""
+    bus = InMemoryBus()
+    await bus.connect()
+    gated = GatedBus(bus)
+    runtime = Runtime(bus=gated, engine=None, member_id="m-test", shard_count=1)  # type: ignore[arg-type]
+    service = MatchingService(runtime, MatchingSettings(backlog_poll_seconds=3600))
+    await service.start()
+    task = OutMessage(
+        exchange=names.MATCHING_EXCHANGE, routing_key=names.MATCHING_ROUTING_KEY, body=first_task("tq")
+    )
+    try:
+        await bus.publish(task)
+        await until(lambda: gated.held, what="the first declaration done at the broker")
+        # In this one step: the declaration's awaited future resolves (it ends next turn), and
+        # the delivery is routed (matching's handler is created next turn, after it ends).
+        gated.release.set_result(None)
+        await bus.publish(task)
+        await until(lambda: service.delivered == 2, what="both tasks in the worker queue")
+        assert await bus.queue_depth(QUEUE) == 2
+    finally:
+        await service.stop()
+        await bus.close()
+    assert gated.declared[QUEUE] == 1

@@ -205,15 +205,21 @@ class MatchingService:
         # queue has a whole prefetch window of them in flight, each two broker round trips.
         declaring = self._declaring.get(queue)
         if declaring is None:
-            declaring = asyncio.ensure_future(self._rt.bus.declare_queue(task_queue_spec(queue)))
+            declaring = asyncio.ensure_future(self._declare(queue, (namespace, task_queue, kind)))
             self._declaring[queue] = declaring
             declaring.add_done_callback(lambda done: self._declared_or_not(queue, done))
         # Shielded: a waiter cancelled (matching stopping) leaves the declaration to the others.
         await asyncio.shield(declaring)
-        if queue not in self._declared:
-            self._declared[queue] = (namespace, task_queue, kind)
-            if kind == "workflow":
-                self._young.declared(queue, self._monotonic())
+
+    async def _declare(self, queue: str, labels: tuple[str, str, str]) -> None:
+        await self._rt.bus.declare_queue(task_queue_spec(queue))
+        # Recorded here, in the step the declaration ends in, not by its waiters: they resume two
+        # event-loop turns after it ends (its done callbacks, then the shields'), and a delivery
+        # read with the declare-ok starts its handler in between, after `_declared_or_not` has
+        # forgotten the declaration: it found the queue neither declared nor being declared.
+        self._declared[queue] = labels
+        if labels[2] == "workflow":
+            self._young.declared(queue, self._monotonic())
 
     def _declared_or_not(self, queue: str, done: asyncio.Future[None]) -> None:
         # A failed declaration is forgotten, so the next task (the requeued ones) tries again.
