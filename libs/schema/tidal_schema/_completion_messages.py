@@ -71,6 +71,14 @@ class CompleteActivityTask(_ExecutionRef):
     attempt: int
     result: tuple[Payload, ...] = ()
     identity: Text = ""
+    # The fused completion (docs/performance.md, "Hops and messages"): the worker that holds the
+    # run ran the workflow task this result would schedule itself and sends its completion here.
+    # Set only for an attempt whose ActivityTask carried `next_event_id` = s; the worker assumed
+    # events s ActivityTaskStarted, s + 1 ActivityTaskCompleted, s + 2 WorkflowTaskScheduled (its
+    # sticky queue, attempt 1), s + 3 WorkflowTaskStarted, so `workflow_task.scheduled_event_id`
+    # is s + 2. History applies both in one transaction only if the run's next event id is still s
+    # and nothing else is outstanding; otherwise it applies the result alone and ignores this.
+    workflow_task: CompleteWorkflowTask | None = None
 
 
 class FailActivityTask(_ExecutionRef):

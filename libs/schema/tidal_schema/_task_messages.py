@@ -76,6 +76,10 @@ class ActivityTask(_ExecutionRef):
     retry_policy: RetryPolicy | None = None
     # Temporal's header: what the workflow's outbound interceptors put on the activity.
     header: dict[str, Payload] = Field(default_factory=dict)
+    # Set by history only on an eager attempt handed out by a workflow task completion: the run's
+    # next event id right after that transaction (0: not known). A worker that holds the run may
+    # then fuse its result with the next workflow task (CompleteActivityTask.workflow_task).
+    next_event_id: int = Field(default=0, ge=0)
 
 
 # --- to matching --------------------------------------------------------------------------
