@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from tidal_history.app import build
 from tidal_schema import Payload, names
 from tidal_schema import commands as cmd
@@ -33,6 +34,10 @@ from tidal_server.service import Runtime
 from tests.support.stack import wait_for
 
 STICKY = "tidal.sticky.worker-1-fused"
+
+
+def _fused_count(result: str) -> float:
+    return REGISTRY.get_sample_value("tidal_history_fused_completions_total", {"result": result}) or 0.0
 
 
 async def _runtime(url: str) -> Runtime:
@@ -189,6 +194,7 @@ async def test_accepted_once_then_a_duplicate_changes_nothing(runtime: Runtime) 
     await worker.listen()
     try:
         _, task = await _to_eager(rt, worker, "wf")
+        accepted, stale = _fused_count("accepted"), _fused_count("stale")
         assert task.next_event_id == 6  # 1..5: started, task, its start and completion, scheduled
         done = (cmd.CompleteWorkflowExecution(result=(Payload(data="done"),)),)
         await _send(rt, _fused(task, done))
@@ -209,6 +215,7 @@ async def test_accepted_once_then_a_duplicate_changes_nothing(runtime: Runtime) 
         await _send(rt, _fused(task, done))  # redelivered
         await _barrier(rt, "barrier-1")
         assert await _events(rt, "wf") == events
+        assert (_fused_count("accepted"), _fused_count("stale")) == (accepted + 1, stale + 1)
         assert worker.got.empty()  # no workflow task for the worker, ever
     finally:
         await service.stop()
@@ -228,8 +235,10 @@ async def test_refused_applies_the_result_alone_and_sends_the_task(runtime: Runt
         )
         first = await worker.next()  # the signal's task
         assert isinstance(first, WorkflowTask) and first.first_event_id <= s
+        refused = _fused_count("refused")
         await _send(rt, _fused(task, (cmd.CompleteWorkflowExecution(result=(Payload(data="no"),)),)))
         await _barrier(rt, "barrier-1")
+        assert _fused_count("refused") == refused + 1
         assert await _status(rt, "wf") == "Running"
         types = [e for _, e, _ in await _events(rt, "wf")]
         assert types[s - 1 :] == ["WorkflowExecutionSignaled", "WorkflowTaskScheduled"]  # result buffered
