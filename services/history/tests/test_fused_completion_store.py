@@ -7,6 +7,7 @@ Messages built by hand, as a worker would send them (the worker's side is tested
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from tidal_history.app import build
-from tidal_schema import Payload, names
+from tidal_schema import Payload, limits, names
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
     ActivityTask,
@@ -257,6 +258,56 @@ async def test_refused_applies_the_result_alone_and_sends_the_task(runtime: Runt
         assert isinstance(nxt, WorkflowTask)
         carried = [e.event_type for e in nxt.events]
         assert "ActivityTaskCompleted" in carried and "WorkflowExecutionCompleted" not in carried
+        assert await _status(rt, "wf") == "Running"
+    finally:
+        await service.stop()
+
+
+@pytest.fixture
+async def pg_poison_runtime(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Runtime]:
+    """Postgres, fast poison retries, and the schema's NUL escape off, so that a NUL reaches the
+    store as a foreign publisher's would (as in test_poison.py)."""
+    monkeypatch.setattr(limits, "_NUL_ESCAPE", re.compile("(?!)"))
+    await migrate(fresh_database_url)
+    bus = InMemoryBus()
+    await bus.connect()
+    rt = Runtime(
+        bus=bus,
+        engine=create_engine(fresh_database_url),
+        member_id="h1",
+        shard_count=1,
+        embedded=True,
+        overrides={"history": {"poison_backoff_seconds": 0.05, "batch_max": 64}},
+    )
+    yield rt
+    await rt.engine.dispose()
+    await bus.close()
+
+
+async def test_a_fused_task_postgres_cannot_store_still_counts_the_result(pg_poison_runtime: Runtime) -> None:
+    """The nested commands hold a NUL (jsonb refuses it on every try): after the poison retries
+    the message is applied as the result alone, never dead-lettered with an acknowledged result;
+    the worker gets its task and the marker is never written."""
+    rt = pg_poison_runtime
+    service = build(rt)
+    await service.start()
+    worker = Worker(rt)
+    await worker.listen()
+    try:
+        _, task = await _to_eager(rt, worker, "wf")
+        relayed: list[ActivityTask] = []
+        bad = (cmd.RecordMarker(marker_name="m", details={"d": (Payload(data="a\x00b"),)}),)
+        await _send(rt, _fused(task, bad))
+        nxt = await worker.next()
+        while isinstance(nxt, ActivityTask):  # the batch failures relay the outbox: at least once
+            assert (nxt.scheduled_event_id, nxt.attempt) == (task.scheduled_event_id, task.attempt)
+            relayed.append(nxt)
+            nxt = await worker.next()
+        assert isinstance(nxt, WorkflowTask)
+        types = [e for _, e, _ in await _events(rt, "wf")]
+        assert types[5:] == ["ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled"]
         assert await _status(rt, "wf") == "Running"
     finally:
         await service.stop()
