@@ -354,6 +354,7 @@ def test_a_duplicate_of_an_accepted_fused_completion_is_a_no_op() -> None:
     dup = complete_activity_task.handle(_ctx(o.state, [*history, *o.events]), msg)
     assert not dup.changed and not dup.events and not dup.outbox and isinstance(dup.reply, ErrorReply)
     # ...and so is the nested completion arriving alone (the task is not outstanding).
+    assert msg.workflow_task is not None
     alone = complete_workflow_task.handle(_ctx(o.state, [*history, *o.events]), msg.workflow_task)
     assert not alone.changed and not alone.events
 
@@ -463,6 +464,14 @@ def _buffered(state: MutableState, history: list[HistoryEvent]) -> tuple[Mutable
     return state, history
 
 
+def _through_matching(
+    state: MutableState, history: list[HistoryEvent]
+) -> tuple[MutableState, list[HistoryEvent]]:
+    for info in state.activities.values():
+        info.started_identity = ""  # as an attempt handed out by matching
+    return state, history
+
+
 Before = Callable[[MutableState, list[HistoryEvent]], tuple[MutableState, list[HistoryEvent]]]
 
 
@@ -484,6 +493,8 @@ REFUSALS: dict[str, tuple[Before, dict[str, Any], dict[str, Any]]] = {
     "the nested workflow id is another workflow's": (_same, {"workflow_id": "w2"}, {}),
     "the nested namespace is another one": (_same, {"namespace": "other"}, {}),
     "the nested attempt is not 1": (_same, {"attempt": 2}, {}),
+    "the attempt went through matching": (_through_matching, {}, {}),
+    "another worker than the one the attempt was handed to": (_same, {"identity": "worker-2"}, {}),
     "the scheduled id is one too far": (_same, {"scheduled_event_id": 3, "seen_event_id": 3}, {}),
     "the scheduled id is one short": (_same, {"scheduled_event_id": 1, "seen_event_id": 1}, {}),
     "the seen id is past the task": (_same, {"seen_event_id": 3}, {}),

@@ -47,8 +47,10 @@ def accepted(
         return None
     if any(u.stage == updates.ADMITTED for u in state.updates.values()):
         return None  # an admitted update goes out with the next task, which the worker never got
-    if not info.started_identity:
-        return None  # the attempt went through matching: no worker was told s
+    if not info.started_identity or nested.identity != info.started_identity:
+        # Through matching (no worker was told s), or not the worker it was handed to (the
+        # ActivityTaskStarted history writes names that one, not the sender).
+        return None
     return nested
 
 
