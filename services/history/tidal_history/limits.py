@@ -163,6 +163,12 @@ def enforce_blob_size(msg: HistoryMessage, lim: HistoryLimits) -> HistoryMessage
     if isinstance(msg, FailActivityTask | FailWorkflowTask):
         return _bounded_failure(msg, lim)
     if isinstance(msg, CompleteActivityTask):
+        nested = msg.workflow_task
+        if nested is not None and _oversized_command(nested.commands, lim.blob_size) is not None:
+            # A fused completion (api/fused_completion.py) is refused, never partly applied: the
+            # result alone counts, and the worker's replay sends the task's completion on its own,
+            # which fails the task as above.
+            msg = msg.model_copy(update={"workflow_task": None})
         size = sizes.payloads_size(msg.result)
         if size <= lim.blob_size:
             return msg

@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from tidal_server.metrics import LATENCY_BUCKETS, PERSISTENCE_SECONDS
 
 from .cache import RunCache
+from .outcome import Outcome
 from .schedule_store import ScheduleWrite
 from .store import RunWrite
 
@@ -105,6 +106,12 @@ PARTIAL_WORKFLOW_TASKS = Counter(
     "paged = the worker reads the older events).",
     ["kind"],
 )
+FUSED_COMPLETIONS = Counter(
+    "tidal_history_fused_completions_total",
+    "Activity results that carried the next workflow task's completion (api/fused_completion.py), "
+    "by result: accepted (one transaction), refused (the result alone), stale (neither applied).",
+    ["result"],
+)
 WORKER_DISPATCH = Counter(
     "tidal_history_worker_dispatch_total",
     "Tasks history published straight to a worker's own queue, skipping matching (kind: workflow "
@@ -158,6 +165,17 @@ def _child(metric: Counter | Histogram, *labels: str) -> Any:
 
 def message(type_name: str) -> None:
     _child(MESSAGES, type_name).inc()
+
+
+def fused_completion(outcome: Outcome) -> None:
+    """Only an accepted fused completion writes a WorkflowTaskStarted with the result."""
+    if not outcome.changed:
+        result = "stale"
+    elif any(e.attributes.type == "WorkflowTaskStarted" for e in outcome.events):
+        result = "accepted"
+    else:
+        result = "refused"
+    _child(FUSED_COMPLETIONS, result).inc()
 
 
 def committed(writes: Sequence[RunWrite]) -> None:

@@ -310,7 +310,13 @@ class Mutation:
     def delete_timer(self, key: str) -> None:
         # The timer service may still fire it; history treats such fires as stale. A row set
         # earlier in this mutation is not written at all (RunWrite.record_timers relies on it).
-        self._timers_set = [s for s in self._timers_set if s.key != key]
+        kept = [s for s in self._timers_set if s.key != key]
+        if len(kept) != len(self._timers_set):
+            # Nor sent (a fused completion ends the task it schedules: api/fused_completion.py).
+            self._outbox = [
+                o for o in self._outbox if not (isinstance(o.message, ScheduleTimer) and o.message.key == key)
+            ]
+        self._timers_set = kept
         self._timers_deleted.append(key)
 
     # --- closing --------------------------------------------------------------------------

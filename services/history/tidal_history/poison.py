@@ -13,8 +13,10 @@ alone, with the database answering. Then:
    `FailWorkflowTask` with cause `BadCommandAttributes` and the error as the failure (published
    to the shard like any completion): the run records `WorkflowTaskFailed`, and the task is
    retried with backoff, as Temporal does for bad command attributes, instead of the run waiting
-   forever on a completion that vanished. Any other message is dead-lettered with the error in
-   `x-tidal-dead-letter-reason`, and a requester waiting for a reply gets an `ErrorReply`.
+   forever on a completion that vanished. A fused completion (an activity result carrying a
+   workflow task's completion) is sent again with the result alone. Any other message is
+   dead-lettered with the error in `x-tidal-dead-letter-reason`, and a requester waiting for a
+   reply gets an `ErrorReply`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from tidal_schema import Failure, names
 from tidal_schema.messages import (
     HISTORY_MESSAGE,
+    CompleteActivityTask,
     CompleteWorkflowTask,
     ErrorCode,
     ErrorReply,
@@ -66,9 +69,13 @@ def attempt_of(headers: Mapping[str, Any]) -> int:
         return 1
 
 
-def failed_task(msg: HistoryMessage | None, reason: str) -> FailWorkflowTask | None:
+def failed_task(msg: HistoryMessage | None, reason: str) -> FailWorkflowTask | CompleteActivityTask | None:
     """The FailWorkflowTask that stands for a completion history cannot apply (None: the message
-    is not a workflow task completion)."""
+    is not a workflow task completion). A fused completion (api/fused_completion.py) stands for
+    its activity result alone: the result is acknowledged and must count; the task's completion
+    is dropped, as a refused one is, and the worker replays."""
+    if isinstance(msg, CompleteActivityTask) and msg.workflow_task is not None:
+        return msg.model_copy(update={"workflow_task": None})
     if not isinstance(msg, CompleteWorkflowTask):
         return None
     return FailWorkflowTask(

@@ -34,7 +34,7 @@ from .limit_guards import split_oversized
 from .limits import HistoryLimits
 from .mutation import Outcome, Outgoing
 from .poison import PoisonHandler, PoisonPolicy
-from .store import HistoryStore, PendingOutbox, ShardLostError, StoreError
+from .store import HistoryStore, PendingOutbox, ShardLostError
 from .working_set import BatchState, WorkingSet
 
 __all__ = ["ShardProcessor"]
@@ -318,7 +318,10 @@ class ShardProcessor:
                     published_seqs=published,
                     schedules=schedules,
                 )
-            except StoreError:
+            except BaseException:
+                # Rolled back, the confirmed rows' deletion with it: whatever failed (a version
+                # conflict, or a message's data the database refuses), they stay confirmed, or the
+                # relay before the retry would send them again (an eager activity run twice).
                 self._published = published + self._published
                 raise
             metrics.COMMIT_SECONDS.observe(metrics.now() - t0)

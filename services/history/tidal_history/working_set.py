@@ -22,6 +22,7 @@ from tidal_schema import names, shard_for
 from tidal_schema.events import WorkflowExecutionStarted
 from tidal_schema.messages import (
     AddWorkflowTask,
+    CompleteActivityTask,
     HistoryMessage,
     StartWorkflowReply,
     TerminateWorkflowExecution,
@@ -116,6 +117,7 @@ class WorkingSet:
         """Preload what the message's operation needs, call it, record what it did. The shard
         dead-letters a message without an operation before it gets here."""
         op = operation_for(msg)
+        fused = isinstance(msg, CompleteActivityTask) and msg.workflow_task is not None
         if op is not None and op.limits:
             msg = enforce_blob_size(msg, self._limits)  # may turn it into a failure (another entry)
             op = operation_for(msg)
@@ -132,6 +134,8 @@ class WorkingSet:
         if not isinstance(outcome, Outcome):
             raise OperationError(f"{msg.type}: a run operation returned {type(outcome).__name__}")
         self._record(batch, op, w, outcome)
+        if fused:
+            metrics.fused_completion(outcome)
         if op.limits and w is not None:
             reason = self._guard.check(w.run.state, count_before=count_before, size_before=size_before)
             if reason is not None:

@@ -9,13 +9,14 @@ buffered-events.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
 from tidal_schema import Failure, HistoryEvent, WorkflowExecutionStatus
 from tidal_schema import commands as cmd
 from tidal_schema import events as ev
-from tidal_schema.messages import CompleteWorkflowTask, TimerKind
+from tidal_schema.messages import AddActivityTask, CompleteWorkflowTask, TimerKind
 from tidal_server.visibility import invalid_search_attributes
 
 from .. import memo, updates
@@ -56,6 +57,15 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
     if wft.speculative and updates.only_rejections(msg.commands):
         updates.drop_speculative(m, history, msg.commands)  # a rejected update leaves no trace
         return m.finish()
+    complete_started(m, msg)
+    return with_next_event_id(m.finish())
+
+
+def complete_started(m: Mutation, msg: CompleteWorkflowTask) -> None:
+    """Apply `msg` to the run's outstanding task, which a worker started and ran: the transition
+    of this operation, and of the fused completion (api/fused_completion.py) on the task its
+    activity result scheduled."""
+    state, history = m.state, m.history
     updates.materialize(m)
     wft, started_id = m.end_workflow_task(
         identity=msg.identity,
@@ -81,10 +91,10 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
         state.sticky_queue = None
         m.flush_buffered()
         m.retry_workflow_task_later(wft.attempt + 1)
-        return m.finish()
+        return
     if _closes(msg.commands) and (state.buffered_events or updates.has_undelivered(state)):
         _refuse_unhandled(m, wft.scheduled_event_id, started_id, msg.identity)
-        return m.finish()
+        return
     completed_id = m.add_event(
         ev.WorkflowTaskCompleted(
             scheduled_event_id=wft.scheduled_event_id, started_event_id=started_id, identity=msg.identity
@@ -105,7 +115,23 @@ def handle(ctx: OperationContext, msg: CompleteWorkflowTask) -> Outcome:
     if state.is_running and (m.flush_buffered() or needs_task):
         m.schedule_workflow_task()
     updates.after_task(m, history, wft.scheduled_event_id)
-    return m.finish()
+
+
+def with_next_event_id(outcome: Outcome) -> Outcome:
+    """The eager activities the completion handed out (to the worker's own queue) carry the run's
+    next event id, so that the worker may fuse its result with the next workflow task
+    (api/fused_completion.py). Only when the run is left idle: with a task outstanding (events
+    flushed, a speculative task for an update) or the run closed, a fused completion would be
+    refused, so the worker is not asked to try (0)."""
+    st = outcome.state
+    if st is None or not st.is_running or st.workflow_task is not None or st.wft_retry_attempt is not None:
+        return outcome
+    for i, o in enumerate(outcome.outbox):
+        msg = o.message
+        if isinstance(msg, AddActivityTask) and msg.worker_queue is not None:
+            task = msg.task.model_copy(update={"next_event_id": st.next_event_id})
+            outcome.outbox[i] = dataclasses.replace(o, message=msg.model_copy(update={"task": task}))
+    return outcome
 
 
 def _not_seen(
