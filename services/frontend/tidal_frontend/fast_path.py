@@ -35,8 +35,11 @@ __all__ = ["FastPath"]
 
 _NAMESPACES = f"{PREFIX}/namespaces/"
 _JSON = b"application/json"
-# A start that waits for its result (a hint: a wrong guess only costs the disconnect watch).
+# A start that waits for its result (a hint: a wrong guess only costs the disconnect watch). A
+# body with a JSON escape in it may spell the key escaped (`"wait\u005ffor_result"`), which the
+# parser reads as the same key: such a body is watched too.
 _WAIT_FOR_RESULT = b'"wait_for_result"'
+_ESCAPE = b"\\u"
 
 
 class FastPath:
@@ -85,7 +88,7 @@ class FastPath:
         elif headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
             await self.app(scope, receive, send)  # a GET with a body: BodyLimit's to judge
             return
-        if (start and _WAIT_FOR_RESULT not in (body or b"")) or (not start and not _waits(query)):
+        if (start and not _may_wait(body or b"")) or (not start and not _waits(query)):
             reply = await self._calls.reply(method, path, query, headers, body)
         else:
             # A result long poll, or a start that waits for its result (api/start_workflow.py).
@@ -164,6 +167,11 @@ async def _until_gone(receive: Receive, received: list[Message]) -> None:
     app in case the poll is declined."""
     while (message := await receive())["type"] != "http.disconnect":
         received.append(message)
+
+
+def _may_wait(body: bytes) -> bool:
+    """Whether a start's body may ask to wait for the result (see `_ESCAPE`)."""
+    return _WAIT_FOR_RESULT in body or _ESCAPE in body
 
 
 def _waits(query: Mapping[str, str]) -> bool:
