@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_frontend.app import FrontendService
+from tidal_frontend.fast_path import _may_wait
 from tidal_frontend.inprocess import RESULT_ROUTE, START_ROUTE
 from tidal_frontend.metrics import REQUESTS
 from tidal_frontend.settings import FrontendSettings
@@ -237,3 +238,20 @@ async def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_cut(
         assert loop.time() - began >= BODY_SECONDS * 0.9
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "waits"),
+    [
+        (b'{"workflow_id": "w", "wait_for_result": 5}', True),
+        (b'{"workflow_id": "w", "wait\\u005ffor_result": 5}', True),
+        # A plain start with an escaped argument (json.dumps escapes every non-ASCII character):
+        # not a waiting start, so a client hanging up does not cancel it.
+        (b'{"workflow_id": "w", "args": ["\\u00e9"]}', False),
+        (b'{"args": ["\\u00e9"], ' + b"[" * 100_000, False),  # no JSON: the app answers it
+        (b"[" * 100_000 + b'"\\u00e9"' + b"]" * 100_000, False),  # past the parser's depth
+    ],
+    ids=["plain-key", "escaped-key", "escaped-argument", "not-json", "nested"],
+)
+def test_which_starts_wait_for_their_result(body: bytes, waits: bool) -> None:
+    assert _may_wait(body) is waits
