@@ -173,6 +173,13 @@ HTTP_CASES: tuple[HttpCase, ...] = (
         f"{API}/workflows",
         _start(request_eager_execution={"yes": 1}),
     ),
+    # Session 12's start that waits for its result (durable, session 13): seconds, a number only
+    # (a JSON `true` was read as a one-second wait).
+    HttpCase("a wait for the result of true", "POST", f"{API}/workflows", _start(wait_for_result=True)),
+    HttpCase("a wait for the result given as text", "POST", f"{API}/workflows", _start(wait_for_result="5")),
+    HttpCase("a wait for the result of zero", "POST", f"{API}/workflows", _start(wait_for_result=0)),
+    HttpCase("a wait for the result of 1e300", "POST", f"{API}/workflows", _start(wait_for_result=1e300)),
+    HttpCase("a wait for the result that is a list", "POST", f"{API}/workflows", _start(wait_for_result=[5])),
     HttpCase(
         "NUL in an update header's name", "POST", f"{API}/workflows/w/update", _update(header={"k\x00": {}})
     ),

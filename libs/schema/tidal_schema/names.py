@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 HISTORY_EXCHANGE = "tidal.history"
@@ -91,14 +92,40 @@ def task_priority(priority_key: int | None) -> int:
 STICKY_QUEUE_PREFIX = "tidal.sticky."
 
 
+MAX_QUEUE_NAME_BYTES = 255
+"""AMQP's limit on a queue name or routing key (a short string): a longer one cannot even be
+encoded into a frame (the client library raises before anything is sent)."""
+
+
 def sticky_queue(worker_identity: str) -> str:
-    return f"{STICKY_QUEUE_PREFIX}{_part(worker_identity)}"
+    """A worker's own queue: its identity escaped, cut to fit `MAX_QUEUE_NAME_BYTES` (an identity
+    of 40 CJK characters escapes to 240 bytes; the worker could not declare its queue) with a
+    digest of the whole identity at the end, so that identities differing past the cut (a unique
+    suffix) still name different queues."""
+    name = f"{STICKY_QUEUE_PREFIX}{_part(worker_identity)}"
+    if len(name) <= MAX_QUEUE_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(worker_identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{name[: MAX_QUEUE_NAME_BYTES - len(digest) - 1]}.{digest}"
 
 
 def is_sticky_queue(name: str) -> bool:
     """A worker's own queue, as a worker names it: history publishes tasks only to such names
-    (a completion could name any queue, e.g. a history shard's)."""
-    return name.startswith(STICKY_QUEUE_PREFIX) and len(name) > len(STICKY_QUEUE_PREFIX)
+    (a completion could name any queue, e.g. a history shard's, or one too long for AMQP, whose
+    publish raises before it is sent: a completion's `sticky_queue` may be 1,000 characters)."""
+    return (
+        name.startswith(STICKY_QUEUE_PREFIX)
+        and len(name) > len(STICKY_QUEUE_PREFIX)
+        and fits_queue_name(name)
+    )
+
+
+def fits_queue_name(name: str) -> bool:
+    """Whether `name` can be a queue name or routing key (at most `MAX_QUEUE_NAME_BYTES` in UTF-8)."""
+    return (
+        len(name) <= MAX_QUEUE_NAME_BYTES // 4
+        or len(name.encode("utf-8", "surrogatepass")) <= MAX_QUEUE_NAME_BYTES
+    )
 
 
 # Dead-letter exchange every durable queue points at (x-dead-letter-exchange); workers that

@@ -7,6 +7,8 @@ import uuid
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from . import _async_activity, _with_start
 from . import _client_interactions as _interactions
 from . import _schedule_client as _schedules
@@ -264,15 +266,23 @@ class ClientCalls(OutboundInterceptor):
 
 async def _post_start(c: Client, body: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """The start call. A frontend older than `wait_for_result` refuses the field (400, before
-    anything starts): the start is sent again without it."""
+    anything starts): the start is sent again without it. A connection cut or timed out while
+    the start waits for its result (a frontend restarting, a proxy's idle timeout: the wait is
+    long, the start committed long before it) is sent again without the wait too, with the same
+    request id, which history answers with the run it started, never a second one; the handle
+    then polls the result."""
     try:
         return await c._call("POST", c._wf_path(), json=body, **options)
     except RPCError as exc:
-        if (
-            "wait_for_result" not in body
-            or exc.status != "invalid_argument"
-            or "wait_for_result" not in str(exc)
+        if "wait_for_result" not in body or not (
+            (exc.status == "invalid_argument" and "wait_for_result" in str(exc)) or _cut(exc)
         ):
             raise
     plain = {k: v for k, v in body.items() if k != "wait_for_result"}
     return await c._call("POST", c._wf_path(), json=plain, **options)
+
+
+def _cut(exc: RPCError) -> bool:
+    """The call was sent and no answer came (the connection cut, or the HTTP client's timeout)."""
+    cause = exc.__cause__
+    return isinstance(cause, httpx.TransportError) and not isinstance(cause, httpx.ConnectError)

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tidal_frontend.app import FrontendService
-from tidal_frontend.inprocess import RESULT_ROUTE
+from tidal_frontend.fast_path import _may_wait
+from tidal_frontend.inprocess import RESULT_ROUTE, START_ROUTE
 from tidal_frontend.metrics import REQUESTS
 from tidal_frontend.settings import FrontendSettings
 from tidal_server.bus import AmqpBus
@@ -156,18 +157,27 @@ async def test_a_long_poll_whose_client_hangs_up_stops_waiting(
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "Running"
 
 
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain-key", "escaped-key"])
 async def test_a_start_waiting_for_its_result_whose_client_hangs_up_stands(
-    served: tuple[FrontendService, int, Callable[[], Any]],
+    served: tuple[FrontendService, int, Callable[[], Any]], escaped: bool
 ) -> None:
     """`wait_for_result`: the client hangs up while the start waits for the run's close. The wait
     stops, and the start stands (history has it before the wait began): retried with its
-    request id it answers the same run, which is a start answered, not a second run."""
+    request id it answers the same run, which is a start answered, not a second run. The key
+    written with a JSON escape (`"wait\\u005ffor_result"`, the same key to any JSON parser) hid
+    the wait from the fast path's look at the raw body: it then waited out its whole `wait`
+    after the client had gone, so a client could pile such waits up (durable, session 13)."""
     service, port, _ = served
     workflow_id = f"w-{uuid.uuid4().hex[:8]}"
     request_id = str(uuid.uuid4())
     start = {"workflow_id": workflow_id, "workflow_type": "T", "task_queue": "q", "request_id": request_id}
     body = json.dumps({**start, "wait_for_result": WAIT})
+    if escaped:
+        body = body.replace('"wait_for_result"', '"wait\\u005ffor_result"')
+        assert json.loads(body)["wait_for_result"] == WAIT
     waiters = service.context.waiters
+    left = REQUESTS.labels("POST", START_ROUTE, "499")
+    left_before = left._value.get()
     seen: list[tuple[str, str, str]] = []
     waiters.on_watch = lambda k: seen.append(k) if k[1] == workflow_id else None
     try:
@@ -183,9 +193,11 @@ async def test_a_start_waiting_for_its_result_whose_client_hangs_up_stands(
     key = seen[0]
     writer.close()  # the client hangs up
     await writer.wait_closed()
+    # Given up as the client's leaving (not merely between two watches of the same wait).
     await until(
-        lambda: not waiters.watching(key), what="the abandoned wait to stop", deadline=DEADLINE, interval=0.01
+        lambda: left._value.get() - left_before == 1, what="the abandoned wait to stop", deadline=DEADLINE
     )
+    assert not waiters.watching(key)
     assert await reader.read() == b""
     again = json.dumps(start)
     answer = await _exchange(
@@ -226,3 +238,20 @@ async def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_cut(
         assert loop.time() - began >= BODY_SECONDS * 0.9
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "waits"),
+    [
+        (b'{"workflow_id": "w", "wait_for_result": 5}', True),
+        (b'{"workflow_id": "w", "wait\\u005ffor_result": 5}', True),
+        # A plain start with an escaped argument (json.dumps escapes every non-ASCII character):
+        # not a waiting start, so a client hanging up does not cancel it.
+        (b'{"workflow_id": "w", "args": ["\\u00e9"]}', False),
+        (b'{"args": ["\\u00e9"], ' + b"[" * 100_000, False),  # no JSON: the app answers it
+        (b"[" * 100_000 + b'"\\u00e9"' + b"]" * 100_000, False),  # past the parser's depth
+    ],
+    ids=["plain-key", "escaped-key", "escaped-argument", "not-json", "nested"],
+)
+def test_which_starts_wait_for_their_result(body: bytes, waits: bool) -> None:
+    assert _may_wait(body) is waits

@@ -20,6 +20,7 @@ middlewares per call (docs/performance.md, "Frontend and client").
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -35,8 +36,12 @@ __all__ = ["FastPath"]
 
 _NAMESPACES = f"{PREFIX}/namespaces/"
 _JSON = b"application/json"
-# A start that waits for its result (a hint: a wrong guess only costs the disconnect watch).
+# A start that waits for its result. A body with a JSON escape in it may spell the key escaped
+# (`"wait\u005ffor_result"`), which the parser reads as the same key: such a body is parsed to
+# tell. A plain start must not be taken for one: a client hanging up cancels a waiting start's
+# call (only its wait: the start is shielded), while a plain start runs to its end.
 _WAIT_FOR_RESULT = b'"wait_for_result"'
+_ESCAPE = b"\\u"
 
 
 class FastPath:
@@ -85,7 +90,7 @@ class FastPath:
         elif headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
             await self.app(scope, receive, send)  # a GET with a body: BodyLimit's to judge
             return
-        if (start and _WAIT_FOR_RESULT not in (body or b"")) or (not start and not _waits(query)):
+        if (start and not _may_wait(body or b"")) or (not start and not _waits(query)):
             reply = await self._calls.reply(method, path, query, headers, body)
         else:
             # A result long poll, or a start that waits for its result (api/start_workflow.py).
@@ -164,6 +169,20 @@ async def _until_gone(receive: Receive, received: list[Message]) -> None:
     app in case the poll is declined."""
     while (message := await receive())["type"] != "http.disconnect":
         received.append(message)
+
+
+def _may_wait(body: bytes) -> bool:
+    """Whether a start's body asks to wait for the result (see `_ESCAPE`); a body that is no JSON
+    object does not (the start's own validation answers it)."""
+    if _WAIT_FOR_RESULT in body:
+        return True
+    if _ESCAPE not in body:
+        return False
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # nested past the parser's depth: the app judges it
+        return False
+    return isinstance(document, dict) and "wait_for_result" in document
 
 
 def _waits(query: Mapping[str, str]) -> bool:

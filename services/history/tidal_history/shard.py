@@ -29,7 +29,7 @@ from .cache import RunCache, ShardCache
 from .direct import SharedQueues
 from .direct import publish as publish_outbox
 from .dispatch import operation_for
-from .fire_hold import FireHold, due_of
+from .fire_hold import FireHold, due_of, mover
 from .limit_guards import split_oversized
 from .limits import HistoryLimits
 from .mutation import Outcome, Outgoing
@@ -118,7 +118,15 @@ class ShardProcessor:
         self._fires: set[int] = set()
         self._fire_arrived: asyncio.Future[None] | None = None
         # Fires sent ahead of their due time wait there, unacked, until it (fire_hold.py).
-        self.early_fires = FireHold(clock=clock, hold_max=fire_hold_max, release=self._take_fire)
+        # At most half the prefetch held until due, so the broker still has room to send the shard
+        # its other messages; a fire past that goes behind them.
+        self.early_fires = FireHold(
+            clock=clock,
+            hold_max=fire_hold_max,
+            release=self._take_fire,
+            cap=max(1, prefetch // 2),
+            move=mover(bus, shard_id),
+        )
         self.lost = asyncio.Event()
         self.processed = 0
 

@@ -16,7 +16,7 @@ import aiormq
 import pytest
 from tidal_matching.app import MatchingService
 from tidal_matching.settings import MatchingSettings
-from tidal_matching.young_queues import Kept, YoungQueues
+from tidal_matching.young_queues import MAX_REPUBLISHES, Kept, YoungQueues
 from tidal_schema import names
 from tidal_schema.messages import ActivityTask, AddActivityTask, AddWorkflowTask, WorkflowTask
 from tidal_server.bus import AmqpBus, BusError
@@ -63,6 +63,27 @@ def test_a_burst_beyond_the_byte_bound_is_not_kept_and_no_window_keeps_nothing()
     off.published("q", b"abcd", 3, now=0.0)
     off.lost(now=0.1)
     assert off.restored() == []
+
+
+def test_a_connection_flapping_every_second_publishes_each_task_again_a_bounded_number_of_times() -> None:
+    """A reconnect storm: the connection lost and restored every second for a minute. Each
+    reconnect made the queues young again, so each kept task went out again on every one (60
+    copies, each a workflow task a worker replays); now at most MAX_REPUBLISHES, and the bodies
+    are let go."""
+    young = YoungQueues(window=5.0, max_bytes=1_000_000)
+    young.declared("q", now=0.0)
+    for i in range(100):
+        young.published("q", b"task-%d" % i, 3, now=0.5)
+    copies = 0
+    for second in range(1, 61):
+        young.lost(now=float(second))
+        copies += len(young.restored())
+        young.published_again(now=second + 0.1)
+    assert copies == 100 * MAX_REPUBLISHES
+    assert young.kept_bytes == 0 and len(young) == 0
+    # A task published into the queue after that is not kept: the queue is no longer young here.
+    young.published("q", b"later", 3, now=61.0)
+    assert len(young) == 0
 
 
 @pytest.fixture

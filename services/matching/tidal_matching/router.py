@@ -12,7 +12,10 @@ def destinations(msg: MatchingMessage) -> list[str]:
     the run cached answers without replaying."""
     if isinstance(msg, AddWorkflowTask | AddQueryTask):
         shared = names.workflow_task_queue(msg.task.namespace, msg.task.task_queue)
-        return [msg.sticky_queue, shared] if msg.sticky_queue else [shared]
+        # A sticky queue name no AMQP frame can carry (a forged or buggy completion's) is no
+        # worker's: its publish would raise before it is sent, not come back unroutable.
+        sticky = msg.sticky_queue
+        return [sticky, shared] if sticky and names.fits_queue_name(sticky) else [shared]
     assert isinstance(msg, AddActivityTask)
     return [names.activity_task_queue(msg.task.namespace, msg.task.task_queue)]
 

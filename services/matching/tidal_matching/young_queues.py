@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Kept", "YoungQueues"]
+__all__ = ["MAX_REPUBLISHES", "Kept", "YoungQueues"]
+
+MAX_REPUBLISHES = 3
+"""Reconnects after which a queue's kept tasks are published again, at most. Each one makes the
+queue young again (its re-declaration may be new), so a broker whose connection flaps every
+second would otherwise have every kept task published again on every reconnect for as long as
+the flapping lasts (60 copies of each in a minute, each a workflow task a worker replays). A
+queue lost more often than this within its window leaves its tasks to the workflow task timeout,
+as before matching kept any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +38,7 @@ class Kept:
 class _Queue:
     declared_at: float
     kept: list[Kept] = field(default_factory=list)
+    republished: int = 0
 
 
 class YoungQueues:
@@ -89,9 +98,13 @@ class YoungQueues:
         self._lost_at = None
         if lost_at is None:
             return
-        for young in self._queues.values():
+        for name, young in list(self._queues.items()):
             if lost_at - young.declared_at < self._window:
-                young.declared_at = now
+                young.republished += 1
+                if young.republished >= MAX_REPUBLISHES:
+                    self._forget(name)
+                else:
+                    young.declared_at = now
         self._forget_older(now)
 
     def tick(self, now: float) -> None:
@@ -104,8 +117,11 @@ class YoungQueues:
         # Safe only while connected: a queue past its window at a moment the connection is up
         # was durable before any later loss.
         for name in [n for n, q in self._queues.items() if now - q.declared_at >= self._window]:
-            young = self._queues.pop(name)
-            self._bytes -= sum(len(k.body) for k in young.kept)
+            self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        young = self._queues.pop(name)
+        self._bytes -= sum(len(k.body) for k in young.kept)
 
     @property
     def kept_bytes(self) -> int:

@@ -108,6 +108,8 @@ class StartWorkflowRequest(WithInput):
         default=None,
         gt=0,
         le=MAX_SECONDS,
+        # A number only: lax parsing read `true` as a one-second wait and "5" as five.
+        strict=True,
         description="seconds: after the start, wait up to this long (capped like the result long "
         "poll's `wait`) for the run to close and answer its result in `result`, as "
         "GET .../result?run_id=&wait= would (`status` Running when the wait ran out: poll the "
