@@ -2,7 +2,8 @@
 (after_commit.py), in both modes (in-memory bus + SQLite, RabbitMQ + Postgres): the next batch does
 not wait for the broker's confirms of the previous one, but its own messages still go out after
 them (publish order per shard), and a batch whose publish fails is relayed, nothing lost. With
-`publish_overlap` off (the default) only a timer fire's batch starts that way."""
+`publish_overlap` off (the default) only a timer fire's batch, or the batch after a lone
+message's, starts that way."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tidal_history import metrics
 from tidal_history.app import build
 from tidal_history.timer_keys import timer_key
 from tidal_schema import WorkflowExecutionStatus, names
@@ -112,7 +114,13 @@ async def gated(
     await bus.close()
 
 
-async def test_the_next_batch_commits_while_the_previous_publish_waits(gated: tuple[Runtime, _Gate]) -> None:
+@pytest.mark.parametrize("publish_overlap", [True, False])
+async def test_the_next_batch_commits_while_the_previous_publish_waits(
+    gated: tuple[Runtime, _Gate], publish_overlap: bool
+) -> None:
+    """With the overlap on, or off and the previous batch a lone message (one at a time: the run's
+    next message is the only one waiting, so nothing is gained by letting others gather behind
+    the confirm; it failed with the overlap off before)."""
     rt, gate = gated
     service = build(rt)
     await service.start()
@@ -155,8 +163,9 @@ async def test_the_next_batch_commits_while_the_previous_publish_waits(gated: tu
         await service.stop()
 
 
+@pytest.mark.parametrize("publish_overlap", [True, False])
 async def test_a_failed_publish_is_relayed_before_the_batch_committed_behind_it(
-    gated: tuple[Runtime, _Gate],
+    gated: tuple[Runtime, _Gate], publish_overlap: bool
 ) -> None:
     """The first batch's publish fails after the second batch committed behind it: the second may
     not publish first (its rows would overtake); both go out through the relay, in order, and
@@ -237,6 +246,53 @@ async def test_a_timer_fire_is_applied_while_the_previous_batch_publishes(
 
         await wait_for(outbox_drained, timeout=15, what="the published rows to be deleted")
         assert received == ["first"]  # once
+    finally:
+        await service.stop()
+
+
+@pytest.mark.parametrize("publish_overlap", [False])
+async def test_a_start_delivered_again_while_its_publish_waits_is_not_applied_twice(
+    gated: tuple[Runtime, _Gate], publish_overlap: bool
+) -> None:
+    """A lone start's batch is committed and its task publish held; the same start arrives again
+    (a client's retry, a redelivery) and is taken at once: it finds the committed run (the cache
+    is updated at the commit, before the publish) and is answered as a duplicate. One run, one
+    task, nothing published twice once the broker confirms."""
+    rt, gate = gated
+    service = build(rt)
+    await service.start()
+    applied = metrics.MESSAGES.labels("StartWorkflowExecution")
+    try:
+        received = await _matching_tasks(rt)
+        await publish_start(rt, "first")
+        await wait_for(lambda: _held(gate, 1), timeout=15, what="the first task's publish to be held")
+        before = applied._value.get()
+        await publish_start(rt, "first")
+
+        async def again() -> bool:
+            return applied._value.get() >= before + 1
+
+        await wait_for(again, timeout=15, what="the duplicate to be applied while the publish is held")
+        assert gate.held == 1 and received == []
+        gate.open.set()
+        await wait_for(lambda: _got(received, 1), timeout=15, what="the task to reach matching")
+
+        async def outbox_drained() -> bool:
+            async with rt.engine.connect() as conn:
+                n = (await conn.execute(sa.select(sa.func.count()).select_from(t.outbox))).scalar_one()
+            return n == 0
+
+        await wait_for(outbox_drained, timeout=15, what="the published rows to be deleted")
+        async with rt.engine.connect() as conn:
+            runs = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t.executions)
+                    .where(t.executions.c.workflow_id == "first")
+                )
+            ).scalar_one()
+        assert runs == 1
+        assert received == ["first"]
     finally:
         await service.stop()
 

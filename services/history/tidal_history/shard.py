@@ -4,8 +4,9 @@ Owns claiming the shard (the exclusive consumer, then the fencing token), the ba
 commit once per batch, and relaying what a crash, a takeover or a failed publish left in the
 outbox. What a batch does to the runs it touches is the working set's (working_set.py); publishing
 a committed batch's outbox and answers and acking its deliveries is after_commit.py's (in the
-background while the next batch runs, with `publish_overlap`); what happens when a batch fails is
-the batch failure policy's (batch_failures.py), which isolates poison messages for poison.py.
+background while the next batch runs, with `publish_overlap`, for a timer fire, or after a lone
+message); what happens when a batch fails is the batch failure policy's (batch_failures.py),
+which isolates poison messages for poison.py.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ class ShardProcessor:
         # arrives while it waits for a committed batch to finish (`_finish_unless_a_fire_waits`).
         self._fires: set[int] = set()
         self._fire_arrived: asyncio.Future[None] | None = None
+        # The same for any delivery, while a lone message's batch finishes.
+        self._next_arrived: asyncio.Future[None] | None = None
         # Fires sent ahead of their due time wait there, unacked, until it (fire_hold.py).
         # At most half the prefetch held until due, so the broker still has room to send the shard
         # its other messages; a fire past that goes behind them.
@@ -167,6 +170,9 @@ class ShardProcessor:
     async def _enqueue(self, delivery: Delivery) -> None:
         if not _is_fire(delivery):
             self._inbox.put_nowait(delivery)
+            waiter = self._next_arrived
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         elif not self.early_fires.offer(delivery, due_of(delivery)):
             self._take_fire(delivery)
 
@@ -357,12 +363,12 @@ class ShardProcessor:
         ]
         self._after.start(Committed(outbox=to_publish, answers=answers, deliveries=valid))
         if not self._publish_overlap or not self._inbox.empty():
-            await self._finish_unless_a_fire_waits()
+            await self._finish_unless_a_fire_waits(lone=len(batch) == 1)
         self.processed += len(valid)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(metrics.now() - started)
 
-    async def _finish_unless_a_fire_waits(self) -> None:
+    async def _finish_unless_a_fire_waits(self, *, lone: bool = False) -> None:
         """Finish the committed batch before taking the next, so that the next one takes everything
         that arrives meanwhile: taking it earlier made batches smaller, more commits and more CPU
         per workflow than the overlap saved (docs/performance.md, histpipe). Except for a timer
@@ -370,15 +376,23 @@ class ShardProcessor:
         committed while this one's outbox publishes (after_commit.py keeps the publish order, and
         acks after the confirms), instead of waiting out the publish, the replies and the acks:
         that wait was most of a fire's lateness at the p99 (docs/performance.md, "Latency").
-        A publish failure still reaches the next commit through `ready` (PublishFailedError)."""
-        if self._fires:
+        And after a `lone` batch (one message: the shard is not busy) any delivery does the same:
+        one at a time, a run's next message (its first task's completion) arrived while the start's
+        batch still waited for its confirms in three starts of five, and waited for them too
+        (docs/performance.md, "Latency", onep50). A busy shard's batches hold several messages,
+        and keep gathering behind the finish. A publish failure still reaches the next commit
+        through `ready` (PublishFailedError)."""
+        if self._fires or (lone and not self._inbox.empty()):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._fire_arrived = waiter
+        if lone:
+            self._next_arrived = waiter
         try:
             await self._after.settle(unless=waiter)
         finally:
             self._fire_arrived = None
+            self._next_arrived = None
 
     async def _apply_traced(self, d: Delivery, msg: HistoryMessage, state: BatchState) -> Outcome:
         """WorkingSet.apply in a span that continues the message's trace; what it puts in the outbox
