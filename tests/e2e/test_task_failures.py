@@ -3,6 +3,7 @@ workflow, shown by describe(), and configurable to fail the workflow instead (em
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from tidal.exceptions import WorkflowFailureError
 from tidal.testing import WorkflowEnvironment
 from tidal.worker import Worker
 
+from tests.support.polling import until
 from tests.support.stack import Stack, wait_for
 
 # `running` is tests/e2e's shared stack: these tests use their own ids and task queues.
@@ -42,6 +44,20 @@ class Blocking:
         time.sleep(1.5)  # noqa: ASYNC251 - the bug under test: blocking the workflow thread
         await workflow.sleep(timedelta(seconds=1))
         return "done"
+
+
+# Set by the test, read by HeldInWorkflowCode's code on its workflow thread.
+_HELD = threading.Event()
+_RELEASE = threading.Event()
+
+
+@workflow.defn
+class HeldInWorkflowCode:
+    @workflow.run
+    async def run(self) -> str:
+        _HELD.set()
+        released = _RELEASE.wait(timeout=10)  # blocking the workflow thread is the point
+        return "released" if released else "never released"
 
 
 @pytest.fixture
@@ -107,3 +123,23 @@ async def test_blocking_workflow_code_is_reported_as_a_potential_deadlock(env: W
             Blocking.run, id=f"dbg-{uuid.uuid4()}", task_queue="blocking-debug"
         )
         assert await ok.result() == "done"
+
+
+async def test_the_loop_runs_while_workflow_code_blocks_past_the_short_wait(env: WorkflowEnvironment) -> None:
+    """The worker waits for an activation blocked for at most SYNC_ACTIVATION_WAIT_SECONDS (one
+    at a time), then awaits it: workflow code that blocks longer leaves the loop (the whole
+    embedded server) running, and still completes under the deadlock timeout. Here the code is
+    released only by this test, from the loop."""
+    _HELD.clear()
+    _RELEASE.clear()
+    async with Worker(
+        env.client, task_queue="held", workflows=[HeldInWorkflowCode], deadlock_detection_timeout=20
+    ):
+        handle = await env.client.start_workflow(
+            HeldInWorkflowCode.run, id=f"held-{uuid.uuid4()}", task_queue="held"
+        )
+        await until(_HELD.is_set, what="the workflow code to block")
+        # The server still answers while the code is held.
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        _RELEASE.set()
+        assert await handle.result() == "released"

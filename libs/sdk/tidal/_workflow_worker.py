@@ -57,6 +57,15 @@ _CLOSE_COMMANDS = (
 
 PublishEncoded = Callable[[str, BaseModel, DataConverter], Awaitable[None]]
 
+# How long the loop's thread waits, blocked with the GIL released, for an activation on the
+# workflow thread before awaiting it: the usual activation (0.1-0.2 ms) then comes back without
+# the wake-ups of a thread-safe callback (the thread's write to the loop's self-pipe, the loop's
+# wake from epoll, a turn of the loop), about 0.05-0.1 ms per activation. Only while no other
+# activation of this worker is in flight (one at a time); a slower activation (code that blocks
+# included) is awaited as before, under the deadlock timeout (docs/performance.md, "Embedded
+# mode", session 13).
+SYNC_ACTIVATION_WAIT_SECONDS = 0.001
+
 
 class WorkflowWorker:
     def __init__(
@@ -360,7 +369,14 @@ class WorkflowWorker:
     ) -> tuple[cmd.Command, ...]:
         if self._wf_threads is None:
             return fn(arg)
-        fut = asyncio.get_running_loop().run_in_executor(self._wf_threads, fn, arg)
+        alone = not self._activating
+        work = self._wf_threads.submit(fn, arg)
+        if alone:
+            try:
+                return work.result(timeout=SYNC_ACTIVATION_WAIT_SECONDS)
+            except concurrent.futures.TimeoutError:
+                pass  # still running (or blocked): awaited below, under the deadlock timeout
+        fut = asyncio.wrap_future(work)
         self._activating.add(task.run_id)
         try:
             # Not asyncio.wait_for (Python 3.11 swallows a cancel that comes in the turn the

@@ -207,6 +207,27 @@ async def test_a_version_conflict_among_several_runs_fails_the_whole_batch(engin
     assert [(c["workflow_id"], c["status"]) for c in current] == [("a", "Running"), ("b", "Completed")]
 
 
+async def test_a_version_conflict_on_a_run_that_stays_running_fails_the_batch(engine: AsyncEngine) -> None:
+    """The update of a run that stays running (on SQLite a statement of its own, without status
+    and close_time) checks the version as the closing one does."""
+    store = await _store(engine)
+    a = _state("run-a", workflow_id="a")
+    await store.commit(shard_id=0, range_id=2, writes=[RunWrite(state=a, old_version=None)])
+    a.next_event_id = 5
+    with pytest.raises(VersionConflictError, match="run-a"):
+        await store.commit(
+            shard_id=0, range_id=2, writes=[RunWrite(state=a, old_version=3, events=_events(1, 4))]
+        )
+    await store.commit(
+        shard_id=0, range_id=2, writes=[RunWrite(state=a, old_version=1, events=_events(1, 4))]
+    )
+    runs = await _rows(engine, t.executions, "run_id")
+    assert [(r["run_id"], r["version"], r["status"], r["close_time"], r["next_event_id"]) for r in runs] == [
+        ("run-a", 2, "Running", None, 5)
+    ]
+    assert len(await _rows(engine, t.history_events, "event_id")) == 4
+
+
 async def test_a_stale_owner_writes_nothing_and_its_connection_stays_usable(engine: AsyncEngine) -> None:
     """The fence (on Postgres sent with BEGIN in one round trip) refuses a stale range_id: the
     batch is rolled back whole, and the pooled connection is not left inside a transaction."""
@@ -326,8 +347,8 @@ async def test_outbox_seqs_match_their_rows_while_shards_commit_at_once(engine: 
 async def test_sqlites_two_writers_store_the_same_values(tmp_path: Path) -> None:
     """batch_sqlite.py writes what SQLAlchemy's types would have stored (batch_sql.py): the same
     datetime text (the timer service compares `fire_at` as text), the same JSON documents and
-    blobs, column by column, for new runs, an update that closes a run, events, timers and the
-    outbox."""
+    blobs, column by column, for new runs, an update that closes a run, one that keeps it
+    running, events, timers and the outbox."""
     import json
     import sqlite3
 
@@ -348,6 +369,9 @@ async def test_sqlites_two_writers_store_the_same_values(tmp_path: Path) -> None
         closed.close_time = NOW.replace(microsecond=0)  # SQLAlchemy still writes .000000
         closed.result = (Payload(data={"ok": True}),)
         closed.next_event_id = 4
+        # b stays running: the raw writer leaves its status and close_time unassigned.
+        running = _state("run-b", workflow_id="b")
+        running.next_event_id = 5
         second = [
             RunWrite(
                 state=closed,
@@ -355,7 +379,8 @@ async def test_sqlites_two_writers_store_the_same_values(tmp_path: Path) -> None
                 events=_events(3, 1),
                 timers={_timer("run-a", 2).key: None},
                 outbox=[_closed("run-a", 2), _closed("run-a", 3)],
-            )
+            ),
+            RunWrite(state=running, old_version=1, events=_events(2, 3)),
         ]
         return [first, second]
 

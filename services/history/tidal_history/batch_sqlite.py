@@ -47,6 +47,14 @@ _UPDATE_RUN = (
     "UPDATE executions SET status = ?, close_time = ?, next_event_id = ?, version = ?, state = ?, result = ?"
     " WHERE namespace = ? AND workflow_id = ? AND run_id = ? AND version = ?"
 )
+# A run that stays running keeps its status and close_time (a run never goes back to running),
+# so they are not assigned: SQLite rewrites an index entry for every indexed column a SET names,
+# changed or not, and these two are in `executions`' status and close indexes: two WAL pages per
+# commit (docs/performance.md, "Embedded mode").
+_UPDATE_RUNNING = (
+    "UPDATE executions SET next_event_id = ?, version = ?, state = ?, result = ?"
+    " WHERE namespace = ? AND workflow_id = ? AND run_id = ? AND version = ?"
+)
 _UPDATE_MEMO = "UPDATE executions SET memo = ? WHERE namespace = ? AND workflow_id = ? AND run_id = ?"
 _CLOSE_CURRENT = (
     "UPDATE current_executions SET status = ? WHERE namespace = ? AND workflow_id = ? AND run_id = ?"
@@ -126,21 +134,20 @@ async def _write_runs(db: Any, writes: Sequence[RunWrite]) -> None:
             continue
         st = w.state
         doc, result = state_columns(w)
-        cursor = await db.execute(
-            _UPDATE_RUN,
-            (
-                st.status.value,
-                sqlite_time(st.close_time),
-                st.next_event_id,
-                w.new_version,
-                doc,
-                result,
-                st.namespace,
-                st.workflow_id,
-                st.run_id,
-                w.old_version,
-            ),
+        values = (
+            st.next_event_id,
+            w.new_version,
+            doc,
+            result,
+            st.namespace,
+            st.workflow_id,
+            st.run_id,
+            w.old_version,
         )
+        if st.is_running:
+            cursor = await db.execute(_UPDATE_RUNNING, values)
+        else:
+            cursor = await db.execute(_UPDATE_RUN, (st.status.value, sqlite_time(st.close_time), *values))
         key = (st.namespace, st.workflow_id, st.run_id)
         if cursor.rowcount != 1:
             expected = w.old_version
