@@ -53,6 +53,10 @@ DEFAULT_HEARTBEAT_THROTTLE = timedelta(seconds=30)
 MAX_HEARTBEAT_THROTTLE = timedelta(seconds=60)
 
 Publish = Callable[..., Awaitable[None]]
+# The workflow half's fused completion (_workflow_worker.py): the attempt, its result, the
+# attempt's converter, the delivery's headers -> what rides on the result, or None.
+Fuse = Callable[[ActivityTask, CompleteActivityTask, DataConverter, Any], Awaitable[Any]]
+PublishFused = Callable[..., Awaitable[bool]]
 Report = CompleteActivityTask | FailActivityTask | ReportActivityTaskCanceled
 
 
@@ -309,8 +313,12 @@ class ActivityWorker:
         *,
         converter: DataConverter,
         publish_encoded: Callable[[str, BaseModel, DataConverter], Awaitable[None]],
+        fuse: Fuse | None = None,
+        publish_fused: PublishFused | None = None,
     ) -> None:
-        """Run one delivered attempt and report it (metrics, span, ack once reported)."""
+        """Run one delivered attempt and report it (metrics, span, ack once reported). `fuse`:
+        the workflow half's, for an eager attempt's result that may carry the next workflow task
+        (`WorkflowWorker.fuse`), published with `publish_fused`."""
         tm.child(tm.SCHEDULE_TO_START, self.task_queue, "activity").observe(
             tm.since(task.current_attempt_scheduled_time)
         )
@@ -343,11 +351,23 @@ class ActivityWorker:
                 )
             if reply is not None:
                 tm.child(tm.ACTIVITY_TASKS, self.task_queue, task.activity_type, outcome).inc()
+            fused = None
+            if isinstance(reply, CompleteActivityTask) and task.next_event_id and fuse is not None:
+                fused = await fuse(task, reply, conv, delivery.headers)
+
+            async def report(answer: BaseModel) -> None:
+                if fused is not None and publish_fused is not None:
+                    assert isinstance(answer, CompleteActivityTask)
+                    key = task.history_routing_key
+                    await publish_fused(key, answer, conv, fused.completion, fused.converter)
+                else:
+                    await publish_encoded(task.history_routing_key, answer, conv)
+
             try:
                 if reply is not None:
                     answer = reply
                     await report_with_retry(
-                        lambda: publish_encoded(task.history_routing_key, answer, conv),
+                        lambda: report(answer),
                         start_to_close=task.start_to_close_timeout,
                         what=f"activity {task.activity_id} attempt {task.attempt}",
                     )

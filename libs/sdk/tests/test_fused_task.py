@@ -1,0 +1,222 @@
+"""The fused completion's speculation, without a server (libs/sdk/tidal/_fused_task.py): the
+workflow task the worker builds on an eager attempt's result is the one history would send after
+the plain completion (HistoryBuilder writes what history writes), when the worker may fuse, and
+how it reads history's verdict."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tidal import activity, workflow
+from tidal._fused_task import FusedBase, fused_task, fused_verdict, why_not_fused
+from tidal._runtime import WorkflowInstance
+from tidal._runtime.history_builder import HistoryBuilder
+from tidal_schema import HistoryEvent, events, limits
+from tidal_schema import commands as cmd
+from tidal_schema.messages import ActivityTask, CompleteActivityTask
+
+T = timedelta(seconds=10)
+NOW = datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC)
+
+
+@activity.defn
+async def add_one(value: int) -> int:
+    return value + 1
+
+
+@workflow.defn
+class Steps:
+    """Branches on `workflow.now()` and on the results, so another time or result would give
+    other commands."""
+
+    @workflow.run
+    async def run(self, n: int) -> list[str]:
+        value, seen = 0, []
+        for _ in range(n):
+            value = await workflow.execute_activity(add_one, value, start_to_close_timeout=T)
+            if workflow.now().second % 2:
+                await workflow.sleep(timedelta(seconds=value))
+                seen.append(f"odd{value}")
+            else:
+                workflow.upsert_memo({"v": value})
+                seen.append(f"even{value}")
+        return seen
+
+
+def _instance(h: HistoryBuilder) -> WorkflowInstance:
+    return WorkflowInstance(
+        definition=workflow.get_definition(Steps),
+        namespace="default",
+        workflow_id=h.workflow_id,
+        run_id=h.run_id,
+    )
+
+
+def _base(inst: WorkflowInstance) -> FusedBase:
+    return FusedBase(
+        last_event_id=inst.last_event_id,
+        activated_upto=inst.activated_upto,
+        commands=inst.last_commands,
+        history_size=inst.current_history_size,
+        continue_as_new_suggested=inst.continue_as_new_suggested,
+        task_queue=inst.info.task_queue,
+        task_timeout=T,
+    )
+
+
+def _attempt(h: HistoryBuilder, activity_id: str, *, next_event_id: int) -> ActivityTask:
+    scheduled = next(
+        e.event_id
+        for e in h.events
+        if isinstance(e.attributes, events.ActivityTaskScheduled) and e.attributes.activity_id == activity_id
+    )
+    return ActivityTask(
+        namespace=h.namespace,
+        workflow_id=h.workflow_id,
+        run_id=h.run_id,
+        workflow_type=h.workflow_type,
+        activity_id=activity_id,
+        activity_type="add_one",
+        task_queue=h.task_queue,
+        scheduled_event_id=scheduled,
+        attempt=1,
+        history_routing_key="history.test",
+        scheduled_time=NOW,
+        current_attempt_scheduled_time=NOW,
+        next_event_id=next_event_id,
+    )
+
+
+def _result(h: HistoryBuilder, attempt: ActivityTask, value: int) -> CompleteActivityTask:
+    return CompleteActivityTask(
+        namespace=h.namespace,
+        workflow_id=h.workflow_id,
+        run_id=h.run_id,
+        scheduled_event_id=attempt.scheduled_event_id,
+        attempt=1,
+        result=(h.converter.to_payload(value),),
+    )
+
+
+def _key(e: HistoryEvent) -> tuple[object, ...]:
+    """What the instance reads of an event (HistoryBuilder leaves identities and times out)."""
+    a = e.attributes
+    keep = ("scheduled_event_id", "started_event_id", "result", "activity_id", "timer_id", "upserted_memo")
+    return (e.event_id, a.type, *(getattr(a, k, None) for k in keep))
+
+
+@pytest.mark.parametrize("second", [4, 5])  # even and odd: both branches of the workflow
+def test_the_fused_task_is_the_plain_path_s(second: int) -> None:
+    h = HistoryBuilder("Steps", 3)
+    fused_inst, plain_inst = _instance(h), _instance(h)
+    first = h.task()
+    commands = fused_inst.activate(first)
+    assert plain_inst.activate(first) == commands
+    fused = 0
+    while not isinstance(commands[-1], cmd.CompleteWorkflowExecution):
+        h.complete_task(commands)
+        timer = next((c for c in commands if isinstance(c, cmd.StartTimer)), None)
+        if timer is not None:  # (a timer's fire is no activity result: the plain path)
+            h.timer_fired(timer.timer_id)
+            h.schedule_task()
+            task = h.task(first_event_id=plain_inst.last_event_id + 1)
+            commands = fused_inst.activate(task)
+            assert plain_inst.activate(task) == commands
+            continue
+        (aid,) = [c.activity_id for c in commands if isinstance(c, cmd.ScheduleActivityTask)]
+        s = h.last_event_id + 1
+        attempt = _attempt(h, aid, next_event_id=s)
+        assert why_not_fused(_base(fused_inst), attempt) is None
+        now = NOW.replace(second=second + 2 * fused)
+        value = int(aid)
+        task = fused_task(_base(fused_inst), attempt, _result(h, attempt, value), identity="me", now=now)
+        # What history writes for the plain completion, then the sticky task.
+        h.activity_completed(aid, value)
+        h.schedule_task()
+        plain = h.task(first_event_id=plain_inst.last_event_id + 1).model_copy(update={"started_time": now})
+        assert (task.scheduled_event_id, task.first_event_id, task.history_length) == (
+            plain.scheduled_event_id,
+            plain.first_event_id,
+            plain.history_length,
+        )
+        assert [_key(e) for e in task.events] == [_key(e) for e in plain.events]
+        assert task.events[-3].attributes == events.ActivityTaskStarted(
+            scheduled_event_id=attempt.scheduled_event_id, identity="me", attempt=1
+        )
+        commands = fused_inst.activate(task)
+        assert plain_inst.activate(plain) == commands
+        fused += 1
+    assert fused == 3
+    assert fused_inst.is_closed and plain_inst.is_closed
+
+
+def _after_first_task(n: int = 2) -> tuple[HistoryBuilder, WorkflowInstance, ActivityTask]:
+    h = HistoryBuilder("Steps", n)
+    inst = _instance(h)
+    h.complete_task(inst.activate(h.task()))
+    return h, inst, _attempt(h, "1", next_event_id=h.last_event_id + 1)
+
+
+def test_why_not_fused() -> None:
+    _, inst, attempt = _after_first_task()
+    base = _base(inst)
+    assert why_not_fused(base, attempt) is None
+    assert why_not_fused(base, attempt.model_copy(update={"next_event_id": 0})) == "no_next_event_id"
+    # History wrote an event the worker does not know of (a signal, a buffered event...).
+    moved = attempt.model_copy(update={"next_event_id": attempt.next_event_id + 1})
+    assert why_not_fused(base, moved) == "history_moved"
+    other = attempt.model_copy(update={"activity_id": "7"})
+    assert why_not_fused(base, other) == "not_the_last_task"
+    older = attempt.model_copy(update={"scheduled_event_id": 2})
+    assert why_not_fused(base, older) == "not_the_last_task"
+    cancel = (*base.commands, cmd.CancelTimer(timer_id="t"))
+    shifted = attempt.model_copy(update={"next_event_id": attempt.next_event_id + 1})
+    assert why_not_fused(FusedBase(**{**base.__dict__, "commands": cancel}), shifted) == "commands"
+    suggested = FusedBase(**{**base.__dict__, "continue_as_new_suggested": True})
+    assert why_not_fused(suggested, attempt) == "continue_as_new_suggested"
+
+
+def test_the_result_counts_in_the_history_size() -> None:
+    h, inst, attempt = _after_first_task()
+    near = limits.HISTORY_SIZE_SUGGEST_CONTINUE_AS_NEW - 1_000
+    base = FusedBase(**{**_base(inst).__dict__, "history_size": near})
+    result = _result(h, attempt, 0).model_copy(update={"result": (h.converter.to_payload("x" * 2_000),)})
+    task = fused_task(base, attempt, result, identity="me", now=NOW)
+    assert task.history_size_bytes > near + 2_000 and task.suggest_continue_as_new
+    small = fused_task(_base(inst), attempt, _result(h, attempt, 0), identity="me", now=NOW)
+    assert 0 < small.history_size_bytes < 10_000 and not small.suggest_continue_as_new
+
+
+def test_the_verdict() -> None:
+    s = 10
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def ev(event_id: int, attributes: events.EventAttributes) -> HistoryEvent:
+        return HistoryEvent(event_id=event_id, event_time=at, attributes=attributes)
+
+    accepted = [
+        ev(s + 3, events.WorkflowTaskStarted(scheduled_event_id=s + 2, identity="me")),
+        ev(s + 4, events.WorkflowTaskCompleted(scheduled_event_id=s + 2, started_event_id=s + 3)),
+        ev(
+            s + 5,
+            events.TimerStarted(
+                timer_id="1", start_to_fire_timeout=T, workflow_task_completed_event_id=s + 4
+            ),
+        ),
+        ev(s + 6, events.TimerFired(timer_id="1", started_event_id=s + 5)),
+        ev(s + 7, events.WorkflowTaskScheduled(task_queue="q")),
+    ]
+    assert fused_verdict(accepted, s, "me")
+    # Task s + 2 was history's own (a refusal) and another worker ran it.
+    assert not fused_verdict(accepted, s, "someone else")
+    # A refusal: the task starts after the last task this worker completed, at or before s.
+    refused = [
+        ev(s - 3, events.WorkflowTaskStarted(scheduled_event_id=s - 4, identity="me")),
+        ev(s - 2, events.WorkflowTaskCompleted(scheduled_event_id=s - 4, started_event_id=s - 3)),
+        ev(s - 1, events.WorkflowExecutionSignaled(signal_name="x")),
+        ev(s, events.WorkflowTaskScheduled(task_queue="q")),
+    ]
+    assert not fused_verdict(refused, s, "me")
+    # A task cut by the size budget to its last event proves nothing: replay.
+    assert not fused_verdict(accepted[-1:], s, "me")
