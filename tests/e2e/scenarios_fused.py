@@ -104,7 +104,22 @@ class Pairs:
         return total
 
 
-WORKFLOWS = [TenSteps, Branchy, Signalled, Pairs]
+@workflow.defn
+class Quick:
+    """Sequential activities with a short start-to-close timeout (an attempt whose outcome never
+    reaches history is retried soon)."""
+
+    @workflow.run
+    async def run(self, n: int) -> int:
+        wid, value = workflow.info().workflow_id, 0
+        for i in range(n):
+            value = await workflow.execute_activity(
+                step, args=[f"{wid}/{i}", value], start_to_close_timeout=timedelta(seconds=2)
+            )
+        return value
+
+
+WORKFLOWS = [TenSteps, Branchy, Signalled, Pairs, Quick]
 ACTIVITIES = [step, slow_step]
 
 
