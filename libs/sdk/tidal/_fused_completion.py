@@ -89,11 +89,14 @@ class FusedCompletions:
         completion: CompleteActivityTask,
         activity_conv: DataConverter,
         headers: Mapping[str, Any],
+        *,
+        siblings: bool = False,
     ) -> FusedCompletion | None:
         """Run the workflow task history would send after `completion` of an eager `attempt`,
-        on the run's cached instance, when the contract allows it; None: send the result alone."""
+        on the run's cached instance, when the contract allows it; None: send the result alone.
+        `siblings`: another attempt of the run is running on this worker."""
         instance = self._cache.get(attempt.run_id)
-        reason = self._why_not(instance, attempt)
+        reason = "siblings" if siblings else self._why_not(instance, attempt)
         if reason is not None or instance is None:
             tm.child(tm.FUSED_COMPLETIONS, self._task_queue, f"skipped_{reason}").inc()
             return None
@@ -121,6 +124,8 @@ class FusedCompletions:
         run = attempt.run_id
         if self._busy(run) or run in self._fusing or instance.fused_at:
             return "busy"  # (fused_at: an earlier fused task's verdict is not known yet)
+        if instance.alone_at == instance.activated_upto:
+            return "history_moved"  # a result of the run went alone since its last task
         if instance.state.info is None:
             return "not_started"
         return why_not_fused(_base(instance), attempt)
@@ -163,6 +168,14 @@ class FusedCompletions:
         tm.child(tm.WORKFLOW_TASKS, self._task_queue, task.workflow_type, "completed").inc()
         tm.child(tm.WORKFLOW_TASK_SECONDS, self._task_queue, task.workflow_type).observe(tm.now() - start)
         return FusedCompletion(self._completion(task, instance, commands), conv)
+
+    def result_alone(self, run_id: str) -> None:
+        """An outcome of the run went to history alone (a plain result, a failure): history
+        moves past what the instance's last task left, so no result may fuse until its next
+        task (the second of two parallel activities would only be refused, and replay)."""
+        instance = self._cache.get(run_id)
+        if instance is not None:
+            instance.alone_at = instance.activated_upto
 
     # --- the verdict ------------------------------------------------------------------------
 

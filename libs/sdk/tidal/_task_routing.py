@@ -125,6 +125,6 @@ class TaskRouter:
                 delivery,
                 converter=self._converter(),
                 publish_encoded=self._publisher.publish_encoded,
-                fuse=wf.fused.fuse if wf is not None and wf.fused.enabled else None,
+                fused=wf.fused if wf is not None and wf.fused.enabled else None,
                 publish_fused=self._publisher.publish_fused,
             )

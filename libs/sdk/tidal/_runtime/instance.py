@@ -95,6 +95,7 @@ class WorkflowInstance:
         self._evicted = False
         self.last_commands: tuple[Command, ...] = ()  # of the last activation, local activities' too
         self.fused_at = 0  # s: ran ahead of history on a fused task (_fused_task.py); 0: not
+        self.alone_at = -1  # activated_upto when an outcome of the run last went alone
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         # `workflow.set_current_details`: sent with every workflow task completion.
         self.current_details = ""
