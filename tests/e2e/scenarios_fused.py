@@ -236,4 +236,18 @@ async def opted_out(client: Client, task_queue: str) -> None:
     assert fused_sent(task_queue) == sent
 
 
-ALL = [ten_sequential, branches_replay, signal_while_running, parallel_pairs, opted_out]
+async def evicted_while_ahead(client: Client, task_queue: str) -> None:
+    """A cache of one run for four at once: instances ahead of history are evicted all the time
+    (the next task of their run replays)."""
+    async with _worker(client, task_queue, max_cached_workflows=1):
+        wids = [f"fused-evicted-{uuid.uuid4()}" for _ in range(4)]
+        got = await asyncio.gather(
+            *(client.execute_workflow(TenSteps.run, 5, id=w, task_queue=task_queue) for w in wids)
+        )
+    assert got == [5] * 4
+    for wid in wids:
+        await _ran_once(wid, [str(i) for i in range(5)])
+        assert "WorkflowTaskFailed" not in await _replays(client, wid, [TenSteps])
+
+
+ALL = [ten_sequential, branches_replay, signal_while_running, parallel_pairs, evicted_while_ahead, opted_out]
