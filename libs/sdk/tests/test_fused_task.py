@@ -8,13 +8,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from tidal import activity, workflow
+from tidal._fused_completion import FusedCompletions
 from tidal._fused_task import FusedBase, fused_task, fused_verdict, why_not_fused
+from tidal._run_cache import RunCache
 from tidal._runtime import WorkflowInstance
 from tidal._runtime.history_builder import HistoryBuilder
+from tidal.converter import DataConverter
 from tidal_schema import HistoryEvent, events, limits
 from tidal_schema import commands as cmd
-from tidal_schema.messages import ActivityTask, CompleteActivityTask
+from tidal_schema.messages import ActivityTask, CompleteActivityTask, QueryWorkflowTask
 
 T = timedelta(seconds=10)
 NOW = datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC)
@@ -220,3 +224,118 @@ def test_the_verdict() -> None:
     assert not fused_verdict(refused, s, "me")
     # A task cut by the size budget to its last event proves nothing: replay.
     assert not fused_verdict(accepted[-1:], s, "me")
+
+
+def _fused_completions(cache: RunCache) -> FusedCompletions:
+    async def never(*_: object) -> tuple[cmd.Command, ...]:
+        raise AssertionError("not activated here")
+
+    return FusedCompletions(
+        enabled=True,
+        task_queue="q",
+        identity="me",
+        cache=cache,
+        busy=lambda _run: False,
+        activate=never,
+        converter=lambda _task: DataConverter.default,
+        completion=lambda *_: None,  # type: ignore[arg-type,return-value]
+    )
+
+
+def _ahead() -> tuple[HistoryBuilder, WorkflowInstance, RunCache, FusedCompletions, int]:
+    h, inst, attempt = _after_first_task()
+    cache = RunCache(capacity=10)
+    cache[h.run_id] = inst
+    s = attempt.next_event_id
+    inst.fused_at = s
+    return h, inst, cache, _fused_completions(cache), s
+
+
+def _accepted_events(s: int, identity: str = "me") -> tuple[HistoryEvent, ...]:
+    return (
+        HistoryEvent(
+            event_id=s + 3,
+            event_time=NOW,
+            attributes=events.WorkflowTaskStarted(scheduled_event_id=s + 2, identity=identity),
+        ),
+        HistoryEvent(
+            event_id=s + 4,
+            event_time=NOW,
+            attributes=events.WorkflowTaskCompleted(scheduled_event_id=s + 2, started_event_id=s + 3),
+        ),
+    )
+
+
+def _query(h: HistoryBuilder, evs: tuple[HistoryEvent, ...]) -> QueryWorkflowTask:
+    return QueryWorkflowTask(
+        namespace=h.namespace,
+        workflow_id=h.workflow_id,
+        run_id=h.run_id,
+        workflow_type=h.workflow_type,
+        task_queue="q",
+        query_id="1",
+        query_type="q",
+        events=evs,
+        deadline=NOW,
+        first_event_id=evs[0].event_id if evs else 1,
+    )
+
+
+def test_a_query_never_reads_an_instance_ahead_of_history() -> None:
+    h, inst, cache, fused, s = _ahead()
+    # The query's history shows the run's last completed task (before the fused one): replay.
+    assert fused.query_cache(_query(h, tuple(h.events))) == {}
+    assert inst.fused_at == s
+    # Another worker's task s + 2 (history refused and the task went elsewhere): still not it.
+    assert fused.query_cache(_query(h, _accepted_events(s, "other"))) == {}
+    # History shows the fused task completed by this worker: accepted, the cache answers.
+    assert fused.query_cache(_query(h, _accepted_events(s))) is cache
+    assert inst.fused_at == 0
+
+
+def test_a_refused_task_drops_the_instance_and_an_accepted_one_keeps_it() -> None:
+    h, inst, cache, fused, s = _ahead()
+    h.activity_completed("1", 1)
+    h.schedule_task()
+    refused = h.task(first_event_id=inst.last_event_id + 1)
+    assert refused.scheduled_event_id == s + 2  # the very ids the instance assumed
+    fused.check_task(refused)
+    assert h.run_id not in cache
+    h, inst, cache, fused, s = _ahead()
+    accepted = refused.model_copy(
+        update={"events": (*_accepted_events(s), refused.events[-1].model_copy(update={"event_id": s + 5}))}
+    )
+    fused.check_task(accepted)
+    assert cache[h.run_id] is inst and inst.fused_at == 0
+
+
+def test_an_eager_attempt_of_the_fused_task_s_commands_means_accepted() -> None:
+    h, inst, _cache, fused, s = _ahead()
+    sibling = _attempt(h, "1", next_event_id=s)  # scheduled before s: proves nothing
+    fused.note_eager_activity(sibling)
+    assert inst.fused_at == s
+    own = sibling.model_copy(update={"scheduled_event_id": s + 5, "next_event_id": s + 6})
+    fused.note_eager_activity(own)
+    assert inst.fused_at == 0
+
+
+async def test_no_fuse_next_to_another_outcome_of_the_run() -> None:
+    h, inst, cache, fused, s = _ahead()
+    inst.fused_at = 0
+    attempt = _attempt(h, "1", next_event_id=s)
+    result = _result(h, attempt, 1)
+    conv = DataConverter.default
+
+    def skipped(reason: str) -> float:
+        labels = {"task_queue": "q", "result": f"skipped_{reason}"}
+        return REGISTRY.get_sample_value("tidal_worker_fused_completions_total", labels) or 0.0
+
+    before = {r: skipped(r) for r in ("siblings", "history_moved", "busy")}
+    assert await fused.fuse(attempt, result, conv, {}, siblings=True) is None
+    fused.result_alone(h.run_id)  # a sibling's result went alone since the last task
+    assert await fused.fuse(attempt, result, conv, {}) is None
+    inst.alone_at = -1
+    inst.fused_at = s  # an earlier fused task's verdict unknown
+    assert await fused.fuse(attempt, result, conv, {}) is None
+    assert {r: skipped(r) - n for r, n in before.items()} == {"siblings": 1, "history_moved": 1, "busy": 1}
+    assert cache[h.run_id] is inst  # untouched: never activated
