@@ -18,7 +18,13 @@ from tidal._runtime.history_builder import HistoryBuilder
 from tidal.converter import DataConverter
 from tidal_schema import HistoryEvent, events, limits
 from tidal_schema import commands as cmd
-from tidal_schema.messages import ActivityTask, CompleteActivityTask, QueryWorkflowTask
+from tidal_schema.messages import (
+    ActivityTask,
+    CompleteActivityTask,
+    CompleteWorkflowTask,
+    QueryWorkflowTask,
+    WorkflowTask,
+)
 
 T = timedelta(seconds=10)
 NOW = datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC)
@@ -339,3 +345,39 @@ async def test_no_fuse_next_to_another_outcome_of_the_run() -> None:
     assert await fused.fuse(attempt, result, conv, {}) is None
     assert {r: skipped(r) - n for r, n in before.items()} == {"siblings": 1, "history_moved": 1, "busy": 1}
     assert cache[h.run_id] is inst  # untouched: never activated
+
+
+async def test_the_fused_task_starts_no_earlier_than_history_handed_the_attempt_out() -> None:
+    """A clock behind history's (or a time-skipping server ahead of the wall clock): the task's
+    `workflow.now()` is the hand-out time at least, the bound history records it within."""
+    h, inst, attempt = _after_first_task()
+    cache = RunCache(capacity=10)
+    cache[h.run_id] = inst
+    ran: list[WorkflowTask] = []
+
+    async def activate(_inst: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
+        ran.append(task)
+        return ()
+
+    fused = FusedCompletions(
+        enabled=True,
+        task_queue="q",
+        identity="me",
+        cache=cache,
+        busy=lambda _run: False,
+        activate=activate,
+        converter=lambda _task: DataConverter.default,
+        completion=lambda task, _inst, _cmds: CompleteWorkflowTask(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            started_time=task.started_time,
+        ),
+    )
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    attempt = attempt.model_copy(update={"current_attempt_scheduled_time": ahead})
+    got = await fused.fuse(attempt, _result(h, attempt, 1), DataConverter.default, {})
+    assert got is not None and got.completion.started_time == ahead
+    assert ran[0].started_time == ahead and ran[0].scheduled_event_id == attempt.next_event_id + 2
+    assert inst.fused_at == attempt.next_event_id  # ahead of history until the verdict

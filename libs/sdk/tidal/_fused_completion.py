@@ -144,7 +144,12 @@ class FusedCompletions:
             # The result as the workflow reads it from history: encoded in the activity's
             # context, decoded in the run's.
             completion = await conv.decode_model(await activity_conv.encode_model(completion))
-        now = datetime.now(UTC)
+        # Never before the attempt's hand-out by history's clock (a clock behind history's, or a
+        # time-skipping test server ahead of the wall clock): history records the task's start
+        # within that bound, and a replay reads what it recorded.
+        handed_out = attempt.current_attempt_scheduled_time
+        handed_out = handed_out if handed_out.tzinfo else handed_out.replace(tzinfo=UTC)
+        now = max(datetime.now(UTC), handed_out)
         task = fused_task(_base(instance), attempt, completion, identity=self._identity, now=now)
         attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
         with tm.task_span(f"RunWorkflow:{task.workflow_type}", headers, attributes):
