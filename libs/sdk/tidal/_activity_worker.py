@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from tidal_schema import Failure, names
@@ -46,6 +46,9 @@ from ._transport import TaskDelivery
 from .converter import ActivitySerializationContext, DataConverter
 from .exceptions import ApplicationError, ApplicationErrorCategory
 
+if TYPE_CHECKING:
+    from ._fused_completion import FusedCompletions
+
 log = logging.getLogger("tidal.worker")
 
 # temporalio's defaults: heartbeats at most every 80% of the heartbeat timeout, else every 30 s.
@@ -53,6 +56,7 @@ DEFAULT_HEARTBEAT_THROTTLE = timedelta(seconds=30)
 MAX_HEARTBEAT_THROTTLE = timedelta(seconds=60)
 
 Publish = Callable[..., Awaitable[None]]
+PublishFused = Callable[..., Awaitable[bool]]
 Report = CompleteActivityTask | FailActivityTask | ReportActivityTaskCanceled
 
 
@@ -309,8 +313,12 @@ class ActivityWorker:
         *,
         converter: DataConverter,
         publish_encoded: Callable[[str, BaseModel, DataConverter], Awaitable[None]],
+        fused: FusedCompletions | None = None,
+        publish_fused: PublishFused | None = None,
     ) -> None:
-        """Run one delivered attempt and report it (metrics, span, ack once reported)."""
+        """Run one delivered attempt and report it (metrics, span, ack once reported). `fused`:
+        the workflow half's, for an eager attempt's result that may carry the next workflow task,
+        published with `publish_fused`."""
         tm.child(tm.SCHEDULE_TO_START, self.task_queue, "activity").observe(
             tm.since(task.current_attempt_scheduled_time)
         )
@@ -343,11 +351,29 @@ class ActivityWorker:
                 )
             if reply is not None:
                 tm.child(tm.ACTIVITY_TASKS, self.task_queue, task.activity_type, outcome).inc()
+            fused_task = None
+            if fused is not None and reply is not None:
+                if isinstance(reply, CompleteActivityTask) and task.next_event_id:
+                    # Another attempt of the run still running here will report too: its result
+                    # would move history past the fused task's ids.
+                    siblings = any(a.task.run_id == task.run_id for a in self._running.values())
+                    fused_task = await fused.fuse(task, reply, conv, delivery.headers, siblings=siblings)
+                if fused_task is None:
+                    fused.result_alone(task.run_id)
+
+            async def report(answer: BaseModel) -> None:
+                if fused_task is not None and publish_fused is not None:
+                    assert isinstance(answer, CompleteActivityTask)
+                    key = task.history_routing_key
+                    await publish_fused(key, answer, conv, fused_task.completion, fused_task.converter)
+                else:
+                    await publish_encoded(task.history_routing_key, answer, conv)
+
             try:
                 if reply is not None:
                     answer = reply
                     await report_with_retry(
-                        lambda: publish_encoded(task.history_routing_key, answer, conv),
+                        lambda: report(answer),
                         start_to_close=task.start_to_close_timeout,
                         what=f"activity {task.activity_id} attempt {task.attempt}",
                     )

@@ -75,6 +75,8 @@ class TaskRouter:
         kinds = _STICKY_KINDS_WITH_EAGER if self._slots.eager_activities else _WORKFLOW_KINDS
         task = await parse_task(delivery, kinds)
         if isinstance(task, ActivityTask):
+            if self.workflow_worker is not None:
+                self.workflow_worker.fused.note_eager_activity(task)
             await self._run_activity_task(task, delivery)
         elif isinstance(task, WorkflowTask | QueryWorkflowTask):
             await self._run_workflow_delivery(task, delivery)
@@ -117,9 +119,12 @@ class TaskRouter:
                 await delivery.nack(requeue=True)  # another worker takes it
                 return
             assert self.activity_worker is not None
+            wf = self.workflow_worker
             await self.activity_worker.deliver(
                 task,
                 delivery,
                 converter=self._converter(),
                 publish_encoded=self._publisher.publish_encoded,
+                fused=wf.fused if wf is not None and wf.fused.enabled else None,
+                publish_fused=self._publisher.publish_fused,
             )

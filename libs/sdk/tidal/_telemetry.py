@@ -63,6 +63,18 @@ HISTORY_FETCHES = Counter(
     "events from the frontend, by task queue.",
     ["task_queue"],
 )
+FUSED_COMPLETIONS = Counter(
+    "tidal_worker_fused_completions_total",
+    "Successful eager activity attempts whose result could carry the next workflow task run by "
+    'this worker (result="sent"), or why it went alone (result="skipped_<reason>").',
+    ["task_queue", "result"],
+)
+FUSED_VERDICTS = Counter(
+    "tidal_worker_fused_verdicts_total",
+    "Fused completions by history's verdict as the worker learnt it: accepted, or refused (or not "
+    "known: the worker replayed the run from history).",
+    ["task_queue", "verdict"],
+)
 CACHED_WORKFLOWS = Gauge(
     "tidal_worker_cached_workflows", "Workflow runs cached by workers of a task queue.", ["task_queue"]
 )

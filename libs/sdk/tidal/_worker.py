@@ -92,6 +92,7 @@ class Worker:
         patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
         disable_safe_workflow_eviction: bool = False,
         freeze_heap: bool = True,
+        disable_fused_completion: bool = False,
     ) -> None:
         """`metrics_port`: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the worker
         runs (one port per process: every worker of the process shares the registry).
@@ -141,7 +142,13 @@ class Worker:
 
         `freeze_heap` (Tidal's): at the first worker's start in the process, collect, freeze what
         is alive and raise the collector's young threshold to 10,000 (`_gc_tuning.py`), as the
-        server's processes do; False leaves the collector as it is."""
+        server's processes do; False leaves the collector as it is.
+
+        `disable_fused_completion` (Tidal's): by default the result of an eager activity of a
+        run this worker holds carries the next workflow task, which the worker runs itself on
+        that result (one message and one history transaction instead of two of each; history
+        refuses it when the run moved on, and the worker then replays). True sends the result
+        alone, as before (docs/performance.md, "The fused completion ... worker side")."""
         # Every argument, as temporalio's Worker.config() returns them (taken before any other local).
         given = locals()
         config = {k: given[k] for k in WorkerConfig.__annotations__ if k in given}
@@ -224,6 +231,7 @@ class Worker:
         self._patch_activation_callback = patch_activation_callback
         self._unsafe_eviction = disable_safe_workflow_eviction
         self._freeze_heap = freeze_heap
+        self._fused = not disable_fused_completion
         self._eager_client: Client | None = None  # the client whose eager starts it takes
 
     # --- attributes (temporalio's) ---------------------------------------------------------
@@ -336,6 +344,7 @@ class Worker:
                 workflow_task_executor=self._wf_executor,
                 patch_activation_callback=self._patch_activation_callback,
                 disable_safe_eviction=self._unsafe_eviction,
+                fused_completion=self._fused,
             )
         if self._activities and self._remote_activities:
             self._activity_worker = ActivityWorker(

@@ -53,3 +53,4 @@ class WorkerConfig(TypedDict, total=False):
     patch_activation_callback: Callable[[PatchActivationInput], bool] | None
     disable_safe_workflow_eviction: bool
     freeze_heap: bool
+    disable_fused_completion: bool

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from tidal_schema import commands as cmd
 from tidal_schema.messages import (
+    ActivityTask,
     CompleteWorkflowTask,
     FailWorkflowTask,
     QueryErrorKind,
@@ -27,6 +28,7 @@ from . import activity as _activity
 from . import workflow as _workflow
 from ._activity_worker import to_failure
 from ._definitions import lookup as _workflow_lookup
+from ._fused_completion import FusedCompletions
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor, workflow_interceptor_classes
 from ._local_activities import run_local_activity
@@ -91,6 +93,7 @@ class WorkflowWorker:
         workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
         patch_activation_callback: Callable[[PatchActivationInput], bool] | None = None,
         disable_safe_eviction: bool = False,
+        fused_completion: bool = True,
     ) -> None:
         self._client = client
         self._patch_activation_callback = patch_activation_callback
@@ -114,6 +117,7 @@ class WorkflowWorker:
         # must not read that instance mid-activation (it replays a throwaway copy instead), and
         # an eviction must not tear it down.
         self._activating: set[str] = set()
+        self._in_task: dict[str, int] = {}  # runs with a workflow task delivery in progress
         self._cache = RunCache(
             capacity=max_cached_workflows,
             safe_eviction=not disable_safe_eviction,
@@ -121,6 +125,16 @@ class WorkflowWorker:
             threads=lambda: self._wf_threads,
         )
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
+        self.fused = FusedCompletions(
+            enabled=fused_completion,
+            task_queue=task_queue,
+            identity=identity,
+            cache=self._cache,
+            busy=lambda run: run in self._in_task or run in self._activating,
+            activate=self._activate,
+            converter=self._converter,
+            completion=self._completion,
+        )
         # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
         # loop) is caught as a potential deadlock instead of freezing the worker's event loop.
         self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
@@ -149,6 +163,18 @@ class WorkflowWorker:
             tm.child(tm.SCHEDULE_TO_START, self.task_queue, "workflow").observe(
                 tm.since(task.events[-1].event_time)
             )
+        await self.fused.wait_idle(task.run_id)
+        self._in_task[task.run_id] = self._in_task.get(task.run_id, 0) + 1
+        try:
+            await self._run_task_delivery(task, delivery, start, taken)
+        finally:
+            if (left := self._in_task.pop(task.run_id) - 1) > 0:
+                self._in_task[task.run_id] = left
+
+    async def _run_task_delivery(
+        self, task: WorkflowTask, delivery: TaskDelivery, start: float, taken: datetime
+    ) -> None:
+        self.fused.check_task(task)
         attributes = {"tidal.workflow_type": task.workflow_type, "tidal.workflow_id": task.workflow_id}
         # One converter for the whole task: the context is the run's (namespace, workflow id).
         conv = self._converter(task)
@@ -249,7 +275,18 @@ class WorkflowWorker:
             self._cache.evict(instance)  # when it was not cached (a fresh replay)
         else:
             self._cache[task.run_id] = instance
+        return self._completion(task, instance, commands)
+
+    def _completion(
+        self, task: WorkflowTask, instance: WorkflowInstance, commands: Sequence[cmd.Command]
+    ) -> CompleteWorkflowTask:
         return CompleteWorkflowTask(
+            namespace=task.namespace,
+            workflow_id=task.workflow_id,
+            run_id=task.run_id,
+            scheduled_event_id=task.scheduled_event_id,
+            attempt=task.attempt,
+            identity=self.identity,
             commands=self._request_eager(commands, instance.activities.no_eager_ids),
             sticky_queue=self.sticky_queue,
             seen_event_id=task.events[-1].event_id if task.events else 0,
@@ -257,7 +294,6 @@ class WorkflowWorker:
             history_size_bytes=task.history_size_bytes,
             suggest_continue_as_new=task.suggest_continue_as_new,
             current_details=instance.current_details,
-            **ref,
         )
 
     def _request_eager(
@@ -287,8 +323,9 @@ class WorkflowWorker:
         # Queries never touch history: the answer goes straight back to the waiting frontend.
         # One nobody waits for any more (past its deadline, or without a reply address) is dropped.
         if task.reply_to and task.deadline > datetime.now(UTC):
+            cache = self.fused.query_cache(task)
             try:
-                task = await query_with_older_events(self._client, self._cache, task, self.task_queue)
+                task = await query_with_older_events(self._client, cache, task, self.task_queue)
             except HistoryFetchError as exc:
                 await self._answer(
                     task,
@@ -305,7 +342,7 @@ class WorkflowWorker:
             reply = answer_query(
                 task,
                 definitions=self._workflows,
-                cache=self._cache if task.run_id not in self._activating else {},
+                cache=cache if task.run_id not in self._activating else {},
                 converter=self._converter(task),
                 identity=self.identity,
                 interceptor_classes=self._workflow_interceptors,
@@ -323,7 +360,7 @@ class WorkflowWorker:
             # The requester is gone or the broker hiccuped: the frontend times out and reports it.
             log.warning("could not answer query %s of %s", task.query_id, task.workflow_id, exc_info=True)
 
-    def _converter(self, task: WorkflowTask | QueryWorkflowTask) -> DataConverter:
+    def _converter(self, task: WorkflowTask | QueryWorkflowTask | ActivityTask) -> DataConverter:
         """The client's converter with the run's serialization context, as temporalio gives it."""
         context = WorkflowSerializationContext(namespace=task.namespace, workflow_id=task.workflow_id)
         return self._client.data_converter.with_context(context)

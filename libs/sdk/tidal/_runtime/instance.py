@@ -93,7 +93,9 @@ class WorkflowInstance:
         self.run_id = run_id
         self._poisoned = False
         self._evicted = False
-        self._last_commands: tuple[Command, ...] = ()
+        self.last_commands: tuple[Command, ...] = ()  # of the last activation, local activities' too
+        self.fused_at = 0  # s: ran ahead of history on a fused task (_fused_task.py); 0: not
+        self.alone_at = -1  # activated_upto when an outcome of the run last went alone
         self._task_updates: tuple[UpdateRequest, ...] = ()  # the new activation's updates
         # `workflow.set_current_details`: sent with every workflow task completion.
         self.current_details = ""
@@ -198,13 +200,13 @@ class WorkflowInstance:
             self._poisoned = True
             raise
         if evs is None:
-            return self._last_commands
+            return self.last_commands
         self._task_updates = task.updates
         self.clock.new_task(task)
         try:
             with self._inside():
-                self._last_commands = self.walk.walk(evs, task_scheduled=task.scheduled_event_id)
-            return self._last_commands
+                self.last_commands = self.walk.walk(evs, task_scheduled=task.scheduled_event_id)
+            return self.last_commands
         except (WorkflowTaskError, StaleInstanceError):
             self._poisoned = True
             raise
@@ -314,7 +316,7 @@ class WorkflowInstance:
             self._poisoned = True
             raise WorkflowTaskError(f"workflow task failed: {e!r}", failure=error_to_failure(e)) from e
         self.walk.expect(produced)
-        self._last_commands = (*self._last_commands, *produced)
+        self.last_commands = (*self.last_commands, *produced)
         return tuple(produced)
 
     def query(
