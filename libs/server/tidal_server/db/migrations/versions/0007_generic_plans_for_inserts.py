@@ -5,7 +5,7 @@ Migration 0006 made every statement of `tidal_write_batch` planned per call
 `current_executions`, `timers` and `outbox` are planned for the batch's own keys. The fence (an
 update of one `shards` row by its primary key) and the inserts from the batch's arrays have no
 plan that depends on the keys or on the tables' statistics, yet they were planned again on every
-call: pg_stat_statements (`track_planning`) put that at about 150 us of the server's time per
+call: pg_stat_statements (`track_planning`) put that at 110-150 us of the server's time per
 workflow on the burst (docs/performance.md, "Statements planned once ...").
 
 The function now switches `plan_cache_mode` per statement with `set_config(..., true)` (SET
@@ -13,8 +13,7 @@ LOCAL), which the function's own SET clause confines to the call: generic plans,
 session, for the fence and the inserts; plans per batch, as before, for the statements that join
 or look up the batch's keys (the published outbox rows' delete, the version-checked update, the
 memo and close updates, the timers' delete). The version check's search of the updated run ids
-reads no table: generic too. The statements, their order and their errors are
-those of 0005.
+reads no table: generic too. The statements, their order and their errors are those of 0005.
 
 Revision ID: 0007
 Revises: 0006
