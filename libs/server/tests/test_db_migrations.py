@@ -212,3 +212,32 @@ async def test_custom_plans_migrate_down_and_up_again(fresh_database_url: str) -
         await check_schema_engine(engine)
     finally:
         await engine.dispose()
+
+
+async def _write_batch_source(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'tidal_write_batch'"))
+        return str(rows.scalar_one())
+
+
+async def test_generic_plans_for_inserts_migrate_down_and_up_again(fresh_database_url: str) -> None:
+    """Migration 0007: the batch function switches plan_cache_mode per statement, still under
+    its force_custom_plan SET clause (which confines the switches to the call); down to 0006 the
+    function is 0005's again with 0006's setting, and up again restores 0007's."""
+    await migrate(fresh_database_url)
+    engine = create_engine(fresh_database_url)
+    custom = ["plan_cache_mode=force_custom_plan"]
+    try:
+        assert "force_generic_plan" in await _write_batch_source(engine)
+        assert (await _plan_settings(engine))["tidal_write_batch"] == custom
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("0006"))
+        assert "set_config" not in await _write_batch_source(engine)
+        assert (await _plan_settings(engine))["tidal_write_batch"] == custom
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("head"))
+        assert "force_generic_plan" in await _write_batch_source(engine)
+        assert (await _plan_settings(engine))["tidal_write_batch"] == custom
+        await check_schema_engine(engine)
+    finally:
+        await engine.dispose()

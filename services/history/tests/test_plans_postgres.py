@@ -185,6 +185,40 @@ async def test_the_version_check_still_rejects_a_stale_writer_with_plans_made_pe
     assert current == "Completed"
 
 
+async def test_the_fence_and_the_inserts_keep_one_plan_the_key_joins_get_one_per_batch(
+    explained: tuple[AsyncEngine, list[str]],
+) -> None:
+    """Migration 0007: the statements with no plan to choose (the fence by primary key, the inserts
+    from the batch's arrays) run their generic plan, made once (parameters shown as `$n`, arrays
+    estimated at 10 rows), while the joins of the batch's keys are still planned for that batch
+    (its two keys, its values). The session's own setting is back to the default after the call:
+    nothing else on the connection plans differently."""
+    engine, plans = explained
+    store = HistoryStore(engine)
+    try:
+        range_id = await store.acquire_shard(0, "h1")
+        for n in range(7):  # past Postgres's five custom plans before a generic one
+            await _start_and_close(store, range_id, [f"warm-{n}-{i}" for i in range(3)])
+        plans.clear()
+        await _start_and_close(store, range_id, ["late-1", "late-2"])
+    finally:
+        await store.close()
+
+    fences = _plans_of(plans, "Update on shards")
+    inserts = _plans_of(plans, "Insert on executions") + _plans_of(plans, "Insert on current_executions")
+    updates = _plans_of(plans, "UPDATE executions AS e SET status")
+    closes = _plans_of(plans, "UPDATE current_executions AS c SET status")
+    assert len(fences) == 2 and len(inserts) == 2 and len(updates) == 1 and len(closes) == 1, plans
+    for plan in fences:
+        assert "(shard_id = $1)" in plan, plan
+    for plan in inserts:
+        assert "Function Scan on u" in plan and "rows=10 " in plan, plan
+    for plan in (*updates, *closes):
+        assert "Function Scan on u" in plan and "rows=2 width" in plan, plan
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.text("SHOW plan_cache_mode"))).scalar() == "auto"
+
+
 async def _without_statistics(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
         rows = await conn.execute(
