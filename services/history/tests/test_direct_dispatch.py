@@ -23,27 +23,17 @@ from tidal_schema.messages import (
     AddWorkflowTask,
     WorkflowTask,
 )
-from tidal_server.bus import AmqpBus, Bus, Delivery, InMemoryBus, QueueSpec
+from tidal_server.bus import Bus, Delivery, QueueSpec
+
+from tests.support.shard_zero import bus_with_matching_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["memory", "amqp"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    b: Bus = (
-        AmqpBus(request.getfixturevalue("fresh_vhost_amqp_url"), connection_name="tidal-test-direct")
-        if request.param == "amqp"
-        else InMemoryBus()
-    )
-    await b.connect()
-    await b.declare_exchange(names.MATCHING_EXCHANGE, "direct")
-    await b.declare_queue(
-        QueueSpec(name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)])
-    )
-    try:
+    async with bus_with_matching_queue(request, connection_name="tidal-test-direct") as b:
         yield b
-    finally:
-        await b.close()
 
 
 async def _collect(bus: Bus, queue: str) -> asyncio.Queue[bytes]:

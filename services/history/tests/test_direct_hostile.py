@@ -24,7 +24,9 @@ from tidal_schema.messages import (
     AddWorkflowTask,
     WorkflowTask,
 )
-from tidal_server.bus import AmqpBus, Bus, Delivery, InMemoryBus, QueueSpec
+from tidal_server.bus import Bus, Delivery
+
+from tests.support.shard_zero import bus_with_matching_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # 13 + 2 x 122 = 257 bytes in 135 characters: a check on characters would let it through.
@@ -33,20 +35,8 @@ LONG = names.STICKY_QUEUE_PREFIX + "é" * 122
 
 @pytest.fixture(params=["memory", "amqp"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    b: Bus = (
-        AmqpBus(request.getfixturevalue("fresh_vhost_amqp_url"), connection_name="tidal-test-direct-hostile")
-        if request.param == "amqp"
-        else InMemoryBus()
-    )
-    await b.connect()
-    await b.declare_exchange(names.MATCHING_EXCHANGE, "direct")
-    await b.declare_queue(
-        QueueSpec(name=names.MATCHING_QUEUE, bindings=[(names.MATCHING_EXCHANGE, names.MATCHING_ROUTING_KEY)])
-    )
-    try:
+    async with bus_with_matching_queue(request, connection_name="tidal-test-direct-hostile") as b:
         yield b
-    finally:
-        await b.close()
 
 
 def _row(seq: int, message: AddActivityTask | AddWorkflowTask) -> PendingOutbox:

@@ -19,40 +19,19 @@ from tidal_history.app import HistoryService, build
 from tidal_history.timer_keys import timer_key
 from tidal_schema import WorkflowExecutionStatus, names
 from tidal_schema.messages import FireTimer, StartWorkflowExecution, TimerKind
-from tidal_server.bus import AmqpBus, Bus, InMemoryBus, OutMessage
+from tidal_server.bus import OutMessage
 from tidal_server.clock import FakeClock
 from tidal_server.db import tables as t
-from tidal_server.db.engine import create_engine
-from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 
-from tests.support.shard_zero import run_written
+from tests.support.shard_zero import one_shard_runtime, run_written
 from tests.support.stack import wait_for
 
 
 @pytest.fixture(params=["embedded", "stack"])
 async def rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
-    bus: Bus
-    if request.param == "embedded":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
-        bus = InMemoryBus()
-    else:
-        url = request.getfixturevalue("migrated_database_url")
-        amqp_url = request.getfixturevalue("fresh_vhost_amqp_url")
-        bus = AmqpBus(amqp_url, connection_name="tidal-test-early-fires")
-    await migrate(url)
-    await bus.connect()
-    engine = create_engine(url)
-    yield Runtime(
-        bus=bus,
-        engine=engine,
-        member_id="h1",
-        shard_count=1,
-        clock=FakeClock(),
-        embedded=request.param == "embedded",
-    )
-    await engine.dispose()
-    await bus.close()
+    async with one_shard_runtime(request, tmp_path, connection_name="tidal-test-early-fires") as runtime:
+        yield runtime
 
 
 async def test_an_early_fire_is_held_until_its_due_time_and_applied_once(rt: Runtime) -> None:

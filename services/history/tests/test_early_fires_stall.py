@@ -17,14 +17,12 @@ from tidal_history.app import build
 from tidal_history.timer_keys import timer_key
 from tidal_schema import WorkflowExecutionStatus, names
 from tidal_schema.messages import FireTimer, StartWorkflowExecution, TimerKind
-from tidal_server.bus import AmqpBus, Bus, InMemoryBus, OutMessage
+from tidal_server.bus import OutMessage
 from tidal_server.clock import FakeClock
 from tidal_server.db import tables as t
-from tidal_server.db.engine import create_engine
-from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 
-from tests.support.shard_zero import run_written
+from tests.support.shard_zero import one_shard_runtime, run_written
 from tests.support.stack import wait_for
 
 PREFETCH = 8
@@ -32,28 +30,13 @@ PREFETCH = 8
 
 @pytest.fixture(params=["embedded", "stack"])
 async def rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
-    bus: Bus
-    if request.param == "embedded":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
-        bus = InMemoryBus()
-    else:
-        url = request.getfixturevalue("migrated_database_url")
-        amqp_url = request.getfixturevalue("fresh_vhost_amqp_url")
-        bus = AmqpBus(amqp_url, connection_name="tidal-test-early-fires-stall")
-    await migrate(url)
-    await bus.connect()
-    engine = create_engine(url)
-    yield Runtime(
-        bus=bus,
-        engine=engine,
-        member_id="h1",
-        shard_count=1,
-        clock=FakeClock(),
-        embedded=request.param == "embedded",
+    async with one_shard_runtime(
+        request,
+        tmp_path,
+        connection_name="tidal-test-early-fires-stall",
         overrides={"history": {"prefetch": PREFETCH}},
-    )
-    await engine.dispose()
-    await bus.close()
+    ) as runtime:
+        yield runtime
 
 
 async def test_a_prefetch_full_of_early_fires_does_not_stall_the_shard(rt: Runtime) -> None:

@@ -21,14 +21,11 @@ from tidal_schema.messages import (
     SignalWorkflowExecution,
     StartWorkflowExecution,
 )
-from tidal_server.bus import AmqpBus, Bus, Delivery, InMemoryBus, OutMessage, QueueSpec
-from tidal_server.clock import FakeClock
+from tidal_server.bus import Delivery, OutMessage, QueueSpec
 from tidal_server.db import tables as t
-from tidal_server.db.engine import create_engine
-from tidal_server.db.migrate import migrate
 from tidal_server.service import Runtime
 
-from tests.support.shard_zero import run_written
+from tests.support.shard_zero import one_shard_runtime, run_written
 from tests.support.stack import wait_for
 
 LONG = names.STICKY_QUEUE_PREFIX + "é" * 122  # 257 bytes in 135 characters
@@ -36,28 +33,8 @@ LONG = names.STICKY_QUEUE_PREFIX + "é" * 122  # 257 bytes in 135 characters
 
 @pytest.fixture(params=["embedded", "stack"])
 async def rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
-    bus: Bus
-    if request.param == "embedded":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'h.sqlite3'}"
-        bus = InMemoryBus()
-    else:
-        url = request.getfixturevalue("migrated_database_url")
-        bus = AmqpBus(
-            request.getfixturevalue("fresh_vhost_amqp_url"), connection_name="tidal-test-sticky-name"
-        )
-    await migrate(url)
-    await bus.connect()
-    engine = create_engine(url)
-    yield Runtime(
-        bus=bus,
-        engine=engine,
-        member_id="h1",
-        shard_count=1,
-        clock=FakeClock(),
-        embedded=request.param == "embedded",
-    )
-    await engine.dispose()
-    await bus.close()
+    async with one_shard_runtime(request, tmp_path, connection_name="tidal-test-sticky-name") as runtime:
+        yield runtime
 
 
 async def test_a_completion_naming_a_sticky_queue_too_long_for_amqp_stalls_nothing(rt: Runtime) -> None:
