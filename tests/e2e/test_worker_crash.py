@@ -10,18 +10,28 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from tidal.client import Client
+from tidal.worker import Replayer
 
-from tests.support.crash_worker import TASK_QUEUE, CrashSurvivor, EagerVictim
+from tests.support.crash_worker import (
+    FUSED_KILL_ENV,
+    TASK_QUEUE,
+    CrashSurvivor,
+    EagerVictim,
+    FusedVictim,
+)
 from tests.support.stack import ROOT, Stack, wait_for
 
 
-def start_worker(stack: Stack, key: str, *args: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    stack: Stack, key: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log = open(_log_path(stack, key), "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.crash_worker", stack.address, *args],
         cwd=ROOT,
-        env=stack.env(),
+        env=stack.env(**(env or {})),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -140,5 +150,72 @@ async def test_worker_killed_holding_an_eager_activity_retries_it(running: Stack
         (started,) = [e for e in events if e.event_type == "ActivityTaskStarted"]
         assert result == f"done on attempt {started.attributes.attempt}"  # type: ignore[union-attr]
         assert types[-1] == "WorkflowExecutionCompleted"
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("moment", ["before_publish", "after_confirm"])
+async def test_worker_killed_holding_a_fused_completion(running: Stack, tmp_path: Path, moment: str) -> None:
+    """worker-1 runs an activity eagerly, runs the next workflow task on its result (the run is
+    cached there) and SIGKILLs itself at `moment` of publishing that fused completion (its
+    first: normally step 0's, step 1's if step 0's result went alone).
+
+    before_publish: history never hears of the attempt; its queue (worker-1's exclusive sticky
+    queue) died with the process, so the start-to-close timeout (3 s) retries it through matching
+    and worker-2 runs it again (at least once, as for a plain result). after_confirm: history
+    has the result and the task's completion; nothing redelivers the attempt (its queue is gone)
+    and the accept deleted its timeout timer, so it never runs again. Either way: one
+    ActivityTaskCompleted per activity, and the history replays."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    client = await Client.connect(running.address)
+    try:
+        key = f"fused-1-{moment}"  # (the log is per key and test process, appended to)
+        proc = start_worker(running, key, env={FUSED_KILL_ENV: moment})
+        log1 = _log_path(running, key)
+        await wait_for(lambda: "worker ready" in log1.read_text(), timeout=120, what="worker-1")
+        identity1 = log1.read_text().split("worker ready identity=")[-1].split()[0]
+        handle = await client.start_workflow(
+            FusedVictim.run, str(markers), id=f"fused-crash-{moment}-{uuid.uuid4()}", task_queue=TASK_QUEUE
+        )
+        await wait_for(lambda: proc.poll() is not None, timeout=60, what="worker-1 to kill itself")
+        assert proc.returncode == -signal.SIGKILL
+        assert f"fused kill {moment}" in log1.read_text()
+        running.procs.pop(key)
+        # The step whose result was being fused: the last one worker-1 ran.
+        killed = max(int(p.name.split("-")[0].removeprefix("step")) for p in markers.iterdir())
+        start_worker(running, f"fused-2-{moment}")
+
+        result = await handle.result()
+        history = await handle.fetch_history()
+        events = history.events
+        types = [e.event_type for e in events]
+        assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+        assert types.count("ActivityTaskScheduled") == 2 and types.count("ActivityTaskCompleted") == 2
+        assert types[-1] == "WorkflowExecutionCompleted" and "WorkflowTaskFailed" not in types
+        started = [e for e in events if e.event_type == "ActivityTaskStarted"][killed]
+        attempt = started.attributes.attempt  # type: ignore[union-attr]
+        assert result[killed] == f"step {killed} on attempt {attempt}"
+        runs = sorted(p.name for p in markers.glob(f"step{killed}-*"))
+        if moment == "before_publish":
+            # (An attempt that timed out queued, on a loaded box, may never have run: not all of
+            # 1..attempt need a marker; the first and the completed one do.)
+            assert attempt >= 2 and started.attributes.identity != identity1  # type: ignore[union-attr]
+            assert runs[0] == f"step{killed}-attempt-1" and f"step{killed}-attempt-{attempt}" in runs
+        else:
+            assert attempt == 1 and runs == [f"step{killed}-attempt-1"]
+            # The fused task as history accepted it: s ActivityTaskStarted, s + 1 Completed,
+            # s + 2 WorkflowTaskScheduled, s + 3 WorkflowTaskStarted by worker-1, then Completed.
+            s = started.event_id
+            assert types[s - 1 : s + 4] == [
+                "ActivityTaskStarted",
+                "ActivityTaskCompleted",
+                "WorkflowTaskScheduled",
+                "WorkflowTaskStarted",
+                "WorkflowTaskCompleted",
+            ]
+            assert started.attributes.identity == identity1  # type: ignore[union-attr]
+            assert events[s + 2].attributes.identity == identity1  # type: ignore[union-attr]
+        await Replayer(workflows=[FusedVictim]).replay_workflow(history)
     finally:
         await client.close()

@@ -1,7 +1,9 @@
 """A worker process the crash tests can SIGKILL: `python -m tests.support.crash_worker ADDRESS`.
 
 Its activity announces each attempt with a file in TIDAL_TEST_MARKERS and then waits until a
-`release` file appears there, so a test can kill the worker while an attempt is running."""
+`release` file appears there, so a test can kill the worker while an attempt is running. With
+FUSED_KILL_ENV set, the process SIGKILLs itself at a fixed point of its first fused completion
+(no timing: the point is in the code path itself)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from tidal import activity, workflow
+from tidal._completion_publisher import CompletionPublisher
 from tidal.client import Client
 from tidal.common import RetryPolicy
 from tidal.worker import Worker
 
 TASK_QUEUE = "crash"
+
+FUSED_KILL_ENV = "TIDAL_TEST_FUSED_KILL"
+"""`before_publish`: SIGKILL the process once its worker has run the workflow task on an eager
+attempt's result and is about to publish the fused completion; `after_confirm`: right after the
+broker confirmed that publish, before the attempt's delivery is acked."""
 
 
 @activity.defn
@@ -70,6 +78,50 @@ class EagerVictim:
         )
 
 
+@activity.defn
+async def marked(markers: str, index: int) -> str:
+    attempt = activity.info().attempt
+    (Path(markers) / f"step{index}-attempt-{attempt}").touch()
+    return f"step {index} on attempt {attempt}"
+
+
+@workflow.defn
+class FusedVictim:
+    """Two activities, each handed eagerly to the worker that scheduled it, so the first one's
+    result is fused with the workflow task that schedules the second."""
+
+    @workflow.run
+    async def run(self, markers: str) -> list[str]:
+        results = []
+        for index in range(2):
+            results.append(
+                await workflow.execute_activity(
+                    marked,
+                    args=[markers, index],
+                    start_to_close_timeout=timedelta(seconds=3),
+                    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200)),
+                )
+            )
+        return results
+
+
+class _KillingPublisher(CompletionPublisher):
+    async def publish(self, routing_key: str, body: bytes, **props: str | None) -> None:
+        moment = os.environ.get(FUSED_KILL_ENV)
+        fused = b'"workflow_task":{' in body
+        if fused and moment == "before_publish":
+            print("fused kill before_publish", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        await super().publish(routing_key, body, **props)
+        if fused and moment == "after_confirm":
+            print("fused kill after_confirm", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _CrashWorker(Worker):
+    _publisher_class = _KillingPublisher
+
+
 @workflow.defn
 class EagerStarted:
     """Started eagerly by a worker process that dies before running its first task."""
@@ -84,13 +136,13 @@ async def main(address: str, eager_start_id: str | None = None) -> None:
     whether the first task came back in the reply, and SIGKILL this process before the worker
     completes that task (it took the task as the start returned; the completion needs the loop)."""
     client = await Client.connect(address)
-    async with Worker(
+    async with _CrashWorker(
         client,
         task_queue=TASK_QUEUE,
-        workflows=[CrashSurvivor, EagerVictim, EagerStarted],
-        activities=[gated],
+        workflows=[CrashSurvivor, EagerVictim, EagerStarted, FusedVictim],
+        activities=[gated, marked],
     ) as worker:
-        print("worker ready", flush=True)
+        print(f"worker ready identity={worker.identity}", flush=True)
         if eager_start_id is not None:
             await client.start_workflow(
                 EagerStarted.run,

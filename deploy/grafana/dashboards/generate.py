@@ -201,6 +201,14 @@ HISTORY = Dashboard(
                         "messages / batch",
                     ),
                 ),
+                Panel(
+                    "Fused completions per second by result",
+                    q("sum by (result) (rate(tidal_history_fused_completions_total[1m]))", "{{result}}"),
+                    unit="ops",
+                    description="activity results carrying the next workflow task's completion: "
+                    "accepted (one transaction), refused (the result alone; the worker replays), "
+                    "stale (neither applied); counted once per committed batch",
+                ),
             ],
         ),
         (
@@ -385,6 +393,31 @@ WORKERS = Dashboard(
                     unit="s",
                 ),
                 SCHEDULE_TO_START,
+            ],
+        ),
+        (
+            "Fused completions",
+            [
+                Panel(
+                    "Eager results sent fused, or why alone, per second",
+                    q(
+                        "sum by (task_queue, result) (rate(tidal_worker_fused_completions_total[5m]))",
+                        "{{task_queue}} {{result}}",
+                    ),
+                    unit="ops",
+                    description="sent: the result carried the next workflow task run by the worker; "
+                    "skipped_<reason>: the result went alone (docs/performance.md, the fused completion)",
+                ),
+                Panel(
+                    "Fused completion verdicts per second",
+                    q(
+                        "sum by (task_queue, verdict) (rate(tidal_worker_fused_verdicts_total[5m]))",
+                        "{{task_queue}} {{verdict}}",
+                    ),
+                    unit="ops",
+                    description="as the worker learnt them: accepted, or refused (the run replays "
+                    "from history, a history read each: keep it rare)",
+                ),
             ],
         ),
         (

@@ -3,8 +3,8 @@ worker side"): an eager attempt's result of a run this worker holds carries the 
 the workflow task history would send next, which the worker runs itself on its cached instance
 (`_fused_task.py` builds that task). The instance is then ahead of history until the worker
 learns the verdict from what history sends next for the run; refused or unknown, it is dropped
-and the run replays from history. The workflow half (`_workflow_worker.py`) owns the cache and
-the activation path this uses."""
+and the run replays from history. The workflow half (`_workflow_worker.py`) owns the cache;
+`_workflow_activation.py` is the activation path this uses."""
 
 from __future__ import annotations
 

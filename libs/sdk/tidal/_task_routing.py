@@ -6,6 +6,7 @@ the lifecycle; this owns what happens to one delivery."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -21,6 +22,8 @@ from ._workflow_worker import WorkflowWorker
 from .converter import DataConverter
 
 __all__ = ["TaskRouter"]
+
+log = logging.getLogger("tidal.worker")
 
 _WORKFLOW_KINDS: tuple[type, ...] = (WorkflowTask, QueryWorkflowTask)
 _STICKY_KINDS_WITH_EAGER: tuple[type, ...] = (WorkflowTask, QueryWorkflowTask, ActivityTask)
@@ -60,7 +63,22 @@ class TaskRouter:
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """Retrieve what a delivery's task raised past the halves' own handling: left in a task
+        nobody awaits any more (the shutdown awaits only those still running), the loop reports
+        it as "Task exception was never retrieved" when the task is collected. The usual one is
+        a settle after the shutdown cancelled the consumer (a query answered just before): the
+        broker has requeued the delivery, and an answer given twice is harmless (history ignores
+        a stale completion, a requester that got its reply ignores another)."""
+        self.tasks.discard(task)
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        if self.stopping:
+            log.info("a delivery was not settled as the worker stopped (the broker requeued it): %r", exc)
+        else:
+            log.error("a delivery's task failed (the broker redelivers it if unsettled)", exc_info=exc)
 
     # --- the queues -------------------------------------------------------------------------
 

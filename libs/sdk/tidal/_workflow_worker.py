@@ -1,15 +1,14 @@
 """The workflow half of a worker: runs workflow tasks on deterministic instances cached per run
-(sticky), answers queries, runs local activities inside the task, and asks for eager activities.
-The `Worker` owns the queues and hands it deliveries."""
+(sticky), answers queries, and asks for eager activities; an activation (the code on a workflow
+thread, local activities inside the task) runs through `_workflow_activation`. The `Worker` owns
+the queues and hands it deliveries."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel
 from tidal_schema import commands as cmd
@@ -31,15 +30,14 @@ from ._definitions import lookup as _workflow_lookup
 from ._fused_completion import FusedCompletions
 from ._history_pages import HistoryFetchError, fetch_older_events, query_with_older_events, with_older_events
 from ._interceptors import Interceptor, workflow_interceptor_classes
-from ._local_activities import run_local_activity
 from ._run_cache import RunCache
 from ._runtime import PatchActivationInput, StaleInstanceError, WorkflowInstance, WorkflowTaskError
-from ._runtime.local_activities import LocalActivityOutcome, LocalActivityRequest
 from ._runtime.query_answer import answer_query
 from ._runtime.update import only_rejections
 from ._task_errors import cannot_page, undecodable
 from ._transport import TaskDelivery, WorkerTransport
 from ._worker_errors import DeadlockError
+from ._workflow_activation import Activations
 from .client import Client
 from .converter import DataConverter, WorkflowSerializationContext
 from .exceptions import ApplicationError, NondeterminismError
@@ -58,15 +56,6 @@ _CLOSE_COMMANDS = (
 )
 
 PublishEncoded = Callable[[str, BaseModel, DataConverter], Awaitable[None]]
-
-# How long the loop's thread waits, blocked with the GIL released, for an activation on the
-# workflow thread before awaiting it: the usual activation (0.1-0.2 ms) then comes back without
-# the wake-ups of a thread-safe callback (the thread's write to the loop's self-pipe, the loop's
-# wake from epoll, a turn of the loop), about 0.05-0.1 ms per activation. Only while no other
-# activation of this worker is in flight (one at a time); a slower activation (code that blocks
-# included) is awaited as before, under the deadlock timeout (docs/performance.md, "Embedded
-# mode", session 13).
-SYNC_ACTIVATION_WAIT_SECONDS = 0.001
 
 
 class WorkflowWorker:
@@ -102,27 +91,32 @@ class WorkflowWorker:
         self.sticky_queue = sticky_queue
         self._workflows = workflows
         self._activities = activities
-        self._executor = activity_executor
         self._max_cached = max_cached_workflows
         self._failure_types = failure_exception_types
-        self._deadlock_seconds = deadlock_seconds
         self._free_eager_slots = free_eager_slots
         self._transport = transport
         self._publish_encoded = publish_encoded
         self._interceptors = tuple(interceptors)
         self._workflow_interceptors = workflow_interceptor_classes(self._interceptors)
-        self._local_slots = asyncio.Semaphore(max_concurrent_local_activities)
         self._max_eager = max_eager_activities_per_task
-        # Runs whose cached instance is being activated on a workflow thread right now: a query
-        # must not read that instance mid-activation (it replays a throwaway copy instead), and
-        # an eviction must not tear it down.
-        self._activating: set[str] = set()
+        self._activations = Activations(
+            deadlock_seconds=deadlock_seconds,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+            workflow_task_executor=workflow_task_executor,
+            activities=activities,
+            activity_executor=activity_executor,
+            interceptors=self._interceptors,
+            converter=self._converter,
+            max_concurrent_local_activities=max_concurrent_local_activities,
+        )
+        # Runs activated on a workflow thread right now (the activations' own set).
+        self._activating = self._activations.activating
         self._in_task: dict[str, int] = {}  # runs with a workflow task delivery in progress
         self._cache = RunCache(
             capacity=max_cached_workflows,
             safe_eviction=not disable_safe_eviction,
             busy=self._activating,
-            threads=lambda: self._wf_threads,
+            threads=lambda: self._activations.threads,
         )
         self._cached_gauge = tm.CACHED_WORKFLOWS.labels(task_queue)
         self.fused = FusedCompletions(
@@ -131,27 +125,14 @@ class WorkflowWorker:
             identity=identity,
             cache=self._cache,
             busy=lambda run: run in self._in_task or run in self._activating,
-            activate=self._activate,
+            activate=self._activations.activate,
             converter=self._converter,
             completion=self._completion,
         )
-        # Workflow code runs on its own threads so code that blocks (time.sleep, sync I/O, a busy
-        # loop) is caught as a potential deadlock instead of freezing the worker's event loop.
-        self._wf_threads: concurrent.futures.ThreadPoolExecutor | None = None
-        self._own_threads = workflow_task_executor is None
-        if deadlock_seconds is not None and workflow_task_executor is not None:
-            self._wf_threads = workflow_task_executor
-        elif deadlock_seconds is not None:
-            self._wf_threads = concurrent.futures.ThreadPoolExecutor(
-                max_workers=min(max_concurrent_workflow_tasks, 16), thread_name_prefix="tidal-workflow"
-            )
 
     def close(self) -> None:
         self._cache.clear()
-        if self._wf_threads is not None and self._own_threads:
-            # wait=False: a thread stuck in deadlocked workflow code must not hang shutdown.
-            self._wf_threads.shutdown(wait=False, cancel_futures=True)
-            self._wf_threads = None
+        self._activations.close()
 
     async def run_delivery(self, task: WorkflowTask | QueryWorkflowTask, delivery: TaskDelivery) -> None:
         if isinstance(task, QueryWorkflowTask):
@@ -242,7 +223,7 @@ class WorkflowWorker:
             instance, task_for_instance = self._new_instance(defn, task, conv), task
         try:
             try:
-                commands = await self._activate(instance, task_for_instance)
+                commands = await self._activations.activate(instance, task_for_instance)
             except StaleInstanceError:
                 if task.first_event_id != 1:
                     tm.HISTORY_FETCHES.labels(self.task_queue).inc()
@@ -250,7 +231,7 @@ class WorkflowWorker:
                     older = (await conv.decode_model(task.model_copy(update={"events": older}))).events
                     task = task.model_copy(update={"events": (*older, *task.events), "first_event_id": 1})
                 instance = self._new_instance(defn, task, conv)
-                commands = await self._activate(instance, task)
+                commands = await self._activations.activate(instance, task)
         except Exception as exc:
             if isinstance(exc, DeadlockError):
                 self._cache.drop(task.run_id)  # its thread may still be in the code: not touched
@@ -378,59 +359,6 @@ class WorkflowWorker:
             interceptor_classes=self._workflow_interceptors,
             patch_activation_callback=self._patch_activation_callback,
         )
-
-    async def _activate(self, instance: WorkflowInstance, task: WorkflowTask) -> tuple[cmd.Command, ...]:
-        commands = await self._in_workflow_thread(instance.activate, task, task)
-        # Local activities run here, inside the task; their markers and what the code does next
-        # join the task's commands (docs/activities.md).
-        while pending := instance.local_activities.pending():
-            outcomes = await asyncio.gather(*(self._run_local_activity(req, task) for req in pending))
-            commands += await self._in_workflow_thread(instance.resolve_local_activities, outcomes, task)
-        return commands
-
-    async def _run_local_activity(
-        self, req: LocalActivityRequest, task: WorkflowTask
-    ) -> LocalActivityOutcome:
-        async with self._local_slots:  # max_concurrent_local_activities
-            return await run_local_activity(
-                req,
-                task=task,
-                activities=self._activities,
-                executor=self._executor,
-                converter=self._converter(task),
-                interceptors=self._interceptors,
-            )
-
-    async def _in_workflow_thread(
-        self, fn: Callable[[Any], tuple[cmd.Command, ...]], arg: Any, task: WorkflowTask
-    ) -> tuple[cmd.Command, ...]:
-        if self._wf_threads is None:
-            return fn(arg)
-        alone = not self._activating
-        work = self._wf_threads.submit(fn, arg)
-        if alone:
-            try:
-                return work.result(timeout=SYNC_ACTIVATION_WAIT_SECONDS)
-            except concurrent.futures.TimeoutError:
-                pass  # still running (or blocked): awaited below, under the deadlock timeout
-        fut = asyncio.wrap_future(work)
-        self._activating.add(task.run_id)
-        try:
-            # Not asyncio.wait_for (Python 3.11 swallows a cancel that comes in the turn the
-            # thread answers); shielded: the thread runs on regardless, the deadlock abandons it.
-            async with asyncio.timeout(self._deadlock_seconds):
-                return await asyncio.shield(fut)
-        except TimeoutError:
-            # The thread cannot be stopped; it is abandoned with the instance (evicted by the
-            # caller), as temporalio does. The task fails and is retried on a fresh replay.
-            raise DeadlockError(
-                f"Potential deadlock detected: workflow {task.workflow_type} ({task.workflow_id}) did "
-                f"not yield within {self._deadlock_seconds:g} s. Workflow code must not block: use "
-                "workflow.sleep / activities instead of time.sleep or blocking I/O (or pass "
-                "debug_mode=True to the Worker while debugging)."
-            ) from None
-        finally:
-            self._activating.discard(task.run_id)
 
 
 def _started(task: WorkflowTask, taken: datetime) -> WorkflowTask:

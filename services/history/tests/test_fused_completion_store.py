@@ -289,7 +289,8 @@ async def pg_poison_runtime(
 async def test_a_fused_task_postgres_cannot_store_still_counts_the_result(pg_poison_runtime: Runtime) -> None:
     """The nested commands hold a NUL (jsonb refuses it on every try): after the poison retries
     the message is applied as the result alone, never dead-lettered with an acknowledged result;
-    the worker gets its task and the marker is never written."""
+    the worker gets its task and the marker is never written. The tries whose commit failed
+    count no accepted fused completion (the metric counts committed batches only)."""
     rt = pg_poison_runtime
     service = build(rt)
     await service.start()
@@ -298,6 +299,7 @@ async def test_a_fused_task_postgres_cannot_store_still_counts_the_result(pg_poi
     try:
         _, task = await _to_eager(rt, worker, "wf")
         relayed: list[ActivityTask] = []
+        accepted = _fused_count("accepted")
         bad = (cmd.RecordMarker(marker_name="m", details={"d": (Payload(data="a\x00b"),)}),)
         await _send(rt, _fused(task, bad))
         nxt = await worker.next()
@@ -311,5 +313,6 @@ async def test_a_fused_task_postgres_cannot_store_still_counts_the_result(pg_poi
         types = [e for _, e, _ in await _events(rt, "wf")]
         assert types[5:] == ["ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled"]
         assert await _status(rt, "wf") == "Running"
+        assert _fused_count("accepted") == accepted
     finally:
         await service.stop()

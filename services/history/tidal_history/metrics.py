@@ -167,15 +167,20 @@ def message(type_name: str) -> None:
     _child(MESSAGES, type_name).inc()
 
 
-def fused_completion(outcome: Outcome) -> None:
+def fused_result(outcome: Outcome) -> str:
     """Only an accepted fused completion writes a WorkflowTaskStarted with the result."""
     if not outcome.changed:
-        result = "stale"
-    elif any(e.attributes.type == "WorkflowTaskStarted" for e in outcome.events):
-        result = "accepted"
-    else:
-        result = "refused"
-    _child(FUSED_COMPLETIONS, result).inc()
+        return "stale"
+    if any(e.attributes.type == "WorkflowTaskStarted" for e in outcome.events):
+        return "accepted"
+    return "refused"
+
+
+def fused_completions(results: Sequence[str]) -> None:
+    """Count a batch's fused completions once it committed (a batch that fails and is applied
+    again is counted when it commits, not at each try)."""
+    for result in results:
+        _child(FUSED_COMPLETIONS, result).inc()
 
 
 def committed(writes: Sequence[RunWrite]) -> None:

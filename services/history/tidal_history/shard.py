@@ -342,6 +342,7 @@ class ShardProcessor:
             metrics.committed(writes)
             metrics.schedules_committed(schedules)
             self._working.cache_committed(state)
+        metrics.fused_completions(state.fused)
         answers = [
             # Nothing to write here (e.g. a signal to a workflow that does not exist), so nothing
             # to put in the outbox: answered after the commit, before the ack (at least once).

@@ -66,6 +66,8 @@ class BatchState:
     runs: dict[RunKey, WorkingRun] = field(default_factory=dict)
     currents: dict[WorkflowKey, CurrentRun | None] = field(default_factory=dict)
     schedules: dict[ScheduleKey, WorkingSchedule] = field(default_factory=dict)
+    # The results of the batch's fused completions, counted once the batch commits.
+    fused: list[str] = field(default_factory=list)
 
     def writes(self) -> list[RunWrite]:
         return [w.write for w in self.runs.values() if w.write is not None]
@@ -135,7 +137,7 @@ class WorkingSet:
             raise OperationError(f"{msg.type}: a run operation returned {type(outcome).__name__}")
         self._record(batch, op, w, outcome)
         if fused:
-            metrics.fused_completion(outcome)
+            batch.fused.append(metrics.fused_result(outcome))
         if op.limits and w is not None:
             reason = self._guard.check(w.run.state, count_before=count_before, size_before=size_before)
             if reason is not None:
